@@ -1,0 +1,70 @@
+"""Typed settings read from HUB_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _split_paths(value: object) -> list[Path]:
+    """Split a `:`-separated list of folders, dropping empty parts."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [Path(v) for v in value]
+    return [Path(p) for p in str(value).split(os.pathsep) if p]
+
+
+class Settings(BaseSettings):
+    """The hub's settings; every field maps to HUB_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    bus_url: str = ""
+    secret_key: str = "dev-secret-change-me"
+    schemas_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    charters_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    sources_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    samples_dir: Path = PROJECT_ROOT.parent / "shared" / "data"
+    fetch_timeout: float = 30.0
+    fetch_retries: int = 3
+
+    @field_validator("schemas_path", "charters_path", "sources_path", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> list[Path]:
+        return _split_paths(value)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def schema_dirs(self) -> list[Path]:
+        """Territory schema folders first, then the bundled ones."""
+        return [*self.schemas_path, PROJECT_ROOT / "schemas"]
+
+    @property
+    def charter_dirs(self) -> list[Path]:
+        """Territory charter folders first, then the bundled ones."""
+        return [*self.charters_path, PROJECT_ROOT / "charters"]
+
+    @property
+    def source_dirs(self) -> list[Path]:
+        """Territory source folders first, then the bundled ones."""
+        return [*self.sources_path, PROJECT_ROOT / "pipelines" / "sources"]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (call `get_settings.cache_clear()` after changing the env)."""
+    return Settings()
