@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Everything installs into .venv/.
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+PYTEST := $(VENV)/bin/pytest
+POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
+REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install demo serve test test-sqlite test-postgres services bench lint
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==0.13.9
+
+install: $(UV)
+	$(UV) sync --frozen
+
+demo: install
+	$(VENV)/bin/hub demo
+
+serve: install
+	$(VENV)/bin/hub serve
+
+services:
+	bash infra/services.sh
+
+# The whole suite on the embedded default (SQLite), then again on PostgreSQL; Redis in both.
+test: install services
+	$(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite:
+	HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST)
+
+test-postgres:
+	HUB_TEST_DATABASE_URL=$(POSTGRES_URL) HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST)
+
+bench: install
+	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/validate.py
+
+lint: install
+	$(VENV)/bin/ruff check hub pipelines tests bench
+	$(VENV)/bin/mypy hub pipelines

@@ -1,0 +1,74 @@
+"""Who may read what: the one gate every read of records goes through (DESIGN §2, §5).
+
+Metadata is public whatever the charter says; records and quarantined rows (which may hold the
+same personal data as records) are what the gate guards. Until tokens exist, no actor can prove a
+membership, a subject key, a consent or a crisis role, so only open datasets are readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.models import Dataset
+
+LEVELS = ("open", "restricted", "personal", "crisis")
+
+
+class AccessDenied(PermissionError):
+    """A read the dataset's charter does not allow to this actor."""
+
+    def __init__(self, dataset_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.dataset_id = dataset_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: anonymous until tokens prove an organization, role or subject key."""
+
+    id: str = "anonymous"
+    roles: frozenset[str] = field(default_factory=frozenset)
+    organization: str | None = None
+    subject: str | None = None
+
+
+def can_read_records(dataset: Dataset, actor: Actor | None = None) -> bool:
+    """Whether `actor` may read the records of `dataset`."""
+    return _refusal(dataset, actor) is None
+
+
+def require_records(dataset: Dataset, actor: Actor | None = None) -> None:
+    """Raise AccessDenied unless `actor` may read the records of `dataset`."""
+    reason = _refusal(dataset, actor)
+    if reason is not None:
+        raise AccessDenied(dataset.id, reason)
+
+
+def can_read_quarantine(dataset: Dataset, actor: Actor | None = None) -> bool:
+    """Whether `actor` may read the quarantined rows of `dataset` (same rule as records)."""
+    return can_read_records(dataset, actor)
+
+
+def require_quarantine(dataset: Dataset, actor: Actor | None = None) -> None:
+    """Raise AccessDenied unless `actor` may read the quarantined rows of `dataset`."""
+    require_records(dataset, actor)
+
+
+def _refusal(dataset: Dataset, actor: Actor | None) -> str | None:
+    """Why `actor` may not read the rows of `dataset`, or None when it may."""
+    level = dataset.access
+    charter = f"charter {dataset.charter_id} {dataset.charter_version}".rstrip()
+    if level == "open":
+        return None
+    if level == "restricted":
+        return (f"the records of {dataset.id!r} are restricted by {charter} to the members it "
+                "names; they need a member's token (the metadata stays public)")
+    if level == "personal":
+        return (f"the records of {dataset.id!r} hold personal data under {charter}: only the data "
+                "subject, or a service holding their consent, may read them")
+    if level == "crisis":
+        return (f"the records of {dataset.id!r} open under {charter} only to crisis cells, "
+                "during a declared crisis covering them")
+    # An access level the hub does not know must never fall through to "open".
+    return f"the records of {dataset.id!r} have an unknown access level {level!r}: refused"

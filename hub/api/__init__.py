@@ -1,0 +1,1 @@
+"""HTTP delivery: the native REST API, the CKAN Action API and health."""

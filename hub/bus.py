@@ -1,0 +1,168 @@
+"""Publish / subscribe hub events: in-process by default, Redis when HUB_BUS_URL says so."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from hub.config import get_settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hub.events"
+
+
+class Bus(Protocol):
+    """Where the gate announces what it published."""
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Send one event to every subscriber."""
+
+    def subscribe(self) -> Subscription:
+        """Start receiving events published from now on."""
+
+
+class Subscription(Protocol):
+    """An open subscription; iterate with `get`, end with `close`."""
+
+    def get(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None after `timeout` seconds."""
+
+    def close(self) -> None:
+        """Stop receiving."""
+
+
+class MemorySubscription:
+    """A subscriber queue inside this process."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self._bus = bus
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=10_000)
+
+    def put(self, event: dict[str, Any]) -> None:
+        """Deliver an event, dropping the oldest when a slow reader lets the queue fill."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self._queue.get_nowait()
+            self._queue.put_nowait(event)
+
+    def get(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None after `timeout` seconds."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        """Stop receiving."""
+        self._bus.unsubscribe(self)
+
+
+class MemoryBus:
+    """The embedded bus: one process, no broker."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[MemorySubscription] = []
+        self._lock = threading.Lock()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Send one event to every subscriber in this process."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.put(event)
+
+    def subscribe(self) -> MemorySubscription:
+        """Start receiving events published from now on."""
+        subscription = MemorySubscription(self)
+        with self._lock:
+            self._subscribers.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: MemorySubscription) -> None:
+        """Forget a subscriber."""
+        with self._lock:
+            if subscription in self._subscribers:
+                self._subscribers.remove(subscription)
+
+
+class RedisSubscription:
+    """A Redis pub/sub subscription, live once the constructor returns."""
+
+    def __init__(self, client: Any) -> None:
+        self._pubsub = client.pubsub()
+        self._pubsub.subscribe(CHANNEL)
+        # Wait for Redis to confirm, so nothing published after this is missed.
+        confirmation = self._pubsub.get_message(timeout=5.0)
+        if not confirmation or confirmation.get("type") != "subscribe":
+            raise ConnectionError("Redis did not confirm the subscription")
+
+    def get(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = self._pubsub.get_message(timeout=left)
+            if message is not None and message.get("type") == "message":
+                return json.loads(message["data"])
+        return None
+
+    def close(self) -> None:
+        """Stop receiving."""
+        self._pubsub.close()
+
+
+class RedisBus:
+    """The distributed bus: API replicas and workers share events through Redis."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+        self._client.ping()  # fail at start-up, not at the first event
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Send one event to every subscriber of every process."""
+        self._client.publish(CHANNEL, json.dumps(event, default=str))
+
+    def subscribe(self) -> RedisSubscription:
+        """Start receiving events published from now on."""
+        return RedisSubscription(self._client)
+
+
+_bus: Bus | None = None
+_lock = threading.Lock()
+
+
+def get_bus() -> Bus:
+    """The process-wide bus chosen by HUB_BUS_URL."""
+    global _bus
+    with _lock:
+        if _bus is None:
+            url = get_settings().bus_url
+            _bus = RedisBus(url) if url.startswith(("redis://", "rediss://")) else MemoryBus()
+            log.info("event bus: %s", type(_bus).__name__)
+        return _bus
+
+
+def reset_bus() -> None:
+    """Forget the process-wide bus (tests, settings changes)."""
+    global _bus
+    with _lock:
+        _bus = None
+
+
+@contextmanager
+def subscription() -> Iterator[Subscription]:
+    """Subscribe for the duration of a `with` block."""
+    sub = get_bus().subscribe()
+    try:
+        yield sub
+    finally:
+        sub.close()

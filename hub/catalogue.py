@@ -1,0 +1,329 @@
+"""The catalogue: `publish` is the one gate every record goes through; search and get read it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session, col, func, or_, select
+
+from hub import charters, records, runs, schemas
+from hub.bus import get_bus
+from hub.db import get_engine
+from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
+from hub.validation import Validator
+
+log = logging.getLogger(__name__)
+
+META_COLUMNS = ("_row", "_error")
+
+
+class PublishRefused(Exception):
+    """A batch the gate will not take (no charter in force, unknown schema, wrong header …)."""
+
+    def __init__(self, reason: str, run_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.run_id = run_id
+
+
+class NotFound(LookupError):
+    """No dataset with that id."""
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """The operator a batch comes from."""
+
+    id: str
+    name: str
+    kind: str = "public"
+
+
+@dataclass
+class Batch:
+    """Rows from one source, shaped by its schema, on their way into the catalogue."""
+
+    dataset_id: str
+    title: str
+    publisher: Publisher
+    theme: str
+    schema: str
+    charter: str | None
+    chunks: Iterable[pl.DataFrame]
+    description: str = ""
+    source_id: str | None = None
+    source_url: str = ""
+    keywords: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[int], None]
+
+
+def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = None,
+            progress: Progress | None = None) -> HarvestRun:
+    """Check a batch against its charter and schema, store valid rows, quarantine the rest."""
+    engine = engine or get_engine()
+    run = runs.open_run(engine, batch.dataset_id, batch.source_id)
+    try:
+        schema, charter = admit(batch, on or datetime.now(UTC).date())
+        run.schema_name, run.schema_version = schema.name, schema.version
+        run.charter_id, run.charter_version = charter.id, charter.version
+        _store(engine, batch, schema, charter, run, progress)
+    except PublishRefused as refusal:
+        refusal.run_id = run.id
+        runs.close_run(engine, run, "refused", refusal.reason)
+        raise
+    except BaseException as exc:
+        runs.close_run(engine, run, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    status = "partial" if run.rows_quarantined else "succeeded"
+    runs.close_run(engine, run, status)
+    _announce(batch, run)
+    return run
+
+
+def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter]:
+    """The schema and the charter in force for a batch, or a refusal that says why."""
+    try:
+        schema = schemas.load_schema(batch.schema)
+    except schemas.UnknownSchemaError as exc:
+        raise PublishRefused(str(exc)) from exc
+    if not batch.charter:
+        raise PublishRefused(f"batch for {batch.dataset_id!r} names no charter: refused")
+    try:
+        charter = charters.load_charter(batch.charter, on)
+    except charters.UnknownCharterError as exc:
+        raise PublishRefused(str(exc)) from exc
+    try:
+        charters.check_publication(charter, producer=batch.publisher.id, theme=batch.theme,
+                                   schema=schema.name, on=on)
+    except charters.CharterRefused as exc:
+        raise PublishRefused(exc.reason) from exc
+    if batch.theme != schema.theme:
+        raise PublishRefused(f"schema {schema.name!r} is for theme {schema.theme!r}, "
+                             f"not {batch.theme!r}")
+    return schema, charter
+
+
+def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter,
+           run: HarvestRun, progress: Progress | None) -> None:
+    """Store a batch in one transaction: all of it (valid + quarantined) or nothing."""
+    started = time.perf_counter()
+    errors: list[dict[str, Any]] = []
+    error_total = valid = changed = 0
+    with engine.begin() as connection:
+        resource = _register(connection, batch, schema, charter)
+        layout = records.layout_for(resource.table_name, schema.descriptor, sa.MetaData())
+        records.ensure_table(connection, layout)
+        before = records.count_rows(connection, layout)
+        validator = Validator(schema.descriptor)
+        header_checked = False
+        for chunk in batch.chunks:
+            if not header_checked:
+                _check_header(validator, chunk, batch)
+                header_checked = True
+            result = validator.validate_chunk(chunk)
+            changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
+            _quarantine(connection, run, batch.dataset_id, result.invalid)
+            run.rows_read += chunk.height
+            run.rows_quarantined += result.invalid.height
+            valid += result.valid.height
+            error_total += len(result.errors)
+            errors.extend(result.errors[: max(0, runs.REPORT_ERROR_CAP - len(errors))])
+            if progress:
+                progress(run.rows_read)
+        inserted = records.count_rows(connection, layout) - before
+        run.rows_published, run.rows_updated = inserted, changed - inserted
+        run.rows_skipped = valid - changed
+        _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
+        run.report = runs.build_report(batch.dataset_id, batch.source_url, schema.fields, errors,
+                                       run.rows_read, time.perf_counter() - started, error_total)
+        _log_event(connection, batch, run)
+
+
+def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> None:
+    labels = [c for c in chunk.columns if c not in META_COLUMNS]
+    problems = validator.check_header(labels)
+    if problems:
+        notes = "; ".join(p.get("message", p.get("type", "")) for p in problems[:5])
+        raise PublishRefused(f"the rows of {batch.dataset_id!r} do not match the schema's "
+                             f"fields: {notes}")
+
+
+def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
+              charter: charters.Charter) -> Resource:
+    """Create or update the organization, dataset and resource rows of a batch."""
+    session = Session(bind=connection, expire_on_commit=False)
+    organization = session.get(Organization, batch.publisher.id) or Organization(
+        id=batch.publisher.id, name=batch.publisher.name)
+    organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
+    session.add(organization)
+    session.flush()
+    dataset = session.get(Dataset, batch.dataset_id) or Dataset(
+        id=batch.dataset_id, title=batch.title, organization_id=organization.id,
+        theme=batch.theme, schema_name=schema.name, charter_id=charter.id)
+    if dataset.organization_id != organization.id:
+        raise PublishRefused(f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "
+                             f"not {organization.id!r}")
+    licence = charter.licence or {}
+    dataset.title, dataset.description, dataset.theme = batch.title, batch.description, batch.theme
+    dataset.schema_name, dataset.schema_version = schema.name, schema.version
+    dataset.charter_id, dataset.charter_version = charter.id, charter.version
+    dataset.access = charter.access
+    dataset.licence_id = str(licence.get("id", ""))
+    dataset.licence_title = str(licence.get("label", licence.get("id", "")))
+    dataset.licence_url = str(licence.get("uri", ""))
+    dataset.mandatory_mention = charter.mandatory_mention or ""
+    dataset.source_url, dataset.keywords = batch.source_url, list(batch.keywords)
+    dataset.modified_at = utcnow()
+    session.add(dataset)
+    session.flush()
+    resource = session.exec(select(Resource).where(Resource.dataset_id == dataset.id)).first()
+    if resource is None:
+        resource = Resource(id=f"{dataset.id}-records"[:64], dataset_id=dataset.id,
+                            name=f"{batch.title} — records",
+                            table_name=records.table_name_for(dataset.id),
+                            schema_descriptor=schema.descriptor, url=batch.source_url)
+    elif _shape(resource.schema_descriptor) != _shape(schema.descriptor):
+        raise PublishRefused(f"dataset {dataset.id!r} is stored with other fields than schema "
+                             f"{schema.name} {schema.version}; publish it as a new dataset")
+    resource.schema_descriptor, resource.url = schema.descriptor, batch.source_url
+    session.add(resource)
+    session.flush()
+    return resource
+
+
+def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]
+
+
+def _quarantine(connection: Connection, run: HarvestRun, dataset_id: str,
+                invalid: pl.DataFrame) -> None:
+    if invalid.height == 0:
+        return
+    fields = [c for c in invalid.columns if c not in META_COLUMNS]
+    rows = [{"run_id": run.id, "dataset_id": dataset_id, "row_number": row["_row"],
+             "cells": {f: row[f] for f in fields},
+             "errors": json.loads(row["_error"]) if row.get("_error") else []}
+            for row in invalid.iter_rows(named=True)]
+    connection.execute(sa.insert(QuarantinedRow.__table__), rows)  # type: ignore[attr-defined]
+
+
+def _refresh_extent(connection: Connection, dataset_id: str, resource: Resource,
+                    layout: records.Layout, changed: bool) -> None:
+    """Keep the dataset's row count, time range and bbox in step with its records."""
+    extent = records.extent(connection, layout)
+    session = Session(bind=connection)
+    dataset = session.get(Dataset, dataset_id)
+    stored = session.get(Resource, resource.id)
+    assert dataset is not None and stored is not None
+    dataset.record_count = stored.row_count = extent["count"]
+    dataset.time_min, dataset.time_max, dataset.bbox = (
+        extent["time_min"], extent["time_max"], extent["bbox"])
+    if changed:
+        dataset.published_at = stored.modified_at = utcnow()
+    session.add(dataset)
+    session.add(stored)
+    session.flush()
+
+
+def _log_event(connection: Connection, batch: Batch, run: HarvestRun) -> None:
+    payload = _batch_event(batch, run)
+    connection.execute(sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
+        kind="dataset", dataset_id=batch.dataset_id, theme=batch.theme, time=utcnow(),
+        payload=payload))
+
+
+def _batch_event(batch: Batch, run: HarvestRun) -> dict[str, Any]:
+    return {"dataset": batch.dataset_id, "theme": batch.theme, "run": run.id,
+            "published": run.rows_published, "updated": run.rows_updated,
+            "quarantined": run.rows_quarantined, "skipped": run.rows_skipped}
+
+
+def _announce(batch: Batch, run: HarvestRun) -> None:
+    """Tell subscribers a batch landed; a bus outage must not undo a committed batch."""
+    try:
+        get_bus().publish({"event": "dataset", **_batch_event(batch, run), "status": run.status})
+    except Exception:  # noqa: BLE001 — the data is stored; the event log keeps it for replay
+        log.exception("could not announce run %s on the bus", run.id)
+
+
+# --- reading the catalogue -----------------------------------------------------------------------
+
+
+def search(session: Session, q: str = "", theme: str | None = None, organization: str | None = None,
+           limit: int = 20, offset: int = 0) -> tuple[int, list[Dataset]]:
+    """Datasets matching every word of `q` (title, description, id, keywords), newest first."""
+    statement = select(Dataset)
+    for word in q.split():
+        pattern = f"%{word.lower()}%"
+        statement = statement.where(or_(
+            func.lower(Dataset.title).like(pattern), func.lower(Dataset.description).like(pattern),
+            func.lower(Dataset.id).like(pattern), func.lower(Dataset.theme).like(pattern),
+            func.lower(sa.cast(Dataset.keywords, sa.Text)).like(pattern)))
+    if theme:
+        statement = statement.where(Dataset.theme == theme)
+    if organization:
+        statement = statement.where(Dataset.organization_id == organization)
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    page = session.exec(statement.order_by(col(Dataset.modified_at).desc(), col(Dataset.id))
+                        .offset(offset).limit(limit)).all()
+    return total, list(page)
+
+
+def get(session: Session, dataset_id: str) -> Dataset:
+    """One dataset, or NotFound."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id!r}")
+    return dataset
+
+
+def resource_of(session: Session, dataset_id: str) -> Resource:
+    """The record resource of a dataset, or NotFound."""
+    resource = session.exec(select(Resource).where(Resource.dataset_id == dataset_id)).first()
+    if resource is None:
+        raise NotFound(f"dataset {dataset_id!r} has no records")
+    return resource
+
+
+def layout_of(resource: Resource) -> records.Layout:
+    """The record-table layout of a resource."""
+    return records.layout_for(resource.table_name, resource.schema_descriptor, sa.MetaData())
+
+
+def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestRun]:
+    """A dataset's runs, newest first: its history of batches, schemas and charter versions."""
+    statement = (select(HarvestRun).where(HarvestRun.dataset_id == dataset_id)
+                 .order_by(col(HarvestRun.started_at).desc(), col(HarvestRun.id).desc())
+                 .limit(limit))
+    return list(session.exec(statement).all())
+
+
+def quarantined(session: Session, dataset_id: str, run_id: int | None = None,
+                limit: int = 1000, offset: int = 0) -> list[QuarantinedRow]:
+    """A dataset's quarantined rows with their reasons (latest run by default)."""
+    if run_id is None:
+        latest = runs_of(session, dataset_id, limit=1)
+        if not latest:
+            return []
+        run_id = latest[0].id
+    statement = (select(QuarantinedRow).where(QuarantinedRow.dataset_id == dataset_id,
+                                               QuarantinedRow.run_id == run_id)
+                 .order_by(col(QuarantinedRow.row_number), col(QuarantinedRow.id))
+                 .offset(offset).limit(limit))
+    return list(session.exec(statement).all())
+
+
+def organizations(session: Session) -> list[Organization]:
+    """Every organization, by name."""
+    return list(session.exec(select(Organization).order_by(col(Organization.name))).all())

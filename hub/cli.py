@@ -1,0 +1,167 @@
+"""The `hub` command: demo, serve, harvest, sources, validate, db upgrade."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Harvest, validate, catalogue and serve a territory's environmental and crisis data."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Serve the catalogue UI and the APIs."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    console.print(f"[bold]Serving the hub on http://{host}:{port}[/] (API docs at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(host: Host = "127.0.0.1", port: Port = 8000,
+         serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
+    """Generate the offline demo feeds, harvest every bundled source, then serve."""
+    from hub.config import get_settings
+    from pipelines import demo as demo_feeds
+    from pipelines.sources import find_sources
+
+    written = demo_feeds.generate(get_settings().data_dir / "demo")
+    console.print(f"Generated {len(written)} demo feed file(s) in {get_settings().data_dir / 'demo'}")
+    sources = [s for s in find_sources() if s.enabled]
+    failures = _harvest([str(s.path) for s in sources])
+    if failures:
+        console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")
+    if serve_after:
+        serve(host, port)
+
+
+@app.command()
+def harvest(sources: Annotated[list[str] | None, typer.Argument(
+        help="Source ids or source-file paths (default: every enabled source).")] = None) -> None:
+    """Harvest sources into the catalogue, with progress and a summary."""
+    from pipelines.sources import find_sources
+
+    refs = sources or [str(s.path) for s in find_sources() if s.enabled]
+    if not refs:
+        console.print("No enabled sources found.")
+        raise typer.Exit(1)
+    raise typer.Exit(1 if _harvest(refs) else 0)
+
+
+def _harvest(refs: list[str]) -> int:
+    """Run the harvest flow over `refs`; print a summary; return how many failed or were refused."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from pipelines import flows
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
+                  transient=True) as bar:
+        task = bar.add_task("Harvesting…", total=None)
+
+        def tick(rows: int) -> None:
+            bar.update(task, description=f"Harvesting… {rows:,} rows read")
+
+        with flows.reporting_progress(tick):
+            outcomes = flows.harvest(refs)
+    _print_outcomes(outcomes)
+    return sum(1 for o in outcomes if o["status"] in ("failed", "refused"))
+
+
+def _print_outcomes(outcomes: list[dict]) -> None:
+    table = Table(title="Harvest summary")
+    for column in ("source", "status", "read", "published", "updated", "quarantined", "skipped"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    colours = {"succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
+    for o in outcomes:
+        colour = colours.get(o["status"], "white")
+        table.add_row(o["source"], f"[{colour}]{o['status']}[/]", *(
+            f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")))
+    Console().print(table)
+    for o in outcomes:
+        if o["message"]:
+            console.print(f"[red]{o['source']}[/]: {o['message']}")
+
+
+@app.command("sources")
+def list_sources() -> None:
+    """List the harvest sources the hub knows (territory folders first)."""
+    from pipelines.sources import find_sources
+
+    table = Table(title="Harvest sources")
+    for column in ("id", "format", "schema", "charter", "enabled", "file"):
+        table.add_column(column)
+    for s in find_sources():
+        table.add_row(s.id, s.format, s.schema, s.charter or "—", "yes" if s.enabled else "no",
+                      str(s.path or ""))
+    Console().print(table)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV file.")],
+    schema: Annotated[str, typer.Option(help="A schema name or a path to a Table Schema.")],
+    charter: Annotated[str | None, typer.Option(help="Also check this charter is in force.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print frictionless's report.")] = False,
+    encoding: Annotated[str | None, typer.Option(help="File encoding (default UTF-8).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="Delimiter (default: sniffed).")] = None,
+) -> None:
+    """Validate a file against a schema; prints the report; exits 1 if invalid."""
+    from datetime import UTC, datetime
+
+    from hub import charters, schemas
+    from hub.tables import TableReadError
+    from hub.validation import format_report, validate_file
+
+    try:
+        table_schema = schemas.load_schema(schema)
+        if charter:
+            found = charters.load_charter(charter)
+            if not found.in_force(datetime.now(UTC).date()):
+                console.print(f"[red]charter {charter} {found.version} is not in force today[/]")
+                raise typer.Exit(1)
+        report = validate_file(file, table_schema.descriptor, encoding=encoding,
+                               delimiter=delimiter)
+    except (schemas.SchemaFileError, schemas.UnknownSchemaError, charters.CharterError,
+            TableReadError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    else:
+        sys.stdout.write(format_report(report) + "\n")
+    raise typer.Exit(0 if report["valid"] else 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the latest migration."""
+    from hub.db import get_engine, upgrade
+
+    upgrade(get_engine())
+    console.print("Database is at the latest migration.")
+
+
+if __name__ == "__main__":
+    app()

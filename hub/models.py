@@ -1,0 +1,134 @@
+"""Catalogue tables: who publishes what, under which schema and charter, and every run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class Organization(SQLModel, table=True):
+    """An operator that shares data (public body or private company)."""
+
+    id: str = Field(primary_key=True, max_length=100)
+    name: str
+    kind: str = Field(default="public", max_length=20)  # public | private
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Dataset(SQLModel, table=True):
+    """A published dataset: one source's records under one schema and charter."""
+
+    id: str = Field(primary_key=True, max_length=100)
+    title: str
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    theme: str = Field(index=True, max_length=40)
+    schema_name: str = Field(max_length=100)
+    schema_version: str = Field(default="", max_length=40)
+    charter_id: str = Field(max_length=100)
+    charter_version: str = Field(default="", max_length=40)
+    access: str = Field(default="open", max_length=20)  # open | restricted | personal | crisis
+    licence_id: str = Field(default="", max_length=40)
+    licence_title: str = Field(default="")
+    licence_url: str = Field(default="")
+    mandatory_mention: str = Field(default="")
+    source_url: str = Field(default="")
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    record_count: int = 0
+    time_min: datetime | None = None
+    time_max: datetime | None = None
+    bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    modified_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = None  # last batch that stored at least one row
+
+
+class Resource(SQLModel, table=True):
+    """A dataset's typed record table, built from its Table Schema."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(foreign_key="dataset.id", index=True)
+    name: str
+    table_name: str = Field(unique=True, max_length=63)
+    schema_descriptor: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    url: str = Field(default="")
+    format: str = Field(default="CSV", max_length=20)
+    row_count: int = 0
+    position: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    modified_at: datetime = Field(default_factory=utcnow)
+
+
+class HarvestSource(SQLModel, table=True):
+    """A harvest source file as last seen by `hub harvest`."""
+
+    id: str = Field(primary_key=True, max_length=100)
+    title: str
+    url: str
+    format: str = Field(max_length=40)
+    schema_name: str = Field(max_length=100)
+    charter_id: str = Field(max_length=100)
+    organization_id: str = Field(max_length=100)
+    theme: str = Field(max_length=40)
+    schedule: str | None = None
+    enabled: bool = True
+    path: str = Field(default="")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class HarvestRun(SQLModel, table=True):
+    """One batch through the gate: what was read, published, quarantined and skipped."""
+
+    __table_args__ = (Index("ix_harvestrun_dataset_started", "dataset_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: str = Field(max_length=100)  # no FK: a refused batch has no dataset
+    source_id: str | None = Field(default=None, max_length=100)
+    status: str = Field(default="running", index=True, max_length=20)
+    # running | succeeded | partial (some rows quarantined) | failed | refused
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    host: str = Field(default="", max_length=255)
+    pid: int | None = None
+    schema_name: str = Field(default="", max_length=100)
+    schema_version: str = Field(default="", max_length=40)
+    charter_id: str = Field(default="", max_length=100)
+    charter_version: str = Field(default="", max_length=40)
+    rows_read: int = 0
+    rows_published: int = 0
+    rows_updated: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class QuarantinedRow(SQLModel, table=True):
+    """A row the gate refused, kept with its reasons for the operator."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="harvestrun.id", index=True)
+    dataset_id: str = Field(index=True, max_length=100)
+    row_number: int
+    cells: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    errors: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Event(SQLModel, table=True):
+    """The append-only event log behind the feeds; `id` is the replay sequence."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # observation | alert | dataset | crisis
+    dataset_id: str = Field(index=True, max_length=100)
+    theme: str = Field(default="", max_length=40)
+    time: datetime = Field(default_factory=utcnow)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,333 @@
+"""Typed record tables built from Table Schemas, like CKAN's datastore, with indexed time and lon/lat.
+
+Each resource gets one table: `_id` (insertion order), `_run` (the run that last wrote the row),
+`_hash` when the schema has no primary key, then one typed column per schema field. Rows are upserted
+on the primary key (else the content hash), so harvesting the same file twice adds nothing and a
+corrected value replaces the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+SQL_TYPES: dict[str, Any] = {
+    "integer": sa.BigInteger,
+    "year": sa.Integer,
+    "number": sa.Float,
+    "boolean": sa.Boolean,
+    "datetime": lambda: sa.DateTime(timezone=True),
+    "date": sa.Date,
+    "time": sa.Time,
+}
+RESERVED = {"_id", "_run", "_hash"}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+
+
+class QueryError(ValueError):
+    """A records query that cannot be answered (bad cursor, bad range)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a schema's fields live in its record table."""
+
+    table: sa.Table
+    columns: dict[str, str]  # field name -> column name
+    types: dict[str, str]  # field name -> Table Schema type
+    key: list[str]  # unique columns (primary key fields, else ["_hash"])
+    time: str | None  # column names of the indexed time and lon/lat, if the schema has them
+    lon: str | None
+    lat: str | None
+
+
+def table_name_for(dataset_id: str) -> str:
+    """A stable, safe table name for a dataset's records."""
+    slug = re.sub(r"[^a-z0-9]+", "_", dataset_id.lower()).strip("_")[:40]
+    digest = hashlib.sha1(dataset_id.encode()).hexdigest()[:8]
+    return f"rec_{slug}_{digest}"
+
+
+def column_names(fields: list[dict[str, Any]]) -> dict[str, str]:
+    """Map field names to column names: kept when safe, else sanitised and numbered."""
+    names: dict[str, str] = {}
+    used: set[str] = set(RESERVED)
+    for index, field in enumerate(fields):
+        name = field["name"]
+        column = name if _NAME.match(name) and name.lower() not in used else None
+        if column is None:
+            base = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()[:50] or "field"
+            column = f"f{index}_{base}"
+        used.add(column.lower())
+        names[name] = column
+    return names
+
+
+def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaData) -> Layout:
+    """Build (without creating) the record table for a Table Schema descriptor."""
+    fields = descriptor["fields"]
+    columns = column_names(fields)
+    types = {f["name"]: f.get("type", "string") for f in fields}
+    primary_key = descriptor.get("primaryKey") or []
+    if isinstance(primary_key, str):
+        primary_key = [primary_key]
+    hub = descriptor.get("hub") or {}
+    sa_columns: list[Any] = [
+        sa.Column("_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("_run", sa.Integer, nullable=False),
+    ]
+    if not primary_key:
+        sa_columns.append(sa.Column("_hash", sa.String(40), nullable=False))
+    for field in fields:
+        sql_type = SQL_TYPES.get(types[field["name"]], sa.Text)
+        sa_columns.append(sa.Column(columns[field["name"]], sql_type(), nullable=True))
+    key = [columns[name] for name in primary_key] if primary_key else ["_hash"]
+    time_col, lon_col, lat_col = (columns.get(hub.get(k, "")) for k in ("time", "lon", "lat"))
+    table = sa.Table(table_name, metadata, *sa_columns)
+    sa.Index(f"{table_name}_key", *(table.c[c] for c in key), unique=True)
+    if time_col:
+        sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"])
+    if lon_col and lat_col:
+        sa.Index(f"{table_name}_lonlat", table.c[lon_col], table.c[lat_col])
+    return Layout(table, columns, types, key, time_col, lon_col, lat_col)
+
+
+def ensure_table(connection: Connection, layout: Layout) -> None:
+    """Create the record table and its indexes if they do not exist yet."""
+    layout.table.create(connection, checkfirst=True)
+
+
+def count_rows(connection: Connection, layout: Layout) -> int:
+    """How many records the table holds."""
+    return connection.execute(sa.select(sa.func.count()).select_from(layout.table)).scalar_one()
+
+
+def store_chunk(connection: Connection, layout: Layout, chunk: pl.DataFrame, run_id: int) -> int:
+    """Upsert a typed chunk; returns how many rows were inserted or changed."""
+    if chunk.height == 0:
+        return 0
+    frame = _frame_for_storage(layout, chunk)
+    if connection.dialect.name == "postgresql":
+        return _copy_upsert(connection, layout, frame, run_id)
+    return _executemany_upsert(connection, layout, frame, run_id)
+
+
+def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
+    """Rename fields to columns, add the content hash when there is no primary key."""
+    fields = list(layout.columns)
+    frame = chunk.select([pl.col(f).alias(layout.columns[f]) for f in fields])
+    if layout.key == ["_hash"]:
+        frame = frame.with_columns(pl.Series("_hash", _content_hashes(chunk.select(fields))))
+    return frame
+
+
+def _content_hashes(frame: pl.DataFrame) -> list[str]:
+    # hashlib, not polars' hash: keys must stay stable across library versions.
+    text = frame.select(
+        pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in frame.columns],
+                      separator="\x1f")
+    ).to_series()
+    return [hashlib.sha1(s.encode()).hexdigest() for s in text]
+
+
+def _upsert_clause(layout: Layout, target: str, columns: list[str], excluded: str) -> str:
+    """ON CONFLICT … DO UPDATE only when a value really changed (so re-runs are no-ops)."""
+    key = ", ".join(_q(c) for c in layout.key)
+    changing = [c for c in columns if c not in layout.key and c != "_hash"]
+    if not changing:
+        return f"ON CONFLICT ({key}) DO NOTHING"
+    sets = ", ".join(f"{_q(c)} = {excluded}.{_q(c)}" for c in [*changing, "_run"])
+    differs = " OR ".join(f"{target}.{_q(c)} IS DISTINCT FROM {excluded}.{_q(c)}" for c in changing)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {differs}"
+
+
+def _executemany_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame,
+                        run_id: int) -> int:
+    frame = frame.with_columns(_sqlite_values(frame))
+    columns = frame.columns
+    name = _q(layout.table.name)
+    placeholders = ", ".join("?" for _ in columns)
+    upsert = _upsert_clause(layout, name, columns, "excluded").replace(
+        "IS DISTINCT FROM", "IS NOT")
+    sql = (f"INSERT INTO {name} (_run, {', '.join(_q(c) for c in columns)}) "
+           f"VALUES ({int(run_id)}, {placeholders}) {upsert}")
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    before = connection.connection.driver_connection.total_changes  # type: ignore[union-attr]
+    cursor.executemany(sql, frame.iter_rows())
+    return connection.connection.driver_connection.total_changes - before  # type: ignore[union-attr]
+
+
+def _sqlite_values(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Format temporal columns the way SQLAlchemy's SQLite types read them back."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            col = pl.col(name)
+            if dtype.time_zone:
+                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            exprs.append(col.dt.strftime("%Y-%m-%d %H:%M:%S.%6f").alias(name))
+        elif dtype == pl.Date:
+            exprs.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
+        elif dtype == pl.Time:
+            exprs.append(pl.col(name).dt.strftime("%H:%M:%S.%6f").alias(name))
+    return exprs
+
+
+def _copy_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame, run_id: int) -> int:
+    """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT."""
+    columns = frame.columns
+    staging = f"stage_{layout.table.name}"[:63]
+    quoted = ", ".join(_q(c) for c in columns)
+    raw = connection.connection.driver_connection  # psycopg connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_q(staging)} ON COMMIT DROP AS "
+                       f"SELECT {quoted} FROM {_q(layout.table.name)} WITH NO DATA")
+        cursor.execute(f"TRUNCATE {_q(staging)}")
+        buffer = io.BytesIO()
+        frame.write_csv(buffer, include_header=False,
+                        datetime_format="%Y-%m-%d %H:%M:%S%.f%z", time_format="%H:%M:%S%.f")
+        with cursor.copy(f"COPY {_q(staging)} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buffer.getvalue())
+        target = _q(layout.table.name)
+        upsert = _upsert_clause(layout, target, columns, "EXCLUDED")
+        cursor.execute(f"INSERT INTO {target} (_run, {quoted}) "
+                       f"SELECT {int(run_id)}, {quoted} FROM {_q(staging)} {upsert}")
+        return cursor.rowcount
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def drop_table(connection: Connection, layout: Layout) -> None:
+    """Drop a record table (withdrawing a dataset)."""
+    layout.table.drop(connection, checkfirst=True)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and the cursor of the next, if any."""
+
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def query(connection: Connection, layout: Layout, *, start: datetime | None = None,
+          end: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
+          limit: int = 100, cursor: str | None = None) -> Page:
+    """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged."""
+    table = layout.table
+    order = [table.c[layout.time], table.c["_id"]] if layout.time else [table.c["_id"]]
+    statement = sa.select(table).order_by(*order).limit(limit + 1)
+    if start is not None or end is not None:
+        if not layout.time:
+            raise QueryError("this dataset has no time field to filter on")
+        if start is not None:
+            statement = statement.where(table.c[layout.time] >= start)
+        if end is not None:
+            statement = statement.where(table.c[layout.time] < end)
+    if bbox is not None:
+        if not (layout.lon and layout.lat):
+            raise QueryError("this dataset has no coordinates to filter on")
+        min_lon, min_lat, max_lon, max_lat = bbox
+        statement = statement.where(table.c[layout.lon].between(min_lon, max_lon),
+                                    table.c[layout.lat].between(min_lat, max_lat))
+    if cursor:
+        statement = statement.where(_after(layout, decode_cursor(cursor)))
+    rows = connection.execute(statement).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    records = [to_record(layout, row) for row in rows]
+    next_cursor = encode_cursor(layout, rows[-1]) if more and rows else None
+    return Page(records, next_cursor)
+
+
+def _after(layout: Layout, position: list[Any]) -> sa.ColumnElement[bool]:
+    table = layout.table
+    if not layout.time:
+        return table.c["_id"] > int(position[-1])
+    moment, last_id = position
+    if moment is None:  # rows without a time sort first (NULLs first) and are paged by id
+        return sa.or_(sa.and_(table.c[layout.time].is_(None), table.c["_id"] > last_id),
+                      table.c[layout.time].is_not(None))
+    moment = datetime.fromisoformat(moment)
+    return sa.or_(table.c[layout.time] > moment,
+                  sa.and_(table.c[layout.time] == moment, table.c["_id"] > last_id))
+
+
+def encode_cursor(layout: Layout, row: Any) -> str:
+    """An opaque cursor pointing just after `row`."""
+    moment = row[layout.time] if layout.time else None
+    position = [_as_utc(moment).isoformat() if moment else None, row["_id"]]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """Read a cursor back; a forged or damaged one is a QueryError."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not (isinstance(position, list) and len(position) == 2 and isinstance(position[1], int)):
+            raise ValueError(position)
+        if position[0] is not None:
+            datetime.fromisoformat(position[0])
+        return position
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise QueryError("invalid cursor") from exc
+
+
+def to_record(layout: Layout, row: Any) -> dict[str, Any]:
+    """A stored row as a JSON-ready record keyed by field names."""
+    return {field: _json_value(row[column]) for field, column in layout.columns.items()}
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _as_utc(value).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return value
+
+
+def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
+    """Row count, time range and bounding box of a record table."""
+    table = layout.table
+    parts: list[Any] = [sa.func.count().label("count")]
+    if layout.time:
+        parts += [sa.func.min(table.c[layout.time]).label("tmin"),
+                  sa.func.max(table.c[layout.time]).label("tmax")]
+    if layout.lon and layout.lat:
+        lon, lat = table.c[layout.lon], table.c[layout.lat]
+        parts += [sa.func.min(lon).label("x0"), sa.func.min(lat).label("y0"),
+                  sa.func.max(lon).label("x1"), sa.func.max(lat).label("y1")]
+    row = connection.execute(sa.select(*parts)).mappings().one()
+    result: dict[str, Any] = {"count": row["count"], "time_min": None, "time_max": None,
+                              "bbox": None}
+    if layout.time and row["tmin"] is not None:
+        result["time_min"] = _as_utc(_parse_moment(row["tmin"]))
+        result["time_max"] = _as_utc(_parse_moment(row["tmax"]))
+    if layout.lon and layout.lat and row["x0"] is not None:
+        result["bbox"] = [row["x0"], row["y0"], row["x1"], row["y1"]]
+    return result
+
+
+def _parse_moment(value: Any) -> datetime:
+    # SQLite's min()/max() return the stored text, not a datetime.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

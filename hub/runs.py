@@ -1,0 +1,100 @@
+"""Harvest runs: opened before a batch, closed after it, never left "running" by a dead process."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from datetime import UTC, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from hub.models import HarvestRun, utcnow
+
+log = logging.getLogger(__name__)
+
+# A run on another host is only presumed dead after this long without finishing.
+STALE_AFTER = timedelta(hours=6)
+REPORT_ERROR_CAP = 10_000
+
+
+def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestRun:
+    """Record a new run as running, with this process as its owner."""
+    run = HarvestRun(dataset_id=dataset_id, source_id=source_id, host=socket.gethostname(),
+                     pid=os.getpid())
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(run)
+        session.commit()
+        session.refresh(run)
+    return run
+
+
+def close_run(engine: Engine, run: HarvestRun, status: str, error: str = "") -> HarvestRun:
+    """Record how a run ended."""
+    run.status = status
+    run.error = error
+    run.finished_at = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(session.merge(run))
+        session.commit()
+    log.info("run %s %s: read %d, published %d, updated %d, quarantined %d, skipped %d%s",
+             run.id, status, run.rows_read, run.rows_published, run.rows_updated,
+             run.rows_quarantined, run.rows_skipped, f" ({error})" if error else "")
+    return run
+
+
+def recover_stale_runs(engine: Engine) -> int:
+    """Mark runs whose process died as failed; returns how many were recovered."""
+    host = socket.gethostname()
+    recovered = 0
+    with Session(engine) as session:
+        for run in session.exec(select(HarvestRun).where(HarvestRun.status == "running")):
+            if _is_dead(run, host):
+                run.status = "failed"
+                run.error = "the harvesting process ended before the run finished"
+                run.finished_at = utcnow()
+                session.add(run)
+                recovered += 1
+        session.commit()
+    if recovered:
+        log.warning("marked %d interrupted run(s) as failed", recovered)
+    return recovered
+
+
+def _is_dead(run: HarvestRun, host: str) -> bool:
+    if run.host == host and run.pid is not None:
+        return run.pid != os.getpid() and not _pid_alive(run.pid)
+    started = run.started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return utcnow() - started > STALE_AFTER
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def build_report(name: str, place: str, labels: list[str], errors: list[dict[str, Any]],
+                 rows: int, seconds: float, error_total: int | None = None) -> dict[str, Any]:
+    """A validation report in frictionless's report-descriptor form (errors capped)."""
+    total = len(errors) if error_total is None else error_total
+    kept = errors[:REPORT_ERROR_CAP]
+    warnings = [] if total == len(kept) else [
+        f"{total} errors; the first {len(kept)} are listed, every quarantined row keeps its own"]
+    task = {
+        "name": name, "type": "table", "valid": total == 0, "place": place, "labels": labels,
+        "stats": {"errors": total, "warnings": len(warnings), "seconds": round(seconds, 3),
+                  "fields": len(labels), "rows": rows},
+        "warnings": warnings, "errors": kept,
+    }
+    return {"valid": total == 0,
+            "stats": {"tasks": 1, "errors": total, "warnings": len(warnings),
+                      "seconds": round(seconds, 3)},
+            "warnings": [], "errors": [], "tasks": [task]}

@@ -1,0 +1,343 @@
+"""The schema registry: the hub's Frictionless Table Schemas, found by name or path and checked."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import frictionless
+import jsonschema
+import yaml
+
+from hub.config import PROJECT_ROOT, get_settings
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".schema.json"
+PROFILE_PATH = PROJECT_ROOT / "schemas" / "table-schema.profile.json"
+# The store indexes these roles; each must name a field of a fitting type.
+HUB_ROLE_TYPES = {
+    "time": {"datetime", "date"},
+    "lon": {"number", "integer"},
+    "lat": {"number", "integer"},
+    "subject": {"string"},
+    "geometry": {"geojson"},
+}
+
+Location = tuple[str | int, ...]  # keys and list indexes into a descriptor
+Problem = tuple[Location, str]
+
+
+class SchemaError(Exception):
+    """A schema cannot be found or used."""
+
+
+class UnknownSchemaError(SchemaError, LookupError):
+    """No schema of that name in any schema folder."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name, self.known = name, list(known)
+        super().__init__(f"unknown schema {name!r}; known schemas: {', '.join(known) or 'none'}")
+
+
+class SchemaFileError(SchemaError):
+    """A schema file is broken, rejected by frictionless or misses the hub's properties."""
+
+    def __init__(self, path: Path, located: Sequence[tuple[int | None, str]]) -> None:
+        self.path = path
+        self.line = located[0][0]
+        self.problems = [message for _, message in located]
+        super().__init__(
+            "\n".join(
+                f"{path}:{line}: {message}" if line else f"{path}: {message}"
+                for line, message in located
+            )
+        )
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A loaded, checked Table Schema and the columns the store indexes."""
+
+    name: str
+    version: str
+    theme: str
+    title: str
+    descriptor: dict[str, Any]
+    path: Path
+    fields: list[str]
+    primary_key: list[str]
+    time_field: str | None
+    lon_field: str | None
+    lat_field: str | None
+    subject_field: str | None
+    geometry_field: str | None = None
+
+    def field_descriptor(self, name: str) -> dict[str, Any]:
+        """The descriptor of one field; KeyError if the schema has no such field."""
+        for field in self.descriptor["fields"]:
+            if field["name"] == name:
+                return field
+        raise KeyError(name)
+
+    def to_frictionless(self) -> frictionless.Schema:
+        """A frictionless Schema built from this descriptor (custom properties kept)."""
+        return frictionless.Schema.from_descriptor(copy.deepcopy(self.descriptor))
+
+
+def known_schemas() -> list[str]:
+    """Names of every schema in the schema folders, sorted."""
+    names = {
+        path.name[: -len(SUFFIX)]
+        for folder in get_settings().schema_dirs
+        if folder.is_dir()
+        for path in folder.glob(f"*{SUFFIX}")
+    }
+    return sorted(names)
+
+
+def find_schema(name: str) -> Path:
+    """The file of a schema name: the first folder of `schema_dirs` that has it wins."""
+    for folder in get_settings().schema_dirs:
+        candidate = folder / f"{name}{SUFFIX}"
+        if candidate.is_file():
+            return candidate
+    raise UnknownSchemaError(name, known_schemas())
+
+
+def load_schema(name_or_path: str | Path) -> TableSchema:
+    """Load a schema by registry name or by file path, checked against frictionless and the hub."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise SchemaFileError(path, [(None, "no such schema file")])
+    else:
+        path = find_schema(str(name_or_path))
+    descriptor = _checked_descriptor(path.resolve())
+    return _table_schema(copy.deepcopy(descriptor), path)
+
+
+def locate_line(text: str, path: Sequence[str | int]) -> int:
+    """The 1-based line of `path` (keys, list indexes) in a JSON or YAML text, as deep as found."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return _grep_line(text, path)
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == str(step)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(step, int)
+            and (0 <= step < len(node.value))
+        ):
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _grep_line(text: str, path: Sequence[str | int]) -> int:
+    """Fallback for texts YAML cannot read: the line of the last key of `path`."""
+    keys = [step for step in path if isinstance(step, str)]
+    if keys:
+        found = re.search(rf'"?{re.escape(keys[-1])}"?\s*:', text)
+        if found:
+            return text.count("\n", 0, found.start()) + 1
+    return 1
+
+
+def _looks_like_path(value: str | Path) -> bool:
+    """Whether a schema reference is a file path rather than a registry name."""
+    if isinstance(value, Path):
+        return True
+    return "/" in value or "\\" in value or value.endswith(".json")
+
+
+# Keyed on the file's identity and mtime so an edited file is re-read, an unchanged one is not.
+_cache: dict[tuple[Path, int, int], dict[str, Any]] = {}
+
+
+def _checked_descriptor(path: Path) -> dict[str, Any]:
+    """Read and check a schema file, or raise SchemaFileError naming file and line."""
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key in _cache:
+        return _cache[key]
+    text = path.read_text(encoding="utf-8")
+    try:
+        descriptor = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaFileError(path, [(exc.lineno, f"not valid JSON: {exc.msg}")]) from None
+    if not isinstance(descriptor, dict):
+        raise SchemaFileError(path, [(1, "a Table Schema must be a JSON object")])
+    problems = _profile_problems(descriptor) or _frictionless_problems(descriptor)
+    problems = problems or _hub_problems(descriptor) + _name_problems(descriptor, path)
+    if problems:
+        located = sorted((locate_line(text, where), msg) for where, msg in problems)
+        raise SchemaFileError(path, located)
+    log.debug("loaded schema %s from %s", descriptor["name"], path)
+    _cache[key] = descriptor
+    return descriptor
+
+
+@lru_cache(maxsize=1)
+def _profile_validator() -> jsonschema.Draft202012Validator:
+    """The JSON Schema validator of the hub's Table Schema profile."""
+    profile = json.loads(PROFILE_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(profile)
+
+
+def _profile_problems(descriptor: dict[str, Any]) -> list[Problem]:
+    """What the hub's profile finds missing or wrong (name, version, theme, hub, documentation)."""
+    errors = _profile_validator().iter_errors(descriptor)
+    return [
+        (tuple(e.absolute_path), _describe(descriptor, tuple(e.absolute_path), e.message))
+        for e in errors
+    ]
+
+
+def _frictionless_problems(descriptor: dict[str, Any]) -> list[Problem]:
+    """What frictionless rejects, located field by field because its notes carry no index."""
+    problems: list[Problem] = []
+    fields = descriptor.get("fields")
+    for i, field in enumerate(fields if isinstance(fields, list) else []):
+        if isinstance(field, dict):
+            for error in frictionless.Field.validate_descriptor(field).errors:
+                path = ("fields", i, *_note_path(error.note))
+                problems.append((path, _describe(descriptor, path, error.note)))
+            problems += _constraint_problems(descriptor, i, field)
+    seen = {msg for _, msg in problems}
+    for error in frictionless.Schema.validate_descriptor(descriptor).errors:
+        if error.type != "field-error" or not any(error.note in msg for msg in seen):
+            problems.append((_note_path(error.note), error.note))
+    return problems
+
+
+_AT_PROPERTY = re.compile(r"at property '([^']*)'")
+
+
+def _note_path(note: str) -> Location:
+    """Guess the descriptor path a frictionless note is about."""
+    found = _AT_PROPERTY.search(note)
+    if found:
+        return tuple(int(p) if p.isdigit() else p for p in found.group(1).split("/") if p)
+    for words, path in (
+        ("field type", ("type",)),
+        ("example value", ("example",)),
+        ("primary key", ("primaryKey",)),
+        ("foreign key", ("foreignKeys",)),
+        ("names of the fields", ("fields",)),
+    ):
+        if words in note:
+            return path
+    return ()
+
+
+def _constraint_problems(
+    descriptor: dict[str, Any], i: int, field: dict[str, Any]
+) -> list[Problem]:
+    """Constraint values frictionless accepts silently but cannot use (bad regex, wrong type)."""
+    constraints = field.get("constraints")
+    if not isinstance(constraints, dict):
+        return []
+    problems: list[Problem] = []
+    pattern = constraints.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            path = ("fields", i, "constraints", "pattern")
+            message = f"invalid regular expression: {exc}"
+            problems.append((path, _describe(descriptor, path, message)))
+    try:
+        bare = {k: v for k, v in field.items() if k not in ("constraints", "example")}
+        reader = frictionless.Field.from_descriptor(bare)
+    except frictionless.FrictionlessException:
+        return problems  # already reported by frictionless itself
+    for key in ("minimum", "maximum", "enum"):
+        values = constraints.get(key, [])
+        for value in values if key == "enum" and isinstance(values, list) else [values]:
+            if key in constraints and reader.read_cell(value)[1]:
+                path = ("fields", i, "constraints", key)
+                problems.append(
+                    (
+                        path,
+                        _describe(
+                            descriptor, path, f"{value!r} is not a valid {field.get('type')}"
+                        ),
+                    )
+                )
+    return problems
+
+
+def _hub_problems(descriptor: dict[str, Any]) -> list[Problem]:
+    """Check that `hub` names existing fields of fitting types."""
+    types = {f["name"]: f for f in descriptor["fields"]}
+    problems: list[Problem] = []
+    for role, name in descriptor["hub"].items():
+        field = types.get(name)
+        if field is None:
+            problems.append((("hub", role), f"hub.{role} names {name!r}, which is not a field"))
+        elif field.get("type", "string") not in HUB_ROLE_TYPES[role]:
+            allowed = " or ".join(sorted(HUB_ROLE_TYPES[role]))
+            problems.append((("hub", role), f"hub.{role} field {name!r} must be of type {allowed}"))
+        elif role == "subject" and not field.get("constraints", {}).get("required"):
+            # A personal row without its subject could be read by nobody, or by everybody.
+            problems.append((("hub", role), f"hub.subject field {name!r} must be required"))
+    return problems
+
+
+def _name_problems(descriptor: dict[str, Any], path: Path) -> list[Problem]:
+    """A registry file must be named after the schema it holds."""
+    if path.name.endswith(SUFFIX) and path.name[: -len(SUFFIX)] != descriptor["name"]:
+        message = f"name {descriptor['name']!r} does not match the file name {path.name}"
+        return [(("name",), message)]
+    return []
+
+
+def _describe(descriptor: dict[str, Any], path: Location, message: str) -> str:
+    """Prefix a message with the field it concerns, by name rather than by index."""
+    if len(path) >= 2 and path[0] == "fields" and isinstance(path[1], int):
+        fields = descriptor.get("fields")
+        field = fields[path[1]] if isinstance(fields, list) and path[1] < len(fields) else {}
+        number = f"#{path[1] + 1}"
+        name = field.get("name", number) if isinstance(field, dict) else number
+        rest = ".".join(str(p) for p in path[2:])
+        return f"field {name!r}{' ' + rest if rest else ''}: {message}"
+    where = ".".join(str(p) for p in path)
+    return f"{where}: {message}" if where else message
+
+
+def _table_schema(descriptor: dict[str, Any], path: Path) -> TableSchema:
+    """Build the TableSchema of a checked descriptor."""
+    hub = descriptor["hub"]
+    return TableSchema(
+        name=descriptor["name"],
+        version=descriptor["version"],
+        theme=descriptor["theme"],
+        title=descriptor["title"],
+        descriptor=descriptor,
+        path=path,
+        fields=[field["name"] for field in descriptor["fields"]],
+        primary_key=list(descriptor.get("primaryKey", [])),
+        time_field=hub.get("time"),
+        lon_field=hub.get("lon"),
+        lat_field=hub.get("lat"),
+        subject_field=hub.get("subject"),
+        geometry_field=hub.get("geometry"),
+    )

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Start what the test suite talks to, if it is not running already: PostgreSQL and Redis
+# (over real connections), and Debian's Chromium for the UI tests. Idempotent; needs root
+# only for what is missing.
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+
+if ! pg_up; then
+  echo "services: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+pg_up || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+
+if ! redis_up; then
+  echo "services: starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+fi
+redis_up || { echo "services: Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "services: installing Debian's chromium for the UI tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+echo "services: PostgreSQL, Redis and Chromium ready"

@@ -1,0 +1,157 @@
+"""Fetch a feed's bytes to a local file: `file://` urls, plain paths and `http(s)://`.
+
+Urls in source files may use two placeholders, expanded before fetching:
+
+- `{samples}`: the shared sample-data folder (`HUB_SAMPLES_DIR`), so bundled source files can
+  point at real sample files without hard-coding where they live;
+- `{data}`: the hub's data folder (`HUB_DATA_DIR`), where the offline demo writes its feeds.
+
+A relative `file:` url or plain path is resolved against the source file's folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from hub.config import get_settings
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 1024 * 1024 * 1024  # 1 GiB: a feed larger than this is a mistake, not a batch
+BACKOFF_SECONDS = 0.5
+CHUNK_BYTES = 1024 * 1024
+
+
+class FetchError(RuntimeError):
+    """A feed that could not be fetched."""
+
+
+def expand_url(url: str, base: Path | None = None) -> str:
+    """Expand `{samples}` / `{data}` and make a relative file url absolute against `base`."""
+    settings = get_settings()
+    expanded = url.strip()
+    expanded = expanded.replace("{samples}", settings.samples_dir.resolve().as_posix())
+    expanded = expanded.replace("{data}", settings.data_dir.resolve().as_posix())
+    if _scheme(expanded) in ("http", "https"):
+        return expanded
+    path = _local_path(expanded)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return path.resolve().as_uri()
+
+
+def fetch(
+    url: str, dest_dir: Path, *, base: Path | None = None, max_bytes: int = MAX_BYTES
+) -> Path:
+    """Fetch `url` into `dest_dir` and return the local file (see the module doc for urls)."""
+    full = expand_url(url, base)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    if _scheme(full) in ("http", "https"):
+        return _fetch_http(full, dest_dir, max_bytes)
+    return _copy_file(_local_path(full), dest_dir, max_bytes)
+
+
+def _scheme(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    # A one-letter scheme is a Windows drive ("C:\\data"), not a url.
+    return "" if len(scheme) == 1 else scheme
+
+
+def _local_path(url: str) -> Path:
+    """The path named by a `file:` url or a plain path."""
+    scheme = _scheme(url)
+    if scheme == "":
+        return Path(url)
+    if scheme != "file":
+        raise FetchError(
+            f"unsupported url scheme {scheme!r} in {url!r} (use file:// or http(s)://)"
+        )
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise FetchError(f"file url {url!r} names a remote host {parts.netloc!r}")
+    return Path(unquote(parts.path))
+
+
+def _copy_file(path: Path, dest_dir: Path, max_bytes: int) -> Path:
+    """Copy a local feed so the batch keeps its own snapshot even if the file changes."""
+    if not path.is_file():
+        raise FetchError(f"no such file: {path}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FetchError(f"{path} is {size} bytes, over the {max_bytes}-byte limit")
+    target = dest_dir / path.name
+    if target.resolve() == path.resolve():
+        return target
+    with path.open("rb") as src, _writing(target) as dst:
+        shutil.copyfileobj(src, dst, CHUNK_BYTES)
+    log.info("fetched %s (%d bytes)", path, size)
+    return target
+
+
+def _fetch_http(url: str, dest_dir: Path, max_bytes: int) -> Path:
+    """Download with retries on network errors and 5xx answers, never on 4xx."""
+    settings = get_settings()
+    attempts = 1 + max(0, settings.fetch_retries)
+    target = dest_dir / (Path(urlsplit(url).path).name or "download")
+    with httpx.Client(timeout=settings.fetch_timeout, follow_redirects=True) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                _download(client, url, target, max_bytes)
+                return target
+            except _Retryable as exc:
+                if attempt == attempts:
+                    raise FetchError(f"{url}: {exc} (gave up after {attempts} attempts)") from exc
+                delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
+                log.warning("fetch %s failed (%s); retry %d in %.1fs", url, exc, attempt, delay)
+                time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class _Retryable(Exception):
+    """A failure that may go away: a network error or a 5xx answer."""
+
+
+def _download(client: httpx.Client, url: str, target: Path, max_bytes: int) -> None:
+    """One attempt: stream the body to a temporary file, then move it into place."""
+    try:
+        with client.stream("GET", url) as response:
+            if response.status_code >= 500:
+                raise _Retryable(f"HTTP {response.status_code}")
+            if response.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > max_bytes:
+                raise FetchError(f"{url} is {declared} bytes, over the {max_bytes}-byte limit")
+            with _writing(target) as dst:
+                size = 0
+                for chunk in response.iter_bytes(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FetchError(f"{url} is over the {max_bytes}-byte limit")
+                    dst.write(chunk)
+            log.info("fetched %s (%d bytes)", url, size)
+    except httpx.TransportError as exc:  # timeouts, refused connections, broken streams
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside `target`, moved into place only if the block succeeds."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with open(fd, "wb") as file:
+            yield file
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)

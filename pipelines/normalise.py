@@ -1,0 +1,348 @@
+"""Normalise mapped chunks into the hub's canonical strings, reporting what cannot be.
+
+Canonical forms: timestamps `YYYY-MM-DDTHH:MM:SSZ` (UTC), WGS84 lon/lat decimal strings,
+numbers with a decimal point, codes spelled as in the schema's enum. A value that cannot be
+normalised stays as it came and its row gets a `normalisation-error` in `_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from hub.schemas import SchemaError, load_schema
+from hub.geo import GeoError, parse_crs, to_wgs84
+
+log = logging.getLogger(__name__)
+
+ERROR_TYPE = "normalisation-error"
+ERROR_TITLE = "Normalisation Error"
+ERROR_DESCRIPTION = (
+    "A value of this row cannot be put in the hub's canonical form "
+    "(UTC timestamps, WGS84 coordinates, decimal numbers, controlled codes)."
+)
+CANONICAL_TIME = "%Y-%m-%dT%H:%M:%SZ"
+COORDINATE_DECIMALS = 7  # 1e-7 degree is about 1 cm: finer digits are transform noise
+ISO_TIMESTAMP = (  # date, clock (seconds and fraction optional), zone (optional)
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)"
+    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
+)
+# Names some operators use instead of the schema's codes (compared after `_code_key`).
+CODE_ALIASES = {
+    "benzene": "c6h6",
+    "ozone": "o3",
+    "pm2p5": "pm25",
+    "nitrogendioxide": "no2",
+    "nitrogenmonoxide": "no",
+    "nitricoxide": "no",
+    "nitrogenoxides": "nox",
+    "sulphurdioxide": "so2",
+    "sulfurdioxide": "so2",
+    "carbonmonoxide": "co",
+    "ammonia": "nh3",
+}
+
+
+class ReaderError(ValueError):
+    """A source whose data or options cannot be read into the hub's shape at all."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The parts of a Table Schema that normalisation needs."""
+
+    name: str
+    fields: list[str]
+    types: dict[str, str]
+    enums: dict[str, list[str]]
+    lon: str | None = None  # the fields the schema's `hub` block names as coordinates
+    lat: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of every chunk a reader yields."""
+        return [*self.fields, "_row", "_error"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a source writes its values: the reader options normalisation uses."""
+
+    timezone: str | None = None
+    timestamp_format: str | None = None
+    crs: str = "EPSG:4326"
+    decimal: str = "."
+
+
+@dataclass
+class Problem:
+    """Rows of a chunk (a mask) whose `field` cannot be normalised, and why."""
+
+    mask: pl.Series
+    field: str | None
+    note: str
+    values: pl.Series | None = field(default=None)  # shown in the note as {value}
+
+
+def load_target(name: str) -> Target:
+    """The target schema `name` from the hub's schema registry."""
+    try:
+        schema = load_schema(name)
+    except SchemaError as exc:
+        raise ReaderError(f"target schema: {exc}") from exc
+    fields = schema.descriptor["fields"]
+    return Target(
+        name=schema.name,
+        fields=list(schema.fields),
+        types={f["name"]: f.get("type", "string") for f in fields},
+        enums={
+            f["name"]: list(f["constraints"]["enum"])
+            for f in fields
+            if isinstance(f.get("constraints"), dict) and f["constraints"].get("enum")
+        },
+        lon=schema.lon_field,
+        lat=schema.lat_field,
+    )
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse a time zone or CRS that no row could ever be normalised with."""
+    if settings.timezone:
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ReaderError(
+                f"unknown time zone {settings.timezone!r} in options.timezone "
+                "(use an IANA name such as 'Europe/Paris' or 'UTC')"
+            ) from exc
+    try:
+        parse_crs(settings.crs)
+    except GeoError as exc:
+        raise ReaderError(f"options.crs: {exc}") from exc
+    if settings.decimal not in (".", ","):
+        raise ReaderError(f"options.decimal must be '.' or ',', got {settings.decimal!r}")
+
+
+def normalise(
+    frame: pl.DataFrame, target: Target, settings: Settings
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Normalise the target fields of a mapped chunk; return it with the problems found."""
+    problems: list[Problem] = []
+    frame = frame.with_columns(
+        pl.col(name).str.strip_chars().replace("", None) for name in target.fields
+    )
+    for name in target.fields:
+        kind = target.types.get(name)
+        if kind in ("number", "integer"):
+            frame = _normalise_number(frame, name, settings.decimal, problems)
+        elif kind == "datetime":
+            frame = _normalise_timestamp(frame, name, settings, problems)
+        if name in target.enums:
+            frame = _normalise_code(frame, name, target.enums[name])
+    if target.lon and target.lat:
+        frame = _normalise_coordinates(frame, target.lon, target.lat, settings.crs, problems)
+    return frame, problems
+
+
+def _normalise_number(
+    frame: pl.DataFrame, name: str, decimal: str, problems: list[Problem]
+) -> pl.DataFrame:
+    """Write numbers with a decimal point; flag values that are not numbers."""
+    raw = pl.col(name)
+    text = (
+        raw.str.replace_all(r"[\s\u00a0\u202f]", "").str.replace(",", ".")
+        if decimal == ","
+        else raw
+    )
+    checked = frame.select(
+        text=text, bad=raw.is_not_null() & text.cast(pl.Float64, strict=False).is_null()
+    )
+    problems.append(Problem(checked["bad"], name, "{value!r} is not a number", frame[name]))
+    return frame.with_columns(
+        pl.when(checked["bad"]).then(raw).otherwise(checked["text"]).alias(name)
+    )
+
+
+def _normalise_timestamp(
+    frame: pl.DataFrame, name: str, settings: Settings, problems: list[Problem]
+) -> pl.DataFrame:
+    """Turn timestamps into UTC `YYYY-MM-DDTHH:MM:SSZ`, using the source's zone if naive."""
+    raw = frame[name]
+    if settings.timestamp_format:
+        utc, naive = _parse_with_format(raw, settings.timestamp_format)
+    else:
+        utc, naive = _parse_iso(raw)
+    if settings.timezone:
+        # A local time skipped or repeated by a DST change has no single UTC instant: null.
+        local = naive.dt.replace_time_zone(
+            settings.timezone, ambiguous="null", non_existent="null"
+        ).dt.convert_time_zone("UTC")
+        utc = utc.fill_null(local)
+        unresolved = (
+            f"{{value!r}} does not exist or is ambiguous in {settings.timezone} (DST change)"
+        )
+    else:
+        unresolved = "timestamp {value!r} has no time zone and the source sets no options.timezone"
+    expected = settings.timestamp_format or "ISO 8601 such as 2024-05-01T13:00:00Z"
+    problems.append(Problem(naive.is_not_null() & utc.is_null(), name, unresolved, raw))
+    problems.append(
+        Problem(
+            raw.is_not_null() & utc.is_null() & naive.is_null(),
+            name,
+            f"unparseable timestamp {{value!r}} (expected {expected})",
+            raw,
+        )
+    )
+    text = utc.dt.strftime(CANONICAL_TIME)
+    return frame.with_columns(pl.when(utc.is_null()).then(raw).otherwise(text).alias(name))
+
+
+def _parse_iso(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """ISO 8601 timestamps: (UTC instants of those with a zone, naive times of the others)."""
+    parts = raw.str.extract_groups(ISO_TIMESTAMP).struct.unnest()
+    date, clock, zone = (pl.col(c) for c in parts.columns)
+    stamp = (date + "T" + clock.str.replace(",", ".")).str.replace(r"T(\d{2}:\d{2})$", "T${1}:00")
+    local = stamp.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    offset = _offset_minutes(zone)
+    result = parts.select(
+        utc=pl.when(zone.is_not_null()).then(
+            (local - pl.duration(minutes=offset)).dt.replace_time_zone("UTC")
+        ),
+        naive=pl.when(zone.is_null()).then(local),
+    )
+    return result["utc"], result["naive"]
+
+
+def _offset_minutes(zone: pl.Expr) -> pl.Expr:
+    """Minutes east of UTC for `Z`, `UTC`, `+HH`, `+HHMM`, `+HH:MM`."""
+    digits = zone.str.replace(":", "")
+    sign = pl.when(digits.str.starts_with("-")).then(-1).otherwise(1)
+    hours = digits.str.slice(1, 2).cast(pl.Int64, strict=False)
+    minutes = digits.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+    utc = zone.str.to_uppercase().is_in(["Z", "UTC"])
+    return pl.when(utc).then(0).otherwise(sign * (hours * 60 + minutes))
+
+
+def _parse_with_format(raw: pl.Series, fmt: str) -> tuple[pl.Series, pl.Series]:
+    """Timestamps in a strftime format: (UTC instants if it has %z, naive times otherwise)."""
+    nothing = pl.Series(raw.name, [None] * raw.len(), dtype=pl.Datetime("us"))
+    if "%z" in fmt:
+        return raw.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False), nothing
+    naive = raw.str.strptime(pl.Datetime("us"), fmt, strict=False)
+    return nothing.dt.replace_time_zone("UTC"), naive
+
+
+def _normalise_code(frame: pl.DataFrame, name: str, allowed: list[str]) -> pl.DataFrame:
+    """Spell codes as the schema's enum does (`PM2.5` → `pm25`, `ug/m3` → `µg/m³`).
+
+    A value that matches no code is left as it is: the schema check reports it.
+    """
+    keys = _code_keys(pl.Series(allowed, dtype=pl.Utf8)).to_list()
+    canonical = dict(zip(keys, allowed, strict=True))
+    canonical |= {alias: canonical[key] for alias, key in CODE_ALIASES.items() if key in canonical}
+    mapped = _code_key(pl.col(name)).replace_strict(canonical, default=None, return_dtype=pl.Utf8)
+    return frame.with_columns(pl.coalesce(mapped, pl.col(name)).alias(name))
+
+
+def _code_keys(values: pl.Series) -> pl.Series:
+    return pl.DataFrame({"v": values}).select(_code_key(pl.col("v")))["v"]
+
+
+def _code_key(expr: pl.Expr) -> pl.Expr:
+    """The spelling-insensitive form of a code: lower case, no punctuation, µ as u, ³ as 3."""
+    return (
+        expr.str.to_lowercase()
+        .str.replace_all("[µμ]", "u")  # MICRO SIGN and GREEK SMALL LETTER MU both occur
+        .str.replace_all("mcg", "ug")
+        .str.replace_all(r"\^?3|³", "3")
+        .str.replace_all(r"[\s._,\-]", "")
+    )
+
+
+def _normalise_coordinates(
+    frame: pl.DataFrame, lon: str, lat: str, crs: str, problems: list[Problem]
+) -> pl.DataFrame:
+    """Project the lon/lat fields (x/y in `crs`) to WGS84 decimal degrees, vectorised."""
+    xs = frame[lon].cast(pl.Float64, strict=False)
+    ys = frame[lat].cast(pl.Float64, strict=False)
+    lons, lats = to_wgs84(xs, ys, crs, strict=False)
+    where = frame.select(pl.format("x={}, y={}", lon, lat))[:, 0]
+    outside = xs.is_not_null() & ys.is_not_null() & lons.is_null()
+    lonely = frame[lon].is_null() != frame[lat].is_null()
+    note = f"coordinates {{value}} lie outside the area of use of {crs}"
+    problems.append(Problem(outside, lon, note, where))
+    problems.append(Problem(lonely, lon, f"only one of {lon} and {lat} is given"))
+    text = pl.DataFrame({"lon": lons, "lat": lats}).select(
+        lon=_decimal_text(pl.col("lon")), lat=_decimal_text(pl.col("lat"))
+    )
+    return frame.with_columns(
+        pl.when(lons.is_null()).then(pl.col(lon)).otherwise(text["lon"]).alias(lon),
+        pl.when(lats.is_null()).then(pl.col(lat)).otherwise(text["lat"]).alias(lat),
+    )
+
+
+def _decimal_text(values: pl.Expr) -> pl.Expr:
+    """Degrees as plain decimal text with at most COORDINATE_DECIMALS digits (never 1e-07)."""
+    unit = 10**COORDINATE_DECIMALS
+    scaled = (values * unit).round(0).cast(pl.Int64)
+    sign = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    whole = (scaled.abs() // unit).cast(pl.Utf8)
+    fraction = (scaled.abs() % unit).cast(pl.Utf8).str.zfill(COORDINATE_DECIMALS)
+    fraction = fraction.str.strip_chars_end("0")
+    return pl.when(fraction == "").then(sign + whole).otherwise(sign + whole + "." + fraction)
+
+
+def describe_error(row: int, note: str, field_name: str | None) -> dict[str, Any]:
+    """A frictionless-style error descriptor for a row that cannot be normalised."""
+    where = f' in field "{field_name}"' if field_name else ""
+    return {
+        "type": ERROR_TYPE,
+        "title": ERROR_TITLE,
+        "description": ERROR_DESCRIPTION,
+        "message": f'Row at position "{row}" cannot be normalised{where}: {note}',
+        "note": note,
+        "tags": ["#row"],
+        "rowNumber": row,
+        "fieldName": field_name,
+    }
+
+
+def finish(frame: pl.DataFrame, target: Target, problems: list[Problem]) -> pl.DataFrame:
+    """The chunk in the reader contract's shape, with problems added to `_error`."""
+    frame = _attach(frame, problems)
+    missing = [
+        pl.lit(None, dtype=pl.Utf8).alias(n) for n in target.fields if n not in frame.columns
+    ]
+    return frame.with_columns(missing).select(
+        *(pl.col(n).cast(pl.Utf8) for n in target.fields),
+        pl.col("_row").cast(pl.Int64),
+        pl.col("_error").cast(pl.Utf8),
+    )
+
+
+def _attach(frame: pl.DataFrame, problems: list[Problem]) -> pl.DataFrame:
+    """Merge problems into the rows' `_error` JSON lists (after any reading errors)."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = frame["_row"].to_list()
+    for problem in problems:
+        indexes = problem.mask.fill_null(False).arg_true().to_list()
+        if not indexes:
+            continue
+        values = problem.values.gather(indexes).to_list() if problem.values is not None else None
+        for position, index in enumerate(indexes):
+            value = values[position] if values is not None else None
+            note = problem.note.format(value=value)
+            found[index].append(describe_error(rows[index], note, problem.field))
+    if not found:
+        return frame
+    errors = frame["_error"].to_list()
+    for index, descriptors in found.items():
+        earlier = json.loads(errors[index]) if errors[index] else []
+        errors[index] = json.dumps(earlier + descriptors, ensure_ascii=False)
+    return frame.with_columns(pl.Series("_error", errors, dtype=pl.Utf8))

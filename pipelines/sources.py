@@ -1,0 +1,226 @@
+"""Harvest source files: load, check and find the YAML files that say what to harvest."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.config import get_settings
+
+log = logging.getLogger(__name__)
+
+THEMES = ("air-quality", "energy", "biodiversity", "risk")
+OPERATOR_KINDS = ("public", "private")
+REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "schema", "charter")
+OPTIONAL_KEYS = ("schedule", "options", "enabled", "description")
+OPERATOR_KEYS = ("id", "name", "kind")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SOURCE_SUFFIXES = (".yaml", ".yml")
+
+
+class SourceError(ValueError):
+    """A harvest source file that cannot be used, with the file and line at fault."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None):
+        where = f"{path}:{line}: " if path and line else f"{path}: " if path else ""
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who publishes the feed."""
+
+    id: str
+    name: str
+    kind: str = "public"
+
+
+@dataclass
+class Source:
+    """One harvest source: where a feed lives, how to read it, under which schema and charter."""
+
+    id: str
+    title: str
+    operator: Operator
+    theme: str
+    format: str
+    url: str
+    schema: str
+    charter: str
+    schedule: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    description: str = ""
+    path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder that relative `file:` urls of this source are resolved against."""
+        return self.path.parent if self.path else None
+
+
+def load_source(path: Path | str) -> Source:
+    """Load and check one harvest source file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read source file: {exc}", path) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise SourceError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, line) from exc
+    if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
+        raise SourceError("a source file must be a YAML mapping (key: value lines)", path, 1)
+    lines = _key_lines(node, path)
+    return _build_source(data, lines, path)
+
+
+def _key_lines(node: yaml.MappingNode, path: Path, prefix: str = "") -> dict[str, int]:
+    """The line of each key (nested keys as `parent.child`), refusing duplicate keys."""
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = f"{prefix}{key_node.value}"
+        line = key_node.start_mark.line + 1
+        if key in lines:
+            raise SourceError(f"duplicate key {key!r} (first on line {lines[key]})", path, line)
+        lines[key] = line
+        if isinstance(value_node, yaml.MappingNode) and not prefix and key == "operator":
+            lines.update(_key_lines(value_node, path, prefix="operator."))
+    return lines
+
+
+def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> Source:
+    """Check the keys and values of a parsed source file and build the Source."""
+
+    def fail(message: str, key: str | None = None) -> SourceError:
+        return SourceError(message, path, lines.get(key, 1) if key else 1)
+
+    for key in data:
+        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+            known = ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)
+            raise fail(f"unknown key {key!r} (known keys: {known})", str(key))
+    for key in REQUIRED_KEYS:
+        if data.get(key) in (None, ""):
+            raise fail(f"missing required key {key!r}")
+    for key in ("id", "title", "theme", "format", "url", "schema", "charter"):
+        if not isinstance(data[key], str):
+            raise fail(f"{key!r} must be a string, got {type(data[key]).__name__}", key)
+    if not ID_PATTERN.match(data["id"]):
+        raise fail(f"id {data['id']!r} must be lower-case letters, digits, '.', '_' or '-'", "id")
+    if data["theme"] not in THEMES:
+        raise fail(f"theme {data['theme']!r} is not one of {', '.join(THEMES)}", "theme")
+    _check_format(data["format"], fail)
+    schedule = data.get("schedule")
+    if schedule is not None and (
+        not isinstance(schedule, str) or len(schedule.split()) not in (5, 6)
+    ):
+        raise fail(
+            f"schedule {schedule!r} must be a cron expression like '*/15 * * * *'", "schedule"
+        )
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise fail("options must be a mapping", "options")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise fail(f"enabled must be true or false, got {enabled!r}", "enabled")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise fail("description must be a string", "description")
+    return Source(
+        id=data["id"],
+        title=data["title"],
+        operator=_build_operator(data["operator"], fail),
+        theme=data["theme"],
+        format=data["format"],
+        url=data["url"],
+        schema=data["schema"],
+        charter=data["charter"],
+        schedule=schedule,
+        options=options,
+        enabled=enabled,
+        description=description.strip(),
+        path=path.resolve(),
+    )
+
+
+def _build_operator(value: object, fail: Any) -> Operator:
+    """Check the `operator: {id, name, kind}` mapping."""
+    if not isinstance(value, dict):
+        raise fail("operator must be a mapping {id, name, kind}", "operator")
+    for key in value:
+        if key not in OPERATOR_KEYS:
+            raise fail(
+                f"unknown key {key!r} in operator (known: id, name, kind)", f"operator.{key}"
+            )
+    for key in ("id", "name"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise fail(f"missing required key 'operator.{key}'", "operator")
+    kind = value.get("kind", "public")
+    if kind not in OPERATOR_KINDS:
+        raise fail(f"operator kind {kind!r} must be public or private", "operator.kind")
+    return Operator(id=value["id"], name=value["name"], kind=kind)
+
+
+def _check_format(name: str, fail: Any) -> None:
+    """Refuse a format no reader handles, naming the ones that exist."""
+    # Imported here: the readers import Source from this module.
+    from pipelines.readers import known_formats
+
+    if name not in known_formats():
+        raise fail(
+            f"unknown format {name!r} (known readers: {', '.join(known_formats())})", "format"
+        )
+
+
+def find_sources() -> list[Source]:
+    """All source files of the configured folders; a territory's file shadows a bundled one."""
+    found: dict[str, Source] = {}
+    for folder in get_settings().source_dirs:
+        in_folder: dict[str, Source] = {}
+        for path in _source_files(folder):
+            source = load_source(path)
+            if source.id in in_folder:
+                other = in_folder[source.id].path
+                raise SourceError(f"id {source.id!r} is also used by {other}", path)
+            in_folder[source.id] = source
+        for source_id, source in in_folder.items():
+            if source_id in found:
+                log.info(
+                    "source %s in %s shadows %s", source_id, found[source_id].path, source.path
+                )
+                continue
+            found[source_id] = source
+    return sorted(found.values(), key=lambda s: s.id)
+
+
+def _source_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
+
+
+def resolve_source(id_or_path: str | Path) -> Source:
+    """The source with this id, or the one in this file."""
+    text = str(id_or_path)
+    path = Path(text)
+    if path.suffix in SOURCE_SUFFIXES or path.is_file():
+        if not path.is_file():
+            raise SourceError("no such source file", path)
+        return load_source(path)
+    sources = find_sources()
+    for source in sources:
+        if source.id == text:
+            return source
+    known = ", ".join(s.id for s in sources) or "none"
+    raise SourceError(f"no source with id {text!r} (known: {known})")

@@ -1,0 +1,91 @@
+"""Fixtures: a fresh catalogue per test on SQLite (default) or PostgreSQL (HUB_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads its settings at import: keep tests away from a developer's ~/.prefect and .env.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="hub-prefect-")
+os.environ.update({
+    "PREFECT_HOME": _PREFECT_HOME,
+    "PREFECT_API_URL": "",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS": "4",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "DO_NOT_TRACK": "1",
+})
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
+
+from hub.bus import reset_bus  # noqa: E402
+from hub.config import get_settings  # noqa: E402
+from hub.db import get_engine, normalise_url, reset_engines, upgrade  # noqa: E402
+
+TEST_DATABASE_URL = os.environ.get("HUB_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header() -> str:
+    """Say which database the suite runs on."""
+    return f"hub database: {TEST_DATABASE_URL or 'SQLite (embedded default)'}"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The shared folder of real sample files (../shared/data or HUB_SAMPLES_DIR)."""
+    folder = get_settings().samples_dir
+    assert folder.is_dir(), f"sample files not found at {folder} (set HUB_SAMPLES_DIR)"
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data folder and no leftover settings, engines or bus."""
+    data_dir = tmp_path / "var"
+    monkeypatch.setenv("HUB_DATA_DIR", str(data_dir))
+    for name in ("HUB_DATABASE_URL", "HUB_BUS_URL", "HUB_SCHEMAS_PATH", "HUB_CHARTERS_PATH",
+                 "HUB_SOURCES_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    _reset()
+    yield data_dir
+    _reset()
+
+
+def _reset() -> None:
+    get_settings.cache_clear()
+    reset_engines()
+    reset_bus()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(normalise_url(TEST_DATABASE_URL))
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in TEST_DATABASE_URL else "?"
+    yield f"{TEST_DATABASE_URL}{separator}options=-csearch_path%3D{schema}"
+    reset_engines()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The configured hub engine on a fresh, migrated database."""
+    monkeypatch.setenv("HUB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    reset_engines()
+    engine = get_engine()
+    upgrade(engine)
+    return engine

@@ -1,0 +1,61 @@
+"""Runs are never left "running" after their process dies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from hub import runs
+from hub.models import HarvestRun, utcnow
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_run_whose_process_died_is_marked_failed(engine):
+    run = runs.open_run(engine, "ds", "src")
+    with Session(engine) as session:
+        stored = session.get(HarvestRun, run.id)
+        stored.pid = dead_pid()
+        session.add(stored)
+        session.commit()
+    assert runs.recover_stale_runs(engine) == 1
+    with Session(engine) as session:
+        stored = session.get(HarvestRun, run.id)
+    assert stored.status == "failed" and "ended before the run finished" in stored.error
+    assert stored.finished_at is not None
+
+
+def test_a_live_run_is_left_alone(engine):
+    run = runs.open_run(engine, "ds", "src")  # this very process: alive
+    assert runs.recover_stale_runs(engine) == 0
+    with Session(engine) as session:
+        assert session.get(HarvestRun, run.id).status == "running"
+
+
+def test_a_run_on_another_host_is_failed_only_when_old(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        recent = HarvestRun(dataset_id="a", host="elsewhere", pid=1)
+        old = HarvestRun(dataset_id="b", host="elsewhere", pid=1,
+                         started_at=utcnow() - runs.STALE_AFTER - timedelta(minutes=1))
+        session.add_all([recent, old])
+        session.commit()
+    assert runs.recover_stale_runs(engine) == 1
+    with Session(engine) as session:
+        assert session.get(HarvestRun, recent.id).status == "running"
+        assert session.get(HarvestRun, old.id).status == "failed"
+
+
+def test_reports_follow_frictionless_form_and_cap_their_error_list():
+    errors = [{"type": "type-error", "rowNumber": n} for n in range(runs.REPORT_ERROR_CAP + 5)]
+    report = runs.build_report("ds", "file.csv", ["a"], errors, rows=20_000, seconds=1.0)
+    task = report["tasks"][0]
+    assert report["valid"] is False and report["stats"]["errors"] == len(errors)
+    assert len(task["errors"]) == runs.REPORT_ERROR_CAP and task["stats"]["rows"] == 20_000
+    assert task["warnings"] and set(task) >= {"name", "type", "place", "labels", "stats"}
