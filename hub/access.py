@@ -7,7 +7,9 @@ membership, a subject key, a consent or a crisis role, so only open datasets are
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
+from typing import Any
 
 from hub.models import Dataset
 
@@ -53,6 +55,35 @@ def can_read_quarantine(dataset: Dataset, actor: Actor | None = None) -> bool:
 def require_quarantine(dataset: Dataset, actor: Actor | None = None) -> None:
     """Raise AccessDenied unless `actor` may read the quarantined rows of `dataset`."""
     require_records(dataset, actor)
+
+
+def redact_report(dataset: Dataset, report: dict[str, Any], actor: Actor | None = None
+                  ) -> dict[str, Any]:
+    """A validation report as `actor` may see it: without cell values unless it may read rows."""
+    if can_read_records(dataset, actor):
+        return report
+    # frictionless errors carry the whole row (`cells`), the bad `cell` and messages quoting it.
+    redacted = deepcopy(report)
+    for holder in [redacted, *redacted.get("tasks", [])]:
+        holder["errors"] = [_redact_error(e) for e in holder.get("errors", [])]
+    return redacted
+
+
+def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
+    """An error without the values it quotes; its type, position and rule stay."""
+    quoted = [error.get("cell"), *(error.get("cells") or [])]
+    values = {str(v) for v in quoted if v not in (None, "")}
+    kept = {k: v for k, v in error.items() if k not in ("cell", "cells", "message", "note")}
+    note = str(error.get("note", ""))
+    if note and not any(value in note for value in values):
+        kept["note"] = note
+    where = [f"row {error['rowNumber']}"] if "rowNumber" in error else []
+    where += [f"field {error['fieldName']!r}"] if "fieldName" in error else []
+    kept["message"] = (f"{error.get('title') or error.get('type', 'Error')}"
+                       f"{' in ' + ', '.join(where) if where else ''}"
+                       f"{': ' + kept['note'] if 'note' in kept else ''}"
+                       " (cell values withheld under the dataset's charter)")
+    return kept
 
 
 def _refusal(dataset: Dataset, actor: Actor | None) -> str | None:

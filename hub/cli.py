@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+# Prefect starts a temporary API server for a flow run; its 20 s start-up limit is too tight on a
+# loaded two-core machine, where the first start also migrates Prefect's own database.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Its telemetry write races the first flow on the temporary SQLite server ("database is locked").
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -91,14 +99,16 @@ def _harvest(refs: list[str]) -> int:
 
 def _print_outcomes(outcomes: list[dict]) -> None:
     table = Table(title="Harvest summary")
-    for column in ("source", "status", "read", "published", "updated", "quarantined", "skipped"):
-        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    table.add_column("source", no_wrap=True)
+    table.add_column("status")
+    for column in ("read", "published", "updated", "quarantined", "skipped"):
+        table.add_column(column, justify="right")
     colours = {"succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
     for o in outcomes:
         colour = colours.get(o["status"], "white")
         table.add_row(o["source"], f"[{colour}]{o['status']}[/]", *(
             f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")))
-    Console().print(table)
+    Console(width=max(Console().width, 110)).print(table)
     for o in outcomes:
         if o["message"]:
             console.print(f"[red]{o['source']}[/]: {o['message']}")
@@ -135,13 +145,14 @@ def validate(
     from hub.validation import format_report, validate_file
 
     try:
-        table_schema = schemas.load_schema(schema)
+        descriptor = (schemas.load_plain_schema(schema) if Path(schema).suffix == ".json"
+                      or "/" in schema else schemas.load_schema(schema).descriptor)
         if charter:
             found = charters.load_charter(charter)
             if not found.in_force(datetime.now(UTC).date()):
                 console.print(f"[red]charter {charter} {found.version} is not in force today[/]")
                 raise typer.Exit(1)
-        report = validate_file(file, table_schema.descriptor, encoding=encoding,
+        report = validate_file(file, descriptor, encoding=encoding,
                                delimiter=delimiter)
     except (schemas.SchemaFileError, schemas.UnknownSchemaError, charters.CharterError,
             TableReadError) as exc:

@@ -243,8 +243,11 @@ def query(connection: Connection, layout: Layout, *, start: datetime | None = No
         if not (layout.lon and layout.lat):
             raise QueryError("this dataset has no coordinates to filter on")
         min_lon, min_lat, max_lon, max_lat = bbox
-        statement = statement.where(table.c[layout.lon].between(min_lon, max_lon),
-                                    table.c[layout.lat].between(min_lat, max_lat))
+        lon = table.c[layout.lon]
+        # minlon > maxlon: the box crosses the antimeridian, so it is two longitude bands.
+        inside_lon = (lon.between(min_lon, max_lon) if min_lon <= max_lon
+                      else sa.or_(lon >= min_lon, lon <= max_lon))
+        statement = statement.where(inside_lon, table.c[layout.lat].between(min_lat, max_lat))
     if cursor:
         statement = statement.where(_after(layout, decode_cursor(cursor)))
     rows = connection.execute(statement).mappings().all()

@@ -23,13 +23,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".schema.json"
 PROFILE_PATH = PROJECT_ROOT / "schemas" / "table-schema.profile.json"
 # The store indexes these roles; each must name a field of a fitting type.
-HUB_ROLE_TYPES = {
-    "time": {"datetime", "date"},
-    "lon": {"number", "integer"},
-    "lat": {"number", "integer"},
-    "subject": {"string"},
-    "geometry": {"geojson"},
-}
+HUB_ROLE_TYPES = {"time": {"datetime", "date"}, "lon": {"number", "integer"},
+                  "lat": {"number", "integer"}, "subject": {"string"}, "geometry": {"geojson"}}
 
 Location = tuple[str | int, ...]  # keys and list indexes into a descriptor
 Problem = tuple[Location, str]
@@ -54,12 +49,8 @@ class SchemaFileError(SchemaError):
         self.path = path
         self.line = located[0][0]
         self.problems = [message for _, message in located]
-        super().__init__(
-            "\n".join(
-                f"{path}:{line}: {message}" if line else f"{path}: {message}"
-                for line, message in located
-            )
-        )
+        super().__init__("\n".join(f"{path}:{line}: {message}" if line else f"{path}: {message}"
+                                   for line, message in located))
 
 
 @dataclass(frozen=True)
@@ -94,13 +85,8 @@ class TableSchema:
 
 def known_schemas() -> list[str]:
     """Names of every schema in the schema folders, sorted."""
-    names = {
-        path.name[: -len(SUFFIX)]
-        for folder in get_settings().schema_dirs
-        if folder.is_dir()
-        for path in folder.glob(f"*{SUFFIX}")
-    }
-    return sorted(names)
+    folders = [folder for folder in get_settings().schema_dirs if folder.is_dir()]
+    return sorted({path.name[: -len(SUFFIX)] for f in folders for path in f.glob(f"*{SUFFIX}")})
 
 
 def find_schema(name: str) -> Path:
@@ -124,12 +110,32 @@ def load_schema(name_or_path: str | Path) -> TableSchema:
     return _table_schema(copy.deepcopy(descriptor), path)
 
 
+def load_plain_schema(path: str | Path) -> dict[str, Any]:
+    """An outside Table Schema file (no hub properties needed), checked by frictionless."""
+    path = Path(path)
+    if not path.is_file():
+        raise SchemaFileError(path, [(None, "no such schema file")])
+    text = path.read_text(encoding="utf-8")
+    try:
+        descriptor = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaFileError(path, [(exc.lineno, f"not valid JSON: {exc.msg}")]) from None
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("fields"), list):
+        raise SchemaFileError(path, [(1, "a Table Schema must be a JSON object with fields")])
+    problems = _frictionless_problems(descriptor)
+    if problems:
+        raise SchemaFileError(path, sorted(
+            (locate_line(text, where), _describe(descriptor, where, message))
+            for where, message in problems))
+    return descriptor
+
+
 def locate_line(text: str, path: Sequence[str | int]) -> int:
     """The 1-based line of `path` (keys, list indexes) in a JSON or YAML text, as deep as found."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return _grep_line(text, path)
+        return 1  # only texts JSON accepted get here, and YAML reads nearly all of them
     if node is None:
         return 1
     line = node.start_mark.line + 1
@@ -139,26 +145,17 @@ def locate_line(text: str, path: Sequence[str | int]) -> int:
             if match is None:
                 break
             line, node = match[0].start_mark.line + 1, match[1]
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(step, int)
-            and (0 <= step < len(node.value))
-        ):
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and (
+                step < len(node.value)):
             node = node.value[step]
             line = node.start_mark.line + 1
         else:
             break
+    else:
+        # A list item that is an object: point at its first key, where JSON writers put the name.
+        if path and isinstance(path[-1], int) and isinstance(node, yaml.MappingNode) and node.value:
+            line = node.value[0][0].start_mark.line + 1
     return line
-
-
-def _grep_line(text: str, path: Sequence[str | int]) -> int:
-    """Fallback for texts YAML cannot read: the line of the last key of `path`."""
-    keys = [step for step in path if isinstance(step, str)]
-    if keys:
-        found = re.search(rf'"?{re.escape(keys[-1])}"?\s*:', text)
-        if found:
-            return text.count("\n", 0, found.start()) + 1
-    return 1
 
 
 def _looks_like_path(value: str | Path) -> bool:
@@ -188,8 +185,9 @@ def _checked_descriptor(path: Path) -> dict[str, Any]:
     problems = _profile_problems(descriptor) or _frictionless_problems(descriptor)
     problems = problems or _hub_problems(descriptor) + _name_problems(descriptor, path)
     if problems:
-        located = sorted((locate_line(text, where), msg) for where, msg in problems)
-        raise SchemaFileError(path, located)
+        located = [(locate_line(text, where), _describe(descriptor, where, message))
+                   for where, message in problems]
+        raise SchemaFileError(path, sorted(located))
     log.debug("loaded schema %s from %s", descriptor["name"], path)
     _cache[key] = descriptor
     return descriptor
@@ -205,10 +203,7 @@ def _profile_validator() -> jsonschema.Draft202012Validator:
 def _profile_problems(descriptor: dict[str, Any]) -> list[Problem]:
     """What the hub's profile finds missing or wrong (name, version, theme, hub, documentation)."""
     errors = _profile_validator().iter_errors(descriptor)
-    return [
-        (tuple(e.absolute_path), _describe(descriptor, tuple(e.absolute_path), e.message))
-        for e in errors
-    ]
+    return [(tuple(error.absolute_path), error.message) for error in errors]
 
 
 def _frictionless_problems(descriptor: dict[str, Any]) -> list[Problem]:
@@ -218,17 +213,18 @@ def _frictionless_problems(descriptor: dict[str, Any]) -> list[Problem]:
     for i, field in enumerate(fields if isinstance(fields, list) else []):
         if isinstance(field, dict):
             for error in frictionless.Field.validate_descriptor(field).errors:
-                path = ("fields", i, *_note_path(error.note))
-                problems.append((path, _describe(descriptor, path, error.note)))
-            problems += _constraint_problems(descriptor, i, field)
-    seen = {msg for _, msg in problems}
+                problems.append((("fields", i, *_note_path(error.note)), error.note))
+            problems += _constraint_problems(i, field)
+    seen = {message for _, message in problems}
     for error in frictionless.Schema.validate_descriptor(descriptor).errors:
-        if error.type != "field-error" or not any(error.note in msg for msg in seen):
+        if error.type != "field-error" or error.note not in seen:
             problems.append((_note_path(error.note), error.note))
     return problems
 
 
 _AT_PROPERTY = re.compile(r"at property '([^']*)'")
+_NOTE_KEYS = {"field type": "type", "example value": "example", "primary key": "primaryKey",
+              "foreign key": "foreignKeys", "names of the fields": "fields"}
 
 
 def _note_path(note: str) -> Location:
@@ -236,21 +232,13 @@ def _note_path(note: str) -> Location:
     found = _AT_PROPERTY.search(note)
     if found:
         return tuple(int(p) if p.isdigit() else p for p in found.group(1).split("/") if p)
-    for words, path in (
-        ("field type", ("type",)),
-        ("example value", ("example",)),
-        ("primary key", ("primaryKey",)),
-        ("foreign key", ("foreignKeys",)),
-        ("names of the fields", ("fields",)),
-    ):
+    for words, key in _NOTE_KEYS.items():
         if words in note:
-            return path
+            return (key,)
     return ()
 
 
-def _constraint_problems(
-    descriptor: dict[str, Any], i: int, field: dict[str, Any]
-) -> list[Problem]:
+def _constraint_problems(i: int, field: dict[str, Any]) -> list[Problem]:
     """Constraint values frictionless accepts silently but cannot use (bad regex, wrong type)."""
     constraints = field.get("constraints")
     if not isinstance(constraints, dict):
@@ -261,9 +249,8 @@ def _constraint_problems(
         try:
             re.compile(pattern)
         except re.error as exc:
-            path = ("fields", i, "constraints", "pattern")
             message = f"invalid regular expression: {exc}"
-            problems.append((path, _describe(descriptor, path, message)))
+            problems.append((("fields", i, "constraints", "pattern"), message))
     try:
         bare = {k: v for k, v in field.items() if k not in ("constraints", "example")}
         reader = frictionless.Field.from_descriptor(bare)
@@ -273,15 +260,8 @@ def _constraint_problems(
         values = constraints.get(key, [])
         for value in values if key == "enum" and isinstance(values, list) else [values]:
             if key in constraints and reader.read_cell(value)[1]:
-                path = ("fields", i, "constraints", key)
-                problems.append(
-                    (
-                        path,
-                        _describe(
-                            descriptor, path, f"{value!r} is not a valid {field.get('type')}"
-                        ),
-                    )
-                )
+                message = f"{value!r} is not a valid {field.get('type')}"
+                problems.append((("fields", i, "constraints", key), message))
     return problems
 
 
@@ -292,21 +272,20 @@ def _hub_problems(descriptor: dict[str, Any]) -> list[Problem]:
     for role, name in descriptor["hub"].items():
         field = types.get(name)
         if field is None:
-            problems.append((("hub", role), f"hub.{role} names {name!r}, which is not a field"))
+            problems.append((("hub", role), f"names {name!r}, which is not a field"))
         elif field.get("type", "string") not in HUB_ROLE_TYPES[role]:
             allowed = " or ".join(sorted(HUB_ROLE_TYPES[role]))
-            problems.append((("hub", role), f"hub.{role} field {name!r} must be of type {allowed}"))
+            problems.append((("hub", role), f"field {name!r} must be of type {allowed}"))
         elif role == "subject" and not field.get("constraints", {}).get("required"):
             # A personal row without its subject could be read by nobody, or by everybody.
-            problems.append((("hub", role), f"hub.subject field {name!r} must be required"))
+            problems.append((("hub", role), f"field {name!r} must be required"))
     return problems
 
 
 def _name_problems(descriptor: dict[str, Any], path: Path) -> list[Problem]:
     """A registry file must be named after the schema it holds."""
     if path.name.endswith(SUFFIX) and path.name[: -len(SUFFIX)] != descriptor["name"]:
-        message = f"name {descriptor['name']!r} does not match the file name {path.name}"
-        return [(("name",), message)]
+        return [(("name",), f"{descriptor['name']!r} does not match the file name {path.name}")]
     return []
 
 

@@ -6,11 +6,13 @@ Urls in source files may use two placeholders, expanded before fetching:
   point at real sample files without hard-coding where they live;
 - `{data}`: the hub's data folder (`HUB_DATA_DIR`), where the offline demo writes its feeds.
 
-A relative `file:` url or plain path is resolved against the source file's folder.
+A relative `file:` url or plain path is resolved against the source file's folder. A fetched
+`*.gz` file is decompressed.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import tempfile
@@ -57,8 +59,26 @@ def fetch(
     full = expand_url(url, base)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if _scheme(full) in ("http", "https"):
-        return _fetch_http(full, dest_dir, max_bytes)
-    return _copy_file(_local_path(full), dest_dir, max_bytes)
+        fetched = _fetch_http(full, dest_dir, max_bytes)
+    else:
+        fetched = _copy_file(_local_path(full), dest_dir, max_bytes)
+    return _gunzip(fetched, max_bytes) if fetched.suffix == ".gz" else fetched
+
+
+def _gunzip(path: Path, max_bytes: int) -> Path:
+    """Decompress a `.gz` feed (OpenAQ's archive serves them), capped against gzip bombs."""
+    target = path.with_suffix("")
+    try:
+        with gzip.open(path, "rb") as src, _writing(target) as dst:
+            size = 0
+            while chunk := src.read(CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"{path} decompresses to over {max_bytes} bytes")
+                dst.write(chunk)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise FetchError(f"{path} is not a readable gzip file: {exc}") from exc
+    return target
 
 
 def _scheme(url: str) -> str:

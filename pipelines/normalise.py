@@ -7,26 +7,14 @@ normalised stays as it came and its row gets a `normalisation-error` in `_error`
 
 from __future__ import annotations
 
-import json
-import logging
-from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from hub.schemas import SchemaError, load_schema
 from hub.geo import GeoError, parse_crs, to_wgs84
+from hub.schemas import SchemaError, load_schema
 
-log = logging.getLogger(__name__)
-
-ERROR_TYPE = "normalisation-error"
-ERROR_TITLE = "Normalisation Error"
-ERROR_DESCRIPTION = (
-    "A value of this row cannot be put in the hub's canonical form "
-    "(UTC timestamps, WGS84 coordinates, decimal numbers, controlled codes)."
-)
 CANONICAL_TIME = "%Y-%m-%dT%H:%M:%SZ"
 COORDINATE_DECIMALS = 7  # 1e-7 degree is about 1 cm: finer digits are transform noise
 ISO_TIMESTAMP = (  # date, clock (seconds and fraction optional), zone (optional)
@@ -35,18 +23,10 @@ ISO_TIMESTAMP = (  # date, clock (seconds and fraction optional), zone (optional
 )
 # Names some operators use instead of the schema's codes (compared after `_code_key`).
 CODE_ALIASES = {
-    "benzene": "c6h6",
-    "ozone": "o3",
-    "pm2p5": "pm25",
-    "nitrogendioxide": "no2",
-    "nitrogenmonoxide": "no",
-    "nitricoxide": "no",
-    "nitrogenoxides": "nox",
-    "sulphurdioxide": "so2",
-    "sulfurdioxide": "so2",
-    "carbonmonoxide": "co",
-    "ammonia": "nh3",
-}
+    "benzene": "c6h6", "ozone": "o3", "pm2p5": "pm25", "nitrogendioxide": "no2",
+    "nitrogenmonoxide": "no", "nitricoxide": "no", "nitrogenoxides": "nox",
+    "sulphurdioxide": "so2", "sulfurdioxide": "so2", "carbonmonoxide": "co", "ammonia": "nh3",
+}  # fmt: skip
 
 
 class ReaderError(ValueError):
@@ -63,11 +43,6 @@ class Target:
     enums: dict[str, list[str]]
     lon: str | None = None  # the fields the schema's `hub` block names as coordinates
     lat: str | None = None
-
-    @property
-    def columns(self) -> list[str]:
-        """The columns of every chunk a reader yields."""
-        return [*self.fields, "_row", "_error"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +62,7 @@ class Problem:
     mask: pl.Series
     field: str | None
     note: str
-    values: pl.Series | None = field(default=None)  # shown in the note as {value}
+    values: pl.Series | None = None  # shown in the note as {value}
 
 
 def load_target(name: str) -> Target:
@@ -243,15 +218,11 @@ def _normalise_code(frame: pl.DataFrame, name: str, allowed: list[str]) -> pl.Da
 
     A value that matches no code is left as it is: the schema check reports it.
     """
-    keys = _code_keys(pl.Series(allowed, dtype=pl.Utf8)).to_list()
-    canonical = dict(zip(keys, allowed, strict=True))
+    keys = pl.DataFrame({"code": allowed}).select(_code_key(pl.col("code")))["code"]
+    canonical = dict(zip(keys.to_list(), allowed, strict=True))
     canonical |= {alias: canonical[key] for alias, key in CODE_ALIASES.items() if key in canonical}
     mapped = _code_key(pl.col(name)).replace_strict(canonical, default=None, return_dtype=pl.Utf8)
     return frame.with_columns(pl.coalesce(mapped, pl.col(name)).alias(name))
-
-
-def _code_keys(values: pl.Series) -> pl.Series:
-    return pl.DataFrame({"v": values}).select(_code_key(pl.col("v")))["v"]
 
 
 def _code_key(expr: pl.Expr) -> pl.Expr:
@@ -296,53 +267,3 @@ def _decimal_text(values: pl.Expr) -> pl.Expr:
     fraction = (scaled.abs() % unit).cast(pl.Utf8).str.zfill(COORDINATE_DECIMALS)
     fraction = fraction.str.strip_chars_end("0")
     return pl.when(fraction == "").then(sign + whole).otherwise(sign + whole + "." + fraction)
-
-
-def describe_error(row: int, note: str, field_name: str | None) -> dict[str, Any]:
-    """A frictionless-style error descriptor for a row that cannot be normalised."""
-    where = f' in field "{field_name}"' if field_name else ""
-    return {
-        "type": ERROR_TYPE,
-        "title": ERROR_TITLE,
-        "description": ERROR_DESCRIPTION,
-        "message": f'Row at position "{row}" cannot be normalised{where}: {note}',
-        "note": note,
-        "tags": ["#row"],
-        "rowNumber": row,
-        "fieldName": field_name,
-    }
-
-
-def finish(frame: pl.DataFrame, target: Target, problems: list[Problem]) -> pl.DataFrame:
-    """The chunk in the reader contract's shape, with problems added to `_error`."""
-    frame = _attach(frame, problems)
-    missing = [
-        pl.lit(None, dtype=pl.Utf8).alias(n) for n in target.fields if n not in frame.columns
-    ]
-    return frame.with_columns(missing).select(
-        *(pl.col(n).cast(pl.Utf8) for n in target.fields),
-        pl.col("_row").cast(pl.Int64),
-        pl.col("_error").cast(pl.Utf8),
-    )
-
-
-def _attach(frame: pl.DataFrame, problems: list[Problem]) -> pl.DataFrame:
-    """Merge problems into the rows' `_error` JSON lists (after any reading errors)."""
-    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = frame["_row"].to_list()
-    for problem in problems:
-        indexes = problem.mask.fill_null(False).arg_true().to_list()
-        if not indexes:
-            continue
-        values = problem.values.gather(indexes).to_list() if problem.values is not None else None
-        for position, index in enumerate(indexes):
-            value = values[position] if values is not None else None
-            note = problem.note.format(value=value)
-            found[index].append(describe_error(rows[index], note, problem.field))
-    if not found:
-        return frame
-    errors = frame["_error"].to_list()
-    for index, descriptors in found.items():
-        earlier = json.loads(errors[index]) if errors[index] else []
-        errors[index] = json.dumps(earlier + descriptors, ensure_ascii=False)
-    return frame.with_columns(pl.Series("_error", errors, dtype=pl.Utf8))

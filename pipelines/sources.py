@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,43 +101,20 @@ def _key_lines(node: yaml.MappingNode, path: Path, prefix: str = "") -> dict[str
     return lines
 
 
+Fail = Callable[..., SourceError]
+
+
 def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> Source:
     """Check the keys and values of a parsed source file and build the Source."""
 
     def fail(message: str, key: str | None = None) -> SourceError:
+        # A missing key has no line of its own: point at the top of the file.
         return SourceError(message, path, lines.get(key, 1) if key else 1)
 
-    for key in data:
-        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
-            known = ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)
-            raise fail(f"unknown key {key!r} (known keys: {known})", str(key))
-    for key in REQUIRED_KEYS:
-        if data.get(key) in (None, ""):
-            raise fail(f"missing required key {key!r}")
-    for key in ("id", "title", "theme", "format", "url", "schema", "charter"):
-        if not isinstance(data[key], str):
-            raise fail(f"{key!r} must be a string, got {type(data[key]).__name__}", key)
-    if not ID_PATTERN.match(data["id"]):
-        raise fail(f"id {data['id']!r} must be lower-case letters, digits, '.', '_' or '-'", "id")
-    if data["theme"] not in THEMES:
-        raise fail(f"theme {data['theme']!r} is not one of {', '.join(THEMES)}", "theme")
-    _check_format(data["format"], fail)
-    schedule = data.get("schedule")
-    if schedule is not None and (
-        not isinstance(schedule, str) or len(schedule.split()) not in (5, 6)
-    ):
-        raise fail(
-            f"schedule {schedule!r} must be a cron expression like '*/15 * * * *'", "schedule"
-        )
+    _check_required(data, fail)
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise fail("options must be a mapping", "options")
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise fail(f"enabled must be true or false, got {enabled!r}", "enabled")
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise fail("description must be a string", "description")
     return Source(
         id=data["id"],
         title=data["title"],
@@ -146,15 +124,54 @@ def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> So
         url=data["url"],
         schema=data["schema"],
         charter=data["charter"],
-        schedule=schedule,
+        schedule=_checked_schedule(data.get("schedule"), fail),
         options=options,
-        enabled=enabled,
-        description=description.strip(),
+        enabled=_checked_type(data, "enabled", bool, True, fail),
+        description=_checked_type(data, "description", str, "", fail).strip(),
         path=path.resolve(),
     )
 
 
-def _build_operator(value: object, fail: Any) -> Operator:
+def _check_required(data: dict[str, Any], fail: Fail) -> None:
+    """Refuse unknown keys and missing or malformed required ones."""
+    for key in data:
+        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+            known = ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)
+            raise fail(f"unknown key {key!r} (known keys: {known})", str(key))
+    for key in REQUIRED_KEYS:
+        if data.get(key) in (None, ""):
+            raise fail(f"missing required key {key!r}")
+        if key != "operator" and not isinstance(data[key], str):
+            raise fail(f"{key!r} must be a string, got {type(data[key]).__name__}", key)
+    if not ID_PATTERN.match(data["id"]):
+        raise fail(f"id {data['id']!r} must be lower-case letters, digits, '.', '_' or '-'", "id")
+    if data["theme"] not in THEMES:
+        raise fail(f"theme {data['theme']!r} is not one of {', '.join(THEMES)}", "theme")
+    _check_format(data["format"], fail)
+
+
+def _checked_schedule(schedule: object, fail: Fail) -> str | None:
+    """A cron expression (5 or 6 fields), or None when the source is harvested on demand."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, str) or len(schedule.split()) not in (5, 6):
+        raise fail(
+            f"schedule {schedule!r} must be a cron expression like '*/15 * * * *'", "schedule"
+        )
+    return schedule
+
+
+def _checked_type(data: dict[str, Any], key: str, kind: type, default: Any, fail: Fail) -> Any:
+    """An optional key's value, refusing one of the wrong type."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise fail(f"{key} must be a {kind.__name__}, got {value!r}", key)
+    return value
+
+
+def _build_operator(value: object, fail: Fail) -> Operator:
     """Check the `operator: {id, name, kind}` mapping."""
     if not isinstance(value, dict):
         raise fail("operator must be a mapping {id, name, kind}", "operator")
@@ -172,7 +189,7 @@ def _build_operator(value: object, fail: Any) -> Operator:
     return Operator(id=value["id"], name=value["name"], kind=kind)
 
 
-def _check_format(name: str, fail: Any) -> None:
+def _check_format(name: str, fail: Fail) -> None:
     """Refuse a format no reader handles, naming the ones that exist."""
     # Imported here: the readers import Source from this module.
     from pipelines.readers import known_formats

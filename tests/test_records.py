@@ -169,3 +169,12 @@ def test_time_queries_use_the_index(engine, layout):
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
             plan = connection.exec_driver_sql(f"EXPLAIN {compiled}").fetchall()
     assert any(f"{layout.table.name}_time" in str(step) for step in plan), plan
+
+
+def test_a_bbox_across_the_antimeridian_keeps_both_sides(engine, layout):
+    chunk = frame(3).with_columns(pl.Series("longitude", [179.5, -179.5, 10.0]),
+                                  pl.Series("latitude", [-17.0, -17.0, -17.0]))
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, chunk, run_id=1)
+        page = records.query(connection, layout, bbox=(179.0, -18.0, -179.0, -16.0))
+    assert sorted(r["longitude"] for r in page.records) == [-179.5, 179.5]

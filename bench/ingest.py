@@ -1,0 +1,129 @@
+"""End-to-end ingest: read → validate → store, beside raw SQLite inserts and frictionless-py.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000]
+
+Each side runs in its own process on the same generated file (so peak memory is its own);
+the figures that matter are the ratios, measured in the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from airdata import FIELDS, generate  # noqa: E402
+
+
+def run_hub(path: Path, workdir: Path) -> dict:
+    """The hub's gate: open_csv → Validator → typed record table, in one transaction."""
+    os.environ["HUB_DATA_DIR"] = str(workdir)
+    os.environ["HUB_DATABASE_URL"] = f"sqlite:///{workdir / 'hub.db'}"
+    from hub.catalogue import Batch, Publisher, publish
+    from hub.db import get_engine, upgrade
+    from hub.tables import open_csv
+
+    upgrade(get_engine())
+    started = time.perf_counter()
+    table = open_csv(path)
+    run = publish(Batch(dataset_id="bench-aq", title="Bench", publisher=Publisher("atmo-demo",
+                  "Atmo Démo"), theme="air-quality", schema="air-quality-observation",
+                  charter="atmo-demo-open", chunks=table.chunks))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": run.rows_read, "stored": run.rows_published,
+            "quarantined": run.rows_quarantined}
+
+
+def run_sqlite(path: Path, workdir: Path) -> dict:
+    """Baseline: csv.reader + executemany into a plain SQLite table, no validation."""
+    started = time.perf_counter()
+    connection = sqlite3.connect(workdir / "raw.db")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"CREATE TABLE obs ({', '.join(FIELDS)})")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        with connection:
+            connection.executemany(f"INSERT INTO obs VALUES ({', '.join('?' * len(FIELDS))})",
+                                   reader)
+    rows = connection.execute("SELECT count(*) FROM obs").fetchone()[0]
+    connection.close()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def run_frictionless(path: Path, _workdir: Path) -> dict:
+    """Baseline: frictionless-py validating the same file against the same schema."""
+    import frictionless
+
+    from hub.schemas import load_schema
+
+    schema = frictionless.Schema.from_descriptor(load_schema("air-quality-observation").descriptor)
+    started = time.perf_counter()
+    report = frictionless.validate(str(path), schema=schema, limit_errors=10**9)
+    return {"seconds": time.perf_counter() - started, "rows": report.tasks[0].stats["rows"],
+            "errors": report.tasks[0].stats["errors"]}
+
+
+SIDES = {"hub": run_hub, "sqlite": run_sqlite, "frictionless": run_frictionless}
+
+
+def measure(side: str, path: Path) -> dict:
+    """Run one side in a fresh process; add its peak memory."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as workdir:
+        out = subprocess.run([sys.executable, __file__, "--side", side, "--file", str(path),
+                              "--workdir", workdir], capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise SystemExit(f"{side} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Generate the file, run the three sides, print figures and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--side", choices=SIDES)
+    parser.add_argument("--file", type=Path)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    if args.side:  # child process
+        result = SIDES[args.side](args.file, args.workdir)
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    out_dir = HERE / "out"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"air-quality-{args.rows}.csv"
+    if not path.exists():
+        print(f"generating {args.rows:,} rows (1 % invalid) into {path} …", flush=True)
+        generate(path, args.rows)
+    results = {side: measure(side, path) for side in SIDES}
+    hub = results["hub"]
+    print(f"\ningest bench, {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV "
+          f"(read → validate → store)\n")
+    print(f"{'side':<34}{'seconds':>9}{'rows/s':>12}{'peak MB':>10}{'hub ×':>8}")
+    labels = {"hub": "hub (read+validate+store, SQLite)", "sqlite": "raw SQLite executemany",
+              "frictionless": "frictionless-py validate only"}
+    for side, figures in results.items():
+        rate = figures["rows"] / figures["seconds"]
+        ratio = figures["seconds"] / hub["seconds"]
+        print(f"{labels[side]:<34}{figures['seconds']:>9.2f}{rate:>12,.0f}"
+              f"{figures['peak_mb']:>10.0f}{ratio:>8.2f}")
+    print(f"\nhub stored {hub['stored']:,} rows and quarantined {hub['quarantined']:,}; "
+          f"frictionless found {results['frictionless']['errors']:,} errors.")
+    print("'hub ×' = that side's time / the hub's time (above 1: the hub is faster).")
+
+
+if __name__ == "__main__":
+    main()

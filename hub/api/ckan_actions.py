@@ -1,0 +1,216 @@
+"""The CKAN actions the hub answers, read-only for now, in CKAN's parameter and result shapes."""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from hub import __version__, catalogue
+from hub.api import ckan_packages as packages
+from hub.api import ckan_search
+from hub.api.ckan_errors import (
+    NotFound,
+    ValidationError,
+    as_bool,
+    as_list,
+    as_natural,
+    as_text,
+    require_text,
+)
+from hub.api.shapes import THEMES
+from hub.models import Organization
+
+LIST_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an action runs with: a read session and the hub's absolute root URL."""
+
+    session: Session
+    base: str
+
+
+Action = Callable[[Call, dict[str, Any]], Any]
+ACTIONS: dict[str, Action] = {}
+
+# CKAN's writing actions: known, so answered "not authorized" rather than "not known", until
+# publishing through the CKAN API goes through catalogue.publish (a later issue).
+WRITE_ACTIONS = {
+    f"{thing}_{verb}"
+    for thing in ("package", "dataset", "resource", "organization", "group", "user", "member",
+                  "organization_member", "group_member", "resource_view", "package_relationship",
+                  "vocabulary", "tag", "api_token")
+    for verb in ("create", "update", "patch", "delete", "purge")
+} | {"package_revise", "package_owner_org_update", "datastore_create", "datastore_upsert",
+     "datastore_delete", "bulk_update_public", "bulk_update_private", "bulk_update_delete"}
+
+
+def action(function: Action) -> Action:
+    """Register a side-effect-free action under its function name."""
+    ACTIONS[function.__name__] = function
+    return function
+
+
+@action
+def status_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Describe this site: title, URL, locale, extensions and the CKAN API version it speaks."""
+    return {"site_title": "Territorial data hub",
+            "site_description": "Environmental and crisis data of a territory, harvested, "
+                                "validated against shared schemas and legal charters.",
+            "site_url": call.base.rstrip("/"), "error_emails_to": None, "locale_default": "en",
+            "extensions": ["hub-catalogue", "hub-charters", "hub-records"],
+            "ckan_version": "2.10.0", "hub_version": __version__}
+
+
+@action
+def package_list(call: Call, data: dict[str, Any]) -> list[str]:
+    """Names of every public dataset, by name; `limit` and `offset` page them."""
+    names = sorted(d.id for d in packages.load_listing(call.session).datasets)
+    offset = as_natural(data, "offset", 0) or 0
+    limit = as_natural(data, "limit")
+    return names[offset:] if limit is None else names[offset:offset + limit]
+
+
+@action
+def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One dataset by `id` (or name): metadata, organization, extras and resources."""
+    name = require_text(data, "id", "name_or_id")
+    try:
+        dataset = catalogue.get(call.session, name)
+    except catalogue.NotFound:
+        raise NotFound(f"Dataset {name!r} was not found") from None
+    return packages.load_package(call.session, dataset, call.base)
+
+
+@action
+def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Search datasets: q, fq, fq_list, rows (≤ 1000), start, sort, facet.field, fl."""
+    listing = packages.load_listing(call.session)
+    found = [packages.package_dict(d, listing.organizations.get(d.organization_id),
+                                   listing.resources.get(d.id, []), call.base)
+             for d in listing.datasets]
+    return ckan_search.search(found, data)
+
+
+@action
+def resource_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One resource by `id`; its URL is the records' CSV export."""
+    resource_id = require_text(data, "id")
+    resource = packages.find_resource(call.session, resource_id)
+    if resource is None:
+        raise NotFound(f"Resource {resource_id!r} was not found")
+    dataset = catalogue.get(call.session, resource.dataset_id)
+    return packages.resource_dict(resource, dataset, call.base)
+
+
+@action
+def organization_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """Organizations by name, or dicts with `all_fields`; sort, q, limit, offset, organizations."""
+    listing = packages.load_listing(call.session)
+    counts = Counter(d.organization_id for d in listing.datasets)
+    chosen = list(listing.organizations.values())
+    wanted = as_list(data, "organizations") or as_list(data, "groups")
+    if wanted:
+        chosen = [o for o in chosen if o.id in wanted]
+    needle = as_text(data, "q").lower()
+    if needle:
+        chosen = [o for o in chosen if needle in o.id.lower() or needle in o.name.lower()]
+    chosen = sort_groups(chosen, as_text(data, "sort") or "title asc",
+                         lambda o: (o.id, o.name, counts[o.id]))
+    offset = as_natural(data, "offset", 0) or 0
+    limit = min(as_natural(data, "limit", LIST_MAX) or 0, LIST_MAX)
+    chosen = chosen[offset:offset + limit]
+    if not as_bool(data, "all_fields"):
+        return [o.id for o in chosen]
+    with_count = as_bool(data, "include_dataset_count", True)
+    return [packages.organization_dict(o, call.base, counts[o.id] if with_count else None)
+            for o in chosen]
+
+
+@action
+def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One organization by `id`, with its dataset count and, on request, its datasets."""
+    org_id = require_text(data, "id")
+    organization = call.session.get(Organization, org_id)
+    if organization is None:
+        raise NotFound(f"Organization {org_id!r} was not found")
+    _, datasets = catalogue.search(call.session, organization=org_id, limit=LIST_MAX)
+    result = packages.organization_dict(organization, call.base, len(datasets))
+    if as_bool(data, "include_datasets"):
+        result["packages"] = [packages.package_dict(d, organization, [], call.base)
+                              for d in datasets]
+    result["users"] = []
+    return result
+
+
+@action
+def group_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """The themes, as CKAN groups: names, or dicts with `all_fields`."""
+    counts = Counter(d.theme for d in packages.load_listing(call.session).datasets)
+    themes = sorted(set(THEMES) | set(counts))
+    themes = sort_groups(themes, as_text(data, "sort") or "title asc",
+                         lambda t: (t, THEMES.get(t, t), counts[t]))
+    offset = as_natural(data, "offset", 0) or 0
+    limit = min(as_natural(data, "limit", LIST_MAX) or 0, LIST_MAX)
+    themes = themes[offset:offset + limit]
+    if not as_bool(data, "all_fields"):
+        return themes
+    return [packages.group_dict(t, counts[t]) for t in themes]
+
+
+@action
+def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One theme, as a CKAN group, by `id`."""
+    theme = require_text(data, "id")
+    listing = packages.load_listing(call.session)
+    members = [d for d in listing.datasets if d.theme == theme]
+    if theme not in THEMES and not members:
+        raise NotFound(f"Group {theme!r} was not found")
+    result = packages.group_dict(theme, len(members))
+    if as_bool(data, "include_datasets"):
+        result["packages"] = [packages.package_dict(d, listing.organizations.get(
+            d.organization_id), [], call.base) for d in members]
+    return result
+
+
+@action
+def tag_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """Keywords in use, by name; `query` filters, `all_fields` gives dicts."""
+    if as_text(data, "vocabulary_id"):
+        return []  # the hub has free tags only
+    tags = sorted({k for d in packages.load_listing(call.session).datasets for k in d.keywords})
+    needle = (as_text(data, "query") or as_text(data, "q")).lower()
+    tags = [t for t in tags if needle in t.lower()]
+    return [packages.tag_dict(t) for t in tags] if as_bool(data, "all_fields") else tags
+
+
+@action
+def help_show(call: Call, data: dict[str, Any]) -> str:
+    """The documentation of the action named `name`."""
+    name = require_text(data, "name")
+    if name not in ACTIONS:
+        raise NotFound("Action function not found")
+    return inspect.getdoc(ACTIONS[name]) or ""
+
+
+def sort_groups(items: list[Any], sort: str, keys: Callable[[Any], tuple[str, str, int]]
+                ) -> list[Any]:
+    """Sort organizations or groups by `name`, `title` or `package_count`, asc or desc."""
+    field, _, direction = sort.strip().partition(" ")
+    direction = direction.strip().lower() or "asc"
+    positions = {"name": 0, "title": 1, "package_count": 2}
+    if field not in positions or direction not in ("asc", "desc"):
+        raise ValidationError({"sort": [f"Cannot sort by {sort!r}: use name, title or "
+                                        "package_count, asc or desc"]})
+    index = positions[field]
+
+    def key(item: Any) -> tuple[Any, str]:
+        value = keys(item)[index]
+        return (value.lower() if isinstance(value, str) else value, keys(item)[0])
+    return sorted(items, key=key, reverse=direction == "desc")

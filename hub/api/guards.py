@@ -1,0 +1,40 @@
+"""What every dataset route asks first: does the dataset exist, and may the caller read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import HTTPException, Request
+from sqlmodel import Session
+
+from hub import access, catalogue
+from hub.models import Dataset, HarvestRun
+
+
+def find_dataset(session: Session, dataset_id: str) -> Dataset:
+    """The dataset, or a 404 that names it."""
+    try:
+        return catalogue.get(session, dataset_id)
+    except catalogue.NotFound:
+        raise HTTPException(404, f"no dataset {dataset_id!r}") from None
+
+
+def find_run(session: Session, dataset_id: str, run_id: int) -> HarvestRun:
+    """A run of this dataset, or a 404."""
+    run = session.get(HarvestRun, run_id)
+    if run is None or run.dataset_id != dataset_id:
+        raise HTTPException(404, f"dataset {dataset_id!r} has no run {run_id}")
+    return run
+
+
+def require(check: Callable[[Dataset], None], dataset: Dataset) -> None:
+    """Ask the access gate; a refusal becomes a 403 carrying the gate's reason."""
+    try:
+        check(dataset)
+    except access.AccessDenied as denied:
+        raise HTTPException(403, denied.reason) from None
+
+
+def base_url(request: Request) -> str:
+    """The hub's absolute root URL, ending with a slash."""
+    return str(request.base_url)

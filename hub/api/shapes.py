@@ -1,0 +1,271 @@
+"""Public shapes of the catalogue: the response models the REST API and the UI share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from hub import catalogue
+from hub.models import Dataset, HarvestRun, Organization
+
+THEMES = {"air-quality": "Air quality", "energy": "Energy", "biodiversity": "Biodiversity",
+          "risk": "Risks"}
+
+# How long without new data before a dataset counts as stale: air and risk feeds are
+# near-real-time, energy balances are daily, biodiversity surveys arrive by the season.
+STALE_AFTER = {"air-quality": timedelta(days=1), "risk": timedelta(days=1),
+               "energy": timedelta(days=3), "biodiversity": timedelta(days=120)}
+DEFAULT_STALE_AFTER = timedelta(days=7)
+
+
+class OrganizationOut(BaseModel):
+    """The operator that shares a dataset."""
+
+    id: str
+    name: str
+    kind: str = Field(description="public | private")
+
+
+class LicenceOut(BaseModel):
+    """The licence a charter grants."""
+
+    id: str
+    title: str
+    url: str
+
+
+class CharterSummary(BaseModel):
+    """The terms a dataset is shared under."""
+
+    id: str
+    version: str
+    access: str = Field(description="open | restricted | personal | crisis")
+    licence: LicenceOut
+    mandatory_mention: str = Field(description="attribution every reuse must show")
+
+
+class FieldOut(BaseModel):
+    """One Table Schema field."""
+
+    name: str
+    type: str
+    format: str | None = None
+    title: str | None = None
+    description: str | None = None
+    constraints: dict[str, Any] = Field(default_factory=dict)
+
+
+class SchemaSummary(BaseModel):
+    """The Table Schema a dataset's records follow."""
+
+    name: str
+    version: str
+    fields: list[FieldOut] = Field(default_factory=list)
+
+
+class Freshness(BaseModel):
+    """When a dataset last changed and what span of time and space its records cover."""
+
+    published_at: datetime | None = Field(description="last batch that stored or changed rows")
+    modified_at: datetime = Field(description="last change to the metadata")
+    time_min: datetime | None
+    time_max: datetime | None
+    bbox: list[float] | None = Field(description="minlon, minlat, maxlon, maxlat (WGS84)")
+    stale: bool = Field(description="no new data for longer than the theme expects")
+
+
+class RunSummary(BaseModel):
+    """How one batch went through the gate."""
+
+    id: int
+    status: str = Field(description="running | succeeded | partial | failed | refused")
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    rows_published: int
+    rows_updated: int
+    rows_quarantined: int
+    rows_skipped: int
+
+
+class RunOut(RunSummary):
+    """One run in a dataset's history, with the schema and charter it was checked against."""
+
+    source_id: str | None
+    schema_name: str
+    schema_version: str
+    charter_id: str
+    charter_version: str
+    error: str
+
+
+class DatasetSummary(BaseModel):
+    """A dataset as listed in search results."""
+
+    id: str
+    title: str
+    description: str
+    theme: str
+    keywords: list[str]
+    organization: OrganizationOut
+    access: str
+    licence: LicenceOut
+    record_count: int
+    freshness: Freshness
+    url: str = Field(description="this dataset in the native API")
+
+
+class DatasetDetail(DatasetSummary):
+    """A dataset with its charter, schema, freshness and last run."""
+
+    charter: CharterSummary
+    schema_: SchemaSummary = Field(alias="schema", serialization_alias="schema")
+    last_run: RunSummary | None
+    links: dict[str, str]
+
+    model_config = {"populate_by_name": True}
+
+
+class DatasetPage(BaseModel):
+    """One page of a dataset search."""
+
+    count: int = Field(description="datasets matching, over all pages")
+    datasets: list[DatasetSummary]
+    next: str | None
+
+
+class RecordsPage(BaseModel):
+    """One page of records and the URL of the next one."""
+
+    records: list[dict[str, Any]]
+    next: str | None
+
+
+class RunsPage(BaseModel):
+    """A dataset's history of runs, newest first."""
+
+    dataset: str
+    runs: list[RunOut]
+
+
+class QuarantinedRowOut(BaseModel):
+    """A row the gate refused, with its cells as read and why."""
+
+    row: int = Field(description="row number in the source (header is row 1)")
+    cells: dict[str, Any]
+    errors: list[dict[str, Any]]
+
+
+class QuarantinePage(BaseModel):
+    """Quarantined rows of one run."""
+
+    dataset: str
+    run: int | None
+    count: int = Field(description="rows quarantined by this run")
+    rows: list[QuarantinedRowOut]
+    next: str | None
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as timezone-aware UTC (SQLite hands back naive values)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def is_stale(dataset: Dataset, now: datetime | None = None) -> bool:
+    """Whether a dataset has gone without new data for longer than its theme expects."""
+    last = as_utc(dataset.published_at)
+    if last is None:
+        return True
+    limit = STALE_AFTER.get(dataset.theme, DEFAULT_STALE_AFTER)
+    return (now or datetime.now(UTC)) - last > limit
+
+
+def summarise_organization(organization: Organization | None, organization_id: str
+                           ) -> OrganizationOut:
+    """The public view of an organization (its id alone if the row is gone)."""
+    if organization is None:
+        return OrganizationOut(id=organization_id, name=organization_id, kind="public")
+    return OrganizationOut(id=organization.id, name=organization.name, kind=organization.kind)
+
+
+def summarise(dataset: Dataset, organization: Organization | None, base_url: str
+              ) -> DatasetSummary:
+    """A dataset as a search result."""
+    return DatasetSummary(
+        id=dataset.id, title=dataset.title, description=dataset.description, theme=dataset.theme,
+        keywords=list(dataset.keywords or []),
+        organization=summarise_organization(organization, dataset.organization_id),
+        access=dataset.access, licence=licence_of(dataset), record_count=dataset.record_count,
+        freshness=freshness_of(dataset), url=f"{base_url}api/v1/datasets/{dataset.id}")
+
+
+def describe(session: Session, dataset: Dataset, base_url: str) -> DatasetDetail:
+    """A dataset with everything its page and the API show about it."""
+    summary = summarise(dataset, session.get(Organization, dataset.organization_id), base_url)
+    latest = catalogue.runs_of(session, dataset.id, limit=1)
+    return DatasetDetail(
+        **summary.model_dump(),
+        charter=CharterSummary(id=dataset.charter_id, version=dataset.charter_version,
+                               access=dataset.access, licence=licence_of(dataset),
+                               mandatory_mention=dataset.mandatory_mention),
+        schema=schema_of(session, dataset),
+        last_run=summarise_run(latest[0]) if latest else None,
+        links=links_of(dataset.id, base_url))
+
+
+def licence_of(dataset: Dataset) -> LicenceOut:
+    """The licence recorded on a dataset from its charter."""
+    return LicenceOut(id=dataset.licence_id, title=dataset.licence_title or dataset.licence_id,
+                      url=dataset.licence_url)
+
+
+def freshness_of(dataset: Dataset) -> Freshness:
+    """When a dataset last changed and what it covers."""
+    return Freshness(published_at=as_utc(dataset.published_at),
+                     modified_at=as_utc(dataset.modified_at) or datetime.now(UTC),
+                     time_min=as_utc(dataset.time_min), time_max=as_utc(dataset.time_max),
+                     bbox=dataset.bbox, stale=is_stale(dataset))
+
+
+def schema_of(session: Session, dataset: Dataset) -> SchemaSummary:
+    """The schema a dataset is stored with, fields included."""
+    try:
+        descriptor = catalogue.resource_of(session, dataset.id).schema_descriptor
+    except catalogue.NotFound:
+        descriptor = {}
+    fields = [FieldOut(name=f["name"], type=f.get("type", "string"), format=f.get("format"),
+                       title=f.get("title"), description=f.get("description"),
+                       constraints=f.get("constraints") or {})
+              for f in descriptor.get("fields", [])]
+    return SchemaSummary(name=dataset.schema_name, version=dataset.schema_version, fields=fields)
+
+
+def summarise_run(run: HarvestRun) -> RunSummary:
+    """The counts and status of a run."""
+    return RunSummary(id=run.id or 0, status=run.status,
+                      started_at=as_utc(run.started_at) or run.started_at,
+                      finished_at=as_utc(run.finished_at), rows_read=run.rows_read,
+                      rows_published=run.rows_published, rows_updated=run.rows_updated,
+                      rows_quarantined=run.rows_quarantined, rows_skipped=run.rows_skipped)
+
+
+def describe_run(run: HarvestRun) -> RunOut:
+    """A run with the schema and charter versions it was checked against."""
+    return RunOut(**summarise_run(run).model_dump(), source_id=run.source_id,
+                  schema_name=run.schema_name, schema_version=run.schema_version,
+                  charter_id=run.charter_id, charter_version=run.charter_version, error=run.error)
+
+
+def links_of(dataset_id: str, base_url: str) -> dict[str, str]:
+    """Where a dataset can be read: native API, exports, reports, CKAN and the UI."""
+    api = f"{base_url}api/v1/datasets/{dataset_id}"
+    return {"self": api, "records": f"{api}/records", "csv": f"{api}/records?format=csv",
+            "geojson": f"{api}/records?format=geojson", "validation": f"{api}/validation",
+            "runs": f"{api}/runs", "quarantine": f"{api}/quarantine",
+            "ckan": f"{base_url}api/3/action/package_show?id={dataset_id}",
+            "page": f"{base_url}datasets/{dataset_id}"}

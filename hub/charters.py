@@ -1,0 +1,297 @@
+"""Data-sharing charters: load their versions, check them, say whether they permit a batch."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from hub.config import PROJECT_ROOT, get_settings
+from hub.schemas import locate_line
+
+log = logging.getLogger(__name__)
+
+PROFILE_PATH = PROJECT_ROOT / "charters" / "charter.profile.json"
+SUFFIX = ".yaml"
+
+Location = tuple[str | int, ...]
+
+
+class CharterError(Exception):
+    """A charter cannot be used: a broken file, one the profile or the rules refuse, or none."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None) -> None:
+        self.path, self.line = path, line
+        super().__init__(message)
+
+
+class UnknownCharterError(CharterError, LookupError):
+    """No charter with that id in any charter folder."""
+
+    def __init__(self, charter_id: str, known: Sequence[str]) -> None:
+        self.charter_id, self.known = charter_id, list(known)
+        listed = ", ".join(known) or "none"
+        super().__init__(f"unknown charter {charter_id!r}; known charters: {listed}")
+
+
+class CharterRefused(Exception):
+    """A publication the charter does not permit; `reason` says why in one sentence."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Charter:
+    """One version of a data-sharing charter, as checked at load."""
+
+    id: str
+    version: str
+    title: str
+    producer: str
+    licence: dict[str, str]
+    access: str
+    restricted_to: list[str]
+    purposes: list[str]
+    gdpr_sensitive: bool
+    personal_data: dict[str, Any] | None
+    mandatory_mention: str | None
+    valid_from: date
+    valid_until: date | None
+    signed: dict[str, Any] | None
+    themes: list[str]
+    schemas: list[str] | None
+    path: Path
+
+    def in_force(self, on: date) -> bool:
+        """Whether the charter applies on that day (both bounds included)."""
+        day = _day(on)
+        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+    def covers(self, theme: str, schema: str) -> bool:
+        """Whether the charter covers this theme and schema (no `schemas`: any of its themes)."""
+        return theme in self.themes and (self.schemas is None or schema in self.schemas)
+
+
+def known_charters() -> list[str]:
+    """Ids of every charter in the charter folders, sorted."""
+    return sorted({_file_id(path) for folder in _folders() for path in folder.glob(f"*{SUFFIX}")})
+
+
+def charter_versions(charter_id: str) -> list[Charter]:
+    """Every version of a charter, oldest first, from the first folder that has the id."""
+    for folder in _folders():
+        files = [p for p in sorted(folder.glob(f"*{SUFFIX}")) if _file_id(p) == charter_id]
+        if files:
+            return _ordered([read_charter(path) for path in files])
+    raise UnknownCharterError(charter_id, known_charters())
+
+
+def load_charter(charter_id: str, on: date | None = None) -> Charter:
+    """The newest version in force on `on` (default today, UTC), else the latest version."""
+    versions = charter_versions(charter_id)
+    day = _day(on) if on is not None else datetime.now(UTC).date()
+    in_force = [charter for charter in versions if charter.in_force(day)]
+    return (in_force or versions)[-1]
+
+
+def check_publication(
+    charter: Charter | None, *, producer: str, theme: str, schema: str, on: date
+) -> None:
+    """Raise CharterRefused unless the charter lets this producer publish this data on that day."""
+    reason = _refusal(charter, producer=producer, theme=theme, schema=schema, on=_day(on))
+    if reason:
+        log.info("publication refused: %s", reason)
+        raise CharterRefused(reason)
+
+
+def _refusal(charter: Charter | None, *, producer: str, theme: str, schema: str, on: date) -> str:
+    """The reason a publication is refused, or an empty string."""
+    if charter is None:
+        return (
+            f"no charter: {producer!r} cannot publish {schema!r} ({theme}) without a charter "
+            "in force"
+        )
+    name = f"charter {charter.id!r} version {charter.version}"
+    if on < charter.valid_from:
+        return f"{name} is not yet in force on {on}: it starts on {charter.valid_from}"
+    if charter.valid_until is not None and on > charter.valid_until:
+        return f"{name} has expired: it was in force until {charter.valid_until}, not on {on}"
+    if charter.producer != producer:
+        return (
+            f"{name} belongs to producer {charter.producer!r}: {producer!r} cannot publish under it"
+        )
+    if theme not in charter.themes:
+        return f"{name} covers the themes {', '.join(charter.themes)}, not {theme!r}"
+    if charter.schemas is not None and schema not in charter.schemas:
+        return f"{name} covers the schemas {', '.join(charter.schemas)}, not {schema!r}"
+    return ""
+
+
+# Keyed on the file's identity and mtime so an edited file is re-read, an unchanged one is not.
+_cache: dict[tuple[Path, int, int], Charter] = {}
+
+
+def read_charter(path: Path) -> Charter:
+    """Read one charter file, checked against the profile and the load rules."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    if key not in _cache:
+        _cache[key] = _parse(path, path.read_text(encoding="utf-8"))
+    return _cache[key]
+
+
+class _TextDatesLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as written, so the profile checks what the author typed."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _parse(path: Path, text: str) -> Charter:
+    """Turn a charter file's text into a Charter, or raise CharterError with file and line."""
+    try:
+        data = yaml.load(text, Loader=_TextDatesLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise _file_error(path, [(line, f"not valid YAML: {exc.problem}")]) from None
+    if not isinstance(data, dict):
+        raise _file_error(path, [(1, "a charter must be a set of `field: value` lines")])
+    problems = _profile_problems(data) or _rule_problems(data, path)
+    if problems:
+        raise _file_error(path, sorted((locate_line(text, where), msg) for where, msg in problems))
+    return _charter(data, path)
+
+
+@lru_cache(maxsize=1)
+def _profile_validator() -> jsonschema.Draft202012Validator:
+    """The JSON Schema validator of the charter profile, checking date formats too."""
+    profile = json.loads(PROFILE_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(
+        profile, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def _profile_problems(data: dict[str, Any]) -> list[tuple[Location, str]]:
+    """What the profile refuses, each with where it is and a hint for the usual YAML slips."""
+    problems = []
+    for error in _profile_validator().iter_errors(data):
+        where = tuple(error.absolute_path)
+        if error.validator == "additionalProperties":  # point at the stray key, often a typo
+            known = error.schema.get("properties", {})
+            where += tuple(key for key in error.instance if key not in known)[:1]
+        message = error.message
+        if error.validator == "type" and isinstance(error.instance, int | float | bool):
+            message += " (put the value in quotes)"
+        label = ".".join(str(step) for step in error.absolute_path)
+        problems.append((where, f"{label}: {message}" if label else message))
+    return problems
+
+
+def _rule_problems(data: dict[str, Any], path: Path) -> list[tuple[Location, str]]:
+    """The load rules the profile cannot express: personal data, restriction, dates, file name."""
+    access, personal, sensitive = data["access"], data.get("personal_data"), data["gdpr_sensitive"]
+    restricted_to = data.get("restricted_to")
+    start, until = data["valid_from"], data.get("valid_until")
+    names = (f"{data['id']}{SUFFIX}", f"{data['id']}@{data['version']}{SUFFIX}")
+    rules: list[tuple[bool, Location, str]] = [
+        (access == "personal" and not (personal and personal.get("subject_field")), ("access",),
+         "a personal charter must name personal_data.subject_field, the field that ties each "
+         "row to its data subject"),
+        (bool(personal or sensitive) and access != "personal", ("access",),
+         f"personal data (gdpr_sensitive or personal_data) cannot be shared with access "
+         f"{access!r}: only with access 'personal', which opens each row to its own subject"),
+        (access == "personal" and not sensitive, ("gdpr_sensitive",),
+         "a personal charter must say gdpr_sensitive: true"),
+        (access == "restricted" and not restricted_to, ("access",),
+         "a restricted charter must list who may read its records in restricted_to"),
+        (bool(restricted_to) and access not in ("restricted", "crisis"), ("restricted_to",),
+         f"restricted_to means nothing for access {access!r}: use 'restricted' or remove it"),
+        (until is not None and date.fromisoformat(until) <= date.fromisoformat(start),
+         ("valid_until",), f"valid_until {until} must be after valid_from {start}"),
+        (path.name not in names, ("id",),
+         f"charter {data['id']!r} version {data['version']} must be in {' or '.join(names)}"),
+    ]
+    return [(where, message) for broken, where, message in rules if broken]
+
+
+def _charter(data: dict[str, Any], path: Path) -> Charter:
+    """Build a Charter from profile-checked data."""
+    signed = dict(data["signed"]) if "signed" in data else None
+    if signed:
+        signed["date"] = date.fromisoformat(signed["date"])
+    until = data.get("valid_until")
+    return Charter(
+        id=data["id"],
+        version=data["version"],
+        title=data["title"],
+        producer=data["producer"],
+        licence=dict(data["licence"]),
+        access=data["access"],
+        restricted_to=list(data.get("restricted_to", [])),
+        purposes=list(data["purposes"]),
+        gdpr_sensitive=data["gdpr_sensitive"],
+        personal_data=dict(data["personal_data"]) if "personal_data" in data else None,
+        mandatory_mention=data.get("mandatory_mention"),
+        valid_from=date.fromisoformat(data["valid_from"]),
+        valid_until=date.fromisoformat(until) if until else None,
+        signed=signed,
+        themes=list(data["themes"]),
+        schemas=list(data["schemas"]) if "schemas" in data else None,
+        path=path,
+    )
+
+
+def _ordered(versions: list[Charter]) -> list[Charter]:
+    """Versions oldest first; two files for one version are refused."""
+    versions.sort(key=lambda charter: _version_key(charter.version))
+    for older, newer in zip(versions, versions[1:], strict=False):
+        if _version_key(older.version) == _version_key(newer.version):
+            raise CharterError(
+                f"{newer.path}: charter {newer.id!r} version {newer.version} is "
+                f"also defined in {older.path}",
+                newer.path,
+                1,
+            )
+    return versions
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """Compare versions numerically, "1" equal to "1.0.0"."""
+    parts = [int(part) for part in version.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def _file_id(path: Path) -> str:
+    """The charter id a file name claims: ID.yaml or ID@VERSION.yaml."""
+    return path.stem.split("@", 1)[0]
+
+
+def _folders() -> list[Path]:
+    """The charter folders that exist, territory folders first."""
+    return [folder for folder in get_settings().charter_dirs if folder.is_dir()]
+
+
+def _file_error(path: Path, located: Sequence[tuple[int | None, str]]) -> CharterError:
+    """A CharterError listing every problem as FILE:LINE: message."""
+    lines = [f"{path}:{line}: {msg}" if line else f"{path}: {msg}" for line, msg in located]
+    return CharterError("\n".join(lines), path, located[0][0])
+
+
+def _day(on: date) -> date:
+    """A calendar day; a datetime counts as its UTC day."""
+    if isinstance(on, datetime):
+        return on.astimezone(UTC).date() if on.tzinfo else on.date()
+    return on

@@ -1,0 +1,180 @@
+"""The catalogue's pages: home (search and facets) and one page per dataset, server-rendered."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from hub import access, catalogue, charters, records
+from hub.api.deps import SessionDep
+from hub.api.guards import base_url
+from hub.api.shapes import THEMES, as_utc, describe, summarise
+from hub.models import Dataset, HarvestRun
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+PAGE_SIZE = 50
+PREVIEW_ROWS = 20
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in words: "just now", "12 min ago", "3 h ago", "5 days ago"."""
+    if moment is None:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - as_utc(moment)).total_seconds()  # type: ignore[operator]
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return f"{int(seconds // 3600)} h ago" if seconds >= 3600 else f"{int(seconds // 60)} min ago"
+
+
+def utc(moment: datetime | str | None, precise: bool = False) -> str:
+    """A time for people: `2024-05-01 12:00 UTC`."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    stamp = as_utc(moment)
+    assert stamp is not None
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC" if precise else "%Y-%m-%d %H:%M UTC")
+
+
+def iso(moment: datetime | None) -> str:
+    """A machine-readable time for <time datetime="…">."""
+    stamp = as_utc(moment)
+    return stamp.isoformat().replace("+00:00", "Z") if stamp else ""
+
+
+def sentence(text: str) -> str:
+    """Text starting with a capital letter (the gate's reasons start lower-case)."""
+    return text[:1].upper() + text[1:]
+
+
+def ticks(text: str | None) -> Markup:
+    """Escape text and show `backticked` words as code, as schema descriptions write them."""
+    escaped = str(escape(text or ""))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
+def link(base: Any, **params: str | None) -> str:
+    """`base` with the non-empty query parameters (so facet links stay clean)."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{base}?{query}" if query else str(base)
+
+
+templates.env.filters.update(ago=ago, utc=utc, iso=iso, number=lambda n: f"{n:,}",
+                             sentence=sentence, ticks=ticks)
+templates.env.globals.update(themes=THEMES, link=link)
+
+
+@router.get("/", response_class=HTMLResponse)
+def render_home(request: Request, session: SessionDep, q: str = "",
+              theme: str | None = None, organization: str | None = None,
+              page: int = Query(1, ge=1)) -> HTMLResponse:
+    """Search the catalogue, with theme and organization facets."""
+    _, matching = catalogue.search(session, q=q, limit=100_000)
+    organizations = {o.id: o for o in catalogue.organizations(session)}
+    in_org = [d for d in matching if not organization or d.organization_id == organization]
+    in_theme = [d for d in matching if not theme or d.theme == theme]
+    chosen = [d for d in in_org if not theme or d.theme == theme]
+    start = (page - 1) * PAGE_SIZE
+    root = base_url(request)
+    shown = [summarise(d, organizations.get(d.organization_id), root)
+             for d in chosen[start:start + PAGE_SIZE]]
+    return templates.TemplateResponse(request, "index.html", {
+        "q": q, "theme": theme, "organization": organization, "page": page,
+        "count": len(chosen), "datasets": shown,
+        "more": start + PAGE_SIZE < len(chosen),
+        "theme_facets": Counter(d.theme for d in in_org).most_common(),
+        "organization_facets": [(organizations[o].name if o in organizations else o, o, n)
+                                for o, n in Counter(d.organization_id for d in in_theme)
+                                .most_common()],
+    })
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def render_dataset(request: Request, session: SessionDep, dataset_id: str) -> HTMLResponse:
+    """One dataset: charter, schema, validation, runs, preview and API links."""
+    try:
+        dataset = catalogue.get(session, dataset_id)
+    except catalogue.NotFound:
+        return templates.TemplateResponse(request, "missing.html", {"dataset_id": dataset_id},
+                                          status_code=404)
+    detail = describe(session, dataset, base_url(request))
+    runs = catalogue.runs_of(session, dataset_id, limit=20)
+    preview, denied = read_preview(session, dataset)
+    return templates.TemplateResponse(request, "dataset.html", {
+        "d": detail, "purposes": purposes_of(dataset), "runs": runs,
+        "validation": summarise_validation(runs), "preview": preview, "denied": denied,
+        "columns": [f.name for f in detail.schema_.fields],
+    })
+
+
+def read_preview(session: Session, dataset: Dataset) -> tuple[list[dict[str, Any]], str | None]:
+    """The latest records when the gate allows them, else the gate's reason."""
+    try:
+        access.require_records(dataset)
+    except access.AccessDenied as denied:
+        return [], denied.reason
+    try:
+        layout = catalogue.layout_of(catalogue.resource_of(session, dataset.id))
+    except catalogue.NotFound:
+        return [], None
+    return latest_records(session.connection(), layout, PREVIEW_ROWS), None
+
+
+def latest_records(connection: Connection, layout: records.Layout, limit: int
+                   ) -> list[dict[str, Any]]:
+    """The newest records, newest first (records.query pages oldest first)."""
+    table = layout.table
+    order = ([table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()] if layout.time
+             else [table.c["_id"].desc()])
+    rows = connection.execute(sa.select(table).order_by(*order).limit(limit)).mappings().all()
+    return [records.to_record(layout, row) for row in rows]
+
+
+def purposes_of(dataset: Dataset) -> list[str]:
+    """The purposes of the charter version a dataset was published under."""
+    try:
+        versions = charters.charter_versions(dataset.charter_id)
+    except charters.CharterError:
+        log.warning("charter %s of %s not found", dataset.charter_id, dataset.id)
+        return []
+    matching = [c for c in versions if c.version == dataset.charter_version] or versions
+    return list(matching[-1].purposes)
+
+
+def summarise_validation(runs: list[HarvestRun]) -> dict[str, Any] | None:
+    """The newest run's report reduced to what a page shows: validity, counts, errors by type."""
+    run = next((r for r in runs if r.report is not None), None)
+    if run is None or run.report is None:
+        return None
+    report = run.report
+    listed = [e for task in report.get("tasks", []) for e in task.get("errors", [])]
+    by_type = Counter(str(e.get("type", "error")) for e in listed).most_common()
+    rows = sum(t.get("stats", {}).get("rows", 0) for t in report.get("tasks", []))
+    return {"run": run, "valid": report.get("valid", False), "rows": rows,
+            "errors": report.get("stats", {}).get("errors", len(listed)),
+            "by_type": by_type, "partial": len(listed) < report.get("stats", {}).get("errors", 0)}
+

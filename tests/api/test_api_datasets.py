@@ -1,0 +1,213 @@
+"""/api/v1/datasets: search, metadata, runs, validation reports and quarantine."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from api.support import FIELDS, air_batch, observation_rows
+
+from hub.catalogue import PublishRefused, publish
+
+
+def test_the_list_counts_and_describes_every_dataset(client, published):
+    body = client.get("/api/v1/datasets").json()
+    assert body["count"] == 4 and body["next"] is None
+    found = {d["id"]: d for d in body["datasets"]}
+    assert set(found) == {published.open_id, *published.closed.values()}
+    air = found[published.open_id]
+    assert air["organization"] == {"id": "atmo-demo", "name": "Atmo Démo", "kind": "public"}
+    assert air["access"] == "open" and air["licence"]["id"] == "etalab-2.0"
+    assert air["record_count"] == published.valid_rows
+    assert air["freshness"]["time_min"] == "2026-03-01T00:00:00Z"
+    assert air["url"] == f"http://testserver/api/v1/datasets/{published.open_id}"
+
+
+def test_the_list_filters_by_words_theme_and_organization(client, published):
+    assert client.get("/api/v1/datasets", params={"q": "crisis"}).json()["count"] == 1
+    assert client.get("/api/v1/datasets", params={"q": "rennes atmo"}).json()["count"] == 1
+    assert client.get("/api/v1/datasets", params={"q": "nothing-like-this"}).json()["count"] == 0
+    assert client.get("/api/v1/datasets", params={"theme": "air-quality"}).json()["count"] == 4
+    assert client.get("/api/v1/datasets", params={"theme": "energy"}).json()["count"] == 0
+    assert client.get("/api/v1/datasets", params={"organization": "atmo-demo"}).json()["count"] == 4
+    assert client.get("/api/v1/datasets", params={"organization": "nobody"}).json()["count"] == 0
+
+
+def test_the_list_pages_with_a_next_url(client):
+    seen = []
+    url = "/api/v1/datasets?limit=3"
+    while url:
+        body = client.get(url).json()
+        assert body["count"] == 4
+        seen += [d["id"] for d in body["datasets"]]
+        url = body["next"]
+    assert len(seen) == len(set(seen)) == 4
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=many"])
+def test_the_list_refuses_out_of_bounds_paging(client, query):
+    response = client.get(f"/api/v1/datasets?{query}")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] in ("limit", "offset")
+
+
+def test_a_dataset_shows_its_charter_schema_freshness_and_last_run(client, published):
+    body = client.get(f"/api/v1/datasets/{published.open_id}").json()
+    assert body["charter"]["id"] == "atmo-demo-open" and body["charter"]["version"] == "1.0"
+    assert body["charter"]["access"] == "open"
+    assert body["charter"]["mandatory_mention"].startswith("Source: Atmo Demo")
+    assert body["charter"]["licence"]["url"].startswith("https://")
+    assert body["schema"]["name"] == "air-quality-observation" and body["schema"]["version"]
+    assert [f["name"] for f in body["schema"]["fields"]] == FIELDS
+    pollutant = next(f for f in body["schema"]["fields"] if f["name"] == "pollutant")
+    assert "no2" in pollutant["constraints"]["enum"] and pollutant["type"] == "string"
+    freshness = body["freshness"]
+    assert freshness["time_min"] == "2026-03-01T00:00:00Z"
+    assert freshness["time_max"] == "2026-03-01T23:00:00Z"
+    assert freshness["bbox"] == pytest.approx([-1.68, 48.08, -1.2, 48.3])
+    assert freshness["published_at"] and freshness["stale"] is False
+    assert body["record_count"] == published.valid_rows
+    run = body["last_run"]
+    assert run["id"] == published.run_id and run["status"] == "partial"
+    assert (run["rows_read"], run["rows_published"], run["rows_quarantined"]) == (
+        published.valid_rows + published.bad_rows, published.valid_rows, published.bad_rows)
+    assert body["links"]["csv"].endswith(f"/api/v1/datasets/{published.open_id}/records?format=csv")
+
+
+def test_closed_datasets_keep_public_metadata(client, published):
+    for level, dataset_id in published.closed.items():
+        response = client.get(f"/api/v1/datasets/{dataset_id}")
+        assert response.status_code == 200
+        assert response.json()["access"] == level
+        assert response.json()["charter"]["version"] == "2.1"
+        assert client.get(f"/api/v1/datasets/{dataset_id}/runs").status_code == 200
+
+
+def test_an_unknown_dataset_is_a_404_that_names_it(client):
+    for path in ("", "/records", "/runs", "/validation", "/quarantine"):
+        response = client.get(f"/api/v1/datasets/no-such-thing{path}")
+        assert response.status_code == 404
+        assert "no-such-thing" in response.json()["detail"]
+
+
+def test_runs_tell_the_history_with_schema_and_charter_versions(client, published, engine):
+    with pytest.raises(PublishRefused):
+        publish(air_batch(published.open_id, "atmo-demo-open", "Air quality, Rennes (Atmo Démo)",
+                          observation_rows().head(3).rename({"value": "valeur"})), engine=engine)
+    runs = client.get(f"/api/v1/datasets/{published.open_id}/runs").json()["runs"]
+    assert [r["status"] for r in runs] == ["refused", "partial"]
+    refused, first = runs
+    assert "valeur" in refused["error"] or "value" in refused["error"]
+    assert first["id"] == published.run_id
+    assert (first["schema_name"], first["charter_id"], first["charter_version"]) == (
+        "air-quality-observation", "atmo-demo-open", "1.0")
+    assert first["schema_version"] and first["finished_at"]
+
+
+def test_the_validation_report_is_frictionless_shaped(client, published, engine):
+    body = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
+    assert body["valid"] is False and body["stats"]["errors"] >= published.bad_rows
+    task = body["tasks"][0]
+    assert task["stats"]["rows"] == published.valid_rows + published.bad_rows
+    assert task["labels"] == FIELDS
+    assert {e["rowNumber"] for e in task["errors"]} == {
+        published.valid_rows + 2 + i for i in range(published.bad_rows)}
+    assert all(e["type"] for e in task["errors"])
+
+
+def test_the_validation_report_of_another_run_and_after_a_refusal(client, published, engine):
+    clean = publish(air_batch(published.open_id, "atmo-demo-open", "Air quality, Rennes",
+                              observation_rows().head(6)), engine=engine)
+    latest = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
+    assert latest["valid"] is True and latest["stats"]["errors"] == 0
+    first = client.get(f"/api/v1/datasets/{published.open_id}/validation",
+                       params={"run": published.run_id}).json()
+    assert first["valid"] is False
+    with pytest.raises(PublishRefused):
+        renamed = observation_rows().head(3).rename({"unit": "unité"})
+        publish(air_batch(published.open_id, "atmo-demo-open", "Air", renamed), engine=engine)
+    # a refused batch checked no rows: the newest report is still the clean run's
+    again = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
+    assert again == latest and clean.status == "succeeded"
+
+
+def test_a_run_of_another_dataset_or_unknown_is_a_404(client, published):
+    other = client.get(f"/api/v1/datasets/{published.closed['crisis']}/runs").json()["runs"][0]
+    for run in (other["id"], 999_999):
+        response = client.get(f"/api/v1/datasets/{published.open_id}/validation",
+                              params={"run": run})
+        assert response.status_code == 404 and str(run) in response.json()["detail"]
+
+
+def test_quarantined_rows_come_with_their_reasons(client, published):
+    body = client.get(f"/api/v1/datasets/{published.open_id}/quarantine").json()
+    assert body["run"] == published.run_id and body["count"] == published.bad_rows
+    assert body["next"] is None
+    rows = {r["cells"]["station_id"]: r for r in body["rows"]}
+    assert set(rows) == {"bad-0", "bad-1", "bad-2"}
+    assert rows["bad-0"]["cells"]["value"] == "-5"
+    assert rows["bad-1"]["cells"]["pollutant"] == "pm3"
+    assert rows["bad-0"]["row"] == published.valid_rows + 2
+    assert all(r["errors"] for r in body["rows"])
+    paged = client.get(f"/api/v1/datasets/{published.open_id}/quarantine?limit=2").json()
+    assert len(paged["rows"]) == 2 and "offset=2" in paged["next"]
+    rest = client.get(paged["next"]).json()
+    assert [r["row"] for r in paged["rows"] + rest["rows"]] == [r["row"] for r in body["rows"]]
+
+
+def test_quarantined_rows_download_as_csv(client, published):
+    response = client.get(f"/api/v1/datasets/{published.open_id}/quarantine?format=csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(response.text)))
+    assert table[0] == ["_row", *FIELDS, "_errors"]
+    assert len(table) == 1 + published.bad_rows
+    by_station = {row[1]: row for row in table[1:]}
+    assert by_station["bad-1"][3] == "pm3" and by_station["bad-1"][-1]
+    assert int(by_station["bad-0"][0]) == published.valid_rows + 2
+
+
+def test_a_later_clean_run_has_no_quarantine(client, published, engine):
+    again = observation_rows().head(6)
+    clean = publish(air_batch(published.open_id, "atmo-demo-open", "Air", again), engine=engine)
+    latest = client.get(f"/api/v1/datasets/{published.open_id}/quarantine").json()
+    assert (latest["run"], latest["count"], latest["rows"]) == (clean.id, 0, [])
+    first = client.get(f"/api/v1/datasets/{published.open_id}/quarantine",
+                       params={"run": published.run_id}).json()
+    assert first["count"] == published.bad_rows
+
+
+@pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
+def test_closed_records_and_quarantine_are_403(client, published, level):
+    dataset_id = published.closed[level]
+    for path in ("/records", "/records?format=csv", "/records?format=geojson", "/quarantine",
+                 "/quarantine?format=csv"):
+        response = client.get(f"/api/v1/datasets/{dataset_id}{path}")
+        assert response.status_code == 403, path
+        assert dataset_id in response.json()["detail"]
+    assert client.get(f"/api/v1/datasets/{dataset_id}/records?limit=0").status_code == 403
+
+
+def test_the_openapi_document_lists_the_routes_with_summaries(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/v1/datasets", "/api/v1/datasets/{dataset_id}",
+                 "/api/v1/datasets/{dataset_id}/records", "/api/v1/datasets/{dataset_id}/runs",
+                 "/api/v1/datasets/{dataset_id}/validation",
+                 "/api/v1/datasets/{dataset_id}/quarantine"):
+        assert spec["paths"][path]["get"]["summary"], path
+    assert client.get("/docs").status_code == 200
+
+
+
+@pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
+def test_a_closed_validation_report_withholds_cell_values(client, published, level):
+    report = client.get(f"/api/v1/datasets/{published.closed[level]}/validation").json()
+    errors = report["tasks"][0]["errors"]
+    assert report["valid"] is False and len(errors) == published.bad_rows
+    text = str(report)
+    for value in ("bad-0", "bad-1", "pm3", "yesterday", "Rennes Centre"):
+        assert value not in text
+    assert {e["fieldName"] for e in errors} == {"value", "pollutant", "observed_at"}
+    assert all("withheld" in e["message"] and "cells" not in e for e in errors)
+    opened = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
+    assert "pm3" in str(opened) and all("cells" in e for e in opened["tasks"][0]["errors"])

@@ -1,0 +1,265 @@
+"""The publish gate: valid rows stored once, invalid rows quarantined, refusals store nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from hub import catalogue
+from hub.bus import get_bus
+from hub.catalogue import Batch, PublishRefused, Publisher, publish
+from hub.models import Dataset, Event, HarvestRun, QuarantinedRow
+
+FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
+          "observed_at", "longitude", "latitude", "quality_flag"]
+ATMO = Publisher("atmo-demo", "Atmo Démo", "public")
+
+
+def observations(n: int, *, start_row: int = 2, bad: dict[int, dict[str, str]] | None = None,
+                 value: str = "21.5") -> pl.DataFrame:
+    """n schema-shaped string rows (hourly NO2 at one station); `bad` overrides cells by index."""
+    rows = []
+    for i in range(n):
+        row = {"station_id": "FR-DEMO-01", "station_name": "Comédie", "pollutant": "no2",
+               "value": value, "unit": "µg/m³", "averaging_period": "PT1H",
+               "observed_at": f"2025-09-{1 + i // 24:02d}T{i % 24:02d}:00:00Z",
+               "longitude": "3.8800", "latitude": "43.6100", "quality_flag": "valid"}
+        row.update((bad or {}).get(i, {}))
+        rows.append(row)
+    frame = pl.DataFrame(rows, schema={f: pl.Utf8 for f in FIELDS})
+    return frame.with_columns(pl.Series("_row", range(start_row, start_row + n), dtype=pl.Int64))
+
+
+def batch(*chunks: pl.DataFrame, charter: str | None = "atmo-demo-open", publisher=ATMO,
+          theme: str = "air-quality", schema: str = "air-quality-observation",
+          dataset_id: str = "demo-no2") -> Batch:
+    return Batch(dataset_id=dataset_id, title="NO2, demo station", publisher=publisher,
+                 theme=theme, schema=schema, charter=charter, chunks=list(chunks),
+                 source_url="file:///demo.csv")
+
+
+def stored_count(engine, dataset_id: str = "demo-no2") -> int:
+    with Session(engine) as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            return 0
+        resource = catalogue.resource_of(session, dataset_id)
+    with engine.connect() as connection:
+        return connection.execute(sa.text(f'SELECT count(*) FROM "{resource.table_name}"')).scalar()
+
+
+def test_a_valid_batch_is_stored_with_its_schema_and_charter_versions(engine):
+    run = publish(batch(observations(48)))
+    assert (run.status, run.rows_read, run.rows_published, run.rows_quarantined) == (
+        "succeeded", 48, 48, 0)
+    with Session(engine) as session:
+        dataset = catalogue.get(session, "demo-no2")
+    assert dataset.record_count == 48 and dataset.access == "open"
+    assert dataset.schema_name == "air-quality-observation" and dataset.schema_version
+    assert dataset.charter_id == "atmo-demo-open" and dataset.charter_version
+    assert (run.schema_version, run.charter_version) == (dataset.schema_version,
+                                                          dataset.charter_version)
+    assert dataset.time_min.isoformat().startswith("2025-09-01T00:00")
+    assert dataset.bbox == pytest.approx([3.88, 43.61, 3.88, 43.61])
+    assert stored_count(engine) == 48
+
+
+def test_publishing_the_same_rows_twice_adds_nothing(engine):
+    publish(batch(observations(30)))
+    again = publish(batch(observations(30)))
+    assert (again.rows_published, again.rows_updated, again.rows_skipped) == (0, 0, 30)
+    assert stored_count(engine) == 30
+
+
+def test_a_corrected_value_updates_in_place(engine):
+    publish(batch(observations(10)))
+    corrected = publish(batch(observations(10, value="30")))
+    assert (corrected.rows_published, corrected.rows_updated) == (0, 10)
+    assert stored_count(engine) == 10
+
+
+def test_invalid_rows_are_quarantined_with_their_reasons(engine):
+    bad = {3: {"value": "high"}, 7: {"pollutant": "radon"}, 9: {"value": "-4"}}
+    run = publish(batch(observations(20, bad=bad)))
+    assert (run.status, run.rows_published, run.rows_quarantined) == ("partial", 17, 3)
+    with Session(engine) as session:
+        rows = catalogue.quarantined(session, "demo-no2")
+    assert [r.row_number for r in rows] == [5, 9, 11]
+    assert [r.errors[0]["type"] for r in rows] == ["type-error", "constraint-error",
+                                                   "constraint-error"]
+    assert rows[0].cells["value"] == "high" and rows[0].errors[0]["fieldName"] == "value"
+    task = run.report["tasks"][0]
+    assert run.report["valid"] is False and task["stats"]["errors"] == 3
+    assert [e["rowNumber"] for e in task["errors"]] == [5, 9, 11]
+
+
+def test_rows_that_failed_normalisation_are_quarantined_not_dropped(engine):
+    chunk = observations(4).with_columns(pl.Series("_error", [
+        None, '[{"type": "normalisation-error", "note": "timestamp without time zone", '
+              '"rowNumber": 3, "tags": ["#row"]}]', None, None], dtype=pl.Utf8))
+    run = publish(batch(chunk))
+    assert (run.rows_published, run.rows_quarantined) == (3, 1)
+    with Session(engine) as session:
+        (row,) = catalogue.quarantined(session, "demo-no2")
+    assert row.row_number == 3 and row.errors[0]["type"] == "normalisation-error"
+
+
+def test_duplicate_primary_keys_inside_a_batch_are_quarantined(engine):
+    chunk = pl.concat([observations(5), observations(2, start_row=7)])
+    run = publish(batch(chunk))
+    assert (run.rows_published, run.rows_quarantined) == (5, 2)
+    with Session(engine) as session:
+        types = {r.errors[0]["type"] for r in catalogue.quarantined(session, "demo-no2")}
+    assert types == {"primary-key"}
+
+
+def assert_refused_and_nothing_stored(engine, refused_batch: Batch, reason: str) -> None:
+    with pytest.raises(PublishRefused, match=reason) as caught:
+        publish(refused_batch)
+    with Session(engine) as session:
+        run = session.get(HarvestRun, caught.value.run_id)
+        assert run.status == "refused" and run.error
+        assert session.exec(select(Dataset)).all() == []
+        assert session.exec(select(QuarantinedRow)).all() == []
+    with engine.connect() as connection:
+        assert not [t for t in sa.inspect(connection).get_table_names() if t.startswith("rec_")]
+
+
+def test_a_batch_without_a_charter_is_refused(engine):
+    assert_refused_and_nothing_stored(engine, batch(observations(3), charter=None), "no charter")
+
+
+def test_an_unknown_charter_is_refused_and_the_known_ones_listed(engine):
+    assert_refused_and_nothing_stored(engine, batch(observations(3), charter="nope"),
+                                      "atmo-demo-open")
+
+
+def test_another_producers_charter_is_refused(engine):
+    intruder = Publisher("someone-else", "Someone else")
+    assert_refused_and_nothing_stored(engine, batch(observations(3), publisher=intruder),
+                                      "someone-else|atmo-demo")
+
+
+def test_a_charter_that_does_not_cover_the_theme_is_refused(engine):
+    assert_refused_and_nothing_stored(
+        engine, batch(observations(3), theme="energy", schema="energy-mix"), "energy")
+
+
+def test_an_unknown_schema_is_refused_and_the_known_ones_listed(engine):
+    assert_refused_and_nothing_stored(engine, batch(observations(3), schema="nope"),
+                                      "air-quality-observation")
+
+
+def test_rows_that_do_not_match_the_schema_are_refused(engine):
+    wrong = observations(3).rename({"value": "valeur"})
+    assert_refused_and_nothing_stored(engine, batch(wrong), "do not match")
+
+
+def test_a_batch_that_breaks_midway_changes_nothing(engine):
+    publish(batch(observations(10)))
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        yield observations(10, value="99")  # would update all ten …
+        raise OSError("connection reset while reading")  # … but the feed breaks
+
+    broken = Batch(dataset_id="demo-no2", title="NO2", publisher=ATMO, theme="air-quality",
+                   schema="air-quality-observation", charter="atmo-demo-open", chunks=chunks())
+    with pytest.raises(OSError):
+        publish(broken)
+    with Session(engine) as session:
+        runs = catalogue.runs_of(session, "demo-no2")
+        dataset = catalogue.get(session, "demo-no2")
+    assert runs[0].status == "failed" and "connection reset" in runs[0].error
+    assert dataset.record_count == 10
+    with engine.connect() as connection:
+        resource_table = catalogue.layout_of(
+            Session(engine).exec(select(catalogue.Resource)).one()).table
+        values = connection.execute(sa.select(resource_table.c.value)).scalars().all()
+    assert set(values) == {21.5}
+
+
+def test_a_published_batch_is_announced_and_logged(engine):
+    sub = get_bus().subscribe()
+    run = publish(batch(observations(5)))
+    event = sub.get(1.0)
+    assert event["event"] == "dataset" and event["dataset"] == "demo-no2"
+    assert event["published"] == 5 and event["run"] == run.id
+    with Session(engine) as session:
+        logged = session.exec(select(Event)).all()
+    assert [(e.kind, e.payload["published"]) for e in logged] == [("dataset", 5)]
+
+
+def test_search_finds_datasets_by_words_and_theme(engine):
+    publish(batch(observations(3)))
+    publish(batch(observations(3), dataset_id="demo-pm10"))
+    with Session(engine) as session:
+        assert catalogue.search(session, "no2 demo")[0] == 2
+        assert catalogue.search(session, "pm10")[0] == 1
+        assert catalogue.search(session, theme="energy")[0] == 0
+        assert catalogue.search(session, theme="air-quality", limit=1)[0] == 2
+        with pytest.raises(catalogue.NotFound):
+            catalogue.get(session, "missing")
+
+
+def territory_charter(folder, *, version: str, valid_from: str, valid_until: str,
+                      name: str = "atmo-demo-open") -> None:
+    """Write a territory's own version of the demo charter into `folder`."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}@{version}.yaml").write_text(f"""
+id: {name}
+version: "{version}"
+title: Open air-quality data, version {version}
+producer: atmo-demo
+licence: {{id: etalab-2.0, label: Licence Ouverte 2.0, uri: https://www.etalab.gouv.fr/licence-ouverte-open-licence/}}
+access: open
+purposes: [public-information]
+gdpr_sensitive: false
+valid_from: "{valid_from}"
+valid_until: "{valid_until}"
+themes: [air-quality]
+""", encoding="utf-8")
+
+
+@pytest.fixture
+def territory_charters(tmp_path, monkeypatch):
+    folder = tmp_path / "charters"
+    folder.mkdir()
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(folder))
+    from hub.config import get_settings
+
+    get_settings.cache_clear()
+    return folder
+
+
+def test_an_expired_charter_is_refused(engine, territory_charters):
+    territory_charter(territory_charters, version="1.0", valid_from="2020-01-01",
+                      valid_until="2024-12-31")
+    assert_refused_and_nothing_stored(engine, batch(observations(3)), "(?i)expired")
+
+
+def test_a_charter_not_yet_in_force_is_refused(engine, territory_charters):
+    territory_charter(territory_charters, version="1.0", valid_from="2099-01-01",
+                      valid_until="2099-12-31")
+    assert_refused_and_nothing_stored(engine, batch(observations(3)), "(?i)not (yet )?(valid|in force)")
+
+
+def test_a_new_charter_version_applies_to_new_batches_and_shows_in_history(
+        engine, territory_charters):
+    from datetime import date
+
+    territory_charter(territory_charters, version="1.0", valid_from="2025-01-01",
+                      valid_until="2025-12-31")
+    territory_charter(territory_charters, version="2.0", valid_from="2026-01-01",
+                      valid_until="2027-12-31")
+    first = publish(batch(observations(5)), on=date(2025, 6, 1))
+    second = publish(batch(observations(8)), on=date(2026, 6, 1))
+    assert (first.charter_version, second.charter_version) == ("1.0", "2.0")
+    with Session(engine) as session:
+        history = catalogue.runs_of(session, "demo-no2")
+        dataset = catalogue.get(session, "demo-no2")
+    assert [r.charter_version for r in history] == ["2.0", "1.0"]
+    assert dataset.charter_version == "2.0"

@@ -1,0 +1,173 @@
+"""pipelines.sources: harvest source files, checked with file and line, found across folders."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from hub import charters, schemas
+from hub.config import get_settings
+from pipelines.readers import known_formats
+from pipelines.sources import Operator, SourceError, find_sources, load_source, resolve_source
+
+GOOD = """\
+id: demo-test-no2
+title: NO2 test feed
+operator: {id: atmo-demo, name: Atmo Demo, kind: public}
+theme: air-quality
+format: csv
+url: file:feed.csv
+schema: air-quality-observation
+charter: atmo-demo-open
+schedule: "*/15 * * * *"
+options:
+  delimiter: ";"
+  columns: {station_id: code}
+description: >
+  A feed for tests.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def use_territory(monkeypatch: pytest.MonkeyPatch, *folders: Path) -> None:
+    monkeypatch.setenv("HUB_SOURCES_PATH", ":".join(str(f) for f in folders))
+    get_settings.cache_clear()
+
+
+def test_load_source_reads_every_key(tmp_path: Path) -> None:
+    source = load_source(write(tmp_path, "s.yaml", GOOD))
+    assert source.id == "demo-test-no2"
+    assert source.operator == Operator(id="atmo-demo", name="Atmo Demo", kind="public")
+    assert (source.theme, source.format, source.schema) == ("air-quality", "csv", source.schema)
+    assert source.schedule == "*/15 * * * *"
+    assert source.options == {"delimiter": ";", "columns": {"station_id": "code"}}
+    assert source.enabled is True
+    assert source.description == "A feed for tests."
+    assert source.path == (tmp_path / "s.yaml").resolve()
+    assert source.base_dir == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "line"),
+    [
+        (("title: NO2 test feed\n", ""), "missing required key 'title'", 1),
+        (("theme: air-quality\n", "theme: air-quality\ncolour: red\n"), "unknown key 'colour'", 5),
+        (("format: csv", "format: shapefile"), "unknown format 'shapefile'.*known readers: csv", 5),
+        (("kind: public", "kind: secret"), "operator kind 'secret' must be public or private", 3),
+        (("kind: public", "kind: public, email: x"), "unknown key 'email' in operator", 3),
+        (("theme: air-quality", "theme: weather"), "theme 'weather' is not one of", 4),
+        (("id: demo-test-no2", "id: Demo Test"), "id 'Demo Test' must be lower-case", 1),
+        (('"*/15 * * * *"', "every hour"), "must be a cron expression", 9),
+    ],
+)
+def test_broken_source_files_say_what_and_where(
+    tmp_path: Path, change: tuple[str, str], message: str, line: int
+) -> None:
+    path = write(tmp_path, "s.yaml", GOOD.replace(*change))
+    with pytest.raises(SourceError, match=message) as caught:
+        load_source(path)
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert caught.value.line == line
+
+
+def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.yaml", GOOD.replace("theme: air-quality", "theme: [air-quality"))
+    with pytest.raises(SourceError, match="not valid YAML") as caught:
+        load_source(path)
+    assert caught.value.path == path and caught.value.line is not None and caught.value.line > 3
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.yaml", GOOD + "url: file:other.csv\n")
+    with pytest.raises(SourceError, match="duplicate key 'url' \\(first on line 6\\)") as caught:
+        load_source(path)
+    assert caught.value.line == 15
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="must be a YAML mapping"):
+        load_source(write(tmp_path, "s.yaml", "- just\n- a list\n"))
+
+
+def test_wrong_types_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="enabled must be a bool, got 'sometimes'"):
+        load_source(write(tmp_path, "a.yaml", GOOD + "enabled: sometimes\n"))
+    with pytest.raises(SourceError, match="options must be a mapping"):
+        bad = GOOD.replace(
+            'options:\n  delimiter: ";"\n  columns: {station_id: code}', "options: [a]"
+        )
+        load_source(write(tmp_path, "b.yaml", bad))
+
+
+def test_bundled_sources_are_found_and_well_formed() -> None:
+    found = {s.id: s for s in find_sources()}
+    expected = {
+        "demo-atmo-montpellier-no2", "demo-atmo-montpellier-pm",
+        "demo-atmo-montpellier-stations", "openaq-toronto-pm25", "openaq-toronto-pm25-live",
+        "sensor-community-aberdeen", "sensor-community-aberdeen-live",
+    }  # fmt: skip
+    assert expected <= set(found)
+    assert all(s.format in known_formats() for s in found.values())
+    assert not found["openaq-toronto-pm25-live"].enabled
+    assert not found["sensor-community-aberdeen-live"].enabled
+    assert found["openaq-toronto-pm25"].url.startswith("file://{samples}/")
+    demo = [s for s in found.values() if s.id.startswith("demo-")]
+    assert {(s.operator.id, s.charter, s.theme) for s in demo} == {
+        ("atmo-demo", "atmo-demo-open", "air-quality")
+    }
+
+
+def test_bundled_sources_name_schemas_and_charters_that_let_them_publish() -> None:
+    for source in find_sources():
+        schema = schemas.load_schema(source.schema)
+        charter = charters.load_charter(source.charter, on=date(2027, 6, 1))
+        charters.check_publication(
+            charter,
+            producer=source.operator.id,
+            theme=source.theme,
+            schema=schema.name,
+            on=date(2027, 6, 1),
+        )
+
+
+def test_a_territory_file_shadows_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = resolve_source("openaq-toronto-pm25")
+    territory = tmp_path / "territory"
+    text = bundled.path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    write(territory, "mine.yaml", text.replace("title: PM2.5, Toronto (OpenAQ)", "title: Ours"))
+    use_territory(monkeypatch, territory)
+    found = [s for s in find_sources() if s.id == "openaq-toronto-pm25"]
+    assert len(found) == 1 and found[0].title == "Ours"
+    assert resolve_source("openaq-toronto-pm25").path == (territory / "mine.yaml").resolve()
+
+
+def test_two_files_with_one_id_in_a_folder_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yml", GOOD)
+    use_territory(monkeypatch, tmp_path)
+    with pytest.raises(SourceError, match="id 'demo-test-no2' is also used by .*a.yaml"):
+        find_sources()
+
+
+def test_resolve_source_by_path_and_by_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "s.yaml", GOOD)
+    assert resolve_source(str(path)).id == "demo-test-no2"
+    assert resolve_source(path).id == "demo-test-no2"
+    with pytest.raises(SourceError, match="no source with id 'demo-test-no2'.*openaq-toronto"):
+        resolve_source("demo-test-no2")
+    use_territory(monkeypatch, tmp_path)
+    assert resolve_source("demo-test-no2").path == path.resolve()
+    with pytest.raises(SourceError, match="no such source file"):
+        resolve_source(str(tmp_path / "missing.yaml"))
