@@ -1,60 +1,90 @@
-"""A large, realistic air-quality CSV in the air-quality-observation shape, with known bad rows."""
+"""The benchmarks' data: a large air-quality CSV in the air-quality-observation shape, ~1 % bad."""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import polars as pl
-
-POLLUTANTS = ["no2", "pm10", "pm25", "o3"]
-FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
-          "observed_at", "longitude", "latitude", "quality_flag"]
-
-
-def generate(path: Path, rows: int = 1_000_000, invalid_rate: float = 0.01, seed: int = 7) -> int:
-    """Write `rows` observations to `path`; returns how many rows were made invalid."""
-    rng = np.random.default_rng(seed)
-    stations = max(1, rows // (len(POLLUTANTS) * 24 * 365)) + 40
-    index = np.arange(rows)
-    station = index % stations
-    pollutant = (index // stations) % len(POLLUTANTS)
-    hour = index // (stations * len(POLLUTANTS))
-    base = np.datetime64("2024-01-01T00:00:00")
-    moments = (base + hour.astype("timedelta64[h]")).astype(str)
-    frame = pl.DataFrame({
-        "station_id": [f"FR{n:05d}" for n in station],
-        "station_name": [f"Station {n}" for n in station],
-        "pollutant": np.array(POLLUTANTS)[pollutant],
-        "value": np.round(rng.gamma(2.0, 12.0, rows), 1).astype(str),
-        "unit": "µg/m³",
-        "averaging_period": "PT1H",
-        "observed_at": np.char.add(moments, "Z"),
-        "longitude": np.round(3.70 + (station % 20) * 0.02, 5).astype(str),
-        "latitude": np.round(43.50 + (station // 20) * 0.02, 5).astype(str),
-        "quality_flag": np.array(["valid", "unverified"])[(index % 7 == 0).astype(int)],
-    })
-    bad = rng.choice(rows, size=int(rows * invalid_rate), replace=False)
-    kinds = np.arange(len(bad)) % 5
-    frame = _spoil(frame, bad, kinds)
-    frame.write_csv(path)
-    return len(bad)
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+POLLUTANTS = ["pm25", "pm10", "no2", "o3", "so2", "co"]
+UNITS = {"co": "mg/m³"}
 
 
-def _spoil(frame: pl.DataFrame, bad: np.ndarray, kinds: np.ndarray) -> pl.DataFrame:
-    """Break rows five ways: type, enum, minimum, required, duplicate primary key."""
-    columns = {name: frame[name].to_numpy().astype(object) for name in frame.columns}
-    for row, kind in zip(bad.tolist(), kinds.tolist(), strict=True):
-        if kind == 0:
-            columns["value"][row] = "n/a"
-        elif kind == 1:
-            columns["pollutant"][row] = "radon"
-        elif kind == 2:
-            columns["value"][row] = "-3.5"
-        elif kind == 3:
-            columns["station_id"][row] = ""
-        elif row > 0:  # copy the previous row's key: a duplicate primary key
-            for key in ("station_id", "pollutant", "observed_at"):
-                columns[key][row] = columns[key][row - 1]
-    return pl.DataFrame({name: pl.Series(name, values, dtype=pl.Utf8)
-                         for name, values in columns.items()})
+def load_schema() -> dict[str, Any]:
+    """The repository's air-quality-observation schema descriptor."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from hub.schemas import load_schema as load
+
+    return load("air-quality-observation").descriptor
+
+
+def header() -> list[str]:
+    """The schema's field names: the generated file's header."""
+    return [field["name"] for field in load_schema()["fields"]]
+
+
+def generate(path: Path, rows: int, seed: int = 20240601) -> dict[str, int]:
+    """Write `rows` observations with ~1 % invalid rows; return the planted error counts."""
+    rng = random.Random(seed)
+    stations = [
+        (
+            f"FR{n:05d}",
+            f"Station {n}" if n % 40 else f'"Station {n}, centre"',
+            rng.uniform(-5, 9),
+            rng.uniform(41, 51),
+        )
+        for n in range(400)
+    ]
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    planted = {"type": 0, "enum": 0, "minimum": 0, "required": 0, "primary-key": 0}
+    kinds = list(planted)
+    recent: list[str] = []
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(",".join(header()) + "\n")
+        for i in range(rows):
+            station, name, lon, lat = stations[i % len(stations)]
+            hour = i // (len(stations) * len(POLLUTANTS))
+            pollutant = POLLUTANTS[(i // len(stations)) % len(POLLUTANTS)]
+            at = (start + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            cells = [
+                station,
+                name,
+                pollutant,
+                f"{rng.uniform(0, 120):.1f}",
+                UNITS.get(pollutant, "µg/m³"),
+                "PT1H",
+                at,
+                f"{lon:.5f}",
+                f"{lat:.5f}",
+                rng.choice(("valid", "unverified")),
+            ]
+            line = ",".join(cells)
+            if rng.random() < 0.01:
+                kind = kinds[rng.randrange(len(kinds))]
+                line = plant(kind, cells, recent, rng)
+                planted[kind] += 1
+            elif i % 997 == 0:
+                recent = (recent + [line])[-50:]
+            out.write(line + "\n")
+    return planted
+
+
+def plant(kind: str, cells: list[str], recent: list[str], rng: random.Random) -> str:
+    """The row's line with one planted error of the given kind."""
+    if kind == "type":
+        column = rng.choice((3, 6, 8))
+        cells[column] = {3: "n/a", 6: "2023-02-30T25:00:00Z", 8: "43,5"}[column]
+    elif kind == "enum":
+        cells[rng.choice((2, 4, 9))] = rng.choice(("pm2.5", "ug/m3", "bad"))
+    elif kind == "minimum":
+        cells[3] = f"-{rng.uniform(0.1, 5):.1f}"
+    elif kind == "required":
+        cells[rng.choice((0, 3, 6))] = ""
+    elif recent:
+        return rng.choice(recent)  # an earlier row again: same primary key
+    return ",".join(cells)

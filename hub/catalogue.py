@@ -127,20 +127,21 @@ def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: c
         before = records.count_rows(connection, layout)
         validator = Validator(schema.descriptor)
         header_checked = False
-        for chunk in batch.chunks:
-            if not header_checked:
-                _check_header(validator, chunk, batch)
-                header_checked = True
-            result = validator.validate_chunk(chunk)
-            changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
-            _quarantine(connection, run, batch.dataset_id, result.invalid)
-            run.rows_read += chunk.height
-            run.rows_quarantined += result.invalid.height
-            valid += result.valid.height
-            error_total += len(result.errors)
-            errors.extend(result.errors[: max(0, runs.REPORT_ERROR_CAP - len(errors))])
-            if progress:
-                progress(run.rows_read)
+        with records.bulk_loading(connection, layout):
+            for chunk in batch.chunks:
+                if not header_checked:
+                    _check_header(validator, chunk, batch)
+                    header_checked = True
+                result = validator.validate_chunk(chunk)
+                changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
+                _quarantine(connection, run, batch.dataset_id, result.invalid)
+                run.rows_read += chunk.height
+                run.rows_quarantined += result.invalid.height
+                valid += result.valid.height
+                error_total += len(result.errors)
+                errors.extend(result.errors[: max(0, runs.REPORT_ERROR_CAP - len(errors))])
+                if progress:
+                    progress(run.rows_read)
         inserted = records.count_rows(connection, layout) - before
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed

@@ -55,8 +55,9 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000,
     from pipelines import demo as demo_feeds
     from pipelines.sources import find_sources
 
-    written = demo_feeds.generate(get_settings().data_dir / "demo")
-    console.print(f"Generated {len(written)} demo feed file(s) in {get_settings().data_dir / 'demo'}")
+    folder = get_settings().data_dir / "demo"
+    written = demo_feeds.generate(folder)
+    console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
     sources = [s for s in find_sources() if s.enabled]
     failures = _harvest([str(s.path) for s in sources])
     if failures:
@@ -108,7 +109,7 @@ def _print_outcomes(outcomes: list[dict]) -> None:
         colour = colours.get(o["status"], "white")
         table.add_row(o["source"], f"[{colour}]{o['status']}[/]", *(
             f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")))
-    Console(width=max(Console().width, 110)).print(table)
+    _wide_console().print(table)
     for o in outcomes:
         if o["message"]:
             console.print(f"[red]{o['source']}[/]: {o['message']}")
@@ -120,19 +121,25 @@ def list_sources() -> None:
     from pipelines.sources import find_sources
 
     table = Table(title="Harvest sources")
-    for column in ("id", "format", "schema", "charter", "enabled", "file"):
-        table.add_column(column)
+    for column in ("id", "format", "schema", "charter", "enabled"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("file", overflow="fold")
     for s in find_sources():
         table.add_row(s.id, s.format, s.schema, s.charter or "—", "yes" if s.enabled else "no",
                       str(s.path or ""))
-    Console().print(table)
+    _wide_console().print(table)
+
+
+def _wide_console() -> Console:
+    """Standard output, at least 120 columns wide even when piped, so ids are never cut."""
+    return Console(width=max(Console().width, 120))
 
 
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV file.")],
     schema: Annotated[str, typer.Option(help="A schema name or a path to a Table Schema.")],
-    charter: Annotated[str | None, typer.Option(help="Also check this charter is in force.")] = None,
+    charter: Annotated[str | None, typer.Option(help="Also check it is in force.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print frictionless's report.")] = False,
     encoding: Annotated[str | None, typer.Option(help="File encoding (default UTF-8).")] = None,
     delimiter: Annotated[str | None, typer.Option(help="Delimiter (default: sniffed).")] = None,

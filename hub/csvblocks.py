@@ -64,8 +64,7 @@ class BlockParser:
 
     def _parse_fast(self, block: bytes) -> pl.DataFrame | None:
         """Rows split by polars (irregular quote-free lines by Python), or None."""
-        crs = block.count(b"\r")
-        if crs and crs != block.count(b"\r\n"):
+        if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
             return None  # a lone CR ends a row for Python's csv, not for polars
         count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         quoted = bool(self.quote) and self.quote.encode() in block
@@ -76,19 +75,33 @@ class BlockParser:
             lines = self._read_lines(block, count)
             if lines is None:
                 return None
-            irregular = (~lines.str.contains(self.pattern)).arg_true().to_list()
+            irregular = self._irregular_lines(lines, quoted)
+        # In the simple case no line may have more cells than the header (polars raises), so
+        # the delimiter total proves every line has exactly the header's count
         frame = self._read_polars(block, quoted, count, ragged=not simple)
         if frame is None:
             return None
-        if irregular and lines is not None:
-            records = self._split_lines(lines.gather(irregular).to_list())
+        if irregular:
+            records = self._split_lines(lines.gather(irregular).to_list())  # type: ignore[union-attr]
             if records is None:
                 return None
             rows = [self.next_row + i for i in irregular]
-            keep = pl.repeat(True, count, eager=True).scatter(irregular, False)
-            frame = pl.concat([frame.filter(keep), self._records_frame(records, rows)])
-            frame = frame.sort("_row")
+            patch = self._records_frame(records, rows)
+            frame = frame.with_columns(
+                frame[name].scatter(irregular, patch[name]) for name in [*self.columns, "_error"]
+            )
         return frame
+
+    def _irregular_lines(self, lines: pl.Series, quoted: bool) -> list[int]:
+        """Indexes of the lines that are not `width` plainly delimited or whole-quoted cells."""
+        regular = lines.str.count_matches(self.delimiter, literal=True) == self.width - 1
+        if quoted:
+            has_quote = lines.str.contains(self.quote, literal=True)
+            regular = regular & ~has_quote
+            where = has_quote.arg_true()
+            if len(where):
+                regular = regular.scatter(where, lines.gather(where).str.contains(self.pattern))
+        return (~regular).arg_true().to_list()
 
     def _read_lines(self, block: bytes, count: int) -> pl.Series | None:
         """The block's lines (without line ends) as a Utf8 series."""
@@ -97,19 +110,31 @@ class BlockParser:
             return None
         try:
             lines = pl.read_csv(
-                block, has_header=False, separator=separator, quote_char=None,
-                schema={"line": pl.String}, empty_string_is_null=False, raise_if_empty=False,
+                block,
+                has_header=False,
+                separator=separator,
+                quote_char=None,
+                schema={"line": pl.String},
+                empty_string_is_null=False,
+                raise_if_empty=False,
             )["line"]
         except _POLARS_ERRORS:
             return None
         return lines if len(lines) == count else None
 
-    def _read_polars(self, block: bytes, quoted: bool, count: int, *, ragged: bool) -> pl.DataFrame | None:
+    def _read_polars(
+        self, block: bytes, quoted: bool, count: int, *, ragged: bool
+    ) -> pl.DataFrame | None:
         try:
             frame = pl.read_csv(
-                block, has_header=False, separator=self.delimiter,
-                quote_char=self.quote if quoted else None, schema=self.schema,
-                empty_string_is_null=False, truncate_ragged_lines=ragged, raise_if_empty=False,
+                block,
+                has_header=False,
+                separator=self.delimiter,
+                quote_char=self.quote if quoted else None,
+                schema=self.schema,
+                empty_string_is_null=False,
+                truncate_ragged_lines=ragged,
+                raise_if_empty=False,
             )
         except _POLARS_ERRORS:
             return None
@@ -124,7 +149,9 @@ class BlockParser:
             where = blank.arg_true()
             rows = frame["_row"].gather(where).to_list()
             errors = [self._describe([""] * self.width, row) for row in rows]
-            frame = frame.with_columns(frame["_error"].scatter(where, pl.Series(errors, dtype=pl.String)))
+            frame = frame.with_columns(
+                frame["_error"].scatter(where, pl.Series(errors, dtype=pl.String))
+            )
         return frame
 
     def _split_lines(self, texts: list[str]) -> list[list[str]] | None:
@@ -147,7 +174,7 @@ class BlockParser:
             records.pop()
         return records
 
-    def _records_frame(self, records: list[list[str]], rows: list[int]) -> pl.DataFrame:
+    def _records_frame(self, records: list[list[Any]], rows: list[int]) -> pl.DataFrame:
         """A frame from Python-split records, with their structural errors in `_error`."""
         width = self.width
         originals: dict[int, list[str]] = {}
@@ -157,11 +184,16 @@ class BlockParser:
                 records[index] = [*cells[:width], *([None] * (width - len(cells)))]
         columns = list(zip(*records, strict=True)) if records else [()] * width
         frame = pl.DataFrame(
-            {name: pl.Series(name, values, dtype=pl.String) for name, values in zip(self.columns, columns, strict=True)}
+            {
+                name: pl.Series(name, values, dtype=pl.String)
+                for name, values in zip(self.columns, columns, strict=True)
+            }
             | {"_row": pl.Series("_row", rows, dtype=pl.Int64)}
         )
         blank = frame.select(
-            pl.all_horizontal([pl.col(c).fill_null("") == "" for c in self.columns]) if width else pl.lit(True)
+            pl.all_horizontal([pl.col(c).fill_null("") == "" for c in self.columns])
+            if width
+            else pl.lit(True)
         ).to_series()
         flagged = sorted(set(originals) | set(blank.arg_true().to_list()))
         errors = [self._describe(originals.get(i, records[i]), rows[i]) for i in flagged]
@@ -188,10 +220,10 @@ class BlockParser:
 
 def _line_pattern(delimiter: str, quote: str, width: int) -> str:
     """A regex for a line of `width` cells, each unquoted or quoted as a whole."""
-    d = "\\x{%x}" % ord(delimiter)
+    d = f"\\x{{{ord(delimiter):x}}}"
     if not quote:
         cell = f"[^{d}\\r\\n]*"
     else:
-        q = "\\x{%x}" % ord(quote)
+        q = f"\\x{{{ord(quote):x}}}"
         cell = f"(?:{q}(?:[^{q}]|{q}{q})*{q}|[^{q}{d}\\r\\n]*)"
     return f"^{cell}(?:{d}{cell}){{{width - 1}}}$"

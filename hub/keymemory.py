@@ -28,7 +28,7 @@ class KeyMemory:
         return int(self.first.size)
 
     def check(self, keys: pl.DataFrame, rows: pl.Series) -> pl.Series:
-        """For each key row, the row number of the previous same key (null if new); then remember."""
+        """Each key row's previous row with the same key (null if new); then remember them."""
         if keys.height == 0:
             return pl.Series("previous", [], dtype=pl.Int64)
         first, second = fingerprint(keys)
@@ -61,7 +61,9 @@ class KeyMemory:
             same_first = inside & (self.first[clipped] == first)
             found = same_first & (self.second[clipped] == second)
             for index in np.flatnonzero(same_first & ~found):  # 64-bit collision: scan the run
-                found[index], slots[index] = self._scan(int(slots[index]), first[index], second[index])
+                found[index], slots[index] = self._scan(
+                    int(slots[index]), first[index], second[index]
+                )
         return found, slots
 
     def _scan(self, start: int, first: np.uint64, second: np.uint64) -> tuple[bool, int]:

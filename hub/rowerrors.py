@@ -46,17 +46,15 @@ class _RowReport:
             present.pop()
         self.cells = ["" if cell is None else cell for cell in present] + list(facts.extras)
         self.errors: list[dict[str, Any]] = []
-        self.read: set[int] = set()
+        self.read: set[int] = set()  # fields whose cell errors are already listed
         self.complete = False
-        self.index = {caster.name: i for i, caster in enumerate(validator.casters)}
+        self.index = validator.field_indexes
 
     def read_field(self, index: int) -> None:
-        if self.complete or index in self.read:
-            return
-        self.read.add(index)
         code = self.facts.codes[index]
-        if not code:
-            return
+        if not code or self.complete or index in self.read:
+            return  # a field without errors adds nothing, whenever it is read
+        self.read.add(index)
         caster = self.validator.casters[index]
         source = self.facts.cells[index]
         cell = str(source)
@@ -65,27 +63,36 @@ class _RowReport:
             return
         for bit in range(1, len(caster.notes)):
             if code & (1 << bit):
-                self.errors.append(self._cell_error("constraint-error", caster.notes[bit], cell, caster))
+                self.errors.append(
+                    self._cell_error("constraint-error", caster.notes[bit], cell, caster)
+                )
 
     def read_all(self) -> None:
         if self.complete:
             return
-        for index in range(len(self.validator.casters)):
-            self.read_field(index)
+        for index, code in enumerate(self.facts.codes):
+            if code:
+                self.read_field(index)
         casters = self.validator.casters
         width, row = len(casters), self.facts.row
         for number, cell in enumerate(self.cells[width:], start=width + 1):
-            self.errors.append(describe_cell_error("extra-cell", "", self.cells, row, cell, "", number))
+            self.errors.append(
+                describe_cell_error("extra-cell", "", self.cells, row, cell, "", number)
+            )
         for caster in casters[len(self.cells) :]:
             self.errors.append(
-                describe_cell_error("missing-cell", "", self.cells, row, "", caster.name, caster.number)
+                describe_cell_error(
+                    "missing-cell", "", self.cells, row, "", caster.name, caster.number
+                )
             )
         if self.facts.blank:
             self.errors = [describe_row_error("blank-row", "", self.cells, row)]
         self.complete = True
 
     def _cell_error(self, kind: str, note: str, cell: str, caster: Any) -> dict[str, Any]:
-        return describe_cell_error(kind, note, self.cells, self.facts.row, cell, caster.name, caster.number)
+        return describe_cell_error(
+            kind, note, self.cells, self.facts.row, cell, caster.name, caster.number
+        )
 
     def build(self) -> list[dict[str, Any]]:
         facts, validator = self.facts, self.validator

@@ -1,4 +1,4 @@
-"""Frictionless error descriptors (type, title, message ...) built without importing frictionless."""
+"""Frictionless error descriptors (type, title, message ...), built without frictionless."""
 
 from __future__ import annotations
 
@@ -23,22 +23,19 @@ CATALOGUE: dict[str, tuple[str, str, str, list[str]]] = {
     ),
     "extra-label": (
         "Extra Label",
-        "The header of the data source contains label that does not exist in the provided "
-        "schema.",
+        "The header of the data source contains label that does not exist in the provided schema.",
         'There is an extra label "{label}" in header at position "{fieldNumber}"',
         _LABEL_TAGS,
     ),
     "missing-label": (
         "Missing Label",
         "Based on the schema there should be a label that is missing in the data's header.",
-        "There is a missing label in the header's field \"{fieldName}\" at position "
-        '"{fieldNumber}"',
+        'There is a missing label in the header\'s field "{fieldName}" at position "{fieldNumber}"',
         _LABEL_TAGS,
     ),
     "blank-label": (
         "Blank Label",
-        "A label in the header row is missing a value. Label should be provided and not be "
-        "blank.",
+        "A label in the header row is missing a value. Label should be provided and not be blank.",
         'Label in the header in field at position "{fieldNumber}" is blank',
         _LABEL_TAGS,
     ),
@@ -155,7 +152,10 @@ def describe_cell_error(
         "title": title,
         "description": description,
         "message": template.format(
-            cell=cell, rowNumber=row_number, fieldName=field_name, fieldNumber=field_number,
+            cell=cell,
+            rowNumber=row_number,
+            fieldName=field_name,
+            fieldNumber=field_number,
             note=note,
         ),
         "tags": list(tags),

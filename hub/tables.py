@@ -61,7 +61,7 @@ def open_csv(
     chunk_rows: int = 100_000,
     digests: bool = False,
 ) -> Table:
-    """Open a CSV file (path or bytes) as its header and a stream of chunks of at most `chunk_rows` rows."""
+    """Open a CSV file (path or bytes): its header, and chunks of at most `chunk_rows` rows."""
     raw, name = _open_binary(source)
     try:
         head = raw.read(MIN_FIRST_BLOCK)
@@ -123,9 +123,12 @@ def _resolve_encoding(encoding: str | None, head: bytes, name: str) -> str:
         raise TableReadError(f"{name}: unknown encoding {encoding!r}") from exc
     if codec == "utf-8" and head.startswith(codecs.BOM_UTF8):
         codec = "utf-8-sig"
-    elif codec == "utf-16-be" and head.startswith(codecs.BOM_UTF16_BE):
-        codec = "utf-16"
-    elif codec == "utf-16-le" and head.startswith(codecs.BOM_UTF16_LE):
+    elif (
+        codec == "utf-16-be"
+        and head.startswith(codecs.BOM_UTF16_BE)
+        or codec == "utf-16-le"
+        and head.startswith(codecs.BOM_UTF16_LE)
+    ):
         codec = "utf-16"
     if not head or (head == codecs.BOM_UTF8 and codec == "utf-8-sig"):
         raise TableReadError(f"{name}: empty file")

@@ -139,7 +139,7 @@ class BlockReader:
         if self.hashing is not None:
             self.hashing.result()
         # hashlib releases the GIL on big buffers, so digests overlap the parsing
-        self.hashing = self.hasher.submit(lambda: [h.update(raw) for h in self.hashes or ()])
+        self.hashing = self.hasher.submit(_update_digests, self.hashes, raw)
 
     def finish(self) -> None:
         if self.hashing is not None:
@@ -163,3 +163,8 @@ def _last_line_end(text: str) -> int:
     newline = text.rfind("\n")
     cr = text.rfind("\r", 0, len(text) - 1)
     return max(newline, cr) + 1
+
+
+def _update_digests(hashes: tuple[Any, ...], raw: bytes) -> None:
+    for digest in hashes:
+        digest.update(raw)

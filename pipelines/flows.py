@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from hub.catalogue import Batch, Progress, PublishRefused, Publisher, publish
+from hub.catalogue import Batch, Progress, Publisher, PublishRefused, publish
 from hub.config import get_settings
 from hub.db import get_engine, upgrade
 from hub.runs import recover_stale_runs

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh catalogue per test on SQLite (default) or PostgreSQL (HUB_TEST_DATABASE_URL)."""
+"""Fixtures: a fresh catalogue per test, on SQLite or on PostgreSQL (HUB_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from hub import catalogue
 from hub.bus import get_bus
-from hub.catalogue import Batch, PublishRefused, Publisher, publish
+from hub.catalogue import Batch, Publisher, PublishRefused, publish
 from hub.models import Dataset, Event, HarvestRun, QuarantinedRow
 
 FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
@@ -244,7 +244,8 @@ def test_an_expired_charter_is_refused(engine, territory_charters):
 def test_a_charter_not_yet_in_force_is_refused(engine, territory_charters):
     territory_charter(territory_charters, version="1.0", valid_from="2099-01-01",
                       valid_until="2099-12-31")
-    assert_refused_and_nothing_stored(engine, batch(observations(3)), "(?i)not (yet )?(valid|in force)")
+    assert_refused_and_nothing_stored(engine, batch(observations(3)),
+                                      "(?i)not (yet )?(valid|in force)")
 
 
 def test_a_new_charter_version_applies_to_new_batches_and_shows_in_history(
@@ -263,3 +264,12 @@ def test_a_new_charter_version_applies_to_new_batches_and_shows_in_history(
         dataset = catalogue.get(session, "demo-no2")
     assert [r.charter_version for r in history] == ["2.0", "1.0"]
     assert dataset.charter_version == "2.0"
+
+
+def test_an_empty_batch_is_recorded_and_stores_nothing(engine):
+    empty = observations(0)
+    run = publish(batch(empty))
+    assert (run.status, run.rows_read, run.rows_published) == ("succeeded", 0, 0)
+    run = publish(batch())  # no chunk at all: a feed that had nothing new
+    assert (run.status, run.rows_read) == ("succeeded", 0)
+    assert stored_count(engine) == 0

@@ -28,7 +28,12 @@ CP1252 = {  # files the shared SOURCES.md documents as Windows-1252
     "VilleMTP_MTP_Signalisation_L93.csv",
     "VilleMtp_MTP_SitesHebUrg.csv",
 }
-THEME_FOLDERS = {"air-quality": ["air"], "energy": ["energy"], "biodiversity": ["biodiversity"], "risk": ["risk", "geo"]}
+THEME_FOLDERS = {
+    "air-quality": ["air"],
+    "energy": ["energy"],
+    "biodiversity": ["biodiversity"],
+    "risk": ["risk", "geo"],
+}
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no sample files at {SAMPLES}")
 
 
@@ -40,12 +45,16 @@ def frictionless_report(path: Path, schema: dict[str, Any], encoding: str | None
         return resource.validate(limit_errors=10**9).to_descriptor()
 
 
-def assert_same_report(path: Path, schema: dict[str, Any], encoding: str | None = None, **options: Any) -> dict[str, Any]:
+def assert_same_report(
+    path: Path, schema: dict[str, Any], encoding: str | None = None, **options: Any
+) -> dict[str, Any]:
     """Validate with both engines and require identical errors, labels, validity and stats."""
     theirs = frictionless_report(path, schema, encoding)
     ours = validate_file(path, schema, encoding=encoding, **options)
     their_task, our_task = theirs["tasks"][0], ours["tasks"][0]
-    for index, (mine, reference) in enumerate(zip(our_task["errors"], their_task["errors"], strict=False)):
+    for index, (mine, reference) in enumerate(
+        zip(our_task["errors"], their_task["errors"], strict=False)
+    ):
         assert mine == reference, f"error #{index} differs"
     assert len(our_task["errors"]) == len(their_task["errors"])
     assert our_task["labels"] == their_task["labels"]
@@ -78,14 +87,20 @@ def co2_resources() -> list[tuple[str, Path, dict[str, Any]]]:
 
 
 @needs_samples
-@pytest.mark.parametrize(("name", "path", "schema"), co2_resources(), ids=lambda v: v if isinstance(v, str) else "")
-def test_co2_package_resources_match_frictionless(name: str, path: Path, schema: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "path", "schema"), co2_resources(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_co2_package_resources_match_frictionless(
+    name: str, path: Path, schema: dict[str, Any]
+) -> None:
     assert_same_report(path, schema)
 
 
 @needs_samples
 def test_pei_schema_on_generated_file_matches_frictionless(tmp_path: Path) -> None:
-    schema = json.loads((SAMPLES / "schemas" / "datakode_schema-pei_1.0.0_schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(
+        (SAMPLES / "schemas" / "datakode_schema-pei_1.0.0_schema.json").read_text(encoding="utf-8")
+    )
     path = write_generated(tmp_path / "pei.csv", schema, rows=400, seed=7)
     report = assert_same_report(path, schema)
     assert not report["valid"]
@@ -106,8 +121,12 @@ HUB_PAIRS = [pair for path in SCHEMAS for pair in theme_files(path)] if SAMPLES.
 
 
 @needs_samples
-@pytest.mark.parametrize(("schema_path", "data_path"), HUB_PAIRS, ids=lambda p: p.name.split(".")[0])
-def test_hub_schema_on_real_theme_file_matches_frictionless(schema_path: Path, data_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("schema_path", "data_path"), HUB_PAIRS, ids=lambda p: p.name.split(".")[0]
+)
+def test_hub_schema_on_real_theme_file_matches_frictionless(
+    schema_path: Path, data_path: Path
+) -> None:
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     encoding = "cp1252" if data_path.name in CP1252 else None
     assert_same_report(data_path, schema, encoding)
@@ -115,7 +134,9 @@ def test_hub_schema_on_real_theme_file_matches_frictionless(schema_path: Path, d
 
 @pytest.mark.parametrize("schema_path", SCHEMAS, ids=lambda p: p.name)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_hub_schema_on_generated_file_matches_frictionless(schema_path: Path, seed: int, tmp_path: Path) -> None:
+def test_hub_schema_on_generated_file_matches_frictionless(
+    schema_path: Path, seed: int, tmp_path: Path
+) -> None:
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     path = write_generated(tmp_path / "generated.csv", schema, rows=300, seed=seed)
     assert_same_report(path, schema, chunk_rows=64)
@@ -125,7 +146,12 @@ def test_hub_schema_on_generated_file_matches_frictionless(schema_path: Path, se
 
 CASES: dict[str, tuple[dict[str, Any], str]] = {
     "required": (
-        {"fields": [{"name": "a", "type": "string", "constraints": {"required": True}}, {"name": "b", "type": "integer", "constraints": {"required": True}}]},
+        {
+            "fields": [
+                {"name": "a", "type": "string", "constraints": {"required": True}},
+                {"name": "b", "type": "integer", "constraints": {"required": True}},
+            ]
+        },
         "a,b\nx,1\n,2\ny,\n,\nz\n",
     ),
     "integer-type": (
@@ -145,73 +171,190 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         'x\n1,5\n"1 000,25"\n1.5\n-3\nabc\n',
     ),
     "boolean-values": (
-        {"fields": [{"name": "b", "type": "boolean"}, {"name": "c", "type": "boolean", "trueValues": ["oui"], "falseValues": ["non"]}]},
+        {
+            "fields": [
+                {"name": "b", "type": "boolean"},
+                {"name": "c", "type": "boolean", "trueValues": ["oui"], "falseValues": ["non"]},
+            ]
+        },
         "b,c\ntrue,oui\nTrue,non\n1,true\nyes,Oui\nFALSE,\n",
     ),
     "date-formats": (
-        {"fields": [{"name": "d", "type": "date"}, {"name": "e", "type": "date", "format": "%d/%m/%Y"}, {"name": "f", "type": "date", "format": "any"}]},
-        "d,e,f\n2024-01-05,05/01/2024,5 Jan 2024\n2024-1-5,2024-01-05,2024-01-05\n2024-02-30,31/02/2024,x\n0000-01-01,1/1/2024,\n",
+        {
+            "fields": [
+                {"name": "d", "type": "date"},
+                {"name": "e", "type": "date", "format": "%d/%m/%Y"},
+                {"name": "f", "type": "date", "format": "any"},
+            ]
+        },
+        "d,e,f\n2024-01-05,05/01/2024,5 Jan 2024\n2024-1-5,2024-01-05,2024-01-05\n"
+        "2024-02-30,31/02/2024,x\n0000-01-01,1/1/2024,\n",
     ),
     "datetime-formats": (
-        {"fields": [{"name": "t", "type": "datetime"}, {"name": "u", "type": "datetime", "format": "%Y-%m-%d %H:%M"}, {"name": "v", "type": "datetime", "format": "any"}]},
-        "t,u,v\n2024-01-05T10:00:00Z,2024-01-05 10:00,Jan 5 2024 10am\n2024-01-05T10:00:00,2024-01-05T10:00,x\n"
-        "2024-01-05T10:00:00+01:00,bad,2024-01-05\n2024-01-05 10:00:00,,\n2024-01-05T24:00:00,,\n2024-01-05T10:00:00.123Z,,\n",
+        {
+            "fields": [
+                {"name": "t", "type": "datetime"},
+                {"name": "u", "type": "datetime", "format": "%Y-%m-%d %H:%M"},
+                {"name": "v", "type": "datetime", "format": "any"},
+            ]
+        },
+        "t,u,v\n2024-01-05T10:00:00Z,2024-01-05 10:00,Jan 5 2024 10am\n"
+        "2024-01-05T10:00:00,2024-01-05T10:00,x\n2024-01-05T10:00:00+01:00,bad,2024-01-05\n"
+        "2024-01-05 10:00:00,,\n2024-01-05T24:00:00,,\n2024-01-05T10:00:00.123Z,,\n",
     ),
     "time-year-yearmonth-duration": (
-        {"fields": [{"name": "t", "type": "time"}, {"name": "y", "type": "year"}, {"name": "m", "type": "yearmonth"}, {"name": "p", "type": "duration"}]},
-        "t,y,m,p\n10:00:00,2024,2024-01,PT1H\n10:00,24,2024-13,P1Y2M\n25:00:00,abcd,x,1H\n10:00:00+01:00,0000,2024-1,P1DT2H\n",
+        {
+            "fields": [
+                {"name": "t", "type": "time"},
+                {"name": "y", "type": "year"},
+                {"name": "m", "type": "yearmonth"},
+                {"name": "p", "type": "duration"},
+            ]
+        },
+        "t,y,m,p\n10:00:00,2024,2024-01,PT1H\n10:00,24,2024-13,P1Y2M\n25:00:00,abcd,x,1H\n"
+        "10:00:00+01:00,0000,2024-1,P1DT2H\n",
     ),
     "string-formats": (
-        {"fields": [{"name": "e", "type": "string", "format": "email"}, {"name": "u", "type": "string", "format": "uri"}, {"name": "i", "type": "string", "format": "uuid"}, {"name": "b", "type": "string", "format": "binary"}]},
+        {
+            "fields": [
+                {"name": "e", "type": "string", "format": "email"},
+                {"name": "u", "type": "string", "format": "uri"},
+                {"name": "i", "type": "string", "format": "uuid"},
+                {"name": "b", "type": "string", "format": "binary"},
+            ]
+        },
         "e,u,i,b\na@b.fr,https://x.org,9b8f6a4e-1f8e-4c49-b1b8-0c2f4b9b3a2d,aGVsbG8=\nnot-mail,x,123,???\n",
     ),
     "geo-object-array-any": (
-        {"fields": [{"name": "p", "type": "geopoint"}, {"name": "q", "type": "geopoint", "format": "array"}, {"name": "g", "type": "geojson"}, {"name": "o", "type": "object"}, {"name": "a", "type": "array"}, {"name": "z", "type": "any"}]},
-        'p,q,g,o,a,z\n"3.8,43.6","[3.8, 43.6]","{""type"": ""Point"", ""coordinates"": [1, 2]}","{""k"": 1}","[1]",x\n'
+        {
+            "fields": [
+                {"name": "p", "type": "geopoint"},
+                {"name": "q", "type": "geopoint", "format": "array"},
+                {"name": "g", "type": "geojson"},
+                {"name": "o", "type": "object"},
+                {"name": "a", "type": "array"},
+                {"name": "z", "type": "any"},
+            ]
+        },
+        'p,q,g,o,a,z\n"3.8,43.6","[3.8, 43.6]",'
+        '"{""type"": ""Point"", ""coordinates"": [1, 2]}","{""k"": 1}","[1]",x\n'
         '"200,1",[1],{},[],{},\n',
     ),
     "enum": (
-        {"fields": [{"name": "s", "type": "string", "constraints": {"enum": ["a", "b"]}}, {"name": "n", "type": "number", "constraints": {"enum": [1, 2.5]}}, {"name": "i", "type": "integer", "constraints": {"enum": [1, 2]}}]},
+        {
+            "fields": [
+                {"name": "s", "type": "string", "constraints": {"enum": ["a", "b"]}},
+                {"name": "n", "type": "number", "constraints": {"enum": [1, 2.5]}},
+                {"name": "i", "type": "integer", "constraints": {"enum": [1, 2]}},
+            ]
+        },
         "s,n,i\na,1.0,1\nc,2.50,01\nA,3,3\n",
     ),
     "minimum-maximum": (
-        {"fields": [{"name": "n", "type": "number", "constraints": {"minimum": 0, "maximum": 1.5}}, {"name": "d", "type": "date", "constraints": {"minimum": "2024-01-01"}}, {"name": "t", "type": "datetime", "constraints": {"maximum": "2024-06-01T00:00:00Z"}}]},
+        {
+            "fields": [
+                {"name": "n", "type": "number", "constraints": {"minimum": 0, "maximum": 1.5}},
+                {"name": "d", "type": "date", "constraints": {"minimum": "2024-01-01"}},
+                {
+                    "name": "t",
+                    "type": "datetime",
+                    "constraints": {"maximum": "2024-06-01T00:00:00Z"},
+                },
+            ]
+        },
         "n,d,t\n0,2024-01-01,2024-06-01T00:00:00Z\n-0.1,2023-12-31,2024-06-01T00:00:01Z\n1.5000000000000000001,2024-02-01,2024-06-01T02:00:00+03:00\nNaN,,\n",
     ),
     "pattern": (
-        {"fields": [{"name": "p", "type": "string", "constraints": {"pattern": "P(?=\\d|T\\d)(\\d+D)?(T(\\d+H)?)?"}}]},
+        {
+            "fields": [
+                {
+                    "name": "p",
+                    "type": "string",
+                    "constraints": {"pattern": "P(?=\\d|T\\d)(\\d+D)?(T(\\d+H)?)?"},
+                }
+            ]
+        },
         "p\nP1D\nPT1H\nP\nPT\nP1DT2H\nx\n",
     ),
     "min-max-length": (
-        {"fields": [{"name": "s", "type": "string", "constraints": {"minLength": 2, "maxLength": 3}}, {"name": "a", "type": "array", "constraints": {"maxLength": 1}}]},
+        {
+            "fields": [
+                {"name": "s", "type": "string", "constraints": {"minLength": 2, "maxLength": 3}},
+                {"name": "a", "type": "array", "constraints": {"maxLength": 1}},
+            ]
+        },
         's,a\nab,[1]\na,"[1,2]"\nabcd,[]\néé,\n',
     ),
     "unique": (
-        {"fields": [{"name": "i", "type": "integer", "constraints": {"unique": True}}, {"name": "s", "type": "string", "constraints": {"unique": True}}, {"name": "n", "type": "number"}]},
+        {
+            "fields": [
+                {"name": "i", "type": "integer", "constraints": {"unique": True}},
+                {"name": "s", "type": "string", "constraints": {"unique": True}},
+                {"name": "n", "type": "number"},
+            ]
+        },
         "i,s,n\n1,a,x\n01,b,1\n2,a,y\n,c,1\n,c,2\n1,d,z\n",
     ),
     "primary-key": (
-        {"fields": [{"name": "k", "type": "string"}, {"name": "t", "type": "datetime"}, {"name": "v", "type": "number"}], "primaryKey": ["k", "t"]},
+        {
+            "fields": [
+                {"name": "k", "type": "string"},
+                {"name": "t", "type": "datetime"},
+                {"name": "v", "type": "number"},
+            ],
+            "primaryKey": ["k", "t"],
+        },
         "k,t,v\na,2024-01-01T00:00:00Z,1\na,2024-01-01T01:00:00+01:00,x\n,,3\na,,4\na,,5\nb,2024-01-01T00:00:00Z,6\n,,\n",
     ),
     "missing-values": (
-        {"missingValues": ["", "NA", "-"], "fields": [{"name": "a", "type": "integer", "constraints": {"required": True}}, {"name": "b", "type": "integer", "missingValues": ["?"]}]},
+        {
+            "missingValues": ["", "NA", "-"],
+            "fields": [
+                {"name": "a", "type": "integer", "constraints": {"required": True}},
+                {"name": "b", "type": "integer", "missingValues": ["?"]},
+            ],
+        },
         "a,b\nNA,?\n-,NA\n,1\n1,\n",
     ),
     "extra-and-missing-columns": (
-        {"fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "string"}, {"name": "c", "type": "string", "constraints": {"required": True}}]},
+        {
+            "fields": [
+                {"name": "a", "type": "string"},
+                {"name": "b", "type": "string"},
+                {"name": "c", "type": "string", "constraints": {"required": True}},
+            ]
+        },
         "a,b,x,y\n1,2,3,4\n",
     ),
     "missing-columns": (
-        {"fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "integer", "constraints": {"required": True}}], "primaryKey": ["b"]},
+        {
+            "fields": [
+                {"name": "a", "type": "string"},
+                {"name": "b", "type": "integer", "constraints": {"required": True}},
+            ],
+            "primaryKey": ["b"],
+        },
         "a\n1\n2\n",
     ),
     "extra-missing-cells-blank-rows": (
-        {"fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "string", "constraints": {"required": True}}, {"name": "c", "type": "string"}]},
+        {
+            "fields": [
+                {"name": "a", "type": "string"},
+                {"name": "b", "type": "string", "constraints": {"required": True}},
+                {"name": "c", "type": "string"},
+            ]
+        },
         "a,b,c\n1,2,3,4,5\n1\n\n,,\n,,,x\n1,2\n",
     ),
     "header-mismatch": (
-        {"fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "string"}, {"name": "c", "type": "string"}, {"name": "d", "type": "string"}]},
+        {
+            "fields": [
+                {"name": "a", "type": "string"},
+                {"name": "b", "type": "string"},
+                {"name": "c", "type": "string"},
+                {"name": "d", "type": "string"},
+            ]
+        },
         "a,B,a, \n1,2,3,4\n",
     ),
     "multi-line-quoted-cells": (
@@ -244,11 +387,35 @@ def test_random_schema_and_file_match_frictionless(seed: int, tmp_path: Path) ->
 POOLS: dict[str, list[str]] = {
     "string": ["a", "abc", "", "x y", "é", "ABC", "a@b.co", "http://x.org", "PT1H", "zz", " a"],
     "integer": ["1", "-1", "0", "007", "+5", " 3 ", "1_000", "1.0", "x", "", "-0"],
-    "number": ["1", "1.5", "-0.0", "1e3", "NaN", "inf", " 2.5 ", "1,5", "x", "", "0.1", "1.50", "-5", ".5"],
+    "number": [
+        "1",
+        "1.5",
+        "-0.0",
+        "1e3",
+        "NaN",
+        "inf",
+        " 2.5 ",
+        "1,5",
+        "x",
+        "",
+        "0.1",
+        "1.50",
+        "-5",
+        ".5",
+    ],
     "boolean": ["true", "false", "True", "1", "0", "yes", "", "t"],
     "date": ["2024-01-05", "2024-1-5", "2024-02-30", "0000-01-01", "", "05/01/2024", " 2024-01-05"],
-    "datetime": ["2024-01-05T10:00:00Z", "2024-01-05T10:00:00", "2024-01-05T11:00:00+01:00", "2024-01-05 10:00:00",
-                 "2024-01-05T24:00:00", "2024-02-30T00:00:00Z", "2024-01-05T10:00:00.5Z", "x", ""],
+    "datetime": [
+        "2024-01-05T10:00:00Z",
+        "2024-01-05T10:00:00",
+        "2024-01-05T11:00:00+01:00",
+        "2024-01-05 10:00:00",
+        "2024-01-05T24:00:00",
+        "2024-02-30T00:00:00Z",
+        "2024-01-05T10:00:00.5Z",
+        "x",
+        "",
+    ],
     "time": ["10:00:00", "10:00", "25:00:00", "10:00:00Z", "x", ""],
     "year": ["2024", "24", "0000", "abcd", ""],
     "yearmonth": ["2024-01", "2024-13", "x", ""],
@@ -259,9 +426,28 @@ POOLS: dict[str, list[str]] = {
     "any": ["a", "", "1"],
 }
 CONSTRAINTS: dict[str, list[tuple[str, Any]]] = {
-    "string": [("minLength", 2), ("maxLength", 3), ("pattern", "[a-z]+"), ("enum", ["a", "abc"]), ("unique", True), ("required", True)],
-    "integer": [("minimum", 0), ("maximum", 10), ("enum", [1, 7]), ("unique", True), ("required", True)],
-    "number": [("minimum", 0), ("maximum", 1.5), ("enum", [1, 1.5]), ("unique", True), ("required", True)],
+    "string": [
+        ("minLength", 2),
+        ("maxLength", 3),
+        ("pattern", "[a-z]+"),
+        ("enum", ["a", "abc"]),
+        ("unique", True),
+        ("required", True),
+    ],
+    "integer": [
+        ("minimum", 0),
+        ("maximum", 10),
+        ("enum", [1, 7]),
+        ("unique", True),
+        ("required", True),
+    ],
+    "number": [
+        ("minimum", 0),
+        ("maximum", 1.5),
+        ("enum", [1, 1.5]),
+        ("unique", True),
+        ("required", True),
+    ],
     "boolean": [("enum", [True]), ("required", True), ("unique", True)],
     "date": [("minimum", "2024-01-01"), ("maximum", "2024-06-01"), ("unique", True)],
     "datetime": [("unique", True), ("required", True)],
@@ -337,7 +523,9 @@ def generated_cell(field: dict[str, Any], rng: random.Random, number: int) -> st
     if rng.random() < 0.05:
         return rng.choice(POOLS.get(field["type"], POOLS["string"]))
     if constraints.get("enum"):
-        return str(rng.choice(constraints["enum"])).replace("True", "true").replace("False", "false")
+        return (
+            str(rng.choice(constraints["enum"])).replace("True", "true").replace("False", "false")
+        )
     if field.get("example") is not None and rng.random() < 0.5:
         return str(field["example"])
     kind = field["type"]
@@ -353,4 +541,20 @@ def generated_cell(field: dict[str, Any], rng: random.Random, number: int) -> st
         return f"2024-03-{rng.randint(1, 28):02d}T{number % 24:02d}:{rng.randint(0, 59):02d}:00Z"
     if kind == "year":
         return str(rng.randint(1990, 2030))
-    return rng.choice(["a", "id-%d" % number, "PT1H", "x"])
+    return rng.choice(["a", f"id-{number}", "PT1H", "x"])
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+def test_error_limit_matches_frictionless(limit: int, tmp_path: Path) -> None:
+    path = tmp_path / "limited.csv"
+    path.write_text("a,b,x\n1,2\nz,3\n4,y\n5,6\nq,w\n", encoding="utf-8")
+    schema = {"fields": [{"name": "a", "type": "integer"}, {"name": "b", "type": "integer"}]}
+    with frictionless.system.use_context(trusted=True):
+        resource = frictionless.Resource(
+            str(path), schema=frictionless.Schema.from_descriptor(schema)
+        )
+        theirs = resource.validate(limit_errors=limit).to_descriptor()["tasks"][0]
+    ours = validate_file(path, schema, limit_errors=limit, chunk_rows=2)["tasks"][0]
+    assert ours["errors"] == theirs["errors"]
+    assert ours["warnings"] == theirs["warnings"]
+    assert ours["stats"]["rows"] == theirs["stats"]["rows"]

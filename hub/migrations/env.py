@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the catalogue tables on the connection `hub.db.upgrade` hands in."""
+"""Alembic environment: migrates the catalogue tables on the connection `hub.db.upgrade` gives."""
 
 from alembic import context
 from sqlmodel import SQLModel

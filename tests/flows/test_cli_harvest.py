@@ -1,0 +1,59 @@
+"""`hub harvest` and `hub demo --no-serve` through the real flow."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.models import Dataset, HarvestRun
+
+pytestmark = pytest.mark.flows
+runner = CliRunner()
+
+
+def test_harvest_a_source_file_by_path_prints_a_summary(engine, tmp_path, samples):
+    source = tmp_path / "toronto.yaml"
+    source.write_text(f"""
+id: my-toronto
+title: PM2.5 Toronto, a territory's own source file
+operator: {{id: openaq, name: OpenAQ, kind: public}}
+theme: air-quality
+format: openaq-csv
+url: file://{samples}/air/openaq_location_3145071_measurements.csv
+schema: air-quality-observation
+charter: openaq-cc-by
+""", encoding="utf-8")
+    result = runner.invoke(app, ["harvest", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "my-toronto" in result.output and "1,000" in result.output
+
+
+def test_a_refused_source_exits_1_and_says_why(engine, tmp_path, samples):
+    source = tmp_path / "intruder.yaml"
+    source.write_text(f"""
+id: intruder
+title: Someone else's data under OpenAQ's charter
+operator: {{id: intruder, name: Intruder, kind: private}}
+theme: air-quality
+format: openaq-csv
+url: file://{samples}/air/openaq_location_3145071_measurements.csv
+schema: air-quality-observation
+charter: openaq-cc-by
+""", encoding="utf-8")
+    result = runner.invoke(app, ["harvest", str(source)])
+    assert result.exit_code == 1
+    assert "refused" in result.output and "intruder" in result.output
+    with Session(engine) as session:
+        assert session.exec(select(Dataset)).all() == []
+        assert [r.status for r in session.exec(select(HarvestRun))] == ["refused"]
+
+
+def test_demo_without_serving_harvests_every_enabled_bundled_source(engine):
+    result = runner.invoke(app, ["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    with Session(engine) as session:
+        ids = {d.id for d in session.exec(select(Dataset))}
+    assert {"demo-atmo-montpellier-no2", "demo-atmo-montpellier-pm", "openaq-toronto-pm25",
+            "sensor-community-aberdeen"} <= ids

@@ -1,0 +1,101 @@
+"""The `hub` command as a user types it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli import app
+
+runner = CliRunner()
+HEADER = ("station_id,station_name,pollutant,value,unit,averaging_period,observed_at,"
+          "longitude,latitude,quality_flag\n")
+GOOD = "FR01,Gare,no2,21.5,µg/m³,PT1H,2025-09-01T00:00:00Z,3.88,43.61,valid\n"
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "good.csv"
+    path.write_text(HEADER + GOOD, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def bad_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + GOOD + GOOD.replace("21.5", "lots").replace("00:00:00", "01:00:00"),
+                    encoding="utf-8")
+    return path
+
+
+def test_validate_a_valid_file_exits_0(good_csv):
+    result = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation"])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output.lower()
+
+
+def test_validate_an_invalid_file_exits_1_and_names_row_field_and_error(bad_csv):
+    result = runner.invoke(app, ["validate", str(bad_csv), "--schema", "air-quality-observation"])
+    assert result.exit_code == 1
+    assert "type-error" in result.output and "value" in result.output and "3" in result.output
+
+
+def test_validate_json_is_frictionless_report_form(bad_csv):
+    result = runner.invoke(app, ["validate", str(bad_csv), "--schema", "air-quality-observation",
+                                 "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    (error,) = report["tasks"][0]["errors"]
+    assert (report["valid"], error["type"], error["rowNumber"], error["fieldName"]) == (
+        False, "type-error", 3, "value")
+
+
+def test_validate_against_an_outside_schema_file(samples):
+    folder = samples / "schemas" / "etalab_schema-irve" / "statique"
+    result = runner.invoke(app, ["validate", str(folder / "exemple-valide-statique.csv"),
+                                 "--schema", str(folder / "schema-statique.json")])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_with_an_unknown_schema_lists_the_known_ones(good_csv):
+    result = runner.invoke(app, ["validate", str(good_csv), "--schema", "nope"])
+    assert result.exit_code == 2
+    assert "air-quality-observation" in result.output
+
+
+def test_validate_with_a_charter_in_force(good_csv):
+    ok = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
+                             "--charter", "atmo-demo-open"])
+    assert ok.exit_code == 0, ok.output
+    unknown = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
+                                  "--charter", "nope"])
+    assert unknown.exit_code == 2 and "atmo-demo-open" in unknown.output
+
+
+def test_validate_a_file_in_the_wrong_encoding_is_a_clear_error(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes((HEADER + GOOD.replace("Gare", "Comédie")).encode("cp1252"))
+    result = runner.invoke(app, ["validate", str(path), "--schema", "air-quality-observation"])
+    assert result.exit_code == 1  # reported as frictionless does: an encoding-error
+    assert "encoding-error" in result.output and "cp1252" in result.output
+    fixed = runner.invoke(app, ["validate", str(path), "--schema", "air-quality-observation",
+                                "--encoding", "cp1252"])
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_sources_lists_the_bundled_sources():
+    result = runner.invoke(app, ["sources"])
+    assert result.exit_code == 0
+    assert "openaq-toronto-pm25" in result.output and "demo-atmo-montpellier-no2" in result.output
+
+
+def test_db_upgrade_creates_the_catalogue(engine):
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        assert {"dataset", "harvestrun", "quarantinedrow"} <= set(
+            sa.inspect(connection).get_table_names())
