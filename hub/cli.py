@@ -58,7 +58,14 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000,
     folder = get_settings().data_dir / "demo"
     written = demo_feeds.generate(folder)
     console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
+    samples = get_settings().samples_dir
     sources = [s for s in find_sources() if s.enabled]
+    if not samples.is_dir():  # sources built on the shared sample files need them beside the repo
+        skipped = [s.id for s in sources if "{samples}" in s.url]
+        sources = [s for s in sources if "{samples}" not in s.url]
+        if skipped:
+            console.print(f"Skipped {', '.join(skipped)}: no sample files at {samples} "
+                          "(set HUB_SAMPLES_DIR to harvest them).")
     failures = _harvest([str(s.path) for s in sources])
     if failures:
         console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")

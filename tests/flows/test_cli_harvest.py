@@ -57,3 +57,18 @@ def test_demo_without_serving_harvests_every_enabled_bundled_source(engine):
         ids = {d.id for d in session.exec(select(Dataset))}
     assert {"demo-atmo-montpellier-no2", "demo-atmo-montpellier-pm", "openaq-toronto-pm25",
             "sensor-community-aberdeen"} <= ids
+
+
+def test_demo_skips_sample_based_sources_cleanly_when_the_samples_are_absent(
+        engine, tmp_path, monkeypatch):
+    from hub.config import get_settings
+
+    monkeypatch.setenv("HUB_SAMPLES_DIR", str(tmp_path / "nowhere"))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "Skipped" in result.output and "openaq-toronto-pm25" in result.output
+    assert "failed" not in result.output
+    with Session(engine) as session:
+        ids = {d.id for d in session.exec(select(Dataset))}
+    assert "demo-atmo-montpellier-no2" in ids and "openaq-toronto-pm25" not in ids
