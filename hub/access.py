@@ -66,16 +66,24 @@ def redact_report(dataset: Dataset, report: dict[str, Any], actor: Actor | None 
     redacted = deepcopy(report)
     for holder in [redacted, *redacted.get("tasks", [])]:
         holder["errors"] = [_redact_error(e) for e in holder.get("errors", [])]
+        holder.pop("labels", None)  # a file without a header makes its first row the labels
     return redacted
+
+
+# Error types whose frictionless notes are built from the schema alone ("type is number/default",
+# 'constraint "minimum" is "0"'); every other note (a reader's, a label's) may quote data.
+VALUE_FREE_NOTES = {"type-error", "constraint-error", "primary-key", "unique-error", "blank-row",
+                    "missing-cell", "extra-cell"}
 
 
 def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
     """An error without the values it quotes; its type, position and rule stay."""
-    quoted = [error.get("cell"), *(error.get("cells") or [])]
-    values = {str(v) for v in quoted if v not in (None, "")}
-    kept = {k: v for k, v in error.items() if k not in ("cell", "cells", "message", "note")}
+    kept = {k: v for k, v in error.items()
+            if k not in ("cell", "cells", "label", "labels", "message", "note")}
     note = str(error.get("note", ""))
-    if note and not any(value in note for value in values):
+    cells = [error.get("cell"), *(error.get("cells") or [])]
+    quoted = {str(v) for v in cells if v not in (None, "")}
+    if note and error.get("type") in VALUE_FREE_NOTES and not any(v in note for v in quoted):
         kept["note"] = note
     where = [f"row {error['rowNumber']}"] if "rowNumber" in error else []
     where += [f"field {error['fieldName']!r}"] if "fieldName" in error else []
@@ -84,6 +92,14 @@ def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
                        f"{': ' + kept['note'] if 'note' in kept else ''}"
                        " (cell values withheld under the dataset's charter)")
     return kept
+
+
+def redact_run_error(dataset: Dataset, error: str, actor: Actor | None = None) -> str:
+    """A run's error text as `actor` may see it: a reader's message can quote a row's values."""
+    if not error or can_read_records(dataset, actor):
+        return error
+    kind = error.split(":", 1)[0] if ":" in error else "error"
+    return f"{kind} (details withheld under the dataset's charter)"
 
 
 def _refusal(dataset: Dataset, actor: Actor | None) -> str | None:

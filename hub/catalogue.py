@@ -35,6 +35,15 @@ class PublishRefused(Exception):
         self.run_id = run_id
 
 
+class PublishFailed(Exception):
+    """A batch that broke while being stored (unreadable feed, database error): nothing was kept."""
+
+    def __init__(self, reason: str, run_id: int | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.run_id = run_id
+
+
 class NotFound(LookupError):
     """No dataset with that id."""
 
@@ -82,13 +91,25 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
         refusal.run_id = run.id
         runs.close_run(engine, run, "refused", refusal.reason)
         raise
-    except BaseException as exc:
-        runs.close_run(engine, run, "failed", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        _forget_counts(run)
+        runs.close_run(engine, run, "failed", reason)
+        raise PublishFailed(reason, run.id) from exc
+    except BaseException:  # interrupted (Ctrl-C): the run must not stay "running"
+        _forget_counts(run)
+        runs.close_run(engine, run, "failed", "interrupted")
         raise
     status = "partial" if run.rows_quarantined else "succeeded"
     runs.close_run(engine, run, status)
     _announce(batch, run)
     return run
+
+
+def _forget_counts(run: HarvestRun) -> None:
+    """A rolled-back batch kept nothing: its run must not claim stored or quarantined rows."""
+    run.rows_published = run.rows_updated = run.rows_quarantined = run.rows_skipped = 0
+    run.report = None
 
 
 def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter]:
@@ -101,8 +122,8 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
         raise PublishRefused(f"batch for {batch.dataset_id!r} names no charter: refused")
     try:
         charter = charters.load_charter(batch.charter, on)
-    except charters.UnknownCharterError as exc:
-        raise PublishRefused(str(exc)) from exc
+    except charters.CharterError as exc:  # unknown, or a file that fails the profile
+        raise PublishRefused(f"no charter in force: {exc}") from exc
     try:
         charters.check_publication(charter, producer=batch.publisher.id, theme=batch.theme,
                                    schema=schema.name, on=on)
@@ -111,7 +132,23 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
     if batch.theme != schema.theme:
         raise PublishRefused(f"schema {schema.name!r} is for theme {schema.theme!r}, "
                              f"not {batch.theme!r}")
+    _check_personal_data(schema, charter)
     return schema, charter
+
+
+def _check_personal_data(schema: schemas.TableSchema, charter: charters.Charter) -> None:
+    """Rows keyed by a data subject go out only under a personal charter naming that key."""
+    personal = charter.personal_data or {}
+    if schema.subject_field and charter.access != "personal":
+        raise PublishRefused(f"schema {schema.name!r} holds personal data (each row belongs to "
+                             f"the subject in {schema.subject_field!r}); charter {charter.id!r} "
+                             f"shares it as {charter.access!r}, not 'personal'")
+    subject = personal.get("subject_field")
+    if charter.access == "personal" and (subject not in schema.fields or (
+            schema.subject_field and subject != schema.subject_field)):
+        raise PublishRefused(f"charter {charter.id!r} ties rows to their subject through "
+                             f"{subject!r}, which is not the subject field of schema "
+                             f"{schema.name!r} ({schema.subject_field or 'none declared'})")
 
 
 def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter,
@@ -169,12 +206,19 @@ def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
     organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
     session.add(organization)
     session.flush()
-    dataset = session.get(Dataset, batch.dataset_id) or Dataset(
+    existing = session.get(Dataset, batch.dataset_id)
+    dataset = existing or Dataset(
         id=batch.dataset_id, title=batch.title, organization_id=organization.id,
-        theme=batch.theme, schema_name=schema.name, charter_id=charter.id)
+        theme=batch.theme, schema_name=schema.name, charter_id=charter.id, access=charter.access)
     if dataset.organization_id != organization.id:
         raise PublishRefused(f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "
                              f"not {organization.id!r}")
+    if existing is not None and existing.access != charter.access:
+        # Access is per dataset: a batch under another level would re-open (or close) every
+        # row already stored, which their own charter never allowed.
+        raise PublishRefused(f"dataset {dataset.id!r} is shared as {dataset.access!r}; charter "
+                             f"{charter.id!r} {charter.version} shares as {charter.access!r}: "
+                             "publish it as a new dataset")
     licence = charter.licence or {}
     dataset.title, dataset.description, dataset.theme = batch.title, batch.description, batch.theme
     dataset.schema_name, dataset.schema_version = schema.name, schema.version

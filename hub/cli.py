@@ -23,7 +23,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 app = typer.Typer(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -165,6 +165,11 @@ def validate(
             found = charters.load_charter(charter)
             if not found.in_force(datetime.now(UTC).date()):
                 console.print(f"[red]charter {charter} {found.version} is not in force today[/]")
+                raise typer.Exit(1)
+            name, theme = descriptor.get("name", schema), descriptor.get("theme", "")
+            if theme and not found.covers(theme, name):
+                console.print(f"[red]charter {charter} {found.version} does not cover schema "
+                              f"{name} ({theme})[/]")
                 raise typer.Exit(1)
         report = validate_file(file, descriptor, encoding=encoding,
                                delimiter=delimiter)

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,7 +152,9 @@ def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
     frame = chunk.select([pl.col(f).alias(layout.columns[f]) for f in fields])
     if layout.key == ["_hash"]:
         frame = frame.with_columns(pl.Series("_hash", _content_hashes(chunk.select(fields))))
-    # Key order keeps B-tree inserts local; a chunk's order carries no meaning once stored.
+    # One row per key (identical rows of a keyless schema would make PostgreSQL's upsert touch a
+    # row twice); key order keeps B-tree inserts local.
+    frame = frame.unique(subset=layout.key, keep="last", maintain_order=True)
     return frame.sort(layout.key, nulls_last=True)
 
 
@@ -254,7 +257,9 @@ def query(connection: Connection, layout: Layout, *, start: datetime | None = No
           limit: int = 100, cursor: str | None = None) -> Page:
     """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged."""
     table = layout.table
-    order = [table.c[layout.time], table.c["_id"]] if layout.time else [table.c["_id"]]
+    # NULLS FIRST everywhere (SQLite's default, not PostgreSQL's): the cursor relies on it.
+    order = ([table.c[layout.time].asc().nulls_first(), table.c["_id"]] if layout.time
+             else [table.c["_id"]])
     statement = sa.select(table).order_by(*order).limit(limit + 1)
     if start is not None or end is not None:
         if not layout.time:
@@ -326,6 +331,8 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # Table Schema numbers allow INF and NaN; JSON has no spelling for them
     if isinstance(value, datetime):
         return _as_utc(value).isoformat().replace("+00:00", "Z")
     if isinstance(value, date | time):

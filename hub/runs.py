@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -65,12 +66,34 @@ def recover_stale_runs(engine: Engine) -> int:
 
 
 def _is_dead(run: HarvestRun, host: str) -> bool:
-    if run.host == host and run.pid is not None:
-        return run.pid != os.getpid() and not _pid_alive(run.pid)
-    started = run.started_at
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
-    return utcnow() - started > STALE_AFTER
+    started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+    if run.host != host or run.pid is None:
+        return utcnow() - started > STALE_AFTER
+    if run.pid == os.getpid():
+        return False
+    if not _pid_alive(run.pid):
+        return True
+    process_start = _process_start(run.pid)
+    if process_start is None:  # no /proc: a live pid this old is presumed reused
+        return utcnow() - started > STALE_AFTER
+    # A process that started after the run began cannot be the one running it: the pid was reused.
+    return process_start > started.timestamp() + PID_START_SLACK
+
+
+PID_START_SLACK = 5.0  # seconds between a process's start and the run it opens
+
+
+def _process_start(pid: int) -> float | None:
+    """When a process started (epoch seconds), from Linux's /proc; None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    if fields[0] == "Z":  # a zombie: it has ended, its parent just has not reaped it
+        return float("inf")
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def _pid_alive(pid: int) -> bool:

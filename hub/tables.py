@@ -33,6 +33,7 @@ SAMPLE_LINES = 100  # frictionless sniffs the dialect on the first 100 text line
 SAMPLE_ROWS = 100  # and looks for the header among the first 100 rows
 SNIFF_DELIMITERS = ",\t;|"
 MIN_BLOCK = 1 << 16
+MAX_BLOCK = 64 << 20  # bytes read at once at most: memory stays bounded whatever the lines
 
 csv.field_size_limit(2**31 - 1)  # frictionless lifts the limit too: huge cells are data
 
@@ -76,7 +77,8 @@ def open_csv(
     header_row = _detect_header_row(sample)
     labels = [("" if c is None else str(c)).strip() for c in sample[header_row - 1]]
     columns = make_column_names(labels)
-    reader.block_bytes = max(MIN_BLOCK, reader.average_line_bytes() * chunk_rows)
+    # A few huge lines in the sample must not size every read after them.
+    reader.block_bytes = min(MAX_BLOCK, max(MIN_BLOCK, reader.average_line_bytes() * chunk_rows))
     parser = BlockParser(columns, dialect, header_row)
     table = Table(
         header=labels,

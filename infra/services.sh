@@ -6,6 +6,20 @@ set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+apt_ready=0
+apt_install() {
+  [ $apt_ready = 1 ] || { apt-get update -qq; apt_ready=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_up; then
+  echo "services: installing PostgreSQL"
+  apt_install postgresql
+fi
+if ! command -v redis-server >/dev/null 2>&1 && ! redis_up; then
+  echo "services: installing Redis"
+  apt_install redis-server
+fi
 
 if ! pg_up; then
   echo "services: starting PostgreSQL"
@@ -13,6 +27,12 @@ if ! pg_up; then
   for _ in $(seq 1 30); do pg_up && break; sleep 1; done
 fi
 pg_up || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+# The suite connects as the current user to database `test` (each test in its own schema).
+if ! psql -h 127.0.0.1 -d test -Atc 'select 1' >/dev/null 2>&1; then
+  echo "services: creating PostgreSQL role $(id -un) and database test"
+  su postgres -c "psql -qc \"CREATE ROLE \\\"$(id -un)\\\" SUPERUSER LOGIN\"" 2>/dev/null || true
+  su postgres -c "createdb -O '$(id -un)' test"
+fi
 
 if ! redis_up; then
   echo "services: starting Redis"
@@ -25,7 +45,6 @@ redis_up || { echo "services: Redis is not reachable on 127.0.0.1:6379" >&2; exi
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "services: installing Debian's chromium for the UI tests"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  apt_install chromium
 fi
 echo "services: PostgreSQL, Redis and Chromium ready"

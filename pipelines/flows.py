@@ -12,10 +12,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from hub.catalogue import Batch, Progress, Publisher, PublishRefused, publish
+from hub import runs
+from hub.catalogue import Batch, Progress, Publisher, PublishFailed, PublishRefused, publish
 from hub.config import get_settings
 from hub.db import get_engine, upgrade
-from hub.runs import recover_stale_runs
 from pipelines import readers
 from pipelines.fetch import fetch
 from pipelines.sources import Source, resolve_source
@@ -73,12 +73,21 @@ def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
     downloads = get_settings().data_dir / "downloads" / source.id
     try:
         data = fetch(source.url, downloads, base=source.path.parent if source.path else None)
-        run = publish(batch_for(source, data), progress=progress)
+        batch = batch_for(source, data)
+    except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
+        # The gate never saw it, so record the run here: operators read failures in the history.
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("harvest of %s failed before the gate: %s", source.id, reason)
+        engine = get_engine()
+        run = runs.close_run(engine, runs.open_run(engine, source.id, source.id), "failed", reason)
+        return Outcome(source.id, "failed", run.id, message=reason)
+    try:
+        run = publish(batch, progress=progress)
     except PublishRefused as refusal:
         return Outcome(source.id, "refused", refusal.run_id, message=refusal.reason)
-    except Exception as exc:  # noqa: BLE001 — one broken source must not stop the others
-        log.exception("harvest of %s failed", source.id)
-        return Outcome(source.id, "failed", message=f"{type(exc).__name__}: {exc}")
+    except PublishFailed as failure:  # one broken source must not stop the others
+        log.warning("harvest of %s failed: %s", source.id, failure.reason)
+        return Outcome(source.id, "failed", failure.run_id, message=failure.reason)
     return Outcome(source.id, run.status, run.id, run.rows_read, run.rows_published,
                    run.rows_updated, run.rows_quarantined, run.rows_skipped)
 
@@ -99,5 +108,5 @@ def harvest(source_refs: list[str]) -> list[dict[str, Any]]:
     """Harvest the given sources (ids or source-file paths) into the catalogue."""
     engine = get_engine()
     upgrade(engine)
-    recover_stale_runs(engine)
+    runs.recover_stale_runs(engine)
     return [harvest_task(ref) for ref in source_refs]

@@ -43,6 +43,7 @@ class Target:
     enums: dict[str, list[str]]
     lon: str | None = None  # the fields the schema's `hub` block names as coordinates
     lat: str | None = None
+    required: frozenset[str] = frozenset()  # fields every row must have (required or key)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def load_target(name: str) -> Target:
         },
         lon=schema.lon_field,
         lat=schema.lat_field,
+        required=frozenset(
+            [f["name"] for f in fields if (f.get("constraints") or {}).get("required")]
+            + list(schema.primary_key)
+        ),
     )
 
 

@@ -76,6 +76,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     yield f"{TEST_DATABASE_URL}{separator}options=-csearch_path%3D{schema}"
     reset_engines()
     with admin.begin() as connection:
+        # A test that leaks an open transaction must fail here, not hang the suite.
+        connection.execute(sa.text("SET LOCAL lock_timeout = '30s'"))
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 

@@ -80,3 +80,16 @@ def test_reports_keep_cell_values_only_where_rows_are_readable():
     assert first["message"].startswith("Constraint Error in row 7, field 'value'")
     assert "note" not in second  # it quoted a value
     assert report["tasks"][0]["errors"][0]["cells"] == ["meter-42", "-5"]  # original untouched
+
+
+def test_reader_notes_and_labels_are_withheld_where_rows_are_not_readable():
+    normalisation = {"type": "normalisation-error", "rowNumber": 3, "fieldName": "value",
+                     "note": "'LEAKVAL42' is not a number"}
+    label = {"type": "incorrect-label", "note": "label 'k1a2b3' is not 'subject_key'",
+             "label": "k1a2b3", "labels": ["k1a2b3", "2026-02-01T00:00:00Z"]}
+    report = {"valid": False, "errors": [], "tasks": [
+        {"labels": ["k1a2b3", "2026-02-01T00:00:00Z"], "errors": [normalisation, label]}]}
+    redacted = access.redact_report(dataset("personal"), report)
+    assert "LEAKVAL42" not in str(redacted) and "k1a2b3" not in str(redacted)
+    assert [e["type"] for e in redacted["tasks"][0]["errors"]] == ["normalisation-error",
+                                                                   "incorrect-label"]

@@ -168,16 +168,17 @@ def test_a_batch_that_breaks_midway_changes_nothing(engine):
 
     broken = Batch(dataset_id="demo-no2", title="NO2", publisher=ATMO, theme="air-quality",
                    schema="air-quality-observation", charter="atmo-demo-open", chunks=chunks())
-    with pytest.raises(OSError):
+    with pytest.raises(catalogue.PublishFailed, match="connection reset") as caught:
         publish(broken)
+    assert isinstance(caught.value.__cause__, OSError) and caught.value.run_id
     with Session(engine) as session:
         runs = catalogue.runs_of(session, "demo-no2")
         dataset = catalogue.get(session, "demo-no2")
     assert runs[0].status == "failed" and "connection reset" in runs[0].error
     assert dataset.record_count == 10
+    with Session(engine) as session:
+        resource_table = catalogue.layout_of(session.exec(select(catalogue.Resource)).one()).table
     with engine.connect() as connection:
-        resource_table = catalogue.layout_of(
-            Session(engine).exec(select(catalogue.Resource)).one()).table
         values = connection.execute(sa.select(resource_table.c.value)).scalars().all()
     assert set(values) == {21.5}
 
@@ -273,3 +274,56 @@ def test_an_empty_batch_is_recorded_and_stores_nothing(engine):
     run = publish(batch())  # no chunk at all: a feed that had nothing new
     assert (run.status, run.rows_read) == ("succeeded", 0)
     assert stored_count(engine) == 0
+
+
+def test_a_later_batch_cannot_change_who_may_read_earlier_rows(engine, territory_charters):
+    (territory_charters / "atmo-demo-open@1.0.yaml").write_text("""
+id: atmo-demo-open
+version: "1.0"
+title: Air-quality data restricted to the metropole's agencies
+producer: atmo-demo
+licence: {id: custom, label: Agreement, uri: https://example.org/agreement}
+access: restricted
+restricted_to: [metropole-civil-protection]
+purposes: [crisis-management]
+gdpr_sensitive: false
+valid_from: "2025-01-01"
+valid_until: "2030-12-31"
+themes: [air-quality]
+""", encoding="utf-8")
+    publish(batch(observations(5)))  # restricted
+    (territory_charters / "atmo-demo-open@2.0.yaml").write_text(
+        (territory_charters / "atmo-demo-open@1.0.yaml").read_text(encoding="utf-8")
+        .replace('version: "1.0"', 'version: "2.0"').replace('valid_from: "2025-01-01"',
+        'valid_from: "2026-01-01"').replace("access: restricted\nrestricted_to: "
+        "[metropole-civil-protection]", "access: open"), encoding="utf-8")
+    with pytest.raises(PublishRefused, match="shared as 'restricted'"):
+        publish(batch(observations(6)))
+    with Session(engine) as session:
+        assert catalogue.get(session, "demo-no2").access == "restricted"
+    assert stored_count(engine) == 5
+
+
+def test_personal_rows_are_refused_under_a_charter_that_is_not_personal(
+        engine, territory_charters):
+    (territory_charters / "grid-demo-open.yaml").write_text("""
+id: grid-demo-open
+version: "1.0"
+title: Grid data shared openly
+producer: grid-demo
+licence: {id: etalab-2.0, label: Licence Ouverte 2.0, uri: https://www.etalab.gouv.fr/licence-ouverte-open-licence/}
+access: open
+purposes: [public-information]
+gdpr_sensitive: false
+valid_from: "2025-01-01"
+valid_until: "2030-12-31"
+themes: [energy]
+""", encoding="utf-8")
+    household = Publisher("grid-demo", "Grid demo")
+    with pytest.raises(PublishRefused, match="holds personal data"):
+        publish(batch(theme="energy", schema="energy-consumption", charter="grid-demo-open",
+                      publisher=household, dataset_id="load-curves"))
+    run = publish(batch(theme="energy", schema="energy-consumption",
+                        charter="grid-demo-load-curves", publisher=household,
+                        dataset_id="load-curves"))
+    assert run.status == "succeeded"

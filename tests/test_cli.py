@@ -99,3 +99,9 @@ def test_db_upgrade_creates_the_catalogue(engine):
     with engine.connect() as connection:
         assert {"dataset", "harvestrun", "quarantinedrow"} <= set(
             sa.inspect(connection).get_table_names())
+
+
+def test_validate_with_a_charter_that_does_not_cover_the_schema(good_csv):
+    result = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
+                                 "--charter", "rte-eco2mix-etalab"])
+    assert result.exit_code == 1 and "does not cover" in result.output

@@ -367,7 +367,7 @@ def test_a_wrong_encoding_is_a_clear_error_not_garbage(samples: Path) -> None:
 def test_headers_with_braces_do_not_break_error_notes(tmp_path: Path) -> None:
     text = "station_id;{weird} label\nA;1\n"
     frame = read_all(source("csv", columns={"value": "Valeur"}), write_csv(tmp_path, text))
-    note = errors(frame)[2][0]["note"]
+    note = next(e["note"] for e in errors(frame)[2] if e.get("fieldName") == "value")
     assert note == (
         "source column 'Valeur' (for field 'value') is not in the file; "
         "its columns are: station_id, {weird} label"

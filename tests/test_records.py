@@ -178,3 +178,32 @@ def test_a_bbox_across_the_antimeridian_keeps_both_sides(engine, layout):
         records.store_chunk(connection, layout, chunk, run_id=1)
         page = records.query(connection, layout, bbox=(179.0, -18.0, -179.0, -16.0))
     assert sorted(r["longitude"] for r in page.records) == [-179.5, 179.5]
+
+
+def test_identical_rows_of_a_keyless_schema_are_stored_once(engine):
+    descriptor = {"fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "number"}]}
+    layout = records.layout_for("rec_twins", descriptor, sa.MetaData())
+    chunk = pl.DataFrame({"a": ["x", "x", "y"], "b": [1.0, 1.0, float("inf")]})
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        assert records.store_chunk(connection, layout, chunk, run_id=1) == 2
+        page = records.query(connection, layout)
+    assert sorted((r["a"], r["b"]) for r in page.records) == [("x", 1.0), ("y", None)]
+
+
+def test_rows_without_a_time_are_paged_too(engine):
+    descriptor = {"fields": [{"name": "k", "type": "string"}, {"name": "t", "type": "datetime"}],
+                  "primaryKey": ["k"], "hub": {"time": "t"}}
+    layout = records.layout_for("rec_gaps", descriptor, sa.MetaData())
+    chunk = pl.DataFrame({"k": ["a", "b", "c"], "t": [T0, None, T0 + timedelta(hours=1)]},
+                         schema_overrides={"t": pl.Datetime("us", "UTC")})
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        records.store_chunk(connection, layout, chunk, run_id=1)
+        seen, cursor = [], None
+        while True:
+            page = records.query(connection, layout, limit=1, cursor=cursor)
+            seen += [r["k"] for r in page.records]
+            if not (cursor := page.next_cursor):
+                break
+    assert seen == ["b", "a", "c"]

@@ -59,3 +59,18 @@ def test_reports_follow_frictionless_form_and_cap_their_error_list():
     assert report["valid"] is False and report["stats"]["errors"] == len(errors)
     assert len(task["errors"]) == runs.REPORT_ERROR_CAP and task["stats"]["rows"] == 20_000
     assert task["warnings"] and set(task) >= {"name", "type", "place", "labels", "stats"}
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_running(engine):
+    """The harvester died; a newer process now has its pid (even if the run is recent)."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            run = HarvestRun(dataset_id="ds", host=runs.socket.gethostname(), pid=stranger.pid,
+                             started_at=utcnow() - timedelta(minutes=10))
+            session.add(run)
+            session.commit()
+        assert runs.recover_stale_runs(engine) == 1
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -62,9 +62,12 @@ def show_dataset(request: Request, session: SessionDep, dataset_id: str) -> Data
 def list_runs(session: SessionDep, dataset_id: str,
               limit: int = Query(50, ge=1, le=1000)) -> RunsPage:
     """A dataset's history of runs, newest first."""
-    find_dataset(session, dataset_id)
+    dataset = find_dataset(session, dataset_id)
     runs = catalogue.runs_of(session, dataset_id, limit=limit)
-    return RunsPage(dataset=dataset_id, runs=[describe_run(r) for r in runs])
+    described = [describe_run(r) for r in runs]
+    for run in described:
+        run.error = access.redact_run_error(dataset, run.error)
+    return RunsPage(dataset=dataset_id, runs=described)
 
 
 @router.get("/{dataset_id}/validation")
@@ -76,8 +79,9 @@ def show_validation(session: SessionDep, dataset_id: str,
     chosen = find_run(session, dataset_id, run) if run is not None else latest_report(
         session, dataset_id)
     if chosen.report is None:
+        why = access.redact_run_error(dataset, chosen.error) or "no rows were checked"
         raise HTTPException(404, f"run {chosen.id} of {dataset_id!r} has no validation report "
-                                 f"(it {chosen.status}: {chosen.error or 'no rows were checked'})")
+                                 f"(it {chosen.status}: {why})")
     return access.redact_report(dataset, chosen.report)
 
 

@@ -128,6 +128,7 @@ def render_dataset(request: Request, session: SessionDep, dataset_id: str) -> HT
         "d": detail, "purposes": purposes_of(dataset), "runs": runs,
         "validation": summarise_validation(runs), "preview": preview, "denied": denied,
         "columns": [f.name for f in detail.schema_.fields],
+        "run_errors": {r.id: access.redact_run_error(dataset, r.error) for r in runs},
     })
 
 

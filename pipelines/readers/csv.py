@@ -189,7 +189,15 @@ def map_chunk(
     for name in target.fields:
         rule = rules.get(name) or (Rule(column=name) if name in present else Rule())
         missing = [c for c in rule.sources() if c not in present]
-        if missing:
+        if name not in rules and name not in present and name in target.required:
+            # Not a blank cell per row: the header itself does not give this field.
+            note = (
+                f"the file's header has no column for required field {name!r} and the source "
+                f"maps none (options.columns); its columns are: {', '.join(present)}"
+            )
+            problems.append(Problem(pl.Series([True] * chunk.height), name, note))
+            columns.append(pl.lit(None, dtype=pl.Utf8).alias(name))
+        elif missing:
             note = (
                 f"source column {missing[0]!r} (for field {name!r}) is not in the file; "
                 f"its columns are: {', '.join(present)}"

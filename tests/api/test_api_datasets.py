@@ -211,3 +211,20 @@ def test_a_closed_validation_report_withholds_cell_values(client, published, lev
     assert all("withheld" in e["message"] and "cells" not in e for e in errors)
     opened = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
     assert "pm3" in str(opened) and all("cells" in e for e in opened["tasks"][0]["errors"])
+
+
+def test_run_errors_of_closed_datasets_do_not_quote_their_rows(client, published, engine):
+    from sqlmodel import Session
+
+    from hub.models import HarvestRun
+
+    dataset_id = published.closed["personal"]
+    with Session(engine) as session:
+        session.add(HarvestRun(dataset_id=dataset_id, status="failed",
+                               error="ReaderError: row 3 'HOUSEHOLD-SECRET-7' is not a number"))
+        session.commit()
+    runs = client.get(f"/api/v1/datasets/{dataset_id}/runs").json()["runs"]
+    assert "HOUSEHOLD-SECRET-7" not in str(runs)
+    assert any(r["error"].startswith("ReaderError (details withheld") for r in runs)
+    page = client.get(f"/datasets/{dataset_id}").text
+    assert "HOUSEHOLD-SECRET-7" not in page and "details withheld" in page
