@@ -19,11 +19,13 @@ from hub import charters, records, runs, schemas
 from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
+from hub.reports import build_report
 from hub.validation import Validator
 
 log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_row", "_error")
+REPORT_ERROR_CAP = 10_000  # errors listed in a run's report; each quarantined row keeps all its own
 
 
 class PublishRefused(Exception):
@@ -176,15 +178,18 @@ def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: c
                 run.rows_quarantined += result.invalid.height
                 valid += result.valid.height
                 error_total += len(result.errors)
-                errors.extend(result.errors[: max(0, runs.REPORT_ERROR_CAP - len(errors))])
+                errors.extend(result.errors[: max(0, REPORT_ERROR_CAP - len(errors))])
                 if progress:
                     progress(run.rows_read)
         inserted = records.count_rows(connection, layout) - before
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed
         _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
-        run.report = runs.build_report(batch.dataset_id, batch.source_url, schema.fields, errors,
-                                       run.rows_read, time.perf_counter() - started, error_total)
+        cut = [f"{error_total} errors; the first {len(errors)} are listed, and every "
+               "quarantined row keeps its own"] if error_total > len(errors) else []
+        run.report = build_report(batch.source_url, schema.fields, errors, started,
+                                  {"rows": run.rows_read, "fields": len(schema.fields)}, cut,
+                                  error_total=error_total, name=batch.dataset_id)
         _log_event(connection, batch, run)
 
 

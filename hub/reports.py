@@ -22,16 +22,23 @@ def build_report(
     started: float,
     stats: dict[str, Any],
     warnings: list[str] | None = None,
+    *,
+    error_total: int | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """A one-task report, as frictionless's `Report.to_descriptor()` lays it out."""
+    """A one-task report, as frictionless's `Report.to_descriptor()` lays it out.
+
+    `error_total` counts errors beyond the listed ones, when a long list was cut short.
+    """
     warnings = warnings or []
+    total = len(errors) if error_total is None else error_total
     seconds = round(time.perf_counter() - started, 3)
-    task_stats = {"errors": len(errors), "warnings": len(warnings), "seconds": seconds}
+    task_stats = {"errors": total, "warnings": len(warnings), "seconds": seconds}
     task_stats.update({key: value for key, value in stats.items() if value})
     task = {
-        "name": resource_name(place),
+        "name": name or resource_name(place),
         "type": "table",
-        "valid": not errors,
+        "valid": not total,
         "place": place,
         "labels": list(labels),
         "stats": task_stats,
@@ -39,8 +46,8 @@ def build_report(
         "errors": errors,
     }
     return {
-        "valid": not errors,
-        "stats": {"tasks": 1, "errors": len(errors), "warnings": len(warnings), "seconds": seconds},
+        "valid": not total,
+        "stats": {"tasks": 1, "errors": total, "warnings": len(warnings), "seconds": seconds},
         "warnings": [],
         "errors": [],
         "tasks": [task],

@@ -8,7 +8,6 @@ import os
 import socket
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -19,7 +18,6 @@ log = logging.getLogger(__name__)
 
 # A run on another host is only presumed dead after this long without finishing.
 STALE_AFTER = timedelta(hours=6)
-REPORT_ERROR_CAP = 10_000
 
 
 def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestRun:
@@ -102,22 +100,3 @@ def _pid_alive(pid: int) -> bool:
     except OSError as exc:
         return exc.errno == errno.EPERM
     return True
-
-
-def build_report(name: str, place: str, labels: list[str], errors: list[dict[str, Any]],
-                 rows: int, seconds: float, error_total: int | None = None) -> dict[str, Any]:
-    """A validation report in frictionless's report-descriptor form (errors capped)."""
-    total = len(errors) if error_total is None else error_total
-    kept = errors[:REPORT_ERROR_CAP]
-    warnings = [] if total == len(kept) else [
-        f"{total} errors; the first {len(kept)} are listed, every quarantined row keeps its own"]
-    task = {
-        "name": name, "type": "table", "valid": total == 0, "place": place, "labels": labels,
-        "stats": {"errors": total, "warnings": len(warnings), "seconds": round(seconds, 3),
-                  "fields": len(labels), "rows": rows},
-        "warnings": warnings, "errors": kept,
-    }
-    return {"valid": total == 0,
-            "stats": {"tasks": 1, "errors": total, "warnings": len(warnings),
-                      "seconds": round(seconds, 3)},
-            "warnings": [], "errors": [], "tasks": [task]}

@@ -52,15 +52,6 @@ def test_a_run_on_another_host_is_failed_only_when_old(engine):
         assert session.get(HarvestRun, old.id).status == "failed"
 
 
-def test_reports_follow_frictionless_form_and_cap_their_error_list():
-    errors = [{"type": "type-error", "rowNumber": n} for n in range(runs.REPORT_ERROR_CAP + 5)]
-    report = runs.build_report("ds", "file.csv", ["a"], errors, rows=20_000, seconds=1.0)
-    task = report["tasks"][0]
-    assert report["valid"] is False and report["stats"]["errors"] == len(errors)
-    assert len(task["errors"]) == runs.REPORT_ERROR_CAP and task["stats"]["rows"] == 20_000
-    assert task["warnings"] and set(task) >= {"name", "type", "place", "labels", "stats"}
-
-
 def test_a_reused_pid_does_not_keep_a_dead_run_running(engine):
     """The harvester died; a newer process now has its pid (even if the run is recent)."""
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
