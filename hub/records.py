@@ -18,12 +18,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Connection
+
+from hub.models import as_utc
 
 SQL_TYPES: dict[str, Any] = {
     "integer": sa.BigInteger,
@@ -303,7 +305,7 @@ def _after(layout: Layout, position: list[Any]) -> sa.ColumnElement[bool]:
 def encode_cursor(layout: Layout, row: Any) -> str:
     """An opaque cursor pointing just after `row`."""
     moment = row[layout.time] if layout.time else None
-    position = [_as_utc(moment).isoformat() if moment else None, row["_id"]]
+    position = [as_utc(moment).isoformat() if moment else None, row["_id"]]
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
@@ -326,15 +328,11 @@ def to_record(layout: Layout, row: Any) -> dict[str, Any]:
     return {field: _json_value(row[column]) for field, column in layout.columns.items()}
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # Table Schema numbers allow INF and NaN; JSON has no spelling for them
     if isinstance(value, datetime):
-        return _as_utc(value).isoformat().replace("+00:00", "Z")
+        return as_utc(value).isoformat().replace("+00:00", "Z")
     if isinstance(value, date | time):
         return value.isoformat()
     return value
@@ -355,8 +353,8 @@ def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
     result: dict[str, Any] = {"count": row["count"], "time_min": None, "time_max": None,
                               "bbox": None}
     if layout.time and row["tmin"] is not None:
-        result["time_min"] = _as_utc(_parse_moment(row["tmin"]))
-        result["time_max"] = _as_utc(_parse_moment(row["tmax"]))
+        result["time_min"] = as_utc(_parse_moment(row["tmin"]))
+        result["time_max"] = as_utc(_parse_moment(row["tmax"]))
     if layout.lon and layout.lat and row["x0"] is not None:
         result["bbox"] = [row["x0"], row["y0"], row["x1"], row["y1"]]
     return result

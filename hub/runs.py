@@ -6,13 +6,13 @@ import errno
 import logging
 import os
 import socket
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from hub.models import HarvestRun, utcnow
+from hub.models import HarvestRun, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def recover_stale_runs(engine: Engine) -> int:
 
 
 def _is_dead(run: HarvestRun, host: str) -> bool:
-    started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+    started = as_utc(run.started_at)
     if run.host != host or run.pid is None:
         return utcnow() - started > STALE_AFTER
     if run.pid == os.getpid():

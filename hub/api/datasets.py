@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -132,7 +130,7 @@ def stream_quarantine(engine: Engine, dataset_id: str, run_id: int | None,
                       fields: list[str]) -> Iterator[str]:
     """CSV of quarantined rows: `_row`, the schema's fields, then `_errors`."""
     if run_id is None:
-        yield to_csv_line(["_row", *fields, "_errors"])
+        yield records.to_csv_lines([["_row", *fields, "_errors"]])
         return
     offset, header = 0, None
     while True:
@@ -142,10 +140,10 @@ def stream_quarantine(engine: Engine, dataset_id: str, run_id: int | None,
         if header is None:
             extra = sorted({k for r in rows for k in r.cells} - set(fields))
             header = [*fields, *extra]
-            yield to_csv_line(["_row", *header, "_errors"])
+            yield records.to_csv_lines([["_row", *header, "_errors"]])
         if not rows:
             return
-        yield "".join(to_csv_line(quarantine_line(r, header)) for r in rows)
+        yield records.to_csv_lines([quarantine_line(r, header) for r in rows])
         offset += len(rows)
 
 
@@ -154,9 +152,3 @@ def quarantine_line(row: QuarantinedRow, header: list[str]) -> list[Any]:
     reasons = "; ".join(str(e.get("message") or e.get("type") or e) for e in row.errors)
     return [row.row_number, *(row.cells.get(f) for f in header), reasons]
 
-
-def to_csv_line(values: list[Any]) -> str:
-    """One CSV line (RFC 4180 quoting, CRLF)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
-    return buffer.getvalue()

@@ -15,8 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
-from hub import access, catalogue, geo
-from hub import records as tables
+from hub import access, catalogue, geo, records
 from hub.api.deps import SessionDep
 from hub.api.guards import find_dataset, require
 from hub.api.shapes import RecordsPage
@@ -118,17 +117,17 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
-def fetch(connection: Connection, layout: tables.Layout, criteria: Criteria, limit: int,
-          cursor: str | None) -> tables.Page:
+def fetch(connection: Connection, layout: records.Layout, criteria: Criteria, limit: int,
+          cursor: str | None) -> records.Page:
     """One page of records; an unanswerable query (forged cursor, no time field) is a 400."""
     try:
-        return tables.query(connection, layout, start=criteria.start, end=criteria.end,
+        return records.query(connection, layout, start=criteria.start, end=criteria.end,
                             bbox=criteria.bbox, limit=limit, cursor=cursor)
-    except tables.QueryError as exc:
+    except records.QueryError as exc:
         raise HTTPException(400, str(exc)) from None
 
 
-def stream_csv(engine: Engine, layout: tables.Layout, criteria: Criteria, first: tables.Page,
+def stream_csv(engine: Engine, layout: records.Layout, criteria: Criteria, first: records.Page,
                cap: int | None) -> Iterator[str]:
     """The header, then every matching row (up to `cap`), one page at a time."""
     yield to_csv_lines([list(layout.columns)])
@@ -142,7 +141,7 @@ def stream_csv(engine: Engine, layout: tables.Layout, criteria: Criteria, first:
         size = CSV_PAGE if cap is None else min(CSV_PAGE, cap - sent)
         # A connection per page: a long download must not pin one read transaction.
         with engine.connect() as connection:
-            page = tables.query(connection, layout, start=criteria.start, end=criteria.end,
+            page = records.query(connection, layout, start=criteria.start, end=criteria.end,
                                 bbox=criteria.bbox, limit=size, cursor=page.next_cursor)
 
 

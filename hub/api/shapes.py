@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from hub import catalogue
+from hub import catalogue, models
 from hub.models import Dataset, HarvestRun, Organization
 
 THEMES = {"air-quality": "Air quality", "energy": "Energy", "biodiversity": "Biodiversity",
@@ -170,10 +170,8 @@ class QuarantinePage(BaseModel):
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
-    """A stored time as timezone-aware UTC (SQLite hands back naive values)."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A stored time, if any, as timezone-aware UTC."""
+    return None if moment is None else models.as_utc(moment)
 
 
 def is_stale(dataset: Dataset, now: datetime | None = None) -> bool:

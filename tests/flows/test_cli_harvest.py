@@ -13,35 +13,31 @@ pytestmark = pytest.mark.flows
 runner = CliRunner()
 
 
-def test_harvest_a_source_file_by_path_prints_a_summary(engine, tmp_path, samples):
-    source = tmp_path / "toronto.yaml"
-    source.write_text(f"""
-id: my-toronto
-title: PM2.5 Toronto, a territory's own source file
-operator: {{id: openaq, name: OpenAQ, kind: public}}
+def openaq_source(folder, samples, source_id: str, operator: str):
+    """A territory's own source file over the real OpenAQ sample, under OpenAQ's charter."""
+    path = folder / f"{source_id}.yaml"
+    path.write_text(f"""
+id: {source_id}
+title: PM2.5 Toronto, harvested by {operator}
+operator: {{id: {operator}, name: {operator}, kind: public}}
 theme: air-quality
 format: openaq-csv
 url: file://{samples}/air/openaq_location_3145071_measurements.csv
 schema: air-quality-observation
 charter: openaq-cc-by
 """, encoding="utf-8")
+    return path
+
+
+def test_harvest_a_source_file_by_path_prints_a_summary(engine, tmp_path, samples):
+    source = openaq_source(tmp_path, samples, "my-toronto", "openaq")
     result = runner.invoke(app, ["harvest", str(source)])
     assert result.exit_code == 0, result.output
     assert "my-toronto" in result.output and "1,000" in result.output
 
 
 def test_a_refused_source_exits_1_and_says_why(engine, tmp_path, samples):
-    source = tmp_path / "intruder.yaml"
-    source.write_text(f"""
-id: intruder
-title: Someone else's data under OpenAQ's charter
-operator: {{id: intruder, name: Intruder, kind: private}}
-theme: air-quality
-format: openaq-csv
-url: file://{samples}/air/openaq_location_3145071_measurements.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-""", encoding="utf-8")
+    source = openaq_source(tmp_path, samples, "intruder", "intruder")
     result = runner.invoke(app, ["harvest", str(source)])
     assert result.exit_code == 1
     assert "refused" in result.output and "intruder" in result.output
