@@ -19,6 +19,7 @@ from hub import charters, records, runs, schemas
 from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
+from hub.redaction import redact_text, redact_url
 from hub.reports import build_report
 from hub.validation import Validator
 
@@ -91,10 +92,10 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
         _store(engine, batch, schema, charter, run, progress)
     except PublishRefused as refusal:
         refusal.run_id = run.id
-        runs.close_run(engine, run, "refused", refusal.reason)
+        runs.close_run(engine, run, "refused", redact_text(refusal.reason))
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = redact_text(f"{type(exc).__name__}: {exc}")  # a feed's url may hold a key
         _forget_counts(run)
         runs.close_run(engine, run, "failed", reason)
         raise PublishFailed(reason, run.id) from exc
@@ -187,7 +188,7 @@ def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: c
         _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
         cut = [f"{error_total} errors; the first {len(errors)} are listed, and every "
                "quarantined row keeps its own"] if error_total > len(errors) else []
-        run.report = build_report(batch.source_url, schema.fields, errors, started,
+        run.report = build_report(redact_url(batch.source_url), schema.fields, errors, started,
                                   {"rows": run.rows_read, "fields": len(schema.fields)}, cut,
                                   error_total=error_total, name=batch.dataset_id)
         _log_event(connection, batch, run)
@@ -233,7 +234,9 @@ def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
     dataset.licence_title = str(licence.get("label", licence.get("id", "")))
     dataset.licence_url = str(licence.get("uri", ""))
     dataset.mandatory_mention = charter.mandatory_mention or ""
-    dataset.source_url, dataset.keywords = batch.source_url, list(batch.keywords)
+    # Defense in depth: a source url's user:password@ and ?apikey= must not become metadata.
+    source_url = redact_url(batch.source_url)
+    dataset.source_url, dataset.keywords = source_url, list(batch.keywords)
     dataset.modified_at = utcnow()
     session.add(dataset)
     session.flush()
@@ -242,11 +245,11 @@ def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
         resource = Resource(id=f"{dataset.id}-records"[:64], dataset_id=dataset.id,
                             name=f"{batch.title} — records",
                             table_name=records.table_name_for(dataset.id),
-                            schema_descriptor=schema.descriptor, url=batch.source_url)
+                            schema_descriptor=schema.descriptor, url=source_url)
     elif _shape(resource.schema_descriptor) != _shape(schema.descriptor):
         raise PublishRefused(f"dataset {dataset.id!r} is stored with other fields than schema "
                              f"{schema.name} {schema.version}; publish it as a new dataset")
-    resource.schema_descriptor, resource.url = schema.descriptor, batch.source_url
+    resource.schema_descriptor, resource.url = schema.descriptor, source_url
     session.add(resource)
     session.flush()
     return resource
@@ -359,19 +362,23 @@ def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestR
     return list(session.exec(statement).all())
 
 
-def quarantined(session: Session, dataset_id: str, run_id: int | None = None,
-                limit: int = 1000, offset: int = 0) -> list[QuarantinedRow]:
-    """A dataset's quarantined rows with their reasons (latest run by default)."""
+def quarantined(session: Session, dataset_id: str, run_id: int | None = None, limit: int = 1000,
+                offset: int = 0, after_id: int | None = None) -> list[QuarantinedRow]:
+    """A run's quarantined rows (default the latest run): by row number, or after an id."""
     if run_id is None:
         latest = runs_of(session, dataset_id, limit=1)
         if not latest:
             return []
         run_id = latest[0].id
-    statement = (select(QuarantinedRow).where(QuarantinedRow.dataset_id == dataset_id,
-                                               QuarantinedRow.run_id == run_id)
-                 .order_by(col(QuarantinedRow.row_number), col(QuarantinedRow.id))
-                 .offset(offset).limit(limit))
-    return list(session.exec(statement).all())
+    statement = select(QuarantinedRow).where(QuarantinedRow.dataset_id == dataset_id,
+                                              QuarantinedRow.run_id == run_id)
+    if after_id is not None:
+        statement = statement.where(col(QuarantinedRow.id) > after_id).order_by(
+            col(QuarantinedRow.id))
+    else:
+        statement = statement.order_by(col(QuarantinedRow.row_number), col(QuarantinedRow.id)
+                                       ).offset(offset)
+    return list(session.exec(statement.limit(limit)).all())
 
 
 def organizations(session: Session) -> list[Organization]:

@@ -16,7 +16,9 @@ from hub import runs
 from hub.catalogue import Batch, Progress, Publisher, PublishFailed, PublishRefused, publish
 from hub.config import get_settings
 from hub.db import get_engine, upgrade
+from hub.redaction import redact_text, redact_url
 from pipelines import readers
+from pipelines.credentials import resolve_credentials
 from pipelines.fetch import fetch
 from pipelines.sources import Source, resolve_source
 
@@ -64,19 +66,23 @@ def batch_for(source: Source, data: Path) -> Batch:
         publisher=Publisher(id=operator.id, name=operator.name, kind=operator.kind),
         theme=source.theme, schema=source.schema, charter=source.charter,
         chunks=readers.read(source, data), description=source.description,
-        source_id=source.id, source_url=source.url, keywords=[source.theme, source.format],
+        source_id=source.id, source_url=redact_url(source.url),
+        keywords=[source.theme, source.format],
     )
 
 
 def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
     """Harvest one source without Prefect: the logic the flow wraps, testable directly."""
     downloads = get_settings().data_dir / "downloads" / source.id
+    secrets: tuple[str, ...] = ()
     try:
-        data = fetch(source.url, downloads, base=source.path.parent if source.path else None)
+        credentials = resolve_credentials(source)
+        secrets = credentials.secrets
+        data = fetch(source.url, downloads, base=source.base_dir, credentials=credentials)
         batch = batch_for(source, data)
     except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
         # The gate never saw it, so record the run here: operators read failures in the history.
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
         log.warning("harvest of %s failed before the gate: %s", source.id, reason)
         engine = get_engine()
         run = runs.close_run(engine, runs.open_run(engine, source.id, source.id), "failed", reason)
@@ -84,10 +90,12 @@ def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
     try:
         run = publish(batch, progress=progress)
     except PublishRefused as refusal:
-        return Outcome(source.id, "refused", refusal.run_id, message=refusal.reason)
+        reason = redact_text(refusal.reason, secrets)
+        return Outcome(source.id, "refused", refusal.run_id, message=reason)
     except PublishFailed as failure:  # one broken source must not stop the others
-        log.warning("harvest of %s failed: %s", source.id, failure.reason)
-        return Outcome(source.id, "failed", failure.run_id, message=failure.reason)
+        reason = redact_text(failure.reason, secrets)
+        log.warning("harvest of %s failed: %s", source.id, reason)
+        return Outcome(source.id, "failed", failure.run_id, message=reason)
     return Outcome(source.id, run.status, run.id, run.rows_read, run.rows_published,
                    run.rows_updated, run.rows_quarantined, run.rows_skipped)
 

@@ -18,9 +18,15 @@ log = logging.getLogger(__name__)
 THEMES = ("air-quality", "energy", "biodiversity", "risk")
 OPERATOR_KINDS = ("public", "private")
 REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "schema", "charter")
-OPTIONAL_KEYS = ("schedule", "options", "enabled", "description")
+OPTIONAL_KEYS = ("schedule", "options", "enabled", "description", "auth")
 OPERATOR_KEYS = ("id", "name", "kind")
+NESTED_KEYS = ("operator", "auth")  # mappings whose keys' lines are kept for error messages
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Where a secret may be read from: an environment variable or a Prefect Secret block.
+SECRET_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|prefect:[a-z0-9][a-z0-9-]*)$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an RFC 9110 token
+AUTH_FORMS = ("{header: NAME, secret: env:VAR}", "{basic: USER, secret: env:VAR}",
+              "{bearer: env:VAR}")
 SOURCE_SUFFIXES = (".yaml", ".yml")
 
 
@@ -43,6 +49,15 @@ class Operator:
     kind: str = "public"
 
 
+@dataclass(frozen=True)
+class Auth:
+    """How to authenticate to a private feed: the secret is named (`env:VAR`), never held."""
+
+    kind: str  # header | basic | bearer
+    secret: str  # a reference: env:VAR or prefect:BLOCK
+    name: str = ""  # the header's name (header) or the user (basic)
+
+
 @dataclass
 class Source:
     """One harvest source: where a feed lives, how to read it, under which schema and charter."""
@@ -59,6 +74,7 @@ class Source:
     options: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     description: str = ""
+    auth: Auth | None = None
     path: Path | None = None
 
     @property
@@ -96,8 +112,8 @@ def _key_lines(node: yaml.MappingNode, path: Path, prefix: str = "") -> dict[str
         if key in lines:
             raise SourceError(f"duplicate key {key!r} (first on line {lines[key]})", path, line)
         lines[key] = line
-        if isinstance(value_node, yaml.MappingNode) and not prefix and key == "operator":
-            lines.update(_key_lines(value_node, path, prefix="operator."))
+        if isinstance(value_node, yaml.MappingNode) and not prefix and key in NESTED_KEYS:
+            lines.update(_key_lines(value_node, path, prefix=f"{key}."))
     return lines
 
 
@@ -128,6 +144,7 @@ def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> So
         options=options,
         enabled=_checked_type(data, "enabled", bool, True, fail),
         description=_checked_type(data, "description", str, "", fail).strip(),
+        auth=_build_auth(data.get("auth"), data["url"], fail),
         path=path.resolve(),
     )
 
@@ -187,6 +204,39 @@ def _build_operator(value: object, fail: Fail) -> Operator:
     if kind not in OPERATOR_KINDS:
         raise fail(f"operator kind {kind!r} must be public or private", "operator.kind")
     return Operator(id=value["id"], name=value["name"], kind=kind)
+
+
+def _build_auth(value: object, url: str, fail: Fail) -> Auth | None:
+    """Check an `auth:` mapping; its messages never repeat a value, which may be a secret."""
+    if value is None:
+        return None
+    forms = " or ".join(AUTH_FORMS)
+    if not isinstance(value, dict):
+        raise fail(f"auth must be a mapping: {forms}", "auth")
+    if not url.lower().startswith(("http://", "https://")):
+        raise fail("auth applies to http(s) urls only", "auth")
+    keys = set(value)
+    if keys == {"bearer"}:
+        return Auth("bearer", _checked_reference(value, "bearer", fail))
+    if keys not in ({"header", "secret"}, {"basic", "secret"}):
+        raise fail(f"unknown auth form with keys {', '.join(sorted(map(str, keys)))} "
+                   f"(use {forms})", "auth")
+    kind = "header" if "header" in keys else "basic"
+    name = value[kind]
+    if not isinstance(name, str) or not name or (
+            kind == "header" and not HEADER_NAME.match(name)):
+        raise fail(f"auth.{kind} must be a {'header name' if kind == 'header' else 'user name'}",
+                   f"auth.{kind}")
+    return Auth(kind, _checked_reference(value, "secret", fail), name)
+
+
+def _checked_reference(value: dict[str, Any], key: str, fail: Fail) -> str:
+    """A secret reference (`env:VAR`, `prefect:BLOCK`); a literal secret is refused unread."""
+    reference = value[key]
+    if not isinstance(reference, str) or not SECRET_REFERENCE.match(reference):
+        raise fail(f"auth.{key} must name a secret as env:VAR or prefect:BLOCK; a secret written "
+                   "in a source file is refused (its value is not repeated here)", f"auth.{key}")
+    return reference
 
 
 def _check_format(name: str, fail: Fail) -> None:

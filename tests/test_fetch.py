@@ -198,3 +198,23 @@ def test_bad_local_urls_are_clear_errors(url: str, message: str, tmp_path: Path)
 def test_local_size_cap(samples: Path, tmp_path: Path) -> None:
     with pytest.raises(FetchError, match="over the 100-byte limit"):
         fetch(str(samples / SENSOR), tmp_path, max_bytes=100)
+
+
+def test_fetch_errors_and_logs_show_redacted_urls(
+    operator: Operator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    host = operator.url.removeprefix("http://")
+    secret_url = f"http://user:pw-SEKRET@{host}/files/air/none.csv?token=SEKRET&x=1"
+    with pytest.raises(FetchError) as caught:
+        fetch(secret_url, tmp_path)
+    assert str(caught.value) == (
+        f"http://{host}/files/air/none.csv?token=REDACTED&x=1: HTTP 404 Not Found")
+    operator.failures_left = 10
+    with pytest.raises(FetchError, match=r"\?key=REDACTED: HTTP 503 \(gave up"):
+        fetch(f"http://u:pw-SEKRET@{host}/flaky/{SENSOR}?key=SEKRET", tmp_path)
+    with pytest.raises(FetchError, match="names a remote host 'fileserver'") as remote:
+        fetch("file://u:pw-SEKRET@fileserver/share/feed.csv", tmp_path)
+    assert "SEKRET" not in str(remote.value)
+    assert any(r.name == "httpx" for r in caplog.records)  # httpx's own request log, filtered
+    assert "SEKRET" not in caplog.text

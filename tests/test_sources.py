@@ -10,7 +10,14 @@ import pytest
 from hub import charters, schemas
 from hub.config import get_settings
 from pipelines.readers import known_formats
-from pipelines.sources import Operator, SourceError, find_sources, load_source, resolve_source
+from pipelines.sources import (
+    Auth,
+    Operator,
+    SourceError,
+    find_sources,
+    load_source,
+    resolve_source,
+)
 
 GOOD = """\
 id: demo-test-no2
@@ -171,3 +178,52 @@ def test_resolve_source_by_path_and_by_id(tmp_path: Path, monkeypatch: pytest.Mo
     assert resolve_source("demo-test-no2").path == path.resolve()
     with pytest.raises(SourceError, match="no such source file"):
         resolve_source(str(tmp_path / "missing.yaml"))
+
+
+PRIVATE = GOOD.replace("url: file:feed.csv", "url: https://api.example.org/no2.csv")
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        ("auth: {header: X-API-Key, secret: env:ATMO_KEY}\n",
+         Auth("header", "env:ATMO_KEY", "X-API-Key")),
+        ("auth:\n  basic: harvester\n  secret: prefect:atmo-password\n",
+         Auth("basic", "prefect:atmo-password", "harvester")),
+        ("auth: {bearer: env:ATMO_TOKEN}\n", Auth("bearer", "env:ATMO_TOKEN")),
+    ],
+)
+def test_auth_names_its_secret(tmp_path: Path, auth: str, expected: Auth) -> None:
+    assert load_source(write(tmp_path, "s.yaml", PRIVATE + auth)).auth == expected
+    assert load_source(write(tmp_path, "open.yaml", PRIVATE)).auth is None
+
+
+@pytest.mark.parametrize(
+    ("auth", "message", "line"),
+    [
+        ("auth: {header: X-API-Key, secret: SEKRET-4f1c}", "auth.secret must name a secret as "
+         "env:VAR or prefect:BLOCK; a secret written in a source file is refused", 15),
+        ("auth:\n  basic: harvester\n  secret: 'env:SEKRET PASSWORD'", "auth.secret must name", 17),
+        ("auth: {bearer: SEKRET-token}", "auth.bearer must name a secret", 15),
+        ("auth: {bearer: 12345}", "auth.bearer must name a secret", 15),
+        ("auth: {token: env:X, secret: SEKRET}", "unknown auth form with keys secret, token "
+         r"\(use \{header: NAME, secret: env:VAR\} or \{basic: USER", 15),
+        ("auth: {header: X-Key, bearer: env:X, secret: env:Y}", "unknown auth form", 15),
+        ("auth: SEKRET", "auth must be a mapping", 15),
+        ("auth: {header: 'X Key', secret: env:X}", "auth.header must be a header name", 15),
+        ("auth: {basic: '', secret: env:X}", "auth.basic must be a user name", 15),
+    ],
+)
+def test_literal_secrets_and_unknown_auth_forms_are_refused_unrepeated(
+    tmp_path: Path, auth: str, message: str, line: int
+) -> None:
+    path = write(tmp_path, "s.yaml", PRIVATE + auth + "\n")
+    with pytest.raises(SourceError, match=message) as caught:
+        load_source(path)
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert "SEKRET" not in str(caught.value)
+
+
+def test_auth_is_for_http_sources_only(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="auth applies to http\\(s\\) urls only"):
+        load_source(write(tmp_path, "s.yaml", GOOD + "auth: {bearer: env:ATMO_TOKEN}\n"))
