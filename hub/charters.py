@@ -104,6 +104,28 @@ def load_charter(charter_id: str, on: date | None = None) -> Charter:
     return (in_force or versions)[-1]
 
 
+def restricted_to(charter_id: str, version: str) -> frozenset[str]:
+    """Who a charter version opens its restricted records to; nobody if the charter is gone."""
+    try:
+        versions = _versions_cached(charter_id, _stamp())
+    except CharterError:
+        return frozenset()  # a charter that cannot be read opens nothing
+    chosen = [c for c in versions if c.version == version] or versions[-1:]
+    return frozenset(chosen[0].restricted_to) if chosen else frozenset()
+
+
+def _stamp() -> tuple[tuple[str, int], ...]:
+    """The charter files and their modification times: a cache key that sees every edit."""
+    return tuple((str(p), p.stat().st_mtime_ns) for folder in _folders()
+                 for p in sorted(folder.glob(f"*{SUFFIX}")))
+
+
+@lru_cache(maxsize=256)
+def _versions_cached(charter_id: str, stamp: tuple[tuple[str, int], ...]) -> list[Charter]:
+    # Every read of a restricted dataset asks; parsing YAML and the profile each time would not do.
+    return charter_versions(charter_id)
+
+
 def check_publication(
     charter: Charter | None, *, producer: str, theme: str, schema: str, on: date
 ) -> None:

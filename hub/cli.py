@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 # Prefect starts a temporary API server for a flow run; its 20 s start-up limit is too tight on a
 # loaded two-core machine, where the first start also migrates Prefect's own database.
@@ -23,6 +24,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 app = typer.Typer(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+audit_app = typer.Typer(help="The access log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -191,6 +196,111 @@ def db_upgrade() -> None:
 
     upgrade(get_engine())
     console.print("Database is at the latest migration.")
+
+
+def _store() -> Engine:
+    """The migrated database, after checking the secret key (exit 2 with the reason)."""
+    from hub.db import get_engine, upgrade
+    from hub.keys import SecretKeyError, secret_key
+
+    try:
+        secret_key()
+    except SecretKeyError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin | operator | agency | service | crisis-cell "
+                                           "| subject")],
+    org: Annotated[list[str] | None, typer.Option(help="Organization id (repeat for an agency "
+                                                       "member of several).")] = None,
+    name: Annotated[str, typer.Option(help="Who or what holds it.")] = "",
+    expires: Annotated[str, typer.Option(help="90d, 12h, 30m, 2w or never.")] = "90d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Issue a token; it is printed once and stored only as a hash."""
+    from sqlmodel import Session
+
+    from hub import tokens
+
+    engine = _store()
+    try:
+        with Session(engine) as session:
+            issued = tokens.issue(session, role, org, name, tokens.parse_expiry(expires))
+    except tokens.TokenRequestError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    row = issued.row
+    expiry = row.expires_at.isoformat().replace("+00:00", "Z") if row.expires_at else None
+    if as_json:
+        orgs = list(row.organizations)
+        sys.stdout.write(json.dumps({"id": row.id, "token": issued.token, "role": row.role,
+                                     "org": orgs[0] if len(orgs) == 1 else (orgs or None),
+                                     "expires": expiry}) + "\n")
+        return
+    sys.stdout.write(issued.token + "\n")
+    console.print(f"Token [bold]{row.id}[/] ({row.role}"
+                  f"{', ' + ', '.join(row.organizations) if row.organizations else ''}), "
+                  f"expires {expiry or 'never'}. It is shown only now: keep it secret.")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never their secrets)."""
+    from sqlmodel import Session
+
+    from hub import tokens
+    from hub.models import as_utc, utcnow
+
+    with Session(_store()) as session:
+        rows = tokens.listing(session)
+    table = Table(title="Tokens")
+    for column in ("id", "role", "organizations", "name", "created", "expires", "state"):
+        table.add_column(column, no_wrap=column != "name")
+    now = utcnow()
+    for row in rows:
+        state = ("revoked" if row.revoked_at else "expired" if row.expires_at and
+                 as_utc(row.expires_at) <= now else "active")
+        table.add_row(row.id, row.role, ", ".join(row.organizations) or "—", row.name or "—",
+                      f"{as_utc(row.created_at):%Y-%m-%d %H:%M}",
+                      f"{as_utc(row.expires_at):%Y-%m-%d %H:%M}" if row.expires_at else "never",
+                      state)
+    _wide_console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token; it stops working on the next request."""
+    from sqlmodel import Session
+
+    from hub import tokens
+
+    with Session(_store()) as session:
+        try:
+            tokens.revoke(session, token_id)
+        except tokens.UnknownToken as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from exc
+    console.print(f"Token {token_id} revoked.")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the access log's hash chain; exit 1 at the first altered or missing entry."""
+    from hub import audit
+
+    result = audit.verify(_store())
+    if result.intact:
+        sys.stdout.write(f"access log intact: {result.checked} entries, head {result.head}\n")
+        return
+    sys.stdout.write(f"access log BROKEN at entry {result.broken_at}: {result.problem} "
+                     f"({result.checked} entries before it hold)\n")
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":

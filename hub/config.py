@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str = ""
     bus_url: str = ""
-    secret_key: str = "dev-secret-change-me"
+    secret_key: str = ""  # unset: generated once and kept in data_dir (see hub.keys)
     schemas_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     charters_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     sources_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from hub.config import get_settings
+from hub.keys import private_file, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,14 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith(
+            "file:"):
+        # Records may be restricted or personal: the file (and the -wal/-shm files SQLite
+        # creates with its mode) is readable by the hub's user only.
+        database = Path(parsed.database)
+        private_file(database)
+        if database.parent.resolve() == get_settings().data_dir.resolve():
+            private_folder(database.parent)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
     event.listen(engine, "connect", _configure_sqlite)
     return engine

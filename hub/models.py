@@ -137,3 +137,39 @@ class Event(SQLModel, table=True):
     theme: str = Field(default="", max_length=40)
     time: datetime = Field(default_factory=utcnow)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token: its role and organizations; the secret is kept only as a keyed hash."""
+
+    id: str = Field(primary_key=True, max_length=32)  # public, shown by `hub token list`
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=20)  # admin | operator | agency | service | crisis-cell | subject
+    organizations: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AccessEvent(SQLModel, table=True):
+    """One read (or refused read) of non-open data, chained to the previous entry by its hash."""
+
+    __table_args__ = (Index("ix_accessevent_dataset_at", "dataset_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: str = Field(max_length=64)
+    actor_role: str = Field(default="", max_length=20)
+    organization: str = Field(default="", max_length=100)  # the actor's organizations, joined
+    dataset_id: str = Field(max_length=100)
+    producer: str = Field(default="", max_length=100, index=True)  # the dataset's organization
+    outcome: str = Field(max_length=10)  # granted | denied
+    scope: str = Field(max_length=20)  # all | subjects | area | none
+    purpose: str = Field(default="", max_length=200)
+    rows: int | None = None  # None: a streamed export, counted by nobody
+    route: str = Field(default="", max_length=200)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Unique: two writers that read the same head cannot both append after it (one retries).
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)

@@ -56,6 +56,7 @@ class Layout:
     time: str | None  # column names of the indexed time and lon/lat, if the schema has them
     lon: str | None
     lat: str | None
+    subject: str | None = None  # column of the pseudonymous subject key of personal rows
 
 
 def table_name_for(dataset_id: str) -> str:
@@ -106,7 +107,8 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"])
     if lon_col and lat_col:
         sa.Index(f"{table_name}_lonlat", table.c[lon_col], table.c[lat_col])
-    return Layout(table, columns, types, key, time_col, lon_col, lat_col)
+    return Layout(table, columns, types, key, time_col, lon_col, lat_col,
+                  columns.get(hub.get("subject", "")))
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
@@ -256,13 +258,19 @@ class Page:
 
 def query(connection: Connection, layout: Layout, *, start: datetime | None = None,
           end: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
-          limit: int = 100, cursor: str | None = None) -> Page:
-    """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged."""
+          limit: int = 100, cursor: str | None = None,
+          within: sa.ColumnElement[bool] | None = None) -> Page:
+    """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged.
+
+    `within` is the reader's grant as a condition (hub.reading builds it); it is always applied.
+    """
     table = layout.table
     # NULLS FIRST everywhere (SQLite's default, not PostgreSQL's): the cursor relies on it.
     order = ([table.c[layout.time].asc().nulls_first(), table.c["_id"]] if layout.time
              else [table.c["_id"]])
     statement = sa.select(table).order_by(*order).limit(limit + 1)
+    if within is not None:
+        statement = statement.where(within)
     if start is not None or end is not None:
         if not layout.time:
             raise QueryError("this dataset has no time field to filter on")
@@ -273,12 +281,7 @@ def query(connection: Connection, layout: Layout, *, start: datetime | None = No
     if bbox is not None:
         if not (layout.lon and layout.lat):
             raise QueryError("this dataset has no coordinates to filter on")
-        min_lon, min_lat, max_lon, max_lat = bbox
-        lon = table.c[layout.lon]
-        # minlon > maxlon: the box crosses the antimeridian, so it is two longitude bands.
-        inside_lon = (lon.between(min_lon, max_lon) if min_lon <= max_lon
-                      else sa.or_(lon >= min_lon, lon <= max_lon))
-        statement = statement.where(inside_lon, table.c[layout.lat].between(min_lat, max_lat))
+        statement = statement.where(inside(layout, bbox))
     if cursor:
         statement = statement.where(_after(layout, decode_cursor(cursor)))
     rows = connection.execute(statement).mappings().all()
@@ -287,6 +290,28 @@ def query(connection: Connection, layout: Layout, *, start: datetime | None = No
     records = [to_record(layout, row) for row in rows]
     next_cursor = encode_cursor(layout, rows[-1]) if more and rows else None
     return Page(records, next_cursor)
+
+
+def inside(layout: Layout, bbox: tuple[float, float, float, float]) -> sa.ColumnElement[bool]:
+    """Rows whose point lies in a WGS84 box (minlon > maxlon: it crosses the antimeridian)."""
+    assert layout.lon and layout.lat
+    min_lon, min_lat, max_lon, max_lat = bbox
+    lon = layout.table.c[layout.lon]
+    inside_lon = (lon.between(min_lon, max_lon) if min_lon <= max_lon
+                  else sa.or_(lon >= min_lon, lon <= max_lon))
+    return sa.and_(inside_lon, layout.table.c[layout.lat].between(min_lat, max_lat))
+
+
+def latest(connection: Connection, layout: Layout, limit: int,
+           within: sa.ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    """The newest records, newest first, inside the reader's grant."""
+    table = layout.table
+    order = ([table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()] if layout.time
+             else [table.c["_id"].desc()])
+    statement = sa.select(table).order_by(*order).limit(limit)
+    if within is not None:
+        statement = statement.where(within)
+    return [to_record(layout, row) for row in connection.execute(statement).mappings().all()]
 
 
 def _after(layout: Layout, position: list[Any]) -> sa.ColumnElement[bool]:

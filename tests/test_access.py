@@ -1,67 +1,109 @@
-"""The reader gate: open records for anyone, closed ones for nobody until tokens exist."""
+"""Grants: which rows each kind of actor may read, by the charter's access level (DESIGN §5)."""
 
 from __future__ import annotations
 
 import pytest
+from api.support import write_closed_charters
 
 from hub import access
+from hub.access import Actor
+from hub.config import get_settings
 from hub.models import Dataset
 
+MEMBER = "metropole-civil-protection"
 
-def dataset(level: str) -> Dataset:
+
+@pytest.fixture(autouse=True)
+def test_charters(tmp_path, monkeypatch):
+    """Atmo Démo's restricted, personal and crisis charters (restricted to MEMBER)."""
+    write_closed_charters(tmp_path / "charters")
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(tmp_path / "charters"))
+    get_settings.cache_clear()
+
+
+def dataset(level: str, charter: str | None = None) -> Dataset:
     return Dataset(id=f"demo-{level}", title="Demo", organization_id="atmo-demo",
                    theme="air-quality", schema_name="air-quality-observation",
-                   charter_id=f"charter-{level}", charter_version="1.0", access=level)
+                   charter_id=charter or f"atmo-demo-{level}", charter_version="2.1",
+                   access=level)
+
+
+def actor(role: str, *orgs: str) -> Actor:
+    return Actor(id=f"t-{role}", role=role, organizations=frozenset(orgs))
 
 
 def test_open_records_are_readable_by_anyone():
     open_data = dataset("open")
-    assert access.can_read_records(open_data)
-    assert access.can_read_records(open_data, access.Actor(id="someone"))
-    access.require_records(open_data)
-    access.require_quarantine(open_data)
+    for who in (access.ANONYMOUS, actor("subject"), actor("agency", "elsewhere")):
+        given = access.grant(open_data, who)
+        assert given.scope == "all" and given.whole and given.reads_rows
 
 
 @pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
 def test_closed_records_are_refused_without_a_token(level):
     closed = dataset(level)
-    assert not access.can_read_records(closed)
-    with pytest.raises(access.AccessDenied) as denied:
-        access.require_records(closed)
-    assert denied.value.dataset_id == closed.id
-    assert closed.id in denied.value.reason and "charter-" + level in denied.value.reason
+    refused = access.grant(closed)
+    assert refused.scope == "none" and not refused.reads_rows
+    assert closed.id in refused.reason and f"atmo-demo-{level}" in refused.reason
 
 
-@pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
-def test_an_actor_without_proof_gains_nothing(level):
-    member = access.Actor(id="agency", roles=frozenset({"crisis-cell"}),
-                          organization="metropole-civil-protection", subject="st-a")
-    assert not access.can_read_records(dataset(level), member)
+@pytest.mark.parametrize("role", ["agency", "operator", "service", "crisis-cell"])
+def test_members_named_by_a_restricted_charter_read_every_row(role):
+    given = access.grant(dataset("restricted"), actor(role, MEMBER))
+    assert given.scope == "all" and MEMBER in given.reason
 
 
-@pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
-def test_quarantined_rows_follow_the_records_rule(level):
-    assert not access.can_read_quarantine(dataset(level))
-    with pytest.raises(access.AccessDenied):
-        access.require_quarantine(dataset(level))
+def test_an_agency_of_several_organizations_is_a_member_through_any_of_them():
+    assert access.grant(dataset("restricted"), actor("agency", "a-town", MEMBER)).whole
+
+
+@pytest.mark.parametrize("who", [actor("agency", "another-org"), actor("subject"),
+                                 actor("admin"), actor("operator", "another-operator"),
+                                 actor("crisis-cell")])
+def test_others_read_nothing_of_a_restricted_dataset(who):
+    given = access.grant(dataset("restricted"), who)
+    assert given.scope == "none" and not given.reads_rows and not given.whole
+
+
+def test_a_role_named_by_the_charter_opens_its_records_to_that_role():
+    # The crisis test charter says `restricted_to: ['role:crisis-cell']`: a restricted charter
+    # of the same shape lets any crisis-cell token read.
+    crisis_shaped = dataset("restricted", charter="atmo-demo-crisis")
+    assert access.grant(crisis_shaped, actor("crisis-cell")).whole
+    assert not access.grant(crisis_shaped, actor("agency", MEMBER)).reads_rows
+
+
+@pytest.mark.parametrize("level", ["open", "restricted", "personal", "crisis"])
+def test_the_producers_operators_read_everything_of_their_own_datasets(level):
+    given = access.grant(dataset(level), actor("operator", "atmo-demo"))
+    assert given.whole and "producer" in given.reason or level == "open"
+    assert not access.grant(dataset(level), actor("agency", "atmo-demo")).whole or level == "open"
+
+
+@pytest.mark.parametrize("level", ["personal", "crisis"])
+def test_personal_and_crisis_data_open_to_nobody_else_yet(level):
+    for who in (actor("agency", MEMBER), actor("crisis-cell", MEMBER), actor("subject"),
+                actor("service", MEMBER), actor("admin")):
+        assert access.grant(dataset(level), who).scope == "none"
+
+
+def test_a_charter_that_is_gone_opens_nothing():
+    assert not access.grant(dataset("restricted", charter="no-such-charter"),
+                            actor("agency", MEMBER)).reads_rows
 
 
 def test_each_level_says_why_in_its_own_words():
     reasons = {}
     for level in ("restricted", "personal", "crisis"):
-        with pytest.raises(access.AccessDenied) as denied:
-            access.require_records(dataset(level))
-        reasons[level] = denied.value.reason
+        reasons[level] = access.grant(dataset(level)).reason
     assert "member" in reasons["restricted"]
     assert "personal data" in reasons["personal"] and "consent" in reasons["personal"]
     assert "crisis" in reasons["crisis"]
 
 
 def test_an_unknown_level_is_refused_not_opened():
-    odd = dataset("semi-open")
-    assert not access.can_read_records(odd)
-    with pytest.raises(access.AccessDenied, match="unknown access level"):
-        access.require_records(odd)
+    refused = access.grant(dataset("semi-open"), actor("operator", "another-op"))
+    assert refused.scope == "none" and "unknown access level" in refused.reason
 
 
 def test_reports_keep_cell_values_only_where_rows_are_readable():

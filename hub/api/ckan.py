@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
 
+from hub.api.auth import AuthError, authenticate
 from hub.api.ckan_actions import ACTIONS, WRITE_ACTIONS, Call
 from hub.api.ckan_errors import ActionError, NotAuthorized
 from hub.api.deps import SessionDep
@@ -60,9 +61,17 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
         return bare(f"JSON Error: {exc}")
     help_url = f"{base_url(request)}api/3/action/help_show?name={name}"
     try:
+        try:
+            actor = await run_in_threadpool(authenticate, request, session)
+        except AuthError as refused:
+            failure = {"__type": "Authorization Error", "message": refused.message}
+            response = envelope({"help": help_url, "success": False, "error": failure},
+                                refused.status, request)
+            response.headers.update(refused.headers)
+            return response
         if not readable:
             raise NotAuthorized(f"the CKAN API does not take writes yet: {name} is not allowed")
-        call = Call(session=session, base=base_url(request))
+        call = Call(session=session, base=base_url(request), actor=actor)
         result = await run_in_threadpool(ACTIONS[name], call, data)
     except ActionError as error:
         return envelope({"help": help_url, "success": False, "error": error.error()},

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from hub import __version__, catalogue
+from hub import __version__, access, catalogue
+from hub.access import ANONYMOUS, Actor
 from hub.api import ckan_packages as packages
 from hub.api import ckan_search
 from hub.api.ckan_errors import (
@@ -23,17 +24,22 @@ from hub.api.ckan_errors import (
     require_text,
 )
 from hub.api.shapes import THEMES
-from hub.models import Organization
+from hub.models import Dataset, Organization
 
 LIST_MAX = 1000
 
 
 @dataclass(frozen=True)
 class Call:
-    """What an action runs with: a read session and the hub's absolute root URL."""
+    """What an action runs with: a read session, the hub's root URL and who is calling."""
 
     session: Session
     base: str
+    actor: Actor = ANONYMOUS
+
+    def whole(self, dataset: Dataset) -> bool:
+        """Whether the caller may see what is computed from all of a dataset's rows."""
+        return access.sees_computed(dataset, self.actor)
 
 
 Action = Callable[[Call, dict[str, Any]], Any]
@@ -85,7 +91,7 @@ def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
         dataset = catalogue.get(call.session, name)
     except catalogue.NotFound:
         raise NotFound(f"Dataset {name!r} was not found") from None
-    return packages.load_package(call.session, dataset, call.base)
+    return packages.load_package(call.session, dataset, call.base, call.whole(dataset))
 
 
 @action
@@ -93,7 +99,7 @@ def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Search datasets: q, fq, fq_list, rows (≤ 1000), start, sort, facet.field, fl."""
     listing = packages.load_listing(call.session)
     found = [packages.package_dict(d, listing.organizations.get(d.organization_id),
-                                   listing.resources.get(d.id, []), call.base)
+                                   listing.resources.get(d.id, []), call.base, call.whole(d))
              for d in listing.datasets]
     return ckan_search.search(found, data)
 
@@ -106,7 +112,7 @@ def resource_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     if resource is None:
         raise NotFound(f"Resource {resource_id!r} was not found")
     dataset = catalogue.get(call.session, resource.dataset_id)
-    return packages.resource_dict(resource, dataset, call.base)
+    return packages.resource_dict(resource, dataset, call.base, call.whole(dataset))
 
 
 @action
@@ -143,7 +149,8 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     _, datasets = catalogue.search(call.session, organization=org_id, limit=LIST_MAX)
     result = packages.organization_dict(organization, call.base, len(datasets))
     if as_bool(data, "include_datasets"):
-        result["packages"] = [packages.package_dict(d, organization, [], call.base)
+        result["packages"] = [packages.package_dict(d, organization, [], call.base,
+                                                    call.whole(d))
                               for d in datasets]
     result["users"] = []
     return result
@@ -175,7 +182,7 @@ def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     result = packages.group_dict(theme, len(members))
     if as_bool(data, "include_datasets"):
         result["packages"] = [packages.package_dict(d, listing.organizations.get(
-            d.organization_id), [], call.base) for d in members]
+            d.organization_id), [], call.base, call.whole(d)) for d in members]
     return result
 
 

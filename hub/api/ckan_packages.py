@@ -38,12 +38,13 @@ def load_listing(session: Session) -> Listing:
     return Listing(datasets, organizations, resources)
 
 
-def load_package(session: Session, dataset: Dataset, base: str) -> dict[str, Any]:
+def load_package(session: Session, dataset: Dataset, base: str, whole: bool = True
+                 ) -> dict[str, Any]:
     """One package dict, loading only what it needs."""
     resources = session.exec(select(Resource).where(Resource.dataset_id == dataset.id)
                              .order_by(col(Resource.position))).all()
     return package_dict(dataset, session.get(Organization, dataset.organization_id),
-                        list(resources), base)
+                        list(resources), base, whole)
 
 
 def ckan_time(moment: datetime | None) -> str | None:
@@ -53,8 +54,9 @@ def ckan_time(moment: datetime | None) -> str | None:
 
 
 def package_dict(dataset: Dataset, organization: Organization | None,
-                 resources: list[Resource], base: str) -> dict[str, Any]:
-    """A dataset as CKAN's package_show returns it."""
+                 resources: list[Resource], base: str, whole: bool = True) -> dict[str, Any]:
+    """A dataset as CKAN's package_show returns it; `whole` False withholds what is computed
+    from its rows (count, extent, time range) and its source URL."""
     tags = [tag_dict(k) for k in sorted(set(dataset.keywords or []))]
     org = organization_dict(organization, base) if organization else None
     licence_id = dataset.licence_id or "notspecified"
@@ -71,24 +73,27 @@ def package_dict(dataset: Dataset, organization: Organization | None,
         "metadata_created": ckan_time(dataset.created_at),
         "metadata_modified": ckan_time(dataset.modified_at), "creator_user_id": None,
         "num_resources": len(resources), "num_tags": len(tags), "tags": tags,
-        "groups": [group_dict(dataset.theme)], "extras": extras_of(dataset),
-        "resources": [resource_dict(r, dataset, base) for r in resources],
+        "groups": [group_dict(dataset.theme)], "extras": extras_of(dataset, whole),
+        "resources": [resource_dict(r, dataset, base, whole) for r in resources],
         "relationships_as_object": [], "relationships_as_subject": [],
     }
 
 
-def extras_of(dataset: Dataset) -> list[dict[str, str]]:
+def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
     """What CKAN has no field for, as sorted {key, value} extras (values are strings)."""
     values: dict[str, Any] = {
         "theme": dataset.theme, "schema": dataset.schema_name,
         "schema_version": dataset.schema_version, "charter": dataset.charter_id,
         "charter_version": dataset.charter_version, "access": dataset.access,
-        "mandatory_mention": dataset.mandatory_mention, "source_url": dataset.source_url,
-        "record_count": str(dataset.record_count),
-        "temporal_start": ckan_time(dataset.time_min), "temporal_end": ckan_time(dataset.time_max),
+        "mandatory_mention": dataset.mandatory_mention,
         "published_at": ckan_time(dataset.published_at),
     }
-    if dataset.bbox:
+    if whole:
+        values.update({"source_url": dataset.source_url,
+                       "record_count": str(dataset.record_count),
+                       "temporal_start": ckan_time(dataset.time_min),
+                       "temporal_end": ckan_time(dataset.time_max)})
+    if dataset.bbox and whole:
         values["bbox"] = ",".join(str(v) for v in dataset.bbox)
         # ckanext-spatial harvesters read the extent from a GeoJSON `spatial` extra.
         values["spatial"] = json.dumps(bbox_polygon(dataset.bbox))
@@ -101,7 +106,8 @@ def bbox_polygon(bbox: list[float]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
-def resource_dict(resource: Resource, dataset: Dataset, base: str) -> dict[str, Any]:
+def resource_dict(resource: Resource, dataset: Dataset, base: str, whole: bool = True
+                  ) -> dict[str, Any]:
     """A record resource as CKAN's resource_show returns it; its URL is the CSV export."""
     return {
         "id": resource.id, "package_id": dataset.id,
@@ -115,7 +121,7 @@ def resource_dict(resource: Resource, dataset: Dataset, base: str) -> dict[str, 
         "resource_type": "api", "url_type": None, "state": "active", "cache_url": None,
         # Not CKAN's datastore: datastore_search is not served, so clients must not call it.
         "datastore_active": False,
-        "access": dataset.access, "record_count": resource.row_count,
+        "access": dataset.access, "record_count": resource.row_count if whole else None,
         "schema": resource.schema_descriptor,
     }
 

@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Engine
 from sqlmodel import Session
 
-from hub import access, catalogue
+from hub import access, catalogue, reading
 from hub.api import records
+from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import base_url, find_dataset, find_run, require
+from hub.api.guards import base_url, find_dataset, find_run
 from hub.api.shapes import (
     DatasetDetail,
     DatasetPage,
@@ -24,17 +24,20 @@ from hub.api.shapes import (
     describe_run,
     summarise,
 )
-from hub.models import HarvestRun, Organization, QuarantinedRow
+from hub.models import Dataset, HarvestRun, Organization, QuarantinedRow
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 router.include_router(records.router)
 
 QUARANTINE_PAGE = 1000
+PROTECTED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid token (a challenge is in WWW-Authenticate)"},
+    403: {"description": "the charter does not open this to the caller"}}
 
 
 @router.get("", response_model=DatasetPage)
 def list_datasets(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, caller: CallerDep,
     q: str = Query("", description="words that must all appear (title, description, keywords)"),
     theme: str | None = Query(None, description="air-quality | energy | biodiversity | risk"),
     organization: str | None = Query(None, description="organization id"),
@@ -44,43 +47,61 @@ def list_datasets(
     total, page = catalogue.search(session, q=q, theme=theme, organization=organization,
                                    limit=limit, offset=offset)
     root = base_url(request)
-    found = [summarise(d, session.get(Organization, d.organization_id), root) for d in page]
+    found = [summarise(d, session.get(Organization, d.organization_id), root,
+                       access.sees_computed(d, caller.actor)) for d in page]
     more = offset + len(page) < total
     following = str(request.url.include_query_params(offset=offset + limit)) if more else None
     return DatasetPage(count=total, datasets=found, next=following)
 
 
 @router.get("/{dataset_id}", response_model=DatasetDetail)
-def show_dataset(request: Request, session: SessionDep, dataset_id: str) -> DatasetDetail:
+def show_dataset(request: Request, session: SessionDep, caller: CallerDep,
+                 dataset_id: str) -> DatasetDetail:
     """One dataset: metadata, charter, schema, freshness and last run."""
-    return describe(session, find_dataset(session, dataset_id), base_url(request))
+    dataset = find_dataset(session, dataset_id)
+    return describe(session, dataset, base_url(request),
+                    access.sees_computed(dataset, caller.actor))
 
 
 @router.get("/{dataset_id}/runs", response_model=RunsPage)
-def list_runs(session: SessionDep, dataset_id: str,
+def list_runs(session: SessionDep, caller: CallerDep, dataset_id: str,
               limit: int = Query(50, ge=1, le=1000)) -> RunsPage:
-    """A dataset's history of runs, newest first."""
+    """A dataset's history of runs, newest first (row counts and errors to readers of all rows)."""
     dataset = find_dataset(session, dataset_id)
+    whole = access.sees_computed(dataset, caller.actor)
     runs = catalogue.runs_of(session, dataset_id, limit=limit)
-    described = [describe_run(r) for r in runs]
-    for run in described:
-        run.error = access.redact_run_error(dataset, run.error)
-    return RunsPage(dataset=dataset_id, runs=described)
+    return RunsPage(dataset=dataset_id, runs=[
+        describe_run(r, whole, access.redact_run_error(dataset, r.error, caller.actor))
+        for r in runs])
 
 
-@router.get("/{dataset_id}/validation")
-def show_validation(session: SessionDep, dataset_id: str,
+@router.get("/{dataset_id}/validation", responses=PROTECTED)
+def show_validation(session: SessionDep, caller: CallerDep, dataset_id: str,
                     run: int | None = Query(None, description="a run id; default the latest "
                                             "run that validated rows")) -> dict[str, Any]:
-    """A run's validation report, frictionless-shaped (cell values only where rows are readable)."""
+    """A run's validation report, frictionless-shaped (to those who may read every row)."""
     dataset = find_dataset(session, dataset_id)
+    _check_whole(session, dataset, caller)
     chosen = find_run(session, dataset_id, run) if run is not None else latest_report(
         session, dataset_id)
     if chosen.report is None:
-        why = access.redact_run_error(dataset, chosen.error) or "no rows were checked"
+        why = chosen.error or "no rows were checked"
         raise HTTPException(404, f"run {chosen.id} of {dataset_id!r} has no validation report "
                                  f"(it {chosen.status}: {why})")
-    return access.redact_report(dataset, chosen.report)
+    try:
+        return reading.read_report(session, dataset, caller, chosen)
+    except access.AccessDenied as denied:
+        raise refusal(denied) from None
+
+
+def _check_whole(session: Session, dataset: Dataset, caller: reading.Caller) -> None:
+    """Refuse (and log) before any lookup a caller who may not read every row: a run id's
+    existence is row-level information too."""
+    if not access.sees_computed(dataset, caller.actor):
+        try:
+            reading.admit(reading.engine_of(session), dataset, caller, whole=True)
+        except access.AccessDenied as denied:
+            raise refusal(denied) from None
 
 
 def latest_report(session: Session, dataset_id: str) -> HarvestRun:
@@ -92,27 +113,30 @@ def latest_report(session: Session, dataset_id: str) -> HarvestRun:
 
 
 @router.get("/{dataset_id}/quarantine", response_model=QuarantinePage,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {}}}, **PROTECTED})
 def list_quarantine(
-    request: Request, session: SessionDep, dataset_id: str,
+    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str,
     run: int | None = Query(None, description="a run id; default the latest run"),
     format: Literal["json", "csv"] = Query("json"),
     limit: int = Query(QUARANTINE_PAGE, ge=1, le=10_000), offset: int = Query(0, ge=0),
 ) -> Any:
     """Rows the gate quarantined, with their row number, cells and reasons."""
     dataset = find_dataset(session, dataset_id)
-    require(access.require_quarantine, dataset)
+    _check_whole(session, dataset, caller)
     chosen = find_run(session, dataset_id, run) if run is not None else _latest_run(
         session, dataset_id)
     run_id = chosen.id if chosen else None
-    if format == "csv":
-        fields = records.field_names(session, dataset_id)
-        return StreamingResponse(
-            stream_quarantine(session.get_bind(), dataset_id, run_id, fields),  # type: ignore[arg-type]
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{dataset_id}-quarantine.csv"'})
-    rows = catalogue.quarantined(session, dataset_id, run_id, limit=limit, offset=offset) \
-        if run_id is not None else []
+    try:
+        if format == "csv":
+            pages = reading.stream_quarantine(session, dataset, caller, run_id)
+            fields = records.field_names(session, dataset_id)
+            return StreamingResponse(quarantine_csv(pages, fields),
+                                     media_type="text/csv; charset=utf-8", headers={
+                "Content-Disposition": f'attachment; filename="{dataset_id}-quarantine.csv"'})
+        rows = reading.read_quarantine(session, dataset, caller, run_id, limit, offset) \
+            if run_id is not None else []
+    except access.AccessDenied as denied:
+        raise refusal(denied) from None
     count = chosen.rows_quarantined if chosen else 0
     more = offset + len(rows) < count
     return QuarantinePage(
@@ -126,29 +150,20 @@ def _latest_run(session: Session, dataset_id: str) -> HarvestRun | None:
     return latest[0] if latest else None
 
 
-def stream_quarantine(engine: Engine, dataset_id: str, run_id: int | None,
-                      fields: list[str]) -> Iterator[str]:
-    """CSV of quarantined rows: `_row`, the schema's fields, then `_errors`."""
-    if run_id is None:
-        yield records.to_csv_lines([["_row", *fields, "_errors"]])
-        return
-    offset, header = 0, None
-    while True:
-        with Session(engine) as session:  # its own session: the request's may be closed
-            rows = catalogue.quarantined(session, dataset_id, run_id, limit=QUARANTINE_PAGE,
-                                         offset=offset)
+def quarantine_csv(pages: Iterator[list[QuarantinedRow]], fields: list[str]) -> Iterator[str]:
+    """CSV of quarantined rows: `_row`, the schema's fields (then any others), `_errors`."""
+    header: list[str] | None = None
+    for rows in pages:
         if header is None:
             extra = sorted({k for r in rows for k in r.cells} - set(fields))
             header = [*fields, *extra]
             yield records.to_csv_lines([["_row", *header, "_errors"]])
-        if not rows:
-            return
         yield records.to_csv_lines([quarantine_line(r, header) for r in rows])
-        offset += len(rows)
+    if header is None:
+        yield records.to_csv_lines([["_row", *fields, "_errors"]])
 
 
 def quarantine_line(row: QuarantinedRow, header: list[str]) -> list[Any]:
     """One quarantined row as CSV cells, its reasons joined in the last column."""
     reasons = "; ".join(str(e.get("message") or e.get("type") or e) for e in row.errors)
     return [row.row_number, *(row.cells.get(f) for f in header), reasons]
-

@@ -6,18 +6,17 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
-from hub import access, catalogue, geo, records
+from hub import access, catalogue, geo, reading, records
+from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import find_dataset, require
+from hub.api.guards import find_dataset
 from hub.api.shapes import RecordsPage
 
 router = APIRouter()
@@ -29,22 +28,15 @@ CSV_PAGE = 5_000
 _SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
 
 
-@dataclass(frozen=True)
-class Criteria:
-    """Which records a request asks for."""
-
-    start: datetime | None
-    end: datetime | None
-    bbox: tuple[float, float, float, float] | None
-
-
 @router.get(
     "/{dataset_id}/records", response_model=RecordsPage,
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}},
                400: {"description": "bad date, bbox, limit or cursor"},
+               401: {"description": "no valid token, and the charter does not open these "
+                                    "records to everyone"},
                403: {"description": "the charter does not open these records to the caller"}})
 def read_records(
-    request: Request, session: SessionDep, dataset_id: str,
+    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str,
     start: str | None = Query(None, alias="from", description="ISO 8601, inclusive; no zone = "
                               "UTC", examples=["2024-05-01T00:00:00Z"]),
     end: str | None = Query(None, alias="to", description="ISO 8601, exclusive; no zone = UTC"),
@@ -57,31 +49,35 @@ def read_records(
 ) -> Any:
     """Records in a time range and bounding box, ordered by time, paged by cursor."""
     dataset = find_dataset(session, dataset_id)
-    require(access.require_records, dataset)
-    try:
-        resource = catalogue.resource_of(session, dataset_id)
-    except catalogue.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    layout = catalogue.layout_of(resource)
-    criteria = Criteria(parse_moment("from", start), parse_moment("to", end), parse_box(bbox))
+    criteria = reading.Criteria(parse_moment("from", start), parse_moment("to", end),
+                                parse_box(bbox))
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
-    if format == "csv":
-        page = fetch(session.connection(), layout, criteria, min(cap or CSV_PAGE, CSV_PAGE),
-                     cursor)
-        lines = stream_csv(session.get_bind(), layout, criteria, page, cap)  # type: ignore[arg-type]
-        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{dataset_id}.csv"'})
-    page = fetch(session.connection(), layout, criteria, cap or DEFAULT_LIMIT, cursor)
+    try:
+        if format == "csv":
+            layout, pages = reading.stream_records(session, dataset, caller, criteria, cap, cursor)
+            return StreamingResponse(csv_lines(layout, pages),
+                                     media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition":
+                                              f'attachment; filename="{dataset_id}.csv"'})
+        page = reading.read_records(session, dataset, caller, criteria, cap or DEFAULT_LIMIT,
+                                    cursor)
+        layout = reading.layout(session, dataset)
+    except access.AccessDenied as denied:
+        raise refusal(denied) from None
+    except catalogue.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except records.QueryError as exc:
+        raise HTTPException(400, str(exc)) from None
     following = (str(request.url.include_query_params(cursor=page.next_cursor))
                  if page.next_cursor else None)
     if format == "geojson":
-        hub = resource.schema_descriptor.get("hub") or {}
-        if not (layout.lon and layout.lat):
+        lon, lat = reading.coordinates(layout)
+        if not (lon and lat):
             raise HTTPException(400, f"dataset {dataset_id!r} has no coordinates: ask for "
                                      "format=json or format=csv")
-        collection = to_feature_collection(page.records, hub["lon"], hub["lat"], following)
+        collection = to_feature_collection(page.records, lon, lat, following)
         return JSONResponse(collection, media_type="application/geo+json")
     return RecordsPage(records=page.records, next=following)
 
@@ -117,32 +113,11 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
-def fetch(connection: Connection, layout: records.Layout, criteria: Criteria, limit: int,
-          cursor: str | None) -> records.Page:
-    """One page of records; an unanswerable query (forged cursor, no time field) is a 400."""
-    try:
-        return records.query(connection, layout, start=criteria.start, end=criteria.end,
-                            bbox=criteria.bbox, limit=limit, cursor=cursor)
-    except records.QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
-
-
-def stream_csv(engine: Engine, layout: records.Layout, criteria: Criteria, first: records.Page,
-               cap: int | None) -> Iterator[str]:
-    """The header, then every matching row (up to `cap`), one page at a time."""
+def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    """The header, then every page of records, as CSV."""
     yield to_csv_lines([list(layout.columns)])
-    page, sent = first, 0
-    while True:
-        rows = page.records if cap is None else page.records[: cap - sent]
+    for rows in pages:
         yield to_csv_lines([[csv_value(v) for v in r.values()] for r in rows])
-        sent += len(rows)
-        if not page.next_cursor or (cap is not None and sent >= cap):
-            return
-        size = CSV_PAGE if cap is None else min(CSV_PAGE, cap - sent)
-        # A connection per page: a long download must not pin one read transaction.
-        with engine.connect() as connection:
-            page = records.query(connection, layout, start=criteria.start, end=criteria.end,
-                                bbox=criteria.bbox, limit=size, cursor=page.next_cursor)
 
 
 def csv_value(value: Any) -> Any:

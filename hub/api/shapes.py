@@ -71,9 +71,10 @@ class Freshness(BaseModel):
 
     published_at: datetime | None = Field(description="last batch that stored or changed rows")
     modified_at: datetime = Field(description="last change to the metadata")
-    time_min: datetime | None
+    time_min: datetime | None = Field(description="earliest record (null when withheld)")
     time_max: datetime | None
-    bbox: list[float] | None = Field(description="minlon, minlat, maxlon, maxlat (WGS84)")
+    bbox: list[float] | None = Field(description="minlon, minlat, maxlon, maxlat (WGS84); null "
+                                     "when withheld from callers who may not read every row")
     stale: bool = Field(description="no new data for longer than the theme expects")
 
 
@@ -84,11 +85,11 @@ class RunSummary(BaseModel):
     status: str = Field(description="running | succeeded | partial | failed | refused")
     started_at: datetime
     finished_at: datetime | None
-    rows_read: int
-    rows_published: int
-    rows_updated: int
-    rows_quarantined: int
-    rows_skipped: int
+    rows_read: int | None = Field(description="null when withheld under the charter")
+    rows_published: int | None
+    rows_updated: int | None
+    rows_quarantined: int | None
+    rows_skipped: int | None
 
 
 class RunOut(RunSummary):
@@ -113,7 +114,8 @@ class DatasetSummary(BaseModel):
     organization: OrganizationOut
     access: str
     licence: LicenceOut
-    record_count: int
+    record_count: int | None = Field(description="null when withheld from callers who may not "
+                                     "read every row")
     freshness: Freshness
     url: str = Field(description="this dataset in the native API")
 
@@ -191,20 +193,23 @@ def summarise_organization(organization: Organization | None, organization_id: s
     return OrganizationOut(id=organization.id, name=organization.name, kind=organization.kind)
 
 
-def summarise(dataset: Dataset, organization: Organization | None, base_url: str
-              ) -> DatasetSummary:
-    """A dataset as a search result."""
+def summarise(dataset: Dataset, organization: Organization | None, base_url: str,
+              whole: bool = True) -> DatasetSummary:
+    """A dataset as a search result; `whole` False withholds what is computed from its rows."""
     return DatasetSummary(
         id=dataset.id, title=dataset.title, description=dataset.description, theme=dataset.theme,
         keywords=list(dataset.keywords or []),
         organization=summarise_organization(organization, dataset.organization_id),
-        access=dataset.access, licence=licence_of(dataset), record_count=dataset.record_count,
-        freshness=freshness_of(dataset), url=f"{base_url}api/v1/datasets/{dataset.id}")
+        access=dataset.access, licence=licence_of(dataset),
+        record_count=dataset.record_count if whole else None,
+        freshness=freshness_of(dataset, whole), url=f"{base_url}api/v1/datasets/{dataset.id}")
 
 
-def describe(session: Session, dataset: Dataset, base_url: str) -> DatasetDetail:
-    """A dataset with everything its page and the API show about it."""
-    summary = summarise(dataset, session.get(Organization, dataset.organization_id), base_url)
+def describe(session: Session, dataset: Dataset, base_url: str, whole: bool = True
+             ) -> DatasetDetail:
+    """A dataset with everything its page and the API show about it (see `summarise`)."""
+    summary = summarise(dataset, session.get(Organization, dataset.organization_id), base_url,
+                        whole)
     latest = catalogue.runs_of(session, dataset.id, limit=1)
     return DatasetDetail(
         **summary.model_dump(),
@@ -212,7 +217,7 @@ def describe(session: Session, dataset: Dataset, base_url: str) -> DatasetDetail
                                access=dataset.access, licence=licence_of(dataset),
                                mandatory_mention=dataset.mandatory_mention),
         schema=schema_of(session, dataset),
-        last_run=summarise_run(latest[0]) if latest else None,
+        last_run=summarise_run(latest[0], whole) if latest else None,
         links=links_of(dataset.id, base_url))
 
 
@@ -222,12 +227,13 @@ def licence_of(dataset: Dataset) -> LicenceOut:
                       url=dataset.licence_url)
 
 
-def freshness_of(dataset: Dataset) -> Freshness:
-    """When a dataset last changed and what it covers."""
+def freshness_of(dataset: Dataset, whole: bool = True) -> Freshness:
+    """When a dataset last changed and, for readers of every row, what its rows cover."""
     return Freshness(published_at=as_utc(dataset.published_at),
                      modified_at=as_utc(dataset.modified_at) or datetime.now(UTC),
-                     time_min=as_utc(dataset.time_min), time_max=as_utc(dataset.time_max),
-                     bbox=dataset.bbox, stale=is_stale(dataset))
+                     time_min=as_utc(dataset.time_min) if whole else None,
+                     time_max=as_utc(dataset.time_max) if whole else None,
+                     bbox=dataset.bbox if whole else None, stale=is_stale(dataset))
 
 
 def schema_of(session: Session, dataset: Dataset) -> SchemaSummary:
@@ -243,20 +249,21 @@ def schema_of(session: Session, dataset: Dataset) -> SchemaSummary:
     return SchemaSummary(name=dataset.schema_name, version=dataset.schema_version, fields=fields)
 
 
-def summarise_run(run: HarvestRun) -> RunSummary:
-    """The counts and status of a run."""
+def summarise_run(run: HarvestRun, whole: bool = True) -> RunSummary:
+    """The status of a run, and its row counts for readers of every row."""
+    counts = {name: getattr(run, name) if whole else None for name in (
+        "rows_read", "rows_published", "rows_updated", "rows_quarantined", "rows_skipped")}
     return RunSummary(id=run.id or 0, status=run.status,
                       started_at=as_utc(run.started_at) or run.started_at,
-                      finished_at=as_utc(run.finished_at), rows_read=run.rows_read,
-                      rows_published=run.rows_published, rows_updated=run.rows_updated,
-                      rows_quarantined=run.rows_quarantined, rows_skipped=run.rows_skipped)
+                      finished_at=as_utc(run.finished_at), **counts)
 
 
-def describe_run(run: HarvestRun) -> RunOut:
+def describe_run(run: HarvestRun, whole: bool = True, error: str | None = None) -> RunOut:
     """A run with the schema and charter versions it was checked against."""
-    return RunOut(**summarise_run(run).model_dump(), source_id=run.source_id,
+    return RunOut(**summarise_run(run, whole).model_dump(), source_id=run.source_id,
                   schema_name=run.schema_name, schema_version=run.schema_version,
-                  charter_id=run.charter_id, charter_version=run.charter_version, error=run.error)
+                  charter_id=run.charter_id, charter_version=run.charter_version,
+                  error=run.error if error is None else error)
 
 
 def links_of(dataset_id: str, base_url: str) -> dict[str, str]:

@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from sqlalchemy import Connection
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, records
+from hub import access, catalogue, charters, reading
+from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
-from hub.api.shapes import THEMES, as_utc, describe, summarise
+from hub.api.shapes import THEMES, as_utc, describe, describe_run, summarise
 from hub.models import Dataset, HarvestRun
 
 log = logging.getLogger(__name__)
@@ -83,13 +82,14 @@ def link(base: Any, **params: str | None) -> str:
     return f"{base}?{query}" if query else str(base)
 
 
-templates.env.filters.update(ago=ago, utc=utc, iso=iso, number=lambda n: f"{n:,}",
+templates.env.filters.update(ago=ago, utc=utc, iso=iso,
+                             number=lambda n: "—" if n is None else f"{n:,}",
                              sentence=sentence, ticks=ticks)
 templates.env.globals.update(themes=THEMES, link=link)
 
 
 @router.get("/", response_class=HTMLResponse)
-def render_home(request: Request, session: SessionDep, q: str = "",
+def render_home(request: Request, session: SessionDep, caller: CallerDep, q: str = "",
               theme: str | None = None, organization: str | None = None,
               page: int = Query(1, ge=1)) -> HTMLResponse:
     """Search the catalogue, with theme and organization facets."""
@@ -100,7 +100,8 @@ def render_home(request: Request, session: SessionDep, q: str = "",
     chosen = [d for d in in_org if not theme or d.theme == theme]
     start = (page - 1) * PAGE_SIZE
     root = base_url(request)
-    shown = [summarise(d, organizations.get(d.organization_id), root)
+    shown = [summarise(d, organizations.get(d.organization_id), root,
+                       access.sees_computed(d, caller.actor))
              for d in chosen[start:start + PAGE_SIZE]]
     return templates.TemplateResponse(request, "index.html", {
         "q": q, "theme": theme, "organization": organization, "page": page,
@@ -114,45 +115,42 @@ def render_home(request: Request, session: SessionDep, q: str = "",
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
-def render_dataset(request: Request, session: SessionDep, dataset_id: str) -> HTMLResponse:
+def render_dataset(request: Request, session: SessionDep, caller: CallerDep,
+                   dataset_id: str) -> HTMLResponse:
     """One dataset: charter, schema, validation, runs, preview and API links."""
     try:
         dataset = catalogue.get(session, dataset_id)
     except catalogue.NotFound:
         return templates.TemplateResponse(request, "missing.html", {"dataset_id": dataset_id},
                                           status_code=404)
-    detail = describe(session, dataset, base_url(request))
+    whole = access.sees_computed(dataset, caller.actor)
+    detail = describe(session, dataset, base_url(request), whole)
     runs = catalogue.runs_of(session, dataset_id, limit=20)
-    preview, denied = read_preview(session, dataset)
+    preview, denied = read_preview(session, dataset, caller)
     return templates.TemplateResponse(request, "dataset.html", {
-        "d": detail, "purposes": purposes_of(dataset), "runs": runs,
-        "validation": summarise_validation(runs), "preview": preview, "denied": denied,
+        "d": detail, "purposes": purposes_of(dataset),
+        "runs": [describe_run(r, whole) for r in runs],
+        "validation": summarise_validation(runs) if whole else None,
+        "preview": preview, "denied": denied,
         "columns": [f.name for f in detail.schema_.fields],
-        "run_errors": {r.id: access.redact_run_error(dataset, r.error) for r in runs},
+        "run_errors": {r.id: access.redact_run_error(dataset, r.error, caller.actor)
+                       for r in runs},
     })
 
 
-def read_preview(session: Session, dataset: Dataset) -> tuple[list[dict[str, Any]], str | None]:
-    """The latest records when the gate allows them, else the gate's reason."""
+def read_preview(session: Session, dataset: Dataset, caller: reading.Caller
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+    """The latest records the caller may read, else why none are shown.
+
+    A page view is no attempt to read: refusals are not logged, reads are (by hub.reading).
+    """
+    given = access.grant(dataset, caller.actor)
+    if not given.reads_rows:
+        return [], given.reason
     try:
-        access.require_records(dataset)
-    except access.AccessDenied as denied:
-        return [], denied.reason
-    try:
-        layout = catalogue.layout_of(catalogue.resource_of(session, dataset.id))
+        return reading.read_latest(session, dataset, caller, PREVIEW_ROWS), None
     except catalogue.NotFound:
         return [], None
-    return latest_records(session.connection(), layout, PREVIEW_ROWS), None
-
-
-def latest_records(connection: Connection, layout: records.Layout, limit: int
-                   ) -> list[dict[str, Any]]:
-    """The newest records, newest first (records.query pages oldest first)."""
-    table = layout.table
-    order = ([table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()] if layout.time
-             else [table.c["_id"].desc()])
-    rows = connection.execute(sa.select(table).order_by(*order).limit(limit)).mappings().all()
-    return [records.to_record(layout, row) for row in rows]
 
 
 def purposes_of(dataset: Dataset) -> list[str]:

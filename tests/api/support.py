@@ -16,7 +16,9 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from hub import tokens
 from hub.app import create_app
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import get_settings
@@ -156,6 +158,14 @@ def publish_samples(engine: Engine, samples: Path) -> list[str]:
                       Publisher("sensor-community", "Sensor.Community"), ["pm10", "pm25"]),
             engine=engine)
     return ["openaq-toronto-pm25", "sensor-community-aberdeen"]
+
+
+def bearer(engine: Engine, role: str, *organizations: str, expires: datetime | None = None
+           ) -> dict[str, str]:
+    """Headers carrying a new token of `role` for `organizations`."""
+    with Session(engine) as session:
+        issued = tokens.issue(session, role, list(organizations), f"test {role}", expires)
+    return {"Authorization": f"Bearer {issued.token}"}
 
 
 @contextmanager

@@ -120,7 +120,7 @@ def test_a_closed_dataset_is_listed_as_not_open(client, published):
                             params={"id": published.closed["restricted"]}))
     assert package["isopen"] is False and package["license_id"] == "custom"
     assert {e["key"]: e["value"] for e in package["extras"]}["access"] == "restricted"
-    assert client.get(package["resources"][0]["url"]).status_code == 403
+    assert client.get(package["resources"][0]["url"]).status_code == 401
 
 
 def test_package_show_errors(client):

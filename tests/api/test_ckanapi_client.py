@@ -88,3 +88,20 @@ def test_the_ckanapi_command_dumps_every_dataset(hub_url, tmp_path: Path):
     dumped = [json.loads(line) for line in output.read_text().splitlines()]
     assert {d["name"] for d in dumped} == ALL
     assert all(d["resources"] and d["organization"] for d in dumped)
+
+
+@pytest.mark.parametrize("get_only", [False, True])
+def test_ckanapi_with_an_apikey_sees_what_its_token_grants(hub_url, engine, get_only):
+    from api.support import bearer
+
+    token = bearer(engine, "agency", "metropole-civil-protection")["Authorization"].split()[1]
+    member = ckanapi.RemoteCKAN(hub_url, apikey=token, user_agent="hub-tests", get_only=get_only)
+    package = member.action.package_show(id="atmo-demo-restricted-air")
+    assert {e["key"]: e["value"] for e in package["extras"]}["record_count"] == "144"
+    anonymous = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests", get_only=get_only)
+    hidden = anonymous.action.package_show(id="atmo-demo-restricted-air")
+    assert "record_count" not in {e["key"] for e in hidden["extras"]}
+    forged = ckanapi.RemoteCKAN(hub_url, apikey=token[:-2] + "xx", user_agent="hub-tests",
+                                get_only=get_only)
+    with pytest.raises(ckanapi.NotAuthorized):
+        forged.action.package_show(id="atmo-demo-restricted-air")

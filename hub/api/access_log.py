@@ -1,0 +1,70 @@
+"""/api/v1/access-log: who read the non-open data of an operator's datasets, and who was refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from hub import audit
+from hub.api.auth import CallerDep, require_role
+from hub.api.deps import SessionDep
+from hub.api.records import parse_moment
+from hub.models import as_utc
+
+router = APIRouter(prefix="/api/v1", tags=["access log"])
+
+
+class AccessEventOut(BaseModel):
+    """One read (or refused read) of non-open data."""
+
+    id: int = Field(description="position in the hash chain")
+    at: datetime
+    actor_id: str = Field(description="the token's id (`anonymous` without one)")
+    actor_role: str
+    organization: str = Field(description="the actor's organizations, comma-separated")
+    dataset: str
+    outcome: str = Field(description="granted | denied")
+    scope: str = Field(description="all | subjects | area | none")
+    purpose: str
+    rows: int | None = Field(description="rows sent; null for a streamed download")
+    route: str
+    reason: str
+    hash: str
+    prev_hash: str
+
+
+class AccessLogPage(BaseModel):
+    """Entries in chain order and the URL of the next page."""
+
+    entries: list[AccessEventOut]
+    next: str | None
+
+
+@router.get("/access-log", response_model=AccessLogPage,
+            responses={401: {"description": "no valid token"},
+                       403: {"description": "not an operator or admin token"}})
+def read_access_log(
+    request: Request, session: SessionDep, caller: CallerDep,
+    dataset: str | None = Query(None, description="one dataset's entries"),
+    start: str | None = Query(None, alias="from", description="ISO 8601, inclusive"),
+    end: str | None = Query(None, alias="to", description="ISO 8601, exclusive"),
+    after: int = Query(0, ge=0, le=2**62, description="entries after this id (paging)"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> AccessLogPage:
+    """The access log of the caller's organization's datasets (an admin reads all of it)."""
+    actor = require_role(caller, "operator", "admin")
+    producers = None if actor.role == "admin" else set(actor.organizations)
+    begin, finish = parse_moment("from", start), parse_moment("to", end)
+    if begin and finish and begin > finish:
+        raise HTTPException(400, f"from ({start}) is after to ({end})")
+    found = audit.entries(session, producers=producers, dataset=dataset, start=begin,
+                          end=finish, after=after, limit=limit)
+    following = (str(request.url.include_query_params(after=found[-1].id))
+                 if len(found) == limit else None)
+    return AccessLogPage(entries=[AccessEventOut(
+        id=e.id or 0, at=as_utc(e.at), actor_id=e.actor_id, actor_role=e.actor_role,
+        organization=e.organization, dataset=e.dataset_id, outcome=e.outcome, scope=e.scope,
+        purpose=e.purpose, rows=e.rows, route=e.route, reason=e.reason, hash=e.hash,
+        prev_hash=e.prev_hash) for e in found], next=following)

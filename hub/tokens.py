@@ -1,0 +1,124 @@
+"""Bearer tokens: issued once, stored as a keyed hash, checked in constant time, revocable.
+
+A token reads `hub.<id>.<secret>`: the id finds the row, the secret (256 random bits) is kept only
+as HMAC-SHA256 under the hub's secret key, so a copy of the database reveals no usable token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from hub.access import ROLES, Actor
+from hub.keys import secret_key
+from hub.models import ApiToken, as_utc, utcnow
+
+PREFIX = "hub"
+_SHAPE = re.compile(r"^hub\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
+_DURATION = re.compile(r"^(\d{1,5})([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Roles whose tokens speak for organizations, and how many each must name.
+ORGANIZATION_COUNT = {"operator": (1, 1), "agency": (1, 50), "service": (0, 1),
+                      "crisis-cell": (0, 1), "admin": (0, 0), "subject": (0, 0)}
+
+
+class TokenRequestError(ValueError):
+    """A token that cannot be issued as asked (unknown role, missing organization …)."""
+
+
+class InvalidToken(Exception):
+    """A presented token that proves nothing: malformed, unknown, forged, expired or revoked."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownToken(LookupError):
+    """No token with that id."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new token: its row, and the secret text shown once."""
+
+    row: ApiToken
+    token: str
+
+
+def parse_expiry(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`90d`, `12h`, `30m`, `2w` from now, or `never` (None)."""
+    if text is None or text.strip().lower() == "never":
+        return None
+    found = _DURATION.match(text.strip().lower())
+    if not found or int(found.group(1)) == 0:
+        raise TokenRequestError(f"expiry {text!r} is not a duration: write e.g. 90d, 12h, 30m, "
+                                "2w or never")
+    return (now or utcnow()) + timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def issue(session: Session, role: str, organizations: list[str] | None = None, name: str = "",
+          expires: datetime | None = None) -> Issued:
+    """Create a token for `role` (and its organizations); the returned text is never stored."""
+    orgs = sorted(set(organizations or []))
+    if role not in ROLES:
+        raise TokenRequestError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    low, high = ORGANIZATION_COUNT[role]
+    if not low <= len(orgs) <= high:
+        need = "no organization" if high == 0 else (
+            f"exactly {low} organization" if low == high else
+            f"between {low} and {high} organizations")
+        raise TokenRequestError(f"a {role} token takes {need} (got {len(orgs)}: use --org ID)")
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    row = ApiToken(id=token_id, name=name, role=role, organizations=orgs,
+                   secret_hash=_digest(token_id, secret), expires_at=expires)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return Issued(row, f"{PREFIX}.{token_id}.{secret}")
+
+
+def check(session: Session, presented: str, now: datetime | None = None) -> Actor:
+    """The actor a presented token proves, or InvalidToken."""
+    found = _SHAPE.match(presented.strip())
+    token_id, secret = (found.group(1), found.group(2)) if found else ("", presented)
+    row = session.get(ApiToken, token_id) if token_id else None
+    # Compare even when the id is unknown, so timing does not tell which ids exist.
+    expected = row.secret_hash if row is not None else _digest("unknown", "")
+    if not hmac.compare_digest(expected, _digest(token_id, secret)) or row is None:
+        raise InvalidToken("the token is not valid")
+    moment = now or utcnow()
+    if row.revoked_at is not None:
+        raise InvalidToken(f"token {row.id} was revoked")
+    if row.expires_at is not None and as_utc(row.expires_at) <= moment:
+        raise InvalidToken(f"token {row.id} expired on {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC")
+    return Actor(id=row.id, role=row.role, organizations=frozenset(row.organizations),
+                 name=row.name)
+
+
+def revoke(session: Session, token_id: str) -> ApiToken:
+    """Revoke a token; it stops working on the next request."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise UnknownToken(f"no token {token_id!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return row
+
+
+def listing(session: Session) -> list[ApiToken]:
+    """Every token, newest first (hashes included: callers show what they choose)."""
+    return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc())).all())
+
+
+def _digest(token_id: str, secret: str) -> str:
+    return hmac.new(secret_key(), f"{token_id}.{secret}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,60 @@
+"""`hub token create | list | revoke`: a token printed once, listed without secrets, revocable."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from hub import tokens
+from hub.cli import app
+
+runner = CliRunner()
+
+
+def test_create_prints_the_token_once_as_json(engine):
+    result = runner.invoke(app, ["token", "create", "--role", "operator", "--org", "atmo-demo",
+                                 "--name", "harvester", "--expires", "30d", "--json"])
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    assert set(made) == {"id", "token", "role", "org", "expires"}
+    assert (made["role"], made["org"]) == ("operator", "atmo-demo")
+    assert made["expires"].endswith("Z")
+    with Session(engine) as session:
+        assert tokens.check(session, made["token"]).organizations == {"atmo-demo"}
+
+
+def test_an_agency_of_several_organizations_and_a_token_that_never_expires(engine):
+    result = runner.invoke(app, ["token", "create", "--role", "agency", "--org", "a", "--org",
+                                 "b", "--expires", "never", "--json"])
+    made = json.loads(result.stdout)
+    assert made["org"] == ["a", "b"] and made["expires"] is None
+
+
+def test_list_shows_no_secret_and_revoke_takes_effect(engine):
+    made = json.loads(runner.invoke(app, ["token", "create", "--role", "admin", "--json"]).stdout)
+    listed = runner.invoke(app, ["token", "list"])
+    assert listed.exit_code == 0 and made["id"] in listed.stdout and "active" in listed.stdout
+    assert made["token"].split(".")[2] not in listed.stdout
+    assert runner.invoke(app, ["token", "revoke", made["id"]]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["token", "list"]).stdout
+    unknown = runner.invoke(app, ["token", "revoke", "nope"])
+    assert unknown.exit_code == 1 and "no token" in unknown.output
+
+
+def test_bad_requests_exit_2_with_the_reason(engine):
+    for args, words in ((["--role", "operator"], "exactly 1 organization"),
+                        (["--role", "wizard"], "unknown role"),
+                        (["--role", "admin", "--expires", "soon"], "not a duration")):
+        result = runner.invoke(app, ["token", "create", *args])
+        assert result.exit_code == 2 and words in result.output
+
+
+def test_a_short_secret_key_stops_the_command(engine, monkeypatch):
+    from hub.config import get_settings
+
+    monkeypatch.setenv("HUB_SECRET_KEY", "too-short")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["token", "create", "--role", "admin"])
+    assert result.exit_code == 2 and "at least 32" in result.output
