@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -55,6 +56,15 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Written:
+    """Where an entry landed in the chain."""
+
+    id: int
+    hash: str
+    prev_hash: str
+
+
+@dataclass(frozen=True)
 class Verification:
     """The outcome of `verify`: how many entries hold, and the first that does not."""
 
@@ -77,7 +87,7 @@ def fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def append(engine: Engine, entry: Entry) -> AccessEvent:
+def append(engine: Engine, entry: Entry) -> Written:
     """Add an entry after the current head; AuditUnavailable if that keeps failing."""
     with _appending:
         for attempt in range(ATTEMPTS):
@@ -103,17 +113,29 @@ def _contended(exc: Exception) -> bool:
     return isinstance(exc, IntegrityError) or "locked" in text or "busy" in text
 
 
-def _append_once(engine: Engine, entry: Entry) -> AccessEvent:
-    with Session(engine, expire_on_commit=False) as session:
-        head = session.exec(select(AccessEvent).order_by(col(AccessEvent.id).desc())
-                            .limit(1)).first()
+def _append_once(engine: Engine, entry: Entry) -> Written:
+    table = AccessEvent.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        # The head this process wrote last saves a read; if another process appended since,
+        # the insert collides on the id or prev_hash, and the retry reads the real head.
+        head = _heads.get(engine.url) or connection.execute(
+            sa.select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)).first()
         fields: dict[str, Any] = {**entry.__dict__, "at": utcnow(),
-                                  "id": (head.id or 0) + 1 if head else 1,
-                                  "prev_hash": head.hash if head else GENESIS}
-        event = AccessEvent(**fields, hash=fingerprint(fields))
-        session.add(event)
-        session.commit()
-        return event
+                                  "id": head[0] + 1 if head else 1,
+                                  "prev_hash": head[1] if head else GENESIS}
+        fields["hash"] = fingerprint(fields)
+        try:
+            # Parameters apart from the statement: it is compiled once, not once per read.
+            connection.execute(_INSERT, fields)
+        except Exception:
+            _heads.pop(engine.url, None)
+            raise
+    _heads[engine.url] = (fields["id"], fields["hash"])
+    return Written(fields["id"], fields["hash"], fields["prev_hash"])
+
+
+_INSERT = sa.insert(AccessEvent.__table__)  # type: ignore[attr-defined]
+_heads: dict[Any, tuple[int, str]] = {}
 
 
 def verify(engine: Engine, batch: int = 5000) -> Verification:

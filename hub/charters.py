@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -107,23 +108,36 @@ def load_charter(charter_id: str, on: date | None = None) -> Charter:
 def restricted_to(charter_id: str, version: str) -> frozenset[str]:
     """Who a charter version opens its restricted records to; nobody if the charter is gone."""
     try:
-        versions = _versions_cached(charter_id, _stamp())
+        return _members(charter_id, version, _generation())
     except CharterError:
         return frozenset()  # a charter that cannot be read opens nothing
+
+
+@lru_cache(maxsize=1024)
+def _members(charter_id: str, version: str, generation: int) -> frozenset[str]:
+    # Every read of a restricted dataset asks; parsing YAML and the profile each time would not do.
+    versions = charter_versions(charter_id)
     chosen = [c for c in versions if c.version == version] or versions[-1:]
     return frozenset(chosen[0].restricted_to) if chosen else frozenset()
 
 
-def _stamp() -> tuple[tuple[str, int], ...]:
-    """The charter files and their modification times: a cache key that sees every edit."""
-    return tuple((str(p), p.stat().st_mtime_ns) for folder in _folders()
-                 for p in sorted(folder.glob(f"*{SUFFIX}")))
+STAMP_SECONDS = 2.0  # a charter edit applies to reads within this long
+_listings: dict[tuple[str, ...], tuple[float, int]] = {}
 
 
-@lru_cache(maxsize=256)
-def _versions_cached(charter_id: str, stamp: tuple[tuple[str, int], ...]) -> list[Charter]:
-    # Every read of a restricted dataset asks; parsing YAML and the profile each time would not do.
-    return charter_versions(charter_id)
+def _generation() -> int:
+    """A number that changes when a charter file is added, removed or edited; the folders are
+    listed again at most every STAMP_SECONDS."""
+    folders = tuple(str(folder) for folder in get_settings().charter_dirs)
+    now = time.monotonic()
+    seen = _listings.get(folders)
+    if seen and now - seen[0] < STAMP_SECONDS:
+        return seen[1]
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for folder in _folders()
+                  for p in sorted(folder.glob(f"*{SUFFIX}")))
+    generation = hash(stamp)
+    _listings[folders] = (now, generation)
+    return generation
 
 
 def check_publication(

@@ -51,13 +51,13 @@ def secret_key() -> bytes:
                             "print(secrets.token_urlsafe(48))'`), or leave it unset to have one "
                             "generated and kept in HUB_DATA_DIR")
         return key
-    path = (get_settings().data_dir / KEY_FILE).resolve()
-    if path not in _kept:  # read once per process: the token check runs on every request
-        _kept[path] = _stored_key(path)
-    return _kept[path]
+    folder = str(get_settings().data_dir)
+    if folder not in _kept:  # read once per process: the token check runs on every request
+        _kept[folder] = _stored_key((Path(folder) / KEY_FILE).resolve())
+    return _kept[folder]
 
 
-_kept: dict[Path, bytes] = {}
+_kept: dict[str, bytes] = {}
 
 
 def _stored_key(path: Path) -> bytes:

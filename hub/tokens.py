@@ -12,7 +12,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from hub.access import ROLES, Actor
@@ -88,7 +90,7 @@ def check(session: Session, presented: str, now: datetime | None = None) -> Acto
     """The actor a presented token proves, or InvalidToken."""
     found = _SHAPE.match(presented.strip())
     token_id, secret = (found.group(1), found.group(2)) if found else ("", presented)
-    row = session.get(ApiToken, token_id) if token_id else None
+    row = _lookup(session, token_id) if token_id else None
     # Compare even when the id is unknown, so timing does not tell which ids exist.
     expected = row.secret_hash if row is not None else _digest("unknown", "")
     if not hmac.compare_digest(expected, _digest(token_id, secret)) or row is None:
@@ -118,6 +120,16 @@ def revoke(session: Session, token_id: str) -> ApiToken:
 def listing(session: Session) -> list[ApiToken]:
     """Every token, newest first (hashes included: callers show what they choose)."""
     return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc())).all())
+
+
+_BY_ID = sa.select(ApiToken.__table__).where(  # type: ignore[attr-defined]
+    ApiToken.__table__.c.id == sa.bindparam("token_id"))  # type: ignore[attr-defined]
+
+
+def _lookup(session: Session, token_id: str) -> Any:
+    """The token's row, read fresh on every request (revocation must apply at once); a Core
+    statement compiled once, since this runs before every authenticated read."""
+    return session.connection().execute(_BY_ID, {"token_id": token_id}).first()
 
 
 def _digest(token_id: str, secret: str) -> str:

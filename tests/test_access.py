@@ -135,3 +135,15 @@ def test_reader_notes_and_labels_are_withheld_where_rows_are_not_readable():
     assert "LEAKVAL42" not in str(redacted) and "k1a2b3" not in str(redacted)
     assert [e["type"] for e in redacted["tasks"][0]["errors"]] == ["normalisation-error",
                                                                    "incorrect-label"]
+
+
+def test_an_edited_restricted_to_applies_to_the_next_reads(tmp_path, monkeypatch):
+    from hub import charters
+
+    monkeypatch.setattr(charters, "STAMP_SECONDS", 0.0)
+    newcomer = actor("agency", "new-member")
+    assert not access.grant(dataset("restricted"), newcomer).reads_rows
+    path = tmp_path / "charters" / "atmo-demo-restricted.yaml"
+    path.write_text(path.read_text().replace("[metropole-civil-protection]",
+                                             "[metropole-civil-protection, new-member]"))
+    assert access.grant(dataset("restricted"), newcomer).whole

@@ -7,6 +7,8 @@ driven through the same routes to prove the traces would be seen if they leaked.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -122,6 +124,22 @@ def leaks(text: str) -> list[str]:
     return found + (["row count"] if COUNT.search(text) else [])
 
 
+def without_echo(text: str, query: dict[str, str]) -> str:
+    """The response without what the caller sent (a search page shows its own query back).
+
+    A value that is part of a trace (q=SECRET) is left in: removing it could hide a leak.
+    """
+    for value in sorted((v for v in query.values() if isinstance(v, str)), key=len,
+                        reverse=True):
+        if any(value in marker for marker in MARKERS):
+            continue
+        for form in {value, html.escape(value), html.escape(value, quote=False),
+                     json.dumps(value)[1:-1]}:
+            if len(form) > 2:
+                text = text.replace(form, "")
+    return text
+
+
 def call(client, route: str, dataset_id: str, query: dict[str, str], headers: dict[str, str]):
     path = route.format(id=dataset_id)
     if "action/" in route:
@@ -144,7 +162,8 @@ def test_no_trace_of_closed_rows_reaches_anyone_outside_the_grant(engine, hidden
             ATTEMPTS[level] = ATTEMPTS.get(level, 0) + 1
             response = call(client, route, dataset_id, query, people[who])
             assert response.status_code < 500, (who, route, query, response.text[:300])
-            assert not leaks(response.text), (who, route, query, leaks(response.text))
+            found = leaks(without_echo(response.text, query))
+            assert not found, (who, route, query, found)
 
         attempt()
     assert ATTEMPTS[level] >= EXAMPLES
