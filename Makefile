@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo serve test test-sqlite test-postgres services bench lint
+.PHONY: install demo serve test test-sqlite test-postgres services bench soak lint
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-postgres:
 bench: install
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/validate.py
+	$(VENV)/bin/python bench/access.py
+
+# Ten minutes of repeated harvests and concurrent reads against a real `hub serve`.
+soak: install
+	$(VENV)/bin/python bench/soak.py
 
 lint: install
 	$(VENV)/bin/ruff check hub pipelines tests bench

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from hub import __version__
-from hub.api import access_log, ckan, datasets, health
+from hub.api import access_log, ckan, ckan_replies, datasets, health
+from hub.api.headers import SecurityHeaders
+from hub.api.limits import BodyLimit
+from hub.api.nul import NulGuard
+from hub.api.origin import PublicOrigin, configured_root
+from hub.api.outages import OUTAGES, answer_unavailable
 from hub.audit import AuditUnavailable
 from hub.bus import get_bus
 from hub.db import get_engine, upgrade
 from hub.keys import secret_key
-from hub.runs import recover_stale_runs
+from hub.runs import recover_stale_runs, watch_stale_runs
 from hub.ui import views
 
 log = logging.getLogger(__name__)
@@ -26,16 +36,32 @@ log = logging.getLogger(__name__)
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """Check the secret key, bring the database to the latest migration, settle interrupted runs."""
     secret_key()  # a short HUB_SECRET_KEY stops the start here, with the reason
+    configured_root()  # so does a HUB_PUBLIC_URL that is no absolute http(s) URL
     engine = get_engine()
     upgrade(engine)
     recover_stale_runs(engine)
     get_bus()
-    yield
+    # A harvest that dies while this server runs must not show "running" until the next one.
+    watcher = asyncio.create_task(watch_stale_runs(engine), name="watch-stale-runs")
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+class HubApp(FastAPI):
+    """FastAPI with the hub's guards around the whole stack, Starlette's 500 page included."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Headers outermost; the public origin pinned before the NUL and body guards answer."""
+        return SecurityHeaders(PublicOrigin(NulGuard(BodyLimit(super().build_middleware_stack()))))
 
 
 def create_app() -> FastAPI:
     """The hub's ASGI application."""
-    app = FastAPI(
+    app = HubApp(
         title="Territorial data hub",
         version=__version__,
         summary="Environmental and crisis data of a territory: catalogue, records, CKAN API.",
@@ -49,6 +75,11 @@ def create_app() -> FastAPI:
     app.include_router(views.router)
     app.mount("/static", StaticFiles(directory=views.STATIC_DIR), name="static")
     app.add_exception_handler(AuditUnavailable, refuse_unlogged_read)
+    for outage in OUTAGES:  # PostgreSQL restarting, SQLite locked too long: 503, then recovery
+        app.add_exception_handler(outage, answer_unavailable)
+    # CKAN's shapes for routing and parsing errors under /api/3 and /api/action.
+    app.add_exception_handler(HTTPException, ckan_replies.answer_http_error)
+    app.add_exception_handler(RequestValidationError, ckan_replies.answer_invalid_request)
     return app
 
 

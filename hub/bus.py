@@ -124,7 +124,9 @@ class RedisBus:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._client = redis.Redis.from_url(url)
+        # Bounded waits: a Redis that restarts or vanishes fails a publish fast (the gate logs it
+        # and goes on); the client's pool reconnects by itself on the next command.
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
         self._client.ping()  # fail at start-up, not at the first event
 
     def publish(self, event: dict[str, Any]) -> None:

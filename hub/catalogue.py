@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -15,18 +16,22 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, func, or_, select
 
-from hub import charters, records, runs, schemas
+from hub import charters, quarantine, records, runs, schemas
 from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
 from hub.reports import build_report
-from hub.validation import Validator
+from hub.validation import ChunkResult, Validator
 
 log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_row", "_error")
 REPORT_ERROR_CAP = 10_000  # errors listed in a run's report; each quarantined row keeps all its own
+# A refused batch keeps no row, only its report: enough errors to see the pattern, and no more,
+# so that a broken feed harvested every few minutes does not grow the run table either.
+REJECTED_ERROR_CAP = 100
+VALIDATION_SLICE = 10_000  # rows validated (and stored) at a time
 
 
 class PublishRefused(Exception):
@@ -45,6 +50,15 @@ class PublishFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.run_id = run_id
+
+
+class BatchRejected(PublishFailed):
+    """A batch too invalid to publish, refused whole: its run keeps counts and first errors."""
+
+    def __init__(self, reason: str, report: dict[str, Any]) -> None:
+        super().__init__(reason, None)
+        self.report = report
+        self.run: HarvestRun | None = None
 
 
 class NotFound(LookupError):
@@ -75,6 +89,8 @@ class Batch:
     source_id: str | None = None
     source_url: str = ""
     keywords: list[str] = field(default_factory=list)
+    max_invalid_share: float | None = None  # None: the hub's setting
+    quarantine_cap: int | None = None  # None: the hub's setting
 
 
 Progress = Callable[[int], None]
@@ -94,6 +110,12 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
         refusal.run_id = run.id
         runs.close_run(engine, run, "refused", redact_text(refusal.reason))
         raise
+    except BatchRejected as rejected:  # rolled back: the run keeps its counts and first errors
+        _forget_counts(run)
+        run.report = rejected.report
+        rejected.run_id, rejected.run = run.id, runs.close_run(engine, run, "failed",
+                                                                rejected.reason)
+        raise
     except Exception as exc:
         reason = redact_text(f"{type(exc).__name__}: {exc}")  # a feed's url may hold a key
         _forget_counts(run)
@@ -103,8 +125,11 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
         _forget_counts(run)
         runs.close_run(engine, run, "failed", "interrupted")
         raise
-    status = "partial" if run.rows_quarantined else "succeeded"
-    runs.close_run(engine, run, status)
+    if run.rows_read and run.rows_quarantined == run.rows_read:  # nothing could be published
+        runs.close_run(engine, run, "failed", f"{quarantine.EVERY_ROW}: {run.rows_read:,} rows "
+                       "read, all quarantined, none published")
+    else:
+        runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
     return run
 
@@ -156,8 +181,13 @@ def _check_personal_data(schema: schemas.TableSchema, charter: charters.Charter)
 
 def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter,
            run: HarvestRun, progress: Progress | None) -> None:
-    """Store a batch in one transaction: all of it (valid + quarantined) or nothing."""
+    """Store a batch in one transaction: all of it (valid + quarantined) or nothing.
+
+    A batch whose quarantine passes its cap stops there; one whose invalid share passes its
+    threshold is judged once read. Either is rolled back whole and raised as BatchRejected.
+    """
     started = time.perf_counter()
+    limits = quarantine.Limits.of(batch.max_invalid_share, batch.quarantine_cap)
     errors: list[dict[str, Any]] = []
     error_total = valid = changed = 0
     with engine.begin() as connection:
@@ -165,33 +195,65 @@ def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: c
         layout = records.layout_for(resource.table_name, schema.descriptor, sa.MetaData())
         records.ensure_table(connection, layout)
         before = records.count_rows(connection, layout)
-        validator = Validator(schema.descriptor)
-        header_checked = False
         with records.bulk_loading(connection, layout):
-            for chunk in batch.chunks:
-                if not header_checked:
-                    _check_header(validator, chunk, batch)
-                    header_checked = True
-                result = validator.validate_chunk(chunk)
-                changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
-                _quarantine(connection, run, batch.dataset_id, result.invalid)
-                run.rows_read += chunk.height
-                run.rows_quarantined += result.invalid.height
-                valid += result.valid.height
+            for height, result in _validated(Validator(schema.descriptor), batch):
+                run.rows_read += height
+                invalid = run.rows_quarantined + result.invalid.height
                 error_total += len(result.errors)
                 errors.extend(result.errors[: max(0, REPORT_ERROR_CAP - len(errors))])
+                overflow = limits.overflow(run.rows_read, invalid)
+                if overflow:  # the rest cannot save the batch: stop reading, write no more
+                    raise _rejected(batch, schema, run, overflow, errors, error_total, started)
+                changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
+                quarantine.write(connection, run.id or 0, batch.dataset_id, result.invalid)
+                run.rows_quarantined = invalid
+                valid += result.valid.height
                 if progress:
                     progress(run.rows_read)
+            excess = limits.excess(run.rows_read, run.rows_quarantined)
+            if excess:
+                raise _rejected(batch, schema, run, excess, errors, error_total, started)
         inserted = records.count_rows(connection, layout) - before
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed
         _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
         cut = [f"{error_total} errors; the first {len(errors)} are listed, and every "
                "quarantined row keeps its own"] if error_total > len(errors) else []
-        run.report = build_report(redact_url(batch.source_url), schema.fields, errors, started,
-                                  {"rows": run.rows_read, "fields": len(schema.fields)}, cut,
-                                  error_total=error_total, name=batch.dataset_id)
+        run.report = _report(batch, schema, run, errors, error_total, started, cut)
         _log_event(connection, batch, run)
+
+
+def _report(batch: Batch, schema: schemas.TableSchema, run: HarvestRun,
+            errors: list[dict[str, Any]], error_total: int, started: float,
+            warnings: list[str]) -> dict[str, Any]:
+    """A run's validation report: its listed errors, all of them counted."""
+    return build_report(redact_url(batch.source_url), schema.fields, errors, started,
+                        {"rows": run.rows_read, "fields": len(schema.fields)}, warnings,
+                        error_total=error_total, name=batch.dataset_id)
+
+
+def _rejected(batch: Batch, schema: schemas.TableSchema, run: HarvestRun, why: str,
+              errors: list[dict[str, Any]], error_total: int, started: float) -> BatchRejected:
+    """The refusal of a batch too invalid to publish, with its report (first errors only)."""
+    reason = f"{why}; the batch was refused whole: none of its rows was published or quarantined"
+    listed = errors[:REJECTED_ERROR_CAP]
+    notes = [reason, *([f"{error_total} errors; the first {len(listed)} are listed"]
+                       if error_total > len(listed) else [])]
+    return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
+
+
+def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkResult]]:
+    """A batch's rows validated a slice at a time, with each slice's height."""
+    header_checked = False
+    for chunk in batch.chunks:
+        if not header_checked:
+            _check_header(validator, chunk, batch)
+            header_checked = True
+        # An invalid row's error descriptors weigh kilobytes while they exist: slices keep a
+        # reader's 100 000-row chunk of garbage from taking a gigabyte, and the cap exact.
+        for start in range(0, chunk.height, VALIDATION_SLICE):
+            part = chunk.slice(start, VALIDATION_SLICE)
+            yield part.height, validator.validate_chunk(part)
 
 
 def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> None:
@@ -257,18 +319,6 @@ def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
 
 def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]
-
-
-def _quarantine(connection: Connection, run: HarvestRun, dataset_id: str,
-                invalid: pl.DataFrame) -> None:
-    if invalid.height == 0:
-        return
-    fields = [c for c in invalid.columns if c not in META_COLUMNS]
-    rows = [{"run_id": run.id, "dataset_id": dataset_id, "row_number": row["_row"],
-             "cells": {f: row[f] for f in fields},
-             "errors": json.loads(row["_error"]) if row.get("_error") else []}
-            for row in invalid.iter_rows(named=True)]
-    connection.execute(sa.insert(QuarantinedRow.__table__), rows)  # type: ignore[attr-defined]
 
 
 def _refresh_extent(connection: Connection, dataset_id: str, resource: Resource,
@@ -350,8 +400,30 @@ def resource_of(session: Session, dataset_id: str) -> Resource:
 
 
 def layout_of(resource: Resource) -> records.Layout:
-    """The record-table layout of a resource."""
-    return records.layout_for(resource.table_name, resource.schema_descriptor, sa.MetaData())
+    """The record-table layout of a resource (one object per table and schema, so SQLAlchemy
+    reuses its compiled queries instead of compiling each request's anew)."""
+    return _layout(resource.table_name, json.dumps(resource.schema_descriptor, sort_keys=True))
+
+
+def layout_of_dataset(connection: Connection, dataset_id: str) -> records.Layout:
+    """The record-table layout of a dataset, or NotFound; read as text, so a request that
+    finds the layout cached decodes no JSON and builds no table."""
+    row = connection.execute(_RESOURCE_TEXT, {"dataset_id": dataset_id}).first()
+    if row is None:
+        raise NotFound(f"dataset {dataset_id!r} has no records")
+    return _layout(row[0], row[1])
+
+
+_RESOURCE_TEXT = (sa.select(Resource.__table__.c.table_name,  # type: ignore[attr-defined]
+                            sa.cast(Resource.__table__.c.schema_descriptor,  # type: ignore[attr-defined]
+                                    sa.Text))
+                  .where(Resource.__table__.c.dataset_id == sa.bindparam("dataset_id"))  # type: ignore[attr-defined]
+                  .order_by(Resource.__table__.c.position).limit(1))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=512)
+def _layout(table_name: str, descriptor: str) -> records.Layout:
+    return records.layout_for(table_name, json.loads(descriptor), sa.MetaData())
 
 
 def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestRun]:
@@ -363,21 +435,22 @@ def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestR
 
 
 def quarantined(session: Session, dataset_id: str, run_id: int | None = None, limit: int = 1000,
-                offset: int = 0, after_id: int | None = None) -> list[QuarantinedRow]:
-    """A run's quarantined rows (default the latest run): by row number, or after an id."""
+                offset: int = 0, after: tuple[int, int] | None = None) -> list[QuarantinedRow]:
+    """A run's quarantined rows (default the latest run) by row number, after a (row, id)."""
     if run_id is None:
         latest = runs_of(session, dataset_id, limit=1)
         if not latest:
             return []
         run_id = latest[0].id
+    number, row_id = col(QuarantinedRow.row_number), col(QuarantinedRow.id)
     statement = select(QuarantinedRow).where(QuarantinedRow.dataset_id == dataset_id,
                                               QuarantinedRow.run_id == run_id)
-    if after_id is not None:
-        statement = statement.where(col(QuarantinedRow.id) > after_id).order_by(
-            col(QuarantinedRow.id))
-    else:
-        statement = statement.order_by(col(QuarantinedRow.row_number), col(QuarantinedRow.id)
-                                       ).offset(offset)
+    if after is not None:
+        # Spelled out rather than as a row value: both databases then walk the (run_id,
+        # row_number, id) index from the cursor on, whatever the page.
+        statement = statement.where(number >= after[0],
+                                    or_(number > after[0], row_id > after[1]))
+    statement = statement.order_by(number, row_id).offset(offset or None)
     return list(session.exec(statement.limit(limit)).all())
 
 

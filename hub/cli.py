@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,27 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # Its telemetry write races the first flow on the temporary SQLite server ("database is locked").
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-app = typer.Typer(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
+
+class HubCommand(typer.Typer):
+    """The `hub` app; run as a program of its own (not inside a test runner) it guards children."""
+
+    own_process = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line (the console script's entry point)."""
+        HubCommand.own_process = True
+        return super().__call__(*args, **kwargs)
+
+
+def _guard_children() -> None:
+    """No orphan process: Prefect's temporary server ends with this command, however it ends."""
+    if HubCommand.own_process:
+        from hub.watchdog import guard_children
+
+        guard_children()
+
+
+app = HubCommand(help="The territorial data hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
@@ -71,6 +91,7 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000,
         if skipped:
             console.print(f"Skipped {', '.join(skipped)}: no sample files at {samples} "
                           "(set HUB_SAMPLES_DIR to harvest them).")
+    _guard_children()
     failures = _harvest([str(s.path) for s in sources])
     if failures:
         console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")
@@ -88,6 +109,7 @@ def harvest(sources: Annotated[list[str] | None, typer.Argument(
     if not refs:
         console.print("No enabled sources found.")
         raise typer.Exit(1)
+    _guard_children()
     raise typer.Exit(1 if _harvest(refs) else 0)
 
 
@@ -107,7 +129,9 @@ def _harvest(refs: list[str]) -> int:
         with flows.reporting_progress(tick):
             outcomes = flows.harvest(refs)
     _print_outcomes(outcomes)
-    return sum(1 for o in outcomes if o["status"] in ("failed", "refused"))
+    # Anything but a stored batch counts: failed (every row invalid, too many invalid rows,
+    # a broken feed), refused, and any status a later hub may add.
+    return sum(1 for o in outcomes if o["status"] not in ("succeeded", "partial"))
 
 
 def _print_outcomes(outcomes: list[dict]) -> None:

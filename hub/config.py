@@ -35,10 +35,34 @@ class Settings(BaseSettings):
     charters_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     sources_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     samples_dir: Path = PROJECT_ROOT.parent / "shared" / "data"
-    fetch_timeout: float = 30.0
+    fetch_timeout: float = 30.0  # connect and read timeouts of one http(s) request, seconds
     fetch_retries: int = 3
+    fetch_deadline: float = 600.0  # a whole fetch, retries included, seconds (source option too)
+    # Hosts or networks (CIDR) a fetch may reach although private, loopback or link-local.
+    fetch_allow_private: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Folders `file://` sources may read, besides their own folder, sources_path and samples_dir.
+    file_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    keep_downloads_days: int = 0  # downloaded feeds kept after publication (never: personal)
+    public_url: str = ""  # the hub's absolute URL in links; unset: the address it serves on
+    max_body_bytes: int = 1_048_576  # request bodies over this are a 413
+    max_invalid_share: float = 0.5  # a batch with more invalid rows fails whole (source option)
+    quarantine_cap: int = 100_000  # a batch quarantining more rows fails whole (source option)
+    sqlite_busy_seconds: float = 60.0  # how long a SQLite write waits for another writer's lock
+    heartbeat_seconds: float = 15.0  # how often a running harvest says it is alive
+    stale_run_seconds: float = 60.0  # a run silent this long, its process gone, is failed
+    recover_runs_seconds: float = 30.0  # how often `hub serve` looks for such runs
 
-    @field_validator("schemas_path", "charters_path", "sources_path", mode="before")
+    @field_validator("fetch_allow_private", mode="before")
+    @classmethod
+    def _words(cls, value: object) -> list[str]:
+        if value is None or value == "":
+            return []
+        if isinstance(value, list | tuple):
+            return [str(v) for v in value]
+        return [w for w in str(value).replace(",", " ").split() if w]
+
+    @field_validator("schemas_path", "charters_path", "sources_path", "file_roots",
+                     mode="before")
     @classmethod
     def _paths(cls, value: object) -> list[Path]:
         return _split_paths(value)

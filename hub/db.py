@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
 from hub.config import get_settings
@@ -17,6 +20,7 @@ from hub.keys import private_file, private_folder
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -38,7 +42,10 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # A restarting server refuses at once; an unreachable one must not hang a request either:
+        # both become a 503 (hub.api.outages) and pre-ping replaces the dead connections after.
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             pool_timeout=10, connect_args={"connect_timeout": 5})
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith(
             "file:"):
         # Records may be restricted or personal: the file (and the -wal/-shm files SQLite
@@ -47,8 +54,11 @@ def make_engine(url: str) -> Engine:
         private_file(database)
         if database.parent.resolve() == get_settings().data_dir.resolve():
             private_folder(database.parent)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    busy = get_settings().sqlite_busy_seconds
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy})
     event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "before_cursor_execute", _note_start)
+    event.listen(engine, "handle_error", _name_lock)
     return engine
 
 
@@ -58,8 +68,51 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_seconds * 1000)}")
     cursor.close()
+
+
+class DatabaseLocked(Exception):
+    """Another writer held SQLite's write lock for longer than this write could wait."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the database was locked by another writer for {seconds:.0f} s")
+        self.seconds = seconds
+
+
+def _note_start(connection, _cursor, _statement, _parameters, _context,  # type: ignore[no-untyped-def]
+                _many) -> None:
+    connection.info["hub_statement_started"] = time.monotonic()
+
+
+def _name_lock(context: ExceptionContext) -> Exception | None:
+    """Turn SQLite's "database is locked" (a page of SQL and parameters) into one clear line."""
+    original = context.original_exception
+    if not isinstance(original, sqlite3.OperationalError) or not str(original).startswith(
+            ("database is locked", "database table is locked")):
+        return None
+    connection = context.connection
+    started = connection.info.get("hub_statement_started") if connection is not None else None
+    return DatabaseLocked(time.monotonic() - started if started else 0.0)
+
+
+def retry_locked(write: Callable[[], T], patience: float | None = None) -> T:
+    """Run a short write, retrying while another writer holds SQLite's lock, up to `patience` s.
+
+    The busy timeout already waits; the retries cover the lock errors SQLite returns at once
+    (a reader's transaction turning writer after another writer committed).
+    """
+    patience = get_settings().sqlite_busy_seconds if patience is None else patience
+    started, pause = time.monotonic(), 0.05
+    while True:
+        try:
+            return write()
+        except DatabaseLocked as locked:
+            waited = time.monotonic() - started
+            if waited >= patience:
+                raise DatabaseLocked(waited) from locked
+            time.sleep(min(pause, patience - waited))
+            pause = min(pause * 2, 1.0)
 
 
 _engines: dict[str, Engine] = {}

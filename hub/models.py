@@ -104,6 +104,8 @@ class HarvestRun(SQLModel, table=True):
     finished_at: datetime | None = None
     host: str = Field(default="", max_length=255)
     pid: int | None = None
+    # Renewed by the harvesting process while the run is running (see hub.runs).
+    heartbeat_at: datetime | None = None
     schema_name: str = Field(default="", max_length=100)
     schema_version: str = Field(default="", max_length=40)
     charter_id: str = Field(default="", max_length=100)
@@ -119,6 +121,9 @@ class HarvestRun(SQLModel, table=True):
 
 class QuarantinedRow(SQLModel, table=True):
     """A row the gate refused, kept with its reasons for the operator."""
+
+    # Pages of a run's quarantine walk this index from their cursor, in row order.
+    __table_args__ = (Index("ix_quarantinedrow_run_row", "run_id", "row_number", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="harvestrun.id", index=True)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from hub import access, audit, catalogue, records
+from hub import access, audit, catalogue, quarantine, records
 from hub.access import ANONYMOUS, AccessDenied, Actor, Grant
 from hub.models import Dataset, HarvestRun, QuarantinedRow
 
@@ -97,7 +97,7 @@ def condition(layout: records.Layout, given: Grant) -> sa.ColumnElement[bool] | 
 
 def layout(session: Session, dataset: Dataset) -> records.Layout:
     """The record table of a dataset, or catalogue.NotFound."""
-    return catalogue.layout_of(catalogue.resource_of(session, dataset.id))
+    return catalogue.layout_of_dataset(session.connection(), dataset.id)
 
 
 def coordinates(shape: records.Layout) -> tuple[str | None, str | None]:
@@ -160,13 +160,19 @@ def read_latest(session: Session, dataset: Dataset, caller: Caller, limit: int
 
 
 def read_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id: int,
-                    limit: int, offset: int = 0) -> list[QuarantinedRow]:
-    """Quarantined rows of a run, by row number (they hold rows: whole grants only)."""
+                    limit: int, offset: int = 0, cursor: str | None = None) -> quarantine.Page:
+    """A page of a run's quarantined rows by row number, from `cursor` then `offset` (they
+    hold rows: whole grants only); a forged cursor is a quarantine.BadCursor."""
+    after = quarantine.decode_cursor(cursor) if cursor else None  # before the access event
     engine = engine_of(session)
     given = admit(engine, dataset, caller, whole=True)
-    rows = catalogue.quarantined(session, dataset.id, run_id, limit=limit, offset=offset)
-    record(engine, dataset, caller, given, rows=len(rows))
-    return rows
+    rows = catalogue.quarantined(session, dataset.id, run_id, limit=limit + 1, offset=offset,
+                                 after=after)
+    shown = rows[:limit]
+    record(engine, dataset, caller, given, rows=len(shown))
+    following = quarantine.encode_cursor(shown[-1].row_number, shown[-1].id or 0) \
+        if len(rows) > limit else None
+    return quarantine.Page(shown, following)
 
 
 def stream_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id: int | None,
@@ -177,14 +183,14 @@ def stream_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id
     record(engine, dataset, caller, given)
 
     def pages() -> Iterator[list[QuarantinedRow]]:
-        after = 0
+        after: tuple[int, int] | None = None
         while run_id is not None:
             with Session(engine) as own:  # the request's session may be closed by now
-                rows = catalogue.quarantined(own, dataset.id, run_id, limit=page, after_id=after)
+                rows = catalogue.quarantined(own, dataset.id, run_id, limit=page, after=after)
             if not rows:
                 return
             yield rows
-            after = rows[-1].id or 0
+            after = (rows[-1].row_number, rows[-1].id or 0)
     return pages()
 
 

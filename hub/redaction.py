@@ -77,3 +77,22 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
+
+
+def without_folders(text: str) -> str:
+    """`text` with the hub's own folders cut out (run errors are public for open datasets)."""
+    from hub.config import PROJECT_ROOT, get_settings  # settings change between calls (tests)
+
+    settings = get_settings()
+    named = [(settings.samples_dir, "{samples}/"), (settings.data_dir, "{data}/")]
+    plain = [(folder, "") for folder in (*settings.schema_dirs, *settings.charter_dirs,
+                                         *settings.source_dirs, *settings.file_roots,
+                                         PROJECT_ROOT)]
+    forms: dict[str, str] = {}
+    for folder, shown in [*named, *plain]:
+        for form in {str(folder), str(folder.absolute()), str(folder.resolve())}:
+            if form.strip("/"):
+                forms.setdefault(form.rstrip("/") + "/", shown)
+    for form in sorted(forms, key=len, reverse=True):  # the deepest folder first
+        text = text.replace(form, forms[form])
+    return text

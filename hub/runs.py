@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import socket
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from hub.config import get_settings
+from hub.db import DatabaseLocked, is_sqlite, retry_locked
 from hub.models import HarvestRun, as_utc, utcnow
+from hub.redaction import without_folders
 
 log = logging.getLogger(__name__)
 
@@ -21,39 +28,68 @@ STALE_AFTER = timedelta(hours=6)
 
 
 def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestRun:
-    """Record a new run as running, with this process as its owner."""
+    """Record a new run as running, with this process as its owner, and start its heartbeat."""
+    now = utcnow()
     run = HarvestRun(dataset_id=dataset_id, source_id=source_id, host=socket.gethostname(),
-                     pid=os.getpid())
-    with Session(engine, expire_on_commit=False) as session:
-        session.add(run)
-        session.commit()
-        session.refresh(run)
+                     pid=os.getpid(), started_at=now, heartbeat_at=now)
+
+    def insert() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(run)
+            session.commit()
+            session.refresh(run)
+
+    retry_locked(insert)
+    _start_heartbeat(engine, run.id or 0)
     return run
 
 
 def close_run(engine: Engine, run: HarvestRun, status: str, error: str = "") -> HarvestRun:
-    """Record how a run ended."""
+    """Record how a run ended (and stop its heartbeat)."""
+    _stop_heartbeat(run.id or 0)
     run.status = status
-    run.error = error
+    run.error = without_folders(error)  # shown with the run's history: no folder of the hub's
     run.finished_at = utcnow()
-    with Session(engine, expire_on_commit=False) as session:
-        session.add(session.merge(run))
-        session.commit()
+
+    def update() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(session.merge(run))
+            session.commit()
+
+    retry_locked(update)
     log.info("run %s %s: read %d, published %d, updated %d, quarantined %d, skipped %d%s",
              run.id, status, run.rows_read, run.rows_published, run.rows_updated,
              run.rows_quarantined, run.rows_skipped, f" ({error})" if error else "")
     return run
 
 
+def record_failed(engine: Engine, dataset_id: str, source_id: str | None,
+                  reason: str) -> HarvestRun | None:
+    """Record a run that failed before it could start; None when even that cannot be written."""
+    try:
+        return close_run(engine, open_run(engine, dataset_id, source_id), "failed", reason)
+    except DatabaseLocked as locked:
+        log.error("could not record the failed run of %s: %s", dataset_id, locked)
+        return None
+
+
 def recover_stale_runs(engine: Engine) -> int:
     """Mark runs whose process died as failed; returns how many were recovered."""
+    try:
+        return _recover(engine)
+    except DatabaseLocked as locked:  # a long batch holds the lock: the next check will do
+        log.info("stale runs not checked: %s", locked)
+        return 0
+
+
+def _recover(engine: Engine) -> int:
     host = socket.gethostname()
     recovered = 0
     with Session(engine) as session:
         for run in session.exec(select(HarvestRun).where(HarvestRun.status == "running")):
             if _is_dead(run, host):
                 run.status = "failed"
-                run.error = "the harvesting process ended before the run finished"
+                run.error = STOPPED
                 run.finished_at = utcnow()
                 session.add(run)
                 recovered += 1
@@ -63,9 +99,32 @@ def recover_stale_runs(engine: Engine) -> int:
     return recovered
 
 
+STOPPED = "the harvesting process stopped: it ended before the run finished"
+
+
+async def watch_stale_runs(engine: Engine) -> None:
+    """Fail runs whose process is gone, every `recover_runs_seconds`, until cancelled."""
+    while True:
+        await asyncio.sleep(get_settings().recover_runs_seconds)
+        try:
+            await asyncio.to_thread(recover_stale_runs, engine)
+        except SQLAlchemyError as exc:  # the database is away: look again next time
+            log.warning("stale runs not checked: %s", str(exc).splitlines()[0])
+
+
 def _is_dead(run: HarvestRun, host: str) -> bool:
+    """Whether the process running `run` is gone.
+
+    On this host the pid says so at once (and is all SQLite can rely on: a batch holds the write
+    lock, so its heartbeat cannot be written until it ends). Elsewhere only the heartbeat can:
+    a run silent for `stale_run_seconds` is presumed dead; a run from before heartbeats (none
+    recorded) only after STALE_AFTER.
+    """
     started = as_utc(run.started_at)
     if run.host != host or run.pid is None:
+        if run.heartbeat_at is not None:
+            silent = utcnow() - as_utc(run.heartbeat_at)
+            return silent > timedelta(seconds=get_settings().stale_run_seconds)
         return utcnow() - started > STALE_AFTER
     if run.pid == os.getpid():
         return False
@@ -100,3 +159,55 @@ def _pid_alive(pid: int) -> bool:
     except OSError as exc:
         return exc.errno == errno.EPERM
     return True
+
+
+# --- heartbeats ----------------------------------------------------------------------------------
+# A daemon thread per open run renews heartbeat_at in a short transaction of its own. On
+# PostgreSQL this works during the batch (the batch only key-share-locks the run row). On SQLite
+# the batch holds the database's one write lock, so a beat that cannot get it at once is skipped:
+# there, liveness rests on host + pid (SQLite is one host's file) and the beat covers the gaps.
+
+_beats: dict[int, threading.Event] = {}
+_beats_lock = threading.Lock()
+SQLITE_BEAT_WAIT_MS = 200
+
+
+def _start_heartbeat(engine: Engine, run_id: int) -> None:
+    stop = threading.Event()
+    with _beats_lock:
+        _beats[run_id] = stop
+    threading.Thread(target=_beat_until, args=(engine, run_id, stop), daemon=True,
+                     name=f"heartbeat-run-{run_id}").start()
+
+
+def _stop_heartbeat(run_id: int) -> None:
+    with _beats_lock:
+        stop = _beats.pop(run_id, None)
+    if stop is not None:
+        stop.set()
+
+
+def _beat_until(engine: Engine, run_id: int, stop: threading.Event) -> None:
+    while not stop.wait(get_settings().heartbeat_seconds):
+        try:
+            beat(engine, run_id, utcnow())
+        except (DatabaseLocked, SQLAlchemyError) as exc:  # busy or unreachable: beat next time
+            log.debug("heartbeat of run %s skipped: %s", run_id, exc)
+
+
+def beat(engine: Engine, run_id: int, now: datetime) -> None:
+    """Say a running run's process is alive."""
+    table = HarvestRun.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        if is_sqlite(engine):  # never queue behind our own batch's write lock
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BEAT_WAIT_MS}")
+        try:
+            connection.execute(sa.update(table).where(table.c.id == run_id,
+                                                      table.c.status == "running")
+                               .values(heartbeat_at=now))
+            connection.commit()
+        finally:
+            if is_sqlite(engine):
+                connection.rollback()
+                busy = int(get_settings().sqlite_busy_seconds * 1000)
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")

@@ -6,8 +6,12 @@ Urls in source files may use two placeholders, expanded before fetching:
   point at real sample files without hard-coding where they live;
 - `{data}`: the hub's data folder (`HUB_DATA_DIR`), where the offline demo writes its feeds.
 
-A relative `file:` url or plain path is resolved against the source file's folder. A fetched
-`*.gz` file is decompressed.
+A relative `file:` url or plain path is resolved against the source file's folder, and read only
+under an allowed root once links and `..` are resolved (`pipelines.roots`). An http(s) fetch
+reaches public addresses only, each redirect hop included, unless `HUB_FETCH_ALLOW_PRIVATE` says
+otherwise (`pipelines.transport`), and ends by its deadline (`options.deadline`, default
+`HUB_FETCH_DEADLINE`), retries included. A fetched `*.gz` file is decompressed. Errors name a
+path relative to a known folder, never the hub's own folders.
 
 Credentials (`pipelines.credentials`) go to the source's own origin only, redirects included; urls
 in errors and logs are redacted (`hub.redaction`), httpx's own request log too.
@@ -18,12 +22,10 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -31,6 +33,9 @@ import httpx
 from hub.config import get_settings
 from hub.redaction import RedactingFilter, redact_text, redact_url
 from pipelines.credentials import NO_CREDENTIALS, Credentials
+from pipelines.partial import writing
+from pipelines.roots import ROOTS_RULE, root_of, without_paths
+from pipelines.transport import AddressRefused, Allowance, Deadline, guarded_transport
 
 log = logging.getLogger(__name__)
 # httpx logs every request's full url at INFO: keys in query strings and user:password@ included.
@@ -49,10 +54,10 @@ def expand_url(url: str, base: Path | None = None) -> str:
     """Expand `{samples}` / `{data}` and make a relative file url absolute against `base`."""
     settings = get_settings()
     expanded = url.strip()
+    if _scheme(expanded) in ("http", "https"):
+        return expanded  # placeholders name local folders: never sent to a server
     expanded = expanded.replace("{samples}", settings.samples_dir.resolve().as_posix())
     expanded = expanded.replace("{data}", settings.data_dir.resolve().as_posix())
-    if _scheme(expanded) in ("http", "https"):
-        return expanded
     path = _local_path(expanded)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
@@ -66,30 +71,37 @@ def fetch(
     base: Path | None = None,
     max_bytes: int = MAX_BYTES,
     credentials: Credentials = NO_CREDENTIALS,
+    deadline: float | None = None,
 ) -> Path:
     """Fetch `url` into `dest_dir` and return the local file (see the module doc for urls)."""
     full = expand_url(url, base)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if _scheme(full) in ("http", "https"):
-        fetched = _fetch_http(full, dest_dir, max_bytes, credentials)
+        seconds = get_settings().fetch_deadline if deadline is None else deadline
+        fetched = _fetch_http(full, dest_dir, max_bytes, credentials, Deadline(seconds))
     else:
-        fetched = _copy_file(_local_path(full), dest_dir, max_bytes)
-    return _gunzip(fetched, max_bytes) if fetched.suffix == ".gz" else fetched
+        fetched = _copy_file(_readable_path(url, full, base), dest_dir, max_bytes, base)
+    if fetched.suffix != ".gz":
+        return fetched
+    try:
+        return _gunzip(fetched, max_bytes)
+    finally:
+        fetched.unlink(missing_ok=True)  # our copy of the archive: the batch reads what it holds
 
 
 def _gunzip(path: Path, max_bytes: int) -> Path:
     """Decompress a `.gz` feed (OpenAQ's archive serves them), capped against gzip bombs."""
     target = path.with_suffix("")
     try:
-        with gzip.open(path, "rb") as src, _writing(target) as dst:
+        with gzip.open(path, "rb") as src, writing(target) as dst:
             size = 0
             while chunk := src.read(CHUNK_BYTES):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FetchError(f"{path} decompresses to over {max_bytes} bytes")
+                    raise FetchError(f"{path.name} decompresses to over {max_bytes} bytes")
                 dst.write(chunk)
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise FetchError(f"{path} is not a readable gzip file: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise FetchError(f"{path.name} is not a readable gzip file: {exc}") from exc
     return target
 
 
@@ -116,42 +128,71 @@ def _local_path(url: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def _copy_file(path: Path, dest_dir: Path, max_bytes: int) -> Path:
+def _readable_path(url: str, full: str, base: Path | None) -> Path:
+    """The real path of a local feed, refused unless it lies under an allowed root."""
+    path = _local_path(full)
+    real = path.resolve()  # links and `..` resolved: a link out of a root is judged by its target
+    if root_of(real, base) is None:
+        # Named as the source file wrote it: the resolved path may be the hub's own.
+        raise FetchError(f"{redact_url(url.strip())!r} is refused: {ROOTS_RULE}")
+    return real
+
+
+def _copy_file(path: Path, dest_dir: Path, max_bytes: int, base: Path | None) -> Path:
     """Copy a local feed so the batch keeps its own snapshot even if the file changes."""
+    shown = without_paths(str(path), base)
     if not path.is_file():
-        raise FetchError(f"no such file: {path}")
+        raise FetchError(f"no such file: {shown}")
     size = path.stat().st_size
     if size > max_bytes:
-        raise FetchError(f"{path} is {size} bytes, over the {max_bytes}-byte limit")
+        raise FetchError(f"{shown} is {size} bytes, over the {max_bytes}-byte limit")
     target = dest_dir / path.name
-    if target.resolve() == path.resolve():
-        return target
-    with path.open("rb") as src, _writing(target) as dst:
+    with path.open("rb") as src, writing(target) as dst:
         shutil.copyfileobj(src, dst, CHUNK_BYTES)
-    log.info("fetched %s (%d bytes)", path, size)
+    log.info("fetched %s (%d bytes)", shown, size)
     return target
 
 
-def _fetch_http(url: str, dest_dir: Path, max_bytes: int, credentials: Credentials) -> Path:
-    """Download with retries on network errors and 5xx answers, never on 4xx."""
+def _fetch_http(url: str, dest_dir: Path, max_bytes: int, credentials: Credentials,
+                deadline: Deadline) -> Path:
+    """Download with retries on network errors and 5xx answers, never on 4xx, until `deadline`."""
     settings = get_settings()
     attempts = 1 + max(0, settings.fetch_retries)
-    target = dest_dir / (Path(urlsplit(url).path).name or "download")
-    hooks = {"request": [_credentials_stay_home(url, credentials)]}
-    with httpx.Client(timeout=settings.fetch_timeout, follow_redirects=True,
-                      event_hooks=hooks) as client:
+    # A leading dot would hide the file among partial ones; ".." would name the parent folder.
+    target = dest_dir / (Path(urlsplit(url).path).name.lstrip(".") or "download")
+    hooks = {"request": [_only_http, _credentials_stay_home(url, credentials)]}
+    transport = guarded_transport(Allowance.parse(settings.fetch_allow_private), deadline)
+    shown = redact_url(url)
+    # trust_env=False: a proxy from the environment would resolve hosts past the address check,
+    # and ~/.netrc would hand its passwords to whichever host a redirect names.
+    with httpx.Client(timeout=settings.fetch_timeout, follow_redirects=True, event_hooks=hooks,
+                      transport=transport, trust_env=False) as client:
         for attempt in range(1, attempts + 1):
             try:
                 _download(client, url, target, max_bytes, credentials)
                 return target
             except _Retryable as exc:
-                shown = redact_url(url)
+                delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
+                if deadline.remaining() <= delay:
+                    raise FetchError(f"{shown}: {exc} (abandoned at the {deadline.seconds:g} s "
+                                     f"deadline, after {attempt} attempt(s))") from exc
                 if attempt == attempts:
                     raise FetchError(f"{shown}: {exc} (gave up after {attempts} attempts)") from exc
-                delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
                 log.warning("fetch %s failed (%s); retry %d in %.1fs", shown, exc, attempt, delay)
                 time.sleep(delay)
+            except (AddressRefused, _SchemeRefused) as exc:
+                raise FetchError(f"{shown}: {exc}") from None
     raise AssertionError("unreachable")
+
+
+class _SchemeRefused(RuntimeError):
+    """A redirect to a url that is not http(s)."""
+
+
+def _only_http(request: httpx.Request) -> None:
+    """A request hook refusing a redirect to anything but http(s): file://, ftp:// …"""
+    if request.url.scheme not in ("http", "https"):
+        raise _SchemeRefused(f"refused: a redirect to a {request.url.scheme}:// url")
 
 
 def _credentials_stay_home(url: str, credentials: Credentials) -> Callable[[httpx.Request], None]:
@@ -191,7 +232,7 @@ def _download(client: httpx.Client, url: str, target: Path, max_bytes: int,
             declared = int(response.headers.get("content-length") or 0)
             if declared > max_bytes:
                 raise FetchError(f"{shown} is {declared} bytes, over the {max_bytes}-byte limit")
-            with _writing(target) as dst:
+            with writing(target) as dst:
                 size = 0
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     size += len(chunk)
@@ -209,15 +250,3 @@ def _described(exc: Exception, credentials: Credentials) -> str:
     """An httpx error as text, with the urls and secrets it may quote redacted."""
     return redact_text(f"{type(exc).__name__}: {exc}", credentials.secrets)
 
-
-@contextmanager
-def _writing(target: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside `target`, moved into place only if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    tmp = Path(name)
-    try:
-        with open(fd, "wb") as file:
-            yield file
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)

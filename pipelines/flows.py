@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from hub import runs
-from hub.catalogue import Batch, Progress, Publisher, PublishFailed, PublishRefused, publish
-from hub.config import get_settings
-from hub.db import get_engine, upgrade
+from hub.catalogue import (
+    Batch,
+    BatchRejected,
+    Progress,
+    Publisher,
+    PublishFailed,
+    PublishRefused,
+    publish,
+)
+from hub.db import DatabaseLocked, get_engine, upgrade
+from hub.models import HarvestRun
 from hub.redaction import redact_text, redact_url
-from pipelines import readers
+from pipelines import downloads, readers
 from pipelines.credentials import resolve_credentials
 from pipelines.fetch import fetch
+from pipelines.roots import without_paths
 from pipelines.sources import Source, resolve_source
 
 log = logging.getLogger(__name__)
@@ -44,7 +54,7 @@ class Outcome:
     """What one source's harvest did, for the CLI summary and the flow's result."""
 
     source: str
-    status: str  # succeeded | partial | refused | failed
+    status: str  # succeeded | partial | refused | failed (every row invalid, too many invalid …)
     run_id: int | None = None
     read: int = 0
     published: int = 0
@@ -68,36 +78,75 @@ def batch_for(source: Source, data: Path) -> Batch:
         chunks=readers.read(source, data), description=source.description,
         source_id=source.id, source_url=redact_url(source.url),
         keywords=[source.theme, source.format],
+        max_invalid_share=source.max_invalid_share, quarantine_cap=source.quarantine_cap,
     )
 
 
 def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
     """Harvest one source without Prefect: the logic the flow wraps, testable directly."""
-    downloads = get_settings().data_dir / "downloads" / source.id
+    try:
+        return _harvest(source, progress)
+    finally:  # published, refused or failed: the downloaded feed has served (unless kept)
+        downloads.settle(source)
+
+
+def _harvest(source: Source, progress: Progress | None) -> Outcome:
+    """Fetch, read and publish one source, recording a failed run for what the gate never saw."""
     secrets: tuple[str, ...] = ()
     try:
         credentials = resolve_credentials(source)
         secrets = credentials.secrets
-        data = fetch(source.url, downloads, base=source.base_dir, credentials=credentials)
+        data = fetch(source.url, downloads.folder_for(source), base=source.base_dir,
+                     credentials=credentials, deadline=source.deadline)
         batch = batch_for(source, data)
+        batch.chunks = _paths_hidden(batch.chunks, source.base_dir)
     except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
         # The gate never saw it, so record the run here: operators read failures in the history.
-        reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
+        # Run errors are public for open datasets: no folder of the hub's may show in them.
+        reason = without_paths(redact_text(f"{type(exc).__name__}: {exc}", secrets),
+                               source.base_dir)
         log.warning("harvest of %s failed before the gate: %s", source.id, reason)
-        engine = get_engine()
-        run = runs.close_run(engine, runs.open_run(engine, source.id, source.id), "failed", reason)
-        return Outcome(source.id, "failed", run.id, message=reason)
+        failed = runs.record_failed(get_engine(), source.id, source.id, reason)
+        return Outcome(source.id, "failed", failed.id if failed else None, message=reason)
     try:
         run = publish(batch, progress=progress)
+    except DatabaseLocked as locked:  # another writer kept SQLite's lock: fail this one, go on
+        log.warning("harvest of %s failed: %s", source.id, locked)
+        failed = runs.record_failed(get_engine(), source.id, source.id, str(locked))
+        return Outcome(source.id, "failed", failed.id if failed else None, message=str(locked))
     except PublishRefused as refusal:
-        reason = redact_text(refusal.reason, secrets)
+        reason = without_paths(redact_text(refusal.reason, secrets), source.base_dir)
         return Outcome(source.id, "refused", refusal.run_id, message=reason)
+    except BatchRejected as rejected:  # too invalid to publish: its counts still say how much
+        log.warning("harvest of %s failed: %s", source.id, rejected.reason)
+        if rejected.run is not None:
+            return outcome_of(source.id, rejected.run)
+        return Outcome(source.id, "failed", rejected.run_id, message=rejected.reason)
     except PublishFailed as failure:  # one broken source must not stop the others
         reason = redact_text(failure.reason, secrets)
         log.warning("harvest of %s failed: %s", source.id, reason)
         return Outcome(source.id, "failed", failure.run_id, message=reason)
-    return Outcome(source.id, run.status, run.id, run.rows_read, run.rows_published,
-                   run.rows_updated, run.rows_quarantined, run.rows_skipped)
+    return outcome_of(source.id, run)
+
+
+def outcome_of(source_id: str, run: HarvestRun) -> Outcome:
+    """What a closed run did, its error (if any) as the message."""
+    return Outcome(source_id, run.status, run.id, run.rows_read, run.rows_published,
+                   run.rows_updated, run.rows_quarantined, run.rows_skipped, run.error)
+
+
+def _paths_hidden(chunks: Iterable[pl.DataFrame], base: Path | None) -> Iterator[pl.DataFrame]:
+    """A reader's chunks, whose errors name no folder of the hub (the gate records them)."""
+    try:
+        yield from chunks
+    except Exception as exc:
+        shown = without_paths(str(exc), base)
+        if shown == str(exc):
+            raise
+        exc.args = (shown,)  # the same error, so the run still names its type
+        if str(exc) == shown:
+            raise
+        raise readers.ReaderError(f"{type(exc).__name__}: {shown}") from exc
 
 
 @task(name="harvest-source", cache_policy=NO_CACHE)

@@ -28,6 +28,8 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an RFC 9110 token
 AUTH_FORMS = ("{header: NAME, secret: env:VAR}", "{basic: USER, secret: env:VAR}",
               "{bearer: env:VAR}")
 SOURCE_SUFFIXES = (".yaml", ".yml")
+# Options the harvest itself reads, not the reader: readers accept them besides their own.
+HARVEST_OPTIONS = ("deadline", "max_invalid_share", "quarantine_cap")
 
 
 class SourceError(ValueError):
@@ -82,6 +84,24 @@ class Source:
         """The folder that relative `file:` urls of this source are resolved against."""
         return self.path.parent if self.path else None
 
+    @property
+    def deadline(self) -> float | None:
+        """Seconds a whole fetch may take (`options.deadline`); None: `HUB_FETCH_DEADLINE`."""
+        value = self.options.get("deadline")
+        return None if value is None else float(value)
+
+    @property
+    def max_invalid_share(self) -> float | None:
+        """The invalid share past which a batch is refused whole; None: the hub's setting."""
+        value = self.options.get("max_invalid_share")
+        return None if value is None else float(value)
+
+    @property
+    def quarantine_cap(self) -> int | None:
+        """The quarantined rows past which a batch is refused whole; None: the hub's setting."""
+        value = self.options.get("quarantine_cap")
+        return None if value is None else int(value)
+
 
 def load_source(path: Path | str) -> Source:
     """Load and check one harvest source file."""
@@ -131,6 +151,8 @@ def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> So
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise fail("options must be a mapping", "options")
+    _check_deadline(options.get("deadline"), fail)
+    _check_limits(options, fail)
     return Source(
         id=data["id"],
         title=data["title"],
@@ -165,6 +187,27 @@ def _check_required(data: dict[str, Any], fail: Fail) -> None:
     if data["theme"] not in THEMES:
         raise fail(f"theme {data['theme']!r} is not one of {', '.join(THEMES)}", "theme")
     _check_format(data["format"], fail)
+
+
+def _check_deadline(deadline: object, fail: Fail) -> None:
+    """`options.deadline`, if given, is a whole fetch's limit in seconds: a positive number."""
+    if deadline is None:
+        return
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+        raise fail(f"options.deadline must be a positive number of seconds, got {deadline!r}",
+                   "options")
+
+
+def _check_limits(options: dict[str, Any], fail: Fail) -> None:
+    """`options.max_invalid_share` is a share (0 to 1), `options.quarantine_cap` a row count."""
+    share, cap = options.get("max_invalid_share"), options.get("quarantine_cap")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, int | float)
+                              or not 0 <= share <= 1):
+        raise fail("options.max_invalid_share must be a share of the rows read, from 0 to 1 "
+                   f"(0.2 for 20 %), got {share!r}", "options")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+        raise fail(f"options.quarantine_cap must be a whole number of rows (0 or more), got "
+                   f"{cap!r}", "options")
 
 
 def _checked_schedule(schedule: object, fail: Fail) -> str | None:

@@ -49,7 +49,9 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     data_dir = tmp_path / "var"
     monkeypatch.setenv("HUB_DATA_DIR", str(data_dir))
     for name in ("HUB_DATABASE_URL", "HUB_BUS_URL", "HUB_SCHEMAS_PATH", "HUB_CHARTERS_PATH",
-                 "HUB_SOURCES_PATH"):
+                 "HUB_SOURCES_PATH", "HUB_FILE_ROOTS", "HUB_FETCH_ALLOW_PRIVATE",
+                 "HUB_FETCH_TIMEOUT", "HUB_FETCH_RETRIES", "HUB_FETCH_DEADLINE",
+                 "HUB_KEEP_DOWNLOADS_DAYS", "HUB_PUBLIC_URL", "HUB_MAX_BODY_BYTES"):
         monkeypatch.delenv(name, raising=False)
     _reset()
     yield data_dir

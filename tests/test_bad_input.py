@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from hub import catalogue, charters, schemas
@@ -157,6 +157,15 @@ def quarantine_notes(engine: Engine, run_id: int | None) -> list[str]:
     return [error["message"] for row in rows for error in row.errors]
 
 
+def reasons(engine: Engine, run_id: int | None) -> list[str]:
+    """Every reason a run gives for its invalid rows: its quarantined rows', or, for a batch
+    refused whole (too many invalid rows), the errors its report lists."""
+    with Session(engine) as session:
+        run = session.get(HarvestRun, run_id)
+    listed = run.report["tasks"][0]["errors"] if run is not None and run.report else []
+    return quarantine_notes(engine, run_id) or [error["message"] for error in listed]
+
+
 def assert_refused(engine: Engine, outcome: Outcome, pattern: str) -> None:
     """A refusal: said why, recorded as a refused run with that reason."""
     assert outcome.status == "refused", outcome
@@ -187,9 +196,10 @@ def published(engine: Engine, tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One retry after a few milliseconds, not three after seconds."""
+    """One retry after a few milliseconds, not three after seconds; local servers reachable."""
     monkeypatch.setattr(fetch_module, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setenv("HUB_FETCH_RETRIES", "1")
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
     get_settings.cache_clear()
 
 
@@ -255,7 +265,9 @@ class WebHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def web(tmp_path: Path) -> Iterator[Web]:
+def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1")  # the operator serves locally
+    get_settings.cache_clear()
     folder = tmp_path / "www"
     folder.mkdir()
     server = Web(folder)
@@ -279,7 +291,8 @@ def closed_port() -> int:
 def test_a_missing_file_is_a_fetch_error_and_stores_nothing(engine, tmp_path, published):
     missing = tmp_path / "exports" / "no2-today.csv"
     outcome = harvest(tmp_path, f"file://{missing}")
-    assert_failed(outcome, rf"FetchError: no such file: {re.escape(str(missing))}")
+    # Named relative to the source file's folder: run errors are public, the hub's folders not.
+    assert_failed(outcome, r"FetchError: no such file: exports/no2-today\.csv$")
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -369,13 +382,13 @@ def test_a_bad_byte_deep_in_a_large_file_stores_none_of_the_rows_before_it(
 # --- 3. mappings and values that cannot be normalised -------------------------------------------
 
 
-def test_a_mapping_that_names_an_unknown_column_quarantines_rows_saying_so(
+def test_a_mapping_that_names_an_unknown_column_fails_the_batch_saying_so(
         engine, tmp_path, published):
     path = write_csv(tmp_path / "renamed.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", options={"columns": {"value": "Valeur"}})
     assert (outcome.status, outcome.read, outcome.quarantined, outcome.published) == (
-        "partial", 1, 1, 0), outcome
-    notes = quarantine_notes(engine, outcome.run_id)
+        "failed", 1, 0, 0), outcome  # every row invalid: refused whole
+    notes = reasons(engine, outcome.run_id)
     assert any("source column 'Valeur' (for field 'value') is not in the file" in n
                for n in notes), notes
     assert_earlier_records_kept(engine, published, added=0)
@@ -395,25 +408,27 @@ def test_a_value_that_is_not_a_number_is_quarantined_with_its_reason(engine, tmp
     path = write_csv(tmp_path / "values.csv",
                      GOOD[0].replace("11.5", "douze"),  # the good row's key, a bad value
                      GOOD[1].replace("12.5", '"12,5 µg"'),
-                     GOOD[2].replace("T02:", "T03:").replace("13.5", "14.5"))  # a new, good row
+                     *(GOOD[2].replace("T02:", f"T0{hour}:").replace("13.5", "14.5")
+                       for hour in (3, 4, 5)))  # new, good rows: 2 of 5 invalid, under 50 %
     outcome = harvest(tmp_path, f"file://{path}")
-    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 1), outcome
+    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 3), outcome
     notes = quarantine_notes(engine, outcome.run_id)
     assert any("'douze' is not a number" in n for n in notes), notes
     assert any("'12,5 µg' is not a number" in n for n in notes), notes
-    assert_earlier_records_kept(engine, published, added=1)
+    assert_earlier_records_kept(engine, published, added=3)
     assert values(snapshot(engine))[("FR-GOOD-1", "no2", "2025-09-01T00")] == 11.5
     assert_nothing_running(engine)
 
 
 def test_a_timestamp_without_a_zone_is_quarantined_not_guessed(engine, tmp_path, published):
     naive = GOOD[0].replace("11.5", "99.9").replace(":00:00Z", ":00:00")
-    outcome = harvest(tmp_path, f"file://{write_csv(tmp_path / 'naive.csv', naive)}")
-    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 1, 0), outcome
+    new = [GOOD[2].replace("T02:", f"T0{hour}:") for hour in (6, 7)]  # under the 50 % threshold
+    outcome = harvest(tmp_path, f"file://{write_csv(tmp_path / 'naive.csv', naive, *new)}")
+    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 1, 2), outcome
     notes = quarantine_notes(engine, outcome.run_id)
     assert any("timestamp '2025-09-01T00:00:00' has no time zone and the source sets no "
                "options.timezone" in n for n in notes), notes
-    assert_earlier_records_kept(engine, published, added=0)
+    assert_earlier_records_kept(engine, published, added=2)
     assert_nothing_running(engine)
 
 
@@ -422,15 +437,16 @@ def test_lambert93_coordinates_outside_its_area_of_use_are_quarantined(
     # A careless export: WGS84 degrees under a source that declares Lambert-93, and a typo.
     degrees = GOOD[0].replace("11.5", "99.9")
     typo = GOOD[1].replace("12.5", "99.9").replace("3.88,43.61", "770000,62800000")
-    inside = GOOD[2].replace("T02:", "T04:").replace("3.88,43.61", "770000,6280000")
-    path = write_csv(tmp_path / "l93.csv", degrees, typo, inside)
+    inside = [GOOD[2].replace("T02:", f"T0{hour}:").replace("3.88,43.61", "770000,6280000")
+              for hour in (4, 5, 6)]  # 2 of 5 rows invalid: under the 50 % threshold
+    path = write_csv(tmp_path / "l93.csv", degrees, typo, *inside)
     outcome = harvest(tmp_path, f"file://{path}", options={"crs": "EPSG:2154"})
-    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 1), outcome
+    assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 3), outcome
     notes = quarantine_notes(engine, outcome.run_id)
     assert any("coordinates x=3.88, y=43.61 lie outside the area of use of EPSG:2154" in n
                for n in notes), notes
     assert any("x=770000, y=62800000" in n for n in notes), notes
-    assert_earlier_records_kept(engine, published, added=1)
+    assert_earlier_records_kept(engine, published, added=3)
     new = [r for r in snapshot(engine)["records"] if _hour(r["observed_at"]) == "2025-09-01T04"]
     assert len(new) == 1 and 3.8 < new[0]["longitude"] < 3.9 and 43.5 < new[0]["latitude"] < 43.7
     assert_nothing_running(engine)
@@ -597,7 +613,7 @@ def test_binary_garbage_is_not_read_as_csv(engine, tmp_path, published):
     assert_nothing_running(engine)
 
 
-def test_an_html_error_page_served_with_200_quarantines_every_row_saying_why(
+def test_an_html_error_page_served_with_200_fails_saying_why(
         engine, tmp_path, published, web):
     (Path(web.folder) / "no2.csv").write_text(HTML_PAGE, encoding="utf-8")
     options = {"delimiter": ";", "decimal": ",", "crs": "EPSG:2154",  # the demo feed's mapping
@@ -607,8 +623,9 @@ def test_an_html_error_page_served_with_200_quarantines_every_row_saying_why(
                            "longitude": "x_l93", "latitude": "y_l93"}}
     outcome = harvest(tmp_path, web.url("no2.csv"), options=options)
     assert outcome.published == 0 and outcome.updated == 0
-    assert outcome.status == "partial" and outcome.quarantined == outcome.read > 0, outcome
-    notes = quarantine_notes(engine, outcome.run_id)
+    assert outcome.status == "failed" and outcome.read > 0 and outcome.quarantined == 0, outcome
+    assert "every row was invalid" in outcome.message
+    notes = reasons(engine, outcome.run_id)
     assert len(notes) >= outcome.read
     assert all("is not in the file; its columns are: <!DOCTYPE html>" in n
                for n in notes if "source column" in n)
@@ -617,7 +634,7 @@ def test_an_html_error_page_served_with_200_quarantines_every_row_saying_why(
     assert_nothing_running(engine)
 
 
-def test_an_html_error_page_instead_of_an_openaq_export_is_quarantined_saying_why(
+def test_an_html_error_page_instead_of_an_openaq_export_fails_saying_why(
         engine, tmp_path, samples, web):
     real = harvest(tmp_path, f"file://{samples}/air/openaq_location_3145071_measurements.csv",
                    dataset="bad-input-openaq", fmt="openaq-csv", charter="openaq-cc-by",
@@ -627,8 +644,9 @@ def test_an_html_error_page_instead_of_an_openaq_export_is_quarantined_saying_wh
     (Path(web.folder) / "measurements.csv").write_text(HTML_PAGE, encoding="utf-8")
     outcome = harvest(tmp_path, web.url("measurements.csv"), dataset="bad-input-openaq",
                       fmt="openaq-csv", charter="openaq-cc-by", operator="openaq")
-    assert (outcome.published, outcome.updated) == (0, 0) and outcome.quarantined == outcome.read
-    notes = quarantine_notes(engine, outcome.run_id)
+    assert (outcome.published, outcome.updated, outcome.quarantined) == (0, 0, 0)
+    assert outcome.status == "failed" and outcome.read > 0, outcome
+    notes = reasons(engine, outcome.run_id)
     assert sum("source column 'location_id' (for field 'station_id') is not in the file" in n
                for n in notes) == outcome.read
     assert snapshot(engine, "bad-input-openaq")["records"] == before["records"]
@@ -670,7 +688,8 @@ def test_a_schema_file_that_fails_its_profile_fails_the_harvest_with_file_and_li
     path = write_csv(tmp_path / "schema.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}")
     assert outcome.status in ("failed", "refused"), outcome
-    assert f"{broken}:{line}:" in outcome.message
+    assert f"{broken.name}:{line}:" in outcome.message  # the hub's folders are not public
+    assert str(tmp_path) not in outcome.message
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -696,7 +715,12 @@ def test_a_charter_file_that_fails_its_profile_fails_the_harvest_with_file_and_l
     path = write_csv(tmp_path / "charter.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}")
     assert outcome.status in ("failed", "refused"), outcome
-    assert re.search(located, outcome.message), outcome.message
+    assert f"{broken.name}:{line_of(broken, new)}: " in outcome.message  # no folder of the hub's
+    assert str(tmp_path) not in outcome.message
+    with Session(engine) as session:
+        stored = session.exec(select(HarvestRun).order_by(col(HarvestRun.id).desc())).first()
+    assert stored is not None and str(tmp_path) not in stored.error
+    assert broken.name in stored.error
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -792,7 +816,7 @@ def test_a_csv_whose_header_does_not_match_the_schema_is_reported_as_such(
     outcome = harvest(tmp_path, web.url("no2.csv"))
     assert (outcome.published, outcome.updated) == (0, 0)
     assert_earlier_records_kept(engine, published, added=0)
-    said = " ".join([outcome.message, *quarantine_notes(engine, outcome.run_id)])
+    said = " ".join([outcome.message, *reasons(engine, outcome.run_id)])
     # (an HTML page's empty lines are truly blank rows: only the header note is required here)
     assert re.search(r"not in the file|header|label", said), said
     assert "value" in said

@@ -331,8 +331,8 @@ themes: [energy]
 
 def test_a_long_error_list_is_cut_in_the_report_but_counted_whole(engine, monkeypatch):
     monkeypatch.setattr(catalogue, "REPORT_ERROR_CAP", 2)
-    run = publish(batch(observations(6, bad={i: {"value": "x"} for i in range(5)})))
+    run = publish(batch(observations(12, bad={i: {"value": "x"} for i in range(5)})))
     task = run.report["tasks"][0]
     assert run.report["valid"] is False and task["stats"]["errors"] == 5
     assert len(task["errors"]) == 2 and "5 errors" in task["warnings"][0]
-    assert task["stats"]["rows"] == 6 and task["name"] == "demo-no2"
+    assert task["stats"]["rows"] == 12 and task["name"] == "demo-no2"

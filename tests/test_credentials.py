@@ -129,6 +129,7 @@ def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATMO_TOKEN", TOKEN)
     monkeypatch.setattr(fetch_module, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setenv("HUB_FETCH_RETRIES", "1")
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1")  # the operators serve locally
     get_settings.cache_clear()
 
 

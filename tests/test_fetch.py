@@ -80,9 +80,10 @@ def operator(samples: Path) -> Iterator[Operator]:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries wait a few milliseconds, not seconds; two retries."""
+    """Retries wait a few milliseconds, not seconds; two retries; the local operator reachable."""
     monkeypatch.setattr(fetch_module, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setenv("HUB_FETCH_RETRIES", "2")
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
     get_settings.cache_clear()
 
 
@@ -149,11 +150,12 @@ def test_gzip_bombs_are_capped(tmp_path: Path) -> None:
     bomb = tmp_path / "feed.csv.gz"
     bomb.write_bytes(gzip.compress(b"0" * 1_000_000))
     with pytest.raises(FetchError, match="decompresses to over 10000 bytes"):
-        fetch(str(bomb), tmp_path / "dl", max_bytes=10_000)
+        fetch(str(bomb), tmp_path / "dl", max_bytes=10_000, base=tmp_path)
     not_gzip = tmp_path / "broken.csv.gz"
     not_gzip.write_bytes(b"plain text")
     with pytest.raises(FetchError, match="not a readable gzip file"):
-        fetch(str(not_gzip), tmp_path / "dl")
+        fetch(str(not_gzip), tmp_path / "dl", base=tmp_path)
+    assert list((tmp_path / "dl").iterdir()) == []  # neither the archives nor a partial file
 
 
 def test_local_paths_and_file_urls_are_copied(samples: Path, tmp_path: Path) -> None:
@@ -185,7 +187,9 @@ def test_relative_file_urls_resolve_against_the_source_folder(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("file:///no/such/feed.csv", "no such file: /no/such/feed.csv"),
+        ("file:///no/such/feed.csv", "'file:///no/such/feed.csv' is refused: local feeds are "
+                                     "read only under"),
+        ("file://{samples}/no/such/feed.csv", "no such file: {samples}/no/such/feed.csv"),
         ("file://fileserver/share/feed.csv", "names a remote host 'fileserver'"),
         ("ftp://example.org/feed.csv", "unsupported url scheme 'ftp'"),
     ],

@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from python_multipart.exceptions import FormParserError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from hub.api.auth import AuthError, authenticate
 from hub.api.ckan_actions import ACTIONS, WRITE_ACTIONS, Call
 from hub.api.ckan_errors import ActionError, NotAuthorized
+from hub.api.ckan_replies import bare, envelope
+from hub.api.ckan_schema import ACTION_DOCS, GENERIC, get_operation, post_operation
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
+from hub.api.limits import BodyTooLarge
+from hub.api.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ckan"])
 
-MEDIA_TYPE = "application/json;charset=utf-8"
-_CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,99}$")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class BadRequest(ValueError):
@@ -46,8 +51,30 @@ def api_version_3() -> dict[str, int]:
     return {"version": 3}
 
 
-@router.get("/api/3/action/{name}", operation_id="ckan_action_get")
-@router.post("/api/3/action/{name}", operation_id="ckan_action_post")
+def route_documented(name: str) -> None:
+    """GET and POST /api/3/action/NAME, described with NAME's parameters, served by call_action."""
+    async def call_named(request: Request, session: SessionDep) -> Response:
+        return await call_action(request, name, session)
+
+    path = f"/api/3/action/{name}"
+    # POST first: a PUT or DELETE is answered 405 with `Allow` naming the first route's method,
+    # and POST is the one every action takes.
+    router.add_api_route(path, call_named, methods=["POST"], operation_id=f"ckan_{name}_post",
+                         openapi_extra=post_operation(name))
+    router.add_api_route(path, call_named, methods=["GET"], operation_id=f"ckan_{name}_get",
+                         openapi_extra=get_operation(name))
+
+
+# The read actions get their own paths in the OpenAPI document, parameters and all; they answer
+# exactly as the generic route below would (which still serves /api/action/NAME and the rest).
+for _action in ACTION_DOCS:
+    route_documented(_action)
+
+
+@router.get("/api/3/action/{name}", operation_id="ckan_action_get", responses=GENERIC,
+            summary="Any other action: a write answers 403, an unknown name 400")
+@router.post("/api/3/action/{name}", operation_id="ckan_action_post", responses=GENERIC,
+             summary="Any other action: a write answers 403, an unknown name 400")
 @router.get("/api/action/{name}", include_in_schema=False)
 @router.post("/api/action/{name}", include_in_schema=False)
 async def call_action(request: Request, name: str, session: SessionDep) -> Response:
@@ -76,6 +103,8 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
     except ActionError as error:
         return envelope({"help": help_url, "success": False, "error": error.error()},
                         error.status, request)
+    except OUTAGES:  # the database restarting: a 503 in CKAN's envelope (hub.api.outages)
+        raise
     except Exception:
         log.exception("CKAN action %s failed", name)
         failure = {"__type": "Internal Server Error", "message": "Internal Server Error"}
@@ -87,16 +116,42 @@ async def read_data(request: Request, side_effect_free: bool) -> dict[str, Any]:
     """The action's parameters, read the way ckan/views/api.py::_get_request_data does."""
     data: dict[str, Any] = {}
     if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            data = from_form(await request.form())
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith(FORM_TYPES):
+            data = from_form(await read_form(request))
         else:
             data = from_json(await request.body())
+        refuse_nul(data)  # the query string's NULs are refused before any route (hub.api.nul)
     if side_effect_free:
         return {**mixed(request.query_params), **data}
     if request.method == "GET":
         raise BadRequest("Invalid request. Please use POST method for your request")
     return data
+
+
+def refuse_nul(data: dict[str, Any]) -> None:
+    """A NUL character anywhere in the data (PostgreSQL takes none in text) is a bad request."""
+    pending: list[Any] = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise BadRequest("NUL characters (\\u0000) are not allowed in request data")
+
+
+async def read_form(request: Request) -> FormData:
+    """The form of a POST, its parsing errors as CKAN's bad request (not FastAPI's detail)."""
+    try:
+        return await request.form()
+    except BodyTooLarge:
+        raise
+    except (HTTPException, MultiPartException, FormParserError, ValueError) as exc:
+        reason = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        raise BadRequest(f"Error decoding form data. Error: {reason}") from None
 
 
 def from_form(form: FormData) -> dict[str, Any]:
@@ -105,7 +160,7 @@ def from_form(form: FormData) -> dict[str, Any]:
     if len(items) == 1 and items[0][1] in ("", "1"):
         try:
             decoded = json.loads(items[0][0])
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BadRequest(f"Error decoding JSON data. Error: {exc!r}") from None
         if isinstance(decoded, dict):
             return decoded
@@ -118,12 +173,13 @@ def from_json(body: bytes) -> dict[str, Any]:
         return {}
     try:
         decoded = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    # ValueError: also numbers of more than 4300 digits; RecursionError: nesting too deep
+    except (ValueError, RecursionError) as exc:
         raise BadRequest(f"Error decoding JSON data. Error: {exc!r} JSON data extracted from "
                          f"the request: {body[:200]!r}") from None
     if not isinstance(decoded, dict):
-        raise BadRequest(f"Request data JSON decoded to {decoded!r} but it needs to be a "
-                         "dictionary.")
+        raise BadRequest(f"Request data JSON decoded to {repr(decoded)[:200]} but it needs to "
+                         "be a dictionary.")
     return decoded
 
 
@@ -137,17 +193,3 @@ def mixed(values: QueryParams | FormData) -> dict[str, Any]:
         else:
             result[key] = value
     return result
-
-
-def envelope(body: dict[str, Any], status: int, request: Request) -> Response:
-    """CKAN's JSON envelope; with a safe `callback` on a GET, JSONP (always 200, as CKAN)."""
-    text = json.dumps(body, ensure_ascii=False, default=str)
-    callback = request.query_params.get("callback", "")
-    if request.method == "GET" and _CALLBACK.match(callback):
-        return Response(f"{callback}({text});", 200, media_type="application/javascript")
-    return Response(text, status, media_type=MEDIA_TYPE)
-
-
-def bare(message: str) -> Response:
-    """CKAN's un-enveloped 400: the body is a JSON string, not an object."""
-    return Response(json.dumps(f"Bad request: {message}"), 400, media_type=MEDIA_TYPE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -59,6 +60,7 @@ class ValidationError(ActionError):
         return {**self.fields, "__type": self.kind}
 
 
+LIST_MAX = 1000  # values of one list parameter (fl, facet.field, fq_list, organizations …)
 TRUE = {"true", "1", "yes", "on", "y", "t"}
 FALSE = {"false", "0", "no", "off", "n", "f", "none", ""}
 
@@ -75,23 +77,49 @@ def as_bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValidationError({key: [f"Invalid boolean value: {value!r}"]})
+    raise ValidationError({key: [f"Invalid boolean value: {repr(value)[:100]}"]})
+
+
+INT_MAX = 2**31 - 1  # Solr's int: CKAN hands rows, start and limits on to it
+
+
+def as_int(data: dict[str, Any], key: str, default: int | None = None,
+           low: int = -INT_MAX, high: int = INT_MAX) -> int | None:
+    """An integer parameter read as CKAN's int_validator does, within [low, high]."""
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    number = whole_number(value)
+    if number is None:
+        raise ValidationError({key: ["Invalid integer"]})
+    if number < low:
+        raise ValidationError({key: ["Must be a natural number" if low == 0
+                                     else f"Must be at least {low}"]})
+    if number > high:
+        raise ValidationError({key: [f"Must be at most {high}"]})
+    return number
+
+
+def whole_number(value: Any) -> int | None:
+    """A whole number from an int, an integral float or a decimal string; None otherwise."""
+    if isinstance(value, bool):
+        return None  # JSON's true is no count of rows
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        # inf and nan are not integral; 2.0 is 2, as in CKAN
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and len(value) <= 50:
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
 
 
 def as_natural(data: dict[str, Any], key: str, default: int | None = None) -> int | None:
     """A non-negative integer parameter, or CKAN's validation messages."""
-    value = data.get(key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise ValidationError({key: ["Invalid integer"]})
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({key: ["Invalid integer"]}) from None
-    if number < 0:
-        raise ValidationError({key: ["Must be a natural number"]})
-    return number
+    return as_int(data, key, default, low=0)
 
 
 def as_text(data: dict[str, Any], key: str, default: str = "") -> str:
@@ -99,6 +127,8 @@ def as_text(data: dict[str, Any], key: str, default: str = "") -> str:
     value = data.get(key, default)
     if isinstance(value, list):
         value = value[0] if value else default
+    if isinstance(value, dict | list):
+        raise ValidationError({key: ["Must be text, not an object or a list"]})
     return default if value is None else str(value)
 
 
@@ -110,12 +140,16 @@ def as_list(data: dict[str, Any], key: str) -> list[str] | None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, too many digits or nested too deep
             value = [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         raise ValidationError({key: ["Not a list"]})
+    if len(value) > LIST_MAX:
+        raise ValidationError({key: [f"More than {LIST_MAX} values"]})
+    if any(isinstance(v, dict | list) for v in value):
+        raise ValidationError({key: ["Values must be text, not objects or lists"]})
     return [str(v) for v in value]
 
 

@@ -6,6 +6,7 @@ against a Solr-like index of each package rather than through a search server.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -13,14 +14,18 @@ from typing import Any
 from hub.api.ckan_errors import (
     SearchQueryError,
     ValidationError,
+    as_int,
     as_list,
     as_natural,
     as_text,
 )
-from hub.api.ckan_query import WORD, Doc, fold, parse
+from hub.api.ckan_query import WORD, Doc, fold, has_prefix, parse_all, words_in
 
 ROWS_MAX = 1000
 DEFAULT_SORT = "score desc, metadata_modified desc"
+FIELD_NAME = re.compile(r"[\w.:*-]{1,100}")
+SORT_KEYS_MAX = 8  # each key is one more sort of every hit
+SCORED_TERMS = 32  # relevance counts the first words of q: each is looked up in every hit
 FACETS = ["organization", "tags", "groups", "license_id", "res_format"]
 # CKAN's dismax boosts: name^4 title^4 tags^2 groups^2 text
 WEIGHTS = {"name": 4, "title": 4, "tags": 2, "groups": 2, "text": 1}
@@ -60,33 +65,38 @@ def search(packages: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, An
     rows = min(as_natural(data, "rows", 10) or 0, ROWS_MAX)
     start = as_natural(data, "start", 0) or 0
     q = as_text(data, "q").strip() or "*:*"
-    filters = [as_text(data, "fq")] + (as_list(data, "fq_list") or [])
-    query = parse(q)
-    wanted = [parse(f) for f in filters if f.strip()]
-    terms = text_terms(q)
+    filters = [f for f in [as_text(data, "fq"), *(as_list(data, "fq_list") or [])] if f.strip()]
+    query, *wanted = parse_all([q, *filters])
+    facet_fields, fields = field_names(data, "facet.field") or FACETS, field_names(data, "fl")
+    limit, mincount = facet_limit(data), as_natural(data, "facet.mincount", 1) or 0
+    sort = as_text(data, "sort").strip()
+    if sort in ("", "rank", "None"):
+        sort = DEFAULT_SORT
+    terms = text_terms(q)[:SCORED_TERMS]
     hits = []
     for package in packages:
         doc = index_of(package)
         if query(doc) and all(f(doc) for f in wanted):
             hits.append((package, doc, score(doc, terms)))
-    sort = as_text(data, "sort").strip()
-    if sort in ("", "rank", "None"):
-        sort = DEFAULT_SORT
     order(hits, sort)
-    facet_fields = as_list(data, "facet.field") or FACETS
-    results = [partial(p, as_list(data, "fl")) for p, _, _ in hits[start:start + rows]]
-    facets = count_facets([d for _, d, _ in hits], facet_fields, limit=facet_limit(data),
-                          mincount=as_natural(data, "facet.mincount", 1) or 0)
+    results = [partial(p, fields) for p, _, _ in hits[start:start + rows]]
+    facets = count_facets([d for _, d, _ in hits], facet_fields, limit=limit, mincount=mincount)
     return {"count": len(hits), "facets": facets, "results": results, "sort": sort,
             "search_facets": restructure(facets, packages)}
 
 
+def field_names(data: dict[str, Any], key: str) -> list[str] | None:
+    """A list of index field names (fl, facet.field); anything else is no field."""
+    names = as_list(data, key)
+    bad = [n for n in names or [] if not FIELD_NAME.fullmatch(n)]
+    if bad:
+        raise ValidationError({key: [f"Not a field name: {bad[0][:100]!r}"]})
+    return names
+
+
 def facet_limit(data: dict[str, Any]) -> int:
     """How many values per facet (negative: all), CKAN's default 50."""
-    try:
-        return int(as_text(data, "facet.limit", "50") or 50)
-    except ValueError:
-        raise ValidationError({"facet.limit": ["Invalid integer"]}) from None
+    return as_int(data, "facet.limit", 50) or 0
 
 
 def partial(package: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
@@ -108,14 +118,16 @@ def score(doc: Doc, terms: list[str]) -> float:
     """Dismax-like relevance: each term counts by the boost of the fields it appears in."""
     total = 0.0
     for field, weight in WEIGHTS.items():
-        words = {w for value in doc.get(field, []) for w in WORD.findall(fold(value))}
-        total += weight * sum(1 for t in terms if any(w.startswith(t) for w in words))
+        texts = [words_in(value) for value in doc.get(field, [])]
+        total += weight * sum(1 for t in terms if any(has_prefix(w, t) for w in texts))
     return total
 
 
 def order(hits: list[tuple[dict[str, Any], Doc, float]], sort: str) -> None:
     """Sort hits in place by `field dir, field dir …`."""
     keys: list[tuple[str, bool]] = []
+    if sort.count(",") >= SORT_KEYS_MAX:
+        raise SearchQueryError(f"can not sort on more than {SORT_KEYS_MAX} fields")
     for clause in sort.split(","):
         parts = clause.split()
         if not parts:

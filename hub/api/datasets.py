@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, reading
+from hub import access, catalogue, quarantine, reading
 from hub.api import records
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
@@ -41,7 +41,7 @@ def list_datasets(
     q: str = Query("", description="words that must all appear (title, description, keywords)"),
     theme: str | None = Query(None, description="air-quality | energy | biodiversity | risk"),
     organization: str | None = Query(None, description="organization id"),
-    limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**62),
 ) -> DatasetPage:
     """Search the catalogue."""
     total, page = catalogue.search(session, q=q, theme=theme, organization=organization,
@@ -77,7 +77,8 @@ def list_runs(session: SessionDep, caller: CallerDep, dataset_id: str,
 
 @router.get("/{dataset_id}/validation", responses=PROTECTED)
 def show_validation(session: SessionDep, caller: CallerDep, dataset_id: str,
-                    run: int | None = Query(None, description="a run id; default the latest "
+                    run: int | None = Query(None, ge=1, le=2**31 - 1,
+                                            description="a run id; default the latest "
                                             "run that validated rows")) -> dict[str, Any]:
     """A run's validation report, frictionless-shaped (to those who may read every row)."""
     dataset = find_dataset(session, dataset_id)
@@ -113,12 +114,16 @@ def latest_report(session: Session, dataset_id: str) -> HarvestRun:
 
 
 @router.get("/{dataset_id}/quarantine", response_model=QuarantinePage,
-            responses={200: {"content": {"text/csv": {}}}, **PROTECTED})
+            responses={200: {"content": {"text/csv": {}}},
+                       400: {"description": "a forged or damaged cursor"}, **PROTECTED})
 def list_quarantine(
     request: Request, session: SessionDep, caller: CallerDep, dataset_id: str,
-    run: int | None = Query(None, description="a run id; default the latest run"),
+    run: int | None = Query(None, ge=1, le=2**31 - 1,
+                            description="a run id; default the latest run"),
     format: Literal["json", "csv"] = Query("json"),
-    limit: int = Query(QUARANTINE_PAGE, ge=1, le=10_000), offset: int = Query(0, ge=0),
+    limit: int = Query(QUARANTINE_PAGE, ge=1, le=10_000), offset: int = Query(0, ge=0, le=2**62),
+    cursor: str | None = Query(None, max_length=64,
+                               description="opaque, from the previous page's `next`"),
 ) -> Any:
     """Rows the gate quarantined, with their row number, cells and reasons."""
     dataset = find_dataset(session, dataset_id)
@@ -133,16 +138,19 @@ def list_quarantine(
             return StreamingResponse(quarantine_csv(pages, fields),
                                      media_type="text/csv; charset=utf-8", headers={
                 "Content-Disposition": f'attachment; filename="{dataset_id}-quarantine.csv"'})
-        rows = reading.read_quarantine(session, dataset, caller, run_id, limit, offset) \
-            if run_id is not None else []
+        page = reading.read_quarantine(session, dataset, caller, run_id, limit, offset,
+                                       cursor) if run_id is not None else quarantine.Page([], None)
     except access.AccessDenied as denied:
         raise refusal(denied) from None
-    count = chosen.rows_quarantined if chosen else 0
-    more = offset + len(rows) < count
+    except quarantine.BadCursor as bad:
+        raise HTTPException(400, str(bad)) from None
+    # The next page names its run: a harvest landing between two pages must not switch runs.
+    following = str(request.url.remove_query_params("offset").include_query_params(
+        run=run_id, cursor=page.next_cursor)) if page.next_cursor else None
     return QuarantinePage(
-        dataset=dataset_id, run=run_id, count=count,
-        rows=[QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors) for r in rows],
-        next=str(request.url.include_query_params(offset=offset + limit)) if more else None)
+        dataset=dataset_id, run=run_id, count=chosen.rows_quarantined if chosen else 0,
+        rows=[QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors)
+              for r in page.rows], next=following)
 
 
 def _latest_run(session: Session, dataset_id: str) -> HarvestRun | None:

@@ -8,6 +8,7 @@ from fastapi import HTTPException, Request
 from sqlmodel import Session
 
 from hub import access, catalogue
+from hub.api.origin import public_root, route_path
 from hub.models import Dataset, HarvestRun
 
 
@@ -36,5 +37,11 @@ def require(check: Callable[[Dataset], None], dataset: Dataset) -> None:
 
 
 def base_url(request: Request) -> str:
-    """The hub's absolute root URL, ending with a slash."""
-    return str(request.base_url)
+    """The hub's absolute root URL, ending with a slash: HUB_PUBLIC_URL, never the Host header."""
+    return public_root(request.scope)
+
+
+def page_url(request: Request, **params: str | int) -> str:
+    """This request's absolute URL under the public root, with `params` replaced in its query."""
+    query = request.url.include_query_params(**params).query
+    return f"{base_url(request)}{route_path(request.scope).lstrip('/')}?{query}"

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from hub import access, catalogue, geo, reading, records
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import find_dataset
+from hub.api.guards import find_dataset, page_url
 from hub.api.shapes import RecordsPage
 
 router = APIRouter()
@@ -70,8 +70,7 @@ def read_records(
         raise HTTPException(404, str(exc)) from None
     except records.QueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    following = (str(request.url.include_query_params(cursor=page.next_cursor))
-                 if page.next_cursor else None)
+    following = page_url(request, cursor=page.next_cursor) if page.next_cursor else None
     if format == "geojson":
         lon, lat = reading.coordinates(layout)
         if not (lon and lat):

@@ -35,7 +35,7 @@ from pipelines.normalise import (
     load_target,
     normalise,
 )
-from pipelines.sources import Source
+from pipelines.sources import HARVEST_OPTIONS, Source
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def read_mapped(
     pollutant, say); it must keep `_row` and `_error`.
     """
     options = {**(defaults or {}), **source.options}
-    unknown = sorted(set(source.options) - set(OPTIONS))
+    unknown = sorted(set(source.options) - set(OPTIONS) - set(HARVEST_OPTIONS))
     if unknown:
         raise ReaderError(
             f"source {source.id!r}: unknown option(s) {', '.join(unknown)} "

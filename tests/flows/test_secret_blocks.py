@@ -13,6 +13,7 @@ from test_credentials import KEY, TOKEN, Operator, serve, source_file
 from typer.testing import CliRunner
 
 from hub.cli import app
+from hub.config import get_settings
 from pipelines.credentials import CredentialError, read_secret, resolve_credentials
 from pipelines.sources import load_source
 
@@ -21,7 +22,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def operator() -> Iterator[Operator]:
+def operator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1")  # the operator serves locally
+    get_settings.cache_clear()
     yield from serve()
 
 

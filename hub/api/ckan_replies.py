@@ -1,0 +1,127 @@
+"""CKAN's answers: the envelope, the bare-string 400, JSONP, and HTTP errors in CKAN's shapes.
+
+Everything under /api/3 and /api/action answers in CKAN's shapes, errors of routing and parsing
+included. CKAN itself answers those (an unknown URL, a wrong method, a body too large) with an
+HTML error page that no CKAN client reads; the hub answers the envelope with the same status
+instead, `Not Found Error` for a 404 so that ckanapi raises its NotFound.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
+
+from hub.api.origin import public_root, route_path
+
+MEDIA_TYPE = "application/json;charset=utf-8"
+ACTION_PREFIXES = ("/api/3/action/", "/api/action/")
+_CALLBACK = re.compile(r"[A-Za-z_$][\w$.]{0,99}", re.ASCII)  # a JS name, nothing to inject
+# Ambient credentials: what a browser adds by itself to a <script src> request.
+CREDENTIALS = ("authorization", "x-ckan-api-key", "cookie")
+
+
+def is_ckan_path(path: str) -> bool:
+    """Whether a route path is CKAN's: /api/3 and /api/action and everything under them."""
+    return path in ("/api/3", "/api/action") or path.startswith(("/api/3/", "/api/action/"))
+
+
+def help_url(scope: Scope) -> str:
+    """CKAN's `help` link for the action a path names (help_show itself otherwise)."""
+    path = route_path(scope)
+    name = path.rsplit("/", 1)[-1] if path.startswith(ACTION_PREFIXES) else ""
+    suffix = f"?name={name}" if re.fullmatch(r"\w{1,100}", name) else ""
+    return f"{public_root(scope)}api/3/action/help_show{suffix}"
+
+
+def failure_body(scope: Scope, kind: str, message: str) -> str:
+    """A failed envelope's text."""
+    return json.dumps({"help": help_url(scope), "success": False,
+                       "error": {"__type": kind, "message": message}}, ensure_ascii=False)
+
+
+def envelope(body: dict[str, Any], status: int, request: Request) -> Response:
+    """CKAN's JSON envelope; JSONP for a successful GET that asks and may have it."""
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    callback = request.query_params.get("callback", "")
+    if status == 200 and _CALLBACK.fullmatch(callback) and jsonp_allowed(request,
+                                                                          body.get("result")):
+        return Response(f"{callback}({text});", 200,
+                        media_type="application/javascript;charset=utf-8")
+    return Response(text, status, media_type=MEDIA_TYPE)
+
+
+def jsonp_allowed(request: Request, result: Any) -> bool:
+    """JSONP only on a GET without credentials whose answer concerns open data only.
+
+    A script tag on any site can read a JSONP answer, and the browser adds cookies (and cached
+    HTTP credentials) to it by itself: such an answer must be what anyone may read anyway.
+    Otherwise the answer is plain JSON, which `nosniff` keeps from running as a script.
+    """
+    if request.method != "GET" or any(request.headers.get(h) for h in CREDENTIALS):
+        return False
+    return only_open(result)
+
+
+def only_open(value: Any) -> bool:
+    """Whether an answer names no dataset or resource whose access is not open."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if item.get("access", "open") != "open":
+                return False  # a resource, or a package's access extra
+            if item.get("key") == "access" and item.get("value") != "open":
+                return False
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def bare(message: str) -> Response:
+    """CKAN's un-enveloped 400: the body is a JSON string, not an object."""
+    return Response(json.dumps(f"Bad request: {message}"), 400, media_type=MEDIA_TYPE)
+
+
+async def answer_http_error(request: Request, exc: Exception) -> Response:
+    """An HTTP error (unknown route, wrong method …) in CKAN's envelope on CKAN paths."""
+    assert isinstance(exc, HTTPException)
+    if not is_ckan_path(route_path(request.scope)):
+        return await http_exception_handler(request, exc)
+    kind = "Not Found Error" if exc.status_code == 404 else _reason(exc.status_code)
+    message = "Not found: no such CKAN route" if exc.status_code == 404 else str(exc.detail)
+    return Response(failure_body(request.scope, kind, message), exc.status_code,
+                    headers=exc.headers, media_type=MEDIA_TYPE)
+
+
+async def answer_invalid_request(request: Request, exc: Exception) -> Response:
+    """A request FastAPI could not validate: CKAN's Validation Error on CKAN paths."""
+    assert isinstance(exc, RequestValidationError)
+    if not is_ckan_path(route_path(request.scope)):
+        return await request_validation_exception_handler(request, exc)
+    fields: dict[str, Any] = {}
+    for error in exc.errors():
+        fields.setdefault(".".join(str(p) for p in error.get("loc", ())[1:]) or "request",
+                          []).append(str(error.get("msg", "invalid")))
+    body = {"help": help_url(request.scope), "success": False,
+            "error": {**fields, "__type": "Validation Error"}}
+    return Response(json.dumps(body, ensure_ascii=False), 409, media_type=MEDIA_TYPE)
+
+
+def _reason(status: int) -> str:
+    """The HTTP reason phrase of a status, as the error's type."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Bad Request"

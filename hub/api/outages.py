@@ -1,0 +1,32 @@
+"""A database that restarts or a lock held too long: 503 with Retry-After, never a hang or a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+from hub.api.ckan_replies import MEDIA_TYPE, failure_body, is_ckan_path
+from hub.db import DatabaseLocked
+
+log = logging.getLogger(__name__)
+
+# What a database outage raises: the pool (pre-ping) recovers by itself once the server is back.
+OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError,
+                                        DatabaseLocked)
+RETRY_AFTER = "5"
+MESSAGE = "the database is unavailable for a moment; retry shortly"
+
+
+async def answer_unavailable(request: Request, exc: Exception) -> Response:
+    """503 in the route's own shape (CKAN's envelope under the CKAN API)."""
+    # One line, no traceback: the cause is outside the hub and says so itself.
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    headers = {"Retry-After": RETRY_AFTER}
+    if is_ckan_path(request.url.path):
+        return Response(failure_body(request.scope, "Service Unavailable", MESSAGE), 503,
+                        headers=headers, media_type=MEDIA_TYPE)
+    return JSONResponse({"detail": MESSAGE}, status_code=503, headers=headers)

@@ -1,0 +1,80 @@
+"""Downloaded feeds: where a source's fetches land, and how long they stay once harvested.
+
+A feed's batch holds what the hub keeps of it; the downloaded file is deleted once its batch is
+published, refused or failed, unless `HUB_KEEP_DOWNLOADS_DAYS` keeps downloads that many days
+(to debug an operator's feed, say). A feed under a `personal` charter is never kept: it holds
+personal data the hub must not keep outside the catalogue's access rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from hub import charters
+from hub.config import get_settings
+from pipelines import partial
+from pipelines.roots import downloads_dir
+from pipelines.sources import Source
+
+log = logging.getLogger(__name__)
+
+DAY_SECONDS = 86_400
+# With nothing kept, a file older than this was left by a harvest that died before settling.
+LEFTOVER_SECONDS = DAY_SECONDS
+
+
+def folder_for(source: Source) -> Path:
+    """The folder a source's feeds are downloaded to."""
+    return downloads_dir() / source.id
+
+
+def settle(source: Source) -> None:
+    """After a harvest: delete its downloads unless kept, and purge expired ones of every source."""
+    keep_days = get_settings().keep_downloads_days
+    if keep_days <= 0 or _is_personal(source):
+        _delete_finished(folder_for(source), float("inf"))
+    purge(keep_days * DAY_SECONDS if keep_days > 0 else LEFTOVER_SECONDS)
+
+
+def purge(older_than: float) -> int:
+    """Delete downloads older than `older_than` seconds, and partial files of dead processes."""
+    root = downloads_dir()
+    if not root.is_dir():
+        return 0
+    limit = time.time() - older_than
+    removed = 0
+    for folder in (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        partial.sweep(folder)
+        removed += _delete_finished(folder, limit)
+    if removed:
+        log.info("purged %d expired download(s)", removed)
+    return removed
+
+
+def _delete_finished(folder: Path, before: float) -> int:
+    """Delete the downloads in `folder` last written before `before` (partial files excepted)."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and not path.name.startswith(".") and _mtime(path) < before:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # another harvest settled it first
+        return float("inf")
+
+
+def _is_personal(source: Source) -> bool:
+    """Whether a source's charter is `personal`; when that cannot be told, assume it is."""
+    try:
+        return charters.load_charter(source.charter).access == "personal"
+    except Exception:  # noqa: BLE001 — unknown or broken charter: keep nothing rather than risk it
+        return True

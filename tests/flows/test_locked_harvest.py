@@ -1,0 +1,44 @@
+"""`hub harvest` meeting another writer's SQLite lock: one failed source, the others go on."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.config import get_settings
+from hub.db import get_engine, is_sqlite, reset_engines
+from hub.models import HarvestRun
+from tests.test_faults import Releaser, source_file
+
+pytestmark = pytest.mark.flows
+
+
+def test_a_locked_source_fails_in_one_line_the_next_is_harvested_and_the_exit_is_1(
+        engine, tmp_path, samples, monkeypatch):
+    if not is_sqlite(engine):
+        pytest.skip("SQLite's database-wide write lock only")
+    monkeypatch.setenv("HUB_SQLITE_BUSY_SECONDS", "0.5")
+    get_settings.cache_clear()
+    reset_engines()
+    engine = get_engine()
+    locked, after = (source_file(tmp_path, samples, name) for name in ("locked-out", "after-it"))
+    holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    releaser = Releaser(holder)
+    logging.getLogger("pipelines.flows").addHandler(releaser)
+    try:
+        result = CliRunner().invoke(app, ["harvest", str(locked), str(after)])
+    finally:
+        logging.getLogger("pipelines.flows").removeHandler(releaser)
+        holder.close()
+    assert result.exit_code == 1, result.output
+    assert "the database was locked by another writer for" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) < 40
+    with Session(engine) as session:
+        status = {r.dataset_id: r.status for r in session.exec(select(HarvestRun))}
+    assert status == {"locked-out": "failed", "after-it": "succeeded"}
