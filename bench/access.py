@@ -51,8 +51,18 @@ from hub.config import get_settings  # noqa: E402
 from hub.db import get_engine, normalise_url, reset_engines, upgrade  # noqa: E402
 from hub.models import Dataset  # noqa: E402
 
-FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
-          "observed_at", "longitude", "latitude", "quality_flag"]
+FIELDS = [
+    "station_id",
+    "station_name",
+    "pollutant",
+    "value",
+    "unit",
+    "averaging_period",
+    "observed_at",
+    "longitude",
+    "latitude",
+    "quality_flag",
+]
 ATMO = Publisher("atmo-demo", "Atmo Démo")
 MEMBER = "metropole-civil-protection"
 RESTRICTED_ID, OPEN_ID = "bench-restricted-air", "bench-open-air"
@@ -78,8 +88,10 @@ def stations(seed: int = 20240601) -> tuple[pl.Series, pl.Series, pl.Series, pl.
         else:
             while True:
                 lon, lat = rng.uniform(REGION[0], REGION[2]), rng.uniform(REGION[1], REGION[3])
-                if not (CITY_BOX[0] - 0.05 <= lon <= CITY_BOX[2] + 0.05
-                        and CITY_BOX[1] - 0.05 <= lat <= CITY_BOX[3] + 0.05):
+                if not (
+                    CITY_BOX[0] - 0.05 <= lon <= CITY_BOX[2] + 0.05
+                    and CITY_BOX[1] - 0.05 <= lat <= CITY_BOX[3] + 0.05
+                ):
                     break
         ids.append(f"FR{n:05d}")
         names.append(f"{'Rennes' if n < IN_CITY else 'Bretagne'} station {n}")
@@ -95,46 +107,65 @@ def chunks(rows: int) -> Iterator[pl.DataFrame]:
     for first in range(0, rows, CHUNK_ROWS):
         index = pl.int_range(first, min(first + CHUNK_ROWS, rows), eager=True, dtype=pl.Int64)
         station = index % STATIONS
-        frame = pl.DataFrame({
-            "station_id": ids.gather(station), "station_name": names.gather(station),
-            "pollutant": pl.Series(POLLUTANTS).gather((index // STATIONS) % len(POLLUTANTS)),
-            "hour": index // per_hour, "i": index,
-        })
+        frame = pl.DataFrame(
+            {
+                "station_id": ids.gather(station),
+                "station_name": names.gather(station),
+                "pollutant": pl.Series(POLLUTANTS).gather((index // STATIONS) % len(POLLUTANTS)),
+                "hour": index // per_hour,
+                "i": index,
+            }
+        )
         yield frame.select(
-            "station_id", "station_name", "pollutant",
+            "station_id",
+            "station_name",
+            "pollutant",
             ((pl.col("i") * 7919 % 1201) / 10).round(1).cast(pl.Utf8).alias("value"),
-            pl.lit("µg/m³").alias("unit"), pl.lit("PT1H").alias("averaging_period"),
+            pl.lit("µg/m³").alias("unit"),
+            pl.lit("PT1H").alias("averaging_period"),
             (pl.lit(START) + pl.duration(hours=pl.col("hour")))
-            .dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("observed_at"),
+            .dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+            .alias("observed_at"),
             pl.Series("longitude", lons.gather(station)),
             pl.Series("latitude", lats.gather(station)),
             pl.lit("unverified").alias("quality_flag"),
-            (pl.col("i") + 2).alias("_row"))
+            (pl.col("i") + 2).alias("_row"),
+        )
 
 
 def write_charters(folder: Path) -> None:
     """Atmo Démo's restricted charter, opening its records to the metropole's civil protection."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "atmo-demo-restricted.yaml").write_text(
-        "id: atmo-demo-restricted\nversion: \"2.1\"\ntitle: Atmo Démo restricted bench charter\n"
+        'id: atmo-demo-restricted\nversion: "2.1"\ntitle: Atmo Démo restricted bench charter\n'
         "producer: atmo-demo\nlicence:\n  id: custom\n  label: Agreement for benches\n"
         "  uri: https://example.org/agreement\n"
         f"access: restricted\npurposes: [testing]\nrestricted_to: [{MEMBER}]\n"
-        "gdpr_sensitive: false\nmandatory_mention: \"Source: Atmo Démo (restricted)\"\n"
-        "valid_from: \"2024-01-01\"\nvalid_until: \"2030-12-31\"\n"
-        "themes: [air-quality]\nschemas: [air-quality-observation]\n", encoding="utf-8")
+        'gdpr_sensitive: false\nmandatory_mention: "Source: Atmo Démo (restricted)"\n'
+        'valid_from: "2024-01-01"\nvalid_until: "2030-12-31"\n'
+        "themes: [air-quality]\nschemas: [air-quality-observation]\n",
+        encoding="utf-8",
+    )
 
 
 def publish(dataset_id: str, charter: str, rows: int) -> float:
     """Publish `rows` observations through the gate; the seconds it took."""
     started = time.perf_counter()
-    run = catalogue.publish(Batch(dataset_id=dataset_id, title=f"Bench {dataset_id}",
-                                  publisher=ATMO, theme="air-quality",
-                                  schema="air-quality-observation", charter=charter,
-                                  chunks=chunks(rows)))
+    run = catalogue.publish(
+        Batch(
+            dataset_id=dataset_id,
+            title=f"Bench {dataset_id}",
+            publisher=ATMO,
+            theme="air-quality",
+            schema="air-quality-observation",
+            charter=charter,
+            chunks=chunks(rows),
+        )
+    )
     if run.rows_published != rows:
-        raise SystemExit(f"published {run.rows_published:,} of {rows:,} rows ({run.status}: "
-                         f"{run.error})")
+        raise SystemExit(
+            f"published {run.rows_published:,} of {rows:,} rows ({run.status}: {run.error})"
+        )
     return time.perf_counter() - started
 
 
@@ -154,16 +185,27 @@ def settle(engine: sa.Engine, dataset_id: str, rows: int) -> str:
         spent: list[float] = []
         for _ in range(3):
             with engine.connect() as connection:
-                timed(partial(records.query, connection, shape, start=window.start,
-                              end=window.end, bbox=window.bbox, limit=LIMIT), spent)
+                timed(
+                    partial(
+                        records.query,
+                        connection,
+                        shape,
+                        start=window.start,
+                        end=window.end,
+                        bbox=window.bbox,
+                        limit=LIMIT,
+                    ),
+                    spent,
+                )
         return min(spent)
 
     before = best()
     with engine.begin() as connection:
         connection.exec_driver_sql(f'ANALYZE "{shape.table.name}"')
     after = best()
-    return (f"{dataset_id}: one query {before * 1e3:.1f} ms before ANALYZE, "
-            f"{after * 1e3:.1f} ms after")
+    return (
+        f"{dataset_id}: one query {before * 1e3:.1f} ms before ANALYZE, {after * 1e3:.1f} ms after"
+    )
 
 
 def database(workdir: Path) -> tuple[str, Callable[[], None]]:
@@ -217,26 +259,30 @@ def windows(rows: int, count: int, seed: int = 7) -> list[reading.Criteria]:
     return out
 
 
-def bench_functions(engine: sa.Engine, dataset: Dataset, token: str, iterations: int,
-                    rows: int) -> dict[str, Any]:
+def bench_functions(
+    engine: sa.Engine, dataset: Dataset, token: str, iterations: int, rows: int
+) -> dict[str, Any]:
     """A (token + read path) and B (the query alone), interleaved, and the parts of A alone."""
     with Session(engine) as session:
         shape = reading.layout(session, dataset)
-    sides: dict[str, list[float]] = {k: [] for k in ("A", "B", "token", "token_in", "grant",
-                                                     "layout", "relaid", "log")}
+    sides: dict[str, list[float]] = {
+        k: [] for k in ("A", "B", "token", "token_in", "grant", "layout", "relaid", "log")
+    }
     returned: list[int] = []
     criteria = windows(rows, WARMUP + iterations)
 
     def side_a(window: reading.Criteria) -> records.Page:
         with Session(engine) as session:
             actor = tokens.check(session, token)
-            return reading.read_records(session, dataset, reading.Caller(actor=actor, route=ROUTE),
-                                        window, LIMIT)
+            return reading.read_records(
+                session, dataset, reading.Caller(actor=actor, route=ROUTE), window, LIMIT
+            )
 
     def side_b(window: reading.Criteria) -> records.Page:
         with engine.connect() as connection:
-            return records.query(connection, shape, start=window.start, end=window.end,
-                                 bbox=window.bbox, limit=LIMIT)
+            return records.query(
+                connection, shape, start=window.start, end=window.end, bbox=window.bbox, limit=LIMIT
+            )
 
     def check_token() -> access.Actor:
         with Session(engine) as session:  # a fresh session, as each request has
@@ -249,9 +295,14 @@ def bench_functions(engine: sa.Engine, dataset: Dataset, token: str, iterations:
     def side_b_relaid(window: reading.Criteria) -> records.Page:
         """B with the layout looked up as read_records does: a new sa.Table each time."""
         with Session(engine) as session:
-            return records.query(session.connection(), reading.layout(session, dataset),
-                                 start=window.start, end=window.end, bbox=window.bbox,
-                                 limit=LIMIT)
+            return records.query(
+                session.connection(),
+                reading.layout(session, dataset),
+                start=window.start,
+                end=window.end,
+                bbox=window.bbox,
+                limit=LIMIT,
+            )
 
     with Session(engine) as session:
         actor = tokens.check(session, token)
@@ -276,13 +327,21 @@ def bench_functions(engine: sa.Engine, dataset: Dataset, token: str, iterations:
         timed(lambda: access.grant(dataset, actor), sides["grant"] if keep else None)
         timed(lookup_layout, sides["layout"] if keep else None)
         timed(partial(side_b_relaid, window), sides["relaid"] if keep else None)
-        timed(lambda: reading.record(engine, dataset, caller, given, rows=LIMIT),
-              sides["log"] if keep else None)
+        timed(
+            lambda: reading.record(engine, dataset, caller, given, rows=LIMIT),
+            sides["log"] if keep else None,
+        )
     with engine.connect() as connection:
         window = criteria[-1]
-        matched = connection.execute(sa.select(sa.func.count()).select_from(shape.table).where(
-            shape.table.c[shape.time] >= window.start, shape.table.c[shape.time] < window.end,
-            records.inside(shape, CITY_BOX))).scalar_one()
+        matched = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(shape.table)
+            .where(
+                shape.table.c[shape.time] >= window.start,
+                shape.table.c[shape.time] < window.end,
+                records.inside(shape, CITY_BOX),
+            )
+        ).scalar_one()
     return {"samples": sides, "returned": statistics.median(returned), "matched": matched}
 
 
@@ -297,15 +356,22 @@ def bench_http(engine: sa.Engine, token: str, iterations: int, rows: int) -> dic
     with TestClient(create_app()) as client:
         for step, window in enumerate(windows(rows, WARMUP + iterations, seed=11)):
             assert window.start and window.end
-            params = {"from": window.start.isoformat(), "to": window.end.isoformat(),
-                      "bbox": ",".join(str(v) for v in CITY_BOX), "limit": str(LIMIT)}
+            params = {
+                "from": window.start.isoformat(),
+                "to": window.end.isoformat(),
+                "bbox": ",".join(str(v) for v in CITY_BOX),
+                "limit": str(LIMIT),
+            }
             order = ("restricted", "open") if step % 2 else ("open", "restricted")
             for side in order:
-                dataset_id, sent = ((RESTRICTED_ID, headers) if side == "restricted"
-                                    else (OPEN_ID, {}))
+                dataset_id, sent = (
+                    (RESTRICTED_ID, headers) if side == "restricted" else (OPEN_ID, {})
+                )
                 url = f"/api/v1/datasets/{dataset_id}/records"
-                response = timed(partial(client.get, url, params=params, headers=sent),
-                                 sides[side] if step >= WARMUP else None)
+                response = timed(
+                    partial(client.get, url, params=params, headers=sent),
+                    sides[side] if step >= WARMUP else None,
+                )
                 if response.status_code != 200:
                     raise SystemExit(f"{side}: {response.status_code} {response.text[:300]}")
     return sides
@@ -325,8 +391,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--http", action="store_true",
-                        help="also compare over HTTP (publishes an open copy of the rows)")
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="also compare over HTTP (publishes an open copy of the rows)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-access-") as folder:
         workdir = Path(folder)
@@ -342,8 +411,13 @@ def run(args: argparse.Namespace, workdir: Path, url: str) -> None:
     for name in ("HUB_BUS_URL", "HUB_SCHEMAS_PATH", "HUB_SOURCES_PATH", "HUB_SECRET_KEY"):
         os.environ.pop(name, None)
     write_charters(workdir / "charters")
-    os.environ.update({"HUB_DATA_DIR": str(workdir / "var"), "HUB_DATABASE_URL": url,
-                       "HUB_CHARTERS_PATH": str(workdir / "charters")})
+    os.environ.update(
+        {
+            "HUB_DATA_DIR": str(workdir / "var"),
+            "HUB_DATABASE_URL": url,
+            "HUB_CHARTERS_PATH": str(workdir / "charters"),
+        }
+    )
     get_settings.cache_clear()
     reset_engines()
     engine = get_engine()
@@ -366,10 +440,12 @@ def run(args: argparse.Namespace, workdir: Path, url: str) -> None:
         settled.append(settle(engine, OPEN_ID, args.rows))
         http = bench_http(engine, token, args.iterations, args.rows)
     samples = result["samples"]
-    print(f"\naccess bench on {store}: {args.rows:,} rows in the restricted dataset, "
-          f"{WINDOW_HOURS} h × city bbox windows matching {result['matched']} rows, "
-          f"{result['returned']:.0f} returned per query (limit {LIMIT}), "
-          f"{args.iterations:,} iterations after {WARMUP} warm-up, A and B interleaved\n")
+    print(
+        f"\naccess bench on {store}: {args.rows:,} rows in the restricted dataset, "
+        f"{WINDOW_HOURS} h × city bbox windows matching {result['matched']} rows, "
+        f"{result['returned']:.0f} returned per query (limit {LIMIT}), "
+        f"{args.iterations:,} iterations after {WARMUP} warm-up, A and B interleaved\n"
+    )
     for line in filter(None, settled):
         print(f"PostgreSQL statistics: {line}")
     print(f"{'':<52}{'p50':>10}{'p95':>10}")
@@ -378,10 +454,15 @@ def run(args: argparse.Namespace, workdir: Path, url: str) -> None:
     print(f"{'A / B':<52}{a50 / b50:>9.2f}×{a95 / b95:>9.2f}×  (goal ≤ 1.2×)")
     print(f"{'A - B':<52}{(a50 - b50) * 1e3:>10.3f}{(a95 - b95) * 1e3:>10.3f}  ms")
     print("\nparts of A, alone:")
-    show("token check, fresh session (pool checkout, select)", samples["token"], 1e6,
-         "µs (goal < 1000)")
-    show("token check, in a session already connected", samples["token_in"], 1e6,
-         "µs (goal < 1000)")
+    show(
+        "token check, fresh session (pool checkout, select)",
+        samples["token"],
+        1e6,
+        "µs (goal < 1000)",
+    )
+    show(
+        "token check, in a session already connected", samples["token_in"], 1e6, "µs (goal < 1000)"
+    )
     show("grant (access.grant: charter membership)", samples["grant"], 1e6, "µs")
     show("layout lookup (select resource, build table)", samples["layout"], 1e6, "µs")
     show("B + that layout lookup (new table: SQL compiled)", samples["relaid"], 1e3, "ms")

@@ -37,12 +37,24 @@ def run_hub(path: Path, workdir: Path) -> dict:
     upgrade(get_engine())
     started = time.perf_counter()
     table = open_csv(path)
-    run = publish(Batch(dataset_id="bench-aq", title="Bench", publisher=Publisher("atmo-demo",
-                  "Atmo Démo"), theme="air-quality", schema="air-quality-observation",
-                  charter="atmo-demo-open", chunks=table.chunks))
+    run = publish(
+        Batch(
+            dataset_id="bench-aq",
+            title="Bench",
+            publisher=Publisher("atmo-demo", "Atmo Démo"),
+            theme="air-quality",
+            schema="air-quality-observation",
+            charter="atmo-demo-open",
+            chunks=table.chunks,
+        )
+    )
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": run.rows_read, "stored": run.rows_published,
-            "quarantined": run.rows_quarantined}
+    return {
+        "seconds": seconds,
+        "rows": run.rows_read,
+        "stored": run.rows_published,
+        "quarantined": run.rows_quarantined,
+    }
 
 
 def run_sqlite(path: Path, workdir: Path) -> dict:
@@ -58,9 +70,10 @@ def run_sqlite(path: Path, workdir: Path) -> dict:
         next(reader)
         with connection:
             width = len(fields)  # ragged rows (planted extra cells) are cut or padded to fit
-            connection.executemany(f"INSERT INTO obs VALUES ({', '.join('?' * width)})",
-                                   (r if len(r) == width else (r + [None] * width)[:width]
-                                    for r in reader))
+            connection.executemany(
+                f"INSERT INTO obs VALUES ({', '.join('?' * width)})",
+                (r if len(r) == width else (r + [None] * width)[:width] for r in reader),
+            )
     rows = connection.execute("SELECT count(*) FROM obs").fetchone()[0]
     connection.close()
     return {"seconds": time.perf_counter() - started, "rows": rows}
@@ -90,8 +103,12 @@ SIDES = {"hub": run_hub, "sqlite": run_sqlite, "frictionless": run_frictionless}
 def measure(side: str, path: Path) -> dict:
     """Run one side in a fresh process; add its peak memory."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as workdir:
-        out = subprocess.run([sys.executable, __file__, "--side", side, "--file", str(path),
-                              "--workdir", workdir], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--side", side, "--file", str(path), "--workdir", workdir],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -118,18 +135,27 @@ def main() -> None:
         generate(path, args.rows)
     results = {side: measure(side, path) for side in SIDES}
     hub = results["hub"]
-    print(f"\ningest bench, {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV "
-          f"(read → validate → store)\n")
+    print(
+        f"\ningest bench, {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV "
+        f"(read → validate → store)\n"
+    )
     print(f"{'side':<34}{'seconds':>9}{'rows/s':>12}{'peak MB':>10}{'hub ×':>8}")
-    labels = {"hub": "hub (read+validate+store, SQLite)", "sqlite": "raw SQLite executemany",
-              "frictionless": "frictionless-py validate only"}
+    labels = {
+        "hub": "hub (read+validate+store, SQLite)",
+        "sqlite": "raw SQLite executemany",
+        "frictionless": "frictionless-py validate only",
+    }
     for side, figures in results.items():
         rate = figures["rows"] / figures["seconds"]
         ratio = figures["seconds"] / hub["seconds"]
-        print(f"{labels[side]:<34}{figures['seconds']:>9.2f}{rate:>12,.0f}"
-              f"{figures['peak_mb']:>10.0f}{ratio:>8.2f}")
-    print(f"\nhub stored {hub['stored']:,} rows and quarantined {hub['quarantined']:,}; "
-          f"frictionless found {results['frictionless']['errors']:,} errors.")
+        print(
+            f"{labels[side]:<34}{figures['seconds']:>9.2f}{rate:>12,.0f}"
+            f"{figures['peak_mb']:>10.0f}{ratio:>8.2f}"
+        )
+    print(
+        f"\nhub stored {hub['stored']:,} rows and quarantined {hub['quarantined']:,}; "
+        f"frictionless found {results['frictionless']['errors']:,} errors."
+    )
     print("'hub ×' = that side's time / the hub's time (above 1: the hub is faster).")
 
 

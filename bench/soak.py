@@ -87,18 +87,46 @@ class Feed:
         """Its stations: code, name, lon, lat (deterministic)."""
         rng = random.Random(self.id)
         west, south, east, north = self.region
-        return [(f"{self.id[5:9].upper()}{n:04d}", f"{self.title.split(',')[0]} station {n}",
-                 round(rng.uniform(west, east), 5), round(rng.uniform(south, north), 5))
-                for n in range(self.stations)]
+        return [
+            (
+                f"{self.id[5:9].upper()}{n:04d}",
+                f"{self.title.split(',')[0]} station {n}",
+                round(rng.uniform(west, east), 5),
+                round(rng.uniform(south, north), 5),
+            )
+            for n in range(self.stations)
+        ]
 
 
 FEEDS = (
-    Feed("soak-montpellier", "Soak agency export, Montpellier", "agency", "atmo-demo-open",
-         (3.75, 43.55, 4.0, 43.68), 60, ("NO2", "PM10", "PM2.5")),
-    Feed("soak-lyon", "Soak plain feed, Lyon", "plain", "atmo-demo-open",
-         (4.75, 45.70, 4.95, 45.82), 40, ("no2", "pm25", "o3"), invalid=20),
-    Feed("soak-rennes", "Soak restricted feed, Rennes", "plain", RESTRICTED_CHARTER,
-         (-1.75, 48.05, -1.6, 48.15), 40, ("no2", "pm10", "pm25")),
+    Feed(
+        "soak-montpellier",
+        "Soak agency export, Montpellier",
+        "agency",
+        "atmo-demo-open",
+        (3.75, 43.55, 4.0, 43.68),
+        60,
+        ("NO2", "PM10", "PM2.5"),
+    ),
+    Feed(
+        "soak-lyon",
+        "Soak plain feed, Lyon",
+        "plain",
+        "atmo-demo-open",
+        (4.75, 45.70, 4.95, 45.82),
+        40,
+        ("no2", "pm25", "o3"),
+        invalid=20,
+    ),
+    Feed(
+        "soak-rennes",
+        "Soak restricted feed, Rennes",
+        "plain",
+        RESTRICTED_CHARTER,
+        (-1.75, 48.05, -1.6, 48.15),
+        40,
+        ("no2", "pm10", "pm25"),
+    ),
 )
 CODES = {"NO2": "no2", "PM10": "pm10", "PM2.5": "pm25"}  # what the hub stores the agency's as
 
@@ -113,13 +141,14 @@ def write_sources(folder: Path) -> dict[str, Path]:
     """The source files, beside the feeds they read; their paths by feed id."""
     folder.mkdir(parents=True, exist_ok=True)
     agency = (
-        "options:\n  encoding: utf-8\n  delimiter: \";\"\n  decimal: \",\"\n  crs: \"EPSG:2154\"\n"
+        'options:\n  encoding: utf-8\n  delimiter: ";"\n  decimal: ","\n  crs: "EPSG:2154"\n'
         "  columns:\n    station_id: code_station\n    station_name: nom_station\n"
         "    pollutant: polluant\n    value: valeur\n    unit: unite\n"
         "    averaging_period: {value: PT1H}\n    observed_at: date_fin\n"
         "    longitude: x_l93\n    latitude: y_l93\n"
         "    quality_flag: {column: statut,\n"
-        "                   map: {\"validée\": valid, \"non validée\": unverified}}\n")
+        '                   map: {"validée": valid, "non validée": unverified}}\n'
+    )
     paths = {}
     for feed in FEEDS:
         path = folder / f"{feed.id}.yaml"
@@ -130,7 +159,9 @@ def write_sources(folder: Path) -> dict[str, Path]:
             f"url: file://{folder / (feed.id + '.csv')}\n"
             f"schema: air-quality-observation\ncharter: {feed.charter}\n"
             f"description: Soak-test feed ({feed.style}), rewritten and harvested repeatedly.\n"
-            + (agency if feed.style == "agency" else ""), encoding="utf-8")
+            + (agency if feed.style == "agency" else ""),
+            encoding="utf-8",
+        )
         paths[feed.id] = path
     return paths
 
@@ -139,13 +170,15 @@ def write_charters(folder: Path) -> None:
     """Atmo Demo's restricted charter, opening its records to the metropole's civil protection."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{RESTRICTED_CHARTER}.yaml").write_text(
-        f"id: {RESTRICTED_CHARTER}\nversion: \"2.1\"\ntitle: Atmo Demo restricted soak charter\n"
+        f'id: {RESTRICTED_CHARTER}\nversion: "2.1"\ntitle: Atmo Demo restricted soak charter\n'
         "producer: atmo-demo\nlicence:\n  id: custom\n  label: Agreement for benches\n"
         "  uri: https://example.org/agreement\n"
         f"access: restricted\npurposes: [testing]\nrestricted_to: [{MEMBER}]\n"
-        "gdpr_sensitive: false\nmandatory_mention: \"Source: Atmo Demo (restricted)\"\n"
-        "valid_from: \"2024-01-01\"\nvalid_until: \"2030-12-31\"\n"
-        "themes: [air-quality]\nschemas: [air-quality-observation]\n", encoding="utf-8")
+        'gdpr_sensitive: false\nmandatory_mention: "Source: Atmo Demo (restricted)"\n'
+        'valid_from: "2024-01-01"\nvalid_until: "2030-12-31"\n'
+        "themes: [air-quality]\nschemas: [air-quality-observation]\n",
+        encoding="utf-8",
+    )
 
 
 # --- the harvester process ---------------------------------------------------------------------
@@ -165,9 +198,14 @@ class Harvester:
         self.current: dict[str, dict[Key, int]] = {f.id: {} for f in FEEDS}  # in the file
         self.stations = {f.id: f.station_list() for f in FEEDS}
         to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
-        self.l93 = {code: tuple(f"{v:.1f}".replace(".", ",")  # metres, decimal commas
-                                for v in to_l93.transform(lon, lat))
-                    for f in FEEDS for code, _, lon, lat in self.stations[f.id]}
+        self.l93 = {
+            code: tuple(
+                f"{v:.1f}".replace(".", ",")  # metres, decimal commas
+                for v in to_l93.transform(lon, lat)
+            )
+            for f in FEEDS
+            for code, _, lon, lat in self.stations[f.id]
+        }
 
     def cycle(self, number: int) -> dict[str, Any]:
         """Rewrite every feed for this cycle, harvest each, and say what happened."""
@@ -187,14 +225,28 @@ class Harvester:
             ok = outcome.status in ("succeeded", "partial")
             if ok:  # a failed batch stores nothing: what is stored stays as it was
                 self.stored[feed.id].update(self.current[feed.id])
-            results.append({
-                "id": feed.id, "status": outcome.status, "seconds": seconds,
-                "read": outcome.read, "published": outcome.published,
-                "updated": outcome.updated, "quarantined": outcome.quarantined,
-                "skipped": outcome.skipped, "message": outcome.message[:300],
-                "expect_new": new, "expect_changed": changed, "expect_bad": feed.invalid})
-        return {"cycle": number, "write_s": written, "sources": results,
-                "hours": [0, first + self.window]}
+            results.append(
+                {
+                    "id": feed.id,
+                    "status": outcome.status,
+                    "seconds": seconds,
+                    "read": outcome.read,
+                    "published": outcome.published,
+                    "updated": outcome.updated,
+                    "quarantined": outcome.quarantined,
+                    "skipped": outcome.skipped,
+                    "message": outcome.message[:300],
+                    "expect_new": new,
+                    "expect_changed": changed,
+                    "expect_bad": feed.invalid,
+                }
+            )
+        return {
+            "cycle": number,
+            "write_s": written,
+            "sources": results,
+            "hours": [0, first + self.window],
+        }
 
     def rewrite(self, feed: Feed, first: int, end: int) -> tuple[int, int]:
         """Write the feed's hours [first, end): new hours get values, ~1 % of the rest change.
@@ -229,41 +281,55 @@ class Harvester:
         paris = ZoneInfo("Europe/Paris")
         names = {code: name for code, name, _, _ in self.stations[feed.id]}
         labels = {CODES.get(p, p): p for p in feed.pollutants}
-        out.write("code_station;nom_station;polluant;valeur;unite;date_debut;date_fin;x_l93;"
-                  "y_l93;statut\n")
+        out.write(
+            "code_station;nom_station;polluant;valeur;unite;date_debut;date_fin;x_l93;"
+            "y_l93;statut\n"
+        )
         ends: dict[int, tuple[str, str]] = {}
         for (code, pollutant, hour), tenths in rows.items():
             if hour not in ends:
                 end = self.t0 + timedelta(hours=hour)
-                ends[hour] = ((end - timedelta(hours=1)).astimezone(paris).isoformat(sep=" "),
-                              end.astimezone(paris).isoformat(sep=" "))
+                ends[hour] = (
+                    (end - timedelta(hours=1)).astimezone(paris).isoformat(sep=" "),
+                    end.astimezone(paris).isoformat(sep=" "),
+                )
             x, y = self.l93[code]
             status = "validée" if hour % 2 else "non validée"
-            out.write(f"{code};{names[code]};{labels[pollutant]};{tenths // 10},{tenths % 10};"
-                      f"µg/m3;{ends[hour][0]};{ends[hour][1]};{x};{y};{status}\n")
+            out.write(
+                f"{code};{names[code]};{labels[pollutant]};{tenths // 10},{tenths % 10};"
+                f"µg/m3;{ends[hour][0]};{ends[hour][1]};{x};{y};{status}\n"
+            )
 
     def write_plain(self, out: TextIO, feed: Feed, rows: dict[Key, int], end: int) -> None:
         """The schema's own shape, UTC and WGS84; `feed.invalid` rows with negative values."""
         places = {code: (name, lon, lat) for code, name, lon, lat in self.stations[feed.id]}
-        out.write("station_id,station_name,pollutant,value,unit,averaging_period,observed_at,"
-                  "longitude,latitude,quality_flag\n")
+        out.write(
+            "station_id,station_name,pollutant,value,unit,averaging_period,observed_at,"
+            "longitude,latitude,quality_flag\n"
+        )
         stamps: dict[int, str] = {}
         for (code, pollutant, hour), tenths in rows.items():
             if hour not in stamps:
                 stamps[hour] = (self.t0 + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
             name, lon, lat = places[code]
             flag = "valid" if hour % 2 else "unverified"
-            out.write(f"{code},{name},{pollutant},{tenths // 10}.{tenths % 10},µg/m³,PT1H,"
-                      f"{stamps[hour]},{lon},{lat},{flag}\n")
+            out.write(
+                f"{code},{name},{pollutant},{tenths // 10}.{tenths % 10},µg/m³,PT1H,"
+                f"{stamps[hour]},{lon},{lat},{flag}\n"
+            )
         stamp = (self.t0 + timedelta(hours=end - 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for n in range(feed.invalid):  # never valid: quarantined at every harvest, never stored
-            out.write(f"BAD{n:04d},Drifting sensor {n},no2,-{1 + n % 9}.5,µg/m³,PT1H,{stamp},"
-                      f"{feed.region[0]},{feed.region[1]},unverified\n")
+            out.write(
+                f"BAD{n:04d},Drifting sensor {n},no2,-{1 + n % 9}.5,µg/m³,PT1H,{stamp},"
+                f"{feed.region[0]},{feed.region[1]},unverified\n"
+            )
 
     def dump(self, path: str) -> int:
         """Write the value every stored row should have; how many rows that is."""
-        rows = {fid: [[*key, value] for key, value in stored.items()]
-                for fid, stored in self.stored.items()}
+        rows = {
+            fid: [[*key, value] for key, value in stored.items()]
+            for fid, stored in self.stored.items()
+        }
         Path(path).write_text(json.dumps(rows), encoding="utf-8")
         return sum(len(r) for r in rows.values())
 
@@ -308,8 +374,9 @@ class Children:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, command: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen:
-        process = subprocess.Popen(command, env=env, start_new_session=True,
-                                   preexec_fn=die_with_parent, **kwargs)
+        process = subprocess.Popen(
+            command, env=env, start_new_session=True, preexec_fn=die_with_parent, **kwargs
+        )
         self.processes.append(process)
         return process
 
@@ -440,16 +507,29 @@ class Reader:
         self.samples: list[Sample] = []
         self.errors = 0
         self.kinds: list[tuple[Callable[[], None], int]] = [
-            (self.list_datasets, 8), (self.show_dataset, 8), (self.read_records, 24),
-            (self.read_restricted, 10), (self.refuse_restricted, 3), (self.export_csv, 4),
-            (self.export_restricted, 2), (self.read_geojson, 3), (self.ckan_search, 8),
-            (self.ckan_show, 8), (self.ui_home, 5), (self.ui_dataset, 5), (self.list_runs, 3)]
+            (self.list_datasets, 8),
+            (self.show_dataset, 8),
+            (self.read_records, 24),
+            (self.read_restricted, 10),
+            (self.refuse_restricted, 3),
+            (self.export_csv, 4),
+            (self.export_restricted, 2),
+            (self.read_geojson, 3),
+            (self.ckan_search, 8),
+            (self.ckan_show, 8),
+            (self.ui_home, 5),
+            (self.ui_dataset, 5),
+            (self.list_runs, 3),
+        ]
 
     def run(self, deadline: float) -> None:
         """Read until told to stop, past the deadline, or after MAX_REQUESTS."""
         actions, weights = zip(*self.kinds, strict=True)
-        while (not self.shared.stop.is_set() and time.monotonic() < deadline
-               and len(self.samples) < MAX_REQUESTS):
+        while (
+            not self.shared.stop.is_set()
+            and time.monotonic() < deadline
+            and len(self.samples) < MAX_REQUESTS
+        ):
             self.rng.choices(actions, weights)[0]()
         self.client.close()
 
@@ -459,20 +539,36 @@ class Reader:
             for action, _weight in self.kinds:
                 action()
 
-    def get(self, kind: str, path: str, params: dict[str, str] | None = None,
-            headers: dict[str, str] | None = None, expect: int = 200) -> httpx.Response | None:
+    def get(
+        self,
+        kind: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: int = 200,
+    ) -> httpx.Response | None:
         """One GET, timed; any 5xx, connection error or other status than `expect` is an error."""
         started = time.perf_counter()
         try:
             response = self.client.get(path, params=params, headers=headers)
         except httpx.HTTPError as exc:
-            self.note(kind, time.perf_counter() - started, type(exc).__name__, True,
-                      f"{kind} {path} {params}: {type(exc).__name__}: {exc}")
+            self.note(
+                kind,
+                time.perf_counter() - started,
+                type(exc).__name__,
+                True,
+                f"{kind} {path} {params}: {type(exc).__name__}: {exc}",
+            )
             return None
         seconds = time.perf_counter() - started
         bad = response.status_code >= 500 or response.status_code != expect
-        self.note(kind, seconds, str(response.status_code), bad,
-                  f"{kind} {response.url}: {response.status_code} {response.text[:300]!r}")
+        self.note(
+            kind,
+            seconds,
+            str(response.status_code),
+            bad,
+            f"{kind} {response.url}: {response.status_code} {response.text[:300]!r}",
+        )
         return None if bad else response
 
     def note(self, kind: str, seconds: float, status: str, error: bool, detail: str) -> None:
@@ -541,8 +637,12 @@ class Reader:
         self.pages("records restricted, token", FEEDS[2], self.bearer())
 
     def refuse_restricted(self) -> None:
-        self.get("records restricted, no token", f"/api/v1/datasets/{FEEDS[2].id}/records",
-                 {"limit": "10"}, expect=401)
+        self.get(
+            "records restricted, no token",
+            f"/api/v1/datasets/{FEEDS[2].id}/records",
+            {"limit": "10"},
+            expect=401,
+        )
 
     def export_csv(self) -> None:
         self.export("records csv", self.open_feed(), None)
@@ -560,17 +660,24 @@ class Reader:
 
     def read_geojson(self) -> None:
         feed = self.open_feed()
-        self.get("records geojson", f"/api/v1/datasets/{feed.id}/records",
-                 {**self.criteria(feed), "format": "geojson"})
+        self.get(
+            "records geojson",
+            f"/api/v1/datasets/{feed.id}/records",
+            {**self.criteria(feed), "format": "geojson"},
+        )
 
     def ckan_search(self) -> None:
-        params = self.rng.choice(({"q": "soak", "rows": "10"}, {"q": "air", "rows": "2",
-                                  "start": "1"}, {"fq": "organization:atmo-demo"}))
+        params = self.rng.choice(
+            (
+                {"q": "soak", "rows": "10"},
+                {"q": "air", "rows": "2", "start": "1"},
+                {"fq": "organization:atmo-demo"},
+            )
+        )
         self.get("ckan package_search", "/api/3/action/package_search", params)
 
     def ckan_show(self) -> None:
-        self.get("ckan package_show", "/api/3/action/package_show",
-                 {"id": self.open_feed().id})
+        self.get("ckan package_show", "/api/3/action/package_show", {"id": self.open_feed().id})
 
     def ui_home(self) -> None:
         self.get("ui home", "/", self.rng.choice(({}, {"q": "soak"})))
@@ -579,15 +686,15 @@ class Reader:
         self.get("ui dataset", f"/datasets/{self.any_feed().id}")
 
     def list_runs(self) -> None:
-        self.get("dataset runs", f"/api/v1/datasets/{self.open_feed().id}/runs",
-                 {"limit": "20"})
+        self.get("dataset runs", f"/api/v1/datasets/{self.open_feed().id}/runs", {"limit": "20"})
 
 
 # --- the check at the end ------------------------------------------------------------------------
 
 
-def stored_rows(client: httpx.Client, feed: Feed, headers: dict[str, str], t0: datetime
-                ) -> dict[Key, int]:
+def stored_rows(
+    client: httpx.Client, feed: Feed, headers: dict[str, str], t0: datetime
+) -> dict[Key, int]:
     """Every record of a dataset as the API gives it, 10 000 a page."""
     found: dict[Key, int] = {}
     path, params = f"/api/v1/datasets/{feed.id}/records", {"limit": "10000"}
@@ -654,31 +761,45 @@ def report_latency(baseline: list[Sample], soak: list[Sample]) -> None:
     for sample in soak:
         if not sample.error:
             busy[sample.kind].append(sample.seconds)
-    print(f"{'route kind':<36}{'n':>7}{'idle p50':>10}{'idle p99':>10}{'soak p50':>10}"
-          f"{'soak p99':>10}{'p50 ×':>8}{'p99 ×':>8}   (ms)")
+    print(
+        f"{'route kind':<36}{'n':>7}{'idle p50':>10}{'idle p99':>10}{'soak p50':>10}"
+        f"{'soak p99':>10}{'p50 ×':>8}{'p99 ×':>8}   (ms)"
+    )
     for kind in sorted(busy, key=lambda k: -len(busy[k])):
         s50, s99 = cuts(busy[kind])
         if kind not in idle:  # a small --baseline may never have followed a cursor, say
-            print(f"{kind:<36}{len(busy[kind]):>7,}{'—':>10}{'—':>10}{s50 * 1e3:>10.1f}"
-                  f"{s99 * 1e3:>10.1f}{'—':>8}{'—':>8}")
+            print(
+                f"{kind:<36}{len(busy[kind]):>7,}{'—':>10}{'—':>10}{s50 * 1e3:>10.1f}"
+                f"{s99 * 1e3:>10.1f}{'—':>8}{'—':>8}"
+            )
             continue
         i50, i99 = cuts(idle[kind])
-        print(f"{kind:<36}{len(busy[kind]):>7,}{i50 * 1e3:>10.1f}{i99 * 1e3:>10.1f}"
-              f"{s50 * 1e3:>10.1f}{s99 * 1e3:>10.1f}{s50 / i50:>8.2f}{s99 / i99:>8.2f}")
-    print("'×' = soak / idle: the same requests on the same server before the soak, one client, "
-          "no harvest.")
+        print(
+            f"{kind:<36}{len(busy[kind]):>7,}{i50 * 1e3:>10.1f}{i99 * 1e3:>10.1f}"
+            f"{s50 * 1e3:>10.1f}{s99 * 1e3:>10.1f}{s50 / i50:>8.2f}{s99 / i99:>8.2f}"
+        )
+    print(
+        "'×' = soak / idle: the same requests on the same server before the soak, one client, "
+        "no harvest."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--readers", type=int, default=4, help="concurrent reader threads")
-    parser.add_argument("--interval", type=float, default=10.0,
-                        help="seconds from one harvest's start to the next")
-    parser.add_argument("--rows", type=int, default=30_000,
-                        help="rows in the first feed (the others hold 2/3 as many)")
-    parser.add_argument("--baseline", type=int, default=20,
-                        help="idle requests of each kind before the soak")
+    parser.add_argument(
+        "--interval", type=float, default=10.0, help="seconds from one harvest's start to the next"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=30_000,
+        help="rows in the first feed (the others hold 2/3 as many)",
+    )
+    parser.add_argument(
+        "--baseline", type=int, default=20, help="idle requests of each kind before the soak"
+    )
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--harvester", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sources", help=argparse.SUPPRESS)
@@ -740,12 +861,19 @@ def soak(args: argparse.Namespace, workdir: Path, url: str) -> bool:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "PREFECT_"))}
-    env.update({"HUB_DATA_DIR": str(workdir / "data"), "HUB_DATABASE_URL": url,
-                "HUB_CHARTERS_PATH": str(workdir / "charters"),
-                "HUB_SOURCES_PATH": str(workdir / "sources"),
-                "HUB_FILE_ROOTS": str(workdir / "sources"), "HUB_PUBLIC_URL": f"{base}/",
-                "PREFECT_HOME": str(workdir / "prefect"),
-                "PREFECT_LOGGING_LEVEL": "WARNING", "NO_PROXY": "127.0.0.1,localhost"})
+    env.update(
+        {
+            "HUB_DATA_DIR": str(workdir / "data"),
+            "HUB_DATABASE_URL": url,
+            "HUB_CHARTERS_PATH": str(workdir / "charters"),
+            "HUB_SOURCES_PATH": str(workdir / "sources"),
+            "HUB_FILE_ROOTS": str(workdir / "sources"),
+            "HUB_PUBLIC_URL": f"{base}/",
+            "PREFECT_HOME": str(workdir / "prefect"),
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
     if os.environ.get("HUB_SOAK_BUS_URL"):
         env["HUB_BUS_URL"] = os.environ["HUB_SOAK_BUS_URL"]
     write_charters(workdir / "charters")
@@ -755,34 +883,76 @@ def soak(args: argparse.Namespace, workdir: Path, url: str) -> bool:
     store = "postgresql" if url.startswith("postgresql") else "sqlite"
 
     harvester_log = (workdir / "harvester.log").open("w")
-    worker = Worker(CHILDREN.start(
-        [sys.executable, __file__, "--harvester", "--sources", str(workdir / "sources"),
-         "--t0", t0.isoformat(), "--window", str(window), "--seed", str(args.seed)], env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=harvester_log, text=True))
+    worker = Worker(
+        CHILDREN.start(
+            [
+                sys.executable,
+                __file__,
+                "--harvester",
+                "--sources",
+                str(workdir / "sources"),
+                "--t0",
+                t0.isoformat(),
+                "--window",
+                str(window),
+                "--seed",
+                str(args.seed),
+            ],
+            env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=harvester_log,
+            text=True,
+        )
+    )
     ready = worker.receive(300.0)
     if ready is None:
         raise SystemExit(f"the harvester did not start:\n{tail(workdir / 'harvester.log')}")
     created = subprocess.run(
-        [str(HUB), "token", "create", "--role", "agency", "--org", MEMBER, "--name",
-         "soak reader", "--json"], env=env, capture_output=True, text=True, timeout=300,
-        start_new_session=True, preexec_fn=die_with_parent, check=False)
+        [
+            str(HUB),
+            "token",
+            "create",
+            "--role",
+            "agency",
+            "--org",
+            MEMBER,
+            "--name",
+            "soak reader",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+        check=False,
+    )
     if created.returncode:
         raise SystemExit(f"hub token create failed:\n{created.stderr}")
     token = json.loads(created.stdout.strip().splitlines()[-1])["token"]
 
     rows = [window * f.stations * len(f.pollutants) for f in FEEDS]
-    print(f"soak on {store}: {args.minutes:g} min, {args.readers} readers, a harvest every "
-          f"{args.interval:g} s of {len(FEEDS)} feeds ({' + '.join(f'{n:,}' for n in rows)} rows, "
-          f"{window} h windows sliding an hour a harvest, ~{CHANGED_SHARE:.0%} of values "
-          f"changed)", flush=True)
+    print(
+        f"soak on {store}: {args.minutes:g} min, {args.readers} readers, a harvest every "
+        f"{args.interval:g} s of {len(FEEDS)} feeds ({' + '.join(f'{n:,}' for n in rows)} rows, "
+        f"{window} h windows sliding an hour a harvest, ~{CHANGED_SHARE:.0%} of values "
+        f"changed)",
+        flush=True,
+    )
     first = worker.ask({"cmd": "cycle", "n": 0})
     harvest_failures = check_cycle(first)
-    print(f"initial harvest: {sum(s['seconds'] for s in first['sources']):.1f} s "
-          f"({sum(s['published'] for s in first['sources']):,} rows published)", flush=True)
+    print(
+        f"initial harvest: {sum(s['seconds'] for s in first['sources']):.1f} s "
+        f"({sum(s['published'] for s in first['sources']):,} rows published)",
+        flush=True,
+    )
 
     server_log = (workdir / "server.log").open("w")
-    server = CHILDREN.start([str(HUB), "serve", "--port", str(port)], env,
-                            stdout=server_log, stderr=subprocess.STDOUT)
+    server = CHILDREN.start(
+        [str(HUB), "serve", "--port", str(port)], env, stdout=server_log, stderr=subprocess.STDOUT
+    )
     wait_until_up(base, server, workdir / "server.log")
     idle_harvest = worker.ask({"cmd": "cycle", "n": 1})
     harvest_failures += check_cycle(idle_harvest)
@@ -819,10 +989,12 @@ def soak(args: argparse.Namespace, workdir: Path, url: str) -> bool:
             next_sample += SAMPLE_EVERY
             elapsed = time.monotonic() - started
             memory.append((elapsed, rss_mb(server.pid), rss_mb(worker.process.pid)))
-            print(f"{elapsed:6.0f} s  server RSS {memory[-1][1]:7.1f} MB  harvester RSS "
-                  f"{memory[-1][2]:7.1f} MB  requests {sum(len(r.samples) for r in readers):>8,}"
-                  f"  errors {sum(r.errors for r in readers):>4}  harvests {len(cycles):>4}",
-                  flush=True)
+            print(
+                f"{elapsed:6.0f} s  server RSS {memory[-1][1]:7.1f} MB  harvester RSS "
+                f"{memory[-1][2]:7.1f} MB  requests {sum(len(r.samples) for r in readers):>8,}"
+                f"  errors {sum(r.errors for r in readers):>4}  harvests {len(cycles):>4}",
+                flush=True,
+            )
         if server.poll() is not None:
             server_exit = server.returncode
             print(f"hub serve exited with {server_exit}:\n{tail(workdir / 'server.log')}")
@@ -839,42 +1011,64 @@ def soak(args: argparse.Namespace, workdir: Path, url: str) -> bool:
         cycles.append(answer)
         harvest_failures += check_cycle(answer)
     worker.ask({"cmd": "dump", "path": str(workdir / "expected.json")})
-    check = check_rows(base, token, workdir / "expected.json", t0) if server_exit is None \
-        else Check()
+    check = (
+        check_rows(base, token, workdir / "expected.json", t0) if server_exit is None else Check()
+    )
     samples = [s for r in readers for s in r.samples]
     errors = sum(r.errors for r in readers)
-    logged = [s for s in baseline + samples if s.kind.startswith("records restricted")
-              and not s.error]
-    audit = subprocess.run([str(HUB), "audit", "verify"], env=env, capture_output=True,
-                           text=True, timeout=600, start_new_session=True,
-                           preexec_fn=die_with_parent, check=False)
+    logged = [
+        s for s in baseline + samples if s.kind.startswith("records restricted") and not s.error
+    ]
+    audit = subprocess.run(
+        [str(HUB), "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+        check=False,
+    )
     verdict = (audit.stdout.strip() or audit.stderr.strip()).splitlines()[-1:] or ["no output"]
     entries = int(verdict[0].split(": ")[1].split()[0]) if audit.returncode == 0 else 0
 
-    print(f"\nsoak on {store}, {elapsed / 60:.1f} min, {args.readers} readers, "
-          f"{len(cycles)} harvests of {len(FEEDS)} feeds\n")
+    print(
+        f"\nsoak on {store}, {elapsed / 60:.1f} min, {args.readers} readers, "
+        f"{len(cycles)} harvests of {len(FEEDS)} feeds\n"
+    )
     report_latency(baseline, samples)
-    print(f"\nrequests {len(samples):,} ({len(samples) / elapsed:.1f}/s), errors {errors} "
-          f"(goal 0)")
+    print(f"\nrequests {len(samples):,} ({len(samples) / elapsed:.1f}/s), errors {errors} (goal 0)")
     if errors:
         statuses = Counter((s.kind, s.status) for s in samples if s.error)
         for (kind, status), count in statuses.most_common():
             print(f"  {count:>6} × {kind}: {status}")
         print("  first errors:", *shared.error_notes[:10], sep="\n    ")
-    print(f"rows expected {check.expected:,}, present {check.present:,}: lost {check.lost} "
-          f"(goal 0), stale values {check.stale}, unexpected {check.unexpected}")
+    print(
+        f"rows expected {check.expected:,}, present {check.present:,}: lost {check.lost} "
+        f"(goal 0), stale values {check.stale}, unexpected {check.unexpected}"
+    )
     for feed_id, (counted, wanted) in check.counted.items():
         if counted != wanted:
             print(f"  {feed_id}: record_count {counted} but {wanted:,} rows expected")
-    print(f"{verdict[0]} (hub audit verify) for {len(logged):,} restricted record reads and "
-          f"refusals{'' if entries >= len(logged) else ': SOME READS WENT UNLOGGED'}")
+    print(
+        f"{verdict[0]} (hub audit verify) for {len(logged):,} restricted record reads and "
+        f"refusals{'' if entries >= len(logged) else ': SOME READS WENT UNLOGGED'}"
+    )
     report_memory(memory, elapsed)
     report_harvests(idle_harvest, cycles, harvest_failures)
     problems = server_problems(workdir / "server.log")
     if problems:
         print(f"server log: {problems}")
-    failed = bool(errors or check.lost or check.stale or check.unexpected or harvest_failures
-                  or server_exit is not None or audit.returncode or entries < len(logged))
+    failed = bool(
+        errors
+        or check.lost
+        or check.stale
+        or check.unexpected
+        or harvest_failures
+        or server_exit is not None
+        or audit.returncode
+        or entries < len(logged)
+    )
     print("\nFAILED" if failed else "\nOK: no errors, no rows lost")
     return failed
 
@@ -885,15 +1079,24 @@ def check_cycle(answer: dict[str, Any]) -> int:
     for source in answer["sources"]:
         if source["status"] not in ("succeeded", "partial"):
             failures += 1
-            print(f"harvest {answer['cycle']} of {source['id']}: {source['status']}: "
-                  f"{source['message']}", flush=True)
+            print(
+                f"harvest {answer['cycle']} of {source['id']}: {source['status']}: "
+                f"{source['message']}",
+                flush=True,
+            )
         elif (source["published"], source["updated"], source["quarantined"]) != (
-                source["expect_new"], source["expect_changed"], source["expect_bad"]):
+            source["expect_new"],
+            source["expect_changed"],
+            source["expect_bad"],
+        ):
             failures += 1
-            print(f"harvest {answer['cycle']} of {source['id']}: published "
-                  f"{source['published']}, updated {source['updated']}, quarantined "
-                  f"{source['quarantined']}; expected {source['expect_new']}, "
-                  f"{source['expect_changed']}, {source['expect_bad']}", flush=True)
+            print(
+                f"harvest {answer['cycle']} of {source['id']}: published "
+                f"{source['published']}, updated {source['updated']}, quarantined "
+                f"{source['quarantined']}; expected {source['expect_new']}, "
+                f"{source['expect_changed']}, {source['expect_bad']}",
+                flush=True,
+            )
     return failures
 
 
@@ -919,8 +1122,10 @@ def report_memory(memory: list[tuple[float, float, float]], elapsed: float) -> N
     end = memory[-1]
     for index, name, goal in ((1, "server RSS", " (goal ≤ 1.10×)"), (2, "harvester RSS", "")):
         peak = max(m[index] for m in memory)
-        print(f"{name:<14} after warm-up ({warm[0]:.0f} s) {warm[index]:.1f} MB, at the end "
-              f"{end[index]:.1f} MB: {end[index] / warm[index]:.2f}×{goal}, peak {peak:.1f} MB")
+        print(
+            f"{name:<14} after warm-up ({warm[0]:.0f} s) {warm[index]:.1f} MB, at the end "
+            f"{end[index]:.1f} MB: {end[index] / warm[index]:.2f}×{goal}, peak {peak:.1f} MB"
+        )
 
 
 def report_harvests(idle: dict[str, Any], cycles: list[dict[str, Any]], failures: int) -> None:
@@ -932,21 +1137,29 @@ def report_harvests(idle: dict[str, Any], cycles: list[dict[str, Any]], failures
     idle_s = sum(s["seconds"] for s in idle["sources"])
     quarter = max(1, len(durations) // 4)
     early, late = statistics.median(durations[:quarter]), statistics.median(durations[-quarter:])
-    print(f"harvests {len(durations)} (each: {len(FEEDS)} feeds rewritten and harvested), "
-          f"failed or miscounted {failures} (goal 0): duration p50 "
-          f"{statistics.median(durations):.2f} s, max {max(durations):.2f} s; idle harvest "
-          f"{idle_s:.2f} s: p50 {statistics.median(durations) / idle_s:.2f}×; last quarter / "
-          f"first quarter p50 {late / early:.2f}×")
+    print(
+        f"harvests {len(durations)} (each: {len(FEEDS)} feeds rewritten and harvested), "
+        f"failed or miscounted {failures} (goal 0): duration p50 "
+        f"{statistics.median(durations):.2f} s, max {max(durations):.2f} s; idle harvest "
+        f"{idle_s:.2f} s: p50 {statistics.median(durations) / idle_s:.2f}×; last quarter / "
+        f"first quarter p50 {late / early:.2f}×"
+    )
 
 
 def server_problems(log: Path) -> str:
     """Tracebacks and warnings in the server's log, counted."""
     text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     tracebacks = text.count("Traceback (most recent call last)")
-    warnings = sum(1 for line in text.splitlines() if " WARNING " in line or " ERROR " in line
-                   or line.startswith(("WARNING", "ERROR")))
-    return f"{tracebacks} tracebacks, {warnings} warning/error lines" if (
-        tracebacks or warnings) else ""
+    warnings = sum(
+        1
+        for line in text.splitlines()
+        if " WARNING " in line or " ERROR " in line or line.startswith(("WARNING", "ERROR"))
+    )
+    return (
+        f"{tracebacks} tracebacks, {warnings} warning/error lines"
+        if (tracebacks or warnings)
+        else ""
+    )
 
 
 if __name__ == "__main__":

@@ -87,19 +87,29 @@ def grant(dataset: Dataset, actor: Actor = ANONYMOUS) -> Grant:
         member = _membership(dataset, actor)
         if member:
             return Grant("all", f"{member}, named by {charter}")
-        return Grant("none", f"the records of {dataset.id!r} are restricted by {charter} to "
-                             "the members it names; they need a member's token (the metadata "
-                             "stays public)")
+        return Grant(
+            "none",
+            f"the records of {dataset.id!r} are restricted by {charter} to "
+            "the members it names; they need a member's token (the metadata "
+            "stays public)",
+        )
     if level == "personal":
-        return Grant("none", f"the records of {dataset.id!r} hold personal data under {charter}: "
-                             "only the data subject, or a service holding their consent, may "
-                             "read them")
+        return Grant(
+            "none",
+            f"the records of {dataset.id!r} hold personal data under {charter}: "
+            "only the data subject, or a service holding their consent, may "
+            "read them",
+        )
     if level == "crisis":
-        return Grant("none", f"the records of {dataset.id!r} open under {charter} only to crisis "
-                             "cells, during a declared crisis covering them")
+        return Grant(
+            "none",
+            f"the records of {dataset.id!r} open under {charter} only to crisis "
+            "cells, during a declared crisis covering them",
+        )
     # An access level the hub does not know must never fall through to "open".
-    return Grant("none", f"the records of {dataset.id!r} have an unknown access level "
-                         f"{level!r}: refused")
+    return Grant(
+        "none", f"the records of {dataset.id!r} have an unknown access level {level!r}: refused"
+    )
 
 
 def _membership(dataset: Dataset, actor: Actor) -> str | None:
@@ -121,8 +131,9 @@ def sees_computed(dataset: Dataset, actor: Actor = ANONYMOUS) -> bool:
     return grant(dataset, actor).whole
 
 
-def redact_report(dataset: Dataset, report: dict[str, Any], actor: Actor = ANONYMOUS
-                  ) -> dict[str, Any]:
+def redact_report(
+    dataset: Dataset, report: dict[str, Any], actor: Actor = ANONYMOUS
+) -> dict[str, Any]:
     """A validation report as `actor` may see it: cell values only to readers of every row."""
     if sees_computed(dataset, actor):
         return report
@@ -136,14 +147,24 @@ def redact_report(dataset: Dataset, report: dict[str, Any], actor: Actor = ANONY
 
 # Error types whose frictionless notes are built from the schema alone ("type is number/default",
 # 'constraint "minimum" is "0"'); every other note (a reader's, a label's) may quote data.
-VALUE_FREE_NOTES = {"type-error", "constraint-error", "primary-key", "unique-error", "blank-row",
-                    "missing-cell", "extra-cell"}
+VALUE_FREE_NOTES = {
+    "type-error",
+    "constraint-error",
+    "primary-key",
+    "unique-error",
+    "blank-row",
+    "missing-cell",
+    "extra-cell",
+}
 
 
 def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
     """An error without the values it quotes; its type, position and rule stay."""
-    kept = {k: v for k, v in error.items()
-            if k not in ("cell", "cells", "label", "labels", "message", "note")}
+    kept = {
+        k: v
+        for k, v in error.items()
+        if k not in ("cell", "cells", "label", "labels", "message", "note")
+    }
     note = str(error.get("note", ""))
     cells = [error.get("cell"), *(error.get("cells") or [])]
     quoted = {str(v) for v in cells if v not in (None, "")}
@@ -151,10 +172,12 @@ def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
         kept["note"] = note
     where = [f"row {error['rowNumber']}"] if "rowNumber" in error else []
     where += [f"field {error['fieldName']!r}"] if "fieldName" in error else []
-    kept["message"] = (f"{error.get('title') or error.get('type', 'Error')}"
-                       f"{' in ' + ', '.join(where) if where else ''}"
-                       f"{': ' + kept['note'] if 'note' in kept else ''}"
-                       " (cell values withheld under the dataset's charter)")
+    kept["message"] = (
+        f"{error.get('title') or error.get('type', 'Error')}"
+        f"{' in ' + ', '.join(where) if where else ''}"
+        f"{': ' + kept['note'] if 'note' in kept else ''}"
+        " (cell values withheld under the dataset's charter)"
+    )
     return kept
 
 

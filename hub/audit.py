@@ -27,8 +27,22 @@ from hub.models import AccessEvent, as_utc, utcnow
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
-CHAINED = ("id", "at", "actor_id", "actor_role", "organization", "dataset_id", "producer",
-           "outcome", "scope", "purpose", "rows", "route", "reason", "prev_hash")
+CHAINED = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_role",
+    "organization",
+    "dataset_id",
+    "producer",
+    "outcome",
+    "scope",
+    "purpose",
+    "rows",
+    "route",
+    "reason",
+    "prev_hash",
+)
 ATTEMPTS = 50
 UNAVAILABLE = "the access log cannot be written just now, so the read was not served: retry later"
 _appending = threading.Lock()  # one appender per process; the unique prev_hash orders processes
@@ -118,11 +132,18 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
     with engine.begin() as connection:
         # The head this process wrote last saves a read; if another process appended since,
         # the insert collides on the id or prev_hash, and the retry reads the real head.
-        head = _heads.get(engine.url) or connection.execute(
-            sa.select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)).first()
-        fields: dict[str, Any] = {**entry.__dict__, "at": utcnow(),
-                                  "id": head[0] + 1 if head else 1,
-                                  "prev_hash": head[1] if head else GENESIS}
+        head = (
+            _heads.get(engine.url)
+            or connection.execute(
+                sa.select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)
+            ).first()
+        )
+        fields: dict[str, Any] = {
+            **entry.__dict__,
+            "at": utcnow(),
+            "id": head[0] + 1 if head else 1,
+            "prev_hash": head[1] if head else GENESIS,
+        }
         fields["hash"] = fingerprint(fields)
         try:
             # Parameters apart from the statement: it is compiled once, not once per read.
@@ -144,15 +165,27 @@ def verify(engine: Engine, batch: int = 5000) -> Verification:
     for event in _walk(engine, batch):
         fields = event.model_dump()
         if event.id != previous_id + 1:
-            return Verification(checked, previous_hash, previous_id + 1,
-                                f"entry {previous_id + 1} is missing (next is {event.id})")
+            return Verification(
+                checked,
+                previous_hash,
+                previous_id + 1,
+                f"entry {previous_id + 1} is missing (next is {event.id})",
+            )
         if event.prev_hash != previous_hash:
-            return Verification(checked, previous_hash, event.id,
-                                f"entry {event.id} does not follow entry {previous_id}: one of "
-                                "them was altered, removed or inserted")
+            return Verification(
+                checked,
+                previous_hash,
+                event.id,
+                f"entry {event.id} does not follow entry {previous_id}: one of "
+                "them was altered, removed or inserted",
+            )
         if fingerprint(fields) != event.hash:
-            return Verification(checked, previous_hash, event.id,
-                                f"entry {event.id} was altered after it was written")
+            return Verification(
+                checked,
+                previous_hash,
+                event.id,
+                f"entry {event.id} was altered after it was written",
+            )
         previous_id, previous_hash, checked = event.id or 0, event.hash, checked + 1
     return Verification(checked, previous_hash)
 
@@ -161,17 +194,28 @@ def _walk(engine: Engine, batch: int) -> Iterator[AccessEvent]:
     after = 0
     while True:
         with Session(engine) as session:
-            page = session.exec(select(AccessEvent).where(col(AccessEvent.id) > after)
-                                .order_by(col(AccessEvent.id)).limit(batch)).all()
+            page = session.exec(
+                select(AccessEvent)
+                .where(col(AccessEvent.id) > after)
+                .order_by(col(AccessEvent.id))
+                .limit(batch)
+            ).all()
         if not page:
             return
         yield from page
         after = page[-1].id or 0
 
 
-def entries(session: Session, *, producers: set[str] | None = None, dataset: str | None = None,
-            start: datetime | None = None, end: datetime | None = None, after: int = 0,
-            limit: int = 100) -> list[AccessEvent]:
+def entries(
+    session: Session,
+    *,
+    producers: set[str] | None = None,
+    dataset: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[AccessEvent]:
     """Entries in id order, of some producers' datasets (None: all), filtered."""
     statement = select(AccessEvent).where(col(AccessEvent.id) > after)
     if producers is not None:

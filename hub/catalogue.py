@@ -96,8 +96,13 @@ class Batch:
 Progress = Callable[[int], None]
 
 
-def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = None,
-            progress: Progress | None = None) -> HarvestRun:
+def publish(
+    batch: Batch,
+    *,
+    engine: Engine | None = None,
+    on: date | None = None,
+    progress: Progress | None = None,
+) -> HarvestRun:
     """Check a batch against its charter and schema, store valid rows, quarantine the rest."""
     engine = engine or get_engine()
     run = runs.open_run(engine, batch.dataset_id, batch.source_id)
@@ -113,8 +118,10 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
     except BatchRejected as rejected:  # rolled back: the run keeps its counts and first errors
         _forget_counts(run)
         run.report = rejected.report
-        rejected.run_id, rejected.run = run.id, runs.close_run(engine, run, "failed",
-                                                                rejected.reason)
+        rejected.run_id, rejected.run = (
+            run.id,
+            runs.close_run(engine, run, "failed", rejected.reason),
+        )
         raise
     except Exception as exc:
         reason = redact_text(f"{type(exc).__name__}: {exc}")  # a feed's url may hold a key
@@ -126,8 +133,12 @@ def publish(batch: Batch, *, engine: Engine | None = None, on: date | None = Non
         runs.close_run(engine, run, "failed", "interrupted")
         raise
     if run.rows_read and run.rows_quarantined == run.rows_read:  # nothing could be published
-        runs.close_run(engine, run, "failed", f"{quarantine.EVERY_ROW}: {run.rows_read:,} rows "
-                       "read, all quarantined, none published")
+        runs.close_run(
+            engine,
+            run,
+            "failed",
+            f"{quarantine.EVERY_ROW}: {run.rows_read:,} rows read, all quarantined, none published",
+        )
     else:
         runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
@@ -153,13 +164,15 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
     except charters.CharterError as exc:  # unknown, or a file that fails the profile
         raise PublishRefused(f"no charter in force: {exc}") from exc
     try:
-        charters.check_publication(charter, producer=batch.publisher.id, theme=batch.theme,
-                                   schema=schema.name, on=on)
+        charters.check_publication(
+            charter, producer=batch.publisher.id, theme=batch.theme, schema=schema.name, on=on
+        )
     except charters.CharterRefused as exc:
         raise PublishRefused(exc.reason) from exc
     if batch.theme != schema.theme:
-        raise PublishRefused(f"schema {schema.name!r} is for theme {schema.theme!r}, "
-                             f"not {batch.theme!r}")
+        raise PublishRefused(
+            f"schema {schema.name!r} is for theme {schema.theme!r}, not {batch.theme!r}"
+        )
     _check_personal_data(schema, charter)
     return schema, charter
 
@@ -168,19 +181,30 @@ def _check_personal_data(schema: schemas.TableSchema, charter: charters.Charter)
     """Rows keyed by a data subject go out only under a personal charter naming that key."""
     personal = charter.personal_data or {}
     if schema.subject_field and charter.access != "personal":
-        raise PublishRefused(f"schema {schema.name!r} holds personal data (each row belongs to "
-                             f"the subject in {schema.subject_field!r}); charter {charter.id!r} "
-                             f"shares it as {charter.access!r}, not 'personal'")
+        raise PublishRefused(
+            f"schema {schema.name!r} holds personal data (each row belongs to "
+            f"the subject in {schema.subject_field!r}); charter {charter.id!r} "
+            f"shares it as {charter.access!r}, not 'personal'"
+        )
     subject = personal.get("subject_field")
-    if charter.access == "personal" and (subject not in schema.fields or (
-            schema.subject_field and subject != schema.subject_field)):
-        raise PublishRefused(f"charter {charter.id!r} ties rows to their subject through "
-                             f"{subject!r}, which is not the subject field of schema "
-                             f"{schema.name!r} ({schema.subject_field or 'none declared'})")
+    if charter.access == "personal" and (
+        subject not in schema.fields or (schema.subject_field and subject != schema.subject_field)
+    ):
+        raise PublishRefused(
+            f"charter {charter.id!r} ties rows to their subject through "
+            f"{subject!r}, which is not the subject field of schema "
+            f"{schema.name!r} ({schema.subject_field or 'none declared'})"
+        )
 
 
-def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter,
-           run: HarvestRun, progress: Progress | None) -> None:
+def _store(
+    engine: Engine,
+    batch: Batch,
+    schema: schemas.TableSchema,
+    charter: charters.Charter,
+    run: HarvestRun,
+    progress: Progress | None,
+) -> None:
     """Store a batch in one transaction: all of it (valid + quarantined) or nothing.
 
     A batch whose quarantine passes its cap stops there; one whose invalid share passes its
@@ -217,28 +241,60 @@ def _store(engine: Engine, batch: Batch, schema: schemas.TableSchema, charter: c
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed
         _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
-        cut = [f"{error_total} errors; the first {len(errors)} are listed, and every "
-               "quarantined row keeps its own"] if error_total > len(errors) else []
+        cut = (
+            [
+                f"{error_total} errors; the first {len(errors)} are listed, and every "
+                "quarantined row keeps its own"
+            ]
+            if error_total > len(errors)
+            else []
+        )
         run.report = _report(batch, schema, run, errors, error_total, started, cut)
         _log_event(connection, batch, run)
 
 
-def _report(batch: Batch, schema: schemas.TableSchema, run: HarvestRun,
-            errors: list[dict[str, Any]], error_total: int, started: float,
-            warnings: list[str]) -> dict[str, Any]:
+def _report(
+    batch: Batch,
+    schema: schemas.TableSchema,
+    run: HarvestRun,
+    errors: list[dict[str, Any]],
+    error_total: int,
+    started: float,
+    warnings: list[str],
+) -> dict[str, Any]:
     """A run's validation report: its listed errors, all of them counted."""
-    return build_report(redact_url(batch.source_url), schema.fields, errors, started,
-                        {"rows": run.rows_read, "fields": len(schema.fields)}, warnings,
-                        error_total=error_total, name=batch.dataset_id)
+    return build_report(
+        redact_url(batch.source_url),
+        schema.fields,
+        errors,
+        started,
+        {"rows": run.rows_read, "fields": len(schema.fields)},
+        warnings,
+        error_total=error_total,
+        name=batch.dataset_id,
+    )
 
 
-def _rejected(batch: Batch, schema: schemas.TableSchema, run: HarvestRun, why: str,
-              errors: list[dict[str, Any]], error_total: int, started: float) -> BatchRejected:
+def _rejected(
+    batch: Batch,
+    schema: schemas.TableSchema,
+    run: HarvestRun,
+    why: str,
+    errors: list[dict[str, Any]],
+    error_total: int,
+    started: float,
+) -> BatchRejected:
     """The refusal of a batch too invalid to publish, with its report (first errors only)."""
     reason = f"{why}; the batch was refused whole: none of its rows was published or quarantined"
     listed = errors[:REJECTED_ERROR_CAP]
-    notes = [reason, *([f"{error_total} errors; the first {len(listed)} are listed"]
-                       if error_total > len(listed) else [])]
+    notes = [
+        reason,
+        *(
+            [f"{error_total} errors; the first {len(listed)} are listed"]
+            if error_total > len(listed)
+            else []
+        ),
+    ]
     return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
 
 
@@ -261,32 +317,45 @@ def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> No
     problems = validator.check_header(labels)
     if problems:
         notes = "; ".join(p.get("message", p.get("type", "")) for p in problems[:5])
-        raise PublishRefused(f"the rows of {batch.dataset_id!r} do not match the schema's "
-                             f"fields: {notes}")
+        raise PublishRefused(
+            f"the rows of {batch.dataset_id!r} do not match the schema's fields: {notes}"
+        )
 
 
-def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
-              charter: charters.Charter) -> Resource:
+def _register(
+    connection: Connection, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter
+) -> Resource:
     """Create or update the organization, dataset and resource rows of a batch."""
     session = Session(bind=connection, expire_on_commit=False)
     organization = session.get(Organization, batch.publisher.id) or Organization(
-        id=batch.publisher.id, name=batch.publisher.name)
+        id=batch.publisher.id, name=batch.publisher.name
+    )
     organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
     session.add(organization)
     session.flush()
     existing = session.get(Dataset, batch.dataset_id)
     dataset = existing or Dataset(
-        id=batch.dataset_id, title=batch.title, organization_id=organization.id,
-        theme=batch.theme, schema_name=schema.name, charter_id=charter.id, access=charter.access)
+        id=batch.dataset_id,
+        title=batch.title,
+        organization_id=organization.id,
+        theme=batch.theme,
+        schema_name=schema.name,
+        charter_id=charter.id,
+        access=charter.access,
+    )
     if dataset.organization_id != organization.id:
-        raise PublishRefused(f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "
-                             f"not {organization.id!r}")
+        raise PublishRefused(
+            f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "
+            f"not {organization.id!r}"
+        )
     if existing is not None and existing.access != charter.access:
         # Access is per dataset: a batch under another level would re-open (or close) every
         # row already stored, which their own charter never allowed.
-        raise PublishRefused(f"dataset {dataset.id!r} is shared as {dataset.access!r}; charter "
-                             f"{charter.id!r} {charter.version} shares as {charter.access!r}: "
-                             "publish it as a new dataset")
+        raise PublishRefused(
+            f"dataset {dataset.id!r} is shared as {dataset.access!r}; charter "
+            f"{charter.id!r} {charter.version} shares as {charter.access!r}: "
+            "publish it as a new dataset"
+        )
     licence = charter.licence or {}
     dataset.title, dataset.description, dataset.theme = batch.title, batch.description, batch.theme
     dataset.schema_name, dataset.schema_version = schema.name, schema.version
@@ -304,13 +373,19 @@ def _register(connection: Connection, batch: Batch, schema: schemas.TableSchema,
     session.flush()
     resource = session.exec(select(Resource).where(Resource.dataset_id == dataset.id)).first()
     if resource is None:
-        resource = Resource(id=f"{dataset.id}-records"[:64], dataset_id=dataset.id,
-                            name=f"{batch.title} — records",
-                            table_name=records.table_name_for(dataset.id),
-                            schema_descriptor=schema.descriptor, url=source_url)
+        resource = Resource(
+            id=f"{dataset.id}-records"[:64],
+            dataset_id=dataset.id,
+            name=f"{batch.title} — records",
+            table_name=records.table_name_for(dataset.id),
+            schema_descriptor=schema.descriptor,
+            url=source_url,
+        )
     elif _shape(resource.schema_descriptor) != _shape(schema.descriptor):
-        raise PublishRefused(f"dataset {dataset.id!r} is stored with other fields than schema "
-                             f"{schema.name} {schema.version}; publish it as a new dataset")
+        raise PublishRefused(
+            f"dataset {dataset.id!r} is stored with other fields than schema "
+            f"{schema.name} {schema.version}; publish it as a new dataset"
+        )
     resource.schema_descriptor, resource.url = schema.descriptor, source_url
     session.add(resource)
     session.flush()
@@ -321,8 +396,13 @@ def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]
 
 
-def _refresh_extent(connection: Connection, dataset_id: str, resource: Resource,
-                    layout: records.Layout, changed: bool) -> None:
+def _refresh_extent(
+    connection: Connection,
+    dataset_id: str,
+    resource: Resource,
+    layout: records.Layout,
+    changed: bool,
+) -> None:
     """Keep the dataset's row count, time range and bbox in step with its records."""
     extent = records.extent(connection, layout)
     session = Session(bind=connection)
@@ -331,7 +411,10 @@ def _refresh_extent(connection: Connection, dataset_id: str, resource: Resource,
     assert dataset is not None and stored is not None
     dataset.record_count = stored.row_count = extent["count"]
     dataset.time_min, dataset.time_max, dataset.bbox = (
-        extent["time_min"], extent["time_max"], extent["bbox"])
+        extent["time_min"],
+        extent["time_max"],
+        extent["bbox"],
+    )
     if changed:
         dataset.published_at = stored.modified_at = utcnow()
     session.add(dataset)
@@ -341,15 +424,27 @@ def _refresh_extent(connection: Connection, dataset_id: str, resource: Resource,
 
 def _log_event(connection: Connection, batch: Batch, run: HarvestRun) -> None:
     payload = _batch_event(batch, run)
-    connection.execute(sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
-        kind="dataset", dataset_id=batch.dataset_id, theme=batch.theme, time=utcnow(),
-        payload=payload))
+    connection.execute(
+        sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
+            kind="dataset",
+            dataset_id=batch.dataset_id,
+            theme=batch.theme,
+            time=utcnow(),
+            payload=payload,
+        )
+    )
 
 
 def _batch_event(batch: Batch, run: HarvestRun) -> dict[str, Any]:
-    return {"dataset": batch.dataset_id, "theme": batch.theme, "run": run.id,
-            "published": run.rows_published, "updated": run.rows_updated,
-            "quarantined": run.rows_quarantined, "skipped": run.rows_skipped}
+    return {
+        "dataset": batch.dataset_id,
+        "theme": batch.theme,
+        "run": run.id,
+        "published": run.rows_published,
+        "updated": run.rows_updated,
+        "quarantined": run.rows_quarantined,
+        "skipped": run.rows_skipped,
+    }
 
 
 def _announce(batch: Batch, run: HarvestRun) -> None:
@@ -363,23 +458,37 @@ def _announce(batch: Batch, run: HarvestRun) -> None:
 # --- reading the catalogue -----------------------------------------------------------------------
 
 
-def search(session: Session, q: str = "", theme: str | None = None, organization: str | None = None,
-           limit: int = 20, offset: int = 0) -> tuple[int, list[Dataset]]:
+def search(
+    session: Session,
+    q: str = "",
+    theme: str | None = None,
+    organization: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[int, list[Dataset]]:
     """Datasets matching every word of `q` (title, description, id, keywords), newest first."""
     statement = select(Dataset)
     for word in q.split():
         pattern = f"%{word.lower()}%"
-        statement = statement.where(or_(
-            func.lower(Dataset.title).like(pattern), func.lower(Dataset.description).like(pattern),
-            func.lower(Dataset.id).like(pattern), func.lower(Dataset.theme).like(pattern),
-            func.lower(sa.cast(Dataset.keywords, sa.Text)).like(pattern)))
+        statement = statement.where(
+            or_(
+                func.lower(Dataset.title).like(pattern),
+                func.lower(Dataset.description).like(pattern),
+                func.lower(Dataset.id).like(pattern),
+                func.lower(Dataset.theme).like(pattern),
+                func.lower(sa.cast(Dataset.keywords, sa.Text)).like(pattern),
+            )
+        )
     if theme:
         statement = statement.where(Dataset.theme == theme)
     if organization:
         statement = statement.where(Dataset.organization_id == organization)
     total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    page = session.exec(statement.order_by(col(Dataset.modified_at).desc(), col(Dataset.id))
-                        .offset(offset).limit(limit)).all()
+    page = session.exec(
+        statement.order_by(col(Dataset.modified_at).desc(), col(Dataset.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
     return total, list(page)
 
 
@@ -414,11 +523,13 @@ def layout_of_dataset(connection: Connection, dataset_id: str) -> records.Layout
     return _layout(row[0], row[1])
 
 
-_RESOURCE_TEXT = (sa.select(Resource.__table__.c.table_name,  # type: ignore[attr-defined]
-                            sa.cast(Resource.__table__.c.schema_descriptor,  # type: ignore[attr-defined]
-                                    sa.Text))
-                  .where(Resource.__table__.c.dataset_id == sa.bindparam("dataset_id"))  # type: ignore[attr-defined]
-                  .order_by(Resource.__table__.c.position).limit(1))  # type: ignore[attr-defined]
+_RESOURCES: sa.Table = Resource.__table__  # type: ignore[attr-defined]
+_RESOURCE_TEXT = (
+    sa.select(_RESOURCES.c.table_name, sa.cast(_RESOURCES.c.schema_descriptor, sa.Text))
+    .where(_RESOURCES.c.dataset_id == sa.bindparam("dataset_id"))
+    .order_by(_RESOURCES.c.position)
+    .limit(1)
+)
 
 
 @lru_cache(maxsize=512)
@@ -428,14 +539,23 @@ def _layout(table_name: str, descriptor: str) -> records.Layout:
 
 def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestRun]:
     """A dataset's runs, newest first: its history of batches, schemas and charter versions."""
-    statement = (select(HarvestRun).where(HarvestRun.dataset_id == dataset_id)
-                 .order_by(col(HarvestRun.started_at).desc(), col(HarvestRun.id).desc())
-                 .limit(limit))
+    statement = (
+        select(HarvestRun)
+        .where(HarvestRun.dataset_id == dataset_id)
+        .order_by(col(HarvestRun.started_at).desc(), col(HarvestRun.id).desc())
+        .limit(limit)
+    )
     return list(session.exec(statement).all())
 
 
-def quarantined(session: Session, dataset_id: str, run_id: int | None = None, limit: int = 1000,
-                offset: int = 0, after: tuple[int, int] | None = None) -> list[QuarantinedRow]:
+def quarantined(
+    session: Session,
+    dataset_id: str,
+    run_id: int | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+    after: tuple[int, int] | None = None,
+) -> list[QuarantinedRow]:
     """A run's quarantined rows (default the latest run) by row number, after a (row, id)."""
     if run_id is None:
         latest = runs_of(session, dataset_id, limit=1)
@@ -443,13 +563,13 @@ def quarantined(session: Session, dataset_id: str, run_id: int | None = None, li
             return []
         run_id = latest[0].id
     number, row_id = col(QuarantinedRow.row_number), col(QuarantinedRow.id)
-    statement = select(QuarantinedRow).where(QuarantinedRow.dataset_id == dataset_id,
-                                              QuarantinedRow.run_id == run_id)
+    statement = select(QuarantinedRow).where(
+        QuarantinedRow.dataset_id == dataset_id, QuarantinedRow.run_id == run_id
+    )
     if after is not None:
         # Spelled out rather than as a row value: both databases then walk the (run_id,
         # row_number, id) index from the cursor on, whatever the page.
-        statement = statement.where(number >= after[0],
-                                    or_(number > after[0], row_id > after[1]))
+        statement = statement.where(number >= after[0], or_(number > after[0], row_id > after[1]))
     statement = statement.order_by(number, row_id).offset(offset or None)
     return list(session.exec(statement.limit(limit)).all())
 

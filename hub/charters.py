@@ -133,8 +133,11 @@ def _generation() -> int:
     seen = _listings.get(folders)
     if seen and now - seen[0] < STAMP_SECONDS:
         return seen[1]
-    stamp = tuple((str(p), p.stat().st_mtime_ns) for folder in _folders()
-                  for p in sorted(folder.glob(f"*{SUFFIX}")))
+    stamp = tuple(
+        (str(p), p.stat().st_mtime_ns)
+        for folder in _folders()
+        for p in sorted(folder.glob(f"*{SUFFIX}"))
+    )
     generation = hash(stamp)
     _listings[folders] = (now, generation)
     return generation
@@ -243,22 +246,43 @@ def _rule_problems(data: dict[str, Any], path: Path) -> list[tuple[Location, str
     start, until = data["valid_from"], data.get("valid_until")
     names = (f"{data['id']}{SUFFIX}", f"{data['id']}@{data['version']}{SUFFIX}")
     rules: list[tuple[bool, Location, str]] = [
-        (access == "personal" and not (personal and personal.get("subject_field")), ("access",),
-         "a personal charter must name personal_data.subject_field, the field that ties each "
-         "row to its data subject"),
-        (bool(personal or sensitive) and access != "personal", ("access",),
-         f"personal data (gdpr_sensitive or personal_data) cannot be shared with access "
-         f"{access!r}: only with access 'personal', which opens each row to its own subject"),
-        (access == "personal" and not sensitive, ("gdpr_sensitive",),
-         "a personal charter must say gdpr_sensitive: true"),
-        (access == "restricted" and not restricted_to, ("access",),
-         "a restricted charter must list who may read its records in restricted_to"),
-        (bool(restricted_to) and access not in ("restricted", "crisis"), ("restricted_to",),
-         f"restricted_to means nothing for access {access!r}: use 'restricted' or remove it"),
-        (until is not None and date.fromisoformat(until) <= date.fromisoformat(start),
-         ("valid_until",), f"valid_until {until} must be after valid_from {start}"),
-        (path.name not in names, ("id",),
-         f"charter {data['id']!r} version {data['version']} must be in {' or '.join(names)}"),
+        (
+            access == "personal" and not (personal and personal.get("subject_field")),
+            ("access",),
+            "a personal charter must name personal_data.subject_field, the field that ties each "
+            "row to its data subject",
+        ),
+        (
+            bool(personal or sensitive) and access != "personal",
+            ("access",),
+            f"personal data (gdpr_sensitive or personal_data) cannot be shared with access "
+            f"{access!r}: only with access 'personal', which opens each row to its own subject",
+        ),
+        (
+            access == "personal" and not sensitive,
+            ("gdpr_sensitive",),
+            "a personal charter must say gdpr_sensitive: true",
+        ),
+        (
+            access == "restricted" and not restricted_to,
+            ("access",),
+            "a restricted charter must list who may read its records in restricted_to",
+        ),
+        (
+            bool(restricted_to) and access not in ("restricted", "crisis"),
+            ("restricted_to",),
+            f"restricted_to means nothing for access {access!r}: use 'restricted' or remove it",
+        ),
+        (
+            until is not None and date.fromisoformat(until) <= date.fromisoformat(start),
+            ("valid_until",),
+            f"valid_until {until} must be after valid_from {start}",
+        ),
+        (
+            path.name not in names,
+            ("id",),
+            f"charter {data['id']!r} version {data['version']} must be in {' or '.join(names)}",
+        ),
     ]
     return [(where, message) for broken, where, message in rules if broken]
 

@@ -57,8 +57,10 @@ Port = Annotated[int, typer.Option(help="Port to listen on.")]
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     """Harvest, validate, catalogue and serve a territory's environmental and crisis data."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -73,8 +75,11 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
 
 
 @app.command()
-def demo(host: Host = "127.0.0.1", port: Port = 8000,
-         serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
     """Generate the offline demo feeds, harvest every bundled source, then serve."""
     from hub.config import get_settings
     from pipelines import demo as demo_feeds
@@ -89,8 +94,10 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000,
         skipped = [s.id for s in sources if "{samples}" in s.url]
         sources = [s for s in sources if "{samples}" not in s.url]
         if skipped:
-            console.print(f"Skipped {', '.join(skipped)}: no sample files at {samples} "
-                          "(set HUB_SAMPLES_DIR to harvest them).")
+            console.print(
+                f"Skipped {', '.join(skipped)}: no sample files at {samples} "
+                "(set HUB_SAMPLES_DIR to harvest them)."
+            )
     _guard_children()
     failures = _harvest([str(s.path) for s in sources])
     if failures:
@@ -100,8 +107,12 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000,
 
 
 @app.command()
-def harvest(sources: Annotated[list[str] | None, typer.Argument(
-        help="Source ids or source-file paths (default: every enabled source).")] = None) -> None:
+def harvest(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(help="Source ids or source-file paths (default: every enabled source)."),
+    ] = None,
+) -> None:
     """Harvest sources into the catalogue, with progress and a summary."""
     from pipelines.sources import find_sources
 
@@ -119,8 +130,9 @@ def _harvest(refs: list[str]) -> int:
 
     from pipelines import flows
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+    ) as bar:
         task = bar.add_task("Harvesting…", total=None)
 
         def tick(rows: int) -> None:
@@ -143,8 +155,11 @@ def _print_outcomes(outcomes: list[dict]) -> None:
     colours = {"succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
     for o in outcomes:
         colour = colours.get(o["status"], "white")
-        table.add_row(o["source"], f"[{colour}]{o['status']}[/]", *(
-            f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")))
+        table.add_row(
+            o["source"],
+            f"[{colour}]{o['status']}[/]",
+            *(f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")),
+        )
     _wide_console().print(table)
     for o in outcomes:
         if o["message"]:
@@ -161,8 +176,14 @@ def list_sources() -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("file", overflow="fold")
     for s in find_sources():
-        table.add_row(s.id, s.format, s.schema, s.charter or "—", "yes" if s.enabled else "no",
-                      str(s.path or ""))
+        table.add_row(
+            s.id,
+            s.format,
+            s.schema,
+            s.charter or "—",
+            "yes" if s.enabled else "no",
+            str(s.path or ""),
+        )
     _wide_console().print(table)
 
 
@@ -188,8 +209,11 @@ def validate(
     from hub.validation import format_report, validate_file
 
     try:
-        descriptor = (schemas.load_plain_schema(schema) if Path(schema).suffix == ".json"
-                      or "/" in schema else schemas.load_schema(schema).descriptor)
+        descriptor = (
+            schemas.load_plain_schema(schema)
+            if Path(schema).suffix == ".json" or "/" in schema
+            else schemas.load_schema(schema).descriptor
+        )
         if charter:
             found = charters.load_charter(charter)
             if not found.in_force(datetime.now(UTC).date()):
@@ -197,13 +221,18 @@ def validate(
                 raise typer.Exit(1)
             name, theme = descriptor.get("name", schema), descriptor.get("theme", "")
             if theme and not found.covers(theme, name):
-                console.print(f"[red]charter {charter} {found.version} does not cover schema "
-                              f"{name} ({theme})[/]")
+                console.print(
+                    f"[red]charter {charter} {found.version} does not cover schema "
+                    f"{name} ({theme})[/]"
+                )
                 raise typer.Exit(1)
-        report = validate_file(file, descriptor, encoding=encoding,
-                               delimiter=delimiter)
-    except (schemas.SchemaFileError, schemas.UnknownSchemaError, charters.CharterError,
-            TableReadError) as exc:
+        report = validate_file(file, descriptor, encoding=encoding, delimiter=delimiter)
+    except (
+        schemas.SchemaFileError,
+        schemas.UnknownSchemaError,
+        charters.CharterError,
+        TableReadError,
+    ) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     if as_json:
@@ -239,10 +268,13 @@ def _store() -> Engine:
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="admin | operator | agency | service | crisis-cell "
-                                           "| subject")],
-    org: Annotated[list[str] | None, typer.Option(help="Organization id (repeat for an agency "
-                                                       "member of several).")] = None,
+    role: Annotated[
+        str, typer.Option(help="admin | operator | agency | service | crisis-cell | subject")
+    ],
+    org: Annotated[
+        list[str] | None,
+        typer.Option(help="Organization id (repeat for an agency member of several)."),
+    ] = None,
     name: Annotated[str, typer.Option(help="Who or what holds it.")] = "",
     expires: Annotated[str, typer.Option(help="90d, 12h, 30m, 2w or never.")] = "90d",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -263,14 +295,25 @@ def token_create(
     expiry = row.expires_at.isoformat().replace("+00:00", "Z") if row.expires_at else None
     if as_json:
         orgs = list(row.organizations)
-        sys.stdout.write(json.dumps({"id": row.id, "token": issued.token, "role": row.role,
-                                     "org": orgs[0] if len(orgs) == 1 else (orgs or None),
-                                     "expires": expiry}) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "id": row.id,
+                    "token": issued.token,
+                    "role": row.role,
+                    "org": orgs[0] if len(orgs) == 1 else (orgs or None),
+                    "expires": expiry,
+                }
+            )
+            + "\n"
+        )
         return
     sys.stdout.write(issued.token + "\n")
-    console.print(f"Token [bold]{row.id}[/] ({row.role}"
-                  f"{', ' + ', '.join(row.organizations) if row.organizations else ''}), "
-                  f"expires {expiry or 'never'}. It is shown only now: keep it secret.")
+    console.print(
+        f"Token [bold]{row.id}[/] ({row.role}"
+        f"{', ' + ', '.join(row.organizations) if row.organizations else ''}), "
+        f"expires {expiry or 'never'}. It is shown only now: keep it secret."
+    )
 
 
 @token_app.command("list")
@@ -288,12 +331,22 @@ def token_list() -> None:
         table.add_column(column, no_wrap=column != "name")
     now = utcnow()
     for row in rows:
-        state = ("revoked" if row.revoked_at else "expired" if row.expires_at and
-                 as_utc(row.expires_at) <= now else "active")
-        table.add_row(row.id, row.role, ", ".join(row.organizations) or "—", row.name or "—",
-                      f"{as_utc(row.created_at):%Y-%m-%d %H:%M}",
-                      f"{as_utc(row.expires_at):%Y-%m-%d %H:%M}" if row.expires_at else "never",
-                      state)
+        state = (
+            "revoked"
+            if row.revoked_at
+            else "expired"
+            if row.expires_at and as_utc(row.expires_at) <= now
+            else "active"
+        )
+        table.add_row(
+            row.id,
+            row.role,
+            ", ".join(row.organizations) or "—",
+            row.name or "—",
+            f"{as_utc(row.created_at):%Y-%m-%d %H:%M}",
+            f"{as_utc(row.expires_at):%Y-%m-%d %H:%M}" if row.expires_at else "never",
+            state,
+        )
     _wide_console().print(table)
 
 
@@ -322,8 +375,10 @@ def audit_verify() -> None:
     if result.intact:
         sys.stdout.write(f"access log intact: {result.checked} entries, head {result.head}\n")
         return
-    sys.stdout.write(f"access log BROKEN at entry {result.broken_at}: {result.problem} "
-                     f"({result.checked} entries before it hold)\n")
+    sys.stdout.write(
+        f"access log BROKEN at entry {result.broken_at}: {result.problem} "
+        f"({result.checked} entries before it hold)\n"
+    )
     raise typer.Exit(1)
 
 

@@ -61,8 +61,7 @@ class Settings(BaseSettings):
             return [str(v) for v in value]
         return [w for w in str(value).replace(",", " ").split() if w]
 
-    @field_validator("schemas_path", "charters_path", "sources_path", "file_roots",
-                     mode="before")
+    @field_validator("schemas_path", "charters_path", "sources_path", "file_roots", mode="before")
     @classmethod
     def _paths(cls, value: object) -> list[Path]:
         return _split_paths(value)

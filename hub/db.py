@@ -44,10 +44,19 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # A restarting server refuses at once; an unreachable one must not hang a request either:
         # both become a 503 (hub.api.outages) and pre-ping replaces the dead connections after.
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                             pool_timeout=10, connect_args={"connect_timeout": 5})
-    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith(
-            "file:"):
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            pool_timeout=10,
+            connect_args={"connect_timeout": 5},
+        )
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
         # Records may be restricted or personal: the file (and the -wal/-shm files SQLite
         # creates with its mode) is readable by the hub's user only.
         database = Path(parsed.database)
@@ -80,8 +89,14 @@ class DatabaseLocked(Exception):
         self.seconds = seconds
 
 
-def _note_start(connection, _cursor, _statement, _parameters, _context,  # type: ignore[no-untyped-def]
-                _many) -> None:
+def _note_start(
+    connection,
+    _cursor,
+    _statement,
+    _parameters,
+    _context,  # type: ignore[no-untyped-def]
+    _many,
+) -> None:
     connection.info["hub_statement_started"] = time.monotonic()
 
 
@@ -89,7 +104,8 @@ def _name_lock(context: ExceptionContext) -> Exception | None:
     """Turn SQLite's "database is locked" (a page of SQL and parameters) into one clear line."""
     original = context.original_exception
     if not isinstance(original, sqlite3.OperationalError) or not str(original).startswith(
-            ("database is locked", "database table is locked")):
+        ("database is locked", "database table is locked")
+    ):
         return None
     connection = context.connection
     started = connection.info.get("hub_statement_started") if connection is not None else None

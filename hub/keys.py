@@ -46,10 +46,12 @@ def secret_key() -> bytes:
     if configured:
         key = configured.encode()
         if len(key) < MIN_KEY_BYTES:
-            raise SecretKeyError(f"HUB_SECRET_KEY is {len(key)} bytes long; the hub needs at least "
-                            f"{MIN_KEY_BYTES} (e.g. `python3 -c 'import secrets; "
-                            "print(secrets.token_urlsafe(48))'`), or leave it unset to have one "
-                            "generated and kept in HUB_DATA_DIR")
+            raise SecretKeyError(
+                f"HUB_SECRET_KEY is {len(key)} bytes long; the hub needs at least "
+                f"{MIN_KEY_BYTES} (e.g. `python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`), or leave it unset to have one "
+                "generated and kept in HUB_DATA_DIR"
+            )
         return key
     folder = str(get_settings().data_dir)
     if folder not in _kept:  # read once per process: the token check runs on every request
@@ -77,9 +79,11 @@ def _stored_key(path: Path) -> bytes:
             draft.unlink()
     key = path.read_bytes().strip()
     if len(key) < MIN_KEY_BYTES:
-        raise SecretKeyError(f"{path} holds a key of {len(key)} bytes; the hub needs at least "
-                             f"{MIN_KEY_BYTES}: delete the file to have a new one generated "
-                             "(tokens issued with the old key stop working)")
+        raise SecretKeyError(
+            f"{path} holds a key of {len(key)} bytes; the hub needs at least "
+            f"{MIN_KEY_BYTES}: delete the file to have a new one generated "
+            "(tokens issued with the old key stop working)"
+        )
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return key

@@ -45,26 +45,34 @@ class Limits:
     def of(cls, max_invalid_share: float | None = None, cap: int | None = None) -> Limits:
         """A batch's own limits, the settings' where it sets none."""
         settings = get_settings()
-        return cls(settings.max_invalid_share if max_invalid_share is None
-                   else max_invalid_share, settings.quarantine_cap if cap is None else cap)
+        return cls(
+            settings.max_invalid_share if max_invalid_share is None else max_invalid_share,
+            settings.quarantine_cap if cap is None else cap,
+        )
 
     def overflow(self, read: int, invalid: int) -> str | None:
         """Why a batch with `invalid` rows among the first `read` must stop now, if it must."""
         if invalid <= self.cap:
             return None
-        return (f"{TOO_MANY}: stopped after {read:,} rows read, {invalid:,} of them invalid "
-                f"({_percent(invalid / read)}), past the quarantine cap of {self.cap:,} rows "
-                "(quarantine_cap)")
+        return (
+            f"{TOO_MANY}: stopped after {read:,} rows read, {invalid:,} of them invalid "
+            f"({_percent(invalid / read)}), past the quarantine cap of {self.cap:,} rows "
+            "(quarantine_cap)"
+        )
 
     def excess(self, read: int, invalid: int) -> str | None:
         """Why a whole batch of `read` rows is too invalid to publish, if it is."""
         if not read or invalid / read <= self.max_invalid_share:
             return None
-        counted = (f"{EVERY_ROW}: {invalid:,} of {read:,} rows read" if invalid == read
-                   else f"{TOO_MANY}: {invalid:,} of {read:,} rows read were invalid "
-                        f"({_percent(invalid / read)})")
-        return (f"{counted}, over the {_percent(self.max_invalid_share)} threshold "
-                "(max_invalid_share)")
+        counted = (
+            f"{EVERY_ROW}: {invalid:,} of {read:,} rows read"
+            if invalid == read
+            else f"{TOO_MANY}: {invalid:,} of {read:,} rows read were invalid "
+            f"({_percent(invalid / read)})"
+        )
+        return (
+            f"{counted}, over the {_percent(self.max_invalid_share)} threshold (max_invalid_share)"
+        )
 
 
 def _percent(share: float) -> str:
@@ -80,16 +88,18 @@ def write(connection: Connection, run_id: int, dataset_id: str, invalid: pl.Data
     # Encoded in one polars pass: decoding the validator's JSON only for the driver to encode it
     # again cost more than validating the rows.
     frame = invalid.select(
-        pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(dataset_id).alias("dataset_id"),
+        pl.lit(run_id, pl.Int64).alias("run_id"),
+        pl.lit(dataset_id).alias("dataset_id"),
         pl.col("_row").cast(pl.Int64).alias("row_number"),
         (pl.struct(fields).struct.json_encode() if fields else pl.lit("{}")).alias("cells"),
-        pl.when(reasons.fill_null("") == "").then(pl.lit("[]")).otherwise(reasons)
-        .alias("errors"))
+        pl.when(reasons.fill_null("") == "").then(pl.lit("[]")).otherwise(reasons).alias("errors"),
+    )
     mark = "?" if connection.dialect.name == "sqlite" else "%s"
     connection.exec_driver_sql(
         f"INSERT INTO {QuarantinedRow.__tablename__} "
         f"(run_id, dataset_id, row_number, cells, errors) VALUES ({', '.join([mark] * 5)})",
-        list(frame.iter_rows()))
+        list(frame.iter_rows()),
+    )
 
 
 def encode_cursor(row_number: int, row_id: int) -> str:

@@ -49,25 +49,46 @@ def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = Fal
     """
     given = access.grant(dataset, caller.actor)
     if not given.reads_rows or (whole and not given.whole):
-        reason = given.reason if not given.reads_rows else (
-            f"{given.reason}: this read shows every row of {dataset.id!r}, beyond that grant")
+        reason = (
+            given.reason
+            if not given.reads_rows
+            else (f"{given.reason}: this read shows every row of {dataset.id!r}, beyond that grant")
+        )
         record(engine, dataset, caller, given, outcome="denied", reason=reason)
         raise AccessDenied(dataset.id, reason, caller.actor)
     return given
 
 
-def record(engine: Engine, dataset: Dataset, caller: Caller, given: Grant, *,
-           outcome: str = "granted", rows: int | None = None, reason: str = "") -> None:
+def record(
+    engine: Engine,
+    dataset: Dataset,
+    caller: Caller,
+    given: Grant,
+    *,
+    outcome: str = "granted",
+    rows: int | None = None,
+    reason: str = "",
+) -> None:
     """Append the access event of a read of non-open data (open data is nobody's secret)."""
     if dataset.access == "open":
         return
     actor = caller.actor
-    audit.append(engine, audit.Entry(
-        actor_id=actor.id, actor_role=actor.role,
-        organization=",".join(sorted(actor.organizations))[:100], dataset_id=dataset.id,
-        producer=dataset.organization_id, outcome=outcome, scope=given.scope,
-        route=caller.route[:200], reason=(reason or given.reason), purpose=caller.purpose[:200],
-        rows=rows))
+    audit.append(
+        engine,
+        audit.Entry(
+            actor_id=actor.id,
+            actor_role=actor.role,
+            organization=",".join(sorted(actor.organizations))[:100],
+            dataset_id=dataset.id,
+            producer=dataset.organization_id,
+            outcome=outcome,
+            scope=given.scope,
+            route=caller.route[:200],
+            reason=(reason or given.reason),
+            purpose=caller.purpose[:200],
+            rows=rows,
+        ),
+    )
 
 
 def condition(layout: records.Layout, given: Grant) -> sa.ColumnElement[bool] | None:
@@ -106,8 +127,14 @@ def coordinates(shape: records.Layout) -> tuple[str | None, str | None]:
     return fields.get(shape.lon or ""), fields.get(shape.lat or "")
 
 
-def read_records(session: Session, dataset: Dataset, caller: Caller, criteria: Criteria,
-                 limit: int, cursor: str | None = None) -> records.Page:
+def read_records(
+    session: Session,
+    dataset: Dataset,
+    caller: Caller,
+    criteria: Criteria,
+    limit: int,
+    cursor: str | None = None,
+) -> records.Page:
     """One page of the records the caller may read (records.QueryError for a bad query)."""
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
@@ -117,9 +144,14 @@ def read_records(session: Session, dataset: Dataset, caller: Caller, criteria: C
     return page
 
 
-def stream_records(session: Session, dataset: Dataset, caller: Caller, criteria: Criteria,
-                   cap: int | None, cursor: str | None = None
-                   ) -> tuple[records.Layout, Iterator[list[dict[str, Any]]]]:
+def stream_records(
+    session: Session,
+    dataset: Dataset,
+    caller: Caller,
+    criteria: Criteria,
+    cap: int | None,
+    cursor: str | None = None,
+) -> tuple[records.Layout, Iterator[list[dict[str, Any]]]]:
     """Every record the caller may read, page by page (up to `cap`), for downloads.
 
     The grant, the first page and the access event happen now, so a refusal or a bad query is
@@ -142,14 +174,21 @@ def stream_records(session: Session, dataset: Dataset, caller: Caller, criteria:
                 return
             # A connection per page: a long download must not pin one read transaction.
             with engine.connect() as connection:
-                page = _query(connection, shape, given, criteria,
-                              STREAM_PAGE if cap is None else min(STREAM_PAGE, cap - sent),
-                              page.next_cursor)
+                page = _query(
+                    connection,
+                    shape,
+                    given,
+                    criteria,
+                    STREAM_PAGE if cap is None else min(STREAM_PAGE, cap - sent),
+                    page.next_cursor,
+                )
+
     return shape, pages()
 
 
-def read_latest(session: Session, dataset: Dataset, caller: Caller, limit: int
-                ) -> list[dict[str, Any]]:
+def read_latest(
+    session: Session, dataset: Dataset, caller: Caller, limit: int
+) -> list[dict[str, Any]]:
     """The newest records the caller may read, newest first (the UI's preview)."""
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
@@ -159,24 +198,36 @@ def read_latest(session: Session, dataset: Dataset, caller: Caller, limit: int
     return rows
 
 
-def read_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id: int,
-                    limit: int, offset: int = 0, cursor: str | None = None) -> quarantine.Page:
+def read_quarantine(
+    session: Session,
+    dataset: Dataset,
+    caller: Caller,
+    run_id: int,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> quarantine.Page:
     """A page of a run's quarantined rows by row number, from `cursor` then `offset` (they
     hold rows: whole grants only); a forged cursor is a quarantine.BadCursor."""
     after = quarantine.decode_cursor(cursor) if cursor else None  # before the access event
     engine = engine_of(session)
     given = admit(engine, dataset, caller, whole=True)
-    rows = catalogue.quarantined(session, dataset.id, run_id, limit=limit + 1, offset=offset,
-                                 after=after)
+    rows = catalogue.quarantined(
+        session, dataset.id, run_id, limit=limit + 1, offset=offset, after=after
+    )
     shown = rows[:limit]
     record(engine, dataset, caller, given, rows=len(shown))
-    following = quarantine.encode_cursor(shown[-1].row_number, shown[-1].id or 0) \
-        if len(rows) > limit else None
+    following = (
+        quarantine.encode_cursor(shown[-1].row_number, shown[-1].id or 0)
+        if len(rows) > limit
+        else None
+    )
     return quarantine.Page(shown, following)
 
 
-def stream_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id: int | None,
-                      page: int = STREAM_PAGE) -> Iterator[list[QuarantinedRow]]:
+def stream_quarantine(
+    session: Session, dataset: Dataset, caller: Caller, run_id: int | None, page: int = STREAM_PAGE
+) -> Iterator[list[QuarantinedRow]]:
     """Every quarantined row of a run, page by page, after the grant and its access event."""
     engine = engine_of(session)
     given = admit(engine, dataset, caller, whole=True)
@@ -191,11 +242,13 @@ def stream_quarantine(session: Session, dataset: Dataset, caller: Caller, run_id
                 return
             yield rows
             after = (rows[-1].row_number, rows[-1].id or 0)
+
     return pages()
 
 
-def read_report(session: Session, dataset: Dataset, caller: Caller, run: HarvestRun
-                ) -> dict[str, Any]:
+def read_report(
+    session: Session, dataset: Dataset, caller: Caller, run: HarvestRun
+) -> dict[str, Any]:
     """A run's validation report (row numbers, counts and cells: whole grants only)."""
     engine = engine_of(session)
     given = admit(engine, dataset, caller, whole=True)
@@ -203,11 +256,24 @@ def read_report(session: Session, dataset: Dataset, caller: Caller, run: Harvest
     return access.redact_report(dataset, run.report or {}, caller.actor)
 
 
-def _query(connection: sa.Connection, shape: records.Layout, given: Grant, criteria: Criteria,
-           limit: int, cursor: str | None) -> records.Page:
-    return records.query(connection, shape, start=criteria.start, end=criteria.end,
-                         bbox=criteria.bbox, limit=limit, cursor=cursor,
-                         within=condition(shape, given))
+def _query(
+    connection: sa.Connection,
+    shape: records.Layout,
+    given: Grant,
+    criteria: Criteria,
+    limit: int,
+    cursor: str | None,
+) -> records.Page:
+    return records.query(
+        connection,
+        shape,
+        start=criteria.start,
+        end=criteria.end,
+        bbox=criteria.bbox,
+        limit=limit,
+        cursor=cursor,
+        within=condition(shape, given),
+    )
 
 
 def engine_of(session: Session) -> Engine:

@@ -107,8 +107,9 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"])
     if lon_col and lat_col:
         sa.Index(f"{table_name}_lonlat", table.c[lon_col], table.c[lat_col])
-    return Layout(table, columns, types, key, time_col, lon_col, lat_col,
-                  columns.get(hub.get("subject", "")))
+    return Layout(
+        table, columns, types, key, time_col, lon_col, lat_col, columns.get(hub.get("subject", ""))
+    )
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
@@ -169,8 +170,9 @@ def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
 def _content_hashes(frame: pl.DataFrame) -> list[str]:
     # hashlib, not polars' hash: keys must stay stable across library versions.
     text = frame.select(
-        pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in frame.columns],
-                      separator="\x1f")
+        pl.concat_str(
+            [pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in frame.columns], separator="\x1f"
+        )
     ).to_series()
     return [hashlib.sha1(s.encode()).hexdigest() for s in text]
 
@@ -186,16 +188,18 @@ def _upsert_clause(layout: Layout, target: str, columns: list[str], excluded: st
     return f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {differs}"
 
 
-def _executemany_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame,
-                        run_id: int) -> int:
+def _executemany_upsert(
+    connection: Connection, layout: Layout, frame: pl.DataFrame, run_id: int
+) -> int:
     frame = frame.with_columns(_sqlite_values(frame))
     columns = frame.columns
     name = _q(layout.table.name)
     placeholders = ", ".join("?" for _ in columns)
-    upsert = _upsert_clause(layout, name, columns, "excluded").replace(
-        "IS DISTINCT FROM", "IS NOT")
-    sql = (f"INSERT INTO {name} (_run, {', '.join(_q(c) for c in columns)}) "
-           f"VALUES ({int(run_id)}, {placeholders}) {upsert}")
+    upsert = _upsert_clause(layout, name, columns, "excluded").replace("IS DISTINCT FROM", "IS NOT")
+    sql = (
+        f"INSERT INTO {name} (_run, {', '.join(_q(c) for c in columns)}) "
+        f"VALUES ({int(run_id)}, {placeholders}) {upsert}"
+    )
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     before = connection.connection.driver_connection.total_changes  # type: ignore[union-attr]
     cursor.executemany(sql, frame.iter_rows())
@@ -225,18 +229,26 @@ def _copy_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame, ru
     quoted = ", ".join(_q(c) for c in columns)
     raw = connection.connection.driver_connection  # psycopg connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_q(staging)} ON COMMIT DROP AS "
-                       f"SELECT {quoted} FROM {_q(layout.table.name)} WITH NO DATA")
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_q(staging)} ON COMMIT DROP AS "
+            f"SELECT {quoted} FROM {_q(layout.table.name)} WITH NO DATA"
+        )
         cursor.execute(f"TRUNCATE {_q(staging)}")
         buffer = io.BytesIO()
-        frame.write_csv(buffer, include_header=False,
-                        datetime_format="%Y-%m-%d %H:%M:%S%.f%z", time_format="%H:%M:%S%.f")
+        frame.write_csv(
+            buffer,
+            include_header=False,
+            datetime_format="%Y-%m-%d %H:%M:%S%.f%z",
+            time_format="%H:%M:%S%.f",
+        )
         with cursor.copy(f"COPY {_q(staging)} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buffer.getvalue())
         target = _q(layout.table.name)
         upsert = _upsert_clause(layout, target, columns, "EXCLUDED")
-        cursor.execute(f"INSERT INTO {target} (_run, {quoted}) "
-                       f"SELECT {int(run_id)}, {quoted} FROM {_q(staging)} {upsert}")
+        cursor.execute(
+            f"INSERT INTO {target} (_run, {quoted}) "
+            f"SELECT {int(run_id)}, {quoted} FROM {_q(staging)} {upsert}"
+        )
         return cursor.rowcount
 
 
@@ -260,18 +272,28 @@ class Page:
     next_cursor: str | None
 
 
-def query(connection: Connection, layout: Layout, *, start: datetime | None = None,
-          end: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
-          limit: int = 100, cursor: str | None = None,
-          within: sa.ColumnElement[bool] | None = None) -> Page:
+def query(
+    connection: Connection,
+    layout: Layout,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+    within: sa.ColumnElement[bool] | None = None,
+) -> Page:
     """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged.
 
     `within` is the reader's grant as a condition (hub.reading builds it); it is always applied.
     """
     table = layout.table
     # NULLS FIRST everywhere (SQLite's default, not PostgreSQL's): the cursor relies on it.
-    order = ([table.c[layout.time].asc().nulls_first(), table.c["_id"]] if layout.time
-             else [table.c["_id"]])
+    order = (
+        [table.c[layout.time].asc().nulls_first(), table.c["_id"]]
+        if layout.time
+        else [table.c["_id"]]
+    )
     statement = sa.select(table).order_by(*order).limit(limit + 1)
     if within is not None:
         statement = statement.where(within)
@@ -301,17 +323,24 @@ def inside(layout: Layout, bbox: tuple[float, float, float, float]) -> sa.Column
     assert layout.lon and layout.lat
     min_lon, min_lat, max_lon, max_lat = bbox
     lon = layout.table.c[layout.lon]
-    inside_lon = (lon.between(min_lon, max_lon) if min_lon <= max_lon
-                  else sa.or_(lon >= min_lon, lon <= max_lon))
+    inside_lon = (
+        lon.between(min_lon, max_lon)
+        if min_lon <= max_lon
+        else sa.or_(lon >= min_lon, lon <= max_lon)
+    )
     return sa.and_(inside_lon, layout.table.c[layout.lat].between(min_lat, max_lat))
 
 
-def latest(connection: Connection, layout: Layout, limit: int,
-           within: sa.ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+def latest(
+    connection: Connection, layout: Layout, limit: int, within: sa.ColumnElement[bool] | None = None
+) -> list[dict[str, Any]]:
     """The newest records, newest first, inside the reader's grant."""
     table = layout.table
-    order = ([table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()] if layout.time
-             else [table.c["_id"].desc()])
+    order = (
+        [table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()]
+        if layout.time
+        else [table.c["_id"].desc()]
+    )
     statement = sa.select(table).order_by(*order).limit(limit)
     if within is not None:
         statement = statement.where(within)
@@ -324,11 +353,15 @@ def _after(layout: Layout, position: list[Any]) -> sa.ColumnElement[bool]:
         return table.c["_id"] > int(position[-1])
     moment, last_id = position
     if moment is None:  # rows without a time sort first (NULLs first) and are paged by id
-        return sa.or_(sa.and_(table.c[layout.time].is_(None), table.c["_id"] > last_id),
-                      table.c[layout.time].is_not(None))
+        return sa.or_(
+            sa.and_(table.c[layout.time].is_(None), table.c["_id"] > last_id),
+            table.c[layout.time].is_not(None),
+        )
     moment = datetime.fromisoformat(moment)
-    return sa.or_(table.c[layout.time] > moment,
-                  sa.and_(table.c[layout.time] == moment, table.c["_id"] > last_id))
+    return sa.or_(
+        table.c[layout.time] > moment,
+        sa.and_(table.c[layout.time] == moment, table.c["_id"] > last_id),
+    )
 
 
 def encode_cursor(layout: Layout, row: Any) -> str:
@@ -386,15 +419,25 @@ def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
     table = layout.table
     parts: list[Any] = [sa.func.count().label("count")]
     if layout.time:
-        parts += [sa.func.min(table.c[layout.time]).label("tmin"),
-                  sa.func.max(table.c[layout.time]).label("tmax")]
+        parts += [
+            sa.func.min(table.c[layout.time]).label("tmin"),
+            sa.func.max(table.c[layout.time]).label("tmax"),
+        ]
     if layout.lon and layout.lat:
         lon, lat = table.c[layout.lon], table.c[layout.lat]
-        parts += [sa.func.min(lon).label("x0"), sa.func.min(lat).label("y0"),
-                  sa.func.max(lon).label("x1"), sa.func.max(lat).label("y1")]
+        parts += [
+            sa.func.min(lon).label("x0"),
+            sa.func.min(lat).label("y0"),
+            sa.func.max(lon).label("x1"),
+            sa.func.max(lat).label("y1"),
+        ]
     row = connection.execute(sa.select(*parts)).mappings().one()
-    result: dict[str, Any] = {"count": row["count"], "time_min": None, "time_max": None,
-                              "bbox": None}
+    result: dict[str, Any] = {
+        "count": row["count"],
+        "time_min": None,
+        "time_max": None,
+        "bbox": None,
+    }
     if layout.time and row["tmin"] is not None:
         result["time_min"] = as_utc(_parse_moment(row["tmin"]))
         result["time_max"] = as_utc(_parse_moment(row["tmax"]))

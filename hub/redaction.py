@@ -8,10 +8,24 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote_plus
 
 REDACTED = "REDACTED"
-SECRET_PARAMS = frozenset({
-    "key", "token", "apikey", "api_key", "access_token", "auth", "signature", "sig", "password",
-    "passwd", "secret", "client_secret", "code", "session",
-})
+SECRET_PARAMS = frozenset(
+    {
+        "key",
+        "token",
+        "apikey",
+        "api_key",
+        "access_token",
+        "auth",
+        "signature",
+        "sig",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "code",
+        "session",
+    }
+)
 SECRET_PARTS = ("key", "token", "secret", "password")
 # A url inside free text ends at whitespace, a quote or an angle bracket (as in reprs and HTML);
 # punctuation right after it ("…/feed.csv: HTTP 404") belongs to the sentence.
@@ -37,10 +51,15 @@ def redact_url(url: str) -> str:
         end = len(head) if slash < 0 else slash
         userinfo_end = head.rfind("@", start, end)
         if userinfo_end >= 0:
-            head = head[:start] + head[userinfo_end + 1:]
+            head = head[:start] + head[userinfo_end + 1 :]
     # OAuth's implicit flow puts tokens in the fragment, written like a query.
-    return (head + question_mark + _redact_params(query)
-            + hash_mark + (_redact_params(fragment) if "=" in fragment else fragment))
+    return (
+        head
+        + question_mark
+        + _redact_params(query)
+        + hash_mark
+        + (_redact_params(fragment) if "=" in fragment else fragment)
+    )
 
 
 def _redact_params(query: str) -> str:
@@ -64,7 +83,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
 def _redact_match(match: re.Match[str]) -> str:
     url = match.group(0).rstrip(TRAILING)
-    return redact_url(url) + match.group(0)[len(url):]
+    return redact_url(url) + match.group(0)[len(url) :]
 
 
 class RedactingFilter(logging.Filter):
@@ -85,9 +104,16 @@ def without_folders(text: str) -> str:
 
     settings = get_settings()
     named = [(settings.samples_dir, "{samples}/"), (settings.data_dir, "{data}/")]
-    plain = [(folder, "") for folder in (*settings.schema_dirs, *settings.charter_dirs,
-                                         *settings.source_dirs, *settings.file_roots,
-                                         PROJECT_ROOT)]
+    plain = [
+        (folder, "")
+        for folder in (
+            *settings.schema_dirs,
+            *settings.charter_dirs,
+            *settings.source_dirs,
+            *settings.file_roots,
+            PROJECT_ROOT,
+        )
+    ]
     forms: dict[str, str] = {}
     for folder, shown in [*named, *plain]:
         for form in {str(folder), str(folder.absolute()), str(folder.resolve())}:

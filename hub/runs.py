@@ -30,8 +30,14 @@ STALE_AFTER = timedelta(hours=6)
 def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestRun:
     """Record a new run as running, with this process as its owner, and start its heartbeat."""
     now = utcnow()
-    run = HarvestRun(dataset_id=dataset_id, source_id=source_id, host=socket.gethostname(),
-                     pid=os.getpid(), started_at=now, heartbeat_at=now)
+    run = HarvestRun(
+        dataset_id=dataset_id,
+        source_id=source_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started_at=now,
+        heartbeat_at=now,
+    )
 
     def insert() -> None:
         with Session(engine, expire_on_commit=False) as session:
@@ -57,14 +63,23 @@ def close_run(engine: Engine, run: HarvestRun, status: str, error: str = "") -> 
             session.commit()
 
     retry_locked(update)
-    log.info("run %s %s: read %d, published %d, updated %d, quarantined %d, skipped %d%s",
-             run.id, status, run.rows_read, run.rows_published, run.rows_updated,
-             run.rows_quarantined, run.rows_skipped, f" ({error})" if error else "")
+    log.info(
+        "run %s %s: read %d, published %d, updated %d, quarantined %d, skipped %d%s",
+        run.id,
+        status,
+        run.rows_read,
+        run.rows_published,
+        run.rows_updated,
+        run.rows_quarantined,
+        run.rows_skipped,
+        f" ({error})" if error else "",
+    )
     return run
 
 
-def record_failed(engine: Engine, dataset_id: str, source_id: str | None,
-                  reason: str) -> HarvestRun | None:
+def record_failed(
+    engine: Engine, dataset_id: str, source_id: str | None, reason: str
+) -> HarvestRun | None:
     """Record a run that failed before it could start; None when even that cannot be written."""
     try:
         return close_run(engine, open_run(engine, dataset_id, source_id), "failed", reason)
@@ -144,8 +159,11 @@ def _process_start(pid: int) -> float | None:
     """When a process started (epoch seconds), from Linux's /proc; None where unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
     except (OSError, IndexError, StopIteration, ValueError):
         return None
     if fields[0] == "Z":  # a zombie: it has ended, its parent just has not reaped it
@@ -176,8 +194,9 @@ def _start_heartbeat(engine: Engine, run_id: int) -> None:
     stop = threading.Event()
     with _beats_lock:
         _beats[run_id] = stop
-    threading.Thread(target=_beat_until, args=(engine, run_id, stop), daemon=True,
-                     name=f"heartbeat-run-{run_id}").start()
+    threading.Thread(
+        target=_beat_until, args=(engine, run_id, stop), daemon=True, name=f"heartbeat-run-{run_id}"
+    ).start()
 
 
 def _stop_heartbeat(run_id: int) -> None:
@@ -202,9 +221,11 @@ def beat(engine: Engine, run_id: int, now: datetime) -> None:
         if is_sqlite(engine):  # never queue behind our own batch's write lock
             connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BEAT_WAIT_MS}")
         try:
-            connection.execute(sa.update(table).where(table.c.id == run_id,
-                                                      table.c.status == "running")
-                               .values(heartbeat_at=now))
+            connection.execute(
+                sa.update(table)
+                .where(table.c.id == run_id, table.c.status == "running")
+                .values(heartbeat_at=now)
+            )
             connection.commit()
         finally:
             if is_sqlite(engine):

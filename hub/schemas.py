@@ -23,8 +23,13 @@ log = logging.getLogger(__name__)
 SUFFIX = ".schema.json"
 PROFILE_PATH = PROJECT_ROOT / "schemas" / "table-schema.profile.json"
 # The store indexes these roles; each must name a field of a fitting type.
-HUB_ROLE_TYPES = {"time": {"datetime", "date"}, "lon": {"number", "integer"},
-                  "lat": {"number", "integer"}, "subject": {"string"}, "geometry": {"geojson"}}
+HUB_ROLE_TYPES = {
+    "time": {"datetime", "date"},
+    "lon": {"number", "integer"},
+    "lat": {"number", "integer"},
+    "subject": {"string"},
+    "geometry": {"geojson"},
+}
 
 Location = tuple[str | int, ...]  # keys and list indexes into a descriptor
 Problem = tuple[Location, str]
@@ -49,8 +54,12 @@ class SchemaFileError(SchemaError):
         self.path = path
         self.line = located[0][0]
         self.problems = [message for _, message in located]
-        super().__init__("\n".join(f"{path}:{line}: {message}" if line else f"{path}: {message}"
-                                   for line, message in located))
+        super().__init__(
+            "\n".join(
+                f"{path}:{line}: {message}" if line else f"{path}: {message}"
+                for line, message in located
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -124,9 +133,13 @@ def load_plain_schema(path: str | Path) -> dict[str, Any]:
         raise SchemaFileError(path, [(1, "a Table Schema must be a JSON object with fields")])
     problems = _frictionless_problems(descriptor)
     if problems:
-        raise SchemaFileError(path, sorted(
-            (locate_line(text, where), _describe(descriptor, where, message))
-            for where, message in problems))
+        raise SchemaFileError(
+            path,
+            sorted(
+                (locate_line(text, where), _describe(descriptor, where, message))
+                for where, message in problems
+            ),
+        )
     return descriptor
 
 
@@ -145,8 +158,11 @@ def locate_line(text: str, path: Sequence[str | int]) -> int:
             if match is None:
                 break
             line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and (
-                step < len(node.value)):
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(step, int)
+            and (step < len(node.value))
+        ):
             node = node.value[step]
             line = node.start_mark.line + 1
         else:
@@ -185,8 +201,10 @@ def _checked_descriptor(path: Path) -> dict[str, Any]:
     problems = _profile_problems(descriptor) or _frictionless_problems(descriptor)
     problems = problems or _hub_problems(descriptor) + _name_problems(descriptor, path)
     if problems:
-        located = [(locate_line(text, where), _describe(descriptor, where, message))
-                   for where, message in problems]
+        located = [
+            (locate_line(text, where), _describe(descriptor, where, message))
+            for where, message in problems
+        ]
         raise SchemaFileError(path, sorted(located))
     log.debug("loaded schema %s from %s", descriptor["name"], path)
     _cache[key] = descriptor
@@ -223,8 +241,13 @@ def _frictionless_problems(descriptor: dict[str, Any]) -> list[Problem]:
 
 
 _AT_PROPERTY = re.compile(r"at property '([^']*)'")
-_NOTE_KEYS = {"field type": "type", "example value": "example", "primary key": "primaryKey",
-              "foreign key": "foreignKeys", "names of the fields": "fields"}
+_NOTE_KEYS = {
+    "field type": "type",
+    "example value": "example",
+    "primary key": "primaryKey",
+    "foreign key": "foreignKeys",
+    "names of the fields": "fields",
+}
 
 
 def _note_path(note: str) -> Location:

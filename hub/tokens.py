@@ -26,8 +26,14 @@ _SHAPE = re.compile(r"^hub\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
 _DURATION = re.compile(r"^(\d{1,5})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Roles whose tokens speak for organizations, and how many each must name.
-ORGANIZATION_COUNT = {"operator": (1, 1), "agency": (1, 50), "service": (0, 1),
-                      "crisis-cell": (0, 1), "admin": (0, 0), "subject": (0, 0)}
+ORGANIZATION_COUNT = {
+    "operator": (1, 1),
+    "agency": (1, 50),
+    "service": (0, 1),
+    "crisis-cell": (0, 1),
+    "admin": (0, 0),
+    "subject": (0, 0),
+}
 
 
 class TokenRequestError(ValueError):
@@ -60,26 +66,44 @@ def parse_expiry(text: str | None, now: datetime | None = None) -> datetime | No
         return None
     found = _DURATION.match(text.strip().lower())
     if not found or int(found.group(1)) == 0:
-        raise TokenRequestError(f"expiry {text!r} is not a duration: write e.g. 90d, 12h, 30m, "
-                                "2w or never")
+        raise TokenRequestError(
+            f"expiry {text!r} is not a duration: write e.g. 90d, 12h, 30m, 2w or never"
+        )
     return (now or utcnow()) + timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 
-def issue(session: Session, role: str, organizations: list[str] | None = None, name: str = "",
-          expires: datetime | None = None) -> Issued:
+def issue(
+    session: Session,
+    role: str,
+    organizations: list[str] | None = None,
+    name: str = "",
+    expires: datetime | None = None,
+) -> Issued:
     """Create a token for `role` (and its organizations); the returned text is never stored."""
     orgs = sorted(set(organizations or []))
     if role not in ROLES:
         raise TokenRequestError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     low, high = ORGANIZATION_COUNT[role]
     if not low <= len(orgs) <= high:
-        need = "no organization" if high == 0 else (
-            f"exactly {low} organization" if low == high else
-            f"between {low} and {high} organizations")
+        need = (
+            "no organization"
+            if high == 0
+            else (
+                f"exactly {low} organization"
+                if low == high
+                else f"between {low} and {high} organizations"
+            )
+        )
         raise TokenRequestError(f"a {role} token takes {need} (got {len(orgs)}: use --org ID)")
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    row = ApiToken(id=token_id, name=name, role=role, organizations=orgs,
-                   secret_hash=_digest(token_id, secret), expires_at=expires)
+    row = ApiToken(
+        id=token_id,
+        name=name,
+        role=role,
+        organizations=orgs,
+        secret_hash=_digest(token_id, secret),
+        expires_at=expires,
+    )
     session.add(row)
     session.commit()
     session.refresh(row)
@@ -100,8 +124,9 @@ def check(session: Session, presented: str, now: datetime | None = None) -> Acto
         raise InvalidToken(f"token {row.id} was revoked")
     if row.expires_at is not None and as_utc(row.expires_at) <= moment:
         raise InvalidToken(f"token {row.id} expired on {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC")
-    return Actor(id=row.id, role=row.role, organizations=frozenset(row.organizations),
-                 name=row.name)
+    return Actor(
+        id=row.id, role=row.role, organizations=frozenset(row.organizations), name=row.name
+    )
 
 
 def revoke(session: Session, token_id: str) -> ApiToken:
@@ -122,8 +147,8 @@ def listing(session: Session) -> list[ApiToken]:
     return list(session.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc())).all())
 
 
-_BY_ID = sa.select(ApiToken.__table__).where(  # type: ignore[attr-defined]
-    ApiToken.__table__.c.id == sa.bindparam("token_id"))  # type: ignore[attr-defined]
+_TOKENS: sa.Table = ApiToken.__table__  # type: ignore[attr-defined]
+_BY_ID = sa.select(_TOKENS).where(_TOKENS.c.id == sa.bindparam("token_id"))
 
 
 def _lookup(session: Session, token_id: str) -> Any:

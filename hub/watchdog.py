@@ -44,8 +44,12 @@ def guard_children() -> None:
     read_end, write_end = os.pipe()
     subprocess.Popen(  # noqa: S603 — our own interpreter and module
         [sys.executable, "-m", "hub.watchdog", str(os.getpgrp()), str(read_end), str(int(owned))],
-        pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)  # outside the group it ends
+        pass_fds=(read_end,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # outside the group it ends
     os.close(read_end)
     # Registered now, so it runs after the handlers registered later (Prefect's server stop).
     atexit.register(_say_clean_exit, write_end)

@@ -43,8 +43,10 @@ def credentials_for(auth: Auth) -> Credentials:
     """The headers of one `auth:` mapping (header, basic or bearer)."""
     secret = read_secret(auth.secret)
     if auth.kind != "basic" and not secret.isascii():  # basic's value goes base64-encoded
-        raise CredentialError(f"auth secret {auth.secret} holds non-ASCII characters, which an "
-                              "HTTP header cannot carry")
+        raise CredentialError(
+            f"auth secret {auth.secret} holds non-ASCII characters, which an "
+            "HTTP header cannot carry"
+        )
     if auth.kind == "header":
         return Credentials({auth.name: secret}, (secret,))
     if auth.kind == "basic":
@@ -77,8 +79,10 @@ def _from_prefect(name: str) -> str:
         # Called from sync code, `load` returns the block itself, not a coroutine.
         value = Secret.load(name).get()  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001 — no block, no API: either way, say which secret
-        raise CredentialError(f"auth secret prefect:{name}: cannot load the Prefect Secret "
-                              f"block ({type(exc).__name__}: {redact_text(str(exc))})") from None
+        raise CredentialError(
+            f"auth secret prefect:{name}: cannot load the Prefect Secret "
+            f"block ({type(exc).__name__}: {redact_text(str(exc))})"
+        ) from None
     if not isinstance(value, str) or not value:
         raise CredentialError(f"auth secret prefect:{name}: the block's value is not a string")
     return value

@@ -153,8 +153,9 @@ def _copy_file(path: Path, dest_dir: Path, max_bytes: int, base: Path | None) ->
     return target
 
 
-def _fetch_http(url: str, dest_dir: Path, max_bytes: int, credentials: Credentials,
-                deadline: Deadline) -> Path:
+def _fetch_http(
+    url: str, dest_dir: Path, max_bytes: int, credentials: Credentials, deadline: Deadline
+) -> Path:
     """Download with retries on network errors and 5xx answers, never on 4xx, until `deadline`."""
     settings = get_settings()
     attempts = 1 + max(0, settings.fetch_retries)
@@ -165,8 +166,13 @@ def _fetch_http(url: str, dest_dir: Path, max_bytes: int, credentials: Credentia
     shown = redact_url(url)
     # trust_env=False: a proxy from the environment would resolve hosts past the address check,
     # and ~/.netrc would hand its passwords to whichever host a redirect names.
-    with httpx.Client(timeout=settings.fetch_timeout, follow_redirects=True, event_hooks=hooks,
-                      transport=transport, trust_env=False) as client:
+    with httpx.Client(
+        timeout=settings.fetch_timeout,
+        follow_redirects=True,
+        event_hooks=hooks,
+        transport=transport,
+        trust_env=False,
+    ) as client:
         for attempt in range(1, attempts + 1):
             try:
                 _download(client, url, target, max_bytes, credentials)
@@ -174,8 +180,10 @@ def _fetch_http(url: str, dest_dir: Path, max_bytes: int, credentials: Credentia
             except _Retryable as exc:
                 delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
                 if deadline.remaining() <= delay:
-                    raise FetchError(f"{shown}: {exc} (abandoned at the {deadline.seconds:g} s "
-                                     f"deadline, after {attempt} attempt(s))") from exc
+                    raise FetchError(
+                        f"{shown}: {exc} (abandoned at the {deadline.seconds:g} s "
+                        f"deadline, after {attempt} attempt(s))"
+                    ) from exc
                 if attempt == attempts:
                     raise FetchError(f"{shown}: {exc} (gave up after {attempts} attempts)") from exc
                 log.warning("fetch %s failed (%s); retry %d in %.1fs", shown, exc, attempt, delay)
@@ -219,8 +227,9 @@ class _Retryable(Exception):
     """A failure that may go away: a network error or a 5xx answer."""
 
 
-def _download(client: httpx.Client, url: str, target: Path, max_bytes: int,
-              credentials: Credentials) -> None:
+def _download(
+    client: httpx.Client, url: str, target: Path, max_bytes: int, credentials: Credentials
+) -> None:
     """One attempt: stream the body to a temporary file, then move it into place."""
     shown = redact_url(url)
     try:
@@ -249,4 +258,3 @@ def _download(client: httpx.Client, url: str, target: Path, max_bytes: int,
 def _described(exc: Exception, credentials: Credentials) -> str:
     """An httpx error as text, with the urls and secrets it may quote redacted."""
     return redact_text(f"{type(exc).__name__}: {exc}", credentials.secrets)
-

@@ -72,13 +72,19 @@ def batch_for(source: Source, data: Path) -> Batch:
     """The batch a fetched source file makes, read lazily chunk by chunk."""
     operator = source.operator
     return Batch(
-        dataset_id=source.id, title=source.title,
+        dataset_id=source.id,
+        title=source.title,
         publisher=Publisher(id=operator.id, name=operator.name, kind=operator.kind),
-        theme=source.theme, schema=source.schema, charter=source.charter,
-        chunks=readers.read(source, data), description=source.description,
-        source_id=source.id, source_url=redact_url(source.url),
+        theme=source.theme,
+        schema=source.schema,
+        charter=source.charter,
+        chunks=readers.read(source, data),
+        description=source.description,
+        source_id=source.id,
+        source_url=redact_url(source.url),
         keywords=[source.theme, source.format],
-        max_invalid_share=source.max_invalid_share, quarantine_cap=source.quarantine_cap,
+        max_invalid_share=source.max_invalid_share,
+        quarantine_cap=source.quarantine_cap,
     )
 
 
@@ -96,15 +102,21 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
     try:
         credentials = resolve_credentials(source)
         secrets = credentials.secrets
-        data = fetch(source.url, downloads.folder_for(source), base=source.base_dir,
-                     credentials=credentials, deadline=source.deadline)
+        data = fetch(
+            source.url,
+            downloads.folder_for(source),
+            base=source.base_dir,
+            credentials=credentials,
+            deadline=source.deadline,
+        )
         batch = batch_for(source, data)
         batch.chunks = _paths_hidden(batch.chunks, source.base_dir)
     except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
         # The gate never saw it, so record the run here: operators read failures in the history.
         # Run errors are public for open datasets: no folder of the hub's may show in them.
-        reason = without_paths(redact_text(f"{type(exc).__name__}: {exc}", secrets),
-                               source.base_dir)
+        reason = without_paths(
+            redact_text(f"{type(exc).__name__}: {exc}", secrets), source.base_dir
+        )
         log.warning("harvest of %s failed before the gate: %s", source.id, reason)
         failed = runs.record_failed(get_engine(), source.id, source.id, reason)
         return Outcome(source.id, "failed", failed.id if failed else None, message=reason)
@@ -131,8 +143,17 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
 
 def outcome_of(source_id: str, run: HarvestRun) -> Outcome:
     """What a closed run did, its error (if any) as the message."""
-    return Outcome(source_id, run.status, run.id, run.rows_read, run.rows_published,
-                   run.rows_updated, run.rows_quarantined, run.rows_skipped, run.error)
+    return Outcome(
+        source_id,
+        run.status,
+        run.id,
+        run.rows_read,
+        run.rows_published,
+        run.rows_updated,
+        run.rows_quarantined,
+        run.rows_skipped,
+        run.error,
+    )
 
 
 def _paths_hidden(chunks: Iterable[pl.DataFrame], base: Path | None) -> Iterator[pl.DataFrame]:
@@ -155,8 +176,14 @@ def harvest_task(source_ref: str) -> dict[str, Any]:
     source = resolve_source(source_ref)
     outcome = harvest_source(source, progress=_progress)
     logger = get_run_logger()
-    logger.info("%s: %s (%d read, %d published, %d quarantined)", outcome.source, outcome.status,
-                outcome.read, outcome.published, outcome.quarantined)
+    logger.info(
+        "%s: %s (%d read, %d published, %d quarantined)",
+        outcome.source,
+        outcome.status,
+        outcome.read,
+        outcome.published,
+        outcome.quarantined,
+    )
     return outcome.as_dict()
 
 

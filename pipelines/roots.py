@@ -26,8 +26,12 @@ ROOTS_RULE = (
 def allowed_roots(base: Path | None) -> list[Path]:
     """The real folders a source whose file lives in `base` may read local feeds under."""
     settings = get_settings()
-    folders = [*settings.source_dirs, settings.samples_dir, settings.data_dir / "demo",
-               *settings.file_roots]
+    folders = [
+        *settings.source_dirs,
+        settings.samples_dir,
+        settings.data_dir / "demo",
+        *settings.file_roots,
+    ]
     # The source's own folder is implied, not chosen: a source file at / does not open the disk.
     if base is not None and base.resolve() != Path(base.resolve().anchor):
         folders.insert(0, base)
@@ -40,7 +44,8 @@ def root_of(path: Path, base: Path | None) -> Path | None:
     data_dir = get_settings().data_dir
     # The data folder stays closed even inside a root (`hub harvest ./x.yaml` run beside ./var).
     if real.is_relative_to(data_dir.resolve()) and not real.is_relative_to(
-            (data_dir / "demo").resolve()):
+        (data_dir / "demo").resolve()
+    ):
         return None
     return next((root for root in allowed_roots(base) if real.is_relative_to(root)), None)
 
@@ -62,8 +67,14 @@ def _replacements(base: Path | None) -> list[tuple[re.Pattern[str], str]]:
     settings = get_settings()
     shown: dict[str, str] = {}
     named = [(settings.samples_dir, "{samples}/"), (settings.data_dir, "{data}/")]
-    plain = [PROJECT_ROOT, *settings.source_dirs, *settings.schema_dirs, *settings.charter_dirs,
-             *settings.file_roots, *([base] if base is not None else [])]
+    plain = [
+        PROJECT_ROOT,
+        *settings.source_dirs,
+        *settings.schema_dirs,
+        *settings.charter_dirs,
+        *settings.file_roots,
+        *([base] if base is not None else []),
+    ]
     for folder, replacement in [*named, *((folder, "") for folder in plain)]:
         for form in _forms(folder):
             shown.setdefault(form, replacement)

@@ -25,8 +25,11 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Where a secret may be read from: an environment variable or a Prefect Secret block.
 SECRET_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|prefect:[a-z0-9][a-z0-9-]*)$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an RFC 9110 token
-AUTH_FORMS = ("{header: NAME, secret: env:VAR}", "{basic: USER, secret: env:VAR}",
-              "{bearer: env:VAR}")
+AUTH_FORMS = (
+    "{header: NAME, secret: env:VAR}",
+    "{basic: USER, secret: env:VAR}",
+    "{bearer: env:VAR}",
+)
 SOURCE_SUFFIXES = (".yaml", ".yml")
 # Options the harvest itself reads, not the reader: readers accept them besides their own.
 HARVEST_OPTIONS = ("deadline", "max_invalid_share", "quarantine_cap")
@@ -194,20 +197,27 @@ def _check_deadline(deadline: object, fail: Fail) -> None:
     if deadline is None:
         return
     if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
-        raise fail(f"options.deadline must be a positive number of seconds, got {deadline!r}",
-                   "options")
+        raise fail(
+            f"options.deadline must be a positive number of seconds, got {deadline!r}", "options"
+        )
 
 
 def _check_limits(options: dict[str, Any], fail: Fail) -> None:
     """`options.max_invalid_share` is a share (0 to 1), `options.quarantine_cap` a row count."""
     share, cap = options.get("max_invalid_share"), options.get("quarantine_cap")
-    if share is not None and (isinstance(share, bool) or not isinstance(share, int | float)
-                              or not 0 <= share <= 1):
-        raise fail("options.max_invalid_share must be a share of the rows read, from 0 to 1 "
-                   f"(0.2 for 20 %), got {share!r}", "options")
+    if share is not None and (
+        isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1
+    ):
+        raise fail(
+            "options.max_invalid_share must be a share of the rows read, from 0 to 1 "
+            f"(0.2 for 20 %), got {share!r}",
+            "options",
+        )
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
-        raise fail(f"options.quarantine_cap must be a whole number of rows (0 or more), got "
-                   f"{cap!r}", "options")
+        raise fail(
+            f"options.quarantine_cap must be a whole number of rows (0 or more), got {cap!r}",
+            "options",
+        )
 
 
 def _checked_schedule(schedule: object, fail: Fail) -> str | None:
@@ -262,14 +272,16 @@ def _build_auth(value: object, url: str, fail: Fail) -> Auth | None:
     if keys == {"bearer"}:
         return Auth("bearer", _checked_reference(value, "bearer", fail))
     if keys not in ({"header", "secret"}, {"basic", "secret"}):
-        raise fail(f"unknown auth form with keys {', '.join(sorted(map(str, keys)))} "
-                   f"(use {forms})", "auth")
+        raise fail(
+            f"unknown auth form with keys {', '.join(sorted(map(str, keys)))} (use {forms})", "auth"
+        )
     kind = "header" if "header" in keys else "basic"
     name = value[kind]
-    if not isinstance(name, str) or not name or (
-            kind == "header" and not HEADER_NAME.match(name)):
-        raise fail(f"auth.{kind} must be a {'header name' if kind == 'header' else 'user name'}",
-                   f"auth.{kind}")
+    if not isinstance(name, str) or not name or (kind == "header" and not HEADER_NAME.match(name)):
+        raise fail(
+            f"auth.{kind} must be a {'header name' if kind == 'header' else 'user name'}",
+            f"auth.{kind}",
+        )
     return Auth(kind, _checked_reference(value, "secret", fail), name)
 
 
@@ -277,8 +289,11 @@ def _checked_reference(value: dict[str, Any], key: str, fail: Fail) -> str:
     """A secret reference (`env:VAR`, `prefect:BLOCK`); a literal secret is refused unread."""
     reference = value[key]
     if not isinstance(reference, str) or not SECRET_REFERENCE.match(reference):
-        raise fail(f"auth.{key} must name a secret as env:VAR or prefect:BLOCK; a secret written "
-                   "in a source file is refused (its value is not repeated here)", f"auth.{key}")
+        raise fail(
+            f"auth.{key} must name a secret as env:VAR or prefect:BLOCK; a secret written "
+            "in a source file is refused (its value is not repeated here)",
+            f"auth.{key}",
+        )
     return reference
 
 

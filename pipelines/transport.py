@@ -63,8 +63,9 @@ class Allowance:
             return True
         embedded = _embedded_ipv4(address)
         candidates = [address] if embedded is None else [address, embedded]
-        return any(a in net for a in candidates for net in self.networks
-                   if a.version == net.version)
+        return any(
+            a in net for a in candidates for net in self.networks if a.version == net.version
+        )
 
 
 def refusal_kind(address: IPAddress) -> str | None:
@@ -151,11 +152,16 @@ class _BoundedStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._stream.close()
 
-    def start_tls(self, ssl_context: SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self,
+        ssl_context: SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
         bounded = self._deadline.bound(timeout, httpcore.ConnectTimeout)
-        return _BoundedStream(self._stream.start_tls(ssl_context, server_hostname, bounded),
-                              self._deadline)
+        return _BoundedStream(
+            self._stream.start_tls(ssl_context, server_hostname, bounded), self._deadline
+        )
 
     def get_extra_info(self, info: str) -> object:
         return self._stream.get_extra_info(info)
@@ -168,16 +174,19 @@ class _GuardedBackend(httpcore.SyncBackend):
         self._allowance = allowance
         self._deadline = deadline
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                    ) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
         failure: httpcore.ConnectError | None = None
         for address in checked_addresses(host, port, self._allowance):
             bounded = self._deadline.bound(timeout, httpcore.ConnectTimeout)
             try:
-                stream = super().connect_tcp(address, port, bounded, local_address,
-                                             socket_options)
+                stream = super().connect_tcp(address, port, bounded, local_address, socket_options)
             except httpcore.ConnectError as exc:  # try the host's next address
                 failure = exc
                 continue

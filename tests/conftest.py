@@ -10,14 +10,16 @@ from pathlib import Path
 
 # Prefect reads its settings at import: keep tests away from a developer's ~/.prefect and .env.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="hub-prefect-")
-os.environ.update({
-    "PREFECT_HOME": _PREFECT_HOME,
-    "PREFECT_API_URL": "",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS": "4",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "DO_NOT_TRACK": "1",
-})
+os.environ.update(
+    {
+        "PREFECT_HOME": _PREFECT_HOME,
+        "PREFECT_API_URL": "",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS": "4",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "DO_NOT_TRACK": "1",
+    }
+)
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -48,10 +50,21 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own data folder and no leftover settings, engines or bus."""
     data_dir = tmp_path / "var"
     monkeypatch.setenv("HUB_DATA_DIR", str(data_dir))
-    for name in ("HUB_DATABASE_URL", "HUB_BUS_URL", "HUB_SCHEMAS_PATH", "HUB_CHARTERS_PATH",
-                 "HUB_SOURCES_PATH", "HUB_FILE_ROOTS", "HUB_FETCH_ALLOW_PRIVATE",
-                 "HUB_FETCH_TIMEOUT", "HUB_FETCH_RETRIES", "HUB_FETCH_DEADLINE",
-                 "HUB_KEEP_DOWNLOADS_DAYS", "HUB_PUBLIC_URL", "HUB_MAX_BODY_BYTES"):
+    for name in (
+        "HUB_DATABASE_URL",
+        "HUB_BUS_URL",
+        "HUB_SCHEMAS_PATH",
+        "HUB_CHARTERS_PATH",
+        "HUB_SOURCES_PATH",
+        "HUB_FILE_ROOTS",
+        "HUB_FETCH_ALLOW_PRIVATE",
+        "HUB_FETCH_TIMEOUT",
+        "HUB_FETCH_RETRIES",
+        "HUB_FETCH_DEADLINE",
+        "HUB_KEEP_DOWNLOADS_DAYS",
+        "HUB_PUBLIC_URL",
+        "HUB_MAX_BODY_BYTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     _reset()
     yield data_dir

@@ -22,10 +22,16 @@ def test_charters(tmp_path, monkeypatch):
 
 
 def dataset(level: str, charter: str | None = None) -> Dataset:
-    return Dataset(id=f"demo-{level}", title="Demo", organization_id="atmo-demo",
-                   theme="air-quality", schema_name="air-quality-observation",
-                   charter_id=charter or f"atmo-demo-{level}", charter_version="2.1",
-                   access=level)
+    return Dataset(
+        id=f"demo-{level}",
+        title="Demo",
+        organization_id="atmo-demo",
+        theme="air-quality",
+        schema_name="air-quality-observation",
+        charter_id=charter or f"atmo-demo-{level}",
+        charter_version="2.1",
+        access=level,
+    )
 
 
 def actor(role: str, *orgs: str) -> Actor:
@@ -57,9 +63,16 @@ def test_an_agency_of_several_organizations_is_a_member_through_any_of_them():
     assert access.grant(dataset("restricted"), actor("agency", "a-town", MEMBER)).whole
 
 
-@pytest.mark.parametrize("who", [actor("agency", "another-org"), actor("subject"),
-                                 actor("admin"), actor("operator", "another-operator"),
-                                 actor("crisis-cell")])
+@pytest.mark.parametrize(
+    "who",
+    [
+        actor("agency", "another-org"),
+        actor("subject"),
+        actor("admin"),
+        actor("operator", "another-operator"),
+        actor("crisis-cell"),
+    ],
+)
 def test_others_read_nothing_of_a_restricted_dataset(who):
     given = access.grant(dataset("restricted"), who)
     assert given.scope == "none" and not given.reads_rows and not given.whole
@@ -82,14 +95,20 @@ def test_the_producers_operators_read_everything_of_their_own_datasets(level):
 
 @pytest.mark.parametrize("level", ["personal", "crisis"])
 def test_personal_and_crisis_data_open_to_nobody_else_yet(level):
-    for who in (actor("agency", MEMBER), actor("crisis-cell", MEMBER), actor("subject"),
-                actor("service", MEMBER), actor("admin")):
+    for who in (
+        actor("agency", MEMBER),
+        actor("crisis-cell", MEMBER),
+        actor("subject"),
+        actor("service", MEMBER),
+        actor("admin"),
+    ):
         assert access.grant(dataset(level), who).scope == "none"
 
 
 def test_a_charter_that_is_gone_opens_nothing():
-    assert not access.grant(dataset("restricted", charter="no-such-charter"),
-                            actor("agency", MEMBER)).reads_rows
+    assert not access.grant(
+        dataset("restricted", charter="no-such-charter"), actor("agency", MEMBER)
+    ).reads_rows
 
 
 def test_each_level_says_why_in_its_own_words():
@@ -107,12 +126,23 @@ def test_an_unknown_level_is_refused_not_opened():
 
 
 def test_reports_keep_cell_values_only_where_rows_are_readable():
-    error = {"type": "constraint-error", "title": "Constraint Error", "rowNumber": 7,
-             "fieldName": "value", "cell": "-5", "cells": ["meter-42", "-5"],
-             "note": 'constraint "minimum" is "0"',
-             "message": 'The cell "-5" in row at position "7" ... meter-42'}
-    unique = {"type": "unique-error", "title": "Unique Error", "rowNumber": 9,
-              "cells": ["meter-42"], "note": "meter-42 again"}
+    error = {
+        "type": "constraint-error",
+        "title": "Constraint Error",
+        "rowNumber": 7,
+        "fieldName": "value",
+        "cell": "-5",
+        "cells": ["meter-42", "-5"],
+        "note": 'constraint "minimum" is "0"',
+        "message": 'The cell "-5" in row at position "7" ... meter-42',
+    }
+    unique = {
+        "type": "unique-error",
+        "title": "Unique Error",
+        "rowNumber": 9,
+        "cells": ["meter-42"],
+        "note": "meter-42 again",
+    }
     report = {"valid": False, "errors": [], "tasks": [{"errors": [error, unique]}]}
     assert access.redact_report(dataset("open"), report) == report
     redacted = access.redact_report(dataset("personal"), report)
@@ -125,16 +155,29 @@ def test_reports_keep_cell_values_only_where_rows_are_readable():
 
 
 def test_reader_notes_and_labels_are_withheld_where_rows_are_not_readable():
-    normalisation = {"type": "normalisation-error", "rowNumber": 3, "fieldName": "value",
-                     "note": "'LEAKVAL42' is not a number"}
-    label = {"type": "incorrect-label", "note": "label 'k1a2b3' is not 'subject_key'",
-             "label": "k1a2b3", "labels": ["k1a2b3", "2026-02-01T00:00:00Z"]}
-    report = {"valid": False, "errors": [], "tasks": [
-        {"labels": ["k1a2b3", "2026-02-01T00:00:00Z"], "errors": [normalisation, label]}]}
+    normalisation = {
+        "type": "normalisation-error",
+        "rowNumber": 3,
+        "fieldName": "value",
+        "note": "'LEAKVAL42' is not a number",
+    }
+    label = {
+        "type": "incorrect-label",
+        "note": "label 'k1a2b3' is not 'subject_key'",
+        "label": "k1a2b3",
+        "labels": ["k1a2b3", "2026-02-01T00:00:00Z"],
+    }
+    report = {
+        "valid": False,
+        "errors": [],
+        "tasks": [{"labels": ["k1a2b3", "2026-02-01T00:00:00Z"], "errors": [normalisation, label]}],
+    }
     redacted = access.redact_report(dataset("personal"), report)
     assert "LEAKVAL42" not in str(redacted) and "k1a2b3" not in str(redacted)
-    assert [e["type"] for e in redacted["tasks"][0]["errors"]] == ["normalisation-error",
-                                                                   "incorrect-label"]
+    assert [e["type"] for e in redacted["tasks"][0]["errors"]] == [
+        "normalisation-error",
+        "incorrect-label",
+    ]
 
 
 def test_an_edited_restricted_to_applies_to_the_next_reads(tmp_path, monkeypatch):
@@ -144,6 +187,9 @@ def test_an_edited_restricted_to_applies_to_the_next_reads(tmp_path, monkeypatch
     newcomer = actor("agency", "new-member")
     assert not access.grant(dataset("restricted"), newcomer).reads_rows
     path = tmp_path / "charters" / "atmo-demo-restricted.yaml"
-    path.write_text(path.read_text().replace("[metropole-civil-protection]",
-                                             "[metropole-civil-protection, new-member]"))
+    path.write_text(
+        path.read_text().replace(
+            "[metropole-civil-protection]", "[metropole-civil-protection, new-member]"
+        )
+    )
     assert access.grant(dataset("restricted"), newcomer).whole

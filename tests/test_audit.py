@@ -17,10 +17,19 @@ runner = CliRunner()
 
 
 def entry(n: int, dataset: str = "demo-restricted") -> audit.Entry:
-    return audit.Entry(actor_id=f"t{n:04d}", actor_role="agency", organization="metropole",
-                       dataset_id=dataset, producer="atmo-demo", outcome="granted", scope="all",
-                       route="GET /api/v1/datasets/demo-restricted/records", rows=n,
-                       purpose="crisis planning", reason="member of metropole")
+    return audit.Entry(
+        actor_id=f"t{n:04d}",
+        actor_role="agency",
+        organization="metropole",
+        dataset_id=dataset,
+        producer="atmo-demo",
+        outcome="granted",
+        scope="all",
+        route="GET /api/v1/datasets/demo-restricted/records",
+        rows=n,
+        purpose="crisis planning",
+        reason="member of metropole",
+    )
 
 
 def tamper(engine, statement: str) -> None:
@@ -51,12 +60,15 @@ def test_the_database_refuses_edits_and_deletions(engine):
     assert audit.verify(engine).intact
 
 
-@pytest.mark.parametrize("statement,broken,words", [
-    ("UPDATE accessevent SET rows = 999999 WHERE id = 3", 3, "altered"),
-    ("UPDATE accessevent SET actor_id = 'someone-else' WHERE id = 2", 2, "altered"),
-    ("DELETE FROM accessevent WHERE id = 3", 3, "missing"),
-    ("DELETE FROM accessevent WHERE id = 1", 1, "missing"),
-])
+@pytest.mark.parametrize(
+    "statement,broken,words",
+    [
+        ("UPDATE accessevent SET rows = 999999 WHERE id = 3", 3, "altered"),
+        ("UPDATE accessevent SET actor_id = 'someone-else' WHERE id = 2", 2, "altered"),
+        ("DELETE FROM accessevent WHERE id = 3", 3, "missing"),
+        ("DELETE FROM accessevent WHERE id = 1", 1, "missing"),
+    ],
+)
 def test_verify_names_the_first_altered_or_missing_entry(engine, statement, broken, words):
     for n in range(5):
         audit.append(engine, entry(n))
@@ -70,11 +82,15 @@ def test_a_rewritten_entry_with_a_fresh_hash_breaks_the_link_after_it(engine):
         audit.append(engine, entry(n))
     forged = {**entry(9).__dict__, "id": 2, "at": audit.utcnow(), "prev_hash": ""}
     with engine.connect() as connection:
-        forged["prev_hash"] = connection.execute(sa.text(
-            "SELECT prev_hash FROM accessevent WHERE id = 2")).scalar_one()
+        forged["prev_hash"] = connection.execute(
+            sa.text("SELECT prev_hash FROM accessevent WHERE id = 2")
+        ).scalar_one()
     new_hash = audit.fingerprint(forged)
-    tamper(engine, f"UPDATE accessevent SET actor_id = 't0009', rows = 9, hash = '{new_hash}', "
-                   f"at = (SELECT at FROM accessevent WHERE id = 2) WHERE id = 2")
+    tamper(
+        engine,
+        f"UPDATE accessevent SET actor_id = 't0009', rows = 9, hash = '{new_hash}', "
+        f"at = (SELECT at FROM accessevent WHERE id = 2) WHERE id = 2",
+    )
     result = audit.verify(engine)
     assert result.broken_at in (2, 3) and not result.intact
 
@@ -83,6 +99,7 @@ def test_concurrent_readers_keep_one_unbroken_chain(engine):
     def write(worker: int) -> None:
         for n in range(10):
             audit.append(engine, entry(worker * 100 + n))
+
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
@@ -107,13 +124,14 @@ def test_two_processes_appending_at_once_keep_one_chain(engine, database_url):
     import subprocess
     import sys
 
-    script = ("import sys\nfrom hub import audit\nfrom hub.db import get_engine\n"
-              "for n in range(25):\n"
-              "    audit.append(get_engine(), audit.Entry('p'+sys.argv[1], 'agency', 'm', 'd', "
-              "'atmo-demo', 'granted', 'all', 'GET /x', rows=n))\n")
+    script = (
+        "import sys\nfrom hub import audit\nfrom hub.db import get_engine\n"
+        "for n in range(25):\n"
+        "    audit.append(get_engine(), audit.Entry('p'+sys.argv[1], 'agency', 'm', 'd', "
+        "'atmo-demo', 'granted', 'all', 'GET /x', rows=n))\n"
+    )
     env = {**os.environ, "HUB_DATABASE_URL": database_url}
-    workers = [subprocess.Popen([sys.executable, "-c", script, str(w)], env=env)
-               for w in range(3)]
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(w)], env=env) for w in range(3)]
     assert [w.wait(timeout=300) for w in workers] == [0, 0, 0]
     result = audit.verify(engine)
     assert result.intact and result.checked == 75

@@ -36,12 +36,24 @@ from pipelines.flows import Outcome, harvest_source
 from pipelines.sources import Source, SourceError, load_source
 
 DATASET = "bad-input-air"
-FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
-          "observed_at", "longitude", "latitude", "quality_flag"]
+FIELDS = [
+    "station_id",
+    "station_name",
+    "pollutant",
+    "value",
+    "unit",
+    "averaging_period",
+    "observed_at",
+    "longitude",
+    "latitude",
+    "quality_flag",
+]
 HEADER = ",".join(FIELDS)
 # The good batch: three hourly NO2 values at one Montpellier station.
-GOOD = [f"FR-GOOD-1,Comédie,no2,{value},µg/m³,PT1H,2025-09-01T{hour}:00:00Z,3.88,43.61,valid"
-        for hour, value in (("00", "11.5"), ("01", "12.5"), ("02", "13.5"))]
+GOOD = [
+    f"FR-GOOD-1,Comédie,no2,{value},µg/m³,PT1H,2025-09-01T{hour}:00:00Z,3.88,43.61,valid"
+    for hour, value in (("00", "11.5"), ("01", "12.5"), ("02", "13.5"))
+]
 STATIONS = "air/AirLR_LR_StationAir.csv"  # real, cp1252, decimal commas
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -64,10 +76,18 @@ def write_csv(path: Path, *rows: str, header: str = HEADER) -> Path:
     return path
 
 
-def source(folder: Path, url: str, *, dataset: str = DATASET, fmt: str = "csv",
-           schema: str = "air-quality-observation", charter: str = "atmo-demo-open",
-           operator: str = "atmo-demo", options: dict[str, Any] | None = None,
-           name: str | None = None) -> Source:
+def source(
+    folder: Path,
+    url: str,
+    *,
+    dataset: str = DATASET,
+    fmt: str = "csv",
+    schema: str = "air-quality-observation",
+    charter: str = "atmo-demo-open",
+    operator: str = "atmo-demo",
+    options: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Source:
     """Write a harvest source file for `url` and load it, as `hub harvest FILE` does."""
     path = folder / f"{name or dataset}.yaml"
     lines = [
@@ -99,15 +119,21 @@ def snapshot(engine: Engine, dataset: str = DATASET) -> dict[str, Any]:
         meta = row.model_dump()
         layout = catalogue.layout_of(catalogue.resource_of(session, dataset))
     with engine.connect() as connection:
-        records = [dict(r) for r in connection.execute(
-            sa.select(layout.table).order_by(layout.table.c["_id"])).mappings()]
+        records = [
+            dict(r)
+            for r in connection.execute(
+                sa.select(layout.table).order_by(layout.table.c["_id"])
+            ).mappings()
+        ]
     return {"dataset": meta, "records": records}
 
 
 def values(snap: dict[str, Any]) -> dict[tuple[str, str, str], float]:
     """(station, pollutant, hour) -> value of a snapshot's records."""
-    return {(r["station_id"], r["pollutant"], _hour(r["observed_at"])): r["value"]
-            for r in snap["records"]}
+    return {
+        (r["station_id"], r["pollutant"], _hour(r["observed_at"])): r["value"]
+        for r in snap["records"]
+    }
 
 
 def _hour(moment: datetime | str) -> str:
@@ -189,8 +215,10 @@ def published(engine: Engine, tmp_path: Path) -> dict[str, Any]:
     outcome = harvest(tmp_path, f"file://{write_csv(tmp_path / 'good.csv', *GOOD)}", name="good")
     assert (outcome.status, outcome.published) == ("succeeded", len(GOOD)), outcome
     before = snapshot(engine)
-    assert values(before) == {("FR-GOOD-1", "no2", f"2025-09-01T{h}"): v
-                              for h, v in (("00", 11.5), ("01", 12.5), ("02", 13.5))}
+    assert values(before) == {
+        ("FR-GOOD-1", "no2", f"2025-09-01T{h}"): v
+        for h, v in (("00", 11.5), ("01", 12.5), ("02", 13.5))
+    }
     return before
 
 
@@ -254,8 +282,9 @@ class WebHandler(BaseHTTPRequestHandler):
             return
         body = path.read_bytes()
         self.send_response(200)  # even for an HTML error page: that is the point
-        self.send_header("Content-Type", "text/html" if body.startswith(b"<!DOCTYPE") else
-                         "text/csv")
+        self.send_header(
+            "Content-Type", "text/html" if body.startswith(b"<!DOCTYPE") else "text/csv"
+        )
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -298,7 +327,8 @@ def test_a_missing_file_is_a_fetch_error_and_stores_nothing(engine, tmp_path, pu
 
 
 def test_an_unreachable_server_is_a_fetch_error_and_stores_nothing(
-        engine, tmp_path, published, quick_retries):
+    engine, tmp_path, published, quick_retries
+):
     url = f"http://127.0.0.1:{closed_port()}/no2.csv"
     outcome = harvest(tmp_path, url)
     assert_failed(outcome, rf"FetchError: {re.escape(url)}: ConnectError.*gave up after 2 attempts")
@@ -311,30 +341,57 @@ def test_an_unreachable_server_is_a_fetch_error_and_stores_nothing(
 
 
 STATION_OPTIONS = {  # as in pipelines/sources/atmo-occitanie-stations.yaml
-    "encoding": "cp1252", "delimiter": ",", "decimal": ",",
-    "columns": {"station_id": "Station_numBDQA", "name": "Station_nom",
-                "operator": "Station_AASQA", "national_code": "Station_numBDQA",
-                "typology": "Station_Typologie",
-                "station_type": {"column": "Station_Typologie",
-                                 "map": {"trafic": "traffic", "urbain": "background",
-                                         "périurbain": "background",
-                                         "industrielle": "industrial",
-                                         "rurale régionale": "background"}},
-                "area_type": {"column": "Station_Typologie",
-                              "map": {"trafic": "urban", "urbain": "urban",
-                                      "périurbain": "suburban", "industrielle": "suburban",
-                                      "rurale régionale": "rural-regional"}},
-                "address": "Station_rue", "postcode": "Station_codepost",
-                "commune": "Station_ville", "country": {"value": "FR"},
-                "longitude": "Station_longitude", "latitude": "Station_latitude",
-                "comment": "Station_commentaire"},
+    "encoding": "cp1252",
+    "delimiter": ",",
+    "decimal": ",",
+    "columns": {
+        "station_id": "Station_numBDQA",
+        "name": "Station_nom",
+        "operator": "Station_AASQA",
+        "national_code": "Station_numBDQA",
+        "typology": "Station_Typologie",
+        "station_type": {
+            "column": "Station_Typologie",
+            "map": {
+                "trafic": "traffic",
+                "urbain": "background",
+                "périurbain": "background",
+                "industrielle": "industrial",
+                "rurale régionale": "background",
+            },
+        },
+        "area_type": {
+            "column": "Station_Typologie",
+            "map": {
+                "trafic": "urban",
+                "urbain": "urban",
+                "périurbain": "suburban",
+                "industrielle": "suburban",
+                "rurale régionale": "rural-regional",
+            },
+        },
+        "address": "Station_rue",
+        "postcode": "Station_codepost",
+        "commune": "Station_ville",
+        "country": {"value": "FR"},
+        "longitude": "Station_longitude",
+        "latitude": "Station_latitude",
+        "comment": "Station_commentaire",
+    },
 }
 
 
 def station_source(folder: Path, samples: Path, name: str, **options: Any) -> Source:
-    return source(folder, f"file://{samples / STATIONS}", dataset="bad-input-stations",
-                  schema="air-quality-station", charter="atmo-occitanie-etalab",
-                  operator="atmo-occitanie", options={**STATION_OPTIONS, **options}, name=name)
+    return source(
+        folder,
+        f"file://{samples / STATIONS}",
+        dataset="bad-input-stations",
+        schema="air-quality-station",
+        charter="atmo-occitanie-etalab",
+        operator="atmo-occitanie",
+        options={**STATION_OPTIONS, **options},
+        name=name,
+    )
 
 
 def test_a_cp1252_file_read_as_utf8_fails_naming_the_encoding(engine, tmp_path, samples):
@@ -342,11 +399,16 @@ def test_a_cp1252_file_read_as_utf8_fails_naming_the_encoding(engine, tmp_path, 
     assert (good.status, good.published) == ("succeeded", 20), good
     before = snapshot(engine, "bad-input-stations")
     assert {(r["station_id"], r["name"]) for r in before["records"]} >= {
-        ("08016", "Près d'Arènes"), ("08004", "Saint-Denis")}
+        ("08016", "Près d'Arènes"),
+        ("08004", "Saint-Denis"),
+    }
 
     outcome = harvest_source(station_source(tmp_path, samples, "bad", encoding="utf-8"))
-    assert_failed(outcome, r"not valid utf-8 text at byte offset \d+ \(bytes [0-9a-f]{2}\).*"
-                           r"encoding='cp1252'")
+    assert_failed(
+        outcome,
+        r"not valid utf-8 text at byte offset \d+ \(bytes [0-9a-f]{2}\).*"
+        r"encoding='cp1252'",
+    )
     assert STATIONS.split("/")[1] in outcome.message
     run = latest_run(engine, "bad-input-stations")
     assert run.status == "failed" and "not valid utf-8" in run.error
@@ -356,18 +418,24 @@ def test_a_cp1252_file_read_as_utf8_fails_naming_the_encoding(engine, tmp_path, 
 
 
 def test_a_bad_byte_deep_in_a_large_file_stores_none_of_the_rows_before_it(
-        engine, tmp_path, published):
+    engine, tmp_path, published
+):
     path = tmp_path / "large.csv"
-    rows = [f"FR-BULK-{i % 50:02d},Station,no2,{i % 90}.5,µg/m³,PT1H,"
-            f"2025-08-{1 + i // 1200:02d}T{(i // 50) % 24:02d}:00:00Z,3.88,43.61,valid"
-            for i in range(36_000)]
+    rows = [
+        f"FR-BULK-{i % 50:02d},Station,no2,{i % 90}.5,µg/m³,PT1H,"
+        f"2025-08-{1 + i // 1200:02d}T{(i // 50) % 24:02d}:00:00Z,3.88,43.61,valid"
+        for i in range(36_000)
+    ]
     rows[5] = rows[5].replace(",valid", ",dubious")  # a row quarantined before the failure
     write_csv(path, GOOD[0].replace("11.5", "99.9"), *rows)  # a key of the good batch
     bad_at = path.stat().st_size + len("FR-BULK-99,N")
     assert bad_at > 2 * MIN_FIRST_BLOCK  # well past the first block of rows the reader parses
     with path.open("ab") as out:
-        out.write("FR-BULK-99,Nîmes,no2,1.0,µg/m³,PT1H,2025-09-03T00:00:00Z,4.36,43.83,valid\n"
-                  .encode("cp1252"))
+        out.write(
+            "FR-BULK-99,Nîmes,no2,1.0,µg/m³,PT1H,2025-09-03T00:00:00Z,4.36,43.83,valid\n".encode(
+                "cp1252"
+            )
+        )
 
     outcome = harvest(tmp_path, f"file://{path}")
     assert_failed(outcome, rf"not valid utf-8 text at byte offset {bad_at} \(bytes ee\)")
@@ -383,14 +451,20 @@ def test_a_bad_byte_deep_in_a_large_file_stores_none_of_the_rows_before_it(
 
 
 def test_a_mapping_that_names_an_unknown_column_fails_the_batch_saying_so(
-        engine, tmp_path, published):
+    engine, tmp_path, published
+):
     path = write_csv(tmp_path / "renamed.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", options={"columns": {"value": "Valeur"}})
     assert (outcome.status, outcome.read, outcome.quarantined, outcome.published) == (
-        "failed", 1, 0, 0), outcome  # every row invalid: refused whole
+        "failed",
+        1,
+        0,
+        0,
+    ), outcome  # every row invalid: refused whole
     notes = reasons(engine, outcome.run_id)
-    assert any("source column 'Valeur' (for field 'value') is not in the file" in n
-               for n in notes), notes
+    assert any(
+        "source column 'Valeur' (for field 'value') is not in the file" in n for n in notes
+    ), notes
     assert_earlier_records_kept(engine, published, added=0)
     assert_nothing_running(engine)
 
@@ -398,18 +472,22 @@ def test_a_mapping_that_names_an_unknown_column_fails_the_batch_saying_so(
 def test_a_mapping_onto_a_field_the_schema_lacks_is_a_clear_error(engine, tmp_path, published):
     path = write_csv(tmp_path / "renamed.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", options={"columns": {"valeur": "value"}})
-    assert_failed(outcome, r"options\.columns names 'valeur', which is not a field of schema "
-                           r"'air-quality-observation' \(its fields: station_id, .*value")
+    assert_failed(
+        outcome,
+        r"options\.columns names 'valeur', which is not a field of schema "
+        r"'air-quality-observation' \(its fields: station_id, .*value",
+    )
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
 
 def test_a_value_that_is_not_a_number_is_quarantined_with_its_reason(engine, tmp_path, published):
-    path = write_csv(tmp_path / "values.csv",
-                     GOOD[0].replace("11.5", "douze"),  # the good row's key, a bad value
-                     GOOD[1].replace("12.5", '"12,5 µg"'),
-                     *(GOOD[2].replace("T02:", f"T0{hour}:").replace("13.5", "14.5")
-                       for hour in (3, 4, 5)))  # new, good rows: 2 of 5 invalid, under 50 %
+    path = write_csv(
+        tmp_path / "values.csv",
+        GOOD[0].replace("11.5", "douze"),  # the good row's key, a bad value
+        GOOD[1].replace("12.5", '"12,5 µg"'),
+        *(GOOD[2].replace("T02:", f"T0{hour}:").replace("13.5", "14.5") for hour in (3, 4, 5)),
+    )  # new, good rows: 2 of 5 invalid, under 50 %
     outcome = harvest(tmp_path, f"file://{path}")
     assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 3), outcome
     notes = quarantine_notes(engine, outcome.run_id)
@@ -426,25 +504,30 @@ def test_a_timestamp_without_a_zone_is_quarantined_not_guessed(engine, tmp_path,
     outcome = harvest(tmp_path, f"file://{write_csv(tmp_path / 'naive.csv', naive, *new)}")
     assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 1, 2), outcome
     notes = quarantine_notes(engine, outcome.run_id)
-    assert any("timestamp '2025-09-01T00:00:00' has no time zone and the source sets no "
-               "options.timezone" in n for n in notes), notes
+    assert any(
+        "timestamp '2025-09-01T00:00:00' has no time zone and the source sets no "
+        "options.timezone" in n
+        for n in notes
+    ), notes
     assert_earlier_records_kept(engine, published, added=2)
     assert_nothing_running(engine)
 
 
-def test_lambert93_coordinates_outside_its_area_of_use_are_quarantined(
-        engine, tmp_path, published):
+def test_lambert93_coordinates_outside_its_area_of_use_are_quarantined(engine, tmp_path, published):
     # A careless export: WGS84 degrees under a source that declares Lambert-93, and a typo.
     degrees = GOOD[0].replace("11.5", "99.9")
     typo = GOOD[1].replace("12.5", "99.9").replace("3.88,43.61", "770000,62800000")
-    inside = [GOOD[2].replace("T02:", f"T0{hour}:").replace("3.88,43.61", "770000,6280000")
-              for hour in (4, 5, 6)]  # 2 of 5 rows invalid: under the 50 % threshold
+    inside = [
+        GOOD[2].replace("T02:", f"T0{hour}:").replace("3.88,43.61", "770000,6280000")
+        for hour in (4, 5, 6)
+    ]  # 2 of 5 rows invalid: under the 50 % threshold
     path = write_csv(tmp_path / "l93.csv", degrees, typo, *inside)
     outcome = harvest(tmp_path, f"file://{path}", options={"crs": "EPSG:2154"})
     assert (outcome.status, outcome.quarantined, outcome.published) == ("partial", 2, 3), outcome
     notes = quarantine_notes(engine, outcome.run_id)
-    assert any("coordinates x=3.88, y=43.61 lie outside the area of use of EPSG:2154" in n
-               for n in notes), notes
+    assert any(
+        "coordinates x=3.88, y=43.61 lie outside the area of use of EPSG:2154" in n for n in notes
+    ), notes
     assert any("x=770000, y=62800000" in n for n in notes), notes
     assert_earlier_records_kept(engine, published, added=3)
     new = [r for r in snapshot(engine)["records"] if _hour(r["observed_at"]) == "2025-09-01T04"]
@@ -473,8 +556,12 @@ def test_an_unknown_schema_is_a_clear_error_listing_the_known_ones(engine, tmp_p
 def test_an_unknown_charter_is_refused_listing_the_known_ones(engine, tmp_path, published):
     path = write_csv(tmp_path / "charter.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", charter="atmo-demo-opne")
-    assert_refused(engine, outcome, r"unknown charter 'atmo-demo-opne'; known charters: "
-                                    r"atmo-demo-open, ")
+    assert_refused(
+        engine,
+        outcome,
+        r"unknown charter 'atmo-demo-opne'; known charters: "
+        r"atmo-demo-open, ",
+    )
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -509,11 +596,16 @@ themes: [air-quality]
 
 def test_an_expired_charter_is_refused(engine, tmp_path, published, territory_charters):
     (territory_charters / "atmo-demo-2019.yaml").write_text(
-        CHARTER.format(id="atmo-demo-2019", access="open", until="2019-12-31"), encoding="utf-8")
+        CHARTER.format(id="atmo-demo-2019", access="open", until="2019-12-31"), encoding="utf-8"
+    )
     path = write_csv(tmp_path / "expired.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", charter="atmo-demo-2019")
-    assert_refused(engine, outcome, r"charter 'atmo-demo-2019' version 1\.0 has expired: it was "
-                                    r"in force until 2019-12-31")
+    assert_refused(
+        engine,
+        outcome,
+        r"charter 'atmo-demo-2019' version 1\.0 has expired: it was "
+        r"in force until 2019-12-31",
+    )
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -521,8 +613,12 @@ def test_an_expired_charter_is_refused(engine, tmp_path, published, territory_ch
 def test_another_producers_charter_is_refused(engine, tmp_path, published):
     path = write_csv(tmp_path / "borrowed.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", charter="openaq-cc-by")
-    assert_refused(engine, outcome, r"charter 'openaq-cc-by' version 1\.0 belongs to producer "
-                                    r"'openaq': 'atmo-demo' cannot publish under it")
+    assert_refused(
+        engine,
+        outcome,
+        r"charter 'openaq-cc-by' version 1\.0 belongs to producer "
+        r"'openaq': 'atmo-demo' cannot publish under it",
+    )
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -531,8 +627,12 @@ def test_another_operator_cannot_take_over_a_dataset_id(engine, tmp_path, publis
     # OpenAQ's own charter, but the dataset id belongs to Atmo Demo.
     path = write_csv(tmp_path / "takeover.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", charter="openaq-cc-by", operator="openaq")
-    assert_refused(engine, outcome, r"dataset 'bad-input-air' belongs to 'atmo-demo', not "
-                                    r"'openaq'")
+    assert_refused(
+        engine,
+        outcome,
+        r"dataset 'bad-input-air' belongs to 'atmo-demo', not "
+        r"'openaq'",
+    )
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
@@ -574,14 +674,16 @@ def test_a_broken_gzip_archive_is_a_clear_error(engine, tmp_path, published):
     assert_nothing_running(engine)
 
 
-def test_a_local_file_over_the_real_size_cap_is_refused_before_reading(
-        engine, tmp_path, published):
+def test_a_local_file_over_the_real_size_cap_is_refused_before_reading(engine, tmp_path, published):
     huge = tmp_path / "huge.csv"
     with huge.open("wb") as out:  # sparse: no disk used, nothing read
         out.truncate(fetch_module.MAX_BYTES + 1)
     outcome = harvest(tmp_path, f"file://{huge}")
-    assert_failed(outcome, rf"is {fetch_module.MAX_BYTES + 1} bytes, over the "
-                           rf"{fetch_module.MAX_BYTES}-byte limit")
+    assert_failed(
+        outcome,
+        rf"is {fetch_module.MAX_BYTES + 1} bytes, over the "
+        rf"{fetch_module.MAX_BYTES}-byte limit",
+    )
     assert not (get_settings().data_dir / "downloads" / DATASET / "huge.csv").exists()
     assert_untouched(engine, published)
     assert_nothing_running(engine)
@@ -613,42 +715,73 @@ def test_binary_garbage_is_not_read_as_csv(engine, tmp_path, published):
     assert_nothing_running(engine)
 
 
-def test_an_html_error_page_served_with_200_fails_saying_why(
-        engine, tmp_path, published, web):
+def test_an_html_error_page_served_with_200_fails_saying_why(engine, tmp_path, published, web):
     (Path(web.folder) / "no2.csv").write_text(HTML_PAGE, encoding="utf-8")
-    options = {"delimiter": ";", "decimal": ",", "crs": "EPSG:2154",  # the demo feed's mapping
-               "columns": {"station_id": "code_station", "station_name": "nom_station",
-                           "pollutant": "polluant", "value": "valeur", "unit": "unite",
-                           "averaging_period": {"value": "PT1H"}, "observed_at": "date_fin",
-                           "longitude": "x_l93", "latitude": "y_l93"}}
+    options = {
+        "delimiter": ";",
+        "decimal": ",",
+        "crs": "EPSG:2154",  # the demo feed's mapping
+        "columns": {
+            "station_id": "code_station",
+            "station_name": "nom_station",
+            "pollutant": "polluant",
+            "value": "valeur",
+            "unit": "unite",
+            "averaging_period": {"value": "PT1H"},
+            "observed_at": "date_fin",
+            "longitude": "x_l93",
+            "latitude": "y_l93",
+        },
+    }
     outcome = harvest(tmp_path, web.url("no2.csv"), options=options)
     assert outcome.published == 0 and outcome.updated == 0
     assert outcome.status == "failed" and outcome.read > 0 and outcome.quarantined == 0, outcome
     assert "every row was invalid" in outcome.message
     notes = reasons(engine, outcome.run_id)
     assert len(notes) >= outcome.read
-    assert all("is not in the file; its columns are: <!DOCTYPE html>" in n
-               for n in notes if "source column" in n)
+    assert all(
+        "is not in the file; its columns are: <!DOCTYPE html>" in n
+        for n in notes
+        if "source column" in n
+    )
     assert sum("source column 'code_station'" in n for n in notes) == outcome.read
     assert_earlier_records_kept(engine, published, added=0)
     assert_nothing_running(engine)
 
 
 def test_an_html_error_page_instead_of_an_openaq_export_fails_saying_why(
-        engine, tmp_path, samples, web):
-    real = harvest(tmp_path, f"file://{samples}/air/openaq_location_3145071_measurements.csv",
-                   dataset="bad-input-openaq", fmt="openaq-csv", charter="openaq-cc-by",
-                   operator="openaq", name="good-openaq")
+    engine, tmp_path, samples, web
+):
+    real = harvest(
+        tmp_path,
+        f"file://{samples}/air/openaq_location_3145071_measurements.csv",
+        dataset="bad-input-openaq",
+        fmt="openaq-csv",
+        charter="openaq-cc-by",
+        operator="openaq",
+        name="good-openaq",
+    )
     assert (real.status, real.published) == ("succeeded", 1000), real
     before = snapshot(engine, "bad-input-openaq")
     (Path(web.folder) / "measurements.csv").write_text(HTML_PAGE, encoding="utf-8")
-    outcome = harvest(tmp_path, web.url("measurements.csv"), dataset="bad-input-openaq",
-                      fmt="openaq-csv", charter="openaq-cc-by", operator="openaq")
+    outcome = harvest(
+        tmp_path,
+        web.url("measurements.csv"),
+        dataset="bad-input-openaq",
+        fmt="openaq-csv",
+        charter="openaq-cc-by",
+        operator="openaq",
+    )
     assert (outcome.published, outcome.updated, outcome.quarantined) == (0, 0, 0)
     assert outcome.status == "failed" and outcome.read > 0, outcome
     notes = reasons(engine, outcome.run_id)
-    assert sum("source column 'location_id' (for field 'station_id') is not in the file" in n
-               for n in notes) == outcome.read
+    assert (
+        sum(
+            "source column 'location_id' (for field 'station_id') is not in the file" in n
+            for n in notes
+        )
+        == outcome.read
+    )
     assert snapshot(engine, "bad-input-openaq")["records"] == before["records"]
     assert_nothing_running(engine)
 
@@ -657,8 +790,9 @@ def test_an_html_error_page_instead_of_an_openaq_export_fails_saying_why(
 
 
 def line_of(path: Path, text: str) -> int:
-    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                if text in line)
+    return next(
+        n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line
+    )
 
 
 @pytest.fixture
@@ -670,12 +804,16 @@ def territory_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ('"type": "number"', '"type": "numbr"', r"field 'value' type: .*numbr"),
-    ('"theme": "air-quality"', '"theme": "air"', r"theme: 'air' is not one of"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"type": "number"', '"type": "numbr"', r"field 'value' type: .*numbr"),
+        ('"theme": "air-quality"', '"theme": "air"', r"theme: 'air' is not one of"),
+    ],
+)
 def test_a_schema_file_that_fails_its_profile_fails_the_harvest_with_file_and_line(
-        engine, tmp_path, published, territory_schemas, old, new, message):
+    engine, tmp_path, published, territory_schemas, old, new, message
+):
     bundled = PROJECT_ROOT / "schemas" / "air-quality-observation.schema.json"
     broken = territory_schemas / bundled.name  # shadows the bundled schema of the same name
     broken.write_text(bundled.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
@@ -694,18 +832,32 @@ def test_a_schema_file_that_fails_its_profile_fails_the_harvest_with_file_and_li
     assert_nothing_running(engine)
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("access: open", "access: opne", r"access: 'opne' is not one of \['open', "),
-    ('valid_from: "2019-01-01"', "valid_from: 2019-13-01", r"valid_from: '2019-13-01' is not a "
-                                                           r"'date'"),
-    ("gdpr_sensitive: false", "gdpr_sensitve: false", r"Additional properties are not allowed "
-                                                      r"\('gdpr_sensitve' was unexpected\)"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("access: open", "access: opne", r"access: 'opne' is not one of \['open', "),
+        (
+            'valid_from: "2019-01-01"',
+            "valid_from: 2019-13-01",
+            r"valid_from: '2019-13-01' is not a "
+            r"'date'",
+        ),
+        (
+            "gdpr_sensitive: false",
+            "gdpr_sensitve: false",
+            r"Additional properties are not allowed "
+            r"\('gdpr_sensitve' was unexpected\)",
+        ),
+    ],
+)
 def test_a_charter_file_that_fails_its_profile_fails_the_harvest_with_file_and_line(
-        engine, tmp_path, published, territory_charters, old, new, message):
+    engine, tmp_path, published, territory_charters, old, new, message
+):
     broken = territory_charters / "atmo-demo-open.yaml"  # shadows the bundled charter
-    broken.write_text(CHARTER.format(id="atmo-demo-open", access="open", until="2030-12-31")
-                      .replace(old, new), encoding="utf-8")
+    broken.write_text(
+        CHARTER.format(id="atmo-demo-open", access="open", until="2030-12-31").replace(old, new),
+        encoding="utf-8",
+    )
     located = rf"{re.escape(str(broken))}:{line_of(broken, new)}: {message}"
     with pytest.raises(charters.CharterError) as raised:
         charters.load_charter("atmo-demo-open")
@@ -727,7 +879,8 @@ def test_a_charter_file_that_fails_its_profile_fails_the_harvest_with_file_and_l
 
 def test_a_source_file_with_a_typo_fails_at_load_with_file_and_line(tmp_path):
     path = tmp_path / "typo.yaml"
-    path.write_text("""id: typo
+    path.write_text(
+        """id: typo
 title: A typo
 operator: {id: atmo-demo, name: Atmo Demo, kind: public}
 theme: air-quality
@@ -735,28 +888,38 @@ format: csv
 url: file:///nowhere.csv
 schema: air-quality-observation
 chartre: atmo-demo-open
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     with pytest.raises(SourceError, match=rf"{re.escape(str(path))}:8: unknown key 'chartre'"):
         load_source(path)
 
 
 def test_hub_validate_reports_a_header_that_does_not_match(tmp_path):
     swapped = ["station_id", "pollutant", "station_name", *FIELDS[3:]]
-    path = write_csv(tmp_path / "swapped.csv",
-                     "FR-GOOD-1,no2,Comédie,11.5,µg/m³,PT1H,2025-09-01T00:00:00Z,3.88,43.61,valid",
-                     header=",".join(swapped))
-    result = runner.invoke(app, ["validate", str(path), "--schema", "air-quality-observation",
-                                 "--json"])
+    path = write_csv(
+        tmp_path / "swapped.csv",
+        "FR-GOOD-1,no2,Comédie,11.5,µg/m³,PT1H,2025-09-01T00:00:00Z,3.88,43.61,valid",
+        header=",".join(swapped),
+    )
+    result = runner.invoke(
+        app, ["validate", str(path), "--schema", "air-quality-observation", "--json"]
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     errors = report["tasks"][0]["errors"]
-    labels = sorted((e["type"], e["fieldName"], e["label"]) for e in errors
-                    if e["type"] == "incorrect-label")
-    assert labels == [("incorrect-label", "pollutant", "station_name"),
-                      ("incorrect-label", "station_name", "pollutant")]
+    labels = sorted(
+        (e["type"], e["fieldName"], e["label"]) for e in errors if e["type"] == "incorrect-label"
+    )
+    assert labels == [
+        ("incorrect-label", "pollutant", "station_name"),
+        ("incorrect-label", "station_name", "pollutant"),
+    ]
     # Not guessed at: the cells are read by position, so "Comédie" is checked as a pollutant.
-    assert any(e["type"] == "constraint-error" and e["fieldName"] == "pollutant"
-               and e["cell"] == "Comédie" for e in errors)
+    assert any(
+        e["type"] == "constraint-error" and e["fieldName"] == "pollutant" and e["cell"] == "Comédie"
+        for e in errors
+    )
 
 
 def test_hub_validate_reports_an_html_page_as_missing_labels(tmp_path):
@@ -773,8 +936,10 @@ def test_hub_validate_names_the_broken_schema_file_and_line(tmp_path):
     folder = tmp_path / "territoire-montpellier-mediterranee-metropole" / "schemas-partages"
     folder.mkdir(parents=True)  # a real territory's path: longer than a terminal line
     broken = folder / "qualite-air-observation.schema.json"
-    broken.write_text(bundled.read_text(encoding="utf-8").replace(
-        '"type": "number"', '"type": "numbr"', 1), encoding="utf-8")
+    broken.write_text(
+        bundled.read_text(encoding="utf-8").replace('"type": "number"', '"type": "numbr"', 1),
+        encoding="utf-8",
+    )
     data = write_csv(tmp_path / "good.csv", *GOOD)
     result = runner.invoke(app, ["validate", str(data), "--schema", str(broken)])
     assert result.exit_code == 2
@@ -793,13 +958,19 @@ def test_a_failed_harvest_names_its_recorded_run(engine, tmp_path, published):
     assert outcome.run_id == latest_run(engine).id
 
 
-@pytest.mark.parametrize("setting", [{"options": {"crs": "EPSG:999999"}},
-                                     {"schema": "air-quality-observations"},
-                                     {"options": {"columns": {"valeur": "value"}}},
-                                     {"options": {"encodage": "utf-8"}}],
-                         ids=["unknown-crs", "unknown-schema", "unknown-field", "unknown-option"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"options": {"crs": "EPSG:999999"}},
+        {"schema": "air-quality-observations"},
+        {"options": {"columns": {"valeur": "value"}}},
+        {"options": {"encodage": "utf-8"}},
+    ],
+    ids=["unknown-crs", "unknown-schema", "unknown-field", "unknown-option"],
+)
 def test_a_misconfigured_source_is_recorded_in_the_run_history(
-        engine, tmp_path, published, setting):
+    engine, tmp_path, published, setting
+):
     path = write_csv(tmp_path / "config.csv", GOOD[0].replace("11.5", "99.9"))
     outcome = harvest(tmp_path, f"file://{path}", **setting)
     assert outcome.status in ("failed", "refused")
@@ -809,9 +980,13 @@ def test_a_misconfigured_source_is_recorded_in_the_run_history(
 
 @pytest.mark.parametrize("content", ["html", "renamed-column"])
 def test_a_csv_whose_header_does_not_match_the_schema_is_reported_as_such(
-        engine, tmp_path, published, web, content):
-    body = (HTML_PAGE if content == "html" else
-            "\n".join([HEADER.replace(",value,", ",valeur,"), GOOD[0].replace("11.5", "99.9")]))
+    engine, tmp_path, published, web, content
+):
+    body = (
+        HTML_PAGE
+        if content == "html"
+        else "\n".join([HEADER.replace(",value,", ",valeur,"), GOOD[0].replace("11.5", "99.9")])
+    )
     (Path(web.folder) / "no2.csv").write_text(body, encoding="utf-8")
     outcome = harvest(tmp_path, web.url("no2.csv"))
     assert (outcome.published, outcome.updated) == (0, 0)
@@ -835,13 +1010,18 @@ def test_a_file_with_one_huge_cell_does_not_exhaust_memory(engine, tmp_path, pub
 
 def test_a_failed_run_claims_no_quarantined_rows_it_does_not_keep(engine, tmp_path, published):
     path = tmp_path / "large.csv"
-    rows = [f"FR-BULK-{i % 50:02d},Station,no2,{i % 90}.5,µg/m³,PT1H,"
-            f"2025-08-{1 + i // 1200:02d}T{(i // 50) % 24:02d}:00:00Z,3.88,43.61,dubious"
-            for i in range(36_000)]  # every row quarantined (bad quality flag)
+    rows = [
+        f"FR-BULK-{i % 50:02d},Station,no2,{i % 90}.5,µg/m³,PT1H,"
+        f"2025-08-{1 + i // 1200:02d}T{(i // 50) % 24:02d}:00:00Z,3.88,43.61,dubious"
+        for i in range(36_000)
+    ]  # every row quarantined (bad quality flag)
     write_csv(path, *rows)
     with path.open("ab") as out:
-        out.write("FR-BULK-99,Nîmes,no2,1.0,µg/m³,PT1H,2025-09-03T00:00:00Z,4.36,43.83,valid\n"
-                  .encode("cp1252"))
+        out.write(
+            "FR-BULK-99,Nîmes,no2,1.0,µg/m³,PT1H,2025-09-03T00:00:00Z,4.36,43.83,valid\n".encode(
+                "cp1252"
+            )
+        )
     outcome = harvest(tmp_path, f"file://{path}")
     assert outcome.status == "failed"
     run = latest_run(engine)

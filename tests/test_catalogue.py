@@ -14,32 +14,63 @@ from hub.bus import get_bus
 from hub.catalogue import Batch, Publisher, PublishRefused, publish
 from hub.models import Dataset, Event, HarvestRun, QuarantinedRow
 
-FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
-          "observed_at", "longitude", "latitude", "quality_flag"]
+FIELDS = [
+    "station_id",
+    "station_name",
+    "pollutant",
+    "value",
+    "unit",
+    "averaging_period",
+    "observed_at",
+    "longitude",
+    "latitude",
+    "quality_flag",
+]
 ATMO = Publisher("atmo-demo", "Atmo Démo", "public")
 
 
-def observations(n: int, *, start_row: int = 2, bad: dict[int, dict[str, str]] | None = None,
-                 value: str = "21.5") -> pl.DataFrame:
+def observations(
+    n: int, *, start_row: int = 2, bad: dict[int, dict[str, str]] | None = None, value: str = "21.5"
+) -> pl.DataFrame:
     """n schema-shaped string rows (hourly NO2 at one station); `bad` overrides cells by index."""
     rows = []
     for i in range(n):
-        row = {"station_id": "FR-DEMO-01", "station_name": "Comédie", "pollutant": "no2",
-               "value": value, "unit": "µg/m³", "averaging_period": "PT1H",
-               "observed_at": f"2025-09-{1 + i // 24:02d}T{i % 24:02d}:00:00Z",
-               "longitude": "3.8800", "latitude": "43.6100", "quality_flag": "valid"}
+        row = {
+            "station_id": "FR-DEMO-01",
+            "station_name": "Comédie",
+            "pollutant": "no2",
+            "value": value,
+            "unit": "µg/m³",
+            "averaging_period": "PT1H",
+            "observed_at": f"2025-09-{1 + i // 24:02d}T{i % 24:02d}:00:00Z",
+            "longitude": "3.8800",
+            "latitude": "43.6100",
+            "quality_flag": "valid",
+        }
         row.update((bad or {}).get(i, {}))
         rows.append(row)
     frame = pl.DataFrame(rows, schema={f: pl.Utf8 for f in FIELDS})
     return frame.with_columns(pl.Series("_row", range(start_row, start_row + n), dtype=pl.Int64))
 
 
-def batch(*chunks: pl.DataFrame, charter: str | None = "atmo-demo-open", publisher=ATMO,
-          theme: str = "air-quality", schema: str = "air-quality-observation",
-          dataset_id: str = "demo-no2") -> Batch:
-    return Batch(dataset_id=dataset_id, title="NO2, demo station", publisher=publisher,
-                 theme=theme, schema=schema, charter=charter, chunks=list(chunks),
-                 source_url="file:///demo.csv")
+def batch(
+    *chunks: pl.DataFrame,
+    charter: str | None = "atmo-demo-open",
+    publisher=ATMO,
+    theme: str = "air-quality",
+    schema: str = "air-quality-observation",
+    dataset_id: str = "demo-no2",
+) -> Batch:
+    return Batch(
+        dataset_id=dataset_id,
+        title="NO2, demo station",
+        publisher=publisher,
+        theme=theme,
+        schema=schema,
+        charter=charter,
+        chunks=list(chunks),
+        source_url="file:///demo.csv",
+    )
 
 
 def stored_count(engine, dataset_id: str = "demo-no2") -> int:
@@ -55,14 +86,20 @@ def stored_count(engine, dataset_id: str = "demo-no2") -> int:
 def test_a_valid_batch_is_stored_with_its_schema_and_charter_versions(engine):
     run = publish(batch(observations(48)))
     assert (run.status, run.rows_read, run.rows_published, run.rows_quarantined) == (
-        "succeeded", 48, 48, 0)
+        "succeeded",
+        48,
+        48,
+        0,
+    )
     with Session(engine) as session:
         dataset = catalogue.get(session, "demo-no2")
     assert dataset.record_count == 48 and dataset.access == "open"
     assert dataset.schema_name == "air-quality-observation" and dataset.schema_version
     assert dataset.charter_id == "atmo-demo-open" and dataset.charter_version
-    assert (run.schema_version, run.charter_version) == (dataset.schema_version,
-                                                          dataset.charter_version)
+    assert (run.schema_version, run.charter_version) == (
+        dataset.schema_version,
+        dataset.charter_version,
+    )
     assert dataset.time_min.isoformat().startswith("2025-09-01T00:00")
     assert dataset.bbox == pytest.approx([3.88, 43.61, 3.88, 43.61])
     assert stored_count(engine) == 48
@@ -89,8 +126,11 @@ def test_invalid_rows_are_quarantined_with_their_reasons(engine):
     with Session(engine) as session:
         rows = catalogue.quarantined(session, "demo-no2")
     assert [r.row_number for r in rows] == [5, 9, 11]
-    assert [r.errors[0]["type"] for r in rows] == ["type-error", "constraint-error",
-                                                   "constraint-error"]
+    assert [r.errors[0]["type"] for r in rows] == [
+        "type-error",
+        "constraint-error",
+        "constraint-error",
+    ]
     assert rows[0].cells["value"] == "high" and rows[0].errors[0]["fieldName"] == "value"
     task = run.report["tasks"][0]
     assert run.report["valid"] is False and task["stats"]["errors"] == 3
@@ -98,9 +138,19 @@ def test_invalid_rows_are_quarantined_with_their_reasons(engine):
 
 
 def test_rows_that_failed_normalisation_are_quarantined_not_dropped(engine):
-    chunk = observations(4).with_columns(pl.Series("_error", [
-        None, '[{"type": "normalisation-error", "note": "timestamp without time zone", '
-              '"rowNumber": 3, "tags": ["#row"]}]', None, None], dtype=pl.Utf8))
+    chunk = observations(4).with_columns(
+        pl.Series(
+            "_error",
+            [
+                None,
+                '[{"type": "normalisation-error", "note": "timestamp without time zone", '
+                '"rowNumber": 3, "tags": ["#row"]}]',
+                None,
+                None,
+            ],
+            dtype=pl.Utf8,
+        )
+    )
     run = publish(batch(chunk))
     assert (run.rows_published, run.rows_quarantined) == (3, 1)
     with Session(engine) as session:
@@ -134,24 +184,28 @@ def test_a_batch_without_a_charter_is_refused(engine):
 
 
 def test_an_unknown_charter_is_refused_and_the_known_ones_listed(engine):
-    assert_refused_and_nothing_stored(engine, batch(observations(3), charter="nope"),
-                                      "atmo-demo-open")
+    assert_refused_and_nothing_stored(
+        engine, batch(observations(3), charter="nope"), "atmo-demo-open"
+    )
 
 
 def test_another_producers_charter_is_refused(engine):
     intruder = Publisher("someone-else", "Someone else")
-    assert_refused_and_nothing_stored(engine, batch(observations(3), publisher=intruder),
-                                      "someone-else|atmo-demo")
+    assert_refused_and_nothing_stored(
+        engine, batch(observations(3), publisher=intruder), "someone-else|atmo-demo"
+    )
 
 
 def test_a_charter_that_does_not_cover_the_theme_is_refused(engine):
     assert_refused_and_nothing_stored(
-        engine, batch(observations(3), theme="energy", schema="energy-mix"), "energy")
+        engine, batch(observations(3), theme="energy", schema="energy-mix"), "energy"
+    )
 
 
 def test_an_unknown_schema_is_refused_and_the_known_ones_listed(engine):
-    assert_refused_and_nothing_stored(engine, batch(observations(3), schema="nope"),
-                                      "air-quality-observation")
+    assert_refused_and_nothing_stored(
+        engine, batch(observations(3), schema="nope"), "air-quality-observation"
+    )
 
 
 def test_rows_that_do_not_match_the_schema_are_refused(engine):
@@ -166,8 +220,15 @@ def test_a_batch_that_breaks_midway_changes_nothing(engine):
         yield observations(10, value="99")  # would update all ten …
         raise OSError("connection reset while reading")  # … but the feed breaks
 
-    broken = Batch(dataset_id="demo-no2", title="NO2", publisher=ATMO, theme="air-quality",
-                   schema="air-quality-observation", charter="atmo-demo-open", chunks=chunks())
+    broken = Batch(
+        dataset_id="demo-no2",
+        title="NO2",
+        publisher=ATMO,
+        theme="air-quality",
+        schema="air-quality-observation",
+        charter="atmo-demo-open",
+        chunks=chunks(),
+    )
     with pytest.raises(catalogue.PublishFailed, match="connection reset") as caught:
         publish(broken)
     assert isinstance(caught.value.__cause__, OSError) and caught.value.run_id
@@ -206,11 +267,13 @@ def test_search_finds_datasets_by_words_and_theme(engine):
             catalogue.get(session, "missing")
 
 
-def territory_charter(folder, *, version: str, valid_from: str, valid_until: str,
-                      name: str = "atmo-demo-open") -> None:
+def territory_charter(
+    folder, *, version: str, valid_from: str, valid_until: str, name: str = "atmo-demo-open"
+) -> None:
     """Write a territory's own version of the demo charter into `folder`."""
     folder.mkdir(exist_ok=True)
-    (folder / f"{name}@{version}.yaml").write_text(f"""
+    (folder / f"{name}@{version}.yaml").write_text(
+        f"""
 id: {name}
 version: "{version}"
 title: Open air-quality data, version {version}
@@ -222,7 +285,9 @@ gdpr_sensitive: false
 valid_from: "{valid_from}"
 valid_until: "{valid_until}"
 themes: [air-quality]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture
@@ -237,26 +302,32 @@ def territory_charters(tmp_path, monkeypatch):
 
 
 def test_an_expired_charter_is_refused(engine, territory_charters):
-    territory_charter(territory_charters, version="1.0", valid_from="2020-01-01",
-                      valid_until="2024-12-31")
+    territory_charter(
+        territory_charters, version="1.0", valid_from="2020-01-01", valid_until="2024-12-31"
+    )
     assert_refused_and_nothing_stored(engine, batch(observations(3)), "(?i)expired")
 
 
 def test_a_charter_not_yet_in_force_is_refused(engine, territory_charters):
-    territory_charter(territory_charters, version="1.0", valid_from="2099-01-01",
-                      valid_until="2099-12-31")
-    assert_refused_and_nothing_stored(engine, batch(observations(3)),
-                                      "(?i)not (yet )?(valid|in force)")
+    territory_charter(
+        territory_charters, version="1.0", valid_from="2099-01-01", valid_until="2099-12-31"
+    )
+    assert_refused_and_nothing_stored(
+        engine, batch(observations(3)), "(?i)not (yet )?(valid|in force)"
+    )
 
 
 def test_a_new_charter_version_applies_to_new_batches_and_shows_in_history(
-        engine, territory_charters):
+    engine, territory_charters
+):
     from datetime import date
 
-    territory_charter(territory_charters, version="1.0", valid_from="2025-01-01",
-                      valid_until="2025-12-31")
-    territory_charter(territory_charters, version="2.0", valid_from="2026-01-01",
-                      valid_until="2027-12-31")
+    territory_charter(
+        territory_charters, version="1.0", valid_from="2025-01-01", valid_until="2025-12-31"
+    )
+    territory_charter(
+        territory_charters, version="2.0", valid_from="2026-01-01", valid_until="2027-12-31"
+    )
     first = publish(batch(observations(5)), on=date(2025, 6, 1))
     second = publish(batch(observations(8)), on=date(2026, 6, 1))
     assert (first.charter_version, second.charter_version) == ("1.0", "2.0")
@@ -277,7 +348,8 @@ def test_an_empty_batch_is_recorded_and_stores_nothing(engine):
 
 
 def test_a_later_batch_cannot_change_who_may_read_earlier_rows(engine, territory_charters):
-    (territory_charters / "atmo-demo-open@1.0.yaml").write_text("""
+    (territory_charters / "atmo-demo-open@1.0.yaml").write_text(
+        """
 id: atmo-demo-open
 version: "1.0"
 title: Air-quality data restricted to the metropole's agencies
@@ -290,13 +362,18 @@ gdpr_sensitive: false
 valid_from: "2025-01-01"
 valid_until: "2030-12-31"
 themes: [air-quality]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     publish(batch(observations(5)))  # restricted
     (territory_charters / "atmo-demo-open@2.0.yaml").write_text(
-        (territory_charters / "atmo-demo-open@1.0.yaml").read_text(encoding="utf-8")
-        .replace('version: "1.0"', 'version: "2.0"').replace('valid_from: "2025-01-01"',
-        'valid_from: "2026-01-01"').replace("access: restricted\nrestricted_to: "
-        "[metropole-civil-protection]", "access: open"), encoding="utf-8")
+        (territory_charters / "atmo-demo-open@1.0.yaml")
+        .read_text(encoding="utf-8")
+        .replace('version: "1.0"', 'version: "2.0"')
+        .replace('valid_from: "2025-01-01"', 'valid_from: "2026-01-01"')
+        .replace("access: restricted\nrestricted_to: [metropole-civil-protection]", "access: open"),
+        encoding="utf-8",
+    )
     with pytest.raises(PublishRefused, match="shared as 'restricted'"):
         publish(batch(observations(6)))
     with Session(engine) as session:
@@ -304,9 +381,9 @@ themes: [air-quality]
     assert stored_count(engine) == 5
 
 
-def test_personal_rows_are_refused_under_a_charter_that_is_not_personal(
-        engine, territory_charters):
-    (territory_charters / "grid-demo-open.yaml").write_text("""
+def test_personal_rows_are_refused_under_a_charter_that_is_not_personal(engine, territory_charters):
+    (territory_charters / "grid-demo-open.yaml").write_text(
+        """
 id: grid-demo-open
 version: "1.0"
 title: Grid data shared openly
@@ -318,14 +395,29 @@ gdpr_sensitive: false
 valid_from: "2025-01-01"
 valid_until: "2030-12-31"
 themes: [energy]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     household = Publisher("grid-demo", "Grid demo")
     with pytest.raises(PublishRefused, match="holds personal data"):
-        publish(batch(theme="energy", schema="energy-consumption", charter="grid-demo-open",
-                      publisher=household, dataset_id="load-curves"))
-    run = publish(batch(theme="energy", schema="energy-consumption",
-                        charter="grid-demo-load-curves", publisher=household,
-                        dataset_id="load-curves"))
+        publish(
+            batch(
+                theme="energy",
+                schema="energy-consumption",
+                charter="grid-demo-open",
+                publisher=household,
+                dataset_id="load-curves",
+            )
+        )
+    run = publish(
+        batch(
+            theme="energy",
+            schema="energy-consumption",
+            charter="grid-demo-load-curves",
+            publisher=household,
+            dataset_id="load-curves",
+        )
+    )
     assert run.status == "succeeded"
 
 

@@ -32,19 +32,36 @@ PROFILE = json.loads((BUNDLED / "charter.profile.json").read_text(encoding="utf-
 TODAY = date(2026, 11, 22)
 
 OPEN = {
-    "id": "test-open", "version": "1.0", "title": "A test charter", "producer": "test-producer",
-    "licence": {"id": "etalab-2.0", "label": "Licence Ouverte 2.0",
-                "uri": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"},
-    "access": "open", "purposes": ["public-information"], "gdpr_sensitive": False,
-    "valid_from": "2026-01-01", "valid_until": "2026-12-31",
-    "themes": ["air-quality"], "schemas": ["air-quality-observation"],
+    "id": "test-open",
+    "version": "1.0",
+    "title": "A test charter",
+    "producer": "test-producer",
+    "licence": {
+        "id": "etalab-2.0",
+        "label": "Licence Ouverte 2.0",
+        "uri": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    },
+    "access": "open",
+    "purposes": ["public-information"],
+    "gdpr_sensitive": False,
+    "valid_from": "2026-01-01",
+    "valid_until": "2026-12-31",
+    "themes": ["air-quality"],
+    "schemas": ["air-quality-observation"],
 }
 PERSONAL = OPEN | {
-    "id": "test-personal", "access": "personal", "gdpr_sensitive": True,
-    "themes": ["energy"], "schemas": ["energy-consumption"],
+    "id": "test-personal",
+    "access": "personal",
+    "gdpr_sensitive": True,
+    "themes": ["energy"],
+    "schemas": ["energy-consumption"],
     "licence": {"id": "custom", "label": "Self-data terms", "uri": "https://example.org/terms"},
-    "personal_data": {"subject_field": "subject_key", "legal_basis": "consent",
-                      "matching_data": ["meter_number", "postcode"], "retention_days": 365},
+    "personal_data": {
+        "subject_field": "subject_key",
+        "legal_basis": "consent",
+        "matching_data": ["meter_number", "postcode"],
+        "retention_days": 365,
+    },
 }
 
 
@@ -99,7 +116,10 @@ def test_the_charters_other_helpers_rely_on_are_bundled_as_agreed():
     for charter_id, (producer, access, licence) in expected.items():
         charter = load_charter(charter_id, TODAY)
         assert (charter.producer, charter.access, charter.licence["id"]) == (
-            producer, access, licence)
+            producer,
+            access,
+            licence,
+        )
         assert charter.themes == ["air-quality"]
     assert load_charter("openaq-cc-by", TODAY).mandatory_mention
     assert load_charter("sensor-community-odbl", TODAY).mandatory_mention
@@ -129,8 +149,9 @@ def test_the_readme_explains_every_profile_field():
     readme = (BUNDLED / "README.md").read_text(encoding="utf-8")
     fields = profile_fields(PROFILE)
     assert "personal_data.subject_field" in fields and "signed.document_hash" in fields
-    undocumented = [f for f in fields if not re.search(rf"^\| `{re.escape(f)}` \|", readme,
-                                                       flags=re.MULTILINE)]
+    undocumented = [
+        f for f in fields if not re.search(rf"^\| `{re.escape(f)}` \|", readme, flags=re.MULTILINE)
+    ]
     assert undocumented == []
 
 
@@ -152,19 +173,35 @@ def refusal(path: Path) -> CharterError:
     return caught.value
 
 
-@pytest.mark.parametrize(("data", "key", "words"), [
-    ({k: v for k, v in PERSONAL.items() if k != "personal_data"}, "access", "subject_field"),
-    (PERSONAL | {"access": "open"}, "access", "personal"),
-    (OPEN | {"gdpr_sensitive": True}, "access", "personal"),
-    (PERSONAL | {"access": "restricted", "restricted_to": ["city-health"]}, "access", "personal"),
-    (PERSONAL | {"gdpr_sensitive": False}, "gdpr_sensitive", "gdpr_sensitive: true"),
-    (OPEN | {"access": "restricted"}, "access", "restricted_to"),
-    (OPEN | {"restricted_to": ["city-health"]}, "restricted_to", "means nothing"),
-    (OPEN | {"valid_until": "2025-12-31"}, "valid_until", "after valid_from"),
-    (OPEN | {"valid_until": "2026-01-01"}, "valid_until", "after valid_from"),
-], ids=["personal-without-subject", "personal-data-opened", "gdpr-sensitive-opened",
-        "personal-data-restricted", "personal-not-sensitive", "restricted-to-nobody",
-        "open-with-restricted-to", "ends-before-start", "ends-on-start"])
+@pytest.mark.parametrize(
+    ("data", "key", "words"),
+    [
+        ({k: v for k, v in PERSONAL.items() if k != "personal_data"}, "access", "subject_field"),
+        (PERSONAL | {"access": "open"}, "access", "personal"),
+        (OPEN | {"gdpr_sensitive": True}, "access", "personal"),
+        (
+            PERSONAL | {"access": "restricted", "restricted_to": ["city-health"]},
+            "access",
+            "personal",
+        ),
+        (PERSONAL | {"gdpr_sensitive": False}, "gdpr_sensitive", "gdpr_sensitive: true"),
+        (OPEN | {"access": "restricted"}, "access", "restricted_to"),
+        (OPEN | {"restricted_to": ["city-health"]}, "restricted_to", "means nothing"),
+        (OPEN | {"valid_until": "2025-12-31"}, "valid_until", "after valid_from"),
+        (OPEN | {"valid_until": "2026-01-01"}, "valid_until", "after valid_from"),
+    ],
+    ids=[
+        "personal-without-subject",
+        "personal-data-opened",
+        "gdpr-sensitive-opened",
+        "personal-data-restricted",
+        "personal-not-sensitive",
+        "restricted-to-nobody",
+        "open-with-restricted-to",
+        "ends-before-start",
+        "ends-on-start",
+    ],
+)
 def test_a_load_rule_refuses_the_charter_at_the_line_concerned(tmp_path, data, key, words):
     path = write(tmp_path, data)
     error = refusal(path)
@@ -172,18 +209,26 @@ def test_a_load_rule_refuses_the_charter_at_the_line_concerned(tmp_path, data, k
     assert words in str(error)
 
 
-@pytest.mark.parametrize(("change", "needle", "words"), [
-    ({"licence": OPEN["licence"] | {"id": "MIT"}}, "  id: MIT", "licence.id"),
-    ({"access": "public"}, "access: public", "'public' is not one of"),
-    ({"version": 1.0}, "version: 1.0", "quotes"),
-    ({"valid_from": "2026-02-30"}, "valid_from: '2026-02-30'", "is not a 'date'"),
-    ({"themes": ["water"]}, "- water", "'water' is not one of"),
-    ({"signed": {"date": "2026-01-01", "document_hash": "md5:abc"}}, "  document_hash: md5:abc",
-     "signed.document_hash"),
-    ({"valid_untill": "2027-01-01"}, "valid_untill:", "'valid_untill' was unexpected"),
-], ids=["licence", "access", "version-number", "impossible-date", "theme", "hash", "typo"])
-def test_a_field_the_profile_refuses_is_reported_with_file_and_line(tmp_path, change, needle,
-                                                                    words):
+@pytest.mark.parametrize(
+    ("change", "needle", "words"),
+    [
+        ({"licence": OPEN["licence"] | {"id": "MIT"}}, "  id: MIT", "licence.id"),
+        ({"access": "public"}, "access: public", "'public' is not one of"),
+        ({"version": 1.0}, "version: 1.0", "quotes"),
+        ({"valid_from": "2026-02-30"}, "valid_from: '2026-02-30'", "is not a 'date'"),
+        ({"themes": ["water"]}, "- water", "'water' is not one of"),
+        (
+            {"signed": {"date": "2026-01-01", "document_hash": "md5:abc"}},
+            "  document_hash: md5:abc",
+            "signed.document_hash",
+        ),
+        ({"valid_untill": "2027-01-01"}, "valid_untill:", "'valid_untill' was unexpected"),
+    ],
+    ids=["licence", "access", "version-number", "impossible-date", "theme", "hash", "typo"],
+)
+def test_a_field_the_profile_refuses_is_reported_with_file_and_line(
+    tmp_path, change, needle, words
+):
     path = write(tmp_path, OPEN | change)
     error = refusal(path)
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -199,7 +244,7 @@ def test_a_required_field_missing_is_reported(tmp_path):
 
 def test_broken_yaml_reports_its_line(tmp_path):
     path = tmp_path / "broken.yaml"
-    path.write_text("id: broken\nversion: \"1\"\ntitle: [unclosed\nproducer: x\n")
+    path.write_text('id: broken\nversion: "1"\ntitle: [unclosed\nproducer: x\n')
     error = refusal(path)
     assert error.line is not None and error.line >= 3
     assert "not valid YAML" in str(error)
@@ -222,8 +267,11 @@ def test_unquoted_yaml_dates_are_read_as_dates(tmp_path):
 
 def versioned(folder: Path) -> None:
     """Three versions of one charter: 2025, 2026 and from 2027 on with no end."""
-    write(folder, OPEN | {"version": "1.0", "valid_from": "2025-01-01",
-                          "valid_until": "2025-12-31"}, "test-open@1.0.yaml")
+    write(
+        folder,
+        OPEN | {"version": "1.0", "valid_from": "2025-01-01", "valid_until": "2025-12-31"},
+        "test-open@1.0.yaml",
+    )
     write(folder, OPEN | {"version": "2.0"}, "test-open@2.0.yaml")
     later = {k: v for k, v in OPEN.items() if k != "valid_until"}
     write(folder, later | {"version": "10.0", "valid_from": "2027-01-01"}, "test-open@10.0.yaml")
@@ -235,11 +283,17 @@ def test_all_versions_are_listed_in_version_order(tmp_path, monkeypatch):
     assert [c.version for c in charter_versions("test-open")] == ["1.0", "2.0", "10.0"]
 
 
-@pytest.mark.parametrize(("on", "version"), [
-    (date(2025, 6, 1), "1.0"), (date(2025, 12, 31), "1.0"), (date(2026, 1, 1), "2.0"),
-    (date(2026, 11, 22), "2.0"), (date(2031, 1, 1), "10.0"),
-    (date(2020, 1, 1), "10.0"),  # none in force: the latest, which the gate then refuses
-])
+@pytest.mark.parametrize(
+    ("on", "version"),
+    [
+        (date(2025, 6, 1), "1.0"),
+        (date(2025, 12, 31), "1.0"),
+        (date(2026, 1, 1), "2.0"),
+        (date(2026, 11, 22), "2.0"),
+        (date(2031, 1, 1), "10.0"),
+        (date(2020, 1, 1), "10.0"),  # none in force: the latest, which the gate then refuses
+    ],
+)
 def test_the_version_in_force_on_a_date_is_chosen(tmp_path, monkeypatch, on, version):
     versioned(tmp_path)
     use_charter_folders(monkeypatch, tmp_path)
@@ -299,8 +353,9 @@ def test_covers_reads_themes_and_the_optional_schema_list(tmp_path):
     assert charter.covers("air-quality", "air-quality-observation")
     assert not charter.covers("air-quality", "air-quality-station")
     assert not charter.covers("energy", "air-quality-observation")
-    any_schema = read_charter(write(tmp_path / "b", {k: v for k, v in OPEN.items()
-                                                     if k != "schemas"}))
+    any_schema = read_charter(
+        write(tmp_path / "b", {k: v for k, v in OPEN.items() if k != "schemas"})
+    )
     assert any_schema.schemas is None and any_schema.covers("air-quality", "air-quality-station")
 
 
@@ -314,8 +369,12 @@ def charter(tmp_path) -> Charter:
 
 def publish(charter: Charter | None, **change: Any) -> None:
     """Ask the gate about a publication, varying one argument at a time."""
-    arguments = {"producer": "test-producer", "theme": "air-quality",
-                 "schema": "air-quality-observation", "on": date(2026, 6, 1)} | change
+    arguments = {
+        "producer": "test-producer",
+        "theme": "air-quality",
+        "schema": "air-quality-observation",
+        "on": date(2026, 6, 1),
+    } | change
     check_publication(charter, **arguments)
 
 
@@ -325,14 +384,21 @@ def test_a_publication_the_charter_permits_passes(charter):
     publish(charter, on=date(2026, 12, 31))
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"charter": None}, "no charter"),
-    ({"on": date(2025, 12, 31)}, "not yet in force"),
-    ({"on": date(2027, 1, 1)}, "expired"),
-    ({"producer": "someone-else"}, "belongs to producer 'test-producer'"),
-    ({"theme": "energy", "schema": "energy-mix"}, "covers the themes air-quality, not 'energy'"),
-    ({"schema": "air-quality-station"}, "not 'air-quality-station'"),
-], ids=["no-charter", "not-yet-valid", "expired", "other-producer", "theme", "schema"])
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"charter": None}, "no charter"),
+        ({"on": date(2025, 12, 31)}, "not yet in force"),
+        ({"on": date(2027, 1, 1)}, "expired"),
+        ({"producer": "someone-else"}, "belongs to producer 'test-producer'"),
+        (
+            {"theme": "energy", "schema": "energy-mix"},
+            "covers the themes air-quality, not 'energy'",
+        ),
+        ({"schema": "air-quality-station"}, "not 'air-quality-station'"),
+    ],
+    ids=["no-charter", "not-yet-valid", "expired", "other-producer", "theme", "schema"],
+)
 def test_each_refusal_says_why(charter, change, words):
     target = change.pop("charter", charter)
     with pytest.raises(CharterRefused) as caught:
@@ -351,7 +417,12 @@ def test_a_test_only_expired_charter_is_refused_on_its_own_terms(tmp_path, monke
 
 def test_bundled_charters_let_their_producers_publish_today():
     publish(load_charter("atmo-demo-open", TODAY), producer="atmo-demo", on=TODAY)
-    publish(load_charter("grid-demo-load-curves", TODAY), producer="grid-demo", theme="energy",
-            schema="energy-consumption", on=TODAY)
+    publish(
+        load_charter("grid-demo-load-curves", TODAY),
+        producer="grid-demo",
+        theme="energy",
+        schema="energy-consumption",
+        on=TODAY,
+    )
     with pytest.raises(CharterRefused):
         publish(load_charter("openaq-cc-by", TODAY), producer="atmo-demo", on=TODAY)

@@ -10,8 +10,10 @@ from typer.testing import CliRunner
 from hub.cli import app
 
 runner = CliRunner()
-HEADER = ("station_id,station_name,pollutant,value,unit,averaging_period,observed_at,"
-          "longitude,latitude,quality_flag\n")
+HEADER = (
+    "station_id,station_name,pollutant,value,unit,averaging_period,observed_at,"
+    "longitude,latitude,quality_flag\n"
+)
 GOOD = "FR01,Gare,no2,21.5,µg/m³,PT1H,2025-09-01T00:00:00Z,3.88,43.61,valid\n"
 
 
@@ -25,8 +27,10 @@ def good_csv(tmp_path):
 @pytest.fixture
 def bad_csv(tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text(HEADER + GOOD + GOOD.replace("21.5", "lots").replace("00:00:00", "01:00:00"),
-                    encoding="utf-8")
+    path.write_text(
+        HEADER + GOOD + GOOD.replace("21.5", "lots").replace("00:00:00", "01:00:00"),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -43,19 +47,31 @@ def test_validate_an_invalid_file_exits_1_and_names_row_field_and_error(bad_csv)
 
 
 def test_validate_json_is_frictionless_report_form(bad_csv):
-    result = runner.invoke(app, ["validate", str(bad_csv), "--schema", "air-quality-observation",
-                                 "--json"])
+    result = runner.invoke(
+        app, ["validate", str(bad_csv), "--schema", "air-quality-observation", "--json"]
+    )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     (error,) = report["tasks"][0]["errors"]
     assert (report["valid"], error["type"], error["rowNumber"], error["fieldName"]) == (
-        False, "type-error", 3, "value")
+        False,
+        "type-error",
+        3,
+        "value",
+    )
 
 
 def test_validate_against_an_outside_schema_file(samples):
     folder = samples / "schemas" / "etalab_schema-irve" / "statique"
-    result = runner.invoke(app, ["validate", str(folder / "exemple-valide-statique.csv"),
-                                 "--schema", str(folder / "schema-statique.json")])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(folder / "exemple-valide-statique.csv"),
+            "--schema",
+            str(folder / "schema-statique.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -66,11 +82,21 @@ def test_validate_with_an_unknown_schema_lists_the_known_ones(good_csv):
 
 
 def test_validate_with_a_charter_in_force(good_csv):
-    ok = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
-                             "--charter", "atmo-demo-open"])
+    ok = runner.invoke(
+        app,
+        [
+            "validate",
+            str(good_csv),
+            "--schema",
+            "air-quality-observation",
+            "--charter",
+            "atmo-demo-open",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
-    unknown = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
-                                  "--charter", "nope"])
+    unknown = runner.invoke(
+        app, ["validate", str(good_csv), "--schema", "air-quality-observation", "--charter", "nope"]
+    )
     assert unknown.exit_code == 2 and "atmo-demo-open" in unknown.output
 
 
@@ -80,8 +106,9 @@ def test_validate_a_file_in_the_wrong_encoding_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["validate", str(path), "--schema", "air-quality-observation"])
     assert result.exit_code == 1  # reported as frictionless does: an encoding-error
     assert "encoding-error" in result.output and "cp1252" in result.output
-    fixed = runner.invoke(app, ["validate", str(path), "--schema", "air-quality-observation",
-                                "--encoding", "cp1252"])
+    fixed = runner.invoke(
+        app, ["validate", str(path), "--schema", "air-quality-observation", "--encoding", "cp1252"]
+    )
     assert fixed.exit_code == 0, fixed.output
 
 
@@ -98,10 +125,20 @@ def test_db_upgrade_creates_the_catalogue(engine):
 
     with engine.connect() as connection:
         assert {"dataset", "harvestrun", "quarantinedrow"} <= set(
-            sa.inspect(connection).get_table_names())
+            sa.inspect(connection).get_table_names()
+        )
 
 
 def test_validate_with_a_charter_that_does_not_cover_the_schema(good_csv):
-    result = runner.invoke(app, ["validate", str(good_csv), "--schema", "air-quality-observation",
-                                 "--charter", "rte-eco2mix-etalab"])
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(good_csv),
+            "--schema",
+            "air-quality-observation",
+            "--charter",
+            "rte-eco2mix-etalab",
+        ],
+    )
     assert result.exit_code == 1 and "does not cover" in result.output

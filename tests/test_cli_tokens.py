@@ -14,8 +14,22 @@ runner = CliRunner()
 
 
 def test_create_prints_the_token_once_as_json(engine):
-    result = runner.invoke(app, ["token", "create", "--role", "operator", "--org", "atmo-demo",
-                                 "--name", "harvester", "--expires", "30d", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "token",
+            "create",
+            "--role",
+            "operator",
+            "--org",
+            "atmo-demo",
+            "--name",
+            "harvester",
+            "--expires",
+            "30d",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     made = json.loads(result.stdout)
     assert set(made) == {"id", "token", "role", "org", "expires"}
@@ -26,8 +40,22 @@ def test_create_prints_the_token_once_as_json(engine):
 
 
 def test_an_agency_of_several_organizations_and_a_token_that_never_expires(engine):
-    result = runner.invoke(app, ["token", "create", "--role", "agency", "--org", "a", "--org",
-                                 "b", "--expires", "never", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "token",
+            "create",
+            "--role",
+            "agency",
+            "--org",
+            "a",
+            "--org",
+            "b",
+            "--expires",
+            "never",
+            "--json",
+        ],
+    )
     made = json.loads(result.stdout)
     assert made["org"] == ["a", "b"] and made["expires"] is None
 
@@ -44,9 +72,11 @@ def test_list_shows_no_secret_and_revoke_takes_effect(engine):
 
 
 def test_bad_requests_exit_2_with_the_reason(engine):
-    for args, words in ((["--role", "operator"], "exactly 1 organization"),
-                        (["--role", "wizard"], "unknown role"),
-                        (["--role", "admin", "--expires", "soon"], "not a duration")):
+    for args, words in (
+        (["--role", "operator"], "exactly 1 organization"),
+        (["--role", "wizard"], "unknown role"),
+        (["--role", "admin", "--expires", "soon"], "not a duration"),
+    ):
         result = runner.invoke(app, ["token", "create", *args])
         assert result.exit_code == 2 and words in result.output
 

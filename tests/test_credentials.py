@@ -80,7 +80,8 @@ class Handler(BaseHTTPRequestHandler):
             "header": headers.get("x-api-key") == KEY,
             "basic": given == basic("harvester", PASSWORD),
             "bearer": given == f"Bearer {TOKEN}",
-            "query": headers.get("x-api-key") == KEY and given == basic("user", "pass-SEKRET")
+            "query": headers.get("x-api-key") == KEY
+            and given == basic("user", "pass-SEKRET")
             and parse_qs(parts.query).get("apikey") == [APIKEY],
             "open": True,
         }
@@ -136,7 +137,8 @@ def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def source_file(folder: Path, url: str, auth: str, source_id: str = "atmo-private-no2") -> Path:
     """A private operator's source file under the demo observatory's open charter."""
     path = folder / f"{source_id}.yaml"
-    path.write_text(f"""\
+    path.write_text(
+        f"""\
 id: {source_id}
 title: NO2, private feed of Atmo Demo
 operator: {{id: atmo-demo, name: Atmo Demo, kind: private}}
@@ -146,7 +148,9 @@ url: {url}
 schema: air-quality-observation
 charter: atmo-demo-open
 {auth}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -172,12 +176,15 @@ def test_each_auth_form_fetches_the_private_feed(
 
 def test_the_forms_make_the_headers_operators_expect(monkeypatch: pytest.MonkeyPatch) -> None:
     assert credentials_for(Auth("header", "env:ATMO_KEY", "X-API-Key")) == Credentials(
-        {"X-API-Key": KEY}, (KEY,))
+        {"X-API-Key": KEY}, (KEY,)
+    )
     token = basic("harvester", PASSWORD).removeprefix("Basic ")
     assert credentials_for(Auth("basic", "env:ATMO_PASSWORD", "harvester")) == Credentials(
-        {"Authorization": f"Basic {token}"}, (PASSWORD, token))
+        {"Authorization": f"Basic {token}"}, (PASSWORD, token)
+    )
     assert credentials_for(Auth("bearer", "env:ATMO_TOKEN")) == Credentials(
-        {"Authorization": f"Bearer {TOKEN}"}, (TOKEN,))
+        {"Authorization": f"Bearer {TOKEN}"}, (TOKEN,)
+    )
     monkeypatch.setenv("ATMO_TOKEN", "tok-SEKRET\r\nX-Injected: 1")
     with pytest.raises(CredentialError, match="holds control characters") as caught:
         credentials_for(Auth("bearer", "env:ATMO_TOKEN"))
@@ -202,8 +209,9 @@ def test_a_missing_env_var_names_the_source_file_and_the_variable(
     source = load_source(path)  # listing and checking sources needs no secret at hand
     with pytest.raises(CredentialError) as caught:
         resolve_credentials(source)
-    assert str(caught.value) == (f"{path.resolve()}: auth secret env:ATMO_KEY: environment "
-                                 "variable ATMO_KEY is not set")
+    assert str(caught.value) == (
+        f"{path.resolve()}: auth secret env:ATMO_KEY: environment variable ATMO_KEY is not set"
+    )
     assert operator.seen == []
 
 
@@ -253,15 +261,23 @@ def test_a_harvest_shows_no_secret_in_catalogue_reports_errors_logs_or_apis(
     assert dataset.source_url == resource.url == shown
     assert runs[0].report is not None and runs[0].report["tasks"][0]["place"] == shown
     assert runs[1].error == second.message
-    stored = [dataset.source_url, resource.url, repr(runs[0].report), runs[1].error,
-              first.message, second.message]
+    stored = [
+        dataset.source_url,
+        resource.url,
+        repr(runs[0].report),
+        runs[1].error,
+        first.message,
+        second.message,
+    ]
     assert not [text for text in stored if "SEKRET" in text or "user:" in text]
 
     with TestClient(create_app()) as client:
-        answers = [client.get(f"/api/v1/datasets/{source.id}"),
-                   client.get(f"/api/v1/datasets/{source.id}/runs"),
-                   client.get(f"/api/v1/datasets/{source.id}/validation"),
-                   client.get("/api/3/action/package_show", params={"id": source.id})]
+        answers = [
+            client.get(f"/api/v1/datasets/{source.id}"),
+            client.get(f"/api/v1/datasets/{source.id}/runs"),
+            client.get(f"/api/v1/datasets/{source.id}/validation"),
+            client.get("/api/3/action/package_show", params={"id": source.id}),
+        ]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert "apikey=REDACTED" in answers[3].text and "HTTP 500" in answers[1].text
     assert not [a.url for a in answers if "SEKRET" in a.text or "user:" in a.text]

@@ -84,12 +84,18 @@ def test_the_server_fails_a_run_whose_process_stopped_while_it_serves(fast_check
     old = utcnow() - timedelta(minutes=5)
     with TestClient(create_app()):
         # Added once the server is up: only its background check can settle them.
-        here = add_run(engine, host=socket.gethostname(), pid=dead_pid(), started_at=old,
-                       heartbeat_at=old)
+        here = add_run(
+            engine, host=socket.gethostname(), pid=dead_pid(), started_at=old, heartbeat_at=old
+        )
         away = add_run(engine, host="another-host", pid=1, started_at=old, heartbeat_at=old)
         alive = add_run(engine, host="another-host", pid=1, started_at=old, heartbeat_at=utcnow())
-        wait_for(lambda: status_of(engine, here).status == "failed"
-                 and status_of(engine, away).status == "failed", "stale runs failed")
+        wait_for(
+            lambda: (
+                status_of(engine, here).status == "failed"
+                and status_of(engine, away).status == "failed"
+            ),
+            "stale runs failed",
+        )
         assert status_of(engine, here).error == runs.STOPPED
         assert status_of(engine, alive).status == "running"
 
@@ -98,8 +104,12 @@ def test_a_live_local_run_is_kept_although_sqlite_let_no_heartbeat_through(engin
     harvester = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.2)
-        run_id = add_run(engine, host=socket.gethostname(), pid=harvester.pid,
-                         heartbeat_at=utcnow() - timedelta(minutes=5))  # a long batch
+        run_id = add_run(
+            engine,
+            host=socket.gethostname(),
+            pid=harvester.pid,
+            heartbeat_at=utcnow() - timedelta(minutes=5),
+        )  # a long batch
         runs.recover_stale_runs(engine)
         assert status_of(engine, run_id).status == "running"
     finally:
@@ -123,7 +133,8 @@ def short_busy(engine, monkeypatch):  # type: ignore[no-untyped-def]
 
 def source_file(folder, samples, source_id: str):  # type: ignore[no-untyped-def]
     path = folder / f"{source_id}.yaml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 id: {source_id}
 title: PM2.5 Toronto ({source_id})
 operator: {{id: openaq, name: OpenAQ, kind: public}}
@@ -132,7 +143,9 @@ format: openaq-csv
 url: file://{samples}/air/openaq_location_3145071_measurements.csv
 schema: air-quality-observation
 charter: openaq-cc-by
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -149,7 +162,8 @@ class Releaser(logging.Handler):
 
 
 def test_a_held_lock_fails_the_source_with_one_clear_line_and_the_next_goes_on(
-        short_busy, tmp_path, samples, caplog):
+    short_busy, tmp_path, samples, caplog
+):
     engine = short_busy
     holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another writer takes the lock and keeps it

@@ -187,8 +187,10 @@ def test_relative_file_urls_resolve_against_the_source_folder(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("file:///no/such/feed.csv", "'file:///no/such/feed.csv' is refused: local feeds are "
-                                     "read only under"),
+        (
+            "file:///no/such/feed.csv",
+            "'file:///no/such/feed.csv' is refused: local feeds are read only under",
+        ),
         ("file://{samples}/no/such/feed.csv", "no such file: {samples}/no/such/feed.csv"),
         ("file://fileserver/share/feed.csv", "names a remote host 'fileserver'"),
         ("ftp://example.org/feed.csv", "unsupported url scheme 'ftp'"),
@@ -213,7 +215,8 @@ def test_fetch_errors_and_logs_show_redacted_urls(
     with pytest.raises(FetchError) as caught:
         fetch(secret_url, tmp_path)
     assert str(caught.value) == (
-        f"http://{host}/files/air/none.csv?token=REDACTED&x=1: HTTP 404 Not Found")
+        f"http://{host}/files/air/none.csv?token=REDACTED&x=1: HTTP 404 Not Found"
+    )
     operator.failures_left = 10
     with pytest.raises(FetchError, match=r"\?key=REDACTED: HTTP 503 \(gave up"):
         fetch(f"http://u:pw-SEKRET@{host}/flaky/{SENSOR}?key=SEKRET", tmp_path)

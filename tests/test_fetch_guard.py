@@ -138,16 +138,20 @@ def sources_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd",
-    "/etc/passwd",
-    "../../../../../../../../etc/passwd",
-    "file:../../../../../../../../etc/passwd",
-    "feeds/../../../../../../../../../etc/passwd",
-    "file://localhost/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "../../../../../../../../etc/passwd",
+        "file:../../../../../../../../etc/passwd",
+        "feeds/../../../../../../../../../etc/passwd",
+        "file://localhost/etc/passwd",
+    ],
+)
 def test_files_outside_the_roots_are_refused_naming_the_rule(
-        url: str, sources_dir: Path, tmp_path: Path) -> None:
+    url: str, sources_dir: Path, tmp_path: Path
+) -> None:
     with pytest.raises(FetchError, match=ROOTS_RULE) as caught:
         fetch(url, tmp_path / "dl", base=sources_dir)
     assert str(caught.value).startswith(repr(url))  # as the source file wrote it
@@ -155,7 +159,8 @@ def test_files_outside_the_roots_are_refused_naming_the_rule(
 
 
 def test_a_link_out_of_a_root_is_refused_without_saying_where_it_points(
-        sources_dir: Path, tmp_path: Path) -> None:
+    sources_dir: Path, tmp_path: Path
+) -> None:
     secret = tmp_path / "elsewhere" / "secret.csv"
     secret.parent.mkdir()
     secret.write_bytes(b"password\nhunter2\n")
@@ -168,7 +173,8 @@ def test_a_link_out_of_a_root_is_refused_without_saying_where_it_points(
 
 
 def test_links_and_dots_that_stay_inside_a_root_are_followed(
-        sources_dir: Path, tmp_path: Path) -> None:
+    sources_dir: Path, tmp_path: Path
+) -> None:
     (sources_dir / "latest.csv").symlink_to(sources_dir / "feeds" / "no2.csv")
     assert fetch("latest.csv", tmp_path / "a", base=sources_dir).read_bytes() == CSV
     assert fetch("feeds/../feeds/no2.csv", tmp_path / "b", base=sources_dir).read_bytes() == CSV
@@ -186,8 +192,13 @@ def test_the_data_folder_is_closed_even_inside_a_root(hub_env: Path, tmp_path: P
     hub_env.mkdir(parents=True, exist_ok=True)
     (hub_env / "secret.key").write_bytes(b"k" * 32)
     assert hub_env.is_relative_to(tmp_path)  # the source's own folder holds the data folder
-    for url in ("var/secret.key", "file://{data}/secret.key", "{data}/hub.db",
-                "file://{data}/downloads/other/feed.csv", "file://{data}/demo/../secret.key"):
+    for url in (
+        "var/secret.key",
+        "file://{data}/secret.key",
+        "{data}/hub.db",
+        "file://{data}/downloads/other/feed.csv",
+        "file://{data}/demo/../secret.key",
+    ):
         with pytest.raises(FetchError, match=ROOTS_RULE):
             fetch(url, tmp_path / "dl", base=tmp_path)
     (hub_env / "demo").mkdir()
@@ -196,7 +207,8 @@ def test_the_data_folder_is_closed_even_inside_a_root(hub_env: Path, tmp_path: P
 
 
 def test_file_roots_sources_path_and_samples_are_roots(
-        tmp_path: Path, sources_dir: Path, samples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, sources_dir: Path, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = tmp_path / "exports"
     shared.mkdir()
     (shared / "no2.csv").write_bytes(CSV)
@@ -223,9 +235,14 @@ def test_placeholders_are_never_sent_to_a_server() -> None:
 def write_source(folder: Path, url: str, **extra: Any) -> Path:
     """A source file that maps a file's first two columns onto an observation."""
     data = {
-        "id": "stolen", "title": "Stolen", "theme": "air-quality", "format": "csv", "url": url,
+        "id": "stolen",
+        "title": "Stolen",
+        "theme": "air-quality",
+        "format": "csv",
+        "url": url,
         "operator": {"id": "atmo-demo", "name": "Atmo Demo", "kind": "public"},
-        "schema": "air-quality-observation", "charter": "atmo-demo-open",
+        "schema": "air-quality-observation",
+        "charter": "atmo-demo-open",
         "options": {"delimiter": ":", "columns": {"station_id": "root", "station_name": "x"}},
         **extra,
     }
@@ -235,7 +252,8 @@ def write_source(folder: Path, url: str, **extra: Any) -> Path:
 
 
 def test_a_harvest_of_etc_passwd_publishes_nothing_and_records_why(
-        engine: Engine, tmp_path: Path) -> None:
+    engine: Engine, tmp_path: Path
+) -> None:
     source = load_source(write_source(tmp_path, "file:///etc/passwd"))
     outcome = harvest_source(source)
     assert outcome.status == "failed" and outcome.published == 0
@@ -249,46 +267,82 @@ def test_a_harvest_of_etc_passwd_publishes_nothing_and_records_why(
 # --- 2. private, loopback, link-local and metadata addresses ---------------------------------
 
 
-@pytest.mark.parametrize(("address", "kind"), [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
-    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"),
-    ("fc00::1", "private"), ("fd12:3456::1", "private"),
-    ("169.254.169.254", "link-local"), ("169.254.1.1", "link-local"), ("fe80::1", "link-local"),
-    ("0.0.0.0", "unspecified"), ("::", "unspecified"),
-    ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("ff02::1", "multicast"),
-    ("100.64.0.1", "shared (CGNAT)"), ("100.127.255.254", "shared (CGNAT)"),
-    ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"),
-    ("192.0.2.1", "private"), ("198.18.0.1", "private"), ("2001:db8::1", "private"),
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:169.254.169.254", "link-local"),
-    ("64:ff9b::a00:1", "private"), ("2002:a00:1::1", "private"),  # NAT64, 6to4 of 10.0.0.1
-])
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("239.255.255.250", "multicast"),
+        ("ff02::1", "multicast"),
+        ("100.64.0.1", "shared (CGNAT)"),
+        ("100.127.255.254", "shared (CGNAT)"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("192.0.2.1", "private"),
+        ("198.18.0.1", "private"),
+        ("2001:db8::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("64:ff9b::a00:1", "private"),
+        ("2002:a00:1::1", "private"),  # NAT64, 6to4 of 10.0.0.1
+    ],
+)
 def test_non_public_addresses_are_named_for_what_they_are(address: str, kind: str) -> None:
     assert refusal_kind(ipaddress.ip_address(address)) == kind
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808",
-                                     "151.101.1.1"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "151.101.1.1"]
+)
 def test_public_addresses_pass(address: str) -> None:
     assert refusal_kind(ipaddress.ip_address(address)) is None
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
-    "http://10.0.0.1/no2.csv", "http://192.168.0.1:8080/no2.csv", "https://172.31.255.255/x",
-    "http://[fe80::1]/x", "http://[fd00::1]/x", "http://[::ffff:169.254.169.254]/x",
-    "http://100.64.0.1/x", "http://0.0.0.0:9/x", "http://224.0.0.251/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://10.0.0.1/no2.csv",
+        "http://192.168.0.1:8080/no2.csv",
+        "https://172.31.255.255/x",
+        "http://[fe80::1]/x",
+        "http://[fd00::1]/x",
+        "http://[::ffff:169.254.169.254]/x",
+        "http://100.64.0.1/x",
+        "http://0.0.0.0:9/x",
+        "http://224.0.0.251/x",
+    ],
+)
 def test_a_private_address_is_refused_before_any_connection(
-        url: str, tmp_path: Path, connections: list[tuple[str, int]]) -> None:
-    with pytest.raises(FetchError, match=r"refused: .* is a .+ address; a fetch may reach it only "
-                                         r"if HUB_FETCH_ALLOW_PRIVATE lists"):
+    url: str, tmp_path: Path, connections: list[tuple[str, int]]
+) -> None:
+    with pytest.raises(
+        FetchError,
+        match=r"refused: .* is a .+ address; a fetch may reach it only "
+        r"if HUB_FETCH_ALLOW_PRIVATE lists",
+    ):
         fetch(url, tmp_path / "dl")
     assert connections == []
 
 
 def test_loopback_is_refused_until_allowed(
-        server: Server, tmp_path: Path, connections: list[tuple[str, int]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    server: Server,
+    tmp_path: Path,
+    connections: list[tuple[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url = f"{server.url}/feed.csv"
     with pytest.raises(FetchError, match="refused: 127.0.0.1 is a loopback address"):
         fetch(url, tmp_path / "dl")
@@ -300,8 +354,11 @@ def test_loopback_is_refused_until_allowed(
 
 
 def test_a_host_name_is_checked_after_resolution(
-        server: Server, tmp_path: Path, connections: list[tuple[str, int]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    server: Server,
+    tmp_path: Path,
+    connections: list[tuple[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url = f"http://localhost:{server.server_address[1]}/feed.csv"
     with pytest.raises(FetchError, match="refused: localhost resolves to a loopback address"):
         fetch(url, tmp_path / "dl")
@@ -332,7 +389,8 @@ def test_allowance_words_parse_hosts_and_networks(caplog: pytest.LogCaptureFixtu
 
 
 def test_settings_split_the_allow_list_on_spaces_and_commas(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", "127.0.0.1, feeds.intranet 10.0.0.0/8")
     get_settings.cache_clear()
     assert get_settings().fetch_allow_private == ["127.0.0.1", "feeds.intranet", "10.0.0.0/8"]
@@ -342,8 +400,12 @@ def test_settings_split_the_allow_list_on_spaces_and_commas(
 
 
 def test_a_redirect_to_a_private_address_is_refused(
-        server: Server, other: Server, tmp_path: Path, connections: list[tuple[str, int]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    server: Server,
+    other: Server,
+    tmp_path: Path,
+    connections: list[tuple[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     allow(monkeypatch, "127.0.0.1")  # the first hop only: 127.0.0.2 is not listed
     with pytest.raises(FetchError, match="refused: 127.0.0.2 is a loopback address"):
         fetch(f"{server.url}/to?url={other.url}/feed.csv", tmp_path / "dl")
@@ -356,10 +418,12 @@ def test_a_redirect_to_a_private_address_is_refused(
     assert fetch(f"{server.url}/to?url={other.url}/feed.csv", tmp_path / "dl").read_bytes() == CSV
 
 
-@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/feed.csv",
-                                    "gopher://127.0.0.1:70/x"])
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "ftp://127.0.0.1/feed.csv", "gopher://127.0.0.1:70/x"]
+)
 def test_a_redirect_out_of_http_is_refused(
-        target: str, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target: str, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     allow(monkeypatch, "127.0.0.1")
     scheme = target.partition(":")[0]
     with pytest.raises(FetchError, match=rf"refused: a redirect to a {scheme}:// url"):

@@ -24,8 +24,10 @@ from pipelines.fetch import FetchError, fetch
 from pipelines.flows import harvest_source
 from pipelines.sources import SourceError, load_source
 
-HEADER = ("station_id,station_name,pollutant,value,unit,averaging_period,observed_at,longitude,"
-          "latitude,quality_flag")
+HEADER = (
+    "station_id,station_name,pollutant,value,unit,averaging_period,observed_at,longitude,"
+    "latitude,quality_flag"
+)
 ROW = "FR-T-1,Comédie,no2,11.5,µg/m³,PT1H,2025-09-01T00:00:00Z,3.88,43.61,valid"
 
 
@@ -85,16 +87,21 @@ def trickle(monkeypatch: pytest.MonkeyPatch) -> Iterator[Trickle]:
 
 @pytest.mark.parametrize("route", ["trickle.csv", "silent.csv"])
 def test_a_trickling_or_silent_feed_is_abandoned_at_the_deadline(
-        trickle: Trickle, tmp_path: Path, route: str) -> None:
-    with pytest.raises(FetchError, match=r"ReadTimeout.* \(abandoned at the 3 s deadline, after "
-                                         r"1 attempt\(s\)\)"):
+    trickle: Trickle, tmp_path: Path, route: str
+) -> None:
+    with pytest.raises(
+        FetchError,
+        match=r"ReadTimeout.* \(abandoned at the 3 s deadline, after "
+        r"1 attempt\(s\)\)",
+    ):
         fetch(f"{trickle.url}/{route}", tmp_path / "dl", deadline=3)
     assert trickle.hits == 1  # three retries were allowed: the deadline covers them too
     assert list((tmp_path / "dl").iterdir()) == []
 
 
 def test_the_deadline_defaults_to_the_setting(
-        trickle: Trickle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trickle: Trickle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUB_FETCH_DEADLINE", "2.5")
     get_settings.cache_clear()
     with pytest.raises(FetchError, match=r"abandoned at the 2\.5 s deadline"):
@@ -103,9 +110,15 @@ def test_the_deadline_defaults_to_the_setting(
 
 def write_source(folder: Path, url: str, options: dict[str, Any]) -> Path:
     data = {
-        "id": "trickled", "title": "Trickled", "theme": "air-quality", "format": "csv",
-        "url": url, "operator": {"id": "atmo-demo", "name": "Atmo Demo", "kind": "public"},
-        "schema": "air-quality-observation", "charter": "atmo-demo-open", "options": options,
+        "id": "trickled",
+        "title": "Trickled",
+        "theme": "air-quality",
+        "format": "csv",
+        "url": url,
+        "operator": {"id": "atmo-demo", "name": "Atmo Demo", "kind": "public"},
+        "schema": "air-quality-observation",
+        "charter": "atmo-demo-open",
+        "options": options,
     }
     path = folder / "trickled.yaml"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -113,8 +126,8 @@ def write_source(folder: Path, url: str, options: dict[str, Any]) -> Path:
 
 
 def test_a_source_option_sets_its_deadline(
-        engine: Engine, trickle: Trickle, tmp_path: Path, hub_env: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Engine, trickle: Trickle, tmp_path: Path, hub_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUB_FETCH_DEADLINE", "600")
     get_settings.cache_clear()
     source = load_source(write_source(tmp_path, f"{trickle.url}/no2.csv", {"deadline": 2}))
@@ -134,8 +147,11 @@ def test_readers_accept_the_deadline_option(engine: Engine, tmp_path: Path) -> N
 @pytest.mark.parametrize("value", [0, -5, "soon", True, [3]])
 def test_a_bad_deadline_option_is_refused_at_load(value: object, tmp_path: Path) -> None:
     path = write_source(tmp_path, "no2.csv", {"deadline": value})
-    with pytest.raises(SourceError, match=r"options.deadline must be a positive number of "
-                                          r"seconds, got"):
+    with pytest.raises(
+        SourceError,
+        match=r"options.deadline must be a positive number of "
+        r"seconds, got",
+    ):
         load_source(path)
 
 
@@ -164,18 +180,26 @@ def wait_for_partial(folder: Path, child: subprocess.Popen[bytes]) -> Path:
     raise AssertionError("the child never started writing")
 
 
-@pytest.mark.parametrize(("how", "handler", "code"), [
-    (signal.SIGTERM, "default", -signal.SIGTERM),
-    (signal.SIGTERM, "own-handler", 3),
-    (signal.SIGINT, "default", -signal.SIGINT),  # KeyboardInterrupt, then Python's own exit
-])
+@pytest.mark.parametrize(
+    ("how", "handler", "code"),
+    [
+        (signal.SIGTERM, "default", -signal.SIGTERM),
+        (signal.SIGTERM, "own-handler", 3),
+        (signal.SIGINT, "default", -signal.SIGINT),  # KeyboardInterrupt, then Python's own exit
+    ],
+)
 def test_a_signal_during_a_fetch_leaves_no_partial_file(
-        trickle: Trickle, tmp_path: Path, how: signal.Signals, handler: str, code: int) -> None:
+    trickle: Trickle, tmp_path: Path, how: signal.Signals, handler: str, code: int
+) -> None:
     folder = tmp_path / "downloads" / "trickled"
     env = {**os.environ, "HUB_FETCH_ALLOW_PRIVATE": "127.0.0.1", "HUB_DATA_DIR": str(tmp_path)}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, f"{trickle.url}/no2.csv", str(folder), handler],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         started = wait_for_partial(folder, child)
         assert started.name.startswith(f".no2.csv.{child.pid}.")
@@ -190,8 +214,12 @@ def test_a_signal_during_a_fetch_leaves_no_partial_file(
 
 
 def test_partial_files_of_dead_processes_are_swept(tmp_path: Path) -> None:
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = tmp_path / f".no2.csv.{int(ended.stdout)}.x1y2z3{partial.SUFFIX}"  # its SIGKILL'd write
     mine = tmp_path / f".no2.csv.{os.getpid()}.a1b2c3{partial.SUFFIX}"  # being written now
     odd = tmp_path / f".notes{partial.SUFFIX}"  # not named by the hub: not the hub's to remove

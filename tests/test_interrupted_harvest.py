@@ -41,8 +41,10 @@ DATASET = "interrupted-air"
 BIG_ROWS = 300_000
 FIRST_ROWS = 40
 FIRST_VALUE = "777.7"  # a value the generator never writes (it draws 0 … 120)
-CLEAN_ROW = re.compile(r"FR\d{5},Station \d+,(pm25|pm10|no2|o3|so2),\d+\.\d,µg/m³,PT1H,"
-                       r"2023-0[1-2]-[0-2]\dT[01]\d:00:00Z,-?\d+\.\d+,\d+\.\d+,(valid|unverified)")
+CLEAN_ROW = re.compile(
+    r"FR\d{5},Station \d+,(pm25|pm10|no2|o3|so2),\d+\.\d,µg/m³,PT1H,"
+    r"2023-0[1-2]-[0-2]\dT[01]\d:00:00Z,-?\d+\.\d+,\d+\.\d+,(valid|unverified)"
+)
 DEADLINE = 240.0  # seconds: only a guard against a hung child, never an assertion on speed
 
 CHILD = r"""
@@ -63,8 +65,9 @@ print(f"finished {outcome.status} {outcome.message}", flush=True)
 
 def generate(path: Path, rows: int) -> None:
     """Write `rows` air-quality observations with bench/airdata.py's generator (~1 % bad)."""
-    spec = importlib.util.spec_from_file_location("bench_airdata", PROJECT_ROOT / "bench" /
-                                                  "airdata.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_airdata", PROJECT_ROOT / "bench" / "airdata.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -74,7 +77,8 @@ def generate(path: Path, rows: int) -> None:
 def source_file(folder: Path, name: str, data: Path) -> Path:
     """A `csv` source for the dataset: the generated files already have the schema's header."""
     path = folder / f"{name}.yaml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 id: {DATASET}
 title: Generated hourly air quality ({name})
 operator: {{id: atmo-demo, name: Atmo Demo, kind: public}}
@@ -83,7 +87,9 @@ format: csv
 url: file://{data}
 schema: air-quality-observation
 charter: atmo-demo-open
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -111,9 +117,14 @@ def stored(engine: Engine) -> dict[tuple[str, str, str], float]:
         layout = catalogue.layout_of(catalogue.resource_of(session, DATASET))
     table = layout.table
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(
-            table.c[layout.columns["station_id"]], table.c[layout.columns["pollutant"]],
-            table.c[layout.columns["observed_at"]], table.c[layout.columns["value"]])).all()
+        rows = connection.execute(
+            sa.select(
+                table.c[layout.columns["station_id"]],
+                table.c[layout.columns["pollutant"]],
+                table.c[layout.columns["observed_at"]],
+                table.c[layout.columns["value"]],
+            )
+        ).all()
     return {(s, p, _utc_text(t)): v for s, p, t, v in rows}
 
 
@@ -180,8 +191,9 @@ def wait_for_running_run(engine: Engine, pid: int) -> HarvestRun:
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
         with Session(engine) as session:
-            run = session.exec(select(HarvestRun).where(
-                HarvestRun.dataset_id == DATASET, HarvestRun.pid == pid)).first()
+            run = session.exec(
+                select(HarvestRun).where(HarvestRun.dataset_id == DATASET, HarvestRun.pid == pid)
+            ).first()
         if run is not None:
             assert run.status == "running", f"the child's run ended on its own: {run.status}"
             return run
@@ -191,8 +203,12 @@ def wait_for_running_run(engine: Engine, pid: int) -> HarvestRun:
 
 @pytest.mark.parametrize("moment", ["after-a-chunk-is-written", "as-soon-as-it-runs"])
 def test_a_harvest_killed_mid_batch_is_failed_and_changes_nothing(
-        engine: Engine, tmp_path: Path, child_env: dict[str, str],
-        children: list[subprocess.Popen[str]], moment: str) -> None:
+    engine: Engine,
+    tmp_path: Path,
+    child_env: dict[str, str],
+    children: list[subprocess.Popen[str]],
+    moment: str,
+) -> None:
     big = tmp_path / "big.csv"
     generate(big, BIG_ROWS)
     expected = first_batch(big, tmp_path / "first.csv")
@@ -204,7 +220,11 @@ def test_a_harvest_killed_mid_batch_is_failed_and_changes_nothing(
 
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(source_file(tmp_path, "big", big)), str(PROJECT_ROOT)],
-        env=child_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     children.append(child)
     run = wait_for_running_run(engine, child.pid)
     if moment == "after-a-chunk-is-written":  # else: wherever it is (reading, validating …)
@@ -226,10 +246,10 @@ def test_a_harvest_killed_mid_batch_is_failed_and_changes_nothing(
     assert stored(engine) == expected  # same keys, same values: nothing of the big batch
     with Session(engine) as session:
         assert session.get(Dataset, DATASET).record_count == count_before
-        assert session.exec(select(QuarantinedRow).where(
-            QuarantinedRow.run_id == run.id)).all() == []
-        assert session.exec(select(HarvestRun).where(
-            HarvestRun.status == "running")).all() == []
+        assert (
+            session.exec(select(QuarantinedRow).where(QuarantinedRow.run_id == run.id)).all() == []
+        )
+        assert session.exec(select(HarvestRun).where(HarvestRun.status == "running")).all() == []
 
     # Nothing is left locked: the dataset harvests again, and finds its rows already known.
     again = harvest_source(load_source(source_file(tmp_path, "again", tmp_path / "first.csv")))
@@ -238,7 +258,8 @@ def test_a_harvest_killed_mid_batch_is_failed_and_changes_nothing(
 
 
 def test_a_run_whose_pid_was_reused_by_a_later_process_is_still_recovered(
-        engine: Engine, children: list[subprocess.Popen[str]]) -> None:
+    engine: Engine, children: list[subprocess.Popen[str]]
+) -> None:
     from datetime import timedelta
 
     from hub.models import utcnow
@@ -248,8 +269,13 @@ def test_a_run_whose_pid_was_reused_by_a_later_process_is_still_recovered(
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], text=True)
     children.append(stranger)
     with Session(engine, expire_on_commit=False) as session:
-        run = HarvestRun(dataset_id=DATASET, source_id=DATASET, host=socket.gethostname(),
-                         pid=stranger.pid, started_at=utcnow() - STALE_AFTER - timedelta(hours=1))
+        run = HarvestRun(
+            dataset_id=DATASET,
+            source_id=DATASET,
+            host=socket.gethostname(),
+            pid=stranger.pid,
+            started_at=utcnow() - STALE_AFTER - timedelta(hours=1),
+        )
         session.add(run)
         session.commit()
     assert recover_stale_runs(engine) == 1

@@ -52,8 +52,13 @@ class PrivatePostgres:
         self._run(postgres_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "hub")
 
     def _run(self, *args: str | None) -> None:
-        subprocess.run([*self.as_user, *(a for a in args if a)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        subprocess.run(
+            [*self.as_user, *(a for a in args if a)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
 
     @property
     def url(self) -> str:
@@ -61,8 +66,19 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
-        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60",
-                  "-l", str(self.folder / "log"), "start")
+        self._run(
+            postgres_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.folder / "log"),
+            "start",
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         """Stop as a crash would (immediate) or cleanly (fast)."""
@@ -78,8 +94,19 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     try:
         yield server
     finally:
-        subprocess.run([*server.as_user, str(postgres_bin("pg_ctl")), "-D", str(server.data),
-                        "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                *server.as_user,
+                str(postgres_bin("pg_ctl")),
+                "-D",
+                str(server.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(server.folder, ignore_errors=True)
 
 
@@ -127,9 +154,20 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(shutil.which("redis-server")), "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(shutil.which("redis-server")),
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         until(self.answers, "redis-server up")
 
     def answers(self) -> bool:
@@ -156,7 +194,8 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 def test_a_redis_outage_fails_no_harvest_and_the_bus_reconnects(
-        private_redis, engine, tmp_path, samples, monkeypatch):
+    private_redis, engine, tmp_path, samples, monkeypatch
+):
     from hub.bus import get_bus, reset_bus
     from pipelines.flows import harvest_source
     from pipelines.sources import load_source

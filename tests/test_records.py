@@ -31,18 +31,21 @@ T0 = datetime(2025, 9, 1, tzinfo=UTC)
 def frame(n: int, *, value: float = 1.5, start: int = 0) -> pl.DataFrame:
     """n typed rows, one per hour, spread west to east."""
     hours = range(start, start + n)
-    return pl.DataFrame({
-        "station_id": [f"S{h % 3}" for h in hours],
-        "observed_at": [T0 + timedelta(hours=h) for h in hours],
-        "value": [value + h for h in hours],
-        "count": [h for h in hours],
-        "ok": [h % 2 == 0 for h in hours],
-        "day": [(T0 + timedelta(hours=h)).date() for h in hours],
-        "longitude": [-5.0 + h * 0.1 for h in hours],
-        "latitude": [43.0 + h * 0.01 for h in hours],
-        "Nom de la station (libellé)": [f"Gare n°{h}" for h in hours],
-        "_row": list(range(2, n + 2)),
-    }, schema_overrides={"observed_at": pl.Datetime("us", "UTC")})
+    return pl.DataFrame(
+        {
+            "station_id": [f"S{h % 3}" for h in hours],
+            "observed_at": [T0 + timedelta(hours=h) for h in hours],
+            "value": [value + h for h in hours],
+            "count": [h for h in hours],
+            "ok": [h % 2 == 0 for h in hours],
+            "day": [(T0 + timedelta(hours=h)).date() for h in hours],
+            "longitude": [-5.0 + h * 0.1 for h in hours],
+            "latitude": [43.0 + h * 0.01 for h in hours],
+            "Nom de la station (libellé)": [f"Gare n°{h}" for h in hours],
+            "_row": list(range(2, n + 2)),
+        },
+        schema_overrides={"observed_at": pl.Datetime("us", "UTC")},
+    )
 
 
 @pytest.fixture
@@ -65,9 +68,17 @@ def test_rows_round_trip_with_their_types(engine, layout):
         assert records.store_chunk(connection, layout, frame(3), run_id=1) == 3
         page = records.query(connection, layout, limit=10)
     first = page.records[0]
-    assert first == {"station_id": "S0", "observed_at": "2025-09-01T00:00:00Z", "value": 1.5,
-                     "count": 0, "ok": True, "day": "2025-09-01", "longitude": -5.0,
-                     "latitude": 43.0, "Nom de la station (libellé)": "Gare n°0"}
+    assert first == {
+        "station_id": "S0",
+        "observed_at": "2025-09-01T00:00:00Z",
+        "value": 1.5,
+        "count": 0,
+        "ok": True,
+        "day": "2025-09-01",
+        "longitude": -5.0,
+        "latitude": 43.0,
+        "Nom de la station (libellé)": "Gare n°0",
+    }
     assert page.next_cursor is None
 
 
@@ -102,8 +113,13 @@ def test_without_primary_key_rows_are_keyed_by_content(engine):
 def test_time_range_is_from_inclusive_to_exclusive(engine, layout):
     with engine.begin() as connection:
         records.store_chunk(connection, layout, frame(48), run_id=1)
-        page = records.query(connection, layout, start=T0 + timedelta(hours=10),
-                             end=T0 + timedelta(hours=20), limit=100)
+        page = records.query(
+            connection,
+            layout,
+            start=T0 + timedelta(hours=10),
+            end=T0 + timedelta(hours=20),
+            limit=100,
+        )
     times = [r["observed_at"] for r in page.records]
     assert len(times) == 10
     assert times[0] == "2025-09-01T10:00:00Z" and times[-1] == "2025-09-01T19:00:00Z"
@@ -147,8 +163,9 @@ def test_extent_reports_count_time_range_and_bbox(engine, layout):
 
 
 def test_time_and_space_filters_need_the_fields(engine):
-    layout = records.layout_for("rec_plain", {"fields": [{"name": "a", "type": "string"}]},
-                                sa.MetaData())
+    layout = records.layout_for(
+        "rec_plain", {"fields": [{"name": "a", "type": "string"}]}, sa.MetaData()
+    )
     with engine.begin() as connection:
         records.ensure_table(connection, layout)
         with pytest.raises(records.QueryError, match="no time field"):
@@ -172,8 +189,9 @@ def test_time_queries_use_the_index(engine, layout):
 
 
 def test_a_bbox_across_the_antimeridian_keeps_both_sides(engine, layout):
-    chunk = frame(3).with_columns(pl.Series("longitude", [179.5, -179.5, 10.0]),
-                                  pl.Series("latitude", [-17.0, -17.0, -17.0]))
+    chunk = frame(3).with_columns(
+        pl.Series("longitude", [179.5, -179.5, 10.0]), pl.Series("latitude", [-17.0, -17.0, -17.0])
+    )
     with engine.begin() as connection:
         records.store_chunk(connection, layout, chunk, run_id=1)
         page = records.query(connection, layout, bbox=(179.0, -18.0, -179.0, -16.0))
@@ -192,11 +210,16 @@ def test_identical_rows_of_a_keyless_schema_are_stored_once(engine):
 
 
 def test_rows_without_a_time_are_paged_too(engine):
-    descriptor = {"fields": [{"name": "k", "type": "string"}, {"name": "t", "type": "datetime"}],
-                  "primaryKey": ["k"], "hub": {"time": "t"}}
+    descriptor = {
+        "fields": [{"name": "k", "type": "string"}, {"name": "t", "type": "datetime"}],
+        "primaryKey": ["k"],
+        "hub": {"time": "t"},
+    }
     layout = records.layout_for("rec_gaps", descriptor, sa.MetaData())
-    chunk = pl.DataFrame({"k": ["a", "b", "c"], "t": [T0, None, T0 + timedelta(hours=1)]},
-                         schema_overrides={"t": pl.Datetime("us", "UTC")})
+    chunk = pl.DataFrame(
+        {"k": ["a", "b", "c"], "t": [T0, None, T0 + timedelta(hours=1)]},
+        schema_overrides={"t": pl.Datetime("us", "UTC")},
+    )
     with engine.begin() as connection:
         records.ensure_table(connection, layout)
         records.store_chunk(connection, layout, chunk, run_id=1)

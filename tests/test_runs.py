@@ -42,8 +42,12 @@ def test_a_live_run_is_left_alone(engine):
 def test_a_run_on_another_host_is_failed_only_when_old(engine):
     with Session(engine, expire_on_commit=False) as session:
         recent = HarvestRun(dataset_id="a", host="elsewhere", pid=1)
-        old = HarvestRun(dataset_id="b", host="elsewhere", pid=1,
-                         started_at=utcnow() - runs.STALE_AFTER - timedelta(minutes=1))
+        old = HarvestRun(
+            dataset_id="b",
+            host="elsewhere",
+            pid=1,
+            started_at=utcnow() - runs.STALE_AFTER - timedelta(minutes=1),
+        )
         session.add_all([recent, old])
         session.commit()
     assert runs.recover_stale_runs(engine) == 1
@@ -57,8 +61,12 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(engine):
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with Session(engine, expire_on_commit=False) as session:
-            run = HarvestRun(dataset_id="ds", host=runs.socket.gethostname(), pid=stranger.pid,
-                             started_at=utcnow() - timedelta(minutes=10))
+            run = HarvestRun(
+                dataset_id="ds",
+                host=runs.socket.gethostname(),
+                pid=stranger.pid,
+                started_at=utcnow() - timedelta(minutes=10),
+            )
             session.add(run)
             session.commit()
         assert runs.recover_stale_runs(engine) == 1

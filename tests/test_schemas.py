@@ -22,9 +22,15 @@ from hub.schemas import (
 BUNDLED = PROJECT_ROOT / "schemas"
 BUNDLED_FILES = sorted(BUNDLED.glob("*.schema.json"))
 EXPECTED = [
-    "air-quality-observation", "air-quality-station", "biodiversity-occurrence",
-    "earthquake-event", "energy-consumption", "energy-mix", "hydrometry-observation",
-    "risk-alert", "wildfire-detection",
+    "air-quality-observation",
+    "air-quality-station",
+    "biodiversity-occurrence",
+    "earthquake-event",
+    "energy-consumption",
+    "energy-mix",
+    "hydrometry-observation",
+    "risk-alert",
+    "wildfire-detection",
 ]
 
 
@@ -98,8 +104,11 @@ def test_every_field_is_documented_in_the_readme(name: str):
     section = readme_sections().get(name, "")
     schema = load_schema(name)
     assert schema.version in section
-    undocumented = [f for f in schema.fields if not re.search(rf"^\| `{re.escape(f)}` \|", section,
-                                                              flags=re.MULTILINE)]
+    undocumented = [
+        f
+        for f in schema.fields
+        if not re.search(rf"^\| `{re.escape(f)}` \|", section, flags=re.MULTILINE)
+    ]
     assert undocumented == []
 
 
@@ -111,20 +120,55 @@ def test_the_readme_keeps_a_version_history_line_per_schema():
 
 def test_air_quality_observation_keeps_the_shape_readers_code_against():
     schema = load_schema("air-quality-observation")
-    assert schema.fields == ["station_id", "station_name", "pollutant", "value", "unit",
-                             "averaging_period", "observed_at", "longitude", "latitude",
-                             "quality_flag"]
+    assert schema.fields == [
+        "station_id",
+        "station_name",
+        "pollutant",
+        "value",
+        "unit",
+        "averaging_period",
+        "observed_at",
+        "longitude",
+        "latitude",
+        "quality_flag",
+    ]
     assert schema.primary_key == ["station_id", "pollutant", "observed_at"]
     assert (schema.time_field, schema.lon_field, schema.lat_field) == (
-        "observed_at", "longitude", "latitude")
+        "observed_at",
+        "longitude",
+        "latitude",
+    )
     assert schema.field_descriptor("pollutant")["constraints"]["enum"] == [
-        "pm1", "pm25", "pm10", "no2", "no", "nox", "o3", "so2", "co", "c6h6", "nh3"]
+        "pm1",
+        "pm25",
+        "pm10",
+        "no2",
+        "no",
+        "nox",
+        "o3",
+        "so2",
+        "co",
+        "c6h6",
+        "nh3",
+    ]
     assert schema.field_descriptor("unit")["constraints"]["enum"] == [
-        "µg/m³", "mg/m³", "ng/m³", "ppb", "ppm"]
+        "µg/m³",
+        "mg/m³",
+        "ng/m³",
+        "ppb",
+        "ppm",
+    ]
     assert schema.field_descriptor("quality_flag")["constraints"]["enum"] == [
-        "valid", "unverified", "estimated", "invalid"]
-    required = [f for f in schema.fields
-                if schema.field_descriptor(f).get("constraints", {}).get("required")]
+        "valid",
+        "unverified",
+        "estimated",
+        "invalid",
+    ]
+    required = [
+        f
+        for f in schema.fields
+        if schema.field_descriptor(f).get("constraints", {}).get("required")
+    ]
     assert required == ["station_id", "pollutant", "value", "unit", "observed_at"]
 
 
@@ -138,13 +182,27 @@ def test_personal_energy_data_names_its_subject_key():
 
 def test_the_observation_schema_accepts_good_rows_and_flags_bad_ones():
     schema = load_schema("air-quality-observation")
-    good = {"station_id": "DENW212", "station_name": "Köln Turiner Straße", "pollutant": "pm25",
-            "value": "12.5", "unit": "µg/m³", "averaging_period": "PT1H",
-            "observed_at": "2025-09-01T00:00:00Z", "longitude": "6.96", "latitude": "50.95",
-            "quality_flag": "valid"}
-    bad = [{"pollutant": "pm2.5"}, {"value": "-1"}, {"averaging_period": "1 hour"},
-           {"averaging_period": "PT"}, {"unit": "ug/m3"}, {"latitude": "91"},
-           {"observed_at": "yesterday"}]
+    good = {
+        "station_id": "DENW212",
+        "station_name": "Köln Turiner Straße",
+        "pollutant": "pm25",
+        "value": "12.5",
+        "unit": "µg/m³",
+        "averaging_period": "PT1H",
+        "observed_at": "2025-09-01T00:00:00Z",
+        "longitude": "6.96",
+        "latitude": "50.95",
+        "quality_flag": "valid",
+    }
+    bad = [
+        {"pollutant": "pm2.5"},
+        {"value": "-1"},
+        {"averaging_period": "1 hour"},
+        {"averaging_period": "PT"},
+        {"unit": "ug/m3"},
+        {"latitude": "91"},
+        {"observed_at": "yesterday"},
+    ]
     rows = [schema.fields]
     for hour, change in enumerate([{}, *bad]):
         row = good | {"observed_at": f"2025-09-01T{hour:02d}:00:00Z"} | change
@@ -249,19 +307,23 @@ def _bad_example(d):
     d["fields"][3]["example"] = "twelve"
 
 
-@pytest.mark.parametrize(("mutate", "needle", "words"), [
-    (_unknown_type, '"type": "numbr"', "numbr"),
-    (_no_title, '"name": "unit"', "title"),
-    (_hub_ghost, '"time": "measured_at"', "measured_at"),
-    (_hub_wrong_type, '"lon": "station_name"', "must be of type"),
-    (_bad_key, '"primaryKey"', "primary key"),
-    (_bad_constraint, '"required": "yes"', "boolean"),
-    (_bad_minimum, '"minimum": "zero"', "zero"),
-    (_bad_regex, '"pattern": "P(("', "regular expression"),
-    (_bad_version, '"version": "1.0"', "version"),
-    (_bad_theme, '"theme": "water"', "water"),
-    (_bad_example, '"example": "twelve"', "example"),
-], ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize(
+    ("mutate", "needle", "words"),
+    [
+        (_unknown_type, '"type": "numbr"', "numbr"),
+        (_no_title, '"name": "unit"', "title"),
+        (_hub_ghost, '"time": "measured_at"', "measured_at"),
+        (_hub_wrong_type, '"lon": "station_name"', "must be of type"),
+        (_bad_key, '"primaryKey"', "primary key"),
+        (_bad_constraint, '"required": "yes"', "boolean"),
+        (_bad_minimum, '"minimum": "zero"', "zero"),
+        (_bad_regex, '"pattern": "P(("', "regular expression"),
+        (_bad_version, '"version": "1.0"', "version"),
+        (_bad_theme, '"theme": "water"', "water"),
+        (_bad_example, '"example": "twelve"', "example"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
 def test_a_bad_property_reports_file_and_line(tmp_path, mutate, needle, words):
     descriptor = descriptor_of("air-quality-observation")
     mutate(descriptor)

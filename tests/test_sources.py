@@ -186,10 +186,14 @@ PRIVATE = GOOD.replace("url: file:feed.csv", "url: https://api.example.org/no2.c
 @pytest.mark.parametrize(
     ("auth", "expected"),
     [
-        ("auth: {header: X-API-Key, secret: env:ATMO_KEY}\n",
-         Auth("header", "env:ATMO_KEY", "X-API-Key")),
-        ("auth:\n  basic: harvester\n  secret: prefect:atmo-password\n",
-         Auth("basic", "prefect:atmo-password", "harvester")),
+        (
+            "auth: {header: X-API-Key, secret: env:ATMO_KEY}\n",
+            Auth("header", "env:ATMO_KEY", "X-API-Key"),
+        ),
+        (
+            "auth:\n  basic: harvester\n  secret: prefect:atmo-password\n",
+            Auth("basic", "prefect:atmo-password", "harvester"),
+        ),
         ("auth: {bearer: env:ATMO_TOKEN}\n", Auth("bearer", "env:ATMO_TOKEN")),
     ],
 )
@@ -201,13 +205,21 @@ def test_auth_names_its_secret(tmp_path: Path, auth: str, expected: Auth) -> Non
 @pytest.mark.parametrize(
     ("auth", "message", "line"),
     [
-        ("auth: {header: X-API-Key, secret: SEKRET-4f1c}", "auth.secret must name a secret as "
-         "env:VAR or prefect:BLOCK; a secret written in a source file is refused", 15),
+        (
+            "auth: {header: X-API-Key, secret: SEKRET-4f1c}",
+            "auth.secret must name a secret as "
+            "env:VAR or prefect:BLOCK; a secret written in a source file is refused",
+            15,
+        ),
         ("auth:\n  basic: harvester\n  secret: 'env:SEKRET PASSWORD'", "auth.secret must name", 17),
         ("auth: {bearer: SEKRET-token}", "auth.bearer must name a secret", 15),
         ("auth: {bearer: 12345}", "auth.bearer must name a secret", 15),
-        ("auth: {token: env:X, secret: SEKRET}", "unknown auth form with keys secret, token "
-         r"\(use \{header: NAME, secret: env:VAR\} or \{basic: USER", 15),
+        (
+            "auth: {token: env:X, secret: SEKRET}",
+            "unknown auth form with keys secret, token "
+            r"\(use \{header: NAME, secret: env:VAR\} or \{basic: USER",
+            15,
+        ),
         ("auth: {header: X-Key, bearer: env:X, secret: env:Y}", "unknown auth form", 15),
         ("auth: SEKRET", "auth must be a mapping", 15),
         ("auth: {header: 'X Key', secret: env:X}", "auth.header must be a header name", 15),

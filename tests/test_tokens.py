@@ -29,13 +29,23 @@ def test_a_token_proves_its_role_and_organizations(engine):
         issued = tokens.issue(session, "operator", ["atmo-demo"], "harvester")
         actor = tokens.check(session, issued.token)
     assert (actor.id, actor.role, actor.organizations) == (
-        issued.row.id, "operator", frozenset({"atmo-demo"}))
+        issued.row.id,
+        "operator",
+        frozenset({"atmo-demo"}),
+    )
 
 
-@pytest.mark.parametrize("role,orgs,words", [
-    ("operator", [], "exactly 1"), ("operator", ["a", "b"], "exactly 1"),
-    ("agency", [], "between 1"), ("subject", ["a"], "no organization"),
-    ("admin", ["a"], "no organization"), ("superuser", [], "unknown role")])
+@pytest.mark.parametrize(
+    "role,orgs,words",
+    [
+        ("operator", [], "exactly 1"),
+        ("operator", ["a", "b"], "exactly 1"),
+        ("agency", [], "between 1"),
+        ("subject", ["a"], "no organization"),
+        ("admin", ["a"], "no organization"),
+        ("superuser", [], "unknown role"),
+    ],
+)
 def test_tokens_that_make_no_sense_are_not_issued(engine, role, orgs, words):
     with Session(engine) as session, pytest.raises(tokens.TokenRequestError, match=words):
         tokens.issue(session, role, orgs)
@@ -65,8 +75,9 @@ def test_expiry_and_revocation(engine):
             tokens.revoke(session, "0" * 16)
 
 
-@pytest.mark.parametrize("text,hours", [("90d", 90 * 24), ("12h", 12), ("30m", 0.5),
-                                        ("2w", 14 * 24)])
+@pytest.mark.parametrize(
+    "text,hours", [("90d", 90 * 24), ("12h", 12), ("30m", 0.5), ("2w", 14 * 24)]
+)
 def test_expiry_durations(text, hours):
     now = utcnow()
     assert tokens.parse_expiry(text, now) == now + timedelta(hours=hours)

@@ -42,11 +42,18 @@ class AccessLogPage(BaseModel):
     next: str | None
 
 
-@router.get("/access-log", response_model=AccessLogPage,
-            responses={401: {"description": "no valid token"},
-                       403: {"description": "not an operator or admin token"}})
+@router.get(
+    "/access-log",
+    response_model=AccessLogPage,
+    responses={
+        401: {"description": "no valid token"},
+        403: {"description": "not an operator or admin token"},
+    },
+)
 def read_access_log(
-    request: Request, session: SessionDep, caller: CallerDep,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
     dataset: str | None = Query(None, description="one dataset's entries"),
     start: str | None = Query(None, alias="from", description="ISO 8601, inclusive"),
     end: str | None = Query(None, alias="to", description="ISO 8601, exclusive"),
@@ -60,12 +67,37 @@ def read_access_log(
     begin, finish = parse_moment("from", start), parse_moment("to", end)
     if begin and finish and begin > finish:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
-    found = audit.entries(session, producers=producers, dataset=dataset, start=begin,
-                          end=finish, after=after, limit=limit)
-    following = (str(request.url.include_query_params(after=found[-1].id))
-                 if len(found) == limit else None)
-    return AccessLogPage(entries=[AccessEventOut(
-        id=e.id or 0, at=as_utc(e.at), actor_id=e.actor_id, actor_role=e.actor_role,
-        organization=e.organization, dataset=e.dataset_id, outcome=e.outcome, scope=e.scope,
-        purpose=e.purpose, rows=e.rows, route=e.route, reason=e.reason, hash=e.hash,
-        prev_hash=e.prev_hash) for e in found], next=following)
+    found = audit.entries(
+        session,
+        producers=producers,
+        dataset=dataset,
+        start=begin,
+        end=finish,
+        after=after,
+        limit=limit,
+    )
+    following = (
+        str(request.url.include_query_params(after=found[-1].id)) if len(found) == limit else None
+    )
+    return AccessLogPage(
+        entries=[
+            AccessEventOut(
+                id=e.id or 0,
+                at=as_utc(e.at),
+                actor_id=e.actor_id,
+                actor_role=e.actor_role,
+                organization=e.organization,
+                dataset=e.dataset_id,
+                outcome=e.outcome,
+                scope=e.scope,
+                purpose=e.purpose,
+                rows=e.rows,
+                route=e.route,
+                reason=e.reason,
+                hash=e.hash,
+                prev_hash=e.prev_hash,
+            )
+            for e in found
+        ],
+        next=following,
+    )

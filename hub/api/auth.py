@@ -21,8 +21,19 @@ from hub.access import ANONYMOUS, AccessDenied, Actor
 from hub.api.deps import SessionDep
 from hub.reading import Caller
 
-QUERY_TOKEN_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "api-key",
-                               "x-ckan-api-key", "auth", "authorization", "bearer"})
+QUERY_TOKEN_NAMES = frozenset(
+    {
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-ckan-api-key",
+        "auth",
+        "authorization",
+        "bearer",
+    }
+)
 CKAN_PREFIXES = ("/api/3/action/", "/api/action/")
 FAILURES_ALLOWED = 20  # bad tokens per client per window before 429
 WINDOW_SECONDS = 60.0
@@ -40,8 +51,9 @@ class AuthError(Exception):
 class FailureLimiter:
     """Counts bad tokens per client in a sliding window; memory stays bounded."""
 
-    def __init__(self, allowed: int = FAILURES_ALLOWED, window: float = WINDOW_SECONDS,
-                 clients: int = 10_000) -> None:
+    def __init__(
+        self, allowed: int = FAILURES_ALLOWED, window: float = WINDOW_SECONDS, clients: int = 10_000
+    ) -> None:
         self.allowed, self.window, self.clients = allowed, window, clients
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -81,8 +93,11 @@ def limiter_of(request: Request) -> FailureLimiter:
 def presented_token(request: Request) -> str | None:
     """The token a request carries, where this route accepts one; None if it carries none."""
     if QUERY_TOKEN_NAMES & {k.lower() for k in request.query_params}:
-        raise AuthError(400, "tokens are not accepted in the query string (they leak into logs "
-                             "and histories): send `Authorization: Bearer <token>`")
+        raise AuthError(
+            400,
+            "tokens are not accepted in the query string (they leak into logs "
+            "and histories): send `Authorization: Bearer <token>`",
+        )
     header = request.headers.get("authorization", "").strip()
     ckan = request.url.path.startswith(CKAN_PREFIXES)
     scheme, _, rest = header.partition(" ")
@@ -91,8 +106,11 @@ def presented_token(request: Request) -> str | None:
     if header and ckan and not rest:
         return header  # ckanapi sends the raw token
     if header:
-        raise AuthError(401, "the Authorization header must read `Bearer <token>`",
-                        {"WWW-Authenticate": f'{REALM}, error="invalid_request"'})
+        raise AuthError(
+            401,
+            "the Authorization header must read `Bearer <token>`",
+            {"WWW-Authenticate": f'{REALM}, error="invalid_request"'},
+        )
     ckan_key = request.headers.get("x-ckan-api-key", "").strip()
     return ckan_key if ckan and ckan_key else None
 
@@ -106,14 +124,18 @@ def authenticate(request: Request, session: Session) -> Actor:
     limiter = limiter_of(request)
     wait = limiter.retry_after(client)
     if wait:
-        raise AuthError(429, f"too many invalid tokens from this client; retry in {wait} s",
-                        {"Retry-After": str(wait)})
+        raise AuthError(
+            429,
+            f"too many invalid tokens from this client; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
     try:
         return tokens.check(session, presented)
     except tokens.InvalidToken as bad:
         limiter.fail(client)
-        raise AuthError(401, bad.reason,
-                        {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}) from None
+        raise AuthError(
+            401, bad.reason, {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
+        ) from None
 
 
 def current_caller(request: Request, session: SessionDep) -> Caller:
@@ -141,6 +163,8 @@ def require_role(caller: Caller, *roles: str) -> Actor:
     if caller.actor.anonymous:
         raise HTTPException(401, "this route needs a token", {"WWW-Authenticate": REALM})
     if caller.actor.role not in roles:
-        raise HTTPException(403, f"a {caller.actor.role} token may not use this route "
-                                 f"(it takes {' or '.join(roles)})")
+        raise HTTPException(
+            403,
+            f"a {caller.actor.role} token may not use this route (it takes {' or '.join(roles)})",
+        )
     return caller.actor

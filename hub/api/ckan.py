@@ -53,16 +53,27 @@ def api_version_3() -> dict[str, int]:
 
 def route_documented(name: str) -> None:
     """GET and POST /api/3/action/NAME, described with NAME's parameters, served by call_action."""
+
     async def call_named(request: Request, session: SessionDep) -> Response:
         return await call_action(request, name, session)
 
     path = f"/api/3/action/{name}"
     # POST first: a PUT or DELETE is answered 405 with `Allow` naming the first route's method,
     # and POST is the one every action takes.
-    router.add_api_route(path, call_named, methods=["POST"], operation_id=f"ckan_{name}_post",
-                         openapi_extra=post_operation(name))
-    router.add_api_route(path, call_named, methods=["GET"], operation_id=f"ckan_{name}_get",
-                         openapi_extra=get_operation(name))
+    router.add_api_route(
+        path,
+        call_named,
+        methods=["POST"],
+        operation_id=f"ckan_{name}_post",
+        openapi_extra=post_operation(name),
+    )
+    router.add_api_route(
+        path,
+        call_named,
+        methods=["GET"],
+        operation_id=f"ckan_{name}_get",
+        openapi_extra=get_operation(name),
+    )
 
 
 # The read actions get their own paths in the OpenAPI document, parameters and all; they answer
@@ -71,10 +82,18 @@ for _action in ACTION_DOCS:
     route_documented(_action)
 
 
-@router.get("/api/3/action/{name}", operation_id="ckan_action_get", responses=GENERIC,
-            summary="Any other action: a write answers 403, an unknown name 400")
-@router.post("/api/3/action/{name}", operation_id="ckan_action_post", responses=GENERIC,
-             summary="Any other action: a write answers 403, an unknown name 400")
+@router.get(
+    "/api/3/action/{name}",
+    operation_id="ckan_action_get",
+    responses=GENERIC,
+    summary="Any other action: a write answers 403, an unknown name 400",
+)
+@router.post(
+    "/api/3/action/{name}",
+    operation_id="ckan_action_post",
+    responses=GENERIC,
+    summary="Any other action: a write answers 403, an unknown name 400",
+)
 @router.get("/api/action/{name}", include_in_schema=False)
 @router.post("/api/action/{name}", include_in_schema=False)
 async def call_action(request: Request, name: str, session: SessionDep) -> Response:
@@ -92,8 +111,9 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
             actor = await run_in_threadpool(authenticate, request, session)
         except AuthError as refused:
             failure = {"__type": "Authorization Error", "message": refused.message}
-            response = envelope({"help": help_url, "success": False, "error": failure},
-                                refused.status, request)
+            response = envelope(
+                {"help": help_url, "success": False, "error": failure}, refused.status, request
+            )
             response.headers.update(refused.headers)
             return response
         if not readable:
@@ -101,8 +121,9 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
         call = Call(session=session, base=base_url(request), actor=actor)
         result = await run_in_threadpool(ACTIONS[name], call, data)
     except ActionError as error:
-        return envelope({"help": help_url, "success": False, "error": error.error()},
-                        error.status, request)
+        return envelope(
+            {"help": help_url, "success": False, "error": error.error()}, error.status, request
+        )
     except OUTAGES:  # the database restarting: a 503 in CKAN's envelope (hub.api.outages)
         raise
     except Exception:
@@ -175,11 +196,14 @@ def from_json(body: bytes) -> dict[str, Any]:
         decoded = json.loads(body)
     # ValueError: also numbers of more than 4300 digits; RecursionError: nesting too deep
     except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"Error decoding JSON data. Error: {exc!r} JSON data extracted from "
-                         f"the request: {body[:200]!r}") from None
+        raise BadRequest(
+            f"Error decoding JSON data. Error: {exc!r} JSON data extracted from "
+            f"the request: {body[:200]!r}"
+        ) from None
     if not isinstance(decoded, dict):
-        raise BadRequest(f"Request data JSON decoded to {repr(decoded)[:200]} but it needs to "
-                         "be a dictionary.")
+        raise BadRequest(
+            f"Request data JSON decoded to {repr(decoded)[:200]} but it needs to be a dictionary."
+        )
     return decoded
 
 

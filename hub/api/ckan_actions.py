@@ -49,12 +49,33 @@ ACTIONS: dict[str, Action] = {}
 # publishing through the CKAN API goes through catalogue.publish (a later issue).
 WRITE_ACTIONS = {
     f"{thing}_{verb}"
-    for thing in ("package", "dataset", "resource", "organization", "group", "user", "member",
-                  "organization_member", "group_member", "resource_view", "package_relationship",
-                  "vocabulary", "tag", "api_token")
+    for thing in (
+        "package",
+        "dataset",
+        "resource",
+        "organization",
+        "group",
+        "user",
+        "member",
+        "organization_member",
+        "group_member",
+        "resource_view",
+        "package_relationship",
+        "vocabulary",
+        "tag",
+        "api_token",
+    )
     for verb in ("create", "update", "patch", "delete", "purge")
-} | {"package_revise", "package_owner_org_update", "datastore_create", "datastore_upsert",
-     "datastore_delete", "bulk_update_public", "bulk_update_private", "bulk_update_delete"}
+} | {
+    "package_revise",
+    "package_owner_org_update",
+    "datastore_create",
+    "datastore_upsert",
+    "datastore_delete",
+    "bulk_update_public",
+    "bulk_update_private",
+    "bulk_update_delete",
+}
 
 
 def action(function: Action) -> Action:
@@ -66,12 +87,17 @@ def action(function: Action) -> Action:
 @action
 def status_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Describe this site: title, URL, locale, extensions and the CKAN API version it speaks."""
-    return {"site_title": "Territorial data hub",
-            "site_description": "Environmental and crisis data of a territory, harvested, "
-                                "validated against shared schemas and legal charters.",
-            "site_url": call.base.rstrip("/"), "error_emails_to": None, "locale_default": "en",
-            "extensions": ["hub-catalogue", "hub-charters", "hub-records"],
-            "ckan_version": "2.10.0", "hub_version": __version__}
+    return {
+        "site_title": "Territorial data hub",
+        "site_description": "Environmental and crisis data of a territory, harvested, "
+        "validated against shared schemas and legal charters.",
+        "site_url": call.base.rstrip("/"),
+        "error_emails_to": None,
+        "locale_default": "en",
+        "extensions": ["hub-catalogue", "hub-charters", "hub-records"],
+        "ckan_version": "2.10.0",
+        "hub_version": __version__,
+    }
 
 
 @action
@@ -80,7 +106,7 @@ def package_list(call: Call, data: dict[str, Any]) -> list[str]:
     names = sorted(d.id for d in packages.load_listing(call.session).datasets)
     offset = as_natural(data, "offset", 0) or 0
     limit = as_natural(data, "limit")
-    return names[offset:] if limit is None else names[offset:offset + limit]
+    return names[offset:] if limit is None else names[offset : offset + limit]
 
 
 @action
@@ -98,9 +124,16 @@ def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Search datasets: q, fq, fq_list, rows (≤ 1000), start, sort, facet.field, fl."""
     listing = packages.load_listing(call.session)
-    found = [packages.package_dict(d, listing.organizations.get(d.organization_id),
-                                   listing.resources.get(d.id, []), call.base, call.whole(d))
-             for d in listing.datasets]
+    found = [
+        packages.package_dict(
+            d,
+            listing.organizations.get(d.organization_id),
+            listing.resources.get(d.id, []),
+            call.base,
+            call.whole(d),
+        )
+        for d in listing.datasets
+    ]
     return ckan_search.search(found, data)
 
 
@@ -127,16 +160,19 @@ def organization_list(call: Call, data: dict[str, Any]) -> list[Any]:
     needle = as_text(data, "q").lower()
     if needle:
         chosen = [o for o in chosen if needle in o.id.lower() or needle in o.name.lower()]
-    chosen = sort_groups(chosen, as_text(data, "sort") or "title asc",
-                         lambda o: (o.id, o.name, counts[o.id]))
+    chosen = sort_groups(
+        chosen, as_text(data, "sort") or "title asc", lambda o: (o.id, o.name, counts[o.id])
+    )
     offset = as_natural(data, "offset", 0) or 0
     limit = min(as_natural(data, "limit", LIST_MAX) or 0, LIST_MAX)
-    chosen = chosen[offset:offset + limit]
+    chosen = chosen[offset : offset + limit]
     if not as_bool(data, "all_fields"):
         return [o.id for o in chosen]
     with_count = as_bool(data, "include_dataset_count", True)
-    return [packages.organization_dict(o, call.base, counts[o.id] if with_count else None)
-            for o in chosen]
+    return [
+        packages.organization_dict(o, call.base, counts[o.id] if with_count else None)
+        for o in chosen
+    ]
 
 
 @action
@@ -149,9 +185,9 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     _, datasets = catalogue.search(call.session, organization=org_id, limit=LIST_MAX)
     result = packages.organization_dict(organization, call.base, len(datasets))
     if as_bool(data, "include_datasets"):
-        result["packages"] = [packages.package_dict(d, organization, [], call.base,
-                                                    call.whole(d))
-                              for d in datasets]
+        result["packages"] = [
+            packages.package_dict(d, organization, [], call.base, call.whole(d)) for d in datasets
+        ]
     result["users"] = []
     return result
 
@@ -161,11 +197,12 @@ def group_list(call: Call, data: dict[str, Any]) -> list[Any]:
     """The themes, as CKAN groups: names, or dicts with `all_fields`."""
     counts = Counter(d.theme for d in packages.load_listing(call.session).datasets)
     themes = sorted(set(THEMES) | set(counts))
-    themes = sort_groups(themes, as_text(data, "sort") or "title asc",
-                         lambda t: (t, THEMES.get(t, t), counts[t]))
+    themes = sort_groups(
+        themes, as_text(data, "sort") or "title asc", lambda t: (t, THEMES.get(t, t), counts[t])
+    )
     offset = as_natural(data, "offset", 0) or 0
     limit = min(as_natural(data, "limit", LIST_MAX) or 0, LIST_MAX)
-    themes = themes[offset:offset + limit]
+    themes = themes[offset : offset + limit]
     if not as_bool(data, "all_fields"):
         return themes
     return [packages.group_dict(t, counts[t]) for t in themes]
@@ -181,8 +218,12 @@ def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f"Group {theme!r} was not found")
     result = packages.group_dict(theme, len(members))
     if as_bool(data, "include_datasets"):
-        result["packages"] = [packages.package_dict(d, listing.organizations.get(
-            d.organization_id), [], call.base, call.whole(d)) for d in members]
+        result["packages"] = [
+            packages.package_dict(
+                d, listing.organizations.get(d.organization_id), [], call.base, call.whole(d)
+            )
+            for d in members
+        ]
     return result
 
 
@@ -206,18 +247,21 @@ def help_show(call: Call, data: dict[str, Any]) -> str:
     return inspect.getdoc(ACTIONS[name]) or ""
 
 
-def sort_groups(items: list[Any], sort: str, keys: Callable[[Any], tuple[str, str, int]]
-                ) -> list[Any]:
+def sort_groups(
+    items: list[Any], sort: str, keys: Callable[[Any], tuple[str, str, int]]
+) -> list[Any]:
     """Sort organizations or groups by `name`, `title` or `package_count`, asc or desc."""
     field, _, direction = sort.strip().partition(" ")
     direction = direction.strip().lower() or "asc"
     positions = {"name": 0, "title": 1, "package_count": 2}
     if field not in positions or direction not in ("asc", "desc"):
-        raise ValidationError({"sort": [f"Cannot sort by {sort!r}: use name, title or "
-                                        "package_count, asc or desc"]})
+        raise ValidationError(
+            {"sort": [f"Cannot sort by {sort!r}: use name, title or package_count, asc or desc"]}
+        )
     index = positions[field]
 
     def key(item: Any) -> tuple[Any, str]:
         value = keys(item)[index]
         return (value.lower() if isinstance(value, str) else value, keys(item)[0])
+
     return sorted(items, key=key, reverse=direction == "desc")

@@ -83,8 +83,13 @@ def as_bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
 INT_MAX = 2**31 - 1  # Solr's int: CKAN hands rows, start and limits on to it
 
 
-def as_int(data: dict[str, Any], key: str, default: int | None = None,
-           low: int = -INT_MAX, high: int = INT_MAX) -> int | None:
+def as_int(
+    data: dict[str, Any],
+    key: str,
+    default: int | None = None,
+    low: int = -INT_MAX,
+    high: int = INT_MAX,
+) -> int | None:
     """An integer parameter read as CKAN's int_validator does, within [low, high]."""
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -93,8 +98,9 @@ def as_int(data: dict[str, Any], key: str, default: int | None = None,
     if number is None:
         raise ValidationError({key: ["Invalid integer"]})
     if number < low:
-        raise ValidationError({key: ["Must be a natural number" if low == 0
-                                     else f"Must be at least {low}"]})
+        raise ValidationError(
+            {key: ["Must be a natural number" if low == 0 else f"Must be at least {low}"]}
+        )
     if number > high:
         raise ValidationError({key: [f"Must be at most {high}"]})
     return number

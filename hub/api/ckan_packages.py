@@ -14,9 +14,22 @@ from hub.api.shapes import THEMES, as_utc
 from hub.models import Dataset, Organization, Resource
 
 # Licences that meet the Open Definition; CKAN calls a package open only with one of them.
-OPEN_LICENCES = {"etalab-2.0", "lo-2.0", "odbl-1.0", "odc-odbl", "odc-by-1.0", "pddl-1.0",
-                 "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0", "cc-by", "cc-by-sa", "cc-zero",
-                 "fr-lo", "other-open"}
+OPEN_LICENCES = {
+    "etalab-2.0",
+    "lo-2.0",
+    "odbl-1.0",
+    "odc-odbl",
+    "odc-by-1.0",
+    "pddl-1.0",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc0-1.0",
+    "cc-by",
+    "cc-by-sa",
+    "cc-zero",
+    "fr-lo",
+    "other-open",
+}
 
 
 @dataclass
@@ -38,13 +51,16 @@ def load_listing(session: Session) -> Listing:
     return Listing(datasets, organizations, resources)
 
 
-def load_package(session: Session, dataset: Dataset, base: str, whole: bool = True
-                 ) -> dict[str, Any]:
+def load_package(
+    session: Session, dataset: Dataset, base: str, whole: bool = True
+) -> dict[str, Any]:
     """One package dict, loading only what it needs."""
-    resources = session.exec(select(Resource).where(Resource.dataset_id == dataset.id)
-                             .order_by(col(Resource.position))).all()
-    return package_dict(dataset, session.get(Organization, dataset.organization_id),
-                        list(resources), base, whole)
+    resources = session.exec(
+        select(Resource).where(Resource.dataset_id == dataset.id).order_by(col(Resource.position))
+    ).all()
+    return package_dict(
+        dataset, session.get(Organization, dataset.organization_id), list(resources), base, whole
+    )
 
 
 def ckan_time(moment: datetime | None) -> str | None:
@@ -53,46 +69,73 @@ def ckan_time(moment: datetime | None) -> str | None:
     return utc.replace(tzinfo=None).isoformat() if utc else None
 
 
-def package_dict(dataset: Dataset, organization: Organization | None,
-                 resources: list[Resource], base: str, whole: bool = True) -> dict[str, Any]:
+def package_dict(
+    dataset: Dataset,
+    organization: Organization | None,
+    resources: list[Resource],
+    base: str,
+    whole: bool = True,
+) -> dict[str, Any]:
     """A dataset as CKAN's package_show returns it; `whole` False withholds what is computed
     from its rows (count, extent, time range) and its source URL."""
     tags = [tag_dict(k) for k in sorted(set(dataset.keywords or []))]
     org = organization_dict(organization, base) if organization else None
     licence_id = dataset.licence_id or "notspecified"
     return {
-        "id": dataset.id, "name": dataset.id, "title": dataset.title,
-        "notes": dataset.description, "url": f"{base}datasets/{dataset.id}", "version": None,
-        "author": org["title"] if org else None, "author_email": None,
-        "maintainer": org["title"] if org else None, "maintainer_email": None,
-        "license_id": licence_id, "license_title": dataset.licence_title or licence_id,
+        "id": dataset.id,
+        "name": dataset.id,
+        "title": dataset.title,
+        "notes": dataset.description,
+        "url": f"{base}datasets/{dataset.id}",
+        "version": None,
+        "author": org["title"] if org else None,
+        "author_email": None,
+        "maintainer": org["title"] if org else None,
+        "maintainer_email": None,
+        "license_id": licence_id,
+        "license_title": dataset.licence_title or licence_id,
         "license_url": dataset.licence_url or None,
         "isopen": dataset.access == "open" and licence_id.lower() in OPEN_LICENCES,
-        "owner_org": dataset.organization_id, "organization": org,
-        "private": False, "state": "active", "type": "dataset",
+        "owner_org": dataset.organization_id,
+        "organization": org,
+        "private": False,
+        "state": "active",
+        "type": "dataset",
         "metadata_created": ckan_time(dataset.created_at),
-        "metadata_modified": ckan_time(dataset.modified_at), "creator_user_id": None,
-        "num_resources": len(resources), "num_tags": len(tags), "tags": tags,
-        "groups": [group_dict(dataset.theme)], "extras": extras_of(dataset, whole),
+        "metadata_modified": ckan_time(dataset.modified_at),
+        "creator_user_id": None,
+        "num_resources": len(resources),
+        "num_tags": len(tags),
+        "tags": tags,
+        "groups": [group_dict(dataset.theme)],
+        "extras": extras_of(dataset, whole),
         "resources": [resource_dict(r, dataset, base, whole) for r in resources],
-        "relationships_as_object": [], "relationships_as_subject": [],
+        "relationships_as_object": [],
+        "relationships_as_subject": [],
     }
 
 
 def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
     """What CKAN has no field for, as sorted {key, value} extras (values are strings)."""
     values: dict[str, Any] = {
-        "theme": dataset.theme, "schema": dataset.schema_name,
-        "schema_version": dataset.schema_version, "charter": dataset.charter_id,
-        "charter_version": dataset.charter_version, "access": dataset.access,
+        "theme": dataset.theme,
+        "schema": dataset.schema_name,
+        "schema_version": dataset.schema_version,
+        "charter": dataset.charter_id,
+        "charter_version": dataset.charter_version,
+        "access": dataset.access,
         "mandatory_mention": dataset.mandatory_mention,
         "published_at": ckan_time(dataset.published_at),
     }
     if whole:
-        values.update({"source_url": dataset.source_url,
-                       "record_count": str(dataset.record_count),
-                       "temporal_start": ckan_time(dataset.time_min),
-                       "temporal_end": ckan_time(dataset.time_max)})
+        values.update(
+            {
+                "source_url": dataset.source_url,
+                "record_count": str(dataset.record_count),
+                "temporal_start": ckan_time(dataset.time_min),
+                "temporal_end": ckan_time(dataset.time_max),
+            }
+        )
     if dataset.bbox and whole:
         values["bbox"] = ",".join(str(v) for v in dataset.bbox)
         # ckanext-spatial harvesters read the extent from a GeoJSON `spatial` extra.
@@ -106,35 +149,56 @@ def bbox_polygon(bbox: list[float]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
-def resource_dict(resource: Resource, dataset: Dataset, base: str, whole: bool = True
-                  ) -> dict[str, Any]:
+def resource_dict(
+    resource: Resource, dataset: Dataset, base: str, whole: bool = True
+) -> dict[str, Any]:
     """A record resource as CKAN's resource_show returns it; its URL is the CSV export."""
     return {
-        "id": resource.id, "package_id": dataset.id,
+        "id": resource.id,
+        "package_id": dataset.id,
         "url": f"{base}api/v1/datasets/{dataset.id}/records?format=csv",
-        "name": resource.name, "description": f"Records of {dataset.title}, as CSV "
+        "name": resource.name,
+        "description": f"Records of {dataset.title}, as CSV "
         f"(JSON and GeoJSON from the same URL with format=json|geojson).",
-        "format": "CSV", "mimetype": "text/csv", "mimetype_inner": None, "hash": "",
-        "size": None, "created": ckan_time(resource.created_at),
+        "format": "CSV",
+        "mimetype": "text/csv",
+        "mimetype_inner": None,
+        "hash": "",
+        "size": None,
+        "created": ckan_time(resource.created_at),
         "last_modified": ckan_time(resource.modified_at),
-        "metadata_modified": ckan_time(resource.modified_at), "position": resource.position,
-        "resource_type": "api", "url_type": None, "state": "active", "cache_url": None,
+        "metadata_modified": ckan_time(resource.modified_at),
+        "position": resource.position,
+        "resource_type": "api",
+        "url_type": None,
+        "state": "active",
+        "cache_url": None,
         # Not CKAN's datastore: datastore_search is not served, so clients must not call it.
         "datastore_active": False,
-        "access": dataset.access, "record_count": resource.row_count if whole else None,
+        "access": dataset.access,
+        "record_count": resource.row_count if whole else None,
         "schema": resource.schema_descriptor,
     }
 
 
-def organization_dict(organization: Organization, base: str,
-                      package_count: int | None = None) -> dict[str, Any]:
+def organization_dict(
+    organization: Organization, base: str, package_count: int | None = None
+) -> dict[str, Any]:
     """An organization as CKAN's organization_show returns it."""
     result: dict[str, Any] = {
-        "id": organization.id, "name": organization.id, "title": organization.name,
-        "display_name": organization.name, "description": organization.description,
-        "image_url": "", "image_display_url": "", "created": ckan_time(organization.created_at),
-        "is_organization": True, "type": "organization", "state": "active",
-        "approval_status": "approved", "num_followers": 0,
+        "id": organization.id,
+        "name": organization.id,
+        "title": organization.name,
+        "display_name": organization.name,
+        "description": organization.description,
+        "image_url": "",
+        "image_display_url": "",
+        "created": ckan_time(organization.created_at),
+        "is_organization": True,
+        "type": "organization",
+        "state": "active",
+        "approval_status": "approved",
+        "num_followers": 0,
         "extras": [{"key": "kind", "value": organization.kind}],
     }
     if package_count is not None:
@@ -146,9 +210,17 @@ def group_dict(theme: str, package_count: int | None = None) -> dict[str, Any]:
     """A theme as a CKAN group."""
     title = THEMES.get(theme, theme.replace("-", " ").capitalize())
     result: dict[str, Any] = {
-        "id": theme, "name": theme, "title": title, "display_name": title, "description": "",
-        "image_url": "", "image_display_url": "", "is_organization": False, "type": "group",
-        "state": "active", "approval_status": "approved",
+        "id": theme,
+        "name": theme,
+        "title": title,
+        "display_name": title,
+        "description": "",
+        "image_url": "",
+        "image_display_url": "",
+        "is_organization": False,
+        "type": "group",
+        "state": "active",
+        "approval_status": "approved",
     }
     if package_count is not None:
         result["package_count"] = package_count
@@ -157,8 +229,13 @@ def group_dict(theme: str, package_count: int | None = None) -> dict[str, Any]:
 
 def tag_dict(name: str) -> dict[str, Any]:
     """A keyword as a free CKAN tag."""
-    return {"id": name, "name": name, "display_name": name, "state": "active",
-            "vocabulary_id": None}
+    return {
+        "id": name,
+        "name": name,
+        "display_name": name,
+        "state": "active",
+        "vocabulary_id": None,
+    }
 
 
 def find_resource(session: Session, resource_id: str) -> Resource | None:

@@ -87,8 +87,11 @@ class _Parser:
         while self.peek() in ("OR", "||"):
             self.take()
             alternatives.append(self.conjunction())
-        return alternatives[0] if len(alternatives) == 1 else (
-            lambda doc: any(p(doc) for p in alternatives))
+        return (
+            alternatives[0]
+            if len(alternatives) == 1
+            else (lambda doc: any(p(doc) for p in alternatives))
+        )
 
     def conjunction(self) -> Predicate:
         parts = [self.unary()]
@@ -155,8 +158,9 @@ def term_matcher(field: str, value: str) -> Predicate:
     needle = fold(value)
     if field in TEXT_FIELDS:
         words = WORD.findall(needle)
-        return lambda doc: all(any(has_prefix(words_in(t), n) for t in doc.get(field, []))
-                               for n in words)
+        return lambda doc: all(
+            any(has_prefix(words_in(t), n) for t in doc.get(field, [])) for n in words
+        )
     if "*" in needle or "?" in needle:
         if len(needle) > MAX_PATTERN:
             raise SearchQueryError(f"wildcard value longer than {MAX_PATTERN} characters")
@@ -195,16 +199,18 @@ def range_matcher(field: str, value: str) -> Predicate:
 
     def inside(candidate: str) -> bool:
         item = comparable(candidate)
-        if low != "*" and (item < comparable(low) if opening == "[" else
-                           item <= comparable(low)):
+        if low != "*" and (item < comparable(low) if opening == "[" else item <= comparable(low)):
             return False
-        return high == "*" or (item <= comparable(high) if closing == "]" else
-                               item < comparable(high))
+        return high == "*" or (
+            item <= comparable(high) if closing == "]" else item < comparable(high)
+        )
+
     def matches(doc: Doc) -> bool:
         try:
             return any(v is not None and inside(v) for v in doc.get(field, []))
         except TypeError:  # a time bound against a text value, say: no match, as in Solr
             return False
+
     return matches
 
 

@@ -46,18 +46,24 @@ def help_url(scope: Scope) -> str:
 
 def failure_body(scope: Scope, kind: str, message: str) -> str:
     """A failed envelope's text."""
-    return json.dumps({"help": help_url(scope), "success": False,
-                       "error": {"__type": kind, "message": message}}, ensure_ascii=False)
+    return json.dumps(
+        {"help": help_url(scope), "success": False, "error": {"__type": kind, "message": message}},
+        ensure_ascii=False,
+    )
 
 
 def envelope(body: dict[str, Any], status: int, request: Request) -> Response:
     """CKAN's JSON envelope; JSONP for a successful GET that asks and may have it."""
     text = json.dumps(body, ensure_ascii=False, default=str)
     callback = request.query_params.get("callback", "")
-    if status == 200 and _CALLBACK.fullmatch(callback) and jsonp_allowed(request,
-                                                                          body.get("result")):
-        return Response(f"{callback}({text});", 200,
-                        media_type="application/javascript;charset=utf-8")
+    if (
+        status == 200
+        and _CALLBACK.fullmatch(callback)
+        and jsonp_allowed(request, body.get("result"))
+    ):
+        return Response(
+            f"{callback}({text});", 200, media_type="application/javascript;charset=utf-8"
+        )
     return Response(text, status, media_type=MEDIA_TYPE)
 
 
@@ -101,8 +107,12 @@ async def answer_http_error(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     kind = "Not Found Error" if exc.status_code == 404 else _reason(exc.status_code)
     message = "Not found: no such CKAN route" if exc.status_code == 404 else str(exc.detail)
-    return Response(failure_body(request.scope, kind, message), exc.status_code,
-                    headers=exc.headers, media_type=MEDIA_TYPE)
+    return Response(
+        failure_body(request.scope, kind, message),
+        exc.status_code,
+        headers=exc.headers,
+        media_type=MEDIA_TYPE,
+    )
 
 
 async def answer_invalid_request(request: Request, exc: Exception) -> Response:
@@ -112,10 +122,14 @@ async def answer_invalid_request(request: Request, exc: Exception) -> Response:
         return await request_validation_exception_handler(request, exc)
     fields: dict[str, Any] = {}
     for error in exc.errors():
-        fields.setdefault(".".join(str(p) for p in error.get("loc", ())[1:]) or "request",
-                          []).append(str(error.get("msg", "invalid")))
-    body = {"help": help_url(request.scope), "success": False,
-            "error": {**fields, "__type": "Validation Error"}}
+        fields.setdefault(
+            ".".join(str(p) for p in error.get("loc", ())[1:]) or "request", []
+        ).append(str(error.get("msg", "invalid")))
+    body = {
+        "help": help_url(request.scope),
+        "success": False,
+        "error": {**fields, "__type": "Validation Error"},
+    }
     return Response(json.dumps(body, ensure_ascii=False), 409, media_type=MEDIA_TYPE)
 
 

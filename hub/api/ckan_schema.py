@@ -20,8 +20,10 @@ TEXT: dict[str, Any] = {"type": "string"}
 FLAG: dict[str, Any] = {"type": "boolean"}
 NATURAL: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "maxItems": LIST_MAX}
-SORT: dict[str, Any] = {"type": "string", "description": "`name`, `title` or `package_count`, "
-                                                        "then `asc` or `desc`"}
+SORT: dict[str, Any] = {
+    "type": "string",
+    "description": "`name`, `title` or `package_count`, then `asc` or `desc`",
+}
 
 
 def param(schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
@@ -38,81 +40,142 @@ GROUP_LIST = {
 
 # Each read action: (summary, parameters by name, the schema of `result`).
 ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = {
-    "status_show": ("This site's title, URL, locale, extensions and CKAN API version.", {},
-                    {"type": "object"}),
-    "package_list": ("Names of every public dataset.", {
-        "limit": param(NATURAL, "at most this many names"),
-        "offset": param(NATURAL, "skip this many names"),
-    }, {"type": "array", "items": {"type": "string"}}),
-    "package_show": ("One dataset by id or name.", {
-        "id": param(TEXT, "the dataset's id or name", required=True),
-        "include_tracking": param(FLAG, "accepted; the hub keeps no tracking"),
-    }, {"type": "object"}),
-    "package_search": ("Search datasets with CKAN's (Solr's) q and fq syntax, sorts and facets.", {
-        "q": param(TEXT, "Solr query: words, `field:value`, AND / OR / NOT, parentheses"),
-        "fq": param(TEXT, "filter query, same syntax as q"),
-        "fq_list": param(NAMES, "more filter queries"),
-        "rows": param({**NATURAL, "maximum": ROWS_MAX}, f"results per page (≤ {ROWS_MAX})"),
-        "start": param(NATURAL, "skip this many results"),
-        "sort": param(TEXT, "e.g. `score desc, metadata_modified desc`"),
-        "fl": param(NAMES, "only these fields of each package"),
-        "facet": param(FLAG, "accepted; facets are always counted"),
-        "facet.field": param(NAMES, "fields to count values of"),
-        "facet.limit": param({"type": "integer", "minimum": -1, "maximum": 2**31 - 1},
-                             "values per facet; -1: all"),
-        "facet.mincount": param(NATURAL, "leave out values counted fewer times"),
-        "include_private": param(FLAG, "accepted; what the caller may see is the token's"),
-        "include_drafts": param(FLAG, "accepted; the hub has no drafts"),
-    }, {"type": "object", "required": ["count", "results"],
-        "properties": {"count": {"type": "integer", "minimum": 0},
-                       "results": {"type": "array", "items": {"type": "object"}},
-                       "facets": {"type": "object"}, "search_facets": {"type": "object"},
-                       "sort": {"type": "string"}}}),
-    "resource_show": ("One resource by id; its URL is the records' CSV export.", {
-        "id": param(TEXT, "the resource's id", required=True),
-    }, {"type": "object"}),
-    "organization_list": ("Organizations by name, or as dicts with `all_fields`.", {
-        **GROUP_LIST,
-        "q": param(TEXT, "only organizations whose id or name contains this"),
-        "organizations": param(NAMES, "only these organizations"),
-        "include_dataset_count": param(FLAG, "with `all_fields`: count datasets (default true)"),
-    }, {"type": "array"}),
-    "organization_show": ("One organization by id, with its dataset count.", {
-        "id": param(TEXT, "the organization's id", required=True),
-        "include_datasets": param(FLAG, "list its datasets too"),
-    }, {"type": "object"}),
+    "status_show": (
+        "This site's title, URL, locale, extensions and CKAN API version.",
+        {},
+        {"type": "object"},
+    ),
+    "package_list": (
+        "Names of every public dataset.",
+        {
+            "limit": param(NATURAL, "at most this many names"),
+            "offset": param(NATURAL, "skip this many names"),
+        },
+        {"type": "array", "items": {"type": "string"}},
+    ),
+    "package_show": (
+        "One dataset by id or name.",
+        {
+            "id": param(TEXT, "the dataset's id or name", required=True),
+            "include_tracking": param(FLAG, "accepted; the hub keeps no tracking"),
+        },
+        {"type": "object"},
+    ),
+    "package_search": (
+        "Search datasets with CKAN's (Solr's) q and fq syntax, sorts and facets.",
+        {
+            "q": param(TEXT, "Solr query: words, `field:value`, AND / OR / NOT, parentheses"),
+            "fq": param(TEXT, "filter query, same syntax as q"),
+            "fq_list": param(NAMES, "more filter queries"),
+            "rows": param({**NATURAL, "maximum": ROWS_MAX}, f"results per page (≤ {ROWS_MAX})"),
+            "start": param(NATURAL, "skip this many results"),
+            "sort": param(TEXT, "e.g. `score desc, metadata_modified desc`"),
+            "fl": param(NAMES, "only these fields of each package"),
+            "facet": param(FLAG, "accepted; facets are always counted"),
+            "facet.field": param(NAMES, "fields to count values of"),
+            "facet.limit": param(
+                {"type": "integer", "minimum": -1, "maximum": 2**31 - 1},
+                "values per facet; -1: all",
+            ),
+            "facet.mincount": param(NATURAL, "leave out values counted fewer times"),
+            "include_private": param(FLAG, "accepted; what the caller may see is the token's"),
+            "include_drafts": param(FLAG, "accepted; the hub has no drafts"),
+        },
+        {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "results": {"type": "array", "items": {"type": "object"}},
+                "facets": {"type": "object"},
+                "search_facets": {"type": "object"},
+                "sort": {"type": "string"},
+            },
+        },
+    ),
+    "resource_show": (
+        "One resource by id; its URL is the records' CSV export.",
+        {
+            "id": param(TEXT, "the resource's id", required=True),
+        },
+        {"type": "object"},
+    ),
+    "organization_list": (
+        "Organizations by name, or as dicts with `all_fields`.",
+        {
+            **GROUP_LIST,
+            "q": param(TEXT, "only organizations whose id or name contains this"),
+            "organizations": param(NAMES, "only these organizations"),
+            "include_dataset_count": param(
+                FLAG, "with `all_fields`: count datasets (default true)"
+            ),
+        },
+        {"type": "array"},
+    ),
+    "organization_show": (
+        "One organization by id, with its dataset count.",
+        {
+            "id": param(TEXT, "the organization's id", required=True),
+            "include_datasets": param(FLAG, "list its datasets too"),
+        },
+        {"type": "object"},
+    ),
     "group_list": ("The themes, as CKAN groups.", GROUP_LIST, {"type": "array"}),
-    "group_show": ("One theme, as a CKAN group.", {
-        "id": param(TEXT, "the theme", required=True),
-        "include_datasets": param(FLAG, "list its datasets too"),
-    }, {"type": "object"}),
-    "tag_list": ("Keywords in use.", {
-        "query": param(TEXT, "only keywords containing this"),
-        "vocabulary_id": param(TEXT, "a vocabulary (the hub has free tags only)"),
-        "all_fields": param(FLAG, "dicts instead of names"),
-    }, {"type": "array"}),
-    "help_show": ("The documentation of an action.", {
-        "name": param(TEXT, "the action's name", required=True),
-    }, {"type": "string"}),
+    "group_show": (
+        "One theme, as a CKAN group.",
+        {
+            "id": param(TEXT, "the theme", required=True),
+            "include_datasets": param(FLAG, "list its datasets too"),
+        },
+        {"type": "object"},
+    ),
+    "tag_list": (
+        "Keywords in use.",
+        {
+            "query": param(TEXT, "only keywords containing this"),
+            "vocabulary_id": param(TEXT, "a vocabulary (the hub has free tags only)"),
+            "all_fields": param(FLAG, "dicts instead of names"),
+        },
+        {"type": "array"},
+    ),
+    "help_show": (
+        "The documentation of an action.",
+        {
+            "name": param(TEXT, "the action's name", required=True),
+        },
+        {"type": "string"},
+    ),
 }
 
 
 def envelope(result: dict[str, Any]) -> dict[str, Any]:
     """CKAN's successful envelope around `result`."""
-    return {"type": "object", "required": ["help", "success", "result"],
-            "properties": {"help": {"type": "string"}, "success": {"const": True},
-                           "result": result}}
+    return {
+        "type": "object",
+        "required": ["help", "success", "result"],
+        "properties": {"help": {"type": "string"}, "success": {"const": True}, "result": result},
+    }
 
 
-FAILURE = {"type": "object", "required": ["help", "success", "error"],
-           "properties": {"help": {"type": "string"}, "success": {"const": False},
-                          "error": {"type": "object", "required": ["__type"],
-                                    "properties": {"__type": {"type": "string"},
-                                                   "message": {"type": "string"}}}}}
+FAILURE = {
+    "type": "object",
+    "required": ["help", "success", "error"],
+    "properties": {
+        "help": {"type": "string"},
+        "success": {"const": False},
+        "error": {
+            "type": "object",
+            "required": ["__type"],
+            "properties": {"__type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
 FAILURES = {
-    "400": ("Bad request, a bare JSON string and no envelope (body not JSON, GET of a write, "
-            "unknown action); or Search Query Error, an envelope",
-            {"anyOf": [{"type": "string"}, FAILURE]}),
+    "400": (
+        "Bad request, a bare JSON string and no envelope (body not JSON, GET of a write, "
+        "unknown action); or Search Query Error, an envelope",
+        {"anyOf": [{"type": "string"}, FAILURE]},
+    ),
     "401": ("Authorization Error: the token is not valid", FAILURE),
     "403": ("Authorization Error: the caller may not", FAILURE),
     "404": ("Not Found Error: no such thing, or not one the caller may know of", FAILURE),
@@ -129,7 +192,8 @@ def responses(result: dict[str, Any], jsonp: bool) -> dict[int | str, dict[str, 
     if jsonp:
         success[JSONP] = {"schema": {"type": "string"}}
     answers: dict[int | str, dict[str, Any]] = {
-        "200": {"description": "CKAN's envelope, `success: true`", "content": success}}
+        "200": {"description": "CKAN's envelope, `success: true`", "content": success}
+    }
     for status, (description, schema) in FAILURES.items():
         answers[status] = {"description": description, "content": {JSON: {"schema": schema}}}
     return answers
@@ -141,17 +205,28 @@ def query_parameters(parameters: dict[str, dict[str, Any]]) -> list[dict[str, An
     for spec in described:
         if spec["schema"].get("type") == "array":
             spec.update(style="form", explode=True)
-    return [*described, {"name": "callback", "in": "query", "required": False,
-                         "description": "JSONP: a JavaScript name (open data, no credentials)",
-                         "schema": {"type": "string", "pattern": r"^[A-Za-z_$][\w$.]{0,99}$"}}]
+    return [
+        *described,
+        {
+            "name": "callback",
+            "in": "query",
+            "required": False,
+            "description": "JSONP: a JavaScript name (open data, no credentials)",
+            "schema": {"type": "string", "pattern": r"^[A-Za-z_$][\w$.]{0,99}$"},
+        },
+    ]
 
 
 def body(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The POST body: a JSON object (or a form) of the same parameters."""
-    schema = {"type": "object",
-              "properties": {name: {**spec["schema"], "description": spec["description"]}
-                             for name, spec in parameters.items()},
-              "required": [name for name, spec in parameters.items() if spec["required"]]}
+    schema = {
+        "type": "object",
+        "properties": {
+            name: {**spec["schema"], "description": spec["description"]}
+            for name, spec in parameters.items()
+        },
+        "required": [name for name, spec in parameters.items() if spec["required"]],
+    }
     if not schema["required"]:
         del schema["required"]
     return {"required": False, "content": {JSON: {"schema": schema}, FORM: {"schema": schema}}}
@@ -160,15 +235,21 @@ def body(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def get_operation(name: str) -> dict[str, Any]:
     """The OpenAPI operation (for openapi_extra) of GET /api/3/action/NAME."""
     summary, parameters, result = ACTION_DOCS[name]
-    return {"summary": f"{name}: {summary}", "parameters": query_parameters(parameters),
-            "responses": responses(result, jsonp=True)}
+    return {
+        "summary": f"{name}: {summary}",
+        "parameters": query_parameters(parameters),
+        "responses": responses(result, jsonp=True),
+    }
 
 
 def post_operation(name: str) -> dict[str, Any]:
     """The OpenAPI operation (for openapi_extra) of POST /api/3/action/NAME."""
     summary, parameters, result = ACTION_DOCS[name]
-    return {"summary": f"{name}: {summary}", "requestBody": body(parameters),
-            "responses": responses(result, jsonp=False)}
+    return {
+        "summary": f"{name}: {summary}",
+        "requestBody": body(parameters),
+        "responses": responses(result, jsonp=False),
+    }
 
 
 GENERIC = responses({}, jsonp=True)  # any other name: a write (403) or an unknown action (400)

@@ -29,8 +29,18 @@ SCORED_TERMS = 32  # relevance counts the first words of q: each is looked up in
 FACETS = ["organization", "tags", "groups", "license_id", "res_format"]
 # CKAN's dismax boosts: name^4 title^4 tags^2 groups^2 text
 WEIGHTS = {"name": 4, "title": 4, "tags": 2, "groups": 2, "text": 1}
-SORTABLE = {"score", "id", "name", "title", "title_string", "metadata_modified",
-            "metadata_created", "num_resources", "num_tags", "record_count"}
+SORTABLE = {
+    "score",
+    "id",
+    "name",
+    "title",
+    "title_string",
+    "metadata_modified",
+    "metadata_created",
+    "num_resources",
+    "num_tags",
+    "record_count",
+}
 
 
 def index_of(package: dict[str, Any]) -> Doc:
@@ -38,25 +48,42 @@ def index_of(package: dict[str, Any]) -> Doc:
     extras = {e["key"]: e["value"] for e in package["extras"]}
     org = package["organization"] or {}
     doc: Doc = {
-        "id": [package["id"]], "name": [package["name"]], "title": [package["title"]],
-        "title_string": [package["title"]], "notes": [package["notes"] or ""],
-        "organization": [org.get("name", "")], "owner_org": [package["owner_org"] or ""],
+        "id": [package["id"]],
+        "name": [package["name"]],
+        "title": [package["title"]],
+        "title_string": [package["title"]],
+        "notes": [package["notes"] or ""],
+        "organization": [org.get("name", "")],
+        "owner_org": [package["owner_org"] or ""],
         "tags": [t["name"] for t in package["tags"]],
         "groups": [g["name"] for g in package["groups"]],
         "res_format": sorted({r["format"] for r in package["resources"]}),
-        "license_id": [package["license_id"]], "type": [package["type"]],
-        "state": [package["state"]], "capacity": ["public"],
+        "license_id": [package["license_id"]],
+        "type": [package["type"]],
+        "state": [package["state"]],
+        "capacity": ["public"],
         "metadata_modified": [package["metadata_modified"]],
         "metadata_created": [package["metadata_created"]],
-        "num_resources": [str(package["num_resources"])], "num_tags": [str(package["num_tags"])],
+        "num_resources": [str(package["num_resources"])],
+        "num_tags": [str(package["num_tags"])],
     }
     for key, value in extras.items():
         doc.setdefault(key, [value])
         doc[f"extras_{key}"] = [value]
-    doc["text"] = [" ".join([package["name"], package["title"], package["notes"] or "",
-                             org.get("title", ""), *doc["tags"], *doc["groups"],
-                             *(g["title"] for g in package["groups"]),
-                             *extras.values()])]
+    doc["text"] = [
+        " ".join(
+            [
+                package["name"],
+                package["title"],
+                package["notes"] or "",
+                org.get("title", ""),
+                *doc["tags"],
+                *doc["groups"],
+                *(g["title"] for g in package["groups"]),
+                *extras.values(),
+            ]
+        )
+    ]
     return doc
 
 
@@ -79,10 +106,15 @@ def search(packages: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, An
         if query(doc) and all(f(doc) for f in wanted):
             hits.append((package, doc, score(doc, terms)))
     order(hits, sort)
-    results = [partial(p, fields) for p, _, _ in hits[start:start + rows]]
+    results = [partial(p, fields) for p, _, _ in hits[start : start + rows]]
     facets = count_facets([d for _, d, _ in hits], facet_fields, limit=limit, mincount=mincount)
-    return {"count": len(hits), "facets": facets, "results": results, "sort": sort,
-            "search_facets": restructure(facets, packages)}
+    return {
+        "count": len(hits),
+        "facets": facets,
+        "results": results,
+        "sort": sort,
+        "search_facets": restructure(facets, packages),
+    }
 
 
 def field_names(data: dict[str, Any], key: str) -> list[str] | None:
@@ -110,8 +142,12 @@ def text_terms(q: str) -> list[str]:
     """The free-text words of q, for scoring."""
     if q.strip() == "*:*":
         return []
-    return [w for token in q.split() if ":" not in token and token not in ("AND", "OR", "NOT")
-            for w in WORD.findall(fold(token))]
+    return [
+        w
+        for token in q.split()
+        if ":" not in token and token not in ("AND", "OR", "NOT")
+        for w in WORD.findall(fold(token))
+    ]
 
 
 def score(doc: Doc, terms: list[str]) -> float:
@@ -156,26 +192,32 @@ def sort_key(hit: tuple[dict[str, Any], Doc, float], field: str) -> Any:
     return fold((doc.get(field) or [""])[0] or "")
 
 
-def count_facets(docs: list[Doc], fields: list[str], limit: int, mincount: int
-                 ) -> dict[str, dict[str, int]]:
+def count_facets(
+    docs: list[Doc], fields: list[str], limit: int, mincount: int
+) -> dict[str, dict[str, int]]:
     """Value counts per facet field, most frequent first (limit < 0: all)."""
     facets = {}
     for field in fields:
         counts = Counter(v for doc in docs for v in set(doc.get(field, [])) if v)
-        ranked = [(k, n) for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-                  if n >= mincount]
+        ranked = [
+            (k, n)
+            for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            if n >= mincount
+        ]
         facets[field] = dict(ranked if limit < 0 else ranked[:limit])
     return facets
 
 
-def restructure(facets: dict[str, dict[str, int]], packages: list[dict[str, Any]]
-                ) -> dict[str, Any]:
+def restructure(
+    facets: dict[str, dict[str, int]], packages: list[dict[str, Any]]
+) -> dict[str, Any]:
     """CKAN's search_facets: titled items, sorted by display name descending as CKAN does."""
     names: dict[str, dict[str, str]] = {"organization": {}, "groups": {}, "license_id": {}}
     for package in packages:
         if package["organization"]:
             names["organization"][package["organization"]["name"]] = package["organization"][
-                "title"]
+                "title"
+            ]
         for group in package["groups"]:
             names["groups"][group["name"]] = group["title"]
         names["license_id"][package["license_id"]] = package["license_title"]
@@ -183,7 +225,8 @@ def restructure(facets: dict[str, dict[str, int]], packages: list[dict[str, Any]
     for field, counts in facets.items():
         items: list[dict[str, Any]] = [
             {"name": k, "display_name": names.get(field, {}).get(k) or k, "count": n}
-            for k, n in counts.items()]
+            for k, n in counts.items()
+        ]
         items.sort(key=lambda item: str(item["display_name"]), reverse=True)
         result[field] = {"title": field, "items": items}
     return result

@@ -32,63 +32,92 @@ router.include_router(records.router)
 QUARANTINE_PAGE = 1000
 PROTECTED: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid token (a challenge is in WWW-Authenticate)"},
-    403: {"description": "the charter does not open this to the caller"}}
+    403: {"description": "the charter does not open this to the caller"},
+}
 
 
 @router.get("", response_model=DatasetPage)
 def list_datasets(
-    request: Request, session: SessionDep, caller: CallerDep,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
     q: str = Query("", description="words that must all appear (title, description, keywords)"),
     theme: str | None = Query(None, description="air-quality | energy | biodiversity | risk"),
     organization: str | None = Query(None, description="organization id"),
-    limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**62),
+    limit: int = Query(20, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=2**62),
 ) -> DatasetPage:
     """Search the catalogue."""
-    total, page = catalogue.search(session, q=q, theme=theme, organization=organization,
-                                   limit=limit, offset=offset)
+    total, page = catalogue.search(
+        session, q=q, theme=theme, organization=organization, limit=limit, offset=offset
+    )
     root = base_url(request)
-    found = [summarise(d, session.get(Organization, d.organization_id), root,
-                       access.sees_computed(d, caller.actor)) for d in page]
+    found = [
+        summarise(
+            d,
+            session.get(Organization, d.organization_id),
+            root,
+            access.sees_computed(d, caller.actor),
+        )
+        for d in page
+    ]
     more = offset + len(page) < total
     following = str(request.url.include_query_params(offset=offset + limit)) if more else None
     return DatasetPage(count=total, datasets=found, next=following)
 
 
 @router.get("/{dataset_id}", response_model=DatasetDetail)
-def show_dataset(request: Request, session: SessionDep, caller: CallerDep,
-                 dataset_id: str) -> DatasetDetail:
+def show_dataset(
+    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str
+) -> DatasetDetail:
     """One dataset: metadata, charter, schema, freshness and last run."""
     dataset = find_dataset(session, dataset_id)
-    return describe(session, dataset, base_url(request),
-                    access.sees_computed(dataset, caller.actor))
+    return describe(
+        session, dataset, base_url(request), access.sees_computed(dataset, caller.actor)
+    )
 
 
 @router.get("/{dataset_id}/runs", response_model=RunsPage)
-def list_runs(session: SessionDep, caller: CallerDep, dataset_id: str,
-              limit: int = Query(50, ge=1, le=1000)) -> RunsPage:
+def list_runs(
+    session: SessionDep, caller: CallerDep, dataset_id: str, limit: int = Query(50, ge=1, le=1000)
+) -> RunsPage:
     """A dataset's history of runs, newest first (row counts and errors to readers of all rows)."""
     dataset = find_dataset(session, dataset_id)
     whole = access.sees_computed(dataset, caller.actor)
     runs = catalogue.runs_of(session, dataset_id, limit=limit)
-    return RunsPage(dataset=dataset_id, runs=[
-        describe_run(r, whole, access.redact_run_error(dataset, r.error, caller.actor))
-        for r in runs])
+    return RunsPage(
+        dataset=dataset_id,
+        runs=[
+            describe_run(r, whole, access.redact_run_error(dataset, r.error, caller.actor))
+            for r in runs
+        ],
+    )
 
 
 @router.get("/{dataset_id}/validation", responses=PROTECTED)
-def show_validation(session: SessionDep, caller: CallerDep, dataset_id: str,
-                    run: int | None = Query(None, ge=1, le=2**31 - 1,
-                                            description="a run id; default the latest "
-                                            "run that validated rows")) -> dict[str, Any]:
+def show_validation(
+    session: SessionDep,
+    caller: CallerDep,
+    dataset_id: str,
+    run: int | None = Query(
+        None, ge=1, le=2**31 - 1, description="a run id; default the latest run that validated rows"
+    ),
+) -> dict[str, Any]:
     """A run's validation report, frictionless-shaped (to those who may read every row)."""
     dataset = find_dataset(session, dataset_id)
     _check_whole(session, dataset, caller)
-    chosen = find_run(session, dataset_id, run) if run is not None else latest_report(
-        session, dataset_id)
+    chosen = (
+        find_run(session, dataset_id, run)
+        if run is not None
+        else latest_report(session, dataset_id)
+    )
     if chosen.report is None:
         why = chosen.error or "no rows were checked"
-        raise HTTPException(404, f"run {chosen.id} of {dataset_id!r} has no validation report "
-                                 f"(it {chosen.status}: {why})")
+        raise HTTPException(
+            404,
+            f"run {chosen.id} of {dataset_id!r} has no validation report "
+            f"(it {chosen.status}: {why})",
+        )
     try:
         return reading.read_report(session, dataset, caller, chosen)
     except access.AccessDenied as denied:
@@ -113,44 +142,76 @@ def latest_report(session: Session, dataset_id: str) -> HarvestRun:
     raise HTTPException(404, f"dataset {dataset_id!r} has no validation report yet")
 
 
-@router.get("/{dataset_id}/quarantine", response_model=QuarantinePage,
-            responses={200: {"content": {"text/csv": {}}},
-                       400: {"description": "a forged or damaged cursor"}, **PROTECTED})
+@router.get(
+    "/{dataset_id}/quarantine",
+    response_model=QuarantinePage,
+    responses={
+        200: {"content": {"text/csv": {}}},
+        400: {"description": "a forged or damaged cursor"},
+        **PROTECTED,
+    },
+)
 def list_quarantine(
-    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str,
-    run: int | None = Query(None, ge=1, le=2**31 - 1,
-                            description="a run id; default the latest run"),
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    dataset_id: str,
+    run: int | None = Query(
+        None, ge=1, le=2**31 - 1, description="a run id; default the latest run"
+    ),
     format: Literal["json", "csv"] = Query("json"),
-    limit: int = Query(QUARANTINE_PAGE, ge=1, le=10_000), offset: int = Query(0, ge=0, le=2**62),
-    cursor: str | None = Query(None, max_length=64,
-                               description="opaque, from the previous page's `next`"),
+    limit: int = Query(QUARANTINE_PAGE, ge=1, le=10_000),
+    offset: int = Query(0, ge=0, le=2**62),
+    cursor: str | None = Query(
+        None, max_length=64, description="opaque, from the previous page's `next`"
+    ),
 ) -> Any:
     """Rows the gate quarantined, with their row number, cells and reasons."""
     dataset = find_dataset(session, dataset_id)
     _check_whole(session, dataset, caller)
-    chosen = find_run(session, dataset_id, run) if run is not None else _latest_run(
-        session, dataset_id)
+    chosen = (
+        find_run(session, dataset_id, run) if run is not None else _latest_run(session, dataset_id)
+    )
     run_id = chosen.id if chosen else None
     try:
         if format == "csv":
             pages = reading.stream_quarantine(session, dataset, caller, run_id)
             fields = records.field_names(session, dataset_id)
-            return StreamingResponse(quarantine_csv(pages, fields),
-                                     media_type="text/csv; charset=utf-8", headers={
-                "Content-Disposition": f'attachment; filename="{dataset_id}-quarantine.csv"'})
-        page = reading.read_quarantine(session, dataset, caller, run_id, limit, offset,
-                                       cursor) if run_id is not None else quarantine.Page([], None)
+            return StreamingResponse(
+                quarantine_csv(pages, fields),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{dataset_id}-quarantine.csv"'
+                },
+            )
+        page = (
+            reading.read_quarantine(session, dataset, caller, run_id, limit, offset, cursor)
+            if run_id is not None
+            else quarantine.Page([], None)
+        )
     except access.AccessDenied as denied:
         raise refusal(denied) from None
     except quarantine.BadCursor as bad:
         raise HTTPException(400, str(bad)) from None
     # The next page names its run: a harvest landing between two pages must not switch runs.
-    following = str(request.url.remove_query_params("offset").include_query_params(
-        run=run_id, cursor=page.next_cursor)) if page.next_cursor else None
+    following = (
+        str(
+            request.url.remove_query_params("offset").include_query_params(
+                run=run_id, cursor=page.next_cursor
+            )
+        )
+        if page.next_cursor
+        else None
+    )
     return QuarantinePage(
-        dataset=dataset_id, run=run_id, count=chosen.rows_quarantined if chosen else 0,
-        rows=[QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors)
-              for r in page.rows], next=following)
+        dataset=dataset_id,
+        run=run_id,
+        count=chosen.rows_quarantined if chosen else 0,
+        rows=[
+            QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors) for r in page.rows
+        ],
+        next=following,
+    )
 
 
 def _latest_run(session: Session, dataset_id: str) -> HarvestRun | None:

@@ -8,23 +8,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.api.origin import route_path
 
 # The UI is server-rendered: its own stylesheet, no script, forms posting to itself.
-SITE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-               "form-action 'self'; frame-ancestors 'none'")
+SITE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # FastAPI's /docs and /redoc load their assets from jsDelivr and start them with an inline
 # script (redoc adds Google Fonts and a blob: worker). Drop the CDN hosts once the assets are
 # served by the hub itself.
-DOCS_POLICY = ("default-src 'self'; "
-               "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-               "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-               "https://fonts.googleapis.com; "
-               "font-src 'self' https://fonts.gstatic.com; "
-               "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly "
-               "https://validator.swagger.io; "
-               "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
+    "https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly "
+    "https://validator.swagger.io; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
-COMMON = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-          "X-Frame-Options": "DENY"}
+COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def policy_for(path: str) -> str:

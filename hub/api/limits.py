@@ -88,7 +88,15 @@ async def refuse(scope: Scope, send: Send, limit: int) -> None:
     else:
         body, media = json.dumps({"detail": too_large(limit)}), "application/json"
     payload = body.encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", media.encode()), (b"content-length", str(len(payload)).encode()),
-        (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", media.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

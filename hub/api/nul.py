@@ -40,6 +40,14 @@ class NulGuard:
         else:
             body, media = json.dumps({"detail": MESSAGE}), "application/json"
         payload = body.encode()
-        await send({"type": "http.response.start", "status": 400, "headers": [
-            (b"content-type", media.encode()), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", media.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

@@ -30,8 +30,10 @@ def configured_root() -> str | None:
     if not text:
         return None
     if not is_public_url(urlsplit(text)):
-        raise PublicUrlError(f"HUB_PUBLIC_URL={text!r} must be an absolute http(s) URL such as "
-                             "https://data.example.org/ (no query, fragment or credentials)")
+        raise PublicUrlError(
+            f"HUB_PUBLIC_URL={text!r} must be an absolute http(s) URL such as "
+            "https://data.example.org/ (no query, fragment or credentials)"
+        )
     return text.rstrip("/") + "/"
 
 
@@ -41,8 +43,14 @@ def is_public_url(parts: SplitResult) -> bool:
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
         return False
-    return (parts.scheme in DEFAULT_PORTS and bool(parts.hostname) and not parts.query
-            and not parts.fragment and parts.username is None and parts.password is None)
+    return (
+        parts.scheme in DEFAULT_PORTS
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and parts.username is None
+        and parts.password is None
+    )
 
 
 def public_root(scope: Scope) -> str:
@@ -63,7 +71,7 @@ def public_root(scope: Scope) -> str:
 def route_path(scope: Scope) -> str:
     """The path routes see: without the root path a server may have put in front."""
     path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root + "/") else path
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 class PublicOrigin:

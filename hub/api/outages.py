@@ -14,8 +14,12 @@ from hub.db import DatabaseLocked
 log = logging.getLogger(__name__)
 
 # What a database outage raises: the pool (pre-ping) recovers by itself once the server is back.
-OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError,
-                                        DatabaseLocked)
+OUTAGES: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    DatabaseLocked,
+)
 RETRY_AFTER = "5"
 MESSAGE = "the database is unavailable for a moment; retry shortly"
 
@@ -23,10 +27,18 @@ MESSAGE = "the database is unavailable for a moment; retry shortly"
 async def answer_unavailable(request: Request, exc: Exception) -> Response:
     """503 in the route's own shape (CKAN's envelope under the CKAN API)."""
     # One line, no traceback: the cause is outside the hub and says so itself.
-    log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    log.warning(
+        "%s %s: database unavailable: %s",
+        request.method,
+        request.url.path,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
     headers = {"Retry-After": RETRY_AFTER}
     if is_ckan_path(request.url.path):
-        return Response(failure_body(request.scope, "Service Unavailable", MESSAGE), 503,
-                        headers=headers, media_type=MEDIA_TYPE)
+        return Response(
+            failure_body(request.scope, "Service Unavailable", MESSAGE),
+            503,
+            headers=headers,
+            media_type=MEDIA_TYPE,
+        )
     return JSONResponse({"detail": MESSAGE}, status_code=503, headers=headers)

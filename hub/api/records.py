@@ -29,40 +29,57 @@ _SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
 
 
 @router.get(
-    "/{dataset_id}/records", response_model=RecordsPage,
-    responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}},
-               400: {"description": "bad date, bbox, limit or cursor"},
-               401: {"description": "no valid token, and the charter does not open these "
-                                    "records to everyone"},
-               403: {"description": "the charter does not open these records to the caller"}})
+    "/{dataset_id}/records",
+    response_model=RecordsPage,
+    responses={
+        200: {"content": {"text/csv": {}, "application/geo+json": {}}},
+        400: {"description": "bad date, bbox, limit or cursor"},
+        401: {
+            "description": "no valid token, and the charter does not open these records to everyone"
+        },
+        403: {"description": "the charter does not open these records to the caller"},
+    },
+)
 def read_records(
-    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str,
-    start: str | None = Query(None, alias="from", description="ISO 8601, inclusive; no zone = "
-                              "UTC", examples=["2024-05-01T00:00:00Z"]),
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    dataset_id: str,
+    start: str | None = Query(
+        None,
+        alias="from",
+        description="ISO 8601, inclusive; no zone = UTC",
+        examples=["2024-05-01T00:00:00Z"],
+    ),
     end: str | None = Query(None, alias="to", description="ISO 8601, exclusive; no zone = UTC"),
-    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (WGS84)",
-                             examples=["-1.8,48.0,-1.5,48.2"]),
-    limit: int | None = Query(None, description=f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} "
-                              "(csv: every matching row)"),
+    bbox: str | None = Query(
+        None, description="minlon,minlat,maxlon,maxlat (WGS84)", examples=["-1.8,48.0,-1.5,48.2"]
+    ),
+    limit: int | None = Query(
+        None, description=f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} (csv: every matching row)"
+    ),
     cursor: str | None = Query(None, description="opaque, from the previous page's `next`"),
     format: Literal["json", "csv", "geojson"] = Query("json"),
 ) -> Any:
     """Records in a time range and bounding box, ordered by time, paged by cursor."""
     dataset = find_dataset(session, dataset_id)
-    criteria = reading.Criteria(parse_moment("from", start), parse_moment("to", end),
-                                parse_box(bbox))
+    criteria = reading.Criteria(
+        parse_moment("from", start), parse_moment("to", end), parse_box(bbox)
+    )
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
     try:
         if format == "csv":
             layout, pages = reading.stream_records(session, dataset, caller, criteria, cap, cursor)
-            return StreamingResponse(csv_lines(layout, pages),
-                                     media_type="text/csv; charset=utf-8",
-                                     headers={"Content-Disposition":
-                                              f'attachment; filename="{dataset_id}.csv"'})
-        page = reading.read_records(session, dataset, caller, criteria, cap or DEFAULT_LIMIT,
-                                    cursor)
+            return StreamingResponse(
+                csv_lines(layout, pages),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{dataset_id}.csv"'},
+            )
+        page = reading.read_records(
+            session, dataset, caller, criteria, cap or DEFAULT_LIMIT, cursor
+        )
         layout = reading.layout(session, dataset)
     except access.AccessDenied as denied:
         raise refusal(denied) from None
@@ -74,8 +91,9 @@ def read_records(
     if format == "geojson":
         lon, lat = reading.coordinates(layout)
         if not (lon and lat):
-            raise HTTPException(400, f"dataset {dataset_id!r} has no coordinates: ask for "
-                                     "format=json or format=csv")
+            raise HTTPException(
+                400, f"dataset {dataset_id!r} has no coordinates: ask for format=json or format=csv"
+            )
         collection = to_feature_collection(page.records, lon, lat, following)
         return JSONResponse(collection, media_type="application/geo+json")
     return RecordsPage(records=page.records, next=following)
@@ -89,8 +107,11 @@ def parse_moment(name: str, text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
-        raise HTTPException(400, f"{name}={text!r} is not an ISO 8601 date-time; write e.g. "
-                                 "2024-05-01T00:00:00Z (a value without a zone is UTC)") from None
+        raise HTTPException(
+            400,
+            f"{name}={text!r} is not an ISO 8601 date-time; write e.g. "
+            "2024-05-01T00:00:00Z (a value without a zone is UTC)",
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -135,13 +156,22 @@ def to_csv_lines(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def to_feature_collection(rows: list[dict[str, Any]], lon: str, lat: str,
-                          following: str | None) -> dict[str, Any]:
+def to_feature_collection(
+    rows: list[dict[str, Any]], lon: str, lat: str, following: str | None
+) -> dict[str, Any]:
     """Records as a GeoJSON FeatureCollection of Points; `next` is a foreign member."""
-    features = [{"type": "Feature",
-                 "geometry": ({"type": "Point", "coordinates": [r[lon], r[lat]]}
-                              if r.get(lon) is not None and r.get(lat) is not None else None),
-                 "properties": r} for r in rows]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": (
+                {"type": "Point", "coordinates": [r[lon], r[lat]]}
+                if r.get(lon) is not None and r.get(lat) is not None
+                else None
+            ),
+            "properties": r,
+        }
+        for r in rows
+    ]
     return {"type": "FeatureCollection", "features": features, "next": following}
 
 

@@ -11,13 +11,21 @@ from sqlmodel import Session
 from hub import catalogue, models
 from hub.models import Dataset, HarvestRun, Organization
 
-THEMES = {"air-quality": "Air quality", "energy": "Energy", "biodiversity": "Biodiversity",
-          "risk": "Risks"}
+THEMES = {
+    "air-quality": "Air quality",
+    "energy": "Energy",
+    "biodiversity": "Biodiversity",
+    "risk": "Risks",
+}
 
 # How long without new data before a dataset counts as stale: air and risk feeds are
 # near-real-time, energy balances are daily, biodiversity surveys arrive by the season.
-STALE_AFTER = {"air-quality": timedelta(days=1), "risk": timedelta(days=1),
-               "energy": timedelta(days=3), "biodiversity": timedelta(days=120)}
+STALE_AFTER = {
+    "air-quality": timedelta(days=1),
+    "risk": timedelta(days=1),
+    "energy": timedelta(days=3),
+    "biodiversity": timedelta(days=120),
+}
 DEFAULT_STALE_AFTER = timedelta(days=7)
 
 
@@ -73,8 +81,10 @@ class Freshness(BaseModel):
     modified_at: datetime = Field(description="last change to the metadata")
     time_min: datetime | None = Field(description="earliest record (null when withheld)")
     time_max: datetime | None
-    bbox: list[float] | None = Field(description="minlon, minlat, maxlon, maxlat (WGS84); null "
-                                     "when withheld from callers who may not read every row")
+    bbox: list[float] | None = Field(
+        description="minlon, minlat, maxlon, maxlat (WGS84); null "
+        "when withheld from callers who may not read every row"
+    )
     stale: bool = Field(description="no new data for longer than the theme expects")
 
 
@@ -114,8 +124,9 @@ class DatasetSummary(BaseModel):
     organization: OrganizationOut
     access: str
     licence: LicenceOut
-    record_count: int | None = Field(description="null when withheld from callers who may not "
-                                     "read every row")
+    record_count: int | None = Field(
+        description="null when withheld from callers who may not read every row"
+    )
     freshness: Freshness
     url: str = Field(description="this dataset in the native API")
 
@@ -185,55 +196,76 @@ def is_stale(dataset: Dataset, now: datetime | None = None) -> bool:
     return (now or datetime.now(UTC)) - last > limit
 
 
-def summarise_organization(organization: Organization | None, organization_id: str
-                           ) -> OrganizationOut:
+def summarise_organization(
+    organization: Organization | None, organization_id: str
+) -> OrganizationOut:
     """The public view of an organization (its id alone if the row is gone)."""
     if organization is None:
         return OrganizationOut(id=organization_id, name=organization_id, kind="public")
     return OrganizationOut(id=organization.id, name=organization.name, kind=organization.kind)
 
 
-def summarise(dataset: Dataset, organization: Organization | None, base_url: str,
-              whole: bool = True) -> DatasetSummary:
+def summarise(
+    dataset: Dataset, organization: Organization | None, base_url: str, whole: bool = True
+) -> DatasetSummary:
     """A dataset as a search result; `whole` False withholds what is computed from its rows."""
     return DatasetSummary(
-        id=dataset.id, title=dataset.title, description=dataset.description, theme=dataset.theme,
+        id=dataset.id,
+        title=dataset.title,
+        description=dataset.description,
+        theme=dataset.theme,
         keywords=list(dataset.keywords or []),
         organization=summarise_organization(organization, dataset.organization_id),
-        access=dataset.access, licence=licence_of(dataset),
+        access=dataset.access,
+        licence=licence_of(dataset),
         record_count=dataset.record_count if whole else None,
-        freshness=freshness_of(dataset, whole), url=f"{base_url}api/v1/datasets/{dataset.id}")
+        freshness=freshness_of(dataset, whole),
+        url=f"{base_url}api/v1/datasets/{dataset.id}",
+    )
 
 
-def describe(session: Session, dataset: Dataset, base_url: str, whole: bool = True
-             ) -> DatasetDetail:
+def describe(
+    session: Session, dataset: Dataset, base_url: str, whole: bool = True
+) -> DatasetDetail:
     """A dataset with everything its page and the API show about it (see `summarise`)."""
-    summary = summarise(dataset, session.get(Organization, dataset.organization_id), base_url,
-                        whole)
+    summary = summarise(
+        dataset, session.get(Organization, dataset.organization_id), base_url, whole
+    )
     latest = catalogue.runs_of(session, dataset.id, limit=1)
     return DatasetDetail(
         **summary.model_dump(),
-        charter=CharterSummary(id=dataset.charter_id, version=dataset.charter_version,
-                               access=dataset.access, licence=licence_of(dataset),
-                               mandatory_mention=dataset.mandatory_mention),
+        charter=CharterSummary(
+            id=dataset.charter_id,
+            version=dataset.charter_version,
+            access=dataset.access,
+            licence=licence_of(dataset),
+            mandatory_mention=dataset.mandatory_mention,
+        ),
         schema=schema_of(session, dataset),
         last_run=summarise_run(latest[0], whole) if latest else None,
-        links=links_of(dataset.id, base_url))
+        links=links_of(dataset.id, base_url),
+    )
 
 
 def licence_of(dataset: Dataset) -> LicenceOut:
     """The licence recorded on a dataset from its charter."""
-    return LicenceOut(id=dataset.licence_id, title=dataset.licence_title or dataset.licence_id,
-                      url=dataset.licence_url)
+    return LicenceOut(
+        id=dataset.licence_id,
+        title=dataset.licence_title or dataset.licence_id,
+        url=dataset.licence_url,
+    )
 
 
 def freshness_of(dataset: Dataset, whole: bool = True) -> Freshness:
     """When a dataset last changed and, for readers of every row, what its rows cover."""
-    return Freshness(published_at=as_utc(dataset.published_at),
-                     modified_at=as_utc(dataset.modified_at) or datetime.now(UTC),
-                     time_min=as_utc(dataset.time_min) if whole else None,
-                     time_max=as_utc(dataset.time_max) if whole else None,
-                     bbox=dataset.bbox if whole else None, stale=is_stale(dataset))
+    return Freshness(
+        published_at=as_utc(dataset.published_at),
+        modified_at=as_utc(dataset.modified_at) or datetime.now(UTC),
+        time_min=as_utc(dataset.time_min) if whole else None,
+        time_max=as_utc(dataset.time_max) if whole else None,
+        bbox=dataset.bbox if whole else None,
+        stale=is_stale(dataset),
+    )
 
 
 def schema_of(session: Session, dataset: Dataset) -> SchemaSummary:
@@ -242,35 +274,65 @@ def schema_of(session: Session, dataset: Dataset) -> SchemaSummary:
         descriptor = catalogue.resource_of(session, dataset.id).schema_descriptor
     except catalogue.NotFound:
         descriptor = {}
-    fields = [FieldOut(name=f["name"], type=f.get("type", "string"), format=f.get("format"),
-                       title=f.get("title"), description=f.get("description"),
-                       constraints=f.get("constraints") or {})
-              for f in descriptor.get("fields", [])]
+    fields = [
+        FieldOut(
+            name=f["name"],
+            type=f.get("type", "string"),
+            format=f.get("format"),
+            title=f.get("title"),
+            description=f.get("description"),
+            constraints=f.get("constraints") or {},
+        )
+        for f in descriptor.get("fields", [])
+    ]
     return SchemaSummary(name=dataset.schema_name, version=dataset.schema_version, fields=fields)
 
 
 def summarise_run(run: HarvestRun, whole: bool = True) -> RunSummary:
     """The status of a run, and its row counts for readers of every row."""
-    counts = {name: getattr(run, name) if whole else None for name in (
-        "rows_read", "rows_published", "rows_updated", "rows_quarantined", "rows_skipped")}
-    return RunSummary(id=run.id or 0, status=run.status,
-                      started_at=as_utc(run.started_at) or run.started_at,
-                      finished_at=as_utc(run.finished_at), **counts)
+    counts = {
+        name: getattr(run, name) if whole else None
+        for name in (
+            "rows_read",
+            "rows_published",
+            "rows_updated",
+            "rows_quarantined",
+            "rows_skipped",
+        )
+    }
+    return RunSummary(
+        id=run.id or 0,
+        status=run.status,
+        started_at=as_utc(run.started_at) or run.started_at,
+        finished_at=as_utc(run.finished_at),
+        **counts,
+    )
 
 
 def describe_run(run: HarvestRun, whole: bool = True, error: str | None = None) -> RunOut:
     """A run with the schema and charter versions it was checked against."""
-    return RunOut(**summarise_run(run, whole).model_dump(), source_id=run.source_id,
-                  schema_name=run.schema_name, schema_version=run.schema_version,
-                  charter_id=run.charter_id, charter_version=run.charter_version,
-                  error=run.error if error is None else error)
+    return RunOut(
+        **summarise_run(run, whole).model_dump(),
+        source_id=run.source_id,
+        schema_name=run.schema_name,
+        schema_version=run.schema_version,
+        charter_id=run.charter_id,
+        charter_version=run.charter_version,
+        error=run.error if error is None else error,
+    )
 
 
 def links_of(dataset_id: str, base_url: str) -> dict[str, str]:
     """Where a dataset can be read: native API, exports, reports, CKAN and the UI."""
     api = f"{base_url}api/v1/datasets/{dataset_id}"
-    return {"self": api, "records": f"{api}/records", "csv": f"{api}/records?format=csv",
-            "geojson": f"{api}/records?format=geojson", "validation": f"{api}/validation",
-            "runs": f"{api}/runs", "quarantine": f"{api}/quarantine",
-            "ckan": f"{base_url}api/3/action/package_show?id={dataset_id}",
-            "page": f"{base_url}datasets/{dataset_id}"}
+    return {
+        "self": api,
+        "records": f"{api}/records",
+        "csv": f"{api}/records?format=csv",
+        "geojson": f"{api}/records?format=geojson",
+        "validation": f"{api}/validation",
+        "runs": f"{api}/runs",
+        "quarantine": f"{api}/quarantine",
+        "ckan": f"{base_url}api/3/action/package_show?id={dataset_id}",
+        "page": f"{base_url}datasets/{dataset_id}",
+    }

@@ -82,16 +82,27 @@ def link(base: Any, **params: str | None) -> str:
     return f"{base}?{query}" if query else str(base)
 
 
-templates.env.filters.update(ago=ago, utc=utc, iso=iso,
-                             number=lambda n: "—" if n is None else f"{n:,}",
-                             sentence=sentence, ticks=ticks)
+templates.env.filters.update(
+    ago=ago,
+    utc=utc,
+    iso=iso,
+    number=lambda n: "—" if n is None else f"{n:,}",
+    sentence=sentence,
+    ticks=ticks,
+)
 templates.env.globals.update(themes=THEMES, link=link)
 
 
 @router.get("/", response_class=HTMLResponse)
-def render_home(request: Request, session: SessionDep, caller: CallerDep, q: str = "",
-              theme: str | None = None, organization: str | None = None,
-              page: int = Query(1, ge=1)) -> HTMLResponse:
+def render_home(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    q: str = "",
+    theme: str | None = None,
+    organization: str | None = None,
+    page: int = Query(1, ge=1),
+) -> HTMLResponse:
     """Search the catalogue, with theme and organization facets."""
     _, matching = catalogue.search(session, q=q, limit=100_000)
     organizations = {o.id: o for o in catalogue.organizations(session)}
@@ -100,46 +111,68 @@ def render_home(request: Request, session: SessionDep, caller: CallerDep, q: str
     chosen = [d for d in in_org if not theme or d.theme == theme]
     start = (page - 1) * PAGE_SIZE
     root = base_url(request)
-    shown = [summarise(d, organizations.get(d.organization_id), root,
-                       access.sees_computed(d, caller.actor))
-             for d in chosen[start:start + PAGE_SIZE]]
-    return templates.TemplateResponse(request, "index.html", {
-        "q": q, "theme": theme, "organization": organization, "page": page,
-        "count": len(chosen), "datasets": shown,
-        "more": start + PAGE_SIZE < len(chosen),
-        "theme_facets": Counter(d.theme for d in in_org).most_common(),
-        "organization_facets": [(organizations[o].name if o in organizations else o, o, n)
-                                for o, n in Counter(d.organization_id for d in in_theme)
-                                .most_common()],
-    })
+    shown = [
+        summarise(
+            d, organizations.get(d.organization_id), root, access.sees_computed(d, caller.actor)
+        )
+        for d in chosen[start : start + PAGE_SIZE]
+    ]
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "q": q,
+            "theme": theme,
+            "organization": organization,
+            "page": page,
+            "count": len(chosen),
+            "datasets": shown,
+            "more": start + PAGE_SIZE < len(chosen),
+            "theme_facets": Counter(d.theme for d in in_org).most_common(),
+            "organization_facets": [
+                (organizations[o].name if o in organizations else o, o, n)
+                for o, n in Counter(d.organization_id for d in in_theme).most_common()
+            ],
+        },
+    )
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
-def render_dataset(request: Request, session: SessionDep, caller: CallerDep,
-                   dataset_id: str) -> HTMLResponse:
+def render_dataset(
+    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str
+) -> HTMLResponse:
     """One dataset: charter, schema, validation, runs, preview and API links."""
     try:
         dataset = catalogue.get(session, dataset_id)
     except catalogue.NotFound:
-        return templates.TemplateResponse(request, "missing.html", {"dataset_id": dataset_id},
-                                          status_code=404)
+        return templates.TemplateResponse(
+            request, "missing.html", {"dataset_id": dataset_id}, status_code=404
+        )
     whole = access.sees_computed(dataset, caller.actor)
     detail = describe(session, dataset, base_url(request), whole)
     runs = catalogue.runs_of(session, dataset_id, limit=20)
     preview, denied = read_preview(session, dataset, caller)
-    return templates.TemplateResponse(request, "dataset.html", {
-        "d": detail, "purposes": purposes_of(dataset),
-        "runs": [describe_run(r, whole) for r in runs],
-        "validation": summarise_validation(runs) if whole else None,
-        "preview": preview, "denied": denied,
-        "columns": [f.name for f in detail.schema_.fields],
-        "run_errors": {r.id: access.redact_run_error(dataset, r.error, caller.actor)
-                       for r in runs},
-    })
+    return templates.TemplateResponse(
+        request,
+        "dataset.html",
+        {
+            "d": detail,
+            "purposes": purposes_of(dataset),
+            "runs": [describe_run(r, whole) for r in runs],
+            "validation": summarise_validation(runs) if whole else None,
+            "preview": preview,
+            "denied": denied,
+            "columns": [f.name for f in detail.schema_.fields],
+            "run_errors": {
+                r.id: access.redact_run_error(dataset, r.error, caller.actor) for r in runs
+            },
+        },
+    )
 
 
-def read_preview(session: Session, dataset: Dataset, caller: reading.Caller
-                 ) -> tuple[list[dict[str, Any]], str | None]:
+def read_preview(
+    session: Session, dataset: Dataset, caller: reading.Caller
+) -> tuple[list[dict[str, Any]], str | None]:
     """The latest records the caller may read, else why none are shown.
 
     A page view is no attempt to read: refusals are not logged, reads are (by hub.reading).
@@ -173,7 +206,11 @@ def summarise_validation(runs: list[HarvestRun]) -> dict[str, Any] | None:
     listed = [e for task in report.get("tasks", []) for e in task.get("errors", [])]
     by_type = Counter(str(e.get("type", "error")) for e in listed).most_common()
     rows = sum(t.get("stats", {}).get("rows", 0) for t in report.get("tasks", []))
-    return {"run": run, "valid": report.get("valid", False), "rows": rows,
-            "errors": report.get("stats", {}).get("errors", len(listed)),
-            "by_type": by_type, "partial": len(listed) < report.get("stats", {}).get("errors", 0)}
-
+    return {
+        "run": run,
+        "valid": report.get("valid", False),
+        "rows": rows,
+        "errors": report.get("stats", {}).get("errors", len(listed)),
+        "by_type": by_type,
+        "partial": len(listed) < report.get("stats", {}).get("errors", 0),
+    }

@@ -23,15 +23,27 @@ from hub.app import create_app
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import get_settings
 
-FIELDS = ["station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
-          "observed_at", "longitude", "latitude", "quality_flag"]
+FIELDS = [
+    "station_id",
+    "station_name",
+    "pollutant",
+    "value",
+    "unit",
+    "averaging_period",
+    "observed_at",
+    "longitude",
+    "latitude",
+    "quality_flag",
+]
 ATMO = Publisher("atmo-demo", "Atmo Démo")
 START = datetime(2026, 3, 1, tzinfo=UTC)
 HOURS = 24
 # Three stations around Rennes; st-c lies outside the city box the bbox tests use.
-STATIONS = {"st-a": ("Rennes Centre", "-1.6800", "48.1100"),
-            "st-b": ("Rennes Sud", "-1.6000", "48.0800"),
-            "st-c": ("Saint-Aubin", "-1.2000", "48.3000")}
+STATIONS = {
+    "st-a": ("Rennes Centre", "-1.6800", "48.1100"),
+    "st-b": ("Rennes Sud", "-1.6000", "48.0800"),
+    "st-c": ("Saint-Aubin", "-1.2000", "48.3000"),
+}
 POLLUTANTS = ("no2", "pm25")
 CITY_BOX = "-1.75,48.0,-1.55,48.2"
 # Rows the gate must quarantine: a negative value, an unknown pollutant, a date that is no date.
@@ -58,10 +70,20 @@ def observation_rows() -> pl.DataFrame:
         moment = (START + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for station, (name, lon, lat) in STATIONS.items():
             for pollutant in POLLUTANTS:
-                rows.append({"station_id": station, "station_name": name, "pollutant": pollutant,
-                             "value": f"{10 + hour % 7}.5", "unit": "µg/m³",
-                             "averaging_period": "PT1H", "observed_at": moment,
-                             "longitude": lon, "latitude": lat, "quality_flag": "unverified"})
+                rows.append(
+                    {
+                        "station_id": station,
+                        "station_name": name,
+                        "pollutant": pollutant,
+                        "value": f"{10 + hour % 7}.5",
+                        "unit": "µg/m³",
+                        "averaging_period": "PT1H",
+                        "observed_at": moment,
+                        "longitude": lon,
+                        "latitude": lat,
+                        "quality_flag": "unverified",
+                    }
+                )
     for index, override in enumerate(BAD_ROWS):
         rows.append({**rows[index], "station_id": f"bad-{index}", **override})
     return frame_of(rows)
@@ -73,47 +95,80 @@ def frame_of(rows: list[dict[str, str]]) -> pl.DataFrame:
     return frame.with_columns(pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64))
 
 
-def air_batch(dataset_id: str, charter: str, title: str, frame: pl.DataFrame,
-              publisher: Publisher = ATMO, keywords: list[str] | None = None) -> Batch:
+def air_batch(
+    dataset_id: str,
+    charter: str,
+    title: str,
+    frame: pl.DataFrame,
+    publisher: Publisher = ATMO,
+    keywords: list[str] | None = None,
+) -> Batch:
     """A batch of air-quality observations."""
-    return Batch(dataset_id=dataset_id, title=title, publisher=publisher, theme="air-quality",
-                 schema="air-quality-observation", charter=charter, chunks=[frame],
-                 description=f"{title}: hourly concentrations, validated by the hub.",
-                 source_url="https://example.org/feed.csv", keywords=keywords or [])
+    return Batch(
+        dataset_id=dataset_id,
+        title=title,
+        publisher=publisher,
+        theme="air-quality",
+        schema="air-quality-observation",
+        charter=charter,
+        chunks=[frame],
+        description=f"{title}: hourly concentrations, validated by the hub.",
+        source_url="https://example.org/feed.csv",
+        keywords=keywords or [],
+    )
 
 
 def write_closed_charters(folder: Path) -> None:
     """Charters by Atmo Démo that open nothing: restricted, personal and crisis access."""
     folder.mkdir(parents=True, exist_ok=True)
-    extra = {"restricted": "restricted_to: [metropole-civil-protection]\ngdpr_sensitive: false\n",
-             "crisis": "restricted_to: ['role:crisis-cell']\ngdpr_sensitive: false\n",
-             "personal": "gdpr_sensitive: true\npersonal_data:\n  subject_field: station_id\n"
-                         "  legal_basis: consent\n  matching_data: [station_id]\n"
-                         "  retention_days: 365\n"}
+    extra = {
+        "restricted": "restricted_to: [metropole-civil-protection]\ngdpr_sensitive: false\n",
+        "crisis": "restricted_to: ['role:crisis-cell']\ngdpr_sensitive: false\n",
+        "personal": "gdpr_sensitive: true\npersonal_data:\n  subject_field: station_id\n"
+        "  legal_basis: consent\n  matching_data: [station_id]\n"
+        "  retention_days: 365\n",
+    }
     for level in LEVELS:
         (folder / f"atmo-demo-{level}.yaml").write_text(
-            f"id: atmo-demo-{level}\nversion: \"2.1\"\ntitle: Atmo Démo {level} test charter\n"
+            f'id: atmo-demo-{level}\nversion: "2.1"\ntitle: Atmo Démo {level} test charter\n'
             "producer: atmo-demo\nlicence:\n  id: custom\n  label: Agreement for tests\n"
             "  uri: https://example.org/agreement\n"
             f"access: {level}\npurposes: [testing]\n{extra[level]}"
-            f"mandatory_mention: \"Source: Atmo Démo ({level})\"\n"
-            "valid_from: \"2026-01-01\"\nvalid_until: \"2030-12-31\"\n"
-            "themes: [air-quality]\nschemas: [air-quality-observation]\n", encoding="utf-8")
+            f'mandatory_mention: "Source: Atmo Démo ({level})"\n'
+            'valid_from: "2026-01-01"\nvalid_until: "2030-12-31"\n'
+            "themes: [air-quality]\nschemas: [air-quality-observation]\n",
+            encoding="utf-8",
+        )
 
 
-def publish_catalogue(engine: Engine, charters: Path, monkeypatch: pytest.MonkeyPatch
-                      ) -> Published:
+def publish_catalogue(engine: Engine, charters: Path, monkeypatch: pytest.MonkeyPatch) -> Published:
     """One open dataset (with quarantined rows) and one dataset per closed access level."""
     write_closed_charters(charters)
     monkeypatch.setenv("HUB_CHARTERS_PATH", str(charters))
     get_settings.cache_clear()
-    run = publish(air_batch("atmo-demo-air", "atmo-demo-open", "Air quality, Rennes (Atmo Démo)",
-                            observation_rows(), keywords=["no2", "pm25", "rennes"]), engine=engine)
+    run = publish(
+        air_batch(
+            "atmo-demo-air",
+            "atmo-demo-open",
+            "Air quality, Rennes (Atmo Démo)",
+            observation_rows(),
+            keywords=["no2", "pm25", "rennes"],
+        ),
+        engine=engine,
+    )
     closed = {}
     for level in LEVELS:
         dataset_id = f"atmo-demo-{level}-air"
-        publish(air_batch(dataset_id, f"atmo-demo-{level}", f"Air quality ({level} test)",
-                          observation_rows(), keywords=[level]), engine=engine)
+        publish(
+            air_batch(
+                dataset_id,
+                f"atmo-demo-{level}",
+                f"Air quality ({level} test)",
+                observation_rows(),
+                keywords=[level],
+            ),
+            engine=engine,
+        )
         closed[level] = dataset_id
     assert run.id is not None
     return Published("atmo-demo-air", VALID_ROWS, len(BAD_ROWS), run.id, closed)
@@ -121,47 +176,79 @@ def publish_catalogue(engine: Engine, charters: Path, monkeypatch: pytest.Monkey
 
 def openaq_rows(samples: Path) -> pl.DataFrame:
     """The real OpenAQ export of a Toronto PM2.5 sensor, shaped for the schema."""
-    raw = pl.read_csv(samples / "air" / "openaq_location_3145071_measurements.csv",
-                      infer_schema=False)
+    raw = pl.read_csv(
+        samples / "air" / "openaq_location_3145071_measurements.csv", infer_schema=False
+    )
     frame = raw.select(
-        pl.col("location_id").alias("station_id"), pl.col("location_name").alias("station_name"),
-        pl.col("parameter").alias("pollutant"), pl.col("value"), pl.col("unit"),
-        pl.lit("").alias("averaging_period"), pl.col("datetimeUtc").alias("observed_at"),
-        pl.col("longitude"), pl.col("latitude"), pl.lit("unverified").alias("quality_flag"))
+        pl.col("location_id").alias("station_id"),
+        pl.col("location_name").alias("station_name"),
+        pl.col("parameter").alias("pollutant"),
+        pl.col("value"),
+        pl.col("unit"),
+        pl.lit("").alias("averaging_period"),
+        pl.col("datetimeUtc").alias("observed_at"),
+        pl.col("longitude"),
+        pl.col("latitude"),
+        pl.lit("unverified").alias("quality_flag"),
+    )
     return frame.with_columns(pl.Series("_row", range(2, 2 + frame.height), dtype=pl.Int64))
 
 
 def sensor_community_rows(samples: Path) -> pl.DataFrame:
     """The real sensor.community SDS011 file of Aberdeen: P1 is PM10, P2 is PM2.5, times UTC."""
-    raw = pl.read_csv(samples / "air" / "2018-12-25_sds011_sensor_15092.csv", separator=";",
-                      infer_schema=False).with_row_index("line", offset=2)
+    raw = pl.read_csv(
+        samples / "air" / "2018-12-25_sds011_sensor_15092.csv", separator=";", infer_schema=False
+    ).with_row_index("line", offset=2)
     parts = []
     for column, pollutant in (("P1", "pm10"), ("P2", "pm25")):
-        parts.append(raw.select(
-            pl.col("sensor_id").alias("station_id"),
-            pl.format("sensor.community {}", pl.col("location")).alias("station_name"),
-            pl.lit(pollutant).alias("pollutant"), pl.col(column).alias("value"),
-            pl.lit("µg/m³").alias("unit"), pl.lit("PT2M30S").alias("averaging_period"),
-            (pl.col("timestamp") + "Z").alias("observed_at"), pl.col("lon").alias("longitude"),
-            pl.col("lat").alias("latitude"), pl.lit("unverified").alias("quality_flag"),
-            pl.col("line").cast(pl.Int64).alias("_row")))
+        parts.append(
+            raw.select(
+                pl.col("sensor_id").alias("station_id"),
+                pl.format("sensor.community {}", pl.col("location")).alias("station_name"),
+                pl.lit(pollutant).alias("pollutant"),
+                pl.col(column).alias("value"),
+                pl.lit("µg/m³").alias("unit"),
+                pl.lit("PT2M30S").alias("averaging_period"),
+                (pl.col("timestamp") + "Z").alias("observed_at"),
+                pl.col("lon").alias("longitude"),
+                pl.col("lat").alias("latitude"),
+                pl.lit("unverified").alias("quality_flag"),
+                pl.col("line").cast(pl.Int64).alias("_row"),
+            )
+        )
     return pl.concat(parts)
 
 
 def publish_samples(engine: Engine, samples: Path) -> list[str]:
     """Two real feeds from other operators, under their own open charters."""
-    publish(air_batch("openaq-toronto-pm25", "openaq-cc-by", "PM2.5, Toronto (OpenAQ)",
-                      openaq_rows(samples), Publisher("openaq", "OpenAQ"), ["pm25", "toronto"]),
-            engine=engine)
-    publish(air_batch("sensor-community-aberdeen", "sensor-community-odbl",
-                      "Particulates, Aberdeen (sensor.community)", sensor_community_rows(samples),
-                      Publisher("sensor-community", "Sensor.Community"), ["pm10", "pm25"]),
-            engine=engine)
+    publish(
+        air_batch(
+            "openaq-toronto-pm25",
+            "openaq-cc-by",
+            "PM2.5, Toronto (OpenAQ)",
+            openaq_rows(samples),
+            Publisher("openaq", "OpenAQ"),
+            ["pm25", "toronto"],
+        ),
+        engine=engine,
+    )
+    publish(
+        air_batch(
+            "sensor-community-aberdeen",
+            "sensor-community-odbl",
+            "Particulates, Aberdeen (sensor.community)",
+            sensor_community_rows(samples),
+            Publisher("sensor-community", "Sensor.Community"),
+            ["pm10", "pm25"],
+        ),
+        engine=engine,
+    )
     return ["openaq-toronto-pm25", "sensor-community-aberdeen"]
 
 
-def bearer(engine: Engine, role: str, *organizations: str, expires: datetime | None = None
-           ) -> dict[str, str]:
+def bearer(
+    engine: Engine, role: str, *organizations: str, expires: datetime | None = None
+) -> dict[str, str]:
     """Headers carrying a new token of `role` for `organizations`."""
     with Session(engine) as session:
         issued = tokens.issue(session, role, list(organizations), f"test {role}", expires)

@@ -13,9 +13,15 @@ from hub import tokens
 from hub.models import AccessEvent, utcnow
 
 MEMBER = "metropole-civil-protection"
-ROW_ROUTES = ("/records", "/records?format=csv", "/records?format=geojson",
-              f"/records?bbox={CITY_BOX}&from=2026-03-01T02:00Z&to=2026-03-01T05:00Z",
-              "/quarantine", "/quarantine?format=csv", "/validation")
+ROW_ROUTES = (
+    "/records",
+    "/records?format=csv",
+    "/records?format=geojson",
+    f"/records?bbox={CITY_BOX}&from=2026-03-01T02:00Z&to=2026-03-01T05:00Z",
+    "/quarantine",
+    "/quarantine?format=csv",
+    "/validation",
+)
 
 
 @pytest.fixture
@@ -25,18 +31,25 @@ def restricted(published) -> str:
 
 def log_of(engine, dataset_id: str) -> list[AccessEvent]:
     with Session(engine) as session:
-        return list(session.exec(select(AccessEvent).where(AccessEvent.dataset_id == dataset_id)
-                                 .order_by(AccessEvent.id)).all())
+        return list(
+            session.exec(
+                select(AccessEvent)
+                .where(AccessEvent.dataset_id == dataset_id)
+                .order_by(AccessEvent.id)
+            ).all()
+        )
 
 
 def test_the_producers_operator_reads_its_restricted_dataset_on_every_route(
-        client, engine, restricted, published):
+    client, engine, restricted, published
+):
     operator = bearer(engine, "operator", "atmo-demo")
     for path in ROW_ROUTES:
         response = client.get(f"/api/v1/datasets/{restricted}{path}", headers=operator)
         assert response.status_code == 200, (path, response.text)
-    records = client.get(f"/api/v1/datasets/{restricted}/records?limit=1000",
-                         headers=operator).json()["records"]
+    records = client.get(
+        f"/api/v1/datasets/{restricted}/records?limit=1000", headers=operator
+    ).json()["records"]
     assert len(records) == VALID_ROWS
     quarantine = client.get(f"/api/v1/datasets/{restricted}/quarantine", headers=operator).json()
     assert quarantine["count"] == published.bad_rows and "pm3" in str(quarantine["rows"])
@@ -44,8 +57,7 @@ def test_the_producers_operator_reads_its_restricted_dataset_on_every_route(
     assert csv.count("\n") == VALID_ROWS + 1
 
 
-def test_a_member_agency_reads_records_and_another_organization_cannot(client, engine,
-                                                                       restricted):
+def test_a_member_agency_reads_records_and_another_organization_cannot(client, engine, restricted):
     member = bearer(engine, "agency", "a-town", MEMBER)
     outsider = bearer(engine, "agency", "another-org")
     for path in ROW_ROUTES:
@@ -57,13 +69,22 @@ def test_a_member_agency_reads_records_and_another_organization_cannot(client, e
         assert client.get(url).status_code == 401, path
 
 
-@pytest.mark.parametrize("role,orgs", [("subject", ()), ("admin", ()), ("service", ()),
-                                       ("crisis-cell", ()), ("operator", ("another-op",))])
+@pytest.mark.parametrize(
+    "role,orgs",
+    [
+        ("subject", ()),
+        ("admin", ()),
+        ("service", ()),
+        ("crisis-cell", ()),
+        ("operator", ("another-op",)),
+    ],
+)
 def test_tokens_that_are_not_members_read_no_row(client, engine, restricted, role, orgs):
     headers = bearer(engine, role, *orgs)
     for path in ROW_ROUTES:
-        assert client.get(f"/api/v1/datasets/{restricted}{path}", headers=headers
-                          ).status_code == 403, path
+        assert (
+            client.get(f"/api/v1/datasets/{restricted}{path}", headers=headers).status_code == 403
+        ), path
 
 
 def test_what_is_computed_from_rows_goes_to_grantees_only(client, engine, restricted):
@@ -78,18 +99,26 @@ def test_what_is_computed_from_rows_goes_to_grantees_only(client, engine, restri
         assert listed.json()["datasets"][0]["record_count"] is None
         runs = client.get(f"/api/v1/datasets/{restricted}/runs", headers=headers).json()["runs"]
         assert all(r["rows_published"] is None for r in runs)
-        package = client.get("/api/3/action/package_show", params={"id": restricted},
-                             headers=headers).json()["result"]
+        package = client.get(
+            "/api/3/action/package_show", params={"id": restricted}, headers=headers
+        ).json()["result"]
         extras = {e["key"] for e in package["extras"]}
-        assert not extras & {"record_count", "temporal_start", "temporal_end", "bbox",
-                             "spatial", "source_url"}
+        assert not extras & {
+            "record_count",
+            "temporal_start",
+            "temporal_end",
+            "bbox",
+            "spatial",
+            "source_url",
+        }
         assert package["resources"][0]["record_count"] is None
         page = client.get(f"/datasets/{restricted}", headers=headers).text
         assert "-1.68" not in page and "2026-03-01 23:00" not in page and "144" not in page
     granted = client.get(f"/api/v1/datasets/{restricted}", headers=member).json()
     assert granted["record_count"] == VALID_ROWS and granted["freshness"]["bbox"]
-    package = client.get("/api/3/action/package_show", params={"id": restricted},
-                         headers=member).json()["result"]
+    package = client.get(
+        "/api/3/action/package_show", params={"id": restricted}, headers=member
+    ).json()["result"]
     assert {e["key"]: e["value"] for e in package["extras"]}["record_count"] == str(VALID_ROWS)
 
 
@@ -97,30 +126,43 @@ def test_ckan_search_by_computed_extras_finds_nothing_for_outsiders(client, engi
     query = {"q": f"extras_record_count:{VALID_ROWS}", "rows": 100}
     anonymous = client.get("/api/3/action/package_search", params=query).json()["result"]
     assert restricted not in [p["name"] for p in anonymous["results"]]
-    member = client.get("/api/3/action/package_search", params=query,
-                        headers=bearer(engine, "agency", MEMBER)).json()["result"]
+    member = client.get(
+        "/api/3/action/package_search", params=query, headers=bearer(engine, "agency", MEMBER)
+    ).json()["result"]
     assert restricted in [p["name"] for p in member["results"]]
 
 
 def test_ckan_routes_take_the_raw_token_and_x_ckan_api_key(client, engine, restricted):
     raw = bearer(engine, "agency", MEMBER)["Authorization"].removeprefix("Bearer ")
     for headers in ({"Authorization": raw}, {"X-CKAN-API-Key": raw}):
-        package = client.get("/api/3/action/package_show", params={"id": restricted},
-                             headers=headers).json()["result"]
+        package = client.get(
+            "/api/3/action/package_show", params={"id": restricted}, headers=headers
+        ).json()["result"]
         assert package["resources"][0]["record_count"] == VALID_ROWS
     # The raw form is CKAN's alone: the native API wants `Bearer`.
     native = client.get(f"/api/v1/datasets/{restricted}/records", headers={"Authorization": raw})
     assert native.status_code == 401
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-1], lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: t + "x",
-    lambda t: t.replace("hub.", "hub.0", 1), lambda t: "hub." + "0" * 16 + "." + "A" * 43,
-    lambda t: "", lambda t: "Bearer", lambda t: t.upper()])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1],
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
+        lambda t: t + "x",
+        lambda t: t.replace("hub.", "hub.0", 1),
+        lambda t: "hub." + "0" * 16 + "." + "A" * 43,
+        lambda t: "",
+        lambda t: "Bearer",
+        lambda t: t.upper(),
+    ],
+)
 def test_forged_and_truncated_tokens_are_401(client, engine, restricted, mangle):
     token = bearer(engine, "operator", "atmo-demo")["Authorization"].removeprefix("Bearer ")
-    response = client.get(f"/api/v1/datasets/{restricted}/records",
-                          headers={"Authorization": f"Bearer {mangle(token)}"})
+    response = client.get(
+        f"/api/v1/datasets/{restricted}/records",
+        headers={"Authorization": f"Bearer {mangle(token)}"},
+    )
     assert response.status_code == 401
     assert "records" not in response.text and "st-a" not in response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -154,8 +196,12 @@ def test_a_client_guessing_tokens_gets_429_without_slowing_others(engine, publis
     url = f"/api/v1/datasets/{restricted}/records"
     operator = bearer(engine, "operator", "atmo-demo")
     with client_for(engine) as attacker:
-        statuses = [attacker.get(url, headers={"Authorization": f"Bearer hub.{i:016x}.{'A' * 43}"}
-                                 ).status_code for i in range(40)]
+        statuses = [
+            attacker.get(
+                url, headers={"Authorization": f"Bearer hub.{i:016x}.{'A' * 43}"}
+            ).status_code
+            for i in range(40)
+        ]
         assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}
         last = attacker.get(url, headers={"Authorization": "Bearer nope"})
         assert last.status_code == 429 and int(last.headers["retry-after"]) >= 1
@@ -165,12 +211,13 @@ def test_a_client_guessing_tokens_gets_429_without_slowing_others(engine, publis
         assert other.get(url, headers=operator).status_code == 200
 
 
-def test_every_read_and_refusal_of_non_open_data_is_logged(client, engine, restricted,
-                                                           published):
+def test_every_read_and_refusal_of_non_open_data_is_logged(client, engine, restricted, published):
     operator = bearer(engine, "operator", "atmo-demo")
     outsider = bearer(engine, "agency", "another-org")
-    client.get(f"/api/v1/datasets/{restricted}/records?limit=5", headers={
-        **operator, "X-Purpose": "network planning"})
+    client.get(
+        f"/api/v1/datasets/{restricted}/records?limit=5",
+        headers={**operator, "X-Purpose": "network planning"},
+    )
     client.get(f"/api/v1/datasets/{restricted}/records")
     client.get(f"/api/v1/datasets/{restricted}/quarantine?format=csv", headers=outsider)
     client.get(f"/api/v1/datasets/{published.open_id}/records")  # open: nobody's secret
@@ -178,8 +225,11 @@ def test_every_read_and_refusal_of_non_open_data_is_logged(client, engine, restr
     assert (granted.outcome, granted.scope, granted.rows) == ("granted", "all", 5)
     assert granted.actor_role == "operator" and granted.organization == "atmo-demo"
     assert granted.purpose == "network planning" and granted.route.endswith("/records")
-    assert (anonymous.outcome, anonymous.actor_id, anonymous.scope) == ("denied", "anonymous",
-                                                                        "none")
+    assert (anonymous.outcome, anonymous.actor_id, anonymous.scope) == (
+        "denied",
+        "anonymous",
+        "none",
+    )
     assert refused.outcome == "denied" and refused.actor_role == "agency"
     assert log_of(engine, published.open_id) == []
 
@@ -194,18 +244,21 @@ def test_operators_read_the_log_of_their_datasets_and_admins_all(client, engine,
     assert client.get("/api/v1/access-log", headers=other_operator).json()["entries"] == []
     admin = client.get("/api/v1/access-log", headers=bearer(engine, "admin")).json()["entries"]
     assert len(admin) == 2 and admin[1]["prev_hash"] == admin[0]["hash"]
-    one = client.get("/api/v1/access-log", params={"dataset": restricted, "limit": 1},
-                     headers=operator).json()
+    one = client.get(
+        "/api/v1/access-log", params={"dataset": restricted, "limit": 1}, headers=operator
+    ).json()
     assert len(one["entries"]) == 1 and "after=" in one["next"]
     assert client.get(one["next"], headers=operator).json()["entries"][0]["id"] == 2
     assert client.get("/api/v1/access-log").status_code == 401
     for role, orgs in (("agency", ("atmo-demo",)), ("subject", ()), ("crisis-cell", ())):
-        assert client.get("/api/v1/access-log", headers=bearer(engine, role, *orgs)
-                          ).status_code == 403
+        assert (
+            client.get("/api/v1/access-log", headers=bearer(engine, role, *orgs)).status_code == 403
+        )
 
 
-def test_no_read_of_closed_data_is_served_when_the_log_cannot_be_written(client, engine,
-                                                                         restricted, published):
+def test_no_read_of_closed_data_is_served_when_the_log_cannot_be_written(
+    client, engine, restricted, published
+):
     operator = bearer(engine, "operator", "atmo-demo")
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE accessevent")  # drops its guard triggers too

@@ -71,7 +71,10 @@ def test_a_dataset_shows_its_charter_schema_freshness_and_last_run(client, publi
     run = body["last_run"]
     assert run["id"] == published.run_id and run["status"] == "partial"
     assert (run["rows_read"], run["rows_published"], run["rows_quarantined"]) == (
-        published.valid_rows + published.bad_rows, published.valid_rows, published.bad_rows)
+        published.valid_rows + published.bad_rows,
+        published.valid_rows,
+        published.bad_rows,
+    )
     assert body["links"]["csv"].endswith(f"/api/v1/datasets/{published.open_id}/records?format=csv")
 
 
@@ -93,15 +96,25 @@ def test_an_unknown_dataset_is_a_404_that_names_it(client):
 
 def test_runs_tell_the_history_with_schema_and_charter_versions(client, published, engine):
     with pytest.raises(PublishRefused):
-        publish(air_batch(published.open_id, "atmo-demo-open", "Air quality, Rennes (Atmo Démo)",
-                          observation_rows().head(3).rename({"value": "valeur"})), engine=engine)
+        publish(
+            air_batch(
+                published.open_id,
+                "atmo-demo-open",
+                "Air quality, Rennes (Atmo Démo)",
+                observation_rows().head(3).rename({"value": "valeur"}),
+            ),
+            engine=engine,
+        )
     runs = client.get(f"/api/v1/datasets/{published.open_id}/runs").json()["runs"]
     assert [r["status"] for r in runs] == ["refused", "partial"]
     refused, first = runs
     assert "valeur" in refused["error"] or "value" in refused["error"]
     assert first["id"] == published.run_id
     assert (first["schema_name"], first["charter_id"], first["charter_version"]) == (
-        "air-quality-observation", "atmo-demo-open", "1.0")
+        "air-quality-observation",
+        "atmo-demo-open",
+        "1.0",
+    )
     assert first["schema_version"] and first["finished_at"]
 
 
@@ -112,17 +125,23 @@ def test_the_validation_report_is_frictionless_shaped(client, published, engine)
     assert task["stats"]["rows"] == published.valid_rows + published.bad_rows
     assert task["labels"] == FIELDS
     assert {e["rowNumber"] for e in task["errors"]} == {
-        published.valid_rows + 2 + i for i in range(published.bad_rows)}
+        published.valid_rows + 2 + i for i in range(published.bad_rows)
+    }
     assert all(e["type"] for e in task["errors"])
 
 
 def test_the_validation_report_of_another_run_and_after_a_refusal(client, published, engine):
-    clean = publish(air_batch(published.open_id, "atmo-demo-open", "Air quality, Rennes",
-                              observation_rows().head(6)), engine=engine)
+    clean = publish(
+        air_batch(
+            published.open_id, "atmo-demo-open", "Air quality, Rennes", observation_rows().head(6)
+        ),
+        engine=engine,
+    )
     latest = client.get(f"/api/v1/datasets/{published.open_id}/validation").json()
     assert latest["valid"] is True and latest["stats"]["errors"] == 0
-    first = client.get(f"/api/v1/datasets/{published.open_id}/validation",
-                       params={"run": published.run_id}).json()
+    first = client.get(
+        f"/api/v1/datasets/{published.open_id}/validation", params={"run": published.run_id}
+    ).json()
     assert first["valid"] is False
     with pytest.raises(PublishRefused):
         renamed = observation_rows().head(3).rename({"unit": "unité"})
@@ -135,8 +154,9 @@ def test_the_validation_report_of_another_run_and_after_a_refusal(client, publis
 def test_a_run_of_another_dataset_or_unknown_is_a_404(client, published):
     other = client.get(f"/api/v1/datasets/{published.closed['crisis']}/runs").json()["runs"][0]
     for run in (other["id"], 999_999):
-        response = client.get(f"/api/v1/datasets/{published.open_id}/validation",
-                              params={"run": run})
+        response = client.get(
+            f"/api/v1/datasets/{published.open_id}/validation", params={"run": run}
+        )
         assert response.status_code == 404 and str(run) in response.json()["detail"]
 
 
@@ -173,17 +193,24 @@ def test_a_later_clean_run_has_no_quarantine(client, published, engine):
     clean = publish(air_batch(published.open_id, "atmo-demo-open", "Air", again), engine=engine)
     latest = client.get(f"/api/v1/datasets/{published.open_id}/quarantine").json()
     assert (latest["run"], latest["count"], latest["rows"]) == (clean.id, 0, [])
-    first = client.get(f"/api/v1/datasets/{published.open_id}/quarantine",
-                       params={"run": published.run_id}).json()
+    first = client.get(
+        f"/api/v1/datasets/{published.open_id}/quarantine", params={"run": published.run_id}
+    ).json()
     assert first["count"] == published.bad_rows
 
 
 @pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
-def test_closed_records_and_quarantine_ask_anonymous_callers_for_a_token(client, published,
-                                                                         level):
+def test_closed_records_and_quarantine_ask_anonymous_callers_for_a_token(client, published, level):
     dataset_id = published.closed[level]
-    for path in ("/records", "/records?format=csv", "/records?format=geojson", "/quarantine",
-                 "/quarantine?format=csv", "/validation", f"/quarantine?run={published.run_id}"):
+    for path in (
+        "/records",
+        "/records?format=csv",
+        "/records?format=geojson",
+        "/quarantine",
+        "/quarantine?format=csv",
+        "/validation",
+        f"/quarantine?run={published.run_id}",
+    ):
         response = client.get(f"/api/v1/datasets/{dataset_id}{path}")
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"].startswith("Bearer")
@@ -192,13 +219,16 @@ def test_closed_records_and_quarantine_ask_anonymous_callers_for_a_token(client,
 
 def test_the_openapi_document_lists_the_routes_with_summaries(client):
     spec = client.get("/openapi.json").json()
-    for path in ("/api/v1/datasets", "/api/v1/datasets/{dataset_id}",
-                 "/api/v1/datasets/{dataset_id}/records", "/api/v1/datasets/{dataset_id}/runs",
-                 "/api/v1/datasets/{dataset_id}/validation",
-                 "/api/v1/datasets/{dataset_id}/quarantine"):
+    for path in (
+        "/api/v1/datasets",
+        "/api/v1/datasets/{dataset_id}",
+        "/api/v1/datasets/{dataset_id}/records",
+        "/api/v1/datasets/{dataset_id}/runs",
+        "/api/v1/datasets/{dataset_id}/validation",
+        "/api/v1/datasets/{dataset_id}/quarantine",
+    ):
         assert spec["paths"][path]["get"]["summary"], path
     assert client.get("/docs").status_code == 200
-
 
 
 def test_the_open_validation_report_keeps_its_cell_values(client, published):
@@ -213,8 +243,13 @@ def test_run_errors_of_closed_datasets_do_not_quote_their_rows(client, published
 
     dataset_id = published.closed["personal"]
     with Session(engine) as session:
-        session.add(HarvestRun(dataset_id=dataset_id, status="failed",
-                               error="ReaderError: row 3 'HOUSEHOLD-SECRET-7' is not a number"))
+        session.add(
+            HarvestRun(
+                dataset_id=dataset_id,
+                status="failed",
+                error="ReaderError: row 3 'HOUSEHOLD-SECRET-7' is not a number",
+            )
+        )
         session.commit()
     runs = client.get(f"/api/v1/datasets/{dataset_id}/runs").json()["runs"]
     assert "HOUSEHOLD-SECRET-7" not in str(runs)

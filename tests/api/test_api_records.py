@@ -63,8 +63,15 @@ def test_from_is_inclusive_and_to_exclusive(client):
     assert len(found) == 3 * len(STATIONS) * len(POLLUTANTS)
 
 
-@pytest.mark.parametrize("start", ["2026-03-01T05:00:00", "2026-03-01T06:00:00+01:00",
-                                   "2026-03-01T06:00:00 01:00", "2026-03-01T00:00:00-05:00"])
+@pytest.mark.parametrize(
+    "start",
+    [
+        "2026-03-01T05:00:00",
+        "2026-03-01T06:00:00+01:00",
+        "2026-03-01T06:00:00 01:00",
+        "2026-03-01T00:00:00-05:00",
+    ],
+)
 def test_a_naive_time_is_utc_and_zones_are_honoured(client, start):
     # "…06:00:00 01:00" is what "+01:00" becomes when a client forgets to encode the "+"
     found = walk(client, f"{URL}?limit=10000&from={start.replace('+', '%2B')}")
@@ -78,11 +85,14 @@ def test_a_date_alone_means_midnight_utc(client):
     assert walk(client, f"{URL}?from=2026-03-02") == []
 
 
-@pytest.mark.parametrize("query, words", [
-    ("from=yesterday", "from='yesterday' is not an ISO 8601"),
-    ("to=2026-13-01T00:00:00Z", "to='2026-13-01T00:00:00Z'"),
-    ("from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z", "is after"),
-])
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("from=yesterday", "from='yesterday' is not an ISO 8601"),
+        ("to=2026-13-01T00:00:00Z", "to='2026-13-01T00:00:00Z'"),
+        ("from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z", "is after"),
+    ],
+)
 def test_bad_times_are_a_400_that_says_what_to_write(client, query, words):
     response = client.get(f"{URL}?{query}")
     assert response.status_code == 400
@@ -94,17 +104,22 @@ def test_bbox_keeps_only_the_stations_inside(client):
     assert {r["station_id"] for r in found} == {"st-a", "st-b"}
     assert len(found) == 2 * len(POLLUTANTS) * HOURS
     both = walk(client, f"{URL}?limit=10000&bbox={CITY_BOX}&from=2026-03-01T23:00:00Z")
-    assert {(r["station_id"], r["observed_at"][11:13]) for r in both} == {("st-a", "23"),
-                                                                           ("st-b", "23")}
+    assert {(r["station_id"], r["observed_at"][11:13]) for r in both} == {
+        ("st-a", "23"),
+        ("st-b", "23"),
+    }
 
 
-@pytest.mark.parametrize("bbox, words", [
-    ("-1.7,48.0,-1.5", "4 comma-separated numbers"),
-    ("a,b,c,d", "only numbers"),
-    ("-1.7,48.0,-1.5,95", "outside [-90, 90]"),
-    ("-200,48.0,-1.5,48.2", "outside [-180, 180]"),
-    ("-1.5,48.3,-1.7,48.0", "greater than maxlat"),
-])
+@pytest.mark.parametrize(
+    "bbox, words",
+    [
+        ("-1.7,48.0,-1.5", "4 comma-separated numbers"),
+        ("a,b,c,d", "only numbers"),
+        ("-1.7,48.0,-1.5,95", "outside [-90, 90]"),
+        ("-200,48.0,-1.5,48.2", "outside [-180, 180]"),
+        ("-1.5,48.3,-1.7,48.0", "greater than maxlat"),
+    ],
+)
 def test_bad_bboxes_are_a_400(client, bbox, words):
     response = client.get(URL, params={"bbox": bbox})
     assert response.status_code == 400
@@ -117,9 +132,15 @@ def test_a_bbox_across_the_antimeridian_is_answered_not_refused(client):
     assert response.json()["records"] == []  # every station of this fixture is near Rennes
 
 
-@pytest.mark.parametrize("cursor", [
-    "not-a-cursor", base64.urlsafe_b64encode(b'{"a": 1}').decode(),
-    base64.urlsafe_b64encode(json.dumps(["tomorrow", 3]).encode()).decode(), "%%%"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+        base64.urlsafe_b64encode(json.dumps(["tomorrow", 3]).encode()).decode(),
+        "%%%",
+    ],
+)
 def test_a_forged_cursor_is_a_400(client, cursor):
     response = client.get(URL, params={"cursor": cursor})
     assert response.status_code == 400
@@ -151,8 +172,9 @@ def test_csv_streams_every_matching_row_across_pages(client, published, monkeypa
 
 def test_csv_honours_filters_and_an_explicit_limit(client, monkeypatch):
     monkeypatch.setattr(records_api, "CSV_PAGE", 4)
-    filtered = client.get(URL, params={"format": "csv", "bbox": CITY_BOX,
-                                       "from": "2026-03-01T12:00:00Z"})
+    filtered = client.get(
+        URL, params={"format": "csv", "bbox": CITY_BOX, "from": "2026-03-01T12:00:00Z"}
+    )
     rows = list(csv.DictReader(io.StringIO(filtered.text)))
     assert len(rows) == 2 * len(POLLUTANTS) * (HOURS - 12)
     assert {r["station_id"] for r in rows} == {"st-a", "st-b"}
@@ -173,13 +195,13 @@ def test_geojson_is_a_feature_collection_of_points(client):
     for feature in body["features"]:
         props = feature["properties"]
         assert feature["type"] == "Feature"
-        assert feature["geometry"] == {"type": "Point",
-                                       "coordinates": [props["longitude"], props["latitude"]]}
+        assert feature["geometry"] == {
+            "type": "Point",
+            "coordinates": [props["longitude"], props["latitude"]],
+        }
         assert set(props) == set(FIELDS)
     assert "format=geojson" in body["next"] and "cursor=" in body["next"]
     following = client.get(body["next"]).json()
     assert following["type"] == "FeatureCollection"
     firsts = {json.dumps(f["properties"], sort_keys=True) for f in body["features"]}
-    assert not firsts & {json.dumps(f["properties"], sort_keys=True)
-                         for f in following["features"]}
-
+    assert not firsts & {json.dumps(f["properties"], sort_keys=True) for f in following["features"]}

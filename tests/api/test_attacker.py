@@ -32,13 +32,24 @@ def secret_rows() -> list[dict[str, str]]:
     rows = []
     for index in range(ROWS):
         moment = (SECRET_START + timedelta(minutes=15 * index)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows.append({"station_id": f"SECRET-ST-{index % 5}", "station_name": "Hidden site",
-                     "pollutant": "no2", "value": f"{index % 40}.25", "unit": "µg/m³",
-                     "averaging_period": "PT15M", "observed_at": moment,
-                     "longitude": f"5.4321{index % 10}", "latitude": f"43.2109{index % 10}",
-                     "quality_flag": "unverified"})
-    rows += [{**rows[0], "station_id": "SECRET-BAD-1", "value": "-9"},
-             {**rows[1], "station_id": "SECRET-BAD-2", "pollutant": "pm3"}]
+        rows.append(
+            {
+                "station_id": f"SECRET-ST-{index % 5}",
+                "station_name": "Hidden site",
+                "pollutant": "no2",
+                "value": f"{index % 40}.25",
+                "unit": "µg/m³",
+                "averaging_period": "PT15M",
+                "observed_at": moment,
+                "longitude": f"5.4321{index % 10}",
+                "latitude": f"43.2109{index % 10}",
+                "quality_flag": "unverified",
+            }
+        )
+    rows += [
+        {**rows[0], "station_id": "SECRET-BAD-1", "value": "-9"},
+        {**rows[1], "station_id": "SECRET-BAD-2", "pollutant": "pm3"},
+    ]
     return rows
 
 
@@ -49,8 +60,17 @@ def hidden(engine, tmp_path, monkeypatch) -> dict[str, str]:
     ids = {}
     for level in ("restricted", "personal", "crisis"):
         ids[level] = f"hidden-{level}"
-        publish(air_batch(ids[level], f"atmo-demo-{level}", f"Hidden {level} sites",
-                          frame_of(secret_rows()), ATMO, [level]), engine=engine)
+        publish(
+            air_batch(
+                ids[level],
+                f"atmo-demo-{level}",
+                f"Hidden {level} sites",
+                frame_of(secret_rows()),
+                ATMO,
+                [level],
+            ),
+            engine=engine,
+        )
     return ids
 
 
@@ -85,37 +105,82 @@ def actors(engine) -> dict[str, dict[str, str]]:
 # or crisis data yet (their issues add subjects, consents and crises).
 MEMBERS = {"restricted": ("agency", "metropole-civil-protection")}
 
-ROUTES = ["/api/v1/datasets", "/api/v1/datasets/{id}", "/api/v1/datasets/{id}/records",
-          "/api/v1/datasets/{id}/runs", "/api/v1/datasets/{id}/validation",
-          "/api/v1/datasets/{id}/quarantine", "/api/v1/access-log",
-          "/api/3/action/package_show", "/api/3/action/package_search",
-          "/api/action/package_search", "/api/3/action/resource_show",
-          "/api/3/action/organization_show", "/api/3/action/group_show",
-          "/api/3/action/package_list", "/api/3/action/tag_list", "/",
-          "/datasets/{id}"]
+ROUTES = [
+    "/api/v1/datasets",
+    "/api/v1/datasets/{id}",
+    "/api/v1/datasets/{id}/records",
+    "/api/v1/datasets/{id}/runs",
+    "/api/v1/datasets/{id}/validation",
+    "/api/v1/datasets/{id}/quarantine",
+    "/api/v1/access-log",
+    "/api/3/action/package_show",
+    "/api/3/action/package_search",
+    "/api/action/package_search",
+    "/api/3/action/resource_show",
+    "/api/3/action/organization_show",
+    "/api/3/action/group_show",
+    "/api/3/action/package_list",
+    "/api/3/action/tag_list",
+    "/",
+    "/datasets/{id}",
+]
 
 texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
-moments = st.one_of(st.none(), st.sampled_from(["2019-07-14", "2019-07-14T03:00Z", "2026-03-01",
-                                                 "1900-01-01", "9999-12-31T23:59:59Z"]), texts)
-boxes = st.one_of(st.none(), st.sampled_from(["5.43,43.21,5.44,43.22", "-180,-90,180,90",
-                                               "5.4,43.2,5.5,43.3", "179,-10,-179,10"]), texts)
-params = st.fixed_dictionaries({}, optional={
-    "from": moments, "to": moments, "bbox": boxes,
-    "limit": st.one_of(st.integers(-5, 20_000).map(str), texts),
-    "cursor": st.one_of(st.sampled_from(["WyIyMDE5LTA3LTE0VDAwOjAwOjAwKzAwOjAwIiwgMV0",
-                                         "WzAsIDFd"]), texts),
-    "format": st.sampled_from(["json", "csv", "geojson", "xml"]),
-    "run": st.one_of(st.integers(-1, 20).map(str), texts),
-    "offset": st.one_of(st.integers(0, 400).map(str), texts),
-    "q": st.one_of(st.sampled_from(["SECRET", "hidden", f"extras_record_count:{ROWS}",
-                                    "temporal_start:[* TO *]", "extras_bbox:*", "Hidden"]),
-                   texts),
-    "fq": st.sampled_from(["access:restricted", "extras_temporal_start:2019*",
-                           f"record_count:{ROWS}", "groups:air-quality"]),
-    "sort": st.sampled_from(["record_count desc", "metadata_modified desc", "name asc"]),
-    "rows": st.integers(0, 1000).map(str), "include_datasets": st.sampled_from(["true"]),
-    "dataset": texts, "after": st.integers(0, 5).map(str),
-})
+moments = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["2019-07-14", "2019-07-14T03:00Z", "2026-03-01", "1900-01-01", "9999-12-31T23:59:59Z"]
+    ),
+    texts,
+)
+boxes = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["5.43,43.21,5.44,43.22", "-180,-90,180,90", "5.4,43.2,5.5,43.3", "179,-10,-179,10"]
+    ),
+    texts,
+)
+params = st.fixed_dictionaries(
+    {},
+    optional={
+        "from": moments,
+        "to": moments,
+        "bbox": boxes,
+        "limit": st.one_of(st.integers(-5, 20_000).map(str), texts),
+        "cursor": st.one_of(
+            st.sampled_from(["WyIyMDE5LTA3LTE0VDAwOjAwOjAwKzAwOjAwIiwgMV0", "WzAsIDFd"]), texts
+        ),
+        "format": st.sampled_from(["json", "csv", "geojson", "xml"]),
+        "run": st.one_of(st.integers(-1, 20).map(str), texts),
+        "offset": st.one_of(st.integers(0, 400).map(str), texts),
+        "q": st.one_of(
+            st.sampled_from(
+                [
+                    "SECRET",
+                    "hidden",
+                    f"extras_record_count:{ROWS}",
+                    "temporal_start:[* TO *]",
+                    "extras_bbox:*",
+                    "Hidden",
+                ]
+            ),
+            texts,
+        ),
+        "fq": st.sampled_from(
+            [
+                "access:restricted",
+                "extras_temporal_start:2019*",
+                f"record_count:{ROWS}",
+                "groups:air-quality",
+            ]
+        ),
+        "sort": st.sampled_from(["record_count desc", "metadata_modified desc", "name asc"]),
+        "rows": st.integers(0, 1000).map(str),
+        "include_datasets": st.sampled_from(["true"]),
+        "dataset": texts,
+        "after": st.integers(0, 5).map(str),
+    },
+)
 
 
 def leaks(text: str) -> list[str]:
@@ -129,12 +194,15 @@ def without_echo(text: str, query: dict[str, str]) -> str:
 
     A value that is part of a trace (q=SECRET) is left in: removing it could hide a leak.
     """
-    for value in sorted((v for v in query.values() if isinstance(v, str)), key=len,
-                        reverse=True):
+    for value in sorted((v for v in query.values() if isinstance(v, str)), key=len, reverse=True):
         if any(value in marker for marker in MARKERS):
             continue
-        for form in {value, html.escape(value), html.escape(value, quote=False),
-                     json.dumps(value)[1:-1]}:
+        for form in {
+            value,
+            html.escape(value),
+            html.escape(value, quote=False),
+            json.dumps(value)[1:-1],
+        }:
             if len(form) > 2:
                 text = text.replace(form, "")
     return text
@@ -143,9 +211,14 @@ def without_echo(text: str, query: dict[str, str]) -> str:
 def call(client, route: str, dataset_id: str, query: dict[str, str], headers: dict[str, str]):
     path = route.format(id=dataset_id)
     if "action/" in route:
-        query = {**query, "id": {"resource_show": f"{dataset_id}-records",
-                                 "organization_show": "atmo-demo", "group_show": "air-quality"
-                                 }.get(route.rsplit("/", 1)[1], dataset_id)}
+        query = {
+            **query,
+            "id": {
+                "resource_show": f"{dataset_id}-records",
+                "organization_show": "atmo-demo",
+                "group_show": "air-quality",
+            }.get(route.rsplit("/", 1)[1], dataset_id),
+        }
     return client.get(path, params=query, headers=headers)
 
 
@@ -155,8 +228,12 @@ def test_no_trace_of_closed_rows_reaches_anyone_outside_the_grant(engine, hidden
     dataset_id = hidden[level]
     with client_for(engine) as client:
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(who=st.sampled_from(sorted(people)), route=st.sampled_from(ROUTES), query=params)
         def attempt(who: str, route: str, query: dict[str, str]) -> None:
             ATTEMPTS[level] = ATTEMPTS.get(level, 0) + 1
@@ -173,11 +250,18 @@ def test_the_traces_are_seen_by_grantees_so_the_suite_can_see_a_leak(engine, hid
     member = bearer(engine, *MEMBERS["restricted"])
     operator = bearer(engine, "operator", "atmo-demo")
     with client_for(engine) as client:
-        for headers, level in ((member, "restricted"), (operator, "personal"),
-                               (operator, "crisis")):
+        for headers, level in (
+            (member, "restricted"),
+            (operator, "personal"),
+            (operator, "crisis"),
+        ):
             dataset_id = hidden[level]
-            for route in ("/api/v1/datasets/{id}/records", "/api/v1/datasets/{id}",
-                          "/api/v1/datasets/{id}/quarantine", "/datasets/{id}"):
+            for route in (
+                "/api/v1/datasets/{id}/records",
+                "/api/v1/datasets/{id}",
+                "/api/v1/datasets/{id}/quarantine",
+                "/datasets/{id}",
+            ):
                 response = call(client, route, dataset_id, {}, headers)
                 assert response.status_code == 200 and leaks(response.text), (level, route)
             package = call(client, "/api/3/action/package_show", dataset_id, {}, headers)

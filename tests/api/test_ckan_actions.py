@@ -43,48 +43,97 @@ def test_parameters_arrive_as_json_form_legacy_form_or_query(client, published):
     assert ok(client.post(url, json={"id": published.open_id})) == expected
     assert ok(client.post(url, data={"id": published.open_id})) == expected
     legacy = json.dumps({"id": published.open_id})
-    assert ok(client.post(url, content=f"{legacy}=1",
-                          headers={"content-type": "application/x-www-form-urlencoded"})
-              ) == expected
+    assert (
+        ok(
+            client.post(
+                url,
+                content=f"{legacy}=1",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+        )
+        == expected
+    )
     assert ok(client.post(f"{url}?id={published.open_id}")) == expected
 
 
 def test_an_unknown_action_is_a_bare_string_400(client):
     for path in PATHS:
-        for response in (client.get(f"{path}/no_such_action"),
-                         client.post(f"{path}/no_such_action", json={})):
+        for response in (
+            client.get(f"{path}/no_such_action"),
+            client.post(f"{path}/no_such_action", json={}),
+        ):
             assert response.status_code == 400
             assert response.json() == "Bad request: Action name not known: no_such_action"
 
 
 def test_bad_json_is_a_bare_string_400(client):
     for body in (b"{not json", b"[1, 2]"):
-        response = client.post("/api/action/package_show", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/api/action/package_show", content=body, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400
         assert response.json().startswith("Bad request: JSON Error: ")
 
 
-@pytest.mark.parametrize("name", ["package_create", "package_update", "resource_delete",
-                                  "organization_create", "datastore_upsert"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "package_create",
+        "package_update",
+        "resource_delete",
+        "organization_create",
+        "datastore_upsert",
+    ],
+)
 def test_writing_actions_are_known_but_not_authorized(client, name):
-    error = failed(client.post(f"/api/action/{name}", json={"name": "x"}), 403,
-                   "Authorization Error")
+    error = failed(
+        client.post(f"/api/action/{name}", json={"name": "x"}), 403, "Authorization Error"
+    )
     assert error["message"].startswith("Access denied: ")
     response = client.get(f"/api/3/action/{name}")
     assert response.status_code == 400
-    assert response.json() == ("Bad request: JSON Error: Invalid request. "
-                               "Please use POST method for your request")
+    assert response.json() == (
+        "Bad request: JSON Error: Invalid request. Please use POST method for your request"
+    )
 
 
 def test_package_show_builds_a_full_ckan_package(client, published):
-    package = ok(client.get("/api/3/action/package_show",
-                            params={"id": published.open_id, "include_users": "True",
-                                    "include_datasets": "false", "use_default_schema": "1"}))
-    for key in ("id", "name", "title", "notes", "url", "version", "license_id", "license_title",
-                "license_url", "isopen", "owner_org", "organization", "private", "state", "type",
-                "metadata_created", "metadata_modified", "num_resources", "num_tags", "tags",
-                "groups", "extras", "resources"):
+    package = ok(
+        client.get(
+            "/api/3/action/package_show",
+            params={
+                "id": published.open_id,
+                "include_users": "True",
+                "include_datasets": "false",
+                "use_default_schema": "1",
+            },
+        )
+    )
+    for key in (
+        "id",
+        "name",
+        "title",
+        "notes",
+        "url",
+        "version",
+        "license_id",
+        "license_title",
+        "license_url",
+        "isopen",
+        "owner_org",
+        "organization",
+        "private",
+        "state",
+        "type",
+        "metadata_created",
+        "metadata_modified",
+        "num_resources",
+        "num_tags",
+        "tags",
+        "groups",
+        "extras",
+        "resources",
+    ):
         assert key in package, key
     assert package["name"] == published.open_id and package["type"] == "dataset"
     assert package["license_id"] == "etalab-2.0" and package["isopen"] is True
@@ -105,7 +154,8 @@ def test_package_show_builds_a_full_ckan_package(client, published):
     assert package["num_resources"] == 1 and resource["package_id"] == published.open_id
     assert resource["format"] == "CSV" and resource["datastore_active"] is False
     assert resource["url"] == (
-        f"http://testserver/api/v1/datasets/{published.open_id}/records?format=csv")
+        f"http://testserver/api/v1/datasets/{published.open_id}/records?format=csv"
+    )
 
 
 def test_the_resource_url_downloads_the_records(client, published):
@@ -116,16 +166,18 @@ def test_the_resource_url_downloads_the_records(client, published):
 
 
 def test_a_closed_dataset_is_listed_as_not_open(client, published):
-    package = ok(client.get("/api/action/package_show",
-                            params={"id": published.closed["restricted"]}))
+    package = ok(
+        client.get("/api/action/package_show", params={"id": published.closed["restricted"]})
+    )
     assert package["isopen"] is False and package["license_id"] == "custom"
     assert {e["key"]: e["value"] for e in package["extras"]}["access"] == "restricted"
     assert client.get(package["resources"][0]["url"]).status_code == 401
 
 
 def test_package_show_errors(client):
-    error = failed(client.get("/api/action/package_show", params={"id": "missing"}), 404,
-                   "Not Found Error")
+    error = failed(
+        client.get("/api/action/package_show", params={"id": "missing"}), 404, "Not Found Error"
+    )
     assert error["message"].startswith("Not found: ") and "missing" in error["message"]
     missing = failed(client.post("/api/action/package_show", json={}), 409, "Validation Error")
     assert missing == {"name_or_id": ["Missing value"], "__type": "Validation Error"}
@@ -134,21 +186,26 @@ def test_package_show_errors(client):
 def test_resource_show_and_its_errors(client, published):
     package = ok(client.get("/api/action/package_show", params={"id": published.open_id}))
     resource_id = package["resources"][0]["id"]
-    assert ok(client.get("/api/action/resource_show", params={"id": resource_id})) == (
-        package["resources"][0])
+    assert (
+        ok(client.get("/api/action/resource_show", params={"id": resource_id}))
+        == (package["resources"][0])
+    )
     failed(client.get("/api/action/resource_show", params={"id": "nope"}), 404, "Not Found Error")
 
 
 def test_package_list_pages(client, published):
     names = ok(client.get("/api/action/package_list"))
     assert ok(client.get("/api/action/package_list", params={"limit": 2})) == names[:2]
-    assert ok(client.get("/api/action/package_list", params={"limit": 2, "offset": 2})) == (
-        names[2:4])
-    error = failed(client.get("/api/action/package_list", params={"limit": "x"}), 409,
-                   "Validation Error")
+    assert (
+        ok(client.get("/api/action/package_list", params={"limit": 2, "offset": 2})) == (names[2:4])
+    )
+    error = failed(
+        client.get("/api/action/package_list", params={"limit": "x"}), 409, "Validation Error"
+    )
     assert error["limit"] == ["Invalid integer"]
-    assert failed(client.get("/api/action/package_list", params={"offset": -1}), 409,
-                  "Validation Error")["offset"] == ["Must be a natural number"]
+    assert failed(
+        client.get("/api/action/package_list", params={"offset": -1}), 409, "Validation Error"
+    )["offset"] == ["Must be a natural number"]
 
 
 def test_organizations(client):
@@ -156,11 +213,15 @@ def test_organizations(client):
     (org,) = ok(client.get("/api/action/organization_list", params={"all_fields": "true"}))
     assert org["name"] == "atmo-demo" and org["package_count"] == 4
     assert org["is_organization"] is True and org["display_name"] == "Atmo Démo"
-    shown = ok(client.get("/api/action/organization_show",
-                          params={"id": "atmo-demo", "include_datasets": "True"}))
+    shown = ok(
+        client.get(
+            "/api/action/organization_show", params={"id": "atmo-demo", "include_datasets": "True"}
+        )
+    )
     assert shown["package_count"] == 4 and len(shown["packages"]) == 4
-    failed(client.get("/api/action/organization_show", params={"id": "nope"}), 404,
-           "Not Found Error")
+    failed(
+        client.get("/api/action/organization_show", params={"id": "nope"}), 404, "Not Found Error"
+    )
     assert ok(client.get("/api/action/organization_list", params={"offset": 1})) == []
 
 

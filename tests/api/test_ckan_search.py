@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-ALL = {"atmo-demo-air", "atmo-demo-restricted-air", "atmo-demo-personal-air",
-       "atmo-demo-crisis-air", "openaq-toronto-pm25", "sensor-community-aberdeen"}
+ALL = {
+    "atmo-demo-air",
+    "atmo-demo-restricted-air",
+    "atmo-demo-personal-air",
+    "atmo-demo-crisis-air",
+    "openaq-toronto-pm25",
+    "sensor-community-aberdeen",
+}
 
 
 def search(client, **params) -> dict:
@@ -22,16 +28,14 @@ def test_everything_by_default_ten_rows_and_both_facet_shapes(client, sampled):
     result = search(client)
     assert result["count"] == 6 and names(result) == ALL
     assert result["sort"] == "score desc, metadata_modified desc"
-    assert result["facets"]["organization"] == {"atmo-demo": 4, "openaq": 1,
-                                                "sensor-community": 1}
+    assert result["facets"]["organization"] == {"atmo-demo": 4, "openaq": 1, "sensor-community": 1}
     assert result["facets"]["tags"]["pm25"] == 3
     assert result["facets"]["groups"] == {"air-quality": 6}
     assert result["facets"]["res_format"] == {"CSV": 6}
     assert result["facets"]["license_id"]["custom"] == 3
     orgs = result["search_facets"]["organization"]
     assert orgs["title"] == "organization"
-    assert [i["display_name"] for i in orgs["items"]] == ["Sensor.Community", "OpenAQ",
-                                                           "Atmo Démo"]
+    assert [i["display_name"] for i in orgs["items"]] == ["Sensor.Community", "OpenAQ", "Atmo Démo"]
     assert {i["name"]: i["count"] for i in orgs["items"]}["atmo-demo"] == 4
     groups = result["search_facets"]["groups"]["items"]
     assert groups == [{"name": "air-quality", "display_name": "Air quality", "count": 6}]
@@ -52,48 +56,62 @@ def test_rows_is_silently_capped_at_1000(client, sampled):
     assert len(search(client, rows=5000)["results"]) == 6
 
 
-@pytest.mark.parametrize("fq, expected", [
-    ("organization:openaq", {"openaq-toronto-pm25"}),
-    ('organization:"sensor-community"', {"sensor-community-aberdeen"}),
-    ("-organization:atmo-demo", {"openaq-toronto-pm25", "sensor-community-aberdeen"}),
-    ("(organization:openaq OR organization:sensor-community)",
-     {"openaq-toronto-pm25", "sensor-community-aberdeen"}),
-    ("organization:(openaq OR sensor-community)",
-     {"openaq-toronto-pm25", "sensor-community-aberdeen"}),
-    ("tags:toronto", {"openaq-toronto-pm25"}),
-    ("tags:pm25 tags:pm10", {"sensor-community-aberdeen"}),
-    ("+tags:pm25 -organization:atmo-demo", {"openaq-toronto-pm25", "sensor-community-aberdeen"}),
-    ("theme:air-quality", ALL),
-    ("groups:air-quality", ALL),
-    ("groups:energy", set()),
-    ("res_format:CSV", ALL),
-    ("license_id:ODbL-1.0", {"sensor-community-aberdeen"}),
-    ("license_id:CC-BY-4.0", {"openaq-toronto-pm25"}),
-    ("access:crisis", {"atmo-demo-crisis-air"}),
-    ("metadata_modified:[2020-01-01T00:00:00Z TO *]", ALL),
-    ("metadata_modified:[* TO 2020-01-01T00:00:00Z]", set()),
-    ("capacity:public", ALL),
-    ("name:openaq*", {"openaq-toronto-pm25"}),
-])
+@pytest.mark.parametrize(
+    "fq, expected",
+    [
+        ("organization:openaq", {"openaq-toronto-pm25"}),
+        ('organization:"sensor-community"', {"sensor-community-aberdeen"}),
+        ("-organization:atmo-demo", {"openaq-toronto-pm25", "sensor-community-aberdeen"}),
+        (
+            "(organization:openaq OR organization:sensor-community)",
+            {"openaq-toronto-pm25", "sensor-community-aberdeen"},
+        ),
+        (
+            "organization:(openaq OR sensor-community)",
+            {"openaq-toronto-pm25", "sensor-community-aberdeen"},
+        ),
+        ("tags:toronto", {"openaq-toronto-pm25"}),
+        ("tags:pm25 tags:pm10", {"sensor-community-aberdeen"}),
+        (
+            "+tags:pm25 -organization:atmo-demo",
+            {"openaq-toronto-pm25", "sensor-community-aberdeen"},
+        ),
+        ("theme:air-quality", ALL),
+        ("groups:air-quality", ALL),
+        ("groups:energy", set()),
+        ("res_format:CSV", ALL),
+        ("license_id:ODbL-1.0", {"sensor-community-aberdeen"}),
+        ("license_id:CC-BY-4.0", {"openaq-toronto-pm25"}),
+        ("access:crisis", {"atmo-demo-crisis-air"}),
+        ("metadata_modified:[2020-01-01T00:00:00Z TO *]", ALL),
+        ("metadata_modified:[* TO 2020-01-01T00:00:00Z]", set()),
+        ("capacity:public", ALL),
+        ("name:openaq*", {"openaq-toronto-pm25"}),
+    ],
+)
 def test_fq_sub_grammar(client, sampled, fq, expected):
     assert names(search(client, fq=fq, rows=100)) == expected
 
 
 def test_fq_list_combines_with_fq(client, sampled):
-    result = client.post("/api/action/package_search",
-                         json={"fq": "tags:pm25", "fq_list": ["-organization:atmo-demo",
-                                                              "organization:openaq"]}).json()
+    result = client.post(
+        "/api/action/package_search",
+        json={"fq": "tags:pm25", "fq_list": ["-organization:atmo-demo", "organization:openaq"]},
+    ).json()
     assert names(result["result"]) == {"openaq-toronto-pm25"}
 
 
-@pytest.mark.parametrize("q, expected", [
-    ("toronto", {"openaq-toronto-pm25"}),
-    ("Aberdeen particulates", {"sensor-community-aberdeen"}),
-    ("démo crisis", {"atmo-demo-crisis-air"}),
-    ("organization:openaq", {"openaq-toronto-pm25"}),
-    ("*:*", ALL),
-    ("nothing-of-the-sort", set()),
-])
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("toronto", {"openaq-toronto-pm25"}),
+        ("Aberdeen particulates", {"sensor-community-aberdeen"}),
+        ("démo crisis", {"atmo-demo-crisis-air"}),
+        ("organization:openaq", {"openaq-toronto-pm25"}),
+        ("*:*", ALL),
+        ("nothing-of-the-sort", set()),
+    ],
+)
 def test_q_searches_words_and_fields(client, sampled, q, expected):
     assert names(search(client, q=q, rows=100)) == expected
 
@@ -103,12 +121,17 @@ def test_relevance_puts_title_matches_first(client, sampled):
     assert result["results"][0]["name"] == "openaq-toronto-pm25"
 
 
-@pytest.mark.parametrize("sort, first", [("name asc", "atmo-demo-air"),
-                                         ("name desc", "sensor-community-aberdeen"),
-                                         ("title asc", "atmo-demo-crisis-air"),
-                                         ("metadata_modified desc", "sensor-community-aberdeen"),
-                                         ("metadata_created asc", "atmo-demo-air"),
-                                         ("id asc", "atmo-demo-air")])
+@pytest.mark.parametrize(
+    "sort, first",
+    [
+        ("name asc", "atmo-demo-air"),
+        ("name desc", "sensor-community-aberdeen"),
+        ("title asc", "atmo-demo-crisis-air"),
+        ("metadata_modified desc", "sensor-community-aberdeen"),
+        ("metadata_created asc", "atmo-demo-air"),
+        ("id asc", "atmo-demo-air"),
+    ],
+)
 def test_sorts(client, sampled, sort, first):
     assert search(client, sort=sort)["results"][0]["name"] == first
 
@@ -118,21 +141,28 @@ def test_facet_field_accepts_a_list_a_json_string_or_a_bare_name(client, sampled
     assert set(as_json["facets"]) == {"tags"}
     bare = search(client, **{"facet.field": "organization"})
     assert set(bare["facets"]) == {"organization"}
-    listed = client.post("/api/action/package_search",
-                         json={"facet.field": ["license_id", "groups"], "facet.limit": 1}).json()
+    listed = client.post(
+        "/api/action/package_search",
+        json={"facet.field": ["license_id", "groups"], "facet.limit": 1},
+    ).json()
     assert set(listed["result"]["facets"]) == {"license_id", "groups"}
     assert len(listed["result"]["facets"]["license_id"]) == 1
 
 
 def test_fl_returns_partial_packages(client, sampled):
     result = search(client, fl="name,title", rows=2, sort="name asc")
-    assert result["results"][0] == {"name": "atmo-demo-air",
-                                    "title": "Air quality, Rennes (Atmo Démo)"}
+    assert result["results"][0] == {
+        "name": "atmo-demo-air",
+        "title": "Air quality, Rennes (Atmo Démo)",
+    }
 
 
 def test_bad_queries_and_parameters(client, sampled):
-    for params in ({"fq": "(organization:openaq"}, {"sort": "colour asc"},
-                   {"fq": "metadata_modified:[2020 TO"}):
+    for params in (
+        {"fq": "(organization:openaq"},
+        {"sort": "colour asc"},
+        {"fq": "metadata_modified:[2020 TO"},
+    ):
         response = client.get("/api/action/package_search", params=params)
         assert response.status_code == 400, params
         assert response.json()["error"]["__type"] == "Search Query Error"

@@ -12,8 +12,14 @@ import ckanapi
 import pytest
 from api.support import live_server
 
-ALL = {"atmo-demo-air", "atmo-demo-restricted-air", "atmo-demo-personal-air",
-       "atmo-demo-crisis-air", "openaq-toronto-pm25", "sensor-community-aberdeen"}
+ALL = {
+    "atmo-demo-air",
+    "atmo-demo-restricted-air",
+    "atmo-demo-personal-air",
+    "atmo-demo-crisis-air",
+    "openaq-toronto-pm25",
+    "sensor-community-aberdeen",
+}
 
 
 @pytest.fixture
@@ -26,8 +32,12 @@ def hub_url(engine, published, sampled):
 def test_ckanapi_reads_the_catalogue(hub_url, get_only):
     ckan = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests", get_only=get_only)
     assert set(ckan.action.package_list()) == ALL
-    package = ckan.action.package_show(id="openaq-toronto-pm25", include_datasets=False,
-                                       include_password_hash=True, include_users=False)
+    package = ckan.action.package_show(
+        id="openaq-toronto-pm25",
+        include_datasets=False,
+        include_password_hash=True,
+        include_users=False,
+    )
     assert package["organization"]["name"] == "openaq"
     assert package["license_id"] == "CC-BY-4.0" and package["num_resources"] == 1
     assert package["resources"][0]["url"].startswith(hub_url)
@@ -36,7 +46,10 @@ def test_ckanapi_reads_the_catalogue(hub_url, get_only):
     assert ckan.action.organization_list() == ["atmo-demo", "openaq", "sensor-community"]
     full = ckan.action.organization_list(all_fields=True)
     assert {o["name"]: o["package_count"] for o in full} == {
-        "atmo-demo": 4, "openaq": 1, "sensor-community": 1}
+        "atmo-demo": 4,
+        "openaq": 1,
+        "sensor-community": 1,
+    }
 
 
 def test_ckanapi_pages_package_search_with_rows_and_start(hub_url):
@@ -50,8 +63,9 @@ def test_ckanapi_pages_package_search_with_rows_and_start(hub_url):
         seen += [p["name"] for p in page["results"]]
         start += 4
     assert seen == sorted(ALL)
-    filtered = ckan.action.package_search(fq="organization:openaq OR organization:atmo-demo",
-                                          **{"facet.field": ["organization"]})
+    filtered = ckan.action.package_search(
+        fq="organization:openaq OR organization:atmo-demo", **{"facet.field": ["organization"]}
+    )
     assert filtered["count"] == 5
     assert filtered["facets"]["organization"] == {"atmo-demo": 4, "openaq": 1}
 
@@ -78,12 +92,24 @@ def test_ckanapi_maps_every_error(hub_url):
 def test_the_ckanapi_command_dumps_every_dataset(hub_url, tmp_path: Path):
     output = tmp_path / "datasets.jsonl"
     scripts = Path(sys.executable).parent
-    command = [str(scripts / "ckanapi"), "dump", "datasets", "--all", "-r", hub_url,
-               "-O", str(output), "-p", "1", "-q"]
+    command = [
+        str(scripts / "ckanapi"),
+        "dump",
+        "datasets",
+        "--all",
+        "-r",
+        hub_url,
+        "-O",
+        str(output),
+        "-p",
+        "1",
+        "-q",
+    ]
     # the command starts its workers as `ckanapi` from PATH
     path = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PATH": path})
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": path}
+    )
     assert done.returncode == 0, done.stderr
     dumped = [json.loads(line) for line in output.read_text().splitlines()]
     assert {d["name"] for d in dumped} == ALL
@@ -101,7 +127,8 @@ def test_ckanapi_with_an_apikey_sees_what_its_token_grants(hub_url, engine, get_
     anonymous = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests", get_only=get_only)
     hidden = anonymous.action.package_show(id="atmo-demo-restricted-air")
     assert "record_count" not in {e["key"] for e in hidden["extras"]}
-    forged = ckanapi.RemoteCKAN(hub_url, apikey=token[:-2] + "xx", user_agent="hub-tests",
-                                get_only=get_only)
+    forged = ckanapi.RemoteCKAN(
+        hub_url, apikey=token[:-2] + "xx", user_agent="hub-tests", get_only=get_only
+    )
     with pytest.raises(ckanapi.NotAuthorized):
         forged.action.package_show(id="atmo-demo-restricted-air")

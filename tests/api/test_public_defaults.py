@@ -14,8 +14,12 @@ from hub.api.origin import PublicUrlError
 from hub.app import create_app
 from hub.config import get_settings
 
-EVIL = {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
-        "X-Forwarded-Proto": "https", "Forwarded": "host=evil.example;proto=https"}
+EVIL = {
+    "Host": "evil.example",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "https",
+    "Forwarded": "host=evil.example;proto=https",
+}
 
 
 def check_headers(response) -> None:
@@ -26,14 +30,24 @@ def check_headers(response) -> None:
 
 
 ROUTES = [
-    ("GET", "/healthz", 200), ("GET", "/api/v1/datasets", 200), ("GET", "/", 200),
-    ("GET", "/datasets/atmo-demo-air", 200), ("GET", "/datasets/nothing", 404),
-    ("GET", "/static/hub.css", 200), ("GET", "/static/nothing.css", 404),
-    ("GET", "/api/action/package_list", 200), ("GET", "/api/action/nothing", 400),
-    ("GET", "/api/3/nothing", 404), ("GET", "/api/v1/nothing", 404),
-    ("GET", "/api/v1/datasets?offset=-1", 422), ("GET", "/openapi.json", 200),
-    ("GET", "/docs", 200), ("GET", "/redoc", 200), ("PUT", "/healthz", 405),
-    ("GET", "/api/v1/datasets/atmo-demo-restricted-air/records", 401)]
+    ("GET", "/healthz", 200),
+    ("GET", "/api/v1/datasets", 200),
+    ("GET", "/", 200),
+    ("GET", "/datasets/atmo-demo-air", 200),
+    ("GET", "/datasets/nothing", 404),
+    ("GET", "/static/hub.css", 200),
+    ("GET", "/static/nothing.css", 404),
+    ("GET", "/api/action/package_list", 200),
+    ("GET", "/api/action/nothing", 400),
+    ("GET", "/api/3/nothing", 404),
+    ("GET", "/api/v1/nothing", 404),
+    ("GET", "/api/v1/datasets?offset=-1", 422),
+    ("GET", "/openapi.json", 200),
+    ("GET", "/docs", 200),
+    ("GET", "/redoc", 200),
+    ("PUT", "/healthz", 405),
+    ("GET", "/api/v1/datasets/atmo-demo-restricted-air/records", 401),
+]
 
 
 def test_every_response_carries_the_security_headers(client):
@@ -74,18 +88,25 @@ def test_resource_show_ignores_a_forged_host(client, published):
         response = client.get(path, params={"id": f"{published.open_id}-records"}, headers=EVIL)
         resource = ok(response)
         assert resource["url"] == (
-            f"http://testserver/api/v1/datasets/{published.open_id}/records?format=csv")
+            f"http://testserver/api/v1/datasets/{published.open_id}/records?format=csv"
+        )
         assert "evil" not in response.text
 
 
 def test_no_link_anywhere_follows_a_forged_host(client, published):
-    for url in (f"/api/action/package_show?id={published.open_id}",
-                "/api/action/package_search", "/api/action/status_show",
-                "/api/action/organization_show?id=atmo-demo&include_datasets=true",
-                "/api/v1/datasets?limit=1", f"/api/v1/datasets/{published.open_id}",
-                f"/api/v1/datasets/{published.open_id}/records?limit=1",
-                f"/api/v1/datasets/{published.open_id}/quarantine?limit=1",
-                "/", f"/datasets/{published.open_id}", "/api/3/nothing"):
+    for url in (
+        f"/api/action/package_show?id={published.open_id}",
+        "/api/action/package_search",
+        "/api/action/status_show",
+        "/api/action/organization_show?id=atmo-demo&include_datasets=true",
+        "/api/v1/datasets?limit=1",
+        f"/api/v1/datasets/{published.open_id}",
+        f"/api/v1/datasets/{published.open_id}/records?limit=1",
+        f"/api/v1/datasets/{published.open_id}/quarantine?limit=1",
+        "/",
+        f"/datasets/{published.open_id}",
+        "/api/3/nothing",
+    ):
         response = client.get(url, headers=EVIL)
         assert response.status_code in (200, 404), url
         assert "evil" not in response.text, url
@@ -102,17 +123,23 @@ def public(monkeypatch) -> str:
 
 def test_links_come_from_hub_public_url(engine, published, public):
     with client_for(engine) as client:
-        resource = ok_public(client.get("/api/action/resource_show",
-                                        params={"id": f"{published.open_id}-records"},
-                                        headers=EVIL), public)
+        resource = ok_public(
+            client.get(
+                "/api/action/resource_show",
+                params={"id": f"{published.open_id}-records"},
+                headers=EVIL,
+            ),
+            public,
+        )
         assert resource["url"] == f"{public}api/v1/datasets/{published.open_id}/records?format=csv"
         status = ok_public(client.get("/api/action/status_show", headers=EVIL), public)
         assert status["site_url"] == "https://data.example.org/hub"
         page = client.get("/api/v1/datasets", params={"limit": 1}, headers=EVIL).json()
         assert page["datasets"][0]["url"].startswith(f"{public}api/v1/datasets/")
         assert page["next"].startswith("https://data.example.org/")
-        records = client.get(f"/api/v1/datasets/{published.open_id}/records",
-                             params={"limit": 1}, headers=EVIL).json()
+        records = client.get(
+            f"/api/v1/datasets/{published.open_id}/records", params={"limit": 1}, headers=EVIL
+        ).json()
         assert records["next"].startswith(f"{public}api/v1/datasets/{published.open_id}/records?")
         home = client.get("/", headers=EVIL).text
         assert "https://data.example.org/" in home and "evil" not in home
@@ -127,8 +154,14 @@ def ok_public(response, root: str) -> dict:
 
 
 def test_a_bad_hub_public_url_stops_the_start(engine, monkeypatch):
-    for value in ("data.example.org", "ftp://data.example.org/", "https://x/?a=1",
-                  "https://user:pw@data.example.org/", "https://x:port/", "http:///path"):
+    for value in (
+        "data.example.org",
+        "ftp://data.example.org/",
+        "https://x/?a=1",
+        "https://user:pw@data.example.org/",
+        "https://x:port/",
+        "http:///path",
+    ):
         monkeypatch.setenv("HUB_PUBLIC_URL", value)
         get_settings.cache_clear()
         with pytest.raises(PublicUrlError, match="HUB_PUBLIC_URL"), TestClient(create_app()):
@@ -161,33 +194,43 @@ def is_jsonp(response) -> bool:
 
 def test_jsonp_for_anonymous_readers_of_open_data(client, published):
     assert is_jsonp(client.get(JSONP, params={"callback": "cb"}))
-    assert is_jsonp(client.get("/api/action/package_show",
-                               params={"id": published.open_id, "callback": "cb"}))
-    assert is_jsonp(client.get("/api/action/package_search",
-                               params={"fq": "access:open", "callback": "cb"}))
+    assert is_jsonp(
+        client.get("/api/action/package_show", params={"id": published.open_id, "callback": "cb"})
+    )
+    assert is_jsonp(
+        client.get("/api/action/package_search", params={"fq": "access:open", "callback": "cb"})
+    )
     assert is_jsonp(client.get("/api/action/package_list", params={"callback": "cb"}))
 
 
 def test_no_jsonp_when_the_answer_concerns_data_that_is_not_open(client, published):
     for level, dataset_id in published.closed.items():
-        response = client.get("/api/action/package_show",
-                              params={"id": dataset_id, "callback": "cb"})
+        response = client.get(
+            "/api/action/package_show", params={"id": dataset_id, "callback": "cb"}
+        )
         assert response.status_code == 200 and not is_jsonp(response), level
-        resource = client.get("/api/action/resource_show",
-                              params={"id": f"{dataset_id}-records", "callback": "cb"})
+        resource = client.get(
+            "/api/action/resource_show", params={"id": f"{dataset_id}-records", "callback": "cb"}
+        )
         assert not is_jsonp(resource), level
     search = client.get("/api/action/package_search", params={"callback": "cb"})
     assert not is_jsonp(search)  # the catalogue lists closed datasets too
-    org = client.get("/api/action/organization_show",
-                     params={"id": "atmo-demo", "include_datasets": "true", "callback": "cb"})
+    org = client.get(
+        "/api/action/organization_show",
+        params={"id": "atmo-demo", "include_datasets": "true", "callback": "cb"},
+    )
     assert not is_jsonp(org)
 
 
 def test_no_jsonp_with_credentials(client, engine, published):
     token = bearer(engine, "admin")
     raw = token["Authorization"].removeprefix("Bearer ")
-    for headers in (token, {"Authorization": raw}, {"X-CKAN-API-Key": raw},
-                    {"Cookie": "session=abc"}):
+    for headers in (
+        token,
+        {"Authorization": raw},
+        {"X-CKAN-API-Key": raw},
+        {"Cookie": "session=abc"},
+    ):
         response = client.get(JSONP, params={"callback": "cb"}, headers=headers)
         assert response.status_code == 200 and not is_jsonp(response), headers
 
@@ -195,8 +238,9 @@ def test_no_jsonp_with_credentials(client, engine, published):
 def test_no_jsonp_for_errors_posts_or_unsafe_callbacks(client):
     missing = client.get("/api/action/package_show", params={"id": "nope", "callback": "cb"})
     assert missing.status_code == 404 and not is_jsonp(missing)  # CKAN wraps 200s only
-    refused = client.get(JSONP, params={"callback": "cb"},
-                         headers={"Authorization": "Bearer forged"})
+    refused = client.get(
+        JSONP, params={"callback": "cb"}, headers={"Authorization": "Bearer forged"}
+    )
     assert refused.status_code == 401 and not is_jsonp(refused)
     posted = client.post(f"{JSONP}?callback=cb", json={})
     assert not is_jsonp(posted)

@@ -34,12 +34,21 @@ OPEN, RESTRICTED = "paged-air", "paged-air-restricted"
 def frame() -> pl.DataFrame:
     """3 000 observations, 2 per source row; 2 source rows in 5 have a value that is no number."""
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    rows = [{"station_id": f"st-{i % 2}", "station_name": "Paged", "pollutant": "no2",
-             "value": "high" if (i // 2) % 5 < 2 else "12.5", "unit": "µg/m³",
-             "averaging_period": "PT1H",
-             "observed_at": (start + timedelta(hours=i // 2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "longitude": "-1.68", "latitude": "48.11", "quality_flag": "unverified"}
-            for i in range(ROWS)]
+    rows = [
+        {
+            "station_id": f"st-{i % 2}",
+            "station_name": "Paged",
+            "pollutant": "no2",
+            "value": "high" if (i // 2) % 5 < 2 else "12.5",
+            "unit": "µg/m³",
+            "averaging_period": "PT1H",
+            "observed_at": (start + timedelta(hours=i // 2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "longitude": "-1.68",
+            "latitude": "48.11",
+            "quality_flag": "unverified",
+        }
+        for i in range(ROWS)
+    ]
     table = pl.DataFrame(rows, schema={f: pl.Utf8 for f in FIELDS})
     return table.with_columns(pl.Series("_row", [2 + i // 2 for i in range(ROWS)], pl.Int64))
 
@@ -52,8 +61,7 @@ def runs(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     get_settings.cache_clear()
     done = {}
     for dataset_id, charter in ((OPEN, "atmo-demo-open"), (RESTRICTED, "atmo-demo-restricted")):
-        run = publish(air_batch(dataset_id, charter, f"Paged {dataset_id}", frame()),
-                      engine=engine)
+        run = publish(air_batch(dataset_id, charter, f"Paged {dataset_id}", frame()), engine=engine)
         assert (run.status, run.rows_quarantined) == ("partial", BAD)
         done[dataset_id] = run.id or 0
     return done
@@ -72,8 +80,9 @@ def stored_order(engine: Engine, run_id: int) -> list[int]:
     return [r.id or 0 for r in sorted(rows, key=lambda r: (r.row_number, r.id))]
 
 
-def follow(client: TestClient, url: str, headers: dict[str, str] | None = None
-           ) -> list[dict[str, Any]]:
+def follow(
+    client: TestClient, url: str, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Every page from `url` on, following `next`."""
     pages = []
     while url:
@@ -97,8 +106,9 @@ def test_pages_follow_their_cursor_through_every_row_in_row_order(client, runs):
     whole = client.get(f"/api/v1/datasets/{OPEN}/quarantine?limit=10000").json()
     assert whole["next"] is None and whole["rows"] == rows
     assert all(r["cells"]["value"] == "high" and r["errors"] for r in rows)
-    assert rows[0]["cells"]["unit"] == "µg/m³" and rows[0]["errors"][0]["rowNumber"] == rows[0][
-        "row"]  # cells and reasons stored as the validator wrote them
+    assert (
+        rows[0]["cells"]["unit"] == "µg/m³" and rows[0]["errors"][0]["rowNumber"] == rows[0]["row"]
+    )  # cells and reasons stored as the validator wrote them
 
 
 def test_a_later_run_does_not_change_the_pages_of_an_earlier_one(client, engine, runs):
@@ -106,8 +116,11 @@ def test_a_later_run_does_not_change_the_pages_of_an_earlier_one(client, engine,
     publish(air_batch(OPEN, "atmo-demo-open", "Paged again", frame().head(10)), engine=engine)
     rest = follow(client, first["next"])
     assert [r["row"] for p in [first, *rest] for r in p["rows"]] == sorted(
-        r["row"] for r in client.get(f"/api/v1/datasets/{OPEN}/quarantine?limit=10000&run="
-                                     f"{runs[OPEN]}").json()["rows"])
+        r["row"]
+        for r in client.get(
+            f"/api/v1/datasets/{OPEN}/quarantine?limit=10000&run={runs[OPEN]}"
+        ).json()["rows"]
+    )
 
 
 def test_an_offset_still_works_and_hands_over_to_a_cursor(client, runs):
@@ -125,11 +138,27 @@ def forged(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("cursor", [
-    "x", "====", "%%%", "é", forged("1.2.3"), forged("a.b"), forged("-1.5"), forged("1"),
-    forged(f"{2**31}.1"), forged(f"1.{2**63}"), forged(f"1.{10**40}"), forged("１.２"),
-    forged("[1, 2]"), forged("1.2\n"), forged(" 1.2"), base64.b64encode(b"\xff\xfe").decode(),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "x",
+        "====",
+        "%%%",
+        "é",
+        forged("1.2.3"),
+        forged("a.b"),
+        forged("-1.5"),
+        forged("1"),
+        forged(f"{2**31}.1"),
+        forged(f"1.{2**63}"),
+        forged(f"1.{10**40}"),
+        forged("１.２"),
+        forged("[1, 2]"),
+        forged("1.2\n"),
+        forged(" 1.2"),
+        base64.b64encode(b"\xff\xfe").decode(),
+    ],
+)
 def test_a_forged_cursor_is_a_400(client, cursor):
     response = client.get(f"/api/v1/datasets/{OPEN}/quarantine", params={"cursor": cursor})
     assert response.status_code == 400 and response.json() == {"detail": "invalid cursor"}
@@ -156,9 +185,15 @@ def test_a_cursor_opens_no_closed_quarantine_and_each_page_is_logged(client, eng
     pages = follow(client, f"/api/v1/datasets/{RESTRICTED}/quarantine?limit=500", operator)
     assert sum(len(p["rows"]) for p in pages) == BAD
     with Session(engine) as session:
-        granted = session.exec(select(AccessEvent.rows).where(
-            AccessEvent.dataset_id == RESTRICTED, AccessEvent.outcome == "granted",
-            col(AccessEvent.route).contains("quarantine")).order_by(col(AccessEvent.id))).all()
+        granted = session.exec(
+            select(AccessEvent.rows)
+            .where(
+                AccessEvent.dataset_id == RESTRICTED,
+                AccessEvent.outcome == "granted",
+                col(AccessEvent.route).contains("quarantine"),
+            )
+            .order_by(col(AccessEvent.id))
+        ).all()
     assert granted == [500, 500, 200]
 
 
@@ -166,11 +201,13 @@ def test_the_csv_download_streams_every_row_in_row_order(client, engine, runs):
     text = client.get(f"/api/v1/datasets/{OPEN}/quarantine?format=csv").text
     lines = list(csv.DictReader(io.StringIO(text)))
     assert len(lines) == BAD and [int(r["_row"]) for r in lines] == sorted(
-        int(r["_row"]) for r in lines)
+        int(r["_row"]) for r in lines
+    )
     with Session(engine) as session:
         dataset = catalogue.get(session, OPEN)
-        pages = list(reading.stream_quarantine(session, dataset, reading.Caller(), runs[OPEN],
-                                               page=250))
+        pages = list(
+            reading.stream_quarantine(session, dataset, reading.Caller(), runs[OPEN], page=250)
+        )
     assert [len(p) for p in pages] == [250] * 4 + [200]
     assert [r.id for p in pages for r in p] == stored_order(engine, runs[OPEN])
 

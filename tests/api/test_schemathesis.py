@@ -60,8 +60,11 @@ def test_schemathesis_finds_no_server_error(engine: Engine, published: Published
     try:
         for label, mode, headers, dataset_id in runs:
             for operation in operations:
-                fixed = {"dataset_id": dataset_id} if dataset_id and any(
-                    p.name == "dataset_id" for p in operation.path_parameters) else None
+                fixed = (
+                    {"dataset_id": dataset_id}
+                    if dataset_id and any(p.name == "dataset_id" for p in operation.path_parameters)
+                    else None
+                )
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
                 try:
                     exercise(strategy, headers, cases, operation.label)
@@ -81,9 +84,16 @@ def test_schemathesis_finds_no_server_error(engine: Engine, published: Published
 
 def exercise(strategy: Any, headers: dict[str, str], cases: Counter[str], label: str) -> None:
     """Run one operation's cases through the app and its checks."""
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-              print_blob=False)
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(case=strategy)
     def run(case: Any) -> None:
         cases[label] += 1
@@ -93,10 +103,15 @@ def exercise(strategy: Any, headers: dict[str, str], cases: Counter[str], label:
     run()
 
 
-
 # What schemathesis found on PostgreSQL, which takes no NUL in text: each was a 500 there.
-NUL_URLS = ["/api/v1/datasets/a%00b", "/api/v1/datasets/a%00b/records", "/api/v1/datasets?q=a%00b",
-            "/api/v1/datasets?organization=%00", "/datasets/a%00b", "/?q=a%00b"]
+NUL_URLS = [
+    "/api/v1/datasets/a%00b",
+    "/api/v1/datasets/a%00b/records",
+    "/api/v1/datasets?q=a%00b",
+    "/api/v1/datasets?organization=%00",
+    "/datasets/a%00b",
+    "/?q=a%00b",
+]
 NUL_ACTIONS = ["package_show", "resource_show", "organization_show", "package_search"]
 
 
@@ -114,10 +129,15 @@ def test_a_nul_in_a_url_is_a_400_in_the_route_shape(client: TestClient) -> None:
 
 def test_a_nul_in_a_ckan_body_is_a_bare_400(client: TestClient) -> None:
     for name in NUL_ACTIONS:
-        for sent in ({"json": {"id": "a\x00b"}}, {"data": {"id": "a\x00b"}},
-                     {"json": {"fq_list": ["x", {"k\x00": 1}]}}):
+        for sent in (
+            {"json": {"id": "a\x00b"}},
+            {"data": {"id": "a\x00b"}},
+            {"json": {"fq_list": ["x", {"k\x00": 1}]}},
+        ):
             response = client.post(f"/api/3/action/{name}", **sent)
             assert response.status_code == 400, (name, sent)
             assert "NUL characters" in response.json()
-    assert client.post("/api/3/action/package_show", json={"id": "atmo-demo-air"}).json()[
-        "success"] is True
+    assert (
+        client.post("/api/3/action/package_show", json={"id": "atmo-demo-air"}).json()["success"]
+        is True
+    )

@@ -16,7 +16,8 @@ runner = CliRunner()
 def openaq_source(folder, samples, source_id: str, operator: str):
     """A territory's own source file over the real OpenAQ sample, under OpenAQ's charter."""
     path = folder / f"{source_id}.yaml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 id: {source_id}
 title: PM2.5 Toronto, harvested by {operator}
 operator: {{id: {operator}, name: {operator}, kind: public}}
@@ -25,7 +26,9 @@ format: openaq-csv
 url: file://{samples}/air/openaq_location_3145071_measurements.csv
 schema: air-quality-observation
 charter: openaq-cc-by
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -51,12 +54,17 @@ def test_demo_without_serving_harvests_every_enabled_bundled_source(engine):
     assert result.exit_code == 0, result.output
     with Session(engine) as session:
         ids = {d.id for d in session.exec(select(Dataset))}
-    assert {"demo-atmo-montpellier-no2", "demo-atmo-montpellier-pm", "openaq-toronto-pm25",
-            "sensor-community-aberdeen"} <= ids
+    assert {
+        "demo-atmo-montpellier-no2",
+        "demo-atmo-montpellier-pm",
+        "openaq-toronto-pm25",
+        "sensor-community-aberdeen",
+    } <= ids
 
 
 def test_demo_skips_sample_based_sources_cleanly_when_the_samples_are_absent(
-        engine, tmp_path, monkeypatch):
+    engine, tmp_path, monkeypatch
+):
     from hub.config import get_settings
 
     monkeypatch.setenv("HUB_SAMPLES_DIR", str(tmp_path / "nowhere"))

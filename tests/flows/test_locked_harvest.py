@@ -19,7 +19,8 @@ pytestmark = pytest.mark.flows
 
 
 def test_a_locked_source_fails_in_one_line_the_next_is_harvested_and_the_exit_is_1(
-        engine, tmp_path, samples, monkeypatch):
+    engine, tmp_path, samples, monkeypatch
+):
     if not is_sqlite(engine):
         pytest.skip("SQLite's database-wide write lock only")
     monkeypatch.setenv("HUB_SQLITE_BUSY_SECONDS", "0.5")

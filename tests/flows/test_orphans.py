@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.flows,
-              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")]
+pytestmark = [
+    pytest.mark.flows,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
+]
 
 HUB = Path(sys.executable).with_name("hub")
 STARTUP_WAIT = 150.0  # Prefect's first start migrates its database: slow on a loaded machine
@@ -107,11 +109,13 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _harvest_command(tmp_path: Path, feed: HangingFeed, database_url: str
-                     ) -> tuple[list[str], dict[str, str]]:
+def _harvest_command(
+    tmp_path: Path, feed: HangingFeed, database_url: str
+) -> tuple[list[str], dict[str, str]]:
     """`hub harvest` of a source whose feed hangs, and its environment."""
     source = tmp_path / "hanging.yaml"
-    source.write_text(f"""
+    source.write_text(
+        f"""
 id: hanging-feed
 title: A feed that never answers
 operator: {{id: openaq, name: OpenAQ, kind: public}}
@@ -120,11 +124,20 @@ format: openaq-csv
 url: http://127.0.0.1:{feed.port}/feed.csv
 schema: air-quality-observation
 charter: openaq-cc-by
-""", encoding="utf-8")
-    env = {**os.environ, "HUB_DATA_DIR": str(tmp_path / "var"), "HUB_DATABASE_URL": database_url,
-           "HUB_FETCH_ALLOW_PRIVATE": "127.0.0.1", "HUB_FETCH_TIMEOUT": "600",
-           "HUB_FETCH_DEADLINE": "900", "HUB_FETCH_RETRIES": "0",
-           "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": ""}
+""",
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path / "var"),
+        "HUB_DATABASE_URL": database_url,
+        "HUB_FETCH_ALLOW_PRIVATE": "127.0.0.1",
+        "HUB_FETCH_TIMEOUT": "600",
+        "HUB_FETCH_DEADLINE": "900",
+        "HUB_FETCH_RETRIES": "0",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": "",
+    }
     return [str(HUB), "harvest", str(source)], env
 
 
@@ -156,7 +169,8 @@ def _wait_all_gone(family: dict[int, str], port: int) -> list[int]:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_harvest_leaves_no_process_and_no_listening_port(
-        tmp_path, feed, database_url, signum):
+    tmp_path, feed, database_url, signum
+):
     command, env = _harvest_command(tmp_path, feed, database_url)
     cli = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -174,8 +188,12 @@ def test_a_harvest_started_by_another_program_dies_with_it(tmp_path, feed, datab
     """A CLI that left its parent's group (so Ctrl-C no longer reaches it) follows its parent."""
     command, env = _harvest_command(tmp_path, feed, database_url)
     script = "import subprocess,sys,time; subprocess.Popen(sys.argv[1:]); time.sleep(600)"
-    parent = subprocess.Popen([sys.executable, "-c", script, *command], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         family, port = _wait_for_server(parent.pid, feed)
         parent.kill()

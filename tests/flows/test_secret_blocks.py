@@ -36,37 +36,56 @@ def token_block() -> Iterator[str]:
     Secret.delete("atmo-token")
 
 
-def test_a_prefect_secret_block_is_read(token_block: str, operator: Operator,
-                                        tmp_path: Path) -> None:
+def test_a_prefect_secret_block_is_read(
+    token_block: str, operator: Operator, tmp_path: Path
+) -> None:
     assert read_secret(f"prefect:{token_block}") == TOKEN
-    source = load_source(source_file(tmp_path, f"{operator.url}/bearer/no2.csv",
-                                     f"auth: {{bearer: prefect:{token_block}}}"))
+    source = load_source(
+        source_file(
+            tmp_path, f"{operator.url}/bearer/no2.csv", f"auth: {{bearer: prefect:{token_block}}}"
+        )
+    )
     assert resolve_credentials(source).headers == {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_a_missing_block_names_the_source_file_and_the_block(tmp_path: Path) -> None:
-    path = source_file(tmp_path, "https://api.example.org/no2.csv",
-                       "auth: {header: X-API-Key, secret: prefect:no-such-block}")
-    with pytest.raises(CredentialError, match="auth secret prefect:no-such-block: cannot load "
-                       "the Prefect Secret block") as caught:
+    path = source_file(
+        tmp_path,
+        "https://api.example.org/no2.csv",
+        "auth: {header: X-API-Key, secret: prefect:no-such-block}",
+    )
+    with pytest.raises(
+        CredentialError,
+        match="auth secret prefect:no-such-block: cannot load the Prefect Secret block",
+    ) as caught:
         resolve_credentials(load_source(path))
     assert str(caught.value).startswith(f"{path.resolve()}: ")
 
 
 def test_the_cli_harvests_with_a_block_and_prints_no_secret(
-    engine: Engine, token_block: str, operator: Operator, tmp_path: Path,
+    engine: Engine,
+    token_block: str,
+    operator: Operator,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ATMO_KEY", KEY)
     host = operator.url.removeprefix("http://")
-    path = source_file(tmp_path, f"http://user:pass-SEKRET@{host}/query/no2.csv?apikey=SEKRET&x=1",
-                       "auth: {header: X-API-Key, secret: env:ATMO_KEY}")
+    path = source_file(
+        tmp_path,
+        f"http://user:pass-SEKRET@{host}/query/no2.csv?apikey=SEKRET&x=1",
+        "auth: {header: X-API-Key, secret: env:ATMO_KEY}",
+    )
     harvested = runner.invoke(app, ["harvest", str(path)])
     assert harvested.exit_code == 0, harvested.output
     assert "atmo-private-no2" in harvested.output and "succeeded" in harvested.output
 
-    bearer = source_file(tmp_path, f"{operator.url}/bearer/no2.csv?token=SEKRET",
-                         f"auth: {{bearer: prefect:{token_block}}}", source_id="atmo-bearer")
+    bearer = source_file(
+        tmp_path,
+        f"{operator.url}/bearer/no2.csv?token=SEKRET",
+        f"auth: {{bearer: prefect:{token_block}}}",
+        source_id="atmo-bearer",
+    )
     assert runner.invoke(app, ["harvest", str(bearer)]).exit_code == 0
 
     operator.status = 500

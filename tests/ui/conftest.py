@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 
 
 @pytest.fixture
-def published(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              samples: Path) -> Published:
+def published(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, samples: Path
+) -> Published:
     """Open and closed synthetic datasets plus the OpenAQ and sensor.community feeds."""
     result = publish_catalogue(engine, tmp_path / "charters", monkeypatch)
     publish_samples(engine, samples)

@@ -9,8 +9,16 @@ import pytest
 from api.support import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -25,8 +33,9 @@ def chromium() -> Path:
 
 
 @pytest.mark.browser
-def test_a_visitor_searches_opens_a_dataset_and_sees_the_preview(engine, published, chromium,
-                                                                  tmp_path):
+def test_a_visitor_searches_opens_a_dataset_and_sees_the_preview(
+    engine, published, chromium, tmp_path
+):
     from playwright.sync_api import sync_playwright
 
     with live_server() as url, sync_playwright() as playwright:

@@ -53,8 +53,12 @@ def page(client, url: str, status: int = 200) -> Page:
 def test_home_lists_every_dataset_with_its_facts(client, published):
     home = page(client, "/")
     assert "6 datasets" in home.words
-    for title in ("Air quality, Rennes (Atmo Démo)", "PM2.5, Toronto (OpenAQ)",
-                  "Particulates, Aberdeen (sensor.community)", "Air quality (crisis test)"):
+    for title in (
+        "Air quality, Rennes (Atmo Démo)",
+        "PM2.5, Toronto (OpenAQ)",
+        "Particulates, Aberdeen (sensor.community)",
+        "Air quality (crisis test)",
+    ):
         assert title in home.words
     assert "http://testserver/datasets/atmo-demo-air" in home.links
     assert "Licence Ouverte / Open Licence 2.0 (Etalab)" in home.words
@@ -107,8 +111,12 @@ def test_a_dataset_page_shows_charter_schema_validation_runs_and_preview(client,
     assert "The 20 newest of 144 records" in words
     assert "2026-03-01T23:00:00Z" in words and "2026-03-01T00:00:00Z" not in words
     links = " ".join(dataset.links)
-    for target in ("/records", "/records?format=csv", "/records?format=geojson",
-                   "/api/3/action/package_show?id=atmo-demo-air"):
+    for target in (
+        "/records",
+        "/records?format=csv",
+        "/records?format=geojson",
+        "/api/3/action/package_show?id=atmo-demo-air",
+    ):
         assert target in links, target
 
 

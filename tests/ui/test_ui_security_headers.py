@@ -16,15 +16,27 @@ def test_pages_render_styled_with_no_csp_violation(engine, published, chromium):
         browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
         try:
             page = browser.new_page()
-            page.on("console", lambda message: refused.append(message.text)
-                    if "Content Security Policy" in message.text else None)
-            for path in ("/", "/?theme=air-quality", f"/datasets/{published.open_id}",
-                         f"/datasets/{published.closed['crisis']}", "/datasets/nothing"):
+            page.on(
+                "console",
+                lambda message: (
+                    refused.append(message.text)
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
+            for path in (
+                "/",
+                "/?theme=air-quality",
+                f"/datasets/{published.open_id}",
+                f"/datasets/{published.closed['crisis']}",
+                "/datasets/nothing",
+            ):
                 response = page.goto(f"{url}{path}")
                 assert response is not None
                 assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-                bar = page.eval_on_selector("header.bar",
-                                            "e => getComputedStyle(e).backgroundColor")
+                bar = page.eval_on_selector(
+                    "header.bar", "e => getComputedStyle(e).backgroundColor"
+                )
                 assert bar == "rgb(31, 58, 92)", path  # hub.css's --bar: the stylesheet applied
         finally:
             browser.close()

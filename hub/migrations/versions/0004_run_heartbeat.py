@@ -13,18 +13,19 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('harvestrun', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('heartbeat_at', sqlmodel.sql.sqltypes.UTCDateTime(),
-                                      nullable=True))
+    with op.batch_alter_table("harvestrun", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("heartbeat_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('harvestrun', schema=None) as batch_op:
-        batch_op.drop_column('heartbeat_at')
+    with op.batch_alter_table("harvestrun", schema=None) as batch_op:
+        batch_op.drop_column("heartbeat_at")
