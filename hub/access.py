@@ -8,15 +8,13 @@ from the rows (counts, extent, time range, runs, reports) follows the rows.
 
 from __future__ import annotations
 
-from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from hub import charters
 from hub.models import Dataset
 
-LEVELS = ("open", "restricted", "personal", "crisis")
 ROLES = ("admin", "operator", "agency", "service", "crisis-cell", "subject")
 Scope = Literal["all", "subjects", "area", "none"]
 
@@ -131,59 +129,10 @@ def sees_computed(dataset: Dataset, actor: Actor = ANONYMOUS) -> bool:
     return grant(dataset, actor).whole
 
 
-def redact_report(
-    dataset: Dataset, report: dict[str, Any], actor: Actor = ANONYMOUS
-) -> dict[str, Any]:
-    """A validation report as `actor` may see it: cell values only to readers of every row."""
-    if sees_computed(dataset, actor):
-        return report
-    # frictionless errors carry the whole row (`cells`), the bad `cell` and messages quoting it.
-    redacted = deepcopy(report)
-    for holder in [redacted, *redacted.get("tasks", [])]:
-        holder["errors"] = [_redact_error(e) for e in holder.get("errors", [])]
-        holder.pop("labels", None)  # a file without a header makes its first row the labels
-    return redacted
-
-
-# Error types whose frictionless notes are built from the schema alone ("type is number/default",
-# 'constraint "minimum" is "0"'); every other note (a reader's, a label's) may quote data.
-VALUE_FREE_NOTES = {
-    "type-error",
-    "constraint-error",
-    "primary-key",
-    "unique-error",
-    "blank-row",
-    "missing-cell",
-    "extra-cell",
-}
-
-
-def _redact_error(error: dict[str, Any]) -> dict[str, Any]:
-    """An error without the values it quotes; its type, position and rule stay."""
-    kept = {
-        k: v
-        for k, v in error.items()
-        if k not in ("cell", "cells", "label", "labels", "message", "note")
-    }
-    note = str(error.get("note", ""))
-    cells = [error.get("cell"), *(error.get("cells") or [])]
-    quoted = {str(v) for v in cells if v not in (None, "")}
-    if note and error.get("type") in VALUE_FREE_NOTES and not any(v in note for v in quoted):
-        kept["note"] = note
-    where = [f"row {error['rowNumber']}"] if "rowNumber" in error else []
-    where += [f"field {error['fieldName']!r}"] if "fieldName" in error else []
-    kept["message"] = (
-        f"{error.get('title') or error.get('type', 'Error')}"
-        f"{' in ' + ', '.join(where) if where else ''}"
-        f"{': ' + kept['note'] if 'note' in kept else ''}"
-        " (cell values withheld under the dataset's charter)"
-    )
-    return kept
-
-
-def redact_run_error(dataset: Dataset, error: str, actor: Actor = ANONYMOUS) -> str:
-    """A run's error text as `actor` may see it: a reader's message can quote a row's values."""
-    if not error or sees_computed(dataset, actor):
+def redact_run_error(error: str, whole: bool) -> str:
+    """A run's error text for a caller who may (`whole`) or may not read every row: a reader's
+    message can quote a row's values."""
+    if not error or whole:
         return error
     kind = error.split(":", 1)[0] if ":" in error else "error"
     return f"{kind} (details withheld under the dataset's charter)"

@@ -253,7 +253,7 @@ def read_report(
     engine = engine_of(session)
     given = admit(engine, dataset, caller, whole=True)
     record(engine, dataset, caller, given)
-    return access.redact_report(dataset, run.report or {}, caller.actor)
+    return run.report or {}  # a whole grant: the report, cell values included
 
 
 def _query(

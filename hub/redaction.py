@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote_plus
+
+from hub.config import PROJECT_ROOT, get_settings
 
 REDACTED = "REDACTED"
 SECRET_PARAMS = frozenset(
@@ -98,27 +102,36 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def without_folders(text: str) -> str:
-    """`text` with the hub's own folders cut out (run errors are public for open datasets)."""
-    from hub.config import PROJECT_ROOT, get_settings  # settings change between calls (tests)
-
+def without_folders(text: str, extra: Iterable[Path] = (), flattened: Iterable[Path] = ()) -> str:
+    """`text` with the hub's own folders cut out (run errors are public for open datasets):
+    samples and data as `{samples}/` and `{data}/`, the others and `extra` to relative paths,
+    and a folder of `flattened` with its first subfolder, so only a file name is left."""
     settings = get_settings()
     named = [(settings.samples_dir, "{samples}/"), (settings.data_dir, "{data}/")]
     plain = [
-        (folder, "")
-        for folder in (
-            *settings.schema_dirs,
-            *settings.charter_dirs,
-            *settings.source_dirs,
-            *settings.file_roots,
-            PROJECT_ROOT,
-        )
+        *settings.source_dirs,
+        *settings.schema_dirs,
+        *settings.charter_dirs,
+        *settings.file_roots,
+        PROJECT_ROOT,
+        *extra,
     ]
-    forms: dict[str, str] = {}
-    for folder, shown in [*named, *plain]:
-        for form in {str(folder), str(folder.absolute()), str(folder.resolve())}:
-            if form.strip("/"):
-                forms.setdefault(form.rstrip("/") + "/", shown)
-    for form in sorted(forms, key=len, reverse=True):  # the deepest folder first
-        text = text.replace(form, forms[form])
+    shown: dict[str, str] = {}
+    for folder, replacement in [*named, *((folder, "") for folder in plain)]:
+        for form in _spellings(folder):
+            shown.setdefault(form, replacement)
+    pairs = [(re.compile(re.escape(form + os.sep)), repl) for form, repl in shown.items()]
+    for folder in flattened:
+        for form in _spellings(folder):
+            pairs.append((re.compile(re.escape(form + os.sep) + r"[^/\s'\"]+/"), ""))
+    for pattern, replacement in sorted(pairs, key=lambda p: len(p[0].pattern), reverse=True):
+        text = pattern.sub(replacement, text)  # the deepest folder first
     return text
+
+
+def _spellings(folder: Path) -> set[str]:
+    """The ways a folder may be spelt in a message: as configured, absolute and resolved."""
+    forms = {str(folder.absolute()), str(folder.resolve())}
+    if folder.is_absolute():
+        forms.add(str(folder))
+    return {form.rstrip(os.sep) for form in forms if form.rstrip(os.sep)}

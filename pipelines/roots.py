@@ -11,11 +11,10 @@ relative to a known folder (`{samples}/air/x.csv`, `feeds/x.csv`) or a file name
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
-from hub.config import PROJECT_ROOT, get_settings
+from hub.config import get_settings
+from hub.redaction import without_folders
 
 ROOTS_RULE = (
     "local feeds are read only under the source file's folder, HUB_SOURCES_PATH, the bundled "
@@ -57,36 +56,4 @@ def downloads_dir() -> Path:
 
 def without_paths(text: str, base: Path | None = None) -> str:
     """`text` with the hub's folders cut out: downloads to file names, others to relative paths."""
-    for pattern, replacement in _replacements(base):
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _replacements(base: Path | None) -> list[tuple[re.Pattern[str], str]]:
-    """Each internal folder's pattern and what shows instead, the deepest folders first."""
-    settings = get_settings()
-    shown: dict[str, str] = {}
-    named = [(settings.samples_dir, "{samples}/"), (settings.data_dir, "{data}/")]
-    plain = [
-        PROJECT_ROOT,
-        *settings.source_dirs,
-        *settings.schema_dirs,
-        *settings.charter_dirs,
-        *settings.file_roots,
-        *([base] if base is not None else []),
-    ]
-    for folder, replacement in [*named, *((folder, "") for folder in plain)]:
-        for form in _forms(folder):
-            shown.setdefault(form, replacement)
-    pairs = [(re.compile(re.escape(form + os.sep)), repl) for form, repl in shown.items()]
-    for form in _forms(downloads_dir()):  # a download: its file name is all that is shown
-        pairs.append((re.compile(re.escape(form + os.sep) + r"[^/\s'\"]+/"), ""))
-    return sorted(pairs, key=lambda pair: len(pair[0].pattern), reverse=True)
-
-
-def _forms(folder: Path) -> set[str]:
-    """The ways a folder may be spelt in a message: as configured, absolute and resolved."""
-    forms = {str(folder.absolute()), str(folder.resolve())}
-    if folder.is_absolute():
-        forms.add(str(folder))
-    return {form.rstrip(os.sep) for form in forms if form.rstrip(os.sep)}
+    return without_folders(text, [base] if base is not None else [], [downloads_dir()])

@@ -125,59 +125,12 @@ def test_an_unknown_level_is_refused_not_opened():
     assert refused.scope == "none" and "unknown access level" in refused.reason
 
 
-def test_reports_keep_cell_values_only_where_rows_are_readable():
-    error = {
-        "type": "constraint-error",
-        "title": "Constraint Error",
-        "rowNumber": 7,
-        "fieldName": "value",
-        "cell": "-5",
-        "cells": ["meter-42", "-5"],
-        "note": 'constraint "minimum" is "0"',
-        "message": 'The cell "-5" in row at position "7" ... meter-42',
-    }
-    unique = {
-        "type": "unique-error",
-        "title": "Unique Error",
-        "rowNumber": 9,
-        "cells": ["meter-42"],
-        "note": "meter-42 again",
-    }
-    report = {"valid": False, "errors": [], "tasks": [{"errors": [error, unique]}]}
-    assert access.redact_report(dataset("open"), report) == report
-    redacted = access.redact_report(dataset("personal"), report)
-    assert "meter-42" not in str(redacted) and '"-5"' not in str(redacted)
-    first, second = redacted["tasks"][0]["errors"]
-    assert first["note"] == 'constraint "minimum" is "0"' and first["rowNumber"] == 7
-    assert first["message"].startswith("Constraint Error in row 7, field 'value'")
-    assert "note" not in second  # it quoted a value
-    assert report["tasks"][0]["errors"][0]["cells"] == ["meter-42", "-5"]  # original untouched
-
-
-def test_reader_notes_and_labels_are_withheld_where_rows_are_not_readable():
-    normalisation = {
-        "type": "normalisation-error",
-        "rowNumber": 3,
-        "fieldName": "value",
-        "note": "'LEAKVAL42' is not a number",
-    }
-    label = {
-        "type": "incorrect-label",
-        "note": "label 'k1a2b3' is not 'subject_key'",
-        "label": "k1a2b3",
-        "labels": ["k1a2b3", "2026-02-01T00:00:00Z"],
-    }
-    report = {
-        "valid": False,
-        "errors": [],
-        "tasks": [{"labels": ["k1a2b3", "2026-02-01T00:00:00Z"], "errors": [normalisation, label]}],
-    }
-    redacted = access.redact_report(dataset("personal"), report)
-    assert "LEAKVAL42" not in str(redacted) and "k1a2b3" not in str(redacted)
-    assert [e["type"] for e in redacted["tasks"][0]["errors"]] == [
-        "normalisation-error",
-        "incorrect-label",
-    ]
+def test_run_errors_keep_their_kind_only_for_callers_who_may_not_read_every_row():
+    error = "ReaderError: row 3 'HOUSEHOLD-SECRET-7' is not a number"
+    assert access.redact_run_error(error, whole=True) == error
+    withheld = access.redact_run_error(error, whole=False)
+    assert "HOUSEHOLD" not in withheld and withheld.startswith("ReaderError (details withheld")
+    assert access.redact_run_error("", whole=False) == ""
 
 
 def test_an_edited_restricted_to_applies_to_the_next_reads(tmp_path, monkeypatch):

@@ -87,10 +87,7 @@ def list_runs(
     runs = catalogue.runs_of(session, dataset_id, limit=limit)
     return RunsPage(
         dataset=dataset_id,
-        runs=[
-            describe_run(r, whole, access.redact_run_error(dataset, r.error, caller.actor))
-            for r in runs
-        ],
+        runs=[describe_run(r, whole, access.redact_run_error(r.error, whole)) for r in runs],
     )
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import HTTPException, Request
 from sqlmodel import Session
 
-from hub import access, catalogue
+from hub import catalogue
 from hub.api.origin import public_root, route_path
 from hub.models import Dataset, HarvestRun
 
@@ -26,14 +24,6 @@ def find_run(session: Session, dataset_id: str, run_id: int) -> HarvestRun:
     if run is None or run.dataset_id != dataset_id:
         raise HTTPException(404, f"dataset {dataset_id!r} has no run {run_id}")
     return run
-
-
-def require(check: Callable[[Dataset], None], dataset: Dataset) -> None:
-    """Ask the access gate; a refusal becomes a 403 carrying the gate's reason."""
-    try:
-        check(dataset)
-    except access.AccessDenied as denied:
-        raise HTTPException(403, denied.reason) from None
 
 
 def base_url(request: Request) -> str:

@@ -163,9 +163,7 @@ def render_dataset(
             "preview": preview,
             "denied": denied,
             "columns": [f.name for f in detail.schema_.fields],
-            "run_errors": {
-                r.id: access.redact_run_error(dataset, r.error, caller.actor) for r in runs
-            },
+            "run_errors": {r.id: access.redact_run_error(r.error, whole) for r in runs},
         },
     )
 
