@@ -44,5 +44,6 @@ soak: install
 	$(VENV)/bin/python bench/soak.py
 
 lint: install
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check hub pipelines tests bench
 	$(VENV)/bin/mypy hub pipelines
