@@ -32,7 +32,7 @@ def run_hub(path: Path, workdir: Path) -> dict:
     os.environ["HUB_DATABASE_URL"] = f"sqlite:///{workdir / 'hub.db'}"
     from hub.catalogue import Batch, Publisher, publish
     from hub.db import get_engine, upgrade
-    from hub.tables import open_csv
+    from hub.validation.tables import open_csv
 
     upgrade(get_engine())
     started = time.perf_counter()

@@ -21,8 +21,8 @@ from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
-from hub.reports import build_report
 from hub.validation import ChunkResult, Validator
+from hub.validation.reports import build_report
 
 log = logging.getLogger(__name__)
 

@@ -205,8 +205,8 @@ def validate(
     from datetime import UTC, datetime
 
     from hub import charters, schemas
-    from hub.tables import TableReadError
     from hub.validation import format_report, validate_file
+    from hub.validation.tables import TableReadError
 
     try:
         descriptor = (

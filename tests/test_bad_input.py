@@ -30,7 +30,7 @@ from hub import catalogue, charters, schemas
 from hub.cli import app
 from hub.config import PROJECT_ROOT, get_settings
 from hub.models import Dataset, HarvestRun, QuarantinedRow
-from hub.textblocks import MIN_FIRST_BLOCK
+from hub.validation.textblocks import MIN_FIRST_BLOCK
 from pipelines import fetch as fetch_module
 from pipelines.flows import Outcome, harvest_source
 from pipelines.sources import Source, SourceError, load_source

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from hub.schemas import load_schema
-from hub.tables import TableReadError
 from hub.validation import Validator
+from hub.validation.tables import TableReadError
 from pipelines.readers import ReaderError, read
 from pipelines.sources import Operator, Source
 

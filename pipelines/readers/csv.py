@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from hub.tables import open_csv  # the one place that reads CSV as frictionless does
+from hub.validation.tables import open_csv  # the one place that reads CSV as frictionless does
 from pipelines.normalise import (
     Problem,
     ReaderError,

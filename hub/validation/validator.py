@@ -1,8 +1,8 @@
 """Table Schema validation of CSV chunks, column-wise, with exactly frictionless-py's errors.
 
-Cells are cast per column (`hub.fieldtypes`), unique and primaryKey values are remembered
-across chunks (`hub.keymemory`), and only the rows that have an error become frictionless
-error descriptors, in frictionless's own order (`hub.rowerrors`).
+Cells are cast per column (`hub.validation.fieldtypes`), unique and primaryKey values are remembered
+across chunks (`hub.validation.keymemory`), and only the rows that have an error become frictionless
+error descriptors, in frictionless's own order (`hub.validation.rowerrors`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from frictionless import FrictionlessException, Schema
 from frictionless.table import Header
 from frictionless.table import fields_match as fields_match_module
 
-from hub.fieldtypes import CastColumn, FieldCaster
-from hub.keymemory import KeyMemory
-from hub.reports import build_report, format_report
-from hub.rowerrors import RowFacts, describe_row
-from hub.tableerrors import describe_error
-from hub.tables import TableReadError, open_csv
+from hub.validation.fieldtypes import CastColumn, FieldCaster
+from hub.validation.keymemory import KeyMemory
+from hub.validation.reports import build_report, format_report
+from hub.validation.rowerrors import RowFacts, describe_row
+from hub.validation.tableerrors import describe_error
+from hub.validation.tables import TableReadError, open_csv
 
 __all__ = ["ChunkResult", "SchemaError", "Validator", "format_report", "validate_file"]
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""hub.tables.open_csv: encodings, dialect sniffing, row numbering and chunking as frictionless."""
+"""open_csv: encodings, dialect sniffing, row numbering and chunking as frictionless."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import frictionless
 import polars as pl
 import pytest
 
-import hub.tables as tables
-import hub.textblocks as textblocks
+import hub.validation.tables as tables
+import hub.validation.textblocks as textblocks
 from hub.config import get_settings
-from hub.tables import TableReadError, make_column_names, open_csv
+from hub.validation.tables import TableReadError, make_column_names, open_csv
 
 SAMPLES = get_settings().samples_dir
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no sample files at {SAMPLES}")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hub.tableerrors import describe_cell_error, describe_row_error
+from hub.validation.tableerrors import describe_cell_error, describe_row_error
 
 if TYPE_CHECKING:
-    from hub.validation import Validator
+    from hub.validation.validator import Validator
 
 ALL_NONE_NOTE = 'cells composing the primary keys are all "None"'
 SAME_AS_NOTE = "the same as in the row at position %s"
@@ -28,7 +28,7 @@ class RowFacts:
 
     row: int
     cells: tuple[str | None, ...]  # the field cells, None where the row has no cell
-    codes: tuple[int, ...]  # per field: error bits (see `hub.fieldtypes.CastColumn`)
+    codes: tuple[int, ...]  # per field: error bits (see `hub.validation.fieldtypes.CastColumn`)
     extras: list[str] = field(default_factory=list)
     blank: bool = False
     unique_previous: dict[str, int | None] = field(default_factory=dict)

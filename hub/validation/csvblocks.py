@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from hub.tableerrors import describe_cell_error, describe_row_error
-from hub.textblocks import BlockReader
+from hub.validation.tableerrors import describe_cell_error, describe_row_error
+from hub.validation.textblocks import BlockReader
 
 _SENTINEL = "hub\x1fcsvblocks\x1fsentinel"
 _LINE_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01", "\x02", "\x03")

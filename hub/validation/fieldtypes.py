@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 from frictionless import Field
 
-from hub.fieldkeys import column_key, key_dtype, python_key
+from hub.validation.fieldkeys import column_key, key_dtype, python_key
 
 CACHE_LIMIT = 200_000  # distinct raw values remembered per field
 BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}

@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from hub.keymemory import KeyMemory
 from hub.validation import SchemaError, Validator, format_report, validate_file
+from hub.validation.keymemory import KeyMemory
 
 TYPED_SCHEMA: dict[str, Any] = {
     "fields": [

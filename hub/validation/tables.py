@@ -1,8 +1,8 @@
 """CSV files read as chunks of Utf8 polars frames, split and numbered exactly as frictionless does.
 
 Rows are the records of Python's `csv` module with the dialect frictionless sniffs (row 1 is
-the first record, a multi-line quoted cell is one row), found by `hub.csvblocks`; bytes are
-decoded by `hub.textblocks`. The header is the first of the first 100 rows whose cell count
+the first record, a multi-line quoted cell is one row), found by `csvblocks`; bytes are
+decoded by `textblocks`. The header is the first of the first 100 rows whose cell count
 is near their average (frictionless's rule), its labels stripped of spaces.
 
 Column names are the labels made unique: a blank label becomes `field{position}`, a repeated
@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from hub.csvblocks import BlockParser
-from hub.textblocks import MIN_FIRST_BLOCK, BlockReader, TableReadError
+from hub.validation.csvblocks import BlockParser
+from hub.validation.textblocks import MIN_FIRST_BLOCK, BlockReader, TableReadError
 
 logger = logging.getLogger(__name__)
 
