@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,12 +16,25 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, func, or_, select
 
 from hub import charters, quarantine, records, runs, schemas
+from hub.batches import Batch, Chunk, Progress, Publisher, problems_by_row
 from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
 from hub.validation import ChunkResult, Validator
 from hub.validation.reports import build_report
+from hub.validation.tableerrors import describe_row_problem
+
+__all__ = [
+    "Batch",
+    "BatchRejected",
+    "NotFound",
+    "Progress",
+    "PublishFailed",
+    "PublishRefused",
+    "Publisher",
+    "publish",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,37 +75,6 @@ class BatchRejected(PublishFailed):
 
 class NotFound(LookupError):
     """No dataset with that id."""
-
-
-@dataclass(frozen=True)
-class Publisher:
-    """The operator a batch comes from."""
-
-    id: str
-    name: str
-    kind: str = "public"
-
-
-@dataclass
-class Batch:
-    """Rows from one source, shaped by its schema, on their way into the catalogue."""
-
-    dataset_id: str
-    title: str
-    publisher: Publisher
-    theme: str
-    schema: str
-    charter: str | None
-    chunks: Iterable[pl.DataFrame]
-    description: str = ""
-    source_id: str | None = None
-    source_url: str = ""
-    keywords: list[str] = field(default_factory=list)
-    max_invalid_share: float | None = None  # None: the hub's setting
-    quarantine_cap: int | None = None  # None: the hub's setting
-
-
-Progress = Callable[[int], None]
 
 
 def publish(
@@ -301,15 +282,32 @@ def _rejected(
 def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a slice at a time, with each slice's height."""
     header_checked = False
-    for chunk in batch.chunks:
+    for given in batch.chunks:
+        chunk = given if isinstance(given, Chunk) else Chunk(given)  # a push: rows, no problems
+        frame = chunk.frame
         if not header_checked:
-            _check_header(validator, chunk, batch)
+            _check_header(validator, frame, batch)
             header_checked = True
+        problems = problems_by_row(chunk.problems)
         # An invalid row's error descriptors weigh kilobytes while they exist: slices keep a
         # reader's 100 000-row chunk of garbage from taking a gigabyte, and the cap exact.
-        for start in range(0, chunk.height, VALIDATION_SLICE):
-            part = chunk.slice(start, VALIDATION_SLICE)
-            yield part.height, validator.validate_chunk(part)
+        for start in range(0, frame.height, VALIDATION_SLICE):
+            part = frame.slice(start, VALIDATION_SLICE)
+            yield part.height, validator.validate_chunk(part, _described(part, problems))
+
+
+def _described(
+    part: pl.DataFrame, problems: dict[int, list[Any]]
+) -> dict[int, list[dict[str, Any]]]:
+    """The descriptors of the problems found in a slice's rows, by row number."""
+    if not problems:
+        return {}
+    rows = part["_row"].unique(maintain_order=True).to_list()
+    return {
+        row: [describe_row_problem(row, p.field, p.note) for p in problems[row]]
+        for row in rows
+        if row in problems
+    }
 
 
 def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> None:

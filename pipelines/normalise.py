@@ -1,19 +1,30 @@
 """Normalise mapped chunks into the hub's canonical strings, reporting what cannot be.
 
-Canonical forms: timestamps `YYYY-MM-DDTHH:MM:SSZ` (UTC), WGS84 lon/lat decimal strings,
-numbers with a decimal point, codes spelled as in the schema's enum. A value that cannot be
-normalised stays as it came and its row gets a `normalisation-error` in `_error`.
+The flow's step between a reader and the gate. Canonical forms: timestamps
+`YYYY-MM-DDTHH:MM:SSZ` (UTC), WGS84 lon/lat decimal strings, numbers with a decimal point,
+codes spelled as in the schema's enum. A value that cannot be normalised stays as it came and
+its row gets a `RowProblem` (the gate quarantines it with a `normalisation-error`).
+
+Options (the source's, over its reader's defaults): `crs` (EPSG code of the lon/lat columns,
+default EPSG:4326), `timezone` (IANA zone of naive timestamps), `timestamp_format` (strftime,
+default ISO 8601), `decimal` ("," for decimal commas).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from hub.batches import Chunk, RowProblem
 from hub.geo import GeoError, parse_crs, to_wgs84
 from hub.schemas import SchemaError, load_schema
+from pipelines.readers.base import ReaderError
+
+OPTIONS = ("crs", "timezone", "timestamp_format", "decimal")
 
 CANONICAL_TIME = "%Y-%m-%dT%H:%M:%SZ"
 COORDINATE_DECIMALS = 7  # 1e-7 degree is about 1 cm: finer digits are transform noise
@@ -27,10 +38,6 @@ CODE_ALIASES = {
     "nitrogenmonoxide": "no", "nitricoxide": "no", "nitrogenoxides": "nox",
     "sulphurdioxide": "so2", "sulfurdioxide": "so2", "carbonmonoxide": "co", "ammonia": "nh3",
 }  # fmt: skip
-
-
-class ReaderError(ValueError):
-    """A source whose data or options cannot be read into the hub's shape at all."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,61 @@ def load_target(name: str) -> Target:
             + list(schema.primary_key)
         ),
     )
+
+
+def settings_for(options: Mapping[str, Any]) -> Settings:
+    """The normalisation settings a source's options give, checked."""
+    settings = Settings(
+        timezone=options.get("timezone"),
+        timestamp_format=options.get("timestamp_format"),
+        crs=str(options.get("crs") or "EPSG:4326"),
+        decimal=str(options.get("decimal") or "."),
+    )
+    check_settings(settings)
+    return settings
+
+
+def normalise_chunks(
+    chunks: Iterable[Chunk], target: Target, settings: Settings
+) -> Iterator[Chunk]:
+    """Normalise a reader's chunks, adding what cannot be normalised to their problems."""
+    for chunk in chunks:
+        frame, found = normalise(chunk.frame, target, settings)
+        yield Chunk(finish(frame, target), chunk.problems + row_problems(frame, found))
+
+
+def finish(frame: pl.DataFrame, target: Target) -> pl.DataFrame:
+    """The chunk in the gate's shape: every target field as Utf8, then `_row` (and `_error`).
+
+    No value is an empty cell `""`, never null: in the hub's tables (and frictionless) a null
+    cell is one the row does not have, which hub.validation reports as a missing cell.
+    """
+    meta = [pl.col("_error").cast(pl.Utf8)] if "_error" in frame.columns else []
+    return frame.select(
+        *(
+            pl.col(n).cast(pl.Utf8).fill_null("") if n in frame.columns else pl.lit("").alias(n)
+            for n in target.fields
+        ),
+        pl.col("_row").cast(pl.Int64),
+        *meta,
+    )
+
+
+def row_problems(frame: pl.DataFrame, problems: list[Problem]) -> list[RowProblem]:
+    """Masked problems as one RowProblem per row, their notes showing each row's value."""
+    rows = frame["_row"]
+    found: list[RowProblem] = []
+    for problem in problems:
+        indexes = problem.mask.fill_null(False).arg_true()
+        if not len(indexes):
+            continue
+        values = problem.values.gather(indexes).to_list() if problem.values is not None else None
+        for position, row in enumerate(rows.gather(indexes).to_list()):
+            value = values[position] if values is not None else None
+            # Plain replacement, not str.format: notes quote headers that may hold braces.
+            note = problem.note.replace("{value!r}", repr(value)).replace("{value}", str(value))
+            found.append(RowProblem(row, problem.field, note))
+    return found
 
 
 def check_settings(settings: Settings) -> None:

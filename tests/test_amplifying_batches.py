@@ -3,7 +3,7 @@ refused whole — no row published, none quarantined — and its run keeps the c
 errors; a feed of which every row is invalid fails even when a source allows it to be.
 
 Harvested through the real path: a source file over a local CSV (gzipped where it says so),
-`pipelines.flows.harvest_source(load_source(path))`. The CLI's exit codes are in
+`pipelines.harvesting.harvest_source(load_source(path))`. The CLI's exit codes are in
 tests/flows/test_amplifying_harvest.py.
 """
 
@@ -25,7 +25,7 @@ from hub import catalogue
 from hub.catalogue import REJECTED_ERROR_CAP, BatchRejected, publish
 from hub.config import get_settings
 from hub.models import Dataset, HarvestRun, QuarantinedRow
-from pipelines.flows import Outcome, harvest_source
+from pipelines.harvesting import Outcome, harvest_source
 from pipelines.sources import SourceError, load_source
 
 DATASET = "amplifying-air"

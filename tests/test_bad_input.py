@@ -1,7 +1,7 @@
 """Bad input, end to end: what an attacker or a careless operator feeds a harvest.
 
 Every test first publishes a good batch into the dataset, then harvests a bad one through
-`pipelines.flows.harvest_source(load_source(path))` and proves three things: a clear error
+`pipelines.harvesting.harvest_source(load_source(path))` and proves three things: a clear error
 (or quarantined rows with their reasons), the records published earlier untouched (same rows,
 same values, same count), and no run left "running".
 """
@@ -32,7 +32,7 @@ from hub.config import PROJECT_ROOT, get_settings
 from hub.models import Dataset, HarvestRun, QuarantinedRow
 from hub.validation.textblocks import MIN_FIRST_BLOCK
 from pipelines import fetch as fetch_module
-from pipelines.flows import Outcome, harvest_source
+from pipelines.harvesting import Outcome, harvest_source
 from pipelines.sources import Source, SourceError, load_source
 
 DATASET = "bad-input-air"

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from hub import catalogue
+from hub.batches import Chunk, RowProblem
 from hub.bus import get_bus
 from hub.catalogue import Batch, Publisher, PublishRefused, publish
 from hub.models import Dataset, Event, HarvestRun, QuarantinedRow
@@ -54,7 +55,7 @@ def observations(
 
 
 def batch(
-    *chunks: pl.DataFrame,
+    *chunks: pl.DataFrame | Chunk,
     charter: str | None = "atmo-demo-open",
     publisher=ATMO,
     theme: str = "air-quality",
@@ -138,24 +139,14 @@ def test_invalid_rows_are_quarantined_with_their_reasons(engine):
 
 
 def test_rows_that_failed_normalisation_are_quarantined_not_dropped(engine):
-    chunk = observations(4).with_columns(
-        pl.Series(
-            "_error",
-            [
-                None,
-                '[{"type": "normalisation-error", "note": "timestamp without time zone", '
-                '"rowNumber": 3, "tags": ["#row"]}]',
-                None,
-                None,
-            ],
-            dtype=pl.Utf8,
-        )
-    )
-    run = publish(batch(chunk))
+    problem = RowProblem(3, "observed_at", "timestamp without time zone")
+    run = publish(batch(Chunk(observations(4), [problem])))
     assert (run.rows_published, run.rows_quarantined) == (3, 1)
     with Session(engine) as session:
         (row,) = catalogue.quarantined(session, "demo-no2")
     assert row.row_number == 3 and row.errors[0]["type"] == "normalisation-error"
+    assert row.errors[0]["note"] == "timestamp without time zone"
+    assert row.errors[0]["fieldName"] == "observed_at"
 
 
 def test_duplicate_primary_keys_inside_a_batch_are_quarantined(engine):

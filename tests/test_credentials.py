@@ -27,7 +27,7 @@ from pipelines.credentials import (
     resolve_credentials,
 )
 from pipelines.fetch import FetchError, fetch
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import Auth, load_source
 
 # Every secret holds SEKRET, so one search finds any of them wherever it leaks.

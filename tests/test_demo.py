@@ -14,7 +14,7 @@ from hub.schemas import load_schema
 from hub.validation import Validator
 from pipelines.demo import generate
 from pipelines.fetch import fetch
-from pipelines.readers import read
+from pipelines.readers import Fetched, read_records
 from pipelines.sources import resolve_source
 
 NOW = datetime(2024, 5, 15, 10, 37, tzinfo=UTC)  # a Wednesday; the week covers a weekend
@@ -25,7 +25,12 @@ def harvest(source_id: str, dest: Path) -> pl.DataFrame:
     """Fetch and read one bundled demo source as the harvest flow does."""
     source = resolve_source(source_id)
     data = fetch(source.url, dest / source.id, base=source.base_dir)
-    return pl.concat(read(source, data))
+    chunks = list(read_records(source, Fetched(data)))
+    # `_error` names the rows the reader or normalisation found a problem in (null: none)
+    noted = {problem.row: problem.note for chunk in chunks for problem in chunk.problems}
+    frame = pl.concat([chunk.frame for chunk in chunks])
+    notes = pl.Series([noted.get(row) for row in frame["_row"]], dtype=pl.Utf8)
+    return frame.with_columns(notes.alias("_error"))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from hub.config import PROJECT_ROOT, get_settings
 from hub.models import HarvestRun
-from pipelines.flows import Outcome, harvest_source
+from pipelines.harvesting import Outcome, harvest_source
 from pipelines.roots import without_paths
 from pipelines.sources import load_source
 

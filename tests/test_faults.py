@@ -18,7 +18,7 @@ from hub import runs
 from hub.config import get_settings
 from hub.db import DatabaseLocked, get_engine, is_sqlite, reset_engines
 from hub.models import HarvestRun, utcnow
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
 
 WAIT = 30.0  # bounded waits for background work on a loaded machine (not a timing assert)
@@ -168,12 +168,12 @@ def test_a_held_lock_fails_the_source_with_one_clear_line_and_the_next_goes_on(
     holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another writer takes the lock and keeps it
     releaser = Releaser(holder)
-    logging.getLogger("pipelines.flows").addHandler(releaser)
+    logging.getLogger("pipelines.harvesting").addHandler(releaser)
     try:
         first = harvest_source(load_source(source_file(tmp_path, samples, "locked-out")))
         second = harvest_source(load_source(source_file(tmp_path, samples, "after-it")))
     finally:
-        logging.getLogger("pipelines.flows").removeHandler(releaser)
+        logging.getLogger("pipelines.harvesting").removeHandler(releaser)
         holder.close()
     assert first.status == "failed"
     assert first.message.startswith("the database was locked by another writer for ")

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from hub.config import get_settings
 from hub.models import Dataset, HarvestRun
 from pipelines.fetch import FetchError, expand_url, fetch
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
 from pipelines.transport import AddressRefused, Allowance, checked_addresses, refusal_kind
 

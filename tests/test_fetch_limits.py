@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from hub.config import PROJECT_ROOT, get_settings
 from pipelines import partial
 from pipelines.fetch import FetchError, fetch
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import SourceError, load_source
 
 HEADER = (

@@ -34,7 +34,7 @@ from hub import catalogue
 from hub.config import PROJECT_ROOT
 from hub.models import Dataset, HarvestRun, QuarantinedRow
 from hub.runs import recover_stale_runs
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
 
 DATASET = "interrupted-air"
@@ -50,7 +50,7 @@ DEADLINE = 240.0  # seconds: only a guard against a hung child, never an asserti
 CHILD = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[2])
-from pipelines.flows import harvest_source
+from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
 
 def hold(rows):

@@ -197,7 +197,7 @@ def test_a_redis_outage_fails_no_harvest_and_the_bus_reconnects(
     private_redis, engine, tmp_path, samples, monkeypatch
 ):
     from hub.bus import get_bus, reset_bus
-    from pipelines.flows import harvest_source
+    from pipelines.harvesting import harvest_source
     from pipelines.sources import load_source
     from tests.test_faults import source_file
 

@@ -185,6 +185,28 @@ def describe_row_error(
     }
 
 
+NORMALISATION_TITLE = "Normalisation Error"
+NORMALISATION_DESCRIPTION = (
+    "A value of this row cannot be put in the hub's canonical form "
+    "(UTC timestamps, WGS84 coordinates, decimal numbers, controlled codes)."
+)
+
+
+def describe_row_problem(row_number: int, field_name: str | None, note: str) -> dict[str, Any]:
+    """A reader's or normalisation's finding about a row, as a frictionless-style descriptor."""
+    where = f' in field "{field_name}"' if field_name else ""
+    return {
+        "type": "normalisation-error",
+        "title": NORMALISATION_TITLE,
+        "description": NORMALISATION_DESCRIPTION,
+        "message": f'Row at position "{row_number}" cannot be normalised{where}: {note}',
+        "note": note,
+        "tags": ["#row"],
+        "rowNumber": row_number,
+        "fieldName": field_name,
+    }
+
+
 class _Blank(dict[str, Any]):
     """Format mapping that renders unknown keys as "" (as frictionless's safe_format)."""
 

@@ -90,11 +90,15 @@ class Validator:
         self.use_fields(header.get_expected_fields())
         return [error.to_descriptor() for error in header.errors]
 
-    def validate_chunk(self, chunk: pl.DataFrame) -> ChunkResult:
-        """Validate one chunk: Utf8 field columns (absent = all null), `_row`, optional `_error`."""
+    def validate_chunk(
+        self, chunk: pl.DataFrame, reported: dict[int, list[dict[str, Any]]] | None = None
+    ) -> ChunkResult:
+        """Validate one chunk: Utf8 field columns (absent = all null), `_row`, optional `_error`.
+
+        `reported` holds, by row number, the error descriptors a reader or normalisation found.
+        """
         invalid, casts, facts = self._check(chunk)
         errors = [error for fact in facts for error in describe_row(fact, self)]
-        reported = _reported_errors(chunk)
         if reported:
             # A reader's own findings (normalisation-error …) make the row invalid too; they come
             # first within their row, as they happened before the cells were checked.
@@ -279,25 +283,8 @@ def _never_equal_nan(cast: CastColumn, rows: pl.Series) -> pl.Series:
     return key.zip_with(~nan, "nan#" + rows.cast(pl.String))
 
 
-# Structural errors the validator derives again from the cells themselves.
-REDERIVED = {"extra-cell", "blank-row", "missing-cell"}
-
-
-def _reported_errors(chunk: pl.DataFrame) -> dict[int, list[dict[str, Any]]]:
-    """Errors a reader attached in `_error` that the validator does not derive itself, by row."""
-    if "_error" not in chunk.columns or chunk["_error"].null_count() == chunk.height:
-        return {}
-    reported: dict[int, list[dict[str, Any]]] = {}
-    flagged = chunk.filter(pl.col("_error").is_not_null()).select("_row", "_error")
-    for row, encoded in flagged.unique(maintain_order=True).iter_rows():
-        for error in json.loads(encoded):
-            if error.get("type") not in REDERIVED:
-                reported.setdefault(row, []).append({"rowNumber": row, **error})
-    return reported
-
-
 def _read_extras(chunk: pl.DataFrame, width: int) -> dict[int, list[str]]:
-    """Cells beyond the header, by row number, from the reader's structural errors."""
+    """Cells beyond the header, by row number, from the table's structural errors."""
     if "_error" not in chunk.columns:
         return {}
     flagged = chunk.filter(pl.col("_error").is_not_null()).select("_row", "_error")

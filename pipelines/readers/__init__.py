@@ -1,45 +1,99 @@
-"""Readers: turn a fetched file into chunks in its target schema's shape, by source format.
+"""Readers, by the format a source file names; the contract is in `pipelines.readers.base`.
 
-Every chunk a reader yields is a polars DataFrame with one Utf8 column per field of the source's
-target schema, in the schema's order (no value is an empty string, never null: a field the
-source lacks is all ""), then `_row` (Int64, the source row number as frictionless counts it,
-header = 1; a row giving several observations repeats it) and `_error` (Utf8: null, or a JSON
-list of frictionless-style error descriptors).
+Reader modules are imported when a format is first asked for, so that commands that never
+read a feed (`hub validate FILE --schema`, `hub token …`) do not pay for xarray or rdflib.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import importlib
+import importlib.util
+from collections.abc import Iterator
 
-import polars as pl
+from hub.batches import Chunk
+from pipelines import normalise
+from pipelines.readers.base import Fetched, Reader, ReaderError
+from pipelines.sources import HARVEST_OPTIONS, Source
 
-from pipelines.normalise import ReaderError
-from pipelines.readers import csv, openaq, sensor_community
-from pipelines.sources import Source
+__all__ = [
+    "FETCH_OPTIONS",
+    "Fetched",
+    "Reader",
+    "ReaderError",
+    "check_options",
+    "known_formats",
+    "read_records",
+    "reader_for",
+]
 
-__all__ = ["READERS", "ReaderError", "known_formats", "read"]
-
-Reader = Callable[[Source, Path], Iterator[pl.DataFrame]]
-
-READERS: dict[str, Reader] = {
-    "csv": csv.read,
-    "openaq-csv": openaq.read,
-    "sensor-community-csv": sensor_community.read,
+# format → module of pipelines.readers whose READER reads it
+MODULES = {
+    # generic, mapped by the source's options.columns
+    "csv": "csv",
+    "json": "json_records",
+    "geojson": "geojson",
+    # air quality
+    "openaq-csv": "openaq",
+    "sensor-community-csv": "sensor_community",
+    "airbase-csv": "airbase",
+    # energy
+    "eco2mix-csv": "eco2mix",
+    "tso-csv": "tso",
+    "load-curve-csv": "load_curve",
+    # biodiversity
+    "dwca": "dwca",
+    # risk
+    "cap": "cap",
+    "vigicrues-json": "vigicrues",
+    "firms-csv": "firms",
+    # grids
+    "netcdf": "netcdf",
+    # portals
+    "ckan": "ckan",
+    "dcat": "dcat",
+    "rudi": "rudi",
 }
+FETCH_OPTIONS = ("linked", "member")  # options `fetch` reads: documents to fetch, archive member
 
 
 def known_formats() -> list[str]:
-    """The formats a source file may name."""
-    return sorted(READERS)
+    """The formats a source file may name (those whose reader module is installed)."""
+    return sorted(
+        f for f, m in MODULES.items() if importlib.util.find_spec(f"pipelines.readers.{m}")
+    )
 
 
-def read(source: Source, data: Path) -> Iterator[pl.DataFrame]:
-    """Read the fetched file `data` of `source` as chunks in its target schema's shape."""
-    reader = READERS.get(source.format)
-    if reader is None:
+def reader_for(source: Source) -> Reader:
+    """The reader of a source's format, or ReaderError naming the known ones."""
+    module = MODULES.get(source.format)
+    if module is None or source.format not in known_formats():
         raise ReaderError(
             f"source {source.id!r}: unknown format {source.format!r} "
             f"(known readers: {', '.join(known_formats())})"
         )
-    return reader(source, data)
+    reader: Reader = importlib.import_module(f"pipelines.readers.{module}").READER
+    return reader
+
+
+def check_options(source: Source, reader: Reader) -> None:
+    """Refuse options that neither the reader, normalisation, fetch nor the harvest knows."""
+    known = (*reader.options, *FETCH_OPTIONS, *HARVEST_OPTIONS)
+    if reader.kind == "records":
+        known = (*known, *normalise.OPTIONS)
+    unknown = sorted(set(source.options) - set(known))
+    if unknown:
+        raise ReaderError(
+            f"source {source.id!r}: unknown option(s) {', '.join(unknown)} "
+            f"(known for {source.format}: {', '.join(sorted(set(known)))})"
+        )
+
+
+def read_records(source: Source, fetched: Fetched) -> Iterator[Chunk]:
+    """A record source's chunks, read and normalised as its harvest publishes them."""
+    reader = reader_for(source)
+    if reader.kind != "records":
+        raise ReaderError(f"format {source.format!r} gives {reader.kind}, not records")
+    check_options(source, reader)
+    target = normalise.load_target(source.schema)
+    settings = normalise.settings_for({**reader.defaults, **source.options})
+    return normalise.normalise_chunks(reader.read(source, fetched), target, settings)

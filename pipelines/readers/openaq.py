@@ -7,11 +7,10 @@ timezone, latitude, longitude, country_iso, isMobile, isMonitor, owner_name, pro
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import polars as pl
-
-from pipelines.readers.csv import Rule, read_mapped
+from hub.batches import Chunk
+from pipelines.readers.base import Fetched, Reader
+from pipelines.readers.csv import OPTIONS, Rule, read_mapped
 from pipelines.sources import Source
 
 RULES = {
@@ -30,6 +29,9 @@ RULES = {
 DEFAULTS = {"delimiter": ",", "encoding": "utf-8", "crs": "EPSG:4326"}
 
 
-def read(source: Source, data: Path) -> Iterator[pl.DataFrame]:
+def read(source: Source, fetched: Fetched) -> Iterator[Chunk]:
     """Read an OpenAQ measurements CSV; `options.columns` may override any field's rule."""
-    return read_mapped(source, data, RULES, defaults=DEFAULTS)
+    return read_mapped(source, fetched.path, RULES, defaults=DEFAULTS)
+
+
+READER = Reader("openaq-csv", "records", read, options=OPTIONS, defaults=DEFAULTS)

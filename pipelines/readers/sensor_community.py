@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import polars as pl
 
-from pipelines.normalise import ReaderError
-from pipelines.readers.csv import Rule, read_mapped
+from hub.batches import Chunk
+from pipelines.readers.base import Fetched, Reader, ReaderError
+from pipelines.readers.csv import OPTIONS, Rule, read_mapped
 from pipelines.sources import Source
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,12 @@ RULES = {
 DEFAULTS = {"delimiter": ";", "encoding": "utf-8", "timezone": "UTC", "crs": "EPSG:4326"}
 
 
-def read(source: Source, data: Path) -> Iterator[pl.DataFrame]:
+def read(source: Source, fetched: Fetched) -> Iterator[Chunk]:
     """Read a sensor.community archive CSV, one observation per non-empty P value."""
-    return read_mapped(source, data, RULES, defaults=DEFAULTS, reshape=split_observations)
+    return read_mapped(source, fetched.path, RULES, defaults=DEFAULTS, reshape=split_observations)
+
+
+READER = Reader("sensor-community-csv", "records", read, options=OPTIONS, defaults=DEFAULTS)
 
 
 def split_observations(chunk: pl.DataFrame) -> pl.DataFrame:

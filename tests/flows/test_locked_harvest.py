@@ -31,11 +31,11 @@ def test_a_locked_source_fails_in_one_line_the_next_is_harvested_and_the_exit_is
     holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     releaser = Releaser(holder)
-    logging.getLogger("pipelines.flows").addHandler(releaser)
+    logging.getLogger("pipelines.harvesting").addHandler(releaser)
     try:
         result = CliRunner().invoke(app, ["harvest", str(locked), str(after)])
     finally:
-        logging.getLogger("pipelines.flows").removeHandler(releaser)
+        logging.getLogger("pipelines.harvesting").removeHandler(releaser)
         holder.close()
     assert result.exit_code == 1, result.output
     assert "the database was locked by another writer for" in result.output
