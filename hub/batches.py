@@ -136,6 +136,7 @@ class MetadataBatch(_Common):
 
     datasets: list[PortalDataset] = field(default_factory=list)
     complete: bool = False  # the whole portal (not an increment): datasets gone are withdrawn
+    position: str = ""  # where the next increment starts (the latest modification listed)
 
 
 AnyBatch = Batch | GridBatch | MetadataBatch

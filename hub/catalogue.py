@@ -15,9 +15,19 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, func, or_, select
 
-from hub import charters, quarantine, records, runs, schemas
-from hub.batches import Batch, Chunk, Progress, Publisher, problems_by_row
+from hub import charters, grids, quarantine, records, resources, runs, schemas
+from hub.batches import (
+    Batch,
+    Chunk,
+    GridBatch,
+    MetadataBatch,
+    PortalDataset,
+    Progress,
+    Publisher,
+    problems_by_row,
+)
 from hub.bus import get_bus
+from hub.config import get_settings
 from hub.db import get_engine
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
@@ -78,20 +88,30 @@ class NotFound(LookupError):
 
 
 def publish(
-    batch: Batch,
+    batch: Batch | GridBatch | MetadataBatch,
     *,
     engine: Engine | None = None,
     on: date | None = None,
     progress: Progress | None = None,
 ) -> HarvestRun:
-    """Check a batch against its charter and schema, store valid rows, quarantine the rest."""
+    """Check a batch against its charter (and schema), store it; quarantine invalid rows.
+
+    Record batches are validated row by row; a grid batch stores its file and registers the
+    grid; a metadata batch registers a portal's datasets and their files.
+    """
     engine = engine or get_engine()
     run = runs.open_run(engine, batch.dataset_id, batch.source_id)
+    day = on or datetime.now(UTC).date()
     try:
-        schema, charter = admit(batch, on or datetime.now(UTC).date())
-        run.schema_name, run.schema_version = schema.name, schema.version
-        run.charter_id, run.charter_version = charter.id, charter.version
-        _store(engine, batch, schema, charter, run, progress)
+        if isinstance(batch, GridBatch):
+            _store_grid(engine, batch, _admit_charter(batch, run, day), run)
+        elif isinstance(batch, MetadataBatch):
+            _store_listing(engine, batch, _admit_charter(batch, run, day), run)
+        else:
+            schema, charter = admit(batch, day)
+            run.schema_name, run.schema_version = schema.name, schema.version
+            run.charter_id, run.charter_version = charter.id, charter.version
+            _store(engine, batch, schema, charter, run, progress)
     except PublishRefused as refusal:
         refusal.run_id = run.id
         runs.close_run(engine, run, "refused", redact_text(refusal.reason))
@@ -124,6 +144,126 @@ def publish(
         runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
     return run
+
+
+def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
+    """What `publish` would find in a record batch, as a validation report; nothing is stored.
+
+    The charter and schema are admitted as for a publication (a refusal raises PublishRefused).
+    """
+    started = time.perf_counter()
+    schema, _ = admit(batch, on or datetime.now(UTC).date())
+    errors: list[dict[str, Any]] = []
+    rows = 0
+    for height, result in _validated(Validator(schema.descriptor), batch):
+        rows += height
+        errors.extend(result.errors)
+    return build_report(
+        redact_url(batch.source_url),
+        schema.fields,
+        errors,
+        started,
+        {"rows": rows, "fields": len(schema.fields)},
+        name=batch.dataset_id,
+    )
+
+
+def record_failure(dataset_id: str, source_id: str | None, reason: str) -> HarvestRun | None:
+    """Record a harvest that failed before it had a batch (unreachable feed, unreadable file)."""
+    return runs.record_failed(get_engine(), dataset_id, source_id, reason)
+
+
+def record_unchanged(dataset_id: str, source_id: str | None, note: str) -> HarvestRun | None:
+    """Record a harvest that found its feed unchanged: nothing read, nothing to publish."""
+    return runs.record_finished(get_engine(), dataset_id, source_id, "succeeded", note)
+
+
+def _admit_charter(batch: GridBatch | MetadataBatch, run: HarvestRun, on: date) -> charters.Charter:
+    """The charter in force for a batch without a table schema, or a refusal that says why."""
+    if not batch.charter:
+        raise PublishRefused(f"batch for {batch.dataset_id!r} names no charter: refused")
+    try:
+        charter = charters.load_charter(batch.charter, on)
+        charters.check_publication(
+            charter, producer=batch.publisher.id, theme=batch.theme, schema=None, on=on
+        )
+    except charters.CharterError as exc:
+        raise PublishRefused(f"no charter in force: {exc}") from exc
+    except charters.CharterRefused as exc:
+        raise PublishRefused(exc.reason) from exc
+    if charter.access == "personal":  # rows of a subject need a subject field: grids have none
+        raise PublishRefused(
+            f"charter {charter.id!r} shares personal data, which only record batches carry"
+        )
+    run.charter_id, run.charter_version = charter.id, charter.version
+    return charter
+
+
+def _store_grid(
+    engine: Engine, batch: GridBatch, charter: charters.Charter, run: HarvestRun
+) -> None:
+    """Keep the grid's file in the data folder and register it as the dataset's grid."""
+    stored = grids.store_grid(batch.path, get_settings().data_dir, batch.dataset_id)
+    digest = stored.stem
+    run.rows_read = 1
+    with engine.begin() as connection:
+        session = Session(bind=connection, expire_on_commit=False)
+        dataset = register_dataset(session, batch, charter)
+        previous = session.get(Resource, f"{dataset.id}-grid"[:64])
+        unchanged = previous is not None and (previous.details or {}).get("sha256_prefix") == digest
+        resources.register_grid(session, dataset, batch, stored, digest)
+        dataset.bbox, dataset.time_min, dataset.time_max = (
+            batch.bbox,
+            batch.time_min,
+            batch.time_max,
+        )
+        if not unchanged:
+            dataset.published_at = utcnow()
+        session.add(dataset)
+        session.flush()
+        run.rows_skipped, run.rows_published = (1, 0) if unchanged else (0, 1)
+        _log_event(connection, batch, run)
+
+
+def _store_listing(
+    engine: Engine, batch: MetadataBatch, charter: charters.Charter, run: HarvestRun
+) -> None:
+    """Register a portal's datasets and their files; a complete listing withdraws the rest."""
+    run.rows_read = len(batch.datasets)
+    with engine.begin() as connection:
+        session = Session(bind=connection, expire_on_commit=False)
+        for entry in batch.datasets:
+            known = session.get(Dataset, entry.id) is not None
+            dataset = register_dataset(session, batch, charter, entry=entry)
+            dataset.bbox = entry.bbox
+            changed = resources.register_files(session, dataset, entry.resources)
+            if not known:
+                run.rows_published += 1
+            elif changed:
+                run.rows_updated += 1
+            else:
+                run.rows_skipped += 1
+            if not known or changed:
+                dataset.published_at = entry.modified or utcnow()
+            session.add(dataset)
+        if batch.complete:
+            _withdraw_missing(session, batch)
+        session.flush()
+        _log_event(connection, batch, run)
+
+
+def _withdraw_missing(session: Session, batch: MetadataBatch) -> None:
+    """Remove the datasets this portal source listed before and no longer lists."""
+    listed = {entry.id for entry in batch.datasets}
+    prefix = f"{batch.source_id or batch.dataset_id}--"
+    statement = select(Dataset).where(
+        col(Dataset.id).startswith(prefix), Dataset.organization_id == batch.publisher.id
+    )
+    for dataset in session.exec(statement).all():
+        if dataset.id not in listed:
+            log.info("withdrawing %s: its portal no longer lists it", dataset.id)
+            resources.remove_all(session, dataset.id)
+            session.delete(dataset)
 
 
 def _forget_counts(run: HarvestRun) -> None:
@@ -197,7 +337,7 @@ def _store(
     error_total = valid = changed = 0
     with engine.begin() as connection:
         resource = _register(connection, batch, schema, charter)
-        layout = records.layout_for(resource.table_name, schema.descriptor, sa.MetaData())
+        layout = records.layout_for(resource.table_name or "", schema.descriptor, sa.MetaData())
         records.ensure_table(connection, layout)
         before = records.count_rows(connection, layout)
         with records.bulk_loading(connection, layout):
@@ -323,21 +463,41 @@ def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> No
 def _register(
     connection: Connection, batch: Batch, schema: schemas.TableSchema, charter: charters.Charter
 ) -> Resource:
-    """Create or update the organization, dataset and resource rows of a batch."""
+    """Create or update the organization, dataset and record resource rows of a batch."""
     session = Session(bind=connection, expire_on_commit=False)
+    dataset = register_dataset(session, batch, charter, schema.name, schema.version)
+    try:
+        return resources.register_records(
+            session, dataset, schema.descriptor, redact_url(batch.source_url)
+        )
+    except resources.ResourceConflict as exc:
+        raise PublishRefused(str(exc)) from exc
+
+
+def register_dataset(
+    session: Session,
+    batch: Batch | GridBatch | MetadataBatch,
+    charter: charters.Charter,
+    schema_name: str = "",
+    schema_version: str = "",
+    entry: PortalDataset | None = None,
+) -> Dataset:
+    """Create or update a batch's organization and dataset (or one entry of a portal's)."""
     organization = session.get(Organization, batch.publisher.id) or Organization(
         id=batch.publisher.id, name=batch.publisher.name
     )
     organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
     session.add(organization)
     session.flush()
-    existing = session.get(Dataset, batch.dataset_id)
+    dataset_id = entry.id if entry else batch.dataset_id
+    title = entry.title if entry else batch.title
+    existing = session.get(Dataset, dataset_id)
     dataset = existing or Dataset(
-        id=batch.dataset_id,
-        title=batch.title,
+        id=dataset_id,
+        title=title,
         organization_id=organization.id,
         theme=batch.theme,
-        schema_name=schema.name,
+        schema_name=schema_name,
         charter_id=charter.id,
         access=charter.access,
     )
@@ -355,8 +515,9 @@ def _register(
             "publish it as a new dataset"
         )
     licence = charter.licence or {}
-    dataset.title, dataset.description, dataset.theme = batch.title, batch.description, batch.theme
-    dataset.schema_name, dataset.schema_version = schema.name, schema.version
+    dataset.title, dataset.theme = title, batch.theme
+    dataset.description = entry.description if entry else batch.description
+    dataset.schema_name, dataset.schema_version = schema_name, schema_version
     dataset.charter_id, dataset.charter_version = charter.id, charter.version
     dataset.access = charter.access
     dataset.licence_id = str(licence.get("id", ""))
@@ -364,34 +525,12 @@ def _register(
     dataset.licence_url = str(licence.get("uri", ""))
     dataset.mandatory_mention = charter.mandatory_mention or ""
     # Defense in depth: a source url's user:password@ and ?apikey= must not become metadata.
-    source_url = redact_url(batch.source_url)
-    dataset.source_url, dataset.keywords = source_url, list(batch.keywords)
+    dataset.source_url = redact_url(entry.landing_page if entry else batch.source_url)
+    dataset.keywords = list(entry.keywords if entry else batch.keywords)
     dataset.modified_at = utcnow()
     session.add(dataset)
     session.flush()
-    resource = session.exec(select(Resource).where(Resource.dataset_id == dataset.id)).first()
-    if resource is None:
-        resource = Resource(
-            id=f"{dataset.id}-records"[:64],
-            dataset_id=dataset.id,
-            name=f"{batch.title} — records",
-            table_name=records.table_name_for(dataset.id),
-            schema_descriptor=schema.descriptor,
-            url=source_url,
-        )
-    elif _shape(resource.schema_descriptor) != _shape(schema.descriptor):
-        raise PublishRefused(
-            f"dataset {dataset.id!r} is stored with other fields than schema "
-            f"{schema.name} {schema.version}; publish it as a new dataset"
-        )
-    resource.schema_descriptor, resource.url = schema.descriptor, source_url
-    session.add(resource)
-    session.flush()
-    return resource
-
-
-def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]
+    return dataset
 
 
 def _refresh_extent(
@@ -420,7 +559,9 @@ def _refresh_extent(
     session.flush()
 
 
-def _log_event(connection: Connection, batch: Batch, run: HarvestRun) -> None:
+def _log_event(
+    connection: Connection, batch: Batch | GridBatch | MetadataBatch, run: HarvestRun
+) -> None:
     payload = _batch_event(batch, run)
     connection.execute(
         sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
@@ -433,7 +574,7 @@ def _log_event(connection: Connection, batch: Batch, run: HarvestRun) -> None:
     )
 
 
-def _batch_event(batch: Batch, run: HarvestRun) -> dict[str, Any]:
+def _batch_event(batch: Batch | GridBatch | MetadataBatch, run: HarvestRun) -> dict[str, Any]:
     return {
         "dataset": batch.dataset_id,
         "theme": batch.theme,
@@ -445,7 +586,7 @@ def _batch_event(batch: Batch, run: HarvestRun) -> dict[str, Any]:
     }
 
 
-def _announce(batch: Batch, run: HarvestRun) -> None:
+def _announce(batch: Batch | GridBatch | MetadataBatch, run: HarvestRun) -> None:
     """Tell subscribers a batch landed; a bus outage must not undo a committed batch."""
     try:
         get_bus().publish({"event": "dataset", **_batch_event(batch, run), "status": run.status})
@@ -500,7 +641,9 @@ def get(session: Session, dataset_id: str) -> Dataset:
 
 def resource_of(session: Session, dataset_id: str) -> Resource:
     """The record resource of a dataset, or NotFound."""
-    resource = session.exec(select(Resource).where(Resource.dataset_id == dataset_id)).first()
+    resource = session.exec(
+        select(Resource).where(Resource.dataset_id == dataset_id, Resource.kind == "records")
+    ).first()
     if resource is None:
         raise NotFound(f"dataset {dataset_id!r} has no records")
     return resource
@@ -524,7 +667,7 @@ def layout_of_dataset(connection: Connection, dataset_id: str) -> records.Layout
 _RESOURCES: sa.Table = Resource.__table__  # type: ignore[attr-defined]
 _RESOURCE_TEXT = (
     sa.select(_RESOURCES.c.table_name, sa.cast(_RESOURCES.c.schema_descriptor, sa.Text))
-    .where(_RESOURCES.c.dataset_id == sa.bindparam("dataset_id"))
+    .where(_RESOURCES.c.dataset_id == sa.bindparam("dataset_id"), _RESOURCES.c.kind == "records")
     .order_by(_RESOURCES.c.position)
     .limit(1)
 )

@@ -144,7 +144,7 @@ def _generation() -> int:
 
 
 def check_publication(
-    charter: Charter | None, *, producer: str, theme: str, schema: str, on: date
+    charter: Charter | None, *, producer: str, theme: str, schema: str | None, on: date
 ) -> None:
     """Raise CharterRefused unless the charter lets this producer publish this data on that day."""
     reason = _refusal(charter, producer=producer, theme=theme, schema=schema, on=_day(on))
@@ -153,8 +153,10 @@ def check_publication(
         raise CharterRefused(reason)
 
 
-def _refusal(charter: Charter | None, *, producer: str, theme: str, schema: str, on: date) -> str:
-    """The reason a publication is refused, or an empty string."""
+def _refusal(
+    charter: Charter | None, *, producer: str, theme: str, schema: str | None, on: date
+) -> str:
+    """The reason a publication is refused, or an empty string (`schema` None: no table)."""
     if charter is None:
         return (
             f"no charter: {producer!r} cannot publish {schema!r} ({theme}) without a charter "
@@ -171,7 +173,7 @@ def _refusal(charter: Charter | None, *, producer: str, theme: str, schema: str,
         )
     if theme not in charter.themes:
         return f"{name} covers the themes {', '.join(charter.themes)}, not {theme!r}"
-    if charter.schemas is not None and schema not in charter.schemas:
+    if schema is not None and charter.schemas is not None and schema not in charter.schemas:
         return f"{name} covers the schemas {', '.join(charter.schemas)}, not {schema!r}"
     return ""
 

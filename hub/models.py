@@ -58,13 +58,15 @@ class Dataset(SQLModel, table=True):
 
 
 class Resource(SQLModel, table=True):
-    """A dataset's typed record table, built from its Table Schema."""
+    """A dataset's resource: its typed record table, a stored grid, or a file it links to."""
 
     id: str = Field(primary_key=True, max_length=64)
     dataset_id: str = Field(foreign_key="dataset.id", index=True)
     name: str
-    table_name: str = Field(unique=True, max_length=63)
+    kind: str = Field(default="records", max_length=20)  # records | grid | file
+    table_name: str | None = Field(default=None, unique=True, max_length=63)  # records only
     schema_descriptor: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     url: str = Field(default="")
     format: str = Field(default="CSV", max_length=20)
     row_count: int = 0
@@ -87,6 +89,16 @@ class HarvestSource(SQLModel, table=True):
     schedule: str | None = None
     enabled: bool = True
     path: str = Field(default="")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SourceCursor(SQLModel, table=True):
+    """Where a source's last harvest stopped, so that unchanged data is not read again."""
+
+    source_id: str = Field(primary_key=True, max_length=100)
+    etag: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    last_modified: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    position: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     updated_at: datetime = Field(default_factory=utcnow)
 
 

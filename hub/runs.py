@@ -81,10 +81,17 @@ def record_failed(
     engine: Engine, dataset_id: str, source_id: str | None, reason: str
 ) -> HarvestRun | None:
     """Record a run that failed before it could start; None when even that cannot be written."""
+    return record_finished(engine, dataset_id, source_id, "failed", reason)
+
+
+def record_finished(
+    engine: Engine, dataset_id: str, source_id: str | None, status: str, note: str
+) -> HarvestRun | None:
+    """Record a run that ended before a batch (failed, or nothing new); None if unwritable."""
     try:
-        return close_run(engine, open_run(engine, dataset_id, source_id), "failed", reason)
+        return close_run(engine, open_run(engine, dataset_id, source_id), status, note)
     except DatabaseLocked as locked:
-        log.error("could not record the failed run of %s: %s", dataset_id, locked)
+        log.error("could not record the %s run of %s: %s", status, dataset_id, locked)
         return None
 
 

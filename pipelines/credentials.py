@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from hub.redaction import redact_text
 from pipelines.sources import Auth, Source, SourceError
@@ -27,6 +28,7 @@ class Credentials:
 
 
 NO_CREDENTIALS = Credentials()
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def resolve_credentials(source: Source) -> Credentials:
@@ -37,6 +39,18 @@ def resolve_credentials(source: Source) -> Credentials:
         return credentials_for(source.auth)
     except CredentialError as exc:
         raise CredentialError(str(exc), source.path) from None
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what "the same server" means for a credential."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+
+
+def credentials_towards(credentials: Credentials, home: str, url: str) -> Credentials:
+    """The source's credentials for a url of its own origin; none for another server's."""
+    return credentials if origin_of(url) == origin_of(home) else NO_CREDENTIALS
 
 
 def credentials_for(auth: Auth) -> Credentials:

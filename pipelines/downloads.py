@@ -46,7 +46,8 @@ def purge(older_than: float) -> int:
     limit = time.time() - older_than
     removed = 0
     for folder in (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
-        partial.sweep(folder)
+        for inner in (folder, *(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink())):
+            partial.sweep(inner)
         removed += _delete_finished(folder, limit)
     if removed:
         log.info("purged %d expired download(s)", removed)
@@ -54,14 +55,21 @@ def purge(older_than: float) -> int:
 
 
 def _delete_finished(folder: Path, before: float) -> int:
-    """Delete the downloads in `folder` last written before `before` (partial files excepted)."""
+    """Delete the downloads under `folder` last written before `before` (partial files excepted).
+
+    Archive members and linked documents sit in sub-folders; emptied ones go too.
+    """
     if not folder.is_dir():
         return 0
     removed = 0
-    for path in folder.iterdir():
-        if path.is_file() and not path.name.startswith(".") and _mtime(path) < before:
+    for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before the folder
+        if path.is_symlink() or path.name.startswith("."):
+            continue
+        if path.is_file() and _mtime(path) < before:
             path.unlink(missing_ok=True)
             removed += 1
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
     return removed
 
 

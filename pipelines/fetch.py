@@ -25,6 +25,7 @@ import shutil
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -50,6 +51,23 @@ class FetchError(RuntimeError):
     """A feed that could not be fetched."""
 
 
+class Unchanged(FetchError):
+    """The server says the feed has not changed since the copy last published (HTTP 304)."""
+
+
+@dataclass
+class Conditions:
+    """HTTP validators: those of the copy last published (sent), then those of this fetch."""
+
+    etag: str = ""
+    last_modified: str = ""
+
+    def headers(self) -> dict[str, str]:
+        """The conditional request headers these validators make."""
+        sent = {"If-None-Match": self.etag, "If-Modified-Since": self.last_modified}
+        return {name: value for name, value in sent.items() if value}
+
+
 def expand_url(url: str, base: Path | None = None) -> str:
     """Expand `{samples}` / `{data}` and make a relative file url absolute against `base`."""
     settings = get_settings()
@@ -72,13 +90,20 @@ def fetch(
     max_bytes: int = MAX_BYTES,
     credentials: Credentials = NO_CREDENTIALS,
     deadline: float | None = None,
+    conditions: Conditions | None = None,
 ) -> Path:
-    """Fetch `url` into `dest_dir` and return the local file (see the module doc for urls)."""
+    """Fetch `url` into `dest_dir` and return the local file (see the module doc for urls).
+
+    With `conditions`, an http(s) fetch is conditional (Unchanged on a 304) and the
+    validators of what it fetched are written back into them.
+    """
     full = expand_url(url, base)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if _scheme(full) in ("http", "https"):
         seconds = get_settings().fetch_deadline if deadline is None else deadline
-        fetched = _fetch_http(full, dest_dir, max_bytes, credentials, Deadline(seconds))
+        fetched = _fetch_http(
+            full, dest_dir, max_bytes, credentials, Deadline(seconds), conditions or Conditions()
+        )
     else:
         fetched = _copy_file(_readable_path(url, full, base), dest_dir, max_bytes, base)
     if fetched.suffix != ".gz":
@@ -154,7 +179,12 @@ def _copy_file(path: Path, dest_dir: Path, max_bytes: int, base: Path | None) ->
 
 
 def _fetch_http(
-    url: str, dest_dir: Path, max_bytes: int, credentials: Credentials, deadline: Deadline
+    url: str,
+    dest_dir: Path,
+    max_bytes: int,
+    credentials: Credentials,
+    deadline: Deadline,
+    conditions: Conditions,
 ) -> Path:
     """Download with retries on network errors and 5xx answers, never on 4xx, until `deadline`."""
     settings = get_settings()
@@ -175,7 +205,7 @@ def _fetch_http(
     ) as client:
         for attempt in range(1, attempts + 1):
             try:
-                _download(client, url, target, max_bytes, credentials)
+                _download(client, url, target, max_bytes, credentials, conditions)
                 return target
             except _Retryable as exc:
                 delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
@@ -228,14 +258,32 @@ class _Retryable(Exception):
 
 
 def _download(
-    client: httpx.Client, url: str, target: Path, max_bytes: int, credentials: Credentials
+    client: httpx.Client,
+    url: str,
+    target: Path,
+    max_bytes: int,
+    credentials: Credentials,
+    conditions: Conditions,
 ) -> None:
     """One attempt: stream the body to a temporary file, then move it into place."""
     shown = redact_url(url)
+    headers = {**conditions.headers(), **credentials.headers}
     try:
-        with client.stream("GET", url, headers=credentials.headers) as response:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                raise Unchanged(f"{shown} has not changed since the last harvest (HTTP 304)")
             if response.status_code >= 500:
                 raise _Retryable(f"HTTP {response.status_code}")
+            if response.status_code in (401, 403) and credentials.headers:
+                raise FetchError(
+                    f"{shown}: authentication refused (HTTP {response.status_code} "
+                    f"{response.reason_phrase}): check the secret the source's auth names"
+                )
+            if response.status_code in (401, 403):
+                raise FetchError(
+                    f"{shown}: authentication required (HTTP {response.status_code} "
+                    f"{response.reason_phrase}): the source names no auth"
+                )
             if response.status_code >= 400:
                 raise FetchError(f"{shown}: HTTP {response.status_code} {response.reason_phrase}")
             declared = int(response.headers.get("content-length") or 0)
@@ -249,6 +297,8 @@ def _download(
                         raise FetchError(f"{shown} is over the {max_bytes}-byte limit")
                     dst.write(chunk)
             log.info("fetched %s (%d bytes)", shown, size)
+            conditions.etag = response.headers.get("etag", "")
+            conditions.last_modified = response.headers.get("last-modified", "")
     except httpx.TransportError as exc:  # timeouts, refused connections, broken streams
         raise _Retryable(_described(exc, credentials)) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, a malformed url

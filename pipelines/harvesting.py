@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from hub import runs
-from hub.batches import Chunk
+from hub.batches import About, AnyBatch, Chunk, MetadataBatch
 from hub.catalogue import (
     Batch,
     BatchRejected,
@@ -20,13 +19,17 @@ from hub.catalogue import (
     PublishFailed,
     PublishRefused,
     publish,
+    record_failure,
+    record_unchanged,
 )
-from hub.db import DatabaseLocked, get_engine
+from hub.cursors import load_cursor, save_cursor
+from hub.db import DatabaseLocked
 from hub.models import HarvestRun
 from hub.redaction import redact_text, redact_url
-from pipelines import downloads, readers
-from pipelines.credentials import resolve_credentials
-from pipelines.fetch import fetch
+from pipelines import archives, downloads, readers
+from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
+from pipelines.fetch import MAX_BYTES, Conditions, Unchanged, fetch
+from pipelines.readers import Fetched
 from pipelines.roots import without_paths
 from pipelines.sources import Source
 
@@ -52,8 +55,15 @@ class Outcome:
         return dict(self.__dict__)
 
 
-def batch_for(source: Source, data: Path) -> Batch:
-    """The batch a fetched source file makes, read lazily chunk by chunk."""
+def batch_for(source: Source, fetched: Fetched) -> AnyBatch:
+    """The batch a fetched source makes: records read lazily, a grid, or a portal's listing."""
+    reader = readers.reader_for(source)
+    readers.check_options(source, reader)
+    if reader.kind == "grids":
+        return reader.read(source, fetched)  # type: ignore[no-any-return]
+    if reader.kind == "metadata":
+        return reader.read(source, fetched)  # type: ignore[no-any-return]
+    about = reader.about(source, fetched) if reader.about else None
     operator = source.operator
     return Batch(
         dataset_id=source.id,
@@ -62,14 +72,22 @@ def batch_for(source: Source, data: Path) -> Batch:
         theme=source.theme,
         schema=source.schema,
         charter=source.charter,
-        chunks=readers.read_records(source, readers.Fetched(data)),
-        description=source.description,
+        chunks=_paths_hidden(readers.read_records(source, fetched), source.base_dir),
+        description=_described(source.description, about),
         source_id=source.id,
         source_url=redact_url(source.url),
-        keywords=[source.theme, source.format],
+        keywords=[source.theme, source.format, *(about.keywords if about else [])],
         max_invalid_share=source.max_invalid_share,
         quarantine_cap=source.quarantine_cap,
     )
+
+
+def _described(declared: str, about: About | None) -> str:
+    """The source file's description, or else what the feed says of itself (an EML abstract)."""
+    if declared or about is None:
+        return declared
+    licence = f"\n\nLicence declared by the feed: {about.licence}" if about.licence else ""
+    return f"{about.description}{licence}".strip()
 
 
 def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
@@ -81,34 +99,31 @@ def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
 
 
 def _harvest(source: Source, progress: Progress | None) -> Outcome:
-    """Fetch, read and publish one source, recording a failed run for what the gate never saw."""
+    """Fetch, read and publish one source; the gate records a run for every outcome."""
     secrets: tuple[str, ...] = ()
+    cursor = load_cursor(source.id)
+    conditions = Conditions(cursor.etag, cursor.last_modified)
     try:
         credentials = resolve_credentials(source)
         secrets = credentials.secrets
-        data = fetch(
-            source.url,
-            downloads.folder_for(source),
-            base=source.base_dir,
-            credentials=credentials,
-            deadline=source.deadline,
-        )
-        batch = batch_for(source, data)
-        batch.chunks = _paths_hidden(batch.chunks, source.base_dir)
+        fetched = fetch_source(source, credentials, conditions, cursor.position)
+        batch = batch_for(source, fetched)
+    except Unchanged as unchanged:  # nothing new to read: the run says so, the data stays
+        run = record_unchanged(source.id, source.id, str(unchanged))
+        return Outcome(source.id, "succeeded", run.id if run else None, message=str(unchanged))
     except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
-        # The gate never saw it, so record the run here: operators read failures in the history.
         # Run errors are public for open datasets: no folder of the hub's may show in them.
         reason = without_paths(
             redact_text(f"{type(exc).__name__}: {exc}", secrets), source.base_dir
         )
         log.warning("harvest of %s failed before the gate: %s", source.id, reason)
-        failed = runs.record_failed(get_engine(), source.id, source.id, reason)
+        failed = record_failure(source.id, source.id, reason)
         return Outcome(source.id, "failed", failed.id if failed else None, message=reason)
     try:
         run = publish(batch, progress=progress)
     except DatabaseLocked as locked:  # another writer kept SQLite's lock: fail this one, go on
         log.warning("harvest of %s failed: %s", source.id, locked)
-        failed = runs.record_failed(get_engine(), source.id, source.id, str(locked))
+        failed = record_failure(source.id, source.id, str(locked))
         return Outcome(source.id, "failed", failed.id if failed else None, message=str(locked))
     except PublishRefused as refusal:
         reason = without_paths(redact_text(refusal.reason, secrets), source.base_dir)
@@ -122,7 +137,59 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         reason = redact_text(failure.reason, secrets)
         log.warning("harvest of %s failed: %s", source.id, reason)
         return Outcome(source.id, "failed", failure.run_id, message=reason)
+    if run.status in ("succeeded", "partial"):  # published: the next harvest starts from here
+        position = batch.position if isinstance(batch, MetadataBatch) else cursor.position
+        save_cursor(source.id, conditions.etag, conditions.last_modified, position)
     return outcome_of(source.id, run)
+
+
+def fetch_source(
+    source: Source, credentials: Credentials, conditions: Conditions, since: str = ""
+) -> Fetched:
+    """Fetch a source's feed, its archive's members and the documents its options link."""
+    reader = readers.reader_for(source)
+    shown = redact_url(source.url)
+    since = str(source.options.get("since") or since)
+    if reader.fetches_itself:  # a portal pages its own API: nothing to download first
+        return Fetched(path=Path(), url=shown, since=since)
+    folder = downloads.folder_for(source)
+    path = fetch(
+        source.url,
+        folder,
+        base=source.base_dir,
+        credentials=credentials,
+        deadline=source.deadline,
+        conditions=conditions,
+    )
+    return replace(open_fetched(source, path, folder, credentials), url=shown, since=since)
+
+
+def open_fetched(source: Source, path: Path, folder: Path, credentials: Credentials) -> Fetched:
+    """A fetched file with its archive's members extracted and its linked documents fetched."""
+    members = {}
+    if archives.is_zip(path):
+        members = archives.extract(path, folder / "members", MAX_BYTES)
+    linked = {
+        name: fetch(
+            url, folder / "linked" / name, base=source.base_dir, deadline=source.deadline,
+            credentials=credentials_towards(credentials, source.url, url),
+        )
+        for name, url in _linked(source).items()
+    }  # fmt: skip
+    return Fetched(path=path, members=members, linked=linked)
+
+
+def _linked(source: Source) -> dict[str, str]:
+    """The documents `options.linked` names (a station list …), each a url like the feed's."""
+    linked = source.options.get("linked") or {}
+    if not isinstance(linked, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in linked.items()
+    ):
+        raise readers.ReaderError("options.linked must map names to urls")
+    for name in linked:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise readers.ReaderError(f"options.linked: {name!r} is not a plain name")
+    return linked
 
 
 def outcome_of(source_id: str, run: HarvestRun) -> Outcome:

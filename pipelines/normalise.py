@@ -7,7 +7,8 @@ its row gets a `RowProblem` (the gate quarantines it with a `normalisation-error
 
 Options (the source's, over its reader's defaults): `crs` (EPSG code of the lon/lat columns,
 default EPSG:4326), `timezone` (IANA zone of naive timestamps), `timestamp_format` (strftime,
-default ISO 8601), `decimal` ("," for decimal commas).
+default ISO 8601), `date_format` (strftime of `date` fields, default ISO 8601), `decimal`
+("," for decimal commas), `units` (conversions, `pipelines.units`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import polars as pl
 from hub.batches import Chunk, RowProblem
 from hub.geo import GeoError, parse_crs, to_wgs84
 from hub.schemas import SchemaError, load_schema
+from pipelines import units
 from pipelines.readers.base import ReaderError
 
-OPTIONS = ("crs", "timezone", "timestamp_format", "decimal")
+OPTIONS = ("crs", "timezone", "timestamp_format", "date_format", "decimal", "units")
 
 CANONICAL_TIME = "%Y-%m-%dT%H:%M:%SZ"
 COORDINATE_DECIMALS = 7  # 1e-7 degree is about 1 cm: finer digits are transform noise
@@ -59,8 +61,10 @@ class Settings:
 
     timezone: str | None = None
     timestamp_format: str | None = None
+    date_format: str | None = None
     crs: str = "EPSG:4326"
     decimal: str = "."
+    units: tuple[units.Conversion, ...] = ()  # options.units, checked (pipelines.units)
 
 
 @dataclass
@@ -103,8 +107,10 @@ def settings_for(options: Mapping[str, Any]) -> Settings:
     settings = Settings(
         timezone=options.get("timezone"),
         timestamp_format=options.get("timestamp_format"),
+        date_format=options.get("date_format"),
         crs=str(options.get("crs") or "EPSG:4326"),
         decimal=str(options.get("decimal") or "."),
+        units=units.parse_units(options.get("units")),
     )
     check_settings(settings)
     return settings
@@ -185,8 +191,12 @@ def normalise(
             frame = _normalise_number(frame, name, settings.decimal, problems)
         elif kind == "datetime":
             frame = _normalise_timestamp(frame, name, settings, problems)
+        elif kind == "date" and settings.date_format:
+            frame = _normalise_date(frame, name, settings.date_format, problems)
         if name in target.enums:
             frame = _normalise_code(frame, name, target.enums[name])
+    if settings.units:  # after numbers, times and codes: conversions read them canonical
+        frame = units.convert(frame, settings.units, problems)
     if target.lon and target.lat:
         frame = _normalise_coordinates(frame, target.lon, target.lat, settings.crs, problems)
     return frame, problems
@@ -243,6 +253,24 @@ def _normalise_timestamp(
     )
     text = utc.dt.strftime(CANONICAL_TIME)
     return frame.with_columns(pl.when(utc.is_null()).then(raw).otherwise(text).alias(name))
+
+
+def _normalise_date(
+    frame: pl.DataFrame, name: str, fmt: str, problems: list[Problem]
+) -> pl.DataFrame:
+    """Write days given in `fmt` (`2007/04/18`) as ISO dates: a day has no time zone."""
+    raw = frame[name]
+    days = raw.str.strptime(pl.Date, fmt, strict=False)
+    problems.append(
+        Problem(
+            raw.is_not_null() & days.is_null(),
+            name,
+            f"unparseable date {{value!r}} (expected {fmt})",
+            raw,
+        )
+    )
+    text = days.dt.strftime("%Y-%m-%d")
+    return frame.with_columns(pl.when(days.is_null()).then(raw).otherwise(text).alias(name))
 
 
 def _parse_iso(raw: pl.Series) -> tuple[pl.Series, pl.Series]:

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 THEMES = ("air-quality", "energy", "biodiversity", "risk")
 OPERATOR_KINDS = ("public", "private")
-REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "schema", "charter")
-OPTIONAL_KEYS = ("schedule", "options", "enabled", "description", "auth")
+REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "charter")
+# `schema` is required of formats that give records; grids and portal listings have none.
+OPTIONAL_KEYS = ("schema", "schedule", "options", "enabled", "description", "auth")
 OPERATOR_KEYS = ("id", "name", "kind")
 NESTED_KEYS = ("operator", "auth")  # mappings whose keys' lines are kept for error messages
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -73,7 +74,7 @@ class Source:
     theme: str
     format: str
     url: str
-    schema: str
+    schema: str  # "" for formats that give grids or portal listings
     charter: str
     schedule: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -163,7 +164,7 @@ def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> So
         theme=data["theme"],
         format=data["format"],
         url=data["url"],
-        schema=data["schema"],
+        schema=data.get("schema") or "",
         charter=data["charter"],
         schedule=_checked_schedule(data.get("schedule"), fail),
         options=options,
@@ -190,6 +191,7 @@ def _check_required(data: dict[str, Any], fail: Fail) -> None:
     if data["theme"] not in THEMES:
         raise fail(f"theme {data['theme']!r} is not one of {', '.join(THEMES)}", "theme")
     _check_format(data["format"], fail)
+    _check_schema(data, fail)
 
 
 def _check_deadline(deadline: object, fail: Fail) -> None:
@@ -306,6 +308,23 @@ def _check_format(name: str, fail: Fail) -> None:
         raise fail(
             f"unknown format {name!r} (known readers: {', '.join(known_formats())})", "format"
         )
+
+
+def _check_schema(data: dict[str, Any], fail: Fail) -> None:
+    """A format that gives records needs a target schema; the others take none."""
+    from pipelines.readers import kind_of
+
+    kind, schema = kind_of(data["format"]), data.get("schema")
+    if kind == "records" and schema in (None, ""):
+        raise fail(f"missing required key 'schema' (format {data['format']!r} gives records)")
+    if kind != "records" and schema not in (None, ""):
+        raise fail(
+            f"format {data['format']!r} gives {kind}, which have no table schema: "
+            "remove the 'schema' key",
+            "schema",
+        )
+    if schema not in (None, "") and not isinstance(schema, str):
+        raise fail(f"'schema' must be a string, got {type(schema).__name__}", "schema")
 
 
 def find_sources() -> list[Source]:

@@ -169,7 +169,7 @@ def test_each_auth_form_fetches_the_private_feed(
     credentials = resolve_credentials(source)
     got = fetch(source.url, tmp_path / "dl", credentials=credentials)
     assert got.read_bytes() == CSV
-    with pytest.raises(FetchError, match="HTTP 401") as caught:
+    with pytest.raises(FetchError, match="authentication required .HTTP 401") as caught:
         fetch(source.url, tmp_path / "dl2")  # without them, the operator says no
     assert "SEKRET" not in str(caught.value)
 
@@ -192,13 +192,17 @@ def test_the_forms_make_the_headers_operators_expect(monkeypatch: pytest.MonkeyP
 
 
 def test_a_wrong_secret_is_refused_by_the_operator_and_not_repeated(
+    engine,
     operator: Operator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ATMO_TOKEN", "old-SEKRET-token")
     source = load_source(source_file(tmp_path, f"{operator.url}/bearer/no2.csv", AUTHS["bearer"]))
-    with pytest.raises(FetchError, match="HTTP 401 Unauthorized") as caught:
+    with pytest.raises(FetchError, match="authentication refused .HTTP 401 Unauthorized") as caught:
         fetch(source.url, tmp_path / "dl", credentials=resolve_credentials(source))
     assert "SEKRET" not in str(caught.value)
+    outcome = harvest_source(source)  # the run says so, not a parse error
+    assert outcome.status == "failed" and "authentication refused" in outcome.message
+    assert "SEKRET" not in outcome.message
 
 
 def test_a_missing_env_var_names_the_source_file_and_the_variable(

@@ -367,7 +367,9 @@ def test_bad_options_are_refused_before_reading(
 
 
 def test_unknown_format_and_schema_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ReaderError, match="unknown format 'xls'.*csv, openaq-csv"):
+    with pytest.raises(
+        ReaderError, match=r"unknown format 'xls'.*known readers: .*\bcsv, .*openaq-csv"
+    ):
         read(source("xls"), tmp_path / "x.csv")
     with pytest.raises(ReaderError, match="unknown schema 'no-such-schema'"):
         read(source("csv", schema="no-such-schema"), tmp_path / "x.csv")

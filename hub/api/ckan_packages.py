@@ -152,7 +152,9 @@ def bbox_polygon(bbox: list[float]) -> dict[str, Any]:
 def resource_dict(
     resource: Resource, dataset: Dataset, base: str, whole: bool = True
 ) -> dict[str, Any]:
-    """A record resource as CKAN's resource_show returns it; its URL is the CSV export."""
+    """A resource as CKAN's resource_show returns it; a record table's URL is its CSV export."""
+    if resource.kind != "records":
+        return _linked_resource_dict(resource, dataset, whole)
     return {
         "id": resource.id,
         "package_id": dataset.id,
@@ -178,6 +180,33 @@ def resource_dict(
         "access": dataset.access,
         "record_count": resource.row_count if whole else None,
         "schema": resource.schema_descriptor,
+    }
+
+
+def _linked_resource_dict(resource: Resource, dataset: Dataset, whole: bool) -> dict[str, Any]:
+    """A file a portal listed, or a stored grid, as CKAN's resource_show returns it."""
+    details = resource.details or {}
+    return {
+        "id": resource.id,
+        "package_id": dataset.id,
+        "url": resource.url,
+        "name": resource.name,
+        "description": details.get("description") or "",
+        "format": resource.format,
+        "mimetype": None,
+        "mimetype_inner": None,
+        "hash": "",
+        "size": details.get("size") if whole else None,
+        "created": ckan_time(resource.created_at),
+        "last_modified": ckan_time(resource.modified_at),
+        "metadata_modified": ckan_time(resource.modified_at),
+        "position": resource.position,
+        "resource_type": resource.kind,
+        "url_type": None,
+        "state": "active",
+        "cache_url": None,
+        "datastore_active": False,
+        "access": dataset.access,
     }
 
 

@@ -21,37 +21,38 @@ __all__ = [
     "Reader",
     "ReaderError",
     "check_options",
+    "kind_of",
     "known_formats",
     "read_records",
     "reader_for",
 ]
 
-# format → module of pipelines.readers whose READER reads it
-MODULES = {
+# format → (module of pipelines.readers whose READER reads it, what it gives)
+MODULES: dict[str, tuple[str, str]] = {
     # generic, mapped by the source's options.columns
-    "csv": "csv",
-    "json": "json_records",
-    "geojson": "geojson",
+    "csv": ("csv", "records"),
+    "json": ("json_records", "records"),
+    "geojson": ("geojson", "records"),
     # air quality
-    "openaq-csv": "openaq",
-    "sensor-community-csv": "sensor_community",
-    "airbase-csv": "airbase",
+    "openaq-csv": ("openaq", "records"),
+    "sensor-community-csv": ("sensor_community", "records"),
+    "airbase-csv": ("airbase", "records"),
     # energy
-    "eco2mix-csv": "eco2mix",
-    "tso-csv": "tso",
-    "load-curve-csv": "load_curve",
+    "eco2mix-csv": ("eco2mix", "records"),
+    "tso-csv": ("tso", "records"),
+    "load-curve-csv": ("load_curve", "records"),
     # biodiversity
-    "dwca": "dwca",
+    "dwca": ("dwca", "records"),
     # risk
-    "cap": "cap",
-    "vigicrues-json": "vigicrues",
-    "firms-csv": "firms",
+    "cap": ("cap", "records"),
+    "vigicrues-json": ("vigicrues", "records"),
+    "firms-csv": ("firms", "records"),
     # grids
-    "netcdf": "netcdf",
+    "netcdf": ("netcdf", "grids"),
     # portals
-    "ckan": "ckan",
-    "dcat": "dcat",
-    "rudi": "rudi",
+    "ckan": ("ckan", "metadata"),
+    "dcat": ("dcat", "metadata"),
+    "rudi": ("rudi", "metadata"),
 }
 FETCH_OPTIONS = ("linked", "member")  # options `fetch` reads: documents to fetch, archive member
 
@@ -59,18 +60,23 @@ FETCH_OPTIONS = ("linked", "member")  # options `fetch` reads: documents to fetc
 def known_formats() -> list[str]:
     """The formats a source file may name (those whose reader module is installed)."""
     return sorted(
-        f for f, m in MODULES.items() if importlib.util.find_spec(f"pipelines.readers.{m}")
+        f for f, (m, _) in MODULES.items() if importlib.util.find_spec(f"pipelines.readers.{m}")
     )
+
+
+def kind_of(format_name: str) -> str:
+    """What a format's reader gives (records, grids, metadata), without importing it."""
+    return MODULES[format_name][1]
 
 
 def reader_for(source: Source) -> Reader:
     """The reader of a source's format, or ReaderError naming the known ones."""
-    module = MODULES.get(source.format)
-    if module is None or source.format not in known_formats():
+    if source.format not in MODULES or source.format not in known_formats():
         raise ReaderError(
             f"source {source.id!r}: unknown format {source.format!r} "
             f"(known readers: {', '.join(known_formats())})"
         )
+    module = MODULES[source.format][0]
     reader: Reader = importlib.import_module(f"pipelines.readers.{module}").READER
     return reader
 

@@ -39,6 +39,7 @@ class Fetched:
     members: Mapping[str, Path] = field(default_factory=dict)  # archive name → extracted file
     linked: Mapping[str, Path] = field(default_factory=dict)  # options.linked name → file
     url: str = ""  # where it came from (redacted): the base of relative links
+    since: str = ""  # a portal's position after the last published harvest (ISO time), if any
 
     def member(self, name: str) -> Path:
         """The extracted archive member `name` (case-insensitive), or ReaderError."""

@@ -8,6 +8,7 @@ code of the lon/lat columns, default EPSG:4326), `timezone` (IANA zone of naive 
     unit: {value: "µg/m³"}             # a constant
     pollutant: {column: Polluant, map: {"PM2.5": pm25, "Dioxyde d'azote": no2}}
     observed_at: {template: "{Date}T{Heure}"}   # source columns joined into one value
+    occurrenceID: {template: "inventory-{_row}"}  # the source row number, for files with no id
 
 A field left out of `columns` reads the source column of the same name, if there is one.
 The reader only maps: normalisation (`pipelines.normalise`) is the flow's next step.
@@ -152,11 +153,12 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
     """The target fields of a raw chunk (raw strings), with the mapping problems found."""
     meta = [c for c in ("_row", "_error") if c in chunk.columns]
     present = [c for c in chunk.columns if c not in meta]
+    readable = [*present, "_row"]  # a template may number rows: "{_row}"
     columns: list[pl.Expr] = []
     notes: list[tuple[str, str]] = []
     for name in target.fields:
         rule = rules.get(name) or (Rule(column=name) if name in present else Rule())
-        missing = [c for c in rule.sources() if c not in present]
+        missing = [c for c in rule.sources() if c not in readable]
         if name not in rules and name not in present and name in target.required:
             # Not a blank cell per row: the header itself does not give this field.
             notes.append(

@@ -1,0 +1,141 @@
+"""Resource registration: a dataset's record table, its stored grid, or the files it links to.
+
+Called by the publish gate only, inside its transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from hub import records
+from hub.batches import FileResource, GridBatch
+from hub.models import Dataset, Resource, utcnow
+
+RECORDS, GRID, FILE = "records", "grid", "file"
+
+
+class ResourceConflict(ValueError):
+    """A resource that cannot take this batch (its dataset is stored with other fields)."""
+
+
+def register_records(
+    session: Session, dataset: Dataset, descriptor: dict[str, Any], url: str
+) -> Resource:
+    """The dataset's record resource, created on its first batch; its fields never change."""
+    resource = session.exec(
+        select(Resource).where(Resource.dataset_id == dataset.id, Resource.kind == RECORDS)
+    ).first()
+    if resource is None:
+        resource = Resource(
+            id=f"{dataset.id}-records"[:64],
+            dataset_id=dataset.id,
+            name=f"{dataset.title} — records",
+            kind=RECORDS,
+            table_name=records.table_name_for(dataset.id),
+            schema_descriptor=descriptor,
+            url=url,
+        )
+    elif _shape(resource.schema_descriptor) != _shape(descriptor):
+        raise ResourceConflict(
+            f"dataset {dataset.id!r} is stored with other fields than schema "
+            f"{dataset.schema_name} {dataset.schema_version}; publish it as a new dataset"
+        )
+    resource.schema_descriptor, resource.url = descriptor, url
+    session.add(resource)
+    session.flush()
+    return resource
+
+
+def register_grid(
+    session: Session, dataset: Dataset, batch: GridBatch, stored: Path, digest: str
+) -> Resource:
+    """The dataset's grid resource, pointing at the stored file and describing what it holds."""
+    resource = session.get(Resource, f"{dataset.id}-grid"[:64]) or Resource(
+        id=f"{dataset.id}-grid"[:64],
+        dataset_id=dataset.id,
+        name=f"{dataset.title} — grid",
+        kind=GRID,
+        schema_descriptor={},
+        format="NetCDF",
+    )
+    resource.url = batch.source_url
+    resource.details = {
+        "file": stored.name,
+        "sha256_prefix": digest,  # the start of the content hash, which names the file
+        "size": stored.stat().st_size,
+        "variables": [
+            {
+                "name": v.name,
+                "units": v.units,
+                "long_name": v.long_name,
+                "dimensions": list(v.dimensions),
+            }
+            for v in batch.variables
+        ],
+        "dimensions": dict(batch.dimensions),
+        "bbox": batch.bbox,
+        "time_min": batch.time_min.isoformat() if batch.time_min else None,
+        "time_max": batch.time_max.isoformat() if batch.time_max else None,
+        "attributes": dict(batch.attributes),
+    }
+    resource.modified_at = utcnow()
+    session.add(resource)
+    session.flush()
+    return resource
+
+
+def register_files(session: Session, dataset: Dataset, files: list[FileResource]) -> int:
+    """The dataset's linked files, as the portal lists them now; returns how many changed."""
+    existing = {
+        r.id: r
+        for r in session.exec(
+            select(Resource).where(Resource.dataset_id == dataset.id, Resource.kind == FILE)
+        ).all()
+    }
+    changed, kept = 0, set()
+    for position, file in enumerate(files):
+        resource_id = _file_resource_id(dataset.id, position)
+        resource = existing.get(resource_id) or Resource(
+            id=resource_id, dataset_id=dataset.id, name="", kind=FILE, schema_descriptor={}
+        )
+        details = {
+            "description": file.description,
+            "size": file.size,
+            "modified": file.modified.isoformat() if file.modified else None,
+        }
+        fresh = (file.name or file.url, file.url, (file.format or "")[:20], details)
+        if (resource.name, resource.url, resource.format, resource.details) != fresh:
+            resource.name, resource.url, resource.format, resource.details = fresh
+            resource.position, resource.modified_at = position, utcnow()
+            session.add(resource)
+            changed += 1
+        kept.add(resource_id)
+    for resource_id, resource in existing.items():
+        if resource_id not in kept:  # gone from the portal: gone from the hub
+            session.delete(resource)
+            changed += 1
+    session.flush()
+    return changed
+
+
+def remove_all(session: Session, dataset_id: str) -> None:
+    """Forget every resource of a dataset that carries no records (a withdrawn portal entry)."""
+    for resource in session.exec(
+        select(Resource).where(Resource.dataset_id == dataset_id, col(Resource.kind) != RECORDS)
+    ).all():
+        session.delete(resource)
+    session.flush()
+
+
+def _file_resource_id(dataset_id: str, position: int) -> str:
+    """A file resource's id: readable, and unique even for datasets whose ids start alike."""
+    digest = hashlib.sha256(dataset_id.encode()).hexdigest()[:10]
+    return f"{dataset_id[:40]}-{digest}-f{position}"
+
+
+def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]

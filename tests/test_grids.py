@@ -1,0 +1,300 @@
+"""hub.grids: real NetCDF files described from their metadata, broken ones refused, stored once.
+
+Expected values were read once from the shared samples with xarray 2026.9
+(`xr.open_dataset(path, engine="scipy")`, printing `ds`, each variable's attrs and `ds.attrs`)
+and agree with /work/shared/data/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import h5netcdf
+import numpy as np
+import pytest
+import xarray as xr
+
+from hub.batches import GridVariable
+from hub.grids import GridError, describe_grid, engine_for, longitude_extent, store_grid
+
+SFC = "grids/cams_eac4_97da7a58_levtype_sfc.nc"
+ML = "grids/cams_eac4_97da7a58_levtype_ml.nc"
+ERA = "grids/xarray-data_eraint_uvz.nc"
+
+# CAMS EAC4 request 97da7a58: latitude 23.5, 22.75, 22.0; longitude 27.0, 27.75, 28.5;
+# time int32 1056264 … 1056309 "hours since 1900-01-01 00:00:00.0" (gregorian), 16 steps.
+CAMS_BBOX = [27.0, 22.0, 28.5, 23.5]
+CAMS_FIRST = datetime(2020, 7, 1, 0, 0, tzinfo=UTC)  # 1056264 h after 1900-01-01
+CAMS_LAST = datetime(2020, 7, 2, 21, 0, tzinfo=UTC)  # 1056309 h after 1900-01-01
+CAMS_DIMS = ("time", "latitude", "longitude")
+CAMS_LEVEL_DIMS = ("time", "level", "latitude", "longitude")
+
+
+def rewritten(
+    samples: Path,
+    name: str,
+    tmp_path: Path,
+    change: Callable[[xr.Dataset], xr.Dataset],
+    engine: str = "scipy",
+) -> Path:
+    """A copy of a sample, changed by `change(ds)` (coordinates only), written to tmp_path."""
+    with warnings.catch_warnings():  # ERA-Interim's NaN _FillValue on packed shorts
+        warnings.simplefilter("ignore", xr.SerializationWarning)
+        changed = change(xr.load_dataset(samples / name, engine="scipy", decode_times=False))
+        path = tmp_path / f"changed-{Path(name).name}"
+        changed.to_netcdf(path, engine=engine)
+    return path
+
+
+# --- the real samples ------------------------------------------------------------------------
+
+
+def test_cams_surface_file(samples):
+    grid = describe_grid(samples / SFC)
+    assert grid.engine == "scipy"  # CDF\x02: NetCDF-3 64-bit offset
+    assert grid.variables == [GridVariable("sp", "Pa", "Surface pressure", CAMS_DIMS)]
+    assert grid.dimensions == {"time": 16, "latitude": 3, "longitude": 3}
+    assert grid.bbox == CAMS_BBOX
+    assert (grid.time_min, grid.time_max) == (CAMS_FIRST, CAMS_LAST)
+    assert set(grid.attributes) == {"Conventions", "history"}
+    assert grid.attributes["Conventions"] == "CF-1.6"
+    assert grid.attributes["history"].startswith(
+        "2023-06-21 13:01:07 GMT by grib_to_netcdf-2.25.1: /opt/ecmwf/mars-client/bin/"
+    )
+
+
+def test_cams_model_level_file(samples):
+    grid = describe_grid(samples / ML)
+    assert grid.variables == [
+        GridVariable(
+            "go3", "kg kg**-1", "Ozone mass mixing ratio (full chemistry scheme)", CAMS_LEVEL_DIMS
+        ),
+        GridVariable("q", "kg kg**-1", "Specific humidity", CAMS_LEVEL_DIMS),
+        GridVariable("t", "K", "Temperature", CAMS_LEVEL_DIMS),
+    ]
+    assert grid.dimensions == {"time": 16, "level": 60, "latitude": 3, "longitude": 3}
+    assert grid.bbox == CAMS_BBOX
+    assert (grid.time_min, grid.time_max) == (CAMS_FIRST, CAMS_LAST)
+    assert grid.attributes["Conventions"] == "CF-1.6"
+    assert grid.attributes["history"].startswith("2023-06-21 13:01:06 GMT by grib_to_netcdf")
+
+
+def test_era_interim_file_is_global_and_has_no_time(samples):
+    grid = describe_grid(samples / ERA)
+    dims = ("month", "level", "latitude", "longitude")
+    assert grid.variables == [
+        GridVariable("z", "m**2 s**-2", "Geopotential", dims),
+        GridVariable("u", "m s**-1", "U component of wind", dims),
+        GridVariable("v", "m s**-1", "V component of wind", dims),
+    ]
+    assert grid.dimensions == {"month": 2, "level": 3, "latitude": 241, "longitude": 480}
+    # latitude 90 → -90 and longitude -180 → 179.25, every 0.75°: a whole globe, no crossing
+    assert grid.bbox == [-180.0, -90.0, 179.25, 90.0]
+    # `month` (1, 7) has no units: climatological months, not times
+    assert (grid.time_min, grid.time_max) == (None, None)
+    # its only other global attribute is `Info`, which is not a CF one
+    assert grid.attributes == {"Conventions": "CF-1.0"}
+
+
+def test_describing_the_largest_sample_does_not_load_its_data(samples):
+    describe_grid(samples / SFC)  # imports and backend registration out of the measure
+    tracemalloc.start()
+    try:
+        describe_grid(samples / ERA)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # z, u and v decode to 3 × 2·3·241·480 float64 = 16.7 MB; the coordinates are 2.9 kB
+    assert peak < 2_000_000
+
+
+def test_a_netcdf4_file_is_read_through_h5netcdf_and_described_alike(samples, tmp_path):
+    path = rewritten(samples, SFC, tmp_path, lambda ds: ds, engine="h5netcdf")
+    assert path.read_bytes()[:4] == b"\x89HDF" and engine_for(path) == "h5netcdf"
+    grid = describe_grid(path)
+    assert grid.engine == "h5netcdf"
+    assert grid.variables == [GridVariable("sp", "Pa", "Surface pressure", CAMS_DIMS)]
+    assert grid.bbox == CAMS_BBOX and (grid.time_min, grid.time_max) == (CAMS_FIRST, CAMS_LAST)
+
+
+def test_a_huge_unwritten_netcdf4_variable_is_never_read(tmp_path):
+    path = tmp_path / "huge.nc"
+    with h5netcdf.File(path, "w") as f:  # 5000 × 5000 float64 = 200 MB, no chunk written
+        f.dimensions = {"lat": 5000, "lon": 5000}
+        lat = f.create_variable("lat", ("lat",), "f8", data=np.linspace(40, 50, 5000))
+        lat.attrs["units"] = "degrees_north"
+        lon = f.create_variable("lon", ("lon",), "f8", data=np.linspace(-5, 10, 5000))
+        lon.attrs["units"] = "degrees_east"
+        f.create_variable("no2", ("lat", "lon"), "f8", chunks=(500, 500), compression="gzip")
+    assert path.stat().st_size < 1_000_000
+    describe_grid(path)  # warm-up
+    tracemalloc.start()
+    try:
+        grid = describe_grid(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grid.bbox == [-5.0, 40.0, 10.0, 50.0] and grid.dimensions == {"lat": 5000, "lon": 5000}
+    assert peak < 10_000_000
+
+
+# --- coordinates found by CF attributes; longitudes and times made WGS84 / UTC ------------------
+
+
+def test_coordinates_are_found_by_cf_attributes_not_names(samples, tmp_path):
+    renamed = rewritten(
+        samples, SFC, tmp_path, lambda ds: ds.rename(latitude="y", longitude="x")
+    )  # units degrees_north / degrees_east kept
+    assert describe_grid(renamed).bbox == CAMS_BBOX
+
+    def projected(ds: xr.Dataset) -> xr.Dataset:
+        ds = ds.rename(latitude="y", longitude="x")
+        ds["y"].attrs, ds["x"].attrs = {"units": "m"}, {"units": "m"}
+        return ds
+
+    assert describe_grid(rewritten(samples, SFC, tmp_path, projected)).bbox is None
+
+    def bare(ds: xr.Dataset) -> xr.Dataset:
+        ds = ds.rename(latitude="lat", longitude="lon")
+        ds["lat"].attrs, ds["lon"].attrs = {}, {}
+        return ds
+
+    assert describe_grid(rewritten(samples, SFC, tmp_path, bare)).bbox == CAMS_BBOX
+
+
+def test_a_grid_across_the_antimeridian_in_0_360_longitudes(samples, tmp_path):
+    def pacific(ds: xr.Dataset) -> xr.Dataset:
+        return ds.assign_coords(
+            longitude=("longitude", [179.25, 180.0, 180.75], ds.longitude.attrs)
+        )
+
+    grid = describe_grid(rewritten(samples, SFC, tmp_path, pacific))
+    assert grid.bbox == [179.25, 22.0, -179.25, 23.5]  # west > east: it crosses
+
+
+def test_a_global_0_360_grid_becomes_minus_180_180(samples, tmp_path):
+    def shifted(ds: xr.Dataset) -> xr.Dataset:
+        return ds.assign_coords(longitude=ds.longitude % 360)  # 0 … 359.25
+
+    grid = describe_grid(rewritten(samples, ERA, tmp_path, shifted))
+    assert grid.bbox == [-180.0, -90.0, 179.25, 90.0]
+
+
+@pytest.mark.parametrize(
+    ("lons", "extent"),
+    [
+        ([27.0, 27.75, 28.5], (27.0, 28.5)),
+        ([350.0, 355.0, 5.0, 10.0], (-10.0, 10.0)),  # 0..360 across Greenwich
+        ([170.0, 175.0, 185.0, 190.0], (170.0, -170.0)),  # across the antimeridian
+        ([0.0, 90.0, 180.0], (0.0, 180.0)),  # ends on 180°: no crossing
+        ([-120.0], (-120.0, -120.0)),
+    ],
+)
+def test_longitude_extent(lons, extent):
+    assert longitude_extent(np.array(lons)) == extent
+
+
+def test_time_units_with_an_offset_are_turned_into_utc(samples, tmp_path):
+    def paris(ds: xr.Dataset) -> xr.Dataset:
+        ds["time"].attrs["units"] = "hours since 1900-01-01 00:00:00 +01:00"
+        return ds
+
+    grid = describe_grid(rewritten(samples, SFC, tmp_path, paris))
+    assert grid.time_min == datetime(2020, 6, 30, 23, 0, tzinfo=UTC)
+    assert grid.time_max == datetime(2020, 7, 2, 20, 0, tzinfo=UTC)
+
+
+def test_latitudes_that_are_not_degrees_are_refused(samples, tmp_path):
+    def metres(ds: xr.Dataset) -> xr.Dataset:
+        return ds.assign_coords(latitude=ds.latitude * 100_000)
+
+    with pytest.raises(GridError, match=r"latitude 'latitude' reaches 2350000.0: not degrees"):
+        describe_grid(rewritten(samples, SFC, tmp_path, metres))
+
+
+# --- files that are not (whole) NetCDF ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [SFC, ML, ERA])
+def test_a_truncated_file_is_refused_with_a_clear_message(samples, tmp_path, name):
+    data = (samples / name).read_bytes()
+    half = tmp_path / Path(name).name
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GridError) as caught:
+        describe_grid(half)
+    message = str(caught.value)
+    assert message.startswith(f"{half.name}: truncated NetCDF file")
+    assert f"than the {len(data) // 2} bytes the file holds" in message
+
+
+def test_a_cut_header_is_refused(samples, tmp_path):
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes((samples / SFC).read_bytes()[:200])
+    with pytest.raises(GridError, match=r"cut.nc: truncated or corrupt NetCDF file \(200 bytes\)"):
+        describe_grid(cut)
+
+
+def test_a_truncated_netcdf4_file_is_refused(samples, tmp_path):
+    path = rewritten(samples, SFC, tmp_path, lambda ds: ds, engine="h5netcdf")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(GridError, match="truncated"):
+        describe_grid(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"time,value\n2020-07-01T00:00:00Z,1\n", "not a NetCDF file (it starts with b'time'"),
+        (b"", "not a NetCDF file (it starts with b''"),
+        (b"CDF\x05" + bytes(60), "CDF-5) files are not supported"),
+    ],
+    ids=["text", "empty", "cdf5"],
+)
+def test_a_file_that_is_not_netcdf_is_refused(tmp_path, content, words):
+    path = tmp_path / "grid.nc"
+    path.write_bytes(content)
+    with pytest.raises(GridError) as caught:
+        describe_grid(path)
+    assert str(caught.value).startswith("grid.nc: ") and words in str(caught.value)
+
+
+# --- storing a grid ----------------------------------------------------------------------------
+
+
+def test_store_grid_copies_once_under_its_content_hash(samples, tmp_path):
+    data_dir = tmp_path / "var"
+    digest = hashlib.sha256((samples / SFC).read_bytes()).hexdigest()
+    stored = store_grid(samples / SFC, data_dir, "cams-eac4-sahara-surface")
+    assert stored == data_dir / "grids" / "cams-eac4-sahara-surface" / f"{digest[:16]}.nc"
+    assert (
+        digest == "a04ba32f7ea78591995517aa13508700aba6281354e000fc2a337e71033ad9e9"
+    )  # SOURCES.md
+    assert stored.read_bytes() == (samples / SFC).read_bytes()
+    again = store_grid(samples / SFC, data_dir, "cams-eac4-sahara-surface")
+    assert again == stored and [p.name for p in stored.parent.iterdir()] == [stored.name]
+    other = store_grid(samples / ML, data_dir, "cams-eac4-sahara-surface")
+    assert other != stored and other.name.startswith("f75f2ab5f88372a3")  # ML's SHA-256
+    assert sorted(p.suffix for p in stored.parent.iterdir()) == [".nc", ".nc"]
+
+
+def test_store_grid_refuses_an_id_that_is_not_a_folder_name(samples, tmp_path):
+    for bad in ("../escape", "a/b", "", "Upper"):
+        with pytest.raises(GridError, match="cannot name a folder"):
+            store_grid(samples / SFC, tmp_path, bad)
+    assert not (tmp_path / "grids").exists() and not (tmp_path.parent / "escape").exists()
+
+
+def test_store_grid_leaves_nothing_behind_when_the_file_cannot_be_read(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        store_grid(tmp_path / "missing.nc", tmp_path / "var", "some-grid")
+    assert list((tmp_path / "var" / "grids" / "some-grid").iterdir()) == []
+
+
+def test_a_stored_grid_describes_like_the_original(samples, tmp_path):
+    stored = store_grid(samples / ML, tmp_path, "cams")
+    assert describe_grid(stored) == describe_grid(samples / ML)
