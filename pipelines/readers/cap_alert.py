@@ -1,0 +1,124 @@
+"""One CAP 1.2 `<alert>` element into risk-alert rows: one per `<info>` block.
+
+Values stay as the alert writes them (times with their offsets, codes as spelled):
+normalisation comes after. The reader only applies CAP's own rules: `language` defaults to
+en-US, `effective` to the alert's `sent`, and an area's `lat,lon` becomes GeoJSON `[lon, lat]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pipelines.readers.cap_area import AreaError, Shape, area_of
+from pipelines.readers.cap_xml import CAP, SIGNATURE, local_name, text_of, texts_of
+
+ALERT_FIELDS = ("identifier", "sender", "sent", "status", "msgType", "scope")
+INFO_FIELDS = (
+    "event", "urgency", "severity", "certainty", "effective", "onset", "expires",
+    "senderName", "headline", "description", "instruction", "web",
+)  # fmt: skip
+LISTED_FIELDS = ("category", "responseType")  # repeated elements, joined by spaces
+SHAPES = ("polygon", "circle")
+DEFAULT_LANGUAGE = "en-US"  # CAP 1.2, info.language
+
+Row = dict[str, str | None]
+
+
+@dataclass
+class InfoRow:
+    """One row: the raw field values, and the problems that will quarantine it."""
+
+    values: Row
+    problems: list[tuple[str | None, str]] = field(default_factory=list)  # (field, note)
+
+
+@dataclass
+class Alert:
+    """An alert's identity in a feed, and its rows."""
+
+    key: tuple[str, str, str]  # sender, identifier, sent as an instant: what dedupe compares
+    rows: list[InfoRow]
+
+
+def is_signed(alert: ET.Element) -> bool:
+    """Whether the alert carries an enveloped XML-DSig `<Signature>`."""
+    return alert.find(SIGNATURE) is not None
+
+
+def read_alert(alert: ET.Element, verbatim: bytes | None = None) -> Alert:
+    """The rows of a CAP alert; `verbatim`: its bytes as signed, kept on every row."""
+    common: Row = {name: text_of(alert, name) for name in ALERT_FIELDS}
+    references = text_of(alert, "references")
+    common["references"] = " ".join(references.split()) if references else None
+    if verbatim is not None:
+        # base64: a signature holds for exact bytes, whatever their encoding or end whitespace.
+        common["signed_xml"] = base64.b64encode(verbatim).decode("ascii")
+    infos = alert.findall(f"{{{CAP}}}info")
+    rows = [info_row(info, index, common) for index, info in enumerate(infos)]
+    if not rows:
+        # Valid CAP (a Cancel, Ack or Error often has no info) but no risk-alert row: the
+        # schema needs an event, urgency … Quarantined with its reason rather than dropped.
+        rows = [InfoRow(dict(common), [(None, _no_info_note(common))])]
+    return Alert(_key(common), rows)
+
+
+def info_row(info: ET.Element, index: int, common: Row) -> InfoRow:
+    """The row of one `<info>` block, with the alert's own fields."""
+    values: Row = {**common, "info_index": str(index)}
+    values["language"] = text_of(info, "language") or DEFAULT_LANGUAGE
+    values.update({name: text_of(info, name) for name in INFO_FIELDS})
+    values.update({name: " ".join(texts_of(info, name)) or None for name in LISTED_FIELDS})
+    values["effective"] = values["effective"] or common["sent"]
+    areas = info.findall(f"{{{CAP}}}area")
+    described = (text_of(area, "areaDesc") for area in areas)
+    values["area_desc"] = " ; ".join(d for d in described if d) or None
+    row = InfoRow(values)
+    try:
+        area = area_of(shapes_of(areas))
+    except AreaError as exc:
+        row.problems.append(("area", f"info {index}: {exc}"))
+        return row
+    values["area"] = area.geometry
+    values["longitude"] = None if area.longitude is None else repr(area.longitude)
+    values["latitude"] = None if area.latitude is None else repr(area.latitude)
+    return row
+
+
+def shapes_of(areas: list[ET.Element]) -> list[Shape]:
+    """The polygons and circles of an info block's areas, in document order, named."""
+    shapes: list[Shape] = []
+    for number, area in enumerate(areas, 1):
+        desc = text_of(area, "areaDesc")
+        where = f"area {number}" + (f" ({desc!r})" if desc else "")
+        counts = dict.fromkeys(SHAPES, 0)
+        for child in area:
+            kind = local_name(child.tag)
+            if child.tag != f"{{{CAP}}}{kind}" or kind not in SHAPES:
+                continue  # areaDesc, geocode, altitude, ceiling: no geometry
+            counts[kind] += 1
+            shapes.append(Shape(kind, child.text or "", f"{where}, {kind} {counts[kind]}"))
+    return shapes
+
+
+def _key(common: Row) -> tuple[str, str, str]:
+    """(sender, identifier, sent): `sent` as a UTC instant, so +04:00 and Z spellings match."""
+    sent = common["sent"] or ""
+    try:
+        moment = datetime.fromisoformat(sent)
+        if moment.tzinfo is not None:
+            sent = moment.astimezone(UTC).isoformat()
+    except ValueError:
+        pass  # compared as written: normalisation reports the bad timestamp
+    return common["sender"] or "", common["identifier"] or "", sent
+
+
+def _no_info_note(common: Row) -> str:
+    """Why an alert without `<info>` gives no publishable row."""
+    about = f" of {common['references']}" if common["references"] else ""
+    return (
+        f"alert {common['identifier']!r} ({common['msgType']}{about}) has no <info> block: "
+        "a risk-alert row needs its event, category, urgency, severity and certainty"
+    )

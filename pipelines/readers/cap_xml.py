@@ -1,0 +1,136 @@
+"""Hostile-proof XML for the `cap` reader: parse through defusedxml, name what is wrong.
+
+Every document is parsed with defusedxml and `forbid_dtd`: a CAP alert or a feed never needs a
+document type, and a DTD is how entity bombs (billion laughs), external entities (XXE) and
+external DTD fetches get in. The parser also notes where each CAP alert element starts and ends
+in the bytes, so that a signed alert embedded in a feed can be kept as it was received.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # the types and TreeBuilder only: parsing is defusedxml's
+from dataclasses import dataclass, field
+from typing import Any
+
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import DefusedXMLParser, ParseError
+
+from pipelines.readers.base import ReaderError
+
+CAP = "urn:oasis:names:tc:emergency:cap:1.2"
+ATOM = "http://www.w3.org/2005/Atom"
+DSIG = "http://www.w3.org/2000/09/xmldsig#"
+ALERT = f"{{{CAP}}}alert"
+SIGNATURE = f"{{{DSIG}}}Signature"
+
+
+class HostileXML(ReaderError):
+    """A document that declares a DTD or entities: an XML attack, or at best not CAP."""
+
+
+@dataclass
+class Document:
+    """A parsed XML document, its bytes, and the byte span of each CAP alert element in it."""
+
+    root: ET.Element
+    data: bytes
+    spans: dict[ET.Element, tuple[int, int]] = field(default_factory=dict)
+
+    def verbatim(self, alert: ET.Element) -> bytes:
+        """The bytes of `alert` as received: the whole file when it is the document itself."""
+        if alert is self.root:
+            return self.data
+        start, end = self.spans[alert]
+        return self.data[start:end]
+
+
+class _SpanBuilder(ET.TreeBuilder):
+    """A tree builder that notes the byte offsets of the CAP alert elements it builds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expat: Any = None  # the expat parser, whose CurrentByteIndex we read
+        self.starts: dict[ET.Element, int] = {}
+        self.ends: dict[ET.Element, int] = {}
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:  # type: ignore[override]
+        element = super().start(tag, attrs)
+        if tag == ALERT:
+            self.starts[element] = self.expat.CurrentByteIndex
+        return element
+
+    def end(self, tag: str) -> ET.Element:
+        element = super().end(tag)
+        if tag == ALERT:
+            self.ends[element] = self.expat.CurrentByteIndex
+        return element
+
+
+def parse_document(data: bytes, name: str) -> Document:
+    """Parse `data` (the document called `name` in messages), or ReaderError saying why not."""
+    if not data.strip():
+        raise ReaderError(f"{name} is empty: no CAP alert or feed in it")
+    builder = _SpanBuilder()
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True)
+    builder.expat = parser.parser
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except DTDForbidden as exc:
+        where = f" (an external DTD at {exc.sysid!r})" if exc.sysid else ""
+        raise HostileXML(
+            f"{name} declares a document type{where}: refused, since a DTD can define entities "
+            "that expand without bound (billion laughs) or read other files (XXE), and CAP "
+            "alerts and their feeds need none"
+        ) from None
+    except (EntitiesForbidden, ExternalReferenceForbidden) as exc:
+        raise HostileXML(f"{name} declares or uses an XML entity ({exc}): refused") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise ReaderError(f"{name} declares an encoding that cannot be read: {exc}") from None
+    except ParseError as exc:
+        raise ReaderError(f"{name} is not well-formed XML ({_described(exc, data)})") from None
+    spans = {
+        element: (start, _tag_end(data, builder.ends[element]))
+        for element, start in builder.starts.items()
+        if element in builder.ends
+    }
+    return Document(root, data, spans)
+
+
+def _described(exc: ParseError, data: bytes) -> str:
+    """A parse error in words; one at the very end of the bytes means the file was cut short."""
+    line, column = getattr(exc, "position", (0, 0))
+    text = str(exc).split(":")[0]
+    last_line = data.rstrip().count(b"\n") + 1
+    if "no element found" in text or ("unclosed token" in text and line >= last_line):
+        return f"it ends at line {line} before its root element is closed: truncated?"
+    return f"{text} at line {line}, column {column}"
+
+
+def _tag_end(data: bytes, index: int) -> int:
+    """The offset just past the end tag that starts at `index` (`</cap:alert>`)."""
+    close = data.find(b">", index)
+    return len(data) if close < 0 else close + 1
+
+
+def local_name(tag: str) -> str:
+    """`{namespace}name` → `name`."""
+    return tag.rpartition("}")[2]
+
+
+def namespace_of(tag: str) -> str:
+    """`{namespace}name` → `namespace` ("" when the element has none)."""
+    return tag[1:].partition("}")[0] if tag.startswith("{") else ""
+
+
+def text_of(element: ET.Element, name: str, namespace: str = CAP) -> str | None:
+    """The stripped text of the first child `name`, or None when absent or empty."""
+    text = element.findtext(f"{{{namespace}}}{name}" if namespace else name)
+    text = text.strip() if text else ""
+    return text or None
+
+
+def texts_of(element: ET.Element, name: str) -> list[str]:
+    """The stripped, non-empty texts of every CAP child `name`, in order."""
+    found = (child.text.strip() for child in element.iterfind(f"{{{CAP}}}{name}") if child.text)
+    return [text for text in found if text]
