@@ -15,7 +15,6 @@ from hub.catalogue import (
     Batch,
     BatchRejected,
     Progress,
-    Publisher,
     PublishFailed,
     PublishRefused,
     publish,
@@ -30,6 +29,7 @@ from pipelines import archives, downloads, readers
 from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
 from pipelines.fetch import MAX_BYTES, Conditions, Unchanged, fetch
 from pipelines.readers import Fetched
+from pipelines.readers.base import batch_header
 from pipelines.roots import without_paths
 from pipelines.sources import Source
 
@@ -64,19 +64,12 @@ def batch_for(source: Source, fetched: Fetched) -> AnyBatch:
     if reader.kind == "metadata":
         return reader.read(source, fetched)  # type: ignore[no-any-return]
     about = reader.about(source, fetched) if reader.about else None
-    operator = source.operator
+    header = batch_header(source, _described(source.description, about))
+    header["keywords"] += about.keywords if about else []
     return Batch(
-        dataset_id=source.id,
-        title=source.title,
-        publisher=Publisher(id=operator.id, name=operator.name, kind=operator.kind),
-        theme=source.theme,
+        **header,
         schema=source.schema,
-        charter=source.charter,
         chunks=_paths_hidden(readers.read_records(source, fetched), source.base_dir),
-        description=_described(source.description, about),
-        source_id=source.id,
-        source_url=redact_url(source.url),
-        keywords=[source.theme, source.format, *(about.keywords if about else [])],
         max_invalid_share=source.max_invalid_share,
         quarantine_cap=source.quarantine_cap,
     )

@@ -33,11 +33,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection
 
-from hub.batches import MetadataBatch, PortalDataset, Publisher
+from hub.batches import MetadataBatch, PortalDataset
 from hub.config import get_settings
 from hub.redaction import redact_text, redact_url
 from pipelines.credentials import Credentials, resolve_credentials
-from pipelines.readers.base import Fetched, ReaderError
+from pipelines.readers.base import Fetched, ReaderError, batch_header
 from pipelines.sources import Source
 from pipelines.transport import AddressRefused, Allowance, Deadline, checked_addresses
 
@@ -318,17 +318,8 @@ def metadata_batch(
         raise ReaderError(f"source {source.id!r}: two datasets of the portal share a hub id")
     latest = max((d.modified for d in datasets if d.modified), default=None)
     position = max((t for t in (latest, since) if t), default=None) if whole else since
-    operator = source.operator
     batch = MetadataBatch(
-        dataset_id=source.id,
-        title=source.title,
-        publisher=Publisher(id=operator.id, name=operator.name, kind=operator.kind),
-        theme=source.theme,
-        charter=source.charter,
-        description=source.description,
-        source_id=source.id,
-        source_url=redact_url(source.url),
-        keywords=[source.theme, source.format],
+        **batch_header(source),
         datasets=sorted(datasets, key=lambda d: d.id),
         complete=since is None and whole,
         position=position.isoformat() if position else "",

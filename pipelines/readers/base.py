@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.batches import About, Chunk, GridBatch, MetadataBatch
+from hub.batches import About, Chunk, GridBatch, MetadataBatch, Publisher
+from hub.redaction import redact_url
 from pipelines.sources import Source
 
 KINDS = ("records", "grids", "metadata")
@@ -54,6 +55,22 @@ class Fetched:
         if name not in self.linked:
             raise ReaderError(f"this format needs options.linked.{name}: the url of that document")
         return self.linked[name]
+
+
+def batch_header(source: Source, description: str | None = None) -> dict[str, Any]:
+    """What every batch of a source says of where it comes from (a batch's first fields)."""
+    operator = source.operator
+    return {
+        "dataset_id": source.id,
+        "title": source.title,
+        "publisher": Publisher(id=operator.id, name=operator.name, kind=operator.kind),
+        "theme": source.theme,
+        "charter": source.charter,
+        "description": source.description if description is None else description,
+        "source_id": source.id,
+        "source_url": redact_url(source.url),
+        "keywords": [source.theme, source.format],
+    }
 
 
 RecordRead = Callable[[Source, Fetched], Iterator[Chunk]]

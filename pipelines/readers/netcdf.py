@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from hub.batches import GridBatch, Publisher
+from hub.batches import GridBatch
 from hub.grids import GridDescription, GridError, describe_grid
-from hub.redaction import redact_url
-from pipelines.readers.base import Fetched, Reader, ReaderError
+from pipelines.readers.base import Fetched, Reader, ReaderError, batch_header
 from pipelines.sources import Source
 
 log = logging.getLogger(__name__)
@@ -30,17 +29,8 @@ def read(source: Source, fetched: Fetched) -> GridBatch:
     except GridError as exc:
         raise ReaderError(f"source {source.id!r}: {exc}") from exc
     log.info("%s: %d variable(s), dimensions %s", source.id, len(grid.variables), grid.dimensions)
-    operator = source.operator
     return GridBatch(
-        dataset_id=source.id,
-        title=source.title,
-        publisher=Publisher(id=operator.id, name=operator.name, kind=operator.kind),
-        theme=source.theme,
-        charter=source.charter,
-        description=_description(source, grid),
-        source_id=source.id,
-        source_url=redact_url(source.url),
-        keywords=[source.theme, source.format],
+        **batch_header(source, _description(source, grid)),
         path=path,
         variables=grid.variables,
         dimensions=grid.dimensions,

@@ -193,7 +193,7 @@ def envidat(samples: Path) -> list[dict[str, Any]]:
 def ckan_source(url: str, **options: Any) -> Source:
     return Source(
         id="envidat", title="EnviDat", operator=ENVIDAT, theme="risk", format="ckan", url=url,
-        schema="risk-alert", charter="envidat-dataset-licences", options=options,
+        schema="", charter="envidat-dataset-licences", options=options,
     )  # fmt: skip
 
 
@@ -376,7 +376,7 @@ def test_hub_ids_of_portal_names(envidat: list[dict[str, Any]]) -> None:
 def dcat_source(url: str, **options: Any) -> Source:
     return Source(
         id="catalog", title="A DCAT catalogue", operator=Operator("rostock", "Rostock"),
-        theme="risk", format="dcat", url=url, schema="risk-alert", charter="portal-test-open",
+        theme="risk", format="dcat", url=url, schema="", charter="portal-test-open",
         options=options,
     )  # fmt: skip
 
@@ -676,7 +676,7 @@ def updated(item: dict[str, Any]) -> datetime:
 def rudi_source(url: str, **options: Any) -> Source:
     return Source(
         id="rennes-risques", title="Rennes Métropole, risques", theme="risk", format="rudi",
-        operator=Operator("rennes-metropole", "Rennes Métropole"), url=url, schema="risk-alert",
+        operator=Operator("rennes-metropole", "Rennes Métropole"), url=url, schema="",
         charter="portal-test-open", options=options,
     )  # fmt: skip
 
@@ -799,7 +799,7 @@ def write_source(folder: Path, source: Source) -> Path:
     data = {
         "id": source.id, "title": source.title, "theme": source.theme, "format": source.format,
         "operator": {"id": source.operator.id, "name": source.operator.name},
-        "url": source.url, "schema": source.schema, "charter": source.charter,
+        "url": source.url, "charter": source.charter,
         "options": source.options,
     }  # fmt: skip
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
