@@ -13,7 +13,7 @@ $(UV):
 	$(VENV)/bin/pip install --quiet uv==0.13.9
 
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 demo: install
 	$(VENV)/bin/hub demo
@@ -25,19 +25,23 @@ services:
 	bash infra/services.sh
 
 # The whole suite on the embedded default (SQLite), then again on PostgreSQL; Redis in both.
+# Tests run in parallel (pytest-xdist): each has its own data folder, SQLite file or PostgreSQL
+# schema, so they share nothing.
+PYTEST_WORKERS ?= 3
 test: install services
 	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite:
-	HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST)
+	HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST) -n $(PYTEST_WORKERS)
 
 test-postgres:
-	HUB_TEST_DATABASE_URL=$(POSTGRES_URL) HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST)
+	HUB_TEST_DATABASE_URL=$(POSTGRES_URL) HUB_TEST_REDIS_URL=$(REDIS_URL) $(PYTEST) -n $(PYTEST_WORKERS)
 
 bench: install
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/validate.py
 	$(VENV)/bin/python bench/access.py
+	$(VENV)/bin/python bench/harvest.py
 
 # Ten minutes of repeated harvests and concurrent reads against a real `hub serve`.
 soak: install

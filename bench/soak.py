@@ -13,7 +13,7 @@ Three air-quality feeds (an agency-style export with decimal commas, local times
 a plain open CSV with a few rows that must be quarantined, and one under a restricted charter)
 are rewritten every `--interval` seconds, a new hour appended, the oldest dropped and about 1 %
 of the values changed, and harvested by a separate harvester process through
-`pipelines.harvesting.harvest_source` (the flow's logic without Prefect's temporary server). Meanwhile
+`pipelines.harvesting.harvest_source` (the flow's logic without Prefect). Meanwhile
 `--readers` threads read the server over 127.0.0.1 (catalogue, records with time/bbox/cursor,
 CSV and GeoJSON, the restricted dataset with a member's agency token, CKAN, the UI). The same
 requests measured on the idle server before the soak are the baseline of its latencies, a

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-# Prefect starts a temporary API server for a flow run; its 20 s start-up limit is too tight on a
-# loaded two-core machine, where the first start also migrates Prefect's own database.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+if TYPE_CHECKING:
+    from pipelines.orchestration import Orchestration
+    from pipelines.orchestrator import Orchestrator
+
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-# Its telemetry write races the first flow on the temporary SQLite server ("database is locked").
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -30,11 +32,32 @@ class HubCommand(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command line (the console script's entry point)."""
         HubCommand.own_process = True
-        return super().__call__(*args, **kwargs)
+        # A harvest runs through a running Prefect server or in-process, never through a
+        # temporary server started for one command (its start costs more than most harvests);
+        # without a server, a `prefect:` secret then fails its source with a clear message.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as done:  # how every command ends, typer's standalone mode
+            _leave(done.code)
+
+
+def _leave(code: object) -> NoReturn:
+    """Exit now: exit handlers run (Prefect's last logs and events, the watchdog's notice),
+    but not the interpreter's teardown of Prefect's, polars' and pydantic's modules, which
+    costs a harvest over a second for nothing."""
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code or 0)
 
 
 def _guard_children() -> None:
-    """No orphan process: Prefect's temporary server ends with this command, however it ends."""
+    """No orphan process: the Prefect server `hub serve` starts ends with it, however it ends."""
     if HubCommand.own_process:
         from hub.watchdog import guard_children
 
@@ -65,7 +88,17 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 
 @app.command()
 def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Serve the catalogue UI and the APIs."""
+    """Serve the catalogue UI and the APIs, with a Prefect server running the schedules."""
+    from pipelines.orchestrator import beside
+
+    _guard_children()
+    with beside(_data_dir()) as orchestrator:
+        _say_orchestrator(orchestrator)
+        _serve_api(host, port)
+
+
+def _serve_api(host: str, port: int) -> None:
+    """The API, at once: Prefect's server comes up beside it, never before it."""
     import uvicorn
 
     from hub.app import create_app
@@ -74,20 +107,96 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
+def _say_orchestrator(orchestrator: Orchestrator | None) -> None:
+    """Say where the hub's Prefect server listens (or why this command started none)."""
+    if orchestrator is not None:
+        base = orchestrator.url.removesuffix("/api")
+        console.print(f"Prefect server starting beside the API at {base} (schedules, harvests)")
+    elif os.environ.get("PREFECT_API_URL", "").strip():
+        console.print("Prefect server: the one PREFECT_API_URL names (its workers run schedules)")
+    else:
+        console.print("Prefect server: already running for this hub (another `hub serve`)")
+
+
+def _data_dir() -> Path:
+    from hub.config import get_settings
+
+    return get_settings().data_dir
+
+
 @app.command()
 def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
-    """Generate the offline demo feeds, harvest every bundled source, then serve."""
+    """Generate the offline demo feeds, harvest every bundled source, and serve."""
     from hub.config import get_settings
     from pipelines import demo as demo_feeds
-    from pipelines.sources import find_sources
+    from pipelines.orchestration import choose_orchestration
 
+    _check_concurrency()
+    _guard_children()
+    # Chosen before this command's own Prefect server starts: the first page never waits for it.
+    orchestration = choose_orchestration(_data_dir())
     folder = get_settings().data_dir / "demo"
     written = demo_feeds.generate(folder)
     console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
+    sources = _demo_sources()
+    if not serve_after:
+        _say_failures(_harvest(sources, orchestration))
+        return
+    _serve_while_harvesting(host, port, sources, orchestration)
+
+
+def _serve_while_harvesting(
+    host: str, port: int, sources: list[str], orchestration: Orchestration
+) -> None:
+    """Serve at once; harvest beside the API, then start the Prefect server (its first start
+    migrates its database: on two cores it would slow the harvest the first page shows)."""
+    import threading
+
+    from hub.db import get_engine, upgrade
+    from pipelines.orchestrator import orchestrator_for
+
+    upgrade(get_engine())  # once, before the API and the harvest would both migrate
+    orchestrator = orchestrator_for(_data_dir())
+
+    def harvest_then_orchestrate() -> None:
+        _say_failures(_harvest(sources, orchestration, live=False))
+        if orchestrator is not None:
+            orchestrator.start()
+            _say_orchestrator(orchestrator)
+
+    threading.Thread(target=harvest_then_orchestrate, name="demo-harvest", daemon=True).start()
+    try:
+        _serve_api(host, port)
+    finally:
+        if orchestrator is not None:
+            orchestrator.stop()
+
+
+def _check_concurrency() -> None:
+    """Exit 2 with the reason when HUB_HARVEST_CONCURRENCY is unusable."""
+    from pipelines.orchestration import harvest_concurrency
+
+    try:
+        harvest_concurrency()
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _say_failures(failures: int) -> None:
+    if failures:
+        console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")
+
+
+def _demo_sources() -> list[str]:
+    """The enabled sources' files, without those built on sample files that are absent."""
+    from hub.config import get_settings
+    from pipelines.sources import find_sources
+
     samples = get_settings().samples_dir
     sources = [s for s in find_sources() if s.enabled]
     if not samples.is_dir():  # sources built on the shared sample files need them beside the repo
@@ -98,12 +207,7 @@ def demo(
                 f"Skipped {', '.join(skipped)}: no sample files at {samples} "
                 "(set HUB_SAMPLES_DIR to harvest them)."
             )
-    _guard_children()
-    failures = _harvest([str(s.path) for s in sources])
-    if failures:
-        console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")
-    if serve_after:
-        serve(host, port)
+    return [str(s.path) for s in sources]
 
 
 @app.command()
@@ -114,32 +218,40 @@ def harvest(
     ] = None,
 ) -> None:
     """Harvest sources into the catalogue, with progress and a summary."""
+    from pipelines.orchestration import choose_orchestration
     from pipelines.sources import find_sources
 
-    refs = sources or [str(s.path) for s in find_sources() if s.enabled]
+    refs = list(dict.fromkeys(sources or [str(s.path) for s in find_sources() if s.enabled]))
     if not refs:
         console.print("No enabled sources found.")
         raise typer.Exit(1)
+    _check_concurrency()
     _guard_children()
-    raise typer.Exit(1 if _harvest(refs) else 0)
+    raise typer.Exit(1 if _harvest(refs, choose_orchestration(_data_dir())) else 0)
 
 
-def _harvest(refs: list[str]) -> int:
-    """Run the harvest flow over `refs`; print a summary; return how many failed or were refused."""
+def _harvest(refs: list[str], orchestration: Orchestration, live: bool = True) -> int:
+    """Harvest `refs` under `orchestration`; print a summary; return how many did not publish.
+
+    `live`: a progress line while harvesting (not beside a server's own log lines)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from pipelines import flows
+    from pipelines.orchestration import Tally, run_harvests
 
+    console.print(f"orchestration: {orchestration.describe()}")
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        disable=not live,
     ) as bar:
         task = bar.add_task("Harvesting…", total=None)
 
         def tick(rows: int) -> None:
             bar.update(task, description=f"Harvesting… {rows:,} rows read")
 
-        with flows.reporting_progress(tick):
-            outcomes = flows.harvest(refs)
+        outcomes = run_harvests(refs, orchestration, Tally(tick))
     _print_outcomes(outcomes)
     # Anything but a stored batch counts: failed (every row invalid, too many invalid rows,
     # a broken feed), refused, and any status a later hub may add.
@@ -195,17 +307,30 @@ def _wide_console() -> Console:
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV file.")],
-    schema: Annotated[str, typer.Option(help="A schema name or a path to a Table Schema.")],
+    schema: Annotated[
+        str | None, typer.Option(help="A schema name or a path to a Table Schema.")
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="A harvest source file: check FILE as its harvest would publish it."),
+    ] = None,
     charter: Annotated[str | None, typer.Option(help="Also check it is in force.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print frictionless's report.")] = False,
     encoding: Annotated[str | None, typer.Option(help="File encoding (default UTF-8).")] = None,
     delimiter: Annotated[str | None, typer.Option(help="Delimiter (default: sniffed).")] = None,
 ) -> None:
-    """Validate a file against a schema; prints the report; exits 1 if invalid."""
+    """Validate a file against a schema, or as a source's harvest reads it; exits 1 if invalid."""
+    if (schema is None) == (source is None):
+        console.print("[red]error:[/] give exactly one of --schema and --source")
+        raise typer.Exit(2)
+    if source is not None:
+        _print_report(_check_as_source(file, source), as_json)
+        return
+    assert schema is not None
     from datetime import UTC, datetime
 
     from hub import charters, schemas
-    from hub.validation import format_report, validate_file
+    from hub.validation import validate_file
     from hub.validation.tables import TableReadError
 
     try:
@@ -235,11 +360,32 @@ def validate(
     ) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    _print_report(report, as_json)
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    """Print a validation report (frictionless's descriptor with --json); exit 1 if invalid."""
+    from hub.validation import format_report
+
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     else:
         sys.stdout.write(format_report(report) + "\n")
     raise typer.Exit(0 if report["valid"] else 1)
+
+
+def _check_as_source(file: Path, source_file: Path) -> dict[str, Any]:
+    """The report of FILE read, mapped and normalised as the source's harvest does it."""
+    from hub.catalogue import PublishRefused
+    from pipelines.checking import check_file
+    from pipelines.readers import ReaderError
+    from pipelines.sources import SourceError, load_source
+
+    try:
+        return check_file(file, load_source(source_file))
+    except (SourceError, ReaderError, PublishRefused, OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
 
 
 @db_app.command("upgrade")

@@ -1,10 +1,11 @@
 """No orphan process: a CLI that ends, however it ends, takes the processes it started with it.
 
-`hub harvest` starts Prefect's temporary API server (a plain `subprocess.Popen` of uvicorn,
-stopped by `atexit`). SIGTERM and SIGHUP therefore become a normal exit (atexit and `finally`
-blocks run); for SIGKILL, which runs nothing, the CLI leads a process group of its own and a
-tiny watchdog process holds the read end of a pipe: when the CLI dies the pipe closes and the
-watchdog ends the group. Run as `python -m hub.watchdog PGID FD OWNED`.
+`hub serve` and `hub demo` start the hub's Prefect server and the runner of its schedules
+(`pipelines.orchestrator`), which they stop on their way out. SIGTERM and SIGHUP therefore
+become a normal exit (atexit and `finally` blocks run); for SIGKILL, which runs nothing, the CLI
+leads a process group of its own and a tiny watchdog process holds the read end of a pipe: when
+the CLI dies the pipe closes and the watchdog ends the group. Run as
+`python -m hub.watchdog PGID FD OWNED`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def guard_children() -> None:
         start_new_session=True,
     )  # outside the group it ends
     os.close(read_end)
-    # Registered now, so it runs after the handlers registered later (Prefect's server stop).
+    # Registered now, so it runs after the handlers registered later.
     atexit.register(_say_clean_exit, write_end)
 
 
@@ -61,7 +62,7 @@ def _say_clean_exit(write_end: int) -> None:
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    # SystemExit unwinds like Ctrl-C does: runs close as failed, atexit stops Prefect's server.
+    # SystemExit unwinds like Ctrl-C does: runs close as failed, `finally` stops the children.
     raise SystemExit(128 + signum)
 
 

@@ -62,14 +62,21 @@ def _delete_finished(folder: Path, before: float) -> int:
     if not folder.is_dir():
         return 0
     removed = 0
-    for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before the folder
-        if path.is_symlink() or path.name.startswith("."):
+    try:
+        paths = sorted(folder.rglob("*"), reverse=True)  # a folder's files before the folder
+    except OSError:  # another harvest settled this folder while it was walked
+        return 0
+    for path in paths:
+        if path.is_symlink() or path.name.startswith(".") or _mtime(path) >= before:
+            continue  # a fresh folder may be a running harvest's: left alone
+        try:
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        except OSError:  # gone, or filled, meanwhile: another harvest's business
             continue
-        if path.is_file() and _mtime(path) < before:
-            path.unlink(missing_ok=True)
-            removed += 1
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
     return removed
 
 

@@ -57,3 +57,24 @@ def test_an_expired_charter_is_refused_as_the_gate_refuses_it(
     get_settings.cache_clear()
     with pytest.raises(PublishRefused, match="expired"):
         check_file(samples / OPENAQ, resolve_source("openaq-toronto-pm25"))
+
+
+def test_the_command_checks_a_file_as_its_source_reads_it(samples: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    source = Path("pipelines/sources/openaq-toronto-pm25.yaml").resolve()
+    hub = Path(sys.executable).parent / "hub"
+    done = subprocess.run(
+        [str(hub), "validate", str(samples / OPENAQ), "--source", str(source), "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["valid"] is True and report["tasks"][0]["stats"]["rows"] == 1000
+    both = subprocess.run(
+        [str(hub), "validate", str(samples / OPENAQ), "--source", str(source), "--schema", "x"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert both.returncode == 2 and "exactly one of --schema and --source" in both.stderr

@@ -142,3 +142,16 @@ def test_validate_with_a_charter_that_does_not_cover_the_schema(good_csv):
         ],
     )
     assert result.exit_code == 1 and "does not cover" in result.output
+
+
+def test_harvest_of_an_unknown_source_fails_it_in_process_and_names_the_known_ones(engine):
+    result = runner.invoke(app, ["harvest", "no-such-source", "atmo-occitanie-stations"])
+    assert result.exit_code == 1, result.output
+    assert "orchestration: in-process (no Prefect server running)" in result.output
+    assert "no-such-source: no source with id 'no-such-source' (known: " in result.output
+    assert "openaq-toronto-pm25" in result.output  # among the known ones it lists
+    rows = [line.split()[1:4] for line in result.output.splitlines() if line.startswith("│ ")]
+    assert rows == [
+        ["no-such-source", "│", "failed"],
+        ["atmo-occitanie-stations", "│", "succeeded"],
+    ]
