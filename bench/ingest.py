@@ -1,9 +1,10 @@
 """End-to-end ingest: read → validate → store, beside raw SQLite inserts and frictionless-py.
 
-    .venv/bin/python bench/ingest.py [--rows 1000000]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--repeat 3] [--skip-frictionless]
 
-Each side runs in its own process on the same generated file (so peak memory is its own);
-the figures that matter are the ratios, measured in the same run on the same machine.
+Each side runs in its own process on the same generated file (so peak memory is its own),
+the sides in turn, `--repeat` times; the figures that matter are the ratios, taken run by
+run on the same machine, and their medians.
 """
 
 from __future__ import annotations
@@ -115,9 +116,11 @@ def measure(side: str, path: Path) -> dict:
 
 
 def main() -> None:
-    """Generate the file, run the three sides, print figures and ratios."""
+    """Generate the file, run the sides in turn `--repeat` times, print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side, in turn")
+    parser.add_argument("--skip-frictionless", action="store_true")
     parser.add_argument("--side", choices=SIDES)
     parser.add_argument("--file", type=Path)
     parser.add_argument("--workdir", type=Path)
@@ -133,11 +136,20 @@ def main() -> None:
     if not path.exists():
         print(f"generating {args.rows:,} rows (1 % invalid) into {path} …", flush=True)
         generate(path, args.rows)
-    results = {side: measure(side, path) for side in SIDES}
-    hub = results["hub"]
+    sides = [side for side in SIDES if not (args.skip_frictionless and side == "frictionless")]
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for _ in range(args.repeat):
+        for side in sides:
+            runs[side].append(measure(side, path))
+    print_figures(args.rows, path, runs)
+
+
+def print_figures(rows: int, path: Path, runs: dict[str, list[dict]]) -> None:
+    """Median figures of each side, and the hub's throughput against raw SQLite's, run by run."""
+    hub = runs["hub"]
     print(
-        f"\ningest bench, {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV "
-        f"(read → validate → store)\n"
+        f"\ningest bench, {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV "
+        f"(read → validate → store), {len(hub)} runs of each side in turn, medians\n"
     )
     print(f"{'side':<34}{'seconds':>9}{'rows/s':>12}{'peak MB':>10}{'hub ×':>8}")
     labels = {
@@ -145,18 +157,29 @@ def main() -> None:
         "sqlite": "raw SQLite executemany",
         "frictionless": "frictionless-py validate only",
     }
-    for side, figures in results.items():
-        rate = figures["rows"] / figures["seconds"]
-        ratio = figures["seconds"] / hub["seconds"]
+    hub_seconds = median([figures["seconds"] for figures in hub])
+    for side, figures in runs.items():
+        seconds = median([f["seconds"] for f in figures])
+        peak = max(f["peak_mb"] for f in figures)
         print(
-            f"{labels[side]:<34}{figures['seconds']:>9.2f}{rate:>12,.0f}"
-            f"{figures['peak_mb']:>10.0f}{ratio:>8.2f}"
+            f"{labels[side]:<34}{seconds:>9.2f}{figures[0]['rows'] / seconds:>12,.0f}"
+            f"{peak:>10.0f}{seconds / hub_seconds:>8.2f}"
         )
-    print(
-        f"\nhub stored {hub['stored']:,} rows and quarantined {hub['quarantined']:,}; "
-        f"frictionless found {results['frictionless']['errors']:,} errors."
-    )
-    print("'hub ×' = that side's time / the hub's time (above 1: the hub is faster).")
+    shares = [s["seconds"] / h["seconds"] for h, s in zip(hub, runs["sqlite"], strict=True)]
+    spread = ", ".join(f"{share:.0%}" for share in shares)
+    print(f"\nhub throughput / raw SQLite's: {median(shares):.0%} (runs: {spread})")
+    last = hub[-1]
+    print(f"hub stored {last['stored']:,} rows and quarantined {last['quarantined']:,}", end="")
+    if "frictionless" in runs:
+        print(f"; frictionless found {runs['frictionless'][-1]['errors']:,} errors", end="")
+    print(".\n'hub ×' = that side's time / the hub's time (above 1: the hub is faster).")
+
+
+def median(values: list[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 if __name__ == "__main__":

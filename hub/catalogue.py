@@ -13,6 +13,8 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, or_, select
 
 from hub import charters, grids, quarantine, records, resources, runs, schemas
@@ -341,7 +343,13 @@ def _store(
         records.ensure_table(connection, layout)
         before = records.count_rows(connection, layout)
         with records.bulk_loading(connection, layout):
-            for height, result in _validated(Validator(schema.descriptor), batch):
+            parts = records.staged_ahead(
+                layout,
+                connection.dialect.name,
+                _validated(Validator(schema.descriptor), batch),
+                lambda part: part[1].valid,
+            )
+            for (height, result), staged in parts:
                 run.rows_read += height
                 invalid = run.rows_quarantined + result.invalid.height
                 error_total += len(result.errors)
@@ -349,7 +357,7 @@ def _store(
                 overflow = limits.overflow(run.rows_read, invalid)
                 if overflow:  # the rest cannot save the batch: stop reading, write no more
                     raise _rejected(batch, schema, run, overflow, errors, error_total, started)
-                changed += records.store_chunk(connection, layout, result.valid, run.id or 0)
+                changed += records.store_staged(connection, layout, staged, run.id or 0)
                 quarantine.write(connection, run.id or 0, batch.dataset_id, result.invalid)
                 run.rows_quarantined = invalid
                 valid += result.valid.height
@@ -420,20 +428,25 @@ def _rejected(
 
 
 def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkResult]]:
-    """A batch's rows validated a slice at a time, with each slice's height."""
-    header_checked = False
-    for given in batch.chunks:
-        chunk = given if isinstance(given, Chunk) else Chunk(given)  # a push: rows, no problems
-        frame = chunk.frame
-        if not header_checked:
-            _check_header(validator, frame, batch)
-            header_checked = True
-        problems = problems_by_row(chunk.problems)
-        # An invalid row's error descriptors weigh kilobytes while they exist: slices keep a
-        # reader's 100 000-row chunk of garbage from taking a gigabyte, and the cap exact.
-        for start in range(0, frame.height, VALIDATION_SLICE):
-            part = frame.slice(start, VALIDATION_SLICE)
-            yield part.height, validator.validate_chunk(part, _described(part, problems))
+    """A batch's rows validated a part at a time, with each part's height.
+
+    The next chunk is read and validated in a helper thread while the caller stores this one.
+    """
+
+    def frames() -> Iterator[tuple[pl.DataFrame, dict[int, list[dict[str, Any]]]]]:
+        header_checked = False
+        for given in batch.chunks:
+            chunk = given if isinstance(given, Chunk) else Chunk(given)  # a push: no problems
+            if not header_checked:
+                _check_header(validator, chunk.frame, batch)
+                header_checked = True
+            yield chunk.frame, _described(chunk.frame, problems_by_row(chunk.problems))
+
+    # An invalid row's error descriptors weigh kilobytes while they exist: parts of at most
+    # VALIDATION_SLICE invalid rows keep a reader's chunk of garbage from taking a gigabyte,
+    # and the cap exact.
+    for result in validator.validate_stream(frames(), part_rows=VALIDATION_SLICE):
+        yield result.valid.height + result.invalid.height, result
 
 
 def _described(
@@ -474,6 +487,22 @@ def _register(
         raise PublishRefused(str(exc)) from exc
 
 
+def _insert_organization(session: Session, publisher: Publisher) -> None:
+    """Insert the publisher's organization unless it exists: two first harvests of one
+    operator at once, in two processes, must not fail on each other's row."""
+    table = Organization.__table__  # type: ignore[attr-defined]
+    values = {
+        "id": publisher.id,
+        "name": publisher.name,
+        "kind": publisher.kind,
+        "description": "",
+        "created_at": utcnow(),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+
+
 def register_dataset(
     session: Session,
     batch: Batch | GridBatch | MetadataBatch,
@@ -483,9 +512,9 @@ def register_dataset(
     entry: PortalDataset | None = None,
 ) -> Dataset:
     """Create or update a batch's organization and dataset (or one entry of a portal's)."""
-    organization = session.get(Organization, batch.publisher.id) or Organization(
-        id=batch.publisher.id, name=batch.publisher.name
-    )
+    _insert_organization(session, batch.publisher)
+    organization = session.get(Organization, batch.publisher.id)
+    assert organization is not None  # inserted just above, or there already
     organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
     session.add(organization)
     session.flush()

@@ -15,17 +15,18 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from hub.models import as_utc
+from hub.validation.readahead import read_ahead
 
 SQL_TYPES: dict[str, Any] = {
     "integer": sa.BigInteger,
@@ -37,6 +38,7 @@ SQL_TYPES: dict[str, Any] = {
     "time": sa.Time,
 }
 RESERVED = {"_id", "_run", "_hash"}
+Item = TypeVar("Item")
 SQLITE_CACHE_KIB = 131_072  # the key index of a few million rows stays in memory while loading
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
@@ -122,7 +124,8 @@ def bulk_loading(connection: Connection, layout: Layout) -> Iterator[None]:
     """Prepare for a large write; an empty table gets its time and lon/lat indexes afterwards.
 
     Building an index once, sorted, is several times faster than growing it row by row; the
-    unique key index stays, since upserts need it.
+    unique key index stays, since upserts need it (and chunks sorted by key grow it cheaply:
+    building it afterwards was measured slower).
     """
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -147,12 +150,55 @@ def count_rows(connection: Connection, layout: Layout) -> int:
 
 def store_chunk(connection: Connection, layout: Layout, chunk: pl.DataFrame, run_id: int) -> int:
     """Upsert a typed chunk; returns how many rows were inserted or changed."""
+    staged = stage_chunk(layout, chunk, connection.dialect.name)
+    return store_staged(connection, layout, staged, run_id)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A typed chunk made ready for one database: its columns and its rows in that database's
+    form (Python tuples for SQLite's executemany, CSV text for PostgreSQL's COPY)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]] | bytes
+    height: int
+
+
+def stage_chunk(layout: Layout, chunk: pl.DataFrame, dialect: str) -> Staged:
+    """A typed chunk ready for `store_staged` (no database needed: it may run in a thread)."""
     if chunk.height == 0:
-        return 0
+        return Staged([], [], 0)
     frame = _frame_for_storage(layout, chunk)
-    if connection.dialect.name == "postgresql":
-        return _copy_upsert(connection, layout, frame, run_id)
-    return _executemany_upsert(connection, layout, frame, run_id)
+    if dialect == "postgresql":
+        buffer = io.BytesIO()
+        frame.write_csv(
+            buffer,
+            include_header=False,
+            datetime_format="%Y-%m-%d %H:%M:%S%.f%z",
+            time_format="%H:%M:%S%.f",
+        )
+        return Staged(frame.columns, buffer.getvalue(), frame.height)
+    frame = frame.with_columns(_sqlite_values(frame))
+    # columns to Python lists, zipped into rows in C: cheaper than iter_rows
+    rows = list(zip(*(column.to_list() for column in frame.iter_columns()), strict=True))
+    return Staged(frame.columns, rows, frame.height)
+
+
+def staged_ahead(
+    layout: Layout, dialect: str, items: Iterator[Item], frame_of: Callable[[Item], pl.DataFrame]
+) -> Iterator[tuple[Item, Staged]]:
+    """Each item with its typed frame staged, the next one staged in a helper thread while the
+    caller stores this one (polars releases the GIL; the database driver, while it writes)."""
+    return read_ahead((item, stage_chunk(layout, frame_of(item), dialect)) for item in items)
+
+
+def store_staged(connection: Connection, layout: Layout, staged: Staged, run_id: int) -> int:
+    """Upsert a staged chunk; returns how many rows were inserted or changed."""
+    if staged.height == 0:
+        return 0
+    if isinstance(staged.rows, bytes):
+        return _copy_upsert(connection, layout, staged.columns, staged.rows, run_id)
+    return _executemany_upsert(connection, layout, staged.columns, staged.rows, run_id)
 
 
 def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -189,10 +235,12 @@ def _upsert_clause(layout: Layout, target: str, columns: list[str], excluded: st
 
 
 def _executemany_upsert(
-    connection: Connection, layout: Layout, frame: pl.DataFrame, run_id: int
+    connection: Connection,
+    layout: Layout,
+    columns: list[str],
+    rows: list[tuple[Any, ...]],
+    run_id: int,
 ) -> int:
-    frame = frame.with_columns(_sqlite_values(frame))
-    columns = frame.columns
     name = _q(layout.table.name)
     placeholders = ", ".join("?" for _ in columns)
     upsert = _upsert_clause(layout, name, columns, "excluded").replace("IS DISTINCT FROM", "IS NOT")
@@ -202,7 +250,7 @@ def _executemany_upsert(
     )
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     before = connection.connection.driver_connection.total_changes  # type: ignore[union-attr]
-    cursor.executemany(sql, frame.iter_rows())
+    cursor.executemany(sql, rows)
     return connection.connection.driver_connection.total_changes - before  # type: ignore[union-attr]
 
 
@@ -222,9 +270,10 @@ def _sqlite_values(frame: pl.DataFrame) -> list[pl.Expr]:
     return exprs
 
 
-def _copy_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame, run_id: int) -> int:
+def _copy_upsert(
+    connection: Connection, layout: Layout, columns: list[str], text: bytes, run_id: int
+) -> int:
     """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT."""
-    columns = frame.columns
     staging = f"stage_{layout.table.name}"[:63]
     quoted = ", ".join(_q(c) for c in columns)
     raw = connection.connection.driver_connection  # psycopg connection
@@ -234,15 +283,8 @@ def _copy_upsert(connection: Connection, layout: Layout, frame: pl.DataFrame, ru
             f"SELECT {quoted} FROM {_q(layout.table.name)} WITH NO DATA"
         )
         cursor.execute(f"TRUNCATE {_q(staging)}")
-        buffer = io.BytesIO()
-        frame.write_csv(
-            buffer,
-            include_header=False,
-            datetime_format="%Y-%m-%d %H:%M:%S%.f%z",
-            time_format="%H:%M:%S%.f",
-        )
         with cursor.copy(f"COPY {_q(staging)} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buffer.getvalue())
+            copy.write(text)
         target = _q(layout.table.name)
         upsert = _upsert_clause(layout, target, columns, "EXCLUDED")
         cursor.execute(

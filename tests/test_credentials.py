@@ -192,8 +192,7 @@ def test_the_forms_make_the_headers_operators_expect(monkeypatch: pytest.MonkeyP
 
 
 def test_a_wrong_secret_is_refused_by_the_operator_and_not_repeated(
-    engine,
-    operator: Operator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine, operator: Operator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ATMO_TOKEN", "old-SEKRET-token")
     source = load_source(source_file(tmp_path, f"{operator.url}/bearer/no2.csv", AUTHS["bearer"]))

@@ -89,6 +89,18 @@ def test_storing_the_same_rows_twice_adds_nothing(engine, layout):
         assert records.count_rows(connection, layout) == 50
 
 
+def test_chunks_staged_in_a_helper_thread_store_as_upserts_do(engine, layout):
+    chunks = [frame(4), frame(4, start=2, value=7.0), frame(0), frame(3, start=6)]
+    with engine.begin() as connection:
+        staged = records.staged_ahead(layout, connection.dialect.name, iter(chunks), lambda c: c)
+        changed = [records.store_staged(connection, layout, s, run_id=1) for _, s in staged]
+        stored = records.query(connection, layout, limit=20).records
+    # the second chunk corrects hours 2 and 3 and adds 4 and 5; the empty one changes nothing
+    assert changed == [4, 4, 0, 3]
+    assert [r["value"] for r in stored] == [1.5, 2.5, 9.0, 10.0, 11.0, 12.0, 7.5, 8.5, 9.5]
+    assert [r["count"] for r in stored] == list(range(9))
+
+
 def test_a_corrected_value_replaces_the_old_one(engine, layout):
     with engine.begin() as connection:
         records.store_chunk(connection, layout, frame(5), run_id=1)

@@ -87,8 +87,15 @@ class BlockParser:
                 return None
             rows = [self.next_row + i for i in irregular]
             patch = self._records_frame(records, rows)
+            # polars usually read the right cells (extra ones cut, missing ones null): only the
+            # columns it read otherwise are rewritten, as scattering rebuilds a whole column
+            differing = [
+                name
+                for name in self.columns
+                if not frame[name].gather(irregular).equals(patch[name], null_equal=True)
+            ]
             frame = frame.with_columns(
-                frame[name].scatter(irregular, patch[name]) for name in [*self.columns, "_error"]
+                frame[name].scatter(irregular, patch[name]) for name in [*differing, "_error"]
             )
         return frame
 

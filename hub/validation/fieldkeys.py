@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from hub.validation.fastreaders import zoned
+
 KEY_TYPES: dict[str, pl.DataType] = {  # integers key as text: frictionless has no int64 limit
     "year": pl.Int64(),
     "datetime": pl.Int64(),
@@ -52,8 +54,8 @@ def column_key(kind: str, raw: pl.Expr, typed: pl.Expr, decimal_char: str) -> pl
     if kind == "integer":
         return typed.cast(pl.String)
     if kind == "datetime":
-        # the fast reader accepts "...Z" / "...+hh:mm" (aware) or 19-character naive stamps
-        aware = (raw.str.len_bytes() > 19).cast(pl.Int64)
+        # the fast reader accepts stamps ending in Z / ±hh:mm (aware) or in no offset (naive)
+        aware = zoned(raw).cast(pl.Int64)
         return typed.dt.epoch("us") * 2 + aware
     return typed
 

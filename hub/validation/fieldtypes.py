@@ -1,17 +1,16 @@
 """Column-wise casting of Utf8 cells to Table Schema types, with frictionless's exact semantics.
 
-Each field gets a vectorised "fast" reader that accepts only a plain, unambiguous subset of
-its type's language (e.g. `-?[0-9]+(\\.[0-9]+)?` for numbers) and casts it with polars
-expressions (all fields of a chunk are evaluated in one parallel `select`). Every other
-non-missing cell goes through frictionless's own cell reader, once per distinct value
-(cached), so exotic spellings, formats and error notes are frictionless's by construction.
+Each field gets a vectorised "fast" reader (`hub.validation.fastreaders`) that accepts only a
+plain, unambiguous subset of its type's language and casts it with polars expressions (all
+fields of a chunk are evaluated in one parallel `select`). Every other non-missing cell goes
+through frictionless's own cell reader, once per distinct value (cached), so exotic
+spellings, formats and error notes are frictionless's by construction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 import polars as pl
 from frictionless import Field
 
+from hub.validation.fastreaders import pick_fast_reader
 from hub.validation.fieldkeys import column_key, key_dtype, python_key
+from hub.validation.patterns import plain_cells, plain_pattern
 
 CACHE_LIMIT = 200_000  # distinct raw values remembered per field
 BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
@@ -32,14 +33,6 @@ OUTPUT_TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "time": pl.Time(),
 }
-_DIGITS = "-0123456789"
-_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"  # Python has no year 0
-_DATE = f"{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"  # no hour 24, no leap second 60
-_ZONE = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-_DATETIME = f"^{_DATE}T{_TIME}{_ZONE}?$"
-
-FastReader = Callable[[pl.Expr], tuple[pl.Expr, pl.Expr]]  # text -> (accepted, typed)
 
 
 @dataclass
@@ -73,31 +66,29 @@ class FieldCaster:
         self.dtype = OUTPUT_TYPES.get(self.type, pl.String())
         self.key_dtype = key_dtype(self.type)
         self.decimal_char = getattr(field, "decimal_char", ".")
-        self.fast = self._pick_fast_reader()
+        self.fast = pick_fast_reader(field)
         self.cache: dict[str, tuple[int, Any, Any]] = {}
         pattern = constraints.get("pattern") if "pattern" in self.checks else None
+        # frictionless's own check is `re`'s; polars' regex decides the cells it provably agrees on
         self.pattern = re.compile(f"^{pattern}$") if pattern is not None else None
+        self.plain_pattern = plain_pattern(pattern) if pattern is not None else None
         self.pattern_cache: dict[str, bool] = {}
         self.prefix = f"{number}:"
+        self.built: dict[tuple[str, bool], list[pl.Expr]] = {}
 
     def cast(self, raw: pl.Series, *, want_keys: bool) -> CastColumn:
         """Cast one Utf8 column (see `expressions` and `finish` for many at once)."""
-        self.prepare(raw)
         frame = pl.DataFrame({self.name: raw})
         return self.finish(raw, frame.select(self.expressions(self.name, want_keys)), want_keys)
 
-    def prepare(self, raw: pl.Series) -> None:
-        """Run Python's `re` on new distinct cells (patterns use Python syntax: lookaheads ...)."""
-        if self.pattern is None:
-            return
-        if len(self.pattern_cache) > CACHE_LIMIT:
-            self.pattern_cache.clear()
-        for text in raw.drop_nulls().unique().to_list():
-            if text not in self.pattern_cache:
-                self.pattern_cache[text] = self.pattern.match(text) is not None
-
     def expressions(self, source: str, keyed: bool) -> list[pl.Expr]:
         """Expressions giving this field's missing/ok/value/codes(/key, ties) columns."""
+        built = self.built.get((source, keyed))
+        if built is None:
+            built = self.built[(source, keyed)] = self._build_expressions(source, keyed)
+        return built
+
+    def _build_expressions(self, source: str, keyed: bool) -> list[pl.Expr]:
         raw, out = pl.col(source), self.prefix
         if self.missing_values == [""]:
             missing = raw.is_null() | (raw == "")
@@ -111,7 +102,7 @@ class FieldCaster:
             accepted, typed = self.fast(raw)
             ok = accepted.fill_null(False) & ~missing
         codes = pl.lit(0, dtype=pl.UInt32)
-        ties = []
+        ties = []  # extra columns `finish` settles exactly: bound ties, odd pattern cells
         for index, name in enumerate(self.checks):
             failed = self._failure(name, raw, ok, typed, missing)
             if failed is not None:
@@ -120,6 +111,9 @@ class FieldCaster:
             if name in BOUNDS and self.type == "number" and self.fast is not None:
                 bound = float(self.value_reader(self.field.constraints[name]))
                 ties.append((ok & (typed == bound)).alias(f"{out}tie:{name}"))
+            if name == "pattern" and self.fast is not None:
+                odd = ok if self.plain_pattern is None else ok & ~plain_cells(raw)
+                ties.append(odd.alias(f"{out}odd:pattern"))
         columns = [
             missing.alias(f"{out}missing"),
             ok.alias(f"{out}ok"),
@@ -143,40 +137,16 @@ class FieldCaster:
         for index, name in enumerate(self.checks):
             if f"{out}tie:{name}" in computed.columns:
                 codes = self._settle_ties(name, index, raw, computed[f"{out}tie:{name}"], codes)
+        if f"{out}odd:pattern" in computed.columns:
+            index = self.checks.index("pattern")
+            codes = self._settle_pattern(index, raw, computed[f"{out}odd:pattern"], codes)
         present = ok
         slow = ~missing & ~ok
         if slow.any():
             codes, value, keys, present = self._merge_slow(raw, slow, codes, value, keys, present)
-        if self.type not in OUTPUT_TYPES:
-            value = raw.zip_with(present, _nulls(len(raw), pl.String()))
+            if self.type not in OUTPUT_TYPES:  # the text is the value of every cell read
+                value = raw.zip_with(present, _nulls(len(raw), pl.String()))
         return CastColumn(codes=codes, value=value, keys=keys, present=present, missing=missing)
-
-    # Fast readers: (accepted, typed) for a plain subset of the type's language
-
-    def _pick_fast_reader(self) -> FastReader | None:
-        kind = self.type
-        if kind == "any" or (kind == "string" and self.format == "default"):
-            return lambda raw: (pl.lit(True), raw)
-        if kind == "integer":
-            return lambda raw: (
-                raw.str.contains(r"^-?[0-9]{1,18}$"),
-                raw.cast(pl.Int64, strict=False),
-            )
-        if kind == "number" and not getattr(self.field, "float_number", False):
-            decimal, group = self.decimal_char, getattr(self.field, "group_char", "")
-            if (
-                len(decimal) != 1
-                or decimal in _DIGITS
-                or (group and (group in _DIGITS or group == decimal))
-            ):
-                return None  # otherwise plain cells hold no group char: removing it is a no-op
-            pattern = rf"^-?[0-9]+(?:{re.escape(decimal)}[0-9]+)?$"
-            return lambda raw: _read_plain_number(raw, pattern, decimal)
-        if kind == "date" and self.format == "default":
-            return _read_plain_date
-        if kind == "datetime" and self.format == "default":
-            return _read_plain_datetime
-        return None
 
     # Constraints on fast cells (and `required` on missing ones)
 
@@ -192,8 +162,9 @@ class FieldCaster:
             length = raw.str.len_chars()
             return ok & ((length < constraint) if name == "minLength" else (length > constraint))
         if name == "pattern":
-            matching = [text for text, good in self.pattern_cache.items() if good]
-            return ok & ~raw.is_in(pl.Series(matching, dtype=pl.String).implode())
+            if self.plain_pattern is None:
+                return None  # every cell is Python's (`_settle_pattern`)
+            return ok & plain_cells(raw) & ~raw.str.contains(self.plain_pattern)
         if name == "enum":
             members = [python_key(self.type, self.value_reader(v)) for v in constraint]
             allowed = pl.Series([m for m in members if m is not None], dtype=self.key_dtype)
@@ -226,6 +197,35 @@ class FieldCaster:
         ]
         return codes.scatter(where, pl.Series(patched, dtype=pl.UInt32))
 
+    def _settle_pattern(
+        self, index: int, raw: pl.Series, odd: pl.Series, codes: pl.Series
+    ) -> pl.Series:
+        """Cells polars' regex cannot decide (non-ASCII, multi-line ...): Python's `re` decides."""
+        if not odd.any():
+            return codes
+        where = odd.arg_true()
+        texts = raw.gather(where)
+        failing = [text for text in texts.unique().to_list() if not self._matches(text)]
+        if not failing:
+            return codes
+        bit = pl.lit(1 << (index + 1), dtype=pl.UInt32)
+        flagged = pl.DataFrame({"code": codes.gather(where), "text": texts}).select(
+            pl.when(pl.col("text").is_in(pl.Series(failing, dtype=pl.String).implode()))
+            .then(pl.col("code") | bit)
+            .otherwise(pl.col("code"))
+        )
+        return codes.scatter(where, flagged.to_series())
+
+    def _matches(self, text: str) -> bool:
+        found = self.pattern_cache.get(text)
+        if found is None:
+            assert self.pattern is not None
+            found = self.pattern.match(text) is not None
+            if len(self.pattern_cache) > CACHE_LIMIT:
+                self.pattern_cache.clear()
+            self.pattern_cache[text] = found
+        return found
+
     # Slow cells: frictionless's own reader, once per distinct value
 
     def read_distinct(self, text: str) -> tuple[int, Any, Any]:
@@ -247,7 +247,10 @@ class FieldCaster:
         return found
 
     def _merge_slow(self, raw, slow, codes, value, keys, present):  # type: ignore[no-untyped-def]
-        distinct = raw.filter(slow).unique().to_list()
+        # only the slow cells are looked up and patched: usually a few per chunk
+        where = slow.arg_true()
+        texts = raw.gather(where)
+        distinct = texts.unique().to_list()
         results = [self.read_distinct(text) for text in distinct]
         lookup = pl.DataFrame(
             {
@@ -257,34 +260,13 @@ class FieldCaster:
                 "k": pl.Series([r[2] for r in results], dtype=self.key_dtype, strict=False),
             }
         )
-        frame = pl.DataFrame({"raw": raw})
-        joined = frame.join(lookup, on="raw", how="left", maintain_order="left")
-        codes = joined["c"].zip_with(slow, codes)
-        value = joined["v"].zip_with(slow, value)
-        present = present | (slow & (joined["c"] & 1 == 0))
+        found = texts.to_frame("raw").join(lookup, on="raw", how="left", maintain_order="left")
+        codes = codes.scatter(where, found["c"])
+        value = value.scatter(where, found["v"])
+        present = present.scatter(where, found["c"] & 1 == 0)
         if keys:
-            keys = [joined["k"].zip_with(slow, keys[0])]
+            keys = [keys[0].scatter(where, found["k"])]
         return codes, value, keys, present
-
-
-def _read_plain_number(raw: pl.Expr, pattern: str, decimal: str) -> tuple[pl.Expr, pl.Expr]:
-    text = raw if decimal == "." else raw.str.replace(decimal, ".", literal=True)
-    return raw.str.contains(pattern), text.cast(pl.Float64, strict=False)
-
-
-def _read_plain_date(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    typed = raw.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-    return raw.str.contains(f"^{_DATE}$") & typed.is_not_null(), typed
-
-
-def _read_plain_datetime(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """ISO stamps to the second, naive or with Z/±hh:mm, as UTC instants (naive taken as UTC)."""
-    aware = raw.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%#z", strict=False)
-    naive = raw.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)
-    typed = (
-        pl.when(raw.str.len_bytes() == 19).then(naive.dt.replace_time_zone("UTC")).otherwise(aware)
-    )
-    return raw.str.contains(_DATETIME) & typed.is_not_null(), typed
 
 
 def _output(kind: str, typed: Any) -> Any:

@@ -1,94 +1,64 @@
 """Memory of seen keys for the unique and primaryKey checks, bounded by the keys, not the rows.
 
 frictionless keeps a dict {key tuple: last row number} and reports a repeated key with the
-row of its previous occurrence. This keeps the same mapping as sorted numpy arrays, keyed by
-two independent 64-bit polars hashes of the key (a 128-bit fingerprint: equal keys always
-match, distinct keys practically never do), about 24 bytes per distinct key.
+row of its previous occurrence. This keeps the same mapping keyed by two independent 64-bit
+polars hashes of the key (a 128-bit fingerprint: equal keys always match, distinct keys
+practically never do): in a dict while the keys are few, then as sorted numpy arrays
+(`hub.validation.keyarrays`, about 24 bytes per distinct key).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import polars as pl
 
+if TYPE_CHECKING:
+    from hub.validation.keyarrays import KeyArrays
+
 _SEEDS = (0x5EED_0001, 0x5EED_0002)
+DICT_KEYS = 50_000  # keys kept in a dict at most (each costs ~100 bytes there)
 
 
 class KeyMemory:
     """Remembers the last row number of every key seen so far."""
 
     def __init__(self) -> None:
-        self.first = np.zeros(0, dtype=np.uint64)  # sorted
-        self.second = np.zeros(0, dtype=np.uint64)
-        self.rows = np.zeros(0, dtype=np.int64)
+        self.few: dict[tuple[int, int], int] | None = {}
+        self.many: KeyArrays | None = None
 
     @property
     def size(self) -> int:
         """How many distinct keys are remembered."""
-        return int(self.first.size)
+        return len(self.few) if self.few is not None else self.many.size  # type: ignore[union-attr]
 
     def check(self, keys: pl.DataFrame, rows: pl.Series) -> pl.Series:
         """Each key row's previous row with the same key (null if new); then remember them."""
         if keys.height == 0:
             return pl.Series("previous", [], dtype=pl.Int64)
         first, second = fingerprint(keys)
-        numbers = rows.cast(pl.Int64).to_numpy()
-        order = np.argsort(first, kind="stable")  # equal keys stay in row order
-        s_first, s_second = first[order], second[order]
-        same_first = s_first[1:] == s_first[:-1]
-        same = same_first & (s_second[1:] == s_second[:-1])
-        if (same_first & ~same).any():  # 64-bit collision in the batch: sort on both hashes
-            order = np.lexsort((second, first))
-            s_first, s_second = first[order], second[order]
-            same = (s_first[1:] == s_first[:-1]) & (s_second[1:] == s_second[:-1])
-        s_rows = numbers[order]
-        previous = np.full(first.size, -1, dtype=np.int64)
-        previous[order[1:][same]] = s_rows[:-1][same]
-        starts = np.concatenate(([True], ~same))
-        found, slots = self._find(s_first[starts], s_second[starts])
-        previous[order[starts][found]] = self.rows[slots[found]]
-        ends = np.concatenate((~same, [True]))
-        self._remember(s_first[ends], s_second[ends], s_rows[ends])
-        return pl.Series("previous", previous).replace(-1, None)
+        if self.few is not None and len(self.few) + keys.height > DICT_KEYS:
+            from hub.validation.keyarrays import KeyArrays  # numpy, once the keys are many
 
-    def _find(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each (sorted, distinct) key is remembered, and at which index."""
-        slots = np.searchsorted(self.first, first)
-        inside = slots < self.first.size
-        clipped = np.minimum(slots, max(self.first.size - 1, 0))
-        found = np.zeros(first.size, dtype=bool)
-        if self.first.size:
-            same_first = inside & (self.first[clipped] == first)
-            found = same_first & (self.second[clipped] == second)
-            for index in np.flatnonzero(same_first & ~found):  # 64-bit collision: scan the run
-                found[index], slots[index] = self._scan(
-                    int(slots[index]), first[index], second[index]
-                )
-        return found, slots
+            pairs, numbers = list(self.few), list(self.few.values())
+            self.many = KeyArrays([p[0] for p in pairs], [p[1] for p in pairs], numbers)
+            self.few = None
+        if self.many is not None:
+            return self.many.check(first, second, rows)
+        return self._check_few(first, second, rows)
 
-    def _scan(self, start: int, first: np.uint64, second: np.uint64) -> tuple[bool, int]:
-        position = start
-        while position < self.first.size and self.first[position] == first:
-            if self.second[position] == second:
-                return True, position
-            position += 1
-        return False, start
-
-    def _remember(self, first: np.ndarray, second: np.ndarray, rows: np.ndarray) -> None:
-        """Set the last row of each (sorted, distinct) key, inserting the new ones in order."""
-        found, slots = self._find(first, second)
-        self.rows[slots[found]] = rows[found]
-        new = ~found
-        if new.any():
-            at = slots[new]
-            self.first = np.insert(self.first, at, first[new])
-            self.second = np.insert(self.second, at, second[new])
-            self.rows = np.insert(self.rows, at, rows[new])
+    def _check_few(self, first: pl.Series, second: pl.Series, rows: pl.Series) -> pl.Series:
+        few = self.few
+        assert few is not None
+        previous = []
+        pairs = zip(first.to_list(), second.to_list(), strict=True)
+        for pair, row in zip(pairs, rows.cast(pl.Int64).to_list(), strict=True):
+            previous.append(few.get(pair))
+            few[pair] = row
+        return pl.Series("previous", previous, dtype=pl.Int64)
 
 
-def fingerprint(keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def fingerprint(keys: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     """Two independent 64-bit hashes per key row."""
     struct = keys.select(pl.struct(pl.all()).alias("key"))["key"]
-    first = struct.hash(_SEEDS[0]).to_numpy()
-    second = struct.hash(_SEEDS[1]).to_numpy()
-    return first.astype(np.uint64, copy=False), second.astype(np.uint64, copy=False)
+    return struct.hash(_SEEDS[0]), struct.hash(_SEEDS[1])

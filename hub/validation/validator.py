@@ -1,20 +1,17 @@
 """Table Schema validation of CSV chunks, column-wise, with exactly frictionless-py's errors.
 
-Cells are cast per column (`hub.validation.fieldtypes`), unique and primaryKey values are remembered
-across chunks (`hub.validation.keymemory`), and only the rows that have an error become frictionless
-error descriptors, in frictionless's own order (`hub.validation.rowerrors`).
+Cells are cast per column (`hub.validation.fieldtypes`), unique and primaryKey values are
+remembered across chunks (`hub.validation.keymemory`), and only the rows that have an error become
+frictionless error descriptors, in frictionless's own order (`hub.validation.rowerrors`). Whole
+files are validated by `hub.validation.files`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import logging
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -24,13 +21,12 @@ from frictionless.table import fields_match as fields_match_module
 
 from hub.validation.fieldtypes import CastColumn, FieldCaster
 from hub.validation.keymemory import KeyMemory
-from hub.validation.reports import build_report, format_report
+from hub.validation.readahead import read_ahead
 from hub.validation.rowerrors import RowFacts, describe_row
-from hub.validation.tableerrors import describe_error
-from hub.validation.tables import TableReadError, open_csv
+from hub.validation.rowflags import flag_rows, read_extras
 
-__all__ = ["ChunkResult", "SchemaError", "Validator", "format_report", "validate_file"]
-logger = logging.getLogger(__name__)
+__all__ = ["CAST_ROWS", "ChunkResult", "SchemaError", "Validator"]
+CAST_ROWS = 100_000  # rows cast and checked at once (files are read in chunks of this size)
 
 
 class SchemaError(ValueError):
@@ -97,25 +93,91 @@ class Validator:
 
         `reported` holds, by row number, the error descriptors a reader or normalisation found.
         """
+        return next(self.validate_parts(chunk, reported))
+
+    def validate_stream(
+        self,
+        frames: Iterator[tuple[pl.DataFrame, dict[int, list[dict[str, Any]]] | None]],
+        *,
+        part_rows: int | None = None,
+    ) -> Iterator[ChunkResult]:
+        """`validate_parts` of each (chunk, reported) in turn, the next one under way in a helper
+        thread while the caller uses the current one (e.g. stores it)."""
+        return read_ahead(
+            result
+            for chunk, reported in frames
+            for result in self.validate_parts(chunk, reported, part_rows=part_rows)
+        )
+
+    def validate_parts(
+        self,
+        chunk: pl.DataFrame,
+        reported: dict[int, list[dict[str, Any]]] | None = None,
+        *,
+        part_rows: int | None = None,
+    ) -> Iterator[ChunkResult]:
+        """Validate one chunk, its invalid rows in parts of about `part_rows` rows (default one).
+
+        The first part of every CAST_ROWS rows holds their valid rows. Cells are cast and keys
+        checked that many rows at a time (each call has a cost of its own); the error
+        descriptors, which weigh kilobytes, exist a part at a time.
+        """
+        for start in range(0, max(chunk.height, 1), CAST_ROWS):
+            piece = chunk if chunk.height <= CAST_ROWS else chunk.slice(start, CAST_ROWS)
+            yield from self._validate_piece(piece, reported, part_rows)
+
+    def _validate_piece(
+        self,
+        chunk: pl.DataFrame,
+        reported: dict[int, list[dict[str, Any]]] | None,
+        part_rows: int | None,
+    ) -> Iterator[ChunkResult]:
         invalid, casts, facts = self._check(chunk)
-        errors = [error for fact in facts for error in describe_row(fact, self)]
+        rows = chunk["_row"].cast(pl.Int64)
         if reported:
-            # A reader's own findings (normalisation-error …) make the row invalid too; they come
-            # first within their row, as they happened before the cells were checked.
-            invalid = invalid | chunk["_row"].cast(pl.Int64).is_in(list(reported))
-            ordered = [e for errs in reported.values() for e in errs] + errors
-            errors = sorted(ordered, key=lambda error: error["rowNumber"])
+            invalid = invalid | rows.is_in(pl.Series(list(reported), dtype=pl.Int64).implode())
         valid = pl.DataFrame(
             [casts[c.name].value.filter(~invalid).alias(c.name) for c in self.casters]
-            + [chunk["_row"].cast(pl.Int64).filter(~invalid)]
+            + [rows.filter(~invalid)]
         )
+        columns = [name for name in self.field_names if name in chunk.columns]
+        bad = chunk.filter(invalid).select(*columns, "_row")
+        by_row: dict[int, list[RowFacts]] = {}
+        for fact in facts:
+            by_row.setdefault(fact.row, []).append(fact)
+        numbers = bad["_row"].cast(pl.Int64).unique(maintain_order=True).to_list()
+        size = part_rows or max(1, len(numbers))
+        for start in range(0, max(1, len(numbers)), size):
+            group = numbers[start : start + size]
+            part = bad if size >= len(numbers) else bad.filter(pl.col("_row").is_in(group))
+            yield self._describe_part(
+                valid if start == 0 else valid.clear(), part, group, by_row, reported or {}
+            )
+
+    def _describe_part(
+        self,
+        valid: pl.DataFrame,
+        bad: pl.DataFrame,
+        numbers: list[int],
+        facts: dict[int, list[RowFacts]],
+        reported: dict[int, list[dict[str, Any]]],
+    ) -> ChunkResult:
+        """A part's result: its invalid rows with their errors as JSON, and the errors in order."""
+        # A reader's own findings (normalisation-error ...) come first within their row, as they
+        # happened before the cells were checked; rows keep their order.
+        errors = [e for number in numbers for e in reported.get(number, [])]
+        errors += [
+            e
+            for number in numbers
+            for fact in facts.get(number, [])
+            for e in describe_row(fact, self)
+        ]
+        errors.sort(key=lambda error: error["rowNumber"])
         by_row: dict[int, list[dict[str, Any]]] = {}
         for error in errors:
             by_row.setdefault(error["rowNumber"], []).append(error)
-        bad = chunk.filter(invalid)
         encoded = [json.dumps(by_row.get(row, []), ensure_ascii=False) for row in bad["_row"]]
-        columns = [name for name in self.field_names if name in bad.columns]
-        bad = bad.select(*columns, "_row").with_columns(_error=pl.Series(encoded, dtype=pl.String))
+        bad = bad.with_columns(_error=pl.Series(encoded, dtype=pl.String))
         return ChunkResult(valid=valid, invalid=bad, errors=errors)
 
     def check_chunk(self, chunk: pl.DataFrame) -> list[dict[str, Any]]:
@@ -134,8 +196,6 @@ class Validator:
             for c in self.casters
         ]
         frame = pl.DataFrame({f"f{i}": raw for i, raw in enumerate(raws)}, height=height)
-        for caster, raw in zip(self.casters, raws, strict=True):
-            caster.prepare(raw)
         # one lazy select: every field's expressions in parallel, shared subexpressions once
         expressions = [
             e for i, c in enumerate(self.casters) for e in c.expressions(f"f{i}", c.name in keyed)
@@ -145,14 +205,8 @@ class Validator:
             c.name: c.finish(raw, computed, c.name in keyed)
             for c, raw in zip(self.casters, raws, strict=True)
         }
-        extras = _read_extras(chunk, len(self.casters))
-        blank = pl.repeat(True, height, eager=True)
-        invalid = rows.is_in(pl.Series(list(extras), dtype=pl.Int64).implode())
-        trailing_null = pl.repeat(True, height, eager=True)  # missing cells are trailing
-        for raw, cast in zip(reversed(raws), reversed(list(casts.values())), strict=True):
-            trailing_null = trailing_null & raw.is_null()
-            blank = blank & cast.missing
-            invalid = invalid | trailing_null | (cast.codes != 0)
+        extras = read_extras(chunk, len(self.casters))
+        blank, invalid = flag_rows(rows, raws, list(casts.values()), list(extras))
         unique_previous = {
             name: self._check_unique(name, casts[name], rows) for name in self.unique_names
         }
@@ -223,57 +277,6 @@ class Validator:
         return previous, all_none
 
 
-def validate_file(
-    path: Path | str,
-    schema: dict[str, Any],
-    *,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    limit_errors: int | None = None,
-    chunk_rows: int = 100_000,
-) -> dict[str, Any]:
-    """Validate a CSV file; the report is frictionless's `report.to_descriptor()` shape."""
-    started, place = time.perf_counter(), str(path)
-    try:
-        validator = Validator(schema)
-        table = open_csv(
-            path, encoding=encoding, delimiter=delimiter, chunk_rows=chunk_rows, digests=True
-        )
-    except SchemaError as exc:
-        return build_report(place, [], exc.errors, started, {})
-    except TableReadError as exc:
-        kind = "encoding-error" if "not valid" in str(exc) else "source-error"
-        return build_report(place, [], [describe_error(kind, str(exc))], started, {})
-    errors = validator.check_header(table.header, row_number=table.header_row)
-    rows, warnings = 0, []
-    rename = dict(zip(table.columns, validator.field_names, strict=False))
-    for chunk in _read_ahead(table.chunks):
-        found = validator.check_chunk(chunk.rename(rename))
-        if limit_errors and len(errors) + len(found) >= limit_errors:
-            # frictionless stops after the row that reaches the limit (the first row if the
-            # header's errors already did)
-            reached = found[max(0, limit_errors - len(errors) - 1)]["rowNumber"]
-            last = chunk["_row"][0] if len(errors) >= limit_errors else reached
-            rows += chunk.filter(pl.col("_row") <= last).height
-            errors += found[: limit_errors - len(errors)]
-            warnings.append(f"reached error limit: {limit_errors}")
-            break
-        errors += found
-        rows += chunk.height
-    stats = {**table.stats, "fields": len(validator.schema.fields), "rows": rows}
-    logger.info("validated %s: %d rows, %d errors", place, rows, len(errors))
-    return build_report(place, table.header, errors, started, stats, warnings)
-
-
-def _read_ahead(chunks: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Parse the next chunk in a thread while this one is checked (polars frees the GIL)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(next, chunks, None)
-        while (chunk := pending.result()) is not None:
-            pending = pool.submit(next, chunks, None)
-            yield chunk
-
-
 def _never_equal_nan(cast: CastColumn, rows: pl.Series) -> pl.Series:
     """Keys where a NaN (present but keyless) gets a key of its own, as NaN != NaN."""
     key = cast.keys[0]
@@ -281,21 +284,6 @@ def _never_equal_nan(cast: CastColumn, rows: pl.Series) -> pl.Series:
     if key.dtype != pl.String or not nan.any():
         return key
     return key.zip_with(~nan, "nan#" + rows.cast(pl.String))
-
-
-def _read_extras(chunk: pl.DataFrame, width: int) -> dict[int, list[str]]:
-    """Cells beyond the header, by row number, from the table's structural errors."""
-    if "_error" not in chunk.columns:
-        return {}
-    flagged = chunk.filter(pl.col("_error").is_not_null()).select("_row", "_error")
-    extras: dict[int, list[str]] = {}
-    for row, encoded in flagged.iter_rows():
-        for error in json.loads(encoded):
-            if error["type"] == "extra-cell":
-                extras.setdefault(row, []).append(error["cell"])
-            elif error["type"] == "blank-row" and len(error["cells"]) > width:
-                extras[row] = list(error["cells"][width:])
-    return extras
 
 
 def _nulls(size: int) -> pl.Series:

@@ -202,6 +202,32 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         "2024-01-05T10:00:00,2024-01-05T10:00,x\n2024-01-05T10:00:00+01:00,bad,2024-01-05\n"
         "2024-01-05 10:00:00,,\n2024-01-05T24:00:00,,\n2024-01-05T10:00:00.123Z,,\n",
     ),
+    "datetime-fractions-in-a-key": (
+        {
+            "fields": [{"name": "t", "type": "datetime"}, {"name": "n", "type": "integer"}],
+            "primaryKey": ["t"],
+        },
+        "t,n\n2024-01-05T10:00:00.5Z,1\n2024-01-05T10:00:00.500000Z,2\n"
+        "2024-01-05T11:00:00.5+01:00,3\n2024-01-05T10:00:00.5,4\n2024-01-05T10:00:00.1234567Z,5\n"
+        "2024-01-05T10:00:00.123456Z,6\n2024-01-05T10:00:00,5Z,7\n2024-01-05T10:00:00.Z,8\n"
+        "1969-12-31T23:59:59.999999Z,9\n1969-12-31T23:59:59.999999,10\n",
+    ),
+    "boolean-values-in-a-key": (
+        {
+            "fields": [
+                {"name": "b", "type": "boolean"},
+                {
+                    "name": "c",
+                    "type": "boolean",
+                    "trueValues": ["oui", "1"],
+                    "falseValues": ["non", "1"],
+                    "constraints": {"enum": [False]},
+                },
+            ],
+            "primaryKey": ["b", "c"],
+        },
+        "b,c\ntrue,non\nTrue,1\n1,oui\ntrue,non\nyes,non\nFALSE,\n0,1\n",
+    ),
     "time-year-yearmonth-duration": (
         {
             "fields": [
@@ -542,6 +568,88 @@ def generated_cell(field: dict[str, Any], rng: random.Random, number: int) -> st
     if kind == "year":
         return str(rng.randint(1990, 2030))
     return rng.choice(["a", f"id-{number}", "PT1H", "x"])
+
+
+# The outside check's kind of schema (bench/validate.py): patterns, enums, bounds, maxLength and
+# a three-field primary key, on a generated file breaking each of them
+
+OUTSIDE_SCHEMA: dict[str, Any] = {
+    "fields": [
+        {
+            "name": "site",
+            "type": "string",
+            "constraints": {"required": True, "pattern": "[A-Z]{2}[0-9]{4}"},
+        },
+        {"name": "day", "type": "date", "constraints": {"required": True}},
+        {
+            "name": "hour",
+            "type": "integer",
+            "constraints": {"required": True, "minimum": 0, "maximum": 23},
+        },
+        {"name": "sensor", "type": "string", "constraints": {"enum": ["pm10", "pm25", "no2"]}},
+        {"name": "value", "type": "number", "constraints": {"minimum": 0, "maximum": 500}},
+        {"name": "reference", "type": "string", "constraints": {"pattern": "R-[0-9]{5}|N/A"}},
+        {"name": "note", "type": "string", "constraints": {"maxLength": 12}},
+    ],
+    "primaryKey": ["site", "day", "hour"],
+}
+OUTSIDE_BREAKS: dict[int, tuple[int, str]] = {  # column, bad cell
+    0: (0, "ab1234"),  # pattern
+    1: (0, "ÉT1234"),  # pattern, non-ASCII: Python's re decides
+    2: (3, "pm2.5"),  # enum
+    3: (4, "500.5"),  # maximum
+    4: (4, "-0.01"),  # minimum
+    5: (2, "24"),  # maximum on an integer
+    6: (6, "far too long a note"),  # maxLength
+    7: (5, "R-123"),  # pattern on a field unique to each row
+    8: (5, "R-12345\nx"),  # a line feed inside a quoted cell: Python's re decides
+}
+
+
+def write_outside(path: Path, rows: int) -> Path:
+    """Rows of 12 sites by hour, each break of OUTSIDE_BREAKS planted in turn, and duplicates."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([field["name"] for field in OUTSIDE_SCHEMA["fields"]])
+    written: list[list[str]] = []
+    for number in range(rows):
+        cells = [
+            f"FR{1000 + number % 12}",
+            f"2024-03-{1 + number // 288:02d}",
+            str(number // 12 % 24),
+            ["pm10", "pm25", "no2"][number % 3],
+            f"{number % 500}.{number % 7}",
+            f"R-{number:05d}",
+            ["", "ok", "calibrated"][number % 3],
+        ]
+        if number % 23 == 5:
+            column, cell = OUTSIDE_BREAKS[number // 23 % len(OUTSIDE_BREAKS)]
+            cells[column] = cell
+        if number % 31 == 30:
+            cells = list(written[number - 17])  # a row seen before: same primary key
+        written.append(cells)
+        writer.writerow(cells)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("chunk_rows", [50, 100_000])
+def test_outside_check_schema_matches_frictionless(chunk_rows: int, tmp_path: Path) -> None:
+    path = write_outside(tmp_path / "outside.csv", rows=600)
+    report = assert_same_report(path, OUTSIDE_SCHEMA, chunk_rows=chunk_rows)
+    task = report["tasks"][0]
+    notes = {error["note"].split(" is ")[0] for error in task["errors"]}
+    assert {
+        'constraint "pattern"',
+        'constraint "enum"',
+        'constraint "minimum"',
+        'constraint "maximum"',
+        'constraint "maxLength"',
+    } <= notes
+    duplicates = [error for error in task["errors"] if error["type"] == "primary-key"]
+    assert len(duplicates) == 600 // 31
+    assert duplicates[0]["note"] == "the same as in the row at position 15"
+    assert task["stats"]["rows"] == 600
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
-from hub.validation import SchemaError, Validator, format_report, validate_file
+from hub.validation import SchemaError, Validator, format_report, keymemory, validate_file
+from hub.validation.keyarrays import KeyArrays
 from hub.validation.keymemory import KeyMemory
 
 TYPED_SCHEMA: dict[str, Any] = {
@@ -241,3 +243,50 @@ def test_key_memory_finds_previous_rows_and_forgets_nothing() -> None:
     assert first.to_list() == [None, None, 2]
     assert second.to_list() == [3, None, 4]
     assert memory.size == 3
+
+
+def test_key_memory_moves_to_arrays_and_answers_as_a_dict_would(monkeypatch) -> None:
+    monkeypatch.setattr(keymemory, "DICT_KEYS", 40)
+    rng = random.Random(3)
+    memory, reference, row = KeyMemory(), {}, 2
+    for size in (10, 25, 7, 60, 1, 33):  # the third batch passes 40 keys: arrays from then on
+        keys = [(rng.choice("abcdefgh"), rng.randint(0, 12)) for _ in range(size)]
+        numbers = list(range(row, row + size))
+        frame = pl.DataFrame({"s": [k[0] for k in keys], "n": [k[1] for k in keys]})
+        found = memory.check(frame, pl.Series(numbers)).to_list()
+        expected = []
+        for key, number in zip(keys, numbers, strict=True):
+            expected.append(reference.get(key))
+            reference[key] = number
+        assert found == expected
+        row += size
+    assert memory.many is not None and memory.size == len(reference)
+
+
+def test_key_arrays_tell_apart_keys_whose_first_hashes_collide() -> None:
+    arrays = KeyArrays([7, 7], [1, 2], [2, 3])  # two keys sharing their first 64 bits
+    found = arrays.check(
+        pl.Series([7, 7, 7, 9], dtype=pl.UInt64),
+        pl.Series([2, 3, 3, 1], dtype=pl.UInt64),
+        pl.Series([4, 5, 6, 7]),
+    )
+    assert found.to_list() == [3, None, 5, None]
+    assert arrays.size == 4
+    hashes, others = pl.Series([7, 9], dtype=pl.UInt64), pl.Series([1, 1], dtype=pl.UInt64)
+    assert arrays.check(hashes, others, pl.Series([8, 9])).to_list() == [2, 7]
+
+
+def test_validate_parts_splits_the_invalid_rows_and_keeps_every_error() -> None:
+    schema = {
+        "fields": [{"name": "a", "type": "integer"}, {"name": "b", "type": "string"}],
+        "primaryKey": ["a"],
+    }
+    rows = [{"a": str(n if n % 3 else -n), "b": "x"} for n in range(1, 31)]
+    rows += [{"a": "oops", "b": "y"}, {"a": "4", "b": "again"}]
+    whole = Validator(schema).validate_chunk(chunk(rows))
+    parts = list(Validator(schema).validate_parts(chunk(rows), part_rows=1))
+    assert len(parts) == whole.invalid.height == 2
+    assert parts[0].valid.equals(whole.valid) and parts[1].valid.height == 0
+    assert [e for part in parts for e in part.errors] == whole.errors
+    assert [part.invalid["_row"].to_list() for part in parts] == [[32], [33]]
+    assert parts[1].errors[0]["note"] == "the same as in the row at position 5"
