@@ -156,11 +156,11 @@ def store_chunk(connection: Connection, layout: Layout, chunk: pl.DataFrame, run
 
 @dataclass(frozen=True)
 class Staged:
-    """A typed chunk made ready for one database: its columns and its rows in that database's
-    form (Python tuples for SQLite's executemany, CSV text for PostgreSQL's COPY)."""
+    """A typed chunk made ready for one database: its columns and its values in that
+    database's form (Python lists, one per column, for SQLite; CSV text for PostgreSQL's COPY)."""
 
     columns: list[str]
-    rows: list[tuple[Any, ...]] | bytes
+    values: list[list[Any]] | bytes
     height: int
 
 
@@ -179,9 +179,9 @@ def stage_chunk(layout: Layout, chunk: pl.DataFrame, dialect: str) -> Staged:
         )
         return Staged(frame.columns, buffer.getvalue(), frame.height)
     frame = frame.with_columns(_sqlite_values(frame))
-    # columns to Python lists, zipped into rows in C: cheaper than iter_rows
-    rows = list(zip(*(column.to_list() for column in frame.iter_columns()), strict=True))
-    return Staged(frame.columns, rows, frame.height)
+    return Staged(
+        frame.columns, [column.to_list() for column in frame.iter_columns()], frame.height
+    )
 
 
 def staged_ahead(
@@ -196,9 +196,9 @@ def store_staged(connection: Connection, layout: Layout, staged: Staged, run_id:
     """Upsert a staged chunk; returns how many rows were inserted or changed."""
     if staged.height == 0:
         return 0
-    if isinstance(staged.rows, bytes):
-        return _copy_upsert(connection, layout, staged.columns, staged.rows, run_id)
-    return _executemany_upsert(connection, layout, staged.columns, staged.rows, run_id)
+    if isinstance(staged.values, bytes):
+        return _copy_upsert(connection, layout, staged.columns, staged.values, run_id)
+    return _executemany_upsert(connection, layout, staged.columns, staged.values, run_id)
 
 
 def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -238,7 +238,7 @@ def _executemany_upsert(
     connection: Connection,
     layout: Layout,
     columns: list[str],
-    rows: list[tuple[Any, ...]],
+    values: list[list[Any]],
     run_id: int,
 ) -> int:
     name = _q(layout.table.name)
@@ -250,7 +250,9 @@ def _executemany_upsert(
     )
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     before = connection.connection.driver_connection.total_changes  # type: ignore[union-attr]
-    cursor.executemany(sql, rows)
+    # rows zipped from the column lists as they are bound: zip reuses its tuple when the driver
+    # lets go of the previous one, so no row is allocated (columns to lists beats iter_rows)
+    cursor.executemany(sql, zip(*values, strict=True))
     return connection.connection.driver_connection.total_changes - before  # type: ignore[union-attr]
 
 

@@ -31,10 +31,7 @@ def pick_fast_reader(field: Any) -> FastReader | None:
     if kind == "any" or (kind == "string" and form == "default"):
         return lambda raw: (pl.lit(True), raw)
     if kind == "integer":
-        return lambda raw: (
-            raw.str.contains(r"^-?[0-9]{1,18}$"),
-            raw.cast(pl.Int64, strict=False),
-        )
+        return _read_plain_integer
     if kind == "number" and not getattr(field, "float_number", False):
         decimal, group = getattr(field, "decimal_char", "."), getattr(field, "group_char", "")
         if (
@@ -55,8 +52,18 @@ def pick_fast_reader(field: Any) -> FastReader | None:
 
 
 def zoned(raw: pl.Expr) -> pl.Expr:
-    """Whether a plain datetime cell carries its offset (Z or ±hh:mm), i.e. is aware."""
-    return raw.str.ends_with("Z") | raw.str.contains(r"[+-][0-9]{2}:[0-9]{2}$")
+    """Whether a cell the datetime reader accepted carries its offset (Z or ±hh:mm)."""
+    return _read_aware(raw).is_not_null()  # the reader's own parse: evaluated once
+
+
+def _read_aware(raw: pl.Expr) -> pl.Expr:
+    return raw.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False)
+
+
+def _read_plain_integer(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """polars reads exactly `[+-]?[0-9]+` in the int64 range, as Python's int() does."""
+    typed = raw.cast(pl.Int64, strict=False)
+    return typed.is_not_null(), typed
 
 
 def _read_plain_number(raw: pl.Expr, pattern: str, decimal: str) -> tuple[pl.Expr, pl.Expr]:
@@ -79,8 +86,10 @@ def _read_plain_date(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _read_plain_datetime(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """ISO stamps to the microsecond, naive or with Z/±hh:mm, as UTC instants (naive as UTC)."""
-    aware = raw.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False)
+    """ISO stamps to the microsecond, naive or with Z/±hh:mm, as UTC instants (naive as UTC).
+
+    A stamp with an offset only parses as aware, one without only as naive.
+    """
     naive = raw.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
-    typed = pl.when(zoned(raw)).then(aware).otherwise(naive.dt.replace_time_zone("UTC"))
+    typed = pl.coalesce(_read_aware(raw), naive.dt.replace_time_zone("UTC"))
     return raw.str.contains(_DATETIME) & typed.is_not_null(), typed

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from hub.validation.keymemory import prefetch_arrays
 from hub.validation.readahead import read_ahead
 from hub.validation.reports import build_report
 from hub.validation.tableerrors import describe_error
@@ -16,6 +17,7 @@ from hub.validation.tables import TableReadError, open_csv
 from hub.validation.validator import CAST_ROWS, SchemaError, Validator
 
 logger = logging.getLogger(__name__)
+LARGE_FILE = 4 << 20  # bytes: tens of thousands of rows at least
 
 
 def validate_file(
@@ -40,6 +42,8 @@ def validate_file(
         kind = "encoding-error" if "not valid" in str(exc) else "source-error"
         return build_report(place, [], [describe_error(kind, str(exc))], started, {})
     errors = validator.check_header(table.header, row_number=table.header_row)
+    if (validator.primary_key or validator.unique_names) and _size(path) > LARGE_FILE:
+        prefetch_arrays()  # its keys will outgrow a dict: numpy loads while the file is read
     rows, warnings = 0, []
     rename = dict(zip(table.columns, validator.field_names, strict=False))
     for chunk in read_ahead(table.chunks):
@@ -58,3 +62,10 @@ def validate_file(
     stats = {**table.stats, "fields": len(validator.schema.fields), "rows": rows}
     logger.info("validated %s: %d rows, %d errors", place, rows, len(errors))
     return build_report(place, table.header, errors, started, stats, warnings)
+
+
+def _size(path: Path | str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

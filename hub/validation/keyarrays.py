@@ -29,7 +29,7 @@ class KeyArrays:
         first = hashes.to_numpy().astype(np.uint64, copy=False)
         second = others.to_numpy().astype(np.uint64, copy=False)
         numbers = rows.cast(pl.Int64).to_numpy()
-        order = np.argsort(first, kind="stable")  # equal keys stay in row order
+        order = _row_ordered(first)
         s_first, s_second = first[order], second[order]
         same_first = s_first[1:] == s_first[:-1]
         same = same_first & (s_second[1:] == s_second[:-1])
@@ -52,7 +52,8 @@ class KeyArrays:
         new = ~found
         if new.any():
             self._insert(slots[new], distinct_first[new], distinct_second[new], last[new])
-        return pl.Series("previous", previous).replace(-1, None)
+        result = pl.Series("previous", previous)
+        return result.set(result < 0, None)
 
     def _find(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whether each (sorted, distinct) key is remembered, and at which index."""
@@ -94,3 +95,17 @@ def _merged(old: np.ndarray, new: np.ndarray, at: np.ndarray, kept: np.ndarray) 
     merged[at] = new
     merged[kept] = old
     return merged
+
+
+def _row_ordered(first: np.ndarray) -> np.ndarray:
+    """The order sorting the hashes, equal hashes in row order (cheaper than a stable sort:
+    only the few runs of equal hashes are put in order afterwards)."""
+    order = np.argsort(first)
+    sorted_first = first[order]
+    equal = sorted_first[1:] == sorted_first[:-1]
+    if equal.any():
+        in_run = np.concatenate(([False], equal)) | np.concatenate((equal, [False]))
+        where = np.flatnonzero(in_run)
+        part = order[where]
+        order[where] = part[np.lexsort((part, sorted_first[where]))]
+    return order

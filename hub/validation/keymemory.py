@@ -9,6 +9,9 @@ practically never do): in a dict while the keys are few, then as sorted numpy ar
 
 from __future__ import annotations
 
+import sys
+import threading
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -56,6 +59,13 @@ class KeyMemory:
             previous.append(few.get(pair))
             few[pair] = row
         return pl.Series("previous", previous, dtype=pl.Int64)
+
+
+def prefetch_arrays() -> None:
+    """Start importing the arrays' module (numpy) in a helper thread, for keys about to be many."""
+    if "hub.validation.keyarrays" not in sys.modules:
+        name = "hub.validation.keyarrays"
+        threading.Thread(target=import_module, args=(name,), name="prefetch-numpy").start()
 
 
 def fingerprint(keys: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
