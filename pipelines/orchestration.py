@@ -166,14 +166,25 @@ def harvest_through_prefect(
 ) -> list[dict[str, Any]]:
     """Run the `harvest` flow against the Prefect API at `api_url`."""
     # Imported here: the in-process path never pays for Prefect's import.
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from pipelines import flows
 
     pool = ThreadPoolTaskRunner[Any](max_workers=concurrency)
     bounded = flows.harvest.with_options(task_runner=pool)  # type: ignore[arg-type]  # invariant
-    with temporary_settings({PREFECT_API_URL: api_url}), flows.reporting_progress(tally):
+    # No Prefect heartbeat by default: joining its thread costs up to a second per command, and
+    # the hub's runs keep their own (a run whose process dies is failed by the next recovery).
+    # PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, still wins, for a zombie-run automation.
+    quiet = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with (
+        temporary_settings({PREFECT_API_URL: api_url}, set_defaults=quiet),
+        flows.reporting_progress(tally),
+    ):
         return list(bounded(refs))
 
 
