@@ -20,6 +20,7 @@ from frictionless import Field
 
 from hub.validation.fastreaders import pick_fast_reader
 from hub.validation.fieldkeys import column_key, key_dtype, python_key
+from hub.validation.geometries import plain_geometry
 from hub.validation.patterns import plain_cells, plain_pattern
 
 CACHE_LIMIT = 200_000  # distinct raw values remembered per field
@@ -74,6 +75,11 @@ class FieldCaster:
         self.plain_pattern = plain_pattern(pattern) if pattern is not None else None
         self.pattern_cache: dict[str, bool] = {}
         self.prefix = f"{number}:"
+        # a bare geometry is decided without jsonschema (see hub.validation.geometries)
+        self.plain_geometries = (self.type, self.format, self.checks) in (
+            ("geojson", "default", []),
+            ("geojson", "default", ["required"]),
+        )
         self.built: dict[tuple[str, bool], list[pl.Expr]] = {}
 
     def cast(self, raw: pl.Series, *, want_keys: bool) -> CastColumn:
@@ -232,7 +238,8 @@ class FieldCaster:
         """(error bits, output value, key) for one raw cell, as frictionless reads it."""
         found = self.cache.get(text)
         if found is None:
-            typed, notes = self.reader(text)
+            geometry = plain_geometry(text) if self.plain_geometries else None
+            typed, notes = (geometry, None) if geometry is not None else self.reader(text)
             codes = 0
             for note in notes or ():
                 codes |= 1 if note == "type" else 1 << (self.checks.index(note) + 1)
