@@ -298,3 +298,33 @@ def test_store_grid_leaves_nothing_behind_when_the_file_cannot_be_read(tmp_path)
 def test_a_stored_grid_describes_like_the_original(samples, tmp_path):
     stored = store_grid(samples / ML, tmp_path, "cams")
     assert describe_grid(stored) == describe_grid(samples / ML)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "days", "first", "last"),
+    [
+        ("noleap", [0, 58, 59, 364], datetime(2001, 1, 1, tzinfo=UTC),
+         datetime(2001, 12, 31, tzinfo=UTC)),
+        # 30 February exists in a 360-day year only: left out, the rest of the range kept
+        ("360_day", [0, 58, 59, 359], datetime(2001, 1, 1, tzinfo=UTC),
+         datetime(2001, 12, 30, tzinfo=UTC)),
+    ],
+)  # fmt: skip
+def test_a_model_calendar_gives_its_time_range(tmp_path, calendar, days, first, last):
+    """Climate models write noleap or 360-day times, which xarray decodes through cftime."""
+    path = tmp_path / f"{calendar}.nc"
+    time = xr.Variable(
+        "time", np.array(days, dtype="f8"),
+        {"units": "days since 2001-01-01", "calendar": calendar, "standard_name": "time"},
+    )  # fmt: skip
+    grid = xr.Dataset(
+        {"tas": (("time", "lat", "lon"), np.full((len(days), 2, 2), 280.0, dtype="f4"))},
+        coords={
+            "time": time,
+            "lat": ("lat", [43.5, 43.7], {"units": "degrees_north"}),
+            "lon": ("lon", [3.8, 4.0], {"units": "degrees_east"}),
+        },
+    )
+    grid.to_netcdf(path, engine="scipy")
+    description = describe_grid(path)
+    assert (description.time_min, description.time_max) == (first, last)
