@@ -1,7 +1,8 @@
 """Source cursors: where each source's last published harvest stopped.
 
 An HTTP feed's ETag and Last-Modified make the next fetch conditional; a portal's position
-(the latest `metadata_modified` it listed) makes the next listing an increment.
+(the latest `metadata_modified` it listed) makes the next listing an increment, until a whole
+listing is due again (`listed_at`, see `pipelines.portal.relisting_due`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ def load_cursor(source_id: str) -> SourceCursor:
         return session.get(SourceCursor, source_id) or SourceCursor(source_id=source_id)
 
 
-def save_cursor(source_id: str, etag: str, last_modified: str, position: str) -> None:
-    """Move the source's cursor to what its last published harvest saw."""
+def save_cursor(
+    source_id: str, etag: str, last_modified: str, position: str, *, listed: bool = False
+) -> None:
+    """Move the source's cursor to what its last published harvest saw; `listed`: that harvest
+    listed a whole portal."""
 
     def write() -> None:
         with Session(get_engine()) as session:
             cursor = session.get(SourceCursor, source_id) or SourceCursor(source_id=source_id)
             cursor.etag, cursor.last_modified = etag, last_modified
             cursor.position, cursor.updated_at = position, utcnow()
+            if listed:
+                cursor.listed_at = cursor.updated_at
             session.add(cursor)
             session.commit()
 

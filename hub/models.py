@@ -68,7 +68,7 @@ class Resource(SQLModel, table=True):
     schema_descriptor: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     url: str = Field(default="")
-    format: str = Field(default="CSV", max_length=20)
+    format: str = Field(default="CSV", max_length=100)  # a portal's may be a long media type
     row_count: int = 0
     position: int = 0
     created_at: datetime = Field(default_factory=utcnow)
@@ -99,6 +99,7 @@ class SourceCursor(SQLModel, table=True):
     etag: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     last_modified: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     position: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    listed_at: datetime | None = None  # a portal's last whole listing (increments withdraw nothing)
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -107,7 +107,7 @@ def register_files(session: Session, dataset: Dataset, files: list[FileResource]
             "size": file.size,
             "modified": file.modified.isoformat() if file.modified else None,
         }
-        fresh = (file.name or file.url, file.url, (file.format or "")[:20], details)
+        fresh = (file.name or file.url, file.url, (file.format or "")[:100], details)
         if (resource.name, resource.url, resource.format, resource.details) != fresh:
             resource.name, resource.url, resource.format, resource.details = fresh
             resource.position, resource.modified_at = position, utcnow()

@@ -23,7 +23,7 @@ from hub.catalogue import (
 )
 from hub.cursors import load_cursor, save_cursor
 from hub.db import DatabaseLocked
-from hub.models import HarvestRun
+from hub.models import HarvestRun, SourceCursor, utcnow
 from hub.redaction import redact_text, redact_url
 from pipelines import archives, downloads, readers
 from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
@@ -99,7 +99,7 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
     try:
         credentials = resolve_credentials(source)
         secrets = credentials.secrets
-        fetched = fetch_source(source, credentials, conditions, cursor.position)
+        fetched = fetch_source(source, credentials, conditions, listing_start(source, cursor))
         batch = batch_for(source, fetched)
     except Unchanged as unchanged:  # nothing new to read: the run says so, the data stays
         run = record_unchanged(source.id, source.id, str(unchanged))
@@ -131,9 +131,21 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         log.warning("harvest of %s failed: %s", source.id, reason)
         return Outcome(source.id, "failed", failure.run_id, message=reason)
     if run.status in ("succeeded", "partial"):  # published: the next harvest starts from here
-        position = batch.position if isinstance(batch, MetadataBatch) else cursor.position
-        save_cursor(source.id, conditions.etag, conditions.last_modified, position)
+        listing = batch if isinstance(batch, MetadataBatch) else None
+        position = listing.position if listing else cursor.position
+        listed = listing is not None and listing.complete
+        save_cursor(source.id, conditions.etag, conditions.last_modified, position, listed=listed)
     return outcome_of(source.id, run)
+
+
+def listing_start(source: Source, cursor: SourceCursor) -> str:
+    """Where a portal's listing starts: its stored position, or the start when a whole listing
+    is due (`pipelines.portal.relisting_due`); other feeds keep their position as it is."""
+    if not readers.reader_for(source).fetches_itself:
+        return cursor.position
+    from pipelines.portal import relisting_due  # the portal's HTTP stack, for portals only
+
+    return "" if relisting_due(source, cursor.listed_at, utcnow()) else cursor.position
 
 
 def fetch_source(

@@ -21,7 +21,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from urllib3.util import connection
 
 from hub.batches import MetadataBatch, PortalDataset
 from hub.config import get_settings
+from hub.models import as_utc
 from hub.redaction import redact_text, redact_url
 from pipelines.credentials import Credentials, resolve_credentials
 from pipelines.readers.base import Fetched, ReaderError, batch_header
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 100 * 1024 * 1024  # one page of a listing: CKAN's 1000 rows fit many times
 CHUNK_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
+RELIST_HOURS = 24  # a whole listing at least daily: withdrawn datasets leave within a day
 ID_LIMIT = 100  # Dataset.id's length in the catalogue
 UNSAFE_IN_ID = re.compile(r"[^a-z0-9._-]+")
 WEB_SCHEMES = ("http", "https", "ftp")
@@ -212,6 +214,21 @@ def portal_client(source: Source) -> Iterator[PortalClient]:
         yield client
     finally:
         session.close()
+
+
+def relisting_due(source: Source, listed_at: datetime | None, now: datetime) -> bool:
+    """Whether a portal's next harvest lists it whole, not from its stored position.
+
+    Only a whole listing withdraws the datasets a portal stopped listing, and an increment
+    cannot see a deletion: so the portal is listed whole again `options.relist_hours` after the
+    last whole listing (default 24; 0: every harvest is a whole listing).
+    """
+    value = source.options.get("relist_hours", RELIST_HOURS)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ReaderError(f"options.relist_hours must be a number of hours from 0, got {value!r}")
+    if listed_at is None:
+        return True
+    return now - as_utc(listed_at) >= timedelta(hours=value)
 
 
 def since_of(source: Source, fetched: Fetched) -> datetime | None:

@@ -4,7 +4,9 @@
 asked sorted by `metadata_modified`; `options.fq` filters (Solr syntax, as CKAN takes it), and
 the harvest's stored position (or `options.since`, an ISO time) asks only for what changed
 since then: an increment, whose datasets missing from the answer are not withdrawn. The batch's
-position for the next increment is the latest `metadata_modified` read.
+position for the next increment is the latest `metadata_modified` read. Every
+`options.relist_hours` (default 24) the portal is listed whole again, and what it no longer
+lists is withdrawn.
 """
 
 from __future__ import annotations
@@ -244,4 +246,6 @@ def _resource(root: str, resource: dict[str, Any]) -> FileResource | None:
     )
 
 
-READER = Reader("ckan", "metadata", read, options=("rows", "fq", "since"), fetches_itself=True)
+READER = Reader(
+    "ckan", "metadata", read, options=("rows", "fq", "since", "relist_hours"), fetches_itself=True
+)

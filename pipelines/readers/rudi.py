@@ -3,7 +3,8 @@
 `url` is the node's root; its catalogue API answers `GET /api/v1/resources?limit=&offset=`
 with `{total, items}` (RUDI-PRODUCER 1.3/1.4 metadata), paged here until a short page.
 The harvest's stored position (or `options.since`, an ISO time) asks only for what changed
-since (`updated_after`): an increment, whose missing resources are not withdrawn.
+since (`updated_after`): an increment, whose missing resources are not withdrawn. Every
+`options.relist_hours` (default 24) the node is listed whole again, withdrawing what it dropped.
 Texts given in several languages (`synopsis`, `summary`) are taken in `options.language`, else
 English, else the first given.
 """
@@ -189,5 +190,9 @@ def _resource(media: dict[str, Any], languages: list[str]) -> FileResource | Non
 
 
 READER = Reader(
-    "rudi", "metadata", read, options=("limit", "since", "language"), fetches_itself=True
+    "rudi",
+    "metadata",
+    read,
+    options=("limit", "since", "language", "relist_hours"),
+    fetches_itself=True,
 )

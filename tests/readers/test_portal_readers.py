@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from hub.batches import MetadataBatch, PortalDataset
 from hub.config import get_settings
-from hub.models import Dataset, Resource
+from hub.models import Dataset, Resource, SourceCursor
 from pipelines import portal
 from pipelines.fetch import fetch
 from pipelines.harvesting import harvest_source
@@ -845,6 +845,54 @@ def test_ckan_source_harvested(
     with Session(engine) as session:
         kept = session.exec(select(Dataset).where(Dataset.organization_id == "envidat")).all()
         assert len(kept) == 3
+
+
+def test_a_portal_is_listed_whole_again_and_its_dropped_datasets_withdrawn(
+    engine: Engine, serve: Callable[..., Server], envidat: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Increments cannot see a deletion: after `relist_hours` the next harvest lists the
+    portal whole, and a dataset it no longer lists leaves the catalogue."""
+    ckan = Ckan(list(envidat))
+    server = serve(ckan.route)
+    path = write_source(tmp_path / "sources", ckan_source(server.url, rows=2, relist_hours=6))
+    assert harvest_source(load_source(path)).published == 3
+    with Session(engine) as session:
+        cursor = session.get(SourceCursor, "envidat")
+        assert cursor is not None and cursor.listed_at is not None
+        first_listing = cursor.listed_at
+    ckan.packages = [p for p in envidat if p["name"] != AVALANCHES]  # the portal drops one
+    increment = harvest_source(load_source(path))
+    assert "metadata_modified" in server.requests[-1].params["fq"]
+    assert increment.status == "succeeded"
+    with Session(engine) as session:  # an increment withdraws nothing
+        assert session.get(Dataset, f"envidat--{AVALANCHES}") is not None
+        cursor = session.get(SourceCursor, "envidat")
+        assert cursor is not None and cursor.listed_at == first_listing
+        cursor.listed_at = first_listing - timedelta(hours=7)  # the last whole listing is old
+        session.add(cursor)
+        session.commit()
+    whole = harvest_source(load_source(path))
+    assert "fq" not in server.requests[-1].params
+    assert whole.status == "succeeded", whole.message
+    with Session(engine) as session:
+        assert session.get(Dataset, f"envidat--{AVALANCHES}") is None
+        assert session.get(Dataset, f"envidat--{VPD}") is not None
+        cursor = session.get(SourceCursor, "envidat")
+        assert cursor is not None and cursor.listed_at is not None
+        assert cursor.listed_at > first_listing
+
+
+@pytest.mark.parametrize("hours", [-1, "daily", True, None])
+def test_a_wrong_relisting_interval_fails_the_harvest_clearly(
+    engine: Engine, serve: Callable[..., Server], envidat: list[dict[str, Any]], tmp_path: Path,
+    hours: object,
+) -> None:  # fmt: skip
+    server = serve(Ckan(envidat).route)
+    path = write_source(tmp_path / "sources", ckan_source(server.url, relist_hours=hours))
+    outcome = harvest_source(load_source(path))
+    assert outcome.status == "failed"
+    assert "options.relist_hours must be a number of hours from 0" in outcome.message
+    assert server.requests == []
 
 
 def test_dcat_source_harvested(
