@@ -115,8 +115,16 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
-    """Create the record table and its indexes if they do not exist yet."""
+    """Create the record table and its indexes if they do not exist yet, or add the columns
+    of fields a new schema version added (`hub.resources.register_records` allows only that)."""
     layout.table.create(connection, checkfirst=True)
+    present = {column["name"] for column in sa.inspect(connection).get_columns(layout.table.name)}
+    for column in layout.table.columns:
+        if column.name not in present:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f"ALTER TABLE {_q(layout.table.name)} ADD COLUMN {_q(column.name)} {kind}"
+            )
 
 
 @contextmanager

@@ -25,7 +25,12 @@ class ResourceConflict(ValueError):
 def register_records(
     session: Session, dataset: Dataset, descriptor: dict[str, Any], url: str
 ) -> Resource:
-    """The dataset's record resource, created on its first batch; its fields never change."""
+    """The dataset's record resource, created on its first batch.
+
+    Its fields may then only grow as a minor schema version grows them (`_not_extended` says why not): the
+    stored rows keep their values and have the new fields empty. Any other change of fields is
+    refused, as the rows stored could no longer be read as the schema says.
+    """
     resource = session.exec(
         select(Resource).where(Resource.dataset_id == dataset.id, Resource.kind == RECORDS)
     ).first()
@@ -40,10 +45,13 @@ def register_records(
             url=url,
         )
     elif _shape(resource.schema_descriptor) != _shape(descriptor):
-        raise ResourceConflict(
-            f"dataset {dataset.id!r} is stored with other fields than schema "
-            f"{dataset.schema_name} {dataset.schema_version}; publish it as a new dataset"
-        )
+        why = _not_extended(resource.schema_descriptor, descriptor)
+        if why:
+            raise ResourceConflict(
+                f"dataset {dataset.id!r} is stored with other fields than schema "
+                f"{dataset.schema_name} {dataset.schema_version} ({why}); "
+                "publish it as a new dataset"
+            )
     resource.schema_descriptor, resource.url = descriptor, url
     session.add(resource)
     session.flush()
@@ -139,3 +147,36 @@ def _file_resource_id(dataset_id: str, position: int) -> str:
 
 def _shape(descriptor: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f["name"], f.get("type", "string")) for f in descriptor.get("fields", [])]
+
+
+def _not_extended(stored: dict[str, Any], new: dict[str, Any]) -> str:
+    """Why `new` does not merely add fields to `stored` (empty when it does).
+
+    It may add optional fields, anywhere, as long as every stored field keeps its name, type
+    and column, and the primary key stays. A table without a primary key keys its rows by a
+    hash of all their fields, which a new field would change: it takes none.
+    """
+    old_types, new_types = dict(_shape(stored)), dict(_shape(new))
+    for name, kind in old_types.items():
+        if name not in new_types:
+            return f"the stored field {name!r} is gone"
+        if new_types[name] != kind:
+            return f"the stored field {name!r} is now {new_types[name]!r}, not {kind!r}"
+    old_columns = records.column_names(stored.get("fields", []))
+    new_columns = records.column_names(new.get("fields", []))
+    if any(new_columns[name] != column for name, column in old_columns.items()):
+        return "the stored fields would be stored in other columns"
+    key = _primary_key(stored)
+    if not key:
+        return "rows without a primary key cannot take new fields"
+    if _primary_key(new) != key:
+        return "the primary key changed"
+    for field in new.get("fields", []):
+        if field["name"] not in old_types and (field.get("constraints") or {}).get("required"):
+            return f"the new field {field['name']!r} is required, and stored rows have none"
+    return ""
+
+
+def _primary_key(descriptor: dict[str, Any]) -> list[str]:
+    key = descriptor.get("primaryKey") or []
+    return [key] if isinstance(key, str) else list(key)

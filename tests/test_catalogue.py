@@ -419,3 +419,76 @@ def test_a_long_error_list_is_cut_in_the_report_but_counted_whole(engine, monkey
     assert run.report["valid"] is False and task["stats"]["errors"] == 5
     assert len(task["errors"]) == 2 and "5 errors" in task["warnings"][0]
     assert task["stats"]["rows"] == 12 and task["name"] == "demo-no2"
+
+
+# --- schema versions ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def older_schema(tmp_path, monkeypatch):
+    """Shadow the bundled observation schema with an older version of it, without
+    `station_name`; returns a function that puts back (or rewrites) the bundled one."""
+    import json
+    from pathlib import Path
+
+    from hub.config import get_settings
+
+    bundled = (
+        Path(__file__).resolve().parents[1] / "schemas" / "air-quality-observation.schema.json"
+    )
+    descriptor = json.loads(bundled.read_text(encoding="utf-8"))
+    folder = tmp_path / "territory-schemas"
+    folder.mkdir()
+    shadow = folder / bundled.name
+
+    def write(change=None) -> None:
+        version = json.loads(json.dumps(descriptor))
+        if change:
+            change(version)
+        shadow.write_text(json.dumps(version), encoding="utf-8")
+
+    def older(d: dict) -> None:
+        d.update(version="0.9.0", fields=[f for f in d["fields"] if f["name"] != "station_name"])
+
+    write(older)
+    monkeypatch.setenv("HUB_SCHEMAS_PATH", str(folder))
+    get_settings.cache_clear()
+    return write
+
+
+def test_a_minor_schema_version_adds_its_fields_to_the_stored_rows(engine, older_schema):
+    old_rows = observations(3).drop("station_name")
+    assert publish(batch(old_rows)).status == "succeeded"
+    older_schema()  # the bundled 1.0.0, which adds the optional station_name
+    run = publish(batch(observations(5)))
+    assert (run.status, run.rows_published, run.rows_updated) == ("succeeded", 2, 3)
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "demo-no2")
+        assert dataset is not None and dataset.schema_version == "1.0.0"
+    with engine.connect() as connection:
+        layout = catalogue.layout_of_dataset(connection, "demo-no2")
+        rows = connection.execute(sa.select(layout.table).order_by(layout.table.c["_id"])).all()
+    assert [row.station_name for row in rows] == ["Comédie"] * 5  # the old rows updated too
+    assert len(rows) == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: d["fields"][3].update(type="integer", example="12"),
+         "the stored field 'value' is now 'integer'"),
+        (lambda d: d["fields"].pop(9), "the stored field 'quality_flag' is gone"),
+        (lambda d: d.update(primaryKey=["station_id", "observed_at"]), "the primary key changed"),
+        (lambda d: d["fields"][1].setdefault("constraints", {}).update(required=True),
+         "the new field 'station_name' is required"),
+    ],
+)  # fmt: skip
+def test_other_schema_changes_are_refused_and_change_nothing(engine, older_schema, change, why):
+    assert publish(batch(observations(3).drop("station_name"))).status == "succeeded"
+    older_schema(change)
+    with pytest.raises(PublishRefused, match=why):
+        publish(batch(observations(4)))
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "demo-no2")
+        assert dataset is not None and dataset.schema_version == "0.9.0"
+    assert stored_count(engine) == 3
