@@ -342,7 +342,7 @@ def _store(
         layout = records.layout_for(resource.table_name or "", schema.descriptor, sa.MetaData())
         records.ensure_table(connection, layout)
         before = records.count_rows(connection, layout)
-        with records.bulk_loading(connection, layout):
+        with records.bulk_loading(connection, layout) as load:
             parts = records.staged_ahead(
                 layout,
                 connection.dialect.name,
@@ -357,7 +357,7 @@ def _store(
                 overflow = limits.overflow(run.rows_read, invalid)
                 if overflow:  # the rest cannot save the batch: stop reading, write no more
                     raise _rejected(batch, schema, run, overflow, errors, error_total, started)
-                changed += records.store_staged(connection, layout, staged, run.id or 0)
+                changed += records.store_staged(connection, layout, staged, run.id or 0, load)
                 quarantine.write(connection, run.id or 0, batch.dataset_id, result.invalid)
                 run.rows_quarantined = invalid
                 valid += result.valid.height

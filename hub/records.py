@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from sqlalchemy import Connection
 
 from hub.models import as_utc
 from hub.validation.readahead import read_ahead
+
+log = logging.getLogger(__name__)
 
 SQL_TYPES: dict[str, Any] = {
     "integer": sa.BigInteger,
@@ -127,28 +130,63 @@ def ensure_table(connection: Connection, layout: Layout) -> None:
             )
 
 
-@contextmanager
-def bulk_loading(connection: Connection, layout: Layout) -> Iterator[None]:
-    """Prepare for a large write; an empty table gets its time and lon/lat indexes afterwards.
+@dataclass
+class Load:
+    """How a bulk load writes: upserts on the key index, or plain inserts into an empty table
+    whose key index is built once loaded (`bulk_loading`)."""
 
-    Building an index once, sorted, is several times faster than growing it row by row; the
-    unique key index stays, since upserts need it (and chunks sorted by key grow it cheaply:
-    building it afterwards was measured slower).
+    upserts: bool = True
+
+
+@contextmanager
+def bulk_loading(connection: Connection, layout: Layout) -> Iterator[Load]:
+    """Prepare for a large write; an empty table gets its indexes afterwards.
+
+    Building an index once, sorted, is several times faster than growing it row by row. On
+    PostgreSQL, and for a table keyed by content hash, the unique key index stays: upserts need
+    it. An empty SQLite table with a primary key takes plain inserts and gets its key index at
+    the end: the validator has quarantined every repeated key of the batch, and should two
+    keys it told apart still be one to the database (a naive and an aware stamp of the same
+    instant), the later row wins, as an upsert would have it.
     """
+    load = Load()
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    deferred = [index for index in layout.table.indexes if not index.unique]
-    if count_rows(connection, layout):
-        deferred = []
+    empty = not count_rows(connection, layout)
+    deferred = [index for index in layout.table.indexes if not index.unique] if empty else []
+    if empty and connection.dialect.name == "sqlite" and layout.key != ["_hash"]:
+        deferred = list(layout.table.indexes)
+        load.upserts = False
     for index in deferred:
         index.drop(connection, checkfirst=True)
-    yield
-    for index in deferred:
-        index.create(connection, checkfirst=True)
+    yield load
+    for index in sorted(deferred, key=lambda index: not index.unique):  # the key first
+        if index.unique:
+            _create_key_index(connection, layout, index)
+        else:
+            index.create(connection, checkfirst=True)
     if connection.dialect.name == "postgresql":
         # A freshly loaded table has no statistics until autovacuum comes by: the planner would
         # scan a whole bbox through the lon/lat index instead of the time index (40 ms, not 2).
         connection.exec_driver_sql(f"ANALYZE {_q(layout.table.name)}")
+
+
+def _create_key_index(connection: Connection, layout: Layout, index: sa.Index) -> None:
+    """Build the unique key index of a freshly loaded table, keeping the last row of a key."""
+    try:
+        with connection.begin_nested():
+            index.create(connection, checkfirst=True)
+        return
+    except sa.exc.IntegrityError:
+        log.warning("%s: rows of one key loaded twice: the later kept", layout.table.name)
+    key = ", ".join(_q(c) for c in layout.key)
+    filled = " AND ".join(f"{_q(c)} IS NOT NULL" for c in layout.key)  # NULLs never collide
+    name = _q(layout.table.name)
+    connection.exec_driver_sql(
+        f"DELETE FROM {name} WHERE {filled} AND _id NOT IN "
+        f"(SELECT max(_id) FROM {name} GROUP BY {key})"
+    )
+    index.create(connection, checkfirst=True)
 
 
 def count_rows(connection: Connection, layout: Layout) -> int:
@@ -200,13 +238,17 @@ def staged_ahead(
     return read_ahead((item, stage_chunk(layout, frame_of(item), dialect)) for item in items)
 
 
-def store_staged(connection: Connection, layout: Layout, staged: Staged, run_id: int) -> int:
-    """Upsert a staged chunk; returns how many rows were inserted or changed."""
+def store_staged(
+    connection: Connection, layout: Layout, staged: Staged, run_id: int, load: Load | None = None
+) -> int:
+    """Upsert a staged chunk (insert, where `load` says so); returns how many rows were
+    inserted or changed."""
     if staged.height == 0:
         return 0
     if isinstance(staged.values, bytes):
         return _copy_upsert(connection, layout, staged.columns, staged.values, run_id)
-    return _executemany_upsert(connection, layout, staged.columns, staged.values, run_id)
+    upserts = load is None or load.upserts
+    return _executemany_upsert(connection, layout, staged.columns, staged.values, run_id, upserts)
 
 
 def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -248,10 +290,13 @@ def _executemany_upsert(
     columns: list[str],
     values: list[list[Any]],
     run_id: int,
+    upserts: bool = True,
 ) -> int:
     name = _q(layout.table.name)
     placeholders = ", ".join("?" for _ in columns)
     upsert = _upsert_clause(layout, name, columns, "excluded").replace("IS DISTINCT FROM", "IS NOT")
+    if not upserts:  # an empty table being loaded, its key index built afterwards
+        upsert = ""
     sql = (
         f"INSERT INTO {name} (_run, {', '.join(_q(c) for c in columns)}) "
         f"VALUES ({int(run_id)}, {placeholders}) {upsert}"

@@ -492,3 +492,26 @@ def test_other_schema_changes_are_refused_and_change_nothing(engine, older_schem
         dataset = session.get(Dataset, "demo-no2")
         assert dataset is not None and dataset.schema_version == "0.9.0"
     assert stored_count(engine) == 3
+
+
+def test_a_first_load_builds_the_key_index_and_the_later_row_of_one_instant_wins(engine):
+    """An empty table is loaded with plain inserts and gets its key index afterwards; a naive
+    and an aware stamp of one instant are two keys to the validator but one to the table."""
+    later = observations(1, start_row=4, bad={0: {"observed_at": "2025-09-01T00:00:00"}})
+    run = publish(batch(observations(2), later.with_columns(value=pl.lit("30"))))
+    assert run.status == "succeeded", run.error
+    assert (run.rows_read, run.rows_published, run.rows_updated) == (3, 2, 1)
+    with engine.connect() as connection:
+        layout = catalogue.layout_of_dataset(connection, "demo-no2")
+        values = connection.execute(
+            sa.select(layout.table.c.observed_at, layout.table.c.value).order_by("observed_at")
+        ).all()
+        indexes = {
+            index["name"]: index["unique"]
+            for index in sa.inspect(connection).get_indexes(layout.table.name)
+        }
+    assert [value for _, value in values] == [30.0, 21.5]  # the later row of the instant
+    assert indexes[f"{layout.table.name}_key"] in (1, True)
+    assert {f"{layout.table.name}_time", f"{layout.table.name}_lonlat"} <= set(indexes)
+    again = publish(batch(observations(4)))  # upserts on the index the load built
+    assert (again.rows_published, again.rows_updated, again.rows_skipped) == (2, 1, 1)
