@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from hub.config import SettingsError, get_settings
+
 if TYPE_CHECKING:
     from pipelines.orchestration import Orchestration
     from pipelines.orchestrator import Orchestrator
@@ -84,6 +86,11 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:  # every command reads them: an unusable one is said once, plainly, before any work
+        get_settings()
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -119,8 +126,6 @@ def _say_orchestrator(orchestrator: Orchestrator | None) -> None:
 
 
 def _data_dir() -> Path:
-    from hub.config import get_settings
-
     return get_settings().data_dir
 
 
@@ -131,7 +136,6 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """Generate the offline demo feeds, harvest every bundled source, and serve."""
-    from hub.config import get_settings
     from pipelines import demo as demo_feeds
     from pipelines.orchestration import choose_orchestration
 
@@ -194,7 +198,6 @@ def _say_failures(failures: int) -> None:
 
 def _demo_sources() -> list[str]:
     """The enabled sources' files, without those built on sample files that are absent."""
-    from hub.config import get_settings
     from pipelines.sources import find_sources
 
     samples = get_settings().samples_dir

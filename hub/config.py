@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +22,14 @@ def _split_paths(value: object) -> list[Path]:
     return [Path(p) for p in str(value).split(os.pathsep) if p]
 
 
-class Settings(BaseSettings):
-    """The hub's settings; every field maps to HUB_<NAME>."""
+class SettingsError(ValueError):
+    """A HUB_* variable the hub cannot use: one line per variable, naming it."""
 
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+class Settings(BaseSettings):
+    """The hub's settings; every field maps to HUB_<NAME>; an empty variable is an unset one."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path("./var")
     database_url: str = ""
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 15.0  # how often a running harvest says it is alive
     stale_run_seconds: float = 60.0  # a run silent this long, its process gone, is failed
     recover_runs_seconds: float = 30.0  # how often `hub serve` looks for such runs
+    harvest_concurrency: int = Field(default=4, ge=1)  # sources one harvest runs at once
+    # The port of the Prefect server `hub serve` starts (unset: a free one).
+    prefect_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("fetch_allow_private", mode="before")
     @classmethod
@@ -89,5 +96,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (call `get_settings.cache_clear()` after changing the env)."""
-    return Settings()
+    """The process-wide settings (call `get_settings.cache_clear()` after changing the env);
+    SettingsError names each unusable variable and what it holds."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_described(exc)) from None
+
+
+def _described(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = f"HUB_{str(error['loc'][0]).upper()}" if error["loc"] else "HUB_*"
+        lines.append(f"{name} {error['msg'].lower()}, got {error.get('input')!r}")
+    return "; ".join(lines)

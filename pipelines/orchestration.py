@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from hub import runs
 from hub.catalogue import Progress
+from hub.config import get_settings
 from hub.db import get_engine, upgrade
 from hub.models import HarvestRun, Organization, utcnow
 from hub.redaction import redact_text
@@ -65,13 +66,9 @@ def choose_orchestration(data_dir: Path) -> Orchestration:
 
 
 def harvest_concurrency() -> int:
-    """HUB_HARVEST_CONCURRENCY: how many sources one harvest runs at once (default 4)."""
-    value = os.environ.get("HUB_HARVEST_CONCURRENCY", "").strip()
-    if not value:
-        return DEFAULT_CONCURRENCY
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"HUB_HARVEST_CONCURRENCY must be a whole number from 1, got {value!r}")
-    return int(value)
+    """HUB_HARVEST_CONCURRENCY: how many sources one harvest runs at once (default 4); a
+    SettingsError (a ValueError) names it when it is not a whole number from 1."""
+    return get_settings().harvest_concurrency
 
 
 class Tally:

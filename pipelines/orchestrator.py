@@ -24,6 +24,7 @@ from typing import IO
 
 import httpx
 
+from hub.config import get_settings
 from hub.keys import private_folder
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,7 @@ def free_port() -> int:
 
 def configured_port() -> int | None:
     """HUB_PREFECT_PORT, if set: the port the hub's Prefect server must listen on."""
-    value = os.environ.get("HUB_PREFECT_PORT", "").strip()
-    return int(value) if value else None
+    return get_settings().prefect_port
 
 
 class Orchestrator:

@@ -64,6 +64,8 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "HUB_KEEP_DOWNLOADS_DAYS",
         "HUB_PUBLIC_URL",
         "HUB_MAX_BODY_BYTES",
+        "HUB_HARVEST_CONCURRENCY",
+        "HUB_PREFECT_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
     _reset()

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
+from hub.config import get_settings
 
 runner = CliRunner()
 HEADER = (
@@ -155,3 +156,15 @@ def test_harvest_of_an_unknown_source_fails_it_in_process_and_names_the_known_on
         ["no-such-source", "│", "failed"],
         ["atmo-occitanie-stations", "│", "succeeded"],
     ]
+
+
+def test_an_unusable_setting_is_named_plainly_before_any_work(monkeypatch):
+    monkeypatch.setenv("HUB_FETCH_RETRIES", "three")
+    monkeypatch.setenv("HUB_PREFECT_PORT", "70000")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["sources"])
+    assert result.exit_code == 2
+    assert "HUB_FETCH_RETRIES input should be a valid integer" in result.output
+    assert "got 'three'" in result.output
+    assert "HUB_PREFECT_PORT input should be less than or equal to 65535" in result.output
+    assert "Traceback" not in result.output

@@ -197,6 +197,7 @@ def test_sources_run_two_at_a_time_and_a_broken_one_fails_alone(
     engine, tmp_path, counting_feed, harness_url, monkeypatch, through
 ):
     monkeypatch.setenv("HUB_HARVEST_CONCURRENCY", "2")
+    get_settings.cache_clear()
     if through == "prefect":
         monkeypatch.setenv("PREFECT_API_URL", harness_url)
     ids = ["aq-a", "aq-b", "aq-missing", "aq-c", "aq-d"]
@@ -222,8 +223,16 @@ def test_sources_run_two_at_a_time_and_a_broken_one_fails_alone(
     assert summary == ids  # the summary keeps the order given
 
 
-def test_an_unusable_concurrency_setting_is_refused(local_source, monkeypatch):
-    monkeypatch.setenv("HUB_HARVEST_CONCURRENCY", "lots")
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("lots", "input should be a valid integer"), ("0", "input should be greater than or equal")],
+)
+def test_an_unusable_concurrency_setting_is_refused(engine, local_source, monkeypatch, value, says):
+    monkeypatch.setenv("HUB_HARVEST_CONCURRENCY", value)
+    get_settings.cache_clear()
     result = runner.invoke(app, ["harvest", str(local_source)])
     assert result.exit_code == 2
-    assert "HUB_HARVEST_CONCURRENCY must be a whole number from 1, got 'lots'" in result.output
+    assert f"HUB_HARVEST_CONCURRENCY {says}" in result.output
+    assert f"got {value!r}" in result.output
+    with Session(engine) as session:  # refused before any work
+        assert session.exec(select(HarvestRun)).first() is None
