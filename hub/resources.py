@@ -27,9 +27,9 @@ def register_records(
 ) -> Resource:
     """The dataset's record resource, created on its first batch.
 
-    Its fields may then only grow as a minor schema version grows them (`_not_extended` says why not): the
-    stored rows keep their values and have the new fields empty. Any other change of fields is
-    refused, as the rows stored could no longer be read as the schema says.
+    Its fields may then only grow as a minor schema version grows them: the stored rows keep
+    their values and have the new fields empty. Any other change of fields is refused
+    (`_not_extended` says why), as the stored rows could no longer be read as the schema says.
     """
     resource = session.exec(
         select(Resource).where(Resource.dataset_id == dataset.id, Resource.kind == RECORDS)
