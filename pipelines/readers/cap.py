@@ -83,9 +83,7 @@ def entries_of(document: Document, name: str) -> list[Entry]:
         return [_rss_entry(item, n) for n, item in enumerate(root.iterfind("channel/item"), 1)]
     namespace = namespace_of(root.tag)
     if local_name(root.tag) == "alert" and "emergency:cap" in namespace:
-        raise ReaderError(
-            f"{name} is a CAP alert of namespace {namespace!r}: this reader reads CAP 1.2 ({CAP})"
-        )
+        raise ReaderError(f"{name} is {_not_cap12(root.tag)}")
     shown = f"<{local_name(root.tag)}>" + (f" of namespace {namespace!r}" if namespace else "")
     raise ReaderError(
         f"{name} is neither a CAP 1.2 alert nor an Atom or RSS feed of alerts: its root "
@@ -202,12 +200,20 @@ def _alert_of(
     except HostileXML:
         raise
     except (FetchError, ReaderError) as exc:
-        note = without_paths(str(exc), linked.source.base_dir)
+        note = without_paths(str(exc), linked.source.base_dir).removeprefix(f"{shown}: ")
         return _failed(f"{entry.label}: the alert it links to ({shown}) cannot be read: {note}")
     if held.root.tag != ALERT:
-        what = local_name(held.root.tag)
-        return _failed(f"{entry.label} links to {shown}, which is not a CAP 1.2 alert (<{what}>)")
+        return _failed(f"{entry.label} links to {shown}, {_not_cap12(held.root.tag)}")
     return held, held.root
+
+
+def _not_cap12(tag: str) -> str:
+    """What a linked document is, when it is not a CAP 1.2 alert."""
+    namespace = namespace_of(tag)
+    if local_name(tag) == "alert" and "emergency:cap" in namespace:
+        return f"a CAP alert of namespace {namespace!r}: this reader reads CAP 1.2 ({CAP})"
+    shown = f"<{local_name(tag)}>" + (f" of namespace {namespace!r}" if namespace else "")
+    return f"which is not a CAP 1.2 alert ({shown})"
 
 
 def _failed(note: str) -> InfoRow:

@@ -99,6 +99,8 @@ def shapes_of(areas: list[ET.Element]) -> list[Shape]:
             if child.tag != f"{{{CAP}}}{kind}" or kind not in SHAPES:
                 continue  # areaDesc, geocode, altitude, ceiling: no geometry
             counts[kind] += 1
+            if not (child.text or "").strip():
+                continue  # NWS writes <polygon></polygon> for an area given by geocodes only
             shapes.append(Shape(kind, child.text or "", f"{where}, {kind} {counts[kind]}"))
     return shapes
 

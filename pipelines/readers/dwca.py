@@ -6,9 +6,11 @@ Core term each column holds, or which constant (`default`) a term takes. Terms f
 fields of the same name (the last part of the term's URI: dwc:eventDate → eventDate), and
 `options.columns` may map fields differently, by term name, as the `csv` reader does by column.
 
-An Occurrence core gives one row per occurrence. An Event core gives one row per occurrence
-of its Occurrence extension, joined with its event: the occurrence's own date and place
-first, its event's where it has none. The EML named by meta.xml is the dataset's `About`.
+An Occurrence core gives one row per occurrence, keyed by its occurrenceID or, where a record
+has none, by the core's <id> (a GBIF download's gbifID). An Event core gives one row per
+occurrence of its Occurrence extension, joined with its event: the occurrence's own date and
+place first, its event's where it has none. Extensions of other row types (verbatim copies,
+multimedia) are not read. The EML named by meta.xml is the dataset's `About`.
 """
 
 from __future__ import annotations
@@ -121,9 +123,12 @@ def describe(fetched: Fetched) -> Archive:
     if core is None:
         raise ReaderError(f"{name} describes no <core> data file")
     metadata = root.get("metadata") or ""
+    occurrences = (e for e in children(root, "extension") if e.get("rowType") == OCCURRENCE)
     return Archive(
         core=_data_file(core, folder, "id"),
-        extensions=tuple(_data_file(e, folder, "coreid") for e in children(root, "extension")),
+        # Only the extensions this reader reads are checked: a broken multimedia or
+        # vernacular-name extension does not keep an archive's occurrences from the hub.
+        extensions=tuple(_data_file(e, folder, "coreid") for e in occurrences),
         # A link to metadata elsewhere is not followed: the hub fetches nothing more.
         metadata=_inside(folder, metadata) if metadata and "://" not in metadata else None,
     )
@@ -148,7 +153,15 @@ def _meta_name(fetched: Fetched) -> str:
     )  # fmt: skip
     if not found:
         held = ", ".join(sorted(fetched.members))
-        raise ReaderError(f"not a Darwin Core Archive: no meta.xml (the archive holds: {held})")
+        hint = ""
+        if len([n for n in fetched.members if not n.startswith("__MACOSX/")]) <= 2:
+            hint = (
+                "; a download of one data file (GBIF's simple CSV) is read with format csv, "
+                "options.member naming that file and options.columns"
+            )
+        raise ReaderError(
+            f"not a Darwin Core Archive: no meta.xml (the archive holds: {held}){hint}"
+        )
     return found[0]
 
 
@@ -160,8 +173,15 @@ def _data_file(element: Element, folder: str, key_tag: str) -> DataFile:
         for files in children(element, "files")
         for location in children(files, "location")
     ]
-    if not any(locations):
+    named = [location for location in locations if location]
+    if not named:
         raise ReaderError(f"{what} names no data file (<files><location>)")
+    if len(named) > 1:
+        # Reading the first alone would drop the others' rows without a word.
+        raise ReaderError(
+            f"{what} splits its data over {len(named)} files ({', '.join(named)}): this reader "
+            "reads a core or extension held in one file"
+        )
     delimiter = _character(element, "fieldsTerminatedBy", ",")
     quotechar = _character(element, "fieldsEnclosedBy", '"')
     if len(delimiter) != 1 or len(quotechar) > 1:
@@ -171,7 +191,7 @@ def _data_file(element: Element, folder: str, key_tag: str) -> DataFile:
     key = next(children(element, key_tag), None)
     return DataFile(
         row_type=element.get("rowType", ""),
-        location=_inside(folder, next(filter(None, locations))),
+        location=_inside(folder, named[0]),
         encoding=element.get("encoding") or "UTF-8",
         delimiter=delimiter,
         quotechar=quotechar,
@@ -263,10 +283,19 @@ def _blank(value: pl.Expr) -> pl.Expr:
 
 
 def _with_own_id(frame: pl.DataFrame) -> pl.DataFrame:
-    """An Occurrence core's rows: its <id> is the occurrenceID when no column says so."""
-    if "occurrenceID" in frame.columns or "_key" not in frame.columns:
+    """An Occurrence core's rows: its <id> is the occurrenceID where the row gives none.
+
+    A GBIF download keys every record by its gbifID, and records whose publisher wrote no
+    occurrenceID (many museum collections) would otherwise have no key at all.
+    """
+    if "_key" not in frame.columns:
         return frame
-    return frame.with_columns(occurrenceID=pl.col("_key"))
+    if "occurrenceID" not in frame.columns:
+        return frame.with_columns(occurrenceID=pl.col("_key"))
+    own = pl.col("occurrenceID")
+    return frame.with_columns(
+        pl.when(_blank(own)).then(pl.col("_key")).otherwise(own).alias("occurrenceID")
+    )
 
 
 def _mapped(frame: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Chunk:

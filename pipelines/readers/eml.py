@@ -32,6 +32,10 @@ def load_xml(path: Path, name: str) -> Element:
         data = path.read_bytes()
     except OSError as exc:
         raise ReaderError(f"{name}: cannot read it ({exc.strerror})") from exc
+    if data[:1].isspace() and data.lstrip()[:1] == b"<":
+        # GBIF wrote some downloads' metadata.xml with spaces before `<?xml`, which XML
+        # forbids: whitespace is all it is, so it is dropped rather than the archive refused.
+        data = data.lstrip()
     try:
         root: Element = safe_xml.fromstring(data, forbid_dtd=True)
     except DTDForbidden as exc:

@@ -3,8 +3,10 @@
 Columns: latitude, longitude, brightness, scan, track, acq_date, acq_time, satellite,
 confidence, version, bright_t31, frp, daynight (archive files add `type`). `acq_date` is the
 UTC day and `acq_time` the UTC time as HHMM, which some files write without its leading zeros
-(`5` for 00:05): the reader joins them into `acquired_at`. VIIRS files (bright_ti4, bright_ti5,
-confidence l/n/h, satellites N and 1) are refused: schema wildfire-detection holds MODIS values.
+(`5` for 00:05): the reader joins them into `acquired_at`. The 24-hour files name the satellite
+`T` or `A`; archive downloads and the area API write `Terra` or `Aqua`, read as the same codes.
+VIIRS files (bright_ti4, bright_ti5, confidence l/n/h, satellites N and 1) are refused: schema
+wildfire-detection holds MODIS values.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from pipelines.readers.csv import OPTIONS, Rule, read_mapped
 from pipelines.sources import Source
 
 # Every other field of wildfire-detection has FIRMS's own column name.
-RULES = {"acquired_at": Rule(column="_acquired")}
+SATELLITES = {"Terra": "T", "Aqua": "A"}  # archive and API files spell out MODIS's platforms
+RULES = {
+    "acquired_at": Rule(column="_acquired"),
+    "satellite": Rule(column="satellite", map=SATELLITES),
+}
 DEFAULTS = {"delimiter": ",", "encoding": "utf-8", "timezone": "UTC", "crs": "EPSG:4326"}
 CLOCK = r"^\d{1,4}$"  # HHMM, leading zeros optional
 

@@ -340,6 +340,128 @@ def test_event_core_without_occurrences_is_refused(tmp_path: Path) -> None:
         read_records(dwca_source(), fetched)
 
 
+# --- dwca: other publishers' archives (excerpts of real files) --------------------------------
+
+# A 2020s GBIF download (meta.xml, occurrence.txt of github.com/ChristianCouch1/Brids-project-for-4:
+# a museum's bird specimens), cut to the columns read here: its publisher writes no occurrenceID,
+# so each record is keyed by the core's <id>, its gbifID. The verbatim copy (an Occurrence
+# extension) and the multimedia extension are not read.
+GBIF_2020_META = f"""<archive xmlns="http://rs.tdwg.org/dwc/text/" metadata="metadata.xml">
+  <core encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" fieldsEnclosedBy=""
+        ignoreHeaderLines="1" rowType="{DWC}Occurrence">
+    <files><location>occurrence.txt</location></files>
+    <id index="0" />
+    <field index="0" term="http://rs.gbif.org/terms/1.0/gbifID"/>
+    <field index="1" term="{DWC}occurrenceID"/>
+    <field index="2" term="{DWC}basisOfRecord"/>
+    <field index="3" term="{DWC}catalogNumber"/>
+    <field index="4" term="{DWC}eventDate"/>
+    <field index="5" term="{DWC}decimalLatitude"/>
+    <field index="6" term="{DWC}decimalLongitude"/>
+    <field index="7" term="{DWC}scientificName"/>
+  </core>
+  <extension encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" fieldsEnclosedBy=""
+             ignoreHeaderLines="1" rowType="http://rs.gbif.org/terms/1.0/Multimedia">
+    <files><location>multimedia.txt</location></files>
+    <coreid index="0" />
+    <field index="1" term="http://purl.org/dc/terms/type"/>
+  </extension>
+  <extension encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" fieldsEnclosedBy=""
+             ignoreHeaderLines="1" rowType="{DWC}Occurrence">
+    <files><location>verbatim.txt</location></files>
+    <coreid index="0" />
+    <field index="1" term="{DWC}catalogNumber"/>
+  </extension>
+</archive>"""
+GBIF_2020_OCCURRENCES = (
+    "gbifID\toccurrenceID\tbasisOfRecord\tcatalogNumber\teventDate\tdecimalLatitude\t"
+    "decimalLongitude\tscientificName\n"
+    "620997295\t\tPRESERVED_SPECIMEN\t3236\t2001-09-14T00:00:00\t40.51417\t-88.99056\t"
+    "Vireo olivaceus (Linnaeus, 1766)\n"
+    "620997294\t\tPRESERVED_SPECIMEN\t3235\t2001-09-20T00:00:00\t40.51417\t-88.99056\t"
+    "Passer domesticus (Linnaeus, 1758)\n"
+)
+
+
+def test_records_without_an_occurrence_id_are_keyed_by_the_core_id(tmp_path: Path) -> None:
+    files = {"meta.xml": GBIF_2020_META, "occurrence.txt": GBIF_2020_OCCURRENCES}
+    fetched = extract(make_archive(tmp_path / "src", files), tmp_path / "members")
+    frame, problems = read_all(dwca_source(), fetched)
+    assert problems == []
+    columns = ["occurrenceID", "basisOfRecord", "catalogNumber", "eventDate", "decimalLatitude"]
+    assert frame.select(columns).rows() == [
+        ("620997295", "PreservedSpecimen", "3236", "2001-09-14", "40.51417"),
+        ("620997294", "PreservedSpecimen", "3235", "2001-09-20", "40.51417"),
+    ]
+    # A record that has its own occurrenceID keeps it.
+    own = GBIF_2020_OCCURRENCES.replace("620997294\t\t", "620997294\turn:catalog:ISU:3235\t")
+    files["occurrence.txt"] = own
+    fetched = extract(make_archive(tmp_path / "own", files), tmp_path / "own-members")
+    frame, _ = read_all(dwca_source(), fetched)
+    assert frame["occurrenceID"].to_list() == ["620997295", "urn:catalog:ISU:3235"]
+
+
+def test_extensions_the_reader_does_not_read_are_not_checked(tmp_path: Path) -> None:
+    # The VernacularName extension of gbif/dwca-io src/test/resources/nullCoreID/meta.xml,
+    # whose <coreid/> has no index, beside an occurrence core.
+    extension = (
+        '<extension encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" '
+        "fieldsEnclosedBy='' ignoreHeaderLines=\"0\" "
+        'rowType="http://rs.gbif.org/terms/1.0/VernacularName">'
+        "<files><location>VernacularName.txt</location></files><coreid/>"
+        f'<field index="0" term="{DWC}taxonID"/></extension>'
+    )
+    meta = GBIF_2020_META.replace("</archive>", extension + "</archive>")
+    files = {"meta.xml": meta, "occurrence.txt": GBIF_2020_OCCURRENCES}
+    fetched = extract(make_archive(tmp_path / "src", files), tmp_path / "members")
+    frame, _ = read_all(dwca_source(), fetched)
+    assert frame.height == 2
+
+
+def test_a_core_split_over_several_files_is_refused_not_read_in_part(tmp_path: Path) -> None:
+    # The <files> of gbif/dwca-io src/test/resources/multifile-psv/meta.xml (three files).
+    split = "<location>taxa1.txt</location><location>taxa2.txt</location>"
+    meta = GBIF_2020_META.replace(
+        "<location>occurrence.txt</location>", split + "<location>taxa3.txt</location>", 1
+    )
+    files = {"meta.xml": meta, "taxa1.txt": GBIF_2020_OCCURRENCES, "taxa2.txt": "", "taxa3.txt": ""}
+    fetched = extract(make_archive(tmp_path / "src", files), tmp_path / "members")
+    with pytest.raises(ReaderError, match=r"splits its data over 3 files \(taxa1\.txt, taxa2"):
+        read_records(dwca_source(), fetched)
+
+
+def test_a_gbif_eml_with_spaces_before_its_xml_declaration_is_read(tmp_path: Path) -> None:
+    # The first lines of metadata.xml in python-dwca-reader's
+    # dwca/test/sample_files/gbif-results-whitespace-in-xml.zip (GBIF download
+    # 0250339-220831081235567), its dataset closed after the title.
+    eml = tmp_path / "metadata.xml"
+    eml.write_text(
+        '    <?xml version="1.0" encoding="utf-8"?>\n'
+        '    <eml:eml xmlns:eml="eml://ecoinformatics.org/eml-2.1.1"'
+        ' packageId="10.15468/dl.qmec2c" system="http://gbif.org" scope="system" xml:lang="en">\n'
+        "\n    <dataset>\n"
+        "                <alternateIdentifier>0250339-220831081235567</alternateIdentifier>\n"
+        "        <title>GBIF Occurrence Download 10.15468/dl.qmec2c</title>\n"
+        "    </dataset></eml:eml>\n",
+        encoding="utf-8",
+    )
+    assert read_eml(eml, "metadata.xml").title == "GBIF Occurrence Download 10.15468/dl.qmec2c"
+    document = '<eml:eml xmlns:eml="eml://ecoinformatics.org/eml-2.1.1"><dataset><title>x'
+    eml.write_text("  " + hostile(document + "</title></dataset></eml:eml>", "xxe"))
+    with pytest.raises(ReaderError, match="inline DTD"):
+        read_eml(eml, "metadata.xml")
+
+
+def test_a_one_file_download_is_pointed_to_the_csv_reader(tmp_path: Path) -> None:
+    # GBIF's simple CSV download (python-dwca-reader dwca/test/sample_files/dwca-simple-csv.zip):
+    # one tab-separated file with a header line, and no meta.xml.
+    data = '"gbifid"\t"datasetkey"\t"occurrenceid"\n699220990\t"80f63c1e"\t\n'
+    files = {"0008333-160118175350007.csv": data}
+    fetched = extract(make_archive(tmp_path / "src", files), tmp_path / "members")
+    with pytest.raises(ReaderError, match=r"no meta\.xml .* read with format csv, options\.member"):
+        read_records(dwca_source(), fetched)
+
+
 # --- dwca: bad archives -----------------------------------------------------------------------
 
 XXE = '<!DOCTYPE {root} [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

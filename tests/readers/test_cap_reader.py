@@ -254,6 +254,86 @@ def test_a_malformed_polygon_quarantines_its_info_row_only(
     assert rows[1]["area"] == "" and rows[1]["event"] == "Strong Winds"
 
 
+# An NWS alert (the CAP 1.1 alert quoted in NWSAlertEntryDetail.java of
+# github.com/justdave/nwsweatheralertswidget, shortened): its area is given by geocodes and an
+# empty <polygon></polygon>, as NWS writes them. As CAP 1.1 it is refused by name; the same
+# alert in CAP 1.2's namespace has no geometry, not a malformed one.
+NWS_ALERT = """<?xml version = '1.0' encoding = 'UTF-8' standalone = 'yes'?>
+<alert xmlns = 'urn:oasis:names:tc:emergency:cap:1.1'>
+ <identifier>NOAA-NWS-ALERTS-MI1251789D1A1C.LakeEffectSnowAdvisory.125178BAA9B0MI.MQTWSWMQT.3d0d3874140d30ee7d3c0c4b085be682</identifier>
+ <sender>w-nws.webmaster@noaa.gov</sender>
+ <sent>2014-11-25T16:27:00-05:00</sent>
+ <status>Actual</status>
+ <msgType>Alert</msgType>
+ <scope>Public</scope>
+ <info>
+ <category>Met</category>
+ <event>Lake Effect Snow Advisory</event>
+ <urgency>Expected</urgency>
+ <severity>Minor</severity>
+ <certainty>Likely</certainty>
+ <effective>2014-11-25T16:27:00-05:00</effective>
+ <expires>2014-11-27T10:00:00-05:00</expires>
+ <senderName>NWS Marquette (Northern Michigan)</senderName>
+ <area>
+ <areaDesc>Gogebic; Ontonagon</areaDesc>
+ <polygon></polygon>
+ <geocode>
+ <valueName>FIPS6</valueName>
+ <value>026053</value>
+ </geocode>
+ </area>
+ </info>
+ </alert>"""  # noqa: E501
+
+
+def test_an_empty_nws_polygon_is_no_geometry(tmp_path: Path) -> None:
+    with pytest.raises(ReaderError, match=r"namespace 'urn:oasis:names:tc:emergency:cap:1\.1'"):
+        read_rows(write(tmp_path, "nws11.xml", NWS_ALERT))
+    cap12 = swap(NWS_ALERT, "emergency:cap:1.1", "emergency:cap:1.2")
+    rows, problems = read_rows(write(tmp_path, "nws.xml", cap12))
+    assert problems == [] and len(rows) == 1
+    row = rows[0]
+    assert (row["area"], row["longitude"], row["latitude"]) == ("", "", "")
+    assert (row["area_desc"], row["sent"]) == ("Gogebic; Ontonagon", "2014-11-25T21:27:00Z")
+    # An empty polygon before a real one: the real one keeps its number in messages.
+    broken = swap(cap12, "<polygon></polygon>", "<polygon></polygon><polygon>46.5,-89.9</polygon>")
+    _, problems = read_rows(write(tmp_path, "broken.xml", broken))
+    assert [p.field for p in problems] == ["area"]
+    assert "area 1 ('Gogebic; Ontonagon'), polygon 2" in problems[0].note
+
+
+def test_an_nws_atom_index_of_cap_1_1_alerts_says_what_each_link_gave(tmp_path: Path) -> None:
+    # The head and first entry of NWS's Idaho Atom index of 2013 (tests/test_cap.py of
+    # github.com/zebpalmer/WeatherAlerts): a CAP 1.1 index whose entries link to CAP 1.1
+    # alerts; here its link names a local copy of NWS_ALERT.
+    entry = """<entry>
+<id>http://alerts.weather.gov/cap/wwacapget.php?x=ID124EE90581D4.DenseFogAdvisory.124EE911B1C0ID.BOINPWBOI.94f563b5486fa14b27263b9f27b03205</id>
+<updated>2013-01-26T13:13:00-07:00</updated>
+<title>Dense Fog Advisory issued January 26 at 1:13PM MST until January 26 at 1:00PM MST by NWS</title>
+<link href="{href}"/>
+<cap:event>Dense Fog Advisory</cap:event>
+<cap:areaDesc>Lower Treasure Valley</cap:areaDesc>
+<cap:polygon></cap:polygon>
+</entry>"""  # noqa: E501
+    head = """<?xml version = '1.0' encoding = 'UTF-8' standalone = 'yes'?>
+<feed xmlns = 'http://www.w3.org/2005/Atom'
+xmlns:cap = 'urn:oasis:names:tc:emergency:cap:1.1'
+xmlns:ha = 'http://www.alerting.net/namespace/index_1.0'>
+<id>http://alerts.weather.gov/cap/id.atom</id>"""
+    write(tmp_path, "nws11.xml", NWS_ALERT)
+    feed = write(tmp_path, "id.atom", f"{head}\n{entry.format(href='nws11.xml')}\n</feed>")
+    source = cap_source(feed.as_uri())
+    source.path = tmp_path / "cap.yaml"
+    rows, problems = read_rows(feed, source)
+    assert [r["_row"] for r in rows] == [2] and [p.row for p in problems] == [2]
+    assert problems[0].note.startswith("entry 1 links to file://")
+    assert problems[0].note.endswith(
+        "nws11.xml, a CAP alert of namespace 'urn:oasis:names:tc:emergency:cap:1.1': "
+        "this reader reads CAP 1.2 (urn:oasis:names:tc:emergency:cap:1.2)"
+    )
+
+
 # --- bad documents -----------------------------------------------------------------------------
 
 XXE = """<?xml version="1.0"?>
@@ -516,7 +596,7 @@ def test_a_served_atom_index_has_its_linked_alerts_fetched(
     gone = (
         r"entry 4: the alert it links to \(http://127\.0\.0\.1:\d+/files/risk/no-such-alert\.xml\)"
     )
-    assert re.search(f"{gone} cannot be read: .*HTTP 404", problems[0].note)
+    assert re.search(f"{gone} cannot be read: HTTP 404", problems[0].note)  # the url once
     assert "vigicrues_TerEntVigiCru.json is not well-formed XML" in problems[1].note
 
 

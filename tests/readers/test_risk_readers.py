@@ -264,6 +264,28 @@ def test_a_viirs_file_is_refused_by_name(engine, tmp_path):
     assert outcome.status == "failed" and "FIRMS VIIRS file" in outcome.message, outcome
 
 
+def test_an_archive_download_naming_terra_and_aqua_is_read_as_t_and_a(engine, tmp_path):
+    # FIRMS's archive download for Australia, August 2019 (fire_archive_M6_96619.csv in
+    # github.com/zleo0003/fire_popW9), its header and rows 2 and 111; a spreadsheet rewrote
+    # its days as d/m/yyyy, which options.timestamp_format reads.
+    feed = tmp_path / "fire_archive_M6_96619.csv"
+    feed.write_text(
+        "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,"
+        "confidence,version,bright_t31,frp,daynight,type\n"
+        "-11.807,142.0583,313,1,1,1/8/2019,56,Terra,MODIS,48,6.3,297.3,6.6,D,0\n"
+        "-34.468,150.8807,310.5,1.2,1.1,1/8/2019,340,Aqua,MODIS,61,6.3,294.5,9.9,D,2\n",
+        encoding="utf-8",
+    )
+    options = {"timestamp_format": "%d/%m/%YT%H:%M"}
+    source = variant("firms-modis-usa-2020-10-01", tmp_path, feed, id="au", options=options)
+    outcome = harvest_source(source)
+    assert (outcome.status, outcome.published, outcome.quarantined) == ("succeeded", 2, 0), outcome
+    rows = {r["satellite"]: r for r in stored(engine, "au")}
+    assert rows.keys() == {"T", "A"}
+    assert utc(rows["T"]["acquired_at"]) == datetime(2019, 8, 1, 0, 56, tzinfo=UTC)
+    assert (rows["A"]["latitude"], utc(rows["A"]["acquired_at"]).hour) == (-34.468, 3)
+
+
 # --- LANUV gauges (generic csv reader) -----------------------------------------------------------
 
 
