@@ -4,10 +4,12 @@ Two shapes of the same table are read, told apart by their bytes and header, nev
 
 - ODRÉ's export (`eco2mix-national-tr.csv`): UTF-8, `;`-separated, columns such as
   `Consommation (MW)` and a `Date - Heure` column whose times carry their offset.
-- RTE's own download (`eCO2mix_RTE_En-cours-TR.xls`, really text): Latin-1, tab-separated with
-  an empty column at the end of each line, `Date` and `Heures` in French local time, no units
-  in the column names, rows of forecasts for the rest of the day with empty measures, and a
-  disclaimer as the last line.
+- RTE's own download (`eCO2mix_RTE_En-cours-TR.xls`, `…_En-cours-Consolide.xls`,
+  `…_Annuel-Definitif_YYYY.xls`, really text): Latin-1, tab-separated with a tab ending every
+  row but not the header (the empty cell it makes is no extra value), `Date` and `Heures` in
+  French local time, no units in the column names, rows of forecasts with empty measures (the
+  rest of the day in real-time files, every other quarter-hour in consolidated and definitive
+  ones), and a disclaimer as the last line.
 
 Columns are matched on their French names without accents, case or units, so both spellings map
 onto schema energy-mix. Forecast rows are kept: the schema requires only perimeter, nature and
@@ -15,12 +17,19 @@ period start, so their empty measures stay empty.
 A period ends one step after it starts; the step is the file's own (the most common gap between
 its times: 15 min for real-time data, 30 min in older files), or `options.step` (PT15M).
 Empty measures and the « ND », « - », « DC » markers (not available, nonexistent,
-confidential) are empty cells: no figure is published for them.
+confidential) are empty cells: no figure is published for them. Columns energy-mix has no field
+for (battery storage and release, onshore and offshore wind since 2024: `Eolien` is their sum)
+are left out, and the log names them.
+RTE's downloads give every day 96 quarter-hours in local time: on the spring DST day they list
+02:00-02:45, which French clocks skip (copies of the 03:00 figures), and on the autumn day the
+repeated hour once. Those rows are quarantined as times that do not exist or are ambiguous in
+Europe/Paris, never shifted onto a guessed instant.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import logging
 import re
 import unicodedata
@@ -126,7 +135,8 @@ class Balance:
         """The chunk with one column per energy-mix field it gives, notes dropped."""
         columns = {label_key(c): c for c in chunk.columns if not c.startswith("_")}
         times = _time_columns(columns)
-        chunk = _without_notes(chunk, times)
+        chunk = _without_notes(_without_trailing_cells(chunk), times)
+        self._log_left_out(columns)
         mapped = {
             name: chunk[source].cast(pl.Utf8).alias(name)
             for key, name in FIELDS.items()
@@ -156,6 +166,15 @@ class Balance:
         none = pl.Series([None] * frame.height, dtype=pl.Utf8)
         return [start.alias("period_start"), (none if end is None else end).alias("period_end")]
 
+    def _log_left_out(self, columns: dict[str, str]) -> None:
+        """Say once which columns of the file no energy-mix field takes."""
+        if self.derived:  # set after the first chunk
+            return
+        known = {*FIELDS, "date heure", "date", "heure", "heures"}
+        left = [label for key, label in columns.items() if key not in known and label.strip()]
+        if left:
+            log.info("éCO2mix columns with no energy-mix field, left out: %s", ", ".join(left))
+
     def _step_of(self, times: pl.Series) -> timedelta | None:
         """The step given in options, else the one derived from the file's first chunk."""
         if not self.derived:
@@ -177,6 +196,31 @@ def _time_columns(columns: dict[str, str]) -> list[str]:
         "not an éCO2mix file: no « Date - Heure » column, nor « Date » and « Heures » "
         f"(its columns: {', '.join(columns.values())})"
     )
+
+
+def _without_trailing_cells(chunk: pl.DataFrame) -> pl.DataFrame:
+    """Rows freed of the extra-cell error of an empty cell past the header (RTE's final tab)."""
+    if "_error" not in chunk.columns:
+        return chunk
+    errors = chunk["_error"]
+    if errors.null_count() == len(errors):
+        return chunk
+    return chunk.with_columns(
+        pl.Series("_error", [_real_errors(text) for text in errors.to_list()], dtype=pl.Utf8)
+    )
+
+
+def _real_errors(text: str | None) -> str | None:
+    """A row's structural errors (frictionless JSON list) without empty extra cells."""
+    if text is None:
+        return None
+    errors = json.loads(text)
+    kept = [
+        e for e in errors if not (e.get("type") == "extra-cell" and not str(e.get("cell")).strip())
+    ]
+    if len(kept) == len(errors):
+        return text
+    return json.dumps(kept, ensure_ascii=False) if kept else None
 
 
 def _without_notes(chunk: pl.DataFrame, times: list[str]) -> pl.DataFrame:

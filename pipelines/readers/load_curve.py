@@ -1,8 +1,8 @@
 """The `load-curve-csv` reader: a household's minute load curve, as the UCI Sceaux data gives it.
 
 The UCI "Individual household electric power consumption" file (Hébrail & Bérard, EDF R&D):
-`;`-separated, `Date` (dd/mm/yyyy) and `Time` in French local time, `?` for a minute the
-meter did not record, then per minute:
+`;`-separated, `Date` (d/m/yyyy, unpadded in the published file: 1/1/2007) and `Time` in French
+local time, `?` for a minute the meter did not record, then per minute:
 
 - `Global_active_power` (kW): the mean active power of the whole delivery point → circuit
   `main`, quantity `power`, unit kW;
@@ -14,9 +14,9 @@ energy-consumption holds active energy or power only (its `quantity` and `unit` 
 
 PERSONAL DATA: every row carries the subject key of the delivery point, which the file does not
 give: the source declares it in `options.meter` (the operator's pseudonymous key, never the
-meter number). A `?` is a missing measurement, not a zero: its row stays, with an empty value
-and a problem saying so, so the gate quarantines that minute and reports the gap rather than
-dropping it unseen (schema energy-consumption requires a value on every row).
+meter number). A `?` (or an empty cell) is a missing measurement, not a zero: its row stays,
+with an empty value and a problem saying so, so the gate quarantines that minute and reports the
+gap rather than dropping it unseen (schema energy-consumption requires a value on every row).
 """
 
 from __future__ import annotations
@@ -151,11 +151,20 @@ class Curve:
 
 
 def without_missing(long: pl.DataFrame) -> tuple[pl.DataFrame, list[RowProblem]]:
-    """`?` readings emptied, with a problem each: that minute has no measurement there."""
-    gap = pl.col("_value") == MISSING
+    """`?` and empty readings emptied, with a problem each: no measurement there.
+
+    The UCI file writes an unrecorded minute `?;?;?;?;?;?;` with its last cell, Sub_metering_3,
+    empty rather than `?`: both are the same gap.
+    """
+    gap = (pl.col("_value") == MISSING) | (pl.col("_value").fill_null("") == "")
     problems = [
-        RowProblem(row, "value", f"no {channel} reading for this period: the file gives '?'")
-        for row, channel in long.filter(gap).select("_row", "_channel").iter_rows()
+        RowProblem(
+            row,
+            "value",
+            f"no {channel} reading for this period: the file gives "
+            + ("'?'" if value == MISSING else "an empty cell"),
+        )
+        for row, channel, value in long.filter(gap).select("_row", "_channel", "_value").iter_rows()
     ]
     # Emptied, so that normalisation does not also call '?' "not a number".
     return long.with_columns(_value=pl.when(gap).then(None).otherwise(pl.col("_value"))), problems

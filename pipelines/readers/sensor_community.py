@@ -3,7 +3,8 @@
 The archive has one `;`-separated file per sensor and day, its columns set by the sensor type:
 
     sensor_id;sensor_type;location;lat;lon;timestamp;…     (every type), then
-    SDS011, PPD42NS                P1;durP1;ratioP1;P2;durP2;ratioP2
+    SDS011                         P1;durP1;ratioP1;P2;durP2;ratioP2
+    PPD42NS (refused, see below)   P1;durP1;ratioP1;P2;durP2;ratioP2
     PMS1003/3003/5003/6003/7003    P1;P2;P0
     HPM                            P1;P2
     SPS30 (NextPM alike)           P1;P4;P2;P0;N10;N4;N25;N1;N05;TS
@@ -14,6 +15,11 @@ whose code the target schema's pollutant enum has. air-quality-observation has n
 value, index or other feed of the hub uses PM4, and the SPS30 estimates it from the same optical
 counts as PM2.5), so P4 is left out, as are the particle number counts N* (#/cm³, no unit of the
 schema) and the typical particle size TS; a territory schema with `pm4` gets P4.
+
+The Shinyei PPD42NS of the first stations (2015-2017) counts particles: its P1 and P2 come from
+the sensor's low-pulse-occupancy curve in particles per 0.01 ft³ (a reading of 0.62 is the
+curve's floor, no particle at all), not µg/m³, so its files are refused with a ReaderError
+rather than published under a unit they do not have.
 
 Climate sensors (BME280, BMP180/280, DHT22, HTU21D, SHT3x, DS18B20: temperature, humidity,
 pressure) are refused with a ReaderError: air-quality-observation has no code, unit or sign for
@@ -38,6 +44,8 @@ from pipelines.sources import Source
 log = logging.getLogger(__name__)
 
 POLLUTANTS = {"P0": "pm1", "P1": "pm10", "P2": "pm25", "P4": "pm4"}  # archive column → code
+# Sensor types whose P columns are particle counts, not mass concentrations.
+COUNTERS = {"PPD42NS": "particles per 0.01 ft³ from the sensor's pulse-occupancy curve"}
 CLIMATE = ("temperature", "humidity", "pressure", "pressure_sealevel")
 IDENTITY = ("sensor_id", "sensor_type", "location", "lat", "lon", "timestamp")
 RULES = {
@@ -74,6 +82,12 @@ def split_observations(
     columns = {c: p for c, p in pollutants.items() if c in chunk.columns}
     if not any(c in chunk.columns for c in POLLUTANTS):
         raise ReaderError(not_particulate(chunk))
+    counted = sorted(set(types_of(chunk)) & set(COUNTERS))
+    if counted:
+        raise ReaderError(
+            f"a {counted[0]} file: its P1/P2 are {COUNTERS[counted[0]]}, not µg/m³, and "
+            "air-quality-observation has no unit for particle counts; it is not published"
+        )
     left_out = [c for c in chunk.columns if c in POLLUTANTS and c not in columns]
     if not columns:
         raise ReaderError(
@@ -101,10 +115,7 @@ def split_observations(
 
 def not_particulate(chunk: pl.DataFrame) -> str:
     """Why a file without any P column is refused, naming the sensor type it comes from."""
-    types: list[str] = []
-    if "sensor_type" in chunk.columns:
-        types = chunk["sensor_type"].drop_nulls().unique().sort().to_list()
-    kind = "/".join(types) or "unknown-type"
+    kind = "/".join(types_of(chunk)) or "unknown-type"
     measured = [c for c in chunk.columns if not c.startswith("_") and c not in IDENTITY]
     climate = [c for c in measured if c in CLIMATE]
     what = (
@@ -115,3 +126,11 @@ def not_particulate(chunk: pl.DataFrame) -> str:
         "file, and air-quality-observation has no pollutant code or unit for those values; "
         "harvest particulate sensors' files (SDS011, PMS*003, HPM, SPS30, NextPM) only"
     )
+
+
+def types_of(chunk: pl.DataFrame) -> list[str]:
+    """The sensor types a chunk's rows name (upper case, sorted)."""
+    if "sensor_type" not in chunk.columns:
+        return []
+    named = chunk["sensor_type"].drop_nulls().str.strip_chars().str.to_uppercase()
+    return named.filter(named != "").unique().sort().to_list()

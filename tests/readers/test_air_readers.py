@@ -435,3 +435,140 @@ def test_particulate_files_of_other_sensor_types_are_harvested(engine: Engine, t
     bme280 = outcomes["bme280"]
     assert (bme280.status, bme280.published) == ("failed", 0)
     assert "It is a BME280 climate sensor" in bme280.message
+
+
+# --- real files of other shapes --------------------------------------------------------------
+
+# OpenAQ's older openaq.org CSV download (API v1/v2), from dadasara/NHSHackDay openaq.csv; the
+# ppm rows are lines of the same export in evatikiotis/Kafka-playground openaq.csv.
+OPENAQ_DOWNLOAD = [
+    "location,city,country,utc,local,parameter,value,unit,latitude,longitude,attribution",
+    "Cardiff Centre,Cardiff,GB,2018-01-01T00:00:00.000Z,2018-01-01T00:00:00+00:00,pm25,6,µg/m³,"
+    '51.48178,-3.17625,"[{""name"":""Department for Environmental Food & Rural Affairs"",""url"":'
+    '""https://uk-air.defra.gov.uk/latest/currentlevels""}]"',
+    "Netley,Adelaide,AU,2020-02-13T10:30:00.000Z,2020-02-13T21:00:00+10:30,o3,0.022,ppm,"
+    '-34.9438035,138.549098,"[{""name"":""Environment Protection Authority (EPA), South '
+    'Australia"",""url"":""https://data.sa.gov.au/data/dataset/recent-air-quality""}]"',
+]
+# The AWS archive (openaq-data-archive, location-2178-20230222.csv.gz), the example file of
+# OpenAQ's documentation (docs.openaq.org, "AWS" page).
+OPENAQ_ARCHIVE = [
+    "location_id,sensors_id,location,datetime,lat,lon,parameter,units,value",
+    "2178,3919,Del Norte-2178,2023-02-22T01:00:00-07:00,35.1353,-106.584702,pm10,µg/m³,14.0",
+    "2178,3917,Del Norte-2178,2023-01-01T01:00:00-07:00,35.1353,-106.584702,o3,ppm,0.04",
+]
+# An OpenAQ Explorer export of a low-cost sensor with its weather and particle-count sensors,
+# from JeremyTubongbanua/nasa_space_apps_2025 backend/openaq/data/
+# openaq_location_1612333_measurments.csv.
+EXPLORER_TAIL = (
+    ',"America/Toronto",43.6692007,-79.408185,,,,"Unknown Governmental Organization","AirGradient"'
+)
+OPENAQ_EXPLORER = [
+    "location_id,location_name,parameter,value,unit,datetimeUtc,datetimeLocal,timezone,latitude,"
+    "longitude,country_iso,isMobile,isMonitor,owner_name,provider",
+    '1612333,"AQ-Toronto-Annex","pm1",3.25,"µg/m³","2025-09-01T01:00:00Z",'
+    '"2025-08-31T21:00:00-04:00"' + EXPLORER_TAIL,
+    '1612333,"AQ-Toronto-Annex","temperature",15.329999923706055,"c","2025-10-03T13:00:00Z",'
+    '"2025-10-03T09:00:00-04:00"' + EXPLORER_TAIL,
+    '1612333,"AQ-Toronto-Annex","um003",489.25,"particles/cm³","2025-09-01T01:00:00Z",'
+    '"2025-08-31T21:00:00-04:00"' + EXPLORER_TAIL,
+    '1612333,"AQ-Toronto-Annex","relativehumidity",67.5,"%","2025-09-01T01:00:00Z",'
+    '"2025-08-31T21:00:00-04:00"' + EXPLORER_TAIL,
+]
+OBSERVATION = ("station_id", "station_name", "pollutant", "value", "unit", "observed_at")
+
+
+def test_openaq_download_and_archive_give_observations_like_the_explorer(tmp_path: Path):
+    src = source("openaq-csv", "air-quality-observation")
+    frame, problems = read_all(src, Fetched(write(tmp_path / "openaq.csv", OPENAQ_DOWNLOAD)))
+    assert problems == []
+    # No location id in this shape: the station is its country and location name.
+    assert frame.select(*OBSERVATION, "longitude", "latitude").rows() == [
+        ("openaq-GB-Cardiff Centre", "Cardiff Centre", "pm25", "6", UG,
+         "2018-01-01T00:00:00Z", "-3.17625", "51.48178"),
+        ("openaq-AU-Netley", "Netley", "o3", "0.022", "ppm",
+         "2020-02-13T10:30:00Z", "138.549098", "-34.9438035"),
+    ]  # fmt: skip
+    frame, problems = read_all(src, Fetched(write(tmp_path / "archive.csv", OPENAQ_ARCHIVE)))
+    assert problems == []
+    # `datetime` carries the station's offset; ids are the Explorer's own, so stations match.
+    assert frame.select(*OBSERVATION, "longitude", "latitude").rows() == [
+        ("openaq-2178", "Del Norte-2178", "pm10", "14.0", UG,
+         "2023-02-22T08:00:00Z", "-106.584702", "35.1353"),
+        ("openaq-2178", "Del Norte-2178", "o3", "0.04", "ppm",
+         "2023-01-01T08:00:00Z", "-106.584702", "35.1353"),
+    ]  # fmt: skip
+    assert_schema_valid(frame, tmp_path, "air-quality-observation")
+
+
+def test_openaq_export_leaves_out_weather_and_particle_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    path = write(tmp_path / "openaq_location_1612333_measurments.csv", OPENAQ_EXPLORER)
+    with caplog.at_level("WARNING", logger="pipelines.readers.openaq"):
+        frame, problems = read_all(source("openaq-csv", "air-quality-observation"), Fetched(path))
+    assert problems == []
+    assert frame.select("_row", "pollutant", "value", "unit").rows() == [(2, "pm1", "3.25", UG)]
+    assert "temperature (1)" in caplog.text and "um003 (1)" in caplog.text
+    assert "relativehumidity (1)" in caplog.text
+    # A parameter that is a pollutant the schema lacks stays, so the gate reports it.
+    black_carbon = OPENAQ_EXPLORER[1].replace('"pm1"', '"bc"')
+    frame, _ = read_all(
+        source("openaq-csv", "air-quality-observation"),
+        Fetched(write(tmp_path / "bc.csv", [OPENAQ_EXPLORER[0], black_carbon])),
+    )
+    assert frame["pollutant"].to_list() == ["bc"]
+
+
+# Archive lines as luftdatenpumpe documents them, per sensor type, in
+# earthobservations/luftdatenpumpe luftdatenpumpe/source/luftdaten_info.py.
+PPD42NS = [
+    "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2",
+    "27;PPD42NS;18;;;2015-10-01T19:41:50.266431+00:00;0.62;0;0;0.62;0;0",
+]
+OLD_SDS011 = [
+    "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2",
+    "92;SDS011;42;48.800;9.003;2016-07-14T13:02:46.949036+00:00;7.71;;;5.03;;",
+]
+HPM = [
+    "sensor_id;sensor_type;location;lat;lon;timestamp;P1;P2",
+    "7096;HPM;3590;50.853;4.342;2017-11-25T00:04:50;22;21",
+]
+
+
+def test_ppd42ns_counts_are_refused_not_published_as_concentrations(tmp_path: Path):
+    # 0.62 with a zero ratio is the floor of the PPD42NS curve in particles per 0.01 ft³.
+    path = write(tmp_path / "2015-10-01_ppd42ns_sensor_27.csv", PPD42NS)
+    with pytest.raises(ReaderError, match="a PPD42NS file: its P1/P2 are particles per 0.01 ft³"):
+        read_all(source("sensor-community-csv", "air-quality-observation"), Fetched(path))
+
+
+def test_older_archive_files_with_offsets_and_two_sizes(tmp_path: Path):
+    src = source("sensor-community-csv", "air-quality-observation")
+    frame, problems = read_all(src, Fetched(write(tmp_path / "sds.csv", OLD_SDS011)))
+    assert problems == []  # 2016 files wrote microseconds and an offset
+    assert frame.select("pollutant", "value", "observed_at").rows() == [
+        ("pm10", "7.71", "2016-07-14T13:02:46Z"), ("pm25", "5.03", "2016-07-14T13:02:46Z"),
+    ]  # fmt: skip
+    frame, problems = read_all(src, Fetched(write(tmp_path / "hpm.csv", HPM)))
+    assert problems == [] and frame.select("pollutant", "value").rows() == [
+        ("pm10", "22"), ("pm25", "21"),
+    ]  # fmt: skip
+
+
+def test_openaq_location_export_with_weather_sensors_is_harvested(engine: Engine, tmp_path: Path):
+    feeds = tmp_path / "feeds"
+    write(feeds / "annex.csv", OPENAQ_EXPLORER)
+    path = write(feeds / "annex.yaml", [
+        "id: test-openaq-annex", "title: Annex", "operator: {id: openaq, name: OpenAQ}",
+        "theme: air-quality", "format: openaq-csv", "url: annex.csv",
+        "schema: air-quality-observation", "charter: openaq-cc-by",
+    ])  # fmt: skip
+    outcome = harvest_source(load_source(path))
+    # Before: 3 of its 4 rows failed the pollutant enum and the batch was refused whole.
+    assert (outcome.status, outcome.read, outcome.published, outcome.quarantined) == (
+        "succeeded", 1, 1, 0,
+    ), outcome  # fmt: skip
+    assert [(r["pollutant"], r["value"]) for r in stored(engine, "test-openaq-annex")] == [
+        ("pm1", 3.25)
+    ]

@@ -400,3 +400,108 @@ def test_missing_minutes_are_quarantined_whole(
     notes = " ".join(str(q.errors) for q in held if q.row_number == 6)
     assert "no Sub_metering_3 reading for this period: the file gives '?'" in notes
     assert {q.cells["value"] for q in held if q.row_number == 4} == {""}
+
+
+# --- real files of other shapes --------------------------------------------------------------
+
+# RTE's consolidated download, lines of thomasissa-png/Tempo eCO2mix_RTE_En-cours-Consolide.xls:
+# Latin-1, tabs, a tab ending every row but not the header, measures every half hour and
+# forecasts every quarter-hour, 96 rows on the spring DST day (02:00-02:45 copy 03:00-03:45),
+# four columns energy-mix has no field for, and RTE's disclaimer.
+CONSOLIDATED_HEADER = [
+    *RTE_HEADER, " Stockage batterie", "Déstockage batterie", "Eolien terrestre", "Eolien offshore",
+]  # fmt: skip
+CONSOLIDATED_ROWS = [
+    "2024-01-01\t00:00\t55239\t55000\t54200\t96\t18\t1975\t39886\t15557\t0\t6671\t-2274\t1211\t"
+    "-7824\t20\t-1447\t-2636\t-2235\t-2214\t2360\t14\t63\t18\t88\t761\t201\t926\t5001\t1553\t117\t"
+    "510\t354\t347\t0\t0\t14976\t581",
+    "2024-01-01\t00:15\t\t54300\t53400" + "\t" * 33,
+    "2024-03-31\t01:45\t\t46423\t45700" + "\t" * 33,
+    "2024-03-31\t02:00\t46383\t46423\t45700\t103\t8\t1747\t36047\t8264\t0\t10135\t-752\t1256\t"
+    "-10374\t21\t-3528\t2450\t279\t-2014\t-7516\t7\t78\t18\t65\t704\t142\t835\t6736\t2638\t761\t"
+    "533\t376\t347\t0\t0\t7985\t279",
+    "2024-03-31\t03:00\t46383\t46646\t46600\t103\t8\t1747\t36047\t8264\t0\t10135\t-752\t1256\t"
+    "-10374\t21\t-3528\t2450\t-646\t-2015\t-6367\t7\t78\t18\t65\t704\t142\t835\t6736\t2638\t761\t"
+    "533\t376\t347\t0\t0\t7985\t279",
+]
+RTE_DISCLAIMER = (
+    "RTE ne pourra être tenu responsable de l'usage qui pourrait être fait des données mises à "
+    "disposition, ni en cas de prévisions qui se révèleraient imprécises."
+)
+
+
+def consolidated_download(folder: Path) -> Path:
+    lines = ["\t".join(CONSOLIDATED_HEADER)]
+    lines += [f"France\tDonnées consolidées\t{row}\t" for row in CONSOLIDATED_ROWS]
+    folder.mkdir(exist_ok=True)
+    path = folder / "eCO2mix_RTE_En-cours-Consolide.xls"
+    path.write_bytes(("\n".join([*lines, RTE_DISCLAIMER, "", ""])).encode("latin-1"))
+    return path
+
+
+def test_rte_consolidated_download_final_tabs_are_no_extra_cells(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = consolidated_download(tmp_path)
+    with caplog.at_level("INFO", logger="pipelines.readers.eco2mix"):
+        chunks = list(read_records(bundled("rte-eco2mix-national"), Fetched(path)))
+    frame = pl.concat([c.frame for c in chunks])
+    problems = [p for c in chunks for p in c.problems]
+    # Before, every row carried an extra-cell error for its final tab: the gate refused all.
+    assert frame.height == 5 and frame["_error"].null_count() == 5
+    assert set(frame["nature"]) == {"consolidated"}
+    assert frame.select("period_start", "consumption_mw", "forecast_d1_mw", "wind_mw").rows() == [
+        ("2023-12-31T23:00:00Z", "55239", "55000", "15557"),
+        ("2023-12-31T23:15:00Z", "", "54300", ""),
+        ("2024-03-31T00:45:00Z", "", "46423", ""),
+        ("2024-03-31T02:00:00", "46383", "46423", "8264"),  # skipped by French clocks
+        ("2024-03-31T01:00:00Z", "46383", "46646", "8264"),
+    ]
+    assert {(p.row, p.field) for p in problems} == {(5, "period_start"), (5, "period_end")}
+    assert "Europe/Paris" in problems[0].note
+    assert (
+        "Stockage batterie, Déstockage batterie, Eolien terrestre, Eolien offshore" in caplog.text
+    )
+
+
+def test_rte_consolidated_download_is_harvested(engine: Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "feeds"
+    consolidated_download(folder)
+    text = (SOURCES / "rte-eco2mix-national.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: rte-eco2mix-national", "id: rte-consolidated").replace(
+        "file://{samples}/energy/eco2mix-national-tr.csv", "eCO2mix_RTE_En-cours-Consolide.xls"
+    )
+    (folder / "rte.yaml").write_text(text, encoding="utf-8")
+    outcome = harvest_source(load_source(folder / "rte.yaml"))
+    assert (outcome.status, outcome.read, outcome.published, outcome.quarantined) == (
+        "partial", 5, 4, 1
+    )  # fmt: skip
+    records = stored(engine, "rte-consolidated", "period_start", "forecast_d1_mw", "nature")
+    assert [(utc_text(start), forecast, nature) for start, forecast, nature in records] == [
+        ("2023-12-31T23:00:00Z", 55000.0, "consolidated"),
+        ("2023-12-31T23:15:00Z", 54300.0, "consolidated"),
+        ("2024-03-31T00:45:00Z", 46423.0, "consolidated"),
+        ("2024-03-31T01:00:00Z", 46646.0, "consolidated"),
+    ]
+
+
+def test_uci_published_file_unpadded_dates_and_unrecorded_minutes(tmp_path: Path) -> None:
+    # Lines of the UCI archive's household_power_consumption.txt (first line, 1 January 2007,
+    # and its unrecorded minutes written `?;?;?;?;?;?;`: Sub_metering_3 is left empty).
+    path = tmp_path / "household_power_consumption.txt"
+    path.write_text(
+        "Date;Time;Global_active_power;Global_reactive_power;Voltage;Global_intensity;"
+        "Sub_metering_1;Sub_metering_2;Sub_metering_3\n"
+        "1/1/2007;00:00:00;2.580;0.136;241.970;10.600;0.000;0.000;0.000\n"
+        "1/1/2007;00:01:00;2.552;0.100;241.750;10.400;0.000;0.000;0.000\n"
+        "1/1/2007;00:02:00;?;?;?;?;?;?;\n",
+        encoding="utf-8",
+    )
+    frame, problems = read(bundled("sceaux-household-load-curve"), path)
+    assert frame.filter(pl.col("_row") == 2).select("period_start", "value").rows()[0] == (
+        "2006-12-31T23:00:00Z", "2.580"
+    )  # fmt: skip
+    assert [(p.row, p.note) for p in problems][-1] == (
+        4, "no Sub_metering_3 reading for this period: the file gives an empty cell"
+    )  # fmt: skip
+    assert len(problems) == 4 and set(frame.filter(pl.col("_row") == 4)["value"]) == {""}
