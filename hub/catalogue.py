@@ -237,7 +237,8 @@ def _store_listing(
         for entry in batch.datasets:
             known = session.get(Dataset, entry.id) is not None
             dataset = register_dataset(session, batch, charter, entry=entry)
-            dataset.bbox = entry.bbox
+            if not resources.holds_data(session, entry.id):  # else the data's extent stands
+                dataset.bbox = entry.bbox
             changed = resources.register_files(session, dataset, entry.resources)
             if not known:
                 run.rows_published += 1
@@ -546,7 +547,8 @@ def register_dataset(
     licence = charter.licence or {}
     dataset.title, dataset.theme = title, batch.theme
     dataset.description = entry.description if entry else batch.description
-    dataset.schema_name, dataset.schema_version = schema_name, schema_version
+    if entry is None:  # a listing has no schema: the one its records were stored under stays
+        dataset.schema_name, dataset.schema_version = schema_name, schema_version
     dataset.charter_id, dataset.charter_version = charter.id, charter.version
     dataset.access = charter.access
     dataset.licence_id = str(licence.get("id", ""))
@@ -554,7 +556,9 @@ def register_dataset(
     dataset.licence_url = str(licence.get("uri", ""))
     dataset.mandatory_mention = charter.mandatory_mention or ""
     # Defense in depth: a source url's user:password@ and ?apikey= must not become metadata.
-    dataset.source_url = redact_url(entry.landing_page if entry else batch.source_url)
+    # A dataset a portal lists keeps the portal's page as its source, whatever file it reads.
+    if entry is not None or existing is None or not resources.lists_files(session, dataset_id):
+        dataset.source_url = redact_url(entry.landing_page if entry else batch.source_url)
     dataset.keywords = list(entry.keywords if entry else batch.keywords)
     dataset.modified_at = utcnow()
     session.add(dataset)
@@ -658,6 +662,12 @@ def search(
         .limit(limit)
     ).all()
     return total, list(page)
+
+
+def holds_data(dataset_id: str) -> bool:
+    """Whether the dataset has records or a grid stored (a withdrawn one has none)."""
+    with Session(get_engine()) as session:
+        return resources.holds_data(session, dataset_id)
 
 
 def get(session: Session, dataset_id: str) -> Dataset:

@@ -9,11 +9,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from hub import records
 from hub.batches import FileResource, GridBatch
-from hub.models import Dataset, Resource, utcnow
+from hub.models import Dataset, QuarantinedRow, Resource, utcnow
 
 RECORDS, GRID, FILE = "records", "grid", "file"
 
@@ -131,12 +132,31 @@ def register_files(session: Session, dataset: Dataset, files: list[FileResource]
 
 
 def remove_all(session: Session, dataset_id: str) -> None:
-    """Forget every resource of a dataset that carries no records (a withdrawn portal entry)."""
-    for resource in session.exec(
-        select(Resource).where(Resource.dataset_id == dataset_id, col(Resource.kind) != RECORDS)
-    ).all():
+    """Forget every resource of a withdrawn dataset: a record table is dropped with its rows,
+    and the rows its batches quarantined go too (runs stay: they are the dataset's history)."""
+    for resource in session.exec(select(Resource).where(Resource.dataset_id == dataset_id)).all():
+        if resource.kind == RECORDS and resource.table_name:
+            layout = records.layout_for(
+                resource.table_name, resource.schema_descriptor, sa.MetaData()
+            )
+            records.drop_table(session.connection(), layout)
         session.delete(resource)
+    session.execute(sa.delete(QuarantinedRow).where(col(QuarantinedRow.dataset_id) == dataset_id))
     session.flush()
+
+
+def lists_files(session: Session, dataset_id: str) -> bool:
+    """Whether a dataset links to files (a portal lists it)."""
+    found = select(Resource.id).where(Resource.dataset_id == dataset_id, Resource.kind == FILE)
+    return session.exec(found).first() is not None
+
+
+def holds_data(session: Session, dataset_id: str) -> bool:
+    """Whether a dataset has records or a grid stored (not only links to files)."""
+    found = select(Resource.id).where(
+        Resource.dataset_id == dataset_id, col(Resource.kind).in_([RECORDS, GRID])
+    )
+    return session.exec(found).first() is not None
 
 
 def _file_resource_id(dataset_id: str, position: int) -> str:

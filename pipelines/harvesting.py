@@ -17,6 +17,7 @@ from hub.catalogue import (
     Progress,
     PublishFailed,
     PublishRefused,
+    holds_data,
     publish,
     record_failure,
     record_unchanged,
@@ -25,7 +26,7 @@ from hub.cursors import load_cursor, save_cursor
 from hub.db import DatabaseLocked
 from hub.models import HarvestRun, SourceCursor, utcnow
 from hub.redaction import redact_text, redact_url
-from pipelines import archives, downloads, readers
+from pipelines import archives, downloads, portalfiles, readers
 from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
 from pipelines.fetch import MAX_BYTES, Conditions, Unchanged, fetch
 from pipelines.readers import Fetched
@@ -94,15 +95,17 @@ def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
 def _harvest(source: Source, progress: Progress | None) -> Outcome:
     """Fetch, read and publish one source; the gate records a run for every outcome."""
     secrets: tuple[str, ...] = ()
+    dataset_id = portalfiles.dataset_of(source)  # a portal's file joins the portal's dataset
     cursor = load_cursor(source.id)
-    conditions = Conditions(cursor.etag, cursor.last_modified)
+    conditions = conditions_for(source, cursor, dataset_id)
     try:
         credentials = resolve_credentials(source)
         secrets = credentials.secrets
+        files = portalfiles.plan_of(source)  # a portal's file rules, checked before any request
         fetched = fetch_source(source, credentials, conditions, listing_start(source, cursor))
-        batch = batch_for(source, fetched)
+        batch = portalfiles.joined(source, batch_for(source, fetched))
     except Unchanged as unchanged:  # nothing new to read: the run says so, the data stays
-        run = record_unchanged(source.id, source.id, str(unchanged))
+        run = record_unchanged(dataset_id, source.id, str(unchanged))
         return Outcome(source.id, "succeeded", run.id if run else None, message=str(unchanged))
     except Exception as exc:  # noqa: BLE001 — unreachable feed or misconfigured source
         # Run errors are public for open datasets: no folder of the hub's may show in them.
@@ -110,13 +113,13 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
             redact_text(f"{type(exc).__name__}: {exc}", secrets), source.base_dir
         )
         log.warning("harvest of %s failed before the gate: %s", source.id, reason)
-        failed = record_failure(source.id, source.id, reason)
+        failed = record_failure(dataset_id, source.id, reason)
         return Outcome(source.id, "failed", failed.id if failed else None, message=reason)
     try:
         run = publish(batch, progress=progress)
     except DatabaseLocked as locked:  # another writer kept SQLite's lock: fail this one, go on
         log.warning("harvest of %s failed: %s", source.id, locked)
-        failed = record_failure(source.id, source.id, str(locked))
+        failed = record_failure(dataset_id, source.id, str(locked))
         return Outcome(source.id, "failed", failed.id if failed else None, message=str(locked))
     except PublishRefused as refusal:
         reason = without_paths(redact_text(refusal.reason, secrets), source.base_dir)
@@ -135,7 +138,23 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         position = listing.position if listing else cursor.position
         listed = listing is not None and listing.complete
         save_cursor(source.id, conditions.etag, conditions.last_modified, position, listed=listed)
+        if isinstance(batch, MetadataBatch):  # the listing stands; its files are runs of their own
+            outcome = outcome_of(source.id, run)
+            said = portalfiles.harvest_files(source, batch, files, harvest_source)
+            outcome.message = "; ".join(m for m in (outcome.message, said) if m)
+            return outcome
     return outcome_of(source.id, run)
+
+
+def conditions_for(source: Source, cursor: SourceCursor, dataset_id: str) -> Conditions:
+    """The cursor's ETag/Last-Modified, unless the dataset they vouch for holds no data any more
+    (withdrawn with its portal entry, then listed again): an answer 304 would leave it empty."""
+    if not (cursor.etag or cursor.last_modified):
+        return Conditions("", "")
+    listing = source.format in readers.MODULES and readers.kind_of(source.format) == "metadata"
+    if not listing and not holds_data(dataset_id):
+        return Conditions("", "")
+    return Conditions(cursor.etag, cursor.last_modified)
 
 
 def listing_start(source: Source, cursor: SourceCursor) -> str:

@@ -6,7 +6,8 @@ the harvest's stored position (or `options.since`, an ISO time) asks only for wh
 since then: an increment, whose datasets missing from the answer are not withdrawn. The batch's
 position for the next increment is the latest `metadata_modified` read. Every
 `options.relist_hours` (default 24) the portal is listed whole again, and what it no longer
-lists is withdrawn.
+lists is withdrawn. `options.files` and `options.files_limit` say which files of the listed
+datasets the hub reads too (`pipelines.portalfiles`).
 """
 
 from __future__ import annotations
@@ -247,5 +248,9 @@ def _resource(root: str, resource: dict[str, Any]) -> FileResource | None:
 
 
 READER = Reader(
-    "ckan", "metadata", read, options=("rows", "fq", "since", "relist_hours"), fetches_itself=True
+    "ckan",
+    "metadata",
+    read,
+    options=("rows", "fq", "since", "relist_hours", "files", "files_limit"),
+    fetches_itself=True,
 )

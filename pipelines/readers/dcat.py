@@ -4,7 +4,8 @@ The syntax comes from `options.rdf_format`, else the file's suffix, else its fir
 Titles and descriptions are taken in `options.language` if given, else English, else untagged.
 RDF/XML is checked with defusedxml before rdflib's expat parser sees it (a DOCTYPE, hence any
 entity, is refused), and JSON-LD must carry its @context inline: rdflib would fetch a remote
-one itself, past the hub's address rules.
+one itself, past the hub's address rules. `options.files` and `options.files_limit` say which
+distributions the hub reads too (`pipelines.portalfiles`).
 """
 
 from __future__ import annotations
@@ -301,4 +302,6 @@ def _geometry_box(text: str) -> list[float] | None:
     return portal.box_of(positions)
 
 
-READER = Reader("dcat", "metadata", read, options=("rdf_format", "language"))
+READER = Reader(
+    "dcat", "metadata", read, options=("rdf_format", "language", "files", "files_limit")
+)

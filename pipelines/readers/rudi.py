@@ -6,7 +6,8 @@ The harvest's stored position (or `options.since`, an ISO time) asks only for wh
 since (`updated_after`): an increment, whose missing resources are not withdrawn. Every
 `options.relist_hours` (default 24) the node is listed whole again, withdrawing what it dropped.
 Texts given in several languages (`synopsis`, `summary`) are taken in `options.language`, else
-English, else the first given.
+English, else the first given. `options.files` and `options.files_limit` say which media of
+the listed resources the hub reads too (`pipelines.portalfiles`).
 """
 
 from __future__ import annotations
@@ -193,6 +194,6 @@ READER = Reader(
     "rudi",
     "metadata",
     read,
-    options=("limit", "since", "language", "relist_hours"),
+    options=("limit", "since", "language", "relist_hours", "files", "files_limit"),
     fetches_itself=True,
 )
