@@ -253,9 +253,10 @@ def test_a_schema_loads_from_a_path_too(tmp_path):
 
 
 def test_an_edited_schema_file_is_read_again(tmp_path):
-    path = write(tmp_path, descriptor_of("wildfire-detection"))
-    assert load_schema(path).version == "1.0.0"
-    write(tmp_path, descriptor_of("wildfire-detection") | {"version": "1.10.0"})
+    bundled = descriptor_of("wildfire-detection")
+    path = write(tmp_path, bundled)
+    assert load_schema(path).version == bundled["version"]
+    write(tmp_path, bundled | {"version": "1.10.0"})
     assert load_schema(path).version == "1.10.0"
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from hub import catalogue
-from hub.config import PROJECT_ROOT
-from hub.models import HarvestRun, QuarantinedRow
+from hub.config import PROJECT_ROOT, get_settings
+from hub.models import Dataset, HarvestRun, QuarantinedRow
 from pipelines.flows import Outcome, harvest_source
 from pipelines.readers import Fetched, ReaderError, read_records
 from pipelines.sources import Source, load_source
@@ -229,6 +229,7 @@ def test_firms_detections_get_their_utc_overpass_time(engine, samples):
     days = Counter(utc(r["acquired_at"]).date().isoformat() for r in rows)
     assert days == {"2020-09-30": 1392, "2020-10-01": 1183}
     assert Counter(r["satellite"] for r in rows) == Counter(line["satellite"] for line in lines)
+    assert {(r["instrument"], r["confidence_class"]) for r in rows} == {("MODIS", None)}
 
 
 def test_firms_clock_without_leading_zeros_and_a_broken_clock(engine, samples, tmp_path):
@@ -252,16 +253,141 @@ def test_firms_clock_without_leading_zeros_and_a_broken_clock(engine, samples, t
     )
 
 
-def test_a_viirs_file_is_refused_by_name(engine, tmp_path):
-    feed = tmp_path / "viirs.csv"
-    feed.write_text(
-        "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,"
-        "version,bright_ti5,frp,daynight\n"
-        "30.94,-88.02,330.1,0.39,0.36,2020-09-30,0754,N,n,1.0NRT,290.2,3.1,N\n",
-        encoding="utf-8",
+# FIRMS VIIRS files of three kinds, each a few real lines:
+# - 24-hour files (bright_ti4, no instrument column, confidence spelled out): rows of
+#   src/test/resources/io/kontur/eventapi/firms/job/firms.suomi-npp-viirs-c2.csv (NOAA-20,
+#   satellite 1) and firms.noaa-20-viirs-c2.csv (Suomi NPP, N) in github.com/konturio/event-api;
+VIIRS_24H = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+    "48.27736,14.33752,308.6,0.39,0.36,2020-11-01,0112,1,nominal,2.0NRT,280.8,0.9,N\n"
+    "44.48262,-119.91124,297.8,0.51,0.66,2020-11-02,1100,1,nominal,2.0NRT,277.5,0.9,N\n"
+    "66.88837,75.49076,367,0.5,0.66,2020-11-01,0012,N,high,2.0NRT,256.5,9.8,N\n"
+    "-15.35001,40.51532,346.9,0.56,0.43,2020-11-02,1106,N,nominal,2.0NRT,302.7,9.2,D\n"
+)
+# - the area API (instrument column, l/n/h, NOAA-21 as N21, clocks without leading zeros):
+#   data/raw/VIIRS_NOAA21_NRT_2026-09-25.csv of github.com/jainunnati/ThermWatch_FIRMS, rows 2-3;
+VIIRS_API = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
+    "version,bright_ti5,frp,daynight\n"
+    "23.64921,96.19442,329.65,0.54,0.42,2026-09-25,627,N21,VIIRS,l,2.0NRT,304.26,7.18,D\n"
+    "26.72463,95.78725,330.36,0.5,0.41,2026-09-25,629,N21,VIIRS,n,2.0NRT,296.13,3.34,D\n"
+)
+# - archive downloads, whose VIIRS columns carry MODIS's names (brightness, bright_t31) and
+#   NOAA-20 is N20: data/raw/DL_FIRE_J1V-C2_740979/fire_archive_J1V-C2_740979.csv (rows 2, 17)
+#   and DL_FIRE_SV-C2_740981/fire_archive_SV-C2_740981.csv (row 15) of github.com/domino644/miss.
+VIIRS_ARCHIVE = (
+    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
+    "version,bright_t31,frp,daynight,type\n"
+    "36.24333,27.96268,323.51,0.61,0.54,2023-07-23,0038,N20,VIIRS,n,2,300.39,37.9,N,0\n"
+    "36.21456,27.97419,367,0.61,0.54,2023-07-23,0038,N20,VIIRS,h,2,307.73,12.98,N,0\n"
+    "36.22617,27.93412,367,0.64,0.72,2023-07-19,0104,N,VIIRS,h,2,300.25,15.44,N,0\n"
+)
+
+
+def harvest_text(tmp_path: Path, name: str, text: str, **changes: Any) -> Outcome:
+    """Harvest `text`, written as file `name`, as the bundled FIRMS source does its file."""
+    feed = tmp_path / name
+    feed.write_text(text, encoding="utf-8")
+    changes.setdefault("id", name.removesuffix(".csv"))
+    return harvest_source(variant("firms-modis-usa-2020-10-01", tmp_path, feed, **changes))
+
+
+def test_viirs_24_hour_files_give_their_i4_i5_temperatures_and_confidence_class(engine, tmp_path):
+    outcome = harvest_text(tmp_path, "viirs-24h.csv", VIIRS_24H)
+    assert (outcome.status, outcome.published, outcome.quarantined) == ("succeeded", 4, 0), outcome
+    rows = keyed(stored(engine, "viirs-24h"), "latitude")
+    noaa20 = rows[44.48262]
+    assert (noaa20["longitude"], utc(noaa20["acquired_at"])) == (
+        -119.91124,
+        datetime(2020, 11, 2, 11, 0, tzinfo=UTC),
     )
-    outcome = harvest_source(variant("firms-modis-usa-2020-10-01", tmp_path, feed, id="viirs"))
-    assert outcome.status == "failed" and "FIRMS VIIRS file" in outcome.message, outcome
+    assert (noaa20["brightness"], noaa20["bright_t31"], noaa20["scan"]) == (297.8, 277.5, 0.51)
+    assert (noaa20["satellite"], noaa20["instrument"], noaa20["version"]) == (
+        "1",
+        "VIIRS",
+        "2.0NRT",
+    )
+    assert (noaa20["confidence"], noaa20["confidence_class"]) == (None, "nominal")
+    snpp = rows[66.88837]
+    assert utc(snpp["acquired_at"]) == datetime(2020, 11, 1, 0, 12, tzinfo=UTC)
+    assert (snpp["satellite"], snpp["confidence_class"], snpp["daynight"]) == ("N", "high", "N")
+    assert Counter(r["satellite"] for r in rows.values()) == {"1": 2, "N": 2}
+
+
+def test_viirs_api_and_archive_files_name_satellites_and_classes_their_own_way(engine, tmp_path):
+    api = harvest_text(tmp_path, "viirs-api.csv", VIIRS_API)
+    archive = harvest_text(tmp_path, "viirs-archive.csv", VIIRS_ARCHIVE)
+    for outcome in (api, archive):
+        assert (outcome.status, outcome.quarantined) == ("succeeded", 0), outcome
+    rows = keyed(stored(engine, "viirs-api") + stored(engine, "viirs-archive"), "latitude")
+    assert len(rows) == 5
+    noaa21 = rows[23.64921]
+    assert (noaa21["satellite"], noaa21["confidence_class"], noaa21["brightness"]) == (
+        "2",
+        "low",
+        329.65,
+    )
+    assert utc(noaa21["acquired_at"]) == datetime(2026, 9, 25, 6, 27, tzinfo=UTC)  # "627"
+    noaa20 = rows[36.24333]
+    assert (noaa20["longitude"], utc(noaa20["acquired_at"])) == (
+        27.96268,
+        datetime(2023, 7, 23, 0, 38, tzinfo=UTC),
+    )
+    assert (noaa20["satellite"], noaa20["instrument"], noaa20["version"]) == ("1", "VIIRS", "2")
+    assert (noaa20["brightness"], noaa20["bright_t31"], noaa20["frp"]) == (323.51, 300.39, 37.9)
+    assert (noaa20["confidence"], noaa20["confidence_class"]) == (None, "nominal")
+    assert (rows[36.22617]["satellite"], rows[36.22617]["confidence_class"]) == ("N", "high")
+
+
+def test_a_viirs_confidence_or_satellite_firms_does_not_write_is_quarantined(engine, tmp_path):
+    first = VIIRS_API.splitlines()[1]
+    odd = first.replace("23.64921", "23.5").replace(",N21,", ",N22,").replace(",l,", ",50,")
+    outcome = harvest_text(tmp_path, "viirs-odd.csv", f"{VIIRS_API}{odd}\n")
+    assert (outcome.read, outcome.published, outcome.quarantined) == (3, 2, 1), outcome
+    found = notes(engine, outcome.run_id)
+    assert found.keys() == {4}
+    assert any("satellite" in n and "N22" in n for n in found[4]), found
+    assert any("confidence_class" in n and "50" in n for n in found[4]), found
+
+
+def test_a_dataset_stored_under_1_0_0_takes_viirs_batches_under_1_1_0(
+    engine, tmp_path, monkeypatch
+):
+    current = json.loads(
+        (PROJECT_ROOT / "schemas" / "wildfire-detection.schema.json").read_text(encoding="utf-8")
+    )
+    first = json.loads(json.dumps(current))  # 1.0.0: MODIS only, as first published
+    first["version"] = "1.0.0"
+    first["fields"] = [
+        f for f in first["fields"] if f["name"] not in ("instrument", "confidence_class")
+    ]
+    next(f for f in first["fields"] if f["name"] == "satellite")["constraints"]["enum"] = ["T", "A"]
+    territory = tmp_path / "territory-schemas"
+    territory.mkdir()
+    write_json(territory / "wildfire-detection.schema.json", first)
+    monkeypatch.setenv("HUB_SCHEMAS_PATH", str(territory))
+    get_settings.cache_clear()
+    harvested("firms-modis-usa-2020-10-01")
+    assert dataset_version(engine, "firms-modis-usa-2020-10-01") == "1.0.0"
+
+    monkeypatch.delenv("HUB_SCHEMAS_PATH")
+    get_settings.cache_clear()
+    viirs = harvest_text(tmp_path, "viirs-24h.csv", VIIRS_24H, id="firms-modis-usa-2020-10-01")
+    assert (viirs.status, viirs.published, viirs.quarantined) == ("succeeded", 4, 0), viirs
+    assert dataset_version(engine, "firms-modis-usa-2020-10-01") == "1.1.0"
+    rows = stored(engine, "firms-modis-usa-2020-10-01")
+    assert len(rows) == 2575 + 4
+    assert Counter(r["instrument"] for r in rows) == {None: 2575, "VIIRS": 4}
+    assert Counter(r["satellite"] for r in rows if r["instrument"] == "VIIRS") == {"1": 2, "N": 2}
+    modis = [r for r in rows if (r["latitude"], r["longitude"]) == (30.943, -88.017)]
+    assert [(r["confidence"], r["confidence_class"]) for r in modis] == [(54, None)]
+
+
+def dataset_version(engine: Engine, dataset: str) -> str | None:
+    with Session(engine) as session:
+        found = session.get(Dataset, dataset)
+        return None if found is None else found.schema_version
 
 
 def test_an_archive_download_naming_terra_and_aqua_is_read_as_t_and_a(engine, tmp_path):
