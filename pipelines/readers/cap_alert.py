@@ -3,11 +3,20 @@
 Values stay as the alert writes them (times with their offsets, codes as spelled):
 normalisation comes after. The reader only applies CAP's own rules: `language` defaults to
 en-US, `effective` to the alert's `sent`, and an area's `lat,lon` becomes GeoJSON `[lon, lat]`.
+
+`web` must be "a full, absolute URI" (CAP 1.2, info.web), and risk-alert's `web` is a `uri`. Some
+senders write a bare host name instead (Algeria's ONM: `<web>www.meteo.dz</web>`). Refusing the
+alert for its link would withhold life-safety information, and prefixing `https://` would be a
+guess: read as the URI reference it is, `www.meteo.dz` is a relative path, not a host, and
+nothing says the site serves https. So a `web` without a scheme is left empty, the alert is
+published, and a warning names the value as written.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +32,9 @@ INFO_FIELDS = (
 LISTED_FIELDS = ("category", "responseType")  # repeated elements, joined by spaces
 SHAPES = ("polygon", "circle")
 DEFAULT_LANGUAGE = "en-US"  # CAP 1.2, info.language
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986: what an absolute URI starts with
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, str | None]
 
@@ -70,6 +82,7 @@ def info_row(info: ET.Element, index: int, common: Row) -> InfoRow:
     values: Row = {**common, "info_index": str(index)}
     values["language"] = text_of(info, "language") or DEFAULT_LANGUAGE
     values.update({name: text_of(info, name) for name in INFO_FIELDS})
+    values["web"] = _absolute_web(values, index)
     values.update({name: " ".join(texts_of(info, name)) or None for name in LISTED_FIELDS})
     values["effective"] = values["effective"] or common["sent"]
     areas = info.findall(f"{{{CAP}}}area")
@@ -103,6 +116,19 @@ def shapes_of(areas: list[ET.Element]) -> list[Shape]:
                 continue  # NWS writes <polygon></polygon> for an area given by geocodes only
             shapes.append(Shape(kind, child.text or "", f"{where}, {kind} {counts[kind]}"))
     return shapes
+
+
+def _absolute_web(values: Row, index: int) -> str | None:
+    """The info's `web` if it is an absolute URI; else None, with a warning naming it."""
+    web = values["web"]
+    if web is None or SCHEME.match(web):
+        return web
+    log.warning(
+        "alert %r of %r, info %d: <web> %r is not an absolute URI (CAP 1.2 asks for one); "
+        "the alert is published with web empty",
+        values["identifier"], values["sender"], index, web,
+    )  # fmt: skip
+    return None
 
 
 def _key(common: Row) -> tuple[str, str, str]:

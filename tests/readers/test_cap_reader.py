@@ -334,6 +334,68 @@ xmlns:ha = 'http://www.alerting.net/namespace/index_1.0'>
     )
 
 
+# A real Algerian alert (tests/data/dz/valid.xml of github.com/wmo-im/capvalidator), its
+# 223-point polygon cut to its first three points and closed: the ONM writes `<web>` as a bare
+# host name, which is no absolute URI.
+ALGERIA_ALERT = """<?xml version='1.0' encoding='utf-8'?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+    <identifier>cad1270d-9957-4e48-be06-5a49e01a059d</identifier>
+    <sender>www.meteo.dz</sender>
+    <sent>2024-07-12T10:54:01+00:00</sent>
+    <status>Actual</status>
+    <msgType>Alert</msgType>
+    <scope>Public</scope>
+    <info>
+        <language>fr-FR</language>
+        <category>Met</category>
+        <event>CANICULE</event>
+        <urgency>Expected</urgency>
+        <severity>Moderate</severity>
+        <certainty>Likely</certainty>
+        <effective>2024-07-12T10:54:01+00:00</effective>
+        <onset>2024-07-12T09:00:00+00:00</onset>
+        <expires>2024-07-13T06:00:00+00:00</expires>
+        <senderName>Office National de la Météorologie</senderName>
+        <headline>Avertissement De CANICULE Modéré</headline>
+        <description />
+        <instruction>Veuillez consulter les consignes de sécurités sur le lien suivant: https://www.meteo.dz/medias/files/2019/CONSIGNES.pdf</instruction>
+        <web>www.meteo.dz</web>
+        <contact>www.meteo.dz/contact</contact>
+        <area>
+            <areaDesc>RELIZANE</areaDesc>
+            <polygon>35.701226818000066,0.22822006400002692 35.69394707500004,0.2558000670000524 35.672807816000045,0.26258006700004444 35.701226818000066,0.22822006400002692</polygon>
+        </area>
+    </info>
+</alert>"""  # noqa: E501
+
+
+def test_a_web_that_is_no_absolute_uri_is_left_empty_and_the_alert_published(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, "dz.xml", ALGERIA_ALERT)
+    with caplog.at_level("WARNING", logger="pipelines.readers.cap_alert"):
+        outcome = harvest_source(cap_source_file(tmp_path, path.as_uri(), "cap-dz"))
+    assert outcome.status == "succeeded", outcome
+    assert_counts(outcome, 1, 1, 0)
+    (record,) = stored(engine, "cap-dz")
+    assert (record["event"], record["severity"], record["area_desc"]) == (
+        "CANICULE",
+        "Moderate",
+        "RELIZANE",
+    )
+    assert (record["sent"], record["expires"]) == ("2024-07-12T10:54:01Z", "2024-07-13T06:00:00Z")
+    assert record["web"] is None
+    assert record["instruction"].endswith("https://www.meteo.dz/medias/files/2019/CONSIGNES.pdf")
+    (warning,) = [r.getMessage() for r in caplog.records if "<web>" in r.getMessage()]
+    assert "'www.meteo.dz' is not an absolute URI" in warning
+    assert "cad1270d-9957-4e48-be06-5a49e01a059d" in warning
+    # Written as CAP asks, the same link is kept.
+    rows, problems = read_rows(write(tmp_path, "dz-https.xml", swap(
+        ALGERIA_ALERT, "<web>www.meteo.dz</web>", "<web>https://www.meteo.dz</web>"
+    )))  # fmt: skip
+    assert problems == [] and [r["web"] for r in rows] == ["https://www.meteo.dz"]
+
+
 # --- bad documents -----------------------------------------------------------------------------
 
 XXE = """<?xml version="1.0"?>
