@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from hub import __version__
-from hub.api import access_log, ckan, ckan_replies, datasets, health
+from hub.api import access_log, datasets, health
+from hub.api.ckan import replies as ckan_replies
+from hub.api.ckan import routes as ckan
 from hub.api.headers import SecurityHeaders
 from hub.api.limits import BodyLimit
 from hub.api.nul import NulGuard

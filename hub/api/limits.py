@@ -11,7 +11,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api import ckan_replies
+from hub.api.ckan import replies as ckan_replies
 from hub.api.origin import route_path
 from hub.config import get_settings
 

@@ -12,7 +12,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.api import ckan_replies
+from hub.api.ckan import replies as ckan_replies
 from hub.api.origin import route_path
 
 MESSAGE = "NUL characters (%00) are not allowed in a URL"

@@ -8,7 +8,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-from hub.api.ckan_replies import MEDIA_TYPE, failure_body, is_ckan_path
+from hub.api.ckan.replies import MEDIA_TYPE, failure_body, is_ckan_path
 from hub.db import DatabaseLocked
 
 log = logging.getLogger(__name__)

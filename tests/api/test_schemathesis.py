@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
-from hub.api.ckan_actions import ACTIONS
-from hub.api.ckan_schema import ACTION_DOCS
+from hub.api.ckan.actions import ACTIONS
+from hub.api.ckan.docs import ACTION_DOCS
 from hub.app import create_app
 
 # Cases per operation and run: 32 operations × 3 runs stay well under 2 minutes; set

@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from hub import __version__, access, catalogue
 from hub.access import ANONYMOUS, Actor
-from hub.api import ckan_packages as packages
-from hub.api import ckan_search
-from hub.api.ckan_errors import (
+from hub.api.ckan import packages
+from hub.api.ckan import search as ckan_search
+from hub.api.ckan.errors import (
     NotFound,
     ValidationError,
     as_bool,

@@ -19,10 +19,10 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from hub.api.auth import AuthError, authenticate
-from hub.api.ckan_actions import ACTIONS, WRITE_ACTIONS, Call
-from hub.api.ckan_errors import ActionError, NotAuthorized
-from hub.api.ckan_replies import bare, envelope
-from hub.api.ckan_schema import ACTION_DOCS, GENERIC, get_operation, post_operation
+from hub.api.ckan.actions import ACTIONS, WRITE_ACTIONS, Call
+from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
+from hub.api.ckan.errors import ActionError, NotAuthorized
+from hub.api.ckan.replies import bare, envelope
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.limits import BodyTooLarge

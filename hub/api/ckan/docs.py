@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.ckan_search import ROWS_MAX
+from hub.api.ckan.search import ROWS_MAX
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

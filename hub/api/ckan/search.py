@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from hub.api.ckan_errors import (
+from hub.api.ckan.errors import (
     SearchQueryError,
     ValidationError,
     as_int,
@@ -19,7 +19,7 @@ from hub.api.ckan_errors import (
     as_natural,
     as_text,
 )
-from hub.api.ckan_query import WORD, Doc, fold, has_prefix, parse_all, words_in
+from hub.api.ckan.query import WORD, Doc, fold, has_prefix, parse_all, words_in
 
 ROWS_MAX = 1000
 DEFAULT_SORT = "score desc, metadata_modified desc"

@@ -11,7 +11,7 @@ from fnmatch import translate
 from functools import lru_cache
 from typing import Any
 
-from hub.api.ckan_errors import SearchQueryError
+from hub.api.ckan.errors import SearchQueryError
 
 Doc = dict[str, list[str]]
 Predicate = Callable[[Doc], bool]
