@@ -7,14 +7,16 @@ read, to give the extent. The engine is chosen from the file's first bytes, neve
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import logging
+import math
 import os
 import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,11 @@ LAT_UNITS = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn
 LON_UNITS = {"degrees_east", "degree_east", "degrees_e", "degree_e", "degreese", "degreee"}
 PLAIN_DEGREES = {"", "degree", "degrees"}  # what a `lat` or `lon` named by name alone may carry
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# `months since 1960-1-1`: undecoded by xarray in a real calendar (see `_month_range`)
+MONTHS_SINCE = re.compile(
+    r"^\s*(months?|years?)\s+since\s+(\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?",
+    re.IGNORECASE,
+)
 HASH_PREFIX = 16  # hex digits of the content hash that name a stored grid file
 
 
@@ -109,6 +116,11 @@ def _opened(path: Path, engine: str) -> xr.Dataset:
             try:
                 return _open(path, engine, decode_times=True)
             except ImportError as exc:  # a model calendar (noleap, 360_day) needs cftime
+                log.warning("%s: times left undecoded: %s", path.name, exc)
+                return _open(path, engine, decode_times=False)
+            except ValueError as exc:  # "months since" in a real calendar: read as months
+                if "unable to decode time" not in str(exc).lower():
+                    raise
                 log.warning("%s: times left undecoded: %s", path.name, exc)
                 return _open(path, engine, decode_times=False)
         except Exception as exc:  # noqa: BLE001 — HDF5 and scipy parsers fail in many types
@@ -184,7 +196,23 @@ def _bbox(ds: xr.Dataset) -> list[float] | None:
     if lons.min() < -360 or lons.max() > 720:
         raise GridError(f"longitude {lon.name!r} spans {lons.min()} to {lons.max()}: not degrees")
     west, east = longitude_extent(lons)
+    if lon.ndim == 2 and _wraps_round(lon, west, east):
+        west, east = -180.0, 180.0
     return [round(v, 6) for v in (west, float(lats.min()), east, float(lats.max()))]
+
+
+def _wraps_round(lon: xr.DataArray, west: float, east: float) -> bool:
+    """Whether a curvilinear grid's longitudes circle the globe (a polar grid, like RASM's).
+
+    The arc left out is then no wider than a step between neighbouring cells: no hole, only
+    the spacing of the grid, which a box of cell centres should not cut out.
+    """
+    values = np.asarray(lon.values, dtype=float)
+    left_out = (west - east) % 360.0
+    steps = [np.abs((np.diff(values, axis=axis) + 180.0) % 360.0 - 180.0) for axis in (0, 1)]
+    finite = [step[np.isfinite(step)] for step in steps if step.size]
+    widest = max((float(step.max()) for step in finite if step.size), default=0.0)
+    return 0.0 < left_out <= widest
 
 
 def _coordinate(ds: xr.Dataset, axis: str) -> xr.DataArray | None:
@@ -240,7 +268,9 @@ def longitude_extent(lons: np.ndarray) -> tuple[float, float]:
 def _time_range(ds: xr.Dataset) -> dict[str, datetime | None]:
     """First and last time of the time coordinate, in UTC; none when the grid has no time."""
     var = _time_coordinate(ds)
-    values = np.asarray(var.values).ravel() if var is not None else np.array([])
+    if var is None:
+        return _month_range(ds)
+    values = np.asarray(var.values).ravel()
     if np.issubdtype(values.dtype, np.datetime64):
         values = values[~np.isnat(values)]
         values = values[[values.argmin(), values.argmax()]] if values.size else values
@@ -259,6 +289,40 @@ def _time_coordinate(ds: xr.Dataset) -> xr.DataArray | None:
     return (dimensional or decoded or [None])[0]
 
 
+def _month_range(ds: xr.Dataset) -> dict[str, datetime | None]:
+    """The range of an undecoded `months since` or `years since` time axis.
+
+    xarray decodes these units in a 360_day calendar only (a CF month is 1/12 of a year); NOAA's
+    and IRI's monthly files count calendar months in a real calendar (452.5: the middle of the
+    453rd month), read so here.
+    """
+    for var in ds.coords.values():
+        match = MONTHS_SINCE.match(str(var.attrs.get("units", "")))
+        if match is None or var.name not in ds.dims:
+            continue
+        values = _finite(var)
+        year, month, day, hour, minute = (int(n) for n in match.groups(default="0")[1:])
+        try:
+            origin = datetime(year, month, day, hour, minute, tzinfo=UTC)
+        except ValueError:  # month 13, day 0 …
+            continue
+        if values.size == 0 or np.abs(values).max() > 120_000:  # past year 9999: not months
+            continue
+        per = 12 if match.group(1).lower().startswith("year") else 1
+        ends = [_months_after(origin, v * per) for v in (values.min(), values.max())]
+        return {"time_min": ends[0], "time_max": ends[1]}
+    return {"time_min": None, "time_max": None}
+
+
+def _months_after(origin: datetime, months: float) -> datetime:
+    """`origin` moved by whole calendar months, then by the fraction of the month reached."""
+    whole = math.floor(months)
+    year, month = divmod(origin.month - 1 + whole, 12)
+    days = calendar.monthrange(origin.year + year, month + 1)[1]
+    start = origin.replace(year=origin.year + year, month=month + 1, day=min(origin.day, days))
+    return start + timedelta(days=(months - whole) * days)
+
+
 def _is_time(var: xr.DataArray) -> bool:
     """Whether xarray decoded a variable into datetimes (numpy or cftime)."""
     if np.issubdtype(var.dtype, np.datetime64):
@@ -272,9 +336,12 @@ def _utc(value: Any) -> datetime | None:
         moment = value.astype("datetime64[us]").item()
         return moment.replace(tzinfo=UTC) if isinstance(moment, datetime) else None
     try:  # cftime: a model calendar (noleap, 360_day …); its dates may not exist in ours
+        # 360_day's 29 and 30 February (30 April …) stand for the month's last day
+        last = calendar.monthrange(value.year, value.month)[1]
         return datetime(
-            value.year, value.month, value.day, value.hour, value.minute, value.second, tzinfo=UTC
-        )
+            value.year, value.month, min(value.day, last), value.hour, value.minute,
+            value.second, tzinfo=UTC,
+        )  # fmt: skip
     except (AttributeError, ValueError):
         log.warning("time %r has no Gregorian equivalent: left out of the time range", value)
         return None

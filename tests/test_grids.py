@@ -328,3 +328,76 @@ def test_a_model_calendar_gives_its_time_range(tmp_path, calendar, days, first, 
     grid.to_netcdf(path, engine="scipy")
     description = describe_grid(path)
     assert (description.time_min, description.time_max) == (first, last)
+
+
+# --- files of other publishers, written here with the structure of real ones -----------------
+
+
+def degrees(values: object, axis: str) -> tuple[tuple[str, ...], object, dict[str, str]]:
+    units = "degrees_north" if axis == "lat" else "degrees_east"
+    dims = ("y", "x") if np.ndim(values) == 2 else (axis,)
+    return dims, values, {"units": units}
+
+
+def test_a_polar_curvilinear_grid_circles_the_globe(tmp_path):
+    # pydata/xarray-data rasm.nc (RASM model output): Tair(time, y, x) on 2-D `xc`/`yc` in
+    # 0..360 around the pole, times in a noleap calendar. Before: a box crossing the
+    # antimeridian that cut out the widest step between two cells.
+    yc = np.linspace(16.53, 89.95, 20)[:, None] + np.zeros((1, 27))
+    xc = np.linspace(0.0056, 359.99, 27)[None, :] + np.zeros((20, 1))
+    days = {"units": "days since 0001-01-01", "calendar": "noleap"}
+    ds = xr.Dataset(
+        {"Tair": (("time", "y", "x"), np.zeros((2, 20, 27)), {"coordinates": "yc xc"})},
+        coords={"time": ("time", [722815.5, 723881.5], days), "xc": degrees(xc, "lon"),
+                "yc": degrees(yc, "lat")},
+    )  # fmt: skip
+    ds.to_netcdf(tmp_path / "rasm.nc", engine="scipy")
+    grid = describe_grid(tmp_path / "rasm.nc")
+    assert grid.bbox == [-180.0, 16.53, 180.0, 89.95]
+    # 722815.5 noleap days: 1980 years and 115.5 days; 1066 days later, no 29 February 1984
+    assert (grid.time_min, grid.time_max) == (
+        datetime(1981, 4, 26, 12, tzinfo=UTC), datetime(1984, 3, 28, 12, tzinfo=UTC)
+    )  # fmt: skip
+    # a regional curvilinear grid (ROMS_example.nc's lon_rho) keeps its own box
+    lon_rho = np.linspace(-95.8, -89.0, 27)[None, :] + np.zeros((20, 1))
+    regional = ds.assign_coords(xc=(("y", "x"), lon_rho, {"units": "degree_east"}))
+    regional.to_netcdf(tmp_path / "roms.nc", engine="scipy")
+    assert describe_grid(tmp_path / "roms.nc").bbox == [-95.8, 16.53, -89.0, 89.95]
+
+
+def test_model_calendar_days_missing_from_ours_stay_in_the_range(tmp_path):
+    # CMIP6 HadGEM3 output is in a 360_day calendar: 30 February exists there. Before, such a
+    # time was left out, and a file of February's last days had no time range at all.
+    time = {"units": "days since 1850-01-01", "calendar": "360_day", "standard_name": "time"}
+    start = 360 * 150 + 30  # 1 February 2000 in days since 1850-01-01, 360_day
+    ds = xr.Dataset(
+        {"tas": (("time", "lat"), np.zeros((2, 1)), {"units": "K"})},
+        coords={"time": ("time", [start + 28.5, start + 29.5], time), "lat": degrees([0.0], "lat")},
+    )
+    ds.to_netcdf(tmp_path / "tas.nc", engine="h5netcdf")
+    grid = describe_grid(tmp_path / "tas.nc")
+    assert (grid.time_min, grid.time_max) == (
+        datetime(2000, 2, 29, 12, tzinfo=UTC),
+        datetime(2000, 2, 29, 12, tzinfo=UTC),
+    )  # fmt: skip  (29 and 30 February 360_day: the month's last day, 29 February 2000)
+
+
+def test_months_since_in_a_real_calendar_are_calendar_months(tmp_path):
+    # IRI Data Library forecasts: F "months since 1960-01-01" from 452.5 to 619.5 (mid-month),
+    # calendar "360"; NOAA monthly files count whole months in the standard calendar. xarray
+    # refuses to decode both: before, the file was refused ("cannot decode its time").
+    for calendar, values, first, last in (
+        ("360", [452.5, 619.5], datetime(1997, 9, 16, tzinfo=UTC),
+         datetime(2011, 8, 16, 12, tzinfo=UTC)),
+        ("standard", [0.0, 11.0], datetime(2000, 1, 1, tzinfo=UTC),
+         datetime(2000, 12, 1, tzinfo=UTC)),
+    ):  # fmt: skip
+        origin = "1960-01-01" if calendar == "360" else "2000-1-1"
+        units = {"units": f"months since {origin}", "calendar": calendar}
+        ds = xr.Dataset(
+            {"prob": (("F", "Y"), np.zeros((2, 1)), {"units": "percent"})},
+            coords={"F": ("F", values, units), "Y": ("Y", [10.0], {"units": "degree_north"})},
+        )
+        ds.to_netcdf(tmp_path / "f.nc", engine="scipy")
+        grid = describe_grid(tmp_path / "f.nc")
+        assert (grid.time_min, grid.time_max) == (first, last)
