@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -50,7 +51,9 @@ def read(source: Source, fetched: Fetched) -> MetadataBatch:
         ckan = RemoteCKAN(root, user_agent=USER_AGENT, session=client.session)
         packages, whole = search_all(ckan, client, rows, fq)
     shown = redact_url(root)  # links go public: no user:password@ from the source's url
-    datasets = [dataset_of(source.id, shown, p) for p in packages]
+    language = source.options.get("language")
+    languages = [str(language).lower()] if language else []
+    datasets = [dataset_of(source.id, shown, p, [*languages, "en"]) for p in packages]
     return portal.metadata_batch(source, datasets, since, whole)
 
 
@@ -160,19 +163,23 @@ def _key(package: dict[str, Any]) -> str:
     return _text(package.get("name")) or _text(package.get("id"))
 
 
-def dataset_of(source_id: str, root: str, package: dict[str, Any]) -> PortalDataset:
-    """A CKAN package as the hub's PortalDataset."""
+def dataset_of(
+    source_id: str, root: str, package: dict[str, Any], languages: Sequence[str] = ("en",)
+) -> PortalDataset:
+    """A CKAN package as the hub's PortalDataset, its texts in the first language it has."""
     name = _key(package)
-    resources = [_resource(root, r) for r in package.get("resources") or [] if isinstance(r, dict)]
+    resources = [
+        _resource(root, r, languages) for r in package.get("resources") or [] if isinstance(r, dict)
+    ]
     return PortalDataset(
         id=portal.hub_dataset_id(source_id, name),
-        title=_text(package.get("title")) or name,
-        description=_text(package.get("notes")),
+        title=_translated(package, "title", languages) or name,
+        description=_translated(package, "notes", languages),
         keywords=_tags(package.get("tags")),
         licence=_text(package.get("license_title")) or _text(package.get("license_id")),
         modified=portal.parse_time(package.get("metadata_modified")),
         landing_page=f"{root}/dataset/{quote(name)}",
-        organization=_organization(package.get("organization")),
+        organization=_organization(package.get("organization"), languages),
         bbox=portal.bbox_of_geojson(_spatial(package)),
         resources=[r for r in resources if r is not None],
     )
@@ -180,6 +187,24 @@ def dataset_of(source_id: str, root: str, package: dict[str, Any]) -> PortalData
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _translated(holder: dict[str, Any], key: str, languages: Sequence[str]) -> str:
+    """A text field, or its translation in the first of `languages` the portal gives.
+
+    ckanext-fluent portals write `title_translated: {en, fr}` beside `title` (open.canada.ca),
+    or `title` itself as `{de, fr, it, en}`, sometimes as JSON text (opendata.swiss).
+    """
+    for value in (holder.get(f"{key}_translated"), holder.get(key)):
+        texts = _decoded(value) if isinstance(value, str) else value
+        if isinstance(texts, dict):
+            chosen = [_text(texts.get(language)) for language in languages]
+            found = next((t for t in [*chosen, *map(_text, texts.values())] if t), "")
+            if found:
+                return found
+        elif _text(value):
+            return _text(value)
+    return ""
 
 
 def _decoded(value: object) -> object:
@@ -208,10 +233,10 @@ def _tags(value: object) -> list[str]:
     return list(dict.fromkeys(n.strip() for n in names if isinstance(n, str) and n.strip()))
 
 
-def _organization(value: object) -> str:
+def _organization(value: object, languages: Sequence[str]) -> str:
     organization = _decoded(value)
     if isinstance(organization, dict):
-        return _text(organization.get("title")) or _text(organization.get("name"))
+        return _translated(organization, "title", languages) or _text(organization.get("name"))
     return _text(organization)
 
 
@@ -226,7 +251,7 @@ def _spatial(package: dict[str, Any]) -> object:
     return found[0] if found else None
 
 
-def _resource(root: str, resource: dict[str, Any]) -> FileResource | None:
+def _resource(root: str, resource: dict[str, Any], languages: Sequence[str]) -> FileResource | None:
     """A CKAN resource as a FileResource; one without a web link is left out."""
     written = _text(resource.get("url"))  # an upload's url may be relative to the portal
     url = portal.web_link(urljoin(f"{root}/", written)) if written else ""
@@ -234,10 +259,12 @@ def _resource(root: str, resource: dict[str, Any]) -> FileResource | None:
         return None
     size = resource.get("size")
     return FileResource(
-        name=_text(resource.get("name")) or urlsplit(url).path.rsplit("/", 1)[-1] or url,
+        name=_translated(resource, "name", languages)
+        or urlsplit(url).path.rsplit("/", 1)[-1]
+        or url,
         url=url,
-        format=_text(resource.get("format")) or _text(resource.get("mimetype")),
-        description=_text(resource.get("description")),
+        format=_format(resource),
+        description=_translated(resource, "description", languages),
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
         modified=portal.parse_time(
             resource.get("last_modified")
@@ -247,10 +274,18 @@ def _resource(root: str, resource: dict[str, Any]) -> FileResource | None:
     )
 
 
+def _format(resource: dict[str, Any]) -> str:
+    """The resource's format; a vocabulary IRI (DCAT-US file-type/CSV) by its last segment."""
+    written = _text(resource.get("format")) or _text(resource.get("mimetype"))
+    if portal.web_link(written):
+        return written.rstrip("/").rsplit("/", 1)[-1]
+    return written
+
+
 READER = Reader(
     "ckan",
     "metadata",
     read,
-    options=("rows", "fq", "since", "relist_hours", "files", "files_limit"),
+    options=("rows", "fq", "since", "language", "relist_hours", "files", "files_limit"),
     fetches_itself=True,
 )

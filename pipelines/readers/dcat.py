@@ -63,6 +63,8 @@ def read(source: Source, fetched: Fetched) -> MetadataBatch:
     preference = [str(language).lower()] if language else []
     reading = Catalogue(graph, [*preference, "en", None])
     datasets = list(reading.datasets(source.id))
+    if not datasets:  # a whole listing of nothing would withdraw every dataset of the portal
+        raise ReaderError(f"no dcat:Dataset in the catalogue{_pod_hint(data)}")
     paged = any(graph.subjects(HYDRA.nextPage)) or any(graph.subjects(HYDRA.next))
     if paged:  # one page of a hydra:PagedCollection: the rest of the catalogue is not here
         log.warning(
@@ -131,7 +133,19 @@ def _refuse_remote_context(data: bytes) -> None:
             raise ReaderError(
                 "JSON-LD with a remote @context is refused: the hub does not fetch it; "
                 "serve the catalogue with its context inline, or as Turtle or RDF/XML"
+                + _pod_hint(data)
             )
+
+
+def _pod_hint(data: bytes) -> str:
+    """Why a catalogue may hold no dataset: a DCAT-US (Project Open Data) data.json."""
+    if b"project-open-data" in data[:4096]:
+        return (
+            ": it is a DCAT-US (Project Open Data) data.json, plain JSON with a remote "
+            "context, which the dcat reader does not take; ask the portal for its DCAT-AP "
+            "JSON-LD, Turtle or RDF/XML"
+        )
+    return ""
 
 
 def _items(node: Any) -> Iterator[tuple[str, Any]]:
@@ -264,10 +278,11 @@ class Catalogue:
     def format(self, node: Node) -> str:
         """dct:format (a code list IRI's last segment: GEOJSON), else dcat:mediaType."""
         found = next(self.graph.objects(node, DCTERMS.format), None)
-        if isinstance(found, URIRef):
-            return str(found).rstrip("/").rsplit("/", 1)[-1]
+        if isinstance(found, URIRef):  # a described dct:IMT (datos.gob.es) has its label
+            named = self.text(found, RDFS.label) or self.text(found, RDF.value)
+            return named or str(found).rstrip("/").rsplit("/", 1)[-1]
         if found is not None:
-            return self.label(found)
+            return self.label(found) or self.text(found, RDF.value)
         media = self.first(node, DCAT.mediaType)  # an IANA IRI ends with type/subtype
         return media.split("/media-types/", 1)[-1]
 

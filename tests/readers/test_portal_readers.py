@@ -30,7 +30,7 @@ from hub.models import Dataset, Resource, SourceCursor
 from pipelines import portal
 from pipelines.fetch import fetch
 from pipelines.harvesting import harvest_source
-from pipelines.readers import Fetched, ReaderError, check_options, dcat, reader_for
+from pipelines.readers import Fetched, ReaderError, check_options, ckan, dcat, reader_for
 from pipelines.sources import Auth, Operator, Source, load_source
 
 SEARCH = "ckan/envidat_package_search.json"
@@ -370,6 +370,74 @@ def test_hub_ids_of_portal_names(envidat: list[dict[str, Any]]) -> None:
     assert re.fullmatch(f"rostock--urn-uuid-{ROSTOCK}-[0-9a-f]{{10}}", odd)
 
 
+# ckan/ckanext-dcat, examples/ckan/ckan_dataset_multilingual.json (ckanext-fluent fields), cut
+FLUENT = {
+    "name": "test-dataset-multilingual",
+    "title": "Test DCAT dataset",
+    "title_translated": {
+        "en": "Test DCAT dataset",
+        "ca": "Conjunt de dades de prova DCAT",
+        "es": "Conjunto de datos de prueba DCAT",
+    },
+    "notes": "Some description",
+    "notes_translated": {
+        "en": "Some description",
+        "ca": "Una descripció qualsevol",
+        "es": "Una descripción cualquiera",
+    },
+    "resources": [
+        {
+            "name": "Resource 1",
+            "name_translated": {"en": "Resource 1", "ca": "Recurs 1", "es": "Recurso 1"},
+            "url": "https://example.com/data.csv",
+            "format": "CSV",
+        }
+    ],
+}
+
+
+def test_ckan_multilingual_fields_in_the_chosen_language() -> None:
+    english = ckan.dataset_of("t", "https://portal.example", FLUENT)
+    assert (english.title, english.description) == ("Test DCAT dataset", "Some description")
+    spanish = ckan.dataset_of("t", "https://portal.example", FLUENT, ["es", "en"])
+    assert spanish.title == "Conjunto de datos de prueba DCAT"
+    assert spanish.description == "Una descripción cualquiera"
+    assert spanish.resources[0].name == "Recurso 1"
+    # opendata.swiss writes `title` itself as {de, fr, it, en} (multilingual_text preset of
+    # opendata-swiss/ckanext-switzerland-ng, ckanext/switzerland/dcat-ap-switzerland_scheming.json)
+    # and an organization's title as JSON text; before, the title fell back to the slug.
+    swiss = {
+        "name": "luftqualitaet",
+        "title": {"de": "Luftqualität", "fr": "Qualité de l'air", "it": "", "en": ""},
+        "notes": {"de": "Messwerte", "fr": "Mesures", "it": "", "en": ""},
+        "organization": {"name": "bafu", "title": '{"de": "BAFU", "fr": "OFEV", "en": ""}'},
+    }
+    french = ckan.dataset_of("t", "https://portal.example", swiss, ["fr", "en"])
+    assert (french.title, french.description, french.organization) == (
+        "Qualité de l'air",
+        "Mesures",
+        "OFEV",
+    )
+    first_given = ckan.dataset_of("t", "https://portal.example", swiss)  # no English: first one
+    assert (first_given.title, first_given.organization) == ("Luftqualität", "BAFU")
+
+
+def test_ckan_format_given_as_a_vocabulary_iri() -> None:
+    # ckan/ckanext-dcat, examples/ckan/ckan_full_dataset_dcat_us_vocabularies.json, a resource
+    package = {
+        "name": "test-dataset-shacl",
+        "resources": [
+            {
+                "url": "https://example.com/data.csv",
+                "format": "https://resources.data.gov/vocab/file-type/TODO/CSV",
+                "mimetype": "http://www.iana.org/assignments/media-types/text/csv",
+            }
+        ],
+    }
+    resource = ckan.dataset_of("t", "https://portal.example", package).resources[0]
+    assert (resource.name, resource.format) == ("data.csv", "CSV")
+
+
 # --- DCAT catalogues: ckanext-dcat's JSON-LD and RDF/XML examples ---
 
 
@@ -512,6 +580,56 @@ def test_dcat_geometries_wkt_and_geojson(samples: Path) -> None:
     assert dcat._geometry_box(epsg) == rostock
     lambert = "<http://www.opengis.net/def/crs/EPSG/0/2154> POINT (351000 6789000)"
     assert dcat._geometry_box(lambert) is None  # only WGS84 boxes are kept
+
+
+# ckan/ckanext-dcat, examples/dcat/dataset_gob_es.ttl (datos.gob.es), the distribution, cut
+GOB_ES = """@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+<https://datos.gob.es/catalogo/l01280796-estudio> a dcat:Dataset ;
+    dct:identifier "https://datos.madrid.es/egob/catalogo/300676-0-deporte-encuesta-escuelas" ;
+    dct:title "Estudio de Satisfacción con el Programa de Escuelas Municipales"@es ;
+    dcat:distribution <https://datos.gob.es/catalogo/l01280796-estudio/resource/8d3c2ada> .
+<https://datos.gob.es/catalogo/l01280796-estudio/resource/8d3c2ada> a dcat:Distribution ;
+    dct:format <https://datos.gob.es/catalogo/l01280796-estudio/resource/8d3c2ada/format> ;
+    dct:title "Estudio de satisfacción temporada 2023-2024"@es ;
+    dcat:accessURL "https://datos.madrid.es/egob/catalogo/300676-0-deporte-encuesta-escuelas.xlsx" ;
+    dcat:byteSize 43008.0 .
+<https://datos.gob.es/catalogo/l01280796-estudio/resource/8d3c2ada/format> a dct:IMT ;
+    rdfs:label "XLS" ;
+    rdf:value "application/vnd.ms-excel" .
+"""
+
+
+def test_dcat_format_described_by_its_own_node(tmp_path: Path) -> None:
+    path = tmp_path / "gob_es.ttl"
+    path.write_text(GOB_ES, encoding="utf-8")
+    dataset = read_catalog(path, language="es").datasets[0]
+    assert dataset.id == "catalog--300676-0-deporte-encuesta-escuelas"
+    (file,) = dataset.resources
+    assert (file.format, file.size) == ("XLS", 43008)  # not the IRI's last segment, "format"
+
+
+def test_dcat_us_data_json_is_refused_not_read_as_an_empty_catalogue(tmp_path: Path) -> None:
+    # The head of a Project Open Data data.json (DCAT-US 1.1), as data.gov's publishers serve it
+    head = {
+        "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
+        "describedBy": "https://project-open-data.cio.gov/v1.1/schema/catalog.json",
+        "@type": "dcat:Catalog",
+        "dataset": [{"@type": "dcat:Dataset", "title": "Air Quality System", "identifier": "x"}],
+    }
+    context = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"
+    for name, document in (("plain.json", head), ("context.json", {"@context": context, **head})):
+        path = tmp_path / name
+        path.write_text(json.dumps(document), encoding="utf-8")
+        # before: the plain one read as a whole catalogue of no dataset, withdrawing them all
+        with pytest.raises(ReaderError, match="DCAT-US .Project Open Data. data.json"):
+            read_catalog(path)
+    empty = tmp_path / "empty.ttl"
+    empty.write_text("@prefix dcat: <http://www.w3.org/ns/dcat#> .\n", encoding="utf-8")
+    with pytest.raises(ReaderError, match="no dcat:Dataset in the catalogue$"):
+        read_catalog(empty)
 
 
 def test_dcat_paged_catalogue_is_an_increment(samples: Path, tmp_path: Path) -> None:
