@@ -9,7 +9,11 @@ code of the lon/lat columns, default EPSG:4326), `timezone` (IANA zone of naive 
     pollutant: {column: Polluant, map: {"PM2.5": pm25, "Dioxyde d'azote": no2}}
     observed_at: {template: "{Date}T{Heure}"}   # source columns joined into one value
     occurrenceID: {template: "inventory-{_row}"}  # the source row number, for files with no id
+    latitude: {column: geo_point_2d, part: 0}   # "lat, lon" cells: the first comma-separated part
 
+`part` (from 0) splits a cell on commas, brackets dropped: Opendatasoft's `geo_point_2d`, written
+"50.61, 3.07" in CSV exports and [50.61, 3.07] in its JSON API, is latitude first. Source column
+names match the file's header whatever spaces surround either (`"quartier "` reads `quartier`).
 A field left out of `columns` reads the source column of the same name, if there is one.
 The reader only maps: normalisation (`pipelines.normalise`) is the flow's next step.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -33,7 +37,7 @@ from pipelines.sources import Source
 log = logging.getLogger(__name__)
 
 OPTIONS = ("encoding", "delimiter", "quotechar", "columns")
-RULE_KEYS = ("column", "value", "map", "template")
+RULE_KEYS = ("column", "value", "map", "template", "part")
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
@@ -45,6 +49,7 @@ class Rule:
     value: str | None = None
     template: str | None = None
     map: dict[str, str] = field(default_factory=dict)
+    part: int | None = None  # which comma-separated part of the column's cells, from 0
 
     def sources(self) -> list[str]:
         """The source columns this rule reads."""
@@ -140,12 +145,21 @@ def _parse_rule(name: str, spec: Any) -> Rule:
         raise ReaderError(f"options.columns.{name} needs exactly one of column, value, template")
     if "map" in spec and ("column" not in spec or not isinstance(spec["map"], dict)):
         raise ReaderError(f"options.columns.{name}: map needs a column and a mapping of values")
+    part = spec.get("part")
+    if "part" in spec and (
+        "column" not in spec or not isinstance(part, int) or isinstance(part, bool) or part < 0
+    ):
+        raise ReaderError(
+            f"options.columns.{name}: part needs a column and a position from 0 "
+            f"(e.g. {{column: geo_point_2d, part: 0}}), got {spec!r}"
+        )
     value = spec.get("value")
     return Rule(
         column=spec.get("column"),
         value=None if value is None else str(value),
         template=spec.get("template"),
         map={str(k): "" if v is None else str(v) for k, v in (spec.get("map") or {}).items()},
+        part=part,
     )
 
 
@@ -158,6 +172,7 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
     notes: list[tuple[str, str]] = []
     for name in target.fields:
         rule = rules.get(name) or (Rule(column=name) if name in present else Rule())
+        rule = _in_header(rule, readable)
         missing = [c for c in rule.sources() if c not in readable]
         if name not in rules and name not in present and name in target.required:
             # Not a blank cell per row: the header itself does not give this field.
@@ -185,6 +200,27 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
     return Chunk(chunk.select(*columns, *meta), problems)
 
 
+def _in_header(rule: Rule, readable: list[str]) -> Rule:
+    """The rule naming the header's own spelling of each column it reads, spaces aside.
+
+    Header labels are read stripped, while an operator copies them as the file shows them.
+    """
+    spelled = {column.strip(): column for column in readable}
+    respelled = {
+        column: spelled[column.strip()]
+        for column in rule.sources()
+        if column not in readable and column.strip() in spelled
+    }
+    if not respelled:
+        return rule
+    if rule.template is not None:
+        template = PLACEHOLDER.sub(
+            lambda m: "{" + respelled.get(m.group(1), m.group(1)) + "}", rule.template
+        )
+        return replace(rule, template=template)
+    return replace(rule, column=respelled.get(rule.column or "", rule.column))
+
+
 def _expression(rule: Rule) -> pl.Expr:
     """The polars expression computing a rule's raw string values."""
     if rule.template is not None:
@@ -195,6 +231,10 @@ def _expression(rule: Rule) -> pl.Expr:
         return pl.concat_str(parts)
     if rule.column is not None:
         raw = pl.col(rule.column).cast(pl.Utf8)
+        if rule.part is not None:
+            # "50.61, 3.07" or a JSON list's text "[50.61, 3.07]"; a missing part is null
+            raw = raw.str.strip_chars(" []").str.split(",").list.get(rule.part, null_on_oob=True)
+            raw = raw.str.strip_chars()
         if not rule.map:
             return raw
         # Unmapped values stay as they are, so the schema check can report them.

@@ -135,7 +135,7 @@ def feature_record(feature: Any) -> tuple[Record, dict[str, str]]:
     properties = feature.get("properties")
     record = flatten(properties) if isinstance(properties, dict) else {}
     identifier = feature.get("id")
-    record["@id"] = None if identifier is None else str(identifier)
+    record["@id"] = cell(identifier)
     geometry = feature.get("geometry")
     if geometry is None:
         return record, dict.fromkeys(GEOMETRY_COLUMNS, "the feature has no geometry")

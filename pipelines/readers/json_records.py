@@ -5,7 +5,10 @@ Options: `records`, where the records are — a dotted path from the document's 
 the document itself; a path ending on one object reads that object as the only record — and
 `columns`, the csv reader's mapping (`pipelines.readers.csv`) over each record's keys. Nested
 objects are flattened into dotted keys (`properties.mag`, `vic:aNPlusUn.vic:CdEntVigiCru`);
-lists are kept as JSON text. One addition to the csv rules, for times written as numbers:
+lists are kept as JSON text (a `{column, part}` rule picks one item of a list of numbers, such
+as an Opendatasoft record's `fields.geo_point_2d` [lat, lon]); a whole number is written without
+a decimal part (15038.0 reads "15038", as a CSV export writes it). One addition to the csv
+rules, for times written as numbers:
 
     occurred_at: {column: time, epoch: ms}   # seconds (s) or milliseconds (ms) since 1970, UTC
 
@@ -136,9 +139,11 @@ def cell(value: Any) -> str | None:
     if isinstance(value, float):
         # Positional digits, never 1e-05: the shortest text that reads back as the same float.
         try:
-            return format(Decimal(repr(value)), "f")
+            text = format(Decimal(repr(value)), "f")
         except InvalidOperation:  # NaN and infinities stay as written, for the checks to report
             return repr(value)
+        # JSON has one number type: 15038.0 is the station code 15038, as 15038 would be.
+        return text.removesuffix(".0")
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
