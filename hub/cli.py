@@ -380,13 +380,14 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 def _check_as_source(file: Path, source_file: Path) -> dict[str, Any]:
     """The report of FILE read, mapped and normalised as the source's harvest does it."""
     from hub.catalogue import PublishRefused
+    from hub.validation.tables import TableReadError
     from pipelines.checking import check_file
     from pipelines.readers import ReaderError
     from pipelines.sources import SourceError, load_source
 
     try:
         return check_file(file, load_source(source_file))
-    except (SourceError, ReaderError, PublishRefused, OSError, ValueError) as exc:
+    except (SourceError, ReaderError, TableReadError, PublishRefused, OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
 

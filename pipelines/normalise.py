@@ -39,6 +39,10 @@ CODE_ALIASES = {
     "benzene": "c6h6", "ozone": "o3", "pm2p5": "pm25", "nitrogendioxide": "no2",
     "nitrogenmonoxide": "no", "nitricoxide": "no", "nitrogenoxides": "nox",
     "sulphurdioxide": "so2", "sulfurdioxide": "so2", "carbonmonoxide": "co", "ammonia": "nh3",
+    # French networks' labels (Atmo, Opendatasoft exports)
+    "particulespm10": "pm10", "particulespm25": "pm25", "particulesfinespm25": "pm25",
+    "dioxydedazote": "no2", "monoxydedazote": "no", "oxydesdazote": "nox",
+    "dioxydedesoufre": "so2", "monoxydedecarbone": "co", "ammoniac": "nh3",
 }  # fmt: skip
 
 
@@ -321,13 +325,15 @@ def _normalise_code(frame: pl.DataFrame, name: str, allowed: list[str]) -> pl.Da
 
 
 def _code_key(expr: pl.Expr) -> pl.Expr:
-    """The spelling-insensitive form of a code: lower case, no punctuation, µ as u, ³ as 3."""
+    """The spelling-insensitive form of a code: lower case, no punctuation, µ as u, ³ as 3,
+    `m-3` as `/m3` (`ug.m-3`, Opendatasoft's spelling)."""
     return (
         expr.str.to_lowercase()
         .str.replace_all("[µμ]", "u")  # MICRO SIGN and GREEK SMALL LETTER MU both occur
         .str.replace_all("mcg", "ug")
+        .str.replace_all(r"[\s.·]?m(?:\^?-3|⁻³)", "/m3")
         .str.replace_all(r"\^?3|³", "3")
-        .str.replace_all(r"[\s._,\-]", "")
+        .str.replace_all(r"[\s._,\-'’]", "")
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -168,3 +169,17 @@ def test_an_unusable_setting_is_named_plainly_before_any_work(monkeypatch):
     assert "got 'three'" in result.output
     assert "HUB_PREFECT_PORT input should be less than or equal to 65535" in result.output
     assert "Traceback" not in result.output
+
+
+def test_validate_as_a_source_in_the_wrong_encoding_is_a_clear_error(tmp_path, samples):
+    """The cp1252 station list checked through a source file that forgot `encoding`."""
+    bundled = Path(__file__).resolve().parents[1] / "pipelines/sources/atmo-occitanie-stations.yaml"
+    source = tmp_path / "stations.yaml"
+    source.write_text(
+        bundled.read_text(encoding="utf-8").replace("  encoding: cp1252\n", ""), encoding="utf-8"
+    )
+    result = runner.invoke(
+        app, ["validate", str(samples / "air/AirLR_LR_StationAir.csv"), "--source", str(source)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output

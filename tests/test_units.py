@@ -192,3 +192,24 @@ def test_normalisation_converts_after_reading_numbers_and_times() -> None:
         ("2007-01-31T23:01:00Z", "0.326", "kVA", "power"),
     ]
     assert chunk.problems == [RowProblem(3, "unit", "unknown unit 'kVA': cannot convert it to kWh")]
+
+
+@pytest.mark.parametrize(
+    ("given", "allowed", "read"),
+    [
+        ("ug.m-3", ["µg/m³", "mg/m³"], "µg/m³"),  # Opendatasoft exports' spelling
+        ("µg m-3", ["µg/m³", "mg/m³"], "µg/m³"),
+        ("mg.m-3", ["µg/m³", "mg/m³"], "mg/m³"),
+        ("Particules PM2,5", ["pm10", "pm25", "no2"], "pm25"),  # French networks' labels
+        ("Dioxyde d'azote", ["pm10", "pm25", "no2"], "no2"),
+        ("Dioxyde d’azote", ["pm10", "pm25", "no2"], "no2"),
+        (
+            "Particules PM1",
+            ["pm10", "pm25", "no2"],
+            "Particules PM1",
+        ),  # no code: left for the check
+    ],
+)
+def test_codes_are_read_whatever_their_spelling(given: str, allowed: list[str], read: str) -> None:
+    frame = normalise._normalise_code(pl.DataFrame({"code": [given]}), "code", allowed)
+    assert frame["code"].to_list() == [read]
