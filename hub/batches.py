@@ -42,6 +42,9 @@ class Chunk:
 
     frame: pl.DataFrame
     problems: list[RowProblem] = field(default_factory=list)
+    # Rows of the feed the reader did not pass on by design, counted by why ("no air
+    # pollutant: temperature"): nothing is dropped unsaid, the run's report states them.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

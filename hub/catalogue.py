@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -156,8 +157,8 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     schema, _ = admit(batch, on or datetime.now(UTC).date())
     errors: list[dict[str, Any]] = []
-    rows = 0
-    for height, result in _validated(Validator(schema.descriptor), batch):
+    rows, left_out = 0, Counter[str]()
+    for height, result in _validated(Validator(schema.descriptor), batch, left_out):
         rows += height
         errors.extend(result.errors)
     return build_report(
@@ -166,6 +167,7 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
         errors,
         started,
         {"rows": rows, "fields": len(schema.fields)},
+        _left_out_notes(left_out),
         name=batch.dataset_id,
     )
 
@@ -338,6 +340,7 @@ def _store(
     limits = quarantine.Limits.of(batch.max_invalid_share, batch.quarantine_cap)
     errors: list[dict[str, Any]] = []
     error_total = valid = changed = 0
+    left_out = Counter[str]()
     with engine.begin() as connection:
         resource = _register(connection, batch, schema, charter)
         layout = records.layout_for(resource.table_name or "", schema.descriptor, sa.MetaData())
@@ -347,7 +350,7 @@ def _store(
             parts = records.staged_ahead(
                 layout,
                 connection.dialect.name,
-                _validated(Validator(schema.descriptor), batch),
+                _validated(Validator(schema.descriptor), batch, left_out),
                 lambda part: part[1].valid,
             )
             for (height, result), staged in parts:
@@ -379,7 +382,8 @@ def _store(
             if error_total > len(errors)
             else []
         )
-        run.report = _report(batch, schema, run, errors, error_total, started, cut)
+        notes = [*cut, *_left_out_notes(left_out)]
+        run.report = _report(batch, schema, run, errors, error_total, started, notes)
         _log_event(connection, batch, run)
 
 
@@ -428,8 +432,11 @@ def _rejected(
     return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
 
 
-def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkResult]]:
-    """A batch's rows validated a part at a time, with each part's height.
+def _validated(
+    validator: Validator, batch: Batch, left_out: Counter[str]
+) -> Iterator[tuple[int, ChunkResult]]:
+    """A batch's rows validated a part at a time, with each part's height; `left_out` adds
+    up the rows its reader did not pass on, by why.
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
@@ -441,6 +448,7 @@ def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkR
             if not header_checked:
                 _check_header(validator, chunk.frame, batch)
                 header_checked = True
+            left_out.update(chunk.left_out)
             yield chunk.frame, _described(chunk.frame, problems_by_row(chunk.problems))
 
     # An invalid row's error descriptors weigh kilobytes while they exist: parts of at most
@@ -448,6 +456,15 @@ def _validated(validator: Validator, batch: Batch) -> Iterator[tuple[int, ChunkR
     # and the cap exact.
     for result in validator.validate_stream(frames(), part_rows=VALIDATION_SLICE):
         yield result.valid.height + result.invalid.height, result
+
+
+def _left_out_notes(left_out: Counter[str]) -> list[str]:
+    """The report's words for rows the reader left out by design (never silently)."""
+    if not left_out:
+        return []
+    reasons = "; ".join(f"{why} ({count:,})" for why, count in left_out.most_common())
+    total = sum(left_out.values())
+    return [f"{total:,} rows of the feed left out by its reader, as documented: {reasons}"]
 
 
 def _described(

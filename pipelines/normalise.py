@@ -126,7 +126,8 @@ def normalise_chunks(
     """Normalise a reader's chunks, adding what cannot be normalised to their problems."""
     for chunk in chunks:
         frame, found = normalise(chunk.frame, target, settings)
-        yield Chunk(finish(frame, target), chunk.problems + row_problems(frame, found))
+        problems = chunk.problems + row_problems(frame, found)
+        yield Chunk(finish(frame, target), problems, chunk.left_out)
 
 
 def finish(frame: pl.DataFrame, target: Target) -> pl.DataFrame:

@@ -515,3 +515,17 @@ def test_a_first_load_builds_the_key_index_and_the_later_row_of_one_instant_wins
     assert {f"{layout.table.name}_time", f"{layout.table.name}_lonlat"} <= set(indexes)
     again = publish(batch(observations(4)))  # upserts on the index the load built
     assert (again.rows_published, again.rows_updated, again.rows_skipped) == (2, 1, 1)
+
+
+def test_rows_a_reader_left_out_are_counted_in_the_runs_report(engine):
+    rows = observations(3)
+    chunks = [
+        Chunk(rows.head(2), left_out={"no air pollutant: temperature": 3}),
+        Chunk(rows.tail(1), left_out={"no air pollutant: temperature": 2}),
+    ]
+    run = publish(batch(*chunks))
+    assert run.status == "succeeded" and run.rows_read == 3
+    assert run.report["tasks"][0]["warnings"] == [
+        "5 rows of the feed left out by its reader, as documented: "
+        "no air pollutant: temperature (5)"
+    ]

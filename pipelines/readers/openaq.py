@@ -15,14 +15,15 @@ Told apart by their header, never by options:
 Gases keep the unit OpenAQ gives (ppm, ppb, µg/m³); `options.units` converts them if a
 territory wants one unit. A location's export holds every sensor of it: rows of parameters that
 are no air pollutant (temperature, relativehumidity, pressure, wind, and the um003…um100 particle
-counts of low-cost sensors, in particles/cm³) are left out, the log counting them; any other
-parameter the schema has no code for is kept, so the gate reports it.
+counts of low-cost sensors, in particles/cm³) are left out, the run's report counting them; any
+other parameter the schema has no code for is kept, so the gate reports it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 import polars as pl
 
@@ -62,15 +63,33 @@ PARTICLE_COUNT = r"^um[0-9]+$"  # um003 … um100, particles/cm³
 
 
 def read(source: Source, fetched: Fetched) -> Iterator[Chunk]:
+    """Read an OpenAQ export in any of its shapes; each chunk counts the rows it left out."""
+    left_out: Counter[str] = Counter()
+
+    def reshape(chunk: pl.DataFrame) -> pl.DataFrame:
+        kept, dropped = as_explorer(chunk)
+        left_out.update(dropped)
+        return kept
+
+    for chunk in _read(source, fetched, reshape):
+        chunk.left_out = {f"no air pollutant: {name}": n for name, n in left_out.items()}
+        left_out.clear()  # each chunk's own: the gate adds them up
+        yield chunk
+
+
+def _read(
+    source: Source, fetched: Fetched, reshape: Callable[[pl.DataFrame], pl.DataFrame]
+) -> Iterator[Chunk]:
     """Read an OpenAQ measurements CSV; `options.columns` may override any field's rule."""
-    return read_mapped(source, fetched.path, RULES, defaults=DEFAULTS, reshape=as_explorer)
+    return read_mapped(source, fetched.path, RULES, defaults=DEFAULTS, reshape=reshape)
 
 
 READER = Reader("openaq-csv", "records", read, options=OPTIONS, defaults=DEFAULTS)
 
 
-def as_explorer(chunk: pl.DataFrame) -> pl.DataFrame:
-    """The chunk with the Explorer export's columns, its non-pollutant rows left out."""
+def as_explorer(chunk: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The chunk with the Explorer export's columns, its non-pollutant rows left out and
+    counted by parameter."""
     present = set(chunk.columns)
     if "location_id" not in present and {"location", "utc"} <= present:
         country = pl.col("country") if "country" in present else pl.lit("")
@@ -81,17 +100,18 @@ def as_explorer(chunk: pl.DataFrame) -> pl.DataFrame:
     elif "sensors_id" in present:
         chunk = _copied(chunk, ARCHIVE)
     if "parameter" not in chunk.columns:
-        return chunk
+        return chunk, {}
     parameter = pl.col("parameter").str.strip_chars().str.to_lowercase()
     other = parameter.is_in(list(NOT_POLLUTANTS)) | parameter.str.contains(PARTICLE_COUNT)
     left_out = chunk.filter(other.fill_null(False))
+    counted: dict[str, int] = {}
     if left_out.height:
-        counted = left_out["parameter"].value_counts(sort=True).rows()
-        log.warning(
+        counted = dict(left_out["parameter"].value_counts(sort=True).rows())
+        log.info(
             "OpenAQ rows of parameters that are no air pollutant left out: %s",
-            ", ".join(f"{name} ({count})" for name, count in counted),
+            ", ".join(f"{name} ({count})" for name, count in counted.items()),
         )
-    return chunk.filter(~other.fill_null(False))
+    return chunk.filter(~other.fill_null(False)), counted
 
 
 def _copied(chunk: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hub.config import PROJECT_ROOT, get_settings
 from hub.models import QuarantinedRow
 from hub.schemas import load_schema
 from hub.validation import Validator
+from pipelines.checking import check_file
 from pipelines.flows import harvest_source
 from pipelines.readers import Fetched, ReaderError, read_records
 from pipelines.sources import Operator, Source, load_source
@@ -505,12 +507,20 @@ def test_openaq_export_leaves_out_weather_and_particle_counts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     path = write(tmp_path / "openaq_location_1612333_measurments.csv", OPENAQ_EXPLORER)
-    with caplog.at_level("WARNING", logger="pipelines.readers.openaq"):
-        frame, problems = read_all(source("openaq-csv", "air-quality-observation"), Fetched(path))
+    openaq = source("openaq-csv", "air-quality-observation")
+    with caplog.at_level("INFO", logger="pipelines.readers.openaq"):
+        frame, problems = read_all(openaq, Fetched(path))
     assert problems == []
     assert frame.select("_row", "pollutant", "value", "unit").rows() == [(2, "pm1", "3.25", UG)]
     assert "temperature (1)" in caplog.text and "um003 (1)" in caplog.text
-    assert "relativehumidity (1)" in caplog.text
+    # Nothing is dropped unsaid: the report the gate writes counts them, by parameter.
+    openaq = replace(openaq, charter="openaq-cc-by", operator=Operator("openaq", "OpenAQ"))
+    report = check_file(path, openaq)
+    assert report["valid"] and report["tasks"][0]["stats"]["rows"] == 1
+    assert report["tasks"][0]["warnings"] == [
+        "3 rows of the feed left out by its reader, as documented: no air pollutant: temperature"
+        " (1); no air pollutant: um003 (1); no air pollutant: relativehumidity (1)"
+    ]
     # A parameter that is a pollutant the schema lacks stays, so the gate reports it.
     black_carbon = OPENAQ_EXPLORER[1].replace('"pm1"', '"bc"')
     frame, _ = read_all(
