@@ -17,9 +17,10 @@ period start, so their empty measures stay empty.
 A period ends one step after it starts; the step is the file's own (the most common gap between
 its times: 15 min for real-time data, 30 min in older files), or `options.step` (PT15M).
 Empty measures and the « ND », « - », « DC » markers (not available, nonexistent,
-confidential) are empty cells: no figure is published for them. Columns energy-mix has no field
-for (battery storage and release, onshore and offshore wind since 2024: `Eolien` is their sum)
-are left out, and the log names them.
+confidential) are empty cells: no figure is published for them. The columns RTE added in 2024
+(onshore and offshore wind, whose sum `Eolien` stays, battery storage and release) have their
+fields since energy-mix 1.1.0; any other column energy-mix has no field for is left out, and the
+log names it.
 RTE's downloads give every day 96 quarter-hours in local time: on the spring DST day they list
 02:00-02:45, which French clocks skip (copies of the 03:00 figures), and on the autumn day the
 repeated hour once. Those rows are quarantined as times that do not exist or are ambiguous in
@@ -74,6 +75,9 @@ FIELDS = {
     "hydraulique lacs": "hydro_lakes_mw", "hydraulique step turbinage": "hydro_pumped_storage_mw",
     "bioenergies dechets": "bioenergy_waste_mw", "bioenergies biomasse": "bioenergy_biomass_mw",
     "bioenergies biogaz": "bioenergy_biogas_mw",
+    # in RTE's files since 2024 (energy-mix 1.1.0)
+    "eolien terrestre": "wind_onshore_mw", "eolien offshore": "wind_offshore_mw",
+    "stockage batterie": "battery_charge_mw", "destockage batterie": "battery_discharge_mw",
 }  # fmt: skip
 NATURES = {"temps reel": "real-time", "consolidees": "consolidated", "definitives": "definitive"}
 LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S")

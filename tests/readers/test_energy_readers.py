@@ -407,7 +407,7 @@ def test_missing_minutes_are_quarantined_whole(
 # RTE's consolidated download, lines of thomasissa-png/Tempo eCO2mix_RTE_En-cours-Consolide.xls:
 # Latin-1, tabs, a tab ending every row but not the header, measures every half hour and
 # forecasts every quarter-hour, 96 rows on the spring DST day (02:00-02:45 copy 03:00-03:45),
-# four columns energy-mix has no field for, and RTE's disclaimer.
+# the four columns RTE added in 2024, and RTE's disclaimer.
 CONSOLIDATED_HEADER = [
     *RTE_HEADER, " Stockage batterie", "Déstockage batterie", "Eolien terrestre", "Eolien offshore",
 ]  # fmt: skip
@@ -459,9 +459,10 @@ def test_rte_consolidated_download_final_tabs_are_no_extra_cells(
     ]
     assert {(p.row, p.field) for p in problems} == {(5, "period_start"), (5, "period_end")}
     assert "Europe/Paris" in problems[0].note
-    assert (
-        "Stockage batterie, Déstockage batterie, Eolien terrestre, Eolien offshore" in caplog.text
-    )
+    # RTE's 2024 columns have their energy-mix 1.1.0 fields; onshore + offshore = Eolien
+    columns = ("battery_charge_mw", "battery_discharge_mw", "wind_onshore_mw", "wind_offshore_mw")
+    assert frame.select(*columns).row(0) == ("0", "0", "14976", "581")
+    assert "left out" not in caplog.text
 
 
 def test_rte_consolidated_download_is_harvested(engine: Engine, tmp_path: Path) -> None:
