@@ -2,21 +2,20 @@
 
 A grid is described, never loaded: xarray opens it lazily (scipy memory-maps a NetCDF-3 file,
 h5netcdf reads an HDF5 one on demand) and only the latitude, longitude and time coordinates are
-read, to give the extent. The engine is chosen from the file's first bytes, never guessed.
+read, to give the extent (`hub.gridextent`) and the time range (`hub.gridtimes`). The engine
+is chosen from the file's first bytes, never guessed.
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import logging
-import math
 import os
 import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ import numpy as np
 import xarray as xr
 
 from hub.batches import GridVariable
+from hub.gridextent import NotDegrees, bbox_of
+from hub.gridtimes import time_range
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,7 @@ GLOBAL_ATTRIBUTES = (
     "Conventions",
 )
 MAX_ATTRIBUTE_CHARS = 4000  # a history can grow without end; a catalogue row should not
-LAT_UNITS = {"degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn", "degreen"}
-LON_UNITS = {"degrees_east", "degree_east", "degrees_e", "degree_e", "degreese", "degreee"}
-PLAIN_DEGREES = {"", "degree", "degrees"}  # what a `lat` or `lon` named by name alone may carry
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-# `months since 1960-1-1`: undecoded by xarray in a real calendar (see `_month_range`)
-MONTHS_SINCE = re.compile(
-    r"^\s*(months?|years?)\s+since\s+(\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?",
-    re.IGNORECASE,
-)
 HASH_PREFIX = 16  # hex digits of the content hash that name a stored grid file
 
 
@@ -96,11 +89,11 @@ def describe_grid(path: Path) -> GridDescription:
                 engine=engine,
                 variables=[_variable(str(name), ds[name]) for name in ds.data_vars],
                 dimensions={str(name): int(size) for name, size in ds.sizes.items()},
-                bbox=_bbox(ds),
+                bbox=bbox_of(ds),
                 attributes=_attributes(ds.attrs),
-                **_time_range(ds),
+                **time_range(ds),
             )
-        except GridError as exc:  # coordinates that are not degrees
+        except NotDegrees as exc:
             raise GridError(f"{path.name}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 — a coordinate the parser cannot read
             raise GridError(f"{path.name}: cannot read its coordinates: {exc}") from exc
@@ -178,173 +171,6 @@ def _text(value: Any) -> str:
         value = ", ".join(str(v) for v in np.asarray(value).ravel().tolist())
     text = str(value).strip()
     return text if len(text) <= MAX_ATTRIBUTE_CHARS else text[: MAX_ATTRIBUTE_CHARS - 1] + "…"
-
-
-# --- extent ----------------------------------------------------------------------------------
-
-
-def _bbox(ds: xr.Dataset) -> list[float] | None:
-    """[min lon, min lat, max lon, max lat] in WGS84 from the CF latitude/longitude, if any."""
-    lat, lon = _coordinate(ds, "latitude"), _coordinate(ds, "longitude")
-    if lat is None or lon is None:
-        return None
-    lats, lons = _finite(lat), _finite(lon)
-    if lats.size == 0 or lons.size == 0:
-        return None
-    if np.abs(lats).max() > 90 + 1e-6:
-        raise GridError(f"latitude {lat.name!r} reaches {np.abs(lats).max()}: not degrees north")
-    if lons.min() < -360 or lons.max() > 720:
-        raise GridError(f"longitude {lon.name!r} spans {lons.min()} to {lons.max()}: not degrees")
-    west, east = longitude_extent(lons)
-    if lon.ndim == 2 and _wraps_round(lon, west, east):
-        west, east = -180.0, 180.0
-    return [round(v, 6) for v in (west, float(lats.min()), east, float(lats.max()))]
-
-
-def _wraps_round(lon: xr.DataArray, west: float, east: float) -> bool:
-    """Whether a curvilinear grid's longitudes circle the globe (a polar grid, like RASM's).
-
-    The arc left out is then no wider than a step between neighbouring cells: no hole, only
-    the spacing of the grid, which a box of cell centres should not cut out.
-    """
-    values = np.asarray(lon.values, dtype=float)
-    left_out = (west - east) % 360.0
-    steps = [np.abs((np.diff(values, axis=axis) + 180.0) % 360.0 - 180.0) for axis in (0, 1)]
-    finite = [step[np.isfinite(step)] for step in steps if step.size]
-    widest = max((float(step.max()) for step in finite if step.size), default=0.0)
-    return 0.0 < left_out <= widest
-
-
-def _coordinate(ds: xr.Dataset, axis: str) -> xr.DataArray | None:
-    """The latitude or longitude variable, found by its CF attributes first, then by name."""
-    units, names = (
-        (LAT_UNITS, ("lat", "latitude"))
-        if axis == "latitude"
-        else (LON_UNITS, ("lon", "longitude"))
-    )
-    candidates = [*ds.coords.values(), *ds.data_vars.values()]
-    for var in candidates:
-        unit = str(var.attrs.get("units", "")).strip().lower()
-        if var.attrs.get("standard_name") == axis or unit in units:
-            return var
-    for var in candidates:  # no CF attributes: a plain `lat`/`lon` in degrees (or unitless)
-        unit = str(var.attrs.get("units", "")).strip().lower()
-        if str(var.name).lower() in names and unit in PLAIN_DEGREES:
-            return var
-    return None
-
-
-def _finite(var: xr.DataArray) -> np.ndarray:
-    """A coordinate's values as floats, fill values (masked to NaN) left out."""
-    values = np.asarray(var.values, dtype=float).ravel()
-    return values[np.isfinite(values)]
-
-
-def longitude_extent(lons: np.ndarray) -> tuple[float, float]:
-    """West and east edges of the smallest arc holding every longitude, in -180..180.
-
-    0..360 longitudes are brought to -180..180 first. The arc leaves out the widest gap between
-    neighbouring longitudes; when that gap is not the one across the antimeridian, the grid
-    crosses it and west > east (the hub's bbox convention).
-    """
-    unique = np.unique((np.asarray(lons, dtype=float) + 180.0) % 360.0 - 180.0)
-    if unique.size == 1:
-        return float(unique[0]), float(unique[0])
-    gaps = np.diff(unique)
-    widest = int(np.argmax(gaps))
-    across = unique[0] + 360.0 - unique[-1]  # the gap that wraps round through 180°
-    if gaps[widest] > across:
-        west, east = float(unique[widest + 1]), float(unique[widest])
-    else:
-        west, east = float(unique[0]), float(unique[-1])
-    if west > east and east == -180.0:  # ends on 180° (written -180): no crossing after all
-        east = 180.0
-    return west, east
-
-
-# --- time ------------------------------------------------------------------------------------
-
-
-def _time_range(ds: xr.Dataset) -> dict[str, datetime | None]:
-    """First and last time of the time coordinate, in UTC; none when the grid has no time."""
-    var = _time_coordinate(ds)
-    if var is None:
-        return _month_range(ds)
-    values = np.asarray(var.values).ravel()
-    if np.issubdtype(values.dtype, np.datetime64):
-        values = values[~np.isnat(values)]
-        values = values[[values.argmin(), values.argmax()]] if values.size else values
-    # (cftime dates are compared as the Gregorian dates they stand for)
-    ends = sorted(m for m in map(_utc, values) if m is not None)
-    return {"time_min": ends[0] if ends else None, "time_max": ends[-1] if ends else None}
-
-
-def _time_coordinate(ds: xr.Dataset) -> xr.DataArray | None:
-    """The decoded time coordinate: CF `standard_name: time` or `axis: T` first, else any."""
-    decoded = [var for var in ds.coords.values() if _is_time(var)]
-    for var in decoded:
-        if var.attrs.get("standard_name") == "time" or var.attrs.get("axis") == "T":
-            return var
-    dimensional = [var for var in decoded if var.name in ds.dims]
-    return (dimensional or decoded or [None])[0]
-
-
-def _month_range(ds: xr.Dataset) -> dict[str, datetime | None]:
-    """The range of an undecoded `months since` or `years since` time axis.
-
-    xarray decodes these units in a 360_day calendar only (a CF month is 1/12 of a year); NOAA's
-    and IRI's monthly files count calendar months in a real calendar (452.5: the middle of the
-    453rd month), read so here.
-    """
-    for var in ds.coords.values():
-        match = MONTHS_SINCE.match(str(var.attrs.get("units", "")))
-        if match is None or var.name not in ds.dims:
-            continue
-        values = _finite(var)
-        year, month, day, hour, minute = (int(n) for n in match.groups(default="0")[1:])
-        try:
-            origin = datetime(year, month, day, hour, minute, tzinfo=UTC)
-        except ValueError:  # month 13, day 0 …
-            continue
-        if values.size == 0 or np.abs(values).max() > 120_000:  # past year 9999: not months
-            continue
-        per = 12 if match.group(1).lower().startswith("year") else 1
-        ends = [_months_after(origin, v * per) for v in (values.min(), values.max())]
-        return {"time_min": ends[0], "time_max": ends[1]}
-    return {"time_min": None, "time_max": None}
-
-
-def _months_after(origin: datetime, months: float) -> datetime:
-    """`origin` moved by whole calendar months, then by the fraction of the month reached."""
-    whole = math.floor(months)
-    year, month = divmod(origin.month - 1 + whole, 12)
-    days = calendar.monthrange(origin.year + year, month + 1)[1]
-    start = origin.replace(year=origin.year + year, month=month + 1, day=min(origin.day, days))
-    return start + timedelta(days=(months - whole) * days)
-
-
-def _is_time(var: xr.DataArray) -> bool:
-    """Whether xarray decoded a variable into datetimes (numpy or cftime)."""
-    if np.issubdtype(var.dtype, np.datetime64):
-        return True
-    return var.dtype == object and var.size > 0 and hasattr(var.values.flat[0], "calendar")
-
-
-def _utc(value: Any) -> datetime | None:
-    """One decoded time as an aware UTC datetime (xarray decodes CF times to UTC)."""
-    if isinstance(value, np.datetime64):
-        moment = value.astype("datetime64[us]").item()
-        return moment.replace(tzinfo=UTC) if isinstance(moment, datetime) else None
-    try:  # cftime: a model calendar (noleap, 360_day …); its dates may not exist in ours
-        # 360_day's 29 and 30 February (30 April …) stand for the month's last day
-        last = calendar.monthrange(value.year, value.month)[1]
-        return datetime(
-            value.year, value.month, min(value.day, last), value.hour, value.minute,
-            value.second, tzinfo=UTC,
-        )  # fmt: skip
-    except (AttributeError, ValueError):
-        log.warning("time %r has no Gregorian equivalent: left out of the time range", value)
-        return None
 
 
 # --- storage ---------------------------------------------------------------------------------

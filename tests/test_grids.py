@@ -16,11 +16,13 @@ from pathlib import Path
 
 import h5netcdf
 import numpy as np
+import pyproj
 import pytest
 import xarray as xr
 
 from hub.batches import GridVariable
-from hub.grids import GridError, describe_grid, engine_for, longitude_extent, store_grid
+from hub.gridextent import longitude_extent
+from hub.grids import GridError, describe_grid, engine_for, store_grid
 
 SFC = "grids/cams_eac4_97da7a58_levtype_sfc.nc"
 ML = "grids/cams_eac4_97da7a58_levtype_ml.nc"
@@ -401,3 +403,151 @@ def test_months_since_in_a_real_calendar_are_calendar_months(tmp_path):
         ds.to_netcdf(tmp_path / "f.nc", engine="scipy")
         grid = describe_grid(tmp_path / "f.nc")
         assert (grid.time_min, grid.time_max) == (first, last)
+
+
+# --- projected grids: x/y in metres and a CF grid mapping, no latitude or longitude ------------
+
+# NOAA HRRR CONUS, as cfgrib prints its GRIB2 grid: lambert, Nx 1799, Ny 1059, Dx = Dy 3000 m,
+# LaD = Latin1 = Latin2 38.5, LoV 262.5, first point 21.138123 N 237.280472 E, a sphere of radius
+# 6371229 m; the CF grid mapping Herbie users assign to it (Herbie discussion #45).
+HRRR_MAPPING = {
+    "grid_mapping_name": "lambert_conformal_conic",
+    "standard_parallel": [38.5, 38.5],
+    "latitude_of_projection_origin": 38.5,
+    "longitude_of_central_meridian": 262.5,
+    "earth_radius": 6371229.0,
+}
+# NSIDC sea ice polar stereographic north (EPSG:3411) as its CDR files write `crs`: 25 km
+# cells, x -3850 … 3750 km, y 5850 … -5350 km (304 × 448 cells).
+NSIDC_NORTH_MAPPING = {
+    "grid_mapping_name": "polar_stereographic",
+    "straight_vertical_longitude_from_pole": -45.0,
+    "latitude_of_projection_origin": 90.0,
+    "standard_parallel": 70.0,
+    "false_easting": 0.0,
+    "false_northing": 0.0,
+    "semi_major_axis": 6378273.0,
+    "semi_minor_axis": 6356889.449,
+}
+
+
+def projected_grid(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    mapping: dict[str, object],
+    units: str = "m",
+    mapping_name: str = "crs",
+) -> Path:
+    """A CF file of one (y, x) variable on projected coordinates, with no latitude/longitude."""
+    axis = {"units": units}
+    ds = xr.Dataset(
+        {"t2m": (("y", "x"), np.zeros((y.size, x.size), "f4"), {"grid_mapping": mapping_name})},
+        coords={
+            "x": ("x", x, {**axis, "standard_name": "projection_x_coordinate"}),
+            "y": ("y", y, {**axis, "standard_name": "projection_y_coordinate"}),
+            mapping_name: ((), 0, mapping),
+        },
+    )
+    ds.to_netcdf(path, engine="h5netcdf", encoding={"t2m": {"zlib": True}})
+    return path
+
+
+def cells_in_wgs84(crs: pyproj.CRS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Longitude and latitude of every cell centre, by pyproj, independently of the hub."""
+    xx, yy = np.meshgrid(x, y)
+    to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return tuple(np.asarray(v) for v in to_wgs84.transform(xx, yy))
+
+
+def test_an_hrrr_lambert_conformal_grid_gets_its_bulging_box(tmp_path):
+    crs = pyproj.CRS.from_cf(HRRR_MAPPING)
+    to_hrrr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x0, y0 = to_hrrr.transform(237.280472 - 360, 21.138123)
+    x, y = x0 + 3000.0 * np.arange(1799), y0 + 3000.0 * np.arange(1059)
+    grid = describe_grid(projected_grid(tmp_path / "hrrr.nc", x, y, HRRR_MAPPING))
+    lons, lats = cells_in_wgs84(crs, x, y)
+    expected = [lons.min(), lats.min(), lons.max(), lats.max()]
+    assert grid.bbox == pytest.approx(expected, abs=1e-5)
+    # the first grid point is the south-west corner; the north edge bulges above its corners
+    assert grid.bbox[1] == pytest.approx(21.138123, abs=1e-6)
+    west, south, east, north = grid.bbox
+    assert (round(west, 2), round(east, 2), round(north, 2)) == (-134.1, -60.92, 52.62)
+    assert north > max(lats[-1, 0], lats[-1, -1]) + 4  # corners: 47.84 N
+    # the same grid in kilometres
+    in_km = describe_grid(
+        projected_grid(tmp_path / "km.nc", x / 1000, y / 1000, HRRR_MAPPING, "km")
+    )
+    assert in_km.bbox == pytest.approx(grid.bbox, abs=1e-6)
+
+
+@pytest.mark.parametrize("attribute", ["crs_wkt", "spatial_ref"])
+def test_a_lambert_93_grid_over_montpellier_from_its_wkt(tmp_path, attribute):
+    # GDAL and rioxarray write the CRS as WKT alone, in `crs_wkt` and `spatial_ref`, on a
+    # `spatial_ref` variable, y from north to south; 1 km cells round Montpellier.
+    lambert_93 = pyproj.CRS.from_epsg(2154)
+    x = 760_500.0 + 1000 * np.arange(20)
+    y = 6_289_500.0 - 1000 * np.arange(20)
+    mapping = {attribute: lambert_93.to_wkt()}
+    path = projected_grid(tmp_path / "l93.nc", x, y, mapping, "metre", mapping_name="spatial_ref")
+    grid = describe_grid(path)
+    lons, lats = cells_in_wgs84(lambert_93, x, y)
+    assert grid.bbox == pytest.approx([lons.min(), lats.min(), lons.max(), lats.max()], abs=1e-6)
+    comedie = pyproj.Transformer.from_crs(2154, 4326, always_xy=True).transform(770_500, 6_279_500)
+    assert comedie == pytest.approx((3.88, 43.61), abs=0.01)  # Place de la Comédie's cell
+    west, south, east, north = grid.bbox
+    assert west < comedie[0] < east and south < comedie[1] < north
+    assert east - west == pytest.approx(0.25, abs=0.02)  # 20 km at 43.6 N
+
+
+def test_a_polar_stereographic_grid_round_the_pole_spans_every_longitude(tmp_path):
+    x = -3_837_500.0 + 25_000 * np.arange(304)
+    y = 5_837_500.0 - 25_000 * np.arange(448)
+    grid = describe_grid(projected_grid(tmp_path / "nsidc.nc", x, y, NSIDC_NORTH_MAPPING))
+    _, lats = cells_in_wgs84(pyproj.CRS.from_cf(NSIDC_NORTH_MAPPING), x, y)
+    assert grid.bbox is not None and grid.bbox[0::2] == [-180.0, 180.0]
+    assert grid.bbox[3] == 90.0  # the pole is inside the grid, on none of its edges
+    assert lats.max() < 89.9
+    assert grid.bbox[1] == pytest.approx(lats.min(), abs=1e-5)  # 30.98 N, a corner
+
+
+def test_a_utm_grid_across_the_antimeridian_crosses_it(tmp_path):
+    # UTM zone 60 south (Fiji) as a CF transverse_mercator mapping: 180° is 320 km east of 177°
+    mapping = {
+        "grid_mapping_name": "transverse_mercator",
+        "longitude_of_central_meridian": 177.0,
+        "latitude_of_projection_origin": 0.0,
+        "scale_factor_at_central_meridian": 0.9996,
+        "false_easting": 500_000.0,
+        "false_northing": 10_000_000.0,
+        "semi_major_axis": 6378137.0,
+        "inverse_flattening": 298.257223563,
+    }
+    x = 400_000.0 + 10_000 * np.arange(50)
+    y = 7_900_000.0 + 10_000 * np.arange(30)
+    grid = describe_grid(projected_grid(tmp_path / "fiji.nc", x, y, mapping))
+    lons, lats = cells_in_wgs84(pyproj.CRS.from_cf(mapping), x, y)
+    assert (lons > 0).any() and (lons < 0).any()
+    expected = [lons[lons > 0].min(), lats.min(), lons[lons < 0].max(), lats.max()]
+    assert grid.bbox == pytest.approx(expected, abs=1e-5)
+    assert grid.bbox[0] > grid.bbox[2]  # west > east: it crosses, as longitude_extent says
+
+
+@pytest.mark.parametrize(
+    ("mapping", "units", "reason"),
+    [
+        ({"grid_mapping_name": "nonsense_projection"}, "m", "Unsupported grid mapping name"),
+        (HRRR_MAPPING, "degrees", "'x' is in 'degrees', not a length"),
+        ({"crs_wkt": "PROJCRS[broken"}, "m", "no bbox from grid mapping 'crs'"),
+        ({"crs_wkt": pyproj.CRS.from_epsg(4326).to_wkt()}, "m", "is not a projected CRS"),
+    ],
+    ids=["unknown", "units", "broken-wkt", "geographic"],
+)
+def test_a_grid_mapping_that_cannot_be_used_gives_no_bbox_and_a_log_line(
+    tmp_path, caplog, mapping, units, reason
+):
+    x, y = np.arange(3) * 1000.0, np.arange(2) * 1000.0
+    with caplog.at_level("WARNING", logger="hub.grids"):
+        grid = describe_grid(projected_grid(tmp_path / "odd.nc", x, y, mapping, units))
+    assert grid.bbox is None and grid.variables[0].name == "t2m"  # still described
+    assert "odd.nc: no bbox from grid mapping 'crs'" in caplog.text and reason in caplog.text
