@@ -33,6 +33,7 @@ import httpx
 
 from hub.config import get_settings
 from hub.redaction import RedactingFilter, redact_text, redact_url
+from pipelines import archives
 from pipelines.credentials import NO_CREDENTIALS, Credentials
 from pipelines.partial import writing
 from pipelines.roots import ROOTS_RULE, root_of, without_paths
@@ -115,8 +116,10 @@ def fetch(
 
 
 def _gunzip(path: Path, max_bytes: int) -> Path:
-    """Decompress a `.gz` feed (OpenAQ's archive serves them), capped against gzip bombs."""
+    """Decompress a `.gz` feed (OpenAQ's archive serves them), capped against gzip bombs: in
+    bytes, and in expansion ratio as archives are (`pipelines.archives.MAX_RATIO`)."""
     target = path.with_suffix("")
+    bomb_at = max(archives.RATIO_FLOOR, archives.MAX_RATIO * path.stat().st_size)
     try:
         with gzip.open(path, "rb") as src, writing(target) as dst:
             size = 0
@@ -124,6 +127,11 @@ def _gunzip(path: Path, max_bytes: int) -> Path:
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(f"{path.name} decompresses to over {max_bytes} bytes")
+                if size > bomb_at:
+                    raise FetchError(
+                        f"{path.name} expands over {archives.MAX_RATIO} times its compressed "
+                        "size: refused as a gzip bomb"
+                    )
                 dst.write(chunk)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FetchError(f"{path.name} is not a readable gzip file: {exc}") from exc

@@ -191,7 +191,7 @@ def fetch_source(
 def open_fetched(source: Source, path: Path, folder: Path, credentials: Credentials) -> Fetched:
     """A fetched file with its archive's members extracted and its linked documents fetched."""
     members = {}
-    if archives.is_zip(path):
+    if archives.is_archive(path):
         members = archives.extract(path, folder / "members", MAX_BYTES)
     linked = {
         name: fetch(

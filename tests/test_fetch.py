@@ -151,6 +151,11 @@ def test_gzip_bombs_are_capped(tmp_path: Path) -> None:
     bomb.write_bytes(gzip.compress(b"0" * 1_000_000))
     with pytest.raises(FetchError, match="decompresses to over 10000 bytes"):
         fetch(str(bomb), tmp_path / "dl", max_bytes=10_000, base=tmp_path)
+    # Under the byte cap but a thousand times its size: a bomb all the same (a .tar.gz too)
+    tar_bomb = tmp_path / "feed.tar.gz"
+    tar_bomb.write_bytes(gzip.compress(b"\0" * 8_000_000))
+    with pytest.raises(FetchError, match="expands over 200 times its compressed size"):
+        fetch(str(tar_bomb), tmp_path / "dl", base=tmp_path)
     not_gzip = tmp_path / "broken.csv.gz"
     not_gzip.write_bytes(b"plain text")
     with pytest.raises(FetchError, match="not a readable gzip file"):
