@@ -15,8 +15,6 @@ from hub.validation import validate_file
 from hub.validation.geometries import plain_geometry
 from pipelines.readers.cap_area import geometry_text, parse_polygon
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "risk"
-
 
 def frictionless_reads(text: str) -> object:
     """What frictionless's geojson reader makes of a cell (None: a type error)."""
@@ -104,10 +102,12 @@ def test_random_geometries_agree_with_frictionless() -> None:
     assert 150 < quick < 600  # both answers were exercised
 
 
-def test_the_largest_cap_polygon_is_decided_without_jsonschema(tmp_path: Path) -> None:
+def test_the_largest_cap_polygon_is_decided_without_jsonschema(
+    samples: Path, tmp_path: Path
+) -> None:
     """The Burkina Faso alert's polygon (41,009 vertices) as the CAP reader
     writes it, then through the validator with an invalid geometry beside it."""
-    text = (SAMPLES / "cap_burkinafaso_bf_no_signature.xml").read_text(encoding="utf-8")
+    text = (samples / "risk" / "cap_burkinafaso_bf_no_signature.xml").read_text(encoding="utf-8")
     polygon = re.search(r"<(?:cap:)?polygon>(.*?)</(?:cap:)?polygon>", text, re.S)
     assert polygon is not None
     ring = parse_polygon(polygon.group(1), "polygon")
