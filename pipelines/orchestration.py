@@ -155,25 +155,23 @@ def run_harvests(
     concurrency = harvest_concurrency()
     if orchestration.api_url is None:
         return harvest_in_process(refs, tally, concurrency)
-    return harvest_through_prefect(refs, orchestration.api_url, tally, concurrency)
+    return harvest_through_prefect(refs, orchestration.api_url, tally)
 
 
 def harvest_through_prefect(
-    refs: list[str], api_url: str, tally: Tally | None, concurrency: int
+    refs: list[str], api_url: str, tally: Tally | None
 ) -> list[dict[str, Any]]:
-    """Run the `harvest` flow against the Prefect API at `api_url`."""
+    """Run the `harvest` flow against the Prefect API at `api_url` (HUB_HARVEST_CONCURRENCY
+    sources at a time, as the flow reads it where it runs)."""
     # Imported here: the in-process path never pays for Prefect's import.
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
     )
-    from prefect.task_runners import ThreadPoolTaskRunner
 
     from pipelines import flows
 
-    pool = ThreadPoolTaskRunner[Any](max_workers=concurrency)
-    bounded = flows.harvest.with_options(task_runner=pool)  # type: ignore[arg-type]  # invariant
     # No Prefect heartbeat by default: joining its thread costs up to a second per command, and
     # the hub's runs keep their own (a run whose process dies is failed by the next recovery).
     # PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, still wins, for a zombie-run automation.
@@ -182,13 +180,13 @@ def harvest_through_prefect(
         temporary_settings({PREFECT_API_URL: api_url}, set_defaults=quiet),
         flows.reporting_progress(tally),
     ):
-        return list(bounded(refs))
+        return list(flows.harvest(refs))
 
 
 def harvest_in_process(
     refs: list[str], tally: Tally | None = None, concurrency: int = DEFAULT_CONCURRENCY
 ) -> list[dict[str, Any]]:
-    """Harvest `refs` in this process, `concurrency` at a time, without Prefect."""
+    """Harvest `refs` in this process, `concurrency` at a time (the `harvest` flow's way too)."""
     prepare_store()
 
     def progress(ref: str) -> Progress | None:
