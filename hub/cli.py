@@ -139,7 +139,6 @@ def demo(
     from pipelines import demo as demo_feeds
     from pipelines.orchestration import choose_orchestration
 
-    _check_concurrency()
     _guard_children()
     # Chosen before this command's own Prefect server starts: the first page never waits for it.
     orchestration = choose_orchestration(_data_dir())
@@ -180,17 +179,6 @@ def _serve_while_harvesting(
             orchestrator.stop()
 
 
-def _check_concurrency() -> None:
-    """Exit 2 with the reason when HUB_HARVEST_CONCURRENCY is unusable."""
-    from pipelines.orchestration import harvest_concurrency
-
-    try:
-        harvest_concurrency()
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-
-
 def _say_failures(failures: int) -> None:
     if failures:
         console.print(f"[yellow]{failures} source(s) did not harvest; the rest are served.[/]")
@@ -228,7 +216,6 @@ def harvest(
     if not refs:
         console.print("No enabled sources found.")
         raise typer.Exit(1)
-    _check_concurrency()
     _guard_children()
     raise typer.Exit(1 if _harvest(refs, choose_orchestration(_data_dir())) else 0)
 

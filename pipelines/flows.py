@@ -10,7 +10,6 @@ task runs cost a `hub harvest` of 50 sample sources about a fifth of its time.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,16 +17,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from pipelines.harvesting import Outcome, harvest_source
-from pipelines.orchestration import (
-    DEFAULT_CONCURRENCY,
-    Tally,
-    harvest_concurrency,
-    harvest_in_process,
-)
+from pipelines.orchestration import Tally, harvest_concurrency, harvest_in_process
 
 __all__ = ["Outcome", "harvest", "harvest_source", "reporting_progress"]
-
-log = logging.getLogger(__name__)
 
 # The CLI's progress bar; flow parameters must serialise, so a callback cannot be one.
 _tally: Tally | None = None
@@ -44,19 +36,11 @@ def reporting_progress(tally: Tally | None) -> Iterator[None]:
         _tally = previous
 
 
-def _pool_size() -> int:
-    """How many sources run at once where the flow runs (a worker's, a runner's, the CLI's)."""
-    try:
-        return harvest_concurrency()
-    except ValueError as exc:  # a worker keeps going with the default; the CLI refuses it
-        log.warning("%s: using %d", exc, DEFAULT_CONCURRENCY)
-        return DEFAULT_CONCURRENCY
-
-
 @flow(name="harvest", log_prints=False)
 def harvest(source_refs: list[str]) -> list[dict[str, Any]]:
     """Harvest the given sources (ids or source-file paths) into the catalogue."""
-    outcomes = harvest_in_process(source_refs, _tally, _pool_size())
+    # HUB_HARVEST_CONCURRENCY where the flow runs (a worker's, a runner's, the CLI's)
+    outcomes = harvest_in_process(source_refs, _tally, harvest_concurrency())
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info(

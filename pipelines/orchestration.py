@@ -34,8 +34,6 @@ from pipelines.sources import SourceError, resolve_source
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 4
-
 
 @dataclass(frozen=True)
 class Orchestration:
@@ -184,7 +182,7 @@ def harvest_through_prefect(
 
 
 def harvest_in_process(
-    refs: list[str], tally: Tally | None = None, concurrency: int = DEFAULT_CONCURRENCY
+    refs: list[str], tally: Tally | None, concurrency: int
 ) -> list[dict[str, Any]]:
     """Harvest `refs` in this process, `concurrency` at a time (the `harvest` flow's way too)."""
     prepare_store()
