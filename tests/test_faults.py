@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlmodel import Session, select
 
 from hub import runs
@@ -132,21 +133,7 @@ def short_busy(engine, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def source_file(folder, samples, source_id: str):  # type: ignore[no-untyped-def]
-    path = folder / f"{source_id}.yaml"
-    path.write_text(
-        f"""
-id: {source_id}
-title: PM2.5 Toronto ({source_id})
-operator: {{id: openaq, name: OpenAQ, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: file://{samples}/air/openaq_location_3145071_measurements.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-""",
-        encoding="utf-8",
-    )
-    return path
+    return openaq_source_file(folder, source_id, f"file://{samples}/{OPENAQ_SAMPLE}")
 
 
 class Releaser(logging.Handler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -15,21 +16,9 @@ runner = CliRunner()
 
 def openaq_source(folder, samples, source_id: str, operator: str):
     """A territory's own source file over the real OpenAQ sample, under OpenAQ's charter."""
-    path = folder / f"{source_id}.yaml"
-    path.write_text(
-        f"""
-id: {source_id}
-title: PM2.5 Toronto, harvested by {operator}
-operator: {{id: {operator}, name: {operator}, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: file://{samples}/air/openaq_location_3145071_measurements.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-""",
-        encoding="utf-8",
-    )
-    return path
+    url = f"file://{samples}/{OPENAQ_SAMPLE}"
+    title = f"PM2.5 Toronto, harvested by {operator}"
+    return openaq_source_file(folder, source_id, url, title=title, operator=operator)
 
 
 def test_harvest_a_source_file_by_path_prints_a_summary(engine, tmp_path, samples):

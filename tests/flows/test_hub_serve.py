@@ -24,6 +24,7 @@ from processes import (
     survivors,
     wait_for,
 )
+from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlmodel import Session
 
 from hub.models import Dataset
@@ -60,20 +61,8 @@ def start_hub_serve(
     copy of `prefect_db` as its Prefect database, else a fresh one)."""
     sources = tmp_path / "sources"
     sources.mkdir()
-    (sources / f"{SOURCE_ID}.yaml").write_text(
-        f"""
-id: {SOURCE_ID}
-title: PM2.5 Toronto, every morning
-operator: {{id: openaq, name: OpenAQ, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: file://{samples}/air/openaq_location_3145071_measurements.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-schedule: "{SCHEDULE}"
-""",
-        encoding="utf-8",
-    )
+    url, title = f"file://{samples}/{OPENAQ_SAMPLE}", "PM2.5 Toronto, every morning"
+    openaq_source_file(sources, SOURCE_ID, url, title=title, schedule=SCHEDULE)
     port = free_port()
     data_dir = tmp_path / "var"
     if prefect_db is not None:

@@ -28,6 +28,7 @@ from hub.config import get_settings
 from hub.models import Dataset, HarvestRun
 from pipelines.orchestration import Orchestration, choose_orchestration
 from pipelines.orchestrator import ServerRecord, record_path, write_record
+from tests.sourcefiles import openaq_source_file
 
 pytestmark = pytest.mark.flows
 runner = CliRunner()
@@ -36,21 +37,7 @@ FEED_DELAY = 1.5  # seconds each feed answer is held, so that concurrent fetches
 
 def openaq_source(folder: Path, source_id: str, url: str) -> Path:
     """A territory's source file of the OpenAQ sample (under OpenAQ's charter) at `url`."""
-    path = folder / f"{source_id}.yaml"
-    path.write_text(
-        f"""
-id: {source_id}
-title: PM2.5 Toronto ({source_id})
-operator: {{id: openaq, name: OpenAQ, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: {url}
-schema: air-quality-observation
-charter: openaq-cc-by
-""",
-        encoding="utf-8",
-    )
-    return path
+    return openaq_source_file(folder, source_id, url)
 
 
 @pytest.fixture

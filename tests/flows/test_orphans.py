@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from processes import alive, child_env, cmdline, descendants, end, survivors, wait_for
+from sourcefiles import openaq_source_file
 
 pytestmark = [
     pytest.mark.flows,
@@ -62,20 +63,8 @@ def _harvest_command(
     tmp_path: Path, feed: HangingFeed, database_url: str
 ) -> tuple[list[str], dict[str, str]]:
     """`hub harvest` of a source whose feed hangs, and its environment."""
-    source = tmp_path / "hanging.yaml"
-    source.write_text(
-        f"""
-id: hanging-feed
-title: A feed that never answers
-operator: {{id: openaq, name: OpenAQ, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: http://127.0.0.1:{feed.port}/feed.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-""",
-        encoding="utf-8",
-    )
+    url = f"http://127.0.0.1:{feed.port}/feed.csv"
+    source = openaq_source_file(tmp_path, "hanging-feed", url, title="A feed that never answers")
     env = child_env(
         HUB_DATA_DIR=str(tmp_path / "var"),
         HUB_DATABASE_URL=database_url,

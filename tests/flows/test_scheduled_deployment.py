@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from processes import answers, child_env, end, free_port, wait_for
+from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlmodel import Session, select
 
 from hub import catalogue
@@ -38,20 +39,9 @@ def infra_env(
     shutil.copyfile(migrated_prefect_db, tmp_path / "prefect.db")
     sources = tmp_path / "sources"
     sources.mkdir()
-    (sources / f"{SOURCE_ID}.yaml").write_text(
-        f"""
-id: {SOURCE_ID}
-title: PM2.5 Toronto, every morning, through a work pool
-operator: {{id: openaq, name: OpenAQ, kind: public}}
-theme: air-quality
-format: openaq-csv
-url: file://{samples}/air/openaq_location_3145071_measurements.csv
-schema: air-quality-observation
-charter: openaq-cc-by
-schedule: "{SCHEDULE}"
-""",
-        encoding="utf-8",
-    )
+    url = f"file://{samples}/{OPENAQ_SAMPLE}"
+    title = "PM2.5 Toronto, every morning, through a work pool"
+    openaq_source_file(sources, SOURCE_ID, url, title=title, schedule=SCHEDULE)
     port = free_port()
     return child_env(
         # The Prefect server's own database: SQLite here, migrated (PostgreSQL in production).
