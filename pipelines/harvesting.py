@@ -138,9 +138,9 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         position = listing.position if listing else cursor.position
         listed = listing is not None and listing.complete
         save_cursor(source.id, conditions.etag, conditions.last_modified, position, listed=listed)
-        if isinstance(batch, MetadataBatch):  # the listing stands; its files are runs of their own
+        if listing is not None:  # the listing stands; its files are runs of their own
             outcome = outcome_of(source.id, run)
-            said = portalfiles.harvest_files(source, batch, files, harvest_source)
+            said = portalfiles.harvest_files(source, listing, files, harvest_source)
             outcome.message = "; ".join(m for m in (outcome.message, said) if m)
             return outcome
     return outcome_of(source.id, run)
