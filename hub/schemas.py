@@ -143,6 +143,35 @@ def load_plain_schema(path: str | Path) -> dict[str, Any]:
     return descriptor
 
 
+def category_labels(descriptor: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Each field's enum values with their labels: {field: {value: [label, *altLabels]}}."""
+    return {
+        field["name"]: {
+            category["value"]: [category["label"], *category.get("altLabels", [])]
+            for category in field["categories"]
+        }
+        for field in descriptor["fields"]
+        if field.get("categories")
+    }
+
+
+def all_category_labels() -> dict[str, list[str]]:
+    """Every enum value of the registry's schemas with its labels, merged across fields."""
+    merged: dict[str, list[str]] = {}
+    for name in known_schemas():
+        try:
+            descriptor = _checked_descriptor(find_schema(name).resolve())
+        except SchemaFileError as exc:
+            # One broken territory file must not take the labels of the others away.
+            log.warning("schema %s left out of the category labels: %s", name, exc)
+            continue
+        for values in category_labels(descriptor).values():
+            for value, labels in values.items():
+                known = merged.setdefault(value, [])
+                known += [label for label in labels if label not in known]
+    return merged
+
+
 def locate_line(text: str, path: Sequence[str | int]) -> int:
     """The 1-based line of `path` (keys, list indexes) in a JSON or YAML text, as deep as found."""
     try:
@@ -199,7 +228,11 @@ def _checked_descriptor(path: Path) -> dict[str, Any]:
     if not isinstance(descriptor, dict):
         raise SchemaFileError(path, [(1, "a Table Schema must be a JSON object")])
     problems = _profile_problems(descriptor) or _frictionless_problems(descriptor)
-    problems = problems or _hub_problems(descriptor) + _name_problems(descriptor, path)
+    problems = problems or (
+        _hub_problems(descriptor)
+        + _category_problems(descriptor)
+        + _name_problems(descriptor, path)
+    )
     if problems:
         located = [
             (locate_line(text, where), _describe(descriptor, where, message))
@@ -302,6 +335,31 @@ def _hub_problems(descriptor: dict[str, Any]) -> list[Problem]:
         elif role == "subject" and not field.get("constraints", {}).get("required"):
             # A personal row without its subject could be read by nobody, or by everybody.
             problems.append((("hub", role), f"field {name!r} must be required"))
+    return problems
+
+
+def _category_problems(descriptor: dict[str, Any]) -> list[Problem]:
+    """A field's categories must label each value of its enum once, and nothing else."""
+    problems: list[Problem] = []
+    for i, field in enumerate(descriptor["fields"]):
+        where: Location = ("fields", i, "categories")
+        enum = field.get("constraints", {}).get("enum")
+        if "categories" not in field:
+            continue
+        if not isinstance(enum, list):
+            problems.append((where, "label the values of an enum, and the field has none"))
+            continue
+        seen: set[str] = set()
+        for j, category in enumerate(field["categories"]):
+            value = category["value"]
+            if value not in enum:
+                problems.append(((*where, j), f"{value!r} is not in the enum"))
+            elif value in seen:
+                problems.append(((*where, j), f"{value!r} is labelled twice"))
+            seen.add(value)
+        missing = ", ".join(repr(value) for value in enum if value not in seen)
+        if missing:
+            problems.append((where, f"no category for {missing}"))
     return problems
 
 

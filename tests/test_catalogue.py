@@ -459,12 +459,12 @@ def older_schema(tmp_path, monkeypatch):
 def test_a_minor_schema_version_adds_its_fields_to_the_stored_rows(engine, older_schema):
     old_rows = observations(3).drop("station_name")
     assert publish(batch(old_rows)).status == "succeeded"
-    older_schema()  # the bundled 1.0.0, which adds the optional station_name
+    older_schema()  # the bundled 1.0.1, which adds the optional station_name
     run = publish(batch(observations(5)))
     assert (run.status, run.rows_published, run.rows_updated) == ("succeeded", 2, 3)
     with Session(engine) as session:
         dataset = session.get(Dataset, "demo-no2")
-        assert dataset is not None and dataset.schema_version == "1.0.0"
+        assert dataset is not None and dataset.schema_version == "1.0.1"
     with engine.connect() as connection:
         layout = catalogue.layout_of_dataset(connection, "demo-no2")
         rows = connection.execute(sa.select(layout.table).order_by(layout.table.c["_id"])).all()

@@ -14,6 +14,8 @@ from hub.config import PROJECT_ROOT, get_settings
 from hub.schemas import (
     SchemaFileError,
     UnknownSchemaError,
+    all_category_labels,
+    category_labels,
     known_schemas,
     load_schema,
     locate_line,
@@ -312,6 +314,26 @@ def _bad_example(d):
     d["fields"][3]["example"] = "twelve"
 
 
+def _category_outside_enum(d):
+    d["fields"][2]["categories"].append({"value": "pm2.5", "label": "fine particles"})
+
+
+def _enum_value_unlabelled(d):
+    d["fields"][2]["categories"].pop()  # nh3
+
+
+def _categories_without_enum(d):
+    d["fields"][1]["categories"] = [{"value": "Comédie", "label": "Comédie"}]
+
+
+def _category_without_label(d):
+    del d["fields"][2]["categories"][0]["label"]
+
+
+def _category_unknown_key(d):
+    d["fields"][2]["categories"][0]["definition"] = "particles smaller than 1 µm"
+
+
 @pytest.mark.parametrize(
     ("mutate", "needle", "words"),
     [
@@ -326,6 +348,11 @@ def _bad_example(d):
         (_bad_version, '"version": "1.0"', "version"),
         (_bad_theme, '"theme": "water"', "water"),
         (_bad_example, '"example": "twelve"', "example"),
+        (_category_outside_enum, '"value": "pm2.5"', "'pm2.5' is not in the enum"),
+        (_enum_value_unlabelled, '"categories"', "no category for 'nh3'"),
+        (_categories_without_enum, '"categories"', "the field has none"),
+        (_category_without_label, '"value": "pm1"', "'label' is a required property"),
+        (_category_unknown_key, '"value": "pm1"', "'definition' was unexpected"),
     ],
     ids=lambda v: getattr(v, "__name__", None),
 )
@@ -371,3 +398,146 @@ def test_locate_line_follows_keys_and_indexes():
     assert locate_line(text, ["b", 1, "c"]) == 6
     assert locate_line(text, ["b", 0]) == 4
     assert locate_line(text, ["b", 7, "c"]) == 3  # as deep as it exists
+
+
+# --- categories: the labels of enum values ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", BUNDLED_FILES, ids=lambda p: p.name)
+def test_every_enum_field_of_a_bundled_schema_labels_each_value(path: Path):
+    for field in json.loads(path.read_text(encoding="utf-8"))["fields"]:
+        enum = field.get("constraints", {}).get("enum")
+        categories = field.get("categories")
+        assert (enum is None) == (categories is None), field["name"]
+        if enum is None:
+            continue
+        assert [category["value"] for category in categories] == enum, field["name"]
+        for category in categories:
+            alternatives = [label.casefold() for label in category.get("altLabels", [])]
+            assert category["label"].strip(), category
+            assert len(set(alternatives)) == len(alternatives), category
+            assert category["value"].casefold() not in alternatives, category
+            assert category["label"].casefold() not in alternatives, category
+
+
+def test_a_value_labelled_twice_is_refused_at_its_second_category(tmp_path):
+    descriptor = descriptor_of("air-quality-observation")
+    pollutant = descriptor["fields"][2]
+    pollutant["categories"].append({"value": "no2", "label": "nitrogen dioxide"})
+    path = write(tmp_path, descriptor)
+    with pytest.raises(SchemaFileError) as caught:
+        load_schema(path)
+    second = line_of(path, '"value": "no2"', 2)
+    assert caught.value.problems == [
+        "field 'pollutant' categories.11: 'no2' is labelled twice",
+    ]
+    assert f"{path}:{second}:" in str(caught.value)
+
+
+def test_an_empty_alternative_label_is_refused(tmp_path):
+    descriptor = descriptor_of("air-quality-observation")
+    descriptor["fields"][2]["categories"][3]["altLabels"].append("")
+    path = write(tmp_path, descriptor)
+    with pytest.raises(SchemaFileError) as caught:
+        load_schema(path)
+    assert caught.value.line == line_of(path, '""', 2)  # the first "" is missingValues'
+    assert "categories.3.altLabels.2" in str(caught.value)
+
+
+def test_category_labels_gives_each_fields_values_their_labels():
+    labels = category_labels(load_schema("air-quality-observation").descriptor)
+    assert list(labels) == ["pollutant", "unit", "quality_flag"]
+    assert labels["pollutant"]["no2"] == ["nitrogen dioxide", "NO₂", "dioxyde d'azote"]
+    assert "microgrammes par mètre cube" in labels["unit"]["µg/m³"]
+    assert list(labels["quality_flag"]) == ["valid", "unverified", "estimated", "invalid"]
+    fires = category_labels(load_schema("wildfire-detection").descriptor)
+    assert [values[0] for values in fires["satellite"].values()] == [
+        "Terra",
+        "Aqua",
+        "Suomi NPP",
+        "NOAA-20",
+        "NOAA-21",
+    ]
+
+
+def test_all_category_labels_merges_the_labels_of_every_schema():
+    labels = all_category_labels()
+    assert labels["no2"] == ["nitrogen dioxide", "NO₂", "dioxyde d'azote"]  # one list, no repeats
+    assert "plomb" in labels["pb-pm10"]  # only in air-quality-statistic
+    assert "hauteur d'eau" in labels["water-level"] and "débit" in labels["discharge"]
+    assert {"extrême", "sévère"} <= set(labels["Extreme"]) | set(labels["Severe"])
+    # CAP's Unknown is a value of three fields: their labels are merged, each once.
+    unknown = labels["Unknown"]
+    assert {"urgence inconnue", "sévérité inconnue", "certitude inconnue"} <= set(unknown)
+    assert len(unknown) == len(set(unknown))
+
+
+def test_all_category_labels_reads_territory_schemas_and_skips_broken_ones(
+    tmp_path, monkeypatch, caplog
+):
+    local = descriptor_of("energy-mix") | {"name": "local-mix", "title": "Local mix"}
+    local["fields"][1]["categories"][0]["altLabels"].append("temps quasi réel")
+    write(tmp_path, local)
+    broken = descriptor_of("flood-section")
+    broken["fields"][1]["categories"].pop()
+    write(tmp_path, broken)
+    use_schema_folders(monkeypatch, tmp_path)
+    labels = all_category_labels()
+    assert "temps quasi réel" in labels["real-time"]
+    assert "section" not in labels  # the broken flood-section shadows the bundled one
+    assert "dioxyde d'azote" in labels["no2"]
+    assert "flood-section left out of the category labels" in caplog.text
+
+
+def test_a_dataset_stored_before_the_labels_takes_batches_of_the_labelled_schema(
+    engine, tmp_path, monkeypatch
+):
+    """Labels are documentation: a PATCH version, under which stored rows stay as they are."""
+    import polars as pl
+    from sqlmodel import Session
+
+    from hub.catalogue import Batch, Publisher, publish
+    from hub.models import Dataset
+
+    bundled = descriptor_of("air-quality-observation")
+    unlabelled = json.loads(json.dumps(bundled)) | {"version": "1.0.0"}
+    for field in unlabelled["fields"]:
+        field.pop("categories", None)
+    write(tmp_path / "before", unlabelled)
+
+    def hour(i: int) -> dict[str, str]:
+        row = dict.fromkeys((f["name"] for f in bundled["fields"]), "")
+        return row | {
+            "station_id": "FR-DEMO-01",
+            "pollutant": "no2",
+            "value": "21.5",
+            "unit": "µg/m³",
+            "observed_at": f"2025-09-01T{i:02d}:00:00Z",
+        }
+
+    def publish_hours(n: int):
+        rows = pl.DataFrame([hour(i) for i in range(n)]).with_columns(
+            pl.Series("_row", range(2, 2 + n), dtype=pl.Int64)
+        )
+        return publish(
+            Batch(
+                dataset_id="demo-no2",
+                title="NO2, demo station",
+                publisher=Publisher("atmo-demo", "Atmo Démo", "public"),
+                theme="air-quality",
+                schema="air-quality-observation",
+                charter="atmo-demo-open",
+                chunks=[rows],
+                source_url="file:///demo.csv",
+            )
+        )
+
+    use_schema_folders(monkeypatch, tmp_path / "before")
+    assert publish_hours(2).status == "succeeded"
+    monkeypatch.delenv("HUB_SCHEMAS_PATH")
+    get_settings.cache_clear()
+    run = publish_hours(3)
+    assert (run.status, run.rows_published, run.rows_skipped) == ("succeeded", 1, 2), run.error
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "demo-no2")
+        assert dataset is not None and dataset.schema_version == bundled["version"] != "1.0.0"

@@ -279,6 +279,7 @@ def test_sps30_file_publishes_the_sizes_the_schema_has_codes_for(
     )
     pollutant = next(f for f in descriptor["fields"] if f["name"] == "pollutant")
     pollutant["constraints"]["enum"].append("pm4")
+    pollutant["categories"].append({"value": "pm4", "label": "particulate matter PM4"})
     folder = tmp_path / "territory"
     folder.mkdir()
     (folder / "air-quality-observation.schema.json").write_text(json.dumps(descriptor), "utf-8")

@@ -362,7 +362,9 @@ def test_a_dataset_stored_under_1_0_0_takes_viirs_batches_under_1_1_0(
     first["fields"] = [
         f for f in first["fields"] if f["name"] not in ("instrument", "confidence_class")
     ]
-    next(f for f in first["fields"] if f["name"] == "satellite")["constraints"]["enum"] = ["T", "A"]
+    satellite = next(f for f in first["fields"] if f["name"] == "satellite")
+    satellite["constraints"]["enum"] = ["T", "A"]
+    satellite["categories"] = [c for c in satellite["categories"] if c["value"] in ("T", "A")]
     territory = tmp_path / "territory-schemas"
     territory.mkdir()
     write_json(territory / "wildfire-detection.schema.json", first)
@@ -375,7 +377,7 @@ def test_a_dataset_stored_under_1_0_0_takes_viirs_batches_under_1_1_0(
     get_settings.cache_clear()
     viirs = harvest_text(tmp_path, "viirs-24h.csv", VIIRS_24H, id="firms-modis-usa-2020-10-01")
     assert (viirs.status, viirs.published, viirs.quarantined) == ("succeeded", 4, 0), viirs
-    assert dataset_version(engine, "firms-modis-usa-2020-10-01") == "1.1.0"
+    assert dataset_version(engine, "firms-modis-usa-2020-10-01") == "1.1.1"
     rows = stored(engine, "firms-modis-usa-2020-10-01")
     assert len(rows) == 2575 + 4
     assert Counter(r["instrument"] for r in rows) == {None: 2575, "VIIRS": 4}
