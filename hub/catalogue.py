@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, or_, select
 
 from hub import charters, grids, quarantine, records, resources, runs, schemas
 from hub.batches import (
@@ -645,40 +645,6 @@ def _announce(batch: Batch | GridBatch | MetadataBatch, run: HarvestRun) -> None
 
 
 # --- reading the catalogue -----------------------------------------------------------------------
-
-
-def search(
-    session: Session,
-    q: str = "",
-    theme: str | None = None,
-    organization: str | None = None,
-    limit: int = 20,
-    offset: int = 0,
-) -> tuple[int, list[Dataset]]:
-    """Datasets matching every word of `q` (title, description, id, keywords), newest first."""
-    statement = select(Dataset)
-    for word in q.split():
-        pattern = f"%{word.lower()}%"
-        statement = statement.where(
-            or_(
-                func.lower(Dataset.title).like(pattern),
-                func.lower(Dataset.description).like(pattern),
-                func.lower(Dataset.id).like(pattern),
-                func.lower(Dataset.theme).like(pattern),
-                func.lower(sa.cast(Dataset.keywords, sa.Text)).like(pattern),
-            )
-        )
-    if theme:
-        statement = statement.where(Dataset.theme == theme)
-    if organization:
-        statement = statement.where(Dataset.organization_id == organization)
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    page = session.exec(
-        statement.order_by(col(Dataset.modified_at).desc(), col(Dataset.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return total, list(page)
 
 
 def holds_data(dataset_id: str) -> bool:

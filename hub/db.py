@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
+from hub import searchindex
 from hub.config import get_settings
 from hub.keys import private_file, private_folder
 
@@ -41,6 +42,7 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys."""
     url = normalise_url(url)
     parsed = make_url(url)
+    searchindex.install()  # every session writing the catalogue keeps its search rows in step
     if parsed.get_backend_name() != "sqlite":
         # A restarting server refuses at once; an unreachable one must not hang a request either:
         # both become a 503 (hub.api.outages) and pre-ping replaces the dead connections after.
@@ -172,4 +174,6 @@ def upgrade(engine: Engine | None = None) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        if searchindex.incomplete(connection):  # a catalogue from before the search index
+            searchindex.rebuild(connection)
     log.info("database at the latest migration")

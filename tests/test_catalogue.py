@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from hub import catalogue
+from hub import catalogue, search
 from hub.batches import Chunk, RowProblem
 from hub.bus import get_bus
 from hub.catalogue import Batch, Publisher, PublishRefused, publish
@@ -250,10 +250,11 @@ def test_search_finds_datasets_by_words_and_theme(engine):
     publish(batch(observations(3)))
     publish(batch(observations(3), dataset_id="demo-pm10"))
     with Session(engine) as session:
-        assert catalogue.search(session, "no2 demo")[0] == 2
-        assert catalogue.search(session, "pm10")[0] == 1
-        assert catalogue.search(session, theme="energy")[0] == 0
-        assert catalogue.search(session, theme="air-quality", limit=1)[0] == 2
+        assert search.find(session, search.Query("no2 demo")).total == 2
+        assert search.find(session, search.Query("pm10")).ids == ["demo-pm10"]
+        assert search.find(session, search.Query(filters={"theme": ["energy"]})).total == 0
+        found = search.find(session, search.Query(filters={"theme": ["air-quality"]}, limit=1))
+        assert found.total == 2 and len(found.ids) == 1
         with pytest.raises(catalogue.NotFound):
             catalogue.get(session, "missing")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, quarantine, reading
+from hub import access, catalogue, geo, quarantine, reading, search
 from hub.api import records
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
@@ -17,6 +18,7 @@ from hub.api.guards import base_url, find_dataset, find_run
 from hub.api.shapes import (
     DatasetDetail,
     DatasetPage,
+    FacetCount,
     QuarantinedRowOut,
     QuarantinePage,
     RunsPage,
@@ -24,9 +26,22 @@ from hub.api.shapes import (
     describe_run,
     summarise,
 )
-from hub.models import Dataset, HarvestRun, Organization, QuarantinedRow
+from hub.models import Dataset, HarvestRun, QuarantinedRow
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+# The facets a search counts: the index's field → the name the REST API gives it.
+FACETS = {
+    "theme": "theme",
+    "organization": "organization",
+    "license_id": "licence",
+    "access": "access",
+    "res_format": "format",
+    "tags": "tag",
+}
+SEARCH_PARAMETERS = {
+    *("q", "theme", "organization", "licence", "access", "format", "tag", "bbox"),
+    *("updated_since", "from", "to", "sort", "limit", "offset"),
+}
 router.include_router(records.router)
 
 QUARANTINE_PAGE = 1000
@@ -36,34 +51,101 @@ PROTECTED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("", response_model=DatasetPage)
+@router.get("", response_model=DatasetPage, responses={400: {"description": "a bad filter"}})
 def list_datasets(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
-    q: str = Query("", description="words that must all appear (title, description, keywords)"),
-    theme: str | None = Query(None, description="air-quality | energy | biodiversity | risk"),
-    organization: str | None = Query(None, description="organization id"),
+    q: str = Query(
+        "",
+        max_length=2000,
+        description="words that must all appear in the title, description, keywords, "
+        "organization or schema fields (stemmed in English and French; an enum label such as "
+        "`dioxyde d'azote` also finds its code, `no2`)",
+    ),
+    theme: Annotated[list[str] | None, Query(description="air-quality, energy, …")] = None,
+    organization: Annotated[list[str] | None, Query(description="organization id")] = None,
+    licence: Annotated[list[str] | None, Query(description="licence id (`etalab-2.0`, …)")] = None,
+    access_level: Annotated[
+        list[str] | None,
+        Query(alias="access", description="open | restricted | personal | crisis"),
+    ] = None,
+    resource_format: Annotated[
+        list[str] | None, Query(alias="format", description="CSV, NetCDF, …")
+    ] = None,
+    tag: Annotated[list[str] | None, Query(description="a keyword (repeated: any)")] = None,
+    bbox: str | None = Query(
+        None, description="west,south,east,north (WGS84): datasets whose extent intersects it"
+    ),
+    updated_since: Annotated[
+        datetime | None, Query(description="modified at or after this time (ISO 8601)")
+    ] = None,
+    time_from: Annotated[
+        datetime | None,
+        Query(alias="from", description="datasets whose records reach this time or later"),
+    ] = None,
+    time_to: Annotated[
+        datetime | None,
+        Query(alias="to", description="datasets whose records start at this time or earlier"),
+    ] = None,
+    sort: str = Query(
+        "relevance",
+        max_length=200,
+        description="relevance, name, title, modified or created; `-` first for descending "
+        "(`-modified`: newest first); comma-separated for ties",
+    ),
     limit: int = Query(20, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**62),
 ) -> DatasetPage:
-    """Search the catalogue."""
-    total, page = catalogue.search(
-        session, q=q, theme=theme, organization=organization, limit=limit, offset=offset
-    )
+    """Search the catalogue: words, filters, area and dates, with facet counts."""
+    unknown = sorted(set(request.query_params) - SEARCH_PARAMETERS)
+    if unknown:
+        known = ", ".join(sorted(SEARCH_PARAMETERS))
+        raise HTTPException(400, f"unknown parameter {unknown[0]!r}: the search takes {known}")
+    filters = {
+        "theme": theme or [],
+        "organization": organization or [],
+        "license_id": licence or [],
+        "access": access_level or [],
+        "res_format": resource_format or [],
+        "tags": tag or [],
+    }
+    try:
+        query = search.Query(
+            text=q,
+            filters={k: v for k, v in filters.items() if v},
+            bbox=geo.parse_bbox(bbox) if bbox else None,
+            updated_since=updated_since,
+            covers_from=time_from,
+            covers_until=time_to,
+            sort=search.sort_of(sort),
+            limit=limit,
+            offset=offset,
+            facets=tuple(FACETS),
+            facets_beside_filters=True,
+        )
+    except (ValueError, search.BadQuery) as bad:
+        raise HTTPException(400, str(bad)) from None
+    found = search.find(session, query, caller.actor)
     root = base_url(request)
-    found = [
+    organizations = {o.id: o for o in catalogue.organizations(session)}
+    found_datasets = search.datasets(session, found.ids)
+    summaries = [
         summarise(
             d,
-            session.get(Organization, d.organization_id),
+            organizations.get(d.organization_id),
             root,
             access.sees_computed(d, caller.actor),
         )
-        for d in page
+        for d in found_datasets
     ]
-    more = offset + len(page) < total
+    more = offset + len(found.ids) < found.total
     following = str(request.url.include_query_params(offset=offset + limit)) if more else None
-    return DatasetPage(count=total, datasets=found, next=following)
+    facets = {
+        FACETS[name]: [FacetCount(value=v, count=n) for v, n in counts]
+        for name, counts in found.facets.items()
+    }
+    return DatasetPage(count=found.total, datasets=summaries, next=following, facets=facets)
 
 
 @router.get("/{dataset_id}", response_model=DatasetDetail)

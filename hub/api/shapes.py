@@ -142,12 +142,25 @@ class DatasetDetail(DatasetSummary):
     model_config = {"populate_by_name": True}
 
 
+class FacetCount(BaseModel):
+    """One value of a facet and how many matching datasets have it."""
+
+    value: str
+    count: int
+
+
 class DatasetPage(BaseModel):
     """One page of a dataset search."""
 
     count: int = Field(description="datasets matching, over all pages")
     datasets: list[DatasetSummary]
     next: str | None
+    facets: dict[str, list[FacetCount]] = Field(
+        default_factory=dict,
+        description="per facet (theme, organization, licence, access, format, tag), its values "
+        "over the matching datasets, most frequent first; a facet is counted without its own "
+        "filter, so that its other values show what choosing them would give",
+    )
 
 
 class RecordsPage(BaseModel):

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, reading
+from hub import access, catalogue, charters, reading, search
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
@@ -104,18 +104,30 @@ def render_home(
     page: int = Query(1, ge=1),
 ) -> HTMLResponse:
     """Search the catalogue, with theme and organization facets."""
-    _, matching = catalogue.search(session, q=q, limit=100_000)
     organizations = {o.id: o for o in catalogue.organizations(session)}
-    in_org = [d for d in matching if not organization or d.organization_id == organization]
-    in_theme = [d for d in matching if not theme or d.theme == theme]
-    chosen = [d for d in in_org if not theme or d.theme == theme]
     start = (page - 1) * PAGE_SIZE
+    filters = {
+        "theme": [theme] if theme else [],
+        "organization": [organization] if organization else [],
+    }
+    found = search.find(
+        session,
+        search.Query(
+            text=q,
+            filters=filters,
+            limit=PAGE_SIZE,
+            offset=start,
+            facets=("theme", "organization"),
+            facets_beside_filters=True,
+        ),
+        caller.actor,
+    )
     root = base_url(request)
     shown = [
         summarise(
             d, organizations.get(d.organization_id), root, access.sees_computed(d, caller.actor)
         )
-        for d in chosen[start : start + PAGE_SIZE]
+        for d in search.datasets(session, found.ids)
     ]
     return templates.TemplateResponse(
         request,
@@ -125,13 +137,13 @@ def render_home(
             "theme": theme,
             "organization": organization,
             "page": page,
-            "count": len(chosen),
+            "count": found.total,
             "datasets": shown,
-            "more": start + PAGE_SIZE < len(chosen),
-            "theme_facets": Counter(d.theme for d in in_org).most_common(),
+            "more": start + PAGE_SIZE < found.total,
+            "theme_facets": found.facets["theme"],
             "organization_facets": [
                 (organizations[o].name if o in organizations else o, o, n)
-                for o, n in Counter(d.organization_id for d in in_theme).most_common()
+                for o, n in found.facets["organization"]
             ],
         },
     )

@@ -256,3 +256,53 @@ def test_run_errors_of_closed_datasets_do_not_quote_their_rows(client, published
     assert any(r["error"].startswith("ReaderError (details withheld") for r in runs)
     page = client.get(f"/datasets/{dataset_id}").text
     assert "HOUSEHOLD-SECRET-7" not in page and "details withheld" in page
+
+
+def test_the_search_counts_facets_beside_their_filters(client, published):
+    body = client.get("/api/v1/datasets", params={"access": "open"}).json()
+    assert body["count"] == 1
+    access_levels = {f["value"]: f["count"] for f in body["facets"]["access"]}
+    assert access_levels["open"] == 1 and sum(access_levels.values()) == 4
+    assert body["facets"]["theme"] == [{"value": "air-quality", "count": 1}]
+    assert {"licence", "organization", "format", "tag"} <= set(body["facets"])
+
+
+def test_the_search_filters_by_area_dates_and_sorts(client, published):
+    inside = client.get("/api/v1/datasets", params={"bbox": "-180,-90,180,90"}).json()
+    assert [d["id"] for d in inside["datasets"]] == [published.open_id]  # the others are closed
+    far = client.get("/api/v1/datasets", params={"from": "2099-01-01T00:00:00Z"}).json()
+    assert far["count"] == 0
+    covered = client.get("/api/v1/datasets", params={"from": "2026-03-01T00:00:00Z"}).json()
+    assert [d["id"] for d in covered["datasets"]] == [published.open_id]
+    names = [d["id"] for d in client.get("/api/v1/datasets?sort=name").json()["datasets"]]
+    assert names == sorted(names)
+    assert [d["id"] for d in client.get("/api/v1/datasets?sort=-name").json()["datasets"]] == (
+        names[::-1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("sort=colour", "colour"),
+        ("bbox=1,2,3", "bbox"),
+        ("station_id=X", "station_id"),
+        ("themes=energy", "themes"),
+    ],
+)
+def test_the_search_refuses_what_it_cannot_honour(client, query, named):
+    response = client.get(f"/api/v1/datasets?{query}")
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "words", ["", "crisis", "rennes atmo", "hourly", "no2", "nitrogen dioxide"]
+)
+def test_rest_ckan_and_the_pages_find_the_same_datasets(client, words):
+    rest = client.get("/api/v1/datasets", params={"q": words, "limit": 1000}).json()
+    ckan = client.get("/api/3/action/package_search", params={"q": words, "rows": 1000}).json()
+    page = client.get("/", params={"q": words}).text
+    assert {d["id"] for d in rest["datasets"]} == {p["name"] for p in ckan["result"]["results"]}
+    assert rest["count"] == ckan["result"]["count"]
+    assert f"<strong>{rest['count']}</strong> dataset" in page

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from hub import __version__, access, catalogue
+from hub import __version__, access, catalogue, search
 from hub.access import ANONYMOUS, Actor
 from hub.api.ckan import packages
 from hub.api.ckan import search as ckan_search
@@ -123,18 +123,7 @@ def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 @action
 def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Search datasets: q, fq, fq_list, rows (≤ 1000), start, sort, facet.field, fl."""
-    listing = packages.load_listing(call.session)
-    found = [
-        packages.package_dict(
-            d,
-            listing.organizations.get(d.organization_id),
-            listing.resources.get(d.id, []),
-            call.base,
-            call.whole(d),
-        )
-        for d in listing.datasets
-    ]
-    return ckan_search.search(found, data)
+    return ckan_search.search(call.session, data, call.base, call.actor, call.whole)
 
 
 @action
@@ -182,8 +171,13 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     organization = call.session.get(Organization, org_id)
     if organization is None:
         raise NotFound(f"Organization {org_id!r} was not found")
-    _, datasets = catalogue.search(call.session, organization=org_id, limit=LIST_MAX)
-    result = packages.organization_dict(organization, call.base, len(datasets))
+    found = search.find(
+        call.session,
+        search.Query(filters={"organization": [org_id]}, sort=(("name", False),), limit=LIST_MAX),
+        call.actor,
+    )
+    datasets = search.datasets(call.session, found.ids)
+    result = packages.organization_dict(organization, call.base, found.total)
     if as_bool(data, "include_datasets"):
         result["packages"] = [
             packages.package_dict(d, organization, [], call.base, call.whole(d)) for d in datasets

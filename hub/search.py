@@ -1,0 +1,476 @@
+"""The one search of the catalogue, for the REST API, CKAN's package_search and the UI.
+
+A query is words (stemmed in English and French, the schemas' enum labels as synonyms), a
+condition tree (CKAN's q and fq compile to one), field filters, an area, an updated-since date, a
+time-coverage window, a sort and a page. The answer — matching dataset ids, their total and facet
+counts — is computed in SQL over `hub.searchindex`'s tables: FTS5 on SQLite, a tsvector on
+PostgreSQL. What is computed from a dataset's rows (extent, time range, counts) is matched only
+for datasets whose rows the caller may read whole, as `hub.access` decides.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from hub import access, schemas, wording
+from hub.access import ANONYMOUS, Actor
+from hub.models import Dataset
+from hub.searchindex import COMPUTED_FIELDS, DATASETS, PARTS, WEIGHTS, searchdoc, searchfield
+
+dataset_t = DATASETS
+_PG_DOCUMENT: ColumnElement[Any] = sa.literal_column(
+    "searchdoc.document"
+)  # PostgreSQL only: migration 0007
+PG_PARTS = {"title": "A", "keywords": "B", "body": "C"}
+# ts_rank's weights of D, C, B, A: the same ratios as the FTS5 weights.
+PG_WEIGHTS = f"{{0.1, {WEIGHTS['body'] / 4}, {WEIGHTS['keywords'] / 4}, 1.0}}"
+
+
+# --- conditions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Everything:
+    """Every dataset (CKAN's `*:*`)."""
+
+
+@dataclass(frozen=True)
+class Words:
+    """Datasets holding every word of `text` (any stem or synonym), in one part or in any."""
+
+    text: str
+    part: str | None = None  # title | keywords | body
+
+
+@dataclass(frozen=True)
+class Equals:
+    """Datasets with a value of `field` equal to `value` (folded); `*` and `?` as wildcards."""
+
+    field: str
+    value: str
+    pattern: bool = False
+
+
+@dataclass(frozen=True)
+class Between:
+    """Datasets with a value of `field` inside a range; None leaves a side open."""
+
+    field: str
+    low: float | str | None
+    high: float | str | None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Condition
+
+
+Condition = Everything | Words | Equals | Between | AllOf | AnyOf | Not
+
+# Sort keys: the index's names (CKAN's), each an SQL expression below.
+SORT_KEYS = (
+    "score",
+    "id",
+    "name",
+    "title",
+    "title_string",
+    "metadata_modified",
+    "metadata_created",
+    "num_resources",
+    "num_tags",
+    "record_count",
+)
+RELEVANCE = (("score", True), ("metadata_modified", True))
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to find, how to order it, which page, and which facets to count."""
+
+    text: str = ""
+    where: Condition = Everything()
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)  # field → any of these
+    bbox: tuple[float, float, float, float] | None = None  # intersects the dataset's extent
+    updated_since: datetime | None = None
+    covers_from: datetime | None = None  # the dataset's time range overlaps this window
+    covers_until: datetime | None = None
+    sort: tuple[tuple[str, bool], ...] = RELEVANCE  # (key, descending)
+    limit: int = 20
+    offset: int = 0
+    facets: tuple[str, ...] = ()
+    facet_limit: int = 50  # negative: every value
+    facet_mincount: int = 1
+    # A facet counted without its own filter shows what choosing another value would give.
+    facets_beside_filters: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """A page of matching dataset ids, how many match, and facet counts (most first)."""
+
+    total: int
+    ids: list[str]
+    facets: dict[str, list[tuple[str, int]]]
+
+
+class BadQuery(ValueError):
+    """A query the search cannot run (an unknown sort key, a malformed range)."""
+
+
+def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
+    """The datasets matching `query`, as `actor` may search them."""
+    connection = session.connection()
+    compiler = _Compiler(connection, actor)
+    matched = compiler.conditions(query, skip_filter=None)
+    hits = _from().where(matched)
+    total = connection.execute(
+        sa.select(sa.func.count()).select_from(hits.with_only_columns(searchdoc.c.id).subquery())
+    ).scalar_one()
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < total:
+        ordered = compiler.ordered(hits.with_only_columns(searchdoc.c.dataset_id), query)
+        ids = list(connection.execute(ordered.limit(query.limit).offset(query.offset)).scalars())
+    facets = {
+        name: compiler.facet(
+            name,
+            compiler.conditions(query, skip_filter=name)
+            if query.facets_beside_filters and name in query.filters
+            else matched,
+            query,
+        )
+        for name in query.facets
+    }
+    return Found(total, ids, facets)
+
+
+def datasets(session: Session, ids: list[str]) -> list[Dataset]:
+    """The datasets of these ids, in this order."""
+    if not ids:
+        return []
+    found = {d.id: d for d in session.exec(select(Dataset).where(col(Dataset.id).in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def sort_of(text: str) -> tuple[tuple[str, bool], ...]:
+    """A REST sort (`relevance`, `name`, `-modified`, `title,-created`, …) as sort keys."""
+    names = {"relevance": "score", "modified": "metadata_modified", "created": "metadata_created"}
+    keys = []
+    for item in (t.strip() for t in text.split(",")):
+        if item in ("", "relevance"):
+            keys += list(RELEVANCE)
+            continue
+        descending, name = item.startswith("-"), item.lstrip("-")
+        key = names.get(name, name)
+        if key not in SORT_KEYS:
+            raise BadQuery(
+                f"cannot sort on {name!r}: sort on relevance, name, title, modified, created"
+            )
+        keys.append((key, descending))
+    return tuple(keys) or RELEVANCE
+
+
+# --- compiling to SQL --------------------------------------------------------------------------
+
+
+def _from() -> sa.Select[Any]:
+    return sa.select(searchdoc.c.id).select_from(
+        searchdoc.join(dataset_t, dataset_t.c.id == searchdoc.c.dataset_id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _synonyms() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    return wording.synonym_table(schemas.all_category_labels())
+
+
+class _Compiler:
+    """Conditions → SQL for one connection's dialect and one caller."""
+
+    def __init__(self, connection: Connection, actor: Actor) -> None:
+        self.connection, self.actor = connection, actor
+        self.sqlite = connection.dialect.name == "sqlite"
+        self._whole: ColumnElement[bool] | None = None
+        self.ranked: list[str] = []  # the match expressions that relevance is computed from
+        self.compiled = False
+
+    def conditions(self, query: Query, skip_filter: str | None) -> ColumnElement[bool]:
+        """The whole query as one SQL condition (relevance noted from the first call)."""
+        parts: list[Condition] = [Words(query.text), query.where]
+        for name, values in query.filters.items():
+            if name != skip_filter and values:
+                parts.append(AnyOf(tuple(Equals(name, v) for v in values)))
+        ranked = not self.compiled
+        self.compiled = True
+        clauses = [self.condition(AllOf(tuple(parts)), ranked=ranked)]
+        if query.updated_since is not None:
+            clauses.append(dataset_t.c.modified_at >= _utc(query.updated_since))
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            clauses.append(
+                self.whole()
+                & (searchdoc.c.west <= east)
+                & (searchdoc.c.east >= west)
+                & (searchdoc.c.south <= north)
+                & (searchdoc.c.north >= south)
+            )
+        if query.covers_from is not None or query.covers_until is not None:
+            clauses.append(self.whole() & dataset_t.c.time_min.is_not(None))
+            if query.covers_from is not None:
+                clauses.append(dataset_t.c.time_max >= _utc(query.covers_from))
+            if query.covers_until is not None:
+                clauses.append(dataset_t.c.time_min <= _utc(query.covers_until))
+        return sa.and_(*clauses)
+
+    def condition(self, condition: Condition, ranked: bool = False) -> ColumnElement[bool]:
+        if isinstance(condition, Everything):
+            return sa.true()
+        if isinstance(condition, Words):
+            return self.words(condition, ranked)
+        if isinstance(condition, Equals):
+            return self.equals(condition)
+        if isinstance(condition, Between):
+            return self.between(condition)
+        if isinstance(condition, AllOf):
+            return sa.and_(sa.true(), *(self.condition(p, ranked) for p in condition.parts))
+        if isinstance(condition, AnyOf):
+            return sa.or_(sa.false(), *(self.condition(p, ranked) for p in condition.parts))
+        return sa.not_(self.condition(condition.part))
+
+    def words(self, condition: Words, ranked: bool) -> ColumnElement[bool]:
+        words = wording.query_words(condition.text, _synonyms())
+        if not words:
+            return sa.true()
+        expression = (
+            _fts_match(words, condition.part) if self.sqlite else _ts_query(words, condition.part)
+        )
+        if ranked:
+            self.ranked.append(expression)
+        if self.sqlite:
+            inner = sa.text("SELECT rowid FROM searchfts WHERE searchfts MATCH :m").bindparams(
+                sa.bindparam("m", expression, unique=True)
+            )
+            return searchdoc.c.id.in_(inner.columns(sa.column("rowid")))
+        return _PG_DOCUMENT.op("@@")(sa.func.to_tsquery("simple", expression))
+
+    def equals(self, condition: Equals) -> ColumnElement[bool]:
+        folded = wording.fold(condition.value)
+        inner = sa.select(searchfield.c.dataset_id).where(searchfield.c.field == condition.field)
+        if condition.pattern and ("*" in folded or "?" in folded):
+            like = re.sub(r"([\\%_])", r"\\\1", folded).replace("*", "%").replace("?", "_")
+            inner = inner.where(searchfield.c.folded.like(like, escape="\\"))
+        else:
+            inner = inner.where(searchfield.c.folded == folded)
+        return self.guarded(condition.field, searchdoc.c.dataset_id.in_(inner))
+
+    def between(self, condition: Between) -> ColumnElement[bool]:
+        low, high = _bound(condition.low), _bound(condition.high)
+        numeric = all(b is None or isinstance(b, float) for b in (low, high))
+        column = searchfield.c.number if numeric else searchfield.c.folded
+        inner = sa.select(searchfield.c.dataset_id).where(searchfield.c.field == condition.field)
+        if low is not None:
+            inner = inner.where(column >= low if condition.low_inclusive else column > low)
+        if high is not None:
+            inner = inner.where(column <= high if condition.high_inclusive else column < high)
+        if numeric:
+            inner = inner.where(searchfield.c.number.is_not(None))
+        return self.guarded(condition.field, searchdoc.c.dataset_id.in_(inner))
+
+    def guarded(self, name: str, clause: ColumnElement[bool]) -> ColumnElement[bool]:
+        """A match on a value computed from the rows counts only where they are readable."""
+        return self.whole() & clause if name in COMPUTED_FIELDS else clause
+
+    def whole(self) -> ColumnElement[bool]:
+        """Datasets the caller may read whole, from hub.access's grant for each kind of dataset
+        (access level, producer, charter): the few distinct kinds, not every dataset."""
+        if self._whole is None:
+            kinds = self.connection.execute(
+                sa.select(
+                    dataset_t.c.access,
+                    dataset_t.c.organization_id,
+                    dataset_t.c.charter_id,
+                    dataset_t.c.charter_version,
+                )
+                .where(dataset_t.c.access != "open")
+                .distinct()
+            ).all()
+            readable = [
+                tuple(kind)
+                for kind in kinds
+                if access.grant(
+                    Dataset(
+                        id="",
+                        title="",
+                        organization_id=kind.organization_id,
+                        theme="",
+                        schema_name="",
+                        charter_id=kind.charter_id,
+                        charter_version=kind.charter_version,
+                        access=kind.access,
+                    ),
+                    self.actor,
+                ).whole
+            ]
+            columns = sa.tuple_(
+                dataset_t.c.access,
+                dataset_t.c.organization_id,
+                dataset_t.c.charter_id,
+                dataset_t.c.charter_version,
+            )
+            self._whole = sa.or_(
+                dataset_t.c.access == "open", columns.in_(readable) if readable else sa.false()
+            )
+        return self._whole
+
+    def ordered(self, hits: sa.Select[Any], query: Query) -> sa.Select[Any]:
+        keys = []
+        for key, descending in query.sort:
+            if key not in SORT_KEYS:
+                raise BadQuery(f"cannot sort on {key!r}")
+            expression = self.sort_expression(key)
+            if expression is None:
+                continue
+            # Datasets without the value last, whichever the direction and the store.
+            keys.append((expression.desc() if descending else expression.asc()).nulls_last())
+        if any(k == "score" for k, _ in query.sort) and self.ranked:
+            hits = self.with_score(hits)
+        return hits.order_by(*keys, searchdoc.c.dataset_id)
+
+    def sort_expression(self, key: str) -> Any:
+        if key == "score":
+            return sa.column("score") if self.ranked else None
+        if key in ("id", "name"):
+            return searchdoc.c.dataset_id
+        if key in ("title", "title_string"):
+            return sa.func.lower(dataset_t.c.title)
+        if key == "metadata_modified":
+            return dataset_t.c.modified_at
+        if key == "metadata_created":
+            return dataset_t.c.created_at
+        if key == "record_count":
+            return sa.case((self.whole(), dataset_t.c.record_count), else_=None)
+        number = (
+            sa.select(searchfield.c.number)
+            .where(searchfield.c.dataset_id == searchdoc.c.dataset_id)
+            .where(searchfield.c.field == key)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return number
+
+    def with_score(self, hits: sa.Select[Any]) -> sa.Select[Any]:
+        """Join relevance: BM25 over the query's words (FTS5), ts_rank on PostgreSQL."""
+        if self.sqlite:
+            rank = (
+                sa.text(
+                    f"SELECT rowid, -bm25(searchfts, {', '.join(str(WEIGHTS[p]) for p in PARTS)})"
+                    " AS score FROM searchfts WHERE searchfts MATCH :rank"
+                )
+                .bindparams(sa.bindparam("rank", " OR ".join(f"({m})" for m in self.ranked)))
+                .columns(sa.column("rowid"), sa.column("score"))
+                .subquery("ranking")
+            )
+            return hits.outerjoin(rank, rank.c.rowid == searchdoc.c.id).add_columns(
+                sa.func.coalesce(rank.c.score, 0.0).label("score")
+            )
+        query = sa.func.to_tsquery("simple", " | ".join(f"({m})" for m in self.ranked))
+        weights: ColumnElement[Any] = sa.literal_column(f"'{PG_WEIGHTS}'::float4[]")
+        score = sa.func.ts_rank(weights, _PG_DOCUMENT, query)
+        return hits.add_columns(score.label("score"))
+
+    def facet(self, name: str, matched: ColumnElement[bool], query: Query) -> list[tuple[str, int]]:
+        """Counts of each value of one field over the matching datasets."""
+        hits = _from().where(matched).with_only_columns(searchdoc.c.dataset_id)
+        if name in COMPUTED_FIELDS:
+            hits = hits.where(self.whole())
+        count = sa.func.count().label("n")
+        statement = (
+            sa.select(searchfield.c.value, count)
+            .where(searchfield.c.field == name)
+            .where(searchfield.c.dataset_id.in_(hits))
+            .group_by(searchfield.c.value)
+            .having(count >= max(query.facet_mincount, 1))
+            .order_by(count.desc(), searchfield.c.value)
+        )
+        if query.facet_limit >= 0:
+            statement = statement.limit(query.facet_limit)
+        return [(value, n) for value, n in self.connection.execute(statement)]
+
+
+def _fts_match(words: list[wording.Word], part: str | None) -> str:
+    """An FTS5 expression: every word, by any stem or synonym (terms are letters and digits)."""
+    column = f"{part} : " if part else ""
+
+    def term(stem: str) -> str:
+        return f'{column}"{stem}"'
+
+    def any_of(stems: Sequence[str]) -> str:
+        return "(" + " OR ".join(term(s) for s in stems) + ")"
+
+    clauses = []
+    for word in words:
+        options = [any_of(word.stems)] if word.stems else []
+        options += ["(" + " AND ".join(any_of(s) for s in name) + ")" for name in word.synonyms]
+        clauses.append("(" + " OR ".join(options) + ")")
+    return " AND ".join(clauses)
+
+
+def _ts_query(words: list[wording.Word], part: str | None) -> str:
+    """A PostgreSQL tsquery over the `simple` configuration, the same terms as FTS5's."""
+    weight = f":{PG_PARTS[part]}" if part else ""
+
+    def any_of(stems: Sequence[str]) -> str:
+        return "(" + " | ".join(f"'{s}'{weight}" for s in stems) + ")"
+
+    clauses = []
+    for word in words:
+        options = [any_of(word.stems)] if word.stems else []
+        options += ["(" + " & ".join(any_of(s) for s in name) + ")" for name in word.synonyms]
+        clauses.append("(" + " | ".join(options) + ")")
+    return " & ".join(clauses)
+
+
+def _bound(value: float | str | None) -> float | str | None:
+    """A range bound as the index compares it: a time as epoch seconds, a number, else folded."""
+    if value is None or isinstance(value, float):
+        return value
+    text = value.strip()
+    if text.upper().startswith("NOW"):
+        return datetime.now(UTC).timestamp()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return wording.fold(text)
+    return number if math.isfinite(number) else wording.fold(text)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time as the catalogue stores it (UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

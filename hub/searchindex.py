@@ -1,0 +1,273 @@
+"""The search rows of each dataset, kept in step with the catalogue by every flush that changes it.
+
+A dataset has one `searchdoc` row (its words in three weighted parts, and its extent) and one
+`searchfield` row per value of a field the search filters, sorts or counts facets on (theme,
+organization, tags, formats, licence, access, dates, counts, under CKAN's names). SQLite matches
+the words through the FTS5 table `searchfts` (same rowid), PostgreSQL through the GIN-indexed
+`searchdoc.document` tsvector. The tables are created by migration 0007; nothing here decides who
+may see what (`hub.search` does, through `hub.access`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import UOWTransaction
+
+from hub import wording
+from hub.models import Dataset, Organization, Resource, as_utc
+
+metadata = sa.MetaData()
+searchdoc = sa.Table(
+    "searchdoc",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("dataset_id", sa.String(100), nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("keywords", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("west", sa.Float),
+    sa.Column("south", sa.Float),
+    sa.Column("east", sa.Float),
+    sa.Column("north", sa.Float),
+)
+searchfield = sa.Table(
+    "searchfield",
+    metadata,
+    sa.Column("dataset_id", sa.String(100), nullable=False),
+    sa.Column("field", sa.String(40), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("folded", sa.Text, nullable=False),
+    sa.Column("number", sa.Float),
+)
+DATASETS: sa.Table = Dataset.__table__  # type: ignore[attr-defined]
+RESOURCES: sa.Table = Resource.__table__  # type: ignore[attr-defined]
+ORGANIZATIONS: sa.Table = Organization.__table__  # type: ignore[attr-defined]
+
+# Weighted parts of a dataset's words, as CKAN's boosts (name^4 title^4 tags^2 groups^2 text):
+# FTS5 columns, and PostgreSQL weights A, B, C.
+PARTS = ("title", "keywords", "body")
+WEIGHTS = {"title": 4.0, "keywords": 2.0, "body": 1.0}
+PG_DOCUMENT = (
+    "setweight(to_tsvector('simple', title), 'A') || "
+    "setweight(to_tsvector('simple', keywords), 'B') || "
+    "setweight(to_tsvector('simple', body), 'C')"
+)
+# Fields computed from the rows: they follow the rows' access (hub.search filters on them only
+# for datasets the caller may read whole).
+COMPUTED_FIELDS = frozenset({"record_count", "temporal_start", "temporal_end", "source_url"})
+VALUE_CHARS = 500  # a field value longer than this is cut: it is for matching, not display
+
+
+def refresh(connection: Connection, dataset_ids: Iterable[str]) -> None:
+    """Rewrite the search rows of these datasets (a dataset gone loses its rows)."""
+    ids = sorted(set(dataset_ids))
+    for start in range(0, len(ids), 500):
+        _refresh(connection, ids[start : start + 500])
+
+
+def rebuild(connection: Connection) -> None:
+    """Rewrite every dataset's search rows (after a migration, or to repair the index)."""
+    ids = [row[0] for row in connection.execute(sa.select(DATASETS.c.id))]
+    _clear(connection, None)
+    refresh(connection, ids)
+
+
+def incomplete(connection: Connection) -> bool:
+    """Whether some dataset has no search row (the index must be rebuilt)."""
+    count = sa.select(sa.func.count())
+    datasets = connection.execute(count.select_from(DATASETS)).scalar_one()
+    return datasets != connection.execute(count.select_from(searchdoc)).scalar_one()
+
+
+def _refresh(connection: Connection, ids: list[str]) -> None:
+    _clear(connection, ids)
+    dataset_t, resource_t = DATASETS, RESOURCES
+    datasets = connection.execute(sa.select(dataset_t).where(dataset_t.c.id.in_(ids))).all()
+    if not datasets:
+        return
+    resources: dict[str, list[Any]] = {}
+    for row in connection.execute(
+        sa.select(resource_t)
+        .where(resource_t.c.dataset_id.in_(ids))
+        .order_by(resource_t.c.position)
+    ):
+        resources.setdefault(row.dataset_id, []).append(row)
+    org_ids = {d.organization_id for d in datasets}
+    org_t = ORGANIZATIONS
+    organizations = {
+        o.id: o for o in connection.execute(sa.select(org_t).where(org_t.c.id.in_(org_ids)))
+    }
+    docs, fields = [], []
+    for dataset in datasets:
+        doc, values = document(
+            dataset, organizations.get(dataset.organization_id), resources.get(dataset.id, [])
+        )
+        docs.append(doc)
+        fields += values
+    connection.execute(searchdoc.insert(), docs)
+    if fields:
+        connection.execute(searchfield.insert(), fields)
+    if connection.dialect.name == "sqlite":
+        connection.execute(
+            sa.text(
+                "INSERT INTO searchfts (rowid, title, keywords, body) "
+                "SELECT id, title, keywords, body FROM searchdoc WHERE dataset_id IN :ids"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": ids},
+        )
+    else:
+        connection.execute(
+            sa.text(f"UPDATE searchdoc SET document = {PG_DOCUMENT} WHERE dataset_id = ANY(:ids)"),
+            {"ids": ids},
+        )
+
+
+def _clear(connection: Connection, ids: list[str] | None) -> None:
+    """Delete the search rows of these datasets (None: of all)."""
+    if connection.dialect.name == "sqlite":
+        if ids is None:
+            connection.execute(sa.text("DELETE FROM searchfts"))
+        else:
+            connection.execute(
+                sa.text(
+                    "DELETE FROM searchfts WHERE rowid IN "
+                    "(SELECT id FROM searchdoc WHERE dataset_id IN :ids)"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": ids},
+            )
+    for table in (searchdoc, searchfield):
+        statement = table.delete()
+        if ids is not None:
+            statement = statement.where(table.c.dataset_id.in_(ids))
+        connection.execute(statement)
+
+
+def document(
+    dataset: Any, organization: Any | None, resources: list[Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A dataset's searchdoc row and searchfield rows, from its catalogue rows."""
+    keywords = list(dataset.keywords or [])
+    schema_words = []
+    for resource in resources:
+        for field in (resource.schema_descriptor or {}).get("fields", []):
+            schema_words += [str(field.get("name", "")), str(field.get("title", ""))]
+    org_name = organization.name if organization is not None else ""
+    bbox = dataset.bbox if isinstance(dataset.bbox, list) and len(dataset.bbox) == 4 else None
+    doc = {
+        "dataset_id": dataset.id,
+        "title": wording.index_terms(f"{dataset.id} {dataset.title}"),
+        "keywords": wording.index_terms(" ".join([*keywords, dataset.theme])),
+        "body": wording.index_terms(
+            " ".join(
+                [
+                    dataset.description or "",
+                    dataset.organization_id,
+                    org_name,
+                    dataset.schema_name,
+                    *schema_words,
+                ]
+            )
+        ),
+        **dict(zip(("west", "south", "east", "north"), bbox or [None] * 4, strict=True)),
+    }
+    formats = sorted({r.format for r in resources if r.kind != "records"} | _records(resources))
+    values: dict[str, list[Any]] = {
+        "id": [dataset.id],
+        "name": [dataset.id],
+        "title": [dataset.title],
+        "organization": [dataset.organization_id],
+        "owner_org": [dataset.organization_id],
+        "groups": [dataset.theme],
+        "theme": [dataset.theme],
+        "tags": sorted(set(keywords)),
+        "res_format": formats,
+        "license_id": [dataset.licence_id or "notspecified"],
+        "access": [dataset.access],
+        "schema": [dataset.schema_name],
+        "schema_version": [dataset.schema_version],
+        "charter": [dataset.charter_id],
+        "charter_version": [dataset.charter_version],
+        "mandatory_mention": [dataset.mandatory_mention],
+        "type": ["dataset"],
+        "state": ["active"],
+        "capacity": ["public"],
+        "metadata_created": [dataset.created_at],
+        "metadata_modified": [dataset.modified_at],
+        "published_at": [dataset.published_at],
+        "num_resources": [len(resources)],
+        "num_tags": [len(set(keywords))],
+        "record_count": [dataset.record_count],
+        "temporal_start": [dataset.time_min],
+        "temporal_end": [dataset.time_max],
+        "source_url": [dataset.source_url],
+    }
+    rows = [
+        _field_row(dataset.id, name, value)
+        for name, found in values.items()
+        for value in found
+        if value not in (None, "")
+    ]
+    return doc, rows
+
+
+def _records(resources: list[Any]) -> set[str]:
+    """A record table is served as CSV (its CKAN resource's format)."""
+    return {"CSV"} if any(r.kind == "records" for r in resources) else set()
+
+
+def _field_row(dataset_id: str, field: str, value: Any) -> dict[str, Any]:
+    number: float | None = None
+    if isinstance(value, datetime):
+        moment = as_utc(value)
+        number, value = moment.timestamp(), moment.replace(tzinfo=None).isoformat()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    text = str(value)[:VALUE_CHARS]
+    return {
+        "dataset_id": dataset_id,
+        "field": field,
+        "value": text,
+        "folded": wording.fold(text),
+        "number": number,
+    }
+
+
+# --- keeping the index in step ----------------------------------------------------------------
+
+
+def _changed_datasets(session: OrmSession, _context: UOWTransaction) -> None:
+    """After a flush: the datasets whose search rows it made stale are rewritten, in the same
+    transaction, so a search never sees a dataset its catalogue row does not say."""
+    touched: set[str] = set()
+    organizations: set[str] = set()
+    changed = [i for i in session.dirty if session.is_modified(i)]
+    for instance in [*session.new, *changed, *session.deleted]:
+        if isinstance(instance, Dataset):
+            touched.add(instance.id)
+        elif isinstance(instance, Resource):
+            touched.add(instance.dataset_id)
+        elif isinstance(instance, Organization) and instance not in session.new:
+            organizations.add(instance.id)
+    if not touched and not organizations:
+        return
+    connection = session.connection()
+    if organizations:
+        dataset_t = DATASETS
+        touched |= set(
+            connection.execute(
+                sa.select(dataset_t.c.id).where(dataset_t.c.organization_id.in_(organizations))
+            ).scalars()
+        )
+    refresh(connection, touched)
+
+
+def install() -> None:
+    """Keep the search rows in step with every session's flushes (idempotent)."""
+    if not event.contains(OrmSession, "after_flush", _changed_datasets):
+        event.listen(OrmSession, "after_flush", _changed_datasets)
