@@ -31,7 +31,7 @@ from hub.batches import (
 )
 from hub.bus import get_bus
 from hub.config import get_settings
-from hub.db import get_engine
+from hub.db import get_engine, session_scope
 from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
 from hub.validation import ChunkResult, Validator
@@ -195,9 +195,13 @@ def _admit_charter(batch: GridBatch | MetadataBatch, run: HarvestRun, on: date) 
         raise PublishRefused(f"no charter in force: {exc}") from exc
     except charters.CharterRefused as exc:
         raise PublishRefused(exc.reason) from exc
-    if charter.access == "personal":  # rows of a subject need a subject field: grids have none
+    # Rows of a subject need a subject field: a grid or a linked file has none. A personal
+    # dataset's bare metadata (a package created before its rows are pushed) is public anyway.
+    links = isinstance(batch, GridBatch) or any(entry.resources for entry in batch.datasets)
+    if charter.access == "personal" and links:
         raise PublishRefused(
-            f"charter {charter.id!r} shares personal data, which only record batches carry"
+            f"charter {charter.id!r} shares personal data, which only record batches carry "
+            "(no grid, no linked file)"
         )
     run.charter_id, run.charter_version = charter.id, charter.version
     return charter
@@ -503,6 +507,19 @@ def _register(
         )
     except resources.ResourceConflict as exc:
         raise PublishRefused(str(exc)) from exc
+
+
+def register_organization(publisher: Publisher, description: str = "") -> Organization:
+    """A new organization, before it publishes anything (CKAN's organization_create); an
+    organization that exists is a PublishRefused."""
+    with session_scope(get_engine()) as session:
+        if session.get(Organization, publisher.id) is not None:
+            raise PublishRefused(f"organization {publisher.id!r} exists")
+        organization = Organization(
+            id=publisher.id, name=publisher.name, kind=publisher.kind, description=description
+        )
+        session.add(organization)
+    return organization
 
 
 def _insert_organization(session: Session, publisher: Publisher) -> None:

@@ -132,3 +132,28 @@ def test_ckanapi_with_an_apikey_sees_what_its_token_grants(hub_url, engine, get_
     )
     with pytest.raises(ckanapi.NotAuthorized):
         forged.action.package_show(id="atmo-demo-restricted-air")
+
+
+def ckanapi_command(*args: str) -> subprocess.CompletedProcess[str]:
+    scripts = Path(sys.executable).parent
+    path = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
+    return subprocess.run(
+        [str(scripts / "ckanapi"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": path},
+    )
+
+
+def test_the_ckanapi_command_calls_actions_and_searches(hub_url):
+    shown = ckanapi_command("action", "package_show", "id=openaq-toronto-pm25", "-r", hub_url)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["organization"]["name"] == "openaq"
+    found = ckanapi_command("search", "datasets", "q=pm25", "fq=organization:openaq", "-r", hub_url)
+    assert found.returncode == 0, found.stderr
+    names = [json.loads(line)["name"] for line in found.stdout.splitlines() if line.strip()]
+    assert names == ["openaq-toronto-pm25"]
+    every = ckanapi_command("search", "datasets", "-r", hub_url)
+    assert every.returncode == 0, every.stderr
+    assert {json.loads(line)["name"] for line in every.stdout.splitlines()} == ALL

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from hub import __version__, access, catalogue, search
+from hub import __version__, access, catalogue, charters, search
 from hub.access import ANONYMOUS, Actor
-from hub.api.ckan import packages
+from hub.api.ckan import packages, writes
 from hub.api.ckan import search as ckan_search
 from hub.api.ckan.errors import (
+    NotAuthorized,
     NotFound,
     ValidationError,
     as_bool,
@@ -24,6 +25,7 @@ from hub.api.ckan.errors import (
     require_text,
 )
 from hub.api.shapes import THEMES
+from hub.batches import Publisher
 from hub.models import Dataset, Organization
 
 LIST_MAX = 1000
@@ -45,8 +47,8 @@ class Call:
 Action = Callable[[Call, dict[str, Any]], Any]
 ACTIONS: dict[str, Action] = {}
 
-# CKAN's writing actions: known, so answered "not authorized" rather than "not known", until
-# publishing through the CKAN API goes through catalogue.publish (a later issue).
+# CKAN's writing actions: known, so those the hub does not take are answered "not authorized"
+# with a reason rather than "not known"; the ones it takes are in WRITES.
 WRITE_ACTIONS = {
     f"{thing}_{verb}"
     for thing in (
@@ -78,10 +80,81 @@ WRITE_ACTIONS = {
 }
 
 
+WRITES: dict[str, Action] = {}
+
+
 def action(function: Action) -> Action:
     """Register a side-effect-free action under its function name."""
     ACTIONS[function.__name__] = function
     return function
+
+
+def write(function: Action) -> Action:
+    """Register a writing action (POST only, an operator's token) under its function name."""
+    WRITES[function.__name__] = function
+    return function
+
+
+@write
+def package_create(call: Call, data: dict[str, Any]) -> Any:
+    """A new dataset: name, title, notes, owner_org, a theme group, tags, linked files and the
+    `charter` extra (else the organization's only charter in force for the theme)."""
+    return writes.create_package(call.session, call.actor, call.base, data)
+
+
+@write
+def package_update(call: Call, data: dict[str, Any]) -> Any:
+    """A dataset's metadata and linked files, replaced by those given."""
+    return writes.update_package(call.session, call.actor, call.base, data)
+
+
+@write
+def package_patch(call: Call, data: dict[str, Any]) -> Any:
+    """A dataset's metadata: the fields given replace those it has."""
+    return writes.patch_package(call.session, call.actor, call.base, data)
+
+
+@write
+def resource_create(call: Call, data: dict[str, Any]) -> Any:
+    """One more linked file of a dataset (by URL: the hub stores no uploads)."""
+    return writes.create_resource(call.session, call.actor, call.base, data)
+
+
+@write
+def datastore_create(call: Call, data: dict[str, Any]) -> Any:
+    """A dataset's record table under a hub schema, with its first records, validated."""
+    return writes.create_datastore(call.session, call.actor, call.base, data)
+
+
+@write
+def datastore_upsert(call: Call, data: dict[str, Any]) -> Any:
+    """Records pushed into a dataset, inserted or updated on the schema's primary key."""
+    return writes.upsert_datastore(call.session, call.actor, call.base, data)
+
+
+@write
+def organization_create(call: Call, data: dict[str, Any]) -> Any:
+    """A new organization (admins only): name, title, description, and `kind` public|private."""
+    if call.actor.role != "admin":
+        raise NotAuthorized("only an admin's token creates organizations")
+    name = require_text(data, "name")
+    if not writes.NAME.fullmatch(name):
+        raise ValidationError(
+            {
+                "name": [
+                    "Must be purely lowercase alphanumeric (ascii) characters and these symbols: -_"
+                ]
+            }
+        )
+    kind = as_text(data, "kind") or "public"
+    if kind not in ("public", "private"):
+        raise ValidationError({"kind": ["public or private"]})
+    publisher = Publisher(name, as_text(data, "title") or name, kind)
+    try:
+        organization = catalogue.register_organization(publisher, as_text(data, "description"))
+    except catalogue.PublishRefused:
+        raise ValidationError({"name": ["Group name already exists in database"]}) from None
+    return packages.organization_dict(organization, call.base, 0)
 
 
 @action
@@ -103,10 +176,11 @@ def status_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 @action
 def package_list(call: Call, data: dict[str, Any]) -> list[str]:
     """Names of every public dataset, by name; `limit` and `offset` page them."""
-    names = sorted(d.id for d in packages.load_listing(call.session).datasets)
+    statement = select(Dataset.id).order_by(col(Dataset.id))
     offset = as_natural(data, "offset", 0) or 0
     limit = as_natural(data, "limit")
-    return names[offset:] if limit is None else names[offset : offset + limit]
+    statement = statement.offset(offset) if limit is None else statement.offset(offset).limit(limit)
+    return list(call.session.exec(statement))
 
 
 @action
@@ -140,9 +214,8 @@ def resource_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 @action
 def organization_list(call: Call, data: dict[str, Any]) -> list[Any]:
     """Organizations by name, or dicts with `all_fields`; sort, q, limit, offset, organizations."""
-    listing = packages.load_listing(call.session)
-    counts = Counter(d.organization_id for d in listing.datasets)
-    chosen = list(listing.organizations.values())
+    counts = facet_counts(call, "organization")
+    chosen = catalogue.organizations(call.session)
     wanted = as_list(data, "organizations") or as_list(data, "groups")
     if wanted:
         chosen = [o for o in chosen if o.id in wanted]
@@ -189,7 +262,7 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 @action
 def group_list(call: Call, data: dict[str, Any]) -> list[Any]:
     """The themes, as CKAN groups: names, or dicts with `all_fields`."""
-    counts = Counter(d.theme for d in packages.load_listing(call.session).datasets)
+    counts = facet_counts(call, "theme")
     themes = sorted(set(THEMES) | set(counts))
     themes = sort_groups(
         themes, as_text(data, "sort") or "title asc", lambda t: (t, THEMES.get(t, t), counts[t])
@@ -226,10 +299,42 @@ def tag_list(call: Call, data: dict[str, Any]) -> list[Any]:
     """Keywords in use, by name; `query` filters, `all_fields` gives dicts."""
     if as_text(data, "vocabulary_id"):
         return []  # the hub has free tags only
-    tags = sorted({k for d in packages.load_listing(call.session).datasets for k in d.keywords})
+    tags = sorted(facet_counts(call, "tags"))
     needle = (as_text(data, "query") or as_text(data, "q")).lower()
     tags = [t for t in tags if needle in t.lower()]
     return [packages.tag_dict(t) for t in tags] if as_bool(data, "all_fields") else tags
+
+
+@action
+def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The licences of the charters in force and of the datasets, as CKAN describes licences."""
+    licences: dict[str, dict[str, str]] = {}
+    for charter_id in charters.known_charters():
+        for version in charters.charter_versions(charter_id):
+            licence = version.licence or {}
+            if licence.get("id"):
+                licences.setdefault(str(licence["id"]), licence)
+    for dataset_licence in call.session.exec(
+        select(Dataset.licence_id, Dataset.licence_title, Dataset.licence_url).distinct()
+    ):
+        identifier, title, url = dataset_licence
+        if identifier:
+            licences.setdefault(identifier, {"id": identifier, "label": title, "uri": url})
+    return [packages.license_dict(licence) for _, licence in sorted(licences.items())]
+
+
+@action
+def datastore_search_sql(call: Call, data: dict[str, Any]) -> Any:
+    """Refused: the hub runs no SQL written by callers."""
+    raise NotAuthorized(
+        "the hub does not run SQL sent by callers: read rows through the REST API's records"
+    )
+
+
+def facet_counts(call: Call, field: str) -> Counter[str]:
+    """How many datasets have each value of one search field (the one search's facets)."""
+    query = search.Query(limit=0, facets=(field,), facet_limit=-1)
+    return Counter(dict(search.find(call.session, query, call.actor).facets[field]))
 
 
 @action

@@ -143,6 +143,24 @@ def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
     return [{"key": k, "value": str(v)} for k, v in sorted(values.items()) if v not in (None, "")]
 
 
+# Table Schema types as CKAN's datastore names them.
+CKAN_TYPES = {
+    "string": "text",
+    "integer": "int",
+    "number": "numeric",
+    "boolean": "bool",
+    "datetime": "timestamp",
+    "date": "date",
+    "time": "time",
+    "year": "int",
+}
+
+
+def ckan_type(table_schema_type: str | None) -> str:
+    """A field's datastore type (geojson, object and array cells are JSON)."""
+    return CKAN_TYPES.get(table_schema_type or "string", "json")
+
+
 def bbox_polygon(bbox: list[float]) -> dict[str, Any]:
     """A WGS84 bounding box as a GeoJSON Polygon."""
     x0, y0, x1, y1 = bbox
@@ -254,6 +272,28 @@ def group_dict(theme: str, package_count: int | None = None) -> dict[str, Any]:
     if package_count is not None:
         result["package_count"] = package_count
     return result
+
+
+def license_dict(licence: dict[str, str]) -> dict[str, Any]:
+    """A charter's licence as CKAN's license_list gives one."""
+    identifier = str(licence.get("id", ""))
+    open_data = identifier.lower() in OPEN_LICENCES
+    return {
+        "id": identifier,
+        "title": licence.get("label") or identifier,
+        "url": licence.get("uri") or "",
+        "status": "active",
+        "maintainer": "",
+        "family": "",
+        "od_conformance": "approved" if open_data else "not reviewed",
+        "osd_conformance": "not reviewed",
+        "domain_content": False,
+        "domain_data": open_data,
+        "domain_software": False,
+        "is_generic": False,
+        "is_okd_compliant": open_data,
+        "is_osi_compliant": False,
+    }
 
 
 def tag_dict(name: str) -> dict[str, Any]:

@@ -1,0 +1,264 @@
+"""CKAN's writes through the real ckanapi client: packages, resources and pushed rows, all through
+the publish gate, for operators of the organization only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import ckanapi
+import pytest
+from api.support import bearer, live_server
+
+ROWS = [
+    {
+        "station_id": "FR-PUSH-01",
+        "station_name": "Gare",
+        "pollutant": "no2",
+        "value": 21.5 + hour,
+        "unit": "µg/m³",
+        "averaging_period": "PT1H",
+        "observed_at": f"2026-03-01T{hour:02d}:00:00Z",
+        "longitude": -1.68,
+        "latitude": 48.11,
+        "quality_flag": "valid",
+    }
+    for hour in range(6)
+]
+
+
+def token(engine, role: str, *organizations: str) -> str:
+    return bearer(engine, role, *organizations)["Authorization"].split()[1]
+
+
+@pytest.fixture
+def hub_url(engine, published):
+    with live_server() as url:
+        yield url
+
+
+@pytest.fixture
+def operator(hub_url, engine):
+    return ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "operator", "atmo-demo"))
+
+
+def new_package(**fields):
+    return {
+        "name": "push-air-rennes",
+        "title": "Capteurs poussés, Rennes",
+        "notes": "Hourly NO2 pushed by the operator's own platform.",
+        "owner_org": "atmo-demo",
+        "groups": [{"name": "air-quality"}],
+        "tags": [{"name": "no2"}, {"name": "push"}],
+        "extras": [{"key": "charter", "value": "atmo-demo-open"}],
+        "resources": [{"name": "Method", "url": "https://example.org/method.pdf", "format": "PDF"}],
+        **fields,
+    }
+
+
+def test_an_operator_creates_a_package_found_by_every_reader(operator, hub_url):
+    created = operator.action.package_create(**new_package())
+    assert created["name"] == "push-air-rennes" and created["organization"]["name"] == "atmo-demo"
+    assert [t["name"] for t in created["tags"]] == ["no2", "push"]
+    assert [r["url"] for r in created["resources"]] == ["https://example.org/method.pdf"]
+    assert {e["key"]: e["value"] for e in created["extras"]}["charter"] == "atmo-demo-open"
+    anonymous = ckanapi.RemoteCKAN(hub_url)
+    assert anonymous.action.package_show(id="push-air-rennes")["title"] == created["title"]
+    found = anonymous.action.package_search(q="poussés")  # the search index follows the write
+    assert [p["name"] for p in found["results"]] == ["push-air-rennes"]
+
+
+def test_a_package_is_patched_updated_and_given_resources(operator):
+    operator.action.package_create(**new_package())
+    patched = operator.action.package_patch(id="push-air-rennes", title="Renamed")
+    assert patched["title"] == "Renamed" and patched["notes"].startswith("Hourly NO2")
+    assert len(patched["resources"]) == 1
+    added = operator.action.resource_create(
+        package_id="push-air-rennes", url="https://example.org/stations.csv", format="CSV"
+    )
+    assert added["url"] == "https://example.org/stations.csv" and added["format"] == "CSV"
+    shown = operator.action.package_show(id="push-air-rennes")
+    assert len(shown["resources"]) == 2
+    updated = operator.action.package_update(**new_package(title="Replaced", resources=[]))
+    assert updated["title"] == "Replaced" and updated["resources"] == []
+
+
+def test_rows_are_pushed_validated_and_upserted_on_the_primary_key(operator, hub_url):
+    operator.action.package_create(**new_package())
+    invalid = {**ROWS[0], "observed_at": "2026-03-01T07:00:00Z", "pollutant": "smoke"}
+    first = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"},
+        schema="air-quality-observation",
+        records=[*ROWS, invalid],
+    )
+    assert (first["published"], first["quarantined"], first["status"]) == (6, 1, "partial")
+    assert first["errors"][0]["record"] == 6 and first["errors"][0]["field"] == "pollutant"
+    assert {"id": "value", "type": "numeric"} in first["fields"]
+    resource_id = first["resource_id"]
+    again = operator.action.datastore_upsert(resource_id=resource_id, records=ROWS)
+    assert (again["published"], again["updated"], again["unchanged"]) == (0, 0, 6)
+    changed = operator.action.datastore_upsert(
+        resource_id=resource_id, records=[{**ROWS[0], "value": 99}]
+    )
+    assert (changed["published"], changed["updated"]) == (0, 1)
+    rows = ckanapi.RemoteCKAN(hub_url).action.package_show(id="push-air-rennes")
+    records = [r for r in rows["resources"] if r["id"] == resource_id]
+    assert records and records[0]["record_count"] == 6
+
+
+def test_pushes_that_cannot_be_taken_are_refused_whole(operator):
+    operator.action.package_create(**new_package())
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"},
+        schema="air-quality-observation",
+        records=ROWS[:1],
+    )
+    resource_id = pushed["resource_id"]
+    cases = [
+        ({"records": [{**ROWS[0], "colour": "red"}]}, "records", "'colour' is not a field"),
+        ({"records": ["not an object"]}, "records", "record 0 is not an object"),
+        ({"records": ROWS, "method": "insert"}, "method", "upserts"),
+    ]
+    for extra, key, message in cases:
+        with pytest.raises(ckanapi.ValidationError) as refused:
+            operator.action.datastore_upsert(resource_id=resource_id, **extra)
+        assert message in " ".join(refused.value.error_dict[key])
+    with pytest.raises(ckanapi.ValidationError) as rejected:  # every row invalid: nothing kept
+        operator.action.datastore_upsert(
+            resource_id=resource_id, records=[{**r, "pollutant": "smoke"} for r in ROWS]
+        )
+    assert "records" in rejected.value.error_dict
+    with pytest.raises(ckanapi.NotFound):
+        operator.action.datastore_upsert(resource_id="no-such-resource", records=ROWS)
+
+
+def test_only_an_operator_of_the_organization_writes(hub_url, engine, operator):
+    anonymous = ckanapi.RemoteCKAN(hub_url)
+    other = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "operator", "openaq"))
+    agency = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "agency", "atmo-demo"))
+    forged = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "operator", "atmo-demo")[:-3] + "abc")
+    for caller in (anonymous, other, agency, forged):
+        with pytest.raises(ckanapi.NotAuthorized):
+            caller.action.package_create(**new_package())
+    operator.action.package_create(**new_package())
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"},
+        schema="air-quality-observation",
+        records=ROWS,
+    )
+    for caller in (anonymous, other, agency):
+        with pytest.raises(ckanapi.NotAuthorized):
+            caller.action.datastore_upsert(resource_id=pushed["resource_id"], records=ROWS)
+        with pytest.raises(ckanapi.NotAuthorized):
+            caller.action.package_patch(id="push-air-rennes", title="Hijacked")
+    assert anonymous.action.package_show(id="push-air-rennes")["title"] != "Hijacked"
+
+
+def test_the_charter_decides_what_a_package_may_be(operator):
+    with pytest.raises(ckanapi.ValidationError) as unnamed:  # atmo-demo has four charters here
+        operator.action.package_create(**new_package(extras=[]))
+    assert "atmo-demo-open" in unnamed.value.error_dict["extras"][0]
+    with pytest.raises(ckanapi.ValidationError) as foreign:
+        operator.action.package_create(
+            **new_package(extras=[{"key": "charter", "value": "openaq-cc-by"}])
+        )
+    assert foreign.value.error_dict["charter"]
+    with pytest.raises(ckanapi.ValidationError) as wrong_theme:
+        operator.action.package_create(**new_package(groups=[{"name": "energy"}]))
+    assert "energy" in wrong_theme.value.error_dict["charter"][0]
+    with pytest.raises(ckanapi.ValidationError):
+        operator.action.package_create(**new_package(name="Bad Name"))
+    operator.action.package_create(**new_package())
+    with pytest.raises(ckanapi.ValidationError) as taken:
+        operator.action.package_create(**new_package())
+    assert taken.value.error_dict["name"] == ["That URL is already in use."]
+    for url in ("javascript:alert(1)", "file:///etc/passwd", "data:text/html,x"):
+        with pytest.raises(ckanapi.ValidationError):
+            operator.action.resource_create(package_id="push-air-rennes", url=url)
+
+
+def test_personal_rows_pushed_are_closed_to_everyone_else(operator, hub_url, engine):
+    personal = new_package(
+        name="push-personal", extras=[{"key": "charter", "value": "atmo-demo-personal"}]
+    )
+    with pytest.raises(ckanapi.ValidationError) as linked:  # a file link could not be scoped
+        operator.action.package_create(**personal)
+    assert "personal data" in linked.value.error_dict["charter"][0]
+    operator.action.package_create(**{**personal, "resources": []})
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-personal"},
+        schema="air-quality-observation",
+        records=ROWS,
+    )
+    assert pushed["published"] == 6
+    anonymous = ckanapi.RemoteCKAN(hub_url)
+    shown = anonymous.action.package_show(id="push-personal")
+    assert "record_count" not in {e["key"] for e in shown["extras"]}
+    import httpx
+
+    assert httpx.get(f"{hub_url}/api/v1/datasets/push-personal/records").status_code == 401
+
+
+def test_writes_the_hub_does_not_take_say_so(operator):
+    with pytest.raises(ckanapi.NotAuthorized) as refused:
+        operator.action.package_delete(id="atmo-demo-air")
+    assert "package_create" in str(refused.value)
+
+
+def test_an_admin_creates_organizations(hub_url, engine, operator):
+    admin = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "admin"))
+    made = admin.action.organization_create(name="new-operator", title="Nouvel opérateur")
+    assert made["name"] == "new-operator" and made["title"] == "Nouvel opérateur"
+    assert "new-operator" in admin.action.organization_list()
+    with pytest.raises(ckanapi.ValidationError):
+        admin.action.organization_create(name="new-operator")
+    with pytest.raises(ckanapi.NotAuthorized):
+        operator.action.organization_create(name="another")
+
+
+def test_the_ckanapi_command_loads_datasets(hub_url, engine, tmp_path: Path):
+    lines = tmp_path / "datasets.jsonl"
+    packages = [
+        new_package(name=f"loaded-{n}", title=f"Loaded {n}", resources=[]) for n in range(3)
+    ]
+    lines.write_text("".join(json.dumps(p) + "\n" for p in packages), encoding="utf-8")
+    scripts = Path(sys.executable).parent
+    command = [
+        str(scripts / "ckanapi"),
+        "load",
+        "datasets",
+        "-I",
+        str(lines),
+        "-r",
+        hub_url,
+        "-a",
+        token(engine, "operator", "atmo-demo"),
+        "-p",
+        "1",
+        "-q",
+    ]
+    path = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": path}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    hub = ckanapi.RemoteCKAN(hub_url)
+    assert {f"loaded-{n}" for n in range(3)} <= set(hub.action.package_list())
+    assert hub.action.package_show(id="loaded-2")["title"] == "Loaded 2"
+
+
+def test_licences_are_those_of_the_charters_and_datasets(hub_url):
+    licences = {item["id"]: item for item in ckanapi.RemoteCKAN(hub_url).action.license_list()}
+    assert licences["etalab-2.0"]["od_conformance"] == "approved"
+    assert licences["etalab-2.0"]["url"].startswith("https://")
+    assert licences["custom"]["od_conformance"] == "not reviewed"  # several charters' own terms
+    assert licences["ODbL-1.0"]["title"]
+
+
+def test_sql_from_callers_is_refused_in_ckans_shape(hub_url):
+    with pytest.raises(ckanapi.NotAuthorized) as refused:
+        ckanapi.RemoteCKAN(hub_url).action.datastore_search_sql(sql="SELECT * FROM dataset")
+    assert "SQL" in str(refused.value)
