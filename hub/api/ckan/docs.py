@@ -138,6 +138,16 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         },
         {"type": "array"},
     ),
+    "license_list": (
+        "The licences of the charters and of the datasets, as CKAN describes licences.",
+        {},
+        {"type": "array"},
+    ),
+    "datastore_search_sql": (
+        "Refused (403): the hub runs no SQL sent by callers.",
+        {"sql": param(TEXT, "ignored: refused whatever it holds")},
+        {"type": "object"},
+    ),
     "help_show": (
         "The documentation of an action.",
         {
