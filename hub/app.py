@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from hub import __version__
-from hub.api import access_log, datasets, health
+from hub.api import access_log, datasets, docs, grids, health
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
 from hub.api.headers import SecurityHeaders
@@ -69,12 +69,17 @@ def create_app() -> FastAPI:
         summary="Environmental and crisis data of a territory: catalogue, records, CKAN API.",
         lifespan=lifespan,
         redirect_slashes=False,  # ckanapi POSTs without following redirects
+        docs_url=None,  # /docs and /redoc come from hub.api.docs, their assets served here
+        redoc_url=None,
     )
     app.include_router(health.router)
     app.include_router(datasets.router)
+    app.include_router(grids.router)
     app.include_router(access_log.router)
     app.include_router(ckan.router)
     app.include_router(views.router)
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     app.mount("/static", StaticFiles(directory=views.STATIC_DIR), name="static")
     app.add_exception_handler(AuditUnavailable, refuse_unlogged_read)
     for outage in OUTAGES:  # PostgreSQL restarting, SQLite locked too long: 503, then recovery

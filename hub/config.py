@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576  # request bodies over this are a 413
     max_invalid_share: float = 0.5  # a batch with more invalid rows fails whole (source option)
     quarantine_cap: int = 100_000  # a batch quarantining more rows fails whole (source option)
+    # Values one grid answer may hold (NetCDF); JSON answers take a sixteenth (hub.gridsubsets).
+    grid_max_cells: int = Field(default=4_000_000, ge=1)
+    # Rows one download may hold (a data package, a whole CSV): past it, a 400 says to narrow it.
+    max_export_rows: int = Field(default=20_000_000, ge=1)
     sqlite_busy_seconds: float = 60.0  # how long a SQLite write waits for another writer's lock
     heartbeat_seconds: float = 15.0  # how often a running harvest says it is alive
     stale_run_seconds: float = 60.0  # a run silent this long, its process gone, is failed

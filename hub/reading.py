@@ -7,18 +7,22 @@ before a single row leaves. Routes and pages call these functions; none reads a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from hub import access, audit, catalogue, quarantine, records
+from hub import __version__, access, audit, catalogue, quarantine, records, selection
 from hub.access import ANONYMOUS, AccessDenied, Actor, Grant
-from hub.models import Dataset, HarvestRun, QuarantinedRow
+from hub.keys import secret_key
+from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, as_utc
 
 STREAM_PAGE = 5_000
 
@@ -39,6 +43,42 @@ class Criteria:
     start: datetime | None = None
     end: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
+    # (name, value) query parameters naming schema fields (`field`, `field__gte` …), parsed
+    # against the dataset's layout once the grant is known (hub.selection)
+    filters: tuple[tuple[str, str], ...] = ()
+    sort: str | None = None  # `field`, `-field`, comma-separated; None: time, then insertion
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Criteria as the record table understands them."""
+
+    filters: list[selection.Filter]
+    sort: tuple[selection.SortKey, ...]
+
+
+class Download(NamedTuple):
+    """A download's record table, its pages of records (read as they are sent), its version."""
+
+    layout: records.Layout
+    pages: Iterator[list[dict[str, Any]]]
+    etag: str
+
+
+class NotModified(Exception):
+    """The caller's copy of this read is current (its ETag matched): nothing to send."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__(etag)
+        self.etag = etag
+
+
+class TooLarge(Exception):
+    """A download of more rows than one export may hold."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(f"{rows} rows, over the limit of {limit}")
+        self.rows, self.limit = rows, limit
 
 
 def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = False) -> Grant:
@@ -134,14 +174,33 @@ def read_records(
     criteria: Criteria,
     limit: int,
     cursor: str | None = None,
+    *,
+    total: bool = False,
+    variant: str = "",
+    seen: Collection[str] = (),
 ) -> records.Page:
-    """One page of the records the caller may read (records.QueryError for a bad query)."""
+    """One page of the records the caller may read (records.QueryError for a bad query), with
+    the count of all matching ones when `total`; NotModified when its version is in `seen`.
+
+    `variant` is what else shapes the answer (its format, the query as sent): it goes into the
+    version (`etag`) beside the dataset's state and the grant's rows.
+    """
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     shape = layout(session, dataset)
-    page = _query(session.connection(), shape, given, criteria, limit, cursor)
+    parsed = parse(shape, criteria)
+    tag = version(dataset, given, variant)
+    if _unchanged(tag, seen):
+        record(engine, dataset, caller, given, rows=0, reason=f"{given.reason}; {UNCHANGED}")
+        raise NotModified(tag)
+    connection = session.connection()
+    page = _query(connection, shape, given, criteria, parsed, limit, cursor)
+    counted = _count(connection, shape, given, criteria, parsed) if total else None
     record(engine, dataset, caller, given, rows=len(page.records))
-    return page
+    return records.Page(page.records, page.next_cursor, counted, tag)
+
+
+UNCHANGED = "not modified: the caller's copy is current (304)"
 
 
 def stream_records(
@@ -151,17 +210,40 @@ def stream_records(
     criteria: Criteria,
     cap: int | None,
     cursor: str | None = None,
-) -> tuple[records.Layout, Iterator[list[dict[str, Any]]]]:
+    *,
+    max_rows: int | None = None,
+    variant: str = "",
+    seen: Collection[str] = (),
+) -> Download:
     """Every record the caller may read, page by page (up to `cap`), for downloads.
 
-    The grant, the first page and the access event happen now, so a refusal or a bad query is
-    an error before any byte is sent; later pages each use a fresh connection.
+    The grant, the first page and the access event happen now, so a refusal, a bad query, an
+    unchanged version in `seen` (NotModified) or more than `max_rows` rows to send (TooLarge,
+    counted inside the grant) is an error before any byte is sent; later pages each use a fresh
+    connection.
     """
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     shape = layout(session, dataset)
+    parsed = parse(shape, criteria)
+    tag = version(dataset, given, variant)
+    if _unchanged(tag, seen):
+        record(engine, dataset, caller, given, rows=0, reason=f"{given.reason}; {UNCHANGED}")
+        raise NotModified(tag)
+    if max_rows is not None and (cap is None or cap > max_rows):
+        counted = _count(session.connection(), shape, given, criteria, parsed)
+        if counted > max_rows:
+            record(
+                engine,
+                dataset,
+                caller,
+                given,
+                rows=0,
+                reason=f"{given.reason}; {counted} rows: too large",
+            )
+            raise TooLarge(counted, max_rows)
     size = min(cap or STREAM_PAGE, STREAM_PAGE)
-    first = _query(session.connection(), shape, given, criteria, size, cursor)
+    first = _query(session.connection(), shape, given, criteria, parsed, size, cursor)
     record(engine, dataset, caller, given, rows=None if first.next_cursor else len(first.records))
 
     def pages() -> Iterator[list[dict[str, Any]]]:
@@ -179,11 +261,60 @@ def stream_records(
                     shape,
                     given,
                     criteria,
+                    parsed,
                     STREAM_PAGE if cap is None else min(STREAM_PAGE, cap - sent),
                     page.next_cursor,
                 )
 
-    return shape, pages()
+    return Download(shape, pages(), tag)
+
+
+def parse(shape: records.Layout, criteria: Criteria) -> Parsed:
+    """The criteria's filters and sort on this record table (records.QueryError if they do not
+    fit it: an unknown field, a value its field cannot hold)."""
+    return Parsed(
+        selection.parse_filters(shape, criteria.filters),
+        selection.parse_sort(shape, criteria.sort),
+    )
+
+
+def version(dataset: Dataset, given: Grant, variant: str = "") -> str:
+    """A weak ETag of a read of records: what changes its answer — the dataset's rows and
+    metadata (publication, modification, schema and charter), the rows the grant opens (two
+    callers with different grants never share one), and the request (`variant`).
+
+    Keyed with the hub's secret, so nobody can compute one: a tag made of known parts and one
+    unknown (the count of rows beyond a partial grant, say) would give that part away to a
+    brute force. The row count goes in for grants on every row only, for the same reason.
+    """
+    state = [
+        __version__,
+        dataset.id,
+        _instant(dataset.published_at),
+        _instant(dataset.modified_at),
+        dataset.record_count if given.whole else None,
+        dataset.schema_version,
+        dataset.charter_id,
+        dataset.charter_version,
+        dataset.access,
+        given.scope,
+        sorted(given.subjects),
+        list(given.area) if given.area else None,
+        _instant(given.start),
+        _instant(given.end),
+        variant,
+    ]
+    digest = hmac.new(secret_key(), json.dumps(state).encode(), hashlib.sha256).hexdigest()
+    return f'W/"{digest[:32]}"'
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else as_utc(moment).isoformat()
+
+
+def _unchanged(tag: str, seen: Collection[str]) -> bool:
+    """Whether If-None-Match's tags (compared weakly: `W/` aside) hold this version."""
+    return "*" in seen or tag.removeprefix("W/") in {t.removeprefix("W/") for t in seen}
 
 
 def read_latest(
@@ -261,6 +392,7 @@ def _query(
     shape: records.Layout,
     given: Grant,
     criteria: Criteria,
+    parsed: Parsed,
     limit: int,
     cursor: str | None,
 ) -> records.Page:
@@ -273,6 +405,26 @@ def _query(
         limit=limit,
         cursor=cursor,
         within=condition(shape, given),
+        filters=parsed.filters,
+        sort=parsed.sort,
+    )
+
+
+def _count(
+    connection: sa.Connection,
+    shape: records.Layout,
+    given: Grant,
+    criteria: Criteria,
+    parsed: Parsed,
+) -> int:
+    return records.count(
+        connection,
+        shape,
+        start=criteria.start,
+        end=criteria.end,
+        bbox=criteria.bbox,
+        within=condition(shape, given),
+        filters=parsed.filters,
     )
 
 
@@ -280,3 +432,25 @@ def engine_of(session: Session) -> Engine:
     """The engine behind a request's session (access events are written on their own)."""
     bind = session.get_bind()
     return bind if isinstance(bind, Engine) else bind.engine
+
+
+GridAnswer = TypeVar("GridAnswer")
+
+
+def read_grid(
+    session: Session,
+    dataset: Dataset,
+    caller: Caller,
+    take: Callable[[Resource], tuple[GridAnswer, int | None]],
+) -> GridAnswer:
+    """What `take` reads from a dataset's stored grid (its answer, and how many values that
+    holds), for a caller granted every row: a grid has no rows a partial grant could keep, so
+    such a grant is refused. Logged as record reads are; catalogue.NotFound without a grid."""
+    engine = engine_of(session)
+    given = admit(engine, dataset, caller, whole=True)
+    grid = session.get(Resource, f"{dataset.id}-grid"[:64])  # as resources.register_grid names it
+    if grid is None or grid.kind != "grid" or grid.dataset_id != dataset.id:
+        raise catalogue.NotFound(f"dataset {dataset.id!r} has no grid")
+    answer, cells = take(grid)
+    record(engine, dataset, caller, given, rows=cells)
+    return answer

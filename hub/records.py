@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -26,7 +26,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from hub import selection
 from hub.models import as_utc
+from hub.selection import QueryError as QueryError  # raised here, re-exported for callers
 from hub.validation.readahead import read_ahead
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,6 @@ RESERVED = {"_id", "_run", "_hash"}
 Item = TypeVar("Item")
 SQLITE_CACHE_KIB = 131_072  # the key index of a few million rows stays in memory while loading
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-
-
-class QueryError(ValueError):
-    """A records query that cannot be answered (bad cursor, bad range)."""
 
 
 @dataclass(frozen=True)
@@ -363,10 +361,12 @@ def drop_table(connection: Connection, layout: Layout) -> None:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of records and the cursor of the next, if any."""
+    """One page of records, the cursor of the next, if any, and what the reader added."""
 
     records: list[dict[str, Any]]
     next_cursor: str | None
+    total: int | None = None  # rows matching over every page, when asked for
+    etag: str = ""  # the read's version (hub.reading), for conditional requests
 
 
 def query(
@@ -379,40 +379,119 @@ def query(
     limit: int = 100,
     cursor: str | None = None,
     within: sa.ColumnElement[bool] | None = None,
+    filters: Sequence[selection.Filter] = (),
+    sort: Sequence[selection.SortKey] = (),
 ) -> Page:
-    """Records in [start, end) and inside bbox, ordered by time then insertion, keyset-paged.
+    """Records in [start, end), inside bbox and matching the filters, ordered by time then
+    insertion (or by `sort`, then insertion), keyset-paged.
 
     `within` is the reader's grant as a condition (hub.reading builds it); it is always applied.
     """
-    table = layout.table
-    # NULLS FIRST everywhere (SQLite's default, not PostgreSQL's): the cursor relies on it.
-    order = (
-        [table.c[layout.time].asc().nulls_first(), table.c["_id"]]
-        if layout.time
-        else [table.c["_id"]]
+    keys = _order(layout, sort, connection.dialect.name)
+    statement = (
+        sa.select(layout.table)
+        .where(*_conditions(layout, connection.dialect.name, start, end, bbox, within, filters))
+        .order_by(*(_ordering(column, descending) for column, descending in keys))
+        .limit(limit + 1)
     )
-    statement = sa.select(table).order_by(*order).limit(limit + 1)
-    if within is not None:
-        statement = statement.where(within)
-    if start is not None or end is not None:
-        if not layout.time:
-            raise QueryError("this dataset has no time field to filter on")
-        if start is not None:
-            statement = statement.where(table.c[layout.time] >= start)
-        if end is not None:
-            statement = statement.where(table.c[layout.time] < end)
-    if bbox is not None:
-        if not (layout.lon and layout.lat):
-            raise QueryError("this dataset has no coordinates to filter on")
-        statement = statement.where(inside(layout, bbox))
     if cursor:
-        statement = statement.where(_after(layout, decode_cursor(cursor)))
+        statement = statement.where(_after(keys, decode_position(layout, sort, cursor)))
     rows = connection.execute(statement).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
     records = [to_record(layout, row) for row in rows]
-    next_cursor = encode_cursor(layout, rows[-1]) if more and rows else None
+    next_cursor = encode_position(layout, sort, rows[-1]) if more and rows else None
     return Page(records, next_cursor)
+
+
+def count(
+    connection: Connection,
+    layout: Layout,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    within: sa.ColumnElement[bool] | None = None,
+    filters: Sequence[selection.Filter] = (),
+) -> int:
+    """How many records `query` would give over all its pages."""
+    conditions = _conditions(layout, connection.dialect.name, start, end, bbox, within, filters)
+    statement = sa.select(sa.func.count()).select_from(layout.table).where(*conditions)
+    return int(connection.execute(statement).scalar_one())
+
+
+def _conditions(
+    layout: Layout,
+    dialect: str,
+    start: datetime | None,
+    end: datetime | None,
+    bbox: tuple[float, float, float, float] | None,
+    within: sa.ColumnElement[bool] | None,
+    filters: Sequence[selection.Filter],
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE of a records query: the grant first, then what the caller asked for."""
+    table = layout.table
+    conditions = [] if within is None else [within]
+    if start is not None or end is not None:
+        if not layout.time:
+            raise QueryError("this dataset has no time field to filter on")
+        if start is not None:
+            conditions.append(table.c[layout.time] >= start)
+        if end is not None:
+            conditions.append(table.c[layout.time] < end)
+    if bbox is not None:
+        if not (layout.lon and layout.lat):
+            raise QueryError("this dataset has no coordinates to filter on")
+        conditions.append(inside(layout, bbox))
+    conditions += [selection.condition(layout, chosen, dialect) for chosen in filters]
+    return conditions
+
+
+Key = tuple[sa.ColumnElement[Any], bool]  # a sort column and whether it descends
+
+
+def _order(layout: Layout, sort: Sequence[selection.SortKey], dialect: str) -> list[Key]:
+    """The sort columns of a query, the row id last so that every row has one place."""
+    table = layout.table
+    if not sort:
+        keys: list[Key] = [(table.c[layout.time], False)] if layout.time else []
+        return [*keys, (table.c["_id"], False)]
+    keys = [(selection.ordered_column(layout, k.field, dialect), k.descending) for k in sort]
+    return [*keys, (table.c["_id"], sort[-1].descending)]
+
+
+def _ordering(column: sa.ColumnElement[Any], descending: bool) -> sa.UnaryExpression[Any]:
+    # Empty cells first going up, last going down (SQLite's default, not PostgreSQL's), so a
+    # descending order is the exact reverse of the ascending one; the cursor relies on it.
+    if isinstance(column, sa.Column) and column.name == "_id":
+        return column.desc() if descending else column.asc()
+    return column.desc().nulls_last() if descending else column.asc().nulls_first()
+
+
+def _after(keys: list[Key], position: list[Any]) -> sa.ColumnElement[bool]:
+    """Rows after `position` (a value per key) in the order of `keys`: equal on the keys
+    before one, and beyond on that one."""
+    clauses = []
+    for index, ((column, descending), value) in enumerate(zip(keys, position, strict=True)):
+        beyond = _beyond(column, descending, value)
+        if beyond is not None:
+            same = [_same(c, v) for (c, _), v in zip(keys[:index], position[:index], strict=True)]
+            clauses.append(sa.and_(*same, beyond))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _same(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _beyond(
+    column: sa.ColumnElement[Any], descending: bool, value: Any
+) -> sa.ColumnElement[bool] | None:
+    if not descending:  # empty cells first, then ascending values
+        return column.is_not(None) if value is None else column > value
+    if value is None:  # descending: empty cells come last, after them nothing
+        return None
+    return sa.or_(column < value, column.is_(None))
 
 
 def inside(layout: Layout, bbox: tuple[float, float, float, float]) -> sa.ColumnElement[bool]:
@@ -444,31 +523,106 @@ def latest(
     return [to_record(layout, row) for row in connection.execute(statement).mappings().all()]
 
 
-def _after(layout: Layout, position: list[Any]) -> sa.ColumnElement[bool]:
-    table = layout.table
-    if not layout.time:
-        return table.c["_id"] > int(position[-1])
-    moment, last_id = position
-    if moment is None:  # rows without a time sort first (NULLs first) and are paged by id
-        return sa.or_(
-            sa.and_(table.c[layout.time].is_(None), table.c["_id"] > last_id),
-            table.c[layout.time].is_not(None),
+def encode_position(layout: Layout, sort: Sequence[selection.SortKey], row: Any) -> str:
+    """An opaque cursor pointing just after `row` in the order of `sort` (default: time).
+
+    It holds the row's sort values themselves, never only its id: a position read back from a
+    row would let a forged id place rows the caller may not read.
+    """
+    if not sort:
+        return encode_cursor(layout, row)
+    values = [_cursor_value(layout.types[k.field], row[layout.columns[k.field]]) for k in sort]
+    position = [_spelled(sort), values, row["_id"]]
+    text = base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+    if len(text) > CURSOR_MAX:
+        raise QueryError(
+            f"the values of {_spelled(sort)} are too long to page through: sort by another field"
         )
-    moment = datetime.fromisoformat(moment)
-    return sa.or_(
-        table.c[layout.time] > moment,
-        sa.and_(table.c[layout.time] == moment, table.c["_id"] > last_id),
-    )
+    return text
+
+
+def decode_position(layout: Layout, sort: Sequence[selection.SortKey], cursor: str) -> list[Any]:
+    """A cursor read back as a value per sort key, the row id last; a forged or damaged one, or
+    one of another sort order, is a QueryError."""
+    if not sort:
+        moment, last_id = decode_cursor(cursor)
+        at = [as_utc(datetime.fromisoformat(moment)) if moment else None] if layout.time else []
+        return [*at, last_id]
+    try:
+        position = _cursor_json(cursor)
+        if not (isinstance(position, list) and len(position) == 3):
+            raise ValueError(position)
+        spelled, values, last_id = position
+        if spelled != _spelled(sort) or not isinstance(values, list):
+            raise ValueError(spelled)
+        typed = [
+            _value_of_cursor(layout.types[k.field], v) for k, v in zip(sort, values, strict=True)
+        ]
+        return [*typed, _row_id(last_id)]
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise QueryError(f"invalid cursor for sort={_spelled(sort)}") from exc
+
+
+def _spelled(sort: Sequence[selection.SortKey]) -> str:
+    return ",".join(k.spelled for k in sort)
+
+
+NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+
+
+def _cursor_value(kind: str, value: Any) -> Any:
+    """A sort value as JSON writes it in a cursor."""
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _value_of_cursor(kind: str, value: Any) -> Any:
+    """A cursor's sort value back as its column holds it, or a ValueError."""
+    if value is None:
+        return None
+    if kind in selection.INTEGER_RANGE:
+        bound = selection.INTEGER_RANGE[kind]
+        if type(value) is not int or not -bound < value < bound:
+            raise ValueError(value)
+        return value
+    if kind == "number":
+        if isinstance(value, str) and value in NON_FINITE:
+            return NON_FINITE[value]
+        if type(value) not in (int, float):
+            raise ValueError(value)
+        return float(value)
+    if kind == "boolean":
+        if type(value) is not bool:
+            raise ValueError(value)
+        return value
+    # A NUL hidden in the cursor's base64 escapes the URL's NUL guard; PostgreSQL refuses it.
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError(value)
+    if kind == "datetime":
+        return as_utc(datetime.fromisoformat(value))
+    if kind == "date":
+        return date.fromisoformat(value)
+    if kind == "time":
+        moment = time.fromisoformat(value)
+        if moment.tzinfo is not None:  # the store keeps times of day without a zone
+            raise ValueError(value)
+        return moment
+    return value
 
 
 def encode_cursor(layout: Layout, row: Any) -> str:
-    """An opaque cursor pointing just after `row`."""
+    """An opaque cursor pointing just after `row` in the default order (time, then id)."""
     moment = row[layout.time] if layout.time else None
     position = [as_utc(moment).isoformat() if moment else None, row["_id"]]
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-CURSOR_MAX = 200  # characters; the hub's own cursors are under 80
+CURSOR_MAX = 4096  # characters; the default order's cursors are under 80
 # `_id` is an INTEGER column: 32-bit on PostgreSQL, which SQLAlchemy casts the bound to (a
 # larger one fails there as "integer out of range"). No row the hub wrote has a larger id.
 ID_RANGE = 2**31
@@ -477,23 +631,31 @@ ID_RANGE = 2**31
 def decode_cursor(cursor: str) -> list[Any]:
     """Read a cursor back: [ISO time or null, row id]; a forged or damaged one is a QueryError."""
     try:
-        if len(cursor) > CURSOR_MAX:
-            raise ValueError("too long")
-        padded = cursor + "=" * (-len(cursor) % 4)
-        position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        position = _cursor_json(cursor)
         if not (isinstance(position, list) and len(position) == 2):
             raise ValueError(position)
         moment, last_id = position
-        # bool is an int to Python, not to SQL
-        if type(last_id) is not int or not -ID_RANGE <= last_id < ID_RANGE:
-            raise ValueError(last_id)
         if moment is not None and not isinstance(moment, str):
             raise ValueError(moment)
         if moment is not None:
             moment = as_utc(datetime.fromisoformat(moment)).isoformat()
-        return [moment, last_id]
+        return [moment, _row_id(last_id)]
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise QueryError("invalid cursor") from exc
+
+
+def _cursor_json(cursor: str) -> Any:
+    if len(cursor) > CURSOR_MAX:
+        raise ValueError("too long")
+    padded = cursor + "=" * (-len(cursor) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+
+
+def _row_id(value: Any) -> int:
+    # bool is an int to Python, not to SQL
+    if type(value) is not int or not -ID_RANGE <= value < ID_RANGE:
+        raise ValueError(value)
+    return value
 
 
 def to_record(layout: Layout, row: Any) -> dict[str, Any]:

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, geo, quarantine, reading, search
-from hub.api import records
+from hub.api import etags, exports, records
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset, find_run
@@ -43,6 +43,7 @@ SEARCH_PARAMETERS = {
     *("updated_since", "from", "to", "sort", "limit", "offset"),
 }
 router.include_router(records.router)
+router.include_router(exports.router)
 
 QUARANTINE_PAGE = 1000
 PROTECTED: dict[int | str, dict[str, Any]] = {
@@ -148,15 +149,24 @@ def list_datasets(
     return DatasetPage(count=found.total, datasets=summaries, next=following, facets=facets)
 
 
-@router.get("/{dataset_id}", response_model=DatasetDetail)
-def show_dataset(
-    request: Request, session: SessionDep, caller: CallerDep, dataset_id: str
-) -> DatasetDetail:
-    """One dataset: metadata, charter, schema, freshness and last run."""
+@router.get(
+    "/{dataset_id}",
+    response_model=DatasetDetail,
+    responses={304: {"description": "If-None-Match holds the current ETag"}},
+)
+def show_dataset(request: Request, session: SessionDep, caller: CallerDep, dataset_id: str) -> Any:
+    """One dataset: metadata, charter, schema, freshness and last run (with an ETag)."""
     dataset = find_dataset(session, dataset_id)
-    return describe(
+    detail = describe(
         session, dataset, base_url(request), access.sees_computed(dataset, caller.actor)
     )
+    # The ETag is the representation's own hash: it changes exactly when the answer does,
+    # computed fields withheld or not included.
+    body = detail.model_dump_json(by_alias=True).encode()
+    tag, shared = etags.of_body(body), dataset.access == "open"
+    if etags.matches(tag, etags.presented(request)):
+        return etags.not_modified(tag, shared)
+    return Response(body, media_type="application/json", headers=etags.caching(tag, shared))
 
 
 @router.get("/{dataset_id}/runs", response_model=RunsPage)

@@ -12,19 +12,13 @@ SITE_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's /docs and /redoc load their assets from jsDelivr and start them with an inline
-# script (redoc adds Google Fonts and a blob: worker). Drop the CDN hosts once the assets are
-# served by the hub itself.
+# /docs and /redoc (hub.api.docs): Swagger UI and ReDoc from the hub's own files, started by an
+# inline script that the page's own nonce lets run (added to `script-src` per response); the
+# viewers set inline styles and ReDoc searches in a blob: worker. Nothing from elsewhere.
 DOCS_POLICY = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-    "https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly "
-    "https://validator.swagger.io; "
-    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 COMMON = {

@@ -1,39 +1,55 @@
-"""/api/v1/datasets/{id}/records: time, bbox and cursor queries as JSON, CSV or GeoJSON."""
+"""/api/v1/datasets/{id}/records: time, bbox, field filters, sort and cursor queries as JSON,
+CSV or GeoJSON, with a total on request and ETags."""
 
 from __future__ import annotations
 
 import csv
 import io
-import re
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, geo, reading, records
+from hub import access, catalogue, geo, reading, records, selection
+from hub.api import etags
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import find_dataset, page_url
+from hub.api.guards import base_url, find_dataset, page_url
 from hub.api.shapes import RecordsPage
+from hub.config import get_settings
 
 router = APIRouter()
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 CSV_PAGE = 5_000
-# A `+` in an unencoded query string arrives as a space: "…T10:00:00 02:00" meant "+02:00".
-_SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
+PARAMETERS = ("from", "to", "bbox", "limit", "cursor", "format", "sort", "total")
+OPERATORS = "__gte, __gt, __lte, __lt, __ne, __null (and __eq)"
+FILTERS = (
+    "Filters on the schema's fields (see `/schema`): `field=value` (comma-separated or repeated "
+    "values: any of them; `\\,` is a comma inside a value), `field__gte`, `field__gt`, "
+    "`field__lte`, `field__lt`, `field__ne` (none of the values, empty cells included), "
+    "`field__null=true|false`, and `field__eq` for a field named like a parameter. Values are "
+    "typed by the field (a number, an ISO 8601 date-time …); an unknown parameter is a 400."
+)
 
 
 @router.get(
     "/{dataset_id}/records",
     response_model=RecordsPage,
+    response_model_exclude_unset=True,
+    description=FILTERS,
     responses={
         200: {"content": {"text/csv": {}, "application/geo+json": {}}},
-        400: {"description": "bad date, bbox, limit or cursor"},
+        304: {"description": "If-None-Match holds the current ETag"},
+        400: {
+            "description": "an unknown parameter; a bad date, bbox, limit, cursor, filter value "
+            "or sort; a whole CSV over the export limit"
+        },
         401: {
             "description": "no valid token, and the charter does not open these records to everyone"
         },
@@ -42,6 +58,7 @@ _SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
 )
 def read_records(
     request: Request,
+    response: Response,
     session: SessionDep,
     caller: CallerDep,
     dataset_id: str,
@@ -60,34 +77,78 @@ def read_records(
     ),
     cursor: str | None = Query(None, description="opaque, from the previous page's `next`"),
     format: Literal["json", "csv", "geojson"] = Query("json"),
+    sort: str | None = Query(
+        None,
+        max_length=300,
+        description="a field, `-field` for descending, comma-separated (at most 3) for ties; "
+        "default: time, then insertion. Empty cells sort first going up, last going down",
+    ),
+    total: bool = Query(False, description="count the matching records over all pages"),
 ) -> Any:
-    """Records in a time range and bounding box, ordered by time, paged by cursor."""
+    """Records in a time range and bounding box, filtered by field, sorted, paged by cursor."""
     dataset = find_dataset(session, dataset_id)
     criteria = reading.Criteria(
-        parse_moment("from", start), parse_moment("to", end), parse_box(bbox)
+        parse_moment("from", start),
+        parse_moment("to", end),
+        parse_box(bbox),
+        filters=tuple((k, v) for k, v in request.query_params.multi_items() if k not in PARAMETERS),
+        sort=sort,
     )
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
+    shared = dataset.access == "open"
+    variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
+    seen = etags.presented(request)
     try:
         if format == "csv":
-            layout, pages = reading.stream_records(session, dataset, caller, criteria, cap, cursor)
+            download = reading.stream_records(
+                session,
+                dataset,
+                caller,
+                criteria,
+                cap,
+                cursor,
+                max_rows=get_settings().max_export_rows,
+                variant=variant,
+                seen=seen,
+            )
             return StreamingResponse(
-                csv_lines(layout, pages),
+                csv_lines(download.layout, download.pages),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{dataset_id}.csv"'},
+                headers={
+                    "Content-Disposition": f'attachment; filename="{dataset_id}.csv"',
+                    **etags.caching(download.etag, shared),
+                },
             )
         page = reading.read_records(
-            session, dataset, caller, criteria, cap or DEFAULT_LIMIT, cursor
+            session,
+            dataset,
+            caller,
+            criteria,
+            cap or DEFAULT_LIMIT,
+            cursor,
+            total=total,
+            variant=variant,
+            seen=seen,
         )
         layout = reading.layout(session, dataset)
+    except reading.NotModified as unchanged:
+        return etags.not_modified(unchanged.etag, shared)
     except access.AccessDenied as denied:
         raise refusal(denied) from None
     except catalogue.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except selection.UnknownParameter as unknown:
+        raise HTTPException(400, unknown_parameter(unknown)) from None
     except records.QueryError as exc:
         raise HTTPException(400, str(exc)) from None
+    except reading.TooLarge as large:
+        raise HTTPException(400, too_large(large, "ask for fewer with limit, or narrow")) from None
     following = page_url(request, cursor=page.next_cursor) if page.next_cursor else None
+    headers = etags.caching(page.etag, shared)
+    if page.total is not None:
+        headers["X-Total-Count"] = str(page.total)
     if format == "geojson":
         lon, lat = reading.coordinates(layout)
         if not (lon and lat):
@@ -95,24 +156,40 @@ def read_records(
                 400, f"dataset {dataset_id!r} has no coordinates: ask for format=json or format=csv"
             )
         collection = to_feature_collection(page.records, lon, lat, following)
-        return JSONResponse(collection, media_type="application/geo+json")
+        if page.total is not None:
+            collection["total"] = page.total
+        return JSONResponse(collection, media_type="application/geo+json", headers=headers)
+    response.headers.update(headers)
+    if page.total is not None:
+        return RecordsPage(records=page.records, next=following, total=page.total)
     return RecordsPage(records=page.records, next=following)
+
+
+def unknown_parameter(unknown: selection.UnknownParameter) -> str:
+    """The 400 of a parameter the records route does not take, with what it takes."""
+    return (
+        f"unknown parameter {unknown.name!r}: records take {', '.join(PARAMETERS)}, and filters "
+        f"on this dataset's fields ({', '.join(unknown.fields)}), each as `field=value` or with "
+        f"a suffix: {OPERATORS}"
+    )
+
+
+def too_large(large: reading.TooLarge, hint: str) -> str:
+    """The 400 of a download past HUB_MAX_EXPORT_ROWS."""
+    return (
+        f"this download would hold {large.rows} rows, more than the {large.limit} one download "
+        f"may hold (HUB_MAX_EXPORT_ROWS): {hint} it with from, to, bbox or field filters"
+    )
 
 
 def parse_moment(name: str, text: str | None) -> datetime | None:
     """An ISO 8601 query value as aware UTC (a value without a zone is UTC), or a 400."""
     if text is None or not text.strip():
         return None
-    cleaned = _SPACED_ZONE.sub(r"+\1", text.strip())
     try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise HTTPException(
-            400,
-            f"{name}={text!r} is not an ISO 8601 date-time; write e.g. "
-            "2024-05-01T00:00:00Z (a value without a zone is UTC)",
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return selection.parse_instant(name, text)
+    except selection.QueryError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def parse_box(text: str | None) -> tuple[float, float, float, float] | None:

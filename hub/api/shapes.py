@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from hub import catalogue, models
-from hub.models import Dataset, HarvestRun, Organization
+from hub.api.rudi import RudiMetadata, rudi_of
+from hub.models import Dataset, HarvestRun, Organization, Resource
+
+Day = date  # a field named `date` cannot be annotated with the name it shadows
 
 THEMES = {
     "air-quality": "Air quality",
@@ -53,6 +56,41 @@ class CharterSummary(BaseModel):
     access: str = Field(description="open | restricted | personal | crisis")
     licence: LicenceOut
     mandatory_mention: str = Field(description="attribution every reuse must show")
+
+
+class PersonalDataTerms(BaseModel):
+    """How a personal charter ties rows to their data subjects (what a subject needs to know)."""
+
+    subject_field: str = Field(description="the field holding each row's pseudonymous key")
+    legal_basis: str = Field(description="GDPR article 6(1) basis of the processing")
+    matching_data: list[str] = Field(
+        description="what a person gives once, to the producer's check, to prove their key"
+    )
+    retention_days: int
+
+
+class Signature(BaseModel):
+    """The signature of the agreement a charter transcribes."""
+
+    date: Day = Field(description="the day it was signed")
+    document_hash: str = Field(description="ALGORITHM:HEX of the signed document")
+
+
+class CharterDocument(CharterSummary):
+    """The public part of the charter version a dataset is shared under: never who it is
+    restricted to. Fields beyond the summary are null when the charter file is gone."""
+
+    title: str | None
+    producer: str | None
+    purposes: list[str] = Field(default_factory=list)
+    gdpr_sensitive: bool | None
+    personal_data: PersonalDataTerms | None
+    valid_from: date | None
+    valid_until: date | None = Field(description="last day in force (included); null: no end")
+    in_force: bool | None = Field(description="whether it is in force today (UTC)")
+    signed: Signature | None
+    themes: list[str] = Field(default_factory=list)
+    schemas: list[str] | None = Field(description="the schemas it covers; null: every one")
 
 
 class FieldOut(BaseModel):
@@ -138,6 +176,7 @@ class DatasetDetail(DatasetSummary):
     schema_: SchemaSummary = Field(alias="schema", serialization_alias="schema")
     last_run: RunSummary | None
     links: dict[str, str]
+    rudi: RudiMetadata = Field(description="the dataset in RUDI's metadata names")
 
     model_config = {"populate_by_name": True}
 
@@ -168,6 +207,9 @@ class RecordsPage(BaseModel):
 
     records: list[dict[str, Any]]
     next: str | None
+    total: int | None = Field(
+        default=None, description="records matching over all pages (only with total=true)"
+    )
 
 
 class RunsPage(BaseModel):
@@ -241,10 +283,11 @@ def describe(
     session: Session, dataset: Dataset, base_url: str, whole: bool = True
 ) -> DatasetDetail:
     """A dataset with everything its page and the API show about it (see `summarise`)."""
-    summary = summarise(
-        dataset, session.get(Organization, dataset.organization_id), base_url, whole
-    )
+    organization = session.get(Organization, dataset.organization_id)
+    summary = summarise(dataset, organization, base_url, whole)
     latest = catalogue.runs_of(session, dataset.id, limit=1)
+    grid = session.get(Resource, f"{dataset.id}-grid"[:64])  # hub.resources.register_grid's id
+    grid_link = {"grid": f"{base_url}api/v1/datasets/{dataset.id}/grid"} if grid else {}
     return DatasetDetail(
         **summary.model_dump(),
         charter=CharterSummary(
@@ -256,7 +299,8 @@ def describe(
         ),
         schema=schema_of(session, dataset),
         last_run=summarise_run(latest[0], whole) if latest else None,
-        links=links_of(dataset.id, base_url),
+        links={**links_of(dataset.id, base_url), **grid_link},
+        rudi=rudi_of(session, dataset, organization, base_url, whole),
     )
 
 
@@ -343,6 +387,9 @@ def links_of(dataset_id: str, base_url: str) -> dict[str, str]:
         "records": f"{api}/records",
         "csv": f"{api}/records?format=csv",
         "geojson": f"{api}/records?format=geojson",
+        "datapackage": f"{api}/datapackage.zip",
+        "schema": f"{api}/schema",
+        "charter": f"{api}/charter",
         "validation": f"{api}/validation",
         "runs": f"{api}/runs",
         "quarantine": f"{api}/quarantine",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 import pytest
 from api.support import FIELDS, air_batch, observation_rows
@@ -306,3 +307,187 @@ def test_rest_ckan_and_the_pages_find_the_same_datasets(client, words):
     assert {d["id"] for d in rest["datasets"]} == {p["name"] for p in ckan["result"]["results"]}
     assert rest["count"] == ckan["result"]["count"]
     assert f"<strong>{rest['count']}</strong> dataset" in page
+
+
+# --- RUDI's metadata names (rudi_selfdata.md §1.3) -------------------------------------------
+
+RUDI_FIELDS = {
+    *("global_id", "local_id", "resource_title", "synopsis", "theme", "keywords", "producer"),
+    *("access_condition", "dataset_dates", "available_formats", "storage_status"),
+    *("temporal_spread", "geography"),
+}
+
+
+def test_the_detail_names_an_open_dataset_as_rudi_does(client, published):
+    body = client.get(f"/api/v1/datasets/{published.open_id}").json()
+    rudi = body["rudi"]
+    assert set(rudi) == RUDI_FIELDS
+    url = f"http://testserver/api/v1/datasets/{published.open_id}"
+    assert rudi["global_id"] == str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+    assert (rudi["local_id"], rudi["resource_title"]) == (published.open_id, body["title"])
+    assert rudi["synopsis"] == [{"lang": "en", "text": body["description"]}]
+    assert (rudi["theme"], rudi["keywords"]) == ("environment", ["no2", "pm25", "rennes"])
+    assert rudi["producer"]["organization_id"] == "atmo-demo"
+    assert rudi["producer"]["organization_name"] == "Atmo Démo"
+    condition = rudi["access_condition"]
+    assert condition["confidentiality"] == {"restricted_access": False, "gdpr_sensitive": False}
+    assert condition["licence"] == {
+        "licence_type": "STANDARD", "licence_label": "etalab-2.0",
+        "custom_licence_label": None, "custom_licence_uri": None,
+    }  # fmt: skip
+    assert condition["mandatory_mention"] == [
+        {"lang": "en", "text": "Source: Atmo Demo, demonstration air-quality observatory"}
+    ]
+    assert condition["usage_constraint"] == [
+        {"lang": "en", "text": "public-information, research, service-development"}
+    ]
+    assert condition["access_constraint"][0]["text"].startswith("open: anyone")
+    dates = rudi["dataset_dates"]
+    assert dates["published"] == body["freshness"]["published_at"]
+    assert dates["updated"] == body["freshness"]["modified_at"] and dates["created"]
+    assert rudi["temporal_spread"] == {
+        "start_date": "2026-03-01T00:00:00Z", "end_date": "2026-03-01T23:00:00Z"
+    }  # fmt: skip
+    box = rudi["geography"]["bounding_box"]
+    corners = ("west_longitude", "south_latitude", "east_longitude", "north_latitude")
+    assert [box[k] for k in corners] == pytest.approx(body["freshness"]["bbox"])
+    assert rudi["geography"]["projection"] == "WGS 84 (EPSG:4326)"
+    assert rudi["storage_status"] == "online"
+
+
+def test_rudi_formats_are_the_hubs_services_with_their_media_types(client, published):
+    formats = client.get(f"/api/v1/datasets/{published.open_id}").json()["rudi"]
+    media = formats["available_formats"]
+    api = f"http://testserver/api/v1/datasets/{published.open_id}"
+    assert [(m["file_type"], m["connector"]["url"], m["connector"]["interface_contract"])
+            for m in media] == [
+        ("application/json", f"{api}/records", "api"),
+        ("text/csv", f"{api}/records?format=csv", "dwnl"),
+        ("application/geo+json", f"{api}/records?format=geojson", "dwnl"),
+        ("application/zip", f"{api}/datapackage.zip", "dwnl"),
+    ]  # fmt: skip
+    assert {m["media_type"] for m in media} == {"SERVICE"}
+    assert {m["api_documentation_url"] for m in media} == {"http://testserver/docs"}
+    ids = [m["media_id"] for m in media]
+    assert len(set(ids)) == 4 and all(uuid.UUID(i).version == 5 for i in ids)
+    assert client.get(media[1]["connector"]["url"]).status_code == 200
+
+
+def test_rudi_global_ids_are_stable_and_follow_the_public_url(engine, published, monkeypatch):
+    from api.support import client_for
+
+    from hub.config import get_settings
+
+    with client_for(engine) as first:
+        before = {
+            d: first.get(f"/api/v1/datasets/{d}").json()["rudi"]["global_id"]
+            for d in (published.open_id, *published.closed.values())
+        }
+    with client_for(engine) as restarted:
+        again = restarted.get(f"/api/v1/datasets/{published.open_id}").json()["rudi"]
+    assert again["global_id"] == before[published.open_id]
+    assert len(set(before.values())) == 4
+    monkeypatch.setenv("HUB_PUBLIC_URL", "https://data.example.org/hub/")
+    get_settings.cache_clear()
+    with client_for(engine) as public:
+        shown = public.get(f"/api/v1/datasets/{published.open_id}").json()["rudi"]
+    url = f"https://data.example.org/hub/api/v1/datasets/{published.open_id}"
+    assert shown["global_id"] == str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+
+
+def test_rudi_names_of_closed_datasets_withhold_what_rows_tell(client, published, engine):
+    from api.support import bearer
+
+    for level, dataset_id in published.closed.items():
+        rudi = client.get(f"/api/v1/datasets/{dataset_id}").json()["rudi"]
+        assert rudi["temporal_spread"] is None and rudi["geography"] is None, level
+        condition = rudi["access_condition"]
+        assert condition["confidentiality"] == {
+            "restricted_access": True, "gdpr_sensitive": level == "personal"
+        }  # fmt: skip
+        assert condition["licence"] == {
+            "licence_type": "CUSTOM", "licence_label": None,
+            "custom_licence_label": [{"lang": "en", "text": "Agreement for tests"}],
+            "custom_licence_uri": "https://example.org/agreement",
+        }  # fmt: skip
+        assert condition["mandatory_mention"][0]["text"] == f"Source: Atmo Démo ({level})"
+        assert condition["access_constraint"][0]["text"].startswith(
+            {"restricted": "restricted", "personal": "personal", "crisis": "crisis"}[level]
+        )
+        assert "2026-03-01" not in str(rudi) and "-1.68" not in str(rudi)
+    producer = bearer(engine, "operator", "atmo-demo")
+    restricted = published.closed["restricted"]
+    rudi = client.get(f"/api/v1/datasets/{restricted}", headers=producer).json()["rudi"]
+    assert rudi["temporal_spread"]["start_date"] == "2026-03-01T00:00:00Z"
+    assert rudi["geography"]["bounding_box"]["west_longitude"] == pytest.approx(-1.68)
+
+
+def test_rudi_texts_say_their_language(client, published, engine):
+    batch = air_batch(
+        "montpellier-air", "atmo-demo-open", "Qualité de l'air à Montpellier", observation_rows()
+    )
+    batch.description = (
+        "Mesures horaires du dioxyde d'azote et des particules, validées par le hub."
+    )
+    publish(batch, engine=engine)
+    rudi = client.get("/api/v1/datasets/montpellier-air").json()["rudi"]
+    assert rudi["synopsis"] == [{"lang": "fr", "text": batch.description}]
+    # the charter's mention says nothing of its language: the description's is taken
+    assert rudi["access_condition"]["mandatory_mention"][0]["lang"] == "fr"
+    english = client.get(f"/api/v1/datasets/{published.open_id}").json()["rudi"]
+    assert english["synopsis"][0]["lang"] == "en"
+
+
+def test_rudi_formats_of_a_grid_and_of_a_portals_files(client, published, engine, samples):
+    from datetime import UTC, datetime
+
+    from hub.batches import (
+        FileResource,
+        GridBatch,
+        GridVariable,
+        MetadataBatch,
+        PortalDataset,
+        Publisher,
+    )
+
+    usgs = Publisher(id="usgs", name="U.S. Geological Survey")
+    common = dict(publisher=usgs, theme="risk", charter="usgs-public-domain")
+    publish(
+        GridBatch(
+            dataset_id="winds", title="Winds", source_id="winds",
+            source_url="https://example.org/winds.nc",
+            path=samples / "grids" / "xarray-data_eraint_uvz.nc",
+            variables=[GridVariable("u", "m s**-1", "U component of wind", ("month",))],
+            dimensions={"month": 2}, bbox=[-180.0, -90.0, 179.25, 90.0],
+            time_min=datetime(2000, 1, 1, tzinfo=UTC), **common,
+        )
+    )  # fmt: skip
+    portal = PortalDataset(
+        id="portal--rivers", title="Rivers", description="About rivers.", keywords=["flood"],
+        landing_page="https://portal.example.org/dataset/rivers",
+        resources=[FileResource(name="a.csv", url="https://portal.example.org/a.csv",
+                                format="CSV"),
+                   FileResource(name="b", url="https://portal.example.org/b", format="")],
+    )  # fmt: skip
+    publish(
+        MetadataBatch(dataset_id="portal", title="A portal", source_id="portal",
+                      source_url="https://portal.example.org", datasets=[portal], **common)
+    )  # fmt: skip
+    winds = client.get("/api/v1/datasets/winds").json()
+    assert winds["rudi"]["theme"] == "environment"
+    assert [(m["media_name"], m["file_type"], m["connector"]["url"])
+            for m in winds["rudi"]["available_formats"]] == [
+        ("Grid (NetCDF)", "application/x-netcdf",
+         "http://testserver/api/v1/datasets/winds/grid?format=netcdf"),
+        ("Grid (JSON)", "application/json",
+         "http://testserver/api/v1/datasets/winds/grid?format=json"),
+    ]  # fmt: skip
+    assert winds["links"]["grid"] == "http://testserver/api/v1/datasets/winds/grid"
+    assert "grid" not in client.get(f"/api/v1/datasets/{published.open_id}").json()["links"]
+    files = client.get("/api/v1/datasets/portal--rivers").json()["rudi"]["available_formats"]
+    assert [(m["media_type"], m["file_type"], m["connector"]) for m in files] == [
+        ("FILE", "text/csv", {"url": "https://portal.example.org/a.csv",
+                              "interface_contract": "dwnl"}),
+        ("FILE", "application/octet-stream", {"url": "https://portal.example.org/b",
+                                              "interface_contract": "dwnl"}),
+    ]  # fmt: skip

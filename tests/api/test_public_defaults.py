@@ -79,8 +79,8 @@ def test_pages_get_a_policy_without_outside_sources_and_docs_one_that_lets_swagg
     assert "script-src" not in site  # default-src 'self': no inline script runs on UI pages
     docs = client.get("/docs")
     policy = docs.headers["content-security-policy"]
-    assert "https://cdn.jsdelivr.net" in docs.text  # FastAPI's default assets, for now
-    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in policy
+    assert "https://" not in docs.text and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "script-src 'self' 'nonce-" in policy and "http" not in policy  # tests/ui/test_api_docs
 
 
 def test_resource_show_ignores_a_forged_host(client, published):
