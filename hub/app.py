@@ -19,6 +19,7 @@ from hub import __version__
 from hub.api import access_log, datasets, docs, grids, health
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
+from hub.api.dcat import routes as dcat
 from hub.api.headers import SecurityHeaders
 from hub.api.limits import BodyLimit
 from hub.api.nul import NulGuard
@@ -77,6 +78,7 @@ def create_app() -> FastAPI:
     app.include_router(grids.router)
     app.include_router(access_log.router)
     app.include_router(ckan.router)
+    app.include_router(dcat.router)
     app.include_router(views.router)
     app.include_router(docs.router)
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")

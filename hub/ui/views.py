@@ -11,13 +11,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlmodel import Session
 
 from hub import access, catalogue, charters, reading, search
 from hub.api.auth import CallerDep
+from hub.api.dcat import documents as dcat_documents
+from hub.api.dcat import routes as dcat_routes
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.shapes import THEMES, as_utc, describe, describe_run, summarise
@@ -152,19 +154,25 @@ def render_home(
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def render_dataset(
     request: Request, session: SessionDep, caller: CallerDep, dataset_id: str
-) -> HTMLResponse:
-    """One dataset: charter, schema, validation, runs, preview and API links."""
+) -> Response:
+    """One dataset: charter, schema, validation, runs, preview and API links; its DCAT-AP
+    document when `Accept` prefers Turtle, JSON-LD or RDF/XML to HTML."""
     try:
         dataset = catalogue.get(session, dataset_id)
     except catalogue.NotFound:
         return templates.TemplateResponse(
             request, "missing.html", {"dataset_id": dataset_id}, status_code=404
         )
+    syntax = dcat_documents.negotiate(request.headers.get("accept", ""))
+    if syntax is not None:
+        return dcat_routes.dataset_answer(
+            session, dataset, base_url(request), caller.actor, syntax, {"Vary": "Accept"}
+        )
     whole = access.sees_computed(dataset, caller.actor)
     detail = describe(session, dataset, base_url(request), whole)
     runs = catalogue.runs_of(session, dataset_id, limit=20)
     preview, denied = read_preview(session, dataset, caller)
-    return templates.TemplateResponse(
+    page = templates.TemplateResponse(
         request,
         "dataset.html",
         {
@@ -178,6 +186,8 @@ def render_dataset(
             "run_errors": {r.id: access.redact_run_error(r.error, whole) for r in runs},
         },
     )
+    page.headers["Vary"] = "Accept"  # the same URL answers DCAT-AP documents (above)
+    return page
 
 
 def read_preview(

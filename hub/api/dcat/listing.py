@@ -1,0 +1,71 @@
+"""What a DCAT document describes, loaded in a few queries whatever the catalogue's size."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from hub.models import Dataset, Organization, Resource
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A dataset with its organization and resources (in their order)."""
+
+    dataset: Dataset
+    organization: Organization | None
+    resources: list[Resource]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the catalogue: its entries, and how many datasets all pages hold."""
+
+    entries: list[Entry]
+    total: int
+    modified: datetime | None  # the latest change to any dataset (of all pages)
+
+
+def load_page(session: Session, number: int, size: int, since: datetime | None = None) -> Page:
+    """Page `number` (from 1) of the datasets by id, modified at or after `since` if given."""
+    where = [] if since is None else [col(Dataset.modified_at) >= since]
+    total, modified = session.exec(
+        select(sa.func.count(), sa.func.max(Dataset.modified_at)).select_from(Dataset).where(*where)
+    ).one()
+    start = (number - 1) * size
+    if start >= total:  # past the end: nothing to read (the route answers 404)
+        return Page([], int(total), modified)
+    statement = select(Dataset).where(*where).order_by(col(Dataset.id)).offset(start)
+    datasets = list(session.exec(statement.limit(size)).all())
+    return Page(entries(session, datasets), int(total), modified)
+
+
+def load_entry(session: Session, dataset: Dataset) -> Entry:
+    """One dataset's entry."""
+    (entry,) = entries(session, [dataset])
+    return entry
+
+
+def entries(session: Session, datasets: list[Dataset]) -> list[Entry]:
+    """The datasets with their organizations and resources: two queries for all of them."""
+    if not datasets:
+        return []
+    ids = [d.id for d in datasets]
+    organization_ids = sorted({d.organization_id for d in datasets})
+    organizations = {
+        o.id: o
+        for o in session.exec(
+            select(Organization).where(col(Organization.id).in_(organization_ids))
+        ).all()
+    }
+    resources: dict[str, list[Resource]] = defaultdict(list)
+    listed = select(Resource).where(col(Resource.dataset_id).in_(ids))
+    for resource in session.exec(listed.order_by(col(Resource.position), col(Resource.id))):
+        resources[resource.dataset_id].append(resource)
+    return [
+        Entry(d, organizations.get(d.organization_id), resources.get(d.id, [])) for d in datasets
+    ]
