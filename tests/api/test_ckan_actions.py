@@ -152,7 +152,7 @@ def test_package_show_builds_a_full_ckan_package(client, published):
     assert all(isinstance(e["value"], str) for e in package["extras"])
     (resource,) = package["resources"]
     assert package["num_resources"] == 1 and resource["package_id"] == published.open_id
-    assert resource["format"] == "CSV" and resource["datastore_active"] is False
+    assert resource["format"] == "CSV" and resource["datastore_active"] is True
     assert resource["url"] == (
         f"http://testserver/api/v1/datasets/{published.open_id}/records?format=csv"
     )

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from hub import __version__, access, catalogue, charters, search
 from hub.access import ANONYMOUS, Actor
-from hub.api.ckan import packages, writes
+from hub.api.ckan import datastore, packages, writes
 from hub.api.ckan import search as ckan_search
 from hub.api.ckan.errors import (
     NotAuthorized,
@@ -324,10 +324,18 @@ def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @action
+def datastore_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """A records resource's rows: filters, limit (≤ 32 000), offset, fields, sort, include_total;
+    only the rows the caller's grant opens, every read logged."""
+    return datastore.search(call.session, call.actor, data, "ckan datastore_search")
+
+
+@action
 def datastore_search_sql(call: Call, data: dict[str, Any]) -> Any:
-    """Refused: the hub runs no SQL written by callers."""
+    """Refused: the hub runs no SQL written by callers; datastore_search takes filters."""
     raise NotAuthorized(
-        "the hub does not run SQL sent by callers: read rows through the REST API's records"
+        "the hub does not run SQL sent by callers: use datastore_search (filters, q, sort) or "
+        "the REST API's records"
     )
 
 

@@ -143,6 +143,19 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         {},
         {"type": "array"},
     ),
+    "datastore_search": (
+        "Rows of a records resource, as the caller's token opens them (every read logged).",
+        {
+            "resource_id": param(TEXT, "the records resource's id", required=True),
+            "filters": param({"type": "object"}, "field: value (or a list: any of them)"),
+            "limit": param({**NATURAL, "maximum": 32_000}, "at most this many rows (100)"),
+            "offset": param({**NATURAL, "maximum": 1_000_000}, "skip this many rows"),
+            "fields": param(NAMES, "only these fields"),
+            "sort": param(TEXT, "`field asc, other desc`"),
+            "include_total": param(FLAG, "count every matching row (default true)"),
+        },
+        {"type": "object"},
+    ),
     "datastore_search_sql": (
         "Refused (403): the hub runs no SQL sent by callers.",
         {"sql": param(TEXT, "ignored: refused whatever it holds")},

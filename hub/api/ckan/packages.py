@@ -193,8 +193,7 @@ def resource_dict(
         "url_type": None,
         "state": "active",
         "cache_url": None,
-        # Not CKAN's datastore: datastore_search is not served, so clients must not call it.
-        "datastore_active": False,
+        "datastore_active": True,  # datastore_search serves its rows
         "access": dataset.access,
         "record_count": resource.row_count if whole else None,
         "schema": resource.schema_descriptor,

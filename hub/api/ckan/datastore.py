@@ -1,0 +1,162 @@
+"""datastore_search: a records resource's rows in CKAN's datastore shapes, read through the read
+gate (`hub.reading`): the caller's grant narrows every query and every read is logged.
+
+CKAN pages with `offset`; the hub's record tables page with cursors, so an offset is skipped
+row by row through the same pages a download reads (bounded by OFFSET_MAX).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session
+
+from hub import access, catalogue, reading, records, selection
+from hub.access import Actor
+from hub.api.ckan import packages
+from hub.api.ckan.errors import (
+    NotAuthorized,
+    NotFound,
+    ValidationError,
+    as_bool,
+    as_int,
+    as_text,
+    require_text,
+)
+from hub.models import Resource
+
+LIMIT_DEFAULT, LIMIT_MAX = 100, 32_000  # CKAN's ckan.datastore.search.rows_max
+OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API's cursor
+
+
+def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> dict[str, Any]:
+    """CKAN's datastore_search: resource_id, filters, limit, offset, fields, sort, include_total."""
+    resource_id = require_text(data, "resource_id", "id")
+    resource = session.get(Resource, resource_id)
+    if resource is None or resource.kind != "records":
+        raise NotFound(f"Resource {resource_id!r} was not found")
+    if as_text(data, "q") or data.get("plain") is False or as_text(data, "distinct") == "true":
+        raise ValidationError(
+            {"q": ["the hub does not search the text of rows: use filters (field: value)"]}
+        )
+    dataset = catalogue.get(session, resource.dataset_id)
+    limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
+    offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
+    criteria = reading.Criteria(filters=_filters(data), sort=_sort(data))
+    caller = reading.Caller(actor=actor, route=route)
+    counted = as_bool(data, "include_total", True)
+    try:
+        if offset == 0 or not limit:  # one read: the page and its total
+            page = reading.read_records(
+                session, dataset, caller, criteria, max(limit, 1), total=counted
+            )
+            rows, total = page.records[:limit], page.total
+        else:  # the offset's rows are skipped through the download's pages
+            download = reading.stream_records(session, dataset, caller, criteria, offset + limit)
+            rows = _page(download.pages, offset)
+            total = (
+                reading.read_records(session, dataset, caller, criteria, 1, total=True).total
+                if counted
+                else None
+            )
+    except access.AccessDenied as denied:
+        raise NotAuthorized(denied.reason) from None
+    except records.QueryError as bad:
+        raise ValidationError({"filters": [str(bad)]}) from None
+    fields = _fields(resource, data)
+    names = [f["id"] for f in fields]
+    result: dict[str, Any] = {
+        "resource_id": resource.id,
+        "fields": fields,
+        "records": [{name: row.get(name) for name in names} for row in rows],
+        "records_format": "objects",
+        "limit": limit,
+        "offset": offset,
+        "include_total": total is not None,
+        "_links": _links(resource.id, data, offset, limit),
+    }
+    if total is not None:
+        result["total"], result["total_was_estimated"] = total, False
+    return result
+
+
+def _filters(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """CKAN's `filters` ({field: value or [values]}) as the read gate's (field, value) pairs."""
+    given = data.get("filters") or {}
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except ValueError:
+            raise ValidationError({"filters": ["not a JSON object"]}) from None
+    if not isinstance(given, dict):
+        raise ValidationError({"filters": ["an object of field: value"]})
+    pairs = []
+    for field, value in given.items():
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ValidationError({"filters": [f"{field!r}: no value"]})
+        for one in values:
+            if isinstance(one, dict | list):
+                raise ValidationError(
+                    {"filters": [f"{field!r}: a value, not {type(one).__name__}"]}
+                )
+            text = "" if one is None else str(one).lower() if isinstance(one, bool) else str(one)
+            pairs.append((str(field), text.replace(",", "\\,")))
+    if sum(1 for _ in pairs) > selection.MAX_VALUES:
+        raise ValidationError({"filters": [f"at most {selection.MAX_VALUES} values"]})
+    return tuple(pairs)
+
+
+def _sort(data: dict[str, Any]) -> str | None:
+    """CKAN's `sort` (`field asc, other desc`) as the read gate's (`field,-other`)."""
+    text = as_text(data, "sort")
+    if not text.strip():
+        return None
+    keys = []
+    for clause in text.split(","):
+        parts = clause.split()
+        if (
+            not parts
+            or len(parts) > 2
+            or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc"))
+        ):
+            raise ValidationError({"sort": [f"cannot sort on {clause.strip()!r}"]})
+        descending = len(parts) == 2 and parts[1].lower() == "desc"
+        keys.append(("-" if descending else "") + parts[0].strip('"'))
+    return ",".join(keys)
+
+
+def _page(pages: Any, offset: int) -> list[dict[str, Any]]:
+    """The rows after `offset`, from pages read one after the other."""
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for page in pages:
+        if skipped + len(page) <= offset:
+            skipped += len(page)
+            continue
+        rows += page[max(0, offset - skipped) :]
+        skipped = offset
+    return rows
+
+
+def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, str]]:
+    """The schema's fields with CKAN's datastore types, or those `fields` names, in its order."""
+    every = [
+        {"id": f["name"], "type": packages.ckan_type(f.get("type"))}
+        for f in resource.schema_descriptor.get("fields", [])
+    ]
+    wanted = data.get("fields")
+    if wanted in (None, "", []):
+        return every
+    names = wanted if isinstance(wanted, list) else str(wanted).split(",")
+    known = {f["id"]: f for f in every}
+    unknown = [n for n in names if str(n).strip() not in known]
+    if unknown:
+        raise ValidationError({"fields": [f"field {unknown[0]!r} does not exist"]})
+    return [known[str(n).strip()] for n in names]
+
+
+def _links(resource_id: str, data: dict[str, Any], offset: int, limit: int) -> dict[str, str]:
+    start = f"/api/3/action/datastore_search?resource_id={resource_id}"
+    return {"start": start, "next": f"{start}&offset={offset + limit}"}
