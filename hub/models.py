@@ -42,7 +42,7 @@ class Dataset(SQLModel, table=True):
     charter_id: str = Field(max_length=100)
     charter_version: str = Field(default="", max_length=40)
     access: str = Field(default="open", max_length=20)  # open | restricted | personal | crisis
-    licence_id: str = Field(default="", max_length=40)
+    licence_id: str = Field(default="", max_length=40, index=True)
     licence_title: str = Field(default="")
     licence_url: str = Field(default="")
     mandatory_mention: str = Field(default="")
@@ -53,7 +53,7 @@ class Dataset(SQLModel, table=True):
     time_max: datetime | None = None
     bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
-    modified_at: datetime = Field(default_factory=utcnow)
+    modified_at: datetime = Field(default_factory=utcnow, index=True)
     published_at: datetime | None = None  # last batch that stored at least one row
 
 

@@ -47,6 +47,9 @@ def upgrade() -> None:
     op.create_index("ix_searchfield_facet", "searchfield", ["field", "dataset_id", "value"])
     op.create_index("ix_searchfield_number", "searchfield", ["field", "number"])
     op.create_index("ix_searchfield_dataset", "searchfield", ["dataset_id"])
+    # The search's default order (newest first) and its facet names read these.
+    op.create_index("ix_dataset_modified_at", "dataset", ["modified_at"])
+    op.create_index("ix_dataset_licence_id", "dataset", ["licence_id"])
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # The terms are already folded and stemmed: the tokenizer only splits on spaces.
@@ -62,5 +65,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE searchfts")
+    op.drop_index("ix_dataset_licence_id", table_name="dataset")
+    op.drop_index("ix_dataset_modified_at", table_name="dataset")
     op.drop_table("searchfield")
     op.drop_table("searchdoc")
