@@ -42,6 +42,7 @@ bench: install
 	$(VENV)/bin/python bench/validate.py
 	$(VENV)/bin/python bench/access.py
 	$(VENV)/bin/python bench/harvest.py
+	$(VENV)/bin/python bench/api.py
 
 # Ten minutes of repeated harvests and concurrent reads against a real `hub serve`.
 soak: install
