@@ -21,9 +21,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, reading, records, selection
+from hub import catalogue, charters, reading, selection
 from hub.api import records as records_api
-from hub.api.auth import CallerDep, refusal
+from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
 from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature
@@ -153,16 +153,8 @@ def export_package(
             session, dataset, caller, criteria, None, max_rows=get_settings().max_export_rows
         )
         descriptor = catalogue.resource_of(session, dataset_id).schema_descriptor
-    except access.AccessDenied as denied:
-        raise refusal(denied) from None
-    except catalogue.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except selection.UnknownParameter as unknown:
-        raise HTTPException(400, unknown_parameter(unknown)) from None
-    except records.QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
-    except reading.TooLarge as large:
-        raise HTTPException(400, records_api.too_large(large, "narrow")) from None
+    except records_api.READ_ERRORS as error:
+        raise records_api.answer_to(error, unknown_parameter, "narrow") from None
     package = package_members(session, dataset, base_url(request), descriptor, download)
     return StreamingResponse(
         zipped(package, _stamp(dataset)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -135,16 +135,8 @@ def read_records(
         layout = reading.layout(session, dataset)
     except reading.NotModified as unchanged:
         return etags.not_modified(unchanged.etag, shared)
-    except access.AccessDenied as denied:
-        raise refusal(denied) from None
-    except catalogue.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except selection.UnknownParameter as unknown:
-        raise HTTPException(400, unknown_parameter(unknown)) from None
-    except records.QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
-    except reading.TooLarge as large:
-        raise HTTPException(400, too_large(large, "ask for fewer with limit, or narrow")) from None
+    except READ_ERRORS as error:
+        raise answer_to(error, unknown_parameter, "ask for fewer with limit, or narrow") from None
     following = page_url(request, cursor=page.next_cursor) if page.next_cursor else None
     headers = etags.caching(page.etag, shared)
     if page.total is not None:
@@ -163,6 +155,32 @@ def read_records(
     if page.total is not None:
         return RecordsPage(records=page.records, next=following, total=page.total)
     return RecordsPage(records=page.records, next=following)
+
+
+# What a read of records may meet, each answered the same way by every route that reads them.
+READ_ERRORS = (
+    access.AccessDenied,
+    catalogue.NotFound,
+    selection.UnknownParameter,
+    records.QueryError,
+    reading.TooLarge,
+)
+
+
+def answer_to(
+    error: Exception, unknown: Callable[[selection.UnknownParameter], str], hint: str
+) -> HTTPException:
+    """The HTTP answer to one of READ_ERRORS: a refusal, a 404, or a 400 that says why
+    (`unknown` words a parameter the route does not take, `hint` how to shrink a download)."""
+    if isinstance(error, access.AccessDenied):
+        return refusal(error)
+    if isinstance(error, catalogue.NotFound):
+        return HTTPException(404, str(error))
+    if isinstance(error, selection.UnknownParameter):
+        return HTTPException(400, unknown(error))
+    if isinstance(error, reading.TooLarge):
+        return HTTPException(400, too_large(error, hint))
+    return HTTPException(400, str(error))
 
 
 def unknown_parameter(unknown: selection.UnknownParameter) -> str:
