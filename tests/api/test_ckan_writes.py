@@ -200,6 +200,9 @@ def test_personal_rows_pushed_are_closed_to_everyone_else(operator, hub_url, eng
     import httpx
 
     assert httpx.get(f"{hub_url}/api/v1/datasets/push-personal/records").status_code == 401
+    admin = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "admin"))
+    patched = admin.action.package_patch(id="push-personal", title="Renamed by an admin")
+    assert "record_count" not in {e["key"] for e in patched["extras"]}  # no reader of its rows
 
 
 def test_writes_the_hub_does_not_take_say_so(operator):
