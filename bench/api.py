@@ -65,7 +65,7 @@ from hub.api.ckan.search import FACETS  # noqa: E402
 from hub.config import get_settings  # noqa: E402
 from hub.db import get_engine, reset_engines, upgrade  # noqa: E402
 from hub.schemas import find_schema  # noqa: E402
-from hub.search import _fts_match, _synonyms  # noqa: E402  (the hub's own FTS5 expression)
+from hub.search import FTS5, match_expression, synonyms  # noqa: E402  (the hub's own FTS5 expression)
 from hub.searchindex import DATASETS, ORGANIZATIONS, RESOURCES  # noqa: E402
 
 SEED = 20261203
@@ -701,7 +701,7 @@ def kinds(organization: str) -> list[Kind]:
     ]
     found = []
     for name, text in texts:
-        expression = _fts_match(wording.query_words(text, _synonyms()), None)
+        expression = match_expression(wording.query_words(text, synonyms()), None, FTS5)
         found.append(
             Kind(
                 f"{name}: {text}",

@@ -202,7 +202,8 @@ def _from() -> sa.Select[Any]:
 
 
 @lru_cache(maxsize=1)
-def _synonyms() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+def synonyms() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Each name of every enum value in the schemas → all the names of that value."""
     return wording.synonym_table(schemas.all_category_labels())
 
 
@@ -260,12 +261,10 @@ class _Compiler:
         return sa.not_(self.condition(condition.part))
 
     def words(self, condition: Words, ranked: bool) -> ColumnElement[bool]:
-        words = wording.query_words(condition.text, _synonyms())
+        words = wording.query_words(condition.text, synonyms())
         if not words:
             return sa.true()
-        expression = (
-            _fts_match(words, condition.part) if self.sqlite else _ts_query(words, condition.part)
-        )
+        expression = match_expression(words, condition.part, FTS5 if self.sqlite else TSQUERY)
         if ranked:
             self.ranked.append(expression)
         if self.sqlite:
@@ -419,37 +418,35 @@ class _Compiler:
         return [(value, n) for value, n in self.connection.execute(statement)]
 
 
-def _fts_match(words: list[wording.Word], part: str | None) -> str:
-    """An FTS5 expression: every word, by any stem or synonym (terms are letters and digits)."""
-    column = f"{part} : " if part else ""
+@dataclass(frozen=True)
+class _Syntax:
+    """How one store's full-text query language spells a term and its operators."""
 
-    def term(stem: str) -> str:
-        return f'{column}"{stem}"'
+    term: str  # with {stem} and {part}
+    part: dict[str, str]  # a part of the index as the store names it
+    both: str
+    either: str
+
+
+FTS5 = _Syntax('{part}"{stem}"', {p: f"{p} : " for p in PARTS}, " AND ", " OR ")
+TSQUERY = _Syntax("'{stem}'{part}", {p: f":{w}" for p, w in PG_PARTS.items()}, " & ", " | ")
+
+
+def match_expression(words: list[wording.Word], part: str | None, syntax: _Syntax) -> str:
+    """Every word, by any of its stems or synonyms, in one part of the index or in any (the
+    terms are letters and digits: nothing to quote)."""
+    where = syntax.part[part] if part else ""
 
     def any_of(stems: Sequence[str]) -> str:
-        return "(" + " OR ".join(term(s) for s in stems) + ")"
+        terms = (syntax.term.format(stem=s, part=where) for s in stems)
+        return "(" + syntax.either.join(terms) + ")"
 
     clauses = []
     for word in words:
         options = [any_of(word.stems)] if word.stems else []
-        options += ["(" + " AND ".join(any_of(s) for s in name) + ")" for name in word.synonyms]
-        clauses.append("(" + " OR ".join(options) + ")")
-    return " AND ".join(clauses)
-
-
-def _ts_query(words: list[wording.Word], part: str | None) -> str:
-    """A PostgreSQL tsquery over the `simple` configuration, the same terms as FTS5's."""
-    weight = f":{PG_PARTS[part]}" if part else ""
-
-    def any_of(stems: Sequence[str]) -> str:
-        return "(" + " | ".join(f"'{s}'{weight}" for s in stems) + ")"
-
-    clauses = []
-    for word in words:
-        options = [any_of(word.stems)] if word.stems else []
-        options += ["(" + " & ".join(any_of(s) for s in name) + ")" for name in word.synonyms]
-        clauses.append("(" + " | ".join(options) + ")")
-    return " & ".join(clauses)
+        options += ["(" + syntax.both.join(any_of(s) for s in name) + ")" for name in word.synonyms]
+        clauses.append("(" + syntax.either.join(options) + ")")
+    return syntax.both.join(clauses)
 
 
 def _bound(value: float | str | None) -> float | str | None:
