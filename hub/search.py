@@ -2,10 +2,12 @@
 
 A query is words (stemmed in English and French, the schemas' enum labels as synonyms), a
 condition tree (CKAN's q and fq compile to one), field filters, an area, an updated-since date, a
-time-coverage window, a sort and a page. The answer — matching dataset ids, their total and facet
-counts — is computed in SQL over `hub.searchindex`'s tables: FTS5 on SQLite, a tsvector on
-PostgreSQL. What is computed from a dataset's rows (extent, time range, counts) is matched only
-for datasets whose rows the caller may read whole, as `hub.access` decides.
+time-coverage window, a sort and a page. The matching documents (and their relevance) are found
+in SQL over `hub.searchindex`'s tables: FTS5 on SQLite, a tsvector on PostgreSQL. Their facets are
+counted, and they are ordered and paged, over the columns `hub.searchcache` holds in memory; a
+sort on a value computed from the rows stays in SQL. What is computed from a dataset's rows
+(extent, time range, counts) is matched only for datasets whose rows the caller may read whole,
+as `hub.access` decides.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
 
-from hub import access, schemas, wording
+from hub import access, schemas, searchcache, wording
 from hub.access import ANONYMOUS, Actor
 from hub.models import Dataset
 from hub.searchindex import COMPUTED_FIELDS, DATASETS, PARTS, WEIGHTS, searchdoc, searchfield
@@ -145,6 +149,54 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     connection = session.connection()
     compiler = _Compiler(connection, actor)
     matched = compiler.conditions(query, skip_filter=None)
+    if not all(key in searchcache.SORT_KEYS for key, _ in query.sort):
+        return _find_in_sql(compiler, matched, query)
+    if _everything(query):
+        return _find_everything(connection, query)
+    hit_ids, scores = compiler.hits(matched, query)
+    copy = searchcache.documents(connection, hit_ids)
+    hits = copy.positions(hit_ids)
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < len(hits):
+        ordered = copy.order(hits, scores, query.sort)
+        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    facets = {}
+    for name in query.facets:
+        beside = query.facets_beside_filters and name in query.filters
+        condition = compiler.conditions(query, skip_filter=name) if beside else matched
+        if name not in searchcache.FACET_FIELDS:
+            facets[name] = compiler.facet(name, condition, query)
+            continue
+        if beside:
+            others, _ = compiler.hits(condition, query, scored=False)
+            copy = searchcache.documents(connection, others)
+            counted = copy.positions(others)
+        else:
+            counted = hits
+        counts = copy.counts(name, counted)
+        facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
+    return Found(len(hits), ids, facets)
+
+
+def _find_everything(connection: Connection, query: Query) -> Found:
+    """Every dataset: its order and facets computed once while the catalogue stays the same."""
+    whole = searchcache.whole(connection)
+    copy, total = whole.copy, len(whole.hits)
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < total:
+        page = whole.order(query.sort)[query.offset : query.offset + query.limit]
+        ids = copy.names[page].tolist()
+    facets = {
+        name: copy.top(name, whole.counts(name), query.facet_mincount, query.facet_limit)
+        for name in query.facets
+    }
+    return Found(total, ids, facets)
+
+
+def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query) -> Found:
+    """`find` done wholly in SQL: for a sort on a value computed from the rows (record_count),
+    which depends on the caller's grant."""
+    connection = compiler.connection
     hits = _from().where(matched)
     total = connection.execute(
         sa.select(sa.func.count()).select_from(hits.with_only_columns(searchdoc.c.id).subquery())
@@ -244,6 +296,53 @@ class _Compiler:
             if query.covers_until is not None:
                 clauses.append(dataset_t.c.time_min <= _utc(query.covers_until))
         return sa.and_(*clauses)
+
+    def hits(
+        self, matched: ColumnElement[bool], query: Query, scored: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The ids of the matching search documents, and their relevance when the query is
+        ordered by it (else None)."""
+        ranked = scored and bool(self.ranked) and any(k == "score" for k, _ in query.sort)
+        if ranked and _text_only(query):
+            # The match is the ranked expression itself: one pass over the full-text index.
+            found = searchcache.rows(self.connection, self.scores())
+            return (
+                np.fromiter((r[0] for r in found), np.int64, len(found)),
+                np.fromiter((r[1] for r in found), np.float64, len(found)),
+            )
+        source: sa.FromClause = searchdoc
+        if DATASETS in find_tables(matched, check_columns=True):
+            source = source.join(dataset_t, dataset_t.c.id == searchdoc.c.dataset_id)
+        statement = sa.select(searchdoc.c.id).select_from(source).where(matched)
+        ids = np.array([r[0] for r in searchcache.rows(self.connection, statement)], np.int64)
+        if not ranked:
+            return ids, None
+        scored_rows = searchcache.rows(self.connection, self.scores())
+        ranked_ids = np.fromiter((r[0] for r in scored_rows), np.int64, len(scored_rows))
+        order = np.argsort(ranked_ids)
+        ranked_ids = ranked_ids[order]
+        ranked_scores = np.fromiter((r[1] for r in scored_rows), np.float64, len(scored_rows))
+        ranked_scores = ranked_scores[order]
+        at = np.minimum(np.searchsorted(ranked_ids, ids), max(len(ranked_ids) - 1, 0))
+        if not len(ranked_ids):
+            return ids, np.zeros(len(ids))
+        # A hit matched through another branch (an OR, a filter) than the words ranks as 0.
+        return ids, np.where(ranked_ids[at] == ids, ranked_scores[at], 0.0)
+
+    def scores(self) -> sa.Select[Any] | sa.TextClause:
+        """Every document matching any ranked expression, with its relevance (higher first):
+        BM25 over the weighted parts (FTS5), ts_rank on PostgreSQL."""
+        if self.sqlite:
+            weights = ", ".join(str(WEIGHTS[p]) for p in PARTS)
+            return sa.text(
+                f"SELECT rowid, -bm25(searchfts, {weights}) FROM searchfts "
+                "WHERE searchfts MATCH :rank"
+            ).bindparams(rank=" OR ".join(f"({m})" for m in self.ranked))
+        query = sa.func.to_tsquery("simple", " | ".join(f"({m})" for m in self.ranked))
+        weights_array: ColumnElement[Any] = sa.literal_column(f"'{PG_WEIGHTS}'::float4[]")
+        return sa.select(searchdoc.c.id, sa.func.ts_rank(weights_array, _PG_DOCUMENT, query)).where(
+            _PG_DOCUMENT.op("@@")(query)
+        )
 
     def condition(self, condition: Condition, ranked: bool = False) -> ColumnElement[bool]:
         if isinstance(condition, Everything):
@@ -447,6 +546,46 @@ def match_expression(words: list[wording.Word], part: str | None, syntax: _Synta
         options += ["(" + syntax.both.join(any_of(s) for s in name) + ")" for name in word.synonyms]
         clauses.append("(" + syntax.either.join(options) + ")")
     return syntax.both.join(clauses)
+
+
+def _everything(query: Query) -> bool:
+    """Whether the query asks for every dataset, counting only facets held in memory."""
+    if any(query.filters.values()) or query.bbox is not None or query.updated_since is not None:
+        return False
+    if query.covers_from is not None or query.covers_until is not None:
+        return False
+    if not all(name in searchcache.FACET_FIELDS for name in query.facets):
+        return False
+    parts: list[Condition] = [Words(query.text), query.where]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, AllOf):
+            parts += part.parts
+        elif isinstance(part, Words):
+            if wording.query_words(part.text, synonyms()):
+                return False
+        elif not isinstance(part, Everything):
+            return False
+    return True
+
+
+def _text_only(query: Query) -> bool:
+    """Whether the query is words and nothing else (no filter, area, date or other condition)."""
+    if any(query.filters.values()) or query.bbox is not None or query.updated_since is not None:
+        return False
+    if query.covers_from is not None or query.covers_until is not None:
+        return False
+    parts: list[Condition] = [Words(query.text), query.where]
+    left: list[Condition] = []
+    while parts:
+        part = parts.pop()
+        if isinstance(part, AllOf):
+            parts += part.parts
+        elif isinstance(part, Words) and not wording.query_words(part.text, synonyms()):
+            continue
+        elif not isinstance(part, Everything):
+            left.append(part)
+    return len(left) == 1 and isinstance(left[0], Words)
 
 
 def _bound(value: float | str | None) -> float | str | None:

@@ -10,6 +10,7 @@ may see what (`hub.search` does, through `hub.access`).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -108,6 +109,8 @@ def _refresh(connection: Connection, ids: list[str]) -> None:
         doc, values = document(
             dataset, organizations.get(dataset.organization_id), resources.get(dataset.id, [])
         )
+        if connection.dialect.name == "sqlite":
+            doc["id"] = _new_id()
         docs.append(doc)
         fields += values
     connection.execute(searchdoc.insert(), docs)
@@ -126,6 +129,16 @@ def _refresh(connection: Connection, ids: list[str]) -> None:
             sa.text(f"UPDATE searchdoc SET document = {PG_DOCUMENT} WHERE dataset_id = ANY(:ids)"),
             {"ids": ids},
         )
+
+
+def _new_id() -> int:
+    """A document id never given before, even by a transaction that rolled back.
+
+    `hub.searchcache` trusts an id to name one version of a document for ever. PostgreSQL's
+    sequence never hands out a number twice; SQLite's rowid would reuse the highest one after a
+    delete or a rollback, so SQLite rows take a random 62-bit id instead.
+    """
+    return secrets.randbits(62) + 1
 
 
 def _clear(connection: Connection, ids: list[str] | None) -> None:

@@ -1,0 +1,304 @@
+"""The facet values and sort keys of every search document, held in each process's memory.
+
+A search finds its matching documents in SQL (FTS5 or a tsquery, filters, area). Counting facets
+and ordering the hits there costs a GROUP BY per facet over the index: hundreds of milliseconds
+for a common word at 100 000 datasets. Here they are counted and ordered with numpy over columns
+read once from `hub.searchindex`'s tables.
+
+This copy cannot go stale. A document row is written once: any change to its dataset deletes it
+and writes a new row under a new id (`hub.searchindex.refresh`), so what the copy holds for an id
+stays true for as long as the id exists. The hits come from SQL in the caller's own transaction;
+ids the copy does not hold yet (written since, by any process) are read then, in that same
+transaction, so the copy only ever grows with rows the caller can see. Ids whose rows are gone
+are never hit again; the copy is read anew once they outnumber the live ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from hub.searchindex import searchdoc, searchfield
+
+# Fields counted here (the facets the UI, the REST API and CKAN ask for); others are counted in
+# SQL. None is computed from a dataset's rows, so none needs a caller's grant.
+FACET_FIELDS = (
+    "organization",
+    "owner_org",
+    "groups",
+    "theme",
+    "tags",
+    "res_format",
+    "license_id",
+    "access",
+    "schema",
+    "charter",
+)
+NUMBER_KEYS = ("metadata_modified", "metadata_created", "num_resources", "num_tags")
+SORT_KEYS = frozenset({"score", "id", "name", "title", "title_string", *NUMBER_KEYS})
+MISSING_BATCH = 500  # ids read per statement when the copy grows
+
+
+@dataclass
+class _Facet:
+    """One field's values: entry i says the document at `positions[i]` has `values[codes[i]]`."""
+
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    values: list[str] = field(default_factory=list)
+    code_of: dict[str, int] = field(default_factory=dict)
+    value_rank: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def code(self, value: str) -> int:
+        found = self.code_of.get(value)
+        if found is None:
+            found = self.code_of[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+
+class Documents:
+    """Every search document this process has seen: its dataset id, sort keys and facet values,
+    as columns in the order the documents were read (a position never changes)."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, np.int64)
+        self.names = np.empty(0, object)  # dataset ids
+        self.titles = np.empty(0, object)  # lower-cased titles
+        self.numbers = {key: np.empty(0, np.float64) for key in NUMBER_KEYS}
+        self.facets = {name: _Facet() for name in FACET_FIELDS}
+        self.loaded = 0  # documents held after the last whole read
+        self._sorted = np.empty(0, np.int64)  # the ids in order, to find a position
+        self._where = np.empty(0, np.int64)  # … and the position of each
+        self._ranks: dict[str, np.ndarray] = {}  # name and title ranks, computed when first used
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Where these ids (all held) sit in the columns."""
+        return self._where[np.searchsorted(self._sorted, ids)]
+
+    def missing(self, ids: np.ndarray) -> np.ndarray:
+        """The ids this copy does not hold yet."""
+        if not len(self._sorted):
+            return ids
+        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return ids[self._sorted[at] != ids]
+
+    def add(
+        self,
+        docs: Sequence[tuple[int, str]],
+        fields: Iterable[tuple[int, str, str, float | None]],
+    ) -> None:
+        """Hold these documents (id, dataset id) and their field rows (id, field, value, number)."""
+        if not docs:
+            return
+        first = len(self.ids)
+        position = {doc_id: first + index for index, (doc_id, _) in enumerate(docs)}
+        titles: dict[int, str] = {}
+        numbers: dict[str, dict[int, float]] = {key: {} for key in NUMBER_KEYS}
+        entries: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in FACET_FIELDS}
+        for doc_id, name, value, number in fields:
+            if doc_id not in position:
+                continue
+            if name in entries:
+                at, codes = entries[name]
+                at.append(position[doc_id])
+                codes.append(self.facets[name].code(value))
+            elif name == "title":
+                titles[doc_id] = value.lower()
+            elif name in numbers and number is not None:
+                numbers[name][doc_id] = number
+        self.ids = np.concatenate([self.ids, np.fromiter(position, np.int64, len(position))])
+        self.names = np.concatenate([self.names, np.array([d[1] for d in docs], object)])
+        added = np.array([titles.get(d[0], "") for d in docs], object)
+        self.titles = np.concatenate([self.titles, added])
+        for key in NUMBER_KEYS:
+            column = np.array([numbers[key].get(d[0], np.nan) for d in docs], np.float64)
+            self.numbers[key] = np.concatenate([self.numbers[key], column])
+        for name, (at, codes) in entries.items():
+            facet = self.facets[name]
+            facet.positions = np.concatenate([facet.positions, np.array(at, np.int64)])
+            facet.codes = np.concatenate([facet.codes, np.array(codes, np.int64)])
+            if len(facet.value_rank) != len(facet.values):
+                facet.value_rank = _ranks(np.array(facet.values, object))
+        self._where = np.argsort(self.ids, kind="stable")
+        self._sorted = self.ids[self._where]
+        self._ranks = {}
+
+    def counts(self, name: str, hits: np.ndarray) -> np.ndarray:
+        """How many of the hits (positions) have each value of a field, by value code."""
+        facet = self.facets[name]
+        chosen = np.zeros(len(self.ids), bool)
+        chosen[hits] = True
+        return np.bincount(facet.codes[chosen[facet.positions]], minlength=len(facet.values))
+
+    def top(
+        self, name: str, counts: np.ndarray, mincount: int, limit: int
+    ) -> list[tuple[str, int]]:
+        """The values of a field counted at least `mincount` times, most first, then by value."""
+        facet = self.facets[name]
+        kept = np.flatnonzero(counts >= max(mincount, 1))
+        kept = kept[np.lexsort((facet.value_rank[kept], -counts[kept]))]
+        if limit >= 0:
+            kept = kept[:limit]
+        return [(facet.values[code], int(counts[code])) for code in kept]
+
+    def order(
+        self, hits: np.ndarray, scores: np.ndarray | None, sort: Sequence[tuple[str, bool]]
+    ) -> np.ndarray:
+        """The hits (positions) in the order of the sort keys, missing values last, then by
+        dataset id."""
+        columns = []  # most significant first
+        for key, descending in sort:
+            if key == "score":
+                if scores is None:
+                    continue
+                column = scores.astype(np.float64)
+            elif key in ("id", "name"):
+                column = self.rank("names")[hits].astype(np.float64)
+            elif key in ("title", "title_string"):
+                column = self.rank("titles")[hits].astype(np.float64)
+            else:
+                column = self.numbers[key][hits]
+            column = -column if descending else column
+            columns.append(np.where(np.isnan(column), np.inf, column))
+        columns.append(self.rank("names")[hits].astype(np.float64))
+        return hits[np.lexsort(columns[::-1])]
+
+    def rank(self, column: str) -> np.ndarray:
+        """Each document's rank by dataset id (`names`) or lower-cased title (`titles`)."""
+        if column not in self._ranks:
+            self._ranks[column] = _ranks(getattr(self, column))
+        return self._ranks[column]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank in code-point order (equal values, equal ranks)."""
+    if not len(values):
+        return np.empty(0, np.int64)
+    _, ranks = np.unique(values.astype(str), return_inverse=True)
+    return ranks.astype(np.int64).reshape(-1)
+
+
+@dataclass
+class Whole:
+    """Every live document, as positions in a copy, with what was computed over all of them
+    (orders by sort, counts by facet) while the catalogue stays as its checksum says."""
+
+    copy: Documents
+    checksum: tuple[int, ...]
+    hits: np.ndarray
+    orders: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
+    counted: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def order(self, sort: tuple[tuple[str, bool], ...]) -> np.ndarray:
+        if sort not in self.orders:
+            self.orders[sort] = self.copy.order(self.hits, None, sort)
+        return self.orders[sort]
+
+    def counts(self, name: str) -> np.ndarray:
+        if name not in self.counted:
+            self.counted[name] = self.copy.counts(name, self.hits)
+        return self.counted[name]
+
+
+class _Held:
+    def __init__(self) -> None:
+        self.documents = Documents()
+        self.whole: Whole | None = None
+        self.lock = threading.Lock()
+
+
+_held: weakref.WeakKeyDictionary[Engine, _Held] = weakref.WeakKeyDictionary()
+_held_lock = threading.Lock()
+
+
+def rows(connection: Connection, statement: sa.Executable) -> list[Any]:
+    """All rows of a statement as the driver's tuples: thousands of hit ids need no Row objects."""
+    result = connection.execute(statement)
+    try:
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
+    finally:
+        result.close()
+
+
+def whole(connection: Connection) -> Whole:
+    """Every live document. Its ids are read again only when the index's checksum changes: a
+    count and two sums over the ids, which a new version of any document (a new id) changes."""
+    identifier = searchdoc.c.id
+    checksum = tuple(
+        int(value or 0)
+        for value in connection.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(identifier.op(">>")(31)),
+                sa.func.sum(identifier.op("&")(0x7FFFFFFF)),
+            )
+        ).one()
+    )
+    held = _held_for(connection.engine)
+    with held.lock:
+        known = held.whole
+        if known is not None and known.checksum == checksum and known.copy is held.documents:
+            return known
+    ids = np.array([r[0] for r in rows(connection, sa.select(identifier))], np.int64)
+    copy = documents(connection, ids)
+    found = Whole(copy, checksum, copy.positions(ids))
+    with held.lock:
+        held.whole = found
+    return found
+
+
+def _held_for(engine: Engine) -> _Held:
+    with _held_lock:
+        held = _held.get(engine)
+        if held is None:
+            held = _held[engine] = _Held()
+        return held
+
+
+def documents(connection: Connection, hits: np.ndarray) -> Documents:
+    """This process's copy for the connection's database, holding at least these hit ids."""
+    held = _held_for(connection.engine)
+    with held.lock:
+        copy = held.documents
+        missing = copy.missing(hits)
+        if not len(missing):
+            return copy
+        stale = len(copy.ids) - copy.loaded
+        if not len(copy.ids) or len(missing) > MISSING_BATCH * 4 or stale > copy.loaded + 1000:
+            copy = held.documents = _read(connection, None)
+            copy.loaded = len(copy.ids)
+            missing = copy.missing(hits)
+        for start in range(0, len(missing), MISSING_BATCH):
+            batch = missing[start : start + MISSING_BATCH].tolist()
+            _extend(copy, connection, batch)
+        return copy
+
+
+def _read(connection: Connection, ids: list[int] | None) -> Documents:
+    copy = Documents()
+    _extend(copy, connection, ids)
+    return copy
+
+
+def _extend(copy: Documents, connection: Connection, ids: list[int] | None) -> None:
+    """Add the documents of these ids (None: every document) with their field rows."""
+    docs = sa.select(searchdoc.c.id, searchdoc.c.dataset_id)
+    joined = searchfield.join(searchdoc, searchdoc.c.dataset_id == searchfield.c.dataset_id)
+    fields = (
+        sa.select(searchdoc.c.id, searchfield.c.field, searchfield.c.value, searchfield.c.number)
+        .select_from(joined)
+        .where(searchfield.c.field.in_((*FACET_FIELDS, "title", *NUMBER_KEYS)))
+    )
+    if ids is not None:
+        docs = docs.where(searchdoc.c.id.in_(ids))
+        fields = fields.where(searchdoc.c.id.in_(ids))
+    found = [(int(i), str(name)) for i, name in rows(connection, docs)]
+    copy.add(found, ((int(i), f, v, n) for i, f, v, n in rows(connection, fields)))
