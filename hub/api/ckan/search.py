@@ -136,6 +136,17 @@ def partial(package: dict[str, Any], fields: list[str] | None) -> dict[str, Any]
     return {k: package.get(k) for k in fields}
 
 
+def licence_title(session: Session, licence: str) -> str:
+    """A licence's title, as one dataset under it gives it: one index seek, where a DISTINCT over
+    every dataset under a common licence read tens of thousands of rows."""
+    title = session.exec(
+        select(Dataset.licence_title)
+        .where(col(Dataset.licence_id) == licence, col(Dataset.licence_title) != "")
+        .limit(1)
+    ).first()
+    return title or licence
+
+
 def restructure(session: Session, facets: dict[str, dict[str, int]]) -> dict[str, Any]:
     """CKAN's search_facets: titled items, sorted by display name descending as CKAN does."""
     # Only the names of the values counted: a whole-table scan here cost more than the search.
@@ -149,14 +160,7 @@ def restructure(session: Session, facets: dict[str, dict[str, int]]) -> dict[str
             )
         },
         "groups": dict(THEMES),
-        "license_id": {
-            licence: title or licence
-            for licence, title in session.exec(
-                select(Dataset.licence_id, Dataset.licence_title)
-                .where(col(Dataset.licence_id).in_(licences))
-                .distinct()
-            )
-        },
+        "license_id": {licence: licence_title(session, licence) for licence in licences},
     }
     result = {}
     for field, counts in facets.items():
