@@ -16,7 +16,8 @@ from hub import charters
 from hub.models import Dataset
 
 ROLES = ("admin", "operator", "agency", "service", "crisis-cell", "subject")
-Scope = Literal["all", "subjects", "area", "none"]
+# "aggregates": no row, only hub.aggregates' suppressed cells (reading.condition opens nothing)
+Scope = Literal["all", "subjects", "area", "aggregates", "none"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Actor:
     role: str = "anonymous"
     organizations: frozenset[str] = field(default_factory=frozenset)
     name: str = ""
+    account: str = ""  # a subject token's subject account
+    service: str = ""  # a service token's registered service
 
     @property
     def anonymous(self) -> bool:
@@ -73,8 +76,19 @@ class AccessDenied(PermissionError):
         self.actor = actor
 
 
-def grant(dataset: Dataset, actor: Actor = ANONYMOUS) -> Grant:
-    """The rows of `dataset` that `actor` may read, under its charter's access level."""
+def grant(
+    dataset: Dataset,
+    actor: Actor = ANONYMOUS,
+    *,
+    purpose: str = "",
+    subjects: frozenset[str] | None = None,
+) -> Grant:
+    """The rows of `dataset` that `actor` may read, under its charter's access level.
+
+    For a personal dataset, `subjects` are the pseudonyms hub.reading found for the actor (a
+    subject's links, or the subjects who consent to a service reading for `purpose`); without
+    them a subject or service reads nothing, and so sees nothing computed from the rows.
+    """
     level = dataset.access
     charter = f"charter {dataset.charter_id} {dataset.charter_version}".rstrip()
     if level == "open":
@@ -92,12 +106,7 @@ def grant(dataset: Dataset, actor: Actor = ANONYMOUS) -> Grant:
             "stays public)",
         )
     if level == "personal":
-        return Grant(
-            "none",
-            f"the records of {dataset.id!r} hold personal data under {charter}: "
-            "only the data subject, or a service holding their consent, may "
-            "read them",
-        )
+        return _personal(dataset, actor, charter, purpose, subjects or frozenset())
     if level == "crisis":
         return Grant(
             "none",
@@ -107,6 +116,54 @@ def grant(dataset: Dataset, actor: Actor = ANONYMOUS) -> Grant:
     # An access level the hub does not know must never fall through to "open".
     return Grant(
         "none", f"the records of {dataset.id!r} have an unknown access level {level!r}: refused"
+    )
+
+
+def _personal(
+    dataset: Dataset, actor: Actor, charter: str, purpose: str, subjects: frozenset[str]
+) -> Grant:
+    """A subject's own rows, a service's rows of the subjects who consent; nothing else."""
+    closed = (
+        f"the records of {dataset.id!r} hold personal data under {charter}: only the data "
+        "subject, or a service holding their consent, may read them"
+    )
+    if actor.role == "subject":
+        if subjects:
+            return Grant(
+                "subjects", f"the data subject's own rows, linked under {charter}", subjects
+            )
+        return Grant(
+            "none",
+            f"{closed}; this account is linked to none of them (POST /api/v1/me/links)",
+        )
+    if actor.role != "service":
+        return Grant("none", closed)
+    if not actor.service:
+        return Grant("none", f"{closed}; this service token is tied to no registered service")
+    terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+    allowed = terms.purposes if terms else ()
+    if not purpose:
+        return Grant(
+            "none",
+            f"{closed}; a service reads them for a declared purpose: add purpose= one of "
+            f"{', '.join(allowed) or 'none (the charter cannot be read)'}",
+        )
+    if purpose not in allowed:
+        return Grant(
+            "none",
+            f"purpose {purpose!r} is not one that {charter} allows for {dataset.id!r}: "
+            f"{', '.join(allowed) or 'none (the charter cannot be read)'}",
+        )
+    if subjects:
+        return Grant(
+            "subjects",
+            f"live consents of data subjects to service {actor.service} for {purpose!r}",
+            subjects,
+        )
+    return Grant(
+        "none",
+        f"{closed}; no data subject has a live consent for service {actor.service} to read "
+        f"them for {purpose!r}",
     )
 
 

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from hub import __version__
-from hub.api import access_log, datasets, docs, grids, health
+from hub.api import access_log, datasets, docs, grids, health, me
+from hub.api.aggregates import router as aggregates_router
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
 from hub.api.dcat import routes as dcat
@@ -76,7 +77,9 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(grids.router)
+    app.include_router(aggregates_router)
     app.include_router(access_log.router)
+    app.include_router(me.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
     app.include_router(views.router)

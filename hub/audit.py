@@ -3,6 +3,12 @@
 Entry N stores the hash of entry N-1 and its own hash over its fields and that link, so editing,
 removing or inserting an entry breaks the chain from there on; `verify` names the first break.
 The database also refuses UPDATE and DELETE on the table (triggers in migration 0002).
+
+A read of personal rows also says whose rows it covered, so that each data subject finds every
+read of theirs: `*` for a read of every row (each subject of the dataset counts it), else the
+root of a Merkle tree over the pseudonyms of its grant, salted with the entry's `prev_hash`. The
+root is chained; the pseudonyms are kept beside it. A subject checks their entry with its fields
+and a proof of their pseudonym's place under the root, without seeing anyone else's.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from hub.models import AccessEvent, as_utc, utcnow
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+EVERY_SUBJECT = "*"
 CHAINED = (
     "id",
     "at",
@@ -67,6 +74,8 @@ class Entry:
     reason: str = ""
     purpose: str = ""
     rows: int | None = None
+    subjects: tuple[str, ...] = ()  # the pseudonyms whose rows a read of personal data covered
+    every_subject: bool = False  # a read of every row of a personal dataset
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,8 @@ class Verification:
 def fingerprint(fields: dict[str, Any]) -> str:
     """The SHA-256 of an entry's chained fields in a canonical JSON form."""
     values = {name: fields[name] for name in CHAINED}
+    if fields.get("subjects"):  # entries from before it hash as they did
+        values["subjects"] = fields["subjects"]
     values["at"] = as_utc(values["at"]).isoformat(timespec="microseconds")
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -138,12 +149,21 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
                 sa.select(table.c.id, table.c.hash).order_by(table.c.id.desc()).limit(1)
             ).first()
         )
+        listed = sorted(set(entry.subjects))
         fields: dict[str, Any] = {
-            **entry.__dict__,
+            **{k: v for k, v in entry.__dict__.items() if k not in ("subjects", "every_subject")},
             "at": utcnow(),
             "id": head[0] + 1 if head else 1,
             "prev_hash": head[1] if head else GENESIS,
+            "subject_list": f" {' '.join(listed)} " if listed else "",
         }
+        fields["subjects"] = (
+            EVERY_SUBJECT
+            if entry.every_subject
+            else subjects_root(fields["prev_hash"], listed)
+            if listed
+            else ""
+        )
         fields["hash"] = fingerprint(fields)
         try:
             # Parameters apart from the statement: it is compiled once, not once per read.
@@ -227,3 +247,92 @@ def entries(
     if end is not None:
         statement = statement.where(col(AccessEvent.at) < end)
     return list(session.exec(statement.order_by(col(AccessEvent.id)).limit(limit)).all())
+
+
+def subjects_root(salt: str, pseudonyms: list[str]) -> str:
+    """The Merkle root over `pseudonyms`, each leaf salted with `salt` (the entry's prev_hash,
+    so that the same subject's leaves cannot be matched across entries)."""
+    level = sorted(_leaf(salt, pseudonym) for pseudonym in set(pseudonyms))
+    while len(level) > 1:
+        level = _up(level)
+    return level[0]
+
+
+def subjects_proof(salt: str, pseudonyms: list[str], pseudonym: str) -> list[str]:
+    """The sibling hashes from `pseudonym`'s leaf up to the root (see `includes`)."""
+    level = sorted(_leaf(salt, p) for p in set(pseudonyms))
+    mine = _leaf(salt, pseudonym)
+    if mine not in level:
+        raise ValueError("that pseudonym is not among the entry's subjects")
+    proof = []
+    while len(level) > 1:
+        position = level.index(mine)
+        sibling = position ^ 1  # its pair's other half; none for the odd one out
+        if sibling < len(level):
+            proof.append(level[sibling])
+            mine = _node(mine, level[sibling])
+        level = _up(level)
+    return proof
+
+
+def includes(root: str, salt: str, pseudonym: str, proof: list[str]) -> bool:
+    """Whether `proof` places `pseudonym` under `root`: what a subject checks of their entry."""
+    digest = _leaf(salt, pseudonym)
+    for sibling in proof:
+        digest = _node(digest, sibling)
+    return digest == root
+
+
+def _leaf(salt: str, pseudonym: str) -> str:
+    return hashlib.sha256(f"leaf\n{salt}\n{pseudonym}".encode()).hexdigest()
+
+
+def _node(left: str, right: str) -> str:
+    # Each pair hashed in sorted order, so a proof needs no left/right flags.
+    low, high = sorted((left, right))
+    return hashlib.sha256(f"node\n{low}{high}".encode()).hexdigest()
+
+
+def _up(level: list[str]) -> list[str]:
+    """The next level of the tree: pairs hashed together, an odd last one carried up."""
+    pairs = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    return pairs + level[len(pairs) * 2 :]
+
+
+def listed_subjects(event: AccessEvent) -> list[str]:
+    """The pseudonyms an entry's read covered (none for `*`: every subject of its dataset)."""
+    return event.subject_list.split()
+
+
+def covering(
+    session: Session, held: dict[str, set[str]], *, after: int = 0, limit: int = 100
+) -> list[AccessEvent]:
+    """Reads that covered the rows of a subject who holds the pseudonyms `held[dataset]`:
+    those naming one of them, and those of every row of the dataset; in id order."""
+    who = [
+        sa.and_(
+            col(AccessEvent.dataset_id) == dataset,
+            sa.or_(
+                col(AccessEvent.subjects) == EVERY_SUBJECT,
+                *(col(AccessEvent.subject_list).contains(f" {p} ") for p in sorted(pseudonyms)),
+            ),
+        )
+        for dataset, pseudonyms in sorted(held.items())
+    ]
+    if not who:
+        return []
+    statement = (
+        select(AccessEvent)
+        .where(col(AccessEvent.id) > after, AccessEvent.outcome == "granted", sa.or_(*who))
+        .order_by(col(AccessEvent.id))
+        .limit(limit)
+    )
+    return list(session.exec(statement).all())
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The chain's last entry: its id and hash (0 and GENESIS for an empty log)."""
+    found = session.exec(
+        select(AccessEvent.id, AccessEvent.hash).order_by(col(AccessEvent.id).desc()).limit(1)
+    ).first()
+    return (found[0] or 0, found[1]) if found else (0, GENESIS)

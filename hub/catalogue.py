@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
-from hub import charters, grids, quarantine, records, resources, runs, schemas
+from hub import charters, grids, pseudonyms, quarantine, records, resources, runs, schemas
 from hub.batches import (
     Batch,
     Chunk,
@@ -155,10 +155,11 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     The charter and schema are admitted as for a publication (a refusal raises PublishRefused).
     """
     started = time.perf_counter()
-    schema, _ = admit(batch, on or datetime.now(UTC).date())
+    schema, charter = admit(batch, on or datetime.now(UTC).date())
     errors: list[dict[str, Any]] = []
     rows, left_out = 0, Counter[str]()
-    for height, result in _validated(Validator(schema.descriptor), batch, left_out):
+    validator = Validator(schema.descriptor)
+    for height, result in _validated(validator, batch, left_out, _subject_of(charter)):
         rows += height
         errors.extend(result.errors)
     return build_report(
@@ -354,7 +355,7 @@ def _store(
             parts = records.staged_ahead(
                 layout,
                 connection.dialect.name,
-                _validated(Validator(schema.descriptor), batch, left_out),
+                _validated(Validator(schema.descriptor), batch, left_out, _subject_of(charter)),
                 lambda part: part[1].valid,
             )
             for (height, result), staged in parts:
@@ -377,7 +378,7 @@ def _store(
         inserted = records.count_rows(connection, layout) - before
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed
-        _refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
+        refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)
         cut = (
             [
                 f"{error_total} errors; the first {len(errors)} are listed, and every "
@@ -436,11 +437,21 @@ def _rejected(
     return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
 
 
+def _subject_of(charter: charters.Charter) -> tuple[str, str] | None:
+    """(producer, subject field) of a personal charter's rows: what the gate pseudonymises."""
+    terms = charters.terms_of(charter)
+    return (terms.producer, terms.subject_field) if terms else None
+
+
 def _validated(
-    validator: Validator, batch: Batch, left_out: Counter[str]
+    validator: Validator,
+    batch: Batch,
+    left_out: Counter[str],
+    subject: tuple[str, str] | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a part at a time, with each part's height; `left_out` adds
-    up the rows its reader did not pass on, by why.
+    up the rows its reader did not pass on, by why. A personal batch's subject keys become
+    pseudonyms first (`subject`: producer, field), so no raw key reaches a table or a report.
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
@@ -452,6 +463,8 @@ def _validated(
             if not header_checked:
                 _check_header(validator, chunk.frame, batch)
                 header_checked = True
+            if subject is not None:
+                chunk = pseudonyms.pseudonymise(chunk, *subject)
             left_out.update(chunk.left_out)
             yield chunk.frame, _described(chunk.frame, problems_by_row(chunk.problems))
 
@@ -600,7 +613,7 @@ def register_dataset(
     return dataset
 
 
-def _refresh_extent(
+def refresh_extent(
     connection: Connection,
     dataset_id: str,
     resource: Resource,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PROFILE_PATH = PROJECT_ROOT / "charters" / "charter.profile.json"
 SUFFIX = ".yaml"
+MIN_GROUP_SIZE = 10  # personal_data.min_group_size when a charter gives none
 
 Location = tuple[str | int, ...]
 
@@ -81,6 +83,130 @@ class Charter:
     def covers(self, theme: str, schema: str) -> bool:
         """Whether the charter covers this theme and schema (no `schemas`: any of its themes)."""
         return theme in self.themes and (self.schemas is None or schema in self.schemas)
+
+
+@dataclass(frozen=True)
+class MatchingField:
+    """One value a person gives to prove which subject key is theirs (RUDI MatchingData)."""
+
+    code: str
+    label: dict[str, str] = field(hash=False)  # {"fr": …, "en": …}
+    type: str = "string"  # string | integer | number | boolean | date
+    required: bool = True
+    pattern: str | None = None
+    help: dict[str, str] | None = field(default=None, hash=False)
+
+    def problem(self, value: object) -> str | None:
+        """What is wrong with a value given for this field, never quoting it; None if fine."""
+        text = "" if value is None else str(value).strip()
+        if not text:
+            return f"{self.code}: required" if self.required else None
+        if not _has_type(text, value, self.type):
+            return f"{self.code}: not a {self.type}"
+        if self.pattern and re.fullmatch(self.pattern, text) is None:
+            return f"{self.code}: not in the expected form"
+        return None
+
+
+@dataclass(frozen=True)
+class PersonalTerms:
+    """How a personal charter version ties rows to their data subjects (its personal_data)."""
+
+    charter_id: str
+    version: str
+    producer: str  # whose key the pseudonyms are made under (hub.pseudonyms)
+    subject_field: str
+    legal_basis: str
+    matching_data: tuple[MatchingField, ...]
+    matching_url: str | None  # None only in versions written before the matching service
+    retention_days: int
+    min_group_size: int
+    purposes: tuple[str, ...]
+
+    def matching_problems(self, given: Mapping[str, object]) -> list[str]:
+        """What is wrong with a person's matching values (unknown codes, missing, ill-formed),
+        without quoting any value; empty when they may go to the operator's check."""
+        codes = {entry.code for entry in self.matching_data}
+        problems = [f"{code}: not asked by this charter" for code in given if code not in codes]
+        for entry in self.matching_data:
+            problem = entry.problem(given.get(entry.code))
+            if problem:
+                problems.append(problem)
+        return problems
+
+
+def personal_terms(charter_id: str, version: str) -> PersonalTerms | None:
+    """The personal-data terms of a charter version (the latest version when that one is gone);
+    None when the charter is not personal or cannot be read."""
+    try:
+        return _terms(charter_id, version, _generation())
+    except CharterError:
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _terms(charter_id: str, version: str, generation: int) -> PersonalTerms | None:
+    # Asked on every personal read and link: parsed once per charter generation.
+    versions = charter_versions(charter_id)
+    chosen = [c for c in versions if c.version == version] or versions[-1:]
+    return terms_of(chosen[0]) if chosen else None
+
+
+def terms_of(charter: Charter) -> PersonalTerms | None:
+    """A loaded charter's personal-data terms; None unless its access is personal."""
+    personal = charter.personal_data
+    if charter.access != "personal" or not personal:
+        return None
+    return PersonalTerms(
+        charter_id=charter.id,
+        version=charter.version,
+        producer=charter.producer,
+        subject_field=personal["subject_field"],
+        legal_basis=personal["legal_basis"],
+        matching_data=tuple(_matching_field(entry) for entry in personal["matching_data"]),
+        matching_url=personal.get("matching_url"),
+        retention_days=int(personal["retention_days"]),
+        min_group_size=int(personal.get("min_group_size", MIN_GROUP_SIZE)),
+        purposes=tuple(charter.purposes),
+    )
+
+
+def _matching_field(entry: str | dict[str, Any]) -> MatchingField:
+    """An entry of matching_data; a bare code (older versions) is a required string."""
+    if isinstance(entry, str):
+        return MatchingField(code=entry, label={"fr": entry, "en": entry})
+    return MatchingField(
+        code=entry["code"],
+        label=dict(entry["label"]),
+        type=entry["type"],
+        required=entry["required"],
+        pattern=entry.get("pattern"),
+        help=dict(entry["help"]) if "help" in entry else None,
+    )
+
+
+def _has_type(text: str, value: object, kind: str) -> bool:
+    """Whether a matching value reads as its declared type (JSON true is no meter number)."""
+    if isinstance(value, bool) != (kind == "boolean") and not isinstance(value, str):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) or re.fullmatch(r"[+-]?[0-9]+", text) is not None
+    if kind == "number":
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return text.lower() not in ("nan", "inf", "+inf", "-inf", "infinity")
+    if kind == "boolean":
+        return isinstance(value, bool) or text.lower() in ("true", "false")
+    if kind == "date":
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) is None:
+            return False
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return False
+    return True
 
 
 def known_charters() -> list[str]:
@@ -286,7 +412,51 @@ def _rule_problems(data: dict[str, Any], path: Path) -> list[tuple[Location, str
             f"charter {data['id']!r} version {data['version']} must be in {' or '.join(names)}",
         ),
     ]
-    return [(where, message) for broken, where, message in rules if broken]
+    found = [(where, message) for broken, where, message in rules if broken]
+    return found + _matching_problems(personal or {})
+
+
+def _matching_problems(personal: dict[str, Any]) -> list[tuple[Location, str]]:
+    """What the profile cannot say of matching_data: codes once, patterns that compile, at
+    least one value asked for sure, and where to ask (matching_url) for entries in full."""
+    entries = personal.get("matching_data") or []
+    where = ("personal_data", "matching_data")
+    problems: list[tuple[Location, str]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        code = entry if isinstance(entry, str) else entry["code"]
+        if code in seen:
+            problems.append(((*where, index), f"matching data code {code!r} is listed twice"))
+        seen.add(code)
+        pattern = None if isinstance(entry, str) else entry.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(
+                    (
+                        (*where, index, "pattern"),
+                        f"the pattern of matching data {code!r} is not a regular expression: {exc}",
+                    )
+                )
+    if entries and not any(isinstance(e, str) or e["required"] for e in entries):
+        problems.append(
+            (
+                where,
+                "at least one matching data entry must be required: a person must prove "
+                "something to be linked to a subject's rows",
+            )
+        )
+    full = [e for e in entries if not isinstance(e, str)]
+    if full and not personal.get("matching_url"):
+        problems.append(
+            (
+                ("personal_data",),
+                "personal_data.matching_url is missing: the operator's matching service that "
+                "checks the matching data (POST {dataset, matching} -> {subject_key} or 404)",
+            )
+        )
+    return problems
 
 
 def _charter(data: dict[str, Any], path: Path) -> Charter:

@@ -1,4 +1,4 @@
-"""The `hub` command: demo, serve, harvest, sources, validate, db upgrade."""
+"""The `hub` command: demo, serve, harvest, sources, validate, tokens, services, db upgrade."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -73,6 +74,10 @@ token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_he
 app.add_typer(token_app, name="token")
 audit_app = typer.Typer(help="The access log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+service_app = typer.Typer(
+    help="Register the services data subjects may consent to.", no_args_is_help=True
+)
+app.add_typer(service_app, name="service")
 console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -134,26 +139,42 @@ def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    homes: Annotated[
+        int, typer.Option("--households", help="Households of the demo grid operator.", min=1)
+    ] = 300,  # pipelines.demo.households.HOUSEHOLDS (not imported: the CLI starts fast)
+    days: Annotated[
+        int, typer.Option("--household-days", help="Days of their curves.", min=1)
+    ] = 365,
 ) -> None:
     """Generate the offline demo feeds, harvest every bundled source, and serve."""
     from pipelines import demo as demo_feeds
+    from pipelines.demo import households
     from pipelines.orchestration import choose_orchestration
 
     _guard_children()
     # Chosen before this command's own Prefect server starts: the first page never waits for it.
     orchestration = choose_orchestration(_data_dir())
     folder = get_settings().data_dir / "demo"
-    written = demo_feeds.generate(folder)
+    written = demo_feeds.generate(folder, households=homes, household_days=days)
     console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
     sources = _demo_sources()
-    if not serve_after:
-        _say_failures(_harvest(sources, orchestration))
-        return
-    _serve_while_harvesting(host, port, sources, orchestration)
+    base = f"http://{host}:{port}"
+    with _demo_matching(folder / households.REGISTER):
+        if not serve_after:
+            _say_failures(_harvest(sources, orchestration))
+            _say_self_data(folder, base, serving=False)
+            return
+        _serve_while_harvesting(
+            host, port, sources, orchestration, lambda: _say_self_data(folder, base)
+        )
 
 
 def _serve_while_harvesting(
-    host: str, port: int, sources: list[str], orchestration: Orchestration
+    host: str,
+    port: int,
+    sources: list[str],
+    orchestration: Orchestration,
+    harvested: Callable[[], None] | None = None,
 ) -> None:
     """Serve at once; harvest beside the API, then start the Prefect server (its first start
     migrates its database: on two cores it would slow the harvest the first page shows)."""
@@ -167,6 +188,8 @@ def _serve_while_harvesting(
 
     def harvest_then_orchestrate() -> None:
         _say_failures(_harvest(sources, orchestration, live=False))
+        if harvested is not None:
+            harvested()
         if orchestrator is not None:
             orchestrator.start()
             _say_orchestrator(orchestrator)
@@ -177,6 +200,120 @@ def _serve_while_harvesting(
     finally:
         if orchestrator is not None:
             orchestrator.stop()
+
+
+@contextlib.contextmanager
+def _demo_matching(register: Path) -> Iterator[None]:
+    """The demo grid operator's matching service on 127.0.0.1:8765, in a thread of this
+    process, for as long as the command runs (Ctrl-C included)."""
+    from pipelines.demo import matching
+
+    try:
+        serving = matching.serving(register)
+        url = serving.__enter__()
+    except OSError as exc:
+        console.print(
+            f"[yellow]{exc}[/] (is another `hub demo` running?): citizens link through that one."
+        )
+        yield
+        return
+    console.print(f"Demo grid operator's matching service at {url}")
+    try:
+        yield
+    finally:
+        serving.__exit__(None, None, None)
+
+
+DEMO_SERVICE = ("demo-energy-coach", "Energy coach (demo)", "https://coach.demo.example.org")
+DEMO_TOKENS = "demo-self-data-tokens.json"  # the demo's own tokens, reused while they are valid
+DEMO_DATASET = "demo-grid-load-curves"
+
+
+def _say_self_data(folder: Path, base: str, serving: bool = True) -> None:
+    """Register the demo energy coach, issue (or reuse) two citizens' and its tokens, and say
+    how to try the self-data journey with them."""
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from hub.models import utcnow
+    from hub.selfdata import services
+    from pipelines.demo import households
+
+    service_id, name, url = DEMO_SERVICE
+    with Session(_store()) as session:
+        try:
+            services.find(session, service_id)
+        except services.UnknownService:
+            services.register(session, name, url, service_id, "grid-demo")
+        # In the data folder, not demo/: sources may read demo/, never the rest of it.
+        issued = _demo_tokens(session, _data_dir() / DEMO_TOKENS, service_id)
+    homes = list(households.read_register(folder / households.REGISTER).items())[:2]
+    until = f"{(utcnow() + timedelta(days=30)).date()}"
+    api = f"{base}/api/v1"
+    lines = [f"\n[bold]Self data[/]: two demo citizens of the demo grid operator ({DEMO_DATASET})"]
+    for number, (meter, postcode) in enumerate(homes, 1):
+        lines.append(
+            f"  citizen {number}: meter_number {meter}, postcode {postcode}\n"
+            f"    export C{number}={issued[f'citizen-{number}']}"
+        )
+    lines += [
+        f"  {name}: service {service_id}\n    export COACH={issued['coach']}",
+        "Link citizen 1 to their load curve (through the operator's matching service):",
+        f'  curl -X POST {api}/me/links -H "Authorization: Bearer $C1" '
+        f'-H \'Content-Type: application/json\' -d \'{{"dataset": "{DEMO_DATASET}", '
+        f'"matching": {{"meter_number": "{homes[0][0]}", "postcode": "{homes[0][1]}"}}}}\'',
+        "Read their own rows (nobody else's):",
+        f'  curl -H "Authorization: Bearer $C1" "{api}/datasets/{DEMO_DATASET}/records?limit=48"',
+        "Grant the energy coach a consent (revoke: DELETE /api/v1/me/consents/ID):",
+        f'  curl -X POST {api}/me/consents -H "Authorization: Bearer $C1" '
+        f'-H \'Content-Type: application/json\' -d \'{{"service": "{service_id}", '
+        f'"datasets": ["{DEMO_DATASET}"], "purpose": "energy-saving-advice", '
+        f'"expires": "{until}"}}\'',
+        "Read as the coach (only the consenting households' rows, for that purpose):",
+        f'  curl -H "Authorization: Bearer $COACH" '
+        f'"{api}/datasets/{DEMO_DATASET}/records?purpose=energy-saving-advice&limit=48"',
+        f"Then: {api}/me/access-log, {api}/me/export, {api}/me/consents (citizen's token).",
+    ]
+    if not serving:
+        lines.append("(Run `hub demo` without --no-serve to serve the API and matching service.)")
+    console.print("\n".join(lines), highlight=False)
+
+
+def _demo_tokens(session: Any, kept: Path, service_id: str) -> dict[str, str]:
+    """The demo citizens' and service's tokens: those kept from an earlier run while they are
+    still valid, else new ones (the stale one revoked), so repeated runs do not pile them up."""
+    from hub import tokens
+
+    wanted = {
+        "citizen-1": ("subject", {"account": "demo-citizen-1"}),
+        "citizen-2": ("subject", {"account": "demo-citizen-2"}),
+        "coach": ("service", {"service": service_id}),
+    }
+    try:
+        previous = json.loads(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    issued: dict[str, str] = {}
+    for who, (role, principal) in wanted.items():
+        old = previous.get(who) if isinstance(previous, dict) else None
+        if isinstance(old, str):
+            try:
+                actor = tokens.check(session, old)
+                if actor.role == role and (actor.account or actor.service) in principal.values():
+                    issued[who] = old
+                    continue
+            except tokens.InvalidToken:
+                pass
+            with contextlib.suppress(tokens.UnknownToken):
+                tokens.revoke(session, old.split(".")[1] if old.count(".") == 2 else "")
+        made = tokens.issue(
+            session, role, [], f"hub demo: {who}", tokens.parse_expiry("90d"), **principal
+        )
+        issued[who] = made.token
+    kept.write_text(json.dumps(issued), encoding="utf-8")
+    kept.chmod(0o600)
+    return issued
 
 
 def _say_failures(failures: int) -> None:
@@ -388,6 +525,20 @@ def db_upgrade() -> None:
     console.print("Database is at the latest migration.")
 
 
+@db_app.command("purge-expired")
+def db_purge_expired() -> None:
+    """Delete personal records older than their charter's retention now (as the daily flow)."""
+    from hub.retention import purge_expired
+
+    purges = purge_expired(_store())
+    for purge in purges:
+        sys.stdout.write(f"{purge.dataset_id}: {purge.note}\n")
+    rows = sum(purge.rows for purge in purges)
+    console.print(f"{len(purges)} personal dataset(s), {rows:,} record row(s) deleted.")
+    if any(purge.failed for purge in purges):
+        raise typer.Exit(1)
+
+
 def _store() -> Engine:
     """The migrated database, after checking the secret key (exit 2 with the reason)."""
     from hub.db import get_engine, upgrade
@@ -414,6 +565,13 @@ def token_create(
     ] = None,
     name: Annotated[str, typer.Option(help="Who or what holds it.")] = "",
     expires: Annotated[str, typer.Option(help="90d, 12h, 30m, 2w or never.")] = "90d",
+    account: Annotated[
+        str | None,
+        typer.Option(help="Subject tokens: the account it speaks for (default: a new one)."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option(help="Service tokens: the registered service it speaks for.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Issue a token; it is printed once and stored only as a hash."""
@@ -424,7 +582,15 @@ def token_create(
     engine = _store()
     try:
         with Session(engine) as session:
-            issued = tokens.issue(session, role, org, name, tokens.parse_expiry(expires))
+            issued = tokens.issue(
+                session,
+                role,
+                org,
+                name,
+                tokens.parse_expiry(expires),
+                account=account,
+                service=service,
+            )
     except tokens.TokenRequestError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -440,17 +606,65 @@ def token_create(
                     "role": row.role,
                     "org": orgs[0] if len(orgs) == 1 else (orgs or None),
                     "expires": expiry,
+                    **({"account": row.account} if row.account else {}),
+                    **({"service": row.service_id} if row.service_id else {}),
                 }
             )
             + "\n"
         )
         return
     sys.stdout.write(issued.token + "\n")
+    speaks = row.account or row.service_id
     console.print(
         f"Token [bold]{row.id}[/] ({row.role}"
-        f"{', ' + ', '.join(row.organizations) if row.organizations else ''}), "
+        f"{', ' + ', '.join(row.organizations) if row.organizations else ''}"
+        f"{', for ' + speaks if speaks else ''}), "
         f"expires {expiry or 'never'}. It is shown only now: keep it secret."
     )
+
+
+@service_app.command("register")
+def service_register(
+    name: Annotated[str, typer.Option(help="The service's name, as subjects will see it.")],
+    url: Annotated[str, typer.Option(help="Its address (http or https).")],
+    service_id: Annotated[
+        str | None, typer.Option("--id", help="Its id (default: from the name).")
+    ] = None,
+    org: Annotated[str, typer.Option(help="The organization that runs it.")] = "",
+) -> None:
+    """Register a service; prints its id, for `hub token create --role service --service ID`."""
+    from sqlmodel import Session
+
+    from hub.selfdata import services
+
+    with Session(_store()) as session:
+        try:
+            row = services.register(session, name, url, service_id, org)
+        except services.ServiceRequestError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+    sys.stdout.write(row.id + "\n")
+    console.print(f"Service [bold]{row.id}[/] ({row.name}, {row.url}) registered.")
+
+
+@service_app.command("list")
+def service_list() -> None:
+    """List registered services."""
+    from sqlmodel import Session
+
+    from hub.models import as_utc
+    from hub.selfdata import services
+
+    with Session(_store()) as session:
+        rows = services.listing(session)
+    table = Table(title="Services")
+    for column in ("id", "name", "url", "organization", "registered"):
+        table.add_column(column, no_wrap=column in ("id", "registered"))
+    for row in rows:
+        table.add_row(
+            row.id, row.name, row.url, row.organization or "—", f"{as_utc(row.created_at):%Y-%m-%d}"
+        )
+    _wide_console().print(table)
 
 
 @token_app.command("list")

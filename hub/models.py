@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -168,6 +168,10 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    # A subject token speaks for a subject account (several tokens may share one); a service
+    # token for a registered service.
+    account: str | None = Field(default=None, max_length=64, index=True)
+    service_id: str | None = Field(default=None, max_length=64)
 
 
 class AccessEvent(SQLModel, table=True):
@@ -191,3 +195,74 @@ class AccessEvent(SQLModel, table=True):
     # Unique: two writers that read the same head cannot both append after it (one retries).
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64)
+    # Which data subjects a read of personal rows covered: "" none, "*" every subject of the
+    # dataset, else the Merkle root of their pseudonyms (chained), listed in `subject_list`
+    # (space-separated, space-bounded) so that each subject finds their entries (hub.audit).
+    subjects: str = Field(default="", max_length=64)
+    subject_list: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Service(SQLModel, table=True):
+    """An application registered to read personal rows through its users' consents."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=500)
+    organization: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SubjectLink(SQLModel, table=True):
+    """A subject account proved, through the operator's matching service, that the rows of a
+    personal dataset under `pseudonym` are theirs; the matching values are never kept."""
+
+    __table_args__ = (
+        UniqueConstraint("account", "dataset_id", "pseudonym"),
+        Index("ix_subjectlink_dataset_account", "dataset_id", "account"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    account: str = Field(max_length=64, index=True)
+    producer: str = Field(max_length=100)
+    dataset_id: str = Field(max_length=100)
+    pseudonym: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LinkAttempt(SQLModel, table=True):
+    """One try at linking, kept for a while so that every process counts the same attempts."""
+
+    __table_args__ = (
+        Index("ix_linkattempt_account_at", "account", "at"),
+        Index("ix_linkattempt_dataset_at", "dataset_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    dataset_id: str = Field(max_length=100)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Consent(SQLModel, table=True):
+    """A subject's consent that a service read some of their datasets for one purpose, until
+    it expires or is revoked; `receipt` is what the subject was given, `receipt_hash` its seal."""
+
+    __table_args__ = (Index("ix_consent_service_purpose", "service_id", "purpose"),)
+
+    id: str = Field(primary_key=True, max_length=36)  # the receipt's id (a UUID)
+    account: str = Field(max_length=64, index=True)
+    service_id: str = Field(max_length=64)
+    producer: str = Field(max_length=100)
+    purpose: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    receipt: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    receipt_hash: str = Field(max_length=80)
+
+
+class ConsentDataset(SQLModel, table=True):
+    """A dataset a consent covers."""
+
+    consent_id: str = Field(foreign_key="consent.id", primary_key=True, max_length=36)
+    dataset_id: str = Field(primary_key=True, max_length=100, index=True)

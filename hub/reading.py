@@ -23,6 +23,7 @@ from hub import __version__, access, audit, catalogue, quarantine, records, sele
 from hub.access import ANONYMOUS, AccessDenied, Actor, Grant
 from hub.keys import secret_key
 from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, as_utc
+from hub.selfdata import scopes
 
 STREAM_PAGE = 5_000
 
@@ -87,7 +88,8 @@ def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = Fal
     `whole`: the read shows every row or what is computed from them (quarantine, reports), so a
     grant on some rows only is refused too.
     """
-    given = access.grant(dataset, caller.actor)
+    held = scopes.readable(engine, dataset, caller.actor, caller.purpose)
+    given = access.grant(dataset, caller.actor, purpose=caller.purpose, subjects=held)
     if not given.reads_rows or (whole and not given.whole):
         reason = (
             given.reason
@@ -113,6 +115,7 @@ def record(
     if dataset.access == "open":
         return
     actor = caller.actor
+    personal = dataset.access == "personal" and outcome == "granted"
     audit.append(
         engine,
         audit.Entry(
@@ -127,6 +130,9 @@ def record(
             reason=(reason or given.reason),
             purpose=caller.purpose[:200],
             rows=rows,
+            # whose rows it covered: the grant's subjects, or every subject of the dataset
+            subjects=tuple(given.subjects) if personal and given.scope == "subjects" else (),
+            every_subject=personal and given.whole,
         ),
     )
 

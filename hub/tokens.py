@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from hub.access import ROLES, Actor
 from hub.keys import secret_key
-from hub.models import ApiToken, as_utc, utcnow
+from hub.models import ApiToken, Service, as_utc, utcnow
 
 PREFIX = "hub"
 _SHAPE = re.compile(r"^hub\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
@@ -78,11 +78,19 @@ def issue(
     organizations: list[str] | None = None,
     name: str = "",
     expires: datetime | None = None,
+    *,
+    account: str | None = None,
+    service: str | None = None,
 ) -> Issued:
-    """Create a token for `role` (and its organizations); the returned text is never stored."""
+    """Create a token for `role` (and its organizations); the returned text is never stored.
+
+    A subject token speaks for `account` (a new one when None: another token of the same
+    citizen names theirs); a service token for the registered `service`, if any.
+    """
     orgs = sorted(set(organizations or []))
     if role not in ROLES:
         raise TokenRequestError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    account, service = _principal(session, role, account, service)
     low, high = ORGANIZATION_COUNT[role]
     if not low <= len(orgs) <= high:
         need = (
@@ -103,6 +111,8 @@ def issue(
         organizations=orgs,
         secret_hash=_digest(token_id, secret),
         expires_at=expires,
+        account=account,
+        service_id=service,
     )
     session.add(row)
     session.commit()
@@ -125,8 +135,41 @@ def check(session: Session, presented: str, now: datetime | None = None) -> Acto
     if row.expires_at is not None and as_utc(row.expires_at) <= moment:
         raise InvalidToken(f"token {row.id} expired on {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC")
     return Actor(
-        id=row.id, role=row.role, organizations=frozenset(row.organizations), name=row.name
+        id=row.id,
+        role=row.role,
+        organizations=frozenset(row.organizations),
+        name=row.name,
+        # a subject token from before accounts is its own account
+        account=(row.account or row.id) if row.role == "subject" else "",
+        service=(row.service_id or "") if row.role == "service" else "",
     )
+
+
+def _principal(
+    session: Session, role: str, account: str | None, service: str | None
+) -> tuple[str | None, str | None]:
+    """The subject account and service a new token speaks for, checked against its role."""
+    if account is not None and role != "subject":
+        raise TokenRequestError(f"only a subject token speaks for an account, not a {role} token")
+    if service is not None and role != "service":
+        raise TokenRequestError(f"only a service token speaks for a service, not a {role} token")
+    if role == "subject":
+        if account is None:
+            return f"acct-{secrets.token_hex(8)}", None
+        if not _ACCOUNT.match(account):
+            raise TokenRequestError(
+                f"account {account!r} is not an account id: 1 to 64 lower-case letters, digits "
+                "and hyphens"
+            )
+        return account, None
+    if service is not None and session.get(Service, service) is None:
+        raise TokenRequestError(
+            f"no registered service {service!r}: register it first (hub service register)"
+        )
+    return None, service
+
+
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 def revoke(session: Session, token_id: str) -> ApiToken:

@@ -211,10 +211,10 @@ class Orchestrator:
         return False
 
     def _start_runner(self) -> None:
-        from pipelines.serve import scheduled_sources
+        from pipelines.serve import has_schedules
 
-        if not scheduled_sources():
-            log.info("no enabled source has a schedule: no deployment to serve")
+        if not has_schedules():
+            log.info("no scheduled source and no personal charter: no deployment to serve")
             return
         with self._lock:
             if self._stopping.is_set():

@@ -1,6 +1,8 @@
 """Deployments and schedules: each enabled source with a `schedule` becomes a deployment.
 
-A deployment runs the `harvest` flow for its one source on the source's cron (UTC). On one
+A deployment runs the `harvest` flow for its one source on the source's cron (UTC). Beside
+them, the `retention` deployment runs the `purge-expired` flow every day (`pipelines.retention`)
+wherever a personal charter is known. On one
 machine `hub serve` runs them itself (`python -m pipelines.serve`, a runner child of its own);
 on many, `python -m pipelines.serve deploy --pool POOL` registers them with a process work pool
 whose workers run them (infra/prefect.sh, README "Schedules on several machines").
@@ -50,11 +52,53 @@ def deployment_for(source: Source, work_pool: str | None = None) -> RunnerDeploy
     return deployment
 
 
+def retention_deployment(work_pool: str | None = None) -> RunnerDeployment:
+    """The daily purge of personal records past their charter's retention."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from pipelines.retention import DEPLOYMENT, SCHEDULE, purge_expired_records
+
+    deployment: RunnerDeployment = purge_expired_records.to_deployment(  # type: ignore[assignment]
+        name=DEPLOYMENT,
+        schedule=Cron(SCHEDULE, timezone="UTC"),
+        description="Delete personal records older than their charter's retention_days",
+        tags=["hub", "retention"],
+        paused=False,
+        work_pool_name=work_pool,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    return deployment
+
+
+def holds_personal_data() -> bool:
+    """Whether any known charter shares personal data (and so needs the daily purge)."""
+    from hub import charters
+
+    for charter_id in charters.known_charters():
+        try:
+            versions = charters.charter_versions(charter_id)
+        except charters.CharterError:  # a broken file says so where it is used
+            continue
+        if any(charter.access == "personal" for charter in versions):
+            return True
+    return False
+
+
+def has_schedules() -> bool:
+    """Whether there is anything for a runner to serve."""
+    return bool(scheduled_sources()) or holds_personal_data()
+
+
 def build_deployments(
     sources: list[Source] | None = None, work_pool: str | None = None
 ) -> list[RunnerDeployment]:
-    """One deployment per scheduled source; a source without a schedule has none."""
-    return [deployment_for(s, work_pool) for s in scheduled_sources(sources)]
+    """One deployment per scheduled source (a source without a schedule has none), and the
+    daily retention purge where personal data may be held."""
+    deployments = [deployment_for(s, work_pool) for s in scheduled_sources(sources)]
+    if holds_personal_data():
+        deployments.append(retention_deployment(work_pool))
+    return deployments
 
 
 def serve_schedules() -> None:
@@ -64,7 +108,7 @@ def serve_schedules() -> None:
     from pipelines.orchestration import harvest_concurrency
 
     deployments = build_deployments()
-    log.info("serving %d scheduled harvest(s)", len(deployments))
+    log.info("serving %d scheduled deployment(s)", len(deployments))
     if deployments:
         serve(*deployments, print_starting_message=False, limit=harvest_concurrency())
 
@@ -75,7 +119,7 @@ def deploy_to_pool(work_pool: str, sources: list[Source] | None = None) -> list[
     names = []
     for deployment in build_deployments(sources, work_pool):
         deployment.apply(work_pool_name=work_pool)
-        names.append(f"harvest/{deployment.name}")
+        names.append(f"{deployment.flow_name}/{deployment.name}")
     return names
 
 

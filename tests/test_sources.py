@@ -132,7 +132,8 @@ def test_bundled_sources_are_found_and_well_formed() -> None:
     assert found["openaq-toronto-pm25"].url.startswith("file://{samples}/")
     demo = [s for s in found.values() if s.id.startswith("demo-")]
     assert {(s.operator.id, s.charter, s.theme) for s in demo} == {
-        ("atmo-demo", "atmo-demo-open", "air-quality")
+        ("atmo-demo", "atmo-demo-open", "air-quality"),
+        ("grid-demo", "grid-demo-load-curves", "energy"),
     }
 
 

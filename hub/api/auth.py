@@ -144,7 +144,8 @@ def current_caller(request: Request, session: SessionDep) -> Caller:
         actor = authenticate(request, session)
     except AuthError as refused:
         raise HTTPException(refused.status, refused.message, refused.headers) from None
-    purpose = request.headers.get("x-purpose", "").strip()
+    # `?purpose=` (as a service reading personal records under a consent names it) or X-Purpose
+    purpose = (request.query_params.get("purpose") or request.headers.get("x-purpose", "")).strip()
     return Caller(actor=actor, route=f"{request.method} {request.url.path}", purpose=purpose)
 
 

@@ -32,7 +32,7 @@ from hub.models import Dataset, Organization, as_utc
 
 router = APIRouter()
 
-PARAMETERS = ("from", "to", "bbox")
+PARAMETERS = ("from", "to", "bbox", "purpose")
 DATA_PATH = "data/records.csv"
 ZIP_CHUNK = 1 << 16  # bytes gathered before a piece of the zip is sent
 PACKAGE_LICENCES = {"etalab-2.0", "ODbL-1.0", "CC-BY-4.0"}  # Open Definition / SPDX ids
@@ -90,14 +90,14 @@ def charter_document(dataset: Dataset) -> CharterDocument:
             signed=None,
             schemas=None,
         )
-    personal = charter.personal_data
+    personal = charters.terms_of(charter)
     return CharterDocument(
         **summary,
         title=charter.title,
         producer=charter.producer,
         purposes=list(charter.purposes),
         gdpr_sensitive=charter.gdpr_sensitive,
-        personal_data=PersonalDataTerms(**personal) if personal else None,
+        personal_data=PersonalDataTerms.of(personal) if personal else None,
         valid_from=charter.valid_from,
         valid_until=charter.valid_until,
         in_force=charter.in_force(datetime.now(UTC).date()),

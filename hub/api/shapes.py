@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from hub import catalogue, models
 from hub.api.rudi import RudiMetadata, rudi_of
+from hub.charters import PersonalTerms
 from hub.models import Dataset, HarvestRun, Organization, Resource
 
 Day = date  # a field named `date` cannot be annotated with the name it shadows
@@ -58,15 +59,52 @@ class CharterSummary(BaseModel):
     mandatory_mention: str = Field(description="attribution every reuse must show")
 
 
+class MatchingDataOut(BaseModel):
+    """One value a person gives once, to the producer's check, to prove their subject key."""
+
+    code: str
+    label: dict[str, str] = Field(description="what to ask for, by language (fr, en)")
+    help: dict[str, str] | None = Field(default=None, description="where to find it")
+    type: str = Field(description="string, integer, number, boolean or date")
+    pattern: str | None = Field(default=None, description="the form a value must have")
+    required: bool
+
+
 class PersonalDataTerms(BaseModel):
     """How a personal charter ties rows to their data subjects (what a subject needs to know)."""
 
     subject_field: str = Field(description="the field holding each row's pseudonymous key")
     legal_basis: str = Field(description="GDPR article 6(1) basis of the processing")
-    matching_data: list[str] = Field(
+    matching_data: list[MatchingDataOut] = Field(
         description="what a person gives once, to the producer's check, to prove their key"
     )
-    retention_days: int
+    matching_url: str | None = Field(description="the producer's matching service")
+    retention_days: int = Field(description="rows older than this are deleted")
+    min_group_size: int = Field(
+        description="public aggregates hide any cell of fewer distinct subjects"
+    )
+
+    @classmethod
+    def of(cls, terms: PersonalTerms) -> PersonalDataTerms:
+        """The public shape of a charter's personal-data terms."""
+        return cls(
+            subject_field=terms.subject_field,
+            legal_basis=terms.legal_basis,
+            matching_data=[
+                MatchingDataOut(
+                    code=m.code,
+                    label=dict(m.label),
+                    help=dict(m.help) if m.help else None,
+                    type=m.type,
+                    pattern=m.pattern,
+                    required=m.required,
+                )
+                for m in terms.matching_data
+            ],
+            matching_url=terms.matching_url,
+            retention_days=terms.retention_days,
+            min_group_size=terms.min_group_size,
+        )
 
 
 class Signature(BaseModel):

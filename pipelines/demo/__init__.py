@@ -3,7 +3,9 @@
 `generate()` writes what the fictitious "Atmo Démo" network around Montpellier would publish:
 semicolon-separated CSV with decimal commas, local times with their UTC offset and Lambert-93
 coordinates, as French air-quality agencies do. The bundled `pipelines/sources/demo-*.yaml`
-read them with the `csv` reader. Run `python -m pipelines.demo` to write them by hand.
+read them with the `csv` reader, as `demo-grid-load-curves.yaml` reads the demo grid
+operator's household load curves (personal data, `households.py`). Run `python -m
+pipelines.demo` to write them by hand.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from pyproj import Transformer
 
 from hub.config import get_settings
+from pipelines.demo import households as load_curves
 from pipelines.demo.air import LOCAL, Reading, readings
 from pipelines.demo.stations import STATIONS
 
@@ -47,8 +50,13 @@ def generate(
     now: datetime | None = None,
     days: int = 7,
     seed: int = DEFAULT_SEED,
+    households: int = 0,
+    household_days: int = load_curves.DAYS,
 ) -> list[Path]:
-    """Write the demo feeds (hourly, last `days` days up to `now`, UTC) and return their paths."""
+    """Write the demo feeds (hourly, last `days` days up to `now`, UTC) and return their paths;
+    with `households` > 0 (`hub demo`: load_curves.HOUSEHOLDS), also the demo grid operator's
+    half-hourly load curves of that many homes over the last `household_days` days and its
+    matching register (pipelines.demo.households)."""
     out_dir = out_dir or get_settings().data_dir / "demo"
     now = (now or datetime.now(UTC)).astimezone(UTC)
     if days < 1:
@@ -61,6 +69,8 @@ def generate(
         _write(path, [r for r in every if r.pollutant in pollutants], now)
         written.append(path)
     written.append(_write_stations(out_dir / STATIONS_FEED))
+    if households:
+        written += load_curves.generate(out_dir, now, households, household_days)
     log.info("wrote %d demo feeds to %s", len(written), out_dir)
     return written
 

@@ -13,10 +13,14 @@ local time, `?` for a minute the meter did not record, then per minute:
 energy-consumption holds active energy or power only (its `quantity` and `unit` enums).
 
 PERSONAL DATA: every row carries the subject key of the delivery point, which the file does not
-give: the source declares it in `options.meter` (the operator's pseudonymous key, never the
-meter number). A `?` (or an empty cell) is a missing measurement, not a zero: its row stays,
-with an empty value and a problem saying so, so the gate quarantines that minute and reports the
-gap rather than dropping it unseen (schema energy-consumption requires a value on every row).
+give: the source declares it in `options.meter`, the operator's own identifier of the delivery
+point (its meter or PDL number). The reader passes it on as is; the publish gate replaces it by
+the hub's keyed pseudonym before anything is stored or reported (`hub.pseudonyms`), so the
+number itself never reaches the catalogue.
+
+A `?` (or an empty cell) is a missing measurement, not a zero: its row stays, with an empty
+value and a problem saying so, so the gate quarantines that minute and reports the gap rather
+than dropping it unseen (schema energy-consumption requires a value on every row).
 """
 
 from __future__ import annotations
@@ -85,12 +89,13 @@ READER = Reader("load-curve-csv", "records", read, options=OPTIONS, defaults=DEF
 
 
 def _meter(options: dict[str, Any]) -> str:
-    """The delivery point's subject key, which the source file must declare."""
+    """The delivery point's identifier, which the source file must declare (never quoted)."""
     meter = options.get("meter")
-    if not isinstance(meter, str) or len(meter.strip()) < 8:
+    if not isinstance(meter, str) or not meter.strip():
         raise ReaderError(
-            "format load-curve-csv needs options.meter: the pseudonymous key of the delivery "
-            "point this file is the curve of (8 characters or more; the file names none)"
+            "format load-curve-csv needs options.meter: the operator's identifier of the "
+            "delivery point this file is the curve of (its meter or PDL number, in quotes; the "
+            "file names none), which the hub pseudonymises at publication"
         )
     return meter.strip()
 

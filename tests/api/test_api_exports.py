@@ -14,7 +14,14 @@ import frictionless
 import polars as pl
 import pytest
 from api.support import FIELDS, VALID_ROWS, air_batch, bearer, frame_of
-from api.test_api_records import ALICE, BOB, CURVES, quakes, subjects  # noqa: F401 (fixtures)
+from api.test_api_records import (  # noqa: F401 (fixtures)
+    ALICE,
+    BOB,
+    CURVES,
+    keyed,
+    quakes,
+    subjects,
+)
 from sqlmodel import Session, select
 
 from hub import catalogue, reading
@@ -94,13 +101,27 @@ def test_a_charter_never_shows_who_it_is_restricted_to(client, published, level)
 def test_a_personal_charter_says_how_subjects_are_matched(client, subjects):  # noqa: F811
     body = client.get(f"{CURVES}/charter").json()
     assert body["access"] == "personal" and body["gdpr_sensitive"] is True
-    assert body["personal_data"] == {
+    terms = body["personal_data"]
+    assert {k: v for k, v in terms.items() if k != "matching_data"} == {
         "subject_field": "subject_key",
         "legal_basis": "consent",
-        "matching_data": ["meter_number", "postcode"],
+        "matching_url": "http://127.0.0.1:8765/matching",
         "retention_days": 730,
+        "min_group_size": 10,
     }
-    assert body["signed"]["date"] == "2025-12-15"
+    meter, postcode = terms["matching_data"]
+    assert meter["code"] == "meter_number" and meter["pattern"] == "^[0-9]{14}$"
+    assert meter["required"] is True and meter["label"]["fr"].startswith("Numéro de point")
+    assert meter["help"]["en"].startswith("The 14 digits")
+    assert postcode == {
+        "code": "postcode",
+        "label": {"fr": "Code postal du logement", "en": "Postcode of the home"},
+        "help": None,
+        "type": "string",
+        "pattern": "^[0-9]{5}$",
+        "required": True,
+    }
+    assert body["version"] == "2.0" and body["signed"]["date"] == "2026-10-15"
 
 
 # --- the data package -----------------------------------------------------------------------------
@@ -207,13 +228,13 @@ def test_a_subjects_package_holds_their_rows_only(client, subjects, tmp_path):  
     package = unzip(client.get(f"{CURVES}/datapackage.zip", headers=subjects["alice"]), tmp_path)
     assert_valid(package)
     rows = rows_of(package)
-    assert len(rows) == 6 and {r["subject_key"] for r in rows} == {ALICE}
+    assert len(rows) == 6 and {r["subject_key"] for r in rows} == {keyed(ALICE)}
     sneaky = client.get(
-        f"{CURVES}/datapackage.zip?subject_key={BOB}", headers=subjects["alice"]
+        f"{CURVES}/datapackage.zip?subject_key={keyed(BOB)}", headers=subjects["alice"]
     ).content
     with zipfile.ZipFile(io.BytesIO(sneaky)) as archive:
         data = archive.read("data/records.csv").decode()
-    assert BOB not in data and data.count("\n") == 1  # the header alone
+    assert keyed(BOB) not in data and data.count("\n") == 1  # the header alone
 
 
 def test_downloads_over_the_export_limit_are_a_clear_400(client, published, monkeypatch):

@@ -23,11 +23,12 @@ from api.support import (
 )
 from sqlmodel import Session, select
 
-from hub import access, tokens
+from hub import tokens
 from hub.api import records as records_api
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import PROJECT_ROOT
-from hub.models import AccessEvent
+from hub.models import AccessEvent, SubjectLink
+from hub.pseudonyms import pseudonym
 from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
 
@@ -491,27 +492,30 @@ def publish_load_curves(engine) -> str:
     return "household-load-curves"
 
 
+def keyed(key: str) -> str:
+    """The pseudonym the gate stores for a household's key (hub.pseudonyms)."""
+    return pseudonym("grid-demo", key)
+
+
 @pytest.fixture
-def subjects(engine, published, monkeypatch) -> dict[str, dict[str, str]]:
-    """Load curves, and subject tokens whose grant is their own key's rows.
-
-    The hub has no subject links yet (another issue adds them): a subject token named
-    `link:KEY` stands for a subject linked to KEY, granted exactly what hub.access would grant.
-    """
+def subjects(engine, published) -> dict[str, dict[str, str]]:
+    """Load curves, and subject tokens linked to their own household's rows, as the operator's
+    matching service links them (hub.selfdata.links keeps only the key's pseudonym)."""
     publish_load_curves(engine)
-    real = access.grant
-
-    def grant(dataset, actor=access.ANONYMOUS):
-        if actor.role == "subject" and dataset.access == "personal":
-            key = actor.name.removeprefix("link:")
-            return access.Grant("subjects", f"data subject {key}", subjects=frozenset({key}))
-        return real(dataset, actor)
-
-    monkeypatch.setattr(access, "grant", grant)
     headers = {}
     with Session(engine) as session:
         for who, key in (("alice", ALICE), ("bob", BOB)):
-            issued = tokens.issue(session, "subject", [], f"link:{key}")
+            issued = tokens.issue(session, "subject", [], who)
+            session.add(
+                SubjectLink(
+                    id=f"ln-{who}",
+                    account=issued.row.account or "",
+                    producer="grid-demo",
+                    dataset_id="household-load-curves",
+                    pseudonym=keyed(key),
+                )
+            )
+            session.commit()
             headers[who] = {"Authorization": f"Bearer {issued.token}"}
     return headers
 
@@ -519,17 +523,17 @@ def subjects(engine, published, monkeypatch) -> dict[str, dict[str, str]]:
 def test_a_subject_reads_only_their_rows_whatever_they_filter_on(client, subjects, engine):
     alice = subjects["alice"]
     own = walk_as(client, f"{CURVES}/records?limit=2", alice)
-    assert len(own) == 6 and {r["subject_key"] for r in own} == {ALICE}
+    assert len(own) == 6 and {r["subject_key"] for r in own} == {keyed(ALICE)}
     attempts = [
-        f"subject_key={BOB}",
-        f"subject_key={ALICE},{BOB}",
-        f"subject_key={BOB}&subject_key={ALICE}",
-        f"subject_key__ne={ALICE}",
-        f"subject_key__gte={BOB}",
+        f"subject_key={keyed(BOB)}",
+        f"subject_key={keyed(ALICE)},{keyed(BOB)}",
+        f"subject_key={keyed(BOB)}&subject_key={keyed(ALICE)}",
+        f"subject_key__ne={keyed(ALICE)}",
+        f"subject_key__gte={keyed(BOB)}",
         "subject_key__gt=",
         "subject_key__null=false",
         "sort=-subject_key",
-        f"subject_key__lt={BOB}&sort=subject_key",
+        f"subject_key__lt={keyed(BOB)}&sort=subject_key",
         "circuit=main&quantity=energy",
     ]
     for query in attempts:
@@ -537,33 +541,38 @@ def test_a_subject_reads_only_their_rows_whatever_they_filter_on(client, subject
         if response.status_code == 400:
             continue  # a malformed attempt: refused, nothing read
         body = response.json()
-        assert {r["subject_key"] for r in body["records"]} <= {ALICE}, query
+        assert {r["subject_key"] for r in body["records"]} <= {keyed(ALICE)}, query
         assert body["total"] == len(body["records"]) <= 6, query
     # a cursor forged with the other subject's position places nothing of theirs
-    forged = base64.urlsafe_b64encode(json.dumps(["subject_key", [BOB], 0]).encode()).decode()
+    forged = base64.urlsafe_b64encode(
+        json.dumps(["subject_key", [keyed(BOB)], 0]).encode()
+    ).decode()
     body = client.get(
         f"{CURVES}/records", params={"sort": "subject_key", "cursor": forged}, headers=alice
     ).json()
-    assert {r["subject_key"] for r in body["records"]} <= {ALICE}
+    assert {r["subject_key"] for r in body["records"]} <= {keyed(ALICE)}
     # the same filter gives the other subject their own rows, and nobody else's
-    bob_rows = walk_as(client, f"{CURVES}/records?subject_key={BOB}&limit=4", subjects["bob"])
-    assert len(bob_rows) == 6 and {r["subject_key"] for r in bob_rows} == {BOB}
-    assert walk_as(client, f"{CURVES}/records?subject_key={ALICE}", subjects["bob"]) == []
+    bob_rows = walk_as(
+        client, f"{CURVES}/records?subject_key={keyed(BOB)}&limit=4", subjects["bob"]
+    )
+    assert len(bob_rows) == 6 and {r["subject_key"] for r in bob_rows} == {keyed(BOB)}
+    assert walk_as(client, f"{CURVES}/records?subject_key={keyed(ALICE)}", subjects["bob"]) == []
 
 
 def test_anonymous_callers_of_personal_rows_get_401_whatever_they_ask(client, subjects):
     for query in (
         "",
-        f"?subject_key={ALICE}",
+        f"?subject_key={keyed(ALICE)}",
         "?total=true",
         "?sort=value&format=csv",
-        f"?subject_key__ne={ALICE}&format=geojson",
+        f"?subject_key__ne={keyed(ALICE)}&format=geojson",
         "?nonsense=1",
     ):
         response = client.get(f"{CURVES}/records{query}")
         assert response.status_code == 401, query
         assert "WWW-Authenticate" in response.headers
-        assert ALICE not in response.text and BOB not in response.text
+        for key in (ALICE, BOB, keyed(ALICE), keyed(BOB)):
+            assert key not in response.text
 
 
 def walk_as(client, url: str, headers: dict[str, str]) -> list[dict]:
@@ -639,7 +648,7 @@ def test_callers_with_other_grants_never_share_an_etag(client, subjects, engine,
     alice_tag = client.get(url, headers=alice).headers["ETag"]
     bob_answer = client.get(url, headers={**bob, "If-None-Match": alice_tag})
     assert bob_answer.status_code == 200 and bob_answer.headers["ETag"] != alice_tag
-    assert {r["subject_key"] for r in bob_answer.json()["records"]} == {BOB}
+    assert {r["subject_key"] for r in bob_answer.json()["records"]} == {keyed(BOB)}
     assert bob_answer.headers["Cache-Control"] == "private, no-cache"
     # no token, no 304: the grant comes first
     assert client.get(url, headers={"If-None-Match": alice_tag}).status_code == 401

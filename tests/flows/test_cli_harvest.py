@@ -39,7 +39,9 @@ def test_a_refused_source_exits_1_and_says_why(engine, tmp_path, samples):
 
 
 def test_demo_without_serving_harvests_every_enabled_bundled_source(engine):
-    result = runner.invoke(app, ["demo", "--no-serve"])
+    result = runner.invoke(
+        app, ["demo", "--no-serve", "--households", "12", "--household-days", "14"]
+    )
     assert result.exit_code == 0, result.output
     with Session(engine) as session:
         ids = {d.id for d in session.exec(select(Dataset))}
@@ -58,7 +60,9 @@ def test_demo_skips_sample_based_sources_cleanly_when_the_samples_are_absent(
 
     monkeypatch.setenv("HUB_SAMPLES_DIR", str(tmp_path / "nowhere"))
     get_settings.cache_clear()
-    result = runner.invoke(app, ["demo", "--no-serve"])
+    result = runner.invoke(
+        app, ["demo", "--no-serve", "--households", "12", "--household-days", "14"]
+    )
     assert result.exit_code == 0, result.output
     assert "Skipped" in result.output and "openaq-toronto-pm25" in result.output
     assert "failed" not in result.output

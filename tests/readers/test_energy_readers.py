@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from hub import catalogue
 from hub.config import PROJECT_ROOT
+from hub.pseudonyms import pseudonym
 from pipelines.flows import harvest_source
 from pipelines.readers import Fetched, ReaderError, read_records
 from pipelines.readers.eco2mix import sniff
@@ -24,7 +25,7 @@ SOURCES = PROJECT_ROOT / "pipelines" / "sources"
 ECO2MIX = "energy/eco2mix-national-tr.csv"
 AMPRION = "energy/amprion_demand_201301.csv"
 SCEAUX = "energy/household_power_consumption_2007-02-01_02.txt"
-METER = "pdl-5c1e0a9b7f3d4e21"  # the key sceaux-household-load-curve.yaml declares
+METER = "30002512345678"  # the (fictitious) PDL sceaux-household-load-curve.yaml declares
 QUARTER = timedelta(minutes=15)
 # RTE's own download names the columns without units and abbreviates some (see eco2mix.py).
 RTE_HEADER = [
@@ -362,10 +363,12 @@ def test_the_load_curve_is_published_as_personal_data(engine: Engine) -> None:
     records = stored(
         engine, "sceaux-household-load-curve", "period_start", "circuit", "value", "subject_key"
     )
+    # The gate stored the hub's pseudonym of the meter number, never the number.
     assert (utc_text(records[0][0]), records[0][1:]) == (
         "2007-01-31T23:00:00Z",
-        ("kitchen", 0.0, METER),
+        ("kitchen", 0.0, pseudonym("grid-demo", METER)),
     )
+    assert {row[3] for row in records} == {pseudonym("grid-demo", METER)}
     path = "/api/v1/datasets/sceaux-household-load-curve/records"
     with client_for(engine) as client:
         anonymous = client.get(path)
@@ -373,8 +376,8 @@ def test_the_load_curve_is_published_as_personal_data(engine: Engine) -> None:
         other = client.get(path, headers=bearer(engine, "operator", "rte"))
         assert other.status_code == 403 and METER not in other.text
         own = client.get(f"{path}?limit=4", headers=bearer(engine, "operator", "grid-demo"))
-        assert own.status_code == 200
-        assert own.json()["records"][0]["subject_key"] == METER
+        assert own.status_code == 200 and METER not in own.text
+        assert own.json()["records"][0]["subject_key"] == pseudonym("grid-demo", METER)
 
 
 def test_missing_minutes_are_quarantined_whole(
@@ -400,6 +403,7 @@ def test_missing_minutes_are_quarantined_whole(
     notes = " ".join(str(q.errors) for q in held if q.row_number == 6)
     assert "no Sub_metering_3 reading for this period: the file gives '?'" in notes
     assert {q.cells["value"] for q in held if q.row_number == 4} == {""}
+    assert {q.cells["subject_key"] for q in held} == {pseudonym("grid-demo", METER)}
 
 
 # --- real files of other shapes --------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""A data subject's export (GDPR art. 20) as one Frictionless data package zip.
+
+Each linked dataset's rows come through `hub.reading` like any read (the subject's rows only,
+the access logged), then the subject's consents and their access log — which by then holds the
+export's own reads. Every resource is a CSV with its Table Schema; charters and receipts ride
+along as JSON files the descriptor's `hub` section names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from hub import audit, catalogue, reading
+from hub.api import exports
+from hub.api import records as records_api
+from hub.config import get_settings
+from hub.models import Dataset, as_utc
+from hub.selfdata import consents, history, links
+
+Member = tuple[str, bytes | Iterator[bytes]]
+LOG_PAGE = 1000
+
+CONSENT_FIELDS = [
+    ("id", "string", "the consent's (and its receipt's) id"),
+    ("service", "string", "the registered service it lets read"),
+    ("datasets", "string", "the datasets it covers, space-separated"),
+    ("purpose", "string", "the purpose it allows"),
+    ("created", "datetime", "when it was given"),
+    ("expires", "datetime", "when it ends"),
+    ("revoked", "datetime", "when it was revoked, if it was"),
+    ("status", "string", "live, expired or revoked when exported"),
+    ("receipt_hash", "string", "SHA-256 of the receipt's canonical JSON (consents/receipts.json)"),
+]
+LOG_FIELDS = [
+    ("id", "integer", "the entry's place in the hash chain"),
+    ("at", "string", "when (ISO 8601, UTC, microseconds: as hashed)"),
+    ("who", "string", "who read, in words"),
+    ("actor_id", "string", "the reading token's id"),
+    ("actor_role", "string", "the reading token's role"),
+    ("organization", "string", "the reader's organizations"),
+    ("dataset_id", "string", "the dataset read"),
+    ("producer", "string", "its producer"),
+    ("outcome", "string", "granted"),
+    ("scope", "string", "all, or subjects"),
+    ("purpose", "string", "the purpose the reader declared"),
+    ("rows", "integer", "rows sent (everyone's for a read of all rows; empty: streamed)"),
+    ("route", "string", "the route that read"),
+    ("reason", "string", "why it was granted"),
+    ("subjects", "string", "* (every subject) or the Merkle root of the subjects read"),
+    ("pseudonym", "string", "your pseudonym the read named"),
+    ("proof", "string", "that pseudonym's Merkle proof, space-separated"),
+    ("prev_hash", "string", "the hash of the entry before"),
+    ("hash", "string", "this entry's hash"),
+]
+
+
+def members(session: Session, caller: reading.Caller, account: str, root: str) -> list[Member]:
+    """The package's files; the rows' reads happen (and are logged) now, before the log's."""
+    resources: list[dict[str, Any]] = []
+    files: list[Member] = []
+    charters: dict[str, str] = {}
+    for dataset_id in sorted(links.held(session, account)):
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            continue  # withdrawn since the link was made
+        try:
+            descriptor = catalogue.resource_of(session, dataset_id).schema_descriptor
+        except catalogue.NotFound:
+            continue  # no records (yet)
+        download = reading.stream_records(
+            session,
+            dataset,
+            caller,
+            reading.Criteria(),
+            None,
+            max_rows=get_settings().max_export_rows,
+        )
+        name = f"records-{_name(dataset_id)}-{len(resources) + 1}"
+        charters[dataset_id] = f"charters/{name}.json"
+        resources.append(_records_resource(dataset, name))
+        files += [
+            (f"schemas/{name}.json", _json(exports.exported_schema(descriptor))),
+            (
+                charters[dataset_id],
+                exports.charter_document(dataset).model_dump_json(indent=2).encode(),
+            ),
+            (f"data/{name}.csv", _csv(download)),
+        ]
+    given = consents.listing(session, account)
+    seen = _log(session, account)
+    resources += [
+        _table_resource("consents", "consents.csv", "Your consents to services", CONSENT_FIELDS),
+        _table_resource("access-log", "access-log.csv", "Every read of your rows", LOG_FIELDS),
+    ]
+    files += [
+        ("consents.csv", _table([_consent_row(g) for g in given], CONSENT_FIELDS)),
+        ("consents/receipts.json", _json([_receipt(g) for g in given])),
+        ("access-log.csv", _table([_log_row(s) for s in seen], LOG_FIELDS)),
+    ]
+    head_id, head_hash = audit.head(session)
+    package = _descriptor(root, resources, charters, head_id, head_hash)
+    return [("datapackage.json", _json(package)), *files]
+
+
+def zipped(parts: list[Member]) -> Iterator[bytes]:
+    """The package as a zip, written as it is sent."""
+    return exports.zipped(parts, datetime.now(UTC).timetuple()[:6])
+
+
+def _descriptor(
+    root: str, resources: list[dict[str, Any]], charters: dict[str, str], head: int, hash_: str
+) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {
+        "profile": "tabular-data-package",
+        "name": "my-data",
+        "title": "My data: my rows, consents and access log",
+        "description": "What the hub holds about one data subject, exported at their request "
+        "(GDPR article 20): their rows of each dataset they are linked to, the datasets' "
+        "schemas and charters, their consents with receipts, and every read of their rows.",
+        "homepage": f"{root}api/v1/me",
+        "created": now,
+        "resources": resources,
+        # Not Frictionless's: the terms, the receipts, and the log's head to check entries against.
+        "hub": {
+            "charters": charters,
+            "receipts": "consents/receipts.json",
+            "access_log_head": {"id": head, "hash": hash_},
+            "verify": history.HOW_TO_VERIFY,
+        },
+    }
+
+
+def _records_resource(dataset: Dataset, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "path": f"data/{name}.csv",
+        "profile": "tabular-data-resource",
+        "title": f"{dataset.title} — your rows",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "schema": f"schemas/{name}.json",
+    }
+
+
+def _table_resource(
+    name: str, path: str, title: str, fields: list[tuple[str, str, str]]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "path": path,
+        "profile": "tabular-data-resource",
+        "title": title,
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "schema": {
+            "fields": [
+                {"name": field, "type": kind, "description": about} for field, kind, about in fields
+            ],
+            "missingValues": [""],
+        },
+    }
+
+
+def _csv(download: reading.Download) -> Iterator[bytes]:
+    return (text.encode() for text in records_api.csv_lines(download.layout, download.pages))
+
+
+def _table(rows: list[dict[str, Any]], fields: list[tuple[str, str, str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([field for field, _, _ in fields])
+    for row in rows:
+        writer.writerow(["" if row.get(f) is None else row[f] for f, _, _ in fields])
+    return buffer.getvalue().encode()
+
+
+def _consent_row(given: consents.Given) -> dict[str, Any]:
+    row = given.consent
+    return {
+        "id": row.id,
+        "service": row.service_id,
+        "datasets": " ".join(given.datasets),
+        "purpose": row.purpose,
+        "created": _instant(row.created_at),
+        "expires": _instant(row.expires_at),
+        "revoked": _instant(row.revoked_at) if row.revoked_at else None,
+        "status": given.status(),
+        "receipt_hash": row.receipt_hash,
+    }
+
+
+def _receipt(given: consents.Given) -> dict[str, Any]:
+    return {"receipt": given.consent.receipt, "receipt_hash": given.consent.receipt_hash}
+
+
+def _log(session: Session, account: str) -> list[history.Seen]:
+    seen: list[history.Seen] = []
+    while True:
+        after = (seen[-1].event.id or 0) if seen else 0
+        page = history.entries(session, account, after=after, limit=LOG_PAGE)
+        seen += page
+        if len(page) < LOG_PAGE:
+            return seen
+
+
+def _log_row(seen: history.Seen) -> dict[str, Any]:
+    event = seen.event
+    return {
+        **{f: getattr(event, f) for f, _, _ in LOG_FIELDS if hasattr(event, f)},
+        "at": as_utc(event.at).isoformat(timespec="microseconds"),
+        "who": seen.who,
+        "pseudonym": seen.pseudonym,
+        "proof": " ".join(seen.proof) if seen.proof else None,
+    }
+
+
+def _name(dataset_id: str) -> str:
+    """A resource name Frictionless takes: lower case, digits, `.`, `_`, `-`."""
+    return re.sub(r"[^a-z0-9._-]+", "-", dataset_id.lower()).strip("-") or "dataset"
+
+
+def _instant(moment: datetime) -> str:
+    return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()

@@ -1,0 +1,239 @@
+"""Consents: a subject lets one registered service read some of their datasets for one of the
+charter's purposes, until a date; revocable, and read afresh on every request of the service.
+
+A consent covers the account's linked rows in each dataset it names, through the account's
+links: unlinking a dataset takes those rows out of every consent at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from hub import catalogue, charters
+from hub.models import (
+    Consent,
+    ConsentDataset,
+    Dataset,
+    Organization,
+    SubjectLink,
+    as_utc,
+    utcnow,
+)
+from hub.selfdata import links, receipts, services
+
+MAX_DATASETS = 50
+
+
+class ConsentRefused(Exception):
+    """A consent the hub will not record; `forbidden` when it names rows the subject has no
+    link to, else it is malformed (unknown service, past expiry, purpose not allowed …)."""
+
+    def __init__(self, reason: str, *, forbidden: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.forbidden = reason, forbidden
+
+
+class UnknownConsent(LookupError):
+    """No consent with that id on this account."""
+
+
+@dataclass(frozen=True)
+class Given:
+    """A consent and the datasets it covers."""
+
+    consent: Consent
+    datasets: list[str]
+
+    def status(self, now: datetime | None = None) -> str:
+        """live, expired or revoked."""
+        if self.consent.revoked_at is not None:
+            return "revoked"
+        return "live" if as_utc(self.consent.expires_at) > (now or utcnow()) else "expired"
+
+
+def give(
+    session: Session,
+    account: str,
+    service_id: str,
+    dataset_ids: list[str],
+    purpose: str,
+    expires: datetime,
+    hub_url: str,
+    now: datetime | None = None,
+) -> Given:
+    """Record a consent and its sealed receipt, or ConsentRefused saying why."""
+    moment = now or utcnow()
+    try:
+        service = services.find(session, service_id)
+    except services.UnknownService as unknown:
+        raise ConsentRefused(str(unknown)) from None
+    if as_utc(expires) <= moment:
+        raise ConsentRefused(f"the expiry {as_utc(expires):%Y-%m-%d %H:%M} UTC is in the past")
+    chosen = list(dict.fromkeys(dataset_ids))
+    if not chosen or len(chosen) > MAX_DATASETS:
+        raise ConsentRefused(f"a consent names 1 to {MAX_DATASETS} datasets")
+    datasets = [_linked(session, account, dataset_id) for dataset_id in chosen]
+    producers = sorted({d.organization_id for d in datasets})
+    if len(producers) > 1:
+        raise ConsentRefused(
+            f"a consent covers the datasets of one producer, these are of {', '.join(producers)}: "
+            "give one consent per producer"
+        )
+    covered = [_covered(session, dataset, purpose) for dataset in datasets]
+    held = links.held(session, account)
+    consent_id = str(uuid.uuid4())
+    organization = session.get(Organization, producers[0])
+    receipt = receipts.receipt(
+        receipt_id=consent_id,
+        issued=moment,
+        expires=expires,
+        subjects=sorted({p for d in chosen for p in held.get(d, set())}),
+        producer=receipts.Party(producers[0], organization.name if organization else producers[0]),
+        hub_url=hub_url,
+        service=receipts.Party(service.id, service.name, service.url),
+        purpose=purpose,
+        datasets=covered,
+        sensitive=True,
+    )
+    row = Consent(
+        id=consent_id,
+        account=account,
+        service_id=service.id,
+        producer=producers[0],
+        purpose=purpose,
+        created_at=moment,
+        expires_at=as_utc(expires),
+        receipt=receipt,
+        receipt_hash=receipts.seal(receipt),
+    )
+    session.add(row)
+    session.flush()  # the consent before the rows that name it
+    session.add_all([ConsentDataset(consent_id=consent_id, dataset_id=d) for d in chosen])
+    session.commit()
+    session.refresh(row)
+    return Given(row, chosen)
+
+
+def _linked(session: Session, account: str, dataset_id: str) -> Dataset:
+    """A dataset the account is linked to, or ConsentRefused (forbidden)."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise ConsentRefused(f"no dataset {dataset_id!r}", forbidden=True)
+    if not links.pseudonyms(session.connection(), account, dataset_id):
+        raise ConsentRefused(
+            f"this account has no link to dataset {dataset_id!r} (of {dataset.organization_id}): "
+            "a consent shares only rows the subject has linked to (POST /api/v1/me/links)",
+            forbidden=True,
+        )
+    return dataset
+
+
+def _covered(session: Session, dataset: Dataset, purpose: str) -> receipts.Covered:
+    """How the receipt names a dataset, once its charter allows `purpose`."""
+    terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+    if terms is None:
+        raise ConsentRefused(f"the charter of {dataset.id!r} cannot be read just now")
+    if purpose not in terms.purposes:
+        raise ConsentRefused(
+            f"purpose {purpose!r} is not one the charter of {dataset.id!r} allows: "
+            f"{', '.join(terms.purposes)}"
+        )
+    try:
+        descriptor = catalogue.resource_of(session, dataset.id).schema_descriptor
+    except catalogue.NotFound:
+        descriptor = {}
+    return receipts.Covered(
+        id=dataset.id,
+        title=dataset.title,
+        charter=terms.charter_id,
+        charter_version=terms.version,
+        legal_basis=terms.legal_basis,
+        categories=tuple(f["name"] for f in descriptor.get("fields", [])),
+    )
+
+
+def revoke(session: Session, account: str, consent_id: str, now: datetime | None = None) -> Given:
+    """Revoke one of the account's consents; the service's next request no longer has it."""
+    row = session.get(Consent, consent_id)
+    if row is None or row.account != account:
+        raise UnknownConsent(f"no consent {consent_id!r} on this account")
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return Given(row, _datasets(session, [row.id]).get(row.id, []))
+
+
+def listing(session: Session, account: str) -> list[Given]:
+    """The account's consents, live, expired and revoked, newest first."""
+    rows = list(
+        session.exec(
+            select(Consent)
+            .where(Consent.account == account)
+            .order_by(col(Consent.created_at).desc(), col(Consent.id))
+        ).all()
+    )
+    covered = _datasets(session, [row.id for row in rows])
+    return [Given(row, covered.get(row.id, [])) for row in rows]
+
+
+def _datasets(session: Session, consent_ids: list[str]) -> dict[str, list[str]]:
+    if not consent_ids:
+        return {}
+    found: dict[str, list[str]] = {}
+    for pair in session.exec(
+        select(ConsentDataset).where(col(ConsentDataset.consent_id).in_(consent_ids))
+    ).all():
+        found.setdefault(pair.consent_id, []).append(pair.dataset_id)
+    return {key: sorted(value) for key, value in found.items()}
+
+
+_CONSENTS = Consent.__table__  # type: ignore[attr-defined]
+_COVERS = ConsentDataset.__table__  # type: ignore[attr-defined]
+_LINKS = SubjectLink.__table__  # type: ignore[attr-defined]
+_CONSENTING = (
+    sa.select(_LINKS.c.pseudonym)
+    .distinct()
+    .select_from(
+        _LINKS.join(_CONSENTS, _CONSENTS.c.account == _LINKS.c.account).join(
+            _COVERS,
+            sa.and_(
+                _COVERS.c.consent_id == _CONSENTS.c.id,
+                _COVERS.c.dataset_id == _LINKS.c.dataset_id,
+            ),
+        )
+    )
+    .where(
+        _LINKS.c.dataset_id == sa.bindparam("dataset_id"),
+        _CONSENTS.c.service_id == sa.bindparam("service_id"),
+        _CONSENTS.c.purpose == sa.bindparam("purpose"),
+        _CONSENTS.c.revoked_at.is_(None),
+        _CONSENTS.c.expires_at > sa.bindparam("now"),
+    )
+)
+
+
+def consenting(
+    connection: sa.Connection,
+    service_id: str,
+    dataset_id: str,
+    purpose: str,
+    now: datetime | None = None,
+) -> frozenset[str]:
+    """The pseudonyms whose subjects let `service_id` read `dataset_id` for `purpose` now."""
+    found = connection.execute(
+        _CONSENTING,
+        {
+            "dataset_id": dataset_id,
+            "service_id": service_id,
+            "purpose": purpose,
+            "now": now or utcnow(),
+        },
+    )
+    return frozenset(found.scalars())

@@ -1,0 +1,90 @@
+"""A data subject's access log: every read of their rows, by whoever read them, from the
+hash-chained log (hub.audit), each with what lets the subject check it.
+
+A read names its subjects (a Merkle root over their pseudonyms, chained) or covers every
+subject of the dataset (`*`, an operator's or admin's read of all rows). A subject's entries are
+the granted reads of the datasets they are linked to that name one of their pseudonyms, or all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from hub import audit
+from hub.models import AccessEvent, ApiToken, Service
+from hub.selfdata import links
+
+HOW_TO_VERIFY = (
+    "Each entry's `hash` is the SHA-256 (hex) of the canonical JSON (keys sorted, separators "
+    "',' and ':', UTF-8) of its fields id, at (ISO 8601 with microseconds and +00:00), actor_id, "
+    "actor_role, organization, dataset_id, producer, outcome, scope, purpose, rows, route, "
+    "reason, prev_hash, and subjects when it is not empty. `prev_hash` is the hash of the entry "
+    "before it, so the entry is part of one chain up to `head`; keep the head you saw and ask "
+    "again later: entries are never edited or removed, and `hub audit verify` checks the whole "
+    "chain. When `subjects` is `*`, the read covered every row of the dataset. Otherwise it is "
+    "a Merkle root: start from leaf = SHA-256 of 'leaf\\n' + prev_hash + '\\n' + your pseudonym, "
+    "then for each hash h of `proof`, node = SHA-256 of 'node\\n' + the two hex digests in "
+    "sorted order concatenated; the last node must equal `subjects`."
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One read of the subject's rows, and how it covered them."""
+
+    event: AccessEvent
+    who: str
+    pseudonym: str | None  # which of the subject's pseudonyms it named; None: every subject
+    proof: list[str] | None  # the pseudonym's Merkle proof under the entry's `subjects`
+
+
+def entries(session: Session, account: str, after: int = 0, limit: int = 100) -> list[Seen]:
+    """The reads of the account's linked rows, in chain order, from id `after`."""
+    held = links.held(session, account)
+    found = audit.covering(session, held, after=after, limit=limit)
+    names = _names(session, found)
+    seen = []
+    for event in found:
+        mine = sorted(held.get(event.dataset_id, set()) & set(audit.listed_subjects(event)))
+        pseudonym = mine[0] if mine and event.subjects != audit.EVERY_SUBJECT else None
+        proof = (
+            audit.subjects_proof(event.prev_hash, audit.listed_subjects(event), pseudonym)
+            if pseudonym
+            else None
+        )
+        seen.append(Seen(event, _who(event, account, names), pseudonym, proof))
+    return seen
+
+
+def _names(session: Session, found: list[AccessEvent]) -> dict[str, tuple[str, str]]:
+    """The account or service behind each token that read: token id -> (account, service)."""
+    ids = sorted({e.actor_id for e in found if e.actor_role in ("subject", "service")})
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(ApiToken.id, ApiToken.account, ApiToken.service_id, Service.name)
+        .join(Service, col(Service.id) == col(ApiToken.service_id), isouter=True)
+        .where(col(ApiToken.id).in_(ids))
+    ).all()
+    return {
+        token: (account or token, f"{name} ({service})" if name else (service or ""))
+        for token, account, service, name in rows
+    }
+
+
+def _who(event: AccessEvent, account: str, names: dict[str, tuple[str, str]]) -> str:
+    """Who read, in words the subject understands."""
+    behind = names.get(event.actor_id, ("", ""))
+    if event.actor_role == "subject":
+        return "you" if behind[0] == account else "another account linked to the same rows"
+    if event.actor_role == "service":
+        return f"service {behind[1] or event.actor_id}"
+    if event.actor_role == "operator":
+        return f"an operator of {event.organization or event.producer}"
+    if event.actor_role == "admin":
+        return "a hub administrator"
+    return f"a {event.actor_role} token" + (
+        f" of {event.organization}" if event.organization else ""
+    )
