@@ -1,978 +1,105 @@
-"""The service builders' API: CKAN's package_search and package_show over HTTP on a generated
-catalogue, beside Datasette serving the same SQLite file in the same run.
+"""The service builders' API over HTTP, beside Datasette serving the same SQLite file in the
+same run: CKAN's package_search and package_show on a generated catalogue (bench/api_search.py),
+and time + bbox pages of a generated observation table through the REST records route with the
+table's whole CSV export (bench/api_records.py).
 
     .venv/bin/python bench/api.py [--datasets 100000] [--requests 200] [--clients 8]
-                                  [--load-seconds 5] [--keep | --catalogue bench/out/api]
+                                  [--load-seconds 5] [--records-rows 10000000]
+                                  [--skip-search] [--skip-records] [--skip-export]
+                                  [--keep | --catalogue bench/out/api]
+                                  [--records-catalogue bench/out/api-records]
 
-It generates `--datasets` datasets (200 organizations, four themes, French and English words,
-a records resource for most, linked files for some) into a fresh SQLite catalogue in a temporary
-folder, builds the search index (`hub.searchindex.rebuild`), then starts two servers on free
-localhost ports, each in its own process group, stopped whatever happens:
+Each part generates its data into a fresh SQLite catalogue in a temporary folder, then starts
+two servers on free localhost ports, each in its own process group, stopped on exit, Ctrl-C or
+SIGTERM (and killed by the kernel if the bench is killed outright):
 
   hub        the hub's app under uvicorn, as `hub serve` runs it;
-  datasette  Datasette (from PyPI) on the same file, immutable, over the same FTS5 table.
+  datasette  Datasette (from PyPI) on the same file, immutable (`datasette serve -i`).
 
-For each query kind (text words with CKAN's default facets, `*:*` with facets, an `fq` on an
-organization) it checks that both sides find the same number of datasets and the same facet
-counts, warms up, then times `--requests` requests of each kind on each side, interleaved, over
-one keep-alive httpx connection per side: p50 and p95, and hub / Datasette. Then it loads
-package_show and Datasette's row page with `--clients` concurrent clients for `--load-seconds`,
-twice each, alternating: requests per second and their ratio. Goals (the issue): package_search
-p95 ≤ 20 ms at 100 000 datasets, at or better than Datasette.
-
-What Datasette is asked: `/hub/datasette_dataset.json`, a table this bench adds to the same file
-with one row per dataset (rowid = the search index's rowid, the facet values the hub counts:
-organization, tags and res_format as JSON arrays, groups = theme, license_id, modified_at), its
-`fts_table` the hub's own FTS5 table `searchfts`, with `_search=` the very FTS5 expression the
-hub's search builds for the words (`_searchmode=raw`: the stems and synonyms are the hub's, the
-matching SQLite's), `_facet=` / `_facet_array=` on the five columns, `_facet_size=50`, `_size=10`,
-`_sort_desc=modified_at`. Datasette does not rank by relevance; the hub sorts text hits by BM25.
+The search part's servers are stopped before the records part starts. Every figure is printed
+beside Datasette's for the same query in the same run, and as a ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import ctypes
-import json
 import os
-import random
-import re
 import shutil
 import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
-import sqlalchemy as sa
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:0] = [str(ROOT)]
-
-from hub import searchindex, wording  # noqa: E402
-from hub.api.ckan.search import FACETS  # noqa: E402
-from hub.config import get_settings  # noqa: E402
-from hub.db import get_engine, reset_engines, upgrade  # noqa: E402
-from hub.schemas import find_schema  # noqa: E402
-from hub.search import FTS5, match_expression, synonyms  # noqa: E402  (the hub's own FTS5 expression)
-from hub.searchindex import DATASETS, ORGANIZATIONS, RESOURCES  # noqa: E402
-
-SEED = 20261203
-ORGANIZATIONS_COUNT = 200
-GOAL_P95_MS = 20.0
-WARMUP = 20
-ROWS = 10  # CKAN's default page
-FACET_SIZE = 50  # CKAN's default facet.limit
-DATASETTE_TABLE = "datasette_dataset"
-ARRAY_FACETS = ("tags", "res_format")
-START = datetime(2014, 1, 1, tzinfo=UTC)
-
-# --- words ---------------------------------------------------------------------------------------
-
-# (city, department, region, lon, lat)
-CITIES = [
-    ("Rennes", "Ille-et-Vilaine", "Bretagne", -1.68, 48.11),
-    ("Brest", "Finistère", "Bretagne", -4.49, 48.39),
-    ("Lorient", "Morbihan", "Bretagne", -3.37, 47.75),
-    ("Saint-Brieuc", "Côtes-d'Armor", "Bretagne", -2.76, 48.51),
-    ("Rouen", "Seine-Maritime", "Normandie", 1.10, 49.44),
-    ("Caen", "Calvados", "Normandie", -0.37, 49.18),
-    ("Le Havre", "Seine-Maritime", "Normandie", 0.11, 49.49),
-    ("Lille", "Nord", "Hauts-de-France", 3.06, 50.63),
-    ("Amiens", "Somme", "Hauts-de-France", 2.30, 49.89),
-    ("Dunkerque", "Nord", "Hauts-de-France", 2.38, 51.03),
-    ("Strasbourg", "Bas-Rhin", "Grand Est", 7.75, 48.57),
-    ("Metz", "Moselle", "Grand Est", 6.18, 49.12),
-    ("Reims", "Marne", "Grand Est", 4.03, 49.26),
-    ("Mulhouse", "Haut-Rhin", "Grand Est", 7.34, 47.75),
-    ("Paris", "Paris", "Île-de-France", 2.35, 48.86),
-    ("Versailles", "Yvelines", "Île-de-France", 2.13, 48.80),
-    ("Créteil", "Val-de-Marne", "Île-de-France", 2.46, 48.79),
-    ("Nantes", "Loire-Atlantique", "Pays de la Loire", -1.55, 47.22),
-    ("Angers", "Maine-et-Loire", "Pays de la Loire", -0.55, 47.47),
-    ("Le Mans", "Sarthe", "Pays de la Loire", 0.20, 48.00),
-    ("Orléans", "Loiret", "Centre-Val de Loire", 1.91, 47.90),
-    ("Tours", "Indre-et-Loire", "Centre-Val de Loire", 0.69, 47.39),
-    ("Dijon", "Côte-d'Or", "Bourgogne-Franche-Comté", 5.04, 47.32),
-    ("Besançon", "Doubs", "Bourgogne-Franche-Comté", 6.02, 47.24),
-    ("Bordeaux", "Gironde", "Nouvelle-Aquitaine", -0.58, 44.84),
-    ("Limoges", "Haute-Vienne", "Nouvelle-Aquitaine", 1.26, 45.83),
-    ("Poitiers", "Vienne", "Nouvelle-Aquitaine", 0.34, 46.58),
-    ("Bayonne", "Pyrénées-Atlantiques", "Nouvelle-Aquitaine", -1.47, 43.49),
-    ("La Rochelle", "Charente-Maritime", "Nouvelle-Aquitaine", -1.15, 46.16),
-    ("Lyon", "Rhône", "Auvergne-Rhône-Alpes", 4.84, 45.76),
-    ("Grenoble", "Isère", "Auvergne-Rhône-Alpes", 5.72, 45.19),
-    ("Clermont-Ferrand", "Puy-de-Dôme", "Auvergne-Rhône-Alpes", 3.09, 45.78),
-    ("Saint-Étienne", "Loire", "Auvergne-Rhône-Alpes", 4.39, 45.44),
-    ("Annecy", "Haute-Savoie", "Auvergne-Rhône-Alpes", 6.13, 45.90),
-    ("Toulouse", "Haute-Garonne", "Occitanie", 1.44, 43.60),
-    ("Montpellier", "Hérault", "Occitanie", 3.88, 43.61),
-    ("Nîmes", "Gard", "Occitanie", 4.36, 43.84),
-    ("Perpignan", "Pyrénées-Orientales", "Occitanie", 2.90, 42.70),
-    ("Marseille", "Bouches-du-Rhône", "Provence-Alpes-Côte d'Azur", 5.37, 43.30),
-    ("Nice", "Alpes-Maritimes", "Provence-Alpes-Côte d'Azur", 7.26, 43.70),
-    ("Toulon", "Var", "Provence-Alpes-Côte d'Azur", 5.93, 43.12),
-    ("Avignon", "Vaucluse", "Provence-Alpes-Côte d'Azur", 4.81, 43.95),
-    ("Ajaccio", "Corse-du-Sud", "Corse", 8.74, 41.93),
-    ("Bastia", "Haute-Corse", "Corse", 9.45, 42.70),
-]
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What a dataset is about: its French and English titles, keywords and schema."""
-
-    fr: str
-    en: str
-    keywords: tuple[str, ...]
-    schema: str
-
-
-SUBJECTS = {
-    "air-quality": [
-        Subject(
-            "Concentrations horaires de dioxyde d'azote",
-            "Hourly nitrogen dioxide concentrations",
-            ("no2", "dioxyde d'azote"),
-            "air-quality-observation",
-        ),
-        Subject(
-            "Particules fines PM2,5 : moyennes journalières",
-            "Fine particles PM2.5, daily means",
-            ("pm25", "particules fines"),
-            "air-quality-statistic",
-        ),
-        Subject("Particules PM10", "PM10 particulate matter", ("pm10",), "air-quality-observation"),
-        Subject(
-            "Ozone : dépassements du seuil d'information",
-            "Ozone information threshold exceedances",
-            ("o3", "ozone"),
-            "air-quality-statistic",
-        ),
-        Subject(
-            "Indice de qualité de l'air ATMO",
-            "ATMO air quality index",
-            ("indice atmo", "qualité de l'air"),
-            "air-quality-statistic",
-        ),
-        Subject(
-            "Stations de mesure de la qualité de l'air",
-            "Air quality monitoring stations",
-            ("stations", "qualité de l'air"),
-            "air-quality-station",
-        ),
-    ],
-    "energy": [
-        Subject(
-            "Consommation d'électricité par commune",
-            "Electricity consumption by municipality",
-            ("électricité", "consommation"),
-            "energy-consumption",
-        ),
-        Subject(
-            "Consommation de gaz naturel par secteur",
-            "Natural gas consumption by sector",
-            ("gaz", "consommation"),
-            "energy-consumption",
-        ),
-        Subject(
-            "Production éolienne", "Wind power generation", ("éolien", "renouvelable"), "energy-mix"
-        ),
-        Subject(
-            "Production photovoltaïque",
-            "Solar photovoltaic generation",
-            ("solaire", "renouvelable"),
-            "energy-mix",
-        ),
-        Subject(
-            "Mix énergétique régional", "Regional energy mix", ("mix énergétique",), "energy-mix"
-        ),
-        Subject(
-            "Courbes de charge des bâtiments publics",
-            "Load curves of public buildings",
-            ("courbe de charge", "bâtiments"),
-            "energy-consumption",
-        ),
-    ],
-    "biodiversity": [
-        Subject(
-            "Observations d'oiseaux nicheurs",
-            "Breeding bird observations",
-            ("oiseaux", "avifaune"),
-            "biodiversity-occurrence",
-        ),
-        Subject(
-            "Inventaire de la flore vasculaire",
-            "Vascular plant inventory",
-            ("flore", "botanique"),
-            "biodiversity-occurrence",
-        ),
-        Subject(
-            "Occurrences d'espèces protégées",
-            "Occurrences of protected species",
-            ("espèces protégées",),
-            "biodiversity-occurrence",
-        ),
-        Subject(
-            "Suivi des amphibiens",
-            "Amphibian monitoring",
-            ("amphibiens",),
-            "biodiversity-occurrence",
-        ),
-        Subject(
-            "Chiroptères : gîtes et observations",
-            "Bats: roosts and sightings",
-            ("chauves-souris",),
-            "biodiversity-occurrence",
-        ),
-        Subject(
-            "Espèces exotiques envahissantes",
-            "Invasive alien species",
-            ("espèces envahissantes",),
-            "biodiversity-occurrence",
-        ),
-    ],
-    "risk": [
-        Subject(
-            "Vigilance crues et hauteurs d'eau",
-            "Flood warnings and water levels",
-            ("crues", "vigilance"),
-            "hydrometry-observation",
-        ),
-        Subject(
-            "Tronçons de cours d'eau surveillés",
-            "Monitored river sections",
-            ("vigicrues", "inondation"),
-            "flood-section",
-        ),
-        Subject("Séismes ressentis", "Felt earthquakes", ("séismes",), "earthquake-event"),
-        Subject(
-            "Feux de forêt détectés par satellite",
-            "Satellite-detected wildfire hotspots",
-            ("incendies", "feux de forêt"),
-            "wildfire-detection",
-        ),
-        Subject("Alertes météorologiques", "Weather alerts", ("alertes",), "risk-alert"),
-        Subject(
-            "Centres d'hébergement d'urgence",
-            "Emergency shelters",
-            ("hébergement", "abris"),
-            "emergency-shelter",
-        ),
-    ],
-}
-# A sentence in French, in English, and keywords, per theme.
-THEME_WORDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "air-quality": (
-        "Mesures issues du réseau de surveillance de la qualité de l'air.",
-        "Measurements from the air quality monitoring network.",
-        ("pollution", "air", "santé"),
-    ),
-    "energy": (
-        "Données agrégées à la maille communale à partir des compteurs communicants.",
-        "Aggregated by municipality from smart meter readings.",
-        ("énergie", "transition énergétique", "réseaux"),
-    ),
-    "biodiversity": (
-        "Observations naturalistes validées par des experts régionaux.",
-        "Naturalist observations validated by regional experts.",
-        ("biodiversité", "nature", "inventaire"),
-    ),
-    "risk": (
-        "Informations utiles à la prévention des risques et à la gestion de crise.",
-        "Information for risk prevention and crisis management.",
-        ("risques", "prévention", "sécurité civile"),
-    ),
-}
-FREQUENCIES = [("horaires", "hourly"), ("journalières", "daily"), ("mensuelles", "monthly")]
-ORGANIZATION_NAMES = [
-    ("Atmo {region}", "air-quality"),
-    ("DREAL {region}", "risk"),
-    ("Conservatoire botanique {region}", "biodiversity"),
-    ("Observatoire régional de l'énergie {region}", "energy"),
-    ("Ligue pour la protection des oiseaux {region}", "biodiversity"),
-    ("Syndicat départemental d'énergie {department}", "energy"),
-    ("Service départemental d'incendie et de secours {department}", "risk"),
-    ("Conseil départemental {department}", None),
-    ("Métropole de {city}", None),
-    ("Ville de {city}", None),
-]
-LICENCES = [
-    ("etalab-2.0", "Licence Ouverte / Open Licence 2.0", 50),
-    ("odc-odbl", "Open Data Commons Open Database License", 15),
-    ("cc-by-4.0", "Creative Commons Attribution 4.0", 15),
-    ("cc-by-sa-4.0", "Creative Commons Attribution Share-Alike 4.0", 8),
-    ("cc0-1.0", "Creative Commons Zero", 5),
-    ("", "", 7),
-]
-ACCESS = [("open", 92), ("restricted", 5), ("personal", 1.5), ("crisis", 1.5)]
-FILE_FORMATS = ["GeoJSON", "PDF", "XLSX", "JSON", "NetCDF", "ZIP", "Shapefile"]
-RARE_WORD_EVERY = 4999  # one dataset in this many mentions a peat bog
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", wording.fold(text)).strip("-")
-
-
-# --- the catalogue -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    name: str
-    theme: str | None
-    cities: tuple[tuple[str, str, str, float, float], ...]
-
-
-def organizations(rng: random.Random) -> list[Organization]:
-    """200 organizations: regional observatories, departments, cities; most have one theme."""
-    found: dict[str, Organization] = {}
-    candidates = []
-    for template, theme in ORGANIZATION_NAMES:
-        for city in CITIES:
-            name = template.format(city=city[0], department=city[1], region=city[2])
-            home = (
-                tuple(c for c in CITIES if c[2] == city[2]) if "{region}" in template else (city,)
-            )
-            candidates.append(Organization(slug(name)[:100], name, theme, home))
-    rng.shuffle(candidates)
-    for candidate in candidates:
-        found.setdefault(candidate.id, candidate)
-        if len(found) == ORGANIZATIONS_COUNT:
-            break
-    return list(found.values())
-
-
-def schema_fields(name: str) -> dict[str, Any]:
-    """A schema's field names, titles and types: what a records resource's descriptor
-    contributes to the search index (the full descriptors would only add unread bytes)."""
-    descriptor = json.loads(find_schema(name).read_text(encoding="utf-8"))
-    return {
-        "fields": [
-            {"name": f["name"], "title": f.get("title", ""), "type": f.get("type", "string")}
-            for f in descriptor.get("fields", [])
-        ]
-    }
-
-
-def describe(rng: random.Random, index: int, theme: str, org: Organization, city: Any) -> str:
-    """Two to four sentences, in French or English."""
-    french = rng.random() < 0.65
-    fr, en = rng.choice(FREQUENCIES)
-    first = rng.randint(2012, 2024)
-    sentences = [
-        f"Données {fr} publiées par {org.name} pour {city[0]} ({city[1]}, {city[2]})."
-        if french
-        else f"{en.capitalize()} data published by {org.name} for {city[0]} ({city[2]}).",
-        THEME_WORDS[theme][0] if french else THEME_WORDS[theme][1],
-    ]
-    if rng.random() < 0.5:
-        sentences.append(
-            f"La série couvre {first}–{first + rng.randint(1, 10)}, mise à jour chaque mois."
-            if french
-            else f"The series covers {first}–{first + rng.randint(1, 10)}, updated monthly."
-        )
-    if rng.random() < 0.3:
-        sentences.append(
-            "Réutilisation libre sous réserve de mentionner la source."
-            if french
-            else "Free reuse provided the source is credited."
-        )
-    if index % RARE_WORD_EVERY == 7:
-        sentences.append("Mesures réalisées en bordure d'une tourbière.")
-    return " ".join(sentences)
-
-
-def catalogue_rows(
-    rng: random.Random, orgs: list[Organization], count: int, chunk: int = 5000
-) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """Dataset rows and resource rows, `chunk` datasets at a time."""
-    weights = [1 / (rank + 4) for rank in range(len(orgs))]  # a few large producers, many small
-    owners = rng.choices(orgs, weights, k=count)
-    order = list(range(count))
-    rng.shuffle(order)  # distinct modification times, in no relation to the ids
-    step = (10 * 365 * 86400) // max(count, 1)
-    descriptors = {s.schema: schema_fields(s.schema) for v in SUBJECTS.values() for s in v}
-    licences = [lic[:2] for lic in LICENCES]
-    licence_weights = [lic[2] for lic in LICENCES]
-    levels, level_weights = zip(*ACCESS, strict=True)
-    datasets: list[dict[str, Any]] = []
-    resources: list[dict[str, Any]] = []
-    for index in range(count):
-        org = owners[index]
-        theme = org.theme or rng.choice(list(SUBJECTS))
-        subject = rng.choice(SUBJECTS[theme])
-        city = rng.choice(org.cities)
-        year = rng.randint(2012, 2025)
-        french = rng.random() < 0.65
-        title = f"{subject.fr} – {city[0]} {year}" if french else f"{subject.en}, {city[0]} {year}"
-        dataset_id = f"{slug(title)[:80]}-{index:06d}"
-        extra = rng.sample(THEME_WORDS[theme][2], rng.randint(0, 2))
-        keywords = list(dict.fromkeys([*subject.keywords, *extra, city[0].lower()]))
-        licence_id, licence_title = rng.choices(licences, licence_weights)[0]
-        level = rng.choices(levels, level_weights)[0]
-        modified = START + timedelta(seconds=order[index] * step + rng.randrange(step))
-        lon, lat = city[3] + rng.uniform(-0.1, 0.1), city[4] + rng.uniform(-0.1, 0.1)
-        span = rng.uniform(0.02, 0.6)
-        has_records = rng.random() < 0.75
-        rows = rng.randint(100, 2_000_000) if has_records else 0
-        datasets.append(
-            {
-                "id": dataset_id,
-                "title": title,
-                "description": describe(rng, index, theme, org, city),
-                "organization_id": org.id,
-                "theme": theme,
-                "schema_name": subject.schema,
-                "schema_version": "1.0",
-                "charter_id": f"{org.id}-{level}"[:100],
-                "charter_version": "1",
-                "access": level,
-                "licence_id": licence_id,
-                "licence_title": licence_title,
-                "licence_url": f"https://spdx.org/licenses/{licence_id}" if licence_id else "",
-                "mandatory_mention": f"Source : {org.name}",
-                "source_url": f"https://data.example.org/{org.id}/{dataset_id}.csv",
-                "keywords": keywords,
-                "record_count": rows,
-                "time_min": datetime(year, 1, 1, tzinfo=UTC) if has_records else None,
-                "time_max": datetime(year, 12, 31, 23, tzinfo=UTC) if has_records else None,
-                "bbox": [
-                    round(lon - span, 4),
-                    round(lat - span, 4),
-                    round(lon + span, 4),
-                    round(lat + span, 4),
-                ],
-                "created_at": modified - timedelta(days=rng.randint(0, 900)),
-                "modified_at": modified,
-                "published_at": modified if has_records else None,
-            }
-        )
-        if has_records:
-            resources.append(
-                resource_row(rng, dataset_id, 0, "records", "CSV", descriptors[subject.schema])
-                | {"table_name": f"records_{index:06d}", "row_count": rows}
-            )
-        for position in range(1, 1 + (rng.randint(1, 2) if rng.random() < 0.4 else 0)):
-            resources.append(
-                resource_row(rng, dataset_id, position, "file", rng.choice(FILE_FORMATS), {})
-            )
-        if len(datasets) == chunk:
-            yield datasets, resources
-            datasets, resources = [], []
-    if datasets:
-        yield datasets, resources
-
-
-def resource_row(
-    rng: random.Random,
-    dataset_id: str,
-    position: int,
-    kind: str,
-    file_format: str,
-    descriptor: dict[str, Any],
-) -> dict[str, Any]:
-    moment = datetime(2025, 6, 1, tzinfo=UTC)
-    return {
-        "id": f"{rng.getrandbits(128):032x}",
-        "dataset_id": dataset_id,
-        "name": "Records" if kind == "records" else f"File {position} ({file_format})",
-        "kind": kind,
-        "table_name": None,
-        "schema_descriptor": descriptor,
-        "details": None,
-        "url": "" if kind == "records" else f"https://data.example.org/{dataset_id}/{position}",
-        "format": file_format,
-        "row_count": 0,
-        "position": position,
-        "created_at": moment,
-        "modified_at": moment,
-    }
-
-
-def build(count: int) -> dict[str, float]:
-    """The catalogue, its search index and Datasette's table, in the configured database."""
-    engine = get_engine()
-    upgrade(engine)
-    rng = random.Random(SEED)
-    orgs = organizations(rng)
-    spent: dict[str, float] = {}
-    started = time.perf_counter()
-    with engine.begin() as connection:
-        moment = datetime(2024, 1, 1, tzinfo=UTC)
-        connection.execute(
-            ORGANIZATIONS.insert(),
-            [
-                {
-                    "id": o.id,
-                    "name": o.name,
-                    "kind": "public",
-                    "description": "",
-                    "created_at": moment,
-                }
-                for o in orgs
-            ],
-        )
-        for datasets, resources in catalogue_rows(rng, orgs, count):
-            connection.execute(DATASETS.insert(), datasets)
-            connection.execute(RESOURCES.insert(), resources)
-    spent["insert"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with engine.begin() as connection:
-        searchindex.rebuild(connection)
-    spent["index"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with engine.begin() as connection:
-        datasette_table(connection)
-    spent["datasette"] = time.perf_counter() - started
-    with engine.connect() as connection:
-        # Datasette opens the file immutable: it reads no WAL, so everything goes in the file.
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    reset_engines()
-    return spent
-
-
-def datasette_table(connection: sa.Connection) -> None:
-    """One row per dataset with the values the hub counts facets on, under CKAN's names; its
-    rowid is the search index's, so Datasette can match it through `searchfts`. Indexed on the
-    single-valued facets as the hub's searchfield is (a Datasette publisher would index them)."""
-    connection.exec_driver_sql(
-        f"CREATE TABLE {DATASETTE_TABLE} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "title TEXT, organization TEXT, tags TEXT, groups TEXT, license_id TEXT, "
-        "res_format TEXT, modified_at TEXT)"
-    )
-    connection.exec_driver_sql(
-        f"INSERT INTO {DATASETTE_TABLE} SELECT s.id, d.id, d.title, d.organization_id, "
-        "d.keywords, d.theme, coalesce(nullif(d.licence_id, ''), 'notspecified'), "
-        "(SELECT json_group_array(f) FROM (SELECT DISTINCT CASE WHEN r.kind = 'records' "
-        "THEN 'CSV' ELSE r.format END AS f FROM resource r WHERE r.dataset_id = d.id)), "
-        "d.modified_at FROM searchdoc s JOIN dataset d ON d.id = s.dataset_id"
-    )
-    for column in ("organization", "groups", "license_id"):
-        connection.exec_driver_sql(
-            f"CREATE INDEX ix_{DATASETTE_TABLE}_{column} ON {DATASETTE_TABLE} ({column})"
-        )
-
-
-# --- servers -------------------------------------------------------------------------------------
-
-
-def die_with_parent() -> None:
-    """In a child before exec: SIGKILL it when the bench dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class Children:
-    """The servers the bench starts, each in its own process group, stopped whatever happens."""
-
-    def __init__(self) -> None:
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        """SIGTERM each group, then SIGKILL what is left after 10 seconds."""
-        while self.processes:
-            process = self.processes.pop()
-            for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, sig)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=wait)
-                    break
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_up(base: str, path: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll `path` until the server answers 200 (two minutes at most: readiness, not timing)."""
-    deadline = time.monotonic() + 120
-    with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(
-                    f"{process.args!r} exited {process.returncode}:\n{log.read_text()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if client.get(path).status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise SystemExit(f"{process.args!r} did not answer in 2 minutes:\n{log.read_text()}")
-
-
-def start_servers(
-    children: Children, workdir: Path, env: dict[str, str], database: Path
-) -> tuple[str, str]:
-    """The hub's app under uvicorn (as `hub serve` runs it, access log included) and Datasette
-    on the same file, immutable; their base URLs once both answer."""
-    hub_port, datasette_port = free_port(), free_port()
-    hub_log, datasette_log = workdir / "hub.log", workdir / "datasette.log"
-    hub = children.start(
-        [sys.executable, "-m", "uvicorn", "--factory", "hub.app:create_app"]
-        + ["--host", "127.0.0.1", "--port", str(hub_port), "--log-level", "info"],
-        env,
-        hub_log,
-    )
-    metadata = workdir / "datasette-metadata.json"
-    metadata.write_text(
-        json.dumps(
-            {
-                "databases": {
-                    database.stem: {
-                        "tables": {DATASETTE_TABLE: {"fts_table": "searchfts", "fts_pk": "id"}}
-                    }
-                }
-            }
-        )
-    )
-    datasette = children.start(
-        [str(Path(sys.executable).parent / "datasette"), "serve", "-i", str(database)]
-        + ["--host", "127.0.0.1", "--port", str(datasette_port), "--metadata", str(metadata)]
-        + ["--setting", "suggest_facets", "off", "--setting", "default_facet_size", "50"]
-        + ["--setting", "facet_time_limit_ms", "60000", "--setting", "sql_time_limit_ms", "60000"],
-        env,
-        datasette_log,
-    )
-    hub_url, datasette_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{datasette_port}"
-    wait_until_up(hub_url, "/healthz", hub, hub_log)
-    wait_until_up(datasette_url, "/-/versions.json", datasette, datasette_log)
-    return hub_url, datasette_url
-
-
-# --- queries -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of query, as each side is asked it."""
-
-    name: str
-    hub: dict[str, str]
-    datasette: list[tuple[str, str]]
-    text: bool  # ranked by the hub: pages differ, counts and facets must not
-
-
-def kinds(organization: str) -> list[Kind]:
-    """Five text queries, everything, and one producer's datasets; facets and a page of 10."""
-    facets = json.dumps(FACETS)
-    datasette_facets = [("_facet_array" if f in ARRAY_FACETS else "_facet", f) for f in FACETS] + [
-        ("_facet_size", str(FACET_SIZE)),
-        ("_size", str(ROWS)),
-        ("_sort_desc", "modified_at"),
-        ("_shape", "objects"),
-    ]
-    texts = [
-        ("one word, common", "air"),
-        ("one word, rare", "tourbière"),
-        ("two words", "consommation électricité"),
-        ("French word, accented", "énergie"),
-        ("enum label phrase", "dioxyde d'azote"),
-    ]
-    found = []
-    for name, text in texts:
-        expression = match_expression(wording.query_words(text, synonyms()), None, FTS5)
-        found.append(
-            Kind(
-                f"{name}: {text}",
-                {"q": text, "facet.field": facets, "rows": str(ROWS)},
-                [("_search", expression), ("_searchmode", "raw"), *datasette_facets],
-                text=True,
-            )
-        )
-    found.append(
-        Kind(
-            "*:* (everything)",
-            {"q": "*:*", "facet.field": facets, "rows": str(ROWS)},
-            [*datasette_facets],
-            text=False,
-        )
-    )
-    found.append(
-        Kind(
-            f"fq=organization:{organization}",
-            {
-                "q": "*:*",
-                "fq": f"organization:{organization}",
-                "facet.field": facets,
-                "rows": str(ROWS),
-            },
-            [("organization", organization), *datasette_facets],
-            text=False,
-        )
-    )
-    return found
-
-
-def agreement(kind: Kind, hub: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int, str]:
-    """Both sides' hit counts, and whether their facets (and, unranked, their pages) agree."""
-    if not hub.get("success"):
-        raise SystemExit(f"{kind.name}: the hub answered {json.dumps(hub)[:500]}")
-    if theirs.get("facets_timed_out"):
-        raise SystemExit(f"{kind.name}: Datasette's facets timed out {theirs['facets_timed_out']}")
-    result = hub["result"]
-    ours = {name: dict(values) for name, values in result["facets"].items()}
-    counted = {
-        name: {str(r["value"]): r["count"] for r in facet["results"]}
-        for name, facet in theirs["facet_results"].items()
-    }
-    notes = [
-        "same hits" if result["count"] == theirs["filtered_table_rows_count"] else "HITS DIFFER",
-        "facets agree" if ours == counted else "FACETS DIFFER",
-    ]
-    if not kind.text:
-        same = [p["id"] for p in result["results"]] == [r["name"] for r in theirs["rows"]]
-        notes.append("same page" if same else "PAGES DIFFER")
-    return result["count"], theirs["filtered_table_rows_count"], ", ".join(notes)
-
-
-# --- timing --------------------------------------------------------------------------------------
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """p50 and p95 of `samples`, in ms."""
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49] * 1e3, cuts[94] * 1e3
-
-
-def get(client: httpx.Client, path: str, params: Any) -> tuple[float, httpx.Response]:
-    started = time.perf_counter()
-    response = client.get(path, params=params)
-    spent = time.perf_counter() - started
-    if response.status_code != 200:
-        raise SystemExit(f"GET {response.url}: {response.status_code} {response.text[:500]}")
-    return spent, response
-
-
-def latencies(
-    hub: httpx.Client, datasette: httpx.Client, all_kinds: list[Kind], requests: int, database: str
-) -> dict[str, dict[str, list[float]]]:
-    """Every kind on both sides, interleaved, each side first in turn; warm-ups not kept."""
-    hub_path = "/api/3/action/package_search"
-    datasette_path = f"/{database}/{DATASETTE_TABLE}.json"
-    samples: dict[str, dict[str, list[float]]] = {
-        k.name: {"hub": [], "datasette": []} for k in all_kinds
-    }
-    for step in range(WARMUP + requests):
-        for number, kind in enumerate(all_kinds):
-            sides: list[tuple[str, httpx.Client, str, Any]] = [("hub", hub, hub_path, kind.hub)]
-            sides.append(("datasette", datasette, datasette_path, kind.datasette))
-            if (step + number) % 2:
-                sides.reverse()
-            for side, client, path, params in sides:
-                spent, _ = get(client, path, params)
-                if step >= WARMUP:
-                    samples[kind.name][side].append(spent)
-    return samples
-
-
-async def hammer(base: str, paths: list[str], clients: int, seconds: float) -> tuple[int, float]:
-    """`clients` keep-alive clients GETting `paths` in turn for `seconds`: requests, seconds."""
-    deadline = time.perf_counter() + seconds
-    done = 0
-
-    async def client(offset: int) -> None:
-        nonlocal done
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=base, limits=limits, trust_env=False) as session:
-            position = offset
-            while time.perf_counter() < deadline:
-                response = await session.get(paths[position % len(paths)])
-                if response.status_code != 200:
-                    raise SystemExit(f"GET {response.url}: {response.status_code}")
-                position += clients
-                done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n * 97) for n in range(clients)))
-    return done, time.perf_counter() - started
-
-
-def throughput(
-    hub_url: str, datasette_url: str, ids: list[str], database: str, args: argparse.Namespace
-) -> dict[str, float]:
-    """package_show beside Datasette's row page, `--clients` at a time, two rounds each,
-    alternating; requests per second over both rounds."""
-    paths = {
-        "hub": (hub_url, [f"/api/3/action/package_show?id={i}" for i in ids]),
-        "datasette": (datasette_url, [f"/{database}/dataset/{i}.json" for i in ids]),
-    }
-    totals = {"hub": [0, 0.0], "datasette": [0, 0.0]}
-    for side in ("hub", "datasette", "datasette", "hub"):
-        base, side_paths = paths[side]
-        asyncio.run(hammer(base, side_paths[:50], args.clients, 0.5))  # warm-up
-        done, seconds = asyncio.run(hammer(base, side_paths, args.clients, args.load_seconds))
-        totals[side][0] += done
-        totals[side][1] += seconds
-    return {side: done / seconds for side, (done, seconds) in totals.items()}
-
-
-# --- report --------------------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def report(
-    all_kinds: list[Kind],
-    samples: dict[str, dict[str, list[float]]],
-    checks: dict[str, tuple[int, int, str]],
-) -> None:
-    header = f"{'query kind':<44}{'hits hub/ds':>16}"
-    header += f"{'hub p50':>9}{'p95':>8}{'ds p50':>9}{'p95':>8}{'hub/ds p95':>12}  p95 ≤ 20 ms"
-    print(header)
-    everything: dict[str, list[float]] = {"hub": [], "datasette": []}
-    for kind in all_kinds:
-        ours, theirs = samples[kind.name]["hub"], samples[kind.name]["datasette"]
-        everything["hub"] += ours
-        everything["datasette"] += theirs
-        hub_hits, ds_hits, _ = checks[kind.name]
-        row(kind.name, f"{hub_hits}/{ds_hits}", ours, theirs)
-    row("overall", "", everything["hub"], everything["datasette"])
-    print()
-    for kind in all_kinds:
-        print(f"  {kind.name}: {checks[kind.name][2]}")
-
-
-def row(name: str, hits: str, ours: list[float], theirs: list[float]) -> None:
-    h50, h95 = percentiles(ours)
-    d50, d95 = percentiles(theirs)
-    met = "met" if h95 <= GOAL_P95_MS else "NOT met"
-    print(
-        f"{name[:43]:<44}{hits:>16}{h50:>9.1f}{h95:>8.1f}{d50:>9.1f}{d95:>8.1f}"
-        f"{h95 / d95:>11.2f}×  {met}"
-    )
+from api_common import HERE, Children, load_average
+from api_records import run_records
+from api_search import run_search
 
 
 def main() -> None:
-    """Generate, serve, check, measure, print figures and ratios."""
+    """Parse the flags, run the parts asked for, stop every server whatever happens."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=int, default=100_000)
+    parser.add_argument("--datasets", type=int, default=100_000, help="search: catalogue size")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per kind")
     parser.add_argument("--clients", type=int, default=8, help="concurrent package_show clients")
     parser.add_argument("--load-seconds", type=float, default=5.0)
     parser.add_argument(
-        "--keep", action="store_true", help="keep the catalogue in bench/out/api/ (for profiling)"
+        "--records-rows", type=int, default=10_000_000, help="records: observations generated"
+    )
+    parser.add_argument("--skip-search", action="store_true", help="run the records part only")
+    parser.add_argument("--skip-records", action="store_true", help="run the search part only")
+    parser.add_argument(
+        "--skip-export", action="store_true", help="records: time the pages, not the CSV export"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the generated files in bench/out/api/ and bench/out/api-records/",
     )
     parser.add_argument(
         "--catalogue",
         type=Path,
-        help="measure a catalogue kept by --keep instead of generating one",
+        help="search: measure a catalogue kept by --keep instead of generating one",
+    )
+    parser.add_argument(
+        "--records-catalogue",
+        type=Path,
+        help="records: measure a table kept by --keep instead of generating one",
     )
     args = parser.parse_args()
     # Ctrl-C even where the shell started the bench with SIGINT ignored (a background job).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    folder = tempfile.mkdtemp(prefix="bench-api-")
-    children = Children()
+    print(f"load average at start: {load_average()} ({os.cpu_count()} cores)", flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
-        run(args, Path(folder), children)
+        if not args.skip_search:
+            part(run_search, args, folder / "search")
+            if args.keep and not args.catalogue:
+                kept = HERE / "out" / "api"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.move(folder / "search", kept)
+                print(f"catalogue kept in {kept}")
+        if not args.skip_records:
+            if not args.skip_search:
+                print()
+            part(run_records, args, folder / "records")
     finally:
-        children.stop_all()
-        if args.keep and not args.catalogue:
-            kept = HERE / "out" / "api"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(folder, kept)
-            print(f"catalogue kept in {kept}")
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, workdir: Path, children: Children) -> None:
-    """The whole bench, in `workdir`."""
-    home = args.catalogue or workdir
-    database = home / "hub.db"
-    for name in [n for n in os.environ if n.startswith("HUB_")]:
-        os.environ.pop(name)
-    os.environ.update(
-        {"HUB_DATA_DIR": str(home / "var"), "HUB_DATABASE_URL": f"sqlite:///{database}"}
-    )
-    get_settings.cache_clear()
-    reset_engines()
-    print(f"load average at start: {load_average()} ({os.cpu_count()} cores)", flush=True)
-    if args.catalogue:
-        with sa.create_engine(f"sqlite:///{database}").connect() as connection:
-            args.datasets = connection.exec_driver_sql("SELECT count(*) FROM dataset").scalar_one()
-        print(f"measuring the catalogue kept in {home}: {args.datasets:,} datasets", flush=True)
-    else:
-        print(f"generating {args.datasets:,} datasets …", flush=True)
-        spent = build(args.datasets)
-        per_thousand = spent["index"] / args.datasets * 1000
-        print(
-            f"inserted in {spent['insert']:.1f} s; search index built in {spent['index']:.1f} s "
-            f"({per_thousand:.2f} s per 1,000 datasets); Datasette's table in "
-            f"{spent['datasette']:.1f} s; file {database.stat().st_size / 1e6:.0f} MB",
-            flush=True,
-        )
-    hub_url, datasette_url = start_servers(children, workdir, dict(os.environ), database)
-    with sa.create_engine(f"sqlite:///{database}").connect() as connection:
-        twentieth = connection.exec_driver_sql(
-            "SELECT organization_id, count(*) FROM dataset GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
-        ).all()[-1][0]  # the 20th largest producer
-        every = sorted(r[0] for r in connection.exec_driver_sql("SELECT id FROM dataset"))
-    ids = random.Random(SEED).sample(every, min(2000, len(every)))
-    all_kinds = kinds(twentieth)
-    hub = httpx.Client(base_url=hub_url, timeout=120, trust_env=False)
-    datasette = httpx.Client(base_url=datasette_url, timeout=120, trust_env=False)
-    with hub, datasette:
-        checks = {}
-        for kind in all_kinds:
-            _, ours = get(hub, "/api/3/action/package_search", kind.hub)
-            _, theirs = get(datasette, f"/{database.stem}/{DATASETTE_TABLE}.json", kind.datasette)
-            checks[kind.name] = agreement(kind, ours.json(), theirs.json())
-        print(f"timing {args.requests} requests per kind and side after {WARMUP} warm-up …")
-        samples = latencies(hub, datasette, all_kinds, args.requests, database.stem)
-    during = load_average()
-    rates = throughput(hub_url, datasette_url, ids, database.stem, args)
-    print(
-        f"\npackage_search on {args.datasets:,} datasets over HTTP (one keep-alive client per "
-        f"side, interleaved, {args.requests} requests per kind; ms)\n"
-        "hub: /api/3/action/package_search?q=WORDS (or fq=organization:X)"
-        f"&facet.field={json.dumps(FACETS)}&rows={ROWS}, CKAN's default sort "
-        "(score desc, metadata_modified desc)\n"
-        "Datasette: /hub/datasette_dataset.json with _search=<the hub's FTS5 expression>"
-        "&_searchmode=raw, _facet=organization,groups,license_id, _facet_array=tags,res_format, "
-        f"_facet_size={FACET_SIZE}, _size={ROWS}, _sort_desc=modified_at (no relevance ranking)\n"
-    )
-    report(all_kinds, samples, checks)
-    print(
-        f"\npackage_show under {args.clients} concurrent clients, 2 × {args.load_seconds:g} s "
-        f"each, {len(ids)} random ids:\n"
-        f"  hub package_show        {rates['hub']:>8.0f} req/s\n"
-        f"  Datasette row page      {rates['datasette']:>8.0f} req/s  (/hub/dataset/ID.json)\n"
-        f"  hub / Datasette         {rates['hub'] / rates['datasette']:>8.2f}×"
-    )
-    print(f"\nload average: after the latencies {during}, at the end {load_average()}")
+def part(
+    run: Callable[[argparse.Namespace, Path, Children], None],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> None:
+    """One part in `workdir`, its servers stopped when it ends, however it ends."""
+    workdir.mkdir(parents=True)
+    children = Children()
+    try:
+        run(args, workdir, children)
+    finally:
+        children.stop_all()
 
 
 if __name__ == "__main__":

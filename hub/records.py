@@ -107,7 +107,11 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
     table = sa.Table(table_name, metadata, *sa_columns)
     sa.Index(f"{table_name}_key", *(table.c[c] for c in key), unique=True)
     if time_col:
-        sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"])
+        # The place in the time index: a time + bbox query reads the table only for the rows
+        # in its box, not for every row of its window (SQLite tests index columns before it
+        # seeks the row): one station's day among 10 million rows, 71 ms -> 6 ms.
+        place = [table.c[lon_col], table.c[lat_col]] if lon_col and lat_col else []
+        sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"], *place)
     if lon_col and lat_col:
         sa.Index(f"{table_name}_lonlat", table.c[lon_col], table.c[lat_col])
     return Layout(
@@ -119,13 +123,27 @@ def ensure_table(connection: Connection, layout: Layout) -> None:
     """Create the record table and its indexes if they do not exist yet, or add the columns
     of fields a new schema version added (`hub.resources.register_records` allows only that)."""
     layout.table.create(connection, checkfirst=True)
-    present = {column["name"] for column in sa.inspect(connection).get_columns(layout.table.name)}
+    inspector = sa.inspect(connection)
+    present = {column["name"] for column in inspector.get_columns(layout.table.name)}
     for column in layout.table.columns:
         if column.name not in present:
             kind = column.type.compile(dialect=connection.dialect)
             connection.exec_driver_sql(
                 f"ALTER TABLE {_q(layout.table.name)} ADD COLUMN {_q(column.name)} {kind}"
             )
+    _renew_indexes(connection, layout, inspector)
+
+
+def _renew_indexes(connection: Connection, layout: Layout, inspector: sa.Inspector) -> None:
+    """Rebuild an index an earlier hub made on other columns under the same name (a time
+    index without the place, say): a table gets the current indexes on its next publish."""
+    found = {i["name"]: i["column_names"] for i in inspector.get_indexes(layout.table.name)}
+    for index in layout.table.indexes:
+        wanted = [column.name for column in index.columns]
+        if index.name in found and found[index.name] != wanted:
+            log.info("%s: index %s rebuilt on %s", layout.table.name, index.name, wanted)
+            index.drop(connection)
+            index.create(connection)
 
 
 @dataclass
@@ -396,11 +414,11 @@ def query(
     )
     if cursor:
         statement = statement.where(_after(keys, decode_position(layout, sort, cursor)))
-    rows = connection.execute(statement).mappings().all()
+    rows = connection.execute(statement).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    records = [to_record(layout, row) for row in rows]
-    next_cursor = encode_position(layout, sort, rows[-1]) if more and rows else None
+    records = to_records(layout, rows)
+    next_cursor = encode_position(layout, sort, rows[-1]._mapping) if more and rows else None
     return Page(records, next_cursor)
 
 
@@ -477,7 +495,17 @@ def _after(keys: list[Key], position: list[Any]) -> sa.ColumnElement[bool]:
         if beyond is not None:
             same = [_same(c, v) for (c, _), v in zip(keys[:index], position[:index], strict=True)]
             clauses.append(sa.and_(*same, beyond))
-    return sa.or_(*clauses) if clauses else sa.false()
+    if not clauses:
+        return sa.false()
+    after = sa.or_(*clauses)
+    (first, descending), value = keys[0], position[0]
+    if descending or value is None:
+        return after
+    # Every clause implies this bound on the first key; written out, it lets the database start
+    # its index walk at the cursor. Bound parameters in the OR alone make SQLite walk the index
+    # from its first entry to the cursor, each page of a long walk costing more (1.4 s in the
+    # middle of 10 million rows, where this bound takes a page to milliseconds).
+    return sa.and_(first >= value, after)
 
 
 def _same(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
@@ -520,7 +548,7 @@ def latest(
     statement = sa.select(table).order_by(*order).limit(limit)
     if within is not None:
         statement = statement.where(within)
-    return [to_record(layout, row) for row in connection.execute(statement).mappings().all()]
+    return to_records(layout, connection.execute(statement).all())
 
 
 def encode_position(layout: Layout, sort: Sequence[selection.SortKey], row: Any) -> str:
@@ -663,6 +691,27 @@ def to_record(layout: Layout, row: Any) -> dict[str, Any]:
     return {field: _json_value(row[column]) for field, column in layout.columns.items()}
 
 
+def to_records(layout: Layout, rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
+    """Stored rows (of `select(layout.table)`) as records, as `to_record` gives them: each
+    field's values converted by a function chosen once for its type (a page of an export holds
+    thousands of rows: testing every value's type took most of the time spent reading them)."""
+    if not rows:
+        return []
+    position = {name: index for index, name in enumerate(rows[0]._fields)}
+    fields = [
+        (field, position[column], _READERS.get(layout.types[field], _json_value))
+        for field, column in layout.columns.items()
+    ]
+    return [
+        {
+            field: value if read is None or value is None else read(value)
+            for field, index, read in fields
+            for value in (row[index],)
+        }
+        for row in rows
+    ]
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # Table Schema numbers allow INF and NaN; JSON has no spelling for them
@@ -671,6 +720,30 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date | time):
         return value.isoformat()
     return value
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _instant(value: datetime) -> str:
+    if value.tzinfo is None:  # SQLite's: naive, in UTC
+        return value.isoformat() + "Z"
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+# Readers of the values of a type's column (None: taken as stored). Any other type is stored as
+# text, but goes through `_json_value`, as before.
+_READERS: dict[str, Callable[[Any], Any] | None] = {
+    "string": None,
+    "integer": None,
+    "year": None,
+    "boolean": None,
+    "number": _number,
+    "datetime": _instant,
+    "date": date.isoformat,
+    "time": time.isoformat,
+}
 
 
 def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
@@ -690,7 +763,8 @@ def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
             sa.func.max(lon).label("x1"),
             sa.func.max(lat).label("y1"),
         ]
-    row = connection.execute(sa.select(*parts)).mappings().one()
+    # A table with neither time nor place has only count(*): it must name its table.
+    row = connection.execute(sa.select(*parts).select_from(table)).mappings().one()
     result: dict[str, Any] = {
         "count": row["count"],
         "time_min": None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 
 import polars as pl
 import pytest
@@ -120,6 +121,13 @@ def test_without_primary_key_rows_are_keyed_by_content(engine):
         assert records.store_chunk(connection, layout, chunk, run_id=1) == 3
         assert records.store_chunk(connection, layout, chunk, run_id=2) == 0
         assert records.count_rows(connection, layout) == 3
+        # Neither time nor place: the extent is the count alone, and counts the table's rows.
+        assert records.extent(connection, layout) == {
+            "count": 3,
+            "time_min": None,
+            "time_max": None,
+            "bbox": None,
+        }
 
 
 def test_time_range_is_from_inclusive_to_exclusive(engine, layout):
@@ -242,3 +250,100 @@ def test_rows_without_a_time_are_paged_too(engine):
             if not (cursor := page.next_cursor):
                 break
     assert seen == ["b", "a", "c"]
+
+
+def test_a_cursor_page_starts_its_index_walk_at_the_cursor(engine, layout):
+    """Far into a long walk, a page searches the time index from the cursor on: a scan from its
+    first entry would make each page of a 10-million-row export slower than the last."""
+    sent: list[tuple[str, object]] = []
+
+    def keep(_connection, _cursor, statement, parameters, _context, _many):
+        sent.append((statement, parameters))
+
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, frame(200), run_id=1)
+        cursor = records.query(connection, layout, limit=150).next_cursor
+        sa.event.listen(connection, "before_cursor_execute", keep)
+        page = records.query(connection, layout, limit=10, cursor=cursor)
+        sa.event.remove(connection, "before_cursor_execute", keep)
+        statement, parameters = sent[-1]
+        if engine.dialect.name == "sqlite":
+            explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plan = [str(row[-1]) for row in explained]
+            bounded = (
+                f"SEARCH {layout.table.name} USING INDEX {layout.table.name}_time (observed_at>"
+            )
+        else:  # a 200-row table would be scanned anyway: ask how the index would be used
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = [
+                row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            ]
+            bounded = "Index Cond: (observed_at >"
+    assert [r["count"] for r in page.records] == list(range(150, 160))
+    assert any(bounded in step for step in plan), plan
+
+
+def test_pages_read_every_type_as_to_record_does(engine):
+    descriptor = {
+        "fields": [
+            {"name": "k", "type": "integer"},
+            {"name": "at", "type": "datetime"},
+            {"name": "v", "type": "number"},
+            {"name": "ok", "type": "boolean"},
+            {"name": "day", "type": "date"},
+            {"name": "clock", "type": "time"},
+            {"name": "label", "type": "string"},
+            {"name": "shape", "type": "geojson"},
+        ],
+        "primaryKey": ["k"],
+        "hub": {"time": "at"},
+    }
+    layout = records.layout_for("rec_types", descriptor, sa.MetaData())
+    chunk = pl.DataFrame(
+        {
+            "k": [1, 2, 3, 4],
+            "at": [T0, T0 + timedelta(minutes=90, microseconds=5), None, T0],
+            "v": [1.5, float("nan"), float("-inf"), None],
+            "ok": [True, False, None, True],
+            "day": [T0.date(), None, T0.date(), T0.date()],
+            "clock": [None, dtime(13, 30), dtime(0, 0, 1, 250), dtime(23, 59)],
+            "label": ["a", None, "", 'é, "quoted"'],
+            "shape": ['{"type": "Point", "coordinates": [1, 2]}', None, "{}", "[]"],
+        },
+        schema_overrides={"at": pl.Datetime("us", "UTC")},
+    )
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        records.store_chunk(connection, layout, chunk, run_id=1)
+        page = records.query(connection, layout, limit=10)
+        table = layout.table
+        ordered = sa.select(table).order_by(table.c.at.asc().nulls_first(), table.c._id)
+        stored = connection.execute(ordered).mappings().all()
+    assert page.records == [records.to_record(layout, row) for row in stored]
+    assert [r["k"] for r in page.records] == [3, 1, 4, 2]
+    assert page.records[3]["at"] == "2025-09-01T01:30:00.000005Z"
+    assert page.records[3]["v"] is None and page.records[0]["v"] is None  # NaN, -inf
+    assert page.records[0]["clock"] == "00:00:01.000250" and page.records[1]["day"] == "2025-09-01"
+
+
+def test_a_time_index_without_the_place_is_rebuilt_with_it(engine, layout):
+    """A table an earlier hub indexed on (time, id) only gets lon and lat in its time index on
+    its next publish, its rows untouched; a time + bbox query then reads the box from it."""
+    name = layout.table.name
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, frame(48), run_id=1)
+        connection.exec_driver_sql(f'DROP INDEX "{name}_time"')
+        connection.exec_driver_sql(f'CREATE INDEX "{name}_time" ON "{name}" (observed_at, _id)')
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        indexes = {i["name"]: i["column_names"] for i in sa.inspect(connection).get_indexes(name)}
+        page = records.query(
+            connection,
+            layout,
+            start=T0,
+            end=T0 + timedelta(hours=30),
+            bbox=(-4.0, 43.0, -3.0, 44.0),
+        )
+    assert indexes[f"{name}_time"] == ["observed_at", "_id", "longitude", "latitude"]
+    assert indexes[f"{name}_key"] == ["station_id", "observed_at"]
+    assert [r["count"] for r in page.records] == list(range(10, 21))

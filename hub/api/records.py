@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -231,8 +231,13 @@ def check_limit(limit: int | None) -> int | None:
 def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
     """The header, then every page of records, as CSV."""
     yield to_csv_lines([list(layout.columns)])
+    # The csv module writes None as an empty cell itself: only booleans need spelling out.
+    spelled = any(layout.types[field] == "boolean" for field in layout.columns)
     for rows in pages:
-        yield to_csv_lines([[csv_value(v) for v in r.values()] for r in rows])
+        if spelled:
+            yield to_csv_lines([[csv_value(v) for v in r.values()] for r in rows])
+        else:
+            yield to_csv_lines([r.values() for r in rows])
 
 
 def csv_value(value: Any) -> Any:
@@ -244,7 +249,7 @@ def csv_value(value: Any) -> Any:
     return value
 
 
-def to_csv_lines(rows: list[list[Any]]) -> str:
+def to_csv_lines(rows: Iterable[Iterable[Any]]) -> str:
     """CSV lines (RFC 4180 quoting, CRLF)."""
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
