@@ -23,7 +23,8 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from hub.records import Layout
 
-OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "null")
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "null", "contains")
+ANY_FIELD = "*"  # `q`: the words may be in any field
 RANGES = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
 MAX_VALUES = 1000  # values over all filters of one query (an IN list is a bind parameter each)
 MAX_FILTERS = 50  # filter parameters of one query (SQLite nests ANDs no deeper than 1000)
@@ -144,7 +145,7 @@ def parse_filters(layout: Layout, params: Iterable[tuple[str, str]]) -> list[Fil
         if index >= MAX_FILTERS:
             raise QueryError(f"at most {MAX_FILTERS} filter parameters in one query")
         field, op = _split(layout, name)
-        values = _values(layout.types[field], name, text, op)
+        values = _values(layout.types.get(field, "string"), name, text, op)
         count += len(values)
         if count > MAX_VALUES:
             raise QueryError(f"at most {MAX_VALUES} filter values in one query")
@@ -159,6 +160,8 @@ def _split(layout: Layout, name: str) -> tuple[str, str]:
     """The field and the operator a parameter name stands for."""
     if name in layout.columns:
         return name, "eq"
+    if name == "q":
+        return ANY_FIELD, "contains"
     field, _, op = name.rpartition("__")
     if field in layout.columns and op in OPERATORS:
         return field, op
@@ -167,6 +170,11 @@ def _split(layout: Layout, name: str) -> tuple[str, str]:
 
 def _values(kind: str, name: str, text: str, op: str) -> list[Any]:
     """The typed values of one parameter (`\\,` is a comma inside a value)."""
+    if op == "contains":
+        words = text.lower().split()
+        if not words:
+            raise QueryError(f"{name}={text!r} needs a word to look for")
+        return words
     if op == "null":
         if text.lower() not in TRUE | FALSE:
             raise QueryError(f"{name}={text!r} must be true (empty cells) or false (filled ones)")
@@ -184,6 +192,8 @@ def _values(kind: str, name: str, text: str, op: str) -> list[Any]:
 
 def condition(layout: Layout, chosen: Filter, dialect: str) -> sa.ColumnElement[bool]:
     """A filter as a SQL condition on the layout's table."""
+    if chosen.op == "contains":
+        return _contains(layout, chosen)
     # Equality is the same under any collation, and only the column's own lets an index help.
     column: sa.ColumnElement[Any] = layout.table.c[layout.columns[chosen.field]]
     if chosen.op in RANGES:
@@ -198,6 +208,26 @@ def condition(layout: Layout, chosen: Filter, dialect: str) -> sa.ColumnElement[
     compare = getattr(column, RANGES[chosen.op])
     result: sa.ColumnElement[bool] = compare(values[0])
     return result
+
+
+def _contains(layout: Layout, chosen: Filter) -> sa.ColumnElement[bool]:
+    """Every word inside the field's text (any field's, for `q`), whatever its case: CKAN's
+    datastore `q`, as a scan rather than a full-text index."""
+    names = list(layout.columns) if chosen.field == ANY_FIELD else [chosen.field]
+    texts = [
+        sa.func.lower(sa.cast(layout.table.c[layout.columns[name]], sa.String)) for name in names
+    ]
+    return sa.and_(
+        *(
+            sa.or_(*(text.like(f"%{_escaped(word)}%", escape="\\") for text in texts))
+            for word in chosen.values
+        )
+    )
+
+
+def _escaped(word: str) -> str:
+    """A word as a LIKE pattern matches it literally."""
+    return re.sub(r"([\\%_])", r"\\\1", word)
 
 
 def ordered_column(layout: Layout, field: str, dialect: str) -> sa.ColumnElement[Any]:

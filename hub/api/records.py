@@ -28,13 +28,15 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 CSV_PAGE = 5_000
 PARAMETERS = ("from", "to", "bbox", "limit", "cursor", "format", "sort", "total", "purpose")
-OPERATORS = "__gte, __gt, __lte, __lt, __ne, __null (and __eq)"
+OPERATORS = "__gte, __gt, __lte, __lt, __ne, __null, __contains (and __eq)"
 FILTERS = (
     "Filters on the schema's fields (see `/schema`): `field=value` (comma-separated or repeated "
     "values: any of them; `\\,` is a comma inside a value), `field__gte`, `field__gt`, "
     "`field__lte`, `field__lt`, `field__ne` (none of the values, empty cells included), "
-    "`field__null=true|false`, and `field__eq` for a field named like a parameter. Values are "
-    "typed by the field (a number, an ISO 8601 date-time …); an unknown parameter is a 400."
+    "`field__null=true|false`, `field__contains=words` (each word inside the field's text, "
+    "whatever its case), `q=words` (each word inside any field's text), and `field__eq` for a "
+    "field named like a parameter. Values are typed by the field (a number, an ISO 8601 "
+    "date-time …); an unknown parameter is a 400."
 )
 
 

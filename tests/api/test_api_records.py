@@ -277,6 +277,17 @@ def test_bounds_and_negations_are_typed_by_the_schema(client):
     assert client.get(URL, params={"station_name": "Rennes\\, Centre"}).json()["records"] == []
 
 
+def test_words_are_found_inside_fields_or_anywhere(client):
+    rows = everything(client)
+    found = walk(client, f"{URL}?station_id__contains=ST-A&limit=10000")
+    assert found == [r for r in rows if r["station_id"] == "st-a"]
+    anywhere = walk(client, f"{URL}?q=pm25+st-c&limit=10000")
+    assert anywhere == [r for r in rows if (r["pollutant"], r["station_id"]) == ("pm25", "st-c")]
+    assert walk(client, f"{URL}?q=st-%25&limit=10") == []  # % is a character, not a wildcard
+    refused = client.get(URL, params={"q": " "})
+    assert refused.status_code == 400 and "q" in refused.text
+
+
 def test_filters_combine_with_time_bbox_paging_and_every_format(client, monkeypatch):
     monkeypatch.setattr(records_api, "CSV_PAGE", 5)
     query = f"bbox={CITY_BOX}&from=2026-03-01T10:00:00Z&pollutant=no2&value__lte=13.5"
@@ -535,6 +546,9 @@ def test_a_subject_reads_only_their_rows_whatever_they_filter_on(client, subject
         "sort=-subject_key",
         f"subject_key__lt={keyed(BOB)}&sort=subject_key",
         "circuit=main&quantity=energy",
+        f"q={keyed(BOB)[3:]}",
+        f"subject_key__contains={keyed(BOB)[3:]}",
+        "q=ps-",
     ]
     for query in attempts:
         response = client.get(f"{CURVES}/records?{query}&total=true&limit=100", headers=alice)

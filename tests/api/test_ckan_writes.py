@@ -297,11 +297,51 @@ def test_datastore_search_reads_pushed_rows_as_ckan_does(operator, hub_url):
         resource_id=pushed["resource_id"], include_total=False, limit=1
     )
     assert "total" not in untotalled and len(untotalled["records"]) == 1
-    for bad in ({"filters": {"colour": "red"}}, {"sort": "colour asc"}, {"q": "gare"}):
+    for bad in (
+        {"filters": {"colour": "red"}},
+        {"sort": "colour asc"},
+        {"q": {"colour": "red"}},
+        {"q": "   "},
+        {"q": ["gare"]},
+        {"plain": False, "q": "gare"},
+    ):
         with pytest.raises(ckanapi.ValidationError):
             reader.action.datastore_search(resource_id=pushed["resource_id"], **bad)
     with pytest.raises(ckanapi.NotFound):
         reader.action.datastore_search(resource_id="no-such-resource")
+
+
+def test_datastore_search_finds_words_in_rows(operator, hub_url):
+    """CKAN's `q`: words inside any field's text, or inside named fields, whatever the case;
+    LIKE's own wildcards in a word match only themselves."""
+    operator.action.package_create(**new_package())
+    rows = [
+        {**ROWS[0], "station_id": "FR-PUSH-02", "station_name": "Place de la République"},
+        {**ROWS[1], "station_name": "Gare_Nord 100%"},
+        *ROWS[2:],
+    ]
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"}, schema="air-quality-observation", records=rows
+    )
+    search = ckanapi.RemoteCKAN(hub_url).action.datastore_search
+
+    def names(**asked: object) -> list[str]:
+        found = search(resource_id=pushed["resource_id"], **asked)
+        assert found["total"] == len(found["records"])
+        return sorted(r["station_name"] for r in found["records"])
+
+    assert names(q="GARE") == ["Gare", "Gare", "Gare", "Gare", "Gare_Nord 100%"]
+    assert names(q="place république") == ["Place de la République"]  # every word, any order
+    assert names(q="push-02") == ["Place de la République"]  # in another field
+    assert names(q="gare_") == ["Gare_Nord 100%"] and names(q="100%") == ["Gare_Nord 100%"]
+    assert names(q="gare%nord") == []
+    assert names(q={"station_id": "push-02"}) == ["Place de la République"]
+    assert names(q={"station_name": "push-02"}) == []
+    assert names(q='{"pollutant": "NO2"}', filters={"station_id": "FR-PUSH-02"}) == [
+        "Place de la République"
+    ]
+    assert names(q="25.5") == ["Gare"]  # a number's text
+    assert names(q="nowhere") == []
 
 
 def test_datastore_search_opens_no_more_than_the_charter(hub_url, published, engine):

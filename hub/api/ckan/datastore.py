@@ -31,19 +31,20 @@ OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API'
 
 
 def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> dict[str, Any]:
-    """CKAN's datastore_search: resource_id, filters, limit, offset, fields, sort, include_total."""
+    """CKAN's datastore_search: resource_id, filters, q, limit, offset, fields, sort,
+    include_total."""
     resource_id = require_text(data, "resource_id", "id")
     resource = session.get(Resource, resource_id)
     if resource is None or resource.kind != "records":
         raise NotFound(f"Resource {resource_id!r} was not found")
-    if as_text(data, "q") or data.get("plain") is False or as_text(data, "distinct") == "true":
+    if data.get("plain") is False or as_text(data, "distinct") == "true":
         raise ValidationError(
-            {"q": ["the hub does not search the text of rows: use filters (field: value)"]}
+            {"plain": ["the hub matches plain words only (plain=false and distinct refused)"]}
         )
     dataset = catalogue.get(session, resource.dataset_id)
     limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
     offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
-    criteria = reading.Criteria(filters=_filters(data), sort=_sort(data))
+    criteria = reading.Criteria(filters=_filters(data) + _words(data), sort=_sort(data))
     caller = reading.Caller(actor=actor, route=route)
     counted = as_bool(data, "include_total", True)
     try:
@@ -106,6 +107,24 @@ def _filters(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     if sum(1 for _ in pairs) > selection.MAX_VALUES:
         raise ValidationError({"filters": [f"at most {selection.MAX_VALUES} values"]})
     return tuple(pairs)
+
+
+def _words(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """CKAN's `q`: words in any field (a string), or in the named fields ({field: words}); each
+    word found inside a field's text, whatever its case."""
+    given = data.get("q")
+    if isinstance(given, str) and given.strip().startswith("{"):
+        try:
+            given = json.loads(given)
+        except ValueError:
+            raise ValidationError({"q": ["not a JSON object"]}) from None
+    if given in (None, ""):
+        return ()
+    if isinstance(given, dict):
+        return tuple((f"{field}__contains", str(words)) for field, words in given.items())
+    if isinstance(given, str | int | float) and not isinstance(given, bool):
+        return (("q", str(given)),)
+    raise ValidationError({"q": ["words, or an object of field: words"]})
 
 
 def _sort(data: dict[str, Any]) -> str | None:

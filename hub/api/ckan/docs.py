@@ -148,6 +148,10 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         {
             "resource_id": param(TEXT, "the records resource's id", required=True),
             "filters": param({"type": "object"}, "field: value (or a list: any of them)"),
+            "q": param(
+                {"type": ["string", "object"]},
+                "words found in any field's text (or {field: words}), whatever their case",
+            ),
             "limit": param({**NATURAL, "maximum": 32_000}, "at most this many rows (100)"),
             "offset": param({**NATURAL, "maximum": 1_000_000}, "skip this many rows"),
             "fields": param(NAMES, "only these fields"),
