@@ -40,8 +40,10 @@ def guard_children() -> None:
     # another program shares its parent's group, which the watchdog must never end.
     owned = os.getpgrp() != os.getpid()
     if owned:
+        parent_group = os.getpgrp()
         os.setpgid(0, 0)
         _follow_parent()
+        _take_terminal(parent_group)
     read_end, write_end = os.pipe()
     subprocess.Popen(  # noqa: S603 — our own interpreter and module
         [sys.executable, "-m", "hub.watchdog", str(os.getpgrp()), str(read_end), str(int(owned))],
@@ -78,6 +80,29 @@ def _follow_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _take_terminal(parent_group: int) -> None:
+    """Ctrl-C goes to the terminal's foreground group, which we just left: where our parent's
+    group holds the terminal (`make demo` in a shell), our group takes it, so Ctrl-C reaches us;
+    `make`, which waits for its child on Ctrl-C rather than ending it, then ends with us."""
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:  # no controlling terminal: nobody can press Ctrl-C
+        return
+    try:
+        if os.tcgetpgrp(terminal) != parent_group:
+            return  # a background job, or another program's terminal: not ours to take
+        # A group not in the foreground that sets it is sent SIGTTOU: ignored for the call.
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(terminal, os.getpgrp())
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+    except OSError:
+        pass
+    finally:
+        os.close(terminal)
 
 
 def watch(pgid: int, fd: int, owned: bool) -> None:

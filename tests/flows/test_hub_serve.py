@@ -4,10 +4,15 @@ the server and runner end with `hub serve`, stopped (SIGTERM) or killed (SIGKILL
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,3 +160,77 @@ def test_a_killed_hub_serve_leaves_no_prefect_process(
         assert choose_orchestration(served.data_dir).api_url is None
     finally:
         end(served.process)
+
+
+# `make` on Ctrl-C waits for its child instead of ending it (GNU make's fatal_error_signal).
+MAKE_LIKE = """
+import signal, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+signal.signal(signal.SIGINT, lambda *_: None)
+sys.exit(child.wait())
+"""
+
+
+def drain(terminal: int, output: bytearray) -> bool:
+    """Read what the command wrote to its terminal so far (it must not block on a full pty)."""
+    while select.select([terminal], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        output.extend(chunk)
+    return False
+
+
+def test_ctrl_c_in_a_terminal_stops_hub_serve_started_by_make(
+    tmp_path, database_url, engine, samples, migrated_prefect_db
+):
+    """`make serve` in a shell: the terminal sends Ctrl-C to its foreground group. `hub serve`
+    leads a group of its own (its watchdog ends it on SIGKILL), so it takes the terminal from
+    its parent's group, or Ctrl-C would reach only `make`, which waits for it for ever."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    openaq_source_file(sources, SOURCE_ID, f"file://{samples}/{OPENAQ_SAMPLE}", schedule=SCHEDULE)
+    port, data_dir = free_port(), tmp_path / "var"
+    data_dir.mkdir(mode=0o700)
+    shutil.copyfile(migrated_prefect_db, data_dir / "prefect.db")
+    env = child_env(
+        HUB_DATA_DIR=str(data_dir),
+        HUB_DATABASE_URL=database_url,
+        HUB_SOURCES_PATH=str(sources),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_API_URL="",
+    )
+    command = [sys.executable, "-c", MAKE_LIKE, str(HUB), "serve", "--port", str(port)]
+    parent, terminal = pty.fork()  # the child leads a session whose terminal is the pty
+    if parent == 0:
+        os.execve(sys.executable, command, env)
+    family: dict[int, str] = {}
+    try:
+        output = bytearray()
+        wait_for(
+            lambda: drain(terminal, output) or answers(f"http://127.0.0.1:{port}/healthz"),
+            START_WAIT,
+            "the hub's API",
+        )
+        wait_for(lambda: running_server(data_dir), START_WAIT, "Prefect server")
+        family = descendants(parent)
+        os.write(terminal, b"\x03")  # Ctrl-C, as the terminal sends it
+        deadline = time.monotonic() + END_WAIT
+        ended = 0
+        while time.monotonic() < deadline and not ended:
+            drain(terminal, output)
+            ended, _ = os.waitpid(parent, os.WNOHANG)
+        said = output.decode(errors="replace")
+        assert ended == parent, f"Ctrl-C did not end the command:\n{said}"
+        assert survivors(family, GRACE_SECONDS + END_WAIT) == [], "Ctrl-C left processes behind"
+        assert not listening(port)
+    finally:
+        for pid in [parent, *family]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(parent, 0)
+        os.close(terminal)
