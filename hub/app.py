@@ -31,7 +31,8 @@ from hub.bus import get_bus
 from hub.db import get_engine, upgrade
 from hub.keys import secret_key
 from hub.runs import recover_stale_runs, watch_stale_runs
-from hub.ui import views
+from hub.ui import pages as ui_pages
+from hub.ui import routes as ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,10 @@ def create_app() -> FastAPI:
     app.include_router(me.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
-    app.include_router(views.router)
+    app.include_router(ui_routes.router)
     app.include_router(docs.router)
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
-    app.mount("/static", StaticFiles(directory=views.STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=ui_pages.STATIC_DIR), name="static")
     app.add_exception_handler(AuditUnavailable, refuse_unlogged_read)
     for outage in OUTAGES:  # PostgreSQL restarting, SQLite locked too long: 503, then recovery
         app.add_exception_handler(outage, answer_unavailable)

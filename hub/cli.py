@@ -78,6 +78,8 @@ service_app = typer.Typer(
     help="Register the services data subjects may consent to.", no_args_is_help=True
 )
 app.add_typer(service_app, name="service")
+i18n_app = typer.Typer(help="The catalogue UI's languages.", no_args_is_help=True)
+app.add_typer(i18n_app, name="i18n")
 console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -735,3 +737,29 @@ def audit_verify() -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@i18n_app.command("check")
+def i18n_check() -> None:
+    """Fail if a message the UI shows lacks a translation in any language."""
+    from hub.ui import i18n
+
+    gaps = i18n.missing()
+    for language, msgid, problem in gaps:
+        console.print(f"{problem} in [red]{language}[/]: {msgid!r}", highlight=False)
+    if gaps:
+        console.print(f"[red]{len(gaps)} missing translation(s)[/]")
+        raise typer.Exit(1)
+    used = len(i18n.used_messages())
+    console.print(f"{used} messages, translated in {', '.join(i18n.LANGUAGES)}")
+
+
+@i18n_app.command("add")
+def i18n_add(
+    part: Annotated[str, typer.Argument(help="The catalogue part (file name without .po).")],
+    sources: Annotated[list[str], typer.Argument(help="Globs under hub/ui, e.g. templates/x.html")],
+) -> None:
+    """Add the messages of `sources` no catalogue holds yet: English filled, French to translate."""
+    from hub.ui import i18n
+
+    console.print(f"{i18n.add_missing(part, sources)} message(s) added to part {part}")

@@ -124,11 +124,24 @@ def check(session: Session, presented: str, now: datetime | None = None) -> Acto
     """The actor a presented token proves, or InvalidToken."""
     found = _SHAPE.match(presented.strip())
     token_id, secret = (found.group(1), found.group(2)) if found else ("", presented)
-    row = _lookup(session, token_id) if token_id else None
+    row = lookup(session, token_id) if token_id else None
     # Compare even when the id is unknown, so timing does not tell which ids exist.
     expected = row.secret_hash if row is not None else _digest("unknown", "")
     if not hmac.compare_digest(expected, _digest(token_id, secret)) or row is None:
         raise InvalidToken("the token is not valid")
+    return _actor(row, now)
+
+
+def actor_of(session: Session, token_id: str, now: datetime | None = None) -> Actor:
+    """The actor of a token already proven (a UI session signed when its holder presented it),
+    checked again for revocation and expiry."""
+    row = lookup(session, token_id)
+    if row is None:
+        raise InvalidToken("the token is not valid")
+    return _actor(row, now)
+
+
+def _actor(row: Any, now: datetime | None) -> Actor:
     moment = now or utcnow()
     if row.revoked_at is not None:
         raise InvalidToken(f"token {row.id} was revoked")
@@ -194,7 +207,7 @@ _TOKENS: sa.Table = ApiToken.__table__  # type: ignore[attr-defined]
 _BY_ID = sa.select(_TOKENS).where(_TOKENS.c.id == sa.bindparam("token_id"))
 
 
-def _lookup(session: Session, token_id: str) -> Any:
+def lookup(session: Session, token_id: str) -> Any:
     """The token's row, read fresh on every request (revocation must apply at once); a Core
     statement compiled once, since this runs before every authenticated read."""
     return session.connection().execute(_BY_ID, {"token_id": token_id}).first()

@@ -453,7 +453,7 @@ def test_the_dataset_page_answers_its_document_by_accept(client, air):
         response = client.get(f"/datasets/{air['records']}", headers={"Accept": accept})
         media_type = documents.SYNTAXES[suffix].media_type
         assert response.headers["content-type"].startswith(media_type), accept
-        assert response.headers["vary"] == "Accept"
+        assert "Accept" in {v.strip() for v in response.headers["vary"].split(",")}
         assert isomorphic(parse(response, suffix), document(client, air["records"], suffix))
 
 
@@ -462,7 +462,7 @@ def test_html_stays_the_default_for_browsers(client, air):
         response = client.get(f"/datasets/{air['records']}", headers={"Accept": accept})
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html"), accept
-        assert response.headers["vary"] == "Accept"
+        assert "Accept" in {v.strip() for v in response.headers["vary"].split(",")}
         assert b"<html" in response.content
 
 

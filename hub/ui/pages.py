@@ -1,0 +1,136 @@
+"""How a page is rendered: the templates, their filters, the language and the visitor.
+
+Every page goes through `render`, which speaks the visitor's language (hub.ui.i18n), gives the
+templates who is signed in and the form token, and sets the cookies the page needs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from starlette.responses import Response
+
+from hub.ui import i18n
+from hub.ui.i18n import gettext as _
+from hub.ui.visitors import Visitor, keep_csrf
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+environment = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(),
+    extensions=["jinja2.ext.i18n"],
+)
+environment.policies["ext.i18n.trimmed"] = True
+environment.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
+templates = Jinja2Templates(env=environment)
+
+
+def sentence(text: str) -> str:
+    """Text starting with a capital letter (the gate's reasons start lower-case)."""
+    return text[:1].upper() + text[1:]
+
+
+def ticks(text: str | None) -> Markup:
+    """Escape text and show `backticked` words as code, as schema descriptions write them."""
+    escaped = str(escape(text or ""))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
+def link(base: Any, **params: Any) -> str:
+    """`base` with the non-empty query parameters (so facet links stay clean)."""
+    query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
+    return f"{base}?{query}" if query else str(base)
+
+
+def N_(text: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return text
+
+
+# The themes' names as the catalogues translate them (hub.api.shapes.THEMES holds the API's).
+THEME_NAMES = {
+    "air-quality": N_("Air quality"),
+    "energy": N_("Energy"),
+    "biodiversity": N_("Biodiversity"),
+    "risk": N_("Risks"),
+}
+ACCESS_NAMES = {
+    "open": N_("open"),
+    "restricted": N_("restricted"),
+    "personal": N_("personal"),
+    "crisis": N_("crisis"),
+}
+
+
+def theme_name(theme: str) -> str:
+    """A theme's name in the current language."""
+    return _(THEME_NAMES[theme]) if theme in THEME_NAMES else theme
+
+
+def access_name(level: str) -> str:
+    """An access level's name in the current language."""
+    return _(ACCESS_NAMES[level]) if level in ACCESS_NAMES else level
+
+
+templates.env.filters.update(
+    ago=i18n.ago,
+    utc=i18n.moment,
+    day=i18n.day,
+    iso=lambda m: (
+        i18n._utc(m).isoformat().replace("+00:00", "Z") if m else ""  # <time datetime>
+    ),
+    number=i18n.number,
+    sentence=sentence,
+    ticks=ticks,
+)
+templates.env.globals.update(
+    themes=THEME_NAMES,
+    theme_name=theme_name,
+    access_name=access_name,
+    link=link,
+    languages=i18n.LANGUAGES,
+)
+
+
+def render(
+    request: Request,
+    visitor: Visitor,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    language: str | None = None,
+) -> Response:
+    """A page in the visitor's language, with who is signed in and the form token."""
+    chosen = language or i18n.negotiate(
+        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+    )
+    with i18n.speaking(chosen):
+        page = templates.TemplateResponse(
+            request,
+            template,
+            {
+                **context,
+                "visitor": visitor,
+                "actor": visitor.actor,
+                "csrf": visitor.csrf,
+                "language": chosen,
+                "language_names": i18n.NAMES,
+            },
+            status_code=status_code,
+        )
+    page.headers["Content-Language"] = chosen
+    vary = {v.strip() for v in page.headers.get("Vary", "").split(",") if v.strip()}
+    page.headers["Vary"] = ", ".join(sorted(vary | {"Accept-Language", "Cookie"}))
+    keep_csrf(page, request, visitor)
+    return page

@@ -1,0 +1,94 @@
+"""Signing in and out of the catalogue with a token, and the language switch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from hub import tokens
+from hub.access import Actor
+from hub.api.auth import limiter_of
+from hub.api.deps import SessionDep
+from hub.models import as_utc
+from hub.ui import i18n
+from hub.ui.pages import render
+from hub.ui.visitors import VisitorDep, close_session, csrf_valid, open_session
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """A local path to go back to; anything else (another site, `//host`) is the fallback."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    return target
+
+
+def landing(actor: Actor) -> str:
+    """Where a newly signed-in visitor lands: operators on their dashboard, subjects on their
+    data, others on the catalogue."""
+    return {"operator": "/dashboard", "subject": "/me"}.get(actor.role, "/")
+
+
+@router.get("/signin")
+def show_signin(request: Request, visitor: VisitorDep, next: str = "") -> Response:
+    """The sign-in form."""
+    return render(request, visitor, "signin.html", {"next": safe_next(next, ""), "error": None})
+
+
+@router.post("/signin")
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    token: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Prove a token once and open a session; a refused token changes nothing."""
+    context = {"next": safe_next(next, "")}
+    if not csrf_valid(visitor, csrf):
+        return render(request, visitor, "signin.html", {**context, "error": "csrf"}, 400)
+    client = request.client.host if request.client else "unknown"
+    limiter = limiter_of(request)
+    wait = limiter.retry_after(client)
+    if wait:
+        page = render(request, visitor, "signin.html", {**context, "error": "throttled"}, 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
+    try:
+        actor = tokens.check(session, token)
+    except tokens.InvalidToken:
+        limiter.fail(client)
+        return render(request, visitor, "signin.html", {**context, "error": "invalid"}, 401)
+    row = tokens.lookup(session, actor.id)
+    expires = as_utc(row.expires_at).timestamp() if row and row.expires_at else None
+    answer = RedirectResponse(safe_next(next, landing(actor)), status_code=303)
+    open_session(answer, request, actor.id, expires)
+    return answer
+
+
+@router.post("/signout")
+def sign_out(
+    request: Request, visitor: VisitorDep, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """Close the session (a form with its CSRF token, so no other site can sign one out)."""
+    if not csrf_valid(visitor, csrf):
+        return render(request, visitor, "signin.html", {"next": "", "error": "csrf"}, 400)
+    answer = RedirectResponse("/", status_code=303)
+    close_session(answer, request)
+    return answer
+
+
+@router.get("/language/{language}")
+def switch_language(language: str, request: Request, next: str = "/") -> Response:
+    """Speak `language` from now on (a year-long cookie), back on the same page."""
+    answer = RedirectResponse(safe_next(next), status_code=303)
+    if language in i18n.LANGUAGES:
+        answer.set_cookie(
+            i18n.COOKIE, language, max_age=365 * 86400, samesite="lax", path="/", httponly=True
+        )
+    return answer

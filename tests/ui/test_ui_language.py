@@ -1,0 +1,110 @@
+"""French by default, English on request: negotiation, the switch, formats, complete catalogues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pagetext import Page
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.ui import i18n
+
+
+def test_pages_speak_french_by_default(client):
+    answer = client.get("/")
+    assert answer.headers["content-language"] == "fr"
+    assert '<html lang="fr">' in answer.text
+    words = Page(answer.text).words
+    assert "Jeux de données" in words and "Aller au contenu" in words
+    assert "Accept-Language" in answer.headers["vary"]
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("en", "en"),
+        ("en-GB,en;q=0.9", "en"),
+        ("de-DE,de;q=0.9,en;q=0.5", "en"),
+        ("en;q=0.3,fr;q=0.8", "fr"),
+        ("es", "fr"),
+        ("", "fr"),
+        ("en;q=0", "fr"),
+        ("en;q=banana", "fr"),
+    ],
+)
+def test_accept_language_picks_the_best_language_we_speak(header, language):
+    assert i18n.negotiate(None, header) == language
+
+
+def test_the_switch_is_remembered_and_wins_over_the_browser(client):
+    switched = client.get("/language/en", params={"next": "/?q=air"}, follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/?q=air"
+    cookie = switched.headers["set-cookie"]
+    assert cookie.startswith("hub_lang=en") and "SameSite=lax" in cookie
+    answer = client.get("/", headers={"Accept-Language": "fr"})
+    assert answer.headers["content-language"] == "en" and "Datasets" in answer.text
+    back = client.get("/language/fr", follow_redirects=False)
+    assert back.headers["location"] == "/"
+    assert client.get("/").headers["content-language"] == "fr"
+
+
+def test_the_switch_goes_nowhere_else_and_ignores_unknown_languages(client):
+    away = client.get(
+        "/language/en", params={"next": "https://evil.example/"}, follow_redirects=False
+    )
+    assert away.headers["location"] == "/"
+    unknown = client.get("/language/xx", follow_redirects=False)
+    assert unknown.status_code == 303 and "set-cookie" not in unknown.headers
+
+
+def test_every_page_offers_the_other_language(client):
+    page = Page(client.get("/?q=air").text)
+    assert any(link.startswith("/language/en?next=/") for link in page.links)
+
+
+def test_numbers_and_dates_follow_the_language():
+    moment = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    with i18n.speaking("fr"):
+        assert i18n.number(1234567.5) == "1\u202f234\u202f567,5"
+        assert i18n.moment(moment) == "1 mars 2026 14:05 UTC"
+        assert i18n.day(moment) == "1 mars 2026"
+        assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "il y a 3 heures"
+    with i18n.speaking("en"):
+        assert i18n.number(1234567.5) == "1,234,567.5"
+        assert i18n.moment(moment) == "Mar 1, 2026 14:05 UTC"
+        assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "3 hours ago"
+        assert i18n.ago(None) == "never"
+
+
+def test_no_message_lacks_a_translation():
+    gaps = i18n.missing()
+    assert not gaps, "\n".join(f"{lang} {problem}: {msgid!r}" for lang, msgid, problem in gaps)
+    assert len(i18n.used_messages()) > 40
+
+
+def test_hub_i18n_check_names_what_is_missing(tmp_path, monkeypatch):
+    assert CliRunner().invoke(app, ["i18n", "check"]).exit_code == 0
+    copy = tmp_path / "locales"
+    for language in i18n.LANGUAGES:
+        (copy / language / "LC_MESSAGES").mkdir(parents=True)
+    monkeypatch.setattr(i18n, "LOCALES_DIR", copy)
+    result = CliRunner().invoke(app, ["i18n", "check"])
+    assert result.exit_code == 1
+    assert "untranslated in fr: 'Territorial data hub'" in result.output
+
+
+def test_a_translation_with_a_placeholder_the_message_lacks_is_caught(tmp_path, monkeypatch):
+    for language in i18n.LANGUAGES:
+        folder = tmp_path / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        for part in (i18n.LOCALES_DIR / language / "LC_MESSAGES").glob("*.po"):
+            text = part.read_text(encoding="utf-8")
+            if language == "fr" and part.name == "common.po":
+                text = text.replace('msgstr "Jeton"', 'msgstr "Jeton %(oops)s"')
+            (folder / part.name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
+    caught = [(lang, problem) for lang, msgid, problem in i18n.missing() if msgid == "Token"]
+    assert len(caught) == 1 and caught[0][0] == "fr"
+    assert caught[0][1].endswith("unknown placeholder") and "signin.html" in caught[0][1]

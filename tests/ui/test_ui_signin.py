@@ -1,0 +1,116 @@
+"""Signing in to the catalogue with a token: the session cookie, CSRF, and how sessions end."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from api.support import client_for
+from pagetext import form_token, page, sign_in
+from sqlmodel import Session
+
+from hub import tokens
+from hub.ui import visitors
+from hub.ui.signin import safe_next
+
+
+def issue(engine, role: str, *organizations: str, expires: datetime | None = None) -> tokens.Issued:
+    with Session(engine) as session:
+        return tokens.issue(session, role, list(organizations), f"test {role}", expires)
+
+
+def test_an_operator_signs_in_and_the_cookie_is_a_session_not_the_token(engine, client):
+    issued = issue(engine, "operator", "atmo-demo")
+    answer = sign_in(client, issued.token)
+    assert answer.status_code == 303 and answer.headers["location"] == "/dashboard"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{visitors.SESSION_COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert issued.token not in cookie and issued.token.split(".")[2] not in cookie
+    home = page(client, "/")
+    assert "Signed in as test operator (operator)" in home.words
+    assert "/dashboard" in home.links
+
+
+def test_signed_in_agencies_see_the_restricted_records_they_are_granted(engine, client, published):
+    restricted = published.closed["restricted"]
+    before = page(client, f"/datasets/{restricted}")
+    assert "Records not shown" in before.words or "records not shown" in before.words.lower()
+    issued = issue(engine, "agency", "metropole-civil-protection")
+    assert sign_in(client, issued.token, next=f"/datasets/{restricted}").status_code == 303
+    after = page(client, f"/datasets/{restricted}")
+    assert after.rows > 20 and "Records not shown" not in after.words
+
+
+def test_a_bad_token_is_refused_plainly_and_opens_no_session(client):
+    answer = sign_in(client, "hub.0123456789abcdef.not-a-secret-not-a-secret-not-a-secret-xx")
+    assert answer.status_code == 401
+    assert "This token is not valid" in answer.text
+    in_french = sign_in(client, "hub.0123456789abcdef.wrong", language="fr")
+    assert "Ce jeton n’est pas valide" in in_french.text
+    assert visitors.SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+
+
+def test_sign_in_without_the_form_token_is_refused(engine, client):
+    issued = issue(engine, "operator", "atmo-demo")
+    client.get("/signin")
+    answer = client.post(
+        "/signin", data={"token": issued.token, "csrf": "forged" * 8}, follow_redirects=False
+    )
+    assert answer.status_code == 400 and "set-cookie" not in answer.headers
+
+
+def test_sign_out_needs_the_session_form_token_then_ends_the_session(engine, client):
+    issued = issue(engine, "operator", "atmo-demo")
+    sign_in(client, issued.token)
+    refused = client.post("/signout", data={"csrf": "x" * 40}, follow_redirects=False)
+    assert refused.status_code == 400
+    assert "Signed in as" in page(client, "/").words
+    home = client.get("/", headers={"Accept-Language": "en"})
+    done = client.post("/signout", data={"csrf": form_token(home.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert "Signed in as" not in page(client, "/").words
+
+
+def test_revoking_the_token_ends_its_sessions_at_once(engine, client):
+    issued = issue(engine, "operator", "atmo-demo")
+    sign_in(client, issued.token)
+    assert "Signed in as" in page(client, "/").words
+    with Session(engine) as session:
+        tokens.revoke(session, issued.row.id)
+    assert "Signed in as" not in page(client, "/").words
+
+
+def test_a_session_ends_with_its_token(engine):
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    row = issue(engine, "operator", "atmo-demo", expires=soon).row
+    value = visitors.session_cookie(row.id, soon.timestamp())
+    assert visitors.session_of(value) is not None
+    assert visitors.session_of(value, now=soon.timestamp() + 1) is None
+    lasting = visitors.session_cookie(row.id, None, now=time.time())
+    assert visitors.session_of(lasting, now=time.time() + visitors.SESSION_SECONDS + 1) is None
+
+
+def test_forged_and_tampered_session_cookies_are_anonymous(engine, published):
+    issued = issue(engine, "operator", "atmo-demo")
+    genuine = visitors.session_cookie(issued.row.id, None)
+    body, mac = genuine.rsplit(".", 1)
+    other = issue(engine, "admin")
+    swapped = visitors.session_cookie(other.row.id, None).rsplit(".", 1)[0] + "." + mac
+    for forged in (f"{body}.{'0' * 64}", swapped, "garbage", f"{body}."):
+        with client_for(engine) as client:
+            client.cookies.set(visitors.SESSION_COOKIE, forged)
+            assert "Signed in as" not in page(client, "/").words
+
+
+def test_sign_in_goes_back_only_to_local_pages():
+    assert safe_next("/datasets/x?q=1") == "/datasets/x?q=1"
+    for outside in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
+        assert safe_next(outside) == "/"
+
+
+def test_repeated_bad_tokens_are_throttled(client):
+    for _ in range(20):
+        sign_in(client, "hub.0123456789abcdef.wrong")
+    answer = sign_in(client, "hub.0123456789abcdef.wrong")
+    assert answer.status_code == 429 and int(answer.headers["retry-after"]) > 0
