@@ -8,12 +8,14 @@ from the rows (counts, extent, time range, runs, reports) follows the rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from hub import charters
 from hub.models import Dataset
+from hub.refusals import ENGLISH, RUN_ERROR_KINDS, Message, Param, render
 
 ROLES = ("admin", "operator", "agency", "service", "crisis-cell", "subject")
 # "aggregates": no row, only hub.aggregates' suppressed cells (reading.condition opens nothing)
@@ -46,14 +48,25 @@ ANONYMOUS = Actor()
 
 @dataclass(frozen=True)
 class Grant:
-    """Which rows of a dataset an actor may read, and why."""
+    """Which rows of a dataset an actor may read, and why (a hub.refusals message code)."""
 
     scope: Scope
-    reason: str
+    code: str
+    params: Mapping[str, Param] = field(default_factory=dict)
     subjects: frozenset[str] = frozenset()  # scope "subjects": the pseudonymous keys
     area: tuple[float, float, float, float] | None = None  # scope "area": WGS84 bbox …
     start: datetime | None = None  # … and time window [start, end)
     end: datetime | None = None
+
+    @property
+    def message(self) -> Message:
+        """Why, as a code and its parameters (the UI translates it)."""
+        return Message(self.code, self.params)
+
+    @property
+    def reason(self) -> str:
+        """Why, in the API's English."""
+        return render(self.code, self.params)
 
     @property
     def reads_rows(self) -> bool:
@@ -67,13 +80,26 @@ class Grant:
 
 
 class AccessDenied(PermissionError):
-    """A read the dataset's charter does not allow to this actor."""
+    """A read the dataset's charter does not allow to this actor, and why (a message code)."""
 
-    def __init__(self, dataset_id: str, reason: str, actor: Actor = ANONYMOUS) -> None:
-        super().__init__(reason)
+    def __init__(
+        self,
+        dataset_id: str,
+        code: str,
+        params: Mapping[str, Param] | None = None,
+        actor: Actor = ANONYMOUS,
+    ) -> None:
         self.dataset_id = dataset_id
-        self.reason = reason
+        self.code = code
+        self.params: Mapping[str, Param] = params or {}
         self.actor = actor
+        self.reason = render(code, self.params)  # the API's English
+        super().__init__(self.reason)
+
+    @property
+    def message(self) -> Message:
+        """Why, as a code and its parameters (the UI translates it)."""
+        return Message(self.code, self.params)
 
 
 def grant(
@@ -90,94 +116,77 @@ def grant(
     them a subject or service reads nothing, and so sees nothing computed from the rows.
     """
     level = dataset.access
-    charter = f"charter {dataset.charter_id} {dataset.charter_version}".rstrip()
+    named = {
+        "dataset": dataset.id,
+        "charter": f"{dataset.charter_id} {dataset.charter_version}".rstrip(),
+    }
     if level == "open":
-        return Grant("all", f"open under {charter}")
+        return Grant("all", "open", {"charter": named["charter"]})
     if actor.operates(dataset.organization_id):
-        return Grant("all", f"operator of {dataset.organization_id}, the producer")
+        return Grant("all", "operator", {"organization": dataset.organization_id})
     if level == "restricted":
         member = _membership(dataset, actor)
         if member:
-            return Grant("all", f"{member}, named by {charter}")
-        return Grant(
-            "none",
-            f"the records of {dataset.id!r} are restricted by {charter} to "
-            "the members it names; they need a member's token (the metadata "
-            "stays public)",
-        )
+            return Grant("all", member.code, {**member.params, "charter": named["charter"]})
+        return Grant("none", "restricted_members", named)
     if level == "personal":
-        return _personal(dataset, actor, charter, purpose, subjects or frozenset())
+        return _personal(dataset, actor, named, purpose, subjects or frozenset())
     if level == "crisis":
-        return Grant(
-            "none",
-            f"the records of {dataset.id!r} open under {charter} only to crisis "
-            "cells, during a declared crisis covering them",
-        )
+        return Grant("none", "crisis_only", named)
     # An access level the hub does not know must never fall through to "open".
-    return Grant(
-        "none", f"the records of {dataset.id!r} have an unknown access level {level!r}: refused"
-    )
+    return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
 
 
 def _personal(
-    dataset: Dataset, actor: Actor, charter: str, purpose: str, subjects: frozenset[str]
+    dataset: Dataset,
+    actor: Actor,
+    named: Mapping[str, Param],
+    purpose: str,
+    subjects: frozenset[str],
 ) -> Grant:
-    """A subject's own rows, a service's rows of the subjects who consent; nothing else."""
-    closed = (
-        f"the records of {dataset.id!r} hold personal data under {charter}: only the data "
-        "subject, or a service holding their consent, may read them"
-    )
+    """A subject's own rows, a service's rows of the subjects who consent; nothing else.
+
+    `named`: the dataset and charter every refusal quotes."""
     if actor.role == "subject":
         if subjects:
-            return Grant(
-                "subjects", f"the data subject's own rows, linked under {charter}", subjects
-            )
-        return Grant(
-            "none",
-            f"{closed}; this account is linked to none of them (POST /api/v1/me/links)",
-        )
+            return Grant("subjects", "subject_own_rows", {"charter": named["charter"]}, subjects)
+        return Grant("none", "personal_no_link", named)
     if actor.role != "service":
-        return Grant("none", closed)
+        return Grant("none", "personal", named)
     if not actor.service:
-        return Grant("none", f"{closed}; this service token is tied to no registered service")
+        return Grant("none", "personal_no_service", named)
     terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
-    allowed = terms.purposes if terms else ()
+    allowed = list(terms.purposes) if terms else []
+    # Without purposes to offer (the charter cannot be read), the text says so instead.
+    unreadable = "" if allowed else "_unreadable"
     if not purpose:
-        return Grant(
-            "none",
-            f"{closed}; a service reads them for a declared purpose: add purpose= one of "
-            f"{', '.join(allowed) or 'none (the charter cannot be read)'}",
-        )
+        return Grant("none", f"personal_no_purpose{unreadable}", {**named, "purposes": allowed})
     if purpose not in allowed:
         return Grant(
             "none",
-            f"purpose {purpose!r} is not one that {charter} allows for {dataset.id!r}: "
-            f"{', '.join(allowed) or 'none (the charter cannot be read)'}",
+            f"purpose_not_allowed{unreadable}",
+            {**named, "purpose": purpose, "purposes": allowed},
         )
     if subjects:
         return Grant(
-            "subjects",
-            f"live consents of data subjects to service {actor.service} for {purpose!r}",
-            subjects,
+            "subjects", "consents", {"service": actor.service, "purpose": purpose}, subjects
         )
     return Grant(
-        "none",
-        f"{closed}; no data subject has a live consent for service {actor.service} to read "
-        f"them for {purpose!r}",
+        "none", "personal_no_consent", {**named, "service": actor.service, "purpose": purpose}
     )
 
 
-def _membership(dataset: Dataset, actor: Actor) -> str | None:
-    """How `actor` belongs to the charter's `restricted_to`, or None."""
+def _membership(dataset: Dataset, actor: Actor) -> Message | None:
+    """How `actor` belongs to the charter's `restricted_to` (a grant's code), or None."""
     if actor.anonymous or actor.role == "subject":
         return None
     # The charter file is the authority (the dataset keeps only its id): an edit applies at once.
     members = charters.restricted_to(dataset.charter_id, dataset.charter_version)
     shared = sorted(actor.organizations & members)
     if shared:
-        return f"member of {shared[0]}"
+        return Message("member", {"organization": shared[0]})
     if f"role:{actor.role}" in members:
-        return f"{actor.role} role"
+        return Message("member_role", {"role": actor.role})
     return None
 
 
@@ -189,7 +198,17 @@ def sees_computed(dataset: Dataset, actor: Actor = ANONYMOUS) -> bool:
 def redact_run_error(error: str, whole: bool) -> str:
     """A run's error text for a caller who may (`whole`) or may not read every row: a reader's
     message can quote a row's values."""
-    if not error or whole:
-        return error
-    kind = error.split(":", 1)[0] if ":" in error else "error"
-    return f"{kind} (details withheld under the dataset's charter)"
+    shown = run_error(error, whole)
+    return render(shown.code, shown.params) if shown else ""
+
+
+def run_error(error: str, whole: bool) -> Message | None:
+    """A run's error as a message for a caller who may (`whole`) or may not read every row:
+    all of it, or only its kind (the text before its first colon); None for no error."""
+    if not error:
+        return None
+    if whole:
+        return Message("run_error", {"error": error})
+    kind = error.split(":", 1)[0] if ":" in error else ENGLISH["run_failed"]
+    known = RUN_ERROR_KINDS.get(kind)
+    return Message("run_error_withheld", {"kind": Message(known) if known else kind})

@@ -156,7 +156,7 @@ def read_aggregates(
         reading.engine_of(session),
         dataset,
         caller,
-        Grant("aggregates", describe(dataset, question, measure, k, cells)),
+        covered(dataset, question, measure, k, cells),
         rows=0,
     )
     return Answer(dataset.id, question, measure, k, cells)
@@ -425,17 +425,23 @@ def rounded(number: float) -> float:
     return float(f"{number:.{SIGNIFICANT}g}")
 
 
-def describe(
+def covered(
     dataset: Dataset, question: Question, measure: str, k: int, cells: Sequence[Cell]
-) -> str:
-    """What an aggregate read covered, for the access log."""
-    grouped = f", grouped by {question.group}" if question.group else ""
-    shown = sum(not cell.suppressed for cell in cells)
-    return (
-        f"public aggregates of {measure!r} by {question.by}{grouped}, {iso(question.start)} to "
-        f"{iso(question.end)}: {shown} of {len(cells)} cells published, groups of fewer than "
-        f"{k} data subjects suppressed (charter {dataset.charter_id} {dataset.charter_version})"
-    )
+) -> Grant:
+    """What an aggregate read covered, as the access log records it (a message code)."""
+    params: dict[str, Any] = {
+        "measure": measure,
+        "by": question.by,
+        "start": iso(question.start),
+        "end": iso(question.end),
+        "shown": sum(not cell.suppressed for cell in cells),
+        "cells": len(cells),
+        "k": k,
+        "charter": f"{dataset.charter_id} {dataset.charter_version}",
+    }
+    if question.group:
+        return Grant("aggregates", "aggregates_grouped", {**params, "group": question.group})
+    return Grant("aggregates", "aggregates", params)
 
 
 def iso(moment: datetime) -> str:

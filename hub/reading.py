@@ -91,13 +91,18 @@ def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = Fal
     held = scopes.readable(engine, dataset, caller.actor, caller.purpose)
     given = access.grant(dataset, caller.actor, purpose=caller.purpose, subjects=held)
     if not given.reads_rows or (whole and not given.whole):
-        reason = (
-            given.reason
+        refused = (
+            AccessDenied(dataset.id, given.code, given.params, caller.actor)
             if not given.reads_rows
-            else (f"{given.reason}: this read shows every row of {dataset.id!r}, beyond that grant")
+            else AccessDenied(
+                dataset.id,
+                "beyond_grant",
+                {"grant": given.message, "dataset": dataset.id},
+                caller.actor,
+            )
         )
-        record(engine, dataset, caller, given, outcome="denied", reason=reason)
-        raise AccessDenied(dataset.id, reason, caller.actor)
+        record(engine, dataset, caller, given, outcome="denied", reason=refused.reason)
+        raise refused
     return given
 
 
