@@ -538,17 +538,27 @@ def inside(layout: Layout, bbox: tuple[float, float, float, float]) -> sa.Column
 def latest(
     connection: Connection, layout: Layout, limit: int, within: sa.ColumnElement[bool] | None = None
 ) -> list[dict[str, Any]]:
-    """The newest records, newest first, inside the reader's grant."""
+    """The newest records, newest first (those without a time last), inside the reader's grant.
+
+    Timed and untimed rows are read apart: `time DESC NULLS LAST` walks no index on PostgreSQL
+    (its index keeps NULLs first going backwards), so it would sort the whole table.
+    """
     table = layout.table
-    order = (
-        [table.c[layout.time].desc().nulls_last(), table.c["_id"].desc()]
-        if layout.time
-        else [table.c["_id"].desc()]
-    )
-    statement = sa.select(table).order_by(*order).limit(limit)
-    if within is not None:
-        statement = statement.where(within)
-    return to_records(layout, connection.execute(statement).all())
+
+    def newest(condition: sa.ColumnElement[bool] | None, order: list[Any], count: int) -> list[Any]:
+        statement = sa.select(table).order_by(*order).limit(count)
+        for clause in (condition, within):
+            if clause is not None:
+                statement = statement.where(clause)
+        return list(connection.execute(statement).all())
+
+    if not layout.time:
+        return to_records(layout, newest(None, [table.c["_id"].desc()], limit))
+    time = table.c[layout.time]
+    rows = newest(time.is_not(None), [time.desc(), table.c["_id"].desc()], limit)
+    if len(rows) < limit:
+        rows += newest(time.is_(None), [table.c["_id"].desc()], limit - len(rows))
+    return to_records(layout, rows)
 
 
 def encode_position(layout: Layout, sort: Sequence[selection.SortKey], row: Any) -> str:
