@@ -5,6 +5,8 @@ UV := $(VENV)/bin/uv
 PYTEST := $(VENV)/bin/pytest
 POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
+ASSETS := hub/ui/assets
+VENDOR := hub/ui/static/vendor
 
 .PHONY: install demo serve test test-sqlite test-postgres services bench soak lint
 
@@ -12,8 +14,24 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==0.13.9
 
-install: $(UV)
+install: $(UV) $(VENDOR)/.stamp
 	$(UV) sync --frozen --compile-bytecode
+
+# The UI's browser libraries, from the npm registry as pinned by hub/ui/assets/package-lock.json:
+# `npm ci` (the npm cache first, the registry only for what it lacks; axe-core, which the tests
+# run in pages, stays in node_modules), then only the files pages load are copied into hub/ui/static/vendor (gitignored; a wheel carries it as an artifact). The
+# stamp is newer than the lock file once done, so it is redone only when the lock file changes.
+$(VENDOR)/.stamp: $(ASSETS)/package-lock.json
+	@command -v npm >/dev/null || { echo "make install needs npm (apt-get install npm)" >&2; exit 1; }
+	cd $(ASSETS) && npm ci --prefer-offline --include=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR).new && mkdir -p $(VENDOR).new
+	cp $(ASSETS)/node_modules/uplot/dist/uPlot.iife.min.js $(ASSETS)/node_modules/uplot/dist/uPlot.min.css \
+		$(ASSETS)/node_modules/leaflet/dist/leaflet.js $(ASSETS)/node_modules/leaflet/dist/leaflet.css \
+		$(VENDOR).new/
+	cp $(ASSETS)/node_modules/uplot/LICENSE $(VENDOR).new/LICENSE-uplot.txt
+	cp $(ASSETS)/node_modules/leaflet/LICENSE $(VENDOR).new/LICENSE-leaflet.txt
+	rm -rf $(VENDOR) && mv $(VENDOR).new $(VENDOR)
+	touch $@
 
 demo: install
 	$(VENV)/bin/hub demo
@@ -43,6 +61,7 @@ bench: install
 	$(VENV)/bin/python bench/access.py
 	$(VENV)/bin/python bench/harvest.py
 	$(VENV)/bin/python bench/api.py
+	$(VENV)/bin/python bench/ui.py
 
 # Ten minutes of repeated harvests and concurrent reads against a real `hub serve`.
 soak: install

@@ -6,8 +6,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, FilePath, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,12 @@ class Settings(BaseSettings):
     harvest_concurrency: int = Field(default=4, ge=1)  # sources one harvest runs at once
     # The port of the Prefect server `hub serve` starts (unset: a free one).
     prefect_port: int | None = Field(default=None, ge=1, le=65535)
+    # Map tiles: a URL template with {z}, {x}, {y} ({s} for subdomains), absolute http(s) or on
+    # the hub itself ("/tiles/…"). Unset, maps draw over a plain background with the outline.
+    tiles_url: str = ""
+    tiles_attribution: str = ""  # the tiles' credit line, shown on every map (plain text)
+    # The territory's outline (GeoJSON, WGS84); unset, the hull of the open datasets' extents.
+    territory_file: FilePath | None = None
 
     @field_validator("fetch_allow_private", mode="before")
     @classmethod
@@ -71,6 +78,25 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return [str(v) for v in value]
         return [w for w in str(value).replace(",", " ").split() if w]
+
+    @field_validator("tiles_url")
+    @classmethod
+    def _tiles(cls, value: str) -> str:
+        if not value:
+            return value
+        if not all(part in value for part in ("{z}", "{x}", "{y}")):
+            raise ValueError("must be a tile URL template holding {z}, {x} and {y}")
+        if value.startswith("/") and not value.startswith("//"):
+            return value  # tiles the hub serves itself
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is no number raises ValueError here, at start
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL or a path on the hub (/…)")
+        if "{" in parts.hostname.partition(".")[2]:
+            # The pages' Content-Security-Policy names the tiles' origin: only the first label
+            # may vary ({s}.tile.example.org is allowed as *.tile.example.org).
+            raise ValueError("may vary in its host's first label only")
+        return value
 
     @field_validator("schemas_path", "charters_path", "sources_path", "file_roots", mode="before")
     @classmethod

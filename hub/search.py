@@ -5,18 +5,20 @@ condition tree (CKAN's q and fq compile to one), field filters, an area, an upda
 time-coverage window, a sort and a page. The matching documents (and their relevance) are found
 in SQL over `hub.searchindex`'s tables: FTS5 on SQLite, a tsvector on PostgreSQL. Their facets are
 counted, and they are ordered and paged, over the columns `hub.searchcache` holds in memory; a
-sort on a value computed from the rows stays in SQL. What is computed from a dataset's rows
-(extent, time range, counts) is matched only for datasets whose rows the caller may read whole,
-as `hub.access` decides.
+sort on a value computed from the rows stays in SQL. The freshness facets and filters
+(`freshness`, `timeliness`) are measured against the clock when the search runs. What is
+computed from a dataset's rows (extent, time range, counts) is matched only for datasets whose
+rows the caller may read whole, as `hub.access` decides.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from hub import access, schemas, searchcache, wording
 from hub.access import ANONYMOUS, Actor
+from hub.api.shapes import DEFAULT_STALE_AFTER, STALE_AFTER
 from hub.models import Dataset
 from hub.searchindex import COMPUTED_FIELDS, DATASETS, PARTS, WEIGHTS, searchdoc, searchfield
 
@@ -109,6 +112,15 @@ SORT_KEYS = (
 )
 RELEVANCE = (("score", True), ("metadata_modified", True))
 
+# Facets and filters on how recent a dataset's data is, computed at search time from when it last
+# received rows (`published_at`): `freshness` is its age, `timeliness` whether that age is within
+# what its theme expects (hub.api.shapes.STALE_AFTER: the `stale` flag every summary carries).
+# No value is stored for them: they change with the clock, not with the dataset.
+AGES = (("day", timedelta(days=1)), ("week", timedelta(days=7)), ("month", timedelta(days=30)))
+FRESHNESS_VALUES = (*(name for name, _ in AGES), "older", "never")
+TIMELINESS_VALUES = ("fresh", "stale")
+CLOCK_FACETS = {"freshness": FRESHNESS_VALUES, "timeliness": TIMELINESS_VALUES}
+
 
 @dataclass(frozen=True)
 class Query:
@@ -129,6 +141,7 @@ class Query:
     facet_mincount: int = 1
     # A facet counted without its own filter shows what choosing another value would give.
     facets_beside_filters: bool = False
+    now: datetime | None = None  # what `freshness` and `timeliness` are measured from (None: now)
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,8 @@ class BadQuery(ValueError):
 def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     """The datasets matching `query`, as `actor` may search them."""
     connection = session.connection()
+    # One moment for the whole search: the clock facets count what the clock filters match.
+    query = dataclasses.replace(query, now=_utc(query.now or datetime.now(UTC)))
     compiler = _Compiler(connection, actor)
     matched = compiler.conditions(query, skip_filter=None)
     if not all(key in searchcache.SORT_KEYS for key, _ in query.sort):
@@ -164,7 +179,7 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     for name in query.facets:
         beside = query.facets_beside_filters and name in query.filters
         condition = compiler.conditions(query, skip_filter=name) if beside else matched
-        if name not in searchcache.FACET_FIELDS:
+        if name not in searchcache.FACET_FIELDS and name not in CLOCK_FACETS:
             facets[name] = compiler.facet(name, condition, query)
             continue
         if beside:
@@ -173,9 +188,49 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
             counted = copy.positions(others)
         else:
             counted = hits
-        counts = copy.counts(name, counted)
-        facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
+        facets[name] = _held_facet(copy, name, counted, query)
     return Found(len(hits), ids, facets)
+
+
+def _held_facet(
+    copy: searchcache.Documents, name: str, hits: np.ndarray, query: Query
+) -> list[tuple[str, int]]:
+    """A facet counted over the copy in memory: a stored field's values, most first, or a clock
+    facet's values in their own order (youngest first)."""
+    if name not in CLOCK_FACETS:
+        counts = copy.counts(name, hits)
+        return copy.top(name, counts, query.facet_mincount, query.facet_limit)
+    labels = _clock_labels(copy, name, hits, query.now or datetime.now(UTC))
+    found = np.bincount(labels, minlength=len(CLOCK_FACETS[name]))
+    return [
+        (value, int(n))
+        for value, n in zip(CLOCK_FACETS[name], found, strict=True)
+        if n >= max(query.facet_mincount, 1)
+    ]
+
+
+def _clock_labels(
+    copy: searchcache.Documents, name: str, hits: np.ndarray, now: datetime
+) -> np.ndarray:
+    """Each hit's value of a clock facet, as an index into CLOCK_FACETS[name]."""
+    age = _utc(now).timestamp() - copy.numbers["published_at"][hits]
+    never = np.isnan(age)
+    if name == "freshness":
+        limits = np.array([span.total_seconds() for _, span in AGES])
+        labels = np.searchsorted(limits, np.where(never, 0.0, age), side="left")
+        return np.where(never, FRESHNESS_VALUES.index("never"), labels)
+    themes = copy.facets["theme"]
+    theme_of = np.full(len(copy.ids), -1, np.int64)
+    theme_of[themes.positions] = themes.codes
+    limit_of = np.array(
+        [
+            *(STALE_AFTER.get(v, DEFAULT_STALE_AFTER).total_seconds() for v in themes.values),
+            DEFAULT_STALE_AFTER.total_seconds(),  # code -1: no theme
+        ]
+    )
+    limit = limit_of[theme_of[hits]]
+    stale = never | (age > np.where(never, 0.0, limit))
+    return stale.astype(np.int64)  # 0: fresh, 1: stale
 
 
 def _find_everything(connection: Connection, query: Query) -> Found:
@@ -187,7 +242,9 @@ def _find_everything(connection: Connection, query: Query) -> Found:
         page = whole.order(query.sort)[query.offset : query.offset + query.limit]
         ids = copy.names[page].tolist()
     facets = {
-        name: copy.top(name, whole.counts(name), query.facet_mincount, query.facet_limit)
+        name: _held_facet(copy, name, whole.hits, query)
+        if name in CLOCK_FACETS
+        else copy.top(name, whole.counts(name), query.facet_mincount, query.facet_limit)
         for name in query.facets
     }
     return Found(total, ids, facets)
@@ -205,17 +262,54 @@ def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query
     if query.limit > 0 and query.offset < total:
         ordered = compiler.ordered(hits.with_only_columns(searchdoc.c.dataset_id), query)
         ids = list(connection.execute(ordered.limit(query.limit).offset(query.offset)).scalars())
-    facets = {
-        name: compiler.facet(
-            name,
+    facets = {}
+    for name in query.facets:
+        condition = (
             compiler.conditions(query, skip_filter=name)
             if query.facets_beside_filters and name in query.filters
-            else matched,
-            query,
+            else matched
         )
-        for name in query.facets
-    }
+        if name not in CLOCK_FACETS:
+            facets[name] = compiler.facet(name, condition, query)
+            continue
+        counted, _ = compiler.hits(condition, query, scored=False)
+        copy = searchcache.documents(connection, counted)
+        facets[name] = _held_facet(copy, name, copy.positions(counted), query)
     return Found(total, ids, facets)
+
+
+def clock_condition(name: str, value: str, now: datetime) -> Condition:
+    """The datasets with this value of a clock facet at `now` (an unknown value: none), as
+    conditions on `published_at` (epoch seconds in the index)."""
+    moment = _utc(now).timestamp()
+    if name == "freshness":
+        bounds = [moment - span.total_seconds() for _, span in AGES]
+        ranges: dict[str, Condition] = {
+            "day": Between("published_at", bounds[0], None),
+            "week": Between("published_at", bounds[1], bounds[0], high_inclusive=False),
+            "month": Between("published_at", bounds[2], bounds[1], high_inclusive=False),
+            "older": Between("published_at", None, bounds[2], high_inclusive=False),
+            "never": Not(Between("published_at", None, None)),
+        }
+        return ranges.get(value, Not(Everything()))
+    if name != "timeliness" or value not in TIMELINESS_VALUES:
+        return Not(Everything())
+
+    def within(limit: timedelta) -> Condition:
+        return Between("published_at", moment - limit.total_seconds(), None)
+
+    fresh = AnyOf(
+        (
+            *(AllOf((Equals("theme", t), within(limit))) for t, limit in STALE_AFTER.items()),
+            AllOf(
+                (
+                    Not(AnyOf(tuple(Equals("theme", t) for t in STALE_AFTER))),
+                    within(DEFAULT_STALE_AFTER),
+                )
+            ),
+        )
+    )
+    return fresh if value == "fresh" else Not(fresh)
 
 
 def datasets(session: Session, ids: list[str]) -> list[Dataset]:
@@ -274,7 +368,12 @@ class _Compiler:
         parts: list[Condition] = [Words(query.text), query.where]
         for name, values in query.filters.items():
             if name != skip_filter and values:
-                parts.append(AnyOf(tuple(Equals(name, v) for v in values)))
+                now = query.now or datetime.now(UTC)
+                parts.append(
+                    AnyOf(tuple(clock_condition(name, v, now) for v in values))
+                    if name in CLOCK_FACETS
+                    else AnyOf(tuple(Equals(name, v) for v in values))
+                )
         ranked = not self.compiled
         self.compiled = True
         clauses = [self.condition(AllOf(tuple(parts)), ranked=ranked)]
@@ -554,7 +653,7 @@ def _everything(query: Query) -> bool:
         return False
     if query.covers_from is not None or query.covers_until is not None:
         return False
-    if not all(name in searchcache.FACET_FIELDS for name in query.facets):
+    if not all(n in searchcache.FACET_FIELDS or n in CLOCK_FACETS for n in query.facets):
         return False
     parts: list[Condition] = [Words(query.text), query.where]
     while parts:

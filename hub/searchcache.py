@@ -43,6 +43,9 @@ FACET_FIELDS = (
 )
 NUMBER_KEYS = ("metadata_modified", "metadata_created", "num_resources", "num_tags")
 SORT_KEYS = frozenset({"score", "id", "name", "title", "title_string", *NUMBER_KEYS})
+# Numbers held beside the sort keys: when a dataset last received rows, which hub.search's
+# freshness facets measure against the clock.
+HELD_NUMBERS = (*NUMBER_KEYS, "published_at")
 MISSING_BATCH = 500  # ids read per statement when the copy grows
 
 
@@ -72,7 +75,7 @@ class Documents:
         self.ids = np.empty(0, np.int64)
         self.names = np.empty(0, object)  # dataset ids
         self.titles = np.empty(0, object)  # lower-cased titles
-        self.numbers = {key: np.empty(0, np.float64) for key in NUMBER_KEYS}
+        self.numbers = {key: np.empty(0, np.float64) for key in HELD_NUMBERS}
         self.facets = {name: _Facet() for name in FACET_FIELDS}
         self.loaded = 0  # documents held after the last whole read
         self._sorted = np.empty(0, np.int64)  # the ids in order, to find a position
@@ -101,7 +104,7 @@ class Documents:
         first = len(self.ids)
         position = {doc_id: first + index for index, (doc_id, _) in enumerate(docs)}
         titles: dict[int, str] = {}
-        numbers: dict[str, dict[int, float]] = {key: {} for key in NUMBER_KEYS}
+        numbers: dict[str, dict[int, float]] = {key: {} for key in HELD_NUMBERS}
         entries: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in FACET_FIELDS}
         for doc_id, name, value, number in fields:
             if doc_id not in position:
@@ -118,7 +121,7 @@ class Documents:
         self.names = np.concatenate([self.names, np.array([d[1] for d in docs], object)])
         added = np.array([titles.get(d[0], "") for d in docs], object)
         self.titles = np.concatenate([self.titles, added])
-        for key in NUMBER_KEYS:
+        for key in HELD_NUMBERS:
             column = np.array([numbers[key].get(d[0], np.nan) for d in docs], np.float64)
             self.numbers[key] = np.concatenate([self.numbers[key], column])
         for name, (at, codes) in entries.items():
@@ -295,7 +298,7 @@ def _extend(copy: Documents, connection: Connection, ids: list[int] | None) -> N
     fields = (
         sa.select(searchdoc.c.id, searchfield.c.field, searchfield.c.value, searchfield.c.number)
         .select_from(joined)
-        .where(searchfield.c.field.in_((*FACET_FIELDS, "title", *NUMBER_KEYS)))
+        .where(searchfield.c.field.in_((*FACET_FIELDS, "title", *HELD_NUMBERS)))
     )
     if ids is not None:
         docs = docs.where(searchdoc.c.id.in_(ids))

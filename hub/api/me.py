@@ -416,17 +416,23 @@ def subject_entry(seen: history.Seen) -> SubjectEntry:
 
 def parse_expiry(text: str) -> datetime:
     """A consent's end: a day (the consent holds through it, UTC) or an instant; or a 400."""
-    value = text.strip()
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC) + (
-                timedelta(days=1)
-            )
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return expiry(text)
     except ValueError:
         raise HTTPException(
-            400, f"expires {value!r} is not a day (YYYY-MM-DD) or an ISO 8601 instant"
+            400, f"expires {text.strip()!r} is not a day (YYYY-MM-DD) or an ISO 8601 instant"
         ) from None
+
+
+def expiry(text: str) -> datetime:
+    """A consent's end: a day (the consent holds through it, UTC) or an instant (no zone: UTC);
+    ValueError for anything else. The catalogue's consent form shares it."""
+    value = text.strip()
+    if len(value) == 10:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC) + (
+            timedelta(days=1)
+        )
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -1,28 +1,49 @@
-"""One page per dataset: charter, schema, validation, runs, preview and ways to get the data."""
+"""One page per dataset: charter, interview, chart, map, grid, validation, runs, preview, downloads.
+
+Everything computed from records comes through `hub.reading` with the visitor's caller, so a
+page shows only the rows its visitor may read and each read of non-open data is logged. The
+page reads once, and a bounded amount: the newest `NEWEST_ROWS` records feed the preview, the
+chart and the map's summary, whatever the size of the dataset.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
 from hub import access, catalogue, charters, reading
+from hub.access import AccessDenied
 from hub.api.dcat import documents as dcat_documents
 from hub.api.dcat import routes as dcat_routes
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.shapes import describe, describe_run
-from hub.models import Dataset, HarvestRun
+from hub.models import Dataset, HarvestRun, QuarantinedRow
+from hub.records import Layout
+from hub.selfdata import scopes
+from hub.ui import i18n, interview, refusals
+from hub.ui.charts import chart_of, chart_texts
+from hub.ui.gridpictures import grid_preview
 from hub.ui.pages import render
-from hub.ui.visitors import VisitorDep
+from hub.ui.territory import MEDIA_TYPE, map_settings
+from hub.ui.visitors import Visitor, VisitorDep
 
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
+NEWEST_ROWS = 600  # one bounded read feeds the preview, the chart and the map's summary
+MAP_ROWS = 2_000  # newest rows the map's GeoJSON reads …
+MAP_FEATURES = 500  # … and the places it sends at most (the newest record of each)
+MAP_PROPERTIES = 8
+QUARANTINE_SHOWN = 20
+RUNS_SHOWN = 20
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,8 +52,9 @@ router = APIRouter(include_in_schema=False)
 def render_dataset(
     request: Request, session: SessionDep, visitor: VisitorDep, dataset_id: str
 ) -> Response:
-    """One dataset: charter, schema, validation, runs, preview and API links; its DCAT-AP
-    document when `Accept` prefers Turtle, JSON-LD or RDF/XML to HTML."""
+    """One dataset: charter in plain words, interview card, chart, map, grid preview,
+    validation, runs, preview and ways to get the data; its DCAT-AP document when `Accept`
+    prefers Turtle, JSON-LD or RDF/XML to HTML."""
     try:
         dataset = catalogue.get(session, dataset_id)
     except catalogue.NotFound:
@@ -43,55 +65,141 @@ def render_dataset(
         return dcat_routes.dataset_answer(
             session, dataset, base_url(request), caller.actor, syntax, {"Vary": "Accept"}
         )
-    whole = access.sees_computed(dataset, caller.actor)
-    detail = describe(session, dataset, base_url(request), whole)
-    runs = catalogue.runs_of(session, dataset_id, limit=20)
-    preview, denied = read_preview(session, dataset, caller)
+    language = i18n.negotiate(
+        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+    )
+    given = grant_of(session, dataset, visitor)
+    whole = given.whole
+    root = base_url(request)
+    detail = describe(session, dataset, root, whole)
+    runs = catalogue.runs_of(session, dataset_id, limit=RUNS_SHOWN)
+    newest, shape = read_newest(session, dataset, caller, given)
+    charter = charter_of(dataset)
+    with i18n.speaking(language):  # the sentences built here are in the page's language
+        card = interview.answers(interview.card(session, dataset, detail, runs, charter, whole))
+        refusal = None if given.reads_rows else refusal_text(given)
+        validation = summarise_validation(runs) if whole else None
+        quarantined = quarantine_of(session, dataset, caller, validation)
+        notes = {r.id: run_note(r, whole) for r in runs}
+        chart = chart_of(shape, newest) if shape else None
+        chart_rows = chart_texts(chart) if chart else []
+    grid = grid_preview(session, dataset, caller) if whole else None
     page = render(
         request,
         visitor,
         "dataset.html",
         {
             "d": detail,
-            "purposes": purposes_of(dataset),
+            "charter": charter,
+            "purposes": list(charter.purposes) if charter else [],
+            "interview": card,
             "runs": [describe_run(r, whole) for r in runs],
-            "validation": summarise_validation(runs) if whole else None,
-            "preview": preview,
-            "denied": denied,
+            "validation": validation,
+            "quarantine": quarantined,
+            "preview": newest[:PREVIEW_ROWS],
+            "denied": refusal,
             "columns": [f.name for f in detail.schema_.fields],
-            "run_errors": {r.id: access.redact_run_error(r.error, whole) for r in runs},
+            "run_errors": notes,
+            "chart": chart,
+            "chart_rows": chart_rows,
+            "map": map_of(request, dataset, shape, newest, whole, given.reads_rows),
+            "grid": grid,
+            "snippets": snippets(session, dataset, root),
         },
+        language=language,
     )
     # the same URL answers DCAT-AP documents (above)
     page.headers["Vary"] = f"Accept, {page.headers['Vary']}"
     return page
 
 
-def read_preview(
-    session: Session, dataset: Dataset, caller: reading.Caller
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The latest records the caller may read, else why none are shown.
-
-    A page view is no attempt to read: refusals are not logged, reads are (by hub.reading).
-    """
-    given = access.grant(dataset, caller.actor)
-    if not given.reads_rows:
-        return [], given.reason
+@router.get("/datasets/{dataset_id}/map.geojson")
+def dataset_places(session: SessionDep, visitor: VisitorDep, dataset_id: str) -> JSONResponse:
+    """The places of a dataset's newest records the visitor may read, as GeoJSON points (the
+    newest record of each place), for the page's map; 403 when the charter opens none."""
     try:
-        return reading.read_latest(session, dataset, caller, PREVIEW_ROWS), None
+        dataset = catalogue.get(session, dataset_id)
+        shape = reading.layout(session, dataset)
+    except catalogue.NotFound as missing:
+        return JSONResponse({"detail": str(missing)}, 404)
+    lon, lat = reading.coordinates(shape)
+    if not (lon and lat):
+        return JSONResponse(
+            {"type": "FeatureCollection", "features": []},
+            media_type=MEDIA_TYPE,
+            headers={"Vary": "Cookie, Authorization"},
+        )
+    try:
+        rows = reading.read_latest(session, dataset, visitor.caller, MAP_ROWS)
+    except AccessDenied as denied:  # an asked-for read: the refusal is logged (hub.reading)
+        return JSONResponse({"detail": denied.reason}, 403)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [row[lon], row[lat]]},
+            "properties": shown_properties(row, shape, lon, lat),
+        }
+        for row in places_of(rows, lon, lat)[:MAP_FEATURES]
+    ]
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features},
+        media_type=MEDIA_TYPE,
+        # what it holds depends on who asks: no shared cache may keep one visitor's answer
+        headers={"Cache-Control": "private, no-store", "Vary": "Cookie, Authorization"},
+    )
+
+
+def grant_of(session: Session, dataset: Dataset, visitor: Visitor) -> access.Grant:
+    """The visitor's grant, as hub.reading computes it (a data subject's own rows count)."""
+    held = scopes.readable(reading.engine_of(session), dataset, visitor.actor, "")
+    return access.grant(dataset, visitor.actor, subjects=held)
+
+
+def read_newest(
+    session: Session, dataset: Dataset, caller: reading.Caller, given: access.Grant
+) -> tuple[list[dict[str, Any]], Layout | None]:
+    """The newest records the caller may read (one logged read), and their table's layout.
+
+    A page view is no attempt to read: a visitor granted nothing is not read for, so no
+    refusal is logged; reads are (by hub.reading).
+    """
+    try:
+        shape = reading.layout(session, dataset)
     except catalogue.NotFound:
         return [], None
+    if not given.reads_rows:
+        return [], shape
+    try:
+        return reading.read_latest(session, dataset, caller, NEWEST_ROWS), shape
+    except AccessDenied:  # the grant changed between the two looks
+        return [], shape
 
 
-def purposes_of(dataset: Dataset) -> list[str]:
-    """The purposes of the charter version a dataset was published under."""
+def refusal_text(given: access.Grant) -> str:
+    """Why the visitor sees no records, in the page's language (from the grant's code)."""
+    return refusals.message_text(given.message, i18n.gettext)
+
+
+def error_type_text(kind: str) -> str:
+    """A validation error type in the page's language."""
+    return refusals.error_type_text(kind, i18n.gettext)
+
+
+def run_note(run: HarvestRun, whole: bool) -> str:
+    """A run's error in the page's language: all of it, or only its kind (`whole` False)."""
+    shown = access.run_error(run.error, whole)
+    return refusals.message_text(shown, i18n.gettext) if shown else ""
+
+
+def charter_of(dataset: Dataset) -> charters.Charter | None:
+    """The charter version a dataset was published under (else its latest version)."""
     try:
         versions = charters.charter_versions(dataset.charter_id)
     except charters.CharterError:
         log.warning("charter %s of %s not found", dataset.charter_id, dataset.id)
-        return []
+        return None
     matching = [c for c in versions if c.version == dataset.charter_version] or versions
-    return list(matching[-1].purposes)
+    return matching[-1] if matching else None
 
 
 def summarise_validation(runs: list[HarvestRun]) -> dict[str, Any] | None:
@@ -108,6 +216,147 @@ def summarise_validation(runs: list[HarvestRun]) -> dict[str, Any] | None:
         "valid": report.get("valid", False),
         "rows": rows,
         "errors": report.get("stats", {}).get("errors", len(listed)),
-        "by_type": by_type,
+        "by_type": [(kind, error_type_text(kind), n) for kind, n in by_type],
         "partial": len(listed) < report.get("stats", {}).get("errors", 0),
+    }
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A quarantined row as the page lists it: its number and each problem's field and cell."""
+
+    row: int
+    problems: list[tuple[str, str, str]]  # (type in words, field, cell)
+
+
+def quarantine_of(
+    session: Session,
+    dataset: Dataset,
+    caller: reading.Caller,
+    validation: dict[str, Any] | None,
+) -> list[Quarantined]:
+    """The first quarantined rows of the validated run, for those who may read every row (the
+    validation summary exists only for them); one logged read."""
+    if not validation or not validation["run"].rows_quarantined:
+        return []
+    try:
+        found = reading.read_quarantine(
+            session, dataset, caller, validation["run"].id, QUARANTINE_SHOWN
+        )
+    except AccessDenied:
+        return []
+    return [quarantined_row(r) for r in found.rows]
+
+
+def quarantined_row(row: QuarantinedRow) -> Quarantined:
+    """A quarantined row's problems: the error type, the field and the cell it is about."""
+    problems = []
+    for error in row.errors:
+        name = str(error.get("fieldName") or error.get("field") or "")
+        cell = error.get("cell")
+        if cell is None and name:
+            cell = row.cells.get(name)
+        problems.append(
+            (error_type_text(str(error.get("type", "error"))), name, "" if cell is None else cell)
+        )
+    return Quarantined(row.row_number, problems)
+
+
+# --- map -----------------------------------------------------------------------------------
+
+
+def places_of(rows: list[dict[str, Any]], lon: str, lat: str) -> list[dict[str, Any]]:
+    """The newest record of each place (rows newest first), in that order."""
+    seen: set[tuple[float, float]] = set()
+    kept = []
+    for row in rows:
+        x, y = row.get(lon), row.get(lat)
+        if not isinstance(x, int | float) or not isinstance(y, int | float):
+            continue
+        spot = (round(float(x), 6), round(float(y), 6))
+        if spot not in seen:
+            seen.add(spot)
+            kept.append(row)
+    return kept
+
+
+def shown_properties(row: dict[str, Any], shape: Layout, lon: str, lat: str) -> dict[str, Any]:
+    """What a map's popup shows of a place's newest record: its first filled fields."""
+    kept = {k: v for k, v in row.items() if k not in (lon, lat) and v not in (None, "")}
+    return dict(list(kept.items())[:MAP_PROPERTIES])
+
+
+def map_of(
+    request: Request,
+    dataset: Dataset,
+    shape: Layout | None,
+    newest: list[dict[str, Any]],
+    whole: bool,
+    reads_rows: bool,
+) -> dict[str, Any] | None:
+    """What the page's map draws: the records' places (a GeoJSON URL of this UI, read with
+    the visitor's session), else the extent for those who may see it; None: nothing to draw."""
+    lon, lat = reading.coordinates(shape) if shape else (None, None)
+    bbox = dataset.bbox if whole and dataset.bbox else None
+    places = len(places_of(newest, lon, lat)) if lon and lat else 0
+    if not places and not bbox:
+        return None
+    return {
+        **map_settings(),
+        "geojson": str(request.url_for("dataset_places", dataset_id=dataset.id))
+        if places and reads_rows
+        else "",
+        "bbox": ",".join(f"{v:.5f}" for v in bbox) if bbox else "",
+        "box": bbox,
+        "places": places,
+        "read": len(newest),
+    }
+
+
+# --- ways to get the data -------------------------------------------------------------------
+
+
+def snippets(session: Session, dataset: Dataset, root: str) -> dict[str, str]:
+    """Copy-ready calls for this dataset: curl, the ckanapi command, Python (httpx, ckanapi)."""
+    api = f"{root}api/v1/datasets/{dataset.id}"
+    token = dataset.access != "open"
+    auth_header = ' \\\n  -H "Authorization: Bearer $HUB_TOKEN"' if token else ""
+    py_headers = (
+        '\n    headers={"Authorization": f"Bearer {os.environ[\'HUB_TOKEN\']}"},' if token else ""
+    )
+    py_import = "import os\n\n" if token else ""
+    key = ' -c "$HUB_TOKEN"' if token else ""
+    ckan_key = ', apikey=os.environ["HUB_TOKEN"]' if token else ""
+    try:
+        resource = catalogue.resource_of(session, dataset.id).id
+    except catalogue.NotFound:
+        resource = ""
+    ckan_cli = f"ckanapi action package_show id={dataset.id} -r {root.rstrip('/')}{key}"
+    ckan_py = (
+        f"{py_import}from ckanapi import RemoteCKAN\n\n"
+        f'hub = RemoteCKAN("{root.rstrip("/")}"{ckan_key})\n'
+        f'package = hub.action.package_show(id="{dataset.id}")\n'
+    )
+    if resource:
+        ckan_cli += (
+            f"\nckanapi action datastore_search resource_id={resource} limit=100"
+            f" -r {root.rstrip('/')}{key}"
+        )
+        ckan_py += (
+            f'rows = hub.action.datastore_search(resource_id="{resource}", limit=100)["records"]\n'
+        )
+    return {
+        "curl": f'curl -sS "{api}/records?limit=100"{auth_header}\n'
+        f'curl -sS -o {dataset.id}.csv "{api}/records?format=csv"{auth_header}',
+        "ckanapi": ckan_cli,
+        "httpx": (
+            f"{py_import}import httpx\n\n"
+            f"response = httpx.get(\n"
+            f'    "{api}/records",\n'
+            f'    params={{"limit": 100}},{py_headers}\n'
+            f")\n"
+            f"response.raise_for_status()\n"
+            f'rows = response.json()["records"]\n'
+        ),
+        "ckanapi_python": ckan_py,
     }

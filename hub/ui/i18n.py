@@ -24,7 +24,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 from babel.support import Translations
 
 HERE = Path(__file__).parent
@@ -114,7 +114,18 @@ def number(value: float | int | None, digits: int = 3) -> str:
     """A number as the current language writes it (`12 345,6` or `12,345.6`); `—` for none."""
     if value is None:
         return "—"
-    return format_decimal(value, format=f"#,##0.{'#' * digits}", locale=current())
+    return _pattern(digits).apply(value, _locale(current()))
+
+
+@lru_cache(maxsize=8)
+def _pattern(digits: int) -> NumberPattern:
+    """A number pattern, parsed once (parsing costs more than formatting)."""
+    return parse_pattern(f"#,##0.{'#' * digits}")
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
 
 
 def moment(value: datetime | str | None, precise: bool = False) -> str:
@@ -162,7 +173,12 @@ def locale_name(language: str) -> str:
 
 def used_messages() -> dict[str, list[str]]:
     """Every msgid the templates and UI modules use, with where (`path:line`)."""
-    found: dict[str, list[str]] = {}
+    return {msgid: places for msgid, (places, _plural) in _extracted().items()}
+
+
+def _extracted() -> dict[str, tuple[list[str], str | None]]:
+    """Every msgid used, with where, and its plural msgid when it has one."""
+    found: dict[str, tuple[list[str], str | None]] = {}
     extracted = extract_from_dir(
         HERE,
         METHODS,
@@ -172,8 +188,12 @@ def used_messages() -> dict[str, list[str]]:
     )
     for filename, line, message, _comments, _context in extracted:
         msgid = message[0] if isinstance(message, tuple) else message  # plural: by its singular
+        plural = message[1] if isinstance(message, tuple) and len(message) > 1 else None
         if msgid:
-            found.setdefault(msgid, []).append(f"{filename}:{line}")
+            places, known = found.setdefault(msgid, ([], plural))
+            places.append(f"{filename}:{line}")
+            if plural and not known:
+                found[msgid] = (places, plural)
     return found
 
 
@@ -212,8 +232,8 @@ def add_missing(part: str, sources: list[str]) -> int:
     from babel.messages.pofile import write_po
 
     used = {
-        msgid: places
-        for msgid, places in used_messages().items()
+        msgid: plural
+        for msgid, (places, plural) in _extracted().items()
         if any(fnmatch(p.rsplit(":", 1)[0], pattern) for p in places for pattern in sources)
     }
     added = 0
@@ -237,7 +257,13 @@ def add_missing(part: str, sources: list[str]) -> int:
             target.fuzzy = False
         new = [m for m in used if m not in known]
         for msgid in new:
-            target.add(msgid, msgid if language == "en" else "", locations=[])
+            plural = used[msgid]
+            english: str | tuple[str, str] = (msgid, plural) if plural else msgid
+            target.add(
+                (msgid, plural) if plural else msgid,
+                english if language == "en" else (("", "") if plural else ""),
+                locations=[],
+            )
         with path.open("wb") as handle:
             write_po(handle, target, width=0, omit_header=False, sort_output=False)
         added = max(added, len(new))

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.ui import dataset_page, home, signin
+from hub.ui import (
+    charter_pages,
+    dashboard,
+    dataset_page,
+    home,
+    mydata,
+    organizations,
+    signin,
+    territory,
+)
 
 router = APIRouter(include_in_schema=False)
-for family in (home, dataset_page, signin):
+for family in (
+    home,
+    dataset_page,
+    organizations,
+    charter_pages,
+    dashboard,
+    mydata,
+    signin,
+    territory,
+):
     router.include_router(family.router)

@@ -128,7 +128,9 @@ VisitorDep = Annotated[Visitor, Depends(current_visitor)]
 
 def csrf_valid(visitor: Visitor, submitted: str) -> bool:
     """Whether a form's CSRF token is the visitor's own."""
-    return bool(visitor.csrf) and hmac.compare_digest(visitor.csrf, submitted or "")
+    offered = submitted or ""
+    # compare_digest refuses non-ASCII text: such a token is simply not ours
+    return bool(visitor.csrf) and offered.isascii() and hmac.compare_digest(visitor.csrf, offered)
 
 
 def secure(request: Request) -> bool:

@@ -49,7 +49,7 @@ def test_a_visitor_searches_opens_a_dataset_and_sees_the_preview(
 
             page.fill("#q", "rennes")
             page.press("#q", "Enter")
-            page.wait_for_url("**/?q=rennes")
+            page.wait_for_url("**/?q=rennes**")
             assert page.inner_text("#found").startswith("1 dataset")
 
             page.get_by_role("link", name="Air quality, Rennes (Atmo Démo)").click()

@@ -1,10 +1,13 @@
-"""The UI under its Content-Security-Policy, in headless Chromium: styled, and nothing refused."""
+"""The UI under its Content-Security-Policy, in headless Chromium: styled, its scripts run, and
+nothing refused; the policy lets scripts, styles and requests come from the hub alone."""
 
 from __future__ import annotations
 
 import pytest
 from api.support import live_server
 from ui.test_ui_browser import ARGS, chromium  # noqa: F401 - the fixture
+
+from hub.api.headers import SITE_POLICY
 
 
 @pytest.mark.browser
@@ -33,7 +36,8 @@ def test_pages_render_styled_with_no_csp_violation(engine, published, chromium):
             ):
                 response = page.goto(f"{url}{path}")
                 assert response is not None
-                assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+                policy = response.headers["content-security-policy"]
+                assert policy == SITE_POLICY, path  # no tiles configured: nothing from elsewhere
                 bar = page.eval_on_selector(
                     "header.bar", "e => getComputedStyle(e).backgroundColor"
                 )
@@ -41,3 +45,18 @@ def test_pages_render_styled_with_no_csp_violation(engine, published, chromium):
         finally:
             browser.close()
     assert refused == []
+
+
+def test_the_site_policy_runs_the_hubs_own_scripts_and_nothing_inline():
+    directives = dict(d.strip().split(" ", 1) for d in SITE_POLICY.split(";"))
+    assert directives == {
+        "default-src": "'self'",
+        "script-src": "'self'",  # /static/*.js and /static/vendor/*.js; no inline, no eval
+        "style-src": "'self'",  # Leaflet and uPlot style through the CSSOM, which this allows
+        "img-src": "'self' data:",  # HUB_TILES_URL's origin is added when set (test_territory)
+        "connect-src": "'self'",  # maps fetch GeoJSON from the hub only
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
