@@ -168,6 +168,8 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
         return _find_in_sql(compiler, matched, query)
     if _everything(query):
         return _find_everything(connection, query)
+    if _words_and_held_filters(query):
+        return _find_words_filtered_in_memory(connection, query, actor)
     hit_ids, scores = compiler.hits(matched, query)
     copy = searchcache.documents(connection, hit_ids)
     hits = copy.positions(hit_ids)
@@ -189,6 +191,55 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
         else:
             counted = hits
         facets[name] = _held_facet(copy, name, counted, query)
+    return Found(len(hits), ids, facets)
+
+
+def _words_and_held_filters(query: Query) -> bool:
+    """Words ranked by relevance, narrowed only by filters on values the copy holds: the words'
+    one ranked pass, then the filters in memory (no second pass over the same hits in SQL)."""
+    filters = {name: values for name, values in query.filters.items() if values}
+    if not filters or not any(key == "score" for key, _ in query.sort):
+        return False
+    if any(n not in searchcache.FACET_FIELDS or n in COMPUTED_FIELDS for n in filters):
+        return False
+    words = dataclasses.replace(query, filters={})
+    return _text_only(words) and not _everything(words)
+
+
+def _find_words_filtered_in_memory(connection: Connection, query: Query, actor: Actor) -> Found:
+    """`find` for words and held filters: the filters and their facets counted in memory."""
+    words = dataclasses.replace(query, filters={})
+    compiler = _Compiler(connection, actor)
+    hit_ids, scores = compiler.hits(compiler.conditions(words, skip_filter=None), words)
+    copy = searchcache.documents(connection, hit_ids)
+    every = copy.positions(hit_ids)
+    masks = {
+        name: copy.having(name, {wording.fold(v) for v in values}, every)
+        for name, values in query.filters.items()
+        if values
+    }
+
+    def kept(skip: str | None = None) -> np.ndarray:
+        chosen = np.ones(len(every), bool)
+        for name, mask in masks.items():
+            if name != skip:
+                chosen &= mask
+        return chosen
+
+    chosen = kept()
+    hits = every[chosen]
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < len(hits):
+        ordered = copy.order(hits, None if scores is None else scores[chosen], query.sort)
+        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    facets = {}
+    for name in query.facets:
+        counted = every[kept(name)] if query.facets_beside_filters and name in masks else hits
+        if name in searchcache.FACET_FIELDS or name in CLOCK_FACETS:
+            facets[name] = _held_facet(copy, name, counted, query)
+        else:
+            matched = compiler.conditions(query, skip_filter=None)
+            facets[name] = compiler.facet(name, matched, query)
     return Found(len(hits), ids, facets)
 
 

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from hub.searchindex import searchdoc, searchfield
+from hub.wording import fold
 
 # Fields counted here (the facets the UI, the REST API and CKAN ask for); others are counted in
 # SQL. None is computed from a dataset's rows, so none needs a caller's grant.
@@ -140,6 +141,16 @@ class Documents:
         chosen = np.zeros(len(self.ids), bool)
         chosen[hits] = True
         return np.bincount(facet.codes[chosen[facet.positions]], minlength=len(facet.values))
+
+    def having(self, name: str, folded: set[str], hits: np.ndarray) -> np.ndarray:
+        """Which of the hits (positions) have a value of a field among `folded` (values as
+        hub.wording.fold writes them, as the search's SQL compares them)."""
+        facet = self.facets[name]
+        codes = [code for value, code in facet.code_of.items() if fold(value) in folded]
+        chosen = np.zeros(len(self.ids), bool)
+        if codes:
+            chosen[facet.positions[np.isin(facet.codes, codes)]] = True
+        return chosen[hits]
 
     def top(
         self, name: str, counts: np.ndarray, mincount: int, limit: int

@@ -184,3 +184,28 @@ def test_a_sort_on_counts_stays_in_sql_and_follows_grants(catalogue):
     query = Query(sort=(("record_count", True),), limit=10, facets=("organization",))
     with Session(catalogue) as session:
         assert search.find(session, query) == in_sql(session, query)
+
+
+def test_words_narrowed_by_held_filters_answer_as_sql(catalogue):
+    """Words ranked by relevance with filters on held fields take one ranked pass and filter in
+    memory: the same totals, pages and facets (beside their filters or not) as SQL."""
+    rng = random.Random(5)
+    with Session(catalogue) as session:
+        for _ in range(40):
+            filters = {
+                "tags": rng.sample(TAGS, rng.randint(1, 2)),
+                "organization": [rng.choice(ORGS).upper()],  # values compare folded, as in SQL
+                "res_format": [rng.choice(["csv", "ZIP"])],
+                "groups": [rng.choice(["air-quality", "energy"])],
+            }
+            chosen = dict(rng.sample(sorted(filters.items()), rng.randint(1, 3)))
+            query = Query(
+                text=" ".join(rng.sample(WORDS, rng.randint(1, 2))),
+                filters=chosen,
+                limit=rng.choice([0, 5, 20]),
+                offset=rng.choice([0, 2]),
+                facets=FACETS,
+                facets_beside_filters=rng.random() < 0.5,
+            )
+            assert search._words_and_held_filters(query)
+            assert search.find(session, query) == in_sql(session, query), query
