@@ -47,6 +47,18 @@ ANONYMOUS = Actor()
 
 
 @dataclass(frozen=True)
+class Zone:
+    """Where and when an active crisis opens crisis data to its cells (hub.crises makes them)."""
+
+    crisis: str  # the crisis's id
+    cells: frozenset[str]  # the organizations it names
+    shape: str  # its area: a GeoJSON Polygon or MultiPolygon, WGS84, as compact JSON text
+    bbox: tuple[float, float, float, float]  # the area's bounding box
+    start: datetime  # its window [start, end), aware UTC
+    end: datetime
+
+
+@dataclass(frozen=True)
 class Grant:
     """Which rows of a dataset an actor may read, and why (a hub.refusals message code)."""
 
@@ -54,9 +66,8 @@ class Grant:
     code: str
     params: Mapping[str, Param] = field(default_factory=dict)
     subjects: frozenset[str] = frozenset()  # scope "subjects": the pseudonymous keys
-    area: tuple[float, float, float, float] | None = None  # scope "area": WGS84 bbox …
-    start: datetime | None = None  # … and time window [start, end)
-    end: datetime | None = None
+    # scope "area": the rows inside any of these areas, each in its window (a union)
+    zones: tuple[Zone, ...] = ()
 
     @property
     def message(self) -> Message:
@@ -108,12 +119,15 @@ def grant(
     *,
     purpose: str = "",
     subjects: frozenset[str] | None = None,
+    zones: tuple[Zone, ...] = (),
 ) -> Grant:
     """The rows of `dataset` that `actor` may read, under its charter's access level.
 
     For a personal dataset, `subjects` are the pseudonyms hub.reading found for the actor (a
     subject's links, or the subjects who consent to a service reading for `purpose`); without
-    them a subject or service reads nothing, and so sees nothing computed from the rows.
+    them a subject or service reads nothing, and so sees nothing computed from the rows. For a
+    crisis dataset, `zones` are the active crises hub.reading found (hub.crises.zones): a
+    crisis cell reads the rows inside those that name one of its organizations.
     """
     level = dataset.access
     named = {
@@ -132,7 +146,7 @@ def grant(
     if level == "personal":
         return _personal(dataset, actor, named, purpose, subjects or frozenset())
     if level == "crisis":
-        return Grant("none", "crisis_only", named)
+        return _crisis(dataset, actor, named, zones)
     # An access level the hub does not know must never fall through to "open".
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
 
@@ -173,6 +187,31 @@ def _personal(
         )
     return Grant(
         "none", "personal_no_consent", {**named, "service": actor.service, "purpose": purpose}
+    )
+
+
+def _crisis(
+    dataset: Dataset, actor: Actor, named: Mapping[str, Param], zones: tuple[Zone, ...]
+) -> Grant:
+    """A crisis cell's rows inside the active crises naming one of its organizations; nothing
+    for anyone else (the producer's operators were answered before)."""
+    if actor.role != "crisis-cell":
+        return Grant("none", "crisis_only", named)
+    mine = tuple(zone for zone in zones if zone.cells & actor.organizations)
+    # `restricted_to` is optional for crisis charters: when given, it narrows who of the cells.
+    members = charters.restricted_to(dataset.charter_id, dataset.charter_version)
+    if not mine or (members and not _membership(dataset, actor)):
+        return Grant("none", "crisis_only", named)
+    cells = sorted({cell for zone in mine for cell in zone.cells} & actor.organizations)
+    return Grant(
+        "area",
+        "crisis_cell",
+        {
+            "organization": cells,
+            "crises": sorted(zone.crisis for zone in mine),
+            "charter": named["charter"],
+        },
+        zones=mine,
     )
 
 

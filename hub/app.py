@@ -19,9 +19,12 @@ from starlette.types import ASGIApp
 from hub import __version__
 from hub.api import access_log, datasets, docs, grids, health, me
 from hub.api.aggregates import router as aggregates_router
+from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
+from hub.api.crises import router as crises_router
 from hub.api.dcat import routes as dcat
+from hub.api.feeds import router as feeds_router
 from hub.api.headers import SecurityHeaders
 from hub.api.limits import BodyLimit
 from hub.api.nul import NulGuard
@@ -30,7 +33,9 @@ from hub.api.outages import OUTAGES, answer_unavailable
 from hub.audit import AuditUnavailable
 from hub.bus import get_bus
 from hub.db import get_engine, upgrade
+from hub.feeds.fanout import Fanout
 from hub.keys import secret_key
+from hub.mqttbridge import start_bridge
 from hub.runs import recover_stale_runs, watch_stale_runs
 from hub.ui import pages as ui_pages
 from hub.ui import routes as ui_routes
@@ -49,12 +54,19 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     get_bus()
     # A harvest that dies while this server runs must not show "running" until the next one.
     watcher = asyncio.create_task(watch_stale_runs(engine), name="watch-stale-runs")
+    bridge = start_bridge(engine)  # HUB_MQTT_URL set: open events to the MQTT broker too
+    _app.state.mqtt_bridge = bridge
+    feeds = Fanout(engine)  # the feed's one reader per process; it starts with the first stream
+    _app.state.feeds = feeds
     try:
         yield
     finally:
+        await feeds.stop()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if bridge is not None:
+            await asyncio.to_thread(bridge.stop)  # joins its threads: none outlives the app
 
 
 class HubApp(FastAPI):
@@ -81,6 +93,9 @@ def create_app() -> FastAPI:
     app.include_router(grids.router)
     app.include_router(aggregates_router)
     app.include_router(access_log.router)
+    app.include_router(crises_router)
+    app.include_router(alerts_router)
+    app.include_router(feeds_router)
     app.include_router(me.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)

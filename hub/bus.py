@@ -16,6 +16,7 @@ from hub.config import get_settings
 log = logging.getLogger(__name__)
 
 CHANNEL = "hub.events"
+RECONNECT_PAUSE_MAX = 5.0  # seconds between tries to reach Redis again
 
 
 class Bus(Protocol):
@@ -94,9 +95,16 @@ class MemoryBus:
 
 
 class RedisSubscription:
-    """A Redis pub/sub subscription, live once the constructor returns."""
+    """A Redis pub/sub subscription, live once the constructor returns, that outlives a Redis
+    restart: while Redis is away `get` waits and answers None, then reconnects and resubscribes
+    (redis-py resubscribes a pub/sub's channels on reconnection) with a growing pause."""
 
     def __init__(self, client: Any) -> None:
+        import redis
+
+        self._outages = (redis.ConnectionError, redis.TimeoutError)
+        self._pause = 0.0  # the current wait between tries; 0 while Redis answers
+        self._retry_at = 0.0  # monotonic time of the next try while Redis is away
         self._pubsub = client.pubsub()
         self._pubsub.subscribe(CHANNEL)
         # Wait for Redis to confirm, so nothing published after this is missed.
@@ -105,13 +113,32 @@ class RedisSubscription:
             raise ConnectionError("Redis did not confirm the subscription")
 
     def get(self, timeout: float) -> dict[str, Any] | None:
-        """The next event, or None after `timeout` seconds."""
+        """The next event, or None after `timeout` seconds (also while Redis is unreachable)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            message = self._pubsub.get_message(timeout=left)
+            if self._pause:
+                # The pause spans calls: a reader that asks every 0.5 s still backs off.
+                time.sleep(max(0.0, min(self._retry_at - time.monotonic(), left)))
+                if time.monotonic() < self._retry_at:
+                    return None
+            try:
+                message = self._pubsub.get_message(timeout=max(deadline - time.monotonic(), 0))
+            except self._outages as exc:
+                self._note_outage(exc)
+                continue
+            if self._pause:
+                log.info("event bus: Redis answers again; subscription restored")
+                self._pause = 0.0
             if message is not None and message.get("type") == "message":
                 return json.loads(message["data"])
         return None
+
+    def _note_outage(self, exc: Exception) -> None:
+        """Log the first failure of an outage and back off: 0.1 s, doubling, at most 5 s."""
+        if not self._pause:
+            log.warning("event bus: Redis unreachable (%s); retrying, feeds poll the log", exc)
+        self._pause = min(max(self._pause * 2, 0.1), RECONNECT_PAUSE_MAX)
+        self._retry_at = time.monotonic() + self._pause
 
     def close(self) -> None:
         """Stop receiving."""

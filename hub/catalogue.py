@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
-from hub import charters, grids, pseudonyms, quarantine, records, resources, runs, schemas
+from hub import charters, events, grids, pseudonyms, quarantine, records, resources, runs, schemas
+from hub.alerts import derived
 from hub.batches import (
     Batch,
     Chunk,
@@ -32,7 +33,7 @@ from hub.batches import (
 from hub.bus import get_bus
 from hub.config import get_settings
 from hub.db import get_engine, session_scope
-from hub.models import Dataset, Event, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
+from hub.models import Dataset, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
 from hub.redaction import redact_text, redact_url
 from hub.validation import ChunkResult, Validator
 from hub.validation.reports import build_report
@@ -146,6 +147,7 @@ def publish(
     else:
         runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
+    derived.raise_derived_alerts(batch, run, engine)  # its own batch is never judged
     return run
 
 
@@ -231,7 +233,7 @@ def _store_grid(
         session.add(dataset)
         session.flush()
         run.rows_skipped, run.rows_published = (1, 0) if unchanged else (0, 1)
-        _log_event(connection, batch, run)
+        _log_event(connection, batch, run, charter.access)
 
 
 def _store_listing(
@@ -259,7 +261,7 @@ def _store_listing(
         if batch.complete:
             _withdraw_missing(session, batch)
         session.flush()
-        _log_event(connection, batch, run)
+        _log_event(connection, batch, run, charter.access)
 
 
 def _withdraw_missing(session: Session, batch: MetadataBatch) -> None:
@@ -389,7 +391,10 @@ def _store(
         )
         notes = [*cut, *_left_out_notes(left_out)]
         run.report = _report(batch, schema, run, errors, error_total, started, notes)
-        _log_event(connection, batch, run)
+        published = events.Published(
+            batch.dataset_id, batch.theme, schema.name, charter.access, layout, run.id or 0
+        )
+        _log_event(connection, batch, run, charter.access, events.log_batch(connection, published))
 
 
 def _report(
@@ -640,17 +645,31 @@ def refresh_extent(
 
 
 def _log_event(
-    connection: Connection, batch: Batch | GridBatch | MetadataBatch, run: HarvestRun
+    connection: Connection,
+    batch: Batch | GridBatch | MetadataBatch,
+    run: HarvestRun,
+    access: str,
+    records_announced: int = 0,
 ) -> None:
-    payload = _batch_event(batch, run)
-    connection.execute(
-        sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
-            kind="dataset",
-            dataset_id=batch.dataset_id,
-            theme=batch.theme,
-            time=utcnow(),
-            payload=payload,
-        )
+    """The batch's `dataset` event, after the events of its records (hub.events); `access`:
+    its charter's level, which decides who may receive it."""
+    payload = {
+        **_batch_event(batch, run),
+        "time": utcnow().isoformat(),
+        "geometry": None,
+        "events": records_announced,
+    }
+    events.append(
+        connection,
+        [
+            {
+                "kind": "dataset",
+                "dataset_id": batch.dataset_id,
+                "theme": batch.theme,
+                "access": access,
+                "payload": payload,
+            }
+        ],
     )
 
 
@@ -670,8 +689,8 @@ def _announce(batch: Batch | GridBatch | MetadataBatch, run: HarvestRun) -> None
     """Tell subscribers a batch landed; a bus outage must not undo a committed batch."""
     try:
         get_bus().publish({"event": "dataset", **_batch_event(batch, run), "status": run.status})
-    except Exception:  # noqa: BLE001 — the data is stored; the event log keeps it for replay
-        log.exception("could not announce run %s on the bus", run.id)
+    except Exception as exc:  # noqa: BLE001 — the data is stored; the event log keeps it for replay
+        log.warning("could not announce run %s on the bus: %s", run.id, exc)
 
 
 # --- reading the catalogue -----------------------------------------------------------------------

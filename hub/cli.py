@@ -74,6 +74,8 @@ token_app = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_he
 app.add_typer(token_app, name="token")
 audit_app = typer.Typer(help="The access log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+crisis_app = typer.Typer(help="Declare, close and list crises.", no_args_is_help=True)
+app.add_typer(crisis_app, name="crisis")
 service_app = typer.Typer(
     help="Register the services data subjects may consent to.", no_args_is_help=True
 )
@@ -118,7 +120,8 @@ def _serve_api(host: str, port: int) -> None:
     from hub.app import create_app
 
     console.print(f"[bold]Serving the hub on http://{host}:{port}[/] (API docs at /docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # Open feed streams never end by themselves: on stop, give them 5 s, then close them.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 def _say_orchestrator(orchestrator: Orchestrator | None) -> None:
@@ -149,15 +152,18 @@ def demo(
     ] = 365,
 ) -> None:
     """Generate the offline demo feeds, harvest every bundled source, and serve."""
+    from datetime import UTC, datetime
+
     from pipelines import demo as demo_feeds
-    from pipelines.demo import households
+    from pipelines.demo import households, live
     from pipelines.orchestration import choose_orchestration
 
     _guard_children()
     # Chosen before this command's own Prefect server starts: the first page never waits for it.
     orchestration = choose_orchestration(_data_dir())
     folder = get_settings().data_dir / "demo"
-    written = demo_feeds.generate(folder, households=homes, household_days=days)
+    now = datetime.now(UTC)
+    written = demo_feeds.generate(folder, now=now, households=homes, household_days=days)
     console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
     sources = _demo_sources()
     base = f"http://{host}:{port}"
@@ -165,10 +171,23 @@ def demo(
         if not serve_after:
             _say_failures(_harvest(sources, orchestration))
             _say_self_data(folder, base, serving=False)
+            _say_crisis(base, serving=False)
             return
-        _serve_while_harvesting(
-            host, port, sources, orchestration, lambda: _say_self_data(folder, base)
-        )
+        ticker = live.Ticker(folder, demo_feeds.DEFAULT_SEED, anchor=now)
+
+        def harvested() -> None:
+            ticker.start()  # after the first harvest: it never competes with the first page
+            _say_self_data(folder, base)
+            _say_crisis(base)
+            console.print(
+                f"[bold]Live[/]: {live.SOURCE_ID} publishes its micro-sensors' new readings "
+                "every minute while this command runs."
+            )
+
+        try:
+            _serve_while_harvesting(host, port, sources, orchestration, harvested)
+        finally:  # Ctrl-C included: no tick outlives the command
+            ticker.stop()
 
 
 def _serve_while_harvesting(
@@ -249,7 +268,15 @@ def _say_self_data(folder: Path, base: str, serving: bool = True) -> None:
         except services.UnknownService:
             services.register(session, name, url, service_id, "grid-demo")
         # In the data folder, not demo/: sources may read demo/, never the rest of it.
-        issued = _demo_tokens(session, _data_dir() / DEMO_TOKENS, service_id)
+        issued = _demo_tokens(
+            session,
+            _data_dir() / DEMO_TOKENS,
+            {
+                "citizen-1": ("subject", [], {"account": "demo-citizen-1"}),
+                "citizen-2": ("subject", [], {"account": "demo-citizen-2"}),
+                "coach": ("service", [], {"service": service_id}),
+            },
+        )
     homes = list(households.read_register(folder / households.REGISTER).items())[:2]
     until = f"{(utcnow() + timedelta(days=30)).date()}"
     api = f"{base}/api/v1"
@@ -282,27 +309,31 @@ def _say_self_data(folder: Path, base: str, serving: bool = True) -> None:
     console.print("\n".join(lines), highlight=False)
 
 
-def _demo_tokens(session: Any, kept: Path, service_id: str) -> dict[str, str]:
-    """The demo citizens' and service's tokens: those kept from an earlier run while they are
-    still valid, else new ones (the stale one revoked), so repeated runs do not pile them up."""
+def _demo_tokens(
+    session: Any, kept: Path, wanted: dict[str, tuple[str, list[str], dict[str, str]]]
+) -> dict[str, str]:
+    """The demo's tokens `wanted` (who: role, organizations, account or service): those kept
+    from an earlier run while they are still valid, else new ones (the stale one revoked), so
+    repeated runs do not pile them up. The file keeps the others' tokens too."""
     from hub import tokens
 
-    wanted = {
-        "citizen-1": ("subject", {"account": "demo-citizen-1"}),
-        "citizen-2": ("subject", {"account": "demo-citizen-2"}),
-        "coach": ("service", {"service": service_id}),
-    }
     try:
         previous = json.loads(kept.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
+    previous = previous if isinstance(previous, dict) else {}
     issued: dict[str, str] = {}
-    for who, (role, principal) in wanted.items():
-        old = previous.get(who) if isinstance(previous, dict) else None
+    for who, (role, orgs, principal) in wanted.items():
+        old = previous.get(who)
         if isinstance(old, str):
             try:
                 actor = tokens.check(session, old)
-                if actor.role == role and (actor.account or actor.service) in principal.values():
+                speaks = actor.account or actor.service
+                if (
+                    actor.role == role
+                    and actor.organizations == frozenset(orgs)
+                    and (speaks in principal.values() if principal else not speaks)
+                ):
                     issued[who] = old
                     continue
             except tokens.InvalidToken:
@@ -310,12 +341,48 @@ def _demo_tokens(session: Any, kept: Path, service_id: str) -> dict[str, str]:
             with contextlib.suppress(tokens.UnknownToken):
                 tokens.revoke(session, old.split(".")[1] if old.count(".") == 2 else "")
         made = tokens.issue(
-            session, role, [], f"hub demo: {who}", tokens.parse_expiry("90d"), **principal
+            session, role, orgs, f"hub demo: {who}", tokens.parse_expiry("90d"), **principal
         )
         issued[who] = made.token
-    kept.write_text(json.dumps(issued), encoding="utf-8")
+    kept.write_text(json.dumps({**previous, **issued}), encoding="utf-8")
     kept.chmod(0o600)
     return issued
+
+
+def _say_crisis(base: str, serving: bool = True) -> None:
+    """Declare the demo crisis (or find it still active), issue (or reuse) its cell's token,
+    and say how to follow the area live and read Telecom Demo's crisis data."""
+    from sqlmodel import Session
+
+    from hub.models import as_utc
+    from pipelines.demo import telecom
+
+    engine = _store()
+    crisis, declared = telecom.declare_crisis(engine)
+    cell = telecom.CRISIS_CELL
+    with Session(engine) as session:
+        token = _demo_tokens(
+            session, _data_dir() / DEMO_TOKENS, {"crisis-cell": ("crisis-cell", [cell], {})}
+        )["crisis-cell"]
+    api, box = f"{base}/api/v1", telecom.CRISIS_BBOX
+    lines = [
+        f"\n[bold]Crisis[/]: {crisis.name} ({crisis.id}, {'declared now' if declared else 'active'}"
+        f"), {as_utc(crisis.starts_at):%Y-%m-%d %H:%M} to {as_utc(crisis.ends_at):%Y-%m-%d %H:%M}"
+        f" UTC, area bbox {box}; crisis cell {cell}",
+        f"  export CELL={token}",
+        "Follow the area live (observations, alerts, the crisis itself):",
+        f'  curl -N -H "Authorization: Bearer $CELL" "{api}/feeds/stream?bbox={box}"',
+        "Read Telecom Demo's outages and vulnerable sites (crisis data: inside the area, only "
+        "while the crisis lasts):",
+        f'  curl -H "Authorization: Bearer $CELL" "{api}/datasets/demo-telecom-outages/records"',
+        f'  curl -H "Authorization: Bearer $CELL" '
+        f'"{api}/datasets/demo-telecom-vulnerable-sites/records"',
+        f"Or sign in at {base}/signin with that token and open {base}/situation/{crisis.id}",
+        f"End it: hub crisis close {crisis.id}",
+    ]
+    if not serving:
+        lines.append("(Run `hub demo` without --no-serve to serve the API and the live feed.)")
+    console.print("\n".join(lines), highlight=False)
 
 
 def _say_failures(failures: int) -> None:
@@ -733,6 +800,89 @@ def audit_verify() -> None:
         f"({result.checked} entries before it hold)\n"
     )
     raise typer.Exit(1)
+
+
+@crisis_app.command("declare")
+def crisis_declare(
+    name: Annotated[str, typer.Option(help="The crisis's name.")],
+    area: Annotated[Path, typer.Option(help="A GeoJSON file: a Polygon or MultiPolygon in WGS84.")],
+    start: Annotated[
+        str, typer.Option("--from", help="When access opens (ISO 8601; no zone: UTC).")
+    ],
+    until: Annotated[str, typer.Option(help="When it ends, exclusive (ISO 8601; no zone: UTC).")],
+    cells: Annotated[
+        list[str], typer.Option(help="Organization ids of its crisis cells (one or more).")
+    ],
+    more: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+) -> None:
+    """Declare a crisis; prints its id (exit 2, storing nothing, on malformed input)."""
+    from rich.markup import escape
+
+    from hub import crises, selection
+
+    try:
+        shape = json.loads(area.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSON errors are ValueErrors
+        console.print(
+            f"[red]error:[/] {escape(str(area))}: no GeoJSON to read ({escape(str(exc))})"
+        )
+        raise typer.Exit(2) from exc
+    try:
+        begins = selection.parse_instant("--from", start)
+        ends = selection.parse_instant("--until", until)
+    except selection.QueryError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    # `--cells a --cells b`, `--cells a,b` and `--cells a b` alike
+    named = [cell for value in [*cells, *(more or [])] for cell in value.split(",")]
+    try:
+        crisis = crises.declare(
+            _store(), name=name, area=shape, start=begins, end=ends, cells=named, by="cli"
+        )
+    except crises.CrisisRefused as refused:
+        console.print(f"[red]error:[/] {escape(refused.reason)}")
+        raise typer.Exit(2) from refused
+    sys.stdout.write(crisis.id + "\n")
+    console.print(
+        f"Crisis [bold]{crisis.id}[/] ({escape(crisis.name)}) declared for "
+        f"{escape(', '.join(crisis.cells))}."
+    )
+
+
+@crisis_app.command("close")
+def crisis_close(crisis_id: Annotated[str, typer.Argument(help="The crisis's id.")]) -> None:
+    """Close a crisis: its cells' next requests are refused."""
+    from rich.markup import escape
+
+    from hub import crises
+
+    try:
+        crises.close(_store(), crisis_id, by="cli")
+    except crises.CrisisError as exc:
+        console.print(f"[red]error:[/] {escape(exc.reason)}")
+        raise typer.Exit(1) from exc
+    console.print(f"Crisis {escape(crisis_id)} closed.")
+
+
+@crisis_app.command("list")
+def crisis_list() -> None:
+    """List crises, the latest declared first."""
+    from hub import crises
+
+    table = Table(title="Crises")
+    for column in ("id", "name", "from", "until", "status", "cells"):
+        table.add_column(column, no_wrap=column not in ("name", "cells"))
+    for crisis in crises.listing(_store()):
+        shown = crises.as_json(crisis)
+        table.add_row(
+            crisis.id,
+            crisis.name,
+            shown["from"],
+            shown["until"],
+            shown["status"],
+            ", ".join(crisis.cells),
+        )
+    _wide_console().print(table)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str = ""
     bus_url: str = ""
+    # The MQTT bridge (hub.mqtt): mqtt://[user:pass@]host[:port] or mqtts://; unset, no bridge.
+    mqtt_url: str = ""
+    mqtt_topic_root: str = "hub"  # first topic level(s) of the bridge: ROOT/theme/dataset/type
     secret_key: str = ""  # unset: generated once and kept in data_dir (see hub.keys)
     schemas_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     charters_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     sources_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    alert_rules_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     samples_dir: Path = PROJECT_ROOT.parent / "shared" / "data"
     fetch_timeout: float = 30.0  # connect and read timeouts of one http(s) request, seconds
     fetch_retries: int = 3
@@ -98,7 +102,40 @@ class Settings(BaseSettings):
             raise ValueError("may vary in its host's first label only")
         return value
 
-    @field_validator("schemas_path", "charters_path", "sources_path", "file_roots", mode="before")
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - a port that is no number raises ValueError here, at start
+        except ValueError:
+            raise ValueError("must have a port number from 0 to 65535") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must be mqtt://[user:password@]host[:port] or mqtts://…")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must name a broker only, with no path or query")
+        return value
+
+    @field_validator("mqtt_topic_root")
+    @classmethod
+    def _topic_root(cls, value: str) -> str:
+        levels = value.split("/")
+        if not value or value.startswith("$") or any(not level for level in levels):
+            raise ValueError("must be topic levels like 'hub' or 'city/hub', without '$' first")
+        if any(c in value for c in "+#\0"):
+            raise ValueError("must hold no MQTT wildcard (+, #) or NUL")
+        return value
+
+    @field_validator(
+        "schemas_path",
+        "charters_path",
+        "sources_path",
+        "alert_rules_path",
+        "file_roots",
+        mode="before",
+    )
     @classmethod
     def _paths(cls, value: object) -> list[Path]:
         return _split_paths(value)
@@ -138,5 +175,17 @@ def _described(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         name = f"HUB_{str(error['loc'][0]).upper()}" if error["loc"] else "HUB_*"
-        lines.append(f"{name} {error['msg'].lower()}, got {error.get('input')!r}")
+        shown = _without_password(error.get("input"))
+        lines.append(f"{name} {error['msg'].lower()}, got {shown!r}")
     return "; ".join(lines)
+
+
+def _without_password(value: object) -> object:
+    """A URL with its password masked: a rejected setting is printed, its secret never."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()

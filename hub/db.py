@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
 from hub import searchindex
 from hub.config import get_settings
+from hub.crises import areas
 from hub.keys import private_file, private_folder
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_seconds * 1000)}")
     cursor.close()
+    areas.install(dbapi_connection)  # the exact test of a crisis area (hub.reading)
 
 
 class DatabaseLocked(Exception):
@@ -163,6 +165,9 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
+_UPGRADE_LOCK = 1_102_027  # pg_advisory_xact_lock key of migrations
+
+
 def upgrade(engine: Engine | None = None) -> None:
     """Bring the catalogue tables to the latest migration (Alembic)."""
     from alembic import command
@@ -172,6 +177,9 @@ def upgrade(engine: Engine | None = None) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas that start together on an empty database migrate one after the other.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         if searchindex.incomplete(connection):  # a catalogue from before the search index

@@ -147,14 +147,18 @@ class QuarantinedRow(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """The append-only event log behind the feeds; `id` is the replay sequence."""
+    """The append-only event log behind the feeds (hub.events); `id` is the replay sequence."""
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=20)  # observation | alert | dataset | crisis
     dataset_id: str = Field(index=True, max_length=100)
     theme: str = Field(default="", max_length=40)
-    time: datetime = Field(default_factory=utcnow)
+    time: datetime = Field(default_factory=utcnow, index=True)  # when it was logged
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Who may receive it: the dataset's access level when published, and a personal record's
+    # pseudonymous subject (the feed matches it against a reader's links and consents).
+    access: str = Field(default="open", max_length=20)
+    subject: str = Field(default="", max_length=64)
 
 
 class ApiToken(SQLModel, table=True):
@@ -266,3 +270,19 @@ class ConsentDataset(SQLModel, table=True):
 
     consent_id: str = Field(foreign_key="consent.id", primary_key=True, max_length=36)
     dataset_id: str = Field(primary_key=True, max_length=100, index=True)
+
+
+class Crisis(SQLModel, table=True):
+    """A declared crisis: while it lasts, its cells read crisis data inside its area and window."""
+
+    id: str = Field(primary_key=True, max_length=64)  # short and stable, from its name
+    name: str = Field(max_length=200)
+    area: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # GeoJSON, WGS84
+    bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))  # the area's, 4 floats
+    starts_at: datetime
+    ends_at: datetime = Field(index=True)
+    cells: list[str] = Field(sa_column=Column(JSON, nullable=False))  # organization ids
+    declared_by: str = Field(max_length=64)  # a token id, or "cli"
+    declared_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    closed_by: str = Field(default="", max_length=64)

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from hub import __version__, access, audit, catalogue, quarantine, records, selection
+from hub import __version__, access, audit, catalogue, crises, quarantine, records, selection
 from hub.access import ANONYMOUS, AccessDenied, Actor, Grant
+from hub.crises import areas
 from hub.keys import secret_key
 from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, as_utc
 from hub.selfdata import scopes
@@ -89,7 +90,8 @@ def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = Fal
     grant on some rows only is refused too.
     """
     held = scopes.readable(engine, dataset, caller.actor, caller.purpose)
-    given = access.grant(dataset, caller.actor, purpose=caller.purpose, subjects=held)
+    zones = crises.zones(engine, dataset, caller.actor)  # a crisis cell's active crises
+    given = access.grant(dataset, caller.actor, purpose=caller.purpose, subjects=held, zones=zones)
     if not given.reads_rows or (whole and not given.whole):
         refused = (
             AccessDenied(dataset.id, given.code, given.params, caller.actor)
@@ -142,9 +144,9 @@ def record(
     )
 
 
-def condition(layout: records.Layout, given: Grant) -> sa.ColumnElement[bool] | None:
-    """A grant as a SQL condition on the record table; a scope the table cannot express is
-    the empty set, never everything."""
+def condition(layout: records.Layout, given: Grant, dialect: str) -> sa.ColumnElement[bool] | None:
+    """A grant as a SQL condition on the record table of a `dialect` store; a scope the table
+    cannot express is the empty set, never everything."""
     table = layout.table
     if given.scope == "all":
         return None
@@ -153,17 +155,10 @@ def condition(layout: records.Layout, given: Grant) -> sa.ColumnElement[bool] | 
             return sa.false()
         return table.c[layout.subject].in_(sorted(given.subjects))
     if given.scope == "area":
-        if given.area is None or not (layout.lon and layout.lat):
+        # the union of the zones: inside one area (exactly, not its bbox), in its window
+        if not given.zones or not (layout.lon and layout.lat):
             return sa.false()
-        parts = [records.inside(layout, given.area)]
-        if given.start is not None or given.end is not None:
-            if not layout.time:
-                return sa.false()
-            if given.start is not None:
-                parts.append(table.c[layout.time] >= given.start)
-            if given.end is not None:
-                parts.append(table.c[layout.time] < given.end)
-        return sa.and_(*parts)
+        return sa.or_(*(areas.condition(layout, zone, dialect) for zone in given.zones))
     return sa.false()
 
 
@@ -310,9 +305,10 @@ def version(dataset: Dataset, given: Grant, variant: str = "") -> str:
         dataset.access,
         given.scope,
         sorted(given.subjects),
-        list(given.area) if given.area else None,
-        _instant(given.start),
-        _instant(given.end),
+        [
+            [zone.crisis, zone.shape, _instant(zone.start), _instant(zone.end)]
+            for zone in given.zones
+        ],
         variant,
     ]
     digest = hmac.new(secret_key(), json.dumps(state).encode(), hashlib.sha256).hexdigest()
@@ -335,7 +331,10 @@ def read_latest(
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     shape = layout(session, dataset)
-    rows = records.latest(session.connection(), shape, limit, condition(shape, given))
+    connection = session.connection()
+    rows = records.latest(
+        connection, shape, limit, condition(shape, given, connection.dialect.name)
+    )
     record(engine, dataset, caller, given, rows=len(rows))
     return rows
 
@@ -415,7 +414,7 @@ def _query(
         bbox=criteria.bbox,
         limit=limit,
         cursor=cursor,
-        within=condition(shape, given),
+        within=condition(shape, given, connection.dialect.name),
         filters=parsed.filters,
         sort=parsed.sort,
     )
@@ -434,7 +433,7 @@ def _count(
         start=criteria.start,
         end=criteria.end,
         bbox=criteria.bbox,
-        within=condition(shape, given),
+        within=condition(shape, given, connection.dialect.name),
         filters=parsed.filters,
     )
 

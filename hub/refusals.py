@@ -43,6 +43,10 @@ ENGLISH: dict[str, str] = {
     "member_role": "%(role)s role, named by charter %(charter)s",
     "subject_own_rows": "the data subject's own rows, linked under charter %(charter)s",
     "consents": "live consents of data subjects to service %(service)s for %(purpose)r",
+    "crisis_cell": (
+        "crisis cell of %(organization)s during crisis %(crises)s: the rows inside its area and "
+        "window, under charter %(charter)s"
+    ),
     "aggregates": _AGGREGATES + _AGGREGATED,
     "aggregates_grouped": _AGGREGATES + ", grouped by %(group)s" + _AGGREGATED,
     # refusals

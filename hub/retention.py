@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
-from hub import catalogue, charters, runs
+from hub import catalogue, charters, events, runs
 from hub.bus import get_bus
 from hub.db import get_engine
-from hub.models import Dataset, Event, HarvestRun, QuarantinedRow, Resource, utcnow
+from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +222,18 @@ def _payload(dataset: Dataset, run_id: int | None, purge: Purge) -> dict[str, An
 
 
 def _log_event(connection: Connection, dataset: Dataset, run_id: int | None, purge: Purge) -> None:
-    connection.execute(
-        sa.insert(Event.__table__).values(  # type: ignore[attr-defined]
-            kind="dataset",
-            dataset_id=dataset.id,
-            theme=dataset.theme,
-            time=utcnow(),
-            payload=_payload(dataset, run_id, purge),
-        )
+    payload = {**_payload(dataset, run_id, purge), "time": utcnow().isoformat(), "geometry": None}
+    events.append(
+        connection,
+        [
+            {
+                "kind": "dataset",
+                "dataset_id": dataset.id,
+                "theme": dataset.theme,
+                "access": dataset.access,
+                "payload": payload,
+            }
+        ],
     )
 
 
@@ -237,8 +241,8 @@ def _announce(dataset: Dataset, run_id: int | None, purge: Purge) -> None:
     """Tell subscribers; a bus outage must not undo a committed purge."""
     try:
         get_bus().publish({"event": "dataset", **_payload(dataset, run_id, purge)})
-    except Exception:  # noqa: BLE001 — the event log keeps it for replay
-        log.exception("could not announce the purge of %s on the bus", dataset.id)
+    except Exception as exc:  # noqa: BLE001 — the event log keeps it for replay
+        log.warning("could not announce the purge of %s on the bus: %s", dataset.id, exc)
 
 
 _RUNS: sa.Table = HarvestRun.__table__  # type: ignore[attr-defined]

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Start what the test suite talks to, if it is not running already: PostgreSQL and Redis
-# (over real connections), and Debian's Chromium for the UI tests. Idempotent; needs root
+# Start what the test suite talks to, if it is not running already: PostgreSQL, Redis and
+# Mosquitto (over real connections), and Debian's Chromium for the UI tests. Idempotent; needs root
 # only for what is missing.
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
 apt_ready=0
 apt_install() {
   [ $apt_ready = 1 ] || { apt-get update -qq; apt_ready=1; }
@@ -43,8 +44,24 @@ if ! redis_up; then
 fi
 redis_up || { echo "services: Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 
+# The MQTT bridge's tests talk to Mosquitto on 1883 and start private brokers of their own.
+if ! command -v mosquitto >/dev/null 2>&1; then
+  echo "services: installing Mosquitto"
+  apt_install mosquitto
+fi
+if ! mqtt_up; then
+  echo "services: starting Mosquitto"
+  if [ -f /etc/mosquitto/mosquitto.conf ]; then
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  else
+    mosquitto -d -p 1883
+  fi
+  for _ in $(seq 1 30); do mqtt_up && break; sleep 1; done
+fi
+mqtt_up || { echo "services: Mosquitto is not reachable on 127.0.0.1:1883" >&2; exit 1; }
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "services: installing Debian's chromium for the UI tests"
   apt_install chromium
 fi
-echo "services: PostgreSQL, Redis and Chromium ready"
+echo "services: PostgreSQL, Redis, Mosquitto and Chromium ready"

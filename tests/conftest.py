@@ -69,6 +69,9 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "HUB_MAX_BODY_BYTES",
         "HUB_HARVEST_CONCURRENCY",
         "HUB_PREFECT_PORT",
+        "HUB_MQTT_URL",
+        "HUB_MQTT_TOPIC_ROOT",
+        "HUB_ALERT_RULES_PATH",
     ):
         monkeypatch.delenv(name, raising=False)
     _reset()

@@ -57,6 +57,9 @@ def test_generate_writes_the_feeds_deterministically(tmp_path: Path) -> None:
         "atmo-demo-montpellier-no2.csv",
         "atmo-demo-montpellier-pm.csv",
         "atmo-demo-montpellier-stations.csv",
+        "atmo-demo-montpellier-live.csv",
+        "telecom-demo-outages.csv",
+        "telecom-demo-vulnerable-sites.csv",
     ]
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in again]
     assert first[0].read_bytes() != other[0].read_bytes()

@@ -35,7 +35,9 @@ EXPECTED = [
     "flood-section",
     "hydrometry-observation",
     "hydrometry-station",
+    "network-outage",
     "risk-alert",
+    "vulnerable-site",
     "wildfire-detection",
 ]
 

@@ -134,6 +134,7 @@ def test_bundled_sources_are_found_and_well_formed() -> None:
     assert {(s.operator.id, s.charter, s.theme) for s in demo} == {
         ("atmo-demo", "atmo-demo-open", "air-quality"),
         ("grid-demo", "grid-demo-load-curves", "energy"),
+        ("telecom-demo", "telecom-outages-crisis", "risk"),
     }
 
 

@@ -138,10 +138,30 @@ def authenticate(request: Request, session: Session) -> Actor:
         ) from None
 
 
+def authenticate_reader(request: Request, session: Session) -> Actor:
+    """The actor of a request: its bearer token, else — on GET and HEAD only — the UI's signed
+    session cookie, so that the pages' own scripts (the situation page's feed) read with the
+    signed-in visitor's grant. Writes still need a bearer token: no cross-site form can use
+    the cookie to change anything, and reads change nothing (CSRF does not apply)."""
+    actor = authenticate(request, session)
+    if not actor.anonymous or request.method not in ("GET", "HEAD"):
+        return actor
+    # Imported here: the UI builds on the API (hub.ui.visitors imports this module).
+    from hub.ui.visitors import SESSION_COOKIE, session_of
+
+    proven = session_of(request.cookies.get(SESSION_COOKIE))
+    if proven is None:
+        return actor
+    try:
+        return tokens.actor_of(session, proven[0])  # read again: a revoked token ends it
+    except tokens.InvalidToken:
+        return actor
+
+
 def current_caller(request: Request, session: SessionDep) -> Caller:
     """The caller of a native API or UI route (dependency)."""
     try:
-        actor = authenticate(request, session)
+        actor = authenticate_reader(request, session)
     except AuthError as refused:
         raise HTTPException(refused.status, refused.message, refused.headers) from None
     # `?purpose=` (as a service reading personal records under a consent names it) or X-Purpose

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, reading
+from hub import access, catalogue, charters, crises, reading
 from hub.access import AccessDenied
 from hub.api.dcat import documents as dcat_documents
 from hub.api.dcat import routes as dcat_routes
@@ -150,9 +150,12 @@ def dataset_places(session: SessionDep, visitor: VisitorDep, dataset_id: str) ->
 
 
 def grant_of(session: Session, dataset: Dataset, visitor: Visitor) -> access.Grant:
-    """The visitor's grant, as hub.reading computes it (a data subject's own rows count)."""
-    held = scopes.readable(reading.engine_of(session), dataset, visitor.actor, "")
-    return access.grant(dataset, visitor.actor, subjects=held)
+    """The visitor's grant, as hub.reading computes it (a subject's own rows, a crisis cell's
+    area count)."""
+    engine = reading.engine_of(session)
+    held = scopes.readable(engine, dataset, visitor.actor, "")
+    zones = crises.zones(engine, dataset, visitor.actor)
+    return access.grant(dataset, visitor.actor, subjects=held, zones=zones)
 
 
 def read_newest(

@@ -32,6 +32,10 @@ REFUSALS: dict[str, str] = {
         "The records of the people who consented to service %(service)s using them for "
         "“%(purpose)s”."
     ),
+    "crisis_cell": N_(
+        "You are the crisis cell of %(organization)s during crisis %(crises)s: the records "
+        "inside its area and period, under charter %(charter)s."
+    ),
     "aggregates": N_(
         "Public statistics of %(measure)s by %(by)s, from %(start)s to %(end)s: %(shown)s of "
         "%(cells)s cells shown; groups of fewer than %(k)s people are hidden (charter "

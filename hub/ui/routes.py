@@ -12,6 +12,7 @@ from hub.ui import (
     mydata,
     organizations,
     signin,
+    situation,
     territory,
 )
 
@@ -24,6 +25,7 @@ for family in (
     dashboard,
     mydata,
     signin,
+    situation,
     territory,
 ):
     router.include_router(family.router)

@@ -4,7 +4,10 @@
 semicolon-separated CSV with decimal commas, local times with their UTC offset and Lambert-93
 coordinates, as French air-quality agencies do. The bundled `pipelines/sources/demo-*.yaml`
 read them with the `csv` reader, as `demo-grid-load-curves.yaml` reads the demo grid
-operator's household load curves (personal data, `households.py`). Run `python -m
+operator's household load curves (personal data, `households.py`). Beside them: the network
+outages and vulnerable sites of the private operator "Telecom Demo" (crisis data,
+`telecom.py`) and the latest one-minute readings of Atmo Démo's micro-sensors, which `hub demo`
+refreshes and harvests every minute while it serves (`live.py`). Run `python -m
 pipelines.demo` to write them by hand.
 """
 
@@ -20,6 +23,7 @@ from pyproj import Transformer
 
 from hub.config import get_settings
 from pipelines.demo import households as load_curves
+from pipelines.demo import live, telecom
 from pipelines.demo.air import LOCAL, Reading, readings
 from pipelines.demo.stations import STATIONS
 
@@ -69,6 +73,9 @@ def generate(
         _write(path, [r for r in every if r.pollutant in pollutants], now)
         written.append(path)
     written.append(_write_stations(out_dir / STATIONS_FEED))
+    written.append(live.write_live(out_dir / live.LIVE_FEED, now, now, seed))
+    written.append(telecom.write_outages(out_dir / telecom.OUTAGES_FEED, now, days, seed))
+    written.append(telecom.write_sites(out_dir / telecom.SITES_FEED))
     if households:
         written += load_curves.generate(out_dir, now, households, household_days)
     log.info("wrote %d demo feeds to %s", len(written), out_dir)

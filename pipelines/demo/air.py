@@ -4,6 +4,11 @@ NO2 follows traffic: two rush-hour peaks on weekdays (08:00 and 18:30 local time
 late-morning bump at weekends, highest at traffic stations. PM10 adds a slow regional swing
 (weather moves particles for days at a time) to morning and evening heating/traffic peaks;
 PM2.5 is most of PM10. Every series carries autocorrelated noise, as real monitors do.
+
+The last day and a half or so is a regional particulate episode (a winter anticyclone: still air,
+wood heating, a low inversion): particles climb over a few hours to about 2.8 times their usual
+level and stay there up to `now`, so the daily mean PM10 passes the 50 µg/m³ information
+threshold at the traffic and city-centre stations, not everywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from zoneinfo import ZoneInfo
 from pipelines.demo.stations import STATIONS, Station
 
 LOCAL = ZoneInfo("Europe/Paris")
+EPISODE_START = timedelta(hours=40)  # before `now`: when the particulate episode sets in
+EPISODE_RISE = timedelta(hours=6)  # how long particles take to build up
+EPISODE_LEVEL = 2.8  # regional particulate level during the episode (1: usual)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,19 @@ def hours(now: datetime, days: int) -> list[datetime]:
 
 def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
+
+
+def episode_share(moment: datetime, now: datetime) -> float:
+    """How far the particulate episode has set in at `moment`, 0 (not yet) to 1 (full)."""
+    risen = (moment - (now - EPISODE_START)) / EPISODE_RISE
+    clipped = min(max(risen, 0.0), 1.0)
+    return clipped * clipped * (3 - 2 * clipped)  # smoothstep: particles build up gradually
+
+
+def particulate_level(usual: float, moment: datetime, now: datetime) -> float:
+    """The regional particulate level at `moment`: the usual one, or the episode's."""
+    share = episode_share(moment, now)
+    return usual * (1 - share) + EPISODE_LEVEL * share
 
 
 def traffic_shape(local: datetime) -> float:
@@ -73,7 +94,8 @@ def readings(now: datetime, days: int, seed: int) -> list[Reading]:
             traffic = traffic_shape(middle)
             no2 = (station.no2_base + station.no2_traffic * traffic) * n1
             heating = 0.25 * (_bump(middle.hour, 8, 2) + _bump(middle.hour, 20, 2.5))
-            pm10 = station.pm10_base * regional[i] * (0.85 + heating + 0.2 * traffic) * n2
+            level = particulate_level(regional[i], end, now)
+            pm10 = station.pm10_base * level * (0.85 + heating + 0.2 * traffic) * n2
             pm25 = pm10 * (0.62 + 0.05 * rng.random())
             found += [
                 Reading(station, "NO2", end, round(no2, 1)),

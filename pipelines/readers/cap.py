@@ -3,7 +3,8 @@
 The fetched file is one CAP alert, or an Atom or RSS feed whose entries embed alerts or link
 to them. Linked alerts are fetched here, one at a time, through `pipelines.fetch` (its SSRF
 guard, roots and size limits; the source's credentials go to the source's own origin only).
-Each `<info>` block gives a row (`cap_alert`); the same alert met twice in a feed, by
+Each `<info>` block gives a row (`cap_alert`), which keeps the alert's document as received
+(`signed_xml` or `cap_xml`) for re-publication; the same alert met twice in a feed, by
 (sender, identifier, sent), gives its rows once. Updates and cancels are rows like any other:
 their `references` name the alerts they replace.
 
@@ -170,8 +171,11 @@ def _rows(
             yield number, found
             continue
         source_document, alert = found
-        verbatim = source_document.verbatim(alert) if is_signed(alert) else None
-        parsed = read_alert(alert, verbatim)
+        # A signature holds for the exact bytes; an unsigned alert is kept as a document of
+        # its own, so that it can be served alone.
+        signed = is_signed(alert)
+        kept = (source_document.verbatim if signed else source_document.standalone)(alert)
+        parsed = read_alert(alert, kept)
         if parsed.key in seen:
             log.info("%s repeats alert %s: read once", entry.label, parsed.key)
             number += len(parsed.rows)

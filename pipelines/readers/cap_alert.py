@@ -61,13 +61,16 @@ def is_signed(alert: ET.Element) -> bool:
 
 
 def read_alert(alert: ET.Element, verbatim: bytes | None = None) -> Alert:
-    """The rows of a CAP alert; `verbatim`: its bytes as signed, kept on every row."""
+    """The rows of a CAP alert; `verbatim`: its document as received, kept on every row
+    (as `signed_xml` when the alert is signed, else as `cap_xml`)."""
     common: Row = {name: text_of(alert, name) for name in ALERT_FIELDS}
     references = text_of(alert, "references")
     common["references"] = " ".join(references.split()) if references else None
     if verbatim is not None:
-        # base64: a signature holds for exact bytes, whatever their encoding or end whitespace.
-        common["signed_xml"] = base64.b64encode(verbatim).decode("ascii")
+        # base64: a signature holds for exact bytes, whatever their encoding or end whitespace;
+        # an unsigned original is served as it came, so its bytes are kept just as exactly.
+        kept = "signed_xml" if is_signed(alert) else "cap_xml"
+        common[kept] = base64.b64encode(verbatim).decode("ascii")
     infos = alert.findall(f"{{{CAP}}}info")
     rows = [info_row(info, index, common) for index, info in enumerate(infos)]
     if not rows:

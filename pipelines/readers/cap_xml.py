@@ -3,7 +3,7 @@
 Every document is parsed with defusedxml and `forbid_dtd`: a CAP alert or a feed never needs a
 document type, and a DTD is how entity bombs (billion laughs), external entities (XXE) and
 external DTD fetches get in. The parser also notes where each CAP alert element starts and ends
-in the bytes, so that a signed alert embedded in a feed can be kept as it was received.
+in the bytes, so that an alert embedded in a feed can be kept as it was received.
 """
 
 from __future__ import annotations
@@ -42,6 +42,23 @@ class Document:
             return self.data
         start, end = self.spans[alert]
         return self.data[start:end]
+
+    def standalone(self, alert: ET.Element) -> bytes:
+        """The alert as a document of its own: its bytes as received when they read alone as
+        the same elements, else those elements written out as UTF-8."""
+        data = self.verbatim(alert)
+        if alert is self.root:
+            return data
+        try:
+            alone: ET.Element | None = parse_document(data, "an embedded alert").root
+        except ReaderError:
+            alone = None  # a prefix bound by the feed, the feed's own encoding
+        if alone is not None and same_elements(alone, alert):
+            return data
+        try:
+            return ET.tostring(alert, encoding="utf-8", xml_declaration=True, default_namespace=CAP)
+        except ValueError:  # an element of no namespace: written with generated prefixes
+            return ET.tostring(alert, encoding="utf-8", xml_declaration=True)
 
 
 class _SpanBuilder(ET.TreeBuilder):
@@ -111,6 +128,15 @@ def _tag_end(data: bytes, index: int) -> int:
     """The offset just past the end tag that starts at `index` (`</cap:alert>`)."""
     close = data.find(b">", index)
     return len(data) if close < 0 else close + 1
+
+
+def same_elements(one: ET.Element, other: ET.Element) -> bool:
+    """Whether two elements have the same names, attributes, texts and children, in order."""
+    if (one.tag, one.attrib, one.text) != (other.tag, other.attrib, other.text):
+        return False
+    if len(one) != len(other):
+        return False
+    return all(a.tail == b.tail and same_elements(a, b) for a, b in zip(one, other, strict=True))
 
 
 def local_name(tag: str) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -155,8 +156,10 @@ def test_the_signed_alert_keeps_its_bytes_and_reads_as_the_unsigned_one(samples:
     plain, _ = read_rows(samples / SEYCHELLES)
     assert len(signed) == len(plain) == 1
     assert base64.b64decode(signed[0]["signed_xml"]) == (samples / SIGNED).read_bytes()
-    assert plain[0]["signed_xml"] == ""
-    assert {**signed[0], "signed_xml": ""} == plain[0]
+    assert plain[0]["signed_xml"] == "" and signed[0]["cap_xml"] == ""
+    # The unsigned one keeps its own bytes, as `cap_xml`: the hub re-publishes them.
+    assert base64.b64decode(plain[0]["cap_xml"]) == (samples / SEYCHELLES).read_bytes()
+    assert {**signed[0], "signed_xml": "", "cap_xml": plain[0]["cap_xml"]} == plain[0]
 
 
 def test_the_41009_vertex_burkina_polygon_is_read_whole_and_fast(samples: Path) -> None:
@@ -822,3 +825,37 @@ def test_a_hostile_document_changes_nothing(engine: Engine, samples: Path, tmp_p
     assert outcome.status == "failed" and str(tmp_path) not in outcome.message
     assert outcome.message.startswith("HostileXML: xxe.xml declares a document type: refused")
     assert stored(engine, "cap-x") == before
+
+
+def elements(data: bytes) -> list[tuple[str, dict[str, str], str]]:
+    """An XML document's elements in order: name, attributes, stripped text."""
+    return [(e.tag, dict(e.attrib), (e.text or "").strip()) for e in ET.fromstring(data).iter()]
+
+
+def test_every_unsigned_alert_keeps_a_document_of_its_own(samples: Path, tmp_path: Path) -> None:
+    plain = (samples / SEYCHELLES).read_text(encoding="utf-8")
+    alone, _ = read_rows(samples / SEYCHELLES)
+    assert base64.b64decode(alone[0]["cap_xml"]) == (samples / SEYCHELLES).read_bytes()
+    # Embedded in a UTF-8 feed: the bytes of its <alert> element, a document by themselves.
+    rows, problems = read_rows(write(tmp_path, "feed.atom", atom(embed(plain))))
+    assert problems == [] and rows[0]["signed_xml"] == ""
+    assert base64.b64decode(rows[0]["cap_xml"]) == alert_element(plain).rstrip().encode()
+    # Under a prefix the feed declares, or in the feed's Latin-1: those bytes are no document
+    # alone, so the same elements are kept written as one, in UTF-8.
+    prefixed = re.sub(r"<(/?)(?=[A-Za-z])", r"<\1cap:", alert_element(plain)).replace(
+        'cap:alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"', "cap:alert"
+    )
+    feed = atom(f"<content>{prefixed}</content>").replace(
+        "<feed ", '<feed xmlns:cap="urn:oasis:names:tc:emergency:cap:1.2" '
+    )
+    accented = swap(plain, "Aldabra area", "Île d'Aldabra")
+    latin = atom(embed(accented))
+    latin = latin.replace('encoding="utf-8"', 'encoding="iso-8859-1"')
+    (tmp_path / "latin.atom").write_bytes(latin.encode("iso-8859-1"))
+    for path in (write(tmp_path, "prefixed.atom", feed), tmp_path / "latin.atom"):
+        rows, problems = read_rows(path)
+        assert problems == [] and len(rows) == 1
+        kept = base64.b64decode(rows[0]["cap_xml"])
+        assert kept.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+        expected = plain if path.name == "prefixed.atom" else accented
+        assert elements(kept) == elements(expected.encode("utf-8"))

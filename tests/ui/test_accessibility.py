@@ -32,6 +32,7 @@ PAGES = [
     "/charters",
     "/charters/atmo-demo-personal",
     "/signin",
+    "/situation",  # no crisis here; the crisis's map and lists: test_ui_journeys
 ]
 # A page of the hub's own origin (Playwright answers it) holding the chart, map and picker
 # markup the templates write: the scripts under test come from the live hub's /static.

@@ -11,15 +11,21 @@ import os
 from pathlib import Path
 
 import pytest
-from api.support import live_server
+from api.support import air_batch, frame_of, live_server
 from sqlmodel import Session
 from ui.test_accessibility import INKED, audit
 from ui.test_ui_browser import ARGS, chromium  # noqa: F401 - the fixture
+from ui.test_ui_situation import AIR, CELL, air_rows, situation  # noqa: F401 - the fixture
 
-from hub import runs, tokens
+from hub import crises, runs, tokens
+from hub.catalogue import publish
+from hub.models import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILURE = "ReaderError: the feed answered 503 Service Unavailable"
+LIVE = "() => document.querySelector('#situation-live').textContent.startsWith('En direct')"
+CLOSED = "() => document.querySelector('#situation-live').classList.contains('live-closed')"
+NEW_STATION = ("st-new", "Le Millénaire", 3.9080, 43.6110)  # inside the Lez perimeter
 
 
 @pytest.fixture
@@ -150,3 +156,72 @@ def audit_without_csp(browser, context, page) -> list[str]:
         return audit(other)
     finally:
         checking.close()
+
+
+@pytest.mark.browser
+def test_a_crisis_cell_follows_the_situation_live(
+    engine,
+    situation,  # noqa: F811
+    chromium,  # noqa: F811
+    artefacts,
+):
+    from playwright.sync_api import sync_playwright
+
+    with Session(engine) as session:
+        token = tokens.issue(session, "crisis-cell", [CELL], "Préfecture COD").token
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{url}/situation")
+            page.get_by_role(
+                "link", name="Connectez-vous avec le jeton de votre cellule de crise"
+            ).click()
+            page.get_by_label("Jeton").fill(token)
+            page.get_by_label("Jeton").press("Enter")
+            page.wait_for_url("**/situation")
+
+            # the perimeter, the alert and the observation drawn offline; the outage listed
+            page.wait_for_selector(".situation-map.map-drawn .leaflet-overlay-pane path")
+            drawn = page.locator(".situation-map .leaflet-overlay-pane path").count()
+            assert drawn >= 4  # perimeter, alert, observation, outage
+            assert page.locator(".situation-map .leaflet-tile").count() == 0
+            assert "Antenna Port Marianne" in page.inner_text("#crisis-data ~ section")
+            page.wait_for_function(LIVE)
+
+            # a new observation inside the area, published while the page is open
+            publish(
+                air_batch(
+                    AIR,
+                    "atmo-demo-open",
+                    "Air quality, Lez (test)",
+                    frame_of(air_rows(utcnow(), [NEW_STATION], (0,))),
+                ),
+                engine=engine,
+            )
+            row = page.locator(f"#situation-observations tbody tr[data-key='{AIR}|st-new|no2']")
+            row.wait_for()
+            assert "Le Millénaire" in row.inner_text()
+            assert (
+                page.locator("#situation-observations tbody tr").first.get_attribute("data-key")
+                == f"{AIR}|st-new|no2"
+            )
+            assert page.locator(".situation-map .leaflet-overlay-pane path").count() == drawn + 1
+            # the snapshot's copy of a listed outage is not listed twice
+            assert page.locator("table.situation-data tbody tr").count() == 1
+            page.screenshot(path=str(artefacts / "situation-fr.png"), full_page=True)
+            assert not errors, errors
+
+            found = audit_without_csp(browser, context, page)
+            assert not found, "\n".join(found)
+
+            # the crisis closed while the page is open: the page says so
+            crises.close(engine, situation.crisis.id, by="test")
+            page.wait_for_function(CLOSED)
+        finally:
+            browser.close()

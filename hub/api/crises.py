@@ -1,0 +1,190 @@
+"""/api/v1/crises: declare, close and list crises (DESIGN §4, §5).
+
+Admin tokens declare and close; anyone lists them (name, area, window, status: the perimeter of
+a crisis is public information), and only admins and crisis cells see which organizations are
+its cells and who declared it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from hub import crises, selection
+from hub.api.auth import CallerDep, require_role
+from hub.api.deps import SessionDep
+from hub.models import Crisis
+from hub.reading import Caller, engine_of
+
+router = APIRouter(prefix="/api/v1", tags=["crises"])
+
+INSIDERS = ("admin", "crisis-cell")  # who sees a crisis's cells
+FIELDS = ("name", "area", "from", "until", "cells")
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid token"},
+    403: {"description": "not an admin token"},
+}
+
+
+class CrisisOut(BaseModel):
+    """A crisis: its area (GeoJSON, WGS84), window [from, until) and status."""
+
+    id: str
+    name: str
+    area: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, WGS84")
+    bbox: list[float] = Field(description="minlon, minlat, maxlon, maxlat of the area")
+    start: str = Field(alias="from", description="ISO 8601, UTC: when access opens")
+    until: str = Field(description="ISO 8601, UTC: when access ends (exclusive)")
+    status: str = Field(description="scheduled | active | ended | closed")
+    declared_at: str
+    closed_at: str | None
+    cells: list[str] | None = Field(
+        None, description="organizations whose crisis-cell tokens read (admins and cells only)"
+    )
+    declared_by: str | None = Field(None, description="a token id or `cli` (admins and cells)")
+    closed_by: str | None = Field(None, description="admins and cells only")
+
+    model_config = {"populate_by_name": True}
+
+
+CRISIS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": list(FIELDS),
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "area": {
+                            "type": "object",
+                            "description": "GeoJSON Polygon or MultiPolygon (or a Feature, or "
+                            "a FeatureCollection of one), WGS84",
+                        },
+                        "from": {"type": "string", "format": "date-time"},
+                        "until": {"type": "string", "format": "date-time"},
+                        "cells": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def crisis_out(crisis: Crisis, caller: Caller) -> CrisisOut:
+    """A crisis as this caller may see it."""
+    shown = crises.as_json(crisis, cells=caller.actor.role in INSIDERS)
+    return CrisisOut.model_validate(shown)
+
+
+@router.get("/crises", response_model=list[CrisisOut], response_model_by_alias=True)
+def list_crises(session: SessionDep, caller: CallerDep) -> list[CrisisOut]:
+    """Every crisis, the latest declared first."""
+    return [crisis_out(crisis, caller) for crisis in crises.listing(engine_of(session))]
+
+
+@router.get(
+    "/crises/{crisis_id}",
+    response_model=CrisisOut,
+    response_model_by_alias=True,
+    responses={404: {"description": "no such crisis"}},
+)
+def read_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> CrisisOut:
+    """One crisis."""
+    try:
+        return crisis_out(crises.get(engine_of(session), crisis_id), caller)
+    except crises.UnknownCrisis as unknown:
+        raise HTTPException(404, unknown.reason) from None
+
+
+@router.post(
+    "/crises",
+    status_code=201,
+    response_model=CrisisOut,
+    response_model_by_alias=True,
+    openapi_extra=CRISIS_BODY,
+    responses={**ADMIN_ONLY, 400: {"description": "a malformed declaration, and why"}},
+)
+async def declare_crisis(request: Request, session: SessionDep, caller: CallerDep) -> CrisisOut:
+    """Declare a crisis: while it lasts, its cells read crisis data inside its area."""
+    actor = require_role(caller, "admin")
+    name, area, start, end, cells = parse_declaration(await request.body())
+    try:
+        crisis = await run_in_threadpool(
+            crises.declare,
+            engine_of(session),
+            name=name,
+            area=area,
+            start=start,
+            end=end,
+            cells=cells,
+            by=actor.id,
+        )
+    except crises.CrisisRefused as refused:
+        raise HTTPException(400, refused.reason) from None
+    return crisis_out(crisis, caller)
+
+
+@router.post(
+    "/crises/{crisis_id}/close",
+    response_model=CrisisOut,
+    response_model_by_alias=True,
+    responses={
+        **ADMIN_ONLY,
+        404: {"description": "no such crisis"},
+        409: {"description": "closed already"},
+    },
+)
+def close_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> CrisisOut:
+    """Close a crisis: its cells' next requests are refused."""
+    actor = require_role(caller, "admin")
+    try:
+        crisis = crises.close(engine_of(session), crisis_id, by=actor.id)
+    except crises.UnknownCrisis as unknown:
+        raise HTTPException(404, unknown.reason) from None
+    except crises.CrisisClosed as closed:
+        raise HTTPException(409, closed.reason) from None
+    return crisis_out(crisis, caller)
+
+
+def parse_declaration(body: bytes) -> tuple[str, dict[str, Any], datetime, datetime, list[str]]:
+    """The parts of a declaration, or a 400 that says which is wrong."""
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, f"the body must be JSON: {{{', '.join(FIELDS)}}}") from None
+    if not isinstance(payload, dict):
+        raise HTTPException(400, f"the body must be a JSON object: {{{', '.join(FIELDS)}}}")
+    extra = sorted(set(payload) - set(FIELDS))
+    if extra:
+        named = ", ".join(repr(key[:40]) for key in extra[:5])
+        raise HTTPException(400, f"a crisis takes {', '.join(FIELDS)}, not {named}")
+    missing = [name for name in FIELDS if name not in payload]
+    if missing:
+        raise HTTPException(400, f"a crisis needs {', '.join(missing)}")
+    name, area, cells = payload["name"], payload["area"], payload["cells"]
+    if not isinstance(name, str):
+        raise HTTPException(400, "name must be a string")
+    if not isinstance(area, dict):
+        raise HTTPException(400, "area must be a GeoJSON object")
+    if not isinstance(cells, list) or not all(isinstance(cell, str) for cell in cells):
+        raise HTTPException(400, "cells must be a list of organization ids")
+    return name, area, moment("from", payload["from"]), moment("until", payload["until"]), cells
+
+
+def moment(name: str, value: object) -> datetime:
+    """An ISO 8601 date-time (UTC without a zone), or a 400."""
+    if not isinstance(value, str):
+        raise HTTPException(400, f"{name} must be an ISO 8601 date-time string")
+    try:
+        return selection.parse_instant(name, value)
+    except selection.QueryError as bad:
+        raise HTTPException(400, str(bad)) from None

@@ -1,0 +1,259 @@
+"""Crisis mode: declared crises open crisis data to their cells, inside their area and window.
+
+A crisis is declared (by an admin token, or `hub crisis declare`) with a GeoJSON area, a window
+[start, end) and the organizations of its cells; it is active from its start until its end or
+until it is closed, whichever comes first. While it is, hub.reading hands its zone to
+hub.access, which opens the rows of `crisis` datasets inside it to crisis-cell tokens of those
+organizations. Declaring and closing are `crisis` events on the feed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from hub import events
+from hub.access import Actor, Zone
+from hub.crises import areas
+from hub.models import Crisis, Dataset, as_utc, utcnow
+
+MAX_NAME = 200
+MAX_CELLS = 100
+_CELL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class CrisisError(Exception):
+    """A crisis operation the hub refuses, and why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CrisisRefused(CrisisError):
+    """A declaration that is malformed (area, window, cells, name); nothing was stored."""
+
+
+class UnknownCrisis(CrisisError, LookupError):
+    """No crisis has that id."""
+
+
+class CrisisClosed(CrisisError):
+    """The crisis was closed already."""
+
+
+def declare(
+    engine: Engine,
+    *,
+    name: str,
+    area: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    cells: Sequence[str],
+    by: str,
+) -> Crisis:
+    """Declare a crisis (CrisisRefused, storing nothing, if any part is malformed)."""
+    title = _name(name)
+    try:
+        geometry, bbox = areas.parse(area)
+    except areas.AreaError as bad:
+        raise CrisisRefused(str(bad)) from None
+    begins, ends = as_utc(start), as_utc(end)
+    if ends <= begins:
+        raise CrisisRefused(f"the crisis must end after it starts ({_iso(begins)})")
+    crisis = Crisis(
+        id=_new_id(title),
+        name=title,
+        area=geometry,
+        bbox=list(bbox),
+        starts_at=begins,
+        ends_at=ends,
+        cells=_cells(cells),
+        declared_by=by[:64] or "cli",
+        declared_at=utcnow(),
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(crisis)
+        session.commit()
+    _announce(engine, crisis, "declared")
+    return crisis
+
+
+def close(engine: Engine, crisis_id: str, *, by: str) -> Crisis:
+    """Close a crisis now: its cells' next requests are refused (UnknownCrisis, CrisisClosed)."""
+    table = Crisis.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        # One statement: of two closes at once, one closes and the other finds it closed.
+        done = connection.execute(
+            table.update()
+            .where(table.c.id == crisis_id, table.c.closed_at.is_(None))
+            .values(closed_at=utcnow(), closed_by=by[:64] or "cli")
+        )
+    if not done.rowcount:
+        closed = get(engine, crisis_id)  # UnknownCrisis when there is none
+        raise CrisisClosed(f"crisis {crisis_id!r} was closed already, at {_iso(closed.closed_at)}")
+    crisis = get(engine, crisis_id)
+    _announce(engine, crisis, "closed")
+    return crisis
+
+
+def get(engine: Engine, crisis_id: str) -> Crisis:
+    """The crisis of that id (UnknownCrisis if there is none)."""
+    with Session(engine, expire_on_commit=False) as session:
+        crisis = session.get(Crisis, crisis_id)
+    if crisis is None:
+        raise UnknownCrisis(f"no crisis {crisis_id!r}")
+    return crisis
+
+
+def listing(engine: Engine) -> list[Crisis]:
+    """Every crisis, the latest declared first."""
+    with Session(engine, expire_on_commit=False) as session:
+        statement = select(Crisis).order_by(col(Crisis.declared_at).desc(), col(Crisis.id))
+        return list(session.exec(statement).all())
+
+
+def active(engine: Engine, at: datetime | None = None) -> list[Crisis]:
+    """The crises in force at `at` (default now): declared, not closed, start <= at < end."""
+    moment = as_utc(at or utcnow())
+    with Session(engine, expire_on_commit=False) as session:
+        statement = (
+            select(Crisis)
+            .where(
+                col(Crisis.closed_at).is_(None),
+                col(Crisis.starts_at) <= moment,
+                col(Crisis.ends_at) > moment,
+            )
+            .order_by(col(Crisis.starts_at), col(Crisis.id))
+        )
+        return list(session.exec(statement).all())
+
+
+def status(crisis: Crisis, at: datetime | None = None) -> str:
+    """`closed`, `ended`, `active` or `scheduled` (not started yet), at `at` (default now)."""
+    moment = as_utc(at or utcnow())
+    if crisis.closed_at is not None:
+        return "closed"
+    if as_utc(crisis.ends_at) <= moment:
+        return "ended"
+    return "active" if as_utc(crisis.starts_at) <= moment else "scheduled"
+
+
+def zone_of(crisis: Crisis) -> Zone:
+    """A crisis as hub.access grants it: its cells, area, bbox and window."""
+    west, south, east, north = (float(v) for v in crisis.bbox)
+    return Zone(
+        crisis=crisis.id,
+        cells=frozenset(crisis.cells),
+        shape=areas.shape_text(crisis.area),
+        bbox=(west, south, east, north),
+        start=as_utc(crisis.starts_at),
+        end=as_utc(crisis.ends_at),
+    )
+
+
+def zones(engine: Engine, dataset: Dataset, actor: Actor) -> tuple[Zone, ...]:
+    """The active crises naming one of a crisis cell's organizations, for a crisis dataset
+    (looked up afresh on every read: a closed or ended crisis counts from the next request)."""
+    if dataset.access != "crisis" or actor.role != "crisis-cell" or not actor.organizations:
+        return ()
+    return tuple(
+        zone_of(crisis) for crisis in active(engine) if set(crisis.cells) & actor.organizations
+    )
+
+
+def as_json(crisis: Crisis, *, cells: bool = True) -> dict[str, Any]:
+    """A crisis as the API and the feed show it (`cells` and who declared it: if `cells`)."""
+    shown: dict[str, Any] = {
+        "id": crisis.id,
+        "name": crisis.name,
+        "area": crisis.area,
+        "bbox": list(crisis.bbox),
+        "from": _iso(crisis.starts_at),
+        "until": _iso(crisis.ends_at),
+        "status": status(crisis),
+        "declared_at": _iso(crisis.declared_at),
+        "closed_at": _iso(crisis.closed_at),
+    }
+    if cells:
+        shown.update(cells=list(crisis.cells), declared_by=crisis.declared_by)
+        shown["closed_by"] = crisis.closed_by or None
+    return shown
+
+
+def _announce(engine: Engine, crisis: Crisis, state: str) -> None:
+    """The feed's `crisis` event of a declaration or a close."""
+    payload = {
+        "id": crisis.id,
+        "name": crisis.name,
+        "area": crisis.area,
+        "geometry": crisis.area,
+        "bbox": list(crisis.bbox),
+        "from": _iso(crisis.starts_at),
+        "until": _iso(crisis.ends_at),
+        "cells": list(crisis.cells),
+        "status": state,
+    }
+    events.emit(engine, "crisis", dataset_id="", theme="risk", payload=payload)
+
+
+def _name(name: str) -> str:
+    title = " ".join(str(name).split())
+    if not title:
+        raise CrisisRefused("the crisis needs a name")
+    if len(title) > MAX_NAME:
+        raise CrisisRefused(f"the crisis name is longer than {MAX_NAME} characters")
+    if _CONTROL.search(title):  # a NUL, which PostgreSQL takes in no text, and its kin
+        raise CrisisRefused("the crisis name holds control characters")
+    return title
+
+
+def _cells(cells: Sequence[str]) -> list[str]:
+    """The organizations named as cells: at least one, each an organization id."""
+    if isinstance(cells, str) or not all(isinstance(cell, str) for cell in cells):
+        raise CrisisRefused("cells must be a list of organization ids")
+    named = sorted({cell.strip() for cell in cells if cell.strip()})
+    if not named:
+        raise CrisisRefused("the crisis needs at least one cell (an organization id)")
+    if len(named) > MAX_CELLS:
+        raise CrisisRefused(f"a crisis names at most {MAX_CELLS} cells")
+    for cell in named:
+        if not _CELL.match(cell):
+            raise CrisisRefused(f"cell {cell[:120]!r} is not an organization id")
+    return named
+
+
+def _new_id(name: str) -> str:
+    """A short id from the name, with a random suffix (two crises may share a name)."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:40].strip("-") or "crisis"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+__all__ = [
+    "CrisisClosed",
+    "CrisisError",
+    "CrisisRefused",
+    "UnknownCrisis",
+    "active",
+    "as_json",
+    "close",
+    "declare",
+    "get",
+    "listing",
+    "status",
+    "zone_of",
+    "zones",
+]

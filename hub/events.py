@@ -1,0 +1,273 @@
+"""The event log behind the feeds (DESIGN §4): what the gate published, in commit order.
+
+Each record batch the gate stores appends, in its own transaction, one event per record it
+published or changed whose time falls inside the replay horizon — `alert` for the risk-alert
+schema, `observation` for the others; older rows are history, which the records API serves — and
+then one `dataset` event. Declaring or closing a crisis appends a `crisis` event.
+
+Ids are the replay sequence (`Last-Event-ID`). On PostgreSQL, appends take a transaction-level
+advisory lock, so ids become visible in the order they were given: a reader that has seen id N
+never later finds a smaller id committed behind it. After commit the bus wakes the feeds of every
+replica, which read the log from their last id (hub.feeds) — the bus carries no event itself, so a
+lost message delays an event until the next read, and never loses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from hub import records
+from hub.bus import get_bus
+from hub.models import Event, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+KINDS = ("observation", "alert", "dataset", "crisis")
+# Replay horizon: records older than this are not news, and the log keeps at least this much.
+HORIZON = timedelta(hours=48)
+KEEP = timedelta(hours=72)  # purged after this (a client may resume up to 48 h late, plus slack)
+# One batch's events beyond this are left to the records API (its dataset event says how many):
+# a back-fill of a whole network must not flood every subscriber.
+BATCH_EVENTS_CAP = 100_000
+ALERT_SCHEMA = "risk-alert"
+SEVERITIES = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")  # CAP 1.2, in rank order
+_LOCK_KEY = 1_102_026  # pg_advisory_xact_lock key of the event log
+_TABLE: sa.Table = Event.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One logged event, as a feed sends it, with what its filters and grants look at."""
+
+    id: int
+    kind: str
+    dataset: str
+    theme: str
+    logged_at: datetime
+    data: dict[str, Any]  # the SSE `data:` object
+    access: str = "open"  # the dataset's charter access level when it was published
+    subject: str = ""  # a personal record's pseudonymous subject key
+    bbox: tuple[float, float, float, float] | None = field(default=None, compare=False)
+
+    @property
+    def severity(self) -> int | None:
+        """The CAP severity's rank (Unknown 0 … Extreme 4), or None for an event without one."""
+        value = self.data.get("severity")
+        return SEVERITIES.index(value) if value in SEVERITIES else None
+
+    @property
+    def status(self) -> str:
+        """CAP status of an alert (Actual, Exercise, Test …); other events are Actual."""
+        return str(self.data.get("status") or "Actual")
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the gate knows of a stored batch that its events need."""
+
+    dataset_id: str
+    theme: str
+    schema: str
+    access: str
+    layout: records.Layout
+    run_id: int
+
+
+def log_batch(connection: Connection, batch: Published) -> int:
+    """Append the events of the records a run wrote (inside the batch's transaction)."""
+    layout, table = batch.layout, batch.layout.table
+    alert = batch.schema == ALERT_SCHEMA
+    statement = sa.select(table).where(table.c["_run"] == batch.run_id)
+    if layout.time:
+        if not alert:  # an alert stays news until it expires; alerts are few
+            statement = statement.where(table.c[layout.time] >= utcnow() - HORIZON)
+        statement = statement.order_by(table.c[layout.time], table.c["_id"])
+    elif not alert:
+        return 0  # a list without times (stations, sites) changes: its dataset event says so
+    rows = connection.execute(statement.limit(BATCH_EVENTS_CAP + 1)).all()
+    if len(rows) > BATCH_EVENTS_CAP:
+        log.warning(
+            "%s: more than %d recent records in one run; their events stop there",
+            batch.dataset_id,
+            BATCH_EVENTS_CAP,
+        )
+        rows = rows[:BATCH_EVENTS_CAP]
+    kind = "alert" if alert else "observation"
+    subject_field = _field_of(layout, layout.subject)
+    entries = [
+        _entry(kind, batch, record, subject_field) for record in records.to_records(layout, rows)
+    ]
+    append(connection, entries)
+    return len(entries)
+
+
+def _entry(
+    kind: str, batch: Published, record: dict[str, Any], subject_field: str | None
+) -> dict[str, Any]:
+    layout = batch.layout
+    data: dict[str, Any] = {
+        "dataset": batch.dataset_id,
+        "theme": batch.theme,
+        "time": record.get(_field_of(layout, layout.time) or ""),
+        "geometry": geometry_of(record, layout),
+        "record": record,
+    }
+    if kind == "alert":
+        data["severity"] = record.get("severity")
+        data["status"] = record.get("status") or "Actual"
+    return {
+        "kind": kind,
+        "dataset_id": batch.dataset_id,
+        "theme": batch.theme,
+        "access": batch.access,
+        "subject": str(record.get(subject_field) or "") if subject_field else "",
+        "payload": data,
+    }
+
+
+def _field_of(layout: records.Layout, column: str | None) -> str | None:
+    """The schema field stored in `column`."""
+    if column is None:
+        return None
+    return next((name for name, stored in layout.columns.items() if stored == column), None)
+
+
+def geometry_of(record: dict[str, Any], layout: records.Layout) -> dict[str, Any] | None:
+    """A record's GeoJSON geometry: its own (an alert's area), else its point."""
+    area = record.get("area")
+    if isinstance(area, str) and area.startswith("{"):
+        try:
+            area = json.loads(area)
+        except ValueError:
+            area = None
+    if isinstance(area, dict) and area.get("type"):
+        return area
+    lon, lat = (record.get(_field_of(layout, c) or "") for c in (layout.lon, layout.lat))
+    if isinstance(lon, int | float) and isinstance(lat, int | float):
+        return {"type": "Point", "coordinates": [lon, lat]}
+    return None
+
+
+def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Append events in order, inside the caller's transaction."""
+    if not entries:
+        return
+    if connection.dialect.name == "postgresql":
+        # Held until commit: ids are handed out and made visible in the same order.
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    now = utcnow()
+    connection.execute(_TABLE.insert(), [{"time": now, **entry} for entry in entries])
+
+
+def emit(
+    engine: Engine,
+    kind: str,
+    *,
+    dataset_id: str = "",
+    theme: str = "",
+    time: datetime | None = None,
+    payload: dict[str, Any],
+) -> int:
+    """Append one event in its own transaction, announce it, and return its id."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    data = {"dataset": dataset_id or None, "theme": theme, **payload}
+    data.setdefault("time", (time or utcnow()).isoformat())
+    with engine.begin() as connection:
+        append(
+            connection,
+            [{"kind": kind, "dataset_id": dataset_id, "theme": theme, "payload": data}],
+        )
+        newest = connection.execute(sa.select(sa.func.max(_TABLE.c.id))).scalar_one()
+    announce()
+    return int(newest)
+
+
+def announce() -> None:
+    """Wake every replica's feeds after a commit; a bus outage only delays them (they poll)."""
+    try:
+        get_bus().publish({"event": "feed"})
+    except Exception:  # noqa: BLE001 — the events are committed; feeds find them on their own
+        log.warning("could not wake the feeds on the bus; they will find the events by polling")
+
+
+def after(connection: Connection, last_id: int, limit: int = 1_000) -> list[FeedEvent]:
+    """The events logged after `last_id`, oldest first."""
+    rows = connection.execute(
+        sa.select(_TABLE).where(_TABLE.c.id > last_id).order_by(_TABLE.c.id).limit(limit)
+    ).all()
+    return [_feed_event(row) for row in rows]
+
+
+def newest_id(connection: Connection) -> int:
+    """The id of the newest event (0 for an empty log)."""
+    return int(connection.execute(sa.select(sa.func.max(_TABLE.c.id))).scalar() or 0)
+
+
+def oldest_id(connection: Connection) -> int:
+    """The id of the oldest event the log still holds (0 for an empty log)."""
+    return int(connection.execute(sa.select(sa.func.min(_TABLE.c.id))).scalar() or 0)
+
+
+def last_before(connection: Connection, moment: datetime) -> int:
+    """The id to resume after to replay everything logged from `moment` on."""
+    first = connection.execute(
+        sa.select(sa.func.min(_TABLE.c.id)).where(_TABLE.c.time >= as_utc(moment))
+    ).scalar()
+    return int(first) - 1 if first is not None else newest_id(connection)
+
+
+def purge(engine: Engine, keep: timedelta = KEEP) -> int:
+    """Forget events logged longer ago than `keep` (never less than the replay horizon)."""
+    cutoff = utcnow() - max(keep, HORIZON)
+    with engine.begin() as connection:
+        result = connection.execute(_TABLE.delete().where(_TABLE.c.time < cutoff))
+    return int(result.rowcount or 0)
+
+
+def _feed_event(row: Any) -> FeedEvent:
+    data = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+    return FeedEvent(
+        id=row.id,
+        kind=row.kind,
+        dataset=row.dataset_id,
+        theme=row.theme,
+        logged_at=as_utc(row.time),
+        data=data,
+        access=row.access or "open",
+        subject=row.subject or "",
+        bbox=bounds(data.get("geometry")),
+    )
+
+
+def bounds(geometry: Any) -> tuple[float, float, float, float] | None:
+    """The bbox of a GeoJSON geometry, or None."""
+    if not isinstance(geometry, dict):
+        return None
+    points = list(_positions(geometry.get("coordinates")))
+    for member in geometry.get("geometries") or ():
+        points.extend(_positions(member.get("coordinates") if isinstance(member, dict) else None))
+    if not points:
+        return None
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return (min(lons), min(lats), max(lons), max(lats))
+
+
+def _positions(coordinates: Any) -> Iterable[tuple[float, float]]:
+    if (
+        isinstance(coordinates, list | tuple)
+        and len(coordinates) >= 2
+        and all(isinstance(c, int | float) for c in coordinates[:2])
+    ):
+        yield (float(coordinates[0]), float(coordinates[1]))
+    elif isinstance(coordinates, list | tuple):
+        for member in coordinates:
+            yield from _positions(member)

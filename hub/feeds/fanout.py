@@ -1,0 +1,297 @@
+"""The per-process fan-out: ONE reader follows the event log and hands each new event to every
+client whose filters and grant take it.
+
+The reader wakes on any bus message (the bus carries no event: it only says "read the log
+again") or every POLL_SECONDS when the bus is silent or down, reads the events after its
+position once, and puts each on the bounded queue of the clients it is for. A live client whose
+queue is full is dropped: its queue is emptied, it is sent a final `overflow` message with the id
+to resume from (cut off if it does not take even that within DROP_GRACE_SECONDS): it never slows
+the others. Grants are refreshed every REFRESH_SECONDS and, for crisis datasets, on each `crisis`
+event. Everything runs on the event loop, one task per client: no thread per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from hub import events
+from hub.feeds import grants, judging, listener, replay
+from hub.feeds.clients import Client, Closing, Delivery
+from hub.feeds.filters import Shape
+from hub.feeds.grants import Keeper, Key
+from hub.feeds.index import Index
+
+log = logging.getLogger(__name__)
+
+# Module settings, read when a fan-out is made (tests shorten them).
+HEARTBEAT_SECONDS = 15.0
+QUEUE_SIZE = 1_000  # events waiting for one client before it is dropped
+REFRESH_SECONDS = 30.0
+POLL_SECONDS = 1.0
+DROP_GRACE_SECONDS = 30.0
+PAGE = 1_000  # events read from the log at once
+HAND_OUT_RUN = 200  # events handed out between two yields to the writers (at most a quarter queue)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What a fan-out has done (benchmarks and tests read it)."""
+
+    clients: int
+    position: int
+    read: int  # events read from the log
+    delivered: int  # events written to clients
+    dropped: int  # clients cut off for falling behind
+
+
+class Fanout:
+    """The feed of one process; started by its first client, stopped with the app."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.heartbeat = HEARTBEAT_SECONDS
+        self.queue_size = QUEUE_SIZE
+        self.refresh_seconds = REFRESH_SECONDS
+        self.poll_seconds = POLL_SECONDS
+        self.drop_grace = DROP_GRACE_SECONDS
+        self.clients: set[Client] = set()
+        self.index = Index()  # the clients by what their filters require, for each event
+        self._keys: dict[Key, int] = {}  # clients per key: a key's grants go with its last client
+        self.keeper = Keeper()
+        self.position = 0
+        self.read = self.delivered = self.dropped = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+        self.listening = threading.Event()  # subscribed to the bus (else it only polls)
+        self._start_lock = asyncio.Lock()
+        _RUNNING.add(self)
+
+    def stats(self) -> Stats:
+        """Counts so far."""
+        return Stats(len(self.clients), self.position, self.read, self.delivered, self.dropped)
+
+    async def start(self) -> None:
+        """Start following the log from its newest event (once)."""
+        async with self._start_lock:
+            if self._reader is not None:
+                return
+            self.position = await asyncio.to_thread(replay.newest, self.engine)
+            loop = asyncio.get_running_loop()
+            self._listener = threading.Thread(
+                target=listener.listen,
+                args=(
+                    self._stop,
+                    self.listening,
+                    lambda: loop.call_soon_threadsafe(self._wake.set),
+                ),
+                name="feed-bus",
+                daemon=True,
+            )
+            self._listener.start()
+            self._reader = asyncio.create_task(self._follow(), name="feed-reader")
+
+    async def stop(self) -> None:
+        """Stop the reader and the bus listener; end the streams still open."""
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for client in list(self.clients):
+            self.drop(client, Closing("closed", "the server is shutting down"), count=False)
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.join, 2 * listener.BUS_WAIT + 1)
+        _RUNNING.discard(self)
+
+    def register(self, client: Client) -> None:
+        """Queue this client's events from now on (the caller replays up to here)."""
+        client.since = self.position
+        if client not in self.clients:
+            self.clients.add(client)
+            self.index.add(client)
+            self._keys[client.key] = self._keys.get(client.key, 0) + 1
+
+    def unregister(self, client: Client) -> None:
+        """Stop queueing for a client (gone, ended or dropped)."""
+        if client not in self.clients:
+            return
+        self.clients.remove(client)
+        self.index.remove(client)
+        left = self._keys.pop(client.key, 1) - 1
+        if left > 0:
+            self._keys[client.key] = left
+        else:
+            self.keeper.drop_key(client.key)
+
+    async def prepare(self, batch: Sequence[events.FeedEvent], keys: set[Key]) -> None:
+        """Load the datasets and grants `batch` needs for `keys` (off the event loop)."""
+        unloaded, wanted = self.keeper.missing(keys, {event.dataset for event in batch})
+        if not unloaded and not wanted:
+            return
+        computed = await asyncio.to_thread(
+            grants.compute,
+            self.engine,
+            self.keeper.generation,
+            dict(self.keeper.datasets),
+            unloaded,
+            wanted,
+        )
+        self.keeper.merge(computed)
+
+    async def grants_for(self, batch: Sequence[events.FeedEvent], key: Key) -> Keeper:
+        """The grants one key needs for `batch`, held apart from later refreshes."""
+        for _ in range(5):  # a refresh between computing and keeping them: compute again
+            await self.prepare(batch, {key})
+            own = self.keeper.copy_for(key)
+            unloaded, wanted = own.missing({key}, {event.dataset for event in batch})
+            if not unloaded and not wanted:
+                break
+        return own
+
+    def judge(
+        self,
+        client: Client,
+        event: events.FeedEvent,
+        shape: Any,
+        encoded: dict[str, bytes],
+        keeper: Keeper | None = None,
+    ) -> Delivery | None:
+        """The delivery of `event` to `client`, or None (filtered out, or not granted);
+        `encoded` caches the event's bytes per variant across clients."""
+        return judging.judge(
+            keeper if keeper is not None else self.keeper, client, event, shape, encoded
+        )
+
+    def offer(self, client: Client, delivery: Delivery) -> None:
+        """Queue a delivery; a full queue sends a replaying client back to the log, and drops
+        a live one."""
+        try:
+            client.queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            if client.replaying:
+                client.behind = True
+                client.clear()
+            else:
+                self.drop(client, Closing("overflow", "the client fell behind the feed"))
+
+    def drop(self, client: Client, closing: Closing, *, count: bool = True) -> None:
+        """End a client's stream with a final message; cut it off if it stalls."""
+        self.unregister(client)
+        if client.closing is not None:
+            return
+        self.dropped += count
+        client.closing = closing
+        client.clear()
+        client.queue.put_nowait(closing)
+        asyncio.get_running_loop().call_later(self.drop_grace, client.abort)
+
+    def new_queue(self) -> asyncio.Queue[Any]:
+        """A client's bounded queue."""
+        return asyncio.Queue(maxsize=self.queue_size)
+
+    async def read_after(self, last_id: int, limit: int = PAGE) -> list[events.FeedEvent]:
+        """Events logged after `last_id` (off the event loop)."""
+        return await asyncio.to_thread(replay.read_after, self.engine, last_id, limit)
+
+    async def _follow(self) -> None:
+        refreshed = time.monotonic()
+        while not self._stop.is_set():
+            wait = min(
+                self.poll_seconds, max(0.0, refreshed + self.refresh_seconds - time.monotonic())
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            self._wake.clear()
+            try:
+                await self._catch_up()
+                if time.monotonic() - refreshed >= self.refresh_seconds:
+                    refreshed = time.monotonic()
+                    await self.refresh()
+            except Exception:  # noqa: BLE001 — a database outage must not end the feed
+                log.warning("the feed could not read the event log; retrying", exc_info=True)
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _catch_up(self) -> None:
+        while True:
+            batch = await self.read_after(self.position)
+            self.read += len(batch)
+            await self._dispatch(batch)
+            if len(batch) < PAGE:
+                return
+
+    async def _dispatch(self, batch: list[events.FeedEvent]) -> None:
+        """Hand out a batch in order; grants are made ready before each run of events, and
+        crisis grants forgotten after each `crisis` event."""
+        start = 0
+        while start < len(batch):
+            end = next((i + 1 for i in range(start, len(batch)) if batch[i].kind == "crisis"), None)
+            segment = batch[start : end or len(batch)]
+            await self.prepare(segment, set(self._keys))
+            # Let the writers take a run of events at a time (each writes its share at once):
+            # a batch longer than a queue must not overflow a client that keeps up.
+            run = max(1, min(HAND_OUT_RUN, self.queue_size // 4))
+            for number, event in enumerate(segment, 1):
+                self._hand_out(event)
+                if number % run == 0 or number == len(segment):
+                    await asyncio.sleep(0)
+            start += len(segment)
+
+    def _hand_out(self, event: events.FeedEvent) -> None:
+        shape = Shape(event)
+        encoded: dict[str, bytes] = {}
+        candidates = self.index.candidates(event)
+        shared = judging.open_delivery(self.keeper, event, encoded) if candidates else None
+        for client in candidates:
+            if shared is not None:  # the same bytes for every client its filters take
+                if client.filters.matches(event, shape):
+                    self.offer(client, shared)
+                continue
+            delivery = self.judge(client, event, shape, encoded)
+            if delivery is not None:
+                self.offer(client, delivery)
+        self.position = event.id
+        if event.kind == "crisis":
+            self.keeper.forget(crisis_only=True)
+            if event.data.get("status") == "closed":
+                self._end_crisis_streams(str(event.data.get("id") or ""))
+
+    def _end_crisis_streams(self, crisis_id: str) -> None:
+        for client in list(self.clients):
+            if any(area.crisis == crisis_id for area in client.filters.areas):
+                self.drop(client, Closing("closed", f"crisis {crisis_id} was closed"), count=False)
+
+    async def refresh(self) -> None:
+        """Check every client's token again and forget every grant (recomputed when needed)."""
+        actors = {c.caller.actor for c in self.clients if not c.caller.actor.anonymous}
+        checked = await asyncio.to_thread(grants.recheck, self.engine, actors)
+        for client in list(self.clients):
+            actor = client.caller.actor
+            if actor in checked and checked[actor] is None:
+                self.drop(
+                    client, Closing("closed", "the token was revoked or expired"), count=False
+                )
+        self.keeper.forget()
+
+
+_RUNNING: set[Fanout] = set()
+
+
+def running() -> list[Fanout]:
+    """The fan-outs of this process (a benchmark counts their deliveries)."""
+    return list(_RUNNING)
+
+
+def delivered() -> int:
+    """Events written to clients by every fan-out of this process."""
+    return sum(fanout.delivered for fanout in _RUNNING)

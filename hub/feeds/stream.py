@@ -1,0 +1,148 @@
+"""One client's stream: registered with the fan-out first, then the backlog from the log, then
+live — without gap or duplicate at the seam.
+
+The client is registered BEFORE the backlog is read: from then on the fan-out queues every
+event for it. The backlog is read from the log until a page comes back short (every event
+committed before registration is then read); queued events it already sent are dropped by id.
+A backlog longer than the queue is not an overflow: the queue is emptied, the client's
+registration point moves up, and the replay reads that much further from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from hub import reading
+from hub.audit import AuditUnavailable
+from hub.feeds import sse
+from hub.feeds.clients import Client, Closing, Delivery
+from hub.feeds.fanout import PAGE, Fanout
+from hub.feeds.filters import Shape
+from hub.feeds.replay import Start
+
+log = logging.getLogger(__name__)
+
+Write = Callable[[bytes], Awaitable[None]]
+ROUTE = "/api/v1/feeds/stream"
+BATCH = 100  # queued events written to a client at once
+
+
+async def run(
+    fanout: Fanout, client: Client, start: Start, preface: Sequence[bytes], write: Write
+) -> None:
+    """Send `preface` (gap notice, snapshot), the backlog after `start`, then live events."""
+    await fanout.start()
+    fanout.register(client)
+    try:
+        client.sent_id = start.after if start.after is not None else client.since
+        await write(b": hub feed\nretry: 3000\n\n")
+        for chunk in preface:
+            await write(chunk)
+        await _replay(fanout, client, write)
+        await _live(fanout, client, write)
+    except AuditUnavailable:
+        log.warning("a feed stream ended: its read of non-open data could not be logged")
+        await write(sse.final("closed", "the access log cannot be written", client.sent_id))
+    finally:
+        fanout.unregister(client)
+
+
+async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
+    while True:
+        page = await fanout.read_after(client.sent_id, PAGE)
+        held = await fanout.grants_for(page, client.key)
+        encoded: dict[int, dict[str, bytes]] = {}
+        for event in page:
+            delivery = fanout.judge(
+                client, event, Shape(event), encoded.setdefault(event.id, {}), held
+            )
+            if delivery is not None:
+                await _deliver(fanout, client, delivery, write)
+            client.sent_id = event.id  # skipped events need not be read again either
+        if client.closing is not None:
+            return  # dropped meanwhile (token revoked, crisis closed): its queue says why
+        if client.behind:  # the queue overflowed meanwhile: read further from the log instead
+            client.behind = False
+            client.clear()
+            client.since = fanout.position
+            continue
+        if len(page) < PAGE:
+            client.replaying = False  # no await since the check: the queue holds the rest
+            return
+
+
+async def _live(fanout: Fanout, client: Client, write: Write) -> None:
+    while True:
+        try:
+            if client.queue.empty():  # asyncio.timeout: no task per wait, as wait_for makes
+                async with asyncio.timeout(fanout.heartbeat):
+                    item = await client.queue.get()
+            else:
+                item = client.queue.get_nowait()
+        except TimeoutError:
+            await write(sse.HEARTBEAT)
+            continue
+        # What queued meanwhile goes out in the same write, up to the final message.
+        items = [item]
+        while (
+            not isinstance(items[-1], Closing) and len(items) < BATCH and not client.queue.empty()
+        ):
+            items.append(client.queue.get_nowait())
+        deliveries = [x for x in items if isinstance(x, Delivery) and x.id > client.sent_id]
+        await _deliver_all(fanout, client, deliveries, write)  # replayed ones are dropped
+        if isinstance(items[-1], Closing):
+            await write(sse.final(items[-1].event, items[-1].reason, client.sent_id))
+            return
+
+
+async def _deliver_all(
+    fanout: Fanout, client: Client, deliveries: list[Delivery], write: Write
+) -> None:
+    """Write events in as few writes as their logging allows: a read to log goes before the
+    events already gathered are written, and before its own."""
+    gathered: list[Delivery] = []
+    for delivery in deliveries:
+        if _to_log(client, delivery):
+            await _write_all(fanout, client, gathered, write)
+            gathered = []
+            await _deliver(fanout, client, delivery, write)
+        else:
+            gathered.append(delivery)
+    await _write_all(fanout, client, gathered, write)
+
+
+async def _write_all(
+    fanout: Fanout, client: Client, deliveries: list[Delivery], write: Write
+) -> None:
+    if not deliveries:
+        return
+    await write(b"".join(delivery.body for delivery in deliveries))
+    client.sent_id = deliveries[-1].id
+    client.delivered += len(deliveries)
+    fanout.delivered += len(deliveries)
+
+
+def _to_log(client: Client, delivery: Delivery) -> bool:
+    dataset = delivery.dataset
+    return dataset is not None and delivery.grant is not None and dataset.id not in client.logged
+
+
+async def _deliver(fanout: Fanout, client: Client, delivery: Delivery, write: Write) -> None:
+    """Write one event; the first of each non-open dataset is logged before it goes out."""
+    dataset = delivery.dataset
+    if dataset is not None and delivery.grant is not None and _to_log(client, delivery):
+        await asyncio.to_thread(
+            reading.record,
+            fanout.engine,
+            dataset,
+            client.caller,
+            delivery.grant,
+            reason=f"{delivery.grant.reason}; feed stream",
+        )
+        client.logged.add(dataset.id)
+    await write(delivery.body)
+    client.sent_id = delivery.id
+    client.delivered += 1
+    fanout.delivered += 1

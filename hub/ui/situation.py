@@ -1,0 +1,259 @@
+"""The situation page of crisis cells: each active crisis's perimeter, the current alerts over
+it, the latest observations inside it and the crisis data the visitor may read there.
+
+Everything is server-rendered (tables that work without JavaScript); situation.js draws the
+map from the same rows (a GeoJSON data block in the page, so nothing is read twice) and keeps
+the lists current from the feed (`/api/v1/feeds/stream?within=crisis:<id>&snapshot=latest`).
+Anyone sees the declared crises and the public alerts and observations; the crisis data comes
+through hub.reading, so only a cell of the crisis (or the data's operator) reads its rows, and
+only inside the area while the crisis lasts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
+from starlette.responses import Response
+
+from hub import crises, events, reading
+from hub.access import Actor
+from hub.api.deps import SessionDep
+from hub.models import Crisis, Dataset, as_utc
+from hub.ui import i18n, situation_alerts
+from hub.ui import situation_rows as rows
+from hub.ui.pages import N_, render
+from hub.ui.territory import map_settings
+from hub.ui.visitors import Visitor, VisitorDep
+
+OBSERVATIONS_PAGE = 50
+DATA_SHOWN = 20  # rows of each crisis dataset on the situation page; the rest on its own pages
+DATA_PAGE = 100
+STREAM = "/api/v1/feeds/stream"
+SEVERITY_NAMES = {
+    "Extreme": N_("extreme"),
+    "Severe": N_("severe"),
+    "Moderate": N_("moderate"),
+    "Minor": N_("minor"),
+    "Unknown": N_("unknown"),
+}
+STATUS_NAMES = {
+    "active": N_("active"),
+    "scheduled": N_("not started yet"),
+    "ended": N_("ended"),
+    "closed": N_("closed"),
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An active crisis as the list shows it: whether the visitor is one of its cells."""
+
+    crisis: Crisis
+    mine: bool
+
+
+def listed(engine: Any, actor: Actor) -> list[Listed]:
+    """The active crises, the visitor's own first."""
+    found = [Listed(c, bool(set(c.cells) & actor.organizations)) for c in crises.active(engine)]
+    return sorted(found, key=lambda item: not item.mine)
+
+
+def sees_cells(actor: Actor, crisis: Crisis) -> bool:
+    """Whether the visitor may see which organizations a crisis names (as the API shows them)."""
+    return actor.role == "admin" or bool(set(crisis.cells) & actor.organizations)
+
+
+@router.get("/situation")
+def render_situations(
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    page: int = Query(1, ge=1, le=10_000),
+) -> Response:
+    """The active crises, and the situation of the visitor's first one (or the first)."""
+    engine = reading.engine_of(session)
+    active = listed(engine, visitor.actor)
+    chosen = active[0].crisis if active else None
+    return _answer(request, session, visitor, chosen, active, page)
+
+
+@router.get("/situation/{crisis_id}")
+def render_situation(
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    crisis_id: str,
+    page: int = Query(1, ge=1, le=10_000),
+) -> Response:
+    """One crisis's situation: perimeter, alerts, observations and crisis data."""
+    engine = reading.engine_of(session)
+    try:
+        crisis = crises.get(engine, crisis_id)
+    except crises.UnknownCrisis:
+        context = {"missing": crisis_id, "active": listed(engine, visitor.actor)}
+        return _private(render(request, visitor, "situation.html", context, status_code=404))
+    return _answer(request, session, visitor, crisis, listed(engine, visitor.actor), page)
+
+
+@router.get("/situation/{crisis_id}/data/{dataset_id}")
+def render_crisis_data(
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    crisis_id: str,
+    dataset_id: str,
+    cursor: str | None = Query(None, max_length=2_000),
+) -> Response:
+    """All the rows of one crisis dataset inside a crisis's area that the visitor may read."""
+    engine = reading.engine_of(session)
+    try:
+        crisis = crises.get(engine, crisis_id)
+    except crises.UnknownCrisis:
+        crisis = None
+    dataset = session.get(Dataset, dataset_id)
+    if crisis is None or dataset is None or dataset.access != "crisis":
+        unknown = {"missing": crisis_id if crisis is None else dataset_id}
+        return _private(render(request, visitor, "situation_data.html", unknown, status_code=404))
+    data = rows.CrisisData(dataset)
+    if crises.status(crisis) == "active" and rows.may_try(visitor.actor, crisis, dataset):
+        data = rows.crisis_rows(
+            session, visitor.caller, dataset, rows.perimeter_of(crisis), DATA_PAGE, cursor
+        )
+    context: dict[str, Any] = {"crisis": crisis, "data": data, "cursor": cursor, "missing": None}
+    return _private(render(request, visitor, "situation_data.html", context))
+
+
+def _answer(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    crisis: Crisis | None,
+    active: list[Listed],
+    page: int,
+) -> Response:
+    context: dict[str, Any] = {"missing": None, "active": active, "crisis": crisis}
+    if crisis is not None:
+        language = i18n.negotiate(
+            request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+        )
+        context.update(situation_of(session, visitor, crisis, page, language))
+    return _private(render(request, visitor, "situation.html", context))
+
+
+def situation_of(
+    session: Session, visitor: Visitor, crisis: Crisis, page: int, language: str
+) -> dict[str, Any]:
+    """What the page shows of one crisis, read with the visitor's grant."""
+    now = datetime.now(UTC)
+    actor, caller = visitor.actor, visitor.caller
+    perimeter = rows.perimeter_of(crisis)
+    state = crises.status(crisis, now)
+    alerts = situation_alerts.alerts_over(session, caller, perimeter, now, language)
+    since = now - events.HORIZON
+    measured = rows.observation_datasets(session, actor, perimeter, since)
+    observed = [
+        observation
+        for dataset in measured
+        for observation in rows.latest_inside(session, caller, dataset, perimeter, since)
+    ]
+    observed.sort(key=lambda o: o.time or datetime.min.replace(tzinfo=UTC), reverse=True)
+    start = (page - 1) * OBSERVATIONS_PAGE
+    shown = observed[start : start + OBSERVATIONS_PAGE]
+    shared = []
+    for dataset in rows.crisis_datasets(session):
+        if state == "active" and rows.may_try(actor, crisis, dataset):
+            shared.append(rows.crisis_rows(session, caller, dataset, perimeter, DATA_SHOWN))
+        else:
+            shared.append(rows.CrisisData(dataset))
+    return {
+        "state": state,
+        "status_names": STATUS_NAMES,
+        "severity_names": SEVERITY_NAMES,
+        "cells_shown": sees_cells(actor, crisis),
+        "cell_of": bool(set(crisis.cells) & actor.organizations),
+        "alerts": alerts,
+        "observations": shown,
+        "observation_count": len(observed),
+        "page": page,
+        "more": start + OBSERVATIONS_PAGE < len(observed),
+        "since": since,
+        "shared": shared,
+        "map": {
+            **map_settings(),
+            "stream": f"{STREAM}?within=crisis:{quote(crisis.id, safe='')}&snapshot=latest"
+            if state == "active"
+            else "",
+            "data": {
+                **geojson_of(crisis, alerts, observed, shared),
+                "datasets": {d.id: d.title for d in measured},  # names of the feed's datasets
+            },
+        },
+    }
+
+
+def geojson_of(
+    crisis: Crisis,
+    alerts: list[situation_alerts.AlertRow],
+    observed: list[rows.Observation],
+    shared: list[rows.CrisisData],
+) -> dict[str, Any]:
+    """The page's rows as one FeatureCollection for its map (every observation, not a page)."""
+    features: list[dict[str, Any]] = [
+        _feature(crisis.area, kind="perimeter", label=crisis.name, key=crisis.id)
+    ]
+    for alert in alerts:
+        features.append(
+            _feature(
+                alert.geometry,
+                kind="alert",
+                key=f"{alert.sender}|{alert.identifier}",
+                label=alert.headline,
+                severity=alert.severity,
+                time=_iso(alert.sent),
+            )
+        )
+    for o in observed:
+        features.append(
+            _feature(
+                {"type": "Point", "coordinates": [o.lon, o.lat]},
+                kind="observation",
+                key=o.key,
+                label=f"{o.place} — {o.measure}",
+                value=o.value,
+                unit=o.unit,
+                time=_iso(o.time),
+            )
+        )
+    for data in shared:
+        for lon, lat, record in data.points:
+            label = " — ".join(str(record[f]) for f in data.fields[:3] if record.get(f) is not None)
+            features.append(
+                _feature(
+                    {"type": "Point", "coordinates": [lon, lat]},
+                    kind="data",
+                    key=data.dataset.id,
+                    label=label,
+                )
+            )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _feature(geometry: dict[str, Any] | None, **properties: Any) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _private(page: Response) -> Response:
+    """Pages shaped by the visitor's grant are never kept by a shared cache."""
+    page.headers["Cache-Control"] = "private, no-store"
+    return page

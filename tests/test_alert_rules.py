@@ -1,0 +1,329 @@
+"""Derived alerts: the rule files, and the CAP alerts the hub raises from published measurements
+(once per episode, cancelled when it ends), published through the gate like harvested ones."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from test_alerts_cap import CAP, cap_xsd, current_keys
+
+from hub import catalogue
+from hub.alerts import current, derived, document
+from hub.alerts.episodes import episodes_of, periods_of
+from hub.alerts.rules import BUNDLED, RuleError, load_rules, read_rule
+from hub.batches import Batch, Publisher
+from hub.config import get_settings
+from hub.models import Dataset, Event
+from hub.reading import Caller
+from pipelines.demo import generate
+from pipelines.flows import harvest_source
+from pipelines.sources import resolve_source
+
+PARIS = ZoneInfo("Europe/Paris")
+FIELDS = [
+    "station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
+    "observed_at", "longitude", "latitude", "quality_flag",
+]  # fmt: skip
+ATMO = Publisher("atmo-demo", "Atmo Démo")
+STORED = "%Y-%m-%dT%H:%M:%SZ"
+DEMO_NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+DAY = datetime(2026, 3, 2, tzinfo=PARIS)  # a local day; hourly values stamped at hour end
+
+
+# --- rule files --------------------------------------------------------------------------------
+
+
+def test_the_bundled_rules_load() -> None:
+    rules = {rule.id: rule for rule in load_rules([BUNDLED])}
+    assert {"pm10-daily-information", "no2-hourly-information", "river-vigilance-orange"} <= set(
+        rules
+    )
+    pm10 = rules["pm10-daily-information"]
+    assert (pm10.schema, pm10.aggregation, pm10.comparison, pm10.threshold) == (
+        "air-quality-observation",
+        "daily-mean",
+        ">",
+        50.0,
+    )
+    assert rules["river-vigilance-orange"].field == "vigilance_level"
+
+
+GOOD = (BUNDLED / "no2-hourly-information.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("aggregation: hourly-mean", "aggregation: weekly-mean", r"field 'aggregation': 'weekly-mean' is not one of"),  # noqa: E501
+        ("  severity: Moderate", "  severity: Bad", r"field 'alert\.severity': 'Bad' is not one"),
+        ("threshold: 200", "treshold: 200", r"field 'treshold': unknown field"),
+        ("threshold: 200", "threshold: high", r"field 'threshold': 'high' is not of type 'number'"),
+        ("field: value", "field: valeur", r"field 'field': 'valeur' is not a field of air-quality-observation"),  # noqa: E501
+        ("field: value", "field: unit", r"field 'field': 'unit' is a string, no number"),
+        ("series: [station_id, pollutant]", "series: [station]", r"field 'series': 'station' is not a field"),  # noqa: E501
+        ("timezone: Europe/Paris", "timezone: Mars/Olympus", r"field 'timezone': 'Mars/Olympus' is not a known time zone"),  # noqa: E501
+        ("comparison: \">\"", "comparison: \"=>\"", r"field 'comparison': '=>' is not one of"),
+        ("schema: air-quality-observation\n", "", r"field 'schema': missing"),
+        ("id: no2-hourly-information", "id: [no2", r"not valid YAML"),
+    ],
+    ids=[
+        "aggregation", "severity", "typo", "threshold-type", "unknown-field", "text-field",
+        "series", "timezone", "comparison", "missing", "yaml",
+    ],
+)  # fmt: skip
+def test_a_malformed_rule_file_names_the_file_and_the_field(
+    tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    assert old in GOOD
+    path = tmp_path / "broken.yaml"
+    path.write_text(GOOD.replace(old, new), encoding="utf-8")
+    with pytest.raises(RuleError, match=words) as caught:
+        read_rule(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD.replace("no2-hourly-information", "no2-copy"), encoding="utf-8")
+    with pytest.raises(RuleError, match=words):
+        load_rules([tmp_path])
+
+
+# --- measurements that cross a threshold -------------------------------------------------------
+
+
+def hourly(
+    station: str, pollutant: str, values: list[float], start: datetime = DAY
+) -> list[dict[str, str]]:
+    """Hourly values of one station from `start` (local), each stamped at the end of its hour."""
+    return [
+        {
+            "station_id": station,
+            "station_name": f"Montpellier {station}",
+            "pollutant": pollutant,
+            "value": f"{value}",
+            "unit": "µg/m³",
+            "averaging_period": "PT1H",
+            "observed_at": (start + timedelta(hours=n + 1)).astimezone(UTC).isoformat(),
+            "longitude": "3.8767",
+            "latitude": "43.6109",
+            "quality_flag": "valid",
+        }
+        for n, value in enumerate(values)
+    ]
+
+
+def publish_air(engine: Engine, rows: list[dict[str, str]], charter: str = "atmo-demo-open") -> int:
+    """Publish air-quality rows through the gate (dataset `air-<charter>`); the run's id."""
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(FIELDS, pl.Utf8)).with_columns(
+        pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64)
+    )
+    batch = Batch(
+        dataset_id=f"air-{charter}",
+        title=f"Air quality ({charter})",
+        publisher=ATMO,
+        theme="air-quality",
+        schema="air-quality-observation",
+        charter=charter,
+        chunks=[frame],
+    )
+    run = catalogue.publish(batch, engine=engine)
+    assert run.status == "succeeded", run.error
+    return run.id or 0
+
+
+def derived_rows(engine: Engine) -> list[dict[str, object]]:
+    """The hub's derived alerts as anyone reads them, in the order they were published."""
+    with Session(engine) as session:
+        if session.get(Dataset, derived.DATASET) is None:
+            return []
+        alerts = current.readable_alerts(session, Caller(), datetime(2000, 1, 1, tzinfo=UTC))
+    rows = [row for alert in alerts for row in alert.rows]
+    return sorted(rows, key=lambda row: (str(row["sent"]), str(row["msgType"])))
+
+
+def days(*means: float) -> list[float]:
+    """24 hourly values per day, each day's values averaging the given mean."""
+    return [mean + (5 if hour % 2 else -5) for mean in means for hour in range(24)]
+
+
+def test_a_pm10_episode_raises_one_alert_then_its_cancel(engine: Engine) -> None:
+    first = hourly("FR001", "pm10", days(30, 70))  # day 2 over 50 µg/m³: an episode
+    publish_air(engine, first)
+    (alert,) = derived_rows(engine)
+    assert (alert["msgType"], alert["event"], alert["severity"]) == (
+        "Alert",
+        "Particulate matter (PM10) episode",
+        "Moderate",
+    )
+    assert alert["sender"] == "hub@localhost"
+    assert alert["onset"] == (DAY + timedelta(days=1)).astimezone(UTC).strftime(STORED)
+    assert "70 µg/m³ at Montpellier FR001" in str(alert["headline"])
+    assert current_keys(engine, DAY + timedelta(days=2)) == [(alert["identifier"], "Alert")]
+    # The same data harvested again, or again with a value changed inside the episode: one alert.
+    publish_air(engine, first)
+    publish_air(engine, hourly("FR001", "pm10", days(30, 72)))
+    assert len(derived_rows(engine)) == 1
+    # The next day is back under the threshold: the episode ends, its alert is cancelled.
+    publish_air(engine, hourly("FR001", "pm10", days(40), DAY + timedelta(days=2)))
+    alert, cancel = derived_rows(engine)
+    assert cancel["msgType"] == "Cancel" and cancel["urgency"] == "Past"
+    sent = document.cap_time(alert["sent"])
+    assert cancel["references"] == f"{alert['sender']},{alert['identifier']},{sent}"
+    assert current_keys(engine, DAY + timedelta(days=3)) == []
+    publish_air(engine, hourly("FR001", "pm10", days(30, 70, 40)))
+    assert len(derived_rows(engine)) == 2  # re-harvested whole: nothing new
+    for row in (alert, cancel):
+        body = served_derived(engine, str(row["identifier"]))
+        cap_xsd().validate(body)
+        (circle,) = [c.text for c in ET.fromstring(body).iter(f"{CAP}circle")]
+        assert circle == "43.6109,3.8767 1"
+
+
+def served_derived(engine: Engine, identifier: str) -> bytes:
+    with Session(engine) as session:
+        alert_id = current.alert_id(derived.DATASET, "hub@localhost", identifier)
+        return document.cap_document(current.find_alert(session, Caller(), alert_id).rows)
+
+
+def test_derived_alerts_go_through_the_gate_into_the_catalogue_and_event_log(
+    engine: Engine,
+) -> None:
+    publish_air(engine, hourly("FR002", "no2", [120, 250, 90]))  # one hour over 200: ended
+    alert, cancel = derived_rows(engine)
+    assert (alert["msgType"], cancel["msgType"]) == ("Alert", "Cancel")
+    with Session(engine) as session:
+        dataset = catalogue.get(session, derived.DATASET)
+        assert (dataset.organization_id, dataset.charter_id, dataset.access) == (
+            "hub",
+            "hub-derived-alerts",
+            "open",
+        )
+        assert dataset.schema_name == "risk-alert" and dataset.record_count == 2
+        logged = session.exec(select(Event).where(Event.dataset_id == derived.DATASET)).all()
+    assert logged, "the derived alerts' batch is in the event log"
+
+
+def test_a_short_day_is_not_judged_and_a_restricted_dataset_never(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish_air(engine, hourly("FR003", "pm10", [90.0] * 10))  # 10 h < min_count 18: not judged
+    assert derived_rows(engine) == []
+    charters = tmp_path / "charters"
+    charters.mkdir()
+    text = (get_settings().charter_dirs[-1] / "atmo-demo-open.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: atmo-demo-open", "id: atmo-demo-closed").replace(
+        "access: open", "access: restricted\nrestricted_to: [metropole-civil-protection]"
+    )
+    (charters / "atmo-demo-closed.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(charters))
+    get_settings.cache_clear()
+    publish_air(engine, hourly("FR004", "pm10", days(30, 90)), charter="atmo-demo-closed")
+    assert derived_rows(engine) == []  # an open alert would tell what the restricted rows hold
+
+
+def test_a_territory_rule_folder_adds_rules(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    text = (BUNDLED / "no2-hourly-information.yaml").read_text(encoding="utf-8")
+    rule = text.replace("id: no2-hourly-information", "id: pm25-hourly-high")
+    rule = rule.replace("pollutant: no2", "pollutant: pm25").replace(
+        "threshold: 200", "threshold: 60"
+    )
+    (folder / "pm25.yaml").write_text(rule, encoding="utf-8")
+    (folder / "broken.yaml").write_text("id: [", encoding="utf-8")  # logged, the others used
+    monkeypatch.setenv("HUB_ALERT_RULES_PATH", str(folder))
+    get_settings.cache_clear()
+    publish_air(engine, hourly("FR005", "pm25", [20, 80, 85]))
+    (alert,) = derived_rows(engine)
+    assert str(alert["identifier"]).startswith("hub.pm25-hourly-high.FR005.pm25.")
+
+
+def test_an_open_alert_whose_data_is_corrected_is_withdrawn(engine: Engine) -> None:
+    publish_air(engine, hourly("FR006", "no2", [120, 250]))
+    (alert,) = derived_rows(engine)
+    publish_air(engine, hourly("FR006", "no2", [120, 150]))  # the operator corrects hour 2
+    alert, cancel = derived_rows(engine)
+    assert cancel["msgType"] == "Cancel" and "Withdrawn" in str(cancel["description"])
+    assert cancel["references"].startswith(f"hub@localhost,{alert['identifier']},")
+
+
+def test_the_demo_pm10_episode_raises_derived_alerts(engine: Engine, hub_env: Path) -> None:
+    generate(hub_env / "demo", now=DEMO_NOW)
+    outcome = harvest_source(resolve_source("demo-atmo-montpellier-pm"))
+    assert outcome.status in ("succeeded", "partial"), outcome
+    with Session(engine) as session:
+        raised = current.current_alerts(session, Caller(), DEMO_NOW)
+    assert raised, "the demo's particulate episode raises at least one alert"
+    for alert in raised:
+        assert alert.identifier.startswith("hub.pm10-daily-information.")
+        cap_xsd().validate(document.cap_document(alert.rows))
+    again = harvest_source(resolve_source("demo-atmo-montpellier-pm"))
+    assert again.status in ("succeeded", "partial", "unchanged"), again
+    with Session(engine) as session:
+        assert len(current.current_alerts(session, Caller(), DEMO_NOW)) == len(raised)
+
+
+def test_a_gauge_at_orange_vigilance_raises_a_flood_alert_until_it_falls_back(
+    engine: Engine,
+) -> None:
+    fields = [
+        "station_id", "station_name", "river", "quantity", "value", "unit", "observed_at",
+        "longitude", "latitude", "vigilance_level", "quality_flag",
+    ]  # fmt: skip
+    start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    levels = [1, 2, 3, 3, 4, 2]
+    rows = [
+        {
+            "station_id": "Y321002101", "station_name": "Le Lez à Montpellier", "river": "Lez",
+            "quantity": "water-level", "value": f"{1.0 + level / 2}", "unit": "m",
+            "observed_at": (start + timedelta(minutes=30 * n)).isoformat(),
+            "longitude": "3.8983", "latitude": "43.6062", "vigilance_level": str(level),
+            "quality_flag": "unverified",
+        }
+        for n, level in enumerate(levels)
+    ]  # fmt: skip
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(fields, pl.Utf8)).with_columns(
+        pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64)
+    )
+    catalogue.publish(
+        Batch(
+            dataset_id="vigicrues-lez",
+            title="Le Lez, water levels",
+            publisher=Publisher("vigicrues", "Vigicrues"),
+            theme="risk",
+            schema="hydrometry-observation",
+            charter="vigicrues-etalab",
+            chunks=[frame],
+        ),
+        engine=engine,
+    )
+    alert, cancel = derived_rows(engine)
+    assert (alert["msgType"], alert["event"], alert["severity"]) == (
+        "Alert",
+        "River flood",
+        "Severe",
+    )
+    assert alert["onset"] == (start + timedelta(hours=1)).strftime(STORED)  # the first orange
+    assert cancel["msgType"] == "Cancel"
+    assert cancel["sent"] == (start + timedelta(hours=2, minutes=30)).strftime(STORED)
+    cap_xsd().validate(served_derived(engine, str(cancel["identifier"])))
+
+
+def test_a_daily_mean_counts_the_hours_of_local_days_across_a_clock_change() -> None:
+    (rule,) = [r for r in load_rules([BUNDLED]) if r.id == "pm10-daily-information"]
+    spring = datetime(2026, 3, 29, tzinfo=PARIS)  # 23 hours long in Paris
+    ends = [spring.astimezone(UTC) + timedelta(hours=n + 1) for n in range(23 + 24)]
+    found = periods_of(rule, [(end, 60.0 if n < 23 else 40.0) for n, end in enumerate(ends)])
+    assert [(p.start, p.count) for p in found] == [
+        (spring.astimezone(UTC), 23),
+        (datetime(2026, 3, 30, tzinfo=PARIS).astimezone(UTC), 24),
+    ]
+    (episode,) = episodes_of(rule, found)
+    assert episode.start == spring.astimezone(UTC) and episode.end == found[1]
