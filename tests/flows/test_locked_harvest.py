@@ -43,3 +43,35 @@ def test_a_locked_source_fails_in_one_line_the_next_is_harvested_and_the_exit_is
     with Session(engine) as session:
         status = {r.dataset_id: r.status for r in session.exec(select(HarvestRun))}
     assert status == {"locked-out": "failed", "after-it": "succeeded"}
+
+
+def test_the_demo_harvests_a_locked_out_source_again_once_the_others_are_done(
+    engine, tmp_path, samples, monkeypatch
+):
+    """`hub demo` is patient: a source that waited out another writer's lock gets a second turn."""
+    if not is_sqlite(engine):
+        pytest.skip("SQLite's database-wide write lock only")
+    from hub.cli import _harvest
+    from pipelines.orchestration import Orchestration
+
+    monkeypatch.setenv("HUB_SQLITE_BUSY_SECONDS", "0.5")
+    get_settings.cache_clear()
+    reset_engines()
+    engine = get_engine()
+    locked = source_file(tmp_path, samples, "locked-out")
+    holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    releaser = Releaser(holder)  # the long writer finishes once the source has given up
+    logging.getLogger("pipelines.harvesting").addHandler(releaser)
+    try:
+        failures = _harvest([str(locked)], Orchestration(None, "a test"), live=False, patient=True)
+    finally:
+        logging.getLogger("pipelines.harvesting").removeHandler(releaser)
+        holder.close()
+    assert failures == 0
+    with Session(engine) as session:
+        runs = [
+            (r.dataset_id, r.status)
+            for r in session.exec(select(HarvestRun).order_by(HarvestRun.id))
+        ]
+    assert runs == [("locked-out", "failed"), ("locked-out", "succeeded")]
