@@ -151,14 +151,18 @@ def read_aggregates(
         for bucket in buckets
         for value in values
     ]
-    # No record leaves (rows 0); the reason says what was computed from them, and for whom.
-    reading.record(
-        reading.engine_of(session),
-        dataset,
-        caller,
-        covered(dataset, question, measure, k, cells),
-        rows=0,
-    )
+    if not caller.actor.anonymous:
+        # No record leaves (rows 0); the reason says what was computed from them, and for whom.
+        # Anonymous reads are not chained: the cells are public, no subject's rows are in any
+        # subject's log, and one chained append per unauthenticated request would let anyone
+        # grow the log and contend with every logged read at will.
+        reading.record(
+            reading.engine_of(session),
+            dataset,
+            caller,
+            covered(dataset, question, measure, k, cells),
+            rows=0,
+        )
     return Answer(dataset.id, question, measure, k, cells)
 
 

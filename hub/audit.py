@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from hub.models import AccessEvent, as_utc, utcnow
+from hub.models import AccessEvent, AccessSubject, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,14 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
         try:
             # Parameters apart from the statement: it is compiled once, not once per read.
             connection.execute(_INSERT, fields)
+            if listed and fields["subjects"] != EVERY_SUBJECT:
+                connection.execute(
+                    _INDEX,
+                    [
+                        {"pseudonym": p, "dataset_id": entry.dataset_id, "event_id": fields["id"]}
+                        for p in listed
+                    ],
+                )
         except Exception:
             _heads.pop(engine.url, None)
             raise
@@ -176,6 +184,7 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
 
 
 _INSERT = sa.insert(AccessEvent.__table__)  # type: ignore[attr-defined]
+_INDEX = sa.insert(AccessSubject.__table__)  # type: ignore[attr-defined]
 _heads: dict[Any, tuple[int, str]] = {}
 
 
@@ -305,29 +314,66 @@ def listed_subjects(event: AccessEvent) -> list[str]:
 
 
 def covering(
-    session: Session, held: dict[str, set[str]], *, after: int = 0, limit: int = 100
+    session: Session,
+    held: dict[str, set[str]],
+    *,
+    after: int = 0,
+    before: int | None = None,
+    limit: int = 100,
+    newest_first: bool = False,
+    excluding: set[str] | None = None,
 ) -> list[AccessEvent]:
     """Reads that covered the rows of a subject who holds the pseudonyms `held[dataset]`:
-    those naming one of them, and those of every row of the dataset; in id order."""
-    who = [
-        sa.and_(
-            col(AccessEvent.dataset_id) == dataset,
-            sa.or_(
-                col(AccessEvent.subjects) == EVERY_SUBJECT,
-                *(col(AccessEvent.subject_list).contains(f" {p} ") for p in sorted(pseudonyms)),
-            ),
-        )
-        for dataset, pseudonyms in sorted(held.items())
-    ]
-    if not who:
+    those naming one of them, and those of every row of the dataset; ids in (after, before),
+    oldest or newest first, leaving out reads by the tokens `excluding`."""
+    ids = _covering_ids(held, excluding)
+    if ids is None:
         return []
-    statement = (
-        select(AccessEvent)
-        .where(col(AccessEvent.id) > after, AccessEvent.outcome == "granted", sa.or_(*who))
-        .order_by(col(AccessEvent.id))
-        .limit(limit)
+    statement = select(AccessEvent).where(col(AccessEvent.id).in_(ids), col(AccessEvent.id) > after)
+    if before is not None:
+        statement = statement.where(col(AccessEvent.id) < before)
+    order = col(AccessEvent.id).desc() if newest_first else col(AccessEvent.id)
+    return list(session.exec(statement.order_by(order).limit(limit)).all())
+
+
+def count_covering(
+    session: Session, held: dict[str, set[str]], *, excluding: set[str] | None = None
+) -> int:
+    """How many reads `covering` finds in all."""
+    ids = _covering_ids(held, excluding)
+    if ids is None:
+        return 0
+    return session.exec(select(sa.func.count()).select_from(ids.subquery())).one()
+
+
+def _covering_ids(
+    held: dict[str, set[str]], excluding: set[str] | None
+) -> sa.CompoundSelect | None:
+    """The ids of the granted reads covering the held pseudonyms (found through the subject
+    index and the (dataset, subjects) index, never by scanning the log); None: nothing held."""
+    if not held:
+        return None
+    index = AccessSubject.__table__  # type: ignore[attr-defined]
+    events = AccessEvent.__table__  # type: ignore[attr-defined]
+    named = sa.select(index.c.event_id).where(
+        sa.or_(
+            *(
+                sa.and_(index.c.dataset_id == dataset, index.c.pseudonym.in_(sorted(pseudonyms)))
+                for dataset, pseudonyms in sorted(held.items())
+            )
+        )
     )
-    return list(session.exec(statement).all())
+    whole = sa.select(events.c.id).where(
+        events.c.dataset_id.in_(sorted(held)),
+        events.c.subjects == EVERY_SUBJECT,
+        events.c.outcome == "granted",
+    )
+    if excluding:
+        # named entries are reads of granted personal rows only (hub.reading.record)
+        mine = sa.select(events.c.id).where(events.c.actor_id.in_(sorted(excluding)))
+        named = named.where(index.c.event_id.not_in(mine))
+        whole = whole.where(events.c.actor_id.not_in(sorted(excluding)))
+    return sa.union(named, whole)
 
 
 def head(session: Session) -> tuple[int, str]:

@@ -181,7 +181,11 @@ class ApiToken(SQLModel, table=True):
 class AccessEvent(SQLModel, table=True):
     """One read (or refused read) of non-open data, chained to the previous entry by its hash."""
 
-    __table_args__ = (Index("ix_accessevent_dataset_at", "dataset_id", "at"),)
+    __table_args__ = (
+        Index("ix_accessevent_dataset_at", "dataset_id", "at"),
+        # a subject's reads of every row ("*") of their datasets, found without a scan
+        Index("ix_accessevent_dataset_subjects", "dataset_id", "subjects", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow)
@@ -204,6 +208,16 @@ class AccessEvent(SQLModel, table=True):
     # (space-separated, space-bounded) so that each subject finds their entries (hub.audit).
     subjects: str = Field(default="", max_length=64)
     subject_list: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class AccessSubject(SQLModel, table=True):
+    """Index of the access log by data subject: one row per pseudonym an entry's read named, so a
+    subject's entries are found by key rather than by scanning every entry's `subject_list`.
+    Written in the entry's transaction, append-only as the log is."""
+
+    pseudonym: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(primary_key=True, max_length=100)
+    event_id: int = Field(primary_key=True, foreign_key="accessevent.id")
 
 
 class Service(SQLModel, table=True):

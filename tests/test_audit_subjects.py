@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 from test_audit import tamper
 
 from hub import audit
-from hub.models import AccessEvent, as_utc
+from hub.models import AccessEvent, AccessSubject, as_utc
 from hub.pseudonyms import pseudonym
 
 SALT = "ab" * 32
@@ -91,3 +93,99 @@ def test_changing_whose_rows_a_read_covered_breaks_the_chain(engine):
     tamper(engine, "UPDATE accessevent SET subjects = '*' WHERE id = 1")
     broken = audit.verify(engine)
     assert not broken.intact and broken.broken_at == 1
+
+
+def test_a_subjects_reads_are_found_by_index_paged_both_ways_and_counted(engine):
+    alice, bob = pseudonym("grid", "a"), pseudonym("grid", "b")
+    kinds = [(alice,), (bob,), (alice, bob), (), "every", "other", "denied"]
+    written = []
+    for n in range(70):
+        kind = kinds[n % len(kinds)]
+        fields = {**entry().__dict__, "actor_id": f"t{n % 3:04d}"}
+        if kind == "every":
+            fields.update(scope="all", subjects=(), every_subject=True)
+        elif kind == "other":
+            fields.update(dataset_id="other", subjects=(alice,))
+        elif kind == "denied":
+            fields.update(outcome="denied", subjects=())
+        else:
+            fields.update(subjects=kind)
+        written.append((kind, fields["actor_id"], audit.append(engine, audit.Entry(**fields)).id))
+    mine = [i for kind, _, i in written if kind in ((alice,), (alice, bob), "every")]
+    by_others = [i for kind, actor, i in written if i in mine and actor != "t0001"]
+    held = {"curves": {alice}}
+    with Session(engine) as session:
+        assert [e.id for e in audit.covering(session, held, limit=1000)] == mine
+        assert audit.count_covering(session, held) == len(mine)
+        # newest first, one page after another, as /me shows them
+        pages, before = [], None
+        while True:
+            page = audit.covering(session, held, before=before, limit=7, newest_first=True)
+            if not page:
+                break
+            pages += [e.id for e in page]
+            before = page[-1].id
+        assert pages == mine[::-1]
+        assert [e.id for e in audit.covering(session, held, after=mine[3], limit=2)] == mine[4:6]
+        others = audit.covering(session, held, limit=1000, excluding={"t0001"})
+        assert [e.id for e in others] == by_others
+        assert audit.count_covering(session, held, excluding={"t0001"}) == len(by_others)
+        both = {"curves": {alice, bob}, "other": {alice}}
+        assert audit.count_covering(session, both) == sum(
+            kind not in ((), "denied") for kind, _, _ in written
+        )
+
+
+def test_the_subject_index_is_append_only_and_filled_for_entries_logged_before_it(
+    database_url,
+):
+    from alembic import command
+    from alembic.config import Config
+
+    from hub.db import MIGRATIONS, make_engine, upgrade
+
+    alice, bob = pseudonym("grid", "a"), pseudonym("grid", "b")
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0010")
+    # entries as a hub before the index wrote them (no index rows)
+    old = [entry((alice, bob)), entry((bob,)), entry(every=True), entry()]
+    with engine.begin() as connection:
+        head = audit.GENESIS
+        for number, written in enumerate(old, start=1):
+            listed = sorted(set(written.subjects))
+            fields = {
+                **{
+                    k: v
+                    for k, v in written.__dict__.items()
+                    if k not in ("subjects", "every_subject")
+                },
+                "id": number,
+                "at": as_utc(datetime(2026, 12, 1, 12, number, tzinfo=UTC)),
+                "prev_hash": head,
+                "subject_list": f" {' '.join(listed)} " if listed else "",
+                "subjects": "*" if written.every_subject else "r" * 64 if listed else "",
+            }
+            fields["hash"] = head = audit.fingerprint(fields)
+            connection.execute(sa.insert(AccessEvent.__table__), fields)
+    upgrade(engine)
+    with Session(engine) as session:
+        indexed = session.exec(select(AccessSubject)).all()
+        assert sorted((r.event_id, r.pseudonym) for r in indexed) == sorted(
+            [(1, alice), (1, bob), (2, bob)]
+        )
+        assert [e.id for e in audit.covering(session, {"curves": {alice}})] == [1, 3]
+        assert [e.id for e in audit.covering(session, {"curves": {bob}})] == [1, 2, 3]
+    appended = audit.append(engine, entry((alice,)))
+    with Session(engine) as session:
+        assert [e.id for e in audit.covering(session, {"curves": {alice}})] == [1, 3, appended.id]
+    for statement in (
+        "UPDATE accesssubject SET pseudonym = 'x'",
+        "DELETE FROM accesssubject",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    engine.dispose()

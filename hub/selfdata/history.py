@@ -40,10 +40,48 @@ class Seen:
     proof: list[str] | None  # the pseudonym's Merkle proof under the entry's `subjects`
 
 
-def entries(session: Session, account: str, after: int = 0, limit: int = 100) -> list[Seen]:
-    """The reads of the account's linked rows, in chain order, from id `after`."""
+def entries(
+    session: Session,
+    account: str,
+    after: int = 0,
+    limit: int = 100,
+    *,
+    before: int | None = None,
+    newest_first: bool = False,
+    others_only: bool = False,
+) -> list[Seen]:
+    """The reads of the account's linked rows with ids in (after, before), in chain order or
+    newest first; only those by someone else than the account with `others_only`."""
     held = links.held(session, account)
-    found = audit.covering(session, held, after=after, limit=limit)
+    excluding = own_tokens(session, account) if others_only else None
+    found = audit.covering(
+        session,
+        held,
+        after=after,
+        before=before,
+        limit=limit,
+        newest_first=newest_first,
+        excluding=excluding,
+    )
+    return seen_as(session, account, held, found)
+
+
+def count(session: Session, account: str, *, others_only: bool = False) -> int:
+    """How many reads of the account's linked rows there are (by others only, if asked)."""
+    held = links.held(session, account)
+    excluding = own_tokens(session, account) if others_only else None
+    return audit.count_covering(session, held, excluding=excluding)
+
+
+def own_tokens(session: Session, account: str) -> set[str]:
+    """The ids of the tokens that speak for the account: its own reads."""
+    return set(session.exec(select(ApiToken.id).where(ApiToken.account == account)).all())
+
+
+def seen_as(
+    session: Session, account: str, held: dict[str, set[str]], found: list[AccessEvent]
+) -> list[Seen]:
+    """Log entries as the account sees them: who read, and the proof of its pseudonym."""
     names = _names(session, found)
     seen = []
     for event in found:

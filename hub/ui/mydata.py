@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from hub import audit, catalogue, charters, reading
+from hub import catalogue, charters, reading
 from hub.access import Actor
 from hub.api import me as me_api
 from hub.api import portability
@@ -40,7 +40,6 @@ router = APIRouter(include_in_schema=False)
 HOME = "/me"
 PREVIEW_ROWS = 48  # a day of half-hourly readings
 LOG_PAGE = 20
-LOG_CHUNK = 1000  # access events read at a time while finding a page of the log
 CONSENT_DAYS = 90  # the expiry the consent form proposes
 NO_CACHE = {"Cache-Control": "private, no-store"}  # personal pages stay out of every cache
 
@@ -192,8 +191,11 @@ def render_mydata(
     bad: str = "",
     receipt: str = "",
     before: int | None = None,
+    mine: bool = False,
 ) -> Response:
-    """The subject's links, rows, consents and access log, with the forms that change them."""
+    """The subject's links, rows, consents and access log, with the forms that change them.
+    The log lists others' reads; `mine` adds the subject's own (each visit of this page reads
+    their newest rows, and would bury the others' reads)."""
     refused = refusal(request, visitor)
     if refused is not None:
         return refused
@@ -204,7 +206,8 @@ def render_mydata(
     forms = link_forms(session, names, {d.dataset.id for d in linked}, flash, ds, bad)
     given = consents.listing(session, account)
     titles = {d.id: d.title for d in [*(f.dataset for f in forms), *(i.dataset for i in linked)]}
-    reads, older, total = log_page(session, account, titles, before)
+    reads, older, total = log_page(session, account, titles, before, mine)
+    own = history.count(session, account) - total if not mine else 0
     today = datetime.now(UTC).date()
     # a form's own message shows beside it, not twice
     placed = bool(CONSENT_FIELDS.get(flash)) or any(f.error for f in forms)
@@ -233,6 +236,8 @@ def render_mydata(
             "older": older,
             "newer": before is not None,
             "total": total,
+            "mine": mine,
+            "own": own,
             "max_value": me_api.MAX_VALUE,
         },
     )
@@ -341,26 +346,23 @@ def purposes_of(datasets: list[Dataset]) -> list[str]:
 
 
 def log_page(
-    session: Session, account: str, titles: dict[str, str], before: int | None
+    session: Session, account: str, titles: dict[str, str], before: int | None, mine: bool
 ) -> tuple[list[Read], int | None, int]:
-    """A page of the reads of the subject's rows, newest first, older than entry `before`;
-    with the id to go on from (None on the last page) and how many reads there are before it."""
-    held = links.held(session, account)
-    ids: list[int] = []
-    after = 0
-    while True:
-        chunk = audit.covering(session, held, after=after, limit=LOG_CHUNK)
-        ids += [e.id or 0 for e in chunk if before is None or (e.id or 0) < before]
-        if len(chunk) < LOG_CHUNK or (before is not None and (chunk[-1].id or 0) >= before):
-            break
-        after = chunk[-1].id or 0
-    shown = ids[-LOG_PAGE:]
-    if not shown:
-        return [], None, len(ids)
-    start = ids[-LOG_PAGE - 1] if len(ids) > LOG_PAGE else 0
-    found = history.entries(session, account, after=start, limit=len(shown))
-    reads = [read_of(seen, titles) for seen in reversed(found)]
-    return reads, (shown[0] if len(ids) > LOG_PAGE else None), len(ids)
+    """A page of the reads of the subject's rows (by others only unless `mine`), newest first,
+    older than entry `before`; with the id to go on from (None on the last page) and how many
+    such reads there are in all. One indexed query per page, whatever the log's length."""
+    found = history.entries(
+        session,
+        account,
+        before=before,
+        limit=LOG_PAGE + 1,
+        newest_first=True,
+        others_only=not mine,
+    )
+    shown = found[:LOG_PAGE]
+    older = (shown[-1].event.id or 0) if len(found) > LOG_PAGE else None
+    total = history.count(session, account, others_only=not mine)
+    return [read_of(seen, titles) for seen in shown], older, total
 
 
 def read_of(seen: history.Seen, titles: dict[str, str]) -> Read:

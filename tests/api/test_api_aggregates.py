@@ -106,14 +106,22 @@ def test_anyone_reads_the_same_suppressed_aggregates(client, engine) -> None:
         assert again.status_code == 200 and again.json() == answer  # no caller sees more
 
 
-def test_the_read_is_logged_for_anyone(client, engine) -> None:
-    get(client, by="hour", group="circuit", **{"from": at(DAY), "to": at(DAY.replace(hour=6))})
+def test_a_token_holders_read_is_logged_an_anonymous_flood_is_not(client, engine) -> None:
+    window = {"from": at(DAY), "to": at(DAY.replace(hour=6))}
+    for _ in range(20):
+        get(client, by="hour", group="circuit", **window)
+    agency = client.get(
+        URL,
+        params={"by": "hour", "group": "circuit", **window},
+        headers=bearer(engine, "agency", "city"),
+    )
+    assert agency.status_code == 200
     with Session(engine) as session:
         events = session.exec(
             select(AccessEvent).where(AccessEvent.dataset_id == "household-load-curves")
         ).all()
     assert [(e.actor_role, e.scope, e.outcome, e.rows) for e in events] == [
-        ("anonymous", "aggregates", "granted", 0)
+        ("agency", "aggregates", "granted", 0)
     ]
     assert "by hour, grouped by circuit" in events[0].reason
     assert "fewer than 10 data subjects suppressed" in events[0].reason

@@ -370,26 +370,38 @@ def test_a_consent_the_charter_does_not_allow_is_refused_on_its_field(
     assert 'id="give-error"' in page and 'aria-describedby="give-error"' in page
 
 
-def test_the_access_log_is_paged_newest_first(world, client, alice):
+READ_CELLS = r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>([^<]+)"
+
+
+def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(
+    world, client, alice
+):
     assert flash(link_form(alice, CURVES, ALICE)) == "linked"
     for _ in range(25):
         assert rows_of(client, CURVES, world.headers["alice"]).status_code == 200
     assert rows_of(client, CURVES, world.headers["operator"]).status_code == 200
-    first = my_page(alice)
-    log = first.split('id="log"', 1)[1]
-    cells = re.findall(r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>([^<]+)", log)
-    # newest first: this page's own read of Alice's rows, then the operator's
-    assert len(cells) == 20 and [c.strip() for c in cells[:3]] == ["You", "Operator", "You"]
-    total = int(re.search(r"Reads of your rows \((\d+) in all\)", log).group(1))
-    assert total >= 27  # 25 of Alice's own, the operator's, and this page's preview
+    # By default the log lists the reads by others: the page's own previews of Alice's rows
+    # would bury them; her own reads are counted and one link away.
+    log = my_page(alice).split('id="log"', 1)[1]
+    assert [c.strip() for c in re.findall(READ_CELLS, log)] == ["Operator"]
+    assert "Reads of your rows by others (1 in all)" in log
+    own = int(re.search(r"Show your own reads too \((\d+)\)", log).group(1))
+    assert own == 26  # 25 of Alice's own, and this page's preview of her rows
+
+    first = my_page(alice, "?mine=1").split('id="log"', 1)[1]
+    cells = re.findall(READ_CELLS, first)
+    # newest first: the two pages' reads of Alice's rows, then the operator's
+    assert len(cells) == 20 and [c.strip() for c in cells[:4]] == ["You", "You", "Operator", "You"]
+    total = int(re.search(r"Reads of your rows \((\d+) in all\)", first).group(1))
+    assert total == own + 2  # and this second page's preview, and the operator's read
     seen = len(cells)
-    older = re.search(r'href="/me\?before=(\d+)#log"', log)
+    older = re.search(r'href="/me\?before=(\d+)&amp;mine=1#log"', first)
     while older:
-        page = my_page(alice, f"?before={older.group(1)}").split('id="log"', 1)[1]
-        more = re.findall(r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>([^<]+)", page)
-        assert more and set(more) == {"You"} and 'href="/me#log"' in page
+        page = my_page(alice, f"?before={older.group(1)}&mine=1").split('id="log"', 1)[1]
+        more = re.findall(READ_CELLS, page)
+        assert more and set(more) == {"You"} and 'href="/me?mine=1#log"' in page
         seen += len(more)
-        older = re.search(r'href="/me\?before=(\d+)#log"', page)
+        older = re.search(r'href="/me\?before=(\d+)&amp;mine=1#log"', page)
     assert seen == total
 
 
