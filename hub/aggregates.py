@@ -20,6 +20,9 @@ The rule (primary and secondary suppression in one):
    so each atom is wholly inside a query or wholly outside it, and no total over the window is
    published.
 
+The atoms are stored, not computed per request: hub.atoms keeps each one's subjects (a bitmap),
+sum and readings per measure, and a cell ORs and adds those of its atoms.
+
 Why this resists differencing: the atoms are a partition of the rows fixed by the data alone —
 not by the window, the level or the group asked for — and every published number is a sum over
 whole kept atoms. Any linear combination of published numbers, from any set of queries, is thus a
@@ -42,16 +45,14 @@ knows from elsewhere.
 from __future__ import annotations
 
 import calendar
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from hub import catalogue, charters, reading, records
+from hub import atoms, catalogue, charters, reading, records
 from hub.access import Grant
 from hub.models import Dataset
 
@@ -60,8 +61,6 @@ MIN_K = 2  # a group of one subject is no aggregate, whatever a charter says
 MAX_BUCKETS = 1_000
 MAX_GROUPS = 50
 SIGNIFICANT = 12
-_KEY_LENGTH = {"hour": 13, "day": 10, "month": 7}  # "YYYY-MM-DD HH", "YYYY-MM-DD", "YYYY-MM"
-_FINITE = sys.float_info.max
 
 
 UNIT_FIELD = "unit"  # the Table Schema field that says what a measure counts in
@@ -131,15 +130,15 @@ def read_aggregates(
     subject_field, k = personal_terms(dataset)
     shape = reading.layout(session, dataset)
     fields = catalogue.resource_of(session, dataset.id).schema_descriptor.get("fields", [])
-    subject, measure, groupable = check_fields(dataset, shape, fields, subject_field, question)
+    plan = check_fields(dataset, shape, fields, subject_field, question)
+    measure = choose_measure(plan, question.measure)
     buckets = bucket_starts(question.by, question.start, question.end)
-    statement = cells_statement(
-        shape, subject, measure, groupable, question, k, session.connection().dialect.name
+    found = cell_sums(
+        atoms.read(session.connection(), plan, measure, question.start, question.end),
+        question,
+        k,
     )
-    found = {
-        (bucket_of(row.bucket), row.grouped): row for row in session.connection().execute(statement)
-    }
-    if any(row.units > 1 for row in found.values()):
+    if any(len(row.units) > 1 for row in found.values()):
         # "several", never which: that would tell what unit a few subjects' rows use
         raise AggregateError(
             "some cells would add rows measured in several units, which a sum cannot do: "
@@ -184,36 +183,26 @@ def check_fields(
     fields: Sequence[dict[str, Any]],
     subject_field: str,
     question: Question,
-) -> tuple[str, str, list[str]]:
-    """The subject column, the measure and the groupable fields, the question's checked."""
-    subject = shape.columns.get(subject_field) or shape.subject
+) -> atoms.Plan:
+    """The dataset's atoms plan (subject, measures, groupable fields), the question's group
+    checked against it."""
+    plan = atoms.plan_of(dataset.id, shape, fields, subject_field)
     timed = [f for f in fields if shape.columns.get(f["name"]) == shape.time]
-    if not (subject and timed and timed[0].get("type") == "datetime"):
+    if plan is None or not (timed and timed[0].get("type") == "datetime"):
         raise NotAggregated(
             f"dataset {dataset.id!r} has no date-time field or no subject field to aggregate by"
         )
-    measure = choose_measure(shape, fields, subject_field, question.measure)
-    groupable = groupable_fields(shape, fields, subject_field)
-    if question.group is not None and question.group not in groupable:
+    if question.group is not None and question.group not in plan.groupable:
         raise AggregateError(
             f"group={question.group!r} is not a field aggregates can be grouped by; "
-            f"this dataset's are: {', '.join(groupable) or 'none'}"
+            f"this dataset's are: {', '.join(plan.groupable) or 'none'}"
         )
-    return subject, measure, groupable
+    return plan
 
 
-def choose_measure(
-    shape: records.Layout, fields: Sequence[dict[str, Any]], subject: str, asked: str | None
-) -> str:
+def choose_measure(plan: atoms.Plan, asked: str | None) -> str:
     """The measure field: the one asked for if numeric, else the schema's only numeric one."""
-    place = {shape.lon, shape.lat}
-    numeric = [
-        f["name"]
-        for f in fields
-        if f.get("type") in ("number", "integer")
-        and f["name"] != subject
-        and shape.columns.get(f["name"]) not in place
-    ]
+    numeric = plan.measures
     if asked is not None:
         if asked not in numeric:
             raise AggregateError(
@@ -227,25 +216,6 @@ def choose_measure(
             + (f" ({', '.join(numeric)}): name one with measure=" if numeric else "")
         )
     return numeric[0]
-
-
-def groupable_fields(
-    shape: records.Layout, fields: Sequence[dict[str, Any]], subject: str
-) -> list[str]:
-    """Fields with few values: text fields whose schema lists their values (enum) or holds them
-    to a code pattern; never the subject, the time or the place."""
-    reserved = {shape.time, shape.lon, shape.lat, shape.subject, shape.columns.get(subject)}
-    chosen = []
-    for field in fields:
-        constraints = field.get("constraints") or {}
-        if (
-            field.get("type", "string") == "string"
-            and ("enum" in constraints or "pattern" in constraints)
-            and field["name"] != subject
-            and shape.columns.get(field["name"]) not in reserved
-        ):
-            chosen.append(field["name"])
-    return chosen
 
 
 def bucket_starts(by: str, start: datetime, end: datetime) -> list[datetime]:
@@ -298,104 +268,47 @@ def following(by: str, moment: datetime) -> datetime:
     return moment + timedelta(days=days)
 
 
-def cells_statement(
-    shape: records.Layout,
-    subject: str,
-    measure: str,
-    groupable: Sequence[str],
-    question: Question,
-    k: int,
-    dialect: str,
-) -> sa.Select[Any]:
-    """One query: rows → (atom, subject) partial sums → atoms with their subject count →
-    cells over the kept atoms, with whether any atom was left out."""
-    table = shape.table
-    moment, who = table.c[shape.time or ""], table.c[subject]
-    value = table.c[shape.columns[measure]]
-    keys = [table.c[shape.columns[name]].label(f"g{i}") for i, name in enumerate(groupable)]
-    hour = hour_key(moment, dialect).label("hour")
-    per_subject = (
-        sa.select(
-            hour,
-            *keys,
-            who.label("subject"),
-            sa.func.sum(value).label("total"),
-            sa.func.count().label("readings"),
-        )
-        .where(
-            moment >= question.start,
-            moment < question.end,
-            who.is_not(None),
-            value.between(-_FINITE, _FINITE),  # NaN and infinities have no sum
-        )
-        .group_by(hour, *keys, who)
-        .subquery("per_subject")
-    )
-    atom = [per_subject.c.hour, *(per_subject.c[key.name] for key in keys)]
-    atoms = sa.select(
-        per_subject, sa.func.count().over(partition_by=atom).label("subjects")
-    ).subquery("atoms")
-    kept = atoms.c.subjects >= k
-    # The same expression objects in SELECT and GROUP BY: PostgreSQL matches them by parameter.
-    bucket = bucket_key(atoms.c.hour, question.by, dialect)
-    grouped: sa.ColumnElement[Any] = sa.null()
-    by: list[sa.ColumnElement[Any]] = [bucket]
-    if question.group is not None:
-        grouped = atoms.c[f"g{list(groupable).index(question.group)}"]
-        by.append(grouped)
-    return sa.select(
-        bucket.label("bucket"),
-        grouped.label("grouped"),
-        sa.func.count(sa.distinct(sa.case((kept, atoms.c.subject)))).label("subjects"),
-        sa.func.sum(sa.case((kept, atoms.c.total))).label("total"),
-        sa.func.sum(sa.case((kept, atoms.c.readings))).label("readings"),
-        sa.func.min(sa.case((kept, 1), else_=0)).label("whole"),
-        mixed_units(atoms, groupable, kept).label("units"),
-    ).group_by(*by)
+@dataclass
+class Sums:
+    """What a cell adds up from its kept atoms: their distinct subjects (a bitmap), sum and
+    readings, whether every atom it covers was kept, and the units of the kept ones."""
+
+    members: int = 0
+    total: float = 0.0
+    readings: int = 0
+    whole: bool = True
+    units: set[Any] = field(default_factory=set)
+
+    @property
+    def subjects(self) -> int:
+        """How many distinct subjects the kept atoms hold."""
+        return self.members.bit_count()
 
 
-def mixed_units(
-    atoms: sa.Subquery, groupable: Sequence[str], kept: sa.ColumnElement[bool]
-) -> sa.ColumnElement[Any]:
-    """How many units a cell's kept atoms are measured in (a sum must add like to like)."""
-    if UNIT_FIELD not in groupable:
-        return sa.literal(1)
-    unit = atoms.c[f"g{list(groupable).index(UNIT_FIELD)}"]
-    return sa.func.count(sa.distinct(sa.case((kept, unit))))
-
-
-def hour_key(moment: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
-    """A row's UTC hour: a timestamp on PostgreSQL, `YYYY-MM-DD HH` text on SQLite."""
-    if dialect == "postgresql":
-        return sa.func.date_trunc("hour", sa.func.timezone("UTC", moment), type_=sa.DateTime)
-    # SQLite keeps UTC instants as text, `YYYY-MM-DD HH:MM:SS.ffffff` (hub.records)
-    return sa.func.substr(moment, 1, 13, type_=sa.String)
-
-
-def bucket_key(hour: sa.ColumnElement[Any], by: str, dialect: str) -> sa.ColumnElement[Any]:
-    """The bucket of an hour key (its day or month; itself by hour)."""
-    if by == "hour":
-        return hour
-    if dialect == "postgresql":
-        return sa.func.date_trunc(by, hour, type_=sa.DateTime)
-    return sa.func.substr(hour, 1, _KEY_LENGTH[by], type_=sa.String)
-
-
-def bucket_of(key: str | datetime) -> datetime:
-    """A bucket's key read back as its start (UTC)."""
-    if isinstance(key, datetime):
-        return key.replace(tzinfo=UTC)
-    text = key.replace("T", " ")
-    year, month = int(text[0:4]), int(text[5:7])
-    day = int(text[8:10]) if len(text) >= 10 else 1
-    hour = int(text[11:13]) if len(text) >= 13 else 0
-    return datetime(year, month, day, hour, tzinfo=UTC)
+def cell_sums(found: Sequence[atoms.Atom], question: Question, k: int) -> dict[Any, Sums]:
+    """Each (bucket, group value) cell's sums over the atoms it covers, atoms of fewer than k
+    subjects left out (a cell of no kept atom has no subjects, and is suppressed)."""
+    cells: dict[tuple[datetime, Any], Sums] = {}
+    for atom in found:
+        key = (bucket_floor(question.by, atom.hour), atom.values.get(question.group or ""))
+        sums = cells.get(key)
+        if sums is None:
+            sums = cells[key] = Sums()
+        if atom.population < k:
+            sums.whole = False
+            continue
+        sums.members |= atom.subjects
+        sums.total += atom.total
+        sums.readings += atom.readings
+        if UNIT_FIELD in atom.values:
+            sums.units.add(atom.values[UNIT_FIELD])
+    return cells
 
 
 def group_values(
     fields: Sequence[dict[str, Any]],
     group: str | None,
-    found: dict[tuple[datetime, Any], Any],
+    found: dict[tuple[datetime, Any], Sums],
     k: int,
 ) -> list[str | None]:
     """The group values every bucket lists: the field's enum, then the other values published
@@ -414,13 +327,12 @@ def group_values(
     return values
 
 
-def to_cell(bucket: datetime, value: str | None, row: Any, k: int) -> Cell:
-    """A cell from its query row (None: no row at all); fewer than k subjects: suppressed."""
+def to_cell(bucket: datetime, value: str | None, row: Sums | None, k: int) -> Cell:
+    """A cell from its sums (None: no atom at all); fewer than k subjects: suppressed."""
     if row is None or row.subjects < k or not row.readings:
         return Cell(bucket, value, None, None, None, None)
-    total = float(row.total)
-    mean = total / int(row.readings)  # PostgreSQL sums counts as numeric (Decimal)
-    return Cell(bucket, value, int(row.subjects), rounded(total), rounded(mean), bool(row.whole))
+    mean = row.total / row.readings
+    return Cell(bucket, value, row.subjects, rounded(row.total), rounded(mean), row.whole)
 
 
 def rounded(number: float) -> float:

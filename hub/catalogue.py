@@ -18,7 +18,18 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
-from hub import charters, events, grids, pseudonyms, quarantine, records, resources, runs, schemas
+from hub import (
+    atoms,
+    charters,
+    events,
+    grids,
+    pseudonyms,
+    quarantine,
+    records,
+    resources,
+    runs,
+    schemas,
+)
 from hub.alerts import derived
 from hub.batches import (
     Batch,
@@ -353,6 +364,14 @@ def _store(
         layout = records.layout_for(resource.table_name or "", schema.descriptor, sa.MetaData())
         records.ensure_table(connection, layout)
         before = records.count_rows(connection, layout)
+        subject = _subject_of(charter)
+        plan = (
+            atoms.plan_of(batch.dataset_id, layout, schema.descriptor["fields"], subject[1])
+            if subject
+            else None
+        )
+        timed = {c: f for f, c in layout.columns.items()}.get(layout.time or "")
+        touched: set[int] = set()  # hours of chunks that changed rows: their atoms are redone
         with records.bulk_loading(connection, layout) as load:
             parts = records.staged_ahead(
                 layout,
@@ -368,7 +387,10 @@ def _store(
                 overflow = limits.overflow(run.rows_read, invalid)
                 if overflow:  # the rest cannot save the batch: stop reading, write no more
                     raise _rejected(batch, schema, run, overflow, errors, error_total, started)
-                changed += records.store_staged(connection, layout, staged, run.id or 0, load)
+                stored = records.store_staged(connection, layout, staged, run.id or 0, load)
+                if stored and plan is not None and timed:
+                    touched |= atoms.hours_of(result.valid, timed)
+                changed += stored
                 quarantine.write(connection, run.id or 0, batch.dataset_id, result.invalid)
                 run.rows_quarantined = invalid
                 valid += result.valid.height
@@ -378,6 +400,8 @@ def _store(
             if excess:
                 raise _rejected(batch, schema, run, excess, errors, error_total, started)
         inserted = records.count_rows(connection, layout) - before
+        if plan is not None and (touched or not atoms.is_built(connection, plan)):
+            atoms.refresh(connection, plan, touched)
         run.rows_published, run.rows_updated = inserted, changed - inserted
         run.rows_skipped = valid - changed
         refresh_extent(connection, batch.dataset_id, resource, layout, changed > 0)

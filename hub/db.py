@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
@@ -184,4 +184,28 @@ def upgrade(engine: Engine | None = None) -> None:
         command.upgrade(config, "head")
         if searchindex.incomplete(connection):  # a catalogue from before the search index
             searchindex.rebuild(connection)
+        build_missing_atoms(connection)
     log.info("database at the latest migration")
+
+
+def build_missing_atoms(connection: Connection) -> None:
+    """Build the aggregate atoms of personal datasets published before atoms were kept (or
+    whose record table was replaced outside the gate), so no aggregate request builds them."""
+    from sqlmodel import select
+
+    from hub import atoms, catalogue, charters  # they need this module themselves
+    from hub.models import Dataset
+
+    session = Session(bind=connection)
+    for dataset in session.exec(select(Dataset).where(Dataset.access == "personal")).all():
+        terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+        try:
+            resource = catalogue.resource_of(session, dataset.id)
+        except catalogue.NotFound:
+            continue
+        layout = catalogue.layout_of(resource)
+        fields = resource.schema_descriptor.get("fields", [])
+        plan = atoms.plan_of(dataset.id, layout, fields, terms.subject_field) if terms else None
+        if plan is not None and not atoms.is_built(connection, plan):
+            log.info("%s: building its aggregate atoms", dataset.id)
+            atoms.refresh(connection, plan)

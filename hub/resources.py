@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from hub import records
+from hub import atoms, records
 from hub.batches import FileResource, GridBatch
 from hub.models import Dataset, QuarantinedRow, Resource, utcnow
 
@@ -140,6 +140,7 @@ def remove_all(session: Session, dataset_id: str) -> None:
                 resource.table_name, resource.schema_descriptor, sa.MetaData()
             )
             records.drop_table(session.connection(), layout)
+            atoms.forget(session.connection(), dataset_id)
         session.delete(resource)
     session.execute(sa.delete(QuarantinedRow).where(col(QuarantinedRow.dataset_id) == dataset_id))
     session.flush()

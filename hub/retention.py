@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
-from hub import catalogue, charters, events, runs
+from hub import atoms, catalogue, charters, events, runs
 from hub.bus import get_bus
 from hub.db import get_engine
 from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, utcnow
@@ -92,7 +92,7 @@ def purge_dataset(engine: Engine, dataset: Dataset, now: datetime) -> Purge:
     run = runs.open_run(engine, dataset.id, None)
     try:
         with engine.begin() as connection:
-            purge = _purge(connection, dataset.id, before, why, now)
+            purge = _purge(connection, dataset.id, before, why, now, terms.subject_field)
             note = (
                 f"{NOTE}: {purge.rows:,} rows {why} deleted; "
                 f"{purge.quarantined:,} quarantined rows and the errors of "
@@ -109,9 +109,15 @@ def purge_dataset(engine: Engine, dataset: Dataset, now: datetime) -> Purge:
 
 
 def _purge(
-    connection: Connection, dataset_id: str, before: datetime, why: str, now: datetime
+    connection: Connection,
+    dataset_id: str,
+    before: datetime,
+    why: str,
+    now: datetime,
+    subject_field: str,
 ) -> Purge:
-    """Delete in one transaction, then bring the dataset's computed fields in step."""
+    """Delete in one transaction, then bring the dataset's computed fields and its aggregate
+    atoms in step."""
     rows = _expired_rows(connection, dataset_id, before, count=False)
     old = sa.select(_RUNS.c.id).where(_RUNS.c.dataset_id == dataset_id, _RUNS.c.started_at < before)
     quarantined = connection.execute(
@@ -124,6 +130,10 @@ def _purge(
     if resource is not None and rows:
         layout = catalogue.layout_of(resource)
         catalogue.refresh_extent(connection, dataset_id, resource, layout, True)
+        fields = resource.schema_descriptor.get("fields", [])
+        plan = atoms.plan_of(dataset_id, layout, fields, subject_field)
+        if plan is not None:
+            atoms.cut(connection, plan, before)
     return Purge(dataset_id, before, rows, quarantined or 0, reports)
 
 

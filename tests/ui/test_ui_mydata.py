@@ -373,9 +373,7 @@ def test_a_consent_the_charter_does_not_allow_is_refused_on_its_field(
 READ_CELLS = r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>([^<]+)"
 
 
-def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(
-    world, client, alice
-):
+def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(world, client, alice):
     assert flash(link_form(alice, CURVES, ALICE)) == "linked"
     for _ in range(25):
         assert rows_of(client, CURVES, world.headers["alice"]).status_code == 200

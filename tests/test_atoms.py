@@ -1,0 +1,156 @@
+"""The atoms behind public aggregates (hub.atoms) stay those of the rows the table holds: after
+a batch that changes some readings and adds a household, after a retention purge, for a store
+from before atoms (built on upgrade), and they go with a withdrawn dataset."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session
+from test_aggregates import (
+    DAY,
+    GRID,
+    SMALL_K,
+    Question,
+    Reading,
+    ask,
+    check_against_oracle,
+    frame_of,
+    hours_from,
+    household,
+    publish_readings,
+    small_group_charter,
+)
+
+from hub import atoms, catalogue, resources, retention
+from hub.catalogue import Batch, publish
+from hub.config import get_settings
+from hub.db import upgrade
+
+KEYS = [f"pdl-household-{i:02d}" for i in range(5)]
+
+
+@pytest.fixture
+def small_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A personal charter whose minimum group size is SMALL_K."""
+    charter = small_group_charter(tmp_path / "charters", SMALL_K)
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(tmp_path / "charters"))
+    get_settings.cache_clear()
+    return charter
+
+
+def five_households() -> list[Reading]:
+    """Five households on two circuits over two days."""
+    readings: list[Reading] = []
+    for index, key in enumerate(KEYS):
+        readings += household(key, 41 * index, hours_from(DAY, 48), ["main", "kitchen"])
+    return readings
+
+
+def every_question() -> list[Question]:
+    window = (DAY - timedelta(days=1), DAY + timedelta(days=3))
+    return [
+        Question(by, *window, group=group)
+        for by in ("hour", "day")
+        for group in (None, "circuit", "unit")
+    ]
+
+
+def check(engine: Engine, readings: list[Reading]) -> None:
+    for question in every_question():
+        check_against_oracle(ask(engine, "curves", question), readings)
+
+
+def atom_rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.select(sa.func.count())
+            .select_from(atoms.ATOMS)
+            .where(atoms.ATOMS.c.dataset_id == "curves")
+        ).scalar_one()
+
+
+def test_atoms_follow_a_batch_that_changes_readings_and_adds_a_household(engine, small_k):
+    first = five_households()
+    publish_readings(engine, "curves", first, small_k)
+    check(engine, first)
+    # the second batch: new values for two households' afternoon, and a sixth household
+    changed = [
+        r._replace(value=r.value + 1000)
+        for r in first
+        if r.subject in KEYS[:2] and DAY.replace(hour=12) <= r.start < DAY.replace(hour=18)
+    ]
+    newcomer = household("pdl-household-new", 7, hours_from(DAY + timedelta(hours=30), 5), ["main"])
+    run = publish(
+        Batch(
+            dataset_id="curves",
+            title="Household load curves (curves)",
+            publisher=GRID,
+            theme="energy",
+            schema="energy-consumption",
+            charter=small_k,
+            chunks=[frame_of(changed + newcomer)],
+            description="Load curves, each household's for itself.",
+            source_url="https://example.org/curves.csv",
+        ),
+        engine=engine,
+    )
+    assert (run.rows_published, run.rows_updated) == (len(newcomer), len(changed))
+    replaced = {(r.subject, r.start, r.circuit): r for r in [*first, *changed, *newcomer]}
+    check(engine, list(replaced.values()))
+    day_two = ask(
+        engine, "curves", Question("day", DAY + timedelta(days=1), DAY + timedelta(days=2))
+    )
+    assert day_two.cells[0].subjects == 6  # the newcomer counts once, whatever its atoms
+
+
+def test_a_purge_past_retention_takes_the_atoms_of_the_rows_it_deletes(engine, small_k):
+    readings = five_households()
+    publish_readings(engine, "curves", readings, small_k)
+    cut = DAY + timedelta(hours=30, minutes=30)  # inside an hour: that hour is recomputed
+    with Session(engine) as session:
+        dataset = catalogue.get(session, "curves")
+    purge = retention.purge_dataset(engine, dataset, cut + timedelta(days=730))
+    assert purge.before == cut and purge.rows == len([r for r in readings if r.start < cut])
+    kept = [r for r in readings if r.start >= cut]
+    check(engine, kept)
+    first_day = ask(engine, "curves", Question("day", DAY, DAY + timedelta(days=1)))
+    assert first_day.cells[0].suppressed
+
+
+def test_a_store_from_before_atoms_builds_them_on_upgrade_and_a_withdrawal_forgets_them(
+    engine, small_k
+):
+    readings = five_households()
+    publish_readings(engine, "curves", readings, small_k)
+    built = atom_rows(engine)
+    assert built == 48 * 2  # an atom per hour and circuit (one unit, quantity, quality each)
+    with engine.begin() as connection:
+        atoms.forget(connection, "curves")
+    assert atom_rows(engine) == 0
+    upgrade(engine)
+    assert atom_rows(engine) == built
+    check(engine, readings)
+    with Session(engine) as session:
+        resources.remove_all(session, "curves")
+        session.commit()
+    with engine.connect() as connection:
+        left = [
+            connection.execute(
+                sa.select(sa.func.count()).select_from(table).where(table.c.dataset_id == "curves")
+            ).scalar_one()
+            for table in (atoms.ATOMS, atoms.NUMBERS, atoms.STATE)
+        ]
+    assert left == [0, 0, 0]
+
+
+def test_hours_run_together_and_bitmaps_count_each_subject_once():
+    assert list(atoms._runs([3, 4, 5, 9, 11, 12])) == [(3, 6), (9, 10), (11, 13)]
+    bitmap = atoms._bitmap([0, 9, 9, 700])
+    assert int.from_bytes(bitmap, "little") == (1 | 1 << 9 | 1 << 700)
+    assert int.from_bytes(bitmap, "little").bit_count() == 3
+    assert atoms.hour_start(atoms.hour_number(DAY + timedelta(minutes=59))) == DAY
