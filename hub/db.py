@@ -184,6 +184,9 @@ def upgrade(engine: Engine | None = None) -> None:
         command.upgrade(config, "head")
         if searchindex.incomplete(connection):  # a catalogue from before the search index
             searchindex.rebuild(connection)
+    # After the migrations are committed: SQLite runs DDL outside the transaction, so a failure
+    # here inside it would leave new tables behind a version that says they are not there.
+    with engine.begin() as connection:
         build_missing_atoms(connection)
     log.info("database at the latest migration")
 
@@ -208,4 +211,8 @@ def build_missing_atoms(connection: Connection) -> None:
         plan = atoms.plan_of(dataset.id, layout, fields, terms.subject_field) if terms else None
         if plan is not None and not atoms.is_built(connection, plan):
             log.info("%s: building its aggregate atoms", dataset.id)
-            atoms.refresh(connection, plan)
+            try:
+                with connection.begin_nested():
+                    atoms.refresh(connection, plan)
+            except Exception:  # noqa: BLE001 — its first aggregate request builds them instead
+                log.exception("%s: its aggregate atoms could not be built", dataset.id)

@@ -24,7 +24,7 @@ from api.subjects import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from api.support import client_for
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.models import AccessEvent, Consent
 from hub.selfdata import consents
@@ -125,6 +125,7 @@ def test_revocation_applies_on_the_next_request(client, linked, engine):
             select(AccessEvent).where(
                 AccessEvent.dataset_id == CURVES, AccessEvent.actor_role == "service"
             )
+            .order_by(col(AccessEvent.id))
         ).all()
     assert [e.outcome for e in events] == ["granted", "denied"]
 
