@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 # Prefect reads its settings at import: keep tests away from a developer's ~/.prefect and .env.
@@ -27,7 +29,7 @@ from sqlalchemy import Engine  # noqa: E402
 
 from hub.bus import reset_bus  # noqa: E402
 from hub.config import get_settings  # noqa: E402
-from hub.db import get_engine, normalise_url, reset_engines, upgrade  # noqa: E402
+from hub.db import get_engine, make_engine, normalise_url, reset_engines, upgrade  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("HUB_TEST_DATABASE_URL", "")
 
@@ -105,12 +107,35 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalogue migrated once per worker: each SQLite test gets a copy of it instead
+    of running every migration again (the migrations still run here, for every worker)."""
+    path = tmp_path_factory.mktemp("migrated") / "hub.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
-def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
+def engine(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Engine:
     """The configured hub engine on a fresh, migrated database."""
     monkeypatch.setenv("HUB_DATABASE_URL", database_url)
     get_settings.cache_clear()
     reset_engines()
     engine = get_engine()
-    upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        template = request.getfixturevalue("migrated_sqlite")
+        with (
+            closing(sqlite3.connect(template)) as source,
+            closing(sqlite3.connect(str(engine.url.database))) as copy,
+        ):
+            source.backup(copy)
+    else:
+        upgrade(engine)
     return engine

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.support import Published, client_for, publish_catalogue, publish_samples
+from api.support import (
+    Published,
+    built_once,
+    client_for,
+    publish_catalogue,
+    publish_samples,
+    use_closed_charters,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -14,7 +21,9 @@ from sqlalchemy import Engine
 @pytest.fixture
 def published(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Published:
     """An open dataset with quarantined rows, and one dataset per closed access level."""
-    return publish_catalogue(engine, tmp_path / "charters", monkeypatch)
+    charters = tmp_path / "charters"
+    use_closed_charters(charters, monkeypatch)  # the copy below does not write them
+    return built_once("catalogue", engine, lambda: publish_catalogue(engine, charters, monkeypatch))
 
 
 @pytest.fixture

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import socket
+import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import polars as pl
 import pytest
@@ -50,6 +56,7 @@ CITY_BOX = "-1.75,48.0,-1.55,48.2"
 BAD_ROWS = [{"value": "-5"}, {"pollutant": "pm3"}, {"observed_at": "yesterday"}]
 VALID_ROWS = len(STATIONS) * len(POLLUTANTS) * HOURS
 LEVELS = ("restricted", "personal", "crisis")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,16 @@ def write_closed_charters(folder: Path) -> None:
         )
 
 
-def publish_catalogue(engine: Engine, charters: Path, monkeypatch: pytest.MonkeyPatch) -> Published:
-    """One open dataset (with quarantined rows) and one dataset per closed access level."""
+def use_closed_charters(charters: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The closed charters written to `charters`, and the hub reading its charters there."""
     write_closed_charters(charters)
     monkeypatch.setenv("HUB_CHARTERS_PATH", str(charters))
     get_settings.cache_clear()
+
+
+def publish_catalogue(engine: Engine, charters: Path, monkeypatch: pytest.MonkeyPatch) -> Published:
+    """One open dataset (with quarantined rows) and one dataset per closed access level."""
+    use_closed_charters(charters, monkeypatch)
     run = publish(
         air_batch(
             "atmo-demo-air",
@@ -244,6 +256,51 @@ def publish_samples(engine: Engine, samples: Path) -> list[str]:
         engine=engine,
     )
     return ["openaq-toronto-pm25", "sensor-community-aberdeen"]
+
+
+# Catalogues built once per worker process on SQLite, and kept for a few seconds: (what,
+# settings) -> (built at, database file, data folder, result). Each test still gets a database
+# and a data folder of its own: a copy. The copy is kept only briefly since pages say how long
+# ago a dataset was published ("just now", under a minute).
+_BUILT: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, Path, Path, Any]] = {}
+_PER_TEST = {"HUB_DATA_DIR", "HUB_DATABASE_URL", "HUB_CHARTERS_PATH"}
+KEEP_BUILT_SECONDS = 20.0
+
+
+def built_once(what: str, engine: Engine, build: Callable[[], T]) -> T:
+    """`build()` on the test's fresh, migrated database; on SQLite, a test builds and keeps a copy
+    of the database and data folder, and the next ones of the worker (same settings, within
+    KEEP_BUILT_SECONDS) get that copy instead of publishing the same batches again."""
+    if engine.dialect.name != "sqlite":
+        return build()
+    settings = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("HUB_") and k not in _PER_TEST)
+    )
+    database = Path(str(engine.url.database))
+    data_dir = get_settings().data_dir
+    kept = _BUILT.get((what, settings))
+    fresh = kept is not None and time.monotonic() - kept[0] < KEEP_BUILT_SECONDS
+    if kept is None or not fresh or (data_dir.exists() and any(data_dir.iterdir())):
+        result = build()
+        if not fresh:
+            if kept is not None:
+                shutil.rmtree(kept[1].parent, ignore_errors=True)
+            store = Path(tempfile.mkdtemp(prefix=f"hub-built-{what}-"))
+            atexit.register(shutil.rmtree, store, True)
+            with (
+                closing(sqlite3.connect(database)) as live,
+                closing(sqlite3.connect(store / "hub.db")) as copy,
+            ):
+                live.backup(copy)  # consistent, WAL included
+            shutil.copytree(data_dir, store / "var")
+            _BUILT[(what, settings)] = (time.monotonic(), store / "hub.db", store / "var", result)
+        return result
+    _, template, template_dir, result = kept
+    engine.dispose()  # no pooled connection sees the file change under it
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(database)) as copy:
+        source.backup(copy)
+    shutil.copytree(template_dir, data_dir, dirs_exist_ok=True)
+    return result
 
 
 def bearer(

@@ -122,9 +122,8 @@ def test_revocation_applies_on_the_next_request(client, linked, engine):
     assert listed[0]["receipt_hash"] == made["receipt_hash"] and listed[0]["status"] == "revoked"
     with Session(engine) as session:
         events = session.exec(
-            select(AccessEvent).where(
-                AccessEvent.dataset_id == CURVES, AccessEvent.actor_role == "service"
-            )
+            select(AccessEvent)
+            .where(AccessEvent.dataset_id == CURVES, AccessEvent.actor_role == "service")
             .order_by(col(AccessEvent.id))
         ).all()
     assert [e.outcome for e in events] == ["granted", "denied"]
