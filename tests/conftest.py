@@ -136,6 +136,8 @@ def engine(
             closing(sqlite3.connect(str(engine.url.database))) as copy,
         ):
             source.backup(copy)
+        with engine.connect():  # as after a migration: a pooled connection, the settings read
+            pass
     else:
         upgrade(engine)
     return engine
