@@ -118,6 +118,9 @@ class Bridge:
             finally:
                 self.state = "standby"
                 lease.give_back()
+                # Resume from what this bridge sent if it takes the lease again soon: the log's
+                # newest id when it does may already hold events written since the lease was lost.
+                self._note(self.last_id or 0)
             self._stopping.wait(self.standby_seconds)
         self.state = "stopped"
 
