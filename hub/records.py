@@ -114,9 +114,12 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         sa.Index(f"{table_name}_time", table.c[time_col], table.c["_id"], *place)
     if lon_col and lat_col:
         sa.Index(f"{table_name}_lonlat", table.c[lon_col], table.c[lat_col])
-    return Layout(
-        table, columns, types, key, time_col, lon_col, lat_col, columns.get(hub.get("subject", ""))
-    )
+    subject_col = columns.get(hub.get("subject", ""))
+    if subject_col and time_col:
+        # Personal rows are read one subject at a time, in time order (hub.reading): a month of
+        # one household among a year of a thousand is a seek, not a walk through its key index.
+        sa.Index(f"{table_name}_subject", table.c[subject_col], table.c[time_col], table.c["_id"])
+    return Layout(table, columns, types, key, time_col, lon_col, lat_col, subject_col)
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
@@ -136,11 +139,18 @@ def ensure_table(connection: Connection, layout: Layout) -> None:
 
 def _renew_indexes(connection: Connection, layout: Layout, inspector: sa.Inspector) -> None:
     """Rebuild an index an earlier hub made on other columns under the same name (a time
-    index without the place, say): a table gets the current indexes on its next publish."""
+    index without the place, say), and add one it did not make (the subject index): a table
+    gets the current indexes on its next publish."""
     found = {i["name"]: i["column_names"] for i in inspector.get_indexes(layout.table.name)}
     for index in layout.table.indexes:
         wanted = [column.name for column in index.columns]
-        if index.name in found and found[index.name] != wanted:
+        if index.name not in found:
+            log.info("%s: index %s added on %s", layout.table.name, index.name, wanted)
+            if index.unique:
+                _create_key_index(connection, layout, index)
+            else:
+                index.create(connection)
+        elif found[index.name] != wanted:
             log.info("%s: index %s rebuilt on %s", layout.table.name, index.name, wanted)
             index.drop(connection)
             index.create(connection)
@@ -407,7 +417,7 @@ def query(
     """
     keys = _order(layout, sort, connection.dialect.name)
     statement = (
-        sa.select(layout.table)
+        sa.select(*_read_columns(layout, connection.dialect.name))
         .where(*_conditions(layout, connection.dialect.name, start, end, bbox, within, filters))
         .order_by(*(_ordering(column, descending) for column, descending in keys))
         .limit(limit + 1)
@@ -418,8 +428,31 @@ def query(
     more = len(rows) > limit
     rows = rows[:limit]
     records = to_records(layout, rows)
-    next_cursor = encode_position(layout, sort, rows[-1]._mapping) if more and rows else None
+    next_cursor = encode_position(layout, sort, _typed(layout, rows[-1])) if more and rows else None
     return Page(records, next_cursor)
+
+
+def _read_columns(layout: Layout, dialect: str) -> list[sa.ColumnElement[Any]]:
+    """The columns a records query reads. SQLite's datetimes are read as the text they are
+    stored as, which `_instant` spells as ISO 8601 directly: parsing each into a datetime to
+    format it again took a fifth of a subject's month of half-hours (1,440 rows)."""
+    if dialect != "sqlite":
+        return list(layout.table.columns)
+    stamps = {layout.columns[f] for f, kind in layout.types.items() if kind == "datetime"}
+    return [
+        sa.type_coerce(column, sa.Text).label(column.name) if column.name in stamps else column
+        for column in layout.table.columns
+    ]
+
+
+def _typed(layout: Layout, row: sa.Row[Any]) -> dict[str, Any]:
+    """A row of `_read_columns` with its datetimes as datetimes again (for its cursor)."""
+    values = dict(row._mapping)
+    for field, kind in layout.types.items():
+        column = layout.columns[field]
+        if kind == "datetime" and isinstance(values[column], str):
+            values[column] = datetime.fromisoformat(values[column])
+    return values
 
 
 def count(
@@ -736,7 +769,12 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _instant(value: datetime) -> str:
+def _instant(value: datetime | str) -> str:
+    if isinstance(value, str):  # SQLite's stored text, UTC: "2025-09-01 00:30:00.000000"
+        if len(value) != 26 or value[10] != " " or value[19] != ".":
+            return _instant(datetime.fromisoformat(value))
+        seconds = value[11:19] if value.endswith(".000000") else value[11:]
+        return f"{value[:10]}T{seconds}Z"  # as isoformat spells it: no zero microseconds
     if value.tzinfo is None:  # SQLite's: naive, in UTC
         return value.isoformat() + "Z"
     return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -347,3 +347,52 @@ def test_a_time_index_without_the_place_is_rebuilt_with_it(engine, layout):
     assert indexes[f"{name}_time"] == ["observed_at", "_id", "longitude", "latitude"]
     assert indexes[f"{name}_key"] == ["station_id", "observed_at"]
     assert [r["count"] for r in page.records] == list(range(10, 21))
+
+
+def test_a_personal_table_gets_its_subject_index_on_its_next_publish(engine):
+    """Personal rows are read one subject at a time: their table is indexed on (subject, time,
+    id), and a table an earlier hub made without that index gets it on its next publish."""
+    descriptor = {**DESCRIPTOR, "hub": {**DESCRIPTOR["hub"], "subject": "station_id"}}
+    layout = records.layout_for(records.table_name_for("demo/own"), descriptor, sa.MetaData())
+    name = layout.table.name
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        records.store_chunk(connection, layout, frame(48), run_id=1)
+        connection.exec_driver_sql(f'DROP INDEX "{name}_subject"')
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        indexes = {i["name"]: i["column_names"] for i in sa.inspect(connection).get_indexes(name)}
+        page = records.query(
+            connection,
+            layout,
+            start=T0,
+            end=T0 + timedelta(hours=12),
+            within=layout.table.c.station_id.in_(["S1"]),
+        )
+    assert indexes[f"{name}_subject"] == ["station_id", "observed_at", "_id"]
+    assert [r["count"] for r in page.records] == [1, 4, 7, 10]
+
+
+def test_stamps_are_read_back_as_iso_whatever_text_sqlite_holds(engine, layout):
+    """SQLite keeps datetimes as text; a records page spells them as ISO 8601 in UTC, whether
+    the text has microseconds, none, or was written without them by another tool, and pages
+    on from a cursor through such rows."""
+    name = layout.table.name
+    stamps = ["2025-09-01 00:00:00.000000", "2025-09-01 00:30:00.000250", "2025-09-01 01:00:00"]
+    with engine.begin() as connection:
+        if connection.dialect.name != "sqlite":
+            pytest.skip("the text forms are SQLite's")
+        for number, stamp in enumerate(stamps):
+            connection.exec_driver_sql(
+                f'INSERT INTO "{name}" (_run, station_id, observed_at, count) VALUES (1, ?, ?, ?)',
+                (f"S{number}", stamp, number),
+            )
+    with engine.connect() as connection:
+        first = records.query(connection, layout, limit=2)
+        rest = records.query(connection, layout, limit=2, cursor=first.next_cursor)
+    assert [r["observed_at"] for r in first.records + rest.records] == [
+        "2025-09-01T00:00:00Z",
+        "2025-09-01T00:30:00.000250Z",
+        "2025-09-01T01:00:00Z",
+    ]
+    assert [r["count"] for r in rest.records] == [2]
