@@ -60,6 +60,7 @@ STATE = sa.Table(
     _META,
     sa.Column("dataset_id", sa.String(100), primary_key=True),
     sa.Column("table_name", sa.String(100), nullable=False),  # the record table atoms are of
+    sa.Column("shape", sa.Text, nullable=True),  # the plan's measures and groupable fields
 )
 
 
@@ -73,6 +74,12 @@ class Plan:
     subject: str  # the subject's column
     measures: tuple[str, ...]
     groupable: tuple[str, ...]
+
+    @property
+    def shape(self) -> str:
+        """What the atoms are keyed by: a schema version that adds a measure or a groupable
+        field makes atoms built before it incomplete, and they are built again."""
+        return json.dumps({"measures": self.measures, "groupable": self.groupable})
 
 
 @dataclass(frozen=True)
@@ -157,11 +164,11 @@ def hours_of(frame: pl.DataFrame, field: str) -> set[int]:
 
 
 def is_built(connection: Connection, plan: Plan) -> bool:
-    """Whether the dataset's atoms were built from its current record table."""
+    """Whether the dataset's atoms were built from its current record table and plan."""
     found = connection.execute(
-        sa.select(STATE.c.table_name).where(STATE.c.dataset_id == plan.dataset_id)
-    ).scalar_one_or_none()
-    return found == plan.layout.table.name
+        sa.select(STATE.c.table_name, STATE.c.shape).where(STATE.c.dataset_id == plan.dataset_id)
+    ).one_or_none()
+    return found is not None and tuple(found) == (plan.layout.table.name, plan.shape)
 
 
 def refresh(connection: Connection, plan: Plan, hours: Iterable[int] | None = None) -> None:
@@ -170,7 +177,9 @@ def refresh(connection: Connection, plan: Plan, hours: Iterable[int] | None = No
     if not is_built(connection, plan):
         forget(connection, plan.dataset_id)
         connection.execute(
-            sa.insert(STATE).values(dataset_id=plan.dataset_id, table_name=plan.layout.table.name)
+            sa.insert(STATE).values(
+                dataset_id=plan.dataset_id, table_name=plan.layout.table.name, shape=plan.shape
+            )
         )
         hours = None
     if hours is None:
@@ -207,10 +216,19 @@ def read(
     """The atoms of a measure whose hour is in [start, end), built first if need be (in a
     transaction of their own: the caller's may be a read that is never committed)."""
     if not is_built(connection, plan):
-        with connection.engine.begin() as writer:
-            if not is_built(writer, plan):
-                refresh(writer, plan)
-            return _read(writer, plan, measure, start, end)
+        try:
+            with connection.engine.begin() as writer:
+                if not is_built(writer, plan):
+                    refresh(writer, plan)
+                return _read(writer, plan, measure, start, end)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError):
+            # Another replica (or request) built them at the same time and committed first:
+            # its state row took the key, or SQLite's lock was taken. Read its atoms.
+            with connection.engine.connect() as reader:
+                if not is_built(reader, plan):
+                    raise
+                log.info("%s: atoms built by another process meanwhile", plan.dataset_id)
+                return _read(reader, plan, measure, start, end)
     return _read(connection, plan, measure, start, end)
 
 

@@ -4,6 +4,10 @@ from before atoms (built on upgrade), and they go with a withdrawn dataset."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,6 +150,65 @@ def test_a_store_from_before_atoms_builds_them_on_upgrade_and_a_withdrawal_forge
             for table in (atoms.ATOMS, atoms.NUMBERS, atoms.STATE)
         ]
     assert left == [0, 0, 0]
+
+
+def current_plan(engine: Engine) -> atoms.Plan:
+    """The atoms' plan of "curves", as hub.aggregates makes it."""
+    with Session(engine) as session:
+        resource = catalogue.resource_of(session, "curves")
+        fields = resource.schema_descriptor["fields"]
+        plan = atoms.plan_of("curves", catalogue.layout_of(resource), fields, "subject_key")
+    assert plan is not None and "circuit" in plan.groupable
+    return plan
+
+
+def test_atoms_built_before_a_schema_added_a_groupable_field_are_built_again(engine, small_k):
+    """Atoms built under a schema version without `circuit` have no circuit values: the next
+    request grouped by it finds them of another shape, builds them again and answers right."""
+    readings = five_households()
+    publish_readings(engine, "curves", readings, small_k)
+    plan = current_plan(engine)
+    older = replace(plan, groupable=tuple(g for g in plan.groupable if g != "circuit"))
+    with engine.begin() as connection:
+        atoms.refresh(connection, older)  # its shape differs: built whole, without circuits
+        assert atoms.is_built(connection, older) and not atoms.is_built(connection, plan)
+    assert atom_rows(engine) == 48  # one atom an hour: the circuits are not told apart
+    check(engine, readings)
+    with engine.connect() as connection:
+        assert atoms.is_built(connection, plan)
+    assert atom_rows(engine) == 48 * 2
+
+
+def test_two_requests_that_find_atoms_unbuilt_at_once_both_answer(engine, small_k, monkeypatch):
+    """Two replicas (here two threads) find a dataset's atoms unbuilt at the same moment and
+    both build them: the one that loses the race reads the winner's atoms, and both answer."""
+    readings = five_households()
+    publish_readings(engine, "curves", readings, small_k)
+    plan = current_plan(engine)
+    with engine.begin() as connection:
+        atoms.forget(connection, "curves")
+    both_looked = threading.Barrier(2, timeout=10)
+    seen = atoms.is_built
+
+    def looked_together(connection, asked):
+        built = seen(connection, asked)
+        if not built and not both_looked.broken and both_looked.n_waiting < 2:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_looked.wait()
+        return built
+
+    monkeypatch.setattr(atoms, "is_built", looked_together)
+    start, end = DAY, DAY + timedelta(days=2)
+
+    def read() -> list[atoms.Atom]:
+        with engine.connect() as connection:
+            return atoms.read(connection, plan, plan.measures[0], start, end)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [future.result() for future in [pool.submit(read), pool.submit(read)]]
+    assert len(answers[0]) == 48 * 2 and answers[0] == answers[1]
+    assert atom_rows(engine) == 48 * 2
+    check(engine, readings)
 
 
 def test_hours_run_together_and_bitmaps_count_each_subject_once():
