@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     fetch_timeout: float = 30.0  # connect and read timeouts of one http(s) request, seconds
     fetch_retries: int = 3
     fetch_deadline: float = 600.0  # a whole fetch, retries included, seconds (source option too)
+    # Bytes one fetched feed, its gunzipped file or its archive's members may hold, in all.
+    fetch_max_bytes: int = Field(default=1024**3, ge=1)
     # Hosts or networks (CIDR) a fetch may reach although private, loopback or link-local.
     fetch_allow_private: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Folders `file://` sources may read, besides their own folder, sources_path and samples_dir.

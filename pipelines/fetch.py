@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 # httpx logs every request's full url at INFO: keys in query strings and user:password@ included.
 logging.getLogger("httpx").addFilter(RedactingFilter())
 
-MAX_BYTES = 1024 * 1024 * 1024  # 1 GiB: a feed larger than this is a mistake, not a batch
 BACKOFF_SECONDS = 0.5
 CHUNK_BYTES = 1024 * 1024
 
@@ -88,7 +87,7 @@ def fetch(
     dest_dir: Path,
     *,
     base: Path | None = None,
-    max_bytes: int = MAX_BYTES,
+    max_bytes: int | None = None,
     credentials: Credentials = NO_CREDENTIALS,
     deadline: float | None = None,
     conditions: Conditions | None = None,
@@ -96,8 +95,11 @@ def fetch(
     """Fetch `url` into `dest_dir` and return the local file (see the module doc for urls).
 
     With `conditions`, an http(s) fetch is conditional (Unchanged on a 304) and the
-    validators of what it fetched are written back into them.
+    validators of what it fetched are written back into them. `max_bytes` defaults to the
+    HUB_FETCH_MAX_BYTES setting.
     """
+    if max_bytes is None:
+        max_bytes = get_settings().fetch_max_bytes
     full = expand_url(url, base)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if _scheme(full) in ("http", "https"):

@@ -22,13 +22,14 @@ from hub.catalogue import (
     record_failure,
     record_unchanged,
 )
+from hub.config import get_settings
 from hub.cursors import load_cursor, save_cursor
 from hub.db import DatabaseLocked
 from hub.models import HarvestRun, SourceCursor, utcnow
 from hub.redaction import redact_text, redact_url
 from pipelines import archives, downloads, portalfiles, readers
 from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
-from pipelines.fetch import MAX_BYTES, Conditions, Unchanged, fetch
+from pipelines.fetch import Conditions, Unchanged, fetch
 from pipelines.readers import Fetched
 from pipelines.readers.base import batch_header
 from pipelines.roots import without_paths
@@ -192,7 +193,7 @@ def open_fetched(source: Source, path: Path, folder: Path, credentials: Credenti
     """A fetched file with its archive's members extracted and its linked documents fetched."""
     members = {}
     if archives.is_archive(path):
-        members = archives.extract(path, folder / "members", MAX_BYTES)
+        members = archives.extract(path, folder / "members", get_settings().fetch_max_bytes)
     linked = {
         name: fetch(
             url, folder / "linked" / name, base=source.base_dir, deadline=source.deadline,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import re
 import socket
 import threading
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +38,7 @@ from pipelines.harvesting import Outcome, harvest_source
 from pipelines.sources import Source, SourceError, load_source
 
 DATASET = "bad-input-air"
+DEFAULT_CAP = 1024**3  # HUB_FETCH_MAX_BYTES unset: a feed larger than 1 GiB is a mistake
 FIELDS = [
     "station_id",
     "station_name",
@@ -233,9 +236,10 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A 1 MB fetch cap. harvest_source has no setting for it: patch fetch's default."""
+    """A 1 MB fetch cap, as a territory would set it."""
     cap = 1_000_000
-    monkeypatch.setitem(fetch_module.fetch.__kwdefaults__, "max_bytes", cap)
+    monkeypatch.setenv("HUB_FETCH_MAX_BYTES", str(cap))
+    get_settings.cache_clear()
     return cap
 
 
@@ -663,6 +667,21 @@ def test_a_gzip_bomb_is_stopped_at_the_cap(engine, tmp_path, published, small_ca
     assert_nothing_running(engine)
 
 
+def test_a_zip_whose_members_pass_the_cap_is_refused(engine, tmp_path, published, small_cap):
+    """HUB_FETCH_MAX_BYTES holds for what an archive expands to, not only for the download."""
+    values = random.Random(7).choices(range(1000), k=small_cap // 40)  # compresses ~8×: no bomb
+    rows = [GOOD[0].replace("11.5", f"{value}.5") for value in values]
+    member = ("\n".join([HEADER, *rows]) + "\n").encode()
+    archive = tmp_path / "no2.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("no2.csv", member)
+    assert archive.stat().st_size < small_cap < len(member)
+    outcome = harvest(tmp_path, f"file://{archive}")
+    assert_failed(outcome, "over its size limit")
+    assert_untouched(engine, published)
+    assert_nothing_running(engine)
+
+
 def test_a_broken_gzip_archive_is_a_clear_error(engine, tmp_path, published):
     whole = gzip.compress(("\n".join([HEADER, *GOOD]) + "\n").encode() * 50)
     broken = tmp_path / "no2.csv.gz"
@@ -676,13 +695,9 @@ def test_a_broken_gzip_archive_is_a_clear_error(engine, tmp_path, published):
 def test_a_local_file_over_the_real_size_cap_is_refused_before_reading(engine, tmp_path, published):
     huge = tmp_path / "huge.csv"
     with huge.open("wb") as out:  # sparse: no disk used, nothing read
-        out.truncate(fetch_module.MAX_BYTES + 1)
+        out.truncate(DEFAULT_CAP + 1)
     outcome = harvest(tmp_path, f"file://{huge}")
-    assert_failed(
-        outcome,
-        rf"is {fetch_module.MAX_BYTES + 1} bytes, over the "
-        rf"{fetch_module.MAX_BYTES}-byte limit",
-    )
+    assert_failed(outcome, rf"is {DEFAULT_CAP + 1} bytes, over the {DEFAULT_CAP}-byte limit")
     assert not (get_settings().data_dir / "downloads" / DATASET / "huge.csv").exists()
     assert_untouched(engine, published)
     assert_nothing_running(engine)
@@ -690,7 +705,7 @@ def test_a_local_file_over_the_real_size_cap_is_refused_before_reading(engine, t
 
 def test_a_download_declaring_more_than_the_real_cap_is_refused(engine, tmp_path, published, web):
     outcome = harvest(tmp_path, web.url("declares-2GiB.csv"))
-    assert_failed(outcome, rf"is {2 * 1024**3} bytes, over the {fetch_module.MAX_BYTES}-byte limit")
+    assert_failed(outcome, rf"is {2 * 1024**3} bytes, over the {DEFAULT_CAP}-byte limit")
     assert_untouched(engine, published)
     assert_nothing_running(engine)
 
