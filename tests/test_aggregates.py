@@ -168,8 +168,8 @@ def small_group_charter(folder: Path, k: int) -> str:
     return charter_id
 
 
-@pytest.fixture
-def small_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture(name="small_k")
+def small_k_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A personal charter whose minimum group size is SMALL_K."""
     charter = small_group_charter(tmp_path / "charters", SMALL_K)
     monkeypatch.setenv("HUB_CHARTERS_PATH", str(tmp_path / "charters"))

@@ -9,16 +9,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 from test_aggregates import (
     DAY,
     GRID,
-    SMALL_K,
     Question,
     Reading,
     ask,
@@ -27,24 +24,14 @@ from test_aggregates import (
     hours_from,
     household,
     publish_readings,
-    small_group_charter,
+    small_k_fixture,  # noqa: F401 - the fixture
 )
 
 from hub import atoms, catalogue, resources, retention
 from hub.catalogue import Batch, publish
-from hub.config import get_settings
 from hub.db import upgrade
 
 KEYS = [f"pdl-household-{i:02d}" for i in range(5)]
-
-
-@pytest.fixture
-def small_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A personal charter whose minimum group size is SMALL_K."""
-    charter = small_group_charter(tmp_path / "charters", SMALL_K)
-    monkeypatch.setenv("HUB_CHARTERS_PATH", str(tmp_path / "charters"))
-    get_settings.cache_clear()
-    return charter
 
 
 def five_households() -> list[Reading]:
