@@ -117,6 +117,7 @@ def publish(
     engine = engine or get_engine()
     run = runs.open_run(engine, batch.dataset_id, batch.source_id)
     day = on or datetime.now(UTC).date()
+    span: Span | None = None
     try:
         if isinstance(batch, GridBatch):
             _store_grid(engine, batch, _admit_charter(batch, run, day), run)
@@ -126,7 +127,7 @@ def publish(
             schema, charter = admit(batch, day)
             run.schema_name, run.schema_version = schema.name, schema.version
             run.charter_id, run.charter_version = charter.id, charter.version
-            _store(engine, batch, schema, charter, run, progress)
+            span = _store(engine, batch, schema, charter, run, progress)
     except PublishRefused as refusal:
         refusal.run_id = run.id
         runs.close_run(engine, run, "refused", redact_text(refusal.reason))
@@ -158,7 +159,7 @@ def publish(
     else:
         runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
-    derived.raise_derived_alerts(batch, run, engine)  # its own batch is never judged
+    derived.raise_derived_alerts(batch, run, engine, span)  # its own batch is never judged
     return run
 
 
@@ -348,8 +349,9 @@ def _store(
     charter: charters.Charter,
     run: HarvestRun,
     progress: Progress | None,
-) -> None:
-    """Store a batch in one transaction: all of it (valid + quarantined) or nothing.
+) -> Span | None:
+    """Store a batch in one transaction: all of it (valid + quarantined) or nothing; the span
+    of times of the chunks that changed rows (None: no time field, or nothing changed).
 
     A batch whose quarantine passes its cap stops there; one whose invalid share passes its
     threshold is judged once read. Either is rolled back whole and raised as BatchRejected.
@@ -372,6 +374,7 @@ def _store(
         )
         timed = {c: f for f, c in layout.columns.items()}.get(layout.time or "")
         touched: set[int] = set()  # hours of chunks that changed rows: their atoms are redone
+        span: Span | None = None
         with records.bulk_loading(connection, layout) as load:
             parts = records.staged_ahead(
                 layout,
@@ -388,8 +391,10 @@ def _store(
                 if overflow:  # the rest cannot save the batch: stop reading, write no more
                     raise _rejected(batch, schema, run, overflow, errors, error_total, started)
                 stored = records.store_staged(connection, layout, staged, run.id or 0, load)
-                if stored and plan is not None and timed:
-                    touched |= atoms.hours_of(result.valid, timed)
+                if stored and timed:
+                    span = _widened(span, result.valid.get_column(timed))
+                    if plan is not None:
+                        touched |= atoms.hours_of(result.valid, timed)
                 changed += stored
                 quarantine.write(connection, run.id or 0, batch.dataset_id, result.invalid)
                 run.rows_quarantined = invalid
@@ -419,6 +424,18 @@ def _store(
             batch.dataset_id, batch.theme, schema.name, charter.access, layout, run.id or 0
         )
         _log_event(connection, batch, run, charter.access, events.log_batch(connection, published))
+    return span
+
+
+Span = tuple[datetime, datetime]  # the first and last time a batch's changed chunks hold
+
+
+def _widened(span: Span | None, times: pl.Series) -> Span | None:
+    """`span` stretched over a chunk's times (typed UTC datetimes; nulls are no time)."""
+    low, high = times.min(), times.max()
+    if not isinstance(low, datetime) or not isinstance(high, datetime):
+        return span
+    return (low, high) if span is None else (min(span[0], low), max(span[1], high))
 
 
 def _report(

@@ -327,3 +327,55 @@ def test_a_daily_mean_counts_the_hours_of_local_days_across_a_clock_change() -> 
     ]
     (episode,) = episodes_of(rule, found)
     assert episode.start == spring.astimezone(UTC) and episode.end == found[1]
+
+
+def test_the_series_a_run_touched_are_found_within_the_span_the_gate_gives(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate hands the rules the first and last time of the chunks that changed rows, so
+    the run's rows are found through the time index; chunks out of time order, an unchanged
+    chunk and rows stored by earlier runs change nothing in what is found."""
+    earlier = hourly("FR009", "pm10", days(20, 20, 20))  # another run's rows, before and after
+    publish_air(engine, earlier)
+    spans: list[tuple[datetime, datetime] | None] = []
+    judged = derived.judge
+
+    def judge(engine, dataset_id, run_id, rules, now, span=None):  # type: ignore[no-untyped-def]
+        spans.append(span)
+        return judged(engine, dataset_id, run_id, rules, now, span)
+
+    monkeypatch.setattr(derived, "judge", judge)
+    late = hourly("FR001", "pm10", days(70), DAY + timedelta(days=1))
+    early = hourly("FR002", "pm10", days(30), DAY)
+    same = hourly("FR009", "pm10", days(20), DAY + timedelta(days=2))  # stored already
+    chunks = [
+        pl.DataFrame(rows, schema=dict.fromkeys(FIELDS, pl.Utf8)).with_columns(
+            pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64)
+        )
+        for rows in (late, early, same)
+    ]
+    batch = Batch(
+        dataset_id="air-atmo-demo-open",
+        title="Air quality (atmo-demo-open)",
+        publisher=ATMO,
+        theme="air-quality",
+        schema="air-quality-observation",
+        charter="atmo-demo-open",
+        chunks=chunks,
+    )
+    run = catalogue.publish(batch, engine=engine)
+    assert run.status == "succeeded" and run.rows_skipped == 24, run.error
+    (span,) = spans
+    assert span == (DAY + timedelta(hours=1), DAY + timedelta(days=2)), span
+    (rule,) = [r for r in load_rules([BUNDLED]) if r.id == "pm10-daily-information"]
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "air-atmo-demo-open")
+        assert dataset is not None
+        layout = catalogue.layout_of(catalogue.resource_of(session, dataset.id))
+        connection = session.connection()
+        within = derived.touched(connection, layout, rule, run.id or 0, span)
+        scanned = derived.touched(connection, layout, rule, run.id or 0)
+    assert within == scanned
+    assert sorted(key for key, _, _ in within) == [("FR001", "pm10"), ("FR002", "pm10")]
+    (alert,) = [row for row in derived_rows(engine) if row["msgType"] == "Alert"]
+    assert "FR001" in str(alert["headline"])

@@ -43,10 +43,15 @@ log = logging.getLogger(__name__)
 
 
 def raise_derived_alerts(
-    batch: Batch | GridBatch | MetadataBatch, run: HarvestRun, engine: Engine
+    batch: Batch | GridBatch | MetadataBatch,
+    run: HarvestRun,
+    engine: Engine,
+    span: tuple[datetime, datetime] | None = None,
 ) -> HarvestRun | None:
     """Judge the rules on what a committed batch changed and publish the alerts it raises or
-    ends (the run of that publication; None if nothing). Never raises: the batch is stored."""
+    ends (the run of that publication; None if nothing). Never raises: the batch is stored.
+    `span`, the first and last time of the rows it changed, lets the run's rows be found
+    through the time index rather than by a scan of the whole table."""
     if not isinstance(batch, Batch) or batch.dataset_id == DATASET:
         return None  # the derived alerts themselves are never judged: no re-entry
     if run.id is None or not (run.rows_published or run.rows_updated):
@@ -58,7 +63,7 @@ def raise_derived_alerts(
     if not chosen:
         return None
     try:
-        rows = judge(engine, batch.dataset_id, run.id, chosen, datetime.now(UTC))
+        rows = judge(engine, batch.dataset_id, run.id, chosen, datetime.now(UTC), span)
         return publish_alerts(engine, rows) if rows else None
     except Exception:  # noqa: BLE001 — the batch is committed; its alerts wait for the next one
         log.exception("derived alerts of run %s (%s) failed", run.id, batch.dataset_id)
@@ -66,7 +71,12 @@ def raise_derived_alerts(
 
 
 def judge(
-    engine: Engine, dataset_id: str, run_id: int, rules: list[Rule], now: datetime
+    engine: Engine,
+    dataset_id: str,
+    run_id: int,
+    rules: list[Rule],
+    now: datetime,
+    span: tuple[datetime, datetime] | None = None,
 ) -> list[Row]:
     """The Alert and Cancel rows the rules give on the series a run touched."""
     found: list[Row] = []
@@ -76,7 +86,7 @@ def judge(
             return []
         layout = reading.layout(session, dataset)
         for rule in rules:
-            series = touched(session.connection(), layout, rule, run_id)
+            series = touched(session.connection(), layout, rule, run_id, span)
             raised = _raised(session, f"hub.{rule.id}.") if series else {}
             for key, first, last in series:
                 prefix = series_prefix(rule, Series(key, "", None, None))
@@ -86,9 +96,14 @@ def judge(
 
 
 def touched(
-    connection: sa.Connection, layout: records.Layout, rule: Rule, run_id: int
+    connection: sa.Connection,
+    layout: records.Layout,
+    rule: Rule,
+    run_id: int,
+    span: tuple[datetime, datetime] | None = None,
 ) -> list[tuple[tuple[str, ...], datetime, datetime]]:
-    """Each series a run stored rows of (its key), and the times of those rows."""
+    """Each series a run stored rows of (its key), and the times of those rows (all within
+    `span` when the gate gave it: `_run` has no index, the time has)."""
     table = layout.table
     keys = [table.c[layout.columns[name]] for name in rule.series]
     time = table.c[layout.time or ""]
@@ -96,6 +111,8 @@ def touched(
         table.c[layout.columns[name]] == selection.typed(layout.types[name], name, value)
         for name, value in rule.where.items()
     ]
+    if span is not None:
+        wanted += [time >= span[0], time <= span[1]]
     query = (
         sa.select(*keys, sa.func.min(time), sa.func.max(time))
         .where(table.c["_run"] == run_id, *wanted)
