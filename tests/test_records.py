@@ -396,3 +396,162 @@ def test_stamps_are_read_back_as_iso_whatever_text_sqlite_holds(engine, layout):
         "2025-09-01T01:00:00Z",
     ]
     assert [r["count"] for r in rest.records] == [2]
+
+
+def _sent(connection, read):
+    """The last statement `read(connection)` sent, with its parameters, and what it returned."""
+    sent: list[tuple[str, object]] = []
+
+    def keep(_connection, _cursor, statement, parameters, _context, _many):
+        sent.append((statement, parameters))
+
+    sa.event.listen(connection, "before_cursor_execute", keep)
+    try:
+        result = read(connection)
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", keep)
+    return sent[-1], result
+
+
+def _plan(connection, statement, parameters) -> list[str]:
+    """The plan steps of a statement: PostgreSQL's nodes ('Index Scan Backward on <index>',
+    'Sort', ...) from its JSON plan, or SQLite's EXPLAIN QUERY PLAN lines."""
+    if connection.dialect.name == "sqlite":
+        explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return [str(row[-1]) for row in explained]
+    (document,) = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+    steps, nodes = [], [document[0][0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        backward = " Backward" if node.get("Scan Direction") == "Backward" else ""
+        index = f" on {node['Index Name']}" if "Index Name" in node else ""
+        steps.append(f"{node['Node Type']}{backward}{index}")
+        nodes += node.get("Plans", [])
+    return steps
+
+
+def _with_gaps(chunk: pl.DataFrame, every: int) -> pl.DataFrame:
+    """A frame whose every `every`th row has no time, each at a station of its own (the store
+    keeps one row per key, a missing time being one value there)."""
+    empty = pl.Series([i % every == every - 1 for i in range(chunk.height)])
+    return chunk.with_columns(
+        pl.when(empty).then(None).otherwise(pl.col("observed_at")).alias("observed_at"),
+        pl.when(empty)
+        .then(pl.format("gap{}", pl.col("count")))
+        .otherwise(pl.col("station_id"))
+        .alias("station_id"),
+    )
+
+
+def _counts_in_default_order(connection, layout) -> list[int]:
+    """The rows' counts sorted here, as the default order has them: no time first, then by
+    time, then by id."""
+    table = layout.table
+    rows = connection.execute(sa.select(table.c["count"], table.c.observed_at, table.c._id))
+    return [
+        row.count
+        for row in sorted(
+            rows, key=lambda r: (r.observed_at is not None, str(r.observed_at), r._id)
+        )
+    ]
+
+
+def test_a_default_order_page_in_the_middle_walks_the_time_index_unsorted(engine, layout):
+    """The default order (time ascending with empty cells first, then id) is the time index's
+    own order on both stores: a cursor page far into a walk reads its rows from the index and
+    sorts nothing, on PostgreSQL too, which keeps NULLs last in a plain ascending index."""
+    name = layout.table.name
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, _with_gaps(frame(3000), every=100), run_id=1)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f'ANALYZE "{name}"')
+        seen = records.query(connection, layout, limit=1500)
+        (statement, parameters), page = _sent(
+            connection, lambda c: records.query(c, layout, limit=100, cursor=seen.next_cursor)
+        )
+        plan = _plan(connection, statement, parameters)
+        ordered = _counts_in_default_order(connection, layout)
+    assert set(ordered[:30]) == set(range(99, 3000, 100))  # the rows without a time first
+    assert [r["count"] for r in seen.records] == ordered[:1500]
+    assert [r["count"] for r in page.records] == ordered[1500:1600]
+    if connection.dialect.name == "sqlite":
+        assert any(f"USING INDEX {name}_time (observed_at>" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    else:
+        assert f"Index Scan on {name}_time" in plan, plan
+        assert not any("Sort" in step for step in plan), plan
+
+
+def test_the_newest_rows_walk_the_time_index_backwards(engine, layout):
+    """`latest` reads the default order reversed, rows without a time last, and sorts nothing
+    for it on either store."""
+    name = layout.table.name
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, _with_gaps(frame(3000), every=100), run_id=1)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f'ANALYZE "{name}"')
+        (statement, parameters), newest = _sent(connection, lambda c: records.latest(c, layout, 5))
+        plan = _plan(connection, statement, parameters)
+        every = records.latest(connection, layout, 3000)
+        ordered = _counts_in_default_order(connection, layout)
+    assert [r["count"] for r in newest] == [2998, 2997, 2996, 2995, 2994]
+    assert [r["count"] for r in every] == ordered[::-1]  # those without a time last
+    if connection.dialect.name == "sqlite":
+        assert any(f"USING INDEX {name}_time" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    else:
+        assert f"Index Scan Backward on {name}_time" in plan, plan
+        assert not any("Sort" in step for step in plan), plan
+
+
+def test_a_postgresql_time_index_keeping_nulls_last_is_rebuilt_on_the_next_publish(engine, caplog):
+    """A table an earlier hub indexed on plain ascending time (NULLs last on PostgreSQL) gets
+    its time and subject indexes rebuilt with empty cells first on its next publish, its rows
+    untouched."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's ascending indexes keep NULLs first already")
+    descriptor = {**DESCRIPTOR, "hub": {**DESCRIPTOR["hub"], "subject": "station_id"}}
+    layout = records.layout_for(records.table_name_for("demo/old"), descriptor, sa.MetaData())
+    name = layout.table.name
+    old = {
+        f"{name}_time": "observed_at, _id, longitude, latitude",
+        f"{name}_subject": "station_id, observed_at, _id",
+    }
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        records.store_chunk(connection, layout, frame(48), run_id=1)
+        for index, columns in old.items():
+            connection.exec_driver_sql(f'DROP INDEX "{index}"')
+            connection.exec_driver_sql(f'CREATE INDEX "{index}" ON "{name}" ({columns})')
+
+    def sorting(connection):
+        indexes = sa.inspect(connection).get_indexes(name)
+        return {i["name"]: i.get("column_sorting") for i in indexes if i["name"] in old}
+
+    with engine.begin() as connection:
+        before = sorting(connection)
+        with caplog.at_level("INFO", logger="hub.records"):
+            records.ensure_table(connection, layout)
+    with engine.begin() as connection:
+        after = sorting(connection)
+        page = records.query(connection, layout, limit=100)
+    assert before == dict.fromkeys(old)
+    assert after == dict.fromkeys(old, {"observed_at": ("nulls_first",)})
+    rebuilt = sorted(r.message.split()[2] for r in caplog.records if "rebuilt" in r.message)
+    assert rebuilt == sorted(old)
+    assert [r["count"] for r in page.records] == list(range(48))
+
+
+def test_a_table_with_the_current_indexes_keeps_them_on_its_next_publish(engine, caplog):
+    """Publishing again into a table with the current indexes rebuilds none of them (on
+    PostgreSQL, the order its inspector reports is the order `layout_for` asks for)."""
+    descriptor = {**DESCRIPTOR, "hub": {**DESCRIPTOR["hub"], "subject": "station_id"}}
+    layout = records.layout_for(records.table_name_for("demo/now"), descriptor, sa.MetaData())
+    with engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        records.store_chunk(connection, layout, frame(48), run_id=1)
+    with caplog.at_level("INFO", logger="hub.records"), engine.begin() as connection:
+        records.ensure_table(connection, layout)
+        page = records.query(connection, layout, limit=100)
+    assert not [r.message for r in caplog.records if "index" in r.message]
+    assert [r["count"] for r in page.records] == list(range(48))
