@@ -339,6 +339,29 @@ def read_latest(
     return rows
 
 
+def read_latest_of_each_series(
+    session: Session, dataset: Dataset, caller: Caller, max_series: int
+) -> list[dict[str, Any]]:
+    """The newest record of each series the caller may read, newest first (a feed's snapshot);
+    for rows that are no series (records.series_columns), the newest `max_series` records."""
+    engine = engine_of(session)
+    given = admit(engine, dataset, caller)
+    shape = layout(session, dataset)
+    connection = session.connection()
+    within = condition(shape, given, connection.dialect.name)
+    series = records.series_columns(shape)
+    if series:
+        # A subject's own rows: their pseudonyms lead the key, so the walk visits their series
+        # only (else the first max_series households' series might all be someone else's).
+        mine = given.scope == "subjects" and series[0] == shape.subject
+        walk = within if mine else None
+        rows = records.latest_of_each_series(connection, shape, within, max_series, walk)
+    else:
+        rows = records.latest(connection, shape, max_series, within)
+    record(engine, dataset, caller, given, rows=len(rows))
+    return rows
+
+
 def read_quarantine(
     session: Session,
     dataset: Dataset,

@@ -646,6 +646,64 @@ def latest(
     return to_records(layout, connection.execute(statement.limit(limit)).all())
 
 
+def series_columns(layout: Layout) -> list[str]:
+    """The columns naming a series when the key is those then the time (a station and a
+    pollutant, say); none when rows are not series (an earthquake's id, a content hash)."""
+    if len(layout.key) < 2 or layout.key[-1] != layout.time:
+        return []
+    return layout.key[:-1]
+
+
+def latest_of_each_series(
+    connection: Connection,
+    layout: Layout,
+    within: sa.ColumnElement[bool] | None = None,
+    max_series: int = 10_000,
+    walk: sa.ColumnElement[bool] | None = None,
+) -> list[dict[str, Any]]:
+    """The newest record of each series inside the reader's grant, newest first, however long
+    a series has been silent (the first `max_series` series in key order are looked at).
+
+    A skip scan of the key index (series…, time), three seeks a series where a GROUP BY reads
+    every row of the table: the series' last key, its newest row inside the grant, then the
+    next series, sought just past that last key (a seek past the series' values alone would
+    step through all its keys). The grant is no part of the walk (an area is no prefix of the
+    key: a walk that tested it could read the whole table to find nothing) unless the caller
+    gives it as `walk`, a condition on the key's first column (a subject's own pseudonyms).
+    The time of a key is never empty, so its plain descending order walks the index backwards.
+    """
+    names = series_columns(layout)
+    if not names:
+        raise ValueError(f"{layout.table.name} holds no series")
+    table = layout.table
+    columns, moment = [table.c[name] for name in names], table.c[layout.time or ""]
+    granted = [] if within is None else [within]
+    # Built once, run with each series' values: most of a seek's cost is building a statement.
+    keys = [sa.bindparam(f"k{i}", type_=c.type) for i, c in enumerate(columns)]
+    same = [c == key for c, key in zip(columns, keys, strict=True)]
+    walked = [] if walk is None else [walk]
+    first = sa.select(*columns).where(*walked).order_by(*columns, moment).limit(1)
+    past = sa.tuple_(*columns, moment) > sa.tuple_(*keys, sa.bindparam("t", type_=moment.type))
+    following = sa.select(*columns).where(past, *walked).order_by(*columns, moment).limit(1)
+    last = sa.select(moment).where(*same).order_by(moment.desc()).limit(1)
+    reading = _read_columns(layout, connection.dialect.name)
+    newest = sa.select(*reading).where(*same, *granted).order_by(moment.desc()).limit(1)
+    rows: list[sa.Row[Any]] = []
+    series = connection.execute(first).first()
+    for _ in range(max_series):
+        if series is None:
+            break
+        values = {f"k{i}": value for i, value in enumerate(series)}
+        values["t"] = connection.execute(last, values).scalar_one()
+        rows.extend(connection.execute(newest, values).all())
+        series = connection.execute(following, values).first()
+    time_field = {c: f for f, c in layout.columns.items()}[layout.time or ""]
+    found = to_records(layout, rows)
+    return sorted(
+        found, key=lambda record: datetime.fromisoformat(record[time_field]), reverse=True
+    )
+
+
 def encode_position(layout: Layout, sort: Sequence[selection.SortKey], row: Any) -> str:
     """An opaque cursor pointing just after `row` in the order of `sort` (default: time).
 

@@ -555,3 +555,38 @@ def test_a_table_with_the_current_indexes_keeps_them_on_its_next_publish(engine,
         page = records.query(connection, layout, limit=100)
     assert not [r.message for r in caplog.records if "index" in r.message]
     assert [r["count"] for r in page.records] == list(range(48))
+
+
+def test_the_newest_row_of_each_series_however_long_it_was_silent(engine, layout):
+    """Series are the key but for its time (here a station): each one's newest row inside the
+    grant, newest first, though another series sent far more rows since; a capped count keeps
+    the first series in key order; rows that are no series are refused."""
+    busy = frame(300)  # S0, S1, S2 in turn, hour after hour
+    quiet = frame(1, start=-500).with_columns(pl.lit("S9").alias("station_id"))
+    with engine.begin() as connection:
+        records.store_chunk(connection, layout, pl.concat([quiet, busy]), run_id=1)
+    assert records.series_columns(layout) == ["station_id"]
+    with engine.connect() as connection:
+        every = records.latest_of_each_series(connection, layout)
+        east = layout.table.c.longitude > 20.0  # a grant's area: S9 and early hours are out
+        granted = records.latest_of_each_series(connection, layout, within=east)
+        capped = records.latest_of_each_series(connection, layout, max_series=2)
+    assert [(r["station_id"], r["count"]) for r in every] == [
+        ("S2", 299), ("S1", 298), ("S0", 297), ("S9", -500)
+    ]  # fmt: skip
+    assert [(r["station_id"], r["count"]) for r in granted] == [
+        ("S2", 299),
+        ("S1", 298),
+        ("S0", 297),
+    ]
+    assert {r["station_id"] for r in capped} == {"S0", "S1"}
+    with engine.connect() as connection:
+        mine = layout.table.c.station_id.in_(["S1"])
+        walked = records.latest_of_each_series(connection, layout, mine, max_series=1, walk=mine)
+    assert [(r["station_id"], r["count"]) for r in walked] == [("S1", 298)]  # S0 comes first
+    untimed = records.layout_for(
+        "rec_untimed", {**DESCRIPTOR, "primaryKey": ["station_id"]}, sa.MetaData()
+    )
+    assert records.series_columns(untimed) == []
+    with engine.connect() as connection, pytest.raises(ValueError, match="no series"):
+        records.latest_of_each_series(connection, untimed)

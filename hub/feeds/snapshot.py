@@ -1,10 +1,11 @@
 """`?snapshot=latest`: the latest value of each series in a stream's scope, sent before the log.
 
 A series is a dataset's rows that share their key but for its time (a station and a pollutant,
-say). The values come from the newest SNAPSHOT_ROWS records of each dataset in scope, read
-through hub.reading (the grant applied in SQL, the read logged for non-open data): a series
-silent for longer than those rows cover is left out. Datasets the caller may not read are
-skipped without a word. Snapshot messages carry no `id:` (they are not in the log) and their
+say). The newest row of every series (up to MAX_SERIES a dataset), however long it has been
+silent, is read through hub.reading (the grant applied in SQL, the read logged for non-open
+data) by a skip scan of the key index; rows that are no series (an earthquake, an alert, keyed
+by their own id) send their newest MAX_SERIES. Datasets the caller may not read are skipped
+without a word. Snapshot messages carry no `id:` (they are not in the log) and their
 data says `"snapshot": true`.
 """
 
@@ -23,7 +24,7 @@ from hub.models import Dataset, utcnow
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_ROWS = 1_000  # newest records read per dataset
+MAX_SERIES = 1_000  # series (or newest rows) a snapshot sends per dataset
 MAX_DATASETS = 100  # datasets one snapshot reads (the most recently published first)
 
 
@@ -79,7 +80,7 @@ def _series(
         shape = reading.layout(session, dataset)
     except catalogue.NotFound:
         return []  # a grid or a withdrawn dataset: no series
-    rows = reading.read_latest(session, dataset, caller, SNAPSHOT_ROWS)
+    rows = reading.read_latest_of_each_series(session, dataset, caller, MAX_SERIES)
     fields = {column: name for name, column in shape.columns.items()}
     time_field = fields.get(shape.time or "")
     key_fields = [fields[c] for c in shape.key if c in fields and c != shape.time]

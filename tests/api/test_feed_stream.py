@@ -604,6 +604,20 @@ def test_snapshot_sends_the_latest_value_of_each_series(engine: Engine, server: 
         client.close()
 
 
+def test_snapshot_holds_a_series_silent_behind_many_newer_rows(engine: Engine, server: str) -> None:
+    """A station silent for days still has its latest value in the snapshot, however many rows
+    other stations sent since (the snapshot is per series, not the newest rows)."""
+    put(engine, "air-open", "atmo-demo-open", readings(["st-b"], [200]))
+    put(engine, "air-open", "atmo-demo-open", readings(["st-a"], list(range(1, 1_201))))
+    client = stream(server, "?snapshot=latest&types=observation")
+    try:
+        got = client.until_idle()
+    finally:
+        client.close()
+    stations = [m.data["record"]["station_id"] for m in got if m.data.get("snapshot")]
+    assert stations == ["st-a", "st-b"]  # newest first
+
+
 def test_restricted_events_reach_only_members_and_are_logged_once(
     engine: Engine, server: str
 ) -> None:
@@ -703,6 +717,14 @@ def test_personal_events_reach_only_their_subject(
     assert changed and "published" not in changed[0] and "events" not in changed[0]
     assert all(m.event == "dataset" for m in got["mallory"])  # none of the others' rows
     assert got["anonymous"] == []
+    snapshots = {}
+    for who in ("alice", "mallory"):
+        client = stream(server, "?snapshot=latest&types=observation", headers[who])
+        try:
+            snapshots[who] = [m.data["record"]["subject_key"] for m in client.until_idle()]
+        finally:
+            client.close()
+    assert snapshots == {"alice": [pseudonym("grid-feed", "30001234567890")], "mallory": []}
 
 
 def test_crisis_events_reach_a_cell_inside_its_crisis_only(engine: Engine, server: str) -> None:
