@@ -117,21 +117,29 @@ def hourly(
     ]
 
 
-def publish_air(engine: Engine, rows: list[dict[str, str]], charter: str = "atmo-demo-open") -> int:
-    """Publish air-quality rows through the gate (dataset `air-<charter>`); the run's id."""
-    frame = pl.DataFrame(rows, schema=dict.fromkeys(FIELDS, pl.Utf8)).with_columns(
+def air_chunk(rows: list[dict[str, str]]) -> pl.DataFrame:
+    """Air-quality rows as a reader hands them to the gate: text, `_row` numbered."""
+    return pl.DataFrame(rows, schema=dict.fromkeys(FIELDS, pl.Utf8)).with_columns(
         pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64)
     )
-    batch = Batch(
+
+
+def air_batch(chunks: list[pl.DataFrame], charter: str = "atmo-demo-open") -> Batch:
+    """A batch of dataset `air-<charter>`."""
+    return Batch(
         dataset_id=f"air-{charter}",
         title=f"Air quality ({charter})",
         publisher=ATMO,
         theme="air-quality",
         schema="air-quality-observation",
         charter=charter,
-        chunks=[frame],
+        chunks=chunks,
     )
-    run = catalogue.publish(batch, engine=engine)
+
+
+def publish_air(engine: Engine, rows: list[dict[str, str]], charter: str = "atmo-demo-open") -> int:
+    """Publish air-quality rows through the gate (dataset `air-<charter>`); the run's id."""
+    run = catalogue.publish(air_batch([air_chunk(rows)], charter), engine=engine)
     assert run.status == "succeeded", run.error
     return run.id or 0
 
@@ -348,22 +356,8 @@ def test_the_series_a_run_touched_are_found_within_the_span_the_gate_gives(
     late = hourly("FR001", "pm10", days(70), DAY + timedelta(days=1))
     early = hourly("FR002", "pm10", days(30), DAY)
     same = hourly("FR009", "pm10", days(20), DAY + timedelta(days=2))  # stored already
-    chunks = [
-        pl.DataFrame(rows, schema=dict.fromkeys(FIELDS, pl.Utf8)).with_columns(
-            pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64)
-        )
-        for rows in (late, early, same)
-    ]
-    batch = Batch(
-        dataset_id="air-atmo-demo-open",
-        title="Air quality (atmo-demo-open)",
-        publisher=ATMO,
-        theme="air-quality",
-        schema="air-quality-observation",
-        charter="atmo-demo-open",
-        chunks=chunks,
-    )
-    run = catalogue.publish(batch, engine=engine)
+    chunks = [air_chunk(rows) for rows in (late, early, same)]
+    run = catalogue.publish(air_batch(chunks), engine=engine)
     assert run.status == "succeeded" and run.rows_skipped == 24, run.error
     (span,) = spans
     assert span == (DAY + timedelta(hours=1), DAY + timedelta(days=2)), span
