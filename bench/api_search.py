@@ -8,7 +8,12 @@ search index (`hub.searchindex.rebuild`), then starts the hub and Datasette on i
 For each query kind (text words with CKAN's default facets, `*:*` with facets, an `fq` on an
 organization) it checks that both sides find the same number of datasets and the same facet
 counts, warms up, then times `--requests` requests of each kind on each side, interleaved, over
-one keep-alive httpx connection per side: p50 and p95, and hub / Datasette. Then it loads
+one keep-alive httpx connection per side: p50 and p95, and hub / Datasette. These are repeated
+queries: the hub answers them from the ranked hits it keeps per process (`hub.searchcache`).
+So it then times cold ones apart: up to `--requests` common words (in 10–40 % of the datasets,
+as `air` and `énergie` are) and as many pairs of them, each a word expression no earlier request
+asked, each asked once on each side without warm-up, both sides' answers checked to agree after
+timing (their hits are counted in the file beforehand, through neither server). Then it loads
 package_show and Datasette's row page with `--clients` concurrent clients for `--load-seconds`,
 twice each, alternating: requests per second and their ratio. Goals (the issue): package_search
 p95 ≤ 20 ms at 100 000 datasets, at or better than Datasette.
@@ -540,15 +545,33 @@ class Kind:
     text: bool  # ranked by the hub: pages differ, counts and facets must not
 
 
+DATASETTE_FACETS = [("_facet_array" if f in ARRAY_FACETS else "_facet", f) for f in FACETS] + [
+    ("_facet_size", str(FACET_SIZE)),
+    ("_size", str(ROWS)),
+    ("_sort_desc", "modified_at"),
+    ("_shape", "objects"),
+]
+
+
+def expression(text: str) -> str:
+    """The hub's FTS5 expression for these words (its stems and synonyms)."""
+    return match_expression(wording.query_words(text, synonyms()), None, FTS5)
+
+
+def text_kind(name: str, text: str) -> Kind:
+    """Words, as CKAN's q on the hub and as the hub's FTS5 expression on Datasette."""
+    return Kind(
+        name,
+        {"q": text, "facet.field": json.dumps(FACETS), "rows": str(ROWS)},
+        [("_search", expression(text)), ("_searchmode", "raw"), *DATASETTE_FACETS],
+        text=True,
+    )
+
+
 def kinds(organization: str) -> list[Kind]:
     """Five text queries, everything, and one producer's datasets; facets and a page of 10."""
     facets = json.dumps(FACETS)
-    datasette_facets = [("_facet_array" if f in ARRAY_FACETS else "_facet", f) for f in FACETS] + [
-        ("_facet_size", str(FACET_SIZE)),
-        ("_size", str(ROWS)),
-        ("_sort_desc", "modified_at"),
-        ("_shape", "objects"),
-    ]
+    datasette_facets = DATASETTE_FACETS
     texts = [
         ("one word, common", "air"),
         ("one word, rare", "tourbière"),
@@ -556,17 +579,7 @@ def kinds(organization: str) -> list[Kind]:
         ("French word, accented", "énergie"),
         ("enum label phrase", "dioxyde d'azote"),
     ]
-    found = []
-    for name, text in texts:
-        expression = match_expression(wording.query_words(text, synonyms()), None, FTS5)
-        found.append(
-            Kind(
-                f"{name}: {text}",
-                {"q": text, "facet.field": facets, "rows": str(ROWS)},
-                [("_search", expression), ("_searchmode", "raw"), *datasette_facets],
-                text=True,
-            )
-        )
+    found = [text_kind(f"{name}: {text}", text) for name, text in texts]
     found.append(
         Kind(
             "*:* (everything)",
@@ -589,6 +602,78 @@ def kinds(organization: str) -> list[Kind]:
         )
     )
     return found
+
+
+# Cold words, as shares of the datasets: as common as `air` (17 % of them) and `énergie` (25 %).
+COLD_HITS = (0.10, 0.40)
+COLD_PAIR_HITS = (0.02, 0.40)
+
+
+def vocabulary() -> list[str]:
+    """The words the generator writes into titles, descriptions and keywords, and the years,
+    in order of first appearance."""
+    texts: list[str] = []
+    for fr, en, keywords in THEME_WORDS.values():
+        texts += [fr, en, *keywords]
+    for subjects in SUBJECTS.values():
+        for subject in subjects:
+            texts += [subject.fr, subject.en, *subject.keywords]
+    texts += [word for pair in FREQUENCIES for word in pair]
+    texts += [template for template, _ in ORGANIZATION_NAMES]
+    texts += [city[2] for city in CITIES] + [str(year) for year in range(2012, 2026)]
+    texts += [
+        "Données publiées par, pour. Data published by, for. La série couvre, mise à jour chaque "
+        "mois. The series covers, updated monthly. Réutilisation libre sous réserve de "
+        "mentionner la source. Free reuse provided the source is credited."
+    ]
+    found: dict[str, None] = {}
+    for text in texts:
+        for word in re.findall(r"[\w'-]+", re.sub(r"\{\w+\}", " ", text)):  # no {city}
+            word = word.strip("'-").lower()
+            if len(word) > 2:
+                found.setdefault(word, None)
+    return list(found)
+
+
+def cold_texts(
+    database: Path, datasets: int, asked: set[str], count: int
+) -> dict[str, list[tuple[str, int]]]:
+    """Common words, and pairs of them, each a distinct FTS5 expression that none of the
+    repeated kinds asks, with their hits (counted in the file directly, through neither
+    server): at most `count` of each, in a fixed random order."""
+    rng = random.Random(SEED)
+    seen = set(asked)
+    words: list[tuple[str, int]] = []
+    with sa.create_engine(f"sqlite:///{database}").connect() as connection:
+
+        def hits(text: str) -> int:
+            found = connection.exec_driver_sql(
+                "SELECT count(*) FROM searchfts WHERE searchfts MATCH ?", (expression(text),)
+            )
+            return int(found.scalar_one())
+
+        for word in vocabulary():
+            if not expression(word) or expression(word) in seen:
+                continue
+            seen.add(expression(word))
+            found = hits(word)
+            if COLD_HITS[0] <= found / datasets <= COLD_HITS[1]:
+                words.append((word, found))
+        rng.shuffle(words)
+        pairs: list[tuple[str, int]] = []
+        for first, second in (
+            (a, b) for index, (a, _) in enumerate(words) for b, _ in words[index + 1 :]
+        ):
+            if len(pairs) >= count:
+                break
+            text = f"{first} {second}"
+            if expression(text) in seen or rng.random() < 0.8:  # spread over many words
+                continue
+            seen.add(expression(text))
+            found = hits(text)
+            if COLD_PAIR_HITS[0] <= found / datasets <= COLD_PAIR_HITS[1]:
+                pairs.append((text, found))
+    return {"one common word, cold": words[:count], "two common words, cold": pairs}
 
 
 def agreement(kind: Kind, hub: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int, str]:
@@ -636,6 +721,37 @@ def latencies(
                 if step >= WARMUP:
                     samples[kind.name][side].append(spent)
     return samples
+
+
+def cold_latencies(
+    hub: httpx.Client, datasette: httpx.Client, groups: dict[str, list[Kind]], database: str
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, tuple[str, str]]]:
+    """Each cold kind asked once on both sides (each side first in turn), no warm-up: the
+    latencies by group, and each group's hits (least–most) and whether both sides agreed on
+    every one (checked on the timed answers, after timing)."""
+    hub_path = "/api/3/action/package_search"
+    datasette_path = f"/{database}/{DATASETTE_TABLE}.json"
+    samples: dict[str, dict[str, list[float]]] = {}
+    checks: dict[str, tuple[str, str]] = {}
+    for group, group_kinds in groups.items():
+        samples[group] = {"hub": [], "datasette": []}
+        found, notes = [], set()
+        for number, kind in enumerate(group_kinds):
+            answers: dict[str, Any] = {}
+            sides: list[tuple[str, httpx.Client, str, Any]] = [("hub", hub, hub_path, kind.hub)]
+            sides.append(("datasette", datasette, datasette_path, kind.datasette))
+            if number % 2:
+                sides.reverse()
+            for side, client, path, params in sides:
+                spent, response = get(client, path, params)
+                samples[group][side].append(spent)
+                answers[side] = response
+            ours, theirs, note = agreement(kind, answers["hub"].json(), answers["datasette"].json())
+            found.append(ours)
+            notes.add(note if ours == theirs else f"{note} ({kind.name})")
+        hits = f"{min(found)}–{max(found)}" if found else ""
+        checks[group] = (hits, "; ".join(sorted(notes)))
+    return samples, checks
 
 
 async def hammer(base: str, paths: list[str], clients: int, seconds: float) -> tuple[int, float]:
@@ -703,6 +819,26 @@ def report(
         print(f"  {kind.name}: {checks[kind.name][2]}")
 
 
+def report_cold(
+    samples: dict[str, dict[str, list[float]]], checks: dict[str, tuple[str, str]]
+) -> None:
+    header = f"{'cold kind (requests)':<44}{'hits':>16}"
+    header += f"{'hub p50':>9}{'p95':>8}{'ds p50':>9}{'p95':>8}{'hub/ds p95':>12}  p95 ≤ 20 ms"
+    print(header)
+    everything: dict[str, list[float]] = {"hub": [], "datasette": []}
+    for group, sides in samples.items():
+        if len(sides["hub"]) < 2:
+            continue
+        everything["hub"] += sides["hub"]
+        everything["datasette"] += sides["datasette"]
+        row(f"{group} ({len(sides['hub'])})", checks[group][0], sides["hub"], sides["datasette"])
+    if len(everything["hub"]) >= 2:
+        row("overall cold", "", everything["hub"], everything["datasette"])
+    print()
+    for group, (_, notes) in checks.items():
+        print(f"  {group}: {notes}")
+
+
 def row(name: str, hits: str, ours: list[float], theirs: list[float]) -> None:
     h50, h95 = percentiles(ours)
     d50, d95 = percentiles(theirs)
@@ -732,7 +868,6 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
             f"{spent['datasette']:.1f} s; file {database.stat().st_size / 1e6:.0f} MB",
             flush=True,
         )
-    hub_url, datasette_url = start_servers(children, workdir, dict(os.environ), database)
     with sa.create_engine(f"sqlite:///{database}").connect() as connection:
         twentieth = connection.exec_driver_sql(
             "SELECT organization_id, count(*) FROM dataset GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
@@ -740,6 +875,12 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         every = sorted(r[0] for r in connection.exec_driver_sql("SELECT id FROM dataset"))
     ids = random.Random(SEED).sample(every, min(2000, len(every)))
     all_kinds = kinds(twentieth)
+    asked = {expression(kind.hub["q"]) for kind in all_kinds if kind.text}
+    cold_groups = {
+        group: [text_kind(f"{group}: {text}", text) for text, _ in texts]
+        for group, texts in cold_texts(database, args.datasets, asked, args.requests).items()
+    }
+    hub_url, datasette_url = start_servers(children, workdir, dict(os.environ), database)
     hub = httpx.Client(base_url=hub_url, timeout=120, trust_env=False)
     datasette = httpx.Client(base_url=datasette_url, timeout=120, trust_env=False)
     with hub, datasette:
@@ -750,6 +891,9 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
             checks[kind.name] = agreement(kind, ours.json(), theirs.json())
         print(f"timing {args.requests} requests per kind and side after {WARMUP} warm-up …")
         samples = latencies(hub, datasette, all_kinds, args.requests, database.stem)
+        counts = ", ".join(f"{len(k)} {g}" for g, k in cold_groups.items())
+        print(f"timing cold words, each asked once: {counts} …", flush=True)
+        cold_samples, cold_checks = cold_latencies(hub, datasette, cold_groups, database.stem)
     during = load_average()
     rates = throughput(hub_url, datasette_url, ids, database.stem, args)
     print(
@@ -762,7 +906,20 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         "&_searchmode=raw, _facet=organization,groups,license_id, _facet_array=tags,res_format, "
         f"_facet_size={FACET_SIZE}, _size={ROWS}, _sort_desc=modified_at (no relevance ranking)\n"
     )
+    print(
+        f"Repeated: each query asked again, after {WARMUP} warm-ups. The hub answers words from "
+        "the ranked hits it keeps (hub.searchcache, while the index's generation stays the "
+        "same), `*:*` from its copy; Datasette keeps no results (SQLite's page cache only).\n"
+    )
     report(all_kinds, samples, checks)
+    print(
+        f"\nCold: each request words this hub process was never asked (common words in "
+        f"{COLD_HITS[0]:.0%}–{COLD_HITS[1]:.0%} of the datasets, pairs of them in "
+        f"{COLD_PAIR_HITS[0]:.0%}–{COLD_PAIR_HITS[1]:.0%}, each asked once, both sides, no "
+        "warm-up): FTS5 finds and "
+        "ranks (bm25) every hit, the order and facets are computed afresh.\n"
+    )
+    report_cold(cold_samples, cold_checks)
     print(
         f"\npackage_show under {args.clients} concurrent clients, 2 × {args.load_seconds:g} s "
         f"each, {len(ids)} random ids:\n"

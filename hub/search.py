@@ -168,8 +168,13 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
         return _find_in_sql(compiler, matched, query)
     if _everything(query):
         return _find_everything(connection, query)
+    held = _held_conditions(query)
+    if held is not None:
+        return _find_held(connection, query, *held)
     if _words_and_held_filters(query):
         return _find_words_filtered_in_memory(connection, query, actor)
+    if compiler.ranked and _ranked(query) and _text_only(query):
+        return _find_words(compiler, compiler.ranked_hits().held(connection), matched, query)
     hit_ids, scores = compiler.hits(matched, query)
     copy = searchcache.documents(connection, hit_ids)
     hits = copy.positions(hit_ids)
@@ -194,11 +199,36 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     return Found(len(hits), ids, facets)
 
 
+def _ranked(query: Query) -> bool:
+    return any(key == "score" for key, _ in query.sort)
+
+
+def _find_words(
+    compiler: _Compiler, placed: searchcache.Placed, matched: ColumnElement[bool], query: Query
+) -> Found:
+    """`find` for words alone ranked by relevance: their kept hits, order and facet counts."""
+    copy, hits = placed.copy, placed.hits
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < len(hits):
+        ordered = placed.order(query.sort)
+        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    facets = {}
+    for name in query.facets:
+        if name in CLOCK_FACETS:
+            facets[name] = _held_facet(copy, name, hits, query)
+        elif name in searchcache.FACET_FIELDS:
+            counts = placed.counts(name)
+            facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
+        else:
+            facets[name] = compiler.facet(name, matched, query)
+    return Found(len(hits), ids, facets)
+
+
 def _words_and_held_filters(query: Query) -> bool:
     """Words ranked by relevance, narrowed only by filters on values the copy holds: the words'
     one ranked pass, then the filters in memory (no second pass over the same hits in SQL)."""
     filters = {name: values for name, values in query.filters.items() if values}
-    if not filters or not any(key == "score" for key, _ in query.sort):
+    if not filters or not _ranked(query):
         return False
     if any(n not in searchcache.FACET_FIELDS or n in COMPUTED_FIELDS for n in filters):
         return False
@@ -207,12 +237,13 @@ def _words_and_held_filters(query: Query) -> bool:
 
 
 def _find_words_filtered_in_memory(connection: Connection, query: Query, actor: Actor) -> Found:
-    """`find` for words and held filters: the filters and their facets counted in memory."""
+    """`find` for words and held filters: the words' kept hits, the filters and their facets
+    counted in memory."""
     words = dataclasses.replace(query, filters={})
     compiler = _Compiler(connection, actor)
-    hit_ids, scores = compiler.hits(compiler.conditions(words, skip_filter=None), words)
-    copy = searchcache.documents(connection, hit_ids)
-    every = copy.positions(hit_ids)
+    compiler.conditions(words, skip_filter=None)
+    placed = compiler.ranked_hits().held(connection)
+    copy, every = placed.copy, placed.hits
     masks = {
         name: copy.having(name, {wording.fold(v) for v in values}, every)
         for name, values in query.filters.items()
@@ -230,12 +261,21 @@ def _find_words_filtered_in_memory(connection: Connection, query: Query, actor: 
     hits = every[chosen]
     ids: list[str] = []
     if query.limit > 0 and query.offset < len(hits):
-        ordered = copy.order(hits, None if scores is None else scores[chosen], query.sort)
+        # The words' order, kept, narrowed to the chosen hits: the same as ordering them alone
+        # (the order is total: it ends on the dataset id).
+        member = np.zeros(len(copy.ids), bool)
+        member[hits] = True
+        ordered = placed.order(query.sort)
+        ordered = ordered[member[ordered]]
         ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
     facets = {}
     for name in query.facets:
-        counted = every[kept(name)] if query.facets_beside_filters and name in masks else hits
-        if name in searchcache.FACET_FIELDS or name in CLOCK_FACETS:
+        beside = query.facets_beside_filters and name in masks
+        if name in searchcache.FACET_FIELDS and beside and set(masks) == {name}:
+            counts = placed.counts(name)  # the only filter, left out: all the words' hits
+            facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
+        elif name in searchcache.FACET_FIELDS or name in CLOCK_FACETS:
+            counted = every[kept(name)] if beside else hits
             facets[name] = _held_facet(copy, name, counted, query)
         else:
             matched = compiler.conditions(query, skip_filter=None)
@@ -299,6 +339,95 @@ def _find_everything(connection: Connection, query: Query) -> Found:
         for name in query.facets
     }
     return Found(total, ids, facets)
+
+
+def _held_conditions(
+    query: Query,
+) -> tuple[list[tuple[str, set[str]]], dict[str, set[str]]] | None:
+    """The query as conditions on values the copy holds, without words (a producer's datasets,
+    a facet chosen on `*:*`): the condition tree's, each a field and any of its values (folded,
+    as the SQL compares them), all to hold, and the filters' apart (a facet may be counted
+    beside its own filter); None when it asks for more (words, ranges, an area, dates, a
+    negation, a wildcard, a value computed from the rows, a facet counted in SQL)."""
+    if query.bbox is not None or query.updated_since is not None:
+        return None
+    if query.covers_from is not None or query.covers_until is not None:
+        return None
+    if not all(n in searchcache.FACET_FIELDS or n in CLOCK_FACETS for n in query.facets):
+        return None
+    held = set(searchcache.FACET_FIELDS) - COMPUTED_FIELDS
+    where: list[tuple[str, set[str]]] = []
+    parts: list[Condition] = [Words(query.text), query.where]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, AllOf):
+            parts += part.parts
+            continue
+        if isinstance(part, Everything):
+            continue
+        if isinstance(part, Words) and not wording.query_words(part.text, synonyms()):
+            continue
+        options = part.parts if isinstance(part, AnyOf) else (part,)
+        if not options or not all(
+            isinstance(o, Equals) and o.field in held and not _wildcard(o) for o in options
+        ):
+            return None
+        fields = {o.field for o in options if isinstance(o, Equals)}
+        if len(fields) != 1:
+            return None
+        where.append(
+            (fields.pop(), {wording.fold(o.value) for o in options if isinstance(o, Equals)})
+        )
+    filters = {}
+    for name, values in query.filters.items():
+        if not values:
+            continue
+        if name not in held:
+            return None
+        filters[name] = {wording.fold(v) for v in values}
+    return where, filters
+
+
+def _wildcard(condition: Equals) -> bool:
+    folded = wording.fold(condition.value)
+    return condition.pattern and ("*" in folded or "?" in folded)
+
+
+def _find_held(
+    connection: Connection,
+    query: Query,
+    where: list[tuple[str, set[str]]],
+    filters: dict[str, set[str]],
+) -> Found:
+    """`find` for conditions on held values alone: every live document narrowed in memory,
+    in the order kept for every document, with facets counted in memory."""
+    whole = searchcache.whole(connection)
+    copy, every = whole.copy, whole.hits
+    base = np.ones(len(every), bool)
+    for name, folded in where:
+        base &= copy.having(name, folded, every)
+    masks = {name: copy.having(name, folded, every) for name, folded in filters.items()}
+
+    def kept(skip: str | None = None) -> np.ndarray:
+        chosen = base.copy()
+        for name, mask in masks.items():
+            if name != skip:
+                chosen &= mask
+        return chosen
+
+    hits = every[kept()]
+    ids: list[str] = []
+    if query.limit > 0 and query.offset < len(hits):
+        member = np.zeros(len(copy.ids), bool)
+        member[hits] = True
+        ordered = whole.order(query.sort)  # every document's, narrowed: the order is total
+        ordered = ordered[member[ordered]]
+        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    facets = {}
+    for name in query.facets:
+        beside = query.facets_beside_filters and name in masks
+        facets[name] = _held_facet(copy, name, every[kept(name)] if beside else hits, query)
+    return Found(len(hits), ids, facets)
 
 
 def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query) -> Found:
@@ -452,14 +581,11 @@ class _Compiler:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The ids of the matching search documents, and their relevance when the query is
         ordered by it (else None)."""
-        ranked = scored and bool(self.ranked) and any(k == "score" for k, _ in query.sort)
+        ranked = scored and bool(self.ranked) and _ranked(query)
         if ranked and _text_only(query):
             # The match is the ranked expression itself: one pass over the full-text index.
-            found = searchcache.rows(self.connection, self.scores())
-            return (
-                np.fromiter((r[0] for r in found), np.int64, len(found)),
-                np.fromiter((r[1] for r in found), np.float64, len(found)),
-            )
+            kept = self.ranked_hits()
+            return kept.ids, kept.scores
         source: sa.FromClause = searchdoc
         if DATASETS in find_tables(matched, check_columns=True):
             source = source.join(dataset_t, dataset_t.c.id == searchdoc.c.dataset_id)
@@ -467,17 +593,31 @@ class _Compiler:
         ids = np.array([r[0] for r in searchcache.rows(self.connection, statement)], np.int64)
         if not ranked:
             return ids, None
-        scored_rows = searchcache.rows(self.connection, self.scores())
-        ranked_ids = np.fromiter((r[0] for r in scored_rows), np.int64, len(scored_rows))
-        order = np.argsort(ranked_ids)
-        ranked_ids = ranked_ids[order]
-        ranked_scores = np.fromiter((r[1] for r in scored_rows), np.float64, len(scored_rows))
-        ranked_scores = ranked_scores[order]
-        at = np.minimum(np.searchsorted(ranked_ids, ids), max(len(ranked_ids) - 1, 0))
+        words = self.ranked_hits()
+        ranked_ids, ranked_scores = words.ids, words.scores  # ids ascending
         if not len(ranked_ids):
             return ids, np.zeros(len(ids))
+        at = np.minimum(np.searchsorted(ranked_ids, ids), len(ranked_ids) - 1)
         # A hit matched through another branch (an OR, a filter) than the words ranks as 0.
         return ids, np.where(ranked_ids[at] == ids, ranked_scores[at], 0.0)
+
+    def ranked_hits(self) -> searchcache.Ranked:
+        """Every document matching any ranked expression, with its relevance: kept by this
+        process while the index stays at the generation they were read at."""
+        statement = self.scores()
+
+        def read() -> tuple[np.ndarray, np.ndarray]:
+            found = searchcache.rows(self.connection, statement)
+            return (
+                np.fromiter((r[0] for r in found), np.int64, len(found)),
+                np.fromiter((r[1] for r in found), np.float64, len(found)),
+            )
+
+        return searchcache.ranked(self.connection, self.rank_expression(), read)
+
+    def rank_expression(self) -> str:
+        """The ranked expressions as one query of the store's full-text language."""
+        return (" OR " if self.sqlite else " | ").join(f"({m})" for m in self.ranked)
 
     def scores(self) -> sa.Select[Any] | sa.TextClause:
         """Every document matching any ranked expression, with its relevance (higher first):
@@ -487,8 +627,8 @@ class _Compiler:
             return sa.text(
                 f"SELECT rowid, -bm25(searchfts, {weights}) FROM searchfts "
                 "WHERE searchfts MATCH :rank"
-            ).bindparams(rank=" OR ".join(f"({m})" for m in self.ranked))
-        query = sa.func.to_tsquery("simple", " | ".join(f"({m})" for m in self.ranked))
+            ).bindparams(rank=self.rank_expression())
+        query = sa.func.to_tsquery("simple", self.rank_expression())
         weights_array: ColumnElement[Any] = sa.literal_column(f"'{PG_WEIGHTS}'::float4[]")
         return sa.select(searchdoc.c.id, sa.func.ts_rank(weights_array, _PG_DOCUMENT, query)).where(
             _PG_DOCUMENT.op("@@")(query)
@@ -636,14 +776,14 @@ class _Compiler:
                     f"SELECT rowid, -bm25(searchfts, {', '.join(str(WEIGHTS[p]) for p in PARTS)})"
                     " AS score FROM searchfts WHERE searchfts MATCH :rank"
                 )
-                .bindparams(sa.bindparam("rank", " OR ".join(f"({m})" for m in self.ranked)))
+                .bindparams(sa.bindparam("rank", self.rank_expression()))
                 .columns(sa.column("rowid"), sa.column("score"))
                 .subquery("ranking")
             )
             return hits.outerjoin(rank, rank.c.rowid == searchdoc.c.id).add_columns(
                 sa.func.coalesce(rank.c.score, 0.0).label("score")
             )
-        query = sa.func.to_tsquery("simple", " | ".join(f"({m})" for m in self.ranked))
+        query = sa.func.to_tsquery("simple", self.rank_expression())
         weights: ColumnElement[Any] = sa.literal_column(f"'{PG_WEIGHTS}'::float4[]")
         score = sa.func.ts_rank(weights, _PG_DOCUMENT, query)
         return hits.add_columns(score.label("score"))

@@ -11,13 +11,26 @@ stays true for as long as the id exists. The hits come from SQL in the caller's 
 ids the copy does not hold yet (written since, by any process) are read then, in that same
 transaction, so the copy only ever grows with rows the caller can see. Ids whose rows are gone
 are never hit again; the copy is read anew once they outnumber the live ones.
+
+Beside the copy, each process keeps the ranked hits of the word expressions searched lately
+(document ids and relevance, with their order and facet counts once computed), as Solr's
+queryResultCache does: finding and scoring 20 000 hits costs FTS5's bm25 tens of milliseconds.
+They are kept under the index's generation (`hub.searchindex.generation`), a random number every
+change to the index replaces in its own transaction: a search reads the generation (one
+primary-key row) in its transaction and uses only hits read at that generation. A change
+committed by any process names another generation; so does a change of the searcher's own
+uncommitted transaction, whose hits are then kept under a generation that, if it rolls back,
+no search ever reads again. Hits are kept only when the generation read before and after
+reading them is the same (nothing committed in between), and `RESULTS_BYTES` bounds them,
+the least recently used dropped first. `*:*` is kept the same way.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +38,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from hub.searchindex import searchdoc, searchfield
+from hub.searchindex import generation, searchdoc, searchfield
 from hub.wording import fold
 
 # Fields counted here (the facets the UI, the REST API and CKAN ask for); others are counted in
@@ -48,6 +61,10 @@ SORT_KEYS = frozenset({"score", "id", "name", "title", "title_string", *NUMBER_K
 # freshness facets measure against the clock.
 HELD_NUMBERS = (*NUMBER_KEYS, "published_at")
 MISSING_BATCH = 500  # ids read per statement when the copy grows
+# Ranked hits kept per process and database, in bytes (ids, scores, positions and two orders:
+# 40 bytes a hit): 64 MiB hold about 70 searches of 25 000 hits.
+RESULTS_BYTES = 64 * 2**20
+ORDERS_KEPT = 2  # sorts remembered per kept search
 
 
 @dataclass
@@ -59,12 +76,14 @@ class _Facet:
     values: list[str] = field(default_factory=list)
     code_of: dict[str, int] = field(default_factory=dict)
     value_rank: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    folded: list[str] = field(default_factory=list)  # each value as hub.wording.fold writes it
 
     def code(self, value: str) -> int:
         found = self.code_of.get(value)
         if found is None:
             found = self.code_of[value] = len(self.values)
             self.values.append(value)
+            self.folded.append(fold(value))
         return found
 
 
@@ -146,7 +165,7 @@ class Documents:
         """Which of the hits (positions) have a value of a field among `folded` (values as
         hub.wording.fold writes them, as the search's SQL compares them)."""
         facet = self.facets[name]
-        codes = [code for value, code in facet.code_of.items() if fold(value) in folded]
+        codes = [code for code, value in enumerate(facet.folded) if value in folded]
         chosen = np.zeros(len(self.ids), bool)
         if codes:
             chosen[facet.positions[np.isin(facet.codes, codes)]] = True
@@ -203,10 +222,10 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 @dataclass
 class Whole:
     """Every live document, as positions in a copy, with what was computed over all of them
-    (orders by sort, counts by facet) while the catalogue stays as its checksum says."""
+    (orders by sort, counts by facet) while the index stays at its generation."""
 
     copy: Documents
-    checksum: tuple[int, ...]
+    generation: int
     hits: np.ndarray
     orders: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
     counted: dict[str, np.ndarray] = field(default_factory=dict)
@@ -222,11 +241,126 @@ class Whole:
         return self.counted[name]
 
 
+class Ranked:
+    """The hits of one word expression at one generation of the index: their document ids
+    (ascending, read-only) and relevance, and where they sit in this process's copy."""
+
+    def __init__(self, ids: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.ids, self.scores = ids[order], scores[order]
+        self.ids.setflags(write=False)
+        self.scores.setflags(write=False)
+        self._placed: Placed | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes this entry may come to hold: ids, scores, positions, ORDERS_KEPT orders
+        and some facet counts."""
+        return self.ids.nbytes * (3 + ORDERS_KEPT) + 16 * 1024
+
+    def unplace(self) -> None:
+        """Forget where the hits sit (their copy was replaced by a fresh one)."""
+        self._placed = None
+
+    def held(self, connection: Connection) -> Placed:
+        """The hits in this process's copy (read into it if need be), with what was computed
+        over them there while that copy stays the one held."""
+        placed = self._placed
+        if placed is None or placed.copy is not _held_for(connection.engine).documents:
+            copy = documents(connection, self.ids)
+            placed = self._placed = Placed(copy, copy.positions(self.ids), self.scores)
+        return placed
+
+
+@dataclass
+class Placed:
+    """Ranked hits as positions in one copy, with their orders by sort and counts by facet."""
+
+    copy: Documents
+    hits: np.ndarray
+    scores: np.ndarray
+    orders: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
+    counted: dict[str, np.ndarray] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def order(self, sort: tuple[tuple[str, bool], ...]) -> np.ndarray:
+        """The hits (positions) in the order of `sort` (the first ORDERS_KEPT sorts kept)."""
+        with self.lock:
+            found = self.orders.get(sort)
+        if found is None:
+            found = self.copy.order(self.hits, self.scores, sort)
+            with self.lock:
+                if len(self.orders) < ORDERS_KEPT:
+                    self.orders[sort] = found
+        return found
+
+    def counts(self, name: str) -> np.ndarray:
+        """How many hits have each value of a held facet, by value code."""
+        with self.lock:
+            found = self.counted.get(name)
+        if found is None or len(found) != len(self.copy.facets[name].values):
+            found = self.copy.counts(name, self.hits)  # the copy grew new values: count again
+            with self.lock:
+                self.counted[name] = found
+        return found
+
+
+class _Results:
+    """Ranked hits by (generation, expression), the least recently used dropped first once
+    they would hold more than RESULTS_BYTES."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[int, str], Ranked] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> Ranked | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def unplace(self) -> None:
+        with self.lock:
+            for entry in self.entries.values():
+                entry.unplace()
+
+    def put(self, key: tuple[int, str], entry: Ranked) -> None:
+        with self.lock:
+            if key in self.entries or entry.size > RESULTS_BYTES:
+                return
+            self.entries[key] = entry
+            self.size += entry.size
+            while self.size > RESULTS_BYTES:
+                _, dropped = self.entries.popitem(last=False)
+                self.size -= dropped.size
+
+
 class _Held:
     def __init__(self) -> None:
         self.documents = Documents()
         self.whole: Whole | None = None
         self.lock = threading.Lock()
+        self.results = _Results()
+
+
+def ranked(
+    connection: Connection, expression: str, read: Callable[[], tuple[np.ndarray, np.ndarray]]
+) -> Ranked:
+    """The ranked hits of a word expression (`read` reads their ids and relevance in the
+    caller's transaction): kept from an earlier search at the same generation of the index, or
+    read now and kept if no change to the index was committed meanwhile."""
+    results = _held_for(connection.engine).results
+    before = generation(connection)
+    found = results.get((before, expression))
+    if found is not None:
+        return found
+    ids, scores = read()
+    found = Ranked(ids, scores)
+    if generation(connection) == before:
+        results.put((before, expression), found)
+    return found
 
 
 _held: weakref.WeakKeyDictionary[Engine, _Held] = weakref.WeakKeyDictionary()
@@ -243,29 +377,19 @@ def rows(connection: Connection, statement: sa.Executable) -> list[Any]:
 
 
 def whole(connection: Connection) -> Whole:
-    """Every live document. Its ids are read again only when the index's checksum changes: a
-    count and two sums over the ids, which a new version of any document (a new id) changes."""
-    identifier = searchdoc.c.id
-    checksum = tuple(
-        int(value or 0)
-        for value in connection.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.sum(identifier.op(">>")(31)),
-                sa.func.sum(identifier.op("&")(0x7FFFFFFF)),
-            )
-        ).one()
-    )
+    """Every live document. Its ids are read again only when the index's generation changes."""
     held = _held_for(connection.engine)
+    before = generation(connection)
     with held.lock:
         known = held.whole
-        if known is not None and known.checksum == checksum and known.copy is held.documents:
+        if known is not None and known.generation == before and known.copy is held.documents:
             return known
-    ids = np.array([r[0] for r in rows(connection, sa.select(identifier))], np.int64)
+    ids = np.array([r[0] for r in rows(connection, sa.select(searchdoc.c.id))], np.int64)
     copy = documents(connection, ids)
-    found = Whole(copy, checksum, copy.positions(ids))
-    with held.lock:
-        held.whole = found
+    found = Whole(copy, before, copy.positions(ids))
+    if generation(connection) == before:  # nothing committed while the ids were read
+        with held.lock:
+            held.whole = found
     return found
 
 
@@ -289,6 +413,7 @@ def documents(connection: Connection, hits: np.ndarray) -> Documents:
         if not len(copy.ids) or len(missing) > MISSING_BATCH * 4 or stale > copy.loaded + 1000:
             copy = held.documents = _read(connection, None)
             copy.loaded = len(copy.ids)
+            held.results.unplace()  # kept hits let go of the copy read before
             missing = copy.missing(hits)
         for start in range(0, len(missing), MISSING_BATCH):
             batch = missing[start : start + MISSING_BATCH].tolist()

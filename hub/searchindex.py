@@ -6,6 +6,11 @@ organization, tags, formats, licence, access, dates, counts, under CKAN's names)
 the words through the FTS5 table `searchfts` (same rowid), PostgreSQL through the GIN-indexed
 `searchdoc.document` tsvector. The tables are created by migration 0007; nothing here decides who
 may see what (`hub.search` does, through `hub.access`).
+
+Every change to these rows also gives one of `searchstate`'s rows (migration 0014) a new random
+`generation`, in the same transaction; the index's generation is their exclusive or.
+`hub.searchcache` keeps a word expression's ranked hits under the generation it read them at,
+so they serve only searches that read that same state.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ searchfield = sa.Table(
     sa.Column("folded", sa.Text, nullable=False),
     sa.Column("number", sa.Float),
 )
+searchstate = sa.Table(
+    "searchstate",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+)
 DATASETS: sa.Table = Dataset.__table__  # type: ignore[attr-defined]
 RESOURCES: sa.Table = Resource.__table__  # type: ignore[attr-defined]
 ORGANIZATIONS: sa.Table = Organization.__table__  # type: ignore[attr-defined]
@@ -68,6 +79,8 @@ VALUE_CHARS = 500  # a field value longer than this is cut: it is for matching, 
 def refresh(connection: Connection, dataset_ids: Iterable[str]) -> None:
     """Rewrite the search rows of these datasets (a dataset gone loses its rows)."""
     ids = sorted(set(dataset_ids))
+    if ids:
+        _new_generation(connection)
     for start in range(0, len(ids), 500):
         _refresh(connection, ids[start : start + 500])
 
@@ -75,6 +88,7 @@ def refresh(connection: Connection, dataset_ids: Iterable[str]) -> None:
 def rebuild(connection: Connection) -> None:
     """Rewrite every dataset's search rows (after a migration, or to repair the index)."""
     ids = [row[0] for row in connection.execute(sa.select(DATASETS.c.id))]
+    _new_generation(connection)
     _clear(connection, None)
     refresh(connection, ids)
 
@@ -129,6 +143,39 @@ def _refresh(connection: Connection, ids: list[str]) -> None:
             sa.text(f"UPDATE searchdoc SET document = {PG_DOCUMENT} WHERE dataset_id = ANY(:ids)"),
             {"ids": ids},
         )
+
+
+def generation(connection: Connection) -> int:
+    """The index's generation as this connection's transaction sees it: the exclusive or of
+    `searchstate`'s rows (GENERATION_SLOTS of them, read by primary key)."""
+    found = 0
+    for value in connection.execute(sa.select(searchstate.c.generation)).scalars():
+        found ^= int(value)
+    return found
+
+
+GENERATION_SLOTS = 16  # rows of searchstate (migration 0014)
+# A PostgreSQL writer takes its connection's own row if no other transaction holds it, else
+# any free one, and waits only when all are held: a batch keeps its row locked until it
+# commits, which may be minutes, and concurrent harvests must not queue behind it.
+_PG_SLOT = sa.text(
+    "UPDATE searchstate SET generation = :generation WHERE id = coalesce("
+    f"(SELECT id FROM searchstate WHERE id = pg_backend_pid() % {GENERATION_SLOTS} + 1 "
+    "FOR UPDATE SKIP LOCKED), "
+    "(SELECT id FROM searchstate ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1), 1)"
+)
+
+
+def _new_generation(connection: Connection) -> None:
+    """Name the index's state after this change: one row gets a random number, never handed
+    out twice, so a generation rolled back with its transaction never names another state
+    (the exclusive or changes with any row's value). SQLite has one writer at a time."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PG_SLOT, {"generation": _new_id()})
+        return
+    connection.execute(
+        searchstate.update().where(searchstate.c.id == 1).values(generation=_new_id())
+    )
 
 
 def _new_id() -> int:
