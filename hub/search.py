@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -249,25 +249,9 @@ def _find_words_filtered_in_memory(connection: Connection, query: Query, actor: 
         for name, values in query.filters.items()
         if values
     }
-
-    def kept(skip: str | None = None) -> np.ndarray:
-        chosen = np.ones(len(every), bool)
-        for name, mask in masks.items():
-            if name != skip:
-                chosen &= mask
-        return chosen
-
-    chosen = kept()
-    hits = every[chosen]
-    ids: list[str] = []
-    if query.limit > 0 and query.offset < len(hits):
-        # The words' order, kept, narrowed to the chosen hits: the same as ordering them alone
-        # (the order is total: it ends on the dataset id).
-        member = np.zeros(len(copy.ids), bool)
-        member[hits] = True
-        ordered = placed.order(query.sort)
-        ordered = ordered[member[ordered]]
-        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    base = np.ones(len(every), bool)
+    hits = every[_chosen(base, masks)]
+    ids = _page(copy, placed.order, hits, query)
     facets = {}
     for name in query.facets:
         beside = query.facets_beside_filters and name in masks
@@ -275,7 +259,7 @@ def _find_words_filtered_in_memory(connection: Connection, query: Query, actor: 
             counts = placed.counts(name)  # the only filter, left out: all the words' hits
             facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
         elif name in searchcache.FACET_FIELDS or name in CLOCK_FACETS:
-            counted = every[kept(name)] if beside else hits
+            counted = every[_chosen(base, masks, name)] if beside else hits
             facets[name] = _held_facet(copy, name, counted, query)
         else:
             matched = compiler.conditions(query, skip_filter=None)
@@ -407,27 +391,42 @@ def _find_held(
     for name, folded in where:
         base &= copy.having(name, folded, every)
     masks = {name: copy.having(name, folded, every) for name, folded in filters.items()}
-
-    def kept(skip: str | None = None) -> np.ndarray:
-        chosen = base.copy()
-        for name, mask in masks.items():
-            if name != skip:
-                chosen &= mask
-        return chosen
-
-    hits = every[kept()]
-    ids: list[str] = []
-    if query.limit > 0 and query.offset < len(hits):
-        member = np.zeros(len(copy.ids), bool)
-        member[hits] = True
-        ordered = whole.order(query.sort)  # every document's, narrowed: the order is total
-        ordered = ordered[member[ordered]]
-        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    hits = every[_chosen(base, masks)]
+    ids = _page(copy, whole.order, hits, query)
     facets = {}
     for name in query.facets:
         beside = query.facets_beside_filters and name in masks
-        facets[name] = _held_facet(copy, name, every[kept(name)] if beside else hits, query)
+        counted = every[_chosen(base, masks, name)] if beside else hits
+        facets[name] = _held_facet(copy, name, counted, query)
     return Found(len(hits), ids, facets)
+
+
+def _chosen(base: np.ndarray, masks: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
+    """Which of the hits `base` keeps every filter's mask keeps, but `skip`'s (a facet counted
+    beside its own filter)."""
+    chosen = base.copy()
+    for name, mask in masks.items():
+        if name != skip:
+            chosen &= mask
+    return chosen
+
+
+def _page(
+    copy: searchcache.Documents,
+    order: Callable[[tuple[tuple[str, bool], ...]], np.ndarray],
+    hits: np.ndarray,
+    query: Query,
+) -> list[str]:
+    """The page of `hits` the query asks for, in `order` (kept for more documents than the
+    hits), narrowed to them: the same as ordering them alone, the order being total (it ends
+    on the dataset id)."""
+    if query.limit <= 0 or query.offset >= len(hits):
+        return []
+    member = np.zeros(len(copy.ids), bool)
+    member[hits] = True
+    ordered = order(query.sort)
+    ordered = ordered[member[ordered]]
+    return list(copy.names[ordered[query.offset : query.offset + query.limit]].tolist())
 
 
 def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query) -> Found:

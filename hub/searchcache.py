@@ -16,13 +16,13 @@ Beside the copy, each process keeps the ranked hits of the word expressions sear
 (document ids and relevance, with their order and facet counts once computed), as Solr's
 queryResultCache does: finding and scoring 20 000 hits costs FTS5's bm25 tens of milliseconds.
 They are kept under the index's generation (`hub.searchindex.generation`), a random number every
-change to the index replaces in its own transaction: a search reads the generation (one
-primary-key row) in its transaction and uses only hits read at that generation. A change
-committed by any process names another generation; so does a change of the searcher's own
-uncommitted transaction, whose hits are then kept under a generation that, if it rolls back,
-no search ever reads again. Hits are kept only when the generation read before and after
-reading them is the same (nothing committed in between), and `RESULTS_BYTES` bounds them,
-the least recently used dropped first. `*:*` is kept the same way.
+change to the index replaces in its own transaction: a search reads the generation (the
+exclusive or of `searchstate`'s 16 rows) in its transaction and uses only hits read at that
+generation. A change committed by any process names another generation; so does a change of
+the searcher's own uncommitted transaction, whose hits are then kept under a generation that,
+if it rolls back, no search ever reads again. Hits are kept only when the generation read
+before and after reading them is the same (nothing committed in between), and `RESULTS_BYTES`
+bounds them, the least recently used dropped first. `*:*` is kept the same way.
 """
 
 from __future__ import annotations
