@@ -646,7 +646,9 @@ def latest(
     index backwards for it, PostgreSQL too since that index keeps NULLs first (`layout_for`).
     """
     keys = _order(layout, (), connection.dialect.name)
-    statement = sa.select(layout.table).order_by(*(_ordering(column, True) for column, _ in keys))
+    statement = sa.select(*_read_columns(layout, connection.dialect.name)).order_by(
+        *(_ordering(column, True) for column, _ in keys)
+    )
     if within is not None:
         statement = statement.where(within)
     return to_records(layout, connection.execute(statement.limit(limit)).all())
