@@ -373,3 +373,38 @@ def test_the_series_a_run_touched_are_found_within_the_span_the_gate_gives(
     assert sorted(key for key, _, _ in within) == [("FR001", "pm10"), ("FR002", "pm10")]
     (alert,) = [row for row in derived_rows(engine) if row["msgType"] == "Alert"]
     assert "FR001" in str(alert["headline"])
+
+
+@pytest.mark.parametrize(
+    ("few", "wide"),
+    [(32, 0.25), (0, 0.25), (1_000, 0.0), (1_000, 2.0)],
+    ids=["as-shipped", "no-key-list", "key-list-one-pass", "key-list-time-index"],
+)
+def test_each_series_of_a_run_is_judged_on_its_own_rows_however_they_are_read(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, few: int, wide: float
+) -> None:
+    """The series of a run are read together, by their keys or not, in one pass over the table
+    or through its time index: each station's episode is judged on its own values and named
+    after its own station, history before the run and another pollutant's rows mix in nothing."""
+    monkeypatch.setattr(derived, "FEW", few)
+    monkeypatch.setattr(derived, "WIDE", wide)
+    stations = [f"FR{n:03d}" for n in range(40)]
+    before = DAY - timedelta(days=10)  # an episode no rule judged then, long before the run
+    history = [row for s in stations for row in hourly(s, "pm10", days(20, 80), before)]
+    with monkeypatch.context() as rules_off:
+        rules_off.setattr(derived, "read_rules", lambda: ([], []))
+        publish_air(engine, history)
+    assert derived_rows(engine) == []
+    rows = []
+    for n, station in enumerate(stations):  # day 2 over 50 µg/m³ at two stations in three
+        rows += hourly(station, "pm10", days(30, 60 if n % 3 else 40))
+    rows += hourly("FR000", "no2", days(150, 150))  # over 50, but no PM10 value
+    daily = hourly("FR003", "pm10", [500, 500], DAY + timedelta(minutes=30))  # the rule's
+    rows += [{**row, "averaging_period": "P1D"} for row in daily]  # `where` leaves them out
+    publish_air(engine, rows)
+    alerts = [row for row in derived_rows(engine) if row["msgType"] == "Alert"]
+    named = sorted(str(row["headline"]).split(" at ")[1].split(":")[0] for row in alerts)
+    assert named == [f"Montpellier {s}" for n, s in enumerate(stations) if n % 3]
+    onset = (DAY + timedelta(days=1)).astimezone(UTC).strftime(STORED)
+    assert {row["onset"] for row in alerts} == {onset}
+    assert all("60 µg/m³" in str(row["headline"]) for row in alerts)
