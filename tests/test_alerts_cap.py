@@ -550,11 +550,11 @@ NWS_11 = """<?xml version = '1.0' encoding = 'UTF-8' standalone = 'yes'?>
  </alert>"""  # noqa: E501 — the NWS alert of tests/readers/test_cap_reader.py, with a polygon
 
 
-def test_a_cap_1_1_alert_is_rebuilt_as_valid_cap_1_2(
+def test_a_cap_1_1_document_is_served_upgraded_to_valid_cap_1_2(
     engine: Engine, tmp_path: Path, cap_schema: xmlschema.XMLSchema
 ) -> None:
-    # The `cap` reader reads CAP 1.2 only; a territory's reader may keep a CAP 1.1 document
-    # with its rows, as here the 1.1 original beside the rows of the same alert.
+    # A CAP 1.1 original kept beside the rows of the same alert (the `cap` reader keeps one
+    # when it reads CAP 1.1; tests/test_cap_versions.py harvests them).
     as_12 = NWS_11.replace("emergency:cap:1.1", "emergency:cap:1.2")
     source = cap_source(tmp_path, "cap-nws", [as_12])
     feed = Path(source.url.removeprefix("file://"))
@@ -570,9 +570,9 @@ def test_a_cap_1_1_alert_is_rebuilt_as_valid_cap_1_2(
     cap_schema.validate(body)
     again = ET.fromstring(body)
     assert again.tag == f"{CAP}alert"
-    assert_rows_kept(again, ET.fromstring(as_12))
-    # What a 1.1 source loses, as hub.alerts.document says: what the rows do not keep.
-    assert not any(texts(again, name) for name in ("note", "eventCode", "parameter", "geocode"))
+    # Upgraded, not rebuilt: what the rows do not keep is served too, as hub.alerts.document says.
+    assert canonical(body) == canonical(as_12.encode("utf-8"))
+    assert all(texts(again, name) for name in ("note", "eventCode", "parameter", "geocode"))
 
 
 # --- derived alerts ----------------------------------------------------------------------------

@@ -1,19 +1,22 @@
 """A stored alert as a CAP 1.2 document: as received when it can be, else rebuilt from its rows.
 
-- A signed alert (`signed_xml`) is served byte for byte as received, whatever it holds: its
-  signature holds for those bytes only.
+- A signed CAP 1.2 alert (`signed_xml`) is served byte for byte as received, whatever it holds:
+  its signature holds for those bytes only.
 - An unsigned alert whose document the reader kept (`cap_xml`) is served byte for byte as
   received when that document is a CAP 1.2 alert the CAP 1.2 schema accepts (checked by
   hub.alerts.conformance, not by a schema validator), with everything the rows do not keep:
   audience, contact, eventCode, parameter, resource, source, restriction, addresses, code,
   note, incidents, and each `<area>` apart with its geocodes, altitude and ceiling.
-- Otherwise the document is rebuilt from the rows: for a document the schema refuses (such as
-  one with `Z` times), a CAP 1.1 or 1.0 document kept by a territory's own reader (the `cap`
-  reader reads CAP 1.2 only), rows of no CAP document (stored before risk-alert 1.2.0). It
-  keeps every field of the rows and loses all of the above. A CAP 1.1 source so loses its
-  geocodes (NWS gives its areas by FIPS and UGC codes), its parameters (VTEC), its event codes
-  and its note; its areas become one `<area>` whose `areaDesc` joins theirs with ` ; `, and a
-  missing `language` is written as CAP's default, en-US.
+- A CAP 1.1 or 1.0 document (the `cap` reader reads both, signed or not) is upgraded: its
+  elements are renamed into CAP 1.2's namespace, 1.0's certainty `Very Likely` becomes `Likely`,
+  and a signature, which no longer holds, and a `schemaLocation` naming the old schema are left
+  out. When the CAP 1.2 schema accepts the result it is served, with all it holds (an NWS CAP
+  1.1 alert keeps its geocodes, VTEC parameters and event codes). It may not: a 1.1 resource
+  without `mimeType` (required from 1.2), 1.0's `name=value` geocodes, a `Z` time.
+- Otherwise the document is rebuilt from the rows: for a document the schema refuses, even
+  upgraded, or rows of no CAP document (stored before risk-alert 1.2.0). It keeps every field
+  of the rows and loses all of the above: its areas become one `<area>` whose `areaDesc` joins
+  theirs with ` ; `, and a missing `language` is written as CAP's default, en-US.
 
 Derived alerts (hub.alerts.messages) are built by the hub itself: `with_document` gives their
 rows the document they were announced with, kept in `cap_xml` and so served unchanged.
@@ -38,10 +41,13 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from pyproj import Geod
 
-from hub.alerts.conformance import is_valid_cap12
+from hub.alerts.conformance import XSI_LOCATION, is_valid_cap12
 from hub.alerts.moments import cap_time
+from pipelines.readers.cap_xml import SIGNATURE, VERSIONS
 
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
+OLDER = frozenset(namespace for namespace, version in VERSIONS.items() if version < "1.2")
+RENAMED = {"certainty": {"Very Likely": "Likely"}}  # CAP 1.0's value, as 1.1 names it
 MEDIA_TYPE = "application/cap+xml"
 CIRCLE_VERTICES = 64  # as pipelines.readers.cap_area.circle_ring draws a circle
 CIRCLE_TOLERANCE_M = 0.5  # its vertices are rounded to 1e-7 degree (about 1 cm)
@@ -52,13 +58,22 @@ Record = dict[str, Any]
 
 def cap_document(rows: Sequence[Record]) -> bytes:
     """The CAP 1.2 document of one alert's rows: signed bytes if held, else the original if the
-    CAP 1.2 schema accepts it, else one rebuilt from the rows."""
+    CAP 1.2 schema accepts it, or an older CAP's original upgraded if it then accepts it, else
+    one rebuilt from the rows."""
     signed = _kept(rows, "signed_xml")
-    if signed is not None:
+    older = None if signed is None else older_alert(signed)
+    if signed is not None and older is None:
         return base64.b64decode(signed)
     original = _kept(rows, "cap_xml")
-    if original is not None and is_servable(original):
-        return base64.b64decode(original)
+    if older is None and original is not None:
+        if is_servable(original):
+            return base64.b64decode(original)
+        older = older_alert(original)
+    if older is not None:
+        upgraded = upgraded_alert(older)
+        if is_valid_cap12(upgraded):
+            ET.register_namespace("", CAP)
+            return ET.tostring(upgraded, encoding="utf-8", xml_declaration=True) + b"\n"
     return rebuilt_document(rows)
 
 
@@ -70,11 +85,46 @@ def with_document(rows: Sequence[Record]) -> list[Record]:
 
 def is_servable(kept: str) -> bool:
     """Whether a kept document (base64) is a CAP 1.2 alert its schema accepts as it stands."""
+    root = _parsed(kept)
+    return root is not None and is_valid_cap12(root)
+
+
+def older_alert(kept: str) -> ET.Element | None:
+    """The root of a kept document (base64) if it is a CAP 1.1 or 1.0 alert, else None."""
+    root = _parsed(kept)
+    if root is None or not root.tag.startswith("{"):
+        return None
+    namespace, _, name = root.tag[1:].partition("}")
+    return root if name == "alert" and namespace in OLDER else None
+
+
+def upgraded_alert(alert: ET.Element) -> ET.Element:
+    """A CAP 1.1 or 1.0 alert as CAP 1.2 names it: a new tree, the given one untouched."""
+    old = f"{{{alert.tag[1:].partition('}')[0]}}}"
+    upgraded = _renamed(alert, old)
+    upgraded.attrib.pop(XSI_LOCATION, None)  # it names the old version's schema
+    for child in [c for c in upgraded if c.tag in (SIGNATURE, _tag("password"))]:
+        upgraded.remove(child)  # a signature of the old bytes; 1.0's credential, never served
+    return upgraded
+
+
+def _renamed(element: ET.Element, old: str) -> ET.Element:
+    """A copy of an element and its descendants, those of namespace `old` moved to CAP 1.2's."""
+    name = element.tag.removeprefix(old)
+    tag = _tag(name) if name != element.tag else element.tag
+    copy = ET.Element(tag, dict(element.attrib))
+    copy.text = RENAMED.get(name, {}).get(element.text or "", element.text)
+    copy.tail = element.tail
+    copy.extend(_renamed(child, old) for child in element)
+    return copy
+
+
+def _parsed(kept: str) -> ET.Element | None:
+    """The root of a kept document (base64), parsed without DTD; None if it cannot be."""
     try:
-        root = DefusedET.fromstring(base64.b64decode(kept, validate=True), forbid_dtd=True)
+        return DefusedET.fromstring(base64.b64decode(kept, validate=True), forbid_dtd=True)
     except (ValueError, DefusedET.ParseError, DefusedXmlException):
-        return False  # not base64, not XML, or XML with a DTD: never served as it is
-    return is_valid_cap12(root)
+        return None  # not base64, not XML, or XML with a DTD: never served as it is
 
 
 def rebuilt_document(rows: Sequence[Record]) -> bytes:

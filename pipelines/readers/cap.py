@@ -1,4 +1,4 @@
-"""The `cap` reader: CAP 1.2 alerts, alone or in Atom / RSS feeds, into risk-alert rows.
+"""The `cap` reader: CAP alerts (1.2, 1.1, 1.0), alone or in Atom / RSS feeds, into risk-alert rows.
 
 The fetched file is one CAP alert, or an Atom or RSS feed whose entries embed alerts or link
 to them. Linked alerts are fetched here, one at a time, through `pipelines.fetch` (its SSRF
@@ -8,10 +8,16 @@ Each `<info>` block gives a row (`cap_alert`), which keeps the alert's document 
 (sender, identifier, sent), gives its rows once. Updates and cancels are rows like any other:
 their `references` name the alerts they replace.
 
-A document that is not XML, is cut short, declares a DTD or is not CAP raises ReaderError; an
-entry whose linked alert cannot be fetched or read, or an info block with a malformed area,
+CAP 1.1 and 1.0 alerts give the same rows as 1.2 ones (`cap_alert` says what differs); their
+documents are kept as received too, and hub.alerts.document serves them as CAP 1.2. A CAP 1.0
+alert's `<password>` is the exception: its document is kept without it, and unsigned.
+
+A document that is not XML, is cut short, declares a DTD or is not CAP of one of these versions
+raises ReaderError (an alert of another CAP namespace, such as a future one, is named as such);
+an entry whose linked alert cannot be fetched or read, or an info block with a malformed area,
 gives a row with a problem (quarantined) while the others are published. A linked document
 that tries an XML attack still fails the whole feed: its operator's server is not to be trusted.
+The XML defences (cap_xml) come before any namespace is looked at: they hold for every version.
 """
 
 from __future__ import annotations
@@ -32,17 +38,19 @@ from pipelines.credentials import Credentials, credentials_towards, resolve_cred
 from pipelines.fetch import FetchError, expand_url, fetch
 from pipelines.normalise import load_target
 from pipelines.readers.base import Fetched, Reader, ReaderError
-from pipelines.readers.cap_alert import InfoRow, is_signed, read_alert
+from pipelines.readers.cap_alert import InfoRow, is_signed, read_alert, without_password
 from pipelines.readers.cap_xml import (
-    ALERT,
+    ALERTS,
     ATOM,
-    CAP,
+    VERSIONS,
     Document,
     HostileXML,
+    embedded_alert,
     local_name,
     namespace_of,
     parse_document,
     text_of,
+    written,
 )
 from pipelines.roots import without_paths
 from pipelines.sources import Source
@@ -75,7 +83,7 @@ READER = Reader("cap", "records", read)
 def entries_of(document: Document, name: str) -> list[Entry]:
     """The alerts a document holds: itself, or the entries of its Atom or RSS feed."""
     root = document.root
-    if root.tag == ALERT:
+    if root.tag in ALERTS:
         return [Entry("the alert", alert=root)]
     if root.tag == f"{{{ATOM}}}feed":
         found = root.iterfind(f"{{{ATOM}}}entry")
@@ -83,11 +91,11 @@ def entries_of(document: Document, name: str) -> list[Entry]:
     if root.tag == "rss":
         return [_rss_entry(item, n) for n, item in enumerate(root.iterfind("channel/item"), 1)]
     namespace = namespace_of(root.tag)
-    if local_name(root.tag) == "alert" and "emergency:cap" in namespace:
-        raise ReaderError(f"{name} is {_not_cap12(root.tag)}")
+    if _is_other_cap(root.tag):
+        raise ReaderError(f"{name} is {_not_cap(root.tag)}")
     shown = f"<{local_name(root.tag)}>" + (f" of namespace {namespace!r}" if namespace else "")
     raise ReaderError(
-        f"{name} is neither a CAP 1.2 alert nor an Atom or RSS feed of alerts: its root "
+        f"{name} is neither a CAP alert ({_READ}) nor an Atom or RSS feed of alerts: its root "
         f"element is {shown}"
     )
 
@@ -95,7 +103,7 @@ def entries_of(document: Document, name: str) -> list[Entry]:
 def _atom_entry(entry: ET.Element, number: int) -> Entry:
     """An Atom entry: its embedded alert, else its CAP link (typed, else the alternate)."""
     label = f"entry {number}"
-    embedded = entry.find(f".//{ALERT}")
+    embedded = embedded_alert(entry)
     if embedded is not None:
         return Entry(label, alert=embedded)
     candidates: list[tuple[str, str, str]] = []  # (type, rel, href)
@@ -114,7 +122,7 @@ def _atom_entry(entry: ET.Element, number: int) -> Entry:
 def _rss_entry(item: ET.Element, number: int) -> Entry:
     """An RSS item: its embedded alert, else its CAP enclosure, else its link."""
     label = f"item {number}"
-    embedded = item.find(f".//{ALERT}")
+    embedded = embedded_alert(item)
     if embedded is not None:
         return Entry(label, alert=embedded)
     enclosures = [e.get("url") for e in item.iterfind("enclosure") if "cap" in e.get("type", "")]
@@ -171,11 +179,16 @@ def _rows(
             yield number, found
             continue
         source_document, alert = found
-        # A signature holds for the exact bytes; an unsigned alert is kept as a document of
-        # its own, so that it can be served alone.
-        signed = is_signed(alert)
-        kept = (source_document.verbatim if signed else source_document.standalone)(alert)
-        parsed = read_alert(alert, kept)
+        public = without_password(alert)
+        if public is not None:
+            log.warning("%s: its CAP 1.0 <password> is dropped from the document kept", entry.label)
+            parsed = read_alert(public, written(public))
+        else:
+            # A signature holds for the exact bytes; an unsigned alert is kept as a document of
+            # its own, so that it can be served alone.
+            signed = is_signed(alert)
+            kept = (source_document.verbatim if signed else source_document.standalone)(alert)
+            parsed = read_alert(alert, kept)
         if parsed.key in seen:
             log.info("%s repeats alert %s: read once", entry.label, parsed.key)
             number += len(parsed.rows)
@@ -206,18 +219,28 @@ def _alert_of(
     except (FetchError, ReaderError) as exc:
         note = without_paths(str(exc), linked.source.base_dir).removeprefix(f"{shown}: ")
         return _failed(f"{entry.label}: the alert it links to ({shown}) cannot be read: {note}")
-    if held.root.tag != ALERT:
-        return _failed(f"{entry.label} links to {shown}, {_not_cap12(held.root.tag)}")
+    if held.root.tag not in ALERTS:
+        return _failed(f"{entry.label} links to {shown}, {_not_cap(held.root.tag)}")
     return held, held.root
 
 
-def _not_cap12(tag: str) -> str:
-    """What a linked document is, when it is not a CAP 1.2 alert."""
+_READ = "CAP " + ", ".join(sorted(set(VERSIONS.values()), reverse=True))  # "CAP 1.2, 1.1, 1.0"
+
+
+def _is_other_cap(tag: str) -> bool:
+    """Whether an element is an `<alert>` of a CAP namespace this reader does not read."""
     namespace = namespace_of(tag)
-    if local_name(tag) == "alert" and "emergency:cap" in namespace:
-        return f"a CAP alert of namespace {namespace!r}: this reader reads CAP 1.2 ({CAP})"
+    return local_name(tag) == "alert" and ("emergency:cap" in namespace or "/cap/" in namespace)
+
+
+def _not_cap(tag: str) -> str:
+    """What a document is, when it is not a CAP alert of a version read here."""
+    namespace = namespace_of(tag)
+    if _is_other_cap(tag):
+        known = ", ".join(VERSIONS)
+        return f"a CAP alert of namespace {namespace!r}: this reader reads {_READ} ({known})"
     shown = f"<{local_name(tag)}>" + (f" of namespace {namespace!r}" if namespace else "")
-    return f"which is not a CAP 1.2 alert ({shown})"
+    return f"which is not a CAP alert ({shown})"
 
 
 def _failed(note: str) -> InfoRow:

@@ -1,9 +1,9 @@
 """CAP areas as GeoJSON: `<polygon>` and `<circle>` texts into WGS84 lon/lat geometry.
 
-CAP 1.2 writes a polygon as space-separated `lat,lon` pairs (WGS84, first pair repeated last)
-and a circle as `lat,lon radius` (radius in km). GeoJSON wants `[lon, lat]`: every vertex is
-swapped here. Vertices keep the sender's order (vertex n of the file is position n of the
-ring), so a stored area can be checked against the alert it came from.
+CAP writes a polygon as space-separated `lat,lon` pairs (WGS84, first pair repeated last) and a
+circle as `lat,lon radius` (radius in km), the same in 1.2, 1.1 and 1.0. GeoJSON wants
+`[lon, lat]`: every vertex is swapped here. Vertices keep the sender's order (vertex n of the
+file is position n of the ring), so a stored area can be checked against the alert it came from.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ Position = list[float]  # [lon, lat]
 
 
 class AreaError(ValueError):
-    """A polygon or circle whose text is not what CAP 1.2 prescribes."""
+    """A polygon or circle whose text is not what CAP prescribes."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Every document is parsed with defusedxml and `forbid_dtd`: a CAP alert or a feed
 document type, and a DTD is how entity bombs (billion laughs), external entities (XXE) and
 external DTD fetches get in. The parser also notes where each CAP alert element starts and ends
 in the bytes, so that an alert embedded in a feed can be kept as it was received.
+
+CAP 1.2, 1.1 and 1.0 alerts are all CAP alerts here (`ALERTS`): their elements have the same names
+and nesting, in the alert's own namespace. CAP 1.0's is `http://www.incident.com/cap/1.0`, as its
+OASIS standard and schema write it; some senders wrote `urn:oasis:names:tc:emergency:cap:1.0` by
+analogy with the later versions, and it is read as 1.0 too.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from defusedxml.ElementTree import DefusedXMLParser, ParseError
 from pipelines.readers.base import ReaderError
 
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
+VERSIONS = {  # namespace: the CAP version it names
+    CAP: "1.2",
+    "urn:oasis:names:tc:emergency:cap:1.1": "1.1",
+    "http://www.incident.com/cap/1.0": "1.0",
+    "urn:oasis:names:tc:emergency:cap:1.0": "1.0",
+}
 ATOM = "http://www.w3.org/2005/Atom"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
-ALERT = f"{{{CAP}}}alert"
+ALERTS = frozenset(f"{{{namespace}}}alert" for namespace in VERSIONS)
 SIGNATURE = f"{{{DSIG}}}Signature"
 
 
@@ -55,10 +66,22 @@ class Document:
             alone = None  # a prefix bound by the feed, the feed's own encoding
         if alone is not None and same_elements(alone, alert):
             return data
-        try:
-            return ET.tostring(alert, encoding="utf-8", xml_declaration=True, default_namespace=CAP)
-        except ValueError:  # an element of no namespace: written with generated prefixes
-            return ET.tostring(alert, encoding="utf-8", xml_declaration=True)
+        return written(alert)
+
+
+def written(alert: ET.Element) -> bytes:
+    """An alert's elements written out as a UTF-8 document, its namespace the default one."""
+    try:
+        return ET.tostring(
+            alert, encoding="utf-8", xml_declaration=True, default_namespace=namespace_of(alert.tag)
+        )
+    except ValueError:  # an element of no namespace: written with generated prefixes
+        return ET.tostring(alert, encoding="utf-8", xml_declaration=True)
+
+
+def embedded_alert(element: ET.Element) -> ET.Element | None:
+    """The first CAP alert (of any version read here) inside an element, if any."""
+    return next((found for found in element.iter() if found.tag in ALERTS), None)
 
 
 class _SpanBuilder(ET.TreeBuilder):
@@ -72,13 +95,13 @@ class _SpanBuilder(ET.TreeBuilder):
 
     def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:  # type: ignore[override]
         element = super().start(tag, attrs)
-        if tag == ALERT:
+        if tag in ALERTS:
             self.starts[element] = self.expat.CurrentByteIndex
         return element
 
     def end(self, tag: str) -> ET.Element:
         element = super().end(tag)
-        if tag == ALERT:
+        if tag in ALERTS:
             self.ends[element] = self.expat.CurrentByteIndex
         return element
 
@@ -156,7 +179,8 @@ def text_of(element: ET.Element, name: str, namespace: str = CAP) -> str | None:
     return text or None
 
 
-def texts_of(element: ET.Element, name: str) -> list[str]:
-    """The stripped, non-empty texts of every CAP child `name`, in order."""
-    found = (child.text.strip() for child in element.iterfind(f"{{{CAP}}}{name}") if child.text)
+def texts_of(element: ET.Element, name: str, namespace: str = CAP) -> list[str]:
+    """The stripped, non-empty texts of every child `name` of `namespace`, in order."""
+    children = element.iterfind(f"{{{namespace}}}{name}")
+    found = (child.text.strip() for child in children if child.text)
     return [text for text in found if text]

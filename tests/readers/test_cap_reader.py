@@ -259,8 +259,8 @@ def test_a_malformed_polygon_quarantines_its_info_row_only(
 
 # An NWS alert (the CAP 1.1 alert quoted in NWSAlertEntryDetail.java of
 # github.com/justdave/nwsweatheralertswidget, shortened): its area is given by geocodes and an
-# empty <polygon></polygon>, as NWS writes them. As CAP 1.1 it is refused by name; the same
-# alert in CAP 1.2's namespace has no geometry, not a malformed one.
+# empty <polygon></polygon>, as NWS writes them: no geometry, not a malformed one. As CAP 1.1
+# it gives the same rows as in CAP 1.2's namespace.
 NWS_ALERT = """<?xml version = '1.0' encoding = 'UTF-8' standalone = 'yes'?>
 <alert xmlns = 'urn:oasis:names:tc:emergency:cap:1.1'>
  <identifier>NOAA-NWS-ALERTS-MI1251789D1A1C.LakeEffectSnowAdvisory.125178BAA9B0MI.MQTWSWMQT.3d0d3874140d30ee7d3c0c4b085be682</identifier>
@@ -291,11 +291,11 @@ NWS_ALERT = """<?xml version = '1.0' encoding = 'UTF-8' standalone = 'yes'?>
 
 
 def test_an_empty_nws_polygon_is_no_geometry(tmp_path: Path) -> None:
-    with pytest.raises(ReaderError, match=r"namespace 'urn:oasis:names:tc:emergency:cap:1\.1'"):
-        read_rows(write(tmp_path, "nws11.xml", NWS_ALERT))
+    as_11, problems_11 = read_rows(write(tmp_path, "nws11.xml", NWS_ALERT))
     cap12 = swap(NWS_ALERT, "emergency:cap:1.1", "emergency:cap:1.2")
     rows, problems = read_rows(write(tmp_path, "nws.xml", cap12))
-    assert problems == [] and len(rows) == 1
+    assert problems == problems_11 == [] and len(rows) == 1
+    assert [{**r, "cap_xml": ""} for r in as_11] == [{**r, "cap_xml": ""} for r in rows]
     row = rows[0]
     assert (row["area"], row["longitude"], row["latitude"]) == ("", "", "")
     assert (row["area_desc"], row["sent"]) == ("Gogebic; Ontonagon", "2014-11-25T21:27:00Z")
@@ -306,7 +306,7 @@ def test_an_empty_nws_polygon_is_no_geometry(tmp_path: Path) -> None:
     assert "area 1 ('Gogebic; Ontonagon'), polygon 2" in problems[0].note
 
 
-def test_an_nws_atom_index_of_cap_1_1_alerts_says_what_each_link_gave(tmp_path: Path) -> None:
+def test_an_nws_atom_index_of_cap_1_1_alerts_has_its_linked_alerts_read(tmp_path: Path) -> None:
     # The head and first entry of NWS's Idaho Atom index of 2013 (tests/test_cap.py of
     # github.com/zebpalmer/WeatherAlerts): a CAP 1.1 index whose entries link to CAP 1.1
     # alerts; here its link names a local copy of NWS_ALERT.
@@ -329,12 +329,12 @@ xmlns:ha = 'http://www.alerting.net/namespace/index_1.0'>
     source = cap_source(feed.as_uri())
     source.path = tmp_path / "cap.yaml"
     rows, problems = read_rows(feed, source)
-    assert [r["_row"] for r in rows] == [2] and [p.row for p in problems] == [2]
-    assert problems[0].note.startswith("entry 1 links to file://")
-    assert problems[0].note.endswith(
-        "nws11.xml, a CAP alert of namespace 'urn:oasis:names:tc:emergency:cap:1.1': "
-        "this reader reads CAP 1.2 (urn:oasis:names:tc:emergency:cap:1.2)"
+    assert [r["_row"] for r in rows] == [2] and problems == []
+    assert (rows[0]["event"], rows[0]["sent"]) == (
+        "Lake Effect Snow Advisory",
+        "2014-11-25T21:27:00Z",
     )
+    assert base64.b64decode(rows[0]["cap_xml"]) == NWS_ALERT.encode("utf-8")
 
 
 # A real Algerian alert (tests/data/dz/valid.xml of github.com/wmo-im/capvalidator), its
@@ -454,15 +454,16 @@ def test_an_xml_document_that_is_not_cap_is_refused(samples: Path, tmp_path: Pat
     copy = tmp_path / "CAP-v1.2.xsd"
     copy.write_bytes(xsd.read_bytes())
     words = (
-        r"CAP-v1\.2\.xsd is neither a CAP 1\.2 alert nor an Atom or RSS feed of alerts: its root "
+        r"CAP-v1\.2\.xsd is neither a CAP alert \(CAP 1\.2, 1\.1, 1\.0\) nor an Atom or RSS feed "
+        r"of alerts: its root "
         r"element is <schema> of namespace 'http://www\.w3\.org/2001/XMLSchema'"
     )
     with pytest.raises(ReaderError, match=words):
         read_rows(copy)
-    cap11 = swap((samples / SEYCHELLES).read_text(), "emergency:cap:1.2", "emergency:cap:1.1")
-    words = r"a CAP alert of namespace 'urn:oasis:names:tc:emergency:cap:1\.1': this reader reads CAP 1\.2"  # noqa: E501
+    cap13 = swap((samples / SEYCHELLES).read_text(), "emergency:cap:1.2", "emergency:cap:1.3")
+    words = r"a CAP alert of namespace 'urn:oasis:names:tc:emergency:cap:1\.3': this reader reads CAP 1\.2, 1\.1, 1\.0"  # noqa: E501
     with pytest.raises(ReaderError, match=words):
-        read_rows(write(tmp_path, "old.xml", cap11))
+        read_rows(write(tmp_path, "new.xml", cap13))
 
 
 # --- updates, cancels, feeds -------------------------------------------------------------------
