@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -83,6 +84,7 @@ class Figures:
     published: int
     publish_seconds: float
     cpu: float  # CPU seconds of the server processes (bare: of its loop) from start to count
+    starved: float = 0.0  # seconds the server's threads were runnable but waited for a CPU
 
     def cut(self, share: float) -> float:
         """The latency below which `share` of the deliveries fall, in ms."""
@@ -112,14 +114,14 @@ async def broadcast(subscribers: int, rate: int, seconds: float) -> Figures:
                     latencies.append(now - stamp)
 
     consumers = [asyncio.create_task(consume(i)) for i in range(subscribers)]
-    cpu = time.process_time()
+    cpu, starved = time.process_time(), waited_seconds(os.getpid())
     started = time.monotonic()
     published = await pace(rate, seconds, lambda batch: [q.put_nowait(batch) for q in queues])
     spent = time.monotonic() - started
     for queue in queues:
         queue.put_nowait(None)
     await asyncio.gather(*consumers)
-    cpu = time.process_time() - cpu
+    cpu, starved = time.process_time() - cpu, waited_seconds(os.getpid()) - starved
     everything = [event_at(seq) for seq in range(published)]
     expected = sum(1 for who in chosen for e in everything if who.matches(e))
     received = sum(counts)
@@ -135,6 +137,7 @@ async def broadcast(subscribers: int, rate: int, seconds: float) -> Figures:
         published,
         spent,
         cpu,
+        starved,
     )
 
 
@@ -341,6 +344,7 @@ def through_hub(
     urls, pids = [url for url, _ in servers], [pid for _, pid in servers]
     clients = open_clients(bench, urls, args.subscribers, args.clients, False, slug)
     cpu = sum(cpu_seconds(pid) for pid in pids)
+    starved = sum(waited_seconds(pid) for pid in pids)
     published, spent = publish(args.rate, args.seconds)
     drain(clients, published)
     counts = close_clients(bench, clients, published)
@@ -361,6 +365,7 @@ def through_hub(
         published,
         spent,
         sum(cpu_seconds(pid) for pid in pids) - cpu,
+        sum(waited_seconds(pid) for pid in pids) - starved,
     )
 
 
@@ -368,6 +373,17 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def waited_seconds(pid: int) -> float:
+    """Time a process's threads have spent runnable but waiting for a CPU (the scheduler's run
+    queue, /proc/PID/task/*/schedstat): on a shared machine, the CPU it asked for and did not
+    get. Threads that ended meanwhile are not counted."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def idle_memory(bench: Bench, url: str, pid: int, args: argparse.Namespace) -> tuple[int, int]:
@@ -392,16 +408,17 @@ def report(rows: list[Figures], args: argparse.Namespace, idle: tuple[int, int] 
     )
     print(
         "| side | p50 ms | p99 ms | p99 / bare | delivered | expected | lost | dup "
-        "| reconn. | published/s | server CPU s | CPU / bare |"
+        "| reconn. | published/s | server CPU s | CPU / bare | waited for a CPU s |"
     )
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 13)
     for row in rows:
         ratio = row.cut(0.99) / bare.cut(0.99) if bare.cut(0.99) > 0 else float("nan")
         print(
             f"| {row.name} | {row.cut(0.5):.1f} | {row.cut(0.99):.1f} | {ratio:.2f}× "
             f"| {row.received} | {row.expected} | {row.missing} | {row.duplicates} "
             f"| {row.reconnections} | {row.published / row.publish_seconds:.0f} "
-            f"| {row.cpu:.1f} | {row.cpu / bare.cpu if bare.cpu > 0 else float('nan'):.1f}× |"
+            f"| {row.cpu:.1f} | {row.cpu / bare.cpu if bare.cpu > 0 else float('nan'):.1f}× "
+            f"| {row.starved:.1f} |"
         )
     if idle is not None:
         before, after = idle
@@ -423,6 +440,7 @@ def report(rows: list[Figures], args: argparse.Namespace, idle: tuple[int, int] 
                 "reconnections": row.reconnections,
                 "published": row.published,
                 "cpu_seconds": row.cpu,
+                "cpu_wait_seconds": row.starved,
             }
             for row in rows
         }
@@ -452,6 +470,7 @@ def main() -> None:
     database = os.environ.get("HUB_BENCH_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
     work = Path(tempfile.mkdtemp(prefix="hub-bench-feeds-"))
     bench = Bench(work, database)
+    keep = False
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(1))
     try:
@@ -464,9 +483,13 @@ def main() -> None:
             b = bench.serve("b")
             rows.append(through_hub(bench, "hub, two replicas + Redis", [a, b], args))
         report(rows, args, idle)
+        keep = any(row.missing for row in rows)
     finally:
         bench.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:  # the servers' logs say what happened to the lost events
+            print(f"\nevents were lost: the servers' logs are kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ The client is registered BEFORE the backlog is read: from then on the fan-out qu
 event for it. The backlog is read from the log until a page comes back short (every event
 committed before registration is then read); queued events it already sent are dropped by id.
 A backlog longer than the queue is not an overflow: the queue is emptied, the client's
-registration point moves up, and the replay reads that much further from the log.
+registration point moves up, and the replay reads that much further from the log. A backlog
+inside what the fan-out's reader read last comes from the reader's memory, up to the reader's
+position (the queue holds what follows): reconnections do not each read the log again.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ async def run(
 
 async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
     while True:
-        page = await fanout.read_after(client.sent_id, PAGE)
+        page = await fanout.replay_after(client.sent_id, PAGE)
         held = await fanout.grants_for(page, client.key)
         encoded: dict[int, dict[str, bytes]] = {}
         for event in page:
@@ -75,21 +77,11 @@ async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
 
 async def _live(fanout: Fanout, client: Client, write: Write) -> None:
     while True:
-        try:
-            if client.queue.empty():  # asyncio.timeout: no task per wait, as wait_for makes
-                async with asyncio.timeout(fanout.heartbeat):
-                    item = await client.queue.get()
-            else:
-                item = client.queue.get_nowait()
-        except TimeoutError:
+        if not await client.queue.wait(fanout.heartbeat):
             await write(sse.HEARTBEAT)
             continue
         # What queued meanwhile goes out in the same write, up to the final message.
-        items = [item]
-        while (
-            not isinstance(items[-1], Closing) and len(items) < BATCH and not client.queue.empty()
-        ):
-            items.append(client.queue.get_nowait())
+        items = client.queue.take(BATCH)
         deliveries = [x for x in items if isinstance(x, Delivery) and x.id > client.sent_id]
         await _deliver_all(fanout, client, deliveries, write)  # replayed ones are dropped
         if isinstance(items[-1], Closing):
