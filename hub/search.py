@@ -169,6 +169,8 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     if _everything(query):
         return _find_everything(connection, query)
     held = _held_conditions(query)
+    if held is not None and not held[1]:
+        return _find_chosen(connection, query, held[0])
     if held is not None:
         return _find_held(connection, query, *held)
     if _words_and_held_filters(query):
@@ -180,8 +182,8 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     hits = copy.positions(hit_ids)
     ids: list[str] = []
     if query.limit > 0 and query.offset < len(hits):
-        ordered = copy.order(hits, scores, query.sort)
-        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+        ordered = copy.order(hits, scores, query.sort, query.offset + query.limit)
+        ids = copy.names[ordered[query.offset :]].tolist()
     facets = {}
     for name in query.facets:
         beside = query.facets_beside_filters and name in query.filters
@@ -208,10 +210,7 @@ def _find_words(
 ) -> Found:
     """`find` for words alone ranked by relevance: their kept hits, order and facet counts."""
     copy, hits = placed.copy, placed.hits
-    ids: list[str] = []
-    if query.limit > 0 and query.offset < len(hits):
-        ordered = placed.order(query.sort)
-        ids = copy.names[ordered[query.offset : query.offset + query.limit]].tolist()
+    ids = _head_page(placed, query)
     facets = {}
     for name in query.facets:
         if name in CLOCK_FACETS:
@@ -399,6 +398,41 @@ def _find_held(
         counted = every[_chosen(base, masks, name)] if beside else hits
         facets[name] = _held_facet(copy, name, counted, query)
     return Found(len(hits), ids, facets)
+
+
+def _find_chosen(connection: Connection, query: Query, where: list[tuple[str, set[str]]]) -> Found:
+    """`find` for conditions on held values alone, no filter beside: the documents they choose
+    kept per generation with their page orders and facet counts (a producer's datasets asked
+    again)."""
+    whole = searchcache.whole(connection)
+    copy, every = whole.copy, whole.hits
+
+    def chosen() -> np.ndarray:
+        base = np.ones(len(every), bool)
+        for name, folded in where:
+            base &= copy.having(name, folded, every)
+        return every[base]
+
+    key = frozenset((name, frozenset(folded)) for name, folded in where)
+    placed = whole.narrow(key, chosen)
+    hits = placed.hits
+    ids = _head_page(placed, query)
+    facets = {}
+    for name in query.facets:
+        if name in CLOCK_FACETS:
+            facets[name] = _held_facet(copy, name, hits, query)
+        else:
+            counts = placed.counts(name)
+            facets[name] = copy.top(name, counts, query.facet_mincount, query.facet_limit)
+    return Found(len(hits), ids, facets)
+
+
+def _head_page(placed: searchcache.Placed, query: Query) -> list[str]:
+    """The ids of the query's page among kept hits, sorting no further than its end."""
+    if query.limit <= 0 or query.offset >= len(placed.hits):
+        return []
+    ordered = placed.head(query.sort, query.offset + query.limit)
+    return placed.copy.names[ordered[query.offset :]].tolist()
 
 
 def _chosen(base: np.ndarray, masks: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:

@@ -23,6 +23,14 @@ the searcher's own uncommitted transaction, whose hits are then kept under a gen
 if it rolls back, no search ever reads again. Hits are kept only when the generation read
 before and after reading them is the same (nothing committed in between), and `RESULTS_BYTES`
 bounds them, the least recently used dropped first. `*:*` is kept the same way.
+
+What a search's answer is built from besides the hits changes only with the index too: a
+dataset's package dict, a licence's title, an organization's name (each change to a dataset, its
+resources or its organization rewrites their search rows and names a new generation). `Derived`
+keeps them the same way, under the generation, so that a repeated search reads no catalogue row.
+
+A page needs only its first hits in order: they are sorted from the hits whose first sort key is
+among the best (`Documents.order` with a stop), not all 20 000 of a common word.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +73,14 @@ MISSING_BATCH = 500  # ids read per statement when the copy grows
 # 40 bytes a hit): 64 MiB hold about 70 searches of 25 000 hits.
 RESULTS_BYTES = 64 * 2**20
 ORDERS_KEPT = 2  # sorts remembered per kept search
+# A page is sorted from the hits whose first sort key is among its best when it is this many
+# times smaller than the hits, else from all of them.
+TOP_FRACTION = 4
+TOP_KEPT = 100  # at least this many first hits sorted (and kept) for a page
+NARROWED_KEPT = 64  # choices of held values (a producer, a facet clicked on `*:*`) kept
+# Values computed from catalogue rows at one generation (hub.api.ckan.search's package dicts,
+# licence titles, organization names), per process and database: a package dict is 2–5 kB.
+DERIVED_ENTRIES = 10_000
 
 
 @dataclass
@@ -183,11 +199,35 @@ class Documents:
         return [(facet.values[code], int(counts[code])) for code in kept]
 
     def order(
-        self, hits: np.ndarray, scores: np.ndarray | None, sort: Sequence[tuple[str, bool]]
+        self,
+        hits: np.ndarray,
+        scores: np.ndarray | None,
+        sort: Sequence[tuple[str, bool]],
+        stop: int | None = None,
     ) -> np.ndarray:
         """The hits (positions) in the order of the sort keys, missing values last, then by
-        dataset id."""
-        columns = []  # most significant first
+        dataset id; only the first `stop` of them when it is given (a page needs no more).
+
+        For those first few, only the hits whose first key is within the `stop` best are
+        sorted: the order is total (it ends on the dataset id), so they come out as the head of
+        the whole order would."""
+        ranked = [(key, down) for key, down in sort if key != "score" or scores is not None]
+        first = self._columns(hits, scores, ranked[:1])
+        if stop is not None and first and stop * TOP_FRACTION < len(hits):
+            bound = np.partition(first[0], max(stop, 1) - 1)[max(stop, 1) - 1]
+            kept = first[0] <= bound
+            hits = hits[kept]
+            scores = scores[kept] if scores is not None else None
+        columns = self._columns(hits, scores, sort)  # most significant first
+        columns.append(self.rank("names")[hits].astype(np.float64))
+        ordered = hits[np.lexsort(columns[::-1])]
+        return ordered if stop is None else ordered[:stop]
+
+    def _columns(
+        self, hits: np.ndarray, scores: np.ndarray | None, sort: Sequence[tuple[str, bool]]
+    ) -> list[np.ndarray]:
+        """The sort keys' values for the hits, ascending, missing values as infinity."""
+        columns = []
         for key, descending in sort:
             if key == "score":
                 if scores is None:
@@ -201,8 +241,7 @@ class Documents:
                 column = self.numbers[key][hits]
             column = -column if descending else column
             columns.append(np.where(np.isnan(column), np.inf, column))
-        columns.append(self.rank("names")[hits].astype(np.float64))
-        return hits[np.lexsort(columns[::-1])]
+        return columns
 
     def rank(self, column: str) -> np.ndarray:
         """Each document's rank by dataset id (`names`) or lower-cased title (`titles`)."""
@@ -229,6 +268,21 @@ class Whole:
     hits: np.ndarray
     orders: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
     counted: dict[str, np.ndarray] = field(default_factory=dict)
+    narrowed: dict[Hashable, Placed] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def narrow(self, key: Hashable, chosen: Callable[[], np.ndarray]) -> Placed:
+        """The documents some held conditions choose (`chosen`: their positions), with their
+        orders and facet counts: kept under `key` at this generation (the last NARROWED_KEPT)."""
+        with self.lock:
+            found = self.narrowed.get(key)
+        if found is None:
+            found = Placed(self.copy, chosen(), None)
+            with self.lock:
+                while len(self.narrowed) >= NARROWED_KEPT:
+                    self.narrowed.pop(next(iter(self.narrowed)))
+                self.narrowed[key] = found
+        return found
 
     def order(self, sort: tuple[tuple[str, bool], ...]) -> np.ndarray:
         if sort not in self.orders:
@@ -256,7 +310,8 @@ class Ranked:
     def size(self) -> int:
         """The bytes this entry may come to hold: ids, scores, positions, ORDERS_KEPT orders
         and some facet counts."""
-        return self.ids.nbytes * (3 + ORDERS_KEPT) + 16 * 1024
+        heads = self.ids.nbytes * ORDERS_KEPT // TOP_FRACTION  # each under a quarter of the hits
+        return self.ids.nbytes * (3 + ORDERS_KEPT) + heads + 16 * 1024
 
     def unplace(self) -> None:
         """Forget where the hits sit (their copy was replaced by a fresh one)."""
@@ -278,8 +333,9 @@ class Placed:
 
     copy: Documents
     hits: np.ndarray
-    scores: np.ndarray
+    scores: np.ndarray | None  # None: not ranked
     orders: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
+    heads: dict[tuple[tuple[str, bool], ...], np.ndarray] = field(default_factory=dict)
     counted: dict[str, np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -293,6 +349,23 @@ class Placed:
                 if len(self.orders) < ORDERS_KEPT:
                     self.orders[sort] = found
         return found
+
+    def head(self, sort: tuple[tuple[str, bool], ...], stop: int) -> np.ndarray:
+        """The first `stop` hits (positions) in the order of `sort`: from the whole order if
+        it is kept, else sorted alone (at least TOP_KEPT of them, kept for the next page)."""
+        with self.lock:
+            found = self.orders.get(sort)
+            if found is None:
+                found = self.heads.get(sort)
+        if found is not None and (len(found) >= stop or len(found) == len(self.hits)):
+            return found[:stop]
+        if stop * TOP_FRACTION >= len(self.hits):
+            return self.order(sort)[:stop]
+        found = self.copy.order(self.hits, self.scores, sort, max(stop, TOP_KEPT))
+        with self.lock:
+            if sort in self.heads or len(self.heads) < ORDERS_KEPT:
+                self.heads[sort] = found
+        return found[:stop]
 
     def counts(self, name: str) -> np.ndarray:
         """How many hits have each value of a held facet, by value code."""
@@ -337,12 +410,83 @@ class _Results:
                 self.size -= dropped.size
 
 
+class _Derived:
+    """Values by (generation, key), the least recently used dropped past DERIVED_ENTRIES."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, Hashable]) -> Any | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, values: Mapping[tuple[int, Hashable], Any]) -> None:
+        with self.lock:
+            self.entries.update(values)
+            while len(self.entries) > DERIVED_ENTRIES:
+                self.entries.popitem(last=False)
+
+
 class _Held:
     def __init__(self) -> None:
         self.documents = Documents()
         self.whole: Whole | None = None
         self.lock = threading.Lock()
         self.results = _Results()
+        self.derived = _Derived()
+
+
+class Derived:
+    """What a request computes from catalogue rows that changes only when the search index
+    does (a package dict, a licence's title, an organization's name), kept per process under
+    the index's generation as the ranked hits are: every change to a dataset, its resources or
+    its organization names a new generation (hub.searchindex), so a value kept under the
+    generation a search reads is what reading the rows would give.
+
+    One per request: it reads the generation once; what `lookup` reads meanwhile is kept by
+    `keep`, at the end of the request, only if the generation is still the same then (nothing
+    committed while the values were read)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.generation = generation(connection)
+        self._store = _held_for(connection.engine).derived
+        self._read: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        """The value kept under `key` at this generation (or read by this request), or None."""
+        found = self._read.get(key)
+        return found if found is not None else self._store.get((self.generation, key))
+
+    def lookup(
+        self, keys: Iterable[Hashable], read: Callable[[list[Any]], Mapping[Any, Any]]
+    ) -> dict[Any, Any]:
+        """The values of these keys: kept ones, the others from `read` (given the keys
+        missing, it answers the values it found), to be kept by `keep`."""
+        found: dict[Any, Any] = {}
+        missing = []
+        for key in keys:
+            value = self.get(key)
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        if missing:
+            fresh = dict(read(missing))
+            self._read.update(fresh)
+            found.update(fresh)
+        return found
+
+    def keep(self) -> None:
+        """Keep what this request read, if no change was committed since the generation was
+        read (read again now: one statement however many values)."""
+        if self._read and generation(self.connection) == self.generation:
+            self._store.put({(self.generation, key): v for key, v in self._read.items()})
+        self._read = {}
 
 
 def ranked(

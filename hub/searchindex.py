@@ -149,7 +149,8 @@ def generation(connection: Connection) -> int:
     """The index's generation as this connection's transaction sees it: the exclusive or of
     `searchstate`'s rows (GENERATION_SLOTS of them, read by primary key)."""
     found = 0
-    for value in connection.execute(sa.select(searchstate.c.generation)).scalars():
+    # Read on every search, some twice: the driver's statement, without compiling one.
+    for (value,) in connection.exec_driver_sql("SELECT generation FROM searchstate"):
         found ^= int(value)
     return found
 

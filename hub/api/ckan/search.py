@@ -4,6 +4,7 @@ the page of packages asked for is built."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from hub import search as catalogue_search
+from hub import searchcache
 from hub.access import Actor
 from hub.api.ckan import packages
 from hub.api.ckan.errors import (
@@ -59,40 +61,80 @@ def search(
         facet_mincount=as_natural(data, "facet.mincount", 1) or 0,
     )
     found = catalogue_search.find(session, query, actor)
-    page = catalogue_search.datasets(session, found.ids)
-    results = [partial(p, fields) for p in page_packages(session, page, base, whole)]
+    derived = searchcache.Derived(session.connection())
+    page = page_packages(session, derived, found.ids, base, whole)
+    results = [partial(p, fields) for p in page]
     facets = {name: dict(counts) for name, counts in found.facets.items()}
+    search_facets = restructure(session, derived, facets)
+    derived.keep()
     return {
         "count": found.total,
         "facets": facets,
         "results": results,
         "sort": sort,
-        "search_facets": restructure(session, facets),
+        "search_facets": search_facets,
     }
 
 
 def page_packages(
-    session: Session, page: list[Dataset], base: str, whole: Callable[[Dataset], bool]
+    session: Session,
+    derived: searchcache.Derived,
+    ids: list[str],
+    base: str,
+    whole: Callable[[Dataset], bool],
 ) -> list[dict[str, Any]]:
-    """The package dicts of one page of datasets (three queries, whatever the page size)."""
-    ids = [d.id for d in page]
-    organizations = {
-        o.id: o
-        for o in session.exec(
-            select(Organization).where(col(Organization.id).in_({d.organization_id for d in page}))
-        )
-    }
-    resources: dict[str, list[Resource]] = {i: [] for i in ids}
-    for resource in session.exec(
-        select(Resource).where(col(Resource.dataset_id).in_(ids)).order_by(col(Resource.position))
-    ):
-        resources[resource.dataset_id].append(resource)
-    return [
-        packages.package_dict(
-            d, organizations.get(d.organization_id), resources[d.id], base, whole(d)
-        )
-        for d in page
-    ]
+    """The package dicts of one page of dataset ids, in their order (ids gone since the search
+    are left out): kept per generation of the index, as the caller may see each (`whole`), and
+    built from the rows for those not kept (three queries, whatever the page size)."""
+    loaded: dict[str, Dataset] = {}
+
+    def load(wanted: list[str]) -> list[Dataset]:
+        unread = [i for i in wanted if i not in loaded]
+        loaded.update((d.id, d) for d in catalogue_search.datasets(session, unread))
+        return [loaded[i] for i in wanted if i in loaded]
+
+    # A detached copy of each dataset's row: what `whole` decides on, without reading it.
+    rows = derived.lookup(
+        [("dataset", i) for i in ids],
+        lambda keys: {
+            ("dataset", d.id): Dataset(**d.model_dump()) for d in load([k[1] for k in keys])
+        },
+    )
+    shown = [(i, whole(rows[("dataset", i)])) for i in ids if ("dataset", i) in rows]
+
+    def build(keys: list[tuple[str, str, bool, str]]) -> dict[tuple[str, str, bool, str], str]:
+        datasets = {d.id: d for d in load([k[3] for k in keys])}
+        organizations = {
+            o.id: o
+            for o in session.exec(
+                select(Organization).where(
+                    col(Organization.id).in_({d.organization_id for d in datasets.values()})
+                )
+            )
+        }
+        resources: dict[str, list[Resource]] = {i: [] for i in datasets}
+        for resource in session.exec(
+            select(Resource)
+            .where(col(Resource.dataset_id).in_(list(datasets)))
+            .order_by(col(Resource.position))
+        ):
+            resources[resource.dataset_id].append(resource)
+        return {
+            key: json.dumps(
+                packages.package_dict(
+                    d, organizations.get(d.organization_id), resources[d.id], base, key[2]
+                ),
+                ensure_ascii=False,
+                default=str,  # as the envelope writes it
+            )
+            for key in keys
+            if (d := datasets.get(key[3])) is not None
+        }
+
+    keys = [("package", base, sees, i) for i, sees in shown]
+    built = derived.lookup(keys, build)
+    # Kept as JSON text, shared by every request at this generation: each parses its own.
+    return [json.loads(built[key]) for key in keys if key in built]
 
 
 def sort_keys(sort: str) -> tuple[tuple[str, bool], ...]:
@@ -136,31 +178,47 @@ def partial(package: dict[str, Any], fields: list[str] | None) -> dict[str, Any]
     return {k: package.get(k) for k in fields}
 
 
-def licence_title(session: Session, licence: str) -> str:
-    """A licence's title, as one dataset under it gives it: one index seek, where a DISTINCT over
-    every dataset under a common licence read tens of thousands of rows."""
-    title = session.exec(
-        select(Dataset.licence_title)
-        .where(col(Dataset.licence_id) == licence, col(Dataset.licence_title) != "")
-        .limit(1)
-    ).first()
-    return title or licence
+def licence_titles(session: Session, licences: list[str]) -> dict[str, str]:
+    """Licences' titles, each as one dataset under it gives it: one index seek per licence,
+    where a DISTINCT over every dataset under a common licence read tens of thousands of rows."""
+    titles = {}
+    for licence in licences:
+        title = session.exec(
+            select(Dataset.licence_title)
+            .where(col(Dataset.licence_id) == licence, col(Dataset.licence_title) != "")
+            .limit(1)
+        ).first()
+        titles[licence] = title or licence
+    return titles
 
 
-def restructure(session: Session, facets: dict[str, dict[str, int]]) -> dict[str, Any]:
+def restructure(
+    session: Session, derived: searchcache.Derived, facets: dict[str, dict[str, int]]
+) -> dict[str, Any]:
     """CKAN's search_facets: titled items, sorted by display name descending as CKAN does."""
-    # Only the names of the values counted: a whole-table scan here cost more than the search.
-    organizations = list(facets.get("organization", {}))
-    licences = list(facets.get("license_id", {}))
-    names: dict[str, dict[str, str]] = {
-        "organization": {
-            o.id: o.name
+    # Only the names of the values counted (a whole-table scan here cost more than the search),
+    # kept per generation of the index: a licence's title is a dataset's, an organization's
+    # name changes its datasets' search rows.
+    organizations = derived.lookup(
+        [("organization", o) for o in facets.get("organization", {})],
+        lambda keys: {
+            ("organization", o.id): o.name
             for o in session.exec(
-                select(Organization).where(col(Organization.id).in_(organizations))
+                select(Organization).where(col(Organization.id).in_([k[1] for k in keys]))
             )
         },
+    )
+    licences = derived.lookup(
+        [("licence", licence) for licence in facets.get("license_id", {})],
+        lambda keys: {
+            ("licence", licence): title
+            for licence, title in licence_titles(session, [k[1] for k in keys]).items()
+        },
+    )
+    names: dict[str, dict[str, str]] = {
+        "organization": {key[1]: name for key, name in organizations.items()},
         "groups": dict(THEMES),
-        "license_id": {licence: licence_title(session, licence) for licence in licences},
+        "license_id": {key[1]: title for key, title in licences.items()},
     }
     result = {}
     for field, counts in facets.items():
