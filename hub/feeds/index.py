@@ -2,10 +2,11 @@
 so an event is judged only against the clients that might want it.
 
 A client is filed under one kind of key, the first it has of: its datasets, a grid of 0.5°
-cells over the bounding boxes of one of its areas (with each event type it takes), its themes,
-its event types; a client with none of these is filed under "any". An event's candidates are the
-clients filed under its dataset, under the cells its bounding box touches with its type, under
-its theme, under its type, and under "any": a superset
+cells over the bounding boxes of one of its areas (with each event type it takes, and each theme
+it names, if it names any), its themes, its event types; a client with none of these is filed
+under "any". An event's candidates are the clients filed under its dataset, under the cells its
+bounding box touches with its type (and any theme, or its own), under its theme, under its type,
+and under "any": a superset
 of the clients whose filters take it (each filter requires what it is filed under), which the
 fan-out then judges exactly. An area or an event too wide for the grid (or with a bbox that is
 not finite) is filed or looked up as "every spatial client".
@@ -81,13 +82,15 @@ class Index:
                 found.append(self.spatial)
             else:
                 kind = event.kind
-                wide = buckets.get((WIDE, kind))
-                if wide:
-                    found.append(wide)
-                for x, y in cells:
-                    bucket = buckets.get((x, y, kind))
-                    if bucket:
-                        found.append(bucket)
+                themes = (None,) if event.theme is None else (None, event.theme)
+                for theme in themes:
+                    wide = buckets.get((WIDE, kind, theme))
+                    if wide:
+                        found.append(wide)
+                    for x, y in cells:
+                        bucket = buckets.get((x, y, kind, theme))
+                        if bucket:
+                            found.append(bucket)
         if len(found) == 1:
             return list(found[0])
         if len(found) == 2 and not (found[0] & found[1]):
@@ -100,9 +103,11 @@ def keys_of(client: Client) -> list[Hashable]:
     chosen = client.filters
     if chosen.datasets:
         return [("dataset", dataset) for dataset in sorted(chosen.datasets)]
-    if chosen.areas:
+    if chosen.areas:  # with its themes, if it names any (None: every theme)
         places = _area_keys(min(chosen.areas, key=_cell_count))
-        return [(*place, kind) for place in places for kind in sorted(chosen.types)]
+        themes: list[str | None] = [*sorted(chosen.themes)] or [None]
+        kinds = sorted(chosen.types)
+        return [(*place, kind, theme) for place in places for kind in kinds for theme in themes]
     if chosen.themes:
         return [("theme", theme) for theme in sorted(chosen.themes)]
     if chosen.types != frozenset(TYPES):
