@@ -40,7 +40,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -378,21 +378,32 @@ class Placed:
         return found
 
 
-class _Results:
-    """Ranked hits by (generation, expression), the least recently used dropped first once
-    they would hold more than RESULTS_BYTES."""
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """Values by key, each read moving it to the end: the least recently used come first."""
 
     def __init__(self) -> None:
-        self.entries: OrderedDict[tuple[int, str], Ranked] = OrderedDict()
-        self.size = 0
+        self.entries: OrderedDict[K, V] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[int, str]) -> Ranked | None:
+    def get(self, key: K) -> V | None:
         with self.lock:
             found = self.entries.get(key)
             if found is not None:
                 self.entries.move_to_end(key)
             return found
+
+
+class _Results(_Recent[tuple[int, str], Ranked]):
+    """Ranked hits by (generation, expression), the least recently used dropped first once
+    they would hold more than RESULTS_BYTES."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
 
     def unplace(self) -> None:
         with self.lock:
@@ -410,19 +421,8 @@ class _Results:
                 self.size -= dropped.size
 
 
-class _Derived:
+class _Derived(_Recent[tuple[int, Hashable], Any]):
     """Values by (generation, key), the least recently used dropped past DERIVED_ENTRIES."""
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, Hashable]) -> Any | None:
-        with self.lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-            return found
 
     def put(self, values: Mapping[tuple[int, Hashable], Any]) -> None:
         with self.lock:

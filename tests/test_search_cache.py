@@ -21,6 +21,7 @@ from test_search_memory import (  # its `catalogue`: 80 generated datasets
     WORDS,
     bog,
     catalogue_fixture,  # noqa: F401 - the fixture
+    committed_then_found,
     in_sql,
     queries,
 )
@@ -98,13 +99,8 @@ def test_a_change_in_another_engine_is_seen(catalogue, database_url):
         assert search.find(session, query).total == 0
     other = make_engine(database_url)
     try:
-        with Session(other) as session:
-            session.add(bog("zz-bog", "peat", "cbn"))
-            session.commit()
-        with Session(catalogue) as session:
-            found = search.find(session, query)
-            assert found.ids == ["zz-bog"]
-            assert found == in_sql(session, query)
+        found = committed_then_found(other, catalogue, bog("zz-bog", "peat", "cbn"), query)
+        assert found.ids == ["zz-bog"]
         with Session(other) as session:
             changed = session.get(Dataset, "zz-bog")
             assert changed is not None
@@ -157,14 +153,9 @@ def test_a_rolled_back_change_leaves_no_kept_hits(catalogue):
     with Session(catalogue) as session:
         assert search.find(session, query).total == 0  # the committed generation's hits again
         assert search.find(session, Query(text="tourbiere", limit=1)).total == 0
-    with Session(catalogue) as session:
-        session.add(bog("zz-final", "final", "atmo"))
-        session.commit()
-    with Session(catalogue) as session:
-        found = search.find(session, query)
-        assert found.ids == ["zz-final"]
-        assert found.facets == {"organization": [("atmo", 1)], "tags": [("final", 1)]}
-        assert found == in_sql(session, query)
+    found = committed_then_found(catalogue, catalogue, bog("zz-final", "final", "atmo"), query)
+    assert found.ids == ["zz-final"]
+    assert found.facets == {"organization": [("atmo", 1)], "tags": [("final", 1)]}
 
 
 def test_every_flush_names_a_new_generation_and_a_rollback_restores_it(catalogue):

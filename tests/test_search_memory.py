@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from hub import search
@@ -160,6 +161,20 @@ def bog(id: str, keyword: str, organization: str) -> Dataset:
     )
 
 
+def committed_then_found(
+    writer: Engine, searcher: Engine, dataset: Dataset, query: Query
+) -> search.Found:
+    """Commit `dataset` through `writer`, then search through `searcher`: its answer, checked
+    against the same search read in SQL."""
+    with Session(writer) as session:
+        session.add(dataset)
+        session.commit()
+    with Session(searcher) as session:
+        found = search.find(session, query)
+        assert found == in_sql(session, query)
+    return found
+
+
 def test_a_rolled_back_change_leaves_no_trace(catalogue):
     query = Query(text="tourbiere", facets=("organization", "tags"))
     with Session(catalogue) as session:
@@ -168,14 +183,9 @@ def test_a_rolled_back_change_leaves_no_trace(catalogue):
         seen = search.find(session, query)  # the copy now holds the uncommitted document
         assert seen.ids == ["zz-draft"]
         session.rollback()
-    with Session(catalogue) as session:
-        session.add(bog("zz-final", "final", "atmo"))
-        session.commit()
-    with Session(catalogue) as session:
-        found = search.find(session, query)
-        assert found.ids == ["zz-final"]
-        assert found.facets == {"organization": [("atmo", 1)], "tags": [("final", 1)]}
-        assert found == in_sql(session, query)
+    found = committed_then_found(catalogue, catalogue, bog("zz-final", "final", "atmo"), query)
+    assert found.ids == ["zz-final"]
+    assert found.facets == {"organization": [("atmo", 1)], "tags": [("final", 1)]}
 
 
 def test_a_sort_on_counts_stays_in_sql_and_follows_grants(catalogue):
