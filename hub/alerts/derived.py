@@ -231,7 +231,7 @@ def _readings(
 ) -> dict[tuple[str, ...], tuple[list[tuple[datetime, float]], Series]]:
     """Each series' (time, value) pairs within its window in time order, and its name and
     place (those of its newest reading there): one read for every series of a run, rather
-    than one read each (a run of 1M rows, 800 series: 19 s -> well under one)."""
+    than one read each (judging a run of 1M rows, 800 series: 11.4 s of CPU -> 3.7 s)."""
     table = layout.table
     keys = [table.c[layout.columns[name]] for name in rule.series]
     time, value = table.c[layout.time or ""], table.c[layout.columns[rule.field]]
