@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,9 +88,17 @@ def worker(prefect_server: str, infra_env: dict[str, str], tmp_path: Path) -> It
         end(process)
 
 
+# A server busy with its own scheduler answers 503: asked again, as Prefect's client does.
+BUSY_TRIES = 6
+
+
 def api(method: str, url: str, **body: object) -> dict:
     payload = body if method == "POST" else None
-    answer = httpx.request(method, url, json=payload, trust_env=False, timeout=30)
+    for attempt in range(BUSY_TRIES):
+        answer = httpx.request(method, url, json=payload, trust_env=False, timeout=30)
+        if answer.status_code != 503 or attempt == BUSY_TRIES - 1:
+            break
+        time.sleep(2**attempt / 4)
     answer.raise_for_status()
     return answer.json() if answer.content else {}
 
