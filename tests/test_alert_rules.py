@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from test_alerts_cap import CAP, cap_xsd, current_keys
 
 from hub import catalogue
 from hub.alerts import current, derived, document
-from hub.alerts.episodes import episodes_of, periods_of
+from hub.alerts.episodes import Episode, episodes_by_series, episodes_of, periods_of
 from hub.alerts.rules import BUNDLED, RuleError, load_rules, read_rule
 from hub.batches import Batch, Publisher
 from hub.config import get_settings
@@ -335,6 +337,81 @@ def test_a_daily_mean_counts_the_hours_of_local_days_across_a_clock_change() -> 
     ]
     (episode,) = episodes_of(rule, found)
     assert episode.start == spring.astimezone(UTC) and episode.end == found[1]
+
+
+RULE_VARIANTS = {
+    "daily, stamped at the end, 18 values": {},
+    "daily, stamped at the start": {"stamped": "start", "min_count": 1},
+    "hourly, at or under": {"aggregation": "hourly-mean", "comparison": "<=", "min_count": 2},
+    "each value, at or over": {"aggregation": "none", "comparison": ">=", "min_count": 1},
+    "hourly, half-hour zone": {
+        "aggregation": "hourly-mean",
+        "timezone": "Asia/Kolkata",
+        "min_count": 1,
+    },
+    "daily, midnight clock change": {"timezone": "America/Santiago", "min_count": 3},
+}
+
+
+@pytest.mark.parametrize("changes", RULE_VARIANTS.values(), ids=list(RULE_VARIANTS))
+def test_many_series_judged_at_once_give_what_each_judged_alone_gives(changes: dict) -> None:
+    """`judge` gathers periods and episodes of every series of a run in polars; each series
+    must get exactly the periods and episodes of the one-series reference (`periods_of`,
+    `episodes_of`): across clock changes, in zones with half-hour offsets, with values on the
+    threshold, times on period boundaries, repeated times and periods too thin to judge."""
+    (rule,) = [r for r in load_rules([BUNDLED]) if r.id == "pm10-daily-information"]
+    rule = dataclasses.replace(rule, **changes)
+    rng = random.Random(20261203)
+    starts = [datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 10, 23, tzinfo=UTC)]
+    starts += [datetime(2026, 4, 3, tzinfo=UTC), datetime(2026, 9, 4, tzinfo=UTC)]  # Santiago
+    series: dict[int, list[tuple[datetime, float]]] = {}
+    for number in range(30):
+        moment = rng.choice(starts) + timedelta(minutes=rng.choice([0, 15, 30, 59]))
+        values = series.setdefault(number, [])
+        for _ in range(rng.randint(0, 200)):
+            moment += rng.choice([timedelta(0), timedelta(hours=1), timedelta(hours=1)] * 3 + [
+                timedelta(hours=rng.randint(2, 30)), timedelta(microseconds=1)
+            ])  # fmt: skip
+            values.append((moment, rng.choice([50.0, 10.0, 49.9, 80.0, rng.uniform(0, 100)])))
+    frame = pl.DataFrame(
+        [(n, moment, value) for n, values in series.items() for moment, value in values],
+        schema={"series": pl.Int64, "time": pl.Datetime("us", "UTC"), "value": pl.Float64},
+        orient="row",
+    )
+    at_once = episodes_by_series(rule, frame)
+    judged = 0
+    for number, values in series.items():
+        alone = episodes_of(rule, periods_of(rule, values))
+        assert _shapes(at_once.get(number, [])) == _shapes(alone), number
+        judged += len(alone)
+    assert judged > 20  # the data gives episodes to compare, ended and running
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        ["2026-03-29 00:59:59.999999", "2026-03-29 01:00:00.000000", None],  # SQLite's own
+        ["2026-03-29T02:30:00+02:00", "2026-03-29 01:00:00", "2026-03-29T01:00:00Z"],
+        [datetime(2026, 3, 29, 3, tzinfo=PARIS), datetime(2026, 3, 29, 1, 30, tzinfo=PARIS)],
+        [datetime(2026, 3, 29, 1), datetime(2026, 3, 29, 1, 0, 0, 5)],  # naive: UTC
+    ],
+    ids=["sqlite-text", "mixed-text", "aware", "naive"],
+)
+def test_stored_times_are_read_at_once_as_instant_reads_each(stored: list) -> None:
+    times = derived._instants(pl.Series("time", stored, strict=False))
+    assert times.dtype == pl.Datetime("us", "UTC")
+    assert times.to_list() == [derived.instant(value) for value in stored]
+
+
+def _shapes(episodes: list[Episode]) -> list[tuple]:
+    """Episodes as comparable tuples: means equal to 1e-9 (polars adds in another order)."""
+    return [
+        (
+            [(p.start, p.count, p.last_seen, round(p.value, 9)) for p in episode.periods],
+            None if episode.end is None else (episode.end.start, round(episode.end.value, 9)),
+        )
+        for episode in episodes
+    ]
 
 
 def test_the_series_a_run_touched_are_found_within_the_span_the_gate_gives(

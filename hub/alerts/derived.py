@@ -26,7 +26,14 @@ from sqlmodel import Session
 from hub import catalogue, reading, records, selection
 from hub.access import ANONYMOUS
 from hub.alerts.document import with_document
-from hub.alerts.episodes import episodes_of, period_length, period_start, periods_of
+from hub.alerts.episodes import (
+    Episode,
+    episodes_by_series,
+    episodes_of,
+    period_length,
+    period_start,
+    periods_of,
+)
 from hub.alerts.messages import Row, Series, alert_row, cancel_row, identifier_of, series_prefix
 from hub.alerts.moments import instant
 from hub.alerts.rules import Rule, read_rules
@@ -92,15 +99,14 @@ def judge(
             series = touched(connection, layout, rule, run_id, span, held)
             if not series:
                 continue
-            raised = _raised(session, f"hub.{rule.id}.")
-            mine = {key: _of_series(rule, key, raised) for key, _, _ in series}
+            raised = _by_series(_raised(session, f"hub.{rule.id}."))
+            mine = {key: raised.get(_prefix(rule, key), {}) for key, _, _ in series}
             windows = {key: _window(rule, first, last, mine[key]) for key, first, last in series}
-            readings = _readings(connection, layout, rule, windows, held)
+            observations, named = _readings(connection, layout, rule, windows, held)
+            episodes = episodes_by_series(rule, observations)
             for key, _, _ in series:
-                observations, named = readings.get(
-                    key, ([], Series(key, " ".join(key), None, None))
-                )
-                found += judge_series(rule, named, observations, mine[key], now)
+                number, place = named.get(key, (-1, Series(key, " ".join(key), None, None)))
+                found += verdicts(rule, place, episodes.get(number, []), mine[key], now)
     return found
 
 
@@ -165,10 +171,18 @@ def _where(layout: records.Layout, rule: Rule) -> list[sa.ColumnElement[bool]]:
     ]
 
 
-def _of_series(rule: Rule, key: tuple[str, ...], raised: dict[str, Row]) -> dict[str, Row]:
-    """What was already published for one series, by identifier."""
-    prefix = series_prefix(rule, Series(key, "", None, None))
-    return {ident: row for ident, row in raised.items() if ident.startswith(prefix)}
+def _prefix(rule: Rule, key: tuple[str, ...]) -> str:
+    return series_prefix(rule, Series(key, "", None, None))
+
+
+def _by_series(raised: dict[str, Row]) -> dict[str, dict[str, Row]]:
+    """What was already published, by the identifier prefix of its series (an identifier is
+    the prefix, then the episode's start, then `.end` for a Cancel)."""
+    found: dict[str, dict[str, Row]] = {}
+    for ident, row in raised.items():
+        episode = ident.removesuffix(".end")
+        found.setdefault(episode[: episode.rfind(".") + 1], {})[ident] = row
+    return found
 
 
 def _open_starts(raised: dict[str, Row]) -> list[datetime]:
@@ -197,10 +211,16 @@ def judge_series(
     raised: dict[str, Row],
     now: datetime,
 ) -> list[Row]:
-    """The rows one series gives from its (time, value) pairs in time order: an Alert per new
-    episode, a Cancel per ended one (`raised`: what was already published for the series, by
-    identifier)."""
-    episodes = episodes_of(rule, periods_of(rule, observations))
+    """The rows one series gives from its (time, value) pairs in time order (`judge` reads
+    many series at once; this is the same judgement, one series at a time)."""
+    return verdicts(rule, series, episodes_of(rule, periods_of(rule, observations)), raised, now)
+
+
+def verdicts(
+    rule: Rule, series: Series, episodes: list[Episode], raised: dict[str, Row], now: datetime
+) -> list[Row]:
+    """The rows a series' episodes give: an Alert per new episode, a Cancel per ended one
+    (`raised`: what was already published for the series, by identifier)."""
     found: list[Row] = []
     seen: set[str] = set()
     for episode in episodes:
@@ -220,6 +240,7 @@ def judge_series(
 
 
 FEW = 32  # series few enough to be read through the key index, by their keys
+NAMES = 500  # rows whose station names and places are read in one query
 
 
 def _readings(
@@ -228,17 +249,15 @@ def _readings(
     rule: Rule,
     windows: dict[tuple[str, ...], Window],
     held: Window | None,
-) -> dict[tuple[str, ...], tuple[list[tuple[datetime, float]], Series]]:
-    """Each series' (time, value) pairs within its window in time order, and its name and
-    place (those of its newest reading there): one read for every series of a run, rather
-    than one read each (judging a run of 1M rows, 800 series: 11.4 s of CPU -> 3.7 s)."""
+) -> tuple[pl.DataFrame, dict[tuple[str, ...], tuple[int, Series]]]:
+    """The (series, time, value) rows of every series of a run within its window, and each
+    series' number there with its name and place (those of its newest reading): one read for
+    every series of a run, gathered by polars (judging a run of 1M rows, 800 series: 11.4 s of
+    CPU when each series was read and judged alone, 3.8 s read at once and judged in Python,
+    1.3 s now)."""
     table = layout.table
     keys = [table.c[layout.columns[name]] for name in rule.series]
     time, value = table.c[layout.time or ""], table.c[layout.columns[rule.field]]
-    named = [
-        table.c[column] if column else sa.null()
-        for column in (layout.columns.get("station_name"), layout.lon, layout.lat)
-    ]
     wanted = _where(layout, rule)
     whole = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
     if _seeks(whole, held):
@@ -252,23 +271,93 @@ def _readings(
             for key in windows
         ]
         wanted.append(sa.tuple_(*keys).in_(typed))
-    query = sa.select(time, table.c["_id"], value, *named, *keys).where(*wanted)
-    gathered: dict[tuple[str, ...], list[tuple[datetime, int, float, Any]]] = {}
-    for row in records.driver_rows(connection, query):
-        key = tuple(map(str, row[6:]))
-        window = windows.get(key)
-        if window is None or row[2] is None:
-            continue
-        moment = instant(row[0])
-        if moment is not None and window[0] <= moment < window[1]:
-            gathered.setdefault(key, []).append((moment, row[1], float(row[2]), row[3:6]))
-    found = {}
-    for key, rows in gathered.items():
-        rows.sort(key=lambda r: (r[0], r[1]))
-        name, lon, lat = rows[-1][3]
+    query = sa.select(time, table.c["_id"], value, *keys).where(*wanted, value.is_not(None))
+    rows = records.driver_rows(connection, query)
+    parts = [f"part{n}" for n in range(len(keys))]
+    raw = pl.DataFrame(
+        rows,
+        schema={"time": None, "_id": pl.Int64, "value": pl.Float64, **dict.fromkeys(parts)},
+        orient="row",
+        infer_schema_length=None,  # a key of numbers and text is read as text, as str() does
+        strict=False,
+    )
+    raw = raw.with_columns(_instants(raw["time"]))
+    numbered = _numbered(raw, parts, windows)
+    observations = numbered.join(
+        pl.DataFrame(
+            {
+                "series": range(len(windows)),
+                "low": [w[0] for w in windows.values()],
+                "high": [w[1] for w in windows.values()],
+            },
+            schema={"series": pl.Int64, "low": _UTC, "high": _UTC},
+        ),
+        on="series",
+    ).filter((pl.col("time") >= pl.col("low")) & (pl.col("time") < pl.col("high")))
+    newest = observations.sort("series", "time", "_id").group_by("series").agg(pl.col("_id").last())
+    places = _places(connection, layout, newest["_id"].to_list())
+    named = {}
+    ordered = list(windows)
+    for number, row_id in newest.iter_rows():
+        key = ordered[number]
+        name, lon, lat = places.get(row_id, (None, None, None))
         point = (float(lon), float(lat)) if lon is not None and lat is not None else (None, None)
-        series = Series(key, str(name or " ".join(key)), point[0], point[1])
-        found[key] = ([(moment, figure) for moment, _, figure, _ in rows], series)
+        named[key] = (number, Series(key, str(name or " ".join(key)), point[0], point[1]))
+    return observations.select("series", "time", "value"), named
+
+
+_UTC = pl.Datetime("us", "UTC")
+
+
+STORED = "%Y-%m-%d %H:%M:%S%.f"  # how SQLAlchemy writes a time into SQLite
+
+
+def _instants(times: pl.Series) -> pl.Series:
+    """Stored times as UTC instants: SQLite's text parsed at once, a server's datetimes
+    converted; anything else read one by one as `instant` reads it."""
+    if times.dtype == pl.Utf8:
+        for form in (STORED, None):
+            parsed = times.str.to_datetime(form, time_unit="us", time_zone="UTC", strict=False)
+            if parsed.null_count() == times.null_count():
+                return parsed
+    elif isinstance(times.dtype, pl.Datetime):
+        if times.dtype.time_zone is None:
+            return times.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return times.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    return pl.Series(times.name, [instant(v) for v in times.to_list()], dtype=_UTC)
+
+
+def _numbered(
+    raw: pl.DataFrame, parts: list[str], windows: dict[tuple[str, ...], Window]
+) -> pl.DataFrame:
+    """Rows of the series in `windows`, each numbered by its series' place there (a key is
+    its parts as Python writes them: each distinct stored key is named once)."""
+    place = {key: number for number, key in enumerate(windows)}
+    distinct = raw.select(parts).unique()
+    numbers = [
+        place.get(tuple(str(part) for part in stored), -1) for stored in distinct.iter_rows()
+    ]
+    return raw.join(
+        distinct.with_columns(series=pl.Series(numbers, dtype=pl.Int64)),
+        on=parts,
+        nulls_equal=True,
+    ).filter(pl.col("series") >= 0)
+
+
+def _places(
+    connection: sa.Connection, layout: records.Layout, row_ids: list[int]
+) -> dict[int, tuple[Any, Any, Any]]:
+    """The station name, longitude and latitude of some rows, by row id."""
+    table = layout.table
+    named = [
+        table.c[column] if column else sa.null()
+        for column in (layout.columns.get("station_name"), layout.lon, layout.lat)
+    ]
+    found: dict[int, tuple[Any, Any, Any]] = {}
+    for start in range(0, len(row_ids), NAMES):
+        chosen = row_ids[start : start + NAMES]
+        query = sa.select(table.c["_id"], *named).where(table.c["_id"].in_(chosen))
+        found.update((row[0], tuple(row[1:])) for row in connection.execute(query))
     return found
 
 

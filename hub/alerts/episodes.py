@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from hub.alerts.rules import Rule
 
 JUST_BEFORE = timedelta(microseconds=1)
@@ -87,6 +89,68 @@ def periods_of(rule: Rule, observations: Iterable[tuple[datetime, float]]) -> li
             continue
         mean = sum(v for _, v in values) / len(values)
         found.append(Period(start, mean, len(values), max(m for m, _ in values)))
+    return found
+
+
+def period_frame(rule: Rule, observations: pl.DataFrame) -> pl.DataFrame:
+    """The judged periods of many series at once, what `periods_of` gives each: from columns
+    `series` (any id), `time` (UTC) and `value`, one row per period (`series`, `start`,
+    `value`, `count`, `last_seen`) in series then time order. Periods are found per quarter
+    hour (a batch's series share their quarters), so the time zone is asked once a quarter."""
+    time = pl.col("time")
+    if rule.aggregation == "none":
+        placed = observations.with_columns(start=time)
+    else:
+        shifted = time - pl.duration(microseconds=1) if rule.stamped == "end" else time
+        quarter = shifted.dt.epoch("us") // (QUARTER * 1_000_000) * QUARTER
+        placed = observations.with_columns(quarter=quarter)
+        quarters = placed["quarter"].unique().to_list()
+        starts = pl.DataFrame(
+            {
+                "quarter": quarters,
+                "start": [_local_floor(rule.timezone, rule.aggregation, q) for q in quarters],
+            },
+            schema={"quarter": pl.Int64, "start": pl.Datetime("us", "UTC")},
+        )
+        placed = placed.join(starts, on="quarter", how="left")
+    periods = placed.group_by("series", "start").agg(
+        value=pl.col("value").mean(), count=pl.len(), last_seen=time.max()
+    )
+    return periods.filter(pl.col("count") >= rule.min_count).sort("series", "start")
+
+
+def episodes_by_series(rule: Rule, observations: pl.DataFrame) -> dict[object, list[Episode]]:
+    """The exceedance episodes of many series at once (columns as `period_frame` takes them),
+    by series: what `episodes_of(rule, periods_of(rule, ...))` gives each. Only the periods of
+    an episode, and the one that ends it, become Python objects."""
+    value, series, limit = pl.col("value"), pl.col("series"), rule.threshold
+    over = {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}
+    same = (series == series.shift(1)).fill_null(False)
+    periods = period_frame(rule, observations).with_columns(over=over[rule.comparison])
+    marked = periods.with_columns(
+        run=(~same | (pl.col("over") != pl.col("over").shift(1)).fill_null(True)).cum_sum()
+    ).filter(pl.col("over") | (pl.col("over").shift(1).fill_null(False) & same))
+    found: dict[object, list[Episode]] = {}
+    running: list[Period] = []
+    owner: object = None
+    run_of: object = None
+
+    def close(end: Period | None) -> None:
+        found.setdefault(owner, []).append(Episode(tuple(running), end))
+        running.clear()
+
+    columns = ("series", "start", "value", "count", "last_seen", "over", "run")
+    for key, start, mean, count, last_seen, exceeding, run in marked.select(columns).iter_rows():
+        period = Period(start, mean, count, last_seen)
+        if not exceeding:  # the first period back under the threshold: the episode's end
+            close(period)
+            continue
+        if running and run != run_of:  # the last run of the series before: never ended
+            close(None)
+        running.append(period)
+        owner, run_of = key, run
+    if running:
+        close(None)
     return found
 
 
