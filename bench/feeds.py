@@ -4,6 +4,7 @@ bare asyncio broadcast of the same events to as many in-process queues in the sa
 
     .venv/bin/python -m bench.feeds [--subscribers 1000] [--rate 1000] [--seconds 60]
                                     [--idle 2000] [--clients 4] [--skip-replicas]
+                                    [--loop auto|asyncio|uvloop]
 
 Everything runs on this machine: a PostgreSQL schema of its own (HUB_BENCH_DATABASE_URL, default
 postgresql://127.0.0.1:5432/test; dropped at the end), a private `redis-server` on a free port,
@@ -19,6 +20,10 @@ Ctrl-C or SIGTERM (and killed by the kernel if the bench is killed outright).
 3. two replicas: the same with a second `hub serve`; subscribers alternate between the two.
 4. idle: `--idle` streams that no event matches, opened on one `hub serve`: its resident memory
    before and after.
+
+`--loop` is the event loop uvicorn runs the servers on: `auto` (`hub serve` as it is: uvloop when
+installed), or `asyncio` / `uvloop` forced, to compare the two in alternate runs. The bare side and
+the client processes always run on asyncio's own loop, whatever the servers use.
 
 Each client knows from the event numbers which events its filters match: lost events are
 those it should have received and had not once deliveries stopped (no event for 20 s after the
@@ -65,6 +70,12 @@ from hub.db import get_engine, make_engine, normalise_url, reset_engines, upgrad
 log = logging.getLogger("bench.feeds")
 HUB = Path(sys.executable).with_name("hub")
 BATCH_SECONDS = 0.05  # the publisher commits a batch this often
+# `hub serve` with uvicorn's event loop forced to the one named first (sys.argv[1]).
+SERVE_ON_LOOP = (
+    "import functools, sys, uvicorn; "
+    "uvicorn.run = functools.partial(uvicorn.run, loop=sys.argv.pop(1)); "
+    "from hub.cli import app; app()"
+)
 STALL_SECONDS = 20.0  # after the last batch: counting starts once no event arrived for this long
 DRAIN_LIMIT_SECONDS = 300.0  # ... or after this, whatever still flows
 
@@ -85,6 +96,7 @@ class Figures:
     publish_seconds: float
     cpu: float  # CPU seconds of the server processes (bare: of its loop) from start to count
     starved: float = 0.0  # seconds the server's threads were runnable but waited for a CPU
+    loop: str = "asyncio"  # the event loop it ran on
 
     def cut(self, share: float) -> float:
         """The latency below which `share` of the deliveries fall, in ms."""
@@ -195,8 +207,9 @@ def entry(event: Any, stamp: float) -> dict[str, Any]:
 class Bench:
     """The services a run starts and stops: a schema, a Redis, `hub serve` processes."""
 
-    def __init__(self, work: Path, database: str) -> None:
+    def __init__(self, work: Path, database: str, loop: str = "auto") -> None:
         self.work = work
+        self.loop = loop  # uvicorn's event loop in the servers (auto: as `hub serve` has it)
         self.children = Children()
         self.key = secrets.token_urlsafe(48)
         self.schema = f"bench_feeds_{uuid.uuid4().hex[:10]}"
@@ -240,7 +253,10 @@ class Bench:
             "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
         }
         log_file = self.work / f"serve-{name}.log"
-        process = self.children.start([str(HUB), "serve", "--port", str(port)], env, log_file)
+        command = [str(HUB)]
+        if self.loop != "auto":
+            command = [sys.executable, "-c", SERVE_ON_LOOP, self.loop]
+        process = self.children.start([*command, "serve", "--port", str(port)], env, log_file)
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, "/healthz", process, log_file)
         return url, process.pid
@@ -366,6 +382,7 @@ def through_hub(
         spent,
         sum(cpu_seconds(pid) for pid in pids) - cpu,
         sum(waited_seconds(pid) for pid in pids) - starved,
+        event_loop(pids[0]),
     )
 
 
@@ -386,6 +403,11 @@ def waited_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def event_loop(pid: int) -> str:
+    """The event loop a server runs on: uvloop if it loaded uvloop's library, else asyncio's."""
+    return "uvloop" if "/uvloop/" in Path(f"/proc/{pid}/maps").read_text() else "asyncio"
+
+
 def idle_memory(bench: Bench, url: str, pid: int, args: argparse.Namespace) -> tuple[int, int]:
     """The server's RSS (KiB) before and after `--idle` streams that nothing matches."""
     time.sleep(1.0)
@@ -403,8 +425,8 @@ def idle_memory(bench: Bench, url: str, pid: int, args: argparse.Namespace) -> t
 def report(rows: list[Figures], args: argparse.Namespace, idle: tuple[int, int] | None) -> None:
     bare = rows[0]
     print(
-        f"\n{args.subscribers} subscribers, {args.rate} events/s for {args.seconds:g} s "
-        f"(load average {load_average()})"
+        f"\n{args.subscribers} subscribers, {args.rate} events/s for {args.seconds:g} s, "
+        f"servers on {rows[-1].loop} (load average {load_average()})"
     )
     print(
         "| side | p50 ms | p99 ms | p99 / bare | delivered | expected | lost | dup "
@@ -428,8 +450,9 @@ def report(rows: list[Figures], args: argparse.Namespace, idle: tuple[int, int] 
             f"{after / 1024:.1f} MiB (+{each:.1f} KiB each)"
         )
     if args.json:
-        summary = {
+        summary: dict[str, Any] = {
             row.name: {
+                "loop": row.loop,
                 "p50_ms": row.cut(0.5),
                 "p99_ms": row.cut(0.99),
                 "received": row.received,
@@ -463,13 +486,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--skip-replicas", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="uvicorn's event loop in the servers (auto: uvloop when installed)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not shutil.which("redis-server"):
         raise SystemExit("bench/feeds needs redis-server (make services installs it)")
     database = os.environ.get("HUB_BENCH_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
     work = Path(tempfile.mkdtemp(prefix="hub-bench-feeds-"))
-    bench = Bench(work, database)
+    bench = Bench(work, database, args.loop)
     keep = False
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(1))
