@@ -865,10 +865,23 @@ def match_expression(words: list[wording.Word], part: str | None, syntax: _Synta
 
     clauses = []
     for word in words:
-        options = [any_of(word.stems)] if word.stems else []
-        options += ["(" + syntax.both.join(any_of(s) for s in name) + ")" for name in word.synonyms]
+        options = ["(" + syntax.both.join(any_of(s) for s in way) + ")" for way in _ways(word)]
         clauses.append("(" + syntax.either.join(options) + ")")
     return syntax.both.join(clauses)
+
+
+def _ways(word: wording.Word) -> list[tuple[tuple[str, ...], ...]]:
+    """The ways a word matches, each parts that must all appear (a part: any of its stems). Its
+    one-part ways are one part, each term once, and a way with a part made of those terms is
+    left out: it matches no more, and would have FTS5 score the same terms again (`énergie`:
+    ten phrases to score on every hit, three without the repeats)."""
+    single = [*word.stems, *(term for name in word.synonyms if len(name) == 1 for term in name[0])]
+    alone = tuple(dict.fromkeys(single))
+    ways: list[tuple[tuple[str, ...], ...]] = [(alone,)] if alone else []
+    for name in dict.fromkeys(word.synonyms):
+        if len(name) > 1 and not any(part and set(part) <= set(alone) for part in name):
+            ways.append(name)
+    return ways
 
 
 def _everything(query: Query) -> bool:

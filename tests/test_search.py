@@ -3,13 +3,14 @@ catalogue, and blind to what a caller may not read — on SQLite (FTS5) and Post
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from hub import search, searchindex
+from hub import search, searchindex, wording
 from hub.access import Actor
 from hub.models import Dataset, Organization, Resource
 from hub.search import AllOf, AnyOf, Between, Equals, Not, Query, Words
@@ -165,6 +166,52 @@ def test_enum_labels_are_synonyms_of_their_code(catalogue):
     assert matching(catalogue, "dioxyde d'azote") == {"atmo-no2-hourly"}
     assert matching(catalogue, "particules fines PM2,5") == {"atmo-pm25"}
     assert matching(catalogue, "fine particles PM2.5") == {"atmo-pm25"}
+
+
+@pytest.mark.parametrize(
+    "text", ["énergie", "énergie active", "dioxyde d'azote", "no2", "particules fines", "pm2.5"]
+)
+def test_each_term_is_scored_once_and_matches_as_every_synonym_would(catalogue, text):
+    """A synonym holding one of the word's own terms (`énergie active` for `énergie`) matches
+    nothing more: it is left out, and each term is named once, so the store scores it once.
+    What matches is what every way of the word, written out in full, matches."""
+    with Session(catalogue) as session:
+        session.add(dataset("active", "Puissance active", description="Énergie active"))
+        session.add(dataset("energy", "Energy", description="Consommation d'énergie"))
+        session.add(dataset("nitrogen", "Nitrogen dioxide near roads"))  # no `no2` in it
+        session.commit()
+    sqlite = catalogue.dialect.name == "sqlite"
+    syntax = search.FTS5 if sqlite else search.TSQUERY
+    words = wording.query_words(text, search.synonyms())
+    expression = search.match_expression(words, None, syntax)
+    quoted = re.findall(r"[\"'](\w+)[\"']", expression)
+    assert len(quoted) == len(set(quoted)), expression
+
+    def any_of(stems: tuple[str, ...]) -> str:
+        return "(" + syntax.either.join(syntax.term.format(stem=s, part="") for s in stems) + ")"
+
+    every_way = syntax.both.join(
+        "(" + syntax.either.join(
+            [any_of(w.stems)] * bool(w.stems)
+            + ["(" + syntax.both.join(any_of(p) for p in n) + ")" for n in w.synonyms]
+        ) + ")"
+        for w in words
+    )  # fmt: skip
+
+    def hits(match: str) -> set[str]:
+        if sqlite:
+            statement = sa.text(
+                "SELECT d.id FROM searchdoc d JOIN searchfts f ON f.rowid = d.id "
+                "WHERE searchfts MATCH :m"
+            )
+        else:
+            statement = sa.text(
+                "SELECT id FROM searchdoc WHERE document @@ to_tsquery('simple', :m)"
+            )
+        with catalogue.connect() as connection:
+            return {str(row[0]) for row in connection.execute(statement, {"m": match})}
+
+    assert hits(expression) == hits(every_way) != set(), (expression, every_way)
 
 
 def test_organization_and_schema_fields_are_searched(catalogue):
