@@ -398,6 +398,9 @@ def _executemany_upsert(
     return connection.connection.driver_connection.total_changes - before  # type: ignore[union-attr]
 
 
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%6f"  # a time as SQLAlchemy's SQLite types hold it
+
+
 def _sqlite_values(frame: pl.DataFrame) -> list[pl.Expr]:
     """Format temporal columns the way SQLAlchemy's SQLite types read them back."""
     exprs = []
@@ -406,7 +409,7 @@ def _sqlite_values(frame: pl.DataFrame) -> list[pl.Expr]:
             col = pl.col(name)
             if dtype.time_zone:
                 col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            exprs.append(col.dt.strftime("%Y-%m-%d %H:%M:%S.%6f").alias(name))
+            exprs.append(col.dt.strftime(SQLITE_DATETIME).alias(name))
         elif dtype == pl.Date:
             exprs.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
         elif dtype == pl.Time:

@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from test_alerts_cap import CAP, cap_xsd, current_keys
 
 from hub import catalogue
-from hub.alerts import current, derived, document
-from hub.alerts.episodes import Episode, episodes_by_series, episodes_of, periods_of
-from hub.alerts.rules import BUNDLED, RuleError, load_rules, read_rule
+from hub.alerts import current, derived, document, moments
+from hub.alerts.episodes import Episode, Period, episodes_by_series, period_frame, period_start
+from hub.alerts.rules import BUNDLED, Rule, RuleError, load_rules, read_rule
 from hub.batches import Batch, Publisher
 from hub.config import get_settings
 from hub.models import Dataset, Event
@@ -330,13 +330,52 @@ def test_a_daily_mean_counts_the_hours_of_local_days_across_a_clock_change() -> 
     (rule,) = [r for r in load_rules([BUNDLED]) if r.id == "pm10-daily-information"]
     spring = datetime(2026, 3, 29, tzinfo=PARIS)  # 23 hours long in Paris
     ends = [spring.astimezone(UTC) + timedelta(hours=n + 1) for n in range(23 + 24)]
-    found = periods_of(rule, [(end, 60.0 if n < 23 else 40.0) for n, end in enumerate(ends)])
-    assert [(p.start, p.count) for p in found] == [
+    frame = one_series([(end, 60.0 if n < 23 else 40.0) for n, end in enumerate(ends)])
+    found = period_frame(rule, frame)
+    assert list(zip(found["start"], found["count"], strict=True)) == [
         (spring.astimezone(UTC), 23),
         (datetime(2026, 3, 30, tzinfo=PARIS).astimezone(UTC), 24),
     ]
-    (episode,) = episodes_of(rule, found)
-    assert episode.start == spring.astimezone(UTC) and episode.end == found[1]
+    ((episode,),) = episodes_by_series(rule, frame).values()
+    assert episode.start == spring.astimezone(UTC)
+    assert episode.end is not None and episode.end.start == found["start"][1]
+
+
+def one_series(values: list[tuple[datetime, float]], number: int = 0) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(number, moment, value) for moment, value in values],
+        schema={"series": pl.Int64, "time": pl.Datetime("us", "UTC"), "value": pl.Float64},
+        orient="row",
+    )
+
+
+def periods_alone(rule: Rule, observations: list[tuple[datetime, float]]) -> list[Period]:
+    """The oracle: one series' judged periods, one observation at a time in plain Python."""
+    gathered: dict[datetime, list[tuple[datetime, float]]] = {}
+    for moment, value in observations:
+        gathered.setdefault(period_start(rule, moment), []).append((moment, value))
+    found = []
+    for start in sorted(gathered):
+        values = gathered[start]
+        if len(values) >= rule.min_count:
+            mean = sum(v for _, v in values) / len(values)
+            found.append(Period(start, mean, len(values), max(m for m, _ in values)))
+    return found
+
+
+def episodes_alone(rule: Rule, periods: list[Period]) -> list[Episode]:
+    """The oracle: runs of consecutive periods over the threshold, and the period ending each."""
+    found: list[Episode] = []
+    running: list[Period] = []
+    for period in periods:
+        if rule.exceeds(period.value):
+            running.append(period)
+        elif running:
+            found.append(Episode(tuple(running), period))
+            running = []
+    if running:
+        found.append(Episode(tuple(running), None))
+    return found
 
 
 RULE_VARIANTS = {
@@ -356,9 +395,9 @@ RULE_VARIANTS = {
 @pytest.mark.parametrize("changes", RULE_VARIANTS.values(), ids=list(RULE_VARIANTS))
 def test_many_series_judged_at_once_give_what_each_judged_alone_gives(changes: dict) -> None:
     """`judge` gathers periods and episodes of every series of a run in polars; each series
-    must get exactly the periods and episodes of the one-series reference (`periods_of`,
-    `episodes_of`): across clock changes, in zones with half-hour offsets, with values on the
-    threshold, times on period boundaries, repeated times and periods too thin to judge."""
+    must get exactly the periods and episodes of a one-series oracle in plain Python: across
+    clock changes, in zones with half-hour offsets, with values on the threshold, times on
+    period boundaries, repeated times and periods too thin to judge."""
     (rule,) = [r for r in load_rules([BUNDLED]) if r.id == "pm10-daily-information"]
     rule = dataclasses.replace(rule, **changes)
     rng = random.Random(20261203)
@@ -373,15 +412,11 @@ def test_many_series_judged_at_once_give_what_each_judged_alone_gives(changes: d
                 timedelta(hours=rng.randint(2, 30)), timedelta(microseconds=1)
             ])  # fmt: skip
             values.append((moment, rng.choice([50.0, 10.0, 49.9, 80.0, rng.uniform(0, 100)])))
-    frame = pl.DataFrame(
-        [(n, moment, value) for n, values in series.items() for moment, value in values],
-        schema={"series": pl.Int64, "time": pl.Datetime("us", "UTC"), "value": pl.Float64},
-        orient="row",
-    )
+    frame = pl.concat([one_series(values, n) for n, values in series.items()])
     at_once = episodes_by_series(rule, frame)
     judged = 0
     for number, values in series.items():
-        alone = episodes_of(rule, periods_of(rule, values))
+        alone = episodes_alone(rule, periods_alone(rule, values))
         assert _shapes(at_once.get(number, [])) == _shapes(alone), number
         judged += len(alone)
     assert judged > 20  # the data gives episodes to compare, ended and running
@@ -398,9 +433,9 @@ def test_many_series_judged_at_once_give_what_each_judged_alone_gives(changes: d
     ids=["sqlite-text", "mixed-text", "aware", "naive"],
 )
 def test_stored_times_are_read_at_once_as_instant_reads_each(stored: list) -> None:
-    times = derived._instants(pl.Series("time", stored, strict=False))
+    times = moments.instants(pl.Series("time", stored, strict=False))
     assert times.dtype == pl.Datetime("us", "UTC")
-    assert times.to_list() == [derived.instant(value) for value in stored]
+    assert times.to_list() == [moments.instant(value) for value in stored]
 
 
 def _shapes(episodes: list[Episode]) -> list[tuple]:

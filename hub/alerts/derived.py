@@ -26,16 +26,9 @@ from sqlmodel import Session
 from hub import catalogue, reading, records, selection
 from hub.access import ANONYMOUS
 from hub.alerts.document import with_document
-from hub.alerts.episodes import (
-    Episode,
-    episodes_by_series,
-    episodes_of,
-    period_length,
-    period_start,
-    periods_of,
-)
+from hub.alerts.episodes import Episode, episodes_by_series, period_length, period_start
 from hub.alerts.messages import Row, Series, alert_row, cancel_row, identifier_of, series_prefix
-from hub.alerts.moments import instant
+from hub.alerts.moments import INSTANTS, instant, instants
 from hub.alerts.rules import Rule, read_rules
 from hub.batches import Batch, GridBatch, MetadataBatch, Publisher
 from hub.models import Dataset, HarvestRun
@@ -204,18 +197,6 @@ def _window(rule: Rule, first: datetime, last: datetime, raised: dict[str, Row])
     return start, last + 2 * length
 
 
-def judge_series(
-    rule: Rule,
-    series: Series,
-    observations: list[tuple[datetime, float]],
-    raised: dict[str, Row],
-    now: datetime,
-) -> list[Row]:
-    """The rows one series gives from its (time, value) pairs in time order (`judge` reads
-    many series at once; this is the same judgement, one series at a time)."""
-    return verdicts(rule, series, episodes_of(rule, periods_of(rule, observations)), raised, now)
-
-
 def verdicts(
     rule: Rule, series: Series, episodes: list[Episode], raised: dict[str, Row], now: datetime
 ) -> list[Row]:
@@ -281,7 +262,7 @@ def _readings(
         infer_schema_length=None,  # a key of numbers and text is read as text, as str() does
         strict=False,
     )
-    raw = raw.with_columns(_instants(raw["time"]))
+    raw = raw.with_columns(instants(raw["time"]))
     numbered = _numbered(raw, parts, windows)
     observations = numbered.join(
         pl.DataFrame(
@@ -290,7 +271,7 @@ def _readings(
                 "low": [w[0] for w in windows.values()],
                 "high": [w[1] for w in windows.values()],
             },
-            schema={"series": pl.Int64, "low": _UTC, "high": _UTC},
+            schema={"series": pl.Int64, "low": INSTANTS, "high": INSTANTS},
         ),
         on="series",
     ).filter((pl.col("time") >= pl.col("low")) & (pl.col("time") < pl.col("high")))
@@ -304,27 +285,6 @@ def _readings(
         point = (float(lon), float(lat)) if lon is not None and lat is not None else (None, None)
         named[key] = (number, Series(key, str(name or " ".join(key)), point[0], point[1]))
     return observations.select("series", "time", "value"), named
-
-
-_UTC = pl.Datetime("us", "UTC")
-
-
-STORED = "%Y-%m-%d %H:%M:%S%.f"  # how SQLAlchemy writes a time into SQLite
-
-
-def _instants(times: pl.Series) -> pl.Series:
-    """Stored times as UTC instants: SQLite's text parsed at once, a server's datetimes
-    converted; anything else read one by one as `instant` reads it."""
-    if times.dtype == pl.Utf8:
-        for form in (STORED, None):
-            parsed = times.str.to_datetime(form, time_unit="us", time_zone="UTC", strict=False)
-            if parsed.null_count() == times.null_count():
-                return parsed
-    elif isinstance(times.dtype, pl.Datetime):
-        if times.dtype.time_zone is None:
-            return times.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-        return times.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
-    return pl.Series(times.name, [instant(v) for v in times.to_list()], dtype=_UTC)
 
 
 def _numbered(

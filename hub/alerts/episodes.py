@@ -10,7 +10,6 @@ judged: they neither extend nor end an episode.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -77,25 +76,10 @@ def _local_floor(timezone: str, aggregation: str, quarter: int) -> datetime:
     return floor.astimezone(UTC)
 
 
-def periods_of(rule: Rule, observations: Iterable[tuple[datetime, float]]) -> list[Period]:
-    """The judged periods of a series, in time order."""
-    gathered: dict[datetime, list[tuple[datetime, float]]] = {}
-    for moment, value in observations:
-        gathered.setdefault(period_start(rule, moment), []).append((moment, value))
-    found = []
-    for start in sorted(gathered):
-        values = gathered[start]
-        if len(values) < rule.min_count:
-            continue
-        mean = sum(v for _, v in values) / len(values)
-        found.append(Period(start, mean, len(values), max(m for m, _ in values)))
-    return found
-
-
 def period_frame(rule: Rule, observations: pl.DataFrame) -> pl.DataFrame:
-    """The judged periods of many series at once, what `periods_of` gives each: from columns
-    `series` (any id), `time` (UTC) and `value`, one row per period (`series`, `start`,
-    `value`, `count`, `last_seen`) in series then time order. Periods are found per quarter
+    """The judged periods of many series at once: from columns `series` (any id), `time` (UTC)
+    and `value`, one row per period (`series`, `start`, `value` the mean, `count`, `last_seen`)
+    in series then time order. Periods are found per quarter
     hour (a batch's series share their quarters), so the time zone is asked once a quarter."""
     time = pl.col("time")
     if rule.aggregation == "none":
@@ -121,8 +105,8 @@ def period_frame(rule: Rule, observations: pl.DataFrame) -> pl.DataFrame:
 
 def episodes_by_series(rule: Rule, observations: pl.DataFrame) -> dict[object, list[Episode]]:
     """The exceedance episodes of many series at once (columns as `period_frame` takes them),
-    by series: what `episodes_of(rule, periods_of(rule, ...))` gives each. Only the periods of
-    an episode, and the one that ends it, become Python objects."""
+    by series, each in time order. Only the periods of an episode, and the one that ends it,
+    become Python objects."""
     value, series, limit = pl.col("value"), pl.col("series"), rule.threshold
     over = {">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}
     same = (series == series.shift(1)).fill_null(False)
@@ -151,19 +135,4 @@ def episodes_by_series(rule: Rule, observations: pl.DataFrame) -> dict[object, l
         owner, run_of = key, run
     if running:
         close(None)
-    return found
-
-
-def episodes_of(rule: Rule, periods: list[Period]) -> list[Episode]:
-    """The exceedance episodes of judged periods in time order."""
-    found: list[Episode] = []
-    running: list[Period] = []
-    for period in periods:
-        if rule.exceeds(period.value):
-            running.append(period)
-        elif running:
-            found.append(Episode(tuple(running), period))
-            running = []
-    if running:
-        found.append(Episode(tuple(running), None))
     return found
