@@ -55,10 +55,11 @@ from api_common import (
     start_hub,
     use_database,
 )
+from sqlmodel import Session
 
-from hub import searchindex, wording
+from hub import search, searchcache, searchindex, wording
 from hub.api.ckan.search import FACETS
-from hub.db import get_engine, reset_engines, upgrade
+from hub.db import get_engine, make_engine, reset_engines, upgrade
 from hub.schemas import find_schema
 from hub.search import FTS5, match_expression, synonyms  # the hub's own FTS5 expression
 from hub.searchindex import DATASETS, ORGANIZATIONS, RESOURCES
@@ -676,6 +677,47 @@ def cold_texts(
     return {"one common word, cold": words[:count], "two common words, cold": pairs}
 
 
+def ranking_in_process(database: Path, words: dict[str, list[tuple[str, int]]]) -> None:
+    """The cold words again, in this process: `hub.search.find` ranking through the term
+    postings and through FTS5's bm25() (the path a query with a multi-word synonym takes), each
+    word once per way with the kept hits dropped, the way that goes first alternating, every
+    document already in the process's copy. Both ways must give the same page and facets."""
+    engine = make_engine(f"sqlite:///{database}")
+    posted = search._posted
+    facets = tuple(FACETS)
+
+    def timed(text: str, postings: bool) -> tuple[float, search.Found]:
+        search._posted = posted if postings else lambda *_: None  # type: ignore[assignment]
+        searchcache._held_for(engine).results = searchcache._Results()
+        with Session(engine) as session:
+            started = time.perf_counter()
+            found = search.find(session, search.Query(text=text, limit=ROWS, facets=facets))
+            return time.perf_counter() - started, found
+
+    try:
+        with Session(engine) as session:
+            search.find(session, search.Query(limit=ROWS, facets=facets))  # the copy, whole
+        print(f"\nRanking in this process (hub.search.find, ms), load {load_average()}:")
+        for group, texts in words.items():
+            samples: dict[bool, list[float]] = {True: [], False: []}
+            for index, (text, _) in enumerate(texts):
+                found = {}
+                for postings in (True, False) if index % 2 else (False, True):
+                    spent, found[postings] = timed(text, postings)
+                    samples[postings].append(spent)
+                if found[True] != found[False]:
+                    raise SystemExit(f"the postings and FTS5 rank {text!r} differently")
+            fts5, ours = percentiles(samples[False]), percentiles(samples[True])
+            print(
+                f"  {group} ({len(texts)}): FTS5 bm25() p50 {fts5[0]:.1f} p95 {fts5[1]:.1f}; "
+                f"term postings p50 {ours[0]:.1f} p95 {ours[1]:.1f}; postings / FTS5 p50 "
+                f"{ours[0] / fts5[0]:.2f}× p95 {ours[1] / fts5[1]:.2f}×; same pages and facets"
+            )
+    finally:
+        search._posted = posted
+        engine.dispose()
+
+
 def agreement(kind: Kind, hub: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int, str]:
     """Both sides' hit counts, and whether their facets (and, unranked, their pages) agree."""
     if not hub.get("success"):
@@ -876,9 +918,10 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
     ids = random.Random(SEED).sample(every, min(2000, len(every)))
     all_kinds = kinds(twentieth)
     asked = {expression(kind.hub["q"]) for kind in all_kinds if kind.text}
+    cold_words = cold_texts(database, args.datasets, asked, args.requests)
     cold_groups = {
         group: [text_kind(f"{group}: {text}", text) for text, _ in texts]
-        for group, texts in cold_texts(database, args.datasets, asked, args.requests).items()
+        for group, texts in cold_words.items()
     }
     hub_url, datasette_url = start_servers(children, workdir, dict(os.environ), database)
     hub = httpx.Client(base_url=hub_url, timeout=120, trust_env=False)
@@ -916,10 +959,11 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         f"\nCold: each request words this hub process was never asked (common words in "
         f"{COLD_HITS[0]:.0%}–{COLD_HITS[1]:.0%} of the datasets, pairs of them in "
         f"{COLD_PAIR_HITS[0]:.0%}–{COLD_PAIR_HITS[1]:.0%}, each asked once, both sides, no "
-        "warm-up): FTS5 finds and "
-        "ranks (bm25) every hit, the order and facets are computed afresh.\n"
+        "warm-up): the hub ranks every hit afresh (FTS5's bm25 computed over its term "
+        "postings, hub.searchpostings), the order and facets are computed afresh.\n"
     )
     report_cold(cold_samples, cold_checks)
+    ranking_in_process(database, cold_words)
     print(
         f"\npackage_show under {args.clients} concurrent clients, 2 × {args.load_seconds:g} s "
         f"each, {len(ids)} random ids:\n"

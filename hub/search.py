@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
 
-from hub import access, schemas, searchcache, wording
+from hub import access, schemas, searchcache, searchpostings, wording
 from hub.access import ANONYMOUS, Actor
 from hub.api.shapes import DEFAULT_STALE_AFTER, STALE_AFTER
 from hub.models import Dataset
@@ -348,7 +348,7 @@ def _held_conditions(
             continue
         if isinstance(part, Everything):
             continue
-        if isinstance(part, Words) and not wording.query_words(part.text, synonyms()):
+        if isinstance(part, Words) and not query_words(part.text):
             continue
         options = part.parts if isinstance(part, AnyOf) else (part,)
         if not options or not all(
@@ -560,6 +560,19 @@ def _from() -> sa.Select[Any]:
     )
 
 
+def query_words(text: str) -> tuple[wording.Word, ...]:
+    """The words of a query text (a search reads them up to six times: the short texts people
+    type are kept, a long one is not held in memory)."""
+    if len(text) <= 200:
+        return _query_words(text)
+    return tuple(wording.query_words(text, synonyms()))
+
+
+@lru_cache(maxsize=4096)
+def _query_words(text: str) -> tuple[wording.Word, ...]:
+    return tuple(wording.query_words(text, synonyms()))
+
+
 @lru_cache(maxsize=1)
 def synonyms() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
     """Each name of every enum value in the schemas → all the names of that value."""
@@ -574,6 +587,9 @@ class _Compiler:
         self.sqlite = connection.dialect.name == "sqlite"
         self._whole: ColumnElement[bool] | None = None
         self.ranked: list[str] = []  # the match expressions that relevance is computed from
+        # Each ranked expression as words of alternative terms and the part they are sought in,
+        # when SQLite's term postings can rank it (None when a word has a multi-word synonym).
+        self.posted: list[tuple[list[tuple[str, ...]], str | None] | None] = []
         self.compiled = False
 
     def conditions(self, query: Query, skip_filter: str | None) -> ColumnElement[bool]:
@@ -640,6 +656,10 @@ class _Compiler:
         statement = self.scores()
 
         def read() -> tuple[np.ndarray, np.ndarray]:
+            if self.sqlite and len(self.posted) == 1 and self.posted[0] is not None:
+                terms, part = self.posted[0]
+                weights = [WEIGHTS[p] for p in PARTS]
+                return searchpostings.scores(self.connection, terms, part, weights)
             found = searchcache.rows(self.connection, statement)
             return (
                 np.fromiter((r[0] for r in found), np.int64, len(found)),
@@ -683,12 +703,13 @@ class _Compiler:
         return sa.not_(self.condition(condition.part))
 
     def words(self, condition: Words, ranked: bool) -> ColumnElement[bool]:
-        words = wording.query_words(condition.text, synonyms())
+        words = list(query_words(condition.text))
         if not words:
             return sa.true()
         expression = match_expression(words, condition.part, FTS5 if self.sqlite else TSQUERY)
         if ranked:
             self.ranked.append(expression)
+            self.posted.append(_posted(words, condition.part))
         if self.sqlite:
             inner = sa.text("SELECT rowid FROM searchfts WHERE searchfts MATCH :m").bindparams(
                 sa.bindparam("m", expression, unique=True)
@@ -884,6 +905,22 @@ def _ways(word: wording.Word) -> list[tuple[tuple[str, ...], ...]]:
     return ways
 
 
+def _posted(
+    words: list[wording.Word], part: str | None
+) -> tuple[list[tuple[str, ...]], str | None] | None:
+    """Words as `searchpostings.scores` ranks them: each word its alternative terms, when every
+    word is matched one way. A multi-word synonym is left to FTS5: for a document where only
+    some of its words appear, FTS5 may still count their instances in its bm25 (as its AND's
+    cursors stand), which arrays of postings cannot tell."""
+    terms = []
+    for word in words:
+        ways = _ways(word)
+        if len(ways) != 1 or len(ways[0]) != 1:
+            return None
+        terms.append(ways[0][0])
+    return terms, part
+
+
 def _everything(query: Query) -> bool:
     """Whether the query asks for every dataset, counting only facets held in memory."""
     if any(query.filters.values()) or query.bbox is not None or query.updated_since is not None:
@@ -898,7 +935,7 @@ def _everything(query: Query) -> bool:
         if isinstance(part, AllOf):
             parts += part.parts
         elif isinstance(part, Words):
-            if wording.query_words(part.text, synonyms()):
+            if query_words(part.text):
                 return False
         elif not isinstance(part, Everything):
             return False
@@ -917,7 +954,7 @@ def _text_only(query: Query) -> bool:
         part = parts.pop()
         if isinstance(part, AllOf):
             parts += part.parts
-        elif isinstance(part, Words) and not wording.query_words(part.text, synonyms()):
+        elif isinstance(part, Words) and not query_words(part.text):
             continue
         elif not isinstance(part, Everything):
             left.append(part)

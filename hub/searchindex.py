@@ -5,7 +5,8 @@ A dataset has one `searchdoc` row (its words in three weighted parts, and its ex
 organization, tags, formats, licence, access, dates, counts, under CKAN's names). SQLite matches
 the words through the FTS5 table `searchfts` (same rowid), PostgreSQL through the GIN-indexed
 `searchdoc.document` tsvector. The tables are created by migration 0007; nothing here decides who
-may see what (`hub.search` does, through `hub.access`).
+may see what (`hub.search` does, through `hub.access`). On SQLite, each change also goes to the
+term postings (`hub.searchpostings`) that rank plain words without FTS5's bm25().
 
 Every change to these rows also gives one of `searchstate`'s rows (migration 0014) a new random
 `generation`, in the same transaction; the index's generation is their exclusive or.
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 
-from hub import wording
+from hub import searchpostings, wording
 from hub.models import Dataset, Organization, Resource, as_utc
 
 metadata = sa.MetaData()
@@ -63,7 +64,7 @@ ORGANIZATIONS: sa.Table = Organization.__table__  # type: ignore[attr-defined]
 
 # Weighted parts of a dataset's words, as CKAN's boosts (name^4 title^4 tags^2 groups^2 text):
 # FTS5 columns, and PostgreSQL weights A, B, C.
-PARTS = ("title", "keywords", "body")
+PARTS = searchpostings.PARTS
 WEIGHTS = {"title": 4.0, "keywords": 2.0, "body": 1.0}
 PG_DOCUMENT = (
     "setweight(to_tsvector('simple', title), 'A') || "
@@ -81,15 +82,18 @@ def refresh(connection: Connection, dataset_ids: Iterable[str]) -> None:
     ids = sorted(set(dataset_ids))
     if ids:
         _new_generation(connection)
+    change = searchpostings.Change()
     for start in range(0, len(ids), 500):
-        _refresh(connection, ids[start : start + 500])
+        _refresh(connection, ids[start : start + 500], change)
+    if connection.dialect.name == "sqlite":
+        searchpostings.write(connection, change)
 
 
 def rebuild(connection: Connection) -> None:
     """Rewrite every dataset's search rows (after a migration, or to repair the index)."""
     ids = [row[0] for row in connection.execute(sa.select(DATASETS.c.id))]
     _new_generation(connection)
-    _clear(connection, None)
+    _clear(connection, None, searchpostings.Change())
     refresh(connection, ids)
 
 
@@ -100,8 +104,16 @@ def incomplete(connection: Connection) -> bool:
     return datasets != connection.execute(count.select_from(searchdoc)).scalar_one()
 
 
-def _refresh(connection: Connection, ids: list[str]) -> None:
-    _clear(connection, ids)
+def unposted(connection: Connection) -> bool:
+    """Whether SQLite's term postings miss documents of the index (a store from before them)."""
+    if connection.dialect.name != "sqlite":
+        return False
+    documents = connection.execute(sa.select(sa.func.count()).select_from(searchdoc)).scalar_one()
+    return documents != searchpostings.documents(connection)
+
+
+def _refresh(connection: Connection, ids: list[str], change: searchpostings.Change) -> None:
+    _clear(connection, ids, change)
     dataset_t, resource_t = DATASETS, RESOURCES
     datasets = connection.execute(sa.select(dataset_t).where(dataset_t.c.id.in_(ids))).all()
     if not datasets:
@@ -125,6 +137,7 @@ def _refresh(connection: Connection, ids: list[str]) -> None:
         )
         if connection.dialect.name == "sqlite":
             doc["id"] = _new_id()
+            change.add(doc["id"], [doc[part] for part in PARTS])
         docs.append(doc)
         fields += values
     connection.execute(searchdoc.insert(), docs)
@@ -189,12 +202,17 @@ def _new_id() -> int:
     return secrets.randbits(62) + 1
 
 
-def _clear(connection: Connection, ids: list[str] | None) -> None:
-    """Delete the search rows of these datasets (None: of all)."""
+def _clear(connection: Connection, ids: list[str] | None, change: searchpostings.Change) -> None:
+    """Delete the search rows of these datasets (None: of all); their postings leave with
+    `change`."""
     if connection.dialect.name == "sqlite":
         if ids is None:
             connection.execute(sa.text("DELETE FROM searchfts"))
+            searchpostings.clear(connection)
         else:
+            leaving = sa.select(searchdoc.c.id, *(searchdoc.c[p] for p in PARTS))
+            for doc, *parts in connection.execute(leaving.where(searchdoc.c.dataset_id.in_(ids))):
+                change.remove(doc, parts)
             connection.execute(
                 sa.text(
                     "DELETE FROM searchfts WHERE rowid IN "

@@ -1,0 +1,316 @@
+"""Each term's postings, so that SQLite ranks a common word's hits without FTS5's bm25().
+
+FTS5 finds a common word's 20 000 hits in a few milliseconds, but its bm25() then reads every
+hit's positions, one function call per row: 30-40 ms more at 100 000 datasets (bench/README.md).
+The postings hold, for each term of `searchfts`, the documents having it, with its count in each
+weighted part and the document's length in tokens, so `scores` computes the same bm25 over
+arrays, in the order of operations of SQLite's fts5_aux.c (tests/test_search_postings.py holds
+it to FTS5's own scores).
+
+They live in `searchpostings` (migration 0015, SQLite only: PostgreSQL ranks with ts_rank), one
+row per term and segment. A change appends one segment to each term it touches: the documents it
+added, and the ids of those it removed (`gone`; a document id is never handed out twice, so a
+removed one never comes back). A term with MERGE_AT segments has them merged into one, so a
+change costs what it touches and a read stays a few rows. `searchlength` holds the document and
+token counts FTS5's average document length is made of. All of it changes in the transaction
+that changes `searchfts`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+PARTS = ("title", "keywords", "body")  # as hub.searchindex.PARTS, the columns of searchfts
+MERGE_AT = 8  # segments of one term merged into one when a change would make this many
+K1, B = 1.2, 0.75  # FTS5's bm25 constants (fts5_aux.c)
+_DOCS = np.dtype("<i8")
+_COUNTS = np.dtype("<u4")  # each row: the term's count in each part, then the document length
+_WIDTH = len(PARTS) + 1
+_CHUNK = 500  # terms per IN list
+_PENDING = 1_000_000  # numbers gathered in a list before they go into an array
+
+metadata = sa.MetaData()
+searchpostings = sa.Table(
+    "searchpostings",
+    metadata,
+    # Rows appended in rowid order and found through the term's index: a new segment never
+    # lands among the pages of a term's megabyte-long postings.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("term", sa.Text, nullable=False, index=True),
+    sa.Column("docs", sa.LargeBinary, nullable=False),
+    sa.Column("counts", sa.LargeBinary, nullable=False),
+    sa.Column("gone", sa.LargeBinary, nullable=False),
+)
+searchlength = sa.Table(
+    "searchlength",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("documents", sa.BigInteger, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+)
+
+
+class Change:
+    """Documents added to and removed from the index by one change, gathered before writing
+    (as int64 arrays: a whole catalogue's postings are tens of millions of numbers)."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, int] = {}
+        self.documents = 0
+        self.tokens = 0
+        self._added: list[np.ndarray] = []
+        self._removed: list[np.ndarray] = []
+        self._adding: list[int] = []  # term, doc, counts in each part, length; flattened
+        self._removing: list[int] = []  # term, doc; flattened
+
+    def add(self, doc: int, parts: Sequence[str]) -> None:
+        """A document of the index, by its id and its parts' terms (space-separated)."""
+        counted, length = _counted(parts)
+        for term, counts in counted.items():
+            self._adding += (self._term(term), doc, *counts, length)
+        self.documents += 1
+        self.tokens += length
+        if len(self._adding) > _PENDING:
+            self._added.append(np.array(self._adding, np.int64))
+            self._adding = []
+
+    def remove(self, doc: int, parts: Sequence[str]) -> None:
+        """A document leaving the index, with the parts it was added with."""
+        counted, length = _counted(parts)
+        self._removing += (n for term in counted for n in (self._term(term), doc))
+        self.documents -= 1
+        self.tokens -= length
+
+    def added(self) -> np.ndarray:
+        """Rows of term, document, counts and length, sorted by term then document."""
+        rows = np.concatenate([*self._added, np.array(self._adding, np.int64)])
+        rows = rows.reshape(-1, 2 + _WIDTH)
+        return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+
+    def removed(self) -> np.ndarray:
+        """Rows of term and document, sorted by term then document."""
+        rows = np.array(self._removing, np.int64).reshape(-1, 2)
+        return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+
+    def _term(self, term: str) -> int:
+        return self.terms.setdefault(term, len(self.terms))
+
+
+def _counted(parts: Sequence[str]) -> tuple[dict[str, list[int]], int]:
+    """Each term's count in each part, and the document's length. The parts are
+    `wording.index_terms` (folded letters and digits, space-separated), which FTS5's unicode61
+    tokenizer splits on the spaces alone."""
+    counted: dict[str, list[int]] = {}
+    length = 0
+    for index, text in enumerate(parts):
+        terms = text.split()
+        length += len(terms)
+        for term in terms:
+            counts = counted.get(term)
+            if counts is None:
+                counts = counted[term] = [0] * len(PARTS)
+            counts[index] += 1
+    return counted, length
+
+
+def write(connection: Connection, change: Change) -> None:
+    """Append the change to the postings of every term it touches (merging a term's segments
+    when it has MERGE_AT), and to the index's document and token counts."""
+    if change.documents or change.tokens:
+        connection.execute(
+            searchlength.update()
+            .where(searchlength.c.id == 1)
+            .values(
+                documents=searchlength.c.documents + change.documents,
+                tokens=searchlength.c.tokens + change.tokens,
+            )
+        )
+    if not change.terms:
+        return
+    added, removed = change.added(), change.removed()
+    names = np.array(list(change.terms), dtype=object)
+    add_at = _starts(added[:, 0], len(names))
+    gone_at = _starts(removed[:, 0], len(names))
+    segments = _segments(connection, names.tolist())
+    rows, merged = [], []
+    for index, term in enumerate(names.tolist()):
+        new = added[add_at[index] : add_at[index + 1]]
+        gone = removed[gone_at[index] : gone_at[index + 1], 1]
+        docs, counts = new[:, 1], new[:, 2:]
+        if segments.get(term, 0) + 1 >= MERGE_AT:
+            merged.append(term)
+            docs, counts = _merged(_read(connection, term), docs, counts, gone)
+            gone = gone[:0]
+        rows.append(_row(term, docs, counts, gone))
+    for start in range(0, len(merged), _CHUNK):
+        connection.execute(
+            searchpostings.delete().where(searchpostings.c.term.in_(merged[start : start + _CHUNK]))
+        )
+    for start in range(0, len(rows), 5_000):
+        connection.execute(searchpostings.insert(), rows[start : start + 5_000])
+
+
+def clear(connection: Connection) -> None:
+    """Forget every posting (the whole index is being written again)."""
+    connection.execute(searchpostings.delete())
+    connection.execute(searchlength.update().values(documents=0, tokens=0))
+
+
+def documents(connection: Connection) -> int:
+    """The number of documents the postings hold."""
+    statement = sa.select(searchlength.c.documents).where(searchlength.c.id == 1)
+    return int(connection.execute(statement).scalar_one_or_none() or 0)
+
+
+def build(connection: Connection) -> None:
+    """Postings for every document of the index (a store from before they were kept)."""
+    clear(connection)
+    change = Change()
+    statement = sa.text("SELECT id, title, keywords, body FROM searchdoc")
+    for doc, *parts in connection.execute(statement):
+        change.add(doc, parts)
+    write(connection, change)
+
+
+def scores(
+    connection: Connection,
+    words: Sequence[Sequence[str]],
+    part: str | None,
+    weights: Sequence[float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The documents having every word (a word: any of its terms), in one part or in any, and
+    their bm25 as FTS5 gives it for that query with these part weights: each term a phrase, in
+    the query's order; its idf from the documents having it (in that part); its frequency the
+    weighted count of its instances; the document's length in tokens against the average."""
+    total_documents, total_tokens = connection.execute(
+        sa.select(searchlength.c.documents, searchlength.c.tokens).where(searchlength.c.id == 1)
+    ).one()
+    phrases: list[tuple[np.ndarray, np.ndarray]] = []  # each term's documents and counts
+    matched: np.ndarray | None = None
+    column = PARTS.index(part) if part else None
+    for word in words:
+        having = []
+        for term in word:
+            docs, counts = _read(connection, term)
+            if column is not None:
+                keep = counts[:, column] > 0
+                docs, counts = docs[keep], counts[keep]
+            phrases.append((docs, counts))
+            having.append(docs)
+        found = _union(having)
+        matched = found if matched is None else np.intersect1d(matched, found, assume_unique=True)
+    if matched is None or not len(matched) or not total_documents:
+        return np.zeros(0, np.int64), np.zeros(0)
+    average = total_tokens / total_documents
+    weight = np.array(weights, np.float64)
+    length = np.zeros(len(matched))
+    frequencies = []
+    for docs, counts in phrases:
+        if docs is matched:  # one word of one term: every hit has it, in the same order
+            rows, present = counts, None
+        elif len(docs):
+            at = np.minimum(np.searchsorted(docs, matched), len(docs) - 1)
+            rows, present = counts[at], docs[at] == matched
+        else:
+            rows, present = (
+                np.zeros((len(matched), _WIDTH), np.uint32),
+                np.zeros(len(matched), bool),
+            )
+        if column is not None:
+            frequency = rows[:, column] * weight[column]
+        else:
+            frequency = rows[:, : len(PARTS)] @ weight
+        if present is None:
+            length = rows[:, len(PARTS)].astype(np.float64)
+        else:
+            frequency[~present] = 0.0
+            length[present] = rows[present, len(PARTS)]
+        frequencies.append(frequency)
+    score = np.zeros(len(matched))
+    for (docs, _), frequency in zip(phrases, frequencies, strict=True):
+        hits = len(docs)
+        idf = math.log((total_documents - hits + 0.5) / (hits + 0.5))
+        idf = idf if idf > 0.0 else 1e-6
+        score += idf * (
+            (frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / average))
+        )
+    return matched, score
+
+
+def _union(having: list[np.ndarray]) -> np.ndarray:
+    """The documents having any of these terms (each array ascending), ascending."""
+    if len(having) == 1:
+        return having[0]
+    # A stable sort merges the ascending runs instead of sorting them anew.
+    every = np.sort(np.concatenate([np.zeros(0, np.int64), *having]), kind="stable")
+    if not len(every):
+        return every
+    return every[np.concatenate(([True], every[1:] != every[:-1]))]
+
+
+def _read(connection: Connection, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """A term's documents and counts, its segments put together and its removed documents out."""
+    segments = connection.execute(
+        sa.select(searchpostings.c.docs, searchpostings.c.counts, searchpostings.c.gone).where(
+            searchpostings.c.term == term
+        )
+    ).all()
+    if not segments:
+        return np.zeros(0, np.int64), np.zeros((0, _WIDTH), _COUNTS)
+    docs = [np.frombuffer(s.docs, _DOCS) for s in segments]
+    counts = [np.frombuffer(s.counts, _COUNTS).reshape(-1, _WIDTH) for s in segments]
+    gone = [np.frombuffer(s.gone, _DOCS) for s in segments if s.gone]
+    if len(segments) == 1 and not gone:  # the stored arrays as they are, read-only
+        return docs[0], counts[0]
+    all_docs, all_counts = np.concatenate(docs), np.concatenate(counts)
+    if gone:
+        keep = ~np.isin(all_docs, np.concatenate(gone))
+        all_docs, all_counts = all_docs[keep], all_counts[keep]
+    if len(segments) > 1:
+        order = np.argsort(all_docs, kind="stable")
+        all_docs, all_counts = all_docs[order], all_counts[order]
+    return all_docs, all_counts
+
+
+def _merged(
+    old: tuple[np.ndarray, np.ndarray], docs: np.ndarray, counts: np.ndarray, gone: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A term's postings as one segment: what it had, less what is gone, with what is new."""
+    all_docs = np.concatenate([old[0], docs])
+    all_counts = np.concatenate([old[1], counts])
+    keep = ~np.isin(all_docs, gone)
+    order = np.argsort(all_docs[keep], kind="stable")
+    return all_docs[keep][order], all_counts[keep][order]
+
+
+def _row(term: str, docs: np.ndarray, counts: np.ndarray, gone: np.ndarray) -> dict[str, object]:
+    return {
+        "term": term,
+        "docs": docs.astype(_DOCS).tobytes(),
+        "counts": counts.astype(_COUNTS).tobytes(),
+        "gone": gone.astype(_DOCS).tobytes(),
+    }
+
+
+def _starts(terms: np.ndarray, count: int) -> np.ndarray:
+    """Where each term's rows start in rows sorted by term, and the end."""
+    return np.searchsorted(terms, np.arange(count + 1))
+
+
+def _segments(connection: Connection, terms: Iterable[str]) -> dict[str, int]:
+    """How many segments each of these terms has."""
+    listed = list(terms)
+    found: dict[str, int] = {}
+    for start in range(0, len(listed), _CHUNK):
+        statement = (
+            sa.select(searchpostings.c.term, sa.func.count())
+            .where(searchpostings.c.term.in_(listed[start : start + _CHUNK]))
+            .group_by(searchpostings.c.term)
+        )
+        found.update({term: int(n) for term, n in connection.execute(statement)})
+    return found
