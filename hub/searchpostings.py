@@ -32,7 +32,8 @@ _DOCS = np.dtype("<i8")
 _COUNTS = np.dtype("<u4")  # each row: the term's count in each part, then the document length
 _WIDTH = len(PARTS) + 1
 _CHUNK = 500  # terms per IN list
-_PENDING = 1_000_000  # numbers gathered in a list before they go into an array
+_PENDING = 600_000  # numbers gathered in a list before they go into an array
+_BUCKET_ROWS = 500_000  # rows sorted at once when a change writes
 
 metadata = sa.MetaData()
 searchpostings = sa.Table(
@@ -56,15 +57,15 @@ searchlength = sa.Table(
 
 
 class Change:
-    """Documents added to and removed from the index by one change, gathered before writing
-    (as int64 arrays: a whole catalogue's postings are tens of millions of numbers)."""
+    """Documents added to and removed from the index by one change, gathered before writing:
+    a whole catalogue's postings are millions of rows, held as narrow arrays (28 bytes a row)."""
 
     def __init__(self) -> None:
         self.terms: dict[str, int] = {}
         self.documents = 0
         self.tokens = 0
-        self._added: list[np.ndarray] = []
-        self._removed: list[np.ndarray] = []
+        self.rows = 0
+        self._added: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # term, doc, counts
         self._adding: list[int] = []  # term, doc, counts in each part, length; flattened
         self._removing: list[int] = []  # term, doc; flattened
 
@@ -75,9 +76,9 @@ class Change:
             self._adding += (self._term(term), doc, *counts, length)
         self.documents += 1
         self.tokens += length
+        self.rows += len(counted)
         if len(self._adding) > _PENDING:
-            self._added.append(np.array(self._adding, np.int64))
-            self._adding = []
+            self._pack()
 
     def remove(self, doc: int, parts: Sequence[str]) -> None:
         """A document leaving the index, with the parts it was added with."""
@@ -86,16 +87,29 @@ class Change:
         self.documents -= 1
         self.tokens -= length
 
-    def added(self) -> np.ndarray:
-        """Rows of term, document, counts and length, sorted by term then document."""
-        rows = np.concatenate([*self._added, np.array(self._adding, np.int64)])
-        rows = rows.reshape(-1, 2 + _WIDTH)
-        return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+    def added(self, bucket: int, buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows added for the terms numbered `bucket` modulo `buckets`: their terms,
+        documents and counts, sorted by term then document."""
+        self._pack()
+        parts = [(t[m], d[m], c[m]) for t, d, c in self._added for m in [t % buckets == bucket]]
+        terms = np.concatenate([np.zeros(0, np.int32), *(t for t, _, _ in parts)])
+        docs = np.concatenate([np.zeros(0, np.int64), *(d for _, d, _ in parts)])
+        counts = np.concatenate([np.zeros((0, _WIDTH), _COUNTS), *(c for _, _, c in parts)])
+        order = np.lexsort((docs, terms))
+        return terms[order], docs[order], counts[order]
 
     def removed(self) -> np.ndarray:
         """Rows of term and document, sorted by term then document."""
         rows = np.array(self._removing, np.int64).reshape(-1, 2)
         return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+
+    def _pack(self) -> None:
+        if self._adding:
+            rows = np.array(self._adding, np.int64).reshape(-1, 2 + _WIDTH)
+            self._added.append(
+                (rows[:, 0].astype(np.int32), rows[:, 1].copy(), rows[:, 2:].astype(_COUNTS))
+            )
+            self._adding = []
 
     def _term(self, term: str) -> int:
         return self.terms.setdefault(term, len(self.terms))
@@ -132,27 +146,32 @@ def write(connection: Connection, change: Change) -> None:
         )
     if not change.terms:
         return
-    added, removed = change.added(), change.removed()
-    names = np.array(list(change.terms), dtype=object)
-    add_at = _starts(added[:, 0], len(names))
+    names = list(change.terms)
+    removed = change.removed()
     gone_at = _starts(removed[:, 0], len(names))
-    segments = _segments(connection, names.tolist())
-    rows, merged = [], []
-    for index, term in enumerate(names.tolist()):
-        new = added[add_at[index] : add_at[index + 1]]
-        gone = removed[gone_at[index] : gone_at[index + 1], 1]
-        docs, counts = new[:, 1], new[:, 2:]
-        if segments.get(term, 0) + 1 >= MERGE_AT:
-            merged.append(term)
-            docs, counts = _merged(_read(connection, term), docs, counts, gone)
-            gone = gone[:0]
-        rows.append(_row(term, docs, counts, gone))
-    for start in range(0, len(merged), _CHUNK):
-        connection.execute(
-            searchpostings.delete().where(searchpostings.c.term.in_(merged[start : start + _CHUNK]))
-        )
-    for start in range(0, len(rows), 5_000):
-        connection.execute(searchpostings.insert(), rows[start : start + 5_000])
+    segments = _segments(connection, names)
+    # Terms in buckets, so a whole catalogue's rows are sorted and copied a part at a time.
+    buckets = max(1, change.rows // _BUCKET_ROWS)
+    for bucket in range(buckets):
+        wanted = np.arange(bucket, len(names), buckets)
+        terms, docs, counts = change.added(bucket, buckets)
+        starts = np.searchsorted(terms, wanted)
+        ends = np.searchsorted(terms, wanted, side="right")
+        rows, merged = [], []
+        for index, start, end in zip(wanted.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            term = names[index]
+            new_docs, new_counts = docs[start:end], counts[start:end]
+            gone = removed[gone_at[index] : gone_at[index + 1], 1]
+            if segments.get(term, 0) + 1 >= MERGE_AT:
+                merged.append(term)
+                new_docs, new_counts = _merged(_read(connection, term), new_docs, new_counts, gone)
+                gone = gone[:0]
+            rows.append(_row(term, new_docs, new_counts, gone))
+        for start in range(0, len(merged), _CHUNK):
+            chunk = merged[start : start + _CHUNK]
+            connection.execute(searchpostings.delete().where(searchpostings.c.term.in_(chunk)))
+        for start in range(0, len(rows), 5_000):
+            connection.execute(searchpostings.insert(), rows[start : start + 5_000])
 
 
 def clear(connection: Connection) -> None:

@@ -212,3 +212,22 @@ def test_words_no_document_has_match_nothing(sqlite_engine):
             assert len(ids) == 0 and len(scores) == 0 and ids.dtype == np.int64
         ids, _ = searchpostings.scores(connection, [("air", "zzzz")], None, weights)
         assert len(ids) == len(searchpostings._read(connection, "air")[0]) > 0
+
+
+def test_a_rebuild_written_in_buckets_ranks_as_fts5(sqlite_engine, monkeypatch):
+    """A whole catalogue's postings are gathered in several arrays and written a bucket of
+    terms at a time: the same postings as one change gives."""
+    rng = random.Random(10)
+    with Session(sqlite_engine) as session:
+        session.add_all(dataset(rng, i) for i in range(150))
+        session.commit()
+    monkeypatch.setattr(searchpostings, "_PENDING", 200)
+    monkeypatch.setattr(searchpostings, "_BUCKET_ROWS", 100)
+    with sqlite_engine.begin() as connection:
+        searchindex.rebuild(connection)
+        rows = connection.execute(
+            sa.text("SELECT count(*), count(DISTINCT term) FROM searchpostings")
+        )
+        assert len(set(rows.one())) == 1  # one segment per term
+    with Session(sqlite_engine) as session:
+        assert assert_ranked_as_fts5(session, random.Random(11)) > 500
