@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
 
-from hub import access, schemas, searchcache, searchpostings, wording
+from hub import access, schemas, searchcache, searchrelevance, searchtokens, wording
 from hub.access import ANONYMOUS, Actor
 from hub.api.shapes import DEFAULT_STALE_AFTER, STALE_AFTER
 from hub.models import Dataset
@@ -179,6 +179,8 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
         return _find_words(compiler, compiler.ranked_hits().held(connection), matched, query)
     hit_ids, scores = compiler.hits(matched, query)
     copy = searchcache.documents(connection, hit_ids)
+    if scores is not None:
+        scores = scores[copy.holding(hit_ids)]
     hits = copy.positions(hit_ids)
     ids: list[str] = []
     if query.limit > 0 and query.offset < len(hits):
@@ -659,7 +661,7 @@ class _Compiler:
             if self.sqlite and len(self.posted) == 1 and self.posted[0] is not None:
                 terms, part = self.posted[0]
                 weights = [WEIGHTS[p] for p in PARTS]
-                return searchpostings.scores(self.connection, terms, part, weights)
+                return searchrelevance.relevance(self.connection, terms, part, weights)
             found = searchcache.rows(self.connection, statement)
             return (
                 np.fromiter((r[0] for r in found), np.int64, len(found)),
@@ -906,19 +908,22 @@ def _ways(word: wording.Word) -> list[tuple[tuple[str, ...], ...]]:
 
 
 def _posted(
-    words: list[wording.Word], part: str | None
+    words: Sequence[wording.Word], part: str | None
 ) -> tuple[list[tuple[str, ...]], str | None] | None:
-    """Words as `searchpostings.scores` ranks them: each word its alternative terms, when every
-    word is matched one way. A multi-word synonym is left to FTS5: for a document where only
-    some of its words appear, FTS5 may still count their instances in its bm25 (as its AND's
-    cursors stand), which arrays of postings cannot tell."""
-    terms = []
+    """Words as `searchrelevance.relevance` ranks them: each word its alternatives, each one
+    FTS5 token, when every word is matched one way. Left to FTS5: a term FTS5 cuts into a
+    phrase of several tokens, and a multi-word synonym (for a document where only some of its
+    words appear, FTS5 may still count their instances, as its AND's cursors stand)."""
+    found = []
     for word in words:
         ways = _ways(word)
         if len(ways) != 1 or len(ways[0]) != 1:
             return None
-        terms.append(ways[0][0])
-    return terms, part
+        alternatives = [searchtokens.token(term) for term in ways[0][0]]
+        if not alternatives or None in alternatives:
+            return None
+        found.append(tuple(t for t in alternatives if t is not None))
+    return found, part
 
 
 def _everything(query: Query) -> bool:

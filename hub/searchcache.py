@@ -119,15 +119,24 @@ class Documents:
         self._ranks: dict[str, np.ndarray] = {}  # name and title ranks, computed when first used
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
-        """Where these ids (all held) sit in the columns."""
-        return self._where[np.searchsorted(self._sorted, ids)]
+        """Where those of these ids the copy holds sit in the columns (see `holding`)."""
+        if not len(self._sorted):
+            return np.zeros(0, np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return self._where[at[self._sorted[at] == ids]]
+
+    def holding(self, ids: np.ndarray) -> np.ndarray:
+        """Which of these ids the copy holds, once `documents` has read them into it: a hit
+        whose document a change committed between two of a search's statements deleted (SQLite
+        reads each statement in its own snapshot) is read from nowhere, and is left out."""
+        if not len(self._sorted):
+            return np.zeros(len(ids), bool)
+        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return self._sorted[at] == ids
 
     def missing(self, ids: np.ndarray) -> np.ndarray:
         """The ids this copy does not hold yet."""
-        if not len(self._sorted):
-            return ids
-        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return ids[self._sorted[at] != ids]
+        return ids[~self.holding(ids)]
 
     def add(
         self,
@@ -323,7 +332,9 @@ class Ranked:
         placed = self._placed
         if placed is None or placed.copy is not _held_for(connection.engine).documents:
             copy = documents(connection, self.ids)
-            placed = self._placed = Placed(copy, copy.positions(self.ids), self.scores)
+            positions = copy.positions(self.ids)
+            scores = self.scores[copy.holding(self.ids)]
+            placed = self._placed = Placed(copy, positions, scores)
         return placed
 
 

@@ -2,38 +2,39 @@
 
 FTS5 finds a common word's 20 000 hits in a few milliseconds, but its bm25() then reads every
 hit's positions, one function call per row: 30-40 ms more at 100 000 datasets (bench/README.md).
-The postings hold, for each term of `searchfts`, the documents having it, with its count in each
-weighted part and the document's length in tokens, so `scores` computes the same bm25 over
-arrays, in the order of operations of SQLite's fts5_aux.c (tests/test_search_postings.py holds
-it to FTS5's own scores).
+The postings hold, for each token of `searchfts` (as FTS5's tokenizer cuts it:
+`hub.searchtokens`), the documents having it, with its count in each weighted part and the
+document's length in tokens: `hub.searchrelevance` computes FTS5's bm25 from them.
 
 They live in `searchpostings` (migration 0015, SQLite only: PostgreSQL ranks with ts_rank), one
 row per term and segment. A change appends one segment to each term it touches: the documents it
-added, and the ids of those it removed (`gone`; a document id is never handed out twice, so a
-removed one never comes back). A term with MERGE_AT segments has them merged into one, so a
-change costs what it touches and a read stays a few rows. `searchlength` holds the document and
+added, and the ids of those it removed (`gone`; document ids are random 62-bit numbers never
+handed out twice by `hub.searchindex`, so a removed one does not come back). A term with
+MERGE_AT segments has them merged into one, so a change costs what it touches and a read stays
+a few rows. `searchlength` holds the document and
 token counts FTS5's average document length is made of. All of it changes in the transaction
 that changes `searchfts`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-PARTS = ("title", "keywords", "body")  # as hub.searchindex.PARTS, the columns of searchfts
+from hub import searchtokens
+
+PARTS = ("title", "keywords", "body")  # the columns of searchfts, weighted by hub.searchindex
 MERGE_AT = 8  # segments of one term merged into one when a change would make this many
-K1, B = 1.2, 0.75  # FTS5's bm25 constants (fts5_aux.c)
 _DOCS = np.dtype("<i8")
 _COUNTS = np.dtype("<u4")  # each row: the term's count in each part, then the document length
 _WIDTH = len(PARTS) + 1
 _CHUNK = 500  # terms per IN list
 _PENDING = 600_000  # numbers gathered in a list before they go into an array
-_BUCKET_ROWS = 500_000  # rows sorted at once when a change writes
+_BUCKET_ROWS = 500_000  # about the rows sorted at once when a change writes (at most twice)
 
 metadata = sa.MetaData()
 searchpostings = sa.Table(
@@ -116,13 +117,12 @@ class Change:
 
 
 def _counted(parts: Sequence[str]) -> tuple[dict[str, list[int]], int]:
-    """Each term's count in each part, and the document's length. The parts are
-    `wording.index_terms` (folded letters and digits, space-separated), which FTS5's unicode61
-    tokenizer splits on the spaces alone."""
+    """Each token's count in each part, and the document's length in tokens, as FTS5 counts
+    them."""
     counted: dict[str, list[int]] = {}
     length = 0
     for index, text in enumerate(parts):
-        terms = text.split()
+        terms = searchtokens.tokens(text)
         length += len(terms)
         for term in terms:
             counts = counted.get(term)
@@ -196,89 +196,34 @@ def build(connection: Connection) -> None:
     write(connection, change)
 
 
-def scores(
-    connection: Connection,
-    words: Sequence[Sequence[str]],
-    part: str | None,
-    weights: Sequence[float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """The documents having every word (a word: any of its terms), in one part or in any, and
-    their bm25 as FTS5 gives it for that query with these part weights: each term a phrase, in
-    the query's order; its idf from the documents having it (in that part); its frequency the
-    weighted count of its instances; the document's length in tokens against the average."""
-    total_documents, total_tokens = connection.execute(
-        sa.select(searchlength.c.documents, searchlength.c.tokens).where(searchlength.c.id == 1)
-    ).one()
-    phrases: list[tuple[np.ndarray, np.ndarray]] = []  # each term's documents and counts
-    matched: np.ndarray | None = None
-    column = PARTS.index(part) if part else None
-    for word in words:
-        having = []
-        for term in word:
-            docs, counts = _read(connection, term)
-            if column is not None:
-                keep = counts[:, column] > 0
-                docs, counts = docs[keep], counts[keep]
-            phrases.append((docs, counts))
-            having.append(docs)
-        found = _union(having)
-        matched = found if matched is None else np.intersect1d(matched, found, assume_unique=True)
-    if matched is None or not len(matched) or not total_documents:
-        return np.zeros(0, np.int64), np.zeros(0)
-    average = total_tokens / total_documents
-    weight = np.array(weights, np.float64)
-    length = np.zeros(len(matched))
-    frequencies = []
-    for docs, counts in phrases:
-        if docs is matched:  # one word of one term: every hit has it, in the same order
-            rows, present = counts, None
-        elif len(docs):
-            at = np.minimum(np.searchsorted(docs, matched), len(docs) - 1)
-            rows, present = counts[at], docs[at] == matched
-        else:
-            rows, present = (
-                np.zeros((len(matched), _WIDTH), np.uint32),
-                np.zeros(len(matched), bool),
-            )
-        if column is not None:
-            frequency = rows[:, column] * weight[column]
-        else:
-            frequency = rows[:, : len(PARTS)] @ weight
-        if present is None:
-            length = rows[:, len(PARTS)].astype(np.float64)
-        else:
-            frequency[~present] = 0.0
-            length[present] = rows[present, len(PARTS)]
-        frequencies.append(frequency)
-    score = np.zeros(len(matched))
-    for (docs, _), frequency in zip(phrases, frequencies, strict=True):
-        hits = len(docs)
-        idf = math.log((total_documents - hits + 0.5) / (hits + 0.5))
-        idf = idf if idf > 0.0 else 1e-6
-        score += idf * (
-            (frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / average))
-        )
-    return matched, score
-
-
-def _union(having: list[np.ndarray]) -> np.ndarray:
-    """The documents having any of these terms (each array ascending), ascending."""
-    if len(having) == 1:
-        return having[0]
-    # A stable sort merges the ascending runs instead of sorting them anew.
-    every = np.sort(np.concatenate([np.zeros(0, np.int64), *having]), kind="stable")
-    if not len(every):
-        return every
-    return every[np.concatenate(([True], every[1:] != every[:-1]))]
+def postings(
+    connection: Connection, terms: Sequence[str]
+) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The index's document and token counts, and these terms' documents and counts, read in
+    one statement: one snapshot of the store, so a change committed meanwhile is seen whole or
+    not at all."""
+    statement = sa.text(
+        "SELECT l.documents, l.tokens, p.term, p.docs, p.counts, p.gone FROM searchlength AS l "
+        "LEFT JOIN searchpostings AS p ON p.term IN :terms WHERE l.id = 1"
+    ).bindparams(sa.bindparam("terms", expanding=True))
+    rows = connection.execute(statement, {"terms": list(dict.fromkeys(terms))}).all()
+    segments: dict[str, list[Any]] = {term: [] for term in terms}
+    for row in rows:
+        if row.term is not None:
+            segments[row.term].append(row)
+    documents, tokens = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+    return documents, tokens, {term: _assembled(found) for term, found in segments.items()}
 
 
 def _read(connection: Connection, term: str) -> tuple[np.ndarray, np.ndarray]:
-    """A term's documents and counts, its segments put together and its removed documents out."""
-    segments = connection.execute(
-        sa.select(searchpostings.c.docs, searchpostings.c.counts, searchpostings.c.gone).where(
-            searchpostings.c.term == term
-        )
-    ).all()
+    """A term's documents and counts (for a change merging its segments)."""
+    statement = sa.select(searchpostings.c.docs, searchpostings.c.counts, searchpostings.c.gone)
+    return _assembled(connection.execute(statement.where(searchpostings.c.term == term)).all())
+
+
+def _assembled(segments: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A term's documents (ascending) and counts: its segments put together, its removed
+    documents left out."""
     if not segments:
         return np.zeros(0, np.int64), np.zeros((0, _WIDTH), _COUNTS)
     docs = [np.frombuffer(s.docs, _DOCS) for s in segments]

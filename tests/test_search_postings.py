@@ -5,6 +5,7 @@ datasets, segments merged, changes rolled back, and a store that had no postings
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from contextlib import closing
 
@@ -14,7 +15,15 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from test_search_cache import forget
 
-from hub import search, searchindex, searchpostings, wording
+from hub import (
+    search,
+    searchcache,
+    searchindex,
+    searchpostings,
+    searchrelevance,
+    searchtokens,
+    wording,
+)
 from hub.db import upgrade
 from hub.models import Dataset, Organization
 from hub.search import Query
@@ -24,6 +33,7 @@ VOCABULARY = [
     *("hourly", "hours", "stations", "PM2.5", "pm25", "NO2", "consommation", "électricité"),
 ]
 TAGS = ["pollution", "santé", "climat", "eau", "air"]
+WORD_CHARACTER = re.compile(r"[^\W_]")  # as hub.wording reads words
 
 
 @pytest.fixture(name="sqlite_engine")
@@ -68,7 +78,7 @@ def by_postings_and_by_fts5(session: Session, text: str, part: str | None):
         return None
     terms, part = compiler.posted[0]
     weights = [searchindex.WEIGHTS[p] for p in searchindex.PARTS]
-    ids, scores = searchpostings.scores(session.connection(), terms, part, weights)
+    ids, scores = searchrelevance.relevance(session.connection(), terms, part, weights)
     rows = session.connection().execute(compiler.scores()).all()
     fts5 = dict(rows)
     return dict(zip(ids.tolist(), scores.tolist(), strict=True)), fts5
@@ -161,9 +171,9 @@ def test_search_ranks_through_the_postings_as_through_sql(sqlite_engine, monkeyp
         session.add_all(dataset(rng, i) for i in range(120))
         session.commit()
     used = []
-    scores = searchpostings.scores
+    relevance = searchrelevance.relevance
     monkeypatch.setattr(
-        searchpostings, "scores", lambda *a, **k: used.append(a[1]) or scores(*a, **k)
+        searchrelevance, "relevance", lambda *a, **k: used.append(a[1]) or relevance(*a, **k)
     )
     with Session(sqlite_engine) as session:
         for text, _ in word_queries(random.Random(6)):
@@ -174,31 +184,55 @@ def test_search_ranks_through_the_postings_as_through_sql(sqlite_engine, monkeyp
     assert len(used) > 20
 
 
-def test_fts5_splits_indexed_terms_where_the_postings_do():
-    """Any text's indexed terms are split by FTS5's tokenizer at the spaces alone, as
-    `searchpostings` splits them: letters of many scripts, digits, fractions, ligatures,
-    combining accents, marks, symbols."""
-    rng = random.Random(12)
-    alphabet = (
-        "aàâäçéèêëîïôöùûüÿœæß AZ 09 ½ ¼ ² ₂ ﬁ ﬀ İı ǅ Ωω ДЖж αβ ℃ № ™ µ "
-        "हिन्दी ক্ষ ไทย 日本語 한국어 عربي עברית e\u0301 a\u0308 \u200d \u00a0 - _ . , ' ’ ⁄"
-    )
-    texts = ["".join(rng.choices(alphabet, k=rng.randint(1, 60))) for _ in range(2000)]
+def test_postings_cut_every_character_as_fts5_does():
+    """Every code point, between two letters, indexed as the hub indexes text: the tokens the
+    postings count are FTS5's own (the Greek final ς folded to σ; Tamil ஔ and Myanmar ဦ, which
+    folding leaves as a letter and a spacing mark, cut in two)."""
+    indexed = {}
+    for point in range(0x110000):
+        # The others split words before folding (surrogates, punctuation, marks, spaces).
+        if not 0xD800 <= point < 0xE000 and WORD_CHARACTER.match(chr(point)):
+            text = wording.index_terms(f"x{chr(point)}x")
+            if text not in ("xx", "x x", ""):
+                indexed[point] = text
     with closing(sqlite3.connect(":memory:")) as fts:
-        fts.execute(
-            "CREATE VIRTUAL TABLE t USING fts5(a, b, c, tokenize = 'unicode61 remove_diacritics 0')"
-        )
+        fts.execute(f"CREATE VIRTUAL TABLE t USING fts5(a, tokenize = '{searchtokens.TOKENIZER}')")
         fts.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
-        expected: dict[int, dict[str, list[int]]] = {}
-        for row, start in enumerate(range(0, len(texts) - 3, 3), start=1):
-            parts = [wording.index_terms(t) for t in texts[start : start + 3]]
-            fts.execute("INSERT INTO t (rowid, a, b, c) VALUES (?, ?, ?, ?)", (row, *parts))
-            expected[row] = searchpostings._counted(parts)[0]
-        found: dict[int, dict[str, list[int]]] = {}
-        for term, doc, column, _offset in fts.execute("SELECT term, doc, col, offset FROM v"):
-            counts = found.setdefault(doc, {}).setdefault(term, [0, 0, 0])
-            counts[["a", "b", "c"].index(column)] += 1
-    assert {d: c for d, c in expected.items() if c} == found
+        fts.executemany("INSERT INTO t (rowid, a) VALUES (?, ?)", indexed.items())
+        found: dict[int, list[str]] = {}
+        for term, doc in fts.execute("SELECT term, doc FROM v ORDER BY doc, offset"):
+            found.setdefault(doc, []).append(term)
+    searchtokens.tokens(" ".join(indexed.values()))  # every term cut by FTS5 at once
+    differ = {p: t for p, t in indexed.items() if searchtokens.tokens(t) != found.get(p, [])}
+    assert not differ
+    assert len(indexed) > 50_000
+    assert sum(searchtokens.tokens(t) != t.split() for t in indexed.values()) > 10  # not moot
+
+
+@pytest.mark.parametrize(
+    ("titles", "text"),
+    [
+        (["ΟΔΟΣ ΠΑΤΡΩΝ", "ΟΔΟΣ:ΠΑΤΡΩΝ", "air"], "οδος"),  # ς and σ are one FTS5 token
+        (["ဦ", "ဥ", "air"], "ဥ"),  # ဦ folds to ဥ and a mark: two tokens
+        (["air ஔவையார்", "air ozone", "ozone"], "air"),  # lengths counted in FTS5's tokens
+        (["ஔவையார்", "ozone"], "ஔவையார்"),  # a query term FTS5 cuts in two: its phrase
+    ],
+)
+def test_other_scripts_rank_as_fts5(sqlite_engine, titles, text):
+    with Session(sqlite_engine) as session:
+        for index, title in enumerate(titles):
+            fresh = dataset(random.Random(index), index)
+            fresh.title = title
+            session.add(fresh)
+        session.commit()
+        query = Query(text=text, limit=20)
+        compiler = search._Compiler(session.connection(), search.ANONYMOUS)
+        in_sql = search._find_in_sql(compiler, compiler.conditions(query, None), query)
+        assert search.find(session, query) == in_sql
+        assert in_sql.total > 0
+        both = by_postings_and_by_fts5(session, text, None)
+        if both is not None:
+            assert both[0] == both[1]
 
 
 def test_words_no_document_has_match_nothing(sqlite_engine):
@@ -208,9 +242,9 @@ def test_words_no_document_has_match_nothing(sqlite_engine):
     weights = [4.0, 2.0, 1.0]
     with sqlite_engine.connect() as connection:
         for words in ([("zzzz",)], [("zzzz", "yyyy")], [("air",), ("zzzz", "yyyy")]):
-            ids, scores = searchpostings.scores(connection, words, None, weights)
+            ids, scores = searchrelevance.relevance(connection, words, None, weights)
             assert len(ids) == 0 and len(scores) == 0 and ids.dtype == np.int64
-        ids, _ = searchpostings.scores(connection, [("air", "zzzz")], None, weights)
+        ids, _ = searchrelevance.relevance(connection, [("air", "zzzz")], None, weights)
         assert len(ids) == len(searchpostings._read(connection, "air")[0]) > 0
 
 
@@ -231,3 +265,49 @@ def test_a_rebuild_written_in_buckets_ranks_as_fts5(sqlite_engine, monkeypatch):
         assert len(set(rows.one())) == 1  # one segment per term
     with Session(sqlite_engine) as session:
         assert assert_ranked_as_fts5(session, random.Random(11)) > 500
+
+
+@pytest.mark.parametrize("way", ["postings", "full text"])
+def test_a_change_committed_while_a_search_reads_never_repeats_a_hit(engine, monkeypatch, way):
+    """A change committed between the statement that ranks the hits and the one that reads
+    them into the process's copy (each statement sees its own snapshot) leaves the changed
+    dataset's old document in the hits: it is left out, never shown as another dataset."""
+    with Session(engine) as session:
+        session.add_all(Organization(id=org, name=org.upper()) for org in ("atmo", "rte"))
+        session.commit()
+        for index in range(3):
+            fresh = dataset(random.Random(index), index)
+            fresh.title, fresh.description = "air ozone", ""
+            session.add(fresh)
+        session.commit()
+
+    def change_committed() -> None:
+        with Session(engine) as writer:
+            changed = writer.get(Dataset, "ds0000")
+            assert changed is not None
+            changed.description = "vent"
+            writer.commit()
+
+    if way == "postings" and engine.dialect.name == "sqlite":
+        read = searchpostings.postings
+        monkeypatch.setattr(
+            searchpostings, "postings", lambda *a: (read(*a), change_committed())[0]
+        )
+    else:
+        monkeypatch.setattr(search, "_posted", lambda *_: None)
+        rows = searchcache.rows
+        done: list[bool] = []
+
+        def rows_then_change(connection, statement):
+            found = rows(connection, statement)
+            if not done:
+                done.append(True)
+                change_committed()
+            return found
+
+        monkeypatch.setattr(searchcache, "rows", rows_then_change)
+    with Session(engine) as session:
+        found = search.find(session, Query(text="air ozone", limit=10))
+    assert len(set(found.ids)) == len(found.ids) == found.total
+    assert set(found.ids) <= {"ds0000", "ds0001", "ds0002"}
+    assert {"ds0001", "ds0002"} <= set(found.ids)
