@@ -589,8 +589,8 @@ class _Compiler:
         self.sqlite = connection.dialect.name == "sqlite"
         self._whole: ColumnElement[bool] | None = None
         self.ranked: list[str] = []  # the match expressions that relevance is computed from
-        # Each ranked expression as words of alternative terms and the part they are sought in,
-        # when SQLite's term postings can rank it (None when a word has a multi-word synonym).
+        # Each ranked expression as words of alternative tokens and the part they are sought in,
+        # when SQLite's term postings can rank it (else None: see `_posted`).
         self.posted: list[tuple[list[tuple[str, ...]], str | None] | None] = []
         self.compiled = False
 

@@ -127,8 +127,9 @@ class Documents:
 
     def holding(self, ids: np.ndarray) -> np.ndarray:
         """Which of these ids the copy holds, once `documents` has read them into it: a hit
-        whose document a change committed between two of a search's statements deleted (SQLite
-        reads each statement in its own snapshot) is read from nowhere, and is left out."""
+        whose document a change committed between two of a search's statements deleted (each
+        statement reads its own snapshot: pysqlite's SELECTs, PostgreSQL's READ COMMITTED) is
+        read from nowhere, and is left out."""
         if not len(self._sorted):
             return np.zeros(len(ids), bool)
         at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
