@@ -166,7 +166,8 @@ def write(connection: Connection, change: Change) -> None:
                 merged.append(term)
                 new_docs, new_counts = _merged(_read(connection, term), new_docs, new_counts, gone)
                 gone = gone[:0]
-            rows.append(_row(term, new_docs, new_counts, gone))
+            if len(new_docs) or len(gone):  # a merged term whose documents all left: no row
+                rows.append(_row(term, new_docs, new_counts, gone))
         for start in range(0, len(merged), _CHUNK):
             chunk = merged[start : start + _CHUNK]
             connection.execute(searchpostings.delete().where(searchpostings.c.term.in_(chunk)))

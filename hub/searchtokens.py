@@ -17,6 +17,7 @@ import threading
 TOKENIZER = "unicode61 remove_diacritics 0"  # as migration 0007 creates searchfts
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")  # unicode61's ASCII token characters, folded
 _KNOWN = 200_000  # terms of other scripts kept cut, per process
+_KEPT_CHARS = 100  # a longer term (a query can be one 100 kB word) is cut again each time
 _known: dict[str, tuple[str, ...]] = {}
 _lock = threading.Lock()
 _tokenizer: sqlite3.Connection | None = None
@@ -43,7 +44,7 @@ def token(term: str) -> str | None:
 
 def _learn(terms: list[str]) -> dict[str, tuple[str, ...]]:
     """Cut these terms, the other scripts' all at once in FTS5's own tokenizer (and keep them,
-    up to _KNOWN)."""
+    up to _KNOWN terms of up to _KEPT_CHARS)."""
     cut = {t: tuple(_ASCII_TOKEN.findall(t.lower())) for t in terms if t.isascii()}
     others = [t for t in terms if not t.isascii()]
     if others:
@@ -61,9 +62,10 @@ def _learn(terms: list[str]) -> dict[str, tuple[str, ...]]:
             finally:
                 connection.rollback()  # the table stays empty
         cut.update({t: tuple(found.get(n, ())) for n, t in enumerate(others, start=1)})
-    if len(_known) + len(cut) > _KNOWN:
+    kept = {term: found for term, found in cut.items() if len(term) <= _KEPT_CHARS}
+    if len(_known) + len(kept) > _KNOWN:
         _known.clear()
-    _known.update(cut)
+    _known.update(kept)
     return cut
 
 

@@ -311,3 +311,29 @@ def test_a_change_committed_while_a_search_reads_never_repeats_a_hit(engine, mon
     assert len(set(found.ids)) == len(found.ids) == found.total
     assert set(found.ids) <= {"ds0000", "ds0001", "ds0002"}
     assert {"ds0001", "ds0002"} <= set(found.ids)
+
+
+def test_a_term_whose_documents_all_left_keeps_no_row(sqlite_engine):
+    """A term's last document removed by the change that merges its segments leaves nothing
+    behind, not an empty row read on every search of it."""
+    with sqlite_engine.connect() as connection, connection.begin():
+        for doc in range(1, searchpostings.MERGE_AT + 1):
+            change = searchpostings.Change()
+            if doc > 1:
+                change.remove(doc - 1, ["solo", "", ""])
+            if doc < searchpostings.MERGE_AT:
+                change.add(doc, ["solo", "", ""])
+            searchpostings.write(connection, change)
+        rows = connection.execute(
+            sa.text("SELECT count(*) FROM searchpostings WHERE term = 'solo'")
+        )
+        assert rows.scalar_one() == 0
+        assert len(searchpostings._read(connection, "solo")[0]) == 0
+
+
+def test_long_terms_of_other_scripts_are_cut_but_not_kept():
+    """A query can be one 100 kB word: it is cut as FTS5 cuts it, and not held in memory."""
+    long = "ж" * 5_000
+    assert searchtokens.tokens(long) == [long]
+    assert long not in searchtokens._known
+    assert searchtokens.tokens("жар") == ["жар"] and "жар" in searchtokens._known
