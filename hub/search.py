@@ -179,9 +179,9 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
         return _find_words(compiler, compiler.ranked_hits().held(connection), matched, query)
     hit_ids, scores = compiler.hits(matched, query)
     copy = searchcache.documents(connection, hit_ids)
+    hits, kept = copy.placed(hit_ids)
     if scores is not None:
-        scores = scores[copy.holding(hit_ids)]
-    hits = copy.positions(hit_ids)
+        scores = scores[kept]
     ids: list[str] = []
     if query.limit > 0 and query.offset < len(hits):
         ordered = copy.order(hits, scores, query.sort, query.offset + query.limit)

@@ -119,25 +119,23 @@ class Documents:
         self._ranks: dict[str, np.ndarray] = {}  # name and title ranks, computed when first used
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
-        """Where those of these ids the copy holds sit in the columns (see `holding`)."""
-        if not len(self._sorted):
-            return np.zeros(0, np.int64)
-        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return self._where[at[self._sorted[at] == ids]]
+        """Where those of these ids the copy holds sit in the columns (see `placed`)."""
+        return self.placed(ids)[0]
 
-    def holding(self, ids: np.ndarray) -> np.ndarray:
-        """Which of these ids the copy holds, once `documents` has read them into it: a hit
-        whose document a change committed between two of a search's statements deleted (each
-        statement reads its own snapshot: pysqlite's SELECTs, PostgreSQL's READ COMMITTED) is
-        read from nowhere, and is left out."""
+    def placed(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where those of these ids the copy holds sit, and which it holds, once `documents` has
+        read them into it: a hit whose document a change committed between two of a search's
+        statements deleted (each statement reads its own snapshot: pysqlite's SELECTs,
+        PostgreSQL's READ COMMITTED) is read from nowhere, and is left out."""
         if not len(self._sorted):
-            return np.zeros(len(ids), bool)
+            return np.zeros(0, np.int64), np.zeros(len(ids), bool)
         at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return self._sorted[at] == ids
+        held = self._sorted[at] == ids
+        return self._where[at[held]], held
 
     def missing(self, ids: np.ndarray) -> np.ndarray:
         """The ids this copy does not hold yet."""
-        return ids[~self.holding(ids)]
+        return ids[~self.placed(ids)[1]]
 
     def add(
         self,
@@ -333,9 +331,8 @@ class Ranked:
         placed = self._placed
         if placed is None or placed.copy is not _held_for(connection.engine).documents:
             copy = documents(connection, self.ids)
-            positions = copy.positions(self.ids)
-            scores = self.scores[copy.holding(self.ids)]
-            placed = self._placed = Placed(copy, positions, scores)
+            positions, held = copy.placed(self.ids)
+            placed = self._placed = Placed(copy, positions, self.scores[held])
         return placed
 
 
