@@ -93,6 +93,23 @@ class _Facet:
     code_of: dict[str, int] = field(default_factory=dict)
     value_rank: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     folded: list[str] = field(default_factory=list)  # each value as hub.wording.fold writes it
+    # The same entries by document: the codes of the document at position p are
+    # `by_position[starts[p]:starts[p + 1]]`, so counting a search's hits reads only theirs;
+    # `single`: no document has two values. One tuple, replaced whole, as searches read it.
+    grouped: tuple[np.ndarray, np.ndarray, bool] = field(
+        default_factory=lambda: (np.zeros(1, np.int64), np.empty(0, np.int64), True)
+    )
+
+    def group(self, offsets: np.ndarray, codes: np.ndarray, documents: int) -> None:
+        """Append the entries of `documents` new documents (`offsets`: each entry's document,
+        counted from the first new one) to `grouped`."""
+        starts, by_position, single = self.grouped
+        per_document = np.bincount(offsets, minlength=documents)
+        self.grouped = (
+            np.concatenate([starts, starts[-1] + np.cumsum(per_document)]),
+            np.concatenate([by_position, codes[np.argsort(offsets, kind="stable")]]),
+            single and per_document.max(initial=0) <= 1,
+        )
 
     def code(self, value: str) -> int:
         found = self.code_of.get(value)
@@ -170,8 +187,10 @@ class Documents:
             self.numbers[key] = np.concatenate([self.numbers[key], column])
         for name, (at, codes) in entries.items():
             facet = self.facets[name]
-            facet.positions = np.concatenate([facet.positions, np.array(at, np.int64)])
-            facet.codes = np.concatenate([facet.codes, np.array(codes, np.int64)])
+            added_at, added_codes = np.array(at, np.int64), np.array(codes, np.int64)
+            facet.positions = np.concatenate([facet.positions, added_at])
+            facet.codes = np.concatenate([facet.codes, added_codes])
+            facet.group(added_at - first, added_codes, len(docs))
             if len(facet.value_rank) != len(facet.values):
                 facet.value_rank = _ranks(np.array(facet.values, object))
         self._where = np.argsort(self.ids, kind="stable")
@@ -181,9 +200,15 @@ class Documents:
     def counts(self, name: str, hits: np.ndarray) -> np.ndarray:
         """How many of the hits (positions) have each value of a field, by value code."""
         facet = self.facets[name]
-        chosen = np.zeros(len(self.ids), bool)
-        chosen[hits] = True
-        return np.bincount(facet.codes[chosen[facet.positions]], minlength=len(facet.values))
+        starts, by_position, single = facet.grouped
+        first, end = starts[hits], starts[hits + 1]
+        if single:
+            codes = by_position[first[end > first]]
+        else:  # each hit's run of codes, gathered in one index array
+            size = end - first
+            runs = np.repeat(first - (np.cumsum(size) - size), size)
+            codes = by_position[runs + np.arange(len(runs))]
+        return np.bincount(codes, minlength=len(facet.values))
 
     def having(self, name: str, folded: set[str], hits: np.ndarray) -> np.ndarray:
         """Which of the hits (positions) have a value of a field among `folded` (values as
