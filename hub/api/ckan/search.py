@@ -90,15 +90,18 @@ def page_packages(
 
     def load(wanted: list[str]) -> list[Dataset]:
         unread = [i for i in wanted if i not in loaded]
-        loaded.update((d.id, d) for d in catalogue_search.datasets(session, unread))
+        if unread:
+            # Read by a session of their own on the request's connection (its snapshot), which
+            # lets go of them: detached, every column loaded, they are kept and shared without
+            # a copy, and the request's session holds none of them.
+            with Session(bind=session.connection()) as reading:
+                loaded.update((d.id, d) for d in catalogue_search.datasets(reading, unread))
         return [loaded[i] for i in wanted if i in loaded]
 
-    # A detached copy of each dataset's row: what `whole` decides on, without reading it.
+    # Each dataset's row, detached: what `whole` decides on, without reading it.
     rows = derived.lookup(
         [("dataset", i) for i in ids],
-        lambda keys: {
-            ("dataset", d.id): Dataset(**d.model_dump()) for d in load([k[1] for k in keys])
-        },
+        lambda keys: {("dataset", d.id): d for d in load([k[1] for k in keys])},
     )
     shown = [(i, whole(rows[("dataset", i)])) for i in ids if ("dataset", i) in rows]
 
