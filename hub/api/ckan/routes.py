@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from python_multipart.exceptions import FormParserError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
@@ -23,10 +24,10 @@ from hub.api.ckan.actions import ACTIONS, WRITE_ACTIONS, WRITES, Call
 from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
 from hub.api.ckan.errors import ActionError, NotAuthorized
 from hub.api.ckan.replies import bare, envelope
-from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.limits import BodyTooLarge
 from hub.api.outages import OUTAGES
+from hub.db import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def api_version_3() -> dict[str, int]:
 def route_documented(name: str) -> None:
     """GET and POST /api/3/action/NAME, described with NAME's parameters, served by call_action."""
 
-    async def call_named(request: Request, session: SessionDep) -> Response:
-        return await call_action(request, name, session)
+    async def call_named(request: Request) -> Response:
+        return await call_action(request, name)
 
     path = f"/api/3/action/{name}"
     # POST first: a PUT or DELETE is answered 405 with `Allow` naming the first route's method,
@@ -96,7 +97,7 @@ for _action in ACTION_DOCS:
 )
 @router.get("/api/action/{name}", include_in_schema=False)
 @router.post("/api/action/{name}", include_in_schema=False)
-async def call_action(request: Request, name: str, session: SessionDep) -> Response:
+async def call_action(request: Request, name: str) -> Response:
     """Call a CKAN action (GET with query arguments, or POST with JSON or a form)."""
     if name not in ACTIONS and name not in WRITE_ACTIONS:
         return bare(f"Action name not known: {name}")
@@ -107,24 +108,16 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
         return bare(f"JSON Error: {exc}")
     help_url = f"{base_url(request)}api/3/action/help_show?name={name}"
     try:
-        try:
-            actor = await run_in_threadpool(authenticate, request, session)
-        except AuthError as refused:
-            failure = {"__type": "Authorization Error", "message": refused.message}
-            response = envelope(
-                {"help": help_url, "success": False, "error": failure}, refused.status, request
-            )
-            response.headers.update(refused.headers)
-            return response
-        if name in WRITES and actor.role not in ("operator", "admin"):  # before any check
-            raise NotAuthorized(f"{name} needs an operator's API token")
-        if not readable and name not in WRITES:
-            raise NotAuthorized(
-                f"the hub does not take {name} through the CKAN API (it takes "
-                f"{', '.join(sorted(WRITES))})"
-            )
-        call = Call(session=session, base=base_url(request), actor=actor)
-        result = await run_in_threadpool(ACTIONS.get(name) or WRITES[name], call, data)
+        # One trip to a worker thread for the session, the token and the action: each trip
+        # waits for a thread to be scheduled, which a busy server pays per request.
+        result = await run_in_threadpool(answer, request, name, readable, data)
+    except AuthError as refused:
+        failure = {"__type": "Authorization Error", "message": refused.message}
+        response = envelope(
+            {"help": help_url, "success": False, "error": failure}, refused.status, request
+        )
+        response.headers.update(refused.headers)
+        return response
     except ActionError as error:
         return envelope(
             {"help": help_url, "success": False, "error": error.error()}, error.status, request
@@ -136,6 +129,22 @@ async def call_action(request: Request, name: str, session: SessionDep) -> Respo
         failure = {"__type": "Internal Server Error", "message": "Internal Server Error"}
         return envelope({"help": help_url, "success": False, "error": failure}, 500, request)
     return envelope({"help": help_url, "success": True, "result": result}, 200, request)
+
+
+def answer(request: Request, name: str, readable: bool, data: dict[str, Any]) -> Any:
+    """An action's result, in a read session of its own, for the actor the request's token
+    proves (AuthError if it proves none)."""
+    with Session(get_engine()) as session:
+        actor = authenticate(request, session)
+        if name in WRITES and actor.role not in ("operator", "admin"):  # before any check
+            raise NotAuthorized(f"{name} needs an operator's API token")
+        if not readable and name not in WRITES:
+            raise NotAuthorized(
+                f"the hub does not take {name} through the CKAN API (it takes "
+                f"{', '.join(sorted(WRITES))})"
+            )
+        call = Call(session=session, base=base_url(request), actor=actor)
+        return (ACTIONS.get(name) or WRITES[name])(call, data)
 
 
 async def read_data(request: Request, side_effect_free: bool) -> dict[str, Any]:
