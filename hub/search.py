@@ -178,8 +178,7 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     if compiler.ranked and _ranked(query) and _text_only(query):
         return _find_words(compiler, compiler.ranked_hits().held(connection), matched, query)
     hit_ids, scores = compiler.hits(matched, query)
-    copy = searchcache.documents(connection, hit_ids)
-    hits, kept = copy.placed(hit_ids)
+    copy, hits, kept = searchcache.place(connection, hit_ids)
     if scores is not None:
         scores = scores[kept]
     ids: list[str] = []
@@ -195,8 +194,7 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
             continue
         if beside:
             others, _ = compiler.hits(condition, query, scored=False)
-            copy = searchcache.documents(connection, others)
-            counted = copy.positions(others)
+            copy, counted, _ = searchcache.place(connection, others)
         else:
             counted = hits
         facets[name] = _held_facet(copy, name, counted, query)
@@ -488,8 +486,8 @@ def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query
             facets[name] = compiler.facet(name, condition, query)
             continue
         counted, _ = compiler.hits(condition, query, scored=False)
-        copy = searchcache.documents(connection, counted)
-        facets[name] = _held_facet(copy, name, copy.positions(counted), query)
+        copy, positions, _ = searchcache.place(connection, counted)
+        facets[name] = _held_facet(copy, name, positions, query)
     return Found(total, ids, facets)
 
 

@@ -135,10 +135,6 @@ class Documents:
         self._where = np.empty(0, np.int64)  # … and the position of each
         self._ranks: dict[str, np.ndarray] = {}  # name and title ranks, computed when first used
 
-    def positions(self, ids: np.ndarray) -> np.ndarray:
-        """Where those of these ids the copy holds sit in the columns (see `placed`)."""
-        return self.placed(ids)[0]
-
     def placed(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where those of these ids the copy holds sit, and which it holds, once `documents` has
         read them into it: a hit whose document a change committed between two of a search's
@@ -355,8 +351,7 @@ class Ranked:
         over them there while that copy stays the one held."""
         placed = self._placed
         if placed is None or placed.copy is not _held_for(connection.engine).documents:
-            copy = documents(connection, self.ids)
-            positions, held = copy.placed(self.ids)
+            copy, positions, held = place(connection, self.ids)
             placed = self._placed = Placed(copy, positions, self.scores[held])
         return placed
 
@@ -563,8 +558,8 @@ def whole(connection: Connection) -> Whole:
         if known is not None and known.generation == before and known.copy is held.documents:
             return known
     ids = np.array([r[0] for r in rows(connection, sa.select(searchdoc.c.id))], np.int64)
-    copy = documents(connection, ids)
-    found = Whole(copy, before, copy.positions(ids))
+    copy, positions, _ = place(connection, ids)
+    found = Whole(copy, before, positions)
     if generation(connection) == before:  # nothing committed while the ids were read
         with held.lock:
             held.whole = found
@@ -579,14 +574,17 @@ def _held_for(engine: Engine) -> _Held:
         return held
 
 
-def documents(connection: Connection, hits: np.ndarray) -> Documents:
-    """This process's copy for the connection's database, holding at least these hit ids."""
+def place(connection: Connection, hits: np.ndarray) -> tuple[Documents, np.ndarray, np.ndarray]:
+    """This process's copy for the connection's database, holding at least these hit ids, and
+    where they sit in it and which it holds (Documents.placed): placed once when the copy
+    holds them all already, as it does for all but the first searches after a change."""
     held = _held_for(connection.engine)
     with held.lock:
         copy = held.documents
-        missing = copy.missing(hits)
-        if not len(missing):
-            return copy
+        positions, placed = copy.placed(hits)
+        if placed.all():
+            return copy, positions, placed
+        missing = hits[~placed]
         stale = len(copy.ids) - copy.loaded
         if not len(copy.ids) or len(missing) > MISSING_BATCH * 4 or stale > copy.loaded + 1000:
             copy = held.documents = _read(connection, None)
@@ -596,7 +594,7 @@ def documents(connection: Connection, hits: np.ndarray) -> Documents:
         for start in range(0, len(missing), MISSING_BATCH):
             batch = missing[start : start + MISSING_BATCH].tolist()
             _extend(copy, connection, batch)
-        return copy
+        return copy, *copy.placed(hits)
 
 
 def _read(connection: Connection, ids: list[int] | None) -> Documents:
