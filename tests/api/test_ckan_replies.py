@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
+import numpy as np
+
 from hub.api.ckan.replies import dumps
 
 
@@ -36,6 +38,7 @@ def test_every_kind_of_value_reads_back_as_json_dumps_wrote_it():
             "amount": Decimal("1.10"),
             "id": uuid.UUID(int=7),
             "counts": {1: "one", 2.5: "two and a half"},
+            "numpy": [np.float64(1.5), np.int64(5), np.bool_(True)],  # a number, two strings
             "rows": [(1, 2), [0.1, 1e-07, 1e16, -0.0], None, False],
             "control": "tab\there\x01",
         },

@@ -64,9 +64,15 @@ def dumps(body: Any) -> bytes:
     """A result as JSON (UTF-8, non-ASCII unescaped, anything else as its `str`): through
     orjson, or json.dumps for what orjson refuses (an integer past 64 bits)."""
     try:
-        return orjson.dumps(body, default=str, option=_ORJSON)
+        return orjson.dumps(body, default=_as_json, option=_ORJSON)
     except orjson.JSONEncodeError:
         return json.dumps(body, ensure_ascii=False, default=str).encode()
+
+
+def _as_json(value: Any) -> Any:
+    """What orjson does not write itself, as json.dumps writes it: a float's subclass (numpy's
+    float64) as a number, anything else as its `str`."""
+    return float(value) if isinstance(value, float) else str(value)
 
 
 def envelope(body: dict[str, Any], status: int, request: Request) -> Response:
