@@ -37,7 +37,7 @@ def relevance(
     documents, tokens, found = searchpostings.postings(connection, terms)
     column = PARTS.index(part) if part else None
     phrases = []  # each term's documents and counts, in the query's order
-    matched: np.ndarray | None = None
+    unions = []  # each word's documents, and where each of its terms' documents sit among them
     for word in words:
         having = []
         for term in word:
@@ -47,11 +47,14 @@ def relevance(
                 docs, counts = docs[keep], counts[keep]
             phrases.append((docs, counts))
             having.append(docs)
-        either = _union(having)
-        matched = either if matched is None else np.intersect1d(matched, either, assume_unique=True)
-    if matched is None or not len(matched) or not documents:
+        unions.append(_union(having))
+    matched = unions[0][0] if unions else np.zeros(0, np.int64)
+    for either, _ in unions[1:]:
+        matched = np.intersect1d(matched, either, assume_unique=True)
+    if not len(matched) or not documents:
         return np.zeros(0, np.int64), np.zeros(0)
-    frequencies, length = _aligned(phrases, matched, column, np.array(weights, np.float64))
+    places = [p for either, at in unions for p in _places(either, at, matched)]
+    frequencies, length = _aligned(phrases, places, len(matched), column, weights)
     average = tokens / documents
     score = np.zeros(len(matched))
     for (docs, _), frequency in zip(phrases, frequencies, strict=True):
@@ -64,44 +67,67 @@ def relevance(
     return matched, score
 
 
+def _union(having: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The documents having any of these tokens (each array ascending), ascending, and where
+    each array's documents sit among them (None: the array is the union itself).
+
+    One stable sort of the arrays end to end merges their ascending runs and tells each
+    document its place, where a binary search per array would seek every hit again."""
+    if len(having) == 1:
+        return having[0], [None]
+    every = np.concatenate(having)
+    order = np.argsort(every, kind="stable")
+    ranked = every[order]
+    first = np.empty(len(ranked), bool)
+    first[:1] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+    place = np.empty(len(every), np.int64)
+    place[order] = np.cumsum(first) - 1
+    ends = np.cumsum([len(docs) for docs in having])
+    split: list[np.ndarray | None] = list(np.split(place, ends[:-1]))
+    return ranked[first], split
+
+
+def _places(
+    either: np.ndarray, at: list[np.ndarray | None], matched: np.ndarray
+) -> list[np.ndarray | None]:
+    """Where each term's documents sit among the matched documents (-1: not matched), from
+    where they sit among their word's (`either`, a superset of `matched`)."""
+    if len(either) == len(matched):
+        return at
+    among = np.full(len(either), -1, np.int64)
+    _, kept, placed = np.intersect1d(either, matched, assume_unique=True, return_indices=True)
+    among[kept] = placed
+    return [among if a is None else among[a] for a in at]
+
+
 def _aligned(
     phrases: list[tuple[np.ndarray, np.ndarray]],
-    matched: np.ndarray,
+    places: list[np.ndarray | None],
+    matched: int,
     column: int | None,
-    weight: np.ndarray,
+    weights: Sequence[float],
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Each phrase's weighted frequency in each matched document (0 where absent), and the
     documents' lengths."""
-    length = np.zeros(len(matched))
+    weight = np.array(weights, np.float64)
+    length = np.zeros(matched)
     frequencies = []
-    for docs, counts in phrases:
-        if docs is matched:  # one word of one token: every hit has it, in the same order
-            rows, present = counts, None
-        elif len(docs):
-            at = np.minimum(np.searchsorted(docs, matched), len(docs) - 1)
-            rows, present = counts[at], docs[at] == matched
-        else:
-            rows = np.zeros((len(matched), counts.shape[1]), counts.dtype)
-            present = np.zeros(len(matched), bool)
+    for (_, counts), at in zip(phrases, places, strict=True):
+        if at is not None:
+            kept = at >= 0
+            if not kept.all():
+                at, counts = at[kept], counts[kept]
         if column is not None:
-            frequency = rows[:, column] * weight[column]
+            weighted = counts[:, column] * weight[column]
         else:
-            frequency = rows[:, :_LENGTH] @ weight
-        if present is None:
-            length = rows[:, _LENGTH].astype(np.float64)
+            weighted = counts[:, :_LENGTH] @ weight
+        if at is None:  # the phrase's documents are the matched ones, in the same order
+            frequency = weighted
+            length = counts[:, _LENGTH].astype(np.float64)
         else:
-            frequency[~present] = 0.0
-            length[present] = rows[present, _LENGTH]
+            frequency = np.zeros(matched)
+            frequency[at] = weighted
+            length[at] = counts[:, _LENGTH]
         frequencies.append(frequency)
     return frequencies, length
-
-
-def _union(having: list[np.ndarray]) -> np.ndarray:
-    """The documents having any of these tokens (each array ascending), ascending."""
-    if len(having) == 1:
-        return having[0]
-    # A stable sort merges the ascending runs instead of sorting them anew.
-    every = np.sort(np.concatenate([np.zeros(0, np.int64), *having]), kind="stable")
-    if not len(every):
-        return every
-    return every[np.concatenate(([True], every[1:] != every[:-1]))]
