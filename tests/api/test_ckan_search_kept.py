@@ -76,7 +76,7 @@ def test_a_kept_package_is_not_shared_with_the_answer(engine, sampled):
 
     first = answer()
     packages = [value for key, value in kept(engine).entries.items() if key[1][0] == "package"]
-    assert packages and all(isinstance(p, str) for p in packages)  # kept as text, parsed anew
+    assert packages and all(isinstance(p, bytes) for p in packages)  # kept as JSON, parsed anew
     first["results"][0]["title"] = "changed by the caller"
     first["results"][1]["resources"].clear()
     second = answer()

@@ -4,17 +4,17 @@ the page of packages asked for is built."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from sqlmodel import Session, col, select
 
 from hub import search as catalogue_search
 from hub import searchcache
 from hub.access import Actor
-from hub.api.ckan import packages
+from hub.api.ckan import packages, replies
 from hub.api.ckan.errors import (
     SearchQueryError,
     ValidationError,
@@ -88,14 +88,18 @@ def page_packages(
     built from the rows for those not kept (three queries, whatever the page size)."""
     loaded: dict[str, Dataset] = {}
 
+    def detached(statement: Any) -> list[Any]:
+        # Read by a session of their own on the request's connection (its snapshot), which
+        # lets go of them: detached, every column loaded, they are kept and shared without a
+        # copy, and the request's session holds none of them.
+        with Session(bind=session.connection()) as reading:
+            return list(reading.exec(statement))
+
     def load(wanted: list[str]) -> list[Dataset]:
         unread = [i for i in wanted if i not in loaded]
         if unread:
-            # Read by a session of their own on the request's connection (its snapshot), which
-            # lets go of them: detached, every column loaded, they are kept and shared without
-            # a copy, and the request's session holds none of them.
-            with Session(bind=session.connection()) as reading:
-                loaded.update((d.id, d) for d in catalogue_search.datasets(reading, unread))
+            statement = select(Dataset).where(col(Dataset.id).in_(unread))
+            loaded.update((d.id, d) for d in detached(statement))
         return [loaded[i] for i in wanted if i in loaded]
 
     # Each dataset's row, detached: what `whole` decides on, without reading it.
@@ -105,16 +109,18 @@ def page_packages(
     )
     shown = [(i, whole(rows[("dataset", i)])) for i in ids if ("dataset", i) in rows]
 
-    def build(keys: list[tuple[str, str, bool, str]]) -> dict[tuple[str, str, bool, str], str]:
+    def build(keys: list[tuple[str, str, bool, str]]) -> dict[tuple[str, str, bool, str], bytes]:
         datasets = {d.id: d for d in load([k[3] for k in keys])}
-        organizations = {
-            o.id: o
-            for o in session.exec(
-                select(Organization).where(
-                    col(Organization.id).in_({d.organization_id for d in datasets.values()})
+        # A page's few producers recur from page to page: their rows are kept too.
+        organizations = derived.lookup(
+            [("organization row", d.organization_id) for d in datasets.values()],
+            lambda wanted: {
+                ("organization row", o.id): o
+                for o in detached(
+                    select(Organization).where(col(Organization.id).in_([k[1] for k in wanted]))
                 )
-            )
-        }
+            },
+        )
         resources: dict[str, list[Resource]] = {i: [] for i in datasets}
         for resource in session.exec(
             select(Resource)
@@ -123,12 +129,14 @@ def page_packages(
         ):
             resources[resource.dataset_id].append(resource)
         return {
-            key: json.dumps(
+            key: replies.dumps(  # as the envelope writes it
                 packages.package_dict(
-                    d, organizations.get(d.organization_id), resources[d.id], base, key[2]
-                ),
-                ensure_ascii=False,
-                default=str,  # as the envelope writes it
+                    d,
+                    organizations.get(("organization row", d.organization_id)),
+                    resources[d.id],
+                    base,
+                    key[2],
+                )
             )
             for key in keys
             if (d := datasets.get(key[3])) is not None
@@ -137,7 +145,7 @@ def page_packages(
     keys = [("package", base, sees, i) for i, sees in shown]
     built = derived.lookup(keys, build)
     # Kept as JSON text, shared by every request at this generation: each parses its own.
-    return [json.loads(built[key]) for key in keys if key in built]
+    return [orjson.loads(built[key]) for key in keys if key in built]
 
 
 def sort_keys(sort: str) -> tuple[tuple[str, bool], ...]:
