@@ -50,7 +50,7 @@ def relevance(
         unions.append(_union(having))
     matched = unions[0][0] if unions else np.zeros(0, np.int64)
     for either, _ in unions[1:]:
-        matched = np.intersect1d(matched, either, assume_unique=True)
+        matched = _common(matched, either)
     if not len(matched) or not documents:
         return np.zeros(0, np.int64), np.zeros(0)
     places = [p for either, at in unions for p in _places(either, at, matched)]
@@ -88,6 +88,16 @@ def _union(having: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None
     return ranked[first], split
 
 
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The documents in both (each ascending, without repeats), ascending: the smaller sought
+    in the larger, where np.intersect1d sorts both together again."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if not len(small) or not len(large):
+        return small[:0]
+    at = np.minimum(np.searchsorted(large, small), len(large) - 1)
+    return small[large[at] == small]
+
+
 def _places(
     either: np.ndarray, at: list[np.ndarray | None], matched: np.ndarray
 ) -> list[np.ndarray | None]:
@@ -96,8 +106,7 @@ def _places(
     if len(either) == len(matched):
         return at
     among = np.full(len(either), -1, np.int64)
-    _, kept, placed = np.intersect1d(either, matched, assume_unique=True, return_indices=True)
-    among[kept] = placed
+    among[np.searchsorted(either, matched)] = np.arange(len(matched))  # each one is there
     return [among if a is None else among[a] for a in at]
 
 
@@ -111,23 +120,23 @@ def _aligned(
     """Each phrase's weighted frequency in each matched document (0 where absent), and the
     documents' lengths."""
     weight = np.array(weights, np.float64)
-    length = np.zeros(matched)
+    # One slot past the matched documents: a phrase's unmatched documents (place -1) are
+    # written there and dropped, rather than picked out of its counts first.
+    length = np.zeros(matched + 1)
     frequencies = []
     for (_, counts), at in zip(phrases, places, strict=True):
-        if at is not None:
-            kept = at >= 0
-            if not kept.all():
-                at, counts = at[kept], counts[kept]
         if column is not None:
             weighted = counts[:, column] * weight[column]
-        else:
-            weighted = counts[:, :_LENGTH] @ weight
+        else:  # the parts' counts weighted and summed, column by column: 3× a matmul's speed
+            weighted = counts[:, 0] * weight[0]
+            for part in range(1, _LENGTH):
+                weighted += counts[:, part] * weight[part]
         if at is None:  # the phrase's documents are the matched ones, in the same order
-            frequency = weighted
-            length = counts[:, _LENGTH].astype(np.float64)
+            frequencies.append(weighted)
+            length[:matched] = counts[:, _LENGTH]
         else:
-            frequency = np.zeros(matched)
-            frequency[at] = weighted
+            spread = np.zeros(matched + 1)
+            spread[at] = weighted
+            frequencies.append(spread[:matched])
             length[at] = counts[:, _LENGTH]
-        frequencies.append(frequency)
-    return frequencies, length
+    return frequencies, length[:matched]
