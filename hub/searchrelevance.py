@@ -71,11 +71,15 @@ def _union(having: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None
     """The documents having any of these tokens (each array ascending), ascending, and where
     each array's documents sit among them (None: the array is the union itself).
 
-    One stable sort of the arrays end to end merges their ascending runs and tells each
-    document its place, where a binary search per array would seek every hit again."""
-    if len(having) == 1:
-        return having[0], [None]
-    every = np.concatenate(having)
+    A word's stem and its written form often have the very same documents: those are merged
+    once. One stable sort of the distinct arrays end to end merges their ascending runs and
+    tells each document its place, where a binary search per array would seek every hit
+    again."""
+    twin = [_first_equal(having, index) for index in range(len(having))]
+    distinct = [docs for index, docs in enumerate(having) if twin[index] == index]
+    if len(distinct) == 1:
+        return distinct[0], [None] * len(having)
+    every = np.concatenate(distinct)
     order = np.argsort(every, kind="stable")
     ranked = every[order]
     first = np.empty(len(ranked), bool)
@@ -83,9 +87,19 @@ def _union(having: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None
     np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
     place = np.empty(len(every), np.int64)
     place[order] = np.cumsum(first) - 1
-    ends = np.cumsum([len(docs) for docs in having])
-    split: list[np.ndarray | None] = list(np.split(place, ends[:-1]))
-    return ranked[first], split
+    ends = np.cumsum([len(docs) for docs in distinct])
+    placed = dict(zip(sorted(set(twin)), np.split(place, ends[:-1]), strict=True))
+    return ranked[first], [placed[t] for t in twin]
+
+
+def _first_equal(having: list[np.ndarray], index: int) -> int:
+    """The first of the arrays holding the same documents as `having[index]`."""
+    docs = having[index]
+    return next(
+        i
+        for i, other in enumerate(having[: index + 1])
+        if len(other) == len(docs) and np.array_equal(other, docs)
+    )
 
 
 def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -337,3 +337,28 @@ def test_long_terms_of_other_scripts_are_cut_but_not_kept():
     assert searchtokens.tokens(long) == [long]
     assert long not in searchtokens._known
     assert searchtokens.tokens("жар") == ["жар"] and "жар" in searchtokens._known
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_words_documents_are_the_union_of_its_tokens_with_each_ones_places(seed):
+    """A word's stem and written form: often the very same documents, sometimes as many
+    different ones, sometimes one set inside another."""
+    rng = np.random.default_rng(seed)
+    base = np.sort(rng.choice(10_000, 300, replace=False)).astype(np.int64)
+    other = np.sort(rng.choice(10_000, 300, replace=False)).astype(np.int64)  # as many, others
+    having = [base, base.copy(), other, base[::3].copy(), np.zeros(0, np.int64), other.copy()]
+    rng.shuffle(having)
+    union, places = searchrelevance._union(having)
+    assert np.array_equal(union, np.unique(np.concatenate(having)))
+    for docs, at in zip(having, places, strict=True):
+        assert np.array_equal(union if at is None else union[at], docs)
+    alone, same = searchrelevance._union([base, base.copy()])
+    assert np.array_equal(alone, base) and same == [None, None]
+
+
+def test_two_words_meet_on_the_documents_having_both():
+    rng = np.random.default_rng(3)
+    for size_a, size_b in [(0, 5), (5, 0), (1, 400), (400, 1), (300, 300), (50, 2000)]:
+        a = np.sort(rng.choice(3000, size_a, replace=False)).astype(np.int64)
+        b = np.sort(rng.choice(3000, size_b, replace=False)).astype(np.int64)
+        assert np.array_equal(searchrelevance._common(a, b), np.intersect1d(a, b))
