@@ -95,20 +95,33 @@ class _Facet:
     folded: list[str] = field(default_factory=list)  # each value as hub.wording.fold writes it
     # The same entries by document: the codes of the document at position p are
     # `by_position[starts[p]:starts[p + 1]]`, so counting a search's hits reads only theirs;
-    # `single`: no document has two values. One tuple, replaced whole, as searches read it.
-    grouped: tuple[np.ndarray, np.ndarray, bool] = field(
-        default_factory=lambda: (np.zeros(1, np.int64), np.empty(0, np.int64), True)
+    # `single`: no document has two values, and then `direct[p]` is the code of the document
+    # at p plus one (0: none), counted in one pass. One tuple, replaced whole, as searches
+    # read it.
+    grouped: tuple[np.ndarray, np.ndarray, bool, np.ndarray] = field(
+        default_factory=lambda: (
+            np.zeros(1, np.int64),
+            np.empty(0, np.int64),
+            True,
+            np.empty(0, np.int64),
+        )
     )
 
     def group(self, offsets: np.ndarray, codes: np.ndarray, documents: int) -> None:
         """Append the entries of `documents` new documents (`offsets`: each entry's document,
         counted from the first new one) to `grouped`."""
-        starts, by_position, single = self.grouped
+        starts, by_position, single, direct = self.grouped
         per_document = np.bincount(offsets, minlength=documents)
+        single = single and per_document.max(initial=0) <= 1
+        if single:
+            added = np.zeros(documents, np.int64)
+            added[offsets] = codes + 1
+            direct = np.concatenate([direct, added])
         self.grouped = (
             np.concatenate([starts, starts[-1] + np.cumsum(per_document)]),
             np.concatenate([by_position, codes[np.argsort(offsets, kind="stable")]]),
-            single and per_document.max(initial=0) <= 1,
+            single,
+            direct if single else np.empty(0, np.int64),
         )
 
     def code(self, value: str) -> int:
@@ -196,14 +209,14 @@ class Documents:
     def counts(self, name: str, hits: np.ndarray) -> np.ndarray:
         """How many of the hits (positions) have each value of a field, by value code."""
         facet = self.facets[name]
-        starts, by_position, single = facet.grouped
-        first, end = starts[hits], starts[hits + 1]
+        starts, by_position, single, direct = facet.grouped
         if single:
-            codes = by_position[first[end > first]]
-        else:  # each hit's run of codes, gathered in one index array
-            size = end - first
-            runs = np.repeat(first - (np.cumsum(size) - size), size)
-            codes = by_position[runs + np.arange(len(runs))]
+            return np.bincount(direct[hits], minlength=len(facet.values) + 1)[1:]
+        # Each hit's run of codes, gathered in one index array.
+        first, end = starts[hits], starts[hits + 1]
+        size = end - first
+        runs = np.repeat(first - (np.cumsum(size) - size), size)
+        codes = by_position[runs + np.arange(len(runs))]
         return np.bincount(codes, minlength=len(facet.values))
 
     def having(self, name: str, folded: set[str], hits: np.ndarray) -> np.ndarray:
