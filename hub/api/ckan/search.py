@@ -85,7 +85,7 @@ def page_packages(
 ) -> list[dict[str, Any]]:
     """The package dicts of one page of dataset ids, in their order (ids gone since the search
     are left out): kept per generation of the index, as the caller may see each (`whole`), and
-    built from the rows for those not kept (three queries, whatever the page size)."""
+    built from the rows for those not kept (at most three queries, whatever the page size)."""
     loaded: dict[str, Dataset] = {}
 
     def detached(statement: Any) -> list[Any]:
@@ -144,7 +144,7 @@ def page_packages(
 
     keys = [("package", base, sees, i) for i, sees in shown]
     built = derived.lookup(keys, build)
-    # Kept as JSON text, shared by every request at this generation: each parses its own.
+    # Kept as JSON bytes, shared by every request at this generation: each parses its own.
     return [orjson.loads(built[key]) for key in keys if key in built]
 
 
