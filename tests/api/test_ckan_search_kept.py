@@ -215,3 +215,58 @@ def test_a_producers_kept_datasets_follow_a_change(client, engine, sampled):
 
 def names_of(result: dict) -> set[str]:
     return {p["name"] for p in result["results"]}
+
+
+def show(client, name: str, headers=None) -> dict:
+    response = client.get("/api/3/action/package_show", params={"id": name}, headers=headers or {})
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def test_package_show_answers_as_built_afresh_and_as_a_page_shows_it(client, engine, sampled):
+    name = "openaq-toronto-pm25"
+    forget(engine)
+    fresh = show(client, name)
+    assert ("package", BASE, True, name) in {key[1] for key in kept(engine).entries}
+    assert show(client, name) == fresh  # kept
+    assert package(search(client, q="*:*", rows=10), name) == fresh  # the page shares it
+    forget(engine)
+    assert package(search(client, q="*:*", rows=10), name) == fresh
+    assert show(client, name) == fresh  # kept by the page
+
+
+def test_package_show_follows_a_change_to_the_dataset_and_its_resources(client, engine, sampled):
+    name = "openaq-toronto-pm25"
+    before = show(client, name)
+    with Session(engine) as session:
+        dataset = session.get(Dataset, name)
+        assert dataset is not None
+        dataset.title = "Toronto, renamed again"
+        session.add(
+            Resource(
+                id=f"{name}-guide",
+                dataset_id=name,
+                name="guide",
+                schema_descriptor={},
+                url="https://example.org/guide.pdf",
+                format="PDF",
+                kind="file",
+                position=98,
+            )
+        )
+        session.commit()
+    after = show(client, name)
+    assert after["title"] == "Toronto, renamed again" != before["title"]
+    assert after["num_resources"] == before["num_resources"] + 1
+
+
+def test_package_show_keeps_what_each_caller_may_see_apart(client, engine, published):
+    restricted = published.closed["restricted"]
+    operator = bearer(engine, "operator", "atmo-demo")
+
+    def extras(headers=None) -> set[str]:
+        return {e["key"] for e in show(client, restricted, headers)["extras"]}
+
+    for _ in range(2):  # built, then kept: each caller's own
+        assert "record_count" in extras(operator)
+        assert "record_count" not in extras()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import __version__, access, catalogue, charters, search
+from hub import __version__, access, catalogue, charters, search, searchcache
 from hub.access import ANONYMOUS, Actor
 from hub.api.ckan import datastore, packages, writes
 from hub.api.ckan import search as ckan_search
@@ -187,11 +187,18 @@ def package_list(call: Call, data: dict[str, Any]) -> list[str]:
 def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """One dataset by `id` (or name): metadata, organization, extras and resources."""
     name = require_text(data, "id", "name_or_id")
+    # The index's generation is read before the dataset: a change committed in between is
+    # seen when the package is kept, and it is not kept.
+    derived = searchcache.Derived(call.session.connection())
     try:
         dataset = catalogue.get(call.session, name)
     except catalogue.NotFound:
         raise NotFound(f"Dataset {name!r} was not found") from None
-    return packages.load_package(call.session, dataset, call.base, call.whole(dataset))
+    package = ckan_search.kept_package(
+        call.session, derived, dataset, call.base, call.whole(dataset)
+    )
+    derived.keep()
+    return package
 
 
 @action

@@ -148,6 +148,20 @@ def page_packages(
     return [orjson.loads(built[key]) for key in keys if key in built]
 
 
+def kept_package(
+    session: Session, derived: searchcache.Derived, dataset: Dataset, base: str, whole: bool
+) -> dict[str, Any]:
+    """One dataset's package dict, as a page of package_search keeps it (the same key): read
+    from the rows the first time, then shared with every page and package_show that shows it
+    at this generation of the index."""
+    key = ("package", base, whole, dataset.id)
+    built = derived.lookup(
+        [key],
+        lambda _: {key: replies.dumps(packages.load_package(session, dataset, base, whole))},
+    )
+    return orjson.loads(built[key])
+
+
 def sort_keys(sort: str) -> tuple[tuple[str, bool], ...]:
     """CKAN's `field dir, field dir …` as the search's sort keys."""
     if sort.count(",") >= SORT_KEYS_MAX:
