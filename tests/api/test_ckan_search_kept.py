@@ -58,6 +58,20 @@ def items(result: dict, facet: str) -> dict[str, str]:
     return {i["name"]: i["display_name"] for i in result["search_facets"][facet]["items"]}
 
 
+def linked_pdf(dataset: str, name: str, position: int) -> Resource:
+    """A file resource a portal could list beside the dataset's records."""
+    return Resource(
+        id=f"{dataset}-{name}",
+        dataset_id=dataset,
+        name=name,
+        schema_descriptor={},
+        url=f"https://example.org/{name}.pdf",
+        format="PDF",
+        kind="file",
+        position=position,
+    )
+
+
 def test_kept_answers_are_the_ones_built_afresh(client, engine, sampled):
     fresh = []
     for params in ASKED:
@@ -100,18 +114,7 @@ def test_a_new_resource_shows_in_the_next_search(client, engine, sampled):
     name = "openaq-toronto-pm25"
     before = package(search(client, q="*:*", rows=10), name)
     with Session(engine) as session:
-        session.add(
-            Resource(
-                id=f"{name}-notes",
-                dataset_id=name,
-                name="notes",
-                schema_descriptor={},
-                url="https://example.org/notes.pdf",
-                format="PDF",
-                kind="file",
-                position=99,
-            )
-        )
+        session.add(linked_pdf(name, "notes", 99))
         session.commit()
     after = package(search(client, q="*:*", rows=10), name)
     assert after["num_resources"] == before["num_resources"] + 1
@@ -242,18 +245,7 @@ def test_package_show_follows_a_change_to_the_dataset_and_its_resources(client, 
         dataset = session.get(Dataset, name)
         assert dataset is not None
         dataset.title = "Toronto, renamed again"
-        session.add(
-            Resource(
-                id=f"{name}-guide",
-                dataset_id=name,
-                name="guide",
-                schema_descriptor={},
-                url="https://example.org/guide.pdf",
-                format="PDF",
-                kind="file",
-                position=98,
-            )
-        )
+        session.add(linked_pdf(name, "guide", 98))
         session.commit()
     after = show(client, name)
     assert after["title"] == "Toronto, renamed again" != before["title"]
