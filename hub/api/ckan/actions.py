@@ -186,19 +186,15 @@ def package_list(call: Call, data: dict[str, Any]) -> list[str]:
 @action
 def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """One dataset by `id` (or name): metadata, organization, extras and resources."""
-    name = require_text(data, "id", "name_or_id")
-    # The index's generation is read before the dataset: a change committed in between is
-    # seen when the package is kept, and it is not kept.
+    name = require_text(data, "id", "name_or_id")  # a dataset's name is its id
+    # As a page of package_search shows it, and kept with the pages' packages: the index's
+    # generation is read before the dataset, so a change committed meanwhile is not kept.
     derived = searchcache.Derived(call.session.connection())
-    try:
-        dataset = catalogue.get(call.session, name)
-    except catalogue.NotFound:
-        raise NotFound(f"Dataset {name!r} was not found") from None
-    package = ckan_search.kept_package(
-        call.session, derived, dataset, call.base, call.whole(dataset)
-    )
+    found = ckan_search.page_packages(call.session, derived, [name], call.base, call.whole)
+    if not found:
+        raise NotFound(f"Dataset {name!r} was not found")
     derived.keep()
-    return package
+    return found[0]
 
 
 @action

@@ -5,7 +5,7 @@ the page of packages asked for is built."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -88,18 +88,18 @@ def page_packages(
     built from the rows for those not kept (at most three queries, whatever the page size)."""
     loaded: dict[str, Dataset] = {}
 
-    def detached(statement: Any) -> list[Any]:
+    def detached(read: Callable[[Session], Iterable[Any]]) -> list[Any]:
         # Read by a session of their own on the request's connection (its snapshot), which
         # lets go of them: detached, every column loaded, they are kept and shared without a
         # copy, and the request's session holds none of them.
         with Session(bind=session.connection()) as reading:
-            return list(reading.exec(statement))
+            return list(read(reading))
 
     def load(wanted: list[str]) -> list[Dataset]:
         unread = [i for i in wanted if i not in loaded]
         if unread:
-            statement = select(Dataset).where(col(Dataset.id).in_(unread))
-            loaded.update((d.id, d) for d in detached(statement))
+            found = detached(lambda reading: catalogue_search.datasets(reading, unread))
+            loaded.update((d.id, d) for d in found)
         return [loaded[i] for i in wanted if i in loaded]
 
     # Each dataset's row, detached: what `whole` decides on, without reading it.
@@ -117,7 +117,9 @@ def page_packages(
             lambda wanted: {
                 ("organization row", o.id): o
                 for o in detached(
-                    select(Organization).where(col(Organization.id).in_([k[1] for k in wanted]))
+                    lambda reading: reading.exec(
+                        select(Organization).where(col(Organization.id).in_([k[1] for k in wanted]))
+                    )
                 )
             },
         )
@@ -146,20 +148,6 @@ def page_packages(
     built = derived.lookup(keys, build)
     # Kept as JSON bytes, shared by every request at this generation: each parses its own.
     return [orjson.loads(built[key]) for key in keys if key in built]
-
-
-def kept_package(
-    session: Session, derived: searchcache.Derived, dataset: Dataset, base: str, whole: bool
-) -> dict[str, Any]:
-    """One dataset's package dict, as a page of package_search keeps it (the same key): read
-    from the rows the first time, then shared with every page and package_show that shows it
-    at this generation of the index."""
-    key = ("package", base, whole, dataset.id)
-    built = derived.lookup(
-        [key],
-        lambda _: {key: replies.dumps(packages.load_package(session, dataset, base, whole))},
-    )
-    return orjson.loads(built[key])
 
 
 def sort_keys(sort: str) -> tuple[tuple[str, bool], ...]:
