@@ -47,6 +47,8 @@ SQL_TYPES: dict[str, Any] = {
 }
 RESERVED = {"_id", "_run", "_hash"}
 Item = TypeVar("Item")
+SORT_THREADS = 2  # helper threads sorting an index's runs (`_sorting_in_threads`)
+SORT_RUN_KIB = 4_096
 SQLITE_CACHE_KIB = 131_072  # the key index of a few million rows stays in memory while loading
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
@@ -249,15 +251,38 @@ def bulk_loading(connection: Connection, layout: Layout) -> Iterator[Load]:
     for index in deferred:
         index.drop(connection, checkfirst=True)
     yield load
-    for index in sorted(deferred, key=lambda index: not index.unique):  # the key first
-        if index.unique:
-            _create_key_index(connection, layout, index)
-        else:
-            index.create(connection, checkfirst=True)
+    with _sorting_in_threads(connection, bool(deferred)):
+        for index in sorted(deferred, key=lambda index: not index.unique):  # the key first
+            if index.unique:
+                _create_key_index(connection, layout, index)
+            else:
+                index.create(connection, checkfirst=True)
     if connection.dialect.name == "postgresql":
         # A freshly loaded table has no statistics until autovacuum comes by: the planner would
         # scan a whole bbox through the lon/lat index instead of the time index (40 ms, not 2).
         connection.exec_driver_sql(f"ANALYZE {_q(layout.table.name)}")
+
+
+@contextmanager
+def _sorting_in_threads(connection: Connection, building: bool) -> Iterator[None]:
+    """SQLite sorting an index's entries in runs on helper threads while it builds the index.
+
+    While the entries fit in its cache, SQLite sorts them on the connection's thread alone;
+    with helper threads and a cache of SORT_RUN_KIB, it sorts runs of that size beside its scan
+    of the table and merges them (`PRAGMA threads`). The indexes are built after the inserts,
+    when the validating thread has finished and a core is free: the three indexes of 1M
+    air-quality rows, 1.55 s -> 1.2-1.36 s (1 to 3 threads, runs of 2-4 MiB; 16 MiB runs gain
+    nothing, 32 MiB lose)."""
+    if not building or connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA threads={SORT_THREADS}")
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{SORT_RUN_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA threads=0")
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
 
 def _create_key_index(connection: Connection, layout: Layout, index: sa.Index) -> None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from hub import catalogue, search
+from hub import catalogue, records, search
 from hub.batches import Chunk, RowProblem
 from hub.bus import get_bus
 from hub.catalogue import Batch, Publisher, PublishRefused, publish
@@ -516,6 +516,37 @@ def test_a_first_load_builds_the_key_index_and_the_later_row_of_one_instant_wins
     assert {f"{layout.table.name}_time", f"{layout.table.name}_lonlat"} <= set(indexes)
     again = publish(batch(observations(4)))  # upserts on the index the load built
     assert (again.rows_published, again.rows_updated, again.rows_skipped) == (2, 1, 1)
+
+
+def test_a_first_load_sorts_its_indexes_in_helper_threads_then_restores_the_connection(engine):
+    """SQLite builds a loaded table's indexes with helper threads sorting runs of
+    SORT_RUN_KIB; the connection goes back to one thread and its own cache afterwards."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own sorter (PostgreSQL sorts with maintenance_work_mem)")
+    seen: dict[str, tuple[int, int]] = {}  # each index as last created (the table's are
+    # created with it, dropped for the load, built again once loaded)
+
+    def note(connection, cursor, statement, parameters, context, many):
+        if statement.lstrip().upper().startswith("CREATE") and " INDEX " in statement.upper():
+            pragmas = connection.connection.driver_connection
+            threads = pragmas.execute("PRAGMA threads").fetchone()[0]
+            cache = pragmas.execute("PRAGMA cache_size").fetchone()[0]
+            seen[statement.split(" ON ")[0].split()[-1]] = (threads, cache)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        run = publish(batch(observations(3)))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+    assert run.status == "succeeded", run.error
+    built = {name: pragmas for name, pragmas in seen.items() if name.startswith("rec_")}
+    assert {name.rsplit("_", 1)[1] for name in built} == {"key", "time", "lonlat"}
+    with engine.connect() as connection:
+        after = connection.connection.driver_connection
+        assert after.execute("PRAGMA threads").fetchone()[0] == 0
+        assert after.execute("PRAGMA cache_size").fetchone()[0] == -records.SQLITE_CACHE_KIB
+    for name, pragmas in built.items():
+        assert pragmas == (records.SORT_THREADS, -records.SORT_RUN_KIB), name
 
 
 def test_rows_a_reader_left_out_are_counted_in_the_runs_report(engine):
