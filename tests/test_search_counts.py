@@ -41,6 +41,9 @@ def test_counts_over_hits_equal_a_count_of_every_entry(seed):
     copy, held = grown(rng, rng.randrange(1, 8))
     assert len(copy.ids) == len(held)
     assert copy.facets["organization"].grouped[2]  # never two organizations
+    for facet in copy.facets.values():  # held in 32-bit integers: half the bytes to gather
+        starts, by_position, _, direct = facet.grouped
+        assert starts.dtype == by_position.dtype == direct.dtype == np.int32
     for _ in range(20):
         share = rng.choice([0.0, 0.05, 0.5, 1.0])
         hits = np.array(sorted(p for p in held if rng.random() < share), np.int64)
