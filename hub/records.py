@@ -276,13 +276,14 @@ def _sorting_in_threads(connection: Connection, building: bool) -> Iterator[None
     if not building or connection.dialect.name != "sqlite":
         yield
         return
+    cache = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
     connection.exec_driver_sql(f"PRAGMA threads={SORT_THREADS}")
     connection.exec_driver_sql(f"PRAGMA cache_size=-{SORT_RUN_KIB}")
     try:
         yield
     finally:
         connection.exec_driver_sql("PRAGMA threads=0")
-        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        connection.exec_driver_sql(f"PRAGMA cache_size={cache}")  # as the load had it
 
 
 def _create_key_index(connection: Connection, layout: Layout, index: sa.Index) -> None:
