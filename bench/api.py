@@ -5,7 +5,7 @@ table's whole CSV export (bench/api_records.py).
 
     .venv/bin/python bench/api.py [--datasets 100000] [--requests 200] [--clients 8]
                                   [--load-seconds 5] [--records-rows 10000000]
-                                  [--skip-search] [--skip-records] [--skip-export]
+                                  [--skip-search] [--skip-records] [--skip-export] [--resident]
                                   [--keep | --catalogue bench/out/api]
                                   [--records-catalogue bench/out/api-records]
 
@@ -45,6 +45,12 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=5.0)
     parser.add_argument(
         "--records-rows", type=int, default=10_000_000, help="records: observations generated"
+    )
+    parser.add_argument(
+        "--resident",
+        action="store_true",
+        help="search: hold the catalogue file in memory (mlock) while timing, so that no request "
+        "waits on storage",
     )
     parser.add_argument("--skip-search", action="store_true", help="run the records part only")
     parser.add_argument("--skip-records", action="store_true", help="run the search part only")

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,45 @@ def get(client: httpx.Client, path: str, params: Any) -> tuple[float, httpx.Resp
 def load_average() -> str:
     """The 1, 5 and 15-minute load averages."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def storage_reads(pid: int) -> int | None:
+    """The bytes process `pid` has had read from storage so far: /proc/PID/io's read_bytes,
+    what the OS page cache did not hold for it (None where the kernel does not count them)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("read_bytes:"):
+                return int(line.split()[1])
+    return None
+
+
+@contextlib.contextmanager
+def held_in_memory(path: Path) -> Iterator[None]:
+    """`path`'s pages locked in the OS page cache while the block runs (mmap + mlock), so that
+    no server reading the file waits on storage: on a machine that pages out what was not read
+    for a minute (a VM's proactive reclaim), a word never asked reads its postings from disk."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+    libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = path.stat().st_size
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        address = libc.mmap(None, size, 1, 1, descriptor, 0)  # PROT_READ, MAP_SHARED
+        if address in (None, ctypes.c_void_p(-1).value):
+            raise SystemExit(f"cannot map {path}: {os.strerror(ctypes.get_errno())}")
+        try:
+            if libc.mlock(address, size) != 0:
+                raise SystemExit(
+                    f"cannot hold {path} in memory ({size / 1e6:.0f} MB): "
+                    f"{os.strerror(ctypes.get_errno())} (see ulimit -l)"
+                )
+            yield
+        finally:
+            libc.munmap(address, size)  # which unlocks its pages too
+    finally:
+        os.close(descriptor)
 
 
 def use_database(home: Path) -> Path:

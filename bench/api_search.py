@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -49,10 +50,12 @@ from api_common import (
     WARMUP,
     Children,
     get,
+    held_in_memory,
     load_average,
     percentiles,
     start_datasette,
     start_hub,
+    storage_reads,
     use_database,
 )
 from sqlmodel import Session
@@ -521,10 +524,10 @@ def datasette_table(connection: sa.Connection) -> None:
 
 def start_servers(
     children: Children, workdir: Path, env: dict[str, str], database: Path
-) -> tuple[str, str]:
+) -> tuple[str, int, str]:
     """The hub, and Datasette on the same file, immutable, its `datasette_dataset` table matched
-    through the hub's FTS5 table; their base URLs once both answer."""
-    hub_url, _ = start_hub(children, workdir, env)
+    through the hub's FTS5 table; their base URLs once both answer, and the hub's process id."""
+    hub_url, hub_pid = start_hub(children, workdir, env)
     datasette_url, _ = start_datasette(
         children,
         workdir,
@@ -533,7 +536,7 @@ def start_servers(
         {DATASETTE_TABLE: {"fts_table": "searchfts", "fts_pk": "id"}},
         {"suggest_facets": "off", "default_facet_size": str(FACET_SIZE)},
     )
-    return hub_url, datasette_url
+    return hub_url, hub_pid, datasette_url
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -791,18 +794,32 @@ def latencies(
     return samples
 
 
+@dataclass
+class Cold:
+    """The cold requests' latencies by group and side, the bytes the hub's process had read from
+    storage during each of its own (None where the kernel does not count them), and each
+    group's hits (least–most) with whether both sides agreed on every one."""
+
+    samples: dict[str, dict[str, list[float]]]
+    reads: dict[str, list[int | None]]
+    checks: dict[str, tuple[str, str]]
+
+
 def cold_latencies(
-    hub: httpx.Client, datasette: httpx.Client, groups: dict[str, list[Kind]], database: str
-) -> tuple[dict[str, dict[str, list[float]]], dict[str, tuple[str, str]]]:
-    """Each cold kind asked once on both sides (each side first in turn), no warm-up: the
-    latencies by group, and each group's hits (least–most) and whether both sides agreed on
-    every one (checked on the timed answers, after timing)."""
+    hub: httpx.Client,
+    hub_pid: int,
+    datasette: httpx.Client,
+    groups: dict[str, list[Kind]],
+    database: str,
+) -> Cold:
+    """Each cold kind asked once on both sides (each side first in turn), no warm-up; the
+    answers are checked after timing."""
     hub_path = "/api/3/action/package_search"
     datasette_path = f"/{database}/{DATASETTE_TABLE}.json"
-    samples: dict[str, dict[str, list[float]]] = {}
-    checks: dict[str, tuple[str, str]] = {}
+    cold = Cold({}, {}, {})
     for group, group_kinds in groups.items():
-        samples[group] = {"hub": [], "datasette": []}
+        samples = cold.samples[group] = {"hub": [], "datasette": []}
+        reads = cold.reads[group] = []
         found, notes = [], set()
         for number, kind in enumerate(group_kinds):
             answers: dict[str, Any] = {}
@@ -811,15 +828,19 @@ def cold_latencies(
             if number % 2:
                 sides.reverse()
             for side, client, path, params in sides:
+                before = storage_reads(hub_pid) if side == "hub" else None
                 spent, response = get(client, path, params)
-                samples[group][side].append(spent)
+                samples[side].append(spent)
                 answers[side] = response
+                if side == "hub":
+                    after = storage_reads(hub_pid)
+                    reads.append(None if before is None or after is None else after - before)
             ours, theirs, note = agreement(kind, answers["hub"].json(), answers["datasette"].json())
             found.append(ours)
             notes.add(note if ours == theirs else f"{note} ({kind.name})")
         hits = f"{min(found)}–{max(found)}" if found else ""
-        checks[group] = (hits, "; ".join(sorted(notes)))
-    return samples, checks
+        cold.checks[group] = (hits, "; ".join(sorted(notes)))
+    return cold
 
 
 async def hammer(base: str, paths: list[str], clients: int, seconds: float) -> tuple[int, float]:
@@ -887,9 +908,8 @@ def report(
         print(f"  {kind.name}: {checks[kind.name][2]}")
 
 
-def report_cold(
-    samples: dict[str, dict[str, list[float]]], checks: dict[str, tuple[str, str]]
-) -> None:
+def report_cold(cold: Cold) -> None:
+    samples, checks = cold.samples, cold.checks
     header = f"{'cold kind (requests)':<44}{'hits':>16}"
     header += f"{'hub p50':>9}{'p95':>8}{'ds p50':>9}{'p95':>8}{'hub/ds p95':>12}  p95 ≤ 20 ms"
     print(header)
@@ -905,6 +925,28 @@ def report_cold(
     print()
     for group, (_, notes) in checks.items():
         print(f"  {group}: {notes}")
+    report_storage(cold)
+
+
+def report_storage(cold: Cold) -> None:
+    """How many of the hub's cold requests waited on storage, and the others' latencies."""
+    if any(r is None for reads in cold.reads.values() for r in reads):
+        print("  storage reads: not counted by this kernel (/proc/PID/io)")
+        return
+    print(
+        "  the hub's reads from storage during its cold requests (what the OS page cache lacked):"
+    )
+    for group, reads in cold.reads.items():
+        latencies = cold.samples[group]["hub"]
+        waited = [r for r in reads if r]
+        line = (
+            f"    {group}: {len(waited)} of {len(reads)} requests read {sum(waited) / 1e6:.1f} MB"
+        )
+        served = [ms for ms, read in zip(latencies, reads, strict=True) if not read]
+        if len(served) >= 2 and waited:
+            p50, p95 = percentiles(served)
+            line += f"; the {len(served)} others p50 {p50:.1f} p95 {p95:.1f} ms"
+        print(line)
 
 
 def row(name: str, hits: str, ours: list[float], theirs: list[float]) -> None:
@@ -949,10 +991,13 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         group: [text_kind(f"{group}: {text}", text) for text, _ in texts]
         for group, texts in cold_words.items()
     }
-    hub_url, datasette_url = start_servers(children, workdir, dict(os.environ), database)
+    hub_url, hub_pid, datasette_url = start_servers(children, workdir, dict(os.environ), database)
     hub = httpx.Client(base_url=hub_url, timeout=120, trust_env=False)
     datasette = httpx.Client(base_url=datasette_url, timeout=120, trust_env=False)
-    with hub, datasette:
+    held = held_in_memory(database) if args.resident else contextlib.nullcontext()
+    with hub, datasette, held:
+        if args.resident:
+            print(f"holding {database.name} in memory (mlock) while timing …", flush=True)
         checks = {}
         for kind in all_kinds:
             _, ours = get(hub, "/api/3/action/package_search", kind.hub)
@@ -962,9 +1007,9 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         samples = latencies(hub, datasette, all_kinds, args.requests, database.stem)
         counts = ", ".join(f"{len(k)} {g}" for g, k in cold_groups.items())
         print(f"timing cold words, each asked once: {counts} …", flush=True)
-        cold_samples, cold_checks = cold_latencies(hub, datasette, cold_groups, database.stem)
-    during = load_average()
-    rates = throughput(hub_url, datasette_url, ids, database.stem, args)
+        cold = cold_latencies(hub, hub_pid, datasette, cold_groups, database.stem)
+        during = load_average()
+        rates = throughput(hub_url, datasette_url, ids, database.stem, args)
     print(
         f"\npackage_search on {args.datasets:,} datasets over HTTP (one keep-alive client per "
         f"side, interleaved, {args.requests} requests per kind; ms)\n"
@@ -988,7 +1033,7 @@ def run_search(args: argparse.Namespace, workdir: Path, children: Children) -> N
         "warm-up): the hub ranks every hit afresh (FTS5's bm25 computed over its term "
         "postings, hub.searchpostings), the order and facets are computed afresh.\n"
     )
-    report_cold(cold_samples, cold_checks)
+    report_cold(cold)
     ranking_in_process(database, cold_words)
     print(
         f"\npackage_show under {args.clients} concurrent clients, 2 × {args.load_seconds:g} s "
