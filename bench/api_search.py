@@ -942,7 +942,7 @@ def report_storage(cold: Cold) -> None:
         line = (
             f"    {group}: {len(waited)} of {len(reads)} requests read {sum(waited) / 1e6:.1f} MB"
         )
-        served = [ms for ms, read in zip(latencies, reads, strict=True) if not read]
+        served = [spent for spent, read in zip(latencies, reads, strict=True) if not read]
         if len(served) >= 2 and waited:
             p50, p95 = percentiles(served)
             line += f"; the {len(served)} others p50 {p50:.1f} p95 {p95:.1f} ms"
