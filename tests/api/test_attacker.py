@@ -25,6 +25,10 @@ ROWS = 307  # a count no other dataset has: it must not show up for outsiders ei
 SECRET_START = datetime(2019, 7, 14, tzinfo=UTC)
 MARKERS = ("SECRET-ST", "Hidden site", "5.4321", "43.2109", "2019-07-1", "SECRET-BAD")
 COUNT = re.compile(rf"(?<![\w.]){ROWS}(?![\w.])")
+# The markers are sought where they could stand, not inside a longer number nor in a time's
+# fraction of a second: 18:36:15.432101 holds "5.4321" by chance (a CI run failed on it).
+TRACES = [re.compile(rf"(?<![0-9]){re.escape(marker)}") for marker in MARKERS]
+TIMES_OF_DAY = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]+")
 EXAMPLES = 1000  # per access level; the note of the access issue reports the total
 ATTEMPTS: dict[str, int] = {}
 
@@ -186,7 +190,8 @@ params = st.fixed_dictionaries(
 
 def leaks(text: str) -> list[str]:
     """Traces of the hidden rows in a response body."""
-    found = [m for m in MARKERS if m in text]
+    text = TIMES_OF_DAY.sub("", text)
+    found = [m for m, trace in zip(MARKERS, TRACES, strict=True) if trace.search(text)]
     return found + (["row count"] if COUNT.search(text) else [])
 
 
