@@ -31,17 +31,15 @@ ALICE = ("30001234567890", "35000")
 BOB = ("30009876543210", "35200")
 CAROL = ("30005555555555", "35700")
 HOURS = 6
+GRID, OTHER = "grid-test", "grid-other"
+CURVES, MORE_CURVES, OTHER_CURVES = "test-curves", "test-curves-heating", "other-curves"
+PURPOSES = ("self-data", "energy-saving-advice")
 
 
 def shown(value: str, text: str) -> bool:
     """Whether a subject's number appears in `text` as a number of its own (no digit on either
     side): a time's microseconds (15:21:27.835000) may hold a postcode's digits by chance."""
     return re.search(rf"(?<![0-9]){re.escape(value)}(?![0-9])", text) is not None
-
-
-GRID, OTHER = "grid-test", "grid-other"
-CURVES, MORE_CURVES, OTHER_CURVES = "test-curves", "test-curves-heating", "other-curves"
-PURPOSES = ("self-data", "energy-saving-advice")
 
 
 @dataclass
