@@ -18,6 +18,9 @@ from hub.feeds.clients import Closing, Delivery, Mailbox
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.feeds_load import Listener, subscriber, unchunk  # noqa: E402
 
+WAIT = 30.0  # a readiness bound, never a timing assertion
+TIMER_SLACK = 0.01  # a loop runs a timer up to its clock's resolution early
+
 
 def test_a_mailbox_is_bounded_and_hands_out_in_order_up_to_the_final_message() -> None:
     box = Mailbox(3)
@@ -54,6 +57,30 @@ def test_a_waiting_writer_wakes_on_a_delivery_or_after_its_timeout() -> None:
             await cancelled
         box.put_nowait(Delivery(2, b""))  # no writer waits any more: nothing to wake
         assert box.qsize() == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_wait_s_timeout_counts_from_that_wait_though_the_mailbox_keeps_one_timer() -> None:
+    """The timer armed by a wait that a delivery ended is not that of the next wait: when it
+    fires during a later, longer wait it moves on to that wait's end, and a shorter wait
+    brings it forward."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        box = Mailbox(10)
+        loop.call_soon(box.put_nowait, Delivery(1, b""))
+        assert await box.wait(0.5) is True  # woken at once; its timer stays armed for 0.5 s
+        box.get_nowait()
+        await asyncio.sleep(0.2)
+        started = loop.time()
+        assert await box.wait(0.5) is False  # the first timer fires 0.2 s in: not this end
+        assert loop.time() - started >= 0.5 - TIMER_SLACK
+        loop.call_soon(box.put_nowait, Delivery(2, b""))
+        assert await box.wait(60.0) is True
+        box.get_nowait()
+        # a wait shorter than the timer armed (60 s) ends on time, not with that timer
+        assert await asyncio.wait_for(box.wait(0.05), WAIT) is False
 
     asyncio.run(scenario())
 

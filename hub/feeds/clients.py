@@ -42,12 +42,15 @@ class Mailbox:
     bookkeeping (unfinished tasks, lists of getters and putters, a timeout context per wait),
     which cost as much as the judging when the fan-out queues ~40,000 deliveries a second."""
 
-    __slots__ = ("_items", "_waiter", "maxsize")
+    __slots__ = ("_deadline", "_items", "_timer", "_timer_due", "_waiter", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: deque[Item] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # when the wait under way ends (the event loop's clock)
+        self._timer_due = 0.0  # when the timer fires
 
     def qsize(self) -> int:
         """Items queued."""
@@ -92,19 +95,34 @@ class Mailbox:
         if self._items:
             return True
         loop = asyncio.get_running_loop()
+        self._deadline = deadline = loop.time() + timeout
+        # One timer per mailbox, moved on when it fires early, instead of a timer made and
+        # cancelled for every wait: a writer waits once per batch it writes.
+        if self._timer is None or self._timer_due > deadline:
+            self._arm(loop, deadline)
         self._waiter = waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
         return bool(self._items)
 
+    def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._expire, loop)
+        self._timer_due = due
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The timer: wake the writer if its wait is over, else follow its later deadline."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # no wait under way: the next one arms a timer
+        if self._deadline > self._timer_due:  # it waited again since the timer was armed
+            self._arm(loop, self._deadline)
+        else:
+            waiter.set_result(None)
 
 
 @dataclass(eq=False)
