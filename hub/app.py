@@ -34,6 +34,7 @@ from hub.audit import AuditUnavailable
 from hub.bus import get_bus
 from hub.db import get_engine, upgrade
 from hub.feeds.fanout import Fanout
+from hub.feeds.sse import ServerSend
 from hub.keys import secret_key
 from hub.mqttbridge import start_bridge
 from hub.runs import recover_stale_runs, watch_stale_runs
@@ -73,8 +74,10 @@ class HubApp(FastAPI):
     """FastAPI with the hub's guards around the whole stack, Starlette's 500 page included."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Headers outermost; the public origin pinned before the NUL and body guards answer."""
-        return SecurityHeaders(PublicOrigin(NulGuard(BodyLimit(super().build_middleware_stack()))))
+        """Headers outermost; the public origin pinned before the NUL and body guards answer;
+        around them all, the server's own `send` kept for event streams' body chunks."""
+        inner = BodyLimit(super().build_middleware_stack())
+        return ServerSend(SecurityHeaders(PublicOrigin(NulGuard(inner))))
 
 
 def create_app() -> FastAPI:

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,26 @@ HEADERS = {
     "Connection": "close",  # a stream that ends (overflow, revoked token) ends its connection
 }
 HEARTBEAT = b": heartbeat\n\n"
+SERVER_SEND = "hub.server_send"  # the scope's key to the server's own `send`
+
+
+class ServerSend:
+    """The outermost layer of the app: it keeps the server's own `send` in the scope, so that
+    an event stream's body chunks go straight to it.
+
+    Each middleware wraps `send` in a coroutine of its own; a feed writes ~15,000 chunks a
+    second at 1,000 clients × 1,000 events/s, and going around those wrappers took a seventh
+    off its CPU (bench/feeds). The response start and the last chunk still pass through them
+    all (security headers, the error middleware's "started" state); no middleware changes the
+    body of an event stream."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await self.app(scope, receive, send)
 
 
 def message(kind: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
@@ -69,9 +89,11 @@ class EventStream(Response):
                     {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
                 )
 
+        chunks = scope.get(SERVER_SEND, send)  # the server's own, past the middlewares
+
         async def write(body: bytes) -> None:
             await begin()
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await chunks({"type": "http.response.body", "body": body, "more_body": True})
 
         writer = asyncio.create_task(self.produce(write), name="feed-writer")
         if self.on_task is not None:

@@ -283,6 +283,8 @@ def test_a_stream_sends_each_published_observation_live(engine: Engine, server: 
         assert client.response_headers["content-type"].startswith("text/event-stream")
         assert client.response_headers["cache-control"] == "no-store"
         assert client.response_headers["x-accel-buffering"] == "no"
+        # the start passed the middlewares (the body chunks go to the server's send directly)
+        assert client.response_headers["x-content-type-options"] == "nosniff"
         client.until_idle()  # registered and live
         put(engine, "air-open", "atmo-demo-open", readings(["st-a", "st-c"], [1, 2]))
         got = client.until_id(newest(engine))
