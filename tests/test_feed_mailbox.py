@@ -85,6 +85,22 @@ def test_a_wait_s_timeout_counts_from_that_wait_though_the_mailbox_keeps_one_tim
     asyncio.run(scenario())
 
 
+def test_a_closed_mailbox_leaves_no_timer_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    fired: list[Mailbox] = []
+    monkeypatch.setattr(Mailbox, "_expire", lambda box, _loop: fired.append(box))
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        box = Mailbox(10)
+        loop.call_soon(box.put_nowait, Delivery(1, b""))
+        assert await box.wait(0.05) is True  # woken at once: its timer is still armed
+        box.close()  # the stream ended: a pending timer would hold the mailbox until it fires
+        await asyncio.sleep(0.3)
+
+    asyncio.run(scenario())
+    assert fired == []
+
+
 def test_the_heap_is_frozen_and_young_collections_spaced_once_per_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

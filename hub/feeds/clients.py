@@ -107,6 +107,13 @@ class Mailbox:
             self._waiter = None
         return bool(self._items)
 
+    def close(self) -> None:
+        """Stop the timer: the stream has ended (a pending timer would hold the mailbox until
+        it fires)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -49,6 +49,7 @@ async def run(
         await write(sse.final("closed", "the access log cannot be written", client.sent_id))
     finally:
         fanout.unregister(client)
+        client.queue.close()
 
 
 async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
