@@ -17,17 +17,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from flows.processes import free_port
 
 from hub.config import get_settings
 from hub.db import reset_engines
 
 WAIT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def postgres_bin(name: str) -> str | None:
