@@ -8,7 +8,6 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT)]
+
+from ports import free_port  # noqa: E402 — the tests' process helpers pick theirs alike
 
 from hub.config import get_settings  # noqa: E402
 from hub.db import reset_engines  # noqa: E402
@@ -136,12 +137,6 @@ class Children:
                     break
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # anything the leader left behind
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_up(base: str, path: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -33,7 +33,6 @@ import os
 import random
 import select
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+from ports import free_port  # bench/ is the script's folder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -407,12 +407,6 @@ def on_signal(signum: int, _frame: Any) -> None:
     CHILDREN.stop_all()
     print(f"\nstopped by signal {signum}", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,9 +17,10 @@ from typing import TypeVar
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench/
+from bench.ports import free_port  # noqa: E402, F401 — the benchmarks pick their ports alike
+
 T = TypeVar("T")
-EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-BAND = 10_000  # ports below the ephemeral range that free_port picks from
 
 
 def _table() -> dict[int, tuple[int, str]]:
@@ -69,35 +70,6 @@ def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1.0)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port() -> int:
-    """A loopback port free right now, below the kernel's ephemeral range.
-
-    A port that bind(0) hands out comes from the range that outgoing connections draw their
-    local ports from: until the server binds it, any process's connection (the suite's
-    PostgreSQL and Redis clients, on three workers) may take it, and a `hub serve` replica once
-    exited on "address already in use" so. Below the range, only another listener can."""
-    low = _ephemeral_range_start()
-    band = min(BAND, low - 1024)  # never a privileged port
-    for _ in range(100 if band > 0 else 0):
-        port = low - 1 - secrets.randbelow(band)  # not `random`: tests may seed it alike
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as probe:  # that band all taken: any port the kernel gives
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _ephemeral_range_start() -> int:
-    try:
-        return int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
 
 
 def survivors(family: dict[int, str], wait: float) -> list[int]:
