@@ -458,6 +458,8 @@ def _harvest(
         # year of household curves) gets its turn now that the others are done.
         locked = [i for i, o in enumerate(outcomes) if patient and LOCKED in (o["message"] or "")]
         if locked:  # outcomes come in the order of `refs`
+            names = ", ".join(outcomes[i]["source"] for i in locked)
+            console.print(f"Harvesting again, now that the others are done: {names}")
             again = run_harvests([refs[i] for i in locked], orchestration, Tally(tick))
             for i, outcome in zip(locked, again, strict=True):
                 outcomes[i] = outcome

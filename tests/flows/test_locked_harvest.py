@@ -46,7 +46,7 @@ def test_a_locked_source_fails_in_one_line_the_next_is_harvested_and_the_exit_is
 
 
 def test_the_demo_harvests_a_locked_out_source_again_once_the_others_are_done(
-    engine, tmp_path, samples, monkeypatch
+    engine, tmp_path, samples, monkeypatch, capsys
 ):
     """`hub demo` is patient: a source that waited out another writer's lock gets a second turn."""
     if not is_sqlite(engine):
@@ -69,6 +69,8 @@ def test_the_demo_harvests_a_locked_out_source_again_once_the_others_are_done(
         logging.getLogger("pipelines.harvesting").removeHandler(releaser)
         holder.close()
     assert failures == 0
+    # the first try's warning says "failed": the console says it is tried again
+    assert "Harvesting again, now that the others are done: locked-out" in capsys.readouterr().err
     with Session(engine) as session:
         runs = [
             (r.dataset_id, r.status)
