@@ -138,13 +138,28 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         listing = batch if isinstance(batch, MetadataBatch) else None
         position = listing.position if listing else cursor.position
         listed = listing is not None and listing.complete
-        save_cursor(source.id, conditions.etag, conditions.last_modified, position, listed=listed)
+        _move_cursor(source.id, conditions, position, listed)
         if listing is not None:  # the listing stands; its files are runs of their own
             outcome = outcome_of(source.id, run)
             said = portalfiles.harvest_files(source, listing, files, harvest_source)
             outcome.message = "; ".join(m for m in (outcome.message, said) if m)
             return outcome
     return outcome_of(source.id, run)
+
+
+def _move_cursor(source_id: str, conditions: Conditions, position: str, listed: bool) -> None:
+    """Save where a published harvest stands. Another writer's lock past the wait (on SQLite,
+    a long batch) leaves the cursor where it was: the batch is published all the same, and the
+    next harvest reads the feed again, which republishes nothing that did not change."""
+    try:
+        save_cursor(source_id, conditions.etag, conditions.last_modified, position, listed=listed)
+    except DatabaseLocked as locked:
+        log.warning(
+            "%s: published; its cursor stays where it was (%s): the next harvest reads the "
+            "feed again",
+            source_id,
+            locked,
+        )
 
 
 def conditions_for(source: Source, cursor: SourceCursor, dataset_id: str) -> Conditions:

@@ -77,3 +77,27 @@ def test_the_demo_harvests_a_locked_out_source_again_once_the_others_are_done(
             for r in session.exec(select(HarvestRun).order_by(HarvestRun.id))
         ]
     assert runs == [("locked-out", "failed"), ("locked-out", "succeeded")]
+
+
+def test_a_cursor_locked_out_after_publication_leaves_the_harvest_published(
+    engine, tmp_path, samples, monkeypatch, caplog
+):
+    """The batch is in: a lock that outlasts the cursor's write costs a re-read next time, not
+    a broken harvest with a traceback."""
+    from hub.db import DatabaseLocked
+    from hub.models import SourceCursor
+    from pipelines import harvesting
+    from pipelines.orchestration import harvest_ref
+
+    def locked_out(*_args, **_kwargs):
+        raise DatabaseLocked(61)
+
+    monkeypatch.setattr(harvesting, "save_cursor", locked_out)
+    source = source_file(tmp_path, samples, "cursor-locked")
+    with caplog.at_level(logging.WARNING):
+        outcome = harvest_ref(str(source))
+    assert outcome.status == "succeeded" and outcome.published > 0
+    assert "cursor-locked: published; its cursor stays where it was" in caplog.text
+    assert "broke" not in caplog.text and "Traceback" not in caplog.text
+    with Session(engine) as session:
+        assert session.get(SourceCursor, "cursor-locked") is None
