@@ -50,7 +50,9 @@ class Mailbox:
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0  # when the wait under way ends (the event loop's clock)
-        self._timer_due = 0.0  # when the timer fires
+        # when the timer fires: kept, not read back, as uvloop's TimerHandle.when() is rounded
+        # to the millisecond and would look earlier than the deadline it was armed for
+        self._timer_due = 0.0
 
     def qsize(self) -> int:
         """Items queued."""
