@@ -57,7 +57,8 @@ class Card:
     theme: str
     organization: str
     organization_kind: str
-    source_host: str
+    source_host: str  # a web feed's host, else ""
+    source_file: bool  # the feed is a file in the hub's own folders
     access: str
     whole: bool  # the visitor may see what is computed from every row
     bbox: list[float] | None
@@ -98,7 +99,8 @@ def card(
         theme=dataset.theme,
         organization=detail.organization.name,
         organization_kind=detail.organization.kind,
-        source_host=urlsplit(dataset.source_url).hostname or "",
+        source_host=_web_host(dataset.source_url),
+        source_file=urlsplit(dataset.source_url).scheme == "file",
         access=dataset.access,
         whole=whole,
         bbox=dataset.bbox if whole else None,
@@ -204,7 +206,18 @@ def maker(facts: Card) -> str:
         text += " " + gettext("The hub collects me from %(host)s and checks every batch.") % {
             "host": facts.source_host
         }
+    elif facts.source_file:  # pushed rows and derived alerts have no feed: nothing to say
+        text += " " + gettext(
+            "The hub reads me from a file placed in its folders and checks every batch."
+        )
     return text
+
+
+def _web_host(url: str) -> str:
+    """The host a feed is fetched from. A file's URL names no host, or a folder placeholder
+    (`file://{samples}/…`) that means nothing to a visitor."""
+    parts = urlsplit(url)
+    return (parts.hostname or "") if parts.scheme in ("http", "https", "ftp") else ""
 
 
 def where(facts: Card) -> str:

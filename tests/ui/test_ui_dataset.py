@@ -147,6 +147,42 @@ def test_the_interview_says_how_often_from_the_schedule_and_the_runs(engine, pub
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "en", "fr"),
+    [
+        (
+            "file://{samples}/air/openaq_location_3145071_measurements.csv",
+            "The hub reads me from a file placed in its folders and checks every batch.",
+            "Le hub me lit dans un fichier déposé dans ses dossiers et vérifie chaque lot.",
+        ),
+        (
+            "https://data.example.org/feeds/air.csv",
+            "The hub collects me from data.example.org and checks every batch.",
+            "Le hub me collecte sur data.example.org et vérifie chaque lot.",
+        ),
+        (
+            "",
+            "I am published by Atmo Démo, a public body.",
+            "Je suis publié par Atmo Démo, un organisme public.",
+        ),
+    ],
+)
+def test_the_interview_names_a_web_host_and_never_a_folder_placeholder(
+    engine, published, url, en, fr
+):
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "atmo-demo-air")
+        dataset.source_url = url
+        detail = describe(session, dataset, "http://hub.example/")
+        facts = interview.card(session, dataset, detail, [], None, whole=True)
+    with i18n.speaking("en"):
+        said = dict(interview.answers(facts))["Who made you?"]
+    assert said.endswith(en) and "{" not in said
+    with i18n.speaking("fr"):
+        said = dict(interview.answers(facts))["Qui t’a produit ?"]
+    assert said.endswith(fr) and "{" not in said
+
+
 def test_the_chart_is_a_table_of_the_main_measure_per_pollutant_at_one_station(client):
     html = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
     figure = chart_table(html)
