@@ -209,6 +209,25 @@ def test_a_closed_dataset_shows_no_chart_map_or_quarantine_to_an_anonymous_visit
         assert "compact quarantine" not in html and "pm3" not in html
 
 
+@pytest.mark.parametrize(
+    ("level", "whose"),
+    [
+        ("restricted", "The records need a token of someone the charter names;"),
+        (
+            "personal",
+            "with the token of the person they concern, or of a service they consented to;",
+        ),
+        ("crisis", "need the token of a crisis cell, during a declared crisis that covers them;"),
+    ],
+)
+def test_the_downloads_say_whose_token_reads_a_closed_datasets_records(
+    client, published, level, whose
+):
+    words = page(client, f"/datasets/{published.closed[level]}").words
+    assert whose in words
+    assert "the documents below are public." in words
+
+
 def test_the_map_geojson_holds_the_newest_record_of_each_place(client):
     answer = client.get("/datasets/atmo-demo-air/map.geojson")
     assert answer.status_code == 200
