@@ -44,6 +44,15 @@ class QueryError(ValueError):
     """A records query that cannot be answered (bad cursor, bad range, bad filter or sort)."""
 
 
+class SortError(QueryError):
+    """A `sort` that cannot be followed; `why` names the field without the REST API's spelling
+    of the sort, for the APIs that spell sorts their own way (CKAN's `field desc`)."""
+
+    def __init__(self, text: str, why: str, hint: str = "") -> None:
+        super().__init__(f"sort={text!r}: {why}{hint}")
+        self.why = why
+
+
 class UnknownParameter(QueryError):
     """A query parameter that is neither the route's nor a field of the schema (with a suffix)."""
 
@@ -248,19 +257,19 @@ def parse_sort(layout: Layout, text: str | None) -> tuple[SortKey, ...]:
     for part in (p.strip() for p in text.split(",")):
         field = part.removeprefix("-")
         if field not in layout.columns:
-            raise QueryError(
-                f"sort={text!r}: {field!r} is not a field of this dataset; sort by one of "
-                f"{', '.join(layout.columns)} (`-` first for descending)"
+            raise SortError(
+                text,
+                f"{field!r} is not a field of this dataset; sort by one of "
+                f"{', '.join(layout.columns)}",
+                " (`-` first for descending)",
             )
         if layout.types[field] not in ORDERED:
-            raise QueryError(
-                f"sort={text!r}: {field!r} is of type {layout.types[field]}, which has no order"
-            )
+            raise SortError(text, f"{field!r} is of type {layout.types[field]}, which has no order")
         if field in {k.field for k in keys}:
-            raise QueryError(f"sort={text!r} names {field!r} twice")
+            raise SortError(text, f"names {field!r} twice")
         keys.append(SortKey(field, part.startswith("-")))
     if len(keys) > MAX_SORT_KEYS:
-        raise QueryError(f"sort={text!r}: at most {MAX_SORT_KEYS} fields")
+        raise SortError(text, f"at most {MAX_SORT_KEYS} fields")
     time_field = next((f for f, c in layout.columns.items() if c == layout.time), None)
     if keys == [SortKey(time_field or "")]:
         return ()  # the default order, spelled out: the same pages and cursors

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import ckanapi
+import httpx
 import pytest
 from api.support import bearer, live_server
 
@@ -309,6 +310,77 @@ def test_datastore_search_reads_pushed_rows_as_ckan_does(operator, hub_url):
             reader.action.datastore_search(resource_id=pushed["resource_id"], **bad)
     with pytest.raises(ckanapi.NotFound):
         reader.action.datastore_search(resource_id="no-such-resource")
+
+
+def test_datastore_search_links_page_through_the_same_search(operator, hub_url):
+    """Following `_links.next` keeps the filters, words, sort, fields and limit (given by GET or
+    in a JSON body), so it walks exactly the rows the search found, each once."""
+    operator.action.package_create(**new_package())
+    rows = ROWS + [{**row, "station_id": "FR-PUSH-09", "pollutant": "pm10"} for row in ROWS]
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"}, schema="air-quality-observation", records=rows
+    )
+    asked = {
+        "resource_id": pushed["resource_id"],
+        "filters": {"pollutant": "no2"},
+        "q": "gare",
+        "sort": "value desc",
+        "fields": ["station_id", "value"],
+        "limit": 4,
+    }
+    url = f"{hub_url}/api/3/action/datastore_search"
+    for first in (httpx.get(url, params=_query(asked)), httpx.post(url, json=asked)):
+        page = first.json()["result"]
+        assert page["total"] == 6 and "prev" not in page["_links"]
+        values = [r["value"] for r in page["records"]]
+        following = httpx.get(hub_url + page["_links"]["next"]).json()["result"]
+        assert following["limit"] == 4 and following["offset"] == 4
+        assert set(following["records"][0]) == {"station_id", "value"}
+        assert following["_links"]["prev"].endswith("offset=0")
+        values += [r["value"] for r in following["records"]]
+        assert values == sorted((r["value"] for r in ROWS), reverse=True)
+        assert {r["station_id"] for r in following["records"]} == {"FR-PUSH-01"}
+
+
+def _query(asked: dict) -> dict:
+    """Parameters as a query string spells them."""
+    return {
+        key: json.dumps(value)
+        if isinstance(value, dict)
+        else ",".join(value)
+        if isinstance(value, list)
+        else value
+        for key, value in asked.items()
+    }
+
+
+def test_datastore_search_answers_in_each_records_format_and_refuses_distinct(operator, hub_url):
+    operator.action.package_create(**new_package())
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"}, schema="air-quality-observation", records=ROWS
+    )
+    search = ckanapi.RemoteCKAN(hub_url).action.datastore_search
+    asked = {"resource_id": pushed["resource_id"], "fields": ["station_id", "value"], "limit": 2}
+    assert search(**asked, records_format="lists")["records"] == [
+        ["FR-PUSH-01", 21.5],
+        ["FR-PUSH-01", 22.5],
+    ]
+    assert search(**asked, records_format="csv")["records"] == "FR-PUSH-01,21.5\nFR-PUSH-01,22.5\n"
+    assert (
+        search(**asked, records_format="tsv")["records"] == "FR-PUSH-01\t21.5\nFR-PUSH-01\t22.5\n"
+    )
+    for bad in (
+        {"records_format": "xml"},
+        {"distinct": True},
+        {"distinct": "True"},
+        {"plain": "false"},
+    ):
+        with pytest.raises(ckanapi.ValidationError):
+            search(**asked, **bad)
+    with pytest.raises(ckanapi.ValidationError) as refused:
+        search(**asked, sort="colour desc")
+    assert "filters" not in refused.value.error_dict
+    assert "'colour desc'" in refused.value.error_dict["sort"][0]
 
 
 def test_datastore_search_finds_words_in_rows(operator, hub_url):

@@ -7,8 +7,11 @@ row by row through the same pages a download reads (bounded by OFFSET_MAX).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlmodel import Session
 
@@ -25,8 +28,10 @@ from hub.api.ckan.errors import (
     require_text,
 )
 from hub.models import Resource
+from hub.selection import SortError
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 32_000  # CKAN's ckan.datastore.search.rows_max
+FORMATS = ("objects", "lists", "csv", "tsv")  # CKAN's records_format
 OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API's cursor
 
 
@@ -37,10 +42,13 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
     resource = session.get(Resource, resource_id)
     if resource is None or resource.kind != "records":
         raise NotFound(f"Resource {resource_id!r} was not found")
-    if data.get("plain") is False or as_text(data, "distinct") == "true":
+    if not as_bool(data, "plain", True) or as_bool(data, "distinct", False):
         raise ValidationError(
             {"plain": ["the hub matches plain words only (plain=false and distinct refused)"]}
         )
+    form = as_text(data, "records_format") or "objects"
+    if form not in FORMATS:
+        raise ValidationError({"records_format": [f"one of {', '.join(FORMATS)}"]})
     dataset = catalogue.get(session, resource.dataset_id)
     limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
     offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
@@ -63,6 +71,8 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
             )
     except access.AccessDenied as denied:
         raise NotAuthorized(denied.reason) from None
+    except SortError as bad:
+        raise ValidationError({"sort": [f"{as_text(data, 'sort')!r}: {bad.why}"]}) from None
     except records.QueryError as bad:
         raise ValidationError({"filters": [str(bad)]}) from None
     fields = _fields(resource, data)
@@ -70,12 +80,12 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
     result: dict[str, Any] = {
         "resource_id": resource.id,
         "fields": fields,
-        "records": [{name: row.get(name) for name in names} for row in rows],
-        "records_format": "objects",
+        "records": _records(rows, names, form),
+        "records_format": form,
         "limit": limit,
         "offset": offset,
         "include_total": total is not None,
-        "_links": _links(resource.id, data, offset, limit),
+        "_links": _links(data, offset, limit),
     }
     if total is not None:
         result["total"], result["total_was_estimated"] = total, False
@@ -176,6 +186,46 @@ def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, str]]:
     return [known[str(n).strip()] for n in names]
 
 
-def _links(resource_id: str, data: dict[str, Any], offset: int, limit: int) -> dict[str, str]:
-    start = f"/api/3/action/datastore_search?resource_id={resource_id}"
-    return {"start": start, "next": f"{start}&offset={offset + limit}"}
+def _records(rows: list[dict[str, Any]], names: list[str], form: str) -> Any:
+    """The rows in CKAN's `records_format`: objects, lists in the fields' order, or the text of
+    CSV or TSV lines without a header (the `fields` say what the columns are)."""
+    if form == "objects":
+        return [{name: row.get(name) for name in names} for row in rows]
+    lists = [[row.get(name) for name in names] for row in rows]
+    if form == "lists":
+        return lists
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter="\t" if form == "tsv" else ",", lineterminator="\n")
+    writer.writerows([["" if v is None else _cell(v) for v in line] for line in lists])
+    return text.getvalue()
+
+
+def _cell(value: Any) -> str:
+    """A value as text in a CSV line (JSON for objects such as a GeoJSON geometry)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _links(data: dict[str, Any], offset: int, limit: int) -> dict[str, str]:
+    """CKAN's `_links`: the same search from its start, and its next (and previous) page. Every
+    parameter the caller gave is kept, whether by query string or JSON body, so that following
+    `next` pages through the same filtered, sorted search."""
+    kept = {k: _param(v) for k, v in data.items() if k != "offset" and v is not None}
+    path = "/api/3/action/datastore_search?"
+    links = {
+        "start": path + urlencode(kept),
+        "next": path + urlencode({**kept, "offset": offset + limit}),
+    }
+    if offset > 0:
+        links["prev"] = path + urlencode({**kept, "offset": max(0, offset - limit)})
+    return links
+
+
+def _param(value: Any) -> str:
+    """A parameter as the query string spells it: objects in JSON, lists comma-separated."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
