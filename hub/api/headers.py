@@ -1,4 +1,5 @@
-"""Security headers on every response: API, UI, static files and errors (500 pages included)."""
+"""Security headers on every response: API, UI, static files and errors (500 pages included),
+and the caching headers that keep one caller's answer away from another."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.origin import route_path
 from hub.config import get_settings
+from hub.ui.visitors import SESSION_COOKIE
 
 # The UI is server-rendered and enhanced by its own scripts (/static, /static/vendor): charts and
 # maps read the page and fetch only from the hub. Leaflet and uPlot style elements through the
@@ -30,6 +32,12 @@ DOCS_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+# What a caller is known by: a token (CKAN's clients send theirs as X-CKAN-API-Key) or the UI's
+# session cookie. Answers can differ with them (counts, extents, restricted datasets in a
+# search or a DCAT page), so every dynamic answer names them in `Vary`.
+CALLER_HEADERS = ("Authorization", "Cookie")
+CKAN_PATHS = ("/api/3/", "/api/action/")
+STATIC_PATHS = ("/static/", "/docs-assets/")  # the same bytes for everyone
 COMMON = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -71,13 +79,43 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wanted = {**COMMON, "Content-Security-Policy": policy_for(route_path(scope))}
+        path = route_path(scope)
+        wanted = {**COMMON, "Content-Security-Policy": policy_for(path)}
+        dynamic = not path.startswith(STATIC_PATHS)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in wanted.items():
                     headers.setdefault(name, value)
+                if dynamic:
+                    vary_by_caller(headers, scope, path)
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def vary_by_caller(headers: MutableHeaders, scope: Scope, path: str) -> None:
+    """Name the caller's headers in `Vary`, so that a shared cache keeps one answer per caller,
+    and keep an answer to a caller who showed credentials out of shared caches altogether
+    (`private`) unless its route said how it may be cached. Answers declared `public` are the
+    same for everyone."""
+    cache = headers.get("cache-control", "")
+    if "public" in cache:
+        return
+    names = CALLER_HEADERS + (("X-CKAN-API-Key",) if path.startswith(CKAN_PATHS) else ())
+    listed = [v.strip() for v in headers.get("vary", "").split(",") if v.strip()]
+    known = {v.lower() for v in listed}
+    headers["Vary"] = ", ".join(listed + [n for n in names if n.lower() not in known])
+    if not cache and _shows_credentials(scope):
+        headers["Cache-Control"] = "private, no-cache"
+
+
+def _shows_credentials(scope: Scope) -> bool:
+    """Whether the request carries a token or the UI's session cookie."""
+    for name, value in scope["headers"]:
+        if name in (b"authorization", b"x-ckan-api-key"):
+            return True
+        if name == b"cookie" and SESSION_COOKIE.encode() in value:
+            return True
+    return False
