@@ -267,6 +267,11 @@ _PER_TEST = {"HUB_DATA_DIR", "HUB_DATABASE_URL", "HUB_CHARTERS_PATH"}
 KEEP_BUILT_SECONDS = 20.0
 
 
+def _holds_datasets(database: Path) -> bool:
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute("SELECT EXISTS (SELECT 1 FROM dataset)").fetchone()[0] == 1
+
+
 def built_once(what: str, engine: Engine, build: Callable[[], T]) -> T:
     """`build()` on the test's fresh, migrated database; on SQLite, a test builds and keeps a copy
     of the database and data folder, and the next ones of the worker (same settings, within
@@ -280,6 +285,8 @@ def built_once(what: str, engine: Engine, build: Callable[[], T]) -> T:
     data_dir = get_settings().data_dir
     kept = _BUILT.get((what, settings))
     fresh = kept is not None and time.monotonic() - kept[0] < KEEP_BUILT_SECONDS
+    if _holds_datasets(database):  # the test's own datasets: neither kept nor overwritten
+        return build()
     if kept is None or not fresh or (data_dir.exists() and any(data_dir.iterdir())):
         result = build()
         if not fresh:
