@@ -26,7 +26,7 @@ from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
-from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature
+from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature, web_url
 from hub.config import get_settings
 from hub.models import Dataset, Organization, as_utc
 
@@ -247,7 +247,7 @@ def package_descriptor(
             "rows": "the records the exporting caller was allowed to read",
         },
     }
-    if dataset.source_url:
+    if web_url(dataset.source_url):
         package["sources"] = [{"title": publisher, "path": dataset.source_url}]
     return package
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -415,6 +416,21 @@ def describe_run(run: HarvestRun, whole: bool = True, error: str | None = None) 
         charter_version=run.charter_version,
         error=run.error if error is None else error,
     )
+
+
+WEB_SCHEMES = ("http", "https", "ftp")
+
+
+def web_url(url: str | None) -> str:
+    """A source's URL as callers may see it: a web address, or "" for a file the hub reads from
+    its own folders (`file://{samples}/…` means nothing outside, and is no place to fetch)."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme.lower() in WEB_SCHEMES and parts.hostname else ""
 
 
 def links_of(dataset_id: str, base_url: str) -> dict[str, str]:

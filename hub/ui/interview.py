@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from hub.api.shapes import DatasetDetail
+from hub.api.shapes import DatasetDetail, web_url
 from hub.charters import Charter
 from hub.models import AccessEvent, Dataset, HarvestRun, HarvestSource, as_utc
 from hub.ui.i18n import day, gettext, ngettext, number
@@ -99,7 +99,7 @@ def card(
         theme=dataset.theme,
         organization=detail.organization.name,
         organization_kind=detail.organization.kind,
-        source_host=_web_host(dataset.source_url),
+        source_host=urlsplit(web_url(dataset.source_url)).hostname or "",
         source_file=urlsplit(dataset.source_url).scheme == "file",
         access=dataset.access,
         whole=whole,
@@ -211,13 +211,6 @@ def maker(facts: Card) -> str:
             "The hub reads me from a file placed in its folders and checks every batch."
         )
     return text
-
-
-def _web_host(url: str) -> str:
-    """The host a feed is fetched from. A file's URL names no host, or a folder placeholder
-    (`file://{samples}/…`) that means nothing to a visitor."""
-    parts = urlsplit(url)
-    return (parts.hostname or "") if parts.scheme in ("http", "https", "ftp") else ""
 
 
 def where(facts: Card) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -54,7 +55,14 @@ def answer_of(content: bytes) -> xr.Dataset:
     return xr.load_dataset(io.BytesIO(content), engine="h5netcdf")
 
 
-def publish_grid(dataset_id: str, path: Path, publisher: Publisher, theme: str, charter: str):
+def publish_grid(
+    dataset_id: str,
+    path: Path,
+    publisher: Publisher,
+    theme: str,
+    charter: str,
+    source_url: str = "",
+):
     grid = describe_grid(path)
     run = publish(
         GridBatch(
@@ -64,7 +72,7 @@ def publish_grid(dataset_id: str, path: Path, publisher: Publisher, theme: str, 
             theme=theme,
             charter=charter,
             source_id=dataset_id,
-            source_url=f"https://example.org/{path.name}",
+            source_url=source_url or f"https://example.org/{path.name}",
             path=path,
             variables=grid.variables,
             dimensions=grid.dimensions,
@@ -213,6 +221,25 @@ def test_a_grid_is_described_with_its_variables_extent_and_limits(hub: TestClien
     assert (
         body["links"]["netcdf"] == "http://testserver/api/v1/datasets/cams-sfc/grid?format=netcdf"
     )
+
+
+def test_ckan_gives_a_grids_url_as_the_hubs_grid_route_never_a_folder(
+    hub: TestClient, samples: Path
+) -> None:
+    """A grid read from the hub's own folders: CKAN clients (ckanapi dump --datapackages
+    downloads each resource's url) get the grid route, and no `{samples}` placeholder."""
+    local = f"file://{{samples}}/{SFC}"
+    publish_grid("cams-local", samples / SFC, CAMS, "air-quality", "copernicus-cams", local)
+    package = hub.get("/api/3/action/package_show", params={"id": "cams-local"}).json()["result"]
+    assert "{samples}" not in json.dumps(package)
+    extras = {extra["key"]: extra["value"] for extra in package["extras"]}
+    assert extras.get("source_url", "") == "" and extras["access"] == "open"
+    (resource,) = package["resources"]
+    assert resource["url"] == "http://testserver/api/v1/datasets/cams-local/grid?format=netcdf"
+    downloaded = hub.get(resource["url"])
+    assert downloaded.headers["content-type"].startswith(NETCDF)
+    expected = opened(samples / SFC)["sp"].values
+    assert np.allclose(answer_of(downloaded.content)["sp"].values, expected, equal_nan=True)
 
 
 def test_what_cannot_be_cut_is_said_in_the_description(hub: TestClient) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub.api.shapes import THEMES, as_utc
+from hub.api.shapes import THEMES, as_utc, web_url
 from hub.models import Dataset, Organization, Resource
 
 # Licences that meet the Open Definition; CKAN calls a package open only with one of them.
@@ -130,7 +130,7 @@ def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
     if whole:
         values.update(
             {
-                "source_url": dataset.source_url,
+                "source_url": web_url(dataset.source_url),
                 "record_count": str(dataset.record_count),
                 "temporal_start": ckan_time(dataset.time_min),
                 "temporal_end": ckan_time(dataset.time_max),
@@ -172,7 +172,7 @@ def resource_dict(
 ) -> dict[str, Any]:
     """A resource as CKAN's resource_show returns it; a record table's URL is its CSV export."""
     if resource.kind != "records":
-        return _linked_resource_dict(resource, dataset, whole)
+        return _linked_resource_dict(resource, dataset, base, whole)
     return {
         "id": resource.id,
         "package_id": dataset.id,
@@ -200,13 +200,17 @@ def resource_dict(
     }
 
 
-def _linked_resource_dict(resource: Resource, dataset: Dataset, whole: bool) -> dict[str, Any]:
-    """A file a portal listed, or a stored grid, as CKAN's resource_show returns it."""
+def _linked_resource_dict(
+    resource: Resource, dataset: Dataset, base: str, whole: bool
+) -> dict[str, Any]:
+    """A file a portal listed, or a stored grid, as CKAN's resource_show returns it; a grid's
+    URL is the hub's grid route (whole as NetCDF, or described and cut), read through the grant."""
     details = resource.details or {}
+    grid = f"{base}api/v1/datasets/{dataset.id}/grid?format=netcdf"
     return {
         "id": resource.id,
         "package_id": dataset.id,
-        "url": resource.url,
+        "url": grid if resource.kind == "grid" else web_url(resource.url),
         "name": resource.name,
         "description": details.get("description") or "",
         "format": resource.format,
