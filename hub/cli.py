@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -22,6 +23,7 @@ from hub.config import SettingsError, get_settings
 if TYPE_CHECKING:
     from pipelines.orchestration import Orchestration
     from pipelines.orchestrator import Orchestrator
+    from pipelines.sources import SourceError
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -392,10 +394,12 @@ def _say_failures(failures: int) -> None:
 
 def _demo_sources() -> list[str]:
     """The enabled sources' files, without those built on sample files that are absent."""
-    from pipelines.sources import find_sources
+    from pipelines.sources import survey_sources
 
     samples = get_settings().samples_dir
-    sources = [s for s in find_sources() if s.enabled]
+    survey = survey_sources()
+    _say_unreadable(survey.problems)
+    sources = [s for s in survey.sources if s.enabled]
     if not samples.is_dir():  # sources built on the shared sample files need them beside the repo
         skipped = [s.id for s in sources if "{samples}" in s.url]
         sources = [s for s in sources if "{samples}" not in s.url]
@@ -416,14 +420,27 @@ def harvest(
 ) -> None:
     """Harvest sources into the catalogue, with progress and a summary."""
     from pipelines.orchestration import choose_orchestration
-    from pipelines.sources import find_sources
+    from pipelines.sources import survey_sources
 
-    refs = list(dict.fromkeys(sources or [str(s.path) for s in find_sources() if s.enabled]))
+    unreadable = 0
+    if not sources:  # every enabled source: a broken file is named, the others are harvested
+        survey = survey_sources()
+        sources = [str(s.path) for s in survey.sources if s.enabled]
+        unreadable = _say_unreadable(survey.problems)
+    refs = list(dict.fromkeys(sources))
     if not refs:
         console.print("No enabled sources found.")
         raise typer.Exit(1)
     _guard_children()
-    raise typer.Exit(1 if _harvest(refs, choose_orchestration(_data_dir())) else 0)
+    failures = _harvest(refs, choose_orchestration(_data_dir()))
+    raise typer.Exit(1 if failures or unreadable else 0)
+
+
+def _say_unreadable(problems: list[SourceError]) -> int:
+    """Name each source file left out, and why; how many there were."""
+    for problem in problems:
+        console.print(f"[red]left out[/] {escape(str(problem))}", highlight=False)
+    return len(problems)
 
 
 LOCKED = "locked by another writer"  # hub.db.DatabaseLocked's message
@@ -492,13 +509,14 @@ def _print_outcomes(outcomes: list[dict]) -> None:
 @app.command("sources")
 def list_sources() -> None:
     """List the harvest sources the hub knows (territory folders first)."""
-    from pipelines.sources import find_sources
+    from pipelines.sources import survey_sources
 
+    survey = survey_sources()
     table = Table(title="Harvest sources")
     for column in ("id", "format", "schema", "charter", "enabled"):
         table.add_column(column, no_wrap=True)
     table.add_column("file", overflow="fold")
-    for s in find_sources():
+    for s in survey.sources:
         table.add_row(
             s.id,
             s.format,
@@ -508,6 +526,8 @@ def list_sources() -> None:
             str(s.path or ""),
         )
     _wide_console().print(table)
+    if _say_unreadable(survey.problems):
+        raise typer.Exit(1)
 
 
 def _wide_console() -> Console:
@@ -831,8 +851,6 @@ def crisis_declare(
     more: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
 ) -> None:
     """Declare a crisis; prints its id (exit 2, storing nothing, on malformed input)."""
-    from rich.markup import escape
-
     from hub import crises, selection
 
     try:
@@ -867,8 +885,6 @@ def crisis_declare(
 @crisis_app.command("close")
 def crisis_close(crisis_id: Annotated[str, typer.Argument(help="The crisis's id.")]) -> None:
     """Close a crisis: its cells' next requests are refused."""
-    from rich.markup import escape
-
     from hub import crises
 
     try:

@@ -327,25 +327,61 @@ def _check_schema(data: dict[str, Any], fail: Fail) -> None:
         raise fail(f"'schema' must be a string, got {type(schema).__name__}", "schema")
 
 
-def find_sources() -> list[Source]:
-    """All source files of the configured folders; a territory's file shadows a bundled one."""
+@dataclass(frozen=True)
+class Survey:
+    """The source files of the configured folders: those that can be harvested, and those that
+    cannot, each with its reason. One broken file is named and left out; it never stops the
+    others from being listed, scheduled or harvested."""
+
+    sources: list[Source]
+    problems: list[SourceError]
+
+
+def survey_sources() -> Survey:
+    """Every source file of the configured folders; a territory's file shadows a bundled one.
+    Two files of one folder claiming one id are both left out (neither is meant more than the
+    other), and that id is not taken from a later folder either."""
     found: dict[str, Source] = {}
+    problems: list[SourceError] = []
+    blocked: set[str] = set()
     for folder in get_settings().source_dirs:
-        in_folder: dict[str, Source] = {}
+        in_folder: dict[str, list[Source]] = {}
         for path in _source_files(folder):
-            source = load_source(path)
-            if source.id in in_folder:
-                other = in_folder[source.id].path
-                raise SourceError(f"id {source.id!r} is also used by {other}", path)
-            in_folder[source.id] = source
-        for source_id, source in in_folder.items():
+            try:
+                source = load_source(path)
+            except SourceError as problem:
+                problems.append(problem)
+                continue
+            in_folder.setdefault(source.id, []).append(source)
+        for source_id, claimants in in_folder.items():
+            if source_id in blocked:
+                continue
+            if len(claimants) > 1:
+                files = ", ".join(str(c.path) for c in claimants)
+                problems += [
+                    SourceError(
+                        f"id {source_id!r} is also used by {files}: none is harvested", c.path
+                    )
+                    for c in claimants
+                ]
+                blocked.add(source_id)
+                continue
+            source = claimants[0]
             if source_id in found:
                 log.info(
                     "source %s in %s shadows %s", source_id, found[source_id].path, source.path
                 )
                 continue
             found[source_id] = source
-    return sorted(found.values(), key=lambda s: s.id)
+    return Survey(sorted(found.values(), key=lambda s: s.id), problems)
+
+
+def find_sources() -> list[Source]:
+    """The source files that can be harvested; each one that cannot is logged and left out."""
+    survey = survey_sources()
+    for problem in survey.problems:
+        log.warning("source file left out: %s", problem)
+    return survey.sources
 
 
 def _source_files(folder: Path) -> list[Path]:
@@ -362,9 +398,10 @@ def resolve_source(id_or_path: str | Path) -> Source:
         if not path.is_file():
             raise SourceError("no such source file", path)
         return load_source(path)
-    sources = find_sources()
-    for source in sources:
+    survey = survey_sources()
+    for source in survey.sources:
         if source.id == text:
             return source
-    known = ", ".join(s.id for s in sources) or "none"
-    raise SourceError(f"no source with id {text!r} (known: {known})")
+    known = ", ".join(s.id for s in survey.sources) or "none"
+    unreadable = "".join(f"; unreadable: {problem}" for problem in survey.problems)
+    raise SourceError(f"no source with id {text!r} (known: {known}){unreadable}")

@@ -120,6 +120,22 @@ def test_sources_lists_the_bundled_sources():
     assert "openaq-toronto-pm25" in result.output and "demo-atmo-montpellier-no2" in result.output
 
 
+def test_a_broken_source_file_is_named_and_the_others_listed_and_harvested(
+    engine, tmp_path, monkeypatch
+):
+    broken = tmp_path / "typo.yaml"
+    broken.write_text("id: typo\nformat: geojsn\n", encoding="utf-8")
+    monkeypatch.setenv("HUB_SOURCES_PATH", str(tmp_path))
+    get_settings.cache_clear()
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 1 and "Traceback" not in listed.output
+    assert "openaq-toronto-pm25" in listed.output
+    assert "left out" in listed.output and "typo.yaml" in listed.output
+    harvested = runner.invoke(app, ["harvest", "atmo-occitanie-stations"])
+    assert harvested.exit_code == 0, harvested.output
+    assert "typo" not in harvested.output
+
+
 def test_db_upgrade_creates_the_catalogue(engine):
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output

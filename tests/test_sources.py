@@ -10,6 +10,7 @@ import pytest
 from hub import charters, schemas
 from hub.config import get_settings
 from pipelines.readers import kind_of, known_formats
+from pipelines.serve import scheduled_sources
 from pipelines.sources import (
     Auth,
     Operator,
@@ -17,6 +18,7 @@ from pipelines.sources import (
     find_sources,
     load_source,
     resolve_source,
+    survey_sources,
 )
 
 GOOD = """\
@@ -166,14 +168,43 @@ def test_a_territory_file_shadows_the_bundled_one(
     assert resolve_source("openaq-toronto-pm25").path == (territory / "mine.yaml").resolve()
 
 
-def test_two_files_with_one_id_in_a_folder_are_refused(
+def test_two_files_with_one_id_in_a_folder_are_both_left_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path, "a.yaml", GOOD)
-    write(tmp_path, "b.yml", GOOD)
+    """Neither file is meant more than the other, and the id is not taken from a later folder:
+    the territory meant to replace the bundled source, not to harvest it."""
+    bundled = resolve_source("openaq-toronto-pm25").path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    write(tmp_path, "a.yaml", bundled)
+    write(tmp_path, "b.yml", bundled.replace("title: PM2.5", "title: Ours"))
     use_territory(monkeypatch, tmp_path)
-    with pytest.raises(SourceError, match="id 'demo-test-no2' is also used by .*a.yaml"):
-        find_sources()
+    survey = survey_sources()
+    assert "openaq-toronto-pm25" not in {s.id for s in survey.sources}
+    assert len(survey.problems) == 2
+    assert all("id 'openaq-toronto-pm25' is also used by" in str(p) for p in survey.problems)
+    assert {p.path.name for p in survey.problems if p.path} == {"a.yaml", "b.yml"}
+
+
+def test_a_broken_source_file_is_named_and_never_stops_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write(tmp_path, "good.yaml", GOOD)
+    write(
+        tmp_path,
+        "typo.yaml",
+        GOOD.replace("id: demo-test-no2", "id: typo").replace("format: csv", "format: cvs"),
+    )
+    write(tmp_path, "torn.yaml", "id: [unclosed\n")
+    use_territory(monkeypatch, tmp_path)
+    survey = survey_sources()
+    assert sorted(p.path.name for p in survey.problems if p.path) == ["torn.yaml", "typo.yaml"]
+    assert any("unknown format 'cvs'" in str(p) for p in survey.problems)
+    ids = {s.id for s in find_sources()}
+    assert {"demo-test-no2", "openaq-toronto-pm25"} <= ids and "typo" not in ids
+    assert resolve_source("demo-test-no2").path == good.resolve()
+    assert resolve_source("openaq-toronto-pm25").id == "openaq-toronto-pm25"
+    with pytest.raises(SourceError, match="no source with id 'typo'.*unreadable: .*typo.yaml"):
+        resolve_source("typo")
+    assert "demo-test-no2" in {s.id for s in scheduled_sources()}  # hub serve schedules it
 
 
 def test_resolve_source_by_path_and_by_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -131,13 +131,13 @@ class Feed:
         return self.runs[0] if self.runs else None
 
 
-_sources: dict[tuple[tuple[str, int], ...], list[Source]] = {}
+_sources: dict[tuple[tuple[str, int], ...], tuple[list[Source], list[str]]] = {}
 
 
-def all_sources() -> tuple[list[Source], bool]:
-    """Every harvest source file (read again only when a file changes), and whether one of
-    them cannot be read (then none is listed: `hub sources` says which)."""
-    from pipelines.sources import SOURCE_SUFFIXES, SourceError, find_sources
+def all_sources() -> tuple[list[Source], list[str]]:
+    """Every harvest source file that can be read (read again only when a file changes), and
+    the names of those that cannot (`hub sources` says why)."""
+    from pipelines.sources import SOURCE_SUFFIXES, survey_sources
 
     stamp = tuple(
         (str(path), path.stat().st_mtime_ns)
@@ -148,13 +148,14 @@ def all_sources() -> tuple[list[Source], bool]:
     )
     if stamp not in _sources:
         try:
-            found = find_sources()
-        except (SourceError, OSError) as error:
-            log.warning("the dashboard cannot read the source files: %s", error)
-            return [], True
+            survey = survey_sources()
+        except OSError as error:
+            log.warning("the dashboard cannot read the source folders: %s", error)
+            return [], ["?"]
+        names = sorted({p.path.name for p in survey.problems if p.path is not None})
         _sources.clear()
-        _sources[stamp] = found
-    return _sources[stamp], False
+        _sources[stamp] = (survey.sources, names)
+    return _sources[stamp]
 
 
 def dataset_of(source: Source) -> str:
@@ -164,7 +165,7 @@ def dataset_of(source: Source) -> str:
     return published_to(source)
 
 
-def feeds_of(session: Session, organizations: frozenset[str]) -> tuple[list[Feed], bool]:
+def feeds_of(session: Session, organizations: frozenset[str]) -> tuple[list[Feed], list[str]]:
     """The operator's feeds, by title, without their runs: each source file of its
     organizations, then each of their datasets no source file publishes to."""
     sources, broken = all_sources()

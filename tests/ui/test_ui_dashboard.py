@@ -147,6 +147,13 @@ def test_a_scheduled_source_is_late_until_a_run_succeeds(
         session.add(stored)
         session.commit()
     assert re.search(row + "late a successful run was expected after", board())
+    # a broken file beside it is named, and the others stay listed and judged
+    (folder / "typo.yaml").write_text("id: typo\nformat: geojsn\n", encoding="utf-8")
+    words = board()
+    assert (
+        "These harvest source files cannot be read, so they are not harvested: typo.yaml." in words
+    )
+    assert re.search(row + "late", words)
 
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
