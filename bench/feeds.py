@@ -61,7 +61,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import sqlalchemy as sa  # noqa: E402
 from api_common import Children, die_with_parent, free_port, load_average, memory, wait_until_up  # noqa: E402
 
-from bench.feeds_load import event_at, payload, subscriber  # noqa: E402
+from bench.feeds_load import DATASETS, IDLE_DATASET, event_at, payload, subscriber  # noqa: E402
 from hub import events  # noqa: E402
 from hub.bus import reset_bus  # noqa: E402
 from hub.config import get_settings  # noqa: E402
@@ -224,6 +224,7 @@ class Bench:
             connection.execute(sa.text(f'CREATE SCHEMA "{self.schema}"'))
         migrated = make_engine(self.database)
         upgrade(migrated)
+        register_datasets(migrated)
         migrated.dispose()
         port = free_port()
         command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
@@ -268,6 +269,31 @@ class Bench:
         with self.admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
         self.admin.dispose()
+
+
+def register_datasets(engine: sa.Engine) -> None:
+    """The datasets the events are of, in the catalogue: a stream may name only datasets that
+    exist (a misspelt one is a 400)."""
+    from sqlmodel import Session
+
+    from hub.models import Dataset, Organization
+
+    with Session(engine) as session:
+        session.add(Organization(id="feeds-bench", name="Feeds bench"))
+        session.flush()
+        for dataset_id in (*DATASETS, IDLE_DATASET):
+            theme = dataset_id.removeprefix("bench-").rsplit("-", 1)[0]
+            session.add(
+                Dataset(
+                    id=dataset_id,
+                    title=dataset_id,
+                    organization_id="feeds-bench",
+                    theme=theme if dataset_id != IDLE_DATASET else "risk",
+                    schema_name="air-quality-observation",
+                    charter_id="feeds-bench-open",
+                )
+            )
+        session.commit()
 
 
 def _answers_ping(port: int) -> bool:

@@ -44,6 +44,7 @@ CITIES = [
 FRANCE = (-5.0, 42.0, 8.0, 51.0)
 THEMES = ("air-quality", "energy", "biodiversity", "risk")
 DATASETS = tuple(f"bench-{theme}-{n}" for theme in THEMES for n in range(5))
+IDLE_DATASET = "bench-idle-nothing"  # idle streams name it: no event is ever of it
 SEVERITIES = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")
 ALERT_SHARE = 0.1
 UNFILTERED_EVERY = 100  # one subscriber in a hundred takes everything
@@ -178,7 +179,7 @@ class Listener:
     async def listen(self, idle: bool) -> None:
         """Read the stream for ever, opening it again (from the last id) when it ends."""
         while True:
-            params = {"dataset": "bench-idle-nothing"} if idle else self.who.params
+            params = {"dataset": IDLE_DATASET} if idle else self.who.params
             with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
                 await self.stream(params)
             self.reconnections += 1

@@ -8,19 +8,23 @@ points are answered 400 with the reason before the stream opens.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from sqlmodel import Session
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from hub import crises
-from hub.api.auth import AuthError, authenticate_reader
+from hub import crises, reading
+from hub.access import AccessDenied
+from hub.api.auth import AuthError, authenticate_reader, refusal
+from hub.api.shapes import THEMES
 from hub.db import get_engine
 from hub.feeds import filters, replay, snapshot, sse, stream
 from hub.feeds.clients import Client
 from hub.feeds.fanout import Fanout
+from hub.models import Dataset
 from hub.reading import Caller
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -54,7 +58,8 @@ async def feed_stream(
     """Server-sent events: observations, alerts, dataset changes and crises, filtered, with
     replay by Last-Event-ID or `since` and an optional snapshot of the latest values."""
     raw = {name: request.query_params.getlist(name) for name in FIELDS}
-    return await _open(request, raw, last_event_id)
+    unknown = sorted(set(request.query_params) - set(FIELDS) - {"purpose"})
+    return await _open(request, raw, last_event_id, unknown)
 
 
 @router.post("/feeds/stream", response_class=sse.EventStream, responses=RESPONSES, status_code=200)
@@ -99,9 +104,16 @@ def _posted(name: str, value: Any) -> Any:
 
 
 async def _open(
-    request: Request, raw: Mapping[str, list[Any]], last_event_id: str | None
+    request: Request,
+    raw: Mapping[str, list[Any]],
+    last_event_id: str | None,
+    unknown: Sequence[str] = (),
 ) -> sse.EventStream:
-    caller = await run_in_threadpool(_caller, request)
+    caller = await run_in_threadpool(_caller, request)  # a token in the query is refused first
+    if unknown:  # a misspelt filter would otherwise stream everything
+        raise HTTPException(
+            400, f"unknown filter {unknown[0][:60]!r}: filters are {', '.join(FIELDS)}"
+        )
     fanout = feeds_of(request)
     prepared = await run_in_threadpool(_prepare, caller, raw, last_event_id)
     chosen, start, preface = prepared
@@ -141,6 +153,7 @@ def _prepare(
         start = replay.resolve(engine, last_event_id, str(since[0]) if since else None)
     except (filters.FilterError, replay.ReplayError) as bad:
         raise HTTPException(400, str(bad)) from None
+    _check_named(engine, caller, chosen)
     preface: list[bytes] = []
     if start.gap is not None:
         preface.append(sse.message("gap", start.gap))
@@ -152,6 +165,30 @@ def _prepare(
     return chosen, start, preface
 
 
+def _check_named(engine: Engine, caller: Caller, chosen: filters.Filters) -> None:
+    """Named themes and datasets must exist (a misspelt one would match nothing, silently),
+    and a named dataset the caller may not read is refused as a records read is: 403 (401
+    without a token), kept in the access log."""
+    unknown = sorted(chosen.themes - set(THEMES))
+    if unknown:
+        raise HTTPException(
+            400, f"theme {unknown[0][:60]!r} is not a theme: themes are {', '.join(THEMES)}"
+        )
+    if not chosen.datasets:
+        return
+    with Session(engine) as session:
+        statement = select(Dataset).where(col(Dataset.id).in_(sorted(chosen.datasets)))
+        found = {dataset.id: dataset for dataset in session.exec(statement)}
+    missing = sorted(chosen.datasets - set(found))
+    if missing:
+        raise HTTPException(400, f"dataset {missing[0][:120]!r}: no such dataset")
+    for dataset in found.values():
+        try:
+            reading.admit(engine, dataset, caller)
+        except AccessDenied as denied:
+            raise refusal(denied) from None
+
+
 def _within(given: list[Any]) -> tuple[dict[str, Any], str] | None:
     """The `within` area: a crisis's perimeter, or a GeoJSON geometry (object or JSON text)."""
     if not given:
@@ -161,10 +198,14 @@ def _within(given: list[Any]) -> tuple[dict[str, Any], str] | None:
     value = given[0]
     if isinstance(value, str) and value.startswith(CRISIS_PREFIX):
         crisis_id = value.removeprefix(CRISIS_PREFIX)
+        engine = get_engine()
         try:
-            crisis = crises.get(get_engine(), crisis_id)
+            crisis = crises.get(engine, crisis_id)
         except crises.UnknownCrisis:
             raise filters.FilterError(f"within: no crisis {crisis_id[:100]!r}") from None
+        ended = crises.over(engine, [crisis.id])
+        if ended:  # a stream within it would never end; a 400 also stops EventSource retrying
+            raise filters.FilterError(f"within: {ended[crisis.id]}; its streams have ended")
         return crisis.area, crisis.id
     if isinstance(value, str):
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -145,6 +145,24 @@ def status(crisis: Crisis, at: datetime | None = None) -> str:
     if as_utc(crisis.ends_at) <= moment:
         return "ended"
     return "active" if as_utc(crisis.starts_at) <= moment else "scheduled"
+
+
+def over(engine: Engine, crisis_ids: Iterable[str]) -> dict[str, str]:
+    """Why each of these crises is no longer in force, for those that are not (closed, ended
+    or gone); the others are left out."""
+    reasons: dict[str, str] = {}
+    for crisis_id in crisis_ids:
+        try:
+            crisis = get(engine, crisis_id)
+        except UnknownCrisis:
+            reasons[crisis_id] = f"crisis {crisis_id} no longer exists"
+            continue
+        state = status(crisis)
+        if state == "closed":
+            reasons[crisis_id] = f"crisis {crisis_id} was closed at {_iso(crisis.closed_at)}"
+        elif state == "ended":
+            reasons[crisis_id] = f"crisis {crisis_id} ended at {_iso(crisis.ends_at)}"
+    return reasons
 
 
 def zone_of(crisis: Crisis) -> Zone:

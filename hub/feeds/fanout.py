@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub import events
+from hub import crises, events
 from hub.feeds import grants, judging, listener, replay
 from hub.feeds.clients import Client, Closing, Delivery, Mailbox
 from hub.feeds.filters import Shape
@@ -194,14 +194,19 @@ class Fanout:
             else:
                 self.drop(client, Closing("overflow", "the client fell behind the feed"))
 
-    def drop(self, client: Client, closing: Closing, *, count: bool = True) -> None:
-        """End a client's stream with a final message; cut it off if it stalls."""
+    def drop(
+        self, client: Client, closing: Closing, *, count: bool = True, keep: bool = False
+    ) -> None:
+        """End a client's stream with a final message; cut it off if it stalls. `keep`: the
+        events already queued were judged under grants still in force (a crisis's own close
+        event among them), so they go out before the final message, if it fits."""
         self.unregister(client)
         if client.closing is not None:
             return
         self.dropped += count
         client.closing = closing
-        client.clear()
+        if not keep or client.queue.qsize() >= client.queue.maxsize:
+            client.clear()
         client.queue.put_nowait(closing)
         asyncio.get_running_loop().call_later(self.drop_grace, client.abort)
 
@@ -296,13 +301,21 @@ class Fanout:
             if event.data.get("status") == "closed":
                 self._end_crisis_streams(str(event.data.get("id") or ""))
 
-    def _end_crisis_streams(self, crisis_id: str) -> None:
+    def _end_crisis_streams(self, crisis_id: str, reason: str = "") -> None:
+        """End the streams `within` a crisis that is over; they get its close event first."""
         for client in list(self.clients):
             if any(area.crisis == crisis_id for area in client.filters.areas):
-                self.drop(client, Closing("closed", f"crisis {crisis_id} was closed"), count=False)
+                closing = Closing("closed", reason or f"crisis {crisis_id} was closed")
+                self.drop(client, closing, count=False, keep=True)
 
     async def refresh(self) -> None:
-        """Check every client's token again and forget every grant (recomputed when needed)."""
+        """Check every client's token again, end the streams `within` a crisis that has ended
+        (its window passed: no event says so) and forget every grant (recomputed when needed)."""
+        within = {a.crisis for c in self.clients for a in c.filters.areas if a.crisis}
+        if within:
+            over = await asyncio.to_thread(crises.over, self.engine, within)
+            for crisis_id, reason in over.items():
+                self._end_crisis_streams(crisis_id, reason)
         actors = {c.caller.actor for c in self.clients if not c.caller.actor.anonymous}
         checked = await asyncio.to_thread(grants.recheck, self.engine, actors)
         for client in list(self.clients):

@@ -163,7 +163,7 @@ def parse(
     if within is not None:
         areas_.append(polygon_area(*within))
     return Filters(
-        types=_types(values(raw, "types") + values(raw, "type")),
+        types=_types(values(raw, "types")),
         themes=_names(values(raw, "theme"), "theme"),
         datasets=_names(values(raw, "dataset"), "dataset"),
         areas=tuple(areas_),

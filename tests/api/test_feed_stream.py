@@ -438,8 +438,66 @@ def test_within_a_crisis_uses_its_perimeter_and_ends_with_it(engine: Engine, ser
                 rest.append(client.next())
     finally:
         client.close()
-    final = [m for m in rest if m.data is not None][-1]
+    said = [m for m in rest if m.data is not None]
+    close, final = said[-2], said[-1]  # the crisis's own close event first, then the end
+    assert close.event == "crisis" and close.data["status"] == "closed"
     assert final.event == "closed" and crisis.id in final.data["reason"]
+    assert final.data["resume"] == close.id  # resuming would not send the close again
+    again = stream(server, f"?within=crisis:{crisis.id}")  # a stream that would never end
+    try:
+        assert again.status == 400 and "was closed" in again.json()["detail"]
+    finally:
+        again.close()
+
+
+def test_a_stream_within_a_crisis_ends_when_its_window_does(engine: Engine, server: str) -> None:
+    ends = datetime.now(UTC) + timedelta(seconds=2)
+    crisis = crises.declare(
+        engine,
+        name="Short",
+        area=square(-1.7, 48.05, -1.65, 48.15),
+        start=datetime.now(UTC) - timedelta(hours=1),
+        end=ends,
+        cells=["cell-35"],
+        by="test",
+    )
+    client = stream(server, f"?within=crisis:{crisis.id}")
+    deadline = time.monotonic() + WAIT  # heartbeats keep the socket busy: bound the wait here
+    final = None
+    try:
+        client.until_idle()
+        while final is None and time.monotonic() < deadline:
+            message = client.next()
+            final = message if message.event == "closed" else None
+        assert final is not None, "the stream outlived its crisis"
+        with pytest.raises(EOFError):
+            client.next()
+    finally:
+        client.close()
+    assert datetime.now(UTC) >= ends
+    assert f"crisis {crisis.id} ended at" in final.data["reason"]
+
+
+def test_a_stream_naming_a_dataset_its_caller_may_not_read_is_refused_and_logged(
+    engine: Engine, server: str
+) -> None:
+    put(engine, "air-crisis", "atmo-demo-crisis", readings(["st-a"], [1]))
+    stranger = bearer(engine, "crisis-cell", "cell-99")
+    for headers, status in ((stranger, 403), ({}, 401)):
+        client = stream(server, "?dataset=air-crisis", headers)
+        try:
+            assert client.status == status
+            assert "air-crisis" in client.json()["detail"]
+        finally:
+            client.close()
+    with Session(engine) as session:
+        logged = session.exec(
+            select(AccessEvent).where(AccessEvent.dataset_id == "air-crisis")
+        ).all()
+    assert [(e.outcome, e.actor_role, e.route) for e in logged] == [
+        ("denied", "crisis-cell", "GET /api/v1/feeds/stream"),
+        ("denied", "anonymous", "GET /api/v1/feeds/stream"),
+    ]
 
 
 def test_replay_by_last_event_id_and_since_has_no_gap_nor_duplicate(
@@ -520,6 +578,10 @@ def test_a_purged_resume_point_says_there_is_a_gap(engine: Engine, server: str) 
         ("?status=Rumour", {}, "CAP status"),
         ("?dataset=%3Cscript%3E", {}, "not a dataset id"),
         ("?within=crisis:nope", {}, "no crisis"),
+        ("?type=alert", {}, "unknown filter 'type'"),
+        ("?minseverity=Extreme", {}, "unknown filter 'minseverity'"),
+        ("?theme=air_quality", {}, "'air_quality' is not a theme"),
+        ("?dataset=no-such-dataset", {}, "'no-such-dataset': no such dataset"),
         ("?within=%7Bnot%20json", {}, "GeoJSON"),
         ('?within={"type":"Point","coordinates":[0,0]}', {}, "Polygon or MultiPolygon"),
         (
