@@ -4,6 +4,11 @@ CAP writes a polygon as space-separated `lat,lon` pairs (WGS84, first pair repea
 circle as `lat,lon radius` (radius in km), the same in 1.2, 1.1 and 1.0. GeoJSON wants
 `[lon, lat]`: every vertex is swapped here. Vertices keep the sender's order (vertex n of the
 file is position n of the ring), so a stored area can be checked against the alert it came from.
+
+An edge is taken the short way round: a step of more than 180° in longitude crosses the
+antimeridian. A ring that crosses it is cut there into pieces that each stay in -180..180, as
+RFC 7946 §3.1.9 asks (its MultiPolygon is then found by bbox and shape tests on either side), and
+its centroid is taken on the unbroken ring. Rings that do not cross it are kept as written.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import shapely
 from pyproj import Geod
+from shapely.geometry.polygon import orient
 
 CIRCLE_VERTICES = 64
 CIRCLE_DECIMALS = 7  # 1e-7 degree is about 1 cm: finer digits of a computed circle are noise
@@ -145,16 +152,35 @@ def _position(token: str, label: str) -> Position:
 
 def centroid(points: np.ndarray) -> Position:
     """The area centroid of a closed ring in lon/lat degrees (its vertex mean if it is flat)."""
+    points = unwrapped(points)  # across the antimeridian, a planar mean would land near 0°
     origin = points[0]
     x, y = (points - origin).T  # relative to a vertex: keeps the products' precision
     cross = x[:-1] * y[1:] - x[1:] * y[:-1]
     double_area = cross.sum()
     if abs(double_area) < 1e-12:
         mean = points[:-1].mean(axis=0)
-        return [float(mean[0]), float(mean[1])]
+        return [_wrapped(float(mean[0])), float(mean[1])]
     cx = ((x[:-1] + x[1:]) * cross).sum() / (3 * double_area)
     cy = ((y[:-1] + y[1:]) * cross).sum() / (3 * double_area)
-    return [float(origin[0] + cx), float(origin[1] + cy)]
+    return [_wrapped(float(origin[0] + cx)), float(origin[1] + cy)]
+
+
+def unwrapped(points: np.ndarray) -> np.ndarray:
+    """The ring with its longitudes continuous from the first vertex (no step over 180°), or
+    the ring itself when it has no such step or winds round a pole."""
+    steps = np.diff(points[:, 0])
+    if not (np.abs(steps) > 180).any():
+        return points
+    # Whole turns only: a vertex moved by exactly ±360 comes back exactly when cut.
+    turns = np.concatenate([[0.0], np.cumsum(-np.round(steps / 360.0))])
+    if turns[-1] != 0:
+        return points  # round a pole: no cut along the antimeridian would close it
+    return np.column_stack([points[:, 0] + 360.0 * turns, points[:, 1]])
+
+
+def _wrapped(lon: float) -> float:
+    """A longitude brought back into -180..180 (one within it is left as it is)."""
+    return lon - 360.0 if lon > 180 else lon + 360.0 if lon < -180 else lon
 
 
 def circle_ring(centre: Position, radius_km: float) -> Ring:
@@ -170,8 +196,28 @@ def circle_ring(centre: Position, radius_km: float) -> Ring:
     return Ring(points, f"[{pairs}]")
 
 
+def split_at_antimeridian(ring: Ring) -> list[Ring]:
+    """The ring's pieces on each side of the antimeridian; the ring alone if it does not cross."""
+    points = unwrapped(ring.points)
+    if points is ring.points:
+        return [ring]
+    polygon = shapely.Polygon(points)
+    pieces: list[Ring] = []
+    for shift in (-360.0, 0.0, 360.0):  # the unbroken ring lies within one turn of its start
+        clipped = shapely.clip_by_rect(polygon, shift - 180, -90, shift + 180, 90)
+        for part in shapely.get_parts(clipped):
+            if isinstance(part, shapely.Polygon) and part.area > 0:
+                # Counter-clockwise, as RFC 7946 §3.1.6 asks: clipping turns rings clockwise.
+                moved = np.asarray(orient(part).exterior.coords) - [shift, 0.0]
+                pairs = ",".join(f"[{lon!r},{lat!r}]" for lon, lat in moved.tolist())
+                pieces.append(Ring(moved, f"[{pairs}]"))
+    return pieces or [ring]
+
+
 def geometry_text(rings: list[Ring]) -> str | None:
-    """Rings as compact GeoJSON text: one Polygon, or a MultiPolygon of several."""
+    """Rings as compact GeoJSON text: one Polygon, or a MultiPolygon of several (a ring across
+    the antimeridian counts as its pieces)."""
+    rings = [piece for ring in rings for piece in split_at_antimeridian(ring)]
     if not rings:
         return None
     if len(rings) == 1:
