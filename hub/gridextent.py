@@ -1,5 +1,6 @@
 """The WGS84 extent of a grid: from its latitude/longitude coordinates, or from projected x/y
-and a CF grid mapping through pyproj. Only coordinates are read, never the data."""
+(or a geostationary satellite's scanning angles) and a CF grid mapping through pyproj. Only
+coordinates are read, never the data."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ LENGTH_UNITS = {
     **dict.fromkeys(("m", "metre", "metres", "meter", "meters"), 1.0),
     **dict.fromkeys(("km", "kilometre", "kilometres", "kilometer", "kilometers"), 1000.0),
 }
+# Units of a geostationary grid's x/y: scanning angles, in metres once times the satellite height.
+ANGLE_UNITS = {"rad", "radian", "radians"}
 # The attributes that make a variable a CF grid mapping (GDAL writes `spatial_ref` alone).
 GRID_MAPPING_ATTRIBUTES = ("grid_mapping_name", "crs_wkt", "spatial_ref")
 MAX_EDGE_POINTS = 2000  # cells transformed along each edge of a projected grid, at most
@@ -70,7 +73,8 @@ def _coordinate(ds: xr.Dataset, axis: str) -> xr.DataArray | None:
         if axis == "latitude"
         else (LON_UNITS, ("lon", "longitude"))
     )
-    candidates = [*ds.coords.values(), *ds.data_vars.values()]
+    # a 0-dimensional latitude is one place (GOES's satellite subpoint), never an axis of the grid
+    candidates = [var for var in (*ds.coords.values(), *ds.data_vars.values()) if var.ndim]
     for var in candidates:
         unit = str(var.attrs.get("units", "")).strip().lower()
         if var.attrs.get("standard_name") == axis or unit in units:
@@ -121,7 +125,8 @@ def _projected_bbox(ds: xr.Dataset) -> list[float] | None:
         if not crs.is_projected:
             raise ValueError(f"{crs.name!r} is not a projected CRS")
         to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        return _outline_bbox(to_wgs84, _in_crs_units(x, crs), _in_crs_units(y, crs))
+        xs, ys = (_in_crs_units(axis, crs, mapping) for axis in (x, y))
+        return _outline_bbox(to_wgs84, xs, ys)
     except Exception as exc:  # noqa: BLE001 — a grid mapping PROJ cannot read still opens
         source = Path(str(ds.encoding.get("source", "grid"))).name
         log.warning("%s: no bbox from grid mapping %r: %s", source, mapping.name, exc)
@@ -157,12 +162,18 @@ def _grid_mapping(ds: xr.Dataset) -> xr.DataArray | None:
     return None
 
 
-def _in_crs_units(axis: xr.DataArray, crs: pyproj.CRS) -> np.ndarray:
+def _in_crs_units(axis: xr.DataArray, crs: pyproj.CRS, mapping: xr.DataArray) -> np.ndarray:
     """A projected coordinate's finite values, converted to the unit of the CRS's axes."""
     unit = str(axis.attrs.get("units", "")).strip().lower()
     values = finite(axis)
     if not unit:
         return values
+    if unit in ANGLE_UNITS:  # CF geostationary x/y: PROJ's geos x/y are the angles times height
+        height = mapping.attrs.get("perspective_point_height")
+        if mapping.attrs.get("grid_mapping_name") != "geostationary" or height is None:
+            raise ValueError(f"{axis.name!r} is in {unit!r} on a grid that is not geostationary")
+        values = values * float(np.asarray(height).ravel()[0])
+        return values / crs.axis_info[0].unit_conversion_factor
     if unit not in LENGTH_UNITS:
         raise ValueError(f"{axis.name!r} is in {unit!r}, not a length")
     return values * LENGTH_UNITS[unit] / crs.axis_info[0].unit_conversion_factor

@@ -538,10 +538,11 @@ def test_a_utm_grid_across_the_antimeridian_crosses_it(tmp_path):
     [
         ({"grid_mapping_name": "nonsense_projection"}, "m", "Unsupported grid mapping name"),
         (HRRR_MAPPING, "degrees", "'x' is in 'degrees', not a length"),
+        (HRRR_MAPPING, "rad", "'x' is in 'rad' on a grid that is not geostationary"),
         ({"crs_wkt": "PROJCRS[broken"}, "m", "no bbox from grid mapping 'crs'"),
         ({"crs_wkt": pyproj.CRS.from_epsg(4326).to_wkt()}, "m", "is not a projected CRS"),
     ],
-    ids=["unknown", "units", "broken-wkt", "geographic"],
+    ids=["unknown", "units", "angles", "broken-wkt", "geographic"],
 )
 def test_a_grid_mapping_that_cannot_be_used_gives_no_bbox_and_a_log_line(
     tmp_path, caplog, mapping, units, reason
@@ -551,3 +552,68 @@ def test_a_grid_mapping_that_cannot_be_used_gives_no_bbox_and_a_log_line(
         grid = describe_grid(projected_grid(tmp_path / "odd.nc", x, y, mapping, units))
     assert grid.bbox is None and grid.variables[0].name == "t2m"  # still described
     assert "odd.nc: no bbox from grid mapping 'crs'" in caplog.text and reason in caplog.text
+
+
+# --- geostationary satellites: x/y scanning angles, and a satellite subpoint that is no axis ----
+
+# GOES-16 ABI L2 Cloud Top Height (netcdf4-python's test/20171025_2056.Cloud_Top_Height.nc):
+# `goes_imager_projection`, x -0.0749 … 0.06482 rad and y 0.12642 … 0.0427 rad in 0.00028 steps
+# (500 × 300), and the 0-dimensional data variables nominal_satellite_subpoint_lat/lon with
+# standard_name latitude/longitude (0.0, -89.5).
+GOES_MAPPING = {
+    "long_name": "GOES-R ABI fixed grid projection",
+    "grid_mapping_name": "geostationary",
+    "perspective_point_height": 35786023.0,
+    "semi_major_axis": 6378137.0,
+    "semi_minor_axis": 6356752.31414,
+    "inverse_flattening": 298.2572221,
+    "latitude_of_projection_origin": 0.0,
+    "longitude_of_projection_origin": -89.5,
+    "sweep_angle_axis": "x",
+}
+GOES_X = np.linspace(-0.0749, 0.06482, 50)  # the file's span, in fewer cells
+GOES_Y = np.linspace(0.12642, 0.0427, 30)
+
+
+def goes_like(path: Path, mapping: dict[str, object] = GOES_MAPPING) -> Path:
+    """A GOES-R ABI fixed-grid file: scanning angles, a grid mapping, a scalar subpoint."""
+    ds = xr.Dataset(
+        {
+            "HT": (("y", "x"), np.zeros((30, 50), "f4"),
+                   {"units": "m", "grid_mapping": "goes_imager_projection"}),
+            "nominal_satellite_subpoint_lat": ((), np.float32(0.0),
+                                               {"standard_name": "latitude",
+                                                "units": "degrees_north"}),
+            "nominal_satellite_subpoint_lon": ((), np.float32(-89.5),
+                                               {"standard_name": "longitude",
+                                                "units": "degrees_east"}),
+            "goes_imager_projection": ((), np.int32(-2147483647), mapping),
+        },
+        coords={
+            "x": ("x", GOES_X, {"units": "rad", "axis": "X",
+                                "standard_name": "projection_x_coordinate"}),
+            "y": ("y", GOES_Y, {"units": "rad", "axis": "Y",
+                                "standard_name": "projection_y_coordinate"}),
+        },
+    )  # fmt: skip
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_a_geostationary_grid_gets_its_box_from_scanning_angles_not_its_subpoint(tmp_path):
+    grid = describe_grid(goes_like(tmp_path / "goes.nc"))
+    crs = pyproj.CRS.from_cf(GOES_MAPPING)
+    height = GOES_MAPPING["perspective_point_height"]
+    lons, lats = cells_in_wgs84(crs, GOES_X * height, GOES_Y * height)
+    assert np.isfinite(lons).all() and np.isfinite(lats).all()  # every cell sees the Earth
+    assert grid.bbox == pytest.approx([lons.min(), lats.min(), lons.max(), lats.max()], abs=1e-4)
+    assert grid.bbox != [-89.5, 0.0, -89.5, 0.0]  # the satellite's subpoint is no extent
+    # the file's own geospatial_lat_lon_extent, of cell edges: -140.62, 14.0, -49.18, 52.77
+    assert [round(v, 1) for v in grid.bbox] == [-140.3, 14.0, -49.4, 52.7]  # of centres
+    assert "nominal_satellite_subpoint_lat" in [v.name for v in grid.variables]
+
+
+def test_a_scalar_latitude_and_longitude_are_no_axes_of_the_grid(tmp_path):
+    mapping = {"grid_mapping_name": "unknown_to_proj"}  # no box through the mapping either
+    grid = describe_grid(goes_like(tmp_path / "goes.nc", mapping))
+    assert grid.bbox is None

@@ -127,6 +127,39 @@ def projected(path: Path) -> Path:
     return path
 
 
+def geostationary(path: Path) -> Path:
+    """A GOES-16 ABI fixed grid (netcdf4-python's test/20171025_2056.Cloud_Top_Height.nc, in
+    fewer cells): x/y scanning angles, its grid mapping, and the satellite's subpoint as
+    0-dimensional latitude and longitude variables."""
+    mapping = {
+        "grid_mapping_name": "geostationary", "perspective_point_height": 35786023.0,
+        "semi_major_axis": 6378137.0, "semi_minor_axis": 6356752.31414,
+        "latitude_of_projection_origin": 0.0, "longitude_of_projection_origin": -89.5,
+        "sweep_angle_axis": "x",
+    }  # fmt: skip
+    ds = xr.Dataset(
+        {
+            "HT": (("y", "x"), np.ones((30, 50), "f4"),
+                   {"units": "m", "grid_mapping": "goes_imager_projection"}),
+            "nominal_satellite_subpoint_lat": ((), 0.0,
+                                               {"standard_name": "latitude",
+                                                "units": "degrees_north"}),
+            "nominal_satellite_subpoint_lon": ((), -89.5,
+                                               {"standard_name": "longitude",
+                                                "units": "degrees_east"}),
+            "goes_imager_projection": ((), np.int32(0), mapping),
+        },
+        coords={
+            "x": ("x", np.linspace(-0.0749, 0.06482, 50),
+                  {"units": "rad", "standard_name": "projection_x_coordinate"}),
+            "y": ("y", np.linspace(0.12642, 0.0427, 30),
+                  {"units": "rad", "standard_name": "projection_y_coordinate"}),
+        },
+    )  # fmt: skip
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
 def write_lab_charter(folder: Path) -> None:
     """A restricted charter of the grid lab: metropole-civil-protection may read."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -162,6 +195,7 @@ def files(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         "cams-gap": folder / "cams-gap.nc",
         "rotated": curvilinear(folder / "rotated.nc"),
         "lambert": projected(folder / "l93.nc"),
+        "goes": geostationary(folder / "goes.nc"),
     }
 
 
@@ -182,7 +216,7 @@ def hub(
     publish_grid("era-winds", samples / ERA, ECMWF, "energy", "ecmwf-era-interim")
     for dataset_id in ("era-360", "era-up"):
         publish_grid(dataset_id, files[dataset_id], ECMWF, "energy", "ecmwf-era-interim")
-    for dataset_id in ("cams-gap", "rotated", "lambert"):
+    for dataset_id in ("cams-gap", "rotated", "lambert", "goes"):
         publish_grid(dataset_id, files[dataset_id], CAMS, "air-quality", "copernicus-cams")
     publish_grid("lab-grid", samples / SFC, LAB, "air-quality", "grid-lab-restricted")
     with client_for(engine) as client:
@@ -254,6 +288,23 @@ def test_what_cannot_be_cut_is_said_in_the_description(hub: TestClient) -> None:
     rotated = grid(hub, "rotated").json()
     assert rotated["subsets"]["bbox"] is True
     assert rotated["coordinates"]["lat"]["dims"] == ["y", "x"]
+
+
+def test_a_satellite_subpoint_is_no_axis_of_a_geostationary_grid(hub: TestClient) -> None:
+    """GOES-16 ABI: the 0-dimensional nominal_satellite_subpoint_lat/lon were taken for its
+    latitude/longitude (bbox [-89.5, 0, -89.5, 0], bbox and point cuts offered)."""
+    goes = grid(hub, "goes").json()
+    assert (goes["longitude"], goes["latitude"]) == (None, None)
+    assert goes["subsets"]["bbox"] is False and goes["subsets"]["point"] is False
+    assert goes["subsets"]["why_not"][0] == (
+        "bbox and point: it has no latitude/longitude coordinates (projected x/y only)"
+    )
+    # its box, through the geostationary grid mapping: the file's own extent is -140.62,
+    # 14.0, -49.18, 52.77 (cell edges; these are cell centres)
+    assert [round(v, 1) for v in goes["bbox"]] == [-140.3, 14.0, -49.4, 52.7]
+    cut = grid(hub, "goes", bbox="-90,30,-80,40")
+    assert cut.status_code == 400 and "it has no latitude/longitude" in cut.json()["detail"]
+    assert grid(hub, "goes", lon="-89.5", lat="0").status_code == 400
 
 
 # --- NetCDF subsets --------------------------------------------------------------------------
