@@ -26,6 +26,9 @@ LENGTH_UNITS = {
 ANGLE_UNITS = {"rad", "radian", "radians"}
 # The attributes that make a variable a CF grid mapping (GDAL writes `spatial_ref` alone).
 GRID_MAPPING_ATTRIBUTES = ("grid_mapping_name", "crs_wkt", "spatial_ref")
+# NetCDF's default fill value for floats: what a file holds where nothing was written, when no
+# _FillValue names another (xarray masks only a _FillValue the file declares)
+NETCDF_FLOAT_FILL = 9.969209968386869e36
 MAX_EDGE_POINTS = 2000  # cells transformed along each edge of a projected grid, at most
 MIN_EDGE_POINTS = 100  # points along an edge of a coarse grid: its edges bulge between cells
 
@@ -87,9 +90,9 @@ def _coordinate(ds: xr.Dataset, axis: str) -> xr.DataArray | None:
 
 
 def finite(var: xr.DataArray) -> np.ndarray:
-    """A coordinate's values as floats, fill values (masked to NaN) left out."""
+    """A coordinate's values as floats, fill values (NaN once masked, NetCDF's default) left out."""
     values = np.asarray(var.values, dtype=float).ravel()
-    return values[np.isfinite(values)]
+    return values[np.isfinite(values) & (values != NETCDF_FLOAT_FILL)]
 
 
 def longitude_extent(lons: np.ndarray) -> tuple[float, float]:

@@ -617,3 +617,28 @@ def test_a_scalar_latitude_and_longitude_are_no_axes_of_the_grid(tmp_path):
     mapping = {"grid_mapping_name": "unknown_to_proj"}  # no box through the mapping either
     grid = describe_grid(goes_like(tmp_path / "goes.nc", mapping))
     assert grid.bbox is None
+
+
+# --- unwritten values and attributes xarray cannot parse ----------------------------------------
+
+
+def test_netcdf_default_fill_values_are_not_coordinates(tmp_path):
+    # NetCDF's default float fill (9.96921e36) stands where nothing was written and no _FillValue
+    # is declared; netcdf4-python's CRM032_test1.nc holds nothing else in its latitude/longitude
+    fill = np.float32(9.96921e36)
+    lat = np.array([43.0, 43.5, fill, 44.0], "f4")
+    lon = np.array([3.0, fill, 3.5, 4.0], "f4")
+    ds = xr.Dataset(
+        {"mslp": (("cell",), np.zeros(4, "f4"), {"units": "hPa"})},
+        coords={
+            "lat": ("cell", lat, {"units": "degrees_north"}),
+            "lon": ("cell", lon, {"units": "degrees_east"}),
+        },
+    )
+    no_fill = {name: {"_FillValue": None} for name in ("lat", "lon")}
+    ds.to_netcdf(tmp_path / "some.nc", engine="scipy", encoding=no_fill)
+    assert describe_grid(tmp_path / "some.nc").bbox == [3.0, 43.0, 4.0, 44.0]
+    unwritten = ds.assign_coords(lat=ds.lat * 0 + fill, lon=ds.lon * 0 + fill)
+    unwritten.to_netcdf(tmp_path / "none.nc", engine="scipy", encoding=no_fill)
+    grid = describe_grid(tmp_path / "none.nc")  # before: "latitude 'lat' reaches 9.97e+36"
+    assert grid.bbox is None and grid.variables[0].name == "mslp"
