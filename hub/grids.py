@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -43,6 +43,10 @@ GLOBAL_ATTRIBUTES = (
 MAX_ATTRIBUTE_CHARS = 4000  # a history can grow without end; a catalogue row should not
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 HASH_PREFIX = 16  # hex digits of the content hash that name a stored grid file
+# xarray's words for a grid_mapping, cell_measures or formula_terms attribute that is neither a
+# variable name nor `name: names` pairs (ARPEGE's CRM032 writes its rotated pole there as text)
+UNPARSED_REFERENCE = re.compile(r"of \[(?P<value>.*)\] misses ':', cannot decode '(?P<name>\w+)'")
+MAX_NOTE_VALUE_CHARS = 200  # of an attribute quoted in a note: ARPEGE's is 130
 
 
 class GridError(ValueError):
@@ -60,6 +64,7 @@ class GridDescription:
     time_min: datetime | None = None
     time_max: datetime | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what of the file could not be read, and why
 
 
 def engine_for(path: Path) -> str:
@@ -83,7 +88,8 @@ def describe_grid(path: Path) -> GridDescription:
     """Variables, dimensions, WGS84 extent, UTC time range and global attributes of a file."""
     path = Path(path)
     engine = engine_for(path)
-    with _opened(path, engine) as ds:
+    ds, notes = _opened(path, engine)
+    with ds:
         try:
             return GridDescription(
                 engine=engine,
@@ -91,6 +97,7 @@ def describe_grid(path: Path) -> GridDescription:
                 dimensions={str(name): int(size) for name, size in ds.sizes.items()},
                 bbox=bbox_of(ds),
                 attributes=_attributes(ds.attrs),
+                notes=notes,
                 **time_range(ds),
             )
         except NotDegrees as exc:
@@ -99,8 +106,8 @@ def describe_grid(path: Path) -> GridDescription:
             raise GridError(f"{path.name}: cannot read its coordinates: {exc}") from exc
 
 
-def _opened(path: Path, engine: str) -> xr.Dataset:
-    """The dataset opened lazily, or GridError saying why the file cannot be opened."""
+def _opened(path: Path, engine: str) -> tuple[xr.Dataset, list[str]]:
+    """The dataset opened lazily and what of it was left unread, or GridError saying why not."""
     # scipy warns when a half-read, memory-mapped file is let go: a refused file is let go at
     # the end of the handler below, where the warning is silenced instead of surfacing later.
     with warnings.catch_warnings():
@@ -121,14 +128,52 @@ def _opened(path: Path, engine: str) -> xr.Dataset:
     raise GridError(f"{path.name}: {reason}")  # not chained: its traceback holds the file
 
 
-def _open(path: Path, engine: str, decode_times: bool) -> xr.Dataset:
-    """xarray's lazy open, with CF coordinates, bounds and grid mappings as coordinates."""
+def _open(path: Path, engine: str, decode_times: bool) -> tuple[xr.Dataset, list[str]]:
+    """xarray's lazy open, with CF coordinates, bounds and grid mappings as coordinates.
+
+    A grid_mapping (cell_measures, formula_terms) attribute xarray cannot parse does not make
+    the file unreadable: it is opened again with CF coordinates only, and a note says so.
+    """
     with warnings.catch_warnings():
         # e.g. ERA-Interim's NaN _FillValue on packed shorts: xarray copes, the log need not
         warnings.simplefilter("ignore", category=xr.SerializationWarning)
-        return xr.open_dataset(
-            path, engine=engine, decode_times=decode_times, decode_coords="all", cache=False
-        )
+        try:
+            return _lazy(path, engine, decode_times, "all"), []
+        except ValueError as exc:
+            unparsed = UNPARSED_REFERENCE.search(str(exc))
+            if unparsed is None:
+                raise
+        ds = _lazy(path, engine, decode_times, True)
+        note = _unparsed_note(ds, unparsed["name"], unparsed["value"])
+        log.warning("%s: %s", path.name, note)
+        return ds, [note]
+
+
+def _lazy(
+    path: Path, engine: str, decode_times: bool, decode_coords: Literal["all"] | bool
+) -> xr.Dataset:
+    """xarray's own lazy open, its file handles not cached."""
+    return xr.open_dataset(
+        path, engine=engine, decode_times=decode_times, decode_coords=decode_coords, cache=False
+    )
+
+
+def _unparsed_note(ds: xr.Dataset, name: str, value: str) -> str:
+    """What a description says of an attribute naming variables that could not be parsed."""
+    # xarray quotes the value it read, once it has closed up "crs :" to "crs:"
+    holders = [
+        str(key)
+        for key, var in ds.variables.items()
+        if repr(str(var.attrs.get(name, "")).replace(" :", ":")) == value
+    ]
+    text = value.strip("'\"")
+    if len(text) > MAX_NOTE_VALUE_CHARS:
+        text = text[: MAX_NOTE_VALUE_CHARS - 1] + "…"
+    return (
+        f"the {name} attribute of {', '.join(holders) or 'a variable'} could not be read "
+        f"('{text}' names no variable, nor 'variable: coordinates' pairs): "
+        "the file's grid mappings, bounds and cell measures were left undecoded"
+    )
 
 
 def _open_failure(path: Path, exc: Exception) -> str:

@@ -90,7 +90,7 @@ def stored_path(data_dir: Path, dataset_id: str, details: dict[str, Any]) -> Pat
 @contextmanager
 def opened(path: Path) -> Iterator[xr.Dataset]:
     """The stored grid, opened lazily (grids.GridError if it cannot be)."""
-    ds = grids._opened(path, grids.engine_for(path))
+    ds, _ = grids._opened(path, grids.engine_for(path))  # its notes are in its description
     try:
         yield ds
     finally:

@@ -642,3 +642,40 @@ def test_netcdf_default_fill_values_are_not_coordinates(tmp_path):
     unwritten.to_netcdf(tmp_path / "none.nc", engine="scipy", encoding=no_fill)
     grid = describe_grid(tmp_path / "none.nc")  # before: "latitude 'lat' reaches 9.97e+36"
     assert grid.bbox is None and grid.variables[0].name == "mslp"
+
+
+# ARPEGE's stretched grid in netcdf4-python's test/CRM032_test1.nc: its grid_mapping attribute is
+# free text, neither a variable's name nor CF's `name: coordinates` pairs.
+FREE_TEXT_MAPPING = (
+    "rotated_stretched_latitude_longitude rotated_north_pole_latitude: 40. "
+    "rotated_north_pole_longitude: 12. stretching_coefficient: 3"
+)
+
+
+def test_a_free_text_grid_mapping_is_read_and_named_in_the_notes(tmp_path, caplog):
+    path = tmp_path / "arpege.nc"
+    ds = xr.Dataset(
+        {"MSLP": (("time", "rgrid"), np.zeros((1, 4), "f4"),
+                  {"units": "hPa", "grid_mapping": FREE_TEXT_MAPPING})},
+        coords={
+            "time": ("time", [0], {"units": "days since 1961-01-01"}),
+            "latitude": ("rgrid", [30.0, 40.0, 50.0, 60.0], {"units": "degrees_north"}),
+            "longitude": ("rgrid", [-10.0, 0.0, 10.0, 20.0], {"units": "degrees_east"}),
+        },
+    )  # fmt: skip
+    ds.to_netcdf(path, engine="scipy")
+    with pytest.raises(ValueError, match="cannot decode 'grid_mapping'"):
+        xr.open_dataset(path, engine="scipy", decode_coords="all")  # what the hub met
+    with caplog.at_level("WARNING", logger="hub.grids"):
+        grid = describe_grid(path)
+    assert grid.bbox == [-10.0, 30.0, 20.0, 60.0]
+    assert grid.time_min == datetime(1961, 1, 1, tzinfo=UTC)
+    assert [v.name for v in grid.variables] == ["MSLP"]
+    (note,) = grid.notes
+    assert note.startswith(
+        "the grid_mapping attribute of MSLP could not be read "
+        "('rotated_stretched_latitude_longitude rotated_north_pole_latitude: 40. "
+    )
+    assert "names no variable, nor 'variable: coordinates' pairs" in note
+    assert "arpege.nc: the grid_mapping attribute of MSLP could not be read" in caplog.text
+    assert "corrupt" not in caplog.text

@@ -65,11 +65,13 @@ def grid_file(source: Source, fetched: Fetched) -> Path:
 
 
 def _description(source: Source, grid: GridDescription) -> str:
-    """The source's description, followed by the file's own title when it has one."""
+    """The source's description, then the file's own title and what of the file was not read."""
     title = grid.attributes.get("title", "")
-    if not title or title in source.description:
+    added = [f"File title: {title}"] if title and title not in source.description else []
+    added += [f"Not read from the file: {note}." for note in grid.notes]
+    if not added:
         return source.description
-    return f"{source.description}\n\nFile title: {title}".strip()
+    return "\n\n".join([source.description, *added]).strip()
 
 
 # `options.member` (which file of an archive) is a fetch option: no option of its own.

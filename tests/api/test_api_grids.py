@@ -127,6 +127,21 @@ def projected(path: Path) -> Path:
     return path
 
 
+# ARPEGE's grid_mapping in netcdf4-python's test/CRM032_test1.nc: free text, no variable's name
+FREE_TEXT_MAPPING = (
+    "rotated_stretched_latitude_longitude rotated_north_pole_latitude: 40. "
+    "rotated_north_pole_longitude: 12. stretching_coefficient: 3"
+)
+
+
+def free_text_mapping(path: Path) -> Path:
+    """The small rotated grid, its variable given ARPEGE's free-text grid_mapping attribute."""
+    ds = xr.load_dataset(curvilinear(path.with_suffix(".plain")), engine="scipy")
+    ds["tas"].attrs["grid_mapping"] = FREE_TEXT_MAPPING
+    ds.to_netcdf(path, engine="scipy")
+    return path
+
+
 def geostationary(path: Path) -> Path:
     """A GOES-16 ABI fixed grid (netcdf4-python's test/20171025_2056.Cloud_Top_Height.nc, in
     fewer cells): x/y scanning angles, its grid mapping, and the satellite's subpoint as
@@ -196,6 +211,7 @@ def files(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         "rotated": curvilinear(folder / "rotated.nc"),
         "lambert": projected(folder / "l93.nc"),
         "goes": geostationary(folder / "goes.nc"),
+        "arpege": free_text_mapping(folder / "arpege.nc"),
     }
 
 
@@ -216,7 +232,7 @@ def hub(
     publish_grid("era-winds", samples / ERA, ECMWF, "energy", "ecmwf-era-interim")
     for dataset_id in ("era-360", "era-up"):
         publish_grid(dataset_id, files[dataset_id], ECMWF, "energy", "ecmwf-era-interim")
-    for dataset_id in ("cams-gap", "rotated", "lambert", "goes"):
+    for dataset_id in ("cams-gap", "rotated", "lambert", "goes", "arpege"):
         publish_grid(dataset_id, files[dataset_id], CAMS, "air-quality", "copernicus-cams")
     publish_grid("lab-grid", samples / SFC, LAB, "air-quality", "grid-lab-restricted")
     with client_for(engine) as client:
@@ -305,6 +321,20 @@ def test_a_satellite_subpoint_is_no_axis_of_a_geostationary_grid(hub: TestClient
     cut = grid(hub, "goes", bbox="-90,30,-80,40")
     assert cut.status_code == 400 and "it has no latitude/longitude" in cut.json()["detail"]
     assert grid(hub, "goes", lon="-89.5", lat="0").status_code == 400
+
+
+def test_a_grid_with_a_free_text_grid_mapping_is_described_and_cut(hub: TestClient) -> None:
+    """ARPEGE's CRM032: its unparsable grid_mapping made it a "truncated or corrupt" file."""
+    arpege = grid(hub, "arpege")
+    assert arpege.status_code == 200, arpege.text
+    body, rotated = arpege.json(), grid(hub, "rotated").json()
+    assert (body["longitude"], body["latitude"]) == ("lon", "lat")
+    assert body["bbox"] == rotated["bbox"] and body["bbox"] is not None
+    assert body["subsets"] == rotated["subsets"]
+    box = {"bbox": "-4,41,-2,42.5", "format": "json"}
+    cut = grid(hub, "arpege", **box)
+    assert cut.status_code == 200, cut.text
+    assert cut.json()["variables"] == grid(hub, "rotated", **box).json()["variables"]
 
 
 # --- NetCDF subsets --------------------------------------------------------------------------

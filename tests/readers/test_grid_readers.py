@@ -146,6 +146,34 @@ def test_a_file_title_is_added_to_the_description(samples, tmp_path):
     )
 
 
+def test_a_free_text_grid_mapping_is_read_and_said_in_the_description(tmp_path):
+    # ARPEGE's stretched grid in netcdf4-python's test/CRM032_test1.nc names no variable in its
+    # grid_mapping: xarray cannot parse it, and the file was refused as "truncated or corrupt"
+    mapping = (
+        "rotated_stretched_latitude_longitude rotated_north_pole_latitude: 40. "
+        "rotated_north_pole_longitude: 12. stretching_coefficient: 3"
+    )
+    path = tmp_path / "arpege.nc"
+    xr.Dataset(
+        {"MSLP": ("rgrid", [1013.0, 1009.0, 1021.0], {"units": "hPa", "grid_mapping": mapping})},
+        coords={
+            "latitude": ("rgrid", [35.0, 45.0, 55.0], {"units": "degrees_north"}),
+            "longitude": ("rgrid", [-5.0, 5.0, 15.0], {"units": "degrees_east"}),
+        },
+        attrs={"source": "ARPEGE"},
+    ).to_netcdf(path, engine="scipy")
+    source = grid_source()
+    source.description = "Mean sea-level pressure."
+    batch = read_grid(source, Fetched(path))
+    assert batch.bbox == [-5.0, 35.0, 15.0, 55.0]
+    assert [(v.name, v.units) for v in batch.variables] == [("MSLP", "hPa")]
+    assert batch.description == (
+        "Mean sea-level pressure.\n\nNot read from the file: the grid_mapping attribute of MSLP "
+        f"could not be read ('{mapping}' names no variable, nor 'variable: coordinates' "
+        "pairs): the file's grid mappings, bounds and cell measures were left undecoded."
+    )
+
+
 # --- zipped grids --------------------------------------------------------------------------
 
 
