@@ -965,12 +965,11 @@ def _text_only(query: Query) -> bool:
 
 
 def _bound(value: float | str | None) -> float | str | None:
-    """A range bound as the index compares it: a time as epoch seconds, a number, else folded."""
+    """A range bound as the index compares it: a time as epoch seconds, a number, else folded
+    (date math, `NOW-1DAY`, is the caller's to resolve: CKAN's query compiles it to seconds)."""
     if value is None or isinstance(value, float):
         return value
     text = value.strip()
-    if text.upper().startswith("NOW"):
-        return datetime.now(UTC).timestamp()
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()

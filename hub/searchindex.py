@@ -74,6 +74,12 @@ PG_DOCUMENT = (
 # Fields computed from the rows: they follow the rows' access (hub.search filters on them only
 # for datasets the caller may read whole).
 COMPUTED_FIELDS = frozenset({"record_count", "temporal_start", "temporal_end", "source_url"})
+# Fields holding times (their `number` is epoch seconds) and counts: a range on one compares
+# numbers, so each bound must be a time, or a number.
+TIME_FIELDS = frozenset(
+    {"metadata_created", "metadata_modified", "published_at", "temporal_start", "temporal_end"}
+)
+NUMBER_FIELDS = frozenset({"num_resources", "num_tags", "record_count"})
 VALUE_CHARS = 500  # a field value longer than this is cut: it is for matching, not display
 
 

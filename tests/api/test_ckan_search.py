@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+
+from hub.api.ckan import datemath
 
 ALL = {
     "atmo-demo-air",
@@ -12,6 +16,8 @@ ALL = {
     "openaq-toronto-pm25",
     "sensor-community-aberdeen",
 }
+
+OPEN = {"atmo-demo-air", "openaq-toronto-pm25", "sensor-community-aberdeen"}
 
 
 def search(client, **params) -> dict:
@@ -87,10 +93,61 @@ def test_rows_is_silently_capped_at_1000(client, sampled):
         ("metadata_modified:[* TO 2020-01-01T00:00:00Z]", set()),
         ("capacity:public", ALL),
         ("name:openaq*", {"openaq-toronto-pm25"}),
+        # Solr's date math, as harvesters send it for "changed since".
+        ("metadata_modified:[NOW-1DAY TO NOW]", ALL),
+        ("metadata_modified:[NOW-7DAYS TO *]", ALL),
+        ("metadata_created:[NOW/DAY-1YEAR TO NOW/DAY+1DAY]", ALL),
+        ("metadata_modified:[NOW/YEAR-2YEARS TO NOW+1MINUTE/MINUTE]", ALL),
+        ("metadata_modified:[NOW+1HOUR TO *]", set()),
+        ("metadata_modified:[* TO NOW-1MONTH]", set()),
+        ("metadata_modified:[2020-01-01T00:00:00Z+1DAY TO NOW+30SECONDS]", ALL),
+        ('metadata_modified:["2020-01-01T00:00:00Z" TO *]', ALL),
+        # Mixed brackets: exclusive lower, inclusive upper, and the other way round.
+        ("metadata_modified:{NOW-1DAY TO *]", ALL),
+        ("metadata_modified:[* TO NOW-1DAY}", set()),
+        ("num_resources:{0 TO *]", ALL),
+        ("num_resources:{1 TO *]", set()),
+        ("num_resources:[1 TO 1}", set()),
+        # CKAN's standard fields, one value for every dataset the hub lists.
+        ("dataset_type:dataset", ALL),
+        ("+dataset_type:dataset", ALL),
+        ("dataset_type:harvest", set()),
+        ("state:active", ALL),
+        ("state:(active OR draft)", ALL),
+        ("state:deleted", set()),
+        ("site_id:default", ALL),
+        ("site_id:elsewhere", set()),
+        ("entity_type:package", ALL),
+        ("entity_type:organization", set()),
+        ("private:false", ALL),
+        ("private:true", set()),
+        ("-private:true", ALL),
+        ("private:maybe", set()),
+        ("type:dataset", ALL),
+        ("type:harvest", set()),
+        ("capacity:private", set()),
+        ("dataset_type:data*", ALL),
+        (
+            "+capacity:public +state:active +dataset_type:dataset organization:openaq",
+            {"openaq-toronto-pm25"},
+        ),
+        # isopen: open access under an open licence, as each package's `isopen` says.
+        ("isopen:true", OPEN),
+        ("isopen:false", ALL - OPEN),
+        ("isopen:yes", set()),
     ],
 )
 def test_fq_sub_grammar(client, sampled, fq, expected):
     assert names(search(client, fq=fq, rows=100)) == expected
+
+
+def test_isopen_and_private_match_what_each_package_says(client, sampled):
+    every = search(client, rows=100)["results"]
+    for value in ("true", "false"):
+        found = names(search(client, fq=f"isopen:{value}", rows=100))
+        assert found == {p["name"] for p in every if p["isopen"] == (value == "true")}
+        found = names(search(client, fq=f"private:{value}", rows=100))
+        assert found == {p["name"] for p in every if p["private"] == (value == "true")}
 
 
 def test_fq_list_combines_with_fq(client, sampled):
@@ -171,3 +228,61 @@ def test_bad_queries_and_parameters(client, sampled):
         response = client.get("/api/action/package_search", params=params)
         assert response.status_code == 409
         assert field in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "fq, bad",
+    [
+        ("metadata_modified:[garbage TO *]", "garbage"),
+        ("metadata_created:[* TO tomorrow]", "tomorrow"),
+        ("metadata_modified:[NOW-1FORTNIGHT TO NOW]", "NOW-1FORTNIGHT"),
+        ("metadata_modified:[NOW/WEEK TO NOW]", "NOW/WEEK"),
+        ("metadata_modified:[NOW-DAY TO NOW]", "NOW-DAY"),
+        ("metadata_modified:[NOW+99999999YEARS TO *]", "NOW+99999999YEARS"),
+        ("metadata_modified:[2024-13-01T00:00:00Z TO *]", "2024-13-01T00:00:00Z"),
+        ("num_resources:[one TO *]", "one"),
+    ],
+)
+def test_a_bad_range_bound_is_a_search_query_error_naming_it(client, sampled, fq, bad):
+    response = client.get("/api/action/package_search", params={"fq": fq})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["__type"] == "Search Query Error"
+    assert error["message"].startswith("Search Query is invalid: ")
+    assert repr(bad)[1:-1] in error["message"]
+
+
+NOW = datetime(2024, 3, 31, 14, 25, 36, 789_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("NOW", NOW),
+        ("NOW-1DAY", datetime(2024, 3, 30, 14, 25, 36, 789_000, tzinfo=UTC)),
+        ("NOW-7DAYS", datetime(2024, 3, 24, 14, 25, 36, 789_000, tzinfo=UTC)),
+        ("NOW/DAY", datetime(2024, 3, 31, tzinfo=UTC)),
+        ("NOW/DAY-1DAY", datetime(2024, 3, 30, tzinfo=UTC)),
+        ("NOW-1DAY/DAY", datetime(2024, 3, 30, tzinfo=UTC)),
+        ("NOW-1MONTH", datetime(2024, 2, 29, 14, 25, 36, 789_000, tzinfo=UTC)),
+        ("NOW+11MONTHS/MONTH", datetime(2025, 2, 1, tzinfo=UTC)),
+        ("NOW/YEAR+1YEAR", datetime(2025, 1, 1, tzinfo=UTC)),
+        ("NOW-2HOURS/HOUR", datetime(2024, 3, 31, 12, tzinfo=UTC)),
+        ("NOW+90MINUTES/MINUTE", datetime(2024, 3, 31, 15, 55, tzinfo=UTC)),
+        ("NOW-30SECONDS/SECOND", datetime(2024, 3, 31, 14, 25, 6, tzinfo=UTC)),
+        ("NOW+1DATE", datetime(2024, 4, 1, 14, 25, 36, 789_000, tzinfo=UTC)),
+        ("2024-02-29T10:00:00Z+1YEAR", datetime(2025, 2, 28, 10, tzinfo=UTC)),
+        ("2024-01-31T00:00:00Z+1MONTH/DAY", datetime(2024, 2, 29, tzinfo=UTC)),
+        ("2024-01-01T01:00:00+01:00", datetime(2024, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_solr_date_math(text, expected):
+    assert datemath.moment(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["garbage", "NOW-1", "NOW-DAY", "NOW/WEEK", "NOW+1DAY+", "NOW 1DAY", "NOW-99999YEARS"]
+)
+def test_solr_date_math_refuses_what_names_no_time(text):
+    with pytest.raises(ValueError):
+        datemath.moment(text, NOW)

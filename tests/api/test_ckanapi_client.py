@@ -70,6 +70,26 @@ def test_ckanapi_pages_package_search_with_rows_and_start(hub_url):
     assert filtered["facets"]["organization"] == {"atmo-demo": 4, "openaq": 1}
 
 
+@pytest.mark.parametrize("get_only", [False, True])
+def test_ckanapi_searches_as_harvesters_do(hub_url, get_only):
+    """ckanext-harvest's "changed since", ckanext-dcat's `+dataset_type:dataset`."""
+    ckan = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests", get_only=get_only)
+    changed = ckan.action.package_search(
+        fq="+dataset_type:dataset metadata_modified:[NOW-1DAY TO NOW]",
+        fq_list=["+state:active +site_id:default", "private:false"],
+        rows=100,
+    )
+    assert {p["name"] for p in changed["results"]} == ALL
+    assert ckan.action.package_search(fq="metadata_modified:{NOW TO *]")["count"] == 0
+    opened = ckan.action.package_search(fq="isopen:true +entity_type:package", rows=100)
+    assert {p["name"] for p in opened["results"]} == {
+        p["name"] for p in changed["results"] if p["isopen"]
+    }
+    with pytest.raises(ckanapi.SearchQueryError) as bad:
+        ckan.action.package_search(fq="metadata_modified:[garbage TO *]")
+    assert "garbage" in str(bad.value)
+
+
 def test_ckanapi_maps_every_error(hub_url):
     ckan = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests")
     with pytest.raises(ckanapi.NotFound) as missing:

@@ -65,7 +65,9 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         "Search datasets with CKAN's (Solr's) q and fq syntax, sorts and facets.",
         {
             "q": param(TEXT, "Solr query: words, `field:value`, AND / OR / NOT, parentheses"),
-            "fq": param(TEXT, "filter query, same syntax as q"),
+            "fq": param(
+                TEXT, "filter query, same syntax as q; date math in ranges: `[NOW-1DAY TO *]`"
+            ),
             "fq_list": param(NAMES, "more filter queries"),
             "rows": param({**NATURAL, "maximum": ROWS_MAX}, f"results per page (≤ {ROWS_MAX})"),
             "start": param(NATURAL, "skip this many results"),

@@ -3,16 +3,42 @@ conditions (`hub.search`), which run in SQL."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from hub import wording
+from hub.api.ckan import datemath
 from hub.api.ckan.errors import SearchQueryError
+from hub.api.ckan.packages import OPEN_LICENCES
 from hub.search import AllOf, AnyOf, Between, Condition, Equals, Everything, Not, Words
+from hub.searchindex import NUMBER_FIELDS, TIME_FIELDS
 
 # CKAN's text fields, and the part of the search index each one searches.
 TEXT_FIELDS = {"text": None, "title": "title", "notes": "body"}
-# A range stops at the next bracket of either kind: "[[[[…" tokenizes in linear time.
-_TOKEN = re.compile(r'\s+|\(|\)|"(?:[^"\\]|\\.)*"|\[[^\[\]]*\]|\{[^{}]*\}|[^\s()"\[\]{}]+|\S')
+# CKAN's index fields whose value follows from what the hub is, each value (folded) → the
+# datasets having it; any other value matches none. Every dataset the hub lists is a `dataset`
+# package of the one site, active, and public in CKAN's sense (`capacity:public`,
+# `private:false`): its metadata is listed to everyone, whatever its charter's access, which
+# governs its rows, not its listing. `isopen` is what each package dict says: open access
+# under an open licence.
+_OPEN = AllOf(
+    (Equals("access", "open"), AnyOf(tuple(Equals("license_id", i) for i in OPEN_LICENCES)))
+)
+STANDARD_FIELDS: dict[str, dict[str, Condition]] = {
+    "type": {"dataset": Everything()},
+    "dataset_type": {"dataset": Everything()},
+    "entity_type": {"package": Everything()},
+    "site_id": {"default": Everything()},
+    "state": {"active": Everything()},
+    "capacity": {"public": Everything()},
+    "private": {"false": Everything()},
+    "isopen": {"true": _OPEN, "false": Not(_OPEN)},
+}
+# A range ends at the next bracket of either kind ("[[[[…" tokenizes in linear time), and may
+# mix them as Solr allows: `{a TO *]` (exclusive low, inclusive high) and `[a TO b}`.
+_TOKEN = re.compile(r'\s+|\(|\)|"(?:[^"\\]|\\.)*"|[\[{][^\[\]{}]*[\]}]|[^\s()"\[\]{}]+|\S')
 # Bounds on q and fq together, checked before any parsing: every term is one more subquery.
 # Solr's own limit is 1024 clauses (maxBooleanClauses).
 MAX_CHARS = 10_000
@@ -22,14 +48,16 @@ MAX_PATTERN = 100  # characters of one wildcard value
 OPERATORS = {"(", ")", "AND", "OR", "NOT", "&&", "||", "!", "+", "-"}
 
 
-def parse_all(texts: list[str]) -> list[Condition]:
-    """Conditions for several queries (q and the filters), within the bounds on their size."""
+def parse_all(texts: list[str], now: datetime | None = None) -> list[Condition]:
+    """Conditions for several queries (q and the filters), within the bounds on their size;
+    `now` is date math's NOW (default: the clock)."""
     if sum(len(t) for t in texts) > MAX_CHARS:
         raise SearchQueryError(f"the query and filters are longer than {MAX_CHARS} characters")
     tokenized = [tokens_of(t) for t in texts]
     if sum(1 for tokens in tokenized for t in tokens if t not in OPERATORS) > MAX_TERMS:
         raise SearchQueryError(f"the query and filters have more than {MAX_TERMS} terms")
-    return [parse(text, tokens) for text, tokens in zip(texts, tokenized, strict=True)]
+    now = now or datetime.now(UTC)
+    return [parse(text, tokens, now) for text, tokens in zip(texts, tokenized, strict=True)]
 
 
 def tokens_of(text: str) -> list[str]:
@@ -37,11 +65,11 @@ def tokens_of(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text) if t.strip()]
 
 
-def parse(text: str, tokens: list[str] | None = None) -> Condition:
+def parse(text: str, tokens: list[str] | None = None, now: datetime | None = None) -> Condition:
     """A condition for a Lucene-style query: field:value, "phrases", ranges, AND/OR/NOT, +/-."""
-    if tokens is None:
-        return parse_all([text])[0]
-    parser = _Parser(tokens, text)
+    if tokens is None or now is None:
+        return parse_all([text], now)[0]
+    parser = _Parser(tokens, text, now)
     predicate = parser.expression()
     if parser.position != len(tokens):
         raise SearchQueryError(f"cannot parse {text!r} near {tokens[parser.position]!r}")
@@ -51,8 +79,9 @@ def parse(text: str, tokens: list[str] | None = None) -> Condition:
 class _Parser:
     """Recursive descent over tokens; the default operator is AND, as in CKAN's Solr schema."""
 
-    def __init__(self, tokens: list[str], text: str) -> None:
+    def __init__(self, tokens: list[str], text: str, now: datetime) -> None:
         self.tokens, self.text, self.position, self.depth = tokens, text, 0, 0
+        self.now = now
 
     def nested(self, inner: Callable[[], Condition]) -> Condition:
         """Parse one level deeper (a group or a negation), refusing past MAX_DEPTH."""
@@ -114,7 +143,7 @@ class _Parser:
         field, colon, value = token.partition(":")
         if colon and field and not field.startswith('"'):
             return self.field_value(field, value)
-        return term_matcher("text", token)
+        return term_matcher("text", token, self.now)
 
     def field_value(self, field: str, value: str) -> Condition:
         if value == "":  # field:(a OR b), field:"a phrase" or field:[a TO b] as separate tokens
@@ -124,7 +153,7 @@ class _Parser:
                 if self.take() != ")":
                     raise SearchQueryError(f"unbalanced parentheses in {self.text!r}")
                 return inner
-        return term_matcher(field, value)
+        return term_matcher(field, value, self.now)
 
     def values(self, field: str) -> Condition:
         """The inside of field:( … ), where bare values share the field."""
@@ -134,7 +163,7 @@ class _Parser:
             if token in ("OR", "||"):
                 alternatives.append([])
             elif token not in ("AND", "&&"):
-                alternatives[-1].append(term_matcher(field, token))
+                alternatives[-1].append(term_matcher(field, token, self.now))
         return AnyOf(tuple(AllOf(tuple(group)) for group in alternatives if group))
 
 
@@ -148,32 +177,81 @@ def joined_words(parts: list[Condition]) -> list[Condition]:
     return [Words(" ".join(p.text for p in free)), *rest]
 
 
-def term_matcher(field: str, value: str) -> Condition:
+def term_matcher(field: str, value: str, now: datetime) -> Condition:
     """The condition of one field:value (quoted, wildcard or range)."""
     field = field.removeprefix("extras_")  # the index keeps extras under their own keys
     if value.startswith(("[", "{")):
-        return range_matcher(field, value)
-    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        value = value[1:-1].replace('\\"', '"')
+        return range_matcher(field, value, now)
+    value = unquoted(value)
     if field in TEXT_FIELDS:
         return Words(value, TEXT_FIELDS[field])
     if "*" in value or "?" in value:
         if len(value) > MAX_PATTERN:
             raise SearchQueryError(f"wildcard value longer than {MAX_PATTERN} characters")
+        if field in STANDARD_FIELDS:
+            return standard_matcher(field, value, pattern=True)
         return Equals(field, value, pattern=True)
+    if field in STANDARD_FIELDS:
+        return standard_matcher(field, value)
     return Equals(field, value)
 
 
-def range_matcher(field: str, value: str) -> Condition:
-    """[low TO high] (inclusive) or {low TO high} (exclusive); `*` leaves a side open."""
+def unquoted(value: str) -> str:
+    """A value without the double quotes of a phrase."""
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        return value[1:-1].replace('\\"', '"')
+    return value
+
+
+def standard_matcher(field: str, value: str, pattern: bool = False) -> Condition:
+    """The datasets having a value of one of CKAN's standard fields (`*` and `?` as wildcards
+    when `pattern`); an unknown value matches none."""
+    folded = wording.fold(value)
+    if pattern:
+        wanted = re.compile(
+            ".*".join(".".join(map(re.escape, p.split("?"))) for p in folded.split("*"))
+        )
+        found = [c for v, c in STANDARD_FIELDS[field].items() if wanted.fullmatch(v)]
+    else:
+        found = [c for v, c in STANDARD_FIELDS[field].items() if v == folded]
+    if not found:
+        return Not(Everything())
+    return found[0] if len(found) == 1 else AnyOf(tuple(found))
+
+
+def range_matcher(field: str, value: str, now: datetime) -> Condition:
+    """[low TO high] (inclusive) or {low TO high} (exclusive), or a bracket of each kind; `*`
+    leaves a side open."""
     match = re.fullmatch(r"([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])", value)
     if not match:
         raise SearchQueryError(f"bad range {value!r} for {field}")
     opening, low, high, closing = match.groups()
     return Between(
         field,
-        None if low == "*" else low,
-        None if high == "*" else high,
+        bound(field, low, now),
+        bound(field, high, now),
         low_inclusive=opening == "[",
         high_inclusive=closing == "]",
     )
+
+
+def bound(field: str, text: str, now: datetime) -> float | str | None:
+    """One side of a range as the index compares it: None when open (`*`), a time as epoch
+    seconds (`NOW-1DAY`, an ISO time, Solr's date math), a count as a number, else the text."""
+    text = unquoted(text)
+    if text == "*":
+        return None
+    if field in TIME_FIELDS:
+        try:
+            return datemath.moment(text, now).timestamp()
+        except ValueError:
+            raise SearchQueryError(f"Invalid Date String: {text!r} for {field}") from None
+    if field in NUMBER_FIELDS:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise SearchQueryError(f"Invalid Number: {text!r} for {field}")
+        return number
+    return text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -46,7 +47,8 @@ def search(
     start = as_natural(data, "start", 0) or 0
     q = as_text(data, "q").strip() or "*:*"
     filters = [f for f in [as_text(data, "fq"), *(as_list(data, "fq_list") or [])] if f.strip()]
-    conditions = parse_all([q, *filters])
+    now = datetime.now(UTC)  # date math's NOW, and the clock facets'
+    conditions = parse_all([q, *filters], now)
     facet_fields, fields = field_names(data, "facet.field") or FACETS, field_names(data, "fl")
     sort = as_text(data, "sort").strip()
     if sort in ("", "rank", "None"):
@@ -59,6 +61,7 @@ def search(
         facets=tuple(facet_fields),
         facet_limit=facet_limit(data),
         facet_mincount=as_natural(data, "facet.mincount", 1) or 0,
+        now=now,
     )
     found = catalogue_search.find(session, query, actor)
     derived = searchcache.Derived(session.connection())
