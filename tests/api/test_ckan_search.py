@@ -252,6 +252,24 @@ def test_a_bad_range_bound_is_a_search_query_error_naming_it(client, sampled, fq
     assert repr(bad)[1:-1] in error["message"]
 
 
+def test_facet_false_counts_no_facets_but_keeps_both_keys(client, sampled):
+    for params in ({"facet": "false"}, {"facet": "false", "facet.field": '["tags"]'}):
+        result = search(client, **params)
+        assert result["facets"] == {} and result["search_facets"] == {}
+        assert result["count"] == 6 and len(result["results"]) == 6
+    posted = client.post("/api/action/package_search", json={"q": "pm25", "facet": False}).json()[
+        "result"
+    ]
+    assert posted["facets"] == {} and posted["search_facets"] == {} and posted["count"] == 3
+    assert set(search(client, facet="true")["facets"]) == {
+        "organization",
+        "tags",
+        "groups",
+        "license_id",
+        "res_format",
+    }
+
+
 NOW = datetime(2024, 3, 31, 14, 25, 36, 789_000, tzinfo=UTC)
 
 

@@ -72,14 +72,16 @@ def test_ckanapi_pages_package_search_with_rows_and_start(hub_url):
 
 @pytest.mark.parametrize("get_only", [False, True])
 def test_ckanapi_searches_as_harvesters_do(hub_url, get_only):
-    """ckanext-harvest's "changed since", ckanext-dcat's `+dataset_type:dataset`."""
+    """ckanext-harvest's "changed since", ckanext-dcat's `+dataset_type:dataset`, no facets."""
     ckan = ckanapi.RemoteCKAN(hub_url, user_agent="hub-tests", get_only=get_only)
     changed = ckan.action.package_search(
         fq="+dataset_type:dataset metadata_modified:[NOW-1DAY TO NOW]",
         fq_list=["+state:active +site_id:default", "private:false"],
         rows=100,
+        facet=False,
     )
     assert {p["name"] for p in changed["results"]} == ALL
+    assert changed["facets"] == {} and changed["search_facets"] == {}
     assert ckan.action.package_search(fq="metadata_modified:{NOW TO *]")["count"] == 0
     opened = ckan.action.package_search(fq="isopen:true +entity_type:package", rows=100)
     assert {p["name"] for p in opened["results"]} == {

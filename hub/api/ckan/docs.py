@@ -73,7 +73,7 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
             "start": param(NATURAL, "skip this many results"),
             "sort": param(TEXT, "e.g. `score desc, metadata_modified desc`"),
             "fl": param(NAMES, "only these fields of each package"),
-            "facet": param(FLAG, "accepted; facets are always counted"),
+            "facet": param(FLAG, "count facets (default true); false: `facets` stay empty"),
             "facet.field": param(NAMES, "fields to count values of"),
             "facet.limit": param(
                 {"type": "integer", "minimum": -1, "maximum": 2**31 - 1},

@@ -19,6 +19,7 @@ from hub.api.ckan import packages, replies
 from hub.api.ckan.errors import (
     SearchQueryError,
     ValidationError,
+    as_bool,
     as_int,
     as_list,
     as_natural,
@@ -50,6 +51,8 @@ def search(
     now = datetime.now(UTC)  # date math's NOW, and the clock facets'
     conditions = parse_all([q, *filters], now)
     facet_fields, fields = field_names(data, "facet.field") or FACETS, field_names(data, "fl")
+    if not as_bool(data, "facet", True):
+        facet_fields = []  # CKAN then counts none: `facets` and `search_facets` stay, empty
     sort = as_text(data, "sort").strip()
     if sort in ("", "rank", "None"):
         sort = DEFAULT_SORT
