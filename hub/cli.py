@@ -880,6 +880,8 @@ def crisis_declare(
         f"Crisis [bold]{crisis.id}[/] ({escape(crisis.name)}) declared for "
         f"{escape(', '.join(crisis.cells))}."
     )
+    for cell in crises.unknown_cells(_store(), crisis):
+        console.print(f"[yellow]warning:[/] {escape(crises.UNKNOWN_CELL.format(cell=cell))}")
 
 
 @crisis_app.command("close")

@@ -18,9 +18,17 @@ START = datetime(2026, 12, 1, tzinfo=UTC)
 END = datetime(2026, 12, 8, tzinfo=UTC)
 
 
-def declare(engine, area=AREA_A, start=START, end=END, cells=(CELL_A,), name="Flood"):
+def declare(engine, area=AREA_A, start=START, end=END, cells=(CELL_A,), name="Flood", at=None):
+    """Declared at its start unless `at` says when (the window is judged from then)."""
     return crises.declare(
-        engine, name=name, area=area, start=start, end=end, cells=list(cells), by="t-admin"
+        engine,
+        name=name,
+        area=area,
+        start=start,
+        end=end,
+        cells=list(cells),
+        by="t-admin",
+        at=at or start,
     )
 
 
@@ -103,6 +111,13 @@ HOLE_OUTSIDE = {"type": "Polygon", "coordinates": [SQUARE, HOLE]}
         ({"area": "POLYGON((1 43, 2 43, 1 44, 1 43))"}, "GeoJSON object"),
         ({"end": START}, "end after it starts"),
         ({"end": START - timedelta(hours=1)}, "end after it starts"),
+        ({"at": END}, "window ended at 2026-12-08T00:00:00Z, before this declaration"),
+        (
+            {"at": START + timedelta(days=32), "end": START + timedelta(days=60)},
+            "at most 31 days before its declaration",
+        ),
+        ({"start": datetime(1, 1, 1, tzinfo=UTC), "at": START}, "at most 31 days before"),
+        ({"end": datetime(9999, 12, 31, tzinfo=UTC)}, "at most 366"),
         ({"cells": []}, "at least one cell"),
         ({"cells": ["  "]}, "at least one cell"),
         ({"cells": ["has space"]}, "not an organization id"),
@@ -125,6 +140,10 @@ def write_area(tmp_path, area) -> str:
     return str(path)
 
 
+CLI_FROM = reference() - timedelta(days=1)
+CLI_UNTIL = CLI_FROM + timedelta(days=7)
+
+
 def cli_declare(tmp_path, area=AREA_A, *extra: str):
     return runner.invoke(
         app,
@@ -136,9 +155,9 @@ def cli_declare(tmp_path, area=AREA_A, *extra: str):
             "--area",
             write_area(tmp_path, area),
             "--from",
-            "2026-12-01T00:00:00Z",
+            CLI_FROM.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "--until",
-            "2026-12-08T00:00:00+01:00",
+            CLI_UNTIL.strftime("%Y-%m-%dT%H:%M:%S+01:00"),  # its wall clock, an hour ahead
             *extra,
         ],
     )
@@ -148,9 +167,11 @@ def test_the_cli_declares_lists_and_closes_a_crisis(engine, tmp_path):
     made = cli_declare(tmp_path, AREA_A, "--cells", CELL_A, CELL_B, "--cells", "c,d")
     assert made.exit_code == 0, made.output
     crisis_id = made.stdout.splitlines()[0]
+    for cell in (CELL_A, CELL_B, "c", "d"):  # no token names them yet
+        assert f"no organization and no crisis-cell token is named '{cell}'" in made.output
     crisis = crises.get(engine, crisis_id)
     assert crisis.cells == sorted([CELL_A, CELL_B, "c", "d"]) and crisis.declared_by == "cli"
-    assert crisis.ends_at.replace(tzinfo=UTC) == datetime(2026, 12, 7, 23, tzinfo=UTC)
+    assert crisis.ends_at.replace(tzinfo=UTC) == CLI_UNTIL - timedelta(hours=1)
     listed = runner.invoke(app, ["crisis", "list"])
     assert listed.exit_code == 0 and crisis_id in listed.stdout and "Flood of the" in listed.stdout
     closed = runner.invoke(app, ["crisis", "close", crisis_id])

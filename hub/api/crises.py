@@ -48,6 +48,10 @@ class CrisisOut(BaseModel):
     )
     declared_by: str | None = Field(None, description="a token id or `cli` (admins and cells)")
     closed_by: str | None = Field(None, description="admins and cells only")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="on declaration: cells that no organization or crisis-cell token names",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -130,7 +134,10 @@ async def declare_crisis(request: Request, session: SessionDep, caller: CallerDe
         )
     except crises.CrisisRefused as refused:
         raise HTTPException(400, refused.reason) from None
-    return crisis_out(crisis, caller)
+    declared = crisis_out(crisis, caller)
+    unknown = await run_in_threadpool(crises.unknown_cells, engine_of(session), crisis)
+    declared.warnings = [crises.UNKNOWN_CELL.format(cell=cell) for cell in unknown]
+    return declared
 
 
 @router.post(

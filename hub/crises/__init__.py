@@ -13,7 +13,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,10 +22,18 @@ from sqlmodel import Session, col, select
 from hub import events
 from hub.access import Actor, Zone
 from hub.crises import areas
-from hub.models import Crisis, Dataset, as_utc, utcnow
+from hub.models import ApiToken, Crisis, Dataset, Organization, as_utc, utcnow
 
 MAX_NAME = 200
 MAX_CELLS = 100
+# A crisis opens private operators' data from its start to its end: its window is bounded so
+# that a mistyped year cannot open decades of it, or keep it open for ever.
+MAX_LOOKBACK = timedelta(days=31)  # how long before its declaration a crisis may start
+MAX_WINDOW = timedelta(days=366)
+UNKNOWN_CELL = (
+    "no organization and no crisis-cell token is named {cell!r}: is it misspelt? Nobody reads "
+    "as that cell until a crisis-cell token names it"
+)
 _CELL = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -59,16 +67,17 @@ def declare(
     end: datetime,
     cells: Sequence[str],
     by: str,
+    at: datetime | None = None,
 ) -> Crisis:
-    """Declare a crisis (CrisisRefused, storing nothing, if any part is malformed)."""
+    """Declare a crisis at `at` (default now); CrisisRefused, storing nothing, if any part is
+    malformed or its window is over, too long or starts too long before."""
     title = _name(name)
     try:
         geometry, bbox = areas.parse(area)
     except areas.AreaError as bad:
         raise CrisisRefused(str(bad)) from None
     begins, ends = as_utc(start), as_utc(end)
-    if ends <= begins:
-        raise CrisisRefused(f"the crisis must end after it starts ({_iso(begins)})")
+    _check_window(begins, ends, as_utc(at or utcnow()))
     crisis = Crisis(
         id=_new_id(title),
         name=title,
@@ -85,6 +94,38 @@ def declare(
         session.commit()
     _announce(engine, crisis, "declared")
     return crisis
+
+
+def _check_window(begins: datetime, ends: datetime, now: datetime) -> None:
+    if ends <= begins:
+        raise CrisisRefused(f"the crisis must end after it starts ({_iso(begins)})")
+    if ends <= now:
+        raise CrisisRefused(
+            f"the crisis window ended at {_iso(ends)}, before this declaration: a crisis opens "
+            "data only while it lasts"
+        )
+    if now - begins > MAX_LOOKBACK:
+        raise CrisisRefused(
+            f"the crisis starts at {_iso(begins)}: at most {MAX_LOOKBACK.days} days before its "
+            "declaration (it opens operators' data from its start)"
+        )
+    if ends - begins > MAX_WINDOW:
+        raise CrisisRefused(
+            f"the crisis lasts {(ends - begins).days} days: at most {MAX_WINDOW.days} (declare "
+            "it again if it goes on)"
+        )
+
+
+def unknown_cells(engine: Engine, crisis: Crisis) -> list[str]:
+    """The crisis's cells that no organization of the catalogue and no crisis-cell token names:
+    likely misspelt, and nobody can read as them until a token names them."""
+    with Session(engine) as session:
+        known = set(session.exec(select(Organization.id)).all())
+        for organizations in session.exec(
+            select(ApiToken.organizations).where(ApiToken.role == "crisis-cell")
+        ).all():
+            known.update(organizations)
+    return [cell for cell in crisis.cells if cell not in known]
 
 
 def close(engine: Engine, crisis_id: str, *, by: str) -> Crisis:

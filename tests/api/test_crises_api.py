@@ -92,6 +92,17 @@ def test_an_admin_declares_lists_and_closes_a_crisis(engine, client):
     assert client.get("/api/v1/crises/nope").status_code == 404
 
 
+def test_a_declaration_warns_of_cells_nobody_can_read_as(engine, client):
+    admin = bearer(engine, "admin")
+    bearer(engine, "crisis-cell", CELL_A)  # CELL_A's token exists; "cel-misspelt" is no one's
+    made = client.post("/api/v1/crises", json=body(cells=[CELL_A, "cel-misspelt"]), headers=admin)
+    assert made.status_code == 201, made.text
+    (warning,) = made.json()["warnings"]
+    assert "'cel-misspelt'" in warning and "misspelt" in warning
+    listed = client.get("/api/v1/crises", headers=admin).json()
+    assert listed[0]["warnings"] == []  # said once, when declared
+
+
 @pytest.mark.parametrize(
     ("role", "status"),
     [(None, 401), ("operator", 403), ("crisis-cell", 403), ("agency", 403), ("forged", 401)],
