@@ -179,3 +179,11 @@ def test_the_ckanapi_command_calls_actions_and_searches(hub_url):
     every = ckanapi_command("search", "datasets", "-r", hub_url)
     assert every.returncode == 0, every.stderr
     assert {json.loads(line)["name"] for line in every.stdout.splitlines()} == ALL
+
+
+def test_the_ckanapi_command_dumps_no_users_from_a_hub_without_accounts(hub_url):
+    dumped = ckanapi_command("dump", "users", "--all", "-r", hub_url)
+    assert dumped.returncode == 0, dumped.stderr
+    assert dumped.stdout.strip() == ""
+    with pytest.raises(ckanapi.NotFound):
+        ckanapi.RemoteCKAN(hub_url).action.user_show(id="admin")

@@ -309,6 +309,20 @@ def tag_list(call: Call, data: dict[str, Any]) -> list[Any]:
 
 
 @action
+def user_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """The hub keeps no user accounts (callers are known by their API tokens): none to list, so
+    that `ckanapi dump users` and portals that list users go on."""
+    return []
+
+
+@action
+def user_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """No user account has any id: the hub knows callers by their API tokens."""
+    wanted = require_text(data, "id")
+    raise NotFound(f"User not found: {wanted[:100]!r} (the hub has API tokens, not user accounts)")
+
+
+@action
 def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The licences of the charters in force and of the datasets, as CKAN describes licences."""
     licences: dict[str, dict[str, str]] = {}

@@ -140,6 +140,16 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         },
         {"type": "array"},
     ),
+    "user_list": (
+        "Empty: the hub keeps no user accounts (callers are known by their API tokens).",
+        {},
+        {"type": "array"},
+    ),
+    "user_show": (
+        "Not found, for any id: the hub keeps no user accounts.",
+        {"id": param(TEXT, "a user's id or name", required=True)},
+        {"type": "object"},
+    ),
     "license_list": (
         "The licences of the charters and of the datasets, as CKAN describes licences.",
         {},
