@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -82,8 +84,16 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return []
         if isinstance(value, list | tuple):
-            return [str(v) for v in value]
-        return [w for w in str(value).replace(",", " ").split() if w]
+            words = [str(v) for v in value]
+        else:
+            words = [w for w in str(value).replace(",", " ").split() if w]
+        for word in words:  # `1` or `true` (a switch, as other settings are) would name no one
+            if not _host_or_network(word):
+                raise ValueError(
+                    f"lists host names, addresses or networks (feeds.internal, 127.0.0.1, "
+                    f"10.0.0.0/8), not a switch: {word[:60]!r} is none of them"
+                )
+        return words
 
     @field_validator("tiles_url")
     @classmethod
@@ -191,3 +201,23 @@ def _without_password(value: object) -> object:
         return value
     user, _, host = parts.netloc.rpartition("@")
     return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+
+
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?\.?$"
+)
+
+
+_SWITCHES = frozenset({"true", "false", "yes", "no", "on", "off"})
+
+
+def _host_or_network(word: str) -> bool:
+    """Whether `word` is an address, a network, or a host name (whose last label is not a number,
+    so `1` is none)."""
+    if word.lower() in _SWITCHES:
+        return False
+    try:
+        ipaddress.ip_network(word, strict=False)
+        return True
+    except ValueError:
+        return bool(_HOST.match(word.lower()))

@@ -187,6 +187,29 @@ def test_an_unusable_setting_is_named_plainly_before_any_work(monkeypatch):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("switch", ["1", "true", "yes", "10.0.0.0/33"])
+def test_fetch_allow_private_takes_hosts_and_networks_not_a_switch(monkeypatch, switch):
+    monkeypatch.setenv("HUB_FETCH_ALLOW_PRIVATE", f"feeds.internal {switch}")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["sources"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "HUB_FETCH_ALLOW_PRIVATE" in result.output and "not a switch" in result.output
+
+
+def test_fetch_allow_private_takes_names_addresses_and_networks(monkeypatch):
+    monkeypatch.setenv(
+        "HUB_FETCH_ALLOW_PRIVATE", "feeds.internal, localhost 127.0.0.1 ::1 10.0.0.0/8"
+    )
+    get_settings.cache_clear()
+    assert get_settings().fetch_allow_private == [
+        "feeds.internal",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "10.0.0.0/8",
+    ]
+
+
 def test_validate_as_a_source_in_the_wrong_encoding_is_a_clear_error(tmp_path, samples):
     """The cp1252 station list checked through a source file that forgot `encoding`."""
     bundled = Path(__file__).resolve().parents[1] / "pipelines/sources/atmo-occitanie-stations.yaml"
