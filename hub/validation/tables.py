@@ -125,6 +125,13 @@ def _resolve_encoding(encoding: str | None, head: bytes, name: str) -> str:
         raise TableReadError(f"{name}: unknown encoding {encoding!r}") from exc
     if codec == "utf-8" and head.startswith(codecs.BOM_UTF8):
         codec = "utf-8-sig"
+    elif head.startswith(codecs.BOM_UTF8) and codec != "utf-8-sig":
+        # The mark says UTF-8; read as another codec it becomes text (`ï»¿` in cp1252) glued
+        # to the first header, and every row then misses that field.
+        raise TableReadError(
+            f"{name}: the file starts with a UTF-8 byte-order mark, so it is UTF-8 text, "
+            f"not {encoding}: declare encoding utf-8"
+        )
     elif (
         codec == "utf-16-be"
         and head.startswith(codecs.BOM_UTF16_BE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,15 @@ def test_cp1252_file_read_as_utf8_is_an_error_naming_encoding_and_offset() -> No
         open_csv(SAMPLES / "air" / "AirLR_LR_StationAir.csv")
     message = str(caught.value)
     assert "utf-8" in message and "byte offset 191" in message and "e8" in message
+
+
+@pytest.mark.parametrize("declared", ["cp1252", "latin-1", "iso-8859-15"])
+def test_a_utf8_bom_under_another_declared_encoding_is_an_error_naming_both(declared) -> None:
+    text = "Code station;Nom\nFR01;Montpellier – Près d'Arènes\n".encode()
+    with pytest.raises(TableReadError, match=f"UTF-8 byte-order mark.*not {declared}"):
+        open_csv(codecs.BOM_UTF8 + text, encoding=declared)
+    table = open_csv(codecs.BOM_UTF8 + text, encoding="utf-8")  # as declared: the mark is dropped
+    assert pl.concat(list(table.chunks)).columns[:2] == ["Code station", "Nom"]
 
 
 def test_bad_byte_after_the_first_block_is_reported_with_its_absolute_offset(
