@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from api.support import client_for
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from test_alerts_cap import CAP, cap_xsd, current_keys
 
 from hub import catalogue
 from hub.alerts import current, derived, document, moments
+from hub.alerts.atom import atom_index
 from hub.alerts.episodes import Episode, Period, episodes_by_series, period_frame, period_start
+from hub.alerts.messages import expiry_of, grace
 from hub.alerts.rules import BUNDLED, Rule, RuleError, load_rules, read_rule
 from hub.batches import Batch, Publisher
 from hub.config import get_settings
@@ -29,6 +32,7 @@ from pipelines.flows import harvest_source
 from pipelines.sources import resolve_source
 
 PARIS = ZoneInfo("Europe/Paris")
+ATOM = "{http://www.w3.org/2005/Atom}"
 FIELDS = [
     "station_id", "station_name", "pollutant", "value", "unit", "averaging_period",
     "observed_at", "longitude", "latitude", "quality_flag",
@@ -74,10 +78,11 @@ GOOD = (BUNDLED / "no2-hourly-information.yaml").read_text(encoding="utf-8")
         ("comparison: \">\"", "comparison: \"=>\"", r"field 'comparison': '=>' is not one of"),
         ("schema: air-quality-observation\n", "", r"field 'schema': missing"),
         ("id: no2-hourly-information", "id: [no2", r"not valid YAML"),
+        ("expires_after: PT3H", "expires_after: 3h", r"field 'alert\.expires_after': '3h' does not match"),  # noqa: E501
     ],
     ids=[
         "aggregation", "severity", "typo", "threshold-type", "unknown-field", "text-field",
-        "series", "timezone", "comparison", "missing", "yaml",
+        "series", "timezone", "comparison", "missing", "yaml", "expiry",
     ],
 )  # fmt: skip
 def test_a_malformed_rule_file_names_the_file_and_the_field(
@@ -93,6 +98,30 @@ def test_a_malformed_rule_file_names_the_file_and_the_field(
     good.write_text(GOOD.replace("no2-hourly-information", "no2-copy"), encoding="utf-8")
     with pytest.raises(RuleError, match=words):
         load_rules([tmp_path])
+
+
+def test_an_alert_expires_its_rule_grace_after_the_end_of_its_last_period(tmp_path: Path) -> None:
+    rules = {rule.id: rule for rule in load_rules([BUNDLED])}
+    assert grace(rules["pm10-daily-information"]) == timedelta(days=1)
+    assert grace(rules["no2-hourly-information"]) == timedelta(hours=3)
+    river = rules["river-vigilance-orange"]  # declares none: one period, at least 3 hours
+    assert river.alert.expires_after is None and grace(river) == timedelta(hours=3)
+    undeclared = dataclasses.replace(
+        rules["pm10-daily-information"],
+        alert=dataclasses.replace(rules["pm10-daily-information"].alert, expires_after=None),
+    )
+    assert grace(undeclared) == timedelta(days=1)
+    for old, new, hours in [("PT3H", "P1DT12H", 36), ("PT3H", "PT90M", 1.5)]:
+        (tmp_path / "rule.yaml").write_text(GOOD.replace(old, new), encoding="utf-8")
+        assert grace(read_rule(tmp_path / "rule.yaml")) == timedelta(hours=hours)
+    older = GOOD.replace("expires_after: PT3H", "expires_hours: 2")  # the spelling before 2026-12
+    (tmp_path / "older.yaml").write_text(older, encoding="utf-8")
+    assert grace(read_rule(tmp_path / "older.yaml")) == timedelta(hours=2)
+    # A daily period ends at the next local midnight, 23 hours later on the spring clock change.
+    spring = datetime(2026, 3, 29, tzinfo=PARIS)
+    pm10 = rules["pm10-daily-information"]
+    episode = Episode((Period(spring.astimezone(UTC), 60.0, 23, spring),), None)
+    assert expiry_of(pm10, episode) == (spring + timedelta(days=2)).astimezone(UTC)
 
 
 # --- measurements that cross a threshold -------------------------------------------------------
@@ -161,7 +190,29 @@ def days(*means: float) -> list[float]:
     return [mean + (5 if hour % 2 else -5) for mean in means for hour in range(24)]
 
 
-def test_a_pm10_episode_raises_one_alert_then_its_cancel(engine: Engine) -> None:
+class Clock:
+    """The time the hub judges derived alerts at, as a test sets it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    @property
+    def stored(self) -> str:
+        return self.now.astimezone(UTC).strftime(STORED)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The hub's clock for derived alerts: half an hour after DAY's second day unless moved."""
+    ticking = Clock((DAY + timedelta(days=2, minutes=30)).astimezone(UTC))
+    monkeypatch.setattr(derived, "utcnow", ticking)
+    return ticking
+
+
+def test_a_pm10_episode_raises_one_alert_then_its_cancel(engine: Engine, clock: Clock) -> None:
     first = hourly("FR001", "pm10", days(30, 70))  # day 2 over 50 µg/m³: an episode
     publish_air(engine, first)
     (alert,) = derived_rows(engine)
@@ -173,18 +224,20 @@ def test_a_pm10_episode_raises_one_alert_then_its_cancel(engine: Engine) -> None
     assert alert["sender"] == "hub@localhost"
     assert alert["onset"] == (DAY + timedelta(days=1)).astimezone(UTC).strftime(STORED)
     assert "70 µg/m³ at Montpellier FR001" in str(alert["headline"])
-    assert current_keys(engine, DAY + timedelta(days=2)) == [(alert["identifier"], "Alert")]
+    assert current_keys(engine, clock.now) == [(alert["identifier"], "Alert")]
     # The same data harvested again, or again with a value changed inside the episode: one alert.
+    clock.now += timedelta(hours=1)
     publish_air(engine, first)
     publish_air(engine, hourly("FR001", "pm10", days(30, 72)))
     assert len(derived_rows(engine)) == 1
     # The next day is back under the threshold: the episode ends, its alert is cancelled.
+    clock.now = (DAY + timedelta(days=3, minutes=30)).astimezone(UTC)
     publish_air(engine, hourly("FR001", "pm10", days(40), DAY + timedelta(days=2)))
     alert, cancel = derived_rows(engine)
     assert cancel["msgType"] == "Cancel" and cancel["urgency"] == "Past"
     sent = document.cap_time(alert["sent"])
     assert cancel["references"] == f"{alert['sender']},{alert['identifier']},{sent}"
-    assert current_keys(engine, DAY + timedelta(days=3)) == []
+    assert current_keys(engine, clock.now) == []
     publish_air(engine, hourly("FR001", "pm10", days(30, 70, 40)))
     assert len(derived_rows(engine)) == 2  # re-harvested whole: nothing new
     for row in (alert, cancel):
@@ -264,7 +317,125 @@ def test_an_open_alert_whose_data_is_corrected_is_withdrawn(engine: Engine) -> N
     assert cancel["references"].startswith(f"hub@localhost,{alert['identifier']},")
 
 
-def test_the_demo_pm10_episode_raises_derived_alerts(engine: Engine, hub_env: Path) -> None:
+NO2_START = datetime(2026, 3, 2, 8, tzinfo=PARIS)  # hourly values from 08:00 local
+
+
+def stored(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(STORED)
+
+
+def referenced(row: dict[str, object]) -> str:
+    """The `references` triple naming a stored message, with the `sent` it was stored with."""
+    return f"{row['sender']},{row['identifier']},{document.cap_time(row['sent'])}"
+
+
+def judge_again(engine: Engine, run_id: int, now: datetime) -> list[dict[str, str | None]]:
+    """What judging a run's rows again at `now` gives (a restart, a retried harvest)."""
+    rules = [rule for rule in load_rules([BUNDLED]) if rule.schema == "air-quality-observation"]
+    return derived.judge(engine, "air-atmo-demo-open", run_id, rules, now)
+
+
+def test_an_alert_is_sent_when_the_hub_judges_and_tells_the_data_times_in_onset_and_effective(
+    engine: Engine, clock: Clock
+) -> None:
+    """CAP `sent` is when the message was originated: harvested at 10:20, an NO2 hour of
+    09:00-10:00 over 200 µg/m³ is an Alert sent 10:20, so an Atom reader polling for what was
+    updated since its last visit meets it; the hour is its onset and effective time."""
+    clock.now = (NO2_START + timedelta(hours=2, minutes=20)).astimezone(UTC)
+    run = publish_air(engine, hourly("FR010", "no2", [120, 250], NO2_START))
+    (alert,) = derived_rows(engine)
+    hour = NO2_START + timedelta(hours=1)
+    assert alert["sent"] == clock.stored
+    assert alert["onset"] == alert["effective"] == stored(hour)
+    assert alert["expires"] == stored(hour + timedelta(hours=1 + 3))  # the hour's end + PT3H
+    assert alert["urgency"] == "Immediate"
+    body = served_derived(engine, str(alert["identifier"]))
+    cap_xsd().validate(body)
+    served = ET.fromstring(body)
+    assert served.findtext(f"{CAP}sent") == document.cap_time(clock.now)
+    for name in ("onset", "effective"):
+        assert served.findtext(f"{CAP}info/{CAP}{name}") == document.cap_time(hour)
+    with Session(engine) as session:
+        found = current.current_alerts(session, Caller(), clock.now)
+    feed = ET.fromstring(atom_index(found, "http://hub.test/", clock.now))
+    (entry,) = feed.iter(f"{ATOM}entry")
+    for name in ("updated", "published"):
+        assert entry.findtext(f"{ATOM}{name}") == clock.stored
+    # Judged again later (a restart), or re-harvested with a value changed: nothing new.
+    clock.now += timedelta(hours=1)
+    assert judge_again(engine, run, clock.now) == []
+    publish_air(engine, hourly("FR010", "no2", [120, 255], NO2_START))
+    assert derived_rows(engine) == [alert]
+
+
+def test_an_ongoing_episode_is_pushed_forward_by_an_update_and_cancelled_with_each_sent(
+    engine: Engine, clock: Clock
+) -> None:
+    """An NO2 episode that runs on: each newer hour over 200 µg/m³ moves the alert's expiry
+    forward with an Update that replaces it in the index; the Cancel names the Alert and the
+    Update, each with the `sent` it was stored with."""
+    clock.now = (NO2_START + timedelta(hours=2, minutes=20)).astimezone(UTC)
+    publish_air(engine, hourly("FR011", "no2", [120, 250], NO2_START))
+    (alert,) = derived_rows(engine)
+    clock.now += timedelta(hours=1)
+    run = publish_air(engine, hourly("FR011", "no2", [120, 250, 270], NO2_START))
+    alert, update = derived_rows(engine)
+    assert (update["msgType"], update["sent"]) == ("Update", clock.stored)
+    expires = (NO2_START + timedelta(hours=3 + 3)).astimezone(UTC)
+    assert update["expires"] == stored(expires)
+    assert update["identifier"] == f"{alert['identifier']}.until{expires:%Y%m%dT%H%M%S}Z"
+    assert update["onset"] == alert["onset"] and update["urgency"] == "Immediate"
+    assert update["effective"] == stored(NO2_START + timedelta(hours=2))  # the newer hour
+    assert update["references"] == referenced(alert)
+    assert "270 µg/m³" in str(update["headline"])
+    assert current_keys(engine, clock.now) == [(update["identifier"], "Update")]
+    assert judge_again(engine, run, clock.now + timedelta(minutes=5)) == []
+    clock.now += timedelta(hours=1)
+    publish_air(engine, hourly("FR011", "no2", [120, 250, 270, 90], NO2_START))  # back under
+    alert, update, cancel = derived_rows(engine)
+    assert (cancel["msgType"], cancel["sent"]) == ("Cancel", clock.stored)
+    assert cancel["references"] == f"{referenced(alert)} {referenced(update)}"
+    assert cancel["effective"] == stored(NO2_START + timedelta(hours=3))  # the hour back under
+    assert current_keys(engine, clock.now) == []
+    for row in (alert, update, cancel):
+        body = ET.fromstring(served_derived(engine, str(row["identifier"])))
+        cap_xsd().validate(body)
+        assert body.findtext(f"{CAP}sent") == document.cap_time(row["sent"])
+    triples = (body.findtext(f"{CAP}references") or "").split()
+    assert [t.rsplit(",", 1)[1] for t in triples] == [
+        document.cap_time(alert["sent"]),
+        document.cap_time(update["sent"]),
+    ]
+
+
+def test_an_episode_of_old_data_is_recorded_but_never_current(engine: Engine, clock: Clock) -> None:
+    """A backfill of October 2024 NO2 judged in December 2026: its Alert is history (urgency
+    Past, expired in 2024) and not in alerts.atom. Neither is one whose data came an hour after
+    its expiry, within the 48 h an expired alert stays listed: it was never in force."""
+    clock.now = datetime(2026, 12, 4, 22, 57, tzinfo=UTC)
+    october = datetime(2024, 10, 27, 5, tzinfo=PARIS)
+    publish_air(engine, hourly("FR12345", "no2", [150, 240, 230], october))
+    (old,) = derived_rows(engine)
+    assert old["identifier"] == "hub.no2-hourly-information.FR12345.no2.20241027T0500Z"
+    assert (old["sent"], old["urgency"]) == (clock.stored, "Past")
+    assert old["expires"] == "2024-10-27T10:00:00Z"  # 07:00 (the end of the last hour) + PT3H
+    cap_xsd().validate(served_derived(engine, str(old["identifier"])))
+    late = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=8)
+    clock.now = late + timedelta(hours=2 + 3 + 1)  # an hour after its expiry
+    publish_air(engine, hourly("FR12346", "no2", [150, 240], late))
+    recent = [row for row in derived_rows(engine) if "FR12346" in str(row["identifier"])]
+    assert [row["urgency"] for row in recent] == ["Past"]
+    assert current_keys(engine, clock.now) == []
+    with client_for(engine) as client:
+        answer = client.get("/api/v1/alerts.atom")
+    assert answer.status_code == 200
+    assert list(ET.fromstring(answer.content).iter(f"{ATOM}entry")) == []
+
+
+def test_the_demo_pm10_episode_raises_derived_alerts(
+    engine: Engine, hub_env: Path, clock: Clock
+) -> None:
+    clock.now = DEMO_NOW  # harvested as the demo's data is made
     generate(hub_env / "demo", now=DEMO_NOW)
     outcome = harvest_source(resolve_source("demo-atmo-montpellier-pm"))
     assert outcome.status in ("succeeded", "partial"), outcome
@@ -281,7 +452,7 @@ def test_the_demo_pm10_episode_raises_derived_alerts(engine: Engine, hub_env: Pa
 
 
 def test_a_gauge_at_orange_vigilance_raises_a_flood_alert_until_it_falls_back(
-    engine: Engine,
+    engine: Engine, clock: Clock
 ) -> None:
     fields = [
         "station_id", "station_name", "river", "quantity", "value", "unit", "observed_at",
@@ -321,8 +492,8 @@ def test_a_gauge_at_orange_vigilance_raises_a_flood_alert_until_it_falls_back(
         "Severe",
     )
     assert alert["onset"] == (start + timedelta(hours=1)).strftime(STORED)  # the first orange
-    assert cancel["msgType"] == "Cancel"
-    assert cancel["sent"] == (start + timedelta(hours=2, minutes=30)).strftime(STORED)
+    assert cancel["msgType"] == "Cancel" and cancel["sent"] == clock.stored
+    assert cancel["effective"] == (start + timedelta(hours=2, minutes=30)).strftime(STORED)
     cap_xsd().validate(served_derived(engine, str(cancel["identifier"])))
 
 

@@ -4,7 +4,8 @@ Alerts are the rows of every risk-alert dataset, read through hub.reading (its g
 log), grouped by (sender, identifier, sent). An Update or a Cancel supersedes the alerts its
 `references` name (matched by sender and identifier: CAP makes the identifier unique for its
 sender); a Cancel itself is never current; an alert leaves the index EXPIRED_GRACE after its
-last info's `expires`. An alert's id (for `/alerts/{id}.cap`) encodes its dataset, sender and
+last info's `expires`, and one sent after it expired (an episode of old data the hub judged
+late) never enters it. An alert's id (for `/alerts/{id}.cap`) encodes its dataset, sender and
 identifier, so it is stable across harvests and resolves without a scan.
 """
 
@@ -123,7 +124,8 @@ def current_alerts(
     session: Session, caller: reading.Caller, now: datetime, status: str | None = "Actual"
 ) -> list[Alert]:
     """The caller's current alerts, newest first: the latest of each chain, not cancelled,
-    not expired for more than EXPIRED_GRACE; of `status` only unless it is None."""
+    not expired for more than EXPIRED_GRACE nor when sent (never in force: a backfill's
+    alert); of `status` only unless it is None."""
     cutoff = now - EXPIRED_GRACE
     alerts = _deduplicated(readable_alerts(session, caller, cutoff))
     superseded = {
@@ -135,7 +137,7 @@ def current_alerts(
         if alert.msg_type not in ("Cancel", "Ack", "Error")
         and (alert.sender, alert.identifier) not in superseded
         and (status is None or alert.rows[0].get("status") == status)
-        and ((expiry := alert.expires()) is None or expiry > cutoff)
+        and ((expiry := alert.expires()) is None or expiry > max(cutoff, alert.sent))
     ]
     return sorted(current, key=lambda alert: alert.sent, reverse=True)
 

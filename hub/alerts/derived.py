@@ -1,10 +1,11 @@
 """Derived alerts: after a batch is published, the threshold rules judge the series it touched.
 
-An episode over a rule's threshold raises one CAP Alert (sender: the hub), and a Cancel when it
-ends; both are published through the gate (hub.catalogue.publish) as risk-alert records of the
-hub's own dataset DATASET, under its open charter, so they reach the catalogue, the event log and
-the feed as harvested alerts do. What was already raised is read back from that dataset: an
-episode keeps one alert however often its data is harvested again.
+An episode over a rule's threshold raises one CAP Alert (sender: the hub), an Update when newer
+periods push its expiry forward, and a Cancel when it ends; all are published through the gate
+(hub.catalogue.publish) as risk-alert records of the hub's own dataset DATASET, under its open
+charter, so they reach the catalogue, the event log and the feed as harvested alerts do. What
+was already raised is read back from that dataset: an episode keeps one alert, and an extension
+one Update, however often its data is harvested again or judged later.
 
 Only open datasets are judged: an alert computed from restricted rows, published openly, would
 give them away. The series a run touched are read straight from its record table, in one pass
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -27,11 +28,22 @@ from hub import catalogue, reading, records, selection
 from hub.access import ANONYMOUS
 from hub.alerts.document import with_document
 from hub.alerts.episodes import Episode, episodes_by_series, period_length, period_start
-from hub.alerts.messages import Row, Series, alert_row, cancel_row, identifier_of, series_prefix
+from hub.alerts.messages import (
+    Row,
+    Series,
+    alert_row,
+    cancel_row,
+    episode_of,
+    expiry_of,
+    identifier_of,
+    latest_of,
+    series_prefix,
+    update_row,
+)
 from hub.alerts.moments import INSTANTS, instant, instants
 from hub.alerts.rules import Rule, read_rules
 from hub.batches import Batch, GridBatch, MetadataBatch, Publisher
-from hub.models import Dataset, HarvestRun
+from hub.models import Dataset, HarvestRun, utcnow
 from hub.schemas import load_schema
 
 DATASET = "hub-derived-alerts"
@@ -64,7 +76,7 @@ def raise_derived_alerts(
     if not chosen:
         return None
     try:
-        rows = judge(engine, batch.dataset_id, run.id, chosen, datetime.now(UTC), span)
+        rows = judge(engine, batch.dataset_id, run.id, chosen, utcnow(), span)
         return publish_alerts(engine, rows) if rows else None
     except Exception:  # noqa: BLE001 — the batch is committed; its alerts wait for the next one
         log.exception("derived alerts of run %s (%s) failed", run.id, batch.dataset_id)
@@ -97,9 +109,10 @@ def judge(
             windows = {key: _window(rule, first, last, mine[key]) for key, first, last in series}
             observations, named = _readings(connection, layout, rule, windows, held)
             episodes = episodes_by_series(rule, observations)
-            for key, _, _ in series:
+            for key, first, _ in series:
                 number, place = named.get(key, (-1, Series(key, " ".join(key), None, None)))
-                found += verdicts(rule, place, episodes.get(number, []), mine[key], now)
+                since = _since(rule, first)
+                found += verdicts(rule, place, episodes.get(number, []), mine[key], since, now)
     return found
 
 
@@ -168,56 +181,96 @@ def _prefix(rule: Rule, key: tuple[str, ...]) -> str:
     return series_prefix(rule, Series(key, "", None, None))
 
 
-def _by_series(raised: dict[str, Row]) -> dict[str, dict[str, Row]]:
-    """What was already published, by the identifier prefix of its series (an identifier is
-    the prefix, then the episode's start, then `.end` for a Cancel)."""
-    found: dict[str, dict[str, Row]] = {}
+Chains = dict[str, list[Row]]  # the messages sent about each episode, by its Alert's identifier
+
+
+def _by_series(raised: dict[str, Row]) -> dict[str, Chains]:
+    """What was already published, by the identifier prefix of its series, then by episode
+    (an identifier is the prefix, then the episode's start, then an Update's or Cancel's
+    suffix)."""
+    found: dict[str, Chains] = {}
     for ident, row in raised.items():
-        episode = ident.removesuffix(".end")
-        found.setdefault(episode[: episode.rfind(".") + 1], {})[ident] = row
+        episode = episode_of(ident)
+        series = found.setdefault(episode[: episode.rfind(".") + 1], {})
+        series.setdefault(episode, []).append(row)
     return found
 
 
-def _open_starts(raised: dict[str, Row]) -> list[datetime]:
-    """The onsets of the alerts raised for a series and not cancelled yet."""
-    return [
-        moment
-        for ident, row in raised.items()
-        if row["msgType"] == "Alert"
-        and f"{ident}.end" not in raised
-        and (moment := instant(row.get("onset"))) is not None
-    ]
+def _open(chains: Chains, since: datetime) -> Chains:
+    """The episodes alerted and not cancelled whose alert was still in force at `since` (or
+    has no expiry: sent before alerts expired): data after an alert expired starts another
+    episode, and years of a series are not read back to an alert nobody follows any more."""
+    found = {}
+    for ident, chain in chains.items():
+        latest = latest_of(chain)
+        if latest is None or _cancelled(chain):
+            continue
+        expires = instant(latest.get("expires"))
+        if expires is None or expires >= since:
+            found[ident] = chain
+    return found
 
 
-def _window(rule: Rule, first: datetime, last: datetime, raised: dict[str, Row]) -> Window:
-    """The times a series is read over to judge rows stored between `first` and `last`: a
-    few periods before, to see whether an episode runs on, and back to its open alerts."""
-    length = period_length(rule) or timedelta(hours=1)
-    start = min([period_start(rule, first) - LOOKBACK * length, *_open_starts(raised)])
-    return start, last + 2 * length
+def _cancelled(chain: list[Row]) -> bool:
+    return any(row["msgType"] == "Cancel" for row in chain)
+
+
+def _onset(chain: list[Row]) -> datetime | None:
+    return next((instant(row.get("onset")) for row in chain if row["msgType"] == "Alert"), None)
+
+
+def _since(rule: Rule, first: datetime) -> datetime:
+    """Where reading a series starts for rows stored from `first`: a few periods before, to
+    see whether an episode runs on."""
+    return period_start(rule, first) - LOOKBACK * (period_length(rule) or timedelta(hours=1))
+
+
+def _window(rule: Rule, first: datetime, last: datetime, chains: Chains) -> Window:
+    """The times a series is read over to judge rows stored between `first` and `last`: from
+    `_since`, and back to the onsets of its alerts still open then."""
+    since = _since(rule, first)
+    onsets = [moment for chain in _open(chains, since).values() if (moment := _onset(chain))]
+    return min([since, *onsets]), last + 2 * (period_length(rule) or timedelta(hours=1))
 
 
 def verdicts(
-    rule: Rule, series: Series, episodes: list[Episode], raised: dict[str, Row], now: datetime
+    rule: Rule,
+    series: Series,
+    episodes: list[Episode],
+    chains: Chains,
+    since: datetime,
+    now: datetime,
 ) -> list[Row]:
-    """The rows a series' episodes give: an Alert per new episode, a Cancel per ended one
-    (`raised`: what was already published for the series, by identifier)."""
+    """The rows a series' episodes give, sent `now`: an Alert per new episode, an Update when
+    newer periods push an alert's expiry forward, a Cancel per ended one (`chains`: what was
+    already published for the series; `since`: the start of the data read)."""
     found: list[Row] = []
     seen: set[str] = set()
     for episode in episodes:
         ident = identifier_of(rule, series, episode.start)
         seen.add(ident)
-        alert = raised.get(ident)
-        if alert is None:
-            alert = alert_row(rule, series, episode)
-            found.append(alert)
-        if episode.end is not None and f"{ident}.end" not in raised:
-            found.append(cancel_row(rule, series, alert, episode.end, now))
-    for moment in _open_starts(raised):
-        ident = identifier_of(rule, series, moment)
+        chain = list(chains.get(ident, []))
+        if _cancelled(chain):
+            continue
+        latest = latest_of(chain)
+        if latest is None:
+            chain.append(alert_row(rule, series, episode, now))
+            found.append(chain[-1])
+        elif episode.end is None and _extends(expiry_of(rule, episode), latest):
+            found.append(update_row(rule, series, episode, chain, now))
+        if episode.end is not None:
+            found.append(cancel_row(rule, series, chain, episode.end, now))
+    for ident, chain in _open(chains, since).items():
         if ident not in seen:  # its data no longer shows the episode: withdrawn
-            found.append(cancel_row(rule, series, raised[ident], None, now))
+            found.append(cancel_row(rule, series, chain, None, now))
     return found
+
+
+def _extends(expires: datetime, latest: Row) -> bool:
+    """Whether an episode's expiry is later than that of the message in force (never pulled
+    back: corrected data that shortens an episode leaves its alert as long as it was told)."""
+    told = instant(latest.get("expires"))
+    return told is None or expires > told
 
 
 FEW = 32  # series few enough to be read through the key index, by their keys

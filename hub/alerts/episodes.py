@@ -66,6 +66,15 @@ def period_start(rule: Rule, moment: datetime) -> datetime:
     return _local_floor(rule.timezone, rule.aggregation, quarter)
 
 
+def period_end(rule: Rule, start: datetime) -> datetime:
+    """The end (UTC) of the period starting at `start`: a daily period ends at the next local
+    midnight (23 or 25 hours later on a clock change), a single observation where it starts."""
+    if rule.aggregation == "daily-mean":
+        # Aware arithmetic within one zone moves the wall clock: the next local midnight.
+        return (start.astimezone(ZoneInfo(rule.timezone)) + LENGTHS["daily-mean"]).astimezone(UTC)
+    return start + period_length(rule)
+
+
 @lru_cache(maxsize=65_536)
 def _local_floor(timezone: str, aggregation: str, quarter: int) -> datetime:
     """The UTC start of the local hour or day holding the quarter that starts at `quarter`."""

@@ -1,9 +1,14 @@
-"""The risk-alert rows of a derived alert and of its Cancel, as the hub sends them.
+"""The risk-alert rows of a derived alert, its Updates and its Cancel, as the hub sends them.
 
 Identifiers are made of the rule, the series and the episode's first period, so the same episode
-always names the same alert (CAP identifiers hold no spaces, commas, `<` or `&`). The area is a
-circle around the station, stored as the `cap` reader stores one (a 64-vertex geodesic ring),
-and so published back as a CAP `<circle>`.
+always names the same alert (CAP identifiers hold no spaces, commas, `<` or `&`); an Update adds
+the expiry it sets, a Cancel `.end`. None depends on when the hub judged. Each message is `sent`
+when the hub judged (CAP: when it was originated; a reader polling for new entries must meet it),
+and tells the data's times in `onset` and `effective`. An alert `expires` its rule's grace after
+the end of the episode's last period over the threshold, and an Update pushes that forward while
+newer periods extend the episode: data that stops coming leaves no alert current forever.
+The area is a circle around the station, stored as the `cap` reader stores one (a 64-vertex
+geodesic ring), and so published back as a CAP `<circle>`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from hub.alerts.episodes import Episode, Period
+from hub.alerts.episodes import Episode, Period, period_end, period_length
 from hub.alerts.moments import cap_time, instant, stored_time
 from hub.alerts.rules import Rule
 from hub.config import get_settings
@@ -23,6 +28,8 @@ from pipelines.readers.cap_area import circle_ring, geometry_text
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+FOLLOWING = re.compile(r"\.(?:end|until\d{8}T\d{6}Z)$")  # a Cancel's, an Update's suffix
+MIN_GRACE = timedelta(hours=3)
 AGGREGATIONS = {"none": "value", "hourly-mean": "hourly mean", "daily-mean": "daily mean"}
 
 Row = dict[str, str | None]
@@ -49,58 +56,125 @@ def series_prefix(rule: Rule, series: Series) -> str:
     return f"hub.{rule.id}.{key}."
 
 
+def episode_of(identifier: str) -> str:
+    """The identifier of the Alert of the episode a message (Alert, Update, Cancel) is about."""
+    return FOLLOWING.sub("", identifier)
+
+
 def default_sender() -> str:
     """`hub@<host of HUB_PUBLIC_URL>`, or hub@localhost when the hub has no public address."""
     host = urlsplit(get_settings().public_url).hostname or "localhost"
     return f"hub@{host}"
 
 
-def alert_row(rule: Rule, series: Series, episode: Episode) -> Row:
-    """The row of the Alert an episode raises (sent when its first period was judged)."""
+def grace(rule: Rule) -> timedelta:
+    """How long an alert stays in force after its last period over the threshold ends: the
+    rule's `expires_after`, else one period and at least MIN_GRACE (data comes late)."""
+    declared = rule.alert.expires_after
+    return declared if declared is not None else max(period_length(rule), MIN_GRACE)
+
+
+def expiry_of(rule: Rule, episode: Episode) -> datetime:
+    """When the alert of an episode expires unless newer data extends it."""
+    return period_end(rule, episode.periods[-1].start) + grace(rule)
+
+
+def alert_row(rule: Rule, series: Series, episode: Episode, now: datetime) -> Row:
+    """The row of the Alert an episode raises, sent `now` (when the hub judged it): the data's
+    times are its onset and effective time, so a reader polling for what is new meets it."""
     first = episode.periods[0]
-    sent = first.last_seen
+    ident = identifier_of(rule, series, episode.start)
+    return _announced(rule, series, episode, first, ident, "Alert", None, now)
+
+
+def update_row(
+    rule: Rule, series: Series, episode: Episode, chain: list[Row], now: datetime
+) -> Row:
+    """The Update pushing an alert's expiry forward when newer periods extend its episode
+    (`chain`: the Alert and Updates sent for the episode so far). Named by its new expiry, so
+    the same data judged again names the Update already sent."""
+    expires = expiry_of(rule, episode)
+    ident = f"{identifier_of(rule, series, episode.start)}.until{expires:%Y%m%dT%H%M%S}Z"
+    newest = episode.periods[-1]
+    return _announced(rule, series, episode, newest, ident, "Update", references(chain), now)
+
+
+def latest_of(chain: list[Row]) -> Row | None:
+    """The message of an episode in force: the Alert or Update that expires last."""
+    told = [row for row in chain if row["msgType"] in ("Alert", "Update")]
+    unset = datetime.min.replace(tzinfo=UTC)  # an Alert stored before derived alerts expired
+    return max(told, key=lambda row: instant(row.get("expires")) or unset, default=None)
+
+
+def references(chain: list[Row]) -> str:
+    """CAP `references` of a message following `chain`: its Alert and its latest message, each
+    as `sender,identifier,sent` with the `sent` that message was stored with."""
+    named = [row for row in chain if row["msgType"] == "Alert"][:1]
+    latest = latest_of(chain)
+    if latest is not None and latest not in named:
+        named.append(latest)
+    return " ".join(f"{row['sender']},{row['identifier']},{cap_time(row['sent'])}" for row in named)
+
+
+def _announced(
+    rule: Rule,
+    series: Series,
+    episode: Episode,
+    period: Period,
+    identifier: str,
+    kind: str,
+    referenced: str | None,
+    now: datetime,
+) -> Row:
+    """An Alert or Update of an episode, its words those of `period`. An episode already
+    expired when judged (data harvested late, a backfill) is told with urgency Past."""
     text = rule.alert
-    words = _words(rule, series, first)
-    expires = sent + timedelta(hours=text.expires_hours) if text.expires_hours else None
+    words = _words(rule, series, period)
+    expires = expiry_of(rule, episode)
     return {
-        **_common(rule, series, identifier_of(rule, series, episode.start), sent),
-        "msgType": "Alert",
-        "references": None,
+        **_common(rule, series, identifier, now, period.start),
+        "msgType": kind,
+        "references": referenced,
         "responseType": text.response or None,
-        "urgency": text.urgency,
+        "urgency": text.urgency if expires > now else "Past",
         "onset": stored_time(episode.start),
-        "expires": stored_time(expires) if expires else None,
+        "expires": stored_time(expires),
         "headline": _filled(text.headline, words),
         "description": _filled(text.description or _DESCRIPTION, words),
         "instruction": _filled(text.instruction, words) or None,
     }
 
 
-def cancel_row(rule: Rule, series: Series, raised: Row, ended: Period | None, now: datetime) -> Row:
-    """The Cancel of a raised alert: its episode ended (`ended`), or its data no longer shows
-    it (late or corrected values)."""
-    sent = ended.last_seen if ended is not None else now
+def cancel_row(
+    rule: Rule, series: Series, chain: list[Row], ended: Period | None, now: datetime
+) -> Row:
+    """The Cancel of an episode's alert (`chain`: its Alert and Updates): its episode ended
+    (`ended`, the first period back under the threshold), or its data no longer shows it (late
+    or corrected values). Sent `now`, never before the messages it cancels."""
+    alert = next(row for row in chain if row["msgType"] == "Alert")
     words = _words(rule, series, ended)
     reason = _ENDED if ended is not None else _WITHDRAWN
-    reference = f"{raised['sender']},{raised['identifier']},{cap_time(raised['sent'])}"
+    sent = max([now, *(instant(row["sent"]) or now for row in chain)])
+    effective = ended.start if ended is not None else sent
     return {
-        **_common(
-            rule, series, f"{raised['identifier']}.end", max(sent, instant(raised["sent"]) or sent)
-        ),
+        **_common(rule, series, f"{alert['identifier']}.end", sent, effective),
         "msgType": "Cancel",
-        "references": reference,
+        "references": references(chain),
         "responseType": "AllClear",
         "urgency": "Past",
-        "onset": raised.get("onset"),
+        "onset": alert.get("onset"),
         "expires": None,
-        "headline": f"Ended: {raised.get('headline') or rule.alert.event}",
+        "headline": f"Ended: {alert.get('headline') or rule.alert.event}",
         "description": _filled(reason, words),
         "instruction": None,
     }
 
 
-def _common(rule: Rule, series: Series, identifier: str, sent: datetime) -> Row:
-    """What an Alert and its Cancel share: sender, status, the info's codes and the area."""
+def _common(
+    rule: Rule, series: Series, identifier: str, sent: datetime, effective: datetime
+) -> Row:
+    """What an Alert, its Updates and its Cancel share: sender, status, the info's codes and
+    the area."""
     text = rule.alert
     located = series.longitude is not None and series.latitude is not None
     area = (
@@ -121,7 +195,7 @@ def _common(rule: Rule, series: Series, identifier: str, sent: datetime) -> Row:
         "event": text.event,
         "severity": text.severity,
         "certainty": text.certainty,
-        "effective": stored_time(sent),
+        "effective": stored_time(effective),
         "senderName": text.sender_name,
         "web": None,
         "area_desc": series.name,

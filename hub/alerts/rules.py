@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from hub.config import PROJECT_ROOT, get_settings
 BUNDLED = PROJECT_ROOT / "alert-rules"
 PROFILE = BUNDLED / "rule.schema.json"
 NUMBERS = ("number", "integer")
+# `alert.expires_after`, as rule.schema.json has it: days, hours and minutes
+DURATION = re.compile(r"^P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?)?$")
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ class AlertText:
     description: str = ""
     instruction: str = ""
     radius_km: float = 1.0
-    expires_hours: float | None = None
+    expires_after: timedelta | None = None  # None: the rule's default (hub.alerts.messages)
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ def _rule(data: dict[str, Any], path: Path) -> Rule:
         comparison=data["comparison"],
         threshold=float(data["threshold"]),
         series=tuple(data["series"]),
-        alert=AlertText(**alert),
+        alert=AlertText(**_alert_text(alert)),
         where={k: str(v) for k, v in (data.get("where") or {}).items()},
         datasets=tuple(data.get("datasets") or ()),
         timezone=data.get("timezone", "UTC"),
@@ -212,3 +216,23 @@ def _rule(data: dict[str, Any], path: Path) -> Rule:
         sender=data.get("sender", ""),
         path=path,
     )
+
+
+def _alert_text(alert: dict[str, Any]) -> dict[str, Any]:
+    """The `alert` block as AlertText takes it: `expires_after` as a duration, and the older
+    `expires_hours` (hours, counted from `sent` before 2026-12) read as one."""
+    text = {key: value for key, value in alert.items() if key != "expires_hours"}
+    if "expires_after" in text:
+        text["expires_after"] = duration(text["expires_after"])
+    elif alert.get("expires_hours") is not None:
+        text["expires_after"] = timedelta(hours=alert["expires_hours"])
+    return text
+
+
+def duration(text: str) -> timedelta:
+    """An ISO 8601 duration of days, hours and minutes (`P1D`, `PT3H`, `P1DT12H`, `PT90M`)."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration such as PT3H or P1D")
+    days, hours, minutes = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
