@@ -173,8 +173,10 @@ def declare(
     start_hours: float,
     end_hours: float,
     name: str = "Test crisis",
+    declared_hours: float = 0.0,
 ) -> Crisis:
-    """A crisis whose window hangs from `now`."""
+    """A crisis whose window hangs from `now`, declared `declared_hours` from it (before it
+    ends: a window already over is refused)."""
     return crises.declare(
         engine,
         name=name,
@@ -183,6 +185,7 @@ def declare(
         end=now + timedelta(hours=end_hours),
         cells=cells,
         by="test",
+        at=now + timedelta(hours=declared_hours),
     )
 
 

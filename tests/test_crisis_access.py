@@ -114,7 +114,7 @@ def test_the_producers_operators_read_everything(engine, now):
 
 def test_before_its_start_and_after_its_end_a_crisis_opens_nothing(engine, now):
     declare(engine, AREA_A, [CELL_A], now, 1, 24, "Not yet")
-    declare(engine, AREA_A, [CELL_B], now, -48, -24, "Over")
+    declare(engine, AREA_A, [CELL_B], now, -48, -24, "Over", declared_hours=-48)
     for who in (cell(CELL_A), cell(CELL_B)):
         with pytest.raises(AccessDenied):
             read_ids(engine, EVENTS, who)
