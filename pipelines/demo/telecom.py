@@ -262,5 +262,6 @@ def declare_crisis(engine: Engine, now: datetime | None = None) -> tuple[Crisis,
         end=now + CRISIS_AHEAD,
         cells=[CRISIS_CELL],
         by="hub demo",
+        at=now,
     )
     return declared, True
