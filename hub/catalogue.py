@@ -801,6 +801,15 @@ def runs_of(session: Session, dataset_id: str, limit: int = 50) -> list[HarvestR
     return list(session.exec(statement).all())
 
 
+def has_report(session: Session, dataset_id: str) -> bool:
+    """Whether a run of the dataset kept a validation report (one that checked rows)."""
+    report = col(HarvestRun.report)
+    # a run without one holds SQL NULL, or JSON null where None was written to the column
+    kept = sa.and_(report.is_not(None), sa.cast(report, sa.Text) != "null")
+    found = select(HarvestRun.id).where(HarvestRun.dataset_id == dataset_id, kept).limit(1)
+    return session.exec(found).first() is not None
+
+
 def quarantined(
     session: Session,
     dataset_id: str,

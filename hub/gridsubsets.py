@@ -129,6 +129,21 @@ def limits(max_cells: int) -> dict[str, int]:
     return {"netcdf": max_cells, "json": max(1, max_cells // JSON_SHARE)}
 
 
+def whole_formats(cells: int, max_cells: int) -> list[str]:
+    """The formats (netcdf, json) in which a whole grid of `cells` values may be read."""
+    return [kind for kind, cap in limits(max_cells).items() if cells <= cap]
+
+
+def recorded_cells(details: dict[str, Any]) -> int:
+    """The values a stored grid's variables hold, from what its harvest recorded of them."""
+    sizes = details.get("dimensions") or {}
+    return sum(
+        math.prod(int(sizes.get(d, 1)) for d in v.get("dimensions") or [])
+        for v in details.get("variables") or []
+        if isinstance(v, dict)
+    )
+
+
 def select(ds: xr.Dataset, query: GridQuery, limit: int, kind: str) -> xr.Dataset:
     """The subset a query asks for, loaded, or GridQueryError / GridTooLarge (before loading)."""
     names = chosen_variables(ds, query.variables)

@@ -80,7 +80,10 @@ class GridDescription(BaseModel):
     subsets: GridSubsets
     limits: dict[str, int] = Field(description="most values one answer holds, per format")
     attributes: dict[str, str]
-    links: dict[str, str]
+    links: dict[str, str] = Field(
+        description="self, and netcdf and json: the whole grid in each format whose answers "
+        "may hold it"
+    )
 
 
 class GridValuesVariable(BaseModel):
@@ -257,6 +260,7 @@ def describe(
     if axes.time is None:
         why_not.append("time: " + ("; ".join(axes.notes) or "no time coordinate"))
     url = f"{root}api/v1/datasets/{dataset_id}/grid"
+    cells = gridsubsets.cells_of(ds)
     return GridDescription(
         dataset=dataset_id,
         variables=[
@@ -278,7 +282,7 @@ def describe(
         bbox=details.get("bbox"),
         time_min=details.get("time_min"),
         time_max=details.get("time_max"),
-        cells=gridsubsets.cells_of(ds),
+        cells=cells,
         subsets=GridSubsets(
             time=axes.time is not None,
             bbox=not axes.why_no_box,
@@ -287,7 +291,11 @@ def describe(
         ),
         limits=caps,
         attributes={str(k): str(v) for k, v in (details.get("attributes") or {}).items()},
-        links={"self": url, "netcdf": f"{url}?format=netcdf", "json": f"{url}?format=json"},
+        # a whole grid over an answer's limit is read cut, never at a link that answers 400
+        links={
+            "self": url,
+            **{kind: f"{url}?format={kind}" for kind in caps if cells <= caps[kind]},
+        },
     )
 
 

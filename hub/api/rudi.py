@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from hub import catalogue, charters, models
+from hub import catalogue, charters, gridsubsets, models
+from hub.config import get_settings
 from hub.models import Dataset, Organization, Resource
 
 # RUDI's theme thesaurus (Themes.js) has no air, risk or biodiversity: its nearest concepts.
@@ -294,7 +295,7 @@ def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> lis
                 _service("Records (JSON)", "application/json", f"{url}/records", "api", docs),
                 _service("Records (CSV)", "text/csv", f"{url}/records?format=csv", "dwnl", docs),
             ]
-            if _has_coordinates(resource):
+            if has_coordinates(resource):
                 found.append(
                     _service(
                         "Records (GeoJSON)",
@@ -308,16 +309,7 @@ def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> lis
                 _service("Data package", "application/zip", f"{url}/datapackage.zip", "dwnl", docs)
             )
         elif resource.kind == "grid":
-            found += [
-                _service(
-                    "Grid (NetCDF)",
-                    "application/x-netcdf",
-                    f"{url}/grid?format=netcdf",
-                    "dwnl",
-                    docs,
-                ),
-                _service("Grid (JSON)", "application/json", f"{url}/grid?format=json", "api", docs),
-            ]
+            found += grid_media(resource, url, docs)
         else:
             found.append(
                 RudiMedia(
@@ -331,6 +323,21 @@ def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> lis
     return found
 
 
+def grid_media(grid: Resource, url: str, docs: str) -> list[RudiMedia]:
+    """A grid whole, in each format whose answers may hold it (a larger one is read cut)."""
+    cells = gridsubsets.recorded_cells(grid.details or {})
+    fits = gridsubsets.whole_formats(cells, get_settings().grid_max_cells)
+    media = [
+        ("netcdf", "Grid (NetCDF)", "application/x-netcdf", "dwnl"),
+        ("json", "Grid (JSON)", "application/json", "api"),
+    ]
+    return [
+        _service(name, media_type, f"{url}/grid?format={kind}", contract, docs)
+        for kind, name, media_type, contract in media
+        if kind in fits
+    ]
+
+
 def _service(name: str, media: str, url: str, contract: str, docs: str) -> RudiMedia:
     return RudiMedia(
         media_id=str(uuid.uuid5(uuid.NAMESPACE_URL, url)),
@@ -342,7 +349,7 @@ def _service(name: str, media: str, url: str, contract: str, docs: str) -> RudiM
     )
 
 
-def _has_coordinates(resource: Resource) -> bool:
+def has_coordinates(resource: Resource) -> bool:
     """Whether a record table has longitude and latitude (GeoJSON needs them)."""
     if not resource.table_name:
         return False

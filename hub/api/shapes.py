@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from hub import catalogue, models
-from hub.api.rudi import RudiMetadata, rudi_of
+from hub import catalogue, gridsubsets, models
+from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
+from hub.config import get_settings
 from hub.models import Dataset, HarvestRun, Organization, Resource
 
 Day = date  # a field named `date` cannot be annotated with the name it shadows
@@ -208,13 +211,21 @@ class DatasetSummary(BaseModel):
     url: str = Field(description="this dataset in the native API")
 
 
+LINKS_DESCRIPTION = (
+    "what the dataset serves, by name: always self, charter, runs, ckan and page; records, csv, "
+    "datapackage, schema and quarantine for a dataset with records, geojson when they have "
+    "coordinates; grid (its description) for a grid, grid_netcdf and grid_json when the whole "
+    "grid fits in one such answer; validation once a run checked rows"
+)
+
+
 class DatasetDetail(DatasetSummary):
     """A dataset with its charter, schema, freshness and last run."""
 
     charter: CharterSummary
     schema_: SchemaSummary = Field(alias="schema", serialization_alias="schema")
     last_run: RunSummary | None
-    links: dict[str, str]
+    links: dict[str, str] = Field(description=LINKS_DESCRIPTION)
     rudi: RudiMetadata = Field(description="the dataset in RUDI's metadata names")
 
     model_config = {"populate_by_name": True}
@@ -325,8 +336,9 @@ def describe(
     organization = session.get(Organization, dataset.organization_id)
     summary = summarise(dataset, organization, base_url, whole)
     latest = catalogue.runs_of(session, dataset.id, limit=1)
-    grid = session.get(Resource, f"{dataset.id}-grid"[:64])  # hub.resources.register_grid's id
-    grid_link = {"grid": f"{base_url}api/v1/datasets/{dataset.id}/grid"} if grid else {}
+    stored = session.exec(
+        select(Resource).where(Resource.dataset_id == dataset.id).order_by(col(Resource.position))
+    ).all()
     return DatasetDetail(
         **summary.model_dump(),
         charter=CharterSummary(
@@ -338,7 +350,7 @@ def describe(
         ),
         schema=schema_of(session, dataset),
         last_run=summarise_run(latest[0], whole) if latest else None,
-        links={**links_of(dataset.id, base_url), **grid_link},
+        links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored)),
         rudi=rudi_of(session, dataset, organization, base_url, whole),
     )
 
@@ -433,20 +445,57 @@ def web_url(url: str | None) -> str:
     return url if parts.scheme.lower() in WEB_SCHEMES and parts.hostname else ""
 
 
-def links_of(dataset_id: str, base_url: str) -> dict[str, str]:
-    """Where a dataset can be read: native API, exports, reports, CKAN and the UI."""
+@dataclass(frozen=True)
+class Served:
+    """What a dataset serves beside its metadata."""
+
+    records: bool = False
+    coordinates: bool = False  # its records have longitude and latitude
+    grid: bool = False
+    grid_formats: tuple[str, ...] = ()  # those (netcdf, json) that may hold the whole grid
+    validation: bool = False  # a run checked rows and kept its report
+
+
+def served_by(session: Session, dataset_id: str, stored: Sequence[Resource]) -> Served:
+    """What a dataset serves, from its stored resources and runs."""
+    table = next((r for r in stored if r.kind == "records"), None)
+    grid = next((r for r in stored if r.kind == "grid"), None)
+    cells = gridsubsets.recorded_cells(grid.details or {}) if grid else 0
+    return Served(
+        records=table is not None,
+        coordinates=table is not None and has_coordinates(table),
+        grid=grid is not None,
+        grid_formats=tuple(gridsubsets.whole_formats(cells, get_settings().grid_max_cells))
+        if grid
+        else (),
+        validation=catalogue.has_report(session, dataset_id),
+    )
+
+
+def links_of(dataset_id: str, base_url: str, served: Served = Served()) -> dict[str, str]:
+    """Where a dataset can be read: native API, exports, reports, CKAN and the UI; only what
+    it serves (a grid has no records, a portal's files neither, a table without coordinates
+    no GeoJSON), so that no link answers 404 or 400."""
     api = f"{base_url}api/v1/datasets/{dataset_id}"
-    return {
-        "self": api,
-        "records": f"{api}/records",
-        "csv": f"{api}/records?format=csv",
-        "geojson": f"{api}/records?format=geojson",
-        "datapackage": f"{api}/datapackage.zip",
-        "schema": f"{api}/schema",
-        "charter": f"{api}/charter",
-        "validation": f"{api}/validation",
-        "runs": f"{api}/runs",
-        "quarantine": f"{api}/quarantine",
+    links = {"self": api}
+    if served.records:
+        links |= {
+            "records": f"{api}/records",
+            "csv": f"{api}/records?format=csv",
+            **({"geojson": f"{api}/records?format=geojson"} if served.coordinates else {}),
+            "datapackage": f"{api}/datapackage.zip",
+            "schema": f"{api}/schema",
+        }
+    if served.grid:
+        links["grid"] = f"{api}/grid"  # its description: what it holds, how to cut it
+        links |= {f"grid_{kind}": f"{api}/grid?format={kind}" for kind in served.grid_formats}
+    links["charter"] = f"{api}/charter"
+    if served.validation:
+        links["validation"] = f"{api}/validation"
+    links["runs"] = f"{api}/runs"
+    if served.records:
+        links["quarantine"] = f"{api}/quarantine"
+    return links | {
         "ckan": f"{base_url}api/3/action/package_show?id={dataset_id}",
         "page": f"{base_url}datasets/{dataset_id}",
     }

@@ -104,7 +104,7 @@ def render_dataset(
             "chart_rows": chart_rows,
             "map": map_of(request, dataset, shape, newest, whole, given.reads_rows),
             "grid": grid,
-            "snippets": snippets(session, dataset, root),
+            "snippets": snippets(session, dataset, root, detail.links),
         },
         language=language,
     )
@@ -319,8 +319,11 @@ def map_of(
 # --- ways to get the data -------------------------------------------------------------------
 
 
-def snippets(session: Session, dataset: Dataset, root: str) -> dict[str, str]:
-    """Copy-ready calls for this dataset: curl, the ckanapi command, Python (httpx, ckanapi)."""
+def snippets(
+    session: Session, dataset: Dataset, root: str, links: dict[str, str]
+) -> dict[str, str]:
+    """Copy-ready calls for this dataset: curl, the ckanapi command, Python (httpx, ckanapi);
+    its records, else its grid, else its metadata (as its detail's `links` name them)."""
     api = f"{root}api/v1/datasets/{dataset.id}"
     token = dataset.access != "open"
     auth_header = ' \\\n  -H "Authorization: Bearer $HUB_TOKEN"' if token else ""
@@ -348,18 +351,32 @@ def snippets(session: Session, dataset: Dataset, root: str) -> dict[str, str]:
         ckan_py += (
             f'rows = hub.action.datastore_search(resource_id="{resource}", limit=100)["records"]\n'
         )
+    if "records" in links:
+        curl = (
+            f'curl -sS "{api}/records?limit=100"{auth_header}\n'
+            f'curl -sS -o {dataset.id}.csv "{api}/records?format=csv"{auth_header}'
+        )
+        url, params, read = f"{api}/records", '{"limit": 100}', 'rows = response.json()["records"]'
+    elif "grid" in links:
+        curl = (
+            f'curl -sS "{api}/grid"{auth_header}\n'
+            f'curl -sS -o {dataset.id}.nc "{api}/grid?format=netcdf"{auth_header}'
+        )
+        url, params, read = f"{api}/grid", "{}", "grid = response.json()"
+    else:  # a portal's files: the metadata names them
+        curl = f'curl -sS "{api}"{auth_header}'
+        url, params, read = api, "{}", "dataset = response.json()"
     return {
-        "curl": f'curl -sS "{api}/records?limit=100"{auth_header}\n'
-        f'curl -sS -o {dataset.id}.csv "{api}/records?format=csv"{auth_header}',
+        "curl": curl,
         "ckanapi": ckan_cli,
         "httpx": (
             f"{py_import}import httpx\n\n"
             f"response = httpx.get(\n"
-            f'    "{api}/records",\n'
-            f'    params={{"limit": 100}},{py_headers}\n'
+            f'    "{url}",\n'
+            f"    params={params},{py_headers}\n"
             f")\n"
             f"response.raise_for_status()\n"
-            f'rows = response.json()["records"]\n'
+            f"{read}\n"
         ),
         "ckanapi_python": ckan_py,
     }

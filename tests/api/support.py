@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -122,6 +123,36 @@ def air_batch(
         description=f"{title}: hourly concentrations, validated by the hub.",
         source_url="https://example.org/feed.csv",
         keywords=keywords or [],
+    )
+
+
+def energy_mix_batch(dataset_id: str = "rte-mix", hours: int = 3) -> Batch:
+    """Hourly national electricity mix under RTE's open charter: records without coordinates."""
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    schema = json.loads((schemas / "energy-mix.schema.json").read_text(encoding="utf-8"))
+    names = [f["name"] for f in schema["fields"]]
+    rows = [
+        {
+            **dict.fromkeys(names, ""),
+            "perimeter": "France",
+            "nature": "consolidated",
+            "period_start": (START + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "consumption_mw": str(50_000 + hour),
+        }
+        for hour in range(hours)
+    ]
+    frame = pl.DataFrame(rows, schema={name: pl.Utf8 for name in names}).with_columns(
+        pl.Series("_row", range(2, 2 + hours), dtype=pl.Int64)
+    )
+    return Batch(
+        dataset_id=dataset_id,
+        title="Electricity mix, France (RTE)",
+        publisher=Publisher("rte", "RTE"),
+        theme="energy",
+        schema="energy-mix",
+        charter="rte-eco2mix-etalab",
+        chunks=[frame],
+        source_url="https://example.org/eco2mix.csv",
     )
 
 

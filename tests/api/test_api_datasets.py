@@ -7,7 +7,7 @@ import io
 import uuid
 
 import pytest
-from api.support import FIELDS, air_batch, observation_rows
+from api.support import FIELDS, air_batch, energy_mix_batch, observation_rows
 
 from hub.catalogue import PublishRefused, publish
 
@@ -491,3 +491,44 @@ def test_rudi_formats_of_a_grid_and_of_a_portals_files(client, published, engine
         ("FILE", "application/octet-stream", {"url": "https://portal.example.org/b",
                                               "interface_contract": "dwnl"}),
     ]  # fmt: skip
+
+
+RECORD_LINKS = ["records", "csv", "geojson", "datapackage", "schema"]
+ALWAYS = {"self", "charter", "runs", "ckan", "page"}
+
+
+def test_a_datasets_links_name_only_what_it_serves_and_each_answers(client, published, engine):
+    """A table without coordinates has no GeoJSON link (it answered 400), a portal's files no
+    records links (they answered 404), and every link named answers 200."""
+    from hub.batches import FileResource, MetadataBatch, PortalDataset, Publisher
+
+    publish(energy_mix_batch("rte-mix"), engine=engine)
+    portal = PortalDataset(
+        id="portal--rivers", title="Rivers", description="About rivers.", keywords=[],
+        landing_page="https://portal.example.org/dataset/rivers",
+        resources=[FileResource(name="a.csv", url="https://portal.example.org/a.csv")],
+    )  # fmt: skip
+    publish(
+        MetadataBatch(dataset_id="portal", title="A portal", source_id="portal",
+                      source_url="https://portal.example.org", datasets=[portal],
+                      publisher=Publisher(id="usgs", name="USGS"), theme="risk",
+                      charter="usgs-public-domain")
+    )  # fmt: skip
+    shown = {
+        dataset_id: client.get(f"/api/v1/datasets/{dataset_id}").json()["links"]
+        for dataset_id in (published.open_id, "rte-mix", "portal--rivers")
+    }
+    assert list(shown[published.open_id]) == [
+        "self", *RECORD_LINKS, "charter", "validation", "runs", "quarantine", "ckan", "page"
+    ]  # fmt: skip
+    assert set(shown["rte-mix"]) == ALWAYS | set(RECORD_LINKS) - {"geojson"} | {
+        "validation", "quarantine"
+    }  # fmt: skip
+    assert set(shown["portal--rivers"]) == ALWAYS
+    for dataset_id, links in shown.items():
+        for name, url in links.items():
+            assert client.get(url).status_code == 200, (dataset_id, name, url)
+    geojson = client.get("/api/v1/datasets/rte-mix/records?format=geojson")
+    assert geojson.status_code == 400  # what the link would have given
+    resource = client.get("/api/3/action/package_show?id=rte-mix").json()["result"]["resources"][0]
+    assert "GeoJSON" not in resource["description"]

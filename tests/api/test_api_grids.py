@@ -273,6 +273,29 @@ def test_a_grid_is_described_with_its_variables_extent_and_limits(hub: TestClien
     )
 
 
+RECORD_LINKS = {"records", "csv", "geojson", "datapackage", "schema", "quarantine"}
+
+
+def test_a_grid_datasets_links_name_only_what_it_serves_and_each_answers(hub: TestClient) -> None:
+    """No records links on a grid (they answered 404), and its whole grid in a format only
+    when one answer may hold it: ERA's 2,083,680 values are over JSON's 250,000."""
+    for dataset_id in ("cams-sfc", "era-winds"):
+        links = hub.get(f"/api/v1/datasets/{dataset_id}").json()["links"]
+        assert not RECORD_LINKS & set(links) and "validation" not in links, dataset_id
+        for name, url in links.items():
+            assert hub.get(url).status_code == 200, (dataset_id, name, url)
+    cams = hub.get("/api/v1/datasets/cams-sfc").json()["links"]
+    assert list(cams) == [
+        "self", "grid", "grid_netcdf", "grid_json", "charter", "runs", "ckan", "page"
+    ]  # fmt: skip
+    assert cams["grid_json"] == "http://testserver/api/v1/datasets/cams-sfc/grid?format=json"
+    era = hub.get("/api/v1/datasets/era-winds").json()
+    assert "grid_netcdf" in era["links"] and "grid_json" not in era["links"]
+    assert set(grid(hub, "era-winds").json()["links"]) == {"self", "netcdf"}
+    assert grid(hub, "era-winds", format="json").status_code == 400  # what the link would give
+    assert [m["media_name"] for m in era["rudi"]["available_formats"]] == ["Grid (NetCDF)"]
+
+
 def test_ckan_gives_a_grids_url_as_the_hubs_grid_route_never_a_folder(
     hub: TestClient, samples: Path
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from api.support import HOURS, STATIONS, bearer, client_for
+from api.support import HOURS, STATIONS, bearer, client_for, energy_mix_batch
 from api.test_api_grids import CAMS, ECMWF, ERA, LAB, SFC, publish_grid, write_lab_charter
 from pagetext import page, sign_in
 from sqlalchemy import Engine
@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from hub import tokens
 from hub.api.shapes import describe
+from hub.catalogue import publish
 from hub.config import get_settings
 from hub.models import AccessEvent, Dataset, HarvestRun, HarvestSource
 from hub.ui import i18n, interview
@@ -300,6 +301,16 @@ def test_downloads_and_snippets_name_the_real_base_url_and_dataset(client, publi
     assert "Authorization: Bearer $HUB_TOKEN" in closed
 
 
+def test_a_table_without_coordinates_offers_no_geojson(engine, client):
+    publish(energy_mix_batch("rte-mix"), engine=engine)
+    shown = page(client, "/datasets/rte-mix")
+    links = " ".join(shown.links)
+    assert "http://testserver/api/v1/datasets/rte-mix/records?format=csv" in links
+    assert "format=geojson" not in links
+    assert "" not in shown.links  # no download offered at a link it does not have
+    assert "the records as points" not in shown.words
+
+
 def test_the_page_speaks_french_by_default(client, published):
     words = page(client, "/datasets/atmo-demo-air", language="fr").words
     assert "Qui es-tu ?" in words and "Qui t’utilise ?" in words
@@ -371,6 +382,17 @@ def test_a_large_global_grid_is_sampled_and_its_other_dimensions_named(grids):
     assert "one cell in 2 shown along each axis" in words
     assert "first index of month, level" in words
     assert "its only time step" in alt
+
+
+def test_a_grids_page_offers_its_grid_and_no_record_downloads(grids):
+    """Records, CSV, GeoJSON, the data package and the schema answered 404 on a grid."""
+    shown = page(grids, "/datasets/era-winds")
+    links = " ".join(shown.links)
+    assert "/records" not in links and "/datapackage.zip" not in links and "/schema" not in links
+    assert "" not in shown.links and "JSON records" not in shown.words
+    assert "http://testserver/api/v1/datasets/era-winds/grid?format=netcdf" in shown.links
+    assert 'curl -sS "http://testserver/api/v1/datasets/era-winds/grid"' in shown.words
+    assert "/records" not in shown.words
 
 
 def test_a_restricted_grid_is_previewed_only_for_those_it_names(engine, grids):

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, web_url
 from hub.models import Dataset, Organization, Resource
 
@@ -179,7 +180,11 @@ def resource_dict(
         "url": f"{base}api/v1/datasets/{dataset.id}/records?format=csv",
         "name": resource.name,
         "description": f"Records of {dataset.title}, as CSV "
-        f"(JSON and GeoJSON from the same URL with format=json|geojson).",
+        + (
+            "(JSON and GeoJSON from the same URL with format=json|geojson)."
+            if has_coordinates(resource)
+            else "(JSON from the same URL with format=json)."
+        ),
         "format": "CSV",
         "mimetype": "text/csv",
         "mimetype_inner": None,
