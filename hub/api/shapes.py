@@ -211,6 +211,19 @@ class DatasetSummary(BaseModel):
     url: str = Field(description="this dataset in the native API")
 
 
+class GridSummary(BaseModel):
+    """What a dataset's grid holds (its records are none: `record_count` stays 0)."""
+
+    variables: list[str] = Field(description="its data variables")
+    dimensions: dict[str, int] | None = Field(
+        description="the size of each dimension; null when withheld, as record_count"
+    )
+    cells: int | None = Field(
+        description="values held by all its variables together, as `/grid` counts them; "
+        "null when withheld, as record_count"
+    )
+
+
 LINKS_DESCRIPTION = (
     "what the dataset serves, by name: always self, charter, runs, ckan and page; records, csv, "
     "datapackage, schema and quarantine for a dataset with records, geojson when they have "
@@ -225,6 +238,7 @@ class DatasetDetail(DatasetSummary):
     charter: CharterSummary
     schema_: SchemaSummary = Field(alias="schema", serialization_alias="schema")
     last_run: RunSummary | None
+    grid: GridSummary | None = Field(default=None, description="null: the dataset has no grid")
     links: dict[str, str] = Field(description=LINKS_DESCRIPTION)
     rudi: RudiMetadata = Field(description="the dataset in RUDI's metadata names")
 
@@ -339,6 +353,7 @@ def describe(
     stored = session.exec(
         select(Resource).where(Resource.dataset_id == dataset.id).order_by(col(Resource.position))
     ).all()
+    grid = next((r for r in stored if r.kind == "grid"), None)
     return DatasetDetail(
         **summary.model_dump(),
         charter=CharterSummary(
@@ -350,6 +365,7 @@ def describe(
         ),
         schema=schema_of(session, dataset),
         last_run=summarise_run(latest[0], whole) if latest else None,
+        grid=summarise_grid(grid, whole) if grid else None,
         links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored)),
         rudi=rudi_of(session, dataset, organization, base_url, whole),
     )
@@ -443,6 +459,18 @@ def web_url(url: str | None) -> str:
     except ValueError:
         return ""
     return url if parts.scheme.lower() in WEB_SCHEMES and parts.hostname else ""
+
+
+def summarise_grid(grid: Resource, whole: bool = True) -> GridSummary:
+    """What a stored grid holds, from what its harvest recorded (its sizes to readers of all)."""
+    details = grid.details or {}
+    sizes = {str(k): int(v) for k, v in (details.get("dimensions") or {}).items()}
+    variables = [v for v in details.get("variables") or [] if isinstance(v, dict)]
+    return GridSummary(
+        variables=[str(v.get("name", "")) for v in variables],
+        dimensions=sizes if whole else None,
+        cells=gridsubsets.recorded_cells(details) if whole else None,
+    )
 
 
 @dataclass(frozen=True)

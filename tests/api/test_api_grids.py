@@ -296,6 +296,25 @@ def test_a_grid_datasets_links_name_only_what_it_serves_and_each_answers(hub: Te
     assert [m["media_name"] for m in era["rudi"]["available_formats"]] == ["Grid (NetCDF)"]
 
 
+def test_a_grid_datasets_detail_says_what_its_grid_holds(hub: TestClient, engine: Engine) -> None:
+    """Its record_count is 0 (a grid has no records): `grid` counts its cells as /grid does."""
+    for dataset_id in ("cams-sfc", "era-winds"):
+        detail = hub.get(f"/api/v1/datasets/{dataset_id}").json()
+        described = grid(hub, dataset_id).json()
+        assert detail["record_count"] == 0
+        assert detail["grid"]["cells"] == described["cells"]
+        assert detail["grid"]["dimensions"] == described["dimensions"]
+        assert detail["grid"]["variables"] == [v["name"] for v in described["variables"]]
+    assert hub.get("/api/v1/datasets/cams-sfc").json()["grid"] == {
+        "variables": ["sp"], "dimensions": {"time": 16, "latitude": 3, "longitude": 3},
+        "cells": 144,
+    }  # fmt: skip
+    closed = hub.get("/api/v1/datasets/lab-grid").json()  # withheld as its record_count is
+    assert closed["grid"] == {"variables": ["sp"], "dimensions": None, "cells": None}
+    member = bearer(engine, "agency", "metropole-civil-protection")
+    assert hub.get("/api/v1/datasets/lab-grid", headers=member).json()["grid"]["cells"] == 144
+
+
 def test_ckan_gives_a_grids_url_as_the_hubs_grid_route_never_a_folder(
     hub: TestClient, samples: Path
 ) -> None:

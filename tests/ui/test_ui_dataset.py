@@ -395,6 +395,13 @@ def test_a_grids_page_offers_its_grid_and_no_record_downloads(grids):
     assert "/records" not in shown.words
 
 
+def test_a_grids_page_counts_its_values_not_records(grids):
+    assert "144 values in a grid" in page(grids, "/datasets/cams-sfc").words
+    assert "144 valeurs dans une grille" in page(grids, "/datasets/cams-sfc", language="fr").words
+    assert "0 records" not in page(grids, "/datasets/cams-sfc").words
+    assert "record count withheld" in page(grids, "/datasets/lab-grid").words
+
+
 def test_a_restricted_grid_is_previewed_only_for_those_it_names(engine, grids):
     closed = grids.get("/datasets/lab-grid", headers={"Accept-Language": "en"}).text
     assert "data:image/png" not in closed
