@@ -40,6 +40,15 @@ _SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
 _SEPARATOR = re.compile(r"(?<!\\),")  # commas not escaped as `\,`
 
 
+QUOTED_MAX = 100  # characters of a caller's value an error quotes
+
+
+def quoted(value: str, limit: int = QUOTED_MAX) -> str:
+    """A caller's value as an error quotes it: its repr, cut to `limit` characters with an
+    ellipsis, so that a 100 kB parameter is not answered back whole."""
+    return repr(value if len(value) <= limit else f"{value[:limit]}…")
+
+
 class QueryError(ValueError):
     """A records query that cannot be answered (bad cursor, bad range, bad filter or sort)."""
 
@@ -49,7 +58,7 @@ class SortError(QueryError):
     of the sort, for the APIs that spell sorts their own way (CKAN's `field desc`)."""
 
     def __init__(self, text: str, why: str, hint: str = "") -> None:
-        super().__init__(f"sort={text!r}: {why}{hint}")
+        super().__init__(f"sort={quoted(text)}: {why}{hint}")
         self.why = why
 
 
@@ -57,7 +66,7 @@ class UnknownParameter(QueryError):
     """A query parameter that is neither the route's nor a field of the schema (with a suffix)."""
 
     def __init__(self, name: str, fields: Sequence[str]) -> None:
-        super().__init__(f"unknown parameter {name!r}")
+        super().__init__(f"unknown parameter {quoted(name)}")
         self.name, self.fields = name, list(fields)
 
 
@@ -92,7 +101,7 @@ def parse_instant(name: str, text: str) -> datetime:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise QueryError(
-            f"{name}={text!r} is not an ISO 8601 date-time; write e.g. "
+            f"{name}={quoted(text)} is not an ISO 8601 date-time; write e.g. "
             "2024-05-01T00:00:00Z (a value without a zone is UTC)"
         ) from None
 
@@ -103,7 +112,7 @@ def typed(kind: str, name: str, text: str) -> Any:
     try:
         return _typed(kind, name, text)
     except (ValueError, OverflowError):
-        raise QueryError(f"{name}={text!r} is not {_described(kind)}") from None
+        raise QueryError(f"{name}={quoted(text)} is not {_described(kind)}") from None
 
 
 def _typed(kind: str, name: str, text: str) -> Any:
@@ -182,18 +191,20 @@ def _values(kind: str, name: str, text: str, op: str) -> list[Any]:
     if op == "contains":
         words = text.lower().split()
         if not words:
-            raise QueryError(f"{name}={text!r} needs a word to look for")
+            raise QueryError(f"{name}={quoted(text)} needs a word to look for")
         return words
     if op == "null":
         if text.lower() not in TRUE | FALSE:
-            raise QueryError(f"{name}={text!r} must be true (empty cells) or false (filled ones)")
+            raise QueryError(
+                f"{name}={quoted(text)} must be true (empty cells) or false (filled ones)"
+            )
         return [text.lower() in TRUE]
     parts = [part.replace("\\,", ",") for part in _SEPARATOR.split(text)]
     if op in RANGES and len(parts) > 1:
-        raise QueryError(f"{name}={text!r}: a bound takes one value, not a list")
+        raise QueryError(f"{name}={quoted(text)}: a bound takes one value, not a list")
     if any(not part.strip() for part in parts):
         raise QueryError(
-            f"{name}={text!r} needs a value (for empty cells write "
+            f"{name}={quoted(text)} needs a value (for empty cells write "
             f"{name.rpartition('__')[0] or name}__null=true)"
         )
     return [typed(kind, name, part) for part in parts]
@@ -259,14 +270,16 @@ def parse_sort(layout: Layout, text: str | None) -> tuple[SortKey, ...]:
         if field not in layout.columns:
             raise SortError(
                 text,
-                f"{field!r} is not a field of this dataset; sort by one of "
+                f"{quoted(field)} is not a field of this dataset; sort by one of "
                 f"{', '.join(layout.columns)}",
                 " (`-` first for descending)",
             )
         if layout.types[field] not in ORDERED:
-            raise SortError(text, f"{field!r} is of type {layout.types[field]}, which has no order")
+            raise SortError(
+                text, f"{quoted(field)} is of type {layout.types[field]}, which has no order"
+            )
         if field in {k.field for k in keys}:
-            raise SortError(text, f"names {field!r} twice")
+            raise SortError(text, f"names {quoted(field)} twice")
         keys.append(SortKey(field, part.startswith("-")))
     if len(keys) > MAX_SORT_KEYS:
         raise SortError(text, f"at most {MAX_SORT_KEYS} fields")

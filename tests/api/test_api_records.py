@@ -347,6 +347,16 @@ def test_an_unknown_parameter_says_what_the_route_takes(client):
 # --- sort ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("query", "size"), [("sort", 300), ("value__gte", 50_000), ("observed_at__lt", 50_000)]
+)
+def test_a_long_bad_value_is_quoted_cut_short(client, query, size):
+    """A filter value of 50 kB was answered back whole in the 400 (sort takes 300 characters)."""
+    response = client.get(URL, params={query: "x" * size})
+    assert response.status_code == 400 and len(response.content) < 1_000, response.text[:300]
+    assert "x" * 100 + "…" in response.json()["detail"]
+
+
 def test_sort_descending_time_walks_every_row_once_newest_first(client, published):
     found = walk(client, f"{URL}?sort=-observed_at&limit=7")
     assert len(found) == published.valid_rows == len({key(r) for r in found})

@@ -183,6 +183,47 @@ def test_package_show_errors(client):
     assert missing == {"name_or_id": ["Missing value"], "__type": "Validation Error"}
 
 
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("package_show", {"id": LONG}),
+        ("resource_show", {"id": LONG}),
+        ("organization_show", {"id": LONG}),
+        ("group_show", {"id": LONG}),
+        ("datastore_search", {"resource_id": LONG}),
+        ("package_search", {"q": "(" + "x" * 9_000}),
+        ("package_search", {"sort": "x" * 9_000}),
+        ("package_search", {"fl": "x" * 9_000 + "!"}),
+        ("datastore_search", {"resource_id": "atmo-demo-air-records", "include_total": LONG}),
+        ("datastore_search", {"resource_id": "atmo-demo-air-records", "fields": LONG}),
+        ("datastore_search", {"resource_id": "atmo-demo-air-records", "sort": LONG}),
+    ],
+)
+def test_an_error_quotes_a_long_value_cut_short(client, published, action, data):
+    """A 100 kB id was answered back whole (a 100,174-byte 404): a quoted value is cut at
+    100 characters, an ellipsis marking the cut."""
+    response = client.post(f"/api/3/action/{action}", json=data)
+    assert response.status_code in (400, 404, 409), response.text[:300]
+    assert len(response.content) < 1_000, response.text[:300]
+    assert "x" * 99 + "…" in response.text and "x" * 101 not in response.text
+
+
+def test_an_unknown_action_with_a_long_name_is_cut_short(client):
+    response = client.get(f"/api/3/action/{'y' * 5_000}")
+    assert response.status_code == 400 and len(response.content) < 1_000
+    assert response.json().endswith("y" * 100 + "…")
+
+
+def test_a_missing_id_of_an_ids_length_is_quoted_whole(client):
+    error = failed(
+        client.post("/api/action/package_show", json={"id": "z" * 100}), 404, "Not Found Error"
+    )
+    assert error["message"] == f"Not found: Dataset {'z' * 100!r} was not found"
+
+
 def test_resource_show_and_its_errors(client, published):
     package = ok(client.get("/api/action/package_show", params={"id": published.open_id}))
     resource_id = package["resources"][0]["id"]

@@ -22,6 +22,7 @@ from hub.api.ckan.errors import (
     as_list,
     as_natural,
     as_text,
+    echoed,
     require_text,
 )
 from hub.api.shapes import THEMES
@@ -192,7 +193,7 @@ def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     derived = searchcache.Derived(call.session.connection())
     found = ckan_search.page_packages(call.session, derived, [name], call.base, call.whole)
     if not found:
-        raise NotFound(f"Dataset {name!r} was not found")
+        raise NotFound(f"Dataset {echoed(name)} was not found")
     derived.keep()
     return found[0]
 
@@ -209,7 +210,7 @@ def resource_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     resource_id = require_text(data, "id")
     resource = packages.find_resource(call.session, resource_id)
     if resource is None:
-        raise NotFound(f"Resource {resource_id!r} was not found")
+        raise NotFound(f"Resource {echoed(resource_id)} was not found")
     dataset = catalogue.get(call.session, resource.dataset_id)
     return packages.resource_dict(resource, dataset, call.base, call.whole(dataset))
 
@@ -246,7 +247,7 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     org_id = require_text(data, "id")
     organization = call.session.get(Organization, org_id)
     if organization is None:
-        raise NotFound(f"Organization {org_id!r} was not found")
+        raise NotFound(f"Organization {echoed(org_id)} was not found")
     found = search.find(
         call.session,
         search.Query(filters={"organization": [org_id]}, sort=(("name", False),), limit=LIST_MAX),
@@ -285,7 +286,7 @@ def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     listing = packages.load_listing(call.session)
     members = [d for d in listing.datasets if d.theme == theme]
     if theme not in THEMES and not members:
-        raise NotFound(f"Group {theme!r} was not found")
+        raise NotFound(f"Group {echoed(theme)} was not found")
     result = packages.group_dict(theme, len(members))
     if as_bool(data, "include_datasets"):
         result["packages"] = [

@@ -25,6 +25,7 @@ from hub.api.ckan.errors import (
     as_bool,
     as_int,
     as_text,
+    echoed,
     require_text,
 )
 from hub.models import Resource
@@ -41,7 +42,7 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
     resource_id = require_text(data, "resource_id", "id")
     resource = session.get(Resource, resource_id)
     if resource is None or resource.kind != "records":
-        raise NotFound(f"Resource {resource_id!r} was not found")
+        raise NotFound(f"Resource {echoed(resource_id)} was not found")
     if not as_bool(data, "plain", True) or as_bool(data, "distinct", False):
         raise ValidationError(
             {"plain": ["the hub matches plain words only (plain=false and distinct refused)"]}
@@ -72,7 +73,7 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
     except access.AccessDenied as denied:
         raise NotAuthorized(denied.reason) from None
     except SortError as bad:
-        raise ValidationError({"sort": [f"{as_text(data, 'sort')!r}: {bad.why}"]}) from None
+        raise ValidationError({"sort": [f"{echoed(as_text(data, 'sort'))}: {bad.why}"]}) from None
     except records.QueryError as bad:
         raise ValidationError({"filters": [str(bad)]}) from None
     fields = _fields(resource, data)
@@ -106,7 +107,7 @@ def _filters(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     for field, value in given.items():
         values = value if isinstance(value, list) else [value]
         if not values:
-            raise ValidationError({"filters": [f"{field!r}: no value"]})
+            raise ValidationError({"filters": [f"{echoed(field)}: no value"]})
         for one in values:
             if isinstance(one, dict | list):
                 raise ValidationError(
@@ -150,7 +151,7 @@ def _sort(data: dict[str, Any]) -> str | None:
             or len(parts) > 2
             or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc"))
         ):
-            raise ValidationError({"sort": [f"cannot sort on {clause.strip()!r}"]})
+            raise ValidationError({"sort": [f"cannot sort on {echoed(clause.strip())}"]})
         descending = len(parts) == 2 and parts[1].lower() == "desc"
         keys.append(("-" if descending else "") + parts[0].strip('"'))
     return ",".join(keys)
@@ -182,7 +183,7 @@ def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, str]]:
     known = {f["id"]: f for f in every}
     unknown = [n for n in names if str(n).strip() not in known]
     if unknown:
-        raise ValidationError({"fields": [f"field {unknown[0]!r} does not exist"]})
+        raise ValidationError({"fields": [f"field {echoed(unknown[0])} does not exist"]})
     return [known[str(n).strip()] for n in names]
 
 

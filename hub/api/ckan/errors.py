@@ -6,6 +6,20 @@ import json
 import math
 from typing import Any
 
+ECHO_MAX = 100  # characters of a caller's value an error quotes (an id is at most 100)
+
+
+def clipped(value: object, limit: int = ECHO_MAX) -> str:
+    """A caller's value as an error may quote it: cut to `limit` characters, an ellipsis
+    marking the cut, so that a 100 kB id is not answered back whole."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def echoed(value: object, limit: int = ECHO_MAX) -> str:
+    """A caller's value quoted (a text's repr, or any other value's), cut as `clipped` cuts."""
+    return repr(clipped(value, limit)) if isinstance(value, str) else clipped(repr(value), limit)
+
 
 class ActionError(Exception):
     """An action's failure, answered with CKAN's error envelope."""
@@ -77,7 +91,7 @@ def as_bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValidationError({key: [f"Invalid boolean value: {repr(value)[:100]}"]})
+    raise ValidationError({key: [f"Invalid boolean value: {echoed(value)}"]})
 
 
 INT_MAX = 2**31 - 1  # Solr's int: CKAN hands rows, start and limits on to it

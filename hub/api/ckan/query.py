@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from hub import wording
 from hub.api.ckan import datemath
-from hub.api.ckan.errors import SearchQueryError
+from hub.api.ckan.errors import SearchQueryError, clipped, echoed
 from hub.api.ckan.packages import OPEN_LICENCES
 from hub.search import AllOf, AnyOf, Between, Condition, Equals, Everything, Not, Words
 from hub.searchindex import NUMBER_FIELDS, TIME_FIELDS
@@ -72,7 +72,9 @@ def parse(text: str, tokens: list[str] | None = None, now: datetime | None = Non
     parser = _Parser(tokens, text, now)
     predicate = parser.expression()
     if parser.position != len(tokens):
-        raise SearchQueryError(f"cannot parse {text!r} near {tokens[parser.position]!r}")
+        raise SearchQueryError(
+            f"cannot parse {echoed(text)} near {echoed(tokens[parser.position])}"
+        )
     return predicate
 
 
@@ -99,7 +101,7 @@ class _Parser:
     def take(self) -> str:
         token = self.peek()
         if token is None:
-            raise SearchQueryError(f"unexpected end of {self.text!r}")
+            raise SearchQueryError(f"unexpected end of {echoed(self.text)}")
         self.position += 1
         return token
 
@@ -136,7 +138,7 @@ class _Parser:
         if token == "(":
             inner = self.nested(self.expression)
             if self.take() != ")":
-                raise SearchQueryError(f"unbalanced parentheses in {self.text!r}")
+                raise SearchQueryError(f"unbalanced parentheses in {echoed(self.text)}")
             return inner
         if token == "*:*":
             return Everything()
@@ -151,7 +153,7 @@ class _Parser:
             if value == "(":
                 inner = self.values(field)
                 if self.take() != ")":
-                    raise SearchQueryError(f"unbalanced parentheses in {self.text!r}")
+                    raise SearchQueryError(f"unbalanced parentheses in {echoed(self.text)}")
                 return inner
         return term_matcher(field, value, self.now)
 
@@ -224,7 +226,7 @@ def range_matcher(field: str, value: str, now: datetime) -> Condition:
     leaves a side open."""
     match = re.fullmatch(r"([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])", value)
     if not match:
-        raise SearchQueryError(f"bad range {value!r} for {field}")
+        raise SearchQueryError(f"bad range {echoed(value)} for {clipped(field)}")
     opening, low, high, closing = match.groups()
     return Between(
         field,
@@ -245,13 +247,13 @@ def bound(field: str, text: str, now: datetime) -> float | str | None:
         try:
             return datemath.moment(text, now).timestamp()
         except ValueError:
-            raise SearchQueryError(f"Invalid Date String: {text!r} for {field}") from None
+            raise SearchQueryError(f"Invalid Date String: {echoed(text)} for {field}") from None
     if field in NUMBER_FIELDS:
         try:
             number = float(text)
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
-            raise SearchQueryError(f"Invalid Number: {text!r} for {field}")
+            raise SearchQueryError(f"Invalid Number: {echoed(text)} for {field}")
         return number
     return text

@@ -22,7 +22,7 @@ from starlette.formparsers import MultiPartException
 from hub.api.auth import AuthError, authenticate
 from hub.api.ckan.actions import ACTIONS, WRITE_ACTIONS, WRITES, Call
 from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
-from hub.api.ckan.errors import ActionError, NotAuthorized
+from hub.api.ckan.errors import ActionError, NotAuthorized, clipped
 from hub.api.ckan.replies import bare, envelope
 from hub.api.guards import base_url
 from hub.api.limits import BodyTooLarge
@@ -100,7 +100,7 @@ for _action in ACTION_DOCS:
 async def call_action(request: Request, name: str) -> Response:
     """Call a CKAN action (GET with query arguments, or POST with JSON or a form)."""
     if name not in ACTIONS and name not in WRITE_ACTIONS:
-        return bare(f"Action name not known: {name}")
+        return bare(f"Action name not known: {clipped(name)}")
     readable = name in ACTIONS
     try:
         data = await read_data(request, readable)

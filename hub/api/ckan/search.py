@@ -24,6 +24,7 @@ from hub.api.ckan.errors import (
     as_list,
     as_natural,
     as_text,
+    echoed,
 )
 from hub.api.ckan.query import parse_all
 from hub.api.shapes import THEMES
@@ -171,7 +172,7 @@ def sort_keys(sort: str) -> tuple[tuple[str, bool], ...]:
             or direction not in ("asc", "desc")
             or len(parts) > 2
         ):
-            raise SearchQueryError(f"can not sort on {clause.strip()!r}")
+            raise SearchQueryError(f"can not sort on {echoed(clause.strip())}")
         keys.append((field, direction == "desc"))
     return tuple(keys)
 
@@ -181,7 +182,7 @@ def field_names(data: dict[str, Any], key: str) -> list[str] | None:
     names = as_list(data, key)
     bad = [n for n in names or [] if not FIELD_NAME.fullmatch(n)]
     if bad:
-        raise ValidationError({key: [f"Not a field name: {bad[0][:100]!r}"]})
+        raise ValidationError({key: [f"Not a field name: {echoed(bad[0])}"]})
     return names
 
 

@@ -27,6 +27,7 @@ from hub.api.ckan.errors import (
     NotFound,
     ValidationError,
     as_text,
+    echoed,
     require_text,
 )
 from hub.api.shapes import THEMES
@@ -104,7 +105,7 @@ def create_resource(session: Session, actor: Actor, base: str, data: dict[str, A
 def _existing(session: Session, name: str) -> Dataset:
     dataset = session.get(Dataset, name)
     if dataset is None:
-        raise NotFound(f"Dataset {name!r} was not found")
+        raise NotFound(f"Dataset {echoed(name)} was not found")
     return dataset
 
 
@@ -243,7 +244,7 @@ def _file(resource: Any, position: int) -> FileResource:
 def _url(url: str, key: str) -> str:
     """A link anyone can follow: http or https (no javascript:, file: or data: URLs)."""
     if not URL.fullmatch(url.strip()):
-        raise ValidationError({key: [f"not an http(s) URL: {url[:200]!r}"]})
+        raise ValidationError({key: [f"not an http(s) URL: {echoed(url, 200)}"]})
     return url.strip()
 
 
@@ -302,7 +303,7 @@ def create_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
         raise ValidationError(
             {
                 "fields": [
-                    f"{unknown[0]!r} is not a field of schema {schema.name}: "
+                    f"{echoed(unknown[0])} is not a field of schema {schema.name}: "
                     f"{', '.join(schema.fields)}"
                 ]
             }
@@ -336,7 +337,7 @@ def upsert_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
 def _dataset_of_resource(session: Session, resource_id: str) -> Dataset:
     resource = session.get(Resource, resource_id)
     if resource is None:
-        raise NotFound(f"Resource {resource_id!r} was not found")
+        raise NotFound(f"Resource {echoed(resource_id)} was not found")
     if resource.kind != "records":
         raise ValidationError(
             {
@@ -430,7 +431,8 @@ def _frame(rows: list[Any], schema: schemas.TableSchema) -> pl.DataFrame:
             raise ValidationError(
                 {
                     "records": [
-                        f"record {index}: {unknown[0]!r} is not a field of schema {schema.name}"
+                        f"record {index}: {echoed(unknown[0])} is not a field of schema "
+                        f"{schema.name}"
                     ]
                 }
             )
