@@ -118,15 +118,20 @@ class Answer:
     cells: list[Cell]
 
 
-def read_aggregates(
-    session: Session, dataset: Dataset, caller: reading.Caller, question: Question
-) -> Answer:
-    """The suppressed aggregates of a personal dataset, the read logged as any read of it is."""
+def check_aggregated(dataset: Dataset) -> None:
+    """NotAggregated unless the dataset is one that has public aggregates (a personal one)."""
     if dataset.access != "personal":
         raise NotAggregated(
             f"dataset {dataset.id!r} has no aggregates: only personal datasets have them "
             f"(its access is {dataset.access!r}; read its records where the charter allows)"
         )
+
+
+def read_aggregates(
+    session: Session, dataset: Dataset, caller: reading.Caller, question: Question
+) -> Answer:
+    """The suppressed aggregates of a personal dataset, the read logged as any read of it is."""
+    check_aggregated(dataset)
     subject_field, k = personal_terms(dataset)
     shape = reading.layout(session, dataset)
     fields = catalogue.resource_of(session, dataset.id).schema_descriptor.get("fields", [])

@@ -84,6 +84,12 @@ def read_aggregates(
     ),
 ) -> Any:
     """Sum, mean and count of subjects per hour, day or month; groups under k suppressed."""
+    # the dataset and its kind first: no parameter makes a dataset without aggregates have some
+    dataset = find_dataset(session, dataset_id)
+    try:
+        aggregates.check_aggregated(dataset)
+    except aggregates.NotAggregated as error:
+        raise HTTPException(404, str(error)) from None
     unknown = sorted({name for name in request.query_params if name not in PARAMETERS})
     if unknown:
         raise HTTPException(
@@ -94,7 +100,6 @@ def read_aggregates(
         raise HTTPException(
             400, "aggregates need from and to, on the boundaries of the buckets asked for"
         )
-    dataset = find_dataset(session, dataset_id)
     question = aggregates.Question(by, first, last, group or None, measure or None)
     try:
         answer = aggregates.read_aggregates(session, dataset, caller, question)

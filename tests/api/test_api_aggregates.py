@@ -157,6 +157,20 @@ def test_only_personal_datasets_have_aggregates(client, published) -> None:
     assert "only personal datasets have them" in detail.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "params", [{"by": "month"}, {}, {"by": "week", "from": "yesterday"}, {"nothing": "1"}]
+)
+def test_a_dataset_without_aggregates_is_a_404_whatever_the_parameters(
+    client, published, params
+) -> None:
+    """Its kind comes first: `by=month` alone was a 400 "need from and to" on a crisis dataset."""
+    for dataset in (published.open_id, published.closed["crisis"]):
+        response = client.get(f"/api/v1/datasets/{dataset}/aggregates", params=params)
+        assert response.status_code == 404, (dataset, params)
+        assert "only personal datasets have them" in response.json()["detail"]
+    assert client.get("/api/v1/datasets/nowhere/aggregates", params=params).status_code == 404
+
+
 # --- differencing attacks -------------------------------------------------------------------
 
 
