@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -113,8 +113,12 @@ def _chunks(
         yield mapped
 
 
-def parse_columns(columns: dict[str, Any], target: Target) -> dict[str, Rule]:
-    """Check `options.columns` against the target schema and turn it into rules."""
+def parse_columns(
+    columns: dict[str, Any], target: Target, known: Sequence[str] = RULE_KEYS
+) -> dict[str, Rule]:
+    """Check `options.columns` against the target schema and turn it into rules; `known` is
+    what a reader's errors list as the keys of an entry (the json readers' take `epoch`, and
+    rewrite it, and the geojson reader's `coordinate` and `feature`, before these rules)."""
     if not isinstance(columns, dict):
         raise ReaderError("options.columns must map schema fields to source columns")
     rules: dict[str, Rule] = {}
@@ -124,11 +128,11 @@ def parse_columns(columns: dict[str, Any], target: Target) -> dict[str, Rule]:
                 f"options.columns names {name!r}, which is not a field of schema "
                 f"{target.name!r} (its fields: {', '.join(target.fields)})"
             )
-        rules[name] = _parse_rule(name, spec)
+        rules[name] = _parse_rule(name, spec, known)
     return rules
 
 
-def _parse_rule(name: str, spec: Any) -> Rule:
+def _parse_rule(name: str, spec: Any, known: Sequence[str] = RULE_KEYS) -> Rule:
     """One `columns` entry: a column name, or {value}, {column[, map]} or {template}."""
     if isinstance(spec, str):
         return Rule(column=spec)
@@ -138,7 +142,7 @@ def _parse_rule(name: str, spec: Any) -> Rule:
     if unknown:
         raise ReaderError(
             f"options.columns.{name}: unknown key(s) {', '.join(unknown)} "
-            f"(known: {', '.join(RULE_KEYS)})"
+            f"(known: {', '.join(known)})"
         )
     given = [key for key in ("column", "value", "template") if key in spec]
     if len(given) != 1:

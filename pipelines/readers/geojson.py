@@ -29,6 +29,7 @@ from pipelines.normalise import Target, load_target
 from pipelines.readers.base import Fetched, Reader, ReaderError
 from pipelines.readers.json_records import (
     FIRST_ROW,
+    RULE_KEYS,
     ColumnRules,
     Record,
     cell,
@@ -42,6 +43,7 @@ from pipelines.sources import Source
 OPTIONS = ("columns",)
 COORDINATES = {"lon": "@lon", "lat": "@lat", "z": "@z"}
 FEATURE_MEMBERS = {"id": "@id", "geometry": "@geometry"}
+GEOJSON_RULE_KEYS = (*RULE_KEYS, "coordinate", "feature")  # a `columns` entry's keys here
 GEOMETRY_COLUMNS = ("@lon", "@lat", "@z", "@geometry")
 WGS84 = "EPSG:4326"
 
@@ -51,7 +53,8 @@ def read(source: Source, fetched: Fetched) -> Iterator[Chunk]:
     collection = feature_collection(load_document(fetched.path))
     check_declared_crs(collection, str(source.options.get("crs") or WGS84))
     target = load_target(source.schema)
-    mapping = parse_mapping(_plain_columns(source.options.get("columns") or {}), target)
+    columns = _plain_columns(source.options.get("columns") or {})
+    mapping = parse_mapping(columns, target, GEOJSON_RULE_KEYS)
     needs = _geometry_needs(mapping, target)
     records: list[Record] = []
     problems: list[RowProblem] = []

@@ -31,6 +31,7 @@ import polars as pl
 from hub.batches import Chunk, RowProblem
 from pipelines.normalise import Target, load_target
 from pipelines.readers.base import Fetched, Reader, ReaderError
+from pipelines.readers.csv import RULE_KEYS as CSV_RULE_KEYS
 from pipelines.readers.csv import Rule, map_chunk, parse_columns
 from pipelines.sources import Source
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 OPTIONS = ("records", "columns")
 CHUNK_RECORDS = 10_000  # records per chunk: the document is in memory, the frames need not be
 EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000}  # → microseconds
+RULE_KEYS = (*CSV_RULE_KEYS, "epoch")  # the keys of a `columns` entry of the json readers
 FIRST_ROW = 2  # record 0 is row 2, as the first CSV row under a header
 
 Record = dict[str, str | None]
@@ -149,8 +151,9 @@ def cell(value: Any) -> str | None:
     return str(value)
 
 
-def parse_mapping(columns: Any, target: Target) -> ColumnRules:
-    """`options.columns` as csv rules, with `{column, epoch: s|ms}` entries turned into columns."""
+def parse_mapping(columns: Any, target: Target, known: Sequence[str] = RULE_KEYS) -> ColumnRules:
+    """`options.columns` as csv rules, with `{column, epoch: s|ms}` entries turned into columns;
+    `known` is what errors list as an entry's keys (the reader's)."""
     if not isinstance(columns, dict):
         raise ReaderError("options.columns must map schema fields to source columns")
     plain: dict[str, Any] = {}
@@ -162,7 +165,7 @@ def parse_mapping(columns: Any, target: Target) -> ColumnRules:
             epochs[made] = (column, unit)
             spec = {"column": made}
         plain[name] = spec
-    return ColumnRules(parse_columns(plain, target), epochs)
+    return ColumnRules(parse_columns(plain, target, known), epochs)
 
 
 def _epoch_rule(name: str, spec: dict[str, Any]) -> tuple[str, str]:

@@ -186,3 +186,27 @@ def test_a_station_number_a_geojson_writes_as_a_float_reads_as_its_code(tmp_path
         ("15038", "pm10", "5.75325"),
         ("15039", "pm10", "5.70376"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("reader", "known"),
+    [
+        ("csv", "column, value, map, template, part)"),
+        ("json", "column, value, map, template, part, epoch)"),
+        ("geojson", "column, value, map, template, part, epoch, coordinate, feature)"),
+    ],
+)
+def test_an_unknown_key_of_a_mapping_lists_the_keys_its_reader_takes(tmp_path, reader, known):
+    """A geojson source's `{coordinat: lon}` listed the csv keys, not coordinate, feature and
+    epoch, which its reader takes (the bundled USGS source uses them)."""
+    feed = tmp_path / f"stations.{reader}"
+    feed.write_text(GRENOBLE_STATIONS if reader == "geojson" else "", encoding="utf-8")
+    source = source_for(
+        tmp_path, feed, id=f"typo-{reader}", format=reader, schema="air-quality-station", **AIR,
+        options={"columns": {"longitude": {"coordinat": "lon"}}},
+    )  # fmt: skip
+    with pytest.raises(ReaderError) as raised:
+        read_rows(source, feed)
+    message = str(raised.value)
+    assert "options.columns.longitude: unknown key(s) coordinat" in message
+    assert message.endswith(f"(known: {known}")
