@@ -24,9 +24,11 @@ import numpy as np
 import xarray as xr
 
 from hub import grids
+from hub.config import get_settings
 from hub.gridextent import _coordinate as coordinate_of
 from hub.gridtimes import _time_coordinate as time_coordinate_of
 from hub.gridtimes import _utc as utc_of
+from hub.models import Resource
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG), for distances to a cell centre
 JSON_SHARE = 16  # a JSON answer holds at most this fraction of the cells a NetCDF one may
@@ -132,6 +134,15 @@ def limits(max_cells: int) -> dict[str, int]:
 def whole_formats(cells: int, max_cells: int) -> list[str]:
     """The formats (netcdf, json) in which a whole grid of `cells` values may be read."""
     return [kind for kind, cap in limits(max_cells).items() if cells <= cap]
+
+
+def fitting_formats(grid: Resource, whole: bool) -> list[str]:
+    """The formats a stored grid may be read whole in, as a caller is told: to one its size is
+    withheld from, every format (which of them fit would tell the size; reading is refused to
+    such a caller anyway)."""
+    if not whole:
+        return list(limits(get_settings().grid_max_cells))
+    return whole_formats(recorded_cells(grid.details or {}), get_settings().grid_max_cells)
 
 
 def recorded_cells(details: dict[str, Any]) -> int:

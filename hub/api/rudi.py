@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from hub import catalogue, charters, gridsubsets, models
-from hub.config import get_settings
 from hub.models import Dataset, Organization, Resource
 
 # RUDI's theme thesaurus (Themes.js) has no air, risk or biodiversity: its nearest concepts.
@@ -220,7 +219,7 @@ def rudi_of(
             updated=models.as_utc(dataset.modified_at),
             published=models.as_utc(dataset.published_at) if dataset.published_at else None,
         ),
-        available_formats=media_of(session, dataset, url, base_url),
+        available_formats=media_of(session, dataset, url, base_url, whole),
         temporal_spread=(
             RudiTemporalSpread(
                 start_date=models.as_utc(dataset.time_min),
@@ -282,7 +281,9 @@ def _charter(dataset: Dataset) -> charters.Charter | None:
     return chosen[0] if chosen else None
 
 
-def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> list[RudiMedia]:
+def media_of(
+    session: Session, dataset: Dataset, url: str, base_url: str, whole: bool = True
+) -> list[RudiMedia]:
     """The ways to get the data: the hub's own services, then the files a portal links to."""
     docs = f"{base_url}docs"
     found: list[RudiMedia] = []
@@ -309,7 +310,7 @@ def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> lis
                 _service("Data package", "application/zip", f"{url}/datapackage.zip", "dwnl", docs)
             )
         elif resource.kind == "grid":
-            found += grid_media(resource, url, docs)
+            found += grid_media(resource, url, docs, whole)
         else:
             found.append(
                 RudiMedia(
@@ -323,10 +324,10 @@ def media_of(session: Session, dataset: Dataset, url: str, base_url: str) -> lis
     return found
 
 
-def grid_media(grid: Resource, url: str, docs: str) -> list[RudiMedia]:
-    """A grid whole, in each format whose answers may hold it (a larger one is read cut)."""
-    cells = gridsubsets.recorded_cells(grid.details or {})
-    fits = gridsubsets.whole_formats(cells, get_settings().grid_max_cells)
+def grid_media(grid: Resource, url: str, docs: str, whole: bool = True) -> list[RudiMedia]:
+    """A grid whole, in each format whose answers may hold it (a larger one is read cut); to a
+    caller its size is withheld from, every format (which format fits would tell the size)."""
+    fits = gridsubsets.fitting_formats(grid, whole)
     media = [
         ("netcdf", "Grid (NetCDF)", "application/x-netcdf", "dwnl"),
         ("json", "Grid (JSON)", "application/json", "api"),

@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 from hub import catalogue, gridsubsets, models
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
-from hub.config import get_settings
 from hub.models import Dataset, HarvestRun, Organization, Resource
 
 Day = date  # a field named `date` cannot be annotated with the name it shadows
@@ -366,7 +365,7 @@ def describe(
         schema=schema_of(session, dataset),
         last_run=summarise_run(latest[0], whole) if latest else None,
         grid=summarise_grid(grid, whole) if grid else None,
-        links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored)),
+        links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored, whole)),
         rudi=rudi_of(session, dataset, organization, base_url, whole),
     )
 
@@ -484,18 +483,18 @@ class Served:
     validation: bool = False  # a run checked rows and kept its report
 
 
-def served_by(session: Session, dataset_id: str, stored: Sequence[Resource]) -> Served:
-    """What a dataset serves, from its stored resources and runs."""
+def served_by(
+    session: Session, dataset_id: str, stored: Sequence[Resource], whole: bool = True
+) -> Served:
+    """What a dataset serves, from its stored resources and runs (`whole`: the caller may see
+    the grid's size)."""
     table = next((r for r in stored if r.kind == "records"), None)
     grid = next((r for r in stored if r.kind == "grid"), None)
-    cells = gridsubsets.recorded_cells(grid.details or {}) if grid else 0
     return Served(
         records=table is not None,
         coordinates=table is not None and has_coordinates(table),
         grid=grid is not None,
-        grid_formats=tuple(gridsubsets.whole_formats(cells, get_settings().grid_max_cells))
-        if grid
-        else (),
+        grid_formats=tuple(gridsubsets.fitting_formats(grid, whole)) if grid else (),
         validation=catalogue.has_report(session, dataset_id),
     )
 

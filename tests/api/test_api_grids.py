@@ -315,6 +315,21 @@ def test_a_grid_datasets_detail_says_what_its_grid_holds(hub: TestClient, engine
     assert hub.get("/api/v1/datasets/lab-grid", headers=member).json()["grid"]["cells"] == 144
 
 
+def test_the_formats_a_withheld_grid_is_offered_in_tell_nothing_of_its_size(
+    hub: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which formats can hold a grid whole tells its size: a caller it is withheld from is
+    offered every format (reading it is refused anyway), a member only those that fit."""
+    monkeypatch.setenv("HUB_GRID_MAX_CELLS", "1000")  # JSON holds 62 values: 144 do not fit
+    get_settings.cache_clear()
+    member = bearer(engine, "agency", "metropole-civil-protection")
+    for headers, formats in (({}, {"grid_netcdf", "grid_json"}), (member, {"grid_netcdf"})):
+        detail = hub.get("/api/v1/datasets/lab-grid", headers=headers).json()
+        assert {k for k in detail["links"] if k.startswith("grid_")} == formats
+        offered = {m["file_type"] for m in detail["rudi"]["available_formats"]}
+        assert ("application/json" in offered) == ("grid_json" in formats)
+
+
 def test_ckan_gives_a_grids_url_as_the_hubs_grid_route_never_a_folder(
     hub: TestClient, samples: Path
 ) -> None:
