@@ -469,8 +469,14 @@ def _rejected(
     error_total: int,
     started: float,
 ) -> BatchRejected:
-    """The refusal of a batch too invalid to publish, with its report (first errors only)."""
-    reason = f"{why}; the batch was refused whole: none of its rows was published or quarantined"
+    """The refusal of a batch too invalid to publish, with its report (first errors only); its
+    reason quotes the first error, so that a run's summary says what went wrong (a feed whose
+    linked alerts could not be fetched, say) without opening the report."""
+    first = str(errors[0].get("message") or "") if errors else ""
+    quoted = f"; the first error: {_clipped(first)}" if first else ""
+    reason = (
+        f"{why}{quoted}; the batch was refused whole: none of its rows was published or quarantined"
+    )
     listed = errors[:REJECTED_ERROR_CAP]
     notes = [
         reason,
@@ -481,6 +487,10 @@ def _rejected(
         ),
     ]
     return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
+
+
+def _clipped(text: str, most: int = 300) -> str:
+    return text if len(text) <= most else f"{text[: most - 1]}…"
 
 
 def _subject_of(charter: charters.Charter) -> tuple[str, str] | None:

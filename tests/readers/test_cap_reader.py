@@ -666,6 +666,23 @@ def test_a_served_atom_index_has_its_linked_alerts_fetched(
     assert "vigicrues_TerEntVigiCru.json is not well-formed XML" in problems[1].note
 
 
+def test_a_feed_whose_linked_alerts_all_fail_says_why_in_its_run(
+    engine: Engine, tmp_path: Path, operator: AlertServer, reachable: None
+) -> None:
+    """Every entry quarantined is a batch refused whole; its run's message quotes the first
+    error, so the summary says the linked alerts could not be fetched."""
+    operator.feeds["gone.atom"] = atom(
+        link("/files/risk/no-such-alert.xml"), link("/files/risk/nor-this-one.xml")
+    )
+    outcome = harvest_source(cap_source_file(tmp_path, f"{operator.url}/feeds/gone.atom"))
+    assert outcome.status == "failed", outcome
+    assert "every row was invalid: 2 of 2 rows read" in outcome.message
+    assert re.search(
+        r"the first error: .*no-such-alert\.xml\) cannot be read: HTTP 404", outcome.message
+    )
+    assert "refused whole" in outcome.message
+
+
 def test_linked_alerts_pass_the_ssrf_guard(
     samples: Path, tmp_path: Path, operator: AlertServer
 ) -> None:
