@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -120,13 +121,22 @@ def without_folders(text: str, extra: Iterable[Path] = (), flattened: Iterable[P
     for folder, replacement in [*named, *((folder, "") for folder in plain)]:
         for form in _spellings(folder):
             shown.setdefault(form, replacement)
-    pairs = [(re.compile(re.escape(form + os.sep)), repl) for form, repl in shown.items()]
+    # A `file://` URL of a folder cut to a relative path is spelt `file:path` (as source files
+    # write relative files): `file://var/x.csv` would read as a host named `var`.
+    prefix = "(file://)?"
+    pairs = [(re.compile(prefix + re.escape(form + os.sep)), repl) for form, repl in shown.items()]
     for folder in flattened:
         for form in _spellings(folder):
-            pairs.append((re.compile(re.escape(form + os.sep) + r"[^/\s'\"]+/"), ""))
+            pairs.append((re.compile(prefix + re.escape(form + os.sep) + r"[^/\s'\"]+/"), ""))
     for pattern, replacement in sorted(pairs, key=lambda p: len(p[0].pattern), reverse=True):
-        text = pattern.sub(replacement, text)  # the deepest folder first
+        text = pattern.sub(functools.partial(_cut, replacement=replacement), text)  # deepest first
     return text
+
+
+def _cut(found: re.Match[str], *, replacement: str) -> str:
+    if not found.group(1):
+        return replacement
+    return f"file://{replacement}" if replacement.startswith("{") else f"file:{replacement}"
 
 
 def _spellings(folder: Path) -> set[str]:

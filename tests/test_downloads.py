@@ -243,3 +243,6 @@ def test_without_paths_cuts_every_hub_folder(tmp_path: Path, hub_env: Path) -> N
         "feed.csv: bad; {data}/demo/x.csv; {samples}/air/y.csv; feeds/z.csv; "
         "a.schema.json:3; /etc/hosts"
     )
+    # as file URLs: a relative one is spelt file:path, never file://path (a host named path)
+    urls = f"{(base / 'feeds' / 'z.csv').as_uri()} {(settings.samples_dir / 'y.csv').as_uri()}"
+    assert without_paths(urls, base) == "file:feeds/z.csv file://{samples}/y.csv"
