@@ -45,7 +45,7 @@ from hub.bus import get_bus
 from hub.config import get_settings
 from hub.db import get_engine, session_scope
 from hub.models import Dataset, HarvestRun, Organization, QuarantinedRow, Resource, utcnow
-from hub.redaction import redact_text, redact_url
+from hub.redaction import clipped, redact_text, redact_url
 from hub.validation import ChunkResult, Validator
 from hub.validation.reports import build_report
 from hub.validation.tableerrors import describe_row_problem
@@ -473,7 +473,7 @@ def _rejected(
     reason quotes the first error, so that a run's summary says what went wrong (a feed whose
     linked alerts could not be fetched, say) without opening the report."""
     first = str(errors[0].get("message") or "") if errors else ""
-    quoted = f"; the first error: {_clipped(first)}" if first else ""
+    quoted = f"; the first error: {clipped(first, 300)}" if first else ""
     reason = (
         f"{why}{quoted}; the batch was refused whole: none of its rows was published or quarantined"
     )
@@ -487,10 +487,6 @@ def _rejected(
         ),
     ]
     return BatchRejected(reason, _report(batch, schema, run, listed, error_total, started, notes))
-
-
-def _clipped(text: str, most: int = 300) -> str:
-    return text if len(text) <= most else f"{text[: most - 1]}…"
 
 
 def _subject_of(charter: charters.Charter) -> tuple[str, str] | None:

@@ -103,6 +103,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+QUOTED_MAX = 100  # characters of a caller's value a message quotes back (an id is at most 100)
+
+
+def clipped(value: object, limit: int = QUOTED_MAX) -> str:
+    """A value as a message may quote it: cut to `limit` characters, an ellipsis marking the
+    cut, so that a 100 kB parameter is not answered back whole."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def without_folders(text: str, extra: Iterable[Path] = (), flattened: Iterable[Path] = ()) -> str:
     """`text` with the hub's own folders cut out (run errors are public for open datasets):
     samples and data as `{samples}/` and `{data}/`, the others and `extra` to relative paths,

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from hub.redaction import clipped
+
 if TYPE_CHECKING:
     from hub.records import Layout
 
@@ -40,13 +42,9 @@ _SPACED_ZONE = re.compile(r" (\d{2}(:?\d{2})?)$")
 _SEPARATOR = re.compile(r"(?<!\\),")  # commas not escaped as `\,`
 
 
-QUOTED_MAX = 100  # characters of a caller's value an error quotes
-
-
-def quoted(value: str, limit: int = QUOTED_MAX) -> str:
-    """A caller's value as an error quotes it: its repr, cut to `limit` characters with an
-    ellipsis, so that a 100 kB parameter is not answered back whole."""
-    return repr(value if len(value) <= limit else f"{value[:limit]}…")
+def quoted(value: str) -> str:
+    """A caller's value as an error quotes it: its repr, cut (hub.redaction.clipped)."""
+    return repr(clipped(value))
 
 
 class QueryError(ValueError):

@@ -6,17 +6,10 @@ import json
 import math
 from typing import Any
 
-ECHO_MAX = 100  # characters of a caller's value an error quotes (an id is at most 100)
+from hub.redaction import QUOTED_MAX, clipped
 
 
-def clipped(value: object, limit: int = ECHO_MAX) -> str:
-    """A caller's value as an error may quote it: cut to `limit` characters, an ellipsis
-    marking the cut, so that a 100 kB id is not answered back whole."""
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else f"{text[:limit]}…"
-
-
-def echoed(value: object, limit: int = ECHO_MAX) -> str:
+def echoed(value: object, limit: int = QUOTED_MAX) -> str:
     """A caller's value quoted (a text's repr, or any other value's), cut as `clipped` cuts."""
     return repr(clipped(value, limit)) if isinstance(value, str) else clipped(repr(value), limit)
 

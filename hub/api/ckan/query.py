@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 from hub import wording
 from hub.api.ckan import datemath
-from hub.api.ckan.errors import SearchQueryError, clipped, echoed
+from hub.api.ckan.errors import SearchQueryError, echoed
 from hub.api.ckan.packages import OPEN_LICENCES
+from hub.redaction import clipped
 from hub.search import AllOf, AnyOf, Between, Condition, Equals, Everything, Not, Words
 from hub.searchindex import NUMBER_FIELDS, TIME_FIELDS
 

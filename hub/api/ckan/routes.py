@@ -22,12 +22,13 @@ from starlette.formparsers import MultiPartException
 from hub.api.auth import AuthError, authenticate
 from hub.api.ckan.actions import ACTIONS, WRITE_ACTIONS, WRITES, Call
 from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
-from hub.api.ckan.errors import ActionError, NotAuthorized, clipped
+from hub.api.ckan.errors import ActionError, NotAuthorized
 from hub.api.ckan.replies import bare, envelope
 from hub.api.guards import base_url
 from hub.api.limits import BodyTooLarge
 from hub.api.outages import OUTAGES
 from hub.db import get_engine
+from hub.redaction import clipped
 
 log = logging.getLogger(__name__)
 
