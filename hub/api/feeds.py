@@ -198,14 +198,13 @@ def _within(given: list[Any]) -> tuple[dict[str, Any], str] | None:
     value = given[0]
     if isinstance(value, str) and value.startswith(CRISIS_PREFIX):
         crisis_id = value.removeprefix(CRISIS_PREFIX)
-        engine = get_engine()
         try:
-            crisis = crises.get(engine, crisis_id)
+            crisis = crises.get(get_engine(), crisis_id)
         except crises.UnknownCrisis:
             raise filters.FilterError(f"within: no crisis {crisis_id[:100]!r}") from None
-        ended = crises.over(engine, [crisis.id])
+        ended = crises.why_over(crisis)
         if ended:  # a stream within it would never end; a 400 also stops EventSource retrying
-            raise filters.FilterError(f"within: {ended[crisis.id]}; its streams have ended")
+            raise filters.FilterError(f"within: {ended}; its streams have ended")
         return crisis.area, crisis.id
     if isinstance(value, str):
         try:

@@ -190,20 +190,27 @@ def status(crisis: Crisis, at: datetime | None = None) -> str:
 
 def over(engine: Engine, crisis_ids: Iterable[str]) -> dict[str, str]:
     """Why each of these crises is no longer in force, for those that are not (closed, ended
-    or gone); the others are left out."""
-    reasons: dict[str, str] = {}
-    for crisis_id in crisis_ids:
-        try:
-            crisis = get(engine, crisis_id)
-        except UnknownCrisis:
-            reasons[crisis_id] = f"crisis {crisis_id} no longer exists"
-            continue
-        state = status(crisis)
-        if state == "closed":
-            reasons[crisis_id] = f"crisis {crisis_id} was closed at {_iso(crisis.closed_at)}"
-        elif state == "ended":
-            reasons[crisis_id] = f"crisis {crisis_id} ended at {_iso(crisis.ends_at)}"
+    or gone); the others are left out. One query for them all."""
+    wanted = sorted(set(crisis_ids))
+    with Session(engine, expire_on_commit=False) as session:
+        found = {c.id: c for c in session.exec(select(Crisis).where(col(Crisis.id).in_(wanted)))}
+    reasons = {i: f"crisis {i} no longer exists" for i in wanted if i not in found}
+    for crisis in found.values():
+        reason = why_over(crisis)
+        if reason:
+            reasons[crisis.id] = reason
     return reasons
+
+
+def why_over(crisis: Crisis, at: datetime | None = None) -> str:
+    """Why a crisis is no longer in force at `at` (default now): closed or ended; "" if it is
+    (or is yet to start)."""
+    state = status(crisis, at)
+    if state == "closed":
+        return f"crisis {crisis.id} was closed at {_iso(crisis.closed_at)}"
+    if state == "ended":
+        return f"crisis {crisis.id} ended at {_iso(crisis.ends_at)}"
+    return ""
 
 
 def zone_of(crisis: Crisis) -> Zone:
