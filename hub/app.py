@@ -7,17 +7,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from hub import __version__
-from hub.api import access_log, datasets, docs, grids, health, me
+from hub.api import access_log, datasets, docs, grids, health, invalid, me
 from hub.api.aggregates import router as aggregates_router
 from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
@@ -28,7 +29,7 @@ from hub.api.feeds import router as feeds_router
 from hub.api.headers import SecurityHeaders
 from hub.api.limits import BodyLimit
 from hub.api.nul import NulGuard
-from hub.api.origin import PublicOrigin, configured_root
+from hub.api.origin import PublicOrigin, configured_root, route_path
 from hub.api.outages import OUTAGES, answer_unavailable
 from hub.audit import AuditUnavailable
 from hub.bus import get_bus
@@ -79,6 +80,12 @@ class HubApp(FastAPI):
         inner = BodyLimit(super().build_middleware_stack())
         return ServerSend(SecurityHeaders(PublicOrigin(NulGuard(inner))))
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, saying the hub's 400 where FastAPI would say 422."""
+        if self.openapi_schema is None:
+            self.openapi_schema = invalid.document(super().openapi())
+        return self.openapi_schema
+
 
 def create_app() -> FastAPI:
     """The hub's ASGI application."""
@@ -113,8 +120,17 @@ def create_app() -> FastAPI:
         app.add_exception_handler(outage, answer_unavailable)
     # CKAN's shapes for routing and parsing errors under /api/3 and /api/action.
     app.add_exception_handler(HTTPException, ckan_replies.answer_http_error)
-    app.add_exception_handler(RequestValidationError, ckan_replies.answer_invalid_request)
+    app.add_exception_handler(RequestValidationError, answer_invalid_request)
     return app
+
+
+async def answer_invalid_request(request: Request, exc: Exception) -> Response:
+    """A parameter or body FastAPI could not read: CKAN's Validation Error on CKAN's routes,
+    the hub's 400 everywhere else."""
+    assert isinstance(exc, RequestValidationError)
+    if ckan_replies.is_ckan_path(route_path(request.scope)):
+        return await ckan_replies.answer_invalid_request(request, exc)
+    return invalid.answer(request, exc)
 
 
 async def refuse_unlogged_read(_request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from hub.ui import (
     charter_pages,
@@ -16,8 +17,7 @@ from hub.ui import (
     territory,
 )
 
-router = APIRouter(include_in_schema=False)
-for family in (
+FAMILIES = (
     home,
     dataset_page,
     organizations,
@@ -27,5 +27,15 @@ for family in (
     signin,
     situation,
     territory,
-):
+)
+router = APIRouter(include_in_schema=False)
+for family in FAMILIES:
     router.include_router(family.router)
+
+# The UI's views: a bad parameter there is answered with a page too (hub.api.invalid).
+PAGE_ENDPOINTS = frozenset(
+    route.endpoint
+    for family in FAMILIES
+    for route in family.router.routes
+    if isinstance(route, APIRoute)
+)

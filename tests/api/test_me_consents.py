@@ -172,7 +172,7 @@ def test_consents_the_hub_refuses(client, linked, engine):
             400,
             "not one the charter",
         ),
-        (consent(client, linked, "alice", []), 422, ""),
+        (consent(client, linked, "alice", []), 400, "datasets must have at least 1 item, not 0"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, response.text

@@ -41,7 +41,7 @@ ROUTES = [
     ("GET", "/api/action/nothing", 400),
     ("GET", "/api/3/nothing", 404),
     ("GET", "/api/v1/nothing", 404),
-    ("GET", "/api/v1/datasets?offset=-1", 422),
+    ("GET", "/api/v1/datasets?offset=-1", 400),
     ("GET", "/openapi.json", 200),
     ("GET", "/docs", 200),
     ("GET", "/redoc", 200),

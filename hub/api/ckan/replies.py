@@ -15,10 +15,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
@@ -141,10 +138,9 @@ async def answer_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def answer_invalid_request(request: Request, exc: Exception) -> Response:
-    """A request FastAPI could not validate: CKAN's Validation Error on CKAN paths."""
+    """A request to a CKAN route that FastAPI could not validate: CKAN's Validation Error
+    (hub.app sends the other routes' to hub.api.invalid)."""
     assert isinstance(exc, RequestValidationError)
-    if not is_ckan_path(route_path(request.scope)):
-        return await request_validation_exception_handler(request, exc)
     fields: dict[str, Any] = {}
     for error in exc.errors():
         fields.setdefault(

@@ -1,0 +1,79 @@
+"""A parameter FastAPI checks by its type is refused like every other: a 400 whose `detail`
+names it and says why, never FastAPI's 422 (hub.api.invalid); pages answer a page, CKAN's
+routes CKAN's Validation Error, and the OpenAPI document says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+OPEN = "atmo-demo-air"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        (f"/api/v1/datasets/{OPEN}/records?format=xml", "format must be 'json', 'csv' or"),
+        ("/api/v1/alerts.atom?status=bogus", "status must be 'Actual'"),
+        ("/catalog.jsonld?page=abc", "page must be a valid integer"),
+        ("/api/v1/datasets?limit=abc", "limit must be a valid integer"),
+    ],
+)
+def test_a_typed_parameter_of_the_wrong_kind_is_a_400_naming_it(client, url, words):
+    response = client.get(url)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert words in body["detail"]
+    assert body["detail"].endswith("')") and "(got '" in body["detail"]
+    name = words.split()[0]
+    assert [error["loc"][-1] for error in body["errors"]] == [name]
+
+
+def test_the_value_sent_is_quoted_clipped_and_never_echoed_whole(client):
+    value = "x" * 5_000
+    response = client.get(f"/api/v1/datasets/{OPEN}/records", params={"format": value})
+    assert response.status_code == 400
+    assert value not in response.text
+    assert "xxx…" in response.json()["detail"]
+    assert "input" not in response.json()["errors"][0]
+
+
+def test_a_page_asked_for_by_a_browser_answers_a_page_in_its_language(client):
+    headers = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "fr"}
+    response = client.get("/situation?page=abc", headers=headers)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Cette adresse demande ce que la page ne peut pas afficher" in response.text
+    assert "page must be a valid integer" in response.text
+    assert "&#39;abc&#39;" in response.text or "'abc'" in response.text
+
+
+def test_a_page_route_asked_for_by_a_script_answers_json(client):
+    response = client.get("/situation?page=abc", headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("page must be")
+
+
+def test_a_ckan_action_keeps_ckans_validation_error(client):
+    response = client.get("/api/3/action/package_search?rows=many")
+    assert response.status_code in (400, 409)
+    body = response.json()
+    assert body["success"] is False and "__type" in body["error"]
+
+
+def test_the_openapi_document_says_400_where_fastapi_said_422(client):
+    document = client.get("/openapi.json").json()
+    text = json.dumps(document)
+    assert '"422"' not in text
+    assert "HTTPValidationError" not in text
+    records = document["paths"]["/api/v1/datasets/{dataset_id}/records"]["get"]["responses"]
+    schema = records["400"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["detail"]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for response in operation["responses"].values():
+                for content in response.get("content", {}).values():
+                    ref = content.get("schema", {}).get("$ref", "")
+                    name = ref.rsplit("/", 1)[-1]
+                    assert not ref or name in document["components"]["schemas"], ref
