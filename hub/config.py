@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     charters_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     sources_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     alert_rules_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    thesaurus_path: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     samples_dir: Path = PROJECT_ROOT.parent / "shared" / "data"
     fetch_timeout: float = 30.0  # connect and read timeouts of one http(s) request, seconds
     fetch_retries: int = 3
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
         "charters_path",
         "sources_path",
         "alert_rules_path",
+        "thesaurus_path",
         "file_roots",
         mode="before",
     )

@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col, select
 
-from hub import access, schemas, searchcache, searchrelevance, searchtokens, wording
+from hub import access, schemas, searchcache, searchrelevance, searchtokens, thesaurus, wording
 from hub.access import ANONYMOUS, Actor
 from hub.api.shapes import DEFAULT_STALE_AFTER, STALE_AFTER
 from hub.models import Dataset
@@ -575,8 +575,12 @@ def _query_words(text: str) -> tuple[wording.Word, ...]:
 
 @lru_cache(maxsize=1)
 def synonyms() -> dict[tuple[str, ...], list[tuple[str, ...]]]:
-    """Each name of every enum value in the schemas → all the names of that value."""
-    return wording.synonym_table(schemas.all_category_labels())
+    """Each name of every enum value in the schemas, and of every thesaurus group → all the
+    names of that value or group."""
+    named = schemas.all_category_labels()
+    for first, *others in thesaurus.groups():
+        named.setdefault(first, []).extend(others)  # a group may add words to an enum value
+    return wording.synonym_table(named)
 
 
 class _Compiler:

@@ -89,7 +89,8 @@ def query_words(text: str, synonyms: dict[tuple[str, ...], list[tuple[str, ...]]
 
 def _synonym_word(phrase: tuple[str, ...], group: list[tuple[str, ...]]) -> Word:
     """A phrase matched by its own words or by any other name of the same enum value."""
-    alternatives = tuple(tuple(stems(w) for w in name) for name in group)
+    # Names that differ only in their form (`incendie`, `incendies`) are one alternative.
+    alternatives = tuple(dict.fromkeys(tuple(stems(w) for w in name) for name in group))
     return Word(" ".join(phrase), (), alternatives)
 
 

@@ -74,6 +74,7 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "HUB_MQTT_URL",
         "HUB_MQTT_TOPIC_ROOT",
         "HUB_ALERT_RULES_PATH",
+        "HUB_THESAURUS_PATH",
     ):
         monkeypatch.delenv(name, raising=False)
     _reset()
