@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeGuard, TypeVar
 
 import polars as pl
@@ -585,15 +585,35 @@ def _conditions(
         if not layout.time:
             raise QueryError("this dataset has no time field to filter on")
         if start is not None:
-            conditions.append(table.c[layout.time] >= start)
+            conditions.append(table.c[layout.time] >= time_bound(layout, start))
         if end is not None:
-            conditions.append(table.c[layout.time] < end)
+            conditions.append(table.c[layout.time] < time_bound(layout, end))
     if bbox is not None:
         if not (layout.lon and layout.lat):
             raise QueryError("this dataset has no coordinates to filter on")
         conditions.append(inside(layout, bbox))
     conditions += [selection.condition(layout, chosen, dialect) for chosen in filters]
     return conditions
+
+
+def time_kind(layout: Layout) -> str:
+    """The Table Schema type of the layout's time field: `datetime` or `date`."""
+    return next(
+        (layout.types[f] for f, c in layout.columns.items() if c == layout.time), "datetime"
+    )
+
+
+def time_bound(layout: Layout, moment: datetime) -> datetime | date:
+    """A `from`/`to` instant as the time column compares with it.
+
+    A date counts as its midnight UTC, so a date field's bound is the first day starting at or
+    after the instant. A datetime bound on a date column compares wrongly: SQLite holds the
+    date as text, '2012-03-11' < '2012-03-11 00:00:00.000000', which moved both ends a day.
+    """
+    if time_kind(layout) != "date":
+        return moment
+    moment = as_utc(moment)
+    return moment.date() + timedelta(days=1 if moment.time() != time(0) else 0)
 
 
 Key = tuple[sa.ColumnElement[Any], bool]  # a sort column and whether it descends
@@ -775,7 +795,10 @@ def decode_position(layout: Layout, sort: Sequence[selection.SortKey], cursor: s
     one of another sort order, is a QueryError."""
     if not sort:
         moment, last_id = decode_cursor(cursor)
-        at = [as_utc(datetime.fromisoformat(moment)) if moment else None] if layout.time else []
+        try:
+            at = [_value_of_cursor(time_kind(layout), moment)] if layout.time else []
+        except (ValueError, OverflowError) as exc:  # a datetime's cursor on a date's pages
+            raise QueryError("invalid cursor") from exc
         return [*at, last_id]
     try:
         position = _cursor_json(cursor)
@@ -846,8 +869,9 @@ def _value_of_cursor(kind: str, value: Any) -> Any:
 
 def encode_cursor(layout: Layout, row: Any) -> str:
     """An opaque cursor pointing just after `row` in the default order (time, then id)."""
-    moment = row[layout.time] if layout.time else None
-    position = [as_utc(moment).isoformat() if moment else None, row["_id"]]
+    # The time as its field's type spells it: a date field's rows hold dates, not datetimes.
+    moment = _cursor_value(time_kind(layout), row[layout.time]) if layout.time else None
+    position = [moment, row["_id"]]
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
@@ -858,7 +882,8 @@ ID_RANGE = 2**31
 
 
 def decode_cursor(cursor: str) -> list[Any]:
-    """Read a cursor back: [ISO time or null, row id]; a forged or damaged one is a QueryError."""
+    """Read a cursor back: [ISO time or date, or null; row id]; a forged or damaged one is a
+    QueryError (`decode_position` reads the time as its field's type)."""
     try:
         position = _cursor_json(cursor)
         if not (isinstance(position, list) and len(position) == 2):
@@ -866,8 +891,6 @@ def decode_cursor(cursor: str) -> list[Any]:
         moment, last_id = position
         if moment is not None and not isinstance(moment, str):
             raise ValueError(moment)
-        if moment is not None:
-            moment = as_utc(datetime.fromisoformat(moment)).isoformat()
         return [moment, _row_id(last_id)]
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise QueryError("invalid cursor") from exc
