@@ -656,7 +656,7 @@ def _after(keys: list[Key], position: list[Any]) -> sa.ColumnElement[bool]:
     # its index walk at the cursor. Bound parameters in the OR alone make SQLite walk the index
     # from its first entry to the cursor, each page of a long walk costing more (1.4 s in the
     # middle of 10 million rows, where this bound takes a page to milliseconds).
-    return sa.and_(first >= value, after)
+    return sa.and_(first >= selection.bound(first, value), after)
 
 
 def _same(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
@@ -667,10 +667,10 @@ def _beyond(
     column: sa.ColumnElement[Any], descending: bool, value: Any
 ) -> sa.ColumnElement[bool] | None:
     if not descending:  # empty cells first, then ascending values
-        return column.is_not(None) if value is None else column > value
+        return column.is_not(None) if value is None else column > selection.bound(column, value)
     if value is None:  # descending: empty cells come last, after them nothing
         return None
-    return sa.or_(column < value, column.is_(None))
+    return sa.or_(column < selection.bound(column, value), column.is_(None))
 
 
 def inside(layout: Layout, bbox: tuple[float, float, float, float]) -> sa.ColumnElement[bool]:

@@ -224,8 +224,17 @@ def condition(layout: Layout, chosen: Filter, dialect: str) -> sa.ColumnElement[
     if chosen.op == "ne":
         return sa.or_(column.is_(None), column.not_in(values))
     compare = getattr(column, RANGES[chosen.op])
-    result: sa.ColumnElement[bool] = compare(values[0])
+    result: sa.ColumnElement[bool] = compare(bound(column, values[0]))
     return result
+
+
+def bound(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
+    """A value to compare a column with, bound as the column's type.
+
+    SQLAlchemy reads a bare True or False as SQL's constant, which only `=`, `!=` and IS take:
+    `column > False` was an error, where both stores order booleans false before true.
+    """
+    return sa.literal(value, column.type)
 
 
 def _contains(layout: Layout, chosen: Filter) -> sa.ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""Records of a `date` time field: paging and from/to."""
+"""Records of a `date` time field (paging, from/to) and of boolean fields (sort, bounds)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import json
 import zipfile
 
 import pytest
-from api.test_api_records import walk
+import sqlalchemy as sa
+from api.test_api_records import quakes, walk  # noqa: F401 (fixtures)
+from sqlmodel import Session
 
-from hub import reading
+from hub import catalogue, reading
 from hub.config import PROJECT_ROOT
 from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
@@ -91,3 +93,53 @@ def test_a_cursor_of_a_datetime_is_refused_on_a_date_field(client, pufferfish):
         f"/api/v1/datasets/{pufferfish}/records", params={"cursor": cursor.decode()}
     )
     assert response.status_code == 400 and "invalid cursor" in response.json()["detail"]
+
+
+# --- boolean fields: false before true -----------------------------------------------------------
+
+
+@pytest.fixture
+def warned(engine, quakes) -> str:  # noqa: F811
+    """The quakes of the day, the strongest flagged as tsunami warnings (the feed had none)."""
+    with Session(engine) as session:
+        layout = catalogue.layout_of(catalogue.resource_of(session, quakes))
+    table = layout.table
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(table)
+            .where(table.c[layout.columns["magnitude"]] >= 4)
+            .values({layout.columns["tsunami"]: True})
+        )
+    return quakes
+
+
+def test_a_boolean_sort_pages_false_then_true(client, warned):
+    url = f"/api/v1/datasets/{warned}/records"
+    every = client.get(f"{url}?limit=10000").json()["records"]
+    warnings = sum(r["tsunami"] for r in every)
+    assert 0 < warnings < len(every) == 233
+    for sort in ("tsunami", "-tsunami", "tsunami,-magnitude", "-tsunami,magnitude"):
+        found = walk(client, f"{url}?sort={sort}&limit=7")
+        assert len({r["event_id"] for r in found}) == len(found) == 233, sort
+        flags = [r["tsunami"] for r in found]
+        assert flags == sorted(flags, reverse=sort.startswith("-")), sort
+
+
+@pytest.mark.parametrize(
+    "query, wanted",
+    [
+        ("tsunami__gt=false", lambda r: r["tsunami"]),
+        ("tsunami__gte=true", lambda r: r["tsunami"]),
+        ("tsunami__gte=false", lambda r: True),
+        ("tsunami__lt=true", lambda r: not r["tsunami"]),
+        ("tsunami__lte=false", lambda r: not r["tsunami"]),
+        ("tsunami__lte=true", lambda r: True),
+        ("tsunami__gt=true", lambda r: False),
+    ],
+)
+def test_boolean_bounds_order_false_before_true(client, warned, query, wanted):
+    url = f"/api/v1/datasets/{warned}/records"
+    every = client.get(f"{url}?limit=10000").json()["records"]
+    response = client.get(f"{url}?{query}&limit=10000")
+    assert response.status_code == 200, response.text
+    assert response.json()["records"] == [r for r in every if wanted(r)]
