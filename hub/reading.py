@@ -65,6 +65,7 @@ class Download(NamedTuple):
     layout: records.Layout
     pages: Iterator[list[dict[str, Any]]]
     etag: str
+    total: int | None = None  # rows to send, when asked for
 
 
 class NotModified(Exception):
@@ -220,8 +221,10 @@ def stream_records(
     max_rows: int | None = None,
     variant: str = "",
     seen: Collection[str] = (),
+    total: bool = False,
 ) -> Download:
-    """Every record the caller may read, page by page (up to `cap`), for downloads.
+    """Every record the caller may read, page by page (up to `cap`), for downloads, with the
+    count of all matching ones when `total`.
 
     The grant, the first page and the access event happen now, so a refusal, a bad query, an
     unchanged version in `seen` (NotModified) or more than `max_rows` rows to send (TooLarge,
@@ -236,18 +239,21 @@ def stream_records(
     if _unchanged(tag, seen):
         record(engine, dataset, caller, given, rows=0, reason=f"{given.reason}; {UNCHANGED}")
         raise NotModified(tag)
-    if max_rows is not None and (cap is None or cap > max_rows):
+    # Counted for `total`, or when the download may pass max_rows (a cap within it cannot).
+    limit = max_rows if max_rows is not None and (cap is None or cap > max_rows) else None
+    counted = None
+    if total or limit is not None:
         counted = _count(session.connection(), shape, given, criteria, parsed)
-        if counted > max_rows:
-            record(
-                engine,
-                dataset,
-                caller,
-                given,
-                rows=0,
-                reason=f"{given.reason}; {counted} rows: too large",
-            )
-            raise TooLarge(counted, max_rows)
+    if limit is not None and counted is not None and counted > limit:
+        record(
+            engine,
+            dataset,
+            caller,
+            given,
+            rows=0,
+            reason=f"{given.reason}; {counted} rows: too large",
+        )
+        raise TooLarge(counted, limit)
     size = min(cap or STREAM_PAGE, STREAM_PAGE)
     first = _query(session.connection(), shape, given, criteria, parsed, size, cursor)
     record(engine, dataset, caller, given, rows=None if first.next_cursor else len(first.records))
@@ -272,7 +278,7 @@ def stream_records(
                     page.next_cursor,
                 )
 
-    return Download(shape, pages(), tag)
+    return Download(shape, pages(), tag, counted if total else None)
 
 
 def parse(shape: records.Layout, criteria: Criteria) -> Parsed:

@@ -103,7 +103,7 @@ def read_records(
     variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
     seen = etags.presented(request)
     try:
-        if format == "csv":
+        if format == "csv" and cap is None:  # a download, streamed: no page follows it
             download = reading.stream_records(
                 session,
                 dataset,
@@ -114,15 +114,12 @@ def read_records(
                 max_rows=get_settings().max_export_rows,
                 variant=variant,
                 seen=seen,
+                total=total,
             )
-            return StreamingResponse(
-                csv_lines(download.layout, download.pages),
-                media_type="text/csv; charset=utf-8",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{dataset_id}.csv"',
-                    **etags.caching(download.etag, shared),
-                },
-            )
+            headers = etags.caching(download.etag, shared)
+            if download.total is not None:
+                headers["X-Total-Count"] = str(download.total)
+            return csv_answer(dataset_id, csv_lines(download.layout, download.pages), headers)
         page = reading.read_records(
             session,
             dataset,
@@ -143,6 +140,10 @@ def read_records(
     headers = etags.caching(page.etag, shared)
     if page.total is not None:
         headers["X-Total-Count"] = str(page.total)
+    if following:  # the one place a CSV page can name its next; JSON's body says it too
+        headers["Link"] = f'<{following}>; rel="next"'
+    if format == "csv":  # a page (`limit`), as JSON's: its rows, total and next
+        return csv_answer(dataset_id, csv_lines(layout, iter([page.records])), headers)
     if format == "geojson":
         lon, lat = reading.coordinates(layout)
         if not (lon and lat):
@@ -228,6 +229,15 @@ def check_limit(limit: int | None) -> int | None:
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise HTTPException(400, f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
     return limit
+
+
+def csv_answer(dataset_id: str, lines: Iterator[str], headers: dict[str, str]) -> StreamingResponse:
+    """Records as a CSV attachment named after the dataset."""
+    return StreamingResponse(
+        lines,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{dataset_id}.csv"', **headers},
+    )
 
 
 def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:

@@ -464,6 +464,30 @@ def test_total_counts_every_matching_row_on_request_only(client):
     assert none == {"records": [], "next": None, "total": 0}
 
 
+def test_a_csv_page_carries_its_total_and_next_as_json_does(client, published):
+    url = f"{URL}?format=csv&limit=50&total=true&station_id=st-a,st-b"
+    first = client.get(url)
+    assert first.headers["X-Total-Count"] == str(2 * len(POLLUTANTS) * HOURS)
+    following = client.get(url.replace("format=csv", "format=json")).json()["next"]
+    assert (
+        first.headers["Link"] == f'<{following.replace("format=json", "format=csv")}>; rel="next"'
+    )
+    rows, response = [], first
+    while True:  # follow each page's Link to the end
+        rows += list(csv.DictReader(io.StringIO(response.text)))
+        if "Link" not in response.headers:
+            break
+        response = client.get(response.headers["Link"].removeprefix("<").split(">;")[0])
+        assert response.headers["X-Total-Count"] == first.headers["X-Total-Count"]
+    assert [key(r) for r in rows] == [key(r) for r in walk(client, url.replace("csv", "json"))]
+    assert len(rows) == 2 * len(POLLUTANTS) * HOURS == len({key(r) for r in rows})
+    whole = client.get(URL, params={"format": "csv", "total": "true"})  # one download: no next
+    assert whole.headers["X-Total-Count"] == str(published.valid_rows)
+    assert "Link" not in whole.headers
+    json_page = client.get(URL, params={"limit": 5})
+    assert json_page.headers["Link"] == f'<{json_page.json()["next"]}>; rel="next"'
+
+
 # --- personal rows: filters narrow inside the grant, never beyond it ----------------------------
 
 
