@@ -88,7 +88,8 @@ def log_batch(connection: Connection, batch: Published) -> int:
     statement = sa.select(table).where(table.c["_run"] == batch.run_id)
     if layout.time:
         if not alert:  # an alert stays news until it expires; alerts are few
-            statement = statement.where(table.c[layout.time] >= utcnow() - HORIZON)
+            horizon = records.time_bound(layout, utcnow() - HORIZON)  # a date field's too
+            statement = statement.where(table.c[layout.time] >= horizon)
         statement = statement.order_by(table.c[layout.time], table.c["_id"])
     elif not alert:
         return 0  # a list without times (stations, sites) changes: its dataset event says so

@@ -5,9 +5,10 @@ crises; nobody else but the producer's operators; every read in the access log."
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from crisisdata import (
     AREA_A,
     CELL_A,
@@ -28,8 +29,8 @@ from crisisdata import (
 from shapely.geometry import Point, shape
 from sqlmodel import Session, select
 
-from hub import access, crises, reading
-from hub.access import AccessDenied, Actor
+from hub import access, crises, reading, records
+from hub.access import AccessDenied, Actor, Zone
 from hub.crises import areas
 from hub.models import AccessEvent, Crisis, Dataset
 
@@ -193,3 +194,37 @@ def test_the_sql_test_agrees_with_shapely_on_random_points(engine):
     assert read_ids(engine, EVENTS, cell(CELL_A)) == expected
     zone = crises.zone_of(crises.active(engine)[0])
     assert {name for name, lon, lat in points if areas.covers(zone, lon, lat, None)} == expected
+
+
+@pytest.mark.parametrize("stored", ["date", "datetime"])
+def test_a_date_fields_day_is_in_a_window_as_its_midnight_utc(engine, stored):
+    """A crisis dataset whose time field is a date: its days are read as the records' `from`/`to`
+    read them (each day at its midnight UTC), never a day off as a text comparison made them."""
+    kind = sa.Date() if stored == "date" else sa.DateTime()
+    table = sa.Table(
+        f"zone_days_{stored}",
+        sa.MetaData(),
+        sa.Column("_id", sa.Integer, primary_key=True),
+        sa.Column("day", kind),
+        sa.Column("lon", sa.Float),
+        sa.Column("lat", sa.Float),
+    )
+    layout = records.Layout(table, {"day": "day"}, {"day": stored}, ["_id"], "day", "lon", "lat")
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    zone = Zone(
+        crisis="c",
+        cells=frozenset({"cell"}),
+        shape=areas.shape_text(square),
+        bbox=(0.0, 0.0, 1.0, 1.0),
+        start=datetime(2025, 1, 1, 10, tzinfo=UTC),  # the 1st's midnight is before it
+        end=datetime(2025, 1, 3, tzinfo=UTC),  # the 3rd's midnight is its end, outside
+    )
+    days = [date(2025, 1, d) for d in (1, 2, 3)]
+    with engine.begin() as connection:
+        table.create(connection)
+        values = [d if stored == "date" else datetime(d.year, d.month, d.day) for d in days]
+        connection.execute(table.insert(), [{"day": v, "lon": 0.5, "lat": 0.5} for v in values])
+        inside = areas.condition(layout, zone, connection.dialect.name)
+        found = connection.execute(sa.select(table.c.day).where(inside)).scalars().all()
+        table.drop(connection)
+    assert [str(day)[:10] for day in found] == ["2025-01-02"]

@@ -26,7 +26,6 @@ router = APIRouter()
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-CSV_PAGE = 5_000
 PARAMETERS = ("from", "to", "bbox", "limit", "cursor", "format", "sort", "total", "purpose")
 OPERATORS = "__gte, __gt, __lte, __lt, __ne, __null, __contains (and __eq)"
 FILTERS = (

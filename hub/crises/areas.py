@@ -140,7 +140,11 @@ def condition(layout: records.Layout, zone: Zone, dialect: str) -> sa.ColumnElem
     parts = [records.inside(layout, zone.bbox), _exact(layout, zone, dialect)]
     if layout.time:  # a table without times (a list of sites) is limited by area only
         time = table.c[layout.time]
-        parts += [time >= zone.start, time < zone.end]
+        # A date field's day counts as its midnight UTC, as the records' from/to read it.
+        parts += [
+            time >= records.time_bound(layout, zone.start),
+            time < records.time_bound(layout, zone.end),
+        ]
     return sa.and_(*parts)
 
 

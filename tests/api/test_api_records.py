@@ -23,8 +23,7 @@ from api.support import (
 )
 from sqlmodel import Session, select
 
-from hub import tokens
-from hub.api import records as records_api
+from hub import reading, tokens
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import PROJECT_ROOT
 from hub.models import AccessEvent, SubjectLink
@@ -179,7 +178,7 @@ def test_a_bad_format_is_refused(client):
 
 
 def test_csv_streams_every_matching_row_across_pages(client, published, monkeypatch):
-    monkeypatch.setattr(records_api, "CSV_PAGE", 10)  # force many pages from few rows
+    monkeypatch.setattr(reading, "STREAM_PAGE", 10)  # force many pages from few rows
     response = client.get(URL, params={"format": "csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -191,7 +190,7 @@ def test_csv_streams_every_matching_row_across_pages(client, published, monkeypa
 
 
 def test_csv_honours_filters_and_an_explicit_limit(client, monkeypatch):
-    monkeypatch.setattr(records_api, "CSV_PAGE", 4)
+    monkeypatch.setattr(reading, "STREAM_PAGE", 4)
     filtered = client.get(
         URL, params={"format": "csv", "bbox": CITY_BOX, "from": "2026-03-01T12:00:00Z"}
     )
@@ -289,7 +288,7 @@ def test_words_are_found_inside_fields_or_anywhere(client):
 
 
 def test_filters_combine_with_time_bbox_paging_and_every_format(client, monkeypatch):
-    monkeypatch.setattr(records_api, "CSV_PAGE", 5)
+    monkeypatch.setattr(reading, "STREAM_PAGE", 5)
     query = f"bbox={CITY_BOX}&from=2026-03-01T10:00:00Z&pollutant=no2&value__lte=13.5"
     found = walk(client, f"{URL}?{query}&limit=3")
     expected = [
@@ -384,7 +383,7 @@ def test_sorted_pages_with_ties_neither_skip_nor_repeat_rows(client, published, 
 
 
 def test_sort_combines_with_filters_and_csv(client, monkeypatch):
-    monkeypatch.setattr(records_api, "CSV_PAGE", 4)
+    monkeypatch.setattr(reading, "STREAM_PAGE", 4)
     paged = walk(client, f"{URL}?sort=-value&station_id=st-b&pollutant=pm25&limit=4")
     assert [r["value"] for r in paged] == sorted((r["value"] for r in paged), reverse=True)
     assert len(paged) == HOURS
