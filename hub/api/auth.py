@@ -164,9 +164,16 @@ def current_caller(request: Request, session: SessionDep) -> Caller:
         actor = authenticate_reader(request, session)
     except AuthError as refused:
         raise HTTPException(refused.status, refused.message, refused.headers) from None
-    # `?purpose=` (as a service reading personal records under a consent names it) or X-Purpose
-    purpose = (request.query_params.get("purpose") or request.headers.get("x-purpose", "")).strip()
-    return Caller(actor=actor, route=f"{request.method} {request.url.path}", purpose=purpose)
+    return Caller(
+        actor=actor, route=f"{request.method} {request.url.path}", purpose=declared_purpose(request)
+    )
+
+
+def declared_purpose(request: Request, given: str | None = None) -> str:
+    """What a caller reads for, as a service reading personal records under a consent names it:
+    `purpose=` (`given`: a CKAN action's parameter, else the query string's), else `X-Purpose`."""
+    named = request.query_params.get("purpose") if given is None else given
+    return (named or request.headers.get("x-purpose", "")).strip()
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -28,6 +28,7 @@ from hub.api.ckan.errors import (
 from hub.api.shapes import THEMES
 from hub.batches import Publisher
 from hub.models import Dataset, Organization
+from hub.reading import Caller
 
 LIST_MAX = 1000
 
@@ -39,6 +40,7 @@ class Call:
     session: Session
     base: str
     actor: Actor = ANONYMOUS
+    purpose: str = ""  # what the caller reads for (`purpose` or X-Purpose, as on /api/v1)
 
     def whole(self, dataset: Dataset) -> bool:
         """Whether the caller may see what is computed from all of a dataset's rows."""
@@ -345,7 +347,8 @@ def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
 def datastore_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """A records resource's rows: filters, limit (≤ 32 000), offset, fields, sort, include_total;
     only the rows the caller's grant opens, every read logged."""
-    return datastore.search(call.session, call.actor, data, "ckan datastore_search")
+    caller = Caller(actor=call.actor, route="ckan datastore_search", purpose=call.purpose)
+    return datastore.search(call.session, caller, data)
 
 
 @action

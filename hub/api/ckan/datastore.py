@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from sqlmodel import Session
 
 from hub import access, catalogue, reading, records, selection
-from hub.access import Actor
 from hub.api.ckan import packages
 from hub.api.ckan.errors import (
     NotAuthorized,
@@ -36,9 +35,9 @@ FORMATS = ("objects", "lists", "csv", "tsv")  # CKAN's records_format
 OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API's cursor
 
 
-def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> dict[str, Any]:
+def search(session: Session, caller: reading.Caller, data: dict[str, Any]) -> dict[str, Any]:
     """CKAN's datastore_search: resource_id, filters, q, limit, offset, fields, sort,
-    include_total."""
+    include_total; `purpose` as on /api/v1 (a service's consent names it)."""
     resource_id = require_text(data, "resource_id", "id")
     resource = session.get(Resource, resource_id)
     if resource is None or resource.kind != "records":
@@ -54,7 +53,6 @@ def search(session: Session, actor: Actor, data: dict[str, Any], route: str) -> 
     limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
     offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
     criteria = reading.Criteria(filters=_filters(data) + _words(data), sort=_sort(data))
-    caller = reading.Caller(actor=actor, route=route)
     counted = as_bool(data, "include_total", True)
     try:
         if offset == 0 or not limit:  # one read: the page and its total

@@ -19,10 +19,10 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from hub.api.auth import AuthError, authenticate
+from hub.api.auth import AuthError, authenticate, declared_purpose
 from hub.api.ckan.actions import ACTIONS, WRITE_ACTIONS, WRITES, Call
 from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
-from hub.api.ckan.errors import ActionError, NotAuthorized
+from hub.api.ckan.errors import ActionError, NotAuthorized, as_text
 from hub.api.ckan.replies import bare, envelope
 from hub.api.guards import base_url
 from hub.api.limits import BodyTooLarge
@@ -144,7 +144,8 @@ def answer(request: Request, name: str, readable: bool, data: dict[str, Any]) ->
                 f"the hub does not take {name} through the CKAN API (it takes "
                 f"{', '.join(sorted(WRITES))})"
             )
-        call = Call(session=session, base=base_url(request), actor=actor)
+        purpose = declared_purpose(request, as_text(data, "purpose"))
+        call = Call(session=session, base=base_url(request), actor=actor, purpose=purpose)
         return (ACTIONS.get(name) or WRITES[name])(call, data)
 
 
