@@ -12,6 +12,8 @@ import re
 
 from fastapi import Request, Response
 
+from hub.api.headers import PERSONAL
+
 VARY = "Authorization"
 _TAG = re.compile(r'(?:W/)?"[^"]*"|\*')
 
@@ -31,15 +33,14 @@ def matches(tag: str, seen: frozenset[str]) -> bool:
     return "*" in seen or tag.removeprefix("W/") in {t.removeprefix("W/") for t in seen}
 
 
-def caching(tag: str, shared: bool) -> dict[str, str]:
-    """The headers of an answer with an ETag; `shared`: anyone may read it (open data)."""
-    return {
-        "ETag": tag,
-        "Vary": VARY,
-        "Cache-Control": "no-cache" if shared else "private, no-cache",
-    }
+def caching(tag: str, shared: bool, personal: bool = False) -> dict[str, str]:
+    """The headers of an answer with an ETag; `shared`: anyone may read it (open data);
+    `personal`: it holds a data subject's rows, kept by no cache (a client may still send the
+    tag it holds)."""
+    rule = PERSONAL if personal else "no-cache" if shared else "private, no-cache"
+    return {"ETag": tag, "Vary": VARY, "Cache-Control": rule}
 
 
-def not_modified(tag: str, shared: bool) -> Response:
+def not_modified(tag: str, shared: bool, personal: bool = False) -> Response:
     """The 304 of a conditional read whose copy is current."""
-    return Response(status_code=304, headers=caching(tag, shared))
+    return Response(status_code=304, headers=caching(tag, shared, personal))

@@ -26,6 +26,7 @@ from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
+from hub.api.headers import PERSONAL
 from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature, web_url
 from hub.config import get_settings
 from hub.models import Dataset, Organization, as_utc
@@ -159,7 +160,10 @@ def export_package(
     return StreamingResponse(
         zipped(package, _stamp(dataset)),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{dataset_id}.zip"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{dataset_id}.zip"',
+            **({"Cache-Control": PERSONAL} if dataset.access == "personal" else {}),
+        },
     )
 
 

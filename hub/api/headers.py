@@ -36,6 +36,12 @@ DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 # session cookie. Answers can differ with them (counts, extents, restricted datasets in a
 # search or a DCAT page), so every dynamic answer names them in `Vary`.
 CALLER_HEADERS = ("Authorization", "Cookie")
+# Answers that may carry a data subject's rows, consents or access log stay out of every cache,
+# the browser's own disk included (`no-store`, as the UI's personal pages): a shared computer
+# or an app's HTTP cache must not keep a household's load curve. Routes of personal records
+# say so themselves (hub.api.etags); these paths always may.
+PERSONAL = "private, no-store"
+PERSONAL_PATHS = ("/api/v1/me", "/api/3/action/datastore_search", "/api/action/datastore_search")
 CKAN_PATHS = ("/api/3/", "/api/action/")
 STATIC_PATHS = ("/static/", "/docs-assets/")  # the same bytes for everyone
 COMMON = {
@@ -98,8 +104,8 @@ class SecurityHeaders:
 def vary_by_caller(headers: MutableHeaders, scope: Scope, path: str) -> None:
     """Name the caller's headers in `Vary`, so that a shared cache keeps one answer per caller,
     and keep an answer to a caller who showed credentials out of shared caches altogether
-    (`private`) unless its route said how it may be cached. Answers declared `public` are the
-    same for everyone."""
+    (`private`; out of every cache on the personal paths) unless its route said how it may be
+    cached. Answers declared `public` are the same for everyone."""
     cache = headers.get("cache-control", "")
     if "public" in cache:
         return
@@ -108,7 +114,12 @@ def vary_by_caller(headers: MutableHeaders, scope: Scope, path: str) -> None:
     known = {v.lower() for v in listed}
     headers["Vary"] = ", ".join(listed + [n for n in names if n.lower() not in known])
     if not cache and _shows_credentials(scope):
-        headers["Cache-Control"] = "private, no-cache"
+        headers["Cache-Control"] = PERSONAL if personal_path(path) else "private, no-cache"
+
+
+def personal_path(path: str) -> bool:
+    """Whether answers on `path` may carry personal data whatever the dataset."""
+    return path in PERSONAL_PATHS or path.startswith("/api/v1/me/")
 
 
 def _shows_credentials(scope: Scope) -> bool:

@@ -98,7 +98,7 @@ def read_records(
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
-    shared = dataset.access == "open"
+    shared, personal = dataset.access == "open", dataset.access == "personal"
     variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
     seen = etags.presented(request)
     try:
@@ -115,7 +115,7 @@ def read_records(
                 seen=seen,
                 total=total,
             )
-            headers = etags.caching(download.etag, shared)
+            headers = etags.caching(download.etag, shared, personal)
             if download.total is not None:
                 headers["X-Total-Count"] = str(download.total)
             return csv_answer(dataset_id, csv_lines(download.layout, download.pages), headers)
@@ -132,11 +132,11 @@ def read_records(
         )
         layout = reading.layout(session, dataset)
     except reading.NotModified as unchanged:
-        return etags.not_modified(unchanged.etag, shared)
+        return etags.not_modified(unchanged.etag, shared, personal)
     except READ_ERRORS as error:
         raise answer_to(error, unknown_parameter, "ask for fewer with limit, or narrow") from None
     following = page_url(request, cursor=page.next_cursor) if page.next_cursor else None
-    headers = etags.caching(page.etag, shared)
+    headers = etags.caching(page.etag, shared, personal)
     if page.total is not None:
         headers["X-Total-Count"] = str(page.total)
     if following:  # the one place a CSV page can name its next; JSON's body says it too

@@ -696,7 +696,7 @@ def test_callers_with_other_grants_never_share_an_etag(client, subjects, engine,
     bob_answer = client.get(url, headers={**bob, "If-None-Match": alice_tag})
     assert bob_answer.status_code == 200 and bob_answer.headers["ETag"] != alice_tag
     assert {r["subject_key"] for r in bob_answer.json()["records"]} == {keyed(BOB)}
-    assert bob_answer.headers["Cache-Control"] == "private, no-cache"
+    assert bob_answer.headers["Cache-Control"] == "private, no-store"
     # no token, no 304: the grant comes first
     assert client.get(url, headers={"If-None-Match": alice_tag}).status_code == 401
     assert client.get(url, headers={"If-None-Match": "*"}).status_code == 401

@@ -5,7 +5,14 @@ token or the session cookie is `private` unless its route said how it may be cac
 from __future__ import annotations
 
 import pytest
-from api.support import bearer
+from api.subjects import (
+    ALICE,
+    CURVES,
+    consent,
+    link,
+    world_fixture,  # noqa: F401 - the fixture
+)
+from api.support import bearer, client_for
 from ui.pagetext import sign_in
 
 
@@ -64,3 +71,40 @@ def test_static_files_and_declared_caching_are_left_alone(client, engine, publis
     # personal pages keep their own, stricter rule
     closed = client.get(f"/datasets/{published.closed['restricted']}/map.geojson", headers=member)
     assert closed.headers["cache-control"] == "private, no-store"
+
+
+def test_answers_carrying_personal_data_are_stored_by_no_cache(engine, world):
+    """A subject's rows, export, links, consents and access log, and a service's read of them,
+    are `no-store`: no browser or app cache keeps them on disk, as the UI's /me."""
+    with client_for(engine) as client:
+        alice, coach = world.headers["alice"], world.headers["coach"]
+        assert link(client, world, "alice", CURVES, ALICE).status_code == 201
+        assert consent(client, world, "alice", [CURVES]).status_code == 201
+        advice = "purpose=energy-saving-advice"
+        raw = {"Authorization": coach["Authorization"].split()[1]}
+        answers = [
+            client.get(f"/api/v1/datasets/{CURVES}/records?limit=1", headers=alice),
+            client.get(f"/api/v1/datasets/{CURVES}/records?format=csv", headers=alice),
+            client.get(f"/api/v1/datasets/{CURVES}/records?{advice}", headers=coach),
+            client.get(f"/api/v1/datasets/{CURVES}/datapackage.zip?{advice}", headers=coach),
+            client.get(
+                f"/api/3/action/datastore_search?resource_id={CURVES}-records&{advice}",
+                headers=raw,
+            ),
+            client.get("/api/v1/me", headers=alice),
+            client.get("/api/v1/me/consents", headers=alice),
+            client.get("/api/v1/me/access-log", headers=alice),
+            client.get("/api/v1/me/export", headers=alice),
+        ]
+        for answer in answers:
+            assert answer.status_code == 200, (answer.url, answer.text)
+            assert answer.headers["cache-control"] == "private, no-store", answer.url
+        # a 304 of personal rows says the same
+        tag = answers[0].headers["ETag"]
+        again = client.get(
+            f"/api/v1/datasets/{CURVES}/records?limit=1", headers={**alice, "If-None-Match": tag}
+        )
+        assert again.status_code == 304 and again.headers["cache-control"] == "private, no-store"
+        # the UI's session cookie on /api/v1/me is personal too
+        assert sign_in(client, alice["Authorization"].split()[1]).status_code == 303
+        assert client.get("/api/v1/me").headers["cache-control"] == "private, no-store"
