@@ -178,6 +178,15 @@ class ApiToken(SQLModel, table=True):
     service_id: str | None = Field(default=None, max_length=64)
 
 
+class SignIn(SQLModel, table=True):
+    """A catalogue session opened by proving a token: its cookie names it, and is good only
+    while the row lasts (signing out deletes it, revoking the token deletes its sign-ins)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    token_id: str = Field(max_length=32, index=True)
+    expires_at: datetime = Field(index=True)
+
+
 class AccessEvent(SQLModel, table=True):
     """One read (or refused read) of non-open data, chained to the previous entry by its hash."""
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from hub import signins
 from hub.access import ROLES, Actor
 from hub.keys import secret_key
 from hub.models import ApiToken, Service, as_utc, utcnow
@@ -185,17 +186,37 @@ def _principal(
 _ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-def revoke(session: Session, token_id: str) -> ApiToken:
-    """Revoke a token; it stops working on the next request."""
+def revoke(session: Session, token_id: str, *, account: str | None = None) -> ApiToken:
+    """Revoke a token, and end its catalogue sessions; it stops working on the next request.
+
+    The one path for the CLI (any token) and for a citizen (`account`: one of their own tokens
+    only; another's is unknown to them, as one that does not exist).
+    """
     row = session.get(ApiToken, token_id)
-    if row is None:
+    if row is None or (account is not None and not _speaks_for(row, account)):
         raise UnknownToken(f"no token {token_id!r}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
-        session.commit()
-        session.refresh(row)
+    signins.end_all(session, token_id)
+    session.commit()
+    session.refresh(row)
     return row
+
+
+def of_account(session: Session, account: str) -> list[ApiToken]:
+    """The tokens that speak for a citizen's account, newest first."""
+    mine = sa.or_(
+        col(ApiToken.account) == account,
+        sa.and_(col(ApiToken.account).is_(None), col(ApiToken.id) == account),
+    )
+    statement = select(ApiToken).where(ApiToken.role == "subject", mine)
+    return list(session.exec(statement.order_by(col(ApiToken.created_at).desc())).all())
+
+
+def _speaks_for(row: ApiToken, account: str) -> bool:
+    # a subject token from before accounts is its own account (as in _actor)
+    return row.role == "subject" and (row.account or row.id) == account
 
 
 def listing(session: Session) -> list[ApiToken]:

@@ -147,15 +147,11 @@ def authenticate_reader(request: Request, session: Session) -> Actor:
     if not actor.anonymous or request.method not in ("GET", "HEAD"):
         return actor
     # Imported here: the UI builds on the API (hub.ui.visitors imports this module).
-    from hub.ui.visitors import SESSION_COOKIE, session_of
+    from hub.ui.visitors import SESSION_COOKIE, signed_in
 
-    proven = session_of(request.cookies.get(SESSION_COOKIE))
-    if proven is None:
-        return actor
-    try:
-        return tokens.actor_of(session, proven[0])  # read again: a revoked token ends it
-    except tokens.InvalidToken:
-        return actor
+    # read again: signing out or revoking the token ends it
+    proven = signed_in(session, request.cookies.get(SESSION_COOKIE))
+    return actor if proven is None else proven[0]
 
 
 def current_caller(request: Request, session: SessionDep) -> Caller:

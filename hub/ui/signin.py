@@ -67,19 +67,43 @@ def sign_in(
     row = tokens.lookup(session, actor.id)
     expires = as_utc(row.expires_at).timestamp() if row and row.expires_at else None
     answer = RedirectResponse(safe_next(next, landing(actor)), status_code=303)
-    open_session(answer, request, actor.id, expires)
+    open_session(answer, request, session, actor.id, expires)
     return answer
 
 
 @router.post("/signout")
 def sign_out(
-    request: Request, visitor: VisitorDep, csrf: Annotated[str, Form(max_length=200)] = ""
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Close the session (a form with its CSRF token, so no other site can sign one out)."""
+    """End the session, server-side (a form with its CSRF token, so no other site can sign one
+    out)."""
     if not csrf_valid(visitor, csrf):
         return render(request, visitor, "signin.html", {"next": "", "error": "csrf"}, 400)
     answer = RedirectResponse("/", status_code=303)
-    close_session(answer, request)
+    close_session(answer, request, session)
+    return answer
+
+
+@router.post("/signout/revoke")
+def revoke_and_sign_out(
+    request: Request,
+    session: SessionDep,
+    visitor: VisitorDep,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Revoke the token a citizen signed in with (hub.tokens.revoke, as `hub token revoke`):
+    it stops working everywhere and its sessions end; then sign out."""
+    actor = visitor.actor
+    if not visitor.signed_in or not csrf_valid(visitor, csrf):
+        return render(request, visitor, "signin.html", {"next": "", "error": "csrf"}, 400)
+    if actor.role != "subject" or not actor.account:
+        return render(request, visitor, "mydata.html", {"state": "role"}, 403)
+    tokens.revoke(session, actor.id, account=actor.account)
+    answer = RedirectResponse("/", status_code=303)
+    close_session(answer, request, session)
     return answer
 
 

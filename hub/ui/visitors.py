@@ -1,10 +1,11 @@
 """Who is looking at a page: a signed session cookie from the sign-in form, or a bearer token.
 
-Signing in proves a token once; the session cookie then holds only the token's id, a CSRF token
-and an expiry, signed with a key derived from the hub's secret (`HttpOnly`, `SameSite=Lax`,
-`Secure` over HTTPS). Every page reads the token's row again, so revoking or expiring the token
-ends its sessions at once. Forms carry the CSRF token; a visitor not signed in gets one in a
-cookie of its own, so the sign-in form is protected too.
+Signing in proves a token once and opens a sign-in kept server-side (`hub.signins`); the session
+cookie then holds only the sign-in's id, a CSRF token and an expiry, signed with a key derived
+from the hub's secret (`HttpOnly`, `SameSite=Lax`, `Secure` over HTTPS). Every page reads the
+sign-in and the token's row again, so signing out, revoking or expiring the token ends the
+session at once, for every copy of its cookie. Forms carry the CSRF token; a visitor not signed
+in gets one in a cookie of its own, so the sign-in form is protected too.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
-from hub import tokens
+from hub import signins, tokens
 from hub.access import ANONYMOUS, Actor
 from hub.api.auth import AuthError, authenticate
 from hub.api.deps import SessionDep
@@ -70,26 +72,41 @@ def _unsign(value: str) -> dict[str, object] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def session_cookie(token_id: str, expires_at: float | None, now: float | None = None) -> str:
-    """A session's cookie value for a proven token."""
-    moment = time.time() if now is None else now
-    until = moment + SESSION_SECONDS
-    if expires_at is not None:
-        until = min(until, expires_at)
-    return _sign({"t": token_id, "c": secrets.token_urlsafe(24), "e": int(until)})
+def session_end(expires_at: float | None, now: float | None = None) -> int:
+    """When a session opened now ends: a working day, or sooner when its token expires."""
+    until = (time.time() if now is None else now) + SESSION_SECONDS
+    return int(until if expires_at is None else min(until, expires_at))
+
+
+def session_cookie(sign_in: str, until: int) -> str:
+    """A session's cookie value: its sign-in, a fresh CSRF token and its end."""
+    return _sign({"s": sign_in, "c": secrets.token_urlsafe(24), "e": until})
 
 
 def session_of(value: str | None, now: float | None = None) -> tuple[str, str] | None:
-    """(token id, CSRF token) of a valid, unexpired session cookie; None otherwise."""
+    """(sign-in id, CSRF token) of a genuine, unexpired session cookie; None otherwise."""
     payload = _unsign(value or "")
     if payload is None:
         return None
-    token_id, csrf, until = payload.get("t"), payload.get("c"), payload.get("e")
-    if not isinstance(token_id, str) or not isinstance(csrf, str) or not isinstance(until, int):
+    sign_in, csrf, until = payload.get("s"), payload.get("c"), payload.get("e")
+    if not isinstance(sign_in, str) or not isinstance(csrf, str) or not isinstance(until, int):
         return None
     if until <= (time.time() if now is None else now):
         return None
-    return token_id, csrf
+    return sign_in, csrf
+
+
+def signed_in(session: Session, cookie: str | None) -> tuple[Actor, str] | None:
+    """The actor and CSRF token of a session cookie whose sign-in is still open and whose token
+    still holds (both read again on every request); None otherwise."""
+    proven = session_of(cookie)
+    token_id = signins.token_of(session, proven[0]) if proven is not None else None
+    if proven is None or token_id is None:
+        return None
+    try:
+        return tokens.actor_of(session, token_id), proven[1]
+    except tokens.InvalidToken:
+        return None
 
 
 def visitor_of(request: Request, session: Session) -> Visitor:
@@ -101,15 +118,10 @@ def visitor_of(request: Request, session: Session) -> Visitor:
         bearer = ANONYMOUS  # a page answers, anonymously; the API says why a token is refused
     if not bearer.anonymous:
         return Visitor(Caller(actor=bearer, route=route), csrf="")
-    proven = session_of(request.cookies.get(SESSION_COOKIE))
+    proven = signed_in(session, request.cookies.get(SESSION_COOKIE))
     if proven is not None:
-        token_id, csrf = proven
-        try:
-            actor = tokens.actor_of(session, token_id)
-        except tokens.InvalidToken:
-            actor = ANONYMOUS
-        if not actor.anonymous:
-            return Visitor(Caller(actor=actor, route=route), csrf=csrf, signed_in=True)
+        actor, csrf = proven
+        return Visitor(Caller(actor=actor, route=route), csrf=csrf, signed_in=True)
     kept = request.cookies.get(CSRF_COOKIE, "")
     if len(kept) >= 32:
         return Visitor(Caller(actor=ANONYMOUS, route=route), csrf=kept)
@@ -153,12 +165,14 @@ def keep_csrf(response: Response, request: Request, visitor: Visitor) -> None:
 
 
 def open_session(
-    response: Response, request: Request, token_id: str, expires: float | None
+    response: Response, request: Request, session: Session, token_id: str, expires: float | None
 ) -> None:
-    """Sign a visitor in: the session cookie."""
+    """Sign a visitor in: a sign-in, and the session cookie naming it."""
+    until = session_end(expires)
+    sign_in = signins.start(session, token_id, datetime.fromtimestamp(until, UTC))
     response.set_cookie(
         SESSION_COOKIE,
-        session_cookie(token_id, expires),
+        session_cookie(sign_in, until),
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="lax",
@@ -167,8 +181,11 @@ def open_session(
     )
 
 
-def close_session(response: Response, request: Request) -> None:
-    """Sign a visitor out: the session cookie goes."""
+def close_session(response: Response, request: Request, session: Session) -> None:
+    """Sign a visitor out: the sign-in ends (every copy of the cookie with it), the cookie goes."""
+    proven = session_of(request.cookies.get(SESSION_COOKIE))
+    if proven is not None:
+        signins.end(session, proven[0])
     response.delete_cookie(
         SESSION_COOKIE, httponly=True, samesite="lax", secure=secure(request), path="/"
     )

@@ -9,7 +9,7 @@ from api.support import client_for
 from pagetext import form_token, page, sign_in
 from sqlmodel import Session
 
-from hub import tokens
+from hub import signins, tokens
 from hub.ui import visitors
 from hub.ui.signin import safe_next
 
@@ -83,24 +83,45 @@ def test_revoking_the_token_ends_its_sessions_at_once(engine, client):
 
 def test_a_session_ends_with_its_token(engine):
     soon = datetime.now(UTC) + timedelta(minutes=5)
-    row = issue(engine, "operator", "atmo-demo", expires=soon).row
-    value = visitors.session_cookie(row.id, soon.timestamp())
+    value = visitors.session_cookie("a-sign-in", visitors.session_end(soon.timestamp()))
     assert visitors.session_of(value) is not None
     assert visitors.session_of(value, now=soon.timestamp() + 1) is None
-    lasting = visitors.session_cookie(row.id, None, now=time.time())
+    lasting = visitors.session_cookie("a-sign-in", visitors.session_end(None, now=time.time()))
     assert visitors.session_of(lasting, now=time.time() + visitors.SESSION_SECONDS + 1) is None
 
 
 def test_forged_and_tampered_session_cookies_are_anonymous(engine, published):
     issued = issue(engine, "operator", "atmo-demo")
-    genuine = visitors.session_cookie(issued.row.id, None)
+    until = visitors.session_end(None)
+    with Session(engine) as session:
+        genuine = visitors.session_cookie(signins.start(session, issued.row.id, far()), until)
     body, mac = genuine.rsplit(".", 1)
     other = issue(engine, "admin")
-    swapped = visitors.session_cookie(other.row.id, None).rsplit(".", 1)[0] + "." + mac
+    with Session(engine) as session:
+        theirs = visitors.session_cookie(signins.start(session, other.row.id, far()), until)
+    swapped = theirs.rsplit(".", 1)[0] + "." + mac
     for forged in (f"{body}.{'0' * 64}", swapped, "garbage", f"{body}."):
         with client_for(engine) as client:
             client.cookies.set(visitors.SESSION_COOKIE, forged)
             assert "Signed in as" not in page(client, "/").words
+
+
+def far() -> datetime:
+    return datetime.now(UTC) + timedelta(hours=1)
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(engine, client):
+    issued = issue(engine, "agency", "metropole-civil-protection")
+    sign_in(client, issued.token)
+    copied = client.cookies[visitors.SESSION_COOKIE]  # a shared computer, a proxy's log …
+    home = client.get("/", headers={"Accept-Language": "en"})
+    assert client.post("/signout", data={"csrf": form_token(home.text)}).status_code == 200
+    with client_for(engine) as other:
+        other.cookies.set(visitors.SESSION_COOKIE, copied)
+        assert "Signed in as" not in page(other, "/").words
+    # the token itself still works, and signing in again opens a new session
+    assert sign_in(client, issued.token).status_code == 303
+    assert "Signed in as" in page(client, "/").words
 
 
 def test_sign_in_goes_back_only_to_local_pages():
