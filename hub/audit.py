@@ -7,8 +7,10 @@ The database also refuses UPDATE and DELETE on the table (triggers in migration 
 A read of personal rows also says whose rows it covered, so that each data subject finds every
 read of theirs: `*` for a read of every row (each subject of the dataset counts it), else the
 root of a Merkle tree over the pseudonyms of its grant, salted with the entry's `prev_hash`. The
-root is chained; the pseudonyms are kept beside it. A subject checks their entry with its fields
-and a proof of their pseudonym's place under the root, without seeing anyone else's.
+root is chained; the pseudonyms are kept beside it. When the read counted each subject's rows, a
+leaf holds the count too, so each subject learns (and can check) how many of their own rows it
+took, and nobody else's. A subject checks their entry with its fields and a proof of their
+pseudonym's place under the root, without seeing anyone else's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +78,8 @@ class Entry:
     rows: int | None = None
     subjects: tuple[str, ...] = ()  # the pseudonyms whose rows a read of personal data covered
     every_subject: bool = False  # a read of every row of a personal dataset
+    # rows the read took of each subject it named (pseudonym -> rows); empty: not counted
+    counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,11 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
         )
         listed = sorted(set(entry.subjects))
         fields: dict[str, Any] = {
-            **{k: v for k, v in entry.__dict__.items() if k not in ("subjects", "every_subject")},
+            **{
+                k: v
+                for k, v in entry.__dict__.items()
+                if k not in ("subjects", "every_subject", "counts")
+            },
             "at": utcnow(),
             "id": head[0] + 1 if head else 1,
             "prev_hash": head[1] if head else GENESIS,
@@ -160,7 +168,7 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
         fields["subjects"] = (
             EVERY_SUBJECT
             if entry.every_subject
-            else subjects_root(fields["prev_hash"], listed)
+            else subjects_root(fields["prev_hash"], listed, entry.counts)
             if listed
             else ""
         )
@@ -172,7 +180,12 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
                 connection.execute(
                     _INDEX,
                     [
-                        {"pseudonym": p, "dataset_id": entry.dataset_id, "event_id": fields["id"]}
+                        {
+                            "pseudonym": p,
+                            "dataset_id": entry.dataset_id,
+                            "event_id": fields["id"],
+                            "rows": entry.counts.get(p),
+                        }
                         for p in listed
                     ],
                 )
@@ -258,19 +271,23 @@ def entries(
     return list(session.exec(statement.order_by(col(AccessEvent.id)).limit(limit)).all())
 
 
-def subjects_root(salt: str, pseudonyms: list[str]) -> str:
-    """The Merkle root over `pseudonyms`, each leaf salted with `salt` (the entry's prev_hash,
-    so that the same subject's leaves cannot be matched across entries)."""
-    level = sorted(_leaf(salt, pseudonym) for pseudonym in set(pseudonyms))
+def subjects_root(salt: str, pseudonyms: list[str], counts: Mapping[str, int] | None = None) -> str:
+    """The Merkle root over `pseudonyms` (with the rows of each in `counts`, when counted), each
+    leaf salted with `salt` (the entry's prev_hash, so that the same subject's leaves cannot be
+    matched across entries)."""
+    level = sorted(_leaf(salt, p, (counts or {}).get(p)) for p in set(pseudonyms))
     while len(level) > 1:
         level = _up(level)
     return level[0]
 
 
-def subjects_proof(salt: str, pseudonyms: list[str], pseudonym: str) -> list[str]:
+def subjects_proof(
+    salt: str, pseudonyms: list[str], pseudonym: str, counts: Mapping[str, int] | None = None
+) -> list[str]:
     """The sibling hashes from `pseudonym`'s leaf up to the root (see `includes`)."""
-    level = sorted(_leaf(salt, p) for p in set(pseudonyms))
-    mine = _leaf(salt, pseudonym)
+    counted = counts or {}
+    level = sorted(_leaf(salt, p, counted.get(p)) for p in set(pseudonyms))
+    mine = _leaf(salt, pseudonym, counted.get(pseudonym))
     if mine not in level:
         raise ValueError("that pseudonym is not among the entry's subjects")
     proof = []
@@ -284,16 +301,20 @@ def subjects_proof(salt: str, pseudonyms: list[str], pseudonym: str) -> list[str
     return proof
 
 
-def includes(root: str, salt: str, pseudonym: str, proof: list[str]) -> bool:
-    """Whether `proof` places `pseudonym` under `root`: what a subject checks of their entry."""
-    digest = _leaf(salt, pseudonym)
+def includes(
+    root: str, salt: str, pseudonym: str, proof: list[str], rows: int | None = None
+) -> bool:
+    """Whether `proof` places `pseudonym` (with `rows` of theirs, when the read counted them)
+    under `root`: what a subject checks of their entry."""
+    digest = _leaf(salt, pseudonym, rows)
     for sibling in proof:
         digest = _node(digest, sibling)
     return digest == root
 
 
-def _leaf(salt: str, pseudonym: str) -> str:
-    return hashlib.sha256(f"leaf\n{salt}\n{pseudonym}".encode()).hexdigest()
+def _leaf(salt: str, pseudonym: str, rows: int | None = None) -> str:
+    counted = "" if rows is None else f"\n{rows}"  # entries that counted no rows hash as before
+    return hashlib.sha256(f"leaf\n{salt}\n{pseudonym}{counted}".encode()).hexdigest()
 
 
 def _node(left: str, right: str) -> str:

@@ -227,6 +227,7 @@ class AccessSubject(SQLModel, table=True):
     pseudonym: str = Field(primary_key=True, max_length=64)
     dataset_id: str = Field(primary_key=True, max_length=100)
     event_id: int = Field(primary_key=True, foreign_key="accessevent.id")
+    rows: int | None = None  # of this subject's rows, the read took (None: not counted)
 
 
 class Service(SQLModel, table=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,13 +119,23 @@ def record(
     outcome: str = "granted",
     rows: int | None = None,
     reason: str = "",
-) -> None:
-    """Append the access event of a read of non-open data (open data is nobody's secret)."""
+    sent: Collection[dict[str, Any]] | None = None,
+    shape: records.Layout | None = None,
+    counts: Counter[str] | None = None,
+) -> audit.Written | None:
+    """Append the access event of a read of non-open data (open data is nobody's secret).
+
+    A read of named subjects' rows says how many of each it took: counted from the rows `sent`
+    (of the record table `shape`), or given as `counts` (a download, counted as it streamed).
+    """
     if dataset.access == "open":
-        return
+        return None
     actor = caller.actor
     personal = dataset.access == "personal" and outcome == "granted"
-    audit.append(
+    named = personal and given.scope == "subjects"
+    if named and counts is None and sent is not None and shape is not None:
+        counts = subject_counts(shape, sent)
+    return audit.append(
         engine,
         audit.Entry(
             actor_id=actor.id,
@@ -139,10 +150,18 @@ def record(
             purpose=caller.purpose[:200],
             rows=rows,
             # whose rows it covered: the grant's subjects, or every subject of the dataset
-            subjects=tuple(given.subjects) if personal and given.scope == "subjects" else (),
+            subjects=tuple(given.subjects) if named else (),
             every_subject=personal and given.whole,
+            counts={p: counts[p] for p in given.subjects} if named and counts is not None else {},
         ),
     )
+
+
+def subject_counts(shape: records.Layout, rows: Collection[dict[str, Any]]) -> Counter[str]:
+    """How many of `rows` each subject holds (pseudonym -> rows)."""
+    fields = {column: field for field, column in shape.columns.items()}
+    name = fields.get(shape.subject or "")
+    return Counter(str(row[name]) for row in rows if row.get(name)) if name else Counter()
 
 
 def condition(layout: records.Layout, given: Grant, dialect: str) -> sa.ColumnElement[bool] | None:
@@ -203,7 +222,7 @@ def read_records(
     connection = session.connection()
     page = _query(connection, shape, given, criteria, parsed, limit, cursor)
     counted = _count(connection, shape, given, criteria, parsed) if total else None
-    record(engine, dataset, caller, given, rows=len(page.records))
+    record(engine, dataset, caller, given, rows=len(page.records), sent=page.records, shape=shape)
     return records.Page(page.records, page.next_cursor, counted, tag)
 
 
@@ -229,7 +248,8 @@ def stream_records(
     The grant, the first page and the access event happen now, so a refusal, a bad query, an
     unchanged version in `seen` (NotModified) or more than `max_rows` rows to send (TooLarge,
     counted inside the grant) is an error before any byte is sent; later pages each use a fresh
-    connection.
+    connection. A download of more than one page is logged again when it ends (or is cut
+    short), with the rows it sent of each subject: only then are they known.
     """
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
@@ -256,27 +276,37 @@ def stream_records(
         raise TooLarge(counted, limit)
     size = min(cap or STREAM_PAGE, STREAM_PAGE)
     first = _query(session.connection(), shape, given, criteria, parsed, size, cursor)
-    record(engine, dataset, caller, given, rows=None if first.next_cursor else len(first.records))
+    if not first.next_cursor:  # one page: its count is known now
+        rows = first.records if cap is None else first.records[:cap]
+        record(engine, dataset, caller, given, rows=len(rows), sent=rows, shape=shape)
+        return Download(shape, iter([rows]), tag)
+    opened = record(engine, dataset, caller, given)
 
     def pages() -> Iterator[list[dict[str, Any]]]:
-        page, sent = first, 0
-        while True:
-            rows = page.records if cap is None else page.records[: cap - sent]
-            yield rows
-            sent += len(rows)
-            if not page.next_cursor or (cap is not None and sent >= cap):
-                return
-            # A connection per page: a long download must not pin one read transaction.
-            with engine.connect() as connection:
-                page = _query(
-                    connection,
-                    shape,
-                    given,
-                    criteria,
-                    parsed,
-                    STREAM_PAGE if cap is None else min(STREAM_PAGE, cap - sent),
-                    page.next_cursor,
-                )
+        page, sent, counts = first, 0, Counter[str]()
+        try:
+            while True:
+                rows = page.records if cap is None else page.records[: cap - sent]
+                counts.update(subject_counts(shape, rows))  # one count per subject, no rows kept
+                sent += len(rows)
+                yield rows
+                if not page.next_cursor or (cap is not None and sent >= cap):
+                    return
+                # A connection per page: a long download must not pin one read transaction.
+                with engine.connect() as connection:
+                    page = _query(
+                        connection,
+                        shape,
+                        given,
+                        criteria,
+                        parsed,
+                        STREAM_PAGE if cap is None else min(STREAM_PAGE, cap - sent),
+                        page.next_cursor,
+                    )
+        finally:
+            ended = f"download of entry {opened.id} ended" if opened else "download ended"
+            reason = f"{given.reason}; {ended}: {sent} rows sent"
+            record(engine, dataset, caller, given, rows=sent, reason=reason, counts=counts)
 
     return Download(shape, pages(), tag, counted if total else None)
 
@@ -341,7 +371,7 @@ def read_latest(
     rows = records.latest(
         connection, shape, limit, condition(shape, given, connection.dialect.name)
     )
-    record(engine, dataset, caller, given, rows=len(rows))
+    record(engine, dataset, caller, given, rows=len(rows), sent=rows, shape=shape)
     return rows
 
 
@@ -364,7 +394,7 @@ def read_latest_of_each_series(
         rows = records.latest_of_each_series(connection, shape, within, max_series, walk)
     else:
         rows = records.latest(connection, shape, max_series, within)
-    record(engine, dataset, caller, given, rows=len(rows))
+    record(engine, dataset, caller, given, rows=len(rows), sent=rows, shape=shape)
     return rows
 
 

@@ -94,6 +94,14 @@ class ConsentIn(BaseModel):
     )
 
 
+class CoveredOut(BaseModel):
+    """One of the subject's pseudonyms a read named."""
+
+    pseudonym: str
+    rows: int | None = Field(description="of its rows, the read took (null: not counted)")
+    proof: list[str] = Field(description="its Merkle proof under the entry's `subjects`")
+
+
 class SubjectEntry(BaseModel):
     """One read of the subject's rows, with every chained field to check its hash."""
 
@@ -108,12 +116,17 @@ class SubjectEntry(BaseModel):
     outcome: str
     scope: str
     purpose: str
-    rows: int | None = Field(description="rows the read sent, everyone's if it read all")
+    rows: int | None = Field(
+        description="rows the read sent, everyone's (null: a download, counted in the entry "
+        "logged when it ends)"
+    )
+    your_rows: int | None = Field(description="of your rows, the read took (null: not counted)")
     route: str
     reason: str
     subjects: str = Field(description="`*` (every subject) or the Merkle root of the subjects")
-    pseudonym: str | None = Field(description="your pseudonym the read named")
-    proof: list[str] | None = Field(description="your pseudonym's Merkle proof")
+    pseudonym: str | None = Field(description="your (first) pseudonym the read named")
+    proof: list[str] | None = Field(description="that pseudonym's Merkle proof")
+    covered: list[CoveredOut] = Field(description="each of your pseudonyms the read named")
     prev_hash: str
     hash: str
 
@@ -404,11 +417,15 @@ def subject_entry(seen: history.Seen) -> SubjectEntry:
         scope=event.scope,
         purpose=event.purpose,
         rows=event.rows,
+        your_rows=seen.rows,
         route=event.route,
         reason=event.reason,
         subjects=event.subjects,
         pseudonym=seen.pseudonym,
         proof=seen.proof,
+        covered=[
+            CoveredOut(pseudonym=c.pseudonym, rows=c.rows, proof=c.proof) for c in seen.covered
+        ],
         prev_hash=event.prev_hash,
         hash=event.hash,
     )

@@ -51,7 +51,8 @@ LOG_FIELDS = [
     ("outcome", "string", "granted"),
     ("scope", "string", "all, or subjects"),
     ("purpose", "string", "the purpose the reader declared"),
-    ("rows", "integer", "rows sent (everyone's for a read of all rows; empty: streamed)"),
+    ("rows", "integer", "rows sent, everyone's (empty: a download, counted when it ended)"),
+    ("your_rows", "integer", "of your rows, the read took (empty: not counted)"),
     ("route", "string", "the route that read"),
     ("reason", "string", "why it was granted"),
     ("subjects", "string", "* (every subject) or the Merkle root of the subjects read"),
@@ -220,6 +221,7 @@ def _log_row(seen: history.Seen) -> dict[str, Any]:
         **{f: getattr(event, f) for f, _, _ in LOG_FIELDS if hasattr(event, f)},
         "at": as_utc(event.at).isoformat(timespec="microseconds"),
         "who": seen.who,
+        "your_rows": seen.rows,
         "pseudonym": seen.pseudonym,
         "proof": " ".join(seen.proof) if seen.proof else None,
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from hub import audit
-from hub.models import AccessEvent, ApiToken, Service
+from hub.models import AccessEvent, AccessSubject, ApiToken, Service
 from hub.selfdata import links
 
 HOW_TO_VERIFY = (
@@ -26,8 +26,21 @@ HOW_TO_VERIFY = (
     "chain. When `subjects` is `*`, the read covered every row of the dataset. Otherwise it is "
     "a Merkle root: start from leaf = SHA-256 of 'leaf\\n' + prev_hash + '\\n' + your pseudonym, "
     "then for each hash h of `proof`, node = SHA-256 of 'node\\n' + the two hex digests in "
-    "sorted order concatenated; the last node must equal `subjects`."
+    "sorted order concatenated; the last node must equal `subjects`. When the read counted your "
+    "rows (`covered[].rows` is a number), the leaf is SHA-256 of 'leaf\\n' + prev_hash + '\\n' + "
+    "your pseudonym + '\\n' + that number, so the count is chained too. A download logs a second "
+    "entry when it ends, with the rows it sent."
 )
+
+
+@dataclass(frozen=True)
+class Covered:
+    """One of the subject's pseudonyms a read named: how many of its rows it took (None: not
+    counted), and its Merkle proof under the entry's `subjects`."""
+
+    pseudonym: str
+    rows: int | None
+    proof: list[str]
 
 
 @dataclass(frozen=True)
@@ -36,8 +49,23 @@ class Seen:
 
     event: AccessEvent
     who: str
-    pseudonym: str | None  # which of the subject's pseudonyms it named; None: every subject
-    proof: list[str] | None  # the pseudonym's Merkle proof under the entry's `subjects`
+    covered: list[Covered]  # each of the subject's pseudonyms it named; none: every subject
+
+    @property
+    def pseudonym(self) -> str | None:
+        """The first of the subject's pseudonyms it named (None: every subject)."""
+        return self.covered[0].pseudonym if self.covered else None
+
+    @property
+    def proof(self) -> list[str] | None:
+        """That pseudonym's Merkle proof."""
+        return self.covered[0].proof if self.covered else None
+
+    @property
+    def rows(self) -> int | None:
+        """How many of the subject's rows the read took, when it counted them."""
+        counted = [c.rows for c in self.covered if c.rows is not None]
+        return sum(counted) if counted else None
 
 
 def entries(
@@ -83,17 +111,34 @@ def seen_as(
 ) -> list[Seen]:
     """Log entries as the account sees them: who read, and the proof of its pseudonym."""
     names = _names(session, found)
+    counts = _counts(session, found)
     seen = []
     for event in found:
-        mine = sorted(held.get(event.dataset_id, set()) & set(audit.listed_subjects(event)))
-        pseudonym = mine[0] if mine and event.subjects != audit.EVERY_SUBJECT else None
-        proof = (
-            audit.subjects_proof(event.prev_hash, audit.listed_subjects(event), pseudonym)
-            if pseudonym
-            else None
-        )
-        seen.append(Seen(event, _who(event, account, names), pseudonym, proof))
+        listed = audit.listed_subjects(event)
+        counted = counts.get(event.id or 0, {})
+        mine = sorted(held.get(event.dataset_id, set()) & set(listed))
+        covered = [
+            Covered(p, counted.get(p), audit.subjects_proof(event.prev_hash, listed, p, counted))
+            for p in (mine if event.subjects != audit.EVERY_SUBJECT else [])
+        ]
+        seen.append(Seen(event, _who(event, account, names), covered))
     return seen
+
+
+def _counts(session: Session, found: list[AccessEvent]) -> dict[int, dict[str, int]]:
+    """The rows each entry took of each subject it named, where it counted them."""
+    ids = [e.id for e in found if e.subject_list]
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(AccessSubject.event_id, AccessSubject.pseudonym, AccessSubject.rows).where(
+            col(AccessSubject.event_id).in_(ids), col(AccessSubject.rows).is_not(None)
+        )
+    ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for event_id, pseudonym, taken in rows:
+        counts.setdefault(event_id, {})[pseudonym] = taken or 0
+    return counts
 
 
 def _names(session: Session, found: list[AccessEvent]) -> dict[str, tuple[str, str]]:

@@ -62,11 +62,15 @@ def test_the_subject_sees_every_read_of_their_rows_and_can_check_each(client, wo
         if entry["subjects"] == audit.EVERY_SUBJECT:
             assert entry["pseudonym"] is None and entry["proof"] is None
         else:
-            assert entry["pseudonym"] == mine
-            assert audit.includes(entry["subjects"], entry["prev_hash"], mine, entry["proof"])
+            assert entry["pseudonym"] == mine and entry["your_rows"] == 6
+            (covered,) = entry["covered"]
+            assert (covered["pseudonym"], covered["rows"]) == (mine, 6)
+            assert audit.includes(entry["subjects"], entry["prev_hash"], mine, entry["proof"], 6)
+            # the count is chained: another one does not check
+            assert not audit.includes(entry["subjects"], entry["prev_hash"], mine, entry["proof"])
             # the proof is Alice's alone: it does not place Bob's pseudonym
             assert not audit.includes(
-                entry["subjects"], entry["prev_hash"], world.of(GRID, BOB), entry["proof"]
+                entry["subjects"], entry["prev_hash"], world.of(GRID, BOB), entry["proof"], 6
             )
     assert log["entries"][1]["purpose"] == "energy-saving-advice"
     assert log["entries"][0]["rows"] == 6
