@@ -279,7 +279,7 @@ def stream_records(
     if not first.next_cursor:  # one page: its count is known now
         rows = first.records if cap is None else first.records[:cap]
         record(engine, dataset, caller, given, rows=len(rows), sent=rows, shape=shape)
-        return Download(shape, iter([rows]), tag)
+        return Download(shape, iter([rows]), tag, counted if total else None)
     opened = record(engine, dataset, caller, given)
 
     def pages() -> Iterator[list[dict[str, Any]]]:
