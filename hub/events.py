@@ -142,15 +142,16 @@ def _field_of(layout: records.Layout, column: str | None) -> str | None:
 
 
 def geometry_of(record: dict[str, Any], layout: records.Layout) -> dict[str, Any] | None:
-    """A record's GeoJSON geometry: its own (an alert's area), else its point."""
-    area = record.get("area")
-    if isinstance(area, str) and area.startswith("{"):
+    """A record's GeoJSON geometry: its schema's geometry field (an alert's area), else its
+    point. The feed and the GeoJSON records both draw a record with this."""
+    shape = record.get(_field_of(layout, layout.geometry) or "")
+    if isinstance(shape, str) and shape.startswith("{"):  # as a row read as text holds it
         try:
-            area = json.loads(area)
+            shape = json.loads(shape)
         except ValueError:
-            area = None
-    if isinstance(area, dict) and area.get("type"):
-        return area
+            shape = None
+    if isinstance(shape, dict) and shape.get("type"):
+        return shape
     lon, lat = (record.get(_field_of(layout, c) or "") for c in (layout.lon, layout.lat))
     if isinstance(lon, int | float) and isinstance(lat, int | float):
         return {"type": "Point", "coordinates": [lon, lat]}

@@ -65,6 +65,7 @@ class Layout:
     lon: str | None
     lat: str | None
     subject: str | None = None  # column of the pseudonymous subject key of personal rows
+    geometry: str | None = None  # column of the GeoJSON field the schema names (`hub.geometry`)
 
 
 def table_name_for(dataset_id: str) -> str:
@@ -131,7 +132,8 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         # one household among a year of a thousand is a seek, not a walk through its key index.
         ordered = _ordering(table.c[time_col], descending=False)
         sa.Index(f"{table_name}_subject", table.c[subject_col], ordered, table.c["_id"])
-    return Layout(table, columns, types, key, time_col, lon_col, lat_col, subject_col)
+    geometry_col = columns.get(hub.get("geometry", ""))
+    return Layout(table, columns, types, key, time_col, lon_col, lat_col, subject_col, geometry_col)
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
@@ -961,6 +963,14 @@ def _instant(value: datetime | str) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+def _geojson(value: str) -> Any:
+    """A GeoJSON cell, stored as its JSON text, as the object it is (text that is no JSON as is)."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 # Readers of the values of a type's column (None: taken as stored). Any other type is stored as
 # text, but goes through `_json_value`, as before.
 _READERS: dict[str, Callable[[Any], Any] | None] = {
@@ -972,6 +982,7 @@ _READERS: dict[str, Callable[[Any], Any] | None] = {
     "datetime": _instant,
     "date": date.isoformat,
     "time": time.isoformat,
+    "geojson": _geojson,
 }
 
 

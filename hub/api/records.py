@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, geo, reading, records, selection
+from hub import access, catalogue, events, geo, reading, records, selection
 from hub.api import etags
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
@@ -144,12 +144,11 @@ def read_records(
     if format == "csv":  # a page (`limit`), as JSON's: its rows, total and next
         return csv_answer(dataset_id, csv_lines(layout, iter([page.records])), headers)
     if format == "geojson":
-        lon, lat = reading.coordinates(layout)
-        if not (lon and lat):
+        if not located(layout):
             raise HTTPException(
                 400, f"dataset {dataset_id!r} has no coordinates: ask for format=json or format=csv"
             )
-        collection = to_feature_collection(page.records, lon, lat, following)
+        collection = to_feature_collection(page.records, layout, following)
         if page.total is not None:
             collection["total"] = page.total
         return JSONResponse(collection, media_type="application/geo+json", headers=headers)
@@ -242,8 +241,9 @@ def csv_answer(dataset_id: str, lines: Iterator[str], headers: dict[str, str]) -
 def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
     """The header, then every page of records, as CSV."""
     yield to_csv_lines([list(layout.columns)])
-    # The csv module writes None as an empty cell itself: only booleans need spelling out.
-    spelled = any(layout.types[field] == "boolean" for field in layout.columns)
+    # The csv module writes None as an empty cell itself: only booleans and GeoJSON (read as
+    # objects) need spelling out.
+    spelled = any(layout.types[field] in ("boolean", "geojson") for field in layout.columns)
     for rows in pages:
         if spelled:
             yield to_csv_lines([[csv_value(v) for v in r.values()] for r in rows])
@@ -252,11 +252,13 @@ def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> 
 
 
 def csv_value(value: Any) -> Any:
-    """A record value as CSV text: empty for null, lower-case booleans."""
+    """A record value as CSV text: empty for null, lower-case booleans, objects as JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return value
 
 
@@ -267,19 +269,25 @@ def to_csv_lines(rows: Iterable[Iterable[Any]]) -> str:
     return buffer.getvalue()
 
 
+def located(layout: records.Layout) -> bool:
+    """Whether a record table's rows have a place: a geometry field, or longitude and latitude."""
+    lon, lat = reading.coordinates(layout)
+    return bool(layout.geometry or (lon and lat))
+
+
 def to_feature_collection(
-    rows: list[dict[str, Any]], lon: str, lat: str, following: str | None
+    rows: list[dict[str, Any]], layout: records.Layout, following: str | None
 ) -> dict[str, Any]:
-    """Records as a GeoJSON FeatureCollection of Points; `next` is a foreign member."""
+    """Records as a GeoJSON FeatureCollection, each drawn as the feed draws it (its schema's
+    geometry field, else its point); `next` is a foreign member."""
+    # The geometry field is the Feature's geometry, not repeated among its properties (as OGR
+    # writes a layer): a warning's polygon would otherwise be sent twice.
+    drawn = next((f for f, c in layout.columns.items() if c == layout.geometry), None)
     features = [
         {
             "type": "Feature",
-            "geometry": (
-                {"type": "Point", "coordinates": [r[lon], r[lat]]}
-                if r.get(lon) is not None and r.get(lat) is not None
-                else None
-            ),
-            "properties": r,
+            "geometry": events.geometry_of(r, layout),
+            "properties": {k: v for k, v in r.items() if k != drawn} if drawn else r,
         }
         for r in rows
     ]
