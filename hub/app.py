@@ -27,6 +27,7 @@ from hub.api.crises import router as crises_router
 from hub.api.dcat import routes as dcat
 from hub.api.feeds import router as feeds_router
 from hub.api.headers import SecurityHeaders
+from hub.api.heads import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.nul import NulGuard
 from hub.api.origin import PublicOrigin, configured_root, route_path
@@ -75,10 +76,11 @@ class HubApp(FastAPI):
     """FastAPI with the hub's guards around the whole stack, Starlette's 500 page included."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Headers outermost; the public origin pinned before the NUL and body guards answer;
-        around them all, the server's own `send` kept for event streams' body chunks."""
+        """A HEAD answered as a GET's head around everything (hub.api.heads); headers
+        outermost; the public origin pinned before the NUL and body guards answer; around them
+        all, the server's own `send` kept for event streams' body chunks."""
         inner = BodyLimit(super().build_middleware_stack())
-        return ServerSend(SecurityHeaders(PublicOrigin(NulGuard(inner))))
+        return HeadAsGet(ServerSend(SecurityHeaders(PublicOrigin(NulGuard(inner)))))
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, saying the hub's 400 where FastAPI would say 422."""

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from hub import tokens
 from hub.access import ANONYMOUS, AccessDenied, Actor
 from hub.api.deps import SessionDep
+from hub.api.heads import asked_method
 from hub.reading import Caller
 
 QUERY_TOKEN_NAMES = frozenset(
@@ -161,7 +162,9 @@ def current_caller(request: Request, session: SessionDep) -> Caller:
     except AuthError as refused:
         raise HTTPException(refused.status, refused.message, refused.headers) from None
     return Caller(
-        actor=actor, route=f"{request.method} {request.url.path}", purpose=declared_purpose(request)
+        actor=actor,
+        route=f"{asked_method(request)} {request.url.path}",
+        purpose=declared_purpose(request),
     )
 
 

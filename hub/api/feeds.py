@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from hub import crises, reading
 from hub.access import AccessDenied
 from hub.api.auth import AuthError, authenticate_reader, refusal
+from hub.api.heads import asked_method
 from hub.api.shapes import THEMES
 from hub.db import get_engine
 from hub.feeds import filters, replay, snapshot, sse, stream
@@ -137,7 +138,7 @@ def _caller(request: Request) -> Caller:
         except AuthError as refused:
             raise HTTPException(refused.status, refused.message, refused.headers) from None
     purpose = (request.query_params.get("purpose") or request.headers.get("x-purpose", "")).strip()
-    return Caller(actor=actor, route=f"{request.method} {stream.ROUTE}", purpose=purpose)
+    return Caller(actor=actor, route=f"{asked_method(request)} {stream.ROUTE}", purpose=purpose)
 
 
 def _prepare(

@@ -27,6 +27,7 @@ from hub import signins, tokens
 from hub.access import ANONYMOUS, Actor
 from hub.api.auth import AuthError, authenticate
 from hub.api.deps import SessionDep
+from hub.api.heads import asked_method
 from hub.keys import secret_key
 from hub.reading import Caller
 
@@ -111,7 +112,7 @@ def signed_in(session: Session, cookie: str | None) -> tuple[Actor, str] | None:
 
 def visitor_of(request: Request, session: Session) -> Visitor:
     """The visitor of a page: a bearer token if sent, else the session cookie, else anonymous."""
-    route = f"{request.method} {request.url.path}"
+    route = f"{asked_method(request)} {request.url.path}"
     try:
         bearer = authenticate(request, session)
     except AuthError:
