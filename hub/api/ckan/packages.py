@@ -222,7 +222,9 @@ def _linked_resource_dict(
         "mimetype": None,
         "mimetype_inner": None,
         "hash": "",
-        "size": details.get("size") if whole else None,
+        # A file's size is its URL's; a grid's URL serves the hub's NetCDF-4, re-encoded and
+        # decoded, not the harvested file the size was measured on: no size to declare.
+        "size": details.get("size") if whole and resource.kind != "grid" else None,
         "created": ckan_time(resource.created_at),
         "last_modified": ckan_time(resource.modified_at),
         "metadata_modified": ckan_time(resource.modified_at),

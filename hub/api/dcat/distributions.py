@@ -116,7 +116,10 @@ def add_linked(
     if file_type is not None:
         add_file_type(graph, distribution, file_type)
     size = details.get("size")
-    if whole and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+    # The size is the source's file's, so it is said only beside a downloadURL that is that
+    # file: a grid the hub serves at /grid alone is re-encoded there, to another size.
+    known = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+    if whole and known and url is not None:
         graph.add((distribution, DCAT.byteSize, Literal(size, datatype=XSD.nonNegativeInteger)))
 
 
