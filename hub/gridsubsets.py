@@ -320,9 +320,17 @@ def _distance(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.
 # --- answers ---------------------------------------------------------------------------------
 
 
-def to_netcdf(ds: xr.Dataset) -> bytes:
-    """A subset as a NetCDF-4 file, its values written as decoded (no packing carried over)."""
+def to_netcdf(ds: xr.Dataset, done: str = "") -> bytes:
+    """A subset as a NetCDF-4 file, its values written as decoded (no packing carried over),
+    with `done` (what the hub did) appended to its `history` as CF asks."""
     clean = ds.drop_encoding()
+    # xarray gives every float variable a NaN _FillValue; CF forbids missing values in
+    # coordinate variables, and checkers flag the attribute (the harvested files have none).
+    for name in clean.coords:
+        clean[name].encoding["_FillValue"] = None
+    if done:
+        before = str(clean.attrs.get("history") or "").rstrip("\n")
+        clean.attrs["history"] = f"{before}\n{done}" if before else done
     written = clean.to_netcdf(engine="h5netcdf")
     return bytes(written) if written is not None else b""
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from hub import access, catalogue, gridsubsets, reading
+from hub import __version__, access, catalogue, gridsubsets, reading
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
@@ -23,7 +23,7 @@ from hub.config import get_settings
 from hub.grids import GridError
 from hub.gridsubsets import GridQuery, GridQueryError
 from hub.gridtimes import _utc as utc_of
-from hub.models import Resource
+from hub.models import Resource, utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
@@ -170,7 +170,7 @@ def read_grid(
         with gridsubsets.opened(path) as ds:
             if query == GridQuery() and format is None:
                 return describe(ds, dataset_id, grid, root, caps), None
-            return answer(ds, dataset_id, query, format, caps)
+            return answer(ds, dataset_id, query, format, caps, cut_by(request))
 
     try:
         return reading.read_grid(session, dataset, caller, take)
@@ -183,6 +183,13 @@ def read_grid(
     except (GridError, OSError) as exc:
         log.error("grid of %s cannot be read: %s", dataset_id, exc)
         raise HTTPException(500, f"the stored grid of {dataset_id!r} cannot be read") from None
+
+
+def cut_by(request: Request) -> str:
+    """The `history` line of a NetCDF the hub writes: when, which hub, and the request."""
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    when = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{when}: territorial data hub {__version__}, {asked} (subset, values decoded)"
 
 
 def parse_query(
@@ -225,14 +232,16 @@ def answer(
     query: GridQuery,
     chosen: str | None,
     caps: dict[str, int],
+    done: str = "",
 ) -> tuple[Response, int]:
-    """The values asked for, as NetCDF or JSON, and how many they are."""
+    """The values asked for, as NetCDF or JSON, and how many they are (`done`: the NetCDF's
+    history line)."""
     kind = chosen or ("json" if query.point else "netcdf")
     sub = gridsubsets.select(ds, query, caps[kind], "NetCDF" if kind == "netcdf" else "JSON")
     cells = gridsubsets.cells_of(sub)
     if kind == "netcdf":
         disposition = f'attachment; filename="{dataset_id}-grid.nc"'
-        body = gridsubsets.to_netcdf(sub)
+        body = gridsubsets.to_netcdf(sub, done)
         return Response(
             body, media_type=NETCDF, headers={"Content-Disposition": disposition}
         ), cells
