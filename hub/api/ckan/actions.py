@@ -202,7 +202,7 @@ def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action
 def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
-    """Search datasets: q, fq, fq_list, rows (≤ 1000), start, sort, facet.field, fl."""
+    """Search datasets: q, fq, fq_list, ext_bbox, rows (≤ 1000), start, sort, facet.field, fl."""
     return ckan_search.search(call.session, data, call.base, call.actor, call.whole)
 
 

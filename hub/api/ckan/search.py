@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from sqlmodel import Session, col, select
 
+from hub import geo, searchcache
 from hub import search as catalogue_search
-from hub import searchcache
 from hub.access import Actor
 from hub.api.ckan import packages, replies
 from hub.api.ckan.errors import (
@@ -59,6 +59,7 @@ def search(
         sort = DEFAULT_SORT
     query = catalogue_search.Query(
         where=catalogue_search.AllOf(tuple(conditions)),
+        bbox=extent_box(data),
         sort=sort_keys(sort),
         limit=rows,
         offset=start,
@@ -81,6 +82,19 @@ def search(
         "sort": sort,
         "search_facets": search_facets,
     }
+
+
+def extent_box(data: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """ckanext-spatial's `ext_bbox=minx,miny,maxx,maxy`, as the hub's own search's `bbox`: the
+    datasets whose extent meets it (spatial CKAN clients, QGIS's among them, send it)."""
+    text = as_text(data, "ext_bbox").strip()
+    if not text:
+        return None
+    try:
+        west, south, east, north = geo.parse_bbox(text)
+    except geo.BBoxError as bad:
+        raise ValidationError({"ext_bbox": [str(bad)]}) from None
+    return west, south, east, north
 
 
 def page_packages(
