@@ -296,6 +296,15 @@ class ConsentDataset(SQLModel, table=True):
     dataset_id: str = Field(primary_key=True, max_length=100, index=True)
 
 
+class ConsentLink(SQLModel, table=True):
+    """A link whose rows a consent shares: one the account held when it gave the consent (its
+    receipt names the link's pseudonym). A link made later is in no earlier consent, and
+    unlinking deletes these rows, so a relink (a new link) revives none."""
+
+    consent_id: str = Field(foreign_key="consent.id", primary_key=True, max_length=36)
+    link_id: str = Field(primary_key=True, max_length=32, index=True)
+
+
 class Crisis(SQLModel, table=True):
     """A declared crisis: while it lasts, its cells read crisis data inside its area and window."""
 

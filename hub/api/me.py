@@ -64,6 +64,10 @@ class ConsentOut(BaseModel):
     id: str
     service: str
     datasets: list[str]
+    links: list[str] = Field(
+        description="the links whose rows it shares: those held when it was given, not removed "
+        "since (a later link needs a consent of its own)"
+    )
     purpose: str
     created: datetime
     expires: datetime
@@ -483,6 +487,7 @@ def consent_out(given: consents.Given) -> ConsentOut:
         id=row.id,
         service=row.service_id,
         datasets=given.datasets,
+        links=given.links,
         purpose=row.purpose,
         created=as_utc(row.created_at),
         expires=as_utc(row.expires_at),

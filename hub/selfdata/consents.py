@@ -1,8 +1,10 @@
 """Consents: a subject lets one registered service read some of their datasets for one of the
 charter's purposes, until a date; revocable, and read afresh on every request of the service.
 
-A consent covers the account's linked rows in each dataset it names, through the account's
-links: unlinking a dataset takes those rows out of every consent at once.
+A consent shares the rows of the links the account holds, in the datasets it names, when it is
+given: the pseudonyms its receipt names, and no others. A link made later is in no earlier
+consent (the subject gives one for it); unlinking takes the link's rows out of every consent at
+once, and a relink is a new link that no earlier consent covers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hub import catalogue, charters
 from hub.models import (
     Consent,
     ConsentDataset,
+    ConsentLink,
     Dataset,
     Organization,
     SubjectLink,
@@ -44,10 +47,11 @@ class UnknownConsent(LookupError):
 
 @dataclass(frozen=True)
 class Given:
-    """A consent and the datasets it covers."""
+    """A consent, the datasets it names and the links whose rows it shares now."""
 
     consent: Consent
     datasets: list[str]
+    links: list[str]
 
     def status(self, now: datetime | None = None) -> str:
         """live, expired or revoked."""
@@ -85,14 +89,15 @@ def give(
             "give one consent per producer"
         )
     covered = [_covered(session, dataset, purpose) for dataset in datasets]
-    held = links.held(session, account)
+    # The links it shares are fixed now, and the receipt names exactly their pseudonyms.
+    shared = [row for row in links.listing(session, account) if row.dataset_id in chosen]
     consent_id = str(uuid.uuid4())
     organization = session.get(Organization, producers[0])
     receipt = receipts.receipt(
         receipt_id=consent_id,
         issued=moment,
         expires=expires,
-        subjects=sorted({p for d in chosen for p in held.get(d, set())}),
+        subjects=sorted({row.pseudonym for row in shared}),
         producer=receipts.Party(producers[0], organization.name if organization else producers[0]),
         hub_url=hub_url,
         service=receipts.Party(service.id, service.name, service.url),
@@ -114,9 +119,10 @@ def give(
     session.add(row)
     session.flush()  # the consent before the rows that name it
     session.add_all([ConsentDataset(consent_id=consent_id, dataset_id=d) for d in chosen])
+    session.add_all([ConsentLink(consent_id=consent_id, link_id=held.id) for held in shared])
     session.commit()
     session.refresh(row)
-    return Given(row, chosen)
+    return Given(row, chosen, sorted(link.id for link in shared))
 
 
 def _linked(session: Session, account: str, dataset_id: str) -> Dataset:
@@ -167,7 +173,7 @@ def revoke(session: Session, account: str, consent_id: str, now: datetime | None
         session.add(row)
         session.commit()
         session.refresh(row)
-    return Given(row, _datasets(session, [row.id]).get(row.id, []))
+    return _given(session, [row])[0]
 
 
 def listing(session: Session, account: str) -> list[Given]:
@@ -179,33 +185,40 @@ def listing(session: Session, account: str) -> list[Given]:
             .order_by(col(Consent.created_at).desc(), col(Consent.id))
         ).all()
     )
-    covered = _datasets(session, [row.id for row in rows])
-    return [Given(row, covered.get(row.id, [])) for row in rows]
+    return _given(session, rows)
 
 
-def _datasets(session: Session, consent_ids: list[str]) -> dict[str, list[str]]:
-    if not consent_ids:
-        return {}
-    found: dict[str, list[str]] = {}
+def _given(session: Session, rows: list[Consent]) -> list[Given]:
+    """Each consent with its datasets and the links it still shares (not removed since)."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    datasets: dict[str, list[str]] = {}
     for pair in session.exec(
-        select(ConsentDataset).where(col(ConsentDataset.consent_id).in_(consent_ids))
+        select(ConsentDataset).where(col(ConsentDataset.consent_id).in_(ids))
     ).all():
-        found.setdefault(pair.consent_id, []).append(pair.dataset_id)
-    return {key: sorted(value) for key, value in found.items()}
+        datasets.setdefault(pair.consent_id, []).append(pair.dataset_id)
+    shared: dict[str, list[str]] = {}
+    for share in session.exec(select(ConsentLink).where(col(ConsentLink.consent_id).in_(ids))):
+        shared.setdefault(share.consent_id, []).append(share.link_id)
+    return [
+        Given(row, sorted(datasets.get(row.id, [])), sorted(shared.get(row.id, []))) for row in rows
+    ]
 
 
 _CONSENTS = Consent.__table__  # type: ignore[attr-defined]
-_COVERS = ConsentDataset.__table__  # type: ignore[attr-defined]
+_SHARES = ConsentLink.__table__  # type: ignore[attr-defined]
 _LINKS = SubjectLink.__table__  # type: ignore[attr-defined]
+# Through the links each consent was given for, never the account's links of the moment.
 _CONSENTING = (
     sa.select(_LINKS.c.pseudonym)
     .distinct()
     .select_from(
-        _LINKS.join(_CONSENTS, _CONSENTS.c.account == _LINKS.c.account).join(
-            _COVERS,
+        _LINKS.join(_SHARES, _SHARES.c.link_id == _LINKS.c.id).join(
+            _CONSENTS,
             sa.and_(
-                _COVERS.c.consent_id == _CONSENTS.c.id,
-                _COVERS.c.dataset_id == _LINKS.c.dataset_id,
+                _CONSENTS.c.id == _SHARES.c.consent_id,
+                _CONSENTS.c.account == _LINKS.c.account,
             ),
         )
     )

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub import charters
-from hub.models import Dataset, SubjectLink
+from hub.models import ConsentLink, Dataset, SubjectLink
 from hub.pseudonyms import pseudonym
 from hub.selfdata import attempts, matching
 
@@ -107,10 +107,13 @@ def link(
 
 
 def unlink(session: Session, account: str, link_id: str) -> None:
-    """Remove one of the account's links (its consents stop covering that dataset's rows)."""
+    """Remove one of the account's links, and with it what every consent shared through it: a
+    later link of the same rows is a new link, which no earlier consent covers."""
     row = session.get(SubjectLink, link_id)
     if row is None or row.account != account:
         raise UnknownLink(f"no link {link_id!r} on this account")
+    shares = ConsentLink.__table__  # type: ignore[attr-defined]
+    session.execute(shares.delete().where(shares.c.link_id == link_id))
     session.delete(row)
     session.commit()
 
