@@ -122,6 +122,7 @@ class PersonalTerms:
     retention_days: int
     min_group_size: int
     purposes: tuple[str, ...]
+    valid_until: date | None = None  # the charter version's last day in force
 
     def matching_problems(self, given: Mapping[str, object]) -> list[str]:
         """What is wrong with a person's matching values (unknown codes, missing, ill-formed),
@@ -168,6 +169,7 @@ def terms_of(charter: Charter) -> PersonalTerms | None:
         retention_days=int(personal["retention_days"]),
         min_group_size=int(personal.get("min_group_size", MIN_GROUP_SIZE)),
         purposes=tuple(charter.purposes),
+        valid_until=charter.valid_until,
     )
 
 

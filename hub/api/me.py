@@ -94,7 +94,8 @@ class ConsentIn(BaseModel):
     purpose: str = Field(max_length=200, description="one of the datasets' charter purposes")
     expires: str = Field(
         max_length=40,
-        description="last day (YYYY-MM-DD, included) or instant (ISO 8601) of the consent",
+        description="last day (YYYY-MM-DD, included) or instant (ISO 8601) of the consent: "
+        f"at most {consents.MAX_TERM.days} days away, and no later than the charter's last day",
     )
 
 
@@ -317,7 +318,10 @@ def list_consents(session: SessionDep, caller: CallerDep) -> list[ConsentOut]:
     response_model=ConsentOut,
     responses={
         **SUBJECT_ONLY,
-        400: {"description": "unknown service, past expiry, purpose the charter does not allow"},
+        400: {
+            "description": "unknown service, an expiry past, out of range, over a year away or "
+            "after the charter's last day, a purpose the charter does not allow"
+        },
         403: {"description": "a dataset the subject has no link to"},
     },
 )
@@ -435,10 +439,18 @@ def subject_entry(seen: history.Seen) -> SubjectEntry:
     )
 
 
+class OutOfRange(ValueError):
+    """An expiry that reads as a date but lies beyond what a date-time holds."""
+
+
 def parse_expiry(text: str) -> datetime:
     """A consent's end: a day (the consent holds through it, UTC) or an instant; or a 400."""
     try:
         return expiry(text)
+    except OutOfRange:
+        raise HTTPException(
+            400, f"expires {text.strip()!r} is out of range: {consents.MAX_TERM.days} days at most"
+        ) from None
     except ValueError:
         raise HTTPException(
             400, f"expires {text.strip()!r} is not a day (YYYY-MM-DD) or an ISO 8601 instant"
@@ -446,15 +458,17 @@ def parse_expiry(text: str) -> datetime:
 
 
 def expiry(text: str) -> datetime:
-    """A consent's end: a day (the consent holds through it, UTC) or an instant (no zone: UTC);
-    ValueError for anything else. The catalogue's consent form shares it."""
+    """A consent's end in UTC: a day (the consent holds through it) or an instant (no zone:
+    UTC); OutOfRange past year 9999, ValueError for anything else. The consent form shares it."""
     value = text.strip()
-    if len(value) == 10:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC) + (
-            timedelta(days=1)
-        )
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # the day after 9999-12-31, or 9999-12-31T23:00-05:00 in UTC
+        raise OutOfRange(value) from None
 
 
 def link_out(row: SubjectLink) -> LinkOut:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -30,6 +30,9 @@ from hub.models import (
 from hub.selfdata import links, receipts, services
 
 MAX_DATASETS = 50
+# The longest a consent may last: a subject is asked again at least yearly (and never past the
+# day its datasets' charter ends, see latest_expiry).
+MAX_TERM = timedelta(days=366)
 
 
 class ConsentRefused(Exception):
@@ -39,6 +42,10 @@ class ConsentRefused(Exception):
     def __init__(self, reason: str, *, forbidden: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.forbidden = reason, forbidden
+
+
+class BadExpiry(ConsentRefused):
+    """An expiry in the past, or later than the consent may last."""
 
 
 class UnknownConsent(LookupError):
@@ -76,8 +83,12 @@ def give(
         service = services.find(session, service_id)
     except services.UnknownService as unknown:
         raise ConsentRefused(str(unknown)) from None
-    if as_utc(expires) <= moment:
-        raise ConsentRefused(f"the expiry {as_utc(expires):%Y-%m-%d %H:%M} UTC is in the past")
+    try:
+        expires = as_utc(expires)
+    except OverflowError:  # year 9999 in a zone west of UTC
+        raise BadExpiry("the expiry is out of range") from None
+    if expires <= moment:
+        raise BadExpiry(f"the expiry {expires:%Y-%m-%d %H:%M} UTC is in the past")
     chosen = list(dict.fromkeys(dataset_ids))
     if not chosen or len(chosen) > MAX_DATASETS:
         raise ConsentRefused(f"a consent names 1 to {MAX_DATASETS} datasets")
@@ -89,6 +100,12 @@ def give(
             "give one consent per producer"
         )
     covered = [_covered(session, dataset, purpose) for dataset in datasets]
+    latest, why = latest_expiry(datasets, moment)
+    if expires > latest:
+        raise BadExpiry(
+            f"the expiry {expires:%Y-%m-%d %H:%M} UTC is later than this consent may last: "
+            f"at most until {latest:%Y-%m-%d %H:%M} UTC ({why})"
+        )
     # The links it shares are fixed now, and the receipt names exactly their pseudonyms.
     shared = [row for row in links.listing(session, account) if row.dataset_id in chosen]
     consent_id = str(uuid.uuid4())
@@ -112,7 +129,7 @@ def give(
         producer=producers[0],
         purpose=purpose,
         created_at=moment,
-        expires_at=as_utc(expires),
+        expires_at=expires,
         receipt=receipt,
         receipt_hash=receipts.seal(receipt),
     )
@@ -137,6 +154,21 @@ def _linked(session: Session, account: str, dataset_id: str) -> Dataset:
             forbidden=True,
         )
     return dataset
+
+
+def latest_expiry(datasets: list[Dataset], now: datetime) -> tuple[datetime, str]:
+    """The latest a consent to `datasets` given at `now` may expire, and why: MAX_TERM, or the
+    end of the last day a dataset's charter is in force, whichever comes first."""
+    latest, why = now + MAX_TERM, f"a consent lasts at most {MAX_TERM.days} days"
+    for dataset in datasets:
+        terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+        if terms is None or terms.valid_until is None:
+            continue
+        ends = datetime.combine(terms.valid_until, time.min, UTC) + timedelta(days=1)
+        if ends < latest:
+            latest = ends
+            why = f"the charter of {dataset.id!r} is in force until {terms.valid_until}"
+    return latest, why
 
 
 def _covered(session: Session, dataset: Dataset, purpose: str) -> receipts.Covered:

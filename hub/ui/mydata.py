@@ -74,6 +74,10 @@ FLASHES: dict[str, tuple[str, bool]] = {
     "consent-datasets": (N_("Choose at least one of your linked datasets."), False),
     "consent-purpose": (N_("Choose a purpose the datasets' charter allows."), False),
     "consent-expiry": (N_("Give an end date after today."), False),
+    "consent-expiry-late": (
+        N_("Give an earlier end date: a consent lasts at most a year, and ends with the charter."),
+        False,
+    ),
     "consent-producers": (
         N_("A consent covers the datasets of one producer: give one consent per producer."),
         False,
@@ -91,6 +95,7 @@ CONSENT_FIELDS = {
     "consent-datasets": "consent-datasets",
     "consent-purpose": "consent-purpose",
     "consent-expiry": "consent-expires",
+    "consent-expiry-late": "consent-expires",
     "consent-producers": "consent-datasets",
 }
 INPUT_TYPES = {"date": "date"}  # every other matching type is typed in a text box
@@ -482,12 +487,16 @@ def give_consent(
         return back("consent-purpose", "give")
     try:
         until = me_api.expiry(expires)
+    except me_api.OutOfRange:
+        return back("consent-expiry-late", "give")
     except ValueError:
         return back("consent-expiry", "give")
     if as_utc(until) <= datetime.now(UTC):
         return back("consent-expiry", "give")
     try:
         made = consents.give(session, account, service, chosen, purpose, until, base_url(request))
+    except consents.BadExpiry:
+        return back("consent-expiry-late", "give")
     except consents.ConsentRefused:
         return back("consent-refused", "give")
     return back("consent-given", f"consent-{made.consent.id}", receipt=made.consent.id)

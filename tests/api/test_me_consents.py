@@ -26,6 +26,7 @@ from api.subjects import (
 from api.support import client_for
 from sqlmodel import Session, col, select
 
+from hub import charters
 from hub.models import AccessEvent, Consent
 from hub.selfdata import consents
 
@@ -209,3 +210,36 @@ def test_a_service_never_reads_quarantine_reports_or_counts(client, linked, publ
     shown = client.get(f"/api/v1/datasets/{CURVES}", headers=coach).json()
     assert str(HOURS * 3) not in json.dumps(shown.get("record_count", ""))
     assert CAROL[0] not in json.dumps(shown)
+
+
+@pytest.mark.parametrize(
+    "expires,words",
+    [
+        ("9999-12-31", "out of range"),  # the day after overflows
+        ("9999-12-31T23:59:59-05:00", "out of range"),  # so does the instant in UTC
+        ("9999-12-31T23:59:59+14:00", "at most until"),  # fits, but outlives everything
+        (f"{datetime.now(UTC).date() + consents.MAX_TERM + timedelta(days=2)}", "at most until"),
+    ],
+)
+def test_an_expiry_too_far_away_is_a_400_not_a_crash(client, linked, engine, expires, words):
+    answer = consent(client, linked, "alice", [CURVES], expires=expires)
+    assert answer.status_code == 400, answer.text
+    assert words in answer.json()["detail"]
+    with Session(engine) as session:
+        assert session.exec(select(Consent)).all() == []
+    assert rows_of(client, CURVES, linked.headers["coach"], ADVICE).status_code == 403
+    longest = f"{datetime.now(UTC).date() + consents.MAX_TERM - timedelta(days=2)}"
+    assert consent(client, linked, "alice", [CURVES], expires=longest).status_code == 201
+
+
+def test_a_consent_ends_no_later_than_its_charter(client, linked, tmp_path):
+    last_day = datetime.now(UTC).date() + timedelta(days=20)
+    charter = tmp_path / "charters" / "test-curves-charter.yaml"
+    text = charter.read_text(encoding="utf-8")
+    charter.write_text(text.replace("2030-12-31", f"{last_day}"), encoding="utf-8")
+    charters._listings.clear()  # read the edited charter now, not after its stamp's delay
+    later = consent(client, linked, "alice", [CURVES], expires=f"{last_day + timedelta(days=1)}")
+    assert later.status_code == 400
+    assert f"the charter of {CURVES!r} is in force until {last_day}" in later.json()["detail"]
+    given = consent(client, linked, "alice", [CURVES], expires=f"{last_day}")
+    assert given.status_code == 201, given.text
