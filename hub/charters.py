@@ -98,7 +98,7 @@ class MatchingField:
 
     def problem(self, value: object) -> str | None:
         """What is wrong with a value given for this field, never quoting it; None if fine."""
-        text = "" if value is None else str(value).strip()
+        text = self.text(value)
         if not text:
             return f"{self.code}: required" if self.required else None
         if not _has_type(text, value, self.type):
@@ -106,6 +106,13 @@ class MatchingField:
         if self.pattern and re.fullmatch(self.pattern, text) is None:
             return f"{self.code}: not in the expected form"
         return None
+
+    def text(self, value: object) -> str:
+        """A value as the check reads it and the operator is sent it: a string, trimmed (JSON
+        true as "true")."""
+        if value is None:
+            return ""
+        return str(value).lower() if isinstance(value, bool) else str(value).strip()
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,13 @@ class PersonalTerms:
             if problem:
                 problems.append(problem)
         return problems
+
+    def matching_values(self, given: Mapping[str, object]) -> dict[str, str]:
+        """The values to send the operator: those the charter asks, as `matching_problems`
+        checked them (a meter number with a stray space, or sent as a JSON number, is the
+        number the person meant)."""
+        found = {entry.code: entry.text(given.get(entry.code)) for entry in self.matching_data}
+        return {code: text for code, text in found.items() if text}
 
 
 def personal_terms(charter_id: str, version: str) -> PersonalTerms | None:

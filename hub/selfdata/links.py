@@ -77,8 +77,7 @@ def link(
     problems = agreed.matching_problems(values)
     if problems:
         raise BadMatching(problems)  # before an attempt is spent: the operator was not asked
-    asked = {entry.code for entry in agreed.matching_data}
-    given = {code: value for code, value in values.items() if code in asked and value is not None}
+    given = agreed.matching_values(values)
     attempts.spend(session, account, dataset.id)
     key = matching.ask(agreed.matching_url or "", dataset.id, given)
     kept = pseudonym(agreed.producer, key)

@@ -251,3 +251,31 @@ def test_only_subject_tokens_use_me(client, world):
             assert client.get(f"{ME}{path}", headers=world.headers[who]).status_code == 403, path
     assert link(client, world, "operator", CURVES, ALICE).status_code == 403
     assert world.matching.calls == []
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"meter_number": f"{ALICE[0]} ", "postcode": f" {ALICE[1]}"},  # stray spaces
+        {"meter_number": int(ALICE[0]), "postcode": int(ALICE[1])},  # JSON numbers
+        {"meter_number": f"\t{ALICE[0]}\n", "postcode": ALICE[1]},
+    ],
+)
+def test_the_operator_gets_the_values_as_they_were_checked(client, world, engine, given):
+    """What passed the charter's check goes to the operator: the trimmed string, never the raw
+    value, which an operator comparing strings would not find (a 404 and an attempt spent)."""
+    made = client.post(
+        f"{ME}/links", json={"dataset": CURVES, "matching": given}, headers=world.headers["alice"]
+    )
+    assert made.status_code == 201, made.text
+    assert world.matching.calls == [{"dataset": CURVES, "matching": values(ALICE)}]
+    # a meter number whose leading zero a JSON number lost is refused before any attempt
+    lost = client.post(
+        f"{ME}/links",
+        json={"dataset": CURVES, "matching": {"meter_number": 1234567890123, "postcode": "35000"}},
+        headers=world.headers["bob"],
+    )
+    assert lost.status_code == 400 and "meter_number: not in the expected form" in lost.text
+    assert len(world.matching.calls) == 1
+    with Session(engine) as session:
+        assert len(session.exec(select(LinkAttempt)).all()) == 1
