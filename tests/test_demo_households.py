@@ -132,6 +132,11 @@ def test_the_matching_service_answers_as_the_protocol_says() -> None:
         assert ask({"meter_number": "30005555555555", "postcode": "34000"}).status_code == 404
         assert ask({"meter_number": 30001234567890, "postcode": "34000"}).status_code == 404
         assert ask({"postcode": "34000"}).status_code == 404
+        # the register is of demo-grid-load-curves' households: no data elsewhere, same 404
+        other = ask(
+            {"meter_number": "30001234567890", "postcode": "34000"}, "sceaux-household-load-curve"
+        )
+        assert (other.status_code, other.json()) == (404, ask({"postcode": "x"}).json())
         assert ask("30001234567890").status_code == 400
         assert ask({"meter_number": "30001234567890"}, dataset=None).status_code == 400
         assert client.post(url, content=b"not json").status_code == 400

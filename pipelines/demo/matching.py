@@ -1,8 +1,10 @@
 """The demo grid operator's matching service (RUDI's protocol, DESIGN.md §4).
 
 `POST /matching` with `{"dataset": ID, "matching": {"meter_number": …, "postcode": …}}` answers
-`200 {"subject_key": METER}` when the operator's register holds that meter at that postcode,
-else `404` (a wrong value and an unknown meter alike); a body that is no such request, `400`.
+`200 {"subject_key": METER}` when ID is the dataset the register is for (DATASET: the register
+is of its households) and holds that meter at that postcode, else `404` (a wrong value, an
+unknown meter and a dataset without the person's data alike); a body that is no such request,
+`400`.
 `hub demo` serves it on 127.0.0.1:8765 in a thread of its own process (`serving`).
 """
 
@@ -27,6 +29,7 @@ from pipelines.demo.households import read_register
 log = logging.getLogger(__name__)
 
 HOST, PORT = "127.0.0.1", 8765
+DATASET = "demo-grid-load-curves"  # the dataset whose households the register lists
 MAX_BODY = 4096  # bytes: a request of the protocol is far smaller
 
 
@@ -46,6 +49,9 @@ def create_app(register: Mapping[str, str]) -> Starlette:
         if not isinstance(values, dict) or not isinstance(payload.get("dataset"), str):
             return JSONResponse({"detail": "expected {dataset, matching}"}, status_code=400)
         meter, postcode = values.get("meter_number"), values.get("postcode")
+        # Keys of another dataset (same producer, same pseudonyms) may be someone else's rows.
+        if payload["dataset"] != DATASET:
+            return JSONResponse({"detail": "no data for these matching values"}, status_code=404)
         if isinstance(meter, str) and isinstance(postcode, str) and known.get(meter) == postcode:
             return JSONResponse({"subject_key": meter})
         return JSONResponse({"detail": "no data for these matching values"}, status_code=404)
