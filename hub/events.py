@@ -3,7 +3,9 @@
 Each record batch the gate stores appends, in its own transaction, one event per record it
 published or changed whose time falls inside the replay horizon — `alert` for the risk-alert
 schema, `observation` for the others; older rows are history, which the records API serves — and
-then one `dataset` event. Declaring or closing a crisis appends a `crisis` event.
+then one `dataset` event. Declaring or closing a crisis appends a `crisis` event. Revoking a
+consent or removing a link appends a `grant` event, which no client receives: it tells every
+replica's fan-out to compute its grants on that dataset again before the next event.
 
 Ids are the replay sequence (`Last-Event-ID`). On PostgreSQL, appends take a transaction-level
 advisory lock, so ids become visible in the order they were given: a reader that has seen id N
@@ -30,7 +32,8 @@ from hub.models import Event, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = ("observation", "alert", "dataset", "crisis")
+KINDS = ("observation", "alert", "dataset", "crisis", "grant")
+INTERNAL = ("grant",)  # kinds the feeds act on and never send
 # Replay horizon: records older than this are not news, and the log keeps at least this much.
 HORIZON = timedelta(hours=48)
 KEEP = timedelta(hours=72)  # purged after this (a client may resume up to 48 h late, plus slack)
@@ -179,18 +182,32 @@ def emit(
     payload: dict[str, Any],
 ) -> int:
     """Append one event in its own transaction, announce it, and return its id."""
+    with engine.begin() as connection:
+        newest = record(
+            connection, kind, dataset_id=dataset_id, theme=theme, time=time, payload=payload
+        )
+    announce()
+    return newest
+
+
+def record(
+    connection: Connection,
+    kind: str,
+    *,
+    dataset_id: str = "",
+    theme: str = "",
+    time: datetime | None = None,
+    payload: dict[str, Any],
+    access: str = "open",
+) -> int:
+    """Append one event inside the caller's transaction (announce it after the commit)."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     data = {"dataset": dataset_id or None, "theme": theme, **payload}
     data.setdefault("time", (time or utcnow()).isoformat())
-    with engine.begin() as connection:
-        append(
-            connection,
-            [{"kind": kind, "dataset_id": dataset_id, "theme": theme, "payload": data}],
-        )
-        newest = connection.execute(sa.select(sa.func.max(_TABLE.c.id))).scalar_one()
-    announce()
-    return int(newest)
+    entry = {"kind": kind, "dataset_id": dataset_id, "theme": theme, "payload": data}
+    append(connection, [{**entry, "access": access}])
+    return int(connection.execute(sa.select(sa.func.max(_TABLE.c.id))).scalar_one())
 
 
 def announce() -> None:

@@ -150,7 +150,7 @@ class Event(SQLModel, table=True):
     """The append-only event log behind the feeds (hub.events); `id` is the replay sequence."""
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=20)  # observation | alert | dataset | crisis
+    kind: str = Field(max_length=20)  # observation | alert | dataset | crisis | grant
     dataset_id: str = Field(index=True, max_length=100)
     theme: str = Field(default="", max_length=40)
     time: datetime = Field(default_factory=utcnow, index=True)  # when it was logged

@@ -6,8 +6,10 @@ again") or every POLL_SECONDS when the bus is silent or down, reads the events a
 position once, and puts each on the bounded queue of the clients it is for. A live client whose
 queue is full is dropped: its queue is emptied, it is sent a final `overflow` message with the id
 to resume from (cut off if it does not take even that within DROP_GRACE_SECONDS): it never slows
-the others. Grants are refreshed every REFRESH_SECONDS and, for crisis datasets, on each `crisis`
-event. Everything runs on the event loop, one task per client: no thread per client.
+the others. Grants are refreshed every REFRESH_SECONDS, for crisis datasets on each `crisis`
+event, and for a personal dataset on each `grant` event (a consent revoked, a link removed: the
+next event of that dataset is judged under the grants as they are now). Everything runs on the
+event loop, one task per client: no thread per client.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from hub.feeds.index import Index
 
 log = logging.getLogger(__name__)
 
+# Events after which grants are computed again before the next event is handed out.
+REGRANTING = ("crisis", "grant")
 # Module settings, read when a fan-out is made (tests shorten them).
 HEARTBEAT_SECONDS = 15.0
 QUEUE_SIZE = 1_000  # events waiting for one client before it is dropped
@@ -267,10 +271,12 @@ class Fanout:
 
     async def _dispatch(self, batch: list[events.FeedEvent]) -> None:
         """Hand out a batch in order; grants are made ready before each run of events, and
-        crisis grants forgotten after each `crisis` event."""
+        those a `crisis` or `grant` event changes forgotten after it."""
         start = 0
         while start < len(batch):
-            end = next((i + 1 for i in range(start, len(batch)) if batch[i].kind == "crisis"), None)
+            end = next(
+                (i + 1 for i in range(start, len(batch)) if batch[i].kind in REGRANTING), None
+            )
             segment = batch[start : end or len(batch)]
             await self.prepare(segment, set(self._keys))
             # Let the writers take a run of events at a time (each writes its share at once):
@@ -296,6 +302,8 @@ class Fanout:
             if delivery is not None:
                 self.offer(client, delivery)
         self.position = event.id
+        if event.kind == "grant":
+            self.keeper.forget(dataset=event.dataset)
         if event.kind == "crisis":
             self.keeper.forget(crisis_only=True)
             if event.data.get("status") == "closed":

@@ -22,7 +22,7 @@ from shapely.geometry import shape as shapely_shape
 from hub import events, geo
 from hub.crises import areas
 
-TYPES = events.KINDS
+TYPES = tuple(kind for kind in events.KINDS if kind not in events.INTERNAL)
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
 MAX_VALUES = 200  # datasets or themes one stream may name
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")

@@ -2,7 +2,8 @@
 
 Grants are kept per (actor, purpose), so the 2,000 anonymous clients of a process share one
 book; they are computed off the event loop before events are handed out, and forgotten on every
-refresh (hub.feeds.fanout) and, for crisis datasets, at once on a `crisis` event. A dataset the
+refresh (hub.feeds.fanout), for crisis datasets at once on a `crisis` event, and for a personal
+dataset at once on a `grant` event (a consent revoked or a link removed). A dataset the
 keeper has no grant for is refused, never opened.
 """
 
@@ -75,15 +76,20 @@ class Keeper:
         for key, grants in computed.grants.items():
             self.books.setdefault(key, {}).update(grants)
 
-    def forget(self, *, crisis_only: bool = False) -> None:
-        """Forget grants (all, or those on crisis datasets) and, for all, the datasets too."""
+    def forget(self, *, crisis_only: bool = False, dataset: str = "") -> None:
+        """Forget grants (all, those on crisis datasets, or those on one dataset) and, for all,
+        the datasets too."""
         self.generation += 1
-        if not crisis_only:
+        if not crisis_only and not dataset:
             self.datasets.clear()
             self.books.clear()
             return
         for book in self.books.values():
-            for dataset_id in [d for d, g in book.items() if _is_crisis(self.datasets.get(d))]:
+            for dataset_id in [
+                d
+                for d in book
+                if d == dataset or (crisis_only and _is_crisis(self.datasets.get(d)))
+            ]:
                 del book[dataset_id]
 
     def copy_for(self, key: Key) -> Keeper:

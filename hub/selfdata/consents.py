@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from hub import catalogue, charters
+from hub import catalogue, charters, events
 from hub.models import (
     Consent,
     ConsentDataset,
@@ -203,7 +203,13 @@ def revoke(session: Session, account: str, consent_id: str, now: datetime | None
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         session.add(row)
+        given = _given(session, [row])[0]
+        for dataset_id in given.datasets:  # open feed streams judge its next rows afresh
+            events.record(
+                session.connection(), "grant", dataset_id=dataset_id, payload={}, access="personal"
+            )
         session.commit()
+        events.announce()
         session.refresh(row)
     return _given(session, [row])[0]
 

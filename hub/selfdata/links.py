@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from hub import charters
+from hub import charters, events
 from hub.models import ConsentLink, Dataset, SubjectLink
 from hub.pseudonyms import pseudonym
 from hub.selfdata import attempts, matching
@@ -114,7 +114,12 @@ def unlink(session: Session, account: str, link_id: str) -> None:
     shares = ConsentLink.__table__  # type: ignore[attr-defined]
     session.execute(shares.delete().where(shares.c.link_id == link_id))
     session.delete(row)
+    # Open feed streams (the subject's, its services') judge the dataset's next rows afresh.
+    events.record(
+        session.connection(), "grant", dataset_id=row.dataset_id, payload={}, access="personal"
+    )
     session.commit()
+    events.announce()
 
 
 def listing(session: Session, account: str) -> list[SubjectLink]:

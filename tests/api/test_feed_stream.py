@@ -30,6 +30,7 @@ from hub.config import get_settings
 from hub.feeds import fanout
 from hub.models import AccessEvent, Event, SubjectLink
 from hub.pseudonyms import pseudonym
+from hub.selfdata import consents, links, services
 
 WAIT = 30.0  # a readiness bound for reads, never a timing assertion
 CITY = (-1.75, 48.0, -1.55, 48.2)
@@ -712,9 +713,10 @@ def test_restricted_events_reach_only_members_and_are_logged_once(
     assert [(e.outcome, e.route) for e in logged] == [("granted", "GET /api/v1/feeds/stream")]
 
 
-def curves(keys: list[str]) -> pl.DataFrame:
+def curves(keys: list[str], hours_ago: int = 2) -> pl.DataFrame:
     """A recent hour of energy use of each household, keyed as its operator sends it."""
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start -= timedelta(hours=hours_ago)
     rows = [
         {
             "subject_key": key,
@@ -789,6 +791,94 @@ def test_personal_events_reach_only_their_subject(
         finally:
             client.close()
     assert snapshots == {"alice": [pseudonym("grid-feed", "30001234567890")], "mallory": []}
+
+
+def publish_curves(engine: Engine, frame: pl.DataFrame) -> None:
+    run = publish(
+        Batch(
+            dataset_id="curves",
+            title="Load curves",
+            publisher=Publisher("grid-feed", "Grid"),
+            theme="energy",
+            schema="energy-consumption",
+            charter="feed-curves",
+            chunks=[frame],
+            source_url="https://example.org/curves.csv",
+        ),
+        engine=engine,
+    )
+    assert run.status == "succeeded", run.error
+
+
+@pytest.mark.parametrize("ended_by", ["consent revoked", "link removed"])
+def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
+    engine: Engine, server: str, charters: Path, ended_by: str
+) -> None:
+    """The next rows published after a revocation (or an unlink) never go out on a stream that
+    was open before it, though the fan-out's periodic refresh is an hour away."""
+    write_charter(charters, "feed-curves", "grid-feed", "https://matching.example.org/")
+    alice_meter = "30001234567890"
+    publish_curves(engine, curves([alice_meter], hours_ago=3))
+    with Session(engine) as session:
+        issued = tokens.issue(session, "subject", [], "alice")
+        account = tokens.actor_of(session, issued.row.id).account or ""
+        session.add(
+            SubjectLink(
+                id="ln-alice",
+                account=account,
+                producer="grid-feed",
+                dataset_id="curves",
+                pseudonym=pseudonym("grid-feed", alice_meter),
+            )
+        )
+        session.commit()
+        coach = services.register(session, "Coach", "https://coach.example.org")
+        service = tokens.issue(session, "service", [], "coach", service=coach.id)
+        given = consents.give(
+            session,
+            account,
+            coach.id,
+            ["curves"],
+            "energy-saving-advice",
+            datetime.now(UTC) + timedelta(days=1),
+            "http://testserver/",
+        )
+    if ended_by == "consent revoked":
+        reader = {"Authorization": f"Bearer {service.token}"}
+        query = "?types=observation&purpose=energy-saving-advice"
+    else:
+        reader = {"Authorization": f"Bearer {issued.token}"}
+        query = "?types=observation"
+    client = stream(server, query, reader)
+    try:
+        assert client.status == 200
+        the_fanout().refresh_seconds = 3600.0  # only the revocation itself may end the rows
+
+        def next_observation() -> Message:
+            while True:
+                message = client.next()
+                assert message.event != "grant"  # the fan-out's signal, never sent
+                if message.event == "observation":
+                    return message
+
+        publish_curves(engine, curves([alice_meter], hours_ago=2))
+        first = next_observation()
+        assert first.data["record"]["subject_key"] == pseudonym("grid-feed", alice_meter)
+        with Session(engine) as session:
+            if ended_by == "consent revoked":
+                consents.revoke(session, account, given.consent.id)
+            else:
+                links.unlink(session, account, "ln-alice")
+        publish_curves(engine, curves([alice_meter], hours_ago=1))
+        put(engine, "air-open", "atmo-demo-open", readings(["st-a"], [1]))
+        after = next_observation()  # the open reading, logged after the curves' new row
+        assert after.data["dataset"] == "air-open", after.data
+    finally:
+        client.close()
+    with Session(engine) as session:  # the signal names no one: no account, no pseudonym
+        (signal,) = session.exec(select(Event).where(Event.kind == "grant")).all()
+    assert (signal.dataset_id, signal.access, signal.subject) == ("curves", "personal", "")
+    assert account not in json.dumps(signal.payload)
 
 
 def test_crisis_events_reach_a_cell_inside_its_crisis_only(engine: Engine, server: str) -> None:
