@@ -121,10 +121,19 @@ def create_app() -> FastAPI:
     app.add_exception_handler(AuditUnavailable, refuse_unlogged_read)
     for outage in OUTAGES:  # PostgreSQL restarting, SQLite locked too long: 503, then recovery
         app.add_exception_handler(outage, answer_unavailable)
-    # CKAN's shapes for routing and parsing errors under /api/3 and /api/action.
-    app.add_exception_handler(HTTPException, ckan_replies.answer_http_error)
+    # CKAN's shapes for routing and parsing errors under /api/3 and /api/action; pages for browsers.
+    app.add_exception_handler(HTTPException, answer_http_error)
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     return app
+
+
+async def answer_http_error(request: Request, exc: Exception) -> Response:
+    """An HTTP error: a page for a browser at an address that names no page, CKAN's envelope on
+    CKAN's routes, FastAPI's JSON everywhere else."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and invalid.wants_page(request):
+        return invalid.answer_missing(request)
+    return await ckan_replies.answer_http_error(request, exc)
 
 
 async def answer_invalid_request(request: Request, exc: Exception) -> Response:

@@ -7,6 +7,10 @@ one: a 400 whose `detail` is a sentence, with FastAPI's list kept under `errors`
 (without the values sent, which the sentence quotes clipped). A page of the catalogue UI asked for
 by a browser gets the same sentence as a page in the visitor's language. CKAN's routes keep their
 own shape (hub.api.ckan.replies).
+
+An address that names nothing is answered the same way: a browser asking for a page outside the
+API's paths gets the 404 as a page in its language, with the site's navigation; API clients keep
+the JSON `{"detail": "Not Found"}`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
+from hub.api.origin import route_path
 from hub.db import get_engine
 from hub.redaction import clipped
 from hub.ui.pages import render
@@ -50,6 +55,11 @@ ERROR_SCHEMA: dict[str, Any] = {
         },
     },
 }
+# Where machines read (the API, CKAN's, DCAT's catalogue, the OpenAPI document and its viewers,
+# the health check, static files): an unknown address there stays JSON, whatever the client accepts.
+_API_PATHS = re.compile(
+    r"/(?:api|docs|docs-assets|redoc|static|healthz|openapi\.json|catalog\.[^/]*)(?:/|$)"
+)
 # pydantic's messages about the value itself: "Input should be …", "String should have …"
 _SHOULD = re.compile(
     r"(?:Input|String|List|Value|Dictionary|Tuple|Set|Decimal) should (?P<rest>.+)"
@@ -87,10 +97,13 @@ def bare_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def wants_page(request: Request) -> bool:
-    """Whether a browser asked for a page of the catalogue UI (not its CSV or GeoJSON)."""
-    route = request.scope.get("route")
-    accepted = request.headers.get("accept", "")
-    return getattr(route, "endpoint", None) in PAGE_ENDPOINTS and "text/html" in accepted
+    """Whether a browser asked for a page of the catalogue UI (not its CSV or GeoJSON): on one of
+    its routes, or at an address no route answers outside the API's paths."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return False
+    if "endpoint" in request.scope:  # a route or a mount answered: a page only if it is the UI's
+        return getattr(request.scope.get("route"), "endpoint", None) in PAGE_ENDPOINTS
+    return not _API_PATHS.match(route_path(request.scope))
 
 
 def answer(request: Request, exc: RequestValidationError) -> Response:
@@ -102,6 +115,13 @@ def answer(request: Request, exc: RequestValidationError) -> Response:
             visitor = visitor_of(request, session)
             return render(request, visitor, "invalid.html", {"detail": detail}, 400)
     return JSONResponse({"detail": detail, "errors": bare_errors(errors)}, status_code=400)
+
+
+def answer_missing(request: Request) -> Response:
+    """The 404 page of an address that names no page, in the visitor's language."""
+    with Session(get_engine()) as session:
+        visitor = visitor_of(request, session)
+        return render(request, visitor, "nowhere.html", {"path": request.url.path}, 404)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

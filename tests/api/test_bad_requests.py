@@ -77,3 +77,51 @@ def test_the_openapi_document_says_400_where_fastapi_said_422(client):
                     ref = content.get("schema", {}).get("$ref", "")
                     name = ref.rsplit("/", 1)[-1]
                     assert not ref or name in document["components"]["schemas"], ref
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "fr"}
+
+
+@pytest.mark.parametrize("path", ["/nonexistent", "/organisations", "/datasets/a/b"])
+def test_an_unknown_address_asked_for_by_a_browser_is_a_page_in_its_language(client, path):
+    response = client.get(path, headers=BROWSER)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-language"] == "fr"
+    html = response.text
+    assert '<html lang="fr">' in html
+    assert "<title>Introuvable — Hub territorial de données</title>" in html
+    assert "<h1>Aucune page à cette adresse</h1>" in html
+    assert f"l’adresse {path}\u00a0:" in html
+    assert '<nav aria-label="Site">' in html and 'href="/organizations"' in html
+
+
+def test_the_address_is_escaped_on_the_404_page(client):
+    response = client.get("/%3Cscript%3Ealert(1)%3C/script%3E", headers=BROWSER)
+    assert response.status_code == 404
+    assert "<script>alert" not in response.text and "&lt;script&gt;alert(1)" in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/nonexistent", "*/*"),  # curl, httpx
+        ("/nonexistent", "application/json"),
+        ("/api/v1/nonexistent", BROWSER["Accept"]),
+        ("/api/v1/datasets/nonexistent", BROWSER["Accept"]),
+        ("/static/nonexistent.css", BROWSER["Accept"]),
+        ("/docs/nonexistent", BROWSER["Accept"]),
+        ("/catalog.nonexistent", BROWSER["Accept"]),
+    ],
+)
+def test_an_unknown_address_of_the_api_stays_json(client, path, accept):
+    response = client.get(path, headers={"Accept": accept})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert "detail" in response.json()
+
+
+def test_an_unknown_ckan_address_keeps_ckans_envelope_for_a_browser(client):
+    response = client.get("/api/3/nonexistent", headers=BROWSER)
+    assert response.status_code == 404
+    assert response.json()["error"]["__type"] == "Not Found Error"

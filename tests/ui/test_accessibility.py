@@ -27,6 +27,7 @@ PAGES = [
     "/datasets/atmo-demo-air",
     "/datasets/atmo-demo-restricted-air",  # records refused: the notice in their place
     "/datasets/nothing",
+    "/nowhere",  # an address that names no page: the 404 page
     "/organizations",
     "/organizations/atmo-demo",
     "/charters",

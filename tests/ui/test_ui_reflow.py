@@ -31,6 +31,7 @@ PAGES = [
     "/organizations/atmo-demo",
     "/situation",
     "/signin",
+    "/nowhere",  # the 404 page quotes the address
 ]
 # What reaches past the screen's edge, outside any box of its own that scrolls.
 WIDER = """() => {
