@@ -29,6 +29,7 @@ class AlertRow:
     headline: str
     event: str
     area_desc: str
+    language: str  # CAP's info.language of the texts above (en-US when the alert says none)
     sent: datetime
     expires: datetime | None
     geometry: dict[str, Any] | None
@@ -57,6 +58,7 @@ def alerts_over(
                 headline=str(info.get("headline") or info.get("event") or alert.identifier),
                 event=str(info.get("event") or ""),
                 area_desc=str(info.get("area_desc") or ""),
+                language=str(info.get("language") or ""),
                 sent=alert.sent,
                 expires=alert.expires(),
                 geometry=geometry,

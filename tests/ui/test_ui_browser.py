@@ -69,3 +69,23 @@ def test_a_visitor_searches_opens_a_dataset_and_sees_the_preview(
             browser.close()
     for name in ("home.png", "dataset.png", "closed.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_a_date_fields_calendar_button_shows_where_focus_is(engine, published, chromium):
+    from playwright.sync_api import sync_playwright
+
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/")
+            page.focus("#from")  # month, day, year, then the calendar button: 4th stop
+            for _ in range(3):
+                page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "from"
+            assert not page.evaluate("document.querySelector('#from').matches(':focus')")
+            style = page.evaluate("getComputedStyle(document.querySelector('#from')).outlineStyle")
+            assert style == "solid"
+        finally:
+            browser.close()

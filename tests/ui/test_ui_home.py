@@ -309,3 +309,24 @@ def test_the_search_counts_clock_facets_as_it_filters_them(client, engine):
             search.find(session, search.Query(facets=counted_facets, now=now)).facets["freshness"]
         )
         assert freshness == {"day": 3, "month": 1, "older": 1, "never": 1}
+
+
+FR = {"Accept-Language": "fr"}
+
+
+def test_each_page_of_results_has_its_own_title_and_a_pager_read_in_order(client, monkeypatch):
+    monkeypatch.setattr(home, "PAGE_SIZE", 2)
+    titles = [
+        re.search(r"<title>(.*?)</title>", client.get(f"/?page={n}", headers=FR).text)[1]
+        for n in (1, 2)
+    ]
+    assert titles == [
+        "Jeux de données — Hub territorial de données",
+        "Jeux de données, page 2 sur 3 — Hub territorial de données",
+    ]
+    second = client.get("/?page=2", headers=FR).text
+    assert '<a rel="prev" href="/">Page précédente</a>' in second
+    assert '<a rel="next" href="/?page=3">Page suivante</a>' in second
+    english = client.get("/?page=2", headers={"Accept-Language": "en"}).text
+    assert "<title>Datasets, page 2 of 3 — Territorial data hub</title>" in english
+    assert ">Next page</a>" in english

@@ -64,3 +64,10 @@ def test_an_unknown_dataset_page_is_a_404(client):
 def test_the_stylesheet_is_served(client):
     response = client.get("/static/hub.css")
     assert response.status_code == 200 and "font-family" in response.text
+
+
+def test_the_schemas_english_descriptions_are_marked_english_on_a_french_page(client):
+    french = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    assert re.search(r'<td lang="en">[^<]*\w', french)
+    english = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
+    assert '<td lang="en">' not in english

@@ -366,3 +366,22 @@ def test_the_session_cookie_opens_the_feed_and_get_routes_with_the_visitor_s_gra
     assert declared.status_code == 401
     client.cookies.clear()
     assert client.get(f"/api/v1/datasets/{OUTAGES}/records").status_code == 401
+
+
+def test_the_list_and_a_crisis_have_distinct_titles_and_alerts_say_their_language(
+    client, situation
+):
+    french = {"Accept-Language": "fr"}
+    listing = client.get("/situation", headers=french).text
+    one = client.get(f"/situation/{situation.crisis.id}", headers=french).text
+    title = r"<title>(.*?)</title>"
+    assert (
+        re.search(title, listing)[1] == "Situation — Crises en cours — Hub territorial de données"
+    )
+    assert re.search(title, one)[1] == "Situation — Lez flood episode — Hub territorial de données"
+    # the alerts are in English (their CAP says so): marked on a French page, not on an English one
+    assert re.search(r'<th scope="row" lang="en">Flood warning on the Lez', one)
+    english = client.get(f"/situation/{situation.crisis.id}", headers={"Accept-Language": "en"})
+    assert re.search(r'<th scope="row">Flood warning on the Lez', english.text)
+    # the live announcements are whole translated sentences, French punctuation included
+    assert '"newAlert": "Nouvelle alerte\\u00a0: {what}"' in one

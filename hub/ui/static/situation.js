@@ -380,8 +380,8 @@
     draw("observations", key, { type: "Feature", geometry: d.geometry, properties: {
       kind: "observation", label: place + " — " + measure, value: record.value,
       unit: record.unit, time: d.time } });
-    announce(WORDS.newObservation + ": " + place + " — " + measure + " " + shown(record.value) +
-      " " + (record.unit || ""));
+    announce(said(WORDS.newObservation,
+      place + " — " + measure + " " + shown(record.value) + " " + (record.unit || "")));
   }
 
   function onAlert(event) {
@@ -419,6 +419,9 @@
     badge.textContent = (WORDS.severities || {})[severity] || severity;
     cell(row, "td", badge);
     var head = cell(row, "th", record.headline || record.event || record.identifier);
+    if (record.language && language !== lang) {
+      head.lang = String(record.language); // the alert's own language, declared in its CAP
+    }
     if (record.area_desc) {
       head.appendChild(document.createElement("br"));
       var where = document.createElement("span");
@@ -436,7 +439,13 @@
     draw("alerts", key, { type: "Feature", geometry: d.geometry, properties: {
       kind: "alert", label: record.headline || record.event, severity: severity,
       time: record.sent } });
-    announce(WORDS.newAlert + ": " + (record.headline || record.event || ""));
+    announce(said(WORDS.newAlert, record.headline || record.event || ""));
+  }
+
+  // A translated sentence with its {what} filled: the language puts its own punctuation around it
+  // (French writes a non-breaking space before the colon).
+  function said(sentence, what) {
+    return sentence.replace("{what}", function () { return what; });
   }
 
   function rowOf(body, key) {
