@@ -133,7 +133,12 @@ async def answer_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and invalid.wants_page(request):
         return invalid.answer_missing(request)
-    return await ckan_replies.answer_http_error(request, exc)
+    answered = await ckan_replies.answer_http_error(request, exc)
+    return (
+        invalid.by_accept(answered)
+        if exc.status_code == 404 and invalid.pages_here(request)
+        else answered
+    )
 
 
 async def answer_invalid_request(request: Request, exc: Exception) -> Response:

@@ -96,14 +96,25 @@ def bare_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def wants_page(request: Request) -> bool:
-    """Whether a browser asked for a page of the catalogue UI (not its CSV or GeoJSON): on one of
-    its routes, or at an address no route answers outside the API's paths."""
-    if "text/html" not in request.headers.get("accept", ""):
-        return False
+def pages_here(request: Request) -> bool:
+    """Whether an error here is a page for a browser: on one of the catalogue UI's routes, or at
+    an address no route answers outside the API's paths (its answer then depends on Accept)."""
     if "endpoint" in request.scope:  # a route or a mount answered: a page only if it is the UI's
         return getattr(request.scope.get("route"), "endpoint", None) in PAGE_ENDPOINTS
     return not _API_PATHS.match(route_path(request.scope))
+
+
+def wants_page(request: Request) -> bool:
+    """Whether a browser asked for a page of the catalogue UI (not its CSV or GeoJSON)."""
+    return "text/html" in request.headers.get("accept", "") and pages_here(request)
+
+
+def by_accept(response: Response) -> Response:
+    """An answer that is a page or JSON by the request's Accept: a shared cache must keep both."""
+    named = [v.strip() for v in response.headers.get("vary", "").split(",") if v.strip()]
+    if "accept" not in {v.lower() for v in named}:
+        response.headers["Vary"] = ", ".join([*named, "Accept"])
+    return response
 
 
 def answer(request: Request, exc: RequestValidationError) -> Response:
@@ -113,15 +124,16 @@ def answer(request: Request, exc: RequestValidationError) -> Response:
     if wants_page(request):
         with Session(get_engine()) as session:
             visitor = visitor_of(request, session)
-            return render(request, visitor, "invalid.html", {"detail": detail}, 400)
-    return JSONResponse({"detail": detail, "errors": bare_errors(errors)}, status_code=400)
+            return by_accept(render(request, visitor, "invalid.html", {"detail": detail}, 400))
+    refused = JSONResponse({"detail": detail, "errors": bare_errors(errors)}, status_code=400)
+    return by_accept(refused) if pages_here(request) else refused
 
 
 def answer_missing(request: Request) -> Response:
     """The 404 page of an address that names no page, in the visitor's language."""
     with Session(get_engine()) as session:
         visitor = visitor_of(request, session)
-        return render(request, visitor, "nowhere.html", {"path": request.url.path}, 404)
+        return by_accept(render(request, visitor, "nowhere.html", {"path": request.url.path}, 404))
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:

@@ -125,3 +125,15 @@ def test_an_unknown_ckan_address_keeps_ckans_envelope_for_a_browser(client):
     response = client.get("/api/3/nonexistent", headers=BROWSER)
     assert response.status_code == 404
     assert response.json()["error"]["__type"] == "Not Found Error"
+
+
+@pytest.mark.parametrize("url", ["/situation?page=abc", "/no-such-page"])
+def test_an_answer_chosen_by_accept_says_so_to_caches(client, url):
+    """A page for a browser, JSON for a script, at the same address: `Vary: Accept` on both, so
+    that a shared cache never hands one to the other."""
+    for accept in ("text/html", "application/json"):
+        response = client.get(url, headers={"Accept": accept})
+        assert response.status_code in (400, 404)
+        assert "accept" in response.headers["vary"].lower().split(", "), (accept, response.headers)
+    api = client.get(f"/api/v1/datasets/{OPEN}/records?format=xml")
+    assert "accept" not in api.headers.get("vary", "").lower()  # one answer whatever Accept says
