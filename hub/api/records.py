@@ -102,7 +102,9 @@ def read_records(
     variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
     seen = etags.presented(request)
     try:
-        if format == "csv" and cap is None:  # a download, streamed: no page follows it
+        # Without `limit`, CSV and GeoJSON are downloads, streamed whole (within the export
+        # limit): their clients (spreadsheets, GDAL, QGIS) cannot follow a `next`.
+        if format in ("csv", "geojson") and cap is None:
             download = reading.stream_records(
                 session,
                 dataset,
@@ -118,6 +120,11 @@ def read_records(
             headers = etags.caching(download.etag, shared, personal)
             if download.total is not None:
                 headers["X-Total-Count"] = str(download.total)
+            if format == "geojson":  # checked after the grant, as a page is: 401 before 400
+                if not located(download.layout):
+                    raise HTTPException(400, unlocated(dataset_id))
+                lines = feature_lines(download.layout, download.pages, download.total)
+                return geojson_answer(dataset_id, lines, headers)
             return csv_answer(dataset_id, csv_lines(download.layout, download.pages), headers)
         page = reading.read_records(
             session,
@@ -145,9 +152,7 @@ def read_records(
         return csv_answer(dataset_id, csv_lines(layout, iter([page.records])), headers)
     if format == "geojson":
         if not located(layout):
-            raise HTTPException(
-                400, f"dataset {dataset_id!r} has no coordinates: ask for format=json or format=csv"
-            )
+            raise HTTPException(400, unlocated(dataset_id))
         collection = to_feature_collection(page.records, layout, following)
         if page.total is not None:
             collection["total"] = page.total
@@ -267,6 +272,41 @@ def to_csv_lines(rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
+
+
+def unlocated(dataset_id: str) -> str:
+    """The 400 of GeoJSON asked of a dataset whose rows have no place."""
+    return f"dataset {dataset_id!r} has no coordinates: ask for format=json or format=csv"
+
+
+def geojson_answer(
+    dataset_id: str, lines: Iterator[str], headers: dict[str, str]
+) -> StreamingResponse:
+    """A whole FeatureCollection as an attachment named after the dataset."""
+    return StreamingResponse(
+        lines,
+        media_type="application/geo+json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{dataset_id}.geojson"',
+            **headers,
+        },
+    )
+
+
+def feature_lines(
+    layout: records.Layout, pages: Iterator[list[dict[str, Any]]], total: int | None
+) -> Iterator[str]:
+    """Every page of records as one FeatureCollection, a feature per line, drawn as a page's."""
+    yield '{"type":"FeatureCollection",'
+    if total is not None:
+        yield f'"total":{total},'
+    yield '"features":[\n'
+    first = True
+    for page in pages:
+        for feature in to_feature_collection(page, layout, None)["features"]:
+            yield ("" if first else ",\n") + json.dumps(feature, ensure_ascii=False)
+            first = False
+    yield "\n]}\n"
 
 
 def located(layout: records.Layout) -> bool:

@@ -243,6 +243,7 @@ def test_downloads_over_the_export_limit_are_a_clear_400(client, published, monk
     for url in (
         f"{API}/{published.open_id}/datapackage.zip",
         f"{API}/{published.open_id}/records?format=csv",
+        f"{API}/{published.open_id}/records?format=geojson",
     ):
         response = client.get(url)
         assert response.status_code == 400

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from hub import reading, tokens
 from hub.catalogue import Batch, Publisher, publish
-from hub.config import PROJECT_ROOT
+from hub.config import PROJECT_ROOT, get_settings
 from hub.models import AccessEvent, SubjectLink
 from hub.pseudonyms import pseudonym
 from pipelines.harvesting import harvest_source
@@ -792,3 +792,25 @@ def test_sorting_a_real_feed_by_magnitude_pages_through_its_ties(client, quakes)
     felt = [r["felt"] for r in up]
     nulls = felt.count(None)
     assert felt[:nulls] == [None] * nulls and felt[nulls:] == sorted(felt[nulls:])
+
+
+def test_geojson_without_limit_is_the_whole_collection_streamed(client, published, monkeypatch):
+    """GDAL, QGIS and Leaflet read one FeatureCollection and follow no `next`: without `limit`,
+    GeoJSON is a download of every matching row, as the CSV is, streamed page by page."""
+    monkeypatch.setattr(reading, "STREAM_PAGE", 7)  # several pages from few rows
+    whole = client.get(URL, params={"format": "geojson", "total": "true"})
+    assert whole.status_code == 200
+    assert whole.headers["content-type"].startswith("application/geo+json")
+    assert "atmo-demo-air.geojson" in whole.headers["content-disposition"]
+    body = whole.json()
+    assert body["type"] == "FeatureCollection" and "next" not in body
+    assert len(body["features"]) == published.valid_rows == body["total"]
+    assert whole.headers["X-Total-Count"] == str(published.valid_rows)
+    keys = [key(f["properties"]) for f in body["features"]]
+    assert keys == [key(r) for r in walk(client, f"{URL}?limit=50")]
+    paged = client.get(URL, params={"format": "geojson", "limit": 5}).json()
+    assert len(paged["features"]) == 5 and paged["next"]  # with limit, a page as before
+    monkeypatch.setenv("HUB_MAX_EXPORT_ROWS", str(published.valid_rows - 1))
+    get_settings.cache_clear()
+    too_many = client.get(URL, params={"format": "geojson"})
+    assert too_many.status_code == 400 and "HUB_MAX_EXPORT_ROWS" in too_many.json()["detail"]
