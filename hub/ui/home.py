@@ -55,6 +55,12 @@ FRESHNESS_NAMES = {
     "older": N_("more than 30 days ago"),
     "never": N_("no data yet"),
 }
+# Licence ids named by the hub, not by a dataset: "custom" gathers bespoke licences, each
+# dataset titling its own, so no one dataset's title may stand for them all.
+LICENCE_NAMES = {
+    "notspecified": N_("no licence given"),
+    "custom": N_("the dataset's own licence"),
+}
 TIMELINESS_NAMES = {
     "fresh": N_("up to date"),
     "stale": N_("late for its theme"),
@@ -224,8 +230,8 @@ def _value_names(
     session: Session, organizations: dict[str, Any], licence_ids: list[str]
 ) -> dict[str, dict[str, str]]:
     """How each facet's values read, per facet parameter (values missing here read as-is)."""
-    licences: dict[str, str] = {"notspecified": _("no licence given")}
-    for licence_id in dict.fromkeys(licence_ids):
+    licences = {k: _(v) for k, v in LICENCE_NAMES.items()}
+    for licence_id in dict.fromkeys(i for i in licence_ids if i not in licences):
         # One indexed look-up per licence shown, not a scan of the catalogue.
         title = session.exec(
             select(Dataset.licence_title).where(Dataset.licence_id == licence_id).limit(1)

@@ -117,6 +117,23 @@ def test_home_filters_by_each_facet(client, query, count, titles):
     assert len(shown(found.words)) == count
 
 
+def test_bespoke_licences_are_named_as_such_not_after_one_dataset(client, engine):
+    # "custom" gathers each dataset's own licence: no one dataset's title may stand for all
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "atmo-demo-crisis-air")
+        assert dataset is not None and dataset.licence_id == "custom"
+        dataset.licence_title = "Crisis-use agreement"
+        session.add(dataset)
+        session.commit()
+    home = page(client, "/")
+    assert re.search(r"the dataset's own licence 3\b", home.words)
+    assert not re.search(r"(Agreement for tests|Crisis-use agreement) \d", home.words)
+    chosen = page(client, "/?licence=custom", language="fr")
+    assert "Licence : licence propre au jeu de données" in chosen.words
+    # each dataset still shows its own licence's title
+    assert "Agreement for tests" in chosen.words and "Crisis-use agreement" in chosen.words
+
+
 def test_chosen_values_are_checked_and_removable(client):
     html = client.get("/?access=open&access=crisis&q=air", headers={"Accept-Language": "en"}).text
     assert re.search(r'name="access" value="open" checked', html)
