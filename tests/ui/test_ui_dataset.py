@@ -229,6 +229,34 @@ def test_the_downloads_say_whose_token_reads_a_closed_datasets_records(
     assert "the documents below are public." in words
 
 
+@pytest.mark.parametrize("level", ["restricted", "personal", "crisis"])
+def test_closed_records_are_not_offered_as_links_that_answer_401(engine, client, published, level):
+    dataset = published.closed[level]
+    anonymous = page(client, f"/datasets/{dataset}")
+    links = " ".join(anonymous.links)
+    for target in ("/records", "/datapackage.zip", "format=csv", "format=geojson"):
+        assert f"/api/v1/datasets/{dataset}{target}" not in links, target
+    assert f"/signin?next=/datasets/{dataset}" in anonymous.links
+    assert "Sign in with your token to download the records" in anonymous.words
+    # the public documents stay offered
+    assert f"http://testserver/api/v1/datasets/{dataset}/schema" in anonymous.links
+    # signed in, but not named by the charter: no sign-in prompt, the charter says who reads
+    stranger = {**bearer(engine, "agency", "openaq"), "Accept-Language": "en"}
+    html = client.get(f"/datasets/{dataset}", headers=stranger).text
+    assert f'href="http://testserver/api/v1/datasets/{dataset}/records' not in html
+    assert "Your token does not open these records." in html and 'href="#charter"' in html
+    french = page(client, f"/datasets/{dataset}", language="fr").words
+    assert "Connectez-vous avec votre jeton pour télécharger les enregistrements" in french
+
+
+def test_a_member_gets_the_restricted_downloads(engine, client, published):
+    dataset = published.closed["restricted"]
+    member = {**bearer(engine, "agency", "metropole-civil-protection"), "Accept-Language": "en"}
+    html = client.get(f"/datasets/{dataset}", headers=member).text
+    assert f"http://testserver/api/v1/datasets/{dataset}/records?format=csv" in html
+    assert "Sign in with your token to download" not in html
+
+
 def test_the_map_geojson_holds_the_newest_record_of_each_place(client):
     answer = client.get("/datasets/atmo-demo-air/map.geojson")
     assert answer.status_code == 200
@@ -406,8 +434,10 @@ def test_a_restricted_grid_is_previewed_only_for_those_it_names(engine, grids):
     closed = grids.get("/datasets/lab-grid", headers={"Accept-Language": "en"}).text
     assert "data:image/png" not in closed
     assert "The grid preview is shown to those who may read the grid." in closed
+    assert 'href="http://testserver/api/v1/datasets/lab-grid/grid?format=netcdf"' not in closed
     member = bearer(engine, "agency", "metropole-civil-protection")
     opened = grids.get("/datasets/lab-grid", headers={**member, "Accept-Language": "en"}).text
     assert "data:image/png;base64," in opened
+    assert 'href="http://testserver/api/v1/datasets/lab-grid/grid?format=netcdf"' in opened
     french = page(grids, "/datasets/cams-sfc", language="fr").words
     assert "Aperçu de la grille" in french and "le dernier de 16 pas de temps" in french
