@@ -99,6 +99,7 @@ def render_dataset(
             "preview": newest[:PREVIEW_ROWS],
             "denied": refusal,
             "columns": [f.name for f in detail.schema_.fields],
+            "types": {f.name: f.type for f in detail.schema_.fields},
             "run_errors": notes,
             "chart": chart,
             "chart_rows": chart_rows,

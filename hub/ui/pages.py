@@ -6,6 +6,7 @@ templates who is signed in and the form token, and sets the cookies the page nee
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,30 @@ def ticks(text: str | None) -> Markup:
     """Escape text and show `backticked` words as code, as schema descriptions write them."""
     escaped = str(escape(text or ""))
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
+FIELD_DIGITS = 7  # decimals a record's number keeps on a page (a coordinate's, to the decimetre)
+
+
+def field_text(value: Any, kind: str = "") -> str:
+    """A record's value as the page's language writes it, by its Table Schema type (`kind`):
+    numbers with the language's separators, datetimes as moments in UTC, dates as days."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return i18n.number(value, FIELD_DIGITS)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    try:
+        if kind == "datetime":
+            return i18n.moment(value)
+        if kind == "date":
+            return i18n.day(value)
+    except (TypeError, ValueError):  # not the type its schema says: shown as it is
+        pass
+    return str(value)
 
 
 def link(base: Any, **params: Any) -> str:
@@ -91,6 +116,7 @@ templates.env.filters.update(
         i18n._utc(m).isoformat().replace("+00:00", "Z") if m else ""  # <time datetime>
     ),
     number=i18n.number,
+    field=field_text,
     sentence=sentence,
     ticks=ticks,
 )

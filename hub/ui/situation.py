@@ -26,7 +26,7 @@ from hub.api.deps import SessionDep
 from hub.models import Crisis, Dataset, as_utc
 from hub.ui import i18n, situation_alerts
 from hub.ui import situation_rows as rows
-from hub.ui.pages import N_, render
+from hub.ui.pages import N_, field_text, render
 from hub.ui.territory import map_settings
 from hub.ui.visitors import Visitor, VisitorDep
 
@@ -143,7 +143,8 @@ def _answer(
         language = i18n.negotiate(
             request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
         )
-        context.update(situation_of(session, visitor, crisis, page, language))
+        with i18n.speaking(language):  # the map's labels are written the page's way
+            context.update(situation_of(session, visitor, crisis, page, language))
     return _private(render(request, visitor, "situation.html", context))
 
 
@@ -233,7 +234,11 @@ def geojson_of(
         )
     for data in shared:
         for lon, lat, record in data.points:
-            label = " — ".join(str(record[f]) for f in data.fields[:3] if record.get(f) is not None)
+            label = " — ".join(
+                field_text(record[f], data.types.get(f, ""))
+                for f in data.fields[:3]
+                if record.get(f) is not None
+            )
             features.append(
                 _feature(
                     {"type": "Point", "coordinates": [lon, lat]},

@@ -166,6 +166,7 @@ class CrisisData:
     next_cursor: str | None = None
     readable: bool = False
     key_fields: list[str] = field(default_factory=list)  # what tells its rows apart
+    types: dict[str, str] = field(default_factory=dict)  # Table Schema type of each field shown
 
     def key_of(self, record: dict[str, Any]) -> str:
         """A row's key (situation.js makes the same from a feed event's record)."""
@@ -209,6 +210,7 @@ def crisis_rows(
     found.fields = [f for f in shape.columns if f not in (lon_field, lat_field)][:DATA_FIELDS_SHOWN]
     keys = [name for name, column in shape.columns.items() if column in shape.key]
     found.key_fields = keys or found.fields  # no primary key: the fields shown
+    found.types = {f: shape.types[f] for f in found.fields}
     found.next_cursor = page.next_cursor
     for record in page.records:
         lon: Any = record.get(lon_field or "")

@@ -339,6 +339,22 @@ def test_a_table_without_coordinates_offers_no_geojson(engine, client):
     assert "the records as points" not in shown.words
 
 
+@pytest.mark.parametrize(
+    ("language", "moment", "value", "longitude"),
+    [
+        ("fr", "1 mars 2026 23:00 UTC", "12,5", "-1,68"),
+        ("en", "Mar 1, 2026 23:00 UTC", "12.5", "-1.68"),
+    ],
+)
+def test_the_latest_records_are_written_the_pages_way(client, language, moment, value, longitude):
+    html = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": language}).text
+    found = re.search(r'<table class="rows">(.*?)</table>', html, re.S)
+    assert found, "no preview table"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", found.group(1))
+    assert moment in cells and value in cells and longitude in cells
+    assert not any("2026-03-01T" in c for c in cells)
+
+
 def test_the_page_speaks_french_by_default(client, published):
     words = page(client, "/datasets/atmo-demo-air", language="fr").words
     assert "Qui es-tu ?" in words and "Qui t’utilise ?" in words

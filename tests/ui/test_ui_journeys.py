@@ -8,6 +8,7 @@ screenshots are kept as test artefacts in `HUB_TEST_ARTEFACTS` (default var/test
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,9 @@ def test_a_crisis_cell_follows_the_situation_live(
             assert page.locator(".situation-map .leaflet-overlay-pane path").count() == drawn + 1
             # the snapshot's copy of a listed outage is not listed twice
             assert page.locator("table.situation-data tbody tr").count() == 1
+            # written as the server writes it, by each field's type: no raw ISO moment
+            outage = page.locator("table.situation-data tbody tr").first.inner_text()
+            assert " UTC" in outage and not re.search(r"\d{4}-\d\d-\d\dT", outage)
             page.screenshot(path=str(artefacts / "situation-fr.png"), full_page=True)
             assert not errors, errors
 

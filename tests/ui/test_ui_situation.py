@@ -26,6 +26,7 @@ from ui.pagetext import page, sign_in
 from hub import crises, tokens
 from hub.catalogue import Batch, Publisher, publish
 from hub.models import AccessEvent, Crisis, utcnow
+from hub.ui import i18n
 from pipelines.demo.telecom import CRISIS_AREA
 
 CELL, OTHER_CELL = "prefecture-herault-cell", "prefecture-gard-cell"
@@ -306,6 +307,23 @@ def test_unknown_crises_and_datasets_are_404(client, situation):
     page(client, "/situation/no-such-crisis", status=404)
     page(client, f"/situation/{situation.crisis.id}/data/{AIR}", status=404)  # not crisis data
     page(client, f"/situation/nothing/data/{OUTAGES}", status=404)
+
+
+def test_crisis_rows_are_written_the_pages_way(client, engine, situation):
+    signed_in(client, engine, "crisis-cell", CELL)
+    started = situation.now - timedelta(hours=2)
+    for url in (
+        f"/situation/{situation.crisis.id}",
+        f"/situation/{situation.crisis.id}/data/{OUTAGES}",
+    ):
+        html = client.get(url, headers={"Accept-Language": "fr"}).text
+        table = re.search(r'<table class="compact rows situation-data".*?</table>', html, re.S)
+        assert table, url
+        with i18n.speaking("fr"):
+            assert f"<td>{i18n.moment(started)}</td>" in table.group(0)
+        assert instant(started) not in table.group(0)
+        # the live script writes new rows the same way: it knows each field's type
+        assert "data-types=" in table.group(0) and "datetime" in table.group(0)
 
 
 def test_a_cell_pages_through_a_crisis_dataset(client, engine, situation):

@@ -45,6 +45,11 @@
     { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
   var clocks = new Intl.DateTimeFormat(document.documentElement.lang || "fr",
     { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+  // A crisis row's values as the server writes them (hub.ui.pages.field_text), by their type
+  var exact = new Intl.NumberFormat(document.documentElement.lang || "fr",
+    { maximumFractionDigits: 7 });
+  var longDays = new Intl.DateTimeFormat(document.documentElement.lang || "fr",
+    { dateStyle: "long", timeZone: "UTC" });
   var crisisId = element.getAttribute("data-crisis");
   var live = document.getElementById("situation-live");
   var alertsBody = document.querySelector("#situation-alerts tbody");
@@ -96,6 +101,18 @@
       return numbers.format(value);
     }
     return typeof value === "object" ? JSON.stringify(value) : String(value);
+  }
+
+  function typed(value, type) {
+    if (typeof value === "number") {
+      return exact.format(value);
+    }
+    var timed = (type === "datetime" || type === "date") && typeof value === "string" && value;
+    var moment = timed ? new Date(value) : null;
+    if (moment && !isNaN(moment.getTime())) {
+      return type === "date" ? longDays.format(moment) : when(value).textContent;
+    }
+    return shown(value);
   }
 
   function cell(row, tag, content, className) {
@@ -325,12 +342,13 @@
     if (table) {
       var fields = JSON.parse(table.getAttribute("data-fields") || "[]");
       var keyFields = JSON.parse(table.getAttribute("data-key-fields") || "[]");
+      var types = JSON.parse(table.getAttribute("data-types") || "{}");
       var rowKey = keyFields.map(function (name) {
         return record[name] === null || record[name] === undefined ? "" : String(record[name]);
       }).join("|");
       var row = document.createElement("tr");
       row.setAttribute("data-key", rowKey);
-      fields.forEach(function (name) { cell(row, "td", shown(record[name])); });
+      fields.forEach(function (name) { cell(row, "td", typed(record[name], types[name])); });
       var same = rowOf(table.tBodies[0], rowKey);
       if (same && same.textContent === row.textContent) {
         return; // the page shows it already (the snapshot sends what the server listed)
@@ -341,7 +359,8 @@
       prepend(table.tBodies[0], row);
       if (map && d.geometry) {
         layerOf({ type: "Feature", geometry: d.geometry, properties: { kind: "data",
-          label: fields.slice(0, 3).map(function (f) { return shown(record[f]); }).join(" — ") } })
+          label: fields.slice(0, 3).map(function (f) { return typed(record[f], types[f]); })
+            .join(" — ") } })
           .addTo(layers.data);
       }
       return;
