@@ -70,11 +70,12 @@ SORTS = {
     "title": (N_("Title (A to Z)"), (("title", False),)),
     "modified": (N_("Last modified"), (("metadata_modified", True),)),
 }
+# The fields as the page labels them: the form and its error summary name them alike.
 FIELD_NAMES = {
-    "q": N_("Search words"),
+    "q": N_("Search datasets"),
     "bbox": N_("Area"),
-    "from": N_("Covering from"),
-    "until": N_("Covering until"),
+    "from": N_("From"),
+    "until": N_("Until"),
     "page": N_("Page"),
 }
 

@@ -267,6 +267,26 @@ def test_bad_input_is_explained_not_crashed(client, query, message):
     assert re.search(r"\b[0-6] datasets?\b", bad.words)
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=2026-12-31&until=2026-12-01", "until"),
+        ("from=2026-13-01", "from"),
+        ("q=" + "a" * 600, "q"),
+        ("bbox=abc", "bbox"),
+    ],
+)
+def test_the_error_summary_names_each_field_as_the_page_labels_it(client, query, field, language):
+    html = client.get(f"/?{query}", headers={"Accept-Language": language}).text
+    labelled = re.search(rf'<label for="{field}">([^<]+)</label>', html)
+    if field == "bbox":  # a fieldset: its legend names the area
+        labelled = re.search(r'<fieldset class="area">\s*<legend>([^<]+)</legend>', html)
+    assert labelled, field
+    name = labelled.group(1)
+    assert re.search(rf'<li><a href="#{field}">{re.escape(name)}\s?: ', html), name
+
+
 def test_absurd_pages_and_unknown_values_answer_gracefully(client):
     far = page(client, f"/?page={10**9}")
     assert "There is no page 1,000,000,000: the results fit on 1." in far.words
