@@ -20,7 +20,7 @@ from hub.models import Dataset
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
 from hub.ui.pages import N_, access_name, render, theme_name
-from hub.ui.territory import map_settings
+from hub.ui.territory import example_area, map_settings
 from hub.ui.visitors import Visitor, VisitorDep
 
 PAGE_SIZE = 20
@@ -103,7 +103,8 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
         text = text[:MAX_TEXT]  # shown in the box to be shortened, not searched
     chosen = {f.parameter: _chosen(params.getlist(f.parameter)) for f in FACETS}
     bbox_text = params.get("bbox", "").strip()
-    bbox = _area(bbox_text, errors) if bbox_text else None
+    example = example_area(session)  # the territory's own box, not a city elsewhere
+    bbox = _area(bbox_text, example, errors) if bbox_text else None
     from_text, until_text = params.get("from", "").strip(), params.get("until", "").strip()
     covers_from = _day(from_text, "from", errors)
     covers_until = _day(until_text, "until", errors)
@@ -161,6 +162,7 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
             ],
             "chosen": _chips(chosen, names, kept),
             "bbox": bbox_text,
+            "example_area": example,
             "covers_from": from_text,
             "covers_until": until_text,
             "sort": sort,
@@ -187,16 +189,19 @@ def _chosen(values: list[str]) -> list[str]:
     return unique[:MAX_CHOSEN]
 
 
-def _area(text: str, errors: dict[str, str]) -> tuple[float, float, float, float] | None:
+def _area(
+    text: str, example: str, errors: dict[str, str]
+) -> tuple[float, float, float, float] | None:
     """The typed or picked area as (west, south, east, north), or an error message for it."""
     try:
         box = geo.parse_bbox(text)
     except ValueError:
         errors["bbox"] = _(
             "Type the area as four numbers separated by commas: west, south, east, north "
-            "(longitudes from -180 to 180, latitudes from -90 to 90), for example "
-            "-1.75,48.05,-1.6,48.15."
+            "(longitudes from -180 to 180, latitudes from -90 to 90)."
         )
+        if example:
+            errors["bbox"] += " " + _("For example %(area)s.") % {"area": example}
         return None
     if box[0] > box[2]:
         errors["bbox"] = _("The west edge of the area must be less than its east edge.")

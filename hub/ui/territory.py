@@ -35,6 +35,10 @@ GEOMETRIES = {
 # The old (2008) GeoJSON `crs` member: only names of WGS84 longitude/latitude are accepted.
 WGS84_NAMES = {"urn:ogc:def:crs:ogc:1.3:crs84", "urn:ogc:def:crs:epsg::4326", "epsg:4326"}
 Point = tuple[float, float]
+Box = list[float]  # west, south, east, north
+# An extent wider than this (a country's, a continent's, the globe's) says nothing of where the
+# territory is: one global dataset made the hull the whole world, and the map no reference.
+LOCAL_SPAN = 5.0  # degrees of longitude or latitude
 
 _cache: dict[Any, dict[str, Any]] = {}  # one entry: the last file or catalogue state, its answer
 _cache_lock = Lock()
@@ -172,7 +176,7 @@ def computed_outline(session: Session) -> dict[str, Any]:
     if (cached := _cache.get(key)) is not None:
         return cached
     stored = session.exec(select(Dataset.bbox).where(is_open, col(Dataset.bbox).is_not(None)))
-    boxes = [list(box) for box in stored if box is not None and _usable(box)]
+    boxes = territory_boxes([list(box) for box in stored if box is not None and _usable(box)])
     corners = {(x, y) for w, s, e, n in boxes for x in (w, e) for y in (s, n)}
     hull = convex_hull(corners)
     geometry: dict[str, Any] | None
@@ -201,6 +205,68 @@ def computed_outline(session: Session) -> dict[str, Any]:
             max(b[3] for b in boxes),
         ]
     return _remember(key, feature)
+
+
+def territory_boxes(boxes: list[Box]) -> list[Box]:
+    """The extents the territory is drawn from: the local ones that meet the local extent most
+    others meet (where most open datasets are about; the widest of equals); every extent when
+    none is local."""
+    local = [b for b in boxes if b[2] - b[0] <= LOCAL_SPAN and b[3] - b[1] <= LOCAL_SPAN]
+    if not local:
+        return boxes
+
+    def met_by(core: Box) -> list[Box]:
+        return [b for b in local if _meet(b, core)]
+
+    core = max(local, key=lambda b: (len(met_by(b)), (b[2] - b[0]) * (b[3] - b[1]), b))
+    return met_by(core)
+
+
+def _meet(box: Box, other: Box) -> bool:
+    return box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]
+
+
+def outline_box(session: Session) -> Box | None:
+    """The territory's bounding box (of HUB_TERRITORY_FILE, else of the computed outline), or
+    None when it has no place; an unusable file gives None here (the outline's URL says why)."""
+    path = get_settings().territory_file
+    try:
+        document = outline_from_file(path) if path else computed_outline(session)
+    except TerritoryFileError:
+        return None
+    points = list(_points_of(document))
+    if not points:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def _points_of(document: dict[str, Any]) -> Iterator[Point]:
+    """Every position of a checked GeoJSON object (a collection, a feature or a geometry)."""
+    kind = document.get("type")
+    if kind == "FeatureCollection":
+        for feature in document.get("features", []):
+            yield from _points_of(feature)
+    elif kind == "Feature":
+        if document.get("geometry"):
+            yield from _points_of(document["geometry"])
+    elif kind == "GeometryCollection":
+        for part in document.get("geometries", []):
+            yield from _points_of(part)
+    elif kind in GEOMETRIES:
+        yield from _positions(document.get("coordinates"), GEOMETRIES[kind])
+
+
+def example_area(session: Session) -> str:
+    """An area to show as an example of `west,south,east,north`: the territory's box, rounded
+    outward to two decimals; "" when the territory has no place."""
+    box = outline_box(session)
+    if box is None:
+        return ""
+    # rounded to 1e-6 first, so that 0.29 * 100 (28.999999999999996) stays 0.29
+    west, south = (math.floor(round(v * 100, 6)) / 100 for v in box[:2])
+    east, north = (math.ceil(round(v * 100, 6)) / 100 for v in box[2:])
+    return ",".join(f"{v:g}" for v in (west, south, east, north))
 
 
 def _usable(box: Any) -> bool:

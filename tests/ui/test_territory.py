@@ -4,6 +4,7 @@ map settings; the pages' Content-Security-Policy when tiles come from elsewhere.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,35 +15,59 @@ from sqlmodel import Session, select
 from hub.api.headers import SITE_POLICY, tiles_origin
 from hub.config import SettingsError, get_settings
 from hub.models import Dataset
-from hub.ui.territory import TerritoryFileError, check_geojson, convex_hull, map_settings
+from hub.ui.territory import (
+    TerritoryFileError,
+    check_geojson,
+    convex_hull,
+    map_settings,
+    territory_boxes,
+)
 
 MONTPELLIER = Path("risk") / "VilleMtp_MTP_SitesHebUrg.geojson"  # Lambert-93, not WGS84
 
 
-def test_the_outline_is_the_hull_of_the_open_datasets_extents(engine, published, client):
+def test_the_outline_is_the_hull_of_the_open_datasets_local_extents(engine, published, client):
     answer = client.get("/territory.geojson")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/geo+json"
     outline = answer.json()
     assert outline["type"] == "Feature" and outline["properties"]["computed"] is True
     with Session(engine) as session:
-        rows = session.exec(select(Dataset.access, Dataset.bbox)).all()
-    boxes = [bbox for access, bbox in rows if access == "open" and bbox]
-    closed = [bbox for access, bbox in rows if access != "open" and bbox]
-    assert boxes and closed and outline["properties"]["datasets"] == len(boxes)
-    assert outline["bbox"] == [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]
+        rows = session.exec(select(Dataset.id, Dataset.access, Dataset.bbox)).all()
+    boxes = {id: bbox for id, access, bbox in rows if access == "open" and bbox}
+    closed = [bbox for _, access, bbox in rows if access != "open" and bbox]
+    assert len(boxes) == 3 and closed  # Rennes, one place in Toronto, one in Aberdeen
+    # three places apart: the widest local extent is the territory, not a hull across oceans
+    rennes = boxes["atmo-demo-air"]
+    assert outline["properties"]["datasets"] == 1 and outline["bbox"] == rennes
     ring = outline["geometry"]["coordinates"][0]
     assert outline["geometry"]["type"] == "Polygon" and ring[0] == ring[-1]
-    # every open extent's corners lie inside or on the hull (counter-clockwise: no right turn)
-    for w, s, e, n in boxes:
-        for x, y in ((w, s), (e, s), (e, n), (w, n)):
-            for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False):
-                assert (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= -1e-9
+    assert sorted(map(tuple, ring[:-1])) == sorted(
+        (x, y) for x in (rennes[0], rennes[2]) for y in (rennes[1], rennes[3])
+    )
+    # the search page's example area is the territory's, not a city elsewhere
+    home = client.get("/", headers={"Accept-Language": "en"}).text
+    assert "For example -1.68,48.08,-1.2,48.3." in home
+    bad = client.get("/?bbox=nowhere", headers={"Accept-Language": "en"}).text
+    assert "latitudes from -90 to 90). For example -1.68,48.08,-1.2,48.3." in bad
+
+
+MONTPELLIER_BOXES = [
+    [3.7960005, 43.5705004, 3.9116997, 43.6479997],  # stations
+    [3.847172, 43.5899111, 3.9309202, 43.6130371],  # shelters
+    [3.0, 43.0, 4.04537, 43.72546],  # an inventory around the city
+]
+
+
+def test_global_and_faraway_extents_do_not_make_the_territory():
+    world = [-180.0, -90.0, 179.25, 90.0]
+    quakes = [-178.0266, -55.214, 153.7169, 68.4407]
+    koeln = [[6.9577, 50.947369, 6.9577, 50.947369], [6.833489, 50.845325, 7.004917, 51.019344]]
+    everything = [world, quakes, *koeln, *MONTPELLIER_BOXES, [46.39, -9.53, 46.39, -9.53]]
+    assert territory_boxes(everything) == MONTPELLIER_BOXES
+    # none local: every extent, as before
+    assert territory_boxes([world, quakes]) == [world, quakes]
+    assert territory_boxes([]) == []
 
 
 def test_with_no_open_extent_the_outline_has_no_geometry(engine):
@@ -72,8 +97,13 @@ def test_the_territory_file_is_served_once_checked(engine, samples, tmp_path, mo
     get_settings.cache_clear()
     with client_for(engine) as client:
         answer = client.get("/territory.geojson")
+        home = client.get("/", headers={"Accept-Language": "en"}).text
     assert answer.status_code == 200
     assert answer.json() == collection
+    example = re.search(r"For example (-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)\.", home)
+    assert example, "no example area"
+    west, south, east, north = map(float, example.groups())
+    assert 3.7 < west < east < 4.1 and 43.5 < south < north < 43.8  # the file's, Montpellier
     lon, lat = collection["features"][0]["geometry"]["coordinates"]
     assert 3.8 < lon < 4.0 and 43.5 < lat < 43.7  # Montpellier
 
