@@ -31,7 +31,7 @@ from hub.api.records import field_names
 from hub.api.shapes import freshness_of
 from hub.config import get_settings
 from hub.models import AccessEvent, Dataset, HarvestRun, Organization, as_utc
-from hub.ui.pages import N_, render
+from hub.ui.pages import N_, RUN_STATUSES, render
 from hub.ui.visitors import Visitor, VisitorDep
 
 if TYPE_CHECKING:
@@ -55,13 +55,6 @@ READERS = {
     "subject": N_("data subjects"),
     "operator": N_("operators"),
     "admin": N_("administrators"),
-}
-RUN_STATUSES = {
-    "running": N_("running"),
-    "succeeded": N_("succeeded"),
-    "partial": N_("partly published"),
-    "failed": N_("failed"),
-    "refused": N_("refused"),
 }
 TIMELINESS = {
     "on-time": N_("on time"),

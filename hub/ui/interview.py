@@ -20,7 +20,7 @@ from hub.api.shapes import DatasetDetail, web_url
 from hub.charters import Charter
 from hub.models import AccessEvent, Dataset, HarvestRun, HarvestSource, as_utc
 from hub.ui.i18n import day, gettext, ngettext, number
-from hub.ui.pages import N_, access_name, theme_name
+from hub.ui.pages import N_, access_name, purpose_name, theme_name
 
 USAGE_DAYS = 30
 DESCRIPTION_CHARS = 280
@@ -297,7 +297,7 @@ def who_may(facts: Card) -> str:
     if charter and charter.purposes:
         parts.append(
             gettext("My charter allows these purposes: %(purposes)s.")
-            % {"purposes": ", ".join(p.replace("-", " ") for p in charter.purposes)}
+            % {"purposes": ", ".join(purpose_name(p) for p in charter.purposes)}
         )
     if facts.licence:
         parts.append(gettext("Licence: %(licence)s.") % {"licence": facts.licence})

@@ -98,6 +98,57 @@ ACCESS_NAMES = {
 }
 
 
+# The states of a run through the gate (hub.models.HarvestRun.status).
+RUN_STATUSES = {
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "partial": N_("partly published"),
+    "failed": N_("failed"),
+    "refused": N_("refused"),
+}
+# The purposes the bundled charters name (a charter may name others: they show as written).
+PURPOSE_NAMES = {
+    "biodiversity-planning": N_("biodiversity planning"),
+    "crisis-management": N_("crisis management"),
+    "crisis-preparedness": N_("crisis preparedness"),
+    "energy-planning": N_("energy planning"),
+    "energy-saving-advice": N_("energy-saving advice"),
+    "public-information": N_("public information"),
+    "research": N_("research"),
+    "risk-prevention": N_("risk prevention"),
+    "self-data": N_("self data (a person's use of their own data)"),
+    "service-development": N_("service development"),
+}
+# The roles of tokens (hub.access).
+ROLE_NAMES = {
+    "admin": N_("administrator"),
+    "operator": N_("operator"),
+    "agency": N_("agency"),
+    "service": N_("service"),
+    "crisis-cell": N_("crisis cell"),
+    "subject": N_("person the data concern"),
+}
+
+
+def _named(names: dict[str, str], code: str) -> str:
+    return _(names[code]) if code in names else code
+
+
+def run_status_name(status: str) -> str:
+    """A run's state in the current language."""
+    return _named(RUN_STATUSES, status)
+
+
+def purpose_name(purpose: str) -> str:
+    """A charter's purpose in the current language (an unknown code as written)."""
+    return _named(PURPOSE_NAMES, purpose)
+
+
+def role_name(role: str) -> str:
+    """A token's role in the current language."""
+    return _named(ROLE_NAMES, role)
+
+
 def theme_name(theme: str) -> str:
     """A theme's name in the current language."""
     return _(THEME_NAMES[theme]) if theme in THEME_NAMES else theme
@@ -124,6 +175,9 @@ templates.env.globals.update(
     themes=THEME_NAMES,
     theme_name=theme_name,
     access_name=access_name,
+    run_status_name=run_status_name,
+    purpose_name=purpose_name,
+    role_name=role_name,
     link=link,
     languages=i18n.LANGUAGES,
 )

@@ -355,6 +355,27 @@ def test_the_latest_records_are_written_the_pages_way(client, language, moment, 
     assert not any("2026-03-01T" in c for c in cells)
 
 
+def test_codes_are_named_in_the_pages_language(engine, client, published):
+    html = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    states = re.findall(r'<span class="status status-([a-z]+)">([^<]+)</span>', html)
+    assert states and all(code != shown for code, shown in states)  # "succeeded": "réussi"
+    words = page(client, "/datasets/atmo-demo-air", language="fr").words
+    assert "Ma charte autorise ces finalités : information du public" in words
+    assert "public-information" not in words and "public information" not in words
+    assert re.search(r"Producteur Atmo Démo\b", words)  # its name, linked, not its id
+    assert (
+        "http://testserver/organizations/atmo-demo" in page(client, "/datasets/atmo-demo-air").links
+    )
+    crisis = page(client, f"/datasets/{published.closed['crisis']}", language="fr").words
+    assert "tout jeton de rôle « cellule de crise »" in crisis
+    # the header names the visitor's role in words too
+    with Session(engine) as session:
+        issued = tokens.issue(session, "crisis-cell", ["prefecture-herault-cell"], "Cell")
+    assert sign_in(client, issued.token).status_code == 303
+    signed = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    assert re.search(r"Connecté : [^<]*\(cellule de crise\)", signed)
+
+
 def test_the_page_speaks_french_by_default(client, published):
     words = page(client, "/datasets/atmo-demo-air", language="fr").words
     assert "Qui es-tu ?" in words and "Qui t’utilise ?" in words

@@ -14,17 +14,17 @@ def test_a_dataset_page_shows_charter_schema_validation_runs_and_preview(client,
     assert "Air quality, Rennes (Atmo Démo)" in words
     assert "Mandatory attribution" in words and "Source: Atmo Demo" in words
     assert "Licence Ouverte / Open Licence 2.0 (Etalab)" in words
-    assert "public-information" in words and "research" in words  # the charter's purposes
+    assert "public information" in words and "research" in words  # the charter's purposes
     assert "atmo-demo-open version 1.0" in words
     for field in ("station_id", "pollutant", "observed_at", "quality_flag"):
         assert field in dataset.headers or field in words
     assert "enum: pm1, pm25" in words and "minimum: 0" in words
     assert f"{published.bad_rows} rows quarantined" in words
     assert "/api/v1/datasets/atmo-demo-air/validation?run=" in " ".join(dataset.links)
-    assert "partial" in words
+    assert "partly published" in words  # the run's state, in words
     # the preview: 20 newest rows, newest first
     assert "The 20 newest of 144 records" in words
-    assert "2026-03-01T23:00:00Z" in words and "2026-03-01T00:00:00Z" not in words
+    assert "Mar 1, 2026 23:00 UTC" in words and "2026-03-01T23:00:00Z" not in words
     links = " ".join(dataset.links)
     for target in (
         "/records",
