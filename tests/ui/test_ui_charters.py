@@ -41,10 +41,22 @@ def test_a_charter_shows_each_version_and_the_datasets_under_it(client):
     assert "Agreement for tests" in restricted.words
     assert "Source: Atmo Démo (restricted)" in restricted.words
     assert "January 1, 2026" in restricted.words and "December 31, 2030" in restricted.words
-    assert "http://testserver/organizations/metropole-civil-protection" in restricted.links
+    # an organization without a page of its own is named, not linked (the link answered 404)
+    assert "http://testserver/organizations/metropole-civil-protection" not in restricted.links
     assert "Datasets published under version 2.1" in restricted.words
     assert "/datasets/atmo-demo-restricted-air" in restricted.links
     assert "1 dataset is published under this charter." in restricted.words
+
+
+def test_a_charter_links_only_the_organizations_that_have_a_page(client, tmp_path: Path):
+    for charter in ("atmo-demo-restricted", "atmo-demo-crisis", "atmo-demo-open"):
+        shown = page(client, f"/charters/{charter}")
+        for link in shown.links:
+            if "/organizations/" in link:
+                assert client.get(link).status_code == 200, link
+    restricted = page(client, "/charters/atmo-demo-restricted")
+    assert "metropole-civil-protection" in restricted.words  # named, not linked
+    assert "every crisis cell" in page(client, "/charters/atmo-demo-crisis").words
 
 
 def test_a_personal_charter_shows_its_terms_and_signature_per_version(client):
