@@ -9,14 +9,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.responses import Response
 
 from hub import access, catalogue, geo, search
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
-from hub.api.shapes import summarise
-from hub.models import Dataset
+from hub.api.shapes import summarise, summarise_grid
+from hub.models import Dataset, Resource
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
 from hub.ui.pages import N_, access_name, render, theme_name
@@ -134,10 +134,21 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
     )
     organizations = {o.id: o for o in catalogue.organizations(session)}
     root = base_url(request)
+    listed = search.datasets(session, found.ids)
     shown = [
         summarise(d, organizations.get(d.organization_id), root, access.sees_computed(d, actor))
-        for d in search.datasets(session, found.ids)
+        for d in listed
     ]
+    # a grid holds values, not records: its result says how many (as its page does)
+    sized = {d.id for d in listed if access.sees_computed(d, actor)}
+    grids = {
+        r.dataset_id: summarise_grid(r, r.dataset_id in sized)
+        for r in session.exec(
+            select(Resource).where(
+                col(Resource.dataset_id).in_([d.id for d in listed]), Resource.kind == "grid"
+            )
+        )
+    }
     licences = [v for v, _n in found.facets.get("license_id", [])] + chosen["licence"]
     names = _value_names(session, organizations, licences)
     # What the visitor asked for, as the form and the links keep it (bad values left out).
@@ -157,6 +168,7 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
             "q": text,
             "count": found.total,
             "datasets": shown,
+            "grids": grids,
             "facets": [
                 _facet(facet, found.facets.get(facet.field, []), chosen, names) for facet in FACETS
             ],

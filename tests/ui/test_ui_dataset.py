@@ -467,6 +467,17 @@ def test_a_grids_page_counts_its_values_not_records(grids):
     assert "record count withheld" in page(grids, "/datasets/lab-grid").words
 
 
+def test_the_search_results_count_a_grids_values_not_records(grids):
+    found = page(grids, "/?q=cams", language="fr").words
+    assert "144 valeurs dans une grille" in found
+    assert "0 enregistrement" not in page(grids, "/", language="fr").words
+    # a grid whose size is withheld says nothing of it, as its page
+    lab = page(grids, "/?organization=grid-lab", language="fr")
+    assert "/datasets/lab-grid" in " ".join(lab.links)
+    assert "valeurs dans une grille" not in lab.words
+    assert not re.search(r"\d enregistrements?\b", lab.words)
+
+
 def test_a_restricted_grid_is_previewed_only_for_those_it_names(engine, grids):
     closed = grids.get("/datasets/lab-grid", headers={"Accept-Language": "en"}).text
     assert "data:image/png" not in closed
