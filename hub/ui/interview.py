@@ -78,6 +78,7 @@ class Card:
     mention: str
     usage: Usage | None  # None: open data, whose reads are not logged
     members: list[str] = field(default_factory=list)
+    grid: bool = False  # the dataset is a grid (its runs read files, not rows)
 
 
 def card(
@@ -122,6 +123,7 @@ def card(
         mention=dataset.mandatory_mention,
         usage=None if dataset.access == "open" else usage_of(session, dataset.id, now),
         members=sorted(charter.restricted_to) if charter else [],
+        grid=detail.grid is not None,
     )
 
 
@@ -335,21 +337,33 @@ def reliability(facts: Card) -> str:
             gettext("Of my last %(num)s checked batches, %(valid)s had no error.")
             % {"valid": number(facts.valid_runs), "num": number(facts.reported_runs)}
         )
-    if facts.rows_read is not None and facts.rows_quarantined is not None and facts.rows_read:
+    # a grid's runs read files, not rows: their counts would say "0 of 1 read" of millions of values
+    if (
+        not facts.grid
+        and facts.rows_read is not None
+        and facts.rows_quarantined is not None
+        and facts.rows_read
+    ):
         share = facts.rows_quarantined / facts.rows_read * 100
-        parts.append(
-            ngettext(
-                "Over them, %(num)s row was set aside (quarantined) out of %(read)s read "
-                "(%(share)s %%).",
-                "Over them, %(num)s rows were set aside (quarantined) out of %(read)s read "
-                "(%(share)s %%).",
+        counts = {
+            "set_aside": ngettext(
+                "%(num)s row was set aside (quarantined)",
+                "%(num)s rows were set aside (quarantined)",
                 facts.rows_quarantined,
             )
-            % {
-                "num": number(facts.rows_quarantined),
-                "read": number(facts.rows_read),
-                "share": number(share, 2),
-            }
+            % {"num": number(facts.rows_quarantined)},
+            "read": ngettext("%(num)s read", "%(num)s read", facts.rows_read)
+            % {"num": number(facts.rows_read)},
+            "share": number(share, 2),
+        }
+        parts.append(
+            # "them" only when a sentence about the batches comes first
+            (
+                gettext("Over them, %(set_aside)s out of %(read)s (%(share)s %%).")
+                if parts
+                else gettext("Over my batches, %(set_aside)s out of %(read)s (%(share)s %%).")
+            )
+            % counts
         )
     elif not facts.whole:
         parts.append(gettext("Row counts are shown only to those who may read all my records."))

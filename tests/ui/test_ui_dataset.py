@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import struct
 import zlib
@@ -146,6 +147,22 @@ def test_the_interview_says_how_often_from_the_schedule_and_the_runs(engine, pub
     assert answers["À quel rythme changes-tu ?"].startswith(
         "Ma source est collectée toutes les heures."
     )
+    # no sentence about checked batches before it: the counts do not say "over them"
+    unchecked = dataclasses.replace(facts, reported_runs=0, valid_runs=0, rows_read=1)
+    unchecked = dataclasses.replace(unchecked, rows_quarantined=0)
+    with i18n.speaking("en"):
+        assert interview.reliability(unchecked) == (
+            "Over my batches, 0 rows were set aside (quarantined) out of 1 read (0 %)."
+        )
+    with i18n.speaking("fr"):
+        assert interview.reliability(unchecked) == (
+            "Sur l’ensemble de mes lots, 0 ligne a été mise de côté (en quarantaine) "
+            "sur 1 lue (0\u00a0%)."
+        )
+    # a grid's runs read files, not rows: no row counts
+    with i18n.speaking("en"):
+        said = interview.reliability(dataclasses.replace(facts, grid=True))
+    assert said == "Of my last 8 checked batches, 6 had no error."
 
 
 @pytest.mark.parametrize(
@@ -446,6 +463,10 @@ def test_a_large_global_grid_is_sampled_and_its_other_dimensions_named(grids):
     words = page(grids, "/datasets/era-winds").words
     assert "one cell in 2 shown along each axis" in words
     assert "first index of month, level" in words
+    html = grids.get("/datasets/era-winds", headers={"Accept-Language": "fr"}).text
+    assert "\u00a0; premier indice de" in html  # the French space before the semicolon
+    french = page(grids, "/datasets/era-winds", language="fr").words
+    assert "mise de côté" not in french and "Sur ces lots" not in french  # files, not rows
     assert "its only time step" in alt
 
 
