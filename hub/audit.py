@@ -2,7 +2,9 @@
 
 Entry N stores the hash of entry N-1 and its own hash over its fields and that link, so editing,
 removing or inserting an entry breaks the chain from there on; `verify` names the first break.
-The database also refuses UPDATE and DELETE on the table (triggers in migration 0002).
+The database also refuses UPDATE and DELETE on the table (triggers in migration 0002). Whoever
+can lift that guard could recompute the chain, or cut its end: so each entry is also sealed with
+the hub's secret key, and the head is kept outside the database (hub.auditanchor).
 
 A read of personal rows also says whose rows it covered, so that each data subject finds every
 read of theirs: `*` for a read of every row (each subject of the dataset counts it), else the
@@ -16,6 +18,7 @@ pseudonym's place under the root, without seeing anyone else's.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -30,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from hub import auditanchor
 from hub.models import AccessEvent, AccessSubject, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -99,11 +103,14 @@ class Verification:
     head: str
     broken_at: int | None = None
     problem: str = ""
+    sealed_from: int | None = None  # the first entry sealed with the hub's key
+    anchored: int | None = None  # the id of the kept head found in the chain (None: none kept)
+    anchor: str = ""  # where the head is kept
 
     @property
     def intact(self) -> bool:
-        """Whether every entry is where and as it was written."""
-        return self.broken_at is None
+        """Whether every entry is where and as it was written (an empty log is not)."""
+        return self.broken_at is None and self.checked > 0
 
 
 def fingerprint(fields: dict[str, Any]) -> str:
@@ -173,6 +180,7 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
             else ""
         )
         fields["hash"] = fingerprint(fields)
+        fields["mac"] = auditanchor.seal("entry", fields["hash"])
         try:
             # Parameters apart from the statement: it is compiled once, not once per read.
             connection.execute(_INSERT, fields)
@@ -193,6 +201,11 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
             _heads.pop(engine.url, None)
             raise
     _heads[engine.url] = (fields["id"], fields["hash"])
+    try:
+        auditanchor.keep(engine, fields["id"], fields["hash"], fields["prev_hash"])
+    except (OSError, auditanchor.AnchorError):
+        # The entry is written; the kept head lags behind it, and `verify` says why.
+        log.exception("the access log's head could not be kept outside the database")
     return Written(fields["id"], fields["hash"], fields["prev_hash"])
 
 
@@ -201,35 +214,78 @@ _INDEX = sa.insert(AccessSubject.__table__)  # type: ignore[attr-defined]
 _heads: dict[Any, tuple[int, str]] = {}
 
 
-def verify(engine: Engine, batch: int = 5000) -> Verification:
-    """Walk the chain from the first entry; report the first altered, missing or added one."""
-    previous_id, previous_hash, checked = 0, GENESIS, 0
+def verify(engine: Engine, given: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
+    """Walk the chain from the first entry; report the first altered, missing, added or unsealed
+    one, and a log that ends before the head kept outside the database (or `given`)."""
+    where = str(auditanchor.path_of(engine))
+    try:
+        anchor = auditanchor.kept(engine)
+    except auditanchor.AnchorError as exc:
+        return Verification(0, GENESIS, 0, str(exc), anchor=where)
+    heads = {anchor.id: ("the head kept in " + where, anchor.hash)} if anchor else {}
+    if given:
+        heads[given[0]] = ("the head you gave", given[1])
+    # Sealing starts where the kept head says, else at the first sealed entry found.
+    must_seal = anchor.sealed_from if anchor else None
+    previous_id, previous_hash, checked, sealed_from = 0, GENESIS, 0, None
     for event in _walk(engine, batch):
-        fields = event.model_dump()
-        if event.id != previous_id + 1:
+        problem = _problem(event, previous_id, previous_hash, sealed_from or must_seal, heads)
+        if problem:
             return Verification(
-                checked,
-                previous_hash,
-                previous_id + 1,
-                f"entry {previous_id + 1} is missing (next is {event.id})",
+                checked, previous_hash, previous_id + 1, problem, sealed_from, None, where
             )
-        if event.prev_hash != previous_hash:
-            return Verification(
-                checked,
-                previous_hash,
-                event.id,
-                f"entry {event.id} does not follow entry {previous_id}: one of "
-                "them was altered, removed or inserted",
-            )
-        if fingerprint(fields) != event.hash:
-            return Verification(
-                checked,
-                previous_hash,
-                event.id,
-                f"entry {event.id} was altered after it was written",
-            )
+        sealed_from = sealed_from or (event.id if event.mac else None)
         previous_id, previous_hash, checked = event.id or 0, event.hash, checked + 1
-    return Verification(checked, previous_hash)
+    ahead = [(n, label) for n, (label, _) in heads.items() if n > previous_id]
+    if ahead:
+        last, label = max(ahead)
+        return Verification(
+            checked,
+            previous_hash,
+            previous_id + 1,
+            f"the log ends at entry {previous_id} but {label} is entry {last}: entries "
+            f"{previous_id + 1} to {last} were removed, or this is not the database they "
+            "were written to",
+            sealed_from,
+            None,
+            where,
+        )
+    return Verification(
+        checked, previous_hash, None, "", sealed_from, anchor.id if anchor else None, where
+    )
+
+
+def _problem(
+    event: AccessEvent,
+    previous_id: int,
+    previous_hash: str,
+    must_seal: int | None,
+    heads: dict[int, tuple[str, str]],
+) -> str:
+    """What is wrong with one entry, given the one before it ("" if nothing)."""
+    if event.id != previous_id + 1:
+        return f"entry {previous_id + 1} is missing (next is {event.id})"
+    if event.prev_hash != previous_hash:
+        return (
+            f"entry {event.id} does not follow entry {previous_id}: one of "
+            "them was altered, removed or inserted"
+        )
+    if fingerprint(event.model_dump()) != event.hash:
+        return f"entry {event.id} was altered after it was written"
+    if event.mac and not hmac.compare_digest(event.mac, auditanchor.seal("entry", event.hash)):
+        return (
+            f"entry {event.id} does not carry the hub's seal: it was written or rewritten "
+            "without the hub's secret key (or the key changed)"
+        )
+    if not event.mac and must_seal is not None and (event.id or 0) >= must_seal:
+        return (
+            f"entry {event.id} is not sealed, though the log is sealed from entry {must_seal}: "
+            "it was written or rewritten without the hub's secret key"
+        )
+    label, expected = heads.get(event.id or 0, ("", event.hash))
+    if event.hash != expected:
+        return f"entry {event.id} is not the one {label} names: the chain was rewritten up to it"
+    return ""
 
 
 def _walk(engine: Engine, batch: int) -> Iterator[AccessEvent]:

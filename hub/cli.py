@@ -822,19 +822,84 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the access log's hash chain; exit 1 at the first altered or missing entry."""
-    from hub import audit
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(help="A head printed by an earlier verify (ID:HASH): it must still be there."),
+    ] = None,
+) -> None:
+    """Check the access log's hash chain, seals and kept head; exit 1 at the first altered,
+    missing or unsealed entry, or if the log is empty or ends before the kept head."""
+    from hub import audit, auditanchor
 
-    result = audit.verify(_store())
-    if result.intact:
-        sys.stdout.write(f"access log intact: {result.checked} entries, head {result.head}\n")
-        return
+    given = _given_head(head) if head else None
+    engine = _existing_store()
+    result = audit.verify(engine, given)
+    if not result.intact:
+        if result.checked == 0 and result.broken_at is None:
+            problem = (
+                f"the access log of {engine.url.render_as_string()} is empty: nothing to verify "
+                "(a new hub, or not the database you meant)"
+            )
+        elif result.broken_at == 0:
+            problem = f"NOT VERIFIED: {result.problem}"
+        else:
+            problem = (
+                f"BROKEN at entry {result.broken_at}: {result.problem} "
+                f"({result.checked} entries before it hold)"
+            )
+        sys.stdout.write(f"access log {problem}\n")
+        raise typer.Exit(1)
     sys.stdout.write(
-        f"access log BROKEN at entry {result.broken_at}: {result.problem} "
-        f"({result.checked} entries before it hold)\n"
+        f"access log intact: {result.checked} entries, head {result.checked}:{result.head}\n"
     )
-    raise typer.Exit(1)
+    if result.sealed_from is None:
+        sys.stdout.write("  no entry is sealed with the hub's key yet (all from before sealing)\n")
+    elif result.sealed_from > 1:
+        sys.stdout.write(
+            f"  entries 1 to {result.sealed_from - 1} predate sealing: they hold through the "
+            f"sealed entry {result.sealed_from}, whose hash covers theirs\n"
+        )
+    if result.anchored is None:
+        sys.stdout.write(
+            f"  no head was kept for this database in {result.anchor}: removing the last "
+            "entries would not have shown; this head is kept from now on (record it "
+            "elsewhere too, and pass it back with --head)\n"
+        )
+    else:
+        sys.stdout.write(
+            f"  the head kept outside the database (entry {result.anchored}) is in it\n"
+        )
+    with contextlib.suppress(OSError, auditanchor.AnchorError):
+        auditanchor.keep(engine, result.checked, result.head)
+
+
+def _given_head(text: str) -> tuple[int, str]:
+    """`--head ID:HASH`, or exit 2."""
+    number, _, digest = text.partition(":")
+    if not number.isdigit() or len(digest) != 64:
+        console.print(f"[red]error:[/] --head {escape(text)}: expected ID:HASH as verify prints it")
+        raise typer.Exit(2)
+    return int(number), digest.lower()
+
+
+def _existing_store() -> Engine:
+    """The migrated database, refusing to create an embedded one that is not there (a mistyped
+    path must not pass for an empty store)."""
+    from sqlalchemy.engine import make_url
+
+    from hub.db import normalise_url
+
+    url = make_url(normalise_url(get_settings().effective_database_url))
+    database = url.database or ""
+    if (
+        url.get_backend_name() == "sqlite"
+        and database != ":memory:"
+        and not Path(database).is_file()
+    ):
+        console.print(f"[red]error:[/] no database at {escape(database)} (HUB_DATABASE_URL)")
+        raise typer.Exit(2)
+    return _store()
 
 
 @crisis_app.command("declare")
