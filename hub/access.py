@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from hub import charters
@@ -138,6 +138,9 @@ def grant(
         return Grant("all", "open", {"charter": named["charter"]})
     if actor.operates(dataset.organization_id):
         return Grant("all", "operator", {"organization": dataset.organization_id})
+    lapsed = _out_of_force(dataset, named, actor)
+    if lapsed is not None:
+        return lapsed
     if level == "restricted":
         member = _membership(dataset, actor)
         if member:
@@ -149,6 +152,26 @@ def grant(
         return _crisis(dataset, actor, named, zones)
     # An access level the hub does not know must never fall through to "open".
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
+
+
+def _out_of_force(dataset: Dataset, named: Mapping[str, Param], actor: Actor) -> Grant | None:
+    """A refusal when the charter version the dataset was published under is not in force today.
+
+    The charter is the legal basis for sharing non-open rows: when it ends, sharing ends (open
+    data stays readable: its licence was granted for good). The producer's operators were
+    answered before, and a data subject still reads their own rows (GDPR art. 15 and 20)."""
+    if dataset.access == "personal" and actor.role == "subject":
+        return None
+    days = charters.validity(dataset.charter_id, dataset.charter_version)
+    today = datetime.now(UTC).date()
+    if days is None:
+        return None
+    start, until = days
+    if until is not None and today > until:
+        return Grant("none", "charter_expired", {**named, "until": until.isoformat()})
+    if today < start:
+        return Grant("none", "charter_not_yet", {**named, "start": start.isoformat()})
+    return None
 
 
 def _personal(

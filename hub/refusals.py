@@ -58,6 +58,14 @@ ENGLISH: dict[str, str] = {
         "the records of %(dataset)r open under charter %(charter)s only to crisis cells, during "
         "a declared crisis covering them"
     ),
+    "charter_expired": (
+        "charter %(charter)s of %(dataset)r expired on %(until)s: its records are no longer "
+        "shared (the metadata stays public)"
+    ),
+    "charter_not_yet": (
+        "charter %(charter)s of %(dataset)r is not in force before %(start)s: its records are "
+        "not shared yet (the metadata stays public)"
+    ),
     "unknown_level": "the records of %(dataset)r have an unknown access level %(level)r: refused",
     "personal": _PERSONAL,
     "personal_no_link": (

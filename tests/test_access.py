@@ -146,3 +146,36 @@ def test_an_edited_restricted_to_applies_to_the_next_reads(tmp_path, monkeypatch
         )
     )
     assert access.grant(dataset("restricted"), newcomer).whole
+
+
+def expire_charters(folder, until: str = "2021-12-31") -> None:
+    """Every test charter ended on `until` (as an agreement that was not renewed)."""
+    from hub import charters
+
+    for path in folder.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8").replace('"2026-01-01"', '"2020-01-01"')
+        path.write_text(text.replace('"2030-12-31"', f'"{until}"'), encoding="utf-8")
+    charters._listings.clear()  # read the edit now, not after STAMP_SECONDS
+
+
+@pytest.mark.parametrize(
+    "level,who",
+    [
+        ("restricted", actor("agency", MEMBER)),
+        ("personal", actor("service")),
+        ("crisis", actor("crisis-cell", MEMBER)),
+    ],
+)
+def test_nothing_closed_is_shared_once_its_charter_has_expired(tmp_path, level, who):
+    expire_charters(tmp_path / "charters")
+    given = access.grant(dataset(level), who, purpose="testing", subjects=frozenset({"ps-1"}))
+    assert given.scope == "none" and given.code == "charter_expired"
+    assert "expired on 2021-12-31" in given.reason and f"atmo-demo-{level} 2.1" in given.reason
+
+
+def test_after_its_charter_the_producer_and_the_subject_still_read_and_open_data_stays(tmp_path):
+    expire_charters(tmp_path / "charters")
+    assert access.grant(dataset("restricted"), actor("operator", "atmo-demo")).whole
+    own = access.grant(dataset("personal"), actor("subject"), subjects=frozenset({"ps-1"}))
+    assert own.scope == "subjects"  # GDPR art. 15 and 20: a subject's own rows
+    assert access.grant(dataset("open", "atmo-demo-restricted")).whole  # its licence was given

@@ -102,6 +102,7 @@ def charter_document(dataset: Dataset) -> CharterDocument:
         valid_from=charter.valid_from,
         valid_until=charter.valid_until,
         in_force=charter.in_force(datetime.now(UTC).date()),
+        file_access=charter.access if charter.access != dataset.access else None,
         signed=Signature(**charter.signed) if charter.signed else None,
         themes=list(charter.themes),
         schemas=list(charter.schemas) if charter.schemas is not None else None,

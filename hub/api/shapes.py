@@ -128,7 +128,15 @@ class CharterDocument(CharterSummary):
     personal_data: PersonalDataTerms | None
     valid_from: date | None
     valid_until: date | None = Field(description="last day in force (included); null: no end")
-    in_force: bool | None = Field(description="whether it is in force today (UTC)")
+    in_force: bool | None = Field(
+        description="whether it is in force today (UTC): if not, only open records are read"
+    )
+    file_access: str | None = Field(
+        default=None,
+        description="the access level the charter file says now when it differs from `access` "
+        "(the one the dataset was published under, which reads follow): the file was edited in "
+        "place, and the next harvest is refused until the dataset is published anew",
+    )
     signed: Signature | None
     themes: list[str] = Field(default_factory=list)
     schemas: list[str] | None = Field(description="the schemas it covers; null: every one")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -91,6 +92,10 @@ def render_dataset(
         {
             "d": detail,
             "charter": charter,
+            # the version the dataset was published under has ended (hub.access refuses reads)
+            "expired": bool(
+                charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date()
+            ),
             "purposes": list(charter.purposes) if charter else [],
             "interview": card,
             "runs": [describe_run(r, whole) for r in runs],

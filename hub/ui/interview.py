@@ -303,7 +303,14 @@ def who_may(facts: Card) -> str:
         )
     if facts.licence:
         parts.append(gettext("Licence: %(licence)s.") % {"licence": facts.licence})
-    if charter and charter.valid_until:
+    if charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date():
+        parts.append(gettext("My charter expired on %(day)s.") % {"day": day(charter.valid_until)})
+        parts.append(
+            gettext("My records stay open under their licence.")
+            if facts.access == "open"
+            else gettext("My records are no longer shared.")
+        )
+    elif charter and charter.valid_until:
         parts.append(
             gettext("My charter is valid until %(day)s.") % {"day": day(charter.valid_until)}
         )

@@ -54,6 +54,14 @@ REFUSALS: dict[str, str] = {
         "Charter %(charter)s opens the records of %(dataset)s only to crisis cells, during a "
         "declared crisis that covers them."
     ),
+    "charter_expired": N_(
+        "Charter %(charter)s of %(dataset)s expired on %(until)s: its records are no "
+        "longer shared (the description stays public)."
+    ),
+    "charter_not_yet": N_(
+        "Charter %(charter)s of %(dataset)s is not in force before %(start)s: its "
+        "records are not shared yet (the description stays public)."
+    ),
     "unknown_level": N_(
         "The records of %(dataset)s have an access level the hub does not know (%(level)s), "
         "so they are not shown."
