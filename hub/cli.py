@@ -629,6 +629,35 @@ def db_upgrade() -> None:
     console.print("Database is at the latest migration.")
 
 
+@db_app.command("backup")
+def db_backup(
+    target: Annotated[Path, typer.Argument(help="The new file to write (never overwritten).")],
+) -> None:
+    """Copy the embedded SQLite store consistently while the hub serves, then verify the copy's
+    access log (PostgreSQL: use pg_dump)."""
+    from hub import audit
+    from hub.backup import BackupError, backup
+    from hub.db import make_engine
+
+    try:
+        backup(_existing_store(), target)
+    except (BackupError, OSError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    copy = make_engine(f"sqlite:///{target.resolve()}")
+    try:
+        checked = audit.verify(copy)
+    finally:
+        copy.dispose()
+    sys.stdout.write(
+        f"backed up to {target}: {target.stat().st_size:,} bytes; its access log holds "
+        f"{checked.checked} entries, head {checked.checked}:{checked.head}\n"
+    )
+    if checked.broken_at is not None:
+        sys.stdout.write(f"its access log does not verify: {checked.problem}\n")
+        raise typer.Exit(1)
+
+
 @db_app.command("purge-expired")
 def db_purge_expired() -> None:
     """Delete personal records older than their charter's retention now (as the daily flow)."""
