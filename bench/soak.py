@@ -1023,7 +1023,7 @@ def soak(args: argparse.Namespace, workdir: Path, url: str) -> bool:
         preexec_fn=die_with_parent,
         check=False,
     )
-    verdict = (audit.stdout.strip() or audit.stderr.strip()).splitlines()[-1:] or ["no output"]
+    verdict = (audit.stdout.strip() or audit.stderr.strip()).splitlines()[:1] or ["no output"]
     entries = int(verdict[0].split(": ")[1].split()[0]) if audit.returncode == 0 else 0
 
     print(
