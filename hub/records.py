@@ -913,8 +913,13 @@ def _row_id(value: Any) -> int:
 
 
 def to_record(layout: Layout, row: Any) -> dict[str, Any]:
-    """A stored row as a JSON-ready record keyed by field names."""
-    return {field: _json_value(row[column]) for field, column in layout.columns.items()}
+    """A stored row as a JSON-ready record keyed by field names (a GeoJSON cell an object, as a
+    page of `to_records` gives it)."""
+    record = {field: _json_value(row[column]) for field, column in layout.columns.items()}
+    for field, kind in layout.types.items():
+        if kind == "geojson" and isinstance(record.get(field), str):
+            record[field] = _geojson(record[field])
+    return record
 
 
 def to_records(layout: Layout, rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ def event(seq: int, rng: random.Random) -> events.FeedEvent:
 def wanted(rng: random.Random) -> filters.Filters:
     raw: dict[str, list[str]] = {}
     if rng.random() < 0.3:
-        raw["types"] = rng.sample(events.KINDS, rng.randint(1, 2))
+        raw["types"] = rng.sample(filters.TYPES, rng.randint(1, 2))
     if rng.random() < 0.3:
         raw["theme"] = rng.sample(THEMES, rng.randint(1, 2))
     if rng.random() < 0.2:

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from hub.api.heads import HeadAsGet
 from hub.app import create_app
 from hub.feeds.sse import SERVER_SEND, EventStream, ServerSend
 
@@ -64,7 +65,16 @@ def test_the_app_s_outermost_layer_keeps_the_server_s_send_for_http_only() -> No
     asyncio.run(layer({"type": "lifespan"}, _never, server))
     assert seen[0][SERVER_SEND] is server
     assert SERVER_SEND not in seen[1]
-    assert isinstance(create_app().build_middleware_stack(), ServerSend)
+    # Only the HEAD layer is outside it, and it hands a GET the server's own send untouched.
+    stack = create_app().build_middleware_stack()
+    assert isinstance(stack, HeadAsGet) and isinstance(stack.app, ServerSend)
+    handed: list[Send] = []
+
+    async def taker(_scope: Scope, _receive: Receive, send: Send) -> None:
+        handed.append(send)
+
+    asyncio.run(HeadAsGet(taker)({"type": "http", "method": "GET"}, _never, server))
+    assert handed == [server]
 
 
 async def _never() -> Message:
