@@ -193,6 +193,7 @@ class Orchestrator:
                 log.info("Prefect server ready at %s", self.url)
                 if self.schedules:
                     self._start_runner()
+                    self._watch_runner()
                 return
             if self._stopping.is_set() or self.port is not None or attempt == STARTS:
                 break
@@ -225,6 +226,21 @@ class Orchestrator:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+            )
+
+    def _watch_runner(self) -> None:
+        """Say on the console when the runner ends before `hub serve` does: no schedule (nor
+        the retention purge) runs then, and its reason is only in the children's log."""
+        runner = self.runner
+        if runner is None:
+            return
+        code = runner.wait()  # reaps it too: no zombie child left behind
+        if not self._stopping.is_set():
+            log.error(
+                "the schedules' runner stopped (exit %d): no schedule runs until `hub serve` "
+                "restarts; see %s",
+                code,
+                self.data_dir / LOG_FILE,
             )
 
     def stop(self) -> None:

@@ -95,7 +95,12 @@ def build_deployments(
 ) -> list[RunnerDeployment]:
     """One deployment per scheduled source (a source without a schedule has none), and the
     daily retention purge where personal data may be held."""
-    deployments = [deployment_for(s, work_pool) for s in scheduled_sources(sources)]
+    deployments = []
+    for source in scheduled_sources(sources):
+        try:
+            deployments.append(deployment_for(source, work_pool))
+        except ValueError as exc:  # one source's schedule never stops the others'
+            log.error("source %s left out of the schedules: %s", source.id, exc)
     if holds_personal_data():
         deployments.append(retention_deployment(work_pool))
     return deployments

@@ -230,6 +230,19 @@ def _checked_schedule(schedule: object, fail: Fail) -> str | None:
         raise fail(
             f"schedule {schedule!r} must be a cron expression like '*/15 * * * *'", "schedule"
         )
+    # Prefect's own check, the one the runner makes: a cron it refuses (`61 25 * * *`)
+    # would otherwise pass here and stop every schedule of the hub at `hub serve`.
+    from prefect.schedules import Cron
+
+    try:
+        Cron(schedule, timezone="UTC")
+    except ValueError as exc:
+        reason = "" if str(exc).startswith("Invalid cron string") else f" ({exc})"
+        raise fail(
+            f"schedule {schedule!r} is not a cron expression Prefect can run{reason}: the "
+            "fields are minute 0-59, hour 0-23, day 1-31, month 1-12 and weekday 0-7",
+            "schedule",
+        ) from exc
     return schedule
 
 

@@ -79,6 +79,8 @@ def test_load_source_reads_every_key(tmp_path: Path) -> None:
         (("theme: air-quality", "theme: weather"), "theme 'weather' is not one of", 4),
         (("id: demo-test-no2", "id: Demo Test"), "id 'Demo Test' must be lower-case", 1),
         (('"*/15 * * * *"', "every hour"), "must be a cron expression", 9),
+        (('"*/15 * * * *"', '"61 25 * * *"'), "not a cron expression Prefect can run", 9),
+        (('"*/15 * * * *"', '"0 0 30 13 *"'), "month 1-12", 9),
     ],
 )
 def test_broken_source_files_say_what_and_where(
