@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from hub.config import SettingsError, get_settings
@@ -86,6 +87,19 @@ i18n_app = typer.Typer(help="The catalogue UI's languages.", no_args_is_help=Tru
 app.add_typer(i18n_app, name="i18n")
 console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
+
+# Names, messages, paths and a feed's columns come from users and operators: a `[/]` in one,
+# read as Rich markup, would end the command (every row of a listing) in a MarkupError.
+def _say_error(problem: object) -> None:
+    """`error: PROBLEM` on the console, the problem's text shown as it is."""
+    console.print(f"[red]error:[/] {escape(str(problem))}", highlight=False)
+
+
+def _add_plain_row(table: Table, *cells: str | Text) -> None:
+    """A table row whose text cells are shown as they are, never read as markup."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
+
+
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
 
@@ -100,7 +114,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     try:  # every command reads them: an unusable one is said once, plainly, before any work
         get_settings()
     except SettingsError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        _say_error(exc)
         raise typer.Exit(2) from exc
 
 
@@ -121,7 +135,7 @@ def _serve_api(host: str, port: int) -> None:
 
     from hub.app import create_app
 
-    console.print(f"[bold]Serving the hub on http://{host}:{port}[/] (API docs at /docs)")
+    console.print(f"[bold]Serving the hub on http://{escape(host)}:{port}[/] (API docs at /docs)")
     # Open feed streams never end by themselves: on stop, give them 5 s, then close them.
     uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
@@ -166,7 +180,7 @@ def demo(
     folder = get_settings().data_dir / "demo"
     now = datetime.now(UTC)
     written = demo_feeds.generate(folder, now=now, households=homes, household_days=days)
-    console.print(f"Generated {len(written)} demo feed file(s) in {folder}")
+    console.print(f"Generated {len(written)} demo feed file(s) in {escape(str(folder))}")
     sources = _demo_sources()
     base = f"http://{host}:{port}"
     with _demo_matching(folder / households.REGISTER):
@@ -236,7 +250,8 @@ def _demo_matching(register: Path) -> Iterator[None]:
         url = serving.__enter__()
     except OSError as exc:
         console.print(
-            f"[yellow]{exc}[/] (is another `hub demo` running?): citizens link through that one."
+            f"[yellow]{escape(str(exc))}[/] (is another `hub demo` running?): "
+            "citizens link through that one."
         )
         yield
         return
@@ -368,9 +383,9 @@ def _say_crisis(base: str, serving: bool = True) -> None:
         )["crisis-cell"]
     api, box = f"{base}/api/v1", telecom.CRISIS_BBOX
     lines = [
-        f"\n[bold]Crisis[/]: {crisis.name} ({crisis.id}, {'declared now' if declared else 'active'}"
-        f"), {as_utc(crisis.starts_at):%Y-%m-%d %H:%M} to {as_utc(crisis.ends_at):%Y-%m-%d %H:%M}"
-        f" UTC, area bbox {box}; crisis cell {cell}",
+        f"\n[bold]Crisis[/]: {escape(crisis.name)} ({crisis.id}, "
+        f"{'declared now' if declared else 'active'}), {as_utc(crisis.starts_at):%Y-%m-%d %H:%M}"
+        f" to {as_utc(crisis.ends_at):%Y-%m-%d %H:%M} UTC, area bbox {box}; crisis cell {cell}",
         f"  export CELL={token}",
         "Follow the area live (observations, alerts, the crisis itself):",
         f'  curl -N -H "Authorization: Bearer $CELL" "{api}/feeds/stream?bbox={box}"',
@@ -405,7 +420,7 @@ def _demo_sources() -> list[str]:
         sources = [s for s in sources if "{samples}" not in s.url]
         if skipped:
             console.print(
-                f"Skipped {', '.join(skipped)}: no sample files at {samples} "
+                f"Skipped {', '.join(skipped)}: no sample files at {escape(str(samples))} "
                 "(set HUB_SAMPLES_DIR to harvest them)."
             )
     return [str(s.path) for s in sources]
@@ -457,7 +472,7 @@ def _harvest(
 
     from pipelines.orchestration import Tally, run_harvests
 
-    console.print(f"orchestration: {orchestration.describe()}")
+    console.print(f"orchestration: {escape(orchestration.describe())}", highlight=False)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -476,7 +491,7 @@ def _harvest(
         locked = [i for i, o in enumerate(outcomes) if patient and LOCKED in (o["message"] or "")]
         if locked:  # outcomes come in the order of `refs`
             names = ", ".join(outcomes[i]["source"] for i in locked)
-            console.print(f"Harvesting again, now that the others are done: {names}")
+            console.print(f"Harvesting again, now that the others are done: {escape(names)}")
             again = run_harvests([refs[i] for i in locked], orchestration, Tally(tick))
             for i, outcome in zip(locked, again, strict=True):
                 outcomes[i] = outcome
@@ -495,15 +510,16 @@ def _print_outcomes(outcomes: list[dict]) -> None:
     colours = {"succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
     for o in outcomes:
         colour = colours.get(o["status"], "white")
-        table.add_row(
+        _add_plain_row(
+            table,
             o["source"],
-            f"[{colour}]{o['status']}[/]",
+            Text(o["status"], style=colour),
             *(f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")),
         )
     _wide_console().print(table)
     for o in outcomes:
         if o["message"]:
-            console.print(f"[red]{o['source']}[/]: {o['message']}")
+            console.print(f"[red]{escape(o['source'])}[/]: {escape(o['message'])}", highlight=False)
 
 
 @app.command("sources")
@@ -517,7 +533,8 @@ def list_sources() -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("file", overflow="fold")
     for s in survey.sources:
-        table.add_row(
+        _add_plain_row(
+            table,
             s.id,
             s.format,
             s.schema,
@@ -573,13 +590,12 @@ def validate(
         if charter:
             found = charters.load_charter(charter)
             if not found.in_force(datetime.now(UTC).date()):
-                console.print(f"[red]charter {charter} {found.version} is not in force today[/]")
+                _say_error(f"charter {charter} {found.version} is not in force today")
                 raise typer.Exit(1)
             name, theme = descriptor.get("name", schema), descriptor.get("theme", "")
             if theme and not found.covers(theme, name):
-                console.print(
-                    f"[red]charter {charter} {found.version} does not cover schema "
-                    f"{name} ({theme})[/]"
+                _say_error(
+                    f"charter {charter} {found.version} does not cover schema {name} ({theme})"
                 )
                 raise typer.Exit(1)
         report = validate_file(file, descriptor, encoding=encoding, delimiter=delimiter)
@@ -589,7 +605,7 @@ def validate(
         charters.CharterError,
         TableReadError,
     ) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        _say_error(exc)
         raise typer.Exit(2) from exc
     _print_report(report, as_json)
 
@@ -616,7 +632,7 @@ def _check_as_source(file: Path, source_file: Path) -> dict[str, Any]:
     try:
         return check_file(file, load_source(source_file))
     except (SourceError, ReaderError, TableReadError, PublishRefused, OSError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        _say_error(exc)
         raise typer.Exit(2) from exc
 
 
@@ -680,7 +696,7 @@ def _store() -> Engine:
     try:
         secret_key()
     except SecretKeyError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        _say_error(exc)
         raise typer.Exit(2) from exc
     engine = get_engine()
     upgrade(engine)
@@ -725,7 +741,7 @@ def token_create(
                 service=service,
             )
     except tokens.TokenRequestError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        _say_error(exc)
         raise typer.Exit(2) from exc
     row = issued.row
     expiry = row.expires_at.isoformat().replace("+00:00", "Z") if row.expires_at else None
@@ -750,8 +766,8 @@ def token_create(
     speaks = row.account or row.service_id
     console.print(
         f"Token [bold]{row.id}[/] ({row.role}"
-        f"{', ' + ', '.join(row.organizations) if row.organizations else ''}"
-        f"{', for ' + speaks if speaks else ''}), "
+        f"{', ' + escape(', '.join(row.organizations)) if row.organizations else ''}"
+        f"{', for ' + escape(speaks) if speaks else ''}), "
         f"expires {expiry or 'never'}. It is shown only now: keep it secret."
     )
 
@@ -774,10 +790,13 @@ def service_register(
         try:
             row = services.register(session, name, url, service_id, org)
         except services.ServiceRequestError as exc:
-            console.print(f"[red]error:[/] {exc}")
+            _say_error(exc)
             raise typer.Exit(2) from exc
     sys.stdout.write(row.id + "\n")
-    console.print(f"Service [bold]{row.id}[/] ({row.name}, {row.url}) registered.")
+    console.print(
+        f"Service [bold]{row.id}[/] ({escape(row.name)}, {escape(row.url)}) registered.",
+        highlight=False,
+    )
 
 
 @service_app.command("list")
@@ -794,8 +813,13 @@ def service_list() -> None:
     for column in ("id", "name", "url", "organization", "registered"):
         table.add_column(column, no_wrap=column in ("id", "registered"))
     for row in rows:
-        table.add_row(
-            row.id, row.name, row.url, row.organization or "—", f"{as_utc(row.created_at):%Y-%m-%d}"
+        _add_plain_row(
+            table,
+            row.id,
+            row.name,
+            row.url,
+            row.organization or "—",
+            f"{as_utc(row.created_at):%Y-%m-%d}",
         )
     _wide_console().print(table)
 
@@ -822,7 +846,8 @@ def token_list() -> None:
             if row.expires_at and as_utc(row.expires_at) <= now
             else "active"
         )
-        table.add_row(
+        _add_plain_row(
+            table,
             row.id,
             row.role,
             ", ".join(row.organizations) or "—",
@@ -845,9 +870,9 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
         try:
             tokens.revoke(session, token_id)
         except tokens.UnknownToken as exc:
-            console.print(f"[red]error:[/] {exc}")
+            _say_error(exc)
             raise typer.Exit(1) from exc
-    console.print(f"Token {token_id} revoked.")
+    console.print(f"Token {escape(token_id)} revoked.")
 
 
 @audit_app.command("verify")
@@ -1001,7 +1026,8 @@ def crisis_list() -> None:
         table.add_column(column, no_wrap=column not in ("name", "cells"))
     for crisis in crises.listing(_store()):
         shown = crises.as_json(crisis)
-        table.add_row(
+        _add_plain_row(
+            table,
             crisis.id,
             crisis.name,
             shown["from"],
@@ -1023,7 +1049,7 @@ def i18n_check() -> None:
 
     gaps = i18n.missing()
     for language, msgid, problem in gaps:
-        console.print(f"{problem} in [red]{language}[/]: {msgid!r}", highlight=False)
+        console.print(f"{problem} in [red]{language}[/]: {escape(repr(msgid))}", highlight=False)
     if gaps:
         console.print(f"[red]{len(gaps)} missing translation(s)[/]")
         raise typer.Exit(1)
@@ -1039,4 +1065,4 @@ def i18n_add(
     """Add the messages of `sources` no catalogue holds yet: English filled, French to translate."""
     from hub.ui import i18n
 
-    console.print(f"{i18n.add_missing(part, sources)} message(s) added to part {part}")
+    console.print(f"{i18n.add_missing(part, sources)} message(s) added to part {escape(part)}")
