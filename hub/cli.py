@@ -485,17 +485,33 @@ def _harvest(
         def tick(rows: int) -> None:
             bar.update(task, description=f"Harvesting… {rows:,} rows read")
 
-        outcomes = run_harvests(refs, orchestration, Tally(tick))
-        # The demo on SQLite (one writer): a source that waited out a long batch's lock (a
-        # year of household curves) gets its turn now that the others are done.
-        locked = [i for i, o in enumerate(outcomes) if patient and LOCKED in (o["message"] or "")]
-        if locked:  # outcomes come in the order of `refs`
-            names = ", ".join(outcomes[i]["source"] for i in locked)
-            console.print(f"Harvesting again, now that the others are done: {escape(names)}")
-            again = run_harvests([refs[i] for i in locked], orchestration, Tally(tick))
-            for i, outcome in zip(locked, again, strict=True):
-                outcomes[i] = outcome
+        tally = Tally(tick)
+        try:
+            outcomes = run_harvests(refs, orchestration, tally)
+            # The demo on SQLite (one writer): a source that waited out a long batch's lock (a
+            # year of household curves) gets its turn now that the others are done.
+            locked = [
+                i for i, o in enumerate(outcomes) if patient and LOCKED in (o["message"] or "")
+            ]
+            if locked:  # outcomes come in the order of `refs`
+                names = ", ".join(outcomes[i]["source"] for i in locked)
+                console.print(f"Harvesting again, now that the others are done: {escape(names)}")
+                again = run_harvests([refs[i] for i in locked], orchestration, tally)
+                for i, outcome in zip(locked, again, strict=True):
+                    outcomes[i] = outcome
+        except (KeyboardInterrupt, SystemExit) as stop:
+            stopped: BaseException | None = stop
+            outcomes = tally.outcomes(refs)
+        else:
+            stopped = None
     _print_outcomes(outcomes)
+    if stopped:  # Ctrl-C or SIGTERM: what ended is said, then the command ends as stopped
+        left = len(refs) - len(outcomes)
+        console.print(
+            f"[yellow]Stopped[/]: {len(outcomes)} source(s) above ended"
+            + (f", {left} not harvested." if left else ".")
+        )
+        raise stopped
     # Anything but a stored batch counts: failed (every row invalid, too many invalid rows,
     # a broken feed), refused, and any status a later hub may add.
     return sum(1 for o in outcomes if o["status"] not in ("succeeded", "partial"))

@@ -9,6 +9,7 @@ one costs more than most harvests. Either way at most HUB_HARVEST_CONCURRENCY so
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import queue
@@ -70,12 +71,25 @@ def harvest_concurrency() -> int:
 
 
 class Tally:
-    """Rows read so far by each harvest in flight, reported to one callback as their total."""
+    """Rows read so far by each harvest in flight, reported to one callback as their total;
+    and the outcome of each source that ended, for a summary even when Ctrl-C or a lost
+    Prefect server ends the harvest before it returns them."""
 
     def __init__(self, report: Callable[[int], None]):
         self._report = report
         self._rows: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.ended: dict[str, dict[str, Any]] = {}  # by ref, as given
+
+    def record(self, ref: str, outcome: dict[str, Any]) -> None:
+        """Keep the outcome of the source `ref`, which has ended."""
+        with self._lock:
+            self.ended[ref] = outcome
+
+    def outcomes(self, refs: list[str]) -> list[dict[str, Any]]:
+        """The outcomes kept of `refs`, in their order (those that never ended are left out)."""
+        with self._lock:
+            return [self.ended[ref] for ref in refs if ref in self.ended]
 
     def progress_of(self, ref: str) -> Progress:
         """The progress callback of one source's harvest."""
@@ -130,6 +144,19 @@ def harvest_ref(ref: str, progress: Progress | None = None) -> Outcome:
         log.exception("harvest of %s broke", source.id)
         reason = without_paths(redact_text(f"{type(exc).__name__}: {exc}"), source.base_dir)
         return closed_run_of(source.id, started) or Outcome(source.id, "failed", message=reason)
+
+
+def source_id(ref: str) -> str:
+    """The id of the source `ref` names (a file's path, say), or `ref` itself if none."""
+    try:
+        return resolve_source(ref).id
+    except SourceError:
+        return ref
+
+
+def interrupted(ref: str) -> Outcome:
+    """The outcome of a source stopped by Ctrl-C or SIGTERM (its run says so too)."""
+    return Outcome(source_id(ref), "failed", message="interrupted before it ended: nothing kept")
 
 
 def closed_run_of(source_id: str, since: datetime) -> Outcome | None:
@@ -190,42 +217,101 @@ def harvest_in_process(
     def progress(ref: str) -> Progress | None:
         return tally.progress_of(ref) if tally else None
 
+    def ended(ref: str, outcome: dict[str, Any]) -> None:
+        if tally is not None:
+            tally.record(ref, outcome)
+
     outcomes: dict[int, dict[str, Any]] = {}
     for wave in harvest_waves(refs):
         batch = [refs[index] for index in wave]
         if concurrency == 1 or len(batch) == 1:
-            # In the main thread, so that Ctrl-C and SIGTERM land in the harvest and close its run.
-            done = [harvest_ref(ref, progress(ref)).as_dict() for ref in batch]
+            done = [_in_main_thread(ref, progress(ref), ended) for ref in batch]
         else:
-            done = _in_threads(batch, progress, min(concurrency, len(batch)))
+            done = _in_threads(batch, progress, min(concurrency, len(batch)), ended)
         outcomes.update(zip(wave, done, strict=True))
     return [outcomes[index] for index in range(len(refs))]
 
 
+Ended = Callable[[str, dict[str, Any]], None]
+
+
+def _in_main_thread(ref: str, progress: Progress | None, ended: Ended) -> dict[str, Any]:
+    """One source here, so that Ctrl-C and SIGTERM land in its harvest and close its run."""
+    try:
+        outcome = harvest_ref(ref, progress).as_dict()
+    except (KeyboardInterrupt, SystemExit):
+        ended(ref, interrupted(ref).as_dict())
+        raise
+    ended(ref, outcome)
+    return outcome
+
+
+class _Stop(BaseException):
+    """Raised in a harvest thread when the command is stopped: it unwinds as Ctrl-C does in the
+    main thread (the run closes as failed: interrupted), and no `except Exception` stops it."""
+
+
 def _in_threads(
-    refs: list[str], progress: Callable[[str], Progress | None], workers: int
+    refs: list[str], progress: Callable[[str], Progress | None], workers: int, ended: Ended
 ) -> list[dict[str, Any]]:
-    """Daemon threads taking sources from a queue: Ctrl-C or SIGTERM ends the command at once
-    (a daemon thread is not waited for); runs left open are failed by the next recovery, as
-    their process is gone."""
+    """Threads taking sources from a queue. Ctrl-C or SIGTERM stops the sources in flight as
+    in the main thread, then ends the command; a second Ctrl-C ends it at once (daemon threads
+    are not waited for; their runs are failed by the next recovery, as their process is gone)."""
     work: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
     for index, ref in enumerate(refs):
         work.put((index, ref))
     outcomes: dict[int, dict[str, Any]] = {}
+    stopping = threading.Event()
 
-    def take() -> None:
-        while True:
-            try:
-                index, ref = work.get_nowait()
-            except queue.Empty:
-                return
-            outcomes[index] = harvest_ref(ref, progress(ref)).as_dict()
+    def take(done: threading.Event) -> None:
+        ref, started = "", utcnow()
+        try:
+            while not stopping.is_set():
+                try:
+                    index, ref = work.get_nowait()
+                except queue.Empty:
+                    return
+                started = utcnow()
+                outcomes[index] = harvest_ref(ref, progress(ref)).as_dict()
+                ended(ref, outcomes[index])
+                ref = ""
+        except _Stop:
+            if ref:  # what its run recorded: stopped, or ended just before the stop
+                ended(ref, (closed_run_of(source_id(ref), started) or interrupted(ref)).as_dict())
+        finally:
+            done.set()
 
+    dones = [threading.Event() for _ in range(workers)]
     threads = [
-        threading.Thread(target=take, name=f"harvest-{n}", daemon=True) for n in range(workers)
+        threading.Thread(target=take, args=(done,), name=f"harvest-{n}", daemon=True)
+        for n, done in enumerate(dones)
     ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()  # interruptible: a signal's handler still runs in this thread
+    try:
+        _wait_for(dones)
+    except (KeyboardInterrupt, SystemExit):
+        stopping.set()
+        for thread, done in zip(threads, dones, strict=True):
+            if not done.is_set():
+                _raise_in(thread, _Stop)
+        _wait_for(dones)
+        raise
     return [outcomes[index] for index in range(len(refs))]
+
+
+def _wait_for(dones: list[threading.Event]) -> None:
+    """Wait until every thread said it is done, a while at a time: a signal the kernel gave
+    another thread is only handled when this (the main) thread runs Python again. Not join():
+    on Python 3.11, a join() that Ctrl-C interrupts marks the thread as ended while it runs."""
+    for done in dones:
+        while not done.wait(0.2):
+            pass
+
+
+def _raise_in(thread: threading.Thread, error: type[BaseException]) -> None:
+    """Raise `error` in `thread` when it next runs Python (after the C call it may be in)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(error)
+        )

@@ -28,11 +28,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub import catalogue
 from hub.config import PROJECT_ROOT
-from hub.models import Dataset, HarvestRun, QuarantinedRow
+from hub.models import Dataset, HarvestRun, Organization, QuarantinedRow
 from hub.runs import recover_stale_runs
 from pipelines.harvesting import harvest_source
 from pipelines.sources import load_source
@@ -281,3 +281,58 @@ def test_a_run_whose_pid_was_reused_by_a_later_process_is_still_recovered(
     assert recover_stale_runs(engine) == 1
     recovered = run_of(engine, run.id)
     assert recovered.status == "failed" and "ended before the run finished" in recovered.error
+
+
+CLI_CHILD = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pipelines import orchestration
+
+def holding(self, ref):
+    def hold(rows):
+        # A chunk is stored in the open transaction: say so, then keep it open until stopped
+        # (short sleeps: a stop lands between them, as it does between a harvest's chunks).
+        print(f"stored {ref}", flush=True)
+        while True:
+            time.sleep(0.05)
+    return hold
+
+orchestration.Tally.progress_of = holding
+from hub.cli import app
+app(["harvest", *sys.argv[2:]], prog_name="hub")
+"""
+
+
+def test_ctrl_c_stops_a_harvest_of_several_sources_and_says_what_ended(
+    engine: Engine, tmp_path: Path, child_env: dict[str, str], children: list[subprocess.Popen[str]]
+) -> None:
+    """Its sources run in threads: Ctrl-C stops those in flight (their runs failed, nothing
+    kept), prints the summary, and exits 130, wherever the kernel delivered the signal."""
+    big = tmp_path / "big.csv"
+    generate(big, 20_000)
+    with Session(engine) as session:  # a known operator: both sources start at once, in threads
+        session.add(Organization(id="atmo-demo", name="Atmo Demo"))
+        session.commit()
+    ids = ["stopped-a", "stopped-b"]
+    for source_id in ids:
+        path = source_file(tmp_path, source_id, big)
+        path.write_text(path.read_text(encoding="utf-8").replace(DATASET, source_id))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLI_CHILD, str(PROJECT_ROOT)]
+        + [str(tmp_path / f"{source_id}.yaml") for source_id in ids],
+        env={**child_env, "HUB_HARVEST_CONCURRENCY": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children.append(child)
+    wait_for_line(child, "stored ")  # one holds its batch open; the other reads or waits for it
+    os.kill(child.pid, signal.SIGINT)
+    summary, errors = child.communicate(timeout=DEADLINE)
+    assert child.returncode == 130, errors
+    assert "Harvest summary" in summary and "stopped-a" in summary and "stopped-b" in summary
+    assert "Stopped: 2 source(s) above ended" in errors and "Traceback" not in errors, errors
+    with Session(engine) as session:
+        runs = session.exec(select(HarvestRun).where(col(HarvestRun.dataset_id).in_(ids))).all()
+        assert runs and all(r.status == "failed" and r.error == "interrupted" for r in runs)
+        assert all((d := session.get(Dataset, i)) is None or d.record_count == 0 for i in ids)
