@@ -411,7 +411,7 @@ def test_a_cp1252_file_read_as_utf8_fails_naming_the_encoding(engine, tmp_path, 
     assert_failed(
         outcome,
         r"not valid utf-8 text at byte offset \d+ \(bytes [0-9a-f]{2}\).*"
-        r"encoding='cp1252'",
+        r"options: {encoding: cp1252}",
     )
     assert STATIONS.split("/")[1] in outcome.message
     run = latest_run(engine, "bad-input-stations")

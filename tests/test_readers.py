@@ -394,7 +394,7 @@ def test_station_lists_read_into_their_own_schema(samples: Path, tmp_path: Path)
 
 def test_a_wrong_encoding_is_a_clear_error_not_garbage(samples: Path) -> None:
     src = source("csv", columns={"station_id": "Station_numBDQA"})  # the file is cp1252
-    with pytest.raises(TableReadError, match="not valid utf-8 text.*encoding='cp1252'"):
+    with pytest.raises(TableReadError, match="not valid utf-8 text.*options: {encoding: cp1252}"):
         read_all(src, samples / "air" / "AirLR_LR_StationAir.csv")
 
 

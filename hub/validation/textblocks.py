@@ -28,6 +28,8 @@ class BlockReader:
         self.block_bytes = MIN_FIRST_BLOCK
         self.passthrough = codec in ("utf-8", "utf-8-sig")
         self.decoder = codecs.getincrementaldecoder(codec)("strict")
+        # Is a single-byte source really UTF-8? Judged once, on the first non-ASCII bytes.
+        self.judged = self.passthrough or not _single_byte(codec)
         self.consumed = 0  # raw bytes handed to the decoder so far
         self.carry = ""  # decoded text after the last line end (non-UTF-8 sources)
         self.pending = head
@@ -101,6 +103,9 @@ class BlockReader:
     def _transcode(self, raw: bytes) -> bytes | None:
         """Decode a raw block of a non-UTF-8 source and re-encode whole lines as UTF-8."""
         offset = self.consumed - len(self._buffered())
+        if not self.judged and not raw.isascii():
+            self.judged = True
+            self._refuse_utf8(raw, offset)
         try:
             text = self.carry + self.decoder.decode(raw, final=not raw)
         except UnicodeDecodeError as exc:
@@ -112,6 +117,23 @@ class BlockReader:
         cut = _last_line_end(text)
         text, self.carry = text[:cut], text[cut:]
         return text.encode()
+
+    def _refuse_utf8(self, raw: bytes, offset: int) -> None:
+        """Refuse UTF-8 text under a declared single-byte encoding: read as cp1252, `ô` would be
+        published as `Ã´`. Real single-byte text almost never forms valid multi-byte UTF-8
+        sequences, so an operator's export switched to UTF-8 is caught, never guessed at."""
+        try:  # the blocks before held only ASCII: this one starts on a character
+            text = codecs.getincrementaldecoder("utf-8")("strict").decode(raw, final=not raw)
+        except UnicodeDecodeError:
+            return
+        first = next(c for c in text if not c.isascii())
+        at = offset + len(text[: text.index(first)].encode())
+        raise TableReadError(
+            f"{self.name}: the file is UTF-8 text, not {self.codec} (bytes "
+            f"{first.encode().hex(' ')} at byte offset {at} are UTF-8 for {first!r}, which "
+            f"{self.codec} would read as {first.encode().decode(self.codec, 'replace')!r}): "
+            "declare its encoding as utf-8 (a source's `options: {encoding: utf-8}`)"
+        )
 
     def _buffered(self) -> bytes:
         state = self.decoder.getstate()
@@ -130,7 +152,8 @@ class BlockReader:
         bad = exc.object[exc.start : exc.end].hex(" ")
         return TableReadError(
             f"{self.name}: not valid {self.codec} text at byte offset {at} (bytes {bad}); "
-            "pass the file's encoding, e.g. encoding='cp1252'"
+            "declare the file's encoding (a source's `options: {encoding: cp1252}`, "
+            "`hub validate --encoding cp1252`)"
         )
 
     def _hash(self, raw: bytes) -> None:
@@ -156,6 +179,12 @@ class BlockReader:
             stats["md5"], stats["sha256"] = (h.hexdigest() for h in self.hashes)
         stats["bytes"] = self.total
         return stats
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether `codec` reads every byte as one character (cp1252, latin-1 …, not UTF-16)."""
+    decoder = codecs.getincrementaldecoder(codec)("replace")
+    return all(len(decoder.decode(bytes([byte]))) == 1 for byte in range(0x80, 0x100))
 
 
 def _last_line_end(text: str) -> int:

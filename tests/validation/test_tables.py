@@ -94,6 +94,32 @@ def test_a_utf8_bom_under_another_declared_encoding_is_an_error_naming_both(decl
     assert pl.concat(list(table.chunks)).columns[:2] == ["Code station", "Nom"]
 
 
+@pytest.mark.parametrize("declared", ["cp1252", "latin-1", "iso-8859-15"])
+def test_utf8_text_under_a_declared_single_byte_encoding_is_an_error(declared) -> None:
+    """An export switched to UTF-8, its source still saying cp1252: never `Centre-HÃ´tel`."""
+    text = "Code;Nom;Unité\nS1;Centre-Hôtel;ppb\n".encode()
+    codec = codecs.lookup(declared).name
+    with pytest.raises(TableReadError, match=f"UTF-8 text, not {codec}.*'é'.*encoding: utf-8"):
+        list(open_csv(text, encoding=declared).chunks)
+    read = pl.concat(list(open_csv(text, encoding="utf-8").chunks))
+    assert read["Nom"].to_list() == ["Centre-Hôtel"]
+    # Real single-byte text is read as declared: its accents are not UTF-8 sequences.
+    single = pl.concat(list(open_csv(text.decode().encode(declared), encoding=declared).chunks))
+    assert single["Nom"].to_list() == ["Centre-Hôtel"]
+
+
+def test_utf8_text_past_the_first_block_under_cp1252_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(textblocks, "MIN_FIRST_BLOCK", 64)
+    monkeypatch.setattr(tables, "MIN_FIRST_BLOCK", 64)
+    monkeypatch.setattr(tables, "MIN_BLOCK", 64)
+    ascii_rows = b"a,b\n" + b"1,2\n" * 400
+    table = open_csv(ascii_rows + "3,Près\n".encode(), encoding="cp1252")
+    with pytest.raises(TableReadError, match=f"c3 a8 at byte offset {len(ascii_rows) + 4}"):
+        list(table.chunks)
+
+
 def test_bad_byte_after_the_first_block_is_reported_with_its_absolute_offset(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
