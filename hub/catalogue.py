@@ -141,7 +141,7 @@ def publish(
         )
         raise
     except Exception as exc:
-        reason = redact_text(f"{type(exc).__name__}: {exc}")  # a feed's url may hold a key
+        reason = redact_text(runs.failure_of(exc))  # a feed's url may hold a key
         _forget_counts(run)
         runs.close_run(engine, run, "failed", reason)
         raise PublishFailed(reason, run.id) from exc

@@ -239,3 +239,17 @@ def beat(engine: Engine, run_id: int, now: datetime) -> None:
                 connection.rollback()
                 busy = int(get_settings().sqlite_busy_seconds * 1000)
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
+
+
+def failure_of(exc: BaseException) -> str:
+    """`Type: message` of what made a run fail: its first error, not a failed ROLLBACK TO
+    SAVEPOINT raised while handling it (on a full disk SQLite undoes the whole transaction, the
+    savepoint with it, and that second error would hide "database or disk is full")."""
+    first = exc
+    while first.__context__ is not None and "no such savepoint" in str(first):
+        first = first.__context__
+    full = "database or disk is full" in str(first) or (
+        isinstance(first, OSError) and first.errno == errno.ENOSPC
+    )
+    hint = " (the disk is full: free space where the database is, then harvest again)"
+    return f"{type(first).__name__}: {first}{hint if full else ''}"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from hub import runs
@@ -73,3 +77,24 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(engine):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_full_disk_behind_a_lost_savepoint_is_named_not_the_savepoint(engine):
+    """On a full disk SQLite undoes the whole transaction; SQLAlchemy's ROLLBACK TO SAVEPOINT
+    then fails, and that second error must not stand for the first."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's behaviour on a full disk")
+    with (  # noqa: PT012
+        pytest.raises(sa.exc.OperationalError) as caught,
+        engine.connect() as connection,
+        connection.begin_nested(),
+    ):
+        connection.exec_driver_sql("ROLLBACK")  # what SQLITE_FULL does to the transaction
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert "no such savepoint" in str(caught.value)
+    reason = runs.failure_of(caught.value)
+    assert reason.startswith("OSError: [Errno 28] No space left on device"), reason
+    assert "the disk is full" in reason
+    full = sqlite3.OperationalError("database or disk is full")
+    assert runs.failure_of(full).endswith("then harvest again)")
+    assert runs.failure_of(ValueError("x")) == "ValueError: x"
