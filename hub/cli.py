@@ -502,6 +502,19 @@ def _harvest(
         except (KeyboardInterrupt, SystemExit) as stop:
             stopped: BaseException | None = stop
             outcomes = tally.outcomes(refs)
+        except Exception as exc:
+            if orchestration.api_url is None:  # a source's failure is its outcome: a bug
+                raise
+            # The Prefect server went away (its `hub serve` stopped): the hub's own runs
+            # still say what each source did, published data included.
+            stopped, outcomes = None, tally.outcomes(refs)
+            lost = str(exc).splitlines()[0] if str(exc) else ""
+            console.print(
+                f"[yellow]warning:[/] the Prefect server stopped answering "
+                f"({escape(type(exc).__name__)}: {escape(lost)}): Prefect's record of this "
+                "harvest is incomplete; the summary is what the hub's own runs recorded.",
+                highlight=False,
+            )
         else:
             stopped = None
     _print_outcomes(outcomes)
@@ -513,8 +526,9 @@ def _harvest(
         )
         raise stopped
     # Anything but a stored batch counts: failed (every row invalid, too many invalid rows,
-    # a broken feed), refused, and any status a later hub may add.
-    return sum(1 for o in outcomes if o["status"] not in ("succeeded", "partial"))
+    # a broken feed), refused, any status a later hub may add, and a source with no outcome.
+    unknown = len(refs) - len(outcomes)
+    return unknown + sum(1 for o in outcomes if o["status"] not in ("succeeded", "partial"))
 
 
 def _print_outcomes(outcomes: list[dict]) -> None:

@@ -222,3 +222,28 @@ def test_validate_as_a_source_in_the_wrong_encoding_is_a_clear_error(tmp_path, s
     )
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_prefect_server_lost_mid_harvest_leaves_the_summary_of_the_hubs_runs(engine, monkeypatch):
+    """`hub serve` died while its Prefect server ran the harvest: the data was published and
+    the hub's runs say so; Prefect's client then failed. One warning, the summary, exit 0."""
+    import httpx
+
+    from pipelines import orchestration
+
+    def published_then_lost(refs, chosen, tally):
+        assert chosen.api_url  # through the server
+        for ref in refs:
+            tally.record(ref, {"source": ref, "status": "succeeded", "read": 5,
+                               "published": 5, "updated": 0, "quarantined": 0,
+                               "skipped": 0, "message": ""})  # fmt: skip
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    lost = orchestration.Orchestration("http://127.0.0.1:9/api", "hub serve")
+    monkeypatch.setattr(orchestration, "choose_orchestration", lambda _: lost)
+    monkeypatch.setattr(orchestration, "run_harvests", published_then_lost)
+    result = runner.invoke(app, ["harvest", "atmo-occitanie-stations"])
+    assert result.exit_code == 0, result.output
+    assert "the Prefect server stopped answering (ConnectError" in result.output
+    assert "Harvest summary" in result.output and "succeeded" in result.output
+    assert "Traceback" not in result.output
