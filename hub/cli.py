@@ -112,10 +112,19 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:  # every command reads them: an unusable one is said once, plainly, before any work
-        get_settings()
+        _check_writable(get_settings().data_dir)
     except SettingsError as exc:
         _say_error(exc)
         raise typer.Exit(2) from exc
+
+
+def _check_writable(folder: Path) -> None:
+    """HUB_DATA_DIR must be writable (its database, keys, downloads), or the folder that will
+    hold it: a read-only one is a settings error, not a traceback from the first write."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "read-only" if existing == folder else f"not creatable ({existing} is read-only)"
+        raise SettingsError(f"HUB_DATA_DIR {folder} is {reason}: the hub writes its data there")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,18 @@ def test_a_prefect_server_lost_mid_harvest_leaves_the_summary_of_the_hubs_runs(e
     assert "the Prefect server stopped answering (ConnectError" in result.output
     assert "Harvest summary" in result.output and "succeeded" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_read_only_data_folder_is_a_settings_error(monkeypatch, tmp_path):
+    folder = tmp_path / "var"
+    folder.mkdir()
+    real_access = os.access
+    # A read-only mount refuses even root, which a chmod does not: stand in for one.
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != folder and real_access(p, mode))
+    monkeypatch.setenv("HUB_DATA_DIR", str(folder))
+    get_settings.cache_clear()
+    for command in (["token", "list"], ["sources"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert f"HUB_DATA_DIR {folder} is read-only" in result.output
+        assert "Traceback" not in result.output
