@@ -563,7 +563,7 @@ def _print_outcomes(outcomes: list[dict]) -> None:
 
 @app.command("sources")
 def list_sources() -> None:
-    """List the harvest sources the hub knows (territory folders first)."""
+    """List the harvest sources the hub knows, by id (a territory's file shadows a bundled one)."""
     from pipelines.sources import survey_sources
 
     survey = survey_sources()
@@ -665,12 +665,21 @@ def _check_as_source(file: Path, source_file: Path) -> dict[str, Any]:
     from hub.catalogue import PublishRefused
     from hub.validation.tables import TableReadError
     from pipelines.checking import check_file
+    from pipelines.fetch import FetchError
     from pipelines.readers import ReaderError
     from pipelines.sources import SourceError, load_source
 
     try:
         return check_file(file, load_source(source_file))
-    except (SourceError, ReaderError, TableReadError, PublishRefused, OSError, ValueError) as exc:
+    except (
+        SourceError,
+        ReaderError,
+        TableReadError,
+        PublishRefused,
+        FetchError,
+        OSError,
+        ValueError,
+    ) as exc:
         _say_error(exc)
         raise typer.Exit(2) from exc
 
@@ -783,6 +792,13 @@ def token_create(
         _say_error(exc)
         raise typer.Exit(2) from exc
     row = issued.row
+    with Session(engine) as session:
+        for unknown in tokens.unknown_organizations(session, row):
+            console.print(
+                f"[yellow]warning:[/] no organization {escape(repr(unknown))} is known yet (no "
+                "harvest of its data, no crisis naming it): check its spelling",
+                highlight=False,
+            )
     expiry = row.expires_at.isoformat().replace("+00:00", "Z") if row.expires_at else None
     if as_json:
         orgs = list(row.organizations)

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from hub import signins
 from hub.access import ROLES, Actor
 from hub.keys import secret_key
-from hub.models import ApiToken, Service, as_utc, utcnow
+from hub.models import ApiToken, Crisis, Organization, Service, as_utc, utcnow
 
 PREFIX = "hub"
 _SHAPE = re.compile(r"^hub\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
@@ -66,11 +66,25 @@ def parse_expiry(text: str | None, now: datetime | None = None) -> datetime | No
     if text is None or text.strip().lower() == "never":
         return None
     found = _DURATION.match(text.strip().lower())
+    if not found and re.fullmatch(r"\d+[mhdw]", text.strip().lower()):
+        raise TokenRequestError(
+            f"expiry {text!r} is too long: at most 99999 of a unit (e.g. 5200w), or never"
+        )
     if not found or int(found.group(1)) == 0:
         raise TokenRequestError(
             f"expiry {text!r} is not a duration: write e.g. 90d, 12h, 30m, 2w or never"
         )
     return (now or utcnow()) + timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def unknown_organizations(session: Session, row: ApiToken) -> list[str]:
+    """The token's organizations the hub knows nothing of (no harvest of theirs; for a crisis
+    cell, no crisis naming it either): likely misspelt, and the token then reads nothing."""
+    known = set(session.exec(select(Organization.id)).all())
+    if row.role == "crisis-cell":
+        for cells in session.exec(select(Crisis.cells)).all():
+            known.update(cells)
+    return [org for org in row.organizations if org not in known]
 
 
 def issue(
@@ -103,7 +117,9 @@ def issue(
                 else f"between {low} and {high} organizations"
             )
         )
-        raise TokenRequestError(f"a {role} token takes {need} (got {len(orgs)}: use --org ID)")
+        fix = "drop --org" if len(orgs) > high else "add --org ID"
+        article = "an" if role[0] in "aeiou" else "a"
+        raise TokenRequestError(f"{article} {role} token takes {need} (got {len(orgs)}: {fix})")
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     row = ApiToken(
         id=token_id,

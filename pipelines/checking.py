@@ -16,6 +16,7 @@ from hub import catalogue
 from hub.batches import Batch
 from pipelines import readers
 from pipelines.credentials import resolve_credentials
+from pipelines.fetch import check_readable
 from pipelines.harvesting import batch_for, open_fetched
 from pipelines.sources import Source
 
@@ -25,6 +26,8 @@ def check_file(path: Path, source: Source) -> dict[str, Any]:
     kind = readers.kind_of(source.format) if source.format in readers.MODULES else "records"
     if kind != "records":
         raise readers.ReaderError(f"format {source.format!r} gives {kind}, not rows to check")
+    # FILE stands in for the feed, but a feed its harvest may not read must not pass as valid.
+    check_readable(source.url, source.base_dir)
     with tempfile.TemporaryDirectory(prefix="hub-validate-") as scratch:
         fetched = open_fetched(source, path, Path(scratch), resolve_credentials(source))
         batch = batch_for(source, fetched)

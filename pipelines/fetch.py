@@ -82,6 +82,14 @@ def expand_url(url: str, base: Path | None = None) -> str:
     return path.resolve().as_uri()
 
 
+def check_readable(url: str, base: Path | None = None) -> None:
+    """Refuse a local feed outside the allowed roots as its fetch would (FetchError); an
+    http(s) url passes (its fetch has checks of its own)."""
+    full = expand_url(url, base)
+    if _scheme(full) not in ("http", "https"):
+        _readable_path(url, full, base)
+
+
 def fetch(
     url: str,
     dest_dir: Path,

@@ -263,3 +263,25 @@ def test_a_read_only_data_folder_is_a_settings_error(monkeypatch, tmp_path):
         assert result.exit_code == 2, result.output
         assert f"HUB_DATA_DIR {folder} is read-only" in result.output
         assert "Traceback" not in result.output
+
+
+def test_validate_as_a_source_whose_feed_its_harvest_may_not_read_is_refused(
+    tmp_path, good_csv, monkeypatch
+):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    source = tmp_path / "sources" / "s.yaml"
+    source.parent.mkdir()
+    source.write_text(
+        "id: outside\ntitle: Outside\noperator: {id: atmo-demo, name: Atmo Demo, kind: public}\n"
+        f"theme: air-quality\nformat: csv\nurl: file://{outside}/feed.csv\n"
+        "schema: air-quality-observation\ncharter: atmo-demo-open\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(good_csv), "--source", str(source)])
+    assert result.exit_code == 2, result.output
+    assert "local feeds are read only under" in result.output
+    monkeypatch.setenv("HUB_FILE_ROOTS", str(outside))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["validate", str(good_csv), "--source", str(source)])
+    assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from hub import tokens
 from hub.cli import app
+from hub.models import Organization
 
 runner = CliRunner()
 
@@ -76,9 +77,24 @@ def test_bad_requests_exit_2_with_the_reason(engine):
         (["--role", "operator"], "exactly 1 organization"),
         (["--role", "wizard"], "unknown role"),
         (["--role", "admin", "--expires", "soon"], "not a duration"),
+        (["--role", "admin", "--expires", "100000d"], "'100000d' is too long"),
+        (["--role", "admin", "--org", "x"], "an admin token takes no organization (got 1: drop"),
+        (["--role", "agency"], "an agency token takes between 1 and 50 organizations (got 0: add"),
     ):
         result = runner.invoke(app, ["token", "create", *args])
-        assert result.exit_code == 2 and words in result.output
+        assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_a_token_for_an_organization_nobody_knows_is_issued_with_a_warning(engine):
+    for role, org in (("operator", "nosuch-org"), ("crisis-cell", "nosuchcell")):
+        result = runner.invoke(app, ["token", "create", "--role", role, "--org", org])
+        assert result.exit_code == 0, result.output
+        assert f"warning: no organization '{org}' is known yet" in result.output
+    with Session(engine) as session:  # as its first harvest does
+        session.add(Organization(id="atmo-demo", name="Atmo Demo"))
+        session.commit()
+    result = runner.invoke(app, ["token", "create", "--role", "operator", "--org", "atmo-demo"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
 def test_a_short_secret_key_stops_the_command(engine, monkeypatch):
