@@ -515,7 +515,12 @@ def test_openaq_export_leaves_out_weather_and_particle_counts(
     assert frame.select("_row", "pollutant", "value", "unit").rows() == [(2, "pm1", "3.25", UG)]
     assert "temperature (1)" in caplog.text and "um003 (1)" in caplog.text
     # Nothing is dropped unsaid: the report the gate writes counts them, by parameter.
-    openaq = replace(openaq, charter="openaq-cc-by", operator=Operator("openaq", "OpenAQ"))
+    openaq = replace(
+        openaq,
+        charter="openaq-cc-by",
+        operator=Operator("openaq", "OpenAQ"),
+        path=tmp_path / "openaq.yaml",  # its feed, file:x.csv, lies beside it
+    )
     report = check_file(path, openaq)
     assert report["valid"] and report["tasks"][0]["stats"]["rows"] == 1
     assert report["tasks"][0]["warnings"] == [
