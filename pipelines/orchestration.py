@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -246,6 +247,9 @@ def _in_main_thread(ref: str, progress: Progress | None, ended: Ended) -> dict[s
     return outcome
 
 
+GRACE_SECONDS = 5.0  # a stopped harvest reaches its next chunk within this, as a rule
+
+
 class _Stop(BaseException):
     """Raised in a harvest thread when the command is stopped: it unwinds as Ctrl-C does in the
     main thread (the run closes as failed: interrupted), and no `except Exception` stops it."""
@@ -263,6 +267,19 @@ def _in_threads(
     outcomes: dict[int, dict[str, Any]] = {}
     stopping = threading.Event()
 
+    def stoppable(ref: str) -> Progress:
+        """The source's progress, which stops its harvest between two chunks once the command
+        is stopped: inside the gate's own handling, so its run closes as interrupted."""
+        inner = progress(ref)
+
+        def report(rows: int) -> None:
+            if stopping.is_set():
+                raise _Stop
+            if inner is not None:
+                inner(rows)
+
+        return report
+
     def take(done: threading.Event) -> None:
         ref, started = "", utcnow()
         try:
@@ -272,10 +289,10 @@ def _in_threads(
                 except queue.Empty:
                     return
                 started = utcnow()
-                outcomes[index] = harvest_ref(ref, progress(ref)).as_dict()
+                outcomes[index] = harvest_ref(ref, stoppable(ref)).as_dict()
                 ended(ref, outcomes[index])
                 ref = ""
-        except _Stop:
+        except (_Stop, KeyboardInterrupt):  # polars raises Ctrl-C in the thread it computes in
             if ref:  # what its run recorded: stopped, or ended just before the stop
                 ended(ref, (closed_run_of(source_id(ref), started) or interrupted(ref)).as_dict())
         finally:
@@ -291,27 +308,35 @@ def _in_threads(
     try:
         _wait_for(dones)
     except (KeyboardInterrupt, SystemExit):
-        stopping.set()
-        for thread, done in zip(threads, dones, strict=True):
-            if not done.is_set():
-                _raise_in(thread, _Stop)
-        _wait_for(dones)
+        stopping.set()  # each harvest stops at its next chunk, where the gate closes its run
+        if not _wait_for(dones, GRACE_SECONDS):
+            # Still fetching or reading, where no chunk reaches the gate: stopped where it is.
+            for thread, done in zip(threads, dones, strict=True):
+                if not done.is_set():
+                    _raise_in(thread, _Stop)
+            _wait_for(dones)
         raise
     return [outcomes[index] for index in range(len(refs))]
 
 
-def _wait_for(dones: list[threading.Event]) -> None:
-    """Wait until every thread said it is done, a while at a time: a signal the kernel gave
-    another thread is only handled when this (the main) thread runs Python again. Not join():
-    on Python 3.11, a join() that Ctrl-C interrupts marks the thread as ended while it runs."""
+def _wait_for(dones: list[threading.Event], seconds: float | None = None) -> bool:
+    """Wait until every thread said it is done (or `seconds` passed: False), a while at a time:
+    a signal the kernel gave another thread is only handled when this (the main) thread runs
+    Python again. Not join(): on Python 3.11, a join() that Ctrl-C interrupts marks the thread
+    as ended while it runs."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     for done in dones:
         while not done.wait(0.2):
-            pass
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+    return True
 
 
 def _raise_in(thread: threading.Thread, error: type[BaseException]) -> None:
     """Raise `error` in `thread` when it next runs Python (after the C call it may be in)."""
     if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        changed = ctypes.pythonapi.PyThreadState_SetAsyncExc(
             ctypes.c_ulong(thread.ident), ctypes.py_object(error)
         )
+        if changed > 1:  # CPython's own advice: more than one thread hit, take it back
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), None)

@@ -284,16 +284,23 @@ def test_a_run_whose_pid_was_reused_by_a_later_process_is_still_recovered(
 
 
 CLI_CHILD = r"""
-import sys, time
+import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from pipelines import orchestration
 
+# "between chunks": each chunk takes a second, and the stop must come at the next one (the
+# fallback is put out of reach); "stuck": a chunk never ends, and the fallback must stop it.
+BETWEEN = os.environ["STOP_MODE"] == "between chunks"
+if BETWEEN:
+    orchestration.GRACE_SECONDS = 3600
+
 def holding(self, ref):
     def hold(rows):
-        # A chunk is stored in the open transaction: say so, then keep it open until stopped
-        # (short sleeps: a stop lands between them, as it does between a harvest's chunks).
+        # A chunk is stored in the open transaction: say so, then keep it open a while
+        # (short sleeps: a stop may land between them, as it does between a harvest's chunks).
         print(f"stored {ref}", flush=True)
-        while True:
+        until = time.monotonic() + 1
+        while not BETWEEN or time.monotonic() < until:
             time.sleep(0.05)
     return hold
 
@@ -303,8 +310,13 @@ app(["harvest", *sys.argv[2:]], prog_name="hub")
 """
 
 
+@pytest.mark.parametrize("mode", ["between chunks", "stuck"])
 def test_ctrl_c_stops_a_harvest_of_several_sources_and_says_what_ended(
-    engine: Engine, tmp_path: Path, child_env: dict[str, str], children: list[subprocess.Popen[str]]
+    engine: Engine,
+    tmp_path: Path,
+    child_env: dict[str, str],
+    children: list[subprocess.Popen[str]],
+    mode: str,
 ) -> None:
     """Its sources run in threads: Ctrl-C stops those in flight (their runs failed, nothing
     kept), prints the summary, and exits 130, wherever the kernel delivered the signal."""
@@ -320,7 +332,7 @@ def test_ctrl_c_stops_a_harvest_of_several_sources_and_says_what_ended(
     child = subprocess.Popen(
         [sys.executable, "-c", CLI_CHILD, str(PROJECT_ROOT)]
         + [str(tmp_path / f"{source_id}.yaml") for source_id in ids],
-        env={**child_env, "HUB_HARVEST_CONCURRENCY": "2"},
+        env={**child_env, "HUB_HARVEST_CONCURRENCY": "2", "STOP_MODE": mode},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
