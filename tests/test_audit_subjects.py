@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from test_audit import tamper
 
 from hub import audit
@@ -190,3 +190,32 @@ def test_the_subject_index_is_append_only_and_filled_for_entries_logged_before_i
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as connection:
             connection.exec_driver_sql(statement)
     engine.dispose()
+
+
+def test_the_access_log_stays_append_only_through_a_downgrade_and_back(database_url):
+    """Migrations after the one that guards the log (0011) may be undone and redone without
+    taking its guards away: an UPDATE or DELETE of either table is still refused after."""
+    from alembic import command
+    from alembic.config import Config
+
+    from hub.db import MIGRATIONS, make_engine, upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0015")
+    upgrade(engine)
+    audit.append(engine, entry(("ps-a", "ps-b")))
+    for statement in (
+        "UPDATE accessevent SET reason = 'edited'",
+        "DELETE FROM accessevent",
+        "UPDATE accesssubject SET dataset_id = 'other'",
+        "DELETE FROM accesssubject",
+    ):
+        with pytest.raises(sa.exc.DatabaseError), engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(AccessSubject)).one() >= 1
