@@ -100,6 +100,7 @@ def keep(engine: Engine, head_id: int, head_hash: str, prev_hash: str | None = N
     private_folder(path.parent)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        os.fchmod(descriptor, 0o600)  # a file made or copied with another mode is made private
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # one writer at a time across this host
         text = _read(descriptor)
         anchor = _parsed(engine, path, text) if text.strip() else None

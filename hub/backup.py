@@ -43,4 +43,7 @@ def backup(engine: Engine, target: Path) -> Path:
         # under WAL one read transaction does not block the writers meanwhile.
         source.backup(copy)
         copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        checked = [row[0] for row in copy.execute("PRAGMA quick_check").fetchall()]
+    if checked != ["ok"]:  # a copy that would not open whole is no backup
+        raise BackupError(f"the copy {target} fails SQLite's check: {'; '.join(checked[:3])}")
     return target

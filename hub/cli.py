@@ -477,6 +477,7 @@ def _harvest(
 
     `live`: a progress line while harvesting (not beside a server's own log lines); `patient`:
     sources locked out by another writer are harvested again once the others are done."""
+    import httpx
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from pipelines.orchestration import Tally, run_harvests
@@ -511,8 +512,8 @@ def _harvest(
         except (KeyboardInterrupt, SystemExit) as stop:
             stopped: BaseException | None = stop
             outcomes = tally.outcomes(refs)
-        except Exception as exc:
-            if orchestration.api_url is None:  # a source's failure is its outcome: a bug
+        except (httpx.HTTPError, OSError) as exc:  # the server's connection, not a hub bug
+            if orchestration.api_url is None:  # no Prefect server: a source's failure is its own
                 raise
             # The Prefect server went away (its `hub serve` stopped): the hub's own runs
             # still say what each source did, published data included.

@@ -212,7 +212,7 @@ class AccessEvent(SQLModel, table=True):
     # Unique: two writers that read the same head cannot both append after it (one retries).
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64)
-    # HMAC of `hash` under the hub's key (hub.auditanchor.seal); "" on entries from before 0016
+    # HMAC of `hash` under the hub's key (hub.auditanchor.seal); "" on entries from before 0019
     mac: str = Field(default="", max_length=64)
     # Which data subjects a read of personal rows covered: "" none, "*" every subject of the
     # dataset, else the Merkle root of their pseudonyms (chained), listed in `subject_list`

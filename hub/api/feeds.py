@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub import crises, reading
 from hub.access import AccessDenied
-from hub.api.auth import AuthError, authenticate_reader, refusal
+from hub.api.auth import AuthError, authenticate_reader, declared_purpose, refusal
 from hub.api.heads import asked_method
 from hub.api.shapes import THEMES
 from hub.db import get_engine
@@ -137,8 +137,11 @@ def _caller(request: Request) -> Caller:
             actor = authenticate_reader(request, session)  # a bearer token, or the UI's cookie
         except AuthError as refused:
             raise HTTPException(refused.status, refused.message, refused.headers) from None
-    purpose = (request.query_params.get("purpose") or request.headers.get("x-purpose", "")).strip()
-    return Caller(actor=actor, route=f"{asked_method(request)} {stream.ROUTE}", purpose=purpose)
+    return Caller(
+        actor=actor,
+        route=f"{asked_method(request)} {stream.ROUTE}",
+        purpose=declared_purpose(request),
+    )
 
 
 def _prepare(
