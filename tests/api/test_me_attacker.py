@@ -128,7 +128,7 @@ def test_no_personal_row_leaves_but_to_its_subject_or_a_live_consent(
 def forget(engine) -> None:
     """A fresh history: no link, consent or attempt (the access log keeps everything)."""
     with engine.begin() as connection:
-        for table in ("consentdataset", "consent", "subjectlink", "linkattempt"):
+        for table in ("consentlink", "consentdataset", "consent", "subjectlink", "linkattempt"):
             connection.execute(sa.text(f"DELETE FROM {table}"))
 
 
