@@ -913,12 +913,12 @@ def _row_id(value: Any) -> int:
 
 
 def to_record(layout: Layout, row: Any) -> dict[str, Any]:
-    """A stored row as a JSON-ready record keyed by field names (a GeoJSON cell an object, as a
-    page of `to_records` gives it)."""
-    record = {field: _json_value(row[column]) for field, column in layout.columns.items()}
-    for field, kind in layout.types.items():
-        if kind == "geojson" and isinstance(record.get(field), str):
-            record[field] = _geojson(record[field])
+    """A stored row (a mapping) as a JSON-ready record keyed by field names, each value read as
+    a page of `to_records` reads it."""
+    record = {}
+    for field, column in layout.columns.items():
+        value, read = row[column], _READERS.get(layout.types[field], _json_value)
+        record[field] = value if value is None or read is None else read(value)
     return record
 
 
