@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -91,6 +93,44 @@ def test_broken_source_files_say_what_and_where(
         load_source(path)
     assert str(caught.value).startswith(f"{path}:{line}: ")
     assert caught.value.line == line
+
+
+# Expressions on both sides of Prefect's rule: steps, names, L and #, seconds, random and hashed.
+CRONS = [
+    "*/15 * * * *", "61 25 * * *", "0 0 * * 7", "0 0 * * 8", "0 0 31 2 *", "0 0 * * MON-FRI",
+    "0 0 0 * *", "* * * * * *", "* * * * * 61", "0 0 L * *", "0 0 * * 5#3", "0 0 * * 5L",
+    "0 0 * 13 *", "*/0 * * * *", "0 0 ? * *", "R * * * *", "h 0 * * *", "0 0 1 1 * 2027",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cron", CRONS)
+def test_a_schedule_is_refused_exactly_when_prefect_refuses_it(tmp_path: Path, cron: str) -> None:
+    from prefect._internal.schemas.validators import validate_cron_string
+
+    try:
+        validate_cron_string(cron)
+        prefect_runs_it = True
+    except ValueError:
+        prefect_runs_it = False
+    path = write(tmp_path, "s.yaml", GOOD.replace('"*/15 * * * *"', f'"{cron}"'))
+    try:
+        load_source(path)
+        loaded = True
+    except SourceError as error:
+        assert "schedule" in str(error)
+        loaded = False
+    assert loaded == prefect_runs_it
+
+
+def test_reading_source_files_leaves_prefect_unimported() -> None:
+    """The API process surveys sources for its dashboard; Prefect's imports cost it 0.8 s."""
+    code = (
+        "import sys; from pipelines.sources import survey_sources; "
+        "survey = survey_sources(); assert any(s.schedule for s in survey.sources); "
+        "print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
