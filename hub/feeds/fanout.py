@@ -6,9 +6,11 @@ again") or every POLL_SECONDS when the bus is silent or down, reads the events a
 position once, and puts each on the bounded queue of the clients it is for. A live client whose
 queue is full is dropped: its queue is emptied, it is sent a final `overflow` message with the id
 to resume from (cut off if it does not take even that within DROP_GRACE_SECONDS): it never slows
-the others. Grants are refreshed every REFRESH_SECONDS, for crisis datasets on each `crisis`
-event, and for a personal dataset on each `grant` event (a consent revoked, a link removed: the
-next event of that dataset is judged under the grants as they are now). Everything runs on the
+the others. Grants are refreshed every REFRESH_SECONDS, and at once when one of them ends (a
+consent expires, a token expires, a crisis's window closes: the keeper knows when), for crisis
+datasets on each `crisis` event, and for a personal dataset on each `grant` event (a consent
+given or revoked, a link made or removed: the next event of that dataset is judged under the
+grants as they are now). Everything runs on the
 event loop, one task per client: no thread per client.
 """
 
@@ -33,6 +35,7 @@ from hub.feeds.clients import Client, Closing, Delivery, Mailbox
 from hub.feeds.filters import Shape
 from hub.feeds.grants import Keeper, Key
 from hub.feeds.index import Index
+from hub.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,7 @@ class Fanout:
 
     async def grants_for(self, batch: Sequence[events.FeedEvent], key: Key) -> Keeper:
         """The grants one key needs for `batch`, held apart from later refreshes."""
+        await self.refresh_if_due()
         for _ in range(5):  # a refresh between computing and keeping them: compute again
             await self.prepare(batch, {key})
             own = self.keeper.copy_for(key)
@@ -248,6 +252,8 @@ class Fanout:
             wait = min(
                 self.poll_seconds, max(0.0, refreshed + self.refresh_seconds - time.monotonic())
             )
+            if self.keeper.until is not None:  # wake when a grant ends, events or not
+                wait = min(wait, max(0.0, (self.keeper.until - utcnow()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
@@ -256,6 +262,8 @@ class Fanout:
                 if time.monotonic() - refreshed >= self.refresh_seconds:
                     refreshed = time.monotonic()
                     await self.refresh()
+                else:
+                    await self.refresh_if_due()
             except Exception:  # noqa: BLE001 — a database outage must not end the feed
                 log.warning("the feed could not read the event log; retrying", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
@@ -272,6 +280,7 @@ class Fanout:
     async def _dispatch(self, batch: list[events.FeedEvent]) -> None:
         """Hand out a batch in order; grants are made ready before each run of events, and
         those a `crisis` or `grant` event changes forgotten after it."""
+        await self.refresh_if_due()
         start = 0
         while start < len(batch):
             end = next(
@@ -315,6 +324,11 @@ class Fanout:
             if any(area.crisis == crisis_id for area in client.filters.areas):
                 closing = Closing("closed", reason or f"crisis {crisis_id} was closed")
                 self.drop(client, closing, count=False, keep=True)
+
+    async def refresh_if_due(self) -> None:
+        """Refresh now if a grant the keeper holds has ended since it was computed."""
+        if self.keeper.due(utcnow()):
+            await self.refresh()
 
     async def refresh(self) -> None:
         """Check every client's token again, end the streams `within` a crisis that has ended

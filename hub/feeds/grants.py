@@ -24,8 +24,8 @@ from sqlmodel import Session, col, select
 from hub import access, crises, events, tokens
 from hub.access import Actor, Grant, Zone
 from hub.crises import areas
-from hub.models import Dataset
-from hub.selfdata import scopes
+from hub.models import Dataset, as_utc
+from hub.selfdata import consents, scopes
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ class Keeper:
     datasets: dict[str, Dataset | None] = field(default_factory=dict)
     books: dict[Key, dict[str, Grant]] = field(default_factory=dict)
     generation: int = 0  # bumped when grants are forgotten: older computations are dropped
+    # When a grant kept here first narrows (a consent, a token or a crisis ends): the fan-out
+    # checks tokens and forgets every grant then, not at its next periodic refresh.
+    until: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether a grant kept here may no longer hold at `now`."""
+        return self.until is not None and now >= self.until
 
     def missing(
         self, keys: Iterable[Key], dataset_ids: Iterable[str]
@@ -75,6 +82,7 @@ class Keeper:
         self.datasets.update(computed.datasets)
         for key, grants in computed.grants.items():
             self.books.setdefault(key, {}).update(grants)
+        self.until = earliest(self.until, computed.until)
 
     def forget(self, *, crisis_only: bool = False, dataset: str = "") -> None:
         """Forget grants (all, those on crisis datasets, or those on one dataset) and, for all,
@@ -83,6 +91,7 @@ class Keeper:
         if not crisis_only and not dataset:
             self.datasets.clear()
             self.books.clear()
+            self.until = None
             return
         for book in self.books.values():
             for dataset_id in [
@@ -95,7 +104,8 @@ class Keeper:
     def copy_for(self, key: Key) -> Keeper:
         """The datasets and one key's grants as they are now (a replay judges a page with
         them, whatever a refresh forgets meanwhile)."""
-        return Keeper(dict(self.datasets), {key: dict(self.books.get(key, {}))}, self.generation)
+        book = {key: dict(self.books.get(key, {}))}
+        return Keeper(dict(self.datasets), book, self.generation, self.until)
 
     def drop_key(self, key: Key) -> None:
         """Forget the book of a key no client uses any more."""
@@ -137,6 +147,7 @@ class Computed:
     generation: int
     datasets: dict[str, Dataset | None] = field(default_factory=dict)
     grants: dict[Key, dict[str, Grant]] = field(default_factory=dict)
+    until: datetime | None = None  # when the first of these grants narrows
 
 
 def compute(
@@ -158,8 +169,38 @@ def compute(
         for dataset_id in dataset_ids:
             dataset = seen.get(dataset_id)
             if dataset is not None and dataset.access != "open":
-                book[dataset_id] = grant_for(engine, dataset, actor, purpose)
+                given = book[dataset_id] = grant_for(engine, dataset, actor, purpose)
+                computed.until = earliest(
+                    computed.until, ends(engine, dataset, actor, purpose, given)
+                )
+        if book and not actor.anonymous:
+            computed.until = earliest(computed.until, token_end(engine, actor))
     return computed
+
+
+def ends(
+    engine: Engine, dataset: Dataset, actor: Actor, purpose: str, given: Grant
+) -> datetime | None:
+    """When `given` first narrows: the first of the service's consents behind it expires, or the
+    first crisis that opens it ends (None: not before something else says so)."""
+    moments: list[datetime | None] = [zone.end for zone in given.zones]
+    if given.scope == "subjects" and actor.role == "service" and actor.service:
+        with engine.connect() as connection:
+            moments.append(consents.first_expiry(connection, actor.service, dataset.id, purpose))
+    return earliest(*moments)
+
+
+def token_end(engine: Engine, actor: Actor) -> datetime | None:
+    """When the actor's token expires (None: it does not)."""
+    with Session(engine) as session:
+        row = tokens.lookup(session, actor.id)
+    return as_utc(row.expires_at) if row is not None and row.expires_at is not None else None
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The first of some moments (None among them: not a moment)."""
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
 
 
 def load(engine: Engine, dataset_ids: set[str]) -> dict[str, Dataset | None]:

@@ -137,7 +137,12 @@ def give(
     session.flush()  # the consent before the rows that name it
     session.add_all([ConsentDataset(consent_id=consent_id, dataset_id=d) for d in chosen])
     session.add_all([ConsentLink(consent_id=consent_id, link_id=held.id) for held in shared])
+    for dataset_id in chosen:  # the service's open feed streams take the rows from now on
+        events.record(
+            session.connection(), "grant", dataset_id=dataset_id, payload={}, access="personal"
+        )
     session.commit()
+    events.announce()
     session.refresh(row)
     return Given(row, chosen, sorted(link.id for link in shared))
 
@@ -268,6 +273,31 @@ _CONSENTING = (
         _CONSENTS.c.expires_at > sa.bindparam("now"),
     )
 )
+
+
+# The consents _CONSENTING finds, their soonest expiry.
+_FIRST_EXPIRY = _CONSENTING.with_only_columns(sa.func.min(_CONSENTS.c.expires_at))
+
+
+def first_expiry(
+    connection: sa.Connection,
+    service_id: str,
+    dataset_id: str,
+    purpose: str,
+    now: datetime | None = None,
+) -> datetime | None:
+    """When the first of the consents letting `service_id` read `dataset_id` for `purpose`
+    expires (None: none is in force): what it reads narrows then."""
+    found = connection.execute(
+        _FIRST_EXPIRY,
+        {
+            "dataset_id": dataset_id,
+            "service_id": service_id,
+            "purpose": purpose,
+            "now": now or utcnow(),
+        },
+    ).scalar()
+    return as_utc(found) if found is not None else None
 
 
 def consenting(

@@ -92,6 +92,10 @@ def link(
         pseudonym=kept,
     )
     session.add(row)
+    # The subject's open feed streams take its rows from the dataset's next event on.
+    events.record(
+        session.connection(), "grant", dataset_id=dataset.id, payload={}, access="personal"
+    )
     try:
         session.commit()
     except IntegrityError:  # the same link made at the same moment by another request
@@ -100,6 +104,7 @@ def link(
         if again is None:
             raise
         return again
+    events.announce()
     session.refresh(row)
     log.info("account %s linked to dataset %s (link %s)", account, dataset.id, row.id)
     return row

@@ -875,10 +875,118 @@ def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
         assert after.data["dataset"] == "air-open", after.data
     finally:
         client.close()
-    with Session(engine) as session:  # the signal names no one: no account, no pseudonym
-        (signal,) = session.exec(select(Event).where(Event.kind == "grant")).all()
-    assert (signal.dataset_id, signal.access, signal.subject) == ("curves", "personal", "")
-    assert account not in json.dumps(signal.payload)
+    with Session(engine) as session:  # the signals name no one: no account, no pseudonym
+        signals = session.exec(select(Event).where(Event.kind == "grant")).all()
+    assert len(signals) == 2  # the consent given, then the revocation or unlink
+    for signal in signals:
+        assert (signal.dataset_id, signal.access, signal.subject) == ("curves", "personal", "")
+        assert account not in json.dumps(signal.payload)
+
+
+def _alice_and_coach(
+    engine: Engine, charters: Path, meter: str, token_expires: datetime | None = None
+) -> tuple[str, str, str]:
+    """Alice linked to her curve, and the coach service: her account, the coach's id and
+    its token (expiring at `token_expires`)."""
+    write_charter(charters, "feed-curves", "grid-feed", "https://matching.example.org/")
+    publish_curves(engine, curves([meter], hours_ago=3))
+    with Session(engine) as session:
+        issued = tokens.issue(session, "subject", [], "alice")
+        account = tokens.actor_of(session, issued.row.id).account or ""
+        session.add(
+            SubjectLink(
+                id="ln-alice",
+                account=account,
+                producer="grid-feed",
+                dataset_id="curves",
+                pseudonym=pseudonym("grid-feed", meter),
+            )
+        )
+        session.commit()
+        coach = services.register(session, "Coach", "https://coach.example.org").id
+        service = tokens.issue(session, "service", [], "coach", token_expires, service=coach)
+    return account, coach, service.token
+
+
+def _observations(client: SSE) -> Iterator[Message]:
+    while True:
+        message = client.next()
+        if message.event == "observation":
+            yield message
+
+
+def test_a_consent_given_reaches_an_open_stream_at_once(
+    engine: Engine, server: str, charters: Path
+) -> None:
+    """A service streaming before the subject consents gets her next row, though the fan-out's
+    periodic refresh is an hour away."""
+    meter = "30001234567890"
+    account, coach, token = _alice_and_coach(engine, charters, meter)
+    reader = {"Authorization": f"Bearer {token}"}
+    client = stream(server, "?types=observation&purpose=energy-saving-advice", reader)
+    try:
+        assert client.status == 200
+        the_fanout().refresh_seconds = 3600.0
+        publish_curves(engine, curves([meter], hours_ago=2))  # before the consent: not sent
+        with Session(engine) as session:
+            consents.give(
+                session,
+                account,
+                coach,
+                ["curves"],
+                "energy-saving-advice",
+                datetime.now(UTC) + timedelta(days=1),
+                "http://testserver/",
+            )
+        publish_curves(engine, curves([meter], hours_ago=1))
+        first = next(_observations(client))
+    finally:
+        client.close()
+    assert first.data["record"]["subject_key"] == pseudonym("grid-feed", meter)
+    assert first.data["record"]["period_start"] == curves([meter], hours_ago=1)["period_start"][0]
+
+
+@pytest.mark.parametrize("ending", ["consent", "token"])
+def test_an_open_stream_stops_the_rows_when_the_consent_or_token_expires(
+    engine: Engine, server: str, charters: Path, ending: str
+) -> None:
+    """Nothing signals an expiry: the fan-out knows when the grants it holds end, and judges
+    afresh then (a token's stream ends), not at its refresh an hour away."""
+    meter = "30001234567890"
+    ends = datetime.now(UTC) + timedelta(seconds=4)
+    account, coach, token = _alice_and_coach(
+        engine, charters, meter, ends if ending == "token" else None
+    )
+    with Session(engine) as session:
+        consents.give(
+            session,
+            account,
+            coach,
+            ["curves"],
+            "energy-saving-advice",
+            ends if ending == "consent" else datetime.now(UTC) + timedelta(days=1),
+            "http://testserver/",
+        )
+    reader = {"Authorization": f"Bearer {token}"}
+    client = stream(server, "?types=observation&purpose=energy-saving-advice", reader)
+    try:
+        assert client.status == 200
+        the_fanout().refresh_seconds = 3600.0
+        publish_curves(engine, curves([meter], hours_ago=2))
+        assert next(_observations(client)).data["dataset"] == "curves"
+        time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.5)
+        if ending == "token":
+            deadline = time.monotonic() + 5  # heartbeats come often: the loop cannot hang
+            while (final := client.next()).event != "closed":
+                assert time.monotonic() < deadline, "the stream outlived its token"
+            assert "expired" in final.data["reason"], final
+            return
+        publish_curves(engine, curves([meter], hours_ago=1))
+        put(engine, "air-open", "atmo-demo-open", readings(["st-a"], [1]))
+        after = next(_observations(client))  # the open reading, logged after the curve's row
+        assert after.data["dataset"] == "air-open", after.data
+    finally:
+        client.close()
 
 
 def test_crisis_events_reach_a_cell_inside_its_crisis_only(engine: Engine, server: str) -> None:
