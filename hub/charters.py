@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from hub import registry
 from hub.config import PROJECT_ROOT, get_settings
 from hub.schemas import locate_line
 
@@ -227,7 +228,7 @@ def _has_type(text: str, value: object, kind: str) -> bool:
 
 def known_charters() -> list[str]:
     """Ids of every charter in the charter folders, sorted."""
-    return sorted({_file_id(path) for folder in _folders() for path in folder.glob(f"*{SUFFIX}")})
+    return registry.known_charters()
 
 
 def charter_versions(charter_id: str) -> list[Charter]:
@@ -539,7 +540,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def _file_id(path: Path) -> str:
     """The charter id a file name claims: ID.yaml or ID@VERSION.yaml."""
-    return path.stem.split("@", 1)[0]
+    return registry.charter_id_of(path)
 
 
 def _folders() -> list[Path]:

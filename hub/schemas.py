@@ -16,11 +16,12 @@ import frictionless
 import jsonschema
 import yaml
 
-from hub.config import PROJECT_ROOT, get_settings
+from hub import registry
+from hub.config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-SUFFIX = ".schema.json"
+SUFFIX = registry.SCHEMA_SUFFIX
 PROFILE_PATH = PROJECT_ROOT / "schemas" / "table-schema.profile.json"
 # The store indexes these roles; each must name a field of a fitting type.
 HUB_ROLE_TYPES = {
@@ -94,17 +95,15 @@ class TableSchema:
 
 def known_schemas() -> list[str]:
     """Names of every schema in the schema folders, sorted."""
-    folders = [folder for folder in get_settings().schema_dirs if folder.is_dir()]
-    return sorted({path.name[: -len(SUFFIX)] for f in folders for path in f.glob(f"*{SUFFIX}")})
+    return registry.known_schemas()
 
 
 def find_schema(name: str) -> Path:
     """The file of a schema name: the first folder of `schema_dirs` that has it wins."""
-    for folder in get_settings().schema_dirs:
-        candidate = folder / f"{name}{SUFFIX}"
-        if candidate.is_file():
-            return candidate
-    raise UnknownSchemaError(name, known_schemas())
+    found = registry.schema_file(name)
+    if found is None:
+        raise UnknownSchemaError(name, known_schemas())
+    return found
 
 
 def load_schema(name_or_path: str | Path) -> TableSchema:

@@ -21,7 +21,8 @@ REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "charter")
 # `schema` is required of formats that give records; grids and portal listings have none.
 OPTIONAL_KEYS = ("schema", "schedule", "options", "enabled", "description", "auth")
 OPERATOR_KEYS = ("id", "name", "kind")
-NESTED_KEYS = ("operator", "auth")  # mappings whose keys' lines are kept for error messages
+# mappings whose keys' lines are kept for error messages
+NESTED_KEYS = ("operator", "auth", "options")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Where a secret may be read from: an environment variable or a Prefect Secret block.
 SECRET_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|prefect:[a-z0-9][a-z0-9-]*)$")
@@ -107,8 +108,13 @@ class Source:
         return None if value is None else int(value)
 
 
-def load_source(path: Path | str) -> Source:
-    """Load and check one harvest source file."""
+def load_source(path: Path | str, *, strict: bool = False) -> Source:
+    """Load and check one harvest source file.
+
+    `strict`: also refuse what its harvest would refuse before reading a row (a schema or
+    charter no folder holds, an option nobody reads), as listing and scheduling sources must.
+    Harvesting the file itself does not ask it: the harvest records that refusal in the
+    dataset's run history."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -124,7 +130,7 @@ def load_source(path: Path | str) -> Source:
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
         raise SourceError("a source file must be a YAML mapping (key: value lines)", path, 1)
     lines = _key_lines(node, path)
-    return _build_source(data, lines, path)
+    return _build_source(data, lines, path, strict)
 
 
 def _key_lines(node: yaml.MappingNode, path: Path, prefix: str = "") -> dict[str, int]:
@@ -144,7 +150,7 @@ def _key_lines(node: yaml.MappingNode, path: Path, prefix: str = "") -> dict[str
 Fail = Callable[..., SourceError]
 
 
-def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> Source:
+def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path, strict: bool) -> Source:
     """Check the keys and values of a parsed source file and build the Source."""
 
     def fail(message: str, key: str | None = None) -> SourceError:
@@ -157,6 +163,9 @@ def _build_source(data: dict[str, Any], lines: dict[str, int], path: Path) -> So
         raise fail("options must be a mapping", "options")
     _check_deadline(options.get("deadline"), fail)
     _check_limits(options, fail)
+    if strict:
+        _check_options(data["format"], options, fail)
+        _check_references(data, fail)
     return Source(
         id=data["id"],
         title=data["title"],
@@ -339,11 +348,43 @@ def _check_schema(data: dict[str, Any], fail: Fail) -> None:
         raise fail(f"'schema' must be a string, got {type(schema).__name__}", "schema")
 
 
+def _check_options(format_name: str, options: dict[str, Any], fail: Fail) -> None:
+    """Refuse an option the harvest would refuse (a misspelt `delimter`), before any harvest."""
+    from pipelines.readers import unknown_options
+
+    unknown, known = unknown_options(format_name, map(str, options))
+    if unknown:
+        raise fail(
+            f"unknown option(s) {', '.join(unknown)} (known for {format_name}: {', '.join(known)})",
+            f"options.{unknown[0]}",
+        )
+
+
+def _check_references(data: dict[str, Any], fail: Fail) -> None:
+    """Refuse a schema or charter that no folder holds, as the harvest would; by file name
+    only (hub.registry): listing sources must not parse every schema and charter."""
+    from hub import registry
+
+    schema = data.get("schema")
+    if schema and "/" not in schema and "\\" not in schema and not schema.endswith(".json"):
+        if registry.schema_file(schema) is None:
+            known = ", ".join(registry.known_schemas()) or "none"
+            raise fail(f"unknown schema {schema!r}; known schemas: {known}", "schema")
+    elif schema and not Path(schema).is_file():
+        raise fail(f"no such schema file {schema!r}", "schema")
+    charter = data["charter"]
+    known_charters = registry.known_charters()
+    if charter not in known_charters:
+        known = ", ".join(known_charters) or "none"
+        raise fail(f"unknown charter {charter!r}; known charters: {known}", "charter")
+
+
 @dataclass(frozen=True)
 class Survey:
     """The source files of the configured folders: those that can be harvested, and those that
-    cannot, each with its reason. One broken file is named and left out; it never stops the
-    others from being listed, scheduled or harvested."""
+    cannot (loaded strictly: their harvest would be refused), each with its reason. One broken
+    file is named and left out; it never stops the others from being listed, scheduled or
+    harvested."""
 
     sources: list[Source]
     problems: list[SourceError]
@@ -360,7 +401,7 @@ def survey_sources() -> Survey:
         in_folder: dict[str, list[Source]] = {}
         for path in _source_files(folder):
             try:
-                source = load_source(path)
+                source = load_source(path, strict=True)
             except SourceError as problem:
                 problems.append(problem)
                 continue

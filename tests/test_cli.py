@@ -137,6 +137,20 @@ def test_a_broken_source_file_is_named_and_the_others_listed_and_harvested(
     assert "typo" not in harvested.output
 
 
+def test_sources_names_a_file_whose_charter_is_unknown(tmp_path, monkeypatch):
+    bundled = Path(__file__).parents[1] / "pipelines" / "sources" / "openaq-toronto-pm25.yaml"
+    text = bundled.read_text(encoding="utf-8").replace("id: openaq-toronto-pm25", "id: typo")
+    charter = next(line for line in text.splitlines() if line.startswith("charter:"))
+    (tmp_path / "typo.yaml").write_text(text.replace(charter, "charter: no-such-charter"))
+    line = text.splitlines().index(charter) + 1
+    monkeypatch.setenv("HUB_SOURCES_PATH", str(tmp_path))
+    get_settings.cache_clear()
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 1, listed.output
+    assert f"typo.yaml:{line}: unknown charter 'no-such-charter'" in listed.output
+    assert "left out" in listed.output and "openaq-toronto-pm25" in listed.output
+
+
 def test_db_upgrade_creates_the_catalogue(engine):
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output

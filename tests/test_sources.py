@@ -95,6 +95,38 @@ def test_broken_source_files_say_what_and_where(
     assert caught.value.line == line
 
 
+@pytest.mark.parametrize(
+    ("change", "message", "line"),
+    [
+        (
+            ("schema: air-quality-observation", "schema: air-quality-observaton"),
+            "unknown schema 'air-quality-observaton'; known schemas: .*air-quality-observation",
+            7,
+        ),
+        (
+            ("charter: atmo-demo-open", "charter: atmo-demo-opne"),
+            "unknown charter 'atmo-demo-opne'; known charters: .*atmo-demo-open",
+            8,
+        ),
+        (
+            ("  delimiter:", "  delimter:"),
+            "unknown option\\(s\\) delimter \\(known for csv: .*delimiter",
+            11,
+        ),
+    ],
+)
+def test_what_a_harvest_would_refuse_is_refused_by_a_strict_load(
+    tmp_path: Path, change: tuple[str, str], message: str, line: int
+) -> None:
+    """Listing and scheduling load strictly; a harvest of the file records the refusal in its
+    run history instead, so a plain load lets it through."""
+    path = write(tmp_path, "s.yaml", GOOD.replace(*change))
+    with pytest.raises(SourceError, match=message) as caught:
+        load_source(path, strict=True)
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert load_source(path).path == path.resolve()
+
+
 # Expressions on both sides of Prefect's rule: steps, names, L and #, seconds, random and hashed.
 CRONS = [
     "*/15 * * * *", "61 25 * * *", "0 0 * * 7", "0 0 * * 8", "0 0 31 2 *", "0 0 * * MON-FRI",
@@ -123,14 +155,54 @@ def test_a_schedule_is_refused_exactly_when_prefect_refuses_it(tmp_path: Path, c
 
 
 def test_reading_source_files_leaves_prefect_unimported() -> None:
-    """The API process surveys sources for its dashboard; Prefect's imports cost it 0.8 s."""
+    """The API process surveys sources for its dashboard; Prefect's imports cost it 0.8 s.
+    Their schema and charter names are checked by file name, without parsing charters."""
     code = (
         "import sys; from pipelines.sources import survey_sources; "
         "survey = survey_sources(); assert any(s.schedule for s in survey.sources); "
-        "print('prefect' in sys.modules)"
+        "print('prefect' in sys.modules, 'hub.charters' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
+
+
+def test_each_formats_options_are_those_its_reader_declares() -> None:
+    """Source files are checked against the table, harvests against the readers: they agree."""
+    import importlib
+
+    from pipelines.readers import MODULES, OPTIONS
+
+    assert set(OPTIONS) == set(MODULES)
+    for name, (module, _) in MODULES.items():
+        reader = importlib.import_module(f"pipelines.readers.{module}").READER
+        assert sorted(OPTIONS[name]) == sorted(reader.options), name
+
+
+def test_a_source_naming_what_its_harvest_would_refuse_is_listed_as_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown schema, unknown charter, misspelt option: left out and never scheduled, with the
+    reason the harvest gives, at the line at fault."""
+    write(tmp_path, "good.yaml", GOOD)
+    faults = {
+        "schema": ("schema: air-quality-observation", "schema: no-such-schema"),
+        "charter": ("charter: atmo-demo-open", "charter: no-such-charter"),
+        "option": ("  delimiter:", "  delimter:"),
+    }
+    for name, change in faults.items():
+        text = GOOD.replace("demo-test-no2", f"bad-{name}").replace(*change)
+        write(tmp_path, f"bad-{name}.yaml", text)
+    use_territory(monkeypatch, tmp_path)
+    survey = survey_sources()
+    problems = {Path(str(p.path)).name: str(p) for p in survey.problems}
+    assert set(problems) == {"bad-schema.yaml", "bad-charter.yaml", "bad-option.yaml"}
+    assert ":7: unknown schema 'no-such-schema'" in problems["bad-schema.yaml"]
+    assert ":8: unknown charter 'no-such-charter'" in problems["bad-charter.yaml"]
+    assert ":11: unknown option(s) delimter" in problems["bad-option.yaml"]
+    ids = {s.id for s in survey.sources}
+    assert "demo-test-no2" in ids and not ids & {f"bad-{name}" for name in faults}
+    scheduled = {s.id for s in scheduled_sources()}
+    assert "demo-test-no2" in scheduled and not scheduled & {f"bad-{name}" for name in faults}
 
 
 def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:

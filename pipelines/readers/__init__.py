@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from hub.batches import Chunk
 from pipelines import normalise
@@ -21,6 +21,7 @@ __all__ = [
     "Reader",
     "ReaderError",
     "check_options",
+    "unknown_options",
     "kind_of",
     "known_formats",
     "read_records",
@@ -55,6 +56,28 @@ MODULES: dict[str, tuple[str, str]] = {
     "rudi": ("rudi", "metadata"),
 }
 FETCH_OPTIONS = ("linked", "member")  # options `fetch` reads: documents to fetch, archive member
+_CSV = ("encoding", "delimiter", "quotechar", "columns")
+# Each format's own options, as its READER declares them (a test holds the two equal): a source
+# file's options are checked at load without importing its reader (xarray, rdflib, httpx).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "csv": _CSV,
+    "json": ("records", "columns"),
+    "geojson": ("columns",),
+    "openaq-csv": _CSV,
+    "sensor-community-csv": _CSV,
+    "airbase-csv": _CSV,
+    "eco2mix-csv": (*_CSV, "step"),
+    "tso-csv": (*_CSV, "perimeter", "nature", "field", "value_column"),
+    "load-curve-csv": (*_CSV, "meter", "step"),
+    "dwca": ("columns",),
+    "cap": (),
+    "vigicrues-json": ("columns",),
+    "firms-csv": _CSV,
+    "netcdf": (),
+    "ckan": ("rows", "fq", "since", "language", "relist_hours", "files", "files_limit"),
+    "dcat": ("rdf_format", "language", "files", "files_limit"),
+    "rudi": ("limit", "since", "language", "relist_hours", "files", "files_limit"),
+}
 
 
 def known_formats() -> list[str]:
@@ -83,15 +106,25 @@ def reader_for(source: Source) -> Reader:
 
 def check_options(source: Source, reader: Reader) -> None:
     """Refuse options that neither the reader, normalisation, fetch nor the harvest knows."""
-    known = (*reader.options, *FETCH_OPTIONS, *HARVEST_OPTIONS)
-    if reader.kind == "records":
-        known = (*known, *normalise.OPTIONS)
-    unknown = sorted(set(source.options) - set(known))
+    unknown, known = _unknown(source.options, reader.options, reader.kind)
     if unknown:
         raise ReaderError(
             f"source {source.id!r}: unknown option(s) {', '.join(unknown)} "
-            f"(known for {source.format}: {', '.join(sorted(set(known)))})"
+            f"(known for {source.format}: {', '.join(known)})"
         )
+
+
+def unknown_options(format_name: str, options: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The options a format's harvest would refuse, and those it knows, both sorted; without
+    importing the format's reader."""
+    return _unknown(options, OPTIONS.get(format_name, ()), kind_of(format_name))
+
+
+def _unknown(given: Iterable[str], own: Iterable[str], kind: str) -> tuple[list[str], list[str]]:
+    known = {*own, *FETCH_OPTIONS, *HARVEST_OPTIONS}
+    if kind == "records":
+        known |= set(normalise.OPTIONS)
+    return sorted(set(given) - known), sorted(known)
 
 
 def read_records(source: Source, fetched: Fetched) -> Iterator[Chunk]:
