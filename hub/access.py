@@ -138,9 +138,34 @@ def grant(
         return Grant("all", "open", {"charter": named["charter"]})
     if actor.operates(dataset.organization_id):
         return Grant("all", "operator", {"organization": dataset.organization_id})
-    lapsed = _out_of_force(dataset, named, actor)
-    if lapsed is not None:
-        return lapsed
+    if level == "personal" and actor.role == "subject":
+        # A data subject reads their own rows whatever the charter (GDPR art. 15 and 20).
+        return _personal(dataset, actor, named, purpose, subjects or frozenset())
+    current = _current(dataset, named)
+    if isinstance(current, Grant):
+        return current
+    stored = _under_terms(dataset, actor, named, purpose, subjects, zones)
+    if current is None or current.version == dataset.charter_version or not stored.reads_rows:
+        return stored
+    # The charter was renewed or amended since the last harvest: the rows were published under
+    # the stored version's terms and are read under the current one's, so both must allow it.
+    now = dataset.model_copy(update={"access": current.access, "charter_version": current.version})
+    named_now = {**named, "charter": f"{current.id} {current.version}"}
+    return _both(stored, _under_terms(now, actor, named_now, purpose, subjects, zones), named_now)
+
+
+def _under_terms(
+    dataset: Dataset,
+    actor: Actor,
+    named: Mapping[str, Param],
+    purpose: str,
+    subjects: frozenset[str] | None,
+    zones: tuple[Zone, ...],
+) -> Grant:
+    """The rows the terms of the dataset's charter version open to `actor` (not its dates)."""
+    level = dataset.access
+    if level == "open":
+        return Grant("all", "open", {"charter": named["charter"]})
     if level == "restricted":
         member = _membership(dataset, actor)
         if member:
@@ -154,24 +179,46 @@ def grant(
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
 
 
-def _out_of_force(dataset: Dataset, named: Mapping[str, Param], actor: Actor) -> Grant | None:
-    """A refusal when the charter version the dataset was published under is not in force today.
+def _current(dataset: Dataset, named: Mapping[str, Param]) -> charters.Charter | Grant | None:
+    """The version of the dataset's charter in force today, or the refusal when none is.
 
     The charter is the legal basis for sharing non-open rows: when it ends, sharing ends (open
-    data stays readable: its licence was granted for good). The producer's operators were
-    answered before, and a data subject still reads their own rows (GDPR art. 15 and 20)."""
-    if dataset.access == "personal" and actor.role == "subject":
+    data stays readable: its licence was granted for good). Which version is in force is read
+    from the charter files at each read, not from the version stored at the last harvest, so a
+    renewal (a new version ending later) opens the rows again at once, and a new version ending
+    sooner closes them at once (hub.charters: a newer version replaces the older ones from its
+    first day). None when the charter cannot be read: its terms then open nothing to members."""
+    try:
+        current = charters.current_version(dataset.charter_id)
+        if current is not None:
+            return current
+        versions = charters.charter_versions(dataset.charter_id)
+    except charters.CharterError:
         return None
-    days = charters.validity(dataset.charter_id, dataset.charter_version)
     today = datetime.now(UTC).date()
-    if days is None:
-        return None
-    start, until = days
-    if until is not None and today > until:
-        return Grant("none", "charter_expired", {**named, "until": until.isoformat()})
-    if today < start:
+    started = [c for c in versions if c.valid_from <= today]
+    if not started:
+        start = min(c.valid_from for c in versions)
         return Grant("none", "charter_not_yet", {**named, "start": start.isoformat()})
-    return None
+    ended = started[-1]
+    until = ended.valid_until.isoformat() if ended.valid_until else ""
+    return Grant(
+        "none",
+        "charter_expired",
+        {**named, "charter": f"{ended.id} {ended.version}", "until": until},
+    )
+
+
+def _both(stored: Grant, now: Grant, named_now: Mapping[str, Param]) -> Grant:
+    """The rows both grants open: those of the stored charter version and of the current one."""
+    if not now.reads_rows:
+        return now
+    if now.scope == "all" or now.scope == stored.scope:
+        return stored  # same scope, same subjects or zones: hub.reading found them once
+    if stored.scope == "all":
+        return now
+    # Subjects under one version, a crisis area under the other: nothing both open.
+    return Grant("none", "charter_terms_changed", named_now)
 
 
 def _personal(

@@ -241,11 +241,30 @@ def charter_versions(charter_id: str) -> list[Charter]:
 
 
 def load_charter(charter_id: str, on: date | None = None) -> Charter:
-    """The newest version in force on `on` (default today, UTC), else the latest version."""
+    """The version in force on `on` (default today, UTC), else the latest version."""
     versions = charter_versions(charter_id)
+    return in_force_among(versions, on) or versions[-1]
+
+
+def in_force_among(versions: list[Charter], on: date | None) -> Charter | None:
+    """The version in force on `on`, None if none is: the newest version that has started by
+    then, unless it has ended. A newer version replaces the older ones from its first day, so a
+    version ending later renews the agreement and one ending sooner ends it early."""
     day = _day(on) if on is not None else datetime.now(UTC).date()
-    in_force = [charter for charter in versions if charter.in_force(day)]
-    return (in_force or versions)[-1]
+    started = [charter for charter in versions if charter.valid_from <= day]
+    return started[-1] if started and started[-1].in_force(day) else None
+
+
+def current_version(charter_id: str, on: date | None = None) -> Charter | None:
+    """The version of a charter in force on `on` (default today, UTC), None if none is;
+    CharterError if the charter cannot be read. Cached: every non-open read asks."""
+    day = _day(on) if on is not None else datetime.now(UTC).date()
+    return _current_version(charter_id, day, _generation())
+
+
+@lru_cache(maxsize=1024)
+def _current_version(charter_id: str, day: date, generation: int) -> Charter | None:
+    return in_force_among(charter_versions(charter_id), day)
 
 
 def restricted_to(charter_id: str, version: str) -> frozenset[str]:

@@ -66,6 +66,10 @@ ENGLISH: dict[str, str] = {
         "charter %(charter)s of %(dataset)r is not in force before %(start)s: its records are "
         "not shared yet (the metadata stays public)"
     ),
+    "charter_terms_changed": (
+        "charter %(charter)s of %(dataset)r changed who may read its records: they are shared "
+        "again once the dataset is harvested under it (the metadata stays public)"
+    ),
     "unknown_level": "the records of %(dataset)r have an unknown access level %(level)r: refused",
     "personal": _PERSONAL,
     "personal_no_link": (

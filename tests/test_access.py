@@ -179,3 +179,91 @@ def test_after_its_charter_the_producer_and_the_subject_still_read_and_open_data
     own = access.grant(dataset("personal"), actor("subject"), subjects=frozenset({"ps-1"}))
     assert own.scope == "subjects"  # GDPR art. 15 and 20: a subject's own rows
     assert access.grant(dataset("open", "atmo-demo-restricted")).whole  # its licence was given
+
+
+def new_version(folder, level: str, version: str, *changes: tuple[str, str]) -> None:
+    """A new version of a test charter beside the old one (`ID@VERSION.yaml`), as an admin
+    renews or amends an agreement; `changes` edit the copied text."""
+    from hub import charters
+
+    text = (folder / f"atmo-demo-{level}.yaml").read_text(encoding="utf-8")
+    text = text.replace('version: "2.1"', f'version: "{version}"')
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    (folder / f"atmo-demo-{level}@{version}.yaml").write_text(text, encoding="utf-8")
+    charters._listings.clear()  # read the new file now, not after STAMP_SECONDS
+
+
+RENEWED = [('"2020-01-01"', '"2022-01-01"'), ('"2021-12-31"', '"2030-12-31"')]
+
+
+@pytest.mark.parametrize(
+    "level,who", [("restricted", actor("agency", MEMBER)), ("personal", actor("service"))]
+)
+def test_a_renewed_charter_shares_again_at_once_without_a_new_harvest(tmp_path, level, who):
+    folder = tmp_path / "charters"
+    expire_charters(folder)
+    who = Actor(id=who.id, role=who.role, organizations=who.organizations, service="svc")
+    ask = {"purpose": "testing", "subjects": frozenset({"ps-1"})}
+    assert access.grant(dataset(level), who, **ask).code == "charter_expired"
+    new_version(folder, level, "3.0", *RENEWED)
+    given = access.grant(dataset(level), who, **ask)  # the dataset still says version 2.1
+    assert given.reads_rows and given.scope == ("all" if level == "restricted" else "subjects")
+
+
+def test_a_charter_ended_early_by_a_new_version_stops_reads_at_once(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    member = actor("agency", MEMBER)
+    assert access.grant(dataset("restricted"), member).whole  # 2.1 runs until 2030-12-31
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    new_version(tmp_path / "charters", "restricted", "2.2", ('"2030-12-31"', f'"{yesterday}"'))
+    given = access.grant(dataset("restricted"), member)
+    assert given.code == "charter_expired" and not given.reads_rows
+    assert f"atmo-demo-restricted 2.2 of 'demo-restricted' expired on {yesterday}" in given.reason
+    assert access.grant(dataset("restricted"), actor("operator", "atmo-demo")).whole
+
+
+def test_a_version_that_has_not_started_leaves_the_one_in_force(tmp_path):
+    """Renewed ahead of time: the current version rules until the new one's first day."""
+    new_version(
+        tmp_path / "charters",
+        "restricted",
+        "3.0",
+        ('"2026-01-01"', '"2031-01-01"'),
+        ('"2030-12-31"', '"2035-12-31"'),
+        ("[metropole-civil-protection]", "[someone-else]"),
+    )
+    assert access.grant(dataset("restricted"), actor("agency", MEMBER)).whole
+
+
+def test_under_changed_terms_only_who_both_versions_open_to_reads(tmp_path):
+    """Rows published under 2.1 and read while 3.0 is in force: both versions must allow it."""
+    folder = tmp_path / "charters"
+    expire_charters(folder)
+    new_version(
+        folder,
+        "restricted",
+        "3.0",
+        *RENEWED,
+        ("[metropole-civil-protection]", "[metropole-civil-protection, newcomer]"),
+    )
+    assert access.grant(dataset("restricted"), actor("agency", MEMBER)).whole
+    newcomer = access.grant(dataset("restricted"), actor("agency", "newcomer"))
+    assert newcomer.code == "restricted_members"  # not under 2.1: after the next harvest
+    (folder / "atmo-demo-restricted@3.0.yaml").unlink()
+    new_version(folder, "restricted", "3.1", *RENEWED, ("[metropole-civil-protection]", "[x]"))
+    dropped = access.grant(dataset("restricted"), actor("agency", MEMBER))
+    assert dropped.code == "restricted_members" and "atmo-demo-restricted 3.1" in dropped.reason
+
+
+def test_a_version_opening_the_rows_to_all_still_keeps_them_to_who_the_stored_one_opens(tmp_path):
+    folder = tmp_path / "charters"
+    expire_charters(folder)
+    new_version(
+        folder, "restricted", "3.0", *RENEWED, ("access: restricted", "access: open"),
+        ("restricted_to: [metropole-civil-protection]\n", ""),
+    )  # fmt: skip
+    assert access.grant(dataset("restricted"), actor("agency", MEMBER)).whole
+    assert not access.grant(dataset("restricted")).reads_rows

@@ -50,7 +50,7 @@ class CharterView:
 
     id: str
     versions: list[Charter]  # oldest first; empty when the files cannot be read
-    current: Charter | None  # the newest version in force today, else the latest
+    current: Charter | None  # the version in force today (hub.charters), else the latest
 
     @property
     def broken(self) -> bool:
@@ -78,8 +78,8 @@ def view_of(charter_id: str, on: date) -> CharterView:
     except charters.CharterError as error:
         log.warning("charter %s cannot be read: %s", charter_id, error)
         return CharterView(charter_id, [], None)
-    in_force = [c for c in versions if c.in_force(on)]
-    return CharterView(charter_id, versions, (in_force or versions)[-1] if versions else None)
+    current = (charters.in_force_among(versions, on) or versions[-1]) if versions else None
+    return CharterView(charter_id, versions, current)
 
 
 def charter_views(on: date) -> list[CharterView]:

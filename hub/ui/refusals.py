@@ -62,6 +62,10 @@ REFUSALS: dict[str, str] = {
         "Charter %(charter)s of %(dataset)s is not in force before %(start)s: its "
         "records are not shared yet (the description stays public)."
     ),
+    "charter_terms_changed": N_(
+        "Charter %(charter)s of %(dataset)s changed who may read its records: they are shared "
+        "again once the dataset is harvested under it (the description stays public)."
+    ),
     "unknown_level": N_(
         "The records of %(dataset)s have an access level the hub does not know (%(level)s), "
         "so they are not shown."

@@ -39,6 +39,25 @@ def test_restricted_records_are_refused_after_their_charter_expired(
     assert "is valid until" not in page
 
 
+def test_a_renewal_shares_the_records_again_on_the_next_request(
+    client, published, engine, tmp_path
+):
+    restricted = published.closed["restricted"]
+    member = bearer(engine, "agency", MEMBER)
+    edit_charter(tmp_path, "restricted", '"2026-01-01"', '"2020-01-01"')
+    edit_charter(tmp_path, "restricted", '"2030-12-31"', '"2021-12-31"')
+    assert client.get(f"/api/v1/datasets/{restricted}/records", headers=member).status_code == 403
+    old = tmp_path / "charters" / "atmo-demo-restricted.yaml"
+    renewal = old.read_text(encoding="utf-8").replace('version: "2.1"', 'version: "2.2"')
+    renewal = renewal.replace('"2020-01-01"', '"2022-01-01"').replace(
+        '"2021-12-31"', '"2031-12-31"'
+    )
+    (old.parent / "atmo-demo-restricted@2.2.yaml").write_text(renewal, encoding="utf-8")
+    charters._listings.clear()
+    again = client.get(f"/api/v1/datasets/{restricted}/records", headers=member)
+    assert again.status_code == 200 and again.json()["records"]
+
+
 def test_the_charter_document_says_when_the_file_now_names_another_access_level(
     client, published, tmp_path
 ):
