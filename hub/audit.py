@@ -106,6 +106,7 @@ class Verification:
     sealed_from: int | None = None  # the first entry sealed with the hub's key
     anchored: int | None = None  # the id of the kept head found in the chain (None: none kept)
     anchor: str = ""  # where the head is kept
+    keyed_from: int | None = None  # entries before it carry a former key's seals
 
     @property
     def intact(self) -> bool:
@@ -214,12 +215,23 @@ _INDEX = sa.insert(AccessSubject.__table__)  # type: ignore[attr-defined]
 _heads: dict[Any, tuple[int, str]] = {}
 
 
-def verify(engine: Engine, given: tuple[int, str] | None = None, batch: int = 5000) -> Verification:
+def verify(
+    engine: Engine,
+    given: tuple[int, str] | None = None,
+    batch: int = 5000,
+    *,
+    anchored: bool = True,
+    former_key: bool = False,
+) -> Verification:
     """Walk the chain from the first entry; report the first altered, missing, added or unsealed
-    one, and a log that ends before the head kept outside the database (or `given`)."""
+    one, and a log that ends before the head kept outside the database (or `given`).
+
+    `anchored=False` ignores the kept head (`hub audit reanchor` checks the chain before
+    replacing it); `former_key` lets the entries before the first one sealed with the current
+    key carry seals it cannot check (after a key change), which `keyed_from` then reports."""
     where = str(auditanchor.path_of(engine))
     try:
-        anchor = auditanchor.kept(engine)
+        anchor = auditanchor.kept(engine) if anchored else None
     except auditanchor.AnchorError as exc:
         return Verification(0, GENESIS, 0, str(exc), anchor=where)
     heads = {anchor.id: ("the head kept in " + where, anchor.hash)} if anchor else {}
@@ -227,15 +239,24 @@ def verify(engine: Engine, given: tuple[int, str] | None = None, batch: int = 50
         heads[given[0]] = ("the head you gave", given[1])
     # Sealing starts where the kept head says, else at the first sealed entry found.
     must_seal = anchor.sealed_from if anchor else None
+    # Seals before `keyed_from` are a former key's: the kept head (this key's) holds them.
+    keyed_from = anchor.keyed_from if anchor else None
     previous_id, previous_hash, checked, sealed_from = 0, GENESIS, 0, None
     for event in _walk(engine, batch):
-        problem = _problem(event, previous_id, previous_hash, sealed_from or must_seal, heads)
+        if former_key and keyed_from is None and _sealed_here(event):
+            keyed_from = event.id
+        former = (former_key and keyed_from is None) or (event.id or 0) < (keyed_from or 0)
+        problem = _problem(
+            event, previous_id, previous_hash, sealed_from or must_seal, heads, not former
+        )
         if problem:
             return Verification(
                 checked, previous_hash, previous_id + 1, problem, sealed_from, None, where
             )
         sealed_from = sealed_from or (event.id if event.mac else None)
         previous_id, previous_hash, checked = event.id or 0, event.hash, checked + 1
+    if former_key and keyed_from is None:
+        keyed_from = previous_id + 1  # no entry sealed with this key yet
     ahead = [(n, label) for n, (label, _) in heads.items() if n > previous_id]
     if ahead:
         last, label = max(ahead)
@@ -251,8 +272,20 @@ def verify(engine: Engine, given: tuple[int, str] | None = None, batch: int = 50
             where,
         )
     return Verification(
-        checked, previous_hash, None, "", sealed_from, anchor.id if anchor else None, where
+        checked,
+        previous_hash,
+        None,
+        "",
+        sealed_from,
+        anchor.id if anchor else None,
+        where,
+        keyed_from,
     )
+
+
+def _sealed_here(event: AccessEvent) -> bool:
+    """Whether an entry carries the seal of the current key."""
+    return bool(event.mac) and hmac.compare_digest(event.mac, auditanchor.seal("entry", event.hash))
 
 
 def _problem(
@@ -261,6 +294,7 @@ def _problem(
     previous_hash: str,
     must_seal: int | None,
     heads: dict[int, tuple[str, str]],
+    check_seal: bool = True,
 ) -> str:
     """What is wrong with one entry, given the one before it ("" if nothing)."""
     if event.id != previous_id + 1:
@@ -272,7 +306,7 @@ def _problem(
         )
     if fingerprint(event.model_dump()) != event.hash:
         return f"entry {event.id} was altered after it was written"
-    if event.mac and not hmac.compare_digest(event.mac, auditanchor.seal("entry", event.hash)):
+    if check_seal and event.mac and not _sealed_here(event):
         return (
             f"entry {event.id} does not carry the hub's seal: it was written or rewritten "
             "without the hub's secret key (or the key changed)"

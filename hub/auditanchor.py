@@ -5,7 +5,8 @@ the database can recompute the whole chain, or delete its last entries, and the 
 holds. So each entry is also sealed with an HMAC under the hub's secret key, and the head of the
 log (last id and hash, and where sealing starts) is kept outside the database, in
 `HUB_DATA_DIR/audit/`, sealed too: one file per database, moved forward after every append and
-never back. `verify` then finds a rewritten chain (the seals) and a shortened one (the anchor).
+never back (only `hub audit reanchor` replaces it, after a restore or a key change). `verify`
+then finds a rewritten chain (the seals) and a shortened one (the anchor).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,6 +45,9 @@ class Anchor:
     id: int
     hash: str
     sealed_from: int | None  # the first entry sealed with the key (None: none yet)
+    # Set by `hub audit reanchor` after a key change: entries before it carry a former key's
+    # seals, which this key cannot check; this head, sealed with the key, holds them instead.
+    keyed_from: int | None = None
 
 
 def seal(kind: str, text: str) -> str:
@@ -118,12 +123,75 @@ def keep(engine: Engine, head_id: int, head_hash: str, prev_hash: str | None = N
                 )
                 return
         sealed_from = anchor.sealed_from if anchor and anchor.sealed_from else _first_sealed(engine)
-        fresh = Anchor(_where(engine)[0], head_id, head_hash, sealed_from)
-        record = json.dumps({**fresh.__dict__, "seal": seal("head", _sealed_text(fresh))})
-        # Written in place at a fixed size: a rename per append costs more than the append.
-        os.pwrite(descriptor, record.ljust(max(RECORD, len(record))).encode(), 0)
+        keyed_from = anchor.keyed_from if anchor else None
+        _write(descriptor, Anchor(_where(engine)[0], head_id, head_hash, sealed_from, keyed_from))
     finally:
         os.close(descriptor)
+
+
+def _write(descriptor: int, anchor: Anchor) -> None:
+    record = json.dumps({**anchor.__dict__, "seal": seal("head", _sealed_text(anchor))})
+    # Written in place at a fixed size: a rename per append costs more than the append.
+    os.pwrite(descriptor, record.ljust(max(RECORD, len(record))).encode(), 0)
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What `replace` did: the head it wrote, and where the one before it was kept aside."""
+
+    head: Anchor
+    kept_aside: Path | None
+
+
+def replace(engine: Engine, head_id: int, head_hash: str, keyed_from: int | None) -> Replaced:
+    """Keep (head_id, head_hash) as this database's head whatever was kept before, which is
+    moved aside (never deleted: it records the head before a restore or a key change) and the
+    change noted in `reanchored.log` beside it. Only `hub audit reanchor` calls it, after
+    checking the chain up to that head."""
+    path = path_of(engine)
+    private_folder(path.parent)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        old = _read(descriptor)
+        aside = None
+        if old.strip():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            aside = path.with_name(f"{path.stem}.replaced-{stamp}.json")
+            aside.write_text(old.rstrip() + "\n", encoding="utf-8")
+            aside.chmod(0o600)
+        fresh = Anchor(_where(engine)[0], head_id, head_hash, _first_sealed(engine), keyed_from)
+        os.ftruncate(descriptor, 0)
+        _write(descriptor, fresh)
+    finally:
+        os.close(descriptor)
+    note = {"at": datetime.now(UTC).isoformat(), "database": fresh.database, "head": head_id,
+            "hash": head_hash, "keyed_from": keyed_from, "replaced": str(aside or "")}  # fmt: skip
+    with open(path.with_name("reanchored.log"), "a", encoding="utf-8") as trail:
+        trail.write(json.dumps(note) + "\n")
+    log.warning(
+        "access log of %s re-anchored at entry %d (%s); the head kept before is in %s",
+        fresh.database, head_id, head_hash, aside or "no file (none was kept)",
+    )  # fmt: skip
+    return Replaced(fresh, aside)
+
+
+def kept_unchecked(engine: Engine) -> tuple[dict[str, object], bool] | None:
+    """The head kept for this database as its file says, and whether its seal holds; None if
+    there is none. For showing what a reanchor replaces: never trust it for anything else."""
+    path = path_of(engine)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"file": str(path)}, False
+    try:
+        kept(engine)
+    except AnchorError:
+        return data, False
+    return data, True
 
 
 RECORD = 4096  # bytes of a kept head, padded with spaces (JSON ignores them)
@@ -136,7 +204,13 @@ def _read(descriptor: int) -> str:
 def _parsed(engine: Engine, path: Path, text: str) -> Anchor:
     try:
         data = json.loads(text)
-        anchor = Anchor(data["database"], int(data["id"]), data["hash"], data["sealed_from"])
+        anchor = Anchor(
+            data["database"],
+            int(data["id"]),
+            data["hash"],
+            data["sealed_from"],
+            data.get("keyed_from"),
+        )
         good = hmac.compare_digest(data["seal"], seal("head", _sealed_text(anchor)))
     except (ValueError, KeyError, TypeError) as exc:
         raise AnchorError(f"the head kept in {path} is unreadable ({exc})") from exc
@@ -149,7 +223,9 @@ def _parsed(engine: Engine, path: Path, text: str) -> Anchor:
 
 
 def _sealed_text(anchor: Anchor) -> str:
-    return f"{anchor.database}\n{anchor.id}\n{anchor.hash}\n{anchor.sealed_from}"
+    text = f"{anchor.database}\n{anchor.id}\n{anchor.hash}\n{anchor.sealed_from}"
+    # Heads kept before `keyed_from` existed keep their seal.
+    return text if anchor.keyed_from is None else f"{text}\n{anchor.keyed_from}"
 
 
 _events = AccessEvent.__table__  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from hub.config import SettingsError, get_settings
 
 if TYPE_CHECKING:
+    from hub.audit import Verification
     from pipelines.orchestration import Orchestration
     from pipelines.orchestrator import Orchestrator
     from pipelines.sources import SourceError
@@ -970,6 +971,11 @@ def audit_verify(
             f"  entries 1 to {result.sealed_from - 1} predate sealing: they hold through the "
             f"sealed entry {result.sealed_from}, whose hash covers theirs\n"
         )
+    if result.keyed_from and result.keyed_from > 1:
+        sys.stdout.write(
+            f"  entries 1 to {result.keyed_from - 1} carry a former key's seals: the head kept "
+            "since `hub audit reanchor --new-key` holds them\n"
+        )
     if result.anchored is None:
         sys.stdout.write(
             f"  no head was kept for this database in {result.anchor}: removing the last "
@@ -982,6 +988,60 @@ def audit_verify(
         )
     with contextlib.suppress(OSError, auditanchor.AnchorError):
         auditanchor.keep(engine, result.checked, result.head)
+
+
+@audit_app.command("reanchor")
+def audit_reanchor(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key",
+            help="HUB_SECRET_KEY changed: accept the former key's seals on the older entries.",
+        ),
+    ] = False,
+) -> None:
+    """Keep the access log's end as its head after a restore or a key change (chain checked
+    first, exit 1 if broken; the head kept before is moved aside)."""
+    from hub import audit, auditanchor
+
+    engine = _existing_store()
+    if audit.verify(engine).intact:
+        sys.stdout.write("the kept head is in the access log: nothing to re-anchor\n")
+        return
+    chain = audit.verify(engine, anchored=False, former_key=new_key)
+    if not chain.intact:
+        problem = chain.problem or "the access log is empty: there is no head to keep"
+        sys.stdout.write(f"access log NOT re-anchored: {problem}\n")
+        if "seal" in problem and not new_key:
+            sys.stdout.write("  if HUB_SECRET_KEY changed since those entries, pass --new-key\n")
+        raise typer.Exit(1)
+    _say_replaced_head(auditanchor.kept_unchecked(engine), chain)
+    if not yes and not typer.confirm("Replace the kept head?", default=False):
+        sys.stdout.write("nothing changed\n")
+        raise typer.Exit(1)
+    done = auditanchor.replace(
+        engine, chain.checked, chain.head, chain.keyed_from if new_key else None
+    )
+    sys.stdout.write(f"kept head replaced: now {chain.checked}:{chain.head}\n")
+    if done.kept_aside:
+        sys.stdout.write(f"  the head kept before is in {done.kept_aside}\n")
+
+
+def _say_replaced_head(old: tuple[dict[str, object], bool] | None, chain: Verification) -> None:
+    """What a reanchor replaces, and with what."""
+    if old is None:
+        sys.stdout.write("kept head: none\n")
+    else:
+        data, sealed = old
+        trust = "sealed with this key" if sealed else "NOT sealed with this key"
+        sys.stdout.write(f"kept head: entry {data.get('id')}:{data.get('hash')} ({trust})\n")
+    sys.stdout.write(f"chain end: entry {chain.checked}:{chain.head} (chain checked)\n")
+    if chain.keyed_from and chain.keyed_from > 1:
+        sys.stdout.write(
+            f"  entries 1 to {chain.keyed_from - 1} carry a former key's seals, which this key "
+            "cannot check: from now on the new head, sealed with this key, holds them\n"
+        )
 
 
 def _given_head(text: str) -> tuple[int, str]:
