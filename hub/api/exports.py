@@ -92,6 +92,10 @@ def charter_document(dataset: Dataset) -> CharterDocument:
             schemas=None,
         )
     personal = charters.terms_of(charter)
+    try:  # the rule hub.access reads by: a renewal counts at once
+        current = charters.current_version(dataset.charter_id)
+    except charters.CharterError:
+        current = None
     return CharterDocument(
         **summary,
         title=charter.title,
@@ -101,7 +105,10 @@ def charter_document(dataset: Dataset) -> CharterDocument:
         personal_data=PersonalDataTerms.of(personal) if personal else None,
         valid_from=charter.valid_from,
         valid_until=charter.valid_until,
-        in_force=charter.in_force(datetime.now(UTC).date()),
+        in_force=current is not None,
+        version_in_force=current.version
+        if current and current.version != charter.version
+        else None,
         file_access=charter.access if charter.access != dataset.access else None,
         signed=Signature(**charter.signed) if charter.signed else None,
         themes=list(charter.themes),

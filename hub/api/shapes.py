@@ -129,7 +129,13 @@ class CharterDocument(CharterSummary):
     valid_from: date | None
     valid_until: date | None = Field(description="last day in force (included); null: no end")
     in_force: bool | None = Field(
-        description="whether it is in force today (UTC): if not, only open records are read"
+        description="whether the charter is in force today (UTC), in this version or a newer one "
+        "that renewed or amended it: if not, only open records are read"
+    )
+    version_in_force: str | None = Field(
+        default=None,
+        description="the version in force today when it is not `version` (a renewal or an "
+        "amendment since the last harvest: reads must be allowed by both versions' terms)",
     )
     file_access: str | None = Field(
         default=None,

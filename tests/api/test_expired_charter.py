@@ -56,6 +56,12 @@ def test_a_renewal_shares_the_records_again_on_the_next_request(
     charters._listings.clear()
     again = client.get(f"/api/v1/datasets/{restricted}/records", headers=member)
     assert again.status_code == 200 and again.json()["records"]
+    document = client.get(f"/api/v1/datasets/{restricted}/charter").json()  # says the same
+    assert (document["version"], document["in_force"], document["version_in_force"]) == (
+        "2.1",
+        True,
+        "2.2",
+    )
 
 
 def test_the_charter_document_says_when_the_file_now_names_another_access_level(
