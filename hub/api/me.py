@@ -122,8 +122,8 @@ class SubjectEntry(BaseModel):
     scope: str
     purpose: str
     rows: int | None = Field(
-        description="rows the read sent, everyone's (null: a download, counted in the entry "
-        "logged when it ends)"
+        description="rows the read sent, everyone's (null: a download or feed stream, "
+        "counted in the entry logged when it ends)"
     )
     your_rows: int | None = Field(description="of your rows, the read took (null: not counted)")
     route: str

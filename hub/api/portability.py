@@ -51,7 +51,11 @@ LOG_FIELDS = [
     ("outcome", "string", "granted"),
     ("scope", "string", "all, or subjects"),
     ("purpose", "string", "the purpose the reader declared"),
-    ("rows", "integer", "rows sent, everyone's (empty: a download, counted when it ended)"),
+    (
+        "rows",
+        "integer",
+        "rows sent, everyone's (empty: a download or feed stream, counted when it ended)",
+    ),
     ("your_rows", "integer", "of your rows, the read took (empty: not counted)"),
     ("route", "string", "the route that read"),
     ("reason", "string", "why it was granted"),

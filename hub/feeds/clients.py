@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from hub.access import Grant
 from hub.feeds.filters import Filters
 from hub.feeds.grants import Key
+from hub.feeds.tallies import Tally
 from hub.models import Dataset
 from hub.reading import Caller
 
@@ -17,12 +18,14 @@ from hub.reading import Caller
 @dataclass(frozen=True)
 class Delivery:
     """One event for one client: its SSE bytes, and the read to log before the first one of a
-    non-open dataset goes out."""
+    non-open dataset goes out (and to count, for the entry logged when the stream ends)."""
 
     id: int
     body: bytes
     dataset: Dataset | None = None  # set for events of non-open datasets
     grant: Grant | None = None
+    subject: str = ""  # the pseudonym of a personal record's subject
+    row: bool = False  # it carries a record (an observation or alert, not a dataset event)
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ class Client:
     since: int = 0  # the fan-out's position when it last (re)started queueing for this client
     sent_id: int = 0  # the id of the last event written to the client
     closing: Closing | None = None
-    logged: set[str] = field(default_factory=set)  # non-open datasets whose read is logged
+    # non-open datasets whose read is logged, with what was sent of them since
+    logged: dict[str, Tally] = field(default_factory=dict)
     delivered: int = 0
     task: asyncio.Task[None] | None = None  # the writer, cancelled if a dropped client stalls
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub import events
-from hub.feeds import grants, sse
+from hub.feeds import grants, sse, tallies
 from hub.feeds.clients import Client, Delivery
 from hub.feeds.grants import Keeper
 
@@ -30,7 +30,8 @@ def judge(
     dataset = held.dataset(event.dataset)
     if dataset is None or dataset.access == "open":
         return Delivery(event.id, body)
-    return Delivery(event.id, body, dataset, held.grant(client.key, event.dataset))
+    grant = held.grant(client.key, event.dataset)
+    return Delivery(event.id, body, dataset, grant, event.subject, event.kind in tallies.ROWS)
 
 
 def open_delivery(

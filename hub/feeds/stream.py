@@ -8,6 +8,9 @@ A backlog longer than the queue is not an overflow: the queue is emptied, the cl
 registration point moves up, and the replay reads that much further from the log. A backlog
 inside what the fan-out's reader read last comes from the reader's memory, up to the reader's
 position (the queue holds what follows): reconnections do not each read the log again.
+
+The first event of each non-open dataset is logged before it goes out; the stream then counts
+what it writes of that dataset and logs it when it ends (hub.feeds.tallies).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from hub import reading
 from hub.audit import AuditUnavailable
-from hub.feeds import sse
+from hub.feeds import sse, tallies
 from hub.feeds.clients import Client, Closing, Delivery
 from hub.feeds.fanout import PAGE, Fanout
 from hub.feeds.filters import Shape
 from hub.feeds.replay import Start
+from hub.feeds.tallies import Tally
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,17 @@ async def run(
     finally:
         fanout.unregister(client)
         client.queue.close()
+        await _close(fanout, client)
+
+
+async def _close(fanout: Fanout, client: Client) -> None:
+    """Log what the stream sent of each non-open dataset. Shielded: a client that hangs up
+    cancels the writer, and a second cancellation (the server stopping) must not lose it."""
+    if client.logged:
+        ended = list(client.logged.values())
+        client.logged.clear()
+        work = asyncio.to_thread(tallies.close, fanout.engine, ended, client.caller)
+        await asyncio.shield(work)
 
 
 async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
@@ -112,9 +127,19 @@ async def _write_all(
     if not deliveries:
         return
     await write(b"".join(delivery.body for delivery in deliveries))
+    if client.logged:  # something non-open went out: count what this write sent of it
+        for delivery in deliveries:
+            _count(client, delivery)
     client.sent_id = deliveries[-1].id
     client.delivered += len(deliveries)
     fanout.delivered += len(deliveries)
+
+
+def _count(client: Client, delivery: Delivery) -> None:
+    """Count a written event of a logged dataset for the stream's end entry."""
+    tally = client.logged.get(delivery.dataset.id) if delivery.dataset is not None else None
+    if tally is not None:
+        tally.add(delivery.grant, delivery.subject, delivery.row)
 
 
 def _to_log(client: Client, delivery: Delivery) -> bool:
@@ -126,7 +151,7 @@ async def _deliver(fanout: Fanout, client: Client, delivery: Delivery, write: Wr
     """Write one event; the first of each non-open dataset is logged before it goes out."""
     dataset = delivery.dataset
     if dataset is not None and delivery.grant is not None and _to_log(client, delivery):
-        await asyncio.to_thread(
+        opened = await asyncio.to_thread(
             reading.record,
             fanout.engine,
             dataset,
@@ -134,8 +159,9 @@ async def _deliver(fanout: Fanout, client: Client, delivery: Delivery, write: Wr
             delivery.grant,
             reason=f"{delivery.grant.reason}; feed stream",
         )
-        client.logged.add(dataset.id)
+        client.logged[dataset.id] = Tally(dataset, delivery.grant, opened.id if opened else None)
     await write(delivery.body)
+    _count(client, delivery)
     client.sent_id = delivery.id
     client.delivered += 1
     fanout.delivered += 1

@@ -32,8 +32,8 @@ HOW_TO_VERIFY = (
     "then for each hash h of `proof`, node = SHA-256 of 'node\\n' + the two hex digests in "
     "sorted order concatenated; the last node must equal `subjects`. When the read counted your "
     "rows (`covered[].rows` is a number), the leaf is SHA-256 of 'leaf\\n' + prev_hash + '\\n' + "
-    "your pseudonym + '\\n' + that number, so the count is chained too. A download logs a second "
-    "entry when it ends, with the rows it sent."
+    "your pseudonym + '\\n' + that number, so the count is chained too. A download or a feed "
+    "stream logs a second entry when it ends, with the rows it sent."
 )
 
 

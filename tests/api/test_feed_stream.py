@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,12 +24,12 @@ from api.support import ATMO, FIELDS, air_batch, bearer, live_server, write_clos
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from hub import crises, events, tokens
+from hub import audit, crises, events, tokens
 from hub.bus import reset_bus
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import get_settings
 from hub.feeds import fanout
-from hub.models import AccessEvent, Event, SubjectLink
+from hub.models import AccessEvent, AccessSubject, Event, SubjectLink
 from hub.pseudonyms import pseudonym
 from hub.selfdata import consents, links, services
 
@@ -706,11 +707,29 @@ def test_restricted_events_reach_only_members_and_are_logged_once(
     for who in ("anonymous", "outsider"):
         assert {m.data["dataset"] for m in got[who]} == {"air-open"}, who
     assert [m.data["dataset"] for m in got["member"]].count("air-restricted") == 5
-    with Session(engine) as session:
-        logged = session.exec(
-            select(AccessEvent).where(AccessEvent.dataset_id == "air-restricted")
-        ).all()
-    assert [(e.outcome, e.route) for e in logged] == [("granted", "GET /api/v1/feeds/stream")]
+    # logged at its first event, then at its end with the rows sent (a dataset event is no row)
+    logged = ended_entries(engine, "air-restricted", 2)
+    assert [(e.outcome, e.route, e.rows) for e in logged] == [
+        ("granted", "GET /api/v1/feeds/stream", None),
+        ("granted", "GET /api/v1/feeds/stream", 4),
+    ]
+    assert f"feed stream of entry {logged[0].id} ended: 4 rows sent" in logged[1].reason
+
+
+def ended_entries(engine: Engine, dataset: str, count: int) -> list[AccessEvent]:
+    """The access log's entries of `dataset`, once there are `count` (a stream's end entry is
+    written as the server sees the client hang up)."""
+    found: list[AccessEvent] = []
+
+    def written() -> bool:
+        nonlocal found
+        with Session(engine) as session:
+            statement = select(AccessEvent).where(AccessEvent.dataset_id == dataset)
+            found = list(session.exec(statement.order_by(sa.column("id"))).all())
+        return len(found) >= count
+
+    wait_for(written, f"{count} entries of {dataset}")
+    return found
 
 
 def curves(keys: list[str], hours_ago: int = 2) -> pl.DataFrame:
@@ -810,6 +829,69 @@ def publish_curves(engine: Engine, frame: pl.DataFrame) -> None:
     assert run.status == "succeeded", run.error
 
 
+def test_a_services_stream_tells_each_subject_how_many_of_their_rows_it_took(
+    engine: Engine, server: str, charters: Path
+) -> None:
+    write_charter(charters, "feed-curves", "grid-feed", "https://matching.example.org/")
+    meters = {"alice": "30001234567890", "bob": "30009876543210", "carol": "30005555555555"}
+    publish_curves(engine, curves([meters["alice"], meters["bob"], meters["carol"]], 3))
+    publish_curves(engine, curves([meters["alice"], meters["carol"]], 2))
+    headers, accounts = {}, {}
+    with Session(engine) as session:
+        coach = services.register(session, "Coach", "https://coach.example.org")
+        service = tokens.issue(session, "service", [], "coach", service=coach.id)
+        for who, meter in meters.items():
+            issued = tokens.issue(session, "subject", [], who)
+            headers[who] = {"Authorization": f"Bearer {issued.token}"}
+            accounts[who] = tokens.actor_of(session, issued.row.id).account or ""
+            session.add(
+                SubjectLink(
+                    id=f"ln-{who}",
+                    account=accounts[who],
+                    producer="grid-feed",
+                    dataset_id="curves",
+                    pseudonym=pseudonym("grid-feed", meter),
+                )
+            )
+        session.commit()
+        for who in ("alice", "bob"):  # Carol gives no consent: none of her rows go out
+            consents.give(
+                session,
+                accounts[who],
+                coach.id,
+                ["curves"],
+                "energy-saving-advice",
+                datetime.now(UTC) + timedelta(days=1),
+                "http://testserver/",
+            )
+    query = "?since=0&types=observation&purpose=energy-saving-advice"
+    client = stream(server, query, {"Authorization": f"Bearer {service.token}"})
+    try:
+        got = [m.data["record"]["subject_key"] for m in client.until_idle()]
+    finally:
+        client.close()
+    alice, bob = pseudonym("grid-feed", meters["alice"]), pseudonym("grid-feed", meters["bob"])
+    assert sorted(got) == sorted([alice, alice, bob])
+    opened, ended = ended_entries(engine, "curves", 2)
+    assert (opened.rows, ended.rows) == (None, 3)
+    assert f"feed stream of entry {opened.id} ended: 3 rows sent" in ended.reason
+    seen = {who: _subject_log(server, headers[who]) for who in meters}
+    assert [(e["rows"], e["your_rows"]) for e in seen["alice"]] == [(None, None), (3, 2)]
+    assert [(e["rows"], e["your_rows"]) for e in seen["bob"]] == [(None, None), (3, 1)]
+    assert seen["carol"] == []  # her rows were not read
+    counted = seen["alice"][1]["covered"][0]
+    assert audit.includes(seen["alice"][1]["subjects"], ended.prev_hash, alice, counted["proof"], 2)
+    assert audit.verify(engine).intact
+
+
+def _subject_log(server: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """A subject's access log as /api/v1/me/access-log answers it."""
+    asked = urllib.request.Request(f"{server}/api/v1/me/access-log", headers=headers)
+    with urllib.request.urlopen(asked, timeout=WAIT) as answer:  # noqa: S310 - the test server
+        entries: list[dict[str, Any]] = json.load(answer)["entries"]
+    return entries
+
+
 @pytest.mark.parametrize("ended_by", ["consent revoked", "link removed"])
 def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
     engine: Engine, server: str, charters: Path, ended_by: str
@@ -875,6 +957,11 @@ def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
         assert after.data["dataset"] == "air-open", after.data
     finally:
         client.close()
+    # the grant no longer names Alice, but the stream's end entry does, with the row it sent
+    _, ended = ended_entries(engine, "curves", 2)
+    with Session(engine) as session:
+        named = session.exec(select(AccessSubject).where(AccessSubject.event_id == ended.id))
+        assert [(n.pseudonym, n.rows) for n in named] == [(pseudonym("grid-feed", alice_meter), 1)]
     with Session(engine) as session:  # the signals name no one: no account, no pseudonym
         signals = session.exec(select(Event).where(Event.kind == "grant")).all()
     assert len(signals) == 2  # the consent given, then the revocation or unlink
