@@ -135,6 +135,8 @@ def record(
     named = personal and given.scope == "subjects"
     if named and counts is None and sent is not None and shape is not None:
         counts = subject_counts(shape, sent)
+    if named and counts is None and rows == 0:  # a 304, a download refused as too large
+        counts = Counter()
     return audit.append(
         engine,
         audit.Entry(

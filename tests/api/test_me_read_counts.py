@@ -107,3 +107,16 @@ def test_a_download_cut_short_logs_the_rows_it_sent(client, world, engine):
         (None, None),
         (4, 4),
     ]
+
+
+def test_a_read_that_sent_nothing_took_none_of_each_subjects_rows(client, world):
+    for who, household in (("alice", ALICE), ("bob", BOB)):
+        assert link(client, world, who, CURVES, household).status_code == 201
+        assert consent(client, world, who, [CURVES]).status_code == 201
+    coach, url = world.headers["coach"], f"/api/v1/datasets/{CURVES}/records?{ADVICE}"
+    first = client.get(url, headers=coach)
+    again = client.get(url, headers={**coach, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    entries = client.get(LOG, headers=world.headers["alice"]).json()["entries"]
+    # counted as zero, not "not counted": the subject's page then need not show the total
+    assert [(e["rows"], e["your_rows"]) for e in entries] == [(2 * HOURS, HOURS), (0, 0)]

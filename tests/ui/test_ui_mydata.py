@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 from ui.test_accessibility import audit
 from ui.test_ui_browser import ARGS, chromium  # noqa: F401 - the fixture
 
-from hub import tokens
+from hub import reading, tokens
 from hub.models import Consent, SubjectLink
 from hub.selfdata import attempts
 
@@ -405,6 +405,34 @@ def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(wo
         seen += len(more)
         older = re.search(r'href="/me\?before=(\d+)&amp;mine=1#log"', page)
     assert seen == total
+
+
+def log_rows(page: str) -> list[list[str]]:
+    """The access log table's rows, each as its cells' words."""
+    log = page.split('id="log"', 1)[1]
+    rows = re.findall(r"<tr>\s*<td>(.*?)</tr>", log, re.S)
+    return [[Page(cell).words.strip() for cell in re.split(r"</td>\s*<td>", row)] for row in rows]
+
+
+def test_the_access_log_shows_the_subjects_own_rows_never_a_reads_total(
+    world, client, alice, bob, monkeypatch
+):
+    monkeypatch.setattr(reading, "STREAM_PAGE", 4)  # the download is several pages
+    assert flash(link_form(alice, CURVES, ALICE)) == "linked"
+    assert flash(link_form(bob, CURVES, BOB)) == "linked"
+    for browsing in (alice, bob):
+        assert flash(consent_form(browsing, [CURVES])) == "consent-given"
+    coach, advice = world.headers["coach"], f"&purpose={ADVICE}"
+    read = rows_of(client, CURVES, coach, advice)
+    assert len(read.json()["records"]) == 2 * HOURS  # one read of both households' rows
+    download = f"/api/v1/datasets/{CURVES}/records?format=csv&purpose={ADVICE}"
+    assert client.get(download, headers=coach).status_code == 200
+    # newest first: the download's end, its opening (rows not known yet), the page read
+    service = [r for r in log_rows(my_page(alice)) if r[1].startswith("Service")]
+    assert [r[3] for r in service] == [str(HOURS), "counted when the read ends", str(HOURS)]
+    assert str(2 * HOURS) not in {r[3] for r in log_rows(my_page(bob))}
+    french = [r[3] for r in log_rows(my_page(alice, language="fr")) if r[1].startswith("Service")]
+    assert french[1] == "comptés à la fin de la lecture"
 
 
 def test_the_page_speaks_french(world, alice):
