@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -67,6 +67,9 @@ class Download(NamedTuple):
     pages: Iterator[list[dict[str, Any]]]
     etag: str
     total: int | None = None  # rows to send, when asked for
+    # ends the download where it stands, logging the rows it sent (once, however often called):
+    # whoever sends it calls this when the response ends, sent in full or not
+    close: Callable[[], None] = lambda: None
 
 
 class NotModified(Exception):
@@ -251,7 +254,8 @@ def stream_records(
     unchanged version in `seen` (NotModified) or more than `max_rows` rows to send (TooLarge,
     counted inside the grant) is an error before any byte is sent; later pages each use a fresh
     connection. A download of more than one page is logged again when it ends (or is cut
-    short), with the rows it sent of each subject: only then are they known.
+    short: its sender calls `close`), with the rows it sent of each subject: only then are
+    they known.
     """
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
@@ -283,9 +287,20 @@ def stream_records(
         record(engine, dataset, caller, given, rows=len(rows), sent=rows, shape=shape)
         return Download(shape, iter([rows]), tag, counted if total else None)
     opened = record(engine, dataset, caller, given)
+    sent, counts, ended = 0, Counter[str](), False
 
-    def pages() -> Iterator[list[dict[str, Any]]]:
-        page, sent, counts = first, 0, Counter[str]()
+    def end() -> None:
+        nonlocal ended
+        if ended:
+            return
+        ended = True
+        closing = f"download of entry {opened.id} ended" if opened else "download ended"
+        reason = f"{given.reason}; {closing}: {sent} rows sent"
+        record(engine, dataset, caller, given, rows=sent, reason=reason, counts=counts)
+
+    def pages() -> Generator[list[dict[str, Any]]]:
+        nonlocal sent
+        page = first
         try:
             while True:
                 rows = page.records if cap is None else page.records[: cap - sent]
@@ -306,11 +321,15 @@ def stream_records(
                         page.next_cursor,
                     )
         finally:
-            ended = f"download of entry {opened.id} ended" if opened else "download ended"
-            reason = f"{given.reason}; {ended}: {sent} rows sent"
-            record(engine, dataset, caller, given, rows=sent, reason=reason, counts=counts)
+            end()
 
-    return Download(shape, pages(), tag, counted if total else None)
+    reader = pages()
+
+    def close() -> None:
+        reader.close()  # its `finally` ends it, if it started
+        end()  # one that never started (a package's later member) ends here
+
+    return Download(shape, reader, tag, counted if total else None, close)
 
 
 def parse(shape: records.Layout, criteria: Criteria) -> Parsed:

@@ -25,6 +25,7 @@ from hub import catalogue, charters, reading, selection
 from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
+from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url, find_dataset
 from hub.api.headers import PERSONAL
 from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature, web_url
@@ -165,8 +166,9 @@ def export_package(
     except records_api.READ_ERRORS as error:
         raise records_api.answer_to(error, unknown_parameter, "narrow") from None
     package = package_members(session, dataset, base_url(request), descriptor, download)
-    return StreamingResponse(
+    return DownloadResponse(
         zipped(package, _stamp(dataset)),
+        [download],
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{dataset_id}.zip"',

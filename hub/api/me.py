@@ -373,14 +373,10 @@ def export(request: Request, session: SessionDep, caller: CallerDep) -> Streamin
     consents and access log: a Frictionless data package zip (GDPR art. 20)."""
     actor = subject(caller)
     try:
-        members = portability.members(session, caller, actor.account, base_url(request))
+        made = portability.package(session, caller, actor.account, base_url(request))
     except READ_ERRORS as error:
         raise answer_to(error, lambda unknown: str(unknown), "ask the operator to split") from None
-    return StreamingResponse(
-        portability.zipped(members),
-        media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="my-data.zip"'},
-    )
+    return portability.answer(made, {})
 
 
 @router.get("/access-log", response_model=SubjectLog, responses=SUBJECT_ONLY)

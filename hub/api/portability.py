@@ -14,13 +14,14 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
 from hub import audit, catalogue, reading
 from hub.api import exports
 from hub.api import records as records_api
+from hub.api.downloads import DownloadResponse
 from hub.config import get_settings
 from hub.models import Dataset, as_utc
 from hub.selfdata import consents, history, links
@@ -67,10 +68,18 @@ LOG_FIELDS = [
 ]
 
 
-def members(session: Session, caller: reading.Caller, account: str, root: str) -> list[Member]:
+class Package(NamedTuple):
+    """The package's files, and the downloads of rows they stream (ended with the response)."""
+
+    members: list[Member]
+    downloads: list[reading.Download]
+
+
+def package(session: Session, caller: reading.Caller, account: str, root: str) -> Package:
     """The package's files; the rows' reads happen (and are logged) now, before the log's."""
     resources: list[dict[str, Any]] = []
     files: list[Member] = []
+    downloads: list[reading.Download] = []
     charters: dict[str, str] = {}
     for dataset_id in sorted(links.held(session, account)):
         dataset = session.get(Dataset, dataset_id)
@@ -88,6 +97,7 @@ def members(session: Session, caller: reading.Caller, account: str, root: str) -
             None,
             max_rows=get_settings().max_export_rows,
         )
+        downloads.append(download)
         name = f"records-{_name(dataset_id)}-{len(resources) + 1}"
         charters[dataset_id] = f"charters/{name}.json"
         resources.append(_records_resource(dataset, name))
@@ -111,13 +121,18 @@ def members(session: Session, caller: reading.Caller, account: str, root: str) -
         ("access-log.csv", _table([_log_row(s) for s in seen], LOG_FIELDS)),
     ]
     head_id, head_hash = audit.head(session)
-    package = _descriptor(root, resources, charters, head_id, head_hash)
-    return [("datapackage.json", _json(package)), *files]
+    descriptor = _descriptor(root, resources, charters, head_id, head_hash)
+    return Package([("datapackage.json", _json(descriptor)), *files], downloads)
 
 
-def zipped(parts: list[Member]) -> Iterator[bytes]:
-    """The package as a zip, written as it is sent."""
-    return exports.zipped(parts, datetime.now(UTC).timetuple()[:6])
+def answer(made: Package, headers: dict[str, str]) -> DownloadResponse:
+    """The package as a zip attachment, written as it is sent, its downloads ended with it."""
+    return DownloadResponse(
+        exports.zipped(made.members, datetime.now(UTC).timetuple()[:6]),
+        made.downloads,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="my-data.zip"', **headers},
+    )
 
 
 def _descriptor(

@@ -18,6 +18,7 @@ from hub import access, catalogue, events, geo, reading, records, selection
 from hub.api import etags
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
+from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url, find_dataset, page_url
 from hub.api.shapes import RecordsPage
 from hub.config import get_settings
@@ -127,8 +128,9 @@ def read_records(
                 headers["X-Total-Count"] = str(download.total)
             if format == "geojson":
                 lines = feature_lines(download.layout, download.pages, download.total)
-                return geojson_answer(dataset_id, lines, headers)
-            return csv_answer(dataset_id, csv_lines(download.layout, download.pages), headers)
+                return geojson_answer(dataset_id, lines, headers, download)
+            lines = csv_lines(download.layout, download.pages)
+            return csv_answer(dataset_id, lines, headers, download)
         page = reading.read_records(
             session,
             dataset,
@@ -237,10 +239,16 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
-def csv_answer(dataset_id: str, lines: Iterator[str], headers: dict[str, str]) -> StreamingResponse:
-    """Records as a CSV attachment named after the dataset."""
-    return StreamingResponse(
+def csv_answer(
+    dataset_id: str,
+    lines: Iterator[str],
+    headers: dict[str, str],
+    download: reading.Download | None = None,
+) -> StreamingResponse:
+    """Records as a CSV attachment named after the dataset (of a `download`, ended with it)."""
+    return DownloadResponse(
         lines,
+        [download] if download else [],
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{dataset_id}.csv"', **headers},
     )
@@ -283,11 +291,12 @@ def unlocated(dataset_id: str) -> str:
 
 
 def geojson_answer(
-    dataset_id: str, lines: Iterator[str], headers: dict[str, str]
+    dataset_id: str, lines: Iterator[str], headers: dict[str, str], download: reading.Download
 ) -> StreamingResponse:
-    """A whole FeatureCollection as an attachment named after the dataset."""
-    return StreamingResponse(
+    """A whole FeatureCollection as an attachment named after the dataset, ended with it."""
+    return DownloadResponse(
         lines,
+        [download],
         media_type="application/geo+json",
         headers={
             "Content-Disposition": f'attachment; filename="{dataset_id}.geojson"',

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -27,6 +27,7 @@ from hub.access import Actor
 from hub.api import me as me_api
 from hub.api import portability
 from hub.api.deps import SessionDep
+from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url
 from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
@@ -544,8 +545,9 @@ def download_rows(
     except READ_ERRORS:
         return back("download-failed", anchor(dataset_id))
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset_id)
-    return StreamingResponse(
+    return DownloadResponse(
         csv_lines(download.layout, download.pages),
+        [download],
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-my-rows.csv"', **NO_CACHE},
     )
@@ -558,13 +560,9 @@ def export(request: Request, session: SessionDep, visitor: VisitorDep) -> Respon
     if refused is not None:
         return refused
     try:
-        members = portability.members(
+        made = portability.package(
             session, visitor.caller, visitor.actor.account, base_url(request)
         )
     except READ_ERRORS:
         return back("download-failed", "data")
-    return StreamingResponse(
-        portability.zipped(members),
-        media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="my-data.zip"', **NO_CACHE},
-    )
+    return portability.answer(made, NO_CACHE)

@@ -358,10 +358,14 @@ def client_for(engine: Engine) -> Iterator[TestClient]:
 
 
 @contextmanager
-def live_server() -> Iterator[str]:
-    """The real app under uvicorn, in a thread, on a free 127.0.0.1 port."""
+def live_server(send_buffer: int | None = None) -> Iterator[str]:
+    """The real app under uvicorn, in a thread, on a free 127.0.0.1 port; `send_buffer` sizes
+    its connections' socket buffers (Linux's accepted sockets take the listening one's), so a
+    client that stops reading holds a response up at once."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))

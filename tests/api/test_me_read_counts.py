@@ -120,3 +120,22 @@ def test_a_read_that_sent_nothing_took_none_of_each_subjects_rows(client, world)
     entries = client.get(LOG, headers=world.headers["alice"]).json()["entries"]
     # counted as zero, not "not counted": the subject's page then need not show the total
     assert [(e["rows"], e["your_rows"]) for e in entries] == [(2 * HOURS, HOURS), (0, 0)]
+
+
+def test_a_download_closed_before_its_first_page_is_ended_too(client, world, engine):
+    """A package's later member the client never waited for: its reader never started, so no
+    `finally` of its would run; closing the download ends it."""
+    assert link(client, world, "alice", CURVES, ALICE).status_code == 201
+    account = client.get("/api/v1/me", headers=world.headers["alice"]).json()["account"]
+    actor = Actor(id="reader", role="subject", account=account)
+    with Session(engine) as session:
+        dataset = catalogue.get(session, CURVES)
+        caller = reading.Caller(actor=actor, route="test download")
+        download = reading.stream_records(session, dataset, caller, reading.Criteria(), None)
+        download.close()
+        download.close()  # once only
+    entries = client.get(LOG, headers=world.headers["alice"]).json()["entries"]
+    assert [(e["rows"], e["your_rows"]) for e in entries if e["route"] == "test download"] == [
+        (None, None),
+        (0, 0),
+    ]
