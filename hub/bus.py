@@ -1,4 +1,5 @@
-"""Publish / subscribe hub events: in-process by default, Redis when HUB_BUS_URL says so."""
+"""Publish / subscribe hub events: in-process by default, Redis when HUB_BUS_URL says so
+(redis://, rediss:// or unix://)."""
 
 from __future__ import annotations
 
@@ -174,8 +175,8 @@ def get_bus() -> Bus:
     global _bus
     with _lock:
         if _bus is None:
-            url = get_settings().bus_url
-            _bus = RedisBus(url) if url.startswith(("redis://", "rediss://")) else MemoryBus()
+            url = get_settings().bus_url  # empty, or a Redis URL: the settings refuse the rest
+            _bus = RedisBus(url) if url else MemoryBus()
             log.info("event bus: %s", type(_bus).__name__)
         return _bus
 

@@ -131,6 +131,30 @@ class Settings(BaseSettings):
             raise ValueError("must name a broker only, with no path or query")
         return value
 
+    @field_validator("bus_url")
+    @classmethod
+    def _bus_url(cls, value: str) -> str:
+        # A typo must stop the start: falling back to the in-process bus would pass for a
+        # working setup while replicas no longer wake each other (infra/replicas.md).
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "unix":
+            if parts.hostname or not parts.path.startswith("/"):
+                raise ValueError("must name a socket by its absolute path: unix:///run/redis.sock")
+            return value
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(
+                "must be redis://[user:password@]host[:port][/db], rediss://… or unix:///path"
+            )
+        try:
+            parts.port  # noqa: B018 - a port that is no number raises ValueError here, at start
+        except ValueError:
+            raise ValueError("must have a port number from 0 to 65535") from None
+        if not re.fullmatch(r"/?\d*", parts.path):
+            raise ValueError("must name a database by its number (redis://host:6379/0)")
+        return value
+
     @field_validator("mqtt_topic_root")
     @classmethod
     def _topic_root(cls, value: str) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
+import time
 
 import pytest
 
 from hub.bus import MemoryBus, RedisBus, get_bus, subscription
-from hub.config import get_settings
+from hub.config import SettingsError, get_settings
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="set HUB_TEST_REDIS_URL (make test does)")
@@ -58,3 +61,59 @@ def test_redis_bus_is_chosen_by_url_and_carries_events_between_connections(monke
 def test_an_unreachable_redis_fails_at_start_up():
     with pytest.raises(Exception, match="(?i)connect"):
         RedisBus("redis://127.0.0.1:1/0")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis:/127.0.0.1:18010",  # one slash short
+        "http://127.0.0.1:6379/0",
+        "127.0.0.1:6379",
+        "redis://127.0.0.1:63x9/0",
+        "redis://127.0.0.1:6379/zero",
+        "unix://run/redis.sock",  # a relative socket path: the host would be "run"
+    ],
+)
+def test_a_bus_url_that_names_no_redis_is_a_settings_error_not_the_in_process_bus(monkeypatch, url):
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    monkeypatch.setenv("HUB_BUS_URL", url)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["sources"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: HUB_BUS_URL ") and "Traceback" not in result.output
+
+
+def test_a_bus_url_password_is_not_repeated_in_its_error(monkeypatch):
+    monkeypatch.setenv("HUB_BUS_URL", "http://hub:s3cret@127.0.0.1:6379/0")
+    with pytest.raises(SettingsError) as refused:
+        get_settings.cache_clear()
+        get_settings()
+    assert "HUB_BUS_URL" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_a_unix_socket_url_chooses_redis(monkeypatch, tmp_path):
+    socket = tmp_path / "redis.sock"
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(socket), "--save", "", "--dir",
+         str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists() and time.monotonic() < deadline:  # a readiness guard
+            time.sleep(0.05)
+        monkeypatch.setenv("HUB_BUS_URL", f"unix://{socket}?db=1")
+        get_settings.cache_clear()
+        bus = get_bus()
+        assert isinstance(bus, RedisBus)
+        with subscription() as sub:
+            bus.publish({"event": "dataset", "dataset": "x"})
+            assert sub.get(5.0) == {"event": "dataset", "dataset": "x"}
+    finally:
+        server.terminate()
+        server.wait(10)
