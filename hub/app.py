@@ -40,6 +40,7 @@ from hub.feeds.sse import ServerSend
 from hub.keys import secret_key
 from hub.mqttbridge import start_bridge
 from hub.runs import recover_stale_runs, watch_stale_runs
+from hub.serverlog import redact_access_log
 from hub.ui import pages as ui_pages
 from hub.ui import routes as ui_routes
 
@@ -91,6 +92,7 @@ class HubApp(FastAPI):
 
 def create_app() -> FastAPI:
     """The hub's ASGI application."""
+    redact_access_log()  # here, so plain `uvicorn --factory hub.app:create_app` redacts too
     app = HubApp(
         title="Territorial data hub",
         version=__version__,

@@ -21,6 +21,8 @@ SECRET_PARAMS = frozenset(
         "api_key",
         "access_token",
         "auth",
+        "authorization",
+        "bearer",
         "signature",
         "sig",
         "password",

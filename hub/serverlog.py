@@ -1,0 +1,47 @@
+"""The API server's log: access lines without credentials.
+
+A token sent in a query string is refused (hub.api.auth), but uvicorn writes the request line
+before anyone reads it: its access log would keep the token. `create_app` puts a filter on
+uvicorn's access logger, so this holds under `hub serve` and under plain
+`uvicorn --factory hub.app:create_app` alike (a filter on a logger survives uvicorn's own
+logging configuration). Other servers log requests under loggers of their own: configure theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from hub.redaction import REDACTED, redact_url
+
+ACCESS_LOGGER = "uvicorn.access"
+# A hub token anywhere in a request line (a path, a parameter of any name): its id is kept, it
+# names the token in `hub token list` without proving anything.
+TOKEN = re.compile(r"\b(hub\.[0-9a-f]{16}\.)[A-Za-z0-9_-]{20,}")
+
+
+def redact_target(target: str) -> str:
+    """A request target with credential-named parameters' values and hub tokens REDACTED."""
+    return TOKEN.sub(rf"\1{REDACTED}", redact_url(target))
+
+
+class AccessRedactor(logging.Filter):
+    """Rewrites an access record's request target (uvicorn logs it as one of the record's
+    arguments); never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact every text argument, or the message when it comes already formatted."""
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                redact_target(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif not record.args and isinstance(record.msg, str):
+            record.msg = redact_target(record.msg)
+        return True
+
+
+def redact_access_log() -> None:
+    """Put the redactor on uvicorn's access logger, once per process."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, AccessRedactor) for f in access.filters):
+        access.addFilter(AccessRedactor())

@@ -1,0 +1,93 @@
+"""The API server's own log, read from real servers: `hub serve` and plain uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from flows.processes import answers, child_env, end, free_port, wait_for
+
+from hub.serverlog import AccessRedactor, redact_target
+
+HUB = Path(sys.executable).with_name("hub")
+START_WAIT = 120.0  # a readiness guard, not a timing assertion
+TOKEN_ID = "0123456789abcdef"
+SECRET = "S3cretS3cretS3cretS3cretS3cretS3cretS3cret"  # 43 characters, as a token's secret
+TOKEN = f"hub.{TOKEN_ID}.{SECRET}"
+
+
+@contextlib.contextmanager
+def server(tmp_path: Path, command: list[str], **settings: str) -> Iterator[tuple[str, Path]]:
+    """A real API server on a free port (its URL, and the file its output goes to); SIGTERM at
+    the end of the block, as a service manager stops it."""
+    port = free_port()
+    env = child_env(
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        HUB_DATABASE_URL=f"sqlite:///{tmp_path / 'hub.db'}",
+        # Named, so `hub serve` starts no Prefect server of its own; never called.
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        **settings,
+    )
+    output = tmp_path / "server.log"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(f"{url}/healthz"), START_WAIT, "the API", process)
+        yield url, output
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    finally:
+        end(process)
+
+
+SERVERS = {
+    "hub serve": [str(HUB), "serve"],
+    "uvicorn": [sys.executable, "-m", "uvicorn", "--factory", "hub.app:create_app"],
+}
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_token_in_a_query_string_is_refused_and_kept_out_of_the_access_log(tmp_path, name):
+    with server(tmp_path, SERVERS[name]) as (url, output):
+        refused = httpx.get(f"{url}/api/v1/access-log?access_token={TOKEN}", trust_env=False)
+        assert refused.status_code == 400
+        httpx.get(f"{url}/api/v1/datasets?q=air&apikey=plain-secret-value", trust_env=False)
+        httpx.get(f"{url}/api/v1/datasets/{TOKEN}", trust_env=False)  # a token pasted anywhere
+    logged = output.read_text(encoding="utf-8")
+    assert SECRET not in logged and "plain-secret-value" not in logged, logged
+    assert '"GET /api/v1/access-log?access_token=REDACTED HTTP/1.1" 400' in logged
+    assert "/api/v1/datasets?q=air&apikey=REDACTED HTTP/1.1" in logged
+
+
+@pytest.mark.parametrize(
+    ("target", "redacted"),
+    [
+        ("/api/v1/records?limit=5&token=abc", "/api/v1/records?limit=5&token=REDACTED"),
+        ("/api/3/action/x?id=1&api_key=abc", "/api/3/action/x?id=1&api_key=REDACTED"),
+        ("/a?Authorization=Bearer%20abc&bearer=abc", "/a?Authorization=REDACTED&bearer=REDACTED"),
+        ("/a?access%5Ftoken=abc", "/a?access%5Ftoken=REDACTED"),
+        (f"/a?q={TOKEN}", f"/a?q=hub.{TOKEN_ID}.REDACTED"),
+        ("/api/v1/datasets?q=token+bucket&limit=2", "/api/v1/datasets?q=token+bucket&limit=2"),
+    ],
+)  # fmt: skip
+def test_request_targets_lose_credentials_and_keep_the_rest(target, redacted):
+    assert redact_target(target) == redacted
+
+
+def test_the_redactor_rewrites_uvicorns_access_record_and_keeps_it():
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/x?access_token={TOKEN}", "1.1", 400), None,
+    )  # fmt: skip
+    assert AccessRedactor().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /x?access_token=REDACTED HTTP/1.1" 400'
