@@ -9,6 +9,7 @@ one costs more than most harvests. Either way at most HUB_HARVEST_CONCURRENCY so
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import logging
 import os
@@ -225,26 +226,12 @@ def harvest_in_process(
     outcomes: dict[int, dict[str, Any]] = {}
     for wave in harvest_waves(refs):
         batch = [refs[index] for index in wave]
-        if concurrency == 1 or len(batch) == 1:
-            done = [_in_main_thread(ref, progress(ref), ended) for ref in batch]
-        else:
-            done = _in_threads(batch, progress, min(concurrency, len(batch)), ended)
+        done = _in_threads(batch, progress, min(concurrency, len(batch)), ended)
         outcomes.update(zip(wave, done, strict=True))
     return [outcomes[index] for index in range(len(refs))]
 
 
 Ended = Callable[[str, dict[str, Any]], None]
-
-
-def _in_main_thread(ref: str, progress: Progress | None, ended: Ended) -> dict[str, Any]:
-    """One source here, so that Ctrl-C and SIGTERM land in its harvest and close its run."""
-    try:
-        outcome = harvest_ref(ref, progress).as_dict()
-    except (KeyboardInterrupt, SystemExit):
-        ended(ref, interrupted(ref).as_dict())
-        raise
-    ended(ref, outcome)
-    return outcome
 
 
 GRACE_SECONDS = 5.0  # a stopped harvest reaches its next chunk within this, as a rule
@@ -258,9 +245,13 @@ class _Stop(BaseException):
 def _in_threads(
     refs: list[str], progress: Callable[[str], Progress | None], workers: int, ended: Ended
 ) -> list[dict[str, Any]]:
-    """Threads taking sources from a queue. Ctrl-C or SIGTERM stops the sources in flight as
-    in the main thread, then ends the command; a second Ctrl-C ends it at once (daemon threads
-    are not waited for; their runs are failed by the next recovery, as their process is gone)."""
+    """Threads taking sources from a queue, one source too: the main thread only waits, so
+    Ctrl-C or SIGTERM (KeyboardInterrupt, SystemExit, or Prefect's TerminationSignal inside a
+    flow run) is raised there, never in the middle of a harvest's database write (a COPY cut
+    short left the connection unusable, and the run failed with that error). The sources in
+    flight stop at their next chunk, then the stop goes on up; a second Ctrl-C ends the command
+    at once (daemon threads are not waited for; their runs are failed by the next recovery,
+    as their process is gone)."""
     work: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
     for index, ref in enumerate(refs):
         work.put((index, ref))
@@ -299,15 +290,22 @@ def _in_threads(
             done.set()
 
     dones = [threading.Event() for _ in range(workers)]
+    # Each in a copy of the caller's context: a flow's Prefect settings (its API, for
+    # `prefect:` secrets) are context variables, which a new thread would not see.
     threads = [
-        threading.Thread(target=take, args=(done,), name=f"harvest-{n}", daemon=True)
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(take, done),
+            name=f"harvest-{n}",
+            daemon=True,
+        )
         for n, done in enumerate(dones)
     ]
     for thread in threads:
         thread.start()
     try:
         _wait_for(dones)
-    except (KeyboardInterrupt, SystemExit):
+    except BaseException:  # any stop raised in the waiting thread: Ctrl-C, SIGTERM, Prefect's
         stopping.set()  # each harvest stops at its next chunk, where the gate closes its run
         if not _wait_for(dones, GRACE_SECONDS):
             # Still fetching or reading, where no chunk reaches the gate: stopped where it is.
