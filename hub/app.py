@@ -41,6 +41,7 @@ from hub.keys import secret_key
 from hub.mqttbridge import start_bridge
 from hub.runs import recover_stale_runs, watch_stale_runs
 from hub.serverlog import redact_access_log
+from hub.shutdown import noticing_stop
 from hub.ui import pages as ui_pages
 from hub.ui import routes as ui_routes
 
@@ -62,8 +63,16 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     _app.state.mqtt_bridge = bridge
     feeds = Fanout(engine)  # the feed's one reader per process; it starts with the first stream
     _app.state.feeds = feeds
+    stopping: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak refs)
+
+    def end_streams() -> None:
+        task = asyncio.create_task(feeds.stop(), name="feed-stop")
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
     try:
-        yield
+        with noticing_stop(end_streams):  # the streams end as the server's stop begins
+            yield
     finally:
         await feeds.stop()
         watcher.cancel()

@@ -50,6 +50,7 @@ DROP_GRACE_SECONDS = 30.0
 PAGE = 1_000  # events read from the log at once
 RECENT = 5_000  # events the reader keeps for replays that start inside them
 YOUNG_THRESHOLD = 50_000  # allocations between two young collections (CPython's default: 700)
+SHUTTING_DOWN = Closing("closed", "the server is shutting down")
 HAND_OUT_RUN = 200  # events handed out between two yields to the writers (at most a quarter queue)
 
 
@@ -98,8 +99,8 @@ class Fanout:
     async def start(self) -> None:
         """Start following the log from its newest event (once)."""
         async with self._start_lock:
-            if self._reader is not None:
-                return
+            if self._reader is not None or self._stop.is_set():
+                return  # started already, or stopped: a stream opened now is ended at once
             self.position = await asyncio.to_thread(replay.newest, self.engine)
             self._recent, self._recent_from = [], self.position
             _freeze_heap()
@@ -118,14 +119,14 @@ class Fanout:
             self._reader = asyncio.create_task(self._follow(), name="feed-reader")
 
     async def stop(self) -> None:
-        """Stop the reader and the bus listener; end the streams still open."""
+        """Stop the reader and the bus listener; end the streams still open (again: none)."""
         self._stop.set()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         for client in list(self.clients):
-            self.drop(client, Closing("closed", "the server is shutting down"), count=False)
+            self.drop(client, SHUTTING_DOWN, count=False)
         if self._listener is not None:
             await asyncio.to_thread(self._listener.join, 2 * listener.BUS_WAIT + 1)
         _RUNNING.discard(self)
@@ -137,6 +138,8 @@ class Fanout:
             self.clients.add(client)
             self.index.add(client)
             self._keys[client.key] = self._keys.get(client.key, 0) + 1
+        if self._stop.is_set():  # opened while the server stops: no event will come
+            self.drop(client, SHUTTING_DOWN, count=False)
 
     def unregister(self, client: Client) -> None:
         """Stop queueing for a client (gone, ended or dropped)."""

@@ -17,6 +17,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hub import shutdown
+
 log = logging.getLogger(__name__)
 
 HEADERS = {
@@ -101,6 +103,13 @@ class EventStream(Response):
         listener = asyncio.create_task(_disconnected(receive), name="feed-disconnect")
         try:
             await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not shutdown.begun():
+                raise
+            # A client that took not even the closing message, cut off by the stopping
+            # server at its graceful timeout: expected then, and no error of the app's.
+            log.info("feed stream cut off by the server's shutdown")
+            return
         finally:
             for task in (writer, listener):
                 task.cancel()
