@@ -127,8 +127,8 @@ class RedisSubscription:
             except self._outages as exc:
                 self._note_outage(exc)
                 continue
-            if self._pause:
-                log.info("event bus: Redis answers again; subscription restored")
+            if self._pause:  # at the outage's level: whoever saw it go sees it come back
+                log.warning("event bus: Redis answers again; subscription restored")
                 self._pause = 0.0
             if message is not None and message.get("type") == "message":
                 return json.loads(message["data"])

@@ -110,7 +110,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     """Harvest, validate, catalogue and serve a territory's environmental and crisis data."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",  # hub.serverlog.FORMAT
     )
     try:  # every command reads them: an unusable one is said once, plainly, before any work
         _check_writable(get_settings().data_dir)
@@ -144,10 +144,18 @@ def _serve_api(host: str, port: int) -> None:
     import uvicorn
 
     from hub.app import create_app
+    from hub.serverlog import uvicorn_config
 
     console.print(f"[bold]Serving the hub on http://{escape(host)}:{port}[/] (API docs at /docs)")
     # Open feed streams never end by themselves: on stop, give them 5 s, then close them.
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        log_config=uvicorn_config(),
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _say_orchestrator(orchestrator: Orchestrator | None) -> None:

@@ -1,4 +1,5 @@
-"""The API server's log: access lines without credentials.
+"""The API server's log: access lines without credentials, and (`hub serve`) every line with its
+time and level.
 
 A token sent in a query string is refused (hub.api.auth), but uvicorn writes the request line
 before anyone reads it: its access log would keep the token. `create_app` puts a filter on
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from hub.redaction import REDACTED, redact_url
 
 ACCESS_LOGGER = "uvicorn.access"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # as the CLI's own lines (hub.cli)
 # A hub token anywhere in a request line (a path, a parameter of any name): its id is kept, it
 # names the token in `hub token list` without proving anything.
 TOKEN = re.compile(r"\b(hub\.[0-9a-f]{16}\.)[A-Za-z0-9_-]{20,}")
@@ -45,3 +48,22 @@ def redact_access_log() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, AccessRedactor) for f in access.filters):
         access.addFilter(AccessRedactor())
+
+
+def uvicorn_config() -> dict[str, Any]:
+    """`hub serve`'s logging configuration for uvicorn: its own has no time on a line. Its
+    messages on stderr and requests on stdout, as uvicorn does."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": {
+            name: {"class": "logging.StreamHandler", "formatter": "plain", "stream": stream}
+            for name, stream in (("default", "ext://sys.stderr"), ("access", "ext://sys.stdout"))
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            ACCESS_LOGGER: {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }

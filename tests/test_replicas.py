@@ -6,6 +6,7 @@ find new events by reading the log, and once Redis is back both subscribe again.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import subprocess
@@ -223,9 +224,11 @@ def without_redis_both_serve_and_then_subscribe_again(
     assert "could not announce run" in a.log.read_text()  # the failed wake-up, logged
 
 
-def test_a_redis_subscription_outlives_a_restart(redis_server):
+def test_a_redis_subscription_outlives_a_restart(redis_server, caplog):
     """Killed, then away for longer than a reader's wait: the reader's `get` answers None,
-    backing off between tries, and once Redis is back it subscribes again by itself."""
+    backing off between tries, and once Redis is back it subscribes again by itself, saying so
+    at the outage's level (a server logs warnings only, unless -v)."""
+    caplog.set_level(logging.WARNING, logger="hub.bus")
     bus = RedisBus(redis_server.url)
     subscription = bus.subscribe()
     try:
@@ -247,3 +250,8 @@ def test_a_redis_subscription_outlives_a_restart(redis_server):
         assert subscription.get(10.0) == {"n": 3}
     finally:
         subscription.close()
+    said = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
+    assert said == [
+        ("WARNING", "event bus: Redis unreachable"),
+        ("WARNING", "event bus: Redis answers again; subscription restored"),
+    ]

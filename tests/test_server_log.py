@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -91,3 +92,14 @@ def test_the_redactor_rewrites_uvicorns_access_record_and_keeps_it():
     )  # fmt: skip
     assert AccessRedactor().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /x?access_token=REDACTED HTTP/1.1" 400'
+
+
+def test_hub_serve_writes_a_time_and_a_level_on_every_line_of_its_log(tmp_path):
+    with server(tmp_path, SERVERS["hub serve"]) as (url, output):
+        httpx.get(f"{url}/healthz", trust_env=False)
+    lines = output.read_text(encoding="utf-8").splitlines()
+    served = [line for line in lines if "uvicorn" in line]  # the CLI's own lines go before
+    assert any("Started server process" in line for line in served), lines
+    assert any('"GET /healthz HTTP/1.1" 200' in line for line in served), lines
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) uvicorn")
+    assert all(stamped.match(line) for line in served), served
