@@ -699,7 +699,7 @@ def db_upgrade() -> None:
     """Bring the database to the latest migration."""
     from hub.db import get_engine, upgrade
 
-    upgrade(get_engine())
+    _reach(upgrade, get_engine())
     console.print("Database is at the latest migration.")
 
 
@@ -757,11 +757,26 @@ def _store() -> Engine:
         _say_error(exc)
         raise typer.Exit(2) from exc
     engine = get_engine()
-    upgrade(engine)
+    _reach(upgrade, engine)
     return engine
 
 
-@token_app.command("create")
+def _reach(upgrade: Callable[[Engine], None], engine: Engine) -> None:
+    """Migrate `engine`'s database; one that cannot be reached (a wrong host, port or password
+    in HUB_DATABASE_URL, a server that is down) exits 2 with one line, its password hidden."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    try:
+        upgrade(engine)
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+        _say_error(
+            f"HUB_DATABASE_URL {engine.url.render_as_string(hide_password=True)} cannot be "
+            f"used: {reason}"
+        )
+        raise typer.Exit(2) from None
+
+
 def token_create(
     role: Annotated[
         str, typer.Option(help="admin | operator | agency | service | crisis-cell | subject")
@@ -956,9 +971,9 @@ def audit_verify(
     result = audit.verify(engine, given)
     if not result.intact:
         if result.checked == 0 and result.broken_at is None:
-            problem = (
-                f"the access log of {engine.url.render_as_string()} is empty: nothing to verify "
-                "(a new hub, or not the database you meant)"
+            problem = (  # the database named, its password never
+                f"is empty in {engine.url.render_as_string(hide_password=True)}: nothing to "
+                "verify (a new hub, or not the database you meant)"
             )
         elif result.broken_at == 0:
             problem = f"NOT VERIFIED: {result.problem}"

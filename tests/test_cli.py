@@ -299,3 +299,28 @@ def test_validate_as_a_source_whose_feed_its_harvest_may_not_read_is_refused(
     get_settings.cache_clear()
     result = runner.invoke(app, ["validate", str(good_csv), "--source", str(source)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", [["token", "list"], ["db", "upgrade"]])
+def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(monkeypatch, command):
+    from hub.db import reset_engines
+
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql://postgres:pw-S3cret@127.0.0.1:1/x")
+    get_settings.cache_clear()
+    reset_engines()
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(
+        "error: HUB_DATABASE_URL postgresql+psycopg://postgres:***@127.0.0.1:1/x"
+    )
+    assert "pw-S3cret" not in result.output and "Traceback" not in result.output
+
+
+def test_audit_verify_of_an_empty_log_says_so_once_without_the_password(engine, monkeypatch):
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    (line,) = result.stdout.strip().splitlines()
+    assert line.startswith("access log is empty in ") and "access log the" not in line
+    if engine.url.password:
+        assert engine.url.password not in result.output
