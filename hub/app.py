@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
-from hub import __version__
+from hub import __version__, housekeeping
 from hub.api import access_log, datasets, docs, grids, health, invalid, me, mytokens
 from hub.api.aggregates import router as aggregates_router
 from hub.api.alerts import router as alerts_router
@@ -59,6 +59,8 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     get_bus()
     # A harvest that dies while this server runs must not show "running" until the next one.
     watcher = asyncio.create_task(watch_stale_runs(engine), name="watch-stale-runs")
+    # An idle hub forgets too: the event log's old events (personal rows among them).
+    sweeper = asyncio.create_task(housekeeping.watch(engine), name="housekeeping")
     bridge = start_bridge(engine)  # HUB_MQTT_URL set: open events to the MQTT broker too
     _app.state.mqtt_bridge = bridge
     feeds = Fanout(engine)  # the feed's one reader per process; it starts with the first stream
@@ -75,9 +77,10 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             yield
     finally:
         await feeds.stop()
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in (watcher, sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if bridge is not None:
             await asyncio.to_thread(bridge.stop)  # joins its threads: none outlives the app
 

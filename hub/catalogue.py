@@ -160,6 +160,9 @@ def publish(
         runs.close_run(engine, run, "partial" if run.rows_quarantined else "succeeded")
     _announce(batch, run)
     derived.raise_derived_alerts(batch, run, engine, span)  # its own batch is never judged
+    # The log carries personal rows too; it keeps only what replay needs (one indexed read
+    # when nothing is due).
+    events.purge_quietly(engine)
     return run
 
 

@@ -734,12 +734,16 @@ def db_backup(
 
 @db_app.command("purge-expired")
 def db_purge_expired() -> None:
-    """Delete personal records older than their charter's retention now (as the daily flow)."""
+    """Delete personal records older than their charter's retention, and what housekeeping
+    forgets (old events of the feed's log), now (as the daily flow)."""
+    from hub.housekeeping import sweep
     from hub.retention import purge_expired
 
-    purges = purge_expired(_store())
+    engine = _store()
+    purges = purge_expired(engine)
     for purge in purges:
         sys.stdout.write(f"{purge.dataset_id}: {purge.note}\n")
+    sys.stdout.write(f"{sweep(engine).note}\n")
     rows = sum(purge.rows for purge in purges)
     console.print(f"{len(purges)} personal dataset(s), {rows:,} record row(s) deleted.")
     if any(purge.failed for purge in purges):

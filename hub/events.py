@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -245,11 +245,55 @@ def last_before(connection: Connection, moment: datetime) -> int:
 
 
 def purge(engine: Engine, keep: timedelta = KEEP) -> int:
-    """Forget events logged longer ago than `keep` (never less than the replay horizon)."""
+    """Forget events logged longer ago than `keep` (never less than the replay horizon).
+
+    Personal records ride in events (pseudonym and values, superseded ones included): the gate
+    calls this after every batch, and housekeeping on its own schedule. Both walk the time
+    index; with nothing old enough, it is one read and no write transaction."""
     cutoff = utcnow() - max(keep, HORIZON)
+    with engine.connect() as connection:
+        oldest = connection.execute(sa.select(sa.func.min(_TABLE.c.time))).scalar()
+    if oldest is None or as_utc(_moment(oldest)) >= cutoff:
+        return 0
     with engine.begin() as connection:
         result = connection.execute(_TABLE.delete().where(_TABLE.c.time < cutoff))
     return int(result.rowcount or 0)
+
+
+def purge_quietly(engine: Engine) -> int:
+    """`purge`, after a batch is committed: a failure (a locked store) is logged, not raised;
+    the next batch or the housekeeping tries again."""
+    try:
+        return purge(engine)
+    except Exception as exc:  # noqa: BLE001 — the batch is stored; only the purge waits
+        log.warning("event log not purged: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return 0
+
+
+def forget_records(
+    connection: Connection, dataset_id: str, gone: Callable[[dict[str, Any]], bool]
+) -> int:
+    """Delete, inside the caller's transaction, the record events of a dataset whose record
+    `gone` says was deleted (by retention or a withdrawal): the log must not keep what the
+    record table no longer does. The log holds a few days, so a dataset's events are few."""
+    found = connection.execute(
+        sa.select(_TABLE.c.id, _TABLE.c.payload).where(
+            _TABLE.c.dataset_id == dataset_id, _TABLE.c.kind.in_(("observation", "alert"))
+        )
+    ).all()
+    doomed = []
+    for event_id, payload in found:
+        data = payload if isinstance(payload, dict) else json.loads(payload)
+        if gone(data.get("record") or {}):
+            doomed.append(event_id)
+    for start in range(0, len(doomed), 500):  # a bind parameter each: stay under the limits
+        connection.execute(_TABLE.delete().where(_TABLE.c.id.in_(doomed[start : start + 500])))
+    return len(doomed)
+
+
+def _moment(value: Any) -> datetime:
+    # SQLite's min() returns the stored text, not a datetime.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _feed_event(row: Any) -> FeedEvent:

@@ -3,7 +3,9 @@
 A personal dataset keeps its rows for the `retention_days` of the charter version it was last
 published under, counted from each row's own time (the schema's time column), or from the run
 that last stored it when the schema has none. Quarantined rows and the errors listed in run
-reports quote rows too: those of runs started before the same day go with them. Each purge that
+reports quote rows too: those of runs started before the same day go with them, and so do the
+events of the feed's log that carry the rows (the log keeps days, but a row past retention must
+not outlive its table by one hour). Each purge that
 deletes something leaves a run in the dataset's history, a dataset event, and a log line; the
 dataset's count, time range and extent follow the rows. `pipelines.retention` runs it every day.
 """
@@ -12,17 +14,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
-from hub import atoms, catalogue, charters, events, runs
+from hub import atoms, catalogue, charters, events, records, runs
 from hub.bus import get_bus
 from hub.db import get_engine
-from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, utcnow
+from hub.models import Dataset, HarvestRun, QuarantinedRow, Resource, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,7 @@ def _purge(
     resource = _records_resource(connection, dataset_id)
     if resource is not None and rows:
         layout = catalogue.layout_of(resource)
+        _forget_events(connection, dataset_id, layout, before)
         catalogue.refresh_extent(connection, dataset_id, resource, layout, True)
         fields = resource.schema_descriptor.get("fields", [])
         plan = atoms.plan_of(dataset_id, layout, fields, subject_field)
@@ -160,6 +163,26 @@ def _expired_rows(connection: Connection, dataset_id: str, before: datetime, cou
         found = connection.execute(sa.select(sa.func.count()).select_from(table).where(expired))
         return int(found.scalar_one())
     return int(connection.execute(sa.delete(table).where(expired)).rowcount or 0)
+
+
+def _forget_events(
+    connection: Connection, dataset_id: str, layout: records.Layout, before: datetime
+) -> int:
+    """Delete the events that carry rows past retention (a row without a time has none)."""
+    field = next((name for name, column in layout.columns.items() if column == layout.time), None)
+    if field is None:
+        return 0
+    dated = layout.types[field] == "date"
+
+    def expired(record: dict[str, Any]) -> bool:
+        value = record.get(field)
+        if not isinstance(value, str) or not value:
+            return False
+        if dated:
+            return date.fromisoformat(value[:10]) < before.date()
+        return as_utc(datetime.fromisoformat(value)) < before
+
+    return events.forget_records(connection, dataset_id, expired)
 
 
 def _keeps_old_runs(connection: Connection, dataset_id: str, before: datetime) -> bool:

@@ -3,7 +3,8 @@
 `pipelines.serve` deploys it beside the harvests (deployment `retention`, every day at 03:17
 UTC); `hub db purge-expired` runs the same `hub.retention.purge_expired` at once. Each personal
 dataset's outcome is a line of the flow run's log and an item of its result; a dataset the
-purge deleted something from also gets a run in its own history (`hub.retention`).
+purge deleted something from also gets a run in its own history (`hub.retention`). Both then
+run the housekeeping (`hub.housekeeping.sweep`: the event log's old events).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from hub.db import get_engine
+from hub.housekeeping import sweep
 from hub.retention import Purge, purge_expired
 
 SCHEDULE = "17 3 * * *"  # every day, at night in Europe, away from the top of the hour
@@ -24,6 +27,7 @@ def purge_expired_records() -> list[dict[str, Any]]:
     """Delete what each personal dataset's charter no longer lets the hub keep."""
     logger = get_run_logger()
     purges = purge_expired()
+    logger.info("%s", sweep(get_engine()).note)  # the event log's old events, personal ones too
     for purge in purges:
         (logger.error if purge.failed else logger.info)("%s: %s", purge.dataset_id, purge.note)
     logger.info(

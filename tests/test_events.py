@@ -10,7 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from hub import events
+from hub import events, housekeeping
 from hub.catalogue import Batch, Publisher, publish
 from hub.models import Event
 from pipelines.harvesting import harvest_source
@@ -151,13 +151,44 @@ def test_concurrent_writers_hand_out_ids_in_commit_order(engine):
     assert seen + missed == sorted(set(seen + missed)) and len(seen + missed) == 45
 
 
-def test_purge_keeps_at_least_the_replay_horizon(engine):
-    publish(batch(readings([1])))
+def age_events(engine, dataset_id: str, days: float) -> None:
+    """Make a dataset's events look logged `days` ago."""
+    table = Event.__table__
     with engine.begin() as connection:
         connection.execute(
-            sa.update(Event.__table__).values(time=datetime.now(UTC) - timedelta(days=4))
+            sa.update(table)
+            .where(table.c.dataset_id == dataset_id)
+            .values(time=datetime.now(UTC) - timedelta(days=days))
         )
-    publish(batch(readings([2]), dataset_id="demo-no2-b"))
-    assert events.purge(engine, keep=timedelta(hours=1)) == 2  # four days old: gone
+
+
+def logged_datasets(engine) -> set[str]:
     with Session(engine) as session:
-        assert {e.dataset_id for e in session.exec(select(Event))} == {"demo-no2-b"}
+        return {e.dataset_id for e in session.exec(select(Event))}
+
+
+def test_purge_keeps_at_least_the_replay_horizon(engine):
+    publish(batch(readings([1])))
+    publish(batch(readings([2]), dataset_id="demo-no2-b"))
+    age_events(engine, "demo-no2", days=4)
+    age_events(engine, "demo-no2-b", days=47 / 24)  # inside the 48 h horizon
+    assert events.purge(engine, keep=timedelta(hours=1)) == 2  # four days old: gone
+    assert logged_datasets(engine) == {"demo-no2-b"}
+    assert events.purge(engine, keep=timedelta(hours=1)) == 0  # nothing due: nothing written
+
+
+def test_each_batch_purges_the_log_of_what_replay_no_longer_needs(engine):
+    publish(batch(readings([1])))
+    publish(batch(readings([1]), dataset_id="demo-no2-c"))
+    age_events(engine, "demo-no2", days=4)  # past KEEP (72 h)
+    age_events(engine, "demo-no2-c", days=2.5)  # past the horizon, not yet past KEEP
+    publish(batch(readings([2]), dataset_id="demo-no2-b"))
+    assert logged_datasets(engine) == {"demo-no2-b", "demo-no2-c"}
+
+
+def test_housekeeping_sweeps_the_log_without_a_batch(engine):
+    publish(batch(readings([1])))
+    age_events(engine, "demo-no2", days=4)
+    swept = housekeeping.sweep(engine)
+    assert swept.events == 2 and logged(engine) == []
+    assert swept.note.startswith("event log: 2 event(s) older than 72 h deleted")

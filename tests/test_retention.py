@@ -245,3 +245,57 @@ def test_a_purge_that_breaks_changes_nothing_and_stops_no_other(engine: Engine, 
     failed = runs_of(engine)[0]
     assert (failed.status, failed.error) == ("failed", "retention: RuntimeError: disk full")
     assert records_of(engine, "more-curves") == []  # the other dataset was purged all the same
+
+
+# --- the feed's event log ----------------------------------------------------------------------
+
+
+def logged_records(engine: Engine, dataset_id: str) -> list[tuple[str, str, float]]:
+    """(subject, time, value) of a dataset's record events, oldest first."""
+    with Session(engine) as session:
+        found = session.exec(
+            select(Event)
+            .where(Event.dataset_id == dataset_id, Event.kind == "observation")
+            .order_by(col(Event.id))
+        ).all()
+    return [(e.subject, e.payload["time"], e.payload["record"]["value"]) for e in found]
+
+
+def test_the_events_carrying_purged_rows_go_with_them(engine: Engine):
+    """Rows of the last hours ride in the feed's log too (pseudonym, values, and the values a
+    correction replaced): a purge that deletes the rows deletes those events, at once."""
+    recent = NOW - timedelta(hours=3)
+    publish(curves(frame_of([reading(ALICE, hour, recent) for hour in range(3)])), engine=engine)
+    corrected = [reading(ALICE, 0, recent, value="9.9")]  # its first value was wrong
+    publish(curves(frame_of(corrected)), engine=engine)
+    publish(air_batch("open-air", "atmo-demo-open", "Air", observation_rows()), engine=engine)
+    alice = pseudonym("grid-demo", ALICE)
+    assert [(s, v) for s, _, v in logged_records(engine, "household-curves")] == [
+        (alice, 0.5),
+        (alice, 0.6),
+        (alice, 0.7),
+        (alice, 9.9),
+    ]
+    others = logged_records(engine, "open-air")
+    # two years on, 90 minutes before this hour: the rows of 3 h and 2 h ago are past retention
+    (purge,) = purge_expired(engine, now=NOW + timedelta(days=730, minutes=-90))
+    assert purge.rows == 2
+    left = logged_records(engine, "household-curves")
+    assert [(s, v) for s, _, v in left] == [(alice, 0.7)]  # the row kept, and its event
+    assert logged_records(engine, "open-air") == others  # no other dataset's events
+    with Session(engine) as session:
+        last = session.exec(select(Event).order_by(col(Event.id).desc())).first()
+    assert last is not None and (last.kind, last.payload["purged"]) == ("dataset", 2)
+
+
+def test_the_cli_also_purges_the_event_log(engine: Engine):
+    publish(air_batch("open-air", "atmo-demo-open", "Air", observation_rows()), engine=engine)
+    with engine.begin() as connection:
+        logged = connection.execute(sa.select(sa.func.count()).select_from(Event.__table__))
+        count = logged.scalar_one()
+        connection.execute(sa.update(Event.__table__).values(time=utcnow() - timedelta(days=4)))
+    result = CliRunner().invoke(app, ["db", "purge-expired"])
+    assert result.exit_code == 0, result.output
+    assert f"event log: {count:,} event(s) older than 72 h deleted" in result.stdout
+    with Session(engine) as session:
+        assert session.exec(select(Event)).all() == []
