@@ -275,20 +275,28 @@ def forget_records(
 ) -> int:
     """Delete, inside the caller's transaction, the record events of a dataset whose record
     `gone` says was deleted (by retention or a withdrawal): the log must not keep what the
-    record table no longer does. The log holds a few days, so a dataset's events are few."""
+    record table no longer does."""
+    doomed = [
+        event_id for event_id, record in logged_records(connection, dataset_id) if gone(record)
+    ]
+    for start in range(0, len(doomed), 500):  # a bind parameter each: stay under the limits
+        connection.execute(_TABLE.delete().where(_TABLE.c.id.in_(doomed[start : start + 500])))
+    return len(doomed)
+
+
+def logged_records(connection: Connection, dataset_id: str) -> list[tuple[int, dict[str, Any]]]:
+    """(event id, record) of the record events the log holds for a dataset; the log keeps a
+    few days, so they are few."""
     found = connection.execute(
         sa.select(_TABLE.c.id, _TABLE.c.payload).where(
             _TABLE.c.dataset_id == dataset_id, _TABLE.c.kind.in_(("observation", "alert"))
         )
     ).all()
-    doomed = []
+    logged = []
     for event_id, payload in found:
         data = payload if isinstance(payload, dict) else json.loads(payload)
-        if gone(data.get("record") or {}):
-            doomed.append(event_id)
-    for start in range(0, len(doomed), 500):  # a bind parameter each: stay under the limits
-        connection.execute(_TABLE.delete().where(_TABLE.c.id.in_(doomed[start : start + 500])))
-    return len(doomed)
+        logged.append((int(event_id), data.get("record") or {}))
+    return logged
 
 
 def _moment(value: Any) -> datetime:

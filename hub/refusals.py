@@ -92,18 +92,21 @@ ENGLISH: dict[str, str] = {
     "too_many_invalid_rows": "too many invalid rows",
     "every_row_invalid": "every row was invalid",
     "retention": "retention",
+    "withdrawal": "withdrawal",
     "no_charter_in_force": "no charter in force",
     "run_failed": "error",
 }
 
-# Run error kinds (the text before the first colon) as hub.quarantine, hub.retention and
-# hub.catalogue write them, to their codes; any other kind (an exception's name) stays as is.
+# Run error kinds (the text before the first colon) as hub.quarantine, hub.retention,
+# hub.withdrawal and hub.catalogue write them, to their codes; any other kind (an exception's
+# name) stays as is.
 RUN_ERROR_KINDS: dict[str, str] = {
     ENGLISH[code]: code
     for code in (
         "too_many_invalid_rows",
         "every_row_invalid",
         "retention",
+        "withdrawal",
         "no_charter_in_force",
         "run_failed",
     )

@@ -197,7 +197,7 @@ def _values(kind: str, name: str, text: str, op: str) -> list[Any]:
                 f"{name}={quoted(text)} must be true (empty cells) or false (filled ones)"
             )
         return [text.lower() in TRUE]
-    parts = [part.replace("\\,", ",") for part in _SEPARATOR.split(text)]
+    parts = split_values(text)
     if op in RANGES and len(parts) > 1:
         raise QueryError(f"{name}={quoted(text)}: a bound takes one value, not a list")
     if any(not part.strip() for part in parts):
@@ -206,6 +206,11 @@ def _values(kind: str, name: str, text: str, op: str) -> list[Any]:
             f"{name.rpartition('__')[0] or name}__null=true)"
         )
     return [typed(kind, name, part) for part in parts]
+
+
+def split_values(text: str) -> list[str]:
+    """The values of one parameter: comma-separated, `\\,` a comma inside a value."""
+    return [part.replace("\\,", ",") for part in _SEPARATOR.split(text)]
 
 
 def condition(layout: Layout, chosen: Filter, dialect: str) -> sa.ColumnElement[bool]:

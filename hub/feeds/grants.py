@@ -31,7 +31,16 @@ log = logging.getLogger(__name__)
 
 Key = tuple[Actor, str]  # (actor, purpose): who reads, and for what
 Verdict = Literal["as-is", "withheld"] | None  # send it; send it without counts; do not send
-COUNTS = ("published", "updated", "quarantined", "skipped", "events", "purged", "quarantine_purged")
+COUNTS = (
+    "published",
+    "updated",
+    "quarantined",
+    "skipped",
+    "events",
+    "purged",
+    "quarantine_purged",
+    "withdrawn",
+)
 
 
 def grant_for(engine: Engine, dataset: Dataset, actor: Actor, purpose: str) -> Grant:

@@ -110,6 +110,7 @@ REFUSALS: dict[str, str] = {
     "too_many_invalid_rows": N_("Too many invalid rows"),
     "every_row_invalid": N_("Every row was invalid"),
     "retention": N_("Purge of old records"),
+    "withdrawal": N_("Records withdrawn"),
     "no_charter_in_force": N_("No charter in force"),
     "run_failed": N_("Error"),
 }

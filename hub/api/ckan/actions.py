@@ -136,6 +136,14 @@ def datastore_upsert(call: Call, data: dict[str, Any]) -> Any:
 
 
 @write
+def datastore_delete(call: Call, data: dict[str, Any]) -> Any:
+    """Rows withdrawn from a records resource: resource_id and `filters` ({field: value or
+    [values]}; {} for every row), each withdrawal a run of the dataset; a personal dataset's
+    subject field takes the key as pushed."""
+    return writes.delete_datastore(call.session, call.actor, call.base, data)
+
+
+@write
 def organization_create(call: Call, data: dict[str, Any]) -> Any:
     """A new organization (admins only): name, title, description, and `kind` public|private."""
     if call.actor.role != "admin":

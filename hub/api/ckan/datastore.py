@@ -52,7 +52,7 @@ def search(session: Session, caller: reading.Caller, data: dict[str, Any]) -> di
     dataset = catalogue.get(session, resource.dataset_id)
     limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
     offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
-    criteria = reading.Criteria(filters=_filters(data) + _words(data), sort=_sort(data))
+    criteria = reading.Criteria(filters=filter_pairs(data) + _words(data), sort=_sort(data))
     counted = as_bool(data, "include_total", True)
     try:
         if offset == 0 or not limit:  # one read: the page and its total
@@ -91,7 +91,7 @@ def search(session: Session, caller: reading.Caller, data: dict[str, Any]) -> di
     return result
 
 
-def _filters(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def filter_pairs(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """CKAN's `filters` ({field: value or [values]}) as the read gate's (field, value) pairs."""
     given = data.get("filters") or {}
     if isinstance(given, str):

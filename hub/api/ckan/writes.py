@@ -18,9 +18,9 @@ from typing import Any
 import polars as pl
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, charters, schemas
+from hub import access, catalogue, charters, schemas, withdrawal
 from hub.access import Actor
-from hub.api.ckan import packages
+from hub.api.ckan import datastore, packages
 from hub.api.ckan.errors import (
     ActionError,
     NotAuthorized,
@@ -332,6 +332,45 @@ def upsert_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
         )
     schema = _schema_of(dataset, "")
     return _push(session, dataset, schema, _list(data, "records"), method)
+
+
+def delete_datastore(session: Session, actor: Actor, base: str, data: dict[str, Any]) -> Any:
+    """datastore_delete: the rows `filters` select withdrawn (hub.withdrawal). CKAN drops the
+    whole table when filters are missing; the hub asks for them, and takes `{}` for every row
+    (the resource and its schema stay, so the operator can push again)."""
+    dataset = _dataset_of_resource(session, require_text(data, "resource_id"))
+    check_writer(actor, dataset.organization_id)
+    given = data.get("filters")
+    if isinstance(given, str):  # a form field holding JSON
+        try:
+            given = json.loads(given)
+        except ValueError:
+            raise ValidationError({"filters": ["not a JSON object"]}) from None
+    if given is None:
+        raise ValidationError(
+            {
+                "filters": [
+                    "Missing value: name the rows to withdraw ({field: value or [values]}); "
+                    "{} withdraws every row of the resource"
+                ]
+            }
+        )
+    if not isinstance(given, dict):
+        raise ValidationError({"filters": ["filters must be a dict: {field: value or [values]}"]})
+    pairs = datastore.filter_pairs({"filters": given})
+    try:
+        done = withdrawal.withdraw(get_engine(), dataset.id, pairs, f"token {actor.id}")
+    except withdrawal.WithdrawalRefused as refused:
+        raise ValidationError({"filters": [str(refused)]}) from None
+    except withdrawal.WithdrawalFailed as failed:
+        raise Failed(f"run {failed.run_id} failed: {failed.reason}") from None
+    session.expire_all()  # the withdrawal wrote through its own connection
+    return {
+        "resource_id": require_text(data, "resource_id"),
+        "filters": given,
+        "deleted": done.rows,
+        "run": done.run_id,
+    }
 
 
 def _dataset_of_resource(session: Session, resource_id: str) -> Dataset:
