@@ -735,7 +735,7 @@ def db_backup(
 @db_app.command("purge-expired")
 def db_purge_expired() -> None:
     """Delete personal records older than their charter's retention, and what housekeeping
-    forgets (old events of the feed's log), now (as the daily flow)."""
+    forgets (old events, link attempts, sign-ins, ended tokens), now (as the daily flow)."""
     from hub.housekeeping import sweep
     from hub.retention import purge_expired
 

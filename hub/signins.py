@@ -5,7 +5,7 @@ The cookie alone (signed, so nobody forges one) cannot be taken back once copied
 computer, a proxy's log, a browser profile left behind — so signing out deletes the sign-in and
 every copy of the cookie is anonymous on its next request. Revoking a token deletes its sign-ins
 (`hub.tokens.revoke`); a sign-in also ends at its expiry, and expired ones are swept when another
-opens.
+opens, and by the housekeeping (`hub.housekeeping`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ def start(session: Session, token_id: str, until: datetime) -> str:
     session.add(SignIn(id=sign_in, token_id=token_id, expires_at=until))
     session.commit()
     return sign_in
+
+
+def forget_expired(session: Session, now: datetime | None = None) -> int:
+    """Delete the sign-ins past their expiry (`start` does too, when someone signs in)."""
+    moment = now or utcnow()
+    deleted = session.connection().execute(
+        sa.delete(_SIGNINS).where(_SIGNINS.c.expires_at <= moment)
+    )
+    session.commit()
+    return int(deleted.rowcount or 0)
 
 
 def token_of(session: Session, sign_in: str, now: datetime | None = None) -> str | None:

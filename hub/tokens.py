@@ -220,6 +220,23 @@ def revoke(session: Session, token_id: str, *, account: str | None = None) -> Ap
     return row
 
 
+def forget_ended(session: Session, before: datetime) -> int:
+    """Delete the tokens revoked or expired before `before`, and their sign-ins. The access log
+    keeps each read's token id, role and organizations: it stays whole (its entries are
+    chained, never edited); only the token's name and hash go."""
+    ended = sa.or_(
+        sa.and_(col(ApiToken.revoked_at).is_not(None), col(ApiToken.revoked_at) < before),
+        sa.and_(col(ApiToken.expires_at).is_not(None), col(ApiToken.expires_at) < before),
+    )
+    ids = list(session.exec(select(ApiToken.id).where(ended)).all())
+    for token_id in ids:
+        signins.end_all(session, token_id)
+    if ids:
+        session.execute(sa.delete(ApiToken).where(col(ApiToken.id).in_(ids)))
+    session.commit()
+    return len(ids)
+
+
 def of_account(session: Session, account: str) -> list[ApiToken]:
     """The tokens that speak for a citizen's account, newest first."""
     mine = sa.or_(

@@ -26,6 +26,7 @@ class Limit:
 
 PER_ACCOUNT = Limit(10, timedelta(hours=1))  # one citizen's tries at one dataset
 PER_DATASET = Limit(300, timedelta(hours=1))  # everybody's tries at one dataset
+KEPT = max(PER_ACCOUNT.window, PER_DATASET.window)  # older attempts count for nothing
 
 
 class TooManyAttempts(Exception):
@@ -52,10 +53,21 @@ def spend(session: Session, account: str, dataset_id: str, now: datetime | None 
                 f"too many {what} ({limit.attempts} per {_span(limit.window)}): retry in {wait} s",
                 wait,
             )
-    oldest = moment - max(PER_ACCOUNT.window, PER_DATASET.window)
+    oldest = moment - KEPT
     session.execute(sa.delete(LinkAttempt).where(ours, col(LinkAttempt.at) < oldest))
     session.add(LinkAttempt(account=account, dataset_id=dataset_id, at=moment))
     session.commit()
+
+
+def forget_old(session: Session, now: datetime | None = None) -> int:
+    """Delete the attempts no limit counts any more, at every dataset (`spend` only prunes the
+    dataset it counts at): an account's tries are kept an hour, not for ever."""
+    oldest = (now or utcnow()) - KEPT
+    deleted = session.connection().execute(
+        sa.delete(LinkAttempt).where(col(LinkAttempt.at) < oldest)
+    )
+    session.commit()
+    return int(deleted.rowcount or 0)
 
 
 def _wait(session: Session, limit: Limit, which: sa.ColumnElement[bool], now: datetime) -> int:
