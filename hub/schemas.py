@@ -88,6 +88,16 @@ class TableSchema:
                 return field
         raise KeyError(name)
 
+    def missing_value(self, name: str) -> str:
+        """The cell that means "missing" in a field: its first missing value, or the schema's.
+
+        Writers that build rows from records (pushed JSON, derived alerts) put it for a null: a
+        null cell is one the row does not have, which the gate reports as a missing cell.
+        """
+        descriptor = self.field_descriptor(name)
+        missing = descriptor.get("missingValues", self.descriptor.get("missingValues", [""]))
+        return str(missing[0]) if missing else ""
+
     def to_frictionless(self) -> frictionless.Schema:
         """A frictionless Schema built from this descriptor (custom properties kept)."""
         return frictionless.Schema.from_descriptor(copy.deepcopy(self.descriptor))

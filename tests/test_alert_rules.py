@@ -271,6 +271,20 @@ def test_derived_alerts_go_through_the_gate_into_the_catalogue_and_event_log(
     assert logged, "the derived alerts' batch is in the event log"
 
 
+def test_a_station_without_a_place_still_raises_its_alert(engine: Engine) -> None:
+    """An unlocated alert's longitude and latitude, the last fields of risk-alert, are empty
+    cells: once null cells, they made the gate see rows cut short and quarantine the alerts."""
+    placeless = [
+        {**row, "longitude": "", "latitude": ""} for row in hourly("FR003", "no2", [120, 250, 90])
+    ]
+    publish_air(engine, placeless)
+    alert, cancel = derived_rows(engine)
+    assert (alert["msgType"], cancel["msgType"]) == ("Alert", "Cancel")
+    assert (alert["longitude"], alert["latitude"], alert["area"]) == (None, None, None)
+    body = served_derived(engine, str(alert["identifier"]))
+    assert not list(ET.fromstring(body).iter(f"{CAP}circle"))
+
+
 def test_a_short_day_is_not_judged_and_a_restricted_dataset_never(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -409,9 +409,11 @@ def publish_alerts(engine: Engine, rows: list[Row]) -> HarvestRun:
     """Publish derived Alert and Cancel rows through the gate, into the hub's dataset."""
     # Each row keeps its own CAP document (one info per alert), served as it was announced.
     rows = [documented for row in rows for documented in with_document([row])]
-    fields = load_schema("risk-alert").fields
+    schema = load_schema("risk-alert")
+    fields, blanks = schema.fields, {name: schema.missing_value(name) for name in schema.fields}
+    # an unlocated alert's null longitude/latitude is an empty cell, not a row cut short
     frame = pl.DataFrame(
-        {name: [row.get(name) for row in rows] for name in fields},
+        {name: [_or(row.get(name), blanks[name]) for row in rows] for name in fields},
         schema=dict.fromkeys(fields, pl.Utf8),
     ).with_columns(pl.Series("_row", range(2, 2 + len(rows)), dtype=pl.Int64))
     batch = Batch(
@@ -433,3 +435,7 @@ def publish_alerts(engine: Engine, rows: list[Row]) -> HarvestRun:
     run = catalogue.publish(batch, engine=engine)
     log.info("derived alerts: %d rows published (run %s)", len(rows), run.id)
     return run
+
+
+def _or(value: str | None, blank: str) -> str:
+    return blank if value is None else value

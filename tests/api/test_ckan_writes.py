@@ -136,6 +136,38 @@ def test_pushes_that_cannot_be_taken_are_refused_whole(operator):
         operator.action.datastore_upsert(resource_id="no-such-resource", records=ROWS)
 
 
+def test_optional_fields_left_out_or_null_are_missing_values_not_missing_cells(operator):
+    """CKAN reads an absent or null field as null; the last fields of a schema are no exception
+    (a null cell once reached the gate as a row cut short: a missing cell, the batch refused)."""
+    operator.action.package_create(**new_package())
+    trimmed = [{k: v for k, v in r.items() if k != "quality_flag"} for r in ROWS[:3]]
+    nulled = [{**r, "quality_flag": None, "latitude": None} for r in ROWS[3:]]
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-air-rennes"},
+        schema="air-quality-observation",
+        records=[*trimmed, nulled[0], {**nulled[1], "station_name": None}, nulled[2]],
+    )
+    assert (pushed["published"], pushed["quarantined"], pushed["errors"]) == (6, 0, [])
+    found = operator.action.datastore_search(resource_id=pushed["resource_id"], limit=10)
+    assert [r["quality_flag"] for r in found["records"]] == [None] * 6
+    assert sorted(str(r["station_name"]) for r in found["records"]) == ["Gare"] * 5 + ["None"]
+    # A required field left out, or null, is still refused, by name, record by record.
+    unitless = {k: v for k, v in ROWS[0].items() if k != "unit"}
+    mixed = operator.action.datastore_upsert(
+        resource_id=pushed["resource_id"],
+        records=[unitless, {**ROWS[1], "observed_at": None}, *ROWS[2:]],
+    )
+    assert (mixed["quarantined"], mixed["updated"]) == (2, 4)  # their flags and names came back
+    assert [(e["record"], e["field"], e["type"]) for e in mixed["errors"]] == [
+        (0, "unit", "constraint-error"),
+        (1, "observed_at", "constraint-error"),
+    ]
+    assert all('"required"' in e["message"] for e in mixed["errors"])
+    with pytest.raises(ckanapi.ValidationError) as refused:
+        operator.action.datastore_upsert(resource_id=pushed["resource_id"], records=[unitless])
+    assert 'field "unit"' in " ".join(refused.value.error_dict["records"])
+
+
 def test_only_an_operator_of_the_organization_writes(hub_url, engine, operator):
     anonymous = ckanapi.RemoteCKAN(hub_url)
     other = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "operator", "openaq"))

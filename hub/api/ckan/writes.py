@@ -460,8 +460,14 @@ def _push(
 
 def _frame(rows: list[Any], schema: schemas.TableSchema) -> pl.DataFrame:
     """Pushed records as the gate's text columns; `_row` counts as frictionless does (first
-    record = row 2), so record i's errors name row i + 2."""
-    columns: dict[str, list[str | None]] = {name: [] for name in schema.fields}
+    record = row 2), so record i's errors name row i + 2.
+
+    A field left out or null is CKAN's null: the field's missing value (an empty cell), never a
+    null cell, which the gate reads as a cell the row does not have (a CSV row cut short) and
+    reports as a missing cell. A required field so left out fails its `required` constraint.
+    """
+    columns: dict[str, list[str]] = {name: [] for name in schema.fields}
+    blanks = {name: schema.missing_value(name) for name in schema.fields}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ValidationError({"records": [f"record {index} is not an object"]})
@@ -476,13 +482,14 @@ def _frame(rows: list[Any], schema: schemas.TableSchema) -> pl.DataFrame:
                 }
             )
         for name, values in columns.items():
-            values.append(_cell(row.get(name)))
+            cell = _cell(row.get(name))
+            values.append(blanks[name] if cell is None else cell)
     frame = pl.DataFrame(columns, schema={name: pl.Utf8 for name in columns})
     return frame.with_columns(pl.Series("_row", range(2, len(rows) + 2), dtype=pl.Int64))
 
 
 def _cell(value: Any) -> str | None:
-    """A JSON value as the text a CSV cell would hold (null: missing)."""
+    """A JSON value as the text a CSV cell would hold (null: none)."""
     if value is None:
         return None
     if isinstance(value, bool):
