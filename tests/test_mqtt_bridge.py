@@ -27,6 +27,7 @@ from test_events import readings
 from hub import crises, events
 from hub.catalogue import publish
 from hub.config import SettingsError, get_settings
+from hub.feeds import grants
 from hub.mqttbridge import Bridge, Broker
 from hub.mqttbridge.messages import level
 
@@ -284,7 +285,7 @@ def test_crisis_declarations_and_closes_are_published(engine, broker, root, brid
         area=area,
         start=now,
         end=now + timedelta(days=1),
-        cells=["metropole-civil-protection"],
+        cells=["metropole-civil-protection", "sdis-secret-cell"],
         by="test",
     )
     declared = live.until(is_event("crisis"), "for the declaration")
@@ -293,6 +294,16 @@ def test_crisis_declarations_and_closes_are_published(engine, broker, root, brid
     crises.close(engine, crisis.id, by="test")
     closed = live.until(lambda m: m.data.get("status") == "closed", "for the close")
     assert closed.topic == declared.topic and closed.data["event_id"] > declared.data["event_id"]
+    # The broker is public: it gets what an anonymous feed client gets, the cells left out
+    # (as GET /api/v1/crises and the SSE feed leave them out for anonymous readers).
+    with engine.connect() as connection:
+        logged = {e.id: e for e in events.after(connection, 0) if e.kind == "crisis"}
+    for message in (declared, closed):
+        event = logged[message.data["event_id"]]
+        assert "cells" in event.data and "cells" not in message.data
+        assert "sdis-secret-cell" not in json.dumps(message.data)
+        assert message.data == {**grants.public_data(event), "event_id": event.id}
+        assert set(message.data) == set(event.data) - {"cells"} | {"event_id"}
 
 
 def test_a_bridge_started_while_the_broker_is_down_delivers_once_it_is_up(

@@ -291,6 +291,26 @@ def recheck(engine: Engine, actors: set[Actor]) -> dict[Actor, Actor | None]:
     return found
 
 
+def variant_for(held: Keeper, key: Key, event: events.FeedEvent) -> str | None:
+    """The variant of `event` that `key` receives (None: not sent): its grant's verdict, with a
+    crisis's cells left out for those GET /api/v1/crises does not show them to."""
+    verdict = held.verdict(key, event)
+    if verdict is not None and event.kind == "crisis" and not sees_cells(key[0]):
+        return "public"
+    return verdict
+
+
+def public_data(event: events.FeedEvent) -> dict[str, Any] | None:
+    """An event's data as an anonymous feed client receives it (None: not sent to one).
+
+    No dataset is loaded: an anonymous actor holds no grant on any non-open dataset, so its
+    verdict follows from the event's own access level (a dataset's level never changes). The
+    public MQTT bridge publishes this and nothing else: one rule for both.
+    """
+    variant = variant_for(Keeper(), (access.ANONYMOUS, ""), event)
+    return None if variant is None else shown(event, variant)
+
+
 def shown(event: events.FeedEvent, variant: str) -> dict[str, Any]:
     """An event's data as a variant shows it: as-is, counts withheld, or cells left out."""
     if variant == "withheld":

@@ -18,12 +18,9 @@ def judge(
     the event's bytes per variant across clients."""
     if not client.filters.matches(event, shape):
         return None
-    verdict = held.verdict(client.key, event)
-    if verdict is None:
+    variant = grants.variant_for(held, client.key, event)
+    if variant is None:
         return None
-    variant: str = verdict
-    if event.kind == "crisis" and not grants.sees_cells(client.caller.actor):
-        variant = "public"
     body = encoded.get(variant)
     if body is None:
         body = encoded[variant] = sse.message(event.kind, grants.shown(event, variant), event.id)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from hub import events
 from hub.bus import Subscription, get_bus
 from hub.mqttbridge.lease import Lease
-from hub.mqttbridge.messages import Broker, is_public, payload_of, topic_of
+from hub.mqttbridge.messages import Broker, payload_of, topic_of
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,11 @@ class Bridge:
         """Publish a batch's public events; move the cursor once the broker has them all."""
         mids = set()
         for event in batch:
-            if is_public(event):
+            payload = payload_of(event)
+            if payload is not None:
                 # Retained: a dashboard that subscribes later gets each topic's newest value.
                 # Not connected: paho queues it and sends it once it is.
-                info = client.publish(topic_of(event, self.root), payload_of(event), 1, True)
+                info = client.publish(topic_of(event, self.root), payload, 1, True)
                 mids.add(info.mid)
         while mids and not self._stopping.is_set():
             with self._acks:

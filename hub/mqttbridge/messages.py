@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from hub.events import FeedEvent
+from hub.feeds import grants
 
-# The broker grants nothing: only what anyone may read goes there.
-PUBLIC_ACCESS = "open"
 CRISES_SEGMENT = "crises"  # crisis events have no dataset: ROOT/risk/crises/crisis
 # Wildcards, the level separator and NUL are not allowed inside a topic level.
 _UNSAFE = re.compile(r"[+#/\x00]")
@@ -44,11 +43,6 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{who}{self.host}:{self.port}"
 
 
-def is_public(event: FeedEvent) -> bool:
-    """Whether the event may go to the broker: an open dataset's, or a crisis declaration."""
-    return event.kind == "crisis" or (event.access == PUBLIC_ACCESS and not event.subject)
-
-
 def topic_of(event: FeedEvent, root: str) -> str:
     """ROOT/theme/dataset/type, each level made safe for MQTT."""
     if event.kind == "crisis":
@@ -61,11 +55,17 @@ def level(text: str) -> str:
     return _UNSAFE.sub("_", text) or "_"
 
 
-def payload_of(event: FeedEvent) -> bytes:
-    """The feed's `data:` object plus `event_id` (the SSE id, for `Last-Event-ID`)."""
+def payload_of(event: FeedEvent) -> bytes | None:
+    """The `data:` object an anonymous feed client gets, plus `event_id` (the SSE id, for
+    `Last-Event-ID`); None for an event an anonymous client does not get."""
+    # The broker grants nothing: it gets what the feed gives anyone, by the feed's own rule
+    # (an open dataset's events; a crisis without its cells).
+    data = grants.public_data(event)
+    if data is None:
+        return None
     # `event_id`, not `id`: a crisis event's data already has its own `id`, the crisis's.
     return json.dumps(
-        {**event.data, "event_id": event.id},
+        {**data, "event_id": event.id},
         ensure_ascii=False,
         separators=(",", ":"),
         default=str,
