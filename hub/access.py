@@ -117,11 +117,14 @@ def grant(
     dataset: Dataset,
     actor: Actor = ANONYMOUS,
     *,
-    purpose: str = "",
+    purpose: str | None = None,
     subjects: frozenset[str] | None = None,
     zones: tuple[Zone, ...] = (),
 ) -> Grant:
     """The rows of `dataset` that `actor` may read, under its charter's access level.
+
+    `purpose`: what a read of rows declares it is for ("" when it declares nothing); None when
+    no read is judged (what a page may show of the dataset), so no purpose is asked for.
 
     For a personal dataset, `subjects` are the pseudonyms hub.reading found for the actor (a
     subject's links, or the subjects who consent to a service reading for `purpose`); without
@@ -168,13 +171,18 @@ def _under_terms(
         return Grant("all", "open", {"charter": named["charter"]})
     if level == "restricted":
         member = _membership(dataset, actor)
-        if member:
-            return Grant("all", member.code, {**member.params, "charter": named["charter"]})
-        return Grant("none", "restricted_members", named)
+        if not member:
+            return Grant("none", "restricted_members", named)
+        refused = _purpose_refusal(dataset, named, purpose)
+        if refused is not None:
+            return refused
+        return Grant("all", member.code, {**member.params, "charter": named["charter"]})
     if level == "personal":
-        return _personal(dataset, actor, named, purpose, subjects or frozenset())
+        return _personal(dataset, actor, named, purpose or "", subjects or frozenset())
     if level == "crisis":
-        return _crisis(dataset, actor, named, zones)
+        given = _crisis(dataset, actor, named, zones)
+        refused = _purpose_refusal(dataset, named, purpose) if given.reads_rows else None
+        return given if refused is None else refused
     # An access level the hub does not know must never fall through to "open".
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
 
@@ -239,18 +247,13 @@ def _personal(
         return Grant("none", "personal", named)
     if not actor.service:
         return Grant("none", "personal_no_service", named)
-    terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
-    allowed = list(terms.purposes) if terms else []
-    # Without purposes to offer (the charter cannot be read), the text says so instead.
-    unreadable = "" if allowed else "_unreadable"
-    if not purpose:
+    if not purpose:  # a service always says what it reads for: consents name a purpose
+        allowed = _purposes(dataset)
+        unreadable = "" if allowed else "_unreadable"
         return Grant("none", f"personal_no_purpose{unreadable}", {**named, "purposes": allowed})
-    if purpose not in allowed:
-        return Grant(
-            "none",
-            f"purpose_not_allowed{unreadable}",
-            {**named, "purpose": purpose, "purposes": allowed},
-        )
+    refused = _purpose_refusal(dataset, named, purpose)
+    if refused is not None:
+        return refused
     if subjects:
         return Grant(
             "subjects", "consents", {"service": actor.service, "purpose": purpose}, subjects
@@ -258,6 +261,36 @@ def _personal(
     return Grant(
         "none", "personal_no_consent", {**named, "service": actor.service, "purpose": purpose}
     )
+
+
+def _purpose_refusal(
+    dataset: Dataset, named: Mapping[str, Param], purpose: str | None
+) -> Grant | None:
+    """The refusal of a read that declares a purpose the charter does not list, or declares
+    none where the charter requires one (`purpose_required`); None when the read goes on.
+
+    One rule for every non-open charter: its `purposes` bind whoever reads its rows. A read that
+    declares nothing commits to them by its token, as before purposes were checked."""
+    if purpose is None:
+        return None
+    allowed = _purposes(dataset)
+    # Without purposes to offer (the charter cannot be read), the text says so instead.
+    unreadable = "" if allowed else "_unreadable"
+    if purpose:
+        if purpose in allowed:
+            return None
+        params = {**named, "purpose": purpose, "purposes": allowed}
+        return Grant("none", f"purpose_not_allowed{unreadable}", params)
+    terms = charters.purpose_terms(dataset.charter_id, dataset.charter_version)
+    if terms is not None and terms.required:
+        return Grant("none", "purpose_required", {**named, "purposes": allowed})
+    return None
+
+
+def _purposes(dataset: Dataset) -> list[str]:
+    """The purposes the dataset's charter version lists; none when it cannot be read."""
+    terms = charters.purpose_terms(dataset.charter_id, dataset.charter_version)
+    return list(terms.purposes) if terms else []
 
 
 def _crisis(

@@ -75,6 +75,7 @@ class Charter:
     themes: list[str]
     schemas: list[str] | None
     path: Path
+    purpose_required: bool = False  # a restricted or crisis read must declare a purpose
 
     def in_force(self, on: date) -> bool:
         """Whether the charter applies on that day (both bounds included)."""
@@ -281,6 +282,32 @@ def _members(charter_id: str, version: str, generation: int) -> frozenset[str]:
     versions = charter_versions(charter_id)
     chosen = [c for c in versions if c.version == version] or versions[-1:]
     return frozenset(chosen[0].restricted_to) if chosen else frozenset()
+
+
+@dataclass(frozen=True)
+class PurposeTerms:
+    """What a charter version lets its records be read for, and whether a reader must say."""
+
+    purposes: tuple[str, ...]
+    required: bool
+
+
+def purpose_terms(charter_id: str, version: str) -> PurposeTerms | None:
+    """A charter version's purposes; None if the charter cannot be read."""
+    try:
+        return _purpose_terms(charter_id, version, _generation())
+    except CharterError:
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _purpose_terms(charter_id: str, version: str, generation: int) -> PurposeTerms | None:
+    # Asked on every restricted or crisis read, as `restricted_to` is.
+    versions = charter_versions(charter_id)
+    chosen = [c for c in versions if c.version == version] or versions[-1:]
+    if not chosen:
+        return None
+    return PurposeTerms(tuple(chosen[0].purposes), chosen[0].purpose_required)
 
 
 def validity(charter_id: str, version: str) -> tuple[date, date | None] | None:
@@ -534,6 +561,7 @@ def _charter(data: dict[str, Any], path: Path) -> Charter:
         themes=list(data["themes"]),
         schemas=list(data["schemas"]) if "schemas" in data else None,
         path=path,
+        purpose_required=bool(data.get("purpose_required", False)),
     )
 
 

@@ -78,6 +78,10 @@ ENGLISH: dict[str, str] = {
     "personal_no_service": _PERSONAL + "; this service token is tied to no registered service",
     "personal_no_purpose": _PERSONAL + _ADD_PURPOSE + "%(purposes)s",
     "personal_no_purpose_unreadable": _PERSONAL + _ADD_PURPOSE + _UNREADABLE,
+    "purpose_required": (
+        "charter %(charter)s opens the records of %(dataset)r only for a declared purpose: add "
+        "purpose= one of %(purposes)s"
+    ),
     "purpose_not_allowed": _NOT_ALLOWED + "%(purposes)s",
     "purpose_not_allowed_unreadable": _NOT_ALLOWED + _UNREADABLE,
     "personal_no_consent": (

@@ -161,7 +161,8 @@ def grant_of(session: Session, dataset: Dataset, visitor: Visitor) -> access.Gra
     engine = reading.engine_of(session)
     held = scopes.readable(engine, dataset, visitor.actor, "")
     zones = crises.zones(engine, dataset, visitor.actor)
-    return access.grant(dataset, visitor.actor, subjects=held, zones=zones)
+    # purpose "": a page's reads declare none (hub.reading then asks what this grant asks)
+    return access.grant(dataset, visitor.actor, purpose="", subjects=held, zones=zones)
 
 
 def read_newest(

@@ -90,6 +90,10 @@ REFUSALS: dict[str, str] = {
         "The records of %(dataset)s hold personal data under charter %(charter)s: a service "
         "must say what it reads them for, but the charter cannot be read just now."
     ),
+    "purpose_required": N_(
+        "Charter %(charter)s opens the records of %(dataset)s only for a declared purpose, one "
+        "of: %(purposes)s."
+    ),
     "purpose_not_allowed": N_(
         "Charter %(charter)s does not allow reading %(dataset)s for “%(purpose)s”; it allows: "
         "%(purposes)s."
