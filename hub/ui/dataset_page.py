@@ -77,7 +77,10 @@ def render_dataset(
     newest, shape = read_newest(session, dataset, caller, given)
     charter = charter_of(dataset)
     with i18n.speaking(language):  # the sentences built here are in the page's language
-        card = interview.answers(interview.card(session, dataset, detail, runs, charter, whole))
+        facts = interview.card(
+            session, dataset, detail, runs, charter, whole, reads_log=caller.actor.role == "admin"
+        )
+        card = interview.answers(facts)
         refusal = None if given.reads_rows else refusal_text(given)
         validation = summarise_validation(runs) if whole else None
         quarantined = quarantine_of(session, dataset, caller, validation)

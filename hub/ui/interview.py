@@ -76,9 +76,12 @@ class Card:
     charter: Charter | None
     licence: str
     mention: str
-    usage: Usage | None  # None: open data, whose reads are not logged
+    usage: Usage | None  # None: open data, whose reads are not logged, or withheld (below)
     members: list[str] = field(default_factory=list)
     grid: bool = False  # the dataset is a grid (its runs read files, not rows)
+    # A personal dataset's reads counted by kind and readers would tell, with few households,
+    # which subjects are active: only its producer's operators and admins see them.
+    usage_withheld: bool = False
 
 
 def card(
@@ -89,8 +92,13 @@ def card(
     charter: Charter | None,
     whole: bool,
     now: datetime | None = None,
+    *,
+    reads_log: bool = False,
 ) -> Card:
-    """The interview's facts for one dataset, `runs` newest first, as the visitor may see them."""
+    """The interview's facts for one dataset, `runs` newest first, as the visitor may see them
+    (`reads_log`: the visitor reads every access log, an admin)."""
+    withheld = dataset.access == "personal" and not (whole or reads_log)
+    logged = dataset.access != "open" and not withheld
     delivered = sorted(as_utc(r.started_at) for r in runs if r.status in DELIVERED)
     gaps = [b - a for a, b in zip(delivered, delivered[1:], strict=False) if b > a]
     reported = [r for r in runs if r.report is not None]
@@ -121,9 +129,10 @@ def card(
         charter=charter,
         licence=dataset.licence_title or dataset.licence_id,
         mention=dataset.mandatory_mention,
-        usage=None if dataset.access == "open" else usage_of(session, dataset.id, now),
+        usage=usage_of(session, dataset.id, now) if logged else None,
         members=sorted(charter.restricted_to) if charter else [],
         grid=detail.grid is not None,
+        usage_withheld=withheld,
     )
 
 
@@ -378,6 +387,12 @@ def reliability(facts: Card) -> str:
 
 
 def users(facts: Card) -> str:
+    if facts.usage_withheld:
+        return gettext(
+            "Every read of my records is logged. Each person they concern sees every read of "
+            "their own rows; how many read me, and who, is shown only to my producer and the "
+            "hub’s administrators."
+        )
     if facts.usage is None:
         return gettext("My records are open: their reads are not logged, so nobody is counted.")
     usage = facts.usage

@@ -86,6 +86,36 @@ def test_who_uses_a_closed_dataset_counts_reads_by_kind_of_actor(engine, client,
     assert "My charter is valid until December 31, 2030." in words
 
 
+def test_who_uses_a_personal_dataset_is_told_only_to_its_producer_and_admins(
+    engine, client, published
+):
+    """With few households, reads counted by kind (and readers) tell which subjects are
+    active: the public page says only that reads are logged and shown to each subject."""
+    personal = published.closed["personal"]
+    operator = bearer(engine, "operator", "atmo-demo")
+    client.get(f"/api/v1/datasets/{personal}/records", headers=operator)
+    assert client.get(f"/api/v1/datasets/{personal}/records").status_code == 401  # refused
+    withheld = "Every read of my records is logged. Each person they concern sees every read"
+    english = {"Accept-Language": "en"}
+    for headers in ({}, bearer(engine, "agency", "metropole-civil-protection")):
+        response = client.get(f"/datasets/{personal}", headers={**headers, **english})
+        words = unescape(re.sub(r"<[^>]+>", " ", response.text))
+        words = " ".join(words.split())
+        assert withheld in words
+        assert not re.search(r"readers?:|reads? by|attempts? w|Nobody read", words)
+    for headers in (operator, bearer(engine, "admin")):
+        response = client.get(f"/datasets/{personal}", headers={**headers, **english})
+        words = " ".join(unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+        # (the pages' own previews are reads too, or refusals: the counts grow as they go)
+        assert re.search(r"In the last 30 days, 1 reader: \d reads by operators\.", words)
+        assert re.search(r"\d attempts? w[a-z]+ refused\.", words) and withheld not in words
+    # nor are they in the JSON API or DCAT-AP
+    for url in (f"/api/v1/datasets/{personal}", "/catalog.jsonld"):
+        text = client.get(url).text
+        assert not re.search(r"\d+ (reads? by|readers?\b)|attempts? w", text), url
+        assert '"usage"' not in text, url
+
+
 def test_schedules_and_cadences_in_words():
     with i18n.speaking("en"):
         assert interview.schedule_words("*/15 * * * *") == "every 15 minutes"
