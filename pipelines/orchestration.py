@@ -312,7 +312,9 @@ def _in_threads(
             for thread, done in zip(threads, dones, strict=True):
                 if not done.is_set():
                     _raise_in(thread, _Stop)
-            _wait_for(dones)
+            # A thread inside a C call that does not return (a feed that never answers) is
+            # left behind: it is a daemon, and the stop must end the command.
+            _wait_for(dones, GRACE_SECONDS)
         raise
     return [outcomes[index] for index in range(len(refs))]
 
