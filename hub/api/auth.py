@@ -20,6 +20,7 @@ from hub import tokens
 from hub.access import ANONYMOUS, AccessDenied, Actor
 from hub.api.deps import SessionDep
 from hub.api.heads import asked_method
+from hub.api.origin import route_path
 from hub.reading import Caller
 
 QUERY_TOKEN_NAMES = frozenset(
@@ -100,7 +101,7 @@ def presented_token(request: Request) -> str | None:
             "and histories): send `Authorization: Bearer <token>`",
         )
     header = request.headers.get("authorization", "").strip()
-    ckan = request.url.path.startswith(CKAN_PREFIXES)
+    ckan = route_path(request.scope).startswith(CKAN_PREFIXES)
     scheme, _, rest = header.partition(" ")
     if header and scheme.lower() == "bearer" and rest.strip():
         return rest.strip()

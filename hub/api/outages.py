@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from hub.api.ckan.replies import MEDIA_TYPE, failure_body, is_ckan_path
+from hub.api.origin import route_path
 from hub.db import DatabaseLocked
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ async def answer_unavailable(request: Request, exc: Exception) -> Response:
         str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
     )
     headers = {"Retry-After": RETRY_AFTER}
-    if is_ckan_path(request.url.path):
+    if is_ckan_path(route_path(request.scope)):  # the path without a root path
         return Response(
             failure_body(request.scope, "Service Unavailable", MESSAGE),
             503,
