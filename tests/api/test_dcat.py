@@ -493,6 +493,24 @@ def test_the_host_header_cannot_change_the_urls(client, air, monkeypatch):
     assert "evil" not in response.headers["link"] and root in response.headers["link"]
 
 
+def test_the_catalogues_iri_dereferences_to_its_documents(client, air):
+    """The IRI the documents give the catalogue, `{root}catalog`, answers: 303 to a document in
+    the syntax asked for (its query kept), to the home page for a browser."""
+    root = "http://testserver/"
+    for accept, target in (
+        ("text/turtle", f"{root}catalog.ttl?page=1"),
+        ("application/ld+json", f"{root}catalog.jsonld?page=1"),
+        ("application/rdf+xml;q=0.9, text/html;q=0.5", f"{root}catalog.rdf?page=1"),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", root),
+        ("*/*", root),
+    ):
+        answer = client.get("/catalog?page=1", headers={"Accept": accept}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == target, accept
+        assert "Accept" in answer.headers["vary"]
+    graph = Graph().parse(data=client.get(f"{root}catalog.ttl").content, format="turtle")
+    assert (URIRef(f"{root}catalog"), RDF.type, DCAT.Catalog) in graph
+
+
 def test_tokens_in_the_query_string_are_refused(client, air):
     assert client.get("/catalog.ttl?token=abc").status_code == 400
     assert client.get(f"/api/v1/datasets/{air['records']}/dcat.ttl?api_key=x").status_code == 400

@@ -1,5 +1,8 @@
 """DCAT-AP 3 routes: `/catalog.{jsonld,ttl,rdf}` paged with Hydra, and one document a dataset.
 
+The catalogue's IRI, `{base}catalog`, dereferences too: 303 to the document in the syntax
+`Accept` prefers, or to the catalogue's page for a browser (a dataset's IRI is its page).
+
 Harvesters (data.europa.eu, ckanext-dcat, udata) follow the catalogue's `hydra:next`. Every URL
 in the documents comes from HUB_PUBLIC_URL (`base_url`), never from the request's Host header.
 """
@@ -11,6 +14,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
 from hub.access import Actor
@@ -30,6 +34,22 @@ RDF_ANSWERS: dict[int | str, dict[str, object]] = {
     },
     404: {"description": "no such syntax, page or dataset"},
 }
+
+
+@router.get(
+    "/catalog",
+    status_code=303,
+    responses={303: {"description": "to `catalog.{jsonld,ttl,rdf}`, or to the catalogue's page"}},
+    response_class=RedirectResponse,
+)
+def dereference_catalog(request: Request) -> RedirectResponse:
+    """The catalogue's IRI: 303 to its DCAT-AP document in the syntax `Accept` prefers (its
+    query, a page say, kept), or to the catalogue's page."""
+    root = base_url(request)
+    syntax = documents.negotiate(request.headers.get("accept", ""))
+    query = f"?{request.url.query}" if request.url.query else ""
+    target = f"{root}catalog.{syntax.suffix}{query}" if syntax else root
+    return RedirectResponse(target, status_code=303, headers={"Vary": "Accept"})
 
 
 @router.get("/catalog.{suffix}", responses=RDF_ANSWERS, response_class=Response)
