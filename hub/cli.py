@@ -143,10 +143,14 @@ def _serve_api(host: str, port: int) -> None:
     """The API, at once: Prefect's server comes up beside it, never before it."""
     import uvicorn
 
+    from hub.api.origin import PublicUrlError, configured_root
     from hub.app import create_app
     from hub.serverlog import uvicorn_config
 
     console.print(f"[bold]Serving the hub on http://{escape(host)}:{port}[/] (API docs at /docs)")
+    with contextlib.suppress(PublicUrlError):  # the app's start says why, and stops
+        if public := configured_root():  # its path is the root path (hub.api.origin)
+            console.print(f"Published at {escape(public)} (HUB_PUBLIC_URL)")
     # Open feed streams never end by themselves: on stop, give them 5 s, then close them.
     uvicorn.run(
         create_app(),

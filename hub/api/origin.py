@@ -3,14 +3,17 @@
 Links in answers (`next`, CKAN resource and help URLs, `site_url`, the UI's) are absolute. Built
 from the request's Host header, they would point wherever a client or a poisoned cache says;
 `PublicOrigin` therefore pins the scope's host and scheme to the public URL before any route runs,
-so `request.url`, `request.base_url` and `url_for` all carry it. A path prefix in HUB_PUBLIC_URL is
-in every link built from `base_url`; links built from the request (`url_for`, some `next`) get it
-when the server also runs with that root path (`uvicorn --root-path`), as ASGI intends.
+so `request.url`, `request.base_url` and `url_for` all carry it.
+
+A path prefix in HUB_PUBLIC_URL (`https://host/hub/`, a proxy publishing the hub under `/hub/`
+and stripping it) is the ASGI root path of every request whose server set none: the proxy and
+this one setting are all it takes, whatever runs the app. Routes match the path without it
+(`route_path`); every link, redirect and cookie path the hub writes carries it (`site_path`).
 """
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -68,6 +71,27 @@ def public_root(scope: Scope) -> str:
     return f"{scheme}://{host}{suffix}/"
 
 
+def configured_prefix() -> str:
+    """The path of HUB_PUBLIC_URL without its last slash: `/hub` for https://host/hub/, else ""."""
+    configured = configured_root()
+    return urlsplit(configured).path.rstrip("/") if configured else ""
+
+
+def root_path(scope: Scope) -> str:
+    """The path the hub is published under (`/hub`), "" at a host's root."""
+    return str(scope.get("app_root_path", scope.get("root_path", ""))).rstrip("/")
+
+
+def site_path(scope: Scope, path: str) -> str:
+    """A route path (`/datasets/x`) as browsers and clients reach it: under the root path."""
+    return root_path(scope) + path
+
+
+def cookie_path(scope: Scope) -> str:
+    """The `Path` of the hub's cookies: its root path, so they go to no other site's pages."""
+    return root_path(scope) or "/"
+
+
 def route_path(scope: Scope) -> str:
     """The path routes see: without the root path a server may have put in front."""
     path, root = scope["path"], scope.get("root_path", "")
@@ -75,7 +99,8 @@ def route_path(scope: Scope) -> str:
 
 
 class PublicOrigin:
-    """Pin each HTTP request's Host and scheme to the public root URL."""
+    """Pin each HTTP request's Host and scheme to the public root URL, and its root path to the
+    public URL's path when the server gave none."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,7 +109,20 @@ class PublicOrigin:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.app(pinned(scope, public_root(scope)), receive, send)
+        await self.app(
+            rooted(pinned(scope, public_root(scope)), configured_prefix()), receive, send
+        )
+
+
+def rooted(scope: Scope, prefix: str) -> Scope:
+    """`scope` under the root path `prefix`, as `uvicorn --root-path` would put it (the path
+    prefixed too, as ASGI says); a root path the server set itself is kept."""
+    if not prefix or scope.get("root_path"):
+        return scope
+    under = {**scope, "root_path": unquote(prefix), "path": unquote(prefix) + scope["path"]}
+    if scope.get("raw_path") is not None:
+        under["raw_path"] = prefix.encode("latin-1") + scope["raw_path"]
+    return under
 
 
 def pinned(scope: Scope, root: str) -> Scope:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from cronsim import CronSim, CronSimError
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
 from starlette.responses import Response
 
@@ -31,7 +31,7 @@ from hub.api.records import field_names
 from hub.api.shapes import freshness_of
 from hub.config import get_settings
 from hub.models import AccessEvent, Dataset, HarvestRun, Organization, as_utc
-from hub.ui.pages import N_, RUN_STATUSES, render
+from hub.ui.pages import N_, RUN_STATUSES, redirect, render
 from hub.ui.visitors import Visitor, VisitorDep
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ def refuse(request: Request, visitor: Visitor) -> Response:
     """Anonymous visitors sign in first; other roles than operators are told why not (403)."""
     if visitor.actor.anonymous:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/signin?next={quote(target, safe='/')}", status_code=303)
+        return redirect(request, f"/signin?next={quote(target, safe='/')}")  # target: the full path
     return render(request, visitor, "dashboard.html", {"refused": "role"}, status_code=403)
 
 

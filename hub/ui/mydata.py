@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -29,11 +28,12 @@ from hub.api import portability
 from hub.api.deps import SessionDep
 from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url
+from hub.api.origin import site_path
 from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
 from hub.models import Dataset, Organization, SubjectLink, as_utc
 from hub.selfdata import attempts, consents, history, links, matching, services
-from hub.ui.pages import N_, render
+from hub.ui.pages import N_, redirect, render
 from hub.ui.visitors import Visitor, VisitorDep, csrf_valid
 
 router = APIRouter(include_in_schema=False)
@@ -160,17 +160,17 @@ def anchor(dataset_id: str) -> str:
     return "ds-" + re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_id)
 
 
-def back(code: str, fragment: str = "", **more: str) -> RedirectResponse:
+def back(request: Request, code: str, fragment: str = "", **more: str) -> Response:
     """The 303 back to the page with a message code (Post/Redirect/Get)."""
     query = urlencode({"flash": code, **{k: v for k, v in more.items() if v}})
-    return RedirectResponse(f"{HOME}?{query}{'#' + fragment if fragment else ''}", 303)
+    return redirect(request, f"{HOME}?{query}{'#' + fragment if fragment else ''}")
 
 
 def refusal(request: Request, visitor: Visitor) -> Response | None:
     """The answer to a visitor who is no subject: sign in first, or a page saying why not."""
     actor = visitor.actor
     if actor.anonymous:
-        return RedirectResponse(f"/signin?{urlencode({'next': HOME})}", 303)
+        return redirect(request, f"/signin?{urlencode({'next': site_path(request.scope, HOME)})}")
     if actor.role != "subject" or not actor.account:
         return render(request, visitor, "mydata.html", {"state": "role"}, 403)
     return None
@@ -400,7 +400,7 @@ async def link_dataset(request: Request, session: SessionDep, visitor: VisitorDe
         return refused
     dataset_id = form.get("dataset")
     if not isinstance(dataset_id, str) or not dataset_id:
-        return back("link-refused")
+        return back(request, "link-refused")
     values = {
         key.removeprefix("m-"): value.strip()
         for key, value in form.multi_items()
@@ -408,11 +408,11 @@ async def link_dataset(request: Request, session: SessionDep, visitor: VisitorDe
     }
     fragment = f"link-{anchor(dataset_id)}"
     if len(values) > me_api.MAX_CODES or any(len(v) > me_api.MAX_VALUE for v in values.values()):
-        return back("link-bad", fragment, ds=dataset_id)
+        return back(request, "link-bad", fragment, ds=dataset_id)
     code, wrong = await run_in_threadpool(attempt_link, session, visitor.actor, dataset_id, values)
     if code == "linked":
-        return back(code, anchor(dataset_id))
-    return back(code, fragment, ds=dataset_id, bad=",".join(wrong))
+        return back(request, code, anchor(dataset_id))
+    return back(request, code, fragment, ds=dataset_id, bad=",".join(wrong))
 
 
 def attempt_link(
@@ -454,8 +454,8 @@ def unlink_dataset(
     try:
         links.unlink(session, visitor.actor.account, link_id)
     except links.UnknownLink:
-        return back("link-unknown", "links")
-    return back("unlinked", "links")
+        return back(request, "link-unknown", "links")
+    return back(request, "unlinked", "links")
 
 
 @router.post("/me/consents")
@@ -478,29 +478,29 @@ def give_consent(
     held = links.held(session, account)
     chosen = [d for d in dict.fromkeys(datasets) if d in held][: consents.MAX_DATASETS]
     if service not in {s.id for s in services.listing(session)}:
-        return back("consent-service", "give")
+        return back(request, "consent-service", "give")
     if not chosen or len(chosen) != len(set(datasets)):
-        return back("consent-datasets", "give")
+        return back(request, "consent-datasets", "give")
     found = [d for d in (session.get(Dataset, i) for i in chosen) if d is not None]
     if len({d.organization_id for d in found}) > 1:
-        return back("consent-producers", "give")
+        return back(request, "consent-producers", "give")
     if purpose not in purposes_of(found):
-        return back("consent-purpose", "give")
+        return back(request, "consent-purpose", "give")
     try:
         until = me_api.expiry(expires)
     except me_api.OutOfRange:
-        return back("consent-expiry-late", "give")
+        return back(request, "consent-expiry-late", "give")
     except ValueError:
-        return back("consent-expiry", "give")
+        return back(request, "consent-expiry", "give")
     if as_utc(until) <= datetime.now(UTC):
-        return back("consent-expiry", "give")
+        return back(request, "consent-expiry", "give")
     try:
         made = consents.give(session, account, service, chosen, purpose, until, base_url(request))
     except consents.BadExpiry:
-        return back("consent-expiry-late", "give")
+        return back(request, "consent-expiry-late", "give")
     except consents.ConsentRefused:
-        return back("consent-refused", "give")
-    return back("consent-given", f"consent-{made.consent.id}", receipt=made.consent.id)
+        return back(request, "consent-refused", "give")
+    return back(request, "consent-given", f"consent-{made.consent.id}", receipt=made.consent.id)
 
 
 @router.post("/me/consents/{consent_id}/revoke")
@@ -518,8 +518,8 @@ def revoke_consent(
     try:
         consents.revoke(session, visitor.actor.account, consent_id)
     except consents.UnknownConsent:
-        return back("consent-unknown", "consents")
-    return back("consent-revoked", f"consent-{consent_id}")
+        return back(request, "consent-unknown", "consents")
+    return back(request, "consent-revoked", f"consent-{consent_id}")
 
 
 @router.get("/me/datasets/{dataset_id}/records.csv")
@@ -543,7 +543,7 @@ def download_rows(
             max_rows=get_settings().max_export_rows,
         )
     except READ_ERRORS:
-        return back("download-failed", anchor(dataset_id))
+        return back(request, "download-failed", anchor(dataset_id))
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset_id)
     return DownloadResponse(
         csv_lines(download.layout, download.pages),
@@ -564,5 +564,5 @@ def export(request: Request, session: SessionDep, visitor: VisitorDep) -> Respon
             session, visitor.caller, visitor.actor.account, base_url(request)
         )
     except READ_ERRORS:
-        return back("download-failed", "data")
+        return back(request, "download-failed", "data")
     return portability.answer(made, NO_CACHE)

@@ -14,10 +14,12 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from hub.api.origin import site_path
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
 from hub.ui.visitors import Visitor, keep_csrf
@@ -76,6 +78,18 @@ def link(base: Any, **params: Any) -> str:
     """`base` with the non-empty query parameters (so facet links stay clean)."""
     query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
     return f"{base}?{query}" if query else str(base)
+
+
+@pass_context
+def href(context: Context, path: str) -> str:
+    """A route path (`/organizations`) as the page's links must write it: under the hub's root
+    path, which a proxy publishing the hub under a prefix puts in front (hub.api.origin)."""
+    return site_path(context["request"].scope, path)
+
+
+def redirect(request: Request, path: str) -> Response:
+    """303 See Other to a route path (`/me?flash=…`), under the hub's root path."""
+    return RedirectResponse(site_path(request.scope, path), status_code=303)
 
 
 def N_(text: str) -> str:
@@ -179,6 +193,7 @@ templates.env.globals.update(
     purpose_name=purpose_name,
     role_name=role_name,
     link=link,
+    href=href,
     languages=i18n.LANGUAGES,
 )
 

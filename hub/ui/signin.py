@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
+from starlette.types import Scope
 
 from hub import tokens
 from hub.access import Actor
 from hub.api.auth import limiter_of
 from hub.api.deps import SessionDep
+from hub.api.origin import cookie_path, root_path, site_path
 from hub.models import as_utc
 from hub.ui import i18n
 from hub.ui.pages import render
@@ -20,10 +22,13 @@ from hub.ui.visitors import VisitorDep, close_session, csrf_valid, open_session
 router = APIRouter(include_in_schema=False)
 
 
-def safe_next(target: str | None, fallback: str = "/") -> str:
-    """A local path to go back to; anything else (another site, `//host`) is the fallback."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return fallback
+def safe_next(scope: Scope, target: str | None, fallback: str = "/") -> str:
+    """A path of this hub to go back to, as pages write `next` (under the root path); anything
+    else (another site, `//host`, a path outside the hub's prefix) is the route path `fallback`
+    under the root path ("" stays "")."""
+    inside = root_path(scope) + "/"
+    if not target or not target.startswith(inside) or target.startswith("//") or "\\" in target:
+        return site_path(scope, fallback) if fallback else ""
     return target
 
 
@@ -36,7 +41,9 @@ def landing(actor: Actor) -> str:
 @router.get("/signin")
 def show_signin(request: Request, visitor: VisitorDep, next: str = "") -> Response:
     """The sign-in form."""
-    return render(request, visitor, "signin.html", {"next": safe_next(next, ""), "error": None})
+    return render(
+        request, visitor, "signin.html", {"next": safe_next(request.scope, next, ""), "error": None}
+    )
 
 
 @router.post("/signin")
@@ -49,7 +56,7 @@ def sign_in(
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Prove a token once and open a session; a refused token changes nothing."""
-    context = {"next": safe_next(next, "")}
+    context = {"next": safe_next(request.scope, next, "")}
     if not csrf_valid(visitor, csrf):
         return render(request, visitor, "signin.html", {**context, "error": "csrf"}, 400)
     client = request.client.host if request.client else "unknown"
@@ -66,7 +73,7 @@ def sign_in(
         return render(request, visitor, "signin.html", {**context, "error": "invalid"}, 401)
     row = tokens.lookup(session, actor.id)
     expires = as_utc(row.expires_at).timestamp() if row and row.expires_at else None
-    answer = RedirectResponse(safe_next(next, landing(actor)), status_code=303)
+    answer = RedirectResponse(safe_next(request.scope, next, landing(actor)), status_code=303)
     open_session(answer, request, session, actor.id, expires)
     return answer
 
@@ -82,7 +89,7 @@ def sign_out(
     out)."""
     if not csrf_valid(visitor, csrf):
         return render(request, visitor, "signin.html", {"next": "", "error": "csrf"}, 400)
-    answer = RedirectResponse("/", status_code=303)
+    answer = RedirectResponse(site_path(request.scope, "/"), status_code=303)
     close_session(answer, request, session)
     return answer
 
@@ -102,17 +109,22 @@ def revoke_and_sign_out(
     if actor.role != "subject" or not actor.account:
         return render(request, visitor, "mydata.html", {"state": "role"}, 403)
     tokens.revoke(session, actor.id, account=actor.account)
-    answer = RedirectResponse("/", status_code=303)
+    answer = RedirectResponse(site_path(request.scope, "/"), status_code=303)
     close_session(answer, request, session)
     return answer
 
 
 @router.get("/language/{language}")
-def switch_language(language: str, request: Request, next: str = "/") -> Response:
+def switch_language(language: str, request: Request, next: str = "") -> Response:
     """Speak `language` from now on (a year-long cookie), back on the same page."""
-    answer = RedirectResponse(safe_next(next), status_code=303)
+    answer = RedirectResponse(safe_next(request.scope, next), status_code=303)
     if language in i18n.LANGUAGES:
         answer.set_cookie(
-            i18n.COOKIE, language, max_age=365 * 86400, samesite="lax", path="/", httponly=True
+            i18n.COOKIE,
+            language,
+            max_age=365 * 86400,
+            samesite="lax",
+            path=cookie_path(request.scope),
+            httponly=True,
         )
     return answer

@@ -33,7 +33,7 @@ from hub.ui.visitors import Visitor, VisitorDep
 OBSERVATIONS_PAGE = 50
 DATA_SHOWN = 20  # rows of each crisis dataset on the situation page; the rest on its own pages
 DATA_PAGE = 100
-STREAM = "/api/v1/feeds/stream"
+STREAM = "/api/v1/feeds/stream"  # a route path: the page writes it under the root path
 SEVERITY_NAMES = {
     "Extreme": N_("extreme"),
     "Severe": N_("severe"),

@@ -28,6 +28,7 @@ from hub.access import ANONYMOUS, Actor
 from hub.api.auth import AuthError, authenticate
 from hub.api.deps import SessionDep
 from hub.api.heads import asked_method
+from hub.api.origin import cookie_path
 from hub.keys import secret_key
 from hub.reading import Caller
 
@@ -161,7 +162,7 @@ def keep_csrf(response: Response, request: Request, visitor: Visitor) -> None:
             httponly=True,
             samesite="strict",
             secure=secure(request),
-            path="/",
+            path=cookie_path(request.scope),
         )
 
 
@@ -178,7 +179,7 @@ def open_session(
         httponly=True,
         samesite="lax",
         secure=secure(request),
-        path="/",
+        path=cookie_path(request.scope),
     )
 
 
@@ -188,5 +189,9 @@ def close_session(response: Response, request: Request, session: Session) -> Non
     if proven is not None:
         signins.end(session, proven[0])
     response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="lax", secure=secure(request), path="/"
+        SESSION_COOKIE,
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+        path=cookie_path(request.scope),
     )

@@ -24,6 +24,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.types import ASGIApp
 
 from hub import tokens
 from hub.app import create_app
@@ -358,17 +359,21 @@ def client_for(engine: Engine) -> Iterator[TestClient]:
 
 
 @contextmanager
-def live_server(send_buffer: int | None = None) -> Iterator[str]:
-    """The real app under uvicorn, in a thread, on a free 127.0.0.1 port; `send_buffer` sizes
-    its connections' socket buffers (Linux's accepted sockets take the listening one's), so a
-    client that stops reading holds a response up at once."""
+def live_server(
+    root_path: str = "", app: ASGIApp | None = None, port: int = 0, send_buffer: int | None = None
+) -> Iterator[str]:
+    """The real app (or `app`) under uvicorn, in a thread, on 127.0.0.1 (a free port unless
+    `port`), with uvicorn's `root_path` if given; `send_buffer` sizes its connections' socket
+    buffers (Linux's accepted sockets take the listening one's), so a client that stops reading
+    holds a response up at once."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if send_buffer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    config = uvicorn.Config(app or create_app(), log_level="warning", root_path=root_path)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60  # a readiness wait, not a timing assertion

@@ -125,9 +125,28 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(engine, clien
 
 
 def test_sign_in_goes_back_only_to_local_pages():
-    assert safe_next("/datasets/x?q=1") == "/datasets/x?q=1"
+    at_root: dict = {"root_path": ""}
+    assert safe_next(at_root, "/datasets/x?q=1") == "/datasets/x?q=1"
     for outside in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
-        assert safe_next(outside) == "/"
+        assert safe_next(at_root, outside) == "/"
+
+
+def test_sign_in_goes_back_only_to_pages_under_the_hubs_prefix():
+    """Published under /hub/, the hub's pages are there: anything else leaves the hub."""
+    under = {"root_path": "/hub"}
+    assert safe_next(under, "/hub/datasets/x?q=1") == "/hub/datasets/x?q=1"
+    assert safe_next(under, "/hub/") == "/hub/"
+    assert safe_next(under, None, "/dashboard") == "/hub/dashboard"
+    assert safe_next(under, "/elsewhere", "") == ""
+    for outside in (
+        "/datasets/x",
+        "/hubx/",
+        "/hub",
+        "//evil.example/",
+        "/hub/\\evil",
+        "https://e/",
+    ):
+        assert safe_next(under, outside) == "/hub/", outside
 
 
 def test_repeated_bad_tokens_are_throttled(client):

@@ -356,7 +356,7 @@ def datastore_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """A records resource's rows: filters, limit (≤ 32 000), offset, fields, sort, include_total;
     only the rows the caller's grant opens, every read logged."""
     caller = Caller(actor=call.actor, route="ckan datastore_search", purpose=call.purpose)
-    return datastore.search(call.session, caller, data)
+    return datastore.search(call.session, caller, data, call.base)
 
 
 @action

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session
 
@@ -35,9 +35,12 @@ FORMATS = ("objects", "lists", "csv", "tsv")  # CKAN's records_format
 OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API's cursor
 
 
-def search(session: Session, caller: reading.Caller, data: dict[str, Any]) -> dict[str, Any]:
+def search(
+    session: Session, caller: reading.Caller, data: dict[str, Any], base: str = "/"
+) -> dict[str, Any]:
     """CKAN's datastore_search: resource_id, filters, q, limit, offset, fields, sort,
-    include_total; `purpose` as on /api/v1 (a service's consent names it)."""
+    include_total; `purpose` as on /api/v1 (a service's consent names it); `base` the hub's
+    root URL, whose path the `_links` start with."""
     resource_id = require_text(data, "resource_id", "id")
     resource = session.get(Resource, resource_id)
     if resource is None or resource.kind != "records":
@@ -84,7 +87,7 @@ def search(session: Session, caller: reading.Caller, data: dict[str, Any]) -> di
         "limit": limit,
         "offset": offset,
         "include_total": total is not None,
-        "_links": _links(data, offset, limit),
+        "_links": _links(data, offset, limit, urlsplit(base).path or "/"),
     }
     if total is not None:
         result["total"], result["total_was_estimated"] = total, False
@@ -206,12 +209,13 @@ def _cell(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _links(data: dict[str, Any], offset: int, limit: int) -> dict[str, str]:
+def _links(data: dict[str, Any], offset: int, limit: int, root: str) -> dict[str, str]:
     """CKAN's `_links`: the same search from its start, and its next (and previous) page. Every
     parameter the caller gave is kept, whether by query string or JSON body, so that following
-    `next` pages through the same filtered, sorted search."""
+    `next` pages through the same filtered, sorted search. Paths, as CKAN's, under the hub's
+    root path `root` (`/hub/` when a proxy publishes it there)."""
     kept = {k: _param(v) for k, v in data.items() if k != "offset" and v is not None}
-    path = "/api/3/action/datastore_search?"
+    path = f"{root}api/3/action/datastore_search?"
     links = {
         "start": path + urlencode(kept),
         "next": path + urlencode({**kept, "offset": offset + limit}),

@@ -2,7 +2,10 @@
  * observations inside it, and the page's lists kept current from the hub's feed.
  *
  * <div class="map situation-map" data-stream="/api/v1/feeds/stream?within=crisis:ID&…"
- *      data-crisis="ID" data-tiles="" data-attribution="" data-outline="/territory.geojson">
+ *      data-crisis="ID" data-tiles="" data-attribution="" data-outline="/territory.geojson"
+ *      data-datasets="/datasets/" data-alerts="/api/v1/alerts/">
+ * Every URL comes from the page, under the hub's root path (a proxy may publish it under /hub/):
+ * the script writes none of its own.
  * <script type="application/geo+json" id="situation-data"> the rows the server rendered
  * <script type="application/json" id="situation-words"> the page's words in its language
  *
@@ -51,6 +54,8 @@
   var longDays = new Intl.DateTimeFormat(document.documentElement.lang || "fr",
     { dateStyle: "long", timeZone: "UTC" });
   var crisisId = element.getAttribute("data-crisis");
+  var DATASETS_URL = element.getAttribute("data-datasets") || "";
+  var ALERTS_URL = element.getAttribute("data-alerts") || "";
   var live = document.getElementById("situation-live");
   var alertsBody = document.querySelector("#situation-alerts tbody");
   var observationsBody = document.querySelector("#situation-observations tbody");
@@ -392,7 +397,7 @@
     cell(line, "td", shown(record.value), "num");
     cell(line, "td", record.unit || "");
     var link = document.createElement("a");
-    link.href = "/datasets/" + encodeURIComponent(d.dataset);
+    link.href = DATASETS_URL + encodeURIComponent(d.dataset);
     link.textContent = titles[d.dataset] || d.dataset;
     cell(line, "td", link);
     prepend(observationsBody, line);
@@ -451,7 +456,7 @@
     cell(row, "td", when(record.sent));
     cell(row, "td", when(record.expires));
     var cap = document.createElement("a");
-    cap.href = "/api/v1/alerts/" + alertId(d.dataset, record.sender, record.identifier) + ".cap";
+    cap.href = ALERTS_URL + alertId(d.dataset, record.sender, record.identifier) + ".cap";
     cap.textContent = WORDS.cap;
     cell(row, "td", cap);
     prepend(alertsBody, row);
