@@ -143,7 +143,7 @@ def grant(
         return Grant("all", "operator", {"organization": dataset.organization_id})
     if level == "personal" and actor.role == "subject":
         # A data subject reads their own rows whatever the charter (GDPR art. 15 and 20).
-        return _personal(dataset, actor, named, purpose, subjects or frozenset())
+        return _personal(dataset, actor, named, purpose or "", subjects or frozenset())
     current = _current(dataset, named)
     if isinstance(current, Grant):
         return current
@@ -161,7 +161,7 @@ def _under_terms(
     dataset: Dataset,
     actor: Actor,
     named: Mapping[str, Param],
-    purpose: str,
+    purpose: str | None,
     subjects: frozenset[str] | None,
     zones: tuple[Zone, ...],
 ) -> Grant:
