@@ -892,15 +892,13 @@ def _subject_log(server: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     return entries
 
 
-@pytest.mark.parametrize("ended_by", ["consent revoked", "link removed"])
-def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
-    engine: Engine, server: str, charters: Path, ended_by: str
-) -> None:
-    """The next rows published after a revocation (or an unlink) never go out on a stream that
-    was open before it, though the fan-out's periodic refresh is an hour away."""
+def _alice_and_coach(
+    engine: Engine, charters: Path, meter: str, token_expires: datetime | None = None
+) -> tuple[str, str, str, str]:
+    """Alice linked to her curve, and the coach service: her account and token, the coach's id
+    and its token (expiring at `token_expires`)."""
     write_charter(charters, "feed-curves", "grid-feed", "https://matching.example.org/")
-    alice_meter = "30001234567890"
-    publish_curves(engine, curves([alice_meter], hours_ago=3))
+    publish_curves(engine, curves([meter], hours_ago=3))
     with Session(engine) as session:
         issued = tokens.issue(session, "subject", [], "alice")
         account = tokens.actor_of(session, issued.row.id).account or ""
@@ -910,26 +908,38 @@ def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
                 account=account,
                 producer="grid-feed",
                 dataset_id="curves",
-                pseudonym=pseudonym("grid-feed", alice_meter),
+                pseudonym=pseudonym("grid-feed", meter),
             )
         )
         session.commit()
-        coach = services.register(session, "Coach", "https://coach.example.org")
-        service = tokens.issue(session, "service", [], "coach", service=coach.id)
+        coach = services.register(session, "Coach", "https://coach.example.org").id
+        service = tokens.issue(session, "service", [], "coach", token_expires, service=coach)
+    return account, issued.token, coach, service.token
+
+
+@pytest.mark.parametrize("ended_by", ["consent revoked", "link removed"])
+def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
+    engine: Engine, server: str, charters: Path, ended_by: str
+) -> None:
+    """The next rows published after a revocation (or an unlink) never go out on a stream that
+    was open before it, though the fan-out's periodic refresh is an hour away."""
+    alice_meter = "30001234567890"
+    account, subject_token, coach, service_token = _alice_and_coach(engine, charters, alice_meter)
+    with Session(engine) as session:
         given = consents.give(
             session,
             account,
-            coach.id,
+            coach,
             ["curves"],
             "energy-saving-advice",
             datetime.now(UTC) + timedelta(days=1),
             "http://testserver/",
         )
     if ended_by == "consent revoked":
-        reader = {"Authorization": f"Bearer {service.token}"}
+        reader = {"Authorization": f"Bearer {service_token}"}
         query = "?types=observation&purpose=energy-saving-advice"
     else:
-        reader = {"Authorization": f"Bearer {issued.token}"}
+        reader = {"Authorization": f"Bearer {subject_token}"}
         query = "?types=observation"
     client = stream(server, query, reader)
     try:
@@ -970,31 +980,6 @@ def test_an_open_stream_stops_a_subjects_rows_once_the_consent_or_link_ends(
         assert account not in json.dumps(signal.payload)
 
 
-def _alice_and_coach(
-    engine: Engine, charters: Path, meter: str, token_expires: datetime | None = None
-) -> tuple[str, str, str]:
-    """Alice linked to her curve, and the coach service: her account, the coach's id and
-    its token (expiring at `token_expires`)."""
-    write_charter(charters, "feed-curves", "grid-feed", "https://matching.example.org/")
-    publish_curves(engine, curves([meter], hours_ago=3))
-    with Session(engine) as session:
-        issued = tokens.issue(session, "subject", [], "alice")
-        account = tokens.actor_of(session, issued.row.id).account or ""
-        session.add(
-            SubjectLink(
-                id="ln-alice",
-                account=account,
-                producer="grid-feed",
-                dataset_id="curves",
-                pseudonym=pseudonym("grid-feed", meter),
-            )
-        )
-        session.commit()
-        coach = services.register(session, "Coach", "https://coach.example.org").id
-        service = tokens.issue(session, "service", [], "coach", token_expires, service=coach)
-    return account, coach, service.token
-
-
 def _observations(client: SSE) -> Iterator[Message]:
     while True:
         message = client.next()
@@ -1008,7 +993,7 @@ def test_a_consent_given_reaches_an_open_stream_at_once(
     """A service streaming before the subject consents gets her next row, though the fan-out's
     periodic refresh is an hour away."""
     meter = "30001234567890"
-    account, coach, token = _alice_and_coach(engine, charters, meter)
+    account, _, coach, token = _alice_and_coach(engine, charters, meter)
     reader = {"Authorization": f"Bearer {token}"}
     client = stream(server, "?types=observation&purpose=energy-saving-advice", reader)
     try:
@@ -1043,7 +1028,7 @@ def test_an_open_stream_stops_the_rows_when_the_consent_or_token_expires(
     afresh then (a token's stream ends), not at its refresh an hour away."""
     meter = "30001234567890"
     ends = datetime.now(UTC) + timedelta(seconds=4)
-    account, coach, token = _alice_and_coach(
+    account, _, coach, token = _alice_and_coach(
         engine, charters, meter, ends if ending == "token" else None
     )
     with Session(engine) as session:
