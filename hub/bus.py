@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from hub.config import get_settings
+from hub.config import get_settings, masked
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,10 @@ class RedisSubscription:
         self._pubsub.close()
 
 
+class BusUnreachable(RuntimeError):
+    """A Redis HUB_BUS_URL that does not answer at start-up (a misspelt host is no outage)."""
+
+
 class RedisBus:
     """The distributed bus: API replicas and workers share events through Redis."""
 
@@ -155,7 +159,13 @@ class RedisBus:
         # Bounded waits: a Redis that restarts or vanishes fails a publish fast (the gate logs it
         # and goes on); the client's pool reconnects by itself on the next command.
         self._client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
-        self._client.ping()  # fail at start-up, not at the first event
+        try:
+            self._client.ping()  # fail at start-up, not at the first event
+        except (redis.RedisError, OSError) as exc:
+            raise BusUnreachable(
+                f"HUB_BUS_URL: Redis at {masked(url)} does not answer ({exc}); start it, or "
+                "leave HUB_BUS_URL empty for a hub of one process"
+            ) from exc
 
     def publish(self, event: dict[str, Any]) -> None:
         """Send one event to every subscriber of every process."""

@@ -145,8 +145,14 @@ def _serve_api(host: str, port: int) -> None:
 
     from hub.api.origin import PublicUrlError, configured_root
     from hub.app import create_app
+    from hub.bus import BusUnreachable, get_bus
     from hub.serverlog import uvicorn_config
 
+    try:  # before uvicorn, whose failed start would print the lifespan's traceback
+        get_bus()
+    except BusUnreachable as exc:
+        _say_error(exc)
+        raise typer.Exit(3) from exc
     console.print(f"[bold]Serving the hub on http://{escape(host)}:{port}[/] (API docs at /docs)")
     with contextlib.suppress(PublicUrlError):  # the app's start says why, and stops
         if public := configured_root():  # its path is the root path (hub.api.origin)

@@ -220,6 +220,11 @@ def _described(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def masked(url: str) -> str:
+    """A URL as the hub prints it: its password, if any, masked."""
+    return str(_without_password(url))
+
+
 def _without_password(value: object) -> object:
     """A URL with its password masked: a rejected setting is printed, its secret never."""
     if not isinstance(value, str) or "://" not in value:
