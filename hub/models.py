@@ -259,6 +259,21 @@ class SubjectLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class PastLink(SQLModel, table=True):
+    """A link the account removed, kept so that it still sees the logged reads of those rows
+    (they name the pseudonym, which no current link holds any more). Only what selects the
+    entries remains: account, dataset, pseudonym and the link's dates."""
+
+    __table_args__ = (Index("ix_pastlink_account", "account"),)
+
+    id: str = Field(primary_key=True, max_length=32)  # the removed link's id
+    account: str = Field(max_length=64)
+    dataset_id: str = Field(max_length=100)
+    pseudonym: str = Field(max_length=64)
+    created_at: datetime
+    removed_at: datetime = Field(default_factory=utcnow)
+
+
 class LinkAttempt(SQLModel, table=True):
     """One try at linking, kept for a while so that every process counts the same attempts."""
 

@@ -3,7 +3,8 @@ hash-chained log (hub.audit), each with what lets the subject check it.
 
 A read names its subjects (a Merkle root over their pseudonyms, chained) or covers every
 subject of the dataset (`*`, an operator's or admin's read of all rows). A subject's entries are
-the granted reads of the datasets they are linked to that name one of their pseudonyms, or all.
+the granted reads of the datasets they are or were linked to that name one of their pseudonyms,
+or all: removing a link hides none of the reads of rows that were theirs (hub.models.PastLink).
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ def entries(
     newest_first: bool = False,
     others_only: bool = False,
 ) -> list[Seen]:
-    """The reads of the account's linked rows with ids in (after, before), in chain order or
+    """The reads of the account's (once) linked rows with ids in (after, before), in chain order or
     newest first; only those by someone else than the account with `others_only`."""
-    held = links.held(session, account)
+    held = links.ever_held(session, account)
     excluding = own_tokens(session, account) if others_only else None
     found = audit.covering(
         session,
@@ -100,7 +101,7 @@ def entries(
 
 def count(session: Session, account: str, *, others_only: bool = False) -> int:
     """How many reads of the account's linked rows there are (by others only, if asked)."""
-    held = links.held(session, account)
+    held = links.ever_held(session, account)
     excluding = own_tokens(session, account) if others_only else None
     return audit.count_covering(session, held, excluding=excluding)
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub import charters, events
-from hub.models import ConsentLink, Dataset, SubjectLink
+from hub.models import ConsentLink, Dataset, PastLink, SubjectLink
 from hub.pseudonyms import pseudonym
 from hub.selfdata import attempts, matching
 
@@ -118,6 +118,16 @@ def unlink(session: Session, account: str, link_id: str) -> None:
         raise UnknownLink(f"no link {link_id!r} on this account")
     shares = ConsentLink.__table__  # type: ignore[attr-defined]
     session.execute(shares.delete().where(shares.c.link_id == link_id))
+    # The log keeps naming the pseudonym: the subject must still see who read those rows.
+    session.add(
+        PastLink(
+            id=row.id,
+            account=account,
+            dataset_id=row.dataset_id,
+            pseudonym=row.pseudonym,
+            created_at=row.created_at,
+        )
+    )
     session.delete(row)
     # Open feed streams (the subject's, its services') judge the dataset's next rows afresh.
     events.record(
@@ -142,6 +152,17 @@ def held(session: Session, account: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for row in listing(session, account):
         found.setdefault(row.dataset_id, set()).add(row.pseudonym)
+    return found
+
+
+def ever_held(session: Session, account: str) -> dict[str, set[str]]:
+    """The account's pseudonyms in each dataset it is or was linked to: whose reads it sees."""
+    found = held(session, account)
+    past = session.exec(
+        select(PastLink.dataset_id, PastLink.pseudonym).where(PastLink.account == account)
+    ).all()
+    for dataset_id, kept in past:
+        found.setdefault(dataset_id, set()).add(kept)
     return found
 
 

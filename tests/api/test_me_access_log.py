@@ -101,3 +101,34 @@ def test_the_log_pages_and_leaves_out_unlinked_subjects(client, world):
     # a subject who links later sees the reads of every row made before, not others' own reads
     assert link(client, world, "carol", CURVES, ("30005555555555", "35700")).status_code == 201
     assert client.get(LOG, headers=carol).json()["entries"] == []
+
+
+def test_unlinking_hides_no_read_of_rows_that_were_the_subjects(client, world):
+    alice, bob = world.headers["alice"], world.headers["bob"]
+    made = link(client, world, "alice", CURVES, ALICE).json()
+    assert link(client, world, "alice", OTHER_CURVES, ALICE).status_code == 201
+    assert link(client, world, "bob", CURVES, BOB).status_code == 201
+    assert consent(client, world, "alice", [CURVES]).status_code == 201
+    assert consent(client, world, "bob", [CURVES]).status_code == 201
+    assert rows_of(client, CURVES, world.headers["coach"], ADVICE).status_code == 200
+    assert rows_of(client, CURVES, world.headers["operator"]).status_code == 200
+    assert rows_of(client, OTHER_CURVES, alice).status_code == 200
+    before = client.get(LOG, headers=alice).json()["entries"]
+    assert [e["dataset_id"] for e in before] == [CURVES, CURVES, OTHER_CURVES]
+
+    assert client.delete(f"/api/v1/me/links/{made['id']}", headers=alice).status_code == 204
+    after = client.get(LOG, headers=alice).json()["entries"]
+    assert [e["id"] for e in after] == [e["id"] for e in before]
+    coach = after[0]
+    assert coach["who"] == "service Energy Coach (energy-coach)"
+    assert [c["pseudonym"] for c in coach["covered"]] == [world.of(GRID, ALICE)]
+    assert coach["your_rows"] == 6
+    # the coach's read named Bob too: his pseudonym and count stay out of Alice's view
+    assert world.of(GRID, BOB) not in str(after)
+    # a read of Bob's rows alone after the unlink is not Alice's to see
+    assert rows_of(client, CURVES, bob).status_code == 200
+    assert [e["id"] for e in client.get(LOG, headers=alice).json()["entries"]] == [
+        e["id"] for e in before
+    ]
+    # and Carol, never linked, sees none of it
+    assert client.get(LOG, headers=world.headers["carol"]).json()["entries"] == []
