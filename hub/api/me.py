@@ -25,7 +25,8 @@ from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.records import READ_ERRORS, answer_to
 from hub.models import Dataset, SubjectLink, as_utc
-from hub.selfdata import attempts, consents, history, links, matching
+from hub.refusals import render
+from hub.selfdata import attempts, consents, history, links, matching, standing
 
 router = APIRouter(prefix="/api/v1/me", tags=["self data"])
 
@@ -58,6 +59,15 @@ class LinkedDataset(BaseModel):
     records: str = Field(description="where the subject reads their rows")
 
 
+class SuspensionOut(BaseModel):
+    """A dataset of a consent that its service may not read now, and why."""
+
+    dataset: str
+    code: str = Field(description="the refusal's code, e.g. purpose_not_allowed")
+    charter: str = Field(description="the charter version that refuses (id and version)")
+    reason: str = Field(description="the refusal the service's reads get, in English")
+
+
 class ConsentOut(BaseModel):
     """A consent to a service, with its receipt and the receipt's seal."""
 
@@ -72,7 +82,14 @@ class ConsentOut(BaseModel):
     created: datetime
     expires: datetime
     revoked: datetime | None
-    status: str = Field(description="live | expired | revoked")
+    status: str = Field(
+        description="live | suspended (the charter in force refuses its purpose on every "
+        "dataset it names) | expired | revoked"
+    )
+    suspended: list[SuspensionOut] = Field(
+        description="the datasets its service may not read now under the charter in force, "
+        "with the reason its reads are refused (some of them: the consent stays live)"
+    )
     receipt: dict[str, Any] = Field(description="Kantara consent receipt v1.1 / ISO/IEC TS 27560")
     receipt_hash: str = Field(description="sha256: of the receipt's canonical JSON")
 
@@ -174,7 +191,9 @@ def show_me(request: Request, session: SessionDep, caller: CallerDep) -> MeOut:
         account=actor.account,
         links=[link_out(row) for row in found],
         datasets=linked,
-        consents=[consent_out(given) for given in consents.listing(session, actor.account)],
+        consents=[
+            consent_out(session, given) for given in consents.listing(session, actor.account)
+        ],
     )
 
 
@@ -309,7 +328,8 @@ def delete_link(session: SessionDep, caller: CallerDep, link_id: str) -> Respons
 @router.get("/consents", response_model=list[ConsentOut], responses=SUBJECT_ONLY)
 def list_consents(session: SessionDep, caller: CallerDep) -> list[ConsentOut]:
     """The subject's consents, live, expired and revoked, newest first."""
-    return [consent_out(given) for given in consents.listing(session, subject(caller).account)]
+    account = subject(caller).account
+    return [consent_out(session, given) for given in consents.listing(session, account)]
 
 
 @router.post(
@@ -344,7 +364,7 @@ def give_consent(
         )
     except consents.ConsentRefused as refused:
         raise HTTPException(403 if refused.forbidden else 400, refused.reason) from None
-    return consent_out(given)
+    return consent_out(session, given)
 
 
 @router.delete(
@@ -355,7 +375,7 @@ def give_consent(
 def revoke_consent(session: SessionDep, caller: CallerDep, consent_id: str) -> ConsentOut:
     """Revoke a consent: the service's next request no longer reads these rows."""
     try:
-        return consent_out(consents.revoke(session, subject(caller).account, consent_id))
+        return consent_out(session, consents.revoke(session, subject(caller).account, consent_id))
     except consents.UnknownConsent as unknown:
         raise HTTPException(404, str(unknown)) from None
 
@@ -490,9 +510,10 @@ def linked_dataset(dataset: Dataset, root: str) -> LinkedDataset:
     )
 
 
-def consent_out(given: consents.Given) -> ConsentOut:
-    """A consent as the API shows it."""
+def consent_out(session: Session, given: consents.Given) -> ConsentOut:
+    """A consent as the API shows it, with how it stands under the charter in force."""
     row = given.consent
+    now = standing.standing(session, given)
     return ConsentOut(
         id=row.id,
         service=row.service_id,
@@ -502,7 +523,19 @@ def consent_out(given: consents.Given) -> ConsentOut:
         created=as_utc(row.created_at),
         expires=as_utc(row.expires_at),
         revoked=as_utc(row.revoked_at) if row.revoked_at else None,
-        status=given.status(),
+        status=now.status,
+        suspended=[suspension_out(s) for s in now.suspensions],
         receipt=row.receipt,
         receipt_hash=row.receipt_hash,
+    )
+
+
+def suspension_out(suspension: standing.Suspension) -> SuspensionOut:
+    """A suspension as the API shows it."""
+    message = suspension.message
+    return SuspensionOut(
+        dataset=suspension.dataset,
+        code=message.code,
+        charter=str(message.params.get("charter", "")),
+        reason=render(message.code, message.params),
     )

@@ -24,7 +24,8 @@ from hub.api import records as records_api
 from hub.api.downloads import DownloadResponse
 from hub.config import get_settings
 from hub.models import Dataset, as_utc
-from hub.selfdata import consents, history, links
+from hub.refusals import render
+from hub.selfdata import consents, history, links, standing
 
 Member = tuple[str, bytes | Iterator[bytes]]
 LOG_PAGE = 1000
@@ -37,7 +38,13 @@ CONSENT_FIELDS = [
     ("created", "datetime", "when it was given"),
     ("expires", "datetime", "when it ends"),
     ("revoked", "datetime", "when it was revoked, if it was"),
-    ("status", "string", "live, expired or revoked when exported"),
+    ("status", "string", "live, suspended, expired or revoked when exported"),
+    (
+        "suspended",
+        "string",
+        "the datasets the charter in force refuses its purpose on, each `dataset: reason`, "
+        "semicolon-separated",
+    ),
     ("receipt_hash", "string", "SHA-256 of the receipt's canonical JSON (consents/receipts.json)"),
 ]
 LOG_FIELDS = [
@@ -116,7 +123,7 @@ def package(session: Session, caller: reading.Caller, account: str, root: str) -
         _table_resource("access-log", "access-log.csv", "Every read of your rows", LOG_FIELDS),
     ]
     files += [
-        ("consents.csv", _table([_consent_row(g) for g in given], CONSENT_FIELDS)),
+        ("consents.csv", _table([_consent_row(session, g) for g in given], CONSENT_FIELDS)),
         ("consents/receipts.json", _json([_receipt(g) for g in given])),
         ("access-log.csv", _table([_log_row(s) for s in seen], LOG_FIELDS)),
     ]
@@ -205,8 +212,9 @@ def _table(rows: list[dict[str, Any]], fields: list[tuple[str, str, str]]) -> by
     return buffer.getvalue().encode()
 
 
-def _consent_row(given: consents.Given) -> dict[str, Any]:
+def _consent_row(session: Session, given: consents.Given) -> dict[str, Any]:
     row = given.consent
+    now = standing.standing(session, given)
     return {
         "id": row.id,
         "service": row.service_id,
@@ -215,7 +223,11 @@ def _consent_row(given: consents.Given) -> dict[str, Any]:
         "created": _instant(row.created_at),
         "expires": _instant(row.expires_at),
         "revoked": _instant(row.revoked_at) if row.revoked_at else None,
-        "status": given.status(),
+        "status": now.status,
+        "suspended": "; ".join(
+            f"{s.dataset}: {render(s.message.code, s.message.params)}" for s in now.suspensions
+        )
+        or None,
         "receipt_hash": row.receipt_hash,
     }
 

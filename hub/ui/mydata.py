@@ -32,7 +32,8 @@ from hub.api.origin import site_path
 from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
 from hub.models import Dataset, Organization, SubjectLink, as_utc
-from hub.selfdata import attempts, consents, history, links, matching, services
+from hub.selfdata import attempts, consents, history, links, matching, services, standing
+from hub.ui import i18n, refusals
 from hub.ui.pages import N_, redirect, render
 from hub.ui.visitors import Visitor, VisitorDep, csrf_valid
 
@@ -231,6 +232,8 @@ def render_mydata(
             "linked": linked,
             "forms": forms,
             "consents": given,
+            "standings": {g.consent.id: standing.standing(session, g) for g in given},
+            "refusal": lambda message: refusals.message_text(message, i18n.gettext),
             "receipt": receipt if any(g.consent.id == receipt for g in given) else "",
             "titles": titles,
             "services": services.listing(session),

@@ -20,6 +20,7 @@ from api.subjects import (
     OTHER_CURVES,
     consent,
     link,
+    publish_curves,
     rows_of,
     world_fixture,  # noqa: F401 - the fixture
 )
@@ -243,3 +244,55 @@ def test_a_consent_ends_no_later_than_its_charter(client, linked, tmp_path):
     assert f"the charter of {CURVES!r} is in force until {last_day}" in later.json()["detail"]
     given = consent(client, linked, "alice", [CURVES], expires=f"{last_day}")
     assert given.status_code == 201, given.text
+
+
+def test_a_consent_whose_purpose_the_charter_in_force_drops_shows_suspended(
+    client, linked, engine, tmp_path
+):
+    coach = linked.headers["coach"]
+    advice = consent(client, linked, "alice", [CURVES, MORE_CURVES]).json()
+    own = consent(client, linked, "bob", [CURVES], purpose="self-data").json()
+    assert advice["status"] == "live" and advice["suspended"] == []
+    assert rows_of(client, CURVES, coach, ADVICE).status_code == 200
+    # version 2.0, in force from today, allows self-data only
+    folder = tmp_path / "charters"
+    text = (folder / "test-curves-charter.yaml").read_text(encoding="utf-8")
+    amended = text.replace('version: "1.0"', 'version: "2.0"').replace(
+        "purposes: [self-data, energy-saving-advice]", "purposes: [self-data]"
+    )
+    amended = amended.replace(
+        'valid_from: "2026-01-01"', f'valid_from: "{datetime.now(UTC).date()}"'
+    )
+    (folder / "test-curves-charter@2.0.yaml").write_text(amended, encoding="utf-8")
+    charters._listings.clear()  # read the new version now, not after its stamp's delay
+
+    def shown(who: str) -> dict:
+        answer = client.get(ME, headers=linked.headers[who])
+        assert answer.status_code == 200
+        (only,) = answer.json()["consents"]
+        return only
+
+    for harvested in (False, True):
+        if harvested:  # the next harvest publishes under 2.0: the same judgement
+            publish_curves(engine, CURVES, GRID, "test-curves-charter", [ALICE[0], BOB[0]])
+            publish_curves(engine, MORE_CURVES, GRID, "test-curves-charter", [ALICE[0], BOB[0]])
+        refused = rows_of(client, CURVES, coach, ADVICE)
+        assert refused.status_code == 403
+        assert "not one that charter test-curves-charter 2.0 allows" in refused.json()["detail"]
+        alice = shown("alice")
+        assert alice["status"] == "suspended"
+        assert [(s["dataset"], s["code"], s["charter"]) for s in alice["suspended"]] == [
+            (CURVES, "purpose_not_allowed", "test-curves-charter 2.0"),
+            (MORE_CURVES, "purpose_not_allowed", "test-curves-charter 2.0"),
+        ]
+        assert "'energy-saving-advice' is not one that charter" in alice["suspended"][0]["reason"]
+        # Bob's consent for a purpose 2.0 still allows is live, and its reads go through
+        bob = shown("bob")
+        assert (bob["id"], bob["status"], bob["suspended"]) == (own["id"], "live", [])
+        assert rows_of(client, CURVES, coach, "&purpose=self-data").status_code == 200
+    # the same list as /me, and the receipt is unchanged
+    listed = client.get(f"{ME}/consents", headers=linked.headers["alice"]).json()
+    assert listed[0]["status"] == "suspended" and listed[0]["receipt"] == advice["receipt"]
+    # a revoked consent is revoked, not suspended
+    revoked = client.delete(f"{ME}/consents/{advice['id']}", headers=linked.headers["alice"])
+    assert (revoked.json()["status"], revoked.json()["suspended"]) == ("revoked", [])

@@ -496,3 +496,35 @@ def test_a_citizen_in_chromium_links_sees_the_chart_and_axe_finds_nothing_seriou
             launched.close()
     assert not found, "axe-core on /me:\n" + "\n".join(found)
     assert (tmp_path / "mydata.png").stat().st_size > 10_000
+
+
+def test_a_consent_the_charter_in_force_no_longer_allows_shows_suspended(
+    engine, world, client, alice, tmp_path
+):
+    from hub import charters
+
+    assert flash(link_form(alice, CURVES, ALICE)) == "linked"
+    assert flash(consent_form(alice, [CURVES])) == "consent-given"
+    assert "suspended" not in words(my_page(alice))
+    folder = tmp_path / "charters"
+    text = (folder / "test-curves-charter.yaml").read_text(encoding="utf-8")
+    amended = text.replace('version: "1.0"', 'version: "2.0"').replace(
+        "purposes: [self-data, energy-saving-advice]", "purposes: [self-data]"
+    )
+    today = datetime.now(UTC).date()
+    amended = amended.replace('valid_from: "2026-01-01"', f'valid_from: "{today}"')
+    (folder / "test-curves-charter@2.0.yaml").write_text(amended, encoding="utf-8")
+    charters._listings.clear()  # read the new version now, not after its stamp's delay
+    assert rows_of(client, CURVES, world.headers["coach"], f"&purpose={ADVICE}").status_code == 403
+    english = words(my_page(alice))
+    assert "suspended" in english and "active" not in english
+    assert (
+        f"Suspended for Household load curves ({CURVES}): Charter test-curves-charter 2.0 "
+        "does not allow reading" in english
+    )
+    french = words(my_page(alice, language="fr"))
+    assert "suspendu" in french and "en cours" not in french
+    assert (
+        f"Suspendu pour Household load curves ({CURVES}) : La charte test-curves-charter 2.0 "
+        "n’autorise pas" in french
+    )
