@@ -18,9 +18,19 @@ from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from hub import __version__, access, audit, catalogue, crises, quarantine, records, selection
+from hub import (
+    __version__,
+    access,
+    audit,
+    catalogue,
+    charters,
+    crises,
+    quarantine,
+    records,
+    selection,
+)
 from hub.access import ANONYMOUS, AccessDenied, Actor, Grant
 from hub.crises import areas
 from hub.keys import secret_key
@@ -444,6 +454,36 @@ def read_quarantine(
         else None
     )
     return quarantine.Page(shown, following)
+
+
+def read_own_quarantine(
+    session: Session, dataset: Dataset, caller: Caller, limit: int, after: int = 0
+) -> list[QuarantinedRow]:
+    """A data subject's own quarantined rows of a personal dataset, every run, by id after
+    `after` (GDPR art. 15: the hub holds them too); rows whose subject field is one of the
+    subject's pseudonyms, never another's. Logged with the rows of each pseudonym taken."""
+    engine = engine_of(session)
+    given = admit(engine, dataset, caller)
+    terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+    if given.scope != "subjects" or not given.subjects or terms is None:
+        return []
+    # The gate quarantines the pseudonym, never the key (hub.catalogue), as it stores rows.
+    key = col(QuarantinedRow.cells)[terms.subject_field].as_string()
+    statement = (
+        select(QuarantinedRow)
+        .where(
+            QuarantinedRow.dataset_id == dataset.id,
+            key.in_(sorted(given.subjects)),
+            col(QuarantinedRow.id) > after,
+        )
+        .order_by(col(QuarantinedRow.id))
+        .limit(limit)
+    )
+    rows = list(session.exec(statement).all())
+    counts = Counter(str(row.cells.get(terms.subject_field)) for row in rows)
+    reason = f"{given.reason}; quarantined rows"
+    record(engine, dataset, caller, given, rows=len(rows), reason=reason, counts=counts)
+    return rows
 
 
 def stream_quarantine(

@@ -255,8 +255,11 @@ def list_quarantine(
         None, max_length=64, description="opaque, from the previous page's `next`"
     ),
 ) -> Any:
-    """Rows the gate quarantined, with their row number, cells and reasons."""
+    """Rows the gate quarantined, with their row number, cells and reasons; a data subject
+    gets their own quarantined rows of a personal dataset, of every run."""
     dataset = find_dataset(session, dataset_id)
+    if dataset.access == "personal" and caller.actor.role == "subject":
+        return _own_quarantine(request, session, dataset, caller, limit, cursor)
     _check_whole(session, dataset, caller)
     chosen = (
         find_run(session, dataset_id, run) if run is not None else _latest_run(session, dataset_id)
@@ -299,6 +302,42 @@ def list_quarantine(
         rows=[
             QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors) for r in page.rows
         ],
+        next=following,
+    )
+
+
+def _own_quarantine(
+    request: Request,
+    session: Session,
+    dataset: Dataset,
+    caller: reading.Caller,
+    limit: int,
+    cursor: str | None,
+) -> QuarantinePage:
+    """A subject's own quarantined rows (no run, no count: those say how many rows others
+    have), paged by id."""
+    try:
+        after = quarantine.decode_cursor(cursor)[1] if cursor else 0
+        rows = reading.read_own_quarantine(session, dataset, caller, limit + 1, after)
+    except access.AccessDenied as denied:
+        raise refusal(denied) from None
+    except quarantine.BadCursor as bad:
+        raise HTTPException(400, str(bad)) from None
+    shown = rows[:limit]
+    following = (
+        str(
+            request.url.remove_query_params(["offset", "run"]).include_query_params(
+                cursor=quarantine.encode_cursor(0, shown[-1].id or 0)
+            )
+        )
+        if len(rows) > limit
+        else None
+    )
+    return QuarantinePage(
+        dataset=dataset.id,
+        run=None,
+        count=len(shown),
+        rows=[QuarantinedRowOut(row=r.row_number, cells=r.cells, errors=r.errors) for r in shown],
         next=following,
     )
 

@@ -23,7 +23,7 @@ from hub.api import exports
 from hub.api import records as records_api
 from hub.api.downloads import DownloadResponse
 from hub.config import get_settings
-from hub.models import Dataset, as_utc
+from hub.models import Dataset, SubjectLink, as_utc
 from hub.refusals import render
 from hub.selfdata import consents, history, links, standing
 
@@ -46,6 +46,18 @@ CONSENT_FIELDS = [
         "semicolon-separated",
     ),
     ("receipt_hash", "string", "SHA-256 of the receipt's canonical JSON (consents/receipts.json)"),
+]
+LINK_FIELDS = [
+    ("id", "string", "the link's id"),
+    ("dataset", "string", "the dataset whose rows it opens to you"),
+    ("created", "datetime", "when the operator's matching service vouched for it"),
+    ("pseudonym", "string", "the keyed pseudonym of your subject key in that dataset's rows"),
+]
+QUARANTINE_FIELDS = [
+    ("dataset", "string", "the dataset the row was sent for"),
+    ("row", "integer", "its row number in the operator's batch"),
+    ("cells", "string", "its cells as the gate read them (JSON)"),
+    ("errors", "string", "why the gate quarantined it (JSON)"),
 ]
 LOG_FIELDS = [
     ("id", "integer", "the entry's place in the hash chain"),
@@ -116,13 +128,21 @@ def package(session: Session, caller: reading.Caller, account: str, root: str) -
             ),
             (f"data/{name}.csv", _csv(download)),
         ]
+    held = links.listing(session, account)
+    quarantined = _quarantined(session, caller, sorted({row.dataset_id for row in held}))
     given = consents.listing(session, account)
     seen = _log(session, account)
     resources += [
+        _table_resource("links", "links.csv", "Your links to your rows", LINK_FIELDS),
+        _table_resource(
+            "quarantine", "quarantine.csv", "Your rows the gate quarantined", QUARANTINE_FIELDS
+        ),
         _table_resource("consents", "consents.csv", "Your consents to services", CONSENT_FIELDS),
         _table_resource("access-log", "access-log.csv", "Every read of your rows", LOG_FIELDS),
     ]
     files += [
+        ("links.csv", _table([_link_row(row) for row in held], LINK_FIELDS)),
+        ("quarantine.csv", _table(quarantined, QUARANTINE_FIELDS)),
         ("consents.csv", _table([_consent_row(session, g) for g in given], CONSENT_FIELDS)),
         ("consents/receipts.json", _json([_receipt(g) for g in given])),
         ("access-log.csv", _table([_log_row(s) for s in seen], LOG_FIELDS)),
@@ -151,8 +171,9 @@ def _descriptor(
         "name": "my-data",
         "title": "My data: my rows, consents and access log",
         "description": "What the hub holds about one data subject, exported at their request "
-        "(GDPR article 20): their rows of each dataset they are linked to, the datasets' "
-        "schemas and charters, their consents with receipts, and every read of their rows.",
+        "(GDPR article 20): their rows of each dataset they are linked to (quarantined ones too), "
+        "their links, the datasets' schemas and charters, their consents with receipts, and "
+        "every read of their rows.",
         "homepage": f"{root}api/v1/me",
         "created": now,
         "resources": resources,
@@ -230,6 +251,37 @@ def _consent_row(session: Session, given: consents.Given) -> dict[str, Any]:
         or None,
         "receipt_hash": row.receipt_hash,
     }
+
+
+def _link_row(row: SubjectLink) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "dataset": row.dataset_id,
+        "created": _instant(row.created_at),
+        "pseudonym": row.pseudonym,
+    }
+
+
+def _quarantined(
+    session: Session, caller: reading.Caller, dataset_ids: list[str]
+) -> list[dict[str, Any]]:
+    """The subject's quarantined rows of each linked dataset (each read logged)."""
+    found: list[dict[str, Any]] = []
+    for dataset_id in dataset_ids:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            continue  # withdrawn since the link was made
+        limit = get_settings().max_export_rows
+        for row in reading.read_own_quarantine(session, dataset, caller, limit):
+            found.append(
+                {
+                    "dataset": dataset_id,
+                    "row": row.row_number,
+                    "cells": json.dumps(row.cells, ensure_ascii=False, sort_keys=True),
+                    "errors": json.dumps(row.errors, ensure_ascii=False),
+                }
+            )
+    return found
 
 
 def _receipt(given: consents.Given) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def test_the_export_is_a_valid_package_of_the_subjects_data(client, world, tmp_p
     report = frictionless.validate(tmp_path / "datapackage.json")
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     names = [r["name"] for r in package["resources"]]
-    assert names[-2:] == ["consents", "access-log"] and len(names) == 5
+    assert names[-4:] == ["links", "quarantine", "consents", "access-log"] and len(names) == 7
     mine = {GRID: world.of(GRID, ALICE), OTHER: world.of(OTHER, ALICE)}
     for resource in package["resources"][:3]:
         rows = table(tmp_path, resource["path"])
@@ -90,7 +90,12 @@ def test_the_export_of_a_subject_without_links(client, world, tmp_path):
     response = client.get(EXPORT, headers=world.headers["carol"])
     assert response.status_code == 200
     package = unpacked(response.content, tmp_path)
-    assert [r["name"] for r in package["resources"]] == ["consents", "access-log"]
+    assert [r["name"] for r in package["resources"]] == [
+        "links",
+        "quarantine",
+        "consents",
+        "access-log",
+    ]
     assert frictionless.validate(tmp_path / "datapackage.json").valid
     assert table(tmp_path, "consents.csv") == [] == table(tmp_path, "access-log.csv")
 
