@@ -1,4 +1,10 @@
-"""/api/v1/access-log: who read the non-open data of an operator's datasets, and who was refused."""
+"""/api/v1/access-log: who read the non-open data of an operator's datasets, and who was refused.
+
+The log names subjects' token ids and purposes, so reading it is itself a read that the log
+records (scope `log`): who, the route with its filters, how many entries it took. A subject's
+read of their own log (/api/v1/me/access-log) is not logged: it shows only reads of their own
+rows, to them, and an entry per visit would bury the reads they look for.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
-from hub import audit
+from hub import audit, reading
+from hub.access import Actor
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
 from hub.api.records import parse_moment
@@ -76,6 +84,7 @@ def read_access_log(
         after=after,
         limit=limit,
     )
+    log_read(session, actor, request, dataset, len(found))
     following = (
         str(request.url.include_query_params(after=found[-1].id)) if len(found) == limit else None
     )
@@ -101,3 +110,28 @@ def read_access_log(
         ],
         next=following,
     )
+
+
+def log_read(
+    session: Session, actor: Actor, request: Request, dataset: str | None, taken: int
+) -> None:
+    """Append the entry of this read of the log: one per organization whose entries an
+    operator read (their own log then shows it), one for an admin's read of everything."""
+    route = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    producers = sorted(actor.organizations) if actor.role == "operator" else []
+    for producer in producers or [""]:
+        audit.append(
+            reading.engine_of(session),
+            audit.Entry(
+                actor_id=actor.id,
+                actor_role=actor.role,
+                organization=",".join(sorted(actor.organizations))[:100],
+                dataset_id=(dataset or "*")[:100],
+                producer=producer,
+                outcome="granted",
+                scope="log",
+                route=route[:200],
+                reason=f"read of the access log: {taken} entries",
+                rows=taken,
+            ),
+        )

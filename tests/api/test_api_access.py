@@ -246,7 +246,9 @@ def test_operators_read_the_log_of_their_datasets_and_admins_all(client, engine,
     assert [e["outcome"] for e in mine] == ["granted", "denied"]
     assert client.get("/api/v1/access-log", headers=other_operator).json()["entries"] == []
     admin = client.get("/api/v1/access-log", headers=bearer(engine, "admin")).json()["entries"]
-    assert len(admin) == 2 and admin[1]["prev_hash"] == admin[0]["hash"]
+    # both reads of records, then the two operators' reads of the log
+    assert [e["scope"] for e in admin] == ["all", "none", "log", "log"]
+    assert admin[1]["prev_hash"] == admin[0]["hash"]
     one = client.get(
         "/api/v1/access-log", params={"dataset": restricted, "limit": 1}, headers=operator
     ).json()
@@ -257,6 +259,43 @@ def test_operators_read_the_log_of_their_datasets_and_admins_all(client, engine,
         assert (
             client.get("/api/v1/access-log", headers=bearer(engine, role, *orgs)).status_code == 403
         )
+
+
+def test_reads_of_the_access_log_are_logged_in_it(client, engine, restricted):
+    operator = bearer(engine, "operator", "atmo-demo")
+    client.get(f"/api/v1/datasets/{restricted}/records", headers=operator)
+    query = {"dataset": restricted, "from": "2020-01-01T00:00:00Z"}
+    assert (
+        len(client.get("/api/v1/access-log", params=query, headers=operator).json()["entries"]) == 1
+    )
+    with Session(engine) as session:
+        operator_id = tokens.check(session, operator["Authorization"][7:]).id
+    read = log_of(engine, restricted)[-1]
+    assert (read.actor_id, read.actor_role, read.scope, read.rows) == (
+        operator_id,
+        "operator",
+        "log",
+        1,
+    )
+    assert read.producer == "atmo-demo" and read.outcome == "granted"
+    assert read.route.startswith("/api/v1/access-log?") and f"dataset={restricted}" in read.route
+    assert "from=2020-01-01" in read.route
+    # the operator sees their read of the log in it; another operator does not
+    seen = client.get("/api/v1/access-log", headers=operator).json()["entries"]
+    assert seen[-1]["scope"] == "log" and seen[-1]["actor_id"] == operator_id
+    other = bearer(engine, "operator", "another-op")
+    assert client.get("/api/v1/access-log", headers=other).json()["entries"] == []
+    # an admin's read of everything is logged too, naming no dataset
+    admin = bearer(engine, "admin")
+    client.get("/api/v1/access-log", headers=admin)
+    with Session(engine) as session:
+        last = session.exec(select(AccessEvent).order_by(AccessEvent.id.desc())).first()
+    assert (last.actor_role, last.scope, last.dataset_id, last.route) == (
+        "admin",
+        "log",
+        "*",
+        "/api/v1/access-log",
+    )
 
 
 def test_no_read_of_closed_data_is_served_when_the_log_cannot_be_written(
