@@ -42,6 +42,24 @@ def is_pseudonym(text: str) -> bool:
     return bool(SHAPE.match(text))
 
 
+def keyed_filters(
+    filters: tuple[tuple[str, str], ...], producer: str, field: str
+) -> tuple[tuple[str, str], ...]:
+    """Records filters with each subject key in an equality filter on `field` (`field`,
+    `field__eq`, `field__ne`; comma-separated values) replaced by its pseudonym, as the gate
+    stored it; a value that already is a pseudonym stays. For the producer's operators only:
+    they hold the keys, and answer their customers' requests by them."""
+    names = {field, f"{field}__eq", f"{field}__ne"}
+    return tuple(
+        (name, ",".join(_keyed(producer, v) for v in text.split(",")) if name in names else text)
+        for name, text in filters
+    )
+
+
+def _keyed(producer: str, value: str) -> str:
+    return value if is_pseudonym(value.strip()) or not value.strip() else pseudonym(producer, value)
+
+
 def empty_subject(field: str) -> str:
     """The quarantine reason of a personal row that names no subject."""
     return f"a personal row must belong to someone: its subject field {field!r} is empty"

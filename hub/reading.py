@@ -7,6 +7,7 @@ before a single row leaves. Routes and pages call these functions; none reads a 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ from hub import (
     catalogue,
     charters,
     crises,
+    pseudonyms,
     quarantine,
     records,
     selection,
@@ -229,7 +231,7 @@ def read_records(
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     shape = layout(session, dataset)
-    parsed = parse(shape, criteria)
+    parsed = parse(shape, by_keys(dataset, caller.actor, criteria))
     tag = version(dataset, given, variant)
     if _unchanged(tag, seen):
         record(engine, dataset, caller, given, rows=0, reason=f"{given.reason}; {UNCHANGED}")
@@ -270,7 +272,7 @@ def stream_records(
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     shape = layout(session, dataset)
-    parsed = parse(shape, criteria)
+    parsed = parse(shape, by_keys(dataset, caller.actor, criteria))
     tag = version(dataset, given, variant)
     if _unchanged(tag, seen):
         record(engine, dataset, caller, given, rows=0, reason=f"{given.reason}; {UNCHANGED}")
@@ -340,6 +342,19 @@ def stream_records(
         end()  # one that never started (a package's later member) ends here
 
     return Download(shape, reader, tag, counted if total else None, close)
+
+
+def by_keys(dataset: Dataset, actor: Actor, criteria: Criteria) -> Criteria:
+    """For the producer's operator (the controller, who holds its customers' subject keys), a
+    personal dataset's subject filters given as keys, pseudonymised as the gate stored them;
+    anyone else's stay as written (a guessed key must find nothing for them)."""
+    if dataset.access != "personal" or not actor.operates(dataset.organization_id):
+        return criteria
+    terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
+    if terms is None or not criteria.filters:
+        return criteria
+    filters = pseudonyms.keyed_filters(criteria.filters, terms.producer, terms.subject_field)
+    return dataclasses.replace(criteria, filters=filters)
 
 
 def parse(shape: records.Layout, criteria: Criteria) -> Parsed:
