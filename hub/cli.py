@@ -791,6 +791,7 @@ def _reach(upgrade: Callable[[Engine], None], engine: Engine) -> None:
         raise typer.Exit(2) from None
 
 
+@token_app.command("create")
 def token_create(
     role: Annotated[
         str, typer.Option(help="admin | operator | agency | service | crisis-cell | subject")
