@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyproj
 import pytest
@@ -602,12 +603,17 @@ def test_a_restricted_grid_is_read_only_by_those_its_charter_names(
     member = bearer(engine, "agency", "metropole-civil-protection")
     described = hub.get("/api/v1/datasets/lab-grid/grid", headers=member)
     assert described.status_code == 200 and described.json()["cells"] == 144
-    values = hub.get(
-        "/api/v1/datasets/lab-grid/grid",
-        params={"format": "json", "to": "2020-07-01T03:00Z"},
-        headers={**member, "X-Purpose": "flood drill"},
-    )
-    assert values.status_code == 200 and values.json()["cells"] == 9
+
+    def values(purpose: str) -> httpx.Response:
+        return hub.get(
+            "/api/v1/datasets/lab-grid/grid",
+            params={"format": "json", "to": "2020-07-01T03:00Z"},
+            headers={**member, "X-Purpose": purpose},
+        )
+
+    unlisted = values("flood drill")  # the charter's purposes bind its readers: [testing]
+    assert unlisted.status_code == 403 and "'flood drill'" in unlisted.json()["detail"]
+    assert values("testing").status_code == 200 and values("testing").json()["cells"] == 9
     producer = bearer(engine, "operator", "grid-lab")
     assert hub.get("/api/v1/datasets/lab-grid/grid", headers=producer).status_code == 200
     with Session(engine) as session:
@@ -616,11 +622,14 @@ def test_a_restricted_grid_is_read_only_by_those_its_charter_names(
         *[("denied", "anonymous")] * 3,
         ("denied", "agency"),
         ("granted", "agency"),
+        ("denied", "agency"),
+        ("granted", "agency"),
         ("granted", "agency"),
         ("granted", "operator"),
     ]
-    assert events[5].rows == 9 and events[5].purpose == "flood drill"
-    assert events[5].route == "GET /api/v1/datasets/lab-grid/grid"
+    assert events[5].purpose == "flood drill"
+    assert events[6].rows == 9 and events[6].purpose == "testing"
+    assert events[6].route == "GET /api/v1/datasets/lab-grid/grid"
     assert audit.verify(engine).intact
     # open grids leave no entry: open data is nobody's secret
     with Session(engine) as session:
