@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from hub import records
+from hub.alerts.moments import instant
 from hub.bus import get_bus
 from hub.models import Event, as_utc, utcnow
 
@@ -252,8 +253,8 @@ def purge(engine: Engine, keep: timedelta = KEEP) -> int:
     index; with nothing old enough, it is one read and no write transaction."""
     cutoff = utcnow() - max(keep, HORIZON)
     with engine.connect() as connection:
-        oldest = connection.execute(sa.select(sa.func.min(_TABLE.c.time))).scalar()
-    if oldest is None or as_utc(_moment(oldest)) >= cutoff:
+        oldest = instant(connection.execute(sa.select(sa.func.min(_TABLE.c.time))).scalar())
+    if oldest is None or oldest >= cutoff:
         return 0
     with engine.begin() as connection:
         result = connection.execute(_TABLE.delete().where(_TABLE.c.time < cutoff))
@@ -271,14 +272,17 @@ def purge_quietly(engine: Engine) -> int:
 
 
 def forget_records(
-    connection: Connection, dataset_id: str, gone: Callable[[dict[str, Any]], bool]
+    connection: Connection,
+    dataset_id: str,
+    gone: Callable[[dict[str, Any]], bool],
+    logged: list[tuple[int, dict[str, Any]]] | None = None,
 ) -> int:
     """Delete, inside the caller's transaction, the record events of a dataset whose record
     `gone` says was deleted (by retention or a withdrawal): the log must not keep what the
-    record table no longer does."""
-    doomed = [
-        event_id for event_id, record in logged_records(connection, dataset_id) if gone(record)
-    ]
+    record table no longer does. `logged`: the dataset's `logged_records`, if already read."""
+    if logged is None:
+        logged = logged_records(connection, dataset_id)
+    doomed = [event_id for event_id, record in logged if gone(record)]
     for start in range(0, len(doomed), 500):  # a bind parameter each: stay under the limits
         connection.execute(_TABLE.delete().where(_TABLE.c.id.in_(doomed[start : start + 500])))
     return len(doomed)
@@ -297,11 +301,6 @@ def logged_records(connection: Connection, dataset_id: str) -> list[tuple[int, d
         data = payload if isinstance(payload, dict) else json.loads(payload)
         logged.append((int(event_id), data.get("record") or {}))
     return logged
-
-
-def _moment(value: Any) -> datetime:
-    # SQLite's min() returns the stored text, not a datetime.
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _feed_event(row: Any) -> FeedEvent:

@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,8 +23,9 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from hub import atoms, catalogue, charters, events, pseudonyms, records, runs, selection
+from hub.alerts.moments import instant
 from hub.bus import get_bus
-from hub.models import Dataset, Resource, as_utc, utcnow
+from hub.models import Dataset, Resource, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ def _delete(
     where = sa.and_(sa.true(), *chosen)
     logged = events.logged_records(connection, dataset.id)
     forgotten = (
-        events.forget_records(connection, dataset.id, _carried(connection, layout, where, logged))
+        events.forget_records(
+            connection, dataset.id, _carried(connection, layout, where, logged), logged
+        )
         if logged
         else 0
     )
@@ -138,7 +140,7 @@ def _delete(
     plan = _plan(dataset, resource, layout)
     if plan is not None and layout.time:
         times = connection.execute(sa.select(table.c[layout.time]).where(where).distinct())
-        hours = {atoms.hour_number(_instant(t)) for (t,) in times if t is not None}
+        hours = {atoms.hour_number(m) for (t,) in times if (m := instant(t)) is not None}
     gone = int(connection.execute(sa.delete(table).where(where)).rowcount or 0)
     if gone:
         catalogue.refresh_extent(connection, dataset.id, resource, layout, True)
@@ -165,7 +167,7 @@ def _carried(
     field = next((f for f, c in layout.columns.items() if c == layout.time), None)
     times = [record.get(field) for _, record in logged] if field else []
     if times and all(isinstance(t, str) and t for t in times):
-        earliest = min(_instant(t) for t in times)
+        earliest = min(m for t in times if (m := instant(t)) is not None)
         since = records.time_bound(layout, earliest)
         statement = statement.where(layout.table.c[layout.time or ""] >= since)
     rows = connection.execute(statement).all()
@@ -179,11 +181,6 @@ def _plan(dataset: Dataset, resource: Resource, layout: records.Layout) -> atoms
         return None
     fields = resource.schema_descriptor.get("fields", [])
     return atoms.plan_of(dataset.id, layout, fields, terms.subject_field)
-
-
-def _instant(value: Any) -> datetime:
-    # SQLite hands back stored text; a record's time is ISO 8601 text
-    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 def _payload(dataset: Dataset, run_id: int | None, rows: int) -> dict[str, Any]:
