@@ -476,11 +476,15 @@ def read_own_quarantine(
 ) -> list[QuarantinedRow]:
     """A data subject's own quarantined rows of a personal dataset, every run, by id after
     `after` (GDPR art. 15: the hub holds them too); rows whose subject field is one of the
-    subject's pseudonyms, never another's. Logged with the rows of each pseudonym taken."""
+    subject's pseudonyms, never another's. Up to `limit`, and one more when more follow (not
+    logged: not shown). Logged with the rows of each pseudonym taken. A service reading under
+    consents gets none: quarantined rows are the subject's to see, not a consent's."""
     engine = engine_of(session)
     given = admit(engine, dataset, caller)
     terms = charters.personal_terms(dataset.charter_id, dataset.charter_version)
-    if given.scope != "subjects" or not given.subjects or terms is None:
+    if caller.actor.role != "subject" or given.scope != "subjects" or not given.subjects:
+        return []
+    if terms is None:
         return []
     # The gate quarantines the pseudonym, never the key (hub.catalogue), as it stores rows.
     key = col(QuarantinedRow.cells)[terms.subject_field].as_string()
@@ -492,12 +496,13 @@ def read_own_quarantine(
             col(QuarantinedRow.id) > after,
         )
         .order_by(col(QuarantinedRow.id))
-        .limit(limit)
+        .limit(limit + 1)
     )
     rows = list(session.exec(statement).all())
-    counts = Counter(str(row.cells.get(terms.subject_field)) for row in rows)
+    shown = rows[:limit]
+    counts = Counter(str(row.cells.get(terms.subject_field)) for row in shown)
     reason = f"{given.reason}; quarantined rows"
-    record(engine, dataset, caller, given, rows=len(rows), reason=reason, counts=counts)
+    record(engine, dataset, caller, given, rows=len(shown), reason=reason, counts=counts)
     return rows
 
 

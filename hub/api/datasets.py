@@ -318,7 +318,7 @@ def _own_quarantine(
     have), paged by id."""
     try:
         after = quarantine.decode_cursor(cursor)[1] if cursor else 0
-        rows = reading.read_own_quarantine(session, dataset, caller, limit + 1, after)
+        rows = reading.read_own_quarantine(session, dataset, caller, limit, after)
     except access.AccessDenied as denied:
         raise refusal(denied) from None
     except quarantine.BadCursor as bad:

@@ -272,7 +272,7 @@ def _quarantined(
         if dataset is None:
             continue  # withdrawn since the link was made
         limit = get_settings().max_export_rows
-        for row in reading.read_own_quarantine(session, dataset, caller, limit):
+        for row in reading.read_own_quarantine(session, dataset, caller, limit)[:limit]:
             found.append(
                 {
                     "dataset": dataset_id,

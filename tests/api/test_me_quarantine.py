@@ -26,9 +26,9 @@ LIVE = "elec-live"
 
 
 def publish_live(engine) -> None:
-    """Carol's first reading and Bob's last sent as -1 kWh: the gate quarantines both."""
+    """Carol's first two readings and Bob's last sent as -1 kWh: the gate quarantines them."""
     frame = curve_rows([ALICE[0], BOB[0], CAROL[0]])
-    bad = frame["_row"].is_in([13, 14])  # Bob's last hour, Carol's first (rows from 2)
+    bad = frame["_row"].is_in([13, 14, 15])  # Bob's last hour, Carol's first two (rows from 2)
     frame = frame.with_columns(
         pl.when(bad).then(pl.lit("-1")).otherwise(pl.col("value")).alias("value")
     )
@@ -45,7 +45,7 @@ def publish_live(engine) -> None:
         ),
         engine=engine,
     )
-    assert run.status == "partial" and run.rows_quarantined == 2, run.error
+    assert run.status == "partial" and run.rows_quarantined == 3, run.error
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def quarantine_of(client, headers, query: str = ""):
 def test_a_subject_reads_their_own_quarantined_rows_and_nobody_elses(client, world):
     carol, bob, alice = (world.headers[w] for w in ("carol", "bob", "alice"))
     operator = quarantine_of(client, world.headers["operator"]).json()
-    assert operator["count"] == 2
+    assert operator["count"] == 3
     # unlinked: nothing of hers is known to be there
     assert quarantine_of(client, carol).status_code == 403
     assert link(client, world, "carol", LIVE, CAROL).status_code == 201
@@ -72,16 +72,18 @@ def test_a_subject_reads_their_own_quarantined_rows_and_nobody_elses(client, wor
     answer = quarantine_of(client, carol)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert (body["run"], body["count"], body["next"]) == (None, 1, None)
-    (row,) = body["rows"]
-    assert row["cells"]["subject_key"] == mine and row["cells"]["value"] == "-1"
+    assert (body["run"], body["count"], body["next"]) == (None, 2, None)
+    for row in body["rows"]:
+        assert row["cells"]["subject_key"] == mine and row["cells"]["value"] == "-1"
     assert world.of(GRID, BOB) not in answer.text
     # Bob sees his, Alice (nothing quarantined) none: never the other's
     (bobs,) = quarantine_of(client, bob).json()["rows"]
     assert bobs["cells"]["subject_key"] == world.of(GRID, BOB)
     assert quarantine_of(client, alice).json()["rows"] == []
-    # paging by cursor, and the read is in Carol's log with her row counted
-    assert quarantine_of(client, carol, "?limit=1").json()["next"] is None
+    # paging by cursor; each read is in Carol's log with the rows it showed her (not the one
+    # looked ahead to know that more follow)
+    first = quarantine_of(client, carol, "?limit=1").json()
+    assert first["count"] == 1 and first["next"]
     log = client.get("/api/v1/me/access-log", headers=carol).json()["entries"]
     reads = [e for e in log if e["route"].endswith("/quarantine") and e["actor_role"] == "subject"]
     assert reads and reads[-1]["your_rows"] == 1 and reads[-1]["pseudonym"] == mine
@@ -103,6 +105,6 @@ def test_the_export_holds_the_subjects_quarantined_rows_and_links(client, world,
     assert {"links", "quarantine"} <= {r["name"] for r in package["resources"]}
     assert world.of(GRID, CAROL) in quarantined and '"-1"' in quarantined
     assert world.of(GRID, BOB) not in quarantined and world.of(GRID, BOB) not in links
-    assert len(quarantined.strip().splitlines()) == 2  # header and her one row
+    assert len(quarantined.strip().splitlines()) == 3  # header and her two rows
     assert links.splitlines()[1].startswith(f"{made['id']},{LIVE},")
     assert links.strip().endswith(world.of(GRID, CAROL))
