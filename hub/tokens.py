@@ -223,11 +223,13 @@ def revoke(session: Session, token_id: str, *, account: str | None = None) -> Ap
 def forget_ended(session: Session, before: datetime) -> int:
     """Delete the tokens revoked or expired before `before`, and their sign-ins. The access log
     keeps each read's token id, role and organizations: it stays whole (its entries are
-    chained, never edited); only the token's name and hash go."""
+    chained, never edited); only the token's name and hash go. A subject's tokens stay: they
+    tell the subject's own reads from others' in their history (hub.selfdata.history)."""
     ended = sa.or_(
         sa.and_(col(ApiToken.revoked_at).is_not(None), col(ApiToken.revoked_at) < before),
         sa.and_(col(ApiToken.expires_at).is_not(None), col(ApiToken.expires_at) < before),
     )
+    ended = sa.and_(ended, col(ApiToken.role) != "subject")
     ids = list(session.exec(select(ApiToken.id).where(ended)).all())
     for token_id in ids:
         signins.end_all(session, token_id)

@@ -38,9 +38,11 @@ def test_tokens_ended_long_ago_go_with_their_sign_ins(engine: Engine, monkeypatc
         live = tokens.issue(session, "operator", ["atmo-demo"], name="live").row.id
         soon = tokens.issue(session, "admin", expires=NOW + timedelta(days=1)).row.id
         expired = tokens.issue(session, "admin", expires=NOW - timedelta(days=91)).row.id
-        recent = tokens.issue(session, "subject", name="recently revoked").row.id
-        revoked = tokens.issue(session, "subject", name="Alice's phone").row.id
-        for token_id, age in ((recent, 10), (revoked, 100)):
+        recent = tokens.issue(session, "operator", ["atmo-demo"], name="recently revoked").row.id
+        revoked = tokens.issue(session, "agency", ["metropole-civil-protection"], "old").row.id
+        # a subject's token stays: it tells the subject's own reads from others' in their history
+        phone = tokens.issue(session, "subject", name="Alice's phone").row.id
+        for token_id, age in ((recent, 10), (revoked, 100), (phone, 100)):
             row = session.get(ApiToken, token_id)
             row.revoked_at = NOW - timedelta(days=age)
             session.add(row)
@@ -51,13 +53,13 @@ def test_tokens_ended_long_ago_go_with_their_sign_ins(engine: Engine, monkeypatc
         session.commit()
     reads = audit.append(  # a read by the token about to go: its entry stays as written
         engine,
-        audit.Entry(revoked, "subject", "", "curves", "grid-demo", "granted", "subjects", "/me"),
+        audit.Entry(revoked, "agency", "", "curves", "grid-demo", "granted", "subjects", "/me"),
     )
     assert reads is not None
     swept = housekeeping.sweep(engine, NOW)
     assert (swept.tokens, swept.sign_ins) == (2, 1)
     with Session(engine) as session:
-        assert set(session.exec(select(ApiToken.id))) == {live, soon, recent}
+        assert set(session.exec(select(ApiToken.id))) == {live, soon, recent, phone}
         assert list(session.exec(select(SignIn.id).order_by(col(SignIn.id)))) == [kept_in]
     verified = audit.verify(engine)
     assert verified.intact and verified.checked == 1
