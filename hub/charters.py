@@ -310,21 +310,6 @@ def _purpose_terms(charter_id: str, version: str, generation: int) -> PurposeTer
     return PurposeTerms(tuple(chosen[0].purposes), chosen[0].purpose_required)
 
 
-def validity(charter_id: str, version: str) -> tuple[date, date | None] | None:
-    """A charter version's first and last day in force (None: no end); None if it cannot be
-    read (hub.access then opens what the charter's other terms open: nothing to members)."""
-    try:
-        return _validity(charter_id, version, _generation())
-    except CharterError:
-        return None
-
-
-@lru_cache(maxsize=1024)
-def _validity(charter_id: str, version: str, generation: int) -> tuple[date, date | None] | None:
-    chosen = [c for c in charter_versions(charter_id) if c.version == version]
-    return (chosen[0].valid_from, chosen[0].valid_until) if chosen else None
-
-
 STAMP_SECONDS = 2.0  # a charter edit applies to reads within this long
 _listings: dict[tuple[str, ...], tuple[float, int]] = {}
 

@@ -338,7 +338,8 @@ def delete_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
     """datastore_delete: the rows `filters` select withdrawn (hub.withdrawal). CKAN drops the
     whole table when filters are missing; the hub asks for them, and takes `{}` for every row
     (the resource and its schema stay, so the operator can push again)."""
-    dataset = _dataset_of_resource(session, require_text(data, "resource_id"))
+    resource_id = require_text(data, "resource_id")
+    dataset = _dataset_of_resource(session, resource_id)
     check_writer(actor, dataset.organization_id)
     given = data.get("filters")
     if isinstance(given, str):  # a form field holding JSON
@@ -366,7 +367,7 @@ def delete_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
         raise Failed(f"run {failed.run_id} failed: {failed.reason}") from None
     session.expire_all()  # the withdrawal wrote through its own connection
     return {
-        "resource_id": require_text(data, "resource_id"),
+        "resource_id": resource_id,
         "filters": given,
         "deleted": done.rows,
         "run": done.run_id,
