@@ -105,12 +105,12 @@ def read_records(
     try:
         # Without `limit`, CSV and GeoJSON are downloads, streamed whole (within the export
         # limit): their clients (spreadsheets, GDAL, QGIS) cannot follow a `next`.
-        # A GeoJSON of rows without a place is refused by the page's path, after the grant
-        # (401 before 400), with no download opened in the access log.
-        whole = format == "csv" or (
-            format == "geojson" and located(reading.layout(session, dataset))
-        )
-        if whole and cap is None:
+        layout = reading.layout(session, dataset)
+        if format == "geojson" and not located(layout):
+            # Refused after the grant (401 before 400), before any row is read or logged.
+            reading.admit(reading.engine_of(session), dataset, caller)
+            raise HTTPException(400, unlocated(dataset_id))
+        if format in ("csv", "geojson") and cap is None:
             download = reading.stream_records(
                 session,
                 dataset,
@@ -142,7 +142,6 @@ def read_records(
             variant=variant,
             seen=seen,
         )
-        layout = reading.layout(session, dataset)
     except reading.NotModified as unchanged:
         return etags.not_modified(unchanged.etag, shared, personal)
     except READ_ERRORS as error:
@@ -156,8 +155,6 @@ def read_records(
     if format == "csv":  # a page (`limit`), as JSON's: its rows, total and next
         return csv_answer(dataset_id, csv_lines(layout, iter([page.records])), headers)
     if format == "geojson":
-        if not located(layout):
-            raise HTTPException(400, unlocated(dataset_id))
         collection = to_feature_collection(page.records, layout, following)
         if page.total is not None:
             collection["total"] = page.total
