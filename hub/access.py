@@ -148,7 +148,7 @@ def grant(
     if isinstance(current, Grant):
         return current
     stored = _under_terms(dataset, actor, named, purpose, subjects, zones)
-    if current is None or current.version == dataset.charter_version or not stored.reads_rows:
+    if current.version == dataset.charter_version or not stored.reads_rows:
         return stored
     # The charter was renewed or amended since the last harvest: the rows were published under
     # the stored version's terms and are read under the current one's, so both must allow it.
@@ -187,7 +187,7 @@ def _under_terms(
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
 
 
-def _current(dataset: Dataset, named: Mapping[str, Param]) -> charters.Charter | Grant | None:
+def _current(dataset: Dataset, named: Mapping[str, Param]) -> charters.Charter | Grant:
     """The version of the dataset's charter in force today, or the refusal when none is.
 
     The charter is the legal basis for sharing non-open rows: when it ends, sharing ends (open
@@ -195,14 +195,15 @@ def _current(dataset: Dataset, named: Mapping[str, Param]) -> charters.Charter |
     from the charter files at each read, not from the version stored at the last harvest, so a
     renewal (a new version ending later) opens the rows again at once, and a new version ending
     sooner closes them at once (hub.charters: a newer version replaces the older ones from its
-    first day). None when the charter cannot be read: its terms then open nothing to members."""
+    first day). A charter that cannot be read (a file gone or broken) is no legal basis: its
+    records are refused to everyone but their producer and their subjects, until it is mended."""
     try:
         current = charters.current_version(dataset.charter_id)
         if current is not None:
             return current
-        versions = charters.charter_versions(dataset.charter_id)
+        versions = charters.read_versions(dataset.charter_id)
     except charters.CharterError:
-        return None
+        return Grant("none", "charter_unreadable", named)
     today = datetime.now(UTC).date()
     started = [c for c in versions if c.valid_from <= today]
     if not started:
@@ -248,9 +249,7 @@ def _personal(
     if not actor.service:
         return Grant("none", "personal_no_service", named)
     if not purpose:  # a service always says what it reads for: consents name a purpose
-        allowed = _purposes(dataset)
-        unreadable = "" if allowed else "_unreadable"
-        return Grant("none", f"personal_no_purpose{unreadable}", {**named, "purposes": allowed})
+        return Grant("none", "personal_no_purpose", {**named, "purposes": _purposes(dataset)})
     refused = _purpose_refusal(dataset, named, purpose)
     if refused is not None:
         return refused
@@ -274,13 +273,11 @@ def _purpose_refusal(
     if purpose is None:
         return None
     allowed = _purposes(dataset)
-    # Without purposes to offer (the charter cannot be read), the text says so instead.
-    unreadable = "" if allowed else "_unreadable"
     if purpose:
         if purpose in allowed:
             return None
         params = {**named, "purpose": purpose, "purposes": allowed}
-        return Grant("none", f"purpose_not_allowed{unreadable}", params)
+        return Grant("none", "purpose_not_allowed", params)
     terms = charters.purpose_terms(dataset.charter_id, dataset.charter_version)
     if terms is not None and terms.required:
         return Grant("none", "purpose_required", {**named, "purposes": allowed})

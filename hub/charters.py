@@ -164,9 +164,8 @@ def personal_terms(charter_id: str, version: str) -> PersonalTerms | None:
 @lru_cache(maxsize=1024)
 def _terms(charter_id: str, version: str, generation: int) -> PersonalTerms | None:
     # Asked on every personal read and link: parsed once per charter generation.
-    versions = charter_versions(charter_id)
-    chosen = [c for c in versions if c.version == version] or versions[-1:]
-    return terms_of(chosen[0]) if chosen else None
+    chosen = _version(charter_id, version, generation)
+    return terms_of(chosen) if chosen else None
 
 
 def terms_of(charter: Charter) -> PersonalTerms | None:
@@ -265,7 +264,26 @@ def current_version(charter_id: str, on: date | None = None) -> Charter | None:
 
 @lru_cache(maxsize=1024)
 def _current_version(charter_id: str, day: date, generation: int) -> Charter | None:
-    return in_force_among(charter_versions(charter_id), day)
+    return in_force_among(list(_versions(charter_id, generation)), day)
+
+
+def read_versions(charter_id: str) -> list[Charter]:
+    """Every version of a charter, oldest first, as reads see them: cached per charter
+    generation (a refused read of an expired charter asks on every request). CharterError if
+    the charter cannot be read. Publication reads the files themselves (`charter_versions`)."""
+    return list(_versions(charter_id, _generation()))
+
+
+@lru_cache(maxsize=256)
+def _versions(charter_id: str, generation: int) -> tuple[Charter, ...]:
+    return tuple(charter_versions(charter_id))
+
+
+def _version(charter_id: str, version: str, generation: int) -> Charter | None:
+    """The charter version a dataset was published under (the latest when that one is gone)."""
+    versions = _versions(charter_id, generation)
+    chosen = [c for c in versions if c.version == version] or versions[-1:]
+    return chosen[0] if chosen else None
 
 
 def restricted_to(charter_id: str, version: str) -> frozenset[str]:
@@ -279,9 +297,8 @@ def restricted_to(charter_id: str, version: str) -> frozenset[str]:
 @lru_cache(maxsize=1024)
 def _members(charter_id: str, version: str, generation: int) -> frozenset[str]:
     # Every read of a restricted dataset asks; parsing YAML and the profile each time would not do.
-    versions = charter_versions(charter_id)
-    chosen = [c for c in versions if c.version == version] or versions[-1:]
-    return frozenset(chosen[0].restricted_to) if chosen else frozenset()
+    chosen = _version(charter_id, version, generation)
+    return frozenset(chosen.restricted_to) if chosen else frozenset()
 
 
 @dataclass(frozen=True)
@@ -303,11 +320,10 @@ def purpose_terms(charter_id: str, version: str) -> PurposeTerms | None:
 @lru_cache(maxsize=1024)
 def _purpose_terms(charter_id: str, version: str, generation: int) -> PurposeTerms | None:
     # Asked on every restricted or crisis read, as `restricted_to` is.
-    versions = charter_versions(charter_id)
-    chosen = [c for c in versions if c.version == version] or versions[-1:]
-    if not chosen:
+    chosen = _version(charter_id, version, generation)
+    if chosen is None:
         return None
-    return PurposeTerms(tuple(chosen[0].purposes), chosen[0].purpose_required)
+    return PurposeTerms(tuple(chosen.purposes), chosen.purpose_required)
 
 
 STAMP_SECONDS = 2.0  # a charter edit applies to reads within this long

@@ -27,7 +27,6 @@ _PERSONAL = (
 )
 _ADD_PURPOSE = "; a service reads them for a declared purpose: add purpose= one of "
 _NOT_ALLOWED = "purpose %(purpose)r is not one that charter %(charter)s allows for %(dataset)r: "
-_UNREADABLE = "none (the charter cannot be read)"
 _AGGREGATES = "public aggregates of %(measure)r by %(by)s"
 _AGGREGATED = (
     ", %(start)s to %(end)s: %(shown)s of %(cells)s cells published, groups of fewer than "
@@ -66,6 +65,10 @@ ENGLISH: dict[str, str] = {
         "charter %(charter)s of %(dataset)r is not in force before %(start)s: its records are "
         "not shared yet (the metadata stays public)"
     ),
+    "charter_unreadable": (
+        "charter %(charter)s of %(dataset)r cannot be read by the hub: its records are not "
+        "shared until it is mended (the metadata stays public)"
+    ),
     "charter_terms_changed": (
         "charter %(charter)s of %(dataset)r changed who may read its records: they are shared "
         "again once the dataset is harvested under it (the metadata stays public)"
@@ -77,13 +80,11 @@ ENGLISH: dict[str, str] = {
     ),
     "personal_no_service": _PERSONAL + "; this service token is tied to no registered service",
     "personal_no_purpose": _PERSONAL + _ADD_PURPOSE + "%(purposes)s",
-    "personal_no_purpose_unreadable": _PERSONAL + _ADD_PURPOSE + _UNREADABLE,
     "purpose_required": (
         "charter %(charter)s opens the records of %(dataset)r only for a declared purpose: add "
         "purpose= one of %(purposes)s"
     ),
     "purpose_not_allowed": _NOT_ALLOWED + "%(purposes)s",
-    "purpose_not_allowed_unreadable": _NOT_ALLOWED + _UNREADABLE,
     "personal_no_consent": (
         _PERSONAL + "; no data subject has a live consent for service %(service)s to read them "
         "for %(purpose)r"

@@ -105,10 +105,14 @@ def test_personal_and_crisis_data_open_to_nobody_else_yet(level):
         assert access.grant(dataset(level), who).scope == "none"
 
 
-def test_a_charter_that_is_gone_opens_nothing():
-    assert not access.grant(
-        dataset("restricted", charter="no-such-charter"), actor("agency", MEMBER)
-    ).reads_rows
+@pytest.mark.parametrize("level", ["restricted", "crisis"])
+def test_a_charter_that_is_gone_opens_nothing(level):
+    """No charter, no legal basis: members and crisis cells alike read nothing, and are told."""
+    gone = dataset(level, charter="no-such-charter")
+    for who in (actor("agency", MEMBER), actor("crisis-cell", MEMBER)):
+        refused = access.grant(gone, who)
+        assert refused.code == "charter_unreadable" and not refused.reads_rows
+    assert access.grant(gone, actor("operator", "atmo-demo")).whole
 
 
 def test_each_level_says_why_in_its_own_words():
@@ -121,7 +125,8 @@ def test_each_level_says_why_in_its_own_words():
 
 
 def test_an_unknown_level_is_refused_not_opened():
-    refused = access.grant(dataset("semi-open"), actor("operator", "another-op"))
+    semi_open = dataset("semi-open", charter="atmo-demo-restricted")
+    refused = access.grant(semi_open, actor("operator", "another-op"))
     assert refused.scope == "none" and "unknown access level" in refused.reason
 
 

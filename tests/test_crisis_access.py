@@ -113,6 +113,28 @@ def test_the_producers_operators_read_everything(engine, now):
     assert len(read_ids(engine, SITES, operator)) == 8
 
 
+def test_a_charter_the_hub_cannot_read_opens_nothing_to_cells(engine, now, tmp_path, monkeypatch):
+    """A crisis charter gone broken is no legal basis: the cells named by an active crisis read
+    nothing (they were not narrowed by its `restricted_to` before); its producer still reads."""
+    from hub import charters
+    from hub.config import get_settings
+
+    declare(engine, AREA_A, [CELL_A], now, -3, 24)
+    assert read_ids(engine, EVENTS, cell(CELL_A)) == READ_BY_A_ONLY
+    broken = tmp_path / "charters"
+    broken.mkdir()
+    (broken / "telecom-outages-crisis.yaml").write_text("id: [telecom-outages-crisis\n")
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(broken))
+    monkeypatch.setattr(charters, "STAMP_SECONDS", 0.0)
+    get_settings.cache_clear()
+    for dataset_id in (EVENTS, SITES):
+        with pytest.raises(AccessDenied) as refused:
+            read_ids(engine, dataset_id, cell(CELL_A))
+        assert refused.value.code == "charter_unreadable"
+        assert "cannot be read" in str(refused.value)
+    assert len(read_ids(engine, EVENTS, cell(PRODUCER.id, role="operator"))) == 13
+
+
 def test_before_its_start_and_after_its_end_a_crisis_opens_nothing(engine, now):
     declare(engine, AREA_A, [CELL_A], now, 1, 24, "Not yet")
     declare(engine, AREA_A, [CELL_B], now, -48, -24, "Over", declared_hours=-48)

@@ -62,6 +62,10 @@ REFUSALS: dict[str, str] = {
         "Charter %(charter)s of %(dataset)s is not in force before %(start)s: its "
         "records are not shared yet (the description stays public)."
     ),
+    "charter_unreadable": N_(
+        "The hub cannot read charter %(charter)s of %(dataset)s: its records are not shared "
+        "until it is mended (the description stays public)."
+    ),
     "charter_terms_changed": N_(
         "Charter %(charter)s of %(dataset)s changed who may read its records: they are shared "
         "again once the dataset is harvested under it (the description stays public)."
@@ -86,10 +90,6 @@ REFUSALS: dict[str, str] = {
         "The records of %(dataset)s hold personal data under charter %(charter)s: a service "
         "must say what it reads them for, one of: %(purposes)s."
     ),
-    "personal_no_purpose_unreadable": N_(
-        "The records of %(dataset)s hold personal data under charter %(charter)s: a service "
-        "must say what it reads them for, but the charter cannot be read just now."
-    ),
     "purpose_required": N_(
         "Charter %(charter)s opens the records of %(dataset)s only for a declared purpose, one "
         "of: %(purposes)s."
@@ -97,10 +97,6 @@ REFUSALS: dict[str, str] = {
     "purpose_not_allowed": N_(
         "Charter %(charter)s does not allow reading %(dataset)s for “%(purpose)s”; it allows: "
         "%(purposes)s."
-    ),
-    "purpose_not_allowed_unreadable": N_(
-        "Charter %(charter)s cannot be read just now, so %(dataset)s cannot be read for "
-        "“%(purpose)s”."
     ),
     "personal_no_consent": N_(
         "The records of %(dataset)s hold personal data under charter %(charter)s, and no one "
