@@ -21,6 +21,7 @@ import polars as pl
 
 from hub.batches import Chunk, RowProblem
 from hub.keys import secret_key
+from hub.selection import split_values
 
 PREFIX = "ps-"
 DIGEST_BYTES = 20  # 160 bits, base32 without padding: 32 characters
@@ -51,9 +52,15 @@ def keyed_filters(
     they hold the keys, and answer their customers' requests by them."""
     names = {field, f"{field}__eq", f"{field}__ne"}
     return tuple(
-        (name, ",".join(_keyed(producer, v) for v in text.split(",")) if name in names else text)
-        for name, text in filters
+        (name, keyed_values(producer, text) if name in names else text) for name, text in filters
     )
+
+
+def keyed_values(producer: str, text: str) -> str:
+    """A filter's comma-separated subject keys (`\\,` a comma inside one) as the gate stored
+    them: each replaced by its pseudonym; one that already is a pseudonym, or is empty, stays.
+    Reads by an operator and withdrawals both name subjects through it."""
+    return ",".join(_keyed(producer, value) for value in split_values(text))
 
 
 def _keyed(producer: str, value: str) -> str:

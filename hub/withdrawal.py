@@ -109,12 +109,10 @@ def _conditions(
 
 
 def _pseudonymised(producer: str, text: str) -> str:
-    """A filter's subject keys (`\\,` a comma inside one) as the gate stored them."""
-    keys = [part.replace("\\,", ",") for part in selection.split_values(text)]
-    try:
-        return ",".join(pseudonyms.pseudonym(producer, key) for key in keys)
-    except ValueError:
-        raise WithdrawalRefused("a subject key filter needs a key") from None
+    """A filter's subject keys as the gate stored them (a pseudonym given stays itself)."""
+    if any(not key.strip() for key in selection.split_values(text)):
+        raise WithdrawalRefused("a subject key filter needs a key")
+    return pseudonyms.keyed_values(producer, text)
 
 
 def _delete(

@@ -9,7 +9,14 @@ import pytest
 
 from hub.batches import Chunk, RowProblem
 from hub.config import get_settings
-from hub.pseudonyms import empty_subject, is_pseudonym, pseudonym, pseudonymise
+from hub.pseudonyms import (
+    empty_subject,
+    is_pseudonym,
+    keyed_filters,
+    keyed_values,
+    pseudonym,
+    pseudonymise,
+)
 
 METER = "30002512345678"
 
@@ -94,3 +101,13 @@ def test_the_key_is_kept_per_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "elsewhere"))
     get_settings.cache_clear()
     assert pseudonym("grid-demo", METER) != first  # another hub, another generated key
+
+
+def test_filter_keys_split_as_every_filter_does():
+    """`\\,` is a comma inside a key, as for any filter value; a pseudonym given stays."""
+    known = pseudonym("grid", "B-2")
+    assert keyed_values("grid", "A\\,1," + known) == f"{pseudonym('grid', 'A,1')},{known}"
+    assert keyed_filters((("meter", "A\\,1"), ("day", "a,b")), "grid", "meter") == (
+        ("meter", pseudonym("grid", "A,1")),
+        ("day", "a,b"),
+    )

@@ -140,6 +140,11 @@ def test_a_personal_dataset_is_withdrawn_from_by_the_key_as_pushed(operator, hub
     assert stations == {pseudonym("atmo-demo", "FR-1")}
     run = latest_run(engine, "push-personal")
     assert "FR-2" not in run.error and pseudonym("atmo-demo", "FR-2") not in run.error
+    # a pseudonym the operator read back names its subject (it is not pseudonymised again)
+    done = operator.action.datastore_delete(
+        resource_id=resource_id, filters={"station_id": pseudonym("atmo-demo", "FR-1")}
+    )
+    assert done["deleted"] == 3
 
 
 def test_every_row_is_withdrawn_only_when_asked_so(operator, engine):
