@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
-from hub import audit, catalogue, reading
+from hub import audit, catalogue, quarantine, reading
 from hub.api import exports
 from hub.api import records as records_api
 from hub.api.downloads import DownloadResponse
@@ -129,14 +129,19 @@ def package(session: Session, caller: reading.Caller, account: str, root: str) -
             (f"data/{name}.csv", _csv(download)),
         ]
     held = links.listing(session, account)
-    quarantined = _quarantined(session, caller, sorted({row.dataset_id for row in held}))
+    quarantined, cut = _quarantined(
+        session, caller, sorted({row.dataset_id for row in held}), get_settings().max_export_rows
+    )
     given = consents.listing(session, account)
     seen = _log(session, account)
     resources += [
         _table_resource("links", "links.csv", "Your links to your rows", LINK_FIELDS),
-        _table_resource(
-            "quarantine", "quarantine.csv", "Your rows the gate quarantined", QUARANTINE_FIELDS
-        ),
+        {
+            **_table_resource(
+                "quarantine", "quarantine.csv", "Your rows the gate quarantined", QUARANTINE_FIELDS
+            ),
+            **({"description": _cut_note(cut, root)} if cut else {}),
+        },
         _table_resource("consents", "consents.csv", "Your consents to services", CONSENT_FIELDS),
         _table_resource("access-log", "access-log.csv", "Every read of your rows", LOG_FIELDS),
     ]
@@ -263,16 +268,20 @@ def _link_row(row: SubjectLink) -> dict[str, Any]:
 
 
 def _quarantined(
-    session: Session, caller: reading.Caller, dataset_ids: list[str]
-) -> list[dict[str, Any]]:
-    """The subject's quarantined rows of each linked dataset (each read logged)."""
+    session: Session, caller: reading.Caller, dataset_ids: list[str], limit: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The subject's quarantined rows of each linked dataset, up to HUB_MAX_EXPORT_ROWS each
+    (each read logged), and the datasets cut there: the last row id given, to read on from."""
     found: list[dict[str, Any]] = []
+    cut: dict[str, int] = {}
     for dataset_id in dataset_ids:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
             continue  # withdrawn since the link was made
-        limit = get_settings().max_export_rows
-        for row in reading.read_own_quarantine(session, dataset, caller, limit)[:limit]:
+        rows = reading.read_own_quarantine(session, dataset, caller, limit)
+        if len(rows) > limit:  # one more than asked: more follow
+            cut[dataset_id] = rows[limit - 1].id or 0
+        for row in rows[:limit]:
             found.append(
                 {
                     "dataset": dataset_id,
@@ -281,7 +290,15 @@ def _quarantined(
                     "errors": json.dumps(row.errors, ensure_ascii=False),
                 }
             )
-    return found
+    return found, cut
+
+
+def _cut_note(cut: dict[str, int], root: str) -> str:
+    """What the package leaves out of the quarantined rows, and where the rest is read."""
+    return "Cut at HUB_MAX_EXPORT_ROWS rows per dataset; read on from " + "; ".join(
+        f"{root}api/v1/datasets/{dataset_id}/quarantine?cursor={quarantine.encode_cursor(0, last)}"
+        for dataset_id, last in sorted(cut.items())
+    )
 
 
 def _receipt(given: consents.Given) -> dict[str, Any]:

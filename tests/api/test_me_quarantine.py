@@ -108,3 +108,28 @@ def test_the_export_holds_the_subjects_quarantined_rows_and_links(client, world,
     assert len(quarantined.strip().splitlines()) == 3  # header and her two rows
     assert links.splitlines()[1].startswith(f"{made['id']},{LIVE},")
     assert links.strip().endswith(world.of(GRID, CAROL))
+
+
+def test_an_export_past_the_row_cap_says_where_the_rest_of_the_quarantine_is(client, world, engine):
+    """HUB_MAX_EXPORT_ROWS cuts the quarantined rows too (the records past it refuse the whole
+    package): the package says so and where to read on, so nothing is left out silently."""
+    from sqlmodel import Session
+
+    from hub import tokens
+    from hub.api import portability
+    from hub.reading import Caller
+
+    carol = world.headers["carol"]
+    assert link(client, world, "carol", LIVE, CAROL).status_code == 201
+    with Session(engine) as session:
+        actor = tokens.check(session, carol["Authorization"].removeprefix("Bearer "))
+        rows, cut = portability._quarantined(session, Caller(actor, route="test"), [LIVE], 1)
+        whole, none_cut = portability._quarantined(session, Caller(actor, route="test"), [LIVE], 2)
+    assert len(rows) == 1 and list(cut) == [LIVE]
+    assert len(whole) == 2 and none_cut == {}
+    note = portability._cut_note(cut, "http://testserver/")
+    following = client.get(note.split("read on from ", 1)[1], headers=carol)
+    assert following.status_code == 200, following.text
+    (rest,) = following.json()["rows"]
+    assert rest["cells"]["subject_key"] == world.of(GRID, CAROL)
+    assert rest["row"] != rows[0]["row"]
