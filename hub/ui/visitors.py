@@ -181,6 +181,7 @@ def open_session(
         secure=secure(request),
         path=cookie_path(request.scope),
     )
+    _forget_root_copy(response, request)
 
 
 def close_session(response: Response, request: Request, session: Session) -> None:
@@ -195,3 +196,11 @@ def close_session(response: Response, request: Request, session: Session) -> Non
         secure=secure(request),
         path=cookie_path(request.scope),
     )
+    _forget_root_copy(response, request)
+
+
+def _forget_root_copy(response: Response, request: Request) -> None:
+    """Under a path prefix, also drop a session cookie left at `Path=/` by the hub served at
+    the root before: browsers send both, and the older one would be read in the new one's place."""
+    if cookie_path(request.scope) != "/" and SESSION_COOKIE in request.cookies:
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", path="/")

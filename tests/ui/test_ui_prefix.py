@@ -261,6 +261,25 @@ def test_signing_in_and_out_and_the_language_stay_under_the_prefix(hub, engine):
             assert back.headers["location"] == f"{PREFIX}/", outside
 
 
+def test_a_session_cookie_left_at_the_root_is_dropped_on_signing_in_and_out(hub, engine):
+    """A hub moved under a prefix: browsers still hold its old `Path=/` session cookie and send
+    it beside the new one; signing in or out drops it, so only the new one is read."""
+    host = urlsplit(hub).hostname or ""
+    with httpx.Client(trust_env=False, timeout=60, headers=ENGLISH) as client:
+        client.cookies.set(visitors.SESSION_COOKIE, "left-from-the-root", domain=host, path="/")
+        form = client.get(f"{hub}/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        fields = {"token": token(engine, "operator", "atmo-demo"), "csrf": csrf}
+        answer = client.post(f"{hub}/signin", data=fields)
+        cookies = answer.headers.get_list("set-cookie")
+        assert any(f"Path={PREFIX};" in c and "Max-Age=" in c for c in cookies)
+        dropped = [c for c in cookies if "Path=/;" in c or c.endswith("Path=/")]
+        assert dropped and dropped[0].startswith(f'{visitors.SESSION_COOKIE}=""')
+        kept = [c for c in client.cookies.jar if c.name == visitors.SESSION_COOKIE]
+        assert [c.path for c in kept] == [PREFIX]
+        assert "Signed in as" in client.get(f"{hub}/charters").text
+
+
 def test_ckanapi_writes_under_the_prefix_with_the_raw_token(hub, engine):
     operator = ckanapi.RemoteCKAN(hub, apikey=token(engine, "operator", "atmo-demo"))
     created = operator.action.package_create(**new_package())
