@@ -18,7 +18,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from hub import __version__, housekeeping
-from hub.api import access_log, datasets, docs, grids, health, invalid, me, mytokens
+from hub.api import access_log, datasets, docs, grids, health, invalid, me, mytokens, orgtokens
 from hub.api.aggregates import router as aggregates_router
 from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
@@ -123,6 +123,7 @@ def create_app() -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(feeds_router)
     app.include_router(mytokens.router)  # before /api/v1/me's own paths
+    app.include_router(orgtokens.router)
     app.include_router(me.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)

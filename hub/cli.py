@@ -811,10 +811,10 @@ def token_create(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Issue a token; it is printed once and stored only as a hash."""
+    """Issue a token; it is printed once and stored only as a hash (and the access log says so)."""
     from sqlmodel import Session
 
-    from hub import tokens
+    from hub import orgtokens, tokens
 
     engine = _store()
     try:
@@ -832,6 +832,7 @@ def token_create(
         _say_error(exc)
         raise typer.Exit(2) from exc
     row = issued.row
+    orgtokens.record(engine, orgtokens.CLI, row, "issued", "hub token create")
     with Session(engine) as session:
         for unknown in tokens.unknown_organizations(session, row):
             console.print(
@@ -956,17 +957,19 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
-    """Revoke a token; it stops working on the next request."""
+    """Revoke a token; it stops working on the next request (and the access log says so)."""
     from sqlmodel import Session
 
-    from hub import tokens
+    from hub import orgtokens, tokens
 
-    with Session(_store()) as session:
+    engine = _store()
+    with Session(engine) as session:
         try:
-            tokens.revoke(session, token_id)
+            row = tokens.revoke(session, token_id)
         except tokens.UnknownToken as exc:
             _say_error(exc)
             raise typer.Exit(1) from exc
+        orgtokens.record(engine, orgtokens.CLI, row, "revoked", "hub token revoke")
     console.print(f"Token {escape(token_id)} revoked.")
 
 

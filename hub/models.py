@@ -204,7 +204,7 @@ class AccessEvent(SQLModel, table=True):
     dataset_id: str = Field(max_length=100)
     producer: str = Field(default="", max_length=100, index=True)  # the dataset's organization
     outcome: str = Field(max_length=10)  # granted | denied
-    scope: str = Field(max_length=20)  # all | subjects | area | none
+    scope: str = Field(max_length=20)  # all | subjects | area | none; log; token
     purpose: str = Field(default="", max_length=200)
     rows: int | None = None  # None: a streamed export, counted by nobody
     route: str = Field(default="", max_length=200)

@@ -104,3 +104,24 @@ def test_a_short_secret_key_stops_the_command(engine, monkeypatch):
     get_settings.cache_clear()
     result = runner.invoke(app, ["token", "create", "--role", "admin"])
     assert result.exit_code == 2 and "at least 32" in result.output
+
+
+def test_create_and_revoke_are_entries_of_the_access_log(engine):
+    from sqlmodel import select
+
+    from hub import audit
+    from hub.models import AccessEvent
+
+    made = runner.invoke(
+        app, ["token", "create", "--role", "operator", "--org", "atmo-demo", "--json"]
+    )
+    token_id = json.loads(made.stdout)["id"]
+    assert runner.invoke(app, ["token", "revoke", token_id]).exit_code == 0
+    with Session(engine) as session:
+        entries = session.exec(select(AccessEvent).where(AccessEvent.scope == "token")).all()
+    assert [(e.actor_id, e.actor_role, e.producer, e.route) for e in entries] == [
+        ("cli", "admin", "atmo-demo", "hub token create"),
+        ("cli", "admin", "atmo-demo", "hub token revoke"),
+    ]
+    assert all(token_id in e.reason for e in entries)
+    assert audit.verify(engine).intact

@@ -34,7 +34,10 @@ class AccessEventOut(BaseModel):
     organization: str = Field(description="the actor's organizations, comma-separated")
     dataset: str
     outcome: str = Field(description="granted | denied")
-    scope: str = Field(description="all | subjects | area | none")
+    scope: str = Field(
+        description="all | subjects | area | none for reads; `log` for a read of this log; "
+        "`token` for a token issued or revoked (the reason says which)"
+    )
     purpose: str
     rows: int | None = Field(description="rows sent; null for a streamed download")
     route: str

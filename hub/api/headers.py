@@ -41,7 +41,15 @@ CALLER_HEADERS = ("Authorization", "Cookie")
 # or an app's HTTP cache must not keep a household's load curve. Routes of personal records
 # say so themselves (hub.api.etags); these paths always may.
 PERSONAL = "private, no-store"
-PERSONAL_PATHS = ("/api/v1/me", "/api/3/action/datastore_search", "/api/action/datastore_search")
+# A new token's secret is shown once: no cache may keep a copy of it.
+PERSONAL_PATHS = (
+    "/api/v1/me",
+    "/api/3/action/datastore_search",
+    "/api/action/datastore_search",
+    "/api/v1/org/tokens",
+    "/api/3/action/api_token_create",
+    "/api/action/api_token_create",
+)
 CKAN_PATHS = ("/api/3/", "/api/action/")
 STATIC_PATHS = ("/static/", "/docs-assets/")  # the same bytes for everyone
 COMMON = {
@@ -118,8 +126,8 @@ def vary_by_caller(headers: MutableHeaders, scope: Scope, path: str) -> None:
 
 
 def personal_path(path: str) -> bool:
-    """Whether answers on `path` may carry personal data whatever the dataset."""
-    return path in PERSONAL_PATHS or path.startswith("/api/v1/me/")
+    """Whether answers on `path` may carry personal data whatever the dataset, or a secret."""
+    return path in PERSONAL_PATHS or path.startswith(("/api/v1/me/", "/api/v1/org/tokens/"))
 
 
 def _shows_credentials(scope: Scope) -> bool:

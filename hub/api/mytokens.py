@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/me/tokens", tags=["self data"])
 
 
 class TokenOut(BaseModel):
-    """One of the account's tokens (never its secret)."""
+    """A token as its holders see it (never its secret)."""
 
     id: str
     name: str

@@ -34,8 +34,8 @@ from hub.config import get_settings
 from hub.models import Dataset, Organization, SubjectLink, as_utc
 from hub.selfdata import attempts, consents, history, links, matching, services, standing
 from hub.ui import i18n, refusals
-from hub.ui.pages import N_, redirect, render
-from hub.ui.visitors import Visitor, VisitorDep, csrf_valid
+from hub.ui.pages import N_, forged_form, redirect, render
+from hub.ui.visitors import Visitor, VisitorDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -179,13 +179,7 @@ def refusal(request: Request, visitor: Visitor) -> Response | None:
 
 def form_checked(request: Request, visitor: Visitor, submitted: str) -> Response | None:
     """The refusal of a form post: not a subject, or not the visitor's own form token."""
-    refused = refusal(request, visitor)
-    if refused is not None:
-        return refused
-    # hmac.compare_digest refuses non-ASCII text with a TypeError: such a token is forged anyway
-    if not csrf_valid(visitor, submitted if submitted.isascii() else ""):
-        return render(request, visitor, "mydata.html", {"state": "csrf"}, 400)
-    return None
+    return refusal(request, visitor) or forged_form(request, visitor, submitted, "mydata.html")
 
 
 @router.get("/me")

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from hub.api.origin import site_path
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
-from hub.ui.visitors import Visitor, keep_csrf
+from hub.ui.visitors import Visitor, csrf_valid, keep_csrf
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -229,3 +229,12 @@ def render(
     page.headers["Vary"] = ", ".join(sorted(vary | {"Accept-Language", "Cookie"}))
     keep_csrf(page, request, visitor)
     return page
+
+
+def forged_form(
+    request: Request, visitor: Visitor, submitted: str, template: str
+) -> Response | None:
+    """The 400 page (`state` csrf) of a form post without the session's own form token."""
+    if csrf_valid(visitor, submitted):
+        return None
+    return render(request, visitor, template, {"state": "csrf"}, 400)

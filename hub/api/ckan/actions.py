@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from hub import __version__, access, catalogue, charters, search, searchcache
 from hub.access import ANONYMOUS, Actor
-from hub.api.ckan import datastore, packages, writes
+from hub.api.ckan import apitokens, datastore, packages, writes
 from hub.api.ckan import search as ckan_search
 from hub.api.ckan.errors import (
     NotAuthorized,
@@ -41,6 +41,7 @@ class Call:
     base: str
     actor: Actor = ANONYMOUS
     purpose: str = ""  # what the caller reads for (`purpose` or X-Purpose, as on /api/v1)
+    route: str = ""  # the path called, for the access log's entries of token actions
 
     def whole(self, dataset: Dataset) -> bool:
         """Whether the caller may see what is computed from all of a dataset's rows."""
@@ -80,10 +81,13 @@ WRITE_ACTIONS = {
     "bulk_update_public",
     "bulk_update_private",
     "bulk_update_delete",
+    "api_token_revoke",
 }
 
 
 WRITES: dict[str, Action] = {}
+# Writes any token may call: they manage the caller's own organization's tokens, and check it.
+OWN_TOKENS = {"api_token_create", "api_token_revoke"}
 
 
 def action(function: Action) -> Action:
@@ -366,6 +370,25 @@ def datastore_search_sql(call: Call, data: dict[str, Any]) -> Any:
         "the hub does not run SQL sent by callers: use datastore_search (filters, q, sort) or "
         "the REST API's records"
     )
+
+
+@write
+def api_token_create(call: Call, data: dict[str, Any]) -> Any:
+    """A new token of the caller's organization and role (`user`: that organization; `name`;
+    `expires_in` with `unit` seconds, or `expires` as 90d or a date): `{"token": …}`, once."""
+    return apitokens.create(call.session, call.actor, call.route, data)
+
+
+@write
+def api_token_revoke(call: Call, data: dict[str, Any]) -> Any:
+    """Revoke one of the organization's tokens of the caller's role, by `token` or `jti`."""
+    return apitokens.revoke(call.session, call.actor, call.route, data)
+
+
+@action
+def api_token_list(call: Call, data: dict[str, Any]) -> Any:
+    """The live tokens of the caller's organization (`user_id` or `user`) and role."""
+    return apitokens.listing(call.session, call.actor, data)
 
 
 def facet_counts(call: Call, field: str) -> Counter[str]:

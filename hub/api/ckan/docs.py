@@ -150,6 +150,15 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         {"id": param(TEXT, "a user's id or name", required=True)},
         {"type": "object"},
     ),
+    "api_token_list": (
+        "The live tokens of the caller's organization and role (operator, service or crisis "
+        "cell), never a secret; api_token_create and api_token_revoke manage them.",
+        {
+            "user_id": param(TEXT, "the caller's organization (CKAN 2.9's name)"),
+            "user": param(TEXT, "the same, as CKAN 2.10 names it"),
+        },
+        {"type": "array", "items": {"type": "object"}},
+    ),
     "license_list": (
         "The licences of the charters and of the datasets, as CKAN describes licences.",
         {},
