@@ -13,6 +13,11 @@ root is chained; the pseudonyms are kept beside it. When the read counted each s
 leaf holds the count too, so each subject learns (and can check) how many of their own rows it
 took, and nobody else's. A subject checks their entry with its fields and a proof of their
 pseudonym's place under the root, without seeing anyone else's.
+
+`rows` counts everyone's rows, so it is chained through a salted commitment: each entry keeps a
+random `rows_nonce` (not chained) and chains `rows_commit` = SHA-256 of it and `rows`. A subject
+hashes the commitment without learning the others' rows; `verify`, which sees rows and nonce,
+checks it. Entries from before the commitment (migration 0021) chain `rows` itself.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -117,11 +123,19 @@ class Verification:
 def fingerprint(fields: dict[str, Any]) -> str:
     """The SHA-256 of an entry's chained fields in a canonical JSON form."""
     values = {name: fields[name] for name in CHAINED}
+    if fields.get("rows_commit"):  # entries from before it chain their rows themselves
+        del values["rows"]
+        values["rows_commit"] = fields["rows_commit"]
     if fields.get("subjects"):  # entries from before it hash as they did
         values["subjects"] = fields["subjects"]
     values["at"] = as_utc(values["at"]).isoformat(timespec="microseconds")
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rows_commitment(nonce: str, rows: int | None) -> str:
+    """The SHA-256 of 'rows\n' + nonce + '\n' + rows as JSON (`null`: not counted)."""
+    return hashlib.sha256(f"rows\n{nonce}\n{json.dumps(rows)}".encode()).hexdigest()
 
 
 def append(engine: Engine, entry: Entry) -> Written:
@@ -172,7 +186,10 @@ def _append_once(engine: Engine, entry: Entry) -> Written:
             "id": head[0] + 1 if head else 1,
             "prev_hash": head[1] if head else GENESIS,
             "subject_list": f" {' '.join(listed)} " if listed else "",
+            # random, so that nobody can find the rows by hashing each count with it
+            "rows_nonce": secrets.token_hex(16),
         }
+        fields["rows_commit"] = rows_commitment(fields["rows_nonce"], entry.rows)
         fields["subjects"] = (
             EVERY_SUBJECT
             if entry.every_subject
@@ -304,7 +321,7 @@ def _problem(
             f"entry {event.id} does not follow entry {previous_id}: one of "
             "them was altered, removed or inserted"
         )
-    if fingerprint(event.model_dump()) != event.hash:
+    if fingerprint(event.model_dump()) != event.hash or not _rows_committed(event):
         return f"entry {event.id} was altered after it was written"
     if check_seal and event.mac and not _sealed_here(event):
         return (
@@ -320,6 +337,14 @@ def _problem(
     if event.hash != expected:
         return f"entry {event.id} is not the one {label} names: the chain was rewritten up to it"
     return ""
+
+
+def _rows_committed(event: AccessEvent) -> bool:
+    """Whether an entry's rows and nonce are those its chained commitment names."""
+    if not event.rows_commit:  # from before the commitment: its hash holds the rows
+        return True
+    found = rows_commitment(event.rows_nonce, event.rows)
+    return hmac.compare_digest(found, event.rows_commit)
 
 
 def _walk(engine: Engine, batch: int) -> Iterator[AccessEvent]:

@@ -219,6 +219,11 @@ class AccessEvent(SQLModel, table=True):
     # (space-separated, space-bounded) so that each subject finds their entries (hub.audit).
     subjects: str = Field(default="", max_length=64)
     subject_list: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # `rows` is chained through `rows_commit`, SHA-256 over a random `rows_nonce` and it, so a
+    # subject checks the hash without learning the rows of the others a read took (hub.audit);
+    # "" on entries from before 0021, which chain `rows` itself
+    rows_nonce: str = Field(default="", max_length=32)
+    rows_commit: str = Field(default="", max_length=64)
 
 
 class AccessSubject(SQLModel, table=True):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
 from hub import audit
 from hub.cli import app
 from hub.db import is_sqlite
+from hub.models import as_utc
 
 runner = CliRunner()
 
@@ -41,6 +44,42 @@ def tamper(engine, statement: str) -> None:
         else:
             connection.exec_driver_sql("ALTER TABLE accessevent DISABLE TRIGGER USER")
         connection.exec_driver_sql(statement)
+
+
+def migrated_to(database_url: str, revision: str) -> Engine:
+    """A fresh database that the migrations brought up to `revision` only."""
+    from alembic import command
+    from alembic.config import Config
+
+    from hub.db import MIGRATIONS, make_engine
+
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return engine
+
+
+def write_as_before(engine: Engine, entries: list[audit.Entry]) -> None:
+    """Entries naming no subject as an older hub chained them: fields of its table only, unsealed,
+    `rows` itself chained."""
+    with engine.begin() as connection:
+        head = audit.GENESIS
+        for number, written in enumerate(entries, start=1):
+            fields = {
+                **written.__dict__,
+                "id": number,
+                "at": as_utc(datetime(2026, 12, 1, 12, number, tzinfo=UTC)),
+                "prev_hash": head,
+                "subjects": "",
+                "subject_list": "",
+            }
+            for unsaved in ("every_subject", "counts"):
+                del fields[unsaved]
+            fields["hash"] = head = audit.fingerprint(fields)
+            connection.execute(sa.insert(sa.table("accessevent", *map(sa.column, fields))), fields)
 
 
 def test_entries_chain_each_to_the_one_before(engine):

@@ -4,16 +4,14 @@ the head kept outside the database, and `hub audit verify` never calling an empt
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from hub import audit, auditanchor
 from hub.cli import app
-from hub.models import AccessEvent, as_utc
-from tests.test_audit import entry, tamper
+from hub.models import AccessEvent
+from tests.test_audit import entry, migrated_to, tamper, write_as_before
 
 runner = CliRunner()
 
@@ -126,35 +124,10 @@ def test_without_a_kept_head_verify_says_so_and_keeps_one(engine):
 
 
 def test_entries_from_before_sealing_still_verify_and_are_pinned_by_the_first_seal(database_url):
-    from alembic import command
-    from alembic.config import Config
+    from hub.db import upgrade
 
-    from hub.db import MIGRATIONS, make_engine, upgrade
-
-    engine = make_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0018")
-    with engine.begin() as connection:  # as the hub wrote them then: unkeyed, no seal
-        head = audit.GENESIS
-        for number in range(1, 4):
-            fields = {
-                **{
-                    k: v
-                    for k, v in entry(number).__dict__.items()
-                    if k not in ("subjects", "counts")
-                },
-                "id": number,
-                "at": as_utc(datetime(2026, 12, 1, 12, number, tzinfo=UTC)),
-                "prev_hash": head,
-                "subjects": "",
-                "subject_list": "",
-            }
-            del fields["every_subject"]
-            fields["hash"] = head = audit.fingerprint(fields)
-            connection.execute(sa.insert(sa.table("accessevent", *map(sa.column, fields))), fields)
+    engine = migrated_to(database_url, "0018")
+    write_as_before(engine, [entry(number) for number in range(1, 4)])  # unkeyed, no seal
     upgrade(engine)
     assert audit.verify(engine).sealed_from is None  # nothing sealed yet, and still intact
     for n in range(2):

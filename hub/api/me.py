@@ -139,8 +139,16 @@ class SubjectEntry(BaseModel):
     scope: str
     purpose: str
     rows: int | None = Field(
-        description="rows the read sent, everyone's (null: a download or feed stream, "
+        description="rows the read sent, everyone's, shown only when the read named your rows "
+        "alone or the entry has no `rows_commit` (null: hidden, or a download or feed stream, "
         "counted in the entry logged when it ends)"
+    )
+    rows_commit: str = Field(
+        description="the chained commitment to `rows` (hashed in its place; empty on entries "
+        "written before it, which chain `rows`)"
+    )
+    rows_nonce: str = Field(
+        description="the random nonce under `rows_commit`, shown with `rows` (empty otherwise)"
     )
     your_rows: int | None = Field(description="of your rows, the read took (null: not counted)")
     route: str
@@ -440,7 +448,9 @@ def subject_entry(seen: history.Seen) -> SubjectEntry:
         outcome=event.outcome,
         scope=event.scope,
         purpose=event.purpose,
-        rows=event.rows,
+        rows=seen.total,
+        rows_commit=event.rows_commit,
+        rows_nonce=seen.nonce,
         your_rows=seen.rows,
         route=event.route,
         reason=event.reason,

@@ -74,8 +74,11 @@ LOG_FIELDS = [
     (
         "rows",
         "integer",
-        "rows sent, everyone's (empty: a download or feed stream, counted when it ended)",
+        "rows sent, everyone's, shown when the read named your rows alone or rows_commit is "
+        "empty (empty: hidden, or a download or feed stream, counted when it ended)",
     ),
+    ("rows_commit", "string", "the commitment to rows, chained in its place (empty: before it)"),
+    ("rows_nonce", "string", "the nonce under rows_commit, shown with rows"),
     ("your_rows", "integer", "of your rows, the read took (empty: not counted)"),
     ("route", "string", "the route that read"),
     ("reason", "string", "why it was granted"),
@@ -321,6 +324,8 @@ def _log_row(seen: history.Seen) -> dict[str, Any]:
         **{f: getattr(event, f) for f, _, _ in LOG_FIELDS if hasattr(event, f)},
         "at": as_utc(event.at).isoformat(timespec="microseconds"),
         "who": seen.who,
+        "rows": seen.total,
+        "rows_nonce": seen.nonce,
         "your_rows": seen.rows,
         "pseudonym": seen.pseudonym,
         "proof": " ".join(seen.proof) if seen.proof else None,

@@ -5,6 +5,10 @@ A read names its subjects (a Merkle root over their pseudonyms, chained) or cove
 subject of the dataset (`*`, an operator's or admin's read of all rows). A subject's entries are
 the granted reads of the datasets they are or were linked to that name one of their pseudonyms,
 or all: removing a link hides none of the reads of rows that were theirs (hub.models.PastLink).
+
+An entry's `rows` counts everyone's rows, so a subject sees it (and the nonce that opens its
+chained commitment) only when the read named their pseudonyms alone, or when the entry predates
+the commitment and chains `rows` itself; otherwise `rows_commit` is what they hash.
 """
 
 from __future__ import annotations
@@ -21,7 +25,12 @@ HOW_TO_VERIFY = (
     "Each entry's `hash` is the SHA-256 (hex) of the canonical JSON (keys sorted, separators "
     "',' and ':', UTF-8) of its fields id, at (ISO 8601 with microseconds and +00:00), actor_id, "
     "actor_role, organization, dataset_id, producer, outcome, scope, purpose, rows, route, "
-    "reason, prev_hash, and subjects when it is not empty. `prev_hash` is the hash of the entry "
+    "reason, prev_hash, and subjects when it is not empty; when `rows_commit` is not empty, the "
+    "field rows_commit takes the place of rows. rows_commit is the SHA-256 of 'rows\\n' + "
+    "rows_nonce + '\\n' + rows as JSON (null when not counted): it chains the rows a read sent, "
+    "everyone's, which you are shown (with `rows_nonce`, to check the commitment) only when the "
+    "read named your rows alone; entries written before it chain rows itself, shown "
+    "to you. `prev_hash` is the hash of the entry "
     "before it, so the entry is part of one chain up to `head`; keep the head you saw and ask "
     "again later: entries are never edited or removed, and `hub audit verify` checks the whole "
     "chain. The hub also seals each entry with an HMAC under its secret key, and keeps the head "
@@ -55,6 +64,7 @@ class Seen:
     event: AccessEvent
     who: str
     covered: list[Covered]  # each of the subject's pseudonyms it named; none: every subject
+    only_yours: bool = False  # it named the subject's pseudonyms and nobody else's
 
     @property
     def pseudonym(self) -> str | None:
@@ -71,6 +81,23 @@ class Seen:
         """How many of the subject's rows the read took, when it counted them."""
         counted = [c.rows for c in self.covered if c.rows is not None]
         return sum(counted) if counted else None
+
+    @property
+    def shows_rows(self) -> bool:
+        """Whether the subject sees the read's `rows`: when it took none but theirs, or when the
+        entry chains it itself (written before the commitment)."""
+        return self.only_yours or not self.event.rows_commit
+
+    @property
+    def total(self) -> int | None:
+        """The rows the read sent, as the subject sees them (None: not counted, or hidden)."""
+        return self.event.rows if self.shows_rows else None
+
+    @property
+    def nonce(self) -> str:
+        """The nonce of the rows' commitment, as the subject sees it ("": hidden or none): with
+        it, a count is found by hashing each number until one matches."""
+        return self.event.rows_nonce if self.shows_rows else ""
 
 
 def entries(
@@ -126,7 +153,8 @@ def seen_as(
             Covered(p, counted.get(p), audit.subjects_proof(event.prev_hash, listed, p, counted))
             for p in (mine if event.subjects != audit.EVERY_SUBJECT else [])
         ]
-        seen.append(Seen(event, _who(event, account, names), covered))
+        only_yours = bool(listed) and len(mine) == len(set(listed))
+        seen.append(Seen(event, _who(event, account, names), covered, only_yours))
     return seen
 
 

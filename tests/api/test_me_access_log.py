@@ -1,23 +1,40 @@
 """GET /api/v1/me/access-log: every read of a subject's rows — their own, a service's, an
-operator's — each with what the subject needs to check it, and nobody else's reads."""
+operator's — each with what the subject needs to check it, and nobody else's reads, nor how
+many rows of others a read took: an entry that read others' rows too (or every row) shows the
+subject `rows_commit`, a salted commitment chained in place of `rows`, not the rows nor the nonce
+that opens it. The subject recomputes every entry's hash from what the API and their export
+show, entries from before the commitment included."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from api.subjects import (
     ALICE,
     BOB,
+    CAROL,
     CURVES,
     GRID,
+    HOURS,
     OTHER_CURVES,
+    World,
     consent,
     link,
     rows_of,
+    shown,
     world_fixture,  # noqa: F401 - the fixture
 )
 from api.support import client_for
+from ui.pagetext import sign_in
 
 from hub import audit
 
@@ -132,3 +149,147 @@ def test_unlinking_hides_no_read_of_rows_that_were_the_subjects(client, world):
     ]
     # and Carol, never linked, sees none of it
     assert client.get(LOG, headers=world.headers["carol"]).json()["entries"] == []
+
+
+@contextmanager
+def as_before_the_commitment() -> Iterator[None]:
+    """`audit.append` writing entries as a hub before migration 0021 did: `rows` chained."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit, "secrets", SimpleNamespace(token_hex=lambda size: ""))
+        patch.setattr(audit, "rows_commitment", lambda nonce, rows: "")
+        yield
+
+
+def read_together(client, world: World) -> None:
+    """Alice (one meter) and Bob (two) let the coach read; it reads both, the operator all."""
+    assert link(client, world, "alice", CURVES, ALICE).status_code == 201
+    for household in (BOB, CAROL):
+        assert link(client, world, "bob", CURVES, household).status_code == 201
+    for who in ("alice", "bob"):
+        assert consent(client, world, who, [CURVES]).status_code == 201
+    assert rows_of(client, CURVES, world.headers["alice"]).status_code == 200  # her own
+    assert rows_of(client, CURVES, world.headers["coach"], ADVICE).status_code == 200
+    assert rows_of(client, CURVES, world.headers["operator"]).status_code == 200
+
+
+def exported_log(client, world: World, who: str) -> list[dict[str, str]]:
+    answer = client.get("/api/v1/me/export", headers=world.headers[who])
+    assert answer.status_code == 200, answer.text
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as package:
+        text = package.read("access-log.csv").decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def from_csv(row: dict[str, str]) -> dict[str, Any]:
+    """The chained fields of an exported entry, typed as the API gives them."""
+    rows = int(row["rows"]) if row["rows"] else None
+    return {**row, "id": int(row["id"]), "rows": rows, "at": datetime.fromisoformat(row["at"])}
+
+
+def opens(entry: dict[str, Any]) -> bool:
+    """Whether the nonce shown opens the commitment to the rows shown."""
+    return audit.rows_commitment(entry["rows_nonce"], entry["rows"]) == entry["rows_commit"]
+
+
+def test_a_subject_recomputes_every_hash_from_what_the_api_and_the_export_show(
+    client, world, engine
+):
+    read_together(client, world)
+    pseudonyms = [world.of(GRID, h) for h in (ALICE, BOB, CAROL)]
+    with as_before_the_commitment():  # a read logged before migration 0021, as it was
+        audit.append(
+            engine,
+            audit.Entry(
+                actor_id="t-old",
+                actor_role="service",
+                organization="",
+                dataset_id=CURVES,
+                producer=GRID,
+                outcome="granted",
+                scope="subjects",
+                route=f"GET /api/v1/datasets/{CURVES}/records",
+                rows=3 * HOURS,
+                subjects=tuple(pseudonyms),
+                counts=dict.fromkeys(pseudonyms, HOURS),
+            ),
+        )
+    entries = client.get(LOG, headers=world.headers["alice"]).json()["entries"]
+    kinds = [(e["who"], e["rows"], bool(e["rows_commit"]), bool(e["rows_nonce"])) for e in entries]
+    assert kinds == [
+        ("you", HOURS, True, True),  # her rows alone: shown, with the nonce that opens them
+        ("service Energy Coach (energy-coach)", None, True, False),
+        ("an operator of grid-test", None, True, False),
+        ("service t-old", 3 * HOURS, False, False),  # chained itself: shown as before
+    ]
+    for entry in entries:
+        assert audit.fingerprint(chained(entry)) == entry["hash"]
+    assert opens(entries[0])
+    exported = exported_log(client, world, "alice")
+    assert {r["id"] for r in exported} >= {str(e["id"]) for e in entries}
+    assert any(not r["rows_commit"] for r in exported)  # the old entry is there too
+    for row in exported:
+        assert audit.fingerprint(from_csv(row)) == row["hash"], row
+        if row["rows_nonce"]:
+            assert opens(from_csv(row))
+    assert audit.verify(engine).intact
+
+
+def test_a_subject_read_with_another_cannot_learn_the_others_count_anywhere(client, world, engine):
+    read_together(client, world)
+    # what an operator still sees: the coach's read sent 18 rows, the operator's too
+    operators = client.get("/api/v1/access-log", headers=world.headers["operator"]).json()
+    everyone = {e["id"]: e["rows"] for e in operators["entries"] if e["route"].endswith("records")}
+    assert sorted(everyone.values()) == [HOURS, 3 * HOURS, 3 * HOURS]
+    bobs, total = str(2 * HOURS), str(3 * HOURS)
+
+    alice = client.get(LOG, headers=world.headers["alice"]).json()["entries"]
+    others = [e for e in alice if e["who"] != "you"]
+    assert len(others) == 2 and all(e["id"] in everyone for e in others)
+    for entry in others:
+        assert entry["rows"] is None and entry["rows_nonce"] == ""
+        assert cannot_open(entry, [str(v) for v in leaves(entry)])
+        counts = [v for k, v in flat(entry) if isinstance(v, int) and k != "id"]
+        assert 2 * HOURS not in counts and 3 * HOURS not in counts
+    assert [e["your_rows"] for e in others] == [HOURS, None]  # her own count she keeps
+
+    for row in exported_log(client, world, "alice"):
+        if row["who"] == "you":
+            continue
+        assert row["rows"] == "" and row["rows_nonce"] == ""
+        assert cannot_open(from_csv(row), list(row.values()))
+        assert bobs not in row.values() and total not in row.values()
+
+    with client_for(engine) as browser:
+        token = world.headers["alice"]["Authorization"].removeprefix("Bearer ")
+        assert sign_in(browser, token).status_code == 303
+        html = browser.get("/me?mine=1", headers={"Accept-Language": "en"}).text
+    history = html.split('id="log"', 1)[1].split("</section>", 1)[0]
+    assert "Service" in history and "Operator" in history
+    # times aside (an hour may be 12 or 18), no number of the others' is on the page's history
+    words = re.sub(r"<time[^>]*>.*?</time>", "", history)
+    assert not shown(bobs, words) and not shown(total, words)
+
+
+def cannot_open(entry: dict[str, Any], candidates: list[str]) -> bool:
+    """An attacker's try: any value they were shown taken as the nonce, against every count."""
+    return not any(
+        audit.rows_commitment(nonce, rows) == entry["rows_commit"]
+        for nonce in {"", *candidates}
+        for rows in [None, *range(200)]
+    )
+
+
+def flat(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (key, value) of a JSON answer, nested ones included."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            yield from flat(inner, name)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from flat(inner, key)
+    else:
+        yield key, value
+
+
+def leaves(entry: dict[str, Any]) -> list[Any]:
+    return [v for _, v in flat(entry)]
