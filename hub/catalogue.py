@@ -234,7 +234,7 @@ def _store_grid(
     run.rows_read = 1
     with engine.begin() as connection:
         session = Session(bind=connection, expire_on_commit=False)
-        dataset = register_dataset(session, batch, charter)
+        dataset, _ = register_dataset(session, batch, charter)
         previous = session.get(Resource, f"{dataset.id}-grid"[:64])
         unchanged = previous is not None and (previous.details or {}).get("sha256_prefix") == digest
         resources.register_grid(session, dataset, batch, stored, digest)
@@ -243,8 +243,8 @@ def _store_grid(
             batch.time_min,
             batch.time_max,
         )
-        if not unchanged:
-            dataset.published_at = utcnow()
+        if not unchanged:  # a grid replaced is new data
+            dataset.modified_at = dataset.published_at = utcnow()
         session.add(dataset)
         session.flush()
         run.rows_skipped, run.rows_published = (1, 0) if unchanged else (0, 1)
@@ -260,17 +260,17 @@ def _store_listing(
         session = Session(bind=connection, expire_on_commit=False)
         for entry in batch.datasets:
             known = session.get(Dataset, entry.id) is not None
-            dataset = register_dataset(session, batch, charter, entry=entry)
-            if not resources.holds_data(session, entry.id):  # else the data's extent stands
-                dataset.bbox = entry.bbox
-            changed = resources.register_files(session, dataset, entry.resources)
+            dataset, described = register_dataset(session, batch, charter, entry=entry)
+            files = resources.register_files(session, dataset, entry.resources)
             if not known:
                 run.rows_published += 1
-            elif changed:
+            elif files or described:  # a new landing page is an update as a new file is
                 run.rows_updated += 1
             else:
                 run.rows_skipped += 1
-            if not known or changed:
+            if files:
+                dataset.modified_at = utcnow()
+            if not known or files:
                 dataset.published_at = entry.modified or utcnow()
             session.add(dataset)
         if batch.complete:
@@ -568,7 +568,7 @@ def _register(
 ) -> Resource:
     """Create or update the organization, dataset and record resource rows of a batch."""
     session = Session(bind=connection, expire_on_commit=False)
-    dataset = register_dataset(session, batch, charter, schema.name, schema.version)
+    dataset, _ = register_dataset(session, batch, charter, schema.name, schema.version)
     try:
         return resources.register_records(
             session, dataset, schema.descriptor, redact_url(batch.source_url)
@@ -613,8 +613,9 @@ def register_dataset(
     schema_name: str = "",
     schema_version: str = "",
     entry: PortalDataset | None = None,
-) -> Dataset:
-    """Create or update a batch's organization and dataset (or one entry of a portal's)."""
+) -> tuple[Dataset, bool]:
+    """Create or update a batch's organization and dataset (or one entry of a portal's); the
+    dataset, and whether its metadata changed (a new dataset's did)."""
     _insert_organization(session, batch.publisher)
     organization = session.get(Organization, batch.publisher.id)
     assert organization is not None  # inserted just above, or there already
@@ -624,6 +625,7 @@ def register_dataset(
     dataset_id = entry.id if entry else batch.dataset_id
     title = entry.title if entry else batch.title
     existing = session.get(Dataset, dataset_id)
+    before = _metadata_of(existing) if existing is not None else None
     dataset = existing or Dataset(
         id=dataset_id,
         title=title,
@@ -662,10 +664,37 @@ def register_dataset(
     if entry is not None or existing is None or not resources.lists_files(session, dataset_id):
         dataset.source_url = redact_url(entry.landing_page if entry else batch.source_url)
     dataset.keywords = list(entry.keywords if entry else batch.keywords)
-    dataset.modified_at = utcnow()
+    if entry is not None and not resources.holds_data(session, dataset_id):
+        dataset.bbox = entry.bbox  # the portal's declared extent; else the data's stands
+    changed = before != _metadata_of(dataset)
+    if changed:
+        # Harvesters ask for what changed since their last visit (metadata_modified,
+        # modified_since, updated_since): a batch that changed nothing must not say it did.
+        dataset.modified_at = utcnow()
     session.add(dataset)
     session.flush()
-    return dataset
+    return dataset, changed
+
+
+def _metadata_of(dataset: Dataset) -> tuple[Any, ...]:
+    """What a batch declares of a dataset: a change to any of it is a change of its metadata."""
+    return (
+        dataset.title,
+        dataset.description,
+        dataset.theme,
+        dataset.schema_name,
+        dataset.schema_version,
+        dataset.charter_id,
+        dataset.charter_version,
+        dataset.access,
+        dataset.licence_id,
+        dataset.licence_title,
+        dataset.licence_url,
+        dataset.mandatory_mention,
+        dataset.source_url,
+        list(dataset.keywords),
+        list(dataset.bbox) if dataset.bbox is not None else None,
+    )
 
 
 def refresh_extent(
@@ -687,8 +716,8 @@ def refresh_extent(
         extent["time_max"],
         extent["bbox"],
     )
-    if changed:
-        dataset.published_at = stored.modified_at = utcnow()
+    if changed:  # rows published, updated or withdrawn: the dataset changed for its harvesters
+        dataset.modified_at = dataset.published_at = stored.modified_at = utcnow()
     session.add(dataset)
     session.add(stored)
     session.flush()

@@ -79,7 +79,12 @@ def list_datasets(
         None, description="west,south,east,north (WGS84): datasets whose extent intersects it"
     ),
     updated_since: Annotated[
-        datetime | None, Query(description="modified at or after this time (ISO 8601)")
+        datetime | None,
+        Query(
+            description="metadata or data changed at or after this time (ISO 8601): rows "
+            "published, updated or withdrawn, a grid replaced; a harvest that changed nothing "
+            "is no change"
+        ),
     ] = None,
     time_from: Annotated[
         datetime | None,

@@ -126,7 +126,10 @@ class RudiDates(BaseModel):
     """RUDI's ReferenceDates of the dataset."""
 
     created: datetime
-    updated: datetime = Field(description="last change to the metadata")
+    updated: datetime = Field(
+        description="last change to the metadata or the data (rows published, updated or "
+        "withdrawn; grid replaced)"
+    )
     published: datetime | None = Field(description="last batch that stored or changed data")
 
 

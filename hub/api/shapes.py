@@ -171,7 +171,10 @@ class Freshness(BaseModel):
     """When a dataset last changed and what span of time and space its records cover."""
 
     published_at: datetime | None = Field(description="last batch that stored or changed rows")
-    modified_at: datetime = Field(description="last change to the metadata")
+    modified_at: datetime = Field(
+        description="last change to the metadata or the data (rows published, updated or "
+        "withdrawn; grid replaced): what updated_since compares"
+    )
     time_min: datetime | None = Field(description="earliest record (null when withheld)")
     time_max: datetime | None
     bbox: list[float] | None = Field(

@@ -61,7 +61,10 @@ def read_catalog(
     page: int = Query(1, ge=1, le=MAX_PAGE, description=f"from 1; {PAGE_SIZE} datasets a page"),
     modified_since: Annotated[
         datetime | None,
-        Query(description="only datasets whose metadata changed at or after this time (ISO 8601)"),
+        Query(
+            description="only datasets whose metadata or data changed at or after this time "
+            "(ISO 8601): rows published, updated or withdrawn, a grid replaced"
+        ),
     ] = None,
 ) -> Response:
     """The catalogue in DCAT-AP 3 (jsonld, ttl or rdf), 100 datasets a page, paged with Hydra."""
