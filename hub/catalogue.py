@@ -29,6 +29,7 @@ from hub import (
     resources,
     runs,
     schemas,
+    tombstones,
 )
 from hub.alerts import derived
 from hub.batches import (
@@ -273,24 +274,30 @@ def _store_listing(
             if not known or files:
                 dataset.published_at = entry.modified or utcnow()
             session.add(dataset)
-        if batch.complete:
-            _withdraw_missing(session, batch)
+        withdrawn = _withdraw_missing(session, batch, run) if batch.complete else []
         session.flush()
         _log_event(connection, batch, run, charter.access)
+        events.append(connection, withdrawn)  # after the run's: each names its dataset
 
 
-def _withdraw_missing(session: Session, batch: MetadataBatch) -> None:
-    """Remove the datasets this portal source listed before and no longer lists."""
+def _withdraw_missing(
+    session: Session, batch: MetadataBatch, run: HarvestRun
+) -> list[dict[str, Any]]:
+    """Remove the datasets this portal source listed before and no longer lists, each leaving
+    a tombstone; their `dataset` events."""
     listed = {entry.id for entry in batch.datasets}
-    prefix = f"{batch.source_id or batch.dataset_id}--"
+    source = batch.source_id or batch.dataset_id
     statement = select(Dataset).where(
-        col(Dataset.id).startswith(prefix), Dataset.organization_id == batch.publisher.id
+        col(Dataset.id).startswith(f"{source}--"), Dataset.organization_id == batch.publisher.id
     )
+    withdrawn = []
     for dataset in session.exec(statement).all():
         if dataset.id not in listed:
             log.info("withdrawing %s: its portal no longer lists it", dataset.id)
+            withdrawn.append(tombstones.bury(session, dataset, source, run.id))
             resources.remove_all(session, dataset.id)
             session.delete(dataset)
+    return withdrawn
 
 
 def _forget_counts(run: HarvestRun) -> None:
@@ -635,6 +642,8 @@ def register_dataset(
         charter_id=charter.id,
         access=charter.access,
     )
+    if existing is None:
+        tombstones.revive(session, dataset_id)
     if dataset.organization_id != organization.id:
         raise PublishRefused(
             f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "

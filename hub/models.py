@@ -57,6 +57,19 @@ class Dataset(SQLModel, table=True):
     published_at: datetime | None = None  # last batch that stored at least one row
 
 
+class WithdrawnDataset(SQLModel, table=True):
+    """A dataset its portal stopped listing, kept as a tombstone (hub.tombstones) so that
+    harvesters asking what changed since a time learn that it went."""
+
+    id: str = Field(primary_key=True, max_length=100)  # the dataset's id
+    title: str
+    organization_id: str = Field(max_length=100)
+    theme: str = Field(max_length=40)
+    source_id: str = Field(default="", max_length=100)  # the portal source that dropped it
+    run_id: int | None = None  # the listing's run
+    withdrawn_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class Resource(SQLModel, table=True):
     """A dataset's resource: its typed record table, a stored grid, or a file it links to."""
 

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, geo, quarantine, reading, search
-from hub.api import etags, exports, records
+from hub.api import etags, exports, records, withdrawn
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset, find_run
@@ -42,6 +42,7 @@ SEARCH_PARAMETERS = {
     *("q", "theme", "organization", "licence", "access", "format", "tag", "bbox"),
     *("updated_since", "from", "to", "sort", "limit", "offset"),
 }
+router.include_router(withdrawn.router)  # before /{dataset_id}, which would take its name
 router.include_router(records.router)
 router.include_router(exports.router)
 
