@@ -31,6 +31,7 @@ from hub.gridtimes import _utc as utc_of
 from hub.models import Resource
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG), for distances to a cell centre
+NETCDF_MEDIA_TYPE = "application/x-netcdf"  # what every client sends and reads; IANA has none
 JSON_SHARE = 16  # a JSON answer holds at most this fraction of the cells a NetCDF one may
 
 

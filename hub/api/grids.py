@@ -28,7 +28,7 @@ from hub.models import Resource, utcnow
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
-NETCDF = "application/x-netcdf"
+NETCDF = gridsubsets.NETCDF_MEDIA_TYPE
 PARAMETERS = ("variables", "bbox", "from", "to", "lon", "lat", "format")
 
 

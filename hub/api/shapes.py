@@ -516,6 +516,14 @@ def served_by(
     )
 
 
+def grid_download(dataset_id: str, base_url: str, grid: Resource, whole: bool = True) -> str | None:
+    """The URL that downloads a stored grid whole, as NetCDF; None when no one answer may hold
+    it (it is then read cut, from its description at `/grid`). CKAN and DCAT both give it."""
+    if "netcdf" not in gridsubsets.fitting_formats(grid, whole):
+        return None
+    return f"{base_url}api/v1/datasets/{dataset_id}/grid?format=netcdf"
+
+
 def links_of(dataset_id: str, base_url: str, served: Served = Served()) -> dict[str, str]:
     """Where a dataset can be read: native API, exports, reports, CKAN and the UI; only what
     it serves (a grid has no records, a portal's files neither, a table without coordinates

@@ -17,7 +17,7 @@ from rdflib.namespace import DCTERMS, FOAF, RDF, SH, SKOS
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from hub.api.dcat import documents, routes, vocabularies
+from hub.api.dcat import documents, routes, terms, vocabularies
 from hub.batches import FileResource, GridBatch, GridVariable, MetadataBatch, PortalDataset
 from hub.batches import Publisher as Operator
 from hub.catalogue import publish
@@ -197,8 +197,8 @@ def test_a_record_dataset_has_its_formats_licence_themes_and_coverage(client, ai
         "https://www.iana.org/assignments/media-types/text/csv"
     )
     geojson = formats[URIRef(f"{FILE_TYPE}GEOJSON")]
-    assert graph.value(geojson, DCAT.accessURL) == URIRef(f"{records}?format=geojson")
-    assert graph.value(geojson, DCAT.downloadURL) is None  # paged by cursor: no one download
+    assert graph.value(geojson, DCAT.downloadURL) == URIRef(f"{records}?format=geojson")
+    assert graph.value(formats[URIRef(f"{FILE_TYPE}JSON")], DCAT.downloadURL) is None  # paged
     licence = graph.value(csv, DCTERMS.license)
     assert str(licence).startswith("https://www.etalab.gouv.fr/")
     assert (licence, RDF.type, DCTERMS.LicenseDocument) in graph
@@ -268,16 +268,18 @@ def test_readers_of_every_row_see_the_coverage_others_do_not(client, engine, air
     assert document(client, personal, **member).value(uri(BASE, personal), DCTERMS.temporal) is None
 
 
-def test_a_grid_is_one_netcdf_distribution_with_its_size(client, kinds):
+def test_a_grid_is_one_netcdf_distribution_the_hub_serves(client, kinds):
     node = uri(BASE, GRID)
     graph = document(client, GRID)
     (grid,) = graph.objects(node, DCAT.distribution)
     assert graph.value(grid, DCTERMS.format) == URIRef(f"{FILE_TYPE}NETCDF")
     assert graph.value(grid, DCAT.mediaType) is None  # IANA registers no NetCDF type
     assert graph.value(grid, DCAT.accessURL) == URIRef(f"{BASE}api/v1/datasets/{GRID}/grid")
-    assert graph.value(grid, DCAT.downloadURL) == URIRef("https://example.org/winds.nc")
-    assert client.get(f"/api/v1/datasets/{GRID}/grid").status_code == 200
-    assert graph.value(grid, DCAT.byteSize).toPython() > 0
+    download = graph.value(grid, DCAT.downloadURL)
+    assert download == URIRef(f"{BASE}api/v1/datasets/{GRID}/grid?format=netcdf")
+    answer = client.get(str(download).removeprefix(BASE.rstrip("/")))
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/x-netcdf"
+    assert graph.value(grid, DCAT.byteSize) is None  # re-encoded: not the harvested file's size
     assert graph.value(node, DCTERMS.conformsTo) is None  # no Table Schema for a grid
     assert set(graph.objects(node, DCAT.theme)) == {URIRef(f"{THEME}ENVI"), URIRef(f"{THEME}JUST")}
     assert graph.value(graph.value(node, DCTERMS.temporal), DCAT.endDate) == Literal(
@@ -315,6 +317,51 @@ def test_a_portal_dataset_keeps_its_files_and_drops_what_is_unsafe(client, kinds
         assert graph.value(files["mystery"], DCTERMS.format) is None
         assert graph.value(node, DCTERMS.conformsTo) is None
         check(graph, shapes)
+
+
+def test_every_download_url_serves_its_media_type_and_is_the_ckan_resource(client, kinds):
+    """A harvester reading DCAT gets the files a CKAN harvester gets: same URL, format and
+    media type, and each download URL answers that media type (the whole GeoJSON in one)."""
+    for kind in ("records", "grid", "files"):
+        graph = document(client, kinds[kind])
+        package = client.get(f"/api/3/action/package_show?id={kinds[kind]}").json()["result"]
+        ckan = {r["url"]: r for r in package["resources"]}
+        downloads = {
+            str(graph.value(d, DCAT.downloadURL)): d
+            for d in graph.objects(uri(BASE, kinds[kind]), DCAT.distribution)
+            if graph.value(d, DCAT.downloadURL) is not None
+        }
+        for url, resource in ckan.items():
+            if not url:
+                continue  # no web URL (javascript:, file:): no download either
+            distribution = downloads[str(terms.web_iri(url))]  # the same URL, escaped for RDF
+            media = graph.value(distribution, DCAT.mediaType)
+            if media is not None:
+                assert str(media).rsplit("media-types/", 1)[1] == resource["mimetype"], url
+            file_type = vocabularies.file_type_of(resource["format"])
+            said = graph.value(distribution, DCTERMS.format)
+            assert said == (file_type.uri if file_type else None), url
+        for url, distribution in downloads.items():
+            if not url.startswith(BASE):
+                continue  # a portal's file, not served here
+            answer = client.get(url.removeprefix(BASE.rstrip("/")))
+            assert answer.status_code == 200, url
+            served = answer.headers["content-type"].split(";")[0]
+            media = graph.value(distribution, DCAT.mediaType)
+            expected = str(media).rsplit("media-types/", 1)[1] if media else "application/x-netcdf"
+            assert served == expected, url
+            if served == "application/geo+json":
+                body = answer.json()
+                assert (
+                    body.get("next") is None
+                    and "attachment" in answer.headers["content-disposition"]
+                )
+                assert len(body["features"]) == package_count(package)
+
+
+def package_count(package: dict[str, Any]) -> int:
+    """A package's record count, from its extras."""
+    return int(next(e["value"] for e in package["extras"] if e["key"] == "record_count"))
 
 
 # --- paging -----------------------------------------------------------------------------------

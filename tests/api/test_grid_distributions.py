@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xarray as xr
@@ -18,6 +19,7 @@ from rdflib.namespace import DCAT
 from sqlalchemy import Engine
 
 from hub import __version__
+from hub.config import get_settings
 
 LOCAL, REMOTE = "cams-local", "cams-remote"
 
@@ -47,15 +49,41 @@ def test_a_grid_resource_declares_no_size_its_url_does_not_serve(
     assert resource["size"] is None
 
 
-def test_dcat_says_a_grid_size_only_beside_the_file_it_measures(
-    client: TestClient, samples: Path
+def test_dcat_downloads_a_grid_where_ckan_does_and_says_no_size(client: TestClient) -> None:
+    """Wherever the grid was harvested from, its download is the hub's NetCDF: the URL of its
+    CKAN resource, which answers NetCDF (its description, at the access URL, is JSON)."""
+    for dataset_id in (LOCAL, REMOTE):
+        graph, node = distribution(client, dataset_id)
+        resource = ckan_resource(client, dataset_id)
+        assert str(graph.value(node, DCAT.downloadURL)) == resource["url"]
+        assert resource["url"].endswith(f"/api/v1/datasets/{dataset_id}/grid?format=netcdf")
+        assert resource["mimetype"] == "application/x-netcdf" and resource["format"] == "NetCDF"
+        assert client.get(resource["url"]).headers["content-type"] == resource["mimetype"]
+        access = str(graph.value(node, DCAT.accessURL))
+        assert client.get(access).headers["content-type"] == "application/json"
+        assert graph.value(node, DCAT.byteSize) is None
+
+
+def test_a_grid_too_large_for_one_answer_has_no_download(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    graph, local = distribution(client, LOCAL)
-    assert graph.value(local, DCAT.downloadURL) is None  # the /grid access URL only
-    assert graph.value(local, DCAT.byteSize) is None
-    graph, remote = distribution(client, REMOTE)
-    assert graph.value(remote, DCAT.downloadURL) == URIRef("https://example.org/s.nc")
-    assert graph.value(remote, DCAT.byteSize).toPython() == (samples / SFC).stat().st_size
+    """Past HUB_GRID_MAX_CELLS `?format=netcdf` is a 400: neither CKAN nor DCAT offers it; both
+    point at the description, which says how to cut the grid."""
+    monkeypatch.setenv("HUB_GRID_MAX_CELLS", "10")
+    get_settings.cache_clear()
+    graph, node = distribution(client, LOCAL)
+    assert graph.value(node, DCAT.downloadURL) is None
+    resource = ckan_resource(client, LOCAL)
+    assert resource["url"] == str(graph.value(node, DCAT.accessURL))
+    assert resource["format"] == "JSON" and resource["mimetype"] == "application/json"
+    assert client.get(resource["url"]).headers["content-type"] == "application/json"
+    assert client.get(f"{resource['url']}?format=netcdf").status_code == 400
+
+
+def ckan_resource(client: TestClient, dataset_id: str) -> dict[str, Any]:
+    package = client.get(f"/api/3/action/package_show?id={dataset_id}").json()["result"]
+    (resource,) = package["resources"]
+    return resource
 
 
 def test_a_netcdf_subset_has_coordinates_without_fill_and_says_what_was_done(

@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from hub import gridsubsets
+from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
-from hub.api.shapes import THEMES, as_utc, web_url
+from hub.api.shapes import THEMES, as_utc, grid_download, web_url
 from hub.models import Dataset, Organization, Resource
 
 # Licences that meet the Open Definition; CKAN calls a package open only with one of them.
@@ -211,15 +213,21 @@ def _linked_resource_dict(
     """A file a portal listed, or a stored grid, as CKAN's resource_show returns it; a grid's
     URL is the hub's grid route (whole as NetCDF, or described and cut), read through the grant."""
     details = resource.details or {}
-    grid = f"{base}api/v1/datasets/{dataset.id}/grid?format=netcdf"
+    url, file_format = web_url(resource.url), resource.format
+    media_type = media_type_of(file_format)
+    if resource.kind == "grid":  # whole as NetCDF when one answer may hold it, else described
+        download = grid_download(dataset.id, base, resource, whole)
+        url = download or f"{base}api/v1/datasets/{dataset.id}/grid"
+        file_format = "NetCDF" if download else "JSON"
+        media_type = gridsubsets.NETCDF_MEDIA_TYPE if download else "application/json"
     return {
         "id": resource.id,
         "package_id": dataset.id,
-        "url": grid if resource.kind == "grid" else web_url(resource.url),
+        "url": url,
         "name": resource.name,
         "description": details.get("description") or "",
-        "format": resource.format,
-        "mimetype": None,
+        "format": file_format,
+        "mimetype": media_type,
         "mimetype_inner": None,
         "hash": "",
         # A file's size is its URL's; a grid's URL serves the hub's NetCDF-4, re-encoded and
@@ -236,6 +244,12 @@ def _linked_resource_dict(
         "datastore_active": False,
         "access": dataset.access,
     }
+
+
+def media_type_of(format_name: str) -> str | None:
+    """The IANA media type of a file's format, as DCAT's mediaType gives it; None if unknown."""
+    file_type = file_type_of(format_name or "")
+    return file_type.media_type if file_type else None
 
 
 def organization_dict(

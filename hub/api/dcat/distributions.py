@@ -1,10 +1,11 @@
 """A dataset's distributions: its records as CSV, JSON and GeoJSON, its grid, its files.
 
-Records are served by the hub (`/api/v1/datasets/{id}/records?format=…`): the CSV export is the
-whole download, JSON and GeoJSON are paged by cursor, so they get an access URL only. A grid is
-served by the hub too (`/api/v1/datasets/{id}/grid`, described and cut), its source's file being
-the download. A portal's file is reached at the URL the portal gave, when that is a web URL;
-otherwise at the dataset's page in the hub.
+Each is what the dataset's CKAN resource says, at the same URL: a harvester reads either.
+Records are served by the hub (`/api/v1/datasets/{id}/records?format=…`): CSV and GeoJSON
+without `limit` are whole downloads, JSON is paged by cursor, so it gets an access URL only. A
+grid is served by the hub too: described at `/api/v1/datasets/{id}/grid` (the access URL) and
+downloaded whole as NetCDF at `?format=netcdf` when one answer may hold it. A portal's file is
+reached at the URL the portal gave, when that is a web URL; otherwise at the dataset's page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hub.api.dcat import vocabularies
 from hub.api.dcat.listing import Entry
 from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import CSV, GEOJSON, JSON, FileType
+from hub.api.shapes import grid_download
 from hub.models import Resource
 
 
@@ -48,9 +50,9 @@ RECORD_FORMATS = (
     ),
     RecordFormat(
         "geojson", GEOJSON, "Records as GeoJSON",
-        "Records as GeoJSON FeatureCollection pages of points, the URL of the next page in "
-        "`next`; `from`, `to`, `bbox` and `limit` narrow them.",
-        download=False,
+        "Every record the caller may read, as one GeoJSON FeatureCollection of points; "
+        "`from`, `to` and `bbox` narrow it (with `limit`, a page and the URL of the `next`).",
+        download=True,
     ),
 )  # fmt: skip
 
@@ -104,23 +106,33 @@ def add_linked(
     graph.add((distribution, DCTERMS.title, text(resource.name or resource.id)))
     if isinstance(details.get("description"), str) and details["description"].strip():
         graph.add((distribution, DCTERMS.description, text(details["description"])))
-    url = web_iri(resource.url)
     if resource.kind == "grid":  # the hub serves it, described and cut, through the grant
-        served = URIRef(f"{base}api/v1/datasets/{segment(entry.dataset.id)}/grid")
-        add_url(graph, distribution, DCAT.accessURL, served)
-    else:
-        add_url(graph, distribution, DCAT.accessURL, url or node)
+        add_grid_urls(graph, distribution, entry, base, resource, whole)
+        add_file_type(graph, distribution, vocabularies.NETCDF)
+        return  # no size: the hub's NetCDF-4 is re-encoded, not the harvested file measured
+    url = web_iri(resource.url)
+    add_url(graph, distribution, DCAT.accessURL, url or node)
     if url is not None:
         add_url(graph, distribution, DCAT.downloadURL, url)
     file_type = vocabularies.file_type_of(resource.format or "")
     if file_type is not None:
         add_file_type(graph, distribution, file_type)
     size = details.get("size")
-    # The size is the source's file's, so it is said only beside a downloadURL that is that
-    # file: a grid the hub serves at /grid alone is re-encoded there, to another size.
     known = isinstance(size, int) and not isinstance(size, bool) and size >= 0
-    if whole and known and url is not None:
+    if whole and known and url is not None:  # the size is the file's at that URL
         graph.add((distribution, DCAT.byteSize, Literal(size, datatype=XSD.nonNegativeInteger)))
+
+
+def add_grid_urls(
+    graph: Graph, distribution: URIRef, entry: Entry, base: str, grid: Resource, whole: bool
+) -> None:
+    """A grid's description as its access URL and, when one answer may hold the whole grid,
+    its NetCDF as the download URL (the CKAN resource's URL)."""
+    dataset_id = segment(entry.dataset.id)
+    add_url(graph, distribution, DCAT.accessURL, URIRef(f"{base}api/v1/datasets/{dataset_id}/grid"))
+    download = grid_download(dataset_id, base, grid, whole)
+    if download is not None:
+        add_url(graph, distribution, DCAT.downloadURL, URIRef(download))
 
 
 def start(
