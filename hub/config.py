@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # The longest a token issued by its organization itself may last (hub.orgtokens).
     max_token_days: int = Field(default=365, ge=1)
     public_url: str = ""  # the hub's absolute URL in links; unset: the address it serves on
+    # The licence of the catalogue's metadata (DCAT's dct:license): a licence id or a URL.
+    catalogue_licence: str = "etalab-2.0"
     max_body_bytes: int = 1_048_576  # request bodies over this are a 413
     max_invalid_share: float = 0.5  # a batch with more invalid rows fails whole (source option)
     quarantine_cap: int = 100_000  # a batch quarantining more rows fails whole (source option)

@@ -69,7 +69,7 @@ def batch_header(source: Source, description: str | None = None) -> dict[str, An
         "description": source.description if description is None else description,
         "source_id": source.id,
         "source_url": redact_url(source.url),
-        "keywords": [source.theme, source.format],
+        "keywords": [source.theme],  # the data's subject; the reader's name is the hub's own
     }
 
 

@@ -13,7 +13,8 @@ from api.support import Published, bearer
 from fastapi.testclient import TestClient
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCTERMS, FOAF, RDF, SH, SKOS
+from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SH, SKOS
+from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -23,6 +24,8 @@ from hub.batches import Publisher as Operator
 from hub.catalogue import publish
 from hub.config import get_settings
 from hub.models import Dataset
+from pipelines.harvesting import harvest_source
+from pipelines.sources import load_source
 
 HYDRA = vocabularies.HYDRA
 # Plain namespaces: rdflib's closed DCAT and XSD warn when pytest probes module attributes.
@@ -200,7 +203,7 @@ def test_a_record_dataset_has_its_formats_licence_themes_and_coverage(client, ai
     assert graph.value(geojson, DCAT.downloadURL) == URIRef(f"{records}?format=geojson")
     assert graph.value(formats[URIRef(f"{FILE_TYPE}JSON")], DCAT.downloadURL) is None  # paged
     licence = graph.value(csv, DCTERMS.license)
-    assert str(licence).startswith("https://www.etalab.gouv.fr/")
+    assert str(licence).endswith("/licence/ETALAB_2_0")
     assert (licence, RDF.type, DCTERMS.LicenseDocument) in graph
     schema = URIRef(f"{BASE}api/v1/datasets/{air['records']}/schema")
     assert graph.value(node, DCTERMS.conformsTo) == schema
@@ -362,6 +365,115 @@ def test_every_download_url_serves_its_media_type_and_is_the_ckan_resource(clien
 def package_count(package: dict[str, Any]) -> int:
     """A package's record count, from its extras."""
     return int(next(e["value"] for e in package["extras"] if e["key"] == "record_count"))
+
+
+# --- DCAT-AP's recommended properties ----------------------------------------------------------
+
+LICENCE = "http://publications.europa.eu/resource/authority/licence/"
+LANGUAGE = "http://publications.europa.eu/resource/authority/language/"
+FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
+
+
+def test_the_catalogue_says_its_homepage_languages_and_licence(client, kinds, monkeypatch):
+    catalog = URIRef(f"{BASE}catalog")
+    graph = parse(client.get("/catalog.ttl"), "ttl")
+    assert graph.value(catalog, FOAF.homepage) == URIRef(BASE)
+    assert set(graph.objects(catalog, DCTERMS.language)) == {URIRef(f"{LANGUAGE}ENG")}
+    licence = graph.value(catalog, DCTERMS.license)
+    assert licence == URIRef(f"{LICENCE}ETALAB_2_0")
+    assert (licence, RDF.type, DCTERMS.LicenseDocument) in graph
+    monkeypatch.setenv("HUB_CATALOGUE_LICENCE", "https://example.org/metadata-terms")
+    get_settings.cache_clear()
+    graph = parse(client.get("/catalog.ttl"), "ttl")
+    assert graph.value(catalog, DCTERMS.license) == URIRef("https://example.org/metadata-terms")
+
+
+def test_licences_are_the_eu_tables_keeping_the_publishers_text(client, air):
+    graph = document(client, air["records"])
+    csv = next(
+        d
+        for d in graph.objects(uri(BASE, air["records"]), DCAT.distribution)
+        if graph.value(d, DCAT.downloadURL) is not None
+    )
+    licence = graph.value(csv, DCTERMS.license)
+    assert licence == URIRef(f"{LICENCE}ETALAB_2_0")
+    assert str(graph.value(licence, RDFS.seeAlso)).startswith("https://www.etalab.gouv.fr/")
+    assert vocabularies.licence_of("CC-BY-4.0") == URIRef(f"{LICENCE}CC_BY_4_0")
+    assert vocabularies.licence_of("ODbL-1.0") == URIRef(f"{LICENCE}ODC_BL")
+    by_url = vocabularies.licence_of("custom", "https://creativecommons.org/licenses/by-sa/3.0/")
+    assert by_url == URIRef(f"{LICENCE}CC_BYSA_3_0")
+    assert vocabularies.licence_of("custom", "https://www.amprion.net/") is None
+
+
+def test_a_dataset_says_its_language_when_its_words_tell_it(client, kinds, shapes):
+    assert document(client, kinds["records"]).value(
+        uri(BASE, kinds["records"]), DCTERMS.language
+    ) == URIRef(f"{LANGUAGE}ENG")
+    publish(
+        MetadataBatch(
+            dataset_id="portail",
+            title="Un portail",
+            publisher=USGS,
+            theme="risk",
+            charter="usgs-public-domain",
+            source_id="portail",
+            datasets=[
+                PortalDataset(
+                    id="portail--crues",
+                    title="Crues",
+                    description="Les hauteurs d'eau des stations sur la Lez.",
+                ),
+                PortalDataset(id="portail--x", title="X-17", description="X-17"),
+            ],
+        )
+    )
+    french = document(client, "portail--crues")
+    assert french.value(uri(BASE, "portail--crues"), DCTERMS.language) == URIRef(f"{LANGUAGE}FRA")
+    assert check(french, shapes) == []
+    mute = document(client, "portail--x")  # nothing to tell it by: no language said
+    assert mute.value(uri(BASE, "portail--x"), DCTERMS.language) is None
+    catalog = parse(client.get("/catalog.ttl"), "ttl")
+    assert set(catalog.objects(URIRef(f"{BASE}catalog"), DCTERMS.language)) == {
+        URIRef(f"{LANGUAGE}ENG"),
+        URIRef(f"{LANGUAGE}FRA"),
+    }
+
+
+def test_a_dataset_is_as_frequent_as_its_operators_source_schedule(
+    client, air, tmp_path, monkeypatch, shapes
+):
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    url = "file:///nowhere.csv"
+    openaq_source_file(folder, air["records"], url, operator="atmo-demo", schedule="*/15 * * * *")
+    openaq_source_file(folder, air["restricted"], url, operator="elsewhere", schedule="0 3 * * *")
+    monkeypatch.setenv("HUB_SOURCES_PATH", str(folder))
+    get_settings.cache_clear()
+    graph = document(client, air["records"])
+    frequency = graph.value(uri(BASE, air["records"]), DCTERMS.accrualPeriodicity)
+    assert frequency == URIRef(f"{FREQUENCY}15MIN")
+    assert (frequency, RDF.type, DCTERMS.Frequency) in graph
+    assert check(graph, shapes) == []
+    other = document(client, air["restricted"])  # a source of another operator: not its schedule
+    assert other.value(uri(BASE, air["restricted"]), DCTERMS.accrualPeriodicity) is None
+    assert (
+        document(client, air["personal"]).value(
+            uri(BASE, air["personal"]), DCTERMS.accrualPeriodicity
+        )
+        is None
+    )  # no source file: no schedule known
+
+
+@pytest.mark.parametrize(
+    ("cron", "code"),
+    [("*/15 * * * *", "15MIN"), ("0 * * * *", "HOURLY"), ("0 8,20 * * *", "12HRS"),
+     ("0 3 * * *", "DAILY"), ("0 3 * * 1", "WEEKLY"), ("0 3 1 * *", "MONTHLY"),
+     ("0 0 1 */3 *", "QUARTERLY"), ("0 3 1 1 *", "ANNUAL"), ("0 8,9 * * *", None),
+     ("*/7 * * * *", None), ("not a cron", None)],
+)  # fmt: skip
+def test_schedules_map_to_eu_frequencies_only_when_evenly_spaced(cron, code):
+    found = vocabularies.frequency_of(cron)
+    assert found == (URIRef(f"{FREQUENCY}{code}") if code else None)
 
 
 # --- paging -----------------------------------------------------------------------------------
@@ -611,3 +723,15 @@ def test_the_theme_concepts_are_labelled_in_their_scheme(client, air):
     for theme in graph.objects(uri(BASE, air["records"]), DCAT.theme):
         assert graph.value(theme, SKOS.prefLabel) is not None
         assert graph.value(theme, SKOS.inScheme) == vocabularies.DATA_THEME
+
+
+def test_keywords_are_the_datas_not_the_name_of_the_reader(client, samples, tmp_path):
+    """A harvested source publishes its theme as a keyword, never its reader (`openaq-csv`)."""
+    path = openaq_source_file(tmp_path, "openaq-keywords", f"file://{samples / OPENAQ_SAMPLE}")
+    outcome = harvest_source(load_source(path))
+    assert outcome.published > 0, outcome
+    graph = document(client, "openaq-keywords")
+    keywords = {str(k) for k in graph.objects(uri(BASE, "openaq-keywords"), DCAT.keyword)}
+    assert keywords == {"air-quality"}
+    tags = client.get("/api/3/action/tag_list").json()["result"]
+    assert "openaq-csv" not in tags and "air-quality" in tags

@@ -80,7 +80,7 @@ def test_cams_surface_source(samples):
     assert batch.attributes["history"].startswith("2023-06-21 13:01:07 GMT by grib_to_netcdf")
     # the file has no title attribute: the description is the source's own
     assert batch.description == source.description and "eastern Sahara" in batch.description
-    assert batch.keywords == ["air-quality", "netcdf"]
+    assert batch.keywords == ["air-quality"]  # the theme, not the reader's name
     assert batch.source_url == "file://{samples}/grids/cams_eac4_97da7a58_levtype_sfc.nc"
 
 

@@ -144,13 +144,16 @@ def start(
     graph.add((distribution, RDF.type, DCAT.Distribution))
     graph.add((distribution, DCTERMS.issued, moment(resource.created_at)))
     graph.add((distribution, DCTERMS.modified, moment(resource.modified_at)))
-    licence = web_iri(dataset.licence_url)
+    published = web_iri(dataset.licence_url)
+    licence = vocabularies.licence_of(dataset.licence_id, dataset.licence_url) or published
     if licence is not None:
         graph.add((distribution, DCTERMS.license, licence))
         graph.add((licence, RDF.type, DCTERMS.LicenseDocument))
         label = dataset.licence_title or dataset.licence_id
         if label:
             graph.add((licence, RDFS.label, text(label)))
+        if published is not None and published != licence:  # the publisher's own text
+            graph.add((licence, RDFS.seeAlso, published))
     if dataset.mandatory_mention.strip():
         mention = URIRef(f"{node}#mention")
         graph.add((distribution, DCTERMS.rights, mention))

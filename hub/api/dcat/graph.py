@@ -23,6 +23,9 @@ from hub.api.dcat import distributions, vocabularies
 from hub.api.dcat.listing import Entry, Page
 from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import GSP, HYDRA, VCARD
+from hub.api.rudi import language_of
+from hub.config import get_settings
+from hub.models import Dataset
 
 CATALOG_TITLE = "Territorial data hub"
 CATALOG_DESCRIPTION = (
@@ -75,6 +78,10 @@ def catalog_graph(page: Page, base: str, view: View, actor: Actor) -> Graph:
     graph.add((catalog, FOAF.homepage, URIRef(base)))
     graph.add((URIRef(base), RDF.type, FOAF.Document))
     graph.add((catalog, DCAT.themeTaxonomy, add_theme_scheme(graph)))
+    add_catalogue_licence(graph, catalog)
+    languages = {"en"} | {language_of_dataset(e.dataset) for e in page.entries}
+    for code in sorted(languages - {""}):
+        add_language(graph, catalog, code)
     if page.modified is not None:
         graph.add((catalog, DCTERMS.modified, moment(page.modified)))
     for entry in page.entries:
@@ -117,6 +124,11 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
     graph.add((node, DCTERMS.description, text(dataset.description or dataset.title)))
     graph.add((node, DCTERMS.issued, moment(dataset.created_at)))
     graph.add((node, DCTERMS.modified, moment(dataset.modified_at)))
+    add_language(graph, node, language_of_dataset(dataset))
+    frequency = vocabularies.frequency_of(entry.schedule) if entry.schedule else None
+    if frequency is not None:
+        graph.add((node, DCTERMS.accrualPeriodicity, frequency))
+        graph.add((frequency, RDF.type, DCTERMS.Frequency))
     for keyword in sorted({k.strip() for k in dataset.keywords or [] if k.strip()}):
         graph.add((node, DCAT.keyword, text(keyword)))
     for theme in vocabularies.themes_of(dataset.theme):
@@ -135,6 +147,29 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
         add_landing_page(graph, node, entry)
     distributions.add_distributions(graph, node, entry, base, whole)
     return node
+
+
+def language_of_dataset(dataset: Dataset) -> str:
+    """The language a dataset's title and description are written in (fr or en), told from
+    their words as RUDI's synopsis is; "" when they do not tell (the hub keeps none)."""
+    return language_of(f"{dataset.title}. {dataset.description}", default="")
+
+
+def add_language(graph: Graph, node: URIRef, code: str) -> None:
+    """A dct:language from the EU language table, if the code has one there."""
+    language = vocabularies.language_iri(code)
+    if language is not None:
+        graph.add((node, DCTERMS.language, language))
+        graph.add((language, RDF.type, DCTERMS.LinguisticSystem))
+
+
+def add_catalogue_licence(graph: Graph, catalog: URIRef) -> None:
+    """The licence the catalogue's metadata is shared under (HUB_CATALOGUE_LICENCE)."""
+    given = get_settings().catalogue_licence
+    licence = vocabularies.licence_of(given) or web_iri(given)
+    if licence is not None:
+        graph.add((catalog, DCTERMS.license, licence))
+        graph.add((licence, RDF.type, DCTERMS.LicenseDocument))
 
 
 def add_theme_scheme(graph: Graph) -> URIRef:

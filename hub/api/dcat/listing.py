@@ -19,6 +19,7 @@ class Entry:
     dataset: Dataset
     organization: Organization | None
     resources: list[Resource]
+    schedule: str | None = None  # the cron schedule of the source that publishes it
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,28 @@ def entries(session: Session, datasets: list[Dataset]) -> list[Entry]:
     listed = select(Resource).where(col(Resource.dataset_id).in_(ids))
     for resource in session.exec(listed.order_by(col(Resource.position), col(Resource.id))):
         resources[resource.dataset_id].append(resource)
+    schedules = source_schedules()
     return [
-        Entry(d, organizations.get(d.organization_id), resources.get(d.id, [])) for d in datasets
+        Entry(
+            d,
+            organizations.get(d.organization_id),
+            resources.get(d.id, []),
+            schedule_of(d, schedules),
+        )
+        for d in datasets
     ]
+
+
+def source_schedules() -> dict[str, tuple[str, str]]:
+    """The operator and schedule of every enabled source file that has one, by the dataset it
+    publishes to (a portal's listing: by its id, the prefix of its datasets' ids)."""
+    from hub.ui.dashboard import all_sources, dataset_of  # source files, read once per change
+
+    sources, _ = all_sources()
+    return {dataset_of(s): (s.operator.id, s.schedule) for s in sources if s.enabled and s.schedule}
+
+
+def schedule_of(dataset: Dataset, schedules: dict[str, tuple[str, str]]) -> str | None:
+    """The schedule of the operator's source that publishes a dataset, if one has any."""
+    found = schedules.get(dataset.id) or schedules.get(dataset.id.split("--", 1)[0])
+    return found[1] if found and found[0] == dataset.organization_id else None

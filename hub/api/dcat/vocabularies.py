@@ -1,4 +1,5 @@
-"""The controlled vocabularies DCAT-AP asks for: EU data themes, access rights, file types.
+"""The controlled vocabularies DCAT-AP asks for: EU data themes, access rights, file types,
+licences, languages and frequencies.
 
 The hub's own words (a theme, a charter's access level, a resource's format) map here to the EU
 Publications Office's authority tables and IANA media types, the values data.europa.eu expects.
@@ -7,7 +8,10 @@ Publications Office's authority tables and IANA media types, the values data.eur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 
+from cronsim import CronSim, CronSimError
 from rdflib import Namespace, URIRef
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -154,3 +158,80 @@ def file_type_of(format_name: str) -> FileType | None:
     """The EU file type of a format as a portal or the hub writes it, None when unknown."""
     name = format_name.strip().lower().split(";", 1)[0].strip().lstrip(".")
     return _BY_NAME.get(name)
+
+
+# Licences as the EU licence table names them, by a charter's licence id (lower-cased) and by
+# the URL publishers give; a licence that maps nowhere keeps the publisher's URL alone.
+LICENCES = {
+    "etalab-2.0": "ETALAB_2_0",
+    "lo-2.0": "ETALAB_2_0",
+    "cc-by-4.0": "CC_BY_4_0",
+    "cc-by-sa-4.0": "CC_BYSA_4_0",
+    "cc-by-sa-3.0": "CC_BYSA_3_0",
+    "cc0-1.0": "CC0",
+    "odbl-1.0": "ODC_BL",
+    "odc-by-1.0": "ODC_BY",
+    "pddl-1.0": "ODC_PDDL",
+    "apache-2.0": "APACHE_2_0",
+}
+LICENCE_URLS = {
+    "etalab.gouv.fr/licence-ouverte-open-licence": "ETALAB_2_0",
+    "creativecommons.org/licenses/by/4.0": "CC_BY_4_0",
+    "creativecommons.org/licenses/by-sa/4.0": "CC_BYSA_4_0",
+    "creativecommons.org/licenses/by-sa/3.0": "CC_BYSA_3_0",
+    "creativecommons.org/publicdomain/zero/1.0": "CC0",
+    "opendatacommons.org/licenses/odbl/1-0": "ODC_BL",
+    "opendatacommons.org/licenses/odbl/1.0": "ODC_BL",
+    "opendatacommons.org/licenses/by/1-0": "ODC_BY",
+    "opendatacommons.org/licenses/pddl/1-0": "ODC_PDDL",
+    "apache.org/licenses/license-2.0": "APACHE_2_0",
+}
+
+
+def licence_of(licence_id: str, url: str = "") -> URIRef | None:
+    """The EU licence table's IRI of a licence, by its id or its URL; None when neither maps."""
+    code = LICENCES.get(licence_id.strip().lower())
+    if code is None and url:
+        bare = url.strip().lower().split("://", 1)[-1].removeprefix("www.").rstrip("/")
+        code = LICENCE_URLS.get(bare.removesuffix("/legalcode"))
+    return URIRef(f"{AUTHORITY}licence/{code}") if code else None
+
+
+def language_iri(code: str) -> URIRef | None:
+    """The EU language table's IRI of an ISO 639-1 code the hub tells apart (fr, en)."""
+    named = {"fr": "FRA", "en": "ENG"}.get(code)
+    return URIRef(f"{AUTHORITY}language/{named}") if named else None
+
+
+# A schedule's interval as an EU frequency: the table's codes that name an exact interval.
+FREQUENCIES = {
+    timedelta(minutes=1): "1MIN",
+    timedelta(minutes=5): "5MIN",
+    timedelta(minutes=10): "10MIN",
+    timedelta(minutes=15): "15MIN",
+    timedelta(minutes=30): "30MIN",
+    timedelta(hours=1): "HOURLY",
+    timedelta(hours=2): "BIHOURLY",
+    timedelta(hours=3): "TRIHOURLY",
+    timedelta(hours=12): "12HRS",
+    timedelta(days=1): "DAILY",
+    timedelta(weeks=1): "WEEKLY",
+    timedelta(weeks=2): "BIWEEKLY",
+}
+MONTHS = {1: "MONTHLY", 3: "QUARTERLY", 12: "ANNUAL"}
+
+
+def frequency_of(cron: str) -> URIRef | None:
+    """The EU frequency of a cron schedule whose runs are evenly spaced (months by their
+    number); None for an uneven or unreadable one, or an interval the table has no code for."""
+    try:
+        runs = CronSim(cron, datetime(2025, 1, 1))
+        times = [next(runs) for _ in range(25)]
+    except (CronSimError, StopIteration, ValueError):
+        return None
+    gaps = {later - earlier for earlier, later in pairwise(times)}
+    code = FREQUENCIES.get(gaps.pop()) if len(gaps) == 1 else None
+    if code is None and times[0].time() == times[1].time() and times[0].day == times[1].day:
+        months = {(b.year - a.year) * 12 + b.month - a.month for a, b in pairwise(times)}
+        code = MONTHS.get(months.pop()) if len(months) == 1 else None
+    return URIRef(f"{AUTHORITY}frequency/{code}") if code else None
