@@ -289,7 +289,7 @@ def stream_records(
             caller,
             given,
             rows=0,
-            reason=f"{given.reason}; {counted} rows: too large",
+            reason=f"{given.reason}; refused: more rows than HUB_MAX_EXPORT_ROWS",
         )
         raise TooLarge(counted, limit)
     size = min(cap or STREAM_PAGE, STREAM_PAGE)
@@ -307,7 +307,8 @@ def stream_records(
             return
         ended = True
         closing = f"download of entry {opened.id} ended" if opened else "download ended"
-        reason = f"{given.reason}; {closing}: {sent} rows sent"
+        # the count is the entry's `rows` (a subject sees it only as a commitment), not its text
+        reason = f"{given.reason}; {closing}"
         record(engine, dataset, caller, given, rows=sent, reason=reason, counts=counts)
 
     def pages() -> Generator[list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ inside what the fan-out's reader read last comes from the reader's memory, up to
 position (the queue holds what follows): reconnections do not each read the log again.
 
 The first event of each non-open dataset is logged before it goes out; the stream then counts
-what it writes of that dataset and logs it when it ends (hub.feeds.tallies).
+what it writes of that dataset and logs it every few minutes and when it ends (hub.feeds.tallies).
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ async def _close(fanout: Fanout, client: Client) -> None:
         await asyncio.shield(work)
 
 
+async def _count_due(fanout: Fanout, client: Client) -> None:
+    """Log the rows sent of each dataset whose count is due (shielded, as the end's is)."""
+    taken = tallies.take_due(list(client.logged.values()))
+    if taken:
+        await asyncio.shield(asyncio.to_thread(tallies.count, fanout.engine, taken, client.caller))
+
+
 async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
     while True:
         page = await fanout.replay_after(client.sent_id, PAGE)
@@ -93,6 +100,8 @@ async def _replay(fanout: Fanout, client: Client, write: Write) -> None:
 
 async def _live(fanout: Fanout, client: Client, write: Write) -> None:
     while True:
+        if client.logged:  # a clock reading per wake-up, for non-open streams only
+            await _count_due(fanout, client)
         if not await client.queue.wait(fanout.heartbeat):
             await write(sse.HEARTBEAT)
             continue

@@ -28,7 +28,7 @@ from hub import audit, crises, events, tokens
 from hub.bus import reset_bus
 from hub.catalogue import Batch, Publisher, publish
 from hub.config import get_settings
-from hub.feeds import fanout
+from hub.feeds import fanout, tallies
 from hub.models import AccessEvent, AccessSubject, Event, SubjectLink
 from hub.pseudonyms import pseudonym
 from hub.selfdata import consents, links, services
@@ -713,7 +713,34 @@ def test_restricted_events_reach_only_members_and_are_logged_once(
         ("granted", "GET /api/v1/feeds/stream", None),
         ("granted", "GET /api/v1/feeds/stream", 4),
     ]
-    assert f"feed stream of entry {logged[0].id} ended: 4 rows sent" in logged[1].reason
+    assert logged[1].reason.endswith(f"feed stream of entry {logged[0].id} ended")
+
+
+def test_an_open_stream_logs_its_counts_while_it_runs(
+    engine: Engine, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream open for days does not wait for its end to say what it sent: every
+    COUNT_SECONDS its rows sent since the last count are logged, and its end logs the rest."""
+    monkeypatch.setattr(tallies, "COUNT_SECONDS", 0.3)
+    member = bearer(engine, "agency", "metropole-civil-protection")
+    client = stream(server, "?types=observation,dataset", member)
+    try:
+        client.until_idle()
+        put(engine, "air-restricted", "atmo-demo-restricted", readings(["st-a", "st-b"], [2, 1]))
+        client.until_id(newest(engine))
+        opened, counted = ended_entries(engine, "air-restricted", 2)
+        assert (opened.rows, counted.rows) == (None, 4)
+        assert counted.reason.endswith(f"feed stream of entry {opened.id} goes on")
+        put(engine, "air-restricted", "atmo-demo-restricted", readings(["st-a"], [0]))
+        client.until_id(newest(engine))
+    finally:
+        client.close()
+    wait_for(
+        lambda: "ended" in ended_entries(engine, "air-restricted", 3)[-1].reason, "the end entry"
+    )
+    later = ended_entries(engine, "air-restricted", 3)[2:]
+    assert sum(entry.rows or 0 for entry in later) == 1  # the last reading, counted once
+    assert "since its last count" in later[-1].reason
 
 
 def ended_entries(engine: Engine, dataset: str, count: int) -> list[AccessEvent]:
@@ -874,7 +901,7 @@ def test_a_services_stream_tells_each_subject_how_many_of_their_rows_it_took(
     assert sorted(got) == sorted([alice, alice, bob])
     opened, ended = ended_entries(engine, "curves", 2)
     assert (opened.rows, ended.rows) == (None, 3)
-    assert f"feed stream of entry {opened.id} ended: 3 rows sent" in ended.reason
+    assert ended.reason.endswith(f"feed stream of entry {opened.id} ended")
     seen = {who: _subject_log(server, headers[who]) for who in meters}
     # each their own count; the stream's total (the other's count with it) stays committed
     assert [(e["rows"], e["your_rows"]) for e in seen["alice"]] == [(None, None), (None, 2)]
