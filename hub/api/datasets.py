@@ -169,10 +169,8 @@ def show_dataset(request: Request, session: SessionDep, caller: CallerDep, datas
     # The ETag is the representation's own hash: it changes exactly when the answer does,
     # computed fields withheld or not included.
     body = detail.model_dump_json(by_alias=True).encode()
-    tag, shared = etags.of_body(body), dataset.access == "open"
-    if etags.matches(tag, etags.presented(request)):
-        return etags.not_modified(tag, shared)
-    return Response(body, media_type="application/json", headers=etags.caching(tag, shared))
+    answer = Response(body, media_type="application/json")
+    return etags.conditional(request, answer, shared=dataset.access == "open")
 
 
 @router.get("/{dataset_id}/runs", response_model=RunsPage)

@@ -1,8 +1,12 @@
 """Conditional reads: weak ETags, If-None-Match and the 304 that answers it.
 
 An ETag varies with the caller's grant (`hub.reading.version`) or is computed from the
-representation itself, so `Vary: Authorization` goes with every one: a shared cache must never
-hand one caller's answer to another.
+representation itself (`conditional`: the dataset detail, CKAN's package_show and
+package_search; a DCAT document's from its triples, hub.api.dcat.documents), so
+`Vary: Authorization` goes with every one: a shared cache must never hand one caller's answer
+to another. A representation's hash changes exactly when what it depends on does (the
+catalogue, the caller's grant, the query). No date of the catalogue tracks that as closely (a
+dataset withdrawn leaves the latest change where it was): hence no Last-Modified.
 """
 
 from __future__ import annotations
@@ -33,14 +37,25 @@ def matches(tag: str, seen: frozenset[str]) -> bool:
     return "*" in seen or tag.removeprefix("W/") in {t.removeprefix("W/") for t in seen}
 
 
-def caching(tag: str, shared: bool, personal: bool = False) -> dict[str, str]:
+def caching(tag: str, shared: bool, personal: bool = False, vary: str = "") -> dict[str, str]:
     """The headers of an answer with an ETag; `shared`: anyone may read it (open data);
     `personal`: it holds a data subject's rows, kept by no cache (a client may still send the
-    tag it holds)."""
+    tag it holds); `vary`: what else the answer was negotiated by (`Accept`)."""
     rule = PERSONAL if personal else "no-cache" if shared else "private, no-cache"
-    return {"ETag": tag, "Vary": VARY, "Cache-Control": rule}
+    return {"ETag": tag, "Vary": f"{vary}, {VARY}" if vary else VARY, "Cache-Control": rule}
 
 
-def not_modified(tag: str, shared: bool, personal: bool = False) -> Response:
-    """The 304 of a conditional read whose copy is current."""
-    return Response(status_code=304, headers=caching(tag, shared, personal))
+def conditional(request: Request, answer: Response, shared: bool) -> Response:
+    """`answer`, built whole, with the ETag of its bytes; or the 304 that replaces it when
+    If-None-Match holds that tag."""
+    tag = of_body(bytes(answer.body))
+    vary = answer.headers.get("vary", "")
+    if matches(tag, presented(request)):
+        return not_modified(tag, shared, vary=vary)
+    answer.headers.update(caching(tag, shared, vary=vary))
+    return answer
+
+
+def not_modified(tag: str, shared: bool, personal: bool = False, vary: str = "") -> Response:
+    """The 304 of a conditional read whose copy is current (with the 200's caching headers)."""
+    return Response(status_code=304, headers=caching(tag, shared, personal, vary))

@@ -121,7 +121,7 @@ def vary_by_caller(headers: MutableHeaders, scope: Scope, path: str) -> None:
     listed = [v.strip() for v in headers.get("vary", "").split(",") if v.strip()]
     known = {v.lower() for v in listed}
     headers["Vary"] = ", ".join(listed + [n for n in names if n.lower() not in known])
-    if not cache and _shows_credentials(scope):
+    if not cache and shows_credentials(scope):
         headers["Cache-Control"] = PERSONAL if personal_path(path) else "private, no-cache"
 
 
@@ -130,7 +130,7 @@ def personal_path(path: str) -> bool:
     return path in PERSONAL_PATHS or path.startswith(("/api/v1/me/", "/api/v1/org/tokens/"))
 
 
-def _shows_credentials(scope: Scope) -> bool:
+def shows_credentials(scope: Scope) -> bool:
     """Whether the request carries a token or the UI's session cookie."""
     for name, value in scope["headers"]:
         if name in (b"authorization", b"x-ckan-api-key"):

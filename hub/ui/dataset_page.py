@@ -64,7 +64,7 @@ def render_dataset(
     syntax = dcat_documents.negotiate(request.headers.get("accept", ""))
     if syntax is not None:
         return dcat_routes.dataset_answer(
-            session, dataset, base_url(request), caller.actor, syntax, {"Vary": "Accept"}
+            request, session, dataset, caller.actor, syntax, {"Vary": "Accept"}
         )
     language = i18n.negotiate(
         request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.api.ckan.replies import REVALIDATED
 from hub.api.ckan.search import ROWS_MAX
 
 JSON = "application/json"
@@ -283,10 +284,13 @@ def body(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def get_operation(name: str) -> dict[str, Any]:
     """The OpenAPI operation (for openapi_extra) of GET /api/3/action/NAME."""
     summary, parameters, result = ACTION_DOCS[name]
+    answers = responses(result, jsonp=True)
+    if name in REVALIDATED:
+        answers["304"] = {"description": "If-None-Match holds the current ETag"}
     return {
         "summary": f"{name}: {summary}",
         "parameters": query_parameters(parameters),
-        "responses": responses(result, jsonp=True),
+        "responses": answers,
     }
 
 

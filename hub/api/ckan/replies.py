@@ -24,6 +24,9 @@ from hub.api.origin import public_root, route_path
 
 MEDIA_TYPE = "application/json;charset=utf-8"
 ACTION_PREFIXES = ("/api/3/action/", "/api/action/")
+# What harvesters fetch again and again: a successful GET of these carries the ETag of its bytes
+# (hub.api.etags), and If-None-Match holding it answers 304.
+REVALIDATED = ("package_show", "package_search")
 _CALLBACK = re.compile(r"[A-Za-z_$][\w$.]{0,99}", re.ASCII)  # a JS name, nothing to inject
 # Ambient credentials: what a browser adds by itself to a <script src> request.
 CREDENTIALS = ("authorization", "x-ckan-api-key", "cookie")

@@ -19,12 +19,14 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from hub.api import etags
 from hub.api.auth import AuthError, authenticate, declared_purpose
 from hub.api.ckan.actions import ACTIONS, OWN_TOKENS, WRITE_ACTIONS, WRITES, Call
 from hub.api.ckan.docs import ACTION_DOCS, GENERIC, get_operation, post_operation
 from hub.api.ckan.errors import ActionError, NotAuthorized, as_text
-from hub.api.ckan.replies import bare, envelope
+from hub.api.ckan.replies import REVALIDATED, bare, envelope
 from hub.api.guards import base_url
+from hub.api.headers import shows_credentials
 from hub.api.limits import BodyTooLarge
 from hub.api.outages import OUTAGES
 from hub.db import get_engine
@@ -129,7 +131,10 @@ async def call_action(request: Request, name: str) -> Response:
         log.exception("CKAN action %s failed", name)
         failure = {"__type": "Internal Server Error", "message": "Internal Server Error"}
         return envelope({"help": help_url, "success": False, "error": failure}, 500, request)
-    return envelope({"help": help_url, "success": True, "result": result}, 200, request)
+    reply = envelope({"help": help_url, "success": True, "result": result}, 200, request)
+    if request.method == "GET" and name in REVALIDATED:  # a POST is never answered 304
+        return etags.conditional(request, reply, shared=not shows_credentials(request.scope))
+    return reply
 
 
 def answer(request: Request, name: str, readable: bool, data: dict[str, Any]) -> Any:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Response
+from fastapi import Request, Response
 from rdflib import Graph
 
+from hub.api import etags
 from hub.api.dcat.graph import PREFIXES
 
 
@@ -43,14 +44,33 @@ def serialise(graph: Graph, syntax: Syntax) -> bytes:
     return written.encode("utf-8")
 
 
-def answer(graph: Graph, syntax: Syntax, headers: dict[str, str] | None = None) -> Response:
-    """A graph as an HTTP response in `syntax`."""
+def answer(
+    request: Request,
+    graph: Graph,
+    syntax: Syntax,
+    shared: bool,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A graph as an HTTP response in `syntax` with its ETag (`shared`: anyone may read it), or
+    the 304 of a client that holds it, sent without serialising the graph."""
+    tag = etags.of_body(fingerprint(graph, syntax))
+    vary = (headers or {}).get("Vary", "")
+    if etags.matches(tag, etags.presented(request)):
+        return etags.not_modified(tag, shared, vary=vary)
     charset = "; charset=utf-8" if syntax.media_type.startswith("text/") else ""
     return Response(
         serialise(graph, syntax),
         media_type=f"{syntax.media_type}{charset}",
-        headers=headers,
+        headers={**(headers or {}), **etags.caching(tag, shared, vary=vary)},
     )
+
+
+def fingerprint(graph: Graph, syntax: Syntax) -> bytes:
+    """What a document says, the same in every process: its triples, sorted, and its syntax.
+    rdflib writes JSON-LD and RDF/XML in an order that changes with Python's string hashing,
+    so their bytes would give each replica (and each restart) its own ETag."""
+    lines = sorted(" ".join(term.n3() for term in triple) for triple in graph)
+    return "\n".join([syntax.suffix, *lines]).encode()
 
 
 def negotiate(accept: str) -> Syntax | None:

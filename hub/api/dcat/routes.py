@@ -5,6 +5,9 @@ The catalogue's IRI, `{base}catalog`, dereferences too: 303 to the document in t
 
 Harvesters (data.europa.eu, ckanext-dcat, udata) follow the catalogue's `hydra:next`. Every URL
 in the documents comes from HUB_PUBLIC_URL (`base_url`), never from the request's Host header.
+Each document carries an ETag of what it says (`documents.fingerprint`): a nightly harvester
+sending it back in If-None-Match gets a 304 for every page and dataset that has not changed for
+it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from hub.api.auth import CallerDep
 from hub.api.dcat import documents, graph, listing
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
+from hub.api.headers import shows_credentials
 from hub.models import Dataset, as_utc
 
 router = APIRouter(tags=["dcat"])
@@ -32,6 +36,7 @@ RDF_ANSWERS: dict[int | str, dict[str, object]] = {
         "description": "the DCAT-AP 3 document",
         "content": {s.media_type: {} for s in documents.SYNTAXES.values()},
     },
+    304: {"description": "If-None-Match holds the current ETag"},
     404: {"description": "no such syntax, page or dataset"},
 }
 
@@ -82,7 +87,9 @@ def read_catalog(
 
     view = graph.View(page, last, link)
     document = graph.catalog_graph(found, root, view, caller.actor)
-    return documents.answer(document, syntax, pager_links(view))
+    # A page shows a token holder more (extents, counts of the datasets opened to them).
+    shared = not shows_credentials(request.scope)
+    return documents.answer(request, document, syntax, shared, pager_links(view))
 
 
 @router.get(
@@ -94,20 +101,21 @@ def read_dataset_document(
     """One dataset in DCAT-AP 3 (jsonld, ttl or rdf); also at its page, by `Accept`."""
     syntax = syntax_named(suffix)
     dataset = find_dataset(session, dataset_id)
-    return dataset_answer(session, dataset, base_url(request), caller.actor, syntax)
+    return dataset_answer(request, session, dataset, caller.actor, syntax)
 
 
 def dataset_answer(
+    request: Request,
     session: Session,
     dataset: Dataset,
-    base: str,
     actor: Actor,
     syntax: documents.Syntax,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A dataset's DCAT-AP document as `actor` may see it."""
+    """A dataset's DCAT-AP document as `actor` may see it, with its ETag (as the detail's)."""
     entry = listing.load_entry(session, dataset)
-    return documents.answer(graph.dataset_graph(entry, base, actor), syntax, headers)
+    document = graph.dataset_graph(entry, base_url(request), actor)
+    return documents.answer(request, document, syntax, dataset.access == "open", headers)
 
 
 def syntax_named(suffix: str) -> documents.Syntax:
