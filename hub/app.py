@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from hub import __version__, housekeeping
@@ -23,6 +22,7 @@ from hub.api.aggregates import router as aggregates_router
 from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
+from hub.api.compression import compressed
 from hub.api.crises import router as crises_router
 from hub.api.dcat import routes as dcat
 from hub.api.feeds import router as feeds_router
@@ -90,10 +90,12 @@ class HubApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         """A HEAD answered as a GET's head around everything (hub.api.heads); headers
-        outermost; the public origin pinned before the NUL and body guards answer; around them
-        all, the server's own `send` kept for event streams' body chunks."""
+        outermost, then compression (hub.api.compression); the public origin pinned before the
+        NUL and body guards answer; around them all, the server's own `send` kept for event
+        streams' body chunks."""
         inner = BodyLimit(super().build_middleware_stack())
-        return HeadAsGet(ServerSend(SecurityHeaders(PublicOrigin(NulGuard(inner)))))
+        guarded = compressed(PublicOrigin(NulGuard(inner)))
+        return HeadAsGet(ServerSend(SecurityHeaders(guarded)))
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, saying the hub's 400 where FastAPI would say 422."""
@@ -130,9 +132,9 @@ def create_app() -> FastAPI:
     app.include_router(ui_routes.router)
     app.include_router(docs.router)
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
-    # Compressed for browsers that ask: the page-weight budget (300 kB of JS and CSS) is gzip's.
-    static = GZipMiddleware(StaticFiles(directory=ui_pages.STATIC_DIR), minimum_size=1024)
-    app.mount("/static", static, name="static")
+    # Compressed, as every answer, for browsers that ask: the page-weight budget (300 kB of JS
+    # and CSS) is gzip's.
+    app.mount("/static", StaticFiles(directory=ui_pages.STATIC_DIR), name="static")
     app.add_exception_handler(AuditUnavailable, refuse_unlogged_read)
     for outage in OUTAGES:  # PostgreSQL restarting, SQLite locked too long: 503, then recovery
         app.add_exception_handler(outage, answer_unavailable)

@@ -638,7 +638,9 @@ def walk_as(client, url: str, headers: dict[str, str]) -> list[dict]:
 def test_records_carry_a_weak_etag_and_answer_304_when_it_matches(client):
     first = client.get(URL, params={"station_id": "st-a", "limit": 5})
     tag = first.headers["ETag"]
-    assert tag.startswith('W/"') and first.headers["Vary"] == "Authorization, Cookie"
+    assert (
+        tag.startswith('W/"') and first.headers["Vary"] == "Authorization, Accept-Encoding, Cookie"
+    )
     again = client.get(
         URL, params={"station_id": "st-a", "limit": 5}, headers={"If-None-Match": tag}
     )
@@ -725,7 +727,7 @@ def test_the_dataset_detail_has_an_etag_per_view(client, engine, published):
     url = f"/api/v1/datasets/{published.closed['restricted']}"
     public = client.get(url)
     tag = public.headers["ETag"]
-    assert public.headers["Vary"] == "Authorization, Cookie"
+    assert public.headers["Vary"] == "Authorization, Accept-Encoding, Cookie"
     assert client.get(url, headers={"If-None-Match": tag}).status_code == 304
     operator = bearer(engine, "operator", "atmo-demo")
     full = client.get(url, headers={**operator, "If-None-Match": tag})

@@ -301,6 +301,20 @@ def test_a_stream_sends_each_published_observation_live(engine: Engine, server: 
     assert got[-1].data["events"] == 4
 
 
+def test_a_stream_asked_with_gzip_is_sent_plain_each_event_as_it_comes(
+    engine: Engine, server: str
+) -> None:
+    client = stream(server, headers={"Accept-Encoding": "gzip"})
+    try:
+        assert client.status == 200 and "content-encoding" not in client.response_headers
+        client.until_idle()  # the heartbeat came alone, readable as written
+        put(engine, "air-open", "atmo-demo-open", readings(["st-a"], [1]))
+        got = client.until_id(newest(engine))
+    finally:
+        client.close()
+    assert [m.event for m in got] == ["observation", "dataset"]
+
+
 def test_the_feed_is_woken_through_redis_too(
     engine: Engine, charters: Path, quick: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
