@@ -11,13 +11,24 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from hub import __version__, housekeeping
-from hub.api import access_log, datasets, docs, grids, health, invalid, me, mytokens, orgtokens
+from hub.api import (
+    access_log,
+    datasets,
+    docs,
+    grids,
+    health,
+    invalid,
+    me,
+    mytokens,
+    orgtokens,
+    slashes,
+)
 from hub.api.aggregates import router as aggregates_router
 from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
@@ -145,9 +156,12 @@ def create_app() -> FastAPI:
 
 
 async def answer_http_error(request: Request, exc: Exception) -> Response:
-    """An HTTP error: a page for a browser at an address that names no page, CKAN's envelope on
-    CKAN's routes, FastAPI's JSON everywhere else."""
+    """An HTTP error: a 308 for a GET of an address that names a page but for a trailing slash,
+    a page for a browser at an address that names no page, CKAN's envelope on CKAN's routes,
+    FastAPI's JSON everywhere else."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and (target := slashes.canonical(request)):
+        return RedirectResponse(target, status_code=308)
     if exc.status_code == 404 and invalid.wants_page(request):
         return invalid.answer_missing(request)
     answered = await ckan_replies.answer_http_error(request, exc)
