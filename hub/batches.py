@@ -128,6 +128,11 @@ class PortalDataset:
     licence: str = ""
     modified: datetime | None = None
     landing_page: str = ""
+    # The original's identity and release date, kept as the dataset's origin (hub.origins):
+    # aggregators harvesting both the portal and the hub deduplicate on them.
+    identifier: str = ""  # the portal's own: dct:identifier, CKAN's id, RUDI's global_id
+    iri: str = ""  # the original's IRI (the DCAT node, CKAN's `uri`), where the portal has one
+    issued: datetime | None = None
     organization: str = ""  # the portal's organization name, shown (the charter decides access)
     bbox: list[float] | None = None
     resources: list[FileResource] = field(default_factory=list)

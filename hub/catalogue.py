@@ -23,6 +23,7 @@ from hub import (
     charters,
     events,
     grids,
+    origins,
     pseudonyms,
     quarantine,
     records,
@@ -675,6 +676,8 @@ def register_dataset(
     dataset.keywords = list(entry.keywords if entry else batch.keywords)
     if entry is not None and not resources.holds_data(session, dataset_id):
         dataset.bbox = entry.bbox  # the portal's declared extent; else the data's stands
+    if entry is not None:  # the original's identity and dates: a new one is new metadata
+        dataset.origin = origins.stored_origin(entry)
     changed = before != _metadata_of(dataset)
     if changed:
         # Harvesters ask for what changed since their last visit (metadata_modified,
@@ -703,6 +706,7 @@ def _metadata_of(dataset: Dataset) -> tuple[Any, ...]:
         dataset.source_url,
         list(dataset.keywords),
         list(dataset.bbox) if dataset.bbox is not None else None,
+        dict(dataset.origin) if dataset.origin is not None else None,
     )
 
 

@@ -52,6 +52,8 @@ class Dataset(SQLModel, table=True):
     time_min: datetime | None = None
     time_max: datetime | None = None
     bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # A portal's dataset: the original's identifier, IRI, issued and modified (hub.origins).
+    origin: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow, index=True)
     published_at: datetime | None = None  # last batch that stored at least one row

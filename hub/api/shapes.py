@@ -15,6 +15,7 @@ from hub import catalogue, gridsubsets, models
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
 from hub.models import Dataset, HarvestRun, Organization, Resource
+from hub.origins import origin_of
 
 Day = date  # a field named `date` cannot be annotated with the name it shadows
 
@@ -184,6 +185,22 @@ class Freshness(BaseModel):
     stale: bool = Field(description="no new data for longer than the theme expects")
 
 
+class OriginalOut(BaseModel):
+    """The dataset this one re-publishes, as the portal it was harvested from describes it."""
+
+    identifier: str | None = Field(
+        description="its identifier on that portal (dct:identifier, CKAN's id, RUDI's "
+        "global_id); null when the portal gives none or when withheld from callers who may "
+        "not read every row"
+    )
+    iri: str | None = Field(
+        description="its IRI (the DCAT node, CKAN's `uri` or ckanext-dcat's dataset URI); null "
+        "as identifier"
+    )
+    issued: datetime | None = Field(description="when the portal first released it")
+    modified: datetime | None = Field(description="when the portal last changed it")
+
+
 class RunSummary(BaseModel):
     """How one batch went through the gate."""
 
@@ -257,6 +274,11 @@ class DatasetDetail(DatasetSummary):
     grid: GridSummary | None = Field(default=None, description="null: the dataset has no grid")
     links: dict[str, str] = Field(description=LINKS_DESCRIPTION)
     rudi: RudiMetadata = Field(description="the dataset in RUDI's metadata names")
+    original: OriginalOut | None = Field(
+        default=None,
+        description="the dataset of another portal (ckan, dcat, rudi) this one re-publishes: "
+        "aggregators harvesting both deduplicate on it; null for a dataset no portal lists",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -384,6 +406,20 @@ def describe(
         grid=summarise_grid(grid, whole) if grid else None,
         links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored, whole)),
         rudi=rudi_of(session, dataset, organization, base_url, whole),
+        original=original_of(dataset, whole),
+    )
+
+
+def original_of(dataset: Dataset, whole: bool = True) -> OriginalOut | None:
+    """The original a portal's dataset re-publishes; its identity withheld as its source URL."""
+    origin = origin_of(dataset)
+    if origin is None:
+        return None
+    return OriginalOut(
+        identifier=(origin.identifier or None) if whole else None,
+        iri=(web_url(origin.iri) or None) if whole else None,
+        issued=origin.issued,
+        modified=origin.modified,
     )
 
 

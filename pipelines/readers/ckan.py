@@ -179,6 +179,9 @@ def dataset_of(
         licence=_text(package.get("license_title")) or _text(package.get("license_id")),
         modified=portal.parse_time(package.get("metadata_modified")),
         landing_page=f"{root}/dataset/{quote(name)}",
+        identifier=_text(package.get("id")),
+        iri=_original_iri(root, package),
+        issued=portal.parse_time(package.get("metadata_created")),
         organization=_organization(package.get("organization"), languages),
         bbox=portal.bbox_of_geojson(_spatial(package)),
         resources=[r for r in resources if r is not None],
@@ -242,13 +245,24 @@ def _organization(value: object, languages: Sequence[str]) -> str:
 
 def _spatial(package: dict[str, Any]) -> object:
     """ckanext-spatial's GeoJSON: a `spatial` field, or an extra of that name."""
-    if package.get("spatial"):
-        return package["spatial"]
+    return package.get("spatial") or _extra(package, "spatial")
+
+
+def _extra(package: dict[str, Any], key: str) -> object:
+    """The value of one of the package's extras, None if it has none of that key."""
     extras = package.get("extras")
     if not isinstance(extras, list):
         return None
-    found = [e.get("value") for e in extras if isinstance(e, dict) and e.get("key") == "spatial"]
+    found = [e.get("value") for e in extras if isinstance(e, dict) and e.get("key") == key]
     return found[0] if found else None
+
+
+def _original_iri(root: str, package: dict[str, Any]) -> str:
+    """The package's IRI as ckanext-dcat publishes it: its `uri` extra, else
+    {portal}/dataset/{id}, so that aggregators harvesting that DCAT find the same IRI."""
+    written = portal.web_link(_extra(package, "uri"))
+    identifier = _text(package.get("id"))
+    return written or (f"{root}/dataset/{quote(identifier)}" if identifier else "")
 
 
 def _resource(root: str, resource: dict[str, Any], languages: Sequence[str]) -> FileResource | None:

@@ -124,6 +124,8 @@ def dataset_of(
         licence=_licence(_mapping(_mapping(item.get("access_condition")).get("licence"))),
         modified=portal.parse_time(dates.get("updated") or dates.get("published")),
         landing_page=f"{listing}/{name}",
+        identifier=name,
+        issued=portal.parse_time(dates.get("published") or dates.get("created")),
         organization=_text(producer.get("organization_name")),
         bbox=_bbox(_mapping(geography.get("bounding_box"))),
         resources=[r for r in resources if r is not None],

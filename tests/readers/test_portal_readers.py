@@ -493,6 +493,8 @@ def test_dcat_rdf_xml_catalogue(samples: Path) -> None:
     assert rostock.modified == datetime(2024, 5, 8, 4, 11, 24, 309486, tzinfo=UTC)
     assert rostock.organization == "Hanse- und Universitätsstadt Rostock"
     assert rostock.landing_page == f"https://www.opendata-hro.de/dataset/{ROSTOCK}"
+    assert (rostock.identifier, rostock.iri) == (ROSTOCK, rostock.landing_page)  # its node's IRI
+    assert rostock.issued == datetime(2020, 4, 21, 11, 59, 39, 642528, tzinfo=UTC)
     assert rostock.bbox == [11.9936, 54.0486, 12.3045, 54.2466]
     assert len(rostock.resources) == 9
     formats = {r.url.rsplit("/", 1)[-1]: (r.format, r.size) for r in rostock.resources}

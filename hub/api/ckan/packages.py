@@ -15,6 +15,7 @@ from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, grid_download, web_url
 from hub.models import Dataset, Organization, Resource
+from hub.origins import origin_of
 
 # Licences that meet the Open Definition; CKAN calls a package open only with one of them.
 OPEN_LICENCES = {
@@ -139,11 +140,25 @@ def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
                 "temporal_end": ckan_time(dataset.time_max),
             }
         )
+    values.update(origin_extras(dataset, whole))
     if dataset.bbox and whole:
         values["bbox"] = ",".join(str(v) for v in dataset.bbox)
         # ckanext-spatial harvesters read the extent from a GeoJSON `spatial` extra.
         values["spatial"] = json.dumps(bbox_polygon(dataset.bbox))
     return [{"key": k, "value": str(v)} for k, v in sorted(values.items()) if v not in (None, "")]
+
+
+def origin_extras(dataset: Dataset, whole: bool = True) -> dict[str, str | None]:
+    """A portal dataset's original under ckanext-dcat's extras: `issued` and `modified` (its
+    dct: dates), and for callers who may read every row `guid` and `uri` (its identifier and
+    IRI), which harvesters deduplicate on. CKAN's metadata_* stay the hub's."""
+    origin = origin_of(dataset)
+    if origin is None:
+        return {}
+    extras = {"issued": ckan_time(origin.issued), "modified": ckan_time(origin.modified)}
+    if whole:
+        extras |= {"guid": origin.identifier or web_url(origin.iri), "uri": web_url(origin.iri)}
+    return extras
 
 
 # Table Schema types as CKAN's datastore names them.

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, RDFS, SKOS
 
 from hub import access
 from hub.access import Actor
-from hub.api.dcat import distributions, vocabularies
+from hub.api.dcat import distributions, origins, vocabularies
 from hub.api.dcat.listing import Entry, Page
 from hub.api.dcat.terms import moment, segment, text, web_iri
-from hub.api.dcat.vocabularies import GSP, HYDRA, VCARD
+from hub.api.dcat.vocabularies import ADMS, GSP, HYDRA, VCARD
 from hub.api.rudi import language_of
 from hub.config import get_settings
 from hub.models import Dataset
@@ -42,6 +42,8 @@ PREFIXES = {
     "vcard": VCARD,
     "hydra": HYDRA,
     "gsp": GSP,
+    "adms": ADMS,
+    "prov": PROV,
 }
 
 
@@ -86,7 +88,10 @@ def catalog_graph(page: Page, base: str, view: View, actor: Actor) -> Graph:
         graph.add((catalog, DCTERMS.modified, moment(page.modified)))
     for entry in page.entries:
         whole = access.sees_computed(entry.dataset, actor)
-        graph.add((catalog, DCAT.dataset, add_dataset(graph, entry, base, whole)))
+        node = add_dataset(graph, entry, base, whole)
+        graph.add((catalog, DCAT.dataset, node))
+        if (origins.record_uri(node), RDF.type, DCAT.CatalogRecord) in graph:
+            graph.add((catalog, DCAT.record, origins.record_uri(node)))
     add_view(graph, catalog, page.total, view)
     return graph
 
@@ -122,8 +127,7 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
     graph.add((node, DCTERMS.identifier, text(dataset.id)))
     graph.add((node, DCTERMS.title, text(dataset.title or dataset.id)))
     graph.add((node, DCTERMS.description, text(dataset.description or dataset.title)))
-    graph.add((node, DCTERMS.issued, moment(dataset.created_at)))
-    graph.add((node, DCTERMS.modified, moment(dataset.modified_at)))
+    origins.add_dates(graph, node, dataset, whole)
     add_language(graph, node, language_of_dataset(dataset))
     frequency = vocabularies.frequency_of(entry.schedule) if entry.schedule else None
     if frequency is not None:

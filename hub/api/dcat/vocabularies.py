@@ -17,6 +17,7 @@ from rdflib import Namespace, URIRef
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 GSP = Namespace("http://www.opengis.net/ont/geosparql#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
 AUTHORITY = "http://publications.europa.eu/resource/authority/"
 DATA_THEME = URIRef(f"{AUTHORITY}data-theme")
 IANA = "https://www.iana.org/assignments/media-types/"
