@@ -29,8 +29,8 @@ from hub.api.datasets import quarantine_csv
 from hub.api.deps import SessionDep
 from hub.api.records import field_names
 from hub.api.shapes import freshness_of
-from hub.config import get_settings
 from hub.models import AccessEvent, Dataset, HarvestRun, Organization, as_utc
+from hub.sourcefiles import all_sources, dataset_of
 from hub.ui.pages import N_, RUN_STATUSES, redirect, render
 from hub.ui.visitors import Visitor, VisitorDep
 
@@ -122,40 +122,6 @@ class Feed:
     def latest(self) -> HarvestRun | None:
         """The newest run, if any."""
         return self.runs[0] if self.runs else None
-
-
-_sources: dict[tuple[tuple[str, int], ...], tuple[list[Source], list[str]]] = {}
-
-
-def all_sources() -> tuple[list[Source], list[str]]:
-    """Every harvest source file that can be read (read again only when a file changes), and
-    the names of those that cannot (`hub sources` says why)."""
-    from pipelines.sources import SOURCE_SUFFIXES, survey_sources
-
-    stamp = tuple(
-        (str(path), path.stat().st_mtime_ns)
-        for folder in get_settings().source_dirs
-        if folder.is_dir()
-        for path in sorted(folder.iterdir())
-        if path.suffix in SOURCE_SUFFIXES
-    )
-    if stamp not in _sources:
-        try:
-            survey = survey_sources()
-        except OSError as error:
-            log.warning("the dashboard cannot read the source folders: %s", error)
-            return [], ["?"]
-        names = sorted({p.path.name for p in survey.problems if p.path is not None})
-        _sources.clear()
-        _sources[stamp] = (survey.sources, names)
-    return _sources[stamp]
-
-
-def dataset_of(source: Source) -> str:
-    """The dataset a source publishes to."""
-    from pipelines.portalfiles import dataset_of as published_to
-
-    return published_to(source)
 
 
 def feeds_of(session: Session, organizations: frozenset[str]) -> tuple[list[Feed], list[str]]:

@@ -82,7 +82,7 @@ def entries(session: Session, datasets: list[Dataset]) -> list[Entry]:
 def source_schedules() -> dict[str, tuple[str, str]]:
     """The operator and schedule of every enabled source file that has one, by the dataset it
     publishes to (a portal's listing: by its id, the prefix of its datasets' ids)."""
-    from hub.ui.dashboard import all_sources, dataset_of  # source files, read once per change
+    from hub.sourcefiles import all_sources, dataset_of  # read once per change of a file
 
     sources, _ = all_sources()
     return {dataset_of(s): (s.operator.id, s.schedule) for s in sources if s.enabled and s.schedule}
