@@ -3,7 +3,8 @@ it, the latest observations inside it and the crisis data the visitor may read t
 
 Everything is server-rendered (tables that work without JavaScript); situation.js draws the
 map from the same rows (a GeoJSON data block in the page, so nothing is read twice) and keeps
-the lists current from the feed (`/api/v1/feeds/stream?within=crisis:<id>&snapshot=latest`).
+the lists current from the feed (`/api/v1/feeds/stream?within=crisis:<id>&snapshot=latest&since=N`,
+N the newest event when the page was read: what is published after it is replayed as news).
 Anyone sees the declared crises and the public alerts and observations; the crisis data comes
 through hub.reading, so only a cell of the crisis (or the data's operator) reads its rows, and
 only inside the area while the crisis lasts.
@@ -156,6 +157,8 @@ def situation_of(
     actor, caller = visitor.actor, visitor.caller
     perimeter = rows.perimeter_of(crisis)
     state = crises.status(crisis, now)
+    with reading.engine_of(session).connect() as connection:
+        seen = events.newest_id(connection)  # read before the lists: later events are news
     alerts = situation_alerts.alerts_over(session, caller, perimeter, now, language)
     since = now - events.HORIZON
     measured = rows.observation_datasets(session, actor, perimeter, since)
@@ -188,7 +191,8 @@ def situation_of(
         "shared": shared,
         "map": {
             **map_settings(),
-            "stream": f"{STREAM}?within=crisis:{quote(crisis.id, safe='')}&snapshot=latest"
+            "stream": f"{STREAM}?within=crisis:{quote(crisis.id, safe='')}"
+            f"&snapshot=latest&since={seen}"
             if state == "active"
             else "",
             "data": {

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from ui.pagetext import page, sign_in
 
-from hub import crises, tokens
+from hub import crises, events, tokens
 from hub.catalogue import Batch, Publisher, publish
 from hub.models import AccessEvent, Crisis, utcnow
 from hub.ui import i18n
@@ -98,11 +98,12 @@ def outage_rows(now: datetime) -> list[dict[str, str]]:
 
 
 def alert_rows(now: datetime) -> list[dict[str, str]]:
-    """A severe flood warning over the Lez, and a minor one elsewhere."""
+    """A severe flood warning over the Lez, and a minor one elsewhere; each with a point too, as
+    the hub's alert rules write them (the feed's area filters read the point)."""
     rows = []
-    for identifier, headline, area, severity in (
-        ("lez-1", "Flood warning on the Lez", LEZ_POLYGON, "Severe"),
-        ("far-1", "Wind warning far away", FAR_POLYGON, "Minor"),
+    for identifier, headline, area, severity, (lon, lat) in (
+        ("lez-1", "Flood warning on the Lez", LEZ_POLYGON, "Severe", INSIDE[2:]),
+        ("far-1", "Wind warning far away", FAR_POLYGON, "Minor", (1.05, 45.05)),
     ):
         rows.append(
             {
@@ -123,29 +124,33 @@ def alert_rows(now: datetime) -> list[dict[str, str]]:
                 "headline": headline,
                 "area_desc": "Lez valley",
                 "area": json.dumps(area),
+                "longitude": repr(lon),
+                "latitude": repr(lat),
             }
         )
     return rows
+
+
+def alert_batch(rows: list[dict[str, str]]) -> Batch:
+    """Alert rows as the public warnings dataset publishes them."""
+    return Batch(
+        dataset_id=ALERTS,
+        title="Warnings (test)",
+        publisher=METEO,
+        theme="risk",
+        schema="risk-alert",
+        charter="seychelles-meteo-cap",
+        chunks=[frame("risk-alert", rows)],
+        description="Public warnings for tests.",
+        source_url="https://example.org/cap.xml",
+    )
 
 
 def publish_situation(engine: Engine, now: datetime) -> None:
     """The observations, the alerts and the telecom outages of the test area."""
     publish(air_batch(AIR, "atmo-demo-open", "Air quality, Lez (test)", frame_of(air_rows(now))),
             engine=engine)  # fmt: skip
-    publish(
-        Batch(
-            dataset_id=ALERTS,
-            title="Warnings (test)",
-            publisher=METEO,
-            theme="risk",
-            schema="risk-alert",
-            charter="seychelles-meteo-cap",
-            chunks=[frame("risk-alert", alert_rows(now))],
-            description="Public warnings for tests.",
-            source_url="https://example.org/cap.xml",
-        ),
-        engine=engine,
-    )
+    publish(alert_batch(alert_rows(now)), engine=engine)
     publish(
         Batch(
             dataset_id=OUTAGES,
@@ -234,12 +239,14 @@ def test_anonymous_visitors_see_the_public_part_and_a_sign_in_prompt(client, sit
         assert "Active crises" in words and "Current alerts over the area" in words
 
 
-def test_the_page_is_private_and_names_the_crisis_stream(client, situation):
+def test_the_page_is_private_and_names_the_crisis_stream(client, engine, situation):
     answer = client.get(f"/situation/{situation.crisis.id}")
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "private, no-store"
+    with engine.connect() as connection:
+        seen = events.newest_id(connection)  # what was published after it is news to the page
     stream = f"/api/v1/feeds/stream?within=crisis:{situation.crisis.id}&amp;snapshot=latest"
-    assert f'data-stream="{stream}"' in answer.text
+    assert f'data-stream="{stream}&amp;since={seen}"' in answer.text
     assert "<script>" not in answer.text  # the policy runs no inline script: data blocks only
 
 
@@ -401,5 +408,22 @@ def test_the_list_and_a_crisis_have_distinct_titles_and_alerts_say_their_languag
     assert re.search(r'<th scope="row" lang="en">Flood warning on the Lez', one)
     english = client.get(f"/situation/{situation.crisis.id}", headers={"Accept-Language": "en"})
     assert re.search(r'<th scope="row">Flood warning on the Lez', english.text)
+    # the CAP link's name quotes the headline, in its language too
+    assert re.search(r'Document CAP<span class="visually-hidden" lang="en"> — Flood warning', one)
     # the live announcements are whole translated sentences, French punctuation included
     assert '"newAlert": "Nouvelle alerte\\u00a0: {what}"' in one
+
+
+@pytest.mark.parametrize(
+    "language, name",
+    [("en", "Pause live updates"), ("fr", "Mettre en pause les mises à jour en direct")],
+)
+def test_the_pause_button_is_named_and_waits_hidden_for_the_script(
+    client, situation, language, name
+):
+    html = client.get(f"/situation/{situation.crisis.id}", headers={"Accept-Language": language})
+    controls = re.search(r'<p class="live-controls"( hidden)?>(.*?)</p>', html.text, re.S)
+    assert controls, "the page has no pause control"
+    assert controls[1] == " hidden"  # without JavaScript the lists do not change: nothing to pause
+    assert '<button type="button" id="situation-pause" aria-pressed="false"' in controls[2]
+    assert f">{name}</button>" in controls[2]

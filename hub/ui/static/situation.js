@@ -12,8 +12,10 @@
  * The map draws what the server read (nothing is fetched twice); tiles only when data-tiles
  * holds a URL template, else a plain ground and the territory's outline from the hub itself.
  * EventSource sends the session cookie and resumes with Last-Event-ID on its own after a cut;
- * each event prepends a row (an observation replaces the older value of its series). Without
- * Leaflet the lists still follow the feed; without JavaScript the page is the server's tables.
+ * each event puts a row on top (an observation replaces the older value of its series, in
+ * place, so a focused link stays focused). The visitor may pause the updates: they are held and
+ * counted, then applied on resuming. Without Leaflet the lists still follow the feed; without
+ * JavaScript the page is the server's tables.
  */
 (function () {
   "use strict";
@@ -137,25 +139,79 @@
     return node;
   }
 
-  /* A new row at the top of a list: the placeholder goes, the oldest rows past ROWS_KEPT too. */
-  function prepend(body, row) {
+  /* Make `old` match `fresh` node by node, in place: an unchanged link inside (the one a keyboard
+   * user may be on) stays the same element, so the focus stays on it. */
+  function morph(old, fresh) {
+    if (old.nodeType !== Node.ELEMENT_NODE) {
+      if (old.nodeValue !== fresh.nodeValue) {
+        old.nodeValue = fresh.nodeValue;
+      }
+      return;
+    }
+    Array.prototype.slice.call(old.attributes).forEach(function (a) {
+      if (!fresh.hasAttribute(a.name)) {
+        old.removeAttribute(a.name);
+      }
+    });
+    Array.prototype.forEach.call(fresh.attributes, function (a) {
+      if (old.getAttribute(a.name) !== a.value) {
+        old.setAttribute(a.name, a.value);
+      }
+    });
+    Array.prototype.slice.call(old.childNodes).forEach(function (node) {
+      if (node.nodeType === Node.TEXT_NODE && !node.nodeValue.trim()) {
+        old.removeChild(node); // the server's indentation between cells: nodes align after
+      }
+    });
+    var wanted = Array.prototype.slice.call(fresh.childNodes);
+    while (old.childNodes.length > wanted.length) {
+      old.removeChild(old.lastChild);
+    }
+    wanted.forEach(function (node, i) {
+      var there = old.childNodes[i];
+      if (!there) {
+        old.appendChild(node.cloneNode(true));
+      } else if (there.nodeName === node.nodeName) {
+        morph(there, node);
+      } else {
+        old.replaceChild(node.cloneNode(true), there);
+      }
+    });
+  }
+
+  /* Show a row in its list: a new one on top; a changed one becomes its new state where it
+   * stands, then goes on top unless it holds the focus (moving an element drops the focus). */
+  function show(body, row, older) {
     var empty = body.querySelector("tr.empty-row");
     if (empty) {
       empty.remove();
     }
+    if (older) {
+      morph(older, row);
+      row = older;
+    }
+    if (!row.contains(document.activeElement) && body.firstChild !== row) {
+      body.insertBefore(row, body.firstChild);
+    }
     row.classList.add("fresh");
     row.setAttribute("data-new", WORDS["new"]);
-    body.insertBefore(row, body.firstChild);
-    while (body.rows.length > ROWS_KEPT) {
-      body.deleteRow(body.rows.length - 1);
+    for (var i = body.rows.length - 1; i >= 0 && body.rows.length > ROWS_KEPT; i--) {
+      if (!body.rows[i].contains(document.activeElement)) {
+        body.deleteRow(i); // the oldest rows of a long-open page, never the focused one
+      }
     }
     setTimeout(function () { row.classList.remove("fresh"); }, 60000);
+    return row;
   }
 
   var announced = 0;
   var pending = null;
-  function announce(text) {
-    pending = text;
+  var quiet = false; // while held updates are applied: one summary instead of one line each
+  function announce(sentence, what, language) {
+    if (quiet) {
+      return;
+    }
+    pending = { sentence: sentence, what: what, language: language };
     var wait = announced + ANNOUNCE_EVERY - Date.now();
     if (wait > 0) {
       return; // the last one waiting is said when the time comes
@@ -165,16 +221,66 @@
     setTimeout(function () { if (pending) { say(); } }, ANNOUNCE_EVERY);
   }
   function say() {
-    if (pending) {
-      status(WORDS.live + " " + pending, "");
-      pending = null;
+    if (pending && !paused) {
+      status(said(WORDS.live + " " + pending.sentence, pending.what, pending.language), "");
     }
+    pending = null;
   }
 
-  function status(text, kind) {
+  /* The live line: a text, or nodes (a sentence quoting an alert in its own language). */
+  function status(content, kind) {
     live.hidden = false;
-    live.textContent = text;
+    live.textContent = "";
+    live.append.apply(live, [].concat(content));
     live.className = "live" + (kind ? " live-" + kind : "");
+  }
+
+  /* ---- pausing: updates are held, counted, and applied when the visitor resumes ---- */
+
+  var paused = false;
+  var held = new Map(); // the latest change of each row, in the order they came
+  var pauseButton = document.getElementById("situation-pause");
+  var heldLine = document.getElementById("situation-held");
+  var plurals = new Intl.PluralRules(document.documentElement.lang || "fr");
+
+  function counted(forms, count) {
+    var form = forms[plurals.select(count)] || forms.other;
+    return form.replace("{count}", numbers.format(count));
+  }
+
+  /* Apply a change now, or hold it while paused (a later change of the same row replaces it). */
+  function receive(change) {
+    if (!change) {
+      return;
+    }
+    if (!paused) {
+      change.apply();
+      return;
+    }
+    held.delete(change.key);
+    held.set(change.key, change);
+    heldLine.textContent = counted(WORDS.held, held.size);
+  }
+
+  function setPaused(on) {
+    paused = on;
+    pauseButton.setAttribute("aria-pressed", on ? "true" : "false");
+    if (on) {
+      pending = null;
+      heldLine.textContent = counted(WORDS.held, 0);
+      status(WORDS.paused, "paused");
+      return;
+    }
+    var count = held.size;
+    quiet = true;
+    try {
+      held.forEach(function (change) { change.apply(); });
+    } finally {
+      quiet = false;
+      held.clear();
+    }
+    heldLine.textContent = "";
+    status(counted(WORDS.resumed, count), "");
   }
 
   /* ---- the map ---- */
@@ -337,55 +443,28 @@
     return null;
   }
 
-  function onObservation(event) {
-    var d = payload(event);
-    if (!d || !d.record) {
-      return;
+  /* What an observation event changes on the page (null: nothing, it is shown already). */
+  function observationChange(d) {
+    if (!d.record) {
+      return null;
     }
-    var record = d.record;
     var table = sharedTable(d.dataset);
     if (table) {
-      var fields = JSON.parse(table.getAttribute("data-fields") || "[]");
-      var keyFields = JSON.parse(table.getAttribute("data-key-fields") || "[]");
-      var types = JSON.parse(table.getAttribute("data-types") || "{}");
-      var rowKey = keyFields.map(function (name) {
-        return record[name] === null || record[name] === undefined ? "" : String(record[name]);
-      }).join("|");
-      var row = document.createElement("tr");
-      row.setAttribute("data-key", rowKey);
-      fields.forEach(function (name) { cell(row, "td", typed(record[name], types[name])); });
-      var same = rowOf(table.tBodies[0], rowKey);
-      if (same && same.textContent === row.textContent) {
-        return; // the page shows it already (the snapshot sends what the server listed)
-      }
-      if (same) {
-        same.remove(); // the row changed (an outage restored): its new state goes on top
-      }
-      prepend(table.tBodies[0], row);
-      if (map && d.geometry) {
-        layerOf({ type: "Feature", geometry: d.geometry, properties: { kind: "data",
-          label: fields.slice(0, 3).map(function (f) { return typed(record[f], types[f]); })
-            .join(" — ") } })
-          .addTo(layers.data);
-      }
-      return;
+      return sharedChange(table, d);
     }
-    if (record.value === undefined || !observationsBody) {
-      return; // a change of a list without values (stations, sites): nothing to show here
+    if (d.record.value === undefined || !observationsBody) {
+      return null; // a change of a list without values (stations, sites): nothing to show here
     }
-    var key = seriesKey(d.dataset, record);
-    var older = null;
-    Array.prototype.forEach.call(observationsBody.rows, function (r) {
-      if (r.getAttribute("data-key") === key) {
-        older = r;
-      }
-    });
+    var key = seriesKey(d.dataset, d.record);
+    var older = rowOf(observationsBody, key);
     if (older && Date.parse(older.getAttribute("data-time")) >= Date.parse(d.time)) {
-      return; // the page already holds this value, or a newer one (a snapshot's replay)
+      return null; // the page already holds this value, or a newer one (a snapshot's replay)
     }
-    if (older) {
-      older.remove();
-    }
+    return { key: "observation|" + key, apply: function () { showObservation(d, key); } };
+  }
+
+  function showObservation(d, key) {
+    var record = d.record;
     var place = first(record, PLACE_NAMES);
     var measure = first(record, MEASURE_FIELDS);
     var line = document.createElement("tr");
@@ -400,51 +479,117 @@
     link.href = DATASETS_URL + encodeURIComponent(d.dataset);
     link.textContent = titles[d.dataset] || d.dataset;
     cell(line, "td", link);
-    prepend(observationsBody, line);
+    show(observationsBody, line, rowOf(observationsBody, key));
     draw("observations", key, { type: "Feature", geometry: d.geometry, properties: {
       kind: "observation", label: place + " — " + measure, value: record.value,
       unit: record.unit, time: d.time } });
-    announce(said(WORDS.newObservation,
-      place + " — " + measure + " " + shown(record.value) + " " + (record.unit || "")));
+    announce(WORDS.newObservation,
+      place + " — " + measure + " " + shown(record.value) + " " + (record.unit || ""));
   }
 
-  function onAlert(event) {
-    var d = payload(event);
-    if (!d || !d.record || !alertsBody) {
-      return;
-    }
+  function sharedChange(table, d) {
     var record = d.record;
+    var fields = JSON.parse(table.getAttribute("data-fields") || "[]");
+    var keyFields = JSON.parse(table.getAttribute("data-key-fields") || "[]");
+    var types = JSON.parse(table.getAttribute("data-types") || "{}");
+    var rowKey = keyFields.map(function (name) {
+      return record[name] === null || record[name] === undefined ? "" : String(record[name]);
+    }).join("|");
+    var row = document.createElement("tr");
+    row.setAttribute("data-key", rowKey);
+    fields.forEach(function (name) { cell(row, "td", typed(record[name], types[name])); });
+    var same = rowOf(table.tBodies[0], rowKey);
+    if (same && same.textContent === row.textContent) {
+      return null; // the page shows it already (the snapshot sends what the server listed)
+    }
+    return { key: "data|" + d.dataset + "|" + rowKey, apply: function () {
+      // a changed row (an outage restored) shows its new state, in place or on top
+      show(table.tBodies[0], row, rowOf(table.tBodies[0], rowKey));
+      if (map && d.geometry) {
+        layerOf({ type: "Feature", geometry: d.geometry, properties: { kind: "data",
+          label: fields.slice(0, 3).map(function (f) { return typed(record[f], types[f]); })
+            .join(" — ") } })
+          .addTo(layers.data);
+      }
+    } };
+  }
+
+  /* What an alert event changes on the page. The snapshot's alerts are what the server listed
+   * a moment ago (it leaves out the expired and superseded ones, which the snapshot still
+   * sends): they change nothing. What was published since comes from the log (`since`). */
+  function alertChange(d) {
+    var record = d.record;
+    if (!record || !alertsBody || d.snapshot) {
+      return null;
+    }
     if ((d.status || record.status || "Actual") !== "Actual") {
-      return; // exercises and tests are not the situation
-    }
-    if (SUPERSEDING.indexOf(record.msgType) >= 0) {
-      (record.references || "").split(/\s+/).forEach(function (triple) {
-        var parts = triple.split(",");
-        if (parts.length >= 2) {
-          removeAlert(parts[0] + "|" + parts[1]);
-        }
-      });
-    }
-    if (["Cancel", "Ack", "Error"].indexOf(record.msgType) >= 0) {
-      return;
+      return null; // exercises and tests are not the situation
     }
     var key = record.sender + "|" + record.identifier;
     var language = String(record.language || "").toLowerCase().slice(0, 2);
-    var existing = rowOf(alertsBody, key);
-    if (existing && language !== lang && Number(record.info_index || 0) > 0) {
-      return; // another info block of an alert shown already: the page's language wins
+    var superseded = SUPERSEDING.indexOf(record.msgType) >= 0 ? referenced(record) : [];
+    if (["Cancel", "Ack", "Error"].indexOf(record.msgType) >= 0) {
+      return superseded.length ? { key: "alert|" + key, apply: function () {
+        superseded.forEach(function (old) { removeAlert(old, true); });
+      } } : null;
     }
-    removeAlert(key);
+    var existing = rowOf(alertsBody, key);
+    if (existing) {
+      // CAP identifiers name one message: listed already, it is no news. Only its text in the
+      // page's language, when the row shows another info block, replaces it (quietly).
+      var heading = existing.querySelector("th");
+      if (language !== lang || !heading || !heading.hasAttribute("lang")) {
+        return null;
+      }
+      return { key: "alert|" + key + "|" + language, apply: function () {
+        morph(existing, alertRow(d, key, language));
+      } };
+    }
+    return { key: "alert|" + key + "|" + language, apply: function () {
+      var row = alertRow(d, key, language);
+      var older = null;
+      superseded.forEach(function (old) {
+        var there = rowOf(alertsBody, old);
+        if (there && !older) {
+          older = there; // the update takes the place (and the focus) of the alert it replaces
+          forget("alerts", old);
+        } else {
+          removeAlert(old, false);
+        }
+      });
+      show(alertsBody, row, older);
+      draw("alerts", key, { type: "Feature", geometry: d.geometry, properties: {
+        kind: "alert", label: record.headline || record.event,
+        severity: record.severity || d.severity || "Unknown",
+        time: record.sent } });
+      announce(WORDS.newAlert, record.headline || record.event || "",
+        language && language !== lang ? String(record.language) : "");
+    } };
+  }
+
+  function referenced(record) {
+    return (record.references || "").split(/\s+/).map(function (triple) {
+      var parts = triple.split(",");
+      return parts.length >= 2 ? parts[0] + "|" + parts[1] : "";
+    }).filter(Boolean);
+  }
+
+  /* An alert's row as the server writes it: the CAP link names its headline for screen readers,
+   * and texts in another language than the page's say which. */
+  function alertRow(d, key, language) {
+    var record = d.record;
     var severity = record.severity || d.severity || "Unknown";
+    var foreign = record.language && language !== lang ? String(record.language) : "";
+    var headline = record.headline || record.event || record.identifier;
     var row = document.createElement("tr");
     row.setAttribute("data-key", key);
     var badge = document.createElement("span");
     badge.className = "severity severity-" + String(severity).toLowerCase();
     badge.textContent = (WORDS.severities || {})[severity] || severity;
     cell(row, "td", badge);
-    var head = cell(row, "th", record.headline || record.event || record.identifier);
-    if (record.language && language !== lang) {
-      head.lang = String(record.language); // the alert's own language, declared in its CAP
+    var head = cell(row, "th", headline);
+    if (foreign) {
+      head.lang = foreign; // the alert's own language, declared in its CAP
     }
     if (record.area_desc) {
       head.appendChild(document.createElement("br"));
@@ -458,18 +603,32 @@
     var cap = document.createElement("a");
     cap.href = ALERTS_URL + alertId(d.dataset, record.sender, record.identifier) + ".cap";
     cap.textContent = WORDS.cap;
+    var named = document.createElement("span");
+    named.className = "visually-hidden";
+    named.textContent = " — " + headline;
+    if (foreign) {
+      named.lang = foreign;
+    }
+    cap.appendChild(named);
     cell(row, "td", cap);
-    prepend(alertsBody, row);
-    draw("alerts", key, { type: "Feature", geometry: d.geometry, properties: {
-      kind: "alert", label: record.headline || record.event, severity: severity,
-      time: record.sent } });
-    announce(said(WORDS.newAlert, record.headline || record.event || ""));
+    return row;
   }
 
-  // A translated sentence with its {what} filled: the language puts its own punctuation around it
-  // (French writes a non-breaking space before the colon).
-  function said(sentence, what) {
-    return sentence.replace("{what}", function () { return what; });
+  /* A translated sentence with its {what} filled: the language puts its own punctuation around
+   * it (French writes a non-breaking space before the colon); a quote in another language is
+   * marked as such, for screen readers to read it in its own. */
+  function said(sentence, what, language) {
+    var parts = sentence.split("{what}");
+    if (parts.length < 2) {
+      return sentence;
+    }
+    if (!language) {
+      return parts.join(what);
+    }
+    var quoted = document.createElement("span");
+    quoted.lang = language;
+    quoted.textContent = what;
+    return [parts[0], quoted, parts.slice(1).join(what)];
   }
 
   function rowOf(body, key) {
@@ -481,10 +640,17 @@
     return null;
   }
 
-  function removeAlert(key) {
+  /* Remove an alert's row; a cancelled row that held the focus hands it to the alerts' heading. */
+  function removeAlert(key, keepFocus) {
     var row = rowOf(alertsBody, key);
     if (row) {
+      var focused = row.contains(document.activeElement);
       row.remove();
+      var heading = document.getElementById("alerts");
+      if (focused && keepFocus && heading) {
+        heading.tabIndex = -1;
+        heading.focus();
+      }
     }
     forget("alerts", key);
   }
@@ -492,7 +658,7 @@
   function listen(url) {
     var source = new EventSource(url);
     status(WORDS.waiting, "");
-    source.onopen = function () { status(WORDS.live, ""); };
+    source.onopen = function () { status(paused ? WORDS.paused : WORDS.live, ""); };
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) {
         status(WORDS.refused, "lost"); // refused (401, 403, 404): EventSource does not retry
@@ -500,12 +666,22 @@
         status(WORDS.lost, "lost"); // it reconnects by itself, with Last-Event-ID
       }
     };
-    source.addEventListener("observation", onObservation);
-    source.addEventListener("alert", onAlert);
+    source.addEventListener("observation", function (event) {
+      var d = payload(event);
+      receive(d && observationChange(d));
+    });
+    source.addEventListener("alert", function (event) {
+      var d = payload(event);
+      receive(d && alertChange(d));
+    });
     source.addEventListener("crisis", function (event) {
       var d = payload(event);
       if (d && d.id === crisisId && d.status === "closed") {
         source.close();
+        if (pauseButton) {
+          setPaused(false); // what was held is shown: the page will not change any more
+          pauseButton.parentNode.hidden = true;
+        }
         status(WORDS.closed, "closed");
       }
     });
@@ -522,6 +698,10 @@
     }
     var stream = element.getAttribute("data-stream");
     if (stream && typeof window.EventSource === "function") {
+      if (pauseButton && heldLine) {
+        pauseButton.addEventListener("click", function () { setPaused(!paused); });
+        pauseButton.parentNode.hidden = false;
+      }
       listen(stream);
     }
   }
