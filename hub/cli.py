@@ -165,7 +165,19 @@ def _serve_api(host: str, port: int) -> None:
         log_config=uvicorn_config(),
         log_level="info",
         timeout_graceful_shutdown=5,
+        **proxy_options(),
     )
+
+
+def proxy_options() -> dict[str, Any]:
+    """uvicorn's X-Forwarded-For / -Proto handling: believed only from HUB_TRUSTED_PROXIES.
+    uvicorn's default believes them from 127.0.0.1, so any local client, or one behind a proxy
+    that passes the header on, could name its address (and dodge or aim hub.api.auth's
+    bad-token limit)."""
+    proxies = get_settings().trusted_proxies
+    if not proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
 def _say_orchestrator(orchestrator: Orchestrator | None) -> None:

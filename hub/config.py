@@ -25,6 +25,15 @@ def _split_paths(value: object) -> list[Path]:
     return [Path(p) for p in str(value).split(os.pathsep) if p]
 
 
+def _words_of(value: object) -> list[str]:
+    """Split a space- or comma-separated list of words."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [w for w in str(value).replace(",", " ").split() if w]
+
+
 class SettingsError(ValueError):
     """A HUB_* variable the hub cannot use: one line per variable, naming it."""
 
@@ -64,6 +73,9 @@ class Settings(BaseSettings):
     public_url: str = ""  # the hub's absolute URL in links; unset: the address it serves on
     # The licence of the catalogue's metadata (DCAT's dct:license): a licence id or a URL.
     catalogue_licence: str = "etalab-2.0"
+    # Addresses or networks (CIDR) of the proxies whose X-Forwarded-For / -Proto `hub serve`
+    # believes; unset, none: a client could otherwise name any address (hub.proxies).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576  # request bodies over this are a 413
     max_invalid_share: float = 0.5  # a batch with more invalid rows fails whole (source option)
     quarantine_cap: int = 100_000  # a batch quarantining more rows fails whole (source option)
@@ -88,18 +100,27 @@ class Settings(BaseSettings):
     @field_validator("fetch_allow_private", mode="before")
     @classmethod
     def _words(cls, value: object) -> list[str]:
-        if value is None or value == "":
-            return []
-        if isinstance(value, list | tuple):
-            words = [str(v) for v in value]
-        else:
-            words = [w for w in str(value).replace(",", " ").split() if w]
+        words = _words_of(value)
         for word in words:  # `1` or `true` (a switch, as other settings are) would name no one
             if not _host_or_network(word):
                 raise ValueError(
                     f"lists host names, addresses or networks (feeds.internal, 127.0.0.1, "
                     f"10.0.0.0/8), not a switch: {word[:60]!r} is none of them"
                 )
+        return words
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> list[str]:
+        words = _words_of(value)
+        for word in words:  # the server compares a peer's address: a host name never matches
+            try:
+                ipaddress.ip_network(word, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"lists the proxies' addresses or networks (127.0.0.1, 10.0.0.0/24), "
+                    f"not host names or switches: {word[:60]!r} is neither"
+                ) from None
         return words
 
     @field_validator("tiles_url")

@@ -3,7 +3,8 @@
 `Authorization: Bearer <token>` everywhere; on the CKAN routes also the raw token in
 `Authorization` and `X-CKAN-API-Key`, as ckanapi sends it. Tokens in a query string are refused
 (they end up in logs and browser history). A client that keeps presenting bad tokens is answered
-429 for a while, on its own address only.
+429 for a while, on its own address only (the peer's, or the one a proxy named in
+HUB_TRUSTED_PROXIES forwards), and only for bad tokens: a valid one always goes through.
 """
 
 from __future__ import annotations
@@ -120,9 +121,19 @@ def presented_token(request: Request) -> str | None:
 def authenticate(request: Request, session: Session) -> Actor:
     """The actor a request's token proves; anonymous without a token; AuthError otherwise."""
     presented = presented_token(request)
-    if presented is None:
-        return ANONYMOUS
-    client = request.client.host if request.client else "unknown"
+    return ANONYMOUS if presented is None else proven(request, session, presented)
+
+
+def proven(request: Request, session: Session, presented: str) -> Actor:
+    """The actor a presented token proves, else AuthError: 401, or 429 once its client has sent
+    too many bad tokens. A valid token is never refused: only failures count, so another
+    client's guesses from the same address (everyone behind one proxy) cannot lock it out;
+    tokens are 256-bit random, so checking them all opens no brute force."""
+    try:
+        return tokens.check(session, presented)
+    except tokens.InvalidToken as bad:
+        reason = bad.reason
+    client = request.client.host if request.client else "unknown"  # as the server resolved it
     limiter = limiter_of(request)
     wait = limiter.retry_after(client)
     if wait:
@@ -131,13 +142,8 @@ def authenticate(request: Request, session: Session) -> Actor:
             f"too many invalid tokens from this client; retry in {wait} s",
             {"Retry-After": str(wait)},
         )
-    try:
-        return tokens.check(session, presented)
-    except tokens.InvalidToken as bad:
-        limiter.fail(client)
-        raise AuthError(
-            401, bad.reason, {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
-        ) from None
+    limiter.fail(client)
+    raise AuthError(401, reason, {"WWW-Authenticate": f'{REALM}, error="invalid_token"'})
 
 
 def authenticate_reader(request: Request, session: Session) -> Actor:

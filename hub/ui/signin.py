@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 from hub import tokens
 from hub.access import Actor
-from hub.api.auth import limiter_of
+from hub.api.auth import AuthError, proven
 from hub.api.deps import SessionDep
 from hub.api.origin import cookie_path, root_path, site_path
 from hub.models import as_utc
@@ -59,18 +59,14 @@ def sign_in(
     context = {"next": safe_next(request.scope, next, "")}
     if not csrf_valid(visitor, csrf):
         return render(request, visitor, "signin.html", {**context, "error": "csrf"}, 400)
-    client = request.client.host if request.client else "unknown"
-    limiter = limiter_of(request)
-    wait = limiter.retry_after(client)
-    if wait:
-        page = render(request, visitor, "signin.html", {**context, "error": "throttled"}, 429)
-        page.headers["Retry-After"] = str(wait)
-        return page
     try:
-        actor = tokens.check(session, token)
-    except tokens.InvalidToken:
-        limiter.fail(client)
-        return render(request, visitor, "signin.html", {**context, "error": "invalid"}, 401)
+        actor = proven(request, session, token)
+    except AuthError as refused:  # 401, or 429 when this client keeps guessing
+        error = "throttled" if refused.status == 429 else "invalid"
+        page = render(request, visitor, "signin.html", {**context, "error": error}, refused.status)
+        if "Retry-After" in refused.headers:
+            page.headers["Retry-After"] = refused.headers["Retry-After"]
+        return page
     row = tokens.lookup(session, actor.id)
     expires = as_utc(row.expires_at).timestamp() if row and row.expires_at else None
     answer = RedirectResponse(safe_next(request.scope, next, landing(actor)), status_code=303)

@@ -214,6 +214,23 @@ def test_a_client_guessing_tokens_gets_429_without_slowing_others(engine, publis
         assert other.get(url, headers=operator).status_code == 200
 
 
+def test_a_valid_token_is_never_refused_for_bad_ones_from_its_address(engine, published):
+    # Everyone behind one proxy shares an address: 20 typos there must not lock the rest out.
+    restricted = published.closed["restricted"]
+    url = f"/api/v1/datasets/{restricted}/records"
+    operator = bearer(engine, "operator", "atmo-demo")
+    ckan = {"X-CKAN-API-Key": operator["Authorization"].split()[1]}
+    search = f"/api/3/action/datastore_search?resource_id={restricted}-records"
+    with client_for(engine) as shared:
+        for guess in range(20):
+            bad = shared.get(url, headers={"Authorization": f"Bearer hub.{guess:016x}.{'A' * 43}"})
+            assert bad.status_code == 401
+        assert shared.get(url, headers={"Authorization": "Bearer nope"}).status_code == 429
+        assert shared.get(url, headers=operator).status_code == 200
+        assert shared.get(search, headers=ckan).json()["success"] is True
+        assert shared.get(search, headers={"X-CKAN-API-Key": "nope"}).status_code == 429
+
+
 def test_every_read_and_refusal_of_non_open_data_is_logged(client, engine, restricted, published):
     operator = bearer(engine, "operator", "atmo-demo")
     outsider = bearer(engine, "agency", "another-org")

@@ -154,3 +154,14 @@ def test_repeated_bad_tokens_are_throttled(client):
         sign_in(client, "hub.0123456789abcdef.wrong")
     answer = sign_in(client, "hub.0123456789abcdef.wrong")
     assert answer.status_code == 429 and int(answer.headers["retry-after"]) > 0
+
+
+def test_a_valid_token_signs_in_while_its_address_is_throttled(client, engine):
+    # Behind one proxy everyone shares an address: one typist must not lock the others out.
+    for _ in range(21):
+        sign_in(client, "hub.0123456789abcdef.wrong")
+    with Session(engine) as session:
+        issued = tokens.issue(session, "crisis-cell", ["metropole-civil-protection"], "cell")
+    answer = sign_in(client, issued.token)
+    assert answer.status_code == 303, answer.text
+    assert sign_in(client, "hub.0123456789abcdef.wrong").status_code == 429
