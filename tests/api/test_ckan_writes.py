@@ -233,9 +233,41 @@ def test_personal_rows_pushed_are_closed_to_everyone_else(operator, hub_url, eng
     import httpx
 
     assert httpx.get(f"{hub_url}/api/v1/datasets/push-personal/records").status_code == 401
+
+
+def test_an_admin_writes_no_operators_dataset(operator, hub_url, engine):
+    # Admins create organizations and read the access log; a dataset, its rows and their
+    # withdrawal are its operators' (a withdrawal's count would also tell who is a customer).
+    personal = new_package(
+        name="push-personal",
+        extras=[{"key": "charter", "value": "atmo-demo-personal"}],
+        resources=[],
+    )
+    operator.action.package_create(**personal)
+    pushed = operator.action.datastore_create(
+        resource={"package_id": "push-personal"}, schema="air-quality-observation", records=ROWS
+    )
+    resource_id = pushed["resource_id"]
     admin = ckanapi.RemoteCKAN(hub_url, apikey=token(engine, "admin"))
-    patched = admin.action.package_patch(id="push-personal", title="Renamed by an admin")
-    assert "record_count" not in {e["key"] for e in patched["extras"]}  # no reader of its rows
+    attempts = {
+        "package_create": {**new_package(name="admin-made")},
+        "package_update": {**personal, "title": "Written by an admin"},
+        "package_patch": {"id": "push-personal", "title": "Written by an admin"},
+        "resource_create": {"package_id": "push-personal", "url": "https://evil.example/x.csv"},
+        "datastore_create": {"resource_id": resource_id, "records": [{**ROWS[0], "value": 1}]},
+        "datastore_upsert": {"resource_id": resource_id, "records": [{**ROWS[0], "value": 1}]},
+        "datastore_delete": {"resource_id": resource_id, "filters": {}},
+    }
+    for action, data in attempts.items():
+        with pytest.raises(ckanapi.NotAuthorized, match="may not write for organization"):
+            admin.call_action(action, data)
+    shown = operator.action.package_show(id="push-personal")
+    assert shown["title"] == personal["title"]
+    assert [r["url"] for r in shown["resources"] if r.get("resource_type") == "file"] == []
+    rows = operator.action.datastore_search(resource_id=resource_id, limit=100)["records"]
+    assert sorted(r["value"] for r in rows) == [r["value"] for r in ROWS]
+    with pytest.raises(ckanapi.NotFound):
+        operator.action.package_show(id="admin-made")
 
 
 def test_writes_the_hub_does_not_take_say_so(operator):

@@ -3,9 +3,11 @@ rows record batches, and every one goes through the publish gate (`hub.catalogue
 the charter in force, as a harvested batch does — the CKAN API is one more way in, not a way
 around the checks.
 
-An operator writes only for the organizations its token names (an admin for any); the charter
-must name that organization as producer and cover the theme, and rows are validated against the
-dataset's schema, invalid ones quarantined and reported in the result.
+An operator writes only for the organizations its token names; nobody else writes a dataset, its
+rows or withdrawals, admins included (they create organizations and read the access log; the
+rows of personal and crisis datasets are not theirs to change or probe). The charter must name
+that organization as producer and cover the theme, and rows are validated against the dataset's
+schema, invalid ones quarantined and reported in the result.
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ class Failed(ActionError):
 
 
 def check_writer(actor: Actor, organization_id: str) -> None:
-    """Only an operator of the organization (or an admin) writes its datasets."""
+    """Only an operator of the organization writes its datasets."""
     if actor.anonymous:
         raise NotAuthorized("writing needs an operator's API token")
-    if actor.role != "admin" and not actor.operates(organization_id):
+    if not actor.operates(organization_id):
         raise NotAuthorized(
             f"this token may not write for organization {organization_id!r} "
             "(an operator writes for the organizations its token names)"
@@ -148,7 +150,7 @@ def _save(
     _publish(batch)
     session.expire_all()  # the gate wrote through its own connection
     saved = _existing(session, name)
-    # As package_show shows it to this caller: an admin is no reader of a personal dataset's rows.
+    # As package_show shows it to this caller (the same gate as every read).
     return packages.load_package(session, saved, base, access.sees_computed(saved, actor))
 
 
