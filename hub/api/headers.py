@@ -1,5 +1,6 @@
 """Security headers on every response: API, UI, static files and errors (500 pages included),
-and the caching headers that keep one caller's answer away from another."""
+Strict-Transport-Security when the hub is published over HTTPS, and the caching headers that
+keep one caller's answer away from another."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ COMMON = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# Sent when HUB_PUBLIC_URL is https: browsers then never try plain HTTP for the host, which a
+# network attacker could downgrade on a first visit. A year, as is usual; no includeSubDomains
+# (the host's other names are not the hub's to decide) and no preload (a list hard to leave).
+HSTS = {"Strict-Transport-Security": "max-age=31536000"}
 
 
 def policy_for(path: str) -> str:
@@ -88,13 +93,16 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The public URL, not X-Forwarded-Proto: a client may send that header at will.
+        https = urlsplit(get_settings().public_url.strip()).scheme == "https"
+        self.common = {**COMMON, **HSTS} if https else COMMON
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = route_path(scope)
-        wanted = {**COMMON, "Content-Security-Policy": policy_for(path)}
+        wanted = {**self.common, "Content-Security-Policy": policy_for(path)}
         dynamic = not path.startswith(STATIC_PATHS)
 
         async def with_headers(message: Message) -> None:

@@ -146,6 +146,24 @@ def test_links_come_from_hub_public_url(engine, published, public):
         assert "testserver" not in home
 
 
+def test_https_public_url_sends_hsts_on_every_response(engine, published, public):
+    with client_for(engine) as client:
+        for method, path, status in ROUTES:
+            response = client.request(method, path)
+            assert response.status_code == status, path
+            assert response.headers["strict-transport-security"] == "max-age=31536000", path
+
+
+@pytest.mark.parametrize("public_url", ["", "http://data.example.org/hub/"])
+def test_no_hsts_unless_the_public_url_is_https(engine, published, monkeypatch, public_url):
+    monkeypatch.setenv("HUB_PUBLIC_URL", public_url)
+    get_settings.cache_clear()
+    with client_for(engine) as client:
+        # A client's X-Forwarded-Proto says nothing of how the hub is published.
+        for response in (client.get("/"), client.get("/api/v1/datasets", headers=EVIL)):
+            assert "strict-transport-security" not in response.headers
+
+
 def ok_public(response, root: str) -> dict:
     body = response.json()
     assert response.status_code == 200 and body["success"] is True, response.text
