@@ -22,6 +22,7 @@ START_WAIT = 120.0  # a readiness guard, not a timing assertion
 TOKEN_ID = "0123456789abcdef"
 SECRET = "S3cretS3cretS3cretS3cretS3cretS3cretS3cret"  # 43 characters, as a token's secret
 TOKEN = f"hub.{TOKEN_ID}.{SECRET}"
+ESCAPED = f"hub%2E{TOKEN_ID}%2E{SECRET}"  # the same token, its dots percent-escaped
 
 
 @contextlib.contextmanager
@@ -64,10 +65,12 @@ def test_a_token_in_a_query_string_is_refused_and_kept_out_of_the_access_log(tmp
         assert refused.status_code == 400
         httpx.get(f"{url}/api/v1/datasets?q=air&apikey=plain-secret-value", trust_env=False)
         httpx.get(f"{url}/api/v1/datasets/{TOKEN}", trust_env=False)  # a token pasted anywhere
+        httpx.get(f"{url}/api/v1/datasets?q={ESCAPED}", trust_env=False)
     logged = output.read_text(encoding="utf-8")
     assert SECRET not in logged and "plain-secret-value" not in logged, logged
     assert '"GET /api/v1/access-log?access_token=REDACTED HTTP/1.1" 400' in logged
     assert "/api/v1/datasets?q=air&apikey=REDACTED HTTP/1.1" in logged
+    assert f"/api/v1/datasets?q=hub%2E{TOKEN_ID}%2EREDACTED HTTP/1.1" in logged
 
 
 @pytest.mark.parametrize(
@@ -78,6 +81,11 @@ def test_a_token_in_a_query_string_is_refused_and_kept_out_of_the_access_log(tmp
         ("/a?Authorization=Bearer%20abc&bearer=abc", "/a?Authorization=REDACTED&bearer=REDACTED"),
         ("/a?access%5Ftoken=abc", "/a?access%5Ftoken=REDACTED"),
         (f"/a?q={TOKEN}", f"/a?q=hub.{TOKEN_ID}.REDACTED"),
+        (f"/a?q={ESCAPED}&limit=2", f"/a?q=hub%2E{TOKEN_ID}%2EREDACTED&limit=2"),
+        (f"/a?q=hub%2e{TOKEN_ID}%2e{SECRET}", f"/a?q=hub%2e{TOKEN_ID}%2eREDACTED"),
+        (f"/a/hub%252E{TOKEN_ID}%252E{SECRET}", f"/a/hub%252E{TOKEN_ID}%252EREDACTED"),
+        (f"/a?q=%68ub.{TOKEN_ID}.%53{SECRET[1:]}", f"/a?q=%68ub.{TOKEN_ID}.REDACTED"),
+        ("/a?q=100%25+hub%2Eshort", "/a?q=100%25+hub%2Eshort"),
         ("/api/v1/datasets?q=token+bucket&limit=2", "/api/v1/datasets?q=token+bucket&limit=2"),
     ],
 )  # fmt: skip
