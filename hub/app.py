@@ -40,7 +40,7 @@ from hub.api.feeds import router as feeds_router
 from hub.api.headers import SecurityHeaders
 from hub.api.heads import HeadAsGet
 from hub.api.limits import BodyLimit
-from hub.api.nul import NulGuard
+from hub.api.nul import JsonNulGuard, NulGuard
 from hub.api.origin import PublicOrigin, configured_root, route_path
 from hub.api.outages import OUTAGES, answer_unavailable
 from hub.audit import AuditUnavailable
@@ -102,9 +102,9 @@ class HubApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         """A HEAD answered as a GET's head around everything (hub.api.heads); headers
         outermost, then compression (hub.api.compression); the public origin pinned before the
-        NUL and body guards answer; around them all, the server's own `send` kept for event
-        streams' body chunks."""
-        inner = BodyLimit(super().build_middleware_stack())
+        NUL and body guards answer (the JSON body's NUL guard inside the body limit); around them
+        all, the server's own `send` kept for event streams' body chunks."""
+        inner = BodyLimit(JsonNulGuard(super().build_middleware_stack()))
         guarded = compressed(PublicOrigin(NulGuard(inner)))
         return HeadAsGet(ServerSend(SecurityHeaders(guarded)))
 

@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 
-from hub import selection
+from hub import jsontext, selection
 from hub.models import as_utc
 from hub.selection import QueryError as QueryError  # raised here, re-exported for callers
 from hub.validation.readahead import read_ahead
@@ -813,7 +813,7 @@ def decode_position(layout: Layout, sort: Sequence[selection.SortKey], cursor: s
             _value_of_cursor(layout.types[k.field], v) for k, v in zip(sort, values, strict=True)
         ]
         return [*typed, _row_id(last_id)]
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise QueryError(f"invalid cursor for sort={_spelled(sort)}") from exc
 
 
@@ -894,7 +894,7 @@ def decode_cursor(cursor: str) -> list[Any]:
         if moment is not None and not isinstance(moment, str):
             raise ValueError(moment)
         return [moment, _row_id(last_id)]
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise QueryError("invalid cursor") from exc
 
 
@@ -902,7 +902,7 @@ def _cursor_json(cursor: str) -> Any:
     if len(cursor) > CURSOR_MAX:
         raise ValueError("too long")
     padded = cursor + "=" * (-len(cursor) % 4)
-    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    return jsontext.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
 def _row_id(value: Any) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from hub import reading
+from hub import jsontext, reading
 from hub.access import AccessDenied
 from hub.alerts.moments import instant
 from hub.models import Dataset
@@ -93,7 +93,7 @@ def alert_id(dataset_id: str, sender: str, identifier: str) -> str:
 def parse_id(text: str) -> tuple[str, str, str]:
     """(dataset, sender, identifier) of an id; UnknownAlert if it is none."""
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        decoded = jsontext.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
         raise UnknownAlert(text) from None
     if not (isinstance(decoded, list) and len(decoded) == 3):

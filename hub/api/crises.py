@@ -7,7 +7,6 @@ its cells and who declared it.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from hub import crises, selection
+from hub import crises, jsontext, selection
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
 from hub.models import Crisis
@@ -165,7 +164,7 @@ def close_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> Cris
 def parse_declaration(body: bytes) -> tuple[str, dict[str, Any], datetime, datetime, list[str]]:
     """The parts of a declaration, or a 400 that says which is wrong."""
     try:
-        payload = json.loads(body) if body else None
+        payload = jsontext.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, f"the body must be JSON: {{{', '.join(FIELDS)}}}") from None
     if not isinstance(payload, dict):

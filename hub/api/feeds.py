@@ -7,7 +7,6 @@ points are answered 400 with the reason before the stream opens.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from hub import crises, reading
+from hub import crises, jsontext, reading
 from hub.access import AccessDenied
 from hub.api.auth import AuthError, authenticate_reader, declared_purpose, refusal
 from hub.api.heads import asked_method
@@ -70,8 +69,8 @@ async def feed_stream_posted(
 ) -> sse.EventStream:
     """The same stream, its filters in a JSON body: {"within": <GeoJSON polygon>, "types": …}."""
     try:
-        body = await request.json()
-    except ValueError:
+        body = jsontext.loads(await request.body())
+    except ValueError:  # malformed, not UTF-8, or nested too deep
         raise HTTPException(400, "the body must be a JSON object of filters") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "the body must be a JSON object of filters")
@@ -212,7 +211,7 @@ def _within(given: list[Any]) -> tuple[dict[str, Any], str] | None:
         return crisis.area, crisis.id
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsontext.loads(value)
         except ValueError:
             raise filters.FilterError(
                 "within must be `crisis:<id>` or a GeoJSON Polygon/MultiPolygon"

@@ -7,7 +7,6 @@ validation error, log line or stored row ever quotes them.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from hub import audit
+from hub import audit, jsontext
 from hub.access import Actor
 from hub.api import portability
 from hub.api.auth import CallerDep, require_role
@@ -260,7 +259,7 @@ async def create_link(request: Request, session: SessionDep, caller: CallerDep) 
 def parse_link(body: bytes) -> tuple[str, dict[str, object]]:
     """The dataset and matching values of a link request, or a 400 that quotes no value."""
     try:
-        payload = json.loads(body) if body else None
+        payload = jsontext.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "the body must be JSON: {dataset, matching}") from None
     if not isinstance(payload, dict):

@@ -8,14 +8,13 @@ operator and nowhere else: they are not stored, logged, or quoted in any error.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 
 import httpx
 
-from hub import __version__
+from hub import __version__, jsontext
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ def _read(response: httpx.Response) -> bytes:
 def _subject_key(body: bytes) -> str:
     """The subject key of a 200 answer, or MatchingUnavailable for anything else."""
     try:
-        answer = json.loads(body)
+        answer = jsontext.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MatchingUnavailable("its answer is not JSON", down=False) from None
     key = answer.get("subject_key") if isinstance(answer, dict) else None

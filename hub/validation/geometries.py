@@ -10,9 +10,10 @@ still goes to frictionless's own reader.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+from hub import jsontext
 
 # The profile's geometry types, and how deep their coordinates nest (0: one position).
 DEPTHS = {
@@ -32,7 +33,7 @@ def plain_geometry(text: str) -> dict[str, Any] | None:
     if not text.startswith("{"):
         return None
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except ValueError:
         return None
     if not isinstance(value, dict) or value.keys() != {"type", "coordinates"}:

@@ -147,7 +147,7 @@ MALFORMED = [
     (body(cells=[]), "at least one cell"),
     (body(cells="prefecture-a"), "list of organization ids"),
     (body(name=["x"]), "name must be a string"),
-    (body(name="a\x00b"), "control characters"),  # PostgreSQL takes no NUL in text
+    (body(name="a\x00b"), "NUL characters"),  # PostgreSQL takes no NUL in text (hub.api.nul)
 ]
 
 

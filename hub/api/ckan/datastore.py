@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session
 
-from hub import access, catalogue, reading, records, selection
+from hub import access, catalogue, jsontext, reading, records, selection
 from hub.api.ckan import packages
 from hub.api.ckan.errors import (
     NotAuthorized,
@@ -99,7 +99,7 @@ def filter_pairs(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     given = data.get("filters") or {}
     if isinstance(given, str):
         try:
-            given = json.loads(given)
+            given = jsontext.loads(given)
         except ValueError:
             raise ValidationError({"filters": ["not a JSON object"]}) from None
     if not isinstance(given, dict):
@@ -127,7 +127,7 @@ def _words(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     given = data.get("q")
     if isinstance(given, str) and given.strip().startswith("{"):
         try:
-            given = json.loads(given)
+            given = jsontext.loads(given)
         except ValueError:
             raise ValidationError({"q": ["not a JSON object"]}) from None
     if given in (None, ""):

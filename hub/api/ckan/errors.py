@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from hub import jsontext
 from hub.redaction import QUOTED_MAX, clipped
 
 
@@ -152,8 +152,8 @@ def as_list(data: dict[str, Any], key: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):  # not JSON, too many digits or nested too deep
+            value = jsontext.loads(value)
+        except ValueError:  # not JSON, too many digits, nested too deep or holding a NUL
             value = [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, str):
         value = [value]

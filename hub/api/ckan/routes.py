@@ -7,7 +7,6 @@ ckan/views/api.py so every CKAN client works unchanged.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from hub import jsontext
 from hub.api import etags
 from hub.api.auth import AuthError, authenticate, declared_purpose
 from hub.api.ckan.actions import ACTIONS, OWN_TOKENS, WRITE_ACTIONS, WRITES, Call
@@ -180,16 +180,10 @@ async def read_data(request: Request, side_effect_free: bool) -> dict[str, Any]:
 
 def refuse_nul(data: dict[str, Any]) -> None:
     """A NUL character anywhere in the data (PostgreSQL takes none in text) is a bad request."""
-    pending: list[Any] = [data]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, str) and "\x00" in item:
-            raise BadRequest("NUL characters (\\u0000) are not allowed in request data")
+    try:
+        jsontext.check(data)
+    except jsontext.HoldsNul as held:
+        raise BadRequest(str(held)) from None
 
 
 async def read_form(request: Request) -> FormData:
@@ -208,8 +202,8 @@ def from_form(form: FormData) -> dict[str, Any]:
     items = list(form.multi_items())
     if len(items) == 1 and items[0][1] in ("", "1"):
         try:
-            decoded = json.loads(items[0][0])
-        except (ValueError, RecursionError) as exc:
+            decoded = jsontext.loads(items[0][0])
+        except ValueError as exc:
             raise BadRequest(f"Error decoding JSON data. Error: {exc!r}") from None
         if isinstance(decoded, dict):
             return decoded
@@ -221,9 +215,10 @@ def from_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        decoded = json.loads(body)
-    # ValueError: also numbers of more than 4300 digits; RecursionError: nesting too deep
-    except (ValueError, RecursionError) as exc:
+        decoded = jsontext.loads(body)
+    except jsontext.HoldsNul as held:
+        raise BadRequest(str(held)) from None
+    except ValueError as exc:  # also numbers of more than 4300 digits, and nesting too deep
         raise BadRequest(
             f"Error decoding JSON data. Error: {exc!r} JSON data extracted from "
             f"the request: {body[:200]!r}"

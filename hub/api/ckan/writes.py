@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, charters, schemas, withdrawal
+from hub import access, catalogue, charters, jsontext, schemas, withdrawal
 from hub.access import Actor
 from hub.api.ckan import datastore, packages
 from hub.api.ckan.errors import (
@@ -256,7 +256,7 @@ def _list(data: dict[str, Any], key: str) -> list[Any]:
         return []
     if isinstance(value, str):  # a form field holding JSON, as CKAN's forms send it
         try:
-            value = json.loads(value)
+            value = jsontext.loads(value)
         except ValueError:
             raise ValidationError({key: ["expected a list"]}) from None
     if not isinstance(value, list):
@@ -346,7 +346,7 @@ def delete_datastore(session: Session, actor: Actor, base: str, data: dict[str, 
     given = data.get("filters")
     if isinstance(given, str):  # a form field holding JSON
         try:
-            given = json.loads(given)
+            given = jsontext.loads(given)
         except ValueError:
             raise ValidationError({"filters": ["not a JSON object"]}) from None
     if given is None:
