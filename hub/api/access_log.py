@@ -18,10 +18,14 @@ from hub import audit, reading
 from hub.access import Actor
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
+from hub.api.guards import refuse_unknown
 from hub.api.records import parse_moment
 from hub.models import as_utc
 
 router = APIRouter(prefix="/api/v1", tags=["access log"])
+# An auditor's misspelt filter (`organization=`, `cursor=`) is a 400 naming these, never the
+# whole log passed off as a filtered one; paging is by `after`, as `next` writes it.
+PARAMETERS = ("dataset", "from", "to", "after", "limit")
 
 
 class AccessEventOut(BaseModel):
@@ -57,6 +61,7 @@ class AccessLogPage(BaseModel):
     "/access-log",
     response_model=AccessLogPage,
     responses={
+        400: {"description": "an unknown parameter (paging is by `after`), a bad date or bound"},
         401: {"description": "no valid token"},
         403: {"description": "not an operator or admin token"},
     },
@@ -74,6 +79,7 @@ def read_access_log(
 ) -> AccessLogPage:
     """The access log of the caller's organization's datasets (an admin reads all of it)."""
     actor = require_role(caller, "operator", "admin")
+    refuse_unknown(request, PARAMETERS, "the access log takes")
     producers = None if actor.role == "admin" else set(actor.organizations)
     begin, finish = parse_moment("from", start), parse_moment("to", end)
     if begin and finish and begin > finish:

@@ -16,7 +16,7 @@ from hub import aggregates, catalogue
 from hub.aggregates import Answer, Cell, iso
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
-from hub.api.guards import find_dataset
+from hub.api.guards import find_dataset, refuse_unknown
 from hub.api.records import parse_moment
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
@@ -90,11 +90,7 @@ def read_aggregates(
         aggregates.check_aggregated(dataset)
     except aggregates.NotAggregated as error:
         raise HTTPException(404, str(error)) from None
-    unknown = sorted({name for name in request.query_params if name not in PARAMETERS})
-    if unknown:
-        raise HTTPException(
-            400, f"unknown parameter {unknown[0]!r}: aggregates take {', '.join(PARAMETERS)}"
-        )
+    refuse_unknown(request, PARAMETERS, "aggregates take")
     first, last = parse_moment("from", start), parse_moment("to", end)
     if first is None or last is None:
         raise HTTPException(

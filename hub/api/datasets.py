@@ -14,7 +14,7 @@ from hub import access, catalogue, geo, quarantine, reading, search
 from hub.api import etags, exports, records, withdrawn
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import base_url, find_dataset, find_run
+from hub.api.guards import base_url, find_dataset, find_run, refuse_unknown
 from hub.api.shapes import (
     DatasetDetail,
     DatasetPage,
@@ -105,10 +105,7 @@ def list_datasets(
     offset: int = Query(0, ge=0, le=2**62),
 ) -> DatasetPage:
     """Search the catalogue: words, filters, area and dates, with facet counts."""
-    unknown = sorted(set(request.query_params) - SEARCH_PARAMETERS)
-    if unknown:
-        known = ", ".join(sorted(SEARCH_PARAMETERS))
-        raise HTTPException(400, f"unknown parameter {unknown[0]!r}: the search takes {known}")
+    refuse_unknown(request, sorted(SEARCH_PARAMETERS), "the search takes")
     filters = {
         "theme": theme or [],
         "organization": organization or [],

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from hub import __version__, access, catalogue, gridsubsets, reading
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
-from hub.api.guards import base_url, find_dataset
+from hub.api.guards import base_url, find_dataset, refuse_unknown
 from hub.api.records import parse_box, parse_moment
 from hub.config import get_settings
 from hub.grids import GridError
@@ -155,11 +155,7 @@ def read_grid(
     ),
 ) -> Any:
     """A grid described (no parameter), or a subset as NetCDF or JSON, or a point's series."""
-    unknown = sorted(set(request.query_params) - set(PARAMETERS))
-    if unknown:
-        raise HTTPException(
-            400, f"unknown parameter {unknown[0]!r}: the grid takes {', '.join(PARAMETERS)}"
-        )
+    refuse_unknown(request, PARAMETERS, "the grid takes")
     dataset = find_dataset(session, dataset_id)
     query = parse_query(variables, bbox, start, end, lon, lat)
     root = base_url(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import HTTPException, Request
 from sqlmodel import Session
 
@@ -35,3 +37,14 @@ def page_url(request: Request, **params: str | int) -> str:
     """This request's absolute URL under the public root, with `params` replaced in its query."""
     query = request.url.include_query_params(**params).query
     return f"{base_url(request)}{route_path(request.scope).lstrip('/')}?{query}"
+
+
+def refuse_unknown(request: Request, known: Iterable[str], takes: str) -> None:
+    """A 400 naming the first query parameter the route does not take, and those it takes
+    (`takes`: "the grid takes"): a misspelt filter must not pass for one that found everything."""
+    names = list(known)
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        raise HTTPException(
+            400, f"unknown parameter {unknown[0][:60]!r}: {takes} {', '.join(names)}"
+        )

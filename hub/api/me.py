@@ -21,7 +21,7 @@ from hub.access import Actor
 from hub.api import portability
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
-from hub.api.guards import base_url
+from hub.api.guards import base_url, refuse_unknown
 from hub.api.records import READ_ERRORS, answer_to
 from hub.models import Dataset, SubjectLink, as_utc
 from hub.refusals import render
@@ -406,7 +406,11 @@ def export(request: Request, session: SessionDep, caller: CallerDep) -> Streamin
     return portability.answer(made, {})
 
 
-@router.get("/access-log", response_model=SubjectLog, responses=SUBJECT_ONLY)
+@router.get(
+    "/access-log",
+    response_model=SubjectLog,
+    responses={**SUBJECT_ONLY, 400: {"description": "an unknown parameter (paging is by `after`)"}},
+)
 def read_access_log(
     request: Request,
     session: SessionDep,
@@ -417,6 +421,7 @@ def read_access_log(
     """Every read of the subject's rows — by themselves, a service, an operator, an admin —
     with each entry's chained fields, the chain's head, and how to check them."""
     actor = subject(caller)
+    refuse_unknown(request, ("after", "limit"), "the access log takes")
     found = history.entries(session, actor.account, after=after, limit=limit)
     head_id, head_hash = audit.head(session)
     following = (

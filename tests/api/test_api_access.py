@@ -330,3 +330,23 @@ def test_no_read_of_closed_data_is_served_when_the_log_cannot_be_written(
     page = client.get(f"/datasets/{restricted}", headers=operator)
     assert page.status_code == 503 and "st-a" not in page.text
     assert client.get(f"/api/v1/datasets/{published.open_id}/records").status_code == 200
+
+
+def test_an_auditors_misspelt_filter_is_a_400_not_the_whole_log(client, engine, restricted):
+    operator, admin = bearer(engine, "operator", "atmo-demo"), bearer(engine, "admin")
+    client.get(f"/api/v1/datasets/{restricted}/records")  # a refused read: the log has an entry
+    with Session(engine) as session:
+        before = len(session.exec(select(AccessEvent)).all())
+    for query in ("organization=telecom-demo", "producer=telecom-demo", "cursor='", "cursor=x"):
+        for headers in (operator, admin):
+            answer = client.get(f"/api/v1/access-log?{query}", headers=headers)
+            assert answer.status_code == 400, (query, answer.text)
+            name = query.split("=")[0]
+            assert answer.json()["detail"] == (
+                f"unknown parameter {name!r}: the access log takes dataset, from, to, after, limit"
+            )
+    for bad in ("after=garbage", "after=-1", "limit=0"):  # its own paging parameter, checked
+        assert client.get(f"/api/v1/access-log?{bad}", headers=admin).status_code == 400
+    with Session(engine) as session:  # a refused read of the log took nothing: nothing logged
+        assert len(session.exec(select(AccessEvent)).all()) == before
+    assert client.get("/api/v1/access-log?dataset=x&after=0", headers=admin).status_code == 200

@@ -293,3 +293,17 @@ def flat(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 def leaves(entry: dict[str, Any]) -> list[Any]:
     return [v for _, v in flat(entry)]
+
+
+def test_a_parameter_the_subjects_log_does_not_take_is_a_400(client, world):
+    for query in ("dataset=x", "cursor=garbage", "organization=grid-demo"):
+        answer = client.get(f"/api/v1/me/access-log?{query}", headers=world.headers["alice"])
+        assert answer.status_code == 400, answer.text
+        name = query.split("=")[0]
+        assert answer.json()["detail"] == (
+            f"unknown parameter {name!r}: the access log takes after, limit"
+        )
+    assert (
+        client.get("/api/v1/me/access-log?after=0", headers=world.headers["alice"]).status_code
+        == 200
+    )
