@@ -36,6 +36,16 @@ router = APIRouter()
 
 PARAMETERS = ("from", "to", "bbox", "purpose")
 DATA_PATH = "data/records.csv"
+# Cells stay as the data holds them (a text cell may begin with = + - @): pandas, R and GDAL read
+# exact values, and the package validates against its own schema. A quote put before such cells
+# would change values, break patterns and keys, and could not be told from a real one; the safe
+# way to open the file in a spreadsheet is said instead (README, "Records").
+SPREADSHEET_NOTE = (
+    "Cells are written exactly as the data holds them, so a text cell may begin with =, +, - or "
+    "@. Do not open this CSV directly in a spreadsheet: import it with its text columns as text "
+    "(LibreOffice: Text Import with 'Evaluate formulas' unticked; Excel: Data > From Text/CSV), "
+    "so that no cell is run as a formula."
+)
 ZIP_CHUNK = 1 << 16  # bytes gathered before a piece of the zip is sent
 PACKAGE_LICENCES = {"etalab-2.0", "ODbL-1.0", "CC-BY-4.0"}  # Open Definition / SPDX ids
 # Field properties that describe how a source spelled its values; the export writes them the
@@ -247,6 +257,7 @@ def package_descriptor(
                 "path": DATA_PATH,
                 "profile": "tabular-data-resource",
                 "title": f"{dataset.title} — records",
+                "description": SPREADSHEET_NOTE,
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",

@@ -78,7 +78,11 @@ def read_records(
         None, description=f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} (csv: every matching row)"
     ),
     cursor: str | None = Query(None, description="opaque, from the previous page's `next`"),
-    format: Literal["json", "csv", "geojson"] = Query("json"),
+    format: Literal["json", "csv", "geojson"] = Query(
+        "json",
+        description="json, csv or geojson; CSV cells are the exact values (a text cell may "
+        "begin with = + - @): import them into a spreadsheet as text, never open them directly",
+    ),
     sort: str | None = Query(
         None,
         max_length=300,

