@@ -340,11 +340,30 @@ def test_a_consent_given_on_the_page_is_used_then_revoked(engine, world, client,
     assert read.status_code == 200
     assert {r["subject_key"] for r in read.json()["records"]} == {world.of(GRID, ALICE)}
     log = words(my_page(alice))
-    assert "Service Energy Coach (energy-coach)" in log and ADVICE in log
+    assert "Service Energy Coach (energy-coach)" in log and "energy-saving advice" in log
 
     assert flash(post(alice, f"/me/consents/{given.id}/revoke", {})) == "consent-revoked"
     assert rows_of(client, CURVES, coach, f"&purpose={ADVICE}").status_code == 403
     assert "revoked" in words(my_page(alice))
+
+
+def test_purposes_are_named_in_the_pages_language_with_their_code_as_the_value(
+    world, client, alice
+):
+    assert flash(link_form(alice, CURVES, ALICE)) == "linked"
+    assert flash(consent_form(alice, [CURVES])) == "consent-given"
+    coach = world.headers["coach"]
+    assert rows_of(client, CURVES, coach, f"&purpose={ADVICE}").status_code == 200
+    for language, named in (
+        ("fr", "conseil en économies d’énergie"),
+        ("en", "energy-saving advice"),
+    ):
+        page = my_page(alice, language=language)
+        # the form's option, the consents table and the service's read in the access log
+        assert re.search(rf'<option value="{ADVICE}">{named}</option>', page), language
+        consents = page.split('id="consents"', 1)[1].split("</table>", 1)[0]
+        assert f"<td>{named}</td>" in consents, language
+        assert [r[-1] for r in log_rows(page) if r[1].startswith("Service")] == [named]
 
 
 @pytest.mark.parametrize(
