@@ -65,3 +65,9 @@ def sign_in(client, token: str, next: str = "", language: str = "en"):
         headers={"Accept-Language": language},
         follow_redirects=False,
     )
+
+
+def empty_navigations(html: str) -> list[str]:
+    """The <nav> landmarks of a page that hold no link (a screen reader lists them anyway)."""
+    navs = re.findall(r"<nav\b[^>]*>.*?</nav>", html, re.S)
+    return [nav.split(">", 1)[0] + ">" for nav in navs if "<a " not in nav]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from api.support import bearer
-from pagetext import Page, page, sign_in
+from pagetext import Page, empty_navigations, page, sign_in
 from sqlmodel import Session
 
 from hub import runs, tokens
@@ -62,6 +62,18 @@ def test_a_signed_in_operator_sees_its_failures_and_quarantine_not_others(
     assert "demo-atmo-montpellier-no2" in board.words and "never run" in board.words
     # nothing of another organization
     assert OPENAQ_FAILURE not in board.words and "Toronto" not in board.words
+
+
+def test_one_page_of_sources_has_no_empty_pages_navigation(engine, client, published, monkeypatch):
+    from hub.ui import dashboard
+
+    sign_in(client, operator_token(engine, "atmo-demo"))
+    board = client.get("/dashboard", headers={"Accept-Language": "en"}).text
+    assert 'class="feed"' in board and 'class="pager"' not in board
+    assert empty_navigations(board) == []
+    monkeypatch.setattr(dashboard, "FEEDS_PAGE", 1)  # now the sources take several pages
+    paged = client.get("/dashboard", headers={"Accept-Language": "en"}).text
+    assert 'class="pager"' in paged and empty_navigations(paged) == []
 
 
 def test_the_operator_downloads_its_quarantined_rows_as_csv(engine, client, published):

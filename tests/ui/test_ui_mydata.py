@@ -32,7 +32,7 @@ from api.subjects import (
 from api.support import client_for, live_server
 from fastapi.testclient import TestClient
 from loadcurves import every_stored_text
-from pagetext import Page, form_token, sign_in
+from pagetext import Page, empty_navigations, form_token, sign_in
 from sqlmodel import Session, select
 from ui.test_accessibility import audit
 from ui.test_ui_browser import ARGS, chromium  # noqa: F401 - the fixture
@@ -405,6 +405,7 @@ def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(wo
     # would bury them; her own reads are counted and one link away.
     log = my_page(alice).split('id="log"', 1)[1]
     assert [c.strip() for c in re.findall(READ_CELLS, log)] == ["Operator"]
+    assert "Access log pages" not in log and empty_navigations(log) == []  # one page
     assert "Reads of your rows by others (1 in all)" in log
     own = int(re.search(r"Show your own reads too \((\d+)\)", log).group(1))
     assert own == 26  # 25 of Alice's own, and this page's preview of her rows
@@ -416,6 +417,7 @@ def test_the_access_log_shows_others_reads_then_every_read_paged_newest_first(wo
     total = int(re.search(r"Reads of your rows \((\d+) in all\)", first).group(1))
     assert total == own + 2  # and this second page's preview, and the operator's read
     seen = len(cells)
+    assert 'aria-label="Access log pages"' in first and empty_navigations(first) == []
     older = re.search(r'href="/me\?before=(\d+)&amp;mine=1#log"', first)
     while older:
         page = my_page(alice, f"?before={older.group(1)}&mine=1").split('id="log"', 1)[1]

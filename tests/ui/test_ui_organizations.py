@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from api.support import bearer
-from pagetext import page
+from pagetext import empty_navigations, page
 
 
 def test_organizations_list_every_producer_with_kind_datasets_and_charters(client):
@@ -31,6 +31,8 @@ def test_an_organization_shows_its_datasets_with_access_and_freshness(client, pu
     # counts computed from closed rows stay withheld from anonymous readers
     assert f"{published.valid_rows:,}" in atmo.words and "withheld" in atmo.words
     assert "PM2.5, Toronto (OpenAQ)" not in atmo.words
+    one_page = client.get("/organizations/atmo-demo").text
+    assert 'class="pager"' not in one_page and empty_navigations(one_page) == []
 
 
 def test_an_organization_shows_its_charters_versions_and_validity(client):

@@ -21,7 +21,7 @@ from crisisdata import PRODUCER, frame, instant
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from ui.pagetext import page, sign_in
+from ui.pagetext import empty_navigations, page, sign_in
 
 from hub import crises, events, tokens
 from hub.catalogue import Batch, Publisher, publish
@@ -340,6 +340,8 @@ def test_a_cell_pages_through_a_crisis_dataset(client, engine, situation):
     shown = page(client, f"/situation/{situation.crisis.id}/data/{OUTAGES}")
     assert "Antenna Port Marianne" in shown.words and "Grabels" not in shown.words
     assert "outage_id" in shown.headers and "longitude" not in shown.headers
+    one_page = client.get(f"/situation/{situation.crisis.id}/data/{OUTAGES}").text
+    assert 'class="pager"' not in one_page and empty_navigations(one_page) == []
 
 
 def test_observations_are_paged_without_javascript(client, engine, situation, monkeypatch):
