@@ -102,6 +102,27 @@ CONSENT_FIELDS = {
 }
 INPUT_TYPES = {"date": "date"}  # every other matching type is typed in a text box
 INPUT_MODES = {"integer": "numeric", "number": "decimal"}
+# Matching codes that ask for a detail about the person the HTML standard's autofill names
+# (WCAG 1.3.5): the browser can fill them in and say what they are. Anything else, a meter or
+# card number above all, is "off": no browser knows it, and it is not the person's own detail.
+AUTOFILL = {
+    "postcode": "postal-code",
+    "postal_code": "postal-code",
+    "zip_code": "postal-code",
+    "address": "street-address",
+    "street_address": "street-address",
+    "city": "address-level2",
+    "country": "country-name",
+    "email": "email",
+    "phone": "tel",
+    "name": "name",
+    "family_name": "family-name",
+    "last_name": "family-name",
+    "given_name": "given-name",
+    "first_name": "given-name",
+    "birth_date": "bday",
+    "birthdate": "bday",
+}
 
 
 @dataclass
@@ -116,6 +137,7 @@ class MatchingInput:
     pattern: str | None
     required: bool
     invalid: bool
+    autocomplete: str
 
 
 @dataclass
@@ -322,6 +344,7 @@ def link_forms(
                 pattern=entry.pattern,
                 required=entry.required,
                 invalid=entry.code in wrong,
+                autocomplete=AUTOFILL.get(entry.code, "off"),
             )
             for entry in terms.matching_data
         ]

@@ -250,6 +250,14 @@ def test_ill_formed_details_are_flagged_on_their_field_and_never_sent(world, ali
     assert 'aria-invalid="true"' not in form_of(page, OTHER_CURVES)
 
 
+def test_the_postcode_is_autofilled_and_the_meter_number_is_not(alice):
+    form = form_of(my_page(alice), CURVES)
+    postcode = re.search(r'<input [^>]*name="m-postcode"[^>]*>', form)
+    meter = re.search(r'<input [^>]*name="m-meter_number"[^>]*>', form)
+    assert postcode and 'autocomplete="postal-code"' in postcode.group(0)
+    assert meter and 'autocomplete="off"' in meter.group(0)
+
+
 def test_link_attempts_through_the_page_are_limited_as_through_the_api(world, alice, monkeypatch):
     monkeypatch.setattr(attempts, "PER_ACCOUNT", attempts.Limit(2, timedelta(hours=1)))
     codes = [flash(link_form(alice, CURVES, (ALICE[0], "35001"))) for _ in range(3)]
