@@ -1,16 +1,19 @@
 """Reflow (WCAG 1.4.10) in headless Chromium: at 375 px no page is wider than the screen, even
 with the long unbreakable strings real sources bring (a JSON query in a description, a document
-hash, purpose codes, an error code beside its words, a grid's units)."""
+hash, purpose codes, an error code beside its words, a grid's units); nor is a citizen's My data
+page, with its forms, at 320 px."""
 
 from __future__ import annotations
 
 import pytest
-from api.support import live_server
+from api.subjects import ALICE, CURVES, World, link, world_fixture  # noqa: F401 - the fixture
+from api.support import client_for, live_server
 from api.test_api_grids import ECMWF, ERA, publish_grid
 from sqlmodel import Session
 from ui.test_ui_browser import ARGS, chromium  # noqa: F401 - the fixture
 
 from hub.models import Dataset
+from hub.selfdata import services
 
 # GBIF's own description of an occurrence download: the query is one 60-character word.
 QUERY = '{"type":"equals","key":"TAXON_KEY","value":"5213564"}'
@@ -82,3 +85,31 @@ def test_no_page_is_wider_than_a_375_px_screen(engine, long_strings, chromium): 
         finally:
             browser.close()
     assert not wider, "\n".join(f"{p}: {w} px, past the edge: {e}" for p, (w, e) in wider.items())
+
+
+@pytest.mark.browser
+def test_a_citizens_my_data_page_fits_a_320_px_screen(engine, world: World, chromium):  # noqa: F811
+    # A service's name and address make the consent form's longest option, which sized its grid.
+    with Session(engine) as session:
+        services.register(session, "Energy coach (demo)", "https://coach.demo.example.org")
+    with client_for(engine) as client:
+        assert link(client, world, "alice", CURVES, ALICE).status_code == 201
+    from playwright.sync_api import sync_playwright
+
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 320, "height": 640}, locale="fr-FR")
+            page = context.new_page()
+            page.goto(f"{url}/signin?next=/me")
+            page.fill("#token", world.headers["alice"]["Authorization"].removeprefix("Bearer "))
+            page.click("form.form button[type=submit]")
+            page.wait_for_url("**/me")
+            assert page.locator("#consent-service option").count() >= 2  # the case under test
+            scroll, screen = page.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            past = page.evaluate(WIDER)
+        finally:
+            browser.close()
+    assert scroll <= screen, f"/me: {scroll} px on a {screen} px screen, past the edge: {past}"
