@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -33,7 +33,7 @@ from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
 from hub.models import Dataset, Organization, SubjectLink, as_utc
 from hub.selfdata import attempts, consents, history, links, matching, services, standing
-from hub.ui import i18n, refusals
+from hub.ui import consent_form, i18n, refusals
 from hub.ui.pages import N_, forged_form, redirect, render
 from hub.ui.visitors import Visitor, VisitorDep
 
@@ -183,9 +183,10 @@ def anchor(dataset_id: str) -> str:
     return "ds-" + re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_id)
 
 
-def back(request: Request, code: str, fragment: str = "", **more: str) -> Response:
-    """The 303 back to the page with a message code (Post/Redirect/Get)."""
-    query = urlencode({"flash": code, **{k: v for k, v in more.items() if v}})
+def back(request: Request, code: str, fragment: str = "", **more: object) -> Response:
+    """The 303 back to the page with a message code (Post/Redirect/Get); a list in `more` is
+    one parameter per item."""
+    query = urlencode({"flash": code, **{k: v for k, v in more.items() if v}}, doseq=True)
     return redirect(request, f"{HOME}?{query}{'#' + fragment if fragment else ''}")
 
 
@@ -215,10 +216,15 @@ def render_mydata(
     receipt: str = "",
     before: int | None = None,
     mine: bool = False,
+    service: str = "",
+    purpose: str = "",
+    until: str = "",
+    datasets: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> Response:
     """The subject's links, rows, consents and access log, with the forms that change them.
     The log lists others' reads; `mine` adds the subject's own (each visit of this page reads
-    their newest rows, and would bury the others' reads)."""
+    their newest rows, and would bury the others' reads). After a refused consent, `service`,
+    `purpose`, `until` and `datasets` are the consent form as it was sent."""
     refused = refusal(request, visitor)
     if refused is not None:
         return refused
@@ -234,6 +240,13 @@ def render_mydata(
     today = datetime.now(UTC).date()
     # a form's own message shows beside it, not twice
     placed = bool(CONSENT_FIELDS.get(flash)) or any(f.error for f in forms)
+    if flash in CONSENT_FIELDS or flash == "consent-refused":
+        draft = consent_form.draft(service, datasets, purpose, until)
+    else:
+        draft = consent_form.Draft(until=(today + timedelta(days=CONSENT_DAYS)).isoformat())
+    latest = None
+    if flash == "consent-expiry-late":
+        latest = consent_form.latest_day(session, account, draft.datasets)
     page = render(
         request,
         visitor,
@@ -255,7 +268,8 @@ def render_mydata(
             "services": services.listing(session),
             "service_names": {s.id: s.name for s in services.listing(session)},
             "purposes": purposes_of([d.dataset for d in linked]),
-            "expires": today + timedelta(days=CONSENT_DAYS),
+            "draft": draft,
+            "latest_day": latest,
             "tomorrow": today + timedelta(days=1),
             "reads": reads,
             "older": older,
@@ -495,31 +509,35 @@ def give_consent(
     if refused is not None:
         return refused
     account = visitor.actor.account
+
+    def refuse(code: str) -> Response:  # the form comes back as sent, its message beside it
+        return back(request, code, "give", **consent_form.sent(service, datasets, purpose, expires))
+
     held = links.held(session, account)
     chosen = [d for d in dict.fromkeys(datasets) if d in held][: consents.MAX_DATASETS]
     if service not in {s.id for s in services.listing(session)}:
-        return back(request, "consent-service", "give")
+        return refuse("consent-service")
     if not chosen or len(chosen) != len(set(datasets)):
-        return back(request, "consent-datasets", "give")
+        return refuse("consent-datasets")
     found = [d for d in (session.get(Dataset, i) for i in chosen) if d is not None]
     if len({d.organization_id for d in found}) > 1:
-        return back(request, "consent-producers", "give")
+        return refuse("consent-producers")
     if purpose not in purposes_of(found):
-        return back(request, "consent-purpose", "give")
+        return refuse("consent-purpose")
     try:
         until = me_api.expiry(expires)
     except me_api.OutOfRange:
-        return back(request, "consent-expiry-late", "give")
+        return refuse("consent-expiry-late")
     except ValueError:
-        return back(request, "consent-expiry", "give")
+        return refuse("consent-expiry")
     if as_utc(until) <= datetime.now(UTC):
-        return back(request, "consent-expiry", "give")
+        return refuse("consent-expiry")
     try:
         made = consents.give(session, account, service, chosen, purpose, until, base_url(request))
     except consents.BadExpiry:
-        return back(request, "consent-expiry-late", "give")
+        return refuse("consent-expiry-late")
     except consents.ConsentRefused:
-        return back(request, "consent-refused", "give")
+        return refuse("consent-refused")
     return back(request, "consent-given", f"consent-{made.consent.id}", receipt=made.consent.id)
 
 

@@ -30,6 +30,7 @@ from api.subjects import (
     world_fixture,  # noqa: F401 - the fixture
 )
 from api.support import client_for, live_server
+from babel.dates import format_date
 from fastapi.testclient import TestClient
 from loadcurves import every_stored_text
 from pagetext import Page, empty_navigations, form_token, sign_in
@@ -399,6 +400,64 @@ def test_a_consent_the_charter_does_not_allow_is_refused_on_its_field(
     assert consents_of(engine, world, "alice") == []
     page = my_page(alice, f"?flash={code}")
     assert 'id="give-error"' in page and 'aria-describedby="give-error"' in page
+
+
+def consent_fields(page: str) -> dict[str, str]:
+    """The consent form's service, purpose and end date as the page fills them in, and the
+    checked datasets (comma-separated), each with "!" when flagged invalid."""
+    form = re.search(r'<form [^>]*id="give">.*?</form>', page, re.S)
+    assert form, "no consent form"
+    html = form.group(0)
+    found = {}
+    for name in ("service", "purpose"):
+        select = re.search(rf'<select id="consent-{name}".*?</select>', html, re.S)
+        assert select, name
+        chosen = re.findall(r'<option value="([^"]*)" selected>', select.group(0))
+        found[name] = ",".join(chosen) + ("!" if "aria-invalid" in select.group(0) else "")
+    date = re.search(r'<input id="consent-expires"[^>]*>', html)
+    assert date
+    value = re.search(r'value="([^"]*)"', date.group(0))
+    found["until"] = (value.group(1) if value else "") + (
+        "!" if "aria-invalid" in date.group(0) else ""
+    )
+    found["datasets"] = ",".join(re.findall(r'name="datasets" value="([^"]+)" checked>', html))
+    return found
+
+
+def test_a_refused_consent_comes_back_as_sent_and_says_the_latest_day_allowed(alice):
+    assert flash(link_form(alice, CURVES, ALICE)) == "linked"
+    assert flash(link_form(alice, OTHER_CURVES, ALICE)) == "linked"
+    fresh = consent_fields(my_page(alice))
+    assert fresh["service"] == fresh["purpose"] == fresh["datasets"] == ""
+    assert fresh["until"] == f"{datetime.now(UTC).date() + timedelta(days=90)}"
+
+    answer = consent_form(alice, [CURVES], expires="2099-06-30")
+    assert flash(answer) == "consent-expiry-late"
+    back = answer.headers["location"].removeprefix(ME)
+    assert back.endswith("#give")
+    # a consent lasts 366 days at most (the test charter ends in 2030): its last day is a year on
+    latest = datetime.now(UTC).date() + timedelta(days=365)
+    for language, said in (
+        ("en", "The latest end date allowed is {}."),
+        ("fr", "La date de fin la plus tardive possible est le {}."),
+    ):
+        said = said.format(format_date(latest, "long", locale=language))
+        page = my_page(alice, back.split("#")[0], language)
+        error = re.search(r'<p [^>]*id="give-error"[^>]*>(.*?)</p>', page, re.S)
+        assert error and said in words(error.group(1)), language
+        assert consent_fields(page) == {
+            "service": "energy-coach",
+            "purpose": ADVICE,
+            "until": "2099-06-30!",  # what was typed, flagged
+            "datasets": CURVES,
+        }
+
+    answer = consent_form(alice, [CURVES, OTHER_CURVES], expires="2020-01-01")
+    assert flash(answer) == "consent-producers"
+    page = my_page(alice, answer.headers["location"].removeprefix(ME).split("#")[0])
+    assert consent_fields(page)["datasets"] == f"{CURVES},{OTHER_CURVES}"
+    assert consent_fields(page)["until"] == "2020-01-01"
+    assert "latest end date" not in words(page)
 
 
 READ_CELLS = r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>([^<]+)"
