@@ -257,6 +257,7 @@ def render_mydata(
             "flash_text": FLASHES[flash][0] if flash in FLASHES else "",
             "flash_ok": FLASHES[flash][1] if flash in FLASHES else False,
             "flash_placed": placed,
+            "page_error": flash in FLASHES and not FLASHES[flash][1],
             "consent_field": CONSENT_FIELDS.get(flash, ""),
             "linked": linked,
             "forms": forms,
@@ -440,7 +441,8 @@ async def link_dataset(request: Request, session: SessionDep, visitor: VisitorDe
         for key, value in form.multi_items()
         if key.startswith("m-") and isinstance(value, str) and value.strip()
     }
-    fragment = f"link-{anchor(dataset_id)}"
+    # the form's message: a fragment that names a focusable element moves focus there too
+    fragment = f"link-{anchor(dataset_id)}-error"
     if len(values) > me_api.MAX_CODES or any(len(v) > me_api.MAX_VALUE for v in values.values()):
         return back(request, "link-bad", fragment, ds=dataset_id)
     code, wrong = await run_in_threadpool(attempt_link, session, visitor.actor, dataset_id, values)
@@ -511,7 +513,10 @@ def give_consent(
     account = visitor.actor.account
 
     def refuse(code: str) -> Response:  # the form comes back as sent, its message beside it
-        return back(request, code, "give", **consent_form.sent(service, datasets, purpose, expires))
+        message = "give-error" if code in CONSENT_FIELDS else "flash"
+        return back(
+            request, code, message, **consent_form.sent(service, datasets, purpose, expires)
+        )
 
     held = links.held(session, account)
     chosen = [d for d in dict.fromkeys(datasets) if d in held][: consents.MAX_DATASETS]

@@ -206,7 +206,9 @@ def render(
     status_code: int = 200,
     language: str | None = None,
 ) -> Response:
-    """A page in the visitor's language, with who is signed in and the form token."""
+    """A page in the visitor's language, with who is signed in and the form token; an error
+    status, or `page_error` in the context (a form's refusal shown on a 200 page), makes it a
+    page that reports an error (its title says so, focus goes to its message)."""
     chosen = language or i18n.negotiate(
         request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
     )
@@ -221,6 +223,7 @@ def render(
                 "csrf": visitor.csrf,
                 "language": chosen,
                 "language_names": i18n.NAMES,
+                "page_error": bool(context.get("page_error")) or status_code >= 400,
             },
             status_code=status_code,
         )
