@@ -1216,7 +1216,11 @@ def i18n_check() -> None:
     """Fail if a message the UI shows lacks a translation in any language."""
     from hub.ui import i18n
 
-    gaps = i18n.missing()
+    try:
+        gaps = i18n.missing()
+    except i18n.UnreadableTemplate as broken:
+        console.print(f"[red]a template cannot be read[/]: {escape(str(broken))}", highlight=False)
+        raise typer.Exit(1) from None
     for language, msgid, problem in gaps:
         console.print(f"{problem} in [red]{language}[/]: {escape(repr(msgid))}", highlight=False)
     if gaps:

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_timedelta
@@ -26,6 +27,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import NumberPattern, parse_pattern
 from babel.support import Translations
+from jinja2 import TemplateSyntaxError
 
 HERE = Path(__file__).parent
 LOCALES_DIR = HERE / "locales"
@@ -38,7 +40,8 @@ PLURALS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)")}
 # What extraction reads: the templates (Jinja2's own extractor) and the UI's Python modules.
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHODS = [("templates/**.html", "jinja2"), ("**.py", "python")]
-JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
+# not silent: a template Jinja2 cannot parse would otherwise lend no message, and pass the check
+JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "silent": "false"}
 
 _current: ContextVar[str] = ContextVar("hub_ui_language", default=DEFAULT)
 
@@ -179,22 +182,35 @@ def used_messages() -> dict[str, list[str]]:
 def _extracted() -> dict[str, tuple[list[str], str | None]]:
     """Every msgid used, with where, and its plural msgid when it has one."""
     found: dict[str, tuple[list[str], str | None]] = {}
-    extracted = extract_from_dir(
+    reading: list[str] = [""]  # the file being read, which Jinja2's error does not name
+    try:
+        for filename, line, message, _comments, _context in _each_message(reading):
+            msgid = message[0] if isinstance(message, tuple) else message  # plural: by singular
+            plural = message[1] if isinstance(message, tuple) and len(message) > 1 else None
+            if msgid:
+                places, known = found.setdefault(msgid, ([], plural))
+                places.append(f"{filename}:{line}")
+                if plural and not known:
+                    found[msgid] = (places, plural)
+    except TemplateSyntaxError as broken:
+        raise UnreadableTemplate(f"{reading[0]}:{broken.lineno}: {broken}") from None
+    return found
+
+
+class UnreadableTemplate(ValueError):
+    """A template Jinja2 cannot parse: its messages cannot be listed, nor the page shown."""
+
+
+def _each_message(reading: list[str]) -> Iterator[tuple[str, int, Any, list[str], str | None]]:
+    """Babel's extraction of the UI's messages; `reading[0]` names the file being read."""
+    return extract_from_dir(
         HERE,
         METHODS,
         options_map={"templates/**.html": JINJA_OPTIONS},
         keywords=KEYWORDS,
         directory_filter=lambda path: "node_modules" not in path,
+        callback=lambda filename, _method, _options: reading.__setitem__(0, filename),
     )
-    for filename, line, message, _comments, _context in extracted:
-        msgid = message[0] if isinstance(message, tuple) else message  # plural: by its singular
-        plural = message[1] if isinstance(message, tuple) and len(message) > 1 else None
-        if msgid:
-            places, known = found.setdefault(msgid, ([], plural))
-            places.append(f"{filename}:{line}")
-            if plural and not known:
-                found[msgid] = (places, plural)
-    return found
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")

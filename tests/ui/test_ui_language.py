@@ -95,6 +95,18 @@ def test_hub_i18n_check_names_what_is_missing(tmp_path, monkeypatch):
     assert "untranslated in fr: 'Territorial data hub'" in result.output
 
 
+def test_hub_i18n_check_fails_on_a_template_it_cannot_parse(tmp_path, monkeypatch):
+    """A broken template lends no message to the extractor: the check must not pass over it."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "broken.html").write_text(
+        "<p>{% trans %}Hello{% endtrans %}</p>\n{% if %}\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(i18n, "HERE", tmp_path)
+    result = CliRunner().invoke(app, ["i18n", "check"])
+    assert result.exit_code == 1
+    assert "a template cannot be read" in result.output and "broken.html:2" in result.output
+
+
 def test_a_translation_with_a_placeholder_the_message_lacks_is_caught(tmp_path, monkeypatch):
     for language in i18n.LANGUAGES:
         folder = tmp_path / language / "LC_MESSAGES"
