@@ -301,3 +301,100 @@ def _serve_fixture(page: Any, url: str) -> None:
 
 def _slug(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+
+
+# The focused element's indicator colours (outline, then box-shadow) and the ground around it: the
+# first opaque background among its ancestors.
+FOCUS_COLOURS = """() => {
+  const focused = document.activeElement;
+  const style = getComputedStyle(focused);
+  const colours = [];
+  if (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) {
+    colours.push(style.outlineColor);
+  }
+  colours.push(...(style.boxShadow.match(/rgba?\\([^)]*\\)/g) || []));
+  let ground = 'rgb(255, 255, 255)';
+  for (let node = focused.parentElement; node; node = node.parentElement) {
+    const background = getComputedStyle(node).backgroundColor;
+    if (!/rgba\\(.*, 0\\)$|transparent/.test(background)) { ground = background; break; }
+  }
+  return {inHeader: !!focused.closest('header'), inMain: !!focused.closest('main'),
+          colours, ground, tag: focused.outerHTML.slice(0, 80)};
+}"""
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two CSS rgb() colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.browser
+def test_the_focus_indicator_contrasts_3_to_1_in_the_header_and_in_main(
+    engine,
+    published,
+    chromium,  # noqa: F811
+):
+    from playwright.sync_api import sync_playwright
+
+    seen: dict[str, dict[str, Any]] = {}
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/datasets/atmo-demo-air")
+            for _ in range(40):  # Tab from the skip link through the header into the content
+                page.keyboard.press("Tab")
+                focus = page.evaluate(FOCUS_COLOURS)
+                place = "header" if focus["inHeader"] else "main" if focus["inMain"] else ""
+                if place:
+                    seen.setdefault(place, focus)
+                if len(seen) == 2:
+                    break
+        finally:
+            browser.close()
+    assert set(seen) == {"header", "main"}, seen
+    for place, focus in seen.items():
+        colours, ground = focus["colours"], focus["ground"]
+        # One colour of the indicator stands out from the ground, and a second colour, when
+        # there is one, stands out from the first (so the pair reads as one ring on any ground).
+        assert max(contrast(c, ground) for c in colours) >= 3, (place, focus)
+        if len(colours) > 1:
+            assert contrast(colours[0], colours[1]) >= 3, (place, focus)
+
+
+# Each series' legend marker (the time's row first has none): its border style and colour.
+MARKERS = """() => [...document.querySelectorAll(
+  'figure.chart .u-legend .u-series + .u-series .u-marker')]
+  .map(m => [getComputedStyle(m).borderTopStyle, getComputedStyle(m).borderTopColor])"""
+
+
+@pytest.mark.browser
+def test_the_chart_legend_tells_series_apart_without_colour(engine, published, chromium):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    drawn: dict[str, list[list[str]]] = {}
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            for forced in ("none", "active"):
+                context = browser.new_context(forced_colors=forced)  # type: ignore[arg-type]
+                page = context.new_page()
+                _serve_fixture(page, url)
+                page.goto(f"{url}{FIXTURE_PATH}", wait_until="networkidle")
+                page.wait_for_selector("figure.chart.chart-drawn")
+                drawn[forced] = page.evaluate(MARKERS)
+                context.close()
+        finally:
+            browser.close()
+    for forced, markers in drawn.items():
+        # the first series' line is solid and the second's dashed (chart.js's DASHES): so are
+        # their markers, whatever colours the system imposes
+        assert [style for style, _ in markers] == ["solid", "dashed"], (forced, markers)
+    assert len({colour for _, colour in drawn["none"]}) == 2

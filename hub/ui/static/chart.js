@@ -17,6 +17,9 @@
   // Okabe–Ito hues darkened to 3:1 against white, and a dash per series: told apart without colour.
   var COLOURS = ["#0072b2", "#c94f00", "#007a5a", "#a6487f", "#000000", "#8f6400"];
   var DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 2]];
+  // Each dash as the border style of its legend marker, so the legend pairs an entry with its line
+  // without colour, in forced colours too (where every marker turns one system colour).
+  var MARKER_STYLES = ["solid", "dashed", "dotted", "double", "dashed", "dotted"];
   // Tick labels by tick spacing (uPlot's table: incr, default, then the year, month, day, hour,
   // minute and second changes' labels, mode), day-month order and 24-hour time for every locale.
   var TIME_TICKS = [
@@ -192,7 +195,13 @@
       series: series,
       axes: axes,
       scales: { x: { time: true } },
-      legend: { live: true },
+      legend: {
+        live: true,
+        markers: {
+          width: 3,  // a double border needs three pixels to show its two lines
+          dash: function (u, i) { return MARKER_STYLES[(i - 1) % MARKER_STYLES.length]; },
+        },
+      },
       cursor: { drag: { x: true, y: false } },
       fmtDate: function (template) { return uPlot.fmtDate(template, NAMES); },
     }, data.columns, plot);
