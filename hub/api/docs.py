@@ -24,6 +24,8 @@ ASSETS_URL = "/docs-assets"
 ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
 # Swagger UI would send the OpenAPI document to validator.swagger.io for its badge.
 SWAGGER_PARAMETERS = {"validatorUrl": None}
+STYLESHEET = "/static/api-docs.css"
+HUB_NAME = "Territorial data hub"
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,7 +50,7 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         swagger_ui_parameters=SWAGGER_PARAMETERS,
     )
-    return with_nonce(page)
+    return with_nonce(framed(page, root, other=("ReDoc", "/redoc")))
 
 
 @router.get("/redoc", response_class=HTMLResponse)
@@ -62,7 +64,34 @@ def redoc(request: Request) -> HTMLResponse:
         redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         with_google_fonts=False,
     )
-    return with_nonce(page)
+    return with_nonce(framed(page, root, other=("Swagger UI", "/docs")))
+
+
+def framed(page: HTMLResponse, root: str, other: tuple[str, str]) -> HTMLResponse:
+    """The viewer's page in English, under a header back to the catalogue, inside <main>.
+
+    The viewers' stock pages name no language and have no landmark or way back; the stylesheet
+    darkens the colours axe finds too pale (hub/ui/static/api-docs.css). The links offer the
+    plain OpenAPI document and the other viewer, for whom this one does not work.
+    """
+    name, path = other
+    header = (
+        '<header class="docs-bar"><nav aria-label="Site">'
+        f'<a href="{root}/">{HUB_NAME}: catalogue</a>'
+        f'<a href="{root}/openapi.json">OpenAPI document (JSON)</a>'
+        f'<a href="{root}{path}">{name}</a></nav></header>'
+    )
+    html = bytes(page.body).decode("utf-8")
+    html = html.replace("<html>", '<html lang="en">', 1).replace(
+        "</head>", f'<link rel="stylesheet" href="{root}{STYLESHEET}">\n</head>', 1
+    )
+    # The viewer's element (ReDoc's <redoc>, Swagger UI's <div>) goes in <main>, the scripts after.
+    viewer = "<redoc" if "<redoc" in html else '<div id="swagger-ui">'
+    closing = "</redoc>" if viewer == "<redoc" else "</div>"
+    before, rest = html.split(viewer, 1)
+    inside, after = rest.split(closing, 1)
+    html = f"{before}{header}\n<main>{viewer}{inside}{closing}</main>{after}"
+    return HTMLResponse(html)
 
 
 def with_nonce(page: HTMLResponse) -> HTMLResponse:
