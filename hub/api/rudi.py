@@ -10,7 +10,6 @@ DictionaryEntry does; the hub keeps no language with a text, so it is told from 
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from hub import catalogue, charters, gridsubsets, models
+from hub.languages import language_of
 from hub.models import Dataset, Organization, Resource
 
 # RUDI's theme thesaurus (Themes.js) has no air, risk or biodiversity: its nearest concepts.
@@ -65,20 +65,6 @@ MEDIA_TYPES = {
     "txt": "text/plain",
     "html": "text/html",
 }
-FRENCH = frozenset(
-    {
-        *("le", "la", "les", "des", "du", "de", "et", "en", "une", "un", "pour", "sur", "au"),
-        *("aux", "est", "dans", "par", "qui", "que", "avec", "sont", "ces", "cette", "ou", "à"),
-        *("d", "l", "données", "mesures", "relevés"),
-    }
-)
-ENGLISH = frozenset(
-    {
-        *("the", "and", "of", "for", "in", "on", "at", "by", "with", "is", "are", "from", "to"),
-        *("a", "an", "this", "these", "which", "data", "that"),
-    }
-)
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 class DictionaryEntry(BaseModel):
@@ -379,13 +365,3 @@ def geography_of(bbox: list[float] | None) -> RudiGeography | None:
             west_longitude=west, east_longitude=east, south_latitude=south, north_latitude=north
         )
     )
-
-
-def language_of(text: str, default: str = "en") -> str:
-    """`fr` or `en`, from the common words of a text; `default` when they do not tell."""
-    words = [w.lower() for w in _WORD.findall(text or "")]
-    french = sum(w in FRENCH for w in words)
-    english = sum(w in ENGLISH for w in words)
-    if french == english:
-        return default
-    return "fr" if french > english else "en"

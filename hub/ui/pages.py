@@ -19,6 +19,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
+from hub import languages
 from hub.api.origin import site_path
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
@@ -168,6 +169,13 @@ def theme_name(theme: str) -> str:
     return _(THEME_NAMES[theme]) if theme in THEME_NAMES else theme
 
 
+def lang_attribute(page: str, text: str | None, *context: str | None) -> Markup:
+    """` lang="xx"` for an element holding a text written in another language than the page's
+    (WCAG 3.1.2), else nothing: hub.languages tells it from the text's words, else its context's."""
+    told = languages.language_unless(page, text, *context)
+    return Markup(f' lang="{told}"') if told else Markup("")
+
+
 def access_name(level: str) -> str:
     """An access level's name in the current language."""
     return _(ACCESS_NAMES[level]) if level in ACCESS_NAMES else level
@@ -192,6 +200,7 @@ templates.env.globals.update(
     run_status_name=run_status_name,
     purpose_name=purpose_name,
     role_name=role_name,
+    lang_attribute=lang_attribute,
     link=link,
     href=href,
     languages=i18n.LANGUAGES,

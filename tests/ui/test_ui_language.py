@@ -120,3 +120,34 @@ def test_a_translation_with_a_placeholder_the_message_lacks_is_caught(tmp_path, 
     caught = [(lang, problem) for lang, msgid, problem in i18n.missing() if msgid == "Token"]
     assert len(caught) == 1 and caught[0][0] == "fr"
     assert caught[0][1].endswith("unknown placeholder") and "signin.html" in caught[0][1]
+
+
+def _marked_english(html: str) -> list[str]:
+    """The texts of the elements a page marks lang="en", but for <html> and the language switch."""
+    import re
+
+    found = re.findall(r'<([a-z0-9]+)([^>]*) lang="en"([^>]*)>(.*?)</\1>', html, re.S)
+    return [
+        re.sub(r"<[^>]+>", "", text).strip()
+        for tag, before, after, text in found
+        if tag != "html" and "hreflang" not in before + after
+    ]
+
+
+def test_english_metadata_on_a_french_page_is_marked_english(client):
+    french = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    marked = _marked_english(french)
+    for text in (
+        "Air quality, Rennes (Atmo Démo)",  # the title: its description tells its language
+        "Source: Atmo Demo, demonstration air-quality observatory",  # the mandatory mention
+        "Open air-quality data of the demo observatory (Atmo Demo)",  # the charter
+        "Station identifier",  # a schema field's title: the hub's schemas are in English
+    ):
+        assert text in marked, (text, marked)
+    assert any(t.startswith("Air quality, Rennes (Atmo Démo): hourly") for t in marked)
+    english = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
+    assert _marked_english(english) == []
+    results = _marked_english(client.get("/?q=rennes", headers={"Accept-Language": "fr"}).text)
+    assert "Air quality, Rennes (Atmo Démo)" in results
+    charter = client.get("/charters/atmo-demo-open", headers={"Accept-Language": "fr"}).text
+    assert "Source: Atmo Demo, demonstration air-quality observatory" in _marked_english(charter)
