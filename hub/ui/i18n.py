@@ -138,19 +138,27 @@ def moment(value: datetime | str | None, precise: bool = False) -> str:
     stamp = _utc(value)
     # A 24-hour clock in both languages: "1 mars 2026 00:00", "Mar 1, 2026 00:00".
     language = current()
-    when = format_skeleton("yMMMd", stamp, tzinfo=UTC, locale=language)
+    when = first_as_ordinal(format_skeleton("yMMMd", stamp, tzinfo=UTC, locale=language), stamp)
     clock = format_skeleton("Hms" if precise else "Hm", stamp, tzinfo=UTC, locale=language)
     text = f"{when} {clock}"
     return f"{text} UTC"
 
 
 def day(value: date | datetime | str | None) -> str:
-    """A date in the current language's long style (`2 décembre 2026`)."""
+    """A date in the current language's long style (`2 décembre 2026`, `1er janvier 2026`)."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = _utc(value)
-    return format_date(value, "long", locale=current())
+    return first_as_ordinal(format_date(value, "long", locale=current()), value)
+
+
+def first_as_ordinal(written: str, value: date) -> str:
+    """A written date with the first of the month as French writes it: `1er janvier` (CLDR
+    gives `1 janvier`); unchanged in other languages."""
+    if current() == "fr" and value.day == 1:
+        return re.sub(r"^1(?=\s)", "1er", written)
+    return written
 
 
 def ago(value: datetime | str | None, now: datetime | None = None) -> str:

@@ -391,8 +391,21 @@ def test_the_chart_legend_tells_series_apart_without_colour(engine, published, c
                 page.wait_for_selector("figure.chart.chart-drawn")
                 drawn[forced] = page.evaluate(MARKERS)
                 context.close()
+            # a French page's chart name joins caption and series with French's " : "
+            page = browser.new_page()
+            page.route(
+                f"{url}{FIXTURE_PATH}",
+                lambda route: route.fulfill(
+                    body=FIXTURE.replace('<html lang="en">', '<html lang="fr">'),
+                    content_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": policy_for(FIXTURE_PATH)},
+                ),
+            )
+            page.goto(f"{url}{FIXTURE_PATH}", wait_until="networkidle")
+            named = page.get_attribute("figure.chart .chart-plot", "aria-label")
         finally:
             browser.close()
+    assert named == "Nitrogen dioxide and PM2.5, Rennes\u00a0: NO2 (µg/m³), PM2.5 (µg/m³)"
     for forced, markers in drawn.items():
         # the first series' line is solid and the second's dashed (chart.js's DASHES): so are
         # their markers, whatever colours the system imposes

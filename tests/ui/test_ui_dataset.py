@@ -316,7 +316,7 @@ def test_the_map_geojson_holds_the_newest_record_of_each_place(client):
     assert all("longitude" not in f["properties"] for f in features)
     html = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
     assert 'data-geojson="http://testserver/datasets/atmo-demo-air/map.geojson"' in html
-    assert 'role="region" aria-label="Map of the records: 3 places among the' in html
+    assert 'role="region" aria-label="Map of the records. 3 places among the' in html
     assert "3 places among the 144 newest records" in page(client, "/datasets/atmo-demo-air").words
 
 
@@ -389,7 +389,7 @@ def test_a_table_without_coordinates_offers_no_geojson(engine, client):
 @pytest.mark.parametrize(
     ("language", "moment", "value", "longitude"),
     [
-        ("fr", "1 mars 2026 23:00 UTC", "12,5", "-1,68"),
+        ("fr", "1er mars 2026 23:00 UTC", "12,5", "-1,68"),
         ("en", "Mar 1, 2026 23:00 UTC", "12.5", "-1.68"),
     ],
 )

@@ -236,7 +236,7 @@ def test_french_is_the_default(client):
     home = page(client, "/", language="fr")
     assert "6 jeux de données" in home.words
     assert "Trouver un jeu de données" in home.words and "Appliquer les filtres" in home.words
-    assert "1 mars 2026 00:00 UTC → 1 mars 2026 23:00 UTC" in home.words
+    assert "1er mars 2026 00:00 UTC → 1er mars 2026 23:00 UTC" in home.words
     assert re.search(r"il y a moins d’un jour 6\b", home.words)
     one = page(client, "/?q=toronto", language="fr")
     assert "1 jeu de données correspondant à « toronto »" in one.words

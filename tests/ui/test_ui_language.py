@@ -68,12 +68,14 @@ def test_numbers_and_dates_follow_the_language():
     moment = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
     with i18n.speaking("fr"):
         assert i18n.number(1234567.5) == "1\u202f234\u202f567,5"
-        assert i18n.moment(moment) == "1 mars 2026 14:05 UTC"
-        assert i18n.day(moment) == "1 mars 2026"
+        assert i18n.moment(moment) == "1er mars 2026 14:05 UTC"  # the first as an ordinal
+        assert i18n.day(moment) == "1er mars 2026"
+        assert i18n.day(datetime(2026, 3, 11, tzinfo=UTC)) == "11 mars 2026"
         assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "il y a 3 heures"
     with i18n.speaking("en"):
         assert i18n.number(1234567.5) == "1,234,567.5"
         assert i18n.moment(moment) == "Mar 1, 2026 14:05 UTC"
+        assert i18n.day(moment) == "March 1, 2026"
         assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "3 hours ago"
         assert i18n.ago(None) == "never"
 
@@ -151,3 +153,9 @@ def test_english_metadata_on_a_french_page_is_marked_english(client):
     assert "Air quality, Rennes (Atmo Démo)" in results
     charter = client.get("/charters/atmo-demo-open", headers={"Accept-Language": "fr"}).text
     assert "Source: Atmo Demo, demonstration air-quality observatory" in _marked_english(charter)
+
+
+def test_a_maps_name_joins_its_title_and_summary_as_a_sentence_in_french_too(client):
+    french = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    assert 'aria-label="Carte des enregistrements. ' in french
+    assert "enregistrements: " not in french  # the template's own colon, without its space

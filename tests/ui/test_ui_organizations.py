@@ -59,4 +59,4 @@ def test_organizations_speak_french_by_default(client):
     assert answer.headers["content-language"] == "fr"
     assert "Organisations" in answer.text and "organisme public" in answer.text
     atmo = client.get("/organizations/atmo-demo")
-    assert "Jeux de données" in atmo.text and "1 janvier 2026" in atmo.text
+    assert "Jeux de données" in atmo.text and "1er janvier 2026" in atmo.text

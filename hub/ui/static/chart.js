@@ -180,7 +180,9 @@
     // The drawing repeats the table for the eye; assistive technology reads the table.
     plot.setAttribute("role", "img");
     var caption = figure.querySelector("figcaption");
-    plot.setAttribute("aria-label", (caption ? caption.textContent.trim() + ": " : "") +
+    // French puts a no-break space before a colon.
+    var colon = /^fr\b/i.test(lang) ? "\u00a0: " : ": ";
+    plot.setAttribute("aria-label", (caption ? caption.textContent.trim() + colon : "") +
       data.labels.join(", "));
     var anchor = table;
     while (anchor.parentNode !== figure) {
