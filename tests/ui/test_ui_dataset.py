@@ -174,7 +174,7 @@ def test_the_interview_says_how_often_from_the_schedule_and_the_runs(engine, pub
     )
     with i18n.speaking("fr"):
         answers = dict(interview.answers(facts))
-    assert answers["À quel rythme changes-tu ?"].startswith(
+    assert answers["À quel rythme changes-tu\u202f?"].startswith(
         "Ma source est collectée toutes les heures."
     )
     # no sentence about checked batches before it: the counts do not say "over them"
@@ -227,7 +227,7 @@ def test_the_interview_names_a_web_host_and_never_a_folder_placeholder(
         said = dict(interview.answers(facts))["Who made you?"]
     assert said.endswith(en) and "{" not in said
     with i18n.speaking("fr"):
-        said = dict(interview.answers(facts))["Qui t’a produit ?"]
+        said = dict(interview.answers(facts))["Qui t’a produit\u202f?"]
     assert said.endswith(fr) and "{" not in said
 
 
@@ -420,7 +420,7 @@ def test_codes_are_named_in_the_pages_language(engine, client, published):
         issued = tokens.issue(session, "crisis-cell", ["prefecture-herault-cell"], "Cell")
     assert sign_in(client, issued.token).status_code == 303
     signed = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
-    assert re.search(r"Connecté : [^<]*\(cellule de crise\)", signed)
+    assert re.search(r"Connecté\u00a0: [^<]*\(cellule de crise\)", signed)
 
 
 def test_the_page_speaks_french_by_default(client, published):
