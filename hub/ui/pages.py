@@ -145,6 +145,37 @@ ROLE_NAMES = {
 }
 
 
+# Table Schema's field types and constraints, as the schema table of a dataset page names them.
+FIELD_TYPES = {
+    "string": N_("text"),
+    "number": N_("number"),
+    "integer": N_("integer"),
+    "boolean": N_("true or false"),
+    "date": N_("date"),
+    "datetime": N_("date and time"),
+    "time": N_("time of day"),
+    "year": N_("year"),
+    "duration": N_("duration"),
+    "geojson": N_("GeoJSON geometry"),
+    "geopoint": N_("point"),
+    "object": N_("JSON object"),
+    "array": N_("JSON list"),
+    "any": N_("any value"),
+}
+CONSTRAINT_NAMES = {
+    "required": N_("required"),
+    "unique": N_("unique"),
+    "minLength": N_("at least this many characters"),
+    "maxLength": N_("at most this many characters"),
+    "minimum": N_("minimum"),
+    "maximum": N_("maximum"),
+    "exclusiveMinimum": N_("more than"),
+    "exclusiveMaximum": N_("less than"),
+    "pattern": N_("pattern"),
+    "enum": N_("one of"),
+}
+
+
 def _named(names: dict[str, str], code: str) -> str:
     return _(names[code]) if code in names else code
 
@@ -162,6 +193,16 @@ def purpose_name(purpose: str) -> str:
 def role_name(role: str) -> str:
     """A token's role in the current language."""
     return _named(ROLE_NAMES, role)
+
+
+def field_type_name(kind: str) -> str:
+    """A Table Schema field type in the current language (an unknown one as written)."""
+    return _named(FIELD_TYPES, kind)
+
+
+def constraint_name(name: str) -> str:
+    """A Table Schema constraint in the current language (an unknown one as written)."""
+    return _named(CONSTRAINT_NAMES, name)
 
 
 def theme_name(theme: str) -> str:
@@ -200,6 +241,8 @@ templates.env.globals.update(
     run_status_name=run_status_name,
     purpose_name=purpose_name,
     role_name=role_name,
+    field_type_name=field_type_name,
+    constraint_name=constraint_name,
     lang_attribute=lang_attribute,
     link=link,
     href=href,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from pagetext import page
@@ -18,7 +19,7 @@ def test_a_dataset_page_shows_charter_schema_validation_runs_and_preview(client,
     assert "atmo-demo-open version 1.0" in words
     for field in ("station_id", "pollutant", "observed_at", "quality_flag"):
         assert field in dataset.headers or field in words
-    assert "enum: pm1, pm25" in words and "minimum: 0" in words
+    assert "one of: pm1, pm25" in words and "minimum: 0" in words
     assert f"{published.bad_rows} rows quarantined" in words
     assert "/api/v1/datasets/atmo-demo-air/validation?run=" in " ".join(dataset.links)
     assert "partly published" in words  # the run's state, in words
@@ -71,3 +72,21 @@ def test_the_schemas_english_descriptions_are_marked_english_on_a_french_page(cl
     assert re.search(r'<td lang="en">[^<]*\w', french)
     english = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
     assert '<td lang="en">' not in english
+
+
+def test_the_schema_table_names_types_and_constraints_in_the_pages_language(client):
+    """Table Schema's words (string, required, minLength) are the hub's, not the data's: a
+    French reader gets them in French, the schema's own term kept as the element's title."""
+    french = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    table = french[
+        french.index('id="schema"') : french.index("</table>", french.index('id="schema"'))
+    ]
+    types = re.findall(r'<span title="(\w+)">([^<]+)</span>', table)
+    assert ("string", "texte") in types and ("number", "nombre") in types
+    constraints = [
+        unescape(c) for c in re.findall(r'class="constraint" title="\w+">([^<]+)<', table)
+    ]
+    assert "obligatoire" in constraints and "required" not in constraints
+    assert any(c.startswith("minimum\u00a0: ") for c in constraints), constraints
+    english = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
+    assert '<span title="string">text</span>' in english and ">required<" in english
