@@ -108,6 +108,7 @@ def render_dataset(
             "denied": refusal,
             "columns": [f.name for f in detail.schema_.fields],
             "types": {f.name: f.type for f in detail.schema_.fields},
+            "titles": {f.name: f.title for f in detail.schema_.fields if f.title},
             "run_errors": notes,
             "chart": chart,
             "chart_rows": chart_rows,

@@ -32,6 +32,7 @@ from hub.api.origin import site_path
 from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
 from hub.models import Dataset, Organization, SubjectLink, as_utc
+from hub.schemas import SchemaError, load_schema
 from hub.selfdata import attempts, consents, history, links, matching, services, standing
 from hub.ui import consent_form, i18n, refusals
 from hub.ui.pages import N_, forged_form, redirect, render
@@ -162,6 +163,7 @@ class Linked:
     links: list[SubjectLink]
     columns: list[str] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)  # field -> Table Schema type
+    titles: dict[str, str] = field(default_factory=dict)  # field -> its schema's title
     rows: list[dict[str, Any]] = field(default_factory=list)
     time: str | None = None  # the field the chart's first column holds
     series: list[tuple[str, str]] = field(default_factory=list)  # (field, heading with unit)
@@ -310,6 +312,16 @@ def linked_datasets(
     return list(found.values())
 
 
+def _titles(dataset: Dataset) -> dict[str, str]:
+    """The titles its schema gives the dataset's fields (none when the schema cannot be read)."""
+    try:
+        schema = load_schema(dataset.schema_name)
+    except SchemaError:
+        return {}
+    titles = {name: schema.field_descriptor(name).get("title") for name in schema.fields}
+    return {name: str(title) for name, title in titles.items() if title}
+
+
 def preview(session: Session, visitor: Visitor, item: Linked) -> None:
     """Fill in the newest of the subject's rows of a linked dataset, and what the chart draws."""
     try:
@@ -324,6 +336,7 @@ def preview(session: Session, visitor: Visitor, item: Linked) -> None:
     subject = fields.get(shape.subject or "")
     item.columns = [name for name in shape.columns if name != subject]
     item.kinds = dict(shape.types)
+    item.titles = _titles(item.dataset)
     item.rows = rows
     item.time = fields.get(shape.time or "")
     units = {str(r.get("unit")) for r in rows if r.get("unit") is not None}

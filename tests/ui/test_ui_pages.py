@@ -90,3 +90,14 @@ def test_the_schema_table_names_types_and_constraints_in_the_pages_language(clie
     assert any(c.startswith("minimum\u00a0: ") for c in constraints), constraints
     english = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "en"}).text
     assert '<span title="string">text</span>' in english and ">required<" in english
+
+
+def test_the_preview_heads_its_columns_with_the_schemas_titles_and_names(client):
+    """A column is named for people (the schema's title, English, marked so on a French page),
+    its field name kept beneath for those who query the API."""
+    french = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": "fr"}).text
+    head = re.search(r'<table class="rows">.*?<thead>(.*?)</thead>', french, re.S)
+    assert head, "the page has no preview"
+    assert '<span lang="en">Station identifier</span><br><code class="sub">station_id</code>' in (
+        head.group(1)
+    )
