@@ -342,7 +342,7 @@ def preview(session: Session, visitor: Visitor, item: Linked) -> None:
     units = {str(r.get("unit")) for r in rows if r.get("unit") is not None}
     unit = f" ({units.pop()})" if len(units) == 1 else ""
     item.series = [
-        (name, f"{name}{unit if name == 'value' else ''}")
+        (name, f"{item.titles.get(name, name)}{unit if name == 'value' else ''}")
         for name, kind in shape.types.items()
         if kind in ("number", "integer") and name != subject
     ]

@@ -184,6 +184,7 @@ def test_a_citizen_links_through_the_form_and_sees_only_their_rows(
     assert "Who used my data" in text and re.search(r"\bYou\b", text)
     # columns named for people, by the schema's titles, their field names kept beneath
     assert 'Period start</span><br><code class="sub">period_start</code>' in page
+    assert re.search(r'<th scope="col">Value( \([^)]*\))?</th>', page)  # the chart's table
 
     csv_answer = alice.get(f"/me/datasets/{CURVES}/records.csv")
     assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith(
