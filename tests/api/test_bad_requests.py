@@ -90,7 +90,7 @@ def test_an_unknown_address_asked_for_by_a_browser_is_a_page_in_its_language(cli
     assert response.headers["content-language"] == "fr"
     html = response.text
     assert '<html lang="fr">' in html
-    assert "<title>Introuvable — Hub territorial de données</title>" in html
+    assert "<title>Erreur\u00a0: Introuvable — Hub territorial de données</title>" in html
     assert "<h1>Aucune page à cette adresse</h1>" in html
     assert f"l’adresse {path}\u00a0:" in html
     assert '<nav aria-label="Site">' in html and 'href="/organizations"' in html

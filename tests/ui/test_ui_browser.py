@@ -56,8 +56,9 @@ def test_a_visitor_searches_opens_a_dataset_and_sees_the_preview(
             page.wait_for_url("**/datasets/atmo-demo-air")
             preview = page.locator("table.rows")
             assert preview.locator("tbody tr").count() == 20
-            headers = preview.locator("thead th").all_inner_texts()
-            assert headers[:3] == ["station_id", "station_name", "pollutant"]
+            fields = preview.locator("thead th code").all_inner_texts()
+            assert fields[:3] == ["station_id", "station_name", "pollutant"]
+            assert preview.locator("thead th").first.inner_text().startswith("Station identifier")
             assert "Mandatory attribution" in page.inner_text(".mention")
             page.screenshot(path=str(tmp_path / "dataset.png"), full_page=True)
 
