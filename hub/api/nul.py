@@ -44,9 +44,16 @@ class NulGuard:
         await refuse(scope, send, MESSAGE)
 
 
+_ESCAPED_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+
+
 def holds_nul(body: bytes) -> bool:
     """Whether a body, read as JSON, holds a NUL in a string or key (malformed or too deep JSON
-    is not decided here: the route answers it in its own words)."""
+    is not decided here: the route answers it in its own words). Parsed only when its bytes
+    could hold one (a NUL byte, as UTF-16 text has, or a `\\u0000` escape): the route parses
+    every ordinary body itself, once."""
+    if b"\x00" not in body and not _ESCAPED_NUL.search(body):
+        return False
     try:
         jsontext.loads(body)
     except jsontext.HoldsNul:
