@@ -943,7 +943,16 @@ def token_list() -> None:
     with Session(_store()) as session:
         rows = tokens.listing(session)
     table = Table(title="Tokens")
-    for column in ("id", "role", "organizations", "name", "created", "expires", "state"):
+    for column in (
+        "id",
+        "role",
+        "organizations",
+        "name",
+        "created",
+        "expires",
+        "state",
+        "issued by",
+    ):
         table.add_column(column, no_wrap=column != "name")
     now = utcnow()
     for row in rows:
@@ -963,12 +972,23 @@ def token_list() -> None:
             f"{as_utc(row.created_at):%Y-%m-%d %H:%M}",
             f"{as_utc(row.expires_at):%Y-%m-%d %H:%M}" if row.expires_at else "never",
             state,
+            row.issued_by or "—",
         )
     _wide_console().print(table)
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id.")],
+    with_issued: Annotated[
+        bool,
+        typer.Option(
+            "--with-issued",
+            help="Revoke too every token it issued through its organization's self-service, "
+            "and those they issued: for a leaked token.",
+        ),
+    ] = False,
+) -> None:
     """Revoke a token; it stops working on the next request (and the access log says so)."""
     from sqlmodel import Session
 
@@ -976,13 +996,16 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
 
     engine = _store()
     with Session(engine) as session:
-        try:
-            row = tokens.revoke(session, token_id)
-        except tokens.UnknownToken as exc:
-            _say_error(exc)
-            raise typer.Exit(1) from exc
-        orgtokens.record(engine, orgtokens.CLI, row, "revoked", "hub token revoke")
-    console.print(f"Token {escape(token_id)} revoked.")
+        chosen = [token_id, *(orgtokens.descendants(session, token_id) if with_issued else [])]
+        for position, chosen_id in enumerate(chosen):
+            try:
+                row = tokens.revoke(session, chosen_id)
+            except tokens.UnknownToken as exc:
+                _say_error(exc)
+                raise typer.Exit(1) from exc
+            orgtokens.record(engine, orgtokens.CLI, row, "revoked", "hub token revoke")
+            issued = f" (issued by {row.issued_by})" if position else ""
+            console.print(f"Token {escape(chosen_id)}{escape(issued)} revoked.")
 
 
 @audit_app.command("verify")

@@ -191,6 +191,9 @@ class ApiToken(SQLModel, table=True):
     # token for a registered service.
     account: str | None = Field(default=None, max_length=64, index=True)
     service_id: str | None = Field(default=None, max_length=64)
+    # The token that issued this one through the organization's self-service (None: the admin's
+    # `hub token`), so that revoking a leaked token can revoke what it minted too.
+    issued_by: str | None = Field(default=None, max_length=32, index=True)
 
 
 class SignIn(SQLModel, table=True):

@@ -128,21 +128,58 @@ def issue(
         name,
         expires,
         service=team.service if team.role == "service" else None,
+        issued_by=actor.id,
     )
     record(reading.engine_of(session), actor, issued.row, "issued", route)
     return issued
 
 
-def revoke(session: Session, actor: Actor, token_id: str, route: str) -> ApiToken:
+def revoke(
+    session: Session, actor: Actor, token_id: str, route: str, *, with_issued: bool = False
+) -> list[ApiToken]:
     """Revoke one of the caller's team's tokens (its own too), logged; UnknownToken for any
-    other, whether it exists or not."""
+    other, whether it exists or not. `with_issued` revokes too every token it issued, and those
+    they issued in turn: what a leaked token minted goes with it. Returns the tokens revoked now
+    (the one asked for first, even if it was revoked already)."""
     team = team_of(actor)
     row = session.get(ApiToken, token_id)
     if row is None or not team.holds(row):
         raise tokens.UnknownToken(f"no token {token_id[:32]!r} in this organization and role")
-    revoked = tokens.revoke(session, token_id)
-    record(reading.engine_of(session), actor, revoked, "revoked", route)
+    chosen = [row.id, *(descendants(session, row.id) if with_issued else [])]
+    revoked = []
+    for chosen_id in chosen:
+        was_live = session.get(ApiToken, chosen_id).revoked_at is None  # type: ignore[union-attr]
+        ended = tokens.revoke(session, chosen_id)
+        if was_live or chosen_id == row.id:
+            record(reading.engine_of(session), actor, ended, "revoked", route)
+            revoked.append(ended)
     return revoked
+
+
+def descendants(session: Session, token_id: str) -> list[str]:
+    """The ids of the tokens `token_id` issued, and those they issued, breadth first."""
+    found: list[str] = []
+    frontier = [token_id]
+    while frontier:
+        statement = select(ApiToken.id).where(col(ApiToken.issued_by).in_(frontier))
+        frontier = [child for child in session.exec(statement).all() if child not in found]
+        found.extend(frontier)
+    return found
+
+
+def issued_live(session: Session, token_ids: list[str]) -> set[str]:
+    """Which of `token_ids` issued a token that is still neither revoked nor expired."""
+    if not token_ids:
+        return set()
+    statement = select(ApiToken).where(
+        col(ApiToken.issued_by).in_(token_ids), col(ApiToken.revoked_at).is_(None)
+    )
+    moment = utcnow()
+    return {
+        row.issued_by
+        for row in session.exec(statement).all()
+        if row.issued_by and (row.expires_at is None or as_utc(row.expires_at) > moment)
+    }
 
 
 def record(engine: Engine, actor: Actor, row: ApiToken, verb: str, route: str) -> None:

@@ -96,11 +96,13 @@ def issue(
     *,
     account: str | None = None,
     service: str | None = None,
+    issued_by: str | None = None,
 ) -> Issued:
     """Create a token for `role` (and its organizations); the returned text is never stored.
 
     A subject token speaks for `account` (a new one when None: another token of the same
-    citizen names theirs); a service token for the registered `service`, if any.
+    citizen names theirs); a service token for the registered `service`, if any. `issued_by`
+    is the token that asked for it (an organization's self-service), None for the admin.
     """
     orgs = sorted(set(organizations or []))
     if role not in ROLES:
@@ -130,6 +132,7 @@ def issue(
         expires_at=expires,
         account=account,
         service_id=service,
+        issued_by=issued_by,
     )
     session.add(row)
     session.commit()

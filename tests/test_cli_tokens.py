@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
@@ -125,3 +126,33 @@ def test_create_and_revoke_are_entries_of_the_access_log(engine):
     ]
     assert all(token_id in e.reason for e in entries)
     assert audit.verify(engine).intact
+
+
+def test_revoke_with_issued_ends_what_a_leaked_token_minted_and_list_names_the_issuer(engine):
+    from hub import orgtokens
+    from hub.access import Actor
+
+    made = json.loads(
+        runner.invoke(
+            app, ["token", "create", "--role", "operator", "--org", "atmo-demo", "--json"]
+        ).stdout
+    )
+    with Session(engine) as session:
+        leaked = tokens.check(session, made["token"])
+        child = orgtokens.issue(session, leaked, "minted", tokens.parse_expiry("3d"), "test")
+        child_id = child.row.id
+        minter = Actor(id=child_id, role="operator", organizations=frozenset({"atmo-demo"}))
+        grandchild = orgtokens.issue(
+            session, minter, "minted again", tokens.parse_expiry("3d"), "t"
+        )
+        grandchild_id = grandchild.row.id
+    listed = runner.invoke(app, ["token", "list"]).stdout
+    (child_line,) = [line for line in listed.splitlines() if line.startswith(f"│ {child_id}")]
+    assert made["id"] in child_line  # the child's row names its issuer
+    result = runner.invoke(app, ["token", "revoke", made["id"], "--with-issued"])
+    assert result.exit_code == 0, result.output
+    assert f"Token {grandchild_id} (issued by {child_id}) revoked." in result.output
+    with Session(engine) as session:
+        for token in (made["token"], child.token, grandchild.token):
+            with pytest.raises(tokens.InvalidToken, match="revoked"):
+                tokens.check(session, token)

@@ -27,6 +27,11 @@ class TokenOut(BaseModel):
     expires: datetime | None
     revoked: datetime | None
     current: bool = Field(description="the token this request came with")
+    issued_by: str | None = Field(
+        default=None,
+        description="the token that issued it through its organization's self-service (null: "
+        "the hub's administrator)",
+    )
 
 
 @router.get("", response_model=list[TokenOut], responses=SUBJECT_ONLY)
@@ -59,4 +64,5 @@ def token_out(row: ApiToken, current: str) -> TokenOut:
         expires=as_utc(row.expires_at) if row.expires_at else None,
         revoked=as_utc(row.revoked_at) if row.revoked_at else None,
         current=row.id == current,
+        issued_by=row.issued_by,
     )

@@ -4,9 +4,9 @@ asking the hub's admin. Another organization's or role's tokens are unknown here
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import orgtokens, tokens
@@ -82,13 +82,22 @@ def issue_token(
     responses={**TEAM_ONLY, 404: {"description": "no such token in this organization and role"}},
 )
 def revoke_token(
-    request: Request, session: SessionDep, caller: CallerDep, token_id: str
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    token_id: str,
+    with_issued: Annotated[
+        bool,
+        Query(
+            description="revoke too every token it issued, and those they issued (a leaked token's)"
+        ),
+    ] = False,
 ) -> Response:
     """Revoke a token of the caller's organization and role (its own too): it and its catalogue
     sessions end at once."""
     actor = team_member(caller)
     try:
-        orgtokens.revoke(session, actor, token_id, request.url.path)
+        orgtokens.revoke(session, actor, token_id, request.url.path, with_issued=with_issued)
     except tokens.UnknownToken:
         raise HTTPException(
             404, f"no token {token_id[:32]!r} in this organization and role"

@@ -26,6 +26,13 @@ FLASHES = {
         N_("The token is revoked: it, and every session opened with it, no longer work."),
         True,
     ),
+    "revoked-issued": (
+        N_(
+            "The token and every token it issued are revoked: they, and every session opened "
+            "with them, no longer work."
+        ),
+        True,
+    ),
     "unknown": (
         N_("Your organization has no such token of your role: nothing was changed."),
         False,
@@ -78,19 +85,24 @@ def revoke_token(
     visitor: VisitorDep,
     token_id: str,
     csrf: Annotated[str, Form()] = "",
+    with_issued: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Revoke one of the organization's tokens of the visitor's role (the one signed in with
-    too: the session ends with it, so the visitor is sent to sign in)."""
+    """Revoke one of the organization's tokens of the visitor's role, and with `with_issued`
+    the tokens it issued (the one signed in with too: the session ends with it, so the visitor
+    is sent to sign in)."""
     refused = form_checked(request, visitor, csrf)
     if refused is not None:
         return refused
     try:
-        orgtokens.revoke(session, visitor.actor, token_id, request.url.path)
+        revoked = orgtokens.revoke(
+            session, visitor.actor, token_id, request.url.path, with_issued=bool(with_issued)
+        )
     except tokens.UnknownToken:
         return redirect(request, f"{PAGE}?flash=unknown")
-    if token_id == visitor.actor.id:
+    if visitor.actor.id in {row.id for row in revoked}:
         return redirect(request, f"/signin?{urlencode({'next': PAGE})}")
-    return redirect(request, f"{PAGE}?flash=revoked#tokens")
+    flash = "revoked-issued" if with_issued else "revoked"
+    return redirect(request, f"{PAGE}?flash={flash}#tokens")
 
 
 def refusal(request: Request, visitor: Visitor) -> Response | None:
@@ -120,10 +132,13 @@ def page(
     today, max_days = utcnow().date(), get_settings().max_token_days
     latest = today + timedelta(days=max_days)
     flash = shown.pop("flash", "")
+    listed = orgtokens.listing(session, visitor.actor)
     context = {
         "state": "page",
         "team": orgtokens.team_of(visitor.actor),
-        "tokens": orgtokens.listing(session, visitor.actor),
+        "tokens": listed,
+        "names": {row.id: row.name for row in listed},
+        "issuers": orgtokens.issued_live(session, [row.id for row in listed]),
         "now": utcnow(),
         "as_utc": as_utc,
         "tomorrow": today + timedelta(days=1),

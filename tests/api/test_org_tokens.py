@@ -199,3 +199,68 @@ def test_the_cap_follows_the_setting_and_a_date_is_taken(engine, monkeypatch):
         dated = post(day.isoformat())
         assert dated.status_code == 201
         assert dated.json()["expires"].startswith(f"{day.isoformat()}T00:00:00")
+
+
+def test_a_leaked_token_is_revoked_with_every_token_it_minted_and_rotation_keeps_them(engine):
+    leaked = issue(engine, "operator", "atmo-demo", name="leaked laptop")
+    admin_made = issue(engine, "operator", "atmo-demo", name="colleague")
+    with client_for(engine) as client:
+
+        def mint(by: dict[str, str], name: str) -> dict:
+            made = client.post(ORG, json={"name": name, "expires": "30d"}, headers=by)
+            assert made.status_code == 201, made.text
+            return made.json()
+
+        child = mint(bearer(leaked), "minted by the thief")
+        grandchild = mint({"Authorization": f"Bearer {child['token']}"}, "and by that one")
+        sibling = mint(bearer(admin_made), "minted by a colleague")
+        listed = {
+            t["id"]: t["issued_by"] for t in client.get(ORG, headers=bearer(admin_made)).json()
+        }
+        assert listed == {
+            leaked.row.id: None,
+            admin_made.row.id: None,
+            child["id"]: leaked.row.id,
+            grandchild["id"]: child["id"],
+            sibling["id"]: admin_made.row.id,
+        }
+        # a plain revoke is a rotation: what the token issued keeps working
+        rotated = mint(bearer(admin_made), "rotated")
+        assert (
+            client.delete(f"{ORG}/{admin_made.row.id}", headers=bearer(leaked)).status_code == 204
+        )
+        assert (
+            client.get(ORG, headers={"Authorization": f"Bearer {sibling['token']}"}).status_code
+            == 200
+        )
+
+        gone = client.delete(
+            f"{ORG}/{leaked.row.id}", params={"with_issued": "true"}, headers=bearer(leaked)
+        )
+        assert gone.status_code == 204
+        for made in (child, grandchild):
+            headers = {"Authorization": f"Bearer {made['token']}"}
+            assert client.get(ORG, headers=headers).status_code == 401
+        survivor = {"Authorization": f"Bearer {rotated['token']}"}
+        assert client.get(ORG, headers=survivor).status_code == 200
+        assert (
+            client.get(ORG, headers={"Authorization": f"Bearer {sibling['token']}"}).status_code
+            == 200
+        )
+    revoked = [e.reason.split()[3] for e in logged(engine) if e.reason.startswith("revoked")]
+    assert revoked == [admin_made.row.id, leaked.row.id, child["id"], grandchild["id"]]
+
+
+def test_with_issued_reaches_no_token_of_another_team(engine):
+    own = issue(engine, "operator", "atmo-demo", name="ours")
+    other = issue(engine, "operator", "openaq", name="theirs")
+    with client_for(engine) as client:
+        theirs = client.post(ORG, json={"name": "x", "expires": "3d"}, headers=bearer(other)).json()
+        refused = client.delete(
+            f"{ORG}/{other.row.id}", params={"with_issued": "true"}, headers=bearer(own)
+        )
+        assert refused.status_code == 404
+        assert (
+            client.get(ORG, headers={"Authorization": f"Bearer {theirs['token']}"}).status_code
+            == 200
+        )

@@ -123,3 +123,30 @@ def test_who_may_not_open_the_page_and_the_page_in_french(engine):
             "Émettre un jeton" in french.words
             and "Les jetons de votre organisation" in french.words
         )
+
+
+def test_the_page_names_each_tokens_issuer_and_revokes_a_leaked_one_with_what_it_minted(engine):
+    from hub import orgtokens
+
+    signed = issue(engine, "operator", "atmo-demo", name="office")
+    leaked = issue(engine, "operator", "atmo-demo", name="leaked laptop")
+    with Session(engine) as session:
+        thief = tokens.check(session, leaked.token)
+        minted = orgtokens.issue(session, thief, "thief's", tokens.parse_expiry("3d"), "t")
+        minted_id = minted.row.id
+    with client_for(engine) as browser:
+        sign_in(browser, signed.token)
+        board = browser.get(PAGE, headers=EN).text
+        row = Page(re.search(rf'<tr id="token-{minted_id}">.*?</tr>', board, re.S).group(0))
+        assert f"leaked laptop {leaked.row.id}" in row.words
+        office = re.search(rf'<tr id="token-{signed.row.id}">.*?</tr>', board, re.S).group(0)
+        assert "the hub's administrator" in Page(office).words
+        assert 'name="with_issued"' not in office  # it issued nothing
+        leaked_row = re.search(rf'<tr id="token-{leaked.row.id}">.*?</tr>', board, re.S).group(0)
+        assert 'name="with_issued"' in leaked_row
+
+        gone = post(browser, f"{PAGE}/{leaked.row.id}/revoke", {"with_issued": "yes"})
+        assert gone.status_code == 303 and "flash=revoked-issued" in gone.headers["location"]
+        assert "every token it issued are revoked" in page(browser, gone.headers["location"]).words
+        assert rows(engine)[minted_id].revoked_at is not None
+        assert rows(engine)[signed.row.id].revoked_at is None
