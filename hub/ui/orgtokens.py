@@ -98,11 +98,11 @@ def revoke_token(
             session, visitor.actor, token_id, request.url.path, with_issued=bool(with_issued)
         )
     except tokens.UnknownToken:
-        return redirect(request, f"{PAGE}?flash=unknown")
+        return redirect(request, f"{PAGE}?flash=unknown#flash")
     if visitor.actor.id in {row.id for row in revoked}:
         return redirect(request, f"/signin?{urlencode({'next': PAGE})}")
     flash = "revoked-issued" if with_issued else "revoked"
-    return redirect(request, f"{PAGE}?flash={flash}#tokens")
+    return redirect(request, f"{PAGE}?flash={flash}#flash")
 
 
 def refusal(request: Request, visitor: Visitor) -> Response | None:
@@ -147,6 +147,8 @@ def page(
         "suggested": min(today + timedelta(days=DEFAULT_DAYS), latest),
         "flash_text": FLASHES[flash][0] if flash else "",
         "flash_ok": FLASHES[flash][1] if flash else False,
+        "page_outcome": bool(shown.get("issued")) or (bool(flash) and FLASHES[flash][1]),
+        "page_error": bool(flash) and not FLASHES[flash][1],
         "issued": None,
         "error": "",
         "name": "",

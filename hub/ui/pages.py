@@ -260,7 +260,8 @@ def render(
 ) -> Response:
     """A page in the visitor's language, with who is signed in and the form token; an error
     status, or `page_error` in the context (a form's refusal shown on a 200 page), makes it a
-    page that reports an error (its title says so, focus goes to its message)."""
+    page that reports an error (its title says so, focus goes to its message); `page_outcome`,
+    one that reports what a form just did (focus goes to that message)."""
     chosen = language or i18n.negotiate(
         request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
     )
@@ -276,6 +277,7 @@ def render(
                 "language": chosen,
                 "language_names": i18n.NAMES,
                 "page_error": bool(context.get("page_error")) or status_code >= 400,
+                "page_outcome": bool(context.get("page_outcome")),
             },
             status_code=status_code,
         )

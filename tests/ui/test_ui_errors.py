@@ -1,10 +1,12 @@
 """Pages that report an error say so in their title and, in a browser, put focus on the message
 (WCAG 3.3.1, 4.1.3; RGAA 8.6, 7.5): a refused sign-in, a link or consent refused on My data, a
-page the visitor may not open, a search address that cannot be read."""
+page the visitor may not open, a search address that cannot be read; and a form's success puts
+focus on the message that reports it."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from api.subjects import ALICE, CURVES, World, world_fixture  # noqa: F401 - the fixture
@@ -103,6 +105,14 @@ def test_focus_moves_to_the_error_message_after_a_refused_form(engine, world, ch
             page.wait_for_load_state("load")
             refused = page.evaluate(FOCUSED)
             kept = page.input_value("#consent-expires")
+
+            soon = (date.today() + timedelta(days=30)).isoformat()
+            page.fill("#consent-expires", soon)
+            page.get_by_role("button", name="Give this consent").click()
+            page.wait_for_url("**/me?flash=consent-given*")
+            page.wait_for_load_state("load")
+            given = page.evaluate(FOCUSED)
+            said = page.evaluate("() => document.activeElement.textContent.trim()")
         finally:
             browser.close()
     assert wrong_token[:2] == ["signin-error", "DIV"]
@@ -110,3 +120,6 @@ def test_focus_moves_to_the_error_message_after_a_refused_form(engine, world, ch
     assert signed_in[1] == "BODY" and not signed_in[2].startswith("Error")  # no error, no move
     assert refused[:2] == ["give-error", "P"] and refused[2].startswith("Error: My data")
     assert kept == "2099-06-01"
+    # a success is focused too, so that it is heard first (not the page again from its top)
+    assert given[:2] == ["flash", "DIV"] and not given[2].startswith("Error")
+    assert said.startswith("Your consent is recorded")

@@ -51,6 +51,9 @@ def test_an_operator_issues_a_token_sees_its_secret_once_and_revokes_the_old_one
         assert answer.status_code == 200 and answer.headers["cache-control"] == "private, no-store"
         secret = re.search(r'id="new-secret"[^>]*value="([^"]+)"', answer.text).group(1)
         assert "shown only this once" in Page(answer.text).words
+        # the secret's notice takes focus once loaded (errors.js), so it is heard first
+        assert 'id="new-token" tabindex="-1" data-outcome' in answer.text
+        assert "errors.js" in answer.text and "<title>Error" not in answer.text
         assert (
             api.get("/api/v1/org/tokens", headers={"Authorization": f"Bearer {secret}"}).status_code
             == 200

@@ -84,9 +84,11 @@ def anchor(dataset_id: str) -> str:
     return "ds-" + re.sub(r"[^A-Za-z0-9_-]+", "-", dataset_id)
 
 
-def back(request: Request, code: str, fragment: str = "", **more: object) -> Response:
+def back(request: Request, code: str, fragment: str, **more: object) -> Response:
     """The 303 back to the page with a message code (Post/Redirect/Get); a list in `more` is
-    one parameter per item."""
+    one parameter per item. `fragment` is the id of the element showing the message (`flash`
+    at the top, or the one beside its form): a browser focuses a fragment's target on load, so
+    a fragment naming anything else would take focus away from the message (errors.js)."""
     query = urlencode({"flash": code, **{k: v for k, v in more.items() if v}}, doseq=True)
     return redirect(request, f"{HOME}?{query}{'#' + fragment if fragment else ''}")
 

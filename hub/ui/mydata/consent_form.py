@@ -130,7 +130,7 @@ def give_consent(
         return refuse("consent-expiry-late")
     except consents.ConsentRefused:
         return refuse("consent-refused")
-    return back(request, "consent-given", f"consent-{made.consent.id}", receipt=made.consent.id)
+    return back(request, "consent-given", "flash", receipt=made.consent.id)
 
 
 @router.post("/me/consents/{consent_id}/revoke")
@@ -148,5 +148,5 @@ def revoke_consent(
     try:
         consents.revoke(session, visitor.actor.account, consent_id)
     except consents.UnknownConsent:
-        return back(request, "consent-unknown", "consents")
-    return back(request, "consent-revoked", f"consent-{consent_id}")
+        return back(request, "consent-unknown", "flash")
+    return back(request, "consent-revoked", "flash")

@@ -17,7 +17,7 @@ from hub.api.records import READ_ERRORS, csv_lines
 from hub.config import get_settings
 from hub.models import Dataset
 from hub.selfdata import links
-from hub.ui.mydata.answers import NO_CACHE, anchor, back, refusal
+from hub.ui.mydata.answers import NO_CACHE, back, refusal
 from hub.ui.pages import render
 from hub.ui.visitors import VisitorDep
 
@@ -45,7 +45,7 @@ def download_rows(
             max_rows=get_settings().max_export_rows,
         )
     except READ_ERRORS:
-        return back(request, "download-failed", anchor(dataset_id))
+        return back(request, "download-failed", "flash")
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset_id)
     return DownloadResponse(
         csv_lines(download.layout, download.pages),
@@ -66,5 +66,5 @@ def export(request: Request, session: SessionDep, visitor: VisitorDep) -> Respon
             session, visitor.caller, visitor.actor.account, base_url(request)
         )
     except READ_ERRORS:
-        return back(request, "download-failed", "data")
+        return back(request, "download-failed", "flash")
     return portability.answer(made, NO_CACHE)

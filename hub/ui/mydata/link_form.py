@@ -134,7 +134,7 @@ async def link_dataset(request: Request, session: SessionDep, visitor: VisitorDe
         return refused
     dataset_id = form.get("dataset")
     if not isinstance(dataset_id, str) or not dataset_id:
-        return back(request, "link-refused")
+        return back(request, "link-refused", "flash")
     values = {
         key.removeprefix("m-"): value.strip()
         for key, value in form.multi_items()
@@ -146,7 +146,7 @@ async def link_dataset(request: Request, session: SessionDep, visitor: VisitorDe
         return back(request, "link-bad", fragment, ds=dataset_id)
     code, wrong = await run_in_threadpool(attempt_link, session, visitor.actor, dataset_id, values)
     if code == "linked":
-        return back(request, code, anchor(dataset_id))
+        return back(request, code, "flash")
     return back(request, code, fragment, ds=dataset_id, bad=",".join(wrong))
 
 
@@ -189,5 +189,5 @@ def unlink_dataset(
     try:
         links.unlink(session, visitor.actor.account, link_id)
     except links.UnknownLink:
-        return back(request, "link-unknown", "links")
-    return back(request, "unlinked", "links")
+        return back(request, "link-unknown", "flash")
+    return back(request, "unlinked", "flash")

@@ -119,6 +119,7 @@ def render_mydata(
             "flash_ok": FLASHES[flash][1] if flash in FLASHES else False,
             "flash_placed": placed,
             "page_error": flash in FLASHES and not FLASHES[flash][1],
+            "page_outcome": flash in FLASHES and FLASHES[flash][1],
             "consent_field": CONSENT_FIELDS.get(flash, ""),
             "linked": linked,
             "forms": forms,
