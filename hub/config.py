@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     keep_downloads_days: int = 0  # downloaded feeds kept after publication (never: personal)
     # Expired or revoked tokens kept this long (who held one stays known), then deleted.
     keep_tokens_days: int = Field(default=90, ge=0)
+    # Tombstones of datasets a portal dropped, listed this long to harvesters (hub.tombstones).
+    keep_tombstones_days: int = Field(default=365, ge=1)
     # The longest a token issued by its organization itself may last (hub.orgtokens).
     max_token_days: int = Field(default=365, ge=1)
     public_url: str = ""  # the hub's absolute URL in links; unset: the address it serves on

@@ -7,6 +7,8 @@
   (hub.selfdata.attempts), sign-ins until they expire, tokens until they expire or are
   revoked; then they go — tokens after HUB_KEEP_TOKENS_DAYS more, so that who held one stays
   known while an incident is looked into (the access log keeps each read's token id anyway).
+- Tombstones of datasets a portal dropped are listed to harvesters HUB_KEEP_TOMBSTONES_DAYS
+  (a year), then go: they hold no personal data, but would otherwise grow for ever.
 
 `sweep` runs wherever the hub already tidies up: `hub db purge-expired`, the daily `retention`
 flow, and every SWEEP_EVERY while an API process runs, so that an idle hub forgets too.
@@ -25,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from hub import events, signins, tokens
+from hub import events, signins, tokens, tombstones
 from hub.config import get_settings
 from hub.models import utcnow
 from hub.selfdata import attempts
@@ -44,6 +46,7 @@ class Swept:
     link_attempts: int = 0
     sign_ins: int = 0
     tokens: int = 0
+    tombstones: int = 0
 
     @property
     def note(self) -> str:
@@ -52,7 +55,8 @@ class Swept:
             f"event log: {self.events:,} event(s) older than {_hours(events.KEEP)} h deleted; "
             f"{self.link_attempts:,} link attempt(s), {self.sign_ins:,} expired sign-in(s) "
             f"and {self.tokens:,} token(s) ended over {get_settings().keep_tokens_days} days "
-            "ago deleted"
+            f"ago deleted; {self.tombstones:,} tombstone(s) of datasets withdrawn over "
+            f"{get_settings().keep_tombstones_days} days ago deleted"
         )
 
 
@@ -65,8 +69,10 @@ def sweep(engine: Engine, now: datetime | None = None) -> Swept:
         signed = signins.forget_expired(session, moment)
         kept = timedelta(days=get_settings().keep_tokens_days)
         ended = tokens.forget_ended(session, moment - kept)
-    swept = Swept(logged, tried, signed, ended)
-    if logged or tried or signed or ended:
+        buried = timedelta(days=get_settings().keep_tombstones_days)
+        forgotten = tombstones.forget_old(session, moment - buried)
+    swept = Swept(logged, tried, signed, ended, forgotten)
+    if logged or tried or signed or ended or forgotten:
         log.info("housekeeping: %s", swept.note)
     return swept
 

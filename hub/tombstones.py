@@ -49,6 +49,17 @@ def revive(session: Session, dataset_id: str) -> None:
     session.execute(sa.delete(WithdrawnDataset).where(col(WithdrawnDataset.id) == dataset_id))
 
 
+def forget_old(session: Session, before: datetime) -> int:
+    """Delete the tombstones of datasets withdrawn before `before`: a harvester that has not
+    come back for that long compares whole listings again, as a CKAN harvester always does."""
+    old = col(WithdrawnDataset.withdrawn_at) < before
+    count = session.exec(select(sa.func.count()).select_from(WithdrawnDataset).where(old)).one()
+    if count:
+        session.execute(sa.delete(WithdrawnDataset).where(old))
+    session.commit()
+    return int(count)
+
+
 def since(
     session: Session, moment: datetime | None, limit: int, offset: int
 ) -> tuple[int, list[WithdrawnDataset]]:

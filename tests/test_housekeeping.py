@@ -82,3 +82,32 @@ def test_the_cli_sweeps_with_the_retention_purge(engine: Engine):
     )
     with Session(engine) as session:
         assert session.exec(select(LinkAttempt)).all() == []
+
+
+def test_tombstones_are_listed_a_year_then_go(engine: Engine, monkeypatch):
+    from hub.models import WithdrawnDataset
+
+    with Session(engine) as session:
+        for name, age in (("dropped-last-month", 30), ("dropped-long-ago", 366)):
+            session.add(
+                WithdrawnDataset(
+                    id=name,
+                    title=name,
+                    organization_id="portal",
+                    theme="air",
+                    withdrawn_at=NOW - timedelta(days=age),
+                )
+            )
+        session.commit()
+    swept = housekeeping.sweep(engine, NOW)
+    assert swept.tombstones == 1 and "1 tombstone(s) of datasets withdrawn over 365" in swept.note
+    with Session(engine) as session:
+        assert list(session.exec(select(WithdrawnDataset.id))) == ["dropped-last-month"]
+    monkeypatch.setenv("HUB_KEEP_TOMBSTONES_DAYS", "7")
+    from hub.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert housekeeping.sweep(engine, NOW).tombstones == 1
+    finally:
+        get_settings.cache_clear()
