@@ -34,6 +34,7 @@ from hub.api.alerts import router as alerts_router
 from hub.api.ckan import replies as ckan_replies
 from hub.api.ckan import routes as ckan
 from hub.api.compression import compressed
+from hub.api.cors import ApiCors
 from hub.api.crises import router as crises_router
 from hub.api.dcat import routes as dcat
 from hub.api.feeds import router as feeds_router
@@ -102,10 +103,11 @@ class HubApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         """A HEAD answered as a GET's head around everything (hub.api.heads); headers
         outermost, then compression (hub.api.compression); the public origin pinned before the
-        NUL and body guards answer (the JSON body's NUL guard inside the body limit); around them
-        all, the server's own `send` kept for event streams' body chunks."""
+        APIs' cross-origin headers (hub.api.cors) and before the NUL and body guards answer (the
+        JSON body's NUL guard inside the body limit), so their refusals are readable across
+        origins too; around them all, the server's own `send` kept for event streams' chunks."""
         inner = BodyLimit(JsonNulGuard(super().build_middleware_stack()))
-        guarded = compressed(PublicOrigin(NulGuard(inner)))
+        guarded = compressed(PublicOrigin(ApiCors(NulGuard(inner))))
         return HeadAsGet(ServerSend(SecurityHeaders(guarded)))
 
     def openapi(self) -> dict[str, Any]:
