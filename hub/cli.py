@@ -371,8 +371,14 @@ def _demo_tokens(
 ) -> dict[str, str]:
     """The demo's tokens `wanted` (who: role, organizations, account or service): those kept
     from an earlier run while they are still valid, else new ones (the stale one revoked), so
-    repeated runs do not pile them up. The file keeps the others' tokens too."""
-    from hub import tokens
+    repeated runs do not pile them up. The file keeps the others' tokens too. Each issue and
+    revoke is an entry of the access log, as `hub token`'s are: the demo's cell token reads
+    crisis data, and whoever audits those reads must find where the token came from."""
+    from hub import orgtokens, reading, tokens
+    from hub.access import Actor
+
+    engine = reading.engine_of(session)
+    demo = Actor(id="cli", role="admin", name="hub demo")
 
     try:
         previous = json.loads(kept.read_text(encoding="utf-8"))
@@ -396,10 +402,12 @@ def _demo_tokens(
             except tokens.InvalidToken:
                 pass
             with contextlib.suppress(tokens.UnknownToken):
-                tokens.revoke(session, old.split(".")[1] if old.count(".") == 2 else "")
+                stale = tokens.revoke(session, old.split(".")[1] if old.count(".") == 2 else "")
+                orgtokens.record(engine, demo, stale, "revoked", "hub demo")
         made = tokens.issue(
             session, role, orgs, f"hub demo: {who}", tokens.parse_expiry("90d"), **principal
         )
+        orgtokens.record(engine, demo, made.row, "issued", "hub demo")
         issued[who] = made.token
     kept.write_text(json.dumps({**previous, **issued}), encoding="utf-8")
     kept.chmod(0o600)

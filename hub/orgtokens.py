@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -119,8 +120,11 @@ def _moment(text: str) -> datetime | None:
 def issue(
     session: Session, actor: Actor, name: str, expires: datetime, route: str
 ) -> tokens.Issued:
-    """A new token of the caller's team (its role, organization and service), logged."""
+    """A new token of the caller's team (its role, organization and service), logged. It never
+    outlives the calling token: a later expiry is brought back to that token's
+    (hub.orgtokens.latest), as the answer's expiry says."""
     team = team_of(actor)
+    expires = min(expires, latest(session, actor))
     issued = tokens.issue(
         session,
         team.role,
@@ -132,6 +136,18 @@ def issue(
     )
     record(reading.engine_of(session), actor, issued.row, "issued", route)
     return issued
+
+
+def latest(session: Session, actor: Actor, now: datetime | None = None) -> datetime:
+    """The latest expiry a token issued by `actor` may have: HUB_MAX_TOKEN_DAYS from now, and
+    never after the calling token's own expiry, so that whoever issued that token (a crisis
+    authority, the hub's admin) keeps the last word on how long its holder reads."""
+    moment = now or utcnow()
+    ceiling = moment + timedelta(days=get_settings().max_token_days)
+    parent = session.get(ApiToken, actor.id)
+    if parent is not None and parent.expires_at is not None:
+        ceiling = min(ceiling, as_utc(parent.expires_at))
+    return ceiling
 
 
 def revoke(
@@ -180,6 +196,27 @@ def issued_live(session: Session, token_ids: list[str]) -> set[str]:
         for row in session.exec(statement).all()
         if row.issued_by and (row.expires_at is None or as_utc(row.expires_at) > moment)
     }
+
+
+def record_refusal(engine: Engine, row: Any, route: str, reason: str) -> None:
+    """The access log's entry of a request refused because its token, though genuine, is
+    revoked or expired: who still tries with it is worth knowing (a leaked token, a cell cut
+    off). One per organization the token names, as its issue was logged."""
+    for producer in row.organizations or [""]:
+        audit.append(
+            engine,
+            audit.Entry(
+                actor_id=row.id,
+                actor_role=row.role,
+                organization=",".join(sorted(row.organizations))[:100],
+                dataset_id="*",
+                producer=producer,
+                outcome="refused",
+                scope="token",
+                route=route[:200],
+                reason=reason[:500],
+            ),
+        )
 
 
 def record(engine: Engine, actor: Actor, row: ApiToken, verb: str, route: str) -> None:

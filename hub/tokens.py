@@ -42,11 +42,14 @@ class TokenRequestError(ValueError):
 
 
 class InvalidToken(Exception):
-    """A presented token that proves nothing: malformed, unknown, forged, expired or revoked."""
+    """A presented token that proves nothing: malformed, unknown, forged, expired or revoked.
+    `ended` is the token's row when its secret was right but it is revoked or expired: its
+    holder is known, and the refusal is theirs to answer for (hub.orgtokens.record_refusal)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, ended: Any = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.ended = ended
 
 
 class UnknownToken(LookupError):
@@ -164,9 +167,11 @@ def actor_of(session: Session, token_id: str, now: datetime | None = None) -> Ac
 def _actor(row: Any, now: datetime | None) -> Actor:
     moment = now or utcnow()
     if row.revoked_at is not None:
-        raise InvalidToken(f"token {row.id} was revoked")
+        raise InvalidToken(f"token {row.id} was revoked", row)
     if row.expires_at is not None and as_utc(row.expires_at) <= moment:
-        raise InvalidToken(f"token {row.id} expired on {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC")
+        raise InvalidToken(
+            f"token {row.id} expired on {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC", row
+        )
     return Actor(
         id=row.id,
         role=row.role,

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from hub import crises, tokens
 from hub.app import create_app
-from hub.models import as_utc
+from hub.models import AccessEvent, as_utc
 from pipelines.demo import DEFAULT_SEED, generate, telecom
 from pipelines.orchestration import harvest_ref
 
@@ -141,3 +141,11 @@ def test_hub_demo_says_how_to_follow_the_crisis_and_reuses_its_cell_token(
         actor = tokens.check(session, token)
     assert (actor.role, actor.organizations) == ("crisis-cell", frozenset({telecom.CRISIS_CELL}))
     assert len([c for c in crises.active(engine) if c.name == telecom.CRISIS_NAME]) == 1
+    # whoever audits the cell's reads finds where its token came from, issued once
+    with Session(engine) as session:
+        issued = session.exec(
+            select(AccessEvent).where(AccessEvent.scope == "token", AccessEvent.route == "hub demo")
+        ).all()
+    assert [(e.producer, e.reason.split()[:4]) for e in issued] == [
+        (telecom.CRISIS_CELL, ["issued", "crisis-cell", "token", actor.id])
+    ]

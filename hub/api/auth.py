@@ -17,12 +17,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
-from hub import tokens
+from hub import orgtokens, tokens
 from hub.access import ANONYMOUS, AccessDenied, Actor
 from hub.api.deps import SessionDep
 from hub.api.heads import asked_method
 from hub.api.origin import route_path
-from hub.reading import Caller
+from hub.reading import Caller, engine_of
 
 QUERY_TOKEN_NAMES = frozenset(
     {
@@ -132,7 +132,7 @@ def proven(request: Request, session: Session, presented: str) -> Actor:
     try:
         return tokens.check(session, presented)
     except tokens.InvalidToken as bad:
-        reason = bad.reason
+        reason, ended = bad.reason, bad.ended
     client = request.client.host if request.client else "unknown"  # as the server resolved it
     limiter = limiter_of(request)
     wait = limiter.retry_after(client)
@@ -143,6 +143,9 @@ def proven(request: Request, session: Session, presented: str) -> Actor:
             {"Retry-After": str(wait)},
         )
     limiter.fail(client)
+    if ended is not None:  # a genuine token, revoked or expired: its holder is known
+        route = f"{asked_method(request)} {request.url.path}"
+        orgtokens.record_refusal(engine_of(session), ended, route, reason)
     raise AuthError(401, reason, {"WWW-Authenticate": f'{REALM}, error="invalid_token"'})
 
 

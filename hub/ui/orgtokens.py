@@ -130,7 +130,8 @@ def page(
 ) -> Response:
     """The page (kept out of every cache: it may show a secret)."""
     today, max_days = utcnow().date(), get_settings().max_token_days
-    latest = today + timedelta(days=max_days)
+    # the last whole day a new token may last: never after the signed-in token's own expiry
+    latest = min(today + timedelta(days=max_days), orgtokens.latest(session, visitor.actor).date())
     flash = shown.pop("flash", "")
     listed = orgtokens.listing(session, visitor.actor)
     context = {

@@ -59,11 +59,18 @@ def test_an_operator_rotates_its_token_and_pushes_with_the_new_one(hub_url, engi
     ]
     with Session(engine) as session:
         entries = session.exec(select(AccessEvent).where(AccessEvent.scope == "token")).all()
-    assert [(e.reason.split()[0], e.route, e.producer) for e in entries] == [
+    granted = [e for e in entries if e.outcome == "granted"]
+    assert [(e.reason.split()[0], e.route, e.producer) for e in granted] == [
         ("issued", "/api/action/api_token_create", "atmo-demo"),
         ("revoked", "/api/action/api_token_revoke", "atmo-demo"),
         ("issued", "/api/action/api_token_create", "atmo-demo"),
         ("revoked", "/api/action/api_token_revoke", "atmo-demo"),
+    ]
+    # the two calls still made with the revoked token, against it
+    tried = [(e.actor_id, e.route) for e in entries if e.outcome == "refused"]
+    assert tried == [
+        (token_id(old), "POST /api/action/api_token_list"),
+        (token_id(old), "POST /api/action/package_list"),
     ]
 
 

@@ -13,7 +13,7 @@ from ui.pagetext import sign_in
 
 from hub import tokens
 from hub.config import get_settings
-from hub.models import AccessEvent, ApiToken
+from hub.models import AccessEvent, ApiToken, as_utc
 from hub.selfdata import services
 
 ORG = "/api/v1/org/tokens"
@@ -76,12 +76,15 @@ def test_an_operator_rotates_its_token_and_the_old_one_ends_with_its_sessions(en
         assert client.get(ORG, headers=fresh).status_code == 401
         # the organization's access log says who issued and revoked what
         log = client.get("/api/v1/access-log", headers=bearer(colleague)).json()["entries"]
-    minted = [e for e in log if e["scope"] == "token"]
+    minted = [e for e in log if e["scope"] == "token" and e["outcome"] == "granted"]
     assert [(e["actor_id"], e["reason"].split()[0]) for e in minted] == [
         (old.row.id, "issued"),
         (new["id"], "revoked"),
         (new["id"], "revoked"),
     ]
+    # and the two requests made with a token already revoked, against that token
+    tried = [(e["actor_id"], e["outcome"]) for e in log if e["outcome"] == "refused"]
+    assert tried == [(old.row.id, "refused"), (new["id"], "refused")]
     assert new["id"] in minted[0]["reason"] and old.row.id in minted[1]["reason"]
     assert {e["route"] for e in minted} == {ORG, f"{ORG}/{old.row.id}", f"{ORG}/{new['id']}"}
 
@@ -264,3 +267,57 @@ def test_with_issued_reaches_no_token_of_another_team(engine):
             client.get(ORG, headers={"Authorization": f"Bearer {theirs['token']}"}).status_code
             == 200
         )
+
+
+def test_a_token_issued_with_a_token_expires_no_later_than_it(engine):
+    with Session(engine) as session:
+        cell = tokens.issue(
+            session,
+            "crisis-cell",
+            ["prefecture-herault-cell"],
+            "issued by the authority for 30 days",
+            tokens.parse_expiry("30d"),
+        )
+    with Session(engine) as session:
+        ceiling = as_utc(session.get(ApiToken, cell.row.id).expires_at)
+    with client_for(engine) as client:
+        longer = client.post(
+            ORG, json={"name": "my own copy", "expires": "365d"}, headers=bearer(cell)
+        )
+        assert longer.status_code == 201  # brought back to the issuing token's own end
+        assert datetime.fromisoformat(longer.json()["expires"]) == ceiling
+        shorter = client.post(ORG, json={"name": "a shift", "expires": "7d"}, headers=bearer(cell))
+        assert datetime.fromisoformat(shorter.json()["expires"]) < ceiling
+        ckan = client.post(
+            "/api/3/action/api_token_create",
+            json={"user": "prefecture-herault-cell", "name": "x", "expires_in": 300},
+            headers=bearer(cell),
+        )
+        assert ckan.status_code == 200
+    with Session(engine) as session:
+        minted = [r for r in session.exec(select(ApiToken)).all() if r.id != cell.row.id]
+        assert len(minted) == 3 and all(as_utc(r.expires_at) <= ceiling for r in minted)
+
+
+def test_a_revoked_or_expired_token_still_tried_is_logged_a_forged_one_is_not(engine):
+    with Session(engine) as session:
+        cut_off = tokens.issue(session, "crisis-cell", ["prefecture-herault-cell"], "cut off")
+        tokens.revoke(session, cut_off.row.id)
+        lapsed = tokens.issue(
+            session, "operator", ["atmo-demo"], "lapsed", datetime.now(UTC) - timedelta(days=1)
+        )
+        cut_off_id, lapsed_id = cut_off.row.id, lapsed.row.id
+    forged = f"{tokens.PREFIX}.{cut_off_id}.{secrets.token_urlsafe(32)}"
+    before = len(logged(engine))
+    with client_for(engine) as client:
+        for presented in (cut_off.token, lapsed.token, forged):
+            answer = client.get(
+                "/api/v1/datasets", headers={"Authorization": f"Bearer {presented}"}
+            )
+            assert answer.status_code == 401
+    refusals = [e for e in logged(engine)[before:] if e.outcome == "refused"]
+    assert [(e.actor_id, e.producer, e.route) for e in refusals] == [
+        (cut_off_id, "prefecture-herault-cell", "GET /api/v1/datasets"),
+        (lapsed_id, "atmo-demo", "GET /api/v1/datasets"),
+    ]  # the forged one proves no holder: nothing to log against
+    assert "was revoked" in refusals[0].reason and "expired on" in refusals[1].reason
