@@ -23,6 +23,7 @@ from hub import (
     charters,
     events,
     grids,
+    intervals,
     origins,
     pseudonyms,
     quarantine,
@@ -178,7 +179,9 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     rows, left_out = 0, Counter[str]()
     validator = Validator(schema.descriptor)
-    for height, result in _validated(validator, batch, left_out, _subject_of(charter)):
+    for height, result in _validated(
+        validator, batch, left_out, _subject_of(charter), _period_of(schema)
+    ):
         rows += height
         errors.extend(result.errors)
     return build_report(
@@ -390,7 +393,13 @@ def _store(
             parts = records.staged_ahead(
                 layout,
                 connection.dialect.name,
-                _validated(Validator(schema.descriptor), batch, left_out, _subject_of(charter)),
+                _validated(
+                    Validator(schema.descriptor),
+                    batch,
+                    left_out,
+                    _subject_of(charter),
+                    _period_of(schema),
+                ),
                 lambda part: part[1].valid,
             )
             for (height, result), staged in parts:
@@ -511,10 +520,13 @@ def _validated(
     batch: Batch,
     left_out: Counter[str],
     subject: tuple[str, str] | None = None,
+    period: tuple[str, str, str] | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a part at a time, with each part's height; `left_out` adds
     up the rows its reader did not pass on, by why. A personal batch's subject keys become
     pseudonyms first (`subject`: producer, field), so no raw key reaches a table or a report.
+    A schema whose rows cover periods has their first and last days derived (`period`: the
+    period, time and end fields), whether a reader or a push wrote them.
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
@@ -528,6 +540,8 @@ def _validated(
                 header_checked = True
             if subject is not None:
                 chunk = pseudonyms.pseudonymise(chunk, *subject)
+            if period is not None:
+                chunk = intervals.with_days(chunk, *period)
             left_out.update(chunk.left_out)
             yield chunk.frame, _described(chunk.frame, problems_by_row(chunk.problems))
 
@@ -559,6 +573,13 @@ def _described(
         for row in rows
         if row in problems
     }
+
+
+def _period_of(schema: schemas.TableSchema) -> tuple[str, str, str] | None:
+    """The period, time and end fields of a schema whose rows cover periods, or None."""
+    if schema.period_field and schema.time_field and schema.end_field:
+        return schema.period_field, schema.time_field, schema.end_field
+    return None
 
 
 def _check_header(validator: Validator, chunk: pl.DataFrame, batch: Batch) -> None:

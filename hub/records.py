@@ -66,6 +66,7 @@ class Layout:
     lat: str | None
     subject: str | None = None  # column of the pseudonymous subject key of personal rows
     geometry: str | None = None  # column of the GeoJSON field the schema names (`hub.geometry`)
+    end: str | None = None  # column of a row's last day or instant (`hub.end`), if it has one
 
 
 def table_name_for(dataset_id: str) -> str:
@@ -133,7 +134,10 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         ordered = _ordering(table.c[time_col], descending=False)
         sa.Index(f"{table_name}_subject", table.c[subject_col], ordered, table.c["_id"])
     geometry_col = columns.get(hub.get("geometry", ""))
-    return Layout(table, columns, types, key, time_col, lon_col, lat_col, subject_col, geometry_col)
+    end_col = columns.get(hub.get("end", ""))
+    return Layout(
+        table, columns, types, key, time_col, lon_col, lat_col, subject_col, geometry_col, end_col
+    )
 
 
 def ensure_table(connection: Connection, layout: Layout) -> None:
@@ -587,7 +591,7 @@ def _conditions(
         if not layout.time:
             raise QueryError("this dataset has no time field to filter on")
         if start is not None:
-            conditions.append(table.c[layout.time] >= time_bound(layout, start))
+            conditions.append(last_moment(layout) >= time_bound(layout, start))
         if end is not None:
             conditions.append(table.c[layout.time] < time_bound(layout, end))
     if bbox is not None:
@@ -596,6 +600,18 @@ def _conditions(
         conditions.append(inside(layout, bbox))
     conditions += [selection.condition(layout, chosen, dialect) for chosen in filters]
     return conditions
+
+
+def last_moment(layout: Layout) -> sa.ColumnElement[Any]:
+    """A row's last day or instant: its `end` where it has one, else its time.
+
+    A row covering a period (a specimen collected "2019-05") is in a `from`/`to` window that
+    overlaps it: it starts before the window ends and ends after the window starts.
+    """
+    time_column = layout.table.c[layout.time or ""]
+    if not layout.end:
+        return time_column
+    return sa.func.coalesce(layout.table.c[layout.end], time_column, type_=time_column.type)
 
 
 def time_kind(layout: Layout) -> str:
@@ -998,7 +1014,7 @@ def extent(connection: Connection, layout: Layout) -> dict[str, Any]:
     if layout.time:
         parts += [
             sa.func.min(table.c[layout.time]).label("tmin"),
-            sa.func.max(table.c[layout.time]).label("tmax"),
+            sa.func.max(last_moment(layout)).label("tmax"),
         ]
     if layout.lon and layout.lat:
         lon, lat = table.c[layout.lon], table.c[layout.lat]

@@ -26,6 +26,8 @@ PROFILE_PATH = PROJECT_ROOT / "schemas" / "table-schema.profile.json"
 # The store indexes these roles; each must name a field of a fitting type.
 HUB_ROLE_TYPES = {
     "time": {"datetime", "date"},
+    "end": {"datetime", "date"},  # a row's last day or instant, when it covers a period
+    "period": {"string"},  # an ISO 8601 date or interval: `time` and `end` are derived from it
     "lon": {"number", "integer"},
     "lat": {"number", "integer"},
     "subject": {"string"},
@@ -80,6 +82,8 @@ class TableSchema:
     lat_field: str | None
     subject_field: str | None
     geometry_field: str | None = None
+    end_field: str | None = None
+    period_field: str | None = None
 
     def field_descriptor(self, name: str) -> dict[str, Any]:
         """The descriptor of one field; KeyError if the schema has no such field."""
@@ -409,4 +413,6 @@ def _table_schema(descriptor: dict[str, Any], path: Path) -> TableSchema:
         lat_field=hub.get("lat"),
         subject_field=hub.get("subject"),
         geometry_field=hub.get("geometry"),
+        end_field=hub.get("end"),
+        period_field=hub.get("period"),
     )

@@ -7,7 +7,8 @@ its row gets a `RowProblem` (the gate quarantines it with a `normalisation-error
 
 Options (the source's, over its reader's defaults): `crs` (EPSG code of the lon/lat columns,
 default EPSG:4326), `timezone` (IANA zone of naive timestamps), `timestamp_format` (strftime,
-default ISO 8601), `date_format` (strftime of `date` fields, default ISO 8601), `decimal`
+default ISO 8601), `date_format` (strftime of `date` fields and of days in a `hub.period`
+field, default ISO 8601), `decimal`
 ("," for decimal commas), `units` (conversions, `pipelines.units`).
 """
 
@@ -57,6 +58,7 @@ class Target:
     lon: str | None = None  # the fields the schema's `hub` block names as coordinates
     lat: str | None = None
     required: frozenset[str] = frozenset()  # fields every row must have (required or key)
+    period: str | None = None  # the field of ISO 8601 dates or intervals (`hub.period`)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def load_target(name: str) -> Target:
             [f["name"] for f in fields if (f.get("constraints") or {}).get("required")]
             + list(schema.primary_key)
         ),
+        period=schema.period_field,
     )
 
 
@@ -198,6 +201,13 @@ def normalise(
             frame = _normalise_timestamp(frame, name, settings, problems)
         elif kind == "date" and settings.date_format:
             frame = _normalise_date(frame, name, settings.date_format, problems)
+        elif name == target.period and settings.date_format:
+            # Days in the source's format become ISO; intervals and ISO dates pass as given
+            # (the gate reports a period that is neither, `hub.intervals`).
+            days = frame[name].str.strptime(pl.Date, settings.date_format, strict=False)
+            frame = frame.with_columns(
+                pl.coalesce(days.dt.strftime("%Y-%m-%d"), pl.col(name)).alias(name)
+            )
         if name in target.enums:
             frame = _normalise_code(frame, name, target.enums[name])
     if settings.units:  # after numbers, times and codes: conversions read them canonical

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,19 @@ def test_a_mapped_feed_validates_as_it_harvests(engine, samples: Path) -> None:
 
 
 def test_an_archive_reports_the_rows_its_harvest_would_quarantine(engine, samples: Path) -> None:
-    source = resolve_source("gbif-chelonodon-fluviatilis")
+    bundled = resolve_source("gbif-chelonodon-fluviatilis")
+    # A mapping mistake: the locality (a place, no date) read as the date of each specimen.
+    columns = {**bundled.options["columns"], "eventDate": "locality"}
+    source = replace(
+        bundled, options={**bundled.options, "columns": columns, "max_invalid_share": 1}
+    )
     report = check_file(samples / GBIF, source)
     task = report["tasks"][0]
     assert report["valid"] is False and task["stats"]["rows"] == 158
-    assert task["stats"]["errors"] == 114
+    assert task["stats"]["errors"] == 107  # the specimens that have a locality
     assert {e["fieldName"] for e in task["errors"]} == {"eventDate"}
     outcome = harvest_source(source)
-    assert (outcome.read, outcome.quarantined) == (158, 114)  # the same rows, the same count
+    assert (outcome.read, outcome.quarantined) == (158, 107)  # the same rows, the same count
 
 
 def test_a_file_of_another_shape_is_reported_row_by_row(engine, samples: Path) -> None:

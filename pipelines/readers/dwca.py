@@ -23,6 +23,7 @@ from xml.etree.ElementTree import Element
 
 import polars as pl
 
+from hub import intervals
 from hub.batches import About, Chunk, RowProblem
 from hub.validation.tables import TableReadError, open_csv
 from pipelines.normalise import Target, load_target
@@ -41,7 +42,6 @@ LINE_ENDS = ("\n", "\r\n", "\r")  # what Python's csv module splits records on
 # own with its event's longitude would be a place nobody recorded.
 PLACE = ("decimalLatitude", "decimalLongitude", "geodeticDatum", "coordinateUncertaintyInMeters")
 DATE = ("eventDate", "year", "month", "day")
-ISO_DAY = r"^\s*(\d{4}-\d{2}-\d{2})"  # an ISO 8601 date, date-time or interval's first day
 DEFAULTS = {"crs": "EPSG:4326"}  # decimalLatitude/Longitude are WGS84 degrees by definition
 
 
@@ -313,22 +313,39 @@ def _mapped(frame: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Chun
 
 
 def _with_event_date(frame: pl.DataFrame) -> pl.DataFrame:
-    """eventDate as the calendar day the schema holds, from eventDate or year/month/day.
+    """eventDate as given where it is an ISO 8601 date or interval, else from year/month/day.
 
-    Darwin Core's eventDate may be a date, a date-time or an interval (the day is its first);
-    where it is none of those (GBIF's 2013 downloads wrote Java dates: `Tue Apr 01 00:00:00
-    CET 1930`), the year, month and day terms give the same day. A local day, never shifted.
+    Darwin Core's eventDate is a date or interval at any precision, kept as the publisher
+    wrote it (the gate derives its first and last days). Where it is missing, or none of those
+    (GBIF's 2013 downloads wrote Java dates: `Tue Apr 01 00:00:00 CET 1930`), the year, month
+    and day terms give it at the precision they have: `1930`, `1930-04` or `1930-04-01`.
     """
-    given = pl.col("eventDate") if "eventDate" in frame.columns else pl.lit(None, pl.Utf8)
-    day = given.str.extract(ISO_DAY, 1)
-    if all(term in frame.columns for term in ("year", "month", "day")):
-        y, m, d = (pl.col(t).str.strip_chars().cast(pl.Int32, strict=False) for t in DATE[1:])
-        whole = y.is_between(1, 9999) & m.is_between(1, 12) & d.is_between(1, 31)
-        parts = pl.format(
-            "{}-{}-{}", *(e.cast(pl.Utf8).str.zfill(n) for e, n in ((y, 4), (m, 2), (d, 2)))
-        )
-        day = pl.coalesce(day, pl.when(whole).then(parts))
-    return frame.with_columns(pl.coalesce(day, given).alias("eventDate"))
+    if "eventDate" not in frame.columns:
+        frame = frame.with_columns(eventDate=pl.lit(None, pl.Utf8))
+    given = frame["eventDate"].str.strip_chars()
+    readable = intervals.bounds(given)["first"].is_not_null()
+    present = [term for term in DATE[1:] if term in frame.columns]
+    y, m, d = (
+        pl.col(t).str.strip_chars().cast(pl.Int32, strict=False)
+        if t in present
+        else pl.lit(None, pl.Int32)
+        for t in DATE[1:]
+    )
+    year = pl.when(y.is_between(1, 9999)).then(y.cast(pl.Utf8).str.zfill(4))
+    month = pl.when(m.is_between(1, 12)).then(m.cast(pl.Utf8).str.zfill(2))
+    day = pl.when(d.is_between(1, 31)).then(d.cast(pl.Utf8).str.zfill(2))
+    parts = (
+        pl.when(day.is_not_null() & month.is_not_null())
+        .then(pl.format("{}-{}-{}", year, month, day))
+        .when(month.is_not_null())
+        .then(pl.format("{}-{}", year, month))
+        .otherwise(year)
+    )
+    return frame.with_columns(
+        pl.when(pl.lit(readable)).then(pl.col("eventDate"))
+        .otherwise(pl.coalesce(parts, pl.col("eventDate")))
+        .alias("eventDate")
+    )  # fmt: skip
 
 
 def _event_occurrences(fetched: Fetched, archive: Archive) -> Iterator[pl.DataFrame]:

@@ -23,15 +23,16 @@ from pipelines.sources import load_source
 
 @pytest.fixture
 def pufferfish(engine, samples) -> str:
-    """GBIF's real green pufferfish download: 44 occurrences dated by `eventDate`, a date."""
+    """GBIF's real green pufferfish download: 158 specimens, 59 of them dated (a day, a month
+    or a year), whose `eventDate` gives their first and last days."""
     source = PROJECT_ROOT / "pipelines" / "sources" / "gbif-chelonodon-fluviatilis.yaml"
     outcome = harvest_source(load_source(source))
-    assert outcome.published == 44, outcome  # 114 specimens without a day quarantined
+    assert outcome.published == 158, outcome
     return "gbif-chelonodon-fluviatilis"
 
 
 def dates(rows: list[dict]) -> list[str]:
-    return [r["eventDate"] for r in rows]
+    return [r["eventDateStart"] or "" for r in rows]  # undated ones first, as they are sorted
 
 
 def test_records_of_a_date_time_field_page_in_every_order_and_format(
@@ -39,8 +40,8 @@ def test_records_of_a_date_time_field_page_in_every_order_and_format(
 ):
     url = f"/api/v1/datasets/{pufferfish}/records"
     every = client.get(f"{url}?limit=10000").json()["records"]
-    assert len(every) == 44 and dates(every) == sorted(dates(every))
-    for query in ("limit=10", "sort=eventDate&limit=7", "sort=-eventDate&limit=7"):
+    assert len(every) == 158 and dates(every) == sorted(dates(every))
+    for query in ("limit=10", "sort=eventDateStart&limit=7", "sort=-eventDateStart&limit=7"):
         found = walk(client, f"{url}?{query}")
         assert sorted(map(str, found)) == sorted(map(str, every)), query
         assert dates(found) == sorted(dates(every), reverse="-" in query), query
@@ -48,7 +49,7 @@ def test_records_of_a_date_time_field_page_in_every_order_and_format(
     assert len(features["features"]) == 5 and features["next"]
     monkeypatch.setattr(reading, "STREAM_PAGE", 6)  # a download read in many pages
     table = list(csv.DictReader(io.StringIO(client.get(f"{url}?format=csv").text)))
-    assert [r["eventDate"] for r in table] == dates(every)
+    assert [r["eventDateStart"] for r in table] == dates(every)
     search = client.get(
         "/api/3/action/datastore_search",
         params={"resource_id": f"{pufferfish}-records", "limit": 2},
@@ -59,18 +60,22 @@ def test_records_of_a_date_time_field_page_in_every_order_and_format(
 @pytest.mark.parametrize(
     "window, first, last",
     [
-        ("from=1934-03-01&to=1934-03-27", "eventDate__gte=1934-03-01", "eventDate__lt=1934-03-27"),
+        (
+            "from=1934-03-01&to=1934-03-27",
+            "eventDateEnd__gte=1934-03-01",
+            "eventDateStart__lt=1934-03-27",
+        ),
         # a day counts as its midnight UTC: one starting before `from` is out, one before `to` in
         (
             "from=1934-03-01T12:00:00Z&to=1934-03-26T23:00:00Z",
-            "eventDate__gte=1934-03-02",
-            "eventDate__lt=1934-03-27",
+            "eventDateEnd__gte=1934-03-02",
+            "eventDateStart__lt=1934-03-27",
         ),
         # the same instants in another zone
         (
             "from=1934-03-01T13:00:00%2B01:00&to=1934-03-27T01:00:00%2B01:00",
-            "eventDate__gte=1934-03-02",
-            "eventDate__lt=1934-03-27",
+            "eventDateEnd__gte=1934-03-02",
+            "eventDateStart__lt=1934-03-27",
         ),
     ],
 )
@@ -84,7 +89,7 @@ def test_from_and_to_on_a_date_field_keep_the_days_they_cover(
     package = client.get(f"/api/v1/datasets/{pufferfish}/datapackage.zip?{window}")
     with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
         rows = list(csv.DictReader(io.StringIO(archive.read("data/records.csv").decode())))
-    assert [r["eventDate"] for r in rows] == dates(expected)
+    assert [r["eventDateStart"] for r in rows] == dates(expected)
 
 
 def test_a_cursor_of_a_datetime_is_refused_on_a_date_field(client, pufferfish):

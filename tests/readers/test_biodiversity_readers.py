@@ -126,9 +126,13 @@ def test_gbif_download_coordinates_and_undated_specimens(gbif: Fetched) -> None:
     assert (madras["decimalLatitude"], madras["decimalLongitude"], madras["countryCode"]) == (
         "13.032", "80.251", "IN",
     )  # fmt: skip
-    # 114 specimens have no eventDate and no full year/month/day: nothing to make a day of.
-    undated = frame.filter(pl.col("eventDate") == "")
-    assert undated.height == 114
+    # 114 specimens have no collection day: 99 no date at all, and the others the year (13)
+    # or year and month (2) their year/month/day terms give, the precision they were dated at.
+    dates = frame["eventDate"]
+    assert (dates == "").sum() == 99
+    assert sorted(dates.filter(dates.str.len_chars() == 7).to_list()) == ["1934-03", "1980-02"]
+    assert dates.filter(dates.str.len_chars() == 4).len() == 13
+    assert frame.filter(pl.col("occurrenceID") == "657031516")["eventDate"].item() == "1999"
     assert frame.filter(pl.col("basisOfRecord") == "UNKNOWN").height == 7
 
 
@@ -159,38 +163,43 @@ def test_gbif_download_rows_pass_the_gate(gbif: Fetched, engine: Engine) -> None
     )  # fmt: skip
     run = catalogue.publish(batch)
     assert (run.status, run.rows_read, run.rows_published, run.rows_quarantined) == (
-        "partial", 158, 44, 114,
+        "succeeded", 158, 158, 0,
     )  # fmt: skip
     assert_gbif_stored(engine, source.id)
 
 
 def assert_gbif_stored(engine: Engine, dataset_id: str) -> None:
-    """The GBIF sample's 44 dated specimens, stored with their days and WGS84 coordinates."""
+    """Every specimen of the GBIF sample, dated as precisely as it was, in WGS84."""
     records = stored(engine, dataset_id)
-    assert len(records) == 44
+    assert len(records) == 158
+
+    def days(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+        return record["eventDate"], record["eventDateStart"], record["eventDateEnd"]
+
     first = records["607759330"]
-    assert (first["eventDate"], first["decimalLatitude"]) == (date(1930, 4, 1), None)
+    assert days(first) == ("1930-04-01", date(1930, 4, 1), date(1930, 4, 1))
+    assert first["decimalLatitude"] is None
+    # A year covers the whole year, a month the whole month; an undated specimen is kept.
+    assert days(records["657031516"]) == ("1999", date(1999, 1, 1), date(1999, 12, 31))
+    assert days(records["666624982"]) == ("1934-03", date(1934, 3, 1), date(1934, 3, 31))
+    assert days(records["607707878"]) == (None, None, None)
     borneo = records["484903910"]
-    assert borneo["eventDate"] == date(1976, 6, 26)
+    assert borneo["eventDate"] == "1976-06-26"
     assert (borneo["decimalLatitude"], borneo["decimalLongitude"]) == (-1.25, 116.833)
     with Session(engine) as session:
         dataset = catalogue.get(session, dataset_id)
         assert (dataset.time_min, dataset.time_max) == (
-            datetime(1893, 4, 20, tzinfo=UTC), datetime(1998, 3, 18, tzinfo=UTC),
+            datetime(1826, 1, 1, tzinfo=UTC), datetime(1999, 12, 31, tzinfo=UTC),
         )  # fmt: skip
-        assert dataset.bbox == pytest.approx([80.251, -1.25, 116.833, 22.0])
-        reasons = {
-            e.get("note")
-            for r in catalogue.quarantined(session, dataset_id)
-            for e in r.errors
-        }  # fmt: skip
-        assert reasons == {'constraint "required" is "True"'}  # the undated ones, and only them
+        # The undated specimens' places too (one at 0,0: GBIF would flag it ZERO_COORDINATE).
+        assert dataset.bbox == pytest.approx([0.0, -20.0, 132.5, 25.458])
+        assert catalogue.quarantined(session, dataset_id) == []
 
 
 def test_gbif_source_harvests_end_to_end(engine: Engine) -> None:
     outcome = harvest_source(load_source(GBIF_SOURCE))
     assert (outcome.status, outcome.read, outcome.published, outcome.quarantined) == (
-        "partial", 158, 44, 114,
+        "succeeded", 158, 158, 0,
     )  # fmt: skip
     assert_gbif_stored(engine, "gbif-chelonodon-fluviatilis")
     with Session(engine) as session:  # the source file declares none: the EML's abstract
@@ -311,14 +320,14 @@ def test_event_core_gives_each_occurrence_joined_with_its_event(tmp_path: Path) 
     assert frame["_row"].to_list() == [2, 3, 4, 5, 6]  # the occurrence file's rows
     columns = ["occurrenceID", "eventDate", "locality", "decimalLatitude", "decimalLongitude"]
     assert frame.select(columns).rows() == [
-        # the event's date (its local day), place and coordinates
-        ("urn:test:1", "2021-05-04", "Parc de Lunaret, zoo", "43.6381", "3.8712"),
+        # the event's date (as given), place and coordinates
+        ("urn:test:1", "2021-05-04T09:30:00+02:00", "Parc de Lunaret, zoo", "43.6381", "3.8712"),
         # its own coordinates, never mixed with its event's
-        ("urn:test:2", "2021-05-04", "Parc de Lunaret, zoo", "43.6402", "3.869"),
-        # its own locality; an interval's first day
-        ("urn:test:3", "2021-06-01", "Lisière nord", "43.6395", "3.882"),
+        ("urn:test:2", "2021-05-04T09:30:00+02:00", "Parc de Lunaret, zoo", "43.6402", "3.869"),
+        # its own locality; the event's interval, whole
+        ("urn:test:3", "2021-06-01/2021-06-03", "Lisière nord", "43.6395", "3.882"),
         ("urn:test:4", "", "", "", ""),
-        ("urn:test:5", "2021-06-01", "Bois de Montmaur", "43.64", ""),
+        ("urn:test:5", "2021-06-01/2021-06-03", "Bois de Montmaur", "43.64", ""),
     ]
     first = row(frame, 2)
     # defaults: countryCode where the event's cell is empty, municipality as a constant
@@ -390,8 +399,8 @@ def test_records_without_an_occurrence_id_are_keyed_by_the_core_id(tmp_path: Pat
     assert problems == []
     columns = ["occurrenceID", "basisOfRecord", "catalogNumber", "eventDate", "decimalLatitude"]
     assert frame.select(columns).rows() == [
-        ("620997295", "PreservedSpecimen", "3236", "2001-09-14", "40.51417"),
-        ("620997294", "PreservedSpecimen", "3235", "2001-09-20", "40.51417"),
+        ("620997295", "PreservedSpecimen", "3236", "2001-09-14T00:00:00", "40.51417"),
+        ("620997294", "PreservedSpecimen", "3235", "2001-09-20T00:00:00", "40.51417"),
     ]
     # A record that has its own occurrenceID keeps it.
     own = GBIF_2020_OCCURRENCES.replace("620997294\t\t", "620997294\turn:catalog:ISU:3235\t")
@@ -596,7 +605,7 @@ def test_tela_botanica_source_harvests_end_to_end(engine: Engine) -> None:
     )  # fmt: skip
     records = stored(engine, source.id)
     first = records["tela-botanica-mtp-2"]
-    assert first["eventDate"] == date(2007, 4, 18)
+    assert (first["eventDate"], first["eventDateStart"]) == ("2007-04-18", date(2007, 4, 18))
     assert (first["decimalLatitude"], first["decimalLongitude"]) == (43.61528, 3.87174)
     assert sum(1 for r in records.values() if r["decimalLatitude"] is not None) == 3216
     with Session(engine) as session:
