@@ -4,7 +4,8 @@
 written (fieldsTerminatedBy, fieldsEnclosedBy, encoding, ignoreHeaderLines) and which Darwin
 Core term each column holds, or which constant (`default`) a term takes. Terms fill the schema
 fields of the same name (the last part of the term's URI: dwc:eventDate → eventDate), and
-`options.columns` may map fields differently, by term name, as the `csv` reader does by column.
+`options.columns` may map fields differently, by term name, as the `csv` reader does by column,
+and `options.encoding` overrides the encoding meta.xml declares for every data file.
 
 An Occurrence core gives one row per occurrence, keyed by its occurrenceID or, where a record
 has none, by the core's <id> (a GBIF download's gbifID). An Event core gives one row per
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.etree.ElementTree import Element
 
 import polars as pl
@@ -79,7 +80,7 @@ class Archive:
 
 def read(source: Source, fetched: Fetched) -> Iterator[Chunk]:
     """Read an archive's occurrences (of its Occurrence core, or Event core's extension)."""
-    archive = describe(fetched)
+    archive = _encoded(describe(fetched), source.options.get("encoding"))
     target = load_target(source.schema)
     rules = parse_columns(source.options.get("columns") or {}, target)
     frames: Iterator[pl.DataFrame]
@@ -109,7 +110,23 @@ def about(source: Source, fetched: Fetched) -> About | None:
     return read_eml(path, archive.metadata)
 
 
-READER = Reader("dwca", "records", read, options=("columns",), defaults=DEFAULTS, about=about)
+READER = Reader(
+    "dwca", "records", read, options=("columns", "encoding"), defaults=DEFAULTS, about=about
+)
+
+
+def _encoded(archive: Archive, encoding: str | None) -> Archive:
+    """The archive's data files read in `encoding` (options.encoding) instead of meta.xml's.
+
+    Old GBIF and spreadsheet-made archives declare UTF-8 over cp1252 files: the source says so.
+    """
+    if not encoding:
+        return archive
+    return replace(
+        archive,
+        core=replace(archive.core, encoding=encoding),
+        extensions=tuple(replace(e, encoding=encoding) for e in archive.extensions),
+    )
 
 
 def describe(fetched: Fetched) -> Archive:

@@ -410,6 +410,19 @@ def test_records_without_an_occurrence_id_are_keyed_by_the_core_id(tmp_path: Pat
     assert frame["occurrenceID"].to_list() == ["620997295", "urn:catalog:ISU:3235"]
 
 
+def test_options_encoding_overrides_the_encoding_meta_xml_declares(tmp_path: Path) -> None:
+    folder = tmp_path / "members"
+    folder.mkdir()
+    (folder / "meta.xml").write_text(GBIF_2020_META, encoding="utf-8")
+    text = GBIF_2020_OCCURRENCES.replace("Vireo olivaceus", "Vireo olivacé")
+    (folder / "occurrence.txt").write_bytes(text.encode("cp1252"))  # meta.xml says UTF-8
+    fetched = Fetched(tmp_path / "a.zip", {n: folder / n for n in ("meta.xml", "occurrence.txt")})
+    with pytest.raises(ReaderError, match=r"options: \{encoding: cp1252\}"):
+        read_all(dwca_source(), fetched)
+    frame, problems = read_all(dwca_source(encoding="cp1252"), fetched)
+    assert problems == [] and frame["scientificName"][0] == "Vireo olivacé (Linnaeus, 1766)"
+
+
 def test_extensions_the_reader_does_not_read_are_not_checked(tmp_path: Path) -> None:
     # The VernacularName extension of gbif/dwca-io src/test/resources/nullCoreID/meta.xml,
     # whose <coreid/> has no index, beside an occurrence core.
