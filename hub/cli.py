@@ -1171,6 +1171,7 @@ def crisis_declare(
 ) -> None:
     """Declare a crisis; prints its id (exit 2, storing nothing, on malformed input)."""
     from hub import crises, selection
+    from hub.crises.plausibility import area_warnings
 
     try:
         shape = json.loads(area.read_text(encoding="utf-8"))
@@ -1201,6 +1202,8 @@ def crisis_declare(
     )
     for cell in crises.unknown_cells(_store(), crisis):
         console.print(f"[yellow]warning:[/] {escape(crises.UNKNOWN_CELL.format(cell=cell))}")
+    for warning in area_warnings(_store(), crisis.area, crisis.bbox):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @crisis_app.command("close")

@@ -96,7 +96,7 @@ HOLE_OUTSIDE = {"type": "Polygon", "coordinates": [SQUARE, HOLE]}
     ("changes", "said"),
     [
         ({"area": {"type": "Point", "coordinates": [1, 43]}}, "Polygon or MultiPolygon"),
-        ({"area": {"type": "FeatureCollection", "features": []}}, "exactly one feature"),
+        ({"area": {"type": "FeatureCollection", "features": []}}, "at least one feature"),
         ({"area": {"type": "Feature", "geometry": None}}, "no geometry"),
         ({"area": {"type": "Polygon", "coordinates": [[[1, 43], [2, 43], [1, 43]]]}}, "at least 4"),
         ({"area": OPEN_RING}, "not closed"),

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from hub import crises, jsontext, selection
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
+from hub.crises.plausibility import area_warnings
 from hub.models import Crisis
 from hub.reading import Caller, engine_of
 
@@ -136,6 +137,9 @@ async def declare_crisis(request: Request, session: SessionDep, caller: CallerDe
     declared = crisis_out(crisis, caller)
     unknown = await run_in_threadpool(crises.unknown_cells, engine_of(session), crisis)
     declared.warnings = [crises.UNKNOWN_CELL.format(cell=cell) for cell in unknown]
+    declared.warnings += await run_in_threadpool(
+        area_warnings, engine_of(session), crisis.area, crisis.bbox
+    )
     return declared
 
 

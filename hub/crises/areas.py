@@ -42,15 +42,21 @@ class AreaError(ValueError):
 
 def parse(area: Any) -> tuple[dict[str, Any], tuple[float, float, float, float]]:
     """The Polygon or MultiPolygon geometry of a GeoJSON area (a geometry, a Feature, or a
-    FeatureCollection of one feature), 2D, and its bounding box; AreaError says what is wrong."""
-    geometry = _geometry_of(area)
-    kind = geometry.get("type")
-    if kind not in KINDS:
-        raise AreaError(f"the area must be a GeoJSON Polygon or MultiPolygon, not {kind!r}")
-    coordinates = geometry.get("coordinates")
-    polygons = [coordinates] if kind == "Polygon" else coordinates
-    if not isinstance(polygons, list) or not polygons:
-        raise AreaError(f"the {kind}'s coordinates must be a non-empty list")
+    FeatureCollection, its features' polygons merged), 2D, and its bounding box; AreaError says
+    what is wrong. Polygons that overlap (two valleys drawn as two features, or as one
+    MultiPolygon whose parts touch) are merged into their union; one polygon that crosses
+    itself is refused: which side is inside cannot be told."""
+    geometries = _geometries_of(area)
+    polygons: list[Any] = []
+    for geometry in geometries:
+        kind = geometry.get("type")
+        if kind not in KINDS:
+            raise AreaError(f"the area must be a GeoJSON Polygon or MultiPolygon, not {kind!r}")
+        coordinates = geometry.get("coordinates")
+        parts = [coordinates] if kind == "Polygon" else coordinates
+        if not isinstance(parts, list) or not parts:
+            raise AreaError(f"the {kind}'s coordinates must be a non-empty list")
+        polygons.extend(parts)
     flat = [
         [_ring(ring, n, r) for r, ring in enumerate(_rings(polygon, n))]
         for n, polygon in enumerate(polygons)
@@ -58,30 +64,66 @@ def parse(area: Any) -> tuple[dict[str, Any], tuple[float, float, float, float]]
     vertices = sum(len(ring) for polygon in flat for ring in polygon)
     if vertices > MAX_VERTICES:
         raise AreaError(f"the area has {vertices} vertices, more than {MAX_VERTICES}")
-    clean = {"type": kind, "coordinates": flat[0] if kind == "Polygon" else flat}
+    single = geometries[0].get("type") if len(geometries) == 1 else "MultiPolygon"
+    clean = {"type": single, "coordinates": flat[0] if single == "Polygon" else flat}
     solid = shapely_shape(clean)
     if not solid.is_valid:
-        raise AreaError(f"the area is not a valid polygon: {explain_validity(solid)}")
+        solid = _merged(flat)  # parts that overlap, each valid; else AreaError
+        clean = _as_geojson(solid)
     if solid.is_empty or solid.area <= 0:
         raise AreaError("the area is empty")
     west, south, east, north = solid.bounds
     return clean, (west, south, east, north)
 
 
-def _geometry_of(area: Any) -> dict[str, Any]:
-    """The one geometry a GeoJSON object holds."""
+def _merged(polygons: list[list[list[list[float]]]]) -> Any:
+    """The union of polygons that are each valid, or AreaError naming the one that is not."""
+    solids = []
+    for number, rings in enumerate(polygons, 1):
+        solid = shapely_shape({"type": "Polygon", "coordinates": rings})
+        if not solid.is_valid:
+            where = f"polygon {number}: " if len(polygons) > 1 else ""
+            raise AreaError(f"the area is not a valid polygon: {where}{explain_validity(solid)}")
+        solids.append(solid)
+    return shapely.unary_union(solids)
+
+
+def _as_geojson(solid: Any) -> dict[str, Any]:
+    """A shapely Polygon or MultiPolygon as GeoJSON with plain lists of [lon, lat]."""
+    polygons = [solid] if solid.geom_type == "Polygon" else list(solid.geoms)
+    rings = [
+        [[[x, y] for x, y in ring.coords] for ring in (p.exterior, *p.interiors)] for p in polygons
+    ]
+    if len(rings) == 1:
+        return {"type": "Polygon", "coordinates": rings[0]}
+    return {"type": "MultiPolygon", "coordinates": rings}
+
+
+def _geometries_of(area: Any) -> list[dict[str, Any]]:
+    """The geometries a GeoJSON object holds: itself, its feature's, or its features'."""
     if not isinstance(area, dict):
         raise AreaError("the area must be a GeoJSON object")
+    found = [area]
     if area.get("type") == "FeatureCollection":
         features = area.get("features")
-        if not isinstance(features, list) or len(features) != 1:
-            raise AreaError("a FeatureCollection area must hold exactly one feature")
-        area = features[0]
-    if isinstance(area, dict) and area.get("type") == "Feature":
-        area = area.get("geometry")
-        if not isinstance(area, dict):
-            raise AreaError("the area's feature has no geometry")
-    return area
+        if not isinstance(features, list) or not features:
+            raise AreaError("a FeatureCollection area must hold at least one feature")
+        found = features
+    geometries = []
+    for item in found:
+        geometry = item.get("geometry") if isinstance(item, dict) and _is_feature(item) else item
+        if not isinstance(geometry, dict):
+            raise AreaError(
+                "the area's feature has no geometry"
+                if isinstance(item, dict) and _is_feature(item)
+                else "the area must be a GeoJSON object"
+            )
+        geometries.append(geometry)
+    return geometries
+
+
+def _is_feature(item: dict[str, Any]) -> bool:
+    return item.get("type") == "Feature"
 
 
 def _rings(polygon: Any, number: int) -> list[Any]:
