@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from hub import atoms, records
+from hub import atoms, records, schemachanges
 from hub.batches import FileResource, GridBatch
 from hub.models import Dataset, QuarantinedRow, Resource, utcnow
 
@@ -30,7 +30,9 @@ def register_records(
 
     Its fields may then only grow as a minor schema version grows them: the stored rows keep
     their values and have the new fields empty. Any other change of fields is refused
-    (`_not_extended` says why), as the stored rows could no longer be read as the schema says.
+    (`_not_extended` says why), as the stored rows could no longer be read as the schema says;
+    so are a MAJOR, an older or a narrowing version (`schemachanges.refusal`), which the
+    stored rows were never checked against.
     """
     resource = session.exec(
         select(Resource).where(Resource.dataset_id == dataset.id, Resource.kind == RECORDS)
@@ -45,12 +47,22 @@ def register_records(
             schema_descriptor=descriptor,
             url=url,
         )
-    elif _shape(resource.schema_descriptor) != _shape(descriptor):
-        why = _not_extended(resource.schema_descriptor, descriptor)
+    elif resource.schema_descriptor != descriptor:
+        stored = resource.schema_descriptor
+        why = _not_extended(stored, descriptor) if _shape(stored) != _shape(descriptor) else ""
         if why:
             raise ResourceConflict(
                 f"dataset {dataset.id!r} is stored with other fields than schema "
                 f"{dataset.schema_name} {dataset.schema_version} ({why}); "
+                "publish it as a new dataset"
+            )
+        why = schemachanges.refusal(
+            session.connection(), resource.table_name or "", stored, descriptor
+        )
+        if why:
+            raise ResourceConflict(
+                f"dataset {dataset.id!r} stays on schema {dataset.schema_name} "
+                f"{stored.get('version', '')}: {dataset.schema_name} {why}; "
                 "publish it as a new dataset"
             )
     resource.schema_descriptor, resource.url = descriptor, url

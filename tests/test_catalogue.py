@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import polars as pl
 import pytest
@@ -449,7 +449,7 @@ def older_schema(tmp_path, monkeypatch):
         shadow.write_text(json.dumps(version), encoding="utf-8")
 
     def older(d: dict) -> None:
-        d.update(version="0.9.0", fields=[f for f in d["fields"] if f["name"] != "station_name"])
+        d.update(version="1.0.0", fields=[f for f in d["fields"] if f["name"] != "station_name"])
 
     write(older)
     monkeypatch.setenv("HUB_SCHEMAS_PATH", str(folder))
@@ -491,8 +491,85 @@ def test_other_schema_changes_are_refused_and_change_nothing(engine, older_schem
         publish(batch(observations(4)))
     with Session(engine) as session:
         dataset = session.get(Dataset, "demo-no2")
-        assert dataset is not None and dataset.schema_version == "0.9.0"
+        assert dataset is not None and dataset.schema_version == "1.0.0"
     assert stored_count(engine) == 3
+
+
+def _narrowed(version: str, field: int, **constraints) -> Callable[[dict], None]:
+    """A change to the schema: `version`, and constraints set on its field number `field`."""
+
+    def change(d: dict) -> None:
+        d["version"] = version
+        d["fields"][field].setdefault("constraints", {}).update(constraints)
+
+    return change
+
+
+def _without_nh3(d: dict) -> None:
+    d["version"] = "1.1.0"
+    pollutant = d["fields"][2]
+    pollutant["constraints"]["enum"].remove("nh3")
+    pollutant["categories"] = [c for c in pollutant["categories"] if c["value"] != "nh3"]
+
+
+def _with_doubtful(d: dict) -> None:
+    d["version"] = "1.1.0"
+    flag = d["fields"][9]
+    flag["constraints"]["enum"].append("doubtful")
+    flag["categories"].append({"value": "doubtful", "label": "doubtful value"})
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: d.update(version="2.0.0"), "2.0.0 is a MAJOR version after 1.0.0"),
+        (lambda d: d.update(version="0.9.0"), "0.9.0 is older than 1.0.0"),
+        (_narrowed("1.1.0", 3, maximum=1000), r"field 'value' \(maximum 1000 \(was none\)\)"),
+        (_narrowed("1.0.2", 3, minimum=1), r"narrows field 'value' \(minimum 1 \(was 0\)\)"),
+        (_narrowed("1.1.0", 8, maximum=43.6), "narrows field 'latitude'.*mislabelled as 1.1.0"),
+        (_narrowed("1.1.0", 9, required=True), "'quality_flag' \\(is now required\\)"),
+        (_without_nh3, "enum drops 'nh3'"),
+        (_narrowed("1.1.0", 0, pattern="XX-.*"),
+         "changes the pattern of field 'station_id' to 'XX-.\\*', which stored values do not "
+         "match \\('FR-DEMO-01'\\)"),
+    ],
+)  # fmt: skip
+def test_a_major_an_older_or_a_narrowing_version_is_refused_for_stored_rows(
+    engine, older_schema, change, why
+):
+    """The stored rows were checked against 1.0.0 only: a version they may not satisfy is
+    refused before any row is read, so no row is both published and quarantined under it."""
+    assert publish(batch(observations(3).drop("station_name"))).status == "succeeded"
+    older_schema(change)
+    with pytest.raises(
+        PublishRefused, match=f"stays on schema air-quality-observation 1.0.0: .*{why}"
+    ):
+        publish(batch(observations(4)))
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "demo-no2")
+        assert dataset is not None and dataset.schema_version == "1.0.0"
+        assert catalogue.resource_of(session, "demo-no2").schema_descriptor["version"] == "1.0.0"
+        assert session.exec(select(QuarantinedRow)).all() == []
+    assert stored_count(engine) == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _narrowed("1.1.0", 3, minimum=-10),  # widened
+        _narrowed("1.1.0", 0, pattern="[A-Z]{2}-.*"),  # a new pattern every stored value meets
+        _with_doubtful,  # an enum value more
+    ],
+)  # fmt: skip
+def test_a_widening_version_or_a_pattern_the_stored_rows_meet_is_taken(
+    engine, older_schema, change
+):
+    assert publish(batch(observations(3).drop("station_name"))).status == "succeeded"
+    older_schema(change)
+    assert publish(batch(observations(4))).status == "succeeded"
+    with Session(engine) as session:
+        dataset = session.get(Dataset, "demo-no2")
+        assert dataset is not None and dataset.schema_version == "1.1.0"
 
 
 def test_a_first_load_builds_the_key_index_and_the_later_row_of_one_instant_wins(engine):
