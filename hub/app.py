@@ -27,6 +27,7 @@ from hub.api import (
     me,
     mytokens,
     orgtokens,
+    schemas,
     slashes,
 )
 from hub.api.aggregates import router as aggregates_router
@@ -132,6 +133,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(grids.router)
+    app.include_router(schemas.router)
     app.include_router(aggregates_router)
     app.include_router(access_log.router)
     app.include_router(crises_router)

@@ -39,7 +39,7 @@ FACETS = {
     "tags": "tag",
 }
 SEARCH_PARAMETERS = {
-    *("q", "theme", "organization", "licence", "access", "format", "tag", "bbox"),
+    *("q", "theme", "organization", "licence", "access", "format", "tag", "bbox", "schema"),
     *("updated_since", "from", "to", "sort", "limit", "offset"),
 }
 router.include_router(withdrawn.router)  # before /{dataset_id}, which would take its name
@@ -76,6 +76,10 @@ def list_datasets(
         list[str] | None, Query(alias="format", description="CSV, NetCDF, …")
     ] = None,
     tag: Annotated[list[str] | None, Query(description="a keyword (repeated: any)")] = None,
+    schema: Annotated[
+        list[str] | None,
+        Query(description="a schema name (`emergency-shelter`; repeated: any), as /api/v1/schemas"),
+    ] = None,
     bbox: str | None = Query(
         None, description="west,south,east,north (WGS84): datasets whose extent intersects it"
     ),
@@ -113,6 +117,7 @@ def list_datasets(
         "access": access_level or [],
         "res_format": resource_format or [],
         "tags": tag or [],
+        "schema": schema or [],
     }
     try:
         query = search.Query(
