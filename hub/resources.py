@@ -65,6 +65,7 @@ def register_records(
                 f"{stored.get('version', '')}: {dataset.schema_name} {why}; "
                 "publish it as a new dataset"
             )
+        resource.modified_at = utcnow()  # new columns or constraints: the distribution changed
     resource.schema_descriptor, resource.url = descriptor, url
     session.add(resource)
     session.flush()

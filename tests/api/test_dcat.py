@@ -13,7 +13,7 @@ from api.support import Published, bearer
 from fastapi.testclient import TestClient
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SH, SKOS
+from rdflib.namespace import DCTERMS, FOAF, OWL, RDF, RDFS, SH, SKOS
 from sourcefiles import OPENAQ_SAMPLE, openaq_source_file
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -178,6 +178,20 @@ def test_catalogue_pages_conform_and_carry_every_dataset(client, engine, kinds, 
             uri(BASE, d) for d in stored_ids(engine)
         }
         assert graph.value(catalog, HYDRA.totalItems).toPython() == len(stored_ids(engine))
+        standards = {
+            (str(graph.value(s, DCTERMS.title)), str(graph.value(s, OWL.versionInfo))): s
+            for s in graph.subjects(OWL.versionInfo, None)
+        }
+        with Session(engine) as session:
+            on_schemas = session.exec(
+                select(Dataset.id, Dataset.schema_name, Dataset.schema_version).where(
+                    Dataset.schema_name != ""
+                )
+            ).all()
+        assert len(on_schemas) > len(standards)  # datasets on one schema share its standard
+        for dataset_id, name, version in on_schemas:  # one IRI per schema name and version
+            standard = standards[(f"Table Schema {name}", version)]
+            assert graph.value(uri(BASE, dataset_id), DCTERMS.conformsTo) == standard
 
 
 def stored_ids(engine: Engine) -> list[str]:
@@ -205,11 +219,18 @@ def test_a_record_dataset_has_its_formats_licence_themes_and_coverage(client, ai
     licence = graph.value(csv, DCTERMS.license)
     assert str(licence).endswith("/licence/ETALAB_2_0")
     assert (licence, RDF.type, DCTERMS.LicenseDocument) in graph
-    schema = URIRef(f"{BASE}api/v1/datasets/{air['records']}/schema")
+    version = client.get(f"/api/v1/datasets/{air['records']}/schema").json()["version"]
+    schema = URIRef(f"{BASE}api/v1/schemas/air-quality-observation/{version}")
     assert graph.value(node, DCTERMS.conformsTo) == schema
+    assert graph.value(csv, DCTERMS.conformsTo) == schema
     assert (schema, RDF.type, DCTERMS.Standard) in graph
-    answered = client.get(str(schema).removeprefix(BASE.rstrip("/")))  # the schema route
+    assert graph.value(schema, OWL.versionInfo) == Literal(version)
+    assert graph.value(schema, DCTERMS.isVersionOf) == URIRef(
+        f"{BASE}api/v1/schemas/air-quality-observation"
+    )
+    answered = client.get(str(schema).removeprefix(BASE.rstrip("/")))  # the registry's route
     assert answered.status_code == 200 and answered.json()["fields"][0]["name"] == "station_id"
+    assert answered.json()["version"] == version
     assert set(graph.objects(node, DCAT.theme)) == {URIRef(f"{THEME}ENVI"), URIRef(f"{THEME}HEAL")}
     assert graph.value(node, DCTERMS.accessRights) == URIRef(f"{RIGHT}PUBLIC")
     publisher = graph.value(node, DCTERMS.publisher)

@@ -20,6 +20,7 @@ from hub.api.dcat import vocabularies
 from hub.api.dcat.listing import Entry
 from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import CSV, GEOJSON, JSON, FileType
+from hub.api.schemas import version_url
 from hub.api.shapes import grid_download
 from hub.models import Resource
 
@@ -92,7 +93,8 @@ def add_records(
         add_url(graph, distribution, DCAT.downloadURL, url)
     add_file_type(graph, distribution, shape.file_type)
     if shape.file_type is not GEOJSON:  # the schema's fields are the CSV columns and JSON keys
-        schema = URIRef(f"{base}api/v1/datasets/{dataset_id}/schema")
+        dataset = entry.dataset
+        schema = URIRef(version_url(base, dataset.schema_name, dataset.schema_version))
         graph.add((distribution, DCTERMS.conformsTo, schema))
 
 

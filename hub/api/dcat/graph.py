@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
 from hub import access
 from hub.access import Actor
@@ -24,6 +24,7 @@ from hub.api.dcat.listing import Entry, Page
 from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import ADMS, GSP, HYDRA, VCARD
 from hub.api.rudi import language_of
+from hub.api.schemas import version_url
 from hub.config import get_settings
 from hub.models import Dataset
 
@@ -44,6 +45,7 @@ PREFIXES = {
     "gsp": GSP,
     "adms": ADMS,
     "prov": PROV,
+    "owl": OWL,
 }
 
 
@@ -224,13 +226,23 @@ def add_contact(graph: Graph, entry: Entry, base: str, publisher: URIRef) -> URI
 
 
 def add_table_schema(graph: Graph, entry: Entry, base: str) -> URIRef:
-    """The Frictionless Table Schema the dataset's records follow."""
+    """The Frictionless Table Schema the dataset's records follow: one IRI per schema name and
+    version, shared by every dataset on it, which serves that version (the schema registry)."""
     dataset = entry.dataset
-    schema = URIRef(f"{base}api/v1/datasets/{segment(dataset.id)}/schema")
-    name = f"{dataset.schema_name} {dataset.schema_version}".strip() or dataset.id
+    schema = table_schema_uri(base, dataset)
     graph.add((schema, RDF.type, DCTERMS.Standard))
-    graph.add((schema, DCTERMS.title, text(f"Table Schema {name}")))
+    graph.add((schema, DCTERMS.title, text(f"Table Schema {dataset.schema_name}")))
+    graph.add((schema, OWL.versionInfo, Literal(dataset.schema_version)))
+    every = URIRef(f"{base}api/v1/schemas/{segment(dataset.schema_name)}")
+    graph.add((schema, DCTERMS.isVersionOf, every))
+    graph.add((every, RDF.type, DCTERMS.Standard))
+    graph.add((every, DCTERMS.title, text(f"Table Schema {dataset.schema_name}")))
     return schema
+
+
+def table_schema_uri(base: str, dataset: Dataset) -> URIRef:
+    """The IRI of the schema version a dataset's records are stored under."""
+    return URIRef(version_url(base, dataset.schema_name, dataset.schema_version))
 
 
 def add_coverage(graph: Graph, node: URIRef, entry: Entry) -> None:
