@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, crises, reading
+from hub import access, catalogue, charters, crises, licences, reading
 from hub.access import AccessDenied
 from hub.api.dcat import documents as dcat_documents
 from hub.api.dcat import routes as dcat_routes
@@ -100,6 +100,7 @@ def render_dataset(
                 charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date()
             ),
             "purposes": list(charter.purposes) if charter else [],
+            "licence_open": licences.is_open(dataset.licence_id),
             "interview": card,
             "runs": [describe_run(r, whole) for r in runs],
             "validation": validation,

@@ -55,10 +55,22 @@ FRESHNESS_NAMES = {
     "older": N_("more than 30 days ago"),
     "never": N_("no data yet"),
 }
-# Licence ids named by the hub, not by a dataset: "custom" gathers bespoke licences, each
-# dataset titling its own, so no one dataset's title may stand for them all.
+# Licence ids named by the hub, not by a dataset (hub.licences): "custom" gathers bespoke
+# licences, each dataset titling its own, so no one dataset's title may stand for them all.
 LICENCE_NAMES = {
-    "notspecified": N_("no licence given"),
+    "etalab-2.0": N_("Licence Ouverte 2.0 (Etalab)"),
+    "ODbL-1.0": N_("ODbL 1.0 (share-alike)"),
+    "ODC-BY-1.0": N_("ODC-BY 1.0 (attribution)"),
+    "PDDL-1.0": N_("PDDL 1.0 (public domain)"),
+    "CC0-1.0": N_("CC0 1.0 (public domain)"),
+    "public-domain": N_("Public domain"),
+    "CC-BY-4.0": N_("CC BY 4.0 (attribution)"),
+    "CC-BY-3.0": N_("CC BY 3.0 (attribution)"),
+    "CC-BY-SA-4.0": N_("CC BY-SA 4.0 (share-alike)"),
+    "CC-BY-SA-3.0": N_("CC BY-SA 3.0 (share-alike)"),
+    "CC-BY-NC-4.0": N_("CC BY-NC 4.0 (non-commercial use only)"),
+    "other-at": N_("Other licence (attribution)"),
+    "notspecified": N_("Licence not specified: no reuse without the producer's agreement"),
     "custom": N_("the dataset's own licence"),
 }
 TIMELINESS_NAMES = {

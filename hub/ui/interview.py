@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from hub import licences
 from hub.api.shapes import DatasetDetail, web_url
 from hub.charters import Charter
 from hub.models import AccessEvent, Dataset, HarvestRun, HarvestSource, as_utc
@@ -75,6 +76,7 @@ class Card:
     rows_quarantined: int | None
     charter: Charter | None
     licence: str
+    licence_id: str
     mention: str
     usage: Usage | None  # None: open data, whose reads are not logged, or withheld (below)
     members: list[str] = field(default_factory=list)
@@ -128,6 +130,7 @@ def card(
         rows_quarantined=sum(r.rows_quarantined for r in runs) if whole else None,
         charter=charter,
         licence=dataset.licence_title or dataset.licence_id,
+        licence_id=dataset.licence_id,
         mention=dataset.mandatory_mention,
         usage=usage_of(session, dataset.id, now) if logged else None,
         members=sorted(charter.restricted_to) if charter else [],
@@ -290,8 +293,9 @@ def how_far(facts: Card) -> str:
 
 
 def who_may(facts: Card) -> str:
+    if facts.access == "open":
+        return _open_terms(facts)
     level = {
-        "open": gettext("Anyone may read and reuse my records."),
         "restricted": gettext("Only the members my charter names may read my records: %(members)s.")
         % {"members": ", ".join(member_words(m) for m in facts.members) or "—"},
         "personal": gettext(
@@ -314,17 +318,45 @@ def who_may(facts: Card) -> str:
         parts.append(gettext("Licence: %(licence)s.") % {"licence": facts.licence})
     if charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date():
         parts.append(gettext("My charter expired on %(day)s.") % {"day": day(charter.valid_until)})
-        parts.append(
-            gettext("My records stay open under their licence.")
-            if facts.access == "open"
-            else gettext("My records are no longer shared.")
-        )
+        parts.append(gettext("My records are no longer shared."))
     elif charter and charter.valid_until:
         parts.append(
             gettext("My charter is valid until %(day)s.") % {"day": day(charter.valid_until)}
         )
     elif charter:
         parts.append(gettext("My charter has no end date."))
+    if facts.mention:
+        parts.append(gettext("Every reuse must show “%(mention)s”.") % {"mention": facts.mention})
+    return " ".join(parts)
+
+
+def _open_terms(facts: Card) -> str:
+    """Open data's terms: its licence alone governs reuse, so the charter's purposes and dates
+    (terms between the producer and the hub) are not said, lest they read as limits on reusers;
+    and data under no stated licence is never said to be reusable."""
+    if facts.licence_id == licences.NOT_SPECIFIED:
+        parts = [
+            gettext(
+                "Anyone may read my records, but my source states no licence: reuse is not "
+                "authorised without the producer's agreement."
+            )
+        ]
+    elif licences.is_open(facts.licence_id):
+        parts = [
+            gettext(
+                "Anyone may read my records and reuse them under my licence, %(licence)s: any "
+                "use, commercial included, with no end date, crediting the source as it asks."
+            )
+            % {"licence": facts.licence}
+        ]
+    else:
+        parts = [
+            gettext(
+                "Anyone may read my records; my licence, %(licence)s, alone governs their reuse: "
+                "any use it allows, with no end date, crediting the source as it asks."
+            )
+            % {"licence": facts.licence or "—"}
+        ]
     if facts.mention:
         parts.append(gettext("Every reuse must show “%(mention)s”.") % {"mention": facts.mention})
     return " ".join(parts)

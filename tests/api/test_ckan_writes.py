@@ -323,7 +323,10 @@ def test_licences_are_those_of_the_charters_and_datasets(hub_url):
     assert licences["etalab-2.0"]["od_conformance"] == "approved"
     assert licences["etalab-2.0"]["url"].startswith("https://")
     assert licences["custom"]["od_conformance"] == "not reviewed"  # several charters' own terms
-    assert licences["ODbL-1.0"]["title"]
+    # under CKAN's own ids where it has one, with CKAN's titles
+    assert licences["odc-odbl"]["title"] == "Open Data Commons Open Database License (ODbL)"
+    assert licences["cc-by-sa"]["is_okd_compliant"] is True  # Tela Botanica's CC BY-SA 3.0
+    assert licences["notspecified"]["is_okd_compliant"] is False  # LANUV, Amprion
 
 
 def test_sql_from_callers_is_refused_in_ckans_shape(hub_url):

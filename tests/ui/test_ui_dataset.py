@@ -53,8 +53,10 @@ def test_the_interview_answers_from_metadata_runs_and_charter(client, published)
     assert "The hub collects me from example.org" in words
     assert "I cover an area of about" in words and "between longitudes -1.68 and -1.2" in words
     assert "My records go back to March 1, 2026 and reach March 1, 2026." in words
-    assert "Anyone may read and reuse my records." in words
-    assert "public information, research" in words  # the charter's purposes, in words
+    # open data: the licence governs reuse; the charter's purposes and dates are not said
+    assert "Anyone may read my records and reuse them under my licence" in words
+    assert "any use, commercial included, with no end date" in words
+    assert "public information, research" not in words and "valid until" not in words
     assert "Every reuse must show “Source: Atmo Demo" in words
     valid = published.valid_rows
     read = valid + published.bad_rows
@@ -407,8 +409,10 @@ def test_codes_are_named_in_the_pages_language(engine, client, published):
     states = re.findall(r'<span class="status status-([a-z]+)">([^<]+)</span>', html)
     assert states and all(code != shown for code, shown in states)  # "succeeded": "réussi"
     words = page(client, "/datasets/atmo-demo-air", language="fr").words
-    assert "Ma charte autorise ces finalités : information du public" in words
-    assert "public-information" not in words and "public information" not in words
+    # an open dataset's page leaves purposes to its charter's page, which names them in French
+    charter = page(client, "/charters/atmo-demo-open", language="fr").words
+    assert "information du public" in charter
+    assert "public-information" not in charter and "public information" not in charter
     assert re.search(r"Producteur Atmo Démo\b", words)  # its name, linked, not its id
     assert (
         "http://testserver/organizations/atmo-demo" in page(client, "/datasets/atmo-demo-air").links

@@ -27,6 +27,7 @@ from hub.api.ckan.errors import (
 )
 from hub.api.shapes import THEMES
 from hub.batches import Publisher
+from hub.licences import ckan_id
 from hub.models import Dataset, Organization
 from hub.reading import Caller
 
@@ -339,19 +340,20 @@ def user_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action
 def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The licences of the charters in force and of the datasets, as CKAN describes licences."""
+    """The licences of the charters in force and of the datasets, as CKAN describes licences:
+    one entry per CKAN id (a bespoke licence's charters share `custom`)."""
     licences: dict[str, dict[str, str]] = {}
     for charter_id in charters.known_charters():
         for version in charters.charter_versions(charter_id):
             licence = version.licence or {}
             if licence.get("id"):
-                licences.setdefault(str(licence["id"]), licence)
+                licences.setdefault(ckan_id(str(licence["id"])), licence)
     for dataset_licence in call.session.exec(
         select(Dataset.licence_id, Dataset.licence_title, Dataset.licence_url).distinct()
     ):
         identifier, title, url = dataset_licence
         if identifier:
-            licences.setdefault(identifier, {"id": identifier, "label": title, "uri": url})
+            licences.setdefault(ckan_id(identifier), {"id": identifier, "label": title, "uri": url})
     return [packages.license_dict(licence) for _, licence in sorted(licences.items())]
 
 

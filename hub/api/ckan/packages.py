@@ -10,29 +10,33 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import gridsubsets
+from hub import gridsubsets, licences
 from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, grid_download, web_url
 from hub.models import Dataset, Organization, Resource
 from hub.origins import origin_of
 
-# Licences that meet the Open Definition; CKAN calls a package open only with one of them.
+# Licences that meet the Open Definition, as the search index holds them (charter ids and the
+# ids portals write); CKAN calls a package open only with one of them.
 OPEN_LICENCES = {
-    "etalab-2.0",
-    "lo-2.0",
-    "odbl-1.0",
-    "odc-odbl",
-    "odc-by-1.0",
-    "pddl-1.0",
-    "cc-by-4.0",
-    "cc-by-sa-4.0",
-    "cc0-1.0",
-    "cc-by",
-    "cc-by-sa",
-    "cc-zero",
-    "fr-lo",
-    "other-open",
+    *(key.lower() for key, licence in licences.STANDARD.items() if licence.open),
+    *("lo-2.0", "odc-odbl", "cc-by", "cc-by-sa", "cc-zero", "fr-lo", "other-open"),
+}
+# CKAN's own titles of the licences of its default list, by CKAN id: one entry for each, since
+# several charter ids may share one (cc-by-sa: CC-BY-SA-3.0 and -4.0).
+CKAN_TITLES = {
+    "cc-by": "Creative Commons Attribution",
+    "cc-by-sa": "Creative Commons Attribution Share-Alike",
+    "cc-zero": "Creative Commons CCZero",
+    "cc-nc": "Creative Commons Non-Commercial (Any)",
+    "odc-by": "Open Data Commons Attribution License",
+    "odc-odbl": "Open Data Commons Open Database License (ODbL)",
+    "odc-pddl": "Open Data Commons Public Domain Dedication and License (PDDL)",
+    "other-at": "Other (Attribution)",
+    "other-pd": "Other (Public Domain)",
+    "notspecified": "License not specified",
+    "custom": "Other (each dataset's own licence: see its license_title)",
 }
 
 
@@ -84,7 +88,7 @@ def package_dict(
     from its rows (count, extent, time range) and its source URL."""
     tags = [tag_dict(k) for k in sorted(set(dataset.keywords or []))]
     org = organization_dict(organization, base) if organization else None
-    licence_id = dataset.licence_id or "notspecified"
+    licence_id = licences.ckan_id(dataset.licence_id)
     return {
         "id": dataset.id,
         "name": dataset.id,
@@ -99,7 +103,7 @@ def package_dict(
         "license_id": licence_id,
         "license_title": dataset.licence_title or licence_id,
         "license_url": dataset.licence_url or None,
-        "isopen": dataset.access == "open" and licence_id.lower() in OPEN_LICENCES,
+        "isopen": dataset.access == "open" and _is_open(dataset.licence_id),
         "owner_org": dataset.organization_id,
         "organization": org,
         "private": False,
@@ -313,13 +317,19 @@ def group_dict(theme: str, package_count: int | None = None) -> dict[str, Any]:
     return result
 
 
+def _is_open(licence_id: str) -> bool:
+    """A charter's licence meets the Open Definition (a portal's id too, as it wrote it)."""
+    return licences.is_open(licence_id) or licence_id.lower() in OPEN_LICENCES
+
+
 def license_dict(licence: dict[str, str]) -> dict[str, Any]:
-    """A charter's licence as CKAN's license_list gives one."""
-    identifier = str(licence.get("id", ""))
-    open_data = identifier.lower() in OPEN_LICENCES
+    """A charter's licence as CKAN's license_list gives one, under CKAN's id where it has one."""
+    given = str(licence.get("id", ""))
+    identifier = licences.ckan_id(given)
+    open_data = _is_open(given)
     return {
         "id": identifier,
-        "title": licence.get("label") or identifier,
+        "title": CKAN_TITLES.get(identifier) or licence.get("label") or identifier,
         "url": licence.get("uri") or "",
         "status": "active",
         "maintainer": "",
@@ -329,7 +339,7 @@ def license_dict(licence: dict[str, str]) -> dict[str, Any]:
         "domain_content": False,
         "domain_data": open_data,
         "domain_software": False,
-        "is_generic": False,
+        "is_generic": identifier.startswith("other-"),
         "is_okd_compliant": open_data,
         "is_osi_compliant": False,
     }

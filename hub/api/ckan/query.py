@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from hub import wording
+from hub import licences, wording
 from hub.api.ckan import datemath
 from hub.api.ckan.errors import SearchQueryError, echoed
 from hub.api.ckan.packages import OPEN_LICENCES
@@ -196,6 +196,8 @@ def term_matcher(field: str, value: str, now: datetime) -> Condition:
         return Equals(field, value, pattern=True)
     if field in STANDARD_FIELDS:
         return standard_matcher(field, value)
+    if field == "license_id":  # CKAN's id (cc-by-sa) stands for the charter ids it names
+        return AnyOf(tuple(Equals(field, i) for i in licences.charter_ids_of(value)))
     return Equals(field, value)
 
 

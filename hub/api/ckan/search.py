@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlmodel import Session, col, select
 
-from hub import geo, searchcache
+from hub import geo, licences, searchcache
 from hub import search as catalogue_search
 from hub.access import Actor
 from hub.api.ckan import packages, replies
@@ -73,6 +73,8 @@ def search(
     page = page_packages(session, derived, found.ids, base, whole)
     results = [partial(p, fields) for p in page]
     facets = {name: dict(counts) for name, counts in found.facets.items()}
+    if "license_id" in facets:
+        facets["license_id"] = ckan_licences(facets["license_id"])
     search_facets = restructure(session, derived, facets)
     derived.keep()
     return {
@@ -226,6 +228,16 @@ def licence_titles(session: Session, licences: list[str]) -> dict[str, str]:
     return titles
 
 
+def ckan_licences(counts: dict[str, int]) -> dict[str, int]:
+    """Licence facet counts under CKAN's ids: charter ids sharing one (CC-BY-SA-3.0 and -4.0
+    are both cc-by-sa) add up."""
+    merged: dict[str, int] = {}
+    for licence, count in counts.items():
+        key = licences.ckan_id(licence)
+        merged[key] = merged.get(key, 0) + count
+    return merged
+
+
 def restructure(
     session: Session, derived: searchcache.Derived, facets: dict[str, dict[str, int]]
 ) -> dict[str, Any]:
@@ -242,8 +254,12 @@ def restructure(
             )
         },
     )
-    licences = derived.lookup(
-        [("licence", licence) for licence in facets.get("license_id", {})],
+    titled = derived.lookup(
+        [
+            ("licence", licence)
+            for licence in facets.get("license_id", {})
+            if licence not in packages.CKAN_TITLES
+        ],
         lambda keys: {
             ("licence", licence): title
             for licence, title in licence_titles(session, [k[1] for k in keys]).items()
@@ -252,7 +268,10 @@ def restructure(
     names: dict[str, dict[str, str]] = {
         "organization": {key[1]: name for key, name in organizations.items()},
         "groups": dict(THEMES),
-        "license_id": {key[1]: title for key, title in licences.items()},
+        "license_id": {
+            **packages.CKAN_TITLES,
+            **{key[1]: title for key, title in titled.items()},
+        },
     }
     result = {}
     for field, counts in facets.items():

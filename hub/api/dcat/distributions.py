@@ -22,6 +22,7 @@ from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import CSV, GEOJSON, JSON, FileType
 from hub.api.schemas import version_url
 from hub.api.shapes import grid_download
+from hub.licences import NO_LICENCE_STATEMENT, NOT_SPECIFIED
 from hub.models import Resource
 
 
@@ -148,6 +149,12 @@ def start(
     graph.add((distribution, DCTERMS.modified, moment(resource.modified_at)))
     published = web_iri(dataset.licence_url)
     licence = vocabularies.licence_of(dataset.licence_id, dataset.licence_url) or published
+    if dataset.licence_id == NOT_SPECIFIED:  # no licence: a producer's page is none
+        licence = None
+        unstated = URIRef(f"{node}#no-licence")
+        graph.add((distribution, DCTERMS.rights, unstated))
+        graph.add((unstated, RDF.type, DCTERMS.RightsStatement))
+        graph.add((unstated, RDFS.label, text(NO_LICENCE_STATEMENT)))
     if licence is not None:
         graph.add((distribution, DCTERMS.license, licence))
         graph.add((licence, RDF.type, DCTERMS.LicenseDocument))

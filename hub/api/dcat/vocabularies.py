@@ -14,6 +14,8 @@ from itertools import pairwise
 from cronsim import CronSim, CronSimError
 from rdflib import Namespace, URIRef
 
+from hub import licences
+
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 GSP = Namespace("http://www.opengis.net/ont/geosparql#")
@@ -161,40 +163,20 @@ def file_type_of(format_name: str) -> FileType | None:
     return _BY_NAME.get(name)
 
 
-# Licences as the EU licence table names them, by a charter's licence id (lower-cased) and by
-# the URL publishers give; a licence that maps nowhere keeps the publisher's URL alone.
-LICENCES = {
-    "etalab-2.0": "ETALAB_2_0",
-    "lo-2.0": "ETALAB_2_0",
-    "cc-by-4.0": "CC_BY_4_0",
-    "cc-by-sa-4.0": "CC_BYSA_4_0",
-    "cc-by-sa-3.0": "CC_BYSA_3_0",
-    "cc0-1.0": "CC0",
-    "odbl-1.0": "ODC_BL",
-    "odc-by-1.0": "ODC_BY",
-    "pddl-1.0": "ODC_PDDL",
-    "apache-2.0": "APACHE_2_0",
-}
-LICENCE_URLS = {
-    "etalab.gouv.fr/licence-ouverte-open-licence": "ETALAB_2_0",
-    "creativecommons.org/licenses/by/4.0": "CC_BY_4_0",
-    "creativecommons.org/licenses/by-sa/4.0": "CC_BYSA_4_0",
-    "creativecommons.org/licenses/by-sa/3.0": "CC_BYSA_3_0",
-    "creativecommons.org/publicdomain/zero/1.0": "CC0",
-    "opendatacommons.org/licenses/odbl/1-0": "ODC_BL",
-    "opendatacommons.org/licenses/odbl/1.0": "ODC_BL",
-    "opendatacommons.org/licenses/by/1-0": "ODC_BY",
-    "opendatacommons.org/licenses/pddl/1-0": "ODC_PDDL",
-    "apache.org/licenses/license-2.0": "APACHE_2_0",
-}
+# Licences the EU licence table names that no charter id stands for (hub.licences has the rest).
+EXTRA_LICENCES = {"apache-2.0": "APACHE_2_0", "apache.org/licenses/license-2.0": "APACHE_2_0"}
 
 
 def licence_of(licence_id: str, url: str = "") -> URIRef | None:
-    """The EU licence table's IRI of a licence, by its id or its URL; None when neither maps."""
-    code = LICENCES.get(licence_id.strip().lower())
-    if code is None and url:
-        bare = url.strip().lower().split("://", 1)[-1].removeprefix("www.").rstrip("/")
-        code = LICENCE_URLS.get(bare.removesuffix("/legalcode"))
+    """The EU licence table's IRI of a licence, by its id or its URL; None when neither maps
+    (a bespoke licence, public domain, none stated: the publisher's URL says it alone)."""
+    known = licences.recognised(licence_id) or (licences.recognised(url) if url else None)
+    bare = url.strip().lower().split("://", 1)[-1].removeprefix("www.").rstrip("/")
+    code = (
+        known.eu_code
+        if known is not None
+        else EXTRA_LICENCES.get(licence_id.strip().lower()) or EXTRA_LICENCES.get(bare)
+    )
     return URIRef(f"{AUTHORITY}licence/{code}") if code else None
 
 
