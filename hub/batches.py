@@ -78,6 +78,9 @@ class Batch(_Common):
 
     schema: str = ""
     chunks: Iterable[Chunk | pl.DataFrame] = ()  # a bare frame: pushed rows, no problems
+    # The licence the feed declares for its data (EML intellectualRights): the gate refuses
+    # the batch when the charter's licence does not cover it.
+    declared_licence: str = ""
     max_invalid_share: float | None = None  # None: the hub's setting
     quarantine_cap: int | None = None  # None: the hub's setting
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,7 @@ from hub import (
     events,
     grids,
     intervals,
+    licences,
     origins,
     pseudonyms,
     quarantine,
@@ -42,6 +44,7 @@ from hub.batches import (
     PortalDataset,
     Progress,
     Publisher,
+    RowProblem,
     problems_by_row,
 )
 from hub.bus import get_bus
@@ -179,9 +182,7 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     rows, left_out = 0, Counter[str]()
     validator = Validator(schema.descriptor)
-    for height, result in _validated(
-        validator, batch, left_out, _subject_of(charter), _period_of(schema)
-    ):
+    for height, result in _validated(validator, batch, left_out, charter, _period_of(schema)):
         rows += height
         errors.extend(result.errors)
     return build_report(
@@ -190,7 +191,7 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
         errors,
         started,
         {"rows": rows, "fields": len(schema.fields)},
-        _left_out_notes(left_out),
+        [*_left_out_notes(left_out), *licences.unjudged_note(batch.declared_licence)],
         name=batch.dataset_id,
     )
 
@@ -333,6 +334,10 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
             f"schema {schema.name!r} is for theme {schema.theme!r}, not {batch.theme!r}"
         )
     _check_personal_data(schema, charter)
+    licence_id = str((charter.licence or {}).get("id", ""))
+    refusal = licences.refusal_of(batch.declared_licence, charter.id, licence_id)
+    if refusal:
+        raise PublishRefused(refusal)
     return schema, charter
 
 
@@ -394,11 +399,7 @@ def _store(
                 layout,
                 connection.dialect.name,
                 _validated(
-                    Validator(schema.descriptor),
-                    batch,
-                    left_out,
-                    _subject_of(charter),
-                    _period_of(schema),
+                    Validator(schema.descriptor), batch, left_out, charter, _period_of(schema)
                 ),
                 lambda part: part[1].valid,
             )
@@ -438,7 +439,7 @@ def _store(
             if error_total > len(errors)
             else []
         )
-        notes = [*cut, *_left_out_notes(left_out)]
+        notes = [*cut, *_left_out_notes(left_out), *licences.unjudged_note(batch.declared_licence)]
         run.report = _report(batch, schema, run, errors, error_total, started, notes)
         published = events.Published(
             batch.dataset_id, batch.theme, schema.name, charter.access, layout, run.id or 0
@@ -519,17 +520,21 @@ def _validated(
     validator: Validator,
     batch: Batch,
     left_out: Counter[str],
-    subject: tuple[str, str] | None = None,
+    charter: charters.Charter,
     period: tuple[str, str, str] | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a part at a time, with each part's height; `left_out` adds
     up the rows its reader did not pass on, by why. A personal batch's subject keys become
-    pseudonyms first (`subject`: producer, field), so no raw key reaches a table or a report.
-    A schema whose rows cover periods has their first and last days derived (`period`: the
-    period, time and end fields), whether a reader or a push wrote them.
+    pseudonyms first, so no raw key reaches a table or a report. A schema whose rows cover
+    periods has their first and last days derived (`period`: the period, time and end fields),
+    whether a reader or a push wrote them. A row licensed more narrowly than the charter's
+    licence allows (its dcterms:license) is quarantined, saying so.
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
+
+    subject = _subject_of(charter)
+    licence_id = str((charter.licence or {}).get("id", ""))
 
     def frames() -> Iterator[tuple[pl.DataFrame, dict[int, list[dict[str, Any]]]]]:
         header_checked = False
@@ -543,6 +548,15 @@ def _validated(
             if period is not None:
                 chunk = intervals.with_days(chunk, *period)
             left_out.update(chunk.left_out)
+            narrower = licences.uncovered_rows(chunk.frame, licence_id)
+            if narrower:
+                chunk = replace(
+                    chunk,
+                    problems=[
+                        *chunk.problems,
+                        *(RowProblem(row, licences.ROW_FIELD, why) for row, why in narrower),
+                    ],
+                )
             yield chunk.frame, _described(chunk.frame, problems_by_row(chunk.problems))
 
     # An invalid row's error descriptors weigh kilobytes while they exist: parts of at most

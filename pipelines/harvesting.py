@@ -72,6 +72,7 @@ def batch_for(source: Source, fetched: Fetched) -> AnyBatch:
         **header,
         schema=source.schema,
         chunks=_paths_hidden(readers.read_records(source, fetched), source.base_dir),
+        declared_licence=about.licence if about else "",
         max_invalid_share=source.max_invalid_share,
         quarantine_cap=source.quarantine_cap,
     )
