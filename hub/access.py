@@ -20,6 +20,8 @@ from hub.refusals import ENGLISH, RUN_ERROR_KINDS, Message, Param, render
 ROLES = ("admin", "operator", "agency", "service", "crisis-cell", "subject")
 # "aggregates": no row, only hub.aggregates' suppressed cells (reading.condition opens nothing)
 Scope = Literal["all", "subjects", "area", "aggregates", "none"]
+# The purpose a crisis cell declares to read under an exercise, where the charter accepts them.
+EXERCISE = "exercise"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Zone:
     bbox: tuple[float, float, float, float]  # the area's bounding box
     start: datetime  # its window [start, end), aware UTC
     end: datetime
+    exercise: bool = False  # an exercise opens data only to the purpose EXERCISE
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,12 @@ def _under_terms(
     if level == "personal":
         return _personal(dataset, actor, named, purpose or "", subjects or frozenset())
     if level == "crisis":
-        given = _crisis(dataset, actor, named, zones)
-        refused = _purpose_refusal(dataset, named, purpose) if given.reads_rows else None
+        if purpose == EXERCISE:
+            return _exercise(dataset, actor, named, zones)
+        given = _crisis(dataset, actor, named, tuple(z for z in zones if not z.exercise))
+        if not given.reads_rows:
+            return _exercise_refusal(dataset, actor, named, zones) or given
+        refused = _purpose_refusal(dataset, named, purpose)
         return given if refused is None else refused
     # An access level the hub does not know must never fall through to "open".
     return Grant("none", "unknown_level", {"dataset": dataset.id, "level": level})
@@ -313,6 +320,35 @@ def _crisis(
         },
         zones=mine,
     )
+
+
+def _exercise(
+    dataset: Dataset, actor: Actor, named: Mapping[str, Param], zones: tuple[Zone, ...]
+) -> Grant:
+    """A crisis cell reading for an exercise: the rows inside the active exercises naming one
+    of its organizations, where the charter accepts exercises (never under a real crisis: a
+    read declared for an exercise is not one for the crisis)."""
+    terms = charters.purpose_terms(dataset.charter_id, dataset.charter_version)
+    if terms is None or not terms.exercises:
+        return Grant("none", "exercise_not_allowed", named)
+    given = _crisis(dataset, actor, named, tuple(z for z in zones if z.exercise))
+    if not given.reads_rows:
+        return given
+    return Grant("area", "crisis_cell_exercise", given.params, zones=given.zones)
+
+
+def _exercise_refusal(
+    dataset: Dataset, actor: Actor, named: Mapping[str, Param], zones: tuple[Zone, ...]
+) -> Grant | None:
+    """Why a cell that only an exercise names reads nothing without the purpose EXERCISE:
+    the charter refuses exercises, or the read must say it is one; None for other cells."""
+    drills = tuple(z for z in zones if z.exercise)
+    if actor.role != "crisis-cell" or not _crisis(dataset, actor, named, drills).reads_rows:
+        return None
+    terms = charters.purpose_terms(dataset.charter_id, dataset.charter_version)
+    if terms is None or not terms.exercises:
+        return Grant("none", "exercise_not_allowed", named)
+    return Grant("none", "exercise_purpose", named)
 
 
 def _membership(dataset: Dataset, actor: Actor) -> Message | None:

@@ -76,6 +76,8 @@ class Charter:
     schemas: list[str] | None
     path: Path
     purpose_required: bool = False  # a restricted or crisis read must declare a purpose
+    exercises: bool = False  # crisis.exercises: an exercise crisis may open the records
+    data_status: str = "actual"  # actual | exercise | test: what the records are (CAP status)
 
     def in_force(self, on: date) -> bool:
         """Whether the charter applies on that day (both bounds included)."""
@@ -307,6 +309,7 @@ class PurposeTerms:
 
     purposes: tuple[str, ...]
     required: bool
+    exercises: bool = False  # whether an exercise crisis may open the records (crisis.exercises)
 
 
 def purpose_terms(charter_id: str, version: str) -> PurposeTerms | None:
@@ -323,7 +326,20 @@ def _purpose_terms(charter_id: str, version: str, generation: int) -> PurposeTer
     chosen = _version(charter_id, version, generation)
     if chosen is None:
         return None
-    return PurposeTerms(tuple(chosen.purposes), chosen.purpose_required)
+    return PurposeTerms(tuple(chosen.purposes), chosen.purpose_required, chosen.exercises)
+
+
+CAP_STATUSES = {"actual": "Actual", "exercise": "Exercise", "test": "Test"}
+
+
+def cap_status(charter_id: str, version: str) -> str:
+    """The CAP status of the records a charter version covers (its `data_status`): Actual,
+    or Exercise or Test for simulated data; Actual when the charter cannot be read."""
+    try:
+        chosen = _version(charter_id, version, _generation())
+    except CharterError:
+        return "Actual"
+    return CAP_STATUSES.get(chosen.data_status, "Actual") if chosen else "Actual"
 
 
 STAMP_SECONDS = 2.0  # a charter edit applies to reads within this long
@@ -481,6 +497,11 @@ def _rule_problems(data: dict[str, Any], path: Path) -> list[tuple[Location, str
             f"restricted_to means nothing for access {access!r}: use 'restricted' or remove it",
         ),
         (
+            "crisis" in data and access != "crisis",
+            ("crisis",),
+            f"crisis means nothing for access {access!r}: use 'crisis' or remove it",
+        ),
+        (
             until is not None and date.fromisoformat(until) <= date.fromisoformat(start),
             ("valid_until",),
             f"valid_until {until} must be after valid_from {start}",
@@ -563,6 +584,8 @@ def _charter(data: dict[str, Any], path: Path) -> Charter:
         schemas=list(data["schemas"]) if "schemas" in data else None,
         path=path,
         purpose_required=bool(data.get("purpose_required", False)),
+        exercises=bool((data.get("crisis") or {}).get("exercises", False)),
+        data_status=str(data.get("data_status", "actual")),
     )
 
 

@@ -80,6 +80,8 @@ audit_app = typer.Typer(help="The access log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 crisis_app = typer.Typer(help="Declare, close and list crises.", no_args_is_help=True)
 app.add_typer(crisis_app, name="crisis")
+alert_app = typer.Typer(help="The hub's own CAP alerts.", no_args_is_help=True)
+app.add_typer(alert_app, name="alert")
 service_app = typer.Typer(
     help="Register the services data subjects may consent to.", no_args_is_help=True
 )
@@ -1168,6 +1170,14 @@ def crisis_declare(
         list[str], typer.Option(help="Organization ids of its crisis cells (one or more).")
     ],
     more: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    exercise: Annotated[
+        bool,
+        typer.Option(
+            "--exercise",
+            help="An exercise (CAP status Exercise): shown as one, left out of public lists "
+            "and feeds, and opens only charters that accept exercises.",
+        ),
+    ] = False,
 ) -> None:
     """Declare a crisis; prints its id (exit 2, storing nothing, on malformed input)."""
     from hub import crises, selection
@@ -1190,14 +1200,22 @@ def crisis_declare(
     named = [cell for value in [*cells, *(more or [])] for cell in value.split(",")]
     try:
         crisis = crises.declare(
-            _store(), name=name, area=shape, start=begins, end=ends, cells=named, by="cli"
+            _store(),
+            name=name,
+            area=shape,
+            start=begins,
+            end=ends,
+            cells=named,
+            by="cli",
+            exercise=exercise,
         )
     except crises.CrisisRefused as refused:
         console.print(f"[red]error:[/] {escape(refused.reason)}")
         raise typer.Exit(2) from refused
     sys.stdout.write(crisis.id + "\n")
+    kind = "Exercise" if crisis.exercise else "Crisis"
     console.print(
-        f"Crisis [bold]{crisis.id}[/] ({escape(crisis.name)}) declared for "
+        f"{kind} [bold]{crisis.id}[/] ({escape(crisis.name)}) declared for "
         f"{escape(', '.join(crisis.cells))}."
     )
     for cell in crises.unknown_cells(_store(), crisis):
@@ -1235,10 +1253,30 @@ def crisis_list() -> None:
             crisis.name,
             shown["from"],
             shown["until"],
-            shown["status"],
+            f"{shown['status']} EXERCISE" if crisis.exercise else shown["status"],
             ", ".join(crisis.cells),
         )
     _wide_console().print(table)
+
+
+@alert_app.command("cancel")
+def alert_cancel(
+    alert: Annotated[str, typer.Argument(help="The alert's CAP identifier (or its API id).")],
+    reason: Annotated[str, typer.Option(help="Why, said in the Cancel.")] = "",
+) -> None:
+    """Cancel a hub alert sent in error: a CAP Cancel referencing it, on the Atom index and
+    the feed (exit 1 if the hub raised no such alert, or cancelled it already)."""
+    from hub.alerts import cancellation
+
+    try:
+        row = cancellation.cancel_in_error(
+            _store(), alert, by="the crisis authority (hub alert cancel)", reason=reason
+        )
+    except cancellation.CancelRefused as exc:
+        console.print(f"[red]error:[/] {escape(exc.reason)}")
+        raise typer.Exit(1) from exc
+    sys.stdout.write(f"{row['identifier']}\n")
+    console.print(f"Cancel {escape(str(row['identifier']))} published ({row['status']}).")
 
 
 if __name__ == "__main__":

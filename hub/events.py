@@ -69,7 +69,10 @@ class FeedEvent:
 
     @property
     def status(self) -> str:
-        """CAP status of an alert (Actual, Exercise, Test …); other events are Actual."""
+        """CAP status of an alert (Actual, Exercise, Test …), Exercise for an exercise crisis's
+        event (its own `status` says declared or closed); other events are Actual."""
+        if self.kind == "crisis":
+            return "Exercise" if self.data.get("exercise") else "Actual"
         return str(self.data.get("status") or "Actual")
 
 

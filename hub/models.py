@@ -359,3 +359,6 @@ class Crisis(SQLModel, table=True):
     declared_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
     closed_by: str = Field(default="", max_length=64)
+    # An exercise (CAP status Exercise): left out of public lists and feeds, and it opens a
+    # charter's data only where the charter accepts exercises (hub.access).
+    exercise: bool = Field(default=False)

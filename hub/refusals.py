@@ -46,6 +46,10 @@ ENGLISH: dict[str, str] = {
         "crisis cell of %(organization)s during crisis %(crises)s: the rows inside its area and "
         "window, under charter %(charter)s"
     ),
+    "crisis_cell_exercise": (
+        "crisis cell of %(organization)s during EXERCISE %(crises)s (purpose exercise): the rows "
+        "inside its area and window, under charter %(charter)s"
+    ),
     "aggregates": _AGGREGATES + _AGGREGATED,
     "aggregates_grouped": _AGGREGATES + ", grouped by %(group)s" + _AGGREGATED,
     # refusals
@@ -56,6 +60,15 @@ ENGLISH: dict[str, str] = {
     "crisis_only": (
         "the records of %(dataset)r open under charter %(charter)s only to crisis cells, during "
         "a declared crisis covering them"
+    ),
+    "exercise_not_allowed": (
+        "charter %(charter)s does not open the records of %(dataset)r to crisis exercises: only "
+        "a real declared crisis opens them"
+    ),
+    "exercise_purpose": (
+        "the records of %(dataset)r open to this cell only under an exercise: declare the "
+        "purpose 'exercise' (purpose=exercise or X-Purpose: exercise) to read them, under "
+        "charter %(charter)s"
     ),
     "charter_expired": (
         "charter %(charter)s of %(dataset)r expired on %(until)s: its records are no longer "

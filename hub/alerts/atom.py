@@ -11,6 +11,8 @@ from hub.alerts.document import MEDIA_TYPE
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "application/atom+xml"
+# The scheme of each entry's status category (CAP's alert.status), beside its info categories.
+STATUS_SCHEME = "urn:oasis:names:tc:emergency:cap:1.2#status"
 
 
 def atom_index(alerts: Sequence[Alert], root: str, now: datetime) -> bytes:
@@ -31,7 +33,8 @@ def atom_index(alerts: Sequence[Alert], root: str, now: datetime) -> bytes:
 
 
 def _entry(feed: ET.Element, alert: Alert, root: str) -> None:
-    """One alert: its headline, sender, times, severity and the link to its CAP document."""
+    """One alert: its headline, sender, times, severity, CAP status (a category, so that an
+    Exercise entry of `?status=all` is told from an Actual one) and its CAP document's link."""
     first = alert.rows[0]
     href = f"{root}api/v1/alerts/{alert.id}.cap"
     entry = ET.SubElement(feed, _tag("entry"))
@@ -42,6 +45,8 @@ def _entry(feed: ET.Element, alert: Alert, root: str) -> None:
     author = ET.SubElement(entry, _tag("author"))
     _child(author, "name", first.get("senderName") or alert.sender)
     ET.SubElement(entry, _tag("link"), rel="alternate", type=MEDIA_TYPE, href=href)
+    status = str(first.get("status") or "Actual")
+    ET.SubElement(entry, _tag("category"), term=status, scheme=STATUS_SCHEME, label=status)
     for word in (first.get("category") or "").split():
         ET.SubElement(entry, _tag("category"), term=word)
     summary = " · ".join(

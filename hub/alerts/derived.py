@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from hub import catalogue, reading, records, selection
+from hub import catalogue, charters, reading, records, selection
 from hub.access import ANONYMOUS
 from hub.alerts.document import with_document
 from hub.alerts.episodes import Episode, episodes_by_series, period_length, period_start
@@ -100,17 +101,21 @@ def judge(
         layout = reading.layout(session, dataset)
         connection = session.connection()
         held = _held(dataset)
+        # An alert is of the kind of its data: simulated data raises Exercise alerts, never
+        # Actual ones (the charter says what its records are).
+        status = charters.cap_status(dataset.charter_id, dataset.charter_version)
         for rule in rules:
             series = touched(connection, layout, rule, run_id, span, held)
             if not series:
                 continue
-            raised = _by_series(_raised(session, f"hub.{rule.id}."))
+            raised = _by_series(raised_by_prefix(session, f"hub.{rule.id}."))
             mine = {key: raised.get(_prefix(rule, key), {}) for key, _, _ in series}
             windows = {key: _window(rule, first, last, mine[key]) for key, first, last in series}
             observations, named = _readings(connection, layout, rule, windows, held)
             episodes = episodes_by_series(rule, observations)
             for key, first, _ in series:
                 number, place = named.get(key, (-1, Series(key, " ".join(key), None, None)))
+                place = replace(place, status=status)
                 since = _since(rule, first)
                 found += verdicts(rule, place, episodes.get(number, []), mine[key], since, now)
     return found
@@ -392,7 +397,7 @@ def _caller() -> reading.Caller:
     return reading.Caller(ANONYMOUS, route="derived alerts")
 
 
-def _raised(session: Session, prefix: str) -> dict[str, Row]:
+def raised_by_prefix(session: Session, prefix: str) -> dict[str, Row]:
     """The alerts and cancels already published whose identifier starts with `prefix`."""
     dataset = session.get(Dataset, DATASET)
     if dataset is None:

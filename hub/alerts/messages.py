@@ -8,11 +8,15 @@ and tells the data's times in `onset` and `effective`. An alert `expires` its ru
 the end of the episode's last period over the threshold, and an Update pushes that forward while
 newer periods extend the episode: data that stops coming leaves no alert current forever.
 The area is a circle around the station, stored as the `cap` reader stores one (a 64-vertex
-geodesic ring), and so published back as a CAP `<circle>`.
+geodesic ring), and so published back as a CAP `<circle>`. Every message carries the CAP status
+of the data it was judged from (its series': Exercise or Test for data so marked), a Cancel that
+of the alert it cancels. The crisis authority may also cancel an alert sent in error
+(`error_cancel_row`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +47,7 @@ class Series:
     name: str
     longitude: float | None
     latitude: float | None
+    status: str = "Actual"  # CAP status of the data judged: Actual, Exercise or Test
 
 
 def identifier_of(rule: Rule, series: Series, start: datetime) -> str:
@@ -158,6 +163,7 @@ def cancel_row(
     effective = ended.start if ended is not None else sent
     return {
         **_common(rule, series, f"{alert['identifier']}.end", sent, effective),
+        "status": alert.get("status") or series.status,  # a Cancel is of its alert's kind
         "msgType": "Cancel",
         "references": references(chain),
         "responseType": "AllClear",
@@ -186,7 +192,7 @@ def _common(
         "identifier": identifier,
         "sender": rule.sender or default_sender(),
         "sent": stored_time(sent),
-        "status": "Actual",
+        "status": series.status,
         "scope": "Public",
         "signed_xml": None,
         "info_index": "0",
@@ -209,6 +215,46 @@ def _common(
 def _circle(longitude: float, latitude: float, radius_km: float) -> str | None:
     """A station's circle as GeoJSON, drawn as the `cap` reader draws a CAP circle."""
     return geometry_text([circle_ring([longitude, latitude], radius_km)])
+
+
+def error_cancel_row(chain: list[Row], reason: str, by: str, now: datetime) -> Row:
+    """The Cancel of an alert sent in error (`chain`: its Alert and Updates), issued by the
+    crisis authority `by`, with the alert's codes and area: CAP's answer to a message sent in
+    error. Named as the episode's own Cancel, so the rules never raise that episode again."""
+    alert = next(row for row in chain if row["msgType"] == "Alert")
+    sent = max([now, *(instant(row["sent"]) or now for row in chain)])
+    why = f" Reason: {reason.strip()}" if reason.strip() else ""
+    return {
+        **{name: _text(alert.get(name)) for name in _KEPT},
+        "identifier": f"{alert['identifier']}.end",
+        "sent": stored_time(sent),
+        "msgType": "Cancel",
+        "references": references(chain),
+        "responseType": "AllClear",
+        "urgency": "Past",
+        "effective": stored_time(sent),
+        "expires": None,
+        "headline": f"Cancelled, sent in error: {alert.get('headline') or alert.get('event')}",
+        "description": f"This alert was sent in error and is cancelled by {by}.{why}",
+        "instruction": None,
+        "signed_xml": None,
+    }
+
+
+# What an error's Cancel keeps of the alert: who sent it, its status, codes and area.
+_KEPT = (
+    *("sender", "status", "scope", "info_index", "language", "category", "event", "severity"),
+    *("certainty", "onset", "senderName", "web", "area_desc", "area", "longitude", "latitude"),
+)
+
+
+def _text(value: object) -> str | None:
+    """A value read back from the alerts' dataset as the rows are written: text, or None."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list):  # an area read back as GeoJSON
+        return json.dumps(value, separators=(",", ":"))
+    return stored_time(value) if isinstance(value, datetime) else str(value)
 
 
 _DESCRIPTION = (

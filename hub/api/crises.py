@@ -2,15 +2,16 @@
 
 Admin tokens declare and close; anyone lists them (name, area, window, status: the perimeter of
 a crisis is public information), and only admins and crisis cells see which organizations are
-its cells and who declared it.
+its cells and who declared it. Exercises are listed only when asked for (`exercise=true` or
+`all`), as CAP consumers of Actual alerts never get Exercise ones.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +26,8 @@ router = APIRouter(prefix="/api/v1", tags=["crises"])
 
 INSIDERS = ("admin", "crisis-cell")  # who sees a crisis's cells
 FIELDS = ("name", "area", "from", "until", "cells")
+OPTIONAL = ("exercise",)
+LISTED = {"false": False, "true": True, "all": None}  # ?exercise= : which crises are listed
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid token"},
     403: {"description": "not an admin token"},
@@ -41,6 +44,7 @@ class CrisisOut(BaseModel):
     start: str = Field(alias="from", description="ISO 8601, UTC: when access opens")
     until: str = Field(description="ISO 8601, UTC: when access ends (exclusive)")
     status: str = Field(description="scheduled | active | ended | closed")
+    exercise: bool = Field(False, description="an exercise (CAP status Exercise), not a crisis")
     declared_at: str
     closed_at: str | None
     cells: list[str] | None = Field(
@@ -75,6 +79,12 @@ CRISIS_BODY = {
                         "from": {"type": "string", "format": "date-time"},
                         "until": {"type": "string", "format": "date-time"},
                         "cells": {"type": "array", "items": {"type": "string"}},
+                        "exercise": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "an exercise: left out of public lists and feeds, "
+                            "opens only charters that accept exercises",
+                        },
                     },
                 }
             }
@@ -90,9 +100,16 @@ def crisis_out(crisis: Crisis, caller: Caller) -> CrisisOut:
 
 
 @router.get("/crises", response_model=list[CrisisOut], response_model_by_alias=True)
-def list_crises(session: SessionDep, caller: CallerDep) -> list[CrisisOut]:
-    """Every crisis, the latest declared first."""
-    return [crisis_out(crisis, caller) for crisis in crises.listing(engine_of(session))]
+def list_crises(
+    session: SessionDep,
+    caller: CallerDep,
+    exercise: Literal["false", "true", "all"] = Query(
+        "false", description="`false`: real crises only; `true`: exercises only; `all`: both"
+    ),
+) -> list[CrisisOut]:
+    """Every crisis, the latest declared first (exercises only when asked for)."""
+    found = crises.listing(engine_of(session), exercises=LISTED[exercise])
+    return [crisis_out(crisis, caller) for crisis in found]
 
 
 @router.get(
@@ -120,7 +137,7 @@ def read_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> Crisi
 async def declare_crisis(request: Request, session: SessionDep, caller: CallerDep) -> CrisisOut:
     """Declare a crisis: while it lasts, its cells read crisis data inside its area."""
     actor = require_role(caller, "admin")
-    name, area, start, end, cells = parse_declaration(await request.body())
+    name, area, start, end, cells, exercise = parse_declaration(await request.body())
     try:
         crisis = await run_in_threadpool(
             crises.declare,
@@ -131,6 +148,7 @@ async def declare_crisis(request: Request, session: SessionDep, caller: CallerDe
             end=end,
             cells=cells,
             by=actor.id,
+            exercise=exercise,
         )
     except crises.CrisisRefused as refused:
         raise HTTPException(400, refused.reason) from None
@@ -165,7 +183,9 @@ def close_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> Cris
     return crisis_out(crisis, caller)
 
 
-def parse_declaration(body: bytes) -> tuple[str, dict[str, Any], datetime, datetime, list[str]]:
+def parse_declaration(
+    body: bytes,
+) -> tuple[str, dict[str, Any], datetime, datetime, list[str], bool]:
     """The parts of a declaration, or a 400 that says which is wrong."""
     try:
         payload = jsontext.loads(body) if body else None
@@ -173,10 +193,11 @@ def parse_declaration(body: bytes) -> tuple[str, dict[str, Any], datetime, datet
         raise HTTPException(400, f"the body must be JSON: {{{', '.join(FIELDS)}}}") from None
     if not isinstance(payload, dict):
         raise HTTPException(400, f"the body must be a JSON object: {{{', '.join(FIELDS)}}}")
-    extra = sorted(set(payload) - set(FIELDS))
+    extra = sorted(set(payload) - set(FIELDS) - set(OPTIONAL))
     if extra:
         named = ", ".join(repr(key[:40]) for key in extra[:5])
-        raise HTTPException(400, f"a crisis takes {', '.join(FIELDS)}, not {named}")
+        taken = ", ".join((*FIELDS, *OPTIONAL))
+        raise HTTPException(400, f"a crisis takes {taken}, not {named}")
     missing = [name for name in FIELDS if name not in payload]
     if missing:
         raise HTTPException(400, f"a crisis needs {', '.join(missing)}")
@@ -187,7 +208,11 @@ def parse_declaration(body: bytes) -> tuple[str, dict[str, Any], datetime, datet
         raise HTTPException(400, "area must be a GeoJSON object")
     if not isinstance(cells, list) or not all(isinstance(cell, str) for cell in cells):
         raise HTTPException(400, "cells must be a list of organization ids")
-    return name, area, moment("from", payload["from"]), moment("until", payload["until"]), cells
+    exercise = payload.get("exercise", False)
+    if not isinstance(exercise, bool):
+        raise HTTPException(400, "exercise must be true or false")
+    start, end = moment("from", payload["from"]), moment("until", payload["until"])
+    return name, area, start, end, cells, exercise
 
 
 def moment(name: str, value: object) -> datetime:

@@ -5,6 +5,10 @@ A crisis is declared (by an admin token, or `hub crisis declare`) with a GeoJSON
 until it is closed, whichever comes first. While it is, hub.reading hands its zone to
 hub.access, which opens the rows of `crisis` datasets inside it to crisis-cell tokens of those
 organizations. Declaring and closing are `crisis` events on the feed.
+
+An exercise is a crisis marked `exercise` (CAP status Exercise): it says so wherever it is
+shown, public lists and feeds leave it out unless asked (`Exercise`, as for CAP alerts), and it
+opens a crisis dataset only where the dataset's charter accepts exercises (hub.access).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def declare(
     cells: Sequence[str],
     by: str,
     at: datetime | None = None,
+    exercise: bool = False,
 ) -> Crisis:
     """Declare a crisis at `at` (default now); CrisisRefused, storing nothing, if any part is
     malformed or its window is over, too long or starts too long before."""
@@ -88,6 +93,7 @@ def declare(
         cells=_cells(cells),
         declared_by=by[:64] or "cli",
         declared_at=utcnow(),
+        exercise=bool(exercise),
     )
     with Session(engine, expire_on_commit=False) as session:
         session.add(crisis)
@@ -155,11 +161,19 @@ def get(engine: Engine, crisis_id: str) -> Crisis:
     return crisis
 
 
-def listing(engine: Engine) -> list[Crisis]:
-    """Every crisis, the latest declared first."""
+def listing(engine: Engine, exercises: bool | None = None) -> list[Crisis]:
+    """Every crisis, the latest declared first; only exercises (`exercises` True), only real
+    crises (False), or both (None)."""
     with Session(engine, expire_on_commit=False) as session:
         statement = select(Crisis).order_by(col(Crisis.declared_at).desc(), col(Crisis.id))
+        if exercises is not None:
+            statement = statement.where(col(Crisis.exercise) == exercises)
         return list(session.exec(statement).all())
+
+
+def cap_status(crisis: Crisis) -> str:
+    """The CAP status a crisis's messages carry: Exercise for an exercise, else Actual."""
+    return "Exercise" if crisis.exercise else "Actual"
 
 
 def active(engine: Engine, at: datetime | None = None) -> list[Crisis]:
@@ -223,6 +237,7 @@ def zone_of(crisis: Crisis) -> Zone:
         bbox=(west, south, east, north),
         start=as_utc(crisis.starts_at),
         end=as_utc(crisis.ends_at),
+        exercise=bool(crisis.exercise),
     )
 
 
@@ -246,6 +261,7 @@ def as_json(crisis: Crisis, *, cells: bool = True) -> dict[str, Any]:
         "from": _iso(crisis.starts_at),
         "until": _iso(crisis.ends_at),
         "status": status(crisis),
+        "exercise": bool(crisis.exercise),
         "declared_at": _iso(crisis.declared_at),
         "closed_at": _iso(crisis.closed_at),
     }
@@ -267,6 +283,7 @@ def _announce(engine: Engine, crisis: Crisis, state: str) -> None:
         "until": _iso(crisis.ends_at),
         "cells": list(crisis.cells),
         "status": state,
+        "exercise": bool(crisis.exercise),
     }
     events.emit(engine, "crisis", dataset_id="", theme="risk", payload=payload)
 
@@ -315,6 +332,7 @@ __all__ = [
     "UnknownCrisis",
     "active",
     "as_json",
+    "cap_status",
     "close",
     "declare",
     "get",

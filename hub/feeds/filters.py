@@ -5,7 +5,8 @@ area (a point inside it or on its edge, an alert polygon that overlaps it), afte
 bounding box. Events without a geometry (dataset changes) never match a spatial filter.
 `min_severity` applies to alerts: an alert without a CAP severity counts as `Unknown`, and the
 other events (observations, dataset changes, crises) carry none and pass it — combine it with
-`types=alert` for alerts only. `status` (default `Actual`) applies to alerts too.
+`types=alert` for alerts only. `status` (default `Actual`) applies to alerts and to crises (an
+exercise's events are `Exercise`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hub.crises import areas
 
 TYPES = tuple(kind for kind in events.KINDS if kind not in events.INTERNAL)
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
+STATUSED = ("alert", "crisis")  # the events `status` filters (CAP's, and an exercise's)
 MAX_VALUES = 200  # datasets or themes one stream may name
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -121,11 +123,11 @@ class Filters:
             return False
         if self.datasets and event.dataset not in self.datasets:
             return False
-        if event.kind == "alert":
-            if event.status not in self.statuses:
-                return False
-            if self.min_severity is not None and (event.severity or 0) < self.min_severity:
-                return False
+        if event.kind in STATUSED and event.status not in self.statuses:
+            return False
+        minimum = self.min_severity
+        if event.kind == "alert" and minimum is not None and (event.severity or 0) < minimum:
+            return False
         for area in self.areas:  # noqa: SIM110 — no generator: this runs per candidate client
             if not area.touches(event, shape):
                 return False

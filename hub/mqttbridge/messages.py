@@ -61,7 +61,9 @@ def payload_of(event: FeedEvent) -> bytes | None:
     # The broker grants nothing: it gets what the feed gives anyone, by the feed's own rule
     # (an open dataset's events; a crisis without its cells).
     data = grants.public_data(event)
-    if data is None:
+    # As the feed's default: Actual only (an exercise's crisis events, Exercise and Test
+    # alerts are for its participants, who ask the feed for them).
+    if data is None or event.status != "Actual":
         return None
     # `event_id`, not `id`: a crisis event's data already has its own `id`, the crisis's.
     return json.dumps(

@@ -36,6 +36,10 @@ REFUSALS: dict[str, str] = {
         "You are the crisis cell of %(organization)s during crisis %(crises)s: the records "
         "inside its area and period, under charter %(charter)s."
     ),
+    "crisis_cell_exercise": N_(
+        "You are the crisis cell of %(organization)s during the EXERCISE %(crises)s: the "
+        "records inside its area and period, under charter %(charter)s."
+    ),
     "aggregates": N_(
         "Public statistics of %(measure)s by %(by)s, from %(start)s to %(end)s: %(shown)s of "
         "%(cells)s cells shown; groups of fewer than %(k)s people are hidden (charter "
@@ -53,6 +57,14 @@ REFUSALS: dict[str, str] = {
     "crisis_only": N_(
         "Charter %(charter)s opens the records of %(dataset)s only to crisis cells, during a "
         "declared crisis that covers them."
+    ),
+    "exercise_not_allowed": N_(
+        "Charter %(charter)s does not open the records of %(dataset)s to crisis exercises: only "
+        "a real declared crisis opens them."
+    ),
+    "exercise_purpose": N_(
+        "Only an exercise opens the records of %(dataset)s to your cell: read them with the "
+        "purpose “exercise” (charter %(charter)s)."
     ),
     "charter_expired": N_(
         "Charter %(charter)s of %(dataset)s expired on %(until)s: its records are no "

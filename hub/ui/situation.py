@@ -7,12 +7,14 @@ the lists current from the feed (`/api/v1/feeds/stream?within=crisis:<id>&snapsh
 N the newest event when the page was read: what is published after it is replayed as news).
 Anyone sees the declared crises and the public alerts and observations; the crisis data comes
 through hub.reading, so only a cell of the crisis (or the data's operator) reads its rows, and
-only inside the area while the crisis lasts.
+only inside the area while the crisis lasts. An exercise is listed only to admins and its cells;
+its page carries the EXERCISE watermark, lists its Exercise alerts beside the Actual ones, and
+reads its data with the purpose `exercise` (opened only where the charter accepts exercises).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +23,7 @@ from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 from starlette.responses import Response
 
-from hub import crises, events, reading
+from hub import access, crises, events, reading
 from hub.access import Actor
 from hub.api.deps import SessionDep
 from hub.models import Crisis, Dataset, as_utc
@@ -61,9 +63,10 @@ class Listed:
 
 
 def listed(engine: Any, actor: Actor) -> list[Listed]:
-    """The active crises, the visitor's own first."""
+    """The active crises, the visitor's own first; exercises only to admins and their cells."""
     found = [Listed(c, bool(set(c.cells) & actor.organizations)) for c in crises.active(engine)]
-    return sorted(found, key=lambda item: not item.mine)
+    shown = [i for i in found if not i.crisis.exercise or i.mine or actor.role == "admin"]
+    return sorted(shown, key=lambda item: not item.mine)
 
 
 def sees_cells(actor: Actor, crisis: Crisis) -> bool:
@@ -125,10 +128,23 @@ def render_crisis_data(
     data = rows.CrisisData(dataset)
     if crises.status(crisis) == "active" and rows.may_try(visitor.actor, crisis, dataset):
         data = rows.crisis_rows(
-            session, visitor.caller, dataset, rows.perimeter_of(crisis), DATA_PAGE, cursor
+            session,
+            reader_of(visitor, crisis),
+            dataset,
+            rows.perimeter_of(crisis),
+            DATA_PAGE,
+            cursor,
         )
     context: dict[str, Any] = {"crisis": crisis, "data": data, "cursor": cursor, "missing": None}
     return _private(render(request, visitor, "situation_data.html", context))
+
+
+def reader_of(visitor: Visitor, crisis: Crisis) -> reading.Caller:
+    """Who reads a crisis's data on its pages: the visitor, for an exercise with the purpose
+    `exercise` (a real crisis's rows are never read for an exercise, nor the reverse)."""
+    if crisis.exercise:
+        return replace(visitor.caller, purpose=access.EXERCISE)
+    return visitor.caller
 
 
 def _answer(
@@ -159,7 +175,8 @@ def situation_of(
     state = crises.status(crisis, now)
     with reading.engine_of(session).connect() as connection:
         seen = events.newest_id(connection)  # read before the lists: later events are news
-    alerts = situation_alerts.alerts_over(session, caller, perimeter, now, language)
+    statuses = ("Actual", "Exercise") if crisis.exercise else ("Actual",)
+    alerts = situation_alerts.alerts_over(session, caller, perimeter, now, language, statuses)
     since = now - events.HORIZON
     measured = rows.observation_datasets(session, actor, perimeter, since)
     observed = [
@@ -173,11 +190,13 @@ def situation_of(
     shared = []
     for dataset in rows.crisis_datasets(session):
         if state == "active" and rows.may_try(actor, crisis, dataset):
-            shared.append(rows.crisis_rows(session, caller, dataset, perimeter, DATA_SHOWN))
+            reader = reader_of(visitor, crisis)
+            shared.append(rows.crisis_rows(session, reader, dataset, perimeter, DATA_SHOWN))
         else:
             shared.append(rows.CrisisData(dataset))
     return {
         "state": state,
+        "exercise": crisis.exercise,
         "status_names": STATUS_NAMES,
         "severity_names": SEVERITY_NAMES,
         "cells_shown": sees_cells(actor, crisis),
@@ -193,6 +212,7 @@ def situation_of(
             **map_settings(),
             "stream": f"{STREAM}?within=crisis:{quote(crisis.id, safe='')}"
             f"&snapshot=latest&since={seen}"
+            + ("&status=Actual,Exercise&purpose=exercise" if crisis.exercise else "")
             if state == "active"
             else "",
             "data": {
@@ -221,6 +241,7 @@ def geojson_of(
                 key=f"{alert.sender}|{alert.identifier}",
                 label=alert.headline,
                 severity=alert.severity,
+                status=alert.status,
                 time=_iso(alert.sent),
             )
         )

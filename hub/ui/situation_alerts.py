@@ -26,6 +26,7 @@ class AlertRow:
     sender: str
     identifier: str
     severity: str
+    status: str  # CAP status: Actual, or Exercise on an exercise's page
     headline: str
     event: str
     area_desc: str
@@ -36,11 +37,20 @@ class AlertRow:
 
 
 def alerts_over(
-    session: Session, caller: reading.Caller, perimeter: Perimeter, now: datetime, language: str
+    session: Session,
+    caller: reading.Caller,
+    perimeter: Perimeter,
+    now: datetime,
+    language: str,
+    statuses: tuple[str, ...] = ("Actual",),
 ) -> list[AlertRow]:
-    """The caller's current (Actual) alerts whose area meets the perimeter, gravest first."""
+    """The caller's current alerts of `statuses` (Actual; an exercise's page adds Exercise)
+    whose area meets the perimeter, gravest first."""
     found = []
-    for alert in current.current_alerts(session, caller, now):
+    for alert in current.current_alerts(session, caller, now, status=None):
+        status = str(alert.rows[0].get("status") or "Actual")
+        if status not in statuses:
+            continue
         info = _info_in(alert.rows, language)
         geometry = _geometry(info)
         if not perimeter.meets(geometry):
@@ -55,6 +65,7 @@ def alerts_over(
                     (str(row.get("severity") or "Unknown") for row in alert.rows),
                     key=lambda name: SEVERITY_RANK.get(name, 0),
                 ),
+                status=status,
                 headline=str(info.get("headline") or info.get("event") or alert.identifier),
                 event=str(info.get("event") or ""),
                 area_desc=str(info.get("area_desc") or ""),

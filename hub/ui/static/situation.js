@@ -60,6 +60,8 @@
   var ALERTS_URL = element.getAttribute("data-alerts") || "";
   var live = document.getElementById("situation-live");
   var alertsBody = document.querySelector("#situation-alerts tbody");
+  // The CAP statuses this page lists: Actual; an exercise's page adds its Exercise alerts.
+  var STATUSES = (element.getAttribute("data-statuses") || "Actual").split(" ");
   var observationsBody = document.querySelector("#situation-observations tbody");
   var titles = {};
   var drawn = { alerts: {}, observations: {} };
@@ -522,8 +524,8 @@
     if (!record || !alertsBody || d.snapshot) {
       return null;
     }
-    if ((d.status || record.status || "Actual") !== "Actual") {
-      return null; // exercises and tests are not the situation
+    if (STATUSES.indexOf(d.status || record.status || "Actual") < 0) {
+      return null; // another exercise's or a test's alerts are not this situation
     }
     var key = record.sender + "|" + record.identifier;
     var language = String(record.language || "").toLowerCase().slice(0, 2);
@@ -588,6 +590,14 @@
     badge.textContent = (WORDS.severities || {})[severity] || severity;
     cell(row, "td", badge);
     var head = cell(row, "th", headline);
+    if ((d.status || record.status) === "Exercise") {
+      var mark = document.createElement("span");
+      mark.className = "badge badge-exercise";
+      mark.lang = lang;
+      mark.textContent = WORDS.exercise || "EXERCISE";
+      head.insertBefore(document.createTextNode(" "), head.firstChild);
+      head.insertBefore(mark, head.firstChild);
+    }
     if (foreign) {
       head.lang = foreign; // the alert's own language, declared in its CAP
     }
