@@ -97,7 +97,8 @@ def test_rows_are_pushed_validated_and_upserted_on_the_primary_key(operator, hub
     )
     assert (first["published"], first["quarantined"], first["status"]) == (6, 1, "partial")
     assert first["errors"][0]["record"] == 6 and first["errors"][0]["field"] == "pollutant"
-    assert {"id": "value", "type": "numeric"} in first["fields"]
+    value = next(f for f in first["fields"] if f["id"] == "value")
+    assert value["type"] == "numeric" and value["info"]["label"] == "Value"
     resource_id = first["resource_id"]
     again = operator.action.datastore_upsert(resource_id=resource_id, records=ROWS)
     assert (again["published"], again["updated"], again["unchanged"]) == (0, 0, 6)
@@ -345,7 +346,17 @@ def test_datastore_search_reads_pushed_rows_as_ckan_does(operator, hub_url):
     reader = ckanapi.RemoteCKAN(hub_url)
     found = reader.action.datastore_search(resource_id=pushed["resource_id"])
     assert found["total"] == 6 and len(found["records"]) == 6
-    assert {"id": "observed_at", "type": "timestamp"} in found["fields"]
+    observed = next(f for f in found["fields"] if f["id"] == "observed_at")
+    assert observed["type"] == "timestamp"
+    # CKAN's Data Dictionary: the schema's title and description, as CKAN's DataStore gives them
+    path = Path(__file__).resolve().parents[2] / "schemas/air-quality-observation.schema.json"
+    schema = json.loads(path.read_text("utf-8"))
+    described = next(f for f in schema["fields"] if f["name"] == "observed_at")
+    assert observed["info"] == {
+        "label": described["title"],
+        "notes": described["description"],
+        "type_override": "",
+    }
     assert found["records"][0]["station_id"] == "FR-PUSH-01"
     page = reader.action.datastore_search(
         resource_id=pushed["resource_id"],

@@ -171,10 +171,11 @@ def _page(pages: Any, offset: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, str]]:
-    """The schema's fields with CKAN's datastore types, or those `fields` names, in its order."""
+def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema's fields with CKAN's datastore types and Data Dictionary `info`, or those
+    `fields` names, in its order."""
     every = [
-        {"id": f["name"], "type": packages.ckan_type(f.get("type"))}
+        {"id": f["name"], "type": packages.ckan_type(f.get("type")), "info": field_info(f)}
         for f in resource.schema_descriptor.get("fields", [])
     ]
     wanted = data.get("fields")
@@ -186,6 +187,16 @@ def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, str]]:
     if unknown:
         raise ValidationError({"fields": [f"field {echoed(unknown[0])} does not exist"]})
     return [known[str(n).strip()] for n in names]
+
+
+def field_info(field: dict[str, Any]) -> dict[str, str]:
+    """CKAN's Data Dictionary entry of a field, as its DataStore gives it: the schema's title as
+    the label, its description as the notes (which ckanapi and CKAN's preview show)."""
+    return {
+        "label": str(field.get("title") or ""),
+        "notes": str(field.get("description") or ""),
+        "type_override": "",
+    }
 
 
 def _records(rows: list[dict[str, Any]], names: list[str], form: str) -> Any:

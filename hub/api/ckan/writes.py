@@ -447,7 +447,11 @@ def _push(
         "resource_id": resource.id if resource else None,
         "method": method,
         "fields": [
-            {"id": name, "type": packages.ckan_type(schema.field_descriptor(name).get("type"))}
+            {
+                "id": name,
+                "type": packages.ckan_type(schema.field_descriptor(name).get("type")),
+                "info": datastore.field_info(schema.field_descriptor(name)),
+            }
             for name in schema.fields
         ],
         "primary_key": schema.descriptor.get("primaryKey", []),
