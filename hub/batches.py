@@ -45,6 +45,9 @@ class Chunk:
     # Rows of the feed the reader did not pass on by design, counted by why ("no air
     # pollutant: temperature"): nothing is dropped unsaid, the run's report states them.
     left_out: dict[str, int] = field(default_factory=dict)
+    # Fields the source does not give at all (mapped to nothing, no column of that name): their
+    # cells are empty, and the gate's upsert leaves a stored row's values of them as they are.
+    unprovided: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -380,6 +380,7 @@ def _store(
     errors: list[dict[str, Any]] = []
     error_total = valid = changed = 0
     left_out = Counter[str]()
+    unprovided: set[str] = set()  # fields the source does not give: their stored values stay
     with engine.begin() as connection:
         resource = _register(connection, batch, schema, charter)
         layout = records.layout_for(resource.table_name or "", schema.descriptor, sa.MetaData())
@@ -399,7 +400,12 @@ def _store(
                 layout,
                 connection.dialect.name,
                 _validated(
-                    Validator(schema.descriptor), batch, left_out, charter, _period_of(schema)
+                    Validator(schema.descriptor),
+                    batch,
+                    left_out,
+                    charter,
+                    _period_of(schema),
+                    unprovided,
                 ),
                 lambda part: part[1].valid,
             )
@@ -411,7 +417,9 @@ def _store(
                 overflow = limits.overflow(run.rows_read, invalid)
                 if overflow:  # the rest cannot save the batch: stop reading, write no more
                     raise _rejected(batch, schema, run, overflow, errors, error_total, started)
-                stored = records.store_staged(connection, layout, staged, run.id or 0, load)
+                stored = records.store_staged(
+                    connection, layout, staged, run.id or 0, load, frozenset(unprovided)
+                )
                 if stored and timed:
                     span = _widened(span, result.valid.get_column(timed))
                     if plan is not None:
@@ -522,13 +530,16 @@ def _validated(
     left_out: Counter[str],
     charter: charters.Charter,
     period: tuple[str, str, str] | None = None,
+    unprovided: set[str] | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a part at a time, with each part's height; `left_out` adds
     up the rows its reader did not pass on, by why. A personal batch's subject keys become
     pseudonyms first, so no raw key reaches a table or a report. A schema whose rows cover
     periods has their first and last days derived (`period`: the period, time and end fields),
     whether a reader or a push wrote them. A row licensed more narrowly than the charter's
-    licence allows (its dcterms:license) is quarantined, saying so.
+    licence allows (its dcterms:license) is quarantined, saying so. `unprovided` gets the fields
+    the source does not give (its first chunk says, before any part is yielded: a source's
+    mapping and header hold for its whole batch).
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
@@ -543,6 +554,10 @@ def _validated(
             if not header_checked:
                 _check_header(validator, chunk.frame, batch)
                 header_checked = True
+                if unprovided is not None:
+                    unprovided.update(chunk.unprovided)
+                    if period is not None and period[0] in chunk.frame.columns:
+                        unprovided.difference_update(period[1:])  # derived below, so given
             if subject is not None:
                 chunk = pseudonyms.pseudonymise(chunk, *subject)
             if period is not None:

@@ -94,7 +94,7 @@ def pseudonymise(chunk: Chunk, producer: str, field: str) -> Chunk:
     frame = frame.with_columns(hidden.alias(field))
     if "_error" in frame.columns:
         frame = _scrub_errors(frame, raw, known)
-    return Chunk(frame, problems, chunk.left_out)
+    return Chunk(frame, problems, chunk.left_out, chunk.unprovided)
 
 
 def _keys_by_row(frame: pl.DataFrame, raw: pl.Series, rows: set[int]) -> dict[int, list[str]]:

@@ -360,16 +360,25 @@ def staged_ahead(
 
 
 def store_staged(
-    connection: Connection, layout: Layout, staged: Staged, run_id: int, load: Load | None = None
+    connection: Connection,
+    layout: Layout,
+    staged: Staged,
+    run_id: int,
+    load: Load | None = None,
+    kept: frozenset[str] = frozenset(),
 ) -> int:
     """Upsert a staged chunk (insert, where `load` says so); returns how many rows were
-    inserted or changed."""
+    inserted or changed. The `kept` fields (those the source does not give) are empty in the
+    rows it inserts and left as they are in the rows it updates."""
     if staged.height == 0:
         return 0
+    keep = frozenset(layout.columns[name] for name in kept if name in layout.columns)
     if isinstance(staged.values, bytes):
-        return _copy_upsert(connection, layout, staged.columns, staged.values, run_id)
+        return _copy_upsert(connection, layout, staged.columns, staged.values, run_id, keep)
     upserts = load is None or load.upserts
-    return _executemany_upsert(connection, layout, staged.columns, staged.values, run_id, upserts)
+    return _executemany_upsert(
+        connection, layout, staged.columns, staged.values, run_id, upserts, keep
+    )
 
 
 def _frame_for_storage(layout: Layout, chunk: pl.DataFrame) -> pl.DataFrame:
@@ -394,10 +403,13 @@ def _content_hashes(frame: pl.DataFrame) -> list[str]:
     return [hashlib.sha1(s.encode()).hexdigest() for s in text]
 
 
-def _upsert_clause(layout: Layout, target: str, columns: list[str], excluded: str) -> str:
-    """ON CONFLICT … DO UPDATE only when a value really changed (so re-runs are no-ops)."""
+def _upsert_clause(
+    layout: Layout, target: str, columns: list[str], excluded: str, keep: frozenset[str]
+) -> str:
+    """ON CONFLICT … DO UPDATE only when a value really changed (so re-runs are no-ops); the
+    `keep` columns are never updated (a value pushed into a field the feed lacks survives it)."""
     key = ", ".join(_q(c) for c in layout.key)
-    changing = [c for c in columns if c not in layout.key and c != "_hash"]
+    changing = [c for c in columns if c not in layout.key and c != "_hash" and c not in keep]
     if not changing:
         return f"ON CONFLICT ({key}) DO NOTHING"
     sets = ", ".join(f"{_q(c)} = {excluded}.{_q(c)}" for c in [*changing, "_run"])
@@ -412,10 +424,12 @@ def _executemany_upsert(
     values: list[list[Any]],
     run_id: int,
     upserts: bool = True,
+    keep: frozenset[str] = frozenset(),
 ) -> int:
     name = _q(layout.table.name)
     placeholders = ", ".join("?" for _ in columns)
-    upsert = _upsert_clause(layout, name, columns, "excluded").replace("IS DISTINCT FROM", "IS NOT")
+    upsert = _upsert_clause(layout, name, columns, "excluded", keep)
+    upsert = upsert.replace("IS DISTINCT FROM", "IS NOT")
     if not upserts:  # an empty table being loaded, its key index built afterwards
         upsert = ""
     sql = (
@@ -450,7 +464,12 @@ def _sqlite_values(frame: pl.DataFrame) -> list[pl.Expr]:
 
 
 def _copy_upsert(
-    connection: Connection, layout: Layout, columns: list[str], text: bytes, run_id: int
+    connection: Connection,
+    layout: Layout,
+    columns: list[str],
+    text: bytes,
+    run_id: int,
+    keep: frozenset[str] = frozenset(),
 ) -> int:
     """COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT."""
     staging = f"stage_{layout.table.name}"[:63]
@@ -465,7 +484,7 @@ def _copy_upsert(
         with cursor.copy(f"COPY {_q(staging)} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(text)
         target = _q(layout.table.name)
-        upsert = _upsert_clause(layout, target, columns, "EXCLUDED")
+        upsert = _upsert_clause(layout, target, columns, "EXCLUDED", keep)
         cursor.execute(
             f"INSERT INTO {target} (_run, {quoted}) "
             f"SELECT {int(run_id)}, {quoted} FROM {_q(staging)} {upsert}"

@@ -130,7 +130,7 @@ def normalise_chunks(
     for chunk in chunks:
         frame, found = normalise(chunk.frame, target, settings)
         problems = chunk.problems + row_problems(frame, found)
-        yield Chunk(finish(frame, target), problems, chunk.left_out)
+        yield Chunk(finish(frame, target), problems, chunk.left_out, chunk.unprovided)
 
 
 def finish(frame: pl.DataFrame, target: Target) -> pl.DataFrame:

@@ -14,7 +14,9 @@ code of the lon/lat columns, default EPSG:4326), `timezone` (IANA zone of naive 
 `part` (from 0) splits a cell on commas, brackets dropped: Opendatasoft's `geo_point_2d`, written
 "50.61, 3.07" in CSV exports and [50.61, 3.07] in its JSON API, is latitude first. Source column
 names match the file's header whatever spaces surround either (`"quartier "` reads `quartier`).
-A field left out of `columns` reads the source column of the same name, if there is one.
+A field left out of `columns` reads the source column of the same name, if there is one; if
+there is none, the source does not give that field, and the gate's upsert keeps the values stored
+rows have in it (a value pushed through `datastore_upsert` is not erased by the harvest).
 The reader only maps: normalisation (`pipelines.normalise`) is the flow's next step.
 """
 
@@ -174,8 +176,11 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
     readable = [*present, "_row"]  # a template may number rows: "{_row}"
     columns: list[pl.Expr] = []
     notes: list[tuple[str, str]] = []
+    unprovided: set[str] = set()
     for name in target.fields:
         rule = rules.get(name) or (Rule(column=name) if name in present else Rule())
+        if rule == Rule():
+            unprovided.add(name)
         rule = _in_header(rule, readable)
         missing = [c for c in rule.sources() if c not in readable]
         if name not in rules and name not in present and name in target.required:
@@ -201,7 +206,7 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
             columns.append(_expression(rule).alias(name))
     rows = chunk["_row"].unique(maintain_order=True).to_list() if notes else []
     problems = [RowProblem(row, name, note) for row in rows for name, note in notes]
-    return Chunk(chunk.select(*columns, *meta), problems)
+    return Chunk(chunk.select(*columns, *meta), problems, unprovided=frozenset(unprovided))
 
 
 def _in_header(rule: Rule, readable: list[str]) -> Rule:

@@ -474,6 +474,47 @@ def test_montpellier_sites_from_lambert_93_geojson_and_from_the_csv_agree(engine
     assert geo["611"]["address"] == "227 r. de l\x92Arnel"
 
 
+def test_a_field_the_source_does_not_map_keeps_the_values_pushed_into_it(
+    engine, samples, tmp_path, monkeypatch
+):
+    """A MINOR version adds an optional `capacity`; the operator fills it through the gate (as
+    the push API does) while its CSV export has no such column: the next harvest leaves it."""
+    bundled_schema = PROJECT_ROOT / "schemas" / "emergency-shelter.schema.json"
+    schema = json.loads(bundled_schema.read_text(encoding="utf-8"))
+    capacity = {"name": "capacity", "type": "integer", "title": "Capacity"}
+    schema["fields"].append({**capacity, "description": "Beds.", "example": "250"})
+    schema["version"] = "1.99.0"
+    territory = tmp_path / "territory-schemas"
+    territory.mkdir()
+    write_json(territory / bundled_schema.name, schema)
+    monkeypatch.setenv("HUB_SCHEMAS_PATH", str(territory))
+    get_settings.cache_clear()
+    dataset = "montpellier-emergency-shelters-csv"
+    harvested(dataset)
+
+    site = {k: v for k, v in keyed(stored(engine, dataset), "site_id")["500"].items()}
+    cells = {f["name"]: "" if site.get(f["name"]) is None else str(site[f["name"]])
+             for f in schema["fields"]}  # fmt: skip
+    cells["capacity"] = "250"
+    frame = pl.DataFrame([cells], schema={name: pl.Utf8 for name in cells})
+    pushed = catalogue.Batch(
+        dataset_id=dataset,
+        title="Emergency accommodation sites",
+        publisher=catalogue.Publisher("ville-montpellier", "Ville de Montpellier", "public"),
+        theme="risk",
+        schema="emergency-shelter",
+        charter="ville-montpellier-etalab",
+        chunks=[frame.with_columns(pl.Series("_row", [2], dtype=pl.Int64))],
+    )
+    assert catalogue.publish(pushed).rows_updated == 1
+
+    again = harvest_source(bundled(dataset))
+    assert (again.status, again.published, again.quarantined) == ("succeeded", 0, 0), again
+    sites = keyed(stored(engine, dataset), "site_id")
+    assert sites["500"]["capacity"] == 250  # not erased by a feed that has no such column
+    assert {s["capacity"] for k, s in sites.items() if k != "500"} == {None}
+
+
 # --- Vigicrues ---------------------------------------------------------------------------------
 
 
