@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -395,12 +395,17 @@ def _store(
         timed = {c: f for f, c in layout.columns.items()}.get(layout.time or "")
         touched: set[int] = set()  # hours of chunks that changed rows: their atoms are redone
         span: Span | None = None
+        validator = Validator(schema.descriptor)
+        if validator.lookup.keys:
+            validator.learn_stored_references(
+                records.stored_values(connection, layout, sorted(validator.lookup.referenced))
+            )
         with records.bulk_loading(connection, layout) as load:
             parts = records.staged_ahead(
                 layout,
                 connection.dialect.name,
                 _validated(
-                    Validator(schema.descriptor),
+                    validator,
                     batch,
                     left_out,
                     charter,
@@ -547,7 +552,7 @@ def _validated(
     subject = _subject_of(charter)
     licence_id = str((charter.licence or {}).get("id", ""))
 
-    def frames() -> Iterator[tuple[pl.DataFrame, dict[int, list[dict[str, Any]]]]]:
+    def prepared() -> Iterator[Chunk]:
         header_checked = False
         for given in batch.chunks:
             chunk = given if isinstance(given, Chunk) else Chunk(given)  # a push: no problems
@@ -562,6 +567,15 @@ def _validated(
                 chunk = pseudonyms.pseudonymise(chunk, *subject)
             if period is not None:
                 chunk = intervals.with_days(chunk, *period)
+            yield chunk
+
+    def frames() -> Iterator[tuple[pl.DataFrame, dict[int, list[dict[str, Any]]]]]:
+        chunks: Iterable[Chunk] = prepared()
+        if validator.lookup.keys:  # keys into its own rows: every row's values first, as
+            chunks = list(chunks)  # frictionless reads them (only such schemas hold a batch)
+            for chunk in chunks:
+                validator.learn_references(chunk.frame)
+        for chunk in chunks:
             left_out.update(chunk.left_out)
             narrower = licences.uncovered_rows(chunk.frame, licence_id)
             if narrower:

@@ -310,6 +310,13 @@ def _create_key_index(connection: Connection, layout: Layout, index: sa.Index) -
     index.create(connection, checkfirst=True)
 
 
+def stored_values(connection: Connection, layout: Layout, fields: list[str]) -> pl.DataFrame:
+    """The distinct values the stored rows hold in these fields (a foreign key's lookup)."""
+    columns = [layout.table.c[layout.columns[name]] for name in fields]
+    rows = connection.execute(sa.select(*columns).distinct()).all()
+    return pl.DataFrame([list(row) for row in rows], schema=fields, orient="row")
+
+
 def count_rows(connection: Connection, layout: Layout) -> int:
     """How many records the table holds."""
     return connection.execute(sa.select(sa.func.count()).select_from(layout.table)).scalar_one()

@@ -144,7 +144,7 @@ def load_plain_schema(path: str | Path) -> dict[str, Any]:
         raise SchemaFileError(path, [(exc.lineno, f"not valid JSON: {exc.msg}")]) from None
     if not isinstance(descriptor, dict) or not isinstance(descriptor.get("fields"), list):
         raise SchemaFileError(path, [(1, "a Table Schema must be a JSON object with fields")])
-    problems = _frictionless_problems(descriptor)
+    problems = _frictionless_problems(descriptor) or _foreign_key_problems(descriptor)
     if problems:
         raise SchemaFileError(
             path,
@@ -243,6 +243,7 @@ def _checked_descriptor(path: Path) -> dict[str, Any]:
     problems = _profile_problems(descriptor) or _frictionless_problems(descriptor)
     problems = problems or (
         _hub_problems(descriptor)
+        + _foreign_key_problems(descriptor)
         + _category_problems(descriptor)
         + _name_problems(descriptor, path)
     )
@@ -331,6 +332,26 @@ def _constraint_problems(i: int, field: dict[str, Any]) -> list[Problem]:
             if key in constraints and reader.read_cell(value)[1]:
                 message = f"{value!r} is not a valid {field.get('type')}"
                 problems.append((("fields", i, "constraints", key), message))
+    return problems
+
+
+def _foreign_key_problems(descriptor: dict[str, Any]) -> list[Problem]:
+    """Refuse a foreign key the hub cannot check: one into another table. The hub checks keys
+    into the schema's own table (`reference.resource` ""), in a batch and against the stored
+    rows; a schema is shared by datasets, so another resource's name names no one table."""
+    problems: list[Problem] = []
+    for index, key in enumerate(descriptor.get("foreignKeys") or []):
+        resource = (key.get("reference") or {}).get("resource")
+        if resource:
+            problems.append(
+                (
+                    ("foreignKeys", index, "reference", "resource"),
+                    f"a foreign key into resource {resource!r} cannot be checked: the hub "
+                    "checks foreign keys into the schema's own table only "
+                    '(reference.resource ""); a schema is shared by datasets, so another '
+                    "resource's name names no one table to look the values up in",
+                )
+            )
     return problems
 
 

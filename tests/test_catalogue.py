@@ -649,3 +649,86 @@ def test_rows_a_reader_left_out_are_counted_in_the_runs_report(engine):
         "5 rows of the feed left out by its reader, as documented: "
         "no air pollutant: temperature (5)"
     ]
+
+
+# --- foreign keys into the dataset's own rows -----------------------------------------------
+
+
+@pytest.fixture
+def referencing_schema(tmp_path, monkeypatch):
+    """The observation schema with an optional `reference_station`, a foreign key into the
+    table's own `station_id` (a station compared with another one of the same dataset)."""
+    import json
+    from pathlib import Path
+
+    from hub.config import get_settings
+
+    bundled = (
+        Path(__file__).resolve().parents[1] / "schemas" / "air-quality-observation.schema.json"
+    )
+    descriptor = json.loads(bundled.read_text(encoding="utf-8"))
+    descriptor["fields"].append(
+        {
+            "name": "reference_station",
+            "type": "string",
+            "title": "Reference station",
+            "description": "A station of the same dataset this one is compared with.",
+            "example": "FR-DEMO-01",
+        }
+    )
+    descriptor["foreignKeys"] = [
+        {"fields": "reference_station", "reference": {"resource": "", "fields": "station_id"}}
+    ]
+    folder = tmp_path / "territory-schemas"
+    folder.mkdir()
+    (folder / bundled.name).write_text(json.dumps(descriptor), encoding="utf-8")
+    monkeypatch.setenv("HUB_SCHEMAS_PATH", str(folder))
+    get_settings.cache_clear()
+
+
+def referencing(n: int, station: str, reference: str, start: int = 0) -> pl.DataFrame:
+    rows = observations(n, bad={i: {"station_id": station} for i in range(n)})
+    rows = rows.with_columns(
+        pl.col("observed_at").str.replace("2025-09-01", f"2025-09-{10 + start:02d}"),
+        reference_station=pl.lit(reference),
+    )
+    return rows.select(*FIELDS, "reference_station", "_row")
+
+
+def test_a_foreign_key_into_the_dataset_is_checked_in_the_batch_and_the_stored_rows(
+    engine, referencing_schema
+):
+    first = pl.concat(
+        [
+            referencing(1, "FR-DEMO-02", "FR-DEMO-01"),  # refers to a later row of the batch
+            referencing(1, "FR-DEMO-01", ""),
+            referencing(1, "FR-DEMO-03", "FR-NOWHERE"),
+        ]
+    ).with_columns(pl.Series("_row", [2, 3, 4], dtype=pl.Int64))
+    run = publish(batch(first))
+    assert (run.rows_published, run.rows_quarantined) == (2, 1)
+    with Session(engine) as session:
+        (held,) = session.exec(select(QuarantinedRow)).all()
+    assert held.row_number == 4 and [e["type"] for e in held.errors] == ["foreign-key"]
+    assert 'values "FR-NOWHERE" not found' in held.errors[0]["note"]
+
+    later = referencing(1, "FR-DEMO-04", "FR-DEMO-02", start=1)  # a stored row's station
+    run = publish(batch(later))
+    assert (run.rows_published, run.rows_quarantined) == (1, 0)
+    assert stored_count(engine) == 3
+
+
+def test_a_foreign_key_into_another_resource_is_refused_when_the_schema_loads(tmp_path):
+    import json
+
+    from hub import schemas
+
+    bundled = schemas.find_schema("air-quality-observation")
+    descriptor = json.loads(bundled.read_text(encoding="utf-8"))
+    descriptor["foreignKeys"] = [
+        {"fields": "station_id", "reference": {"resource": "air-quality-station", "fields": "id"}}
+    ]
+    path = tmp_path / bundled.name
+    path.write_text(json.dumps(descriptor, indent=1), encoding="utf-8")
+    with pytest.raises(schemas.SchemaFileError, match="'air-quality-station' cannot be checked"):
+        schemas.load_schema(path)

@@ -218,7 +218,8 @@ def package_members(
 
 def exported_schema(descriptor: dict[str, Any]) -> dict[str, Any]:
     """The records' Table Schema as the export writes them: empty cells for nulls, ISO 8601
-    dates, plain numbers, true/false; no foreign keys (the tables they name are not in it)."""
+    dates, plain numbers, true/false; no foreign keys (an export may hold only the rows its
+    reader may see or asked for, which the keys of the whole table can point beyond)."""
     schema = copy.deepcopy(descriptor)
     schema["missingValues"] = [""]
     schema.pop("foreignKeys", None)

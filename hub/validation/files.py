@@ -46,6 +46,10 @@ def validate_file(
         prefetch_arrays()  # its keys will outgrow a dict: numpy loads while the file is read
     rows, warnings = 0, []
     rename = dict(zip(table.columns, validator.field_names, strict=False))
+    if validator.foreign_keys:  # frictionless reads the table once for its keys' lookup first
+        first = open_csv(path, encoding=encoding, delimiter=delimiter, chunk_rows=chunk_rows)
+        for chunk in first.chunks:
+            validator.learn_references(chunk.rename(rename))
     for chunk in read_ahead(table.chunks):
         found = validator.check_chunk(chunk.rename(rename))
         if limit_errors and len(errors) + len(found) >= limit_errors:

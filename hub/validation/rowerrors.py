@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hub.validation.foreignkeys import ForeignKey
 from hub.validation.tableerrors import describe_cell_error, describe_row_error
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class RowFacts:
     unique_previous: dict[str, int | None] = field(default_factory=dict)
     key_previous: int | None = None
     key_blank: bool = False
+    foreign_missing: list[ForeignKey] = field(default_factory=list)  # keys it breaks
 
 
 class _RowReport:
@@ -94,6 +96,18 @@ class _RowReport:
             kind, note, self.cells, self.facts.row, cell, caster.name, caster.number
         )
 
+    def _foreign_key_error(self, key: ForeignKey) -> dict[str, Any]:
+        values = []
+        for name in key.fields:
+            index = self.index[name]
+            values.append(self.validator.casters[index].reader(self.facts.cells[index])[0])
+        error = describe_row_error("foreign-key", key.note(values), self.cells, self.facts.row)
+        error["fieldNames"] = list(key.fields)
+        error["fieldCells"] = ["" if value is None else str(value) for value in values]
+        error["referenceName"] = ""
+        error["referenceFieldNames"] = list(key.reference)
+        return error
+
     def build(self) -> list[dict[str, Any]]:
         facts, validator = self.facts, self.validator
         for name in validator.unique_names:
@@ -113,6 +127,12 @@ class _RowReport:
                 self.read_all()
                 note = ALL_NONE_NOTE if facts.key_blank else SAME_AS_NOTE % facts.key_previous
                 self.errors.append(describe_row_error("primary-key", note, self.cells, facts.row))
+        for key in validator.foreign_keys:
+            for name in key.fields:
+                self.read_field(self.index[name])
+            if key in facts.foreign_missing:
+                self.read_all()
+                self.errors.append(self._foreign_key_error(key))
         self.read_all()
         return self.errors
 

@@ -65,6 +65,12 @@ CATALOGUE: dict[str, tuple[str, str, str, list[str]]] = {
         'Row at position "{rowNumber}" violates the primary key: {note}',
         _ROW_TAGS,
     ),
+    "foreign-key": (
+        "ForeignKey Error",
+        "Values in the foreign key fields should exist in the reference table",
+        'Row at position "{rowNumber}" violates the foreign key: {note}',
+        _ROW_TAGS,
+    ),
     "extra-cell": (
         "Extra Cell",
         "This row has more values " + _SAME_COLUMNS,

@@ -20,6 +20,7 @@ from frictionless.table import Header
 from frictionless.table import fields_match as fields_match_module
 
 from hub.validation.fieldtypes import CastColumn, FieldCaster
+from hub.validation.foreignkeys import Lookup, self_references
 from hub.validation.keymemory import KeyMemory
 from hub.validation.readahead import read_ahead
 from hub.validation.rowerrors import RowFacts, describe_row
@@ -54,6 +55,9 @@ class Validator:
             self.schema = Schema.from_descriptor(copy.deepcopy(descriptor))
         except FrictionlessException as exc:
             raise SchemaError([e.to_descriptor() for e in exc.to_errors()]) from exc
+        names = {field.name for field in self.schema.fields}
+        # the values the schema's keys into its own table may take: `learn_references` fills it
+        self.lookup = Lookup(self_references(self.schema.foreign_keys, names))
         self.use_fields(list(self.schema.fields))
 
     def use_fields(self, fields: list[Any]) -> None:
@@ -67,6 +71,32 @@ class Validator:
         self.primary_key = primary_key if primary_key and set(primary_key) <= names else []
         self.unique_memory = {name: KeyMemory() for name in self.unique_names}
         self.key_memory = KeyMemory()
+        self.foreign_keys = [k for k in self.lookup.keys if set(k.fields) <= names]
+
+    def learn_references(self, chunk: pl.DataFrame) -> None:
+        """Add a chunk's referenced values to the foreign keys' lookup (a first pass over the
+        whole table, as frictionless reads it before checking any row)."""
+        if not self.foreign_keys:
+            return
+        wanted = [c for c in self.casters if c.name in self.lookup.referenced]
+        raws = [
+            chunk[c.name].cast(pl.String) if c.name in chunk.columns else _nulls(chunk.height)
+            for c in wanted
+        ]
+        frame = pl.DataFrame({f"f{i}": raw for i, raw in enumerate(raws)}, height=chunk.height)
+        expressions = [e for i, c in enumerate(wanted) for e in c.expressions(f"f{i}", False)]
+        computed = frame.lazy().select(expressions).collect()
+        self.lookup.add(
+            {
+                c.name: c.finish(raw, computed, False).value
+                for c, raw in zip(wanted, raws, strict=True)
+            }
+        )
+
+    def learn_stored_references(self, stored: pl.DataFrame) -> None:
+        """Add values already stored (typed columns named by field) to the lookup."""
+        if self.foreign_keys:
+            self.lookup.add({name: stored[name] for name in stored.columns})
 
     @property
     def field_names(self) -> list[str]:
@@ -212,6 +242,9 @@ class Validator:
         }
         key_previous, key_blank = self._check_primary_key(casts, rows)
         invalid = invalid | blank | key_previous.is_not_null() | key_blank
+        foreign = self._check_foreign_keys(casts, height)
+        for broken in foreign:
+            invalid = invalid | broken
         for previous in unique_previous.values():
             invalid = invalid | previous.is_not_null()
         if not invalid.any():
@@ -226,6 +259,8 @@ class Validator:
             "blank": pick(blank),
             "key_previous": pick(key_previous),
             "key_blank": pick(key_blank),
+            "foreign": list(zip(*[pick(broken) for broken in foreign], strict=True))
+            or [()] * len(where),
         }
         uniques = {name: pick(previous) for name, previous in unique_previous.items()}
         facts = [
@@ -238,10 +273,22 @@ class Validator:
                 unique_previous={name: found[i] for name, found in uniques.items()},
                 key_previous=columns["key_previous"][i],
                 key_blank=columns["key_blank"][i],
+                foreign_missing=[
+                    k
+                    for k, broken in zip(self.foreign_keys, columns["foreign"][i], strict=True)
+                    if broken
+                ],
             )
             for i, row in enumerate(columns["row"])
         ]
         return invalid, casts, facts
+
+    def _check_foreign_keys(self, casts: dict[str, CastColumn], height: int) -> list[pl.Series]:
+        """Per foreign key, the rows whose values are not in its lookup."""
+        if not self.foreign_keys:
+            return []
+        values = {name: casts[name].value for key in self.foreign_keys for name in key.fields}
+        return self.lookup.missing(self.foreign_keys, values, height)
 
     def _check_unique(self, name: str, cast: CastColumn, rows: pl.Series) -> pl.Series:
         """Row of the previous equal value (null when new or not checked)."""
