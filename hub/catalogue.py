@@ -21,6 +21,7 @@ from sqlmodel import Session, col, or_, select
 
 from hub import (
     atoms,
+    charterchecks,
     charters,
     events,
     grids,
@@ -333,32 +334,14 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
         raise PublishRefused(
             f"schema {schema.name!r} is for theme {schema.theme!r}, not {batch.theme!r}"
         )
-    _check_personal_data(schema, charter)
+    refusal = charterchecks.schema_refusal(schema, charter)
+    if refusal:
+        raise PublishRefused(refusal)
     licence_id = str((charter.licence or {}).get("id", ""))
     refusal = licences.refusal_of(batch.declared_licence, charter.id, licence_id)
     if refusal:
         raise PublishRefused(refusal)
     return schema, charter
-
-
-def _check_personal_data(schema: schemas.TableSchema, charter: charters.Charter) -> None:
-    """Rows keyed by a data subject go out only under a personal charter naming that key."""
-    personal = charter.personal_data or {}
-    if schema.subject_field and charter.access != "personal":
-        raise PublishRefused(
-            f"schema {schema.name!r} holds personal data (each row belongs to "
-            f"the subject in {schema.subject_field!r}); charter {charter.id!r} "
-            f"shares it as {charter.access!r}, not 'personal'"
-        )
-    subject = personal.get("subject_field")
-    if charter.access == "personal" and (
-        subject not in schema.fields or (schema.subject_field and subject != schema.subject_field)
-    ):
-        raise PublishRefused(
-            f"charter {charter.id!r} ties rows to their subject through "
-            f"{subject!r}, which is not the subject field of schema "
-            f"{schema.name!r} ({schema.subject_field or 'none declared'})"
-        )
 
 
 def _store(

@@ -88,6 +88,8 @@ service_app = typer.Typer(
 app.add_typer(service_app, name="service")
 i18n_app = typer.Typer(help="The catalogue UI's languages.", no_args_is_help=True)
 app.add_typer(i18n_app, name="i18n")
+charters_app = typer.Typer(help="Check the charters.", no_args_is_help=True)
+app.add_typer(charters_app, name="charters")
 console = Console(stderr=True, soft_wrap=True)  # never split FILE:LINE in logs
 
 
@@ -606,9 +608,18 @@ def _print_outcomes(outcomes: list[dict]) -> None:
 @app.command("sources")
 def list_sources() -> None:
     """List the harvest sources the hub knows, by id (a territory's file shadows a bundled one)."""
+    from hub import schemas
     from pipelines.sources import survey_sources
 
     survey = survey_sources()
+    broken: list[str] = []
+    for s in survey.sources:
+        if not s.schema:
+            continue  # a grid or a portal's metadata: no table schema
+        try:
+            schemas.load_schema(s.schema)
+        except schemas.SchemaFileError as exc:  # its harvests would all fail: say so now
+            broken.append(f"source {s.id}: schema {s.schema} cannot be used: {exc}")
     table = Table(title="Harvest sources")
     for column in ("id", "format", "schema", "charter", "enabled"):
         table.add_column(column, no_wrap=True)
@@ -624,8 +635,40 @@ def list_sources() -> None:
             str(s.path or ""),
         )
     _wide_console().print(table)
-    if _say_unreadable(survey.problems):
+    for problem in broken:
+        _say_error(problem)
+    if _say_unreadable(survey.problems) or broken:
         raise typer.Exit(1)
+
+
+@charters_app.command("check")
+def charters_check(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Charter ids (default: every charter).")
+    ] = None,
+) -> None:
+    """Check every version of the charters against the schemas they list; exits 1 on a problem.
+
+    Each file is loaded with the load rules; then each schema a version lists must exist, load,
+    belong to one of its themes and satisfy the personal-data rules the gate applies."""
+    from hub import charterchecks, charters
+
+    problems: list[str] = []
+    checked = 0
+    for charter_id in ids or charters.known_charters():
+        try:
+            versions = charters.charter_versions(charter_id)
+        except charters.CharterError as exc:
+            problems.append(str(exc))
+            continue
+        for version in versions:
+            checked += 1
+            problems += charterchecks.charter_problems(version)
+    for problem in problems:
+        _say_error(problem)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{checked} charter versions checked: no problem")
 
 
 def _wide_console() -> Console:
@@ -658,15 +701,14 @@ def validate(
     assert schema is not None
     from datetime import UTC, datetime
 
-    from hub import charters, schemas
+    from hub import charterchecks, charters, schemas
     from hub.validation import validate_file
     from hub.validation.tables import TableReadError
 
+    by_path = Path(schema).suffix == ".json" or "/" in schema
     try:
         descriptor = (
-            schemas.load_plain_schema(schema)
-            if Path(schema).suffix == ".json" or "/" in schema
-            else schemas.load_schema(schema).descriptor
+            schemas.load_plain_schema(schema) if by_path else schemas.load_schema(schema).descriptor
         )
         if charter:
             found = charters.load_charter(charter)
@@ -679,6 +721,11 @@ def validate(
                     f"charter {charter} {found.version} does not cover schema {name} ({theme})"
                 )
                 raise typer.Exit(1)
+            if not by_path:  # a registry schema: the gate's charter-versus-schema rules too
+                refusal = charterchecks.schema_refusal(schemas.load_schema(schema), found)
+                if refusal:
+                    _say_error(f"a harvest would be refused: {refusal}")
+                    raise typer.Exit(1)
         report = validate_file(file, descriptor, encoding=encoding, delimiter=delimiter)
     except (
         schemas.SchemaFileError,

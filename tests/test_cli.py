@@ -324,3 +324,75 @@ def test_audit_verify_of_an_empty_log_says_so_once_without_the_password(engine, 
     assert line.startswith("access log is empty in ") and "access log the" not in line
     if engine.url.password:
         assert engine.url.password not in result.output
+
+
+# --- charters read beside their schemas -------------------------------------------------------
+
+BUNDLED_CHARTER = Path(__file__).parents[1] / "charters" / "atmo-demo-open.yaml"
+
+
+def write_charter(folder: Path, charter_id: str, themes: str, schemas: str) -> None:
+    """A copy of the open demo charter under another id, themes and schema list."""
+    lines = []
+    for line in BUNDLED_CHARTER.read_text(encoding="utf-8").splitlines():
+        if line.startswith("id:"):
+            line = f"id: {charter_id}"
+        elif line.startswith("themes:"):
+            line = f"themes: [{themes}]"
+        elif line.startswith("schemas:"):
+            line = f"schemas: [{schemas}]"
+        lines.append(line)
+    (folder / f"{charter_id}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def contradicting_charters(tmp_path, monkeypatch):
+    folder = tmp_path / "charters"
+    folder.mkdir()
+    write_charter(folder, "bad-theme", "risk", "air-quality-observation, emergency-shelterr")
+    write_charter(folder, "open-personal", "energy", "energy-consumption")
+    monkeypatch.setenv("HUB_CHARTERS_PATH", str(folder))
+    get_settings.cache_clear()
+
+
+def test_charters_check_finds_what_a_charter_contradicts_in_its_schemas(contradicting_charters):
+    result = runner.invoke(app, ["charters", "check", "bad-theme", "open-personal"])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "lists schema 'emergency-shelterr', which no schema folder holds" in output
+    assert "lists schema 'air-quality-observation', of theme 'air-quality'" in output
+    assert "'energy-consumption' holds personal data" in output and "shares it as 'open'" in output
+
+
+def test_charters_check_passes_the_bundled_charters():
+    result = runner.invoke(app, ["charters", "check"])
+    assert result.exit_code == 0, result.output
+    assert "no problem" in result.output
+
+
+def test_validate_with_a_charter_applies_the_gates_personal_data_rules(
+    contradicting_charters, tmp_path
+):
+    readings = tmp_path / "readings.csv"
+    readings.write_text("subject_key\n", encoding="utf-8")
+    arguments = ["--schema", "energy-consumption", "--charter", "open-personal"]
+    result = runner.invoke(app, ["validate", str(readings), *arguments])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "a harvest would be refused" in output and "holds personal data" in output
+
+
+def test_sources_names_a_source_whose_schema_file_is_broken(tmp_path, monkeypatch):
+    folder = tmp_path / "schemas"
+    folder.mkdir()
+    (folder / "emergency-shelter.schema.json").write_text('{"name": ', encoding="utf-8")
+    monkeypatch.setenv("HUB_SCHEMAS_PATH", str(folder))
+    get_settings.cache_clear()
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 1, listed.output
+    output = " ".join(listed.output.split())
+    assert (
+        "source montpellier-emergency-shelters-csv: schema emergency-shelter cannot be used"
+        in output
+    )
+    assert "not valid JSON" in output
