@@ -334,13 +334,13 @@ def admit(batch: Batch, on: date) -> tuple[schemas.TableSchema, charters.Charter
         raise PublishRefused(
             f"schema {schema.name!r} is for theme {schema.theme!r}, not {batch.theme!r}"
         )
-    refusal = charterchecks.schema_refusal(schema, charter)
-    if refusal:
-        raise PublishRefused(refusal)
     licence_id = str((charter.licence or {}).get("id", ""))
-    refusal = licences.refusal_of(batch.declared_licence, charter.id, licence_id)
-    if refusal:
-        raise PublishRefused(refusal)
+    for refusal in (
+        charterchecks.schema_refusal(schema, charter),
+        licences.refusal_of(batch.declared_licence, charter.id, licence_id),
+    ):
+        if refusal:
+            raise PublishRefused(refusal)
     return schema, charter
 
 
