@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
-from hub import charters
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from hub import charterdays, charters
 from hub.models import Dataset
 from hub.refusals import ENGLISH, RUN_ERROR_KINDS, Message, Param, render
 
@@ -140,7 +143,7 @@ def grant(
         "dataset": dataset.id,
         "charter": f"{dataset.charter_id} {dataset.charter_version}".rstrip(),
     }
-    if level == "open":
+    if level == "open" and shared_level(dataset) == "open":
         return Grant("all", "open", {"charter": named["charter"]})
     if actor.operates(dataset.organization_id):
         return Grant("all", "operator", {"organization": dataset.organization_id})
@@ -158,6 +161,58 @@ def grant(
     now = dataset.model_copy(update={"access": current.access, "charter_version": current.version})
     named_now = {**named, "charter": f"{current.id} {current.version}"}
     return _both(stored, _under_terms(now, actor, named_now, purpose, subjects, zones), named_now)
+
+
+def shared_level(dataset: Dataset) -> str:
+    """The access level the dataset's rows are shared at today: the stored one, unless the
+    dataset is stored open and the charter version in force shares it otherwise (a new
+    version closes open rows from its first day, before any harvest under it).
+
+    Only an open dataset can be closed this way; any other stored level already asks both
+    versions (`grant`). An open dataset whose charter has ended or cannot be read stays open:
+    its licence was granted for good."""
+    if dataset.access != "open" or not dataset.charter_id:
+        return dataset.access
+    try:
+        current = charters.current_version(dataset.charter_id)
+    except charters.CharterError:
+        return dataset.access
+    if current is None or current.version == dataset.charter_version:
+        return dataset.access  # a file edited in place: reads follow the published level
+    return current.access
+
+
+def closed_open_ids(session: Session) -> set[str]:
+    """The ids of the datasets stored open that their charter version in force closes now
+    (`shared_level`), for the queries that pick open datasets by their stored level."""
+    charter_ids = session.exec(
+        select(Dataset.charter_id).where(Dataset.access == "open").distinct()
+    ).all()
+    closing = [(c, v) for c in charter_ids if (v := _closing_version(c))]
+    if not closing:
+        return set()
+    chosen = select(Dataset.id).where(
+        Dataset.access == "open",
+        or_(
+            *(
+                and_(col(Dataset.charter_id) == c, col(Dataset.charter_version) != v)
+                for c, v in closing
+            )
+        ),
+    )
+    return set(session.exec(chosen).all())
+
+
+def _closing_version(charter_id: str) -> str:
+    """The version of a charter in force today if it shares its datasets other than open;
+    "" otherwise (none in force, open, or a charter that cannot be read)."""
+    if not charter_id:
+        return ""
+    try:
+        current = charters.current_version(charter_id)
+    except charters.CharterError:
+        return ""
+    return current.version if current is not None and current.access != "open" else ""
 
 
 def _under_terms(
@@ -211,7 +266,7 @@ def _current(dataset: Dataset, named: Mapping[str, Param]) -> charters.Charter |
         versions = charters.read_versions(dataset.charter_id)
     except charters.CharterError:
         return Grant("none", "charter_unreadable", named)
-    today = datetime.now(UTC).date()
+    today = charterdays.today()
     started = [c for c in versions if c.valid_from <= today]
     if not started:
         start = min(c.valid_from for c in versions)
@@ -363,6 +418,16 @@ def _membership(dataset: Dataset, actor: Actor) -> Message | None:
     if f"role:{actor.role}" in members:
         return Message("member_role", {"role": actor.role})
     return None
+
+
+def sees_members(charter: charters.Charter, actor: Actor) -> bool:
+    """Whether `actor` may see who a charter version opens its records to (`restricted_to`):
+    a party to it — its producer's operators, a member — or an admin. The list is no one
+    else's business: pages hide it as the API's public charter document leaves it out."""
+    if actor.role == "admin" or actor.operates(charter.producer):
+        return True
+    members = set(charter.restricted_to)
+    return bool(actor.organizations & members) or f"role:{actor.role}" in members
 
 
 def sees_computed(dataset: Dataset, actor: Actor = ANONYMOUS) -> bool:

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlmodel import Session, col, or_, select
 from hub import (
     atoms,
     charterchecks,
+    charterdays,
     charters,
     events,
     grids,
@@ -123,7 +124,7 @@ def publish(
     """
     engine = engine or get_engine()
     run = runs.open_run(engine, batch.dataset_id, batch.source_id)
-    day = on or datetime.now(UTC).date()
+    day = on or charterdays.today()
     span: Span | None = None
     try:
         if isinstance(batch, GridBatch):
@@ -179,7 +180,7 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     The charter and schema are admitted as for a publication (a refusal raises PublishRefused).
     """
     started = time.perf_counter()
-    schema, charter = admit(batch, on or datetime.now(UTC).date())
+    schema, charter = admit(batch, on or charterdays.today())
     errors: list[dict[str, Any]] = []
     rows, left_out = 0, Counter[str]()
     validator = Validator(schema.descriptor)
@@ -697,13 +698,15 @@ def register_dataset(
             f"dataset {dataset.id!r} belongs to {dataset.organization_id!r}, "
             f"not {organization.id!r}"
         )
-    if existing is not None and existing.access != charter.access:
-        # Access is per dataset: a batch under another level would re-open (or close) every
-        # row already stored, which their own charter never allowed.
+    levels = (existing.access if existing is not None else charter.access, charter.access)
+    if levels[0] != levels[1] and "personal" in levels:
+        # Personal rows are pseudonymised and tied to their subjects, other rows are not: no
+        # version can turn one into the other. Between open, restricted and crisis the producer's
+        # new version decides, for the rows already stored too (charters/README.md).
         raise PublishRefused(
             f"dataset {dataset.id!r} is shared as {dataset.access!r}; charter "
-            f"{charter.id!r} {charter.version} shares as {charter.access!r}: "
-            "publish it as a new dataset"
+            f"{charter.id!r} {charter.version} shares as {charter.access!r}: personal records "
+            "cannot change access level; publish them as a new dataset"
         )
     licence = charter.licence or {}
     dataset.title, dataset.theme = title, batch.theme

@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hub import registry
+from hub import charterdays, registry
 from hub.config import PROJECT_ROOT, get_settings
 from hub.schemas import locate_line
 
@@ -243,7 +243,7 @@ def charter_versions(charter_id: str) -> list[Charter]:
 
 
 def load_charter(charter_id: str, on: date | None = None) -> Charter:
-    """The version in force on `on` (default today, UTC), else the latest version."""
+    """The version in force on `on` (default today in the territory), else the latest version."""
     versions = charter_versions(charter_id)
     return in_force_among(versions, on) or versions[-1]
 
@@ -252,15 +252,15 @@ def in_force_among(versions: list[Charter], on: date | None) -> Charter | None:
     """The version in force on `on`, None if none is: the newest version that has started by
     then, unless it has ended. A newer version replaces the older ones from its first day, so a
     version ending later renews the agreement and one ending sooner ends it early."""
-    day = _day(on) if on is not None else datetime.now(UTC).date()
+    day = _day(on) if on is not None else charterdays.today()
     started = [charter for charter in versions if charter.valid_from <= day]
     return started[-1] if started and started[-1].in_force(day) else None
 
 
 def current_version(charter_id: str, on: date | None = None) -> Charter | None:
-    """The version of a charter in force on `on` (default today, UTC), None if none is;
+    """The version of a charter in force on `on` (default the territory's today), None if none is;
     CharterError if the charter cannot be read. Cached: every non-open read asks."""
-    day = _day(on) if on is not None else datetime.now(UTC).date()
+    day = _day(on) if on is not None else charterdays.today()
     return _current_version(charter_id, day, _generation())
 
 
@@ -626,7 +626,5 @@ def _file_error(path: Path, located: Sequence[tuple[int | None, str]]) -> Charte
 
 
 def _day(on: date) -> date:
-    """A calendar day; a datetime counts as its UTC day."""
-    if isinstance(on, datetime):
-        return on.astimezone(UTC).date() if on.tzinfo else on.date()
-    return on
+    """A calendar day; an instant counts as its day in the territory (hub.charterdays)."""
+    return charterdays.day_of(on)

@@ -699,9 +699,8 @@ def validate(
         _print_report(_check_as_source(file, source), as_json)
         return
     assert schema is not None
-    from datetime import UTC, datetime
 
-    from hub import charterchecks, charters, schemas
+    from hub import charterchecks, charterdays, charters, schemas
     from hub.validation import validate_file
     from hub.validation.tables import TableReadError
 
@@ -712,7 +711,7 @@ def validate(
         )
         if charter:
             found = charters.load_charter(charter)
-            if not found.in_force(datetime.now(UTC).date()):
+            if not found.in_force(charterdays.today()):
                 _say_error(f"charter {charter} {found.version} is not in force today")
                 raise typer.Exit(1)
             name, theme = descriptor.get("name", schema), descriptor.get("theme", "")

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, FilePath, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -98,6 +99,8 @@ class Settings(BaseSettings):
     tiles_attribution: str = ""  # the tiles' credit line, shown on every map (plain text)
     # The territory's outline (GeoJSON, WGS84); unset, the hull of the open datasets' extents.
     territory_file: FilePath | None = None
+    # The territory's time zone (IANA name): a charter's days are its days (hub.charterdays).
+    timezone: str = "Europe/Paris"
 
     @field_validator("fetch_allow_private", mode="before")
     @classmethod
@@ -124,6 +127,17 @@ class Settings(BaseSettings):
                     f"not host names or switches: {word[:60]!r} is neither"
                 ) from None
         return words
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"must be an IANA time zone such as Europe/Paris or UTC, not {value[:60]!r}"
+            ) from None
+        return value
 
     @field_validator("tiles_url")
     @classmethod

@@ -758,9 +758,7 @@ class _Compiler:
                     dataset_t.c.organization_id,
                     dataset_t.c.charter_id,
                     dataset_t.c.charter_version,
-                )
-                .where(dataset_t.c.access != "open")
-                .distinct()
+                ).distinct()  # open kinds too: a charter version in force may close them
             ).all()
             readable = [
                 tuple(kind)
@@ -785,9 +783,7 @@ class _Compiler:
                 dataset_t.c.charter_id,
                 dataset_t.c.charter_version,
             )
-            self._whole = sa.or_(
-                dataset_t.c.access == "open", columns.in_(readable) if readable else sa.false()
-            )
+            self._whole = columns.in_(readable) if readable else sa.false()
         return self._whole
 
     def ordered(self, hits: sa.Select[Any], query: Query) -> sa.Select[Any]:

@@ -339,7 +339,11 @@ def test_an_empty_batch_is_recorded_and_stores_nothing(engine):
     assert stored_count(engine) == 0
 
 
-def test_a_later_batch_cannot_change_who_may_read_earlier_rows(engine, territory_charters):
+def test_a_new_version_opening_a_restricted_dataset_opens_it_at_its_next_harvest(
+    engine, territory_charters
+):
+    """The producer's new version decides how its dataset is shared, for earlier rows too;
+    until it is harvested, reads need both versions (tests/test_access.py)."""
     (territory_charters / "atmo-demo-open@1.0.yaml").write_text(
         """
 id: atmo-demo-open
@@ -366,11 +370,11 @@ themes: [air-quality]
         .replace("access: restricted\nrestricted_to: [metropole-civil-protection]", "access: open"),
         encoding="utf-8",
     )
-    with pytest.raises(PublishRefused, match="shared as 'restricted'"):
-        publish(batch(observations(6)))
+    publish(batch(observations(6)))
     with Session(engine) as session:
-        assert catalogue.get(session, "demo-no2").access == "restricted"
-    assert stored_count(engine) == 5
+        moved = catalogue.get(session, "demo-no2")
+        assert (moved.access, moved.charter_version) == ("open", "2.0")
+    assert stored_count(engine) == 6
 
 
 def test_personal_rows_are_refused_under_a_charter_that_is_not_personal(engine, territory_charters):

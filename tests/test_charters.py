@@ -346,7 +346,9 @@ def test_in_force_bounds_are_inclusive_and_accept_datetimes(tmp_path):
     charter = read_charter(write(tmp_path, OPEN))
     assert charter.in_force(date(2026, 1, 1)) and charter.in_force(date(2026, 12, 31))
     assert not charter.in_force(date(2025, 12, 31)) and not charter.in_force(date(2027, 1, 1))
-    assert charter.in_force(datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
+    # an instant counts as its day in the territory (Europe/Paris, UTC+1 in winter)
+    assert charter.in_force(datetime(2026, 12, 31, 22, 59, tzinfo=UTC))
+    assert not charter.in_force(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
 
 
 def test_covers_reads_themes_and_the_optional_schema_list(tmp_path):

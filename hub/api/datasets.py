@@ -172,7 +172,7 @@ def show_dataset(request: Request, session: SessionDep, caller: CallerDep, datas
     # computed fields withheld or not included.
     body = detail.model_dump_json(by_alias=True).encode()
     answer = Response(body, media_type="application/json")
-    return etags.conditional(request, answer, shared=dataset.access == "open")
+    return etags.conditional(request, answer, shared=access.shared_level(dataset) == "open")
 
 
 @router.get("/{dataset_id}/runs", response_model=RunsPage)

@@ -21,14 +21,21 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import catalogue, charters, reading, selection
+from hub import access, catalogue, charters, charterterms, reading, selection
 from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
 from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url, find_dataset
 from hub.api.headers import PERSONAL
-from hub.api.shapes import CharterDocument, LicenceOut, PersonalDataTerms, Signature, web_url
+from hub.api.shapes import (
+    CharterDocument,
+    LicenceOut,
+    PersonalDataTerms,
+    Signature,
+    UpcomingVersion,
+    web_url,
+)
 from hub.config import get_settings
 from hub.models import Dataset, Organization, as_utc
 
@@ -84,7 +91,7 @@ def charter_document(dataset: Dataset) -> CharterDocument:
     summary: dict[str, Any] = {
         "id": dataset.charter_id,
         "version": dataset.charter_version,
-        "access": dataset.access,
+        "access": access.shared_level(dataset),
         "licence": licence,
         "mandatory_mention": dataset.mandatory_mention,
     }
@@ -107,6 +114,8 @@ def charter_document(dataset: Dataset) -> CharterDocument:
         current = charters.current_version(dataset.charter_id)
     except charters.CharterError:
         current = None
+    term = charterterms.term(dataset.charter_id)
+    upcoming = term.upcoming if term else None
     return CharterDocument(
         **summary,
         title=charter.title,
@@ -116,6 +125,16 @@ def charter_document(dataset: Dataset) -> CharterDocument:
         personal_data=PersonalDataTerms.of(personal) if personal else None,
         valid_from=charter.valid_from,
         valid_until=charter.valid_until,
+        shared_until=term.ends if term else charter.valid_until,
+        upcoming=UpcomingVersion(
+            version=upcoming.version,
+            valid_from=upcoming.valid_from,
+            valid_until=upcoming.valid_until,
+            access=upcoming.access,
+            licence=_licence_of(upcoming),
+        )
+        if upcoming
+        else None,
         in_force=current is not None,
         version_in_force=current.version
         if current and current.version != charter.version
@@ -124,6 +143,16 @@ def charter_document(dataset: Dataset) -> CharterDocument:
         signed=Signature(**charter.signed) if charter.signed else None,
         themes=list(charter.themes),
         schemas=list(charter.schemas) if charter.schemas is not None else None,
+    )
+
+
+def _licence_of(charter: charters.Charter) -> LicenceOut:
+    """A charter version's licence as the API shows one."""
+    licence = charter.licence
+    return LicenceOut(
+        id=licence.get("id", ""),
+        title=licence.get("label") or licence.get("id", ""),
+        url=licence.get("uri", ""),
     )
 
 
@@ -268,7 +297,7 @@ def package_descriptor(
         # Not Frictionless's: where the terms are, and who may have read which rows.
         "hub": {
             "charter": "charter.json",
-            "access": dataset.access,
+            "access": access.shared_level(dataset),
             "mandatory_mention": dataset.mandatory_mention,
             "rows": "the records the exporting caller was allowed to read",
         },

@@ -103,7 +103,7 @@ def read_records(
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
-    shared, personal = dataset.access == "open", dataset.access == "personal"
+    shared, personal = access.shared_level(dataset) == "open", dataset.access == "personal"
     variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
     seen = etags.presented(request)
     try:

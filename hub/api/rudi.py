@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from hub import catalogue, charters, gridsubsets, models
+from hub import access, catalogue, charters, gridsubsets, models
 from hub.languages import language_of
 from hub.models import Dataset, Organization, Resource
 
@@ -243,7 +243,7 @@ def access_condition_of(dataset: Dataset, lang: str) -> RudiAccessCondition:
     purposes = charter.purposes if charter else []
     return RudiAccessCondition(
         confidentiality=RudiConfidentiality(
-            restricted_access=dataset.access != "open",
+            restricted_access=access.shared_level(dataset) != "open",
             gdpr_sensitive=charter.gdpr_sensitive if charter else dataset.access == "personal",
         ),
         licence=licence,
@@ -253,7 +253,9 @@ def access_condition_of(dataset: Dataset, lang: str) -> RudiAccessCondition:
         access_constraint=[
             DictionaryEntry(
                 lang="en",
-                text=ACCESS_TERMS.get(dataset.access, f"{dataset.access}: refused to all"),
+                text=ACCESS_TERMS.get(
+                    access.shared_level(dataset), f"{dataset.access}: refused to all"
+                ),
             )
         ],
         usage_constraint=[DictionaryEntry(lang="en", text=", ".join(purposes))] if purposes else [],

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from hub import catalogue, gridsubsets, models
+from hub import access, catalogue, gridsubsets, models
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
 from hub.models import Dataset, HarvestRun, Organization, Resource
@@ -118,6 +118,16 @@ class Signature(BaseModel):
     document_hash: str = Field(description="ALGORITHM:HEX of the signed document")
 
 
+class UpcomingVersion(BaseModel):
+    """A charter version written to take over on a later day: its public terms."""
+
+    version: str
+    valid_from: date = Field(description="the day it replaces the version in force")
+    valid_until: date | None
+    access: str = Field(description="open | restricted | personal | crisis")
+    licence: LicenceOut
+
+
 class CharterDocument(CharterSummary):
     """The public part of the charter version a dataset is shared under: never who it is
     restricted to. Fields beyond the summary are null when the charter file is gone."""
@@ -128,10 +138,23 @@ class CharterDocument(CharterSummary):
     gdpr_sensitive: bool | None
     personal_data: PersonalDataTerms | None
     valid_from: date | None
-    valid_until: date | None = Field(description="last day in force (included); null: no end")
+    valid_until: date | None = Field(
+        description="this version's own last day (included); null: no end. A newer version "
+        "may end the sharing sooner or later: see `shared_until`"
+    )
+    shared_until: date | None = Field(
+        default=None,
+        description="the last day the records are shared under the charter as all its versions "
+        "decide today (the territory's days, HUB_TIMEZONE): the end of the version in force, the "
+        "eve of `upcoming`, or the day sharing ended; null: no end",
+    )
+    upcoming: UpcomingVersion | None = Field(
+        default=None,
+        description="the version written to take over on a later day, with its terms; null: none",
+    )
     in_force: bool | None = Field(
-        description="whether the charter is in force today (UTC), in this version or a newer one "
-        "that renewed or amended it: if not, only open records are read"
+        description="whether the charter is in force today (the territory's day), in this version "
+        "or a newer one that renewed or amended it: if not, only open records are read"
     )
     version_in_force: str | None = Field(
         default=None,
@@ -141,8 +164,8 @@ class CharterDocument(CharterSummary):
     file_access: str | None = Field(
         default=None,
         description="the access level the charter file says now when it differs from `access` "
-        "(the one the dataset was published under, which reads follow): the file was edited in "
-        "place, and the next harvest is refused until the dataset is published anew",
+        "(the one the records are shared at, which reads follow): the file was edited in place; "
+        "the next harvest moves the dataset to it (personal records excepted)",
     )
     signed: Signature | None
     themes: list[str] = Field(default_factory=list)
@@ -373,7 +396,7 @@ def summarise(
         theme=dataset.theme,
         keywords=list(dataset.keywords or []),
         organization=summarise_organization(organization, dataset.organization_id),
-        access=dataset.access,
+        access=access.shared_level(dataset),
         licence=licence_of(dataset),
         record_count=dataset.record_count if whole else None,
         freshness=freshness_of(dataset, whole),
@@ -397,7 +420,7 @@ def describe(
         charter=CharterSummary(
             id=dataset.charter_id,
             version=dataset.charter_version,
-            access=dataset.access,
+            access=access.shared_level(dataset),
             licence=licence_of(dataset),
             mandatory_mention=dataset.mandatory_mention,
         ),

@@ -123,7 +123,7 @@ class Keeper:
     def verdict(self, key: Key, event: events.FeedEvent) -> Verdict:
         """Whether `key` may receive `event`: as it is, with its counts withheld, or not."""
         dataset = self.datasets.get(event.dataset)
-        if event.access == "open" and (dataset is None or dataset.access == "open"):
+        if event.access == "open" and (dataset is None or access.shared_level(dataset) == "open"):
             return "as-is"
         if dataset is None:
             return None  # withdrawn, or not loaded: refuse rather than guess
@@ -177,7 +177,7 @@ def compute(
         book = computed.grants.setdefault(key, {})
         for dataset_id in dataset_ids:
             dataset = seen.get(dataset_id)
-            if dataset is not None and dataset.access != "open":
+            if dataset is not None and access.shared_level(dataset) != "open":
                 given = book[dataset_id] = grant_for(engine, dataset, actor, purpose)
                 computed.until = earliest(
                     computed.until, ends(engine, dataset, actor, purpose, given)
@@ -226,9 +226,11 @@ def load(engine: Engine, dataset_ids: set[str]) -> dict[str, Dataset | None]:
 
 
 def closed_ids(engine: Engine) -> set[str]:
-    """The ids of every dataset that is not open (a connecting client's grants cover them)."""
+    """The ids of every dataset that is not open (a connecting client's grants cover them),
+    those a charter version in force closes since their last harvest included."""
     with Session(engine) as session:
-        return set(session.exec(select(Dataset.id).where(Dataset.access != "open")).all())
+        stored = set(session.exec(select(Dataset.id).where(Dataset.access != "open")).all())
+        return stored | access.closed_open_ids(session)
 
 
 def withhold_counts(data: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +274,7 @@ def _moment(value: Any) -> datetime | None | Literal[False]:
 
 
 def _closed(dataset: Dataset | None, dataset_id: str) -> bool:
-    return bool(dataset_id) and (dataset is None or dataset.access != "open")
+    return bool(dataset_id) and (dataset is None or access.shared_level(dataset) != "open")
 
 
 def _is_crisis(dataset: Dataset | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub import events
+from hub import access, events
 from hub.feeds import grants, sse, tallies
 from hub.feeds.clients import Client, Delivery
 from hub.feeds.grants import Keeper
@@ -25,7 +25,7 @@ def judge(
     if body is None:
         body = encoded[variant] = sse.message(event.kind, grants.shown(event, variant), event.id)
     dataset = held.dataset(event.dataset)
-    if dataset is None or dataset.access == "open":
+    if dataset is None or access.shared_level(dataset) == "open":
         return Delivery(event.id, body)
     grant = held.grant(client.key, event.dataset)
     return Delivery(event.id, body, dataset, grant, event.subject, event.kind in tallies.ROWS)
@@ -39,7 +39,7 @@ def open_delivery(
     if event.access != "open" or event.kind == "crisis":
         return None
     dataset = held.dataset(event.dataset)
-    if dataset is not None and dataset.access != "open":
+    if dataset is not None and access.shared_level(dataset) != "open":
         return None
     body = encoded["as-is"] = sse.message(event.kind, grants.shown(event, "as-is"), event.id)
     return Delivery(event.id, body)

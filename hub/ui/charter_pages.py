@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from fastapi import APIRouter, Request
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.responses import Response
 
-from hub import charters
+from hub import access, charterdays, charters
 from hub.api.deps import SessionDep
 from hub.charters import Charter
 from hub.models import Dataset, Organization
@@ -67,8 +67,8 @@ class CharterView:
 
 
 def today() -> date:
-    """Today, in UTC (the day charters are checked against)."""
-    return datetime.now(UTC).date()
+    """Today in the territory (the day charters are checked against)."""
+    return charterdays.today()
 
 
 def view_of(charter_id: str, on: date) -> CharterView:
@@ -168,6 +168,8 @@ def render_charter(
             "standings": STANDINGS,
             "legal_basis": legal_basis,
             "terms_of": charters.terms_of,
+            # the member list is for the parties to the charter only, as in the API
+            "sees_members": lambda version: access.sees_members(version, visitor.caller.actor),
         },
     )
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, crises, licences, reading
+from hub import access, catalogue, charters, charterterms, crises, licences, reading
 from hub.access import AccessDenied
 from hub.api.dcat import documents as dcat_documents
 from hub.api.dcat import routes as dcat_routes
@@ -76,9 +75,19 @@ def render_dataset(
     runs = catalogue.runs_of(session, dataset_id, limit=RUNS_SHOWN)
     newest, shape = read_newest(session, dataset, caller, given)
     charter = charter_of(dataset)
+    term = charterterms.term(dataset.charter_id)
+    sees_members = charter is not None and access.sees_members(charter, caller.actor)
     with i18n.speaking(language):  # the sentences built here are in the page's language
         facts = interview.card(
-            session, dataset, detail, runs, charter, whole, reads_log=caller.actor.role == "admin"
+            session,
+            dataset,
+            detail,
+            runs,
+            charter,
+            whole,
+            reads_log=caller.actor.role == "admin",
+            term=term,
+            sees_members=sees_members,
         )
         card = interview.answers(facts)
         refusal = None if given.reads_rows else refusal_text(given)
@@ -95,10 +104,10 @@ def render_dataset(
         {
             "d": detail,
             "charter": charter,
-            # the version the dataset was published under has ended (hub.access refuses reads)
-            "expired": bool(
-                charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date()
-            ),
+            # how long its versions share it today: what hub.access judges reads by
+            "term": term,
+            "expired": bool(term and term.ended),
+            "sees_members": sees_members,
             "purposes": list(charter.purposes) if charter else [],
             "licence_open": licences.is_open(dataset.licence_id),
             "interview": card,
@@ -337,7 +346,7 @@ def snippets(
     """Copy-ready calls for this dataset: curl, the ckanapi command, Python (httpx, ckanapi);
     its records, else its grid, else its metadata (as its detail's `links` name them)."""
     api = f"{root}api/v1/datasets/{dataset.id}"
-    token = dataset.access != "open"
+    token = access.shared_level(dataset) != "open"
     auth_header = ' \\\n  -H "Authorization: Bearer $HUB_TOKEN"' if token else ""
     py_headers = (
         '\n    headers={"Authorization": f"Bearer {os.environ[\'HUB_TOKEN\']}"},' if token else ""

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from hub import licences
+from hub import access, licences
 from hub.api.shapes import DatasetDetail, web_url
 from hub.charters import Charter
+from hub.charterterms import Term
 from hub.models import AccessEvent, Dataset, HarvestRun, HarvestSource, as_utc
 from hub.ui.i18n import day, gettext, ngettext, number
 from hub.ui.pages import N_, access_name, purpose_name, theme_name
@@ -75,6 +76,7 @@ class Card:
     rows_read: int | None  # over them (None: withheld)
     rows_quarantined: int | None
     charter: Charter | None
+    term: Term | None  # how long the charter shares, as all its versions decide today
     licence: str
     licence_id: str
     mention: str
@@ -96,11 +98,14 @@ def card(
     now: datetime | None = None,
     *,
     reads_log: bool = False,
+    term: Term | None = None,
+    sees_members: bool = False,
 ) -> Card:
     """The interview's facts for one dataset, `runs` newest first, as the visitor may see them
-    (`reads_log`: the visitor reads every access log, an admin)."""
+    (`reads_log`: the visitor reads every access log, an admin; `sees_members`: the visitor
+    may see the charter's member list, hub.access.sees_members)."""
     withheld = dataset.access == "personal" and not (whole or reads_log)
-    logged = dataset.access != "open" and not withheld
+    logged = access.shared_level(dataset) != "open" and not withheld
     delivered = sorted(as_utc(r.started_at) for r in runs if r.status in DELIVERED)
     gaps = [b - a for a, b in zip(delivered, delivered[1:], strict=False) if b > a]
     reported = [r for r in runs if r.report is not None]
@@ -112,7 +117,7 @@ def card(
         organization_kind=detail.organization.kind,
         source_host=urlsplit(web_url(dataset.source_url)).hostname or "",
         source_file=urlsplit(dataset.source_url).scheme == "file",
-        access=dataset.access,
+        access=access.shared_level(dataset),
         whole=whole,
         bbox=dataset.bbox if whole else None,
         time_min=as_utc(dataset.time_min) if whole and dataset.time_min else None,
@@ -129,11 +134,12 @@ def card(
         rows_read=sum(r.rows_read for r in runs) if whole else None,
         rows_quarantined=sum(r.rows_quarantined for r in runs) if whole else None,
         charter=charter,
+        term=term,
         licence=dataset.licence_title or dataset.licence_id,
         licence_id=dataset.licence_id,
         mention=dataset.mandatory_mention,
         usage=usage_of(session, dataset.id, now) if logged else None,
-        members=sorted(charter.restricted_to) if charter else [],
+        members=sorted(charter.restricted_to) if charter and sees_members else [],
         grid=detail.grid is not None,
         usage_withheld=withheld,
     )
@@ -297,7 +303,9 @@ def who_may(facts: Card) -> str:
         return _open_terms(facts)
     level = {
         "restricted": gettext("Only the members my charter names may read my records: %(members)s.")
-        % {"members": ", ".join(member_words(m) for m in facts.members) or "—"},
+        % {"members": ", ".join(member_words(m) for m in facts.members)}
+        if facts.members  # the list is shown to the charter's parties only (sees_members)
+        else gettext("Only the members my charter names may read my records."),
         "personal": gettext(
             "My records hold personal data: each person may read their own, and a service only "
             "with that person's consent."
@@ -316,15 +324,27 @@ def who_may(facts: Card) -> str:
         )
     if facts.licence:
         parts.append(gettext("Licence: %(licence)s.") % {"licence": facts.licence})
-    if charter and charter.valid_until and charter.valid_until < datetime.now(UTC).date():
-        parts.append(gettext("My charter expired on %(day)s.") % {"day": day(charter.valid_until)})
-        parts.append(gettext("My records are no longer shared."))
-    elif charter and charter.valid_until:
+    term = facts.term
+    if term and term.ended and term.ends:
+        parts.append(gettext("My charter expired on %(day)s.") % {"day": day(term.ends)})
         parts.append(
-            gettext("My charter is valid until %(day)s.") % {"day": day(charter.valid_until)}
+            gettext("My records stay open under their licence.")
+            if facts.access == "open"
+            else gettext("My records are no longer shared.")
         )
+    elif term and term.ends:
+        parts.append(gettext("My charter is valid until %(day)s.") % {"day": day(term.ends)})
     elif charter:
         parts.append(gettext("My charter has no end date."))
+    if term and term.upcoming:
+        parts.append(
+            gettext("From %(day)s, version %(version)s of my charter applies (%(level)s).")
+            % {
+                "day": day(term.upcoming.valid_from),
+                "version": term.upcoming.version,
+                "level": access_name(term.upcoming.access),
+            }
+        )
     if facts.mention:
         parts.append(gettext("Every reuse must show “%(mention)s”.") % {"mention": facts.mention})
     return " ".join(parts)

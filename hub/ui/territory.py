@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from hub import access
 from hub.api.deps import SessionDep
 from hub.config import get_settings
 from hub.models import Dataset
@@ -165,14 +166,15 @@ def _positions(coordinates: Any, depth: int) -> Iterator[Point]:
 def computed_outline(session: Session) -> dict[str, Any]:
     """A Feature around the open datasets' extents: their convex hull (a line or a point when
     they are aligned or one place), `computed` in its properties; no geometry when none has one."""
-    is_open = col(Dataset.access) == "open"
+    closed = access.closed_open_ids(session)  # open once, closed by a charter version since
+    is_open = (col(Dataset.access) == "open") & col(Dataset.id).not_in(closed)
     state = session.exec(
         select(func.count(), func.max(Dataset.modified_at), func.max(Dataset.published_at)).where(
             is_open
         )
     ).one()
     # Per database (tests run many), per state of the open catalogue: a harvest changes it.
-    key = ("catalogue", str(session.get_bind().engine.url), *state)
+    key = ("catalogue", str(session.get_bind().engine.url), *state, *sorted(closed))
     if (cached := _cache.get(key)) is not None:
         return cached
     stored = session.exec(select(Dataset.bbox).where(is_open, col(Dataset.bbox).is_not(None)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pagetext import page
+from api.support import bearer
+from pagetext import Page, page
 
 from hub import charters
 from hub.config import PROJECT_ROOT
@@ -48,15 +49,20 @@ def test_a_charter_shows_each_version_and_the_datasets_under_it(client):
     assert "1 dataset is published under this charter." in restricted.words
 
 
-def test_a_charter_links_only_the_organizations_that_have_a_page(client, tmp_path: Path):
+def test_a_charter_links_only_the_organizations_that_have_a_page(client, engine, tmp_path: Path):
+    # a party (the producer's operator) sees the member list; English words
+    producer = {**bearer(engine, "operator", "atmo-demo"), "Accept-Language": "en"}
     for charter in ("atmo-demo-restricted", "atmo-demo-crisis", "atmo-demo-open"):
-        shown = page(client, f"/charters/{charter}")
+        shown = Page(client.get(f"/charters/{charter}", headers=producer).text)
         for link in shown.links:
             if "/organizations/" in link:
                 assert client.get(link).status_code == 200, link
-    restricted = page(client, "/charters/atmo-demo-restricted")
+    restricted = Page(client.get("/charters/atmo-demo-restricted", headers=producer).text)
     assert "metropole-civil-protection" in restricted.words  # named, not linked
-    assert "every crisis cell" in page(client, "/charters/atmo-demo-crisis").words
+    crisis = Page(client.get("/charters/atmo-demo-crisis", headers=producer).text)
+    assert "every crisis cell" in crisis.words
+    # an anonymous visitor is no party: the list is kept from it, as the API keeps it
+    assert "metropole-civil-protection" not in page(client, "/charters/atmo-demo-restricted").words
 
 
 def test_a_personal_charter_shows_its_terms_and_signature_per_version(client):

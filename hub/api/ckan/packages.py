@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import gridsubsets, licences
+from hub import access, gridsubsets, licences
 from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, grid_download, web_url
@@ -103,7 +103,7 @@ def package_dict(
         "license_id": licence_id,
         "license_title": dataset.licence_title or licence_id,
         "license_url": dataset.licence_url or None,
-        "isopen": dataset.access == "open" and _is_open(dataset.licence_id),
+        "isopen": access.shared_level(dataset) == "open" and _is_open(dataset.licence_id),
         "owner_org": dataset.organization_id,
         "organization": org,
         "private": False,
@@ -131,7 +131,7 @@ def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
         "schema_version": dataset.schema_version,
         "charter": dataset.charter_id,
         "charter_version": dataset.charter_version,
-        "access": dataset.access,
+        "access": access.shared_level(dataset),
         "mandatory_mention": dataset.mandatory_mention,
         "published_at": ckan_time(dataset.published_at),
     }
@@ -220,7 +220,7 @@ def resource_dict(
         "state": "active",
         "cache_url": None,
         "datastore_active": True,  # datastore_search serves its rows
-        "access": dataset.access,
+        "access": access.shared_level(dataset),
         "record_count": resource.row_count if whole else None,
         "schema": resource.schema_descriptor,
     }
@@ -261,7 +261,7 @@ def _linked_resource_dict(
         "state": "active",
         "cache_url": None,
         "datastore_active": False,
-        "access": dataset.access,
+        "access": access.shared_level(dataset),
     }
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, charters, jsontext, schemas, withdrawal
+from hub import access, catalogue, charterdays, charters, jsontext, schemas, withdrawal
 from hub.access import Actor
 from hub.api.ckan import datastore, packages
 from hub.api.ckan.errors import (
@@ -199,7 +198,7 @@ def _charter_for(
         return named
     if existing is not None:
         return existing.charter_id
-    today = datetime.now(UTC).date()
+    today = charterdays.today()
     fitting = []
     for charter_id in charters.known_charters():
         try:

@@ -139,7 +139,7 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
         graph.add((node, DCAT.keyword, text(keyword)))
     for theme in vocabularies.themes_of(dataset.theme):
         graph.add((node, DCAT.theme, add_theme(graph, theme)))
-    right = vocabularies.access_right_of(dataset.access)
+    right = vocabularies.access_right_of(access.shared_level(dataset))
     graph.add((node, DCTERMS.accessRights, right.uri))
     graph.add((right.uri, RDF.type, DCTERMS.RightsStatement))
     graph.add((right.uri, RDFS.label, Literal(right.label, lang="en")))

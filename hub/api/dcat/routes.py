@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from hub.access import Actor
+from hub.access import Actor, shared_level
 from hub.api.auth import CallerDep
 from hub.api.dcat import documents, graph, listing
 from hub.api.deps import SessionDep
@@ -115,7 +115,7 @@ def dataset_answer(
     """A dataset's DCAT-AP document as `actor` may see it, with its ETag (as the detail's)."""
     entry = listing.load_entry(session, dataset)
     document = graph.dataset_graph(entry, base_url(request), actor)
-    return documents.answer(request, document, syntax, dataset.access == "open", headers)
+    return documents.answer(request, document, syntax, shared_level(dataset) == "open", headers)
 
 
 def syntax_named(suffix: str) -> documents.Syntax:
