@@ -137,6 +137,7 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the catalogue UI and the APIs, with a Prefect server running the schedules."""
     from pipelines.orchestrator import beside
 
+    _store()  # a store that cannot be used is one line and exit 2, before any Prefect child
     _guard_children()
     with beside(_data_dir()) as orchestrator:
         _say_orchestrator(orchestrator)
@@ -218,6 +219,7 @@ def demo(
     from pipelines.demo import households, live
     from pipelines.orchestration import choose_orchestration
 
+    _store()  # migrated before any work: an unusable store is one line, and exit 2
     _guard_children()
     # Chosen before this command's own Prefect server starts: the first page never waits for it.
     orchestration = choose_orchestration(_data_dir())
@@ -261,10 +263,9 @@ def _serve_while_harvesting(
     migrates its database: on two cores it would slow the harvest the first page shows)."""
     import threading
 
-    from hub.db import get_engine, upgrade
     from pipelines.orchestrator import orchestrator_for
 
-    upgrade(get_engine())  # once, before the API and the harvest would both migrate
+    # The store was migrated once by `demo` before the API and the harvest would both migrate.
     orchestrator = orchestrator_for(_data_dir())
 
     def harvest_then_orchestrate() -> None:
@@ -498,6 +499,7 @@ def harvest(
     if not refs:
         console.print("No enabled sources found.")
         raise typer.Exit(1)
+    _reach_store()
     _guard_children()
     failures = _harvest(refs, choose_orchestration(_data_dir()))
     raise typer.Exit(1 if failures or unreadable else 0)
@@ -775,9 +777,7 @@ def _check_as_source(file: Path, source_file: Path) -> dict[str, Any]:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database to the latest migration."""
-    from hub.db import get_engine, upgrade
-
-    _reach(upgrade, get_engine())
+    _reach_store()
     console.print("Database is at the latest migration.")
 
 
@@ -841,6 +841,13 @@ def _store() -> Engine:
     engine = get_engine()
     _reach(upgrade, engine)
     return engine
+
+
+def _reach_store() -> None:
+    """The migrated database, or one line and exit 2 (a harvest needs no secret key)."""
+    from hub.db import get_engine, upgrade
+
+    _reach(upgrade, get_engine())
 
 
 def _reach(upgrade: Callable[[Engine], None], engine: Engine) -> None:

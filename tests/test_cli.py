@@ -396,3 +396,30 @@ def test_sources_names_a_source_whose_schema_file_is_broken(tmp_path, monkeypatc
         in output
     )
     assert "not valid JSON" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", "1"], ["harvest", "atmo-occitanie-stations"], ["demo", "--no-serve"]],
+)
+def test_a_database_down_stops_serve_harvest_and_demo_with_one_line_before_any_work(
+    monkeypatch, command
+):
+    """A replica restarted during an outage must not look as if it serves, nor start Prefect."""
+    from hub.db import reset_engines
+    from pipelines import demo, orchestration, orchestrator
+
+    def no_work(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("work started although the store cannot be used")
+
+    monkeypatch.setattr(orchestrator, "beside", no_work)
+    monkeypatch.setattr(orchestration, "choose_orchestration", no_work)
+    monkeypatch.setattr(demo, "generate", no_work)
+    monkeypatch.setenv("HUB_DATABASE_URL", "postgresql://postgres:pw-S3cret@127.0.0.1:1/x")
+    get_settings.cache_clear()
+    reset_engines()
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: HUB_DATABASE_URL postgresql+psycopg://postgres:***@")
+    assert "pw-S3cret" not in result.output
