@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import logging
 import os
@@ -62,7 +63,12 @@ def close_run(engine: Engine, run: HarvestRun, status: str, error: str = "") -> 
             session.add(session.merge(run))
             session.commit()
 
-    retry_locked(update)
+    try:
+        retry_locked(update)
+    except SQLAlchemyError:  # the database went away: said when it is back, not "process stopped"
+        with _unclosed_lock:
+            _unclosed[run.id or 0] = (engine, run)
+        raise
     log.info(
         "run %s %s: read %d, published %d, updated %d, quarantined %d, skipped %d%s",
         run.id,
@@ -95,8 +101,39 @@ def record_finished(
         return None
 
 
+# Runs this process ended but could not record (the database was away), closed as soon as it
+# answers again: at the next recovery this process runs, or as the process exits.
+_unclosed: dict[int, tuple[Engine, HarvestRun]] = {}
+_unclosed_lock = threading.Lock()
+
+
+def close_unclosed() -> int:
+    """Record how the runs this process could not close ended; how many are recorded now."""
+    with _unclosed_lock:
+        pending = list(_unclosed.items())
+    closed = 0
+    for run_id, (engine, run) in pending:
+        try:
+            with Session(engine) as session:
+                session.add(session.merge(run))
+                session.commit()
+        except SQLAlchemyError as exc:
+            log.warning("run %s still unrecorded: %s", run_id, str(exc).splitlines()[0])
+            continue
+        with _unclosed_lock:
+            _unclosed.pop(run_id, None)
+        closed += 1
+    if closed:
+        log.warning("recorded %d run(s) the database was away for when they ended", closed)
+    return closed
+
+
+atexit.register(close_unclosed)
+
+
 def recover_stale_runs(engine: Engine) -> int:
     """Mark runs whose process died as failed; returns how many were recovered."""
+    close_unclosed()
     try:
         return _recover(engine)
     except DatabaseLocked as locked:  # a long batch holds the lock: the next check will do

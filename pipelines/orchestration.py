@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from hub import runs
@@ -145,7 +146,7 @@ def harvest_ref(ref: str, progress: Progress | None = None) -> Outcome:
     except Exception as exc:  # noqa: BLE001 — one broken source must not stop the others
         log.exception("harvest of %s broke", source.id)
         reason = without_paths(redact_text(f"{type(exc).__name__}: {exc}"), source.base_dir)
-        return closed_run_of(source.id, started) or Outcome(source.id, "failed", message=reason)
+        return recorded_run_of(source.id, started) or Outcome(source.id, "failed", message=reason)
 
 
 def source_id(ref: str) -> str:
@@ -159,6 +160,16 @@ def source_id(ref: str) -> str:
 def interrupted(ref: str) -> Outcome:
     """The outcome of a source stopped by Ctrl-C or SIGTERM (its run says so too)."""
     return Outcome(source_id(ref), "failed", message="interrupted before it ended: nothing kept")
+
+
+def recorded_run_of(source_id: str, since: datetime) -> Outcome | None:
+    """`closed_run_of`, or None when the database cannot say (it went away: the very error
+    the harvest broke on, most often); the source then fails with its own error."""
+    try:
+        return closed_run_of(source_id, since)
+    except SQLAlchemyError as exc:
+        log.warning("the run of %s could not be read: %s", source_id, str(exc).splitlines()[0])
+        return None
 
 
 def closed_run_of(source_id: str, since: datetime) -> Outcome | None:
@@ -280,12 +291,13 @@ def _in_threads(
                 except queue.Empty:
                     return
                 started = utcnow()
-                outcomes[index] = harvest_ref(ref, stoppable(ref)).as_dict()
+                outcomes[index] = _outcome_of(ref, stoppable(ref))
                 ended(ref, outcomes[index])
                 ref = ""
         except (_Stop, KeyboardInterrupt):  # polars raises Ctrl-C in the thread it computes in
             if ref:  # what its run recorded: stopped, or ended just before the stop
-                ended(ref, (closed_run_of(source_id(ref), started) or interrupted(ref)).as_dict())
+                recorded = recorded_run_of(source_id(ref), started)
+                ended(ref, (recorded or interrupted(ref)).as_dict())
         finally:
             done.set()
 
@@ -317,6 +329,17 @@ def _in_threads(
             _wait_for(dones, GRACE_SECONDS)
         raise
     return [outcomes[index] for index in range(len(refs))]
+
+
+def _outcome_of(ref: str, progress: Progress) -> dict[str, Any]:
+    """`harvest_ref`'s outcome as a dict; even a failure of its own fallback (the source's
+    name unresolvable, say) is this source's failure, never a missing outcome."""
+    try:
+        return harvest_ref(ref, progress).as_dict()
+    except Exception as exc:  # noqa: BLE001 — the other sources and the summary go on
+        log.exception("harvest of %s broke", ref)
+        reason = without_paths(redact_text(f"{type(exc).__name__}: {exc}"))
+        return Outcome(ref, "failed", message=reason).as_dict()
 
 
 def _wait_for(dones: list[threading.Event], seconds: float | None = None) -> bool:

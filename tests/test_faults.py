@@ -182,3 +182,56 @@ def test_a_write_that_waits_past_its_patience_names_the_lock(short_busy):
         assert runs.recover_stale_runs(short_busy) == 0  # reads still work; nothing to write
     finally:
         holder.close()
+
+
+# --- a database that goes away during a harvest --------------------------------------------------
+
+DEAD_DATABASE = "postgresql://postgres@127.0.0.1:1/gone"
+
+
+def test_a_database_lost_mid_harvest_fails_the_source_with_its_error_and_the_summary_comes_out(
+    engine, tmp_path, samples, monkeypatch
+):
+    """The gate's own record fails too, and so does reading it back: the source fails with
+    the database's error, the others' outcomes and the summary still come out, exit 1."""
+    from sqlalchemy.exc import OperationalError
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+    from pipelines import orchestration
+
+    def database_lost(source, progress=None):  # type: ignore[no-untyped-def]
+        monkeypatch.setenv("HUB_DATABASE_URL", DEAD_DATABASE)
+        get_settings.cache_clear()
+        reset_engines()  # from now on every session of this process finds no server
+        raise OperationalError("COPY", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(orchestration, "harvest_source", database_lost)
+    path = source_file(tmp_path, samples, "lost-store")
+    result = CliRunner().invoke(app, ["harvest", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "Harvest summary" in result.output and "lost-store" in result.output
+    assert "server closed the connection unexpectedly" in result.output
+    assert "KeyError" not in result.output
+
+
+def test_a_run_the_database_was_away_to_close_is_recorded_with_its_reason_once_it_is_back(
+    engine, monkeypatch
+):
+    """Not left "running" until a recovery blames a process that never stopped."""
+    from sqlalchemy.exc import OperationalError
+
+    run = runs.open_run(engine, "ds", "ds")
+
+    def away(write):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE", {}, Exception("connection refused"))
+
+    with monkeypatch.context() as outage:
+        outage.setattr(runs, "retry_locked", away)
+        with pytest.raises(OperationalError):
+            runs.close_run(engine, run, "failed", "OperationalError: server closed the connection")
+    assert status_of(engine, run.id).status == "running"  # nothing could be written then
+    runs.recover_stale_runs(engine)  # the database is back: the next check records it
+    recorded = status_of(engine, run.id)
+    assert recorded.status == "failed"
+    assert recorded.error == "OperationalError: server closed the connection"
