@@ -134,6 +134,9 @@ class HarvestRun(SQLModel, table=True):
     pid: int | None = None
     # Renewed by the harvesting process while the run is running (see hub.runs).
     heartbeat_at: datetime | None = None
+    # The Prefect flow run it ran in, and that flow run's API: a recovered run ends it Crashed.
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    flow_run_api: str | None = Field(default=None, max_length=500)
     schema_name: str = Field(default="", max_length=100)
     schema_version: str = Field(default="", max_length=40)
     charter_id: str = Field(default="", max_length=100)

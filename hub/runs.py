@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from hub import flowruns
 from hub.config import get_settings
 from hub.db import DatabaseLocked, is_sqlite, retry_locked
 from hub.models import HarvestRun, as_utc, utcnow
@@ -31,6 +32,7 @@ STALE_AFTER = timedelta(hours=6)
 def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestRun:
     """Record a new run as running, with this process as its owner, and start its heartbeat."""
     now = utcnow()
+    flow_run_id, flow_run_api = flowruns.current() or (None, None)
     run = HarvestRun(
         dataset_id=dataset_id,
         source_id=source_id,
@@ -38,6 +40,8 @@ def open_run(engine: Engine, dataset_id: str, source_id: str | None) -> HarvestR
         pid=os.getpid(),
         started_at=now,
         heartbeat_at=now,
+        flow_run_id=flow_run_id,
+        flow_run_api=flow_run_api,
     )
 
     def insert() -> None:
@@ -144,6 +148,7 @@ def recover_stale_runs(engine: Engine) -> int:
 def _recover(engine: Engine) -> int:
     host = socket.gethostname()
     recovered = 0
+    flow_runs: set[tuple[str, str]] = set()  # the Prefect flow runs they died in
     with Session(engine) as session:
         for run in session.exec(select(HarvestRun).where(HarvestRun.status == "running")):
             if _is_dead(run, host):
@@ -152,9 +157,12 @@ def _recover(engine: Engine) -> int:
                 run.finished_at = utcnow()
                 session.add(run)
                 recovered += 1
+                if run.flow_run_id and run.flow_run_api:
+                    flow_runs.add((run.flow_run_id, run.flow_run_api))
         session.commit()
     if recovered:
         log.warning("marked %d interrupted run(s) as failed", recovered)
+    flowruns.crash(flow_runs, STOPPED)  # else a zombie holds a work-pool slot for ever
     return recovered
 
 

@@ -11,11 +11,14 @@ task runs cost a `hub harvest` of 50 sample sources about a fifth of its time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_API_URL
 
+from hub import flowruns
 from pipelines.harvesting import Outcome, harvest_source
 from pipelines.orchestration import Tally, harvest_concurrency, harvest_in_process
 
@@ -36,11 +39,21 @@ def reporting_progress(tally: Tally | None) -> Iterator[None]:
         _tally = previous
 
 
+def _named_on_runs() -> AbstractContextManager[None]:
+    """This flow run, named on the hub runs it opens: their recovery ends it Crashed."""
+    context = FlowRunContext.get()
+    api = PREFECT_API_URL.value()
+    if context is None or context.flow_run is None or not api:
+        return nullcontext()
+    return flowruns.running_in(str(context.flow_run.id), str(api))
+
+
 @flow(name="harvest", log_prints=False)
 def harvest(source_refs: list[str]) -> list[dict[str, Any]]:
     """Harvest the given sources (ids or source-file paths) into the catalogue."""
     # HUB_HARVEST_CONCURRENCY where the flow runs (a worker's, a runner's, the CLI's)
-    outcomes = harvest_in_process(source_refs, _tally, harvest_concurrency())
+    with _named_on_runs():
+        outcomes = harvest_in_process(source_refs, _tally, harvest_concurrency())
     logger = get_run_logger()
     for outcome in outcomes:
         logger.info(

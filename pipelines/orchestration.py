@@ -211,7 +211,8 @@ def harvest_through_prefect(
     from pipelines import flows
 
     # No Prefect heartbeat by default: joining its thread costs up to a second per command, and
-    # the hub's runs keep their own (a run whose process dies is failed by the next recovery).
+    # the hub's runs keep their own: a run whose process dies is failed by the next recovery,
+    # which ends its flow run Crashed too (hub.flowruns), so no zombie holds a pool slot.
     # PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, still wins, for a zombie-run automation.
     quiet = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     with (
