@@ -69,7 +69,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "eco2mix-csv": (*_CSV, "step"),
     "tso-csv": (*_CSV, "perimeter", "nature", "field", "value_column"),
     "load-curve-csv": (*_CSV, "meter", "step"),
-    "dwca": ("columns",),
+    "dwca": ("columns", "encoding"),
     "cap": (),
     "vigicrues-json": ("columns",),
     "firms-csv": _CSV,
