@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
 from hub import searchindex, searchpostings
+from hub.alerts.moments import instant
 from hub.config import get_settings
 from hub.crises import areas
 from hub.keys import private_file, private_folder
@@ -37,6 +39,18 @@ def normalise_url(url: str) -> str:
 def is_sqlite(engine: Engine) -> bool:
     """Whether this engine talks to SQLite."""
     return engine.dialect.name == "sqlite"
+
+
+def clock(connection: Connection) -> datetime:
+    """The database's time now, in UTC: the one clock every writer shares (a process whose own
+    clock runs ahead must not age what others wrote)."""
+    if connection.dialect.name == "sqlite":
+        query = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"  # CURRENT_TIMESTAMP drops the ms
+    else:
+        query = "SELECT CURRENT_TIMESTAMP"
+    moment = instant(connection.execute(text(query)).scalar())
+    assert moment is not None  # noqa: S101 — a database always tells its time
+    return moment
 
 
 def make_engine(url: str) -> Engine:

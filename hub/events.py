@@ -26,20 +26,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from hub import records
+from hub import db, eventgaps, records
 from hub.alerts.moments import instant
 from hub.bus import get_bus
 from hub.models import Event, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = ("observation", "alert", "dataset", "crisis", "grant")
+KINDS = ("observation", "alert", "gap", "dataset", "crisis", "grant")
 INTERNAL = ("grant",)  # kinds the feeds act on and never send
 # Replay horizon: records older than this are not news, and the log keeps at least this much.
 HORIZON = timedelta(hours=48)
 KEEP = timedelta(hours=72)  # purged after this (a client may resume up to 48 h late, plus slack)
-# One batch's events beyond this are left to the records API (its dataset event says how many):
-# a back-fill of a whole network must not flood every subscriber.
+# A batch's records beyond this, its oldest, are left to the records API (a `gap` event says how
+# many): a back-fill of a whole network must not flood every subscriber.
 BATCH_EVENTS_CAP = 100_000
 ALERT_SCHEMA = "risk-alert"
 SEVERITIES = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")  # CAP 1.2, in rank order
@@ -89,30 +89,33 @@ class Published:
 
 
 def log_batch(connection: Connection, batch: Published) -> int:
-    """Append the events of the records a run wrote (inside the batch's transaction)."""
+    """Append the events of the records a run wrote (inside the batch's transaction).
+
+    Past BATCH_EVENTS_CAP the newest records are kept, and a `gap` event before them says how
+    many older ones were left out and where the records API serves them."""
     layout, table = batch.layout, batch.layout.table
     alert = batch.schema == ALERT_SCHEMA
     statement = sa.select(table).where(table.c["_run"] == batch.run_id)
     if layout.time:
         if not alert:  # an alert stays news until it expires; alerts are few
-            horizon = records.time_bound(layout, utcnow() - HORIZON)  # a date field's too
-            statement = statement.where(table.c[layout.time] >= horizon)
-        statement = statement.order_by(table.c[layout.time], table.c["_id"])
+            # The database's clock: a writer whose own runs ahead must not find its rows old.
+            since = db.clock(connection) - HORIZON
+            statement = statement.where(table.c[layout.time] >= records.time_bound(layout, since))
+        time_column = table.c[layout.time]
+        statement = statement.order_by(time_column.desc(), table.c["_id"].desc())
     elif not alert:
         return 0  # a list without times (stations, sites) changes: its dataset event says so
-    rows = connection.execute(statement.limit(BATCH_EVENTS_CAP + 1)).all()
-    if len(rows) > BATCH_EVENTS_CAP:
-        log.warning(
-            "%s: more than %d recent records in one run; their events stop there",
-            batch.dataset_id,
-            BATCH_EVENTS_CAP,
-        )
-        rows = rows[:BATCH_EVENTS_CAP]
+    rows = connection.execute(statement.limit(BATCH_EVENTS_CAP + 1)).all()[::-1]
+    kept = eventgaps.newest(rows, layout.time, BATCH_EVENTS_CAP)
     kind = "alert" if alert else "observation"
     subject_field = _field_of(layout, layout.subject)
     entries = [
-        _entry(kind, batch, record, subject_field) for record in records.to_records(layout, rows)
+        _entry(kind, batch, record, subject_field) for record in records.to_records(layout, kept)
     ]
+    if len(kept) < len(rows):
+        first_kept = entries[0]["payload"]["time"]
+        gap = eventgaps.left_out(connection, statement, batch, len(kept), first_kept)
+        entries.insert(0, gap)
     append(connection, entries)
     return len(entries)
 
@@ -172,7 +175,7 @@ def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
     if connection.dialect.name == "postgresql":
         # Held until commit: ids are handed out and made visible in the same order.
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    now = utcnow()
+    now = db.clock(connection)  # retention and `since` judge events by this one clock
     connection.execute(_TABLE.insert(), [{"time": now, **entry} for entry in entries])
 
 
@@ -253,9 +256,10 @@ def purge(engine: Engine, keep: timedelta = KEEP) -> int:
 
     Personal records ride in events (pseudonym and values, superseded ones included): the gate
     calls this after every batch, and housekeeping on its own schedule. Both walk the time
-    index; with nothing old enough, it is one read and no write transaction."""
-    cutoff = utcnow() - max(keep, HORIZON)
+    index; with nothing old enough, it is one read and no write transaction. Ages are judged by
+    the database's clock, which stamped the events: a writer's fast clock purges nothing early."""
     with engine.connect() as connection:
+        cutoff = db.clock(connection) - max(keep, HORIZON)
         oldest = instant(connection.execute(sa.select(sa.func.min(_TABLE.c.time))).scalar())
     if oldest is None or oldest >= cutoff:
         return 0

@@ -192,3 +192,32 @@ def test_housekeeping_sweeps_the_log_without_a_batch(engine):
     swept = housekeeping.sweep(engine)
     assert swept.events == 2 and logged(engine) == []
     assert swept.note.startswith("event log: 2 event(s) older than 72 h deleted")
+
+
+def test_a_batch_over_the_cap_sends_its_newest_records_after_a_gap_event(engine, monkeypatch):
+    monkeypatch.setattr(events, "BATCH_EVENTS_CAP", 3)
+    publish(batch(readings([1, 2, 3, 4, 5, 6, 24 * 3])))  # six recent, one history
+    every = logged(engine)
+    assert [e.kind for e in every] == ["gap"] + ["observation"] * 3 + ["dataset"]
+    gap, *sent = every[:4]
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    newest = [(now - timedelta(hours=h)).isoformat() for h in (3, 2, 1)]
+    assert [datetime.fromisoformat(e.data["time"]).isoformat() for e in sent] == newest
+    assert gap.data["left_out"] == 3 and gap.data["time"] == sent[0].data["time"]
+    records_url = gap.data["records"]
+    assert records_url.startswith("/api/v1/datasets/demo-no2/records?from=")
+    assert "&to=" in records_url and "records API" in gap.data["reason"]
+
+
+def test_a_writer_whose_clock_runs_ahead_neither_purges_the_log_nor_ages_its_batch(
+    engine, monkeypatch
+):
+    publish(batch(readings([1])))
+    ahead = datetime.now(UTC) + timedelta(days=4)  # a VM resumed without NTP, a mis-set worker
+    monkeypatch.setattr(events, "utcnow", lambda: ahead)
+    publish(batch(readings([1, 2]), dataset_id="demo-no2-b"))
+    kinds = [(e.kind, e.dataset) for e in logged(engine)]
+    assert kinds == [("observation", "demo-no2"), ("dataset", "demo-no2")] + [
+        ("observation", "demo-no2-b")
+    ] * 2 + [("dataset", "demo-no2-b")]
+    assert all(e.logged_at < ahead - timedelta(days=3) for e in logged(engine))

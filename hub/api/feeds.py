@@ -42,7 +42,7 @@ CRISIS_PREFIX = "crisis:"
 @router.get("/feeds/stream", response_class=sse.EventStream, responses=RESPONSES, status_code=200)
 async def feed_stream(
     request: Request,
-    types: Annotated[list[str], Query(description="observation, alert, dataset, crisis")] = [],  # noqa: B006
+    types: Annotated[list[str], Query(description="observation, alert, gap, dataset, crisis")] = [],  # noqa: B006
     theme: Annotated[list[str], Query(description="themes (repeat or comma-separate)")] = [],  # noqa: B006
     dataset: Annotated[list[str], Query(description="dataset ids (repeatable)")] = [],  # noqa: B006
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,

@@ -40,6 +40,7 @@ COUNTS = (
     "purged",
     "quarantine_purged",
     "withdrawn",
+    "left_out",
 )
 
 
@@ -132,7 +133,7 @@ class Keeper:
             return None
         if given.whole:
             return "as-is"
-        if event.kind == "dataset":
+        if event.kind in ("dataset", "gap"):
             return "withheld"  # counts are computed from every row
         if given.scope == "subjects":
             return "as-is" if event.subject and event.subject in given.subjects else None

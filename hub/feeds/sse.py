@@ -1,7 +1,7 @@
 """Server-sent events on the wire: messages, and the response that streams them to one client.
 
-A message is `id:` (the event log's id), `event:` (observation, alert, dataset, crisis) and one
-`data:` line of compact JSON. Messages outside the log carry no `id:` (snapshot values, the
+A message is `id:` (the event log's id), `event:` (observation, alert, gap, dataset, crisis) and
+one `data:` line of compact JSON. Messages outside the log carry no `id:` (snapshot values, the
 `gap` notice), so a client's Last-Event-ID stays the last logged event it received; the final
 `overflow` or `closed` message carries the id to resume from, as `id:` and in its data.
 """
