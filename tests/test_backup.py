@@ -3,7 +3,10 @@ WAL included, that opens and verifies on its own; PostgreSQL is sent to pg_dump.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -75,3 +78,54 @@ def test_a_postgresql_store_is_sent_to_pg_dump(engine, tmp_path):
     result = runner.invoke(app, ["db", "backup", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "pg_dump" in result.output
     assert not (tmp_path / "x.db").exists()
+
+
+def damaged_store(path: Path) -> Path:
+    """A SQLite file whose middle pages were overwritten, as a failing disk leaves one."""
+    with closing(sqlite3.connect(path)) as store:
+        store.execute("CREATE TABLE reading (id INTEGER PRIMARY KEY, note TEXT)")
+        store.executemany("INSERT INTO reading (note) VALUES (?)", [("x" * 200,)] * 2000)
+        store.commit()
+    with path.open("r+b") as raw:
+        raw.seek(40 * 4096)
+        raw.write(b"\xa5" * (8 * 4096))
+    return path
+
+
+def test_a_damaged_live_store_is_named_and_leaves_nothing_at_the_target(tmp_path):
+    from hub.backup import BackupError, backup
+
+    store = make_engine(f"sqlite:///{damaged_store(tmp_path / 'hub.db')}")
+    (tmp_path / "backups").mkdir()
+    target = tmp_path / "backups" / "bk.db"
+    try:
+        with pytest.raises(BackupError, match="the live store .*hub.db is damaged"):
+            backup(store, target)
+    finally:
+        store.dispose()
+    assert list((tmp_path / "backups").iterdir()) == []
+
+
+def test_a_backup_that_cannot_be_written_leaves_nothing_and_says_so_in_one_line(engine, tmp_path):
+    if not is_sqlite(engine):
+        pytest.skip("SQLite's backup API")
+    for n in range(200):
+        audit.append(engine, entry(n))
+    (tmp_path / "full").mkdir()
+    target = tmp_path / "full" / "bk.db"
+    full_disk = (  # a copy that cannot grow past 64 KB, as on a full disk
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); "
+        "from hub.cli import app; sys.argv[0] = 'hub'; app()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", full_disk, "db", "backup", str(target)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HUB_DATABASE_URL": str(engine.url), "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: the copy to {target} failed"), lines
+    assert list((tmp_path / "full").iterdir()) == []
