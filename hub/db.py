@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session
 
-from hub import searchindex, searchpostings
+from hub import outage, searchindex, searchpostings
 from hub.alerts.moments import instant
 from hub.config import get_settings
 from hub.crises import areas
@@ -61,7 +61,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # A restarting server refuses at once; an unreachable one must not hang a request either:
         # both become a 503 (hub.api.outages) and pre-ping replaces the dead connections after.
-        return create_engine(
+        engine = create_engine(
             url,
             pool_pre_ping=True,
             pool_size=5,
@@ -69,6 +69,9 @@ def make_engine(url: str) -> Engine:
             pool_timeout=10,
             connect_args={"connect_timeout": 5},
         )
+        # A connection handed out has passed its pre-ping: an outage logged as started ends.
+        event.listen(engine, "checkout", _answers)
+        return engine
     if (
         parsed.database
         and parsed.database != ":memory:"
@@ -86,6 +89,10 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "before_cursor_execute", _note_start)
     event.listen(engine, "handle_error", _name_lock)
     return engine
+
+
+def _answers(*_: object) -> None:
+    outage.DATABASE.recovered()
 
 
 MMAP_BYTES = 2**31 - 2**16  # SQLite's default ceiling, SQLITE_MAX_MMAP_SIZE

@@ -5,7 +5,9 @@ Private servers on free ports, never the machine's shared ones: other test runs 
 
 from __future__ import annotations
 
+import asyncio
 import glob
+import logging
 import os
 import shutil
 import socket
@@ -136,6 +138,51 @@ def test_a_postgresql_restart_answers_503_then_recovers(private_postgres, monkey
     reset_engines()
 
 
+def database_lines(caplog) -> list[logging.LogRecord]:  # type: ignore[no-untyped-def]
+    return [r for r in caplog.records if r.name in ("hub.database", "hub.feeds.fanout")]
+
+
+def test_a_postgresql_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    private_postgres, monkeypatch, caplog
+):
+    from hub.app import create_app
+    from hub.db import get_engine
+    from hub.feeds.fanout import Fanout
+
+    monkeypatch.setenv("HUB_DATABASE_URL", private_postgres.url)
+    get_settings.cache_clear()
+    reset_engines()
+    caplog.set_level(logging.WARNING)
+
+    async def follow_through_outage(client: TestClient) -> None:
+        feeds = Fanout(get_engine())
+        feeds.poll_seconds = 0.05  # many retries during the outage
+        await feeds.start()
+        try:
+            private_postgres.stop()
+            for _ in range(5):
+                assert client.get("/api/v1/datasets").status_code == 503
+            await asyncio.sleep(2)  # some forty failed reads of the event log
+            private_postgres.start()
+            for _ in range(int(WAIT * 10)):
+                if any("answers again" in r.getMessage() for r in database_lines(caplog)):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await feeds.stop()
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/datasets").status_code == 200
+        asyncio.run(follow_through_outage(client))
+        assert client.get("/api/v1/datasets").status_code == 200
+    reset_engines()
+    lines = database_lines(caplog)
+    said = [r.getMessage() for r in lines]
+    assert len(said) == 2, said  # no reminder is due within a minute
+    assert said[0].startswith("database unavailable") and "answers again" in said[1], said
+    assert all(r.exc_info is None for r in lines), said  # no traceback per retry
+
+
 class PrivateRedis:
     """A throwaway redis-server with no persistence."""
 
@@ -218,3 +265,22 @@ def test_a_redis_outage_fails_no_harvest_and_the_bus_reconnects(
 
     until(delivered, "the bus working again through the same client")
     reset_bus()
+
+
+def test_an_outage_that_goes_on_is_recalled_at_most_once_per_period(caplog):
+    from hub.outage import Outage
+
+    caplog.set_level(logging.WARNING)
+    lasting = Outage("the store", logging.getLogger("hub.database"), remind=3600)
+    for _ in range(50):
+        lasting.failed(OSError("connection refused\nfull detail"))
+    lasting.remind = 0  # a period has passed
+    lasting.failed(OSError("connection refused"))
+    lasting.recovered()
+    lasting.recovered()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "the store unavailable: connection refused; retrying",
+        "the store still unavailable after 0 s (51 failures): connection refused",
+        "the store answers again after 0 s (51 failures during the outage)",
+    ]

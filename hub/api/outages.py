@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from hub import outage
 from hub.api.ckan.replies import MEDIA_TYPE, failure_body, is_ckan_path
 from hub.api.origin import route_path
 from hub.db import DatabaseLocked
-
-log = logging.getLogger(__name__)
 
 # What a database outage raises: the pool (pre-ping) recovers by itself once the server is back.
 OUTAGES: tuple[type[Exception], ...] = (
@@ -27,13 +24,8 @@ MESSAGE = "the database is unavailable for a moment; retry shortly"
 
 async def answer_unavailable(request: Request, exc: Exception) -> Response:
     """503 in the route's own shape (CKAN's envelope under the CKAN API)."""
-    # One line, no traceback: the cause is outside the hub and says so itself.
-    log.warning(
-        "%s %s: database unavailable: %s",
-        request.method,
-        request.url.path,
-        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-    )
+    # No traceback, and no line per request: the outage's start, reminders and end (hub.outage).
+    outage.DATABASE.failed(exc, f"{request.method} {request.url.path}")
     headers = {"Retry-After": RETRY_AFTER}
     if is_ckan_path(route_path(request.scope)):  # the path without a root path
         return Response(

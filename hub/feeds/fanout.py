@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from hub import crises, events
+from hub import crises, events, outage
+from hub.db import DatabaseLocked
 from hub.feeds import grants, judging, listener, replay
 from hub.feeds.clients import Client, Closing, Delivery, Mailbox
 from hub.feeds.filters import Shape
@@ -267,7 +269,12 @@ class Fanout:
                     await self.refresh()
                 else:
                     await self.refresh_if_due()
-            except Exception:  # noqa: BLE001 — a database outage must not end the feed
+                outage.DATABASE.recovered()
+            except (SQLAlchemyError, DatabaseLocked) as exc:  # an outage must not end the feed
+                # Its start, reminders and end, once each: not a traceback every poll.
+                outage.DATABASE.failed(exc, "the feed reading the event log")
+                await asyncio.sleep(self.poll_seconds)
+            except Exception:  # noqa: BLE001 — nor a fault of its own: that one says where
                 log.warning("the feed could not read the event log; retrying", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
 
