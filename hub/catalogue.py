@@ -28,6 +28,7 @@ from hub import (
     grids,
     intervals,
     licences,
+    metadatalimits,
     origins,
     pseudonyms,
     quarantine,
@@ -126,6 +127,7 @@ def publish(
     run = runs.open_run(engine, batch.dataset_id, batch.source_id)
     day = on or charterdays.today()
     span: Span | None = None
+    cuts = metadatalimits.cap_batch(batch)  # before anything reads it, whatever the way in
     try:
         if isinstance(batch, GridBatch):
             _store_grid(engine, batch, _admit_charter(batch, run, day), run)
@@ -135,7 +137,17 @@ def publish(
             schema, charter = admit(batch, day)
             run.schema_name, run.schema_version = schema.name, schema.version
             run.charter_id, run.charter_version = charter.id, charter.version
-            span = _store(engine, batch, schema, charter, run, progress)
+            span = _store(engine, batch, schema, charter, run, progress, cuts)
+        if cuts and run.report is None:  # a grid or a listing: the cuts are its report
+            run.report = build_report(
+                redact_url(batch.source_url),
+                [],
+                [],
+                time.perf_counter(),
+                {},
+                cuts,
+                name=batch.dataset_id,
+            )
     except PublishRefused as refusal:
         refusal.run_id = run.id
         runs.close_run(engine, run, "refused", redact_text(refusal.reason))
@@ -352,6 +364,7 @@ def _store(
     charter: charters.Charter,
     run: HarvestRun,
     progress: Progress | None,
+    cuts: list[str],
 ) -> Span | None:
     """Store a batch in one transaction: all of it (valid + quarantined) or nothing; the span
     of times of the chunks that changed rows (None: no time field, or nothing changed).
@@ -436,7 +449,12 @@ def _store(
             if error_total > len(errors)
             else []
         )
-        notes = [*cut, *_left_out_notes(left_out), *licences.unjudged_note(batch.declared_licence)]
+        notes = [
+            *cuts,
+            *cut,
+            *_left_out_notes(left_out),
+            *licences.unjudged_note(batch.declared_licence),
+        ]
         run.report = _report(batch, schema, run, errors, error_total, started, notes)
         published = events.Published(
             batch.dataset_id, batch.theme, schema.name, charter.access, layout, run.id or 0

@@ -21,6 +21,11 @@ from pipelines.readers.base import ReaderError
 
 log = logging.getLogger(__name__)
 
+# What the hub reads of one XML document of an archive: GBIF's largest EMLs (long taxonomic
+# coverages) are a few MB; a bigger one is refused before it is read, since parsing costs some
+# 40 times its size in memory (a 29 MB EML took 1.1 GB) and its text would swamp the catalogue.
+XML_MAX_BYTES = 4 * 1024 * 1024
+
 # GBIF writes HTML line breaks into abstracts as escaped text: `&lt;br/&gt;`.
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
@@ -29,9 +34,16 @@ SPACES = re.compile(r"\s+")
 def load_xml(path: Path, name: str) -> Element:
     """The root element of the XML file `path` (shown as `name`); hostile XML is refused."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(XML_MAX_BYTES + 1)
     except OSError as exc:
         raise ReaderError(f"{name}: cannot read it ({exc.strerror})") from exc
+    if len(data) > XML_MAX_BYTES:
+        raise ReaderError(
+            f"{name} is refused: it is larger than the {XML_MAX_BYTES // 1024 // 1024} MiB the "
+            "hub reads of an archive's XML document; shorten it (an EML's abstract and keyword "
+            "sets) and publish the archive again"
+        )
     if data[:1].isspace() and data.lstrip()[:1] == b"<":
         # GBIF wrote some downloads' metadata.xml with spaces before `<?xml`, which XML
         # forbids: whitespace is all it is, so it is dropped rather than the archive refused.

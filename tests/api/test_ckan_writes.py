@@ -503,3 +503,17 @@ def test_datastore_search_opens_no_more_than_the_charter(hub_url, published, eng
     open_data = anonymous.action.package_show(id=published.open_id)
     open_records = next(r for r in open_data["resources"] if r["resource_type"] == "api")
     assert anonymous.action.datastore_search(resource_id=open_records["id"])["total"] > 0
+
+
+def test_a_package_whose_metadata_passes_the_caps_is_refused_with_the_limit(operator):
+    with pytest.raises(ckanapi.ValidationError) as refused:
+        operator.action.package_create(**new_package(notes="x" * 20_001))
+    assert "at most 20,000 characters" in str(refused.value.error_dict["notes"])
+    operator.action.package_create(**new_package())
+    many = [{"name": f"tag{n}"} for n in range(101)]
+    with pytest.raises(ckanapi.ValidationError) as refused:
+        operator.action.package_patch(id="push-air-rennes", tags=many)
+    assert "at most 100 keywords" in str(refused.value.error_dict["tags"])
+    with pytest.raises(ckanapi.ValidationError):
+        operator.action.package_update(**new_package(title="T" * 301))
+    assert operator.action.package_show(id="push-air-rennes")["title"] == "Capteurs poussés, Rennes"

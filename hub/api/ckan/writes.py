@@ -19,7 +19,16 @@ from typing import Any
 import polars as pl
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, charterdays, charters, jsontext, schemas, withdrawal
+from hub import (
+    access,
+    catalogue,
+    charterdays,
+    charters,
+    jsontext,
+    metadatalimits,
+    schemas,
+    withdrawal,
+)
 from hub.access import Actor
 from hub.api.ckan import datastore, packages
 from hub.api.ckan.errors import (
@@ -134,6 +143,10 @@ def _save(
         landing_page=_url(as_text(data, "url"), "url") if data.get("url") else "",
         resources=[_file(r, i) for i, r in enumerate(_files(data))],
     )
+    too_long = metadatalimits.problems(entry.title, entry.description, entry.keywords)
+    if too_long:  # refused, not cut: the caller can shorten it (a harvest's is cut and noted)
+        keys = {"title": "title", "description": "notes", "keywords": "tags"}
+        raise ValidationError({keys[field]: [why] for field, why in too_long.items()})
     charter = _charter_for(extras, data, existing, organization_id, theme)
     batch = MetadataBatch(
         dataset_id=name,
