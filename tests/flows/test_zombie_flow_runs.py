@@ -30,9 +30,7 @@ def state_of(flow_run_id: str) -> str:
     return state.type.value
 
 
-def test_a_killed_harvest_s_flow_run_is_ended_crashed_when_its_run_is_recovered(
-    engine, tmp_path
-):
+def test_a_killed_harvest_s_flow_run_is_ended_crashed_when_its_run_is_recovered(engine, tmp_path):
     big = tmp_path / "big.csv"
     generate(big, ROWS)
     source = source_file(tmp_path, "big", big)
