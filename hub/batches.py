@@ -21,6 +21,8 @@ class Publisher:
     id: str
     name: str
     kind: str = "public"
+    email: str = ""  # declared contact ("" leaves the organization's as it is)
+    website: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class About:
     description: str = ""
     keywords: list[str] = field(default_factory=list)
     licence: str = ""  # as the feed writes it (a name or a uri): shown, never trusted for access
+    creator: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+    citation: str = ""  # the citation the producer asks for
+    doi: str = ""  # the dataset's DOI, as written (a doi.org link, `doi:…` or `10.…`)
 
 
 @dataclass
@@ -73,6 +80,8 @@ class _Common:
     source_id: str | None = None
     source_url: str = ""
     keywords: list[str] = field(default_factory=list)
+    # What the feed declares of the dataset's authorship (hub.credits.Credits.stored()).
+    credits: dict[str, str] | None = None
 
 
 @dataclass
@@ -140,6 +149,7 @@ class PortalDataset:
     iri: str = ""  # the original's IRI (the DCAT node, CKAN's `uri`), where the portal has one
     issued: datetime | None = None
     organization: str = ""  # the portal's organization name, shown (the charter decides access)
+    credits: dict[str, str] | None = None  # its declared creator, contact (hub.credits)
     bbox: list[float] | None = None
     resources: list[FileResource] = field(default_factory=list)
 

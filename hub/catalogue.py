@@ -658,7 +658,12 @@ def register_organization(publisher: Publisher, description: str = "") -> Organi
         if session.get(Organization, publisher.id) is not None:
             raise PublishRefused(f"organization {publisher.id!r} exists")
         organization = Organization(
-            id=publisher.id, name=publisher.name, kind=publisher.kind, description=description
+            id=publisher.id,
+            name=publisher.name,
+            kind=publisher.kind,
+            description=description,
+            email=publisher.email,
+            website=publisher.website,
         )
         session.add(organization)
     return organization
@@ -673,6 +678,8 @@ def _insert_organization(session: Session, publisher: Publisher) -> None:
         "name": publisher.name,
         "kind": publisher.kind,
         "description": "",
+        "email": publisher.email,
+        "website": publisher.website,
         "created_at": utcnow(),
     }
     dialect = session.get_bind().dialect.name
@@ -694,6 +701,10 @@ def register_dataset(
     organization = session.get(Organization, batch.publisher.id)
     assert organization is not None  # inserted just above, or there already
     organization.name, organization.kind = batch.publisher.name, batch.publisher.kind
+    # A contact declared (the source file's operator) replaces the one stored; a batch that
+    # declares none (a CKAN write, a feed) leaves it.
+    organization.email = batch.publisher.email or organization.email
+    organization.website = batch.publisher.website or organization.website
     session.add(organization)
     session.flush()
     dataset_id = entry.id if entry else batch.dataset_id
@@ -742,6 +753,7 @@ def register_dataset(
     if entry is not None or existing is None or not resources.lists_files(session, dataset_id):
         dataset.source_url = redact_url(entry.landing_page if entry else batch.source_url)
     dataset.keywords = list(entry.keywords if entry else batch.keywords)
+    dataset.credits = entry.credits if entry else batch.credits
     if entry is not None and not resources.holds_data(session, dataset_id):
         dataset.bbox = entry.bbox  # the portal's declared extent; else the data's stands
     if entry is not None:  # the original's identity and dates: a new one is new metadata
@@ -775,6 +787,7 @@ def _metadata_of(dataset: Dataset) -> tuple[Any, ...]:
         list(dataset.keywords),
         list(dataset.bbox) if dataset.bbox is not None else None,
         dict(dataset.origin) if dataset.origin is not None else None,
+        dict(dataset.credits) if dataset.credits is not None else None,
     )
 
 

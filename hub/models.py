@@ -26,6 +26,8 @@ class Organization(SQLModel, table=True):
     name: str
     kind: str = Field(default="public", max_length=20)  # public | private
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    email: str = Field(default="", max_length=254)  # whom reusers write to ("" undeclared)
+    website: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -54,6 +56,8 @@ class Dataset(SQLModel, table=True):
     bbox: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # A portal's dataset: the original's identifier, IRI, issued and modified (hub.origins).
     origin: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What the feed says of its authorship (hub.credits): creator, contact, citation, DOI.
+    credits: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow, index=True)
     published_at: datetime | None = None  # last batch that stored at least one row

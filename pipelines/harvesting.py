@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from hub import credits
 from hub.batches import About, AnyBatch, Chunk, MetadataBatch
 from hub.catalogue import (
     Batch,
@@ -68,6 +69,7 @@ def batch_for(source: Source, fetched: Fetched) -> AnyBatch:
     about = reader.about(source, fetched) if reader.about else None
     header = batch_header(source, _described(source.description, about))
     header["keywords"] += about.keywords if about else []
+    header["credits"] = credits_declared(about) if about else None
     return Batch(
         **header,
         schema=source.schema,
@@ -76,6 +78,17 @@ def batch_for(source: Source, fetched: Fetched) -> AnyBatch:
         max_invalid_share=source.max_invalid_share,
         quarantine_cap=source.quarantine_cap,
     )
+
+
+def credits_declared(about: About) -> dict[str, str] | None:
+    """What the feed says of its authorship (an EML's creator, contact, citation and DOI)."""
+    return credits.declared(
+        creator=about.creator,
+        contact_name=about.contact_name,
+        contact_email=about.contact_email,
+        citation=about.citation,
+        doi=about.doi,
+    ).stored()
 
 
 def _described(declared: str, about: About | None) -> str:

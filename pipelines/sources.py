@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from hub import credits
 from hub.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,13 @@ OPERATOR_KINDS = ("public", "private")
 REQUIRED_KEYS = ("id", "title", "operator", "theme", "format", "url", "charter")
 # `schema` is required of formats that give records; grids and portal listings have none.
 OPTIONAL_KEYS = ("schema", "schedule", "options", "enabled", "description", "auth")
-OPERATOR_KEYS = ("id", "name", "kind")
+OPERATOR_KEYS = ("id", "name", "kind", "email", "website")
 # mappings whose keys' lines are kept for error messages
 NESTED_KEYS = ("operator", "auth", "options")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # Where a secret may be read from: an environment variable or a Prefect Secret block.
 SECRET_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|prefect:[a-z0-9][a-z0-9-]*)$")
+WEBSITE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an RFC 9110 token
 AUTH_FORMS = (
     "{header: NAME, secret: env:VAR}",
@@ -54,6 +56,8 @@ class Operator:
     id: str
     name: str
     kind: str = "public"
+    email: str = ""  # whom reusers write to: the DCAT contact point, CKAN's maintainer_email
+    website: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,8 @@ def _build_operator(value: object, fail: Fail) -> Operator:
     for key in value:
         if key not in OPERATOR_KEYS:
             raise fail(
-                f"unknown key {key!r} in operator (known: id, name, kind)", f"operator.{key}"
+                f"unknown key {key!r} in operator (known: {', '.join(OPERATOR_KEYS)})",
+                f"operator.{key}",
             )
     for key in ("id", "name"):
         if not isinstance(value.get(key), str) or not value[key]:
@@ -279,7 +284,12 @@ def _build_operator(value: object, fail: Fail) -> Operator:
     kind = value.get("kind", "public")
     if kind not in OPERATOR_KINDS:
         raise fail(f"operator kind {kind!r} must be public or private", "operator.kind")
-    return Operator(id=value["id"], name=value["name"], kind=kind)
+    email, website = value.get("email", ""), value.get("website", "")
+    if not isinstance(email, str) or (email and not credits.valid_email(email)):
+        raise fail(f"operator email {email!r} is not an e-mail address", "operator.email")
+    if not isinstance(website, str) or (website and not WEBSITE.fullmatch(website)):
+        raise fail(f"operator website {website!r} is not an http(s) URL", "operator.website")
+    return Operator(value["id"], value["name"], kind, email.strip(), website.strip())
 
 
 def _build_auth(value: object, url: str, fail: Fail) -> Auth | None:

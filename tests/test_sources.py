@@ -77,7 +77,12 @@ def test_load_source_reads_every_key(tmp_path: Path) -> None:
             5,
         ),
         (("kind: public", "kind: secret"), "operator kind 'secret' must be public or private", 3),
-        (("kind: public", "kind: public, email: x"), "unknown key 'email' in operator", 3),
+        (("kind: public", "kind: public, phone: x"), "unknown key 'phone' in operator", 3),
+        (
+            ("kind: public", "kind: public, email: x"),
+            "operator email 'x' is not an e-mail address",
+            3,
+        ),
         (("theme: air-quality", "theme: weather"), "theme 'weather' is not one of", 4),
         (("id: demo-test-no2", "id: Demo Test"), "id 'Demo Test' must be lower-case", 1),
         (('"*/15 * * * *"', "every hour"), "must be a cron expression", 9),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from hub import access, catalogue, gridsubsets, models
+from hub.api.authorship import CreditsOut, credits_out
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
 from hub.models import Dataset, HarvestRun, Organization, Resource
@@ -43,6 +44,8 @@ class OrganizationOut(BaseModel):
     id: str
     name: str
     kind: str = Field(description="public | private")
+    email: str | None = Field(default=None, description="whom to write to; null: undeclared")
+    website: str | None = Field(default=None, description="its website; null: undeclared")
 
 
 class LicenceOut(BaseModel):
@@ -302,6 +305,7 @@ class DatasetDetail(DatasetSummary):
         description="the dataset of another portal (ckan, dcat, rudi) this one re-publishes: "
         "aggregators harvesting both deduplicate on it; null for a dataset no portal lists",
     )
+    credits: CreditsOut = Field(description="whom to ask about it, who made it, how to cite it")
 
     model_config = {"populate_by_name": True}
 
@@ -382,7 +386,13 @@ def summarise_organization(
     """The public view of an organization (its id alone if the row is gone)."""
     if organization is None:
         return OrganizationOut(id=organization_id, name=organization_id, kind="public")
-    return OrganizationOut(id=organization.id, name=organization.name, kind=organization.kind)
+    return OrganizationOut(
+        id=organization.id,
+        name=organization.name,
+        kind=organization.kind,
+        email=organization.email or None,
+        website=organization.website or None,
+    )
 
 
 def summarise(
@@ -430,6 +440,7 @@ def describe(
         links=links_of(dataset.id, base_url, served_by(session, dataset.id, stored, whole)),
         rudi=rudi_of(session, dataset, organization, base_url, whole),
         original=original_of(dataset, whole),
+        credits=credits_out(dataset, organization),
     )
 
 

@@ -63,7 +63,9 @@ def batch_header(source: Source, description: str | None = None) -> dict[str, An
     return {
         "dataset_id": source.id,
         "title": source.title,
-        "publisher": Publisher(id=operator.id, name=operator.name, kind=operator.kind),
+        "publisher": Publisher(
+            operator.id, operator.name, operator.kind, operator.email, operator.website
+        ),
         "theme": source.theme,
         "charter": source.charter,
         "description": source.description if description is None else description,

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException, DTDForbidden
 
+from hub import credits
 from hub.batches import About
 from pipelines.readers.base import ReaderError
 
@@ -79,7 +80,8 @@ def children(element: Element, name: str) -> Iterator[Element]:
 
 
 def read_eml(path: Path, name: str) -> About:
-    """What an EML document says of its dataset: title, abstract, keywords and licence."""
+    """What an EML document says of its dataset: title, abstract, keywords, licence, creator,
+    contact, and the citation and DOI GBIF asks reusers to give."""
     root = load_xml(path, name)
     dataset = next(children(root, "dataset"), None)
     if local_name(root) != "eml" or dataset is None:
@@ -88,11 +90,18 @@ def read_eml(path: Path, name: str) -> About:
             "not <eml> with a <dataset>)"
         )
     title = next(children(dataset, "title"), None)
+    contact = next(children(dataset, "contact"), None)
+    citation = next((e for e in root.iter() if local_name(e) == "citation"), None)
     about = About(
         title=_flat(title) if title is not None else "",
         description=_abstract(dataset),
         keywords=_keywords(dataset),
         licence=_licence(dataset),
+        creator=_party_name(next(children(dataset, "creator"), None)),
+        contact_name=_party_name(contact),
+        contact_email=_email(contact),
+        citation=_flat(citation) if citation is not None else "",
+        doi=_doi(root, dataset, citation),
     )
     log.debug("%s: %r, %d keywords", name, about.title, len(about.keywords))
     return about
@@ -138,3 +147,34 @@ def _licence(dataset: Element) -> str:
         if local_name(element) == "ulink" and element.get("url"):
             return str(element.get("url")).strip()
     return _flat(rights)
+
+
+def _party_name(party: Element | None) -> str:
+    """An EML party's name: the person's (given and surname), else the organization's or the
+    position's."""
+    if party is None:
+        return ""
+    for kind in ("individualName", "organizationName", "positionName"):
+        named = next(children(party, kind), None)
+        parts = [_flat(part) for part in named] if named is not None else []
+        text = " ".join(p for p in parts if p) or (_flat(named) if named is not None else "")
+        if text:  # givenName and surName, in document order, or the name as one text
+            return text
+    return ""
+
+
+def _email(party: Element | None) -> str:
+    """An EML party's first e-mail address."""
+    address = next(children(party, "electronicMailAddress"), None) if party is not None else None
+    return _flat(address) if address is not None else ""
+
+
+def _doi(root: Element, dataset: Element, citation: Element | None) -> str:
+    """The dataset's DOI, as the EML writes it: GBIF's citation identifier, else the package id
+    or an alternate identifier that is a DOI ("" if none is)."""
+    found = [
+        citation.get("identifier", "") if citation is not None else "",
+        root.get("packageId", ""),
+    ]
+    found += [_flat(e) for e in children(dataset, "alternateIdentifier")]
+    return next((text for text in found if "10." in text and credits.doi_of(text)), "")

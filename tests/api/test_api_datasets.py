@@ -18,7 +18,13 @@ def test_the_list_counts_and_describes_every_dataset(client, published):
     found = {d["id"]: d for d in body["datasets"]}
     assert set(found) == {published.open_id, *published.closed.values()}
     air = found[published.open_id]
-    assert air["organization"] == {"id": "atmo-demo", "name": "Atmo Démo", "kind": "public"}
+    assert air["organization"] == {
+        "id": "atmo-demo",
+        "name": "Atmo Démo",
+        "kind": "public",
+        "email": None,
+        "website": None,
+    }
     assert air["access"] == "open" and air["licence"]["id"] == "etalab-2.0"
     assert air["record_count"] == published.valid_rows
     assert air["freshness"]["time_min"] == "2026-03-01T00:00:00Z"

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import __version__, access, catalogue, charters, search, searchcache
+from hub import __version__, access, catalogue, charters, credits, search, searchcache
 from hub.access import ANONYMOUS, Actor
 from hub.api.ckan import apitokens, datastore, packages, writes
 from hub.api.ckan import search as ckan_search
@@ -150,7 +150,8 @@ def datastore_delete(call: Call, data: dict[str, Any]) -> Any:
 
 @write
 def organization_create(call: Call, data: dict[str, Any]) -> Any:
-    """A new organization (admins only): name, title, description, and `kind` public|private."""
+    """A new organization (admins only): name, title, description, `kind` public|private, and
+    its contact: `email` and `website` (whom reusers write to)."""
     if call.actor.role != "admin":
         raise NotAuthorized("only an admin's token creates organizations")
     name = require_text(data, "name")
@@ -165,7 +166,12 @@ def organization_create(call: Call, data: dict[str, Any]) -> Any:
     kind = as_text(data, "kind") or "public"
     if kind not in ("public", "private"):
         raise ValidationError({"kind": ["public or private"]})
-    publisher = Publisher(name, as_text(data, "title") or name, kind)
+    email, website = as_text(data, "email").strip(), as_text(data, "website").strip()
+    if email and not credits.valid_email(email):
+        raise ValidationError({"email": ["not an e-mail address"]})
+    if website and not writes.URL.fullmatch(website):
+        raise ValidationError({"website": ["not an http(s) URL"]})
+    publisher = Publisher(name, as_text(data, "title") or name, kind, email, website)
     try:
         organization = catalogue.register_organization(publisher, as_text(data, "description"))
     except catalogue.PublishRefused:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import access, gridsubsets, licences
+from hub import access, credits, gridsubsets, licences
 from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, grid_download, web_url
@@ -89,6 +89,7 @@ def package_dict(
     tags = [tag_dict(k) for k in sorted(set(dataset.keywords or []))]
     org = organization_dict(organization, base) if organization else None
     licence_id = licences.ckan_id(dataset.licence_id)
+    own, contact = credits.credits_of(dataset), credits.contact_of(dataset, organization)
     return {
         "id": dataset.id,
         "name": dataset.id,
@@ -96,10 +97,10 @@ def package_dict(
         "notes": dataset.description,
         "url": f"{base}datasets/{dataset.id}",
         "version": None,
-        "author": org["title"] if org else None,
+        "author": own.creator or (org["title"] if org else None),
         "author_email": None,
-        "maintainer": org["title"] if org else None,
-        "maintainer_email": None,
+        "maintainer": contact.name,
+        "maintainer_email": contact.email or None,
         "license_id": licence_id,
         "license_title": dataset.licence_title or licence_id,
         "license_url": dataset.licence_url or None,
@@ -145,6 +146,8 @@ def extras_of(dataset: Dataset, whole: bool = True) -> list[dict[str, str]]:
             }
         )
     values.update(origin_extras(dataset, whole))
+    own = credits.credits_of(dataset)  # the producer's citation and DOI, as its feed declares
+    values.update({"citation": own.citation, "doi": credits.doi_url(own.doi)})
     if dataset.bbox and whole:
         values["bbox"] = ",".join(str(v) for v in dataset.bbox)
         # ckanext-spatial harvesters read the extent from a GeoJSON `spatial` extra.
@@ -289,7 +292,15 @@ def organization_dict(
         "state": "active",
         "approval_status": "approved",
         "num_followers": 0,
-        "extras": [{"key": "kind", "value": organization.kind}],
+        "extras": [
+            {"key": key, "value": value}
+            for key, value in (
+                ("email", organization.email),
+                ("kind", organization.kind),
+                ("website", organization.website),
+            )
+            if value
+        ],
     }
     if package_count is not None:
         result["package_count"] = package_count

@@ -24,6 +24,7 @@ from hub import (
     catalogue,
     charterdays,
     charters,
+    credits,
     jsontext,
     metadatalimits,
     schemas,
@@ -142,6 +143,7 @@ def _save(
         keywords=_tags(data),
         landing_page=_url(as_text(data, "url"), "url") if data.get("url") else "",
         resources=[_file(r, i) for i, r in enumerate(_files(data))],
+        credits=_credits(data, extras, organization),
     )
     too_long = metadatalimits.problems(entry.title, entry.description, entry.keywords)
     if too_long:  # refused, not cut: the caller can shorten it (a harvest's is cut and noted)
@@ -164,6 +166,28 @@ def _save(
     saved = _existing(session, name)
     # As package_show shows it to this caller (the same gate as every read).
     return packages.load_package(session, saved, base, access.sees_computed(saved, actor))
+
+
+def _credits(
+    data: dict[str, Any], extras: dict[str, str], organization: Organization
+) -> dict[str, str] | None:
+    """The package's author, maintainer, citation and DOI (extras), as the dataset's own
+    credits; what package_show fills in from the organization (a package sent back as shown)
+    is not the dataset's own."""
+    email = as_text(data, "maintainer_email") or as_text(data, "author_email")
+    if email and not credits.valid_email(email.strip()):
+        raise ValidationError({"maintainer_email": ["not an e-mail address"]})
+
+    def own(value: str, organizations: str) -> str:
+        return "" if value.strip() == organizations else value
+
+    return credits.declared(
+        creator=own(as_text(data, "author"), organization.name),
+        contact_name=own(as_text(data, "maintainer"), organization.name),
+        contact_email=own(email, organization.email),
+        citation=extras.get("citation", ""),
+        doi=extras.get("doi", ""),
+    ).stored()
 
 
 def _files(data: dict[str, Any]) -> list[Any]:

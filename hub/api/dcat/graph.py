@@ -19,7 +19,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
 from hub import access
 from hub.access import Actor
-from hub.api.dcat import distributions, origins, vocabularies
+from hub.api.dcat import authorship, distributions, origins, vocabularies
 from hub.api.dcat.listing import Entry, Page
 from hub.api.dcat.terms import moment, segment, text, web_iri
 from hub.api.dcat.vocabularies import ADMS, GSP, HYDRA, VCARD
@@ -145,7 +145,8 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
     graph.add((right.uri, RDFS.label, Literal(right.label, lang="en")))
     publisher = add_publisher(graph, entry, base)
     graph.add((node, DCTERMS.publisher, publisher))
-    graph.add((node, DCAT.contactPoint, add_contact(graph, entry, base, publisher)))
+    graph.add((node, DCAT.contactPoint, authorship.add_contact(graph, entry, base, publisher)))
+    authorship.add_credits(graph, node, entry, "")
     if any(r.kind == "records" for r in entry.resources):
         graph.add((node, DCTERMS.conformsTo, add_table_schema(graph, entry, base)))
     if whole:
@@ -210,19 +211,6 @@ def add_publisher(graph: Graph, entry: Entry, base: str) -> URIRef:
     graph.add((agent, RDF.type, FOAF.Agent))
     graph.add((agent, FOAF.name, text(name or organization_id)))
     return agent
-
-
-def add_contact(graph: Graph, entry: Entry, base: str, publisher: URIRef) -> URIRef:
-    """Whom to ask about the dataset: its operator, reached through its datasets in the hub
-    (the catalogue keeps no operator's e-mail)."""
-    contact = URIRef(f"{publisher}#contact")
-    organization_id = entry.dataset.organization_id
-    name = entry.organization.name if entry.organization else organization_id
-    graph.add((contact, RDF.type, VCARD.Kind))
-    graph.add((contact, RDF.type, VCARD.Organization))
-    graph.add((contact, VCARD.fn, text(name or organization_id)))
-    graph.add((contact, VCARD.hasURL, URIRef(f"{base}?organization={segment(organization_id)}")))
-    return contact
 
 
 def add_table_schema(graph: Graph, entry: Entry, base: str) -> URIRef:

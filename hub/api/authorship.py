@@ -1,0 +1,44 @@
+"""A dataset's authorship in the REST API: whom to ask about it, who made it, how to cite it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from hub import credits
+from hub.models import Dataset, Organization
+
+
+class ContactOut(BaseModel):
+    """Whom a reuser writes to about the dataset (DCAT's contact point)."""
+
+    name: str
+    email: str | None = Field(
+        description="the feed's declared contact, else the organization's; null when neither "
+        "is declared"
+    )
+    website: str | None = Field(description="the organization's website; null when undeclared")
+
+
+class CreditsOut(BaseModel):
+    """What the dataset's feed declares of its authorship (an EML, a CKAN package)."""
+
+    contact: ContactOut
+    creator: str | None = Field(description="who made the data (dct:creator)")
+    citation: str | None = Field(
+        description="the citation its producer asks for, as declared (GBIF's EML citation)"
+    )
+    doi: str | None = Field(description="its DOI, as a https://doi.org/ link")
+
+
+def credits_out(dataset: Dataset, organization: Organization | None) -> CreditsOut:
+    """The dataset's contact and declared authorship."""
+    contact = credits.contact_of(dataset, organization)
+    own = credits.credits_of(dataset)
+    return CreditsOut(
+        contact=ContactOut(
+            name=contact.name, email=contact.email or None, website=contact.website or None
+        ),
+        creator=own.creator or None,
+        citation=own.citation or None,
+        doi=credits.doi_url(own.doi) or None,
+    )
