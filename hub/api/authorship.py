@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, Field
 
-from hub import credits
+from hub import citations, credits
 from hub.models import Dataset, Organization
 
 
@@ -41,4 +43,34 @@ def credits_out(dataset: Dataset, organization: Organization | None) -> CreditsO
         creator=own.creator or None,
         citation=own.citation or None,
         doi=credits.doi_url(own.doi) or None,
+    )
+
+
+class CitationOut(BaseModel):
+    """How to cite the dataset: a copy-ready attribution line, its version and last update."""
+
+    text: str = Field(
+        description="producer, title, licence and its URL, last update, version and the "
+        "dataset's page: what Licence Ouverte 2.0 and CC BY ask a reuse to give"
+    )
+    version: str | None = Field(
+        description="the id of the last run that published, updated or withdrew rows (its run "
+        "history names it); null when no run changed data. Rows are upserted: it says which "
+        "run last changed them, not a snapshot to fetch"
+    )
+    updated: date = Field(description="the day of that run (else of the last metadata change)")
+
+
+def citation_out(
+    dataset: Dataset,
+    organization: Organization | None,
+    version: citations.Version | None,
+    base: str,
+) -> CitationOut:
+    """The dataset's attribution line (in English; the page words it in its own language)."""
+    citation = citations.citation_of(dataset, organization, version, base)
+    return CitationOut(
+        text=citations.attribution(citation),
+        version=citation.version or None,
+        updated=citation.updated,
     )

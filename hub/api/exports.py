@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, charters, charterterms, reading, selection
+from hub import access, catalogue, charters, charterterms, citations, reading, selection
 from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
@@ -236,6 +236,9 @@ def package_members(
     charter = charter_document(dataset)
     organization = session.get(Organization, dataset.organization_id)
     package = package_descriptor(dataset, organization, root, charter)
+    version = citations.version_of(session, dataset.id)
+    if version is not None:  # the last run that changed the data (hub.citations)
+        package["version"] = version.label
     csv = (text.encode() for text in records_api.csv_lines(download.layout, download.pages))
     return [
         ("datapackage.json", _json(package)),

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, gridsubsets, models
-from hub.api.authorship import CreditsOut, credits_out
+from hub import access, catalogue, citations, gridsubsets, models
+from hub.api.authorship import CitationOut, CreditsOut, citation_out, credits_out
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
 from hub.models import Dataset, HarvestRun, Organization, Resource
@@ -306,6 +306,7 @@ class DatasetDetail(DatasetSummary):
         "aggregators harvesting both deduplicate on it; null for a dataset no portal lists",
     )
     credits: CreditsOut = Field(description="whom to ask about it, who made it, how to cite it")
+    citation: CitationOut = Field(description="how to cite it, as its licence asks")
 
     model_config = {"populate_by_name": True}
 
@@ -441,6 +442,9 @@ def describe(
         rudi=rudi_of(session, dataset, organization, base_url, whole),
         original=original_of(dataset, whole),
         credits=credits_out(dataset, organization),
+        citation=citation_out(
+            dataset, organization, citations.version_of(session, dataset.id), base_url
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hub import access, credits, gridsubsets, licences
+from hub import access, citations, credits, gridsubsets, licences
 from hub.api.dcat.vocabularies import file_type_of
 from hub.api.rudi import has_coordinates
 from hub.api.shapes import THEMES, as_utc, grid_download, web_url
@@ -66,8 +66,14 @@ def load_package(
     resources = session.exec(
         select(Resource).where(Resource.dataset_id == dataset.id).order_by(col(Resource.position))
     ).all()
+    version = citations.version_of(session, dataset.id)
     return package_dict(
-        dataset, session.get(Organization, dataset.organization_id), list(resources), base, whole
+        dataset,
+        session.get(Organization, dataset.organization_id),
+        list(resources),
+        base,
+        whole,
+        version.label if version else None,
     )
 
 
@@ -83,9 +89,11 @@ def package_dict(
     resources: list[Resource],
     base: str,
     whole: bool = True,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """A dataset as CKAN's package_show returns it; `whole` False withholds what is computed
-    from its rows (count, extent, time range) and its source URL."""
+    from its rows (count, extent, time range) and its source URL. `version`: the last run that
+    changed its data (hub.citations)."""
     tags = [tag_dict(k) for k in sorted(set(dataset.keywords or []))]
     org = organization_dict(organization, base) if organization else None
     licence_id = licences.ckan_id(dataset.licence_id)
@@ -96,7 +104,7 @@ def package_dict(
         "title": dataset.title,
         "notes": dataset.description,
         "url": f"{base}datasets/{dataset.id}",
-        "version": None,
+        "version": version,
         "author": own.creator or (org["title"] if org else None),
         "author_email": None,
         "maintainer": contact.name,

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlmodel import Session, col, select
 
-from hub import geo, licences, searchcache
+from hub import citations, geo, licences, searchcache
 from hub import search as catalogue_search
 from hub.access import Actor
 from hub.api.ckan import packages, replies
@@ -108,7 +108,7 @@ def page_packages(
 ) -> list[dict[str, Any]]:
     """The package dicts of one page of dataset ids, in their order (ids gone since the search
     are left out): kept per generation of the index, as the caller may see each (`whole`), and
-    built from the rows for those not kept (at most three queries, whatever the page size)."""
+    built from the rows for those not kept (at most four queries, whatever the page size)."""
     loaded: dict[str, Dataset] = {}
 
     def detached(read: Callable[[Session], Iterable[Any]]) -> list[Any]:
@@ -153,6 +153,7 @@ def page_packages(
             .order_by(col(Resource.position))
         ):
             resources[resource.dataset_id].append(resource)
+        versions = citations.versions_of(session, list(datasets))
         return {
             key: replies.dumps(  # as the envelope writes it
                 packages.package_dict(
@@ -161,6 +162,7 @@ def page_packages(
                     resources[d.id],
                     base,
                     key[2],
+                    versions[d.id].label if d.id in versions else None,
                 )
             )
             for key in keys

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
-from hub import access
+from hub import access, citations
 from hub.access import Actor
 from hub.api.dcat import authorship, distributions, origins, vocabularies
 from hub.api.dcat.listing import Entry, Page
@@ -34,6 +34,7 @@ CATALOG_DESCRIPTION = (
     "risks — shared by its public and private operators under legal charters, validated "
     "against shared Table Schemas."
 )
+DCAT_VERSION = URIRef("http://www.w3.org/ns/dcat#version")  # DCAT 3's; rdflib's DCAT lacks it
 PREFIXES = {
     "dcat": DCAT,
     "dct": DCTERMS,
@@ -146,7 +147,10 @@ def add_dataset(graph: Graph, entry: Entry, base: str, whole: bool) -> URIRef:
     publisher = add_publisher(graph, entry, base)
     graph.add((node, DCTERMS.publisher, publisher))
     graph.add((node, DCAT.contactPoint, authorship.add_contact(graph, entry, base, publisher)))
-    authorship.add_credits(graph, node, entry, "")
+    citation = citations.citation_of(dataset, entry.organization, entry.version, base)
+    authorship.add_credits(graph, node, entry, citations.attribution(citation))
+    if entry.version is not None:
+        graph.add((node, DCAT_VERSION, text(entry.version.label)))
     if any(r.kind == "records" for r in entry.resources):
         graph.add((node, DCTERMS.conformsTo, add_table_schema(graph, entry, base)))
     if whole:

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from hub.citations import Version, versions_of
 from hub.models import Dataset, Organization, Resource
 
 
@@ -20,6 +21,7 @@ class Entry:
     organization: Organization | None
     resources: list[Resource]
     schedule: str | None = None  # the cron schedule of the source that publishes it
+    version: Version | None = None  # the last run that changed its data
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def load_entry(session: Session, dataset: Dataset) -> Entry:
 
 
 def entries(session: Session, datasets: list[Dataset]) -> list[Entry]:
-    """The datasets with their organizations and resources: two queries for all of them."""
+    """The datasets with their organizations, resources and versions: three queries for all."""
     if not datasets:
         return []
     ids = [d.id for d in datasets]
@@ -68,12 +70,14 @@ def entries(session: Session, datasets: list[Dataset]) -> list[Entry]:
     for resource in session.exec(listed.order_by(col(Resource.position), col(Resource.id))):
         resources[resource.dataset_id].append(resource)
     schedules = source_schedules()
+    versions = versions_of(session, ids)
     return [
         Entry(
             d,
             organizations.get(d.organization_id),
             resources.get(d.id, []),
             schedule_of(d, schedules),
+            versions.get(d.id),
         )
         for d in datasets
     ]
