@@ -24,6 +24,7 @@ import requests
 from ckanapi import RemoteCKAN
 from ckanapi.errors import CKANAPIError, ServerIncompatibleError
 
+from hub import credits
 from hub.batches import FileResource, MetadataBatch, PortalDataset
 from hub.redaction import redact_text, redact_url
 from pipelines import portal
@@ -185,6 +186,12 @@ def dataset_of(
         organization=_organization(package.get("organization"), languages),
         bbox=portal.bbox_of_geojson(_spatial(package)),
         resources=[r for r in resources if r is not None],
+        credits=credits.declared(
+            creator=_text(package.get("author")),
+            contact_name=_text(package.get("maintainer")) or _text(package.get("author")),
+            contact_email=_text(package.get("maintainer_email"))
+            or _text(package.get("author_email")),
+        ).stored(),
     )
 
 

@@ -26,6 +26,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
 from rdflib.term import Node
 
+from hub import credits
 from hub.batches import FileResource, MetadataBatch, PortalDataset
 from pipelines import portal
 from pipelines.readers.base import Fetched, Reader, ReaderError
@@ -200,7 +201,18 @@ class Catalogue:
             organization=self.label(next(self.graph.objects(node, DCTERMS.publisher), None)),
             bbox=self.bbox(node),
             resources=sorted(resources, key=lambda r: (r.name, r.url)),
+            credits=self.credits(node),
         )
+
+    def credits(self, node: Node) -> dict[str, str] | None:
+        """The dataset's creator and contact point (its vCard's name and e-mail)."""
+        contact = next(self.graph.objects(node, DCAT.contactPoint), None)
+        return credits.declared(
+            creator=self.label(next(self.graph.objects(node, DCTERMS.creator), None)),
+            contact_name=self.text(contact, VCARD.fn) if contact is not None else "",
+            contact_email=self.first(contact, VCARD.hasEmail) if contact is not None else "",
+            citation=self.text(node, DCTERMS.bibliographicCitation),
+        ).stored()
 
     def name(self, node: Node) -> str:
         """The portal's name of a dataset: dct:identifier, else its IRI's last segment."""

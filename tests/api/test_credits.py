@@ -160,3 +160,38 @@ def test_a_source_file_declares_its_operator_s_contact(tmp_path: Path):
     bad.write_text(text % ("not-an-address", "https://o.example"))
     with pytest.raises(SourceError, match="operator email"):
         load_source(bad)
+
+
+def test_portal_readers_carry_the_contact_a_package_or_dcat_node_declares():
+    from pipelines.readers import ckan, dcat
+
+    package = {
+        "name": "rivers",
+        "title": "Rivers",
+        "author": "Claire Martin",
+        "maintainer": "Data desk",
+        "maintainer_email": "data@portal.example",
+    }
+    entry = ckan.dataset_of("portal", "https://portal.example", package)
+    assert entry.credits == {
+        "creator": "Claire Martin",
+        "contact_name": "Data desk",
+        "contact_email": "data@portal.example",
+    }
+    assert ckan.dataset_of("portal", "https://portal.example", {"name": "x"}).credits is None
+    graph = Graph().parse(
+        format="turtle",
+        data="""
+        @prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .
+        @prefix vcard: <http://www.w3.org/2006/vcard/ns#> .
+        <https://portal.example/d/1> a dcat:Dataset ; dct:title "One" ; dct:identifier "1" ;
+            dct:bibliographicCitation "Portal (2024). One." ;
+            dcat:contactPoint [ vcard:fn "Desk" ; vcard:hasEmail <mailto:desk@portal.example> ] .
+        """,
+    )
+    (read,) = dcat.Catalogue(graph, ["en", None]).datasets("portal")
+    assert read.credits == {
+        "contact_name": "Desk",
+        "contact_email": "desk@portal.example",
+        "citation": "Portal (2024). One.",
+    }

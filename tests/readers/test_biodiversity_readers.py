@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from hub import catalogue
 from hub.batches import About, Batch, Publisher, RowProblem
+from hub.models import Organization
 from pipelines.flows import harvest_source
 from pipelines.readers import Fetched, ReaderError, read_records, reader_for
 from pipelines.readers.eml import read_eml
@@ -629,3 +630,43 @@ def test_tela_botanica_source_harvests_end_to_end(engine: Engine) -> None:
         assert sorted(r.row_number for r in catalogue.quarantined(session, source.id)) == [
             4103, 4104, 4105,
         ]  # fmt: skip
+
+
+def test_an_archive_s_eml_credits_and_its_operator_s_contact_reach_the_dataset(
+    tmp_path: Path, engine: Engine
+) -> None:
+    files = {"meta.xml": EVENT_META, "event.txt": EVENTS, "occurrence.txt": OCCURRENCES}
+    files["eml.xml"] = (
+        '<eml:eml xmlns:eml="eml://ecoinformatics.org/eml-2.1.1"><dataset><title>Inventaire'
+        "</title><creator><individualName><givenName>Claire</givenName><surName>Martin</surName>"
+        "</individualName></creator><contact><individualName><surName>Martin</surName>"
+        "</individualName><electronicMailAddress>claire@onem.example</electronicMailAddress>"
+        "</contact></dataset><additionalMetadata><metadata><gbif>"
+        '<citation identifier="https://doi.org/10.15468/abcd12">ONEM (2024). Inventaire.'
+        "</citation></gbif></metadata></additionalMetadata></eml:eml>"
+    )
+    archive = make_archive(tmp_path / "feed", files)
+    text = GBIF_SOURCE.read_text(encoding="utf-8")
+    url = next(line for line in text.splitlines() if line.startswith("url:"))
+    operator = next(line for line in text.splitlines() if line.startswith("operator:"))
+    declared = operator.rstrip("}") + ", email: info@gbif.example, website: https://gbif.example}"
+    text = text.replace(url, f"url: {archive.as_uri()}").replace(operator, declared)
+    (tmp_path / "feed" / "gbif.yaml").write_text(text)
+    source = load_source(tmp_path / "feed" / "gbif.yaml")
+    outcome = harvest_source(source)
+    assert outcome.status in ("succeeded", "partial"), outcome.message
+    with Session(engine) as session:
+        dataset = catalogue.get(session, source.id)
+        assert dataset.credits == {
+            "creator": "Claire Martin",
+            "contact_name": "Martin",
+            "contact_email": "claire@onem.example",
+            "citation": "ONEM (2024). Inventaire.",
+            "doi": "10.15468/abcd12",
+        }
+        organization = session.get(Organization, dataset.organization_id)
+        assert organization is not None
+        assert (organization.email, organization.website) == (
+            "info@gbif.example",
+            "https://gbif.example",
+        )
