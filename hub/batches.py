@@ -50,6 +50,9 @@ class Chunk:
     # Fields the source does not give at all (mapped to nothing, no column of that name): their
     # cells are empty, and the gate's upsert leaves a stored row's values of them as they are.
     unprovided: frozenset[str] = frozenset()
+    # Columns of the feed that fill no schema field (a Darwin Core term the schema lacks): the
+    # run's report lists them, so that nothing a publisher sent is dropped unsaid either.
+    unmapped: tuple[str, ...] = ()
 
 
 @dataclass

@@ -194,9 +194,11 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     schema, charter = admit(batch, on or charterdays.today())
     errors: list[dict[str, Any]] = []
-    rows, left_out = 0, Counter[str]()
+    rows, left_out, unmapped = 0, Counter[str](), dict[str, None]()
     validator = Validator(schema.descriptor)
-    for height, result in _validated(validator, batch, left_out, charter, _period_of(schema)):
+    for height, result in _validated(
+        validator, batch, left_out, charter, _period_of(schema), unmapped=unmapped
+    ):
         rows += height
         errors.extend(result.errors)
     return build_report(
@@ -205,7 +207,11 @@ def check(batch: Batch, on: date | None = None) -> dict[str, Any]:
         errors,
         started,
         {"rows": rows, "fields": len(schema.fields)},
-        [*_left_out_notes(left_out), *licences.unjudged_note(batch.declared_licence)],
+        [
+            *_left_out_notes(left_out),
+            *licences.unjudged_note(batch.declared_licence),
+            *_unmapped_notes(unmapped, schema),
+        ],
         name=batch.dataset_id,
     )
 
@@ -376,7 +382,7 @@ def _store(
     limits = quarantine.Limits.of(batch.max_invalid_share, batch.quarantine_cap)
     errors: list[dict[str, Any]] = []
     error_total = valid = changed = 0
-    left_out = Counter[str]()
+    left_out, unmapped = Counter[str](), dict[str, None]()
     unprovided: set[str] = set()  # fields the source does not give: their stored values stay
     with engine.begin() as connection:
         resource = _register(connection, batch, schema, charter)
@@ -408,6 +414,7 @@ def _store(
                     charter,
                     _period_of(schema),
                     unprovided,
+                    unmapped,
                 ),
                 lambda part: part[1].valid,
             )
@@ -454,6 +461,7 @@ def _store(
             *cut,
             *_left_out_notes(left_out),
             *licences.unjudged_note(batch.declared_licence),
+            *_unmapped_notes(unmapped, schema),
         ]
         run.report = _report(batch, schema, run, errors, error_total, started, notes)
         published = events.Published(
@@ -538,18 +546,21 @@ def _validated(
     charter: charters.Charter,
     period: tuple[str, str, str] | None = None,
     unprovided: set[str] | None = None,
+    unmapped: dict[str, None] | None = None,
 ) -> Iterator[tuple[int, ChunkResult]]:
     """A batch's rows validated a part at a time, with each part's height; `left_out` adds
-    up the rows its reader did not pass on, by why. A personal batch's subject keys become
-    pseudonyms first, so no raw key reaches a table or a report. A schema whose rows cover
-    periods has their first and last days derived (`period`: the period, time and end fields),
-    whether a reader or a push wrote them. A row licensed more narrowly than the charter's
-    licence allows (its dcterms:license) is quarantined, saying so. `unprovided` gets the fields
-    the source does not give (its first chunk says, before any part is yielded: a source's
+    up the rows its reader did not pass on, by why, and `unmapped` the feed's columns that
+    fill no field, in the feed's order. A personal batch's subject keys become pseudonyms
+    first, so no raw key reaches a table or a report. A schema whose rows cover periods has
+    their first and last days derived (`period`: the period, time and end fields), whether a
+    reader or a push wrote them. A row licensed more narrowly than the charter's licence
+    allows (its dcterms:license) is quarantined, saying so. `unprovided` gets the fields the
+    source does not give (its first chunk says, before any part is yielded: a source's
     mapping and header hold for its whole batch).
 
     The next chunk is read and validated in a helper thread while the caller stores this one.
     """
+    unmapped = {} if unmapped is None else unmapped
 
     subject = _subject_of(charter)
     licence_id = str((charter.licence or {}).get("id", ""))
@@ -558,6 +569,7 @@ def _validated(
         header_checked = False
         for given in batch.chunks:
             chunk = given if isinstance(given, Chunk) else Chunk(given)  # a push: no problems
+            unmapped.update(dict.fromkeys(chunk.unmapped))
             if not header_checked:
                 _check_header(validator, chunk.frame, batch)
                 header_checked = True
@@ -604,6 +616,17 @@ def _left_out_notes(left_out: Counter[str]) -> list[str]:
     reasons = "; ".join(f"{why} ({count:,})" for why, count in left_out.most_common())
     total = sum(left_out.values())
     return [f"{total:,} rows of the feed left out by its reader, as documented: {reasons}"]
+
+
+def _unmapped_notes(unmapped: dict[str, None], schema: schemas.TableSchema) -> list[str]:
+    """The report's words for the feed's columns that no field of the schema takes."""
+    if not unmapped:
+        return []
+    names = ", ".join(unmapped)
+    return [
+        f"{len(unmapped)} column(s) of the feed fill no field of schema {schema.name!r} "
+        f"{schema.version} and were not published: {names}"
+    ]
 
 
 def _described(

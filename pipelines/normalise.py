@@ -130,7 +130,9 @@ def normalise_chunks(
     for chunk in chunks:
         frame, found = normalise(chunk.frame, target, settings)
         problems = chunk.problems + row_problems(frame, found)
-        yield Chunk(finish(frame, target), problems, chunk.left_out, chunk.unprovided)
+        yield Chunk(
+            finish(frame, target), problems, chunk.left_out, chunk.unprovided, chunk.unmapped
+        )
 
 
 def finish(frame: pl.DataFrame, target: Target) -> pl.DataFrame:

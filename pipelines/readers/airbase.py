@@ -113,11 +113,8 @@ def _chunks(
     for chunk in raw:
         derived = derive(chunk, stations)
         mapped = map_chunk(derived, rules, target)
-        yield Chunk(
-            mapped.frame,
-            mapped.problems + find_problems(derived, stations.height),
-            unprovided=mapped.unprovided,
-        )
+        problems = mapped.problems + find_problems(derived, stations.height)
+        yield Chunk(mapped.frame, problems, unprovided=mapped.unprovided, unmapped=mapped.unmapped)
 
 
 def read_stations(path: Path, encoding: str | None) -> pl.DataFrame:

@@ -177,11 +177,13 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
     columns: list[pl.Expr] = []
     notes: list[tuple[str, str]] = []
     unprovided: set[str] = set()
+    used: set[str] = set()
     for name in target.fields:
         rule = rules.get(name) or (Rule(column=name) if name in present else Rule())
         if rule == Rule():
             unprovided.add(name)
         rule = _in_header(rule, readable)
+        used.update(rule.sources())
         missing = [c for c in rule.sources() if c not in readable]
         if name not in rules and name not in present and name in target.required:
             # Not a blank cell per row: the header itself does not give this field.
@@ -206,7 +208,13 @@ def map_chunk(chunk: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Ch
             columns.append(_expression(rule).alias(name))
     rows = chunk["_row"].unique(maintain_order=True).to_list() if notes else []
     problems = [RowProblem(row, name, note) for row in rows for name, note in notes]
-    return Chunk(chunk.select(*columns, *meta), problems, unprovided=frozenset(unprovided))
+    unmapped = tuple(c for c in present if c not in used)
+    return Chunk(
+        chunk.select(*columns, *meta),
+        problems,
+        unprovided=frozenset(unprovided),
+        unmapped=unmapped,
+    )
 
 
 def _in_header(rule: Rule, readable: list[str]) -> Rule:

@@ -324,7 +324,11 @@ def _mapped(frame: pl.DataFrame, rules: dict[str, Rule], target: Target) -> Chun
             RowProblem(row, None, note) for row, note in flagged.select("_row", "_problem").rows()
         ]
         frame = frame.drop("_problem")
-    chunk = map_chunk(_with_event_date(frame).drop("_key", strict=False), rules, target)
+    # year, month and day have made eventDate: they are not columns the schema left out
+    read = {c for rule in rules.values() for c in rule.sources()}
+    consumed = [t for t in DATE[1:] if t not in target.fields and t not in read]
+    dated = _with_event_date(frame).drop("_key", *consumed, strict=False)
+    chunk = map_chunk(dated, rules, target)
     chunk.problems[:0] = problems
     return chunk
 

@@ -107,7 +107,12 @@ def _chunks(
     for chunk in raw:
         long, missing = without_missing(curve.lengthen(chunk))
         mapped = csv.map_chunk(long, rules, target)
-        yield Chunk(mapped.frame, mapped.problems + missing, unprovided=mapped.unprovided)
+        yield Chunk(
+            mapped.frame,
+            mapped.problems + missing,
+            unprovided=mapped.unprovided,
+            unmapped=mapped.unmapped,
+        )
 
 
 @dataclass
