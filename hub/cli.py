@@ -590,7 +590,8 @@ def _print_outcomes(outcomes: list[dict]) -> None:
     table = Table(title="Harvest summary")
     table.add_column("source", no_wrap=True)
     table.add_column("status")
-    for column in ("read", "published", "updated", "quarantined", "skipped"):
+    counts = ("read", "published", "updated", "quarantined", "skipped", "withdrawn")
+    for column in counts:
         table.add_column(column, justify="right")
     colours = {"succeeded": "green", "partial": "yellow", "refused": "red", "failed": "red"}
     for o in outcomes:
@@ -599,7 +600,7 @@ def _print_outcomes(outcomes: list[dict]) -> None:
             table,
             o["source"],
             Text(o["status"], style=colour),
-            *(f"{o[k]:,}" for k in ("read", "published", "updated", "quarantined", "skipped")),
+            *(f"{o.get(k, 0):,}" for k in counts),
         )
     _wide_console().print(table)
     for o in outcomes:

@@ -59,17 +59,33 @@ class Withdrawal:
 
 def withdraw(engine: Engine, dataset_id: str, filters: Filters, by: str) -> Withdrawal:
     """Delete the rows of a dataset that `filters` select (all of them for none), as a run."""
+    fields = sorted({field for field, _ in filters})
+    said = f"rows where {', '.join(fields)} matched" if fields else "every row"
+
+    def chosen(_: Connection, layout: records.Layout, dataset: Dataset) -> list[Conditions]:
+        return [_conditions(layout, dataset, filters, engine.dialect.name)]
+
+    return _withdrawn(engine, dataset_id, chosen, said, by)
+
+
+Conditions = list[sa.ColumnElement[bool]]
+Choice = Callable[[Connection, records.Layout, Dataset], list[Conditions]]
+
+
+def _withdrawn(engine: Engine, dataset_id: str, choose: Choice, said: str, by: str) -> Withdrawal:
+    """Delete, in one transaction and as one run, the rows each set of conditions `choose`
+    gives selects; it may raise WithdrawalRefused (a refused run, nothing deleted)."""
     with Session(engine) as session:
         dataset = catalogue.get(session, dataset_id)
         resource = catalogue.resource_of(session, dataset_id)
     layout = catalogue.layout_of(resource)
     run = runs.open_run(engine, dataset_id, None)
-    fields = sorted({field for field, _ in filters})
-    said = f"rows where {', '.join(fields)} matched" if fields else "every row"
     try:
-        chosen = _conditions(layout, dataset, filters, engine.dialect.name)
         with engine.begin() as connection:
-            gone, forgotten = _delete(connection, dataset, resource, layout, chosen)
+            gone = forgotten = 0
+            for chosen in choose(connection, layout, dataset):
+                rows, logged = _delete(connection, dataset, resource, layout, chosen)
+                gone, forgotten = gone + rows, forgotten + logged
             note = f"{NOTE}: {gone:,} rows withdrawn ({said}) by {by}"
             _log_event(connection, dataset, run.id, gone)
     except WithdrawalRefused as refused:
@@ -83,6 +99,38 @@ def withdraw(engine: Engine, dataset_id: str, filters: Filters, by: str) -> With
     _announce(dataset, run.id, gone)
     log.info("%s: %s", dataset_id, note)
     return Withdrawal(dataset_id, gone, forgotten, run.id, note)
+
+
+def withdraw_absent(
+    engine: Engine, dataset_id: str, kept: set[tuple[str, ...]], by: str, max_share: float
+) -> Withdrawal | None:
+    """Withdraw the rows of a dataset whose primary key is not in `kept`, the keys of a feed
+    that is the whole dataset (a snapshot), as one run; None when it lacks none. A feed lacking
+    more than `max_share` of the stored rows, or every one, is taken for a truncated one: a
+    refused run, WithdrawalRefused, nothing deleted. The key fields must be strings."""
+    with Session(engine) as session:
+        layout = catalogue.layout_of(catalogue.resource_of(session, dataset_id))
+    columns = [layout.table.c[c] for c in layout.key]
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(*columns)).all()
+    missing = [tuple(row) for row in stored if tuple(row) not in kept]
+    if not missing:
+        return None
+
+    def absent(_: Connection, __: records.Layout, ___: Dataset) -> list[Conditions]:
+        if not kept or len(missing) > max_share * len(stored):
+            raise WithdrawalRefused(
+                f"refused: the source lacks {len(missing):,} of the {len(stored):,} rows stored "
+                f"({len(missing) / len(stored):.0%}, over its max_withdrawn_share of "
+                f"{max_share:.0%}): a truncated or emptied feed must not wipe the dataset, so "
+                "nothing was withdrawn; if the source really dropped them, harvest it once with "
+                "a higher options.max_withdrawn_share"
+            )
+        key = sa.tuple_(*columns) if len(columns) > 1 else columns[0]
+        values = missing if len(columns) > 1 else [k for (k,) in missing]
+        return [[key.in_(values[i : i + 500])] for i in range(0, len(values), 500)]
+
+    return _withdrawn(engine, dataset_id, absent, "rows the source no longer holds", by)
 
 
 def _conditions(

@@ -28,7 +28,7 @@ from hub.cursors import load_cursor, save_cursor
 from hub.db import DatabaseLocked
 from hub.models import HarvestRun, SourceCursor, utcnow
 from hub.redaction import redact_text, redact_url
-from pipelines import archives, downloads, portalfiles, readers
+from pipelines import archives, downloads, portalfiles, readers, snapshots
 from pipelines.credentials import Credentials, credentials_towards, resolve_credentials
 from pipelines.fetch import Conditions, Unchanged, fetch
 from pipelines.readers import Fetched
@@ -52,6 +52,7 @@ class Outcome:
     quarantined: int = 0
     skipped: int = 0
     message: str = ""
+    withdrawn: int = 0  # rows a snapshot source no longer holds, withdrawn after the batch
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (flow results must serialise)."""
@@ -119,6 +120,10 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         files = portalfiles.plan_of(source)  # a portal's file rules, checked before any request
         fetched = fetch_source(source, credentials, conditions, listing_start(source, cursor))
         batch = portalfiles.joined(source, batch_for(source, fetched))
+        tally = None
+        if source.snapshot and isinstance(batch, Batch):
+            tally = snapshots.KeyTally(source)
+            batch.chunks = tally.counted(batch.chunks)
     except Unchanged as unchanged:  # nothing new to read: the run says so, the data stays
         run = record_unchanged(dataset_id, source.id, str(unchanged))
         return Outcome(source.id, "succeeded", run.id if run else None, message=str(unchanged))
@@ -148,6 +153,9 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
         reason = redact_text(failure.reason, secrets)
         log.warning("harvest of %s failed: %s", source.id, reason)
         return Outcome(source.id, "failed", failure.run_id, message=reason)
+    withdrawn, said = (
+        snapshots.withdraw_absent(source, dataset_id, run, tally) if tally else (0, "")
+    )
     if run.status in ("succeeded", "partial"):  # published: the next harvest starts from here
         listing = batch if isinstance(batch, MetadataBatch) else None
         position = listing.position if listing else cursor.position
@@ -158,7 +166,10 @@ def _harvest(source: Source, progress: Progress | None) -> Outcome:
             said = portalfiles.harvest_files(source, listing, files, harvest_source)
             outcome.message = "; ".join(m for m in (outcome.message, said) if m)
             return outcome
-    return outcome_of(source.id, run)
+    outcome = outcome_of(source.id, run)
+    outcome.withdrawn = withdrawn
+    outcome.message = "; ".join(m for m in (outcome.message, said) if m)
+    return outcome
 
 
 def _move_cursor(source_id: str, conditions: Conditions, position: str, listed: bool) -> None:

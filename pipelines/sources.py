@@ -36,7 +36,13 @@ AUTH_FORMS = (
 )
 SOURCE_SUFFIXES = (".yaml", ".yml")
 # Options the harvest itself reads, not the reader: readers accept them besides their own.
-HARVEST_OPTIONS = ("deadline", "max_invalid_share", "quarantine_cap")
+HARVEST_OPTIONS = (
+    "deadline", "max_invalid_share", "quarantine_cap", "snapshot", "max_withdrawn_share",
+)  # fmt: skip
+# Formats whose every feed is the whole dataset (an IPT archive, a GBIF download): rows it no
+# longer holds are withdrawn unless the source says `snapshot: false`.
+SNAPSHOT_FORMATS = ("dwca",)
+MAX_WITHDRAWN_SHARE = 0.5  # a snapshot lacking more of the stored rows is a truncated feed
 
 
 class SourceError(ValueError):
@@ -104,6 +110,17 @@ class Source:
         """The invalid share past which a batch is refused whole; None: the hub's setting."""
         value = self.options.get("max_invalid_share")
         return None if value is None else float(value)
+
+    @property
+    def snapshot(self) -> bool:
+        """Whether each feed is the whole dataset (`options.snapshot`; on for dwca)."""
+        return bool(self.options.get("snapshot", self.format in SNAPSHOT_FORMATS))
+
+    @property
+    def max_withdrawn_share(self) -> float:
+        """The share of the stored rows a snapshot may withdraw at once."""
+        value = self.options.get("max_withdrawn_share")
+        return MAX_WITHDRAWN_SHARE if value is None else float(value)
 
     @property
     def quarantine_cap(self) -> int | None:
@@ -218,7 +235,8 @@ def _check_deadline(deadline: object, fail: Fail) -> None:
 
 
 def _check_limits(options: dict[str, Any], fail: Fail) -> None:
-    """`options.max_invalid_share` is a share (0 to 1), `options.quarantine_cap` a row count."""
+    """`options.max_invalid_share` and `max_withdrawn_share` are shares (0 to 1),
+    `options.quarantine_cap` a row count, `options.snapshot` a boolean."""
     share, cap = options.get("max_invalid_share"), options.get("quarantine_cap")
     if share is not None and (
         isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1
@@ -227,6 +245,20 @@ def _check_limits(options: dict[str, Any], fail: Fail) -> None:
             "options.max_invalid_share must be a share of the rows read, from 0 to 1 "
             f"(0.2 for 20 %), got {share!r}",
             "options",
+        )
+    withdrawn = options.get("max_withdrawn_share")
+    if withdrawn is not None and (
+        isinstance(withdrawn, bool) or not isinstance(withdrawn, int | float)
+        or not 0 <= withdrawn <= 1
+    ):  # fmt: skip
+        raise fail(
+            "options.max_withdrawn_share must be a share of the stored rows, from 0 to 1 "
+            f"(0.5 for 50 %), got {withdrawn!r}",
+            "options",
+        )
+    if not isinstance(options.get("snapshot", False), bool):
+        raise fail(
+            f"options.snapshot must be true or false, got {options['snapshot']!r}", "options"
         )
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
         raise fail(
