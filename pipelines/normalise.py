@@ -15,7 +15,7 @@ field, default ISO 8601), `decimal`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +23,7 @@ import polars as pl
 
 from hub.batches import Chunk, RowProblem
 from hub.geo import GeoError, parse_crs, to_wgs84
-from hub.schemas import SchemaError, load_schema
+from hub.schemas import SchemaError, category_labels, load_schema
 from pipelines import units
 from pipelines.readers.base import ReaderError
 
@@ -59,6 +59,9 @@ class Target:
     lat: str | None = None
     required: frozenset[str] = frozenset()  # fields every row must have (required or key)
     period: str | None = None  # the field of ISO 8601 dates or intervals (`hub.period`)
+    # An enum field's values with the labels its schema declares for them ({value: [label,
+    # *altLabels]}): a feed that writes a label means its value (README: "Dioxyde d'azote").
+    labels: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def load_target(name: str) -> Target:
             + list(schema.primary_key)
         ),
         period=schema.period_field,
+        labels=category_labels(schema.descriptor),
     )
 
 
@@ -211,7 +215,7 @@ def normalise(
                 pl.coalesce(days.dt.strftime("%Y-%m-%d"), pl.col(name)).alias(name)
             )
         if name in target.enums:
-            frame = _normalise_code(frame, name, target.enums[name])
+            frame = _normalise_code(frame, name, target.enums[name], target.labels.get(name))
     if settings.units:  # after numbers, times and codes: conversions read them canonical
         frame = units.convert(frame, settings.units, problems)
     if target.lon and target.lat:
@@ -325,14 +329,43 @@ def _parse_with_format(raw: pl.Series, fmt: str) -> tuple[pl.Series, pl.Series]:
     return nothing.dt.replace_time_zone("UTC"), naive
 
 
-def _normalise_code(frame: pl.DataFrame, name: str, allowed: list[str]) -> pl.DataFrame:
-    """Spell codes as the schema's enum does (`PM2.5` → `pm25`, `ug/m3` → `µg/m³`).
+def _normalise_code(
+    frame: pl.DataFrame,
+    name: str,
+    allowed: list[str],
+    labels: dict[str, list[str]] | None = None,
+) -> pl.DataFrame:
+    """Spell codes as the schema's enum does (`PM2.5` → `pm25`, `ug/m3` → `µg/m³`), and read
+    the labels the schema declares for a code as that code (`présent` → `present`, `World
+    Geodetic System 1984` → `WGS84`). A code's own spelling wins over another code's label, a
+    label over an alternative label; a label two codes share alike means neither.
 
     A value that matches no code is left as it is: the schema check reports it.
     """
     keys = pl.DataFrame({"code": allowed}).select(_code_key(pl.col("code")))["code"]
     canonical = dict(zip(keys.to_list(), allowed, strict=True))
     canonical |= {alias: canonical[key] for alias, key in CODE_ALIASES.items() if key in canonical}
+    named = [
+        (label, rank, value)
+        for value, words in (labels or {}).items()
+        for rank, label in enumerate(words)
+    ]
+    if named:
+        spelt = pl.DataFrame({"label": [label for label, _, _ in named]})
+        label_keys = spelt.select(_code_key(pl.col("label")))["label"].to_list()
+        meaning: dict[str, tuple[int, set[str]]] = {}
+        for key, (_, rank, value) in zip(label_keys, named, strict=True):
+            rank = min(rank, 1)  # 0: the label, 1: an alternative label
+            best, values = meaning.get(key, (rank, set()))
+            if rank < best:
+                best, values = rank, set()
+            if rank == best:
+                values.add(value)
+            meaning[key] = (best, values)
+        canonical = {
+            **{key: values.pop() for key, (_, values) in meaning.items() if len(values) == 1},
+            **canonical,
+        }
     mapped = _code_key(pl.col(name)).replace_strict(canonical, default=None, return_dtype=pl.Utf8)
     return frame.with_columns(pl.coalesce(mapped, pl.col(name)).alias(name))
 

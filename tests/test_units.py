@@ -213,3 +213,42 @@ def test_normalisation_converts_after_reading_numbers_and_times() -> None:
 def test_codes_are_read_whatever_their_spelling(given: str, allowed: list[str], read: str) -> None:
     frame = normalise._normalise_code(pl.DataFrame({"code": [given]}), "code", allowed)
     assert frame["code"].to_list() == [read]
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "read"),
+    [
+        ("occurrenceStatus", "présent", "present"),
+        ("occurrenceStatus", "Présence", "present"),
+        ("occurrenceStatus", "absence", "absent"),
+        ("geodeticDatum", "World Geodetic System 1984", "WGS84"),  # WGS84's label first
+        ("geodeticDatum", "EPSG 4326", "EPSG:4326"),
+        ("geodeticDatum", "WGS 84", "WGS84"),  # a code's own spelling first
+        ("geodeticDatum", "ED50", "ED50"),  # no label of any code: left for the check
+    ],
+)
+def test_the_labels_a_schema_declares_are_read_as_their_codes(
+    field: str, given: str, read: str
+) -> None:
+    target = normalise.load_target("biodiversity-occurrence")
+    frame = pl.DataFrame({field: [given]})
+    read_as = normalise._normalise_code(frame, field, target.enums[field], target.labels[field])
+    assert read_as[field].to_list() == [read]
+
+
+def test_a_label_two_codes_share_alike_means_neither() -> None:
+    labels = {"a": ["Shared"], "b": ["Shared"], "c": ["C", "Shared"]}
+    frame = pl.DataFrame({"code": ["shared"]})
+    read = normalise._normalise_code(frame, "code", ["a", "b", "c"], labels)
+    assert read["code"].to_list() == ["shared"]  # the check will say it is no code
+
+
+def test_a_feed_writing_a_label_publishes_its_code() -> None:
+    target = normalise.load_target("biodiversity-occurrence")
+    row = {name: None for name in target.fields} | {
+        "occurrenceStatus": "présent",
+        "geodeticDatum": "World Geodetic System 1984",
+    }
+    frame = pl.DataFrame([row], schema={name: pl.Utf8 for name in row}).with_row_index("_row")
+    read, _ = normalise.normalise(frame, target, normalise.settings_for({}))
+    assert read.select("occurrenceStatus", "geodeticDatum").row(0) == ("present", "WGS84")
