@@ -848,12 +848,14 @@ def _log_event(
     records_announced: int = 0,
 ) -> None:
     """The batch's `dataset` event, after the events of its records (hub.events); `access`:
-    its charter's level, which decides who may receive it."""
+    its charter's level, which decides who may receive it. It carries the terms the rows are
+    now published under (hub.catalogue.terms_of)."""
     payload = {
         **_batch_event(batch, run),
         "time": utcnow().isoformat(),
         "geometry": None,
         "events": records_announced,
+        **terms_of(connection, batch.dataset_id, run),
     }
     events.append(
         connection,
@@ -867,6 +869,51 @@ def _log_event(
             }
         ],
     )
+
+
+def terms_of(connection: Connection, dataset_id: str, run: HarvestRun) -> dict[str, Any]:
+    """The terms a dataset's rows are published under after `run` — its schema and charter,
+    each with its version, and its licence — and `terms_changed`, those that differ from the
+    dataset's previous run: a service builder following the feed learns that a new schema
+    version or a new charter (a licence, an access level) applies, without polling the
+    catalogue. Nothing for a portal's listing, which names no one dataset."""
+    session = Session(bind=connection)
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        return {}
+    now = {
+        "schema": dataset.schema_version and f"{dataset.schema_name} {dataset.schema_version}",
+        "charter": f"{dataset.charter_id} {dataset.charter_version}",
+    }
+    previous = session.exec(
+        select(HarvestRun)
+        .where(
+            HarvestRun.dataset_id == dataset_id,
+            col(HarvestRun.id) < (run.id or 0),
+            col(HarvestRun.status).in_(("succeeded", "partial")),
+        )
+        .order_by(col(HarvestRun.id).desc())
+        .limit(1)
+    ).first()
+    before = (
+        {
+            "schema": previous.schema_version
+            and f"{previous.schema_name} {previous.schema_version}",
+            "charter": f"{previous.charter_id} {previous.charter_version}",
+        }
+        if previous is not None
+        else now
+    )
+    return {
+        "schema": (
+            {"name": dataset.schema_name, "version": dataset.schema_version}
+            if dataset.schema_version
+            else None
+        ),
+        "charter": {"id": dataset.charter_id, "version": dataset.charter_version},
+        "licence": dataset.licence_id,
+        "terms_changed": [name for name in ("schema", "charter") if before[name] != now[name]],
+    }
 
 
 def _batch_event(batch: Batch | GridBatch | MetadataBatch, run: HarvestRun) -> dict[str, Any]:

@@ -221,3 +221,23 @@ def test_a_writer_whose_clock_runs_ahead_neither_purges_the_log_nor_ages_its_bat
         ("observation", "demo-no2-b")
     ] * 2 + [("dataset", "demo-no2-b")]
     assert all(e.logged_at < ahead - timedelta(days=3) for e in logged(engine))
+
+
+def test_a_dataset_event_names_the_terms_and_which_changed_since_the_last_run(engine):
+    from hub.models import HarvestRun
+
+    publish(batch(readings([1])))
+    first = [e for e in logged(engine) if e.kind == "dataset"][-1].data
+    assert first["schema"]["name"] == "air-quality-observation" and first["schema"]["version"]
+    assert first["charter"]["id"] == "atmo-demo-open" and first["licence"] == "etalab-2.0"
+    assert first["terms_changed"] == []  # a first run changes nothing it could compare
+    with Session(engine) as session:  # as if the last run had been published under 0.9
+        run = session.exec(select(HarvestRun)).one()
+        run.charter_version = "0.9"
+        session.add(run)
+        session.commit()
+    publish(batch(readings([1])))
+    again = [e for e in logged(engine) if e.kind == "dataset"][-1].data
+    assert again["terms_changed"] == ["charter"]
+    publish(batch(readings([1])))
+    assert [e for e in logged(engine) if e.kind == "dataset"][-1].data["terms_changed"] == []
