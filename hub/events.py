@@ -130,6 +130,7 @@ def _entry(
         "time": record.get(_field_of(layout, layout.time) or ""),
         "geometry": geometry_of(record, layout),
         "record": record,
+        **span_of(record, layout),
     }
     if kind == "alert":
         data["severity"] = record.get("severity")
@@ -149,6 +150,18 @@ def _field_of(layout: records.Layout, column: str | None) -> str | None:
     if column is None:
         return None
     return next((name for name, stored in layout.columns.items() if stored == column), None)
+
+
+def span_of(record: dict[str, Any], layout: records.Layout) -> dict[str, Any]:
+    """A lasting record's `end` as the feed carries it (nothing for an instant): its last
+    moment, or None while it has not ended (an outage still ongoing), which a crisis's window
+    tests as the rows' SQL does."""
+    if not layout.end:
+        return {}
+    last = record.get(_field_of(layout, layout.end) or "")
+    if last in (None, "") and not layout.open_end:
+        last = record.get(_field_of(layout, layout.time) or "")
+    return {"end": None if last in (None, "") else last}
 
 
 def geometry_of(record: dict[str, Any], layout: records.Layout) -> dict[str, Any] | None:

@@ -49,6 +49,9 @@ class Caller:
     actor: Actor = ANONYMOUS
     route: str = ""
     purpose: str = ""
+    # A read about one crisis (its situation page): of a cell's crises, only this one opens
+    # rows, so the page shows what it opens and the access log names it alone.
+    crisis: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def admit(engine: Engine, dataset: Dataset, caller: Caller, *, whole: bool = Fal
     """
     held = scopes.readable(engine, dataset, caller.actor, caller.purpose)
     zones = crises.zones(engine, dataset, caller.actor)  # a crisis cell's active crises
+    if caller.crisis:
+        zones = tuple(zone for zone in zones if zone.crisis == caller.crisis)
     given = access.grant(dataset, caller.actor, purpose=caller.purpose, subjects=held, zones=zones)
     if not given.reads_rows or (whole and not given.whole):
         refused = (

@@ -67,6 +67,9 @@ class Layout:
     subject: str | None = None  # column of the pseudonymous subject key of personal rows
     geometry: str | None = None  # column of the GeoJSON field the schema names (`hub.geometry`)
     end: str | None = None  # column of a row's last day or instant (`hub.end`), if it has one
+    # Whether an empty `end` means "not ended yet" (an outage still ongoing): so when the end is
+    # a field of its own; when the gate derives it from a `period`, an empty end is the time's.
+    open_end: bool = False
 
 
 def table_name_for(dataset_id: str) -> str:
@@ -135,8 +138,19 @@ def layout_for(table_name: str, descriptor: dict[str, Any], metadata: sa.MetaDat
         sa.Index(f"{table_name}_subject", table.c[subject_col], ordered, table.c["_id"])
     geometry_col = columns.get(hub.get("geometry", ""))
     end_col = columns.get(hub.get("end", ""))
+    open_end = bool(end_col) and not hub.get("period")
     return Layout(
-        table, columns, types, key, time_col, lon_col, lat_col, subject_col, geometry_col, end_col
+        table,
+        columns,
+        types,
+        key,
+        time_col,
+        lon_col,
+        lat_col,
+        subject_col,
+        geometry_col,
+        end_col,
+        open_end,
     )
 
 
@@ -611,20 +625,37 @@ def _conditions(
     filters: Sequence[selection.Filter],
 ) -> list[sa.ColumnElement[bool]]:
     """The WHERE of a records query: the grant first, then what the caller asked for."""
-    table = layout.table
     conditions = [] if within is None else [within]
     if start is not None or end is not None:
         if not layout.time:
             raise QueryError("this dataset has no time field to filter on")
-        if start is not None:
-            conditions.append(last_moment(layout) >= time_bound(layout, start))
-        if end is not None:
-            conditions.append(table.c[layout.time] < time_bound(layout, end))
+        conditions += overlapping(layout, start, end)
     if bbox is not None:
         if not (layout.lon and layout.lat):
             raise QueryError("this dataset has no coordinates to filter on")
         conditions.append(inside(layout, bbox))
     conditions += [selection.condition(layout, chosen, dialect) for chosen in filters]
+    return conditions
+
+
+def overlapping(
+    layout: Layout, start: datetime | None, end: datetime | None
+) -> list[sa.ColumnElement[bool]]:
+    """The rows of a timed table that overlap a window [start, end): they start before it
+    ends, and end (or, without an end, happen) at or after it starts; a row not ended yet (an
+    outage still ongoing) overlaps every window from its start on."""
+    time_column = layout.table.c[layout.time or ""]
+    conditions = []
+    if start is not None:
+        bound = time_bound(layout, start)
+        if layout.open_end and layout.end:
+            ended = layout.table.c[layout.end]
+            ongoing = sa.and_(ended.is_(None), time_column.is_not(None))
+            conditions.append(sa.or_(ended >= bound, ongoing))
+        else:
+            conditions.append(last_moment(layout) >= bound)
+    if end is not None:
+        conditions.append(time_column < time_bound(layout, end))
     return conditions
 
 

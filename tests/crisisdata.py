@@ -195,3 +195,35 @@ def declare_both(engine: Engine, now: datetime) -> tuple[Crisis, Crisis]:
         declare(engine, AREA_A, [CELL_A], now, -3, 24, "Flood A"),
         declare(engine, AREA_B, [CELL_A, CELL_B], now, -1, 24, "Storm B"),
     )
+
+
+OUTAGES = "telecom-demo-outages"  # network-outage: a start, and an end empty while ongoing
+
+
+def outage_rows(
+    now: datetime, spans: dict[str, tuple[float, float | None]]
+) -> list[dict[str, str]]:
+    """Outages at the triangle of area A, each (start, end) in hours from `now`; no end: ongoing."""
+    lon, lat = PLACES["triangle"]
+    return [
+        {
+            "outage_id": name,
+            "service": "mobile",
+            "element_type": "antenna",
+            "element_id": f"ANT-{name}",
+            "started_at": instant(now + timedelta(hours=start)),
+            "ended_at": "" if end is None else instant(now + timedelta(hours=end)),
+            "status": "ongoing" if end is None else "restored",
+            "longitude": repr(lon),
+            "latitude": repr(lat),
+        }
+        for name, (start, end) in spans.items()
+    ]
+
+
+def publish_outages(
+    engine: Engine, now: datetime, spans: dict[str, tuple[float, float | None]]
+) -> None:
+    """The telecom operator's outages (network-outage schema), under its crisis charter."""
+    rows = frame("network-outage", outage_rows(now, spans))
+    publish(_batch(OUTAGES, "network-outage", rows), engine=engine)

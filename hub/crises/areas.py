@@ -164,29 +164,44 @@ def shape_text(geometry: dict[str, Any]) -> str:
     return json.dumps(geometry, separators=(",", ":"))
 
 
-def covers(zone: Zone, lon: float | None, lat: float | None, moment: datetime | None) -> bool:
+def covers(
+    zone: Zone,
+    lon: float | None,
+    lat: float | None,
+    moment: datetime | None,
+    last: datetime | None = None,
+    ongoing: bool = False,
+) -> bool:
     """Whether a point (at a time; None for an untimed row) lies inside a zone and its window,
-    as the SQL condition decides it (for events checked in memory)."""
+    as the SQL condition decides it (for events checked in memory): a row that lasts (until
+    `last`, or `ongoing`) counts while it overlaps the window."""
     if lon is None or lat is None:
         return False
-    if moment is not None and not zone.start <= as_utc(moment) < zone.end:
+    if moment is not None and not in_window(zone, moment, last, ongoing):
         return False
     return bool(_covers_xy(_remember(zone.shape), lon, lat))
+
+
+def in_window(
+    zone: Zone, moment: datetime, last: datetime | None = None, ongoing: bool = False
+) -> bool:
+    """Whether a row from `moment` to `last` (an instant without it; no end if `ongoing`)
+    overlaps the zone's window [start, end)."""
+    begins = as_utc(moment)
+    if begins >= zone.end:
+        return False
+    return ongoing or as_utc(last or begins) >= zone.start
 
 
 def condition(layout: records.Layout, zone: Zone, dialect: str) -> sa.ColumnElement[bool]:
     """The rows of a record table inside a zone's area and, for a timed table, its window."""
     if not (layout.lon and layout.lat):
         return sa.false()
-    table = layout.table
     parts = [records.inside(layout, zone.bbox), _exact(layout, zone, dialect)]
     if layout.time:  # a table without times (a list of sites) is limited by area only
-        time = table.c[layout.time]
-        # A date field's day counts as its midnight UTC, as the records' from/to read it.
-        parts += [
-            time >= records.time_bound(layout, zone.start),
-            time < records.time_bound(layout, zone.end),
-        ]
+        # The rows that overlap the window, as the records' from/to find them: an outage that
+        # began before the crisis and is still ongoing is what is broken now.
+        parts += records.overlapping(layout, zone.start, zone.end)
     return sa.and_(*parts)
 
 

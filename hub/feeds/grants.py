@@ -244,20 +244,26 @@ def inside_zones(event: events.FeedEvent, zones: tuple[Zone, ...]) -> bool:
     condition decides: a point inside or on the edge; anything else wholly covered)."""
     geometry = event.data.get("geometry")
     moment = _moment(event.data.get("time"))
-    if not isinstance(geometry, dict) or moment is False:
+    # a lasting row (an outage) carries its `end`, None while ongoing: it counts while it
+    # overlaps the window, as the rows' SQL condition (hub.records.overlapping) decides
+    last = _moment(event.data.get("end"))
+    ongoing = "end" in event.data and last is None
+    if not isinstance(geometry, dict) or moment is False or last is False:
         return False
     when = moment if isinstance(moment, datetime) else None
     if geometry.get("type") == "Point":
         lon, lat = (geometry.get("coordinates") or [None, None])[:2]
         if not all(isinstance(c, int | float) for c in (lon, lat)):
             return False
-        return any(areas.covers(zone, float(lon), float(lat), when) for zone in zones)
+        return any(
+            areas.covers(zone, float(lon), float(lat), when, last, ongoing) for zone in zones
+        )
     try:
         shape = shapely_shape(geometry)
     except (ValueError, TypeError, AttributeError, KeyError, shapely.errors.ShapelyError):
         return False
     return any(
-        (when is None or zone.start <= when < zone.end)
+        (when is None or areas.in_window(zone, when, last, ongoing))
         and shapely_shape(json.loads(zone.shape)).covers(shape)
         for zone in zones
     )

@@ -98,6 +98,7 @@ def _series(
             "time": record.get(time_field or ""),
             "geometry": events.geometry_of(record, shape),
             "record": record,
+            **events.span_of(record, shape),
             "snapshot": True,
         }
         if kind == "alert":

@@ -128,12 +128,7 @@ def render_crisis_data(
     data = rows.CrisisData(dataset)
     if crises.status(crisis) == "active" and rows.may_try(visitor.actor, crisis, dataset):
         data = rows.crisis_rows(
-            session,
-            reader_of(visitor, crisis),
-            dataset,
-            rows.perimeter_of(crisis),
-            DATA_PAGE,
-            cursor,
+            session, reader_of(visitor, crisis), dataset, crisis, DATA_PAGE, cursor
         )
     context: dict[str, Any] = {"crisis": crisis, "data": data, "cursor": cursor, "missing": None}
     return _private(render(request, visitor, "situation_data.html", context))
@@ -191,7 +186,7 @@ def situation_of(
     for dataset in rows.crisis_datasets(session):
         if state == "active" and rows.may_try(actor, crisis, dataset):
             reader = reader_of(visitor, crisis)
-            shared.append(rows.crisis_rows(session, reader, dataset, perimeter, DATA_SHOWN))
+            shared.append(rows.crisis_rows(session, reader, dataset, crisis, DATA_SHOWN))
         else:
             shared.append(rows.CrisisData(dataset))
     return {

@@ -9,6 +9,7 @@ SQL first (hub.access), so a crisis cell never receives a row outside its crises
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,17 +192,22 @@ def crisis_rows(
     session: Session,
     caller: reading.Caller,
     dataset: Dataset,
-    perimeter: Perimeter,
+    crisis: Crisis,
     limit: int,
     cursor: str | None = None,
 ) -> CrisisData:
-    """A page of a crisis dataset's rows inside this area, as the caller's grant opens them."""
+    """A page of the rows of a crisis dataset that this crisis opens (its area and window, not
+    those of the cell's other crises), as the caller's grant opens them."""
     found = CrisisData(dataset)
+    perimeter = perimeter_of(crisis)
+    about = dataclasses.replace(caller, crisis=crisis.id)
+    # its window for the producer's operators too, whose grant is the whole dataset
+    window = reading.Criteria(
+        start=as_utc(crisis.starts_at), end=as_utc(crisis.ends_at), bbox=perimeter.bbox
+    )
     try:
         shape = reading.layout(session, dataset)
-        page = reading.read_records(
-            session, dataset, caller, reading.Criteria(bbox=perimeter.bbox), limit, cursor
-        )
+        page = reading.read_records(session, dataset, about, window, limit, cursor)
     except (AccessDenied, LookupError, QueryError) as refused:
         log.info("situation: %s not read: %s", dataset.id, refused)
         return found
@@ -215,7 +221,7 @@ def crisis_rows(
     for record in page.records:
         lon: Any = record.get(lon_field or "")
         lat: Any = record.get(lat_field or "")
-        if perimeter.holds(lon, lat):  # the grant's zones may cover more than this crisis
+        if perimeter.holds(lon, lat):  # the producer's grant is not limited to the area
             found.rows.append(record)
             found.points.append((float(lon), float(lat), record))
     return found
