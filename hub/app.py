@@ -47,6 +47,7 @@ from hub.api.origin import PublicOrigin, configured_root, route_path
 from hub.api.outages import OUTAGES, answer_unavailable
 from hub.audit import AuditUnavailable
 from hub.bus import get_bus
+from hub.crises import passages
 from hub.db import get_engine, upgrade
 from hub.feeds.fanout import Fanout
 from hub.feeds.sse import ServerSend
@@ -74,6 +75,8 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     watcher = asyncio.create_task(watch_stale_runs(engine), name="watch-stale-runs")
     # An idle hub forgets too: the event log's old events (personal rows among them).
     sweeper = asyncio.create_task(housekeeping.watch(engine), name="housekeeping")
+    # A scheduled crisis's start and a crisis's end are `crisis` events: no request says so.
+    passer = asyncio.create_task(passages.watch(engine), name="crisis-passages")
     bridge = start_bridge(engine)  # HUB_MQTT_URL set: open events to the MQTT broker too
     _app.state.mqtt_bridge = bridge
     feeds = Fanout(engine)  # the feed's one reader per process; it starts with the first stream
@@ -90,7 +93,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             yield
     finally:
         await feeds.stop()
-        for task in (watcher, sweeper):
+        for task in (watcher, sweeper, passer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

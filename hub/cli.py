@@ -1278,6 +1278,60 @@ def crisis_declare(
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
+@crisis_app.command("update")
+def crisis_update(
+    crisis_id: Annotated[str, typer.Argument(help="The crisis's id.")],
+    until: Annotated[
+        str | None, typer.Option(help="Its new end, exclusive (ISO 8601; no zone: UTC).")
+    ] = None,
+    cells: Annotated[
+        list[str] | None, typer.Option(help="Its cells from now on (replaces them all).")
+    ] = None,
+    area: Annotated[
+        Path | None, typer.Option(help="Its new area: a GeoJSON file, as for declare.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Its new name.")] = None,
+) -> None:
+    """Change a crisis in place (same id): extend or shorten it, change its cells, area or
+    name; an access-log entry and a `crisis` event (exit 2 on malformed input, 1 if closed)."""
+    from hub import crises, selection
+    from hub.crises import updates
+    from hub.crises.plausibility import area_warnings
+
+    changes: dict[str, Any] = {}
+    try:
+        if until is not None:
+            changes["until"] = selection.parse_instant("--until", until)
+        if area is not None:
+            changes["area"] = json.loads(area.read_text(encoding="utf-8"))
+    except (OSError, ValueError, selection.QueryError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    if cells is not None:
+        changes["cells"] = [cell for value in cells for cell in value.split(",")]
+    if name is not None:
+        changes["name"] = name
+    if not changes:
+        console.print("[red]error:[/] nothing to change: --until, --cells, --area or --name")
+        raise typer.Exit(2)
+    try:
+        crisis, changed = updates.update(_store(), crisis_id, by="cli", **changes)
+    except crises.CrisisRefused as refused:
+        console.print(f"[red]error:[/] {escape(refused.reason)}")
+        raise typer.Exit(2) from refused
+    except crises.CrisisError as exc:
+        console.print(f"[red]error:[/] {escape(exc.reason)}")
+        raise typer.Exit(1) from exc
+    said = ", ".join(changed) or "nothing (as it was)"
+    console.print(f"Crisis {escape(crisis.id)} updated: {escape(said)}.")
+    if "cells" in changed:
+        for cell in crises.unknown_cells(_store(), crisis):
+            console.print(f"[yellow]warning:[/] {escape(crises.UNKNOWN_CELL.format(cell=cell))}")
+    if "area" in changed:
+        for warning in area_warnings(_store(), crisis.area, crisis.bbox):
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
 @crisis_app.command("close")
 def crisis_close(crisis_id: Annotated[str, typer.Argument(help="The crisis's id.")]) -> None:
     """Close a crisis: its cells' next requests are refused."""

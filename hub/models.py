@@ -369,3 +369,7 @@ class Crisis(SQLModel, table=True):
     # An exercise (CAP status Exercise): left out of public lists and feeds, and it opens a
     # charter's data only where the charter accepts exercises (hub.access).
     exercise: bool = Field(default=False)
+    # When the feed was told the crisis started (scheduled) or reached its end (hub.crises.
+    # passages): each is said once. Set at declaration for one already started, at close.
+    started_told_at: datetime | None = None
+    ended_told_at: datetime | None = None

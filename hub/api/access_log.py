@@ -40,7 +40,8 @@ class AccessEventOut(BaseModel):
     outcome: str = Field(description="granted | denied")
     scope: str = Field(
         description="all | subjects | area | none for reads; `log` for a read of this log; "
-        "`token` for a token issued or revoked (the reason says which)"
+        "`token` for a token issued or revoked (the reason says which); `crisis` for a crisis "
+        "declared, updated or closed (its window, cells and area's SHA-256)"
     )
     purpose: str
     rows: int | None = Field(description="rows sent; null for a streamed download")

@@ -1,8 +1,9 @@
 """/api/v1/crises: declare, close and list crises (DESIGN §4, §5).
 
-Admin tokens declare and close; anyone lists them (name, area, window, status: the perimeter of
-a crisis is public information), and only admins and crisis cells see which organizations are
-its cells and who declared it. Exercises are listed only when asked for (`exercise=true` or
+Admin tokens declare, update (in place: same id) and close; anyone lists them (name, area,
+window, status: the perimeter of a crisis is public information), and only admins, the crisis's
+own cells and the operators whose crisis data it opens see which organizations are its cells
+and who declared it. Exercises are listed only when asked for (`exercise=true` or
 `all`), as CAP consumers of Actual alerts never get Exercise ones.
 """
 
@@ -13,18 +14,20 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hub import crises, jsontext, selection
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
+from hub.crises import ledger, updates
 from hub.crises.plausibility import area_warnings
 from hub.models import Crisis
 from hub.reading import Caller, engine_of
 
 router = APIRouter(prefix="/api/v1", tags=["crises"])
 
-INSIDERS = ("admin", "crisis-cell")  # who sees a crisis's cells
+UPDATABLE = ("name", "area", "until", "cells")  # PATCH: its `from` and kind stay
 FIELDS = ("name", "area", "from", "until", "cells")
 OPTIONAL = ("exercise",)
 LISTED = {"false": False, "true": True, "all": None}  # ?exercise= : which crises are listed
@@ -48,13 +51,15 @@ class CrisisOut(BaseModel):
     declared_at: str
     closed_at: str | None
     cells: list[str] | None = Field(
-        None, description="organizations whose crisis-cell tokens read (admins and cells only)"
+        None,
+        description="organizations whose crisis-cell tokens read (to admins, its own cells "
+        "and the operators whose crisis data it opens)",
     )
-    declared_by: str | None = Field(None, description="a token id or `cli` (admins and cells)")
-    closed_by: str | None = Field(None, description="admins and cells only")
+    declared_by: str | None = Field(None, description="a token id or `cli` (as cells)")
+    closed_by: str | None = Field(None, description="as cells")
     warnings: list[str] = Field(
         default_factory=list,
-        description="on declaration: cells that no organization or crisis-cell token names",
+        description="on declaration or update: unknown cells, an implausible area",
     )
 
     model_config = {"populate_by_name": True}
@@ -93,9 +98,9 @@ CRISIS_BODY = {
 }
 
 
-def crisis_out(crisis: Crisis, caller: Caller) -> CrisisOut:
-    """A crisis as this caller may see it."""
-    shown = crises.as_json(crisis, cells=caller.actor.role in INSIDERS)
+def crisis_out(crisis: Crisis, caller: Caller, engine: Engine) -> CrisisOut:
+    """A crisis as this caller may see it (its cells: hub.crises.ledger.sees_cells)."""
+    shown = crises.as_json(crisis, cells=ledger.sees_cells(engine, caller.actor, crisis))
     return CrisisOut.model_validate(shown)
 
 
@@ -109,7 +114,7 @@ def list_crises(
 ) -> list[CrisisOut]:
     """Every crisis, the latest declared first (exercises only when asked for)."""
     found = crises.listing(engine_of(session), exercises=LISTED[exercise])
-    return [crisis_out(crisis, caller) for crisis in found]
+    return [crisis_out(crisis, caller, engine_of(session)) for crisis in found]
 
 
 @router.get(
@@ -121,7 +126,7 @@ def list_crises(
 def read_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> CrisisOut:
     """One crisis."""
     try:
-        return crisis_out(crises.get(engine_of(session), crisis_id), caller)
+        return crisis_out(crises.get(engine_of(session), crisis_id), caller, engine_of(session))
     except crises.UnknownCrisis as unknown:
         raise HTTPException(404, unknown.reason) from None
 
@@ -149,10 +154,11 @@ async def declare_crisis(request: Request, session: SessionDep, caller: CallerDe
             cells=cells,
             by=actor.id,
             exercise=exercise,
+            route="POST /api/v1/crises",
         )
     except crises.CrisisRefused as refused:
         raise HTTPException(400, refused.reason) from None
-    declared = crisis_out(crisis, caller)
+    declared = crisis_out(crisis, caller, engine_of(session))
     unknown = await run_in_threadpool(crises.unknown_cells, engine_of(session), crisis)
     declared.warnings = [crises.UNKNOWN_CELL.format(cell=cell) for cell in unknown]
     declared.warnings += await run_in_threadpool(
@@ -175,12 +181,92 @@ def close_crisis(session: SessionDep, caller: CallerDep, crisis_id: str) -> Cris
     """Close a crisis: its cells' next requests are refused."""
     actor = require_role(caller, "admin")
     try:
-        crisis = crises.close(engine_of(session), crisis_id, by=actor.id)
+        crisis = crises.close(
+            engine_of(session),
+            crisis_id,
+            by=actor.id,
+            route=f"POST /api/v1/crises/{crisis_id}/close",
+        )
     except crises.UnknownCrisis as unknown:
         raise HTTPException(404, unknown.reason) from None
     except crises.CrisisClosed as closed:
         raise HTTPException(409, closed.reason) from None
-    return crisis_out(crisis, caller)
+    return crisis_out(crisis, caller, engine_of(session))
+
+
+@router.patch(
+    "/crises/{crisis_id}",
+    response_model=CrisisOut,
+    response_model_by_alias=True,
+    responses={
+        **ADMIN_ONLY,
+        400: {"description": "a malformed change, and why"},
+        404: {"description": "no such crisis"},
+        409: {"description": "closed or ended"},
+    },
+)
+async def update_crisis(
+    request: Request, session: SessionDep, caller: CallerDep, crisis_id: str
+) -> CrisisOut:
+    """Change a crisis in place (`name`, `area`, `until`, `cells`, any of them): same id, an
+    access-log entry and a `crisis` event `status: "updated"`; open streams follow it."""
+    actor = require_role(caller, "admin")
+    changes = parse_update(await request.body())
+    try:
+        crisis, _ = await run_in_threadpool(
+            updates.update,
+            engine_of(session),
+            crisis_id,
+            by=actor.id,
+            route=f"PATCH /api/v1/crises/{crisis_id}",
+            **changes,
+        )
+    except crises.UnknownCrisis as unknown:
+        raise HTTPException(404, unknown.reason) from None
+    except crises.CrisisClosed as closed:
+        raise HTTPException(409, closed.reason) from None
+    except crises.CrisisRefused as refused:
+        raise HTTPException(400, refused.reason) from None
+    updated = crisis_out(crisis, caller, engine_of(session))
+    if "cells" in changes:
+        unknown_cells = await run_in_threadpool(crises.unknown_cells, engine_of(session), crisis)
+        updated.warnings = [crises.UNKNOWN_CELL.format(cell=cell) for cell in unknown_cells]
+    if "area" in changes:
+        updated.warnings += await run_in_threadpool(
+            area_warnings, engine_of(session), crisis.area, crisis.bbox
+        )
+    return updated
+
+
+def parse_update(body: bytes) -> dict[str, Any]:
+    """The parts of an update (at least one of UPDATABLE), or a 400 that says which is wrong."""
+    try:
+        payload = jsontext.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict) or not payload:
+        raise HTTPException(400, f"the body must be a JSON object with {', '.join(UPDATABLE)}")
+    extra = sorted(set(payload) - set(UPDATABLE))
+    if extra:
+        named = ", ".join(repr(key[:40]) for key in extra[:5])
+        raise HTTPException(400, f"a crisis update takes {', '.join(UPDATABLE)}, not {named}")
+    changes: dict[str, Any] = {}
+    if "name" in payload:
+        if not isinstance(payload["name"], str):
+            raise HTTPException(400, "name must be a string")
+        changes["name"] = payload["name"]
+    if "area" in payload:
+        if not isinstance(payload["area"], dict):
+            raise HTTPException(400, "area must be a GeoJSON object")
+        changes["area"] = payload["area"]
+    if "until" in payload:
+        changes["until"] = moment("until", payload["until"])
+    if "cells" in payload:
+        cells = payload["cells"]
+        if not isinstance(cells, list) or not all(isinstance(cell, str) for cell in cells):
+            raise HTTPException(400, "cells must be a list of organization ids")
+        changes["cells"] = cells
+    return changes
 
 
 def parse_declaration(

@@ -4,7 +4,9 @@ A crisis is declared (by an admin token, or `hub crisis declare`) with a GeoJSON
 [start, end) and the organizations of its cells; it is active from its start until its end or
 until it is closed, whichever comes first. While it is, hub.reading hands its zone to
 hub.access, which opens the rows of `crisis` datasets inside it to crisis-cell tokens of those
-organizations. Declaring and closing are `crisis` events on the feed.
+organizations. Declaring, updating (hub.crises.updates) and closing are `crisis` events on the
+feed and entries of the access log (hub.crises.ledger); its start and end are events too
+(hub.crises.passages).
 
 An exercise is a crisis marked `exercise` (CAP status Exercise): it says so wherever it is
 shown, public lists and feeds leave it out unless asked (`Exercise`, as for CAP alerts), and it
@@ -25,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from hub import events
 from hub.access import Actor, Zone
-from hub.crises import areas
+from hub.crises import areas, ledger
 from hub.models import ApiToken, Crisis, Dataset, Organization, as_utc, utcnow
 
 MAX_NAME = 200
@@ -73,16 +75,19 @@ def declare(
     by: str,
     at: datetime | None = None,
     exercise: bool = False,
+    route: str = "hub crisis declare",
 ) -> Crisis:
     """Declare a crisis at `at` (default now); CrisisRefused, storing nothing, if any part is
-    malformed or its window is over, too long or starts too long before."""
+    malformed or its window is over, too long or starts too long before. The declaration is
+    an access-log entry (hub.crises.ledger) and a `crisis` event."""
     title = _name(name)
     try:
         geometry, bbox = areas.parse(area)
     except areas.AreaError as bad:
         raise CrisisRefused(str(bad)) from None
     begins, ends = as_utc(start), as_utc(end)
-    _check_window(begins, ends, as_utc(at or utcnow()))
+    moment = as_utc(at or utcnow())
+    _check_window(begins, ends, moment)
     crisis = Crisis(
         id=_new_id(title),
         name=title,
@@ -94,11 +99,14 @@ def declare(
         declared_by=by[:64] or "cli",
         declared_at=utcnow(),
         exercise=bool(exercise),
+        # started already: its declaration says so, no `started` event follows
+        started_told_at=utcnow() if begins <= moment else None,
     )
     with Session(engine, expire_on_commit=False) as session:
         session.add(crisis)
         session.commit()
-    _announce(engine, crisis, "declared")
+    ledger.record(engine, crisis, "declared", by=crisis.declared_by, route=route)
+    announce(engine, crisis, "declared")
     return crisis
 
 
@@ -134,21 +142,23 @@ def unknown_cells(engine: Engine, crisis: Crisis) -> list[str]:
     return [cell for cell in crisis.cells if cell not in known]
 
 
-def close(engine: Engine, crisis_id: str, *, by: str) -> Crisis:
-    """Close a crisis now: its cells' next requests are refused (UnknownCrisis, CrisisClosed)."""
+def close(engine: Engine, crisis_id: str, *, by: str, route: str = "hub crisis close") -> Crisis:
+    """Close a crisis now: its cells' next requests are refused (UnknownCrisis, CrisisClosed).
+    The close is an access-log entry and a `crisis` event (no `ended` event follows)."""
     table = Crisis.__table__  # type: ignore[attr-defined]
     with engine.begin() as connection:
         # One statement: of two closes at once, one closes and the other finds it closed.
         done = connection.execute(
             table.update()
             .where(table.c.id == crisis_id, table.c.closed_at.is_(None))
-            .values(closed_at=utcnow(), closed_by=by[:64] or "cli")
+            .values(closed_at=utcnow(), closed_by=by[:64] or "cli", ended_told_at=utcnow())
         )
     if not done.rowcount:
         closed = get(engine, crisis_id)  # UnknownCrisis when there is none
         raise CrisisClosed(f"crisis {crisis_id!r} was closed already, at {_iso(closed.closed_at)}")
     crisis = get(engine, crisis_id)
-    _announce(engine, crisis, "closed")
+    ledger.record(engine, crisis, "closed", by=crisis.closed_by, route=route)
+    announce(engine, crisis, "closed")
     return crisis
 
 
@@ -271,8 +281,9 @@ def as_json(crisis: Crisis, *, cells: bool = True) -> dict[str, Any]:
     return shown
 
 
-def _announce(engine: Engine, crisis: Crisis, state: str) -> None:
-    """The feed's `crisis` event of a declaration or a close."""
+def announce(engine: Engine, crisis: Crisis, state: str) -> None:
+    """The feed's `crisis` event of a declaration, an update, a start, an end or a close
+    (`producers`: the operators whose crisis data its area touches, who see its cells)."""
     payload = {
         "id": crisis.id,
         "name": crisis.name,
@@ -284,6 +295,7 @@ def _announce(engine: Engine, crisis: Crisis, state: str) -> None:
         "cells": list(crisis.cells),
         "status": state,
         "exercise": bool(crisis.exercise),
+        "producers": ledger.producers(engine, crisis),
     }
     events.emit(engine, "crisis", dataset_id="", theme="risk", payload=payload)
 

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub import crises, events, outage
 from hub.db import DatabaseLocked
-from hub.feeds import grants, judging, listener, replay
+from hub.feeds import filters, grants, judging, listener, replay
 from hub.feeds.clients import Client, Closing, Delivery, Mailbox
 from hub.feeds.filters import Shape
 from hub.feeds.grants import Keeper, Key
@@ -325,8 +325,20 @@ class Fanout:
             self.keeper.forget(dataset=event.dataset)
         if event.kind == "crisis":
             self.keeper.forget(crisis_only=True)
-            if event.data.get("status") == "closed":
-                self._end_crisis_streams(str(event.data.get("id") or ""))
+            crisis_id, state = str(event.data.get("id") or ""), event.data.get("status")
+            if state in ("closed", "ended"):
+                self._end_crisis_streams(crisis_id, _over(crisis_id, event.data, state))
+            elif state == "updated":
+                self._follow_crisis(crisis_id, event.data.get("area"))
+
+    def _follow_crisis(self, crisis_id: str, area: object) -> None:
+        """Streams `within` a crisis that was updated follow its new area."""
+        for client in list(self.clients):
+            moved = filters.moved(client.filters, crisis_id, area)
+            if moved is not None:
+                self.index.remove(client)
+                client.filters = moved
+                self.index.add(client)
 
     def _end_crisis_streams(self, crisis_id: str, reason: str = "") -> None:
         """End the streams `within` a crisis that is over; they get its close event first."""
@@ -357,6 +369,13 @@ class Fanout:
                     client, Closing("closed", "the token was revoked or expired"), count=False
                 )
         self.keeper.forget()
+
+
+def _over(crisis_id: str, data: dict[str, object], state: object) -> str:
+    """Why streams within a crisis end: as hub.crises.why_over says it."""
+    if state == "ended":
+        return f"crisis {crisis_id} ended at {data.get('until')}"
+    return f"crisis {crisis_id} was closed"
 
 
 def _event_id(event: events.FeedEvent) -> int:

@@ -11,6 +11,7 @@ exercise's events are `Exercise`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -238,6 +239,19 @@ def bbox_area(text: str) -> Area:
     # A box of no width or height is no polygon to shapely: leave those to it.
     solid = all(part[0] < part[2] and part[1] < part[3] for part in parts)
     return Area(tuple(parts), geometry, rectangular=solid)
+
+
+def moved(filters: Filters, crisis: str, area: Any) -> Filters | None:
+    """The filters with the area of `within=crisis:<id>` redrawn to the crisis's new area
+    (None: they have no such area, or the new one cannot be read)."""
+    if not crisis or not any(a.crisis == crisis for a in filters.areas):
+        return None
+    try:
+        redrawn = polygon_area(area, crisis)
+    except FilterError:
+        return None
+    areas_now = tuple(redrawn if a.crisis == crisis else a for a in filters.areas)
+    return dataclasses.replace(filters, areas=areas_now)
 
 
 def polygon_area(area: dict[str, Any], crisis: str = "") -> Area:

@@ -304,7 +304,7 @@ def variant_for(held: Keeper, key: Key, event: events.FeedEvent) -> str | None:
     """The variant of `event` that `key` receives (None: not sent): its grant's verdict, with a
     crisis's cells left out for those GET /api/v1/crises does not show them to."""
     verdict = held.verdict(key, event)
-    if verdict is not None and event.kind == "crisis" and not sees_cells(key[0]):
+    if verdict is not None and event.kind == "crisis" and not sees_cells(key[0], event.data):
         return "public"
     return verdict
 
@@ -329,7 +329,12 @@ def shown(event: events.FeedEvent, variant: str) -> dict[str, Any]:
     return event.data
 
 
-def sees_cells(actor: Actor) -> bool:
-    """Whether a crisis event's cells may be shown to `actor`: as GET /api/v1/crises shows
-    them, to admin and crisis-cell tokens."""
-    return actor.role in ("admin", "crisis-cell")
+def sees_cells(actor: Actor, data: dict[str, Any]) -> bool:
+    """Whether a crisis event's cells may be shown to `actor`, as GET /api/v1/crises shows
+    them (hub.crises.ledger.sees_cells): to admins, to the cells it names, to the operators
+    whose crisis data it opens (its `producers`)."""
+    if actor.role == "admin":
+        return True
+    if actor.role == "crisis-cell":
+        return bool(set(data.get("cells") or ()) & actor.organizations)
+    return actor.role == "operator" and bool(set(data.get("producers") or ()) & actor.organizations)

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from hub import access, crises, events, reading
 from hub.access import Actor
 from hub.api.deps import SessionDep
+from hub.crises import ledger
 from hub.models import Crisis, Dataset, as_utc
 from hub.ui import i18n, situation_alerts
 from hub.ui import situation_rows as rows
@@ -69,9 +70,9 @@ def listed(engine: Any, actor: Actor) -> list[Listed]:
     return sorted(shown, key=lambda item: not item.mine)
 
 
-def sees_cells(actor: Actor, crisis: Crisis) -> bool:
+def sees_cells(session: Session, actor: Actor, crisis: Crisis) -> bool:
     """Whether the visitor may see which organizations a crisis names (as the API shows them)."""
-    return actor.role == "admin" or bool(set(crisis.cells) & actor.organizations)
+    return ledger.sees_cells(reading.engine_of(session), actor, crisis)
 
 
 @router.get("/situation")
@@ -194,7 +195,7 @@ def situation_of(
         "exercise": crisis.exercise,
         "status_names": STATUS_NAMES,
         "severity_names": SEVERITY_NAMES,
-        "cells_shown": sees_cells(actor, crisis),
+        "cells_shown": sees_cells(session, actor, crisis),
         "cell_of": bool(set(crisis.cells) & actor.organizations),
         "alerts": alerts,
         "observations": shown,

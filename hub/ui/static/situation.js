@@ -684,15 +684,33 @@
       var d = payload(event);
       receive(d && alertChange(d));
     });
+    /* The crisis is over (closed, or its window passed): the page says so and stops following. */
+    function over(state) {
+      source.close();
+      if (pauseButton) {
+        setPaused(false); // what was held is shown: the page will not change any more
+        pauseButton.parentNode.hidden = true;
+      }
+      status(WORDS[state], "closed");
+      var badge = document.getElementById("crisis-state");
+      if (badge) {
+        badge.textContent = WORDS[state === "ended" ? "stateEnded" : "stateClosed"];
+        badge.className = "badge badge-stale";
+      }
+    }
     source.addEventListener("crisis", function (event) {
       var d = payload(event);
-      if (d && d.id === crisisId && d.status === "closed") {
-        source.close();
-        if (pauseButton) {
-          setPaused(false); // what was held is shown: the page will not change any more
-          pauseButton.parentNode.hidden = true;
-        }
-        status(WORDS.closed, "closed");
+      if (d && d.id === crisisId && (d.status === "closed" || d.status === "ended")) {
+        over(d.status);
+      }
+    });
+    // the stream's own end, when it comes before the crisis event (hub.crises.why_over's words)
+    source.addEventListener("closed", function (event) {
+      var reason = (payload(event) || {}).reason || "";
+      if (reason.indexOf("crisis " + crisisId + " ended") === 0) {
+        over("ended");
+      } else if (reason.indexOf("crisis " + crisisId + " was closed") === 0) {
+        over("closed");
       }
     });
   }
