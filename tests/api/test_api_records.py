@@ -639,13 +639,14 @@ def test_records_carry_a_weak_etag_and_answer_304_when_it_matches(client):
     first = client.get(URL, params={"station_id": "st-a", "limit": 5})
     tag = first.headers["ETag"]
     assert (
-        tag.startswith('W/"') and first.headers["Vary"] == "Authorization, Accept-Encoding, Cookie"
+        tag.startswith('W/"')
+        and first.headers["Vary"] == "Authorization, Origin, Accept-Encoding, Cookie"
     )
     again = client.get(
         URL, params={"station_id": "st-a", "limit": 5}, headers={"If-None-Match": tag}
     )
     assert again.status_code == 304 and again.content == b""
-    assert again.headers["ETag"] == tag and again.headers["Vary"] == "Authorization, Cookie"
+    assert again.headers["ETag"] == tag and again.headers["Vary"] == "Authorization, Origin, Cookie"
     # strong or weak, listed among others: compared weakly
     listed = client.get(
         URL,
@@ -727,7 +728,7 @@ def test_the_dataset_detail_has_an_etag_per_view(client, engine, published):
     url = f"/api/v1/datasets/{published.closed['restricted']}"
     public = client.get(url)
     tag = public.headers["ETag"]
-    assert public.headers["Vary"] == "Authorization, Accept-Encoding, Cookie"
+    assert public.headers["Vary"] == "Authorization, Origin, Accept-Encoding, Cookie"
     assert client.get(url, headers={"If-None-Match": tag}).status_code == 304
     operator = bearer(engine, "operator", "atmo-demo")
     full = client.get(url, headers={**operator, "If-None-Match": tag})
