@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, geo, quarantine, reading, search
-from hub.api import etags, exports, records, withdrawn
+from hub.api import csvtext, etags, exports, records, withdrawn
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset, find_run, refuse_unknown
@@ -360,10 +360,10 @@ def quarantine_csv(pages: Iterator[list[QuarantinedRow]], fields: list[str]) -> 
         if header is None:
             extra = sorted({k for r in rows for k in r.cells} - set(fields))
             header = [*fields, *extra]
-            yield records.to_csv_lines([["_row", *header, "_errors"]])
-        yield records.to_csv_lines([quarantine_line(r, header) for r in rows])
+            yield csvtext.to_csv_lines([["_row", *header, "_errors"]])
+        yield csvtext.to_csv_lines([quarantine_line(r, header) for r in rows])
     if header is None:
-        yield records.to_csv_lines([["_row", *fields, "_errors"]])
+        yield csvtext.to_csv_lines([["_row", *fields, "_errors"]])
 
 
 def quarantine_line(row: QuarantinedRow, header: list[str]) -> list[Any]:

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, charters, charterterms, citations, reading, selection
+from hub.api import csvtext
 from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
@@ -239,7 +240,7 @@ def package_members(
     version = citations.version_of(session, dataset.id)
     if version is not None:  # the last run that changed the data (hub.citations)
         package["version"] = version.label
-    csv = (text.encode() for text in records_api.csv_lines(download.layout, download.pages))
+    csv = (text.encode() for text in csvtext.csv_lines(download.layout, download.pages))
     return [
         ("datapackage.json", _json(package)),
         ("schema.json", _json(schema)),

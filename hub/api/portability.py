@@ -19,8 +19,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from hub import audit, catalogue, quarantine, reading
-from hub.api import exports
-from hub.api import records as records_api
+from hub.api import csvtext, exports
 from hub.api.downloads import DownloadResponse
 from hub.config import get_settings
 from hub.models import Dataset, SubjectLink, as_utc
@@ -229,7 +228,7 @@ def _table_resource(
 
 
 def _csv(download: reading.Download) -> Iterator[bytes]:
-    return (text.encode() for text in records_api.csv_lines(download.layout, download.pages))
+    return (text.encode() for text in csvtext.csv_lines(download.layout, download.pages))
 
 
 def _table(rows: list[dict[str, Any]], fields: list[tuple[str, str, str]]) -> bytes:

@@ -3,11 +3,9 @@ CSV or GeoJSON, with a total on request and ETags."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -15,8 +13,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, events, geo, reading, records, selection
-from hub.api import etags
+from hub.api import etags, workbooks
 from hub.api.auth import CallerDep, refusal
+from hub.api.csvtext import csv_answer, csv_lines
 from hub.api.deps import SessionDep
 from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url, find_dataset, page_url
@@ -27,7 +26,18 @@ router = APIRouter()
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-PARAMETERS = ("from", "to", "bbox", "limit", "cursor", "format", "sort", "total", "purpose")
+PARAMETERS = (
+    "from",
+    "to",
+    "bbox",
+    "limit",
+    "cursor",
+    "format",
+    "dialect",
+    "sort",
+    "total",
+    "purpose",
+)
 OPERATORS = "__gte, __gt, __lte, __lt, __ne, __null, __contains (and __eq)"
 FILTERS = (
     "Filters on the schema's fields (see `/schema`): `field=value` (comma-separated or repeated "
@@ -46,11 +56,11 @@ FILTERS = (
     response_model_exclude_unset=True,
     description=FILTERS,
     responses={
-        200: {"content": {"text/csv": {}, "application/geo+json": {}}},
+        200: {"content": {"text/csv": {}, "application/geo+json": {}, workbooks.MEDIA_TYPE: {}}},
         304: {"description": "If-None-Match holds the current ETag"},
         400: {
             "description": "an unknown parameter; a bad date, bbox, limit, cursor, filter value "
-            "or sort; a whole CSV over the export limit"
+            "or sort; a whole CSV or XLSX over the export limit; a dialect without format=csv"
         },
         401: {
             "description": "no valid token, and the charter does not open these records to everyone"
@@ -75,13 +85,22 @@ def read_records(
         None, description="minlon,minlat,maxlon,maxlat (WGS84)", examples=["-1.8,48.0,-1.5,48.2"]
     ),
     limit: int | None = Query(
-        None, description=f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} (csv: every matching row)"
+        None,
+        description=f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} (csv, xlsx: every matching row)",
     ),
     cursor: str | None = Query(None, description="opaque, from the previous page's `next`"),
-    format: Literal["json", "csv", "geojson"] = Query(
+    format: Literal["json", "csv", "geojson", "xlsx"] = Query(
         "json",
-        description="json, csv or geojson; CSV cells are the exact values (a text cell may "
-        "begin with = + - @): import them into a spreadsheet as text, never open them directly",
+        description="json, csv, geojson or xlsx. CSV cells are the exact values (a text cell may "
+        "begin with = + - @): import them into a spreadsheet as text, never open them directly. "
+        "XLSX is a workbook with typed cells (numbers, dates, text), headed by the schema's "
+        "titles, its text never read as a formula: what to open in a spreadsheet",
+    ),
+    dialect: Literal["standard", "excel-fr"] = Query(
+        "standard",
+        description="with format=csv: `standard` (RFC 4180, comma, dot decimals, ISO 8601 "
+        "times) or `excel-fr` (a UTF-8 BOM, `;`, decimal commas, `2026-12-01 13:00:00` times), "
+        "the CSV a French spreadsheet opens by double-click",
     ),
     sort: str | None = Query(
         None,
@@ -103,6 +122,10 @@ def read_records(
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
+    if dialect != "standard" and format != "csv":
+        raise HTTPException(400, f"dialect={dialect} applies to format=csv only")
+    if format == "xlsx" and limit is not None:
+        raise HTTPException(400, "format=xlsx is a whole download: ask without limit")
     shared, personal = access.shared_level(dataset) == "open", dataset.access == "personal"
     variant = json.dumps([base_url(request), sorted(request.query_params.multi_items())])
     seen = etags.presented(request)
@@ -114,7 +137,7 @@ def read_records(
             # Refused after the grant (401 before 400), before any row is read or logged.
             reading.admit(reading.engine_of(session), dataset, caller)
             raise HTTPException(400, unlocated(dataset_id))
-        if format in ("csv", "geojson") and cap is None:
+        if format in ("csv", "geojson", "xlsx") and cap is None:
             download = reading.stream_records(
                 session,
                 dataset,
@@ -122,7 +145,7 @@ def read_records(
                 criteria,
                 cap,
                 cursor,
-                max_rows=get_settings().max_export_rows,
+                max_rows=export_rows(format),
                 variant=variant,
                 seen=seen,
                 total=total,
@@ -133,7 +156,10 @@ def read_records(
             if format == "geojson":
                 lines = feature_lines(download.layout, download.pages, download.total)
                 return geojson_answer(dataset_id, lines, headers, download)
-            lines = csv_lines(download.layout, download.pages)
+            if format == "xlsx":
+                fields = catalogue.resource_of(session, dataset_id).schema_descriptor["fields"]
+                return workbook_answer(dataset_id, fields, headers, download, UTC)
+            lines = csv_lines(download.layout, download.pages, dialect)
             return csv_answer(dataset_id, lines, headers, download)
         page = reading.read_records(
             session,
@@ -157,7 +183,8 @@ def read_records(
     if following:  # the one place a CSV page can name its next; JSON's body says it too
         headers["Link"] = f'<{following}>; rel="next"'
     if format == "csv":  # a page (`limit`), as JSON's: its rows, total and next
-        return csv_answer(dataset_id, csv_lines(layout, iter([page.records])), headers)
+        lines = csv_lines(layout, iter([page.records]), dialect)
+        return csv_answer(dataset_id, lines, headers)
     if format == "geojson":
         collection = to_feature_collection(page.records, layout, following)
         if page.total is not None:
@@ -205,10 +232,11 @@ def unknown_parameter(unknown: selection.UnknownParameter) -> str:
 
 
 def too_large(large: reading.TooLarge, hint: str) -> str:
-    """The 400 of a download past HUB_MAX_EXPORT_ROWS."""
+    """The 400 of a download past HUB_MAX_EXPORT_ROWS (or, in XLSX, a worksheet's rows)."""
+    bound = "HUB_MAX_EXPORT_ROWS" if large.limit != workbooks.MAX_ROWS else "a worksheet's rows"
     return (
         f"this download would hold {large.rows} rows, more than the {large.limit} one download "
-        f"may hold (HUB_MAX_EXPORT_ROWS): {hint} it with from, to, bbox or field filters"
+        f"may hold ({bound}): {hint} it with from, to, bbox or field filters"
     )
 
 
@@ -240,50 +268,27 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
-def csv_answer(
+def export_rows(format: str) -> int:
+    """Rows one download of `format` may hold: HUB_MAX_EXPORT_ROWS, and a worksheet's rows."""
+    limit = get_settings().max_export_rows
+    return min(limit, workbooks.MAX_ROWS) if format == "xlsx" else limit
+
+
+def workbook_answer(
     dataset_id: str,
-    lines: Iterator[str],
+    fields: list[dict[str, Any]],
     headers: dict[str, str],
-    download: reading.Download | None = None,
+    download: reading.Download,
+    zone: tzinfo,
 ) -> StreamingResponse:
-    """Records as a CSV attachment named after the dataset (of a `download`, ended with it)."""
+    """A whole download as an XLSX attachment named after the dataset, ended with it."""
+    chunks = workbooks.workbook_chunks(download.layout, fields, download.pages, zone)
     return DownloadResponse(
-        lines,
-        [download] if download else [],
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{dataset_id}.csv"', **headers},
+        chunks,
+        [download],
+        media_type=workbooks.MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{dataset_id}.xlsx"', **headers},
     )
-
-
-def csv_lines(layout: records.Layout, pages: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
-    """The header, then every page of records, as CSV."""
-    yield to_csv_lines([list(layout.columns)])
-    # The csv module writes None as an empty cell itself: only booleans and GeoJSON (read as
-    # objects) need spelling out.
-    spelled = any(layout.types[field] in ("boolean", "geojson") for field in layout.columns)
-    for rows in pages:
-        if spelled:
-            yield to_csv_lines([[csv_value(v) for v in r.values()] for r in rows])
-        else:
-            yield to_csv_lines([r.values() for r in rows])
-
-
-def csv_value(value: Any) -> Any:
-    """A record value as CSV text: empty for null, lower-case booleans, objects as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return value
-
-
-def to_csv_lines(rows: Iterable[Iterable[Any]]) -> str:
-    """CSV lines (RFC 4180 quoting, CRLF)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
 
 
 def unlocated(dataset_id: str) -> str:

@@ -608,6 +608,8 @@ def links_of(dataset_id: str, base_url: str, served: Served = Served()) -> dict[
         links |= {
             "records": f"{api}/records",
             "csv": f"{api}/records?format=csv",
+            "csv_excel_fr": f"{api}/records?format=csv&dialect=excel-fr",
+            "xlsx": f"{api}/records?format=xlsx",
             **({"geojson": f"{api}/records?format=geojson"} if served.coordinates else {}),
             "datapackage": f"{api}/datapackage.zip",
             "schema": f"{api}/schema",

@@ -500,7 +500,7 @@ def test_rudi_formats_of_a_grid_and_of_a_portals_files(client, published, engine
     ]  # fmt: skip
 
 
-RECORD_LINKS = ["records", "csv", "geojson", "datapackage", "schema"]
+RECORD_LINKS = ["records", "csv", "csv_excel_fr", "xlsx", "geojson", "datapackage", "schema"]
 ALWAYS = {"self", "charter", "runs", "ckan", "page"}
 
 

@@ -14,7 +14,10 @@ OPEN = "atmo-demo-air"
 @pytest.mark.parametrize(
     ("url", "words"),
     [
-        (f"/api/v1/datasets/{OPEN}/records?format=xml", "format must be 'json', 'csv' or"),
+        (
+            f"/api/v1/datasets/{OPEN}/records?format=xml",
+            "format must be 'json', 'csv', 'geojson' or 'xlsx'",
+        ),
         ("/api/v1/alerts.atom?status=bogus", "status must be 'Actual'"),
         ("/catalog.jsonld?page=abc", "page must be a valid integer"),
         ("/api/v1/datasets?limit=abc", "limit must be a valid integer"),

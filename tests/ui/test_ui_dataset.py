@@ -377,6 +377,26 @@ def test_downloads_and_snippets_name_the_real_base_url_and_dataset(client, publi
     assert "Authorization: Bearer $HUB_TOKEN" in closed
 
 
+@pytest.mark.parametrize(
+    ("language", "xlsx", "french_csv", "warning"),
+    [
+        ("fr", "Tableur (XLSX)", "CSV pour un tableur en français", "N’ouvrez pas ce fichier"),
+        ("en", "Spreadsheet (XLSX)", "CSV for a French spreadsheet", "Do not open this file"),
+    ],
+)
+def test_the_downloads_offer_spreadsheets_and_warn_of_formulas_by_the_csv(
+    client, language, xlsx, french_csv, warning
+):
+    html = client.get("/datasets/atmo-demo-air", headers={"Accept-Language": language}).text
+    downloads = unescape(re.search(r'<ul class="downloads">(.*?)</ul>', html, re.S).group(1))
+    api = "http://testserver/api/v1/datasets/atmo-demo-air/records"
+    assert f'<a href="{api}?format=xlsx' in downloads and xlsx in downloads
+    assert f'<a href="{api}?format=csv&dialect=excel-fr' in downloads and french_csv in downloads
+    # The formula warning stands in the CSV's own item, in the page's language.
+    csv_item = re.search(rf'<li><a href="{re.escape(api)}\?format=csv"(.*?)</li>', downloads, re.S)
+    assert csv_item and warning in csv_item.group(1).replace("'", "’")
+
+
 def test_a_table_without_coordinates_offers_no_geojson(engine, client):
     publish(energy_mix_batch("rte-mix"), engine=engine)
     shown = page(client, "/datasets/rte-mix")

@@ -10,10 +10,11 @@ from starlette.responses import Response
 
 from hub import reading
 from hub.api import portability
+from hub.api.csvtext import csv_lines
 from hub.api.deps import SessionDep
 from hub.api.downloads import DownloadResponse
 from hub.api.guards import base_url
-from hub.api.records import READ_ERRORS, csv_lines
+from hub.api.records import READ_ERRORS
 from hub.config import get_settings
 from hub.models import Dataset
 from hub.selfdata import links
