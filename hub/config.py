@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     tiles_attribution: str = ""  # the tiles' credit line, shown on every map (plain text)
     # The territory's outline (GeoJSON, WGS84); unset, the hull of the open datasets' extents.
     territory_file: FilePath | None = None
-    # The territory's time zone (IANA name): a charter's days are its days (hub.charterdays).
+    # The territory's time zone (IANA name): a charter's days are its days (hub.charterdays),
+    # and the pages' times and the spreadsheet downloads they link are in it.
     timezone: str = "Europe/Paris"
 
     @field_validator("fetch_allow_private", mode="before")
@@ -128,17 +129,6 @@ class Settings(BaseSettings):
                 ) from None
         return words
 
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"must be an IANA time zone such as Europe/Paris or UTC, not {value[:60]!r}"
-            ) from None
-        return value
-
     @field_validator("tiles_url")
     @classmethod
     def _tiles(cls, value: str) -> str:
@@ -156,6 +146,16 @@ class Settings(BaseSettings):
             # The pages' Content-Security-Policy names the tiles' origin: only the first label
             # may vary ({s}.tile.example.org is allowed as *.tile.example.org).
             raise ValueError("may vary in its host's first label only")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            # No example: the error is printed lower-cased, and zone names are case-sensitive.
+            raise ValueError("must name a zone of the IANA time zone database") from None
         return value
 
     @field_validator("mqtt_url")

@@ -75,6 +75,7 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "HUB_MQTT_TOPIC_ROOT",
         "HUB_ALERT_RULES_PATH",
         "HUB_THESAURUS_PATH",
+        "HUB_TIMEZONE",
     ):
         monkeypatch.delenv(name, raising=False)
     _reset()

@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, events, geo, reading, records, selection
+from hub import access, catalogue, events, geo, localtimes, reading, records, selection
 from hub.api import etags, workbooks
 from hub.api.auth import CallerDep, refusal
 from hub.api.csvtext import csv_answer, csv_lines
@@ -34,6 +35,7 @@ PARAMETERS = (
     "cursor",
     "format",
     "dialect",
+    "tz",
     "sort",
     "total",
     "purpose",
@@ -102,6 +104,14 @@ def read_records(
         "times) or `excel-fr` (a UTF-8 BOM, `;`, decimal commas, `2026-12-01 13:00:00` times), "
         "the CSV a French spreadsheet opens by double-click",
     ),
+    tz: str | None = Query(
+        None,
+        max_length=64,
+        description="an IANA time zone (`Europe/Paris`): date-times are written in it, with "
+        "their offset (`2026-12-01T13:00:00+01:00`); by default, in UTC (`…Z`). XLSX and the "
+        "excel-fr CSV write them in it without an offset, their heading naming the zone",
+        examples=["Europe/Paris"],
+    ),
     sort: str | None = Query(
         None,
         max_length=300,
@@ -122,6 +132,7 @@ def read_records(
     if criteria.start and criteria.end and criteria.start > criteria.end:
         raise HTTPException(400, f"from ({start}) is after to ({end})")
     cap = check_limit(limit)
+    zone = parse_zone(tz)
     if dialect != "standard" and format != "csv":
         raise HTTPException(400, f"dialect={dialect} applies to format=csv only")
     if format == "xlsx" and limit is not None:
@@ -153,13 +164,14 @@ def read_records(
             headers = etags.caching(download.etag, shared, personal)
             if download.total is not None:
                 headers["X-Total-Count"] = str(download.total)
-            if format == "geojson":
-                lines = feature_lines(download.layout, download.pages, download.total)
-                return geojson_answer(dataset_id, lines, headers, download)
             if format == "xlsx":
                 fields = catalogue.resource_of(session, dataset_id).schema_descriptor["fields"]
-                return workbook_answer(dataset_id, fields, headers, download, UTC)
-            lines = csv_lines(download.layout, download.pages, dialect)
+                return workbook_answer(dataset_id, fields, headers, download, zone or UTC)
+            pages = localtimes.localised_pages(download.pages, download.layout, zone)
+            if format == "geojson":
+                lines = feature_lines(download.layout, pages, download.total)
+                return geojson_answer(dataset_id, lines, headers, download)
+            lines = csv_lines(download.layout, pages, dialect, zone or UTC)
             return csv_answer(dataset_id, lines, headers, download)
         page = reading.read_records(
             session,
@@ -176,6 +188,8 @@ def read_records(
         return etags.not_modified(unchanged.etag, shared, personal)
     except READ_ERRORS as error:
         raise answer_to(error, unknown_parameter, "ask for fewer with limit, or narrow") from None
+    if zone is not None:
+        localtimes.localised(page.records, layout, zone)
     following = page_url(request, cursor=page.next_cursor) if page.next_cursor else None
     headers = etags.caching(page.etag, shared, personal)
     if page.total is not None:
@@ -183,7 +197,7 @@ def read_records(
     if following:  # the one place a CSV page can name its next; JSON's body says it too
         headers["Link"] = f'<{following}>; rel="next"'
     if format == "csv":  # a page (`limit`), as JSON's: its rows, total and next
-        lines = csv_lines(layout, iter([page.records]), dialect)
+        lines = csv_lines(layout, iter([page.records]), dialect, zone or UTC)
         return csv_answer(dataset_id, lines, headers)
     if format == "geojson":
         collection = to_feature_collection(page.records, layout, following)
@@ -247,6 +261,16 @@ def parse_moment(name: str, text: str | None) -> datetime | None:
     try:
         return selection.parse_instant(name, text)
     except selection.QueryError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def parse_zone(name: str | None) -> ZoneInfo | None:
+    """A `tz` query value as its zone (None: UTC, as written by default), or a 400."""
+    if name is None or not name.strip():
+        return None
+    try:
+        return localtimes.zone_named(name.strip())
+    except localtimes.UnknownZone as exc:
         raise HTTPException(400, str(exc)) from None
 
 

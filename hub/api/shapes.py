@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
@@ -15,6 +15,7 @@ from hub import access, catalogue, citations, gridsubsets, models
 from hub.api.authorship import CitationOut, CreditsOut, citation_out, credits_out
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
+from hub.config import get_settings
 from hub.models import Dataset, HarvestRun, Organization, Resource
 from hub.origins import origin_of
 
@@ -603,13 +604,15 @@ def links_of(dataset_id: str, base_url: str, served: Served = Served()) -> dict[
     it serves (a grid has no records, a portal's files neither, a table without coordinates
     no GeoJSON), so that no link answers 404 or 400."""
     api = f"{base_url}api/v1/datasets/{dataset_id}"
+    zone = quote(get_settings().timezone, safe="")
     links = {"self": api}
     if served.records:
         links |= {
             "records": f"{api}/records",
             "csv": f"{api}/records?format=csv",
-            "csv_excel_fr": f"{api}/records?format=csv&dialect=excel-fr",
-            "xlsx": f"{api}/records?format=xlsx",
+            # For people of the territory: their spreadsheets' times in its zone.
+            "csv_excel_fr": f"{api}/records?format=csv&dialect=excel-fr&tz={zone}",
+            "xlsx": f"{api}/records?format=xlsx&tz={zone}",
             **({"geojson": f"{api}/records?format=geojson"} if served.coordinates else {}),
             "datapackage": f"{api}/datapackage.zip",
             "schema": f"{api}/schema",

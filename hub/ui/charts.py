@@ -113,7 +113,8 @@ def chart_texts(chart: Chart) -> list[tuple[str, str, list[tuple[float | None, s
     numbers: dict[float, str] = {}
     rows = []
     for instant, values in chart.rows:
-        moment = as_utc(datetime.fromisoformat(instant.replace("Z", "+00:00")))
+        # In the territory's zone, as the drawing above it (chart.js is told the same zone).
+        moment = i18n.local(as_utc(datetime.fromisoformat(instant.replace("Z", "+00:00"))))
         date = moment.date().isoformat()
         if date not in days:
             days[date] = i18n.day(moment)

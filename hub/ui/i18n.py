@@ -29,6 +29,8 @@ from babel.numbers import NumberPattern, parse_pattern
 from babel.support import Translations
 from jinja2 import TemplateSyntaxError
 
+from hub import localtimes
+
 HERE = Path(__file__).parent
 LOCALES_DIR = HERE / "locales"
 LANGUAGES = ("fr", "en")
@@ -132,25 +134,32 @@ def _locale(language: str) -> Locale:
 
 
 def moment(value: datetime | str | None, precise: bool = False) -> str:
-    """A time for people, in UTC, in the current language's style."""
+    """A time for people, in the territory's zone with its offset, in the current language's
+    style: `1er mars 2026 01:00 UTC+1`."""
     if value is None:
         return "—"
-    stamp = _utc(value)
+    stamp = local(value)
     # A 24-hour clock in both languages: "1 mars 2026 00:00", "Mar 1, 2026 00:00".
     language = current()
-    when = first_as_ordinal(format_skeleton("yMMMd", stamp, tzinfo=UTC, locale=language), stamp)
-    clock = format_skeleton("Hms" if precise else "Hm", stamp, tzinfo=UTC, locale=language)
-    text = f"{when} {clock}"
-    return f"{text} UTC"
+    zone = stamp.tzinfo
+    when = first_as_ordinal(format_skeleton("yMMMd", stamp, tzinfo=zone, locale=language), stamp)
+    clock = format_skeleton("Hms" if precise else "Hm", stamp, tzinfo=zone, locale=language)
+    return f"{when} {clock} {localtimes.offset_label(stamp)}"
 
 
 def day(value: date | datetime | str | None) -> str:
-    """A date in the current language's long style (`2 décembre 2026`, `1er janvier 2026`)."""
+    """A date in the current language's long style (`2 décembre 2026`, `1er janvier 2026`); a
+    moment's date is its day in the territory's zone."""
     if value is None:
         return "—"
-    if isinstance(value, str):
-        value = _utc(value)
+    if isinstance(value, str | datetime):
+        value = local(value).date()
     return first_as_ordinal(format_date(value, "long", locale=current()), value)
+
+
+def local(value: datetime | str) -> datetime:
+    """A moment in the territory's zone (HUB_TIMEZONE); one without a zone is UTC."""
+    return _utc(value).astimezone(localtimes.territory_zone())
 
 
 def first_as_ordinal(written: str, value: date) -> str:

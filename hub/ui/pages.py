@@ -19,7 +19,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
-from hub import languages
+from hub import languages, localtimes
 from hub.api.origin import site_path
 from hub.ui import i18n
 from hub.ui.i18n import gettext as _
@@ -56,7 +56,8 @@ FIELD_DIGITS = 7  # decimals a record's number keeps on a page (a coordinate's, 
 
 def field_text(value: Any, kind: str = "") -> str:
     """A record's value as the page's language writes it, by its Table Schema type (`kind`):
-    numbers with the language's separators, datetimes as moments in UTC, dates as days."""
+    numbers with the language's separators, datetimes as moments in the territory's zone, dates
+    as days."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -224,7 +225,7 @@ def access_name(level: str) -> str:
 
 templates.env.filters.update(
     ago=i18n.ago,
-    utc=i18n.moment,
+    moment=i18n.moment,  # in the territory's zone, its offset written
     day=i18n.day,
     iso=lambda m: (
         i18n._utc(m).isoformat().replace("+00:00", "Z") if m else ""  # <time datetime>
@@ -247,6 +248,7 @@ templates.env.globals.update(
     link=link,
     href=href,
     languages=i18n.LANGUAGES,
+    timezone_name=lambda: localtimes.zone_label(localtimes.territory_zone()),
 )
 
 

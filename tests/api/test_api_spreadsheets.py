@@ -100,5 +100,5 @@ def test_a_dialect_is_for_csv_only(client, sheets):
 
 def test_the_detail_links_both_spreadsheet_downloads(client, sheets):
     links = client.get("/api/v1/datasets/sheets").json()["links"]
-    assert links["xlsx"].endswith("/records?format=xlsx")
-    assert links["csv_excel_fr"].endswith("/records?format=csv&dialect=excel-fr")
+    assert "/records?format=xlsx" in links["xlsx"]
+    assert "/records?format=csv&dialect=excel-fr" in links["csv_excel_fr"]

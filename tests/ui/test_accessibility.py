@@ -411,3 +411,38 @@ def test_the_chart_legend_tells_series_apart_without_colour(engine, published, c
         # their markers, whatever colours the system imposes
         assert [style for style, _ in markers] == ["solid", "dashed"], (forced, markers)
     assert len({colour for _, colour in drawn["none"]}) == 2
+
+
+@pytest.mark.browser
+def test_the_chart_draws_in_the_pages_zone_whatever_the_readers(engine, published, chromium):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    zoned = FIXTURE.replace(
+        '<figure class="chart" data-chart>',
+        '<figure class="chart" data-chart data-timezone="Europe/Paris">',
+    )
+    assert zoned != FIXTURE
+    with live_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            # a reader in New York: the chart still says Paris's hour, as the page's table does
+            context = browser.new_context(timezone_id="America/New_York", locale="en-US")
+            page = context.new_page()
+            page.route(
+                f"{url}{FIXTURE_PATH}",
+                lambda route: route.fulfill(
+                    body=zoned,
+                    content_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": policy_for(FIXTURE_PATH)},
+                ),
+            )
+            page.goto(f"{url}{FIXTURE_PATH}", wait_until="networkidle")
+            page.wait_for_selector("figure.chart.chart-drawn")
+            over = page.locator("figure.chart .u-over").bounding_box()
+            assert over is not None
+            # the first point, 2026-03-01T00:00:00Z, is 01:00 in Paris (19:00 in New York)
+            page.mouse.move(over["x"] + 2, over["y"] + over["height"] / 2)
+            shown = page.locator("figure.chart .u-legend .u-series").first.inner_text()
+        finally:
+            browser.close()
+    assert "01:00" in shown and "GMT+1" in shown, shown

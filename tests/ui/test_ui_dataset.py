@@ -30,7 +30,7 @@ from hub.ui import i18n, interview
 
 def chart_table(html: str) -> str:
     """The chart figure's markup."""
-    found = re.search(r'<figure class="chart" data-chart>(.*?)</figure>', html, re.S)
+    found = re.search(r'<figure class="chart" data-chart[^>]*>(.*?)</figure>', html, re.S)
     assert found, "the page has no chart"
     return found.group(1)
 
@@ -52,7 +52,7 @@ def test_the_interview_answers_from_metadata_runs_and_charter(client, published)
     assert "I am published by Atmo Démo, a public body." in words
     assert "The hub collects me from example.org" in words
     assert "I cover an area of about" in words and "between longitudes -1.68 and -1.2" in words
-    assert "My records go back to March 1, 2026 and reach March 1, 2026." in words
+    assert "My records go back to March 1, 2026 and reach March 2, 2026." in words
     # open data: the licence governs reuse; the charter's purposes and dates are not said
     assert "Anyone may read my records and reuse them under my licence" in words
     assert "any use, commercial included, with no end date" in words
@@ -238,10 +238,15 @@ def test_the_chart_is_a_table_of_the_main_measure_per_pollutant_at_one_station(c
     # the newest record was measured at Saint-Aubin: its series, not a mix of stations
     assert "at Saint-Aubin" in figure
     headers = re.findall(r'<th scope="col">([^<]+)</th>', figure)
-    assert headers == ["Time (UTC)", "no2 (µg/m³)", "pm25 (µg/m³)"]
+    assert headers == ["Time (Europe/Paris)", "no2 (µg/m³)", "pm25 (µg/m³)"]
     lines = re.findall(r"<tr><th scope=\"row\"><time datetime=\"([^\"]+)\">.*?</tr>", figure, re.S)
     assert len(lines) == HOURS and lines[0] == "2026-03-01T00:00:00Z"
     assert lines == sorted(lines)
+    # the table's hours are the territory's, the zone chart.js is told to draw in: a value has
+    # one hour in the chart and in its table
+    assert 'data-timezone="Europe/Paris"' in html
+    labels = re.findall(r'<time datetime="2026-03-01T00:00:00Z">([^<]+)</time>', figure)
+    assert labels == ["March 1, 2026 01:00"]
     last = re.findall(r'data-value="([^"]+)"', figure)[-2:]
     assert last == ["12.5", "12.5"]  # 10 + 23 % 7, then .5, for both pollutants
     # the chart's library and script come from the hub itself, deferred
@@ -410,8 +415,8 @@ def test_a_table_without_coordinates_offers_no_geojson(engine, client):
 @pytest.mark.parametrize(
     ("language", "moment", "value", "longitude"),
     [
-        ("fr", "1er mars 2026 23:00 UTC", "12,5", "-1,68"),
-        ("en", "Mar 1, 2026 23:00 UTC", "12.5", "-1.68"),
+        ("fr", "2 mars 2026 00:00 UTC+1", "12,5", "-1,68"),
+        ("en", "Mar 2, 2026 00:00 UTC+1", "12.5", "-1.68"),
     ],
 )
 def test_the_latest_records_are_written_the_pages_way(client, language, moment, value, longitude):
@@ -457,7 +462,7 @@ def test_the_page_speaks_french_by_default(client, published):
     )
     assert "Mention obligatoire" in words
     assert "Les 20 plus récents des 144 enregistrements" in words
-    assert "Heure (UTC)" in words
+    assert "Heure (Europe/Paris)" in words
     closed = page(client, f"/datasets/{published.closed['restricted']}", language="fr").words
     assert "Enregistrements non affichés." in closed
 
@@ -506,7 +511,7 @@ def test_a_grid_is_previewed_at_its_latest_time_north_up_with_its_values_in_word
     assert str(moment).startswith("2020-07-02T21:00")
     with i18n.speaking("en"):
         shown = (i18n.number(low), i18n.number(high))
-    assert alt.startswith("Map of Surface pressure at Jul 2, 2020 21:00 UTC: values from ")
+    assert alt.startswith("Map of Surface pressure at Jul 2, 2020 23:00 UTC+2: values from ")
     assert f"from {shown[0]} to {shown[1]} Pa" in alt
     words = page(grids, "/datasets/cams-sfc").words
     assert "the latest of 16 time steps" in words and "Empty cells are missing values." in words

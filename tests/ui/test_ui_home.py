@@ -50,7 +50,7 @@ def test_home_lists_every_dataset_with_its_facts(client, published):
     assert "Licence Ouverte / Open Licence 2.0 (Etalab)" in home.words
     assert "updated just now" in home.words or "min ago" in home.words
     assert f"{published.valid_rows} records" in home.words
-    assert "Mar 1, 2026 00:00 UTC → Mar 1, 2026 23:00 UTC" in home.words
+    assert "Mar 1, 2026 01:00 UTC+1 → Mar 2, 2026 00:00 UTC+1" in home.words
     for level in ("open", "restricted", "personal", "crisis"):
         assert re.search(rf"\b{level}\b", home.words)
     # what is computed from closed rows is not shown to a visitor without a token: record
@@ -236,7 +236,7 @@ def test_french_is_the_default(client):
     home = page(client, "/", language="fr")
     assert "6 jeux de données" in home.words
     assert "Trouver un jeu de données" in home.words and "Appliquer les filtres" in home.words
-    assert "1er mars 2026 00:00 UTC → 1er mars 2026 23:00 UTC" in home.words
+    assert "1er mars 2026 01:00 UTC+1 → 2 mars 2026 00:00 UTC+1" in home.words
     assert re.search(r"il y a moins d’un jour 6\b", home.words)
     one = page(client, "/?q=toronto", language="fr")
     assert "1 jeu de données correspondant à « toronto »" in one.words

@@ -9,6 +9,7 @@ from pagetext import Page
 from typer.testing import CliRunner
 
 from hub.cli import app
+from hub.config import SettingsError, get_settings
 from hub.ui import i18n
 
 
@@ -64,17 +65,45 @@ def test_every_page_offers_the_other_language(client):
     assert any(link.startswith("/language/en?next=/") for link in page.links)
 
 
+def test_times_are_the_territorys_with_their_offset_and_days_its_days(monkeypatch):
+    # RTE's December starts at 2021-12-01T00:00+01:00, stored as 2021-11-30T23:00Z.
+    first = datetime(2021, 11, 30, 23, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 14, 10, 0, tzinfo=UTC)
+    with i18n.speaking("fr"):
+        assert i18n.moment(first) == "1er déc. 2021 00:00 UTC+1"
+        assert i18n.day(first) == i18n.day("2021-11-30T23:00:00Z") == "1er décembre 2021"
+        assert i18n.moment(summer) == "14 juil. 2026 12:00 UTC+2"  # summer time
+    monkeypatch.setenv("HUB_TIMEZONE", "America/Cayenne")
+    get_settings.cache_clear()
+    with i18n.speaking("fr"):
+        assert i18n.moment(first) == "30 nov. 2021 20:00 UTC−3"
+        assert i18n.day(first) == "30 novembre 2021"
+    monkeypatch.setenv("HUB_TIMEZONE", "UTC")
+    get_settings.cache_clear()
+    with i18n.speaking("en"):
+        assert i18n.moment(first) == "Nov 30, 2021 23:00 UTC"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Pariss", "paris", "../etc/passwd", "+01:00"])
+def test_an_unknown_time_zone_stops_the_start_naming_the_variable(monkeypatch, zone):
+    monkeypatch.setenv("HUB_TIMEZONE", zone)
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="HUB_TIMEZONE"):
+        get_settings()
+
+
 def test_numbers_and_dates_follow_the_language():
     moment = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
     with i18n.speaking("fr"):
         assert i18n.number(1234567.5) == "1\u202f234\u202f567,5"
-        assert i18n.moment(moment) == "1er mars 2026 14:05 UTC"  # the first as an ordinal
+        # the territory's time (HUB_TIMEZONE, Europe/Paris by default) with its offset
+        assert i18n.moment(moment) == "1er mars 2026 15:05 UTC+1"  # the first as an ordinal
         assert i18n.day(moment) == "1er mars 2026"
         assert i18n.day(datetime(2026, 3, 11, tzinfo=UTC)) == "11 mars 2026"
         assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "il y a 3 heures"
     with i18n.speaking("en"):
         assert i18n.number(1234567.5) == "1,234,567.5"
-        assert i18n.moment(moment) == "Mar 1, 2026 14:05 UTC"
+        assert i18n.moment(moment) == "Mar 1, 2026 15:05 UTC+1"
         assert i18n.day(moment) == "March 1, 2026"
         assert i18n.ago(moment, now=datetime(2026, 3, 1, 17, 5, tzinfo=UTC)) == "3 hours ago"
         assert i18n.ago(None) == "never"

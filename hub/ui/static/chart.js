@@ -51,11 +51,25 @@
   }
 
   var NAMES = dateNames();
-  // The drawing is in the reader's time zone (the table may say UTC): the legend names the zone.
-  var stamp = new Intl.DateTimeFormat(lang, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    timeZoneName: "short",
-  });
+  // The drawing is in the zone the page writes its times in (the figure's data-timezone, the
+  // territory's), so that the chart and its table give a value the same hour; the legend names
+  // the offset. Without one, or one this browser does not know, the reader's own zone.
+  function zoneOf(figure) {
+    var zone = figure.getAttribute("data-timezone") || undefined;
+    try {
+      new Intl.DateTimeFormat(lang, { timeZone: zone });
+      return zone;
+    } catch (e) {
+      return undefined;
+    }
+  }
+
+  function stampIn(zone) {
+    return new Intl.DateTimeFormat(lang, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short", timeZone: zone,
+    });
+  }
   var number = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
 
   function parseNumber(cell) {
@@ -143,6 +157,8 @@
     var timeHeading = table.tHead && table.tHead.rows.length
       ? table.tHead.rows[table.tHead.rows.length - 1].cells[0].textContent
       : "";
+    var zone = zoneOf(figure);
+    var stamp = stampIn(zone);
     var series = [{
       label: timeHeading.replace(/\s*[([][^()[\]]*[)\]]\s*$/, "").trim() || "Time",
       value: function (u, ts) { return ts == null ? "—" : stamp.format(new Date(ts * 1000)); },
@@ -206,6 +222,8 @@
       },
       cursor: { drag: { x: true, y: false } },
       fmtDate: function (template) { return uPlot.fmtDate(template, NAMES); },
+      // The axis's ticks in the same zone as the legend and the table.
+      tzDate: zone ? function (ts) { return uPlot.tzDate(new Date(ts * 1000), zone); } : undefined,
     }, data.columns, plot);
     figure.classList.add("chart-drawn");
 

@@ -45,11 +45,27 @@
   var ANNOUNCE_EVERY = 10000; // ms: the live line changes at most this often (screen readers)
   var numbers = new Intl.NumberFormat(document.documentElement.lang || "fr",
     { maximumFractionDigits: 3 });
-  // "3 déc. 2026 06:43 UTC", as the server writes times (hub.ui.i18n.moment)
+  // "3 déc. 2026 07:43 UTC+1", as the server writes times (hub.ui.i18n.moment): in the
+  // territory's zone (the map's data-timezone), its offset written
+  var zone = element.getAttribute("data-timezone") || "UTC";
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+  } catch (e) {
+    zone = "UTC";
+  }
   var days = new Intl.DateTimeFormat(document.documentElement.lang || "fr",
-    { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+    { year: "numeric", month: "short", day: "numeric", timeZone: zone });
   var clocks = new Intl.DateTimeFormat(document.documentElement.lang || "fr",
-    { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+    { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone });
+  var offsets = new Intl.DateTimeFormat("en", { timeZone: zone, timeZoneName: "shortOffset" });
+
+  function offsetOf(moment) {
+    var part = offsets.formatToParts(moment).filter(function (p) {
+      return p.type === "timeZoneName";
+    })[0];
+    // "GMT+1" as the server's "UTC+1", "GMT-3" as "UTC−3" (a minus sign), "GMT" as "UTC"
+    return (part ? part.value : "GMT").replace(/^GMT/, "UTC").replace("-", "\u2212");
+  }
   // A crisis row's values as the server writes them (hub.ui.pages.field_text), by their type
   var exact = new Intl.NumberFormat(document.documentElement.lang || "fr",
     { maximumFractionDigits: 7 });
@@ -98,7 +114,7 @@
     }
     var node = document.createElement("time");
     node.dateTime = moment.toISOString().replace(".000Z", "Z");
-    node.textContent = days.format(moment) + " " + clocks.format(moment) + " UTC";
+    node.textContent = days.format(moment) + " " + clocks.format(moment) + " " + offsetOf(moment);
     return node;
   }
 
