@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, charters, charterterms, citations, reading, selection
-from hub.api import csvtext
+from hub.api import csvtext, parameters
 from hub.api import records as records_api
 from hub.api.auth import CallerDep
 from hub.api.deps import SessionDep
@@ -169,6 +169,7 @@ def _charter_of(dataset: Dataset) -> charters.Charter | None:
 @router.get(
     "/{dataset_id}/datapackage.zip",
     description="Filters as on `/records` (from, to, bbox, field filters) narrow the export.",
+    openapi_extra=parameters.extra(parameters.FILTERS, *parameters.PURPOSE),
     responses={
         200: {"content": {"application/zip": {}}},
         400: {"description": "an unknown parameter, a bad filter, or over HUB_MAX_EXPORT_ROWS"},

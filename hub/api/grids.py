@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from hub import __version__, access, catalogue, gridsubsets, reading
+from hub.api import parameters
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset, refuse_unknown
@@ -120,6 +121,7 @@ class GridValues(BaseModel):
 @router.get(
     "/{dataset_id}/grid",
     response_model=GridDescription | GridValues,
+    openapi_extra=parameters.extra(*parameters.PURPOSE),
     responses={
         200: {"content": {NETCDF: {}}, "description": "the description, or the values asked"},
         400: {"description": "a bad parameter, nothing selected, or an answer over the limit"},

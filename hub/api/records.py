@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import Session
 
 from hub import access, catalogue, events, geo, localtimes, reading, records, selection
-from hub.api import etags, workbooks
+from hub.api import etags, parameters, workbooks
 from hub.api.auth import CallerDep, refusal
 from hub.api.csvtext import csv_answer, csv_lines
 from hub.api.deps import SessionDep
@@ -57,6 +57,7 @@ FILTERS = (
     response_model=RecordsPage,
     response_model_exclude_unset=True,
     description=FILTERS,
+    openapi_extra=parameters.extra(parameters.WORDS, parameters.FILTERS, *parameters.PURPOSE),
     responses={
         200: {"content": {"text/csv": {}, "application/geo+json": {}, workbooks.MEDIA_TYPE: {}}},
         304: {"description": "If-None-Match holds the current ETag"},

@@ -179,6 +179,11 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
             "fields": param(NAMES, "only these fields"),
             "sort": param(TEXT, "`field asc, other desc`"),
             "include_total": param(FLAG, "count every matching row (default true)"),
+            "purpose": param(
+                {"type": "string", "maxLength": 200},
+                "why the caller reads, one of the charter's purposes: a service reading personal "
+                "rows names its subjects' consents' purpose (or the `X-Purpose` header)",
+            ),
         },
         {"type": "object"},
     ),
