@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from hub import __version__, housekeeping
 from hub.api import (
     access_log,
+    contract,
     datasets,
     docs,
     grids,
@@ -115,9 +116,11 @@ class HubApp(FastAPI):
         return HeadAsGet(ServerSend(SecurityHeaders(guarded)))
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's document, saying the hub's 400 where FastAPI would say 422."""
+        """FastAPI's document, saying the hub's 400 where FastAPI would say 422, with the
+        security, headers and statuses the routes handle by hand (hub.api.contract)."""
         if self.openapi_schema is None:
-            self.openapi_schema = invalid.document(super().openapi())
+            built = invalid.document(super().openapi())
+            self.openapi_schema = contract.document(built, self.routes)
         return self.openapi_schema
 
 

@@ -17,6 +17,7 @@ from hub.app import create_app
 from hub.models import utcnow
 
 RECORDS = "/api/v1/datasets/{dataset_id}/records"
+TOKENLESS = ("/withdrawn", "/schema", "/charter")  # public routes that read no token
 AROUND_RENNES = {
     "type": "Polygon",
     "coordinates": [[[-1.8, 48.0], [-1.5, 48.0], [-1.5, 48.2], [-1.8, 48.2], [-1.8, 48.0]]],
@@ -106,3 +107,66 @@ def test_a_purpose_sent_as_the_document_says_is_the_one_read(
             )
             assert answer.status_code == 403, (path, values)
             assert "purpose 'marketing'" in answer.json()["detail"]
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+def test_every_api_operation_says_how_it_authenticates(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["ckanKey"]["name"] == "X-CKAN-API-Key"
+    for path, method, operation in operations(document):
+        if not path.startswith("/api/") or path.endswith(TOKENLESS):
+            continue
+        security = operation.get("security")
+        assert security, (method, path)
+        anonymous = {} in security
+        needs_token = path.startswith(("/api/v1/me", "/api/v1/org/", "/api/v1/access-log")) or (
+            path.startswith("/api/v1/crises") and method == "post"
+        )
+        assert anonymous is not needs_token, (method, path)
+        if path.startswith("/api/3/"):
+            assert {"ckanKey": []} in security and {"ckanToken": []} in security
+
+
+def test_tokens_are_required_where_the_document_says(
+    document: dict[str, Any], client: TestClient
+) -> None:
+    """Each operation documented without an anonymous option refuses an anonymous caller with
+    the challenge its 401 declares (those without a body: a bad body is a 400 first)."""
+    for path, method, operation in operations(document):
+        if {} in operation.get("security", [{}]) or "requestBody" in operation:
+            continue
+        url = path.replace("{token_id}", "1").replace("{link_id}", "1")
+        url = url.replace("{consent_id}", "1").replace("{crisis_id}", "1")
+        answer = client.request(method, url)
+        assert answer.status_code == 401, (method, path)
+        assert set(operation["responses"]["401"]["headers"]) == {"WWW-Authenticate"}
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_headers_read_and_sent_are_declared(
+    document: dict[str, Any], client: TestClient, published: Published
+) -> None:
+    operation = document["paths"][RECORDS]["get"]
+    assert ("If-None-Match", "header") in {(p["name"], p["in"]) for p in operation["parameters"]}
+    declared = operation["responses"]["200"]["headers"]
+    answer = client.get(
+        f"/api/v1/datasets/{published.open_id}/records",
+        params={"format": "csv", "limit": 2, "total": "true"},
+    )
+    assert answer.status_code == 200
+    sent = {"ETag", "Link", "X-Total-Count"}
+    assert all(name in answer.headers for name in sent) and sent <= set(declared)
+    again = client.get(answer.url, headers={"If-None-Match": answer.headers["ETag"]})
+    assert again.status_code == 304
+    for path, _method, operation in operations(document):
+        for status in ("429", "503"):
+            if status in operation["responses"]:
+                assert "Retry-After" in operation["responses"][status]["headers"], (path, status)

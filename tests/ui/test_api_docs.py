@@ -100,6 +100,12 @@ def test_swagger_ui_and_redoc_render_offline_in_chromium(
             paths = {p.replace("\u200b", "").strip() for p in operations}
             assert "/api/v1/datasets" in paths and "/api/v1/datasets/{dataset_id}/records" in paths
             assert len(operations) >= 8
+            # The document's security schemes give Swagger UI its Authorize dialog.
+            page.locator("button.authorize").first.click()
+            page.wait_for_selector(".auth-container", timeout=30_000)
+            dialog = page.locator(".modal-ux").inner_text()
+            assert "bearer" in dialog and "X-CKAN-API-Key" in dialog
+            page.locator("button.close-modal").first.click()
             page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
 
             page.goto(f"{url}/redoc")
