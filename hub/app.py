@@ -26,6 +26,7 @@ from hub.api import (
     health,
     invalid,
     me,
+    methods,
     mytokens,
     orgtokens,
     schemas,
@@ -170,6 +171,9 @@ async def answer_http_error(request: Request, exc: Exception) -> Response:
     a page for a browser at an address that names no page, CKAN's envelope on CKAN's routes,
     FastAPI's JSON everywhere else."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:  # every method the address serves, not just its first route's
+        allow = methods.allowed(request.app, route_path(request.scope))
+        exc = HTTPException(405, exc.detail, {**(exc.headers or {}), "Allow": allow})
     if exc.status_code == 404 and (target := slashes.canonical(request)):
         return RedirectResponse(target, status_code=308)
     if exc.status_code == 404 and invalid.wants_page(request):

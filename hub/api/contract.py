@@ -1,10 +1,12 @@
-"""What the OpenAPI document says beyond FastAPI's own: how callers authenticate, and the headers
-routes read and send.
+"""What the OpenAPI document says beyond FastAPI's own: how callers authenticate, the headers
+routes read and send, and the statuses every route may answer.
 
 Tokens are read by hand (hub.api.auth, so that CKAN's routes take ckanapi's raw token too), so
 FastAPI knows no security scheme; conditional reads and paging headers are set by hand as well.
-Generated clients and Swagger UI's "Authorize" button need them declared: this module adds them
-to the document FastAPI builds, from the routes' own dependencies, and changes no answer.
+Statuses that come from the layers every route shares — a dataset that is not there, a token
+refused or sent too often, a body over the limit — are not in each route's `responses`. Generated
+clients and Swagger UI's "Authorize" button need them declared: this module adds them to the
+document FastAPI builds, from the routes' own dependencies, and changes no answer.
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ PAGED = {"/api/v1/datasets/{dataset_id}/records"}
 DCAT_PAGED = {"/catalog.{suffix}"}
 DCAT_LINKS = {"Link": {"description": "first, previous, next and last pages", **TEXT}}
 
+DETAIL = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string"}},
+        }
+    }
+}
+# What every route reading a token may answer, and every dataset's route, and every write.
+TOKEN_STATUSES = {
+    "400": "a token sent in the query string (send `Authorization: Bearer <token>`)",
+    "401": "the token is not valid (unknown, revoked or expired)",
+    "429": "too many invalid tokens from this client: retry after `Retry-After` seconds",
+}
+MISSING = "no such dataset (or, for what the route reads, no records, grid or run of it)"
+TOO_LARGE = "the request body is over HUB_MAX_BODY_BYTES"
+
 
 def document(openapi: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, Any]:
     """`openapi` with security schemes, each operation's security, If-None-Match where a 304 may
@@ -84,6 +104,7 @@ def document(openapi: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, 
             security = security_of(path, method, reads_token)
             if security is not None:
                 operation["security"] = security
+            declare_statuses(path, method, operation, reads_token)
             declare_headers(path, operation)
     return openapi
 
@@ -114,6 +135,21 @@ def security_of(path: str, method: str, authenticated: bool) -> list[dict[str, A
     if path.startswith(TOKEN_ONLY) or (path.startswith("/api/v1/crises") and method == "post"):
         return [BEARER]
     return [ANYONE, BEARER]
+
+
+def declare_statuses(path: str, method: str, operation: dict[str, Any], reads_token: bool) -> None:
+    """The statuses an operation answers from the layers it shares with others."""
+    responses = operation.setdefault("responses", {})
+    missing: dict[str, str] = {}
+    if reads_token:
+        missing.update(TOKEN_STATUSES)
+    if path.startswith("/api/v1/datasets/{dataset_id}"):
+        missing["404"] = MISSING
+    if path.startswith("/api/v1/") and method != "get":
+        missing["413"] = TOO_LARGE
+    for status, description in missing.items():
+        responses.setdefault(status, {"description": description, "content": DETAIL})
+    operation["responses"] = dict(sorted(responses.items()))
 
 
 def declare_headers(path: str, operation: dict[str, Any]) -> None:

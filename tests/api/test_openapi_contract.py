@@ -4,6 +4,7 @@ typed arrays and closed vocabularies, stable operation ids, and every route the 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +15,11 @@ from sqlalchemy import Engine
 
 from hub import crises
 from hub.app import create_app
+from hub.config import get_settings
 from hub.models import utcnow
 
 RECORDS = "/api/v1/datasets/{dataset_id}/records"
+JSON_BODY = {"Content-Type": "application/json"}
 TOKENLESS = ("/withdrawn", "/schema", "/charter")  # public routes that read no token
 AROUND_RENNES = {
     "type": "Polygon",
@@ -170,3 +173,50 @@ def test_headers_read_and_sent_are_declared(
         for status in ("429", "503"):
             if status in operation["responses"]:
                 assert "Retry-After" in operation["responses"][status]["headers"], (path, status)
+
+
+def concrete(path: str) -> str:
+    """A path of the document with each parameter given a value."""
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def test_every_dataset_route_documents_its_404(
+    document: dict[str, Any], client: TestClient
+) -> None:
+    for path, method, operation in operations(document):
+        if path.startswith("/api/v1/datasets/{dataset_id}"):
+            url = path.replace("{dataset_id}", "no-such-dataset").replace("{suffix}", "ttl")
+            answer = client.request(method, url)
+            assert answer.status_code == 404, (method, path)
+            assert "404" in operation["responses"], (method, path)
+
+
+def test_refused_tokens_and_large_bodies_are_documented(
+    document: dict[str, Any], client: TestClient
+) -> None:
+    bad = {"Authorization": "Bearer not-a-token"}
+    while client.get("/api/v1/datasets", headers=bad).status_code != 429:
+        pass  # the limiter's allowance of bad tokens, used up
+    limit = get_settings().max_body_bytes
+    for path, method, operation in operations(document):
+        if not path.startswith("/api/v1/") or "security" not in operation:
+            continue
+        url = concrete(path).replace("/dcat.x", "/dcat.ttl")
+        body = {"json": {}} if method == "post" else {}
+        answer = client.request(method, url, headers=bad, params={"limit": 1}, **body)
+        assert answer.status_code == 429 and "429" in operation["responses"], (method, path)
+        assert "Retry-After" in answer.headers
+        if method != "get":
+            big = client.request(method, url, content=b"{" + b" " * limit + b"}", headers=JSON_BODY)
+            assert big.status_code == 413 and "413" in operation["responses"], (method, path)
+
+
+def test_a_405_allows_every_method_the_path_serves(
+    document: dict[str, Any], client: TestClient
+) -> None:
+    for path, methods in document["paths"].items():
+        served = {method.upper() for method in methods}
+        served |= {"HEAD"} if "GET" in served else set()
+        answer = client.request("PUT", concrete(path))
+        assert answer.status_code == 405, path
+        assert set(answer.headers["Allow"].split(", ")) == served, path
