@@ -135,6 +135,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,  # ckanapi POSTs without following redirects
         docs_url=None,  # /docs and /redoc come from hub.api.docs, their assets served here
+        # Operation ids are the endpoints' names (`read_records`), which clients' methods take:
+        # not FastAPI's default, which appends the path and method.
+        generate_unique_id_function=contract.operation_id,
         redoc_url=None,
     )
     app.include_router(health.router)

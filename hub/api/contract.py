@@ -1,5 +1,5 @@
 """What the OpenAPI document says beyond FastAPI's own: how callers authenticate, the headers
-routes read and send, and the statuses every route may answer.
+routes read and send, the statuses every route may answer, and a schema for each media type.
 
 Tokens are read by hand (hub.api.auth, so that CKAN's routes take ckanapi's raw token too), so
 FastAPI knows no security scheme; conditional reads and paging headers are set by hand as well.
@@ -89,14 +89,65 @@ TOKEN_STATUSES = {
     "401": "the token is not valid (unknown, revoked or expired)",
     "429": "too many invalid tokens from this client: retry after `Retry-After` seconds",
 }
+# A route that answers in several media types describes each: FastAPI gives the JSON one its
+# model's schema and leaves the others empty, which clients then read as JSON.
+FILE = {"type": "string", "format": "binary"}
+MEDIA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/csv": {"type": "string"},
+    "application/geo+json": {
+        "type": "object",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "application/zip": FILE,
+    "application/x-netcdf": FILE,
+    "application/atom+xml": {"type": "string"},
+    "application/cap+xml": {"type": "string"},
+    "application/ld+json": {"type": "object"},
+    "text/turtle": {"type": "string"},
+    "application/rdf+xml": {"type": "string"},
+    "text/event-stream": {"type": "string"},
+}
+# A route of the UI's family that the README names for API clients (the maps' outline).
+TERRITORY: dict[str, Any] = {
+    "get": {
+        "tags": ["territory"],
+        "summary": "The territory's outline",
+        "description": "HUB_TERRITORY_FILE, or the hull of the open datasets' extents",
+        "operationId": "read_territory",
+        "responses": {
+            "200": {
+                "description": "a GeoJSON object: the outline's geometry or Feature",
+                "content": {
+                    "application/geo+json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["type"],
+                            "properties": {"type": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+        },
+    }
+}
 MISSING = "no such dataset (or, for what the route reads, no records, grid or run of it)"
 TOO_LARGE = "the request body is over HUB_MAX_BODY_BYTES"
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId: its endpoint's name, unless it names one (hub.app)."""
+    return route.name
 
 
 def document(openapi: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, Any]:
     """`openapi` with security schemes, each operation's security, If-None-Match where a 304 may
     answer, and the headers of its responses."""
     openapi.setdefault("components", {})["securitySchemes"] = SCHEMES
+    openapi["paths"].setdefault("/territory.geojson", TERRITORY)
     authenticated = authenticated_operations(routes)
     for path, operations in openapi["paths"].items():
         for method, operation in operations.items():
@@ -106,6 +157,7 @@ def document(openapi: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, 
                 operation["security"] = security
             declare_statuses(path, method, operation, reads_token)
             declare_headers(path, operation)
+            describe_media(operation)
     return openapi
 
 
@@ -150,6 +202,18 @@ def declare_statuses(path: str, method: str, operation: dict[str, Any], reads_to
     for status, description in missing.items():
         responses.setdefault(status, {"description": description, "content": DETAIL})
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def describe_media(operation: dict[str, Any]) -> None:
+    """A schema for each media type a response left without one; no empty JSON schema beside
+    another media type (a download answers only in its own)."""
+    for response in operation.get("responses", {}).values():
+        content = response.get("content", {})
+        if len(content) > 1 and content.get("application/json") == {"schema": {}}:
+            del content["application/json"]
+        for media, described in content.items():
+            if not described.get("schema") and media in MEDIA_SCHEMAS:
+                described["schema"] = MEDIA_SCHEMAS[media]
 
 
 def declare_headers(path: str, operation: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from hub import crises, jsontext, selection
 from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
+from hub.api.shapes import one_of
 from hub.crises import ledger, updates
 from hub.crises.plausibility import area_warnings
 from hub.models import Crisis
@@ -46,7 +47,10 @@ class CrisisOut(BaseModel):
     bbox: list[float] = Field(description="minlon, minlat, maxlon, maxlat of the area")
     start: str = Field(alias="from", description="ISO 8601, UTC: when access opens")
     until: str = Field(description="ISO 8601, UTC: when access ends (exclusive)")
-    status: str = Field(description="scheduled | active | ended | closed")
+    status: str = Field(
+        description="scheduled | active | ended | closed",
+        json_schema_extra=one_of(["scheduled", "active", "ended", "closed"]),
+    )
     exercise: bool = Field(False, description="an exercise (CAP status Exercise), not a crisis")
     declared_at: str
     closed_at: str | None

@@ -178,7 +178,20 @@ def _charter_of(dataset: Dataset) -> charters.Charter | None:
         404: {"description": "no such dataset, or one without records"},
     },
 )
-@router.get("/{dataset_id}/export.zip", include_in_schema=False)
+@router.get(
+    "/{dataset_id}/export.zip",
+    operation_id="export_package_as_export_zip",
+    summary="The same data package as datapackage.zip, at its other address",
+    description="Filters as on `/records` (from, to, bbox, field filters) narrow the export.",
+    openapi_extra=parameters.extra(parameters.FILTERS, *parameters.PURPOSE),
+    responses={
+        200: {"content": {"application/zip": {}}},
+        400: {"description": "an unknown parameter, a bad filter, or over HUB_MAX_EXPORT_ROWS"},
+        401: {"description": "no valid token, and the charter does not open the records to all"},
+        403: {"description": "the charter does not open these records to the caller"},
+        404: {"description": "no such dataset, or one without records"},
+    },
+)
 def export_package(
     request: Request,
     session: SessionDep,

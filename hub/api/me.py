@@ -23,6 +23,7 @@ from hub.api.auth import CallerDep, require_role
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, refuse_unknown
 from hub.api.records import READ_ERRORS, answer_to
+from hub.api.shapes import one_of
 from hub.models import Dataset, SubjectLink, as_utc
 from hub.refusals import render
 from hub.selfdata import attempts, consents, history, links, matching, standing
@@ -83,7 +84,8 @@ class ConsentOut(BaseModel):
     revoked: datetime | None
     status: str = Field(
         description="live | suspended (the charter in force refuses its purpose on every "
-        "dataset it names) | expired | revoked"
+        "dataset it names) | expired | revoked",
+        json_schema_extra=one_of(["live", "suspended", "expired", "revoked"]),
     )
     suspended: list[SuspensionOut] = Field(
         description="the datasets its service may not read now under the charter in force, "
@@ -389,6 +391,7 @@ def revoke_consent(session: SessionDep, caller: CallerDep, consent_id: str) -> C
 
 @router.get(
     "/export",
+    operation_id="export_my_data",
     responses={
         **SUBJECT_ONLY,
         200: {"content": {"application/zip": {}}},
@@ -408,6 +411,7 @@ def export(request: Request, session: SessionDep, caller: CallerDep) -> Streamin
 
 @router.get(
     "/access-log",
+    operation_id="read_my_access_log",
     response_model=SubjectLog,
     responses={**SUBJECT_ONLY, 400: {"description": "an unknown parameter (paging is by `after`)"}},
 )

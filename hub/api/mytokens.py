@@ -34,7 +34,9 @@ class TokenOut(BaseModel):
     )
 
 
-@router.get("", response_model=list[TokenOut], responses=SUBJECT_ONLY)
+@router.get(
+    "", response_model=list[TokenOut], responses=SUBJECT_ONLY, operation_id="list_my_tokens"
+)
 def list_tokens(session: SessionDep, caller: CallerDep) -> list[TokenOut]:
     """The tokens of the subject's account, newest first."""
     actor = subject(caller)
@@ -43,6 +45,7 @@ def list_tokens(session: SessionDep, caller: CallerDep) -> list[TokenOut]:
 
 @router.delete(
     "/{token_id}",
+    operation_id="revoke_my_token",
     status_code=204,
     responses={**SUBJECT_ONLY, 404: {"description": "no such token on this account"}},
 )

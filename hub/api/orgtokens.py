@@ -44,7 +44,12 @@ class IssuedOut(TokenOut):
     organization: str
 
 
-@router.get("", response_model=list[TokenOut], responses=TEAM_ONLY)
+@router.get(
+    "",
+    response_model=list[TokenOut],
+    responses=TEAM_ONLY,
+    operation_id="list_organization_tokens",
+)
 def list_tokens(session: SessionDep, caller: CallerDep) -> list[TokenOut]:
     """The tokens of the caller's organization and role, newest first (never a secret)."""
     actor = team_member(caller)
@@ -53,6 +58,7 @@ def list_tokens(session: SessionDep, caller: CallerDep) -> list[TokenOut]:
 
 @router.post(
     "",
+    operation_id="issue_organization_token",
     status_code=201,
     response_model=IssuedOut,
     responses={**TEAM_ONLY, 400: {"description": "no expiry, or one past or beyond the limit"}},
@@ -78,6 +84,7 @@ def issue_token(
 
 @router.delete(
     "/{token_id}",
+    operation_id="revoke_organization_token",
     status_code=204,
     responses={**TEAM_ONLY, 404: {"description": "no such token in this organization and role"}},
 )

@@ -37,6 +37,16 @@ STALE_AFTER = {
     "biodiversity": timedelta(days=120),
 }
 DEFAULT_STALE_AFTER = timedelta(days=7)
+# Closed vocabularies, declared as `enum` in the OpenAPI document (their values stay plain
+# strings: a new value is a new version of the contract).
+ACCESS_LEVELS = ["open", "restricted", "personal", "crisis"]
+RUN_STATUSES = ["running", "succeeded", "partial", "failed", "refused"]
+ORGANIZATION_KINDS = ["public", "private"]
+
+
+def one_of(values: list[str]) -> dict[str, Any]:
+    """The json_schema_extra of a field whose values are `values`."""
+    return {"enum": list(values)}
 
 
 class OrganizationOut(BaseModel):
@@ -44,7 +54,7 @@ class OrganizationOut(BaseModel):
 
     id: str
     name: str
-    kind: str = Field(description="public | private")
+    kind: str = Field(description="public | private", json_schema_extra=one_of(ORGANIZATION_KINDS))
     email: str | None = Field(default=None, description="whom to write to; null: undeclared")
     website: str | None = Field(default=None, description="its website; null: undeclared")
 
@@ -62,7 +72,9 @@ class CharterSummary(BaseModel):
 
     id: str
     version: str
-    access: str = Field(description="open | restricted | personal | crisis")
+    access: str = Field(
+        description="open | restricted | personal | crisis", json_schema_extra=one_of(ACCESS_LEVELS)
+    )
     licence: LicenceOut
     mandatory_mention: str = Field(description="attribution every reuse must show")
 
@@ -232,7 +244,10 @@ class RunSummary(BaseModel):
     """How one batch went through the gate."""
 
     id: int
-    status: str = Field(description="running | succeeded | partial | failed | refused")
+    status: str = Field(
+        description="running | succeeded | partial | failed | refused",
+        json_schema_extra=one_of(RUN_STATUSES),
+    )
     started_at: datetime
     finished_at: datetime | None
     rows_read: int | None = Field(description="null when withheld under the charter")
@@ -259,10 +274,10 @@ class DatasetSummary(BaseModel):
     id: str
     title: str
     description: str
-    theme: str
+    theme: str = Field(json_schema_extra=one_of(list(THEMES)))
     keywords: list[str]
     organization: OrganizationOut
-    access: str
+    access: str = Field(json_schema_extra=one_of(ACCESS_LEVELS))
     licence: LicenceOut
     record_count: int | None = Field(
         description="null when withheld from callers who may not read every row"

@@ -21,6 +21,12 @@ TEXT: dict[str, Any] = {"type": "string"}
 FLAG: dict[str, Any] = {"type": "boolean"}
 NATURAL: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "maxItems": LIST_MAX}
+# A list action's `result`: names, or with `all_fields` the dicts CKAN describes them with.
+NAMES_OR_DICTS: dict[str, Any] = {
+    "type": "array",
+    "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+}
+DICTS: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
 SORT: dict[str, Any] = {
     "type": "string",
     "description": "`name`, `title` or `package_count`, then `asc` or `desc`",
@@ -113,7 +119,7 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
                 FLAG, "with `all_fields`: count datasets (default true)"
             ),
         },
-        {"type": "array"},
+        NAMES_OR_DICTS,
     ),
     "organization_show": (
         "One organization by id, with its dataset count.",
@@ -123,7 +129,7 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
         },
         {"type": "object"},
     ),
-    "group_list": ("The themes, as CKAN groups.", GROUP_LIST, {"type": "array"}),
+    "group_list": ("The themes, as CKAN groups.", GROUP_LIST, NAMES_OR_DICTS),
     "group_show": (
         "One theme, as a CKAN group.",
         {
@@ -139,12 +145,12 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
             "vocabulary_id": param(TEXT, "a vocabulary (the hub has free tags only)"),
             "all_fields": param(FLAG, "dicts instead of names"),
         },
-        {"type": "array"},
+        NAMES_OR_DICTS,
     ),
     "user_list": (
         "Empty: the hub keeps no user accounts (callers are known by their API tokens).",
         {},
-        {"type": "array"},
+        DICTS,
     ),
     "user_show": (
         "Not found, for any id: the hub keeps no user accounts.",
@@ -163,7 +169,7 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
     "license_list": (
         "The licences of the charters and of the datasets, as CKAN describes licences.",
         {},
-        {"type": "array"},
+        DICTS,
     ),
     "datastore_search": (
         "Rows of a records resource, as the caller's token opens them (every read logged).",

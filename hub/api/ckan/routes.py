@@ -43,13 +43,13 @@ class BadRequest(ValueError):
     """A request CKAN answers with a bare JSON string and a 400, not an envelope."""
 
 
-@router.get("/api", include_in_schema=False)
+@router.get("/api", operation_id="ckan_api_version")
 def api_version() -> dict[str, int]:
     """The API version CKAN reports at /api."""
     return {"version": 1}
 
 
-@router.get("/api/3", include_in_schema=False)
+@router.get("/api/3", operation_id="ckan_action_api_version")
 def api_version_3() -> dict[str, int]:
     """The Action API version, which clients probe to recognise a CKAN."""
     return {"version": 3}
@@ -98,8 +98,18 @@ for _action in ACTION_DOCS:
     responses=GENERIC,
     summary="Any other action: a write answers 403, an unknown name 400",
 )
-@router.get("/api/action/{name}", include_in_schema=False)
-@router.post("/api/action/{name}", include_in_schema=False)
+@router.get(
+    "/api/action/{name}",
+    operation_id="ckan_unversioned_action_get",
+    responses=GENERIC,
+    summary="Any action at the unversioned path ckanapi calls, as at /api/3/action/{name}",
+)
+@router.post(
+    "/api/action/{name}",
+    operation_id="ckan_unversioned_action_post",
+    responses=GENERIC,
+    summary="Any action at the unversioned path ckanapi calls, as at /api/3/action/{name}",
+)
 async def call_action(request: Request, name: str) -> Response:
     """Call a CKAN action (GET with query arguments, or POST with JSON or a form)."""
     if name not in ACTIONS and name not in WRITE_ACTIONS:
