@@ -104,6 +104,7 @@ MEDIA_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "application/zip": FILE,
     "application/x-netcdf": FILE,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": FILE,
     "application/atom+xml": {"type": "string"},
     "application/cap+xml": {"type": "string"},
     "application/ld+json": {"type": "object"},

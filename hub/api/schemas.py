@@ -60,7 +60,7 @@ def list_schemas(request: Request, session: SessionDep) -> SchemaPage:
 
 
 @router.get("/{name}", response_model=SchemaOut, responses={404: {"description": "no such schema"}})
-def show_schema(request: Request, session: SessionDep, name: str) -> SchemaOut:
+def describe_schema(request: Request, session: SessionDep, name: str) -> SchemaOut:
     """One schema: its version in force, the versions still used and the datasets on each."""
     try:
         return _described(schemaversions.entry(session, name), base_url(request))
