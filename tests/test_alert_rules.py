@@ -175,13 +175,20 @@ def publish_air(engine: Engine, rows: list[dict[str, str]], charter: str = "atmo
     return run.id or 0
 
 
-def derived_rows(engine: Engine) -> list[dict[str, object]]:
-    """The hub's derived alerts as anyone reads them, in the order they were published."""
+def derived_rows(engine: Engine, language: str | None = "en") -> list[dict[str, object]]:
+    """The hub's derived alerts as anyone reads them, in the order they were published: the
+    info in `language` of each (the bundled rules write French, then English), or every info
+    row (None)."""
     with Session(engine) as session:
         if session.get(Dataset, derived.DATASET) is None:
             return []
         alerts = current.readable_alerts(session, Caller(), datetime(2000, 1, 1, tzinfo=UTC))
-    rows = [row for alert in alerts for row in alert.rows]
+    rows = [
+        row
+        for alert in alerts
+        for row in alert.rows
+        if language is None or str(row["language"]).startswith(language)
+    ]
     return sorted(rows, key=lambda row: (str(row["sent"]), str(row["msgType"])))
 
 
@@ -243,8 +250,8 @@ def test_a_pm10_episode_raises_one_alert_then_its_cancel(engine: Engine, clock: 
     for row in (alert, cancel):
         body = served_derived(engine, str(row["identifier"]))
         cap_xsd().validate(body)
-        (circle,) = [c.text for c in ET.fromstring(body).iter(f"{CAP}circle")]
-        assert circle == "43.6109,3.8767 1"
+        circles = [c.text for c in ET.fromstring(body).iter(f"{CAP}circle")]
+        assert circles == ["43.6109,3.8767 1"] * 2  # the area of each info, French and English
 
 
 def served_derived(engine: Engine, identifier: str) -> bytes:
@@ -266,7 +273,8 @@ def test_derived_alerts_go_through_the_gate_into_the_catalogue_and_event_log(
             "hub-derived-alerts",
             "open",
         )
-        assert dataset.schema_name == "risk-alert" and dataset.record_count == 2
+        # two messages, each one row per language (French, English)
+        assert dataset.schema_name == "risk-alert" and dataset.record_count == 4
         logged = session.exec(select(Event).where(Event.dataset_id == derived.DATASET)).all()
     assert logged, "the derived alerts' batch is in the event log"
 

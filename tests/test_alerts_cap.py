@@ -586,6 +586,7 @@ def test_a_derived_alert_is_served_as_it_was_announced(
     publish_air(engine, hourly("FR010", "no2", [120, 250, 90]))  # an episode, over: 2 alerts
     raised = derived_rows(engine)
     assert [row["msgType"] for row in raised] == ["Alert", "Cancel"]
+    every = derived_rows(engine, None)  # one row per info: French, then English
     with Session(engine) as session:
         logged = session.exec(select(Event).where(Event.dataset_id == derived.DATASET)).all()
     announced = {
@@ -601,7 +602,9 @@ def test_a_derived_alert_is_served_as_it_was_announced(
             == base64.b64decode(str(row["cap_xml"]))
         )
         cap_schema.validate(body)
-        assert body == document.rebuilt_document([row])  # what its rows say, no more
+        infos = [info for info in every if info["identifier"] == row["identifier"]]
+        assert [info["language"] for info in infos] == ["fr-FR", "en-GB"]
+        assert body == document.rebuilt_document(infos)  # what its rows say, no more
 
 
 # --- the cheap check agrees with the schema ----------------------------------------------------

@@ -37,19 +37,20 @@ def cancel_in_error(
     engine: Engine, alert: str, *, by: str, reason: str = "", now: datetime | None = None
 ) -> Row:
     """Publish the Cancel of a hub alert sent in error and return it; `alert`: its id (as in
-    `/alerts/{id}.cap`) or its CAP identifier. CancelRefused (NoSuchAlert) when it cannot be."""
+    `/alerts/{id}.cap`) or its CAP identifier; the Cancel has one info per language of the
+    alert, and its first is returned. CancelRefused (NoSuchAlert) when it cannot be."""
     identifier = episode_of(_identifier(alert))
     with Session(engine) as session:
-        chain = list(derived.raised_by_prefix(session, identifier).values())
+        chain = derived.raised_by_prefix(session, identifier)
     chain = [row for row in chain if episode_of(str(row["identifier"])) == identifier]
     if not any(row["msgType"] == "Alert" for row in chain):
         raise NoSuchAlert(f"the hub raised no alert {identifier!r}")
     done = [row for row in chain if row["msgType"] == "Cancel"]
     if done:
         raise CancelRefused(f"alert {identifier!r} was cancelled already, at {done[0]['sent']}")
-    row = error_cancel_row(chain, reason[:MAX_REASON], by, now or utcnow())
-    derived.publish_alerts(engine, [row])
-    return row
+    rows = error_cancel_row(chain, reason[:MAX_REASON], by, now or utcnow())
+    derived.publish_alerts(engine, rows)
+    return rows[0]
 
 
 def _identifier(alert: str) -> str:

@@ -8,8 +8,10 @@ was already raised is read back from that dataset: an episode keeps one alert, a
 one Update, however often its data is harvested again or judged later.
 
 Only open datasets are judged: an alert computed from restricted rows, published openly, would
-give them away. The series a run touched are read straight from its record table, in one pass
-for each rule, as anyone may read them: open data has no grant to narrow it.
+give them away; and only those whose licence asks no more than attribution, which every alert
+carries (hub.alerts.attribution): share-alike, non-commercial or unstated terms forbid it. The
+series a run touched are read straight from its record table, in one pass for each rule, as
+anyone may read them: open data has no grant to narrow it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlmodel import Session
 
 from hub import catalogue, charters, reading, records, selection
 from hub.access import ANONYMOUS
+from hub.alerts.attribution import credit_of
 from hub.alerts.document import with_document
 from hub.alerts.episodes import Episode, episodes_by_series, period_length, period_start
 from hub.alerts.messages import (
@@ -98,6 +101,10 @@ def judge(
         dataset = session.get(Dataset, dataset_id)
         if dataset is None or dataset.access != "open":
             return []
+        credit, refused = credit_of(dataset)
+        if credit is None:
+            log.warning("no alert derived from %s: %s", dataset_id, refused)
+            return []
         layout = reading.layout(session, dataset)
         connection = session.connection()
         held = _held(dataset)
@@ -115,7 +122,7 @@ def judge(
             episodes = episodes_by_series(rule, observations)
             for key, first, _ in series:
                 number, place = named.get(key, (-1, Series(key, " ".join(key), None, None)))
-                place = replace(place, status=status)
+                place = replace(place, status=status, credit=credit)
                 since = _since(rule, first)
                 found += verdicts(rule, place, episodes.get(number, []), mine[key], since, now)
     return found
@@ -189,13 +196,13 @@ def _prefix(rule: Rule, key: tuple[str, ...]) -> str:
 Chains = dict[str, list[Row]]  # the messages sent about each episode, by its Alert's identifier
 
 
-def _by_series(raised: dict[str, Row]) -> dict[str, Chains]:
+def _by_series(raised: list[Row]) -> dict[str, Chains]:
     """What was already published, by the identifier prefix of its series, then by episode
     (an identifier is the prefix, then the episode's start, then an Update's or Cancel's
-    suffix)."""
+    suffix): every info row of each message."""
     found: dict[str, Chains] = {}
-    for ident, row in raised.items():
-        episode = episode_of(ident)
+    for row in raised:
+        episode = episode_of(str(row["identifier"]))
         series = found.setdefault(episode[: episode.rfind(".") + 1], {})
         series.setdefault(episode, []).append(row)
     return found
@@ -259,15 +266,16 @@ def verdicts(
             continue
         latest = latest_of(chain)
         if latest is None:
-            chain.append(alert_row(rule, series, episode, now))
-            found.append(chain[-1])
+            raised = alert_row(rule, series, episode, now)
+            chain += raised
+            found += raised
         elif episode.end is None and _extends(expiry_of(rule, episode), latest):
-            found.append(update_row(rule, series, episode, chain, now))
+            found += update_row(rule, series, episode, chain, now)
         if episode.end is not None:
-            found.append(cancel_row(rule, series, chain, episode.end, now))
+            found += cancel_row(rule, series, chain, episode.end, now)
     for ident, chain in _open(chains, since).items():
         if ident not in seen:  # its data no longer shows the episode: withdrawn
-            found.append(cancel_row(rule, series, chain, None, now))
+            found += cancel_row(rule, series, chain, None, now)
     return found
 
 
@@ -397,23 +405,27 @@ def _caller() -> reading.Caller:
     return reading.Caller(ANONYMOUS, route="derived alerts")
 
 
-def raised_by_prefix(session: Session, prefix: str) -> dict[str, Row]:
-    """The alerts and cancels already published whose identifier starts with `prefix`."""
+def raised_by_prefix(session: Session, prefix: str) -> list[Row]:
+    """The rows (one per info) of the alerts and cancels already published whose identifier
+    starts with `prefix`."""
     dataset = session.get(Dataset, DATASET)
     if dataset is None:
-        return {}
+        return []
     criteria = reading.Criteria(filters=(("identifier__contains", prefix),))
-    return {
-        str(row["identifier"]): row
+    return [
+        row
         for row in _pages(session, dataset, criteria)
         if str(row["identifier"]).startswith(prefix)
-    }
+    ]
 
 
 def publish_alerts(engine: Engine, rows: list[Row]) -> HarvestRun:
     """Publish derived Alert and Cancel rows through the gate, into the hub's dataset."""
-    # Each row keeps its own CAP document (one info per alert), served as it was announced.
-    rows = [documented for row in rows for documented in with_document([row])]
+    # The rows of each message (one per info) keep its CAP document, served as announced.
+    messages: dict[str, list[Row]] = {}
+    for row in rows:
+        messages.setdefault(str(row["identifier"]), []).append(row)
+    rows = [documented for infos in messages.values() for documented in with_document(infos)]
     schema = load_schema("risk-alert")
     fields, blanks = schema.fields, {name: schema.missing_value(name) for name in schema.fields}
     # an unlocated alert's null longitude/latitude is an empty cell, not a row cut short

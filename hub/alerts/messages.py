@@ -12,6 +12,11 @@ geodesic ring), and so published back as a CAP `<circle>`. Every message carries
 of the data it was judged from (its series': Exercise or Test for data so marked), a Cancel that
 of the alert it cancels. The crisis authority may also cancel an alert sent in error
 (`error_cancel_row`).
+
+A message is one row per CAP `<info>`, one info per language the rule writes in (in its order,
+`info_index` 0, 1 …), all with the message's identifier and `sent`: the chains of Alert, Update
+and Cancel key on identifiers, never on rows. Each info names the source the data came from,
+its licence and a link to it (hub.alerts.attribution), in its description and `web`.
 """
 
 from __future__ import annotations
@@ -22,19 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
+from hub.alerts.attribution import Credit
 from hub.alerts.episodes import Episode, Period, period_end, period_length
 from hub.alerts.moments import cap_time, instant, stored_time
-from hub.alerts.rules import Rule
+from hub.alerts.rules import Rule, Wording
+from hub.alerts.wording import filled, sentence, words
 from hub.config import get_settings
 from pipelines.readers.cap_area import circle_ring, geometry_text
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 FOLLOWING = re.compile(r"\.(?:end|until\d{8}T\d{6}Z)$")  # a Cancel's, an Update's suffix
 MIN_GRACE = timedelta(hours=3)
-AGGREGATIONS = {"none": "value", "hourly-mean": "hourly mean", "daily-mean": "daily mean"}
 
 Row = dict[str, str | None]
 
@@ -48,6 +52,7 @@ class Series:
     longitude: float | None
     latitude: float | None
     status: str = "Actual"  # CAP status of the data judged: Actual, Exercise or Test
+    credit: Credit | None = None  # the attribution its dataset's charter requires
 
 
 def identifier_of(rule: Rule, series: Series, start: datetime) -> str:
@@ -84,9 +89,10 @@ def expiry_of(rule: Rule, episode: Episode) -> datetime:
     return period_end(rule, episode.periods[-1].start) + grace(rule)
 
 
-def alert_row(rule: Rule, series: Series, episode: Episode, now: datetime) -> Row:
-    """The row of the Alert an episode raises, sent `now` (when the hub judged it): the data's
-    times are its onset and effective time, so a reader polling for what is new meets it."""
+def alert_row(rule: Rule, series: Series, episode: Episode, now: datetime) -> list[Row]:
+    """The rows (one per language) of the Alert an episode raises, sent `now` (when the hub
+    judged it): the data's times are its onset and effective time, so a reader polling for
+    what is new meets it."""
     first = episode.periods[0]
     ident = identifier_of(rule, series, episode.start)
     return _announced(rule, series, episode, first, ident, "Alert", None, now)
@@ -94,7 +100,7 @@ def alert_row(rule: Rule, series: Series, episode: Episode, now: datetime) -> Ro
 
 def update_row(
     rule: Rule, series: Series, episode: Episode, chain: list[Row], now: datetime
-) -> Row:
+) -> list[Row]:
     """The Update pushing an alert's expiry forward when newer periods extend its episode
     (`chain`: the Alert and Updates sent for the episode so far). Named by its new expiry, so
     the same data judged again names the Update already sent."""
@@ -116,8 +122,8 @@ def references(chain: list[Row]) -> str:
     as `sender,identifier,sent` with the `sent` that message was stored with."""
     named = [row for row in chain if row["msgType"] == "Alert"][:1]
     latest = latest_of(chain)
-    if latest is not None and latest not in named:
-        named.append(latest)
+    if latest is not None and all(row["identifier"] != latest["identifier"] for row in named):
+        named.append(latest)  # a message of several infos is named once
     return " ".join(f"{row['sender']},{row['identifier']},{cap_time(row['sent'])}" for row in named)
 
 
@@ -130,57 +136,85 @@ def _announced(
     kind: str,
     referenced: str | None,
     now: datetime,
-) -> Row:
-    """An Alert or Update of an episode, its words those of `period`. An episode already
-    expired when judged (data harvested late, a backfill) is told with urgency Past."""
-    text = rule.alert
-    words = _words(rule, series, period)
+) -> list[Row]:
+    """An Alert or Update of an episode, its words those of `period`, one row per language. An
+    episode already expired when judged (data harvested late, a backfill) is told with urgency
+    Past."""
     expires = expiry_of(rule, episode)
-    return {
-        **_common(rule, series, identifier, now, period.start),
-        "msgType": kind,
-        "references": referenced,
-        "responseType": text.response or None,
-        "urgency": text.urgency if expires > now else "Past",
-        "onset": stored_time(episode.start),
-        "expires": stored_time(expires),
-        "headline": _filled(text.headline, words),
-        "description": _filled(text.description or _DESCRIPTION, words),
-        "instruction": _filled(text.instruction, words) or None,
-    }
+    found = []
+    for index, wording in enumerate(rule.alert.wordings):
+        named = words(rule, series.key, series.name, wording.language, period)
+        default = sentence(wording.language, "description")
+        found.append(
+            {
+                **_common(rule, series, identifier, now, period.start, index, wording),
+                "msgType": kind,
+                "references": referenced,
+                "responseType": rule.alert.response or None,
+                "urgency": rule.alert.urgency if expires > now else "Past",
+                "onset": stored_time(episode.start),
+                "expires": stored_time(expires),
+                "headline": filled(wording.headline, named),
+                "description": _credited(
+                    filled(wording.description or default, named), series, wording
+                ),
+                "instruction": filled(wording.instruction, named) or None,
+            }
+        )
+    return found
 
 
 def cancel_row(
     rule: Rule, series: Series, chain: list[Row], ended: Period | None, now: datetime
-) -> Row:
-    """The Cancel of an episode's alert (`chain`: its Alert and Updates): its episode ended
-    (`ended`, the first period back under the threshold), or its data no longer shows it (late
-    or corrected values). Sent `now`, never before the messages it cancels."""
-    alert = next(row for row in chain if row["msgType"] == "Alert")
-    words = _words(rule, series, ended)
-    reason = _ENDED if ended is not None else _WITHDRAWN
+) -> list[Row]:
+    """The Cancel of an episode's alert (`chain`: its Alert and Updates), one row per language:
+    its episode ended (`ended`, the first period back under the threshold), or its data no
+    longer shows it (late or corrected values). Sent `now`, never before the messages it
+    cancels."""
+    alerted = [row for row in chain if row["msgType"] == "Alert"]
+    alert = alerted[0]
     sent = max([now, *(instant(row["sent"]) or now for row in chain)])
     effective = ended.start if ended is not None else sent
-    return {
-        **_common(rule, series, f"{alert['identifier']}.end", sent, effective),
-        "status": alert.get("status") or series.status,  # a Cancel is of its alert's kind
-        "msgType": "Cancel",
-        "references": references(chain),
-        "responseType": "AllClear",
-        "urgency": "Past",
-        "onset": alert.get("onset"),
-        "expires": None,
-        "headline": f"Ended: {alert.get('headline') or rule.alert.event}",
-        "description": _filled(reason, words),
-        "instruction": None,
-    }
+    found = []
+    for index, wording in enumerate(rule.alert.wordings):
+        language = wording.language
+        told = next(
+            (row for row in alerted if _tongue(row.get("language")) == _tongue(language)), None
+        )
+        headline = (told or {}).get("headline") or wording.event
+        reason = sentence(language, "ended" if ended is not None else "withdrawn")
+        named = words(rule, series.key, series.name, language, ended)
+        found.append(
+            {
+                **_common(
+                    rule, series, f"{alert['identifier']}.end", sent, effective, index, wording
+                ),
+                "status": alert.get("status") or series.status,  # of its alert's kind
+                "msgType": "Cancel",
+                "references": references(chain),
+                "responseType": "AllClear",
+                "urgency": "Past",
+                "onset": alert.get("onset"),
+                "expires": None,
+                "headline": filled(sentence(language, "ended_headline"), {"headline": headline}),
+                "description": _credited(filled(reason, named), series, wording),
+                "instruction": None,
+            }
+        )
+    return found
 
 
 def _common(
-    rule: Rule, series: Series, identifier: str, sent: datetime, effective: datetime
+    rule: Rule,
+    series: Series,
+    identifier: str,
+    sent: datetime,
+    effective: datetime,
+    index: int,
+    wording: Wording,
 ) -> Row:
-    """What an Alert, its Updates and its Cancel share: sender, status, the info's codes and
-    the area."""
+    """What an Alert, its Updates and its Cancel share: sender, status, the info's codes, its
+    language, the area and the link to the source's data."""
     text = rule.alert
     located = series.longitude is not None and series.latitude is not None
     area = (
@@ -195,20 +229,33 @@ def _common(
         "status": series.status,
         "scope": "Public",
         "signed_xml": None,
-        "info_index": "0",
-        "language": text.language,
+        "info_index": str(index),
+        "language": wording.language,
         "category": text.category,
-        "event": text.event,
+        "event": wording.event,
         "severity": text.severity,
         "certainty": text.certainty,
         "effective": stored_time(effective),
-        "senderName": text.sender_name,
-        "web": None,
+        "senderName": wording.sender_name,
+        "web": series.credit.link if series.credit else None,
         "area_desc": series.name,
         "area": area,
         "longitude": repr(series.longitude) if located else None,
         "latitude": repr(series.latitude) if located else None,
     }
+
+
+def _tongue(language: object) -> str:
+    """A CAP language's primary subtag: `fr` of `fr-FR` (an alert sent in `en` before its rule
+    said `en-GB` is still the English one)."""
+    return str(language or "").lower().split("-")[0]
+
+
+def _credited(text: str, series: Series, wording: Wording) -> str:
+    """An info's description followed by the attribution its source requires."""
+    if series.credit is None:
+        return text
+    return f"{text}\n\n{series.credit.text(wording.language)}"
 
 
 @lru_cache(maxsize=4096)
@@ -217,28 +264,36 @@ def _circle(longitude: float, latitude: float, radius_km: float) -> str | None:
     return geometry_text([circle_ring([longitude, latitude], radius_km)])
 
 
-def error_cancel_row(chain: list[Row], reason: str, by: str, now: datetime) -> Row:
+def error_cancel_row(chain: list[Row], reason: str, by: str, now: datetime) -> list[Row]:
     """The Cancel of an alert sent in error (`chain`: its Alert and Updates), issued by the
-    crisis authority `by`, with the alert's codes and area: CAP's answer to a message sent in
-    error. Named as the episode's own Cancel, so the rules never raise that episode again."""
-    alert = next(row for row in chain if row["msgType"] == "Alert")
+    crisis authority `by`, with each info of the alert (its language, codes and area): CAP's
+    answer to a message sent in error. Named as the episode's own Cancel, so the rules never
+    raise that episode again."""
+    alerted = [row for row in chain if row["msgType"] == "Alert"]
     sent = max([now, *(instant(row["sent"]) or now for row in chain)])
-    why = f" Reason: {reason.strip()}" if reason.strip() else ""
-    return {
-        **{name: _text(alert.get(name)) for name in _KEPT},
-        "identifier": f"{alert['identifier']}.end",
-        "sent": stored_time(sent),
-        "msgType": "Cancel",
-        "references": references(chain),
-        "responseType": "AllClear",
-        "urgency": "Past",
-        "effective": stored_time(sent),
-        "expires": None,
-        "headline": f"Cancelled, sent in error: {alert.get('headline') or alert.get('event')}",
-        "description": f"This alert was sent in error and is cancelled by {by}.{why}",
-        "instruction": None,
-        "signed_xml": None,
-    }
+    found = []
+    for info in sorted(alerted, key=lambda row: int(row.get("info_index") or 0)):
+        language = str(info.get("language") or "en")
+        told = info.get("headline") or info.get("event")
+        why = reason.strip() and filled(sentence(language, "reason"), {"reason": reason.strip()})
+        found.append(
+            {
+                **{name: _text(info.get(name)) for name in _KEPT},
+                "identifier": f"{alerted[0]['identifier']}.end",
+                "sent": stored_time(sent),
+                "msgType": "Cancel",
+                "references": references(chain),
+                "responseType": "AllClear",
+                "urgency": "Past",
+                "effective": stored_time(sent),
+                "expires": None,
+                "headline": filled(sentence(language, "error_headline"), {"headline": str(told)}),
+                "description": filled(sentence(language, "error"), {"by": by}) + (why or ""),
+                "instruction": None,
+                "signed_xml": None,
+            }
+        )
+    return found
 
 
 # What an error's Cancel keeps of the alert: who sent it, its status, codes and area.
@@ -255,44 +310,3 @@ def _text(value: object) -> str | None:
     if isinstance(value, dict | list):  # an area read back as GeoJSON
         return json.dumps(value, separators=(",", ":"))
     return stored_time(value) if isinstance(value, datetime) else str(value)
-
-
-_DESCRIPTION = (
-    "{rule_title}: at {station}, the {aggregation} was {value} {unit} for the period from "
-    "{start} ({comparison} {threshold} {unit})."
-)
-_ENDED = (
-    "The episode is over: at {station}, the {aggregation} is back to {value} {unit} for the "
-    "period from {start} (threshold {threshold} {unit})."
-)
-_WITHDRAWN = (
-    "Withdrawn: the data now published for {station} no longer shows the {aggregation} "
-    "{comparison} {threshold} {unit} that this alert reported."
-)
-
-
-def _words(rule: Rule, series: Series, period: Period | None) -> dict[str, str]:
-    """What a rule's texts may name between braces."""
-    local = ZoneInfo(rule.timezone)
-    return {
-        "station": series.name,
-        "series": " ".join(series.key),
-        "field": rule.field,
-        "aggregation": AGGREGATIONS[rule.aggregation],
-        "comparison": rule.comparison,
-        "threshold": _figure(rule.threshold),
-        "unit": rule.unit,
-        "rule": rule.id,
-        "rule_title": rule.title,
-        "value": _figure(period.value) if period else "",
-        "start": period.start.astimezone(local).isoformat(timespec="minutes") if period else "",
-    }
-
-
-def _filled(template: str, words: dict[str, str]) -> str:
-    """`{name}` placeholders replaced by their words; unknown ones left as written."""
-    return PLACEHOLDER.sub(lambda m: words.get(m.group(1), m.group(0)), template).strip()
-
-
-def _figure(value: float) -> str:
-    return f"{value:.1f}".removesuffix(".0")

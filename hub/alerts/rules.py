@@ -42,15 +42,28 @@ class RuleError(ValueError):
 
 
 @dataclass(frozen=True)
+class Wording:
+    """The texts of one CAP `<info>`, in one language."""
+
+    language: str
+    event: str
+    headline: str
+    sender_name: str = "Territorial data hub"
+    description: str = ""
+    instruction: str = ""
+
+
+@dataclass(frozen=True)
 class AlertText:
-    """What the CAP alert of an episode says, as the rule declares it."""
+    """What the CAP alert of an episode says, as the rule declares it: its codes, and its texts
+    in one language (`headline`, `language` …) or several (`languages`, in order)."""
 
     event: str
     category: str
     severity: str
     urgency: str
     certainty: str
-    headline: str
+    headline: str = ""
     response: str = ""
     language: str = "en"
     sender_name: str = "Territorial data hub"
@@ -58,6 +71,23 @@ class AlertText:
     instruction: str = ""
     radius_km: float = 1.0
     expires_after: timedelta | None = None  # None: the rule's default (hub.alerts.messages)
+    languages: tuple[Wording, ...] = ()
+
+    @property
+    def wordings(self) -> tuple[Wording, ...]:
+        """The texts of each info block, in order: `languages`, else the single language."""
+        if self.languages:
+            return self.languages
+        return (
+            Wording(
+                self.language,
+                self.event,
+                self.headline,
+                self.sender_name,
+                self.description,
+                self.instruction,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,6 +192,8 @@ def _described(error: jsonschema.ValidationError) -> str:
         extra = [key for key in error.instance if key not in known]
         where = ".".join([where, *extra[:1]]) if where else ",".join(extra)
         return f"field {where!r}: unknown field (a typo?)"
+    if error.validator == "anyOf":  # the alert's texts: in one language or several
+        return f"field {where!r}: needs a `headline` or `languages`"
     if error.validator == "required":
         return f"field {error.message.split(chr(39))[1]!r}: missing" + (
             f" in {where!r}" if where else ""
@@ -178,6 +210,9 @@ def _schema_problems(data: dict[str, Any]) -> list[str]:
     descriptor = schema.descriptor
     types = {f["name"]: f.get("type", "string") for f in descriptor["fields"]}
     problems = []
+    told = [entry["language"].lower() for entry in (data["alert"].get("languages") or [])]
+    if len(told) != len(set(told)):
+        problems.append("field 'alert.languages': a language is given twice")
     if not (descriptor.get("hub") or {}).get("time"):
         problems.append(f"field 'schema': {data['schema']!r} has no time field to judge series by")
     if data["field"] not in types:
@@ -219,9 +254,14 @@ def _rule(data: dict[str, Any], path: Path) -> Rule:
 
 
 def _alert_text(alert: dict[str, Any]) -> dict[str, Any]:
-    """The `alert` block as AlertText takes it: `expires_after` as a duration, and the older
-    `expires_hours` (hours, counted from `sent` before 2026-12) read as one."""
+    """The `alert` block as AlertText takes it: `expires_after` as a duration, the older
+    `expires_hours` (hours, counted from `sent` before 2026-12) read as one, and each of
+    `languages` as a Wording (its `event` and `sender_name` default to the alert's)."""
     text = {key: value for key, value in alert.items() if key != "expires_hours"}
+    if "languages" in text:
+        shared = {"event": alert["event"], "sender_name": alert.get("sender_name")}
+        shared = {key: value for key, value in shared.items() if value}
+        text["languages"] = tuple(Wording(**{**shared, **entry}) for entry in alert["languages"])
     if "expires_after" in text:
         text["expires_after"] = duration(text["expires_after"])
     elif alert.get("expires_hours") is not None:
