@@ -82,7 +82,9 @@ def citation_of(
 ) -> Citation:
     """The parts of the dataset's attribution line."""
     licence = dataset.licence_title or dataset.licence_id or "licence not stated"
-    if dataset.licence_url:
+    if dataset.licence_url and dataset.licence_id != "notspecified":
+        # a licence not stated has no licence to link to (its URL is the producer's terms page,
+        # which grants nothing: hub.licences)
         licence = f"{licence} ({dataset.licence_url})"
     updated: datetime | date = version.updated if version else as_utc(dataset.modified_at)
     return Citation(

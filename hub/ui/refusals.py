@@ -143,6 +143,7 @@ ERROR_TYPES: dict[str, str] = {
     "type-error": N_("Value not in the expected format"),
     "constraint-error": N_("Value that breaks a rule of the schema"),
     "unique-error": N_("Repeated value that should be unique"),
+    "foreign-key": N_("Reference to a row that does not exist"),
     "source-error": N_("File that cannot be read"),
     "encoding-error": N_("Text in an unreadable encoding"),
     "schema-error": N_("Invalid schema"),
