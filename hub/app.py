@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
-from hub import __version__, housekeeping
+from hub import __version__, housekeeping, readiness
 from hub.api import (
     access_log,
     contract,
@@ -73,6 +73,11 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     upgrade(engine)
     recover_stale_runs(engine)
     get_bus()
+    # A damaged SQLite file is said at the start (and by /readyz), not by a read's 500 later;
+    # checked beside the serving, since a large store takes a while to read through.
+    integrity = asyncio.create_task(
+        asyncio.to_thread(readiness.check_integrity, engine), name="integrity-check"
+    )
     # A harvest that dies while this server runs must not show "running" until the next one.
     watcher = asyncio.create_task(watch_stale_runs(engine), name="watch-stale-runs")
     # An idle hub forgets too: the event log's old events (personal rows among them).
@@ -95,7 +100,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             yield
     finally:
         await feeds.stop()
-        for task in (watcher, sweeper, passer):
+        for task in (watcher, sweeper, passer, integrity):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -159,6 +159,8 @@ class RedisBus:
         # Bounded waits: a Redis that restarts or vanishes fails a publish fast (the gate logs it
         # and goes on); the client's pool reconnects by itself on the next command.
         self._client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+        # A readiness probe's own client: short waits, so a hung Redis answers the probe fast.
+        self._probe = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
         try:
             self._client.ping()  # fail at start-up, not at the first event
         except (redis.RedisError, OSError) as exc:
@@ -174,6 +176,10 @@ class RedisBus:
     def subscribe(self) -> RedisSubscription:
         """Start receiving events published from now on."""
         return RedisSubscription(self._client)
+
+    def ping(self) -> None:
+        """Raise unless Redis answers within a second (a hung one, SIGSTOPped say, included)."""
+        self._probe.ping()
 
 
 _bus: Bus | None = None

@@ -58,7 +58,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 # Where machines read (the API, CKAN's, DCAT's catalogue, the OpenAPI document and its viewers,
 # the health check, static files): an unknown address there stays JSON, whatever the client accepts.
 _API_PATHS = re.compile(
-    r"/(?:api|docs|docs-assets|redoc|static|healthz|openapi\.json|catalog\.[^/]*)(?:/|$)"
+    r"/(?:api|docs|docs-assets|redoc|static|healthz|readyz|openapi\.json|catalog\.[^/]*)(?:/|$)"
 )
 # pydantic's messages about the value itself: "Input should be …", "String should have …"
 _SHOULD = re.compile(
