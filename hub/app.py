@@ -55,7 +55,7 @@ from hub.feeds.fanout import Fanout
 from hub.feeds.sse import ServerSend
 from hub.keys import secret_key
 from hub.mqttbridge import start_bridge
-from hub.runs import recover_stale_runs, watch_stale_runs
+from hub.runs import forget_personal_downloads, recover_stale_runs, watch_stale_runs
 from hub.serverlog import redact_access_log
 from hub.shutdown import noticing_stop
 from hub.ui import pages as ui_pages
@@ -72,6 +72,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     engine = get_engine()
     upgrade(engine)
     recover_stale_runs(engine)
+    forget_personal_downloads(engine)  # left by a harvest that died before its run opened
     get_bus()
     # A damaged SQLite file is said at the start (and by /readyz), not by a read's 500 later;
     # checked beside the serving, since a large store takes a while to read through.

@@ -149,6 +149,7 @@ def _recover(engine: Engine) -> int:
     host = socket.gethostname()
     recovered = 0
     flow_runs: set[tuple[str, str]] = set()  # the Prefect flow runs they died in
+    sources: set[str] = set()  # whose downloads they may have left
     with Session(engine) as session:
         for run in session.exec(select(HarvestRun).where(HarvestRun.status == "running")):
             if _is_dead(run, host):
@@ -157,13 +158,27 @@ def _recover(engine: Engine) -> int:
                 run.finished_at = utcnow()
                 session.add(run)
                 recovered += 1
+                sources.add(run.source_id or "")
                 if run.flow_run_id and run.flow_run_api:
                     flow_runs.add((run.flow_run_id, run.flow_run_api))
         session.commit()
     if recovered:
         log.warning("marked %d interrupted run(s) as failed", recovered)
     flowruns.crash(flow_runs, STOPPED)  # else a zombie holds a work-pool slot for ever
+    if sources - {""}:
+        forget_personal_downloads(engine, sources - {""})
     return recovered
+
+
+def forget_personal_downloads(engine: Engine, source_ids: set[str] | None = None) -> None:
+    """Delete what stopped harvests left of personal feeds (all sources' by default): personal
+    data outside the catalogue's access rules (pipelines.leftovers)."""
+    from pipelines.leftovers import forget_personal  # the pipelines' folders; imported late
+
+    try:
+        forget_personal(engine, source_ids)
+    except (OSError, SQLAlchemyError) as exc:  # the next recovery or start tries again
+        log.error("leftover personal downloads not deleted: %s", str(exc).splitlines()[0])
 
 
 STOPPED = "the harvesting process stopped: it ended before the run finished"

@@ -3,13 +3,18 @@
 A feed's batch holds what the hub keeps of it; the downloaded file is deleted once its batch is
 published, refused or failed, unless `HUB_KEEP_DOWNLOADS_DAYS` keeps downloads that many days
 (to debug an operator's feed, say). A feed under a `personal` charter is never kept: it holds
-personal data the hub must not keep outside the catalogue's access rules.
+personal data the hub must not keep outside the catalogue's access rules; what a harvest that
+died left of one goes as soon as the hub notices (`pipelines.leftovers`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hub import charters
@@ -28,6 +33,52 @@ LEFTOVER_SECONDS = DAY_SECONDS
 def folder_for(source: Source) -> Path:
     """The folder a source's feeds are downloaded to."""
     return downloads_dir() / source.id
+
+
+# A source's folder is held (a shared flock on the folder itself) by every process harvesting
+# the source, from before its fetch to after its settling. The kernel lets it go when the
+# process ends, kill -9 included.
+
+
+@contextmanager
+def harvesting(source: Source) -> Iterator[None]:
+    """Hold the source's download folder for the length of one harvest."""
+    folder = folder_for(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _opened(folder) as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # waits only while a sweep deletes this folder
+        yield
+
+
+@contextmanager
+def unheld(folder: Path) -> Iterator[bool]:
+    """Whether no process harvests into `folder`; while the block runs, none starts to."""
+    if not folder.is_dir():
+        yield False
+        return
+    with _opened(folder) as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a live process harvests this source
+            yield False
+            return
+        yield True
+
+
+@contextmanager
+def _opened(folder: Path) -> Iterator[int]:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)  # and with it the lock
+
+
+def delete_all(folder: Path) -> int:
+    """Delete every download under `folder`, and partial files of dead processes."""
+    for inner in (folder, *(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink())):
+        partial.sweep(inner)
+    return _delete_finished(folder, float("inf"))
 
 
 def settle(source: Source) -> None:

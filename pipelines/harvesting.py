@@ -102,10 +102,11 @@ def _described(declared: str, about: About | None) -> str:
 
 def harvest_source(source: Source, progress: Progress | None = None) -> Outcome:
     """Harvest one source without Prefect: the logic the flow wraps, testable directly."""
-    try:
-        return _harvest(source, progress)
-    finally:  # published, refused or failed: the downloaded feed has served (unless kept)
-        downloads.settle(source)
+    with downloads.harvesting(source):  # no sweep deletes its feed while it runs
+        try:
+            return _harvest(source, progress)
+        finally:  # published, refused or failed: the downloaded feed has served (unless kept)
+            downloads.settle(source)
 
 
 def _harvest(source: Source, progress: Progress | None) -> Outcome:

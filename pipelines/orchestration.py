@@ -107,10 +107,12 @@ class Tally:
 
 
 def prepare_store() -> None:
-    """Migrate the catalogue and fail the runs of dead processes, once before the harvests."""
+    """Migrate the catalogue, fail the runs of dead processes and delete what they left of
+    personal feeds, once before the harvests."""
     engine = get_engine()
     upgrade(engine)
     runs.recover_stale_runs(engine)
+    runs.forget_personal_downloads(engine)
 
 
 def harvest_waves(refs: list[str]) -> list[list[int]]:
