@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -219,6 +220,10 @@ def demo(
     from pipelines.demo import households, live
     from pipelines.orchestration import choose_orchestration
 
+    if serve_after and not _port_free(host, port):  # before any work: nothing to leave behind
+        _say_error(f"{host}:{port} is taken by another process: serve on another with --port")
+        raise typer.Exit(2)
+    _say_matching_port()
     _store()  # migrated before any work: an unusable store is one line, and exit 2
     _guard_children()
     # Chosen before this command's own Prefect server starts: the first page never waits for it.
@@ -261,27 +266,66 @@ def _serve_while_harvesting(
 ) -> None:
     """Serve at once; harvest beside the API, then start the Prefect server (its first start
     migrates its database: on two cores it would slow the harvest the first page shows)."""
-    import threading
-
     from pipelines.orchestrator import orchestrator_for
 
     # The store was migrated once by `demo` before the API and the harvest would both migrate.
     orchestrator = orchestrator_for(_data_dir())
 
     def harvest_then_orchestrate() -> None:
-        _say_failures(_harvest(sources, orchestration, live=False, patient=True))
-        if harvested is not None:
-            harvested()
-        if orchestrator is not None:
-            orchestrator.start()
-            _say_orchestrator(orchestrator)
+        try:
+            _say_failures(_harvest(sources, orchestration, live=False, patient=True))
+            if harvested is not None:
+                harvested()
+            if orchestrator is not None:
+                orchestrator.start()
+                _say_orchestrator(orchestrator)
+        except (KeyboardInterrupt, SystemExit):  # stopped with the server: its summary is said
+            return
 
-    threading.Thread(target=harvest_then_orchestrate, name="demo-harvest", daemon=True).start()
+    harvester = threading.Thread(target=harvest_then_orchestrate, name="demo-harvest", daemon=True)
+    harvester.start()
     try:
         _serve_api(host, port)
     finally:
+        _stop_harvest(harvester)
         if orchestrator is not None:
             orchestrator.stop()
+
+
+def _stop_harvest(harvester: threading.Thread) -> None:
+    """Stop a harvest still running beside the server that stopped (SIGTERM, Ctrl-C), as `hub
+    harvest` stops: its sources end interrupted, nothing kept, and the summary is said. Not
+    waited for, a daemon thread died with the process and left its runs running."""
+    from pipelines.orchestration import GRACE_SECONDS, raise_in
+
+    if harvester.is_alive():
+        raise_in(harvester, KeyboardInterrupt)
+        harvester.join(timeout=4 * GRACE_SECONDS)  # the sources' grace, then their stop
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (as uvicorn binds: SO_REUSEADDR)."""
+    import socket
+
+    try:
+        with socket.create_server((host, port), reuse_port=False) as _:
+            return True
+    except OSError:
+        return False
+
+
+def _say_matching_port() -> None:
+    """Say before any work that the demo grid operator's matching service cannot listen."""
+    from pipelines.demo import matching
+
+    if not _port_free(matching.HOST, matching.PORT):
+        console.print(
+            f"[yellow]warning:[/] {matching.HOST}:{matching.PORT}, the demo grid operator's "
+            "matching service's fixed port, is taken by another process (another `hub demo`?): "
+            "citizens who link their meter in this demo reach that process's service, not "
+            "this demo's households.",
+            highlight=False,
+        )
 
 
 @contextlib.contextmanager

@@ -326,7 +326,7 @@ def _in_threads(
             # Still fetching or reading, where no chunk reaches the gate: stopped where it is.
             for thread, done in zip(threads, dones, strict=True):
                 if not done.is_set():
-                    _raise_in(thread, _Stop)
+                    raise_in(thread, _Stop)
             # A thread inside a C call that does not return (a feed that never answers) is
             # left behind: it is a daemon, and the stop must end the command.
             _wait_for(dones, GRACE_SECONDS)
@@ -358,7 +358,7 @@ def _wait_for(dones: list[threading.Event], seconds: float | None = None) -> boo
     return True
 
 
-def _raise_in(thread: threading.Thread, error: type[BaseException]) -> None:
+def raise_in(thread: threading.Thread, error: type[BaseException]) -> None:
     """Raise `error` in `thread` when it next runs Python (after the C call it may be in)."""
     if thread.ident is not None:
         changed = ctypes.pythonapi.PyThreadState_SetAsyncExc(
