@@ -58,10 +58,29 @@ class AccessRedactor(logging.Filter):
 
 
 def redact_access_log() -> None:
-    """Put the redactor on uvicorn's access logger, once per process."""
+    """Put the redactor on uvicorn's access logger, and QuietCuts on its error logger, once per
+    process."""
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, AccessRedactor) for f in access.filters):
         access.addFilter(AccessRedactor())
+    errors = logging.getLogger(ERROR_LOGGER)
+    if not any(isinstance(f, QuietCuts) for f in errors.filters):
+        errors.addFilter(QuietCuts())
+
+
+ERROR_LOGGER = "uvicorn.error"
+
+
+class QuietCuts(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for a download the server's stop cut
+    (hub.api.downloads.DownloadCut): an ordinary end of a stop, which the hub logs at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a record of a cut download only."""
+        from hub.api.downloads import DownloadCut
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, DownloadCut)
 
 
 def uvicorn_config() -> dict[str, Any]:

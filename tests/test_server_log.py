@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -111,3 +113,39 @@ def test_hub_serve_writes_a_time_and_a_level_on_every_line_of_its_log(tmp_path):
     assert any('"GET /healthz HTTP/1.1" 200' in line for line in served), lines
     stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) uvicorn")
     assert all(stamped.match(line) for line in served), served
+
+
+def test_a_download_cut_by_the_server_s_stop_is_incomplete_and_logged_at_info(engine, tmp_path):
+    """The client sees the cut (no final chunk), the log says it at INFO without a traceback."""
+    from test_interrupted_harvest import DATASET, generate, source_file
+
+    from pipelines.harvesting import harvest_source
+    from pipelines.sources import load_source
+
+    feed = tmp_path / "air.csv"
+    generate(feed, 80_000)  # 7 MB: more than the server's socket buffer holds (4 MB at most)
+    harvested = harvest_source(load_source(source_file(tmp_path, "air", feed)))
+    assert harvested.published > 70_000, harvested
+    with server(tmp_path, SERVERS["hub serve"]) as (url, output):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # a slow reader's
+            client.connect((host, int(port)))
+            client.sendall(
+                f"GET /api/v1/datasets/{DATASET}/records?format=csv HTTP/1.1\r\n"
+                f"Host: {host}\r\nAccept-Encoding: identity\r\n\r\n".encode()
+            )
+            received = [client.recv(4096)]
+            assert received[0].startswith(b"HTTP/1.1 200"), received
+            pid = int(re.findall(r"Started server process \[(\d+)\]", output.read_text())[0])
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: "Shutting down" in output.read_text(), START_WAIT, "the stop")
+            while part := client.recv(65536):
+                received.append(part)
+    body = b"".join(received)
+    assert b"transfer-encoding: chunked" in body.split(b"\r\n\r\n")[0].lower()
+    assert not body.endswith(b"\r\n0\r\n\r\n"), "the cut download ends as a whole one"
+    logged = output.read_text(encoding="utf-8")
+    assert "cut short by the server's stop" in logged, logged
+    assert "Exception in ASGI application" not in logged and "Traceback" not in logged, logged
+    assert " ERROR " not in logged, logged
