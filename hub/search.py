@@ -112,8 +112,9 @@ SORT_KEYS = (
 )
 RELEVANCE = (("score", True), ("metadata_modified", True))
 
-# Facets and filters on how recent a dataset's data is, computed at search time from when it last
-# received rows (`published_at`): `freshness` is its age, `timeliness` whether that age is within
+# Facets and filters on how recent a dataset's data is, computed at search time from the latest
+# time its rows cover, or when it last received rows if earlier (`fresh_at`, `hub.freshness`):
+# `freshness` is its age, `timeliness` whether that age is within
 # what its theme expects (hub.api.shapes.STALE_AFTER: the `stale` flag every summary carries).
 # No value is stored for them: they change with the clock, not with the dataset.
 AGES = (("day", timedelta(days=1)), ("week", timedelta(days=7)), ("month", timedelta(days=30)))
@@ -287,7 +288,7 @@ def _clock_labels(
     copy: searchcache.Documents, name: str, hits: np.ndarray, now: datetime
 ) -> np.ndarray:
     """Each hit's value of a clock facet, as an index into CLOCK_FACETS[name]."""
-    age = _utc(now).timestamp() - copy.numbers["published_at"][hits]
+    age = _utc(now).timestamp() - copy.numbers["fresh_at"][hits]
     never = np.isnan(age)
     if name == "freshness":
         limits = np.array([span.total_seconds() for _, span in AGES])
@@ -493,23 +494,23 @@ def _find_in_sql(compiler: _Compiler, matched: ColumnElement[bool], query: Query
 
 def clock_condition(name: str, value: str, now: datetime) -> Condition:
     """The datasets with this value of a clock facet at `now` (an unknown value: none), as
-    conditions on `published_at` (epoch seconds in the index)."""
+    conditions on `fresh_at` (epoch seconds in the index)."""
     moment = _utc(now).timestamp()
     if name == "freshness":
         bounds = [moment - span.total_seconds() for _, span in AGES]
         ranges: dict[str, Condition] = {
-            "day": Between("published_at", bounds[0], None),
-            "week": Between("published_at", bounds[1], bounds[0], high_inclusive=False),
-            "month": Between("published_at", bounds[2], bounds[1], high_inclusive=False),
-            "older": Between("published_at", None, bounds[2], high_inclusive=False),
-            "never": Not(Between("published_at", None, None)),
+            "day": Between("fresh_at", bounds[0], None),
+            "week": Between("fresh_at", bounds[1], bounds[0], high_inclusive=False),
+            "month": Between("fresh_at", bounds[2], bounds[1], high_inclusive=False),
+            "older": Between("fresh_at", None, bounds[2], high_inclusive=False),
+            "never": Not(Between("fresh_at", None, None)),
         }
         return ranges.get(value, Not(Everything()))
     if name != "timeliness" or value not in TIMELINESS_VALUES:
         return Not(Everything())
 
     def within(limit: timedelta) -> Condition:
-        return Between("published_at", moment - limit.total_seconds(), None)
+        return Between("fresh_at", moment - limit.total_seconds(), None)
 
     fresh = AnyOf(
         (

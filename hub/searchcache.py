@@ -65,9 +65,9 @@ FACET_FIELDS = (
 )
 NUMBER_KEYS = ("metadata_modified", "metadata_created", "num_resources", "num_tags")
 SORT_KEYS = frozenset({"score", "id", "name", "title", "title_string", *NUMBER_KEYS})
-# Numbers held beside the sort keys: when a dataset last received rows, which hub.search's
-# freshness facets measure against the clock.
-HELD_NUMBERS = (*NUMBER_KEYS, "published_at")
+# Numbers held beside the sort keys: how recent a dataset's data is (hub.freshness), which
+# hub.search's freshness facets measure against the clock.
+HELD_NUMBERS = (*NUMBER_KEYS, "fresh_at")
 MISSING_BATCH = 500  # ids read per statement when the copy grows
 # Ranked hits kept per process and database, in bytes (ids, scores, positions and two orders:
 # 40 bytes a hit): 64 MiB hold about 70 searches of 25 000 hits.

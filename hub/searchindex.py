@@ -26,7 +26,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 
-from hub import searchpostings, wording
+from hub import freshness, searchpostings, wording
 from hub.models import Dataset, Organization, Resource, as_utc
 
 metadata = sa.MetaData()
@@ -77,7 +77,10 @@ COMPUTED_FIELDS = frozenset({"record_count", "temporal_start", "temporal_end", "
 # Fields holding times (their `number` is epoch seconds) and counts: a range on one compares
 # numbers, so each bound must be a time, or a number.
 TIME_FIELDS = frozenset(
-    {"metadata_created", "metadata_modified", "published_at", "temporal_start", "temporal_end"}
+    {
+        *("metadata_created", "metadata_modified", "published_at", "fresh_at"),
+        *("temporal_start", "temporal_end"),
+    }
 )
 NUMBER_FIELDS = frozenset({"num_resources", "num_tags", "record_count"})
 VALUE_CHARS = 500  # a field value longer than this is cut: it is for matching, not display
@@ -285,6 +288,7 @@ def document(
         "metadata_created": [dataset.created_at],
         "metadata_modified": [dataset.modified_at],
         "published_at": [dataset.published_at],
+        "fresh_at": [freshness.data_moment(dataset.published_at, dataset.time_max)],
         "num_resources": [len(resources)],
         "num_tags": [len(set(keywords))],
         "record_count": [dataset.record_count],

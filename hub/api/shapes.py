@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from hub import access, catalogue, citations, gridsubsets, models
+from hub import access, catalogue, citations, freshness, gridsubsets, models
 from hub.api.authorship import CitationOut, CreditsOut, citation_out, credits_out
 from hub.api.rudi import RudiMetadata, has_coordinates, rudi_of
 from hub.charters import PersonalTerms
@@ -221,7 +221,10 @@ class Freshness(BaseModel):
         description="minlon, minlat, maxlon, maxlat (WGS84); null "
         "when withheld from callers who may not read every row"
     )
-    stale: bool = Field(description="no new data for longer than the theme expects")
+    stale: bool = Field(
+        description="the data (its latest covered time, or its last batch if earlier) is older "
+        "than the theme expects"
+    )
 
 
 class OriginalOut(BaseModel):
@@ -389,8 +392,9 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 
 def is_stale(dataset: Dataset, now: datetime | None = None) -> bool:
-    """Whether a dataset has gone without new data for longer than its theme expects."""
-    last = as_utc(dataset.published_at)
+    """Whether a dataset's data is older than its theme expects: its latest covered time, or its
+    last batch if earlier (`hub.freshness`)."""
+    last = freshness.data_moment(dataset.published_at, dataset.time_max)
     if last is None:
         return True
     limit = STALE_AFTER.get(dataset.theme, DEFAULT_STALE_AFTER)

@@ -32,11 +32,12 @@ def shown(words: str) -> list[str]:
 
 
 def last_data(engine, dataset_id: str, ago: timedelta | None) -> None:
-    """Pretend a dataset last received rows `ago` (None: never)."""
+    """Pretend a dataset last received rows `ago`, covering up to then (None: never)."""
     with Session(engine) as session:
         dataset = session.get(Dataset, dataset_id)
         assert dataset is not None
         dataset.published_at = None if ago is None else datetime.now(UTC) - ago
+        dataset.time_max = dataset.published_at or dataset.time_max
         session.add(dataset)
         session.commit()
 
@@ -145,7 +146,30 @@ def test_chosen_values_are_checked_and_removable(client):
     assert "Remove all filters" in html and 'href="/?q=air"' in html
 
 
+DATASET_IDS = (
+    "atmo-demo-air",
+    "openaq-toronto-pm25",
+    "sensor-community-aberdeen",
+    *(f"atmo-demo-{level}-air" for level in ("restricted", "personal", "crisis")),
+)
+
+
+def test_data_harvested_today_but_covering_the_past_is_not_up_to_date(client):
+    """Rows of March 2026, June 2024 and December 2018, all harvested just now."""
+    home = page(client, "/")
+    assert "updated just now" in home.words or "min ago" in home.words
+    assert re.search(r"more than 30 days ago 6\b", home.words)
+    assert re.search(r"late for its theme 6\b", home.words)
+    assert not re.search(r"up to date \d", home.words)
+    # beside "updated": what the data covers
+    assert "(data up to Mar 1, 2026 23:00 UTC)" in home.words
+    french = page(client, "/", language="fr")
+    assert "(données jusqu’au " in french.words
+
+
 def test_freshness_and_timeliness_are_counted_and_filtered_by_the_search(client, engine):
+    for dataset_id in DATASET_IDS:
+        last_data(engine, dataset_id, timedelta(0))
     home = page(client, "/")
     assert re.search(r"less than a day ago 6\b", home.words)
     assert re.search(r"up to date 6\b", home.words)
@@ -237,7 +261,7 @@ def test_french_is_the_default(client):
     assert "6 jeux de données" in home.words
     assert "Trouver un jeu de données" in home.words and "Appliquer les filtres" in home.words
     assert "1er mars 2026 01:00 UTC+1 → 2 mars 2026 00:00 UTC+1" in home.words
-    assert re.search(r"il y a moins d’un jour 6\b", home.words)
+    assert re.search(r"il y a plus de 30 jours 6\b", home.words)  # the rows cover the past
     one = page(client, "/?q=toronto", language="fr")
     assert "1 jeu de données correspondant à « toronto »" in one.words
     bad = page(client, "/?bbox=nord", status=400, language="fr")
@@ -321,6 +345,8 @@ def test_signed_in_agency_sees_what_it_may_read(client, engine):
 def test_the_search_counts_clock_facets_as_it_filters_them(client, engine):
     from hub import search
 
+    for dataset_id in DATASET_IDS:
+        last_data(engine, dataset_id, timedelta(0))
     last_data(engine, "openaq-toronto-pm25", timedelta(days=10))
     last_data(engine, "sensor-community-aberdeen", timedelta(days=45))
     last_data(engine, "atmo-demo-personal-air", None)
