@@ -32,6 +32,7 @@ from hub import (
     origins,
     pseudonyms,
     quarantine,
+    recordnames,
     records,
     resources,
     runs,
@@ -833,6 +834,9 @@ def refresh_extent(
         extent["time_max"],
         extent["bbox"],
     )
+    names = recordnames.names(connection, layout)
+    if (stored.details or {}).get("names") != names:  # places and taxa, for the search
+        stored.details = {**(stored.details or {}), "names": names}
     if changed:  # rows published, updated or withdrawn: the dataset changed for its harvesters
         dataset.modified_at = dataset.published_at = stored.modified_at = utcnow()
     session.add(dataset)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 
-from hub import freshness, searchpostings, wording
+from hub import freshness, recordnames, searchpostings, wording
 from hub.models import Dataset, Organization, Resource, as_utc
 
 metadata = sa.MetaData()
@@ -246,6 +246,8 @@ def document(
         for field in (resource.schema_descriptor or {}).get("fields", []):
             schema_words += [str(field.get("name", "")), str(field.get("title", ""))]
     org_name = organization.name if organization is not None else ""
+    # The places and taxa its rows name, for whoever may search it only when anyone may read them.
+    row_names = recordnames.of(resources) if dataset.access == "open" else []
     bbox = dataset.bbox if isinstance(dataset.bbox, list) and len(dataset.bbox) == 4 else None
     doc = {
         "dataset_id": dataset.id,
@@ -259,6 +261,7 @@ def document(
                     org_name,
                     dataset.schema_name,
                     *schema_words,
+                    *row_names,
                 ]
             )
         ),
@@ -295,6 +298,7 @@ def document(
         "temporal_start": [dataset.time_min],
         "temporal_end": [dataset.time_max],
         "source_url": [dataset.source_url],
+        "names": sorted(set(row_names)),  # places and taxa, for "did you mean"
     }
     rows = [
         _field_row(dataset.id, name, value)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from hub import access, catalogue, geo, quarantine, reading, search
+from hub import access, catalogue, geo, quarantine, reading, search, searchsuggestions
 from hub.api import csvtext, etags, exports, records, withdrawn
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
@@ -62,8 +62,9 @@ def list_datasets(
         "",
         max_length=2000,
         description="words that must all appear in the title, description, keywords, "
-        "organization or schema fields (stemmed in English and French; an enum label such as "
-        "`dioxyde d'azote` also finds its code, `no2`)",
+        "organization, schema fields or, for open datasets, the places and taxa their records "
+        "name (stemmed in English and French; an enum label such as `dioxydes d'azote` also "
+        "finds its code, `no2`; `PM 10` is `PM10`)",
     ),
     theme: Annotated[list[str] | None, Query(description="air-quality, energy, …")] = None,
     organization: Annotated[list[str] | None, Query(description="organization id")] = None,
@@ -154,7 +155,17 @@ def list_datasets(
         FACETS[name]: [FacetCount(value=v, count=n) for v, n in counts]
         for name, counts in found.facets.items()
     }
-    return DatasetPage(count=found.total, datasets=summaries, next=following, facets=facets)
+    # Nothing found: a correction from the catalogue's own words, if it finds something.
+    suggestion = (
+        searchsuggestions.suggest(session, query, caller.actor) if not found.total else None
+    )
+    return DatasetPage(
+        count=found.total,
+        datasets=summaries,
+        next=following,
+        facets=facets,
+        suggestion=suggestion,
+    )
 
 
 @router.get(

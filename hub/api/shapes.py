@@ -349,6 +349,11 @@ class DatasetPage(BaseModel):
         "over the matching datasets, most frequent first; a facet is counted without its own "
         "filter, so that its other values show what choosing them would give",
     )
+    suggestion: str | None = Field(
+        default=None,
+        description="when nothing matched: the words corrected from the catalogue's own "
+        "vocabulary (`innondation` → `inondation`), offered only when they find datasets",
+    )
 
 
 class RecordsPage(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from sqlmodel import Session, col, select
 from starlette.responses import Response
 
-from hub import access, catalogue, geo, search
+from hub import access, catalogue, geo, search, searchsuggestions
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.shapes import summarise, summarise_grid
@@ -128,22 +128,21 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
     page = _page(params.get("page", "1"), errors)
 
     actor = visitor.actor
-    found = search.find(
-        session,
-        search.Query(
-            text="" if "q" in errors else text,
-            filters={f.field: chosen[f.parameter] for f in FACETS if chosen[f.parameter]},
-            bbox=bbox,
-            covers_from=datetime.combine(covers_from, time.min, UTC) if covers_from else None,
-            covers_until=datetime.combine(covers_until, time.max, UTC) if covers_until else None,
-            sort=SORTS[sort][1],
-            limit=PAGE_SIZE,
-            offset=min((page - 1) * PAGE_SIZE, 2**62),
-            facets=tuple(f.field for f in FACETS),
-            facets_beside_filters=True,
-        ),
-        actor,
+    query = search.Query(
+        text="" if "q" in errors else text,
+        filters={f.field: chosen[f.parameter] for f in FACETS if chosen[f.parameter]},
+        bbox=bbox,
+        covers_from=datetime.combine(covers_from, time.min, UTC) if covers_from else None,
+        covers_until=datetime.combine(covers_until, time.max, UTC) if covers_until else None,
+        sort=SORTS[sort][1],
+        limit=PAGE_SIZE,
+        offset=min((page - 1) * PAGE_SIZE, 2**62),
+        facets=tuple(f.field for f in FACETS),
+        facets_beside_filters=True,
     )
+    found = search.find(session, query, actor)
+    # Nothing found: a correction from the catalogue's own words, if it finds something.
+    suggestion = searchsuggestions.suggest(session, query, actor) if not found.total else None
     organizations = {o.id: o for o in catalogue.organizations(session)}
     root = base_url(request)
     listed = search.datasets(session, found.ids)
@@ -179,6 +178,10 @@ def _home(request: Request, session: Session, visitor: Visitor, language: str) -
         {
             "q": text,
             "count": found.total,
+            "suggestion": suggestion,
+            "suggestion_url": _url([("q", suggestion), *[p for p in kept if p[0] != "q"]])
+            if suggestion
+            else None,
             "datasets": shown,
             "grids": grids,
             "facets": [

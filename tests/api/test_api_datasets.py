@@ -540,3 +540,16 @@ def test_a_datasets_links_name_only_what_it_serves_and_each_answers(client, publ
     assert geojson.status_code == 400  # what the link would have given
     resource = client.get("/api/3/action/package_show?id=rte-mix").json()["result"]["resources"][0]
     assert "GeoJSON" not in resource["description"]
+
+
+def test_the_list_finds_the_places_records_name_and_suggests_for_typos(client, published):
+    """Station names come from the rows (open datasets only); a search that finds nothing is
+    offered a correction from the catalogue's words; old data harvested today is stale."""
+    found = client.get("/api/v1/datasets", params={"q": "Saint-Aubin"}).json()
+    assert [d["id"] for d in found["datasets"]] == [published.open_id]
+    assert found["suggestion"] is None
+    typo = client.get("/api/v1/datasets", params={"q": "Saint-Aubn"}).json()
+    assert typo["count"] == 0 and typo["suggestion"] == "saint aubin"
+    assert client.get("/api/v1/datasets", params={"q": "saint aubin"}).json()["count"] == 1
+    freshness = found["datasets"][0]["freshness"]
+    assert freshness["time_max"] == "2026-03-01T23:00:00Z" and freshness["stale"] is True

@@ -167,6 +167,16 @@ def test_data_harvested_today_but_covering_the_past_is_not_up_to_date(client):
     assert "(données jusqu’au " in french.words
 
 
+def test_a_search_that_finds_nothing_suggests_the_catalogue_s_words(client):
+    typo = client.get("/?q=Aberden&access=open", headers={"Accept-Language": "en"}).text
+    assert "No dataset matches" in typo
+    assert 'Did you mean <a href="/?q=aberdeen&amp;access=open">aberdeen</a>?' in typo
+    french = page(client, "/?q=Aberden", language="fr")
+    assert "Vouliez-vous dire aberdeen ?" in french.words
+    assert "Did you mean" not in client.get("/?q=Aberdeen").text
+    assert "Did you mean" not in client.get("/?q=zzzzzz").text
+
+
 def test_freshness_and_timeliness_are_counted_and_filtered_by_the_search(client, engine):
     for dataset_id in DATASET_IDS:
         last_data(engine, dataset_id, timedelta(0))
