@@ -251,6 +251,30 @@ def read_records(
 UNCHANGED = "not modified: the caller's copy is current (304)"
 
 
+def read_records_at(
+    session: Session,
+    dataset: Dataset,
+    caller: Caller,
+    criteria: Criteria,
+    offset: int,
+    limit: int,
+    *,
+    total: bool = False,
+) -> records.Page:
+    """The page `offset` rows into the search (CKAN's `offset`), with the cursor after it, so
+    the next page is a keyset read however deep. The database skips the rows before it in the
+    search's order; they are neither sent nor logged as read."""
+    engine = engine_of(session)
+    given = admit(engine, dataset, caller)
+    shape = layout(session, dataset)
+    parsed = parse(shape, by_keys(dataset, caller.actor, criteria))
+    connection = session.connection()
+    page = _query(connection, shape, given, criteria, parsed, limit, None, offset)
+    counted = _count(connection, shape, given, criteria, parsed) if total else None
+    record(engine, dataset, caller, given, rows=len(page.records), sent=page.records, shape=shape)
+    return records.Page(page.records, page.next_cursor, counted, version(dataset, given))
+
+
 def stream_records(
     session: Session,
     dataset: Dataset,
@@ -551,6 +575,7 @@ def _query(
     parsed: Parsed,
     limit: int,
     cursor: str | None,
+    offset: int = 0,
 ) -> records.Page:
     return records.query(
         connection,
@@ -563,6 +588,7 @@ def _query(
         within=condition(shape, given, connection.dialect.name),
         filters=parsed.filters,
         sort=parsed.sort,
+        offset=offset,
     )
 
 

@@ -547,9 +547,11 @@ def query(
     within: sa.ColumnElement[bool] | None = None,
     filters: Sequence[selection.Filter] = (),
     sort: Sequence[selection.SortKey] = (),
+    offset: int = 0,
 ) -> Page:
     """Records in [start, end), inside bbox and matching the filters, ordered by time then
-    insertion (or by `sort`, then insertion), keyset-paged.
+    insertion (or by `sort`, then insertion), keyset-paged; `offset` rows skipped first (CKAN's
+    offset: the database walks them, the page's cursor goes on from there).
 
     `within` is the reader's grant as a condition (hub.reading builds it); it is always applied.
     """
@@ -559,6 +561,7 @@ def query(
         .where(*_conditions(layout, connection.dialect.name, start, end, bbox, within, filters))
         .order_by(*(_ordering(column, descending) for column, descending in keys))
         .limit(limit + 1)
+        .offset(offset or None)
     )
     if cursor:
         statement = statement.where(_after(keys, decode_position(layout, sort, cursor)))

@@ -1,8 +1,10 @@
 """datastore_search: a records resource's rows in CKAN's datastore shapes, read through the read
 gate (`hub.reading`): the caller's grant narrows every query and every read is logged.
 
-CKAN pages with `offset`; the hub's record tables page with cursors, so an offset is skipped
-row by row through the same pages a download reads (bounded by OFFSET_MAX).
+CKAN pages with `offset`; the hub's record tables page with keyset cursors. A first `offset` is
+skipped along the search's order (bounded by OFFSET_MAX), and `_links.next` carries, beside the
+next offset, the `cursor` after the page: a client following `next` (as CKAN clients do) reads
+each page as one keyset read, however deep, past OFFSET_MAX to the search's end.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from hub.selection import SortError
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 32_000  # CKAN's ckan.datastore.search.rows_max
 FORMATS = ("objects", "lists", "csv", "tsv")  # CKAN's records_format
-OFFSET_MAX = 1_000_000  # further rows are reached with filters or the REST API's cursor
+OFFSET_MAX = 1_000_000  # a bare offset's skipped rows are read; deeper, `next`'s cursor goes on
+END = "end"  # the cursor of `next` after the last page: an empty page, as CKAN's past the end
 
 
 def search(
@@ -54,29 +57,33 @@ def search(
         raise ValidationError({"records_format": [f"one of {', '.join(FORMATS)}"]})
     dataset = catalogue.get(session, resource.dataset_id)
     limit = as_int(data, "limit", LIMIT_DEFAULT, low=0, high=LIMIT_MAX) or 0
-    offset = as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
+    cursor = as_text(data, "cursor") or None
+    offset = _offset(data, cursor)
     criteria = reading.Criteria(filters=filter_pairs(data) + _words(data), sort=_sort(data))
     counted = as_bool(data, "include_total", True)
+    after: str | None
     try:
-        if offset == 0 or not limit:  # one read: the page and its total
+        if cursor == END:  # `next` of the last page
+            page = reading.read_records(session, dataset, caller, criteria, 1, total=counted)
+            rows, total, after = [], page.total, END
+        elif cursor or offset == 0 or not limit:  # one keyset read: the page and its total
             page = reading.read_records(
-                session, dataset, caller, criteria, max(limit, 1), total=counted
+                session, dataset, caller, criteria, max(limit, 1), cursor, total=counted
             )
             rows, total = page.records[:limit], page.total
-        else:  # the offset's rows are skipped through the download's pages
-            download = reading.stream_records(session, dataset, caller, criteria, offset + limit)
-            rows = _page(download.pages, offset)
-            total = (
-                reading.read_records(session, dataset, caller, criteria, 1, total=True).total
-                if counted
-                else None
+            after = (page.next_cursor or END) if limit else cursor
+        else:  # a first offset: its rows are skipped along the search's order
+            page = reading.read_records_at(
+                session, dataset, caller, criteria, offset, limit, total=counted
             )
+            rows, total, after = page.records, page.total, page.next_cursor or END
     except access.AccessDenied as denied:
         raise NotAuthorized(denied.reason) from None
     except SortError as bad:
         raise ValidationError({"sort": [f"{echoed(as_text(data, 'sort'))}: {bad.why}"]}) from None
     except records.QueryError as bad:
-        raise ValidationError({"filters": [str(bad)]}) from None
+        wrong = "cursor" if cursor and "cursor" in str(bad) else "filters"
+        raise ValidationError({wrong: [str(bad)]}) from None
     fields = _fields(resource, data)
     names = [f["id"] for f in fields]
     result: dict[str, Any] = {
@@ -87,7 +94,7 @@ def search(
         "limit": limit,
         "offset": offset,
         "include_total": total is not None,
-        "_links": _links(data, offset, limit, urlsplit(base).path or "/"),
+        "_links": _links(data, offset, limit, after, urlsplit(base).path or "/"),
     }
     if total is not None:
         result["total"], result["total_was_estimated"] = total, False
@@ -158,17 +165,23 @@ def _sort(data: dict[str, Any]) -> str | None:
     return ",".join(keys)
 
 
-def _page(pages: Any, offset: int) -> list[dict[str, Any]]:
-    """The rows after `offset`, from pages read one after the other."""
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for page in pages:
-        if skipped + len(page) <= offset:
-            skipped += len(page)
-            continue
-        rows += page[max(0, offset - skipped) :]
-        skipped = offset
-    return rows
+def _offset(data: dict[str, Any], cursor: str | None) -> int:
+    """CKAN's `offset`: with `next`'s cursor only echoed (the cursor says where the page starts),
+    without one at most OFFSET_MAX, the rows a first page may skip."""
+    if cursor:
+        return as_int(data, "offset", 0, low=0) or 0
+    try:
+        return as_int(data, "offset", 0, low=0, high=OFFSET_MAX) or 0
+    except ValidationError:
+        as_int(data, "offset", 0, low=0)  # not a number: that error
+        raise ValidationError(
+            {
+                "offset": [
+                    f"Must be at most {OFFSET_MAX} without a cursor: follow _links.next, whose "
+                    "cursor reads on to the last row"
+                ]
+            }
+        ) from None
 
 
 def _fields(resource: Resource, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,18 +233,24 @@ def _cell(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _links(data: dict[str, Any], offset: int, limit: int, root: str) -> dict[str, str]:
+def _links(
+    data: dict[str, Any], offset: int, limit: int, after: str | None, root: str
+) -> dict[str, str]:
     """CKAN's `_links`: the same search from its start, and its next (and previous) page. Every
     parameter the caller gave is kept, whether by query string or JSON body, so that following
-    `next` pages through the same filtered, sorted search. Paths, as CKAN's, under the hub's
-    root path `root` (`/hub/` when a proxy publishes it there)."""
-    kept = {k: _param(v) for k, v in data.items() if k != "offset" and v is not None}
+    `next` pages through the same filtered, sorted search; `next` adds the cursor `after` the
+    page, its keyset continuation. Paths, as CKAN's, under the hub's root path `root` (`/hub/`
+    when a proxy publishes it there)."""
+    kept = {
+        k: _param(v) for k, v in data.items() if k not in ("offset", "cursor") and v is not None
+    }
     path = f"{root}api/3/action/datastore_search?"
+    following = {**kept, "offset": offset + limit}
     links = {
         "start": path + urlencode(kept),
-        "next": path + urlencode({**kept, "offset": offset + limit}),
+        "next": path + urlencode({**following, "cursor": after} if after else following),
     }
-    if offset > 0:
+    if 0 < offset <= OFFSET_MAX + limit:  # a previous page within a bare offset's reach
         links["prev"] = path + urlencode({**kept, "offset": max(0, offset - limit)})
     return links
 

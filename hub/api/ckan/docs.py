@@ -181,7 +181,16 @@ ACTION_DOCS: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = 
                 "words found in any field's text (or {field: words}), whatever their case",
             ),
             "limit": param({**NATURAL, "maximum": 32_000}, "at most this many rows (100)"),
-            "offset": param({**NATURAL, "maximum": 1_000_000}, "skip this many rows"),
+            "offset": param(
+                NATURAL,
+                "skip this many rows: at most 1000000 without `cursor` (409 beyond: follow "
+                "`_links.next`); beside a cursor, only echoed",
+            ),
+            "cursor": param(
+                TEXT,
+                "the hub's keyset continuation, as `_links.next` writes it: the page starts "
+                "after the row it names, however deep (the next page's is in its `_links.next`)",
+            ),
             "fields": param(NAMES, "only these fields"),
             "sort": param(TEXT, "`field asc, other desc`"),
             "include_total": param(FLAG, "count every matching row (default true)"),
