@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -47,6 +47,7 @@ from hub.api.limits import BodyLimit
 from hub.api.nul import JsonNulGuard, NulGuard
 from hub.api.origin import PublicOrigin, configured_root, route_path
 from hub.api.outages import OUTAGES, answer_unavailable
+from hub.api.repeats import refuse_repeated
 from hub.audit import AuditUnavailable
 from hub.bus import get_bus
 from hub.crises import passages
@@ -145,6 +146,7 @@ def create_app() -> FastAPI:
         # not FastAPI's default, which appends the path and method.
         generate_unique_id_function=contract.operation_id,
         redoc_url=None,
+        dependencies=[Depends(refuse_repeated)],  # /api/v1's single-valued parameters: once
     )
     app.include_router(health.router)
     app.include_router(datasets.router)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "null", "contains")
 ANY_FIELD = "*"  # `q`: the words may be in any field
 RANGES = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+SINGLE_VALUED = (*RANGES, "null")  # a repeated `field__gte` or `field__null` is refused
 MAX_VALUES = 1000  # values over all filters of one query (an IN list is a bind parameter each)
 MAX_FILTERS = 50  # filter parameters of one query (SQLite nests ANDs no deeper than 1000)
 MAX_SORT_KEYS = 3
@@ -156,11 +157,16 @@ def parse_filters(layout: Layout, params: Iterable[tuple[str, str]]) -> list[Fil
     name, QueryError for a value its field cannot hold)."""
     equal: dict[str, list[Any]] = {}
     found: list[Filter] = []
+    bounded: set[str] = set()
     count = 0
     for index, (name, text) in enumerate(params):
         if index >= MAX_FILTERS:
             raise QueryError(f"at most {MAX_FILTERS} filter parameters in one query")
         field, op = _split(layout, name)
+        if op in SINGLE_VALUED:
+            if name in bounded:  # which of two bounds was meant? neither is guessed
+                raise QueryError(f"{name[:60]!r} is given twice: it takes one value")
+            bounded.add(name)
         values = _values(layout.types.get(field, "string"), name, text, op)
         count += len(values)
         if count > MAX_VALUES:

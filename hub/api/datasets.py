@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -15,6 +14,7 @@ from hub.api import csvtext, etags, exports, records, withdrawn
 from hub.api.auth import CallerDep, refusal
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset, find_run, refuse_unknown
+from hub.api.instants import Instant
 from hub.api.shapes import (
     DatasetDetail,
     DatasetPage,
@@ -85,7 +85,7 @@ def list_datasets(
         None, description="west,south,east,north (WGS84): datasets whose extent intersects it"
     ),
     updated_since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(
             description="metadata or data changed at or after this time (ISO 8601): rows "
             "published, updated or withdrawn, a grid replaced; a harvest that changed nothing "
@@ -93,11 +93,11 @@ def list_datasets(
         ),
     ] = None,
     time_from: Annotated[
-        datetime | None,
+        Instant | None,
         Query(alias="from", description="datasets whose records reach this time or later"),
     ] = None,
     time_to: Annotated[
-        datetime | None,
+        Instant | None,
         Query(alias="to", description="datasets whose records start at this time or earlier"),
     ] = None,
     sort: str = Query(

@@ -32,7 +32,7 @@ from hub.ui.routes import PAGE_ENDPOINTS
 from hub.ui.visitors import visitor_of
 
 DESCRIPTION = (
-    "Bad request: a parameter or the body is unknown, missing or not of its kind; "
+    "Bad request: a parameter or the body is unknown, missing, repeated or not of its kind; "
     "`detail` says which and why"
 )
 ERROR_SCHEMA: dict[str, Any] = {

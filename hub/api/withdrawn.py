@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from hub import tombstones
 from hub.api.deps import SessionDep
 from hub.api.guards import page_url
+from hub.api.instants import Instant
 from hub.models import as_utc
 
 
@@ -42,7 +43,7 @@ def list_withdrawn(
     request: Request,
     session: SessionDep,
     since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(description="withdrawn at or after this time (ISO 8601); all of them without it"),
     ] = None,
     limit: int = Query(100, ge=1, le=1000),

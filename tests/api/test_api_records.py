@@ -323,7 +323,7 @@ def test_filters_combine_with_time_bbox_paging_and_every_format(client, monkeypa
         ("observed_at__gte=9999-12-31T23:59:59-01:00", "is not an ISO 8601"),
         ("from=0001-01-01T00:00:00%2B01:00", "is not an ISO 8601"),
         ("station_id=" + ",".join(["x"] * 1001), "at most 1000 filter values"),
-        ("&".join(["value__gte=1"] * 51), "at most 50 filter parameters"),
+        ("&".join(["station_id=x"] * 51), "at most 50 filter parameters"),
         ("sort=colour", "'colour' is not a field"),
         ("sort=value,-value", "names 'value' twice"),
         ("sort=a,b,c,d", "is not a field"),

@@ -589,7 +589,7 @@ def test_a_purged_resume_point_says_there_is_a_gap(engine: Engine, server: str) 
         ("?bbox=1,2,3", {}, "4 comma-separated"),
         ("?bbox=a,b,c,d", {}, "only numbers"),
         ("?bbox=0,0,1,91", {}, "outside"),
-        ("?bbox=0,0,1,1&bbox=2,2,3,3", {}, "one bbox"),
+        ("?bbox=0,0,1,1&bbox=2,2,3,3", {}, "'bbox' is given 2 times"),
         ("?min_severity=Catastrophic", {}, "CAP severity"),
         ("?status=Rumour", {}, "CAP status"),
         ("?dataset=%3Cscript%3E", {}, "not a dataset id"),

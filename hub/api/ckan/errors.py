@@ -72,9 +72,19 @@ TRUE = {"true", "1", "yes", "on", "y", "t"}
 FALSE = {"false", "0", "no", "off", "n", "f", "none", ""}
 
 
+def single(data: dict[str, Any], key: str, default: Any = None) -> Any:
+    """The value of a single-valued parameter. Repeated in a query string or a form, it arrives
+    as a list (werkzeug's `mixed`, as in CKAN), as a JSON list would: either is refused, naming
+    it, rather than one of its values picked silently (CKAN's `id` took the first)."""
+    value = data.get(key, default)
+    if isinstance(value, list):
+        raise ValidationError({key: [f"Takes one value, not {len(value)} (repeated, or a list)"]})
+    return value
+
+
 def as_bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
     """A boolean parameter read CKAN's way (asbool): "True", "true", "1" … all count."""
-    value = data.get(key)
+    value = single(data, key)
     if value is None:
         return default
     if isinstance(value, bool):
@@ -98,7 +108,7 @@ def as_int(
     high: int = INT_MAX,
 ) -> int | None:
     """An integer parameter read as CKAN's int_validator does, within [low, high]."""
-    value = data.get(key)
+    value = single(data, key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     number = whole_number(value)
@@ -136,11 +146,9 @@ def as_natural(data: dict[str, Any], key: str, default: int | None = None) -> in
 
 
 def as_text(data: dict[str, Any], key: str, default: str = "") -> str:
-    """A string parameter (a repeated one keeps its first value)."""
-    value = data.get(key, default)
-    if isinstance(value, list):
-        value = value[0] if value else default
-    if isinstance(value, dict | list):
+    """A string parameter (one value: a repeated one, or a list, is refused)."""
+    value = single(data, key, default)
+    if isinstance(value, dict):
         raise ValidationError({key: ["Must be text, not an object or a list"]})
     return default if value is None else str(value)
 

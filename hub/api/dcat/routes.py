@@ -12,7 +12,6 @@ it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from hub.api.dcat import documents, graph, listing
 from hub.api.deps import SessionDep
 from hub.api.guards import base_url, find_dataset
 from hub.api.headers import shows_credentials
+from hub.api.instants import Instant
 from hub.models import Dataset, as_utc
 
 router = APIRouter(tags=["dcat"])
@@ -65,7 +65,7 @@ def read_catalog(
     suffix: str,
     page: int = Query(1, ge=1, le=MAX_PAGE, description=f"from 1; {PAGE_SIZE} datasets a page"),
     modified_since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(
             description="only datasets whose metadata or data changed at or after this time "
             "(ISO 8601): rows published, updated or withdrawn, a grid replaced"
