@@ -163,6 +163,7 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
     connection = session.connection()
     # One moment for the whole search: the clock facets count what the clock filters match.
     query = dataclasses.replace(query, now=_utc(query.now or datetime.now(UTC)))
+    query = _wordless_as_nothing(query)
     compiler = _Compiler(connection, actor)
     matched = compiler.conditions(query, skip_filter=None)
     if not all(key in searchcache.SORT_KEYS for key, _ in query.sort):
@@ -200,6 +201,38 @@ def find(session: Session, query: Query, actor: Actor = ANONYMOUS) -> Found:
             counted = hits
         facets[name] = _held_facet(copy, name, counted, query)
     return Found(len(hits), ids, facets)
+
+
+NOTHING = Not(Everything())
+
+
+def _wordless_as_nothing(query: Query) -> Query:
+    """Words without a letter or digit (`😀`, `—`, `&|!`) match no dataset, as in Solr, where
+    a query of no searchable term finds nothing: they are not "no query", which would list the
+    whole catalogue as matching. Blank text stays no query (the catalogue's first page)."""
+    where = _nothing_for_wordless(query.where)
+    if wordless(query.text):
+        return dataclasses.replace(query, text="", where=AllOf((NOTHING, where)))
+    return query if where is query.where else dataclasses.replace(query, where=where)
+
+
+def wordless(text: str) -> bool:
+    """Whether a query text holds something, but no letter or digit to look for."""
+    return bool(text.strip()) and not any(c.isalnum() for c in text)
+
+
+def _nothing_for_wordless(condition: Condition) -> Condition:
+    if isinstance(condition, Words):
+        return NOTHING if wordless(condition.text) else condition
+    if isinstance(condition, AllOf | AnyOf):
+        parts = tuple(_nothing_for_wordless(p) for p in condition.parts)
+        if all(new is old for new, old in zip(parts, condition.parts, strict=True)):
+            return condition
+        return type(condition)(parts)
+    if isinstance(condition, Not):
+        part = _nothing_for_wordless(condition.part)
+        return condition if part is condition.part else Not(part)
+    return condition
 
 
 def _ranked(query: Query) -> bool:

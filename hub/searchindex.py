@@ -83,6 +83,17 @@ TIME_FIELDS = frozenset(
     }
 )
 NUMBER_FIELDS = frozenset({"num_resources", "num_tags", "record_count"})
+# Every field `document` indexes (a query naming another is refused: hub.api.ckan.query).
+INDEX_FIELDS = frozenset(
+    {
+        *("id", "name", "title", "organization", "owner_org", "groups", "theme", "tags"),
+        *("res_format", "license_id", "access", "schema", "schema_version", "charter"),
+        *("charter_version", "mandatory_mention", "type", "state", "capacity", "num_resources"),
+        *("num_tags", "source_url"),
+        *TIME_FIELDS,
+        *NUMBER_FIELDS,
+    }
+)
 VALUE_CHARS = 500  # a field value longer than this is cut: it is for matching, not display
 
 

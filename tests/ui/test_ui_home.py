@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from pagetext import page
@@ -77,6 +78,14 @@ def test_home_searches_words(client):
     assert "1 dataset matching" in found.words and TORONTO in found.words
     none = page(client, "/?q=volcano")
     assert "0 datasets" in none.words and "No dataset matches" in none.words
+
+
+@pytest.mark.parametrize("q", ["😀", "\\", "—", "&|!"])
+def test_home_finds_nothing_for_words_without_a_letter(client, q):
+    """An emoji or a dash typed in the search box is no word to find: no dataset matches it,
+    rather than every one."""
+    found = page(client, "/?" + urlencode({"q": q}))
+    assert "0 datasets" in found.words and "No dataset matches" in found.words
 
 
 def test_home_escapes_what_it_echoes(client):

@@ -14,7 +14,7 @@ from hub.api.ckan.errors import SearchQueryError, echoed
 from hub.api.ckan.packages import OPEN_LICENCES
 from hub.redaction import clipped
 from hub.search import AllOf, AnyOf, Between, Condition, Equals, Everything, Not, Words
-from hub.searchindex import NUMBER_FIELDS, TIME_FIELDS
+from hub.searchindex import INDEX_FIELDS, NUMBER_FIELDS, TIME_FIELDS
 
 # CKAN's text fields, and the part of the search index each one searches.
 TEXT_FIELDS = {"text": None, "title": "title", "notes": "body"}
@@ -47,6 +47,11 @@ MAX_TERMS = 256
 MAX_DEPTH = 32
 MAX_PATTERN = 100  # characters of one wildcard value
 OPERATORS = {"(", ")", "AND", "OR", "NOT", "&&", "||", "!", "+", "-"}
+_BOOST = re.compile(r"\^\d+(?:\.\d+)?$")  # Solr's `^2`, `^0.5` at the end of a term
+# The fields a query may name: CKAN's text fields, its standard ones, and the index's own
+# (hub.searchindex). Solr refuses any other (`undefined field`): a misspelt `fq` must not
+# answer "no datasets", which a harvester reads as "all of them were deleted".
+KNOWN_FIELDS = frozenset({*TEXT_FIELDS, *STANDARD_FIELDS, *INDEX_FIELDS})
 
 
 def parse_all(texts: list[str], now: datetime | None = None) -> list[Condition]:
@@ -54,7 +59,7 @@ def parse_all(texts: list[str], now: datetime | None = None) -> list[Condition]:
     `now` is date math's NOW (default: the clock)."""
     if sum(len(t) for t in texts) > MAX_CHARS:
         raise SearchQueryError(f"the query and filters are longer than {MAX_CHARS} characters")
-    tokenized = [tokens_of(t) for t in texts]
+    tokenized = [plain_tokens(tokens_of(t), t) for t in texts]
     if sum(1 for tokens in tokenized for t in tokens if t not in OPERATORS) > MAX_TERMS:
         raise SearchQueryError(f"the query and filters have more than {MAX_TERMS} terms")
     now = now or datetime.now(UTC)
@@ -64,6 +69,38 @@ def parse_all(texts: list[str], now: datetime | None = None) -> list[Condition]:
 def tokens_of(text: str) -> list[str]:
     """The tokens of a query: words, field:value, phrases, ranges, parentheses."""
     return [t for t in _TOKEN.findall(text) if t.strip()]
+
+
+def plain_tokens(tokens: list[str], text: str) -> list[str]:
+    """The tokens without their boosts (`air^4`, `"a phrase"^2`, `(a OR b)^3`: Solr's boost
+    weighs relevance and never changes which datasets match, so it is dropped, as ranking here
+    is the index's own); fuzzy and proximity searches (`air~2`, `"a b"~3`), an unterminated
+    phrase or range and a malformed boost are refused, as Solr refuses what it cannot read,
+    rather than read as words that match nothing or something else."""
+    kept: list[str] = []
+    for token in tokens:
+        if len(token) > 1 and (token[0] == '"' or token[0] in "[{"):  # a phrase, a range
+            kept.append(token)
+            continue
+        if token == '"':
+            raise SearchQueryError(f'unterminated phrase in {echoed(text)}: a phrase ends with "')
+        if token in ("[", "{", "]", "}"):
+            raise SearchQueryError(f"unterminated range in {echoed(text)}: write [a TO b]")
+        if "~" in token:
+            raise SearchQueryError(
+                f"fuzzy and proximity searches ({echoed(token)}) are not supported: "
+                "write the word itself, or a wildcard (air*)"
+            )
+        boost = _BOOST.search(token)
+        if boost:
+            token = token[: boost.start()]
+            if not token and not (kept and (kept[-1] == ")" or kept[-1][0] in '"[{')):
+                raise SearchQueryError(f"a boost boosts nothing in {echoed(text)}")
+        if "^" in token:
+            raise SearchQueryError(f"bad boost in {echoed(text)}: write word^2")
+        if token:
+            kept.append(token)
+    return kept
 
 
 def parse(text: str, tokens: list[str] | None = None, now: datetime | None = None) -> Condition:
@@ -183,6 +220,8 @@ def joined_words(parts: list[Condition]) -> list[Condition]:
 def term_matcher(field: str, value: str, now: datetime) -> Condition:
     """The condition of one field:value (quoted, wildcard or range)."""
     field = field.removeprefix("extras_")  # the index keeps extras under their own keys
+    if field not in KNOWN_FIELDS:
+        raise SearchQueryError(f"undefined field {clipped(field)}")
     if value.startswith(("[", "{")):
         return range_matcher(field, value, now)
     value = unquoted(value)
