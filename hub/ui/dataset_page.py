@@ -27,10 +27,11 @@ from hub.api.shapes import describe, describe_run
 from hub.models import Dataset, HarvestRun, QuarantinedRow
 from hub.records import Layout
 from hub.selfdata import scopes
-from hub.ui import i18n, interview, refusals
+from hub.ui import alertlist, i18n, interview, refusals
 from hub.ui.charts import chart_of, chart_texts
 from hub.ui.gridpictures import grid_preview
 from hub.ui.pages import render
+from hub.ui.situation import SEVERITY_NAMES
 from hub.ui.territory import MEDIA_TYPE, map_settings
 from hub.ui.visitors import Visitor, VisitorDep
 
@@ -94,8 +95,10 @@ def render_dataset(
         validation = summarise_validation(runs) if whole else None
         quarantined = quarantine_of(session, dataset, caller, validation)
         notes = {r.id: run_note(r, whole) for r in runs}
-        chart = chart_of(shape, newest) if shape else None
+        alerts = alertlist.is_alert(shape)  # listed, not charted: their one number is an index
+        chart = chart_of(shape, newest) if shape and not alerts else None
         chart_rows = chart_texts(chart) if chart else []
+    columns = [f.name for f in detail.schema_.fields]
     grid = grid_preview(session, dataset, caller) if whole else None
     page = render(
         request,
@@ -116,12 +119,14 @@ def render_dataset(
             "quarantine": quarantined,
             "preview": newest[:PREVIEW_ROWS],
             "denied": refusal,
-            "columns": [f.name for f in detail.schema_.fields],
+            "columns": alertlist.columns_in_reading_order(columns) if alerts else columns,
             "types": {f.name: f.type for f in detail.schema_.fields},
             "titles": {f.name: f.title for f in detail.schema_.fields if f.title},
             "run_errors": notes,
             "chart": chart,
             "chart_rows": chart_rows,
+            "alerts": alertlist.alert_lines(newest) if alerts else None,
+            "severity_names": SEVERITY_NAMES,
             "map": map_of(request, dataset, shape, newest, whole, given.reads_rows),
             "grid": grid,
             "snippets": snippets(session, dataset, root, detail.links),
