@@ -27,7 +27,7 @@ from hub.api.shapes import describe, describe_run
 from hub.models import Dataset, HarvestRun, QuarantinedRow
 from hub.records import Layout
 from hub.selfdata import scopes
-from hub.ui import alertlist, i18n, interview, refusals
+from hub.ui import alertlist, i18n, interview, mapplaces, refusals
 from hub.ui.charts import chart_of, chart_texts
 from hub.ui.gridpictures import grid_preview
 from hub.ui.pages import render
@@ -41,7 +41,6 @@ PREVIEW_ROWS = 20
 NEWEST_ROWS = 600  # one bounded read feeds the preview, the chart and the map's summary
 MAP_ROWS = 2_000  # newest rows the map's GeoJSON reads …
 MAP_FEATURES = 500  # … and the places it sends at most (the newest record of each)
-MAP_PROPERTIES = 8
 QUARANTINE_SHOWN = 20
 RUNS_SHOWN = 20
 
@@ -141,7 +140,8 @@ def render_dataset(
 @router.get("/datasets/{dataset_id}/map.geojson")
 def dataset_places(session: SessionDep, visitor: VisitorDep, dataset_id: str) -> JSONResponse:
     """The places of a dataset's newest records the visitor may read, as GeoJSON points (the
-    newest record of each place), for the page's map; 403 when the charter opens none."""
+    newest record of each place, absences apart, with the count of records there: hub.mapplaces),
+    for the page's map; 403 when the charter opens none."""
     try:
         dataset = catalogue.get(session, dataset_id)
         shape = reading.layout(session, dataset)
@@ -161,10 +161,12 @@ def dataset_places(session: SessionDep, visitor: VisitorDep, dataset_id: str) ->
     features = [
         {
             "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [row[lon], row[lat]]},
-            "properties": shown_properties(row, shape, lon, lat),
+            "geometry": {"type": "Point", "coordinates": [p.row[lon], p.row[lat]]},
+            "properties": mapplaces.popup_properties(p.row, shape, lon, lat),
+            # a foreign member (RFC 7946 §6.1): how the map draws it, apart from the record
+            "hub": {"records": p.records, "absent": p.absent},
         }
-        for row in places_of(rows, lon, lat)[:MAP_FEATURES]
+        for p in mapplaces.places_of(rows, lon, lat)[:MAP_FEATURES]
     ]
     return JSONResponse(
         {"type": "FeatureCollection", "features": features},
@@ -294,27 +296,6 @@ def quarantined_row(row: QuarantinedRow) -> Quarantined:
 # --- map -----------------------------------------------------------------------------------
 
 
-def places_of(rows: list[dict[str, Any]], lon: str, lat: str) -> list[dict[str, Any]]:
-    """The newest record of each place (rows newest first), in that order."""
-    seen: set[tuple[float, float]] = set()
-    kept = []
-    for row in rows:
-        x, y = row.get(lon), row.get(lat)
-        if not isinstance(x, int | float) or not isinstance(y, int | float):
-            continue
-        spot = (round(float(x), 6), round(float(y), 6))
-        if spot not in seen:
-            seen.add(spot)
-            kept.append(row)
-    return kept
-
-
-def shown_properties(row: dict[str, Any], shape: Layout, lon: str, lat: str) -> dict[str, Any]:
-    """What a map's popup shows of a place's newest record: its first filled fields."""
-    kept = {k: v for k, v in row.items() if k not in (lon, lat) and v not in (None, "")}
-    return dict(list(kept.items())[:MAP_PROPERTIES])
-
-
 def map_of(
     request: Request,
     dataset: Dataset,
@@ -327,7 +308,9 @@ def map_of(
     the visitor's session), else the extent for those who may see it; None: nothing to draw."""
     lon, lat = reading.coordinates(shape) if shape else (None, None)
     bbox = dataset.bbox if whole and dataset.bbox else None
-    places = len(places_of(newest, lon, lat)) if lon and lat else 0
+    found = mapplaces.places_of(newest, lon, lat) if lon and lat else []
+    places = len(found)
+    absences, crowded = mapplaces.summary_counts(found)
     if not places and not bbox:
         return None
     return {
@@ -338,6 +321,8 @@ def map_of(
         "bbox": ",".join(f"{v:.5f}" for v in bbox) if bbox else "",
         "box": bbox,
         "places": places,
+        "absences": absences,
+        "crowded": crowded,
         "read": len(newest),
     }
 

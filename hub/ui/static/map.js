@@ -24,6 +24,8 @@
       pick: "Click two opposite corners to choose an area, or type it in the field.",
       second: "Now click the opposite corner (Escape cancels).",
       clear: "Clear the area",
+      absent: "Absent: searched for here and not found",
+      records: function (n) { return n + " records at this place; the newest is shown"; },
     },
     fr: {
       zoomIn: "Zoom avant",
@@ -32,10 +34,15 @@
       pick: "Cliquez deux coins opposés pour choisir une zone, ou saisissez-la dans le champ.",
       second: "Cliquez maintenant le coin opposé (Échap annule).",
       clear: "Effacer la zone",
+      absent: "Absent\u202f: recherché ici sans être trouvé",
+      records: function (n) { return n + " enregistrements à cet endroit\u202f; le plus récent est affiché"; },
     },
   };
   var WORDS = LABELS[lang] || LABELS.en;
   var FEATURE = { color: "#0b5394", weight: 2, fillColor: "#0b5394", fillOpacity: 0.2 };
+  // A recorded absence: a hollow grey dashed ring, never a presence's filled dot.
+  var ABSENCE = { color: "#4d5761", weight: 2, dashArray: "3 2", fillColor: "#ffffff",
+    fillOpacity: 0.9 };
   var EXTENT = { color: "#0b5394", weight: 2, fillOpacity: 0.08, dashArray: "6 4" };
   var OUTLINE = { color: "#5a6470", weight: 1.5, fill: true, fillColor: "#ffffff",
     fillOpacity: 0.6, interactive: false };
@@ -105,8 +112,21 @@
     return typeof value === "object" ? JSON.stringify(value) : String(value);
   }
 
-  /* A feature's properties as a table, built as elements: no property is read as HTML. */
-  function popupOf(properties) {
+  /* A feature's popup: what the hub says of the point (an absence, the records at its place),
+   * then its properties as a table, built as elements: no property is read as HTML. */
+  function popupOf(properties, hub) {
+    var box = document.createElement("div");
+    if (hub && hub.absent) {
+      var absent = document.createElement("p");
+      absent.className = "map-absent";
+      absent.textContent = WORDS.absent;
+      box.appendChild(absent);
+    }
+    if (hub && hub.records > 1) {
+      var records = document.createElement("p");
+      records.textContent = WORDS.records(hub.records);
+      box.appendChild(records);
+    }
     var table = document.createElement("table");
     table.className = "map-properties";
     var body = table.createTBody();
@@ -118,7 +138,8 @@
       row.appendChild(th);
       row.insertCell().textContent = text(properties[key]);
     });
-    return table;
+    box.appendChild(table);
+    return box;
   }
 
   function escapeHTML(value) {
@@ -219,11 +240,13 @@
       var layer = count ? L.geoJSON(geojson, {
         style: FEATURE,
         pointToLayer: function (feature, at) {
-          return L.circleMarker(at, L.extend({ radius: 5 }, FEATURE, { fillOpacity: 0.6 }));
+          var absent = feature.hub && feature.hub.absent;
+          return L.circleMarker(at, absent ? L.extend({ radius: 6 }, ABSENCE)
+            : L.extend({ radius: 5 }, FEATURE, { fillOpacity: 0.6 }));
         },
         onEachFeature: function (feature, shape) {
           if (feature.properties && Object.keys(feature.properties).length) {
-            shape.bindPopup(function () { return popupOf(feature.properties); },
+            shape.bindPopup(function () { return popupOf(feature.properties, feature.hub); },
               { maxWidth: 320 });
           }
         },
