@@ -55,6 +55,21 @@ def _first(shape: Layout, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in shape.types), None)
 
 
+def place_field(shape: Layout) -> str | None:
+    """The field naming where a record was measured (a station's id …), if any."""
+    return _first(shape, PLACE_KEYS)
+
+
+def place_name_field(shape: Layout) -> str | None:
+    """The field holding a place's name, if any."""
+    return _first(shape, PLACE_NAMES)
+
+
+def series_field(shape: Layout) -> str | None:
+    """The field naming what a series is of (a pollutant …), if any."""
+    return _first(shape, SERIES_KEYS)
+
+
 def time_field(shape: Layout) -> str | None:
     """The field name of a layout's indexed time."""
     return next((f for f, c in shape.columns.items() if c == shape.time), None)

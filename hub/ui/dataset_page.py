@@ -25,9 +25,9 @@ from hub.api.deps import SessionDep
 from hub.api.guards import base_url
 from hub.api.shapes import describe, describe_run
 from hub.models import Dataset, HarvestRun, QuarantinedRow
-from hub.records import Layout
+from hub.records import Layout, QueryError
 from hub.selfdata import scopes
-from hub.ui import alertlist, i18n, interview, mapplaces, refusals
+from hub.ui import alertlist, chartselection, i18n, interview, mapplaces, refusals
 from hub.ui.charts import chart_of, chart_texts
 from hub.ui.gridpictures import grid_preview
 from hub.ui.pages import render
@@ -95,7 +95,13 @@ def render_dataset(
         quarantined = quarantine_of(session, dataset, caller, validation)
         notes = {r.id: run_note(r, whole) for r in runs}
         alerts = alertlist.is_alert(shape)  # listed, not charted: their one number is an index
-        chart = chart_of(shape, newest) if shape and not alerts else None
+        chosen = chartselection.selection_of(request.query_params)
+        charted = selected = select(session, dataset, caller, shape, chosen, given, alerts)
+        if not chosen.chosen:
+            charted = newest
+        if chosen.daily and shape:
+            charted = chartselection.daily_means(shape, charted)
+        chart = chart_of(shape, charted) if shape and not alerts else None
         chart_rows = chart_texts(chart) if chart else []
     columns = [f.name for f in detail.schema_.fields]
     grid = grid_preview(session, dataset, caller) if whole else None
@@ -124,6 +130,13 @@ def render_dataset(
             "run_errors": notes,
             "chart": chart,
             "chart_rows": chart_rows,
+            "selection": chosen,
+            "chart_places": chartselection.places(shape, newest + selected, chosen.place)
+            if shape and not alerts
+            else [],
+            "selection_links": chartselection.download_links(root, dataset.id, shape, chosen)
+            if shape and given.reads_rows and "records" in detail.links
+            else {},
             "alerts": alertlist.alert_lines(newest) if alerts else None,
             "severity_names": SEVERITY_NAMES,
             "map": map_of(request, dataset, shape, newest, whole, given.reads_rows),
@@ -204,6 +217,25 @@ def read_newest(
         return reading.read_latest(session, dataset, caller, NEWEST_ROWS), shape
     except AccessDenied:  # the grant changed between the two looks
         return [], shape
+
+
+def select(
+    session: Session,
+    dataset: Dataset,
+    caller: reading.Caller,
+    shape: Layout | None,
+    chosen: chartselection.Selection,
+    given: access.Grant,
+    alerts: bool,
+) -> list[dict[str, Any]]:
+    """The rows of the visitor's chart selection (one logged read), none when nothing is chosen
+    or nothing may be read."""
+    if not chosen.chosen or shape is None or alerts or not given.reads_rows:
+        return []
+    try:
+        return chartselection.read_selection(session, dataset, caller, shape, chosen)
+    except (AccessDenied, QueryError):  # a place value its field cannot hold: nothing found
+        return []
 
 
 def refusal_text(given: access.Grant) -> str:

@@ -237,6 +237,9 @@ def test_the_chart_is_a_table_of_the_main_measure_per_pollutant_at_one_station(c
     figure = chart_table(html)
     # the newest record was measured at Saint-Aubin: its series, not a mix of stations
     assert "at Saint-Aubin" in figure
+    # titled by the schema's title and the series' one unit, not the raw field name
+    caption = re.sub(r"<[^>]+>", "", re.search(r"<figcaption>(.*?)</figcaption>", figure, re.S)[1])
+    assert caption.startswith("Value (µg/m³) in the 144 newest records")
     headers = re.findall(r'<th scope="col">([^<]+)</th>', figure)
     assert headers == ["Time (Europe/Paris)", "no2 (µg/m³)", "pm25 (µg/m³)"]
     lines = re.findall(r"<tr><th scope=\"row\"><time datetime=\"([^\"]+)\">.*?</tr>", figure, re.S)
