@@ -202,21 +202,8 @@ def record_refusal(engine: Engine, row: Any, route: str, reason: str) -> None:
     """The access log's entry of a request refused because its token, though genuine, is
     revoked or expired: who still tries with it is worth knowing (a leaked token, a cell cut
     off). One per organization the token names, as its issue was logged."""
-    for producer in row.organizations or [""]:
-        audit.append(
-            engine,
-            audit.Entry(
-                actor_id=row.id,
-                actor_role=row.role,
-                organization=",".join(sorted(row.organizations))[:100],
-                dataset_id="*",
-                producer=producer,
-                outcome="refused",
-                scope="token",
-                route=route[:200],
-                reason=reason[:500],
-            ),
-        )
+    who = Actor(id=row.id, role=row.role, organizations=frozenset(row.organizations))
+    _log(engine, who, row, "refused", route, reason)
 
 
 def record(engine: Engine, actor: Actor, row: ApiToken, verb: str, route: str) -> None:
@@ -224,6 +211,11 @@ def record(engine: Engine, actor: Actor, row: ApiToken, verb: str, route: str) -
     reads it in its own log), one with no producer for a token of none."""
     expiry = f", expires {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
     reason = f"{verb} {row.role} token {row.id} {row.name[:80]!r}{expiry}"
+    _log(engine, actor, row, "granted", route, reason)
+
+
+def _log(engine: Engine, actor: Actor, row: Any, outcome: str, route: str, reason: str) -> None:
+    """One `token` entry per organization the token names, by `actor`."""
     for producer in row.organizations or [""]:
         audit.append(
             engine,
@@ -233,7 +225,7 @@ def record(engine: Engine, actor: Actor, row: ApiToken, verb: str, route: str) -
                 organization=",".join(sorted(actor.organizations))[:100],
                 dataset_id="*",
                 producer=producer,
-                outcome="granted",
+                outcome=outcome,
                 scope="token",
                 route=route[:200],
                 reason=reason[:500],
