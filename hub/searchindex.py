@@ -89,7 +89,7 @@ INDEX_FIELDS = frozenset(
         *("id", "name", "title", "organization", "owner_org", "groups", "theme", "tags"),
         *("res_format", "license_id", "access", "schema", "schema_version", "charter"),
         *("charter_version", "mandatory_mention", "type", "state", "capacity", "num_resources"),
-        *("num_tags", "source_url"),
+        *("num_tags", "source_url", "names"),  # names: places and taxa its records hold
         *TIME_FIELDS,
         *NUMBER_FIELDS,
     }

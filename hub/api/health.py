@@ -13,6 +13,20 @@ from hub.db import get_engine
 
 router = APIRouter(tags=["health"])
 
+READINESS = {  # the body /readyz answers with either status
+    "type": "object",
+    "required": ["status", "version", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "version": {"type": "string"},
+        "checks": {
+            "type": "object",
+            "description": "each check by name (store, integrity, bus): `ok`, or what is wrong",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+}
+
 
 @router.get("/healthz")
 def healthz(session: SessionDep) -> dict[str, str]:
@@ -21,7 +35,17 @@ def healthz(session: SessionDep) -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "ready", "content": {"application/json": {"schema": READINESS}}},
+        503: {
+            "description": "not ready: the failed checks say why",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+    },
+)
 async def readyz() -> JSONResponse:
     """Readiness: the store answers and takes an access-log write, the bus answers (with
     HUB_BUS_URL), the SQLite store passed its integrity check at start. 503 naming the failed

@@ -15,9 +15,9 @@ from pathlib import Path
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 FRENCH_PARTS = Path(__file__).resolve().parent / "locales" / "fr" / "LC_MESSAGES"
-# After a word, a number, a closing bracket or guillemet; before the end, a space, a closing
+# After a word, a number, a closing bracket, guillemet or tag; before the end, a space, a closing
 # bracket, a quote or a .po escape: so URLs (`?q=`), times (07:49) and entities keep theirs.
-_BEFORE = r"(?<=[\w)\]»’%])[ \u00a0\u202f]?"
+_BEFORE = r"(?<=[\w)\]»’%>])[ \u00a0\u202f]?"
 _AFTER = r"(?=$|[\s)\]\"»<\\])"
 _TIGHT = re.compile(_BEFORE + r"([;!?])" + _AFTER)
 _COLON = re.compile(_BEFORE + r":" + _AFTER)

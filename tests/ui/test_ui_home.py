@@ -171,7 +171,7 @@ def test_data_harvested_today_but_covering_the_past_is_not_up_to_date(client):
     assert re.search(r"late for its theme 6\b", home.words)
     assert not re.search(r"up to date \d", home.words)
     # beside "updated": what the data covers
-    assert "(data up to Mar 1, 2026 23:00 UTC)" in home.words
+    assert "(data up to Mar 2, 2026 00:00 UTC+1)" in home.words
     french = page(client, "/", language="fr")
     assert "(données jusqu’au " in french.words
 
