@@ -33,11 +33,13 @@ def server(tmp_path: Path, command: list[str], **settings: str) -> Iterator[tupl
     the end of the block, as a service manager stops it."""
     port = free_port()
     env = child_env(
-        HUB_DATA_DIR=str(tmp_path / "var"),
-        HUB_DATABASE_URL=f"sqlite:///{tmp_path / 'hub.db'}",
-        # Named, so `hub serve` starts no Prefect server of its own; never called.
-        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
-        **settings,
+        **{
+            "HUB_DATA_DIR": str(tmp_path / "var"),
+            "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+            # Named, so `hub serve` starts no Prefect server of its own; never called.
+            "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+            **settings,  # a test's own store (its engine's) among them
+        }
     )
     output = tmp_path / "server.log"
     with output.open("wb") as out:
@@ -115,7 +117,9 @@ def test_hub_serve_writes_a_time_and_a_level_on_every_line_of_its_log(tmp_path):
     assert all(stamped.match(line) for line in served), served
 
 
-def test_a_download_cut_by_the_server_s_stop_is_incomplete_and_logged_at_info(engine, tmp_path):
+def test_a_download_cut_by_the_server_s_stop_is_incomplete_and_logged_at_info(
+    engine, database_url, tmp_path
+):
     """The client sees the cut (no final chunk), the log says it at INFO without a traceback."""
     from test_interrupted_harvest import DATASET, generate, source_file
 
@@ -126,7 +130,8 @@ def test_a_download_cut_by_the_server_s_stop_is_incomplete_and_logged_at_info(en
     generate(feed, 80_000)  # 7 MB: more than the server's socket buffer holds (4 MB at most)
     harvested = harvest_source(load_source(source_file(tmp_path, "air", feed)))
     assert harvested.published > 70_000, harvested
-    with server(tmp_path, SERVERS["hub serve"]) as (url, output):
+    # the server reads the store the harvest wrote (PostgreSQL's schema when the suite runs there)
+    with server(tmp_path, SERVERS["hub serve"], HUB_DATABASE_URL=database_url) as (url, output):
         host, port = url.removeprefix("http://").split(":")
         with socket.socket() as client:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # a slow reader's
