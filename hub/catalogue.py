@@ -834,11 +834,14 @@ def refresh_extent(
         extent["time_max"],
         extent["bbox"],
     )
-    names = recordnames.names(connection, layout)
-    if (stored.details or {}).get("names") != names:  # places and taxa, for the search
-        stored.details = {**(stored.details or {}), "names": names}
     if changed:  # rows published, updated or withdrawn: the dataset changed for its harvesters
         dataset.modified_at = dataset.published_at = stored.modified_at = utcnow()
+        # Places and taxa, for the search: read again only when rows changed, and kept only
+        # for open data (the search indexes no other's): no batch of an unchanged or closed
+        # dataset scans its table for them.
+        names = recordnames.names(connection, layout) if dataset.access == "open" else []
+        if (stored.details or {}).get("names") != names:
+            stored.details = {**(stored.details or {}), "names": names}
     session.add(dataset)
     session.add(stored)
     session.flush()

@@ -553,3 +553,18 @@ def test_the_list_finds_the_places_records_name_and_suggests_for_typos(client, p
     assert client.get("/api/v1/datasets", params={"q": "saint aubin"}).json()["count"] == 1
     freshness = found["datasets"][0]["freshness"]
     assert freshness["time_max"] == "2026-03-01T23:00:00Z" and freshness["stale"] is True
+
+
+def test_only_open_datasets_keep_the_names_their_rows_give(engine, published):
+    """Closed datasets' place and taxon names are neither indexed nor even kept."""
+    from sqlmodel import Session
+
+    from hub.models import Resource
+
+    with Session(engine) as session:
+        kept = {
+            dataset_id: (session.get(Resource, f"{dataset_id}-records").details or {}).get("names")
+            for dataset_id in [published.open_id, *published.closed.values()]
+        }
+    assert "Saint-Aubin" in kept.pop(published.open_id)
+    assert all(not names for names in kept.values()), kept
